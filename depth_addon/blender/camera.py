@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Cameras: find the one to use and describe it as a :class:`~depth_addon.camera.CameraModel`."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from ..camera import CameraModel
+from ..errors import BadInput
+
+MAX_PIXELS = 8192 * 8192  # memory guard: 64 Mpx of float32 RGBA is already 1 GiB
+
+
+def resolve_camera(scene: bpy.types.Scene, camera: bpy.types.Object | str | None = None) -> bpy.types.Object:
+    """Return the camera object to render from: ``camera`` (object or name) or the scene camera.
+
+    :raises BadInput: When there is no such camera or it is not a camera object.
+    """
+    if isinstance(camera, str):
+        obj = bpy.data.objects.get(camera)
+        if obj is None:
+            raise BadInput(f"no object named {camera!r} in this file")
+        camera = obj
+    if camera is None:
+        camera = scene.camera
+        if camera is None:
+            raise BadInput(f"scene {scene.name!r} has no active camera; add one or pass a camera name")
+    if camera.type != "CAMERA":
+        raise BadInput(f"{camera.name!r} is a {camera.type.lower()} object, not a camera")
+    return camera
+
+
+def render_size(scene: bpy.types.Scene, resolution: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Pixel size of the depth map: ``resolution`` or the scene's resolution × percentage.
+
+    :raises BadInput: For a zero or negative size, or one above :data:`MAX_PIXELS`.
+    """
+    if resolution is None:
+        pct = scene.render.resolution_percentage / 100.0
+        resolution = (int(scene.render.resolution_x * pct), int(scene.render.resolution_y * pct))
+    w, h = (int(v) for v in resolution)
+    if w < 1 or h < 1:
+        raise BadInput(f"resolution must be at least 1×1, got {w}×{h}")
+    if w * h > MAX_PIXELS:
+        raise BadInput(f"resolution {w}×{h} is above the {MAX_PIXELS // 1_000_000} Mpx limit; render in tiles")
+    return w, h
+
+
+def projection_matrix(scene: bpy.types.Scene, camera: bpy.types.Object, width: int, height: int) -> np.ndarray:
+    """OpenGL projection matrix of ``camera`` for a ``width``×``height`` image.
+
+    Blender computes it with sensor fit, shift, pixel aspect and clipping applied.
+    """
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    m = camera.evaluated_get(depsgraph).calc_matrix_camera(
+        depsgraph, x=width, y=height, scale_x=scene.render.pixel_aspect_x, scale_y=scene.render.pixel_aspect_y
+    )
+    return np.array(m, dtype=np.float64)
+
+
+def camera_model(scene: bpy.types.Scene, camera: bpy.types.Object, width: int, height: int) -> CameraModel:
+    """Describe ``camera`` for a ``width``×``height`` image of ``scene`` (panoramic cameras refused)."""
+    if camera.data.type == "PANO":
+        raise BadInput(f"camera {camera.name!r} is panoramic; depth needs a perspective or orthographic camera")
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    evaluated = camera.evaluated_get(depsgraph)
+    return CameraModel.from_projection(
+        projection_matrix(scene, camera, width, height),
+        width,
+        height,
+        matrix_world=np.array(evaluated.matrix_world, dtype=np.float64),
+        clip=(camera.data.clip_start, camera.data.clip_end),
+    )

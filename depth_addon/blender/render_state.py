@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Temporarily change Blender data and always put it back.
+
+Rendering depth through an engine needs a different engine, passes, compositor and samples. The
+user's settings must come back exactly, even when the render fails or is cancelled, so every
+change goes through :class:`Overrides`, which records the old value first and restores in reverse
+order in ``finally``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Overrides:
+    """Record-and-restore for RNA attributes; use as a context manager.
+
+    >>> with Overrides() as ov:
+    ...     ov.set(scene.render, "engine", "CYCLES")
+    """
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[Any, str, Any]] = []
+
+    def set(self, owner: Any, attr: str, value: Any) -> None:
+        """Set ``owner.attr = value``, remembering the previous value (skipped when equal).
+
+        :param owner: Any RNA struct (scene, render settings, view layer, …).
+        :param attr: Attribute name.
+        :param value: New value.
+        """
+        old = getattr(owner, attr)
+        if old == value:
+            return
+        self._undo.append((owner, attr, old))
+        setattr(owner, attr, value)
+
+    def restore(self) -> None:
+        """Undo every recorded change, newest first. Errors do not stop the remaining restores."""
+        errors = []
+        while self._undo:
+            owner, attr, old = self._undo.pop()
+            try:
+                setattr(owner, attr, old)
+            except (AttributeError, TypeError, ValueError) as exc:  # pragma: no cover - defensive
+                errors.append(f"{attr}: {exc}")
+        if errors:  # pragma: no cover - defensive
+            raise RuntimeError("could not restore: " + "; ".join(errors))
+
+    def __enter__(self) -> Overrides:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.restore()

@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A small dependency-free PNG codec for 8/16-bit images with text metadata.
+
+Blender's bundled Python has no imaging library, and the depth previews we write must carry the
+mapping they were made with, so we write PNG ourselves: IHDR, ``iTXt`` chunks (UTF-8 key/value
+pairs), one zlib-compressed IDAT, IEND. Reading covers what we write (non-interlaced, any filter).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+
+import numpy as np
+
+from ..errors import BadInput
+from .atomic import write_bytes_atomic
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, grey+alpha, RGB, RGBA)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def encode_png(image: np.ndarray, text: dict[str, str] | None = None, level: int = 6) -> bytes:
+    """Encode an H×W or H×W×C ``uint8``/``uint16`` array (row 0 = top) as PNG bytes.
+
+    :param image: Pixel data with 1–4 channels.
+    :param text: Metadata written as ``iTXt`` chunks.
+    :param level: zlib compression level.
+    """
+    a = np.asarray(image)
+    if a.dtype not in (np.uint8, np.uint16):
+        raise BadInput(f"PNG needs uint8 or uint16 pixels, got {a.dtype}")
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in _COLOR_TYPES or a.shape[0] < 1 or a.shape[1] < 1:
+        raise BadInput(f"PNG needs an H×W×(1..4) image, got shape {np.asarray(image).shape}")
+    h, w, c = a.shape
+    depth = 16 if a.dtype == np.uint16 else 8
+    raw = a.astype(">u2" if depth == 16 else np.uint8).reshape(h, -1).view(np.uint8)
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), raw], axis=1)  # filter type 0 per row
+    out = [_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, _COLOR_TYPES[c], 0, 0, 0))]
+    for key, value in (text or {}).items():
+        out.append(_chunk(b"iTXt", key.encode("latin-1")[:79] + b"\x00\x00\x00\x00\x00" + str(value).encode("utf-8")))
+    out.append(_chunk(b"IDAT", zlib.compress(rows.tobytes(), level)))
+    out.append(_chunk(b"IEND", b""))
+    return b"".join(out)
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray, text: dict[str, str] | None = None) -> None:
+    """Write ``image`` as PNG to ``path`` atomically (see :func:`encode_png`)."""
+    write_bytes_atomic(path, encode_png(image, text))
+
+
+def read_png_text(path: str | os.PathLike) -> dict[str, str]:
+    """Return the ``tEXt``/``iTXt`` metadata of a PNG file (uncompressed text only)."""
+    data = open(path, "rb").read()
+    if not data.startswith(_SIGNATURE):
+        raise BadInput(f"{os.fspath(path)!r} is not a PNG file")
+    pos, text = 8, {}
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"tEXt":
+            key, _, value = body.partition(b"\x00")
+            text[key.decode("latin-1")] = value.decode("latin-1")
+        elif kind == b"iTXt":
+            key, _, rest = body.partition(b"\x00")
+            if rest[:1] == b"\x00":  # not compressed
+                _lang, _, rest = rest[2:].partition(b"\x00")
+                _tkey, _, value = rest.partition(b"\x00")
+                text[key.decode("latin-1")] = value.decode("utf-8")
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    return text
+
+
+def to_uint(image: np.ndarray, bits: int) -> np.ndarray:
+    """Quantise a [0, 1] float image to ``uint8``/``uint16`` with rounding and clipping.
+
+    :param image: Float pixels; values outside [0, 1] are clipped, NaN becomes 0.
+    :param bits: 8 or 16.
+    """
+    if bits not in (8, 16):
+        raise BadInput(f"bit depth must be 8 or 16, got {bits}")
+    scale = 255.0 if bits == 8 else 65535.0
+    a = np.clip(np.nan_to_num(np.asarray(image, np.float32), nan=0.0), 0.0, 1.0)
+    return np.rint(a * scale).astype(np.uint8 if bits == 8 else np.uint16)
