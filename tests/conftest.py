@@ -35,7 +35,11 @@ def load_extension_module():
     )
     module = importlib.util.module_from_spec(spec)
     sys.modules[EXT_NAME] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(EXT_NAME, None)
+        raise
     return module
 
 

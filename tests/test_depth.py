@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
+import analytic
 import bpy
 import numpy as np
 import pytest
 
-import analytic
 from depth_addon.blender.depth import render_depth
 from depth_addon.errors import BadInput
 

@@ -22,6 +22,33 @@ class Overrides:
     def __init__(self) -> None:
         self._undo: list[tuple[Any, str, Any]] = []
 
+    def image_format(self, settings: Any, file_format: str, color_mode: str, color_depth: str) -> None:
+        """Switch ``ImageFormatSettings`` to a single-layer image format, restorable as one unit.
+
+        In Blender 5.0 setting ``media_type`` resets ``file_format`` and ``color_depth``, and a
+        format is only valid under its media type, so the old values are restored in dependency
+        order (media type, format, mode, depth) rather than attribute by attribute.
+
+        :param settings: The scene's ``render.image_settings`` (or a node's ``format``).
+        :param file_format: New file format, e.g. ``PNG``.
+        :param color_mode: ``BW``, ``RGB`` or ``RGBA``.
+        :param color_depth: ``8``, ``16`` or ``32``.
+        """
+        names = ("media_type", "file_format", "color_mode", "color_depth")
+        old = {n: getattr(settings, n) for n in names if hasattr(settings, n)}
+
+        def restore() -> None:
+            for name in names:
+                if name in old and getattr(settings, name) != old[name]:
+                    setattr(settings, name, old[name])
+
+        self._undo.append((restore, "", None))
+        if "media_type" in old:
+            settings.media_type = "IMAGE"
+        settings.file_format = file_format
+        settings.color_mode = color_mode
+        settings.color_depth = color_depth
+
     def set(self, owner: Any, attr: str, value: Any) -> None:
         """Set ``owner.attr = value``, remembering the previous value (skipped when equal).
 
@@ -41,7 +68,10 @@ class Overrides:
         while self._undo:
             owner, attr, old = self._undo.pop()
             try:
-                setattr(owner, attr, old)
+                if attr:
+                    setattr(owner, attr, old)
+                else:
+                    owner()
             except (AttributeError, TypeError, ValueError) as exc:  # pragma: no cover - defensive
                 errors.append(f"{attr}: {exc}")
         if errors:  # pragma: no cover - defensive

@@ -1,0 +1,236 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Command line: ``render-depth``, ``texture`` and ``demo``.
+
+Runs under plain Python with the ``bpy`` module (``python scripts/depth_cli.py CMD …``) and inside
+Blender (``blender -b file.blend --python scripts/depth_cli.py -- CMD …``). Exit codes: 0 success,
+1 internal error, 2 bad input, 3 model unavailable, 130 cancelled. Errors are one line on stderr.
+With ``--json`` every step is one JSON object per line on stdout (``start``, ``progress``,
+``artifact``, ``done``, ``error``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from .. import __version__
+from ..errors import BadInput, DepthAddonError
+from ..io.atomic import check_writable_dir, write_text_atomic
+from ..mapping import KINDS, DepthMapping
+from .depth import ENGINES
+
+PROG = "depth_cli"
+
+
+class Events:
+    """Progress and results, as JSON lines (``--json``) or short human-readable lines."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self._last = -1.0
+
+    def emit(self, event: str, **data) -> None:
+        """Write one event; human mode prints artifacts and the summary, progress goes to stderr."""
+        if self.as_json:
+            print(json.dumps({"event": event, **data}, default=str), flush=True)
+        elif event == "artifact":
+            print(f"{data['kind']:>10}: {data['path']}", flush=True)
+        elif event == "progress" and sys.stderr.isatty():
+            print(f"\r[{data['fraction'] * 100:5.1f}%] {data['message']:<40}", end="", file=sys.stderr, flush=True)
+        elif event == "done":
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+            for stage, seconds in data.get("timings", {}).items():
+                print(f"{stage:>10}: {seconds:.3f} s", flush=True)
+
+    def progress(self, fraction: float, message: str) -> None:
+        """Progress callback for long steps (rate-limited to 1 % steps)."""
+        if fraction - self._last >= 0.01 or fraction >= 1.0:
+            self._last = fraction
+            self.emit("progress", fraction=round(fraction, 4), message=message)
+
+
+def _open_blend(path: str | None) -> None:
+    if path is None:
+        return
+    if not os.path.isfile(path):
+        raise BadInput(f"blend file not found: {path}")
+    try:
+        bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
+    except RuntimeError as exc:
+        raise BadInput(f"cannot open {path}: {str(exc).strip().splitlines()[-1]}") from None
+
+
+def versions() -> dict[str, str]:
+    """Versions of everything that affects results."""
+    out = {"depth_addon": __version__, "blender": bpy.app.version_string, "python": platform.python_version(),
+           "numpy": np.__version__}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:
+        out["torch"] = "not installed"
+    return out
+
+
+def cmd_render_depth(args: argparse.Namespace, events: Events) -> dict:
+    """``render-depth``: depth of one camera to ``.exr``/``.png``/``.npy``."""
+    from .. import api
+
+    out = Path(args.out)
+    check_writable_dir(out.parent)
+    _open_blend(args.blend)
+    mapping = None
+    if args.near is not None and args.far is not None:
+        mapping = DepthMapping(args.mapping, args.near, args.far, args.invert)
+    t = time.perf_counter()
+    result = api.render_depth(camera=args.camera, resolution=args.resolution, engine=args.engine, radial=args.radial)
+    if mapping is None and result.mask.any():
+        mapping = api.depth_mapping(result, kind=args.mapping, near=args.near, far=args.far, invert=args.invert)
+    elif mapping is None and out.suffix.lower() == ".png":
+        raise BadInput("the camera sees no geometry: a PNG needs near/far (--near, --far)")
+    api.save_depth(result, out, mapping)
+    events.emit("artifact", kind="depth", path=str(out))
+    return {"timings": {"depth": time.perf_counter() - t}, "engine": result.engine,
+            "mapping": mapping.to_dict() if mapping else None}
+
+
+def _texture_and_save(args: argparse.Namespace, events: Events, out_dir: Path) -> dict:
+    from .. import api
+    from .final_render import render_still
+
+    start = time.perf_counter()
+    run = api.texture_scene(camera=getattr(args, "camera", None), prompt=args.prompt, seed=args.seed,
+                            generator=args.generator, out_dir=out_dir, resolution=args.resolution,
+                            engine=args.engine, progress=events.progress)
+    for kind, path in run.files.items():
+        events.emit("artifact", kind=kind, path=str(path))
+    timings = dict(run.timings)
+    scene = bpy.context.scene
+    if args.render:
+        t = time.perf_counter()
+        path = render_still(scene, out_dir / "render.png", samples=args.samples, resolution=args.resolution)
+        timings["render"] = time.perf_counter() - t
+        events.emit("artifact", kind="render", path=str(path))
+    t = time.perf_counter()
+    blend = out_dir / "scene.blend"
+    tmp = out_dir / ".scene.part.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp.resolve()), copy=True, relative_remap=True)
+    os.replace(tmp, blend)
+    timings["save"] = time.perf_counter() - t
+    events.emit("artifact", kind="blend", path=str(blend))
+    timings["total"] = time.perf_counter() - start
+    record = {
+        "command": args.command, "prompt": args.prompt, "seed": args.seed, "generator": args.generator or "default",
+        "engine": run.depth.engine, "resolution": [run.depth.camera.width, run.depth.camera.height],
+        "mapping": run.mapping.to_dict(), "camera": run.depth.camera.to_dict(), "timings": timings,
+        "versions": versions(), "artifacts": {k: str(v) for k, v in run.files.items()} | {"blend": str(blend)},
+    }
+    write_text_atomic(out_dir / "run.json", json.dumps(record, indent=2))
+    events.emit("artifact", kind="run", path=str(out_dir / "run.json"))
+    return {"timings": timings}
+
+
+def cmd_texture(args: argparse.Namespace, events: Events) -> dict:
+    """``texture``: depth → generate → projection (+ compositor) for a .blend, saved to ``--out-dir``."""
+    out_dir = check_writable_dir(args.out_dir)
+    _open_blend(args.blend)
+    return _texture_and_save(args, events, out_dir)
+
+
+def cmd_demo(args: argparse.Namespace, events: Events) -> dict:
+    """``demo``: the built-in scene through the whole path, with a final composited render."""
+    from .demo_scene import build_demo_scene
+
+    out_dir = check_writable_dir(args.out_dir)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = build_demo_scene(bpy.context.scene, tuple(args.resolution))
+    scene.view_settings.view_transform = "Standard"  # our own scene: show generated colours as they are
+    args.render = True
+    return _texture_and_save(args, events, out_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used to document the CLI)."""
+    # --json is accepted before and after the command; SUPPRESS keeps a subparser from resetting it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="one JSON event per line on stdout")
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def size(p: argparse.ArgumentParser, default=None) -> None:
+        p.add_argument("--resolution", nargs=2, type=int, metavar=("W", "H"), default=default)
+
+    rd = sub.add_parser("render-depth", parents=[common], help="depth from a camera to a file")
+    rd.add_argument("--blend", help="file to open (omit when Blender already opened one)")
+    rd.add_argument("--camera", help="camera object name (default: the scene camera)")
+    size(rd)
+    rd.add_argument("--out", required=True, help="output .exr (metres), .npy (metres) or .png (mapped)")
+    rd.add_argument("--engine", choices=ENGINES, default="auto")
+    rd.add_argument("--mapping", choices=KINDS, default="inverse")
+    rd.add_argument("--near", type=float)
+    rd.add_argument("--far", type=float)
+    rd.add_argument("--invert", action="store_true")
+    rd.add_argument("--radial", action="store_true", help="distance along the ray instead of camera Z")
+
+    for name, text in (("texture", "generate and project onto a .blend"), ("demo", "run the built-in demo")):
+        p = sub.add_parser(name, parents=[common], help=text)
+        if name == "texture":
+            p.add_argument("--blend", help="file to open (omit when Blender already opened one)")
+            p.add_argument("--camera", help="camera object name (default: the scene camera)")
+            p.add_argument("--render", action="store_true", help="also write render.png through the compositor")
+            size(p)
+        else:
+            size(p, [512, 512])
+        p.add_argument("--prompt", default="weathered stone and moss" if name == "demo" else "")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--generator", help="generator name (default: the embedded default)")
+        p.add_argument("--engine", choices=ENGINES, default="auto", help="depth engine")
+        p.add_argument("--samples", type=int, default=16, help="Cycles samples of the final render")
+        p.add_argument("--out-dir", required=True)
+    return parser
+
+
+COMMANDS = {"render-depth": cmd_render_depth, "texture": cmd_texture, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (never raises for user errors)."""
+    if argv is None:
+        argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:]
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed its one-line error
+        return int(exc.code or 0) and 2
+    events = Events(args.json)
+    events.emit("start", command=args.command, versions=versions())
+    try:
+        summary = COMMANDS[args.command](args, events)
+    except DepthAddonError as exc:
+        return _fail(events, exc.exit_code, str(exc))
+    except KeyboardInterrupt:
+        return _fail(events, 130, "cancelled")
+    except Exception as exc:  # last resort: one line, non-zero, details only on request
+        if os.environ.get("DEPTH_ADDON_DEBUG"):
+            raise
+        return _fail(events, 1, f"internal error: {type(exc).__name__}: {exc}")
+    events.emit("done", **summary)
+    return 0
+
+
+def _fail(events: Events, code: int, message: str) -> int:
+    events.emit("error", code=code, message=message)
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+    return code

@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Differences between Blender versions, each behind one small function.
+
+Blender 5.0 renders through a compositor *node group* assigned to ``scene.compositing_node_group``
+with a Group Output node, and compositor trees use the shared ``ShaderNodeMix`` and
+``ShaderNodeMath`` nodes. Blender 4.x keeps one tree embedded in the scene (``scene.node_tree``,
+switched on with ``scene.use_nodes``), writes through a Composite node and has the compositor-only
+``CompositorNodeMixRGB`` and ``CompositorNodeMath`` nodes. Features are detected, not version
+numbers, and nothing outside this module needs to know which Blender runs.
+
+The 5.0 branches are tested. The 4.x branches follow the 4.x API documentation: since the embedded
+tree cannot be swapped, activation adds two tagged nodes to it (a group node running our group and
+a Composite node), mutes the user's Composite nodes, and deactivation undoes exactly that.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+TAG_NODE = "depth_addon_node"  # marks nodes this add-on put into a user's tree (4.x only)
+
+
+def uses_compositor_groups() -> bool:
+    """True when scenes composite through an assignable node group (Blender 5.0 and later)."""
+    return "compositing_node_group" in bpy.types.Scene.bl_rna.properties
+
+
+def scene_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
+    """The tree that composites ``scene`` now, or None when compositing has no tree.
+
+    :param scene: Any scene.
+    """
+    if uses_compositor_groups():
+        return scene.compositing_node_group
+    return scene.node_tree if scene.use_nodes else None
+
+
+def new_compositor_group(name: str) -> bpy.types.NodeTree:
+    """A new, empty compositor node group (a datablock in ``bpy.data.node_groups``).
+
+    :param name: Group name.
+    """
+    return bpy.data.node_groups.new(name, "CompositorNodeTree")
+
+
+def _new_node(tree: bpy.types.NodeTree, *idnames: str) -> bpy.types.Node:
+    """Create the first node type of ``idnames`` that this Blender has for ``tree``."""
+    error: Exception | None = None
+    for idname in idnames:
+        try:
+            return tree.nodes.new(idname)
+        except RuntimeError as exc:  # unknown type, or poll refused it in this tree type
+            error = exc
+    raise RuntimeError(f"none of {idnames} can be added to {tree.bl_idname}: {error}")
+
+
+def group_image_output(tree: bpy.types.NodeTree, name: str = "Image") -> bpy.types.NodeSocket:
+    """Input socket of the Group Output node that feeds the group's colour output ``name``.
+
+    The interface socket and the Group Output node are created when missing (4.0+ interface API;
+    3.x ``tree.outputs``).
+
+    :param tree: A compositor node group.
+    :param name: Output socket name.
+    """
+    if hasattr(tree, "interface"):
+        items = [i for i in tree.interface.items_tree if i.item_type == "SOCKET" and i.in_out == "OUTPUT"]
+        if not any(i.name == name for i in items):
+            tree.interface.new_socket(name=name, in_out="OUTPUT", socket_type="NodeSocketColor")
+    elif name not in tree.outputs:  # Blender 3.x
+        tree.outputs.new("NodeSocketColor", name)
+    node = next((n for n in tree.nodes if n.bl_idname == "NodeGroupOutput"), None)
+    if node is None:
+        node = tree.nodes.new("NodeGroupOutput")
+    return node.inputs[name]
+
+
+def new_color_mix(tree: bpy.types.NodeTree) -> bpy.types.Node:
+    """A colour mix node: ``ShaderNodeMix`` (RGBA) in 5.0, ``CompositorNodeMixRGB`` in 4.x.
+
+    :param tree: A compositor node tree.
+    """
+    node = _new_node(tree, "ShaderNodeMix", "CompositorNodeMixRGB")
+    if node.bl_idname == "ShaderNodeMix":
+        node.data_type = "RGBA"
+    return node
+
+
+def color_mix_sockets(node: bpy.types.Node) -> tuple:
+    """``(factor, a, b, result)`` sockets of a node from :func:`new_color_mix`.
+
+    :param node: The mix node.
+    """
+    if node.bl_idname == "ShaderNodeMix":
+        return (node.inputs["Factor"], node.inputs["A"], node.inputs["B"], node.outputs["Result"])
+    return node.inputs[0], node.inputs[1], node.inputs[2], node.outputs[0]  # Fac, Image, Image → Image
+
+
+def new_math(tree: bpy.types.NodeTree, operation: str) -> bpy.types.Node:
+    """A float maths node (``ShaderNodeMath`` in 5.0, ``CompositorNodeMath`` in 4.x).
+
+    :param tree: A compositor node tree.
+    :param operation: Math operation identifier (``'DIVIDE'``, ``'ABSOLUTE'``, ...).
+    """
+    node = _new_node(tree, "ShaderNodeMath", "CompositorNodeMath")
+    node.operation = operation
+    return node
+
+
+def new_scale_to_render(tree: bpy.types.NodeTree) -> bpy.types.Node:
+    """A Scale node that stretches its input to the render size.
+
+    :param tree: A compositor node tree.
+    """
+    node = tree.nodes.new("CompositorNodeScale")
+    if "Type" in node.inputs:  # 5.0: the options are menu sockets
+        node.inputs["Type"].default_value = "Render Size"
+        node.inputs["Frame Type"].default_value = "Stretch"
+        for axis in ("Extension X", "Extension Y"):  # 'Clip' would fade the border pixels
+            if axis in node.inputs:
+                node.inputs[axis].default_value = "Extend"
+    else:
+        node.space = "RENDER_SIZE"
+        node.frame_method = "STRETCH"
+    return node
+
+
+def depth_output(render_layers: bpy.types.Node) -> bpy.types.NodeSocket:
+    """The Z-pass output of a Render Layers node (``Depth``; ``Z`` in old versions).
+
+    :param render_layers: A ``CompositorNodeRLayers`` node.
+    """
+    # Iterate: name lookup skips the socket while the view layer's Z pass is off (5.0).
+    by_name = {o.identifier: o for o in render_layers.outputs}
+    return by_name["Depth"] if "Depth" in by_name else by_name["Z"]
+
+
+def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
+    """Make ``group`` composite ``scene``; return what is needed to undo it (JSON-safe).
+
+    :param scene: Scene to composite.
+    :param group: Our compositor node group (its output socket ``Image``).
+    """
+    if uses_compositor_groups():
+        previous = scene.compositing_node_group
+        scene.compositing_node_group = group
+        return {"group": None if previous is None else previous.name}
+    state = {"use_nodes": bool(scene.use_nodes), "muted": []}
+    scene.use_nodes = True
+    tree = scene.node_tree
+    for node in tree.nodes:
+        if node.bl_idname == "CompositorNodeComposite" and not node.mute and TAG_NODE not in node:
+            node.mute = True
+            state["muted"].append(node.name)
+    runner = tree.nodes.new("CompositorNodeGroup")
+    runner.node_tree = group
+    output = tree.nodes.new("CompositorNodeComposite")
+    for node in (runner, output):
+        node[TAG_NODE] = True
+        node.label = "Depth AI"
+    tree.links.new(runner.outputs["Image"], output.inputs["Image"])
+    tree.nodes.active = output
+    return state
+
+
+def deactivate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree, state: dict,
+                     previous: bpy.types.NodeTree | None) -> None:
+    """Undo :func:`activate_group` with the state it returned.
+
+    :param scene: The scene.
+    :param group: Our group.
+    :param state: What :func:`activate_group` returned.
+    :param previous: The tree that composited before (5.0: the user's group or None).
+    """
+    if uses_compositor_groups():
+        if scene.compositing_node_group == group:
+            scene.compositing_node_group = previous
+        return
+    tree = scene.node_tree
+    if tree is not None:
+        for node in [n for n in tree.nodes if TAG_NODE in n]:
+            tree.nodes.remove(node)
+        for name in state.get("muted", []):
+            if name in tree.nodes:
+                tree.nodes[name].mute = False
+    scene.use_nodes = bool(state.get("use_nodes", False))

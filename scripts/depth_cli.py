@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""depth_addon command line.
+
+Usage::
+
+    python scripts/depth_cli.py CMD [options]                       # bpy module
+    blender -b file.blend --python scripts/depth_cli.py -- CMD [options]
+
+Commands: ``render-depth``, ``texture``, ``demo``; ``CMD --help`` lists the options.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from depth_addon.blender.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

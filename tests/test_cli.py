@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The command line as a pipeline runs it: real processes, real .blend files, exit codes, JSON events."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import analytic
+import bpy
+import numpy as np
+import pytest
+
+from depth_addon.blender.demo_scene import build_demo_scene
+from depth_addon.camera import CameraModel
+from depth_addon.io.exr import read_exr
+from depth_addon.io.png import read_png_text
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = ROOT / "scripts" / "depth_cli.py"
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, str(CLI), *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd or ROOT, env=env)
+
+
+def save_blend(path: Path) -> Path:
+    bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True)
+    return path
+
+
+@pytest.fixture
+def analytic_blend(tmp_path: Path) -> Path:
+    analytic.build(size=(32, 24))
+    return save_blend(tmp_path / "analytic.blend")
+
+
+def test_render_depth_exr_matches_in_process(analytic_blend: Path, tmp_out: Path) -> None:
+    out = tmp_out / "d.exr"
+    proc = run_cli("render-depth", "--blend", str(analytic_blend), "--out", str(out), "--engine", "gpu")
+    assert proc.returncode == 0, proc.stderr
+    channels, meta = read_exr(out)
+    z = channels["Z"]
+    assert z.shape == (24, 32) and z.dtype == np.float32
+    expected, interior = analytic.expected_depth(CameraModel.from_dict(json.loads(meta["camera"])))
+    assert np.max(np.abs(z[interior] - expected[interior]) / expected[interior]) < 1e-4
+    assert json.loads(meta["mapping"])["kind"] == "inverse" and meta["units"] == "metres"
+
+
+def test_render_depth_png_records_its_mapping(analytic_blend: Path, tmp_out: Path) -> None:
+    out = tmp_out / "d.png"
+    proc = run_cli("render-depth", "--blend", str(analytic_blend), "--out", str(out), "--mapping", "linear",
+                   "--near", "1", "--far", "20", "--resolution", "16", "12")
+    assert proc.returncode == 0, proc.stderr
+    meta = read_png_text(out)
+    assert json.loads(meta["mapping"]) == {"kind": "linear", "near": 1.0, "far": 20.0, "invert": False}
+    assert meta["bits"] == "16"
+
+
+def test_missing_blend_is_exit_2(tmp_out: Path) -> None:
+    proc = run_cli("render-depth", "--blend", str(tmp_out / "nope.blend"), "--out", str(tmp_out / "d.exr"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "not found" in proc.stderr
+    assert not any(tmp_out.iterdir())
+
+
+def test_scene_without_camera_is_exit_2(tmp_path: Path, tmp_out: Path) -> None:
+    blend = save_blend(tmp_path / "empty.blend")
+    for args in (("render-depth", "--out", str(tmp_out / "d.exr")), ("texture", "--out-dir", str(tmp_out))):
+        proc = run_cli(args[0], "--blend", str(blend), *args[1:])
+        assert proc.returncode == 2, proc.stderr
+        assert "no active camera" in proc.stderr and proc.stderr.strip().count("\n") == 0
+    assert not any(tmp_out.iterdir()), "nothing may be written on failure"
+
+
+def test_unwritable_output_is_exit_2(analytic_blend: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = run_cli("render-depth", "--blend", str(analytic_blend), "--out", str(blocker / "sub" / "d.exr"))
+    assert proc.returncode == 2 and "cannot create output folder" in proc.stderr
+    proc = run_cli("texture", "--blend", str(analytic_blend), "--out-dir", str(blocker))
+    assert proc.returncode == 2
+
+
+def test_bad_arguments_are_exit_2(analytic_blend: Path, tmp_out: Path) -> None:
+    proc = run_cli("render-depth", "--blend", str(analytic_blend), "--out", str(tmp_out / "d.tiff"))
+    assert proc.returncode == 2 and "unsupported depth output" in proc.stderr
+    proc = run_cli("render-depth", "--out", str(tmp_out / "d.exr"), "--engine", "nope")
+    assert proc.returncode == 2
+    proc = run_cli("render-depth", "--blend", str(analytic_blend), "--out", str(tmp_out / "d.png"),
+                   "--near", "5", "--far", "1")
+    assert proc.returncode == 2 and "near" in proc.stderr
+    assert not any(tmp_out.iterdir())
+
+
+def test_texture_json_events_and_artifacts(tmp_path: Path, tmp_out: Path) -> None:
+    build_demo_scene(bpy.context.scene, (48, 32))
+    blend = save_blend(tmp_path / "demo.blend")
+    proc = run_cli("--json", "texture", "--blend", str(blend), "--out-dir", str(tmp_out), "--prompt", "red brick",
+                   "--seed", "7", "--render", "--samples", "1")
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "error" not in kinds
+    fractions = [e["fraction"] for e in events if e["event"] == "progress"]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    artifacts = {e["kind"]: Path(e["path"]) for e in events if e["event"] == "artifact"}
+    for kind in ("depth_exr", "depth_png", "generated", "render", "blend", "run"):
+        assert artifacts[kind].is_file(), kind
+    run = json.loads((tmp_out / "run.json").read_text())
+    assert run["seed"] == 7 and run["prompt"] == "red brick" and run["resolution"] == [48, 32]
+    assert set(run["timings"]) >= {"depth", "generate", "project", "render", "save"}
+    assert not [p for p in tmp_out.iterdir() if ".part" in p.name]

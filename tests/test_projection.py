@@ -1,0 +1,248 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Projection write-back: rendered colours, exact restore, occlusion, frozen projector, image safety."""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+import OpenEXR
+import pytest
+
+from depth_addon.blender import images
+from depth_addon.blender import projection as proj
+from depth_addon.blender.camera import camera_model
+from depth_addon.blender.demo_scene import build_demo_scene
+from depth_addon.camera import CameraModel
+from depth_addon.errors import BadInput
+
+
+def srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    v = np.round(np.clip(v, 0, 1) * 255.0) / 255.0  # the image keeps 8 bits per channel
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def cycles_render(scene: bpy.types.Scene, path) -> np.ndarray:
+    """Render with Cycles, 1 spp, no filtering, linear float EXR; return H×W×4 (row 0 = top)."""
+    scene.render.engine = "CYCLES"
+    c = scene.cycles
+    c.samples, c.use_adaptive_sampling, c.use_denoising = 1, False, False
+    c.pixel_filter_type, c.filter_width, c.max_bounces = "BOX", 0.01, 0
+    scene.view_settings.view_transform, scene.view_settings.look = "Standard", "None"
+    scene.render.film_transparent = True
+    ims = scene.render.image_settings
+    ims.media_type = "IMAGE"
+    ims.file_format, ims.color_mode, ims.color_depth, ims.exr_codec = "OPEN_EXR", "RGBA", "32", "NONE"
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    return np.asarray(OpenEXR.File(str(path)).parts[0].channels["RGBA"].pixels, np.float32)
+
+
+def sample_image(h: int, w: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    checker = ((xx // 4 + yy // 4) % 2) * 0.7 + 0.15
+    return np.stack([xx / (w - 1), yy / (h - 1), checker], -1).astype(np.float32)
+
+
+@pytest.mark.parametrize("lens", ["PERSP", "ORTHO"])
+def test_render_from_capture_camera_reproduces_image(tmp_out, lens):
+    scene = build_demo_scene(bpy.context.scene, (64, 48))
+    scene.camera.data.type, scene.camera.data.ortho_scale = lens, 14.0
+    rgb = sample_image(48, 64)
+    cm = camera_model(scene, scene.camera, 64, 48)
+    assert cm.ortho == (lens == "ORTHO")
+    result = proj.project_image(scene, cm, images.image_from_array("Pic", rgb))
+    assert bool(result.projector["ortho"]) == cm.ortho
+    assert {o.name for o in result.objects} == {"Ground", "Box", "Sphere", "Column", "Wall"}
+    out = cycles_render(scene, tmp_out / "proj.exr")
+    hit = out[..., 3] > 0.999  # sky pixels are transparent and not projected
+    assert hit.mean() > 0.5
+    err = np.abs(out[..., :3] - srgb_to_linear(rgb))[hit]
+    assert err.max() < 5e-3, err.max()  # a one-pixel shift of the gradient alone would be ~0.015
+
+
+def slot_snapshot() -> dict:
+    return {o.name: [s.material.name if s.material else None for s in o.material_slots]
+            for o in bpy.data.objects if o.type == "MESH"}
+
+
+def test_remove_projection_restores_everything_exactly():
+    scene = build_demo_scene(bpy.context.scene, (32, 24))
+    box = bpy.data.objects["Box"]
+    twin = bpy.data.objects.new("Twin", bpy.data.meshes.new("Twin"))  # same material as the box
+    twin.data.materials.append(box.data.materials[0])
+    twin.data.materials.append(None)  # an empty slot
+    bare = bpy.data.objects.new("Bare", bpy.data.meshes.new("Bare"))  # no slots at all
+    for ob in (twin, bare):
+        scene.collection.objects.link(ob)
+    hidden = bpy.data.objects.new("Hidden", bpy.data.meshes.new("Hidden"))
+    hidden.hide_render = True
+    scene.collection.objects.link(hidden)
+    box.data.materials[0].use_fake_user = False
+    bpy.data.materials["Wall Material"].use_fake_user = True
+    before = slot_snapshot()
+    originals = {m.name: (len(m.node_tree.nodes), len(m.node_tree.links), m.use_fake_user) for m in bpy.data.materials}
+
+    cm = camera_model(scene, scene.camera, 32, 24)
+    img = images.image_from_array("Pic", sample_image(24, 32))
+    with pytest.raises(BadInput):
+        proj.project_image(scene, cm, img, interpolation="Blurry")
+    first = proj.project_image(scene, cm, img, objects=[bare, box, bare, twin] + [
+        bpy.data.objects[n] for n in ("Ground", "Sphere", "Column", "Wall")])
+    first_names = [m.name for m in first.materials]
+    result = proj.project_image(scene, cm, img, depth_image=images.float_image_from_array("D", np.full((24, 32), 5.0)))
+    projectors = [o for o in bpy.data.objects if proj.KEY_PROJECTOR in o]
+    assert projectors == [result.projector]  # the second projection replaced the first
+    assert set(first_names) == {m.name for m in result.materials}  # same names: the old ones are gone
+    assert len([m for m in bpy.data.materials if m.name.endswith("[Depth]") or "[Depth]." in m.name]) == 6
+    assert not proj.is_projected(hidden) and len(hidden.material_slots) == 0
+    assert twin.material_slots[0].material == box.material_slots[0].material  # one copy per original
+    assert twin.material_slots[0].material.name == "Box Material [Depth]"
+    assert len(bare.material_slots) == 1 and bare.material_slots[0].material is not None
+    assert all(s.material.name.endswith("[Depth]") for o in result.objects for s in o.material_slots)
+    assert len(result.materials) == 6  # 5 demo materials + 1 grey base (empty slots share it)
+    bpy.data.orphans_purge(do_recursive=True)  # unused originals must survive a purge
+    for name, (n_nodes, n_links, _fake) in originals.items():
+        mat = bpy.data.materials[name]
+        assert (len(mat.node_tree.nodes), len(mat.node_tree.links)) == (n_nodes, n_links)
+        assert mat.use_fake_user
+    assert result.projector.users_collection[0].name == proj.PROJECTOR_COLLECTION
+    projector_name = result.projector.name
+
+    assert proj.remove_projection() == 7  # 5 demo objects, Twin, Bare
+    assert slot_snapshot() == before
+    assert len(bare.material_slots) == 0
+    assert {m.name: (len(m.node_tree.nodes), len(m.node_tree.links), m.use_fake_user)
+            for m in bpy.data.materials} == originals
+    assert not any(k.startswith("depth_addon") for o in bpy.data.objects for k in o.keys())
+    assert projector_name not in bpy.data.objects
+    assert proj.PROJECTOR_COLLECTION not in bpy.data.collections
+
+
+def test_projector_is_frozen_and_survives_reopening(tmp_out):
+    scene = build_demo_scene(bpy.context.scene, (32, 24))
+    cm = camera_model(scene, scene.camera, 32, 24)
+    projector = proj.create_projector(scene, cm)
+    name = projector.name
+    frozen = [list(r) for r in projector.matrix_world]
+    assert np.allclose(frozen, cm.matrix, atol=1e-6)
+    scene.camera.location.x += 3.0
+    scene.camera.rotation_euler.z += 0.4
+    bpy.context.view_layer.update()
+    assert np.allclose([list(r) for r in projector.matrix_world], frozen)
+    path = str(tmp_out / "frozen.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=path)
+    bpy.ops.wm.open_mainfile(filepath=path)
+    again = bpy.data.objects[name]
+    model = proj.projector_camera_model(again)
+    assert (model.width, model.height, model.ortho) == (32, 24, False)
+    assert np.allclose(model.frame, cm.frame) and np.allclose(model.matrix, cm.matrix, atol=1e-6)
+    assert list(again["frame"]) == pytest.approx(list(cm.frame))
+
+
+def plane(name: str, size: float, z: float, color) -> bpy.types.Object:
+    h = size / 2
+    me = bpy.data.meshes.new(name)
+    me.from_pydata([(-h, -h, z), (h, -h, z), (h, h, z), (-h, h, z)], [], [(0, 1, 2, 3)])
+    mat = bpy.data.materials.new(f"{name} Glow")
+    nodes = mat.node_tree.nodes
+    nodes.remove(nodes["Principled BSDF"])
+    glow = nodes.new("ShaderNodeEmission")
+    glow.inputs["Color"].default_value = color
+    mat.node_tree.links.new(glow.outputs[0], nodes["Material Output"].inputs["Surface"])
+    me.materials.append(mat)
+    ob = bpy.data.objects.new(name, me)
+    bpy.context.scene.collection.objects.link(ob)
+    return ob
+
+
+def test_occluded_surface_keeps_original_colour_and_texture_stays_put(tmp_out):
+    """Capture camera at the origin looking down -Z; a 1 m card at z=-3 shadows a wall at z=-6."""
+    scene = bpy.context.scene
+    scene.render.resolution_x = scene.render.resolution_y = n = 32
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    cam.data.lens, cam.data.sensor_width = 36.0, 36.0  # frame ±0.5 on z = -1
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    plane("Card", 1.0, -3.0, (0.0, 1.0, 0.0, 1.0))
+    plane("Wall", 20.0, -6.0, (0.0, 1.0, 0.0, 1.0))
+    bpy.context.view_layer.update()
+    cm = camera_model(scene, cam, n, n)
+    assert np.allclose(cm.frame, (-0.5, 0.5, -0.5, 0.5))
+    x, y = cm.pixel_plane_coords()
+    depth = np.where((np.abs(3 * x[None, :]) < 0.5) & (np.abs(3 * y[:, None]) < 0.5), 3.0, 6.0)
+    rgb = sample_image(n, n)
+    img = images.image_from_array("Pic", rgb)
+
+    cam.location.x = 2.0  # look again from 2 m to the right: the card's shadow on the wall shows
+    bpy.context.view_layer.update()
+    moved = camera_model(scene, cam, n, n)
+    mx, my = moved.pixel_plane_coords()
+    wx, wy = np.meshgrid(2.0 + 6.0 * mx, 6.0 * my)  # wall point seen by each pixel (all wall)
+    col = np.floor((wx / 6.0 + 0.5) * n).astype(int)  # the projector texel that lands there
+    row = np.floor((0.5 - wy / 6.0) * n).astype(int)
+    in_frame = (col >= 0) & (col < n) & (row >= 0) & (row < n)
+    texel = np.zeros((n, n, 3))
+    texel[in_frame] = srgb_to_linear(rgb)[row[in_frame], col[in_frame]]
+    shadow = in_frame & (depth[row.clip(0, n - 1), col.clip(0, n - 1)] < 4.0)
+    green = np.array([0.0, 1.0, 0.0])
+    assert 40 < shadow.sum() and (in_frame & ~shadow).sum() > 40 and (~in_frame).sum() > 40
+
+    proj.project_image(scene, cm, img, interpolation="Closest")
+    naive = cycles_render(scene, tmp_out / "naive.exr")[..., :3]
+    assert np.abs(naive[in_frame] - texel[in_frame]).max() < 1e-3  # no depth: image lands in the shadow too
+    assert np.abs(naive[~in_frame] - green).max() < 1e-3
+
+    proj.project_image(scene, cm, img, depth_image=images.float_image_from_array("Depth", depth),
+                       interpolation="Closest")
+    seen = cycles_render(scene, tmp_out / "occluded.exr")[..., :3]
+    lit = in_frame & ~shadow
+    assert np.abs(seen[lit] - texel[lit]).max() < 1e-3
+    assert np.abs(seen[shadow] - green).max() < 1e-3  # hidden from the projector: original colour
+    assert np.abs(seen[~in_frame] - green).max() < 1e-3
+
+
+def test_image_helpers_never_overwrite_user_images():
+    user = bpy.data.images.new("Pic", 2, 2)
+    user.pixels.foreach_set(np.full(16, 0.25, np.float32))
+    user_pixels = list(user.pixels)
+    ours = images.image_from_array("Pic", np.ones((3, 4, 3), np.float32))
+    assert ours != user and ours.name != "Pic" and tuple(ours.size) == (4, 3)
+    assert list(user.pixels) == user_pixels and tuple(user.size) == (2, 2) and "depth_addon_owned" not in user
+    again = images.image_from_array(ours.name, np.zeros((5, 6, 3), np.float32))
+    assert again == ours and tuple(again.size) == (6, 5) and len(bpy.data.images) == 2
+    px = np.array(again.pixels[:]).reshape(5, 6, 4)
+    assert np.allclose(px[..., :3], 0.0) and np.allclose(px[..., 3], 1.0)
+    rows = np.arange(3, dtype=np.float32)[:, None] * np.ones((3, 2))
+    depth = images.float_image_from_array("Depth", np.where(rows == 0, np.inf, rows + 1.0))
+    assert depth.is_float and depth.colorspace_settings.name == "Non-Color"
+    stored = np.array(depth.pixels[:]).reshape(3, 2, 4)[::-1, :, 0]  # back to row 0 = top
+    assert np.allclose(stored, [[images.FAR_DEPTH] * 2, [2.0] * 2, [3.0] * 2])
+    with pytest.raises(BadInput):
+        images.image_from_array("Bad", np.ones((3, 4)))
+
+
+def test_linked_objects_are_skipped_or_refused(tmp_out):
+    scene = bpy.context.scene
+    source = bpy.data.objects.new("Linked", bpy.data.meshes.new("Linked"))
+    lib_path = str(tmp_out / "lib.blend")
+    bpy.data.libraries.write(lib_path, {source})
+    bpy.data.objects.remove(source)
+    with bpy.data.libraries.load(lib_path, link=True) as (_src, dst):
+        dst.objects = ["Linked"]
+    linked = dst.objects[0]
+    scene.collection.objects.link(linked)
+    local = plane("Local", 1.0, -2.0, (1.0, 0.0, 0.0, 1.0))
+    cm = CameraModel.from_fov(8, 8, 60.0)
+    img = images.image_from_array("Pic", np.ones((8, 8, 3), np.float32))
+    with pytest.raises(BadInput):
+        proj.project_image(scene, cm, img, objects=[linked])
+    with pytest.raises(BadInput):
+        proj.project_image(scene, cm, img, objects=[proj.create_projector(scene, cm)])
+    standalone = proj.create_projector(scene, cm, "Kept").name
+    result = proj.project_image(scene, cm, img)
+    assert [o.name for o in result.objects] == [local.name]
+    assert not proj.is_projected(linked)
+    used = result.projector.name
+    assert proj.remove_projection([local]) == 1
+    assert not proj.is_projected(local) and local.material_slots[0].material.name == "Local Glow"
+    assert used not in bpy.data.objects and standalone in bpy.data.objects  # only its own projector goes

@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Registration: the add-on registers and unregisters cleanly, twice in a row, leaving nothing behind.
+
+The session ``addon`` fixture may already have registered the add-on in this process, so the test
+first notes the state it finds and puts it back at the end.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import bpy
+from conftest import load_extension_module
+
+SCENE_SETTINGS = "depth_addon"
+
+
+def operator_registered(bl_idname: str) -> bool:
+    """Whether ``bpy.ops.<prefix>.<name>`` exists.
+
+    ``hasattr(bpy.ops.prefix, name)`` is always true (the attribute is created on access), so this
+    looks the name up in ``dir()``, which only lists registered operators.
+
+    :param bl_idname: Operator id such as ``"depth.render_depth"``.
+    """
+    prefix, name = bl_idname.split(".")
+    return name in dir(getattr(bpy.ops, prefix))
+
+
+def _classes(module: ModuleType) -> tuple[type, ...]:
+    return (*module.operators.classes, *module.panels.classes)
+
+
+def registration_state(module: ModuleType) -> dict[str, bool]:
+    """Map each piece the add-on registers to whether it is registered now.
+
+    :param module: The add-on module.
+    """
+    state = {f"Scene.{SCENE_SETTINGS}": SCENE_SETTINGS in bpy.types.Scene.bl_rna.properties}
+    for cls in _classes(module):
+        state[f"class {cls.__name__}"] = bool(cls.is_registered)
+    for cls in module.operators.classes:
+        state[f"bpy.ops.{cls.bl_idname}"] = operator_registered(cls.bl_idname)
+    return state
+
+
+def _assert_all(module: ModuleType, registered: bool) -> None:
+    wrong = sorted(k for k, v in registration_state(module).items() if v is not registered)
+    assert not wrong, f"expected {'registered' if registered else 'unregistered'}: {wrong}"
+
+
+def test_operator_check_is_meaningful() -> None:
+    """The operator check tells a missing operator from a present one."""
+    assert operator_registered("wm.read_homefile")
+    assert not operator_registered("depth.no_such_operator")
+
+
+def test_addon_defines_operators() -> None:
+    """The add-on has operators, all under ``depth.``, including the depth render."""
+    module = load_extension_module()
+    ids = [cls.bl_idname for cls in module.operators.classes]
+    assert "depth.render_depth" in ids
+    assert all(i.startswith("depth.") for i in ids), ids
+
+
+def test_register_unregister_twice() -> None:
+    """Register then unregister twice in a row without errors; everything appears and disappears each time."""
+    module = load_extension_module()
+    was_registered = SCENE_SETTINGS in bpy.types.Scene.bl_rna.properties
+    if was_registered:
+        module.unregister()
+    try:
+        _assert_all(module, registered=False)
+        for _ in range(2):
+            module.register()
+            _assert_all(module, registered=True)
+            settings = getattr(bpy.context.scene, SCENE_SETTINGS)
+            assert isinstance(settings, bpy.types.PropertyGroup)
+            module.unregister()
+            _assert_all(module, registered=False)
+    finally:
+        if was_registered and SCENE_SETTINGS not in bpy.types.Scene.bl_rna.properties:
+            module.register()
