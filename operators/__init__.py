@@ -3,9 +3,9 @@
 
 import bpy
 
-from . import depth_ops
+from . import depth_ops, texture_ops
 
-classes = (*depth_ops.classes,)
+classes = (*depth_ops.classes, *texture_ops.classes)
 
 
 def register() -> None:

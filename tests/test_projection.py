@@ -218,7 +218,7 @@ def test_image_helpers_never_overwrite_user_images():
     stored = np.array(depth.pixels[:]).reshape(3, 2, 4)[::-1, :, 0]  # back to row 0 = top
     assert np.allclose(stored, [[images.FAR_DEPTH] * 2, [2.0] * 2, [3.0] * 2])
     with pytest.raises(BadInput):
-        images.image_from_array("Bad", np.ones((3, 4)))
+        images.image_from_array("Bad", np.ones((3, 4, 2)))
 
 
 def test_linked_objects_are_skipped_or_refused(tmp_out):

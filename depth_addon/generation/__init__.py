@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Image generators driven by depth, and the registry that names them (no bpy).
+
+Importing this package is cheap: generator modules, and PyTorch with them, are imported only when
+:func:`get_generator` builds one.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import BadInput, ModelUnavailable
+from .base import Generator, validate_depth
+
+__all__ = ["DEFAULT_GENERATOR", "Generator", "available_generators", "get_generator", "validate_depth"]
+
+DEFAULT_GENERATOR = "baseline"
+
+# name -> (module relative to this package, class name, modules it needs)
+_REGISTRY: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "baseline": (".baseline", "ProceduralBaseline", ("torch",)),
+}
+
+_INSTALL_HINT = {
+    "torch": "PyTorch; install it with `python -m pip install torch` using the Python that runs Blender",
+}
+
+
+def available_generators() -> list[str]:
+    """Names accepted by :func:`get_generator`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_generator(name: str | None = None) -> Generator:
+    """Build the generator called ``name``.
+
+    :param name: Registry name; None or empty selects :data:`DEFAULT_GENERATOR`.
+    :raises BadInput: For an unknown name (the message lists the known ones).
+    :raises ModelUnavailable: When a dependency of the generator cannot be imported.
+    """
+    key = (name or "").strip().lower() or DEFAULT_GENERATOR
+    if key not in _REGISTRY:
+        raise BadInput(f"unknown generator {name!r}; known generators: {', '.join(available_generators())}")
+    module_name, class_name, needs = _REGISTRY[key]
+    for dep in needs:
+        try:
+            importlib.import_module(dep)
+        except ImportError as exc:
+            hint = _INSTALL_HINT.get(dep, f"the '{dep}' package; install it")
+            raise ModelUnavailable(f"the '{key}' generator needs {hint}") from exc
+    module = importlib.import_module(module_name, __name__)
+    return getattr(module, class_name)()

@@ -1,0 +1,278 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The procedural baseline generator: depth-aware shading and texturing in torch (CPU).
+
+This is deliberately *not* a learned model. It is the reference that learned generators have to
+beat: it uses nothing but the depth map, the camera, the seed and a handful of prompt keywords,
+runs in a fraction of a second and is fully deterministic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from ..camera import CameraModel
+from ..errors import BadInput
+from . import _ops
+from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
+from .palette import STYLES, build_palette, sky_colours
+
+DEFAULT_FOV_DEG = 50.0
+NOISE_TABLE = 32
+OCTAVES = 5
+
+
+def srgb_to_linear(c: torch.Tensor) -> torch.Tensor:
+    """Display sRGB → linear (elementwise).
+
+    :param c: Values in [0, 1].
+    """
+    return torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(c: torch.Tensor) -> torch.Tensor:
+    """Linear → display sRGB (elementwise, clipped to [0, 1]).
+
+    :param c: Linear values.
+    """
+    c = c.clamp(0.0, 1.0)
+    return torch.where(c <= 0.0031308, c * 12.92, 1.055 * c.clamp_min(1e-12) ** (1.0 / 2.4) - 0.055).clamp(0.0, 1.0)
+
+
+def _fract(x: torch.Tensor) -> torch.Tensor:
+    """Fractional part in [0, 1), also for negative values (unlike ``torch.frac``)."""
+    return x - torch.floor(x)
+
+
+def _rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q * np.sign(np.linalg.det(q))
+
+
+class ProceduralBaseline:
+    """Baseline generator: procedural, depth-aware, deterministic. The bar learned models must beat.
+
+    Not a learned model. Steps: back-project the depth with the camera (a centred 50° horizontal
+    field of view when none is given); camera-space normals from finite differences, facing the
+    camera; discontinuities from the relative disparity second difference (silent on planes, even
+    grazing ones) plus normal creases, which cut the geometry into segments; each segment gets a
+    swatch from a palette chosen by the seed and the prompt's colour/material words; albedo is
+    modulated by value-noise fBm evaluated on the 3D points (it sticks to surfaces; its scale is in
+    metres); Lambert sun from a seeded direction, hemispherical sky ambient, a small specular term
+    and light aerial perspective; darkened lines at depth discontinuities; the background is a sky
+    gradient over the view-ray elevation.
+
+    :param texture_scale: Size in metres of the coarsest noise cell; None picks a power of two
+        near a quarter of the median depth.
+    :param edge_threshold: Relative disparity second difference that counts as a discontinuity.
+    :param line_strength: How much lines at discontinuities darken (0 = no lines).
+    :param threads: Torch intra-op threads while generating (the previous setting is restored);
+        None (default) uses torch's own setting. The work is many small memory-bound steps, so
+        1 thread is steadier when other processes keep the cores busy.
+    """
+
+    name = "baseline"
+
+    def __init__(self, texture_scale: float | None = None, edge_threshold: float = 0.05,
+                 line_strength: float = 0.45, threads: int | None = None) -> None:
+        if texture_scale is not None and not (np.isfinite(texture_scale) and texture_scale > 0):
+            raise BadInput(f"texture_scale must be a positive number of metres, got {texture_scale!r}")
+        self.texture_scale = texture_scale
+        self.edge_threshold = float(edge_threshold)
+        self.line_strength = float(line_strength)
+        self.threads = threads
+
+    def generate(
+        self,
+        depth: np.ndarray,
+        mask: np.ndarray | None = None,
+        prompt: str = "",
+        seed: int = 0,
+        size: tuple[int, int] | None = None,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+        camera: CameraModel | None = None,
+    ) -> np.ndarray:
+        """Generate an sRGB image for ``depth`` (see :class:`~.base.Generator` for the contract).
+
+        :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
+        :param mask: H×W bool, True where there is geometry; defaults to ``isfinite(depth)``.
+        :param prompt: Colour and material words steer the palette; other words are ignored.
+        :param seed: Random seed.
+        :param size: Output ``(width, height)``; defaults to the depth map's size.
+        :param progress: ``progress(fraction, message)`` callback.
+        :param cancel: Cancellation poll.
+        :param camera: Camera the depth was taken with.
+        :return: H×W×3 float32 sRGB in [0, 1], row 0 = top.
+        """
+        steps = Steps(progress, cancel)
+        steps(0.0, "checking input")
+        d_np, m_np = validate_depth(depth, mask)
+        width, height = validate_size(size, d_np.shape)
+        seed = validate_seed(seed)
+        prompt = "" if prompt is None else str(prompt)
+        d_np, m_np = resize_depth(d_np, m_np, (width, height))
+        if camera is None:
+            camera = CameraModel.from_fov(width, height, DEFAULT_FOV_DEG)
+        elif (camera.width, camera.height) != (width, height):
+            camera = dataclasses.replace(camera, width=width, height=height)
+
+        steps(0.1, "geometry")
+        previous = torch.get_num_threads()
+        if self.threads is not None and self.threads != previous:
+            torch.set_num_threads(max(1, int(self.threads)))
+        try:
+            with torch.inference_mode():
+                return self._run(d_np, m_np, camera, prompt, seed, steps)
+        finally:
+            if torch.get_num_threads() != previous:
+                torch.set_num_threads(previous)
+
+    def _run(self, d_np: np.ndarray, m_np: np.ndarray, camera: CameraModel, prompt: str, seed: int,
+             steps: Steps) -> np.ndarray:
+        h, w = d_np.shape
+        filled = np.where(m_np, d_np, 1.0).astype(np.float32)
+        depth, mask = torch.from_numpy(filled), torch.from_numpy(m_np)
+        points = torch.from_numpy(np.ascontiguousarray(np.moveaxis(camera.unproject(filled), -1, 0)))
+        pose = camera.matrix
+        posed = not np.allclose(pose, np.eye(4))
+        rot = pose[:3, :3] / np.maximum(np.linalg.norm(pose[:3, :3], axis=0, keepdims=True), 1e-12)
+        # "Up" is world +Z for a posed camera, camera +Y when the pose is unknown (identity).
+        up_cam = rot.T @ np.array([0.0, 0.0, 1.0]) if posed else np.array([0.0, 1.0, 0.0])
+        normals = _ops.camera_normals(points, mask, camera.ortho)
+        edges = _ops.depth_edges(depth, mask, camera.ortho, self.edge_threshold)
+
+        steps(0.3, "segments")
+        region = mask & ~edges & ~_ops.creases(normals, mask)
+        labels = _ops.fill_labels(_ops.connected_components(region), depth, mask)
+
+        steps(0.45, "texture")
+        rngs = [np.random.default_rng([seed, k]) for k in range(4)]
+        palette = build_palette(prompt, rngs[0])
+        sky = [srgb_to_linear(torch.tensor(c, dtype=torch.float32)) for c in sky_colours(rngs[1])]
+        idx = mask.view(-1).nonzero().squeeze(1)
+        z = depth.view(-1)[idx]
+        valid = d_np[m_np]
+        median = float(np.median(valid[:: max(1, valid.size // 65536)]))
+        cell = self.texture_scale or 2.0 ** round(np.log2(max(0.25 * median, 1e-6)))
+        tex = camera.unproject(filled, world=True) if posed else np.moveaxis(points.numpy(), 0, -1)
+        tex = torch.from_numpy(np.ascontiguousarray(tex.reshape(-1, 3)[idx.numpy()].T, dtype=np.float32) / cell)
+        offset = int(rngs[2].integers(len(palette)))
+        swatch = (labels.view(-1)[idx] + offset) % len(palette)
+        n_flat = normals.view(3, -1)[:, idx]
+        n_tex = torch.from_numpy(rot.astype(np.float32)) @ n_flat if posed else n_flat
+        pattern = self._pattern(tex, n_tex, z, camera, cell, palette, swatch, rngs[2], 2 if posed else 1)
+        table = torch.tensor([[*s.rgb, s.contrast, s.specular, s.shininess] for s in palette], dtype=torch.float32)
+        table[:, :3] = srgb_to_linear(table[:, :3])
+        props = table[swatch].T  # 6×N: linear albedo, contrast, specular, shininess
+        albedo = props[:3] * (1.0 + props[3] * pattern).clamp(0.05, 2.0)
+
+        steps(0.75, "shading")
+        view = points.view(3, -1)[:, idx]
+        view = torch.tensor([[0.0], [0.0], [-1.0]]).expand_as(view) if camera.ortho else view
+        radiance = self._shade(albedo, n_flat, view, props[4], props[5], rngs[3], up_cam, sky)
+        line = torch.nn.functional.avg_pool2d(edges.float()[None, None], 3, 1, 1, count_include_pad=False)
+        radiance *= 1.0 - self.line_strength * (1.5 * line.view(-1)[idx]).clamp(max=1.0)
+        fog = 1.0 - torch.exp(-z / (12.0 * median))
+        radiance += (sky[1].view(3, 1) - radiance) * fog
+
+        image = self._sky(camera, up_cam, sky).view(3, -1)
+        image[:, idx] = radiance
+        out = linear_to_srgb(image).view(3, h, w).permute(1, 2, 0)
+        result = np.ascontiguousarray(torch.nan_to_num(out, nan=0.0).numpy(), dtype=np.float32)
+        steps.done()
+        return result
+
+    @staticmethod
+    def _pattern(pts: torch.Tensor, normals: torch.Tensor, z: torch.Tensor, camera: CameraModel, cell: float,
+                 palette: list, swatch: torch.Tensor, rng: np.random.Generator, up_axis: int) -> torch.Tensor:
+        """Texture modulation in about [-1, 1] per pixel (N), by each swatch's style.
+
+        :param pts: 3×N texture-space points in units of the coarsest noise cell.
+        :param normals: 3×N texture-space unit normals.
+        :param up_axis: Index of the texture-space up axis.
+        """
+        table = torch.from_numpy(rng.random((NOISE_TABLE,) * 3, dtype=np.float32))
+        rotations = torch.from_numpy(np.stack([_rotation(rng) for _ in range(OCTAVES)]).astype(np.float32))
+        offsets = torch.from_numpy(rng.uniform(0, NOISE_TABLE, (OCTAVES, 3)).astype(np.float32))
+        frame = torch.from_numpy(_rotation(rng).astype(np.float32))  # rows: vein direction, trunk cross-section
+        noise = _ops.value_noise(pts, table, rotations, offsets)
+        # Fade out octaves finer than a few pixels (pixel footprint in cells at this depth).
+        left, right = camera.frame[0], camera.frame[1]
+        footprint = (right - left) / camera.width / cell * (torch.ones_like(z) if camera.ortho else z)
+        octave_cell = 0.5 ** torch.arange(OCTAVES, dtype=torch.float32).unsqueeze(1)
+        weight = (octave_cell / (3.0 * footprint) - 1.0).clamp(0.0, 1.0)
+        amp = 0.7 ** torch.arange(OCTAVES, dtype=torch.float32).unsqueeze(1)
+        fbm = ((noise - 0.5) * weight * amp).sum(0) * (5.0 / float(amp.sum()))
+        out = fbm.clamp(-1.0, 1.0)
+        styles = torch.tensor([STYLES.index(s.style) for s in palette])[swatch]
+        present = {s.style for s in palette}
+        if "veins" in present:
+            v = torch.sin(6.2832 * (1.5 * (frame[0] @ pts) + 0.7 * fbm))
+            out = torch.where(styles == 1, 0.3 - 1.2 * (1.0 - v.abs()) ** 6 + 0.2 * fbm, out)
+        if "rings" in present:
+            # Growth rings around parallel trunks set every 1.5 cells.
+            across = (frame[1:] @ pts) / 1.5
+            across = (across - torch.floor(across) - 0.5) * 1.5
+            t = _fract((across * across).sum(0).sqrt() * 8.0 + 0.5 * fbm)
+            out = torch.where(styles == 2, 0.7 * (2.0 * t - 1.0) * weight[3] + 0.3 * fbm, out)
+        if "bricks" in present:
+            # Triplanar layout: lay bricks in the plane facing the normal's dominant axis, with rows
+            # along the up axis on walls.
+            dominant = normals.abs().argmax(0)
+            coords = [pts[i] for i in range(3)]
+            side_axis = [i for i in range(3) if i != up_axis]
+            v = torch.where(dominant == up_axis, coords[side_axis[1]], coords[up_axis])
+            u = torch.where(dominant == side_axis[0], coords[side_axis[1]], coords[side_axis[0]])
+            rows = v * 8.0
+            mortar = (_fract(rows) < 0.12) | (_fract(u * 4.0 + 0.5 * torch.floor(rows)) < 0.06)
+            out = torch.where(styles == 3, torch.where(mortar, -0.9 * weight[3], 0.25) + 0.3 * fbm, out)
+        return out
+
+    @staticmethod
+    def _shade(albedo: torch.Tensor, n: torch.Tensor, p: torch.Tensor, ks: torch.Tensor, shininess: torch.Tensor,
+               rng: np.random.Generator, up: np.ndarray, sky: list[torch.Tensor]) -> torch.Tensor:
+        """Linear radiance (3×N): seeded sun (Lambert + Blinn-Phong) plus hemispherical sky light.
+
+        :param albedo: 3×N linear albedo.
+        :param n: 3×N unit normals.
+        :param p: 3×N view rays (camera-space points, or ``(0, 0, -1)`` for orthographic cameras).
+        """
+        # Sun frame: "toward" is the horizontal direction pointing back at the camera.
+        toward = np.array([0.0, 0.0, 1.0]) - up * up[2]
+        if np.linalg.norm(toward) < 1e-6:  # looking straight up or down
+            toward = np.array([0.0, 1.0, 0.0]) - up * up[1]
+        toward = toward / np.linalg.norm(toward)
+        right = np.cross(up, toward)
+        az, el = rng.uniform(-1.2, 1.2), rng.uniform(0.45, 1.2)
+        sun = np.sin(el) * up + np.cos(el) * (np.cos(az) * toward + np.sin(az) * right)
+        sun_t = torch.from_numpy(sun.astype(np.float32))
+        sun_colour = torch.tensor([1.0, rng.uniform(0.9, 1.0), rng.uniform(0.78, 0.95)], dtype=torch.float32)
+        up_t = torch.from_numpy(up.astype(np.float32))
+        zenith, horizon, below = sky
+        ndl = (sun_t @ n).clamp_min(0.0)
+        hemi = 0.5 + 0.5 * (up_t @ n)
+        ambient = below.view(3, 1) + (0.5 * (zenith + horizon) - below).view(3, 1) * hemi
+        view = -p / (p * p).sum(0).sqrt().clamp_min(1e-12)
+        half = sun_t.view(3, 1) + view
+        cos_h = (n * half).sum(0) / (half * half).sum(0).sqrt().clamp_min(1e-12)
+        spec = ks * cos_h.clamp(0.0, 1.0) ** shininess * (ndl > 0)
+        return albedo * (0.95 * sun_colour.view(3, 1) * ndl + 0.45 * ambient) + spec * sun_colour.view(3, 1)
+
+    @staticmethod
+    def _sky(camera: CameraModel, up: np.ndarray, sky: list[torch.Tensor]) -> torch.Tensor:
+        """Linear sky colour for every pixel (3×H×W) from the elevation of its view ray."""
+        x, y = camera.pixel_plane_coords()
+        if camera.ortho:  # parallel rays: spread the gradient over the frame instead
+            span = max(abs(camera.frame[3] - camera.frame[2]), 1e-9)
+            x, y = 0.5 * x / span, 0.5 * y / span
+        xs = torch.from_numpy(x.astype(np.float32)).view(1, -1)
+        ys = torch.from_numpy(y.astype(np.float32)).view(-1, 1)
+        elev = (xs * float(up[0]) + ys * float(up[1]) - float(up[2])) / (xs * xs + ys * ys + 1.0).sqrt()
+        zenith, horizon, below = (c.view(3, 1, 1) for c in sky)
+        above = horizon + (zenith - horizon) * (elev.clamp(0.0, 1.0) * 2.0).clamp(max=1.0) ** 0.7
+        under = horizon + (below - horizon) * ((-elev).clamp(0.0, 1.0) * 4.0).clamp(max=1.0)
+        return torch.where(elev >= 0, above, under)
