@@ -1,9 +1,17 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # depth_addon developer entry points. Every target creates the virtual environment on first use
-# and never reinstalls afterwards (a stamp file tracks requirements.txt).
+# and never reinstalls afterwards (a stamp file tracks the requirements).
+# BLENDER=5.0 (default), 4.5 or 4.2 picks the bpy version and its own venv (.venv, .venv-4.5, .venv-4.2).
 
 PYTHON ?= python3.11
+BLENDER ?= 5.0
+ifeq ($(BLENDER),5.0)
 VENV ?= .venv
+REQUIREMENTS := requirements.txt
+else
+VENV ?= .venv-$(BLENDER)
+REQUIREMENTS := requirements-$(BLENDER).txt
+endif
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= out
@@ -12,9 +20,10 @@ OUT ?= out
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): $(REQUIREMENTS) requirements/base.txt
+	@test -f $(REQUIREMENTS) || { echo "unsupported BLENDER=$(BLENDER) (use 5.0, 4.5 or 4.2)" >&2; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	@touch $@
 
 demo: $(STAMP)
