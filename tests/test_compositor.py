@@ -10,6 +10,7 @@ import pytest
 
 from depth_addon.blender import compat
 from depth_addon.blender import compositor as comp
+from depth_addon.blender.compat import set_image_format
 from depth_addon.blender.demo_scene import build_demo_scene
 from depth_addon.blender.images import image_from_array
 from depth_addon.errors import BadInput
@@ -21,8 +22,8 @@ def workbench_render(scene: bpy.types.Scene, path) -> np.ndarray:
     scene.display.render_aa = "OFF"
     scene.view_settings.view_transform = "Standard"
     ims = scene.render.image_settings
-    ims.media_type = "IMAGE"
-    ims.file_format, ims.color_mode, ims.color_depth, ims.exr_codec = "OPEN_EXR", "RGBA", "32", "NONE"
+    set_image_format(ims, "OPEN_EXR", "RGBA", "32")
+    ims.exr_codec = "NONE"
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
     return np.asarray(OpenEXR.File(str(path)).parts[0].channels["RGBA"].pixels, np.float32)

@@ -11,6 +11,7 @@ import pytest
 from depth_addon.blender import images
 from depth_addon.blender import projection as proj
 from depth_addon.blender.camera import camera_model
+from depth_addon.blender.compat import ensure_node_tree, set_image_format
 from depth_addon.blender.demo_scene import build_demo_scene
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput
@@ -30,8 +31,8 @@ def cycles_render(scene: bpy.types.Scene, path) -> np.ndarray:
     scene.view_settings.view_transform, scene.view_settings.look = "Standard", "None"
     scene.render.film_transparent = True
     ims = scene.render.image_settings
-    ims.media_type = "IMAGE"
-    ims.file_format, ims.color_mode, ims.color_depth, ims.exr_codec = "OPEN_EXR", "RGBA", "32", "NONE"
+    set_image_format(ims, "OPEN_EXR", "RGBA", "32")
+    ims.exr_codec = "NONE"
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
     return np.asarray(OpenEXR.File(str(path)).parts[0].channels["RGBA"].pixels, np.float32)
@@ -144,7 +145,7 @@ def plane(name: str, size: float, z: float, color) -> bpy.types.Object:
     me = bpy.data.meshes.new(name)
     me.from_pydata([(-h, -h, z), (h, -h, z), (h, h, z), (-h, h, z)], [], [(0, 1, 2, 3)])
     mat = bpy.data.materials.new(f"{name} Glow")
-    nodes = mat.node_tree.nodes
+    nodes = ensure_node_tree(mat).nodes
     nodes.remove(nodes["Principled BSDF"])
     glow = nodes.new("ShaderNodeEmission")
     glow.inputs["Color"].default_value = color

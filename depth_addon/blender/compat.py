@@ -35,6 +35,36 @@ def scene_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
     return scene.node_tree if scene.use_nodes else None
 
 
+def ensure_node_tree(material: bpy.types.Material) -> bpy.types.NodeTree:
+    """The material's shader node tree, switching nodes on where Blender 4.x starts without them.
+
+    New materials in 5.0 always have a node tree (``use_nodes`` is deprecated there); in 4.x the
+    tree is None until ``use_nodes`` is set, and setting it adds the default Principled BSDF.
+
+    :param material: Any local material.
+    """
+    if material.node_tree is None or (bpy.app.version < (5, 0, 0) and not material.use_nodes):
+        material.use_nodes = True
+    return material.node_tree
+
+
+def set_image_format(settings, file_format: str, color_mode: str, color_depth: str) -> None:
+    """Switch ``ImageFormatSettings`` to a single-layer image file format.
+
+    Blender 5.0 adds ``media_type`` (set first: it resets the format); 4.x has only the format.
+
+    :param settings: ``scene.render.image_settings`` or a File Output node's ``format``.
+    :param file_format: e.g. ``PNG`` or ``OPEN_EXR``.
+    :param color_mode: ``BW``, ``RGB`` or ``RGBA``.
+    :param color_depth: ``8``, ``16`` or ``32``.
+    """
+    if hasattr(settings, "media_type"):
+        settings.media_type = "IMAGE"
+    settings.file_format = file_format
+    settings.color_mode = color_mode
+    settings.color_depth = color_depth
+
+
 def new_compositor_group(name: str) -> bpy.types.NodeTree:
     """A new, empty compositor node group (a datablock in ``bpy.data.node_groups``).
 

@@ -13,6 +13,8 @@ import bmesh
 import bpy
 from mathutils import Euler, Matrix, Vector
 
+from .compat import ensure_node_tree
+
 DEMO_COLLECTION = "Depth Demo"
 
 
@@ -25,7 +27,7 @@ def _mesh_object(name: str, build, collection: bpy.types.Collection, location, r
     bm.free()
     mat = bpy.data.materials.new(f"{name} Material")
     mat.diffuse_color = color
-    bsdf = mat.node_tree.nodes.get("Principled BSDF")
+    bsdf = ensure_node_tree(mat).nodes.get("Principled BSDF")
     if bsdf is not None:
         bsdf.inputs["Base Color"].default_value = color
     me.materials.append(mat)

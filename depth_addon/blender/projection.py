@@ -20,6 +20,7 @@ from mathutils import Matrix
 
 from ..camera import CameraModel
 from ..errors import BadInput
+from . import compat
 from .images import KEY_OWNED
 
 PROJECTOR_COLLECTION = "Depth Projectors"
@@ -170,7 +171,7 @@ def _build_material(source, projector, image, depth_image, tolerance: float, int
         mat = source.copy()
         mat.name = f"{source.name}{MATERIAL_SUFFIX}"
         mat.use_fake_user = False
-    tree = mat.node_tree
+    tree = compat.ensure_node_tree(mat)
     outputs = {tree.get_output_node(t) for t in ("ALL", "CYCLES", "EEVEE")} - {None}
     if not outputs:
         out = tree.nodes.new("ShaderNodeOutputMaterial")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .compat import set_image_format
+
 
 class Overrides:
     """Record-and-restore for RNA attributes; use as a context manager.
@@ -43,11 +45,7 @@ class Overrides:
                     setattr(settings, name, old[name])
 
         self._undo.append((restore, "", None))
-        if "media_type" in old:
-            settings.media_type = "IMAGE"
-        settings.file_format = file_format
-        settings.color_mode = color_mode
-        settings.color_depth = color_depth
+        set_image_format(settings, file_format, color_mode, color_depth)
 
     def set(self, owner: Any, attr: str, value: Any) -> None:
         """Set ``owner.attr = value``, remembering the previous value (skipped when equal).
