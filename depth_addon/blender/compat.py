@@ -65,6 +65,48 @@ def set_image_format(settings, file_format: str, color_mode: str, color_depth: s
     settings.color_depth = color_depth
 
 
+def ensure_scene_compositor(scene: bpy.types.Scene, name: str = "Compositor") -> bpy.types.NodeTree:
+    """The tree compositing ``scene``, created when there is none (5.0: a new group assigned to it).
+
+    :param scene: Any scene.
+    :param name: Name of a new group (5.0 only; 4.x trees belong to the scene).
+    """
+    if uses_compositor_groups():
+        if scene.compositing_node_group is None:
+            tree = bpy.data.node_groups.new(name, "CompositorNodeTree")
+            tree.interface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+            tree.nodes.new("NodeGroupOutput")
+            scene.compositing_node_group = tree
+        return scene.compositing_node_group
+    scene.use_nodes = True
+    return scene.node_tree
+
+
+def compositor_output(tree: bpy.types.NodeTree) -> bpy.types.NodeSocket:
+    """The socket whose input becomes the composited image (Group Output in 5.0, Composite in 4.x).
+
+    :param tree: The scene's compositing tree.
+    """
+    if uses_compositor_groups():
+        return group_image_output(tree, "Image")
+    node = next((n for n in tree.nodes if n.bl_idname == "CompositorNodeComposite" and not n.mute), None)
+    return (node or tree.nodes.new("CompositorNodeComposite")).inputs["Image"]
+
+
+def is_group_active(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> bool:
+    """True when ``group`` produces the composited image of ``scene``.
+
+    :param scene: Any scene.
+    :param group: A compositor node group.
+    """
+    if uses_compositor_groups():
+        return scene.compositing_node_group == group
+    tree = scene.node_tree if scene.use_nodes else None
+    return tree is not None and any(
+        link.to_node.bl_idname == "CompositorNodeComposite" and not link.to_node.mute
+        and getattr(link.from_node, "node_tree", None) == group for link in tree.links)
+
+
 def new_compositor_group(name: str) -> bpy.types.NodeTree:
     """A new, empty compositor node group (a datablock in ``bpy.data.node_groups``).
 
@@ -155,6 +197,39 @@ def new_scale_to_render(tree: bpy.types.NodeTree) -> bpy.types.Node:
     return node
 
 
+def new_render_source(tree: bpy.types.NodeTree) -> bpy.types.Node:
+    """The node our compositor group reads the render from.
+
+    5.0: a Render Layers node inside the group (the group *is* the scene's compositor). 4.x:
+    Render Layers cannot live in a group, so the group gets ``Image`` and ``Depth`` inputs and a
+    Group Input node; :func:`activate_group` feeds them from a Render Layers node in the scene tree.
+
+    :param tree: Our compositor node group.
+    """
+    if uses_compositor_groups():
+        return tree.nodes.new("CompositorNodeRLayers")
+    if hasattr(tree, "interface"):
+        names = {i.name for i in tree.interface.items_tree if i.item_type == "SOCKET" and i.in_out == "INPUT"}
+        if "Image" not in names:
+            tree.interface.new_socket(name="Image", in_out="INPUT", socket_type="NodeSocketColor")
+        if "Depth" not in names:
+            tree.interface.new_socket(name="Depth", in_out="INPUT", socket_type="NodeSocketFloat")
+    return tree.nodes.new("NodeGroupInput")
+
+
+def render_source_sockets(node: bpy.types.Node, scene: bpy.types.Scene, layer: str) -> tuple:
+    """``(image, depth)`` output sockets of a node made by :func:`new_render_source`.
+
+    :param node: The source node.
+    :param scene: Scene whose render feeds the group.
+    :param layer: View layer name.
+    """
+    if node.bl_idname == "CompositorNodeRLayers":
+        node.scene, node.layer = scene, layer
+        return node.outputs["Image"], depth_output(node)
+    return node.outputs["Image"], node.outputs["Depth"]
+
+
 def depth_output(render_layers: bpy.types.Node) -> bpy.types.NodeSocket:
     """The Z-pass output of a Render Layers node (``Depth``; ``Z`` in old versions).
 
@@ -182,12 +257,18 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
         if node.bl_idname == "CompositorNodeComposite" and not node.mute and TAG_NODE not in node:
             node.mute = True
             state["muted"].append(node.name)
+    layers = tree.nodes.new("CompositorNodeRLayers")
+    layers.scene = scene
     runner = tree.nodes.new("CompositorNodeGroup")
     runner.node_tree = group
     output = tree.nodes.new("CompositorNodeComposite")
-    for node in (runner, output):
+    for node in (layers, runner, output):
         node[TAG_NODE] = True
         node.label = "Depth AI"
+    layers.location, runner.location, output.location = (-300, -400), (0, -400), (300, -400)
+    scene.view_layers[layers.layer].use_pass_z = True  # the Depth socket exists only with the pass
+    tree.links.new(layers.outputs["Image"], runner.inputs["Image"])
+    tree.links.new(depth_output(layers), runner.inputs["Depth"])
     tree.links.new(runner.outputs["Image"], output.inputs["Image"])
     tree.nodes.active = output
     return state

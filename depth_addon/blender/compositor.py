@@ -100,16 +100,13 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
         tree.links.remove(link)
 
     wanted = {N_RENDER, N_IMAGE, N_SCALE, N_MIX}
-    render = _node(tree, N_RENDER, lambda t: t.nodes.new("CompositorNodeRLayers"), -600, 200)
-    render.scene = scene
-    render.layer = _view_layer(scene).name
-    picture = render.outputs["Image"]
+    render = _node(tree, N_RENDER, lambda t: compat.new_render_source(t), -600, 200)
+    picture, depth = compat.render_source_sockets(render, scene, _view_layer(scene).name)
     if use_dof:
         wanted.add(N_DEFOCUS)
         dof = _node(tree, N_DEFOCUS, lambda t: t.nodes.new("CompositorNodeDefocus"), -150, 250)
         dof.scene, dof.f_stop, dof.blur_max = scene, max(float(fstop), 1e-3), float(blur_max)
         tree.links.new(picture, dof.inputs["Image"])
-        depth = compat.depth_output(render)
         if focus_distance is None:
             dof.use_zbuffer = True  # radius from the scene camera's lens and focus distance
             tree.links.new(depth, dof.inputs["Z"])
