@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The job file: validation with clear messages, defaults, and expansion into units.
+
+Example ``job.json``::
+
+    {
+      "version": 1,
+      "defaults": {"prompt": "weathered stone", "resolution": [512, 512], "outputs": ["depth", "generated"]},
+      "tasks": [
+        {"name": "shot010", "blend": "shots/010.blend", "cameras": ["CamA", "CamB"], "frames": [1, 24],
+         "seed": 7, "seed_mode": "increment", "range": [0.5, 40.0]},
+        {"name": "still", "blend": "still.blend", "cameras": "all", "prompt": "red brick"}
+      ]
+    }
+
+Paths are relative to the job file. ``cameras`` is a list, ``"scene"`` (the scene camera, the
+default) or ``"all"`` (every camera, resolved when the .blend is opened). ``frames`` is
+``[start, end]`` inclusive or absent (the current frame). ``range`` locks the depth mapping's
+near/far in metres; without it the range is computed once over all of the task's views.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import BadInput
+from ..mapping import KINDS
+
+OUTPUTS = ("depth", "depth_png", "generated", "texture", "render")
+SEED_MODES = ("fixed", "increment")
+_TASK_KEYS = {"name", "blend", "cameras", "frames", "prompt", "negative_prompt", "seed", "seed_mode", "generator",
+              "resolution", "engine", "mapping", "range", "outputs", "out_dir"}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One entry of a job, with defaults applied and paths made absolute."""
+
+    name: str
+    blend: str
+    cameras: tuple[str, ...] | str = "scene"
+    frames: tuple[int, int] | None = None
+    prompt: str = ""
+    negative_prompt: str = ""
+    seed: int = 0
+    seed_mode: str = "fixed"
+    generator: str | None = None
+    resolution: tuple[int, int] | None = None
+    engine: str = "auto"
+    mapping: str = "inverse"
+    range: tuple[float, float] | None = None
+    outputs: tuple[str, ...] = ("depth", "generated")
+    out_dir: str = ""
+
+    def frame_list(self, current: int = 1) -> list[int]:
+        """Frames of the task (``current`` when no range is given)."""
+        return [current] if self.frames is None else list(range(self.frames[0], self.frames[1] + 1))
+
+    def seed_for(self, frame: int) -> int:
+        """The seed of ``frame``: fixed, or the task seed plus the frame's offset in the range."""
+        if self.seed_mode == "increment" and self.frames is not None:
+            return self.seed + frame - self.frames[0]
+        return self.seed
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One camera at one frame of one task: the smallest independent piece of work."""
+
+    task: str
+    camera: str
+    frame: int
+    seed: int
+    spec: dict = field(compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """Stable identifier inside its task (used for file names and the manifest)."""
+        return f"{_safe(self.camera)}_{self.frame:04d}"
+
+    @property
+    def spec_hash(self) -> str:
+        """sha256 of everything that affects this unit's result."""
+        return hashlib.sha256(json.dumps(self.spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "camera"
+
+
+@dataclass
+class Job:
+    """A parsed job: its tasks and the folder relative paths were resolved against."""
+
+    tasks: list[Task]
+    base_dir: str
+
+    def units(self, task: Task, cameras: list[str], current_frame: int = 1) -> list[Unit]:
+        """Expand ``task`` into units for the resolved camera names."""
+        spec = {k: v for k, v in asdict(task).items() if k not in ("name", "out_dir", "cameras", "frames")}
+        return [Unit(task.name, cam, f, task.seed_for(f), spec | {"camera": cam, "frame": f, "seed": task.seed_for(f)})
+                for cam in cameras for f in task.frame_list(current_frame)]
+
+
+def _fail(where: str, message: str) -> BadInput:
+    return BadInput(f"job {where}: {message}")
+
+
+def _pair(value, where: str, kind: type, positive: bool = False) -> tuple:
+    if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
+        raise _fail(where, f"must be a list of two numbers, got {value!r}")
+    pair = tuple(kind(v) for v in value)
+    if positive and min(pair) <= 0:
+        raise _fail(where, f"must be positive, got {value!r}")
+    return pair
+
+
+def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
+    where = f"task {index + 1}"
+    if not isinstance(raw, dict):
+        raise _fail(where, "must be an object")
+    data = defaults | raw
+    unknown = set(data) - _TASK_KEYS
+    if unknown:
+        raise _fail(where, f"unknown keys {sorted(unknown)}; allowed: {sorted(_TASK_KEYS)}")
+    if "blend" not in data:
+        raise _fail(where, "needs a 'blend' file")
+    name = str(data.get("name") or f"task{index + 1:03d}")
+    where = f"task {name!r}"
+    blend = base / str(data["blend"])
+    cameras = data.get("cameras", "scene")
+    if isinstance(cameras, list):
+        if not cameras or not all(isinstance(c, str) and c for c in cameras):
+            raise _fail(where, "'cameras' must be a non-empty list of names, 'scene' or 'all'")
+        cameras = tuple(cameras)
+    elif cameras not in ("scene", "all"):
+        raise _fail(where, f"'cameras' must be a list of names, 'scene' or 'all', got {cameras!r}")
+    frames = data.get("frames")
+    if frames is not None:
+        frames = _pair(frames, f"{where} 'frames'", int)
+        if frames[1] < frames[0]:
+            raise _fail(where, f"'frames' end {frames[1]} is before start {frames[0]}")
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise _fail(where, f"'seed' must be an integer, got {seed!r}")
+    if data.get("seed_mode", "fixed") not in SEED_MODES:
+        raise _fail(where, f"'seed_mode' must be one of {SEED_MODES}")
+    if data.get("mapping", "inverse") not in KINDS:
+        raise _fail(where, f"'mapping' must be one of {KINDS}")
+    rng = data.get("range")
+    if rng is not None:
+        rng = _pair(rng, f"{where} 'range'", float, positive=True)
+        if rng[0] >= rng[1]:
+            raise _fail(where, f"'range' near {rng[0]} must be smaller than far {rng[1]}")
+    res = data.get("resolution")
+    if res is not None:
+        res = _pair(res, f"{where} 'resolution'", int, positive=True)
+    outputs = tuple(data.get("outputs", ("depth", "generated")))
+    if not outputs or set(outputs) - set(OUTPUTS):
+        raise _fail(where, f"'outputs' must be a non-empty subset of {OUTPUTS}")
+    out_dir = base / str(data.get("out_dir") or Path("out") / name)
+    return Task(name=name, blend=os.fspath(blend), cameras=cameras, frames=frames, prompt=str(data.get("prompt", "")),
+                negative_prompt=str(data.get("negative_prompt", "")), seed=seed,
+                seed_mode=data.get("seed_mode", "fixed"), generator=data.get("generator"), resolution=res,
+                engine=str(data.get("engine", "auto")), mapping=data.get("mapping", "inverse"), range=rng,
+                outputs=outputs, out_dir=os.fspath(out_dir))
+
+
+def parse_job(data: dict, base_dir: str | os.PathLike = ".") -> Job:
+    """Validate a job dict and apply defaults.
+
+    :param data: The decoded job file.
+    :param base_dir: Folder that relative paths refer to (the job file's folder).
+    :raises BadInput: With the first problem found, naming the task and key.
+    """
+    if not isinstance(data, dict):
+        raise BadInput("job: the file must contain a JSON object")
+    if data.get("version", 1) != 1:
+        raise BadInput(f"job: unsupported version {data.get('version')!r} (this release reads version 1)")
+    defaults = data.get("defaults", {})
+    tasks = data.get("tasks")
+    if not isinstance(defaults, dict):
+        raise BadInput("job: 'defaults' must be an object")
+    if not isinstance(tasks, list) or not tasks:
+        raise BadInput("job: 'tasks' must be a non-empty list")
+    base = Path(base_dir).resolve()
+    parsed = [_task(raw, defaults, i, base) for i, raw in enumerate(tasks)]
+    names = [t.name for t in parsed]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise BadInput(f"job: task names must be unique, repeated: {dupes}")
+    return Job(tasks=parsed, base_dir=os.fspath(base))
+
+
+def load_job(path: str | os.PathLike) -> Job:
+    """Read and validate a job file (see :func:`parse_job`)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput(f"job file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"job file {path} is not valid JSON: {exc}") from None
+    return parse_job(data, path.parent)

@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Batch jobs: validation, expansion into units, seeds, resume bookkeeping and farm splitting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from depth_addon.batch import Manifest, load_job, parse_job, split_units
+from depth_addon.errors import BadInput
+
+
+def job(**task) -> dict:
+    return {"version": 1, "defaults": {"prompt": "stone"}, "tasks": [{"name": "a", "blend": "a.blend"} | task]}
+
+
+def test_defaults_paths_and_units(tmp_path: Path) -> None:
+    parsed = parse_job(job(cameras=["C1", "C2"], frames=[3, 5], seed=10, seed_mode="increment"), tmp_path)
+    task = parsed.tasks[0]
+    assert task.prompt == "stone" and Path(task.blend) == tmp_path.resolve() / "a.blend"
+    assert Path(task.out_dir) == tmp_path.resolve() / "out" / "a"
+    units = parsed.units(task, list(task.cameras))
+    assert [(u.camera, u.frame, u.seed) for u in units] == [
+        ("C1", 3, 10), ("C1", 4, 11), ("C1", 5, 12), ("C2", 3, 10), ("C2", 4, 11), ("C2", 5, 12)]
+    assert len({u.spec_hash for u in units}) == 6 and units[0].key == "C1_0003"
+    fixed = parse_job(job(frames=[1, 3], seed=4), tmp_path)
+    assert [u.seed for u in fixed.units(fixed.tasks[0], ["Cam"])] == [4, 4, 4]
+    single = parse_job(job(), tmp_path)
+    assert [u.frame for u in single.units(single.tasks[0], ["Cam"], current_frame=7)] == [7]
+
+
+def test_spec_hash_follows_what_changes_the_result(tmp_path: Path) -> None:
+    def first(**kw):
+        p = parse_job(job(**kw), tmp_path)
+        return p.units(p.tasks[0], ["Cam"])[0].spec_hash
+
+    assert first(seed=1) == first(seed=1)
+    assert first(seed=1) != first(seed=2)
+    assert first(prompt="x") != first(prompt="y")
+    assert first(range=[1, 5]) != first(range=[1, 6])
+    assert first(out_dir="o1") == first(out_dir="o2")  # where results go does not change them
+
+
+@pytest.mark.parametrize("task, message", [
+    ({"blend": None}, "needs a 'blend'"),
+    ({"cameras": []}, "'cameras'"),
+    ({"cameras": "some"}, "'cameras'"),
+    ({"frames": [5, 1]}, "before start"),
+    ({"frames": [1]}, "two numbers"),
+    ({"seed": "x"}, "'seed'"),
+    ({"seed_mode": "random"}, "'seed_mode'"),
+    ({"mapping": "sqrt"}, "'mapping'"),
+    ({"range": [5, 1]}, "smaller than far"),
+    ({"range": [0, 1]}, "positive"),
+    ({"outputs": ["video"]}, "'outputs'"),
+    ({"colour": "red"}, "unknown keys"),
+])
+def test_bad_tasks_name_the_problem(tmp_path: Path, task: dict, message: str) -> None:
+    data = job(**task)
+    if task.get("blend", "") is None:
+        del data["tasks"][0]["blend"]
+    with pytest.raises(BadInput, match=message):
+        parse_job(data, tmp_path)
+
+
+def test_bad_job_files(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="not found"):
+        load_job(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(BadInput, match="not valid JSON"):
+        load_job(tmp_path / "bad.json")
+    with pytest.raises(BadInput, match="non-empty list"):
+        parse_job({"tasks": []})
+    with pytest.raises(BadInput, match="unsupported version"):
+        parse_job({"version": 2, "tasks": [{"blend": "x"}]})
+    with pytest.raises(BadInput, match="unique"):
+        parse_job({"tasks": [{"name": "a", "blend": "x"}, {"name": "a", "blend": "y"}]})
+
+
+def test_manifest_resume(tmp_path: Path) -> None:
+    parsed = parse_job(job(frames=[1, 2], out_dir=str(tmp_path / "o")), tmp_path)
+    task = parsed.tasks[0]
+    u1, u2 = parsed.units(task, ["Cam"])
+    manifest = Manifest(task.out_dir)
+    assert not manifest.is_done(u1)
+    art = Path(task.out_dir) / u1.key / "depth.exr"
+    art.parent.mkdir(parents=True)
+    art.write_bytes(b"x")
+    manifest.record(u1, {"depth": art}, {"note": "test"})
+    again = Manifest(task.out_dir)
+    assert again.is_done(u1) and not again.is_done(u2)
+    changed = parse_job(job(frames=[1, 2], seed=9, out_dir=str(tmp_path / "o")), tmp_path)
+    assert not again.is_done(changed.units(changed.tasks[0], ["Cam"])[0]), "a changed spec must be redone"
+    art.unlink()
+    assert not Manifest(task.out_dir).is_done(u1), "a missing artifact must be redone"
+    (Path(task.out_dir) / "manifest.json").write_text("{broken")
+    assert Manifest(task.out_dir).units == {}
+
+
+def test_farm_split(tmp_path: Path) -> None:
+    locked = parse_job(job(frames=[1, 25], range=[0.5, 50]), tmp_path)
+    chunks = split_units(locked, chunk_size=10)
+    assert [c["frames"] for c in chunks] == [[1, 10], [11, 20], [21, 25]]
+    assert chunks[0]["args"] == ["--task", "a", "--frames", "1", "10"]
+    covered = [f for c in chunks for f in range(c["frames"][0], c["frames"][1] + 1)]
+    assert covered == list(range(1, 26))
+    unlocked = parse_job(job(frames=[1, 25]), tmp_path)
+    with pytest.raises(BadInput, match="locked 'range'"):
+        split_units(unlocked, chunk_size=10)
+    assert len(split_units(unlocked, chunk_size=10, allow_unlocked=True)) == 3
+    assert split_units(unlocked, chunk_size=100)[0]["frames"] == [1, 25]
+    assert split_units(parse_job(job(), tmp_path))[0] == {"task": "a", "frames": None, "args": ["--task", "a"]}
+    with pytest.raises(BadInput):
+        split_units(locked, chunk_size=0)
+    json.dumps(chunks)  # plain data: a farm manager can take it as is
