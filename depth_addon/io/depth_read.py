@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Read back the depth files this project writes (EXR, NPY, PNG with mapping) without Blender.
+
+Used by the ``generate`` command: depth in, image out, no scene. EXR channel ``Z`` (ours), ``V``
+(Blender's single-channel output) or ``*.Depth.Z`` (Blender's multilayer) are metres; NPY is
+metres; a PNG is turned back into metres with the mapping recorded in its metadata. The camera
+model recorded in the metadata comes back too, when present.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..camera import CameraModel
+from ..errors import BadInput
+from ..mapping import DepthMapping
+from .exr import read_exr
+from .png import read_png_text
+
+
+def _pick_channel(channels: dict[str, np.ndarray], path: Path) -> np.ndarray:
+    for name in ("Z", "V", "Y", "R"):
+        if name in channels:
+            return channels[name]
+    depth = [n for n in channels if n.endswith("Depth.Z") or n.endswith(".Z")]
+    if depth:
+        return channels[depth[0]]
+    raise BadInput(f"{path.name}: no depth channel (looked for Z, V, *.Depth.Z; found {sorted(channels)})")
+
+
+def read_depth(path: str | os.PathLike) -> tuple[np.ndarray, CameraModel | None, dict]:
+    """Depth in metres (H×W float32, ``inf`` background), the camera model if recorded, the metadata.
+
+    :param path: ``.exr``, ``.npy`` or ``.png`` written by this project (PNG needs its mapping).
+    :raises BadInput: Missing file, unknown format, PNG without mapping, unreadable content.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"depth file not found: {path}")
+    suffix = path.suffix.lower()
+    meta: dict = {}
+    if suffix == ".exr":
+        channels, meta = read_exr(path)
+        depth = _pick_channel(channels, path)
+    elif suffix == ".npy":
+        try:
+            depth = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise BadInput(f"cannot read {path.name}: {exc}") from None
+        side = path.with_suffix(".json")
+        if side.is_file():
+            meta = json.loads(side.read_text(encoding="utf-8"))
+    elif suffix == ".png":
+        import cv2
+
+        meta = read_png_text(path)
+        if "mapping" not in meta:
+            raise BadInput(f"{path.name} has no depth mapping in its metadata; import estimated depth with "
+                           "import-depth instead")
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is None or raw.ndim != 2:
+            raise BadInput(f"{path.name} is not a single-channel PNG")
+        scale = 65535.0 if raw.dtype == np.uint16 else 255.0
+        depth = DepthMapping.from_dict(json.loads(meta["mapping"])).unapply(raw.astype(np.float32) / scale)
+    else:
+        raise BadInput(f"unsupported depth file {path.name!r}; use .exr, .npy or .png")
+    depth = np.asarray(depth, np.float32)
+    if depth.ndim != 2 or min(depth.shape) < 1:
+        raise BadInput(f"{path.name}: expected an H×W depth map, got shape {depth.shape}")
+    depth = np.where(np.isfinite(depth) & (depth > 0) & (depth < 1e9), depth, np.inf).astype(np.float32)
+    camera = None
+    if "camera" in meta:
+        try:
+            camera = CameraModel.from_dict(json.loads(meta["camera"]) if isinstance(meta["camera"], str)
+                                           else meta["camera"])
+        except (KeyError, TypeError, ValueError):
+            camera = None
+    return depth, camera, meta
