@@ -19,11 +19,15 @@ DEFAULT_GENERATOR = "baseline"
 # name -> (module relative to this package, class name, modules it needs)
 _REGISTRY: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "baseline": (".baseline", "ProceduralBaseline", ("torch",)),
+    "diffusers": (".diffusers_backend", "DiffusersGenerator", ("torch", "diffusers", "transformers")),
 }
 
 _INSTALL_HINT = {
     "torch": "PyTorch; install it with `python -m pip install torch` using the Python that runs Blender",
+    "diffusers": "diffusers and transformers; install them with `python -m pip install diffusers==0.42.1 "
+                 "transformers==5.23.0 accelerate==1.15.0` using the Python that runs the worker",
 }
+_INSTALL_HINT["transformers"] = _INSTALL_HINT["diffusers"]
 
 
 def available_generators() -> list[str]:
@@ -31,10 +35,12 @@ def available_generators() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_generator(name: str | None = None) -> Generator:
+def get_generator(name: str | None = None, **options) -> Generator:
     """Build the generator called ``name``.
 
     :param name: Registry name; None or empty selects :data:`DEFAULT_GENERATOR`.
+    :param options: Passed to the generator's constructor (e.g. ``config=BackendConfig(...)`` for
+        ``diffusers``).
     :raises BadInput: For an unknown name (the message lists the known ones).
     :raises ModelUnavailable: When a dependency of the generator cannot be imported.
     """
@@ -49,4 +55,4 @@ def get_generator(name: str | None = None) -> Generator:
             hint = _INSTALL_HINT.get(dep, f"the '{dep}' package; install it")
             raise ModelUnavailable(f"the '{key}' generator needs {hint}") from exc
     module = importlib.import_module(module_name, __name__)
-    return getattr(module, class_name)()
+    return getattr(module, class_name)(**options)

@@ -1,0 +1,402 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Depth-conditioned generation with diffusers: SD 1.5 or SDXL plus a depth ControlNet, or FLUX.1-Depth (no bpy).
+
+An optional backend for users with a GPU and their own weights. torch, diffusers and transformers
+are imported only when a model is loaded, so the add-on works without them. Weights come from a
+local folder the user picked (a hub id only with ``allow_online``), as ``.safetensors`` only: the
+folder is checked file by file before anything is loaded (see :mod:`.diffusers_load`).
+
+The control image is our inverse-depth mapping (near = white, far and background = black) with a
+robust per-image range, handed to the pipeline as a float tensor replicated to three channels: no
+8-bit round trip. Sizes are padded (edge pixels repeated) to the model's stride and cropped back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..camera import CameraModel
+from ..errors import BadInput, Cancelled, ModelUnavailable
+from ..mapping import fit_mapping
+from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
+from .diffusers_load import (
+    FAMILY_DEFAULTS,
+    INSTALL_COMMAND,
+    BackendConfig,
+    components,
+    detect_family,
+    estimate_memory,
+    is_hub_id,
+    padded_size,
+    pick_device,
+    plan_offload,
+    read_json,
+    safetensors_header,
+    scan_folder,
+)
+
+__all__ = ["BackendConfig", "DiffusersGenerator", "config_from_env", "control_image", "estimate_memory",
+           "import_diffusers"]
+
+PIPELINES = {
+    "sd15-controlnet": "StableDiffusionControlNetPipeline",
+    "sdxl-controlnet": "StableDiffusionXLControlNetPipeline",
+    "flux-depth": "FluxControlPipeline",
+}
+#: Sizes the families were trained at; memory is planned for at least this many pixels.
+NATIVE_SIDE = {"sd15-controlnet": 512, "sdxl-controlnet": 1024, "flux-depth": 1024}
+#: Config fields whose change needs the model loaded again.
+LOAD_FIELDS = ("family", "model", "controlnet", "device", "dtype", "cpu_offload", "allow_online", "revision",
+               "variant", "sha256")
+
+
+def import_diffusers(offline: bool = True) -> tuple:
+    """Import torch and diffusers (and check transformers), offline unless told otherwise.
+
+    :param offline: Set ``HF_HUB_OFFLINE=1`` in this process before importing.
+    :return: ``(torch, diffusers)`` modules.
+    :raises ModelUnavailable: When a package is missing; the message gives the pip command.
+    """
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    try:
+        torch = importlib.import_module("torch")
+        diffusers = importlib.import_module("diffusers")
+        importlib.import_module("transformers")
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        torch_hint = " (and PyTorch built for your GPU first)" if missing == "torch" else ""
+        raise ModelUnavailable(f"the diffusers backend needs PyTorch, diffusers and transformers ({missing} is "
+                               f"missing); install them into the Python that runs it with: {INSTALL_COMMAND}"
+                               f"{torch_hint}") from exc
+    return torch, diffusers
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> BackendConfig:
+    """The configuration a worker starts with: ``DEPTH_ADDON_DIFFUSERS`` (a JSON object of
+    :class:`BackendConfig` fields) and, unless that sets a device, ``DEPTH_ADDON_DEVICE``.
+
+    :param environ: Environment to read; ``os.environ`` when None.
+    :raises BadInput: When the variable is not a JSON object of known, valid fields.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("DEPTH_ADDON_DIFFUSERS", "").strip()
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise BadInput(f"DEPTH_ADDON_DIFFUSERS is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadInput("DEPTH_ADDON_DIFFUSERS must be a JSON object of diffusers options")
+    if env.get("DEPTH_ADDON_DEVICE") and "device" not in data:
+        data["device"] = env["DEPTH_ADDON_DEVICE"]
+    return BackendConfig.from_dict(data)
+
+
+def control_image(depth: np.ndarray, mask: np.ndarray, stride: int) -> np.ndarray:
+    """The ControlNet input: inverse depth in [0, 1] (near = 1), edge-padded to ``stride``, 1×3×H×W float32.
+
+    :param depth: H×W validated depth in metres (``inf`` background).
+    :param mask: H×W bool mask of valid pixels.
+    :param stride: Pixel multiple the model needs.
+    """
+    mapped = fit_mapping(depth, mask, "inverse").apply(depth)
+    h, w = mapped.shape
+    wp, hp = padded_size((w, h), stride)
+    padded = np.pad(mapped, ((0, hp - h), (0, wp - w)), mode="edge")
+    return np.ascontiguousarray(np.broadcast_to(padded, (1, 3, hp, wp)), dtype=np.float32)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks.
+
+    :param path: File to hash.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(2**20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_hashes(expected: Mapping[str, str], base: Path | None) -> None:
+    """Compare weight files with the hashes the user supplied.
+
+    :param expected: sha256 per file; relative keys are resolved against ``base``.
+    :param base: Base model folder (None when the model is a hub id).
+    :raises ModelUnavailable: For a missing file or a mismatch (the message gives both hashes).
+    """
+    for key, want in expected.items():
+        path = Path(key).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        if not path.is_file():
+            raise ModelUnavailable(f"file listed in sha256 not found: {path}")
+        got = sha256_of(path)
+        if got != want.lower():
+            raise ModelUnavailable(f"refusing {path}: sha256 {got} does not match the expected {want.lower()} "
+                                   "(corrupt download or a different file)")
+
+
+def _load_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean "these weights cannot be loaded" (diffusers wraps most in OSError)."""
+    from safetensors import SafetensorError
+
+    return OSError, ValueError, RuntimeError, KeyError, SafetensorError
+
+
+def _fail_load(what: object, exc: Exception) -> ModelUnavailable:
+    return ModelUnavailable(f"cannot load {what}: {type(exc).__name__}: {exc}")
+
+
+class DiffusersGenerator:
+    """Generator backed by a diffusers pipeline; the model is loaded at the first ``generate`` and kept.
+
+    :param config: Model and run options (:func:`config_from_env` when None); per-call keywords of
+        :meth:`generate` override them.
+    """
+
+    name = "diffusers"
+
+    def __init__(self, config: BackendConfig | None = None) -> None:
+        self.config = config if config is not None else config_from_env()
+        self.pipe = None
+        self.family = ""
+        self.device = ""
+        self.dtype = ""
+        self.offload = ""
+        self.last_estimate: dict | None = None
+        self._loaded: BackendConfig | None = None
+        self._planned_pixels = 0
+        self._slicing = False
+
+    # --- loading ---------------------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """Drop the loaded pipeline (the memory is freed once nothing else refers to it)."""
+        self.pipe, self._loaded, self._planned_pixels, self._slicing = None, None, 0, False
+
+    def load(self, config: BackendConfig | None = None, size: tuple[int, int] = (512, 512)) -> None:
+        """Check the files, plan memory for ``size`` and load the pipeline onto its device.
+
+        :param config: Options to load with; :attr:`config` when None.
+        :param size: Largest ``(width, height)`` expected; memory is planned for at least the
+            family's native size.
+        :raises ModelUnavailable: For missing, refused or unloadable weights, missing packages or
+            too little accelerator memory.
+        :raises BadInput: For a model of the wrong family or an incompatible ControlNet.
+        """
+        cfg = config if config is not None else self.config
+        if not cfg.model:
+            raise ModelUnavailable("no diffusers model configured: choose the folder of a diffusers model "
+                                   "(with model_index.json) in the add-on preferences")
+        torch, diffusers = import_diffusers(offline=not cfg.allow_online)
+        self.release()
+        base = Path(cfg.model).expanduser()
+        local = base.is_dir() or not (cfg.allow_online and is_hub_id(cfg.model))
+        kwargs: dict = {}
+        if local:
+            scan_folder(base, "model_index.json")
+            index = read_json(base / "model_index.json")
+            family = detect_family(index, cfg.family)
+        elif cfg.family == "auto":
+            raise BadInput(f"give the family for the hub model {cfg.model!r} (sd15-controlnet, sdxl-controlnet "
+                           "or flux-depth)")
+        else:
+            family, index = cfg.family, None
+        verify_hashes(cfg.sha256, base if local else None)
+        device, dtype = pick_device(cfg.device, cfg.dtype)
+        tdtype = getattr(torch, dtype)
+        if family == "flux-depth":
+            if cfg.controlnet:
+                raise BadInput("flux-depth takes a FLUX.1-Depth-dev folder; a separate ControlNet is not supported")
+            if local:
+                tcfg = read_json(base / "transformer" / "config.json")
+                if tcfg.get("in_channels") != 2 * (tcfg.get("out_channels") or tcfg.get("in_channels")):
+                    raise BadInput(f"{base} is not a FLUX depth-control model (FLUX.1-Depth-dev): its transformer "
+                                   f"takes {tcfg.get('in_channels')} channels")
+        elif cfg.controlnet:
+            kwargs["controlnet"] = self._load_controlnet(cfg, diffusers, tdtype, base if local else None)
+        elif index is not None and "controlnet" not in components(index):
+            raise ModelUnavailable(f"the {family} family needs a depth ControlNet: set controlnet to its folder "
+                                   "or .safetensors file")
+        side = NATIVE_SIDE[family]
+        size = (max(size[0], side), max(size[1], side)) if size[0] * size[1] < side * side else size
+        if local:
+            self.last_estimate = estimate_memory(dataclasses.replace(cfg, family=family), size)
+            offload = "none" if device == "cpu" else plan_offload(
+                self.last_estimate["peak_bytes"], self.last_estimate["free_bytes"], cfg.cpu_offload)
+        else:
+            offload = "none" if device == "cpu" or cfg.cpu_offload == "auto" else cfg.cpu_offload
+        if offload != "none" and importlib.util.find_spec("accelerate") is None:
+            raise ModelUnavailable(f"cpu_offload={offload!r} needs the accelerate package; install it with: "
+                                   f"{INSTALL_COMMAND}")
+        cls = getattr(diffusers, PIPELINES[family], None)
+        if cls is None:
+            raise ModelUnavailable(f"diffusers {diffusers.__version__} has no {PIPELINES[family]}; install a newer "
+                                   f"one with: {INSTALL_COMMAND}")
+        online = {"revision": cfg.revision} if not local and cfg.revision else {}
+        try:
+            pipe = cls.from_pretrained(str(base) if local else cfg.model, dtype=tdtype, use_safetensors=True,
+                                       local_files_only=not cfg.allow_online, variant=cfg.variant, **online, **kwargs)
+        except _load_errors() as exc:
+            raise _fail_load(cfg.model, exc) from exc
+        pipe.set_progress_bar_config(disable=True)
+        self._place(pipe, device, offload)
+        self.pipe, self.family, self.device, self.dtype, self.offload = pipe, family, device, dtype, offload
+        self._loaded, self._planned_pixels = cfg, size[0] * size[1]
+
+    @staticmethod
+    def _load_controlnet(cfg: BackendConfig, diffusers, tdtype, base: Path | None):
+        """The ControlNet model from a folder, a single safetensors file or (online) a hub id."""
+        path = Path(cfg.controlnet).expanduser()
+        folder = path.parent if path.is_file() else path
+        if base is not None and (folder / "config.json").is_file():
+            have = read_json(folder / "config.json").get("cross_attention_dim")
+            want = read_json(base / "unet" / "config.json").get("cross_attention_dim")
+            if have != want:
+                raise BadInput(f"the ControlNet {path} was made for another base model (cross_attention_dim "
+                               f"{have}, the base model has {want})")
+        common = {"dtype": tdtype, "local_files_only": not cfg.allow_online}
+        try:
+            if path.is_file():
+                if path.suffix != ".safetensors":
+                    raise ModelUnavailable(f"refusing {path}: only .safetensors ControlNet files are accepted")
+                safetensors_header(path)
+                has_config = (folder / "config.json").is_file()
+                if not has_config and not cfg.allow_online:
+                    raise ModelUnavailable(f"{path} needs its config.json in the same folder (or allow online access "
+                                           "so diffusers can fetch a default one)")
+                return diffusers.ControlNetModel.from_single_file(
+                    str(path), config=str(folder) if has_config else None, **common)
+            if path.is_dir() or not (cfg.allow_online and is_hub_id(cfg.controlnet)):
+                scan_folder(path, "config.json")
+                variant = cfg.variant if cfg.variant and any(path.glob(f"*.{cfg.variant}*.safetensors")) else None
+                return diffusers.ControlNetModel.from_pretrained(str(path), use_safetensors=True, variant=variant,
+                                                                 **common)
+            return diffusers.ControlNetModel.from_pretrained(cfg.controlnet, use_safetensors=True,
+                                                             revision=cfg.revision, **common)
+        except _load_errors() as exc:
+            raise _fail_load(path, exc) from exc
+
+    @staticmethod
+    def _place(pipe, device: str, offload: str) -> None:
+        """Move ``pipe`` to ``device``, or let accelerate offload it."""
+        if device == "cpu" or offload == "none":
+            pipe.to(device)
+        elif offload == "model":
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            pipe.enable_sequential_cpu_offload(device=device)
+
+    # --- generation ------------------------------------------------------------------------------------
+
+    def resolve(self, options: Mapping | None = None, **overrides: object) -> BackendConfig:
+        """:attr:`config` with ``options`` (any :class:`BackendConfig` fields) and non-empty overrides applied.
+
+        :param options: Field values, for instance from the UI or a worker request.
+        :param overrides: ``model``, ``device``, ``steps``, ``control_scale``, ``negative_prompt``;
+            None and empty values are skipped.
+        :raises BadInput: For unknown or invalid options.
+        """
+        merged = {**self.config.to_dict(), **dict(options or {})}
+        merged.update({k: v for k, v in overrides.items() if v not in (None, "")})
+        return BackendConfig.from_dict(merged)
+
+    def generate(
+        self,
+        depth: np.ndarray,
+        mask: np.ndarray | None = None,
+        prompt: str = "",
+        seed: int = 0,
+        size: tuple[int, int] | None = None,
+        progress: ProgressFn | None = None,
+        cancel: CancelFn | None = None,
+        camera: CameraModel | None = None,
+        negative_prompt: str | None = None,
+        steps: int | None = None,
+        strength: float | None = None,
+        device: str | None = None,
+        model_dir: str | None = None,
+        options: Mapping | None = None,
+    ) -> np.ndarray:
+        """Generate an image for ``depth`` (see :class:`~.base.Generator`); the camera is not used.
+
+        :param negative_prompt: What to avoid (SD 1.5 and SDXL); overrides the config.
+        :param steps: Sampling steps; overrides the config.
+        :param strength: ControlNet conditioning scale; overrides the config.
+        :param device: ``cuda``, ``mps`` or ``cpu`` overrides the config; ``auto`` keeps the config's choice.
+        :param model_dir: Base model folder; overrides the config.
+        :param options: Further :class:`BackendConfig` fields.
+        :return: H×W×3 float32 sRGB in [0, 1].
+        :raises BadInput: For unusable depth, size, seed or options.
+        :raises ModelUnavailable: When the model cannot be loaded (see :meth:`load`).
+        :raises Cancelled: When ``cancel()`` returned True.
+        """
+        seed = validate_seed(seed)
+        depth, mask = validate_depth(depth, mask)
+        w, h = validate_size(size, depth.shape)
+        depth, mask = resize_depth(depth, mask, (w, h))
+        cfg = self.resolve(options, model=model_dir, device=None if device == "auto" else device, steps=steps,
+                           control_scale=strength, negative_prompt=negative_prompt)
+        report = Steps(progress, cancel)
+        if self.pipe is None or self._loaded is None or any(
+                getattr(cfg, f) != getattr(self._loaded, f) for f in LOAD_FIELDS) or w * h > self._planned_pixels:
+            report(0.0, "loading model")
+            self.load(cfg, (w, h))
+        report(0.02, "preparing")
+        torch, _ = import_diffusers(offline=not cfg.allow_online)
+        pipe, family = self.pipe, self.family
+        stride = pipe.vae_scale_factor * (2 if family == "flux-depth" else 1)
+        control = torch.from_numpy(control_image(depth, mask, stride))
+        wp, hp = control.shape[3], control.shape[2]
+        n_steps, guidance, scale = (v if v is not None else d for v, d in zip(
+            (cfg.steps, cfg.guidance, cfg.control_scale), FAMILY_DEFAULTS[family], strict=True))
+        self._memory_options(cfg, wp * hp)
+
+        def on_step_end(pipeline, i: int, _t, tensors: dict) -> dict:
+            if cancel is not None and cancel():
+                pipeline._interrupt = True
+                raise Cancelled("image generation cancelled")
+            total = getattr(pipeline, "_num_timesteps", None) or n_steps
+            report(0.05 + 0.9 * (i + 1) / total, f"step {i + 1}/{total}")
+            return tensors
+
+        args = {"prompt": prompt or "", "height": hp, "width": wp, "num_inference_steps": int(n_steps),
+                "guidance_scale": float(guidance), "generator": torch.Generator("cpu").manual_seed(seed),
+                "output_type": "np", "callback_on_step_end": on_step_end}
+        if family == "flux-depth":
+            args["control_image"] = control
+        else:
+            args.update(image=control, negative_prompt=cfg.negative_prompt or None,
+                        controlnet_conditioning_scale=float(scale))
+        try:
+            result = pipe(**args)
+        except Cancelled:
+            pipe.maybe_free_model_hooks()
+            raise
+        if any(getattr(result, "nsfw_content_detected", None) or []):
+            report(0.97, "the model's safety checker blanked the image")
+        image = np.asarray(result.images[0], dtype=np.float32)[:h, :w]
+        report.done()
+        return np.ascontiguousarray(np.clip(image, 0.0, 1.0))
+
+    def _memory_options(self, cfg: BackendConfig, pixels: int) -> None:
+        """Attention slicing (on for MPS unless set) and VAE tiling (on above 1024² unless set) for one call."""
+        pipe = self.pipe
+        slicing = cfg.attention_slicing if cfg.attention_slicing is not None else self.device == "mps"
+        if self.family != "flux-depth" and slicing != self._slicing:
+            pipe.enable_attention_slicing() if slicing else pipe.disable_attention_slicing()
+            self._slicing = slicing
+        tiling = cfg.vae_tiling if cfg.vae_tiling is not None else pixels > 1024 * 1024
+        pipe.vae.enable_tiling() if tiling else pipe.vae.disable_tiling()
+
