@@ -1,18 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Depth Addon: scene depth drives AI image generation and the result goes back into the scene.
 
-This file only registers and unregisters; the work lives in ``depth_addon/`` (core and the
-``blender`` subpackage), ``operators/`` and ``panels/``.
+This file only registers and unregisters; the work lives in ``depth_addon/`` (core, the
+``blender`` subpackage and the generation ``worker``), ``preferences.py``, ``operators/`` and ``panels/``.
 """
 
-from . import operators, panels
-from .depth_addon.blender import properties
+from . import operators, panels, preferences
+from .depth_addon.blender import jobs, properties
 
-_modules = (properties, operators, panels)
+_modules = (properties, jobs, preferences, operators, panels)
 
 
 def register() -> None:
-    """Register properties, operators and panels, in that order."""
+    """Register settings, job status, preferences, operators and panels, in that order."""
     for module in _modules:
         module.register()
 

@@ -3,18 +3,20 @@
 
 import bpy
 
-from . import depth_ops, texture_ops
+from . import depth_ops, import_ops, job_ops, texture_ops
 
-classes = (*depth_ops.classes, *texture_ops.classes)
+classes = (*depth_ops.classes, *import_ops.classes, *texture_ops.classes, *job_ops.classes)
 
 
 def register() -> None:
-    """Register every operator class."""
+    """Register every operator class, then the import file handler and menu entry."""
     for cls in classes:
         bpy.utils.register_class(cls)
+    import_ops.register_extras()
 
 
 def unregister() -> None:
-    """Unregister every operator class."""
+    """Remove the import extras, then unregister every operator class."""
+    import_ops.unregister_extras()
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

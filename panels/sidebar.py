@@ -1,7 +1,38 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The "Depth" tab of the 3D View sidebar: depth, generation and write-back."""
+"""The "Depth" tab of the 3D View sidebar: depth, import, generation, texturing and compositor.
+
+Drawing only: every action is an operator, and a section whose operators are not part of this build
+says so instead of failing. Operators are found by name at draw time: ``depth.import_*`` in Import,
+``depth.*multi*``, ``depth.*bake*``, ``depth.project_image`` and ``depth.regenerate`` in Texture.
+"""
 
 import bpy
+
+from ..depth_addon.blender import compositor
+from ..preferences import generator_name
+from .status import draw_dependencies
+
+#: Options each backend understands; backends not listed are offered everything.
+BACKEND_OPTIONS: dict[str, frozenset[str]] = {"baseline": frozenset()}
+ALL_OPTIONS = frozenset({"negative_prompt", "steps", "strength"})
+
+
+def depth_operators(*words: str, prefix: str = "") -> list[str]:
+    """Registered ``depth.*`` operators whose name starts with ``prefix`` and contains one of ``words``.
+
+    :param words: Substrings to look for (any); all names when empty.
+    :param prefix: Required name prefix.
+    """
+    names = [n for n in dir(bpy.ops.depth) if not n.startswith("_") and n.startswith(prefix)]
+    return sorted(n for n in names if not words or any(w in n for w in words))
+
+
+def backend_options(name: str) -> frozenset[str]:
+    """Generation options the backend ``name`` uses (see :data:`BACKEND_OPTIONS`).
+
+    :param name: Backend name.
+    """
+    return BACKEND_OPTIONS.get(name.strip().lower(), ALL_OPTIONS)
 
 
 class DepthSidebar:
@@ -12,43 +43,161 @@ class DepthSidebar:
     bl_category = "Depth"
 
 
+def draw_props(layout: bpy.types.UILayout, data: bpy.types.bpy_struct, *names: str) -> None:
+    """Draw the properties of ``data`` among ``names`` that exist (settings grow between versions).
+
+    :param layout: Where to draw.
+    :param data: The settings.
+    :param names: Property names, in drawing order.
+    """
+    for name in names:
+        if name in data.bl_rna.properties:
+            layout.prop(data, name)
+
+
+def draw_thumbnail(layout: bpy.types.UILayout, image: bpy.types.Image | None, scale: float = 5.0) -> None:
+    """A thumbnail of ``image`` with its name and size (nothing when there is no image).
+
+    :param layout: Where to draw.
+    :param image: The image.
+    :param scale: Thumbnail size in UI units.
+    """
+    if image is None:
+        return
+    try:
+        icon = image.preview_ensure().icon_id
+    except (AttributeError, RuntimeError):
+        icon = 0
+    if icon:
+        layout.template_icon(icon_value=icon, scale=scale)
+    layout.label(text=f"{image.name} {image.size[0]}×{image.size[1]}", icon="IMAGE_DATA")
+
+
 class VIEW3D_PT_depth(DepthSidebar, bpy.types.Panel):
-    """Depth from the active camera and how it is mapped for models."""
+    """Depth from the active camera, how it is mapped for models, and a preview of the depth map."""
 
     bl_label = "Depth"
     bl_idname = "VIEW3D_PT_depth"
+    bl_order = 1
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         layout.use_property_split = True
         settings = context.scene.depth_addon
         col = layout.column()
-        col.prop(settings, "engine")
-        col.prop(settings, "mapping")
-        col.prop(settings, "radial")
-        col.prop(settings, "output_dir")
-        layout.operator("depth.render_depth", icon="RENDER_STILL").engine = settings.engine
+        draw_props(col, settings, "engine", "mapping", "radial", "invert")
+        col = layout.column(heading="Range")
+        draw_props(col, settings, "range_mode", "lock_range", "near", "far")
+        col = layout.column()
+        draw_props(col, settings, "bits", "output_dir")
+        row = layout.row(align=True)
+        row.operator("depth.render_depth", icon="RENDER_STILL")
+        if depth_operators("render_depth_sequence"):
+            row.operator("depth.render_depth_sequence", text="Sequence", icon="RENDER_ANIMATION")
+        col = layout.column(heading="Preview")
+        draw_props(col, settings, "live_preview", "preview_size")
+        live = "live_preview" in settings.bl_rna.properties and settings.live_preview
+        draw_thumbnail(layout, bpy.data.images.get("Depth Preview" if live else "Depth Map"))
+
+
+class VIEW3D_PT_depth_import(DepthSidebar, bpy.types.Panel):
+    """Depth maps from files (EXR, PNG, PFM, NPY) into the scene."""
+
+    bl_label = "Import"
+    bl_idname = "VIEW3D_PT_depth_import"
+    bl_order = 2
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        names = depth_operators(prefix="import")
+        if not names:
+            layout.label(text="Depth import is not available in this build", icon="INFO")
+        for name in names:
+            layout.operator(f"depth.{name}", icon="IMPORT")
 
 
 class VIEW3D_PT_depth_generate(DepthSidebar, bpy.types.Panel):
-    """Generate an image from depth and project it back onto the scene."""
+    """Generate images from depth in the background worker and project them back onto the scene."""
 
     bl_label = "Generate"
     bl_idname = "VIEW3D_PT_depth_generate"
-    bl_parent_id = "VIEW3D_PT_depth"
+    bl_order = 3
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         layout.use_property_split = True
-        settings = context.scene.depth_addon
+        scene = context.scene
+        settings, extra = scene.depth_addon, scene.depth_addon_generate
+        backend = generator_name(context)
+        options = backend_options(backend)
         col = layout.column()
+        col.prop(settings, "generator", text="Backend", placeholder=f"Default ({backend})")
         col.prop(settings, "prompt")
+        if "negative_prompt" in options:
+            col.prop(extra, "negative_prompt")
         col.prop(settings, "seed")
-        col.prop(settings, "generator", placeholder="Default")
-        layout.operator("depth.texture_scene", icon="TEXTURE")
+        if "steps" in options:
+            col.prop(extra, "steps")
+        if "strength" in options:
+            col.prop(extra, "strength")
+        col.prop(extra, "variations")
+        col = layout.column(heading="Use")
+        col.prop(extra, "all_cameras")
+        col.prop(extra, "only_selected")
+        col.prop(extra, "use_compositor")
+        if draw_dependencies(layout):
+            return
+        count = extra.variations
+        if extra.all_cameras:
+            count *= max(1, sum(1 for o in context.selected_objects if o.type == "CAMERA"))
+        text = "Generate & Project" if count == 1 else f"Generate & Project ({count} jobs)"
+        layout.operator("depth.generate", text=text, icon="TEXTURE")
+
+
+class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
+    """Texturing from one camera or from several, baking, and removing results."""
+
+    bl_label = "Texture"
+    bl_idname = "VIEW3D_PT_depth_texture"
+    bl_order = 4
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        box = layout.box()
+        box.label(text="Single view", icon="CAMERA_DATA")
+        box.operator("depth.generate", text="From Active Camera", icon="TEXTURE")
+        for name in depth_operators("project_image", "regenerate"):
+            box.operator(f"depth.{name}")
+        sections = (("Multi-view", ("multi",), "OUTLINER_OB_CAMERA"), ("Bake", ("bake",), "RENDER_RESULT"))
+        for title, words, icon in sections:
+            box = layout.box()
+            box.label(text=title, icon=icon)
+            names = depth_operators(*words)
+            if not names:
+                box.label(text="Not available in this build")
+            for name in names:
+                box.operator(f"depth.{name}")
+        layout.operator("depth.remove_result", icon="LOOP_BACK")
+
+
+class VIEW3D_PT_depth_compositor(DepthSidebar, bpy.types.Panel):
+    """Our compositor group: the generated image over the render, depth of field from Z."""
+
+    bl_label = "Compositor"
+    bl_idname = "VIEW3D_PT_depth_compositor"
+    bl_order = 5
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        active = compositor.is_compositor_active(context.scene)
+        layout.label(text="Our compositor group is active" if active else "The scene uses its own compositor",
+                     icon="NODE_COMPOSITING")
         row = layout.row(align=True)
         row.operator("depth.setup_compositor", icon="NODE_COMPOSITING")
         row.operator("depth.remove_result", icon="LOOP_BACK")
 
 
-classes = (VIEW3D_PT_depth, VIEW3D_PT_depth_generate)
+classes = (VIEW3D_PT_depth, VIEW3D_PT_depth_import, VIEW3D_PT_depth_generate, VIEW3D_PT_depth_texture,
+           VIEW3D_PT_depth_compositor)

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Packaging: the manifest passes Blender's validator, the zip holds the right files, and it installs.
+"""Packaging: the manifest passes Blender's validator, each platform's zip holds the right files and
+wheels, and the zip for this machine installs and works.
+
+Wheels are downloaded once into the build's wheel cache (``wheels/``) and reused; the tests that need
+them skip, saying so, only when PyPI cannot be reached and the cache is empty.
 
 The install test runs in a fresh Python process with its own ``BLENDER_USER_RESOURCES`` and
 without the repository on ``sys.path``: this process already registers the same classes from the
@@ -11,9 +15,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import platform
 import shutil
+import socket
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -100,8 +107,29 @@ try:
     result["image_size"] = list(image.size) if image is not None else None
     result["image_float"] = bool(image.is_float) if image is not None else None
 
+    step("wheels")
+    site = Path(os.environ["BLENDER_USER_RESOURCES"]) / "extensions" / ".local" / "lib"
+    found = [p.name.lower() for p in site.glob("python3*/site-packages/*")]
+    result["wheels_installed"] = sorted(n for n in ("cv2", "openexr", "safetensors")
+                                        if any(f == n or f.startswith(n + ".") for f in found))
+
+    step("generate")
+    result["generate"] = sorted(bpy.ops.depth.generate())
+    result["generated_images"] = sorted(i.name for i in bpy.data.images if i.name.startswith("Depth Camera"))
+    queue = sys.modules[mod + ".depth_addon.blender.jobs"].QUEUE
+    result["worker_package"] = queue.client.ready.versions["package"]
+    result["worker_pid"] = queue.client.pid
+    step("health")
+    result["health"] = sorted(bpy.ops.depth.health_check())
+    result["health_text"] = bpy.context.window_manager.depth_addon_jobs.health
+
     step("disable")
     addon_utils.disable(mod, default_set=True)
+    try:
+        os.kill(result["worker_pid"], 0)
+        result["worker_after_disable"] = True
+    except OSError:
+        result["worker_after_disable"] = False
     result["enabled_after_disable"] = enabled(mod)
     result["operator_after_disable"] = op_exists("depth.render_depth")
     result["scene_settings_after_disable"] = hasattr(bpy.types.Scene, "depth_addon")
@@ -126,6 +154,23 @@ def _load_build_script() -> ModuleType:
     return module
 
 
+def host_platform() -> str:
+    """This machine as a Blender platform name (``linux-x64``)."""
+    machine = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64"}.get(platform.machine().lower(),
+                                                                        platform.machine().lower())
+    system = {"darwin": "macos"}.get(platform.system().lower(), platform.system().lower())
+    return f"{system}-{machine}"
+
+
+def pypi_reachable() -> bool:
+    """Whether pypi.org accepts a connection (for skip decisions only)."""
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def build_ext() -> ModuleType:
     """The build script as a module."""
@@ -133,9 +178,23 @@ def build_ext() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def built_zip(build_ext: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The extension zip, built once for this module."""
-    return build_ext.build(out_dir=tmp_path_factory.mktemp("dist"), source_dir=ROOT)
+def built_zips(build_ext: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every platform's zip, built once for this module (wheels from the shared cache)."""
+    try:
+        paths = build_ext.build(out_dir=tmp_path_factory.mktemp("dist"), source_dir=ROOT)
+    except build_ext.BuildError as ex:
+        if "cannot download wheels" in str(ex) and not pypi_reachable():
+            pytest.skip(f"PyPI is unreachable and the wheel cache lacks wheels: {ex}")
+        raise
+    return {build_ext._platform_of(p.name): p for p in paths}
+
+
+@pytest.fixture(scope="module")
+def built_zip(built_zips: dict[str, Path]) -> Path:
+    """The zip for this machine."""
+    if host_platform() not in built_zips:
+        pytest.skip(f"no extension zip is built for this machine ({host_platform()})")
+    return built_zips[host_platform()]
 
 
 def _source_files() -> set[str]:
@@ -170,29 +229,70 @@ def test_broken_manifest_fails_validator(build_ext: ModuleType, tmp_path: Path) 
         build_ext.validate(broken)
 
 
-def test_zip_members(built_zip: Path) -> None:
-    """The zip holds the manifest and every add-on source file, and no development files."""
-    with zipfile.ZipFile(built_zip) as zf:
-        names = zf.namelist()
-        assert zf.testzip() is None
-    assert built_zip.name.startswith("depth_addon-") and built_zip.suffix == ".zip"
-    assert "blender_manifest.toml" in names
-    missing = _source_files() - set(names)
-    assert not missing, f"source files missing from the zip: {sorted(missing)}"
-    excluded_top = {"tests", "scripts", "out", "dist", "Makefile", "pyproject.toml", "requirements.txt"}
-    unwanted = [
-        n
-        for n in names
-        if n.split("/")[0] in excluded_top
-        or any(part.startswith(".") or part == "__pycache__" for part in n.split("/"))
-        or n.endswith((".pyc", ".zip"))
-    ]
-    assert not unwanted, f"development files in the zip: {unwanted}"
+def test_zip_members(build_ext: ModuleType, built_zips: dict[str, Path]) -> None:
+    """One zip per platform, each with the manifest, every add-on source file and exactly its own platform's
+    wheels of the bundled packages, and no development files."""
+    assert sorted(built_zips) == sorted(build_ext.PLATFORMS)
+    for plat, built in built_zips.items():
+        with zipfile.ZipFile(built) as zf:
+            names = zf.namelist()
+            assert zf.testzip() is None
+            manifest = tomllib.loads(zf.read("blender_manifest.toml").decode("utf-8"))
+        assert built.name == f"depth_addon-{manifest['version']}-{plat.replace('-', '_')}.zip"
+        missing = _source_files() - set(names)
+        assert not missing, f"source files missing from the {plat} zip: {sorted(missing)}"
+        wheels = sorted(n for n in names if n.startswith("wheels/"))
+        assert [w.split("/")[1].split("-")[0].lower() for w in wheels] == [
+            "opencv_python_headless", "openexr", "safetensors"], (plat, wheels)
+        assert manifest["build"]["generated"]["platforms"] == [plat]
+        assert sorted(w.removeprefix("./") for w in manifest["build"]["generated"]["wheels"]) == wheels
+        assert not any(w.split("-")[0].lower() in ("numpy", "torch") for w in wheels)
+        excluded_top = {"tests", "scripts", "out", "dist", "data", "Makefile", "pyproject.toml", "requirements.txt"}
+        unwanted = [
+            n
+            for n in names
+            if n.split("/")[0] in excluded_top or n.startswith(("requirements", "wheels/linux", "wheels/mac"))
+            or any(part.startswith(".") or part == "__pycache__" for part in n.split("/"))
+            or n.endswith((".pyc", ".zip"))
+        ]
+        assert not unwanted, f"development files in the {plat} zip: {unwanted}"
+    repo_manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text(encoding="utf-8"))
+    assert "wheels" not in repo_manifest and "platforms" not in repo_manifest
+    assert repo_manifest["permissions"]["network"]
 
 
-def test_build_leaves_only_the_zip(built_zip: Path) -> None:
-    """The atomic build leaves no temporary files next to the zip."""
-    assert sorted(p.name for p in built_zip.parent.iterdir()) == [built_zip.name]
+def test_build_leaves_only_the_zips(built_zips: dict[str, Path]) -> None:
+    """The atomic build leaves no temporary files next to the zips."""
+    folder = next(iter(built_zips.values())).parent
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in built_zips.values())
+
+
+def test_manifest_gets_platforms_and_wheels(build_ext: ModuleType) -> None:
+    """The build's manifest copy lists platforms and wheels as top-level keys; a repository manifest that
+    already lists wheels is refused."""
+    text = (ROOT / "blender_manifest.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(build_ext._manifest_with_wheels(text, ["linux-x64"], ["a-1.0-py3-none-any.whl"]))
+    assert data["platforms"] == ["linux-x64"] and data["wheels"] == ["./wheels/a-1.0-py3-none-any.whl"]
+    assert data["permissions"] == tomllib.loads(text)["permissions"]
+    with pytest.raises(build_ext.BuildError, match="must not list wheels"):
+        build_ext._manifest_with_wheels('wheels = ["./x.whl"]\n' + text, ["linux-x64"], [])
+    assert build_ext.pinned(("safetensors",))[0].startswith("safetensors==")
+    with pytest.raises(build_ext.BuildError, match="not pinned"):
+        build_ext.pinned(("no-such-package",))
+
+
+def test_offline_download_fails_clearly(build_ext: ModuleType, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an index to download from and an empty cache, the build stops with a message naming the
+    packages, the platform and the cache folder."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no configured mirrors or local wheel folders
+    for name in [k for k in os.environ if k.startswith("PIP_") and k != "PIP_CONFIG_FILE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # nothing listens there
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    with pytest.raises(build_ext.BuildError, match=r"cannot download wheels for linux-x64 \(safetensors==.*"
+                                                   r"the build needs PyPI"):
+        build_ext.download_wheels("linux-x64", build_ext.pinned(("safetensors",)), tmp_path / "cache")
 
 
 def test_member_check_catches_bad_content(build_ext: ModuleType) -> None:
@@ -222,13 +322,15 @@ def _run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_script_command_line(tmp_path: Path) -> None:
-    """As a command: builds into ``--out-dir`` and prints the path; a bad manifest gives exit 1 and one line."""
+def test_script_command_line(built_zips: dict[str, Path], tmp_path: Path) -> None:
+    """As a command: builds the asked platform into ``--out-dir`` and prints its path; a bad manifest gives
+    exit 1 and one line."""
     out = tmp_path / "dist"
-    ok = _run_script("--out-dir", str(out), cwd=tmp_path)
+    ok = _run_script("--out-dir", str(out), "--platform", "windows-x64", cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    printed = Path(ok.stdout.strip().splitlines()[-1])
-    assert printed.is_file() and printed.parent == out.resolve()
+    printed = [Path(line) for line in ok.stdout.strip().splitlines()]
+    assert len(printed) == 1 and printed[0].is_file() and printed[0].parent == out.resolve()
+    assert printed[0].name.endswith("-windows_x64.zip")
 
     src = tmp_path / "src"
     src.mkdir()
@@ -241,7 +343,8 @@ def test_script_command_line(tmp_path: Path) -> None:
 
 
 def test_install_use_and_remove(built_zip: Path, tmp_path: Path) -> None:
-    """The zip installs into a clean Blender, its operator renders depth, and it disables and uninstalls cleanly."""
+    """The zip installs into a clean Blender with its wheels, renders depth, generates through its own worker,
+    checks the setup, and disables (stopping the worker) and uninstalls cleanly."""
     user = tmp_path / "blender_user"
     user.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
@@ -270,6 +373,12 @@ def test_install_use_and_remove(built_zip: Path, tmp_path: Path) -> None:
     assert r["render_depth"] == ["FINISHED"]
     assert r["image_size"] == list(RESOLUTION)
     assert r["image_float"] is True
+
+    assert r["wheels_installed"] == ["cv2", "openexr", "safetensors"]
+    assert r["generate"] == ["FINISHED"] and r["generated_images"], r
+    assert Path(r["worker_package"]).resolve().is_relative_to(user.resolve()), "the worker ran another copy"
+    assert r["health"] == ["FINISHED"] and "PyTorch" in r["health_text"]
+    assert r["worker_after_disable"] is False, "disabling the add-on must stop its worker"
 
     assert r["enabled_after_disable"] is False
     assert r["operator_after_disable"] is False

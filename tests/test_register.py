@@ -13,6 +13,8 @@ import bpy
 from conftest import load_extension_module
 
 SCENE_SETTINGS = "depth_addon"
+#: Pointer properties the add-on adds: (type, attribute).
+POINTERS = (("Scene", "depth_addon"), ("Scene", "depth_addon_generate"), ("WindowManager", "depth_addon_jobs"))
 
 
 def operator_registered(bl_idname: str) -> bool:
@@ -28,7 +30,8 @@ def operator_registered(bl_idname: str) -> bool:
 
 
 def _classes(module: ModuleType) -> tuple[type, ...]:
-    return (*module.operators.classes, *module.panels.classes)
+    return (*module.operators.classes, *module.panels.classes, *module.preferences.classes, *module.jobs.classes,
+            *module.depth_addon.blender.properties.classes)
 
 
 def registration_state(module: ModuleType) -> dict[str, bool]:
@@ -36,7 +39,8 @@ def registration_state(module: ModuleType) -> dict[str, bool]:
 
     :param module: The add-on module.
     """
-    state = {f"Scene.{SCENE_SETTINGS}": SCENE_SETTINGS in bpy.types.Scene.bl_rna.properties}
+    state = {f"{owner}.{attr}": attr in getattr(bpy.types, owner).bl_rna.properties for owner, attr in POINTERS}
+    state["load_pre handler"] = module.jobs._on_load_pre in bpy.app.handlers.load_pre
     for cls in _classes(module):
         state[f"class {cls.__name__}"] = bool(cls.is_registered)
     for cls in module.operators.classes:

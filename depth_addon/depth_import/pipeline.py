@@ -1,0 +1,248 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Everything an import does before Blender is touched: read, validate, convert, clean up, mesh arrays.
+
+:func:`prepare` either returns a complete :class:`PreparedImport` or raises
+:class:`~depth_addon.errors.BadInput`; the Blender side (``depth_addon.blender.depth_mesh``) only
+creates datablocks from a prepared import, so a bad input never leaves anything half-made.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadInput
+from . import intrinsics as intr
+from .formats import MAX_PIXELS, check_size, display
+from .grid import GridMesh, build_grid, worker
+from .preprocess import Preprocess, valid_mask
+from .readers import color_to_float, read_color, read_depth
+from .values import ValueSpec, to_metres
+
+MODES = ("reconstruct", "displace")
+COLOR_MISMATCH = ("resize", "refuse")
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """All options of a depth import (the CLI flags and operator properties map onto these).
+
+    :param values: Meaning of the values (see :class:`~.values.ValueSpec`).
+    :param channel: Channel/array to read (see :func:`~.readers.read_depth`).
+    :param fov: Horizontal field of view in degrees.
+    :param focal_px: Focal length ``fx`` in pixels (also the stereo focal length).
+    :param fy: Vertical focal length in pixels (default ``fx``).
+    :param focal_mm: Focal length in millimetres (with ``sensor_mm``).
+    :param sensor_mm: Sensor size along the larger image side, millimetres.
+    :param cx: Principal point ``u`` in pixels, 0 = left edge (default: centre).
+    :param cy: Principal point ``v`` in pixels, 0 = top edge (default: centre).
+    :param preprocess: Clean-up steps.
+    :param mode: ``reconstruct`` (perspective unprojection) or ``displace`` (plane + Displace modifier).
+    :param color_mismatch: ``resize`` (with a warning) or ``refuse`` a colour image of another size.
+    """
+
+    values: ValueSpec = field(default_factory=ValueSpec)
+    channel: str | None = None
+    fov: float | None = None
+    focal_px: float | None = None
+    fy: float | None = None
+    focal_mm: float | None = None
+    sensor_mm: float = intr.SENSOR_MM
+    cx: float | None = None
+    cy: float | None = None
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    mode: str = "reconstruct"
+    color_mismatch: str = "resize"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise BadInput(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.color_mismatch not in COLOR_MISMATCH:
+            raise BadInput(f"color_mismatch must be one of {', '.join(COLOR_MISMATCH)}")
+
+    @classmethod
+    def from_flat(cls, **options) -> ImportOptions:
+        """Build the options from flat keywords: this class's fields, :class:`ValueSpec` fields (``kind``
+        may be given as ``values``), and :class:`Preprocess` fields (``normalise`` as ``normalise_range``).
+
+        :raises BadInput: For an unknown keyword.
+        """
+        spec_names = {f.name for f in fields(ValueSpec)}
+        pre_names = {f.name for f in fields(Preprocess)} - {"normalise"}
+        own = {f.name for f in fields(cls)} - {"values", "preprocess"}
+        spec, pre, mine = {}, {}, {}
+        for key, value in options.items():
+            if key == "values" and isinstance(value, str):
+                spec["kind"] = value
+            elif key == "values" and isinstance(value, ValueSpec):
+                mine["values"] = value
+            elif key == "normalise_range":
+                pre["normalise"] = None if value is None else tuple(value)
+            elif key in own:  # before ValueSpec: ``focal_px`` is the camera's (disparity uses it too)
+                mine[key] = value
+            elif key in spec_names:
+                spec[key] = tuple(tuple(p) for p in value) if key == "known" else value
+            elif key in pre_names:
+                pre[key] = tuple(value) if key == "clip" and value is not None else value
+            elif key == "preprocess" and isinstance(value, Preprocess):
+                mine["preprocess"] = value
+            else:
+                raise BadInput(f"unknown import option {key!r}")
+        if spec:
+            mine["values"] = ValueSpec(**spec)
+        if pre:
+            mine["preprocess"] = Preprocess(**pre)
+        return cls(**mine)
+
+
+@dataclass
+class PreparedImport:
+    """A validated, converted and meshed depth map, ready to become datablocks.
+
+    :param name: Base name for the datablocks (the file stem).
+    :param depth: H×W metres after pre-processing (NaN invalid), the grid's depth.
+    :param intrinsics: Intrinsics of ``depth``.
+    :param render_size: Render resolution for the camera (the depth's size before downsampling, cropped).
+    :param grid_job: The mesh arrays (camera space) being built on a worker thread; read :attr:`grid`.
+    :param mode: ``reconstruct`` or ``displace``.
+    :param depth_range: Smallest and largest valid depth (metres).
+    :param displace_depth: Depth at which the flat displace grid is scaled (median valid depth).
+    :param color: H×W×3 float32 colour when it must be stored from memory (resized or given as an array).
+    :param color_path: Colour file to load as is (same size as the depth), else None.
+    :param color_linear: True when the colour values are scene-linear (EXR, float TIFF).
+    :param warnings: Messages for the user (e.g. colour resized).
+    :param stages: Pre-processing previews (when asked for).
+    :param info: Provenance: source file, channel, conversion, options.
+    :param timings: Seconds per phase.
+    """
+
+    name: str
+    depth: np.ndarray
+    intrinsics: intr.Intrinsics
+    render_size: tuple[int, int]
+    grid_job: Future
+    mode: str
+    depth_range: tuple[float, float] = (0.0, 0.0)
+    displace_depth: float = 0.0
+    color: np.ndarray | None = None
+    color_path: str | None = None
+    color_linear: bool = False
+    warnings: list[str] = field(default_factory=list)
+    stages: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def grid(self) -> GridMesh:
+        """The mesh arrays (waits for the worker thread the first time)."""
+        return self.grid_job.result()
+
+
+def _raw_from_array(values: np.ndarray) -> tuple[np.ndarray, float]:
+    a = np.asarray(values)
+    if a.dtype.kind not in "uif" or a.ndim != 2:
+        raise BadInput(f"depth array must be H×W integers or floats, got {a.dtype} with shape {a.shape}")
+    check_size(a.shape[1], a.shape[0], "depth array")
+    return a.astype(np.float32), float(np.iinfo(a.dtype).max) if a.dtype.kind in "ui" else 0.0
+
+
+def _load_color(color, size: tuple[int, int], policy: str, warnings: list[str], need_array: bool
+                ) -> tuple[np.ndarray | None, str | None, bool]:
+    """Read/validate the colour input; return ``(array or None, path or None, linear)``."""
+    w, h = size
+    if isinstance(color, np.ndarray):
+        image = np.asarray(color)
+        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype.kind not in "uif":
+            raise BadInput(f"colour array must be H×W×3 or H×W×4 numbers, got {image.dtype} {image.shape}")
+        check_size(image.shape[1], image.shape[0], "colour array")
+        image, linear, path = image[..., :3], False, None
+    else:
+        image, linear = read_color(color, as_float=False)
+        path = os.fspath(color)
+    ch, cw = image.shape[:2]
+    if (cw, ch) != (w, h):
+        what = display(path) if path else "the colour array"
+        if policy == "refuse":
+            raise BadInput(f"colour image {what} is {cw}×{ch} but the depth is {w}×{h}")
+        import cv2
+
+        warnings.append(f"colour image {cw}×{ch} resized to the depth's {w}×{h}"
+                        + ("" if abs(cw * h - ch * w) <= max(w, h) else " (aspect ratio differs)"))
+        image = cv2.resize(color_to_float(image), (w, h), interpolation=cv2.INTER_AREA if cw > w else
+                           cv2.INTER_LINEAR)
+        return np.clip(image, 0, None) if linear else np.clip(image, 0, 1), None, linear
+    return (color_to_float(image) if path is None or need_array else None), path, linear
+
+
+def prepare(depth_source, color_source=None, options: ImportOptions | None = None,
+            keep_stages: bool = False) -> PreparedImport:
+    """Read, validate, convert and pre-process a depth map and build its mesh arrays.
+
+    :param depth_source: Depth file path, or an H×W array of raw values.
+    :param color_source: Colour image path, an H×W×3 array in [0, 1], or None.
+    :param options: What the values mean, the camera, clean-up and mode.
+    :param keep_stages: Keep a preview of each pre-processing step.
+    :raises BadInput: For every input problem, before anything is allocated in Blender.
+    """
+    options = options or ImportOptions()
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    if isinstance(depth_source, np.ndarray):
+        values, integer_max = _raw_from_array(depth_source)
+        name, where, source = "Depth", "depth array", {"source": "array"}
+    else:
+        raw = read_depth(depth_source, options.channel)
+        values, integer_max, name, where = raw.values, raw.integer_max, Path(depth_source).stem, display(depth_source)
+        source = {"source": os.fspath(depth_source), "format": raw.info.format, "channel": raw.channel}
+    h, w = values.shape
+    cam, explicit = intr.resolve(w, h, options.fov, options.focal_px, options.fy, options.focal_mm,
+                                 options.sensor_mm, options.cx, options.cy)
+    warnings: list[str] = []
+    color, color_path, linear = None, None, False
+    need = options.preprocess.denoise == "guided"
+    color_job = None  # the colour image decodes on the worker thread while the depth is converted
+    if color_source is not None:
+        color_job = worker().submit(_load_color, color_source, (w, h), options.color_mismatch, warnings, need)
+    timings["read"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    try:
+        depth, conversion = to_metres(values, options.values, integer_max, cam.fx if explicit else None, where)
+    except BaseException:
+        if color_job is not None:
+            color_job.cancel()
+        raise
+    if color_job is not None:  # joined before any grid work starts, so a bad colour image wastes nothing
+        color, color_path, linear = color_job.result()
+    timings["convert"] = time.perf_counter() - t
+    t = time.perf_counter()
+    pre = options.preprocess.run(depth, cam, color if need else None, keep_stages)
+    timings["preprocess"] = time.perf_counter() - t
+
+    f = options.preprocess.downsample
+    ok = valid_mask(pre.depth)
+    depth_range = (float(pre.depth.min(where=ok, initial=np.inf)), float(pre.depth.max(where=ok, initial=-np.inf)))
+    displace_depth = float(np.median(pre.depth[ok])) if options.mode == "displace" else 0.0
+
+    def grid() -> GridMesh:  # pure numpy on valid input: runs beside Blender's datablock creation
+        t = time.perf_counter()
+        mesh = build_grid(pre.depth, pre.intrinsics.frame, pre.keep, displace_depth or None,
+                          (w / f, h / f) if f > 1 else None)
+        timings["grid"] = time.perf_counter() - t
+        return mesh
+
+    grid_job = worker().submit(grid)
+    if color is not None and color_path is not None:
+        color = None  # guided filtering needed the array; Blender loads the file itself
+    info = {**source, "conversion": conversion, "intrinsics": pre.intrinsics.to_dict(), "mode": options.mode,
+            "camera_given": explicit, "valid_fraction": float(ok.mean()), "max_pixels": MAX_PIXELS}
+    return PreparedImport(
+        name=name, depth=pre.depth, intrinsics=pre.intrinsics, grid_job=grid_job, mode=options.mode,
+        render_size=(pre.intrinsics.width * f, pre.intrinsics.height * f), depth_range=depth_range,
+        displace_depth=displace_depth, color=color, color_path=color_path, color_linear=linear,
+        warnings=warnings, stages=pre.stages, info=info, timings=timings)

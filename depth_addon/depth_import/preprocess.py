@@ -1,0 +1,282 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Depth clean-up before meshing: pure functions on H×W float32 metres (NaN = invalid) and a pipeline.
+
+Every step is optional and returns a new array; :class:`Preprocess` runs the enabled ones in a
+fixed order (normalise → clip → fill → denoise → downsample) and can keep each intermediate result
+as a preview. Tearing (:func:`face_mask`) decides which grid faces are dropped at depth jumps so a
+foreground object does not smear into the background.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import BadInput
+from .intrinsics import Intrinsics
+
+DENOISE = ("none", "bilateral", "guided")
+
+
+def _cv2():
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise BadInput("this pre-processing step needs OpenCV (pip install opencv-python-headless)") from None
+    return cv2
+
+
+def valid_mask(depth: np.ndarray) -> np.ndarray:
+    """True where depth is finite and positive."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(depth) & (depth > 0)
+
+
+def normalise_range(depth: np.ndarray, near: float, far: float) -> np.ndarray:
+    """Map valid depth linearly onto ``[near, far]`` metres (for relative inputs of arbitrary scale).
+
+    :param depth: H×W metres, NaN invalid.
+    :param near: Metres for the smallest valid value.
+    :param far: Metres for the largest valid value.
+    """
+    if not 0 < near < far:
+        raise BadInput(f"normalise needs 0 < near < far, got {near}, {far}")
+    ok = valid_mask(depth)
+    lo, hi = float(depth[ok].min()), float(depth[ok].max())
+    out = np.full_like(depth, np.nan)
+    out[ok] = near + (depth[ok] - lo) * ((far - near) / (hi - lo) if hi > lo else 0.0)
+    return out
+
+
+def clip_percentiles(depth: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:
+    """Clamp valid depth to its ``low``/``high`` percentiles (flying pixels, sensor spikes).
+
+    :param depth: H×W metres, NaN invalid.
+    :param low: Lower percentile in [0, 100).
+    :param high: Upper percentile in (low, 100].
+    """
+    if not 0 <= low < high <= 100:
+        raise BadInput(f"percentiles need 0 <= low < high <= 100, got {low}, {high}")
+    ok = valid_mask(depth)
+    lo, hi = np.percentile(depth[ok], [low, high])
+    out = depth.copy()
+    out[ok] = np.clip(depth[ok], lo, hi)
+    return out
+
+
+def fill_holes(depth: np.ndarray, max_hole: int = 0, radius: int = 3) -> np.ndarray:
+    """Inpaint invalid pixels (NaN, inf, zero, negative) from their surroundings (OpenCV Navier–Stokes).
+
+    :param depth: H×W metres.
+    :param max_hole: Fill only connected holes up to this many pixels (0: every hole, including an
+        open background).
+    :param radius: Inpainting neighbourhood in pixels.
+    """
+    cv2 = _cv2()
+    holes = ~valid_mask(depth)
+    if max_hole > 0 and holes.any():
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+        small = np.zeros(count, bool)
+        small[1:] = stats[1:, cv2.CC_STAT_AREA] <= max_hole
+        holes = small[labels]
+    if not holes.any():
+        return depth.copy()
+    src = np.where(holes, 0.0, depth).astype(np.float32)
+    filled = cv2.inpaint(src, holes.astype(np.uint8), int(radius), cv2.INPAINT_NS)
+    out = depth.copy()
+    out[holes] = filled[holes]
+    out[holes & ~(out > 0)] = np.nan  # inpainting never invents depth at or behind the camera
+    return out
+
+
+def _log_filled(depth: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Log depth with invalid pixels filled, so filters do not bleed NaN."""
+    filled = depth if ok.all() else fill_holes(depth)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.log(np.where(valid_mask(filled), filled, np.nanmedian(depth[ok])))
+    return out.astype(np.float32)
+
+
+def denoise_bilateral(depth: np.ndarray, sigma: float = 0.03, radius: int = 3) -> np.ndarray:
+    """Edge-preserving bilateral filter on log depth (``sigma`` is a relative depth difference).
+
+    :param depth: H×W metres, NaN invalid (stays invalid).
+    :param sigma: Range sigma: depth differences well above ``sigma · Z`` are edges and kept.
+    :param radius: Spatial radius in pixels.
+    """
+    cv2 = _cv2()
+    ok = valid_mask(depth)
+    smoothed = cv2.bilateralFilter(_log_filled(depth, ok), 2 * int(radius) + 1, float(sigma), float(radius))
+    return np.where(ok, np.exp(smoothed), np.nan).astype(np.float32)
+
+
+def denoise_guided(depth: np.ndarray, guide: np.ndarray, radius: int = 4, eps: float = 1e-3) -> np.ndarray:
+    """Guided filter (He et al.) of log depth with the colour image's luminance as guide.
+
+    Depth edges that coincide with colour edges stay sharp; flat colour regions are smoothed.
+
+    :param depth: H×W metres, NaN invalid (stays invalid).
+    :param guide: H×W×3 (or H×W) colour in [0, 1], same size as ``depth``.
+    :param radius: Box radius in pixels.
+    :param eps: Regularisation in squared guide units: larger smooths across weaker colour edges.
+    """
+    cv2 = _cv2()
+    if guide.shape[:2] != depth.shape:
+        raise BadInput(f"guide image {guide.shape[1]}×{guide.shape[0]} does not match depth "
+                       f"{depth.shape[1]}×{depth.shape[0]}")
+    g = (guide @ np.array([0.2126, 0.7152, 0.0722], np.float32) if guide.ndim == 3 else guide).astype(np.float32)
+    ok = valid_mask(depth)
+    p = _log_filled(depth, ok)
+    k = (2 * int(radius) + 1,) * 2
+
+    def box(a: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(a, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
+
+    mean_g, mean_p = box(g), box(p)
+    a = (box(g * p) - mean_g * mean_p) / (box(g * g) - mean_g * mean_g + np.float32(eps))
+    b = mean_p - a * mean_g
+    q = box(a) * g + box(b)
+    return np.where(ok, np.exp(q), np.nan).astype(np.float32)
+
+
+def downsample(depth: np.ndarray, factor: int) -> np.ndarray:
+    """Median of each ``factor × factor`` block of valid pixels (the right/bottom remainder is cropped).
+
+    :param depth: H×W metres, NaN invalid; a block without valid pixels stays invalid.
+    :param factor: Integer block size (1 returns a copy).
+    """
+    f = int(factor)
+    if f < 1:
+        raise BadInput(f"downsampling factor must be at least 1, got {factor}")
+    h, w = depth.shape[0] // f, depth.shape[1] // f
+    if h < 2 or w < 2:
+        raise BadInput(f"downsampling {depth.shape[1]}×{depth.shape[0]} by {f} leaves no mesh")
+    blocks = np.where(valid_mask(depth), depth, np.nan)[: h * f, : w * f]
+    blocks = blocks.reshape(h, f, w, f).transpose(0, 2, 1, 3).reshape(h, w, f * f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks
+        return np.nanmedian(blocks, axis=2).astype(np.float32)
+
+
+def face_mask(depth: np.ndarray, tear_ratio: float | None = None) -> np.ndarray:
+    """Grid faces to keep: all four corners valid and, when tearing, ``max / min`` of the corners ≤ ratio.
+
+    :param depth: H×W metres, NaN invalid.
+    :param tear_ratio: Largest depth ratio across a face (> 1); None keeps every valid face.
+    :return: ``(H-1) × (W-1)`` bool; face ``(i, j)`` has corners ``(i, j)``, ``(i+1, j+1)``.
+    """
+    c = (depth[:-1, :-1], depth[1:, :-1], depth[1:, 1:], depth[:-1, 1:])
+    lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))  # NaN propagates: faces with a NaN drop
+    hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
+    with np.errstate(invalid="ignore", over="ignore"):
+        keep = (lo > 0) & np.isfinite(hi)
+        if tear_ratio is not None:
+            if not (math.isfinite(tear_ratio) and tear_ratio > 1):
+                raise BadInput(f"tear ratio must be above 1, got {tear_ratio}")
+            keep &= hi <= lo * np.float32(tear_ratio)
+    return keep
+
+
+def torn_pixels(depth: np.ndarray, tear_ratio: float) -> np.ndarray:
+    """Preview of tearing: H×W bool, True at valid pixels that touch a face dropped for its depth jump."""
+    valid_faces = face_mask(depth)
+    torn = valid_faces & ~face_mask(depth, tear_ratio)
+    out = np.zeros(depth.shape, bool)
+    for di in (0, 1):
+        for dj in (0, 1):
+            out[di: di + torn.shape[0], dj: dj + torn.shape[1]] |= torn
+    return out
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Which clean-up steps to run, with their parameters (everything off except tearing by default).
+
+    :param normalise: ``(near, far)``: map valid depth linearly onto this range (metres).
+    :param clip: ``(low, high)`` percentiles to clamp valid depth to.
+    :param fill_holes: Inpaint invalid pixels.
+    :param max_hole: Fill only holes up to this many pixels (0: all).
+    :param denoise: ``none``, ``bilateral`` or ``guided`` (needs a colour image).
+    :param denoise_sigma: Bilateral range sigma (relative depth); for ``guided``, ``eps = sigma²`` (guide units).
+    :param denoise_radius: Filter radius in pixels.
+    :param downsample: Integer block size for downsampling (1: off).
+    :param tear_ratio: Drop grid faces whose corner depths differ by more than this ratio (None: off).
+    """
+
+    normalise: tuple[float, float] | None = None
+    clip: tuple[float, float] | None = None
+    fill_holes: bool = False
+    max_hole: int = 0
+    denoise: str = "none"
+    denoise_sigma: float = 0.03
+    denoise_radius: int = 3
+    downsample: int = 1
+    tear_ratio: float | None = 1.1
+
+    def __post_init__(self) -> None:
+        if self.denoise not in DENOISE:
+            raise BadInput(f"unknown denoise method {self.denoise!r}; use one of {', '.join(DENOISE)}")
+        if not (self.denoise_sigma > 0 and self.denoise_radius >= 1):
+            raise BadInput("denoise sigma must be positive and the radius at least 1")
+        if self.tear_ratio is not None and not self.tear_ratio > 1:
+            raise BadInput(f"tear ratio must be above 1, got {self.tear_ratio}")
+
+    def run(self, depth: np.ndarray, intrinsics: Intrinsics, color: np.ndarray | None = None,
+            keep_stages: bool = False) -> Preprocessed:
+        """Apply the enabled steps.
+
+        :param depth: H×W metres, NaN invalid.
+        :param intrinsics: Intrinsics of ``depth`` (scaled along when downsampling).
+        :param color: H×W×3 colour of the same size (the guide for ``guided``).
+        :param keep_stages: Keep a copy of the depth after each step (previews).
+        """
+        stages: dict[str, np.ndarray] = {"input": depth} if keep_stages else {}
+        out = depth
+
+        def stage(name: str, value: np.ndarray) -> np.ndarray:
+            if not valid_mask(value).any():
+                raise BadInput(f"pre-processing step {name!r} left no valid depth")
+            if keep_stages:
+                stages[name] = value
+            return value
+
+        if self.normalise is not None:
+            out = stage("normalise", normalise_range(out, *self.normalise))
+        if self.clip is not None:
+            out = stage("clip", clip_percentiles(out, *self.clip))
+        if self.fill_holes:
+            out = stage("fill", fill_holes(out, self.max_hole))
+        if self.denoise == "bilateral":
+            out = stage("denoise", denoise_bilateral(out, self.denoise_sigma, self.denoise_radius))
+        elif self.denoise == "guided":
+            if color is None:
+                raise BadInput("guided denoising needs a colour image")
+            out = stage("denoise", denoise_guided(out, color, self.denoise_radius, self.denoise_sigma ** 2))
+        if self.downsample > 1:
+            intrinsics = intrinsics.scaled(self.downsample)
+            out = stage("downsample", downsample(out, self.downsample))
+        keep = face_mask(out, self.tear_ratio)
+        if not keep.any():
+            raise BadInput("no grid face is left: every face has an invalid corner or was torn at a depth jump")
+        if keep_stages and self.tear_ratio is not None:
+            stages["tear"] = torn_pixels(out, self.tear_ratio).astype(np.float32)
+        return Preprocessed(out, intrinsics, keep, stages)
+
+
+@dataclass
+class Preprocessed:
+    """Result of :meth:`Preprocess.run`.
+
+    :param depth: H×W metres after the steps, NaN invalid.
+    :param intrinsics: Intrinsics of ``depth``.
+    :param keep: ``(H-1) × (W-1)`` faces to build.
+    :param stages: Step name → depth after that step (``tear``: 1 at pixels beside a tear).
+    """
+
+    depth: np.ndarray
+    intrinsics: Intrinsics
+    keep: np.ndarray
+    stages: dict[str, np.ndarray] = field(default_factory=dict)

@@ -1,0 +1,230 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Depth-map import: ``depth.import_depth_map`` (file browser), a file handler for drag and drop into the 3D
+View and a File → Import menu entry (:func:`register_extras`)."""
+
+import os
+
+import bpy
+from bpy_extras.io_utils import ImportHelper
+
+from ..depth_addon.blender.depth_mesh import import_depth_map
+from ..depth_addon.depth_import.intrinsics import DEFAULT_FOV_DEG
+from ..depth_addon.errors import DepthAddonError
+
+EXTENSIONS = ".exr;.pfm;.npy;.npz;.tif;.tiff;.png"
+
+_VALUES = [
+    ("depth", "Metric Depth", "Distances along the camera axis (times Scale, plus Shift)"),
+    ("inverse", "Inverse Depth", "Relative inverse depth from monocular estimators (affine-invariant disparity)"),
+    ("disparity", "Stereo Disparity", "Disparity in pixels: depth = focal · baseline / (disparity + doffs)"),
+]
+_CAMERA = [
+    ("FOV", "Field of View", "Horizontal field of view, centred principal point"),
+    ("LENS", "Focal Length", "Focal length and sensor size in millimetres"),
+    ("PIXELS", "Intrinsics", "fx, fy, cx, cy in pixels (0 = left/top edge of the first pixel)"),
+]
+
+
+class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
+    """Import a depth map as a reconstructed mesh (or displaced plane) with a camera that sees it exactly as the
+    image, optionally coloured by a photo"""
+
+    bl_idname = "depth.import_depth_map"
+    bl_label = "Import Depth Map"
+    bl_options = {"REGISTER", "UNDO", "PRESET"}
+
+    filter_glob: bpy.props.StringProperty(default=";".join("*" + e for e in EXTENSIONS.split(";")),
+                                          options={"HIDDEN"})
+    directory: bpy.props.StringProperty(subtype="DIR_PATH", options={"SKIP_SAVE", "HIDDEN"})
+    files: bpy.props.CollectionProperty(type=bpy.types.OperatorFileListElement, options={"SKIP_SAVE", "HIDDEN"})
+
+    color_path: bpy.props.StringProperty(name="Colour Image", subtype="FILE_PATH",
+                                         description="Photo for the material (resized when its size differs)")
+    channel: bpy.props.StringProperty(name="Channel", description="EXR channel, R/G/B/A, NPZ array or NPY index "
+                                      "(empty: automatic)")
+    values: bpy.props.EnumProperty(name="Values", items=_VALUES, default="depth")
+    scale: bpy.props.FloatProperty(name="Scale", default=1.0, description="Factor on the raw values")
+    shift: bpy.props.FloatProperty(name="Shift", default=0.0, description="Offset after the scale")
+    use_affine: bpy.props.BoolProperty(name="Given Scale/Shift", default=False,
+                                       description="Inverse depth: use Scale and Shift instead of Near/Far")
+    normalise_values: bpy.props.BoolProperty(name="Normalise Integers", default=False,
+                                             description="Divide 8/16-bit values by their maximum first")
+    near: bpy.props.FloatProperty(name="Near", default=1.0, min=1e-4, unit="LENGTH")
+    far: bpy.props.FloatProperty(name="Far", default=10.0, min=1e-3, unit="LENGTH")
+    baseline: bpy.props.FloatProperty(name="Baseline", default=0.0, min=0.0, unit="LENGTH",
+                                      description="Stereo baseline (0: not set)")
+    doffs: bpy.props.FloatProperty(name="doffs", default=0.0, description="Principal-point x-offset (px)")
+
+    camera: bpy.props.EnumProperty(name="Camera", items=_CAMERA, default="FOV")
+    fov: bpy.props.FloatProperty(name="Field of View", default=DEFAULT_FOV_DEG, min=1.0, max=170.0)
+    focal_mm: bpy.props.FloatProperty(name="Focal Length", default=50.0, min=1.0, subtype="DISTANCE_CAMERA")
+    sensor_mm: bpy.props.FloatProperty(name="Sensor", default=36.0, min=1.0, subtype="DISTANCE_CAMERA")
+    fx: bpy.props.FloatProperty(name="fx", default=1000.0, min=1e-3)
+    fy: bpy.props.FloatProperty(name="fy", default=0.0, min=0.0, description="0: same as fx")
+    use_principal: bpy.props.BoolProperty(name="Principal Point", default=False)
+    cx: bpy.props.FloatProperty(name="cx", default=0.0)
+    cy: bpy.props.FloatProperty(name="cy", default=0.0)
+
+    mode: bpy.props.EnumProperty(name="Mode", default="reconstruct", items=[
+        ("reconstruct", "Reconstruct", "Perspective unprojection into one mesh"),
+        ("displace", "Displace", "Plane with a Displace modifier (relief)")])
+    use_clip: bpy.props.BoolProperty(name="Clip Outliers", default=False)
+    clip_low: bpy.props.FloatProperty(name="Low %", default=1.0, min=0.0, max=100.0)
+    clip_high: bpy.props.FloatProperty(name="High %", default=99.0, min=0.0, max=100.0)
+    fill_holes: bpy.props.BoolProperty(name="Fill Holes", default=False)
+    max_hole: bpy.props.IntProperty(name="Largest Hole", default=0, min=0, description="Pixels; 0: all")
+    denoise: bpy.props.EnumProperty(name="Denoise", default="none", items=[
+        ("none", "None", ""), ("bilateral", "Bilateral", "Edge-preserving"),
+        ("guided", "Guided", "Guided by the colour image")])
+    denoise_sigma: bpy.props.FloatProperty(name="Strength", default=0.03, min=1e-4)
+    downsample: bpy.props.IntProperty(name="Downsample", default=1, min=1, max=64)
+    use_tear: bpy.props.BoolProperty(name="Tear at Jumps", default=True)
+    tear_ratio: bpy.props.FloatProperty(name="Ratio", default=1.1, min=1.001)
+    shading: bpy.props.EnumProperty(name="Shading", default="PRINCIPLED", items=[
+        ("PRINCIPLED", "Principled", ""), ("EMISSION", "Shadeless", "Emission: the photo's colours exactly")])
+    set_camera: bpy.props.BoolProperty(name="Make Active Camera", default=True)
+    set_resolution: bpy.props.BoolProperty(name="Set Resolution", default=True,
+                                           description="Set the render size so the camera frames the image")
+    pack: bpy.props.BoolProperty(name="Pack Images", default=True, description="Keep the images in the .blend")
+    preview: bpy.props.BoolProperty(name="Preview Steps", default=False,
+                                    description="Keep each clean-up step as an image (normalised inverse depth)")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if context.scene is None:
+            cls.poll_message_set("No scene to import into")
+            return False
+        return True
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        return self.invoke_popup(context)  # a dropped file gets the options dialog, else the file browser
+
+    def _paths(self) -> list[str]:
+        if self.directory and len(self.files) > 0 and self.files[0].name:
+            return [os.path.join(self.directory, f.name) for f in self.files]
+        return [self.filepath]
+
+    def import_options(self) -> dict:
+        """The import options these properties describe (flat keywords of ``ImportOptions``)."""
+        opts = {"values": self.values, "channel": self.channel or None, "normalise": self.normalise_values,
+                "near": self.near, "far": self.far, "doffs": self.doffs, "mode": self.mode,
+                "baseline": self.baseline or None, "fill_holes": self.fill_holes, "max_hole": self.max_hole,
+                "denoise": self.denoise, "denoise_sigma": self.denoise_sigma, "downsample": self.downsample,
+                "tear_ratio": self.tear_ratio if self.use_tear else None,
+                "clip": (self.clip_low, self.clip_high) if self.use_clip else None}
+        if self.values != "inverse" or self.use_affine:
+            opts.update(scale=self.scale, shift=self.shift)
+        if self.camera == "FOV":
+            opts["fov"] = self.fov
+        elif self.camera == "LENS":
+            opts.update(focal_mm=self.focal_mm, sensor_mm=self.sensor_mm)
+        else:
+            opts.update(focal_px=self.fx, fy=self.fy or None)
+        if self.use_principal:
+            opts.update(cx=self.cx, cy=self.cy)
+        return opts
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        paths = [p for p in self._paths() if p]
+        if not paths:
+            self.report({"ERROR"}, "No depth file chosen")
+            return {"CANCELLED"}
+        color = bpy.path.abspath(self.color_path) if self.color_path else None
+        done = []
+        for path in paths:
+            try:
+                result = import_depth_map(path, color, scene=context.scene, set_scene_camera=self.set_camera,
+                                          set_resolution=self.set_resolution, shading=self.shading,
+                                          pack=self.pack, preview=self.preview, **self.import_options())
+            except DepthAddonError as exc:
+                self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"} if not done else {"FINISHED"}
+            for message in result.warnings:
+                self.report({"WARNING"}, message)
+            done.append(result)
+        last = done[-1]
+        self.report({"INFO"}, f"Imported {len(done)} depth map(s); {last.object.name}: "
+                              f"{len(last.object.data.polygons)} faces in {sum(last.timings.values()):.2f} s")
+        return {"FINISHED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        layout.use_property_split = True
+        layout.prop(self, "mode")
+        layout.prop(self, "color_path")
+        layout.prop(self, "channel")
+        col = layout.column(heading="Values")
+        col.prop(self, "values", text="")
+        if self.values == "inverse":
+            col.prop(self, "use_affine")
+            if not self.use_affine:
+                col.prop(self, "near")
+                col.prop(self, "far")
+        if self.values != "inverse" or self.use_affine:
+            col.prop(self, "scale")
+            col.prop(self, "shift")
+        if self.values == "disparity":
+            col.prop(self, "baseline")
+            col.prop(self, "doffs")
+        col.prop(self, "normalise_values")
+        col = layout.column(heading="Camera")
+        col.prop(self, "camera", text="")
+        props = {"FOV": ("fov",), "LENS": ("focal_mm", "sensor_mm"), "PIXELS": ("fx", "fy")}[self.camera]
+        for name in props:
+            col.prop(self, name)
+        col.prop(self, "use_principal")
+        if self.use_principal:
+            col.prop(self, "cx")
+            col.prop(self, "cy")
+        col = layout.column(heading="Clean-up")
+        shown = {"use_clip": ("clip_low", "clip_high"), "fill_holes": ("max_hole",), "use_tear": ("tear_ratio",)}
+        for name in ("use_clip", "fill_holes", "use_tear"):
+            col.prop(self, name)
+            for sub in shown[name] if getattr(self, name) else ():
+                col.prop(self, sub)
+        col.prop(self, "denoise")
+        if self.denoise != "none":
+            col.prop(self, "denoise_sigma")
+        col.prop(self, "downsample")
+        col.prop(self, "preview")
+        col = layout.column(heading="Scene")
+        for name in ("shading", "set_camera", "set_resolution", "pack"):
+            col.prop(self, name)
+
+
+class DEPTH_FH_depth_map(bpy.types.FileHandler):
+    """Drop depth maps (EXR, PFM, NPY/NPZ, TIFF, PNG) into the 3D View to import them as a mesh with a camera"""
+
+    bl_idname = "DEPTH_FH_depth_map"
+    bl_label = "Depth Map"
+    bl_import_operator = "depth.import_depth_map"
+    bl_file_extensions = EXTENSIONS
+
+    @classmethod
+    def poll_drop(cls, context: bpy.types.Context) -> bool:
+        return context.area is not None and context.area.type == "VIEW_3D"
+
+
+def menu_import(self, context: bpy.types.Context) -> None:
+    """File → Import entry."""
+    self.layout.operator(DEPTH_OT_import_depth_map.bl_idname, text="Depth Map (.exr, .pfm, .npy, .png, .tif)")
+
+
+classes = (DEPTH_OT_import_depth_map,)
+#: Registered beside the operators but not one of them (their ids are not ``depth.*``).
+handlers = (DEPTH_FH_depth_map,)
+
+
+def register_extras() -> None:
+    """Register the drag-and-drop file handler and the File → Import menu entry (after ``classes``)."""
+    for cls in handlers:
+        bpy.utils.register_class(cls)
+    bpy.types.TOPBAR_MT_file_import.append(menu_import)
+
+
+def unregister_extras() -> None:
+    """Undo :func:`register_extras` (before unregistering ``classes``)."""
+    bpy.types.TOPBAR_MT_file_import.remove(menu_import)
+    for cls in reversed(handlers):
+        if cls.is_registered:
+            bpy.utils.unregister_class(cls)

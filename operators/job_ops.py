@@ -1,0 +1,368 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Background generation operators: generate (modal, cancellable), cancel, release, install PyTorch, check setup."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+import bpy
+
+from .. import preferences
+from ..depth_addon import api
+from ..depth_addon.blender.jobs import QUEUE, Job, sync_status
+from ..depth_addon.errors import BadInput, DepthAddonError
+from ..depth_addon.worker.client import WorkerClient
+from ..depth_addon.worker.install import PipProgress, choose_build, pip_command
+from ..depth_addon.worker.protocol import Error, Pong
+from .depth_ops import camera_poll
+
+TIMER_S = 0.1
+
+
+def _redraw(context: bpy.types.Context) -> None:
+    """Redraw the editors that show job status."""
+    screen = context.screen
+    for area in screen.areas if screen is not None else ():
+        if area.type in {"VIEW_3D", "IMAGE_EDITOR", "PREFERENCES"}:
+            area.tag_redraw()
+
+
+def _status_bar(context: bpy.types.Context, text: str | None) -> None:
+    if context.workspace is not None:
+        context.workspace.status_text_set(text)
+
+
+def torch_missing_message() -> str | None:
+    """Why generation cannot run yet (PyTorch missing for Blender's Python), or None."""
+    status = preferences.torch_status()
+    if status["found"] or status["custom"]:
+        return None
+    return "PyTorch is not installed: Preferences › Add-ons › Depth Addon › Install PyTorch"
+
+
+class DEPTH_OT_generate(bpy.types.Operator):
+    """Render depth from the camera, generate an image in the background worker and project it onto the
+    visible meshes. Blender stays usable meanwhile; Esc cancels and leaves the scene as it was"""
+
+    bl_idname = "depth.generate"
+    bl_label = "Generate & Project"
+    bl_options = {"UNDO"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if not camera_poll(cls, context):
+            return False
+        missing = torch_missing_message()
+        if missing:
+            cls.poll_message_set(missing)
+            return False
+        return True
+
+    def _queue_jobs(self, context: bpy.types.Context) -> list[Job]:
+        """Render the depth of each camera and queue one job per camera and variation."""
+        scene = context.scene
+        settings, extra = scene.depth_addon, scene.depth_addon_generate
+        cameras = [o for o in context.selected_objects if o.type == "CAMERA"] if extra.all_cameras else []
+        cameras = cameras or [scene.camera]
+        objects = ()
+        if extra.only_selected:
+            objects = tuple(o.name for o in context.selected_objects if o.type == "MESH")
+            if not objects:
+                raise BadInput("Selected Only is on, but no mesh is selected")
+        prefs = preferences.addon_prefs(context)
+        QUEUE.configure(preferences.worker_config(context))
+        common = {"prompt": settings.prompt, "negative_prompt": extra.negative_prompt,
+                  "generator": preferences.generator_name(context), "steps": extra.steps,
+                  "strength": extra.strength, "device": prefs.device if prefs is not None else "auto",
+                  "model_dir": bpy.path.abspath(prefs.model_dir) if prefs is not None and prefs.model_dir else ""}
+        jobs = []
+        for cam in cameras:
+            depth = api.render_depth(scene, cam, engine=settings.engine)
+            if not depth.mask.any():
+                raise BadInput(f"camera {cam.name!r} sees no geometry; nothing to texture")
+            for i in range(extra.variations):
+                seed = settings.seed + i
+                jobs.append(Job(scene.name, depth, {**common, "seed": seed}, label=f"{cam.name} seed {seed}",
+                                compositor=extra.use_compositor, objects=objects))
+        for job in jobs:
+            QUEUE.submit(job)
+        return jobs
+
+    def _report_job(self, job: Job) -> None:
+        if job.state == "done":
+            self.report({"INFO"}, f"{job.label}: image {job.image!r} projected ({job.seconds:.1f} s)")
+        elif job.state == "cancelled":
+            self.report({"INFO"}, f"{job.label}: cancelled")
+        else:
+            self.report({"ERROR"}, f"{job.label}: {job.error}")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        """Synchronous form for scripts: queue, wait for the worker, apply."""
+        try:
+            jobs = self._queue_jobs(context)
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        QUEUE.wait()
+        for job in jobs:
+            self._report_job(job)
+        sync_status(context.window_manager)
+        return {"FINISHED"} if any(j.state == "done" for j in jobs) else {"CANCELLED"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        """Queue the jobs and follow them from a timer until the queue is empty."""
+        try:
+            jobs = self._queue_jobs(context)
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        if QUEUE.followed:  # another Generate follows the queue already
+            self.report({"INFO"}, f"Queued {len(jobs)} job(s)")
+            return {"FINISHED"}
+        wm = context.window_manager
+        self._applied = 0
+        self._timer = wm.event_timer_add(TIMER_S, window=context.window)
+        wm.modal_handler_add(self)
+        wm.progress_begin(0, 100)
+        QUEUE.modal_running, QUEUE.last_tick = True, time.perf_counter()
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        """Poll the worker on each timer tick; Esc cancels every job."""
+        if event.type == "ESC" and event.value == "PRESS":
+            if QUEUE.cancel():
+                self.report({"INFO"}, "Cancelling generation…")
+            return {"RUNNING_MODAL"}
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        for job in QUEUE.update():
+            self._report_job(job)
+            if job.state == "done":
+                self._applied += 1
+                if QUEUE.busy:  # the last result is covered by the operator's own undo step
+                    bpy.ops.ed.undo_push(message=f"Depth: {job.label}")
+        wm = context.window_manager
+        sync_status(wm)
+        wm.progress_update(int(wm.depth_addon_jobs.fraction * 100))
+        _status_bar(context, wm.depth_addon_jobs.text if QUEUE.busy else None)
+        _redraw(context)
+        if QUEUE.busy:
+            return {"PASS_THROUGH"}
+        self._end(context)
+        return {"FINISHED"} if self._applied else {"CANCELLED"}
+
+    def _end(self, context: bpy.types.Context) -> None:
+        wm = context.window_manager
+        wm.event_timer_remove(self._timer)
+        wm.progress_end()
+        QUEUE.modal_running = False
+        _status_bar(context, None)
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the operator (file load, window closed): drop the jobs."""
+        QUEUE.abandon()
+        self._end(context)
+
+
+class DEPTH_OT_cancel_job(bpy.types.Operator):
+    """Stop the running generation within a second and drop the queued ones; the scene stays as it was"""
+
+    bl_idname = "depth.cancel_job"
+    bl_label = "Cancel Generation"
+    bl_options = {"REGISTER"}
+
+    all: bpy.props.BoolProperty(name="All Jobs", description="Also drop the queued jobs", default=True)
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if not QUEUE.busy:
+            cls.poll_message_set("No generation is running")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        count = QUEUE.cancel(None if self.all else QUEUE.running)
+        self.report({"INFO"}, f"Cancelling {count} job(s)")
+        return {"FINISHED"}
+
+
+class DEPTH_OT_release_model(bpy.types.Operator):
+    """Stop the worker process: frees all memory its model held (the next generation loads it again)"""
+
+    bl_idname = "depth.release_model"
+    bl_label = "Release Model"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if QUEUE.running is not None:
+            cls.poll_message_set("A generation is running; cancel it first")
+            return False
+        if not QUEUE.worker_alive:
+            cls.poll_message_set("No model is loaded (the worker is not running)")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            QUEUE.release()
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, "Model released: the worker process ended and its memory is free")
+        return {"FINISHED"}
+
+
+def install_refusal() -> str | None:
+    """Why PyTorch cannot be installed now, or None."""
+    if not bpy.app.online_access:
+        return ("Online access is off: allow it in Preferences › System › Network, or install PyTorch by hand "
+                f"into {preferences.site_packages_dir()}")
+    if DEPTH_OT_install_torch.process is not None:
+        return "PyTorch is being installed"
+    return None
+
+
+class DEPTH_OT_install_torch(bpy.types.Operator):
+    """Download and install PyTorch (the build that fits this machine's GPU) into the extension's own folder.
+    Needs online access"""
+
+    bl_idname = "depth.install_torch"
+    bl_label = "Install PyTorch"
+    bl_options = {"REGISTER"}
+
+    process = None  # the running pip (one install at a time)
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        refusal = install_refusal()
+        if refusal:
+            cls.poll_message_set(refusal)
+            return False
+        return True
+
+    def _start(self, context: bpy.types.Context) -> bool:
+        refusal = install_refusal()
+        if refusal:
+            self.report({"ERROR"}, refusal)
+            return False
+        prefs = preferences.addon_prefs(context)
+        try:
+            build = choose_build(prefs.torch_build if prefs is not None else "auto")
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return False
+        cmd = pip_command(sys.executable, preferences.site_packages_dir(create=True), build)
+        self.report({"INFO"}, f"Installing PyTorch, {build.reason}")
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                                   creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+        type(self).process = process
+        lines: queue.Queue[str] = queue.Queue()
+        self._lines, self._progress = lines, PipProgress()
+        threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+        return True
+
+    def _step(self, context: bpy.types.Context) -> set[str] | None:
+        """Take in pip's output; return the operator result once pip ended."""
+        while not self._lines.empty():
+            self._progress.feed(self._lines.get_nowait())
+        jobs = context.window_manager.depth_addon_jobs
+        jobs.install, jobs.install_fraction = f"PyTorch: {self._progress.message}", self._progress.fraction
+        code = type(self).process.poll()
+        if code is None:
+            return None
+        type(self).process = None
+        if code != 0:
+            jobs.install = f"PyTorch install failed (pip exit {code}): {self._progress.tail()}"
+            self.report({"ERROR"}, jobs.install)
+            return {"CANCELLED"}
+        preferences.torch_status(refresh=True)
+        if QUEUE.running is None and QUEUE.client is not None:
+            QUEUE.client.stop()  # the next worker starts with the new packages
+        jobs.install, jobs.install_fraction = "PyTorch installed", 1.0
+        self.report({"INFO"}, f"PyTorch installed into {preferences.site_packages_dir()}")
+        return {"FINISHED"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        """Blocking form for scripts."""
+        if not self._start(context):
+            return {"CANCELLED"}
+        while (result := self._step(context)) is None:
+            time.sleep(0.2)
+        return result
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if not self._start(context):
+            return {"CANCELLED"}
+        self._timer = context.window_manager.event_timer_add(0.2, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if event.type == "ESC" and event.value == "PRESS" and type(self).process is not None:
+            type(self).process.kill()
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        result = self._step(context)
+        _redraw(context)
+        if result is None:
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        return result
+
+
+def health_lines(info: dict) -> list[str]:
+    """The setup report, one line per fact.
+
+    :param info: ``pong`` info of a deep ping.
+    """
+    lines = [f"Worker: Python {info.get('python')} ({info.get('executable')}), numpy {info.get('numpy')}"]
+    if info.get("torch"):
+        lines.append(f"PyTorch {info['torch']} from {info.get('torch_path')}")
+        device = info.get("device", "cpu")
+        extra = ", ".join(str(info[k]) for k in ("device_name", "cuda") if info.get(k))
+        lines.append(f"Device: {device}" + (f" ({extra})" if extra else "") + f", {info.get('threads')} threads")
+    else:
+        lines.append(f"PyTorch: not found ({info.get('torch_error', 'not installed')}); use Install PyTorch")
+    lines.append(f"Backends: {', '.join(info.get('generators', []))}")
+    if info.get("rss_mb") is not None:
+        lines.append(f"Worker memory: {info['rss_mb']:.0f} MB")
+    return lines
+
+
+class DEPTH_OT_health_check(bpy.types.Operator):
+    """Start the worker and report its Python, numpy, PyTorch (version and where it was found), the device
+    and the backends"""
+
+    bl_idname = "depth.health_check"
+    bl_label = "Check Setup"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        config = preferences.worker_config(context)
+        client = QUEUE.configure(config) if not QUEUE.busy else WorkerClient(config)
+        try:
+            answer = client.wait(client.ping(deep=True), timeout=120.0)
+        except (DepthAddonError, TimeoutError) as exc:
+            answer = Error("", "worker_died", str(exc))
+        finally:
+            if client is not QUEUE.client:
+                client.stop()
+        jobs = context.window_manager.depth_addon_jobs
+        if not isinstance(answer, Pong):
+            jobs.health = f"Worker failed: {getattr(answer, 'message', answer.kind)}"
+            self.report({"ERROR"}, jobs.health)
+            return {"CANCELLED"}
+        lines = health_lines(answer.info)
+        jobs.health = "\n".join(lines)
+        preferences.torch_status(refresh=True)
+        self.report({"INFO"}, " · ".join(lines))
+        return {"FINISHED"}
+
+
+classes = (DEPTH_OT_generate, DEPTH_OT_cancel_job, DEPTH_OT_release_model, DEPTH_OT_install_torch,
+           DEPTH_OT_health_check)

@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The status line shared by the 3D View and Image Editor: missing dependencies, job progress, preview."""
+
+import bpy
+
+from ..depth_addon.blender.jobs import QUEUE
+from ..preferences import ADDON_ID, torch_status
+
+
+def draw_dependencies(layout: bpy.types.UILayout) -> bool:
+    """Explain what is missing before generation can run; True when something is.
+
+    :param layout: Where to draw.
+    """
+    status = torch_status()
+    if status["found"] or status["custom"]:
+        return False
+    col = layout.column(align=True)
+    col.label(text="PyTorch is not installed", icon="ERROR")
+    col.label(text="Generation needs it; install it once in the preferences.")
+    col.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = ADDON_ID
+    return True
+
+
+def _image_icon(image: bpy.types.Image | None) -> int:
+    """Icon id of an image thumbnail, 0 when there is none yet."""
+    if image is None:
+        return 0
+    try:
+        return image.preview_ensure().icon_id
+    except (AttributeError, RuntimeError):
+        return 0
+
+
+def draw_job_status(layout: bpy.types.UILayout, context: bpy.types.Context, preview: bool = True) -> None:
+    """Progress of the running job (step, ETA), Cancel, Release Model and the latest preview.
+
+    :param layout: Where to draw.
+    :param context: Draw context.
+    :param preview: Also show the preview thumbnail.
+    """
+    status = getattr(context.window_manager, "depth_addon_jobs", None)
+    text = status.text if status is not None else "Idle"
+    col = layout.column(align=True)
+    running = QUEUE.running
+    if QUEUE.busy:
+        fraction = running.fraction if running is not None else 0.0
+        col.progress(factor=fraction, type="BAR", text=text)
+        if running is not None and running.step:
+            col.label(text=f"Step {running.step}: {running.message}")
+        col.operator("depth.cancel_job", text="Cancel (Esc)", icon="CANCEL")
+    else:
+        last = QUEUE.history[0] if QUEUE.history else None
+        icon = {"done": "CHECKMARK", "error": "ERROR", "cancelled": "CANCEL"}.get(last.state if last else "", "INFO")
+        col.label(text=text, icon=icon)
+        if QUEUE.worker_alive:
+            col.operator("depth.release_model", icon="TRASH")
+    image = bpy.data.images.get(QUEUE.preview) if preview and QUEUE.preview else None
+    icon_id = _image_icon(image)
+    if icon_id:
+        layout.template_icon(icon_value=icon_id, scale=6.0)
+
+
+class VIEW3D_PT_depth_status(bpy.types.Panel):
+    """Status line of the Depth tab: what is missing, what runs and how far it is."""
+
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Depth"
+    bl_label = "Status"
+    bl_idname = "VIEW3D_PT_depth_status"
+    bl_order = 0
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        draw_dependencies(layout)
+        draw_job_status(layout, context)
+
+
+classes = (VIEW3D_PT_depth_status,)

@@ -1,0 +1,392 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Depth import core (no bpy): readers and their guards, value conversion, intrinsics, clean-up steps, grid."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import OpenEXR
+import pytest
+
+from depth_addon.camera import CameraModel
+from depth_addon.depth_import import ImportOptions, Intrinsics, ValueSpec, prepare, read_depth, read_pfm, write_pfm
+from depth_addon.depth_import import preprocess as pp
+from depth_addon.depth_import.formats import MAX_PIXELS, probe
+from depth_addon.depth_import.grid import build_grid
+from depth_addon.depth_import.pfm import encode_pfm
+from depth_addon.depth_import.values import solve_inverse_affine, to_metres
+from depth_addon.errors import BadInput
+from depth_addon.io.png import encode_png, write_png
+
+RNG = np.random.default_rng(7)
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def png_with_header(path: Path, width: int, height: int, bits: int = 8, ctype: int = 0, idat: bytes = b"") -> Path:
+    """A PNG whose IHDR says anything we like (the data need not match)."""
+    head = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bits, ctype, 0, 0, 0))
+    path.write_bytes(head + _chunk(b"IDAT", idat or zlib.compress(b"\x00" * 8)) + _chunk(b"IEND", b""))
+    return path
+
+
+def write_exr(path: Path, channels: dict[str, np.ndarray]) -> Path:
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    OpenEXR.File(header, {k: np.ascontiguousarray(v) for k, v in channels.items()}).write(str(path))
+    return path
+
+
+# --- readers ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_png_round_trip(tmp_path: Path, dtype) -> None:
+    values = RNG.integers(1, np.iinfo(dtype).max, (12, 17)).astype(dtype)
+    write_png(tmp_path / "d.png", values)
+    raw = read_depth(tmp_path / "d.png")
+    assert raw.values.dtype == np.float32 and np.array_equal(raw.values, values)
+    assert raw.integer_max == np.iinfo(dtype).max and raw.info.bits == 8 * np.dtype(dtype).itemsize
+
+
+def test_png_alpha_marks_missing_and_channels(tmp_path: Path) -> None:
+    ga = np.zeros((4, 5, 2), np.uint16)
+    ga[..., 0], ga[..., 1] = 1000, 65535
+    ga[1, 2, 1] = 0
+    raw = read_depth(tmp_path.joinpath("ga.png").write_bytes(encode_png(ga)) and tmp_path / "ga.png")
+    assert np.isnan(raw.values[1, 2]) and raw.values[0, 0] == 1000 and np.isfinite(raw.values).sum() == 19
+    rgb = RNG.integers(0, 255, (6, 7, 3)).astype(np.uint8)
+    write_png(tmp_path / "rgb.png", rgb)
+    with pytest.raises(BadInput, match="channels that differ"):
+        read_depth(tmp_path / "rgb.png")
+    assert np.array_equal(read_depth(tmp_path / "rgb.png", channel="G").values, rgb[..., 1])
+    write_png(tmp_path / "grey3.png", np.repeat(rgb[..., :1], 3, axis=2))
+    assert np.array_equal(read_depth(tmp_path / "grey3.png").values, rgb[..., 0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+def test_tiff_round_trip(tmp_path: Path, dtype) -> None:
+    values = (RNG.random((9, 11)) * 1000).astype(dtype)
+    assert cv2.imwrite(str(tmp_path / "d.tif"), values)
+    raw = read_depth(tmp_path / "d.tif")
+    assert raw.info.format == "tiff" and raw.info.bits == 8 * np.dtype(dtype).itemsize
+    assert np.array_equal(raw.values, values.astype(np.float32))
+
+
+@pytest.mark.parametrize("little", [True, False], ids=["little", "big"])
+def test_pfm_round_trip_both_endiannesses(tmp_path: Path, little: bool) -> None:
+    values = RNG.random((5, 8)).astype(np.float32)
+    values[0, 0] = np.inf  # Middlebury's "unknown"
+    write_pfm(tmp_path / "d.pfm", values, little_endian=little, scale=2.5)
+    data = (tmp_path / "d.pfm").read_bytes()
+    assert data.startswith(b"Pf\n8 5\n" + (b"-2.5" if little else b"2.5") + b"\n")
+    body = np.frombuffer(data[data.index(b"2.5\n") + 4:], "<f4" if little else ">f4").reshape(5, 8)
+    assert np.array_equal(body[0], values[-1])  # rows are stored bottom to top
+    back = read_pfm(tmp_path / "d.pfm")
+    assert np.array_equal(back, values)
+    raw = read_depth(tmp_path / "d.pfm")
+    assert np.isinf(raw.values[0, 0]) and np.array_equal(raw.values[1:], values[1:])
+
+
+def test_pfm_colour_needs_a_channel(tmp_path: Path) -> None:
+    rgb = RNG.random((4, 6, 3)).astype(np.float32)
+    (tmp_path / "c.pfm").write_bytes(encode_pfm(rgb))
+    with pytest.raises(BadInput, match="channels that differ"):
+        read_depth(tmp_path / "c.pfm")
+    assert np.array_equal(read_depth(tmp_path / "c.pfm", channel="B").values, rgb[..., 2])
+
+
+def test_npy_and_npz(tmp_path: Path) -> None:
+    values = RNG.random((6, 9)).astype(np.float64)
+    np.save(tmp_path / "d.npy", values)
+    assert np.array_equal(read_depth(tmp_path / "d.npy").values, values.astype(np.float32))
+    np.save(tmp_path / "d1.npy", values[None])
+    assert read_depth(tmp_path / "d1.npy").values.shape == (6, 9)
+    np.save(tmp_path / "d3.npy", np.stack([values, 2 * values], -1))
+    with pytest.raises(BadInput, match="choose one"):
+        read_depth(tmp_path / "d3.npy")
+    assert np.allclose(read_depth(tmp_path / "d3.npy", channel="1").values, 2 * values)
+    np.savez(tmp_path / "one.npz", values)
+    assert np.allclose(read_depth(tmp_path / "one.npz").values, values)
+    np.savez(tmp_path / "two.npz", depth=values, conf=values * 0)
+    assert np.allclose(read_depth(tmp_path / "two.npz").values, values)
+    assert np.all(read_depth(tmp_path / "two.npz", channel="conf").values == 0)
+    np.savez(tmp_path / "amb.npz", a=values, b=values)
+    with pytest.raises(BadInput, match="several arrays"):
+        read_depth(tmp_path / "amb.npz")
+
+
+def test_exr_channel_pick(tmp_path: Path) -> None:
+    z, r = RNG.random((4, 5)).astype(np.float32), RNG.random((4, 5)).astype(np.float32)
+    write_exr(tmp_path / "a.exr", {"Z": z, "R": r})
+    assert np.array_equal(read_depth(tmp_path / "a.exr").values, z)
+    assert np.array_equal(read_depth(tmp_path / "a.exr", channel="R").values, r)
+    write_exr(tmp_path / "m.exr", {"ViewLayer.Depth.Z": z, "ViewLayer.Combined.R": r})
+    raw = read_depth(tmp_path / "m.exr", channel="Z")
+    assert raw.channel == "ViewLayer.Depth.Z" and np.array_equal(raw.values, z)
+    with pytest.raises(BadInput, match="no channel 'Q'"):
+        read_depth(tmp_path / "a.exr", channel="Q")
+
+
+def _tiff_header(width: int, height: int) -> bytes:
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 16), (277, 3, 1, 1)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0\0\0\0"
+    return b"II*\x00" + struct.pack("<I", 8) + ifd
+
+
+@pytest.mark.parametrize("fmt", ["png", "npy", "pfm", "tif"])
+def test_memory_guard_reads_headers_only(tmp_path: Path, fmt: str) -> None:
+    big = 16384
+    path = tmp_path / f"big.{fmt}"
+    if fmt == "png":
+        png_with_header(path, big, big, 16)
+    elif fmt == "npy":
+        header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1), np.float32))
+        header["shape"] = (big, big)
+        with open(path, "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, header)
+    elif fmt == "pfm":
+        path.write_bytes(b"Pf\n%d %d\n-1.0\n" % (big, big))
+    else:
+        path.write_bytes(_tiff_header(big, big))
+    with pytest.raises(BadInput, match="Mpx limit"):
+        read_depth(path)
+    assert MAX_PIXELS == 8192 * 8192
+
+
+def test_corrupt_truncated_and_unsupported_files(tmp_path: Path) -> None:
+    values = (RNG.random((20, 30)) * 60000).astype(np.uint16)
+    good = encode_png(values)
+    cases = {
+        "half.png": good[: len(good) // 2], "garbage.png": bytes(RNG.integers(0, 255, 300, dtype=np.uint8)),
+        "empty.npy": b"", "text.exr": b"not an exr at all", "short.pfm": b"Pf\n4 4\n-1\n" + b"\0" * 20,
+    }
+    np.save(tmp_path / "full.npy", values)
+    cases["cut.npy"] = (tmp_path / "full.npy").read_bytes()[:-40]
+    write_pfm(tmp_path / "full.pfm", values.astype(np.float32))
+    write_exr(tmp_path / "full.exr", {"Z": values.astype(np.float32)})
+    cases["cut.exr"] = (tmp_path / "full.exr").read_bytes()[:200]
+    cv2.imwrite(str(tmp_path / "full.tif"), values)
+    cases["cut.tif"] = (tmp_path / "full.tif").read_bytes()[:300]
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(BadInput):
+            read_depth(tmp_path / name)
+    for bits, ctype, match in ((1, 0, "bit depth 1"), (4, 0, "bit depth 4"), (8, 3, "palette")):
+        with pytest.raises(BadInput, match=match):
+            read_depth(png_with_header(tmp_path / f"b{bits}{ctype}.png", 8, 8, bits, ctype))
+    np.save(tmp_path / "five.npy", np.zeros((4, 4, 5), np.float32))
+    np.save(tmp_path / "bool.npy", np.zeros((4, 4), bool))
+    for name in ("five.npy", "bool.npy"):
+        with pytest.raises(BadInput):
+            read_depth(tmp_path / name)
+    with pytest.raises(BadInput, match="unsupported depth file"):
+        read_depth(tmp_path / "x.jpg")
+    with pytest.raises(BadInput, match="not found"):
+        read_depth(tmp_path / "missing.png")
+
+
+def test_unicode_path(tmp_path: Path) -> None:
+    folder = tmp_path / "深度 ñ"
+    folder.mkdir()
+    values = (RNG.random((5, 6)) * 1000).astype(np.uint16)
+    write_png(folder / "тест.png", values)
+    assert np.array_equal(read_depth(folder / "тест.png").values, values)
+    assert probe(folder / "тест.png").width == 6
+
+
+# --- values ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values, match", [
+    (np.full((4, 4), np.nan), "no finite"), (np.full((4, 4), np.inf), "no finite"),
+    (np.zeros((4, 4)), "all zero"), (np.full((4, 4), 2.0), "constant"), (np.ones((1, 1)), "at least 2×2"),
+])
+def test_raw_values_without_depth_are_refused(values: np.ndarray, match: str) -> None:
+    with pytest.raises(BadInput, match=match):
+        to_metres(values.astype(np.float32), ValueSpec())
+
+
+def test_metric_depth_scale_and_invalid_pixels() -> None:
+    raw = np.array([[1000, 0], [2500, 4000]], np.float32)
+    z, info = to_metres(raw, ValueSpec(scale=0.001))
+    assert np.isnan(z[0, 1]) and np.allclose(z[[0, 1, 1], [0, 0, 1]], [1.0, 2.5, 4.0]) and info["scale"] == 0.001
+    with pytest.raises(BadInput, match="negative depth"):
+        to_metres(np.array([[1, -2], [3, 4]], np.float32), ValueSpec())
+    z, _ = to_metres(np.array([[0, 255], [128, 64]], np.float32), ValueSpec(normalise=True, scale=10), 255)
+    assert np.isclose(z[0, 1], 10.0)
+
+
+def test_inverse_depth_affine_solve() -> None:
+    truth = 1.0 + 5.0 * RNG.random((10, 12)).astype(np.float32)
+    scale, shift = 2.0, -0.05
+    raw = ((1.0 / truth - shift) / scale).astype(np.float32)  # what an estimator would give
+    known = [(1, 1, truth[1, 1]), (8, 3, truth[8, 3]), (4, 10, truth[4, 10])]
+    s, t = solve_inverse_affine(raw, known)
+    assert abs(s - scale) < 1e-4 and abs(t - shift) < 1e-5
+    z, info = to_metres(raw, ValueSpec(kind="inverse", known=tuple(known)))
+    assert np.allclose(z, truth, rtol=1e-4) and info["fit"] == "known points"
+    s1, t1 = solve_inverse_affine(raw * 0 + raw, [(2, 2, truth[2, 2])])
+    assert t1 == 0 and np.isclose(s1 * raw[2, 2], 1 / truth[2, 2])
+    with pytest.raises(BadInput, match="same value"):
+        solve_inverse_affine(np.ones((3, 3), np.float32), [(0, 0, 1.0), (1, 1, 2.0)])
+    with pytest.raises(BadInput, match="outside"):
+        solve_inverse_affine(raw, [(50, 1, 2.0)])
+
+
+def test_relative_inverse_depth_spans_near_far() -> None:
+    raw = np.linspace(0, 255, 64, dtype=np.float32).reshape(8, 8)
+    z, _ = to_metres(raw, ValueSpec(kind="inverse", near=2.0, far=20.0))
+    assert np.isclose(z.min(), 2.0) and np.isclose(z.max(), 20.0) and z[0, 0] > z[-1, -1]  # large value = near
+
+
+def test_stereo_disparity() -> None:
+    disp = np.array([[10.0, 20.0], [0.0, 40.0]], np.float32)
+    z, info = to_metres(disp, ValueSpec(kind="disparity", baseline=0.2, focal_px=1000.0, doffs=10.0))
+    assert np.allclose(z[[0, 0, 1, 1], [0, 1, 0, 1]], [200 / 20, 200 / 30, 200 / 10, 200 / 50])
+    assert info["doffs"] == 10.0
+    z, _ = to_metres(disp, ValueSpec(kind="disparity", baseline=0.2), focal_px=500.0)  # fx of the camera
+    assert np.isclose(z[0, 0], 10.0) and np.isnan(z[1, 0])
+    with pytest.raises(BadInput, match="baseline"):
+        to_metres(disp, ValueSpec(kind="disparity", focal_px=1000.0))
+    with pytest.raises(BadInput, match="baseline"):
+        to_metres(disp, ValueSpec(kind="disparity", baseline=0.1))
+
+
+# --- intrinsics ------------------------------------------------------------------------------------
+
+
+def test_intrinsics_conventions() -> None:
+    a = Intrinsics.from_fov(64, 48, 60.0)
+    assert np.allclose(a.frame, CameraModel.from_fov(64, 48, 60.0).frame)
+    b = Intrinsics.from_focal_px(40, 30, 50.0, 45.0, cx=12.0, cy=20.0)
+    x, y = b.camera_model().pixel_plane_coords()
+    assert np.allclose(x, (np.arange(40) + 0.5 - 12.0) / 50.0) and np.allclose(y, -(np.arange(30) + 0.5 - 20.0) / 45.0)
+    assert Intrinsics.from_opencv(40, 30, 50, 45, 11.5, 19.5) == b
+    assert np.allclose(Intrinsics.from_camera_model(b.camera_model()).frame, b.frame)
+    lens = Intrinsics.from_lens(36, 24, 50.0, 36.0)
+    assert np.isclose(lens.fx, 50.0) and lens.blender_camera()["lens"] == pytest.approx(50.0)
+    half = b.scaled(2)
+    assert (half.width, half.height) == (20, 15) and np.allclose(half.frame, b.frame)
+    params = b.blender_camera()
+    assert params["shift_x"] == pytest.approx((20 - 12) / 40) and params["pixel_aspect_y"] == pytest.approx(50 / 45)
+    with pytest.raises(BadInput):
+        Intrinsics.from_focal_px(40, 30, -1.0)
+    with pytest.raises(BadInput, match="one camera description"):
+        prepare(np.ones((4, 4)) + np.eye(4), options=ImportOptions(fov=50, focal_px=100))
+
+
+# --- pre-processing --------------------------------------------------------------------------------
+
+
+def _step(h: int = 32, w: int = 32, near: float = 2.0, far: float = 4.0) -> np.ndarray:
+    d = np.full((h, w), far, np.float32)
+    d[:, : w // 2] = near
+    return d
+
+
+def test_fill_holes_fills() -> None:
+    d = np.full((40, 40), 3.0, np.float32) + np.linspace(0, 1, 40, dtype=np.float32)[None]
+    d[10:14, 10:14], d[20, 30], d[30:32, 5] = np.nan, 0.0, np.inf
+    out = pp.fill_holes(d)
+    assert pp.valid_mask(out).all() and np.allclose(out[12, 12], d[12, 9:15:5].mean(), atol=0.05)
+    big = d.copy()
+    big[:, 25:] = np.nan
+    part = pp.fill_holes(big, max_hole=20)
+    assert np.isfinite(part[12, 12]) and np.isnan(part[5, 30])
+
+
+def test_tearing_removes_faces_across_a_jump() -> None:
+    d = _step()
+    keep = pp.face_mask(d, 1.1)
+    assert not keep[:, 15].any() and keep[:, :15].all() and keep[:, 16:].all()
+    assert pp.face_mask(d).all() and pp.face_mask(d, 2.5).all()
+    torn = pp.torn_pixels(d, 1.1)
+    assert torn[:, 15:17].all() and not torn[:, :15].any()
+    d[3, 3] = np.nan
+    assert not pp.face_mask(d)[2:4, 2:4].any()
+
+
+@pytest.mark.parametrize("method", ["bilateral", "guided"])
+def test_denoise_reduces_noise_keeps_the_step(method: str) -> None:
+    clean = _step(48, 48)
+    noisy = clean * (1 + 0.01 * RNG.standard_normal(clean.shape)).astype(np.float32)
+    if method == "bilateral":
+        out = pp.denoise_bilateral(noisy, sigma=0.05, radius=3)
+    else:
+        guide = np.repeat((clean == 2.0)[..., None], 3, 2).astype(np.float32)  # the colour edge = the depth edge
+        out = pp.denoise_guided(noisy, guide, radius=4, eps=1e-3)
+    flat = np.s_[:, 5:18], np.s_[:, 30:43]
+    for region in flat:
+        assert np.std(out[region] / clean[region]) < 0.5 * np.std(noisy[region] / clean[region])
+    assert abs(out[:, 22].mean() - 2.0) < 0.03 and abs(out[:, 25].mean() - 4.0) < 0.06  # edge kept
+
+
+def test_clip_normalise_downsample_and_pipeline() -> None:
+    d = np.linspace(1, 2, 100, dtype=np.float32).reshape(10, 10)
+    d[0, 0] = 500.0
+    assert pp.clip_percentiles(d, 0, 98)[0, 0] < 3.0
+    n = pp.normalise_range(d, 1.0, 5.0)
+    assert np.isclose(np.nanmin(n), 1.0) and np.isclose(np.nanmax(n), 5.0)
+    small = pp.downsample(np.arange(49, dtype=np.float32).reshape(7, 7) + 1, 2)
+    assert small.shape == (3, 3) and small[0, 0] == np.median([1, 2, 8, 9])
+    intr = Intrinsics.from_fov(10, 10, 60.0)
+    res = pp.Preprocess(clip=(1, 99), fill_holes=True, denoise="bilateral", downsample=2, tear_ratio=1.5).run(
+        d, intr, None, True)
+    assert set(res.stages) == {"input", "clip", "fill", "denoise", "downsample", "tear"}
+    assert res.depth.shape == (5, 5) and res.intrinsics.width == 5 and res.keep.shape == (4, 4)
+    with pytest.raises(BadInput, match="guided"):
+        pp.Preprocess(denoise="guided").run(d, intr)
+
+
+# --- grid ------------------------------------------------------------------------------------------
+
+
+def test_full_grid_counts_positions_and_uvs() -> None:
+    d = (2 + RNG.random((6, 8))).astype(np.float32)
+    cam = Intrinsics.from_fov(8, 6, 70.0)
+    g = build_grid(d, cam.frame, np.ones((5, 7), bool))
+    assert (len(g.vertices), g.face_count, len(g.edges)) == (48, 35, 6 * 7 + 5 * 8)
+    assert np.allclose(g.vertices, cam.camera_model().unproject(d).reshape(-1, 3))
+    uv = g.uvs.reshape(-1, 4, 2)[0]
+    u0, u1, v0, v1 = 0.5 / 8, 1.5 / 8, 1 - 0.5 / 6, 1 - 1.5 / 6
+    assert np.allclose(uv, [[u0, v0], [u0, v1], [u1, v1], [u1, v0]])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_grid_with_dropped_faces_matches_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(2, 9, 2)
+    keep = rng.random((h - 1, w - 1)) < (0.5 if seed % 2 else 0.9)
+    keep[0, 0] = True
+    g = build_grid((1 + rng.random((h, w))).astype(np.float32), (-1, 1, -1, 1), keep)
+    pix = g.vertex_pixels()
+    cv, ce = g.corner_verts.reshape(-1, 4), g.corner_edges.reshape(-1, 4)
+    ref = {(i * w + j, (i + 1) * w + j, (i + 1) * w + j + 1, i * w + j + 1)
+           for i in range(h - 1) for j in range(w - 1) if keep[i, j]}
+    assert {tuple(pix[c]) for c in cv} == ref
+    ref_edges = {frozenset((f[k], f[(k + 1) % 4])) for f in ref for k in range(4)}
+    assert {frozenset(pix[e]) for e in g.edges} == ref_edges and len(g.edges) == len(ref_edges)
+    for c, e in zip(cv, ce, strict=True):
+        assert all(set(g.edges[e[k]]) == {c[k], c[(k + 1) % 4]} for k in range(4))
+    assert np.array_equal(np.unique(cv), np.arange(len(g.vertices)))  # no unused vertex
+
+
+def test_prepare_colour_mismatch_and_options(tmp_path: Path) -> None:
+    d = (2 + RNG.random((10, 16))).astype(np.float32)
+    color = RNG.random((20, 32, 3)).astype(np.float32)
+    p = prepare(d, color)
+    assert p.color.shape == (10, 16, 3) and "resized" in p.warnings[0]
+    with pytest.raises(BadInput, match="colour image"):
+        prepare(d, color, ImportOptions(color_mismatch="refuse"))
+    write_png(tmp_path / "c.png", np.zeros((10, 16, 3), np.uint8))
+    p = prepare(d, tmp_path / "c.png")
+    assert p.color is None and p.color_path == str(tmp_path / "c.png") and not p.warnings
+    with pytest.raises(BadInput, match="unknown import option"):
+        ImportOptions.from_flat(colour="x")
+    assert ImportOptions.from_flat(values="inverse", focal_px=50, tear_ratio=None).values.kind == "inverse"

@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Generation jobs in Blender: the queue, results applied on the main thread, cancel and crash leaving the
+scene as it was, the modal operator's loop, Release Model, the setup check and the PyTorch installer.
+
+Jobs use the numpy-only test generators (``worker_generators.py``); the real default backend runs
+through ``depth.generate`` in the extension install test. The modal operator cannot be started
+headless (no event loop), so its ``modal`` method is driven with synthetic timer and Esc events.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import bpy
+import pytest
+import ui_harness
+from analytic import build
+
+_generators = pytest.fixture(name="worker_plugins")(ui_harness.with_test_generators)
+
+
+@pytest.fixture
+def jobs(addon, worker_plugins):
+    """The add-on's job module with the test generators; the queue is emptied afterwards."""
+    addon.jobs.QUEUE.configure(worker_plugins())
+    yield addon.jobs
+    addon.jobs.QUEUE.abandon()
+    addon.jobs.QUEUE.history.clear()
+
+
+def _state() -> dict:
+    return {"images": sorted(i.name for i in bpy.data.images if i.name != "Render Result"),
+            "materials": sorted(m.name for m in bpy.data.materials),
+            "objects": sorted(o.name for o in bpy.data.objects),
+            "compositor": getattr(bpy.context.scene.compositing_node_group, "name", None)}
+
+
+def _queue(addon, generator: str, **params) -> list:
+    """Queue jobs the way Generate does (depth rendered now), with ``generator``."""
+    bpy.context.scene.depth_addon.generator = generator
+    for key, value in params.items():
+        setattr(bpy.context.scene.depth_addon_generate, key, value)
+    op = addon.operators.job_ops.DEPTH_OT_generate
+    return op._queue_jobs(SimpleNamespace(), bpy.context)
+
+
+def test_queue_applies_every_result(addon, jobs) -> None:
+    """Two cameras × two variations: four jobs, four images with their own seeds, projected and composited."""
+    build()
+    scene = bpy.context.scene
+    cam2 = scene.camera.copy()
+    scene.collection.objects.link(cam2)
+    for obj in scene.objects:
+        obj.select_set(obj.type == "CAMERA")
+    queued = _queue(addon, "test-echo", variations=2, all_cameras=True)
+    assert len(queued) == 4 and {j.params["seed"] for j in queued} == {0, 1}
+    done = jobs.QUEUE.wait()
+    assert [j.state for j in done] == ["done"] * 4, [j.error for j in done]
+    images = {j.image for j in done}
+    assert len(images) == 4 and all(bpy.data.images[name].packed_file for name in images)
+    assert bpy.data.images[done[0].image]["depth_addon"]["generator"] == "test-echo"
+    assert any(addon.depth_addon.blender.projection.is_projected(o) for o in scene.objects)
+    assert addon.depth_addon.blender.compositor.is_compositor_active(scene)
+
+
+def test_cancel_leaves_the_scene_as_it_was(addon, jobs) -> None:
+    """Cancelling a running and a queued job ends both as cancelled and changes nothing in the file."""
+    build()
+    before = _state()
+    running, queued = _queue(addon, "test-slow", variations=2)
+    while running.step < 2:
+        jobs.QUEUE.update()
+    assert jobs.QUEUE.cancel() == 2
+    assert queued.state == "cancelled"
+    done = jobs.QUEUE.wait(timeout=60)
+    assert running in done and running.state == "cancelled"
+    assert _state() == before
+    assert jobs.status_text().startswith("Cancelled")
+
+
+def test_crash_fails_the_job_not_blender(addon, jobs) -> None:
+    """A worker crash fails its job with the cause; the scene is untouched and the next job runs."""
+    build()
+    before = _state()
+    (job,) = _queue(addon, "test-crash")
+    jobs.QUEUE.wait(timeout=60)
+    assert job.state == "error" and "segmentation fault" in job.error
+    assert _state() == before
+    (again,) = _queue(addon, "test-echo")
+    jobs.QUEUE.wait(timeout=60)
+    assert again.state == "done"
+
+
+def test_progress_preview_and_status(addon, jobs) -> None:
+    """Progress (step, ETA) and previews reach the status properties and the preview image."""
+    build()
+    (job,) = _queue(addon, "test-slow", steps=40)
+    seen, previews = [], set()
+    while not job.finished:
+        jobs.QUEUE.update()
+        jobs.sync_status(bpy.context.window_manager)
+        seen.append((job.step, bpy.context.window_manager.depth_addon_jobs.text))
+        previews.add(jobs.QUEUE.preview)
+    assert job.state == "done"
+    assert any(step > 0 and "%" in text for step, text in seen)
+    assert jobs.PREVIEW_IMAGE in previews
+    assert jobs.PREVIEW_IMAGE not in bpy.data.images, "the preview goes once the job ended"
+
+
+def test_loading_a_file_drops_the_jobs(addon, jobs) -> None:
+    """Opening another file drops queued and running jobs (their scenes are gone)."""
+    build()
+    _queue(addon, "test-slow", variations=2)
+    jobs.QUEUE.update()
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    assert not jobs.QUEUE.busy
+    assert {j.state for j in jobs.QUEUE.history} == {"cancelled"}
+
+
+def _fake_operator(addon, context) -> SimpleNamespace:
+    """Stand-in ``self`` for the Generate operator's methods (operators cannot be instantiated)."""
+    op_cls = addon.operators.job_ops.DEPTH_OT_generate
+    fake = SimpleNamespace(reports=[], _applied=0)
+    fake.report = lambda kind, text: fake.reports.append((set(kind), text))
+    fake._report_job = lambda job: op_cls._report_job(fake, job)
+    fake._end = lambda ctx: op_cls._end(fake, ctx)
+    fake._timer = context.window_manager.event_timer_add(0.1, window=context.window)
+    return fake
+
+
+def test_modal_loop_applies_results_and_esc_cancels(addon, jobs) -> None:
+    """The modal loop applies results on timer ticks and finishes; Esc cancels and ends it as cancelled."""
+    build()
+    op_cls = addon.operators.job_ops.DEPTH_OT_generate
+    timer, esc = SimpleNamespace(type="TIMER", value="NOTHING"), SimpleNamespace(type="ESC", value="PRESS")
+    _queue(addon, "test-echo", variations=2)
+    fake = _fake_operator(addon, bpy.context)
+    jobs.QUEUE.modal_running = True
+    while (result := op_cls.modal(fake, bpy.context, timer)) == {"PASS_THROUGH"}:
+        pass
+    assert result == {"FINISHED"} and fake._applied == 2 and not jobs.QUEUE.modal_running
+    assert op_cls.modal(fake, bpy.context, SimpleNamespace(type="MOUSEMOVE", value="NOTHING")) == {"PASS_THROUGH"}
+
+    before = _state()
+    _queue(addon, "test-slow")
+    fake = _fake_operator(addon, bpy.context)
+    jobs.QUEUE.update()
+    assert op_cls.modal(fake, bpy.context, esc) == {"RUNNING_MODAL"}
+    while (result := op_cls.modal(fake, bpy.context, timer)) == {"PASS_THROUGH"}:
+        pass
+    assert result == {"CANCELLED"} and _state() == before
+    assert any("cancelled" in text for _kind, text in fake.reports)
+
+
+def test_release_model(addon, jobs) -> None:
+    """Release Model stops the worker after a job; it refuses while a job runs."""
+    build()
+    _queue(addon, "test-echo")
+    jobs.QUEUE.wait()
+    assert jobs.QUEUE.worker_alive
+    assert bpy.ops.depth.release_model() == {"FINISHED"}
+    assert not jobs.QUEUE.worker_alive
+    _queue(addon, "test-slow")
+    jobs.QUEUE.update()
+    with pytest.raises(RuntimeError, match="cancel it first"):
+        bpy.ops.depth.release_model()
+
+
+def test_setup_check(addon) -> None:
+    """Check Setup starts the worker and reports its Python, PyTorch with its location, the device and the
+    backends (the real default backend runs through ``depth.generate`` in the extension install test)."""
+    assert bpy.ops.depth.health_check() == {"FINISHED"}
+    report = bpy.context.window_manager.depth_addon_jobs.health
+    assert "PyTorch 2" in report and "Device: cpu" in report and "baseline" in report
+    assert "Worker: Python 3.11" in report
+
+
+def test_torch_build_choice_and_pip_command(addon) -> None:
+    """The PyTorch build follows the machine, pip installs into the target folder only, progress is parsed."""
+    install = addon.depth_addon.worker.install
+    assert install.choose_build(system="Linux", machine="x86_64", has_nvidia=True, has_rocm=True).variant == "cuda"
+    rocm = install.choose_build(system="Linux", machine="x86_64", has_nvidia=False, has_rocm=True)
+    assert rocm.variant == "rocm" and rocm.index_url.endswith("/rocm6.4")
+    cpu = install.choose_build(system="Windows", machine="AMD64", has_nvidia=False, has_rocm=False)
+    assert cpu.variant == "cpu" and cpu.index_url == "https://download.pytorch.org/whl/cpu"
+    mac = install.choose_build(system="Darwin", machine="arm64")
+    assert (mac.variant, mac.index_url) == ("mps", None)
+    for bad in (dict(variant="rocm", system="Windows"), dict(variant="mps", system="Linux"), dict(variant="x")):
+        with pytest.raises(ValueError):
+            install.choose_build(**bad)
+    cmd = install.pip_command("/blender/python", "/ext/site-packages", cpu)
+    assert cmd[:4] == ["/blender/python", "-m", "pip", "install"] and cmd[-1] == "torch"
+    assert cmd[cmd.index("--target") + 1] == "/ext/site-packages" and "--only-binary=:all:" in cmd
+    assert cmd[cmd.index("--index-url") + 1] == cpu.index_url
+    assert "--index-url" not in install.pip_command("p", "t", mac)
+    progress, fractions = install.PipProgress(), []
+    for line in ("Looking in indexes: x", "Collecting torch", "  Downloading torch-2.9.0-cp311.whl (190 MB)",
+                 "Collecting sympy", "Installing collected packages: sympy, torch"):
+        progress.feed(line)
+        fractions.append(progress.fraction)
+    assert fractions == sorted(fractions) and 0.0 < fractions[1] and fractions[-1] < 1.0
+    assert progress.message == "installing"
+    progress.feed("Successfully installed sympy-1.14 torch-2.9.0")
+    assert progress.fraction == 1.0 and "Successfully" in progress.tail()

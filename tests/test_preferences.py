@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Add-on preferences: registration under the add-on's own name, values reaching the worker set-up, the
+PyTorch folder and state, and persistence through ``userpref.blend`` across Blender sessions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import bpy
+import pytest
+import ui_harness
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "DEPTH_ADDON_PREFS "
+
+_prefs = pytest.fixture(name="prefs")(ui_harness.prefs_entry)
+
+# Runs in a child Blender: enable the add-on under the name the tests use, then save or load preferences.
+CHILD = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import bpy, addon_utils
+name, mode, mark = "depth_addon_ext", sys.argv[2], sys.argv[3]
+if mode == "load":
+    bpy.ops.wm.read_userpref()
+addon_utils.enable(name, default_set=True)
+prefs = bpy.context.preferences.addons[name].preferences
+if mode == "save":
+    prefs.device, prefs.worker_python, prefs.model_dir = "cpu", "/opt/py/bin/python3", "/models"
+    bpy.ops.wm.save_userpref()
+print(mark + json.dumps({"device": prefs.device, "worker_python": prefs.worker_python,
+                         "model_dir": prefs.model_dir}), flush=True)
+"""
+
+
+def test_preferences_use_the_addon_name(addon) -> None:
+    """The preferences are registered under the add-on's own (root package) name."""
+    cls = addon.preferences.DepthAddonPreferences
+    assert cls.is_registered and cls.bl_idname == addon.__name__ == addon.preferences.ADDON_ID
+
+
+def test_round_trip_through_blender(addon, prefs) -> None:
+    """Values set on the preferences read back through ``context.preferences.addons``."""
+    prefs.device, prefs.worker_python, prefs.model_dir = "cuda", "/usr/bin/python3", "/models"
+    again = bpy.context.preferences.addons[addon.__name__].preferences
+    assert (again.device, again.worker_python, again.model_dir) == ("cuda", "/usr/bin/python3", "/models")
+    assert again.backend in addon.depth_addon.generation.available_generators()
+
+
+def test_preferences_reach_the_worker(addon, prefs) -> None:
+    """Worker Python, device and model folder go into the worker configuration; empty Python means Blender's."""
+    p = addon.preferences
+    assert p.worker_config().python == ""
+    prefs.device, prefs.worker_python, prefs.model_dir = "mps", "/opt/py/bin/python3", "/models"
+    config = p.worker_config()
+    assert config.python == "/opt/py/bin/python3" and config.executable() == "/opt/py/bin/python3"
+    assert config.env == {"DEPTH_ADDON_DEVICE": "mps", "DEPTH_ADDON_MODELS": "/models"}
+    assert config.command()[:2] == ["/opt/py/bin/python3", "-I"]
+
+
+def test_scene_generator_overrides_the_default_backend(addon, prefs) -> None:
+    """The scene's Generator field wins; when empty, the preferences' backend is used."""
+    p = addon.preferences
+    assert p.generator_name(bpy.context) == prefs.backend
+    bpy.context.scene.depth_addon.generator = "other"
+    assert p.generator_name(bpy.context) == "other"
+
+
+def test_without_an_addon_entry_defaults_apply(addon) -> None:
+    """Registered without ``addon_utils`` (scripts), the code falls back to defaults instead of failing."""
+    p = addon.preferences
+    if bpy.context.preferences.addons.get(p.ADDON_ID) is not None:
+        pytest.skip("an add-on entry exists in this session")
+    assert p.addon_prefs() is None
+    assert p.worker_config().env == {"DEPTH_ADDON_DEVICE": "auto"}
+    assert p.generator_name(bpy.context) == addon.depth_addon.generation.DEFAULT_GENERATOR
+
+
+def test_torch_folder_and_state(addon, monkeypatch) -> None:
+    """PyTorch goes into a folder under Blender's user extensions resources, handed to the worker once it
+    exists; the PyTorch state finds it there first, else on ``sys.path``."""
+    p = addon.preferences
+    site = Path(p.site_packages_dir(create=True))
+    try:
+        assert site.is_dir() and site.name == "site-packages"
+        assert site.resolve().is_relative_to(Path(os.environ["BLENDER_USER_RESOURCES"]).resolve())
+        assert str(site) in p.worker_config().paths
+        state = p.torch_status(refresh=True)
+        assert state["found"] and Path(state["where"]).resolve() != site.resolve()  # the venv's torch
+        (site / "torch").mkdir()
+        assert Path(p.torch_status(refresh=True)["where"]) == site
+    finally:
+        if (site / "torch").exists():
+            (site / "torch").rmdir()
+        site.rmdir()
+        p.torch_status(refresh=True)
+
+
+def _child(tmp_path: Path, mode: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["BLENDER_USER_RESOURCES"] = str(tmp_path / "user")
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "path"), mode, MARK], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(MARK)]
+    assert lines, f"{mode}: exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    return json.loads(lines[-1][len(MARK):])
+
+
+def test_preferences_persist_across_sessions(tmp_path: Path) -> None:
+    """Saved preferences come back in a new Blender session (saved to and read from ``userpref.blend``)."""
+    (tmp_path / "path").mkdir()
+    try:
+        (tmp_path / "path" / "depth_addon_ext").symlink_to(ROOT, target_is_directory=True)
+    except OSError as exc:
+        pytest.skip(f"cannot make the add-on importable under a test name: {exc}")
+    saved = _child(tmp_path, "save")
+    assert (tmp_path / "user" / "config" / "userpref.blend").is_file()
+    assert _child(tmp_path, "load") == saved == {"device": "cpu", "worker_python": "/opt/py/bin/python3",
+                                                 "model_dir": "/models"}
