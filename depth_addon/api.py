@@ -28,13 +28,14 @@ from .blender.depth import DepthResult
 from .blender.depth import render_depth as _render_depth
 from .errors import BadInput
 from .io.depth_files import write_depth
-from .mapping import DepthMapping, fit_mapping
+from .mapping import DepthMapping
 
 __all__ = [
     "DepthResult",
     "TextureRun",
     "depth_mapping",
     "generate",
+    "import_depth_map",
     "project",
     "render_depth",
     "save_depth",
@@ -46,7 +47,7 @@ Progress = Callable[[float, str], None]
 
 def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
                  resolution: tuple[int, int] | None = None, engine: str = "auto", radial: bool = False,
-                 ) -> DepthResult:
+                 normals: bool = False, ids: bool = False) -> DepthResult:
     """Render float32 metres from a camera; background is ``inf`` and ``.mask`` marks geometry.
 
     :param scene: Scene to render; the context scene when None.
@@ -54,41 +55,69 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     :param resolution: ``(width, height)``; the scene's resolution × percentage when None.
     :param engine: ``auto`` (fastest that works), ``gpu``, ``workbench`` or ``cycles``.
     :param radial: Distance along each pixel's ray instead of planar camera Z.
+    :param normals: Also return ``.normals`` (H×W×3 camera space, from the same gpu draw).
+    :param ids: Also return ``.object_ids``/``.objects`` and ``.material_ids``/``.materials``.
     """
-    return _render_depth(scene, camera, resolution, engine, radial)
+    return _render_depth(scene, camera, resolution, engine, radial, normals=normals, ids=ids)
 
 
 def depth_mapping(result: DepthResult, kind: str = "inverse", near: float | None = None, far: float | None = None,
-                  invert: bool = False) -> DepthMapping:
-    """The mapping for ``result``: robust 1st/99th percentile range unless near/far are given.
+                  invert: bool = False, range: str = "percentile", scene: bpy.types.Scene | None = None,
+                  ) -> DepthMapping:
+    """The mapping for ``result``; its near/far come from ``range`` unless both are given.
 
     :param result: A depth render.
     :param kind: ``inverse`` (disparity), ``linear`` or ``log``.
-    :param near: Fixed near distance in metres (locks the range).
-    :param far: Fixed far distance in metres (locks the range).
+    :param near: Fixed near distance in metres (overrides the computed one).
+    :param far: Fixed far distance in metres (overrides the computed one).
     :param invert: Flip the mapped values.
+    :param range: ``percentile`` (robust 1st/99th of this render), ``frustum`` (geometry inside the
+        camera frustum), ``manual`` (``near`` and ``far`` required) or ``locked`` (the range locked
+        on the scene, shared by many views).
+    :param scene: Scene for ``frustum`` and ``locked``; the context scene when None.
+    :raises BadInput: Unknown range or mapping, missing near/far, nothing in view, near ≥ far.
     """
+    from .blender.depth_sequence import locked_mapping, view_range
+    from .mapping import RANGES
+
+    if range not in RANGES:
+        raise BadInput(f"unknown range {range!r}; use one of {', '.join(RANGES)}")
     if near is not None and far is not None:
         return DepthMapping(kind=kind, near=near, far=far, invert=invert)
-    fitted = fit_mapping(result.depth, result.mask, kind=kind, invert=invert)
-    return DepthMapping(kind=kind, near=fitted.near if near is None else near,
-                        far=fitted.far if far is None else far, invert=invert)
+    if range == "manual":
+        raise BadInput("a manual range needs both near and far")
+    scene = scene or bpy.context.scene
+    if range == "locked":
+        locked = locked_mapping(scene, kind, invert)
+        lo, hi = locked.near, locked.far
+    else:
+        lo, hi = view_range(scene, result, range)
+    return DepthMapping(kind=kind, near=lo if near is None else near, far=hi if far is None else far, invert=invert)
 
 
-def save_depth(result: DepthResult, path: str | os.PathLike, mapping: DepthMapping | None = None) -> Path:
-    """Write ``result`` to ``.exr`` / ``.npy`` (metres) or ``.png`` (mapped, 16-bit), atomically.
+def save_depth(result: DepthResult, path: str | os.PathLike, mapping: DepthMapping | None = None,
+               bits: int = 16) -> Path:
+    """Write ``result`` to ``.exr`` / ``.npy`` (metres) or ``.png`` (mapped, 8 or 16-bit), atomically.
 
     The mapping, the camera model, the engine and whether depth is radial go into the metadata.
 
     :param result: A depth render.
     :param path: Target file; the suffix picks the format.
     :param mapping: Mapping to apply (PNG) and record; :func:`depth_mapping` of the result when None.
+    :param bits: PNG bit depth, 8 or 16.
+    :raises BadInput: A PNG of a depth map with nothing in view and no mapping, bad bits or suffix.
     """
     if mapping is None and result.mask.any():
         mapping = depth_mapping(result)
+    if mapping is None and Path(path).suffix.lower() == ".png":
+        raise BadInput("the depth map has no valid pixels (nothing in view): a PNG needs an explicit mapping "
+                       "with near and far")
     extra = {"camera": result.camera.to_dict(), "engine": result.engine, "depth": "radial" if result.radial
              else "planar"}
-    return write_depth(path, result.depth, mapping, extra)
+    view = {k: v for k, v in result.meta.items() if isinstance(v, str | int | float)}
+    if view:
+        extra["view"] = view  # camera name and frame, for sequences
+    return write_depth(path, result.depth, mapping, extra, bits=bits)
 
 
 def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
@@ -223,3 +252,18 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     report(1.0, "done")
     return TextureRun(depth=depth, mapping=depth_map, rgb=rgb, image=image, projection=proj, compositor=group,
                       files=files, timings=timings)
+
+
+def import_depth_map(depth, color=None, **options):
+    """Import a depth map (file path or H×W array) as camera-correct geometry with a matching camera.
+
+    :param depth: Depth/disparity image path (PNG, EXR, TIFF, NPY/NPZ, PFM) or an H×W array.
+    :param color: Optional colour image (path or H×W×3 array) used as the material.
+    :param options: ``values`` (depth/inverse/disparity), ``fov``, ``focal_px``, ``baseline``,
+        ``mode`` (reconstruct/displace), ``tear_ratio``, ``scene``, ``pack``, ``preview`` … — see
+        :func:`depth_addon.blender.depth_mesh.import_depth_map`.
+    :return: What was created (objects, camera, images).
+    """
+    from .blender.depth_mesh import import_depth_map as _import_depth_map
+
+    return _import_depth_map(depth, color, **options)

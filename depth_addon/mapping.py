@@ -4,7 +4,9 @@
 Models do not want metres. Depth ControlNets and MiDaS-style estimators use *inverse depth*
 (disparity: near is bright), others want linear or log depth. A :class:`DepthMapping` names the
 curve and the metric range it spans, so the same mapping can be locked across views and frames,
-written into file metadata and inverted exactly.
+written into file metadata and inverted exactly. The range comes from robust percentiles of one
+render (:func:`robust_range`), from the geometry inside the frustum (:func:`frustum_range`), from
+the user, or from a range locked on the scene and shared by many views (:func:`union_range`).
 
 Conventions (before ``invert``): ``linear`` and ``log`` give 0 at ``near`` and 1 at ``far``;
 ``inverse`` gives 1 at ``near`` and 0 at ``far``. Background (``inf``) maps to the far end.
@@ -16,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .camera import CameraModel
 from .errors import BadInput
 
 KINDS = ("linear", "inverse", "log")
@@ -107,10 +110,7 @@ def robust_range(depth: np.ndarray, mask: np.ndarray | None = None, low: float =
     if not valid.any():
         raise BadInput("the depth map has no valid pixels (nothing in view?)")
     near, far = np.percentile(d[valid], [low, high])
-    near, far = float(near), float(far)
-    if far <= near * (1.0 + 1e-6):
-        far = near * 1.01 + 1e-6  # flat scene: keep a non-empty range
-    return near, far
+    return _non_empty(float(near), float(far))
 
 
 def fit_mapping(depth: np.ndarray, mask: np.ndarray | None = None, kind: str = "inverse", invert: bool = False,
@@ -126,3 +126,48 @@ def fit_mapping(depth: np.ndarray, mask: np.ndarray | None = None, kind: str = "
     """
     near, far = robust_range(depth, mask, low, high)
     return DepthMapping(kind=kind, near=near, far=far, invert=invert)
+
+
+RANGES = ("percentile", "frustum", "manual", "locked")
+
+
+def _non_empty(near: float, far: float) -> tuple[float, float]:
+    if far <= near * (1.0 + 1e-6):
+        far = near * 1.01 + 1e-6  # flat scene: keep a non-empty range
+    return near, far
+
+
+def frustum_range(points: np.ndarray, camera: CameraModel) -> tuple[float, float]:
+    """Near/far from the camera-Z of the points inside the camera's view frustum, within its clip range.
+
+    Unlike percentiles of one render, this depends only on the geometry in view, so it changes
+    little when the camera moves and can be computed once for many views or frames.
+
+    :param points: N×3 camera-space points (the camera looks down −Z), e.g. mesh vertices.
+    :param camera: The camera (view frame, orthographic flag, clip range).
+    :raises BadInput: When no point is inside the frustum.
+    """
+    p = np.asarray(points, np.float64).reshape(-1, 3)
+    z = -p[:, 2]
+    clip_start, clip_end = camera.clip
+    left, right, bottom, top = camera.frame
+    inside = (z >= clip_start) & (z <= clip_end)
+    if camera.ortho:
+        x, y = p[:, 0], p[:, 1]
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x, y = p[:, 0] / z, p[:, 1] / z
+    inside &= (x >= left) & (x <= right) & (y >= bottom) & (y <= top)
+    if not inside.any():
+        raise BadInput("no geometry inside the camera frustum (nothing in view?)")
+    return _non_empty(max(float(z[inside].min()), clip_start), min(float(z[inside].max()), clip_end))
+
+
+def union_range(ranges: list[tuple[float, float]]) -> tuple[float, float]:
+    """One range covering several (views, frames): the smallest near and the largest far.
+
+    :raises BadInput: For an empty list.
+    """
+    if not ranges:
+        raise BadInput("no range to lock: no view had any geometry")
+    return _non_empty(min(r[0] for r in ranges), max(r[1] for r in ranges))

@@ -1,14 +1,17 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Depth operators: render the active camera's depth into an image and files."""
+"""Depth operators: one view or a sequence of views into images and files, and the live preview."""
 
 import os
+from pathlib import Path
 
 import bpy
 
 from ..depth_addon import api
+from ..depth_addon.blender import depth_preview, depth_sequence
 from ..depth_addon.blender.depth import ENGINES
-from ..depth_addon.blender.images import image_from_array
-from ..depth_addon.errors import DepthAddonError
+from ..depth_addon.errors import BadInput, DepthAddonError
+from ..depth_addon.io.atomic import check_writable_dir
+from ..depth_addon.mapping import DepthMapping
 
 DEPTH_IMAGE = "Depth Map"
 
@@ -29,9 +32,33 @@ def output_dir(context: bpy.types.Context) -> str | None:
     return bpy.path.abspath(path) if path else None
 
 
+def scene_mapping(scene: bpy.types.Scene, result) -> DepthMapping:
+    """The mapping the settings ask for: the locked range, or a fitted one written back to Near/Far.
+
+    :raises BadInput: When the camera sees nothing and the range is not locked.
+    """
+    settings = scene.depth_addon
+    if settings.lock_range:
+        return DepthMapping(settings.mapping, settings.near, settings.far, settings.invert)
+    if not result.mask.any():
+        raise BadInput("the camera sees no geometry (nothing in view)")
+    mapping = api.depth_mapping(result, kind=settings.mapping, invert=settings.invert, range=settings.range_mode,
+                                scene=scene)
+    settings.near, settings.far = mapping.near, mapping.far
+    return mapping
+
+
+def show_model_image(result, mapping: DepthMapping, bits: int) -> bpy.types.Image:
+    """Write the "Depth Map" image: exactly the values the PNG (and so the model) gets."""
+    image = depth_preview.write_preview_image(DEPTH_IMAGE, depth_preview.model_values(result.depth, mapping, bits))
+    image["depth_addon_engine"] = result.engine
+    image["depth_addon_mapping"] = mapping.to_dict()
+    return image
+
+
 class DEPTH_OT_render_depth(bpy.types.Operator):
-    """Render float depth from the active camera into the "Depth Map" image (and EXR/PNG files when the output
-    folder can be resolved)"""
+    """Render float depth from the active camera into the "Depth Map" image (what the model gets) and EXR/PNG
+    files when the output folder can be resolved"""
 
     bl_idname = "depth.render_depth"
     bl_label = "Render Depth"
@@ -47,28 +74,171 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
         return camera_poll(cls, context)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        settings = context.scene.depth_addon
+        scene = context.scene
+        settings = scene.depth_addon
+        folder = output_dir(context) if self.write_files else None
         try:
-            result = api.render_depth(context.scene, engine=self.engine, radial=settings.radial)
-            if not result.mask.any():
-                self.report({"WARNING"}, "The camera sees no geometry")
-                mapped = result.depth * 0
-            else:
-                mapping = api.depth_mapping(result, kind=settings.mapping)
-                mapped = mapping.apply(result.depth)
-            image = image_from_array(DEPTH_IMAGE, mapped, colorspace="Non-Color", float_buffer=True)
-            image["depth_addon_engine"] = result.engine
-            folder = output_dir(context) if self.write_files else None
-            if folder is not None and result.mask.any():
+            result = api.render_depth(scene, engine=self.engine, radial=settings.radial)
+            mapping = scene_mapping(scene, result)
+            show_model_image(result, mapping, int(settings.bits))
+            if folder is not None:
                 api.save_depth(result, os.path.join(folder, "depth.exr"), mapping)
-                api.save_depth(result, os.path.join(folder, "depth.png"), mapping)
+                api.save_depth(result, os.path.join(folder, "depth.png"), mapping, bits=int(settings.bits))
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         where = f", files in {folder}" if folder else ""
         self.report({"INFO"}, f"Depth {result.camera.width}×{result.camera.height} via {result.engine} "
-                              f"in {result.seconds * 1000:.0f} ms{where}")
+                              f"in {result.seconds * 1000:.0f} ms, range {mapping.near:.3g}–{mapping.far:.3g} m{where}")
         return {"FINISHED"}
 
 
-classes = (DEPTH_OT_render_depth,)
+class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
+    """Render depth for the scene's frame range and/or every camera with one shared range, into
+    depth_<camera>_<frame>.exr/.png files in the output folder (Esc cancels)"""
+
+    bl_idname = "depth.render_depth_sequence"
+    bl_label = "Render Depth Sequence"
+    bl_options = {"REGISTER", "UNDO"}
+
+    frames: bpy.props.BoolProperty(name="Frame Range", description="Every frame of the scene's range",
+                                   default=True)
+    all_cameras: bpy.props.BoolProperty(name="All Cameras", description="Every camera instead of the active one")
+    write_png: bpy.props.BoolProperty(name="PNG", description="Write mapped PNGs", default=True)
+    write_exr: bpy.props.BoolProperty(name="EXR", description="Write metric EXRs", default=True)
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return camera_poll(cls, context)
+
+    def _prepare(self, context: bpy.types.Context) -> None:
+        scene = context.scene
+        settings = scene.depth_addon
+        folder = output_dir(context)
+        if folder is None:
+            raise BadInput("save the file first or set an absolute output folder")
+        self.folder = check_writable_dir(folder)
+        self.views = depth_sequence.scene_views(
+            scene, (scene.frame_start, scene.frame_end) if self.frames else None, self.all_cameras)
+        if settings.lock_range:
+            self.mapping = DepthMapping(settings.mapping, settings.near, settings.far, settings.invert)
+        else:
+            near, far = depth_sequence.sequence_range(scene, self.views, settings.range_mode, settings.engine,
+                                                      settings.radial)
+            self.mapping = DepthMapping(settings.mapping, near, far, settings.invert)
+            settings.near, settings.far = near, far
+        self.written: list[Path] = []
+        self.index = 0
+        self.frame = scene.frame_current
+
+    def _write(self, scene: bpy.types.Scene, view, result) -> None:
+        if not result.mask.any():
+            raise BadInput(f"camera {view.camera!r} sees no geometry at frame {view.frame} (nothing in view)")
+        bits = int(scene.depth_addon.bits)
+        for suffix, wanted in ((".exr", self.write_exr), (".png", self.write_png)):
+            if wanted:
+                path = depth_sequence.output_path(self.folder / f"depth_{{camera}}_{{frame:04d}}{suffix}", view, True)
+                self.written.append(api.save_depth(result, path, self.mapping, bits=bits))
+        if view == self.views[-1]:
+            show_model_image(result, self.mapping, bits)
+
+    def _step(self, context: bpy.types.Context) -> bool:
+        """Render the next view; False when every view is done."""
+        scene = context.scene
+        view = self.views[self.index]
+        if scene.frame_current != view.frame:
+            scene.frame_set(view.frame)
+        settings = scene.depth_addon
+        self._write(scene, view, api.render_depth(scene, view.camera, engine=settings.engine,
+                                                  radial=settings.radial))
+        self.index += 1
+        context.window_manager.progress_update(self.index)
+        return self.index < len(self.views)
+
+    def _finish(self, context: bpy.types.Context, cancelled: bool = False) -> set[str]:
+        wm = context.window_manager
+        wm.progress_end()
+        if context.scene.frame_current != self.frame:
+            context.scene.frame_set(self.frame)
+        if self.timer is not None:
+            wm.event_timer_remove(self.timer)
+            self.timer = None
+        state = "cancelled after" if cancelled else "wrote"
+        self.report({"WARNING" if cancelled else "INFO"},
+                    f"Depth sequence {state} {len(self.written)} files, range {self.mapping.near:.3g}–"
+                    f"{self.mapping.far:.3g} m, in {self.folder}")
+        return {"CANCELLED" if cancelled else "FINISHED"}
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        self.timer = None
+        try:
+            self._prepare(context)
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        context.window_manager.progress_begin(0, len(self.views))
+        try:
+            while self._step(context):
+                pass
+        except DepthAddonError as exc:
+            self._finish(context, cancelled=True)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        except Exception:
+            self._finish(context, cancelled=True)
+            raise
+        return self._finish(context)
+
+    def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
+        self.timer = None
+        try:
+            self._prepare(context)
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        wm = context.window_manager
+        wm.progress_begin(0, len(self.views))
+        self.timer = wm.event_timer_add(0.001, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        if event.type == "ESC":
+            return self._finish(context, cancelled=True)
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        try:
+            more = self._step(context)
+        except DepthAddonError as exc:
+            self._finish(context, cancelled=True)
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        except Exception:
+            self._finish(context, cancelled=True)
+            raise
+        return {"RUNNING_MODAL"} if more else self._finish(context)
+
+
+class DEPTH_OT_toggle_live_preview(bpy.types.Operator):
+    """Keep the "Depth Preview" image up to date with the active camera's depth while you work (needs the
+    Blender window; open the image in an Image Editor)"""
+
+    bl_idname = "depth.toggle_live_preview"
+    bl_label = "Live Depth Preview"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return camera_poll(cls, context)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.depth_addon
+        settings.live_preview = not settings.live_preview
+        if settings.live_preview and bpy.app.background:
+            self.report({"WARNING"}, "The live preview only runs with the Blender window open")
+        elif settings.live_preview:
+            self.report({"INFO"}, f"Live depth preview on: image {depth_preview.PREVIEW_IMAGE!r}")
+        return {"FINISHED"}
+
+
+classes = (DEPTH_OT_render_depth, DEPTH_OT_render_depth_sequence, DEPTH_OT_toggle_live_preview)

@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import bpy  # noqa: E402, I001  (bpy first: it makes bmesh importable)
 import bmesh  # noqa: E402
-import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 from depth_addon import api  # noqa: E402
@@ -118,8 +118,24 @@ def run(quick: bool, only: set[str] | None) -> list[dict]:
         add("depth_cycles_1024", cyc, params | {"engine": "cycles"})
         wb = measure(lambda: api.render_depth(scene, resolution=(1024, 1024), engine="workbench"), runs)
         add("depth_workbench_1024", wb, params | {"engine": "workbench"}, vs="depth_cycles_1024")
-        gpu = measure(lambda: api.render_depth(scene, resolution=(1024, 1024), engine="gpu"), max(runs, 5))
+        # Warm-up is two calls: the first uploads the meshes, the second finds which are closed (culling).
+        gpu = measure(lambda: api.render_depth(scene, resolution=(1024, 1024), engine="gpu"), max(runs, 5), warmup=2)
         add("depth_1024", gpu, params | {"engine": "gpu"}, vs="depth_cycles_1024")
+    if wanted("depth_preview_512"):
+        from depth_addon.blender import depth_preview, properties
+
+        if not hasattr(bpy.types.Scene, "depth_addon"):
+            properties.register()
+        scene = bench_scene()
+        scene.depth_addon.preview_size = 512
+        cam = scene.camera
+
+        def nudge() -> None:  # a new camera pose per update, as when the user moves the camera
+            cam.location.x += 0.01
+            bpy.context.evaluated_depsgraph_get()
+
+        add("depth_preview_512", measure(lambda: depth_preview.update_preview(scene), max(runs, 9), setup=nudge),
+            {"size": 512, "triangles": scene["bench_triangles"], "note": "live preview update, camera moved"})
     if wanted("depth_first_call_1024"):
         add("depth_first_call_1024", [first_call_seconds(1024) for _ in range(1 if quick else 3)],
             {"size": 1024, "note": "fresh process, GPU context creation included"})
@@ -141,6 +157,12 @@ def run(quick: bool, only: set[str] | None) -> list[dict]:
                                      setup=lambda: projection.remove_projection(objects)),
             {"objects": len(objects), "triangles": scene["bench_triangles"]})
         projection.remove_projection(objects)
+
+    if wanted("import_512", "import_2048", "import_displace_2048"):
+        from bench_import import import_stages
+
+        for stage, times, params, vs in import_stages(measure, runs):
+            add(stage, times, params, vs)
 
     if wanted("demo_end_to_end"):
         from depth_addon.blender.cli import main as cli_main

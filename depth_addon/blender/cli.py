@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Command line: ``render-depth``, ``texture`` and ``demo``.
+"""Command line: ``render-depth``, ``import-depth``, ``generate``, ``texture``, ``batch``, ``demo``, ``info``.
 
 Runs under plain Python with the ``bpy`` module (``python scripts/depth_cli.py CMD …``) and inside
 Blender (``blender -b file.blend --python scripts/depth_cli.py -- CMD …``). Exit codes: 0 success,
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from .. import __version__
 from ..errors import BadInput, DepthAddonError
 from ..io.atomic import check_writable_dir, write_text_atomic
 from ..mapping import KINDS, DepthMapping
+from . import cli_batch, cli_import
 from .depth import ENGINES
 
 PROG = "depth_cli"
@@ -82,26 +84,66 @@ def versions() -> dict[str, str]:
     return out
 
 
-def cmd_render_depth(args: argparse.Namespace, events: Events) -> dict:
-    """``render-depth``: depth of one camera to ``.exr``/``.png``/``.npy``."""
-    from .. import api
+def parse_frames(values: list[str] | None) -> tuple[int, int] | None:
+    """``--frames``: ``START END``, ``START-END`` or a single frame; None when not given.
 
-    out = Path(args.out)
-    check_writable_dir(out.parent)
+    :raises BadInput: For anything else.
+    """
+    if not values:
+        return None
+    text = " ".join(values).strip()
+    m = re.fullmatch(r"(-?\d+)(?:\s+|\s*(?:-|\.\.|:)\s*)(-?\d+)", text) or re.fullmatch(r"(-?\d+)", text)
+    if m is None:
+        raise BadInput(f"--frames wants START END or START-END, got {text!r}")
+    start = int(m.group(1))
+    end = int(m.group(2)) if m.lastindex == 2 else start
+    return start, end
+
+
+def cmd_render_depth(args: argparse.Namespace, events: Events) -> dict:
+    """``render-depth``: depth of one camera, a frame range or every camera to ``.exr``/``.png``/``.npy``.
+
+    Several views share one mapping range, computed over all of them before anything is written.
+    """
+    from .. import api
+    from .depth_sequence import output_path, render_views, scene_views, sequence_range
+
+    frames = parse_frames(args.frames)
+    fixed = DepthMapping(args.mapping, args.near, args.far, args.invert) if None not in (args.near, args.far) else None
+    check_writable_dir(Path(args.out).parent)
     _open_blend(args.blend)
-    mapping = None
-    if args.near is not None and args.far is not None:
-        mapping = DepthMapping(args.mapping, args.near, args.far, args.invert)
+    scene = bpy.context.scene
     t = time.perf_counter()
-    result = api.render_depth(camera=args.camera, resolution=args.resolution, engine=args.engine, radial=args.radial)
-    if mapping is None and result.mask.any():
-        mapping = api.depth_mapping(result, kind=args.mapping, near=args.near, far=args.far, invert=args.invert)
-    elif mapping is None and out.suffix.lower() == ".png":
-        raise BadInput("the camera sees no geometry: a PNG needs near/far (--near, --far)")
-    api.save_depth(result, out, mapping)
-    events.emit("artifact", kind="depth", path=str(out))
-    return {"timings": {"depth": time.perf_counter() - t}, "engine": result.engine,
-            "mapping": mapping.to_dict() if mapping else None}
+    views = scene_views(scene, frames, args.all_cameras, args.camera)
+    several = len(views) > 1
+    first = output_path(args.out, views[0], several)
+    if first.suffix.lower() not in (".exr", ".png", ".npy"):
+        raise BadInput(f"unsupported depth output {first.name!r}; use one of .exr, .png, .npy")
+    locked = fixed
+    if locked is None and several:
+        near, far = sequence_range(scene, views, args.range, args.engine, args.radial, args.resolution,
+                                   progress=lambda f, m: events.progress(0.5 * f, m))
+        locked = DepthMapping(args.mapping, near if args.near is None else args.near,
+                              far if args.far is None else args.far, args.invert)
+    used: dict = {}
+
+    def write(view, result) -> None:
+        if not result.mask.any():
+            raise BadInput(f"camera {view.camera!r} sees no geometry at frame {view.frame} (nothing in view)")
+        mapping = locked or api.depth_mapping(result, kind=args.mapping, near=args.near, far=args.far,
+                                              invert=args.invert, range=args.range, scene=scene)
+        path = output_path(args.out, view, several)
+        check_writable_dir(path.parent)
+        api.save_depth(result, path, mapping, bits=args.bits)
+        used.setdefault("engine", result.engine)
+        used["mapping"] = mapping.to_dict()
+        events.emit("artifact", kind="depth", path=str(path), camera=view.camera, frame=view.frame,
+                    engine=result.engine, mapping=mapping.to_dict())
+
+    start = 0.5 if several and fixed is None else 0.0
+    render_views(scene, views, write, args.engine, args.radial, args.resolution,
+                 progress=lambda f, m: events.progress(start + (1.0 - start) * f, m))
+    return {"timings": {"depth": time.perf_counter() - t}, "views": len(views), **used}
 
 
 def _texture_and_save(args: argparse.Namespace, events: Events, out_dir: Path) -> dict:
@@ -176,13 +218,19 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--blend", help="file to open (omit when Blender already opened one)")
     rd.add_argument("--camera", help="camera object name (default: the scene camera)")
     size(rd)
-    rd.add_argument("--out", required=True, help="output .exr (metres), .npy (metres) or .png (mapped)")
+    rd.add_argument("--out", required=True, help="output .exr (metres), .npy (metres) or .png (mapped); "
+                    "{camera} and {frame:04d} are filled in, else several views get _<camera>_<frame> suffixes")
     rd.add_argument("--engine", choices=ENGINES, default="auto")
     rd.add_argument("--mapping", choices=KINDS, default="inverse")
+    rd.add_argument("--range", choices=("percentile", "frustum"), default="percentile",
+                    help="how near/far are fitted when not given (one range for all views)")
     rd.add_argument("--near", type=float)
     rd.add_argument("--far", type=float)
     rd.add_argument("--invert", action="store_true")
     rd.add_argument("--radial", action="store_true", help="distance along the ray instead of camera Z")
+    rd.add_argument("--bits", type=int, choices=(8, 16), default=16, help="PNG bit depth")
+    rd.add_argument("--frames", nargs="+", metavar="F", help="frame range: START END or START-END")
+    rd.add_argument("--all-cameras", action="store_true", help="every camera of the scene (sorted by name)")
 
     for name, text in (("texture", "generate and project onto a .blend"), ("demo", "run the built-in demo")):
         p = sub.add_parser(name, parents=[common], help=text)
@@ -199,10 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--engine", choices=ENGINES, default="auto", help="depth engine")
         p.add_argument("--samples", type=int, default=16, help="Cycles samples of the final render")
         p.add_argument("--out-dir", required=True)
+    cli_import.add_parser(sub, common)
+    cli_batch.add_parsers(sub, common)
     return parser
 
 
-COMMANDS = {"render-depth": cmd_render_depth, "texture": cmd_texture, "demo": cmd_demo}
+COMMANDS = {"render-depth": cmd_render_depth, "texture": cmd_texture, "demo": cmd_demo,
+            "import-depth": cli_import.run, **cli_batch.COMMANDS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``render-depth`` sequences in-process: frame ranges, all cameras, one locked range, names, bits, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import analytic
+import bpy
+import pytest
+
+from depth_addon.blender.cli import main, parse_frames
+from depth_addon.errors import BadInput
+from depth_addon.io.exr import read_exr
+from depth_addon.io.png import read_png_text
+
+
+@pytest.fixture
+def animated_blend(tmp_path: Path) -> Path:
+    """The analytic scene (32×24) with a camera that dollies back over frames 1–3 and a second camera."""
+    scene = analytic.build(size=(32, 24))
+    cam = scene.camera
+    for frame, z in ((1, 0.0), (3, 2.0)):
+        cam.location.z = z
+        cam.keyframe_insert("location", index=2, frame=frame)
+    side = bpy.data.objects.new("Side", bpy.data.cameras.new("Side"))
+    side.location = (0.5, 0.0, 0.5)
+    scene.collection.objects.link(side)
+    scene.frame_set(1)
+    path = tmp_path / "anim.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path), copy=True)
+    return path
+
+
+def _events(capsys) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def test_frame_range_shares_one_range(animated_blend: Path, tmp_out: Path, capsys) -> None:
+    code = main(["--json", "render-depth", "--blend", str(animated_blend), "--out", str(tmp_out / "d.png"),
+                 "--frames", "1-3", "--engine", "gpu", "--bits", "8"])
+    events = _events(capsys)
+    assert code == 0, events[-1]
+    files = sorted(p.name for p in tmp_out.iterdir())
+    assert files == ["d_Cam_0001.png", "d_Cam_0002.png", "d_Cam_0003.png"]
+    artifacts = [e for e in events if e["event"] == "artifact"]
+    assert [a["frame"] for a in artifacts] == [1, 2, 3] and {a["camera"] for a in artifacts} == {"Cam"}
+    mappings = {read_png_text(tmp_out / f)["mapping"] for f in files}
+    assert len(mappings) == 1, "every frame of a sequence uses the same locked range"
+    near = json.loads(mappings.pop())["near"]
+    assert 2.9 < near < 3.1, "the nearest view (frame 1, box at 3 m) sets near"
+    assert all(read_png_text(tmp_out / f)["bits"] == "8" for f in files)
+    assert bpy.context.scene.frame_current == 1, "the scene's frame is restored"
+
+
+def test_all_cameras_with_placeholders(animated_blend: Path, tmp_out: Path, capsys) -> None:
+    code = main(["--json", "render-depth", "--blend", str(animated_blend), "--all-cameras", "--engine", "gpu",
+                 "--out", str(tmp_out / "{camera}" / "z_{frame:03d}.exr"), "--range", "frustum"])
+    assert code == 0, _events(capsys)[-1]
+    paths = sorted(str(p.relative_to(tmp_out)) for p in tmp_out.rglob("*.exr"))
+    assert paths == ["Cam/z_001.exr", "Side/z_001.exr"]
+    metas = [read_exr(tmp_out / p)[1] for p in paths]
+    assert metas[0]["mapping"] == metas[1]["mapping"]
+    assert json.loads(metas[0]["camera"])["width"] == 32
+
+
+def test_single_view_keeps_the_plain_name(animated_blend: Path, tmp_out: Path) -> None:
+    assert main(["render-depth", "--blend", str(animated_blend), "--out", str(tmp_out / "one.npy")]) == 0
+    assert sorted(p.name for p in tmp_out.iterdir()) == ["one.json", "one.npy"]
+
+
+def test_nothing_in_view_is_exit_2(animated_blend: Path, tmp_out: Path, capsys) -> None:
+    bpy.ops.wm.open_mainfile(filepath=str(animated_blend))
+    bpy.context.scene.camera.rotation_euler = (3.14159, 0.0, 0.0)
+    blend = animated_blend.with_name("away.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    code = main(["render-depth", "--blend", str(blend), "--out", str(tmp_out / "d.exr"), "--camera", "Cam"])
+    assert code == 2 and "nothing in view" in capsys.readouterr().err
+    assert not any(tmp_out.iterdir())
+
+
+@pytest.mark.parametrize("args", [["--frames", "5-2"], ["--frames", "x"], ["--out-pattern"], ["--bits", "12"]])
+def test_bad_sequence_arguments(animated_blend: Path, tmp_out: Path, args: list[str]) -> None:
+    base = ["render-depth", "--blend", str(animated_blend), "--out", str(tmp_out / "d.png")]
+    assert main(base + args) == 2
+    assert not any(tmp_out.iterdir())
+
+
+def test_unknown_placeholder(animated_blend: Path, tmp_out: Path, capsys) -> None:
+    assert main(["render-depth", "--blend", str(animated_blend), "--out", str(tmp_out / "{scene}.exr")]) == 2
+    assert "placeholder" in capsys.readouterr().err
+
+
+def test_parse_frames() -> None:
+    assert parse_frames(["1", "10"]) == (1, 10)
+    assert parse_frames(["1-10"]) == (1, 10)
+    assert parse_frames(["7"]) == (7, 7)
+    assert parse_frames(None) is None
+    with pytest.raises(BadInput):
+        parse_frames(["a-b"])

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Depth operators: the model image, the locked range, sequences, the live preview update."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import analytic
+import bpy
+import numpy as np
+import pytest
+
+from depth_addon.io.exr import read_exr
+from depth_addon.io.png import read_png_text
+from depth_addon.mapping import DepthMapping
+
+
+def _image(name: str) -> np.ndarray:
+    im = bpy.data.images[name]
+    w, h = im.size
+    px = np.empty(w * h * 4, np.float32)
+    im.pixels.foreach_get(px)
+    return px.reshape(h, w, 4)[::-1, :, 0]
+
+
+@pytest.fixture
+def scene(addon, tmp_out: Path) -> bpy.types.Scene:
+    scene = analytic.build(size=(32, 24))
+    scene.depth_addon.output_dir = str(tmp_out) + "/"
+    scene.depth_addon.engine = "gpu"
+    return scene
+
+
+def test_render_depth_image_is_what_the_model_gets(scene, tmp_out: Path) -> None:
+    scene.depth_addon.bits = "8"
+    assert bpy.ops.depth.render_depth(engine="gpu") == {"FINISHED"}
+    meta = read_png_text(tmp_out / "depth.png")
+    mapping = DepthMapping.from_dict(json.loads(meta["mapping"]))
+    settings = scene.depth_addon
+    assert (settings.near, settings.far) == pytest.approx((mapping.near, mapping.far)), "the fitted range is kept"
+    z = read_exr(tmp_out / "depth.exr")[0]["Z"]
+    expected = np.rint(mapping.apply(z) * 255) / 255
+    np.testing.assert_allclose(_image("Depth Map"), expected, atol=1e-6)
+
+
+def test_locked_range_is_used(scene, tmp_out: Path) -> None:
+    settings = scene.depth_addon
+    settings.lock_range, settings.near, settings.far, settings.mapping = True, 1.0, 50.0, "linear"
+    assert bpy.ops.depth.render_depth(engine="gpu") == {"FINISHED"}
+    mapping = json.loads(read_png_text(tmp_out / "depth.png")["mapping"])
+    assert (mapping["kind"], mapping["near"], mapping["far"]) == ("linear", 1.0, 50.0)
+    assert (settings.near, settings.far) == (1.0, 50.0)
+
+
+def test_nothing_in_view_is_refused(scene, tmp_out: Path) -> None:
+    scene.camera.rotation_euler = (3.14159, 0.0, 0.0)
+    with pytest.raises(RuntimeError, match="nothing in view"):
+        bpy.ops.depth.render_depth(engine="gpu")
+    assert not any(tmp_out.iterdir())
+
+
+def test_sequence_over_frames_and_cameras(scene, tmp_out: Path) -> None:
+    cam = scene.camera
+    for frame, z in ((1, 0.0), (2, 1.5)):
+        cam.location.z = z
+        cam.keyframe_insert("location", index=2, frame=frame)
+    side = bpy.data.objects.new("Side", bpy.data.cameras.new("Side"))
+    side.location = (0.3, 0.0, 0.2)
+    scene.collection.objects.link(side)
+    scene.frame_start, scene.frame_end = 1, 2
+    scene.frame_set(2)
+    assert bpy.ops.depth.render_depth_sequence(frames=True, all_cameras=True) == {"FINISHED"}
+    names = sorted(p.name for p in tmp_out.iterdir())
+    assert names == [f"depth_{c}_{f:04d}.{s}" for c in ("Cam", "Side") for f in (1, 2) for s in ("exr", "png")]
+    ranges = {read_png_text(tmp_out / n)["mapping"] for n in names if n.endswith(".png")}
+    assert len(ranges) == 1
+    near = json.loads(ranges.pop())["near"]
+    assert near == pytest.approx(scene.depth_addon.near) and near < 3.05
+    assert scene.frame_current == 2
+
+
+def test_sequence_needs_a_writable_output_folder(scene, tmp_path: Path) -> None:
+    scene.depth_addon.output_dir = "//depth/"
+    with pytest.raises(RuntimeError, match="output folder"):
+        bpy.ops.depth.render_depth_sequence()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    scene.depth_addon.output_dir = str(blocker / "sub")
+    with pytest.raises(RuntimeError, match="cannot create output folder"):
+        bpy.ops.depth.render_depth_sequence(frames=False)
+    assert scene.frame_current == 1
+
+
+def test_live_preview_toggle_and_update(scene) -> None:
+    from depth_addon_ext.depth_addon.blender import depth_preview
+
+    assert bpy.ops.depth.toggle_live_preview() == {"FINISHED"}
+    assert scene.depth_addon.live_preview and not depth_preview.enabled(), "no handler in background mode"
+    scene.depth_addon.preview_size = 64
+    image = depth_preview.update_preview(scene)
+    assert tuple(image.size) == (64, 48) and image.name == "Depth Preview"
+    values = _image("Depth Preview")
+    assert values[24, 32] > values[2, 32] > 0.0, "inverse mapping: the box is brighter than the far plane"
+    scene.camera.location.z = -3.5  # inside the box
+    assert depth_preview.update_preview(scene) is None and "inside" in depth_preview.last_error()
+    assert bpy.ops.depth.toggle_live_preview() == {"FINISHED"} and not scene.depth_addon.live_preview
+
+
+def test_live_preview_reacts_only_to_relevant_updates(scene) -> None:
+    from depth_addon_ext.depth_addon.blender import depth_preview
+
+    scene.depth_addon.live_preview = True
+    scene.depth_addon.preview_size = 64
+    seen: list[bool] = []
+
+    def spy(sc: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
+        depth_preview._state["scheduled"] = False
+        depth_preview._on_update(sc, depsgraph)
+        seen.append(depth_preview._state["scheduled"])
+
+    def step(change) -> bool:
+        seen.clear()
+        change()
+        bpy.context.evaluated_depsgraph_get()
+        return any(seen)
+
+    bpy.app.handlers.depsgraph_update_post.append(spy)
+    try:
+        depth_preview.update_preview(scene)
+        assert step(lambda: setattr(scene.camera, "location", (0.1, 0.0, 0.0))), "camera moves refresh"
+        assert step(lambda: setattr(bpy.data.objects["Box"], "hide_render", True)), "visibility refreshes"
+        assert not step(lambda: bpy.data.images["Depth Preview"].update_tag()), "our own image does not"
+        assert not step(lambda: setattr(scene.render, "fps", 30)), "unrelated scene settings do not"
+        depth_preview._state["scheduled"] = False
+        scene.depth_addon.far = 77.0  # add-on settings do not tag the depsgraph: their update callback asks
+        assert depth_preview._state["scheduled"], "preview settings refresh"
+    finally:
+        bpy.app.handlers.depsgraph_update_post.remove(spy)
+        depth_preview.set_enabled(False)
