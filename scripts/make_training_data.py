@@ -1,0 +1,325 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Render procedural training scenes with Blender (Cycles) for the embedded appearance model.
+
+Each sample is one random scene: a ground (flat or terrain), optional walls, 2–7 primitives
+(boxes, spheres, cylinders, cones, tori, some stacked), one material *style* per scene built from
+Blender's own procedural nodes (brick, wood, stone, marble, tiles, metal, plaster, grass) with
+per-object random palettes and scales, a sun with a random direction and a coloured sky. Every
+sample is deterministic from ``(seed, index)``.
+
+Written per sample, as ``<out>/<index:06d>.npz``: ``depth`` (H×W float32 planar camera Z in metres,
+``inf`` = background, the add-on's mapping), ``normal`` (3×H×W float16 camera-space), ``label``
+(H×W uint8 style id + 1 per pixel, 0 = background), ``object`` (H×W uint8 object index),
+``rgb`` (H×W×3 uint8 display sRGB from the linear Cycles render), ``style`` (int), ``light``
+(camera-space unit sun direction), ``frame`` (camera view frame on ``z = -1``).
+
+Run: ``python scripts/make_training_data.py --out data/train --count 2000 --size 128``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bpy
+import numpy as np
+import OpenEXR
+from mathutils import Vector
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from depth_addon.generation.prompt import STYLE_HSV, STYLES  # noqa: E402
+
+_HSV = STYLE_HSV
+
+
+def _hsv(rng: np.random.Generator, style: str, scale: float = 1.0) -> tuple[float, float, float, float]:
+    import colorsys
+
+    (h0, h1), (s0, s1), (v0, v1) = _HSV[style]
+    r, g, b = colorsys.hsv_to_rgb(rng.uniform(h0, h1), rng.uniform(s0, s1), rng.uniform(v0, v1) * scale)
+    return (r ** 2.2, g ** 2.2, b ** 2.2, 1.0)  # linear
+
+
+def _material(name: str, style: str, rng: np.random.Generator, index: int) -> bpy.types.Material:
+    """A procedural node material of ``style`` with a random palette and scale."""
+    mat = bpy.data.materials.new(name)
+    mat.pass_index = index
+    nt = mat.node_tree
+    nodes, links = nt.nodes, nt.links
+    bsdf = nodes.get("Principled BSDF")
+    coord = nodes.new("ShaderNodeTexCoord")
+    mapping = nodes.new("ShaderNodeMapping")
+    links.new(coord.outputs["Object"], mapping.inputs["Vector"])
+    mapping.inputs["Scale"].default_value = (float(rng.uniform(0.6, 1.6)),) * 3
+    mapping.inputs["Rotation"].default_value = tuple(float(v) for v in rng.uniform(0, 0.6, 3))
+    vec = mapping.outputs["Vector"]
+    c1, c2 = _hsv(rng, style), _hsv(rng, style, 0.6)
+    rough = float(rng.uniform(0.5, 0.95))
+    bump_src = None
+    if style in ("brick", "tiles"):
+        tex = nodes.new("ShaderNodeTexBrick")
+        links.new(vec, tex.inputs["Vector"])
+        tex.inputs["Color1"].default_value = c1
+        tex.inputs["Color2"].default_value = c2 if style == "brick" else c1
+        grey = float(rng.uniform(0.5, 0.9)) if style == "tiles" else float(rng.uniform(0.3, 0.6))
+        tex.inputs["Mortar"].default_value = (grey, grey, grey * 0.95, 1.0)
+        tex.inputs["Scale"].default_value = float(rng.uniform(2.0, 4.0))
+        tex.inputs["Mortar Size"].default_value = float(rng.uniform(0.015, 0.04))
+        if style == "tiles":
+            tex.offset = 0.0
+            tex.inputs["Brick Width"].default_value = 0.5
+            tex.inputs["Row Height"].default_value = 0.5
+            rough = float(rng.uniform(0.15, 0.4))
+        colour, bump_src = tex.outputs["Color"], tex.outputs["Fac"]
+    elif style in ("wood", "marble"):
+        tex = nodes.new("ShaderNodeTexWave")
+        links.new(vec, tex.inputs["Vector"])
+        tex.wave_type = "RINGS" if style == "wood" else "BANDS"
+        tex.inputs["Scale"].default_value = float(rng.uniform(1.0, 3.0))
+        tex.inputs["Distortion"].default_value = float(rng.uniform(2.0, 8.0) if style == "wood" else rng.uniform(8, 16))
+        tex.inputs["Detail"].default_value = 3.0
+        ramp = nodes.new("ShaderNodeValToRGB")
+        links.new(tex.outputs["Fac"], ramp.inputs["Fac"])
+        if style == "marble":
+            c2 = tuple(v * 0.25 for v in c1[:3]) + (1.0,)
+            ramp.color_ramp.elements[0].position = 0.85
+            rough = float(rng.uniform(0.1, 0.3))
+        ramp.color_ramp.elements[0].color = c1
+        ramp.color_ramp.elements[1].color = c2
+        colour, bump_src = ramp.outputs["Color"], tex.outputs["Fac"]
+    elif style == "stone":
+        tex = nodes.new("ShaderNodeTexVoronoi")
+        links.new(vec, tex.inputs["Vector"])
+        tex.inputs["Scale"].default_value = float(rng.uniform(2.0, 6.0))
+        mix = nodes.new("ShaderNodeMix")
+        mix.data_type = "RGBA"
+        links.new(tex.outputs["Distance"], mix.inputs["Factor"])
+        mix.inputs["A"].default_value = c1
+        mix.inputs["B"].default_value = c2
+        colour, bump_src = mix.outputs["Result"], tex.outputs["Distance"]
+    else:  # metal, plaster, grass: noise-modulated colour
+        tex = nodes.new("ShaderNodeTexNoise")
+        links.new(vec, tex.inputs["Vector"])
+        tex.inputs["Scale"].default_value = {"metal": 3.0, "plaster": 6.0, "grass": 40.0}[style] * float(
+            rng.uniform(0.6, 1.6))
+        tex.inputs["Detail"].default_value = 6.0
+        mix = nodes.new("ShaderNodeMix")
+        mix.data_type = "RGBA"
+        links.new(tex.outputs["Fac"], mix.inputs["Factor"])
+        mix.inputs["A"].default_value = c1
+        mix.inputs["B"].default_value = c2 if style == "grass" else tuple(0.8 * v for v in c1[:3]) + (1.0,)
+        colour, bump_src = mix.outputs["Result"], tex.outputs["Fac"]
+        if style == "metal":
+            bsdf.inputs["Metallic"].default_value = 1.0
+            rough = float(rng.uniform(0.2, 0.45))
+    links.new(colour, bsdf.inputs["Base Color"])
+    bsdf.inputs["Roughness"].default_value = rough
+    if bump_src is not None and style != "metal":
+        bump = nodes.new("ShaderNodeBump")
+        bump.inputs["Strength"].default_value = float(rng.uniform(0.1, 0.4))
+        links.new(bump_src, bump.inputs["Height"])
+        links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
+    return mat
+
+
+def _clear() -> None:
+    for ob in list(bpy.data.objects):
+        bpy.data.objects.remove(ob, do_unlink=True)
+    for coll in (bpy.data.meshes, bpy.data.materials, bpy.data.lights, bpy.data.cameras, bpy.data.worlds):
+        for block in list(coll):
+            coll.remove(block)
+
+
+def _link(ob: bpy.types.Object, mat: bpy.types.Material, index: int) -> None:
+    ob.data.materials.append(mat)
+    ob.pass_index = index
+
+
+def _add(kind: str, loc: tuple[float, float, float], size: float, rng: np.random.Generator) -> bpy.types.Object:
+    ops = bpy.ops.mesh
+    if kind == "box":
+        ops.primitive_cube_add(size=size, location=loc)
+        ob = bpy.context.object
+        ob.scale = tuple(float(v) for v in rng.uniform(0.6, 1.5, 3))
+    elif kind == "sphere":
+        ops.primitive_uv_sphere_add(radius=size * 0.55, location=loc, segments=32, ring_count=16)
+    elif kind == "cylinder":
+        ops.primitive_cylinder_add(radius=size * 0.4, depth=size * rng.uniform(1.0, 2.5), location=loc, vertices=32)
+    elif kind == "cone":
+        ops.primitive_cone_add(radius1=size * 0.5, depth=size * 1.4, location=loc, vertices=32)
+    else:
+        ops.primitive_torus_add(major_radius=size * 0.5, minor_radius=size * 0.18, location=loc)
+    ob = bpy.context.object
+    ob.rotation_euler = (0.0 if kind != "torus" else float(rng.uniform(0, 1.5)), 0.0, float(rng.uniform(0, 6.28)))
+    if kind != "box":
+        ob.data.shade_smooth()
+    bpy.context.view_layer.update()
+    low = min((ob.matrix_world @ Vector(c)).z for c in ob.bound_box)
+    ob.location.z -= low - loc[2]
+    return ob
+
+
+def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
+    """Clear the file and build one random scene; return its labels."""
+    _clear()
+    sc = bpy.context.scene
+    style_id = int(rng.integers(len(STYLES)))
+    style = STYLES[style_id]
+    ground_style = style if rng.uniform() < 0.5 else STYLES[int(rng.integers(len(STYLES)))]
+    index = 1
+    if rng.uniform() < 0.35:  # terrain
+        bpy.ops.mesh.primitive_grid_add(x_subdivisions=48, y_subdivisions=48, size=40.0)
+        ground = bpy.context.object
+        co = np.empty(len(ground.data.vertices) * 3, np.float32)
+        ground.data.vertices.foreach_get("co", co)
+        co = co.reshape(-1, 3)
+        amp, freq = rng.uniform(0.3, 1.5), rng.uniform(0.1, 0.35)
+        ph = rng.uniform(0, 6.28, 4)
+        co[:, 2] = amp * (np.sin(freq * co[:, 0] + ph[0]) * np.cos(freq * 1.3 * co[:, 1] + ph[1])
+                          + 0.5 * np.sin(2.1 * freq * co[:, 0] + 1.7 * freq * co[:, 1] + ph[2]))
+        co[:, 2] -= co[np.abs(co[:, :2]).max(1) < 4, 2].max() if (np.abs(co[:, :2]).max(1) < 4).any() else 0
+        ground.data.vertices.foreach_set("co", co.ravel())
+        ground.data.shade_smooth()
+    else:
+        bpy.ops.mesh.primitive_plane_add(size=60.0)
+        ground = bpy.context.object
+    _link(ground, _material("ground", ground_style, rng, STYLES.index(ground_style) + 1), index)
+    for _ in range(int(rng.integers(0, 3))):  # walls
+        index += 1
+        bpy.ops.mesh.primitive_cube_add(size=1.0, location=(float(rng.uniform(-6, 6)), float(rng.uniform(3, 12)), 0))
+        wall = bpy.context.object
+        wall.scale = (float(rng.uniform(3, 10)), float(rng.uniform(0.2, 0.6)), float(rng.uniform(2, 5)))
+        wall.location.z = wall.scale.z / 2
+        wall.rotation_euler.z = float(rng.uniform(-0.8, 0.8))
+        _link(wall, _material("wall", style, rng, style_id + 1), index)
+    kinds = ("box", "sphere", "cylinder", "cone", "torus")
+    for _ in range(int(rng.integers(2, 8))):
+        index += 1
+        loc = (float(rng.uniform(-4, 4)), float(rng.uniform(-2, 6)), 0.0)
+        size_o = float(rng.uniform(0.7, 2.2))
+        ob = _add(kinds[int(rng.integers(len(kinds)))], loc, size_o, rng)
+        _link(ob, _material(f"obj{index}", style, rng, style_id + 1), index)
+        if rng.uniform() < 0.25:  # stacked
+            index += 1
+            top = max((ob.matrix_world @ Vector(c)).z for c in ob.bound_box)
+            ob2 = _add(kinds[int(rng.integers(len(kinds)))], (loc[0], loc[1], top), size_o * 0.6, rng)
+            _link(ob2, _material(f"obj{index}", style, rng, style_id + 1), index)
+
+    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
+    sc.collection.objects.link(cam)
+    cam.data.lens = float(rng.uniform(24, 50))
+    cam.data.clip_end = 300.0
+    dist, az, height = rng.uniform(7, 14), rng.uniform(-0.6, 0.6), rng.uniform(0.8, 5.0)
+    cam.location = (float(dist * math.sin(az)), float(-dist * math.cos(az) + 2.0), float(height))
+    target = Vector((float(rng.uniform(-1.5, 1.5)), float(rng.uniform(1, 4)), float(rng.uniform(0.3, 1.5))))
+    cam.rotation_euler = (target - cam.location).to_track_quat("-Z", "Y").to_euler()
+    sc.camera = cam
+
+    sun = bpy.data.objects.new("sun", bpy.data.lights.new("sun", "SUN"))
+    sc.collection.objects.link(sun)
+    el, saz = rng.uniform(0.35, 1.3), rng.uniform(0, 6.28)
+    direction = Vector((math.cos(el) * math.cos(saz), math.cos(el) * math.sin(saz), math.sin(el)))  # towards sun
+    sun.rotation_euler = direction.to_track_quat("Z", "Y").to_euler()
+    sun.data.energy = float(rng.uniform(2.5, 4.5))
+    sun.data.angle = float(rng.uniform(0.02, 0.15))
+    sun.data.color = (1.0, float(rng.uniform(0.9, 1.0)), float(rng.uniform(0.78, 0.95)))
+    world = bpy.data.worlds.new("sky")
+    sc.world = world
+    bg = world.node_tree.nodes.get("Background")
+    sky = (float(rng.uniform(0.35, 0.6)), float(rng.uniform(0.5, 0.7)), float(rng.uniform(0.75, 1.0)), 1.0)
+    bg.inputs["Color"].default_value = sky
+    bg.inputs["Strength"].default_value = float(rng.uniform(0.5, 1.0))
+
+    r = sc.render
+    r.engine = "CYCLES"
+    r.resolution_x = r.resolution_y = size
+    r.resolution_percentage = 100
+    c = sc.cycles
+    c.device = "CPU"
+    c.samples = samples
+    c.use_adaptive_sampling = False
+    c.use_denoising = False
+    c.max_bounces = 4
+    c.seed = 0
+    sc.view_settings.view_transform = "Standard"
+    vl = sc.view_layers[0]
+    vl.use_pass_z = vl.use_pass_normal = vl.use_pass_material_index = vl.use_pass_object_index = True
+    ims = r.image_settings
+    ims.media_type = "MULTI_LAYER_IMAGE"
+    ims.color_depth = "32"
+    ims.exr_codec = "NONE"
+    bpy.context.view_layer.update()
+    rot = np.array(cam.matrix_world)[:3, :3]
+    frame = np.array([tuple(v) for v in cam.data.view_frame(scene=sc)])
+    frame = frame / -frame[:, 2:3]
+    light = rot.T @ np.array(direction)
+    return {"style": style_id, "light": (light / np.linalg.norm(light)).astype(np.float32), "rot": rot,
+            "frame": np.array([frame[:, 0].min(), frame[:, 0].max(), frame[:, 1].min(), frame[:, 1].max()],
+                              np.float32)}
+
+
+def render_sample(rng: np.random.Generator, size: int, samples: int, tmp: str) -> dict[str, np.ndarray]:
+    """Build, render and read back one sample."""
+    info = build_scene(rng, size, samples)
+    sc = bpy.context.scene
+    sc.render.filepath = os.path.join(tmp, "s.exr")
+    bpy.ops.render.render(write_still=True)
+    ch: dict[str, np.ndarray] = {}
+    for part in OpenEXR.File(sc.render.filepath).parts:
+        for key, val in part.channels.items():
+            ch[key.split(".", 1)[-1] if key.startswith("ViewLayer.") else key] = np.asarray(val.pixels)
+    depth = ch["Depth.Z"]
+    depth = np.where(depth >= 1e9, np.inf, depth).astype(np.float32)
+    combined = ch["Combined"]
+    lin = np.clip(combined[..., :3], 0.0, 1.0)
+    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+    normal = np.stack([ch[f"Normal.{a}"] for a in "XYZ"], -1) @ info["rot"]  # world → camera (row vectors)
+    label = np.rint(ch["Material Index.X"]).astype(np.uint8)
+    obj = np.rint(ch["Object Index.X"]).astype(np.uint8)
+    label[~np.isfinite(depth)] = 0
+    return {"depth": depth, "normal": np.moveaxis(normal, -1, 0).astype(np.float16),
+            "label": label, "object": obj, "rgb": np.rint(srgb * 255).astype(np.uint8),
+            "style": np.int64(info["style"]), "light": info["light"], "frame": info["frame"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point.
+
+    :param argv: Arguments (default: ``sys.argv``).
+    """
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--start", type=int, default=0, help="first sample index")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    sc = bpy.context.scene
+    sc.render.threads_mode = "FIXED"
+    sc.render.threads = args.threads
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.start, args.start + args.count):
+            path = args.out / f"{i:06d}.npz"
+            if path.exists():
+                continue
+            sample = render_sample(np.random.default_rng([args.seed, i]), args.size, args.samples, tmp)
+            np.savez(path.with_suffix(".tmp.npz"), **sample)
+            path.with_suffix(".tmp.npz").replace(path)
+            done = i - args.start + 1
+            if done % 25 == 0 or done == args.count:
+                print(f"{done}/{args.count} samples, {time.perf_counter() - t0:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
