@@ -154,13 +154,10 @@ def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image,
     :param objects: Objects to project onto; every visible mesh when None.
     :param occlusion: Test visibility against the captured depth.
     """
-    from .blender import images, projection
+    from .blender import projection
 
-    depth_image = None
-    if occlusion:
-        planar = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
-        depth_image = images.float_image_from_array(f"{image.name} Depth", planar)
-    return projection.project_image(scene, result.camera, image, objects=objects, depth_image=depth_image)
+    planar = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
+    return projection.project_image(scene, result.camera, image, objects=objects, depth=planar if occlusion else None)
 
 
 @dataclass
@@ -231,16 +228,23 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
 
     t = time.perf_counter()
     report(0.8, "projecting")
+    from .blender import provenance_props
+    from .generation import get_generator
+    from .texturing import provenance as prov
+
+    gen = get_generator(generator)
+    cam_name = camera if isinstance(camera, str) else (camera or scene.camera).name
+    record = prov.provenance("projection", prompt, seed, gen.name, [depth.camera], depth_map,
+                             weights_hash=prov.generator_fingerprint(gen), frame=scene.frame_current,
+                             options={"engine": engine, "camera": cam_name})
     if out_dir is not None:
         files["generated"] = Path(out_dir) / "generated.png"
-        write_png(files["generated"], to_uint(rgb, 8), {"prompt": prompt, "seed": str(seed),
-                                                         "generator": generator or "default"})
+        write_png(files["generated"], to_uint(rgb, 8), prov.metadata_text(record))
         image = bpy.data.images.load(str(files["generated"].resolve()), check_existing=False)
     else:
         image = images.image_from_array("Depth Generated", rgb)
-    image["depth_addon"] = {"prompt": prompt, "seed": seed, "generator": generator or "default",
-                            "mapping": depth_map.to_dict()}
     proj = project(scene, depth, image)
+    provenance_props.attach(record, image, proj.projector, *proj.materials)
     timings["project"] = time.perf_counter() - t
 
     group = None

@@ -1,12 +1,50 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Generation and write-back operators: texture from the camera, compositor set-up, remove results."""
+"""Generation and write-back operators: projection, multi-view texturing, bakes, compositor, undo, regenerate."""
 
 import bpy
 
 from ..depth_addon import api
-from ..depth_addon.blender import compositor, projection
-from ..depth_addon.errors import DepthAddonError
+from ..depth_addon.blender import (
+    bake_apply,
+    compositor,
+    compositor_fx,
+    coverage,
+    images,
+    multiview,
+    projection,
+    projection_bake,
+    provenance_props,
+    regenerate,
+)
+from ..depth_addon.errors import BadInput, DepthAddonError
+from ..depth_addon.texturing import provenance as prov
 from .depth_ops import camera_poll
+
+_PLACEMENTS = [
+    ("ORBIT", "Orbit", "Cameras evenly around the objects at one elevation"),
+    ("HEMISPHERE", "Hemisphere", "Cameras spread over the upper hemisphere"),
+    ("GREEDY", "Greedy Coverage", "Each next camera sees the most surface not covered yet"),
+    ("CAMERAS", "Selected Cameras", "Your selected camera objects"),
+]
+_SIZES = [(s, s, f"{s}×{s} texels per object") for s in ("512", "1024", "2048", "4096")]
+_SHADINGS = [("EMISSION", "Emission", "Show the texture exactly as generated (lighting baked in)"),
+             ("PRINCIPLED", "Principled", "Use the texture as base colour of a Principled BSDF")]
+
+
+def _progress(context: bpy.types.Context):
+    wm = context.window_manager
+    return lambda f, _m: wm.progress_update(int(f * 100))
+
+
+def _pack(*images_) -> None:
+    for image in images_:
+        if image is not None and image.packed_file is None and image.source == "GENERATED":
+            image.pack()
+
+
+def _selected_meshes(context: bpy.types.Context):
+    meshes = [o for o in context.selected_objects if o.type == "MESH"]
+    return meshes or None
 
 
 class DEPTH_OT_texture_scene(bpy.types.Operator):
@@ -33,7 +71,7 @@ class DEPTH_OT_texture_scene(bpy.types.Operator):
             run = api.texture_scene(context.scene, prompt=settings.prompt, seed=settings.seed,
                                     generator=settings.generator or None, engine=settings.engine,
                                     mapping=settings.mapping, compositor=self.use_compositor,
-                                    progress=lambda f, _m: wm.progress_update(int(f * 100)))
+                                    progress=_progress(context))
             run.image.pack()  # generated pixels must survive saving the file
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
@@ -45,26 +83,204 @@ class DEPTH_OT_texture_scene(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class DEPTH_OT_project_image(bpy.types.Operator):
+    """Project an image from the active camera onto the selected meshes (all visible meshes when none is
+    selected), hidden surfaces keep their material; optionally bake it so it follows the objects"""
+
+    bl_idname = "depth.project_image"
+    bl_label = "Project Image"
+    bl_options = {"REGISTER", "UNDO"}
+
+    image: bpy.props.StringProperty(name="Image", description="Image to project, as seen by the active camera "
+                                    "(default: the last generated image)")
+    occlusion: bpy.props.BoolProperty(name="Occlusion", description="Keep the image off hidden surfaces",
+                                      default=True)
+    follow: bpy.props.BoolProperty(name="Follow Objects", description="Bake into UV maps so the texture moves "
+                                   "with the objects", default=False)
+    bake_size: bpy.props.EnumProperty(name="Bake Size", items=_SIZES, default="1024")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if not camera_poll(cls, context):
+            return False
+        if not bpy.data.images:
+            cls.poll_message_set("There is no image to project")
+            return False
+        return True
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        scene = context.scene
+        image = bpy.data.images.get(self.image or "Depth Generated")
+        try:
+            if image is None:
+                raise BadInput(f"no image named {self.image!r}" if self.image else "no image to project; pick one")
+            pixels = images.array_from_image(image)
+            h, w = pixels.shape[:2]
+            depth = api.render_depth(scene, resolution=(w, h))
+            planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
+            objects = _selected_meshes(context)
+            result = projection.project_image(scene, depth.camera, image, objects=objects,
+                                              depth=planar if self.occlusion else None)
+            record = provenance_props.read(image) or prov.provenance(
+                "projection", "", 0, "external image", [depth.camera], frame=scene.frame_current,
+                options={"image": image.name})
+            provenance_props.attach(record, result.projector, *result.materials)
+            if self.follow:
+                done = projection_bake.bake_projection(scene, result.objects, int(self.bake_size))
+                _pack(*done.images.values())
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Projected {image.name!r} onto {len(result.objects)} objects"
+                    + (" and baked it" if self.follow else ""))
+        return {"FINISHED"}
+
+
+class DEPTH_OT_texture_multiview(bpy.types.Operator):
+    """Texture the selected meshes (all visible meshes when none is selected) from several views: depth,
+    generation conditioned on earlier views, fusion into each object's UV map"""
+
+    bl_idname = "depth.texture_multiview"
+    bl_label = "Texture from Views"
+    bl_options = {"REGISTER", "UNDO"}
+
+    placement: bpy.props.EnumProperty(name="Views", items=_PLACEMENTS, default="ORBIT")
+    views: bpy.props.IntProperty(name="Count", description="Number of placed views", default=4, min=1, max=32)
+    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_SIZES, default="1024")
+    view_size: bpy.props.IntProperty(name="View Size", description="Pixels on the longer side of each view",
+                                     default=512, min=64, max=2048)
+    conditioning: bpy.props.BoolProperty(name="Condition on Earlier Views", default=True,
+                                         description="Keep what earlier views painted well (keep/refine/generate)")
+    shading: bpy.props.EnumProperty(name="Shading", items=_SHADINGS, default="EMISSION")
+    preview_only: bpy.props.BoolProperty(name="Coverage Only", default=False,
+                                         description="Only show which surface the views reach (red = none)")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        scene, settings = context.scene, context.scene.depth_addon
+        cameras = None
+        if self.placement == "CAMERAS":
+            cameras = [o for o in context.selected_objects if o.type == "CAMERA"]
+            if not cameras:
+                self.report({"ERROR"}, "Select the cameras to texture from")
+                return {"CANCELLED"}
+        objects = _selected_meshes(context)
+        placement = self.placement.lower()
+        wm = context.window_manager
+        wm.progress_begin(0, 100)
+        try:
+            if self.preview_only:
+                cov = coverage.coverage_preview(scene, objects, cameras, self.views, placement,
+                                                engine=settings.engine)
+                _pack(*cov.images.values())
+                self.report({"INFO"}, f"{cov.unseen_total * 100:.1f} % of the surface is seen by no view")
+                return {"FINISHED"}
+            result = multiview.texture_multiview(
+                scene, objects, cameras, self.views, placement, settings.prompt, settings.seed,
+                settings.generator or None, bake_size=int(self.bake_size), view_size=self.view_size,
+                engine=settings.engine, use_conditioning=self.conditioning, shading=self.shading,
+                progress=_progress(context))
+            _pack(*result.images.values())
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        finally:
+            wm.progress_end()
+        for warning in result.warnings:
+            self.report({"WARNING"}, warning)
+        self.report({"INFO"}, f"Textured {len(result.objects)} objects from {len(result.views)} views in "
+                    f"{sum(result.timings.values()):.1f} s")
+        return {"FINISHED"}
+
+
+class DEPTH_OT_bake_textures(bpy.types.Operator):
+    """Bake the projection on the selected objects (all projected objects when none is selected) into their UV
+    maps, so the texture follows them when they move"""
+
+    bl_idname = "depth.bake_textures"
+    bl_label = "Bake Projection"
+    bl_options = {"REGISTER", "UNDO"}
+
+    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_SIZES, default="1024")
+    shading: bpy.props.EnumProperty(name="Shading", items=_SHADINGS, default="EMISSION")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if context.scene is not None and any(projection.is_projected(o) for o in context.scene.objects):
+            return True
+        cls.poll_message_set("No projected objects to bake; project an image first")
+        return False
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        chosen = [o for o in context.selected_objects if projection.is_projected(o)] or None
+        try:
+            result = projection_bake.bake_projection(context.scene, chosen, int(self.bake_size),
+                                                     shading=self.shading)
+            _pack(*result.images.values())
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Baked {len(result.objects)} objects")
+        return {"FINISHED"}
+
+
 class DEPTH_OT_setup_compositor(bpy.types.Operator):
-    """Use our compositor group (AI layer over the render, depth of field from Z); your own group is kept and
-    comes back with Remove Result"""
+    """Use our compositor group (AI layer over the render, depth of field, fog, relighting); your own group is kept
+    and comes back with Remove Result"""
 
     bl_idname = "depth.setup_compositor"
     bl_label = "Set Up Compositor"
     bl_options = {"REGISTER", "UNDO"}
 
     opacity: bpy.props.FloatProperty(name="Opacity", min=0.0, max=1.0, default=0.5, subtype="FACTOR")
+    blend: bpy.props.EnumProperty(name="Blend", items=[(m, m.replace("_", " ").title(), "") for m in
+                                                       compositor.BLEND_MODES], default="MIX")
     use_dof: bpy.props.BoolProperty(name="Depth of Field", default=True)
+    focus: bpy.props.EnumProperty(name="Focus", default="CAMERA", items=[
+        ("CAMERA", "Camera", "The camera's own focus distance"),
+        ("PIXEL", "Pixel", "The depth at a pixel of the camera view"),
+        ("OBJECT", "Object", "The distance to the active object")])
+    focus_x: bpy.props.FloatProperty(name="Focus X", min=0.0, max=1.0, default=0.5, subtype="FACTOR")
+    focus_y: bpy.props.FloatProperty(name="Focus Y", min=0.0, max=1.0, default=0.5, subtype="FACTOR",
+                                     description="From the top of the frame")
+    fstop: bpy.props.FloatProperty(name="F-Stop", min=0.01, max=128.0, default=2.8)
+    fog_density: bpy.props.FloatProperty(name="Fog Density", min=0.0, max=10.0, default=0.0, precision=3)
+    fog_start: bpy.props.FloatProperty(name="Fog Start", min=0.0, default=0.0, unit="LENGTH")
+    relight: bpy.props.FloatProperty(name="Relight", min=0.0, max=1.0, default=0.0, subtype="FACTOR")
+    light_direction: bpy.props.FloatVectorProperty(name="Light Direction", size=3, default=(0.3, -0.5, 0.8),
+                                                   subtype="DIRECTION")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return camera_poll(cls, context)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
+        scene = context.scene
         try:
             group = compositor.find_compositor_group()
             image = None
             if group is not None:
-                image = next((n.image for n in group.nodes if n.bl_idname == "CompositorNodeImage"), None)
-            compositor.ensure_compositor_group(context.scene, image=image, opacity=self.opacity,
-                                               use_dof=self.use_dof)
-            compositor.activate_compositor(context.scene)
+                image = next((n.image for n in group.nodes if n.bl_idname == "CompositorNodeImage"
+                              and n.name == compositor.N_IMAGE), None)
+            focus, normals, light = None, None, (0.0, 0.0, 1.0)
+            if self.focus == "OBJECT":
+                if context.active_object is None:
+                    raise BadInput("no active object to focus on")
+                focus = compositor_fx.focus_from_object(scene, context.active_object)
+            if self.focus == "PIXEL" or self.relight > 0.0:
+                depth = api.render_depth(scene, resolution=(256, max(1, round(256 * scene.render.resolution_y
+                                                                                / scene.render.resolution_x))))
+                if self.focus == "PIXEL":
+                    h, w = depth.depth.shape
+                    focus = compositor_fx.focus_from_pixel(depth.depth, min(int(self.focus_x * w), w - 1),
+                                                           min(int(self.focus_y * h), h - 1))
+                if self.relight > 0.0:
+                    normals = compositor_fx.normals_image("Depth AI Normals", depth.depth, depth.camera)
+                    light = compositor_fx.light_in_camera(depth.camera, tuple(self.light_direction))
+            compositor.ensure_compositor_group(scene, image=image, opacity=self.opacity, blend=self.blend,
+                                               use_dof=self.use_dof, focus_distance=focus, fstop=self.fstop,
+                                               fog_density=self.fog_density, fog_start=self.fog_start,
+                                               normals=normals, light_direction=light, relight=self.relight)
+            compositor.activate_compositor(scene)
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -72,8 +288,8 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
 
 
 class DEPTH_OT_remove_result(bpy.types.Operator):
-    """Remove projections from the selected objects (all objects when none is selected) and give the scene its
-    own compositor back"""
+    """Remove projections, bakes and coverage maps from the selected objects (all objects when none is
+    selected) and give the scene its own compositor back"""
 
     bl_idname = "depth.remove_result"
     bl_label = "Remove Result"
@@ -84,18 +300,52 @@ class DEPTH_OT_remove_result(bpy.types.Operator):
         scene = context.scene
         if scene is None:
             return False
-        if compositor.is_compositor_active(scene) or any(projection.is_projected(o) for o in scene.objects):
+        if compositor.is_compositor_active(scene) or any(projection.is_projected(o) or bake_apply.is_baked(o)
+                                                         for o in scene.objects):
             return True
         cls.poll_message_set("Nothing of ours to remove in this scene")
         return False
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        selected = [o for o in context.selected_objects if projection.is_projected(o)] if context.selected_objects \
-            else None
-        count = projection.remove_projection(selected)
+        ours = [o for o in context.selected_objects if projection.is_projected(o) or bake_apply.is_baked(o)]
+        selected = ours if context.selected_objects else None
+        count = bake_apply.remove_bake(selected)
+        count += projection.remove_projection(selected)
         restored = compositor.restore_compositor(context.scene) if selected is None else False
         self.report({"INFO"}, f"Restored {count} objects" + (" and the compositor" if restored else ""))
         return {"FINISHED"}
 
 
-classes = (DEPTH_OT_texture_scene, DEPTH_OT_setup_compositor, DEPTH_OT_remove_result)
+class DEPTH_OT_regenerate(bpy.types.Operator):
+    """Generate the active object's texture again from its recorded prompt, seed, generator and cameras (same
+    seed: the same result; a new seed: a variation)"""
+
+    bl_idname = "depth.regenerate"
+    bl_label = "Regenerate"
+    bl_options = {"REGISTER", "UNDO"}
+
+    seed: bpy.props.IntProperty(name="Seed", description="New seed; -1 keeps the recorded one", default=-1, min=-1)
+    prompt: bpy.props.StringProperty(name="Prompt", description="New prompt; empty keeps the recorded one")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        obj = context.active_object
+        if obj is not None and provenance_props.find(obj) is not None:
+            return True
+        cls.poll_message_set("The active object shows no generated result with a provenance record")
+        return False
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        try:
+            result = regenerate.regenerate(context.active_object, context.scene,
+                                           seed=None if self.seed < 0 else self.seed, prompt=self.prompt or None)
+            _pack(*(result.images.values() if hasattr(result, "images") else [result]))
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, "Regenerated")
+        return {"FINISHED"}
+
+
+classes = (DEPTH_OT_texture_scene, DEPTH_OT_project_image, DEPTH_OT_texture_multiview, DEPTH_OT_bake_textures,
+           DEPTH_OT_setup_compositor, DEPTH_OT_remove_result, DEPTH_OT_regenerate)

@@ -13,8 +13,10 @@ from ..preferences import generator_name
 from .status import draw_dependencies
 
 #: Options each backend understands; backends not listed are offered everything.
-BACKEND_OPTIONS: dict[str, frozenset[str]] = {"baseline": frozenset()}
 ALL_OPTIONS = frozenset({"negative_prompt", "steps", "strength"})
+BACKEND_OPTIONS: dict[str, frozenset[str]] = {
+    "embedded": frozenset(), "analytic": frozenset(), "baseline": frozenset(), "diffusers": ALL_OPTIONS,
+}
 
 
 def depth_operators(*words: str, prefix: str = "") -> list[str]:

@@ -164,6 +164,12 @@ def run(quick: bool, only: set[str] | None) -> list[dict]:
         for stage, times, params, vs in import_stages(measure, runs):
             add(stage, times, params, vs)
 
+    if wanted("project_1m_faces", "project_1m_faces_loop_uv", "multiview_4x_bake_1024"):
+        from bench_texture import texture_stages
+
+        for stage, times, params, ref in texture_stages(measure, runs):
+            add(stage, times, params, vs=ref)
+
     if wanted("demo_end_to_end"):
         from depth_addon.blender.cli import main as cli_main
 

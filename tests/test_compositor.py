@@ -7,6 +7,7 @@ import bpy
 import numpy as np
 import OpenEXR
 import pytest
+from test_projection import raycast_depth
 
 from depth_addon.blender import compat
 from depth_addon.blender import compositor as comp
@@ -170,3 +171,105 @@ def test_depth_of_field_blurs_by_depth(tmp_out):
     assert scene.camera.data.dof.focus_distance == 10.0  # an explicit distance leaves the camera alone
     assert np.abs(native - raw).mean() > 0.01 and np.abs(ours - raw).mean() > 0.01
     assert np.abs(ours - native).mean() < 0.25 * np.abs(native - raw).mean()  # same thin-lens blur
+
+
+def two_planes() -> bpy.types.Scene:
+    """Camera at the origin looking down -Z (frame ±0.5 on z=-1): a card at Z=3 in the middle, a wall at Z=6."""
+    from test_projection import plane
+
+    scene = bpy.context.scene
+    scene.render.resolution_x = scene.render.resolution_y = 32
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    cam.data.lens, cam.data.sensor_width = 36.0, 36.0
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    plane("Card", 1.0, -3.0, (0.2, 0.2, 0.2, 1.0))
+    plane("Wall", 40.0, -6.0, (0.2, 0.2, 0.2, 1.0))
+    return scene
+
+
+def test_depth_fog_thickens_with_distance(tmp_out):
+    scene = two_planes()
+    raw = workbench_render(scene, tmp_out / "raw.exr")[..., :3]
+    comp.ensure_compositor_group(scene, None, use_dof=False, fog_density=0.2, fog_color=(1.0, 0.0, 1.0))
+    comp.activate_compositor(scene)
+    fog = workbench_render(scene, tmp_out / "fog.exr")[..., :3]
+    magenta = np.array([1.0, 0.0, 1.0])
+    for (r, c), z in (((16, 16), 3.0), ((2, 2), 6.0)):  # card pixel, wall pixel
+        f = 1.0 - np.exp(-0.2 * z)
+        assert np.allclose(fog[r, c], raw[r, c] * (1 - f) + magenta * f, atol=2e-3), (z, fog[r, c])
+    comp.ensure_compositor_group(scene, None, use_dof=False, fog_density=0.2, fog_start=4.0, fog_color=(1, 0, 1))
+    late = workbench_render(scene, tmp_out / "late.exr")[..., :3]
+    assert np.allclose(late[16, 16], raw[16, 16], atol=1e-3)  # nearer than the start: clear
+    assert not np.allclose(late[2, 2], raw[2, 2], atol=0.05)
+    names = {n.name for n in comp.find_compositor_group().nodes}
+    comp.ensure_compositor_group(scene, None, use_dof=False)
+    assert not any("Fog" in n.name for n in comp.find_compositor_group().nodes) and any("Fog" in n for n in names)
+    assert len([g for g in bpy.data.node_groups if g.get(comp.KEY_OWNED)]) == 1  # never duplicated
+
+
+def test_relight_shades_the_ai_layer_by_depth_normals(tmp_out):
+    from depth_addon.blender import compositor_fx
+    from depth_addon.camera import CameraModel
+
+    scene = two_planes()
+    white = image_from_array("White", np.ones((16, 16, 3), np.float32))
+    cam = CameraModel.from_fov(16, 16, 53.13)
+    x = cam.pixel_plane_coords()[0]
+    depth = np.tile(4.0 + 3.0 * x[None, :] * np.where(x[None, :] < 0, -1.0, 1.0), (16, 1)).astype(np.float32)
+    normals = compositor_fx.normals_image("Normals", depth, cam)  # a ridge: the left half faces left
+    n = np.array(normals.pixels[:]).reshape(16, 16, 4)[::-1, :, :3]
+    assert n[8, 2, 0] < -0.3 and n[8, 13, 0] > 0.3 and (n[8, 2:14, 2] > 0.5).all()
+    light = (-1.0, 0.0, 0.0)  # from the left, in camera space
+    comp.ensure_compositor_group(scene, white, opacity=1.0, use_dof=False, normals=normals, light_direction=light,
+                                 relight=1.0)
+    comp.activate_compositor(scene)
+    lit = workbench_render(scene, tmp_out / "lit.exr")[..., :3]
+    expected_left = 2.0 * max(0.0, float(n[8, 3] @ np.array(light)))
+    assert np.allclose(lit[16, 6], expected_left, atol=0.03)  # left half faces the light: brighter than white
+    assert np.allclose(lit[16, 26], 0.0, atol=0.03)  # right half faces away: dark
+    comp.ensure_compositor_group(scene, white, opacity=1.0, use_dof=False, normals=normals, relight=0.0)
+    plain = workbench_render(scene, tmp_out / "plain.exr")[..., :3]
+    assert np.allclose(plain[1:-1, 1:-1], 1.0, atol=1e-3)
+    with pytest.raises(BadInput):
+        comp.ensure_compositor_group(scene, white, relight=0.5)  # no normal image
+    with pytest.raises(BadInput):
+        compositor_fx.light_in_camera(cam, (0.0, 0.0, 0.0))
+
+
+def test_focus_picked_from_a_pixel_keeps_that_depth_sharp(tmp_out):
+    from depth_addon.blender import compositor_fx
+    from depth_addon.texturing.fusion import as_soa, project_points
+
+    scene = scene_32()
+    raw = workbench_render(scene, tmp_out / "raw.exr")[..., :3]
+    depth, cam = api_depth(scene)
+    box = bpy.data.objects["Box"]
+    col, row, _z = project_points(cam, as_soa(np.array([list(box.location)])))
+    x, y = int(col[0]), int(row[0])
+    focus = compositor_fx.focus_from_pixel(depth, x, y)  # the depth under the box's centre
+    assert focus == pytest.approx(float(depth[y, x]), rel=0.05)
+    assert compositor_fx.focus_from_object(scene, box) == pytest.approx(focus, rel=0.15)
+    with pytest.raises(BadInput):
+        compositor_fx.focus_from_pixel(depth, 0, 0)  # the sky
+    with pytest.raises(BadInput):
+        compositor_fx.focus_from_pixel(depth, 99, 0)
+    comp.ensure_compositor_group(scene, None, use_dof=True, fstop=0.05, focus_distance=focus)
+    comp.activate_compositor(scene)
+    sharp_near = workbench_render(scene, tmp_out / "near.exr")[..., :3]
+    comp.ensure_compositor_group(scene, None, use_dof=True, fstop=0.05, focus_distance=30.0)
+    sharp_far = workbench_render(scene, tmp_out / "far.exr")[..., :3]
+    close = np.isfinite(depth) & (np.abs(depth - focus) < 0.15 * focus)
+    far = np.isfinite(depth) & (depth > 2.5 * focus)
+    assert close.sum() > 10 and far.sum() > 10
+    err = lambda img, m: float(np.abs(img - raw)[m].mean())  # noqa: E731
+    assert err(sharp_near, close) < 0.5 * err(sharp_far, close)  # focused there: the near object stays sharp
+    assert err(sharp_far, far) < err(sharp_near, far)
+
+
+def api_depth(scene: bpy.types.Scene) -> tuple:
+    """Planar depth of the scene camera at 32² and its camera model (ray cast, see :func:`raycast_depth`)."""
+    from depth_addon.blender.camera import camera_model
+
+    cam = camera_model(scene, scene.camera, 32, 32)
+    return raycast_depth(scene, cam), cam

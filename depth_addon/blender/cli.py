@@ -26,7 +26,7 @@ from .. import __version__
 from ..errors import BadInput, DepthAddonError
 from ..io.atomic import check_writable_dir, write_text_atomic
 from ..mapping import KINDS, DepthMapping
-from . import cli_batch, cli_import
+from . import cli_batch, cli_import, cli_texture
 from .depth import ENGINES
 
 PROG = "depth_cli"
@@ -186,6 +186,8 @@ def cmd_texture(args: argparse.Namespace, events: Events) -> dict:
     """``texture``: depth → generate → projection (+ compositor) for a .blend, saved to ``--out-dir``."""
     out_dir = check_writable_dir(args.out_dir)
     _open_blend(args.blend)
+    if cli_texture.wants_multiview(args):
+        return cli_texture.run_multiview(args, events, out_dir)
     return _texture_and_save(args, events, out_dir)
 
 
@@ -239,9 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--camera", help="camera object name (default: the scene camera)")
             p.add_argument("--render", action="store_true", help="also write render.png through the compositor")
             size(p)
+            cli_texture.add_texture_arguments(p)
         else:
             size(p, [512, 512])
-        p.add_argument("--prompt", default="weathered stone and moss" if name == "demo" else "")
+        p.add_argument("--prompt", default="brick walls, wooden posts and grass" if name == "demo" else "")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--generator", help="generator name (default: the embedded default)")
         p.add_argument("--engine", choices=ENGINES, default="auto", help="depth engine")

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 
 import bpy
+import numpy as np
 
 from ..errors import BadInput
-from . import compat
+from . import compat, compositor_fx
 
 GROUP_NAME = "Depth AI Compositor"
 NODE_PREFIX = "Depth AI"
@@ -71,10 +72,15 @@ def _radius_factor(scene: bpy.types.Scene, focus_distance: float, fstop: float) 
 
 def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | None = None, opacity: float = 0.5,
                             blend: str = "MIX", use_dof: bool = True, focus_distance: float | None = None,
-                            fstop: float = 2.8, blur_max: float = 16.0) -> bpy.types.NodeTree:
+                            fstop: float = 2.8, blur_max: float = 16.0, fog_density: float = 0.0,
+                            fog_start: float = 0.0, fog_color: tuple[float, float, float] = (0.7, 0.75, 0.8),
+                            normals: bpy.types.Image | None = None,
+                            light_direction: tuple[float, float, float] = (0.0, 0.0, 1.0), relight: float = 0.0,
+                            ) -> bpy.types.NodeTree:
     """Create our compositor group, or update it in place when it exists.
 
-    Render Layers → (Defocus from the Z pass) → colour mix with ``image`` → Group Output ``Image``.
+    Render Layers → (Defocus from the Z pass) → colour mix with ``image`` (optionally relit) →
+    (depth fog) → Group Output ``Image``.
 
     :param scene: Scene whose render layers feed the group.
     :param image: Image mixed over the render (stretched to the render size); None mixes nothing.
@@ -84,12 +90,28 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     :param focus_distance: Distance in focus in metres; None uses the scene camera's focus.
     :param fstop: Aperture f-number; smaller blurs more.
     :param blur_max: Largest blur radius in pixels.
-    :raises BadInput: For an unknown blend mode or an opacity outside 0..1.
+    :param fog_density: Depth fog extinction per metre; 0 turns fog off.
+    :param fog_start: Distance in metres where the fog begins.
+    :param fog_color: Linear RGB colour of the fog.
+    :param normals: Camera-space normal image of the AI layer's capture
+        (:func:`~depth_addon.blender.compositor_fx.normals_image`); needed for relighting.
+    :param light_direction: Direction towards the light in the capture camera's space
+        (:func:`~depth_addon.blender.compositor_fx.light_in_camera` converts a world direction).
+    :param relight: Relighting strength of the AI layer, 0 (off) to 1.
+    :raises BadInput: For an unknown blend mode, an opacity or strength outside 0..1, negative fog,
+        or relighting without a normal image.
     """
     if not 0.0 <= opacity <= 1.0:
         raise BadInput(f"opacity must be between 0 and 1, got {opacity}")
     if blend not in BLEND_MODES:
         raise BadInput(f"unknown blend mode {blend!r}; use one of {', '.join(BLEND_MODES)}")
+    if not (0.0 <= relight <= 1.0) or not fog_density >= 0.0:
+        raise BadInput(f"relight must be 0..1 and fog density ≥ 0, got {relight} and {fog_density}")
+    if relight > 0.0 and normals is None:
+        raise BadInput("relighting needs the normal image of the capture (compositor_fx.normals_image)")
+    light = np.asarray(light_direction, np.float64)
+    if relight > 0.0 and not (np.isfinite(light).all() and np.linalg.norm(light) > 1e-9):
+        raise BadInput(f"light direction must be a non-zero vector, got {light_direction!r}")
     group = find_compositor_group()
     if group is None:
         group = compat.new_compositor_group(GROUP_NAME)
@@ -137,9 +159,16 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     factor.default_value = float(opacity) if image is not None else 0.0
     tree.links.new(pic.outputs["Image"], scale.inputs["Image"])
     tree.links.new(picture, a)
-    tree.links.new(scale.outputs["Image"], b)
+    layer = scale.outputs["Image"]
+    if relight > 0.0 and image is not None:
+        layer, used = compositor_fx.add_relight(tree, layer, normals, tuple(light / np.linalg.norm(light)), relight)
+        wanted |= used
+    tree.links.new(layer, b)
+    if fog_density > 0.0:
+        result, used = compositor_fx.add_fog(tree, result, depth, fog_density, fog_start, fog_color)
+        wanted |= used
     output = compat.group_image_output(tree, "Image")
-    output.node.location = (400, 100)
+    output.node.location = (1300, 100)
     tree.links.new(result, output)
 
     for node in [n for n in tree.nodes if n.name.startswith(NODE_PREFIX) and n.name not in wanted]:

@@ -178,6 +178,9 @@ def mesh_arrays(me: bpy.types.Mesh, corners: bool = False) -> tuple[np.ndarray, 
     :return: ``(co N×3 float32, tris T×3 int32, face index per triangle T int32)``.
     """
     nv, nc = len(me.vertices), len(me.loops)
+    if nv == 0 or len(me.polygons) == 0:  # empty meshes have no "position" attribute at all
+        empty = np.zeros((0, 3), np.int32)
+        return np.zeros((0, 3), np.float32), empty, np.zeros(0, np.int32)
     co = np.empty(nv * 3, np.float32)
     me.attributes["position"].data.foreach_get("vector", co)
     co = co.reshape(-1, 3)

@@ -21,6 +21,12 @@ def _store_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str
     """Write H×W×3 ``rgb`` (row 0 = top) into our image ``name``, reused if we made it, else a new one."""
     h, w = rgb.shape[:2]
     im = bpy.data.images.get(name)
+    if im is not None and im.get(KEY_OWNED) and im.library is None and im.source == "FILE":
+        # ours, but packed or saved to a file since: back to pixels in memory, written below
+        if im.packed_file is not None:
+            im.unpack(method="REMOVE")
+        im.source = "GENERATED"
+        im.filepath = ""
     if im is not None and im.get(KEY_OWNED) and im.library is None and im.source == "GENERATED":
         if tuple(im.size) != (w, h):
             im.generated_width, im.generated_height = w, h
@@ -71,3 +77,47 @@ def float_image_from_array(name: str, depth: np.ndarray) -> bpy.types.Image:
         raise BadInput(f"expected an H×W depth array, got shape {d.shape}")
     d = np.where(np.isfinite(d) & (d > 0), d, FAR_DEPTH).astype(np.float32)
     return _store_image(name, np.repeat(d[..., None], 3, axis=2), True, "Non-Color")
+
+
+def occlusion_image(name: str, depth: np.ndarray) -> bpy.types.Image:
+    """Store planar depth plus its per-pixel slack for a projection's occlusion test.
+
+    Each pixel holds ``depth + slack``, where the slack is the depth change to the neighbouring
+    pixels on the same surface (:func:`~depth_addon.texturing.fusion.occlusion_slack`): points a
+    fraction of a pixel away on a grazing plane still count as visible, so the projection shows no
+    acne there, while silhouettes keep their exact depth.
+
+    :param name: Wanted image name (same reuse rule as :func:`image_from_array`).
+    :param depth: H×W planar camera-Z depth in metres, ``inf`` background.
+    """
+    from ..texturing.fusion import occlusion_slack
+
+    d = np.asarray(depth, np.float32)
+    if d.ndim != 2 or d.size == 0:
+        raise BadInput(f"expected an H×W depth array, got shape {d.shape}")
+    d = np.where(np.isfinite(d) & (d > 0), d, np.inf).astype(np.float32)
+    return float_image_from_array(name, d + occlusion_slack(d))
+
+
+def array_from_image(image: bpy.types.Image, srgb: bool = True) -> np.ndarray:
+    """An image's pixels as H×W×4 float32 (row 0 = top).
+
+    :param image: Any image with pixels.
+    :param srgb: Convert float images stored in a linear colour space to sRGB display values (byte
+        images already hold display values).
+    :raises BadInput: When the image has no pixels (missing file ...).
+    """
+    w, h = image.size
+    if w == 0 or h == 0:
+        raise BadInput(f"image {image.name!r} has no pixels (is its file missing?)")
+    px = np.empty(w * h * image.channels, np.float32)
+    image.pixels.foreach_get(px)
+    px = px.reshape(h, w, image.channels)[::-1]
+    if px.shape[2] < 4:
+        px = np.concatenate([px, np.ones((h, w, 4 - px.shape[2]), np.float32)], 2) if px.shape[2] >= 3 else \
+            np.concatenate([np.repeat(px[..., :1], 3, 2), np.ones((h, w, 1), np.float32)], 2)
+    linear = image.is_float and image.colorspace_settings.name not in ("sRGB", "Non-Color")
+    if srgb and linear:
+        c = np.clip(px[..., :3], 0.0, 1.0)
+        px[..., :3] = np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+    return np.ascontiguousarray(px)

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 
 import bpy
+import numpy as np
 from mathutils import Matrix
 
 from ..camera import CameraModel
@@ -303,7 +304,8 @@ def _targets(scene: bpy.types.Scene, objects) -> list[bpy.types.Object]:
 
 def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.types.Image, objects=None,
                   depth_image: bpy.types.Image | None = None, tolerance: float = 0.02,
-                  name: str = "Depth Projection", interpolation: str = "Linear") -> ProjectionResult:
+                  name: str = "Depth Projection", interpolation: str = "Linear", depth: np.ndarray | None = None,
+                  ) -> ProjectionResult:
     """Project ``image`` from a frozen copy of the capture camera onto mesh objects.
 
     Objects already carrying a projection are restored first, so the new one replaces it.
@@ -316,6 +318,9 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
     :param tolerance: Relative depth slack of the occlusion test (0.02 = 2 %).
     :param name: Name of the projector object.
     :param interpolation: Image interpolation: ``'Linear'``, ``'Closest'``, ``'Cubic'`` or ``'Smart'``.
+    :param depth: H×W planar depth of the capture (metres, ``inf`` background) instead of
+        ``depth_image``: stored with its per-pixel slack (:func:`.images.occlusion_image`), so
+        grazing surfaces show no occlusion acne.
     :raises BadInput: For a non-mesh or library-linked object in ``objects``, or bad options.
     """
     if interpolation not in ("Linear", "Closest", "Cubic", "Smart") or not tolerance >= 0.0:
@@ -323,6 +328,10 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
     targets = list({o.name_full: o for o in _targets(scene, objects)}.values())  # each object once
     if not targets:
         raise BadInput("no visible mesh objects to project onto")
+    if depth is not None and depth_image is None:
+        from .images import occlusion_image
+
+        depth_image = occlusion_image(f"{image.name} Depth", depth)
     previous = [o for o in targets if KEY_STATE in o]
     for obj in previous:
         _restore_object(obj)

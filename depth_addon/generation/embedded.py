@@ -19,7 +19,7 @@ import torch
 from ..camera import CameraModel
 from .analytic import _CONTRAST, choose_style, gbuffer, prepare, seeded_light, to_image
 from .base import CancelFn, ProgressFn, Steps
-from .model import AppearanceNet, condition, features, load_checkpoint, predict
+from .model import DEFAULT_WEIGHTS, AppearanceNet, condition, features, load_checkpoint, predict
 from .prompt import COLOURS, FINISHES, STYLES, PromptReport, parse_prompt
 
 TILE = 1024
@@ -100,7 +100,7 @@ class EmbeddedGenerator:
     _cache: dict[str, AppearanceNet] = {}
 
     def __init__(self, weights: Path | str | None = None, threads: int | None = None) -> None:
-        self.weights = weights
+        self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS  # its .json holds the sha256
         self.threads = threads
         self.last_report: PromptReport | None = None
 

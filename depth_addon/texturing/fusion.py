@@ -1,0 +1,392 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Multi-view fusion: project surface points into each view, test visibility, weight and blend.
+
+A surface point ``p`` with normal ``n`` seen by a view counts when it is inside the frame, in front
+of the camera and not occluded: its camera Z is at most the view's depth there times ``1 + tol``
+plus a per-pixel *slack* (the depth step to the neighbouring pixels on continuous surfaces), so
+grazing planes are not speckled with false occlusion while silhouettes stay sharp. Its weight is
+``|n·v|^k / d^p`` (two-sided, so flipped normals work) times a small factor near depth
+discontinuities, where a view's colours are least reliable. Colours are sampled bilinearly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..camera import CameraModel
+from ..errors import BadInput
+
+EDGE_WEIGHT = 0.05  # weight factor for pixels next to a depth discontinuity
+
+
+@dataclass
+class View:
+    """One capture: a camera, its planar depth and (after generation) its image.
+
+    :param camera: Camera model of the view.
+    :param depth: H×W planar camera-Z depth in metres, ``inf`` where nothing was hit.
+    :param image: H×W×3 float colours (sRGB display values) or None before generation.
+    :param contribution: H×W factor in [0, 1] on this view's fusion weight (1 everywhere when None);
+        conditioning sets it to 0 where earlier views' paint is kept.
+    :param origin: The camera model the view was asked for, when the depth renderer returned a
+        slightly different one (recorded so the same view can be requested again).
+    """
+
+    camera: CameraModel
+    depth: np.ndarray
+    image: np.ndarray | None = None
+    contribution: np.ndarray | None = None
+    origin: CameraModel | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        d = np.asarray(self.depth, np.float32)
+        if d.shape != (self.camera.height, self.camera.width):
+            raise BadInput(f"depth {d.shape} does not match the camera's {self.camera.width}×{self.camera.height}")
+        self.depth = np.where(np.isfinite(d) & (d > 0), d, np.inf).astype(np.float32)
+
+    def threshold(self, tolerance: float) -> np.ndarray:
+        """Largest camera Z still visible at each pixel (``inf`` on background)."""
+        key = ("threshold", float(tolerance))
+        if key not in self._cache:
+            self._cache[key] = self.depth * (1.0 + tolerance) + occlusion_slack(self.depth)
+        return self._cache[key]
+
+    def colour_at(self, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """Bilinear colours (M, 3) of the image at camera pixel coordinates (any image size).
+
+        :param col: Continuous column in camera pixels.
+        :param row: Continuous row in camera pixels.
+        """
+        if self.image is None:
+            raise BadInput("the view has no image yet")
+        img = np.asarray(self.image, np.float32)[..., :3]
+        sx, sy = img.shape[1] / self.camera.width, img.shape[0] / self.camera.height
+        if sx != 1.0 or sy != 1.0:
+            col, row = col * np.float32(sx), row * np.float32(sy)
+        return bilinear(img, col, row)
+
+    def edges(self) -> np.ndarray:
+        """H×W weight factor: :data:`EDGE_WEIGHT` next to depth discontinuities, 1 elsewhere."""
+        if "edges" not in self._cache:
+            self._cache["edges"] = edge_factor(self.depth)
+        return self._cache["edges"]
+
+
+def _neighbour_steps(depth: np.ndarray) -> list[np.ndarray]:
+    """Absolute depth steps to the right, left, lower and upper neighbour (NaN next to background)."""
+    return [np.abs(s) for s in _signed_steps(depth)]
+
+
+def _signed_steps(depth: np.ndarray) -> list[np.ndarray]:
+    d = np.where(np.isfinite(depth), depth, np.nan)
+    pad = np.pad(d, 1, mode="edge")
+    return [pad[1:-1, 2:] - d, d - pad[1:-1, :-2], pad[2:, 1:-1] - d, d - pad[:-2, 1:-1]]
+
+
+def occlusion_slack(depth: np.ndarray, jump: float = 0.25) -> np.ndarray:
+    """Per-pixel depth slack: how much the surface's depth changes over about one pixel.
+
+    Along each image axis the two steps to the neighbours are compared: on a plane (even a
+    grazing one) they have the same sign and inverse depth changes by the same amount on both
+    sides (it is affine in pixel coordinates under perspective), and the larger step counts; at
+    a crease, a silhouette or a thin object they do not, and only the smaller one counts, and only
+    when it is below ``jump`` × depth. Next to empty background the one real step counts. The slack is the sum
+    over both axes, so a point half a pixel away from the pixel centre in any direction still
+    passes the visibility test while silhouettes keep their exact depth.
+
+    :param depth: H×W planar depth, ``inf`` background.
+    :param jump: Largest relative step that still counts as the same surface off planes.
+    """
+    d = np.where(np.isfinite(depth), depth, np.nan).astype(np.float32)
+    right, left, down, up = _signed_steps(d)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q_right, q_left, q_down, q_up = _signed_steps(1.0 / d)  # inverse depth is affine on planes
+    total = np.zeros_like(d)
+    with np.errstate(invalid="ignore"):
+        for a, b, qa, qb in ((right, left, q_right, q_left), (down, up, q_down, q_up)):
+            hi = np.fmax(np.abs(a), np.abs(b))
+            lo = np.fmin(np.abs(a), np.abs(b))  # NaN (background) sides drop out
+            affine = (np.abs(qa - qb) <= 0.3 * np.fmax(np.abs(qa), np.abs(qb))) | (np.abs(a - b) <= 0.3 * hi)
+            planar = (a * b > 0) & affine
+            edge_of_background = np.isnan(a) ^ np.isnan(b)  # nothing behind to reveal: extrapolate
+            step = np.where(planar | edge_of_background, hi, np.where(lo < jump * d, lo, 0.0))
+            total += np.nan_to_num(step)
+    return np.where(np.isfinite(d), total, 0.0).astype(np.float32)
+
+
+def edge_factor(depth: np.ndarray, jump: float = 0.05, radius: int = 1) -> np.ndarray:
+    """H×W weight: :data:`EDGE_WEIGHT` within ``radius`` pixels of a depth jump, 1 elsewhere.
+
+    :param depth: H×W planar depth, ``inf`` background.
+    :param jump: Relative depth step that counts as a discontinuity.
+    :param radius: How far (pixels) the low weight reaches.
+    """
+    d = np.asarray(depth, np.float32)
+    finite = np.isfinite(d)
+    edge = np.zeros(d.shape, bool)
+    with np.errstate(invalid="ignore"):
+        for step in _neighbour_steps(d):
+            edge |= finite & ~(step < jump * d)  # NaN steps (next to background) are edges too
+    if radius > 0:
+        edge = cv2.dilate(edge.astype(np.uint8), np.ones((2 * radius + 1,) * 2, np.uint8)) > 0
+    return np.where(edge, EDGE_WEIGHT, 1.0).astype(np.float32)
+
+
+def _pose(camera: CameraModel) -> tuple[np.ndarray, np.ndarray]:
+    """``(rotation with unit columns, location)`` of a camera as float32."""
+    m = camera.matrix
+    rot = m[:3, :3]
+    scale = np.linalg.norm(rot, axis=0)
+    return (rot / np.where(scale > 0, scale, 1.0)).astype(np.float32), m[:3, 3].astype(np.float32)
+
+
+def as_soa(points: np.ndarray) -> np.ndarray:
+    """(3, N) contiguous float32 from (N, 3) points (component arrays are much faster in numpy).
+
+    :param points: (N, 3) array.
+    """
+    return np.ascontiguousarray(np.asarray(points, np.float32).reshape(-1, 3).T)
+
+
+def _camera_space(camera: CameraModel, xyz: np.ndarray) -> list[np.ndarray]:
+    rot, loc = _pose(camera)
+    d = [xyz[k] - loc[k] for k in range(3)]
+    return [d[0] * rot[0, k] + d[1] * rot[1, k] + d[2] * rot[2, k] for k in range(3)]
+
+
+def project_points(camera: CameraModel, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image coordinates of world points: ``(col, row, z)``.
+
+    ``col``/``row`` are continuous pixel coordinates (pixel ``(r, c)`` spans ``[c, c+1)×[r, r+1)``,
+    row 0 = top); ``z`` is the planar camera depth (positive in front of the camera).
+
+    :param camera: The view.
+    :param xyz: (3, N) world points (see :func:`as_soa`).
+    """
+    cx, cy, cz = _camera_space(camera, np.asarray(xyz, np.float32))
+    z = -cz
+    left, right, bottom, top = camera.frame
+    if not camera.ortho:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / z
+        cx *= inv
+        cy *= inv
+    cx -= np.float32(left)
+    cx *= np.float32(camera.width / (right - left))
+    cy -= np.float32(top)
+    cy *= np.float32(-camera.height / (top - bottom))
+    return cx, cy, z
+
+
+def view_directions(camera: CameraModel, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit directions (3, N) from the points towards the camera, and the distances (N,).
+
+    :param camera: The view (orthographic views have one direction and distance = camera Z).
+    :param xyz: (3, N) world points.
+    """
+    rot, loc = _pose(camera)
+    n = xyz.shape[1]
+    if camera.ortho:
+        axis = rot[:, 2]
+        dist = np.abs(sum((xyz[k] - loc[k]) * -axis[k] for k in range(3)))
+        return np.repeat(axis[:, None], n, axis=1), dist
+    v = [loc[k] - xyz[k] for k in range(3)]
+    dist = np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+    inv = 1.0 / np.maximum(dist, 1e-9)
+    return np.stack([c * inv for c in v]), dist
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def bilinear(image: np.ndarray, col: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Sample an H×W×C image (C ≤ 4) at continuous pixel coordinates (edge-clamped), with OpenCV.
+
+    :param image: H×W×C float array.
+    :param col: (N,) continuous column coordinates (pixel centres at ``c + 0.5``).
+    :param row: (N,) continuous row coordinates.
+    """
+    img = np.ascontiguousarray(image, np.float32)
+    n = int(np.size(col))
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    if n == 0:
+        return np.zeros((0, channels), np.float32)
+    width = 1024  # OpenCV maps are images: lay the points out in rows
+    rows = -(-n // width)
+    mx = np.zeros(rows * width, np.float32)
+    my = np.zeros(rows * width, np.float32)
+    mx[:n] = col - 0.5
+    my[:n] = row - 0.5
+    out = cv2.remap(img, mx.reshape(rows, width), my.reshape(rows, width), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * width, channels)[:n]
+
+
+@dataclass
+class Samples:
+    """What one view says about a set of N surface points, for the M points it sees.
+
+    :param count: N, the number of points asked about.
+    :param index: (M,) indices of the visible points.
+    :param weight: (M,) fusion weight.
+    :param facing: (M,) ``n·v`` (``|n·v|`` when two-sided).
+    :param col: (M,) continuous pixel column in the view.
+    :param row: (M,) continuous pixel row.
+    """
+
+    count: int
+    index: np.ndarray
+    weight: np.ndarray
+    facing: np.ndarray
+    col: np.ndarray
+    row: np.ndarray
+
+    @property
+    def visible(self) -> np.ndarray:
+        """(N,) bool: the view sees the point."""
+        out = np.zeros(self.count, bool)
+        out[self.index] = True
+        return out
+
+    def dense(self, values: np.ndarray) -> np.ndarray:
+        """Scatter (M,) ``values`` into an (N,) float32 array of zeros.
+
+        :param values: One value per visible point.
+        """
+        out = np.zeros(self.count, np.float32)
+        out[self.index] = values
+        return out
+
+
+def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: float = 0.005,
+                exponent: float = 2.0, distance_power: float = 2.0, two_sided: bool = False) -> Samples:
+    """Visibility and weight of surface points in one view.
+
+    :param view: The view (camera and depth).
+    :param xyz: (3, N) world points (:func:`as_soa`).
+    :param normal: (3, N) unit world normals (zero vectors get zero weight).
+    :param tolerance: Relative depth slack of the visibility test.
+    :param exponent: Power of the facing term ``n·v``.
+    :param distance_power: Power of the distance fall-off ``1/d^p``.
+    :param two_sided: Count back faces too (``|n·v|``); otherwise points facing away are hidden.
+    """
+    cam = view.camera
+    col, row, z = project_points(cam, xyz)
+    with np.errstate(invalid="ignore"):
+        inside = (col >= 0) & (col < cam.width) & (row >= 0) & (row < cam.height) & (z > 0)
+    idx = np.flatnonzero(inside)
+    col, row, z = col[idx], row[idx], z[idx]
+    flat = row.astype(np.int64) * cam.width + col.astype(np.int64)
+    keep = z <= np.take(view.threshold(tolerance).reshape(-1), flat)
+    idx, flat, col, row = idx[keep], flat[keep], col[keep], row[keep]
+    pts = np.take(xyz, idx, axis=1)
+    vdir, dist = view_directions(cam, pts)
+    facing = _dot(np.take(normal, idx, axis=1), vdir)
+    if two_sided:
+        facing = np.abs(facing)
+    keep = facing > 0
+    idx, flat, facing, dist, col, row = idx[keep], flat[keep], facing[keep], dist[keep], col[keep], row[keep]
+    weight = facing ** exponent if exponent != 1 else facing.copy()
+    if distance_power:
+        weight /= np.maximum(dist, 1e-3) ** distance_power
+    weight *= np.take(view.edges().reshape(-1), flat)
+    if view.contribution is not None:
+        weight *= np.take(np.asarray(view.contribution, np.float32).reshape(-1), flat)
+    return Samples(count=xyz.shape[1], index=idx, weight=weight.astype(np.float32),
+                   facing=facing.astype(np.float32), col=col, row=row)
+
+
+def facing_votes(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance: float = 0.005,
+                 limit: int = 50000) -> float:
+    """Share of the (two-sided) visible points whose normal faces the view, over all views (0..1).
+
+    A closed or single-sided object with consistent normals scores near 1; one whose normals all
+    point inwards (flipped) scores near 0, so its normals should be reversed before fusion.
+
+    :param views: Views with depth.
+    :param xyz: (3, N) world points.
+    :param normal: (3, N) unit world normals.
+    :param tolerance: Relative depth slack of the visibility test.
+    :param limit: At most this many points (evenly strided) are tested.
+    """
+    step = max(1, xyz.shape[1] // limit)
+    xyz, normal = np.ascontiguousarray(xyz[:, ::step]), np.ascontiguousarray(normal[:, ::step])
+    front = seen = 0
+    for view in views:
+        s = sample_view(view, xyz, normal, tolerance, two_sided=True, distance_power=0.0)
+        if s.index.size:
+            vdir, _ = view_directions(view.camera, np.take(xyz, s.index, axis=1))
+            front += int((_dot(np.take(normal, s.index, axis=1), vdir) > 0).sum())
+            seen += s.index.size
+    return front / seen if seen else 1.0
+
+
+def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance: float = 0.005,
+               exponent: float = 2.0, distance_power: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted blend of every view's colour at the points.
+
+    Normals are reversed first when most visible points face away from the views
+    (:func:`facing_votes` below 0.5: a mesh with flipped normals), then back faces are ignored.
+
+    :param views: Views with images.
+    :param xyz: (3, N) world points.
+    :param normal: (3, N) unit world normals.
+    :param tolerance: See :func:`sample_view`.
+    :param exponent: See :func:`sample_view`.
+    :param distance_power: See :func:`sample_view`.
+    :return: ``(colour (N, 3), weight (N,))``; colour is 0 where the weight is 0.
+    """
+    n = xyz.shape[1]
+    if facing_votes(views, xyz, normal, tolerance) < 0.5:
+        normal = -np.asarray(normal, np.float32)
+    total = np.zeros((3, n), np.float32)
+    weight = np.zeros(n, np.float32)
+    for view in views:
+        if view.image is None:
+            raise BadInput("every view needs an image before fusion")
+        s = sample_view(view, xyz, normal, tolerance, exponent, distance_power)
+        if s.index.size == 0:
+            continue
+        colour = view.colour_at(s.col, s.row)
+        for k in range(3):
+            total[k, s.index] += colour[:, k] * s.weight
+        weight[s.index] += s.weight
+    inv = np.where(weight > 0, 1.0 / np.maximum(weight, 1e-30), 0.0).astype(np.float32)
+    return (total * inv).T, weight
+
+
+def fit_gain_offset(source: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
+                    gain_range: tuple[float, float] = (0.6, 1.6), offset_limit: float = 0.2
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``gain, offset`` so that ``source · gain + offset ≈ target`` (weighted least squares).
+
+    Used to harmonise a new view with what earlier views painted where they overlap. Too few
+    samples give the identity; results are clamped so one bad overlap cannot wreck a view.
+
+    :param source: (N, 3) colours of the new view.
+    :param target: (N, 3) colours already painted at the same points.
+    :param weight: (N,) sample weights; equal when None.
+    :param gain_range: Allowed gain interval.
+    :param offset_limit: Largest allowed absolute offset.
+    """
+    src = np.asarray(source, np.float64).reshape(-1, 3)
+    dst = np.asarray(target, np.float64).reshape(-1, 3)
+    w = np.ones(len(src)) if weight is None else np.asarray(weight, np.float64).reshape(-1)
+    gain, offset = np.ones(3), np.zeros(3)
+    if len(src) < 16 or w.sum() <= 0:
+        return gain.astype(np.float32), offset.astype(np.float32)
+    w = w / w.sum()
+    for c in range(3):
+        ms, md = (w * src[:, c]).sum(), (w * dst[:, c]).sum()
+        var = (w * (src[:, c] - ms) ** 2).sum()
+        cov = (w * (src[:, c] - ms) * (dst[:, c] - md)).sum()
+        g = cov / var if var > 1e-6 else 1.0
+        g = float(np.clip(g, *gain_range))
+        gain[c] = g
+        offset[c] = float(np.clip(md - g * ms, -offset_limit, offset_limit))
+    return gain.astype(np.float32), offset.astype(np.float32)

@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Rasterise a mesh's UV triangles into a texture grid: world position and normal of every texel.
+
+Each texel whose centre lies inside a UV triangle gets the triangle's world position and normal,
+interpolated with the barycentric coordinates of the texel centre, so fusion can treat texels as
+surface points. The work is vectorised over (triangle, candidate texel) pairs in chunks of bounded
+size, so a million small triangles and two huge ones cost about the same per texel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import BadInput
+
+MIN_SIZE, MAX_SIZE = 8, 8192
+_CHUNK_PAIRS = 1 << 21  # (triangle, texel) candidates per chunk: bounds the temporary memory
+_EDGE_EPS = 1e-5  # texel centres this close outside an edge still count (no cracks between triangles)
+_INTERIOR_EPS = 1e-3  # for overlap counting: strictly inside, so shared edges are not overlaps
+
+
+@dataclass
+class TexelGeometry:
+    """The surface points behind the texels of one object's texture.
+
+    :param size: Texture side in texels.
+    :param index: (N,) flat texel index ``row * size + col`` (row 0 = ``v`` near 0).
+    :param position: (3, N) float32 world position of each texel centre (component rows: numpy
+        is much faster on them than on (N, 3) rows).
+    :param normal: (3, N) float32 unit world normal (zero on degenerate faces).
+    :param triangle: (N,) int32 triangle each texel belongs to.
+    :param overlap: Fraction of covered texels that lie strictly inside two or more triangles.
+    """
+
+    size: int
+    index: np.ndarray
+    position: np.ndarray
+    normal: np.ndarray
+    triangle: np.ndarray
+    overlap: float = 0.0
+
+    @property
+    def count(self) -> int:
+        """Number of covered texels."""
+        return int(self.index.size)
+
+    def mask(self) -> np.ndarray:
+        """``size×size`` bool grid of covered texels."""
+        m = np.zeros(self.size * self.size, bool)
+        m[self.index] = True
+        return m.reshape(self.size, self.size)
+
+    def to_grid(self, values: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """Scatter per-texel ``values`` ((N,) or (N, C)) into a ``size×size[×C]`` float32 grid.
+
+        :param values: One value (or row of values) per covered texel.
+        :param fill: Value of texels no triangle covers.
+        """
+        v = np.asarray(values, np.float32)
+        grid = np.full((self.size * self.size,) + v.shape[1:], fill, np.float32)
+        grid[self.index] = v
+        return grid.reshape((self.size, self.size) + v.shape[1:])
+
+
+def check_size(size: int) -> int:
+    """A texture side as int, refused outside :data:`MIN_SIZE`..:data:`MAX_SIZE`.
+
+    :param size: Requested side in texels.
+    """
+    if isinstance(size, bool) or int(size) != size or not MIN_SIZE <= int(size) <= MAX_SIZE:
+        raise BadInput(f"texture size must be a whole number of texels from {MIN_SIZE} to {MAX_SIZE}, got {size!r}")
+    return int(size)
+
+
+def _interpolate(attr: np.ndarray, tris: np.ndarray, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
+    """Barycentric mix of per-corner (T, 3, 3) ``attr`` for the texels of triangles ``tris``, as (3, N)."""
+    corners = np.ascontiguousarray(attr.reshape(-1, 9).T)  # row 3·corner + component
+    out = np.empty((3, tris.size), np.float32)
+    for c in range(3):
+        out[c] = (np.take(corners[c], tris) * w0 + np.take(corners[3 + c], tris) * w1
+                  + np.take(corners[6 + c], tris) * w2)
+    return out
+
+
+def _spans(tri: np.ndarray, y: np.ndarray, ea: np.ndarray, eb: np.ndarray, ec: np.ndarray, xmin: np.ndarray,
+           xmax: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inclusive x range of texel centres inside each triangle on row ``y`` (empty when ``lo > hi``)."""
+    lo = xmin[tri].astype(np.float64)
+    hi = xmax[tri].astype(np.float64)
+    for e in (ea, eb, ec):  # barycentric weight of one corner: A x + B y + C >= -eps
+        a = e[0][tri]
+        d = e[1][tri] * y + e[2][tri] + _EDGE_EPS
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bound = -d / a
+        lo = np.where(a > 0, np.maximum(lo, np.ceil(bound - 1e-9)), lo)
+        hi = np.where(a < 0, np.minimum(hi, np.floor(bound + 1e-9)), hi)
+        hi = np.where((a == 0) & (d < 0), lo - 1, hi)
+    return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def rasterize_uv(uv: np.ndarray, position: np.ndarray, normal: np.ndarray, size: int,
+                 measure_overlap: bool = True) -> TexelGeometry:
+    """Rasterise triangles given per corner in UV space into a ``size×size`` texel grid.
+
+    Scanline order: every (triangle, row) pair gets its exact span of texel centres, so the work
+    is proportional to the covered texels, not to the triangles' bounding boxes.
+
+    :param uv: (T, 3, 2) UV coordinates of each triangle's corners.
+    :param position: (T, 3, 3) world positions of the corners.
+    :param normal: (T, 3, 3) world normals of the corners (need not be unit length).
+    :param size: Texture side in texels.
+    :param measure_overlap: Also count texels strictly inside two or more triangles.
+    :return: The covered texels with interpolated positions and unit normals.
+    :raises BadInput: For mismatched shapes or a bad size.
+    """
+    size = check_size(size)
+    uv = np.asarray(uv, np.float64)
+    position = np.asarray(position, np.float32)
+    normal = np.asarray(normal, np.float32)
+    t = uv.shape[0]
+    if uv.shape != (t, 3, 2) or position.shape != (t, 3, 3) or normal.shape != (t, 3, 3):
+        raise BadInput(f"expected (T,3,2) UVs and (T,3,3) positions/normals, got {uv.shape}, {position.shape}, "
+                       f"{normal.shape}")
+    p = uv * size - 0.5  # texel (i, j) has its centre at integer coordinates (j, i)
+    ax, ay, bx, by, cx, cy = (p[:, k, c] for k in range(3) for c in range(2))
+    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    xmin = np.clip(np.ceil(p[..., 0].min(1) - 1e-9), 0, size - 1)
+    xmax = np.clip(np.floor(p[..., 0].max(1) + 1e-9), 0, size - 1)
+    ymin = np.clip(np.ceil(p[..., 1].min(1) - 1e-9), 0, size - 1)
+    ymax = np.clip(np.floor(p[..., 1].max(1) + 1e-9), 0, size - 1)
+    ok = np.isfinite(p).all(axis=(1, 2)) & (np.abs(area) > 1e-12) & (xmax >= xmin) & (ymax >= ymin)
+    ok &= (p[..., 0].max(1) >= 0) & (p[..., 0].min(1) <= size - 1) & (p[..., 1].max(1) >= 0)
+    ok &= p[..., 1].min(1) <= size - 1
+    ids = np.flatnonzero(ok)
+    inv = 1.0 / area[ids]
+    ax, ay, bx, by, cx, cy = (v[ids] for v in (ax, ay, bx, by, cx, cy))
+    # barycentric weight of a corner as A x + B y + C, from the opposite edge
+    ea = ((cy - by) * -inv, (cx - bx) * inv, ((cy - by) * bx - (cx - bx) * by) * inv)
+    eb = ((ay - cy) * -inv, (ax - cx) * inv, ((ay - cy) * cx - (ax - cx) * cy) * inv)
+    ec = tuple(-u - v for u, v in zip(ea, eb, strict=True))
+    ec = (ec[0], ec[1], ec[2] + 1.0)
+    xmin, xmax = xmin[ids].astype(np.int64), xmax[ids].astype(np.int64)
+    ymin, rows = ymin[ids].astype(np.int64), (ymax[ids] - ymin[ids] + 1).astype(np.int64)
+
+    hit_idx, hit_tri, hit_w0, hit_w1, strict_idx = [], [], [], [], []
+    cum = np.cumsum(rows * (xmax - xmin + 1))
+    start = 0
+    while start < ids.size:
+        base = int(cum[start - 1]) if start else 0
+        end = max(int(np.searchsorted(cum, base + _CHUNK_PAIRS, side="right")), start + 1)
+        r = rows[start:end]
+        tri = np.repeat(np.arange(start, end, dtype=np.int64), r)
+        y = ymin[tri] + np.arange(tri.size, dtype=np.int64) - np.repeat(np.cumsum(r) - r, r)
+        lo, hi = _spans(tri, y.astype(np.float64), ea, eb, ec, xmin, xmax)
+        n = np.maximum(hi - lo + 1, 0)
+        tt = np.repeat(tri, n)
+        x = np.repeat(lo, n) + np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+        yy = np.repeat(y, n)
+        w0 = (ea[0][tt] * x + ea[1][tt] * yy + ea[2][tt]).astype(np.float32)
+        w1 = (eb[0][tt] * x + eb[1][tt] * yy + eb[2][tt]).astype(np.float32)
+        flat = yy * size + x
+        if measure_overlap:
+            w2 = 1.0 - w0 - w1
+            strict_idx.append(flat[(w0 > _INTERIOR_EPS) & (w1 > _INTERIOR_EPS) & (w2 > _INTERIOR_EPS)])
+        hit_idx.append(flat)
+        hit_tri.append(ids[tt])
+        hit_w0.append(w0)
+        hit_w1.append(w1)
+        start = end
+    if hit_idx:
+        idx, tris = np.concatenate(hit_idx), np.concatenate(hit_tri)
+        w0, w1 = np.concatenate(hit_w0), np.concatenate(hit_w1)
+    else:
+        idx = tris = np.zeros(0, np.int64)
+        w0 = w1 = np.zeros(0, np.float32)
+    winner = np.full(size * size, -1, np.int64)
+    winner[idx] = np.arange(idx.size)  # one hit per texel (any of the candidates on a shared edge)
+    pick = winner[winner >= 0]
+    idx, tris, w0, w1 = idx[pick], tris[pick], w0[pick], w1[pick]
+    w2 = 1.0 - w0 - w1
+    pos, nrm = (_interpolate(attr, tris, w0, w1, w2) for attr in (position, normal))
+    length = np.sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2])
+    nrm *= np.where(length > 1e-12, 1.0 / np.maximum(length, 1e-12), 0.0).astype(np.float32)
+    overlap = 0.0
+    if measure_overlap and strict_idx:
+        counts = np.bincount(np.concatenate(strict_idx), minlength=size * size)
+        overlap = float((counts > 1).sum()) / max(idx.size, 1)
+    return TexelGeometry(size=size, index=idx, position=pos.astype(np.float32), normal=nrm,
+                         triangle=tris.astype(np.int32), overlap=overlap)

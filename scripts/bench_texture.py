@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Write-back benchmarks: projection material on a 1M-face scene, multi-view texturing with 1024² bakes.
+
+Usage (alone)::
+
+    python scripts/bench_texture.py [--runs N]
+
+:func:`texture_stages` is what ``scripts/bench.py`` calls; it returns
+``(stage, times, params, reference stage or None)`` tuples measured with the caller's ``measure``.
+Stages:
+
+* ``project_1m_faces_loop_uv`` — reference: per-corner projector UVs written with numpy (the
+  route a shader-less projection needs);
+* ``project_1m_faces`` — :func:`projection.project_image` with occlusion depth (shader route);
+* ``multiview_4x_bake_1024`` — 4 placed views, 20 objects, embedded generator, 1024² bake each:
+  UV unwrap, depth, generation, fusion, padding, images and materials, end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import bpy  # noqa: E402, I001  (bpy first: it makes bmesh importable)
+import bmesh  # noqa: E402
+import numpy as np  # noqa: E402
+
+from depth_addon import api  # noqa: E402
+from depth_addon.blender import bake_apply, images, multiview, projection  # noqa: E402
+from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
+
+
+def grid_scene(faces: int = 1_000_000) -> bpy.types.Scene:
+    """The demo camera in front of one grid mesh of about ``faces`` quads (plus the demo set).
+
+    :param faces: Number of faces of the grid.
+    """
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = build_demo_scene(bpy.context.scene, (512, 512))
+    side = int(round(faces ** 0.5))
+    bm = bmesh.new()
+    bmesh.ops.create_grid(bm, x_segments=side, y_segments=side, size=6.0)
+    me = bpy.data.meshes.new("Bench Grid")
+    bm.to_mesh(me)
+    bm.free()
+    me.materials.append(bpy.data.materials["Box Material"])
+    ob = bpy.data.objects.new("Bench Grid", me)
+    ob.location, ob.rotation_euler = (0.0, 6.0, 3.0), (1.2, 0.0, 0.0)
+    scene.collection.objects.link(ob)
+    scene["bench_faces"] = len(me.polygons)
+    return scene
+
+
+def loop_uv_projection(obj: bpy.types.Object, camera) -> None:
+    """Reference: per-corner UVs from the projector, written as a ``ProjUV`` corner attribute.
+
+    :param obj: Mesh object.
+    :param camera: The capture :class:`~depth_addon.camera.CameraModel`.
+    """
+    me = obj.data
+    co = np.empty(len(me.vertices) * 3, np.float32)
+    me.vertices.foreach_get("co", co)
+    m = np.linalg.inv(camera.matrix) @ np.array(obj.matrix_world)
+    v = co.reshape(-1, 3) @ m[:3, :3].T.astype(np.float32) + m[:3, 3].astype(np.float32)
+    s = -v[:, 2]
+    left, right, bottom, top = camera.frame
+    uv = np.stack([(v[:, 0] / s - left) / (right - left), (v[:, 1] / s - bottom) / (top - bottom)], 1)
+    uv[s <= 0] = -1.0
+    corner = np.empty(len(me.loops), np.int64)
+    me.loops.foreach_get("vertex_index", corner)
+    attr = me.attributes.get("ProjUV") or me.attributes.new("ProjUV", "FLOAT2", "CORNER")
+    attr.data.foreach_set("vector", uv[corner].ravel())
+
+
+def multiview_scene(objects: int = 20, seed: int = 0) -> bpy.types.Scene:
+    """The demo set plus primitives up to ``objects`` meshes, none with UV maps.
+
+    :param objects: Total number of mesh objects.
+    :param seed: Placement seed.
+    """
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = build_demo_scene(bpy.context.scene, (512, 512))
+    rng = random.Random(seed)
+    coll = bpy.data.collections["Depth Demo"]
+    i = 0
+    while sum(1 for o in scene.objects if o.type == "MESH") < objects:
+        bm = bmesh.new()
+        kind = i % 3
+        if kind == 0:
+            bmesh.ops.create_uvsphere(bm, u_segments=32, v_segments=16, radius=rng.uniform(0.3, 0.8))
+        elif kind == 1:
+            bmesh.ops.create_cube(bm, size=rng.uniform(0.4, 1.2))
+        else:
+            bmesh.ops.create_cone(bm, cap_ends=True, segments=32, radius1=0.5, radius2=0.1, depth=1.0)
+        me = bpy.data.meshes.new(f"Bench{i}")
+        bm.to_mesh(me)
+        bm.free()
+        me.materials.append(bpy.data.materials["Sphere Material"])
+        ob = bpy.data.objects.new(f"Bench{i}", me)
+        ob.location = (rng.uniform(-7, 7), rng.uniform(-6, 8), rng.uniform(0.5, 2.5))
+        coll.objects.link(ob)
+        i += 1
+    return scene
+
+
+def texture_stages(measure, runs: int) -> list[tuple[str, list[float], dict, str | None]]:
+    """Measure the write-back stages.
+
+    :param measure: ``measure(fn, runs, warmup=1, setup=None) -> list[float]`` (as in ``bench.py``).
+    :param runs: Timed runs per stage.
+    """
+    out = []
+    scene = grid_scene()
+    grid = bpy.data.objects["Bench Grid"]
+    depth = api.render_depth(scene, resolution=(512, 512))
+    planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
+    image = images.image_from_array("Bench Image", np.full((512, 512, 3), 0.5, np.float32))
+    params = {"faces": int(scene["bench_faces"]), "objects": sum(1 for o in scene.objects if o.type == "MESH")}
+    out.append(("project_1m_faces_loop_uv", measure(lambda: loop_uv_projection(grid, depth.camera), runs),
+                params | {"route": "numpy per-corner UV"}, None))
+    times = measure(lambda: projection.project_image(scene, depth.camera, image, depth=planar), runs,
+                    setup=projection.remove_projection)
+    out.append(("project_1m_faces", times, params | {"route": "projector shader + occlusion depth"},
+                "project_1m_faces_loop_uv"))
+    projection.remove_projection()
+
+    scene = multiview_scene()
+    count = sum(1 for o in scene.objects if o.type == "MESH")
+
+    def texture() -> None:
+        multiview.texture_multiview(scene, views=4, placement="orbit", prompt="weathered stone", seed=1,
+                                    bake_size=1024, view_size=512)
+
+    times = measure(texture, runs, setup=bake_apply.remove_bake)
+    out.append(("multiview_4x_bake_1024", times, {"objects": count, "views": 4, "bake": 1024, "view_size": 512,
+                                                   "generator": "default"}, None))
+    bake_apply.remove_bake()
+    return out
+
+
+def _measure(fn, runs: int, warmup: int = 1, setup=None) -> list[float]:
+    times = []
+    for i in range(warmup + runs):
+        if setup is not None:
+            setup()
+        t = time.perf_counter()
+        fn()
+        if i >= warmup:
+            times.append(time.perf_counter() - t)
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stages alone and print medians."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    for stage, times, params, ref in texture_stages(_measure, args.runs):
+        print(f"{stage:<28}{statistics.median(times) * 1e3:>10.1f} ms  (min {min(times) * 1e3:.1f}, "
+              f"{len(times)} runs) {params}" + (f" vs {ref}" if ref else ""), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
