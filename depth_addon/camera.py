@@ -136,7 +136,8 @@ class CameraModel:
         pts[..., 2] = -d
         if world:
             m = self.matrix.astype(np.float32)
-            pts = pts @ m[:3, :3].T + m[:3, 3]
+            with np.errstate(invalid="ignore"):  # inf (background) stays non-finite, without a warning
+                pts = pts @ m[:3, :3].T + m[:3, 3]
         return pts
 
     def to_dict(self) -> dict:
