@@ -31,23 +31,11 @@ import bpy  # noqa: E402, I001  (bpy first: it makes bmesh importable)
 import bmesh  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench_common import measure  # noqa: E402
 from depth_addon import api  # noqa: E402
 from depth_addon.blender import images, projection  # noqa: E402
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
 from depth_addon.io.atomic import write_text_atomic  # noqa: E402
-
-
-def measure(fn, runs: int, warmup: int = 1, setup=None) -> list[float]:
-    """Wall times of ``runs`` calls of ``fn`` after ``warmup`` untimed calls (``setup`` untimed before each)."""
-    times = []
-    for i in range(warmup + runs):
-        if setup is not None:
-            setup()
-        t = time.perf_counter()
-        fn()
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-    return times
 
 
 def bench_scene(triangles: int = 100_000, seed: int = 0) -> bpy.types.Scene:

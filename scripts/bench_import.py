@@ -19,7 +19,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ if str(ROOT) not in sys.path:
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_common import measure  # noqa: E402
 
 from depth_addon.blender import depth_mesh  # noqa: E402
 from depth_addon.io.png import write_png  # noqa: E402
@@ -116,25 +116,13 @@ def import_stages(measure: Callable[..., list[float]], runs: int) -> list[Stage]
     return stages
 
 
-def _measure(fn, runs: int, warmup: int = 1, setup=None) -> list[float]:
-    times = []
-    for i in range(warmup + runs):
-        if setup is not None:
-            setup()
-        t = time.perf_counter()
-        fn()
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-    return times
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the stages alone and print their medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     medians = {}
-    for stage, times, _params, ref in import_stages(_measure, args.runs):
+    for stage, times, _params, ref in import_stages(measure, args.runs):
         medians[stage] = statistics.median(times)
         vs = f"  {medians[ref] / medians[stage]:.1f}x faster than {ref}" if ref in medians else ""
         print(f"{stage:<24}{medians[stage] * 1e3:>10.1f} ms  (min {min(times) * 1e3:.1f}){vs}", flush=True)

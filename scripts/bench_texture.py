@@ -22,7 +22,6 @@ import argparse
 import random
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +32,7 @@ import bpy  # noqa: E402, I001  (bpy first: it makes bmesh importable)
 import bmesh  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench_common import measure  # noqa: E402
 from depth_addon import api  # noqa: E402
 from depth_addon.blender import bake_apply, images, multiview, projection  # noqa: E402
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
@@ -146,24 +146,12 @@ def texture_stages(measure, runs: int) -> list[tuple[str, list[float], dict, str
     return out
 
 
-def _measure(fn, runs: int, warmup: int = 1, setup=None) -> list[float]:
-    times = []
-    for i in range(warmup + runs):
-        if setup is not None:
-            setup()
-        t = time.perf_counter()
-        fn()
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-    return times
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the stages alone and print medians."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    for stage, times, params, ref in texture_stages(_measure, args.runs):
+    for stage, times, params, ref in texture_stages(measure, args.runs):
         print(f"{stage:<28}{statistics.median(times) * 1e3:>10.1f} ms  (min {min(times) * 1e3:.1f}, "
               f"{len(times)} runs) {params}" + (f" vs {ref}" if ref else ""), flush=True)
     return 0

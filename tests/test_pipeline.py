@@ -136,3 +136,13 @@ def test_batch_bad_job_is_exit_2(tmp_path: Path) -> None:
     proc = run("batch", str(tmp_path / "job.json"))
     assert proc.returncode == 2 and "blend file not found" in proc.stderr
     assert run("batch", str(tmp_path / "missing.json")).returncode == 2
+
+
+def test_demo_command_writes_every_artifact(tmp_path: Path) -> None:
+    proc = run("--json", "demo", "--out-dir", str(tmp_path), "--resolution", "32", "24", "--samples", "1")
+    assert proc.returncode == 0, proc.stderr
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"depth.exr", "depth.png", "generated.png", "render.png", "scene.blend", "run.json"} <= names
+    run_json = json.loads((tmp_path / "run.json").read_text())
+    assert run_json["resolution"] == [32, 24] and run_json["generator"] == "default"
+    assert cv2.imread(str(tmp_path / "render.png")).shape == (24, 32, 3)
