@@ -48,11 +48,11 @@ def _selected_meshes(context: bpy.types.Context):
 
 
 class DEPTH_OT_texture_scene(bpy.types.Operator):
-    """Render depth from the active camera, generate an image from it and project it onto the visible meshes
-    (new materials; the originals are kept)"""
+    """Render depth, generate and project in one step, waiting for the result (for scripts; the sidebar uses the
+    background version). New materials; the originals are kept"""
 
     bl_idname = "depth.texture_scene"
-    bl_label = "Generate & Project"
+    bl_label = "Generate & Project (Blocking)"
     bl_options = {"REGISTER", "UNDO"}
 
     use_compositor: bpy.props.BoolProperty(

@@ -71,6 +71,17 @@ def test_embedded_shape_dtype_determinism_and_odd_sizes():
     assert odd.shape == (97, 61, 3) and np.isfinite(odd).all()
 
 
+def test_preview_is_the_analytic_image_before_the_network():
+    depth, cam = ground_box(64, 48)
+    seen = []
+    final = EmbeddedGenerator().generate(depth, prompt="brick", seed=2, camera=cam,
+                                         preview=lambda rgb, fraction: seen.append((rgb, fraction)))
+    assert len(seen) == 1 and seen[0][1] == 0.5
+    rgb = seen[0][0]
+    assert rgb.shape == final.shape and rgb.dtype == np.float32 and 0 <= rgb.min() and rgb.max() <= 1
+    assert not np.array_equal(rgb, final)  # the network changes the analytic image
+
+
 def test_predict_pads_to_stride_and_crops():
     model = load_checkpoint()
     feats = torch.rand(13, 97, 61)

@@ -122,7 +122,7 @@ class EmbeddedGenerator:
     def generate(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
                  size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
                  cancel: CancelFn | None = None, camera: CameraModel | None = None,
-                 light: np.ndarray | None = None) -> np.ndarray:
+                 light: np.ndarray | None = None, preview=None) -> np.ndarray:
         """Generate an sRGB image for ``depth`` (see :class:`~.base.Generator` for the contract).
 
         :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
@@ -134,6 +134,8 @@ class EmbeddedGenerator:
         :param cancel: Cancellation poll.
         :param camera: Camera the depth was taken with.
         :param light: Camera-space direction towards the sun; seeded when None.
+        :param preview: ``preview(rgb, fraction)``, called once with the analytic layer's image while
+            the network runs (the worker shows it as the job's preview).
         :return: H×W×3 float32 sRGB in [0, 1].
         :raises BadInput: Unusable depth, size or seed, or weights that fail verification.
         :raises ModelUnavailable: Missing weights.
@@ -152,6 +154,8 @@ class EmbeddedGenerator:
                 style = choose_style(report, seed)
                 sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
                 g = gbuffer(d_np, m_np, camera, style, seed, report, light=sun)
+                if preview is not None:
+                    preview(to_image(g.image), 0.5)
                 n_labels = int(g.labels.max()) + 1
                 albedo = g.albedo
                 if n_labels > 0:
