@@ -220,19 +220,19 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
         files["depth_exr"] = save_depth(depth, Path(out_dir) / "depth.exr", depth_map)
         files["depth_png"] = save_depth(depth, Path(out_dir) / "depth.png", depth_map)
 
-    t = time.perf_counter()
-    report(0.1, "generating")
-    rgb = generate(depth.depth, depth.mask, prompt=prompt, seed=seed, generator=generator, camera=depth.camera,
-                   progress=lambda f, m: report(0.1 + 0.7 * f, m), cancel=cancel)
-    timings["generate"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    report(0.8, "projecting")
     from .blender import provenance_props
     from .generation import get_generator
     from .texturing import provenance as prov
 
-    gen = get_generator(generator)
+    t = time.perf_counter()
+    report(0.1, "generating")
+    gen = get_generator(generator)  # built once: it generates and is fingerprinted for provenance
+    rgb = gen.generate(depth.depth, depth.mask, prompt=prompt, seed=seed, camera=depth.camera,
+                       progress=lambda f, m: report(0.1 + 0.7 * f, m), cancel=cancel)
+    timings["generate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    report(0.8, "projecting")
     cam_name = camera if isinstance(camera, str) else (camera or scene.camera).name
     record = prov.provenance("projection", prompt, seed, gen.name, [depth.camera], depth_map,
                              weights_hash=prov.generator_fingerprint(gen), frame=scene.frame_current,

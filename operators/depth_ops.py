@@ -178,16 +178,20 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
             return {"CANCELLED"}
         context.window_manager.progress_begin(0, len(self.views))
         try:
-            while self._step(context):
+            while self._guarded_step(context):
                 pass
         except DepthAddonError as exc:
-            self._finish(context, cancelled=True)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        return self._finish(context)
+
+    def _guarded_step(self, context: bpy.types.Context) -> bool:
+        """One view/frame; on any error the sequence is finished as cancelled and the error re-raised."""
+        try:
+            return self._step(context)
         except Exception:
             self._finish(context, cancelled=True)
             raise
-        return self._finish(context)
 
     def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
         self.timer = None
@@ -208,14 +212,10 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         try:
-            more = self._step(context)
+            more = self._guarded_step(context)
         except DepthAddonError as exc:
-            self._finish(context, cancelled=True)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        except Exception:
-            self._finish(context, cancelled=True)
-            raise
         return {"RUNNING_MODAL"} if more else self._finish(context)
 
 

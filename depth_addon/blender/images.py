@@ -17,6 +17,21 @@ KEY_OWNED = "depth_addon_owned"  # on images, projectors and collections we crea
 FAR_DEPTH = 1.0e10  # depth written for unknown pixels: nothing occludes there
 
 
+def owned_collection(scene: bpy.types.Scene, name: str) -> bpy.types.Collection:
+    """Our collection ``name``, created (and tagged) when missing or linked, and linked into ``scene``.
+
+    :param scene: Scene the collection must be part of.
+    :param name: Collection name.
+    """
+    coll = bpy.data.collections.get(name)
+    if coll is None or coll.library is not None:
+        coll = bpy.data.collections.new(name)
+        coll[KEY_OWNED] = True
+    if coll not in scene.collection.children_recursive:
+        scene.collection.children.link(coll)
+    return coll
+
+
 def _store_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str) -> bpy.types.Image:
     """Write H×W×3 ``rgb`` (row 0 = top) into our image ``name``, reused if we made it, else a new one."""
     h, w = rgb.shape[:2]

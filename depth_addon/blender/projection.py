@@ -22,7 +22,7 @@ from mathutils import Matrix
 from ..camera import CameraModel
 from ..errors import BadInput
 from . import compat
-from .images import KEY_OWNED
+from .images import KEY_OWNED, owned_collection
 
 PROJECTOR_COLLECTION = "Depth Projectors"
 MATERIAL_SUFFIX = " [Depth]"
@@ -49,13 +49,7 @@ class ProjectionResult:
 
 
 def _projector_collection(scene: bpy.types.Scene) -> bpy.types.Collection:
-    coll = bpy.data.collections.get(PROJECTOR_COLLECTION)
-    if coll is None or coll.library is not None:
-        coll = bpy.data.collections.new(PROJECTOR_COLLECTION)
-        coll[KEY_OWNED] = True
-    if coll not in scene.collection.children_recursive:
-        scene.collection.children.link(coll)
-    return coll
+    return owned_collection(scene, PROJECTOR_COLLECTION)
 
 
 def create_projector(scene: bpy.types.Scene, camera_model: CameraModel, name: str = "Depth Projector"

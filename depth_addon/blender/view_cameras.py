@@ -17,7 +17,7 @@ from mathutils import Matrix
 from ..camera import CameraModel
 from ..errors import BadInput
 from .camera import camera_model, resolve_camera
-from .images import KEY_OWNED
+from .images import KEY_OWNED, owned_collection
 
 VIEWS_COLLECTION = "Depth Views"
 _SENSOR = 36.0
@@ -55,13 +55,7 @@ def user_views(scene: bpy.types.Scene, cameras, size: int) -> list[tuple[bpy.typ
 
 
 def _views_collection(scene: bpy.types.Scene) -> bpy.types.Collection:
-    coll = bpy.data.collections.get(VIEWS_COLLECTION)
-    if coll is None or coll.library is not None:
-        coll = bpy.data.collections.new(VIEWS_COLLECTION)
-        coll[KEY_OWNED] = True
-    if coll not in scene.collection.children_recursive:
-        scene.collection.children.link(coll)
-    return coll
+    return owned_collection(scene, VIEWS_COLLECTION)
 
 
 def camera_object(scene: bpy.types.Scene, model: CameraModel, name: str = "Depth View") -> bpy.types.Object:
