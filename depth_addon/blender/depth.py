@@ -8,7 +8,8 @@ Three paths give the same planar camera-Z depth (they agree to about 1e-5 relati
 * ``workbench`` — Workbench Z pass written by a temporary compositor File Output node;
 * ``cycles`` — Cycles Z pass, one sample, with a depth-only material override (always works).
 
-``auto`` tries ``gpu`` and falls back to ``workbench``. Every path sees the same geometry (:mod:`.depth_scene`):
+``auto`` tries ``gpu`` and falls back to ``workbench`` (also for scenes with visible hair curves or point
+clouds, which only the engines draw). Every path sees the same geometry (:mod:`.depth_scene`):
 render visibility, camera ray visibility, holdouts, instances, modifiers, curves, text and
 metaballs. Before rendering, scenes without geometry and cameras inside a closed mesh are refused.
 """
@@ -201,8 +202,17 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     cam = camera_model(scene, cam_obj, width, height)
     visibility, differs = scene_state(scene, layer)
     instances = _instances(depsgraph, scene, layer, visibility, ids)
-    used, out = engine, None
-    if engine in ("auto", "gpu"):
+    used, out, warnings = engine, None, []
+    if instances.undrawn:
+        names = ", ".join(repr(n) for n in instances.undrawn[:3]) + (" …" if len(instances.undrawn) > 3 else "")
+        if engine == "gpu" and not passes:
+            raise BadInput(f"the gpu depth path does not draw hair curves or point clouds ({names}); use engine "
+                           "'auto', 'workbench' or 'cycles'")
+        if passes:
+            warnings.append(f"normals and ids come from the gpu path, which leaves out {names}")
+        elif engine == "auto":
+            used = "workbench"  # it renders hair and point clouds; the gpu path would leave holes
+    if used in ("auto", "gpu"):
         try:
             out = _gpu_depth(scene, layer, cam_obj, cam, instances, differs, visibility, passes)
             used = "gpu"
@@ -217,6 +227,8 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     depth = out["depth"]
     result = DepthResult(depth=depth, mask=np.isfinite(depth), camera=cam, engine=used, radial=radial,
                          meta={"camera_name": cam_obj.name, "frame": scene.frame_current})
+    if warnings:
+        result.meta["warnings"] = warnings
     if normals:
         result.normals = out["normal"]
     if ids:

@@ -10,7 +10,9 @@ The rules follow what Cycles writes into its Z pass (measured with Blender 5.0):
 * holdout objects (object flag or holdout collection) occlude what is behind them but their pixels
   are background (``inf``); shadow catchers are ordinary surfaces;
 * curves, text, surfaces and metaballs reach the depsgraph as evaluated mesh instances, so only
-  ``MESH`` instances are drawn (hair curves, point clouds and volumes are not handled).
+  ``MESH`` instances are drawn; visible hair curves and point clouds are listed in
+  :attr:`SceneInstances.undrawn` so that the caller can pick an engine that renders them (volumes
+  write no Z in either engine and are ignored).
 
 Linked (library) objects are part of the scene and render like local ones: depth only reads them
 (the Workbench path may hide one for the length of a render, in memory, restored in ``finally``).
@@ -27,6 +29,7 @@ import numpy as np
 from ..errors import BadInput
 
 _HIDDEN = None  # instance_state result for something the camera does not see
+UNDRAWN_TYPES = ("CURVES", "POINTCLOUD")  # rendered by Workbench and Cycles, not by the gpu path
 
 
 @dataclass
@@ -97,6 +100,7 @@ class SceneInstances:
         depsgraph iterates, so the mesh (owned by the evaluated geometry) is kept, not the object.
     :param owners: Key → session uid of the original object whose edits change that mesh.
     :param slots: Key → material names per slot (filled when asked for).
+    :param undrawn: Names of visible hair-curve and point-cloud objects, which the gpu path cannot draw.
     """
 
     keys: list[tuple[int, int]] = field(default_factory=list)
@@ -106,6 +110,7 @@ class SceneInstances:
     meshes: dict[tuple[int, int], bpy.types.Mesh] = field(default_factory=dict)
     owners: dict[tuple[int, int], int] = field(default_factory=dict)
     slots: dict[tuple[int, int], list[str | None]] = field(default_factory=dict)
+    undrawn: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -136,6 +141,10 @@ def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility
     for inst in depsgraph.object_instances:
         obj = inst.object
         if obj.type != "MESH":
+            if obj.type in UNDRAWN_TYPES and visibility.instance_state(inst) is not _HIDDEN:
+                top = inst.parent.original if inst.is_instance and inst.parent is not None else obj.original
+                if top.name not in out.undrawn:
+                    out.undrawn.append(top.name)
             continue
         state = visibility.instance_state(inst)
         if state is _HIDDEN:
@@ -339,9 +348,9 @@ def check_renderable(instances: SceneInstances, boxes: dict, scene: bpy.types.Sc
     :param modelview: N×4×4 camera-from-object matrices of the instances.
     :param clip_start: Camera clip start in metres.
     """
-    if not len(instances):
-        raise BadInput(f"scene {scene.name!r} has no renderable geometry (no visible mesh, curve, text or "
-                       "metaball object)")
+    if not len(instances) and not instances.undrawn:
+        raise BadInput(f"scene {scene.name!r} has no renderable geometry (no visible mesh, curve, text, "
+                       "metaball, hair or point cloud object)")
     inside = camera_inside(instances, boxes, modelview, clip_start)
     if inside is not None:
         raise BadInput(f"the camera is inside {inside!r} (it sees the inside of a closed mesh); move the camera "
