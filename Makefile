@@ -20,10 +20,11 @@ OUT ?= out
 
 venv: $(STAMP)
 
-$(STAMP): $(REQUIREMENTS) requirements/base.txt
+$(STAMP): $(REQUIREMENTS) requirements/base.txt requirements/optional-nodeps.txt
 	@test -f $(REQUIREMENTS) || { echo "unsupported BLENDER=$(BLENDER) (use 5.0, 4.5 or 4.2)" >&2; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/optional-nodeps.txt
 	@touch $@
 
 demo: $(STAMP)

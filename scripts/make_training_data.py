@@ -32,6 +32,7 @@ import OpenEXR
 from mathutils import Vector
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from depth_addon.blender.compat import ensure_node_tree, render_pass_name, set_multilayer_exr  # noqa: E402
 from depth_addon.generation.prompt import STYLE_HSV, STYLES  # noqa: E402
 
 _HSV = STYLE_HSV
@@ -49,7 +50,7 @@ def _material(name: str, style: str, rng: np.random.Generator, index: int) -> bp
     """A procedural node material of ``style`` with a random palette and scale."""
     mat = bpy.data.materials.new(name)
     mat.pass_index = index
-    nt = mat.node_tree
+    nt = ensure_node_tree(mat)
     nodes, links = nt.nodes, nt.links
     bsdf = nodes.get("Principled BSDF")
     coord = nodes.new("ShaderNodeTexCoord")
@@ -230,7 +231,7 @@ def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
     sun.data.color = (1.0, float(rng.uniform(0.9, 1.0)), float(rng.uniform(0.78, 0.95)))
     world = bpy.data.worlds.new("sky")
     sc.world = world
-    bg = world.node_tree.nodes.get("Background")
+    bg = ensure_node_tree(world).nodes.get("Background")
     sky = (float(rng.uniform(0.35, 0.6)), float(rng.uniform(0.5, 0.7)), float(rng.uniform(0.75, 1.0)), 1.0)
     bg.inputs["Color"].default_value = sky
     bg.inputs["Strength"].default_value = float(rng.uniform(0.5, 1.0))
@@ -249,10 +250,7 @@ def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
     sc.view_settings.view_transform = "Standard"
     vl = sc.view_layers[0]
     vl.use_pass_z = vl.use_pass_normal = vl.use_pass_material_index = vl.use_pass_object_index = True
-    ims = r.image_settings
-    ims.media_type = "MULTI_LAYER_IMAGE"
-    ims.color_depth = "32"
-    ims.exr_codec = "NONE"
+    set_multilayer_exr(r.image_settings)
     bpy.context.view_layer.update()
     rot = np.array(cam.matrix_world)[:3, :3]
     frame = np.array([tuple(v) for v in cam.data.view_frame(scene=sc)])
@@ -279,8 +277,8 @@ def render_sample(rng: np.random.Generator, size: int, samples: int, tmp: str) -
     lin = np.clip(combined[..., :3], 0.0, 1.0)
     srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
     normal = np.stack([ch[f"Normal.{a}"] for a in "XYZ"], -1) @ info["rot"]  # world → camera (row vectors)
-    label = np.rint(ch["Material Index.X"]).astype(np.uint8)
-    obj = np.rint(ch["Object Index.X"]).astype(np.uint8)
+    label = np.rint(ch[render_pass_name("Material Index") + ".X"]).astype(np.uint8)
+    obj = np.rint(ch[render_pass_name("Object Index") + ".X"]).astype(np.uint8)
     label[~np.isfinite(depth)] = 0
     return {"depth": depth, "normal": np.moveaxis(normal, -1, 0).astype(np.float16),
             "label": label, "object": obj, "rgb": np.rint(srgb * 255).astype(np.uint8),

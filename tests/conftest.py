@@ -22,6 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import bpy  # noqa: E402
+import ui_harness  # noqa: E402
 
 EXT_NAME = "depth_addon_ext"
 
@@ -57,6 +58,23 @@ def fresh_file():
     """Start every test from an empty Blender file."""
     bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     yield
+
+
+@pytest.fixture
+def prefs(addon):
+    """The add-on's preferences, through a temporary add-on entry (:func:`ui_harness.prefs_entry`).
+
+    Shared fixtures are defined here, not by wrapping ``ui_harness`` functions in test modules: pytest
+    keeps such a wrapped function past interpreter teardown, and with it its module's ``bpy``, which
+    makes bpy 4.x crash (4.2) or hang (4.5) at exit.
+    """
+    yield from ui_harness.prefs_entry(addon)
+
+
+@pytest.fixture
+def worker_plugins(addon, monkeypatch):
+    """The add-on's worker also loads the numpy-only test generators (:func:`ui_harness.with_test_generators`)."""
+    yield from ui_harness.with_test_generators(addon, monkeypatch)
 
 
 @pytest.fixture

@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import analytic
 import bpy
 import numpy as np
 import pytest
 
+from depth_addon.blender import compat
+from depth_addon.blender.compat import set_image_format
 from depth_addon.blender.depth import render_depth
 from depth_addon.errors import BadInput
+from depth_addon.io import exr_plain
 
 ENGINES = ("gpu", "workbench", "cycles")
 
@@ -59,24 +66,30 @@ def test_resolution_override_and_percentage() -> None:
 
 
 def _settings_snapshot(scene: bpy.types.Scene) -> dict:
-    r, layer = scene.render, scene.view_layers[0]
+    r, layer, ims = scene.render, scene.view_layers[0], scene.render.image_settings
+    tree = compat.scene_compositor(scene)
     return {
         "engine": r.engine, "res": (r.resolution_x, r.resolution_y, r.resolution_percentage),
-        "compositing": (r.use_compositing, scene.compositing_node_group), "pass_z": layer.use_pass_z,
+        "compositing": (r.use_compositing, tree, len(tree.nodes) if tree else 0, len(tree.links) if tree else 0),
+        "pass_z": layer.use_pass_z, "multiview": r.use_multiview, "extension": r.use_file_extension,
         "override": layer.material_override, "samples": scene.cycles.samples, "aa": scene.display.render_aa,
         "light": scene.display.shading.light, "filter": scene.cycles.filter_width, "camera": scene.camera,
         "groups": sorted(g.name for g in bpy.data.node_groups), "materials": sorted(m.name for m in bpy.data.materials),
-        "filepath": r.filepath, "format": (r.image_settings.media_type, r.image_settings.file_format),
+        "filepath": r.filepath, "format": (getattr(ims, "media_type", None), ims.file_format, ims.color_mode,
+                                           ims.color_depth, ims.exr_codec, getattr(ims, "use_exr_interleave", None)),
     }
 
 
 @pytest.mark.parametrize("engine", ["workbench", "cycles"])
 def test_engine_paths_restore_the_scene(engine: str) -> None:
     scene = analytic.build()
-    user_group = bpy.data.node_groups.new("My Comp", "CompositorNodeTree")
-    user_group.nodes.new("CompositorNodeRLayers")
-    scene.compositing_node_group = user_group
-    scene.render.engine = "BLENDER_EEVEE"
+    user_tree = compat.ensure_scene_compositor(scene, "My Comp")
+    user_tree.nodes.new("CompositorNodeRLayers")
+    n_nodes = len(user_tree.nodes)
+    scene.render.engine = compat.eevee_engine()
+    scene.render.filepath = "//renders/shot_"
+    set_image_format(scene.render.image_settings, "PNG", "RGBA", "16")
+    scene.render.image_settings.exr_codec = "PIZ"
     scene.cycles.samples = 77
     scene.display.render_aa = "8"
     other = bpy.data.objects.new("Other Cam", bpy.data.cameras.new("Other Cam"))
@@ -84,7 +97,16 @@ def test_engine_paths_restore_the_scene(engine: str) -> None:
     before = _settings_snapshot(scene)
     render_depth(scene, camera=other, engine=engine)
     assert _settings_snapshot(scene) == before
-    assert len(user_group.nodes) == 1 and not user_group.links
+    assert len(user_tree.nodes) == n_nodes
+
+
+@pytest.mark.parametrize("engine", ["workbench", "cycles"])
+def test_engine_paths_read_the_depth_without_openexr(engine: str, monkeypatch) -> None:
+    """Where the bundled OpenEXR wheel cannot load (another Python), the EXR is parsed with numpy."""
+    scene = analytic.build()
+    reference = render_depth(scene, engine=engine).depth
+    monkeypatch.setitem(sys.modules, "OpenEXR", None)  # ``import OpenEXR`` raises ImportError
+    np.testing.assert_array_equal(render_depth(scene, engine=engine).depth, reference)
 
 
 def test_no_camera_is_bad_input() -> None:
@@ -111,3 +133,62 @@ def test_unknown_engine() -> None:
     scene = analytic.build()
     with pytest.raises(BadInput, match="unknown depth engine"):
         render_depth(scene, engine="eevee-next")
+
+
+@pytest.mark.parametrize("interleave", [True, False], ids=["one-part", "multi-part"])
+def test_plain_exr_reader_matches_openexr(interleave: bool, tmp_path) -> None:
+    """The numpy reader gives every channel of Blender's uncompressed multilayer EXRs exactly as OpenEXR does
+    (one part with every channel; 5.0 can also write one part per pass)."""
+    import OpenEXR
+
+    scene = analytic.build()
+    r = scene.render
+    r.engine, scene.display.render_aa, r.use_compositing = "BLENDER_WORKBENCH", "OFF", False
+    scene.view_layers[0].use_pass_z = True
+    compat.set_multilayer_exr(r.image_settings)
+    if hasattr(r.image_settings, "use_exr_interleave"):
+        r.image_settings.use_exr_interleave = interleave
+    r.filepath = str(tmp_path / "passes.exr")
+    bpy.ops.render.render(write_still=True)
+    parts = OpenEXR.File(r.filepath, separate_channels=True).parts
+    channels = {name: np.asarray(ch.pixels, np.float32) for part in parts for name, ch in part.channels.items()}
+    assert "ViewLayer.Depth.Z" in channels and len(channels) == 5  # and Combined R, G, B, A
+    for name, expected in channels.items():
+        np.testing.assert_array_equal(exr_plain.read_channel(r.filepath, name), expected, err_msg=name)
+    with pytest.raises(ValueError, match="no channel"):
+        exr_plain.read_channel(r.filepath, "ViewLayer.Nope.Z")
+
+
+EXIT_CHILD = r"""
+import sys
+sys.path[:0] = sys.argv[1:3]
+import bpy
+bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+import analytic
+from depth_addon.blender import depth_preview, properties
+from depth_addon.blender.depth import render_depth
+scene = analytic.build()
+render_depth(scene, engine="gpu")  # installs the cache's depsgraph handlers, fills GPU batches
+properties.register()  # property update callbacks: 4.2 keeps them until bpy is freed
+scene.depth_addon.live_preview = True
+scene.depth_addon.near = 2.0  # the update callback registers the preview timer
+bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # drops it but keeps it referenced
+properties.unregister()
+bpy.app.timers.register(depth_preview._timer, first_interval=60.0)  # background mode never runs timers
+bpy.app.timers.register(depth_preview._timer, first_interval=60.0)
+print("rendered", flush=True)
+sys.exit(0)
+"""
+
+
+def test_process_exits_after_the_gpu_path() -> None:
+    """Nothing of ours may keep ``bpy`` alive past interpreter teardown, or bpy 4.5 hangs and 4.2 crashes in a
+    C++ static destructor after ``sys.exit``: handlers and timers are removed at exit (depth_cache), property
+    and timer callbacks hold no module globals (compat.detached_callback)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        proc = subprocess.run([sys.executable, "-c", EXIT_CHILD, str(root), str(root / "tests")],
+                              capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the process did not exit after rendering: {(exc.stdout or b'')[-300:]!r}")
+    assert proc.returncode == 0 and "rendered" in proc.stdout, proc.stderr[-2000:]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from depth_addon import api
+from depth_addon.blender import compat
 from depth_addon.blender.depth import render_depth
 from depth_addon.errors import BadInput
 
@@ -67,7 +68,7 @@ def test_camera_inside_a_solid_is_bad_input(engine: str) -> None:
     groups = len(bpy.data.node_groups)
     with pytest.raises(BadInput, match="inside 'Box'"):
         render_depth(scene, engine=engine)
-    assert len(bpy.data.node_groups) == groups and scene.render.engine == "BLENDER_EEVEE"
+    assert len(bpy.data.node_groups) == groups and scene.render.engine == compat.eevee_engine()
 
 
 def test_room_with_inward_normals_and_open_meshes_are_fine() -> None:

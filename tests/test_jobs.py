@@ -13,10 +13,9 @@ from types import SimpleNamespace
 
 import bpy
 import pytest
-import ui_harness
 from analytic import build
 
-_generators = pytest.fixture(name="worker_plugins")(ui_harness.with_test_generators)
+from depth_addon.blender import compat
 
 
 @pytest.fixture
@@ -32,7 +31,7 @@ def _state() -> dict:
     return {"images": sorted(i.name for i in bpy.data.images if i.name != "Render Result"),
             "materials": sorted(m.name for m in bpy.data.materials),
             "objects": sorted(o.name for o in bpy.data.objects),
-            "compositor": getattr(bpy.context.scene.compositing_node_group, "name", None)}
+            "compositor": getattr(compat.scene_compositor(bpy.context.scene), "name", None)}
 
 
 def _queue(addon, generator: str, **params) -> list:

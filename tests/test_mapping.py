@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from depth_addon import api
+from depth_addon.blender import compat
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput
 from depth_addon.io.png import read_png_text
@@ -88,4 +89,4 @@ def test_save_depth_8_bit_png(tmp_out) -> None:
     assert read_png_text(path)["bits"] == "8"
     with pytest.raises(BadInput, match="bit depth"):
         api.save_depth(result, tmp_out / "d4.png", DepthMapping("linear", 1.0, 10.0), bits=4)
-    assert bpy.context.scene.render.engine == "BLENDER_EEVEE"
+    assert bpy.context.scene.render.engine == compat.eevee_engine()

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import bpy
 import pytest
-import ui_harness
 
 ROOT = Path(__file__).resolve().parents[1]
 MARK = "DEPTH_ADDON_PREFS "
 
-_prefs = pytest.fixture(name="prefs")(ui_harness.prefs_entry)
 
 # Runs in a child Blender: enable the add-on under the name the tests use, then save or load preferences.
 CHILD = r"""
@@ -26,6 +24,10 @@ sys.path.insert(0, sys.argv[1])
 import bpy, addon_utils
 name, mode, mark = "depth_addon_ext", sys.argv[2], sys.argv[3]
 if mode == "load":
+    # bpy 4.2 reloads icon textures in read_userpref and crashes without a GPU context: render once first.
+    scene = bpy.context.scene
+    scene.render.engine, scene.render.resolution_x, scene.render.resolution_y = "BLENDER_WORKBENCH", 4, 4
+    bpy.ops.render.render()
     bpy.ops.wm.read_userpref()
 addon_utils.enable(name, default_set=True)
 prefs = bpy.context.preferences.addons[name].preferences

@@ -11,18 +11,15 @@ from __future__ import annotations
 import bpy
 import numpy as np
 import pytest
-import ui_harness
 from analytic import build
 from ui_harness import draw, operator_registered
+
+from depth_addon.blender import compat
 
 #: Operators that change no data (so need no undo step). The live depth preview refreshes an image as a view
 #: of the scene, like a viewport, and is switched off rather than undone.
 NO_DATA_CHANGE = {"depth.cancel_job", "depth.release_model", "depth.install_torch", "depth.health_check",
                   "depth.toggle_live_preview"}
-
-
-_prefs = pytest.fixture(name="prefs")(ui_harness.prefs_entry)
-_generators = pytest.fixture(name="worker_plugins")(ui_harness.with_test_generators)
 
 
 @pytest.fixture
@@ -201,7 +198,7 @@ def _state() -> dict:
     return {"images": sorted(i.name for i in bpy.data.images if i.name != "Render Result"),
             "materials": sorted(m.name for m in bpy.data.materials),
             "objects": sorted(o.name for o in bpy.data.objects),
-            "compositor": getattr(scene.compositing_node_group, "name", None)}
+            "compositor": getattr(compat.scene_compositor(scene), "name", None)}
 
 
 def _undo_restores(op: str, **kwargs) -> dict:

@@ -113,7 +113,7 @@ def draw(draw_fn, space_type: str = "VIEW_3D", host: object | None = None) -> Si
 
 
 # --- fixture bodies shared by the UI and preferences tests ----------------------------------------------
-# Test modules wrap them: ``_prefs = pytest.fixture(name="prefs")(ui_harness.prefs_entry)``.
+# conftest.py wraps them as the ``prefs`` and ``worker_plugins`` fixtures.
 
 TESTS_DIR = Path(__file__).resolve().parent
 

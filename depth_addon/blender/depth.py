@@ -5,7 +5,7 @@ Three paths give the same planar camera-Z depth (they agree to about 1e-5 relati
 
 * ``gpu`` — the evaluated meshes drawn with a linear-depth shader (:mod:`.depth_gpu`), milliseconds;
   it can also return camera-space normals and object/material ids from the same draw;
-* ``workbench`` — Workbench Z pass written by a temporary compositor File Output node;
+* ``workbench`` — Workbench Z pass, saved as a temporary multilayer EXR (no compositor; :mod:`.depth_engine`);
 * ``cycles`` — Cycles Z pass, one sample, with a depth-only material override (always works).
 
 ``auto`` tries ``gpu`` and falls back to ``workbench`` (also for scenes with visible hair curves or point

@@ -8,11 +8,23 @@ triangle counts, so a stale batch is never drawn. Object and camera transforms a
 geometry: moving things never re-uploads. Any update other than a pure transform bumps
 :func:`settings_generation` (cached visibility decisions), and any update of something drawable
 bumps :func:`scene_generation` (the cached instance walk): moving only the camera reuses both.
+
+At interpreter exit (:func:`_at_exit`, an ``atexit`` hook registered after ``bpy`` was imported,
+so it runs before bpy's own exit code) every app handler and timer of this package is removed and
+the GPU batches are dropped. The ``bpy`` module runs Blender's exit code only when the module
+object is freed, and a function left in ``bpy.app.handlers`` or ``bpy.app.timers`` (timers never
+run in background mode) keeps it alive through its module globals. bpy 4.5 then hangs forever in
+a C++ static destructor after ``sys.exit`` (its audio thread was never stopped) and 4.2 crashes
+there; bpy 5.0 is not affected. (Property callbacks pin it in 4.2 as well: see
+:func:`.compat.rna_callback`.)
 """
 
 from __future__ import annotations
 
+import atexit
+import sys
 import time
+import types
 
 import bpy
 import gpu
@@ -201,3 +213,22 @@ def remove_handlers() -> None:
                   and getattr(h, "__module__", "") == fn.__module__]:
             handlers.remove(h)
     clear()
+
+
+def _at_exit() -> None:
+    """Remove every app handler and timer of this package (any module) and drop the batches, at process exit."""
+    package = __name__.rsplit(".", 2)[0] + "."  # ``…depth_addon.``: also the preview's and the jobs' handlers
+    for name in dir(bpy.app.handlers):
+        handlers = getattr(bpy.app.handlers, name)
+        if isinstance(handlers, list):
+            for h in [h for h in handlers if getattr(h, "__module__", "").startswith(package)]:
+                handlers.remove(h)
+    for name, module in list(sys.modules.items()):  # timers cannot be listed: try our module functions
+        if name.startswith(package) and module is not None:
+            for fn in list(vars(module).values()):
+                while isinstance(fn, types.FunctionType) and fn.__module__ == name and bpy.app.timers.is_registered(fn):
+                    bpy.app.timers.unregister(fn)  # once per registration
+    clear()
+
+
+atexit.register(_at_exit)

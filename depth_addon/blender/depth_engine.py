@@ -1,13 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The engine depth paths: Workbench or Cycles Z pass written by a temporary compositor File Output node.
+"""The engine depth paths: Workbench or Cycles Z pass, written as a multilayer EXR and read back.
 
 Cycles (one sample, a depth-only material override) is the reference: it honours every render
 visibility rule. Workbench ignores camera ray visibility, *indirect only* collections and
 holdouts, so for Workbench those objects are hidden from render for the duration of the render,
 and when holdouts are in the scene a second render without them finds the pixels where a holdout
-is in front (its depth is smaller there), which become background as in Cycles. Every setting
-goes through :class:`~.render_state.Overrides` and is restored in ``finally``; the user's
-compositor group is never edited (ours is a temporary group).
+is in front (its depth is smaller there), which become background as in Cycles.
+
+The render runs with compositing off and saves the render result (``write_still``) as an
+uncompressed 32-bit multilayer EXR, so no compositor is involved: the user's tree or group is
+never run, edited or swapped, and the same code works on every supported Blender (the format
+switch is :func:`.compat.set_multilayer_exr`). The Z pass is read with OpenEXR, or without it by
+:mod:`depth_addon.io.exr_plain` (Blender itself cannot load a multilayer EXR into pixels). Every
+setting goes through :class:`~.render_state.Overrides` and is restored in ``finally``.
 """
 
 from __future__ import annotations
@@ -20,29 +25,29 @@ import tempfile
 import bpy
 import numpy as np
 
+from ..io import exr_plain
+from .compat import ensure_node_tree
 from .depth_scene import RenderVisibility
 from .render_state import Overrides
 
 BACKGROUND_Z = 1e9  # Cycles and Workbench write 1e10 where nothing was hit
 
 
-def _read_depth_exr(path: str) -> np.ndarray:
-    """Read the single-channel EXR a File Output node wrote (OpenEXR when present, else Blender)."""
+def read_depth_pass(path: str, layer: str) -> np.ndarray:
+    """The Z pass of view layer ``layer`` from a multilayer EXR Blender wrote (H×W, row 0 = top).
+
+    :param path: The EXR file.
+    :param layer: View layer name (the channel is ``<layer>.Depth.Z``).
+    """
+    channel = f"{layer}.Depth.Z"
     try:
         import OpenEXR
     except ImportError:
-        OpenEXR = None
-    if OpenEXR is not None:
-        channels = OpenEXR.File(path).parts[0].channels
-        return np.asarray(channels["V" if "V" in channels else next(iter(channels))].pixels, np.float32)
-    image = bpy.data.images.load(path, check_existing=False)
-    try:
-        w, h = image.size
-        px = np.empty(w * h * 4, np.float32)
-        image.pixels.foreach_get(px)
-        return px.reshape(h, w, 4)[::-1, :, 0].copy()
-    finally:
-        bpy.data.images.remove(image)
+        return exr_plain.read_channel(path, channel)
+    for part in OpenEXR.File(path, separate_channels=True).parts:
+        if channel in part.channels:
+            return np.asarray(part.channels[channel].pixels, np.float32)
+    raise RuntimeError(f"the render wrote no {channel} channel to {path}")
 
 
 def workbench_hidden(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibility: RenderVisibility,
@@ -75,7 +80,6 @@ def workbench_hidden(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibil
 def _render_once(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, camera: bpy.types.Object, width: int,
                  height: int, engine: str, hide: list[bpy.types.Object]) -> np.ndarray:
     tmpdir = tempfile.mkdtemp(prefix="depth_addon_")
-    group = bpy.data.node_groups.new("__depth_addon_z", "CompositorNodeTree")
     override_mat = None
     try:
         with Overrides() as ov:
@@ -84,11 +88,13 @@ def _render_once(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, camera: bpy
             ov.set(r, "resolution_x", width)
             ov.set(r, "resolution_y", height)
             ov.set(r, "resolution_percentage", 100)
-            for attr in ("use_border", "use_sequencer", "use_motion_blur", "use_freestyle", "use_single_layer"):
+            for attr in ("use_border", "use_sequencer", "use_motion_blur", "use_freestyle", "use_multiview",
+                         "use_compositing", "use_single_layer"):
                 ov.set(r, attr, attr == "use_single_layer")
-            ov.set(r, "use_compositing", True)
-            ov.set(scene, "compositing_node_group", group)
-            ov.set(layer, "use_pass_z", True)  # before the Render Layers node, or it has no Depth socket
+            ov.set(r, "use_file_extension", True)
+            ov.set(r, "filepath", os.path.join(tmpdir, "depth.exr"))
+            ov.multilayer_exr(r.image_settings)
+            ov.set(layer, "use_pass_z", True)
             for ob in hide:
                 ov.set(ob, "hide_render", True)
             if engine == "workbench":
@@ -106,27 +112,16 @@ def _render_once(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, camera: bpy
                                     ("filter_width", 0.01), ("device", "CPU")):
                     ov.set(c, attr, value)
                 override_mat = bpy.data.materials.new("__depth_addon_depth_only")
-                override_mat.node_tree.nodes.clear()
-                override_mat.node_tree.nodes.new("ShaderNodeOutputMaterial")
+                nodes = ensure_node_tree(override_mat).nodes
+                nodes.clear()
+                nodes.new("ShaderNodeOutputMaterial")
                 ov.set(layer, "material_override", override_mat)
-            rl = group.nodes.new("CompositorNodeRLayers")
-            rl.scene, rl.layer = scene, layer.name
-            fo = group.nodes.new("CompositorNodeOutputFile")
-            fo.directory, fo.file_name = tmpdir + os.sep, "z_"
-            fo.format.media_type = "IMAGE"
-            fo.format.file_format = "OPEN_EXR"
-            fo.format.color_mode = "BW"
-            fo.format.color_depth = "32"
-            fo.format.exr_codec = "NONE"
-            fo.file_output_items.new("FLOAT", "Depth")
-            group.links.new(rl.outputs["Depth"], fo.inputs["Depth"])
-            bpy.ops.render.render(scene=scene.name, layer=layer.name)
+            bpy.ops.render.render(write_still=True, scene=scene.name, layer=layer.name)
         files = sorted(glob.glob(os.path.join(tmpdir, "*.exr")))
         if not files:
             raise RuntimeError(f"the {engine} render wrote no depth file")
-        z = _read_depth_exr(files[0])
+        z = read_depth_pass(files[0], layer.name)
     finally:
-        bpy.data.node_groups.remove(group)
         if override_mat is not None:
             bpy.data.materials.remove(override_mat)
         shutil.rmtree(tmpdir, ignore_errors=True)

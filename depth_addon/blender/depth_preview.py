@@ -18,6 +18,7 @@ from bpy.app.handlers import persistent
 from ..errors import DepthAddonError
 from ..io.png import to_uint
 from ..mapping import DepthMapping
+from . import compat
 from .images import KEY_OWNED
 
 PREVIEW_IMAGE = "Depth Preview"
@@ -136,14 +137,18 @@ def _timer() -> None:
     return None
 
 
+# What the timers hold: a plain function would keep ``bpy`` alive past exit (see compat.detached_callback).
+_TIMER = compat.detached_callback(__name__, "_timer", arguments=0)
+
+
 def request_update(scene: bpy.types.Scene) -> None:
     """Schedule one preview refresh when the scene's live preview is on (settings changed)."""
     settings = getattr(scene, "depth_addon", None)
     if settings is None or not settings.live_preview or _state["scheduled"]:
         return
     _state["scheduled"] = True
-    if not bpy.app.timers.is_registered(_timer):
-        bpy.app.timers.register(_timer, first_interval=0.05)
+    if not bpy.app.timers.is_registered(_TIMER):
+        bpy.app.timers.register(_TIMER, first_interval=0.05)
 
 
 @persistent
@@ -158,7 +163,7 @@ def _on_update(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
         relevant = _scene_key(scene) != _state["key"]
     if relevant:
         _state["scheduled"] = True
-        bpy.app.timers.register(_timer, first_interval=0.05)
+        bpy.app.timers.register(_TIMER, first_interval=0.05)
 
 
 @persistent
@@ -194,10 +199,10 @@ def set_enabled(on: bool) -> None:
     if on and not bpy.app.background and _on_update not in handlers:
         handlers.append(_on_update)
         _state["scheduled"] = True
-        bpy.app.timers.register(_timer, first_interval=0.0)
+        bpy.app.timers.register(_TIMER, first_interval=0.0)
     elif not on:
         while _on_update in handlers:
             handlers.remove(_on_update)
-        if bpy.app.timers.is_registered(_timer):
-            bpy.app.timers.unregister(_timer)
+        if bpy.app.timers.is_registered(_TIMER):
+            bpy.app.timers.unregister(_TIMER)
         _state["scheduled"] = False

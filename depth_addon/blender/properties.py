@@ -9,7 +9,7 @@ the range last seen.
 
 import bpy
 
-from . import depth_cache, depth_gpu, depth_preview
+from . import compat, depth_cache, depth_gpu, depth_preview
 
 _MAPPING_ITEMS = [
     ("inverse", "Inverse (disparity)", "1/depth, near is bright: what depth ControlNets and MiDaS expect"),
@@ -20,13 +20,12 @@ _MAPPING_ITEMS = [
 _ENGINE_ITEMS = [
     ("auto", "Auto", "Fastest path that works here: GPU offscreen, then Workbench"),
     ("gpu", "GPU Offscreen", "Draw the evaluated meshes with a linear-depth shader (fastest)"),
-    ("workbench", "Workbench", "Workbench Z pass through a temporary compositor File Output node"),
+    ("workbench", "Workbench", "Workbench Z pass, read from a temporary multilayer EXR (compositor untouched)"),
     ("cycles", "Cycles", "Cycles Z pass with a depth-only material override (slowest, always works)"),
 ]
 
 
-# Blender 4.5+ warns about "//" paths unless the property says it supports them (older versions lack the flag).
-_PATH_OPTIONS = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
+_PATH_OPTIONS = compat.path_property_options()  # 4.5+ warns about "//" paths without its flag
 
 _RANGE_ITEMS = [
     ("percentile", "Percentile", "Near/far from the 1st and 99th percentile of the rendered depth"),
@@ -43,39 +42,44 @@ def _refresh(settings: bpy.types.PropertyGroup, _context: bpy.types.Context) -> 
     depth_preview.request_update(settings.id_data)
 
 
+# Callbacks by name: a plain function would keep ``bpy`` alive past exit in 4.2 (see compat.detached_callback).
+_REFRESH = compat.detached_callback(__name__, "_refresh")
+_LIVE_PREVIEW = compat.detached_callback(__name__, "_live_preview_update")
+
+
 class DepthAddonSettings(bpy.types.PropertyGroup):
     """Per-scene settings of the Depth sidebar."""
 
-    engine: bpy.props.EnumProperty(name="Engine", items=_ENGINE_ITEMS, default="auto", update=_refresh)
-    mapping: bpy.props.EnumProperty(name="Mapping", items=_MAPPING_ITEMS, default="inverse", update=_refresh)
+    engine: bpy.props.EnumProperty(name="Engine", items=_ENGINE_ITEMS, default="auto", update=_REFRESH)
+    mapping: bpy.props.EnumProperty(name="Mapping", items=_MAPPING_ITEMS, default="inverse", update=_REFRESH)
     radial: bpy.props.BoolProperty(name="Radial", description="Distance along the ray instead of camera Z",
-                                   update=_refresh)
+                                   update=_REFRESH)
     invert: bpy.props.BoolProperty(name="Invert", description="Flip the mapped values (near dark instead of bright)",
-                                   update=_refresh)
-    range_mode: bpy.props.EnumProperty(name="Range", items=_RANGE_ITEMS, default="percentile", update=_refresh)
+                                   update=_REFRESH)
+    range_mode: bpy.props.EnumProperty(name="Range", items=_RANGE_ITEMS, default="percentile", update=_REFRESH)
     lock_range: bpy.props.BoolProperty(
         name="Lock Range", description="Use Near/Far below for every view and frame instead of fitting each render",
-        update=_refresh,
+        update=_REFRESH,
     )
     near: bpy.props.FloatProperty(
         name="Near", description="Depth mapped to the near end; the last fitted value unless the range is locked",
-        default=0.1, min=1e-6, soft_max=1000.0, subtype="DISTANCE", unit="LENGTH", precision=4, update=_refresh
+        default=0.1, min=1e-6, soft_max=1000.0, subtype="DISTANCE", unit="LENGTH", precision=4, update=_REFRESH
     )
     far: bpy.props.FloatProperty(
         name="Far", description="Depth mapped to the far end; the last fitted value unless the range is locked",
-        default=100.0, min=1e-6, soft_max=10000.0, subtype="DISTANCE", unit="LENGTH", precision=4, update=_refresh
+        default=100.0, min=1e-6, soft_max=10000.0, subtype="DISTANCE", unit="LENGTH", precision=4, update=_REFRESH
     )
     bits: bpy.props.EnumProperty(
         name="PNG Bits", items=[("16", "16-bit", "65536 grey levels"), ("8", "8-bit", "256 grey levels")],
-        default="16", update=_refresh
+        default="16", update=_REFRESH
     )
     live_preview: bpy.props.BoolProperty(
         name="Live Preview", description="Keep the \"Depth Preview\" image up to date with the active camera",
-        update=_live_preview_update
+        update=_LIVE_PREVIEW
     )
     preview_size: bpy.props.IntProperty(
         name="Preview Size", description="Long side of the live preview in pixels", default=512, min=64, max=2048,
-        update=_refresh,
+        update=_REFRESH,
     )
     output_dir: bpy.props.StringProperty(
         name="Output", description="Folder for depth maps and generated images", subtype="DIR_PATH", default="//depth/",

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .compat import set_image_format
+from .compat import set_image_format, set_multilayer_exr
+
+_FORMAT = ("media_type", "file_format", "color_mode", "color_depth", "exr_codec", "use_exr_interleave")  # in order
 
 
 class Overrides:
@@ -24,28 +26,40 @@ class Overrides:
     def __init__(self) -> None:
         self._undo: list[tuple[Any, str, Any]] = []
 
-    def image_format(self, settings: Any, file_format: str, color_mode: str, color_depth: str) -> None:
-        """Switch ``ImageFormatSettings`` to a single-layer image format, restorable as one unit.
+    def _record_format(self, settings: Any) -> None:
+        """Remember ``settings``' format as one unit, restored in dependency order.
 
         In Blender 5.0 setting ``media_type`` resets ``file_format`` and ``color_depth``, and a
-        format is only valid under its media type, so the old values are restored in dependency
-        order (media type, format, mode, depth) rather than attribute by attribute.
+        format is only valid under its media type; the codec list depends on the depth. So the old
+        values come back in order (media type, format, mode, depth, codec), not attribute by attribute.
+        """
+        old = {n: getattr(settings, n) for n in _FORMAT if hasattr(settings, n)}
+
+        def restore() -> None:
+            for name in _FORMAT:
+                if name in old and getattr(settings, name) != old[name]:
+                    setattr(settings, name, old[name])
+
+        self._undo.append((restore, "", None))
+
+    def image_format(self, settings: Any, file_format: str, color_mode: str, color_depth: str) -> None:
+        """Switch ``ImageFormatSettings`` to a single-layer image format, restorable as one unit.
 
         :param settings: The scene's ``render.image_settings`` (or a node's ``format``).
         :param file_format: New file format, e.g. ``PNG``.
         :param color_mode: ``BW``, ``RGB`` or ``RGBA``.
         :param color_depth: ``8``, ``16`` or ``32``.
         """
-        names = ("media_type", "file_format", "color_mode", "color_depth")
-        old = {n: getattr(settings, n) for n in names if hasattr(settings, n)}
-
-        def restore() -> None:
-            for name in names:
-                if name in old and getattr(settings, name) != old[name]:
-                    setattr(settings, name, old[name])
-
-        self._undo.append((restore, "", None))
+        self._record_format(settings)
         set_image_format(settings, file_format, color_mode, color_depth)
+
+    def multilayer_exr(self, settings: Any) -> None:
+        """Switch ``ImageFormatSettings`` to an uncompressed 32-bit multilayer EXR, restorable as one unit.
+
+        :param settings: The scene's ``render.image_settings``.
+        """
+        self._record_format(settings)
+        set_multilayer_exr(settings)
 
     def set(self, owner: Any, attr: str, value: Any) -> None:
         """Set ``owner.attr = value``, remembering the previous value (skipped when equal).
