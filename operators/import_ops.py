@@ -67,7 +67,11 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
 
     mode: bpy.props.EnumProperty(name="Mode", default="reconstruct", items=[
         ("reconstruct", "Reconstruct", "Perspective unprojection into one mesh"),
-        ("displace", "Displace", "Plane with a Displace modifier (relief)")])
+        ("displace", "Displace", "Relief: a plane moved by the depth (Displace modifier or material displacement)")])
+    displace_method: bpy.props.EnumProperty(name="Method", default="modifier", items=[
+        ("modifier", "Modifier", "Displace modifier on a plane with a vertex per pixel: exact, shown everywhere"),
+        ("material", "Material", "Material displacement on a coarse plane with a Subdivision modifier "
+                                 "(adaptive where available): light, full detail at render time")])
     use_clip: bpy.props.BoolProperty(name="Clip Outliers", default=False)
     clip_low: bpy.props.FloatProperty(name="Low %", default=1.0, min=0.0, max=100.0)
     clip_high: bpy.props.FloatProperty(name="High %", default=99.0, min=0.0, max=100.0)
@@ -108,6 +112,7 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         """The import options these properties describe (flat keywords of ``ImportOptions``)."""
         opts = {"values": self.values, "channel": self.channel or None, "normalise": self.normalise_values,
                 "near": self.near, "far": self.far, "doffs": self.doffs, "mode": self.mode,
+                "displace_method": self.displace_method,
                 "baseline": self.baseline or None, "fill_holes": self.fill_holes, "max_hole": self.max_hole,
                 "denoise": self.denoise, "denoise_sigma": self.denoise_sigma, "downsample": self.downsample,
                 "tear_ratio": self.tear_ratio if self.use_tear else None,
@@ -151,6 +156,8 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         layout = self.layout
         layout.use_property_split = True
         layout.prop(self, "mode")
+        if self.mode == "displace":
+            layout.prop(self, "displace_method")
         layout.prop(self, "color_path")
         layout.prop(self, "channel")
         col = layout.column(heading="Values")

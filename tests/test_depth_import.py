@@ -16,7 +16,7 @@ from depth_addon.camera import CameraModel
 from depth_addon.depth_import import ImportOptions, Intrinsics, ValueSpec, prepare, read_depth, read_pfm, write_pfm
 from depth_addon.depth_import import preprocess as pp
 from depth_addon.depth_import.formats import MAX_PIXELS, probe
-from depth_addon.depth_import.grid import build_grid
+from depth_addon.depth_import.grid import build_grid, plan_grid, plane_grid, plane_step
 from depth_addon.depth_import.pfm import encode_pfm
 from depth_addon.depth_import.values import solve_inverse_affine, to_metres
 from depth_addon.errors import BadInput
@@ -352,6 +352,8 @@ def test_full_grid_counts_positions_and_uvs() -> None:
     cam = Intrinsics.from_fov(8, 6, 70.0)
     g = build_grid(d, cam.frame, np.ones((5, 7), bool))
     assert (len(g.vertices), g.face_count, len(g.edges)) == (48, 35, 6 * 7 + 5 * 8)
+    plan = plan_grid(np.ones((5, 7), bool))
+    assert (plan.vertex_count, plan.edge_count, plan.face_count, plan.padded) == (48, 6 * 7 + 5 * 8, 35, None)
     assert np.allclose(g.vertices, cam.camera_model().unproject(d).reshape(-1, 3))
     uv = g.uvs.reshape(-1, 4, 2)[0]
     u0, u1, v0, v1 = 0.5 / 8, 1.5 / 8, 1 - 0.5 / 6, 1 - 1.5 / 6
@@ -372,6 +374,8 @@ def test_grid_with_dropped_faces_matches_brute_force(seed: int) -> None:
     assert {tuple(pix[c]) for c in cv} == ref
     ref_edges = {frozenset((f[k], f[(k + 1) % 4])) for f in ref for k in range(4)}
     assert {frozenset(pix[e]) for e in g.edges} == ref_edges and len(g.edges) == len(ref_edges)
+    plan = plan_grid(keep)  # the sizes Blender allocates before the arrays exist
+    assert (plan.vertex_count, plan.edge_count, plan.face_count) == (len(g.vertices), len(g.edges), g.face_count)
     for c, e in zip(cv, ce, strict=True):
         assert all(set(g.edges[e[k]]) == {c[k], c[(k + 1) % 4]} for k in range(4))
     assert np.array_equal(np.unique(cv), np.arange(len(g.vertices)))  # no unused vertex
@@ -390,3 +394,28 @@ def test_prepare_colour_mismatch_and_options(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="unknown import option"):
         ImportOptions.from_flat(colour="x")
     assert ImportOptions.from_flat(values="inverse", focal_px=50, tear_ratio=None).values.kind == "inverse"
+
+
+def test_plane_grid_for_material_displacement() -> None:
+    assert (plane_step(2048, 2048), plane_step(512, 300), plane_step(32, 24), plane_step(129, 10)) == (16, 4, 1, 2)
+    h, w = 40, 70
+    keep = np.ones((h - 1, w - 1), bool)
+    keep[20:25, 30:33] = False  # a hole: every coarse face overlapping it goes
+    cam = Intrinsics.from_fov(w, h, 60.0)
+    g = plane_grid((h, w), cam.frame, keep, 8, 2.0)
+    rows, cols = np.linspace(0, h - 1, 6), np.linspace(0, w - 1, 10)  # ceil(39/8) = 5, ceil(69/8) = 9 faces
+    assert g.step == 8 and g.face_count == 5 * 9 - 4 and np.all(g.vertices[:, 2] == 0)
+    left, right, bottom, top = cam.frame
+    assert np.allclose(g.vertices[0, :2], [(left + 0.5 * (right - left) / w) * 2, (top - 0.5 * (top - bottom) / h) * 2])
+    assert np.allclose(g.vertices[-1, :2], [(right - 0.5 * (right - left) / w) * 2,
+                                            (bottom + 0.5 * (top - bottom) / h) * 2])
+    pix = g.vertex_pixels()[g.corner_verts]
+    r, c = np.divmod(pix, cols.size)
+    assert np.allclose(g.uvs, np.stack([(cols[c] + 0.5) / w, 1 - (rows[r] + 0.5) / h], 1))
+    faces = {(r[k], c[k]) for k in range(0, len(r), 4)}  # top-left corner of each face
+    # pixel faces 20–24 × 30–32 lie in coarse rows 15.6–23.4–31.2 and columns 23–30.7–38.3
+    assert faces.isdisjoint({(2, 3), (2, 4), (3, 3), (3, 4)}) and {(1, 3), (2, 2), (4, 4)} <= faces
+    assert np.array_equal(np.unique(g.corner_verts), np.arange(len(g.vertices)))
+    sparse = np.zeros((h - 1, w - 1), bool)
+    sparse[3, 4] = True  # no coarse face is fully kept: the step halves down to 1
+    assert plane_grid((h, w), cam.frame, sparse, 8, 1.0).step == 1

@@ -236,3 +236,18 @@ def test_cli_import_depth(tmp_path: Path) -> None:
     proc = run_cli("import-depth", str(tmp_path / "disp.pfm"), "--values", "disparity", "--out", str(bad))
     assert proc.returncode == 2 and "baseline" in proc.stderr and not bad.exists()
     assert not list(bad.parent.glob(".*part*"))
+
+
+def test_mesh_allocated_before_its_arrays() -> None:
+    from depth_addon.blender import depth_mesh
+    from depth_addon.depth_import.grid import build_grid, plan_grid
+
+    d = scene_depth()
+    keep = face_mask(d, 1.1)
+    plan = plan_grid(keep)
+    me = depth_mesh.new_quad_mesh("Early", plan.vertex_count, plan.edge_count, plan.face_count)
+    depth_mesh.fill_quad_mesh(me, build_grid(d, Intrinsics.from_fov(32, 24, 50.0).frame, keep, plan=plan))
+    assert not me.validate(verbose=False) and len(me.polygons) == keep.sum()
+    wrong = depth_mesh.new_quad_mesh("Wrong", plan.vertex_count, plan.edge_count, plan.face_count - 1)
+    with pytest.raises(RuntimeError, match="another grid"):
+        depth_mesh.fill_quad_mesh(wrong, build_grid(d, (-1, 1, -1, 1), keep, plan=plan))

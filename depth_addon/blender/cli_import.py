@@ -3,8 +3,8 @@
 
 ``depth_cli import-depth IMAGE [--color IMG] [--values depth|inverse|disparity] [--baseline M]
 [--focal-px F | --fov DEG | --focal-mm MM] [--cx PX --cy PX] [--doffs PX] [--mode reconstruct|displace]
---out FILE.blend``. Bad input exits with 2 and writes nothing; the .blend is written under a
-temporary name and renamed, and generated images are packed into it.
+[--displace-method modifier|material] --out FILE.blend``. Bad input exits with 2 and writes nothing;
+the .blend is written under a temporary name and renamed, and generated images are packed into it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import bpy
 
-from ..depth_import import KINDS, MODES, ImportOptions
+from ..depth_import import DISPLACE_METHODS, KINDS, MODES, ImportOptions
 from ..depth_import.preprocess import DENOISE
 from ..errors import BadInput
 from ..io.atomic import check_writable_dir
@@ -63,6 +63,9 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     c.add_argument("--cy", type=float, help="principal point y in pixels (default: centre)")
     g = p.add_argument_group("pre-processing and geometry")
     g.add_argument("--mode", choices=MODES, default="reconstruct")
+    g.add_argument("--displace-method", choices=DISPLACE_METHODS, default="modifier",
+                   help="displace mode: Displace modifier on a plane with a vertex per pixel, or material "
+                        "displacement on a coarse plane with a Subdivision modifier (render-time relief)")
     g.add_argument("--normalise-range", nargs=2, type=float, metavar=("NEAR", "FAR"),
                    help="map valid depth linearly onto NEAR..FAR metres")
     g.add_argument("--clip", nargs=2, type=float, metavar=("LOW", "HIGH"), help="clamp to these percentiles")
@@ -86,7 +89,8 @@ def options_from_args(args: argparse.Namespace) -> ImportOptions:
         values=args.values, scale=args.scale, shift=args.shift, normalise=args.normalise_values,
         known=args.known or (), near=args.near, far=args.far, baseline=args.baseline, doffs=args.doffs,
         channel=args.channel, fov=args.fov, focal_px=args.focal_px, fy=args.fy, focal_mm=args.focal_mm,
-        sensor_mm=args.sensor_mm, cx=args.cx, cy=args.cy, mode=args.mode, color_mismatch=args.color_mismatch,
+        sensor_mm=args.sensor_mm, cx=args.cx, cy=args.cy, mode=args.mode, displace_method=args.displace_method,
+        color_mismatch=args.color_mismatch,
         normalise_range=args.normalise_range, clip=args.clip, fill_holes=args.fill_holes, max_hole=args.max_hole,
         denoise=args.denoise, denoise_sigma=args.denoise_sigma, denoise_radius=args.denoise_radius,
         downsample=args.downsample, tear_ratio=None if args.no_tear else args.tear_ratio)
@@ -149,4 +153,5 @@ def run(args: argparse.Namespace, events) -> dict:
     mesh = result.object.data
     return {"timings": timings, "warnings": result.warnings, "object": result.object.name,
             "camera": result.camera.name, "vertices": len(mesh.vertices), "faces": len(mesh.polygons),
-            "intrinsics": result.prepared.intrinsics.to_dict(), "mode": result.prepared.mode}
+            "intrinsics": result.prepared.intrinsics.to_dict(), "mode": result.prepared.mode,
+            "displace_method": result.prepared.displace_method if result.prepared.mode == "displace" else None}

@@ -7,8 +7,19 @@ fail half-way, every datablock made so far is removed again, so an import either
 leaves the file as it was.
 
 Meshes are written through the attribute API (positions, ``.edge_verts``, ``.corner_vert``,
-``.corner_edge``) with edges computed analytically, which avoids Blender's edge hashing; numpy
-buffers are passed as ``memoryview`` (about twice as fast through ``foreach_set`` as the array).
+``.corner_edge``, a ``FLOAT2`` corner UV map) with edges computed analytically, which avoids
+Blender's edge hashing; numpy buffers are passed as ``memoryview`` (about twice as fast through
+``foreach_set`` as the array).
+
+``displace`` mode builds a relief plane, by one of two methods:
+
+* ``modifier`` — a flat grid with a vertex per pixel and a Displace modifier reading the depth image
+  (exact at every pixel, visible in every engine and the viewport);
+* ``material`` — a coarse flat grid (a vertex every ``step`` pixels, at most 128 faces along the
+  longer side) with a *Simple* Subdivision modifier and a material whose Displacement output is
+  the depth image ("Displacement and Bump"). Cycles displaces at render time; from Blender 5.0 the
+  modifier uses adaptive subdivision (diced to about one pixel), in 4.x its render levels
+  (``log2(step)``, about one vertex per pixel). The viewport shows a quarter of that resolution.
 """
 
 from __future__ import annotations
@@ -24,8 +35,9 @@ import numpy as np
 from mathutils import Matrix
 
 from ..depth_import import ImportOptions, PreparedImport, prepare
-from ..depth_import.grid import GridMesh
+from ..depth_import.grid import GridMesh, worker
 from ..errors import BadInput
+from . import compat
 from .images import FAR_DEPTH, KEY_OWNED
 
 SHADING = ("PRINCIPLED", "EMISSION")
@@ -42,8 +54,8 @@ class DepthImport:
     :param camera: The camera object that sees the mesh as the image.
     :param depth_image: Float image of the depth in metres (invalid pixels: ``FAR_DEPTH``).
     :param color_image: The colour image, or None.
-    :param material: The colour material, or None.
-    :param texture: The displacement texture (``displace`` mode), or None.
+    :param material: The colour material (which also displaces with ``displace_method="material"``), or None.
+    :param texture: The Displace modifier's texture (``displace`` mode, ``modifier`` method), or None.
     :param prepared: The prepared arrays and provenance.
     :param warnings: Messages for the user.
     :param timings: Seconds per phase, Blender phases included.
@@ -61,28 +73,58 @@ class DepthImport:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def new_quad_mesh(name: str, vertices: int, edges: int, faces: int) -> bpy.types.Mesh:
+    """An allocated mesh of quads (face offsets set, a ``UVMap`` UV map) waiting for :func:`fill_quad_mesh`.
+
+    The allocation is most of Blender's cost; it needs only the sizes, so it can run while the arrays
+    are still being built on worker threads.
+
+    :param name: Mesh name (Blender makes it unique).
+    :param vertices: Vertex count.
+    :param edges: Edge count.
+    :param faces: Quad count.
+    """
+    me = bpy.data.meshes.new(name)
+    try:
+        me.vertices.add(vertices)
+        me.edges.add(edges)
+        me.loops.add(4 * faces)
+        me.polygons.add(faces)
+        me.polygons.foreach_set("loop_start", memoryview(np.arange(0, 4 * faces, 4, dtype=np.int32)))
+        me.attributes.new("UVMap", "FLOAT2", "CORNER")
+        me.uv_layers.active = me.uv_layers["UVMap"]
+    except BaseException:
+        bpy.data.meshes.remove(me)
+        raise
+    return me
+
+
+def fill_quad_mesh(me: bpy.types.Mesh, grid: GridMesh) -> None:
+    """Write the grid's positions, edges, corners and UVs into a mesh from :func:`new_quad_mesh` (attribute API).
+
+    :param me: The mesh, allocated for exactly this grid's sizes.
+    :param grid: Arrays from :func:`~depth_addon.depth_import.grid.build_grid`.
+    """
+    if (len(me.vertices), len(me.edges), len(me.polygons)) != (len(grid.vertices), len(grid.edges), grid.face_count):
+        raise RuntimeError("the mesh was allocated for another grid")
+    data = me.attributes
+    data["position"].data.foreach_set("vector", memoryview(grid.vertices.reshape(-1)))
+    data[".edge_verts"].data.foreach_set("value", memoryview(grid.edges.reshape(-1)))
+    data[".corner_vert"].data.foreach_set("value", memoryview(grid.corner_verts))
+    data[".corner_edge"].data.foreach_set("value", memoryview(grid.corner_edges))
+    data["UVMap"].data.foreach_set("vector", memoryview(grid.uvs.reshape(-1)))
+    me.update()
+
+
 def mesh_from_grid(name: str, grid: GridMesh) -> bpy.types.Mesh:
     """A mesh with the grid's vertices, edges, quads and the ``UVMap`` UV map (attribute API).
 
     :param name: Mesh name (Blender makes it unique).
     :param grid: Arrays from :func:`~depth_addon.depth_import.grid.build_grid`.
     """
-    me = bpy.data.meshes.new(name)
+    me = new_quad_mesh(name, len(grid.vertices), len(grid.edges), grid.face_count)
     try:
-        faces = grid.face_count
-        me.vertices.add(len(grid.vertices))
-        me.attributes["position"].data.foreach_set("vector", memoryview(grid.vertices.reshape(-1)))
-        me.edges.add(len(grid.edges))
-        me.attributes[".edge_verts"].data.foreach_set("value", memoryview(grid.edges.reshape(-1)))
-        me.loops.add(4 * faces)
-        me.attributes[".corner_vert"].data.foreach_set("value", memoryview(grid.corner_verts))
-        me.attributes[".corner_edge"].data.foreach_set("value", memoryview(grid.corner_edges))
-        me.polygons.add(faces)
-        me.polygons.foreach_set("loop_start", memoryview(np.arange(0, 4 * faces, 4, dtype=np.int32)))
-        uv = me.attributes.new("UVMap", "FLOAT2", "CORNER")
-        uv.data.foreach_set("vector", memoryview(grid.uvs.reshape(-1)))
-        me.uv_layers.active = me.uv_layers["UVMap"]
-        me.update()
+        fill_quad_mesh(me, grid)
     except BaseException:
         bpy.data.meshes.remove(me)
         raise
@@ -98,28 +140,44 @@ def _new_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str) 
     rgba = np.empty((h, w, 4), np.float32)
     rgba[..., :3] = rgb[::-1]
     rgba[..., 3] = 1.0
-    image.pixels.foreach_set(memoryview(rgba.reshape(-1)))
-    image.update()
+    image.pixels.foreach_set(memoryview(rgba.reshape(-1)))  # marks the display buffer stale: no update() needed
     return image
 
 
-def depth_image(name: str, depth: np.ndarray) -> bpy.types.Image:
-    """Float, Non-Color image of planar depth in metres; invalid pixels hold ``FAR_DEPTH``."""
-    d = np.asarray(depth, np.float32)
-    with np.errstate(invalid="ignore"):
-        bad = ~(d > 0) | ~np.isfinite(d)
-    if bad.any():
-        d = np.where(bad, np.float32(FAR_DEPTH), d)
+def depth_pixels(depth: np.ndarray) -> np.ndarray:
+    """Bottom-up RGBA float32 pixels of a depth image: R = G = B = depth (``FAR_DEPTH`` where invalid), A = 1.
+
+    The Displace modifier reads the intensity (mean of RGB), a Displacement node the grey value;
+    alpha stays 1 so nothing is clamped.
+
+    :param depth: H×W metres (row 0 = top); NaN, inf and non-positive values are invalid.
+    """
+    d = np.asarray(depth, np.float32)[::-1]
     h, w = d.shape
-    image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True)
+    rgba = np.empty((h, w, 4), np.float32)
+    for k in range(3):  # column writes beat a broadcast or np.repeat
+        rgba[..., k] = d
+    rgba[..., 3] = 1.0
+    lo, hi = float(d.min()), float(d.max())  # NaN propagates: finite positive bounds mean all are valid
+    if not 0 < lo <= hi < np.inf:
+        with np.errstate(invalid="ignore"):
+            bad = ~(d > 0) | ~(d < np.inf)
+        rgba[bad, :3] = FAR_DEPTH
+    return rgba
+
+
+def depth_image(name: str, depth: np.ndarray, pixels: np.ndarray | None = None) -> bpy.types.Image:
+    """Float, Non-Color image of planar depth in metres; invalid pixels hold ``FAR_DEPTH``.
+
+    :param name: Image name (Blender makes it unique).
+    :param depth: H×W metres, row 0 = top.
+    :param pixels: ``depth_pixels(depth)`` when already computed.
+    """
+    h, w = np.shape(depth)
+    image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True, is_data=True)  # Non-Color
     image[KEY_OWNED] = True
     image.use_fake_user = True  # kept in the .blend even where nothing uses it (reconstruct mode)
-    image.colorspace_settings.name = "Non-Color"
-    # Displace reads the intensity (mean of RGB), so R = G = B = depth; alpha 1 so nothing is clamped
-    rgba = np.repeat(d[::-1, :, None], 4, axis=2)
-    rgba[..., 3] = 1.0
-    image.pixels.foreach_set(memoryview(rgba.reshape(-1)))
-    image.update()
+    image.pixels.foreach_set(memoryview((depth_pixels(depth) if pixels is None else pixels).reshape(-1)))
     return image
 
 
@@ -127,7 +185,8 @@ def color_material(name: str, image: bpy.types.Image, shading: str = "PRINCIPLED
     """Material showing ``image`` through the ``UVMap`` UV map (Principled base colour or shadeless Emission)."""
     mat = bpy.data.materials.new(name)
     mat[KEY_OWNED] = True
-    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    tree = compat.ensure_node_tree(mat)  # 4.x: a new material has no node tree yet
+    nodes, links = tree.nodes, tree.links
     nodes.clear()
     out = nodes.new("ShaderNodeOutputMaterial")
     uv = nodes.new("ShaderNodeUVMap")
@@ -183,6 +242,52 @@ def _displace(ob: bpy.types.Object, name: str, image: bpy.types.Image) -> bpy.ty
     return tex
 
 
+def displacement_material(name: str, image: bpy.types.Image, material: bpy.types.Material | None = None,
+                          ) -> bpy.types.Material:
+    """Add depth displacement to ``material`` (or to a new one with a Principled surface): local z = -depth.
+
+    ``UVMap`` → Image Texture (the depth image, linear, extended) → Displacement (height = depth,
+    midlevel 0, scale -1, object space: the plane faces +Z) → the output's Displacement socket.
+
+    :param name: Name of a new material.
+    :param image: The depth image (:func:`depth_image`).
+    :param material: Material to extend (the colour material), or None for a new one.
+    """
+    mat = material
+    if mat is None:
+        mat = bpy.data.materials.new(name)
+        mat[KEY_OWNED] = True
+    nodes, links = compat.ensure_node_tree(mat).nodes, mat.node_tree.links
+    out = next((n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial"), None)
+    if out is None:
+        out = nodes.new("ShaderNodeOutputMaterial")
+        links.new(nodes.new("ShaderNodeBsdfPrincipled").outputs[0], out.inputs["Surface"])
+    uv = nodes.new("ShaderNodeUVMap")
+    uv.uv_map = "UVMap"
+    tex = nodes.new("ShaderNodeTexImage")
+    tex.name = tex.label = "Depth"
+    tex.image, tex.extension, tex.interpolation = image, "EXTEND", "Linear"
+    disp = nodes.new("ShaderNodeDisplacement")
+    disp.space = "OBJECT"
+    disp.inputs["Midlevel"].default_value, disp.inputs["Scale"].default_value = 0.0, -1.0
+    links.new(uv.outputs["UV"], tex.inputs["Vector"])
+    links.new(tex.outputs["Color"], disp.inputs["Height"])  # grey (R = G = B): the depth itself
+    links.new(disp.outputs["Displacement"], out.inputs["Displacement"])
+    x, y = out.location
+    uv.location, tex.location, disp.location = (x - 950, y - 400), (x - 700, y - 400), (x - 250, y - 400)
+    return mat
+
+
+def _subdivide(ob: bpy.types.Object, step: int, material: bpy.types.Material) -> bpy.types.Modifier:
+    """Simple Subdivision for material displacement: adaptive where Blender has it, else ``log2(step)`` levels."""
+    levels = step.bit_length() - 1
+    mod = ob.modifiers.new("Depth Subdivision", "SUBSURF")
+    mod.subdivision_type, mod.uv_smooth = "SIMPLE", "NONE"  # flat faces, linear UVs
+    mod.render_levels, mod.levels = levels, max(0, levels - 2)
+    compat.set_true_displacement(material, mod)
+    return mod
+
+
 def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_scene_camera: bool = True,
           set_resolution: bool = True, shading: str = "PRINCIPLED", pack: bool = False,
           preview: bool = False) -> DepthImport:
@@ -200,8 +305,14 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
         raise BadInput(f"unknown shading {shading!r}; use one of {', '.join(SHADING)}")
     scene = scene or bpy.context.scene
     name, timings, created = prepared.name, {}, []
+    # The grid is being built on worker threads and the depth image's pixels join it there (numpy drops
+    # the GIL); the Blender calls below that need neither run meanwhile, the mesh allocation first.
     t = time.perf_counter()
-    try:  # datablocks that do not need the grid first: the grid is still being built on a worker thread
+    pixels = worker().submit(depth_pixels, prepared.depth)
+    try:
+        if prepared.grid_size is not None:
+            me = new_quad_mesh(f"Depth {name}", *prepared.grid_size)
+            created.append(me)
         coll = bpy.data.collections.new(f"Depth {name}")
         created.append(coll)
         coll[KEY_OWNED] = True
@@ -209,7 +320,7 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
         created.append(cam)
         cam_ob = bpy.data.objects.new(f"Depth {name} Camera", cam)
         created.append(cam_ob)
-        d_image = depth_image(f"{name} Depth", prepared.depth)
+        d_image = depth_image(f"{name} Depth", prepared.depth, pixels.result())
         created.append(d_image)
         c_image = material = texture = None
         if prepared.color_path is not None:
@@ -233,23 +344,33 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
         grid = prepared.grid
         timings["grid_wait"] = time.perf_counter() - t
         t = time.perf_counter()
-        me = mesh_from_grid(f"Depth {name}", grid)
-        created.append(me)
+        if prepared.grid_size is None:
+            me = mesh_from_grid(f"Depth {name}", grid)
+            created.append(me)
+        else:
+            fill_quad_mesh(me, grid)
         ob = bpy.data.objects.new(f"Depth {name}", me)
         created.append(ob)
         cam_ob.matrix_world = ob.matrix_world = CAMERA_POSE
-        if material is not None:
-            me.materials.append(material)
-        if prepared.mode == "displace":
+        info = dict(prepared.info, warnings=prepared.warnings)
+        if prepared.mode == "displace" and prepared.displace_method == "material":
+            if material is None:
+                material = displacement_material(f"Depth {name}", d_image)
+                created.append(material)
+            else:
+                displacement_material(material.name, d_image, material)
+            info["subdivision_levels"] = _subdivide(ob, grid.step, material).render_levels
+        elif prepared.mode == "displace":
             texture = _displace(ob, f"{name} Displace", d_image)
             created.append(texture)
+        if material is not None:
+            me.materials.append(material)
         timings["mesh"] = time.perf_counter() - t
         t = time.perf_counter()
         if pack:
             for image in [i for i in created if isinstance(i, bpy.types.Image)]:
                 if image.packed_file is None:
                     image.pack()
-        info = dict(prepared.info, warnings=prepared.warnings)
         ob["depth_addon_import"] = cam_ob["depth_addon_import"] = json.dumps(info, default=str)
         scene.collection.children.link(coll)
         coll.objects.link(ob)

@@ -11,12 +11,13 @@ Typical use (the Blender side is ``depth_addon.blender.depth_mesh``)::
 from .formats import MAX_PIXELS, probe
 from .intrinsics import Intrinsics
 from .pfm import read_pfm, write_pfm
-from .pipeline import MODES, ImportOptions, PreparedImport, prepare
+from .pipeline import DISPLACE_METHODS, MODES, ImportOptions, PreparedImport, prepare
 from .preprocess import Preprocess
 from .readers import read_color, read_depth
 from .values import KINDS, ValueSpec, to_metres
 
 __all__ = [
+    "DISPLACE_METHODS",
     "KINDS",
     "MAX_PIXELS",
     "MODES",

@@ -5,11 +5,16 @@ One vertex per pixel centre that a kept face uses, one quad per kept 2×2 block 
 and each corner's edge are computed analytically from the grid (no edge hashing in Blender). Quads
 run top-left → bottom-left → bottom-right → top-right, counter-clockwise seen from the camera, so
 normals face it. Unused pixels (invalid or only next to torn faces) get no vertex.
+
+:func:`plan_grid` gives the sizes first (milliseconds), so Blender can allocate the mesh while
+:func:`build_grid` fills the arrays on worker threads. :func:`plane_grid` is the coarse flat plane
+that material displacement subdivides.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -28,6 +33,7 @@ class GridMesh:
     :param pixel_index: ``(N,)`` flat pixel index ``row · W + col`` of each vertex; None when every
         pixel has a vertex (then the vertex index is the pixel index, see :meth:`vertex_pixels`).
     :param shape: ``(H, W)`` of the depth map.
+    :param step: Pixels between neighbouring vertices (1; more for a coarse plane from :func:`plane_grid`).
     """
 
     vertices: np.ndarray
@@ -37,6 +43,7 @@ class GridMesh:
     uvs: np.ndarray
     pixel_index: np.ndarray | None
     shape: tuple[int, int]
+    step: int = 1
 
     def vertex_pixels(self) -> np.ndarray:
         """Flat pixel index of each vertex."""
@@ -101,9 +108,115 @@ def _positions(depth: np.ndarray, x: np.ndarray, y: np.ndarray, flat_depth: floa
     return out.reshape(-1, 3)
 
 
+def _edge_ends(edges: np.ndarray, mask: np.ndarray, step: int, vmap: np.ndarray | None) -> None:
+    """Write the vertex pairs of the edges from each True pixel of ``mask`` to the pixel ``step`` further on.
+
+    :param edges: ``(count, 2)`` output.
+    :param mask: Flat bool over the first ``H·W - step`` pixels (or fewer): where edges start.
+    :param step: 1 for horizontal edges, W for vertical ones.
+    :param vmap: Pixel index → vertex index, or None when they are equal.
+    """
+    if vmap is None:
+        start = _where(mask)
+        edges[:, 0] = start
+        np.add(start, step, out=edges[:, 1])
+    else:  # boolean selections of shifted views: no gathers
+        edges[:, 0] = vmap[: mask.size][mask]
+        edges[:, 1] = vmap[step: step + mask.size][mask]
+
+
+@dataclass
+class GridPlan:
+    """The masks and sizes of a grid, cheap to know before its arrays (Blender can allocate the mesh meanwhile).
+
+    :param keep: ``(H-1) × (W-1)`` kept faces.
+    :param padded: ``keep`` with a False column appended (``(H-1) × W``: a kept face's flat index is then
+        the pixel index of its top-left corner), or None when every face is kept.
+    :param used: H×W pixels that a kept face uses, or None when every pixel has a vertex.
+    :param edges_h: H×W horizontal edges (pixel to the next one on the right), None when every face is kept.
+    :param edges_v: ``(H-1) × W`` vertical edges (pixel to the one below), None when every face is kept.
+    :param vertex_count: Vertices of the grid.
+    :param edge_count: Edges of the grid.
+    :param face_count: Faces of the grid.
+    """
+
+    keep: np.ndarray
+    padded: np.ndarray | None
+    used: np.ndarray | None
+    edges_h: np.ndarray | None
+    edges_v: np.ndarray | None
+    vertex_count: int
+    edge_count: int
+    face_count: int
+
+
+def plan_grid(keep: np.ndarray) -> GridPlan:
+    """The :class:`GridPlan` of a pixel grid whose kept faces are ``keep`` (a few milliseconds at 2048²).
+
+    :param keep: ``(H-1) × (W-1)`` faces to build (see :func:`.preprocess.face_mask`).
+    """
+    h, w = keep.shape[0] + 1, keep.shape[1] + 1
+    if keep.all():
+        return GridPlan(keep, None, None, None, None, h * w, h * (w - 1) + (h - 1) * w, keep.size)
+    padded = np.zeros((h - 1, w), bool)
+    padded[:, :-1] = keep
+    e_h = np.zeros((h, w), bool)  # above or below a kept face
+    e_h[:-1] = padded
+    e_h[1:] |= padded
+    e_v = np.zeros((h - 1, w), bool)  # left or right of a kept face
+    e_v[:, :-1] = keep
+    e_v[:, 1:] |= keep
+    used = np.zeros((h, w), bool)  # pixels that a kept face uses: the ends of its vertical edges
+    used[:-1] = e_v
+    used[1:] |= e_v
+    vertices = int(np.count_nonzero(used))
+    return GridPlan(keep, padded, None if vertices == used.size else used, e_h, e_v, vertices,
+                    int(np.count_nonzero(e_h)) + int(np.count_nonzero(e_v)), int(np.count_nonzero(keep)))
+
+
+def _edges(plan: GridPlan, base: np.ndarray, vmap: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (vertex pairs) and each corner's edge of the kept faces.
+
+    :param plan: The grid's masks.
+    :param base: Pixel index of each kept face's top-left corner.
+    :param vmap: Pixel index → vertex index, or None when they are equal.
+    """
+    h, w = plan.keep.shape[0] + 1, plan.keep.shape[1] + 1
+    corner_edges = np.empty((base.size, 4), np.int32)
+    if plan.padded is None:  # every grid edge; ids: horizontal (i, j) -> i·(W-1) + j, vertical (i, j) -> n_h + i·W + j
+        e_h = np.ones((h, w), bool)
+        e_h[:, -1] = False
+        e_v = np.ones((h - 1, w), bool)
+        n_h = h * (w - 1)
+        face = np.arange(base.size, dtype=np.int32)  # face (i, j) = i·(W-1) + j is also its top edge's id
+        np.add(base, n_h, out=corner_edges[:, 0])
+        np.add(face, w - 1, out=corner_edges[:, 1])
+        np.add(base, n_h + 1, out=corner_edges[:, 2])
+        corner_edges[:, 3] = face
+    else:  # only edges of kept faces, numbered by running ids over the pixel layout
+        e_h, e_v = plan.edges_h, plan.edges_v
+        h_id = _ids(e_h)
+        n_h = int(h_id[-1]) + 1
+        v_id = _ids(e_v, n_h)
+        # each corner's edge id at the kept faces: boolean selections (twice as fast as gathers at ``base``)
+        n, sel = plan.padded.size, plan.padded.reshape(-1)  # its last cell is False: shifted views may drop it
+        corner_edges[:, 0] = v_id[sel]  # left: from the top-left corner down
+        corner_edges[:, 1] = h_id[w:][sel]  # bottom: the row below
+        corner_edges[:, 2] = v_id[1:][sel[:-1]]  # right: one column on
+        corner_edges[:, 3] = h_id[:n][sel]  # top
+    edges = np.empty((plan.edge_count, 2), np.int32)
+    _edge_ends(edges[:n_h], e_h.reshape(-1)[:-1], 1, vmap)
+    _edge_ends(edges[n_h:], e_v.reshape(-1), w, vmap)
+    return edges, corner_edges.reshape(-1)
+
+
 def build_grid(depth: np.ndarray, frame: tuple[float, float, float, float], keep: np.ndarray,
-               flat_depth: float | None = None, uv_extent: tuple[float, float] | None = None) -> GridMesh:
+               flat_depth: float | None = None, uv_extent: tuple[float, float] | None = None,
+               plan: GridPlan | None = None) -> GridMesh:
     """Unproject pixel centres and connect the kept faces.
+
+    The edges are built on a second thread while this one builds corners, UVs and positions (numpy
+    releases the GIL, so the halves run side by side).
 
     :param depth: H×W planar depth in metres (kept faces must have finite corners).
     :param frame: ``(left, right, bottom, top)`` of the image on the plane ``z = -1``.
@@ -111,37 +224,33 @@ def build_grid(depth: np.ndarray, frame: tuple[float, float, float, float], keep
     :param flat_depth: Build a flat grid at ``z = 0`` scaled as if at this depth (for displacement).
     :param uv_extent: Width and height in pixels that span UV 0..1 (default: the depth's size; larger
         when the depth was cropped by downsampling so UVs still address the full colour image).
+    :param plan: ``plan_grid(keep)`` when already known.
     """
     h, w = depth.shape
+    plan = plan_grid(keep) if plan is None else plan
     left, right, bottom, top = frame
-    full = bool(keep.all())
     x = (left + (np.arange(w, dtype=np.float64) + 0.5) * ((right - left) / w)).astype(np.float32)
     y = (top - (np.arange(h, dtype=np.float64) + 0.5) * ((top - bottom) / h)).astype(np.float32)
     if flat_depth is not None:
         x *= np.float32(flat_depth)
         y *= np.float32(flat_depth)
     # pixel index of each kept face's top-left corner; its corners TL, BL, BR, TR are base + (0, W, W+1, 1)
-    if full:
-        kept = np.arange((h - 1) * (w - 1), dtype=np.int32)
+    if plan.padded is None:
         base = (np.arange(h - 1, dtype=np.int32)[:, None] * w + np.arange(w - 1, dtype=np.int32)).ravel()
     else:
-        kept = _where(keep)
-        base = kept + kept // np.int32(w - 1)
-    corners = np.empty((kept.size, 4), np.int32)
+        base = _where(plan.padded)
+    used, padded = plan.used, plan.padded
+    identity = used is None  # every pixel keeps its vertex: vertex index = pixel index
+    vmap = None if identity else _ids(used)
+    edges_job = _leaf_worker().submit(_edges, plan, base, vmap)
+    corners = np.empty((base.size, 4), np.int32)
     for k, off in enumerate((0, w, w + 1, 1)):  # column writes: long inner loops, far faster than broadcasts
         np.add(base, off, out=corners[:, k])
-    uvs = _leaf_worker().submit(_corner_uvs, corners, h, w, uv_extent)  # numpy drops the GIL: runs beside the rest
-
-    used = np.ones((h, w), bool)
-    if not full:
-        used[:] = False
-        for di in (0, 1):
-            for dj in (0, 1):
-                used[di: di + h - 1, dj: dj + w - 1] |= keep
-    identity = bool(used.all())  # every pixel keeps its vertex: vertex index = pixel index
+    uvs = _corner_uvs(corners, h, w, uv_extent)
     if identity:
         pixel_index = None
         vertices = _positions(depth, x, y, flat_depth)
+        corner_verts = corners.reshape(-1)
     else:
         pixel_index = _where(used)
         rows, cols = np.divmod(pixel_index, np.int32(w))
@@ -153,42 +262,66 @@ def build_grid(depth: np.ndarray, frame: tuple[float, float, float, float], keep
             np.negative(d, out=vertices[:, 2])
         else:
             vertices[:, 0], vertices[:, 1], vertices[:, 2] = x[cols], y[rows], 0.0
+        corner_verts = np.empty((base.size, 4), np.int32)  # compacted vertex ids, by boolean selections
+        sel, n = padded.reshape(-1), padded.size
+        corner_verts[:, 0] = vmap[:n][sel]
+        corner_verts[:, 1] = vmap[w: w + n][sel]
+        corner_verts[:, 2] = vmap[w + 1:][sel[:-1]]
+        corner_verts[:, 3] = vmap[1: n + 1][sel]
+        corner_verts = corner_verts.reshape(-1)
+    edges, corner_edges = edges_job.result()
+    return GridMesh(vertices=vertices, edges=edges, corner_verts=corner_verts, corner_edges=corner_edges,
+                    uvs=uvs.reshape(-1, 2), pixel_index=pixel_index, shape=(h, w))
 
-    if full:  # every grid edge; ids: horizontal (i, j) -> i·(W-1) + j, vertical (i, j) -> n_h + i·W + j
-        ver = np.arange((h - 1) * w, dtype=np.int32)
-        hor = (np.arange(h, dtype=np.int32)[:, None] * w + np.arange(w - 1, dtype=np.int32)).ravel()
-        n_h = hor.size
-        corner_edges = np.empty((kept.size, 4), np.int32)
-        np.add(base, n_h, out=corner_edges[:, 0])
-        np.add(kept, w - 1, out=corner_edges[:, 1])
-        np.add(base, n_h + 1, out=corner_edges[:, 2])
-        corner_edges[:, 3] = kept
-    else:  # only edges of kept faces, numbered by running ids
-        e_h = np.zeros((h, w - 1), bool)  # horizontal edge (i, j)-(i, j+1): above or below a kept face
-        e_h[:-1] |= keep
-        e_h[1:] |= keep
-        e_v = np.zeros((h - 1, w), bool)  # vertical edge (i, j)-(i+1, j): left or right of a kept face
-        e_v[:, :-1] |= keep
-        e_v[:, 1:] |= keep
-        hor = _where(e_h)
-        hor += hor // np.int32(w - 1)  # pixel of the edge's left end
-        ver = _where(e_v)  # pixel of the edge's top end
-        h_id, v_id = _ids(e_h), _ids(e_v, hor.size)
-        corner_edges = np.empty((kept.size, 4), np.int32)
-        corner_edges[:, 0] = v_id[base]
-        corner_edges[:, 1] = h_id[kept + np.int32(w - 1)]
-        corner_edges[:, 2] = v_id[base + 1]
-        corner_edges[:, 3] = h_id[kept]
-    edges = np.empty((hor.size + ver.size, 2), np.int32)
-    edges[: hor.size, 0] = hor
-    np.add(hor, 1, out=edges[: hor.size, 1])
-    edges[hor.size:, 0] = ver
-    np.add(ver, w, out=edges[hor.size:, 1])
-    corner_verts = corners
-    if not identity:  # pixel indices -> compacted vertex indices
-        vmap = _ids(used)
-        corner_verts = vmap[corners]
-        edges = vmap[edges]
-    return GridMesh(vertices=vertices, edges=edges, corner_verts=corner_verts.reshape(-1),
-                    corner_edges=corner_edges.reshape(-1), uvs=uvs.result().reshape(-1, 2), pixel_index=pixel_index,
-                    shape=(h, w))
+
+def plane_step(width: int, height: int, cells: int = 128) -> int:
+    """Pixels between the vertices of a coarse displacement plane: the smallest power of two that leaves
+    at most ``cells`` faces along the longer side (1 for small images).
+
+    :param width: Image width in pixels.
+    :param height: Image height in pixels.
+    :param cells: Most faces along the longer side.
+    """
+    return 1 << max(0, math.ceil(math.log2(max(width, height) / cells)))
+
+
+def plane_grid(shape: tuple[int, int], frame: tuple[float, float, float, float], keep: np.ndarray, step: int,
+               flat_depth: float, uv_extent: tuple[float, float] | None = None) -> GridMesh:
+    """A flat plane at ``z = 0`` with a vertex every ``step`` pixels, to be subdivided and displaced by a material.
+
+    Rows and columns of vertices are spread evenly from the first to the last pixel centre (so
+    subdividing a face ``log2(step)`` times puts vertices about one pixel apart). A face is kept when
+    every pixel face it overlaps is kept, so holes and tears stay open (widened to whole faces); should
+    that drop every face, ``step`` is halved until some remain.
+
+    :param shape: ``(H, W)`` of the depth map.
+    :param frame: ``(left, right, bottom, top)`` of the image on the plane ``z = -1``.
+    :param keep: ``(H-1) × (W-1)`` pixel faces (see :func:`.preprocess.face_mask`).
+    :param step: Pixels between neighbouring vertices (a power of two, see :func:`plane_step`).
+    :param flat_depth: Scale the plane as if at this depth (as :func:`build_grid`).
+    :param uv_extent: Width and height in pixels that span UV 0..1 (default: ``shape``'s).
+    """
+    h, w = shape
+    dropped = np.zeros((h, w), np.int32)  # summed-area table of dropped pixel faces
+    np.cumsum(np.cumsum(~keep, axis=0, dtype=np.int32), axis=1, out=dropped[1:, 1:])
+    while True:
+        rows = np.linspace(0.0, h - 1.0, max(1, math.ceil((h - 1) / step)) + 1)  # pixel-centre coordinates
+        cols = np.linspace(0.0, w - 1.0, max(1, math.ceil((w - 1) / step)) + 1)
+        r0, r1 = np.floor(rows[:-1]).astype(np.intp), np.ceil(rows[1:]).astype(np.intp)  # pixel faces r0..r1-1
+        c0, c1 = np.floor(cols[:-1]).astype(np.intp), np.ceil(cols[1:]).astype(np.intp)
+        count = dropped[r1][:, c1] - dropped[r0][:, c1] - dropped[r1][:, c0] + dropped[r0][:, c0]
+        if step == 1 or not count.all():
+            break
+        step //= 2
+    coarse = build_grid(np.ones((rows.size, cols.size), np.float32), (0.0, 1.0, 0.0, 1.0), count == 0)
+    left, right, bottom, top = frame
+    r, c = np.divmod(coarse.vertex_pixels(), cols.size)
+    coarse.vertices[:, 0] = (left + (cols[c] + 0.5) * ((right - left) / w)) * flat_depth
+    coarse.vertices[:, 1] = (top - (rows[r] + 0.5) * ((top - bottom) / h)) * flat_depth
+    coarse.vertices[:, 2] = 0.0
+    uw, uh = (w, h) if uv_extent is None else uv_extent
+    r, c = np.divmod(coarse.vertex_pixels()[coarse.corner_verts], cols.size)
+    coarse.uvs[:, 0] = (cols[c] + 0.5) / uw
+    coarse.uvs[:, 1] = 1.0 - (rows[r] + 0.5) / uh
+    coarse.step = step
+    return coarse

@@ -19,12 +19,15 @@ import numpy as np
 from ..errors import BadInput
 from . import intrinsics as intr
 from .formats import MAX_PIXELS, check_size, display
-from .grid import GridMesh, build_grid, worker
+from .grid import GridMesh, build_grid, plan_grid, plane_grid, plane_step, worker
 from .preprocess import Preprocess, valid_mask
 from .readers import color_to_float, read_color, read_depth
 from .values import ValueSpec, to_metres
 
 MODES = ("reconstruct", "displace")
+#: How ``displace`` mode moves the plane: a Displace modifier on a plane with a vertex per pixel, or a
+#: material's Displacement output on a coarse plane with a Subdivision modifier (render-time relief).
+DISPLACE_METHODS = ("modifier", "material")
 COLOR_MISMATCH = ("resize", "refuse")
 
 
@@ -42,7 +45,9 @@ class ImportOptions:
     :param cx: Principal point ``u`` in pixels, 0 = left edge (default: centre).
     :param cy: Principal point ``v`` in pixels, 0 = top edge (default: centre).
     :param preprocess: Clean-up steps.
-    :param mode: ``reconstruct`` (perspective unprojection) or ``displace`` (plane + Displace modifier).
+    :param mode: ``reconstruct`` (perspective unprojection) or ``displace`` (relief plane).
+    :param displace_method: ``modifier`` (Displace modifier, a vertex per pixel) or ``material`` (material
+        displacement on a coarse plane with a Subdivision modifier); ``displace`` mode only.
     :param color_mismatch: ``resize`` (with a warning) or ``refuse`` a colour image of another size.
     """
 
@@ -57,11 +62,15 @@ class ImportOptions:
     cy: float | None = None
     preprocess: Preprocess = field(default_factory=Preprocess)
     mode: str = "reconstruct"
+    displace_method: str = "modifier"
     color_mismatch: str = "resize"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise BadInput(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
+        if self.displace_method not in DISPLACE_METHODS:
+            raise BadInput(f"unknown displace method {self.displace_method!r}; use one of "
+                           f"{', '.join(DISPLACE_METHODS)}")
         if self.color_mismatch not in COLOR_MISMATCH:
             raise BadInput(f"color_mismatch must be one of {', '.join(COLOR_MISMATCH)}")
 
@@ -109,7 +118,10 @@ class PreparedImport:
     :param intrinsics: Intrinsics of ``depth``.
     :param render_size: Render resolution for the camera (the depth's size before downsampling, cropped).
     :param grid_job: The mesh arrays (camera space) being built on a worker thread; read :attr:`grid`.
+    :param grid_size: ``(vertices, edges, faces)`` of that grid, known before it is built (None for the
+        coarse plane of material displacement).
     :param mode: ``reconstruct`` or ``displace``.
+    :param displace_method: ``modifier`` or ``material`` (``displace`` mode).
     :param depth_range: Smallest and largest valid depth (metres).
     :param displace_depth: Depth at which the flat displace grid is scaled (median valid depth).
     :param color: H×W×3 float32 colour when it must be stored from memory (resized or given as an array).
@@ -127,6 +139,8 @@ class PreparedImport:
     render_size: tuple[int, int]
     grid_job: Future
     mode: str
+    grid_size: tuple[int, int, int] | None = None
+    displace_method: str = "modifier"
     depth_range: tuple[float, float] = (0.0, 0.0)
     displace_depth: float = 0.0
     color: np.ndarray | None = None
@@ -205,34 +219,52 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     warnings: list[str] = []
     color, color_path, linear = None, None, False
     need = options.preprocess.denoise == "guided"
-    color_job = None  # the colour image decodes on the worker thread while the depth is converted
+    color_job = None  # the colour image decodes on the worker thread while the depth is converted and cleaned up
     if color_source is not None:
         color_job = worker().submit(_load_color, color_source, (w, h), options.color_mismatch, warnings, need)
     timings["read"] = time.perf_counter() - t
 
     t = time.perf_counter()
     try:
-        depth, conversion = to_metres(values, options.values, integer_max, cam.fx if explicit else None, where)
+        depth, conversion = to_metres(values, options.values, integer_max, cam.fx if explicit else None, where,
+                                      copy=False)  # ``values`` is ours: read from the file or copied from the array
     except BaseException:
         if color_job is not None:
             color_job.cancel()
         raise
-    if color_job is not None:  # joined before any grid work starts, so a bad colour image wastes nothing
+    if color_job is not None and need:  # guided filtering needs the colour array
         color, color_path, linear = color_job.result()
     timings["convert"] = time.perf_counter() - t
     t = time.perf_counter()
-    pre = options.preprocess.run(depth, cam, color if need else None, keep_stages)
+    try:
+        pre = options.preprocess.run(depth, cam, color if need else None, keep_stages)
+    finally:  # otherwise joined after the clean-up (which overlaps the decode) but before any grid work
+        if color_job is not None and not need:
+            color, color_path, linear = color_job.result()
     timings["preprocess"] = time.perf_counter() - t
 
     f = options.preprocess.downsample
-    ok = valid_mask(pre.depth)
-    depth_range = (float(pre.depth.min(where=ok, initial=np.inf)), float(pre.depth.max(where=ok, initial=-np.inf)))
-    displace_depth = float(np.median(pre.depth[ok])) if options.mode == "displace" else 0.0
+    lo, hi = float(pre.depth.min()), float(pre.depth.max())  # NaN propagates: finite and positive = all valid
+    ok = None if 0 < lo <= hi < np.inf else valid_mask(pre.depth)
+    if ok is not None:
+        lo, hi = float(pre.depth.min(where=ok, initial=np.inf)), float(pre.depth.max(where=ok, initial=-np.inf))
+    valid_fraction = 1.0 if ok is None else np.count_nonzero(ok) / ok.size
+    displace_depth = 0.0
+    if options.mode == "displace":
+        displace_depth = float(np.median(pre.depth if ok is None else pre.depth[ok]))
 
-    def grid() -> GridMesh:  # pure numpy on valid input: runs beside Blender's datablock creation
+    coarse = options.mode == "displace" and options.displace_method == "material"
+    plan = None if coarse else plan_grid(pre.keep)  # the sizes now: Blender allocates while the arrays are built
+
+    def grid() -> GridMesh:  # pure numpy on valid input: runs on worker threads while the caller goes on
         t = time.perf_counter()
-        mesh = build_grid(pre.depth, pre.intrinsics.frame, pre.keep, displace_depth or None,
-                          (w / f, h / f) if f > 1 else None)
+        uv_extent = (w / f, h / f) if f > 1 else None
+        if plan is None:  # a coarse plane to subdivide and displace at render time
+            shape = pre.depth.shape
+            mesh = plane_grid(shape, pre.intrinsics.frame, pre.keep, plane_step(shape[1], shape[0]), displace_depth,
+                              uv_extent)
+        else:
+            mesh = build_grid(pre.depth, pre.intrinsics.frame, pre.keep, displace_depth or None, uv_extent, plan)
         timings["grid"] = time.perf_counter() - t
         return mesh
 
@@ -240,9 +272,12 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     if color is not None and color_path is not None:
         color = None  # guided filtering needed the array; Blender loads the file itself
     info = {**source, "conversion": conversion, "intrinsics": pre.intrinsics.to_dict(), "mode": options.mode,
-            "camera_given": explicit, "valid_fraction": float(ok.mean()), "max_pixels": MAX_PIXELS}
+            **({"displace_method": options.displace_method} if options.mode == "displace" else {}),
+            "camera_given": explicit, "valid_fraction": valid_fraction, "max_pixels": MAX_PIXELS}
     return PreparedImport(
         name=name, depth=pre.depth, intrinsics=pre.intrinsics, grid_job=grid_job, mode=options.mode,
-        render_size=(pre.intrinsics.width * f, pre.intrinsics.height * f), depth_range=depth_range,
+        grid_size=None if plan is None else (plan.vertex_count, plan.edge_count, plan.face_count),
+        displace_method=options.displace_method, depth_range=(lo, hi),
+        render_size=(pre.intrinsics.width * f, pre.intrinsics.height * f),
         displace_depth=displace_depth, color=color, color_path=color_path, color_linear=linear,
         warnings=warnings, stages=pre.stages, info=info, timings=timings)

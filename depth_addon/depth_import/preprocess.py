@@ -168,15 +168,18 @@ def face_mask(depth: np.ndarray, tear_ratio: float | None = None) -> np.ndarray:
     :param tear_ratio: Largest depth ratio across a face (> 1); None keeps every valid face.
     :return: ``(H-1) × (W-1)`` bool; face ``(i, j)`` has corners ``(i, j)``, ``(i+1, j+1)``.
     """
-    c = (depth[:-1, :-1], depth[1:, :-1], depth[1:, 1:], depth[:-1, 1:])
-    lo = np.minimum(np.minimum(c[0], c[1]), np.minimum(c[2], c[3]))  # NaN propagates: faces with a NaN drop
-    hi = np.maximum(np.maximum(c[0], c[1]), np.maximum(c[2], c[3]))
+    if tear_ratio is not None and not (math.isfinite(tear_ratio) and tear_ratio > 1):
+        raise BadInput(f"tear ratio must be above 1, got {tear_ratio}")
+    lo = np.minimum(depth[:-1], depth[1:])  # separable: rows, then columns (NaN propagates: such faces drop)
+    hi = np.maximum(depth[:-1], depth[1:])
+    lo = np.minimum(lo[:, :-1], lo[:, 1:])
+    hi = np.maximum(hi[:, :-1], hi[:, 1:])
     with np.errstate(invalid="ignore", over="ignore"):
-        keep = (lo > 0) & np.isfinite(hi)
+        keep = lo > 0
+        keep &= hi < np.inf
         if tear_ratio is not None:
-            if not (math.isfinite(tear_ratio) and tear_ratio > 1):
-                raise BadInput(f"tear ratio must be above 1, got {tear_ratio}")
-            keep &= hi <= lo * np.float32(tear_ratio)
+            lo *= np.float32(tear_ratio)
+            keep &= hi <= lo
     return keep
 
 

@@ -65,8 +65,8 @@ class ValueSpec:
             raise BadInput(f"need 0 < near < far, got near={self.near}, far={self.far}")
 
 
-def check_raw(values: np.ndarray, where: str) -> np.ndarray:
-    """Refuse raw values that hold no depth; return the mask of finite pixels.
+def check_raw(values: np.ndarray, where: str) -> np.ndarray | None:
+    """Refuse raw values that hold no depth; return the mask of finite pixels (None when all are finite).
 
     :param values: H×W raw values.
     :param where: Name of the source for messages.
@@ -74,11 +74,14 @@ def check_raw(values: np.ndarray, where: str) -> np.ndarray:
     """
     if values.ndim != 2 or values.shape[0] < 2 or values.shape[1] < 2:
         raise BadInput(f"{where} is {'×'.join(map(str, values.shape[::-1]))}; a depth map needs at least 2×2 pixels")
-    finite = np.isfinite(values)
-    if not finite.any():
-        raise BadInput(f"{where} has no finite values (all NaN or inf)")
-    lo = float(values.min(where=finite, initial=np.inf))
-    hi = float(values.max(where=finite, initial=-np.inf))
+    finite = None
+    lo, hi = float(values.min()), float(values.max())  # NaN propagates: finite bounds mean every value is
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        finite = np.isfinite(values)
+        if not finite.any():
+            raise BadInput(f"{where} has no finite values (all NaN or inf)")
+        lo = float(values.min(where=finite, initial=np.inf))
+        hi = float(values.max(where=finite, initial=-np.inf))
     if lo == 0.0 and hi == 0.0:
         raise BadInput(f"{where} is all zero: no depth to import")
     if lo == hi:
@@ -124,7 +127,7 @@ def solve_inverse_affine(values: np.ndarray, known) -> tuple[float, float]:
 
 
 def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, focal_px: float | None = None,
-              where: str = "depth") -> tuple[np.ndarray, dict]:
+              where: str = "depth", copy: bool = True) -> tuple[np.ndarray, dict]:
     """Convert raw values to planar depth in metres (``NaN`` where invalid).
 
     :param values: H×W float32 raw values (NaN/inf = missing).
@@ -132,12 +135,13 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
     :param integer_max: Largest value of the source integer type (for ``normalise``).
     :param focal_px: The camera's ``fx`` in pixels, used for disparity when ``spec.focal_px`` is None.
     :param where: Name of the source for messages.
+    :param copy: False lets the conversion reuse (and change) ``values`` when it is float32 already.
     :return: ``(depth, info)``; ``info`` records the scale and shift actually used.
     :raises BadInput: Inputs without depth (see :func:`check_raw`), negative metric depth, disparity
         without baseline or focal length, or a conversion that leaves no valid pixel.
     """
     finite = check_raw(values, where)
-    v = values.astype(np.float32, copy=True)
+    v = values.astype(np.float32, copy=copy)
     if spec.normalise and integer_max > 0:
         v *= np.float32(1.0 / integer_max)
     info: dict = {"kind": spec.kind}
@@ -148,7 +152,9 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
             if scale <= 0:
                 raise BadInput(f"depth scale must be positive, got {scale}")
             z = v if (scale, shift) == (1.0, 0.0) else v * np.float32(scale) + np.float32(shift)
-            negative = finite & (z < 0)
+            negative = z < 0
+            if finite is not None:
+                negative &= finite
             if negative.any():
                 raise BadInput(f"{where} has negative depth ({int(negative.sum())} pixels, min "
                                f"{float(z[negative].min()):g} m); is it inverse depth or disparity? (values option)")
@@ -162,8 +168,8 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
                 scale = 1.0 if spec.scale is None else spec.scale
                 shift = 0.0 if spec.shift is None else spec.shift
             else:  # left relative: spread the valid values between 1/far and 1/near
-                lo = float(v.min(where=finite, initial=np.inf))
-                hi = float(v.max(where=finite, initial=-np.inf))
+                lo = float(v.min() if finite is None else v.min(where=finite, initial=np.inf))
+                hi = float(v.max() if finite is None else v.max(where=finite, initial=-np.inf))
                 scale = (1.0 / spec.near - 1.0 / spec.far) / (hi - lo)
                 shift = 1.0 / spec.far - lo * scale
                 info["fit"] = f"relative, spread over {spec.near:g}–{spec.far:g} m"
@@ -180,9 +186,10 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
             info.update(baseline=spec.baseline, focal_px=f, doffs=spec.doffs)
     info.update(scale=float(scale), shift=float(shift))
     with np.errstate(invalid="ignore"):
-        invalid = ~(z > 0) | ~np.isfinite(z)
-    if invalid.any():
-        z[invalid] = np.nan
-    if invalid.all():
+        ok = z > 0
+        ok &= z < np.inf  # NaN fails both comparisons
+    if not ok.any():
         raise BadInput(f"{where}: no pixel has a positive, finite depth after conversion ({spec.kind})")
+    if not ok.all():
+        z[~ok] = np.nan
     return z, info
