@@ -116,3 +116,27 @@ def test_texture_json_events_and_artifacts(tmp_path: Path, tmp_out: Path) -> Non
     assert run["seed"] == 7 and run["prompt"] == "red brick" and run["resolution"] == [48, 32]
     assert set(run["timings"]) >= {"depth", "generate", "project", "render", "save"}
     assert not [p for p in tmp_out.iterdir() if ".part" in p.name]
+
+
+def test_ctrl_c_inside_a_blender_handler_is_not_lost(addon) -> None:
+    """Blender prints and drops exceptions raised in app handlers, KeyboardInterrupt included: the flag keeps it."""
+    import signal
+    import threading
+
+    from depth_addon.blender import cli
+
+    interrupted = threading.Event()
+    previous = cli._catch_sigint(interrupted)
+
+    def on_frame(_scene, _depsgraph=None) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    bpy.app.handlers.frame_change_post.append(on_frame)
+    try:
+        bpy.context.scene.frame_set(2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bpy.app.handlers.frame_change_post.remove(on_frame)
+        signal.signal(signal.SIGINT, previous)
+    assert interrupted.is_set()

@@ -15,7 +15,9 @@ import json
 import os
 import platform
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import bpy
 import numpy as np
 
 from .. import __version__
-from ..errors import BadInput, DepthAddonError
+from ..errors import BadInput, Cancelled, DepthAddonError
 from ..io.atomic import check_writable_dir, write_text_atomic
 from ..mapping import KINDS, DepthMapping
 from . import cli_batch, cli_import, cli_texture
@@ -270,18 +272,42 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0) and 2
     events = Events(args.json)
     events.emit("start", command=args.command, versions=versions())
+    interrupted = threading.Event()
+    args.cancel = interrupted.is_set  # polled between batch units
+    previous = _catch_sigint(interrupted)
     try:
         summary = COMMANDS[args.command](args, events)
+        if interrupted.is_set():  # raised inside a Blender app handler, which swallowed it
+            raise KeyboardInterrupt
+    except (KeyboardInterrupt, Cancelled):
+        return _fail(events, 130, "cancelled")
     except DepthAddonError as exc:
         return _fail(events, exc.exit_code, str(exc))
-    except KeyboardInterrupt:
-        return _fail(events, 130, "cancelled")
     except Exception as exc:  # last resort: one line, non-zero, details only on request
         if os.environ.get("DEPTH_ADDON_DEBUG"):
             raise
         return _fail(events, 1, f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     events.emit("done", **summary)
     return 0
+
+
+def _catch_sigint(interrupted: threading.Event):
+    """Make Ctrl+C both raise and be remembered: Blender prints and drops exceptions raised in its app handlers.
+
+    :param interrupted: Set on SIGINT.
+    :return: The previous handler to restore, or None off the main thread (no handler installed).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGINT, on_sigint)
 
 
 def _fail(events: Events, code: int, message: str) -> int:

@@ -87,7 +87,8 @@ def cmd_batch(args: argparse.Namespace, events) -> dict:
         write_text_atomic(out, json.dumps(planned, indent=2))
         events.emit("artifact", kind="job", path=str(out))
         return {"tasks": len(planned["tasks"])}
-    summary = run_job(job, events.emit, only_task=args.task, frames=tuple(args.frames) if args.frames else None)
+    summary = run_job(job, events.emit, only_task=args.task, frames=tuple(args.frames) if args.frames else None,
+                      cancel=getattr(args, "cancel", None))
     if not events.as_json:
         print(f"{summary['done']} units done, {summary['skipped']} already done, {summary['units']} in all")
     return summary

@@ -359,6 +359,17 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
     return state
 
 
+def reselect_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:
+    """Point an already activated scene at ``group`` again (5.0: the user may have picked another group;
+    4.x: the group node wired by :func:`activate_group` stays in place).
+
+    :param scene: The scene.
+    :param group: Our group.
+    """
+    if uses_compositor_groups():
+        scene.compositing_node_group = group
+
+
 def deactivate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree, state: dict,
                      previous: bpy.types.NodeTree | None) -> None:
     """Undo :func:`activate_group` with the state it returned.

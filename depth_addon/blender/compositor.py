@@ -205,8 +205,8 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
         if compat.uses_compositor_groups() and previous is not None and previous != group:
             scene[KEY_PREVIOUS] = previous
         scene[KEY_STATE] = json.dumps(state)
-    elif compat.uses_compositor_groups():
-        scene.compositing_node_group = group
+    else:
+        compat.reselect_group(scene, group)
     scene.render.use_compositing = True
     for layer in scene.view_layers:
         layer.use_pass_z = True
