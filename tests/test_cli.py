@@ -140,3 +140,30 @@ def test_ctrl_c_inside_a_blender_handler_is_not_lost(addon) -> None:
         bpy.app.handlers.frame_change_post.remove(on_frame)
         signal.signal(signal.SIGINT, previous)
     assert interrupted.is_set()
+
+
+def test_ctrl_c_during_a_file_write_waits_for_it(tmp_path) -> None:
+    """Ctrl+C while an atomic write runs: the file is completed (no ``.part`` left), then the interrupt is raised."""
+    import signal
+    import threading
+
+    from depth_addon.blender import cli
+    from depth_addon.io.atomic import atomic_path
+
+    interrupted = threading.Event()
+    previous = cli._catch_sigint(interrupted)
+    target = tmp_path / "out.txt"
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with atomic_path(target) as tmp:
+                os.kill(os.getpid(), signal.SIGINT)
+                tmp.write_text("whole")
+        with pytest.raises(KeyboardInterrupt):  # outside a write it raises at once
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert interrupted.is_set()
+    assert target.read_text() == "whole"
+    assert not list(tmp_path.glob("*.part*"))

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import BadInput, Cancelled, DepthAddonError
-from ..io.atomic import check_writable_dir, write_text_atomic
+from ..io.atomic import check_writable_dir, hold_interrupt, write_text_atomic
 from ..mapping import KINDS, DepthMapping
 from . import cli_batch, cli_import, cli_texture
 from .depth import ENGINES
@@ -305,7 +305,8 @@ def _catch_sigint(interrupted: threading.Event):
 
     def on_sigint(_signum: int, _frame: object) -> None:
         interrupted.set()
-        raise KeyboardInterrupt
+        if not hold_interrupt():  # a file being written is finished or removed first
+            raise KeyboardInterrupt
 
     return signal.signal(signal.SIGINT, on_sigint)
 

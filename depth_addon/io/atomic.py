@@ -33,6 +33,10 @@ def check_writable_dir(directory: str | os.PathLike) -> Path:
     return path
 
 
+_WRITING = [0]  # atomic writes in progress (main thread: where signal handlers run)
+_HELD = [False]  # a Ctrl+C arrived during one
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it to ``target`` on success.
@@ -44,15 +48,34 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     check_writable_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    _WRITING[0] += 1
     try:
-        yield tmp_path
-        os.replace(tmp_path, target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
+        tmp_path = Path(tmp)
+        try:
+            os.close(fd)
+            yield tmp_path
+            os.replace(tmp_path, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        _WRITING[0] -= 1
+        if not _WRITING[0] and _HELD[0]:
+            _HELD[0] = False
+            raise KeyboardInterrupt
+
+
+def hold_interrupt() -> bool:
+    """For a SIGINT handler: while an atomic write runs, keep Ctrl+C until it has finished or cleaned up.
+
+    :return: True when the interrupt was held (it is raised as ``KeyboardInterrupt`` when the write ends);
+        False when no write runs and the handler should raise now.
+    """
+    if _WRITING[0]:
+        _HELD[0] = True
+        return True
+    return False
 
 
 def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> Path:
