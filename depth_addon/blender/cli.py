@@ -62,17 +62,6 @@ class Events:
             self.emit("progress", fraction=round(fraction, 4), message=message)
 
 
-def _open_blend(path: str | None) -> None:
-    if path is None:
-        return
-    if not os.path.isfile(path):
-        raise BadInput(f"blend file not found: {path}")
-    try:
-        bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
-    except RuntimeError as exc:
-        raise BadInput(f"cannot open {path}: {str(exc).strip().splitlines()[-1]}") from None
-
-
 def versions() -> dict[str, str]:
     """Versions of everything that affects results."""
     out = {"depth_addon": __version__, "blender": bpy.app.version_string, "python": platform.python_version(),
@@ -113,7 +102,7 @@ def cmd_render_depth(args: argparse.Namespace, events: Events) -> dict:
     frames = parse_frames(args.frames)
     fixed = DepthMapping(args.mapping, args.near, args.far, args.invert) if None not in (args.near, args.far) else None
     check_writable_dir(Path(args.out).parent)
-    _open_blend(args.blend)
+    cli_import.open_blend(args.blend)
     scene = bpy.context.scene
     t = time.perf_counter()
     views = scene_views(scene, frames, args.all_cameras, args.camera)
@@ -187,7 +176,7 @@ def _texture_and_save(args: argparse.Namespace, events: Events, out_dir: Path) -
 def cmd_texture(args: argparse.Namespace, events: Events) -> dict:
     """``texture``: depth → generate → projection (+ compositor) for a .blend, saved to ``--out-dir``."""
     out_dir = check_writable_dir(args.out_dir)
-    _open_blend(args.blend)
+    cli_import.open_blend(args.blend)
     if cli_texture.wants_multiview(args):
         return cli_texture.run_multiview(args, events, out_dir)
     return _texture_and_save(args, events, out_dir)

@@ -101,6 +101,16 @@ def _open(path: str | None) -> None:
         if not bpy.data.filepath:  # nothing opened (module or `blender -b` without a file): start empty
             bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
         return
+    open_blend(path)
+
+
+def open_blend(path: str | None) -> None:
+    """Open ``path`` (nothing when None); a missing or unreadable file is :class:`BadInput`.
+
+    :param path: A .blend file or None.
+    """
+    if path is None:
+        return
     if not os.path.isfile(path):
         raise BadInput(f"blend file not found: {path}")
     try:
