@@ -1,15 +1,21 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Depth-map import: ``depth.import_depth_map`` (file browser), a file handler for drag and drop into the 3D
-View and a File → Import menu entry (:func:`register_extras`)."""
+View and a File → Import menu entry (:func:`register_extras`).
+
+The operator's options match the ``import-depth`` command line (known points, range normalisation, colour
+size policy, denoise radius); stereo disparity needs its focal length given as Intrinsics ``fx``.
+"""
 
 import os
+import re
+import traceback
 
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
 from ..depth_addon.blender.depth_mesh import import_depth_map
 from ..depth_addon.depth_import.intrinsics import DEFAULT_FOV_DEG
-from ..depth_addon.errors import DepthAddonError
+from ..depth_addon.errors import BadInput, DepthAddonError
 
 EXTENSIONS = ".exr;.pfm;.npy;.npz;.tif;.tiff;.png"
 
@@ -18,11 +24,34 @@ _VALUES = [
     ("inverse", "Inverse Depth", "Relative inverse depth from monocular estimators (affine-invariant disparity)"),
     ("disparity", "Stereo Disparity", "Disparity in pixels: depth = focal · baseline / (disparity + doffs)"),
 ]
+_MISMATCH = [
+    ("resize", "Resize", "Resize a colour image of another size to the depth's (with a warning)"),
+    ("refuse", "Refuse", "Refuse a colour image whose size differs from the depth's"),
+]
 _CAMERA = [
     ("FOV", "Field of View", "Horizontal field of view, centred principal point"),
     ("LENS", "Focal Length", "Focal length and sensor size in millimetres"),
     ("PIXELS", "Intrinsics", "fx, fy, cx, cy in pixels (0 = left/top edge of the first pixel)"),
 ]
+
+
+def known_points(text: str) -> tuple[tuple[float, float, float], ...]:
+    """Parse the Known Points field: ``row col metres`` triples separated by ``;`` (commas allowed).
+
+    :param text: E.g. ``"10 20 2.5; 40 60 4"``; empty for none.
+    :raises BadInput: When a group is not three numbers.
+    """
+    points = []
+    for group in filter(None, (g.strip() for g in text.split(";"))):
+        parts = [p for p in re.split(r"[\s,]+", group) if p]
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            points.append(tuple(float(p) for p in parts))
+        except ValueError:
+            raise BadInput(f"known point {group!r} is not 'row col metres' (three numbers; separate points "
+                           "with ';')") from None
+    return tuple(points)
 
 
 class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
@@ -39,7 +68,9 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
     files: bpy.props.CollectionProperty(type=bpy.types.OperatorFileListElement, options={"SKIP_SAVE", "HIDDEN"})
 
     color_path: bpy.props.StringProperty(name="Colour Image", subtype="FILE_PATH",
-                                         description="Photo for the material (resized when its size differs)")
+                                         description="Photo for the material")
+    color_mismatch: bpy.props.EnumProperty(name="Other Size", items=_MISMATCH, default="resize",
+                                           description="What to do when the colour image's size differs")
     channel: bpy.props.StringProperty(name="Channel", description="EXR channel, R/G/B/A, NPZ array or NPY index "
                                       "(empty: automatic)")
     values: bpy.props.EnumProperty(name="Values", items=_VALUES, default="depth")
@@ -49,6 +80,8 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
                                        description="Inverse depth: use Scale and Shift instead of Near/Far")
     normalise_values: bpy.props.BoolProperty(name="Normalise Integers", default=False,
                                              description="Divide 8/16-bit values by their maximum first")
+    known: bpy.props.StringProperty(name="Known Points", description="Inverse depth: fit scale and shift to "
+                                    "known distances, 'row col metres' separated by ';' (pixel indices, row 0 = top)")
     near: bpy.props.FloatProperty(name="Near", default=1.0, min=1e-4, unit="LENGTH")
     far: bpy.props.FloatProperty(name="Far", default=10.0, min=1e-3, unit="LENGTH")
     baseline: bpy.props.FloatProperty(name="Baseline", default=0.0, min=0.0, unit="LENGTH",
@@ -59,7 +92,8 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
     fov: bpy.props.FloatProperty(name="Field of View", default=DEFAULT_FOV_DEG, min=1.0, max=170.0)
     focal_mm: bpy.props.FloatProperty(name="Focal Length", default=50.0, min=1.0, subtype="DISTANCE_CAMERA")
     sensor_mm: bpy.props.FloatProperty(name="Sensor", default=36.0, min=1.0, subtype="DISTANCE_CAMERA")
-    fx: bpy.props.FloatProperty(name="fx", default=1000.0, min=1e-3)
+    fx: bpy.props.FloatProperty(name="fx", default=0.0, min=0.0,
+                                description="Focal length in pixels (required; stereo disparity needs it)")
     fy: bpy.props.FloatProperty(name="fy", default=0.0, min=0.0, description="0: same as fx")
     use_principal: bpy.props.BoolProperty(name="Principal Point", default=False)
     cx: bpy.props.FloatProperty(name="cx", default=0.0)
@@ -72,6 +106,10 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         ("modifier", "Modifier", "Displace modifier on a plane with a vertex per pixel: exact, shown everywhere"),
         ("material", "Material", "Material displacement on a coarse plane with a Subdivision modifier "
                                  "(adaptive where available): light, full detail at render time")])
+    use_normalise_range: bpy.props.BoolProperty(name="Normalise Range", default=False,
+                                                description="Map the valid depth linearly onto Near–Far")
+    range_near: bpy.props.FloatProperty(name="Near", default=1.0, min=1e-4, unit="LENGTH")
+    range_far: bpy.props.FloatProperty(name="Far", default=10.0, min=1e-3, unit="LENGTH")
     use_clip: bpy.props.BoolProperty(name="Clip Outliers", default=False)
     clip_low: bpy.props.FloatProperty(name="Low %", default=1.0, min=0.0, max=100.0)
     clip_high: bpy.props.FloatProperty(name="High %", default=99.0, min=0.0, max=100.0)
@@ -81,6 +119,7 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         ("none", "None", ""), ("bilateral", "Bilateral", "Edge-preserving"),
         ("guided", "Guided", "Guided by the colour image")])
     denoise_sigma: bpy.props.FloatProperty(name="Strength", default=0.03, min=1e-4)
+    denoise_radius: bpy.props.IntProperty(name="Radius", default=3, min=1, max=64, description="Pixels")
     downsample: bpy.props.IntProperty(name="Downsample", default=1, min=1, max=64)
     use_tear: bpy.props.BoolProperty(name="Tear at Jumps", default=True)
     tear_ratio: bpy.props.FloatProperty(name="Ratio", default=1.1, min=1.001)
@@ -108,16 +147,35 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
             return [os.path.join(self.directory, f.name) for f in self.files]
         return [self.filepath]
 
+    def camera_problem(self) -> str | None:
+        """Why the camera settings cannot be used, or None: disparity needs a focal length given in pixels."""
+        if self.values == "disparity" and (self.camera != "PIXELS" or self.fx <= 0):
+            return ("Stereo disparity needs the focal length in pixels: set Camera to Intrinsics and enter fx "
+                    "(from the stereo calibration)")
+        if self.camera == "PIXELS" and self.fx <= 0:
+            return "Camera Intrinsics needs fx, the focal length in pixels"
+        return None
+
     def import_options(self) -> dict:
-        """The import options these properties describe (flat keywords of ``ImportOptions``)."""
+        """The import options these properties describe (flat keywords of ``ImportOptions``).
+
+        :raises BadInput: For unusable settings (see :meth:`camera_problem`, malformed known points).
+        """
+        problem = self.camera_problem()
+        if problem:
+            raise BadInput(problem)
         opts = {"values": self.values, "channel": self.channel or None, "normalise": self.normalise_values,
                 "near": self.near, "far": self.far, "doffs": self.doffs, "mode": self.mode,
-                "displace_method": self.displace_method,
+                "displace_method": self.displace_method, "color_mismatch": self.color_mismatch,
                 "baseline": self.baseline or None, "fill_holes": self.fill_holes, "max_hole": self.max_hole,
-                "denoise": self.denoise, "denoise_sigma": self.denoise_sigma, "downsample": self.downsample,
-                "tear_ratio": self.tear_ratio if self.use_tear else None,
-                "clip": (self.clip_low, self.clip_high) if self.use_clip else None}
-        if self.values != "inverse" or self.use_affine:
+                "denoise": self.denoise, "denoise_sigma": self.denoise_sigma, "denoise_radius": self.denoise_radius,
+                "downsample": self.downsample, "tear_ratio": self.tear_ratio if self.use_tear else None,
+                "clip": (self.clip_low, self.clip_high) if self.use_clip else None,
+                "normalise_range": (self.range_near, self.range_far) if self.use_normalise_range else None}
+        known = known_points(self.known) if self.values == "inverse" else ()
+        if known:
+            opts["known"] = known
+        elif self.values != "inverse" or self.use_affine:
             opts.update(scale=self.scale, shift=self.shift)
         if self.camera == "FOV":
             opts["fov"] = self.fov
@@ -134,15 +192,25 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         if not paths:
             self.report({"ERROR"}, "No depth file chosen")
             return {"CANCELLED"}
+        try:
+            options = self.import_options()
+        except DepthAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
         color = bpy.path.abspath(self.color_path) if self.color_path else None
         done = []
         for path in paths:
             try:
                 result = import_depth_map(path, color, scene=context.scene, set_scene_camera=self.set_camera,
                                           set_resolution=self.set_resolution, shading=self.shading,
-                                          pack=self.pack, preview=self.preview, **self.import_options())
+                                          pack=self.pack, preview=self.preview, **options)
             except DepthAddonError as exc:
                 self.report({"ERROR"}, str(exc))
+                return {"CANCELLED"} if not done else {"FINISHED"}
+            except Exception as exc:  # a bug, not bad input: the traceback goes to the console, nothing is left
+                traceback.print_exc()
+                self.report({"ERROR"}, f"Depth import of {os.path.basename(path)} failed: {type(exc).__name__}: "
+                                       f"{exc} (traceback in the system console)")
                 return {"CANCELLED"} if not done else {"FINISHED"}
             for message in result.warnings:
                 self.report({"WARNING"}, message)
@@ -159,15 +227,19 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         if self.mode == "displace":
             layout.prop(self, "displace_method")
         layout.prop(self, "color_path")
+        if self.color_path:
+            layout.prop(self, "color_mismatch")
         layout.prop(self, "channel")
         col = layout.column(heading="Values")
         col.prop(self, "values", text="")
         if self.values == "inverse":
-            col.prop(self, "use_affine")
-            if not self.use_affine:
-                col.prop(self, "near")
-                col.prop(self, "far")
-        if self.values != "inverse" or self.use_affine:
+            col.prop(self, "known")
+            if not self.known.strip():
+                col.prop(self, "use_affine")
+                if not self.use_affine:
+                    col.prop(self, "near")
+                    col.prop(self, "far")
+        if self.values != "inverse" or (self.use_affine and not self.known.strip()):
             col.prop(self, "scale")
             col.prop(self, "shift")
         if self.values == "disparity":
@@ -183,15 +255,20 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         if self.use_principal:
             col.prop(self, "cx")
             col.prop(self, "cy")
+        problem = self.camera_problem()
+        if problem:
+            col.label(text=problem.split(":")[0], icon="ERROR")
         col = layout.column(heading="Clean-up")
-        shown = {"use_clip": ("clip_low", "clip_high"), "fill_holes": ("max_hole",), "use_tear": ("tear_ratio",)}
-        for name in ("use_clip", "fill_holes", "use_tear"):
+        shown = {"use_normalise_range": ("range_near", "range_far"), "use_clip": ("clip_low", "clip_high"),
+                 "fill_holes": ("max_hole",), "use_tear": ("tear_ratio",)}
+        for name in shown:
             col.prop(self, name)
             for sub in shown[name] if getattr(self, name) else ():
                 col.prop(self, sub)
         col.prop(self, "denoise")
         if self.denoise != "none":
             col.prop(self, "denoise_sigma")
+            col.prop(self, "denoise_radius")
         col.prop(self, "downsample")
         col.prop(self, "preview")
         col = layout.column(heading="Scene")

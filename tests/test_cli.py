@@ -167,3 +167,12 @@ def test_ctrl_c_during_a_file_write_waits_for_it(tmp_path) -> None:
     assert interrupted.is_set()
     assert target.read_text() == "whole"
     assert not list(tmp_path.glob("*.part*"))
+
+
+def test_argument_errors_are_one_line_on_stderr(tmp_out: Path) -> None:
+    """argparse errors of a real process: exit code 2 and one line on stderr (not the 22-line usage)."""
+    for args in (("--fov", "abc"), ("--fov", "60", "--focal-px", "30")):
+        proc = run_cli("import-depth", "x.png", *args, "--out", str(tmp_out / "o.blend"))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("depth_cli: error: argument "), proc.stderr
+    assert not any(tmp_out.iterdir())

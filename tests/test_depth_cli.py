@@ -99,3 +99,35 @@ def test_parse_frames() -> None:
     assert parse_frames(None) is None
     with pytest.raises(BadInput):
         parse_frames(["a-b"])
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["import-depth", "x.png", "--fov", "abc", "--out", "o.blend"], "argument --fov: invalid float value: 'abc'"),
+    (["import-depth", "x.png", "--fov", "60", "--focal-px", "30", "--out", "o.blend"], "not allowed with"),
+    (["import-depth", "x.png"], "required: --out"),
+    (["import-depth", "x.png", "--out", "o.blend", "--values", "metres"], "invalid choice: 'metres'"),
+    (["render-depth", "--out", "d.exr", "--engine", "nope"], "argument --engine: invalid choice"),
+    (["texture", "--seed", "x", "--out-dir", "o"], "argument --seed: invalid int value"),
+    (["demo"], "required: --out-dir"),
+    (["generate", "d.exr", "--out", "g.png", "--unknown"], "unrecognized arguments: --unknown"),
+    (["generate"], "required: depth, --out"),
+    (["batch"], "required: job"),
+    (["nope"], "invalid choice: 'nope'"),
+    ([], "required: command"),
+])
+def test_argument_errors_are_one_line(args: list[str], expected: str, capsys) -> None:
+    """Every subcommand's argparse errors: exit code 2 and one line on stderr, not the usage."""
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err
+    line = captured.err.strip()
+    assert line.startswith("depth_cli: error: ") and expected in line and line.endswith("--help)"), line
+    assert "usage:" not in captured.err and not captured.out
+
+
+def test_argument_error_with_json_is_an_event(capsys) -> None:
+    assert main(["import-depth", "x.png", "--json", "--fov", "abc", "--out", "o.blend"]) == 2
+    captured = capsys.readouterr()
+    event = json.loads(captured.out)
+    assert event["event"] == "error" and event["code"] == 2 and "--fov" in event["message"]
+    assert captured.err.count("\n") == 1

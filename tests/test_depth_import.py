@@ -206,6 +206,7 @@ def test_unicode_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize("values, match", [
     (np.full((4, 4), np.nan), "no finite"), (np.full((4, 4), np.inf), "no finite"),
     (np.zeros((4, 4)), "all zero"), (np.full((4, 4), 2.0), "constant"), (np.ones((1, 1)), "at least 2×2"),
+    (np.where(np.arange(100).reshape(10, 10) == 42, 0.0, 5.0), "constant on its valid"),  # 5 with one 0
 ])
 def test_raw_values_without_depth_are_refused(values: np.ndarray, match: str) -> None:
     with pytest.raises(BadInput, match=match):

@@ -140,11 +140,15 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple]:
     (tmp / "huge.pfm").write_bytes(b"Pf\n16384 16384\n-1.0\n")
     np.save(tmp / "five.npy", np.ones((24, 32, 5), np.float32))
     (tmp / "one.pfm").write_bytes(b"Pf\n1 1\n-1.0\n" + np.float32(2).tobytes())
+    holed = np.full((10, 10), 5, np.uint16)
+    holed[3, 4] = 0  # constant on the valid pixels: a flat plane is no shape
+    write_png(tmp / "holed.png", holed)
     return {
         "truncated": (tmp / "cut.png",), "corrupt": (tmp / "garbage.exr",), "bit depth": (tmp / "bits4.png",),
         "channels": (tmp / "five.npy",), "16k": (tmp / "huge.pfm",), "1x1": (tmp / "one.pfm",),
         "all nan": (np.full((8, 8), np.nan),), "all inf": (np.full((8, 8), np.inf),),
         "constant": (np.full((8, 8), 3.0),), "all zero": (np.zeros((8, 8)),),
+        "constant with a hole": (tmp / "holed.png",),
         "negative": (d - 4.0,), "colour size": (d, np.zeros((10, 10, 3)), {"color_mismatch": "refuse"}),
         "disparity": (d, None, {"values": "disparity", "focal_px": 100.0}),
         "no colour file": (d, tmp / "missing.png"), "missing": (tmp / "nope.exr",),
@@ -206,6 +210,97 @@ def test_operator_and_file_handler(import_operator, tmp_path: Path) -> None:
     assert counts() == before
     handler = bpy.types.FileHandler.bl_rna_get_subclass_py("DEPTH_FH_depth_map")
     assert handler.bl_import_operator == "depth.import_depth_map" and ".pfm" in handler.bl_file_extensions
+
+
+def _op_import(path: Path, **kwargs) -> set[str]:
+    """The import operator on one file (options not given keep their defaults in Python calls)."""
+    return bpy.ops.depth.import_depth_map(filepath=str(path), **kwargs)
+
+
+def test_operator_disparity_needs_the_focal_length(import_operator, tmp_path: Path) -> None:
+    """Disparity is refused unless fx is given (Intrinsics camera): a field of view would be a silent default."""
+    np.save(tmp_path / "disp.npy", (1000.0 * 0.1 / scene_depth()).astype(np.float32))  # f = 1000 px, B = 0.1 m
+    before = counts()
+    for camera in ({}, {"camera": "FOV", "fov": 60.0}, {"camera": "LENS"}, {"camera": "PIXELS"}):
+        with pytest.raises(RuntimeError, match="Stereo disparity needs the focal length in pixels"):
+            _op_import(tmp_path / "disp.npy", values="disparity", baseline=0.1, **camera)
+        assert counts() == before, camera
+    with pytest.raises(RuntimeError, match="Intrinsics needs fx"):
+        _op_import(tmp_path / "disp.npy", camera="PIXELS")
+    assert counts() == before
+    assert _op_import(tmp_path / "disp.npy", values="disparity", baseline=0.1, camera="PIXELS",
+                      fx=1000.0) == {"FINISHED"}
+    z = -np.array([v.co.z for v in bpy.data.objects["Depth disp"].data.vertices])
+    assert np.isclose(z.min(), 1.5, rtol=1e-4) and np.isclose(z.max(), 6.0, rtol=1e-4)
+
+
+def test_operator_reports_unexpected_errors(import_operator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capfd) -> None:
+    """A failure that is not bad input is an error report (traceback on the console), and nothing is left."""
+    package = import_operator.__name__.rsplit(".", 2)[0]
+    depth_mesh = importlib.import_module(f"{package}.depth_addon.blender.depth_mesh")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated failure")
+
+    monkeypatch.setattr(depth_mesh, "_displace", boom)  # after the mesh, camera and images exist
+    np.save(tmp_path / "d.npy", scene_depth())
+    before = counts()
+    with pytest.raises(RuntimeError, match="d.npy failed: RuntimeError: simulated failure"):
+        _op_import(tmp_path / "d.npy", mode="displace", displace_method="modifier")
+    assert counts() == before
+    assert "Traceback" in capfd.readouterr().err
+
+
+def test_operator_import_is_undone(import_operator, tmp_path: Path) -> None:
+    """One undo removes everything an import made: collection, objects, images, material."""
+    from test_ui import _undo_restores
+
+    np.save(tmp_path / "d.npy", scene_depth())
+    write_png(tmp_path / "c.png", RNG.integers(0, 255, (24, 32, 3)).astype(np.uint8))
+    collections = sorted(c.name for c in bpy.data.collections)
+    after = _undo_restores("import_depth_map", filepath=str(tmp_path / "d.npy"), color_path=str(tmp_path / "c.png"))
+    assert {"Depth d", "Depth d Camera"} <= set(after["objects"]) and len(after["images"]) >= 2, after
+    assert sorted(c.name for c in bpy.data.collections) == collections
+    assert not any(name.startswith("Depth d") for name in bpy.data.meshes.keys() + bpy.data.cameras.keys())
+
+
+def test_operator_options_match_the_cli(import_operator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Known points, range normalisation, denoise radius and the colour size policy reach the pipeline."""
+    from depth_addon.depth_import import ImportOptions
+
+    np.save(tmp_path / "inv.npy", (1.0 / scene_depth()).astype(np.float32))
+    seen: list[dict] = []
+    real = import_operator.import_depth_map
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs)
+        return real(*args, **kwargs)
+
+    def options_of_last() -> ImportOptions:  # what the last call asked of the pipeline
+        scene_args = ("scene", "set_scene_camera", "set_resolution", "shading", "pack", "preview")
+        return ImportOptions.from_flat(**{k: v for k, v in seen[-1].items() if k not in scene_args})
+
+    monkeypatch.setattr(import_operator, "import_depth_map", spy)
+    assert _op_import(tmp_path / "inv.npy", values="inverse", known="0 0 6; 10, 12, 1.5", denoise="bilateral",
+                      denoise_radius=5) == {"FINISHED"}
+    options = options_of_last()
+    assert options.values.known == ((0.0, 0.0, 6.0), (10.0, 12.0, 1.5)) and options.preprocess.denoise_radius == 5
+    info = json.loads(bpy.data.objects["Depth inv"]["depth_addon_import"])
+    assert info["conversion"]["fit"] == "known points"
+    assert _op_import(tmp_path / "inv.npy", values="inverse", use_normalise_range=True, range_near=2.0,
+                      range_far=5.0) == {"FINISHED"}
+    assert options_of_last().preprocess.normalise == (2.0, 5.0)
+    z = -np.array([v.co.z for v in bpy.data.objects["Depth inv.001"].data.vertices])
+    assert np.isclose(z.min(), 2.0, rtol=1e-4) and np.isclose(z.max(), 5.0, rtol=1e-4)
+    with pytest.raises(RuntimeError, match="not 'row col metres'"):
+        _op_import(tmp_path / "inv.npy", values="inverse", known="1 2")
+    write_png(tmp_path / "small.png", np.zeros((10, 10, 3), np.uint8))
+    before = counts()
+    with pytest.raises(RuntimeError, match="is 10×10 but the depth is 32×24"):
+        _op_import(tmp_path / "inv.npy", values="inverse", color_path=str(tmp_path / "small.png"),
+                   color_mismatch="refuse")
+    assert counts() == before and seen[-1]["color_mismatch"] == "refuse"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

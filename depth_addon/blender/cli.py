@@ -34,6 +34,31 @@ from .depth import ENGINES
 PROG = "depth_cli"
 
 
+class UsageError(SystemExit):
+    """A bad command line: exit code 2, with the one-line message already on stderr."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit code 2), not the whole usage.
+
+    Subparsers are made with the class of their parent parser, so every subcommand inherits this.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        """Print ``PROG: error: MESSAGE (see PROG CMD --help)`` as one line and exit with 2.
+
+        :param message: argparse's message (e.g. ``argument --fov: invalid float value: 'abc'``).
+        :raises UsageError: Always.
+        """
+        text = f"{' '.join(str(message).split())} (see {self.prog} --help)"
+        print(f"{PROG}: error: {text}", file=sys.stderr, flush=True)
+        raise UsageError(text)
+
+
 class Events:
     """Progress and results, as JSON lines (``--json``) or short human-readable lines."""
 
@@ -200,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="one JSON event per line on stdout")
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -257,7 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed its one-line error
+    except UsageError as exc:  # OneLineParser.error already printed its one line
+        if "--json" in argv:
+            Events(True).emit("error", code=2, message=exc.message)
+        return 2
+    except SystemExit as exc:  # --help and --version: 0
         return int(exc.code or 0) and 2
     events = Events(args.json)
     events.emit("start", command=args.command, versions=versions())

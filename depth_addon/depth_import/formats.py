@@ -3,8 +3,8 @@
 
 :func:`probe` reads only the header of a file (PNG ``IHDR``, TIFF first IFD, NPY/NPZ array header,
 EXR header, PFM text header) and returns an :class:`ImageInfo`. It refuses images above
-:data:`MAX_PIXELS` and files whose declared data is longer than the file (truncated). BigTIFF
-headers are not parsed: those files are decoded by OpenCV first and checked afterwards.
+:data:`MAX_PIXELS` and files whose declared data is longer than the file (truncated). TIFF means
+classic TIFF and BigTIFF; every part of a multi-part EXR is checked.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class ImageInfo:
     """What a header says about a file.
 
     :param format: ``png``, ``tiff``, ``exr``, ``npy``, ``npz`` or ``pfm``.
-    :param width: Width in pixels (0 when only the decoder can tell, see BigTIFF).
+    :param width: Width in pixels.
     :param height: Height in pixels.
     :param channels: Channels per pixel (EXR: number of channels in all parts).
     :param bits: Bits per sample (0 when unknown).
@@ -106,38 +106,62 @@ def probe_png(head: bytes, size: int, path: str | os.PathLike) -> ImageInfo:
     return ImageInfo("png", width, height, _PNG_CHANNELS[ctype], bits, "uint")
 
 
-def probe_tiff(head: bytes, size: int, path: str | os.PathLike) -> ImageInfo:
-    """Parse the first IFD of a classic TIFF (width, height, samples, bits, sample format)."""
+#: TIFF field types read from an IFD entry: type → (struct code, size in bytes); SHORT, LONG, LONG8.
+_TIFF_TYPES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
+#: Entries read from one IFD at most (a corrupt count must not allocate gigabytes).
+_TIFF_MAX_ENTRIES = 4096
+
+
+def tiff_tags(head: bytes, path: str | os.PathLike) -> dict[int, int]:
+    """The first value of every integer tag of the first IFD of a classic TIFF or a BigTIFF.
+
+    Only the header, the first IFD and (for multi-valued tags) their first value are read.
+
+    :param head: The first bytes of the file (at least 16).
+    :param path: The file.
+    :raises BadInput: Not a TIFF, or a truncated or corrupt header.
+    """
     order = {b"II": "<", b"MM": ">"}.get(head[:2])
-    if order is None:
+    if order is None or len(head) < 16:
         raise BadInput(f"{display(path)} is not a TIFF file (bad byte-order mark)")
     magic = struct.unpack(order + "H", head[2:4])[0]
-    if magic == 43:  # BigTIFF: the decoder reads it, the size is checked after decoding
-        return ImageInfo("tiff", 0, 0)
-    if magic != 42:
+    if magic == 42:
+        (ifd,) = struct.unpack(order + "I", head[4:8])
+        count_fmt, entry_fmt, inline = "H", "HHI4s", 4
+    elif magic == 43:  # BigTIFF: 8-byte offsets and counts, 20-byte entries
+        if struct.unpack(order + "HH", head[4:8]) != (8, 0):
+            raise BadInput(f"{display(path)}: corrupt BigTIFF header")
+        (ifd,) = struct.unpack(order + "Q", head[8:16])
+        count_fmt, entry_fmt, inline = "Q", "HHQ8s", 8
+    else:
         raise BadInput(f"{display(path)} is not a TIFF file (magic {magic})")
-    (ifd,) = struct.unpack(order + "I", head[4:8])
+    entry_size = struct.calcsize(order + entry_fmt)
+    offset_fmt = order + ("I" if inline == 4 else "Q")
     try:
         with open(path, "rb") as fh:
             fh.seek(ifd)
-            (count,) = struct.unpack(order + "H", fh.read(2))
-            entries = fh.read(12 * count)
+            (count,) = struct.unpack(order + count_fmt, fh.read(struct.calcsize(count_fmt)))
+            if count > _TIFF_MAX_ENTRIES:
+                raise BadInput(f"{display(path)}: corrupt TIFF header ({count} tags)")
+            entries = fh.read(entry_size * count)
             tags: dict[int, int] = {}
             for k in range(count):
-                tag, kind, n, raw = struct.unpack(order + "HHI4s", entries[12 * k: 12 * k + 12])
-                if kind == 3:  # SHORT: the first value sits in the entry when n <= 2, else at an offset
-                    if n <= 2:
-                        value = struct.unpack(order + "H", raw[:2])[0]
-                    else:
-                        fh.seek(struct.unpack(order + "I", raw)[0])
-                        value = struct.unpack(order + "H", fh.read(2))[0]
-                elif kind == 4:
-                    value = struct.unpack(order + "I", raw)[0] if n == 1 else 0
-                else:
+                tag, kind, n, raw = struct.unpack(order + entry_fmt, entries[entry_size * k: entry_size * (k + 1)])
+                if kind not in _TIFF_TYPES or n < 1:
                     continue
-                tags[tag] = value
+                code, size = _TIFF_TYPES[kind]
+                if n * size > inline:  # the values sit at an offset: read the first
+                    fh.seek(struct.unpack(offset_fmt, raw)[0])
+                    raw = fh.read(size)
+                tags[tag] = struct.unpack(order + code, raw[:size])[0]
     except (OSError, struct.error):
         raise BadInput(f"{display(path)}: truncated or corrupt TIFF header") from None
+    return tags
+
+
+def probe_tiff(head: bytes, size: int, path: str | os.PathLike) -> ImageInfo:
+    """Parse the first IFD of a classic TIFF or BigTIFF (width, height, samples, bits, sample format)."""
+    tags = tiff_tags(head, path)
     width, height = tags.get(256, 0), tags.get(257, 0)
     check_size(width, height, display(path))
     sample = {1: "uint", 2: "int", 3: "float"}.get(tags.get(339, 1), "unknown")
@@ -233,20 +257,21 @@ def pick_member(names: tuple[str, ...], member: str | None, path: str | os.PathL
 
 
 def probe_exr(path: str | os.PathLike) -> ImageInfo:
-    """Read the EXR header only: data window and the channel names of every part."""
+    """Read the EXR header only: the data window and channel names of every part (each part's size is checked)."""
     try:
         import OpenEXR
     except ImportError:  # pragma: no cover - depends on the installation
         raise BadInput("reading EXR needs the OpenEXR package (pip install OpenEXR)") from None
     try:
         f = OpenEXR.File(os.fspath(path), header_only=True)
-        lo, hi = f.parts[0].header["dataWindow"]
+        windows = [p.header["dataWindow"] for p in f.parts]
         names = tuple(c.name for p in f.parts for c in p.header["channels"])
     except Exception as exc:  # the bindings raise plain exceptions for unreadable files
         raise BadInput(f"cannot read EXR {display(path)}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    width, height = int(hi[0] - lo[0] + 1), int(hi[1] - lo[1] + 1)
-    check_size(width, height, display(path))
-    return ImageInfo("exr", width, height, len(names), 32, "float", names)
+    sizes = [(int(hi[0]) - int(lo[0]) + 1, int(hi[1]) - int(lo[1]) + 1) for lo, hi in windows]
+    for k, (width, height) in enumerate(sizes):  # every part: a channel of any part may be decoded
+        check_size(width, height, display(path) + (f" (part {k})" if k else ""))
+    return ImageInfo("exr", *sizes[0], len(names), 32, "float", names)
 
 
 def parse_pfm_header(head: bytes, path: str | os.PathLike) -> tuple[int, int, int, float, int]:

@@ -3,9 +3,12 @@
 
 * PNG 8/16-bit and TIFF (8/16-bit integers, 32/64-bit floats) through OpenCV with
   ``IMREAD_UNCHANGED``, decoded from bytes (so non-ASCII paths work everywhere);
-* EXR through OpenEXR, one channel picked by name;
+* EXR through OpenEXR, decoding only the channel picked by name (see :func:`read_exr_channels`);
 * NPY/NPZ through ``np.load`` without pickles;
 * PFM through :mod:`.pfm`.
+
+Colour images (:func:`read_color`) have their size read from the header first (:mod:`.headers`), so
+an oversized image is refused before it is decoded.
 
 Depth comes back as :class:`RawDepth`: H×W float32 *raw values* (row 0 = top), NaN where the file
 marks a pixel as missing (alpha 0, NaN). What the values mean is decided by :mod:`.values`.
@@ -21,12 +24,16 @@ import numpy as np
 
 from ..errors import BadInput
 from . import pfm
-from .formats import ImageInfo, check_size, display, pick_member, probe
+from .formats import MAX_PIXELS, ImageInfo, check_size, display, pick_member, probe
+from .headers import check_image_size
 
 #: Colour-image suffixes read through OpenCV (EXR colour goes through OpenEXR).
 COLOR_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr")
 _CHANNEL_LETTERS = "RGBA"
 _EXR_PREFERENCE = ("Z", "V", "Y", "depth", "Depth", "R")
+#: Samples (pixels × channels, all parts) a multi-part EXR may hold when a channel outside its first part
+#: is read, which decodes the whole file: four channels at the pixel limit (1 GiB of float32).
+EXR_MAX_SAMPLES = 4 * MAX_PIXELS
 
 
 @dataclass
@@ -126,18 +133,76 @@ def _pick_exr_channel(names: tuple[str, ...], channel: str | None, path: str | o
     raise BadInput(f"{display(path)} has several channels ({', '.join(names)}); choose one with the channel option")
 
 
-def _read_exr(path: str | os.PathLike, info: ImageInfo, channel: str | None) -> tuple[np.ndarray, str]:
+def _exr_error(path: str | os.PathLike, exc: BaseException) -> BadInput:
+    text = str(exc).strip().splitlines()
+    return BadInput(f"cannot read EXR {display(path)}: {text[0] if text else type(exc).__name__}")
+
+
+def read_exr_channels(path: str | os.PathLike, info: ImageInfo, names: tuple[str, ...]) -> list[np.ndarray]:
+    """Decode only the channels ``names`` of an EXR file (header already checked by :func:`.formats.probe`).
+
+    Channels of the first part are read through OpenEXR's scanline reader, which allocates only the
+    channels asked for (as float32, whatever their stored type). A channel in another part of a
+    multi-part file needs the whole file decoded; that is refused when all parts together hold more
+    than :data:`EXR_MAX_SAMPLES` samples.
+
+    :param path: The EXR file.
+    :param info: Its header information (the size of the first part).
+    :param names: Channel names, all of the first part or all found in some part.
+    :return: One H×W float32 array per name.
+    :raises BadInput: Unreadable files, subsampled channels, and multi-part files too large to decode.
+    """
     import OpenEXR
 
-    name = _pick_exr_channel(info.names, channel, path)
+    legacy = getattr(OpenEXR, "InputFile", None)  # deprecated in OpenEXR 3.3 but the only per-channel reader
+    if legacy is not None:
+        try:
+            import Imath
+
+            f = legacy(os.fspath(path))
+            try:
+                first = set(f.header()["channels"])
+                if first.issuperset(names):
+                    raw = f.channels(list(names), Imath.PixelType(Imath.PixelType.FLOAT))
+                    if any(len(b) != 4 * info.width * info.height for b in raw):
+                        raise BadInput(f"{display(path)}: subsampled channels are not supported")
+                    return [np.frombuffer(b, np.float32).reshape(info.height, info.width).copy() for b in raw]
+            finally:
+                f.close()
+        except BadInput:
+            raise
+        except ImportError:  # pragma: no cover - Imath ships with OpenEXR
+            pass
+        except Exception as exc:  # the bindings raise plain exceptions for truncated files
+            raise _exr_error(path, exc) from None
     try:
-        f = OpenEXR.File(os.fspath(path), separate_channels=True)
-        for part in f.parts:
-            if name in part.channels:
-                return np.asarray(part.channels[name].pixels), name
-    except Exception as exc:  # the bindings raise plain exceptions for truncated files
-        raise BadInput(f"cannot read EXR {display(path)}: {exc}") from None
-    raise BadInput(f"{display(path)}: channel {name!r} has no pixel data")
+        header = OpenEXR.File(os.fspath(path), header_only=True)
+        total = 0
+        for part in header.parts:
+            lo, hi = part.header["dataWindow"]
+            total += (int(hi[0]) - int(lo[0]) + 1) * (int(hi[1]) - int(lo[1]) + 1) * len(part.header["channels"])
+    except Exception as exc:
+        raise _exr_error(path, exc) from None
+    if total > EXR_MAX_SAMPLES:
+        raise BadInput(f"{display(path)}: reading channel {names[0]!r} decodes every part of this multi-part EXR "
+                       f"({total / 1e6:.0f} M samples, above the {EXR_MAX_SAMPLES // 1_000_000} M limit); "
+                       "save that part on its own first")
+    try:
+        parts = [p.channels for p in OpenEXR.File(os.fspath(path), separate_channels=True).parts]
+    except Exception as exc:
+        raise _exr_error(path, exc) from None
+    out = []
+    for name in names:
+        found = next((c[name].pixels for c in parts if name in c), None)
+        if found is None:
+            raise BadInput(f"{display(path)}: channel {name!r} has no pixel data")
+        out.append(np.asarray(found, np.float32))
+    return out
+
+
+def _read_exr(path: str | os.PathLike, info: ImageInfo, channel: str | None) -> tuple[np.ndarray, str]:
+    name = _pick_exr_channel(info.names, channel, path)
+    return read_exr_channels(path, info, (name,))[0], name
 
 
 def _read_npy(path: str | os.PathLike, info: ImageInfo, channel: str | None) -> tuple[np.ndarray, str]:
@@ -213,21 +278,11 @@ def read_color(path: str | os.PathLike, as_float: bool = True) -> tuple[np.ndarr
     if suffix not in COLOR_SUFFIXES:
         raise BadInput(f"unsupported colour image {display(path)}; use one of {', '.join(COLOR_SUFFIXES)}")
     if suffix == ".exr":
-        info = probe(path)
-        import OpenEXR
-
-        try:
-            channels = OpenEXR.File(os.fspath(path), separate_channels=True).parts[0].channels
-            planes = [np.asarray(channels[c].pixels, np.float32) for c in "RGB" if c in channels]
-        except Exception as exc:
-            raise BadInput(f"cannot read EXR {display(path)}: {exc}") from None
-        if len(planes) != 3:
+        info = probe(path)  # every part's size checked from the header
+        if not all(c in info.names for c in "RGB"):
             raise BadInput(f"{display(path)} has no R, G, B channels; it has {', '.join(info.names)}")
-        return np.stack(planes, axis=-1), True
-    if suffix == ".png":  # memory guard from the IHDR; palette and low-bit PNGs are fine as colour
-        head, _size = open_head(path)
-        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
-            check_size(int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), display(path))
+        return np.stack(read_exr_channels(path, info, ("R", "G", "B")), axis=-1), True
+    check_image_size(path)  # memory guard from the header, before anything is decoded
     image = decode_image(path)
     check_size(image.shape[1], image.shape[0], display(path))
     if image.ndim == 2:
@@ -242,20 +297,6 @@ def color_to_float(image: np.ndarray) -> np.ndarray:
     if image.dtype.kind == "f":
         return np.ascontiguousarray(image, dtype=np.float32)
     return image.astype(np.float32) * np.float32(1.0 / float(np.iinfo(image.dtype).max))
-
-
-def open_head(path: str | os.PathLike, n: int = 64) -> tuple[bytes, int]:
-    """First ``n`` bytes and the size of a file.
-
-    :raises BadInput: When the file is missing or unreadable.
-    """
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(n), os.path.getsize(path)
-    except FileNotFoundError:
-        raise BadInput(f"file not found: {display(path)}") from None
-    except OSError as exc:
-        raise BadInput(f"cannot read {display(path)}: {exc.strerror or exc}") from None
 
 
 __all__ = ["RawDepth", "color_to_float", "decode_image", "pick_member", "read_color", "read_depth"]

@@ -138,7 +138,8 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
     :param copy: False lets the conversion reuse (and change) ``values`` when it is float32 already.
     :return: ``(depth, info)``; ``info`` records the scale and shift actually used.
     :raises BadInput: Inputs without depth (see :func:`check_raw`), negative metric depth, disparity
-        without baseline or focal length, or a conversion that leaves no valid pixel.
+        without baseline or focal length, a conversion that leaves no valid pixel, or one whose valid
+        pixels all have the same depth.
     """
     finite = check_raw(values, where)
     v = values.astype(np.float32, copy=copy)
@@ -191,5 +192,9 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
     if not ok.any():
         raise BadInput(f"{where}: no pixel has a positive, finite depth after conversion ({spec.kind})")
     if not ok.all():
-        z[~ok] = np.nan
+        z[~ok] = np.nan  # a varying input can still be constant on the pixels left valid (e.g. 5 with zero holes)
+        lo, hi = float(z.min(where=ok, initial=np.inf)), float(z.max(where=ok, initial=-np.inf))
+        if lo == hi:
+            raise BadInput(f"{where} is constant on its valid pixels ({lo:g} m; the others are zero or invalid): "
+                           "no shape to import")
     return z, info
