@@ -3,12 +3,16 @@
 
 Usage::
 
-    python scripts/bench.py [--quick] [--json out/bench.json] [--only STAGE ...]
+    python scripts/bench.py [--quick] [--json out/bench.json] [--only STAGE ...] [--quality]
 
 Prints a table and writes one JSON record per stage:
 ``{"stage", "median_s", "min_s", "runs", "params", "vs"?, "ratio"?}`` where ``ratio`` is the
 reference stage's median divided by this stage's median (how many times faster), measured in the
 same run. Timings are reported, never asserted: tests check behaviour, this checks speed.
+
+``--quality`` also runs the generator quality bench (:mod:`bench_quality`: the held-out Cycles
+renders in ``data/test`` against every generator), which writes ``out/quality.json``,
+``out/quality.md`` and ``out/quality_grid.png``.
 """
 
 from __future__ import annotations
@@ -182,9 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer runs")
     parser.add_argument("--json", type=Path, help="write the records here")
     parser.add_argument("--only", nargs="*", help="run only these stages")
+    parser.add_argument("--quality", action="store_true",
+                        help="also run the quality bench (scripts/bench_quality.py, needs data/test and data/train)")
     args = parser.parse_args(argv)
     records = run(args.quick, set(args.only) if args.only else None)
     print(table(records))
+    if args.quality:
+        import bench_quality
+
+        result = bench_quality.quality()
+        print(bench_quality.table(result["rows"]))
+        print(json.dumps(result["gates"]))
     if args.json:
         payload = {"records": records, "cpu_count": os.cpu_count(), "blender": bpy.app.version_string,
                    "time": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -9,9 +9,10 @@ PatchGAN hinge loss (spectral-norm discriminator over image + normals + disparit
 output is a sample rather than an average. The per-style hint colours form the palette bank stored
 in the checkpoint and drawn from, with the user's seed, at inference.
 
-Experimental options, off by default (the shipped weights were trained without them; see MODEL.md
-for what they gave): ``--tex W`` adds a phase-free texture-energy loss (:func:`band_energy`),
-``--style-d`` makes the discriminator style-conditional (:class:`PatchD`), ``--init CKPT``
+A phase-free texture-energy loss (:func:`band_energy`, ``--tex``, weight 2 by default) asks for texture
+of the rendered strength without asking for it at the rendered positions, which the network cannot
+know (L1 alone answers that with blur). Experimental options, off by default (see MODEL.md for what
+they gave): ``--style-d`` makes the discriminator style-conditional (:class:`PatchD`), ``--init CKPT``
 fine-tunes from a checkpoint (its sha256 is recorded).
 
 Run: ``python scripts/train_embedded.py --data data/train --steps 3500`` (the shipped weights).
@@ -33,7 +34,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from depth_addon.camera import CameraModel  # noqa: E402
-from depth_addon.generation.analytic import _CONTRAST, gbuffer  # noqa: E402
+from depth_addon.generation.analytic import gbuffer, surface_albedo  # noqa: E402
 from depth_addon.generation.model import (  # noqa: E402
     DEFAULT_WEIGHTS,
     AppearanceConfig,
@@ -85,8 +86,8 @@ def sample_inputs(d: dict, index: int, hints: bool = True,
         sums = torch.zeros(n, 3).index_add_(0, lab[keep], est.T)
         counts = torch.zeros(n).index_add_(0, lab[keep], torch.ones(int(keep.sum())))
         table = (sums / counts.clamp_min(1).unsqueeze(1)).clamp(0.0, 1.0)
-        mod = (1.0 + _CONTRAST[style] * g.pattern).clamp(0.05, 2.0)
-        albedo = table[g.labels.clamp_min(0)].permute(2, 0, 1) * mod * g.mask
+        albedo = surface_albedo(table[g.labels.clamp_min(0)].permute(2, 0, 1), g.pattern, g.mortar, g.mortar_colour,
+                                style) * g.mask
         colours = [table[k].numpy() for k in range(n) if counts[k] >= 30]
         lit = torch.zeros(n).index_add_(0, lab[keep], g.direct.view(-1)[keep]) / counts.clamp_min(1)
         own = torch.from_numpy(d["label"].reshape(-1) == int(d["style"]) + 1)[keep].float()
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="1 is fastest on busy shared cores (no spin-waits)")
     ap.add_argument("--max-minutes", type=float, default=55.0, help="stop early (and save) after this long")
-    ap.add_argument("--tex", type=float, default=0.0, help="weight of the texture-energy loss (band_energy)")
+    ap.add_argument("--tex", type=float, default=2.0, help="weight of the texture-energy loss (band_energy)")
     ap.add_argument("--style-d", action="store_true", help="style-conditional discriminator (see PatchD)")
     ap.add_argument("--init", type=Path, help="fine-tune from this checkpoint instead of a fresh network")
     ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)

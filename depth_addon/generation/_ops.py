@@ -191,3 +191,28 @@ def value_noise(points: torch.Tensor, table: torch.Tensor, rotations: torch.Tens
     grid = grid.transpose(1, 2).reshape(1, k, 1, n, 3)
     out = F.grid_sample(volume, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out.view(k, n)
+
+
+def _hash3(cells: torch.Tensor) -> torch.Tensor:
+    """Three pseudo-random values in [0, 1) per integer lattice cell (3×N → 3×N), the same on every machine."""
+    keys = torch.tensor([[127.1, 311.7, 74.7], [269.5, 183.3, 246.1], [113.5, 271.9, 124.6]], dtype=cells.dtype)
+    return torch.frac(torch.sin(keys @ cells) * 43758.5453).abs()
+
+
+def voronoi_f1(points: torch.Tensor) -> torch.Tensor:
+    """Distance from each point to the nearest feature point of a jittered lattice (Worley F1), N values in [0, ~1.2].
+
+    One feature point per unit cell, as Blender's Voronoi texture (F1, Euclidean, randomness 1): 0 at
+    the feature points, largest on the borders between cells.
+
+    :param points: 3×N points in cell units.
+    """
+    cell = torch.floor(points)
+    frac = points - cell
+    best = torch.full(points.shape[1:], float("inf"), dtype=points.dtype)
+    for dx in (-1.0, 0.0, 1.0):
+        for dy in (-1.0, 0.0, 1.0):
+            for dz in (-1.0, 0.0, 1.0):
+                off = torch.tensor([dx, dy, dz], dtype=points.dtype).view(3, 1)
+                best = torch.minimum(best, ((off + _hash3(cell + off) - frac) ** 2).sum(0))
+    return best.sqrt()

@@ -6,7 +6,12 @@ difference (silent on planes, even grazing ones) plus normal creases cut the ima
 each segment gets a seeded colour from the requested style's palette and the style's procedural
 texture, evaluated on the back-projected 3D points (it sticks to surfaces, no screen-space
 swimming); a sun (Lambert) with screen-space cast shadows and a hemispherical sky ambient light the
-result. :func:`gbuffer` returns every intermediate, which the learned appearance network reads.
+result, and glossy styles get a specular reflection (:mod:`.gloss`). :func:`gbuffer` returns every
+intermediate, which the learned appearance network reads.
+
+The textures follow the Blender node materials of the training renders (``make_training_data.py``):
+brick and tile courses with mortar, wood rings, marble as distorted bands whose tops turn into dark
+veins (Wave texture + colour ramp), stone as Voronoi cells (F1 distance), noise for the rest.
 """
 
 from __future__ import annotations
@@ -23,12 +28,17 @@ from ..camera import CameraModel
 from . import _ops
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
 from .baseline import DEFAULT_FOV_DEG, _fract, _rotation, linear_to_srgb
+from .gloss import glossy, view_rays
 from .prompt import COLOURS, FINISHES, STYLE_HSV, STYLES, PromptReport, parse_prompt
 
 SHADOW_STEPS = 14
 # per style: texture contrast and coarsest-cell multiplier
 _CONTRAST = {"brick": 0.55, "wood": 0.45, "stone": 0.5, "marble": 0.6, "tiles": 0.5, "metal": 0.15,
              "plaster": 0.12, "grass": 0.6}
+#: Brightness variation from brick to brick (the renders mix two colours per brick; tiles have one).
+_BRICK_VARIATION = {"brick": 0.5, "tiles": 0.1}
+#: Range of the mortar's grey (sRGB) in the renders: mortar is grey, not a darker brick colour.
+_MORTAR_GREY = {"brick": (0.3, 0.6), "tiles": (0.5, 0.9)}
 
 
 @dataclass
@@ -46,7 +56,10 @@ class GBuffer:
     :param ambient: H×W hemispherical sky term in [0, 1].
     :param sky: 3×H×W linear sky colour (the background).
     :param light: Camera-space unit vector towards the sun.
-    :param image: 3×H×W linear shaded result.
+    :param image: 3×H×W linear shaded result (with the style's specular reflection, see :mod:`.gloss`).
+    :param rays: 3×H×W unit view rays.
+    :param mortar: H×W mortar weight of brick and tiles (0 elsewhere).
+    :param mortar_colour: Linear colour of the mortar (3).
     """
 
     mask: torch.Tensor
@@ -61,6 +74,9 @@ class GBuffer:
     sky: torch.Tensor
     light: torch.Tensor
     image: torch.Tensor
+    rays: torch.Tensor
+    mortar: torch.Tensor
+    mortar_colour: torch.Tensor
 
 
 def seeded_light(seed: int) -> np.ndarray:
@@ -98,8 +114,8 @@ def palette_colours(report: PromptReport, style: str, n: int, rng: np.random.Gen
 
 
 def _pattern(style: str, pts: torch.Tensor, normals: torch.Tensor, fbm: torch.Tensor, frame: torch.Tensor,
-             ) -> torch.Tensor:
-    """Texture modulation in about [-1, 1] for N points of one style."""
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Texture modulation in about [-1, 1] for N points of one style, and the mortar mask (brick, tiles)."""
     if style in ("brick", "tiles"):
         dominant = normals.abs().argmax(0)
         v = torch.where(dominant == 1, pts[2], pts[1])
@@ -108,21 +124,21 @@ def _pattern(style: str, pts: torch.Tensor, normals: torch.Tensor, fbm: torch.Te
         shift = 0.5 * torch.floor(rows) if style == "brick" else 0.0
         cols = u * (4.0 if style == "brick" else 5.0) + shift
         mortar = (_fract(rows) < 0.1) | (_fract(cols) < 0.06)
-        brick_var = torch.sin(torch.floor(rows) * 12.9898 + torch.floor(cols) * 78.233) * 0.3
-        return torch.where(mortar, torch.tensor(-1.0), 0.3 + brick_var) + 0.25 * fbm
+        brick_var = torch.sin(torch.floor(rows) * 12.9898 + torch.floor(cols) * 78.233) * _BRICK_VARIATION[style]
+        return torch.where(mortar, torch.tensor(-1.0), 0.3 + brick_var) + 0.25 * fbm, mortar.float()
     if style == "wood":
         across = (frame[1:] @ pts) / 1.5
         across = (across - torch.floor(across) - 0.5) * 1.5
         t = _fract((across * across).sum(0).sqrt() * 6.0 + 0.6 * fbm)
-        return 0.8 * (2.0 * t - 1.0) + 0.2 * fbm
-    if style == "marble":
-        v = torch.sin(6.2832 * (1.2 * (frame[0] @ pts) + 1.2 * fbm))
-        return 0.4 - 1.4 * (1.0 - v.abs()) ** 8 + 0.15 * fbm
-    if style == "stone":
-        return (1.0 - 2.5 * fbm.abs()).clamp(-1.0, 1.0)
+        return 0.8 * (2.0 * t - 1.0) + 0.2 * fbm, None
+    if style == "marble":  # as Blender's Wave bands + colour ramp: dark veins where the band value tops 0.8
+        band = 0.5 + 0.5 * torch.sin(6.2832 * ((frame[0] @ pts) + 1.2 * fbm))
+        return 0.3 - 2.5 * ((band - 0.8) / 0.2).clamp(0.0, 1.0) + 0.1 * fbm, None
+    if style == "stone":  # as Blender's Voronoi F1 distance: bright cell centres darkening to the borders
+        return 1.2 - 2.4 * _ops.voronoi_f1(1.5 * pts + 0.1 * fbm) + 0.15 * fbm, None
     if style == "grass":
-        return fbm * 1.5
-    return fbm
+        return fbm * 1.5, None
+    return fbm, None
 
 
 def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str, seed: int,
@@ -174,11 +190,15 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     noise = _ops.value_noise(pts * scale, nt, rot, off)
     amp = torch.tensor([1.0, 0.6, 0.36, 0.22]).unsqueeze(1)
     fbm = ((noise - 0.5) * amp).sum(0) * (4.0 / float(amp.sum()))
-    pat = _pattern(style, pts, normals.view(3, -1)[:, idx], fbm, frame).clamp(-1.0, 1.0)
-    pattern = torch.zeros(h * w)
-    pattern[idx] = pat
-    albedo = torch.zeros(3, h * w)
-    albedo[:, idx] = table[lab].T * (1.0 + _CONTRAST[style] * pat).clamp(0.05, 2.0)
+    pat, joints = _pattern(style, pts, normals.view(3, -1)[:, idx], fbm, frame)
+    pattern, mortar, colours = torch.zeros(h * w), torch.zeros(h, w), torch.zeros(3, h * w)
+    pattern[idx] = pat.clamp(-1.0, 1.0)
+    if joints is not None:
+        mortar.view(-1)[idx] = joints
+    colours[:, idx] = table[lab].T
+    grey = np.random.default_rng([seed, 19]).uniform(*_MORTAR_GREY.get(style, (0.5, 0.5)))
+    mortar_colour = torch.tensor([grey, grey, 0.95 * grey]) ** 2.2
+    albedo = surface_albedo(colours.view(3, h, w), pattern.view(h, w), mortar, mortar_colour, style).view(3, -1)
 
     sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
     sun_t = torch.from_numpy((sun / max(np.linalg.norm(sun), 1e-9)).astype(np.float32))
@@ -195,11 +215,30 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     _, ys = camera.pixel_plane_coords()
     elev = torch.from_numpy(np.asarray(ys, np.float32)).view(h, 1).expand(h, w).reshape(1, -1)
     sky = base.view(3, 1) * (0.9 + 0.2 * elev.clamp(0, 1))
-    radiance = albedo * (1.1 * direct + 0.3 * ambient)
-    image = torch.where(m.view(1, -1), radiance, sky)
+    rays = view_rays(points, camera.ortho)
+    radiance = (albedo * (1.1 * direct + 0.3 * ambient)).view(3, h, w)
+    radiance = glossy(radiance, albedo.view(3, h, w), style, normals, rays, m, direct.view(h, w), sun_t,
+                      sky.view(3, h, w))
+    image = torch.where(m, radiance, sky.view(3, h, w))
     return GBuffer(m, disparity, normals, edges, labels, albedo.view(3, h, w), pattern.view(h, w),
                    direct.view(h, w), (ambient * m.view(-1)).view(h, w), sky.view(3, h, w), sun_t,
-                   image.view(3, h, w))
+                   image, rays, mortar, mortar_colour)
+
+
+def surface_albedo(colours: torch.Tensor, pattern: torch.Tensor, mortar: torch.Tensor, mortar_colour: torch.Tensor,
+                   style: str) -> torch.Tensor:
+    """Albedo from per-pixel base colours: the style's texture modulation, grey mortar in the joints.
+
+    :param colours: 3×H×W linear base colour (the segment's palette colour or hint).
+    :param pattern: H×W texture modulation (:attr:`GBuffer.pattern`).
+    :param mortar: H×W mortar weight in [0, 1] (:attr:`GBuffer.mortar`).
+    :param mortar_colour: Linear mortar colour (3).
+    :param style: Style name.
+    """
+    albedo = colours * (1.0 + _CONTRAST[style] * pattern).clamp(0.05, 2.0)
+    if style in _MORTAR_GREY:
+        albedo = torch.lerp(albedo, mortar_colour.view(3, 1, 1).expand_as(albedo), mortar)
+    return albedo
 
 
 def _shadows(z: torch.Tensor, m: torch.Tensor, points: torch.Tensor, sun: torch.Tensor, camera: CameraModel,

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from ..camera import CameraModel
-from .analytic import _CONTRAST, choose_style, gbuffer, prepare, seeded_light, to_image
+from .analytic import choose_style, gbuffer, prepare, seeded_light, surface_albedo, to_image
 from .base import CancelFn, ProgressFn, Steps
+from .gloss import glossy
 from .model import DEFAULT_WEIGHTS, AppearanceNet, condition, features, load_checkpoint, predict
 from .prompt import COLOURS, FINISHES, STYLES, PromptReport, parse_prompt
 
@@ -160,13 +161,14 @@ class EmbeddedGenerator:
                 albedo = g.albedo
                 if n_labels > 0:
                     table = hint_colours(model, report, style, n_labels, seed)
-                    mod = (1.0 + _CONTRAST[style] * g.pattern).clamp(0.05, 2.0)
-                    albedo = table[g.labels.clamp_min(0)].permute(2, 0, 1) * mod * g.mask
+                    albedo = surface_albedo(table[g.labels.clamp_min(0)].permute(2, 0, 1), g.pattern, g.mortar,
+                                            g.mortar_colour, style) * g.mask
                 noise = torch.randn(g.mask.shape, generator=torch.Generator().manual_seed(seed % (1 << 63)))
                 feats = features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
                                  noise)
                 steps(0.5, "appearance network")
                 out = run_tiled(model, feats, condition(STYLES.index(style), g.light))
+                out = glossy(out, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
                 out = torch.where(g.mask, out, g.sky)  # the network's sky is capped; use the analytic one
                 result = to_image(out)
         finally:
