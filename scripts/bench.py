@@ -35,7 +35,7 @@ import bpy  # noqa: E402, I001  (bpy first: it makes bmesh importable)
 import bmesh  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench_common import measure  # noqa: E402
+from bench_common import measure, peak_memory  # noqa: E402
 from depth_addon import api  # noqa: E402
 from depth_addon.blender import images, projection  # noqa: E402
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
@@ -137,8 +137,11 @@ def run(quick: bool, only: set[str] | None) -> list[dict]:
         scene = build_demo_scene(bpy.context.scene)
         for size in (512, 1024):
             d = api.render_depth(scene, resolution=(size, size))
-            add(f"generate_{size}", measure(lambda d=d: api.generate(d.depth, d.mask, "stone", 1, camera=d.camera),
-                                            runs), {"size": size, "generator": "default"})
+            def run_once(d=d) -> None:
+                api.generate(d.depth, d.mask, "stone", 1, camera=d.camera)
+
+            add(f"generate_{size}", measure(run_once, runs),
+                {"size": size, "generator": "default", **(peak_memory(run_once) or {})})
 
     if wanted("project_scene"):
         scene = bench_scene()
@@ -191,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     records = run(args.quick, set(args.only) if args.only else None)
     print(table(records))
+    for r in records:
+        if "peak_rss_mb" in r["params"]:
+            print(f"{r['stage']}: peak memory {r['params']['peak_rss_mb']:.0f} MB resident "
+                  f"(+{r['params']['peak_extra_mb']:.0f} MB during the call)")
     if args.quality:
         import bench_quality
 

@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Timing helper shared by the benchmark scripts (no Blender needed)."""
+"""Timing and memory helpers shared by the benchmark scripts (no Blender needed)."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -25,3 +27,40 @@ def measure(fn: Callable[[], object], runs: int, warmup: int = 1, setup: Callabl
         if i >= warmup:
             times.append(time.perf_counter() - t)
     return times
+
+
+def _rss_bytes() -> int | None:
+    """Resident set size of this process now (Linux ``/proc``), or None elsewhere."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def peak_memory(fn: Callable[[], object], interval: float = 0.002) -> dict[str, float] | None:
+    """Peak resident memory while ``fn`` runs once, sampled every ``interval`` seconds on a thread.
+
+    :param fn: The work to watch.
+    :param interval: Sampling period in seconds (a peak shorter than this can be missed).
+    :return: ``{"peak_rss_mb", "peak_extra_mb"}``: the highest RSS seen during the call and how far it
+        rose above the RSS before it; None where the RSS cannot be read (no ``/proc``).
+    """
+    before = _rss_bytes()
+    if before is None:
+        return None
+    peak, done = [before], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(interval):
+            peak[0] = max(peak[0], _rss_bytes() or 0)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        watcher.join()
+    peak[0] = max(peak[0], _rss_bytes() or 0)
+    return {"peak_rss_mb": round(peak[0] / 2**20, 1), "peak_extra_mb": round((peak[0] - before) / 2**20, 1)}
