@@ -59,7 +59,7 @@ class GBuffer:
     :param image: 3×H×W linear shaded result (with the style's specular reflection, see :mod:`.gloss`).
     :param rays: 3×H×W unit view rays.
     :param mortar: H×W mortar weight of brick and tiles (0 elsewhere).
-    :param mortar_colour: Linear colour of the mortar (3).
+    :param mortar_colour: Linear colour of the mortar (3; zero for styles without mortar).
     """
 
     mask: torch.Tensor
@@ -196,8 +196,10 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     if joints is not None:
         mortar.view(-1)[idx] = joints
     colours[:, idx] = table[lab].T
-    grey = np.random.default_rng([seed, 19]).uniform(*_MORTAR_GREY.get(style, (0.5, 0.5)))
-    mortar_colour = torch.tensor([grey, grey, 0.95 * grey]) ** 2.2
+    mortar_colour = torch.zeros(3)
+    if style in _MORTAR_GREY:
+        grey = np.random.default_rng([seed, 19]).uniform(*_MORTAR_GREY[style])
+        mortar_colour = torch.tensor([grey, grey, 0.95 * grey]) ** 2.2
     albedo = surface_albedo(colours.view(3, h, w), pattern.view(h, w), mortar, mortar_colour, style).view(3, -1)
 
     sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
