@@ -6,7 +6,8 @@ This file only registers and unregisters; the work lives in ``depth_addon/`` (co
 """
 
 from . import operators, panels, preferences
-from .depth_addon.blender import jobs, properties
+from .depth_addon.app import jobs
+from .depth_addon.blender import props as properties
 
 _modules = (properties, jobs, preferences, operators, panels)
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .blender.depth import DepthResult
-from .blender.depth import render_depth as _render_depth
+from .blender.depth.render import DepthResult
+from .blender.depth.render import render_depth as _render_depth
 from .errors import BadInput
 from .io.depth_files import write_depth
 from .mapping import DepthMapping
@@ -77,7 +77,7 @@ def depth_mapping(result: DepthResult, kind: str = "inverse", near: float | None
     :param scene: Scene for ``frustum`` and ``locked``; the context scene when None.
     :raises BadInput: Unknown range or mapping, missing near/far, nothing in view, near ≥ far.
     """
-    from .blender.depth_sequence import locked_mapping, view_range
+    from .blender.depth.sequence import locked_mapping, view_range
     from .mapping import RANGES
 
     if range not in RANGES:
@@ -154,7 +154,7 @@ def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image,
     :param objects: Objects to project onto; every visible mesh when None.
     :param occlusion: Test visibility against the captured depth.
     """
-    from .blender import projection
+    from .blender.writeback import projection
 
     planar = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
     return projection.project_image(scene, result.camera, image, objects=objects, depth=planar if occlusion else None)
@@ -195,8 +195,8 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     :param progress: Called with ``(fraction, message)``.
     :param cancel: Polled between stages and inside generation.
     """
-    from .blender import compositor as comp
     from .blender import images
+    from .blender.compositor import group as comp
     from .errors import Cancelled
     from .io.png import to_uint, write_png
 
@@ -220,7 +220,7 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
         files["depth_exr"] = save_depth(depth, Path(out_dir) / "depth.exr", depth_map)
         files["depth_png"] = save_depth(depth, Path(out_dir) / "depth.png", depth_map)
 
-    from .blender import provenance_props
+    from .blender.writeback import provenance as provenance_props
     from .generation import get_generator
     from .texturing import provenance as prov
 
@@ -265,9 +265,9 @@ def import_depth_map(depth, color=None, **options):
     :param color: Optional colour image (path or H×W×3 array) used as the material.
     :param options: ``values`` (depth/inverse/disparity), ``fov``, ``focal_px``, ``baseline``,
         ``mode`` (reconstruct/displace), ``tear_ratio``, ``scene``, ``pack``, ``preview`` … — see
-        :func:`depth_addon.blender.depth_mesh.import_depth_map`.
+        :func:`depth_addon.blender.mesh.build.import_depth_map`.
     :return: What was created (objects, camera, images).
     """
-    from .blender.depth_mesh import import_depth_map as _import_depth_map
+    from .blender.mesh.build import import_depth_map as _import_depth_map
 
     return _import_depth_map(depth, color, **options)

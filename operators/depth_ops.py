@@ -7,8 +7,9 @@ from pathlib import Path
 import bpy
 
 from ..depth_addon import api
-from ..depth_addon.blender import depth_preview, depth_sequence
-from ..depth_addon.blender.depth import ENGINES
+from ..depth_addon.blender.depth import preview as depth_preview
+from ..depth_addon.blender.depth import sequence as depth_sequence
+from ..depth_addon.blender.depth.render import ENGINES
 from ..depth_addon.errors import BadInput, DepthAddonError
 from ..depth_addon.io.atomic import check_writable_dir
 from ..depth_addon.mapping import DepthMapping

@@ -13,7 +13,7 @@ import traceback
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
-from ..depth_addon.blender.depth_mesh import import_depth_map
+from ..depth_addon.blender.mesh.build import import_depth_map
 from ..depth_addon.depth_import.intrinsics import DEFAULT_FOV_DEG
 from ..depth_addon.errors import BadInput, DepthAddonError
 

@@ -13,7 +13,7 @@ import bpy
 
 from .. import preferences
 from ..depth_addon import api
-from ..depth_addon.blender.jobs import QUEUE, Job, sync_status
+from ..depth_addon.app.jobs import QUEUE, Job, sync_status
 from ..depth_addon.errors import BadInput, DepthAddonError
 from ..depth_addon.worker.client import WorkerClient
 from ..depth_addon.worker.install import PipProgress, choose_build, pip_command

@@ -4,18 +4,12 @@
 import bpy
 
 from ..depth_addon import api
-from ..depth_addon.blender import (
-    bake_apply,
-    compositor,
-    compositor_fx,
-    coverage,
-    images,
-    multiview,
-    projection,
-    projection_bake,
-    provenance_props,
-    regenerate,
-)
+from ..depth_addon.app import regenerate
+from ..depth_addon.blender import images
+from ..depth_addon.blender.compositor import fx as compositor_fx
+from ..depth_addon.blender.compositor import group as compositor
+from ..depth_addon.blender.writeback import bake_apply, coverage, multiview, projection, projection_bake
+from ..depth_addon.blender.writeback import provenance as provenance_props
 from ..depth_addon.errors import BadInput, DepthAddonError
 from ..depth_addon.texturing import provenance as prov
 from .depth_ops import camera_poll

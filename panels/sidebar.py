@@ -8,7 +8,7 @@ says so instead of failing. Operators are found by name at draw time: ``depth.im
 
 import bpy
 
-from ..depth_addon.blender import compositor
+from ..depth_addon.blender.compositor import group as compositor
 from ..preferences import generator_name
 from .status import draw_dependencies
 

@@ -3,7 +3,7 @@
 
 import bpy
 
-from ..depth_addon.blender.jobs import QUEUE
+from ..depth_addon.app.jobs import QUEUE
 from ..preferences import ADDON_ID, torch_status
 
 

@@ -37,7 +37,8 @@ import numpy as np  # noqa: E402
 
 from bench_common import measure, peak_memory  # noqa: E402
 from depth_addon import api  # noqa: E402
-from depth_addon.blender import images, projection  # noqa: E402
+from depth_addon.blender import images
+from depth_addon.blender.writeback import projection
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
 from depth_addon.io.atomic import write_text_atomic  # noqa: E402
 
@@ -114,7 +115,8 @@ def run(quick: bool, only: set[str] | None) -> list[dict]:
         gpu = measure(lambda: api.render_depth(scene, resolution=(1024, 1024), engine="gpu"), max(runs, 5), warmup=2)
         add("depth_1024", gpu, params | {"engine": "gpu"}, vs="depth_cycles_1024")
     if wanted("depth_preview_512"):
-        from depth_addon.blender import depth_preview, properties
+        from depth_addon.blender import props as properties
+        from depth_addon.blender.depth import preview as depth_preview
 
         if not hasattr(bpy.types.Scene, "depth_addon"):
             properties.register()
@@ -166,7 +168,7 @@ def run(quick: bool, only: set[str] | None) -> list[dict]:
             add(stage, times, params, vs=ref)
 
     if wanted("demo_end_to_end"):
-        from depth_addon.blender.cli import main as cli_main
+        from depth_addon.cli import main as cli_main
 
         with tempfile.TemporaryDirectory() as tmp:
             times = measure(lambda: cli_main(["demo", "--out-dir", tmp]), 1 if quick else 3, warmup=0)

@@ -30,7 +30,7 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 from bench_common import measure  # noqa: E402
 
-from depth_addon.blender import depth_mesh  # noqa: E402
+from depth_addon.blender.mesh import build as depth_mesh
 from depth_addon.io.png import write_png  # noqa: E402
 
 FOV = 60.0

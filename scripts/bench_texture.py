@@ -34,7 +34,8 @@ import numpy as np  # noqa: E402
 
 from bench_common import measure  # noqa: E402
 from depth_addon import api  # noqa: E402
-from depth_addon.blender import bake_apply, images, multiview, projection  # noqa: E402
+from depth_addon.blender.writeback import bake_apply, multiview, projection
+from depth_addon.blender import images
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
 
 

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from depth_addon.blender.cli import main  # noqa: E402
+from depth_addon.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

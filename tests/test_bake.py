@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from test_multiview import block_scene, mesh_object, snapshot, view_of
 
-from depth_addon.blender import bake_apply, images, multiview, projection, projection_bake, uv_bake
+from depth_addon.blender import images
 from depth_addon.blender.camera import camera_model
+from depth_addon.blender.writeback import bake_apply, multiview, projection, projection_bake, uv_bake
 from depth_addon.errors import BadInput
 from depth_addon.texturing import fusion
 
@@ -135,7 +136,7 @@ def test_projection_bake_follows_the_moved_object():
     rgb = blue(np.zeros((48, 48, 3)))
     rgb[:, 24:] = (0.9, 0.2, 0.1)  # right half red
     img = images.image_from_array("Shot", rgb)
-    from depth_addon.blender.view_cameras import render_view_depth
+    from depth_addon.blender.writeback.view_cameras import render_view_depth
 
     depth, _ = render_view_depth(scene, cam, (48, 48))
     projection.project_image(scene, model, img, objects=[cube], depth=depth)

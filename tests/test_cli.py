@@ -123,7 +123,7 @@ def test_ctrl_c_inside_a_blender_handler_is_not_lost(addon) -> None:
     import signal
     import threading
 
-    from depth_addon.blender import cli
+    from depth_addon import cli
 
     interrupted = threading.Event()
     previous = cli._catch_sigint(interrupted)
@@ -147,7 +147,7 @@ def test_ctrl_c_during_a_file_write_waits_for_it(tmp_path) -> None:
     import signal
     import threading
 
-    from depth_addon.blender import cli
+    from depth_addon import cli
     from depth_addon.io.atomic import atomic_path
 
     interrupted = threading.Event()

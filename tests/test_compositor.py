@@ -10,8 +10,8 @@ import pytest
 from test_projection import raycast_depth
 
 from depth_addon.blender import compat
-from depth_addon.blender import compositor as comp
 from depth_addon.blender.compat import set_image_format
+from depth_addon.blender.compositor import group as comp
 from depth_addon.blender.demo_scene import build_demo_scene
 from depth_addon.blender.images import image_from_array
 from depth_addon.errors import BadInput
@@ -210,7 +210,7 @@ def test_depth_fog_thickens_with_distance(tmp_out):
 
 
 def test_relight_shades_the_ai_layer_by_depth_normals(tmp_out):
-    from depth_addon.blender import compositor_fx
+    from depth_addon.blender.compositor import fx as compositor_fx
     from depth_addon.camera import CameraModel
 
     scene = two_planes()
@@ -239,7 +239,7 @@ def test_relight_shades_the_ai_layer_by_depth_normals(tmp_out):
 
 
 def test_focus_picked_from_a_pixel_keeps_that_depth_sharp(tmp_out):
-    from depth_addon.blender import compositor_fx
+    from depth_addon.blender.compositor import fx as compositor_fx
     from depth_addon.texturing.fusion import as_soa, project_points
 
     scene = scene_32()

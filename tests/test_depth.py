@@ -14,7 +14,7 @@ import pytest
 
 from depth_addon.blender import compat
 from depth_addon.blender.compat import set_image_format
-from depth_addon.blender.depth import render_depth
+from depth_addon.blender.depth.render import render_depth
 from depth_addon.errors import BadInput
 from depth_addon.io import exr_plain
 
@@ -165,8 +165,9 @@ sys.path[:0] = sys.argv[1:3]
 import bpy
 bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
 import analytic
-from depth_addon.blender import depth_preview, properties
-from depth_addon.blender.depth import render_depth
+from depth_addon.blender import props as properties
+from depth_addon.blender.depth import preview as depth_preview
+from depth_addon.blender.depth.render import render_depth
 scene = analytic.build()
 render_depth(scene, engine="gpu")  # installs the cache's depsgraph handlers, fills GPU batches
 properties.register()  # property update callbacks: 4.2 keeps them until bpy is freed

@@ -10,7 +10,7 @@ import analytic
 import bpy
 import pytest
 
-from depth_addon.blender.cli import main, parse_frames
+from depth_addon.cli import main, parse_frames
 from depth_addon.errors import BadInput
 from depth_addon.io.exr import read_exr
 from depth_addon.io.png import read_png_text

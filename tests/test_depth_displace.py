@@ -15,9 +15,9 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from depth_addon.blender import cli_import
-from depth_addon.blender.depth_mesh import import_depth_map
 from depth_addon.blender.images import FAR_DEPTH
+from depth_addon.blender.mesh.build import import_depth_map
+from depth_addon.cli import import_depth as cli_import
 from depth_addon.depth_import import pipeline
 
 RNG = np.random.default_rng(5)

@@ -27,7 +27,7 @@ def _hair_scene(depth: float = 3.0) -> bpy.types.Scene:
 
 
 def test_auto_renders_hair_through_an_engine(addon) -> None:
-    from depth_addon_ext.depth_addon.blender.depth import render_depth
+    from depth_addon_ext.depth_addon.blender.depth.render import render_depth
 
     scene = _hair_scene()
     result = render_depth(scene, engine="auto")
@@ -40,7 +40,7 @@ def test_auto_renders_hair_through_an_engine(addon) -> None:
 
 
 def test_gpu_refuses_what_it_cannot_draw_and_passes_warn(addon) -> None:
-    from depth_addon_ext.depth_addon.blender.depth import render_depth
+    from depth_addon_ext.depth_addon.blender.depth.render import render_depth
     from depth_addon_ext.depth_addon.errors import BadInput
 
     scene = _hair_scene()
@@ -52,7 +52,7 @@ def test_gpu_refuses_what_it_cannot_draw_and_passes_warn(addon) -> None:
 
 
 def test_hidden_hair_keeps_the_fast_path(addon) -> None:
-    from depth_addon_ext.depth_addon.blender.depth import render_depth
+    from depth_addon_ext.depth_addon.blender.depth.render import render_depth
 
     scene = _hair_scene()
     bpy.data.objects["Strands"].hide_render = True
@@ -63,7 +63,7 @@ def test_hidden_hair_keeps_the_fast_path(addon) -> None:
 
 
 def test_hair_alone_is_renderable(addon) -> None:
-    from depth_addon_ext.depth_addon.blender.depth import render_depth
+    from depth_addon_ext.depth_addon.blender.depth.render import render_depth
 
     scene = _hair_scene()
     bpy.data.objects.remove(bpy.data.objects["Plane"])

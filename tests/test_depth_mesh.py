@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from depth_addon.blender.camera import camera_model
-from depth_addon.blender.depth import render_depth
-from depth_addon.blender.depth_mesh import import_depth_map
+from depth_addon.blender.depth.render import render_depth
+from depth_addon.blender.mesh.build import import_depth_map
 from depth_addon.depth_import import Intrinsics, write_pfm
 from depth_addon.depth_import.preprocess import face_mask
 from depth_addon.errors import BadInput
@@ -168,7 +168,7 @@ def test_bad_input_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_failure_inside_blender_removes_everything(monkeypatch: pytest.MonkeyPatch) -> None:
-    from depth_addon.blender import depth_mesh
+    from depth_addon.blender.mesh import build as depth_mesh
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated failure")
@@ -238,7 +238,7 @@ def test_operator_reports_unexpected_errors(import_operator, tmp_path: Path, mon
                                             capfd) -> None:
     """A failure that is not bad input is an error report (traceback on the console), and nothing is left."""
     package = import_operator.__name__.rsplit(".", 2)[0]
-    depth_mesh = importlib.import_module(f"{package}.depth_addon.blender.depth_mesh")
+    depth_mesh = importlib.import_module(f"{package}.depth_addon.blender.mesh.build")
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated failure")
@@ -334,7 +334,7 @@ def test_cli_import_depth(tmp_path: Path) -> None:
 
 
 def test_mesh_allocated_before_its_arrays() -> None:
-    from depth_addon.blender import depth_mesh
+    from depth_addon.blender.mesh import build as depth_mesh
     from depth_addon.depth_import.grid import build_grid, plan_grid
 
     d = scene_depth()

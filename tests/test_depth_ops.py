@@ -93,7 +93,7 @@ def test_sequence_needs_a_writable_output_folder(scene, tmp_path: Path) -> None:
 
 
 def test_live_preview_toggle_and_update(scene) -> None:
-    from depth_addon_ext.depth_addon.blender import depth_preview
+    from depth_addon_ext.depth_addon.blender.depth import preview as depth_preview
 
     assert bpy.ops.depth.toggle_live_preview() == {"FINISHED"}
     assert scene.depth_addon.live_preview and not depth_preview.enabled(), "no handler in background mode"
@@ -108,7 +108,7 @@ def test_live_preview_toggle_and_update(scene) -> None:
 
 
 def test_live_preview_reacts_only_to_relevant_updates(scene) -> None:
-    from depth_addon_ext.depth_addon.blender import depth_preview
+    from depth_addon_ext.depth_addon.blender.depth import preview as depth_preview
 
     scene.depth_addon.live_preview = True
     scene.depth_addon.preview_size = 64

@@ -11,7 +11,7 @@ import pytest
 
 from depth_addon import api
 from depth_addon.blender import compat
-from depth_addon.blender.depth import render_depth
+from depth_addon.blender.depth.render import render_depth
 from depth_addon.errors import BadInput
 
 

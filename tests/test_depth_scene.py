@@ -8,9 +8,9 @@ import depth_scenes
 import numpy as np
 import pytest
 
-from depth_addon.blender import depth_cache
-from depth_addon.blender.depth import render_depth
-from depth_addon.blender.depth_scene import mesh_arrays
+from depth_addon.blender.depth import cache as depth_cache
+from depth_addon.blender.depth.render import render_depth
+from depth_addon.blender.depth.scene import mesh_arrays
 
 ENGINES = ("gpu", "workbench", "cycles")
 
@@ -87,7 +87,7 @@ def test_cache_rebuilds_only_changed_geometry() -> None:
 
 
 def test_render_route_and_workbench_emulation_restore_the_scene() -> None:
-    from depth_addon.blender.depth_gpu import _DepthEngine
+    from depth_addon.blender.depth.gpu import _DepthEngine
 
     scene = depth_scenes.visibility()  # a viewport-hidden object: the gpu path uses a render depsgraph
 
@@ -105,7 +105,7 @@ def test_render_route_and_workbench_emulation_restore_the_scene() -> None:
 
 
 def test_many_instances_fill_several_texture_rows() -> None:
-    from depth_addon.blender.depth_gpu import ROW
+    from depth_addon.blender.depth.gpu import ROW
 
     scene = depth_scenes.geometry_nodes()
     me = bpy.data.objects["Scatter"].data

@@ -116,7 +116,7 @@ try:
     step("generate")
     result["generate"] = sorted(bpy.ops.depth.generate())
     result["generated_images"] = sorted(i.name for i in bpy.data.images if i.name.startswith("Depth Camera"))
-    queue = sys.modules[mod + ".depth_addon.blender.jobs"].QUEUE
+    queue = sys.modules[mod + ".depth_addon.app.jobs"].QUEUE
     result["worker_package"] = queue.client.ready.versions["package"]
     result["worker_pid"] = queue.client.pid
     step("health")

@@ -58,8 +58,8 @@ def test_queue_applies_every_result(addon, jobs) -> None:
     images = {j.image for j in done}
     assert len(images) == 4 and all(bpy.data.images[name].packed_file for name in images)
     assert bpy.data.images[done[0].image]["depth_addon"]["generator"] == "test-echo"
-    assert any(addon.depth_addon.blender.projection.is_projected(o) for o in scene.objects)
-    assert addon.depth_addon.blender.compositor.is_compositor_active(scene)
+    assert any(addon.depth_addon.blender.writeback.projection.is_projected(o) for o in scene.objects)
+    assert addon.depth_addon.blender.compositor.group.is_compositor_active(scene)
 
 
 def test_cancel_leaves_the_scene_as_it_was(addon, jobs) -> None:

@@ -19,9 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "depth_addon"
 #: The only places under ``depth_addon/`` allowed to import Blender (folders or single files).
-#: Where bpy is allowed: the blender subpackage and the scripting facade ``api.py`` (a thin bpy-facing
-#: front over the core that TDs import as ``from depth_addon import api``) and the ``python -m`` entry point.
-BLENDER_LAYER = (CORE / "blender", CORE / "api.py", CORE / "__main__.py")
+#: Where bpy is allowed: the bridge (``blender/``), the use cases (``app/``), the command line (``cli/``), the
+#: scripting facade ``api.py`` (re-exports of ``app``) and the ``python -m`` entry point.
+BLENDER_LAYER = (CORE / "blender", CORE / "app", CORE / "cli", CORE / "api.py", CORE / "__main__.py")
 SPDX = "# SPDX-License-Identifier: GPL-3.0-or-later"
 MAX_LINES = 450
 #: Modules that exist only inside Blender; the core (everything but ``depth_addon/blender``) must not import them.

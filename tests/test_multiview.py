@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from test_projection import cycles_render, srgb_to_linear
 
-from depth_addon.blender import bake_apply, coverage, multiview, provenance_props, regenerate, uv_bake, view_cameras
+from depth_addon.app import regenerate
+from depth_addon.blender.writeback import bake_apply, coverage, multiview, uv_bake, view_cameras
+from depth_addon.blender.writeback import provenance as provenance_props
 from depth_addon.errors import BadInput
 from depth_addon.texturing import fusion, raster
 from depth_addon.texturing import provenance as prov
@@ -206,7 +208,7 @@ def test_cli_multiview_writes_textures_with_provenance(tmp_out):
     import argparse
     import json
 
-    from depth_addon.blender import cli_texture
+    from depth_addon.cli import texture as cli_texture
     from depth_addon.io.png import read_png_text
 
     block_scene()
@@ -247,7 +249,8 @@ def test_cli_multiview_writes_textures_with_provenance(tmp_out):
 
 
 def test_regenerate_a_projection_from_its_record():
-    from depth_addon.blender import images, projection
+    from depth_addon.blender import images
+    from depth_addon.blender.writeback import projection
     from depth_addon.generation import get_generator
 
     scene = bpy.context.scene

@@ -9,10 +9,10 @@ import OpenEXR
 import pytest
 
 from depth_addon.blender import images
-from depth_addon.blender import projection as proj
 from depth_addon.blender.camera import camera_model
 from depth_addon.blender.compat import ensure_node_tree, set_image_format
 from depth_addon.blender.demo_scene import build_demo_scene
+from depth_addon.blender.writeback import projection as proj
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput
 

@@ -31,7 +31,7 @@ def operator_registered(bl_idname: str) -> bool:
 
 def _classes(module: ModuleType) -> tuple[type, ...]:
     return (*module.operators.classes, *module.panels.classes, *module.preferences.classes, *module.jobs.classes,
-            *module.depth_addon.blender.properties.classes)
+            *module.depth_addon.blender.props.classes)
 
 
 def registration_state(module: ModuleType) -> dict[str, bool]:

@@ -2,7 +2,7 @@
 """Depth maps into a scene, the part without Blender: readers, value conversion, intrinsics,
 pre-processing and the pixel-grid mesh arrays.
 
-Typical use (the Blender side is ``depth_addon.blender.depth_mesh``)::
+Typical use (the Blender side is ``depth_addon.blender.mesh.build``)::
 
     from depth_addon.depth_import import ImportOptions, prepare
     prepared = prepare("depth.png", "photo.jpg", ImportOptions.from_flat(values="inverse", fov=60))

@@ -2,7 +2,7 @@
 """Everything an import does before Blender is touched: read, validate, convert, clean up, mesh arrays.
 
 :func:`prepare` either returns a complete :class:`PreparedImport` or raises
-:class:`~depth_addon.errors.BadInput`; the Blender side (``depth_addon.blender.depth_mesh``) only
+:class:`~depth_addon.errors.BadInput`; the Blender side (``depth_addon.blender.mesh.build``) only
 creates datablocks from a prepared import, so a bad input never leaves anything half-made.
 """
 

@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""GPU batches of evaluated meshes, kept between depth renders and rebuilt only when geometry changes.
+
+One entry per drawn mesh (see :class:`~.depth_scene.SceneInstances` keys). Entries live in a
+process-wide cache; a ``depsgraph_update_post`` / ``frame_change_post`` handler marks the objects
+whose geometry changed (``is_updated_geometry``), and every render also compares vertex and
+triangle counts, so a stale batch is never drawn. Object and camera transforms are uniforms, not
+geometry: moving things never re-uploads. Any update other than a pure transform bumps
+:func:`settings_generation` (cached visibility decisions), and any update of something drawable
+bumps :func:`scene_generation` (the cached instance walk): moving only the camera reuses both.
+
+At interpreter exit (:func:`_at_exit`, an ``atexit`` hook registered after ``bpy`` was imported,
+so it runs before bpy's own exit code) every app handler and timer of this package is removed and
+the GPU batches are dropped. The ``bpy`` module runs Blender's exit code only when the module
+object is freed, and a function left in ``bpy.app.handlers`` or ``bpy.app.timers`` (timers never
+run in background mode) keeps it alive through its module globals. bpy 4.5 then hangs forever in
+a C++ static destructor after ``sys.exit`` (its audio thread was never stopped) and 4.2 crashes
+there; bpy 5.0 is not affected. (Property callbacks pin it in 4.2 as well: see
+:func:`.compat.rna_callback`.)
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import time
+import types
+
+import bpy
+import gpu
+import numpy as np
+from bpy.app.handlers import persistent
+
+from .scene import is_closed, mesh_arrays
+
+_dirty: set[int] = set()
+_generation = [0]  # bumped by anything but a transform: visibility and viewport/render verdicts
+_walk_generation = [0]  # bumped by anything that can move, add or remove a drawn instance
+_entries: dict[tuple[int, int], MeshEntry] = {}
+_renders = [0]
+KEEP_UNUSED = 4  # renders an unused entry survives (several scenes or cameras in turn)
+CLASSIFY_BUDGET = 0.005  # seconds a render spends finding closed meshes among the meshes it uploaded
+_NOT_GEOMETRY = (bpy.types.Action, bpy.types.Image, bpy.types.Material, bpy.types.World, bpy.types.Text,
+                 bpy.types.Camera, bpy.types.Light)
+
+
+class MeshEntry:
+    """One uploaded mesh: a vertex-indexed batch for depth and, on request, a corner batch for passes.
+
+    :param me: The evaluated mesh.
+    """
+
+    def __init__(self, me: bpy.types.Mesh) -> None:
+        co, tris, _faces = mesh_arrays(me)
+        self.nverts, self.ntris = len(co), len(tris)
+        self.bbox = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
+        self.orientation = 0  # +1 closed and outward, -1 closed and inward, 0 open or not known yet
+        self._pending = (co, tris) if len(tris) else None  # solidity is found later (see classify)
+        self.batch = _batch({"pos": co}, tris) if len(tris) else None
+        self.pass_batch: gpu.types.GPUBatch | None = None
+        self.last_used = self.created = _renders[0]
+
+    def classify(self) -> None:
+        """Find whether the mesh is a closed solid and which way it faces (decides back-face culling)."""
+        if self._pending is None:
+            return
+        co, tris = self._pending
+        self._pending = None
+        if is_closed(tris):
+            v0, v1, v2 = (co[tris[:, i]].astype(np.float64) for i in range(3))
+            volume = np.einsum("ij,ij->", v0, np.cross(v1, v2))
+            self.orientation = 1 if volume > 0 else -1 if volume < 0 else 0
+
+    def passes(self, me: bpy.types.Mesh) -> gpu.types.GPUBatch | None:
+        """The corner-indexed batch (position, corner normal, material slot), built on first use."""
+        if self.pass_batch is None and self.ntris:
+            co, tris, faces = mesh_arrays(me, corners=True)
+            nc = len(me.loops)
+            corner_vert = np.empty(nc, np.int32)
+            me.attributes[".corner_vert"].data.foreach_get("value", corner_vert)
+            normals = np.empty(nc * 3, np.float32)
+            me.corner_normals.foreach_get("vector", normals)
+            face_slot = np.zeros(len(me.polygons), np.int32)
+            attr = me.attributes.get("material_index")
+            if attr is not None and attr.domain == "FACE" and attr.data_type == "INT":
+                attr.data.foreach_get("value", face_slot)
+            slot = np.zeros(nc, np.int32)
+            slot[tris] = face_slot[faces][:, None]
+            self.pass_batch = _batch({"pos": co[corner_vert], "nor": normals.reshape(-1, 3), "slot": slot}, tris)
+        return self.pass_batch
+
+
+def _batch(attrs: dict[str, np.ndarray], tris: np.ndarray) -> gpu.types.GPUBatch:
+    fmt = gpu.types.GPUVertFormat()
+    for name, data in attrs.items():
+        if data.dtype == np.int32:
+            fmt.attr_add(id=name, comp_type="I32", len=1, fetch_mode="INT")
+        else:
+            fmt.attr_add(id=name, comp_type="F32", len=3, fetch_mode="FLOAT")
+    n = len(next(iter(attrs.values())))
+    vbo = gpu.types.GPUVertBuf(len=n, format=fmt)
+    for name, data in attrs.items():
+        vbo.attr_fill(id=name, data=np.ascontiguousarray(data))
+    return gpu.types.GPUBatch(type="TRIS", buf=vbo, elem=gpu.types.GPUIndexBuf(type="TRIS", seq=tris))
+
+
+def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
+    """The mesh entries for every key of ``instances`` (a :class:`~.depth_scene.SceneInstances`).
+
+    :param instances: What to draw.
+    :param cached: Use and fill the process-wide cache; False builds throw-away entries (render
+        depsgraphs, whose evaluated meshes do not outlive the render).
+    """
+    _renders[0] += 1
+    if not cached:
+        return {k: MeshEntry(me) for k, me in instances.meshes.items()}  # one draw: culling would not pay
+    if _dirty:
+        for key in [k for k in _entries if k[0] in _dirty]:
+            del _entries[key]
+        _dirty.clear()
+    out = {}
+    for key, me in instances.meshes.items():
+        entry = _entries.get(key)
+        if entry is None or entry.nverts != len(me.vertices) or entry.ntris != len(me.loop_triangle_polygons):
+            entry = _entries[key] = MeshEntry(me)
+        entry.last_used = _renders[0]
+        out[key] = entry
+    for key in [k for k, e in _entries.items() if e.last_used < _renders[0] - KEEP_UNUSED]:
+        del _entries[key]
+    deadline = time.perf_counter() + CLASSIFY_BUDGET
+    for entry in out.values():  # new meshes get a small budget (a first render stays fast), older ones all
+        if entry._pending is not None and (entry.created < _renders[0] or time.perf_counter() < deadline):
+            entry.classify()
+    return out
+
+
+def settings_generation() -> int:
+    """A counter that changes whenever something other than a transform was updated."""
+    return _generation[0]
+
+
+def scene_generation() -> int:
+    """A counter that changes whenever a drawable object, its data or the scene was updated
+    (camera and light updates do not count: they cannot change what is drawn)."""
+    return _walk_generation[0]
+
+
+def clear() -> None:
+    """Drop every cached batch (file load, undo, add-on unregister)."""
+    _entries.clear()
+    _dirty.clear()
+    _generation[0] += 1
+    _walk_generation[0] += 1
+
+
+def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
+    settings = walk = False
+    for update in depsgraph.updates:
+        uid = update.id
+        if isinstance(uid, bpy.types.Object):
+            if uid.type in ("CAMERA", "LIGHT"):
+                continue
+            walk = True
+            if update.is_updated_geometry:
+                _dirty.add(uid.original.session_uid)
+            if update.is_updated_geometry or not update.is_updated_transform:
+                settings = True
+        elif isinstance(uid, bpy.types.Scene):
+            settings = True  # render settings (Simplify, …): drawn objects re-evaluate and report themselves
+        elif not isinstance(uid, _NOT_GEOMETRY):
+            settings = walk = True
+    if settings:
+        _generation[0] += 1
+    if walk:
+        _walk_generation[0] += 1
+
+
+@persistent
+def _on_depsgraph_update(_scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
+    if depsgraph.mode != "RENDER":
+        _note_updates(depsgraph)
+
+
+@persistent
+def _on_frame_change(_scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
+    if depsgraph is not None and depsgraph.mode != "RENDER":  # renders evaluate their own depsgraph
+        _note_updates(depsgraph)
+
+
+@persistent
+def _on_reset(*_args) -> None:
+    clear()
+
+
+_HANDLERS = (("depsgraph_update_post", _on_depsgraph_update), ("frame_change_post", _on_frame_change),
+             ("load_post", _on_reset), ("undo_post", _on_reset), ("redo_post", _on_reset))
+
+
+def install_handlers() -> None:
+    """Watch depsgraph updates (idempotent; the depth path calls it before its first render)."""
+    for name, fn in _HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        if not any(getattr(h, "__name__", "") == fn.__name__ and getattr(h, "__module__", "") == fn.__module__
+                   for h in handlers):
+            handlers.append(fn)
+
+
+def remove_handlers() -> None:
+    """Stop watching and drop the cache (add-on unregister)."""
+    for name, fn in _HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        for h in [h for h in handlers if getattr(h, "__name__", "") == fn.__name__
+                  and getattr(h, "__module__", "") == fn.__module__]:
+            handlers.remove(h)
+    clear()
+
+
+def _at_exit() -> None:
+    """Remove every app handler and timer of this package (any module) and drop the batches, at process exit."""
+    package = __name__.rsplit(".", 2)[0] + "."  # ``…depth_addon.``: also the preview's and the jobs' handlers
+    for name in dir(bpy.app.handlers):
+        handlers = getattr(bpy.app.handlers, name)
+        if isinstance(handlers, list):
+            for h in [h for h in handlers if getattr(h, "__module__", "").startswith(package)]:
+                handlers.remove(h)
+    for name, module in list(sys.modules.items()):  # timers cannot be listed: try our module functions
+        if name.startswith(package) and module is not None:
+            for fn in list(vars(module).values()):
+                while isinstance(fn, types.FunctionType) and fn.__module__ == name and bpy.app.timers.is_registered(fn):
+                    bpy.app.timers.unregister(fn)  # once per registration
+    clear()
+
+
+atexit.register(_at_exit)

@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Live depth preview: the active camera's depth, mapped exactly as a model gets it, in an image.
+
+In the UI, :func:`set_enabled` adds a ``depsgraph_update_post`` handler that notes updates which
+can change depth (objects, geometry, cameras, collections, the scene) and schedules one redraw on
+a timer, so a burst of updates while dragging costs one render. The redraw renders the gpu depth
+at ``preview_size`` on the long side and writes the "Depth Preview" image; image editors showing
+it are redrawn. In background mode nothing is scheduled; :func:`update_preview` can be called
+directly (that is how its cost is measured).
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from bpy.app.handlers import persistent
+
+from ...errors import DepthAddonError
+from ...io.png import to_uint
+from ...mapping import DepthMapping
+from .. import compat
+from ..images import KEY_OWNED
+
+PREVIEW_IMAGE = "Depth Preview"
+_RELEVANT = (bpy.types.Object, bpy.types.Mesh, bpy.types.Curve, bpy.types.MetaBall, bpy.types.Camera,
+             bpy.types.Collection, bpy.types.Lattice, bpy.types.Armature, bpy.types.Key, bpy.types.GeometryNodeTree)
+_state: dict = {"scheduled": False, "error": None, "buffer": None, "key": None}
+
+
+def _scene_key(scene: bpy.types.Scene) -> tuple:
+    """The scene-level settings a preview depends on (a scene update that changes none of them is ignored:
+    depth renders themselves change and restore render settings)."""
+    r, s = scene.render, scene.depth_addon
+    return (scene.camera.name if scene.camera else None, r.resolution_x, r.resolution_y, r.pixel_aspect_x,
+            r.pixel_aspect_y, r.use_simplify, s.engine, s.mapping, s.radial, s.invert, s.range_mode, s.lock_range,
+            s.near, s.far, s.bits, s.preview_size)
+
+
+def model_values(depth: np.ndarray, mapping: DepthMapping, bits: int) -> np.ndarray:
+    """What a model is given: ``mapping`` applied and quantised to ``bits`` like the PNG, back in [0, 1].
+
+    :param depth: Depth in metres (``inf`` background).
+    :param mapping: The mapping.
+    :param bits: 8 or 16.
+    """
+    return to_uint(mapping.apply(depth), bits).astype(np.float32) / float((1 << bits) - 1)
+
+
+def write_preview_image(name: str, values: np.ndarray) -> bpy.types.Image:
+    """Write H×W grey ``values`` (row 0 = top) into our float image ``name`` (a user's image is never touched).
+
+    :param name: Image name.
+    :param values: Grey values, usually in [0, 1].
+    """
+    h, w = values.shape
+    im = bpy.data.images.get(name)
+    if im is None or not im.get(KEY_OWNED) or im.library is not None or im.source != "GENERATED":
+        im = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True)
+        im[KEY_OWNED] = True
+        im.colorspace_settings.name = "Non-Color"
+    elif tuple(im.size) != (w, h):
+        im.generated_width, im.generated_height = w, h
+    buf = _state["buffer"]
+    if buf is None or buf.shape != (h, w, 4):
+        buf = _state["buffer"] = np.ones((h, w, 4), np.float32)
+    buf[..., :3] = values[::-1, :, None]  # Image.pixels is bottom-up
+    im.pixels.foreach_set(buf.ravel())
+    im.update()
+    return im
+
+
+def preview_mapping(scene: bpy.types.Scene, result) -> DepthMapping | None:
+    """The scene's mapping for ``result``: the locked range, or one fitted like the render operator."""
+    from ... import api
+
+    settings = scene.depth_addon
+    if settings.lock_range:
+        return DepthMapping(settings.mapping, settings.near, settings.far, settings.invert)
+    if not result.mask.any():
+        return None
+    return api.depth_mapping(result, kind=settings.mapping, invert=settings.invert, range=settings.range_mode,
+                             scene=scene)
+
+
+def update_preview(scene: bpy.types.Scene | None = None) -> bpy.types.Image | None:
+    """Render the active camera's depth at the preview size and write the "Depth Preview" image.
+
+    Errors (no camera, camera inside a mesh, …) leave the image as it is and are kept in
+    :func:`last_error`.
+
+    :param scene: The scene; the context scene when None.
+    :return: The image, or None when nothing could be rendered.
+    """
+    from .render import render_depth
+
+    scene = scene or bpy.context.scene
+    settings = scene.depth_addon
+    _state["key"] = _scene_key(scene)
+    r = scene.render
+    w, h = r.resolution_x * r.pixel_aspect_x, r.resolution_y * r.pixel_aspect_y
+    scale = settings.preview_size / max(w, h)
+    size = (max(1, round(r.resolution_x * scale)), max(1, round(r.resolution_y * scale)))
+    try:
+        engine = settings.engine if settings.engine in ("auto", "gpu") else "auto"
+        result = render_depth(scene, None, size, engine, settings.radial)
+        mapping = preview_mapping(scene, result)
+    except DepthAddonError as exc:
+        _state["error"] = str(exc)
+        return None
+    _state["error"] = None
+    values = np.zeros(result.depth.shape, np.float32) if mapping is None else model_values(
+        result.depth, mapping, int(settings.bits))
+    image = write_preview_image(PREVIEW_IMAGE, values)
+    image["depth_addon_mapping"] = mapping.to_dict() if mapping else {}
+    return image
+
+
+def last_error() -> str | None:
+    """Why the last preview update did not render, or None."""
+    return _state["error"]
+
+
+def _redraw_image_editors() -> None:
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm else ():
+        for area in window.screen.areas:
+            if area.type in ("IMAGE_EDITOR", "VIEW_3D"):
+                area.tag_redraw()
+
+
+def _timer() -> None:
+    _state["scheduled"] = False
+    scene = bpy.context.scene
+    if scene is not None and getattr(scene, "depth_addon", None) and scene.depth_addon.live_preview:
+        update_preview(scene)
+        _redraw_image_editors()
+    return None
+
+
+# What the timers hold: a plain function would keep ``bpy`` alive past exit (see compat.detached_callback).
+_TIMER = compat.detached_callback(__name__, "_timer", arguments=0)
+
+
+def request_update(scene: bpy.types.Scene) -> None:
+    """Schedule one preview refresh when the scene's live preview is on (settings changed)."""
+    settings = getattr(scene, "depth_addon", None)
+    if settings is None or not settings.live_preview or _state["scheduled"]:
+        return
+    _state["scheduled"] = True
+    if not bpy.app.timers.is_registered(_TIMER):
+        bpy.app.timers.register(_TIMER, first_interval=0.05)
+
+
+@persistent
+def _on_update(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
+    if _state["scheduled"] or not getattr(scene, "depth_addon", None) or not scene.depth_addon.live_preview:
+        return
+    if depsgraph.mode == "RENDER":
+        return
+    ids = [u.id for u in depsgraph.updates]
+    relevant = any(isinstance(i, _RELEVANT) for i in ids)
+    if not relevant and any(isinstance(i, bpy.types.Scene) for i in ids):
+        relevant = _scene_key(scene) != _state["key"]
+    if relevant:
+        _state["scheduled"] = True
+        bpy.app.timers.register(_TIMER, first_interval=0.05)
+
+
+@persistent
+def _on_load(*_args) -> None:
+    """After a file loads, run the live preview if one of its scenes has it switched on."""
+    set_enabled(any(getattr(s, "depth_addon", None) and s.depth_addon.live_preview for s in bpy.data.scenes))
+
+
+def watch_files(on: bool) -> None:
+    """Add or remove the ``load_post`` handler that restores the live preview of loaded files.
+
+    :param on: Add when True.
+    """
+    handlers = bpy.app.handlers.load_post
+    if on and _on_load not in handlers:
+        handlers.append(_on_load)
+    elif not on:
+        while _on_load in handlers:
+            handlers.remove(_on_load)
+
+
+def enabled() -> bool:
+    """Whether the live preview handler is installed."""
+    return _on_update in bpy.app.handlers.depsgraph_update_post
+
+
+def set_enabled(on: bool) -> None:
+    """Install or remove the live preview handler (never in background mode).
+
+    :param on: Install when True.
+    """
+    handlers = bpy.app.handlers.depsgraph_update_post
+    if on and not bpy.app.background and _on_update not in handlers:
+        handlers.append(_on_update)
+        _state["scheduled"] = True
+        bpy.app.timers.register(_TIMER, first_interval=0.0)
+    elif not on:
+        while _on_update in handlers:
+            handlers.remove(_on_update)
+        if bpy.app.timers.is_registered(_TIMER):
+            bpy.app.timers.unregister(_TIMER)
+        _state["scheduled"] = False

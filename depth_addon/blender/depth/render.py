@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Depth out of a scene: float32 metres from a camera, through the fastest path that works.
+
+Three paths give the same planar camera-Z depth (they agree to about 1e-5 relative):
+
+* ``gpu`` — the evaluated meshes drawn with a linear-depth shader (:mod:`.depth_gpu`), milliseconds;
+  it can also return camera-space normals and object/material ids from the same draw;
+* ``workbench`` — Workbench Z pass, saved as a temporary multilayer EXR (no compositor; :mod:`.depth_engine`);
+* ``cycles`` — Cycles Z pass, one sample, with a depth-only material override (always works).
+
+``auto`` tries ``gpu`` and falls back to ``workbench`` (also for scenes with visible hair curves or point
+clouds, which only the engines draw). Every path sees the same geometry (:mod:`.depth_scene`):
+render visibility, camera ray visibility, holdouts, instances, modifiers, curves, text and
+metaballs. Before rendering, scenes without geometry and cameras inside a closed mesh are refused.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+
+from ...camera import CameraModel
+from ...errors import BadInput
+from ..camera import camera_model, render_size, resolve_camera
+from . import cache as depth_cache
+from . import gpu as depth_gpu
+from .engine import render_engine_depth
+from .scene import RenderVisibility, SceneInstances, affine_inverse, bounding_boxes, check_renderable, scene_instances
+from .viewport import viewport_differs
+
+ENGINES = ("auto", "gpu", "workbench", "cycles")
+_verdicts: dict[tuple, tuple] = {}
+_walks: dict = {}
+
+
+@dataclass
+class DepthResult:
+    """Depth rendered from one camera.
+
+    :param depth: H×W float32 metres (row 0 = top); ``inf`` where nothing was hit.
+    :param mask: H×W bool, True where geometry was hit.
+    :param camera: The camera model the depth belongs to.
+    :param engine: The path that produced it (``gpu``, ``workbench`` or ``cycles``).
+    :param radial: True when ``depth`` is distance along the ray rather than camera Z.
+    :param seconds: Wall time of the render.
+    :param meta: Free-form extras (frame, camera name, …).
+    :param normals: H×W×3 float32 camera-space unit normals facing the camera (+Z towards it), zero on
+        background; only when requested.
+    :param object_ids: H×W int32 index into :attr:`objects`, -1 on background; only when requested.
+    :param objects: Object names for :attr:`object_ids` (an instance counts as its instancer).
+    :param material_ids: H×W int32 index into :attr:`materials`, -1 on background or an empty slot.
+    :param materials: Material names for :attr:`material_ids`.
+    """
+
+    depth: np.ndarray
+    mask: np.ndarray
+    camera: CameraModel
+    engine: str
+    radial: bool = False
+    seconds: float = 0.0
+    meta: dict = field(default_factory=dict)
+    normals: np.ndarray | None = None
+    object_ids: np.ndarray | None = None
+    objects: list[str] = field(default_factory=list)
+    material_ids: np.ndarray | None = None
+    materials: list[str] = field(default_factory=list)
+
+
+def render_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+    """The view layer depth is rendered for: the context's when ``scene`` is the context scene, else the first."""
+    ctx_layer = getattr(bpy.context, "view_layer", None)
+    if bpy.context.scene == scene and ctx_layer is not None:
+        return ctx_layer
+    return scene.view_layers[0]
+
+
+def evaluated_depsgraph(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> bpy.types.Depsgraph:
+    """The evaluated viewport depsgraph of ``layer`` (the context's own when it is the context layer)."""
+    if bpy.context.scene == scene and getattr(bpy.context, "view_layer", None) == layer:
+        return bpy.context.evaluated_depsgraph_get()
+    depsgraph = layer.depsgraph
+    depsgraph.update()
+    return depsgraph
+
+
+def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple[RenderVisibility, str | None]:
+    """Render visibility and the viewport/render verdict, cached until something other than a transform changes."""
+    key = (scene.session_uid, layer.name, depth_cache.settings_generation(), len(layer.objects))
+    if key not in _verdicts:
+        if len(_verdicts) > 8:
+            _verdicts.clear()
+        visibility = RenderVisibility(layer)
+        _verdicts[key] = (visibility, viewport_differs(scene, layer, visibility))
+    return _verdicts[key]
+
+
+def _id_maps(instances: SceneInstances, order: np.ndarray, ident: np.ndarray,
+             ) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
+    """Turn per-pixel (drawn instance, material slot) into object and material indices."""
+    objects: list[str] = []
+    materials: list[str] = []
+    obj_index, mat_table = {}, []
+    for drawn in range(len(order)):
+        i = int(order[drawn])
+        name = instances.names[i]
+        obj_index.setdefault(name, len(objects))
+        if obj_index[name] == len(objects):
+            objects.append(name)
+        row = []
+        for mat in instances.slots[instances.keys[i]]:
+            if mat is not None and mat not in materials:
+                materials.append(mat)
+            row.append(materials.index(mat) if mat is not None else -1)
+        mat_table.append(row or [-1])
+    width = max((len(r) for r in mat_table), default=1)
+    table = np.full((len(mat_table) + 1, width), -1, np.int32)
+    for drawn, row in enumerate(mat_table):
+        table[drawn, : len(row)] = row
+    obj_of = np.array([obj_index[instances.names[int(i)]] for i in order] + [-1], np.int32)
+    inst = np.rint(ident[..., 0]).astype(np.int64)
+    inst[(inst < 0) | (inst >= len(order))] = len(order)  # background → the -1 row
+    slot = np.clip(np.rint(ident[..., 1]).astype(np.int64), 0, width - 1)
+    return obj_of[inst], objects, table[inst, slot], materials
+
+
+def _instances(depsgraph: bpy.types.Depsgraph, scene: bpy.types.Scene, layer: bpy.types.ViewLayer,
+               visibility: RenderVisibility, slots: bool) -> SceneInstances:
+    """The viewport instance walk, reused until something drawable changes (moving the camera does not)."""
+    key = (depsgraph.as_pointer(), scene.session_uid, layer.name, scene.frame_current, slots,
+           depth_cache.scene_generation(), depth_cache.settings_generation())
+    cached = _walks.get("key")
+    if cached != key:
+        _walks["key"], _walks["instances"] = key, scene_instances(depsgraph, visibility, slots)
+    return _walks["instances"]
+
+
+def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.types.Object, cam: CameraModel,
+               instances: SceneInstances, differs: str | None, visibility: RenderVisibility, passes: bool) -> dict:
+    """Check the scene and draw it: the cached viewport geometry, or a render depsgraph when they differ."""
+    view = affine_inverse(cam.matrix)[0]
+    depsgraph = evaluated_depsgraph(scene, layer)
+    proj = np.array(cam_obj.evaluated_get(depsgraph).calc_matrix_camera(
+        depsgraph, x=cam.width, y=cam.height,
+        scale_x=scene.render.pixel_aspect_x, scale_y=scene.render.pixel_aspect_y))
+    depth_gpu.ensure_gpu(passes)
+    modelview = view[None] @ instances.matrices
+    if differs is None:
+        entries = depth_cache.entries(instances)
+        check_renderable(instances, {k: e.bbox for k, e in entries.items()}, scene, modelview, cam.clip[0])
+        out = depth_gpu.draw(instances, entries, modelview, proj, cam, passes)
+        out["instances"] = instances
+        return out
+    check_renderable(instances, bounding_boxes(instances), scene, modelview, cam.clip[0])
+    out: dict = {}
+
+    def job(render_depsgraph: bpy.types.Depsgraph) -> None:
+        drawn = scene_instances(render_depsgraph, visibility, slots=passes)
+        entries = depth_cache.entries(drawn, cached=False)
+        out.update(depth_gpu.draw(drawn, entries, view[None] @ drawn.matrices, proj, cam, passes, fresh=True))
+        out["instances"] = drawn
+
+    depth_gpu.run_in_render(scene, layer.name, job)
+    return out
+
+
+def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
+                 resolution: tuple[int, int] | None = None, engine: str = "auto", radial: bool = False,
+                 normals: bool = False, ids: bool = False) -> DepthResult:
+    """Render depth in metres from ``camera`` (default: the scene camera).
+
+    :param scene: Scene to render; the context scene when None.
+    :param camera: Camera object or name; the scene camera when None.
+    :param resolution: ``(width, height)``; the scene's resolution × percentage when None.
+    :param engine: ``auto``, ``gpu``, ``workbench`` or ``cycles``.
+    :param radial: Return distance along each pixel's ray instead of planar camera Z.
+    :param normals: Also return camera-space normals (gpu path).
+    :param ids: Also return object and material index maps (gpu path).
+    :raises BadInput: No camera, bad resolution, unknown engine, no renderable geometry, camera
+        inside a closed mesh, passes asked of an engine path.
+    """
+    if engine not in ENGINES:
+        raise BadInput(f"unknown depth engine {engine!r}; use one of {', '.join(ENGINES)}")
+    passes = normals or ids
+    if passes and engine in ("workbench", "cycles"):
+        raise BadInput(f"normals and ids come from the gpu path; use engine 'gpu' or 'auto', not {engine!r}")
+    scene = scene or bpy.context.scene
+    cam_obj = resolve_camera(scene, camera)
+    width, height = render_size(scene, resolution)
+    start = time.perf_counter()
+    depth_cache.install_handlers()
+    layer = render_layer(scene)
+    depsgraph = evaluated_depsgraph(scene, layer)
+    cam = camera_model(scene, cam_obj, width, height)
+    visibility, differs = scene_state(scene, layer)
+    instances = _instances(depsgraph, scene, layer, visibility, ids)
+    used, out, warnings = engine, None, []
+    if instances.undrawn:
+        names = ", ".join(repr(n) for n in instances.undrawn[:3]) + (" …" if len(instances.undrawn) > 3 else "")
+        if engine == "gpu" and not passes:
+            raise BadInput(f"the gpu depth path does not draw hair curves or point clouds ({names}); use engine "
+                           "'auto', 'workbench' or 'cycles'")
+        if passes:
+            warnings.append(f"normals and ids come from the gpu path, which leaves out {names}")
+        elif engine == "auto":
+            used = "workbench"  # it renders hair and point clouds; the gpu path would leave holes
+    if used in ("auto", "gpu"):
+        try:
+            out = _gpu_depth(scene, layer, cam_obj, cam, instances, differs, visibility, passes)
+            used = "gpu"
+        except depth_gpu.GPUUnavailable:
+            if engine == "gpu" or passes:
+                raise
+            used = "workbench"
+    if out is None:
+        modelview = affine_inverse(cam.matrix)[0][None] @ instances.matrices
+        check_renderable(instances, bounding_boxes(instances), scene, modelview, cam.clip[0])
+        out = {"depth": render_engine_depth(scene, layer, cam_obj, width, height, used, visibility)}
+    depth = out["depth"]
+    result = DepthResult(depth=depth, mask=np.isfinite(depth), camera=cam, engine=used, radial=radial,
+                         meta={"camera_name": cam_obj.name, "frame": scene.frame_current})
+    if warnings:
+        result.meta["warnings"] = warnings
+    if normals:
+        result.normals = out["normal"]
+    if ids:
+        result.object_ids, result.objects, result.material_ids, result.materials = _id_maps(
+            out["instances"], out["order"], out["ident"])
+    if radial:
+        result.depth = cam.planar_to_radial(depth)
+    result.seconds = time.perf_counter() - start
+    return result

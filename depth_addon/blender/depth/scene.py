@@ -1,0 +1,357 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the depth paths see: render visibility, holdouts, instances and the evaluated triangles.
+
+The rules follow what Cycles writes into its Z pass (measured with Blender 5.0):
+
+* hidden from render (object or collection), excluded or *indirect only* collections and objects
+  with camera ray visibility off are not seen; for an instance the instancer's and the instanced
+  object's flags both count, and an instanced collection that is hidden from render hides its
+  instances too;
+* holdout objects (object flag or holdout collection) occlude what is behind them but their pixels
+  are background (``inf``); shadow catchers are ordinary surfaces;
+* curves, text, surfaces and metaballs reach the depsgraph as evaluated mesh instances, so only
+  ``MESH`` instances are drawn; visible hair curves and point clouds are listed in
+  :attr:`SceneInstances.undrawn` so that the caller can pick an engine that renders them (volumes
+  write no Z in either engine and are ignored).
+
+Linked (library) objects are part of the scene and render like local ones: depth only reads them
+(the Workbench path may hide one for the length of a render, in memory, restored in ``finally``).
+Refusing linked data is left to operations that would change it, such as projection materials.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import bpy
+import numpy as np
+
+from ...errors import BadInput
+
+_HIDDEN = None  # instance_state result for something the camera does not see
+UNDRAWN_TYPES = ("CURVES", "POINTCLOUD")  # rendered by Workbench and Cycles, not by the gpu path
+
+
+@dataclass
+class _CollectionState:
+    visible: bool
+    holdout: bool
+    indirect: bool
+
+
+class RenderVisibility:
+    """Render-time visibility and holdout of objects in one view layer (cached per object)."""
+
+    def __init__(self, view_layer: bpy.types.ViewLayer) -> None:
+        self._collections: dict[int, _CollectionState] = {}
+        self._objects: dict[int, bool | None] = {}
+        self._walk(view_layer.layer_collection, _CollectionState(True, False, False))
+
+    def _walk(self, lc: bpy.types.LayerCollection, parent: _CollectionState) -> None:
+        if lc.exclude:
+            return
+        state = _CollectionState(parent.visible and not lc.collection.hide_render, parent.holdout or lc.holdout,
+                                 parent.indirect or lc.indirect_only)
+        self._collections[lc.collection.session_uid] = state
+        for child in lc.children:
+            self._walk(child, state)
+
+    def object_state(self, ob: bpy.types.Object) -> bool | None:
+        """``None`` when the camera does not see ``ob`` (an original object), else whether it is a holdout."""
+        uid = ob.session_uid
+        if uid in self._objects:
+            return self._objects[uid]
+        state: bool | None = _HIDDEN
+        if not ob.hide_render and ob.visible_camera:
+            paths = [self._collections[c.session_uid] for c in ob.users_collection
+                     if c.session_uid in self._collections]
+            seen = [p for p in paths if p.visible and not p.indirect]
+            if seen:
+                state = ob.is_holdout or any(p.holdout for p in seen)
+        self._objects[uid] = state
+        return state
+
+    def instance_state(self, inst: bpy.types.DepsgraphObjectInstance) -> bool | None:
+        """Like :meth:`object_state` for a depsgraph instance (instancer and instanced object both count)."""
+        ob = inst.object.original
+        if not inst.is_instance or inst.parent is None:
+            return self.object_state(ob)
+        parent = inst.parent.original
+        state = self.object_state(parent)
+        if state is _HIDDEN or ob == parent:
+            return state
+        if ob.hide_render or not ob.visible_camera:
+            return _HIDDEN
+        coll = parent.instance_collection
+        if coll is not None and coll.hide_render:
+            return _HIDDEN
+        return state or ob.is_holdout
+
+
+@dataclass
+class SceneInstances:
+    """Every mesh instance the camera can see, grouped by the mesh it draws.
+
+    :param keys: One key per instance: ``(object session uid, evaluated data pointer or 0)``.
+    :param matrices: N×4×4 float64 world matrices.
+    :param holdout: N bools.
+    :param names: N names of the objects as the user sees them (an instance counts as its instancer).
+    :param meshes: Key → the evaluated mesh to draw. Instance objects are only valid while the
+        depsgraph iterates, so the mesh (owned by the evaluated geometry) is kept, not the object.
+    :param owners: Key → session uid of the original object whose edits change that mesh.
+    :param slots: Key → material names per slot (filled when asked for).
+    :param undrawn: Names of visible hair-curve and point-cloud objects, which the gpu path cannot draw.
+    """
+
+    keys: list[tuple[int, int]] = field(default_factory=list)
+    matrices: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 4)))
+    holdout: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    names: list[str] = field(default_factory=list)
+    meshes: dict[tuple[int, int], bpy.types.Mesh] = field(default_factory=dict)
+    owners: dict[tuple[int, int], int] = field(default_factory=dict)
+    slots: dict[tuple[int, int], list[str | None]] = field(default_factory=dict)
+    undrawn: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def material_slots(obj: bpy.types.Object, generated: bool) -> list[str | None]:
+    """Material names per slot of an evaluated object.
+
+    :param obj: The evaluated object.
+    :param generated: The object is a temporary instance (geometry nodes, curve/text/metaball mesh):
+        only its mesh's materials are meaningful.
+    """
+    if not generated and len(obj.material_slots):
+        return [s.material.name if s.material else None for s in obj.material_slots]
+    return [m.name if m else None for m in obj.data.materials]
+
+
+def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility, slots: bool = False,
+                    ) -> SceneInstances:
+    """Walk ``depsgraph.object_instances`` and keep the mesh instances the camera sees.
+
+    :param depsgraph: Evaluated depsgraph (viewport or render).
+    :param visibility: Render visibility of the same view layer.
+    :param slots: Also record material slot names per mesh.
+    """
+    out = SceneInstances()
+    mats, hold = [], []
+    for inst in depsgraph.object_instances:
+        obj = inst.object
+        if obj.type != "MESH":
+            if obj.type in UNDRAWN_TYPES and visibility.instance_state(inst) is not _HIDDEN:
+                top = inst.parent.original if inst.is_instance and inst.parent is not None else obj.original
+                if top.name not in out.undrawn:
+                    out.undrawn.append(top.name)
+            continue
+        state = visibility.instance_state(inst)
+        if state is _HIDDEN:
+            continue
+        orig = obj.original
+        top = inst.parent.original if inst.is_instance and inst.parent is not None else orig
+        generated = inst.is_instance and top == orig  # geometry-nodes instances, curve/text/metaball meshes
+        key = (orig.session_uid, obj.data.as_pointer() if generated else 0)
+        if key not in out.meshes:
+            out.meshes[key] = obj.data
+            out.owners[key] = orig.session_uid
+            if slots:
+                out.slots[key] = material_slots(obj, generated)
+        out.keys.append(key)
+        mats.append(np.array(inst.matrix_world, np.float64))
+        hold.append(bool(state))
+        out.names.append(top.name)
+    if mats:
+        out.matrices = np.stack(mats)
+        out.holdout = np.array(hold, bool)
+    return out
+
+
+def _quad_flip(co: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Blender's ``is_quad_flip_v3_first_third_fast`` for quads ``q`` (Q×4 vertex indices)."""
+    v1, v2, v3, v4 = (co[q[:, i]] for i in range(4))
+    d13 = v3 - v1
+    return np.einsum("ij,ij->i", np.cross(v2 - v1, d13), np.cross(v4 - v1, d13)) > 0.0
+
+
+def mesh_arrays(me: bpy.types.Mesh, corners: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertex positions, triangles and their faces, exactly as Blender triangulates the mesh.
+
+    Triangles and quads are triangulated here from the corner and face arrays (the same rule as
+    Blender's tessellation, 20× faster than reading ``loop_triangles``); meshes with n-gons read
+    ``loop_triangles``.
+
+    :param me: An evaluated mesh.
+    :param corners: Return corner indices (into the face corners) instead of vertex indices.
+    :return: ``(co N×3 float32, tris T×3 int32, face index per triangle T int32)``.
+    """
+    nv, nc = len(me.vertices), len(me.loops)
+    if nv == 0 or len(me.polygons) == 0:  # empty meshes have no "position" attribute at all
+        empty = np.zeros((0, 3), np.int32)
+        return np.zeros((0, 3), np.float32), empty, np.zeros(0, np.int32)
+    co = np.empty(nv * 3, np.float32)
+    me.attributes["position"].data.foreach_get("vector", co)
+    co = co.reshape(-1, 3)
+    corner_vert = np.empty(nc, np.int32)
+    me.attributes[".corner_vert"].data.foreach_get("value", corner_vert)
+    tri_face = np.empty(len(me.loop_triangle_polygons), np.int32)
+    me.loop_triangle_polygons.foreach_get("value", tri_face)
+    sizes = np.bincount(tri_face, minlength=len(me.polygons)) + 2
+    if len(sizes) and sizes.max() > 4:
+        loops = np.empty(len(tri_face) * 3, np.int32)
+        me.loop_triangles.foreach_get("loops", loops)
+        loops = loops.reshape(-1, 3)
+    else:
+        start = np.zeros(len(sizes), np.int64)
+        np.cumsum(sizes[:-1], out=start[1:])
+        first = start[tri_face]
+        loops = first[:, None] + np.array([0, 1, 2])
+        quad = sizes[tri_face] == 4
+        second = quad & np.concatenate([[False], tri_face[1:] == tri_face[:-1]])
+        loops[second] = first[second, None] + np.array([0, 2, 3])
+        qa = np.flatnonzero(quad & ~second)  # first triangle of each quad; the second follows it
+        if len(qa):
+            qs = start[tri_face[qa]]
+            flip = _quad_flip(co, corner_vert[qs[:, None] + np.arange(4)])
+            a, b = qa[flip], qa[flip] + 1
+            loops[a] = first[a, None] + np.array([0, 1, 3])
+            loops[b] = first[b, None] + np.array([1, 2, 3])
+        loops = loops.astype(np.int32)
+    tris = loops if corners else corner_vert[loops]
+    return co, np.ascontiguousarray(tris, np.int32), tri_face
+
+
+def is_closed(tris: np.ndarray) -> bool:
+    """True when every edge joins exactly two triangles with opposite directions (a consistent solid).
+
+    One sort: each edge is keyed ``(min, max, direction)``; in a closed, consistently oriented
+    mesh the sorted keys come in pairs ``2k, 2k + 1`` with strictly increasing ``k``.
+
+    :param tris: T×3 vertex indices.
+    """
+    if len(tris) < 4:
+        return False
+    a = tris.astype(np.int64)
+    b = a[:, [1, 2, 0]]
+    n = int(a.max()) + 1
+    keys = np.sort(((np.minimum(a, b) * n + np.maximum(a, b)) * 2 + (a < b)).ravel())
+    first, second = keys[0::2], keys[1::2]
+    return bool(len(keys) % 2 == 0 and np.all(first % 2 == 0) and np.all(second == first + 1)
+                and np.all(first[1:] > second[:-1]))
+
+
+def _first_hit_is_back(co: np.ndarray, tris: np.ndarray, origin: np.ndarray, direction: np.ndarray) -> bool:
+    """Cast one ray against the triangles (Möller–Trumbore) and say whether its first hit is a back face."""
+    v0, v1, v2 = co[tris[:, 0]], co[tris[:, 1]], co[tris[:, 2]]
+    e1, e2 = v1 - v0, v2 - v0
+    p = np.cross(direction, e2)
+    det = np.einsum("ij,ij->i", e1, p)
+    ok = np.abs(det) > 1e-12
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    s = origin - v0
+    u = np.einsum("ij,ij->i", s, p) * inv
+    q = np.cross(s, e1)
+    v = (q @ direction) * inv
+    t = np.einsum("ij,ij->i", e2, q) * inv
+    hit = ok & (u >= 0) & (v >= 0) & (u + v <= 1) & (t > 0)
+    if not hit.any():
+        return False
+    first = np.flatnonzero(hit)[np.argmin(t[hit])]
+    return bool(det[first] < 0)  # det = -dot(direction, normal): negative when the ray meets the face's back
+
+
+def bounding_boxes(instances: SceneInstances) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """Local ``(min, max)`` corners of every mesh of ``instances``."""
+    boxes = {}
+    for key, me in instances.meshes.items():
+        co = np.empty(len(me.vertices) * 3, np.float32)
+        me.attributes["position"].data.foreach_get("vector", co)
+        co = co.reshape(-1, 3)
+        boxes[key] = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
+    return boxes
+
+
+def affine_inverse(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse and determinant of affine 4×4 matrices (…×4×4), by cofactors.
+
+    Blender's object and camera matrices are affine; this avoids LAPACK, whose per-call overhead
+    dominates for a few small matrices.
+
+    :return: ``(inverse …×4×4, determinant of the 3×3 part …)``.
+    """
+    m = np.asarray(m, np.float64)
+    c0, c1, c2 = m[..., :3, 0], m[..., :3, 1], m[..., :3, 2]
+    x, y, z = np.cross(c1, c2), np.cross(c2, c0), np.cross(c0, c1)
+    det = np.einsum("...i,...i->...", c0, x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rot = np.stack([x, y, z], axis=-2) / det[..., None, None]
+    out = np.zeros_like(m)
+    out[..., :3, :3] = rot
+    out[..., :3, 3] = -np.einsum("...ij,...j->...i", rot, m[..., :3, 3])
+    out[..., 3, 3] = 1.0
+    return out, det
+
+
+def camera_boxes(modelview: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-space axis-aligned boxes around N local boxes (conservative, vectorised).
+
+    :param modelview: N×4×4 camera-from-object matrices.
+    :param lo: N×3 local minimum corners.
+    :param hi: N×3 local maximum corners.
+    :return: ``(min, max)``, each N×3.
+    """
+    rot = modelview[:, :3, :3]
+    centre = np.einsum("nij,nj->ni", rot, (lo + hi) / 2) + modelview[:, :3, 3]
+    extent = np.einsum("nij,nj->ni", np.abs(rot), (hi - lo) / 2)
+    return centre - extent, centre + extent
+
+
+def camera_inside(instances: SceneInstances, boxes: dict, modelview: np.ndarray, clip_start: float) -> str | None:
+    """Name of a closed mesh that contains the camera, or None.
+
+    A cheap, robust test: only meshes whose bounding box contains the point where the centre ray
+    starts (``clip_start`` in front of the camera) are candidates; for those the centre ray is
+    cast against the evaluated triangles. In a closed, consistently oriented mesh the first face a
+    ray from inside meets is seen from its back. Rooms modelled with inward normals are therefore
+    fine, and open meshes (planes, terrain) never count.
+
+    :param instances: What the camera can see.
+    :param boxes: Key → local ``(min, max)`` (see :func:`bounding_boxes`).
+    :param modelview: N×4×4 camera-from-object matrices of the instances.
+    :param clip_start: Camera clip start in metres.
+    """
+    if not len(instances):
+        return None
+    point = np.array([0.0, 0.0, -clip_start])
+    lo = np.array([boxes[k][0] for k in instances.keys], np.float64)
+    hi = np.array([boxes[k][1] for k in instances.keys], np.float64)
+    cmin, cmax = camera_boxes(modelview, lo, hi)
+    for i in np.flatnonzero(np.all((cmin <= point) & (point <= cmax), axis=1)):
+        local = affine_inverse(modelview[i])[0]
+        p = local[:3, :3] @ point + local[:3, 3]
+        if not (np.all(p >= lo[i]) and np.all(p <= hi[i])):
+            continue
+        co, tris, _ = mesh_arrays(instances.meshes[instances.keys[i]])
+        if is_closed(tris) and _first_hit_is_back(co.astype(np.float64), tris, p, local[:3, :3] @ [0.0, 0.0, -1.0]):
+            return instances.names[i]
+    return None
+
+
+def check_renderable(instances: SceneInstances, boxes: dict, scene: bpy.types.Scene, modelview: np.ndarray,
+                     clip_start: float) -> None:
+    """Raise :class:`BadInput` for a scene without geometry or a camera inside a solid.
+
+    :param instances: What the camera can see.
+    :param boxes: Key → local ``(min, max)``.
+    :param scene: The scene (for the message).
+    :param modelview: N×4×4 camera-from-object matrices of the instances.
+    :param clip_start: Camera clip start in metres.
+    """
+    if not len(instances) and not instances.undrawn:
+        raise BadInput(f"scene {scene.name!r} has no renderable geometry (no visible mesh, curve, text, "
+                       "metaball, hair or point cloud object)")
+    inside = camera_inside(instances, boxes, modelview, clip_start)
+    if inside is not None:
+        raise BadInput(f"the camera is inside {inside!r} (it sees the inside of a closed mesh); move the camera "
+                       "out or flip the mesh's normals if it is a room")

@@ -1,0 +1,211 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Many depth views with one mapping: frame ranges and all cameras, a locked range, named outputs.
+
+Used by the ``depth.render_depth_sequence`` operator and the ``render-depth`` command. The range
+is computed once over every view before anything is written (a first pass that renders at most
+:data:`RANGE_PASS_SIZE` pixels on the long side, or reads mesh vertices for the frustum range),
+so every file of a sequence shares one mapping. The scene's current frame is restored afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ...camera import CameraModel
+from ...errors import BadInput, Cancelled
+from ...mapping import RANGES, DepthMapping, frustum_range, robust_range, union_range
+from ..camera import render_size, resolve_camera
+from .render import evaluated_depsgraph, render_depth, render_layer, scene_state
+from .scene import affine_inverse, mesh_arrays, scene_instances
+
+RANGE_PASS_SIZE = 512
+MAX_FRUSTUM_POINTS = 2_000_000
+
+
+@dataclass(frozen=True)
+class View:
+    """One depth render of a sequence: a camera at a frame."""
+
+    camera: str
+    frame: int
+
+
+def scene_views(scene: bpy.types.Scene, frames: tuple[int, int] | None = None, all_cameras: bool = False,
+                camera: str | None = None) -> list[View]:
+    """The views of a sequence, cameras outer and frames inner.
+
+    :param scene: The scene.
+    :param frames: Inclusive ``(start, end)``; the current frame when None.
+    :param all_cameras: Every camera object of the view layer (sorted by name) instead of one.
+    :param camera: Camera name when not ``all_cameras``; the scene camera when None.
+    :raises BadInput: No camera, an empty or reversed frame range.
+    """
+    if all_cameras:
+        names = sorted(o.name for o in render_layer(scene).objects if o.type == "CAMERA")
+        if not names:
+            raise BadInput(f"scene {scene.name!r} has no camera objects")
+    else:
+        names = [resolve_camera(scene, camera).name]
+    if frames is None:
+        frame_list = [scene.frame_current]
+    else:
+        start, end = int(frames[0]), int(frames[1])
+        if end < start:
+            raise BadInput(f"frame range {start}-{end} is empty (end before start)")
+        frame_list = list(range(start, end + 1))
+    return [View(name, f) for name in names for f in frame_list]
+
+
+@contextmanager
+def frame_restored(scene: bpy.types.Scene) -> Iterator[None]:
+    """Restore the scene's current frame (and subframe) on exit."""
+    frame, sub = scene.frame_current, scene.frame_subframe
+    try:
+        yield
+    finally:
+        if (scene.frame_current, scene.frame_subframe) != (frame, sub):
+            scene.frame_set(frame, subframe=sub)
+
+
+def _goto(scene: bpy.types.Scene, view: View) -> None:
+    if scene.frame_current != view.frame:
+        scene.frame_set(view.frame)
+
+
+def frustum_points(scene: bpy.types.Scene, camera: CameraModel) -> np.ndarray:
+    """Camera-space vertices of every mesh the camera can see (subsampled above a few million).
+
+    :param scene: The scene (its current frame and view layer).
+    :param camera: The camera the points are expressed in.
+    """
+    layer = render_layer(scene)
+    instances = scene_instances(evaluated_depsgraph(scene, layer), scene_state(scene, layer)[0])
+    view = affine_inverse(camera.matrix)[0]
+    local = {k: mesh_arrays(me)[0].astype(np.float64) for k, me in instances.meshes.items()}
+    total = sum(len(local[k]) for k in instances.keys)
+    step = max(1, -(-total // MAX_FRUSTUM_POINTS))
+    chunks = []
+    for key, m in zip(instances.keys, instances.matrices, strict=True):
+        co = local[key][::step]
+        mv = view @ m
+        chunks.append(co @ mv[:3, :3].T + mv[:3, 3])
+    return np.concatenate(chunks) if chunks else np.zeros((0, 3))
+
+
+def view_range(scene: bpy.types.Scene, result, mode: str) -> tuple[float, float]:
+    """Near/far of one rendered view by ``percentile`` or ``frustum`` (also covering the rendered depth).
+
+    :param scene: The scene, at the view's frame.
+    :param result: The view's :class:`~.depth.DepthResult` (planar or radial).
+    :param mode: ``percentile`` or ``frustum``.
+    """
+    if mode == "percentile":
+        return robust_range(result.depth, result.mask)
+    if mode != "frustum":
+        raise BadInput(f"unknown range {mode!r}; use one of {', '.join(RANGES)}")
+    near, far = frustum_range(frustum_points(scene, result.camera), result.camera)
+    if result.mask.any():
+        planar = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
+        near, far = min(near, float(planar[result.mask].min())), max(far, float(planar[result.mask].max()))
+    if result.radial:  # the mapping applies to radial values: widen by the longest ray of the frame
+        far *= float(result.camera.ray_lengths().max())
+    return union_range([(near, far)])
+
+
+def sequence_range(scene: bpy.types.Scene, views: list[View], mode: str, engine: str = "auto",
+                   radial: bool = False, resolution: tuple[int, int] | None = None,
+                   progress: Callable[[float, str], None] | None = None) -> tuple[float, float]:
+    """One range over every view (the first pass of a sequence).
+
+    :param scene: The scene.
+    :param views: The views.
+    :param mode: ``percentile`` or ``frustum``.
+    :param engine: Depth engine.
+    :param radial: Range of radial distance instead of planar depth.
+    :param resolution: Output resolution; the range pass renders at most :data:`RANGE_PASS_SIZE` px wide.
+    :param progress: Called with ``(fraction, message)``.
+    :raises BadInput: When no view sees anything.
+    """
+    w, h = render_size(scene, resolution)
+    scale = min(1.0, RANGE_PASS_SIZE / max(w, h))
+    small = (max(1, round(w * scale)), max(1, round(h * scale)))
+    ranges = []
+    with frame_restored(scene):
+        for i, view in enumerate(views):
+            if progress is not None:
+                progress(i / max(1, len(views)), f"range {view.camera} frame {view.frame}")
+            _goto(scene, view)
+            result = render_depth(scene, view.camera, small, engine, radial)
+            if result.mask.any() or mode == "frustum":
+                try:
+                    ranges.append(view_range(scene, result, mode))
+                except BadInput:
+                    continue
+    return union_range(ranges)
+
+
+def output_path(pattern: str | os.PathLike, view: View, several: bool) -> Path:
+    """The file of one view: ``{camera}`` and ``{frame}`` (``{frame:04d}``) placeholders are filled;
+    without placeholders and with several views, ``_<camera>_<frame:04d>`` is added before the suffix.
+
+    :param pattern: Path or pattern.
+    :param view: The view.
+    :param several: Whether the sequence has more than one view.
+    """
+    text = os.fspath(pattern)
+    fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    if fields - {"camera", "frame"}:
+        raise BadInput(f"unknown placeholder in {text!r}: use {{camera}} and {{frame}} (e.g. {{frame:04d}})")
+    safe = bpy.path.clean_name(view.camera)
+    if fields:
+        return Path(text.format(camera=safe, frame=view.frame))
+    path = Path(text)
+    if several:
+        return path.with_name(f"{path.stem}_{safe}_{view.frame:04d}{path.suffix}")
+    return path
+
+
+def render_views(scene: bpy.types.Scene, views: list[View], write: Callable[[View, object], None],
+                 engine: str = "auto", radial: bool = False, resolution: tuple[int, int] | None = None,
+                 progress: Callable[[float, str], None] | None = None,
+                 cancel: Callable[[], bool] | None = None) -> None:
+    """Render every view and hand each result to ``write`` (the scene's frame is restored).
+
+    :param scene: The scene.
+    :param views: The views.
+    :param write: Called with ``(view, result)``.
+    :param engine: Depth engine.
+    :param radial: Radial distance instead of planar depth.
+    :param resolution: ``(width, height)``; the scene's when None.
+    :param progress: Called with ``(fraction, message)``.
+    :param cancel: Polled before each view; True raises :class:`~depth_addon.errors.Cancelled`.
+    """
+    with frame_restored(scene):
+        for i, view in enumerate(views):
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled by the user")
+            if progress is not None:
+                progress(i / max(1, len(views)), f"depth {view.camera} frame {view.frame}")
+            _goto(scene, view)
+            write(view, render_depth(scene, view.camera, resolution, engine, radial))
+    if progress is not None:
+        progress(1.0, "done")
+
+
+def locked_mapping(scene: bpy.types.Scene, kind: str = "inverse", invert: bool = False) -> DepthMapping:
+    """The mapping locked on the scene (``scene.depth_addon.near/far``).
+
+    :raises BadInput: When the add-on's settings are missing or the range is not locked.
+    """
+    settings = getattr(scene, "depth_addon", None)
+    if settings is None or not settings.lock_range:
+        raise BadInput(f"scene {scene.name!r} has no locked depth range (tick Lock Range or pass near/far)")
+    return DepthMapping(kind=kind, near=settings.near, far=settings.far, invert=invert)

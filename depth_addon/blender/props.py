@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Settings stored on the scene (``scene.depth_addon``), shared by the sidebar, operators and CLI.
+
+The depth range (``near``/``far``) is stored here: with ``lock_range`` every view and frame uses
+it, otherwise each render fits its own range and writes it back, so ticking *Lock Range* freezes
+the range last seen.
+"""
+
+
+import bpy
+
+from . import compat
+from .depth import cache as depth_cache
+from .depth import gpu as depth_gpu
+from .depth import preview as depth_preview
+
+_MAPPING_ITEMS = [
+    ("inverse", "Inverse (disparity)", "1/depth, near is bright: what depth ControlNets and MiDaS expect"),
+    ("linear", "Linear", "Metres scaled linearly between near and far"),
+    ("log", "Log", "Logarithm of depth: even detail near and far"),
+]
+
+_ENGINE_ITEMS = [
+    ("auto", "Auto", "Fastest path that works here: GPU offscreen, then Workbench"),
+    ("gpu", "GPU Offscreen", "Draw the evaluated meshes with a linear-depth shader (fastest)"),
+    ("workbench", "Workbench", "Workbench Z pass, read from a temporary multilayer EXR (compositor untouched)"),
+    ("cycles", "Cycles", "Cycles Z pass with a depth-only material override (slowest, always works)"),
+]
+
+
+_PATH_OPTIONS = compat.path_property_options()  # 4.5+ warns about "//" paths without its flag
+
+_RANGE_ITEMS = [
+    ("percentile", "Percentile", "Near/far from the 1st and 99th percentile of the rendered depth"),
+    ("frustum", "Frustum", "Near/far from the geometry inside the camera frustum (steadier when the camera moves)"),
+]
+
+
+def _live_preview_update(settings: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
+    depth_preview.set_enabled(settings.live_preview)
+
+
+def _refresh(settings: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
+    """A depth setting changed: refresh the live preview (add-on properties do not tag the depsgraph)."""
+    depth_preview.request_update(settings.id_data)
+
+
+# Callbacks by name: a plain function would keep ``bpy`` alive past exit in 4.2 (see compat.detached_callback).
+_REFRESH = compat.detached_callback(__name__, "_refresh")
+_LIVE_PREVIEW = compat.detached_callback(__name__, "_live_preview_update")
+
+
+class DepthAddonSettings(bpy.types.PropertyGroup):
+    """Per-scene settings of the Depth sidebar."""
+
+    engine: bpy.props.EnumProperty(name="Engine", items=_ENGINE_ITEMS, default="auto", update=_REFRESH)
+    mapping: bpy.props.EnumProperty(name="Mapping", items=_MAPPING_ITEMS, default="inverse", update=_REFRESH)
+    radial: bpy.props.BoolProperty(name="Radial", description="Distance along the ray instead of camera Z",
+                                   update=_REFRESH)
+    invert: bpy.props.BoolProperty(name="Invert", description="Flip the mapped values (near dark instead of bright)",
+                                   update=_REFRESH)
+    range_mode: bpy.props.EnumProperty(name="Range", items=_RANGE_ITEMS, default="percentile", update=_REFRESH)
+    lock_range: bpy.props.BoolProperty(
+        name="Lock Range", description="Use Near/Far below for every view and frame instead of fitting each render",
+        update=_REFRESH,
+    )
+    near: bpy.props.FloatProperty(
+        name="Near", description="Depth mapped to the near end; the last fitted value unless the range is locked",
+        default=0.1, min=1e-6, soft_max=1000.0, subtype="DISTANCE", unit="LENGTH", precision=4, update=_REFRESH
+    )
+    far: bpy.props.FloatProperty(
+        name="Far", description="Depth mapped to the far end; the last fitted value unless the range is locked",
+        default=100.0, min=1e-6, soft_max=10000.0, subtype="DISTANCE", unit="LENGTH", precision=4, update=_REFRESH
+    )
+    bits: bpy.props.EnumProperty(
+        name="PNG Bits", items=[("16", "16-bit", "65536 grey levels"), ("8", "8-bit", "256 grey levels")],
+        default="16", update=_REFRESH
+    )
+    live_preview: bpy.props.BoolProperty(
+        name="Live Preview", description="Keep the \"Depth Preview\" image up to date with the active camera",
+        update=_LIVE_PREVIEW
+    )
+    preview_size: bpy.props.IntProperty(
+        name="Preview Size", description="Long side of the live preview in pixels", default=512, min=64, max=2048,
+        update=_REFRESH,
+    )
+    output_dir: bpy.props.StringProperty(
+        name="Output", description="Folder for depth maps and generated images", subtype="DIR_PATH", default="//depth/",
+        options=_PATH_OPTIONS,
+    )
+    prompt: bpy.props.StringProperty(name="Prompt", description="What the generator should paint", default="")
+    seed: bpy.props.IntProperty(name="Seed", description="Same seed, same image", default=0, min=0)
+    generator: bpy.props.StringProperty(name="Generator", description="Generator name", default="")
+
+
+classes = (DepthAddonSettings,)
+
+
+def register() -> None:
+    """Register the property group and attach it to ``bpy.types.Scene.depth_addon``."""
+    for cls in classes:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.depth_addon = bpy.props.PointerProperty(type=DepthAddonSettings)
+    depth_preview.watch_files(True)
+
+
+def unregister() -> None:
+    """Stop the live preview and depth caches, remove the scene property, unregister the property group."""
+    depth_preview.watch_files(False)
+    depth_preview.set_enabled(False)
+    depth_cache.remove_handlers()
+    depth_gpu.release()
+    del bpy.types.Scene.depth_addon
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)

@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Baked textures on objects: one image-texture material per object, restorable exactly.
+
+The baked material goes into every material slot of the object with the slot's link switched to
+*Object*, so the mesh's own material list (which other objects may share) is never edited. The
+object remembers each slot's link and object-level material, whether a slot was added and whether
+its mesh got a UV map from us; :func:`remove_bake` puts all of it back and deletes our material,
+and our image when nothing else uses it. The same mechanism shows coverage heat-maps.
+"""
+
+from __future__ import annotations
+
+import json
+
+import bpy
+import numpy as np
+
+from ...errors import BadInput
+from .. import compat, images
+from . import projection
+from .uv_bake import KEY_UV_ADDED, remove_added_uv
+
+KEY_BAKE_STATE = "depth_addon_bake"  # on an object: JSON of what to restore
+KEY_BAKE_MATERIAL = "depth_addon_bake_material"  # on our bake / coverage materials: the kind
+KINDS = {"bake": ("Depth Bake", "[Depth Bake]"), "coverage": ("Depth Coverage", "[Depth Coverage]")}
+SHADINGS = ("EMISSION", "PRINCIPLED")
+
+
+def image_name(obj: bpy.types.Object, kind: str = "bake") -> str:
+    """Name of the image a bake (or coverage preview) of ``obj`` writes to.
+
+    :param obj: The object.
+    :param kind: ``bake`` or ``coverage``.
+    """
+    return f"{obj.name} {KINDS[kind][0]}"
+
+
+def check_images_free(objects: list[bpy.types.Object], kind: str = "bake", names: dict[str, str] | None = None
+                      ) -> dict[str, str]:
+    """Refuse when an image a bake would write already exists and belongs to the user.
+
+    Our own images (tagged when created) are reused, the user's never overwritten silently.
+
+    :param objects: Bake targets.
+    :param kind: ``bake`` or ``coverage``.
+    :param names: Object name → wanted image name; :func:`image_name` when None.
+    :return: Object name → image name.
+    :raises BadInput: Naming the first image that is the user's.
+    """
+    wanted = {o.name: (names or {}).get(o.name) or image_name(o, kind) for o in objects}
+    for obj_name, name in wanted.items():
+        existing = bpy.data.images.get(name)
+        if existing is not None and not existing.get(images.KEY_OWNED):
+            raise BadInput(f"an image named {name!r} already exists and is not one of ours; rename or remove it "
+                           f"(or choose another image name) before baking {obj_name!r}")
+    return wanted
+
+
+def store_texture(name: str, texture: np.ndarray) -> bpy.types.Image:
+    """Our image ``name`` holding a ``size×size×3`` texture whose row 0 is ``v = 0`` (bottom).
+
+    :param name: Image name (checked with :func:`check_images_free` beforehand).
+    :param texture: Colours, sRGB display values in [0, 1].
+    """
+    return images.image_from_array(name, np.ascontiguousarray(np.asarray(texture)[::-1]))
+
+
+def _material(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind: str, shading: str
+              ) -> bpy.types.Material:
+    name = f"{obj.name} {KINDS[kind][1]}"
+    mat = bpy.data.materials.get(name)
+    if mat is None or mat.get(KEY_BAKE_MATERIAL) != kind or mat.library is not None:
+        mat = bpy.data.materials.new(name)
+        mat[KEY_BAKE_MATERIAL] = kind
+    tree = compat.ensure_node_tree(mat)
+    tree.nodes.clear()
+    uv = tree.nodes.new("ShaderNodeUVMap")
+    uv.uv_map, uv.location = uv_name, (-700, 0)
+    tex = tree.nodes.new("ShaderNodeTexImage")
+    tex.image, tex.interpolation, tex.extension, tex.location = image, "Linear", "EXTEND", (-450, 0)
+    tree.links.new(uv.outputs["UV"], tex.inputs["Vector"])
+    if shading == "EMISSION":
+        shader = tree.nodes.new("ShaderNodeEmission")
+        tree.links.new(tex.outputs["Color"], shader.inputs["Color"])
+    else:
+        shader = tree.nodes.new("ShaderNodeBsdfPrincipled")
+        tree.links.new(tex.outputs["Color"], shader.inputs["Base Color"])
+    shader.location = (-150, 0)
+    out = tree.nodes.new("ShaderNodeOutputMaterial")
+    out.location = (150, 0)
+    tree.links.new(shader.outputs[0], out.inputs["Surface"])
+    return mat
+
+
+def is_baked(obj: bpy.types.Object) -> bool:
+    """True when ``obj`` shows a bake or coverage material made by :func:`apply_bake`.
+
+    :param obj: Any object.
+    """
+    return KEY_BAKE_STATE in obj
+
+
+def apply_bake(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind: str = "bake",
+               shading: str = "EMISSION") -> bpy.types.Material:
+    """Show ``image`` (mapped through ``uv_name``) on every slot of ``obj``; originals are kept.
+
+    An earlier bake, coverage preview or projection on the object is removed first.
+
+    :param obj: A validated bake target.
+    :param image: The texture.
+    :param uv_name: UV map of the object's mesh the texture was baked into.
+    :param kind: ``bake`` or ``coverage``.
+    :param shading: ``EMISSION`` (shows the texture as it is) or ``PRINCIPLED`` (texture as base colour).
+    :return: The material.
+    """
+    if kind not in KINDS or shading not in SHADINGS:
+        raise BadInput(f"unknown bake kind {kind!r} or shading {shading!r}; shading is one of {', '.join(SHADINGS)}")
+    replaced = None
+    if is_baked(obj):
+        state = json.loads(obj[KEY_BAKE_STATE])
+        replaced = (state.get("material"), state.get("image"))
+        remove_bake([obj], keep_uv=True, purge=False)  # our material and image may be reused below
+    if projection.is_projected(obj):
+        projection.remove_projection([obj])
+    mat = _material(obj, image, uv_name, kind, shading)
+    added = 0
+    if not obj.material_slots:
+        obj.data.materials.append(None)
+        added = 1
+    slots = []
+    for slot in obj.material_slots:
+        link = slot.link
+        slot.link = "OBJECT"
+        previous = slot.material
+        slots.append([link, None if previous is None else previous.name])
+        slot.material = mat
+    obj[KEY_BAKE_STATE] = json.dumps({"kind": kind, "slots": slots, "added": added, "material": mat.name,
+                                      "image": image.name, "uv": uv_name})
+    if replaced is not None:  # e.g. a coverage preview replaced by the bake: drop its unused leftovers
+        _purge(*((("material", replaced[0]),) if replaced[0] != mat.name else ()),
+               *((("image", replaced[1]),) if replaced[1] != image.name else ()))
+    return mat
+
+
+def _purge(*items: tuple[str, str | None]) -> None:
+    """Delete our materials, then our images, named in ``items`` when nothing uses them."""
+    for kind, name in sorted(items):
+        if kind == "material" and name:
+            mat = bpy.data.materials.get(name)
+            if mat is not None and mat.get(KEY_BAKE_MATERIAL) and mat.users == 0:
+                bpy.data.materials.remove(mat)
+    for kind, name in sorted(items):
+        if kind == "image" and name:
+            img = bpy.data.images.get(name)
+            if img is not None and img.get(images.KEY_OWNED) and img.users == 0:
+                bpy.data.images.remove(img)
+
+
+def _restore(obj: bpy.types.Object) -> tuple[str | None, str | None]:
+    state = json.loads(obj[KEY_BAKE_STATE])
+    for slot, (link, name) in zip(obj.material_slots, state["slots"], strict=False):
+        slot.link = "OBJECT"
+        slot.material = bpy.data.materials.get(name) if name else None
+        slot.link = link
+    added = int(state.get("added", 0))
+    if added and len(obj.data.materials) <= added:
+        obj.data.materials.clear()
+    else:
+        for _ in range(added):
+            obj.data.materials.pop()
+    del obj[KEY_BAKE_STATE]
+    return state.get("material"), state.get("image")
+
+
+def remove_bake(objects=None, keep_uv: bool = False, purge: bool = True) -> int:
+    """Undo :func:`apply_bake` on ``objects`` (every baked object when None).
+
+    Our materials and images that nothing uses any more are deleted, and a UV map we added is
+    removed once no baked object uses its mesh.
+
+    :param objects: Objects to restore.
+    :param keep_uv: Keep UV maps we added (used when a bake is replaced right away).
+    :param purge: Delete our materials and images nothing uses any more.
+    :return: Number of objects restored.
+    """
+    targets = [o for o in (bpy.data.objects if objects is None else objects) if is_baked(o)]
+    leftovers: set[tuple[str, str]] = set()
+    meshes = set()
+    for obj in targets:
+        mat_name, image_name_ = _restore(obj)
+        meshes.add(obj.data.name)
+        if mat_name:
+            leftovers.add(("material", mat_name))
+        if image_name_:
+            leftovers.add(("image", image_name_))
+    if purge:
+        _purge(*leftovers)
+    if not keep_uv:
+        still = {o.data.name for o in bpy.data.objects if o.type == "MESH" and is_baked(o)}
+        for name in meshes - still:
+            mesh = bpy.data.meshes.get(name)
+            if mesh is not None and KEY_UV_ADDED in mesh:
+                remove_added_uv(mesh)
+    return len(targets)

@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Bake a projection into the objects' UV maps so the texture follows them when they move.
+
+A projection material holds everything a single view needs: the frozen projector (camera model),
+the projected image and, with occlusion, the depth image. :func:`bake_projection` turns that into
+a :class:`~depth_addon.texturing.fusion.View` and fuses it into each object's texture exactly as
+a multi-view run does; the projection is replaced by the baked material (restorable).
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from ...errors import BadInput
+from ...texturing import provenance as prov
+from ...texturing.fusion import View
+from .. import images
+from . import multiview, projection, uv_bake
+from . import provenance as provenance_props
+
+N_IMAGE = f"{projection.NODE_PREFIX} Image"
+N_DEPTH = f"{projection.NODE_PREFIX} Depth"
+
+
+def projection_parts(obj: bpy.types.Object) -> tuple[bpy.types.Object, bpy.types.Image, bpy.types.Image | None]:
+    """``(projector, image, depth image or None)`` of the projection shown on ``obj``.
+
+    :param obj: A projected object.
+    :raises BadInput: When the object shows no projection.
+    """
+    if not projection.is_projected(obj):
+        raise BadInput(f"{obj.name!r} shows no projection to bake")
+    for slot in obj.material_slots:
+        mat = slot.material
+        if mat is None or mat.node_tree is None:
+            continue
+        nodes = mat.node_tree.nodes
+        coord = next((n for n in nodes if n.bl_idname == "ShaderNodeTexCoord" and n.object is not None
+                      and projection.KEY_PROJECTOR in n.object), None)
+        image = nodes.get(N_IMAGE)
+        if coord is not None and image is not None and image.image is not None:
+            depth = nodes.get(N_DEPTH)
+            return coord.object, image.image, depth.image if depth is not None else None
+    raise BadInput(f"{obj.name!r} has a projection material without projector or image")
+
+
+def projection_view(projector: bpy.types.Object, image: bpy.types.Image, depth_image: bpy.types.Image | None
+                    ) -> View:
+    """The single view a projection represents (depth ``inf`` everywhere without occlusion).
+
+    :param projector: The frozen projector.
+    :param image: The projected image.
+    :param depth_image: The occlusion depth image or None.
+    """
+    camera = projection.projector_camera_model(projector)
+    if depth_image is not None and tuple(depth_image.size) == (camera.width, camera.height):
+        depth = images.array_from_image(depth_image, srgb=False)[..., 0]
+        depth = np.where(depth >= images.FAR_DEPTH * 0.5, np.inf, depth)
+    else:
+        depth = np.full((camera.height, camera.width), np.inf, np.float32)
+    view = View(camera, depth)
+    view.image = images.array_from_image(image)[..., :3]
+    return view
+
+
+def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_size: int = 1024, padding: int = 2,
+                    shading: str = "EMISSION") -> multiview.MultiviewResult:
+    """Bake the projection shown on ``objects`` (every projected object when None) into their UV maps.
+
+    Objects sharing one projector are baked from one view. The provenance of the projected image
+    (if any) is carried over, with kind ``bake``.
+
+    :param scene: The scene; the context scene when None.
+    :param objects: Projected objects.
+    :param bake_size: Texture side.
+    :param padding: Island padding in texels.
+    :param shading: ``EMISSION`` or ``PRINCIPLED``.
+    :raises BadInput: When an object shows no projection, or for the usual bake refusals.
+    """
+    scene = scene or bpy.context.scene
+    chosen = [o for o in scene.objects if projection.is_projected(o)] if objects is None else list(objects)
+    if not chosen:
+        raise BadInput("no projected objects to bake")
+    targets = uv_bake.bake_targets(scene, chosen)
+    groups: dict[tuple[str, str], list] = {}
+    parts = {}
+    for obj in targets:
+        projector, image, depth_image = projection_parts(obj)
+        key = (projector.name, image.name)
+        groups.setdefault(key, []).append(obj)
+        parts[key] = (projector, image, depth_image)
+    result = None
+    for key, objs in groups.items():
+        projector, image, depth_image = parts[key]
+        view = projection_view(projector, image, depth_image)
+        source = provenance_props.read(image)
+        record = None
+        if source is not None:
+            record = dict(source, kind="bake")
+            record["options"] = dict(source.get("options", {}), objects=[o.name for o in objs],
+                                     bake_size=int(bake_size))
+        else:
+            record = prov.provenance("bake", "", 0, "external image", [view.camera],
+                                     options={"objects": [o.name for o in objs], "bake_size": int(bake_size),
+                                              "image": image.name})
+        done = multiview.bake_views(scene, objs, [view], bake_size, tolerance=0.02, padding=padding, shading=shading,
+                                    record=record)
+        if result is None:
+            result = done
+        else:
+            for attr in ("images", "materials", "uv_maps", "coverage"):
+                getattr(result, attr).update(getattr(done, attr))
+            result.objects += done.objects
+            result.warnings += done.warnings
+    return result

@@ -1,0 +1,244 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Bake targets and their UV maps: which objects can be baked, their UV triangles in world space.
+
+* :func:`bake_targets` validates the objects (meshes with faces, local data) and refuses bad ones
+  with a message before anything changes.
+* :func:`ensure_uv_maps` gives every target a usable UV map: its active one, or a new ``Depth UV``
+  map made with Smart UV Project when it has none or its islands overlap (the user's maps are
+  never edited; added maps are recorded so :func:`remove_added_uv` takes them away again).
+* :func:`surface_triangles` reads the evaluated mesh (modifiers applied) as world-space corner
+  positions, normals and UVs for :func:`~depth_addon.texturing.raster.rasterize_uv`.
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+
+from ...errors import BadInput
+from ...texturing.raster import rasterize_uv
+
+UV_NAME = "Depth UV"
+KEY_UV_ADDED = "depth_addon_uv_added"  # on a mesh: name of the UV map we added
+OVERLAP_LIMIT = 0.02  # share of texels claimed by two islands above which a UV map counts as overlapping
+_OVERLAP_PROBE = 128  # texture side used to measure overlap
+
+
+def _render_visible(scene: bpy.types.Scene) -> set[str]:
+    from .projection import _render_visible
+
+    return _render_visible(scene)
+
+
+def _describe(obj: bpy.types.Object) -> str:
+    return f"{obj.name!r} ({obj.type.lower()})"
+
+
+def bake_targets(scene: bpy.types.Scene, objects=None) -> list[bpy.types.Object]:
+    """The objects to texture: ``objects`` checked, or every visible local mesh with faces.
+
+    :param scene: The scene.
+    :param objects: Objects (or names); None picks every mesh the render shows.
+    :raises BadInput: For a missing, non-mesh, linked or faceless object in ``objects``, or when
+        nothing is left to texture.
+    """
+    if objects is None:
+        visible = _render_visible(scene)
+        found = [o for o in scene.objects if o.type == "MESH" and o.name in visible and o.library is None
+                 and o.data.library is None and len(o.data.polygons) > 0]
+        if not found:
+            raise BadInput("no visible local mesh objects with faces to texture")
+        return found
+    result: list[bpy.types.Object] = []
+    for item in objects:
+        obj = bpy.data.objects.get(item) if isinstance(item, str) else item
+        if obj is None:
+            raise BadInput(f"no object named {item!r} in this file")
+        if obj.type != "MESH":
+            raise BadInput(f"{_describe(obj)} is not a mesh; only meshes can be textured")
+        if obj.library is not None or obj.data.library is not None or getattr(obj, "override_library", None):
+            raise BadInput(f"{obj.name!r} uses data linked from a library; make it local before texturing it")
+        if len(obj.data.polygons) == 0:
+            raise BadInput(f"{obj.name!r} has no faces to put a texture on")
+        if obj.name not in scene.objects:
+            raise BadInput(f"{obj.name!r} is not in scene {scene.name!r}")
+        if obj not in result:
+            result.append(obj)
+    if not result:
+        raise BadInput("no objects given to texture")
+    return result
+
+
+def _corner_data(mesh: bpy.types.Mesh, uv_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(triangle corners (T,3), vertex positions (V,3), corner vertex (L,), corner UVs (L,2))``."""
+    tris = np.empty(len(mesh.loop_triangles) * 3, np.int64)
+    mesh.loop_triangles.foreach_get("loops", tris)
+    co = np.empty(len(mesh.vertices) * 3, np.float32)
+    mesh.vertices.foreach_get("co", co)
+    corner_vert = np.empty(len(mesh.loops), np.int64)
+    mesh.loops.foreach_get("vertex_index", corner_vert)
+    uv = np.empty(len(mesh.loops) * 2, np.float32)
+    layer = mesh.uv_layers.get(uv_name)
+    if layer is None:
+        raise BadInput(f"mesh {mesh.name!r} has no UV map {uv_name!r} after its modifiers")
+    layer.data.foreach_get("uv", uv)
+    return tris.reshape(-1, 3), co.reshape(-1, 3), corner_vert, uv.reshape(-1, 2)
+
+
+def surface_triangles(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, uv_name: str
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World-space triangles of the evaluated object: ``(uv (T,3,2), position (T,3,3), normal (T,3,3))``.
+
+    :param obj: A mesh object.
+    :param depsgraph: Evaluated dependency graph (modifiers, shape keys, drivers applied).
+    :param uv_name: UV map to read.
+    """
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        tris, co, corner_vert, uv = _corner_data(mesh, uv_name)
+        normals = np.empty(len(mesh.loops) * 3, np.float32)
+        mesh.corner_normals.foreach_get("vector", normals)
+    finally:
+        evaluated.to_mesh_clear()
+    m = np.array(evaluated.matrix_world, np.float64)
+    world = (co.astype(np.float64) @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
+    nmat = np.linalg.inv(m[:3, :3]).T if abs(np.linalg.det(m[:3, :3])) > 1e-18 else m[:3, :3]
+    nrm = (normals.reshape(-1, 3).astype(np.float64) @ nmat.T).astype(np.float32)
+    return uv[tris], world[corner_vert[tris]], nrm[tris]
+
+
+def _overlap(mesh: bpy.types.Mesh, uv_name: str) -> float:
+    tris, co, corner_vert, uv = _corner_data(mesh, uv_name)
+    if len(tris) == 0:
+        return 0.0
+    dummy = np.zeros((len(tris), 3, 3), np.float32)
+    return rasterize_uv(uv[tris], dummy, dummy, _OVERLAP_PROBE).overlap
+
+
+def _element_flags(mesh: bpy.types.Mesh) -> dict:
+    """Selection and hide flags of every vertex, edge and face (edit mode rewrites them)."""
+    flags = {}
+    for domain in ("vertices", "edges", "polygons"):
+        items = getattr(mesh, domain)
+        for flag in ("select", "hide"):
+            values = np.empty(len(items), bool)
+            items.foreach_get(flag, values)
+            flags[(domain, flag)] = values
+    return flags
+
+
+def _restore_flags(mesh: bpy.types.Mesh, flags: dict) -> None:
+    for (domain, flag), values in flags.items():
+        getattr(mesh, domain).foreach_set(flag, values)
+
+
+def _smart_project(objects: list[bpy.types.Object], uv_name: str) -> None:
+    """Unwrap ``uv_name`` of each object's mesh with Smart UV Project (edit mode, all faces).
+
+    Selection, active object, each mesh's active UV map and the mode are restored afterwards.
+    """
+    ctx = bpy.context
+    view_layer = ctx.view_layer
+    previous_active = view_layer.objects.active
+    previous_selection = [o for o in view_layer.objects if o.select_get()]
+    was_editing = ctx.mode != "OBJECT" and previous_active is not None
+    previous_mode = previous_active.mode if was_editing else "OBJECT"
+    if was_editing:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    try:
+        for obj in objects:
+            active_index = obj.data.uv_layers.active_index
+            flags = _element_flags(obj.data)
+            obj.data.uv_layers.active = obj.data.uv_layers[uv_name]
+            for other in view_layer.objects:
+                other.select_set(False)
+            obj.select_set(True)
+            view_layer.objects.active = obj
+            try:
+                with ctx.temp_override(active_object=obj, object=obj, selected_objects=[obj],
+                                       selected_editable_objects=[obj]):
+                    bpy.ops.object.mode_set(mode="EDIT")
+                    try:
+                        bpy.ops.mesh.reveal()
+                        bpy.ops.mesh.select_all(action="SELECT")
+                        bpy.ops.uv.smart_project(angle_limit=1.15, island_margin=0.01, area_weight=0.0,
+                                                 scale_to_bounds=False)
+                    finally:
+                        bpy.ops.object.mode_set(mode="OBJECT")
+            except RuntimeError as exc:
+                raise BadInput(f"cannot unwrap {obj.name!r} (is it hidden or excluded?): "
+                               f"{str(exc).strip().splitlines()[-1]}") from None
+            finally:
+                obj.data.uv_layers.active_index = active_index
+                _restore_flags(obj.data, flags)
+    finally:
+        for other in view_layer.objects:
+            other.select_set(other in previous_selection)
+        view_layer.objects.active = previous_active
+        if was_editing:
+            bpy.ops.object.mode_set(mode=previous_mode)
+
+
+def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERLAP_LIMIT) -> dict[str, str]:
+    """The UV map to bake each object into, adding ``Depth UV`` where needed.
+
+    A mesh without UV maps, or whose active map has overlapping islands, gets a new map (made
+    with Smart UV Project, never made active, so the user's own maps and their order stay as
+    they were). Meshes shared by several objects are handled once.
+
+    :param objects: Validated bake targets.
+    :param overlap_limit: Share of overlapping texels above which the active map is not used.
+    :return: Object name → UV map name.
+    """
+    result: dict[str, str] = {}
+    todo: dict[str, bpy.types.Object] = {}
+    for obj in objects:
+        mesh = obj.data
+        if mesh.get(KEY_UV_ADDED) and mesh.get(KEY_UV_ADDED) in mesh.uv_layers:
+            result[obj.name] = mesh[KEY_UV_ADDED]
+            continue
+        active = mesh.uv_layers.active
+        if active is not None and _overlap(mesh, active.name) <= overlap_limit:
+            result[obj.name] = active.name
+            continue
+        if mesh.name not in todo:
+            todo[mesh.name] = obj
+        result[obj.name] = UV_NAME
+    added = []
+    for mesh_name, obj in todo.items():
+        mesh = bpy.data.meshes[mesh_name]
+        active_index = mesh.uv_layers.active_index
+        render_index = next((i for i, uv in enumerate(mesh.uv_layers) if uv.active_render), -1)
+        layer = mesh.uv_layers.new(name=UV_NAME, do_init=False)
+        if layer is None:
+            raise BadInput(f"mesh {mesh.name!r} cannot take another UV map (Blender allows 8)")
+        mesh[KEY_UV_ADDED] = layer.name
+        if active_index >= 0:
+            mesh.uv_layers.active_index = active_index
+        if render_index >= 0:
+            mesh.uv_layers[render_index].active_render = True
+        added.append(obj)
+        for o in objects:
+            if o.data == mesh:
+                result[o.name] = layer.name
+    if added:
+        _smart_project(added, UV_NAME)
+    return result
+
+
+def remove_added_uv(mesh: bpy.types.Mesh) -> bool:
+    """Delete the UV map :func:`ensure_uv_maps` added to ``mesh``, if any.
+
+    :param mesh: A mesh.
+    :return: True when a map was removed.
+    """
+    name = mesh.get(KEY_UV_ADDED)
+    if name is None:
+        return False
+    del mesh[KEY_UV_ADDED]
+    layer = mesh.uv_layers.get(name)
+    if layer is None:
+        return False
+    mesh.uv_layers.remove(layer)
+    return True

@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Command line ``import-depth``: a depth map (and colour image) into a .blend as mesh + camera.
+
+``depth_cli import-depth IMAGE [--color IMG] [--values depth|inverse|disparity] [--baseline M]
+[--focal-px F | --fov DEG | --focal-mm MM] [--cx PX --cy PX] [--doffs PX] [--mode reconstruct|displace]
+[--displace-method modifier|material] --out FILE.blend``. Bad input exits with 2 and writes nothing;
+the .blend is written under a temporary name and renamed, and generated images are packed into it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+import bpy
+
+from ..blender.mesh.build import SHADING, import_depth_map
+from ..depth_import import DISPLACE_METHODS, KINDS, MODES, ImportOptions
+from ..depth_import.preprocess import DENOISE
+from ..errors import BadInput
+from ..io.atomic import check_writable_dir
+
+COMMAND = "import-depth"
+
+
+def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``import-depth`` subcommand.
+
+    :param subparsers: The ``add_subparsers()`` object of the main parser.
+    :param common_parent: Parent parser with the options every command accepts (``--json``).
+    """
+    p = subparsers.add_parser(COMMAND, parents=[common_parent], help="depth map → mesh + camera in a .blend",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("image", help="depth file: .png (8/16-bit), .tif, .exr, .npy, .npz or .pfm")
+    p.add_argument("--out", required=True, help="output .blend")
+    p.add_argument("--blend", help="import into this .blend (default: an empty file)")
+    p.add_argument("--color", help="colour image for the material (same size, or resized)")
+    p.add_argument("--channel", help="EXR channel, image channel (R/G/B/A), NPZ array or NPY index")
+    v = p.add_argument_group("values")
+    v.add_argument("--values", choices=KINDS, default="depth",
+                   help="metric depth, relative inverse depth (monocular estimators) or stereo disparity")
+    v.add_argument("--scale", type=float, help="factor on the raw values (e.g. 0.001 for millimetres)")
+    v.add_argument("--shift", type=float, help="offset after --scale")
+    v.add_argument("--normalise-values", action="store_true", help="divide integer values by their maximum first")
+    v.add_argument("--known", nargs=3, type=float, action="append", metavar=("ROW", "COL", "METRES"),
+                   help="a known distance for the inverse-depth fit (repeat)")
+    v.add_argument("--near", type=float, default=1.0, help="relative inverse depth: nearest distance (m)")
+    v.add_argument("--far", type=float, default=10.0, help="relative inverse depth: farthest distance (m)")
+    v.add_argument("--baseline", type=float, help="stereo baseline in metres")
+    v.add_argument("--doffs", type=float, default=0.0, help="stereo principal-point x-offset (px, Middlebury)")
+    c = p.add_argument_group("camera (pixel coordinates: 0 = left/top edge of the first pixel)")
+    lens = c.add_mutually_exclusive_group()
+    lens.add_argument("--focal-px", type=float, help="focal length fx in pixels")
+    lens.add_argument("--fov", type=float, help="horizontal field of view in degrees")
+    lens.add_argument("--focal-mm", type=float, help="focal length in mm (with --sensor-mm)")
+    c.add_argument("--fy", type=float, help="vertical focal length in pixels (default fx)")
+    c.add_argument("--sensor-mm", type=float, default=36.0, help="sensor size along the larger side (mm)")
+    c.add_argument("--cx", type=float, help="principal point x in pixels (default: centre)")
+    c.add_argument("--cy", type=float, help="principal point y in pixels (default: centre)")
+    g = p.add_argument_group("pre-processing and geometry")
+    g.add_argument("--mode", choices=MODES, default="reconstruct")
+    g.add_argument("--displace-method", choices=DISPLACE_METHODS, default="modifier",
+                   help="displace mode: Displace modifier on a plane with a vertex per pixel, or material "
+                        "displacement on a coarse plane with a Subdivision modifier (render-time relief)")
+    g.add_argument("--normalise-range", nargs=2, type=float, metavar=("NEAR", "FAR"),
+                   help="map valid depth linearly onto NEAR..FAR metres")
+    g.add_argument("--clip", nargs=2, type=float, metavar=("LOW", "HIGH"), help="clamp to these percentiles")
+    g.add_argument("--fill-holes", action="store_true", help="inpaint invalid pixels")
+    g.add_argument("--max-hole", type=int, default=0, help="fill only holes up to this many pixels")
+    g.add_argument("--denoise", choices=DENOISE, default="none")
+    g.add_argument("--denoise-sigma", type=float, default=0.03)
+    g.add_argument("--denoise-radius", type=int, default=3)
+    g.add_argument("--downsample", type=int, default=1, help="integer block size")
+    g.add_argument("--tear-ratio", type=float, default=1.1, help="drop faces across depth ratios above this")
+    g.add_argument("--no-tear", action="store_true", help="keep faces across depth jumps")
+    g.add_argument("--color-mismatch", choices=("resize", "refuse"), default="resize")
+    g.add_argument("--shading", choices=[s.lower() for s in SHADING], default="principled")
+    g.add_argument("--pack", action="store_true", help="also pack the colour file into the .blend")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> ImportOptions:
+    """The :class:`ImportOptions` the parsed arguments describe."""
+    return ImportOptions.from_flat(
+        values=args.values, scale=args.scale, shift=args.shift, normalise=args.normalise_values,
+        known=args.known or (), near=args.near, far=args.far, baseline=args.baseline, doffs=args.doffs,
+        channel=args.channel, fov=args.fov, focal_px=args.focal_px, fy=args.fy, focal_mm=args.focal_mm,
+        sensor_mm=args.sensor_mm, cx=args.cx, cy=args.cy, mode=args.mode, displace_method=args.displace_method,
+        color_mismatch=args.color_mismatch,
+        normalise_range=args.normalise_range, clip=args.clip, fill_holes=args.fill_holes, max_hole=args.max_hole,
+        denoise=args.denoise, denoise_sigma=args.denoise_sigma, denoise_radius=args.denoise_radius,
+        downsample=args.downsample, tear_ratio=None if args.no_tear else args.tear_ratio)
+
+
+def _open(path: str | None) -> None:
+    if path is None:
+        if not bpy.data.filepath:  # nothing opened (module or `blender -b` without a file): start empty
+            bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+        return
+    open_blend(path)
+
+
+def open_blend(path: str | None) -> None:
+    """Open ``path`` (nothing when None); a missing or unreadable file is :class:`BadInput`.
+
+    :param path: A .blend file or None.
+    """
+    if path is None:
+        return
+    if not os.path.isfile(path):
+        raise BadInput(f"blend file not found: {path}")
+    try:
+        bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
+    except RuntimeError as exc:
+        raise BadInput(f"cannot open {path}: {str(exc).strip().splitlines()[-1]}") from None
+
+
+def save_blend(out: Path) -> None:
+    """Save the current file as ``out`` atomically (temporary name in the same folder, then rename)."""
+    tmp = out.parent / f".{out.stem}.part.blend"
+    try:
+        bpy.ops.wm.save_as_mainfile(filepath=str(tmp.resolve()), copy=True)
+        os.replace(tmp, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def run(args: argparse.Namespace, events) -> dict:
+    """``import-depth``: read, convert, build mesh + camera (+ material), save the .blend.
+
+    :param args: Parsed arguments (see :func:`add_parser`).
+    :param events: The CLI's event sink (``emit(event, **data)``).
+    :return: Summary for the ``done`` event (timings, counts, warnings).
+    :raises BadInput: For every input problem (exit code 2); nothing is written then.
+    """
+    start = time.perf_counter()
+    out = Path(args.out)
+    if out.suffix.lower() != ".blend":
+        raise BadInput(f"--out must be a .blend file, got {out.name!r}")
+    check_writable_dir(out.parent)
+    options = options_from_args(args)
+    _open(args.blend)
+    result = import_depth_map(args.image, args.color, options, shading=args.shading.upper())
+    for message in result.warnings:
+        events.emit("warning", message=message)
+        if not getattr(events, "as_json", False):
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+    t = time.perf_counter()
+    for image in (result.depth_image, result.color_image):
+        if image is not None and image.packed_file is None and (image.source == "GENERATED" or args.pack):
+            image.pack()
+    timings = dict(result.timings, pack=time.perf_counter() - t)
+    t = time.perf_counter()
+    save_blend(out)
+    timings["save"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - start
+    events.emit("artifact", kind="blend", path=str(out))
+    mesh = result.object.data
+    return {"timings": timings, "warnings": result.warnings, "object": result.object.name,
+            "camera": result.camera.name, "vertices": len(mesh.vertices), "faces": len(mesh.polygons),
+            "intrinsics": result.prepared.intrinsics.to_dict(), "mode": result.prepared.mode,
+            "displace_method": result.prepared.displace_method if result.prepared.mode == "displace" else None}
