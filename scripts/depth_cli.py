@@ -6,7 +6,8 @@ Usage::
     python scripts/depth_cli.py CMD [options]                       # bpy module
     blender -b file.blend --python scripts/depth_cli.py -- CMD [options]
 
-Commands: ``render-depth``, ``texture``, ``demo``; ``CMD --help`` lists the options.
+Commands: ``render-depth``, ``import-depth``, ``generate``, ``texture``, ``batch``, ``demo``, ``info``;
+``CMD --help`` lists the options. The commands live in :mod:`depth_addon.cli`, one module each.
 """
 
 import os

@@ -10,19 +10,19 @@ the .blend is written under a temporary name and renamed, and generated images a
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
 import time
 from pathlib import Path
 
 import bpy
 
-from ..blender.mesh.build import SHADING, import_depth_map
+from .. import api
+from ..blender.mesh.build import SHADING
 from ..depth_import import DISPLACE_METHODS, KINDS, MODES, ImportOptions
 from ..depth_import.preprocess import DENOISE
 from ..errors import BadInput
 from ..io.atomic import check_writable_dir
+from .common import EventSink, open_blend, save_blend
 
 COMMAND = "import-depth"
 
@@ -84,7 +84,10 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
 
 
 def options_from_args(args: argparse.Namespace) -> ImportOptions:
-    """The :class:`ImportOptions` the parsed arguments describe."""
+    """The :class:`ImportOptions` the parsed arguments describe.
+
+    :param args: Parsed ``import-depth`` arguments.
+    """
     return ImportOptions.from_flat(
         values=args.values, scale=args.scale, shift=args.shift, normalise=args.normalise_values,
         known=args.known or (), near=args.near, far=args.far, baseline=args.baseline, doffs=args.doffs,
@@ -97,6 +100,10 @@ def options_from_args(args: argparse.Namespace) -> ImportOptions:
 
 
 def _open(path: str | None) -> None:
+    """Open ``path``; without one keep the file Blender opened, or start from an empty one.
+
+    :param path: ``--blend`` or None.
+    """
     if path is None:
         if not bpy.data.filepath:  # nothing opened (module or `blender -b` without a file): start empty
             bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
@@ -104,37 +111,11 @@ def _open(path: str | None) -> None:
     open_blend(path)
 
 
-def open_blend(path: str | None) -> None:
-    """Open ``path`` (nothing when None); a missing or unreadable file is :class:`BadInput`.
-
-    :param path: A .blend file or None.
-    """
-    if path is None:
-        return
-    if not os.path.isfile(path):
-        raise BadInput(f"blend file not found: {path}")
-    try:
-        bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
-    except RuntimeError as exc:
-        raise BadInput(f"cannot open {path}: {str(exc).strip().splitlines()[-1]}") from None
-
-
-def save_blend(out: Path) -> None:
-    """Save the current file as ``out`` atomically (temporary name in the same folder, then rename)."""
-    tmp = out.parent / f".{out.stem}.part.blend"
-    try:
-        bpy.ops.wm.save_as_mainfile(filepath=str(tmp.resolve()), copy=True)
-        os.replace(tmp, out)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def run(args: argparse.Namespace, events) -> dict:
+def run(args: argparse.Namespace, events: EventSink) -> dict:
     """``import-depth``: read, convert, build mesh + camera (+ material), save the .blend.
 
     :param args: Parsed arguments (see :func:`add_parser`).
-    :param events: The CLI's event sink (``emit(event, **data)``).
+    :param events: The CLI's event writer.
     :return: Summary for the ``done`` event (timings, counts, warnings).
     :raises BadInput: For every input problem (exit code 2); nothing is written then.
     """
@@ -145,7 +126,7 @@ def run(args: argparse.Namespace, events) -> dict:
     check_writable_dir(out.parent)
     options = options_from_args(args)
     _open(args.blend)
-    result = import_depth_map(args.image, args.color, options, shading=args.shading.upper())
+    result = api.import_depth_map(args.image, args.color, options=options, shading=args.shading.upper())
     for message in result.warnings:
         events.emit("warning", message=message)
         if not getattr(events, "as_json", False):

@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Command line ``render-depth``: depth of one camera, a frame range or every camera to ``.exr``/``.png``/``.npy``.
+
+Several views share one mapping range, computed over all of them before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import bpy
+
+from .. import api
+from ..app.depth import ENGINES, View, output_path, render_views, scene_views, sequence_range
+from ..errors import BadInput
+from ..io.atomic import check_writable_dir
+from ..mapping import KINDS, DepthMapping
+from .common import EventSink, add_resolution, open_blend, parse_frames
+
+COMMAND = "render-depth"
+
+
+def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``render-depth`` subcommand.
+
+    :param subparsers: The ``add_subparsers()`` object of the main parser.
+    :param common_parent: Parent parser with the options every command accepts (``--json``).
+    """
+    p = subparsers.add_parser(COMMAND, parents=[common_parent], help="depth from a camera to a file")
+    p.add_argument("--blend", help="file to open (omit when Blender already opened one)")
+    p.add_argument("--camera", help="camera object name (default: the scene camera)")
+    add_resolution(p)
+    p.add_argument("--out", required=True, help="output .exr (metres), .npy (metres) or .png (mapped); "
+                   "{camera} and {frame:04d} are filled in, else several views get _<camera>_<frame> suffixes")
+    p.add_argument("--engine", choices=ENGINES, default="auto")
+    p.add_argument("--mapping", choices=KINDS, default="inverse")
+    p.add_argument("--range", choices=("percentile", "frustum"), default="percentile",
+                   help="how near/far are fitted when not given (one range for all views)")
+    p.add_argument("--near", type=float)
+    p.add_argument("--far", type=float)
+    p.add_argument("--invert", action="store_true")
+    p.add_argument("--radial", action="store_true", help="distance along the ray instead of camera Z")
+    p.add_argument("--bits", type=int, choices=(8, 16), default=16, help="PNG bit depth")
+    p.add_argument("--frames", nargs="+", metavar="F", help="frame range: START END or START-END")
+    p.add_argument("--all-cameras", action="store_true", help="every camera of the scene (sorted by name)")
+    return p
+
+
+def _fitted_mapping(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
+                    views: list[View]) -> DepthMapping:
+    """One mapping for several views: near/far fitted over all of them (``--near``/``--far`` win where given).
+
+    :param args: Parsed ``render-depth`` arguments.
+    :param events: Event writer; fitting reports the first half of the progress.
+    :param scene: The open scene.
+    :param views: The views to render.
+    """
+    near, far = sequence_range(scene, views, args.range, args.engine, args.radial, args.resolution,
+                               progress=lambda f, m: events.progress(0.5 * f, m))
+    return DepthMapping(args.mapping, near if args.near is None else args.near,
+                        far if args.far is None else args.far, args.invert)
+
+
+def run(args: argparse.Namespace, events: EventSink) -> dict:
+    """``render-depth``: render the views, then write each with the shared mapping (or its own).
+
+    :param args: Parsed arguments (see :func:`add_parser`).
+    :param events: The CLI's event writer.
+    :return: Summary for the ``done`` event (timings, view count, engine, mapping).
+    :raises BadInput: For a bad output name, frame range, camera or a view without geometry.
+    """
+    frames = parse_frames(args.frames)
+    fixed = DepthMapping(args.mapping, args.near, args.far, args.invert) if None not in (args.near, args.far) else None
+    check_writable_dir(Path(args.out).parent)
+    open_blend(args.blend)
+    scene = bpy.context.scene
+    t = time.perf_counter()
+    views = scene_views(scene, frames, args.all_cameras, args.camera)
+    several = len(views) > 1
+    first = output_path(args.out, views[0], several)
+    if first.suffix.lower() not in (".exr", ".png", ".npy"):
+        raise BadInput(f"unsupported depth output {first.name!r}; use one of .exr, .png, .npy")
+    locked = _fitted_mapping(args, events, scene, views) if fixed is None and several else fixed
+    used: dict = {}
+
+    def write(view: View, result: api.DepthResult) -> None:
+        if not result.mask.any():
+            raise BadInput(f"camera {view.camera!r} sees no geometry at frame {view.frame} (nothing in view)")
+        mapping = locked or api.depth_mapping(result, kind=args.mapping, near=args.near, far=args.far,
+                                              invert=args.invert, range=args.range, scene=scene)
+        path = output_path(args.out, view, several)
+        check_writable_dir(path.parent)
+        api.save_depth(result, path, mapping, bits=args.bits)
+        used.setdefault("engine", result.engine)
+        used["mapping"] = mapping.to_dict()
+        events.emit("artifact", kind="depth", path=str(path), camera=view.camera, frame=view.frame,
+                    engine=result.engine, mapping=mapping.to_dict())
+
+    start = 0.5 if several and fixed is None else 0.0
+    render_views(scene, views, write, args.engine, args.radial, args.resolution,
+                 progress=lambda f, m: events.progress(start + (1.0 - start) * f, m))
+    return {"timings": {"depth": time.perf_counter() - t}, "views": len(views), **used}
