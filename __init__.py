@@ -1,15 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Depth Addon: scene depth drives AI image generation and the result goes back into the scene.
 
-This file only registers and unregisters; the work lives in ``depth_addon/`` (core, the
-``blender`` subpackage and the generation ``worker``), ``preferences.py``, ``operators/`` and ``panels/``.
+This file only registers and unregisters; the work lives in ``depth_addon/`` (the bpy-free core, the
+``blender`` bridge, the ``app`` use cases, the ``cli`` and the generation ``worker``), ``preferences.py``,
+``operators/`` and ``panels/``.
 """
 
 from . import operators, panels, preferences
 from .depth_addon.app import jobs
-from .depth_addon.blender import props as properties
+from .depth_addon.blender import props
 
-_modules = (properties, jobs, preferences, operators, panels)
+_modules = (props, jobs, preferences, operators, panels)
 
 
 def register() -> None:

@@ -2,22 +2,19 @@
 """Machine settings of the add-on (Preferences › Add-ons › Depth Addon) and what depends on them.
 
 Per-machine choices live here, not in the .blend: the default backend, the model folder, the device,
-and which Python runs the worker. PyTorch is installed into the extension's own user folder
-(:func:`site_packages_dir`) and handed to the worker on its ``sys.path``.
+and which Python runs the worker. What follows from them (the worker's configuration, where PyTorch
+is installed and whether it is found) is :mod:`depth_addon.app.setup`.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-
 import bpy
 
-from .depth_addon.generation import DEFAULT_GENERATOR, available_generators
-from .depth_addon.worker.config import WorkerConfig
+from .depth_addon.app import setup
+from .depth_addon.generation import available_generators
 
 #: ``bl_idname`` of the preferences: the root package (``bl_ext.<repo>.depth_addon`` when installed).
-ADDON_ID = __package__
+ADDON_ID = setup.ADDON_ID
 
 _DEVICE_ITEMS = [
     ("auto", "Auto", "The fastest device PyTorch finds: CUDA/ROCm, then Apple MPS, then CPU"),
@@ -33,7 +30,6 @@ _INSTALL_ITEMS = [
     ("mps", "MPS", "Apple Silicon (macOS)"),
 ]
 _backend_items: list[tuple[str, str, str]] = []
-_torch_cache: dict | None = None
 
 
 def _backends(_self, _context) -> list[tuple[str, str, str]]:
@@ -86,8 +82,8 @@ def draw_torch_box(layout: bpy.types.UILayout, context: bpy.types.Context) -> No
     :param layout: Where to draw.
     :param context: Draw context.
     """
-    prefs = addon_prefs(context)
-    status = torch_status()
+    prefs = setup.addon_prefs(context)
+    status = setup.torch_status()
     col = layout.column(align=True)
     if status["found"]:
         col.label(text=f"PyTorch found in {status['where']}", icon="CHECKMARK")
@@ -114,86 +110,12 @@ def draw_torch_box(layout: bpy.types.UILayout, context: bpy.types.Context) -> No
         layout.label(text=line)
 
 
-def addon_prefs(context: bpy.types.Context | None = None) -> DepthAddonPreferences | None:
-    """This add-on's preferences, or None when it is registered without an add-on entry (scripts, tests).
-
-    :param context: Context; ``bpy.context`` when None.
-    """
-    addon = (context or bpy.context).preferences.addons.get(ADDON_ID)
-    return None if addon is None else addon.preferences
-
-
-def site_packages_dir(create: bool = False) -> str:
-    """Folder where "Install PyTorch" puts packages: the extension's user folder, ``site-packages``.
-
-    :param create: Create it when missing.
-    """
-    try:
-        return bpy.utils.extension_path_user(ADDON_ID, path="site-packages", create=create)
-    except ValueError:  # loaded as a plain add-on, not as an extension
-        path = bpy.utils.user_resource("EXTENSIONS", path=os.path.join(".user", ADDON_ID, "site-packages"))
-        if create:
-            os.makedirs(path, exist_ok=True)
-        return path
-
-
-def worker_config(context: bpy.types.Context | None = None) -> WorkerConfig:
-    """How to start the worker, from the preferences (defaults when there are none).
-
-    :param context: Context; ``bpy.context`` when None.
-    """
-    prefs = addon_prefs(context)
-    site = site_packages_dir()
-    paths = (site,) if os.path.isdir(site) else ()
-    python = bpy.path.abspath(prefs.worker_python) if prefs is not None and prefs.worker_python else ""
-    env = {"DEPTH_ADDON_DEVICE": prefs.device if prefs is not None else "auto"}
-    if prefs is not None and prefs.model_dir:
-        env["DEPTH_ADDON_MODELS"] = bpy.path.abspath(prefs.model_dir)
-    return WorkerConfig(python=python, paths=paths, env=env)
-
-
-def generator_name(context: bpy.types.Context) -> str:
-    """The backend for this scene: its own Generator field, else the preferences' default.
-
-    :param context: Context with a scene.
-    """
-    own = context.scene.depth_addon.generator.strip() if context.scene is not None else ""
-    if own:
-        return own
-    prefs = addon_prefs(context)
-    return prefs.backend if prefs is not None and prefs.backend else DEFAULT_GENERATOR
-
-
-def torch_status(refresh: bool = False) -> dict:
-    """Whether the worker will find PyTorch, without importing it (cached; ``refresh`` re-checks).
-
-    :param refresh: Look again (after an install).
-    :return: ``{"found": bool, "where": str, "custom": bool}``; ``custom`` when a worker Python is set,
-        whose packages only a setup check can see.
-    """
-    global _torch_cache
-    if _torch_cache is None or refresh:
-        prefs = addon_prefs()
-        custom = bool(prefs is not None and prefs.worker_python)
-        site = site_packages_dir()
-        where = ""
-        if os.path.isdir(os.path.join(site, "torch")):
-            where = site
-        else:
-            spec = importlib.util.find_spec("torch")
-            if spec is not None and spec.origin:
-                where = os.path.dirname(os.path.dirname(spec.origin))
-        _torch_cache = {"found": bool(where) and not custom, "where": where, "custom": custom}
-    return _torch_cache
-
-
 classes = (DepthAddonPreferences,)
 
 
 def register() -> None:
     """Register the preferences class."""
-    global _torch_cache
-    _torch_cache = None
+    setup.forget_torch_status()
     for cls in classes:
         bpy.utils.register_class(cls)
 

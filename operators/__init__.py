@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Operators (``depth.*``): thin wrappers that validate input, call :mod:`depth_addon.api` and report."""
+"""Operators (``depth.*``, ids in :mod:`.ids`): read their settings, call :mod:`depth_addon.app` or
+:mod:`depth_addon.api`, report. They never reach into the bridge (:mod:`depth_addon.blender`)."""
 
 import bpy
 

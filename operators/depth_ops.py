@@ -7,14 +7,10 @@ from pathlib import Path
 import bpy
 
 from ..depth_addon import api
-from ..depth_addon.blender.depth import preview as depth_preview
-from ..depth_addon.blender.depth import sequence as depth_sequence
-from ..depth_addon.blender.depth.render import ENGINES
+from ..depth_addon.app import depth
 from ..depth_addon.errors import BadInput, DepthAddonError
 from ..depth_addon.io.atomic import check_writable_dir
-from ..depth_addon.mapping import DepthMapping
-
-DEPTH_IMAGE = "Depth Map"
+from . import ids
 
 
 def camera_poll(cls, context: bpy.types.Context) -> bool:
@@ -33,40 +29,16 @@ def output_dir(context: bpy.types.Context) -> str | None:
     return bpy.path.abspath(path) if path else None
 
 
-def scene_mapping(scene: bpy.types.Scene, result) -> DepthMapping:
-    """The mapping the settings ask for: the locked range, or a fitted one written back to Near/Far.
-
-    :raises BadInput: When the camera sees nothing and the range is not locked.
-    """
-    settings = scene.depth_addon
-    if settings.lock_range:
-        return DepthMapping(settings.mapping, settings.near, settings.far, settings.invert)
-    if not result.mask.any():
-        raise BadInput("the camera sees no geometry (nothing in view)")
-    mapping = api.depth_mapping(result, kind=settings.mapping, invert=settings.invert, range=settings.range_mode,
-                                scene=scene)
-    settings.near, settings.far = mapping.near, mapping.far
-    return mapping
-
-
-def show_model_image(result, mapping: DepthMapping, bits: int) -> bpy.types.Image:
-    """Write the "Depth Map" image: exactly the values the PNG (and so the model) gets."""
-    image = depth_preview.write_preview_image(DEPTH_IMAGE, depth_preview.model_values(result.depth, mapping, bits))
-    image["depth_addon_engine"] = result.engine
-    image["depth_addon_mapping"] = mapping.to_dict()
-    return image
-
-
 class DEPTH_OT_render_depth(bpy.types.Operator):
     """Render float depth from the active camera into the "Depth Map" image (what the model gets) and EXR/PNG
     files when the output folder can be resolved"""
 
-    bl_idname = "depth.render_depth"
+    bl_idname = ids.RENDER_DEPTH
     bl_label = "Render Depth"
     bl_options = {"REGISTER", "UNDO"}
 
     engine: bpy.props.EnumProperty(
-        name="Engine", items=[(e, e.title(), f"Render depth with the {e} path") for e in ENGINES], default="auto"
+        name="Engine", items=[(e, e.title(), f"Render depth with the {e} path") for e in depth.ENGINES], default="auto"
     )
     write_files: bpy.props.BoolProperty(name="Write Files", description="Write depth.exr and depth.png", default=True)
 
@@ -80,8 +52,8 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
         folder = output_dir(context) if self.write_files else None
         try:
             result = api.render_depth(scene, engine=self.engine, radial=settings.radial)
-            mapping = scene_mapping(scene, result)
-            show_model_image(result, mapping, int(settings.bits))
+            mapping = depth.scene_mapping(scene, result)
+            depth.show_model_image(result, mapping, int(settings.bits))
             if folder is not None:
                 api.save_depth(result, os.path.join(folder, "depth.exr"), mapping)
                 api.save_depth(result, os.path.join(folder, "depth.png"), mapping, bits=int(settings.bits))
@@ -98,7 +70,7 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
     """Render depth for the scene's frame range and/or every camera with one shared range, into
     depth_<camera>_<frame>.exr/.png files in the output folder (Esc cancels)"""
 
-    bl_idname = "depth.render_depth_sequence"
+    bl_idname = ids.RENDER_DEPTH_SEQUENCE
     bl_label = "Render Depth Sequence"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -114,20 +86,13 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
 
     def _prepare(self, context: bpy.types.Context) -> None:
         scene = context.scene
-        settings = scene.depth_addon
         folder = output_dir(context)
         if folder is None:
             raise BadInput("save the file first or set an absolute output folder")
         self.folder = check_writable_dir(folder)
-        self.views = depth_sequence.scene_views(
+        self.views = depth.scene_views(
             scene, (scene.frame_start, scene.frame_end) if self.frames else None, self.all_cameras)
-        if settings.lock_range:
-            self.mapping = DepthMapping(settings.mapping, settings.near, settings.far, settings.invert)
-        else:
-            near, far = depth_sequence.sequence_range(scene, self.views, settings.range_mode, settings.engine,
-                                                      settings.radial)
-            self.mapping = DepthMapping(settings.mapping, near, far, settings.invert)
-            settings.near, settings.far = near, far
+        self.mapping = depth.sequence_mapping(scene, self.views)
         self.written: list[Path] = []
         self.index = 0
         self.frame = scene.frame_current
@@ -138,10 +103,10 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
         bits = int(scene.depth_addon.bits)
         for suffix, wanted in ((".exr", self.write_exr), (".png", self.write_png)):
             if wanted:
-                path = depth_sequence.output_path(self.folder / f"depth_{{camera}}_{{frame:04d}}{suffix}", view, True)
+                path = depth.output_path(self.folder / f"depth_{{camera}}_{{frame:04d}}{suffix}", view, True)
                 self.written.append(api.save_depth(result, path, self.mapping, bits=bits))
         if view == self.views[-1]:
-            show_model_image(result, self.mapping, bits)
+            depth.show_model_image(result, self.mapping, bits)
 
     def _step(self, context: bpy.types.Context) -> bool:
         """Render the next view; False when every view is done."""
@@ -224,7 +189,7 @@ class DEPTH_OT_toggle_live_preview(bpy.types.Operator):
     """Keep the "Depth Preview" image up to date with the active camera's depth while you work (needs the
     Blender window; open the image in an Image Editor)"""
 
-    bl_idname = "depth.toggle_live_preview"
+    bl_idname = ids.TOGGLE_LIVE_PREVIEW
     bl_label = "Live Depth Preview"
     bl_options = {"REGISTER"}
 
@@ -238,7 +203,7 @@ class DEPTH_OT_toggle_live_preview(bpy.types.Operator):
         if settings.live_preview and bpy.app.background:
             self.report({"WARNING"}, "The live preview only runs with the Blender window open")
         elif settings.live_preview:
-            self.report({"INFO"}, f"Live depth preview on: image {depth_preview.PREVIEW_IMAGE!r}")
+            self.report({"INFO"}, f"Live depth preview on: image {depth.PREVIEW_IMAGE!r}")
         return {"FINISHED"}
 
 

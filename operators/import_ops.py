@@ -13,9 +13,10 @@ import traceback
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
-from ..depth_addon.blender.mesh.build import import_depth_map
+from ..depth_addon.app.importing import import_depth_map
 from ..depth_addon.depth_import.intrinsics import DEFAULT_FOV_DEG
 from ..depth_addon.errors import BadInput, DepthAddonError
+from . import ids
 
 EXTENSIONS = ".exr;.pfm;.npy;.npz;.tif;.tiff;.png"
 
@@ -58,7 +59,7 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
     """Import a depth map as a reconstructed mesh (or displaced plane) with a camera that sees it exactly as the
     image, optionally coloured by a photo"""
 
-    bl_idname = "depth.import_depth_map"
+    bl_idname = ids.IMPORT_DEPTH_MAP
     bl_label = "Import Depth Map"
     bl_options = {"REGISTER", "UNDO", "PRESET"}
 

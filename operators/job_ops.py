@@ -11,13 +11,14 @@ import time
 
 import bpy
 
-from .. import preferences
 from ..depth_addon import api
+from ..depth_addon.app import setup
 from ..depth_addon.app.jobs import QUEUE, Job, sync_status
 from ..depth_addon.errors import BadInput, DepthAddonError
 from ..depth_addon.worker.client import WorkerClient
 from ..depth_addon.worker.install import PipProgress, choose_build, pip_command
 from ..depth_addon.worker.protocol import Error, Pong
+from . import ids
 from .depth_ops import camera_poll
 
 TIMER_S = 0.1
@@ -38,7 +39,7 @@ def _status_bar(context: bpy.types.Context, text: str | None) -> None:
 
 def torch_missing_message() -> str | None:
     """Why generation cannot run yet (PyTorch missing for Blender's Python), or None."""
-    status = preferences.torch_status()
+    status = setup.torch_status()
     if status["found"] or status["custom"]:
         return None
     return "PyTorch is not installed: Preferences › Add-ons › Depth Addon › Install PyTorch"
@@ -48,7 +49,7 @@ class DEPTH_OT_generate(bpy.types.Operator):
     """Render depth from the camera, generate an image in the background worker and project it onto the
     visible meshes. Blender stays usable meanwhile; Esc cancels and leaves the scene as it was"""
 
-    bl_idname = "depth.generate"
+    bl_idname = ids.GENERATE
     bl_label = "Generate & Project"
     bl_options = {"UNDO"}
 
@@ -73,10 +74,10 @@ class DEPTH_OT_generate(bpy.types.Operator):
             objects = tuple(o.name for o in context.selected_objects if o.type == "MESH")
             if not objects:
                 raise BadInput("Selected Only is on, but no mesh is selected")
-        prefs = preferences.addon_prefs(context)
-        QUEUE.configure(preferences.worker_config(context))
+        prefs = setup.addon_prefs(context)
+        QUEUE.configure(setup.worker_config(context))
         common = {"prompt": settings.prompt, "negative_prompt": extra.negative_prompt,
-                  "generator": preferences.generator_name(context), "steps": extra.steps,
+                  "generator": setup.generator_name(context), "steps": extra.steps,
                   "strength": extra.strength, "device": prefs.device if prefs is not None else "auto",
                   "model_dir": bpy.path.abspath(prefs.model_dir) if prefs is not None and prefs.model_dir else ""}
         jobs = []
@@ -171,7 +172,7 @@ class DEPTH_OT_generate(bpy.types.Operator):
 class DEPTH_OT_cancel_job(bpy.types.Operator):
     """Stop the running generation within a second and drop the queued ones; the scene stays as it was"""
 
-    bl_idname = "depth.cancel_job"
+    bl_idname = ids.CANCEL_JOB
     bl_label = "Cancel Generation"
     bl_options = {"REGISTER"}
 
@@ -193,7 +194,7 @@ class DEPTH_OT_cancel_job(bpy.types.Operator):
 class DEPTH_OT_release_model(bpy.types.Operator):
     """Stop the worker process: frees all memory its model held (the next generation loads it again)"""
 
-    bl_idname = "depth.release_model"
+    bl_idname = ids.RELEASE_MODEL
     bl_label = "Release Model"
     bl_options = {"REGISTER"}
 
@@ -221,7 +222,7 @@ def install_refusal() -> str | None:
     """Why PyTorch cannot be installed now, or None."""
     if not bpy.app.online_access:
         return ("Online access is off: allow it in Preferences › System › Network, or install PyTorch by hand "
-                f"into {preferences.site_packages_dir()}")
+                f"into {setup.site_packages_dir()}")
     if DEPTH_OT_install_torch.process is not None:
         return "PyTorch is being installed"
     return None
@@ -231,7 +232,7 @@ class DEPTH_OT_install_torch(bpy.types.Operator):
     """Download and install PyTorch (the build that fits this machine's GPU) into the extension's own folder.
     Needs online access"""
 
-    bl_idname = "depth.install_torch"
+    bl_idname = ids.INSTALL_TORCH
     bl_label = "Install PyTorch"
     bl_options = {"REGISTER"}
 
@@ -250,13 +251,13 @@ class DEPTH_OT_install_torch(bpy.types.Operator):
         if refusal:
             self.report({"ERROR"}, refusal)
             return False
-        prefs = preferences.addon_prefs(context)
+        prefs = setup.addon_prefs(context)
         try:
             build = choose_build(prefs.torch_build if prefs is not None else "auto")
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return False
-        cmd = pip_command(sys.executable, preferences.site_packages_dir(create=True), build)
+        cmd = pip_command(sys.executable, setup.site_packages_dir(create=True), build)
         self.report({"INFO"}, f"Installing PyTorch, {build.reason}")
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
@@ -280,11 +281,11 @@ class DEPTH_OT_install_torch(bpy.types.Operator):
             jobs.install = f"PyTorch install failed (pip exit {code}): {self._progress.tail()}"
             self.report({"ERROR"}, jobs.install)
             return {"CANCELLED"}
-        preferences.torch_status(refresh=True)
+        setup.torch_status(refresh=True)
         if QUEUE.running is None and QUEUE.client is not None:
             QUEUE.client.stop()  # the next worker starts with the new packages
         jobs.install, jobs.install_fraction = "PyTorch installed", 1.0
-        self.report({"INFO"}, f"PyTorch installed into {preferences.site_packages_dir()}")
+        self.report({"INFO"}, f"PyTorch installed into {setup.site_packages_dir()}")
         return {"FINISHED"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
@@ -338,12 +339,12 @@ class DEPTH_OT_health_check(bpy.types.Operator):
     """Start the worker and report its Python, numpy, PyTorch (version and where it was found), the device
     and the backends"""
 
-    bl_idname = "depth.health_check"
+    bl_idname = ids.HEALTH_CHECK
     bl_label = "Check Setup"
     bl_options = {"REGISTER"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        config = preferences.worker_config(context)
+        config = setup.worker_config(context)
         client = QUEUE.configure(config) if not QUEUE.busy else WorkerClient(config)
         try:
             answer = client.wait(client.ping(deep=True), timeout=120.0)
@@ -359,7 +360,7 @@ class DEPTH_OT_health_check(bpy.types.Operator):
             return {"CANCELLED"}
         lines = health_lines(answer.info)
         jobs.health = "\n".join(lines)
-        preferences.torch_status(refresh=True)
+        setup.torch_status(refresh=True)
         self.report({"INFO"}, " · ".join(lines))
         return {"FINISHED"}
 

@@ -4,14 +4,10 @@
 import bpy
 
 from ..depth_addon import api
-from ..depth_addon.app import regenerate
-from ..depth_addon.blender import images
-from ..depth_addon.blender.compositor import fx as compositor_fx
-from ..depth_addon.blender.compositor import group as compositor
-from ..depth_addon.blender.writeback import bake_apply, coverage, multiview, projection, projection_bake
-from ..depth_addon.blender.writeback import provenance as provenance_props
-from ..depth_addon.errors import BadInput, DepthAddonError
-from ..depth_addon.texturing import provenance as prov
+from ..depth_addon.app import writeback
+from ..depth_addon.app.regenerate import regenerate
+from ..depth_addon.errors import DepthAddonError
+from . import ids
 from .depth_ops import camera_poll
 
 _PLACEMENTS = [
@@ -30,12 +26,6 @@ def _progress(context: bpy.types.Context):
     return lambda f, _m: wm.progress_update(int(f * 100))
 
 
-def _pack(*images_) -> None:
-    for image in images_:
-        if image is not None and image.packed_file is None and image.source == "GENERATED":
-            image.pack()
-
-
 def _selected_meshes(context: bpy.types.Context):
     meshes = [o for o in context.selected_objects if o.type == "MESH"]
     return meshes or None
@@ -45,7 +35,7 @@ class DEPTH_OT_texture_scene(bpy.types.Operator):
     """Render depth, generate and project in one step, waiting for the result (for scripts; the sidebar uses the
     background version). New materials; the originals are kept"""
 
-    bl_idname = "depth.texture_scene"
+    bl_idname = ids.TEXTURE_SCENE
     bl_label = "Generate & Project (Blocking)"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -81,7 +71,7 @@ class DEPTH_OT_project_image(bpy.types.Operator):
     """Project an image from the active camera onto the selected meshes (all visible meshes when none is
     selected), hidden surfaces keep their material; optionally bake it so it follows the objects"""
 
-    bl_idname = "depth.project_image"
+    bl_idname = ids.PROJECT_IMAGE
     bl_label = "Project Image"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -103,25 +93,9 @@ class DEPTH_OT_project_image(bpy.types.Operator):
         return True
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        scene = context.scene
-        image = bpy.data.images.get(self.image or "Depth Generated")
         try:
-            if image is None:
-                raise BadInput(f"no image named {self.image!r}" if self.image else "no image to project; pick one")
-            pixels = images.array_from_image(image)
-            h, w = pixels.shape[:2]
-            depth = api.render_depth(scene, resolution=(w, h))
-            planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
-            objects = _selected_meshes(context)
-            result = projection.project_image(scene, depth.camera, image, objects=objects,
-                                              depth=planar if self.occlusion else None)
-            record = provenance_props.read(image) or prov.provenance(
-                "projection", "", 0, "external image", [depth.camera], frame=scene.frame_current,
-                options={"image": image.name})
-            provenance_props.attach(record, result.projector, *result.materials)
-            if self.follow:
-                done = projection_bake.bake_projection(scene, result.objects, int(self.bake_size))
-                _pack(*done.images.values())
+            image, result = writeback.project_image(context.scene, self.image, _selected_meshes(context),
+                                                    self.occlusion, int(self.bake_size) if self.follow else None)
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -134,7 +108,7 @@ class DEPTH_OT_texture_multiview(bpy.types.Operator):
     """Texture the selected meshes (all visible meshes when none is selected) from several views: depth,
     generation conditioned on earlier views, fusion into each object's UV map"""
 
-    bl_idname = "depth.texture_multiview"
+    bl_idname = ids.TEXTURE_MULTIVIEW
     bl_label = "Texture from Views"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -163,17 +137,17 @@ class DEPTH_OT_texture_multiview(bpy.types.Operator):
         wm.progress_begin(0, 100)
         try:
             if self.preview_only:
-                cov = coverage.coverage_preview(scene, objects, cameras, self.views, placement,
+                cov = writeback.coverage_preview(scene, objects, cameras, self.views, placement,
                                                 engine=settings.engine)
-                _pack(*cov.images.values())
+                writeback.pack_generated(*cov.images.values())
                 self.report({"INFO"}, f"{cov.unseen_total * 100:.1f} % of the surface is seen by no view")
                 return {"FINISHED"}
-            result = multiview.texture_multiview(
+            result = api.texture_multiview(
                 scene, objects, cameras, self.views, placement, settings.prompt, settings.seed,
                 settings.generator or None, bake_size=int(self.bake_size), view_size=self.view_size,
                 engine=settings.engine, use_conditioning=self.conditioning, shading=self.shading,
                 progress=_progress(context))
-            _pack(*result.images.values())
+            writeback.pack_generated(*result.images.values())
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -190,7 +164,7 @@ class DEPTH_OT_bake_textures(bpy.types.Operator):
     """Bake the projection on the selected objects (all projected objects when none is selected) into their UV
     maps, so the texture follows them when they move"""
 
-    bl_idname = "depth.bake_textures"
+    bl_idname = ids.BAKE_TEXTURES
     bl_label = "Bake Projection"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -199,17 +173,16 @@ class DEPTH_OT_bake_textures(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if context.scene is not None and any(projection.is_projected(o) for o in context.scene.objects):
+        if context.scene is not None and any(writeback.is_projected(o) for o in context.scene.objects):
             return True
         cls.poll_message_set("No projected objects to bake; project an image first")
         return False
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        chosen = [o for o in context.selected_objects if projection.is_projected(o)] or None
+        chosen = [o for o in context.selected_objects if writeback.is_projected(o)] or None
         try:
-            result = projection_bake.bake_projection(context.scene, chosen, int(self.bake_size),
-                                                     shading=self.shading)
-            _pack(*result.images.values())
+            result = writeback.bake_projection(context.scene, chosen, int(self.bake_size), shading=self.shading)
+            writeback.pack_generated(*result.images.values())
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -221,13 +194,13 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
     """Use our compositor group (AI layer over the render, depth of field, fog, relighting); your own group is kept
     and comes back with Remove Result"""
 
-    bl_idname = "depth.setup_compositor"
+    bl_idname = ids.SETUP_COMPOSITOR
     bl_label = "Set Up Compositor"
     bl_options = {"REGISTER", "UNDO"}
 
     opacity: bpy.props.FloatProperty(name="Opacity", min=0.0, max=1.0, default=0.5, subtype="FACTOR")
     blend: bpy.props.EnumProperty(name="Blend", items=[(m, m.replace("_", " ").title(), "") for m in
-                                                       compositor.BLEND_MODES], default="MIX")
+                                                       writeback.BLEND_MODES], default="MIX")
     use_dof: bpy.props.BoolProperty(name="Depth of Field", default=True)
     focus: bpy.props.EnumProperty(name="Focus", default="CAMERA", items=[
         ("CAMERA", "Camera", "The camera's own focus distance"),
@@ -248,33 +221,12 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
         return camera_poll(cls, context)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        scene = context.scene
         try:
-            group = compositor.find_compositor_group()
-            image = None
-            if group is not None:
-                image = next((n.image for n in group.nodes if n.bl_idname == "CompositorNodeImage"
-                              and n.name == compositor.N_IMAGE), None)
-            focus, normals, light = None, None, (0.0, 0.0, 1.0)
-            if self.focus == "OBJECT":
-                if context.active_object is None:
-                    raise BadInput("no active object to focus on")
-                focus = compositor_fx.focus_from_object(scene, context.active_object)
-            if self.focus == "PIXEL" or self.relight > 0.0:
-                depth = api.render_depth(scene, resolution=(256, max(1, round(256 * scene.render.resolution_y
-                                                                                / scene.render.resolution_x))))
-                if self.focus == "PIXEL":
-                    h, w = depth.depth.shape
-                    focus = compositor_fx.focus_from_pixel(depth.depth, min(int(self.focus_x * w), w - 1),
-                                                           min(int(self.focus_y * h), h - 1))
-                if self.relight > 0.0:
-                    normals = compositor_fx.normals_image("Depth AI Normals", depth.depth, depth.camera)
-                    light = compositor_fx.light_in_camera(depth.camera, tuple(self.light_direction))
-            compositor.ensure_compositor_group(scene, image=image, opacity=self.opacity, blend=self.blend,
-                                               use_dof=self.use_dof, focus_distance=focus, fstop=self.fstop,
-                                               fog_density=self.fog_density, fog_start=self.fog_start,
-                                               normals=normals, light_direction=light, relight=self.relight)
-            compositor.activate_compositor(scene)
+            writeback.setup_compositor(
+                context.scene, focus=self.focus, focus_xy=(self.focus_x, self.focus_y),
+                focus_object=context.active_object, relight=self.relight,
+                light_direction=tuple(self.light_direction), opacity=self.opacity, blend=self.blend,
+                use_dof=self.use_dof, fstop=self.fstop, fog_density=self.fog_density, fog_start=self.fog_start)
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
@@ -285,7 +237,7 @@ class DEPTH_OT_remove_result(bpy.types.Operator):
     """Remove projections, bakes and coverage maps from the selected objects (all objects when none is
     selected) and give the scene its own compositor back"""
 
-    bl_idname = "depth.remove_result"
+    bl_idname = ids.REMOVE_RESULT
     bl_label = "Remove Result"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -294,18 +246,14 @@ class DEPTH_OT_remove_result(bpy.types.Operator):
         scene = context.scene
         if scene is None:
             return False
-        if compositor.is_compositor_active(scene) or any(projection.is_projected(o) or bake_apply.is_baked(o)
-                                                         for o in scene.objects):
+        if writeback.has_result(scene):
             return True
         cls.poll_message_set("Nothing of ours to remove in this scene")
         return False
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        ours = [o for o in context.selected_objects if projection.is_projected(o) or bake_apply.is_baked(o)]
-        selected = ours if context.selected_objects else None
-        count = bake_apply.remove_bake(selected)
-        count += projection.remove_projection(selected)
-        restored = compositor.restore_compositor(context.scene) if selected is None else False
+        ours = [o for o in context.selected_objects if writeback.is_ours(o)]
+        count, restored = writeback.remove_result(context.scene, ours if context.selected_objects else None)
         self.report({"INFO"}, f"Restored {count} objects" + (" and the compositor" if restored else ""))
         return {"FINISHED"}
 
@@ -314,7 +262,7 @@ class DEPTH_OT_regenerate(bpy.types.Operator):
     """Generate the active object's texture again from its recorded prompt, seed, generator and cameras (same
     seed: the same result; a new seed: a variation)"""
 
-    bl_idname = "depth.regenerate"
+    bl_idname = ids.REGENERATE
     bl_label = "Regenerate"
     bl_options = {"REGISTER", "UNDO"}
 
@@ -323,17 +271,16 @@ class DEPTH_OT_regenerate(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        obj = context.active_object
-        if obj is not None and provenance_props.find(obj) is not None:
+        if writeback.can_regenerate(context.active_object):
             return True
         cls.poll_message_set("The active object shows no generated result with a provenance record")
         return False
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
-            result = regenerate.regenerate(context.active_object, context.scene,
-                                           seed=None if self.seed < 0 else self.seed, prompt=self.prompt or None)
-            _pack(*(result.images.values() if hasattr(result, "images") else [result]))
+            result = regenerate(context.active_object, context.scene,
+                                seed=None if self.seed < 0 else self.seed, prompt=self.prompt or None)
+            writeback.pack_generated(*(result.images.values() if hasattr(result, "images") else [result]))
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

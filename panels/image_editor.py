@@ -3,6 +3,7 @@
 
 import bpy
 
+from ..operators import ids
 from .status import draw_dependencies, draw_job_status
 
 
@@ -31,9 +32,9 @@ class IMAGE_PT_depth(bpy.types.Panel):
             elif "depth_addon_engine" in image:
                 col.label(text=f"Depth map rendered with {image['depth_addon_engine']}")
         row = layout.row(align=True)
-        row.operator("depth.render_depth", icon="RENDER_STILL")
+        row.operator(ids.RENDER_DEPTH, icon="RENDER_STILL")
         if not draw_dependencies(layout):
-            row.operator("depth.generate", icon="TEXTURE")
+            row.operator(ids.GENERATE, icon="TEXTURE")
         draw_job_status(layout, context, preview=False)
 
 

@@ -3,27 +3,13 @@
 
 import bpy
 
-from .sidebar import depth_operators
-
-#: Menu sections: operators whose name starts with one of the words, in this order; the rest come last.
-SECTIONS = (
-    ("render_depth", "toggle_live_preview", "import"),
-    ("generate", "cancel_job", "release_model"),
-    ("texture", "project", "regenerate", "bake", "setup_compositor", "remove_result"),
-    ("install_torch", "health_check"),
-)
+from ..operators.ids import MENU_SECTIONS
+from .sidebar import available
 
 
 def menu_sections() -> list[list[str]]:
-    """The registered ``depth.*`` operator names, grouped as in :data:`SECTIONS`."""
-    names = depth_operators()
-    sections, seen = [], set()
-    for words in SECTIONS:
-        group = [n for w in words for n in names if n.startswith(w) and n not in seen]
-        seen.update(group)
-        sections.append(list(dict.fromkeys(group)))
-    sections.append([n for n in names if n not in seen])
-    return [s for s in sections if s]
+    """The ``bl_idname`` of each registered operator, grouped as in :data:`~operators.ids.MENU_SECTIONS`."""
+    return [s for s in ([i for i in section if available(i)] for section in MENU_SECTIONS) if s]
 
 
 class TOPBAR_MT_depth(bpy.types.Menu):
@@ -37,8 +23,8 @@ class TOPBAR_MT_depth(bpy.types.Menu):
         for i, section in enumerate(menu_sections()):
             if i:
                 layout.separator()
-            for name in section:
-                layout.operator(f"depth.{name}")
+            for idname in section:
+                layout.operator(idname)
 
 
 def draw_render_menu(self, context: bpy.types.Context) -> None:

@@ -1,17 +1,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The "Depth" tab of the 3D View sidebar: depth, import, generation, texturing and compositor.
 
-Drawing only: every action is an operator, and a section whose operators are not part of this build
-says so instead of failing. Operators are found by name at draw time: ``depth.import_*`` in Import,
-``depth.*multi*``, ``depth.*bake*``, ``depth.project_image`` and ``depth.regenerate`` in Texture.
+Drawing only: every action is an operator, named by its ``bl_idname`` constant (:mod:`operators.ids`);
+a section whose operators are not registered says so instead of failing.
 """
 
 import bpy
 
-from ..depth_addon.blender.compositor import group as compositor
-from ..preferences import generator_name
+from ..depth_addon.app.setup import generator_name
+from ..depth_addon.app.writeback import compositor_active
+from ..operators import ids
 from .status import draw_dependencies
 
+#: The Texture panel's boxes below "Single view": title, operator, icon.
+TEXTURE_SECTIONS = (("Multi-view", ids.TEXTURE_MULTIVIEW, "OUTLINER_OB_CAMERA"),
+                    ("Bake", ids.BAKE_TEXTURES, "RENDER_RESULT"))
 #: Options each backend understands; backends not listed are offered everything.
 ALL_OPTIONS = frozenset({"negative_prompt", "steps", "strength"})
 BACKEND_OPTIONS: dict[str, frozenset[str]] = {
@@ -19,14 +22,13 @@ BACKEND_OPTIONS: dict[str, frozenset[str]] = {
 }
 
 
-def depth_operators(*words: str, prefix: str = "") -> list[str]:
-    """Registered ``depth.*`` operators whose name starts with ``prefix`` and contains one of ``words``.
+def available(idname: str) -> bool:
+    """True when the operator ``idname`` (``depth.name``) is registered.
 
-    :param words: Substrings to look for (any); all names when empty.
-    :param prefix: Required name prefix.
+    :param idname: The operator's ``bl_idname``.
     """
-    names = [n for n in dir(bpy.ops.depth) if not n.startswith("_") and n.startswith(prefix)]
-    return sorted(n for n in names if not words or any(w in n for w in words))
+    module, _, name = idname.partition(".")
+    return name in dir(getattr(bpy.ops, module))
 
 
 def backend_options(name: str) -> frozenset[str]:
@@ -93,9 +95,9 @@ class VIEW3D_PT_depth(DepthSidebar, bpy.types.Panel):
         col = layout.column()
         draw_props(col, settings, "bits", "output_dir")
         row = layout.row(align=True)
-        row.operator("depth.render_depth", icon="RENDER_STILL")
-        if depth_operators("render_depth_sequence"):
-            row.operator("depth.render_depth_sequence", text="Sequence", icon="RENDER_ANIMATION")
+        row.operator(ids.RENDER_DEPTH, icon="RENDER_STILL")
+        if available(ids.RENDER_DEPTH_SEQUENCE):
+            row.operator(ids.RENDER_DEPTH_SEQUENCE, text="Sequence", icon="RENDER_ANIMATION")
         col = layout.column(heading="Preview")
         draw_props(col, settings, "live_preview", "preview_size")
         live = "live_preview" in settings.bl_rna.properties and settings.live_preview
@@ -112,11 +114,10 @@ class VIEW3D_PT_depth_import(DepthSidebar, bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
-        names = depth_operators(prefix="import")
-        if not names:
+        if not available(ids.IMPORT_DEPTH_MAP):
             layout.label(text="Depth import is not available in this build", icon="INFO")
-        for name in names:
-            layout.operator(f"depth.{name}", icon="IMPORT")
+            return
+        layout.operator(ids.IMPORT_DEPTH_MAP, icon="IMPORT")
 
 
 class VIEW3D_PT_depth_generate(DepthSidebar, bpy.types.Panel):
@@ -154,7 +155,7 @@ class VIEW3D_PT_depth_generate(DepthSidebar, bpy.types.Panel):
         if extra.all_cameras:
             count *= max(1, sum(1 for o in context.selected_objects if o.type == "CAMERA"))
         text = "Generate & Project" if count == 1 else f"Generate & Project ({count} jobs)"
-        layout.operator("depth.generate", text=text, icon="TEXTURE")
+        layout.operator(ids.GENERATE, text=text, icon="TEXTURE")
 
 
 class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
@@ -168,19 +169,18 @@ class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
         layout = self.layout
         box = layout.box()
         box.label(text="Single view", icon="CAMERA_DATA")
-        box.operator("depth.generate", text="From Active Camera", icon="TEXTURE")
-        for name in depth_operators("project_image", "regenerate"):
-            box.operator(f"depth.{name}")
-        sections = (("Multi-view", ("multi",), "OUTLINER_OB_CAMERA"), ("Bake", ("bake",), "RENDER_RESULT"))
-        for title, words, icon in sections:
+        box.operator(ids.GENERATE, text="From Active Camera", icon="TEXTURE")
+        for idname in (ids.PROJECT_IMAGE, ids.REGENERATE):
+            if available(idname):
+                box.operator(idname)
+        for title, idname, icon in TEXTURE_SECTIONS:
             box = layout.box()
             box.label(text=title, icon=icon)
-            names = depth_operators(*words)
-            if not names:
+            if available(idname):
+                box.operator(idname)
+            else:
                 box.label(text="Not available in this build")
-            for name in names:
-                box.operator(f"depth.{name}")
-        layout.operator("depth.remove_result", icon="LOOP_BACK")
+        layout.operator(ids.REMOVE_RESULT, icon="LOOP_BACK")
 
 
 class VIEW3D_PT_depth_compositor(DepthSidebar, bpy.types.Panel):
@@ -193,12 +193,12 @@ class VIEW3D_PT_depth_compositor(DepthSidebar, bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
-        active = compositor.is_compositor_active(context.scene)
+        active = compositor_active(context.scene)
         layout.label(text="Our compositor group is active" if active else "The scene uses its own compositor",
                      icon="NODE_COMPOSITING")
         row = layout.row(align=True)
-        row.operator("depth.setup_compositor", icon="NODE_COMPOSITING")
-        row.operator("depth.remove_result", icon="LOOP_BACK")
+        row.operator(ids.SETUP_COMPOSITOR, icon="NODE_COMPOSITING")
+        row.operator(ids.REMOVE_RESULT, icon="LOOP_BACK")
 
 
 classes = (VIEW3D_PT_depth, VIEW3D_PT_depth_import, VIEW3D_PT_depth_generate, VIEW3D_PT_depth_texture,

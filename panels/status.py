@@ -4,7 +4,8 @@
 import bpy
 
 from ..depth_addon.app.jobs import QUEUE
-from ..preferences import ADDON_ID, torch_status
+from ..depth_addon.app.setup import ADDON_ID, torch_status
+from ..operators import ids
 
 
 def draw_dependencies(layout: bpy.types.UILayout) -> bool:
@@ -48,13 +49,13 @@ def draw_job_status(layout: bpy.types.UILayout, context: bpy.types.Context, prev
         col.progress(factor=fraction, type="BAR", text=text)
         if running is not None and running.step:
             col.label(text=f"Step {running.step}: {running.message}")
-        col.operator("depth.cancel_job", text="Cancel (Esc)", icon="CANCEL")
+        col.operator(ids.CANCEL_JOB, text="Cancel (Esc)", icon="CANCEL")
     else:
         last = QUEUE.history[0] if QUEUE.history else None
         icon = {"done": "CHECKMARK", "error": "ERROR", "cancelled": "CANCEL"}.get(last.state if last else "", "INFO")
         col.label(text=text, icon=icon)
         if QUEUE.worker_alive:
-            col.operator("depth.release_model", icon="TRASH")
+            col.operator(ids.RELEASE_MODEL, icon="TRASH")
     image = bpy.data.images.get(QUEUE.preview) if preview and QUEUE.preview else None
     icon_id = _image_icon(image)
     if icon_id:

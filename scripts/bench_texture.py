@@ -34,7 +34,8 @@ import numpy as np  # noqa: E402
 
 from bench_common import measure  # noqa: E402
 from depth_addon import api  # noqa: E402
-from depth_addon.blender.writeback import bake_apply, multiview, projection
+from depth_addon.app import multiview as app_multiview
+from depth_addon.blender.writeback import bake_apply, projection
 from depth_addon.blender import images
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
 
@@ -137,7 +138,7 @@ def texture_stages(measure, runs: int) -> list[tuple[str, list[float], dict, str
     count = sum(1 for o in scene.objects if o.type == "MESH")
 
     def texture() -> None:
-        multiview.texture_multiview(scene, views=4, placement="orbit", prompt="weathered stone", seed=1,
+        app_multiview.texture_multiview(scene, views=4, placement="orbit", prompt="weathered stone", seed=1,
                                     bake_size=1024, view_size=512)
 
     times = measure(texture, runs, setup=bake_apply.remove_bake)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_multiview import block_scene, mesh_object, snapshot, view_of
 
+from depth_addon.app import multiview as app_multiview
 from depth_addon.blender import images
 from depth_addon.blender.camera import camera_model
 from depth_addon.blender.writeback import bake_apply, multiview, projection, projection_bake, uv_bake
@@ -104,7 +105,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_out):
     }
     for expected, kw in cases.items():
         with pytest.raises(BadInput, match=expected):
-            multiview.texture_multiview(scene, **{"views": 1, "bake_size": 32, "view_size": 32} | kw)
+            app_multiview.texture_multiview(scene, **{"views": 1, "bake_size": 32, "view_size": 32} | kw)
         assert snapshot() == before, expected
     assert list(mine.pixels) == mine_pixels and tuple(mine.size) == (4, 4) and images.KEY_OWNED not in mine
 

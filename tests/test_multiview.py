@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_projection import cycles_render, srgb_to_linear
 
+from depth_addon.app import multiview as app_multiview
 from depth_addon.app import regenerate
 from depth_addon.blender.writeback import bake_apply, coverage, multiview, uv_bake, view_cameras
 from depth_addon.blender.writeback import provenance as provenance_props
@@ -182,7 +183,7 @@ def test_texture_multiview_end_to_end_restore_and_regenerate(tmp_out):
     block_scene()
     before = snapshot()
     kw = dict(views=2, placement="orbit", prompt="red brick", seed=3, bake_size=64, view_size=64, engine=ENGINE)
-    first = multiview.texture_multiview(scene, **kw)
+    first = app_multiview.texture_multiview(scene, **kw)
     pixels = {k: bake_apply.images.array_from_image(v) for k, v in first.images.items()}
     assert len(first.views) == 2 and first.mapping.near < first.mapping.far
     assert first.views[1].contribution is not None and first.views[1].contribution.min() < 0.5  # kept paint
@@ -273,7 +274,6 @@ def test_regenerate_a_projection_from_its_record():
 
 
 def test_inpainting_generators_receive_the_earlier_paint(monkeypatch):
-    import depth_addon.generation as generation
 
     calls = []
 
@@ -285,11 +285,11 @@ def test_inpainting_generators_receive_the_earlier_paint(monkeypatch):
             calls.append((init_image, init_mask))
             return np.full(depth.shape + (3,), 0.2 * len(calls), np.float32)
 
-    monkeypatch.setattr(generation, "get_generator", lambda name=None: Inpainter())
+    monkeypatch.setattr(app_multiview, "get_generator", lambda name=None: Inpainter())
     scene = bpy.context.scene
     block_scene()
     views = [view_of(scene, d, size=48, image_fn=None) for d in ([0, -1, 0.8], [0.2, -1, 0.9])]
-    multiview.generate_views(views, "x", 0, "inpainter", harmonise=False)
+    app_multiview.generate_views(views, "x", 0, "inpainter", harmonise=False)
     assert calls[0] == (None, None)
     paint, may_paint = calls[1]
     seen = np.isfinite(views[1].depth)

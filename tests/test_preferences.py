@@ -55,7 +55,7 @@ def test_round_trip_through_blender(addon, prefs) -> None:
 
 def test_preferences_reach_the_worker(addon, prefs) -> None:
     """Worker Python, device and model folder go into the worker configuration; empty Python means Blender's."""
-    p = addon.preferences
+    p = addon.depth_addon.app.setup
     assert p.worker_config().python == ""
     prefs.device, prefs.worker_python, prefs.model_dir = "mps", "/opt/py/bin/python3", "/models"
     config = p.worker_config()
@@ -66,7 +66,7 @@ def test_preferences_reach_the_worker(addon, prefs) -> None:
 
 def test_scene_generator_overrides_the_default_backend(addon, prefs) -> None:
     """The scene's Generator field wins; when empty, the preferences' backend is used."""
-    p = addon.preferences
+    p = addon.depth_addon.app.setup
     assert p.generator_name(bpy.context) == prefs.backend
     bpy.context.scene.depth_addon.generator = "other"
     assert p.generator_name(bpy.context) == "other"
@@ -74,7 +74,7 @@ def test_scene_generator_overrides_the_default_backend(addon, prefs) -> None:
 
 def test_without_an_addon_entry_defaults_apply(addon) -> None:
     """Registered without ``addon_utils`` (scripts), the code falls back to defaults instead of failing."""
-    p = addon.preferences
+    p = addon.depth_addon.app.setup
     if bpy.context.preferences.addons.get(p.ADDON_ID) is not None:
         pytest.skip("an add-on entry exists in this session")
     assert p.addon_prefs() is None
@@ -85,7 +85,7 @@ def test_without_an_addon_entry_defaults_apply(addon) -> None:
 def test_torch_folder_and_state(addon, monkeypatch) -> None:
     """PyTorch goes into a folder under Blender's user extensions resources, handed to the worker once it
     exists; the PyTorch state finds it there first, else on ``sys.path``."""
-    p = addon.preferences
+    p = addon.depth_addon.app.setup
     site = Path(p.site_packages_dir(create=True))
     try:
         assert site.is_dir() and site.name == "site-packages"

@@ -30,7 +30,7 @@ def operator_registered(bl_idname: str) -> bool:
 
 
 def _classes(module: ModuleType) -> tuple[type, ...]:
-    return (*module.operators.classes, *module.panels.classes, *module.preferences.classes, *module.jobs.classes,
+    return (*module.operators.classes, *module.panels.classes, *module.preferences.classes,
             *module.depth_addon.blender.props.classes)
 
 

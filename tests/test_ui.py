@@ -103,10 +103,10 @@ def test_missing_features_say_so(addon, capfd) -> None:
     """Sections whose operators are not in this build show a short note instead of failing."""
     sidebar = addon.panels.sidebar
     labels = _draw_panel(sidebar.VIEW3D_PT_depth_texture, capfd).labels
-    for word, title in (("multi", "Multi-view"), ("bake", "Bake")):
-        if not sidebar.depth_operators(word):
+    for title, idname, _icon in sidebar.TEXTURE_SECTIONS:
+        if not sidebar.available(idname):
             assert title in labels and "Not available in this build" in labels
-    if not sidebar.depth_operators(prefix="import"):
+    if not sidebar.available(addon.operators.ids.IMPORT_DEPTH_MAP):
         assert "Depth import is not available in this build" in _draw_panel(sidebar.VIEW3D_PT_depth_import,
                                                                              capfd).labels
 
@@ -114,7 +114,7 @@ def test_missing_features_say_so(addon, capfd) -> None:
 def test_missing_torch_is_explained(addon, monkeypatch, capfd) -> None:
     """Without PyTorch the panels explain what is missing, and Generate is disabled with the reason."""
     build()
-    monkeypatch.setattr(addon.preferences, "_torch_cache", {"found": False, "where": "", "custom": False})
+    monkeypatch.setattr(addon.depth_addon.app.setup, "_torch_cache", {"found": False, "where": "", "custom": False})
     log = _draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_generate, capfd)
     assert "PyTorch is not installed" in log.labels and "depth.generate" not in log.operators
     assert "preferences.addon_show" in log.operators

@@ -136,12 +136,12 @@ def with_test_generators(addon, monkeypatch):
     """Make the add-on's worker also load the numpy-only test generators of ``worker_generators.py``."""
     from depth_addon.worker.config import WorkerConfig
 
-    original = addon.preferences.worker_config
+    original = addon.depth_addon.app.setup.worker_config
 
     def config(context=None):
         base = original(context)
         return WorkerConfig(python=base.python, paths=(*base.paths, str(TESTS_DIR)), env=base.env,
                             args=("--generators", "worker_generators"))
 
-    monkeypatch.setattr(addon.preferences, "worker_config", config)
+    monkeypatch.setattr(addon.depth_addon.app.setup, "worker_config", config)
     yield config

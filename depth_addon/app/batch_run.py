@@ -18,12 +18,16 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from .. import api
 from ..batch import Job, Manifest, Task, Unit
+from ..blender.final_render import render_still
+from ..blender.writeback.projection import remove_projection
+from ..depthmap import DepthResult
 from ..errors import BadInput, Cancelled
 from ..io.atomic import check_writable_dir
 from ..io.png import to_uint, write_png
 from ..mapping import DepthMapping, robust_range
+from .depth import render_depth, save_depth
+from .texture import generate, project
 
 Emit = Callable[..., None]
 
@@ -62,9 +66,9 @@ def task_cameras(task: Task, scene: bpy.types.Scene) -> list[str]:
     return list(task.cameras)
 
 
-def _depth(scene: bpy.types.Scene, task: Task, unit: Unit) -> api.DepthResult:
+def _depth(scene: bpy.types.Scene, task: Task, unit: Unit) -> DepthResult:
     scene.frame_set(unit.frame)
-    return api.render_depth(scene, unit.camera, task.resolution, task.engine)
+    return render_depth(scene, unit.camera, task.resolution, task.engine)
 
 
 def locked_mapping(scene: bpy.types.Scene, task: Task, units: list[Unit]) -> DepthMapping:
@@ -88,23 +92,20 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
     result = _depth(scene, task, unit)
     files: dict[str, Path] = {}
     if "depth" in task.outputs:
-        files["depth"] = api.save_depth(result, folder / "depth.exr", mapping)
+        files["depth"] = save_depth(result, folder / "depth.exr", mapping)
     if "depth_png" in task.outputs:
-        files["depth_png"] = api.save_depth(result, folder / "depth.png", mapping)
+        files["depth_png"] = save_depth(result, folder / "depth.png", mapping)
     if {"generated", "texture", "render"} & set(task.outputs):
         if not result.mask.any():
             raise BadInput(f"task {task.name!r}: camera {unit.camera!r} sees no geometry at frame {unit.frame}")
-        rgb = api.generate(result.depth, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
+        rgb = generate(result.depth, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
                            camera=result.camera)
         files["generated"] = folder / "generated.png"
         write_png(files["generated"], to_uint(rgb, 8), {"prompt": task.prompt, "seed": str(unit.seed),
                                                          "mapping": json.dumps(mapping.to_dict())})
         if {"texture", "render"} & set(task.outputs):
-            from ..blender.final_render import render_still
-            from ..blender.writeback.projection import remove_projection
-
             image = bpy.data.images.load(str(files["generated"].resolve()), check_existing=False)
-            api.project(scene, result, image)
+            project(scene, result, image)
             try:
                 if "render" in task.outputs:
                     files["render"] = render_still(scene, folder / "render.png", resolution=task.resolution)

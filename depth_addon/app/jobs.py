@@ -21,11 +21,13 @@ import bpy
 import numpy as np
 
 from ..blender import images
-from ..blender.depth.render import DepthResult
+from ..blender.compositor import group as compositor
+from ..depthmap import DepthResult
 from ..errors import BadInput, DepthAddonError
 from ..worker.client import WorkerClient
 from ..worker.config import WorkerConfig
 from ..worker.protocol import CancelledEvent, Error, Preview, Progress, Result, read_array
+from .texture import project
 
 PREVIEW_IMAGE = "Depth Generation Preview"
 #: Finished jobs kept for the status panel.
@@ -254,9 +256,6 @@ class JobQueue:
         :param rgb: H×W×3 float32 sRGB image.
         :raises BadInput: When the scene or every target object is gone.
         """
-        from .. import api
-        from ..blender.compositor import group as compositor
-
         scene = bpy.data.scenes.get(job.scene)
         if scene is None:
             raise BadInput(f"scene {job.scene!r} no longer exists; the result was dropped")
@@ -275,7 +274,7 @@ class JobQueue:
         image["depth_addon"] = {"prompt": job.params.get("prompt", ""), "seed": job.params.get("seed", 0),
                                 "generator": job.params.get("generator") or "default"}
         try:
-            api.project(scene, job.depth, image, objects=objects)
+            project(scene, job.depth, image, objects=objects)
             if job.compositor:
                 compositor.ensure_compositor_group(scene, image=image)
                 compositor.activate_compositor(scene)
@@ -327,32 +326,6 @@ def status_text(queue: JobQueue = QUEUE) -> str:
     return f"{job.label}: {job.message} {job.fraction * 100:.0f} %{eta}{more}"
 
 
-class DepthAddonJobStatus(bpy.types.PropertyGroup):
-    """Job status mirrored for drawing (window manager; not saved, not undone)."""
-
-    fraction: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
-    text: bpy.props.StringProperty(name="Status", default="Idle")
-    health: bpy.props.StringProperty(name="Setup Report", description="Result of the last setup check")
-    install: bpy.props.StringProperty(name="Install", description="State of the PyTorch installation")
-    install_fraction: bpy.props.FloatProperty(name="Install Progress", min=0.0, max=1.0, subtype="FACTOR")
-
-
-class DepthAddonGenerateSettings(bpy.types.PropertyGroup):
-    """Generation settings beyond prompt and seed (used by backends that support them)."""
-
-    negative_prompt: bpy.props.StringProperty(name="Negative", description="What the generator should avoid")
-    steps: bpy.props.IntProperty(name="Steps", description="Sampling steps", default=20, min=1, max=200)
-    strength: bpy.props.FloatProperty(name="Strength", description="How strongly depth steers the image",
-                                      default=1.0, min=0.0, max=2.0)
-    variations: bpy.props.IntProperty(name="Variations", description="Images per camera, with seeds seed, seed+1, …",
-                                      default=1, min=1, max=16)
-    use_compositor: bpy.props.BoolProperty(name="Compositor", description="Also layer the image over the render",
-                                           default=True)
-    only_selected: bpy.props.BoolProperty(name="Selected Only", description="Project onto the selected meshes only")
-    all_cameras: bpy.props.BoolProperty(name="Selected Cameras",
-                                        description="Queue one job per selected camera instead of the scene camera")
-
-
 def sync_status(wm: bpy.types.WindowManager, queue: JobQueue = QUEUE) -> None:
     """Copy the queue's state into ``wm.depth_addon_jobs`` for the panels.
 
@@ -377,25 +350,14 @@ def _on_load_pre(*_args) -> None:
     QUEUE.abandon()
 
 
-classes = (DepthAddonJobStatus, DepthAddonGenerateSettings)
-
-
 def register() -> None:
-    """Register the status and settings groups and the file-load handler."""
-    for cls in classes:
-        bpy.utils.register_class(cls)
-    bpy.types.WindowManager.depth_addon_jobs = bpy.props.PointerProperty(type=DepthAddonJobStatus)
-    bpy.types.Scene.depth_addon_generate = bpy.props.PointerProperty(type=DepthAddonGenerateSettings)
+    """Register the file-load handler (the settings and status groups are :mod:`depth_addon.blender.props`)."""
     if _on_load_pre not in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.append(_on_load_pre)
 
 
 def unregister() -> None:
-    """Stop the worker and undo :func:`register`."""
+    """Stop the worker and remove the file-load handler."""
     QUEUE.shutdown()
     if _on_load_pre in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_on_load_pre)
-    del bpy.types.Scene.depth_addon_generate
-    del bpy.types.WindowManager.depth_addon_jobs
-    for cls in reversed(classes):
-        bpy.utils.unregister_class(cls)

@@ -13,10 +13,13 @@ import bpy
 import numpy as np
 
 from ..blender import images
+from ..blender.camera import camera_model
 from ..blender.writeback import multiview, projection, view_cameras
 from ..blender.writeback import provenance as provenance_props
 from ..errors import BadInput
+from ..generation import get_generator
 from ..texturing import provenance as prov
+from .multiview import texture_multiview
 
 
 def _objects(names: list[str]) -> list[bpy.types.Object]:
@@ -33,8 +36,6 @@ def _source(scene: bpy.types.Scene, model, name: str | None):
     Rendering through the original camera avoids the tiny float differences of a camera rebuilt
     from the model, so an unchanged scene regenerates bit-identical pixels.
     """
-    from ..blender.camera import camera_model
-
     obj = bpy.data.objects.get(name) if name else None
     if obj is None or obj.type != "CAMERA":
         return model
@@ -62,7 +63,7 @@ def regenerate_record(record: dict, scene: bpy.types.Scene | None = None, seed: 
     cameras = prov.cameras_of(record)
     options = record.get("options", {})
     if record["kind"] == "multiview":
-        return multiview.texture_multiview(
+        return texture_multiview(
             scene, objects=_objects(options.get("objects", [])), models=cameras, prompt=prompt, seed=seed,
             generator=generator, negative_prompt=record.get("negative_prompt", ""),
             bake_size=int(options.get("bake_size", 1024)), engine=options.get("engine", "auto"),
@@ -76,8 +77,6 @@ def regenerate_record(record: dict, scene: bpy.types.Scene | None = None, seed: 
                                                      (camera.width, camera.height), options.get("engine", "auto"))
     if not np.isfinite(depth).any():
         raise BadInput("the capture camera of this result sees no geometry any more")
-    from ..generation import get_generator
-
     rgb = get_generator(generator).generate(depth, np.isfinite(depth), prompt=prompt, seed=seed, camera=rendered)
     new_record = dict(record, seed=seed, prompt=prompt)
     if record["kind"] == "bake":

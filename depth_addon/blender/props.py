@@ -93,14 +93,43 @@ class DepthAddonSettings(bpy.types.PropertyGroup):
     generator: bpy.props.StringProperty(name="Generator", description="Generator name", default="")
 
 
-classes = (DepthAddonSettings,)
+class DepthAddonJobStatus(bpy.types.PropertyGroup):
+    """Job status mirrored for drawing (window manager; not saved, not undone)."""
+
+    fraction: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
+    text: bpy.props.StringProperty(name="Status", default="Idle")
+    health: bpy.props.StringProperty(name="Setup Report", description="Result of the last setup check")
+    install: bpy.props.StringProperty(name="Install", description="State of the PyTorch installation")
+    install_fraction: bpy.props.FloatProperty(name="Install Progress", min=0.0, max=1.0, subtype="FACTOR")
+
+
+class DepthAddonGenerateSettings(bpy.types.PropertyGroup):
+    """Generation settings beyond prompt and seed (used by backends that support them)."""
+
+    negative_prompt: bpy.props.StringProperty(name="Negative", description="What the generator should avoid")
+    steps: bpy.props.IntProperty(name="Steps", description="Sampling steps", default=20, min=1, max=200)
+    strength: bpy.props.FloatProperty(name="Strength", description="How strongly depth steers the image",
+                                      default=1.0, min=0.0, max=2.0)
+    variations: bpy.props.IntProperty(name="Variations", description="Images per camera, with seeds seed, seed+1, …",
+                                      default=1, min=1, max=16)
+    use_compositor: bpy.props.BoolProperty(name="Compositor", description="Also layer the image over the render",
+                                           default=True)
+    only_selected: bpy.props.BoolProperty(name="Selected Only", description="Project onto the selected meshes only")
+    all_cameras: bpy.props.BoolProperty(name="Selected Cameras",
+                                        description="Queue one job per selected camera instead of the scene camera")
+
+
+classes = (DepthAddonSettings, DepthAddonJobStatus, DepthAddonGenerateSettings)
 
 
 def register() -> None:
-    """Register the property group and attach it to ``bpy.types.Scene.depth_addon``."""
+    """Register the property groups: ``Scene.depth_addon``, ``Scene.depth_addon_generate`` and the window
+    manager's job status ``WindowManager.depth_addon_jobs``."""
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.Scene.depth_addon = bpy.props.PointerProperty(type=DepthAddonSettings)
+    bpy.types.Scene.depth_addon_generate = bpy.props.PointerProperty(type=DepthAddonGenerateSettings)
+    bpy.types.WindowManager.depth_addon_jobs = bpy.props.PointerProperty(type=DepthAddonJobStatus)
     depth_preview.watch_files(True)
 
 
@@ -110,6 +139,8 @@ def unregister() -> None:
     depth_preview.set_enabled(False)
     depth_cache.remove_handlers()
     depth_gpu.release()
+    del bpy.types.WindowManager.depth_addon_jobs
+    del bpy.types.Scene.depth_addon_generate
     del bpy.types.Scene.depth_addon
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

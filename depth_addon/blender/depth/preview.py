@@ -20,6 +20,8 @@ from ...io.png import to_uint
 from ...mapping import DepthMapping
 from .. import compat
 from ..images import KEY_OWNED
+from .ranges import settings_mapping
+from .render import render_depth
 
 PREVIEW_IMAGE = "Depth Preview"
 _RELEVANT = (bpy.types.Object, bpy.types.Mesh, bpy.types.Curve, bpy.types.MetaBall, bpy.types.Camera,
@@ -69,19 +71,6 @@ def write_preview_image(name: str, values: np.ndarray) -> bpy.types.Image:
     return im
 
 
-def preview_mapping(scene: bpy.types.Scene, result) -> DepthMapping | None:
-    """The scene's mapping for ``result``: the locked range, or one fitted like the render operator."""
-    from ... import api
-
-    settings = scene.depth_addon
-    if settings.lock_range:
-        return DepthMapping(settings.mapping, settings.near, settings.far, settings.invert)
-    if not result.mask.any():
-        return None
-    return api.depth_mapping(result, kind=settings.mapping, invert=settings.invert, range=settings.range_mode,
-                             scene=scene)
-
-
 def update_preview(scene: bpy.types.Scene | None = None) -> bpy.types.Image | None:
     """Render the active camera's depth at the preview size and write the "Depth Preview" image.
 
@@ -91,8 +80,6 @@ def update_preview(scene: bpy.types.Scene | None = None) -> bpy.types.Image | No
     :param scene: The scene; the context scene when None.
     :return: The image, or None when nothing could be rendered.
     """
-    from .render import render_depth
-
     scene = scene or bpy.context.scene
     settings = scene.depth_addon
     _state["key"] = _scene_key(scene)
@@ -103,7 +90,7 @@ def update_preview(scene: bpy.types.Scene | None = None) -> bpy.types.Image | No
     try:
         engine = settings.engine if settings.engine in ("auto", "gpu") else "auto"
         result = render_depth(scene, None, size, engine, settings.radial)
-        mapping = preview_mapping(scene, result)
+        mapping = settings_mapping(scene, result)
     except DepthAddonError as exc:
         _state["error"] = str(exc)
         return None

@@ -17,12 +17,12 @@ metaballs. Before rendering, scenes without geometry and cameras inside a closed
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import bpy
 import numpy as np
 
 from ...camera import CameraModel
+from ...depthmap import DepthResult
 from ...errors import BadInput
 from ..camera import camera_model, render_size, resolve_camera
 from . import cache as depth_cache
@@ -34,39 +34,6 @@ from .viewport import viewport_differs
 ENGINES = ("auto", "gpu", "workbench", "cycles")
 _verdicts: dict[tuple, tuple] = {}
 _walks: dict = {}
-
-
-@dataclass
-class DepthResult:
-    """Depth rendered from one camera.
-
-    :param depth: H×W float32 metres (row 0 = top); ``inf`` where nothing was hit.
-    :param mask: H×W bool, True where geometry was hit.
-    :param camera: The camera model the depth belongs to.
-    :param engine: The path that produced it (``gpu``, ``workbench`` or ``cycles``).
-    :param radial: True when ``depth`` is distance along the ray rather than camera Z.
-    :param seconds: Wall time of the render.
-    :param meta: Free-form extras (frame, camera name, …).
-    :param normals: H×W×3 float32 camera-space unit normals facing the camera (+Z towards it), zero on
-        background; only when requested.
-    :param object_ids: H×W int32 index into :attr:`objects`, -1 on background; only when requested.
-    :param objects: Object names for :attr:`object_ids` (an instance counts as its instancer).
-    :param material_ids: H×W int32 index into :attr:`materials`, -1 on background or an empty slot.
-    :param materials: Material names for :attr:`material_ids`.
-    """
-
-    depth: np.ndarray
-    mask: np.ndarray
-    camera: CameraModel
-    engine: str
-    radial: bool = False
-    seconds: float = 0.0
-    meta: dict = field(default_factory=dict)
-    normals: np.ndarray | None = None
-    object_ids: np.ndarray | None = None
-    objects: list[str] = field(default_factory=list)
-    material_ids: np.ndarray | None = None
-    materials: list[str] = field(default_factory=list)
 
 
 def render_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Many depth views with one mapping: frame ranges and all cameras, a locked range, named outputs.
+"""Many depth views with one mapping: frame ranges and all cameras, one shared range, named outputs.
 
 Used by the ``depth.render_depth_sequence`` operator and the ``render-depth`` command. The range
 is computed once over every view before anything is written (a first pass that renders at most
@@ -17,17 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
-import numpy as np
 
-from ...camera import CameraModel
 from ...errors import BadInput, Cancelled
-from ...mapping import RANGES, DepthMapping, frustum_range, robust_range, union_range
+from ...mapping import union_range
 from ..camera import render_size, resolve_camera
-from .render import evaluated_depsgraph, render_depth, render_layer, scene_state
-from .scene import affine_inverse, mesh_arrays, scene_instances
+from .ranges import view_range
+from .render import render_depth, render_layer
 
 RANGE_PASS_SIZE = 512
-MAX_FRUSTUM_POINTS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -78,46 +75,6 @@ def frame_restored(scene: bpy.types.Scene) -> Iterator[None]:
 def _goto(scene: bpy.types.Scene, view: View) -> None:
     if scene.frame_current != view.frame:
         scene.frame_set(view.frame)
-
-
-def frustum_points(scene: bpy.types.Scene, camera: CameraModel) -> np.ndarray:
-    """Camera-space vertices of every mesh the camera can see (subsampled above a few million).
-
-    :param scene: The scene (its current frame and view layer).
-    :param camera: The camera the points are expressed in.
-    """
-    layer = render_layer(scene)
-    instances = scene_instances(evaluated_depsgraph(scene, layer), scene_state(scene, layer)[0])
-    view = affine_inverse(camera.matrix)[0]
-    local = {k: mesh_arrays(me)[0].astype(np.float64) for k, me in instances.meshes.items()}
-    total = sum(len(local[k]) for k in instances.keys)
-    step = max(1, -(-total // MAX_FRUSTUM_POINTS))
-    chunks = []
-    for key, m in zip(instances.keys, instances.matrices, strict=True):
-        co = local[key][::step]
-        mv = view @ m
-        chunks.append(co @ mv[:3, :3].T + mv[:3, 3])
-    return np.concatenate(chunks) if chunks else np.zeros((0, 3))
-
-
-def view_range(scene: bpy.types.Scene, result, mode: str) -> tuple[float, float]:
-    """Near/far of one rendered view by ``percentile`` or ``frustum`` (also covering the rendered depth).
-
-    :param scene: The scene, at the view's frame.
-    :param result: The view's :class:`~.depth.DepthResult` (planar or radial).
-    :param mode: ``percentile`` or ``frustum``.
-    """
-    if mode == "percentile":
-        return robust_range(result.depth, result.mask)
-    if mode != "frustum":
-        raise BadInput(f"unknown range {mode!r}; use one of {', '.join(RANGES)}")
-    near, far = frustum_range(frustum_points(scene, result.camera), result.camera)
-    if result.mask.any():
-        planar = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
-        near, far = min(near, float(planar[result.mask].min())), max(far, float(planar[result.mask].max()))
-    if result.radial:  # the mapping applies to radial values: widen by the longest ray of the frame
-        far *= float(result.camera.ray_lengths().max())
-    return union_range([(near, far)])
 
 
 def sequence_range(scene: bpy.types.Scene, views: list[View], mode: str, engine: str = "auto",
@@ -198,14 +155,3 @@ def render_views(scene: bpy.types.Scene, views: list[View], write: Callable[[Vie
             write(view, render_depth(scene, view.camera, resolution, engine, radial))
     if progress is not None:
         progress(1.0, "done")
-
-
-def locked_mapping(scene: bpy.types.Scene, kind: str = "inverse", invert: bool = False) -> DepthMapping:
-    """The mapping locked on the scene (``scene.depth_addon.near/far``).
-
-    :raises BadInput: When the add-on's settings are missing or the range is not locked.
-    """
-    settings = getattr(scene, "depth_addon", None)
-    if settings is None or not settings.lock_range:
-        raise BadInput(f"scene {scene.name!r} has no locked depth range (tick Lock Range or pass near/far)")
-    return DepthMapping(kind=kind, near=settings.near, far=settings.far, invert=invert)

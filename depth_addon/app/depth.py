@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Depth out of a scene, the use cases: render a view, pick its mapping, write it, and the settings' rules.
+
+The operators, the command line and :mod:`depth_addon.api` call these; the rendering itself is the
+bridge's (:mod:`depth_addon.blender.depth`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import bpy
+
+from ..blender.depth import preview
+from ..blender.depth.ranges import depth_mapping, settings_mapping
+from ..blender.depth.render import ENGINES
+from ..blender.depth.render import render_depth as _render
+from ..blender.depth.sequence import View, output_path, render_views, scene_views, sequence_range
+from ..depthmap import DepthResult
+from ..errors import BadInput
+from ..io.depth_files import write_depth
+from ..mapping import DepthMapping
+
+__all__ = ["ENGINES", "PREVIEW_IMAGE", "DepthResult", "View", "depth_mapping", "output_path", "render_depth",
+           "render_views", "save_depth", "scene_mapping", "scene_views", "sequence_mapping", "sequence_range",
+           "show_model_image"]
+
+MODEL_IMAGE = "Depth Map"
+PREVIEW_IMAGE = preview.PREVIEW_IMAGE
+
+
+def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
+                 resolution: tuple[int, int] | None = None, engine: str = "auto", radial: bool = False,
+                 normals: bool = False, ids: bool = False) -> DepthResult:
+    """Render float32 metres from a camera; background is ``inf`` and ``.mask`` marks geometry.
+
+    :param scene: Scene to render; the context scene when None.
+    :param camera: Camera object or name; the scene camera when None.
+    :param resolution: ``(width, height)``; the scene's resolution × percentage when None.
+    :param engine: ``auto`` (fastest that works), ``gpu``, ``workbench`` or ``cycles``.
+    :param radial: Distance along each pixel's ray instead of planar camera Z.
+    :param normals: Also return ``.normals`` (H×W×3 camera space, from the same gpu draw).
+    :param ids: Also return ``.object_ids``/``.objects`` and ``.material_ids``/``.materials``.
+    """
+    return _render(scene, camera, resolution, engine, radial, normals=normals, ids=ids)
+
+
+def save_depth(result: DepthResult, path: str | os.PathLike, mapping: DepthMapping | None = None,
+               bits: int = 16) -> Path:
+    """Write ``result`` to ``.exr`` / ``.npy`` (metres) or ``.png`` (mapped, 8 or 16-bit), atomically.
+
+    The mapping, the camera model, the engine and whether depth is radial go into the metadata.
+
+    :param result: A depth render.
+    :param path: Target file; the suffix picks the format.
+    :param mapping: Mapping to apply (PNG) and record; :func:`depth_mapping` of the result when None.
+    :param bits: PNG bit depth, 8 or 16.
+    :raises BadInput: A PNG of a depth map with nothing in view and no mapping, bad bits or suffix.
+    """
+    if mapping is None and result.mask.any():
+        mapping = depth_mapping(result)
+    if mapping is None and Path(path).suffix.lower() == ".png":
+        raise BadInput("the depth map has no valid pixels (nothing in view): a PNG needs an explicit mapping "
+                       "with near and far")
+    extra = {"camera": result.camera.to_dict(), "engine": result.engine, "depth": "radial" if result.radial
+             else "planar"}
+    view = {k: v for k, v in result.meta.items() if isinstance(v, str | int | float)}
+    if view:
+        extra["view"] = view  # camera name and frame, for sequences
+    return write_depth(path, result.depth, mapping, extra, bits=bits)
+
+
+def scene_mapping(scene: bpy.types.Scene, result: DepthResult) -> DepthMapping:
+    """The mapping the scene's settings ask for; a fitted range is written back to the settings' Near/Far.
+
+    :param scene: The scene (its Depth settings).
+    :param result: The view a range is fitted to when it is not locked.
+    :raises BadInput: When the camera sees nothing and the range is not locked.
+    """
+    mapping = settings_mapping(scene, result)
+    if mapping is None:
+        raise BadInput("the camera sees no geometry (nothing in view)")
+    settings = scene.depth_addon
+    if not settings.lock_range:
+        settings.near, settings.far = mapping.near, mapping.far
+    return mapping
+
+
+def show_model_image(result: DepthResult, mapping: DepthMapping, bits: int) -> bpy.types.Image:
+    """Write the "Depth Map" image: exactly the values the PNG (and so the model) gets.
+
+    :param result: The depth render.
+    :param mapping: Its mapping.
+    :param bits: PNG bit depth the values are quantised to.
+    """
+    image = preview.write_preview_image(MODEL_IMAGE, preview.model_values(result.depth, mapping, bits))
+    image["depth_addon_engine"] = result.engine
+    image["depth_addon_mapping"] = mapping.to_dict()
+    return image
+
+
+def sequence_mapping(scene: bpy.types.Scene, views: list[View]) -> DepthMapping:
+    """One mapping for a whole sequence from the scene's settings: the locked range, or one fitted over every
+    view first (written back to the settings' Near/Far).
+
+    :param scene: The scene (its Depth settings).
+    :param views: The views of the sequence.
+    :raises BadInput: When no view sees anything.
+    """
+    settings = scene.depth_addon
+    if settings.lock_range:
+        return DepthMapping(settings.mapping, settings.near, settings.far, settings.invert)
+    near, far = sequence_range(scene, views, settings.range_mode, settings.engine, settings.radial)
+    settings.near, settings.far = near, far
+    return DepthMapping(settings.mapping, near, far, settings.invert)

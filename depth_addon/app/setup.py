@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the machine settings mean for a run: the worker's configuration, the backend, where PyTorch is.
+
+The preferences class itself (``preferences.py`` at the add-on root) only stores and draws the settings.
+PyTorch is installed into the extension's own user folder (:func:`site_packages_dir`) and handed to the
+worker on its ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import bpy
+
+from ..generation import DEFAULT_GENERATOR
+from ..worker.config import WorkerConfig
+
+#: The add-on's root package (``bl_ext.<repo>.depth_addon`` when installed): the preferences' ``bl_idname``.
+ADDON_ID = __package__.rsplit(".", 2)[0] if __package__.count(".") >= 2 else __package__.split(".")[0]
+
+_torch_cache: dict | None = None
+
+
+def addon_prefs(context: bpy.types.Context | None = None) -> bpy.types.AddonPreferences | None:
+    """This add-on's preferences, or None when it is registered without an add-on entry (scripts, tests).
+
+    :param context: Context; ``bpy.context`` when None.
+    """
+    addon = (context or bpy.context).preferences.addons.get(ADDON_ID)
+    return None if addon is None else addon.preferences
+
+
+def site_packages_dir(create: bool = False) -> str:
+    """Folder where "Install PyTorch" puts packages: the extension's user folder, ``site-packages``.
+
+    :param create: Create it when missing.
+    """
+    try:
+        return bpy.utils.extension_path_user(ADDON_ID, path="site-packages", create=create)
+    except ValueError:  # loaded as a plain add-on, not as an extension
+        path = bpy.utils.user_resource("EXTENSIONS", path=os.path.join(".user", ADDON_ID, "site-packages"))
+        if create:
+            os.makedirs(path, exist_ok=True)
+        return path
+
+
+def worker_config(context: bpy.types.Context | None = None) -> WorkerConfig:
+    """How to start the worker, from the preferences (defaults when there are none).
+
+    :param context: Context; ``bpy.context`` when None.
+    """
+    prefs = addon_prefs(context)
+    site = site_packages_dir()
+    paths = (site,) if os.path.isdir(site) else ()
+    python = bpy.path.abspath(prefs.worker_python) if prefs is not None and prefs.worker_python else ""
+    env = {"DEPTH_ADDON_DEVICE": prefs.device if prefs is not None else "auto"}
+    if prefs is not None and prefs.model_dir:
+        env["DEPTH_ADDON_MODELS"] = bpy.path.abspath(prefs.model_dir)
+    return WorkerConfig(python=python, paths=paths, env=env)
+
+
+def generator_name(context: bpy.types.Context) -> str:
+    """The backend for this scene: its own Generator field, else the preferences' default.
+
+    :param context: Context with a scene.
+    """
+    own = context.scene.depth_addon.generator.strip() if context.scene is not None else ""
+    if own:
+        return own
+    prefs = addon_prefs(context)
+    return prefs.backend if prefs is not None and prefs.backend else DEFAULT_GENERATOR
+
+
+def torch_status(refresh: bool = False) -> dict:
+    """Whether the worker will find PyTorch, without importing it (cached; ``refresh`` re-checks).
+
+    :param refresh: Look again (after an install).
+    :return: ``{"found": bool, "where": str, "custom": bool}``; ``custom`` when a worker Python is set,
+        whose packages only a setup check can see.
+    """
+    global _torch_cache
+    if _torch_cache is None or refresh:
+        prefs = addon_prefs()
+        custom = bool(prefs is not None and prefs.worker_python)
+        site = site_packages_dir()
+        where = ""
+        if os.path.isdir(os.path.join(site, "torch")):
+            where = site
+        else:
+            spec = importlib.util.find_spec("torch")
+            if spec is not None and spec.origin:
+                where = os.path.dirname(os.path.dirname(spec.origin))
+        _torch_cache = {"found": bool(where) and not custom, "where": where, "custom": custom}
+    return _torch_cache
+
+
+def forget_torch_status() -> None:
+    """Drop the cached :func:`torch_status`; the next call looks again."""
+    global _torch_cache
+    _torch_cache = None

@@ -1,0 +1,184 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Generation and write-back from one camera, the use case: depth → generator → projection (+ compositor).
+
+:func:`apply_generated` is the one write-back of a generated image into the scene.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from ..blender import images
+from ..blender.compositor import group as comp
+from ..blender.writeback import projection
+from ..blender.writeback import provenance as provenance_props
+from ..depthmap import DepthResult
+from ..errors import BadInput, Cancelled
+from ..generation import get_generator
+from ..io.png import to_uint, write_png
+from ..mapping import DepthMapping
+from ..texturing import provenance as prov
+from .depth import depth_mapping, render_depth, save_depth
+
+Progress = Callable[[float, str], None]
+
+
+def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
+             generator: str | None = None, size: tuple[int, int] | None = None, camera=None,
+             progress: Progress | None = None, cancel: Callable[[], bool] | None = None) -> np.ndarray:
+    """Generate an RGB image (H×W×3 float32, sRGB values in [0, 1]) from depth in metres.
+
+    :param depth: H×W planar depth, ``inf`` background.
+    :param mask: H×W bool of valid pixels; ``isfinite(depth)`` when None.
+    :param prompt: What to paint.
+    :param seed: Same seed, same image.
+    :param generator: Generator name; the default generator when None.
+    :param size: Output ``(width, height)``; the depth's size when None.
+    :param camera: :class:`~depth_addon.camera.CameraModel` of the depth (for normals).
+    :param progress: Called with ``(fraction, message)``.
+    :param cancel: Polled; returning True raises :class:`~depth_addon.errors.Cancelled`.
+    """
+    gen = get_generator(generator)
+    return gen.generate(depth, mask, prompt=prompt, seed=seed, size=size, progress=progress, cancel=cancel,
+                        camera=camera)
+
+
+def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image, objects=None, occlusion: bool = True):
+    """Project ``image`` from the camera ``result`` was rendered from onto the scene's meshes.
+
+    Each material slot gets a new material (the originals are kept and restored by
+    ``projection.remove_projection``); surfaces the camera did not see keep their own look.
+
+    :param scene: Scene whose objects receive the projection.
+    :param result: The depth render (camera pose, frame and occlusion depth).
+    :param image: The image to project.
+    :param objects: Objects to project onto; every visible mesh when None.
+    :param occlusion: Test visibility against the captured depth.
+    """
+    planar = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
+    return projection.project_image(scene, result.camera, image, objects=objects, depth=planar if occlusion else None)
+
+
+@dataclass
+class TextureRun:
+    """What :func:`texture_scene` produced: arrays, datablocks, files and stage timings."""
+
+    depth: DepthResult
+    mapping: DepthMapping
+    rgb: np.ndarray
+    image: bpy.types.Image
+    projection: object
+    compositor: bpy.types.NodeTree | None
+    files: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
+                  prompt: str = "", seed: int = 0, generator: str | None = None, out_dir: str | os.PathLike | None
+                  = None, resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
+                  compositor: bool = True, progress: Progress | None = None,
+                  cancel: Callable[[], bool] | None = None) -> TextureRun:
+    """The whole path: depth from the camera → generated image → projection materials (+ compositor).
+
+    :param scene: Scene to texture; the context scene when None.
+    :param camera: Camera object or name; the scene camera when None.
+    :param prompt: What to paint.
+    :param seed: Same seed, same image.
+    :param generator: Generator name; the default generator when None.
+    :param out_dir: When given, ``depth.exr``, ``depth.png`` and ``generated.png`` are written there
+        and the projected image is loaded from ``generated.png`` (so a saved .blend references it).
+    :param resolution: ``(width, height)`` of depth and image; the scene's when None.
+    :param engine: Depth engine (see :func:`render_depth`).
+    :param mapping: Mapping kind recorded with the depth PNG.
+    :param compositor: Also set up our compositor group with the generated image as AI layer.
+    :param progress: Called with ``(fraction, message)``.
+    :param cancel: Polled between stages and inside generation.
+    """
+    scene = scene or bpy.context.scene
+    report = _reporter(progress, cancel)
+    timings: dict[str, float] = {}
+    files: dict[str, Path] = {}
+    t = time.perf_counter()
+    report(0.0, "rendering depth")
+    depth = render_depth(scene, camera, resolution, engine)
+    if not depth.mask.any():
+        raise BadInput("the camera sees no geometry; nothing to texture")
+    depth_map = depth_mapping(depth, kind=mapping)
+    timings["depth"] = time.perf_counter() - t
+    if out_dir is not None:
+        files["depth_exr"] = save_depth(depth, Path(out_dir) / "depth.exr", depth_map)
+        files["depth_png"] = save_depth(depth, Path(out_dir) / "depth.png", depth_map)
+
+    t = time.perf_counter()
+    report(0.1, "generating")
+    gen = get_generator(generator)  # built once: it generates and is fingerprinted for provenance
+    rgb = gen.generate(depth.depth, depth.mask, prompt=prompt, seed=seed, camera=depth.camera,
+                       progress=lambda f, m: report(0.1 + 0.7 * f, m), cancel=cancel)
+    timings["generate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    report(0.8, "projecting")
+    cam_name = camera if isinstance(camera, str) else (camera or scene.camera).name
+    record = prov.provenance("projection", prompt, seed, gen.name, [depth.camera], depth_map,
+                             weights_hash=prov.generator_fingerprint(gen), frame=scene.frame_current,
+                             options={"engine": engine, "camera": cam_name})
+    image, proj = apply_generated(scene, depth, rgb, record, out_dir, files)
+    timings["project"] = time.perf_counter() - t
+
+    group = None
+    if compositor:
+        t = time.perf_counter()
+        group = comp.ensure_compositor_group(scene, image=image)
+        comp.activate_compositor(scene)
+        timings["compositor"] = time.perf_counter() - t
+    report(1.0, "done")
+    return TextureRun(depth=depth, mapping=depth_map, rgb=rgb, image=image, projection=proj, compositor=group,
+                      files=files, timings=timings)
+
+
+def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray, record: dict,
+                    out_dir: str | os.PathLike | None = None, files: dict[str, Path] | None = None):
+    """Write a generated image back into the scene: an image datablock projected from the capture camera.
+
+    With ``out_dir`` the image is written to ``generated.png`` (provenance in its metadata) and loaded
+    from there, so a saved .blend references it; without, it is a new "Depth Generated" image. The
+    provenance ``record`` is attached to the image, the projector and the new materials.
+
+    :param scene: The scene.
+    :param depth: The depth render the image was generated from (camera pose and occlusion).
+    :param rgb: H×W×3 float sRGB image.
+    :param record: Provenance record (:func:`depth_addon.texturing.provenance.provenance`).
+    :param out_dir: Folder for ``generated.png``; None keeps the image in the .blend only.
+    :param files: Collects ``generated`` → path when given.
+    :return: ``(image, projection result)``.
+    """
+    if out_dir is not None:
+        path = Path(out_dir) / "generated.png"
+        write_png(path, to_uint(rgb, 8), prov.metadata_text(record))
+        image = bpy.data.images.load(str(path.resolve()), check_existing=False)
+        if files is not None:
+            files["generated"] = path
+    else:
+        image = images.image_from_array("Depth Generated", rgb)
+    proj = project(scene, depth, image)
+    provenance_props.attach(record, image, proj.projector, *proj.materials)
+    return image, proj
+
+
+def _reporter(progress: Progress | None, cancel: Callable[[], bool] | None) -> Progress:
+    """One callback that reports progress and raises :class:`Cancelled` when ``cancel`` says so."""
+
+    def report(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled by the user")
+
+    return report
