@@ -37,9 +37,11 @@ import numpy as np  # noqa: E402
 
 from bench_common import measure, peak_memory  # noqa: E402
 from depth_addon import api  # noqa: E402
-from depth_addon.blender import images
-from depth_addon.blender.writeback import projection
+from depth_addon.blender import images, props  # noqa: E402
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
+from depth_addon.blender.depth import preview as depth_preview  # noqa: E402
+from depth_addon.blender.writeback import projection  # noqa: E402
+from depth_addon.cli import main as cli_main  # noqa: E402
 from depth_addon.io.atomic import write_text_atomic  # noqa: E402
 
 
@@ -85,41 +87,45 @@ def first_call_seconds(size: int) -> float:
     return float(next(line.split()[1] for line in out.splitlines() if line.startswith("FIRST")))
 
 
-def run(quick: bool, only: set[str] | None) -> list[dict]:
-    """Run every stage and return the records."""
-    runs = 3 if quick else 5
-    records: list[dict] = []
+class Records:
+    """The stages measured so far, and which stages were asked for."""
 
-    def add(stage: str, times: list[float], params: dict, vs: str | None = None) -> None:
-        if only and stage not in only:
+    def __init__(self, only: set[str] | None) -> None:
+        self.only = only
+        self.records: list[dict] = []
+
+    def wanted(self, *stages: str) -> bool:
+        """True when any of ``stages`` is to be measured."""
+        return not self.only or bool(self.only & set(stages))
+
+    def add(self, stage: str, times: list[float], params: dict, vs: str | None = None) -> None:
+        """Record a stage's times; with ``vs``, its speed-up over that (earlier) stage of the same run."""
+        if self.only and stage not in self.only:
             return
         rec = {"stage": stage, "median_s": statistics.median(times), "min_s": min(times), "runs": len(times),
                "params": params}
         if vs is not None:
-            ref = next((r for r in records if r["stage"] == vs), None)
+            ref = next((r for r in self.records if r["stage"] == vs), None)
             if ref is not None:
                 rec["vs"], rec["ratio"] = vs, ref["median_s"] / rec["median_s"]
-        records.append(rec)
+        self.records.append(rec)
 
-    def wanted(*stages: str) -> bool:
-        return not only or bool(only & set(stages))
 
-    if wanted("depth_1024", "depth_workbench_1024", "depth_cycles_1024"):
+def depth_stages(rec: Records, runs: int, quick: bool) -> None:
+    """Depth at 1024² by every engine, the live preview update and a fresh process's first call."""
+    if rec.wanted("depth_1024", "depth_workbench_1024", "depth_cycles_1024"):
         scene = bench_scene()
         params = {"size": 1024, "triangles": scene["bench_triangles"]}
         cyc = measure(lambda: api.render_depth(scene, resolution=(1024, 1024), engine="cycles"), runs)
-        add("depth_cycles_1024", cyc, params | {"engine": "cycles"})
+        rec.add("depth_cycles_1024", cyc, params | {"engine": "cycles"})
         wb = measure(lambda: api.render_depth(scene, resolution=(1024, 1024), engine="workbench"), runs)
-        add("depth_workbench_1024", wb, params | {"engine": "workbench"}, vs="depth_cycles_1024")
+        rec.add("depth_workbench_1024", wb, params | {"engine": "workbench"}, vs="depth_cycles_1024")
         # Warm-up is two calls: the first uploads the meshes, the second finds which are closed (culling).
         gpu = measure(lambda: api.render_depth(scene, resolution=(1024, 1024), engine="gpu"), max(runs, 5), warmup=2)
-        add("depth_1024", gpu, params | {"engine": "gpu"}, vs="depth_cycles_1024")
-    if wanted("depth_preview_512"):
-        from depth_addon.blender import props as properties
-        from depth_addon.blender.depth import preview as depth_preview
-
+        rec.add("depth_1024", gpu, params | {"engine": "gpu"}, vs="depth_cycles_1024")
+    if rec.wanted("depth_preview_512"):
         if not hasattr(bpy.types.Scene, "depth_addon"):
-            properties.register()
+            props.register()
         scene = bench_scene()
         scene.depth_addon.preview_size = 512
         cam = scene.camera
@@ -128,52 +134,62 @@ def run(quick: bool, only: set[str] | None) -> list[dict]:
             cam.location.x += 0.01
             bpy.context.evaluated_depsgraph_get()
 
-        add("depth_preview_512", measure(lambda: depth_preview.update_preview(scene), max(runs, 9), setup=nudge),
-            {"size": 512, "triangles": scene["bench_triangles"], "note": "live preview update, camera moved"})
-    if wanted("depth_first_call_1024"):
-        add("depth_first_call_1024", [first_call_seconds(1024) for _ in range(1 if quick else 3)],
-            {"size": 1024, "note": "fresh process, GPU context creation included"})
+        rec.add("depth_preview_512", measure(lambda: depth_preview.update_preview(scene), max(runs, 9), setup=nudge),
+                {"size": 512, "triangles": scene["bench_triangles"], "note": "live preview update, camera moved"})
+    if rec.wanted("depth_first_call_1024"):
+        rec.add("depth_first_call_1024", [first_call_seconds(1024) for _ in range(1 if quick else 3)],
+                {"size": 1024, "note": "fresh process, GPU context creation included"})
 
-    if wanted("generate_512", "generate_1024"):
+
+def generate_stages(rec: Records, runs: int, quick: bool) -> None:
+    """The default generator at 512² and 1024² on the demo scene, and projecting onto the bench scene."""
+    if rec.wanted("generate_512", "generate_1024"):
         bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
         scene = build_demo_scene(bpy.context.scene)
         for size in (512, 1024):
             d = api.render_depth(scene, resolution=(size, size))
+
             def run_once(d=d) -> None:
                 api.generate(d.depth, d.mask, "stone", 1, camera=d.camera)
 
-            add(f"generate_{size}", measure(run_once, runs),
-                {"size": size, "generator": "default", **(peak_memory(run_once) or {})})
-
-    if wanted("project_scene"):
+            rec.add(f"generate_{size}", measure(run_once, runs),
+                    {"size": size, "generator": "default", **(peak_memory(run_once) or {})})
+    if rec.wanted("project_scene"):
         scene = bench_scene()
         d = api.render_depth(scene, resolution=(512, 512))
         image = images.image_from_array("Bench Image", np.full((512, 512, 3), 0.5, np.float32))
         objects = [o for o in scene.objects if o.type == "MESH"]
-        add("project_scene", measure(lambda: api.project(scene, d, image), runs,
-                                     setup=lambda: projection.remove_projection(objects)),
-            {"objects": len(objects), "triangles": scene["bench_triangles"]})
+        rec.add("project_scene", measure(lambda: api.project(scene, d, image), runs,
+                                         setup=lambda: projection.remove_projection(objects)),
+                {"objects": len(objects), "triangles": scene["bench_triangles"]})
         projection.remove_projection(objects)
 
-    if wanted("import_512", "import_2048", "import_displace_2048"):
+
+def other_stages(rec: Records, runs: int, quick: bool) -> None:
+    """Import, texturing and the demo end to end (stages of ``bench_import.py`` and ``bench_texture.py``)."""
+    if rec.wanted("import_512", "import_2048", "import_displace_2048"):
         from bench_import import import_stages
 
         for stage, times, params, vs in import_stages(measure, runs):
-            add(stage, times, params, vs)
-
-    if wanted("project_1m_faces", "project_1m_faces_loop_uv", "multiview_4x_bake_1024"):
+            rec.add(stage, times, params, vs)
+    if rec.wanted("project_1m_faces", "project_1m_faces_loop_uv", "multiview_4x_bake_1024"):
         from bench_texture import texture_stages
 
         for stage, times, params, ref in texture_stages(measure, runs):
-            add(stage, times, params, vs=ref)
-
-    if wanted("demo_end_to_end"):
-        from depth_addon.cli import main as cli_main
-
+            rec.add(stage, times, params, vs=ref)
+    if rec.wanted("demo_end_to_end"):
         with tempfile.TemporaryDirectory() as tmp:
             times = measure(lambda: cli_main(["demo", "--out-dir", tmp]), 1 if quick else 3, warmup=0)
-        add("demo_end_to_end", times, {"size": 512, "note": "depth + generate + project + Cycles 16 spp + save"})
-    return records
+        rec.add("demo_end_to_end", times, {"size": 512, "note": "depth + generate + project + Cycles 16 spp + save"})
+
+
+def run(quick: bool, only: set[str] | None) -> list[dict]:
+    """Run every stage and return the records."""
+    runs = 3 if quick else 5
+    rec = Records(only)
+    for stages in (depth_stages, generate_stages, other_stages):
+        stages(rec, runs, quick)
+    return rec.records
 
 
 def table(records: list[dict]) -> str:

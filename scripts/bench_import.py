@@ -87,7 +87,7 @@ def import_displace_reference(depth_path: Path, color_path: Path) -> None:
     mod = ob.modifiers.new("Displace", "DISPLACE")
     mod.texture, mod.texture_coords, mod.direction, mod.mid_level, mod.strength = tex, "UV", "Z", 0.0, -1.0
     color = bpy.data.images.load(str(color_path), check_existing=False)
-    ob.data.materials.append(depth_mesh.color_material("Colour", color))
+    ob.data.materials.append(depth_mesh.materials.color_material("Colour", color))
     bpy.context.view_layer.update()
 
 

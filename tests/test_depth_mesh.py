@@ -173,7 +173,7 @@ def test_failure_inside_blender_removes_everything(monkeypatch: pytest.MonkeyPat
     def boom(*args, **kwargs):
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(depth_mesh, "_displace", boom)
+    monkeypatch.setattr(depth_mesh.materials, "displace_modifier", boom)
     before = counts()
     with pytest.raises(RuntimeError, match="simulated"):
         import_depth_map(scene_depth(), RNG.random((24, 32, 3)), mode="displace")
@@ -243,7 +243,7 @@ def test_operator_reports_unexpected_errors(import_operator, tmp_path: Path, mon
     def boom(*args, **kwargs):
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(depth_mesh, "_displace", boom)  # after the mesh, camera and images exist
+    monkeypatch.setattr(depth_mesh.materials, "displace_modifier", boom)  # after the mesh, camera and images exist
     np.save(tmp_path / "d.npy", scene_depth())
     before = counts()
     with pytest.raises(RuntimeError, match="d.npy failed: RuntimeError: simulated failure"):

@@ -206,13 +206,7 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     options = options or ImportOptions()
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    if isinstance(depth_source, np.ndarray):
-        values, integer_max = _raw_from_array(depth_source)
-        name, where, source = "Depth", "depth array", {"source": "array"}
-    else:
-        raw = read_depth(depth_source, options.channel)
-        values, integer_max, name, where = raw.values, raw.integer_max, Path(depth_source).stem, display(depth_source)
-        source = {"source": os.fspath(depth_source), "format": raw.info.format, "channel": raw.channel}
+    values, integer_max, name, where, source = _read_source(depth_source, options.channel)
     h, w = values.shape
     cam, explicit = intr.resolve(w, h, options.fov, options.focal_px, options.fy, options.focal_mm,
                                  options.sensor_mm, options.cx, options.cy)
@@ -244,10 +238,7 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     timings["preprocess"] = time.perf_counter() - t
 
     f = options.preprocess.downsample
-    lo, hi = float(pre.depth.min()), float(pre.depth.max())  # NaN propagates: finite and positive = all valid
-    ok = None if 0 < lo <= hi < np.inf else valid_mask(pre.depth)
-    if ok is not None:
-        lo, hi = float(pre.depth.min(where=ok, initial=np.inf)), float(pre.depth.max(where=ok, initial=-np.inf))
+    lo, hi, ok = _valid_range(pre.depth)
     valid_fraction = 1.0 if ok is None else np.count_nonzero(ok) / ok.size
     displace_depth = 0.0
     if options.mode == "displace":
@@ -255,20 +246,7 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
 
     coarse = options.mode == "displace" and options.displace_method == "material"
     plan = None if coarse else plan_grid(pre.keep)  # the sizes now: Blender allocates while the arrays are built
-
-    def grid() -> GridMesh:  # pure numpy on valid input: runs on worker threads while the caller goes on
-        t = time.perf_counter()
-        uv_extent = (w / f, h / f) if f > 1 else None
-        if plan is None:  # a coarse plane to subdivide and displace at render time
-            shape = pre.depth.shape
-            mesh = plane_grid(shape, pre.intrinsics.frame, pre.keep, plane_step(shape[1], shape[0]), displace_depth,
-                              uv_extent)
-        else:
-            mesh = build_grid(pre.depth, pre.intrinsics.frame, pre.keep, displace_depth or None, uv_extent, plan)
-        timings["grid"] = time.perf_counter() - t
-        return mesh
-
-    grid_job = worker().submit(grid)
+    grid_job = worker().submit(_grid, pre, plan, displace_depth, (w / f, h / f) if f > 1 else None, timings)
     if color is not None and color_path is not None:
         color = None  # guided filtering needed the array; Blender loads the file itself
     info = {**source, "conversion": conversion, "intrinsics": pre.intrinsics.to_dict(), "mode": options.mode,
@@ -281,3 +259,39 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
         render_size=(pre.intrinsics.width * f, pre.intrinsics.height * f),
         displace_depth=displace_depth, color=color, color_path=color_path, color_linear=linear,
         warnings=warnings, stages=pre.stages, info=info, timings=timings)
+
+
+def _read_source(depth_source, channel: str | None) -> tuple[np.ndarray, float, str, str, dict]:
+    """Raw values of a depth file or array: ``(values, integer_max, name, where, source info)``.
+
+    :param depth_source: Depth file path, or an H×W array of raw values.
+    :param channel: EXR channel to read, or None for the default.
+    """
+    if isinstance(depth_source, np.ndarray):
+        values, integer_max = _raw_from_array(depth_source)
+        return values, integer_max, "Depth", "depth array", {"source": "array"}
+    raw = read_depth(depth_source, channel)
+    source = {"source": os.fspath(depth_source), "format": raw.info.format, "channel": raw.channel}
+    return raw.values, raw.integer_max, Path(depth_source).stem, display(depth_source), source
+
+
+def _valid_range(depth: np.ndarray) -> tuple[float, float, np.ndarray | None]:
+    """``(near, far, valid mask)`` of cleaned depth; the mask is None when every pixel is valid."""
+    lo, hi = float(depth.min()), float(depth.max())  # NaN propagates: finite and positive = all valid
+    ok = None if 0 < lo <= hi < np.inf else valid_mask(depth)
+    if ok is not None:
+        lo, hi = float(depth.min(where=ok, initial=np.inf)), float(depth.max(where=ok, initial=-np.inf))
+    return lo, hi, ok
+
+
+def _grid(pre, plan, displace_depth: float, uv_extent: tuple[float, float] | None, timings: dict) -> GridMesh:
+    """The mesh arrays (pure numpy on valid input: runs on worker threads while the caller goes on)."""
+    t = time.perf_counter()
+    if plan is None:  # a coarse plane to subdivide and displace at render time
+        shape = pre.depth.shape
+        mesh = plane_grid(shape, pre.intrinsics.frame, pre.keep, plane_step(shape[1], shape[0]), displace_depth,
+                          uv_extent)
+    else:
+        mesh = build_grid(pre.depth, pre.intrinsics.frame, pre.keep, displace_depth or None, uv_extent, plan)
+    timings["grid"] = time.perf_counter() - t
+    return mesh

@@ -14,7 +14,6 @@ robust per-image range, handed to the pipeline as a float tensor replicated to t
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -28,6 +27,7 @@ from ..camera import CameraModel
 from ..errors import BadInput, Cancelled, ModelUnavailable
 from ..mapping import fit_mapping
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
+from .diffusers_files import read_json, safetensors_header, scan_folder, sha256_of, verify_hashes
 from .diffusers_load import (
     FAMILY_DEFAULTS,
     INSTALL_COMMAND,
@@ -39,13 +39,10 @@ from .diffusers_load import (
     padded_size,
     pick_device,
     plan_offload,
-    read_json,
-    safetensors_header,
-    scan_folder,
 )
 
 __all__ = ["BackendConfig", "DiffusersGenerator", "config_from_env", "control_image", "estimate_memory",
-           "import_diffusers"]
+           "import_diffusers", "sha256_of", "verify_hashes"]
 
 PIPELINES = {
     "sd15-controlnet": "StableDiffusionControlNetPipeline",
@@ -114,37 +111,6 @@ def control_image(depth: np.ndarray, mask: np.ndarray, stride: int) -> np.ndarra
     wp, hp = padded_size((w, h), stride)
     padded = np.pad(mapped, ((0, hp - h), (0, wp - w)), mode="edge")
     return np.ascontiguousarray(np.broadcast_to(padded, (1, 3, hp, wp)), dtype=np.float32)
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks.
-
-    :param path: File to hash.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(2**20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_hashes(expected: Mapping[str, str], base: Path | None) -> None:
-    """Compare weight files with the hashes the user supplied.
-
-    :param expected: sha256 per file; relative keys are resolved against ``base``.
-    :param base: Base model folder (None when the model is a hub id).
-    :raises ModelUnavailable: For a missing file or a mismatch (the message gives both hashes).
-    """
-    for key, want in expected.items():
-        path = Path(key).expanduser()
-        if not path.is_absolute() and base is not None:
-            path = base / path
-        if not path.is_file():
-            raise ModelUnavailable(f"file listed in sha256 not found: {path}")
-        got = sha256_of(path)
-        if got != want.lower():
-            raise ModelUnavailable(f"refusing {path}: sha256 {got} does not match the expected {want.lower()} "
-                                   "(corrupt download or a different file)")
 
 
 def _load_errors() -> tuple[type[Exception], ...]:
@@ -312,6 +278,42 @@ class DiffusersGenerator:
         merged.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return BackendConfig.from_dict(merged)
 
+    @staticmethod
+    def _call_args(cfg: BackendConfig, family: str, control, prompt: str, seed: int, report: Steps,
+                   cancel: CancelFn | None, torch) -> dict:
+        """Keyword arguments of the pipeline call, with a step callback that reports and cancels.
+
+        :param cfg: The resolved configuration.
+        :param family: The loaded pipeline family.
+        :param control: 1×3×H×W control tensor (sides padded to the VAE stride).
+        :param prompt: Prompt.
+        :param seed: Seed of the CPU generator.
+        :param report: Progress.
+        :param cancel: Polled after every step.
+        :param torch: The torch module.
+        """
+        n_steps, guidance, scale = (v if v is not None else d for v, d in zip(
+            (cfg.steps, cfg.guidance, cfg.control_scale), FAMILY_DEFAULTS[family], strict=True))
+
+        def on_step_end(pipeline, i: int, _t, tensors: dict) -> dict:
+            if cancel is not None and cancel():
+                pipeline._interrupt = True
+                raise Cancelled("image generation cancelled")
+            total = getattr(pipeline, "_num_timesteps", None) or n_steps
+            report(0.05 + 0.9 * (i + 1) / total, f"step {i + 1}/{total}")
+            return tensors
+
+        args = {"prompt": prompt or "", "height": control.shape[2], "width": control.shape[3],
+                "num_inference_steps": int(n_steps), "guidance_scale": float(guidance),
+                "generator": torch.Generator("cpu").manual_seed(seed), "output_type": "np",
+                "callback_on_step_end": on_step_end}
+        if family == "flux-depth":
+            args["control_image"] = control
+        else:
+            args.update(image=control, negative_prompt=cfg.negative_prompt or None,
+                        controlnet_conditioning_scale=float(scale))
+        return args
+
     def generate(
         self,
         depth: np.ndarray,
@@ -358,27 +360,8 @@ class DiffusersGenerator:
         pipe, family = self.pipe, self.family
         stride = pipe.vae_scale_factor * (2 if family == "flux-depth" else 1)
         control = torch.from_numpy(control_image(depth, mask, stride))
-        wp, hp = control.shape[3], control.shape[2]
-        n_steps, guidance, scale = (v if v is not None else d for v, d in zip(
-            (cfg.steps, cfg.guidance, cfg.control_scale), FAMILY_DEFAULTS[family], strict=True))
-        self._memory_options(cfg, wp * hp)
-
-        def on_step_end(pipeline, i: int, _t, tensors: dict) -> dict:
-            if cancel is not None and cancel():
-                pipeline._interrupt = True
-                raise Cancelled("image generation cancelled")
-            total = getattr(pipeline, "_num_timesteps", None) or n_steps
-            report(0.05 + 0.9 * (i + 1) / total, f"step {i + 1}/{total}")
-            return tensors
-
-        args = {"prompt": prompt or "", "height": hp, "width": wp, "num_inference_steps": int(n_steps),
-                "guidance_scale": float(guidance), "generator": torch.Generator("cpu").manual_seed(seed),
-                "output_type": "np", "callback_on_step_end": on_step_end}
-        if family == "flux-depth":
-            args["control_image"] = control
-        else:
-            args.update(image=control, negative_prompt=cfg.negative_prompt or None,
-                        controlnet_conditioning_scale=float(scale))
+        self._memory_options(cfg, control.shape[3] * control.shape[2])
+        args = self._call_args(cfg, family, control, prompt, seed, report, cancel, torch)
         try:
             result = pipe(**args)
         except Cancelled:

@@ -1,30 +1,26 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Configuration, safety checks and memory planning for the diffusers backend (no bpy, no diffusers at import).
+"""Configuration, family detection and memory planning for the diffusers backend (no bpy, no diffusers at import).
 
-Everything here works on files and JSON before any weights are loaded: a model folder is checked
-for pickle files, truncated ``.safetensors`` and wrong hashes, its family is read from
-``model_index.json``, and the memory a generation needs is estimated from the safetensors headers.
+Everything here works on files and JSON before any weights are loaded (the folder's files themselves are
+checked by :mod:`.diffusers_files`): the family is read from ``model_index.json``, and the memory a
+generation needs is estimated from the safetensors headers.
 torch is imported only by the functions that pick a device.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import string
-import struct
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BadInput, ModelUnavailable
+from .diffusers_files import read_json, safetensors_header, weight_files
 
 FAMILIES = ("auto", "sd15-controlnet", "sdxl-controlnet", "flux-depth")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 OFFLOADS = ("auto", "none", "model", "sequential")
-#: Pickle-based weight formats: unpickling runs code, so they are refused wherever they appear.
-PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl", ".pickle", ".joblib")
 INSTALL_COMMAND = "python -m pip install diffusers==0.42.1 transformers==5.23.0 accelerate==1.15.0"
 #: Family defaults: (steps, guidance scale, ControlNet conditioning scale).
 FAMILY_DEFAULTS = {"sd15-controlnet": (25, 7.5, 1.0), "sdxl-controlnet": (30, 7.0, 0.5), "flux-depth": (28, 10.0, 1.0)}
@@ -33,7 +29,6 @@ DENOISER_ELEMS_PER_PIXEL = 1024
 VAE_ELEMS_PER_PIXEL = 2048
 VAE_TILE_PIXELS = 512 * 512
 MARGIN = 1.1
-_HEADER_LIMIT = 100 * 2**20
 
 
 @dataclass(frozen=True)
@@ -123,93 +118,6 @@ class BackendConfig:
 
 
 # --- files ---------------------------------------------------------------------------------------------
-
-
-def safetensors_header(path: Path) -> dict:
-    """The JSON header of a ``.safetensors`` file, after checking the file is complete.
-
-    :param path: File to read.
-    :raises ModelUnavailable: When the file is truncated, padded or not safetensors at all.
-    """
-    size = path.stat().st_size
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(8)
-            if len(raw) < 8:
-                raise ValueError("shorter than the 8-byte header length")
-            (n,) = struct.unpack("<Q", raw)
-            if n > min(size - 8, _HEADER_LIMIT):
-                raise ValueError(f"header length {n} does not fit in a {size}-byte file")
-            header = json.loads(fh.read(n))
-        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError) as exc:
-        raise ModelUnavailable(f"refusing {path}: not a valid safetensors file ({exc})") from exc
-    if size != 8 + n + end:
-        state = "truncated" if size < 8 + n + end else "longer than its header says"
-        raise ModelUnavailable(f"refusing {path}: the file is {state} ({size} bytes, expected {8 + n + end}); "
-                               "download it again")
-    return header
-
-
-def _variant_of(path: Path) -> str | None:
-    stem = path.name[: -len(".safetensors")].split("-0000")[0]
-    return stem.split(".", 1)[1] if "." in stem else None
-
-
-def weight_files(folder: Path, variant: str | None = None) -> list[Path]:
-    """The ``.safetensors`` files of one component folder that diffusers would load for ``variant``.
-
-    :param folder: Component folder (for instance ``unet``).
-    :param variant: Weight variant, None for the plain files; all files when none match.
-    """
-    files = sorted(folder.glob("*.safetensors"))
-    chosen = [p for p in files if _variant_of(p) == variant]
-    return chosen or files
-
-
-def scan_folder(folder: Path, marker: str) -> list[Path]:
-    """Check a model folder before anything is loaded and return its ``.safetensors`` files.
-
-    :param folder: Model folder.
-    :param marker: File the folder must hold (``model_index.json`` or ``config.json``).
-    :raises ModelUnavailable: For a missing folder or marker, any pickle-based weight file, no
-        safetensors at all, or a truncated safetensors file.
-    """
-    if not folder.is_dir():
-        raise ModelUnavailable(f"model folder not found: {folder}")
-    if not (folder / marker).is_file():
-        raise ModelUnavailable(f"{folder} has no {marker}: not a diffusers model folder "
-                               "(download the diffusers layout or save it with save_pretrained)")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if name.lower().endswith(PICKLE_SUFFIXES):
-                raise ModelUnavailable(
-                    f"refusing {path}: pickle-based weights ({path.suffix}) can run code when loaded; only "
-                    ".safetensors is accepted. Delete the file or download the safetensors files only")
-            if name.endswith(".safetensors"):
-                found.append(path)
-    if not found:
-        raise ModelUnavailable(f"{folder} holds no .safetensors weights")
-    for path in found:
-        safetensors_header(path)
-    return found
-
-
-def read_json(path: Path) -> dict:
-    """A JSON object from ``path``.
-
-    :raises ModelUnavailable: When the file is missing or not a JSON object.
-    """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelUnavailable(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ModelUnavailable(f"{path} is not a JSON object")
-    return data
 
 
 def components(index: Mapping) -> list[str]:

@@ -124,6 +124,31 @@ def rasterize_uv(uv: np.ndarray, position: np.ndarray, normal: np.ndarray, size:
         raise BadInput(f"expected (T,3,2) UVs and (T,3,3) positions/normals, got {uv.shape}, {position.shape}, "
                        f"{normal.shape}")
     p = uv * size - 0.5  # texel (i, j) has its centre at integer coordinates (j, i)
+    edges = _edge_functions(p, size)
+    idx, tris, w0, w1, strict_idx = _scan(edges, size, measure_overlap)
+    winner = np.full(size * size, -1, np.int64)
+    winner[idx] = np.arange(idx.size)  # one hit per texel (any of the candidates on a shared edge)
+    pick = winner[winner >= 0]
+    idx, tris, w0, w1 = idx[pick], tris[pick], w0[pick], w1[pick]
+    w2 = 1.0 - w0 - w1
+    pos, nrm = (_interpolate(attr, tris, w0, w1, w2) for attr in (position, normal))
+    length = np.sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2])
+    nrm *= np.where(length > 1e-12, 1.0 / np.maximum(length, 1e-12), 0.0).astype(np.float32)
+    overlap = 0.0
+    if measure_overlap and strict_idx:
+        counts = np.bincount(np.concatenate(strict_idx), minlength=size * size)
+        overlap = float((counts > 1).sum()) / max(idx.size, 1)
+    return TexelGeometry(size=size, index=idx, position=pos.astype(np.float32), normal=nrm,
+                         triangle=tris.astype(np.int32), overlap=overlap)
+
+
+def _edge_functions(p: np.ndarray, size: int) -> tuple:
+    """Per drawable triangle: its index, the three corners' barycentric edge functions and its texel rows.
+
+    :param p: (T, 3, 2) corners in texel coordinates (texel centres at integers).
+    :param size: Texture side in texels.
+    :return: ``(ids, ea, eb, ec, xmin, xmax, ymin, rows)``.
+    """
     ax, ay, bx, by, cx, cy = (p[:, k, c] for k in range(3) for c in range(2))
     area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
     xmin = np.clip(np.ceil(p[..., 0].min(1) - 1e-9), 0, size - 1)
@@ -143,7 +168,15 @@ def rasterize_uv(uv: np.ndarray, position: np.ndarray, normal: np.ndarray, size:
     ec = (ec[0], ec[1], ec[2] + 1.0)
     xmin, xmax = xmin[ids].astype(np.int64), xmax[ids].astype(np.int64)
     ymin, rows = ymin[ids].astype(np.int64), (ymax[ids] - ymin[ids] + 1).astype(np.int64)
+    return ids, ea, eb, ec, xmin, xmax, ymin, rows
 
+
+def _scan(edges: tuple, size: int, measure_overlap: bool) -> tuple:
+    """Every covered texel of every triangle, in chunks of (triangle, row) pairs.
+
+    :return: ``(flat texel index, triangle, w0, w1, texels strictly inside, per chunk)``.
+    """
+    ids, ea, eb, ec, xmin, xmax, ymin, rows = edges
     hit_idx, hit_tri, hit_w0, hit_w1, strict_idx = [], [], [], [], []
     cum = np.cumsum(rows * (xmax - xmin + 1))
     start = 0
@@ -169,23 +202,8 @@ def rasterize_uv(uv: np.ndarray, position: np.ndarray, normal: np.ndarray, size:
         hit_w0.append(w0)
         hit_w1.append(w1)
         start = end
-    if hit_idx:
-        idx, tris = np.concatenate(hit_idx), np.concatenate(hit_tri)
-        w0, w1 = np.concatenate(hit_w0), np.concatenate(hit_w1)
-    else:
-        idx = tris = np.zeros(0, np.int64)
-        w0 = w1 = np.zeros(0, np.float32)
-    winner = np.full(size * size, -1, np.int64)
-    winner[idx] = np.arange(idx.size)  # one hit per texel (any of the candidates on a shared edge)
-    pick = winner[winner >= 0]
-    idx, tris, w0, w1 = idx[pick], tris[pick], w0[pick], w1[pick]
-    w2 = 1.0 - w0 - w1
-    pos, nrm = (_interpolate(attr, tris, w0, w1, w2) for attr in (position, normal))
-    length = np.sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2])
-    nrm *= np.where(length > 1e-12, 1.0 / np.maximum(length, 1e-12), 0.0).astype(np.float32)
-    overlap = 0.0
-    if measure_overlap and strict_idx:
-        counts = np.bincount(np.concatenate(strict_idx), minlength=size * size)
-        overlap = float((counts > 1).sum()) / max(idx.size, 1)
-    return TexelGeometry(size=size, index=idx, position=pos.astype(np.float32), normal=nrm,
-                         triangle=tris.astype(np.int32), overlap=overlap)
+    if not hit_idx:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0, np.float32), np.zeros(0, np.float32), strict_idx
+    return (np.concatenate(hit_idx), np.concatenate(hit_tri), np.concatenate(hit_w0), np.concatenate(hit_w1),
+            strict_idx)

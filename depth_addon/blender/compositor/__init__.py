@@ -1,2 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""TODO."""
+"""Our compositor node group (owned by name): AI layer over the render, depth of field, fog, relighting.
+
+:mod:`.group` builds, activates and restores it (the user's compositor is kept); :mod:`.fx` adds effects;
+:mod:`.nodes` finds our named nodes.
+"""

@@ -25,20 +25,12 @@ from ...camera import CameraModel
 from ...errors import BadInput
 from ...texturing.conditioning import normals_from_depth
 from .. import compat, images
+from .nodes import NODE_PREFIX
+from .nodes import node as _node
 
-NODE_PREFIX = "Depth AI"
 N_FOG = tuple(f"{NODE_PREFIX} Fog {s}" for s in ("Start", "Clamp", "Density", "Exp", "Factor", "Mix"))
 N_RELIGHT = tuple(f"{NODE_PREFIX} Relight {s}" for s in ("Normals", "Scale", "Split", "X", "Y", "Z", "Clamp",
                                                           "Gain", "Mix"))
-
-
-def _node(tree: bpy.types.NodeTree, name: str, make, x: float, y: float) -> bpy.types.Node:
-    node = tree.nodes.get(name)
-    if node is None:
-        node = make(tree)
-        node.name = node.label = name
-    node.location = (x, y)
-    return node
 
 
 def _math(tree, name: str, op: str, x: float, y: float, a=None, b=None, c=None) -> bpy.types.Node:

@@ -17,9 +17,10 @@ import numpy as np
 from ...errors import BadInput
 from .. import compat
 from . import fx as compositor_fx
+from .nodes import NODE_PREFIX
+from .nodes import node as _node
 
 GROUP_NAME = "Depth AI Compositor"
-NODE_PREFIX = "Depth AI"
 KEY_OWNED = "depth_addon_compositor"  # on our node group
 KEY_STATE = "depth_addon_compositor_state"  # on the scene while our group is active: JSON
 KEY_PREVIOUS = "depth_addon_previous_compositor"  # on the scene: keeps the user's group referenced
@@ -42,15 +43,6 @@ def find_compositor_group() -> bpy.types.NodeTree | None:
 def _view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
     layer = bpy.context.view_layer
     return layer if layer is not None and layer.name in scene.view_layers else scene.view_layers[0]
-
-
-def _node(tree: bpy.types.NodeTree, name: str, make, x: float, y: float) -> bpy.types.Node:
-    node = tree.nodes.get(name)
-    if node is None:
-        node = make(tree)
-        node.name = node.label = name
-    node.location = (x, y)
-    return node
 
 
 def _radius_factor(scene: bpy.types.Scene, focus_distance: float, fstop: float) -> float:
@@ -102,17 +94,7 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     :raises BadInput: For an unknown blend mode, an opacity or strength outside 0..1, negative fog,
         or relighting without a normal image.
     """
-    if not 0.0 <= opacity <= 1.0:
-        raise BadInput(f"opacity must be between 0 and 1, got {opacity}")
-    if blend not in BLEND_MODES:
-        raise BadInput(f"unknown blend mode {blend!r}; use one of {', '.join(BLEND_MODES)}")
-    if not (0.0 <= relight <= 1.0) or not fog_density >= 0.0:
-        raise BadInput(f"relight must be 0..1 and fog density ≥ 0, got {relight} and {fog_density}")
-    if relight > 0.0 and normals is None:
-        raise BadInput("relighting needs the normal image of the capture (compositor_fx.normals_image)")
-    light = np.asarray(light_direction, np.float64)
-    if relight > 0.0 and not (np.isfinite(light).all() and np.linalg.norm(light) > 1e-9):
-        raise BadInput(f"light direction must be a non-zero vector, got {light_direction!r}")
+    light = _validated(opacity, blend, relight, fog_density, normals, light_direction)
     group = find_compositor_group()
     if group is None:
         group = compat.new_compositor_group(GROUP_NAME)
@@ -126,30 +108,8 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     render = _node(tree, N_RENDER, lambda t: compat.new_render_source(t), -600, 200)
     picture, depth = compat.render_source_sockets(render, scene, _view_layer(scene).name)
     if use_dof:
-        wanted.add(N_DEFOCUS)
-        dof = _node(tree, N_DEFOCUS, lambda t: t.nodes.new("CompositorNodeDefocus"), -150, 250)
-        dof.scene, dof.f_stop, dof.blur_max = scene, max(float(fstop), 1e-3), float(blur_max)
-        tree.links.new(picture, dof.inputs["Image"])
-        if focus_distance is None:
-            dof.use_zbuffer = True  # radius from the scene camera's lens and focus distance
-            tree.links.new(depth, dof.inputs["Z"])
-        else:  # radius = k · |s/z - 1| computed here, so the user's camera stays untouched
-            wanted.update(N_COC)
-            ops = (("DIVIDE", float(focus_distance), None), ("SUBTRACT", None, 1.0), ("ABSOLUTE", None, None),
-                   ("MULTIPLY", None, _radius_factor(scene, focus_distance, fstop)))
-            source = depth
-            for i, (op, a, b) in enumerate(ops):
-                node = _node(tree, N_COC[i], lambda t, op=op: compat.new_math(t, op), -400 + 80 * i, -150 - 40 * i)
-                node.operation = op
-                if a is not None:
-                    node.inputs[0].default_value = a
-                if b is not None:
-                    node.inputs[1].default_value = b
-                tree.links.new(source, node.inputs[1 if i == 0 else 0])
-                source = node.outputs[0]
-            dof.use_zbuffer, dof.z_scale = False, 1.0
-            tree.links.new(source, dof.inputs["Z"])
-        picture = dof.outputs["Image"]
+        picture, used = _add_defocus(tree, scene, picture, depth, focus_distance, fstop, blur_max)
+        wanted |= used
 
     pic = _node(tree, N_IMAGE, lambda t: t.nodes.new("CompositorNodeImage"), -600, -350)
     pic.image = image
@@ -175,6 +135,60 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     for node in [n for n in tree.nodes if n.name.startswith(NODE_PREFIX) and n.name not in wanted]:
         tree.nodes.remove(node)
     return group
+
+
+def _validated(opacity: float, blend: str, relight: float, fog_density: float, normals: bpy.types.Image | None,
+               light_direction: tuple[float, float, float]) -> np.ndarray:
+    """Check the options of :func:`ensure_compositor_group`; return the light direction as an array.
+
+    :raises BadInput: As :func:`ensure_compositor_group` documents.
+    """
+    if not 0.0 <= opacity <= 1.0:
+        raise BadInput(f"opacity must be between 0 and 1, got {opacity}")
+    if blend not in BLEND_MODES:
+        raise BadInput(f"unknown blend mode {blend!r}; use one of {', '.join(BLEND_MODES)}")
+    if not (0.0 <= relight <= 1.0) or not fog_density >= 0.0:
+        raise BadInput(f"relight must be 0..1 and fog density ≥ 0, got {relight} and {fog_density}")
+    if relight > 0.0 and normals is None:
+        raise BadInput("relighting needs the normal image of the capture (compositor_fx.normals_image)")
+    light = np.asarray(light_direction, np.float64)
+    if relight > 0.0 and not (np.isfinite(light).all() and np.linalg.norm(light) > 1e-9):
+        raise BadInput(f"light direction must be a non-zero vector, got {light_direction!r}")
+    return light
+
+
+def _add_defocus(tree: bpy.types.NodeTree, scene: bpy.types.Scene, picture: bpy.types.NodeSocket,
+                 depth: bpy.types.NodeSocket, focus_distance: float | None, fstop: float, blur_max: float,
+                 ) -> tuple[bpy.types.NodeSocket, set[str]]:
+    """Blur ``picture`` by depth: the camera's own focus (Z buffer), or a thin-lens radius for ``focus_distance``.
+
+    :return: The blurred picture socket and the names of the nodes used.
+    """
+    wanted = {N_DEFOCUS}
+    dof = _node(tree, N_DEFOCUS, lambda t: t.nodes.new("CompositorNodeDefocus"), -150, 250)
+    dof.scene, dof.f_stop, dof.blur_max = scene, max(float(fstop), 1e-3), float(blur_max)
+    tree.links.new(picture, dof.inputs["Image"])
+    if focus_distance is None:
+        dof.use_zbuffer = True  # radius from the scene camera's lens and focus distance
+        tree.links.new(depth, dof.inputs["Z"])
+        return dof.outputs["Image"], wanted
+    # radius = k · |s/z - 1| computed here, so the user's camera stays untouched
+    wanted.update(N_COC)
+    ops = (("DIVIDE", float(focus_distance), None), ("SUBTRACT", None, 1.0), ("ABSOLUTE", None, None),
+           ("MULTIPLY", None, _radius_factor(scene, focus_distance, fstop)))
+    source = depth
+    for i, (op, a, b) in enumerate(ops):
+        node = _node(tree, N_COC[i], lambda t, op=op: compat.new_math(t, op), -400 + 80 * i, -150 - 40 * i)
+        node.operation = op
+        if a is not None:
+            node.inputs[0].default_value = a
+        if b is not None:
+            node.inputs[1].default_value = b
+        tree.links.new(source, node.inputs[1 if i == 0 else 0])
+        source = node.outputs[0]
+    dof.use_zbuffer, dof.z_scale = False, 1.0
+    tree.links.new(source, dof.inputs["Z"])
+    return dof.outputs["Image"], wanted
 
 
 def is_compositor_active(scene: bpy.types.Scene) -> bool:

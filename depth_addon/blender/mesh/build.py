@@ -37,8 +37,8 @@ from mathutils import Matrix
 from ...depth_import import ImportOptions, PreparedImport, prepare
 from ...depth_import.grid import GridMesh, worker
 from ...errors import BadInput
-from .. import compat
-from ..images import FAR_DEPTH, KEY_OWNED
+from ..images import KEY_OWNED
+from . import materials
 
 SHADING = ("PRINCIPLED", "EMISSION")
 #: Camera pose of an import: at the origin, looking along +Y with +Z up.
@@ -131,80 +131,6 @@ def mesh_from_grid(name: str, grid: GridMesh) -> bpy.types.Mesh:
     return me
 
 
-def _new_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str) -> bpy.types.Image:
-    """A new generated image (never reusing one) holding H×W×3 ``rgb`` (row 0 = top), alpha 1."""
-    h, w = rgb.shape[:2]
-    image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=float_buffer)
-    image[KEY_OWNED] = True
-    image.colorspace_settings.name = colorspace
-    rgba = np.empty((h, w, 4), np.float32)
-    rgba[..., :3] = rgb[::-1]
-    rgba[..., 3] = 1.0
-    image.pixels.foreach_set(memoryview(rgba.reshape(-1)))  # marks the display buffer stale: no update() needed
-    return image
-
-
-def depth_pixels(depth: np.ndarray) -> np.ndarray:
-    """Bottom-up RGBA float32 pixels of a depth image: R = G = B = depth (``FAR_DEPTH`` where invalid), A = 1.
-
-    The Displace modifier reads the intensity (mean of RGB), a Displacement node the grey value;
-    alpha stays 1 so nothing is clamped.
-
-    :param depth: H×W metres (row 0 = top); NaN, inf and non-positive values are invalid.
-    """
-    d = np.asarray(depth, np.float32)[::-1]
-    h, w = d.shape
-    rgba = np.empty((h, w, 4), np.float32)
-    for k in range(3):  # column writes beat a broadcast or np.repeat
-        rgba[..., k] = d
-    rgba[..., 3] = 1.0
-    lo, hi = float(d.min()), float(d.max())  # NaN propagates: finite positive bounds mean all are valid
-    if not 0 < lo <= hi < np.inf:
-        with np.errstate(invalid="ignore"):
-            bad = ~(d > 0) | ~(d < np.inf)
-        rgba[bad, :3] = FAR_DEPTH
-    return rgba
-
-
-def depth_image(name: str, depth: np.ndarray, pixels: np.ndarray | None = None) -> bpy.types.Image:
-    """Float, Non-Color image of planar depth in metres; invalid pixels hold ``FAR_DEPTH``.
-
-    :param name: Image name (Blender makes it unique).
-    :param depth: H×W metres, row 0 = top.
-    :param pixels: ``depth_pixels(depth)`` when already computed.
-    """
-    h, w = np.shape(depth)
-    image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True, is_data=True)  # Non-Color
-    image[KEY_OWNED] = True
-    image.use_fake_user = True  # kept in the .blend even where nothing uses it (reconstruct mode)
-    image.pixels.foreach_set(memoryview((depth_pixels(depth) if pixels is None else pixels).reshape(-1)))
-    return image
-
-
-def color_material(name: str, image: bpy.types.Image, shading: str = "PRINCIPLED") -> bpy.types.Material:
-    """Material showing ``image`` through the ``UVMap`` UV map (Principled base colour or shadeless Emission)."""
-    mat = bpy.data.materials.new(name)
-    mat[KEY_OWNED] = True
-    tree = compat.ensure_node_tree(mat)  # 4.x: a new material has no node tree yet
-    nodes, links = tree.nodes, tree.links
-    nodes.clear()
-    out = nodes.new("ShaderNodeOutputMaterial")
-    uv = nodes.new("ShaderNodeUVMap")
-    uv.uv_map = "UVMap"
-    tex = nodes.new("ShaderNodeTexImage")
-    tex.image, tex.extension, tex.interpolation = image, "EXTEND", "Linear"
-    links.new(uv.outputs["UV"], tex.inputs["Vector"])
-    if shading == "EMISSION":
-        shader = nodes.new("ShaderNodeEmission")
-        links.new(tex.outputs["Color"], shader.inputs["Color"])
-    else:
-        shader = nodes.new("ShaderNodeBsdfPrincipled")
-        links.new(tex.outputs["Color"], shader.inputs["Base Color"])
-    links.new(shader.outputs[0], out.inputs["Surface"])
-    uv.location, tex.location, shader.location, out.location = (-700, 0), (-450, 0), (-100, 0), (250, 0)
-    return mat
-
-
 def camera_data(name: str, prepared: PreparedImport) -> bpy.types.Camera:
     """Camera datablock whose view is exactly the depth image (perspective, or orthographic for displace)."""
     intr = prepared.intrinsics
@@ -231,63 +157,6 @@ def _set_render(scene: bpy.types.Scene, prepared: PreparedImport) -> None:
     r.pixel_aspect_x, r.pixel_aspect_y = params["pixel_aspect_x"], params["pixel_aspect_y"]
 
 
-def _displace(ob: bpy.types.Object, name: str, image: bpy.types.Image) -> bpy.types.Texture:
-    tex = bpy.data.textures.new(name, "IMAGE")
-    tex[KEY_OWNED] = True
-    tex.image, tex.extension = image, "EXTEND"
-    tex.use_interpolation = False  # exact texel values at the pixel-centre UVs
-    mod = ob.modifiers.new("Depth Displace", "DISPLACE")
-    mod.texture, mod.texture_coords, mod.uv_layer = tex, "UV", "UVMap"
-    mod.direction, mod.space, mod.mid_level, mod.strength = "Z", "LOCAL", 0.0, -1.0  # local z = -depth
-    return tex
-
-
-def displacement_material(name: str, image: bpy.types.Image, material: bpy.types.Material | None = None,
-                          ) -> bpy.types.Material:
-    """Add depth displacement to ``material`` (or to a new one with a Principled surface): local z = -depth.
-
-    ``UVMap`` → Image Texture (the depth image, linear, extended) → Displacement (height = depth,
-    midlevel 0, scale -1, object space: the plane faces +Z) → the output's Displacement socket.
-
-    :param name: Name of a new material.
-    :param image: The depth image (:func:`depth_image`).
-    :param material: Material to extend (the colour material), or None for a new one.
-    """
-    mat = material
-    if mat is None:
-        mat = bpy.data.materials.new(name)
-        mat[KEY_OWNED] = True
-    nodes, links = compat.ensure_node_tree(mat).nodes, mat.node_tree.links
-    out = next((n for n in nodes if n.bl_idname == "ShaderNodeOutputMaterial"), None)
-    if out is None:
-        out = nodes.new("ShaderNodeOutputMaterial")
-        links.new(nodes.new("ShaderNodeBsdfPrincipled").outputs[0], out.inputs["Surface"])
-    uv = nodes.new("ShaderNodeUVMap")
-    uv.uv_map = "UVMap"
-    tex = nodes.new("ShaderNodeTexImage")
-    tex.name = tex.label = "Depth"
-    tex.image, tex.extension, tex.interpolation = image, "EXTEND", "Linear"
-    disp = nodes.new("ShaderNodeDisplacement")
-    disp.space = "OBJECT"
-    disp.inputs["Midlevel"].default_value, disp.inputs["Scale"].default_value = 0.0, -1.0
-    links.new(uv.outputs["UV"], tex.inputs["Vector"])
-    links.new(tex.outputs["Color"], disp.inputs["Height"])  # grey (R = G = B): the depth itself
-    links.new(disp.outputs["Displacement"], out.inputs["Displacement"])
-    x, y = out.location
-    uv.location, tex.location, disp.location = (x - 950, y - 400), (x - 700, y - 400), (x - 250, y - 400)
-    return mat
-
-
-def _subdivide(ob: bpy.types.Object, step: int, material: bpy.types.Material) -> bpy.types.Modifier:
-    """Simple Subdivision for material displacement: adaptive where Blender has it, else ``log2(step)`` levels."""
-    levels = step.bit_length() - 1
-    mod = ob.modifiers.new("Depth Subdivision", "SUBSURF")
-    mod.subdivision_type, mod.uv_smooth = "SIMPLE", "NONE"  # flat faces, linear UVs
-    mod.render_levels, mod.levels = levels, max(0, levels - 2)
-    compat.set_true_displacement(material, mod)
-    return mod
-
-
 def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_scene_camera: bool = True,
           set_resolution: bool = True, shading: str = "PRINCIPLED", pack: bool = False,
           preview: bool = False) -> DepthImport:
@@ -308,69 +177,39 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
     # The grid is being built on worker threads and the depth image's pixels join it there (numpy drops
     # the GIL); the Blender calls below that need neither run meanwhile, the mesh allocation first.
     t = time.perf_counter()
-    pixels = worker().submit(depth_pixels, prepared.depth)
+    pixels = worker().submit(materials.depth_pixels, prepared.depth)
     try:
+        me = None
         if prepared.grid_size is not None:
-            me = new_quad_mesh(f"Depth {name}", *prepared.grid_size)
-            created.append(me)
-        coll = bpy.data.collections.new(f"Depth {name}")
-        created.append(coll)
+            me = _keep(created, new_quad_mesh(f"Depth {name}", *prepared.grid_size))
+        coll = _keep(created, bpy.data.collections.new(f"Depth {name}"))
         coll[KEY_OWNED] = True
-        cam = camera_data(f"Depth {name} Camera", prepared)
-        created.append(cam)
-        cam_ob = bpy.data.objects.new(f"Depth {name} Camera", cam)
-        created.append(cam_ob)
-        d_image = depth_image(f"{name} Depth", prepared.depth, pixels.result())
-        created.append(d_image)
-        c_image = material = texture = None
-        if prepared.color_path is not None:
-            c_image = bpy.data.images.load(os.path.abspath(prepared.color_path), check_existing=False)
-            created.append(c_image)
-            c_image.name = f"{name} Colour"
-        elif prepared.color is not None:
-            c_image = _new_image(f"{name} Colour", prepared.color, prepared.color_linear,
-                                 "Linear Rec.709" if prepared.color_linear else "sRGB")
-            created.append(c_image)
-        if c_image is not None:
-            c_image[KEY_OWNED] = True
-            material = color_material(f"Depth {name}", c_image, shading)
-            created.append(material)
+        cam_ob = _keep(created, bpy.data.objects.new(f"Depth {name} Camera",
+                                                     _keep(created, camera_data(f"Depth {name} Camera", prepared))))
+        d_image = _keep(created, materials.depth_image(f"{name} Depth", prepared.depth, pixels.result()))
+        c_image, material = _colour(prepared, shading, created)
         for stage, values in prepared.stages.items() if preview else ():
-            created.append(_new_image(f"{name} {stage}", np.repeat(_display(values)[..., None], 3, 2), False,
-                                      "Non-Color"))
-            created[-1].use_fake_user = True
+            image = _keep(created, materials.new_image(
+                f"{name} {stage}", np.repeat(materials.stage_display(values)[..., None], 3, 2), False, "Non-Color"))
+            image.use_fake_user = True
         timings["datablocks"] = time.perf_counter() - t
         t = time.perf_counter()
-        grid = prepared.grid
-        timings["grid_wait"] = time.perf_counter() - t
+        grid, timings["grid_wait"] = prepared.grid, time.perf_counter() - t
         t = time.perf_counter()
-        if prepared.grid_size is None:
-            me = mesh_from_grid(f"Depth {name}", grid)
-            created.append(me)
+        if me is None:
+            me = _keep(created, mesh_from_grid(f"Depth {name}", grid))
         else:
             fill_quad_mesh(me, grid)
-        ob = bpy.data.objects.new(f"Depth {name}", me)
-        created.append(ob)
+        ob = _keep(created, bpy.data.objects.new(f"Depth {name}", me))
         cam_ob.matrix_world = ob.matrix_world = CAMERA_POSE
         info = dict(prepared.info, warnings=prepared.warnings)
-        if prepared.mode == "displace" and prepared.displace_method == "material":
-            if material is None:
-                material = displacement_material(f"Depth {name}", d_image)
-                created.append(material)
-            else:
-                displacement_material(material.name, d_image, material)
-            info["subdivision_levels"] = _subdivide(ob, grid.step, material).render_levels
-        elif prepared.mode == "displace":
-            texture = _displace(ob, f"{name} Displace", d_image)
-            created.append(texture)
+        material, texture = _displacement(prepared, ob, d_image, material, info, created)
         if material is not None:
             me.materials.append(material)
         timings["mesh"] = time.perf_counter() - t
         t = time.perf_counter()
-        if pack:
-            for image in [i for i in created if isinstance(i, bpy.types.Image)]:
-                if image.packed_file is None:
-                    image.pack()
+        for image in [i for i in created if isinstance(i, bpy.types.Image) and i.packed_file is None] if pack else ():
+            image.pack()
         ob["depth_addon_import"] = cam_ob["depth_addon_import"] = json.dumps(info, default=str)
         scene.collection.children.link(coll)
         coll.objects.link(ob)
@@ -389,15 +228,46 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
                        timings=timings)
 
 
-def _display(values: np.ndarray) -> np.ndarray:
-    """A [0, 1] preview of a stage: normalised inverse depth (near = bright), 0 where invalid."""
-    ok = np.isfinite(values) & (values > 0)
-    out = np.zeros(values.shape, np.float32)
-    if ok.any():
-        inv = 1.0 / values[ok]
-        lo, hi = float(inv.min()), float(inv.max())
-        out[ok] = (inv - lo) / (hi - lo) if hi > lo else 1.0
-    return out
+def _keep(created: list, datablock):
+    """Record ``datablock`` as made by this import (removed again if the import fails) and return it."""
+    created.append(datablock)
+    return datablock
+
+
+def _colour(prepared: PreparedImport, shading: str, created: list
+            ) -> tuple[bpy.types.Image | None, bpy.types.Material | None]:
+    """The colour image (loaded from its file, or made from the array) and its material, or ``(None, None)``."""
+    name = prepared.name
+    if prepared.color_path is not None:
+        image = _keep(created, bpy.data.images.load(os.path.abspath(prepared.color_path), check_existing=False))
+        image.name = f"{name} Colour"
+    elif prepared.color is not None:
+        image = _keep(created, materials.new_image(f"{name} Colour", prepared.color, prepared.color_linear,
+                                                   "Linear Rec.709" if prepared.color_linear else "sRGB"))
+    else:
+        return None, None
+    image[KEY_OWNED] = True
+    return image, _keep(created, materials.color_material(f"Depth {name}", image, shading))
+
+
+def _displacement(prepared: PreparedImport, ob: bpy.types.Object, d_image: bpy.types.Image,
+                  material: bpy.types.Material | None, info: dict, created: list
+                  ) -> tuple[bpy.types.Material | None, bpy.types.Texture | None]:
+    """Set up ``displace`` mode on ``ob``: a displacing material, or a Displace modifier and its texture.
+
+    :return: The (possibly new) material and the modifier's texture (or None).
+    """
+    if prepared.mode != "displace":
+        return material, None
+    name = prepared.name
+    if prepared.displace_method != "material":
+        return material, _keep(created, materials.displace_modifier(ob, f"{name} Displace", d_image))
+    if material is None:
+        material = _keep(created, materials.displacement_material(f"Depth {name}", d_image))
+    else:
+        materials.displacement_material(material.name, d_image, material)
+    info["subdivision_levels"] = materials.subdivide_for_displacement(ob, prepared.grid.step, material).render_levels
+    return material, None
 
 
 def import_depth_map(depth, color=None, options: ImportOptions | None = None, *,

@@ -262,7 +262,7 @@ def _restore_object(obj: bpy.types.Object) -> None:
     del obj[KEY_STATE]
 
 
-def _render_visible(scene: bpy.types.Scene) -> set[str]:
+def render_visible(scene: bpy.types.Scene) -> set[str]:
     """Names of objects a render of ``scene`` shows (view layer, collection and object flags)."""
     names: set[str] = set()
     view_layer = bpy.context.view_layer
@@ -282,7 +282,7 @@ def _render_visible(scene: bpy.types.Scene) -> set[str]:
 
 def _targets(scene: bpy.types.Scene, objects) -> list[bpy.types.Object]:
     if objects is None:
-        visible = _render_visible(scene)
+        visible = render_visible(scene)
         return [o for o in scene.objects if o.type == "MESH" and o.name in visible
                 and o.library is None and o.data.library is None]
     result = []

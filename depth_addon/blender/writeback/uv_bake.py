@@ -17,17 +17,12 @@ import numpy as np
 
 from ...errors import BadInput
 from ...texturing.raster import rasterize_uv
+from .projection import render_visible
 
 UV_NAME = "Depth UV"
 KEY_UV_ADDED = "depth_addon_uv_added"  # on a mesh: name of the UV map we added
 OVERLAP_LIMIT = 0.02  # share of texels claimed by two islands above which a UV map counts as overlapping
 _OVERLAP_PROBE = 128  # texture side used to measure overlap
-
-
-def _render_visible(scene: bpy.types.Scene) -> set[str]:
-    from .projection import _render_visible
-
-    return _render_visible(scene)
 
 
 def _describe(obj: bpy.types.Object) -> str:
@@ -43,7 +38,7 @@ def bake_targets(scene: bpy.types.Scene, objects=None) -> list[bpy.types.Object]
         nothing is left to texture.
     """
     if objects is None:
-        visible = _render_visible(scene)
+        visible = render_visible(scene)
         found = [o for o in scene.objects if o.type == "MESH" and o.name in visible and o.library is None
                  and o.data.library is None and len(o.data.polygons) > 0]
         if not found:
