@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Architecture rules, checked on the source text: who may import whom, no import cycles, small functions.
+"""Architecture rules, checked on the source text: who may import whom, no import cycles, small files and functions.
 
 The add-on's modules form a graph from their relative imports (at any depth, inside functions too). The
 layers, from the bottom: the bpy-free core (``depth_addon/`` except the folders below), the bridge
@@ -14,8 +14,10 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-from test_layout import ROOT, python_files
+from test_layout import ROOT, _rel, python_files
 
+#: Largest file in lines.
+MAX_LINES = 400
 #: Largest function body in lines, its docstring not counted.
 MAX_FUNCTION_LINES = 60
 #: Functions that are data tables (one literal spelled out), exempt from :data:`MAX_FUNCTION_LINES`.
@@ -146,6 +148,16 @@ def private_imports(source: str) -> list[str]:
             for alias in node.names if alias.name.startswith("_") and not alias.name.startswith("__")]
 
 
+def long_files(paths: Iterable[Path], limit: int = MAX_LINES) -> dict[Path, int]:
+    """Map each file longer than ``limit`` lines to its line count.
+
+    :param paths: Files to measure.
+    :param limit: Largest allowed line count.
+    """
+    counts = {p: len(p.read_text(encoding="utf-8").splitlines()) for p in paths}
+    return {p: n for p, n in counts.items() if n > limit}
+
+
 def long_functions(paths: Iterable[Path], limit: int = MAX_FUNCTION_LINES) -> dict[str, int]:
     """Map ``file:line name`` of every function longer than ``limit`` lines (docstring excluded) to its length.
 
@@ -197,6 +209,12 @@ def test_no_private_imports() -> None:
     addon = [p for p in python_files() if p.relative_to(ROOT).parts[0] not in ("tests", "scripts")]
     bad = {str(p.relative_to(ROOT)): found for p in addon if (found := private_imports(p.read_text(encoding="utf-8")))}
     assert not bad, bad
+
+
+def test_file_length() -> None:
+    """No ``.py`` file is longer than the limit; split large modules."""
+    long = {_rel(p): n for p, n in long_files(python_files()).items()}
+    assert not long, f"files over {MAX_LINES} lines: {long}"
 
 
 def test_function_length() -> None:
@@ -256,6 +274,13 @@ def test_private_import_rule() -> None:
     """``from .m import _helper`` is flagged, also inside a function; private modules and dunders are not."""
     assert private_imports("def f():\n    from .baseline import _fract\n") == ["line 2: from .baseline import _fract"]
     assert private_imports("from . import _ops\nfrom .m import __version__, public\n") == []
+
+
+def test_length_rule_catches(tmp_path: Path) -> None:
+    """A file one line over the limit is flagged, one at the limit is not."""
+    (tmp_path / "long.py").write_text("x = 1\n" * (MAX_LINES + 1), encoding="utf-8")
+    (tmp_path / "ok.py").write_text("x = 1\n" * MAX_LINES, encoding="utf-8")
+    assert {p.name: n for p, n in long_files(python_files(tmp_path)).items()} == {"long.py": MAX_LINES + 1}
 
 
 def test_function_length_rule_catches(tmp_path: Path) -> None:

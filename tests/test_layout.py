@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Project layout rules, checked on the source text: layering, headers, size, lint and unsafe loading.
+"""Project layout rules, checked on the source text: the bpy-free core, headers, lint and unsafe loading.
 
 Each rule is a small scanner function run over the repository; every scanner is also run on a
 snippet that breaks the rule, so a scanner that silently finds nothing fails here too.
@@ -11,7 +11,7 @@ import ast
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,6 @@ CORE = ROOT / "depth_addon"
 #: scripting facade ``api.py`` (re-exports of ``app``) and the ``python -m`` entry point.
 BLENDER_LAYER = (CORE / "blender", CORE / "app", CORE / "cli", CORE / "api.py", CORE / "__main__.py")
 SPDX = "# SPDX-License-Identifier: GPL-3.0-or-later"
-MAX_LINES = 450
 #: Modules that exist only inside Blender; the core (everything but ``depth_addon/blender``) must not import them.
 BLENDER_ONLY = frozenset({"bpy", "bmesh", "mathutils", "gpu", "bl_math", "idprop", "addon_utils", "gpu_extras"})
 #: The add-on's own top-level packages: inside the add-on they are imported relatively, never by name.
@@ -173,16 +172,6 @@ def unsafe_load_calls(source: str) -> list[str]:
     return found
 
 
-def long_files(paths: Iterable[Path], limit: int = MAX_LINES) -> dict[Path, int]:
-    """Map each file longer than ``limit`` lines to its line count.
-
-    :param paths: Files to measure.
-    :param limit: Largest allowed line count.
-    """
-    counts = {p: len(p.read_text(encoding="utf-8").splitlines()) for p in paths}
-    return {p: n for p, n in counts.items() if n > limit}
-
-
 def own_absolute_imports(source: str) -> list[str]:
     """Find imports of the add-on's own packages by absolute name (they break in the installed extension).
 
@@ -254,12 +243,6 @@ def test_headers() -> None:
     """Every ``.py`` file starts with the SPDX line and has a module docstring."""
     bad = {_rel(p): found for p in python_files() if (found := header_problems(p.read_text(encoding="utf-8")))}
     assert not bad, bad
-
-
-def test_file_length() -> None:
-    """No ``.py`` file is longer than the limit; split large modules."""
-    long = {_rel(p): n for p, n in long_files(python_files()).items()}
-    assert not long, f"files over {MAX_LINES} lines: {long}"
 
 
 def test_no_unsafe_loading() -> None:
@@ -385,13 +368,6 @@ def test_unsafe_load_scanner_allows() -> None:
     ok = "import numpy as np\nfrom safetensors.torch import load_file\nnp.load('a.npy')\nload_file('w')\n"
     ok += "np.load('b.npy', allow_pickle=False)\ns = 'torch.load(' + 'pickle.load'\n"
     assert unsafe_load_calls(ok) == []
-
-
-def test_length_rule_catches(tmp_path: Path) -> None:
-    """A file one line over the limit is flagged, one at the limit is not."""
-    (tmp_path / "long.py").write_text("x = 1\n" * (MAX_LINES + 1), encoding="utf-8")
-    (tmp_path / "ok.py").write_text("x = 1\n" * MAX_LINES, encoding="utf-8")
-    assert {p.name: n for p, n in long_files(python_files(tmp_path)).items()} == {"long.py": MAX_LINES + 1}
 
 
 def test_ruff_catches(tmp_path: Path) -> None:
