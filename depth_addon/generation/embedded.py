@@ -175,6 +175,26 @@ class EmbeddedGenerator:
         :raises ModelUnavailable: Missing weights.
         """
         steps = Steps(progress, cancel)
+        result = to_image(self.linear(depth, mask, prompt, seed, size, steps, camera, light, preview))
+        steps.done()
+        return result
+
+    def linear(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
+               size: tuple[int, int] | None = None, steps: Steps | None = None, camera: CameraModel | None = None,
+               light: np.ndarray | None = None, preview=None) -> np.ndarray:
+        """The image in linear RGB (3×H×W float32, before the sRGB encoding); :meth:`generate` encodes it.
+
+        :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
+        :param mask: H×W bool, True where there is geometry.
+        :param prompt: Style, colour and finish words.
+        :param seed: Random seed.
+        :param size: Output ``(width, height)``.
+        :param steps: Progress and cancellation of the calling ``generate``.
+        :param camera: Camera the depth was taken with.
+        :param light: Camera-space direction towards the sun; seeded when None.
+        :param preview: ``preview(rgb, fraction)`` with the analytic layer's image.
+        """
+        steps = steps or Steps(None, None)
         steps(0.0, "checking input")
         d_np, m_np, seed, camera = prepare(depth, mask, size, seed, camera)
         self.last_report = report = parse_prompt(prompt)
@@ -196,7 +216,4 @@ class EmbeddedGenerator:
         steps(0.5, "appearance network")
         out = run_tiled(self._predictor(model, condition(STYLES.index(style), g.light)), feats)
         out = glossy(out, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
-        out = np.where(g.mask, out, g.sky)  # the network's sky is capped; use the analytic one
-        result = to_image(out)
-        steps.done()
-        return result
+        return np.where(g.mask, out, g.sky)  # the network's sky is capped; use the analytic one
