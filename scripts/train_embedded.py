@@ -39,16 +39,11 @@ from depth_addon.generation.model import (  # noqa: E402
     DEFAULT_WEIGHTS,
     AppearanceConfig,
     AppearanceNet,
-    features,
     load_checkpoint,
     save_checkpoint,
 )
+from depth_addon.generation.netnp import features  # noqa: E402
 from depth_addon.generation.prompt import STYLES  # noqa: E402
-
-
-def srgb_to_lin(x: torch.Tensor) -> torch.Tensor:
-    """sRGB → linear."""
-    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
 
 def lin_to_srgb(x: torch.Tensor) -> torch.Tensor:
@@ -77,29 +72,30 @@ def sample_inputs(d: dict, index: int, hints: bool = True,
     colours: list[np.ndarray] = []
     clean: list[np.ndarray] = []
     if hints:
-        gt = srgb_to_lin(torch.from_numpy(d["rgb"]).float().permute(2, 0, 1) / 255.0)
-        shade = (1.1 * g.direct + 0.3 * g.ambient).clamp_min(0.15)
-        lab = g.labels.view(-1)
+        rgb = d["rgb"].astype(np.float32).transpose(2, 0, 1) / 255.0
+        gt = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+        shade = np.maximum(1.1 * g.direct + 0.3 * g.ambient, 0.15)
+        lab = g.labels.reshape(-1)
         n = int(lab.max()) + 1
         keep = lab >= 0
-        est = (gt / shade).view(3, -1)[:, keep]
-        sums = torch.zeros(n, 3).index_add_(0, lab[keep], est.T)
-        counts = torch.zeros(n).index_add_(0, lab[keep], torch.ones(int(keep.sum())))
-        table = (sums / counts.clamp_min(1).unsqueeze(1)).clamp(0.0, 1.0)
-        albedo = surface_albedo(table[g.labels.clamp_min(0)].permute(2, 0, 1), g.pattern, g.mortar, g.mortar_colour,
-                                style) * g.mask
-        colours = [table[k].numpy() for k in range(n) if counts[k] >= 30]
-        lit = torch.zeros(n).index_add_(0, lab[keep], g.direct.view(-1)[keep]) / counts.clamp_min(1)
-        own = torch.from_numpy(d["label"].reshape(-1) == int(d["style"]) + 1)[keep].float()
-        own = torch.zeros(n).index_add_(0, lab[keep], own) / counts.clamp_min(1)
-        clean = [table[k].numpy() for k in range(n) if counts[k] >= 64 and lit[k] >= 0.3 and own[k] >= 0.8]
+        est = (gt / shade).reshape(3, -1)[:, keep]
+        counts = np.bincount(lab[keep], minlength=n).astype(np.float32)
+        sums = np.stack([np.bincount(lab[keep], est[c], minlength=n) for c in range(3)], 1)
+        table = np.clip(sums / np.maximum(counts, 1)[:, None], 0.0, 1.0).astype(np.float32)
+        albedo = surface_albedo(table[np.maximum(g.labels, 0)].transpose(2, 0, 1), g.pattern, g.mortar,
+                                g.mortar_colour, style) * g.mask
+        colours = [table[k] for k in range(n) if counts[k] >= 30]
+        lit = np.bincount(lab[keep], g.direct.reshape(-1)[keep], minlength=n) / np.maximum(counts, 1)
+        own = (d["label"].reshape(-1) == int(d["style"]) + 1)[keep].astype(np.float32)
+        own = np.bincount(lab[keep], own, minlength=n) / np.maximum(counts, 1)
+        clean = [table[k] for k in range(n) if counts[k] >= 64 and lit[k] >= 0.3 and own[k] >= 0.8]
     else:
         albedo = g.albedo
-    f = features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
-                 torch.zeros(h, w))[:-1]
+    f = torch.from_numpy(features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
+                                  np.zeros((h, w), np.float32))[:-1])
     onehot = torch.zeros(len(STYLES))
     onehot[int(d["style"])] = 1.0
-    cond = torch.cat([onehot, g.light])
+    cond = torch.cat([onehot, torch.from_numpy(g.light)])
     return f, cond, colours, clean
 
 

@@ -19,6 +19,7 @@ from depth_addon.generation import get_generator
 from depth_addon.generation.analytic import AnalyticGenerator, gbuffer
 from depth_addon.generation.embedded import EmbeddedGenerator, run_tiled
 from depth_addon.generation.model import DEFAULT_WEIGHTS, AppearanceNet, load_checkpoint, predict, sha256_file
+from depth_addon.generation.netnp import load_numpy, predict_numpy
 from depth_addon.generation.prompt import parse_prompt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +40,12 @@ def ground_box(width: int = 96, height: int = 96, box: bool = True) -> tuple[np.
 def test_analytic_edges_at_discontinuities_not_on_grazing_plane():
     depth, cam = ground_box()
     g = gbuffer(depth, np.isfinite(depth), cam, "stone", 0)
-    edges = g.edges.numpy()
+    edges = g.edges
     cols = np.where(np.isfinite(depth[60]) & (depth[60] == 4.0))[0]
     assert edges[:, cols[0] - 1: cols[0] + 2].any()  # box silhouette against the ground
     plane, cam = ground_box(box=False)
     gp = gbuffer(plane, np.isfinite(plane), cam, "stone", 0)
-    assert not gp.edges.numpy()[60:].any()  # no false edges on the grazing plane
+    assert not gp.edges[60:].any()  # no false edges on the grazing plane
 
 
 def test_analytic_deterministic_and_seeded():
@@ -83,25 +84,23 @@ def test_preview_is_the_analytic_image_before_the_network():
 
 
 def test_predict_pads_to_stride_and_crops():
-    model = load_checkpoint()
     feats = torch.rand(13, 97, 61)
-    cond = torch.zeros(1, 11)
-    assert predict(model, feats, cond).shape == (3, 97, 61)
+    assert predict(load_checkpoint(), feats, torch.zeros(1, 11)).shape == (3, 97, 61)
+    out = predict_numpy(load_numpy(), feats.numpy(), np.zeros(11, np.float32))
+    assert out.shape == (3, 97, 61) and out.dtype == np.float32
 
 
 def test_tiles_blend_without_seams():
-    torch.manual_seed(0)
-    model = load_checkpoint()
-    depth, cam = ground_box(256, 160)
-    feats = torch.rand(13, 160, 256) * 0.5
-    cond = torch.zeros(1, 11)
-    whole = predict(model, feats, cond)
-    tiled = run_tiled(model, feats, cond, tile=128, overlap=32)
+    net = load_numpy()
+    feats = np.random.default_rng(0).random((13, 160, 256), dtype=np.float32) * 0.5
+    cond = np.zeros(11, np.float32)
+    whole = predict_numpy(net, feats, cond)
+    tiled = run_tiled(lambda f: predict_numpy(net, f, cond), feats, tile=128, overlap=32)
     assert tiled.shape == whole.shape
-    step = (tiled[:, :, 95:97] - tiled[:, :, 94:96]).abs().mean()
-    inner = (tiled[:, :, 40:42] - tiled[:, :, 39:41]).abs().mean()
+    step = np.abs(tiled[:, :, 95:97] - tiled[:, :, 94:96]).mean()
+    inner = np.abs(tiled[:, :, 40:42] - tiled[:, :, 39:41]).mean()
     assert step < 3 * inner + 1e-3  # no jump where tiles meet
-    assert (tiled - whole).abs().mean() < 0.05
+    assert np.abs(tiled - whole).mean() < 0.05
 
 
 def _copy_weights(tmp_path: Path) -> Path:
@@ -182,7 +181,11 @@ def test_all_inf_depth_refused():
 
 def test_registry_names_and_torch_missing(monkeypatch):
     assert isinstance(get_generator("analytic"), AnalyticGenerator)
-    assert isinstance(get_generator("embedded"), EmbeddedGenerator)
+    assert get_generator("embedded").runtime == "numpy"  # what ships, even where torch is installed
+    assert get_generator("embedded", runtime="torch").runtime == "torch"
     monkeypatch.setitem(sys.modules, "torch", None)
+    assert isinstance(get_generator("embedded"), EmbeddedGenerator)
     with pytest.raises(ModelUnavailable, match="pip install torch"):
-        get_generator("embedded")
+        get_generator("embedded", runtime="torch")
+    with pytest.raises(BadInput, match="runtime"):
+        get_generator("embedded", runtime="onnx")

@@ -65,10 +65,12 @@ def test_registry() -> None:
         get_generator("no-such-model")
 
 
-def test_missing_torch_is_model_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_generators_need_no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    for name in ("embedded", "analytic", "baseline"):
+        assert get_generator(name).name == name
     with pytest.raises(ModelUnavailable, match="PyTorch"):
-        get_generator()
+        get_generator("embedded", runtime="torch")
 
 
 def test_shape_dtype_range(gen: Generator) -> None:
@@ -240,19 +242,18 @@ def test_other_cameras(gen: Generator) -> None:
 
 
 def test_normals_and_edges_on_analytic_scene() -> None:
-    torch = pytest.importorskip("torch")
     from depth_addon.generation import _ops
 
     depth, cam = scene(160, 120)
     mask = np.isfinite(depth)
     filled = np.where(mask, depth, 1.0).astype(np.float32)
-    points = torch.from_numpy(np.ascontiguousarray(np.moveaxis(cam.unproject(filled), -1, 0)))
-    normals = _ops.camera_normals(points, torch.from_numpy(mask)).numpy()
+    points = np.ascontiguousarray(np.moveaxis(cam.unproject(filled), -1, 0), dtype=np.float32)
+    normals = _ops.camera_normals(points, mask)
     on_box = depth == BOX_Z
     on_ground = mask & ~on_box
     assert np.all(normals[2][on_box] > 0.999)  # box front faces the camera (+Z)
     assert np.all(normals[1][on_ground] > 0.999)  # ground faces up (+Y), silhouettes included
-    edges = _ops.depth_edges(torch.from_numpy(filled), torch.from_numpy(mask), ortho=False).numpy()
+    edges = _ops.depth_edges(filled, mask, ortho=False)
     pad = np.pad(on_box, 1)
     box_border = on_box & ~(pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:])
     box_border[np.nonzero(on_box.any(1))[0][-1]] = False  # the bottom row stands on the ground: no step
@@ -284,14 +285,13 @@ def _flood_components(region: np.ndarray) -> int:
 
 
 def test_connected_components_match_flood_fill() -> None:
-    torch = pytest.importorskip("torch")
     from depth_addon.generation._ops import connected_components
 
     rng = np.random.default_rng(0)
     for _ in range(30):
         h, w = (int(v) for v in rng.integers(1, 24, 2))
         region = rng.random((h, w)) < rng.uniform(0.3, 0.7)
-        labels = connected_components(torch.from_numpy(region)).numpy()
+        labels = connected_components(region)
         assert np.array_equal(labels >= 0, region)
         n = _flood_components(region)
         assert len(np.unique(labels[region])) == n and (labels.max() if region.any() else -1) == n - 1

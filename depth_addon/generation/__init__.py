@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Image generators driven by depth, and the registry that names them (no bpy).
 
-Importing this package is cheap: generator modules, and PyTorch with them, are imported only when
-:func:`get_generator` builds one.
+Importing this package is cheap: generator modules are imported only when :func:`get_generator`
+builds one. The default generators (``embedded``, ``analytic``, ``baseline``) need only numpy (and
+safetensors for the embedded model's weights), which the extension zip bundles; only ``diffusers``
+(and ``embedded`` with ``runtime="torch"``) import PyTorch.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ DEFAULT_GENERATOR = "embedded"
 
 # name -> (module relative to this package, class name, modules it needs)
 _REGISTRY: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "embedded": (".embedded", "EmbeddedGenerator", ("torch", "safetensors")),
-    "analytic": (".analytic", "AnalyticGenerator", ("torch",)),
-    "baseline": (".baseline", "ProceduralBaseline", ("torch",)),
+    "embedded": (".embedded", "EmbeddedGenerator", ("safetensors",)),
+    "analytic": (".analytic", "AnalyticGenerator", ()),
+    "baseline": (".baseline", "ProceduralBaseline", ()),
     "diffusers": (".diffusers_backend", "DiffusersGenerator", ("torch", "diffusers", "transformers")),
 }
 
@@ -44,7 +46,7 @@ def get_generator(name: str | None = None, **options) -> Generator:
 
     :param name: Registry name; None or empty selects :data:`DEFAULT_GENERATOR`.
     :param options: Passed to the generator's constructor (e.g. ``config=BackendConfig(...)`` for
-        ``diffusers``).
+        ``diffusers``, ``runtime="torch"`` for ``embedded``).
     :raises BadInput: For an unknown name (the message lists the known ones).
     :raises ModelUnavailable: When a dependency of the generator cannot be imported.
     """
@@ -52,6 +54,8 @@ def get_generator(name: str | None = None, **options) -> Generator:
     if key not in _REGISTRY:
         raise BadInput(f"unknown generator {name!r}; known generators: {', '.join(available_generators())}")
     module_name, class_name, needs = _REGISTRY[key]
+    if key == "embedded" and options.get("runtime") == "torch":
+        needs = (*needs, "torch")
     for dep in needs:
         try:
             importlib.import_module(dep)

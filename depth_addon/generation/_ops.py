@@ -1,30 +1,38 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Vectorised torch (CPU) building blocks of the procedural baseline.
+"""Vectorised numpy building blocks of the analytic layer and the procedural baseline (no torch, no bpy).
 
 Geometry from depth (normals, discontinuities, creases), connected-component segmentation and
 value-noise fBm on 3D points. Every function is deterministic: no random state is used here.
+Arrays are float32 and channel-first (3×H×W) for vector fields.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+import numpy as np
 
-INF = float("inf")
-
-
-def _pad_along(t: torch.Tensor, dim: int, before: int, after: int, value: float) -> torch.Tensor:
-    """Constant-pad dimension ``dim`` of a tensor by ``before``/``after`` entries of ``value``."""
-    pad = [0, 0] * (t.dim() - dim - 1) + [before, after]
-    return F.pad(t, pad, value=value)
+INF = np.float32(np.inf)
 
 
-def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def _pad_along(a: np.ndarray, axis: int, before: int, after: int, value: float | bool) -> np.ndarray:
+    """Constant-pad axis ``axis`` of an array by ``before``/``after`` entries of ``value``."""
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (before, after)
+    return np.pad(a, pad, constant_values=value)
+
+
+def _narrow(a: np.ndarray, axis: int, start: int, length: int) -> np.ndarray:
+    """``a`` sliced to ``length`` entries from ``start`` along ``axis`` (a view)."""
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, start + length)
+    return a[tuple(index)]
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cross product of channel-first 3×H×W vector fields."""
-    return torch.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+    return np.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
-def camera_normals(points: torch.Tensor, mask: torch.Tensor, ortho: bool = False) -> torch.Tensor:
+def camera_normals(points: np.ndarray, mask: np.ndarray, ortho: bool = False) -> np.ndarray:
     """Unit camera-space normals (3×H×W) from back-projected points, oriented towards the camera.
 
     Each axis uses the one-sided difference whose depth change is smaller, so normals next to a
@@ -40,28 +48,27 @@ def camera_normals(points: torch.Tensor, mask: torch.Tensor, ortho: bool = False
     for dim in (1, 0):
         n = mask.shape[dim]
         if n < 2:
-            tangents.append(torch.zeros_like(points))
+            tangents.append(np.zeros_like(points))
             continue
-        diff = points.narrow(dim + 1, 1, n - 1) - points.narrow(dim + 1, 0, n - 1)
-        ok = mask.narrow(dim, 1, n - 1) & mask.narrow(dim, 0, n - 1)
-        cost = torch.where(ok, diff[2].abs(), INF)
+        diff = _narrow(points, dim + 1, 1, n - 1) - _narrow(points, dim + 1, 0, n - 1)
+        ok = _narrow(mask, dim, 1, n - 1) & _narrow(mask, dim, 0, n - 1)
+        cost = np.where(ok, np.abs(diff[2]), INF)
         cost_f, cost_b = _pad_along(cost, dim, 0, 1, INF), _pad_along(cost, dim, 1, 0, INF)
         fwd, bwd = _pad_along(diff, dim + 1, 0, 1, 0.0), _pad_along(diff, dim + 1, 1, 0, 0.0)
-        usable = torch.minimum(cost_f, cost_b) < INF
-        tangents.append(torch.where(cost_f <= cost_b, fwd, bwd) * usable)
+        usable = np.minimum(cost_f, cost_b) < INF
+        tangents.append(np.where(cost_f <= cost_b, fwd, bwd) * usable)
     n = _cross(tangents[0], tangents[1])
-    length = (n * n).sum(0).sqrt()
+    length = np.sqrt((n * n).sum(0))
     if ortho:
-        rays = torch.zeros_like(points)
+        rays = np.zeros_like(points)
         rays[2] = -1.0
     else:
-        rays = points / (points * points).sum(0).sqrt().clamp_min(1e-12)
-    sign = torch.where((n * rays).sum(0) > 0, -1.0, 1.0)
-    facing = -rays
-    return torch.where(length > 1e-12, n * (sign / length.clamp_min(1e-12)), facing)
+        rays = points / np.maximum(np.sqrt((points * points).sum(0)), 1e-12)
+    sign = np.where((n * rays).sum(0) > 0, np.float32(-1.0), np.float32(1.0))
+    return np.where(length > 1e-12, n * (sign / np.maximum(length, 1e-12)), -rays).astype(np.float32)
 
 
-def depth_edges(depth: torch.Tensor, mask: torch.Tensor, ortho: bool, threshold: float = 0.05) -> torch.Tensor:
+def depth_edges(depth: np.ndarray, mask: np.ndarray, ortho: bool, threshold: float = 0.05) -> np.ndarray:
     """Pixels at depth discontinuities (H×W bool), including silhouettes against background.
 
     Uses the per-axis second difference of disparity relative to disparity,
@@ -74,33 +81,46 @@ def depth_edges(depth: torch.Tensor, mask: torch.Tensor, ortho: bool, threshold:
     :param ortho: True for an orthographic camera.
     :param threshold: Relative second-difference threshold.
     """
-    safe = torch.where(mask, depth, 1.0)
-    q = torch.where(mask, safe if ortho else 1.0 / safe, 0.0)
-    second = torch.zeros_like(q)
-    second[:, 1:-1] += (q[:, 2:] - 2.0 * q[:, 1:-1] + q[:, :-2]).abs()
-    second[1:-1, :] += (q[2:, :] - 2.0 * q[1:-1, :] + q[:-2, :]).abs()
-    return mask & (second > threshold * q.clamp_min(1e-30))
+    safe = np.where(mask, depth, np.float32(1.0))
+    q = np.where(mask, safe if ortho else np.float32(1.0) / safe, np.float32(0.0))
+    second = np.zeros_like(q)
+    second[:, 1:-1] += np.abs(q[:, 2:] - 2.0 * q[:, 1:-1] + q[:, :-2])
+    second[1:-1, :] += np.abs(q[2:, :] - 2.0 * q[1:-1, :] + q[:-2, :])
+    return mask & (second > threshold * np.maximum(q, 1e-30))
 
 
-def creases(normals: torch.Tensor, mask: torch.Tensor, cos_limit: float = 0.75) -> torch.Tensor:
+def creases(normals: np.ndarray, mask: np.ndarray, cos_limit: float = 0.75) -> np.ndarray:
     """Pixels whose normal turns by more than ``acos(cos_limit)`` to the right or lower neighbour.
 
     :param normals: 3×H×W unit normals.
     :param mask: H×W bool geometry mask.
     :param cos_limit: Cosine of the crease angle.
     """
-    out = torch.zeros_like(mask)
+    out = np.zeros_like(mask)
     for dim in (1, 0):
         n = mask.shape[dim]
         if n < 2:
             continue
-        cos = (normals.narrow(dim + 1, 0, n - 1) * normals.narrow(dim + 1, 1, n - 1)).sum(0)
-        turn = mask.narrow(dim, 0, n - 1) & mask.narrow(dim, 1, n - 1) & (cos < cos_limit)
+        cos = (_narrow(normals, dim + 1, 0, n - 1) * _narrow(normals, dim + 1, 1, n - 1)).sum(0)
+        turn = _narrow(mask, dim, 0, n - 1) & _narrow(mask, dim, 1, n - 1) & (cos < cos_limit)
         out |= _pad_along(turn, dim, 0, 1, False)
     return out
 
 
-def connected_components(region: torch.Tensor) -> torch.Tensor:
+def box3(a: np.ndarray) -> np.ndarray:
+    """3×3 mean over the neighbours inside the image (as ``avg_pool2d(3, 1, 1, count_include_pad=False)``).
+
+    :param a: H×W float32 map.
+    """
+    h, w = a.shape
+    p = np.pad(a, 1)
+    ones = np.pad(np.ones_like(a), 1)
+    total = sum(p[dy: dy + h, dx: dx + w] for dy in range(3) for dx in range(3))
+    count = sum(ones[dy: dy + h, dx: dx + w] for dy in range(3) for dx in range(3))
+    return (total / count).astype(np.float32)
+
+
+def connected_components(region: np.ndarray) -> np.ndarray:
     """4-connected component labels of a bool image (H×W int64, -1 outside ``region``).
 
     Row runs are numbered directly (a cumulative sum of run starts); runs that touch vertically
@@ -111,34 +131,34 @@ def connected_components(region: torch.Tensor) -> torch.Tensor:
     """
     h, w = region.shape
     start = region & ~_pad_along(region[:, :-1], 1, 1, 0, False)
-    run = start.view(-1).cumsum(0).view(h, w) - 1
+    run = start.reshape(-1).cumsum().reshape(h, w) - 1
     n_runs = int(run[-1, -1]) + 1
     if n_runs == 0:
-        return torch.full((h, w), -1, dtype=torch.int64)
-    parent = torch.arange(n_runs, dtype=torch.int64)
+        return np.full((h, w), -1, dtype=np.int64)
+    parent = np.arange(n_runs, dtype=np.int64)
     if h > 1 and n_runs > 1:
         up, down = run[:-1], run[1:]
         link = region[:-1] & region[1:]
         new_pair = (up[:, 1:] != up[:, :-1]) | (down[:, 1:] != down[:, :-1]) | ~link[:, :-1]
         link &= _pad_along(new_pair, 1, 1, 0, True)
         a, b = up[link], down[link]
-        while a.numel():
+        while a.size:
             pa, pb = parent[a], parent[b]
-            lo, hi = torch.minimum(pa, pb), torch.maximum(pa, pb)
-            if torch.equal(lo, hi):
+            lo, hi = np.minimum(pa, pb), np.maximum(pa, pb)
+            if np.array_equal(lo, hi):
                 break
-            parent.scatter_reduce_(0, hi, lo, reduce="amin")
+            np.minimum.at(parent, hi, lo)
             while True:
                 jumped = parent[parent]
-                if torch.equal(jumped, parent):
+                if np.array_equal(jumped, parent):
                     break
                 parent = jumped
-    is_root = parent == torch.arange(n_runs, dtype=torch.int64)
-    component = (is_root.cumsum(0) - 1)[parent]
-    return torch.where(region, component[run.clamp_min(0)], -1)
+    is_root = parent == np.arange(n_runs, dtype=np.int64)
+    component = (is_root.cumsum() - 1)[parent]
+    return np.where(region, component[np.maximum(run, 0)], -1)
 
 
-def fill_labels(labels: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor, rounds: int = 3) -> torch.Tensor:
+def fill_labels(labels: np.ndarray, depth: np.ndarray, mask: np.ndarray, rounds: int = 3) -> np.ndarray:
     """Give unlabelled geometry pixels the label of the 4-neighbour closest in depth.
 
     :param labels: H×W int64 labels, -1 = unlabelled.
@@ -147,32 +167,32 @@ def fill_labels(labels: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor, r
     :param rounds: Growth steps; pixels still unlabelled afterwards get label 0.
     """
     h, w = labels.shape
-    flat_labels = labels.reshape(-1).clone()
+    flat_labels = labels.reshape(-1).copy()
     flat_depth = depth.reshape(-1)
-    todo = (mask & (labels < 0)).view(-1).nonzero().squeeze(1)
+    todo = np.flatnonzero(mask & (labels < 0))
     for _ in range(rounds):
-        if todo.numel() == 0:
+        if todo.size == 0:
             break
         col, row = todo % w, todo // w
-        nbrs = torch.stack([todo + 1, todo - 1, todo + w, todo - w])
-        inside = torch.stack([col < w - 1, col > 0, row < h - 1, row > 0])
-        nbrs = torch.where(inside, nbrs, todo)
+        nbrs = np.stack([todo + 1, todo - 1, todo + w, todo - w])
+        inside = np.stack([col < w - 1, col > 0, row < h - 1, row > 0])
+        nbrs = np.where(inside, nbrs, todo)
         cand = flat_labels[nbrs]
-        cost = torch.where(cand >= 0, (flat_depth[nbrs] - flat_depth[todo]).abs(), INF)
-        pick = cand.gather(0, cost.argmin(0, keepdim=True))[0]
+        cost = np.where(cand >= 0, np.abs(flat_depth[nbrs] - flat_depth[todo]), INF)
+        pick = np.take_along_axis(cand, cost.argmin(0)[None], 0)[0]
         flat_labels[todo] = pick
         todo = todo[pick < 0]
     flat_labels[todo] = 0
-    return flat_labels.view(h, w)
+    return flat_labels.reshape(h, w)
 
 
-def value_noise(points: torch.Tensor, table: torch.Tensor, rotations: torch.Tensor, offsets: torch.Tensor,
-                ) -> torch.Tensor:
+def value_noise(points: np.ndarray, table: np.ndarray, rotations: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Smooth value noise in [0, 1] at N points for several octaves at once (octaves×N).
 
     ``table`` is a T×T×T lattice of random values that tiles space; octave ``k`` samples it at
     ``2**k * rotations[k] @ p + offsets[k]`` (``p`` in lattice cells), with smoothstep
-    interpolation between lattice values.
+    interpolation between lattice values. Point component 0 indexes the table's last axis,
+    component 2 its first.
 
     :param points: 3×N points in units of the coarsest lattice cell.
     :param table: T×T×T float32 lattice values.
@@ -181,38 +201,67 @@ def value_noise(points: torch.Tensor, table: torch.Tensor, rotations: torch.Tens
     """
     t = table.shape[0]
     k, n = rotations.shape[0], points.shape[1]
-    scale = (2.0 ** torch.arange(k, dtype=points.dtype)).view(k, 1, 1)
-    p = torch.baddbmm(offsets.view(k, 3, 1), rotations * scale, points.expand(k, 3, n))
-    cell = p.floor()
-    f = p.sub_(cell)
-    f = f * f * (3.0 - 2.0 * f)  # smoothstep: trilinear sampling at these offsets interpolates smoothly
-    grid = cell.remainder_(t).add_(f).mul_(2.0 / t).sub_(1.0)
-    volume = F.pad(table.view(1, 1, t, t, t), (0, 1, 0, 1, 0, 1), mode="circular")
-    grid = grid.transpose(1, 2).reshape(1, k, 1, n, 3)
-    out = F.grid_sample(volume, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out.view(k, n)
+    volume = np.pad(table, ((0, 1), (0, 1), (0, 1)), mode="wrap").reshape(-1)
+    t1 = t + 1
+    corners = np.array([dz * t1 * t1 + dy * t1 + dx for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)])
+    out = np.empty((k, n), np.float32)
+    for o in range(k):
+        p = (rotations[o] * np.float32(2.0**o)) @ points + offsets[o][:, None]
+        cell = np.floor(p)
+        f = p - cell
+        f = f * f * (3.0 - 2.0 * f)  # smoothstep: trilinear sampling at these offsets interpolates smoothly
+        c = np.mod(cell, t).astype(np.int64)
+        base = (c[2] * t1 + c[1]) * t1 + c[0]
+        v = [volume[base + corner] for corner in corners]
+        fx, fy, fz = f[0], f[1], f[2]
+        x00, x01 = v[0] + (v[1] - v[0]) * fx, v[2] + (v[3] - v[2]) * fx
+        x10, x11 = v[4] + (v[5] - v[4]) * fx, v[6] + (v[7] - v[6]) * fx
+        y0, y1 = x00 + (x01 - x00) * fy, x10 + (x11 - x10) * fy
+        out[o] = y0 + (y1 - y0) * fz
+    return out
 
 
-def _hash3(cells: torch.Tensor) -> torch.Tensor:
-    """Three pseudo-random values in [0, 1) per integer lattice cell (3×N → 3×N), the same on every machine."""
-    keys = torch.tensor([[127.1, 311.7, 74.7], [269.5, 183.3, 246.1], [113.5, 271.9, 124.6]], dtype=cells.dtype)
-    return torch.frac(torch.sin(keys @ cells) * 43758.5453).abs()
+def _hash3(cells: np.ndarray) -> np.ndarray:
+    """Three pseudo-random values in [0, 1) per integer lattice cell (3×N → 3×N float32).
+
+    ``fract(|sin(k·c)| × 43758.5453)`` evaluated in float64 with a fixed summation order: the result
+    depends on the cell alone, not on how a BLAS library orders a matrix product (in float32 that
+    order changes the value completely, so the torch and numpy runtimes disagreed).
+    """
+    c = cells.astype(np.float64)
+    out = np.empty(cells.shape, np.float32)
+    for row, (a, b, k) in enumerate(_HASH_KEYS):
+        x = np.sin(a * c[0] + b * c[1] + k * c[2]) * 43758.5453
+        out[row] = np.abs(x - np.trunc(x))
+    return out
 
 
-def voronoi_f1(points: torch.Tensor) -> torch.Tensor:
+_HASH_KEYS = ((127.1, 311.7, 74.7), (269.5, 183.3, 246.1), (113.5, 271.9, 124.6))
+
+
+def voronoi_f1(points: np.ndarray) -> np.ndarray:
     """Distance from each point to the nearest feature point of a jittered lattice (Worley F1), N values in [0, ~1.2].
 
     One feature point per unit cell, as Blender's Voronoi texture (F1, Euclidean, randomness 1): 0 at
-    the feature points, largest on the borders between cells.
+    the feature points, largest on the borders between cells. Feature points are hashed once per
+    distinct cell (far fewer than points) and gathered per point.
 
     :param points: 3×N points in cell units.
     """
-    cell = torch.floor(points)
-    frac = points - cell
-    best = torch.full(points.shape[1:], float("inf"), dtype=points.dtype)
-    for dx in (-1.0, 0.0, 1.0):
-        for dy in (-1.0, 0.0, 1.0):
-            for dz in (-1.0, 0.0, 1.0):
-                off = torch.tensor([dx, dy, dz], dtype=points.dtype).view(3, 1)
-                best = torch.minimum(best, ((off + _hash3(cell + off) - frac) ** 2).sum(0))
-    return best.sqrt()
+    cell = np.floor(points)
+    frac = (points - cell).astype(np.float32)
+    ci = cell.astype(np.int64)
+    lo = ci.min(1, keepdims=True) - 1 if ci.size else np.zeros((3, 1), np.int64)
+    rel = ci - lo  # ≥ 1, so the -1 neighbours stay non-negative
+    span = rel.max(1) + 2 if ci.size else np.ones(3, np.int64)
+    keys, inverse = np.unique((rel[0] * span[1] + rel[1]) * span[2] + rel[2], return_inverse=True)
+    own = np.stack([keys // (span[1] * span[2]), keys // span[2] % span[1], keys % span[2]]) + lo
+    best = np.full(points.shape[1:], np.inf, dtype=np.float32)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            for dz in (-1, 0, 1):
+                off = np.array([dx, dy, dz]).reshape(3, 1)
+                feature = (off + _hash3(own + off)).astype(np.float32)  # relative to the point's own cell
+                dist = sum((feature[i][inverse] - frac[i]) ** 2 for i in range(3))
+                np.minimum(best, dist, out=best)
+    return np.sqrt(best)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The analytic depth shader: layer 1 of the embedded model, and a fast generator on its own (torch, no weights).
+"""The analytic depth shader: layer 1 of the embedded model, and a generator on its own (numpy, no weights).
 
 Steps: back-project the depth; camera-space normals; discontinuities from the disparity second
 difference (silent on planes, even grazing ones) plus normal creases cut the image into segments;
@@ -21,13 +21,11 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..camera import CameraModel
 from . import _ops
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
-from .baseline import DEFAULT_FOV_DEG, _fract, _rotation, linear_to_srgb
+from .baseline import DEFAULT_FOV_DEG, fract, linear_to_srgb, random_rotation
 from .gloss import glossy, view_rays
 from .prompt import COLOURS, FINISHES, STYLE_HSV, STYLES, PromptReport, parse_prompt
 
@@ -43,7 +41,7 @@ _MORTAR_GREY = {"brick": (0.3, 0.6), "tiles": (0.5, 0.9)}
 
 @dataclass
 class GBuffer:
-    """Everything the analytic layer computes for one image (torch, CPU, float32).
+    """Everything the analytic layer computes for one image (numpy, float32, channel-first).
 
     :param mask: H×W bool geometry mask.
     :param disparity: H×W disparity normalised by its median (0 on background).
@@ -62,21 +60,21 @@ class GBuffer:
     :param mortar_colour: Linear colour of the mortar (3; zero for styles without mortar).
     """
 
-    mask: torch.Tensor
-    disparity: torch.Tensor
-    normals: torch.Tensor
-    edges: torch.Tensor
-    labels: torch.Tensor
-    albedo: torch.Tensor
-    pattern: torch.Tensor
-    direct: torch.Tensor
-    ambient: torch.Tensor
-    sky: torch.Tensor
-    light: torch.Tensor
-    image: torch.Tensor
-    rays: torch.Tensor
-    mortar: torch.Tensor
-    mortar_colour: torch.Tensor
+    mask: np.ndarray
+    disparity: np.ndarray
+    normals: np.ndarray
+    edges: np.ndarray
+    labels: np.ndarray
+    albedo: np.ndarray
+    pattern: np.ndarray
+    direct: np.ndarray
+    ambient: np.ndarray
+    sky: np.ndarray
+    light: np.ndarray
+    image: np.ndarray
+    rays: np.ndarray
+    mortar: np.ndarray
+    mortar_colour: np.ndarray
 
 
 def seeded_light(seed: int) -> np.ndarray:
@@ -113,27 +111,28 @@ def palette_colours(report: PromptReport, style: str, n: int, rng: np.random.Gen
     return out
 
 
-def _pattern(style: str, pts: torch.Tensor, normals: torch.Tensor, fbm: torch.Tensor, frame: torch.Tensor,
-             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _pattern(style: str, pts: np.ndarray, normals: np.ndarray, fbm: np.ndarray, frame: np.ndarray,
+             ) -> tuple[np.ndarray, np.ndarray | None]:
     """Texture modulation in about [-1, 1] for N points of one style, and the mortar mask (brick, tiles)."""
     if style in ("brick", "tiles"):
-        dominant = normals.abs().argmax(0)
-        v = torch.where(dominant == 1, pts[2], pts[1])
-        u = torch.where(dominant == 0, pts[2], pts[0])
-        rows = v * (8.0 if style == "brick" else 5.0)
-        shift = 0.5 * torch.floor(rows) if style == "brick" else 0.0
-        cols = u * (4.0 if style == "brick" else 5.0) + shift
-        mortar = (_fract(rows) < 0.1) | (_fract(cols) < 0.06)
-        brick_var = torch.sin(torch.floor(rows) * 12.9898 + torch.floor(cols) * 78.233) * _BRICK_VARIATION[style]
-        return torch.where(mortar, torch.tensor(-1.0), 0.3 + brick_var) + 0.25 * fbm, mortar.float()
+        dominant = np.abs(normals).argmax(0)
+        v = np.where(dominant == 1, pts[2], pts[1])
+        u = np.where(dominant == 0, pts[2], pts[0])
+        rows = v * np.float32(8.0 if style == "brick" else 5.0)
+        shift = 0.5 * np.floor(rows) if style == "brick" else 0.0
+        cols = u * np.float32(4.0 if style == "brick" else 5.0) + shift
+        mortar = (fract(rows) < 0.1) | (fract(cols) < 0.06)
+        brick_var = np.sin(np.floor(rows) * np.float32(12.9898) + np.floor(cols) * np.float32(78.233))
+        brick_var = brick_var * np.float32(_BRICK_VARIATION[style])
+        return np.where(mortar, np.float32(-1.0), 0.3 + brick_var) + 0.25 * fbm, mortar.astype(np.float32)
     if style == "wood":
-        across = (frame[1:] @ pts) / 1.5
-        across = (across - torch.floor(across) - 0.5) * 1.5
-        t = _fract((across * across).sum(0).sqrt() * 6.0 + 0.6 * fbm)
+        across = (frame[1:] @ pts) / np.float32(1.5)
+        across = (across - np.floor(across) - 0.5) * np.float32(1.5)
+        t = fract(np.sqrt((across * across).sum(0)) * 6.0 + 0.6 * fbm)
         return 0.8 * (2.0 * t - 1.0) + 0.2 * fbm, None
     if style == "marble":  # as Blender's Wave bands + colour ramp: dark veins where the band value tops 0.8
-        band = 0.5 + 0.5 * torch.sin(6.2832 * ((frame[0] @ pts) + 1.2 * fbm))
-        return 0.3 - 2.5 * ((band - 0.8) / 0.2).clamp(0.0, 1.0) + 0.1 * fbm, None
+        band = 0.5 + 0.5 * np.sin(np.float32(6.2832) * ((frame[0] @ pts) + 1.2 * fbm))
+        return 0.3 - 2.5 * np.clip((band - 0.8) / 0.2, 0.0, 1.0) + 0.1 * fbm, None
     if style == "stone":  # as Blender's Voronoi F1 distance: bright cell centres darkening to the borders
         return 1.2 - 2.4 * _ops.voronoi_f1(1.5 * pts + 0.1 * fbm) + 0.15 * fbm, None
     if style == "grass":
@@ -141,9 +140,60 @@ def _pattern(style: str, pts: torch.Tensor, normals: torch.Tensor, fbm: torch.Te
     return fbm, None
 
 
+def _segments(filled: np.ndarray, mask: np.ndarray, camera: CameraModel, edge_threshold: float,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Points (3×H×W), normals (3×H×W), discontinuities and segment labels (-1 on background)."""
+    points = np.ascontiguousarray(np.moveaxis(camera.unproject(filled), -1, 0), dtype=np.float32)
+    normals = _ops.camera_normals(points, mask, camera.ortho)
+    edges = _ops.depth_edges(filled, mask, camera.ortho, edge_threshold)
+    region = mask & ~edges & ~_ops.creases(normals, mask)
+    labels = _ops.fill_labels(_ops.connected_components(region), filled, mask)
+    return points, normals, edges, np.where(mask, labels, -1)
+
+
+def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: np.ndarray, median: float,
+             style: str, seed: int, report: PromptReport, colours: np.ndarray | None,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Albedo (3×H×W), pattern (H×W), mortar weight (H×W) and mortar colour (3) of one image."""
+    h, w = mask.shape
+    rng = np.random.default_rng([seed, 11])
+    n_labels = int(labels.max()) + 1
+    if colours is None:
+        table = palette_colours(report, style, max(n_labels, 1), rng)
+    else:
+        table = np.asarray(colours, np.float32)
+        rng.random()
+    idx = np.flatnonzero(mask)
+    lab = np.clip(labels.reshape(-1)[idx], 0, table.shape[0] - 1)
+    cell = np.float32(2.0 ** round(np.log2(max(0.1 * median, 1e-6))))
+    pts = points.reshape(3, -1)[:, idx] / cell
+    nt = rng.random((32, 32, 32), dtype=np.float32)
+    rot = np.stack([random_rotation(rng) for _ in range(4)]).astype(np.float32)
+    off = rng.uniform(0, 32, (4, 3)).astype(np.float32)
+    frame = random_rotation(rng).astype(np.float32)
+    scale = np.float32({"grass": 4.0, "plaster": 2.0, "metal": 1.5}.get(style, 1.0))
+    noise = _ops.value_noise(pts * scale, nt, rot, off)
+    amp = np.array([1.0, 0.6, 0.36, 0.22], np.float32)[:, None]
+    fbm = ((noise - 0.5) * amp).sum(0) * np.float32(4.0 / float(amp.sum()))
+    pat, joints = _pattern(style, pts, normals.reshape(3, -1)[:, idx], fbm, frame)
+    pattern, mortar = np.zeros(h * w, np.float32), np.zeros(h * w, np.float32)
+    base = np.zeros((3, h * w), np.float32)
+    pattern[idx] = np.clip(pat, -1.0, 1.0)
+    if joints is not None:
+        mortar[idx] = joints
+    base[:, idx] = table[lab].T
+    mortar_colour = np.zeros(3, np.float32)
+    if style in _MORTAR_GREY:
+        grey = np.random.default_rng([seed, 19]).uniform(*_MORTAR_GREY[style])
+        mortar_colour = (np.array([grey, grey, 0.95 * grey]) ** 2.2).astype(np.float32)
+    pattern, mortar = pattern.reshape(h, w), mortar.reshape(h, w)
+    albedo = surface_albedo(base.reshape(3, h, w), pattern, mortar, mortar_colour, style)
+    return albedo, pattern, mortar, mortar_colour
+
+
 def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str, seed: int,
             report: PromptReport | None = None, light: np.ndarray | None = None,
-            colours: torch.Tensor | None = None, edge_threshold: float = 0.05) -> GBuffer:
+            colours: np.ndarray | None = None, edge_threshold: float = 0.05) -> GBuffer:
     """Run the analytic layer on a validated depth map.
 
     :param depth: H×W float32 depth (``inf`` on background), as from :func:`~.base.validate_depth`.
@@ -159,76 +209,36 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     """
     report = report or PromptReport()
     h, w = depth.shape
-    filled = np.where(mask, depth, 1.0).astype(np.float32)
-    z, m = torch.from_numpy(filled), torch.from_numpy(mask)
-    points = torch.from_numpy(np.ascontiguousarray(np.moveaxis(camera.unproject(filled), -1, 0), dtype=np.float32))
-    normals = _ops.camera_normals(points, m, camera.ortho)
-    edges = _ops.depth_edges(z, m, camera.ortho, edge_threshold)
-    region = m & ~edges & ~_ops.creases(normals, m)
-    labels = _ops.fill_labels(_ops.connected_components(region), z, m)
-    labels = torch.where(m, labels, -1)
-    valid = depth[mask]
+    m = np.asarray(mask, bool)
+    z = np.where(m, depth, 1.0).astype(np.float32)
+    points, normals, edges, labels = _segments(z, m, camera, edge_threshold)
+    valid = depth[m]
     median = float(np.median(valid[:: max(1, valid.size // 65536)]))
-    disparity = torch.where(m, median / z, 0.0)
-
-    rng = np.random.default_rng([seed, 11])
-    n_labels = int(labels.max()) + 1
-    if colours is None:
-        table = torch.from_numpy(palette_colours(report, style, max(n_labels, 1), rng))
-    else:
-        table = colours.float()
-        rng.random()
-    idx = m.view(-1).nonzero().squeeze(1)
-    lab = labels.view(-1)[idx].clamp(0, table.shape[0] - 1)
-    cell = 2.0 ** round(np.log2(max(0.1 * median, 1e-6)))
-    pts = points.view(3, -1)[:, idx] / cell
-    nt = torch.from_numpy(rng.random((32, 32, 32), dtype=np.float32))
-    rot = torch.from_numpy(np.stack([_rotation(rng) for _ in range(4)]).astype(np.float32))
-    off = torch.from_numpy(rng.uniform(0, 32, (4, 3)).astype(np.float32))
-    frame = torch.from_numpy(_rotation(rng).astype(np.float32))
-    scale = {"grass": 4.0, "plaster": 2.0, "metal": 1.5}.get(style, 1.0)
-    noise = _ops.value_noise(pts * scale, nt, rot, off)
-    amp = torch.tensor([1.0, 0.6, 0.36, 0.22]).unsqueeze(1)
-    fbm = ((noise - 0.5) * amp).sum(0) * (4.0 / float(amp.sum()))
-    pat, joints = _pattern(style, pts, normals.view(3, -1)[:, idx], fbm, frame)
-    pattern, mortar, colours = torch.zeros(h * w), torch.zeros(h, w), torch.zeros(3, h * w)
-    pattern[idx] = pat.clamp(-1.0, 1.0)
-    if joints is not None:
-        mortar.view(-1)[idx] = joints
-    colours[:, idx] = table[lab].T
-    mortar_colour = torch.zeros(3)
-    if style in _MORTAR_GREY:
-        grey = np.random.default_rng([seed, 19]).uniform(*_MORTAR_GREY[style])
-        mortar_colour = torch.tensor([grey, grey, 0.95 * grey]) ** 2.2
-    albedo = surface_albedo(colours.view(3, h, w), pattern.view(h, w), mortar, mortar_colour, style).view(3, -1)
-
+    disparity = np.where(m, np.float32(median) / z, np.float32(0.0))
+    albedo, pattern, mortar, mortar_colour = _texture(points, normals, m, labels, median, style, seed, report,
+                                                      colours)
     sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
-    sun_t = torch.from_numpy((sun / max(np.linalg.norm(sun), 1e-9)).astype(np.float32))
-    n = normals.view(3, -1)
-    ndl = (sun_t @ n).clamp_min(0.0)
-    shadow = _shadows(z, m, points, sun_t, camera, median)
-    direct = ndl * shadow.view(-1)
-    ambient = 0.5 + 0.5 * n[1]
+    sun = (sun / max(float(np.linalg.norm(sun)), 1e-9)).astype(np.float32)
+    ndl = np.maximum(np.tensordot(sun, normals, 1), 0.0)
+    direct = ndl * _shadows(z, m, points, sun, camera, median)
+    ambient = 0.5 + 0.5 * normals[1]
     # Sky: a seeded linear colour in the range of the training renders' world colours, slightly
     # brighter towards the zenith.
     sky_rng = np.random.default_rng([seed, 17])
-    base = torch.from_numpy((sky_rng.uniform([0.35, 0.5, 0.75], [0.6, 0.7, 1.0]) * sky_rng.uniform(0.5, 1.0))
-                            .astype(np.float32))
+    base = (sky_rng.uniform([0.35, 0.5, 0.75], [0.6, 0.7, 1.0]) * sky_rng.uniform(0.5, 1.0)).astype(np.float32)
     _, ys = camera.pixel_plane_coords()
-    elev = torch.from_numpy(np.asarray(ys, np.float32)).view(h, 1).expand(h, w).reshape(1, -1)
-    sky = base.view(3, 1) * (0.9 + 0.2 * elev.clamp(0, 1))
+    elev = np.broadcast_to(np.asarray(ys, np.float32).reshape(h, 1), (h, w))
+    sky = base.reshape(3, 1, 1) * (0.9 + 0.2 * np.clip(elev, 0, 1))
     rays = view_rays(points, camera.ortho)
-    radiance = (albedo * (1.1 * direct + 0.3 * ambient)).view(3, h, w)
-    radiance = glossy(radiance, albedo.view(3, h, w), style, normals, rays, m, direct.view(h, w), sun_t,
-                      sky.view(3, h, w))
-    image = torch.where(m, radiance, sky.view(3, h, w))
-    return GBuffer(m, disparity, normals, edges, labels, albedo.view(3, h, w), pattern.view(h, w),
-                   direct.view(h, w), (ambient * m.view(-1)).view(h, w), sky.view(3, h, w), sun_t,
-                   image, rays, mortar, mortar_colour)
+    radiance = albedo * (1.1 * direct + 0.3 * ambient)
+    radiance = glossy(radiance, albedo, style, normals, rays, m, direct, sun, sky)
+    image = np.where(m, radiance, sky).astype(np.float32)
+    return GBuffer(m, disparity, normals, edges, labels, albedo, pattern, direct, ambient * m, sky, sun, image, rays,
+                   mortar, mortar_colour)
 
 
-def surface_albedo(colours: torch.Tensor, pattern: torch.Tensor, mortar: torch.Tensor, mortar_colour: torch.Tensor,
-                   style: str) -> torch.Tensor:
+def surface_albedo(colours: np.ndarray, pattern: np.ndarray, mortar: np.ndarray, mortar_colour: np.ndarray,
+                   style: str) -> np.ndarray:
     """Albedo from per-pixel base colours: the style's texture modulation, grey mortar in the joints.
 
     :param colours: 3×H×W linear base colour (the segment's palette colour or hint).
@@ -237,14 +247,27 @@ def surface_albedo(colours: torch.Tensor, pattern: torch.Tensor, mortar: torch.T
     :param mortar_colour: Linear mortar colour (3).
     :param style: Style name.
     """
-    albedo = colours * (1.0 + _CONTRAST[style] * pattern).clamp(0.05, 2.0)
+    albedo = colours * np.clip(1.0 + np.float32(_CONTRAST[style]) * pattern, 0.05, 2.0)
     if style in _MORTAR_GREY:
-        albedo = torch.lerp(albedo, mortar_colour.view(3, 1, 1).expand_as(albedo), mortar)
-    return albedo
+        albedo = albedo + (np.asarray(mortar_colour, np.float32).reshape(3, 1, 1) - albedo) * mortar
+    return albedo.astype(np.float32)
 
 
-def _shadows(z: torch.Tensor, m: torch.Tensor, points: torch.Tensor, sun: torch.Tensor, camera: CameraModel,
-             median: float) -> torch.Tensor:
+def _upsample(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Bilinear resize of an H'×W' map to ``h``×``w`` (half-pixel centres, as ``F.interpolate``)."""
+    def taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        src = np.maximum((np.arange(n_out, dtype=np.float32) + 0.5) * np.float32(n_in / n_out) - 0.5, 0.0)
+        i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+        return i0, np.minimum(i0 + 1, n_in - 1), (src - i0).astype(np.float32)
+
+    y0, y1, fy = taps(a.shape[0], h)
+    x0, x1, fx = taps(a.shape[1], w)
+    rows = a[y0] + (a[y1] - a[y0]) * fy[:, None]
+    return rows[:, x0] + (rows[:, x1] - rows[:, x0]) * fx[None, :]
+
+
+def _shadows(z: np.ndarray, m: np.ndarray, points: np.ndarray, sun: np.ndarray, camera: CameraModel,
+             median: float) -> np.ndarray:
     """Screen-space cast shadows: 1 = lit, 0 = shadowed (H×W), computed at half resolution.
 
     Marches from every surface point towards the sun in geometrically growing steps (all steps at
@@ -256,28 +279,27 @@ def _shadows(z: torch.Tensor, m: torch.Tensor, points: torch.Tensor, sun: torch.
     zs, ms, ps = z[::s, ::s], m[::s, ::s], points[:, ::s, ::s]
     hs, ws = zs.shape
     left, right, bottom, top = camera.frame
-    zmap = torch.where(ms, zs, torch.tensor(1e6)).view(1, 1, hs, ws)
-    ts = (median * 0.01 * (1.4 ** torch.arange(SHADOW_STEPS, dtype=torch.float32))).view(-1, 1)
+    zmap = np.where(ms, zs, np.float32(1e6)).reshape(-1)
+    ts = (median * 0.01 * (1.4 ** np.arange(SHADOW_STEPS, dtype=np.float32))).astype(np.float32).reshape(-1, 1)
     p = ps.reshape(3, 1, -1)
-    q = p + sun.view(3, 1, 1) * ts  # 3×T×N
+    q = p + sun.reshape(3, 1, 1) * ts  # 3×T×N
     depth_q = -q[2]
     if camera.ortho:
         u, v = q[0], q[1]
     else:
-        inv = 1.0 / depth_q.clamp_min(1e-6)
+        inv = 1.0 / np.maximum(depth_q, 1e-6)
         u, v = q[0] * inv, q[1] * inv
-    gx = (2.0 / (right - left)) * (u - left) - 1.0
-    gy = 1.0 - (2.0 / (top - bottom)) * (v - bottom)
-    grid = torch.stack([gx, gy], -1).view(1, SHADOW_STEPS, -1, 2)
-    d = F.grid_sample(zmap, grid, mode="nearest", padding_mode="border", align_corners=False).view(SHADOW_STEPS, -1)
-    inside = (gx.abs() < 1) & (gy.abs() < 1) & (depth_q > 0)
+    gx = np.float32(2.0 / (right - left)) * (u - np.float32(left)) - 1.0
+    gy = 1.0 - np.float32(2.0 / (top - bottom)) * (v - np.float32(bottom))
+    # nearest sample with border clamping, as grid_sample(mode="nearest", align_corners=False)
+    ix = np.rint(np.clip(((gx + 1.0) * ws - 1.0) * 0.5, 0, ws - 1)).astype(np.int64)
+    iy = np.rint(np.clip(((gy + 1.0) * hs - 1.0) * 0.5, 0, hs - 1)).astype(np.int64)
+    d = zmap[iy * ws + ix]
+    inside = (np.abs(gx) < 1) & (np.abs(gy) < 1) & (depth_q > 0)
     gap = depth_q - d
     blocked = inside & (gap > 0.02 * ts + 0.003 * median) & (gap < 2.0 * ts + 0.05 * median)
-    lit = (~blocked.any(0)).float().view(1, 1, hs, ws)
-    lit = F.avg_pool2d(lit, 3, 1, 1, count_include_pad=False)
-    if s > 1:
-        lit = F.interpolate(lit, size=(h, w), mode="bilinear", align_corners=False)
-    return lit.view(h, w)
+    lit = _ops.box3((~blocked.any(0)).astype(np.float32).reshape(hs, ws))
+    return _upsample(lit, h, w) if s > 1 else lit
 
 
 def prepare(depth: np.ndarray, mask: np.ndarray | None, size: tuple[int, int] | None, seed: int,
@@ -310,13 +332,13 @@ def choose_style(report: PromptReport, seed: int) -> str:
     return STYLES[int(np.random.default_rng([seed, 3]).integers(len(STYLES)))]
 
 
-def to_image(linear: torch.Tensor) -> np.ndarray:
+def to_image(linear: np.ndarray) -> np.ndarray:
     """3×H×W linear → H×W×3 float32 sRGB in [0, 1].
 
     :param linear: Linear radiance.
     """
-    out = linear_to_srgb(torch.nan_to_num(linear, nan=0.0)).permute(1, 2, 0)
-    return np.ascontiguousarray(out.numpy(), dtype=np.float32)
+    out = linear_to_srgb(np.nan_to_num(linear, nan=0.0)).transpose(1, 2, 0)
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 class AnalyticGenerator:
@@ -358,8 +380,7 @@ class AnalyticGenerator:
         d_np, m_np, seed, camera = prepare(depth, mask, size, seed, camera)
         self.last_report = report = parse_prompt(prompt)
         steps(0.2, "analytic shading")
-        with torch.inference_mode():
-            g = gbuffer(d_np, m_np, camera, choose_style(report, seed), seed, report)
-            out = to_image(g.image)
+        g = gbuffer(d_np, m_np, camera, choose_style(report, seed), seed, report)
+        out = to_image(g.image)
         steps.done()
         return out

@@ -1,90 +1,96 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The default embedded generator: the analytic layer plus the learned appearance network (torch, no bpy).
+"""The default embedded generator: the analytic layer plus the learned appearance network (no bpy).
 
 Layer 1 (:mod:`.analytic`) turns depth into a G-buffer: normals, segments, seeded per-segment
 palette hints drawn from the checkpoint's palette bank for the requested style, procedural
-textures on back-projected points, sun with screen-space shadows and sky. Layer 2
-(:mod:`.model`) turns that G-buffer, a style, the light direction and seeded noise into the image,
-adding what it learned from Cycles renders. Images larger than :data:`TILE` on a side are run in
+textures on back-projected points, sun with screen-space shadows and sky. Layer 2 turns that
+G-buffer, a style, the light direction and seeded noise into the image, adding what it learned
+from Cycles renders. Everything runs in numpy by default (:mod:`.netnp`), so the generator works
+from what the extension zip bundles; ``runtime="torch"`` runs layer 2 with the torch reference
+(:mod:`.model`) instead, on the same inputs. Images larger than :data:`TILE` on a side are run in
 overlapping tiles blended with linear ramps (the network has no global pooling, so tiles agree).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..camera import CameraModel
+from ..errors import BadInput
 from .analytic import choose_style, gbuffer, prepare, seeded_light, surface_albedo, to_image
 from .base import CancelFn, ProgressFn, Steps
+from .checkpoint import DEFAULT_WEIGHTS
 from .gloss import glossy
-from .model import DEFAULT_WEIGHTS, AppearanceNet, condition, features, load_checkpoint, predict
+from .netnp import condition, features, load_numpy, predict_numpy, seeded_noise
 from .prompt import COLOURS, FINISHES, STYLES, PromptReport, parse_prompt
 
 TILE = 1024
 OVERLAP = 64
+RUNTIMES = ("numpy", "torch")
+
+Predict = Callable[[np.ndarray], np.ndarray]
 
 
-def hint_colours(model: AppearanceNet, report: PromptReport, style: str, n: int, seed: int) -> torch.Tensor:
-    """``n`` seeded per-segment albedo hints from the model's palette bank for ``style``.
+def hint_colours(bank: np.ndarray, report: PromptReport, style: str, n: int, seed: int) -> np.ndarray:
+    """``n`` seeded per-segment albedo hints (n×3) from the palette bank for ``style``.
 
-    :param model: Loaded network (holds the bank).
+    :param bank: Palette bank, styles × bank size × 3 (from the checkpoint).
     :param report: Parsed prompt: colour words tint, finish words scale value and saturation.
     :param style: Style name.
     :param n: Number of segments.
     :param seed: Seed.
     """
     rng = np.random.default_rng([seed, 13])
-    bank = model.bank[STYLES.index(style)]
-    table = bank[torch.from_numpy(rng.integers(0, bank.shape[0], max(n, 1)))].clone()
+    colours = bank[STYLES.index(style)]
+    table = colours[rng.integers(0, colours.shape[0], max(n, 1))].astype(np.float32)
     for f in report.finishes:
         value, sat = FINISHES[f]
-        grey = table.mean(1, keepdim=True)
-        table = (grey + (table - grey) * sat) * value
+        grey = table.mean(1, keepdims=True)
+        table = (grey + (table - grey) * np.float32(sat)) * np.float32(value)
     if report.colours:
-        tints = torch.tensor([COLOURS[report.colours[k % len(report.colours)]] for k in range(table.shape[0])]) ** 2.2
-        lum = table.mean(1, keepdim=True) / tints.mean(1, keepdim=True).clamp_min(1e-3)
-        table = 0.3 * table + 0.7 * tints * lum.clamp(0.5, 2.0)
-    return table.clamp(0.0, 1.0)
+        tints = np.array([COLOURS[report.colours[k % len(report.colours)]] for k in range(table.shape[0])],
+                         np.float32) ** 2.2
+        lum = table.mean(1, keepdims=True) / np.maximum(tints.mean(1, keepdims=True), 1e-3)
+        table = 0.3 * table + 0.7 * tints * np.clip(lum, 0.5, 2.0)
+    return np.clip(table, 0.0, 1.0).astype(np.float32)
 
 
-def run_tiled(model: AppearanceNet, feats: torch.Tensor, cond: torch.Tensor, tile: int = TILE,
-              overlap: int = OVERLAP) -> torch.Tensor:
-    """:func:`~.model.predict` over overlapping tiles blended with linear ramps (3×H×W).
+def _ramp(n: int, lo: int, hi: int, full: int, overlap: int) -> np.ndarray:
+    """Blend weights of a tile spanning ``lo..hi`` of ``full`` pixels (linear ramps into its neighbours)."""
+    r = np.ones(n, np.float32)
+    ramp = np.linspace(0.0, 1.0, overlap + 2, dtype=np.float32)[1:-1]
+    if lo > 0:
+        r[:overlap] = ramp
+    if hi < full:
+        r[-overlap:] = ramp[::-1]
+    return r
 
-    :param model: Network.
+
+def run_tiled(predict: Predict, feats: np.ndarray, tile: int = TILE, overlap: int = OVERLAP) -> np.ndarray:
+    """``predict`` over overlapping tiles blended with linear ramps (3×H×W).
+
+    :param predict: Network on one tile: 13×h×w features → 3×h×w linear RGB.
     :param feats: 13×H×W features.
-    :param cond: 1×K condition.
     :param tile: Tile side.
     :param overlap: Overlap between neighbouring tiles.
     """
     h, w = feats.shape[-2:]
     if h <= tile and w <= tile:
-        return predict(model, feats, cond)
-    out = torch.zeros(3, h, w)
-    weight = torch.zeros(1, h, w)
+        return predict(feats)
+    out = np.zeros((3, h, w), np.float32)
+    weight = np.zeros((1, h, w), np.float32)
     step = tile - overlap
     for y0 in range(0, max(h - overlap, 1), step):
         for x0 in range(0, max(w - overlap, 1), step):
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            part = predict(model, feats[:, y0:y1, x0:x1], cond)
-            ry = torch.ones(y1 - y0)
-            rx = torch.ones(x1 - x0)
-            ramp = torch.linspace(0.0, 1.0, overlap + 2)[1:-1]
-            if y0 > 0:
-                ry[:overlap] = ramp
-            if y1 < h:
-                ry[-overlap:] = ramp.flip(0)
-            if x0 > 0:
-                rx[:overlap] = ramp
-            if x1 < w:
-                rx[-overlap:] = ramp.flip(0)
-            wgt = (ry.view(-1, 1) * rx.view(1, -1)).unsqueeze(0)
+            part = predict(np.ascontiguousarray(feats[:, y0:y1, x0:x1]))
+            wgt = _ramp(y1 - y0, y0, y1, h, overlap)[:, None] * _ramp(x1 - x0, x0, x1, w, overlap)[None, :]
             out[:, y0:y1, x0:x1] += part * wgt
             weight[:, y0:y1, x0:x1] += wgt
-    return out / weight.clamp_min(1e-6)
+    return out / np.maximum(weight, 1e-6)
 
 
 class EmbeddedGenerator:
@@ -94,24 +100,51 @@ class EmbeddedGenerator:
     vocabulary are listed in ``last_report.unknown`` and ``last_report.message``.
 
     :param weights: Safetensors checkpoint; the shipped one when None.
-    :param threads: Torch intra-op threads while generating (restored afterwards); None keeps torch's.
+    :param runtime: ``"numpy"`` (default: what the extension ships, no torch) or ``"torch"`` (the
+        training framework's reference network; needs PyTorch).
+    :raises BadInput: For an unknown runtime.
     """
 
     name = "embedded"
-    _cache: dict[str, AppearanceNet] = {}
+    _cache: dict[tuple[str, str], object] = {}
 
-    def __init__(self, weights: Path | str | None = None, threads: int | None = None) -> None:
+    def __init__(self, weights: Path | str | None = None, runtime: str = "numpy") -> None:
+        if runtime not in RUNTIMES:
+            raise BadInput(f"unknown runtime {runtime!r} for the embedded generator; use {' or '.join(RUNTIMES)}")
         self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS  # its .json holds the sha256
-        self.threads = threads
+        self.runtime = runtime
         self.last_report: PromptReport | None = None
 
     @property
-    def model(self) -> AppearanceNet:
-        """The verified network (loaded once per process and weights file)."""
-        key = str(self.weights)
+    def model(self):
+        """The verified network (loaded once per process, runtime and weights file).
+
+        :raises ModelUnavailable: Missing weights (or PyTorch, for ``runtime="torch"``).
+        :raises BadInput: Weights that fail verification.
+        """
+        key = (self.runtime, str(self.weights))
         if key not in self._cache:
-            self._cache[key] = load_checkpoint(self.weights)
+            if self.runtime == "torch":
+                from .model import load_checkpoint  # imported only when asked for: torch is optional
+
+                self._cache[key] = load_checkpoint(self.weights)
+            else:
+                self._cache[key] = load_numpy(self.weights)
         return self._cache[key]
+
+    def _bank(self, model) -> np.ndarray:
+        return model.bank.numpy() if self.runtime == "torch" else model.bank
+
+    def _predictor(self, model, cond: np.ndarray) -> Predict:
+        """13×h×w features → 3×h×w linear RGB with this generator's runtime."""
+        if self.runtime == "numpy":
+            return lambda f: predict_numpy(model, f, cond)
+        import torch
+
+        from .model import predict
+
+        cond_t = torch.from_numpy(cond).view(1, -1)
+        return lambda f: predict(model, torch.from_numpy(f), cond_t).numpy()
 
     def describe_prompt(self, prompt: str) -> PromptReport:
         """Parse ``prompt`` without generating anything.
@@ -142,37 +175,45 @@ class EmbeddedGenerator:
         :raises ModelUnavailable: Missing weights.
         """
         steps = Steps(progress, cancel)
+        result = to_image(self.linear(depth, mask, prompt, seed, size, steps, camera, light, preview))
+        steps.done()
+        return result
+
+    def linear(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
+               size: tuple[int, int] | None = None, steps: Steps | None = None, camera: CameraModel | None = None,
+               light: np.ndarray | None = None, preview=None) -> np.ndarray:
+        """The image in linear RGB (3×H×W float32, before the sRGB encoding); :meth:`generate` encodes it.
+
+        :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
+        :param mask: H×W bool, True where there is geometry.
+        :param prompt: Style, colour and finish words.
+        :param seed: Random seed.
+        :param size: Output ``(width, height)``.
+        :param steps: Progress and cancellation of the calling ``generate``.
+        :param camera: Camera the depth was taken with.
+        :param light: Camera-space direction towards the sun; seeded when None.
+        :param preview: ``preview(rgb, fraction)`` with the analytic layer's image.
+        """
+        steps = steps or Steps(None, None)
         steps(0.0, "checking input")
         d_np, m_np, seed, camera = prepare(depth, mask, size, seed, camera)
         self.last_report = report = parse_prompt(prompt)
         model = self.model
-        previous = torch.get_num_threads()
-        if self.threads is not None and self.threads != previous:
-            torch.set_num_threads(max(1, int(self.threads)))
-        try:
-            with torch.inference_mode():
-                steps(0.1, "analytic layer")
-                style = choose_style(report, seed)
-                sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
-                g = gbuffer(d_np, m_np, camera, style, seed, report, light=sun)
-                if preview is not None:
-                    preview(to_image(g.image), 0.5)
-                n_labels = int(g.labels.max()) + 1
-                albedo = g.albedo
-                if n_labels > 0:
-                    table = hint_colours(model, report, style, n_labels, seed)
-                    albedo = surface_albedo(table[g.labels.clamp_min(0)].permute(2, 0, 1), g.pattern, g.mortar,
-                                            g.mortar_colour, style) * g.mask
-                noise = torch.randn(g.mask.shape, generator=torch.Generator().manual_seed(seed % (1 << 63)))
-                feats = features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
-                                 noise)
-                steps(0.5, "appearance network")
-                out = run_tiled(model, feats, condition(STYLES.index(style), g.light))
-                out = glossy(out, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
-                out = torch.where(g.mask, out, g.sky)  # the network's sky is capped; use the analytic one
-                result = to_image(out)
-        finally:
-            if torch.get_num_threads() != previous:
-                torch.set_num_threads(previous)
-        steps.done()
-        return result
+        steps(0.1, "analytic layer")
+        style = choose_style(report, seed)
+        sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
+        g = gbuffer(d_np, m_np, camera, style, seed, report, light=sun)
+        if preview is not None:
+            preview(to_image(g.image), 0.5)
+        n_labels = int(g.labels.max()) + 1
+        albedo = g.albedo
+        if n_labels > 0:
+            table = hint_colours(self._bank(model), report, style, n_labels, seed)
+            albedo = surface_albedo(table[np.maximum(g.labels, 0)].transpose(2, 0, 1), g.pattern, g.mortar,
+                                    g.mortar_colour, style) * g.mask
+        feats = features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
+                         seeded_noise(seed, g.mask.shape))
+        steps(0.5, "appearance network")
+        out = run_tiled(self._predictor(model, condition(STYLES.index(style), g.light)), feats)
+        out = glossy(out, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
+        return np.where(g.mask, out, g.sky)  # the network's sky is capped; use the analytic one

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Specular reflection for glossy styles (metal, polished marble), composited over a shaded image (torch, no bpy).
+"""Specular reflection for glossy styles (metal, polished marble), composited over a shaded image (numpy, no bpy).
 
 Depth gives normals and view rays, so the mirror direction is known: it sees the sky when it points
 up and the scene's own average radiance when it points down. Schlick's Fresnel weights that
@@ -12,7 +12,7 @@ as the sky is.
 
 from __future__ import annotations
 
-import torch
+import numpy as np
 
 #: Weight of the reflection per style (styles not listed are matte). Measured on a validation split of
 #: the training renders (MODEL.md): tiles are glossy in the renders too, but this two-colour
@@ -22,21 +22,21 @@ GLOSS = {"metal": 0.8, "marble": 1.0}
 SHININESS = 60.0
 
 
-def view_rays(points: torch.Tensor, ortho: bool = False) -> torch.Tensor:
+def view_rays(points: np.ndarray, ortho: bool = False) -> np.ndarray:
     """Unit view rays (camera → point), 3×H×W.
 
     :param points: 3×H×W camera-space points.
     :param ortho: Orthographic camera: every ray is ``(0, 0, -1)``.
     """
     if ortho:
-        rays = torch.zeros_like(points)
+        rays = np.zeros_like(points)
         rays[2] = -1.0
         return rays
-    return points / points.norm(dim=0, keepdim=True).clamp_min(1e-9)
+    return points / np.maximum(np.sqrt((points * points).sum(0, keepdims=True)), 1e-9)
 
 
-def glossy(radiance: torch.Tensor, albedo: torch.Tensor, style: str, normals: torch.Tensor, rays: torch.Tensor,
-           mask: torch.Tensor, direct: torch.Tensor, light: torch.Tensor, sky: torch.Tensor) -> torch.Tensor:
+def glossy(radiance: np.ndarray, albedo: np.ndarray, style: str, normals: np.ndarray, rays: np.ndarray,
+           mask: np.ndarray, direct: np.ndarray, light: np.ndarray, sky: np.ndarray) -> np.ndarray:
     """``radiance`` with the style's specular reflection composited in (unchanged for matte styles).
 
     :param radiance: 3×H×W linear shaded image (geometry pixels are used).
@@ -50,21 +50,21 @@ def glossy(radiance: torch.Tensor, albedo: torch.Tensor, style: str, normals: to
     :param sky: 3×H×W linear sky (its top row is the zenith colour).
     """
     weight = GLOSS.get(style, 0.0)
-    if weight <= 0.0 or not bool(mask.any()):
+    if weight <= 0.0 or not mask.any():
         return radiance
-    cos_v = (rays * normals).sum(0, keepdim=True)  # negative: surfaces face the camera
+    cos_v = (rays * normals).sum(0, keepdims=True)  # negative: surfaces face the camera
     mirror_up = rays[1:2] - 2.0 * cos_v * normals[1:2]
-    grazing = (1.0 + cos_v).clamp(0.0, 1.0) ** 5  # (1 - cos θ)^5 of Schlick's approximation
-    m = mask.unsqueeze(0).float()
-    ground = (radiance * m).sum((1, 2), keepdim=True) / m.sum().clamp_min(1.0)
-    up = ((mirror_up + 0.1) / 0.3).clamp(0.0, 1.0)
-    env = sky[:, 0].mean(-1).view(3, 1, 1) * up + ground * (1.0 - up)
-    half = light.view(3, 1, 1) - rays
-    half = half / half.norm(dim=0, keepdim=True).clamp_min(1e-9)
-    sun = (half * normals).sum(0, keepdim=True).clamp_min(0.0) ** SHININESS * (direct > 0).unsqueeze(0)
+    grazing = np.clip(1.0 + cos_v, 0.0, 1.0) ** 5  # (1 - cos θ)^5 of Schlick's approximation
+    m = mask[None].astype(np.float32)
+    ground = (radiance * m).sum((1, 2), keepdims=True) / max(float(m.sum()), 1.0)
+    up = np.clip((mirror_up + 0.1) / 0.3, 0.0, 1.0)
+    env = sky[:, 0].mean(-1).reshape(3, 1, 1) * up + ground * (1.0 - up)
+    half = np.asarray(light, np.float32).reshape(3, 1, 1) - rays
+    half = half / np.maximum(np.sqrt((half * half).sum(0, keepdims=True)), 1e-9)
+    sun = np.maximum((half * normals).sum(0, keepdims=True), 0.0) ** SHININESS * (direct > 0)[None]
     if style == "metal":
-        f0 = albedo.clamp(0.0, 1.0)
+        f0 = np.clip(albedo, 0.0, 1.0)
         fresnel = f0 + (1.0 - f0) * grazing
-        return radiance * (1.0 - weight) + weight * fresnel * (env + 3.0 * sun)
+        return (radiance * (1.0 - weight) + weight * fresnel * (env + 3.0 * sun)).astype(np.float32)
     fresnel = 0.04 + 0.96 * grazing
-    return radiance * (1.0 - weight * fresnel) + weight * (fresnel * env + 0.12 * sun)
+    return (radiance * (1.0 - weight * fresnel) + weight * (fresnel * env + 0.12 * sun)).astype(np.float32)

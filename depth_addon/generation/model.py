@@ -12,39 +12,18 @@ pickle files are never opened.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BadInput, ModelUnavailable
+from ..errors import BadInput
+from .checkpoint import DEFAULT_WEIGHTS, IN_CHANNELS, AppearanceConfig, read_checkpoint, sha256_file
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "appearance.safetensors"
-IN_CHANNELS = 13  # albedo 3, pattern, direct, ambient, normals 3, disparity, edges, mask, noise
-
-
-@dataclass(frozen=True)
-class AppearanceConfig:
-    """Shape of the appearance network.
-
-    :param channels: Feature widths at 1/2, 1/4, 1/8 and 1/16 resolution.
-    :param n_styles: Number of styles (one-hot FiLM input).
-    :param bank_size: Palette-hint colours stored per style.
-    """
-
-    channels: tuple[int, ...] = field(default=(32, 48, 64, 96))
-    n_styles: int = 8
-    bank_size: int = 256
-
-    @property
-    def stride(self) -> int:
-        """Input sides are padded to a multiple of this."""
-        return 2 ** len(self.channels)
+__all__ = ["DEFAULT_WEIGHTS", "AppearanceConfig", "AppearanceNet", "load_checkpoint", "predict", "save_checkpoint"]
 
 
 class _Block(nn.Module):
@@ -82,7 +61,7 @@ class AppearanceNet(nn.Module):
     def forward(self, feats: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Linear RGB (N×3×H×W) from features (N×13×H×W, sides a multiple of the stride).
 
-        :param feats: Features from :func:`features`.
+        :param feats: Features from :func:`~.netnp.features`.
         :param cond: N×(styles+3) condition: style one-hot and light direction.
         """
         x = self.stem(F.pixel_unshuffle(feats, 2), cond)
@@ -97,38 +76,6 @@ class AppearanceNet(nn.Module):
         residual = 0.25 * torch.tanh(out[:, 3:])
         albedo = feats[:, :3] ** 2  # features hold sqrt(albedo)
         return albedo * shading + residual  # unclamped: training needs gradients everywhere
-
-
-def features(albedo: torch.Tensor, pattern: torch.Tensor, direct: torch.Tensor, ambient: torch.Tensor,
-             normals: torch.Tensor, disparity: torch.Tensor, edges: torch.Tensor, mask: torch.Tensor,
-             noise: torch.Tensor) -> torch.Tensor:
-    """Stack G-buffer maps (each C×H×W or H×W) into the 13×H×W network input.
-
-    :param albedo: 3×H×W linear albedo.
-    :param pattern: Texture modulation.
-    :param direct: Sun term with shadows.
-    :param ambient: Sky term.
-    :param normals: 3×H×W camera-space normals.
-    :param disparity: Disparity normalised by its median.
-    :param edges: Depth discontinuities.
-    :param mask: Geometry mask.
-    :param noise: Seeded standard normal noise.
-    """
-    maps = [albedo.clamp_min(0).sqrt(), pattern, direct, ambient, normals, torch.log1p(disparity), edges.float(),
-            mask.float(), noise]
-    return torch.cat([m.view(-1, *m.shape[-2:]).float() for m in maps], 0)
-
-
-def condition(style: int, light: torch.Tensor, n_styles: int = 8) -> torch.Tensor:
-    """The 1×(styles+3) condition vector.
-
-    :param style: Style index.
-    :param light: Camera-space unit light direction (3).
-    :param n_styles: Number of styles.
-    """
-    onehot = torch.zeros(n_styles)
-    onehot[style] = 1.0
-    return torch.cat([onehot, light.float().view(3)]).view(1, -1)
 
 
 def predict(model: AppearanceNet, feats: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -150,18 +97,6 @@ def predict(model: AppearanceNet, feats: torch.Tensor, cond: torch.Tensor) -> to
         x = x.to(dtype).contiguous(memory_format=torch.channels_last)
         out = model(x, cond.to(dtype)).float().clamp_min(0.0)
     return out[0, :, :h, :w]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file.
-
-    :param path: File path.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_checkpoint(model: AppearanceNet, path: Path, extra: dict | None = None) -> str:
@@ -186,48 +121,18 @@ def save_checkpoint(model: AppearanceNet, path: Path, extra: dict | None = None)
 
 
 def load_checkpoint(path: Path | str | None = None, device: str = "cpu") -> AppearanceNet:
-    """Load and verify the appearance network.
-
-    Only safetensors files are read. The file's sha256 must match the ``sha256`` field of the JSON
-    next to it (same name, ``.json``).
+    """Load and verify the appearance network (see :func:`~.checkpoint.read_checkpoint`).
 
     :param path: ``.safetensors`` file; the shipped weights when None.
     :param device: Torch device.
     :raises ModelUnavailable: When the file or its JSON record is missing.
     :raises BadInput: For pickle or other non-safetensors files, a hash mismatch or a truncated file.
     """
-    path = Path(path) if path is not None else DEFAULT_WEIGHTS
-    if not path.is_file():
-        raise ModelUnavailable(f"appearance weights not found at {path}; run scripts/train_embedded.py "
-                               "or use the 'analytic' generator")
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if head[:1] == b"\x80" or head[:2] == b"PK" or path.suffix != ".safetensors":
-        raise BadInput(f"refusing {path.name}: only .safetensors weights are loaded (pickle/zip checkpoints "
-                       "can run code when opened)")
-    record_path = path.with_suffix(".json")
-    if not record_path.is_file():
-        raise ModelUnavailable(f"no hash record {record_path.name} next to {path.name}; cannot verify the weights")
+    config, tensors = read_checkpoint(path)
+    model = AppearanceNet(config)
     try:
-        expected = json.loads(record_path.read_text())["sha256"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadInput(f"hash record {record_path.name} is unreadable: {exc}") from exc
-    actual = sha256_file(path)
-    if actual != expected:
-        raise BadInput(f"weights {path.name} fail verification: sha256 {actual[:16]}… does not match the "
-                       f"recorded {str(expected)[:16]}… (corrupt, truncated or replaced file)")
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-        cfg = json.loads(meta["config"])
-        config = AppearanceConfig(channels=tuple(cfg["channels"]), n_styles=int(cfg["n_styles"]),
-                                  bank_size=int(cfg["bank_size"]))
-        model = AppearanceNet(config)
-        model.load_state_dict({k: v.float() for k, v in tensors.items()})
-    except Exception as exc:  # noqa: BLE001 - any parse failure means an unusable file
-        raise BadInput(f"weights {path.name} are truncated or not a valid checkpoint: {exc}") from exc
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()})
+    except RuntimeError as exc:
+        raise BadInput(f"weights {Path(path or DEFAULT_WEIGHTS).name} do not fit the network: {exc}") from exc
     # channels-last lets oneDNN pick faster CPU convolution kernels (about 15 % at 1024²)
     return model.to(device).to(memory_format=torch.channels_last).eval()
