@@ -54,6 +54,9 @@ class DepthAddonPreferences(bpy.types.AddonPreferences):
         name="Worker Python", subtype="FILE_PATH",
         description="Python executable that runs generation; empty uses Blender's own Python")
     torch_build: bpy.props.EnumProperty(name="PyTorch Build", items=_INSTALL_ITEMS, default="auto")
+    wheel_dir: bpy.props.StringProperty(
+        name="Local Wheels", subtype="DIR_PATH",
+        description="Install PyTorch from this folder of wheel files instead of downloading (no network needed)")
 
     def draw(self, context: bpy.types.Context) -> None:
         """Machine settings, then the PyTorch box (state, install, health check)."""
@@ -90,9 +93,13 @@ def draw_torch_box(layout: bpy.types.UILayout, context: bpy.types.Context) -> No
     elif status["custom"]:
         col.label(text="PyTorch: depends on the worker Python; use Check Setup", icon="QUESTION")
     else:
-        col.label(text="PyTorch is not installed: generation needs it", icon="ERROR")
-    if not bpy.app.online_access:
-        col.label(text="Online access is off (Preferences › System › Network)", icon="INFO")
+        col.label(text="PyTorch is not installed: only the diffusers backend needs it", icon="INFO")
+    col.label(text="embedded, analytic, baseline: run as installed, nothing to download", icon="CHECKMARK")
+    col.label(text="diffusers: PyTorch (Install PyTorch below), diffusers, transformers and your own weights")
+    if not bpy.app.online_access and not (prefs is not None and prefs.wheel_dir):
+        col.label(text="Online access is off (Preferences › System › Network), or set Local Wheels", icon="INFO")
+    if prefs is not None:
+        layout.prop(prefs, "wheel_dir")
     row = layout.row(align=True)
     if prefs is not None:
         row.prop(prefs, "torch_build", text="")

@@ -11,41 +11,27 @@ import time
 
 import bpy
 
-from ..depth_addon import api
 from ..depth_addon.app import setup
-from ..depth_addon.app.jobs import QUEUE, Job, sync_status
+from ..depth_addon.app.jobs import QUEUE, Job
+from ..depth_addon.app.texture import texture_flow
 from ..depth_addon.errors import BadInput, DepthAddonError
 from ..depth_addon.worker.client import WorkerClient
 from ..depth_addon.worker.install import PipProgress, choose_build, pip_command
 from ..depth_addon.worker.protocol import Error, Pong
 from . import ids
 from .depth_ops import camera_poll
-
-TIMER_S = 0.1
-
-
-def _redraw(context: bpy.types.Context) -> None:
-    """Redraw the editors that show job status."""
-    screen = context.screen
-    for area in screen.areas if screen is not None else ():
-        if area.type in {"VIEW_3D", "IMAGE_EDITOR", "PREFERENCES"}:
-            area.tag_redraw()
+from .follow import FollowJobs, redraw
 
 
-def _status_bar(context: bpy.types.Context, text: str | None) -> None:
-    if context.workspace is not None:
-        context.workspace.status_text_set(text)
+def job_params(context: bpy.types.Context) -> dict:
+    """Generator options every request of a job carries: backend, negative prompt, steps, strength, device."""
+    extra, prefs = context.scene.depth_addon_generate, setup.addon_prefs(context)
+    return {"generator": setup.generator_name(context), "negative_prompt": extra.negative_prompt,
+            "steps": extra.steps, "strength": extra.strength, "device": prefs.device if prefs is not None else "auto",
+            "model_dir": bpy.path.abspath(prefs.model_dir) if prefs is not None and prefs.model_dir else ""}
 
 
-def torch_missing_message() -> str | None:
-    """Why generation cannot run yet (PyTorch missing for Blender's Python), or None."""
-    status = setup.torch_status()
-    if status["found"] or status["custom"]:
-        return None
-    return "PyTorch is not installed: Preferences › Add-ons › Depth Addon › Install PyTorch"
-
-
-class DEPTH_OT_generate(bpy.types.Operator):
+class DEPTH_OT_generate(FollowJobs, bpy.types.Operator):
     """Render depth from the camera, generate an image in the background worker and project it onto the
     visible meshes. Blender stays usable meanwhile; Esc cancels and leaves the scene as it was"""
 
@@ -57,14 +43,15 @@ class DEPTH_OT_generate(bpy.types.Operator):
     def poll(cls, context: bpy.types.Context) -> bool:
         if not camera_poll(cls, context):
             return False
-        missing = torch_missing_message()
+        missing = setup.missing_for(setup.generator_name(context))
         if missing:
-            cls.poll_message_set(missing)
+            cls.poll_message_set(missing[0].upper() + missing[1:])
             return False
         return True
 
-    def _queue_jobs(self, context: bpy.types.Context) -> list[Job]:
-        """Render the depth of each camera and queue one job per camera and variation."""
+    def make_jobs(self, context: bpy.types.Context) -> list[Job]:
+        """One job per camera and variation (depth rendered now), each a
+        :func:`~depth_addon.app.texture.texture_flow`."""
         scene = context.scene
         settings, extra = scene.depth_addon, scene.depth_addon_generate
         cameras = [o for o in context.selected_objects if o.type == "CAMERA"] if extra.all_cameras else []
@@ -74,99 +61,14 @@ class DEPTH_OT_generate(bpy.types.Operator):
             objects = tuple(o.name for o in context.selected_objects if o.type == "MESH")
             if not objects:
                 raise BadInput("Selected Only is on, but no mesh is selected")
-        prefs = setup.addon_prefs(context)
-        QUEUE.configure(setup.worker_config(context))
-        common = {"prompt": settings.prompt, "negative_prompt": extra.negative_prompt,
-                  "generator": setup.generator_name(context), "steps": extra.steps,
-                  "strength": extra.strength, "device": prefs.device if prefs is not None else "auto",
-                  "model_dir": bpy.path.abspath(prefs.model_dir) if prefs is not None and prefs.model_dir else ""}
         jobs = []
         for cam in cameras:
-            depth = api.render_depth(scene, cam, engine=settings.engine)
-            if not depth.mask.any():
-                raise BadInput(f"camera {cam.name!r} sees no geometry; nothing to texture")
             for i in range(extra.variations):
-                seed = settings.seed + i
-                jobs.append(Job(scene.name, depth, {**common, "seed": seed}, label=f"{cam.name} seed {seed}",
-                                compositor=extra.use_compositor, objects=objects))
-        for job in jobs:
-            QUEUE.submit(job)
+                seed, label = settings.seed + i, f"{cam.name} seed {settings.seed + i}"
+                flow = texture_flow(scene, cam, settings.prompt, seed, engine=settings.engine, mapping=settings.mapping,
+                                    compositor=extra.use_compositor, objects=objects, label=label)
+                jobs.append(QUEUE.submit(Job(scene.name, flow, job_params(context), label=label, seed=seed)))
         return jobs
-
-    def _report_job(self, job: Job) -> None:
-        if job.state == "done":
-            self.report({"INFO"}, f"{job.label}: image {job.image!r} projected ({job.seconds:.1f} s)")
-        elif job.state == "cancelled":
-            self.report({"INFO"}, f"{job.label}: cancelled")
-        else:
-            self.report({"ERROR"}, f"{job.label}: {job.error}")
-
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        """Synchronous form for scripts: queue, wait for the worker, apply."""
-        try:
-            jobs = self._queue_jobs(context)
-        except DepthAddonError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        QUEUE.wait()
-        for job in jobs:
-            self._report_job(job)
-        sync_status(context.window_manager)
-        return {"FINISHED"} if any(j.state == "done" for j in jobs) else {"CANCELLED"}
-
-    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        """Queue the jobs and follow them from a timer until the queue is empty."""
-        try:
-            jobs = self._queue_jobs(context)
-        except DepthAddonError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        if QUEUE.followed:  # another Generate follows the queue already
-            self.report({"INFO"}, f"Queued {len(jobs)} job(s)")
-            return {"FINISHED"}
-        wm = context.window_manager
-        self._applied = 0
-        self._timer = wm.event_timer_add(TIMER_S, window=context.window)
-        wm.modal_handler_add(self)
-        wm.progress_begin(0, 100)
-        QUEUE.modal_running, QUEUE.last_tick = True, time.perf_counter()
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        """Poll the worker on each timer tick; Esc cancels every job."""
-        if event.type == "ESC" and event.value == "PRESS":
-            if QUEUE.cancel():
-                self.report({"INFO"}, "Cancelling generation…")
-            return {"RUNNING_MODAL"}
-        if event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        for job in QUEUE.update():
-            self._report_job(job)
-            if job.state == "done":
-                self._applied += 1
-                if QUEUE.busy:  # the last result is covered by the operator's own undo step
-                    bpy.ops.ed.undo_push(message=f"Depth: {job.label}")
-        wm = context.window_manager
-        sync_status(wm)
-        wm.progress_update(int(wm.depth_addon_jobs.fraction * 100))
-        _status_bar(context, wm.depth_addon_jobs.text if QUEUE.busy else None)
-        _redraw(context)
-        if QUEUE.busy:
-            return {"PASS_THROUGH"}
-        self._end(context)
-        return {"FINISHED"} if self._applied else {"CANCELLED"}
-
-    def _end(self, context: bpy.types.Context) -> None:
-        wm = context.window_manager
-        wm.event_timer_remove(self._timer)
-        wm.progress_end()
-        QUEUE.modal_running = False
-        _status_bar(context, None)
-
-    def cancel(self, context: bpy.types.Context) -> None:
-        """Blender ends the operator (file load, window closed): drop the jobs."""
-        QUEUE.abandon()
-        self._end(context)
 
 
 class DEPTH_OT_cancel_job(bpy.types.Operator):
@@ -218,9 +120,10 @@ class DEPTH_OT_release_model(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def install_refusal() -> str | None:
-    """Why PyTorch cannot be installed now, or None."""
-    if not bpy.app.online_access:
+def install_refusal(context: bpy.types.Context | None = None) -> str | None:
+    """Why PyTorch cannot be installed now, or None (a local wheel folder needs no online access)."""
+    prefs = setup.addon_prefs(context)
+    if not bpy.app.online_access and not (prefs is not None and prefs.wheel_dir):
         return ("Online access is off: allow it in Preferences › System › Network, or install PyTorch by hand "
                 f"into {setup.site_packages_dir()}")
     if DEPTH_OT_install_torch.process is not None:
@@ -240,14 +143,14 @@ class DEPTH_OT_install_torch(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        refusal = install_refusal()
+        refusal = install_refusal(context)
         if refusal:
             cls.poll_message_set(refusal)
             return False
         return True
 
     def _start(self, context: bpy.types.Context) -> bool:
-        refusal = install_refusal()
+        refusal = install_refusal(context)
         if refusal:
             self.report({"ERROR"}, refusal)
             return False
@@ -257,7 +160,8 @@ class DEPTH_OT_install_torch(bpy.types.Operator):
         except ValueError as exc:
             self.report({"ERROR"}, str(exc))
             return False
-        cmd = pip_command(sys.executable, setup.site_packages_dir(create=True), build)
+        wheels = bpy.path.abspath(prefs.wheel_dir) if prefs is not None and prefs.wheel_dir else None
+        cmd = pip_command(sys.executable, setup.site_packages_dir(create=True), build, find_links=wheels)
         self.report({"INFO"}, f"Installing PyTorch, {build.reason}")
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
                                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
@@ -309,7 +213,7 @@ class DEPTH_OT_install_torch(bpy.types.Operator):
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         result = self._step(context)
-        _redraw(context)
+        redraw(context)
         if result is None:
             return {"PASS_THROUGH"}
         context.window_manager.event_timer_remove(self._timer)

@@ -3,12 +3,15 @@
 
 import bpy
 
-from ..depth_addon import api
 from ..depth_addon.app import writeback
-from ..depth_addon.app.regenerate import regenerate
-from ..depth_addon.errors import DepthAddonError
+from ..depth_addon.app.jobs import QUEUE, Job
+from ..depth_addon.app.multiview import MultiviewSettings, multiview_flow
+from ..depth_addon.app.regenerate import find_record, regenerate_flow
+from ..depth_addon.errors import BadInput, DepthAddonError
 from . import ids
 from .depth_ops import camera_poll
+from .follow import FollowJobs
+from .job_ops import job_params
 
 _PLACEMENTS = [
     ("ORBIT", "Orbit", "Cameras evenly around the objects at one elevation"),
@@ -26,45 +29,14 @@ def _progress(context: bpy.types.Context):
     return lambda f, _m: wm.progress_update(int(f * 100))
 
 
+def _describe_multiview(result) -> str:
+    seconds = sum(result.timings.values())
+    return f"textured {len(result.objects)} objects from {len(result.views)} views in {seconds:.1f} s"
+
+
 def _selected_meshes(context: bpy.types.Context):
     meshes = [o for o in context.selected_objects if o.type == "MESH"]
     return meshes or None
-
-
-class DEPTH_OT_texture_scene(bpy.types.Operator):
-    """Render depth, generate and project in one step, waiting for the result (for scripts; the sidebar uses the
-    background version). New materials; the originals are kept"""
-
-    bl_idname = ids.TEXTURE_SCENE
-    bl_label = "Generate & Project (Blocking)"
-    bl_options = {"REGISTER", "UNDO"}
-
-    use_compositor: bpy.props.BoolProperty(
-        name="Compositor", description="Also layer the image over the render with our compositor group", default=True
-    )
-
-    @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return camera_poll(cls, context)
-
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        settings = context.scene.depth_addon
-        wm = context.window_manager
-        wm.progress_begin(0, 100)
-        try:
-            run = api.texture_scene(context.scene, prompt=settings.prompt, seed=settings.seed,
-                                    generator=settings.generator or None, engine=settings.engine,
-                                    mapping=settings.mapping, compositor=self.use_compositor,
-                                    progress=_progress(context))
-            run.image.pack()  # generated pixels must survive saving the file
-        except DepthAddonError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        finally:
-            wm.progress_end()
-        total = sum(run.timings.values())
-        self.report({"INFO"}, f"Projected onto {len(run.projection.objects)} objects in {total:.2f} s")
-        return {"FINISHED"}
 
 
 class DEPTH_OT_project_image(bpy.types.Operator):
@@ -104,7 +76,7 @@ class DEPTH_OT_project_image(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class DEPTH_OT_texture_multiview(bpy.types.Operator):
+class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
     """Texture the selected meshes (all visible meshes when none is selected) from several views: depth,
     generation conditioned on earlier views, fusion into each object's UV map"""
 
@@ -123,41 +95,41 @@ class DEPTH_OT_texture_multiview(bpy.types.Operator):
     preview_only: bpy.props.BoolProperty(name="Coverage Only", default=False,
                                          description="Only show which surface the views reach (red = none)")
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        scene, settings = context.scene, context.scene.depth_addon
-        cameras = None
-        if self.placement == "CAMERAS":
-            cameras = [o for o in context.selected_objects if o.type == "CAMERA"]
-            if not cameras:
-                self.report({"ERROR"}, "Select the cameras to texture from")
-                return {"CANCELLED"}
-        objects = _selected_meshes(context)
-        placement = self.placement.lower()
-        wm = context.window_manager
-        wm.progress_begin(0, 100)
+    def _coverage(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.depth_addon
         try:
-            if self.preview_only:
-                cov = writeback.coverage_preview(scene, objects, cameras, self.views, placement,
-                                                engine=settings.engine)
-                writeback.pack_generated(*cov.images.values())
-                self.report({"INFO"}, f"{cov.unseen_total * 100:.1f} % of the surface is seen by no view")
-                return {"FINISHED"}
-            result = api.texture_multiview(
-                scene, objects, cameras, self.views, placement, settings.prompt, settings.seed,
-                settings.generator or None, bake_size=int(self.bake_size), view_size=self.view_size,
-                engine=settings.engine, use_conditioning=self.conditioning, shading=self.shading,
-                progress=_progress(context))
-            writeback.pack_generated(*result.images.values())
+            cov = writeback.coverage_preview(context.scene, _selected_meshes(context), self._cameras(context),
+                                             self.views, self.placement.lower(), engine=settings.engine)
+            writeback.pack_generated(*cov.images.values())
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        finally:
-            wm.progress_end()
-        for warning in result.warnings:
-            self.report({"WARNING"}, warning)
-        self.report({"INFO"}, f"Textured {len(result.objects)} objects from {len(result.views)} views in "
-                    f"{sum(result.timings.values()):.1f} s")
+        self.report({"INFO"}, f"{cov.unseen_total * 100:.1f} % of the surface is seen by no view")
         return {"FINISHED"}
+
+    def _cameras(self, context: bpy.types.Context) -> list | None:
+        if self.placement != "CAMERAS":
+            return None
+        cameras = [o for o in context.selected_objects if o.type == "CAMERA"]
+        if not cameras:
+            raise BadInput("Select the cameras to texture from")
+        return cameras
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        return self._coverage(context) if self.preview_only else FollowJobs.execute(self, context)
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        return self._coverage(context) if self.preview_only else FollowJobs.invoke(self, context, event)
+
+    def make_jobs(self, context: bpy.types.Context) -> list[Job]:
+        """One job: :func:`~depth_addon.app.multiview.multiview_flow` (views and depth now, images in the worker)."""
+        scene, settings = context.scene, context.scene.depth_addon
+        options = MultiviewSettings(self.views, self.placement.lower(), int(self.bake_size), self.view_size,
+                                    settings.engine, self.conditioning, shading=self.shading)
+        flow = multiview_flow(scene, _selected_meshes(context), self._cameras(context), settings.prompt, settings.seed,
+                              context.scene.depth_addon_generate.negative_prompt, options)
+        return [QUEUE.submit(Job(scene.name, flow, job_params(context), label=f"multi-view seed {settings.seed}",
+                                 seed=settings.seed, describe=_describe_multiview))]
 
 
 class DEPTH_OT_bake_textures(bpy.types.Operator):
@@ -258,7 +230,7 @@ class DEPTH_OT_remove_result(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class DEPTH_OT_regenerate(bpy.types.Operator):
+class DEPTH_OT_regenerate(FollowJobs, bpy.types.Operator):
     """Generate the active object's texture again from its recorded prompt, seed, generator and cameras (same
     seed: the same result; a new seed: a variation)"""
 
@@ -276,17 +248,15 @@ class DEPTH_OT_regenerate(bpy.types.Operator):
         cls.poll_message_set("The active object shows no generated result with a provenance record")
         return False
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            result = regenerate(context.active_object, context.scene,
-                                seed=None if self.seed < 0 else self.seed, prompt=self.prompt or None)
-            writeback.pack_generated(*(result.images.values() if hasattr(result, "images") else [result]))
-        except DepthAddonError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, "Regenerated")
-        return {"FINISHED"}
+    def make_jobs(self, context: bpy.types.Context) -> list[Job]:
+        """One job: :func:`~depth_addon.app.regenerate.regenerate_flow` of the active object's record."""
+        record, target = find_record(context.active_object)
+        seed = record["seed"] if self.seed < 0 else self.seed
+        flow = regenerate_flow(record, context.scene, seed, self.prompt or None, target)
+        params = dict(job_params(context), generator=record.get("generator") or "")
+        return [QUEUE.submit(Job(context.scene.name, flow, params, label=f"regenerate seed {seed}", seed=seed,
+                                 describe=lambda _result: "regenerated"))]
 
 
-classes = (DEPTH_OT_texture_scene, DEPTH_OT_project_image, DEPTH_OT_texture_multiview, DEPTH_OT_bake_textures,
+classes = (DEPTH_OT_project_image, DEPTH_OT_texture_multiview, DEPTH_OT_bake_textures,
            DEPTH_OT_setup_compositor, DEPTH_OT_remove_result, DEPTH_OT_regenerate)

@@ -3,6 +3,8 @@
 
 import bpy
 
+from ..depth_addon.app.setup import generator_name
+from ..depth_addon.app.writeback import image_record
 from ..operators import ids
 from .status import draw_dependencies, draw_job_status
 
@@ -25,7 +27,7 @@ class IMAGE_PT_depth(bpy.types.Panel):
             col.label(text="No image shown", icon="INFO")
         else:
             col.label(text=f"{image.name}: {image.size[0]}×{image.size[1]}", icon="IMAGE_DATA")
-            meta = image.get("depth_addon")
+            meta = image_record(image)
             if meta is not None:
                 col.label(text=f"Prompt: {meta.get('prompt') or '(none)'}")
                 col.label(text=f"Seed {meta.get('seed', 0)}, backend {meta.get('generator', 'default')}")
@@ -33,7 +35,7 @@ class IMAGE_PT_depth(bpy.types.Panel):
                 col.label(text=f"Depth map rendered with {image['depth_addon_engine']}")
         row = layout.row(align=True)
         row.operator(ids.RENDER_DEPTH, icon="RENDER_STILL")
-        if not draw_dependencies(layout):
+        if not draw_dependencies(layout, generator_name(context)):
             row.operator(ids.GENERATE, icon="TEXTURE")
         draw_job_status(layout, context, preview=False)
 

@@ -4,21 +4,22 @@
 import bpy
 
 from ..depth_addon.app.jobs import QUEUE
-from ..depth_addon.app.setup import ADDON_ID, torch_status
+from ..depth_addon.app.setup import ADDON_ID, generator_name, missing_for
 from ..operators import ids
 
 
-def draw_dependencies(layout: bpy.types.UILayout) -> bool:
-    """Explain what is missing before generation can run; True when something is.
+def draw_dependencies(layout: bpy.types.UILayout, backend: str) -> bool:
+    """Explain what the chosen backend still needs before it can run (the default needs nothing); True when
+    something is missing.
 
     :param layout: Where to draw.
+    :param backend: The backend that would generate.
     """
-    status = torch_status()
-    if status["found"] or status["custom"]:
+    if missing_for(backend) is None:
         return False
     col = layout.column(align=True)
     col.label(text="PyTorch is not installed", icon="ERROR")
-    col.label(text="Generation needs it; install it once in the preferences.")
+    col.label(text=f"The {backend!r} backend needs it; install it once in the preferences.")
     col.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = ADDON_ID
     return True
 
@@ -74,7 +75,7 @@ class VIEW3D_PT_depth_status(bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
-        draw_dependencies(layout)
+        draw_dependencies(layout, generator_name(context))
         draw_job_status(layout, context)
 
 

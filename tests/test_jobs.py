@@ -40,7 +40,7 @@ def _queue(addon, generator: str, **params) -> list:
     for key, value in params.items():
         setattr(bpy.context.scene.depth_addon_generate, key, value)
     op = addon.operators.job_ops.DEPTH_OT_generate
-    return op._queue_jobs(SimpleNamespace(), bpy.context)
+    return op.make_jobs(SimpleNamespace(), bpy.context)
 
 
 def test_queue_applies_every_result(addon, jobs) -> None:
@@ -52,12 +52,13 @@ def test_queue_applies_every_result(addon, jobs) -> None:
     for obj in scene.objects:
         obj.select_set(obj.type == "CAMERA")
     queued = _queue(addon, "test-echo", variations=2, all_cameras=True)
-    assert len(queued) == 4 and {j.params["seed"] for j in queued} == {0, 1}
+    assert len(queued) == 4 and {j.seed for j in queued} == {0, 1}
     done = jobs.QUEUE.wait()
     assert [j.state for j in done] == ["done"] * 4, [j.error for j in done]
     images = {j.image for j in done}
     assert len(images) == 4 and all(bpy.data.images[name].packed_file for name in images)
-    assert bpy.data.images[done[0].image]["depth_addon"]["generator"] == "test-echo"
+    record = addon.depth_addon.app.writeback.image_record(bpy.data.images[done[0].image])
+    assert record["generator"] == "test-echo" and record["seed"] in (0, 1) and record["kind"] == "projection"
     assert any(addon.depth_addon.blender.writeback.projection.is_projected(o) for o in scene.objects)
     assert addon.depth_addon.blender.compositor.group.is_compositor_active(scene)
 
@@ -121,7 +122,7 @@ def _fake_operator(addon, context) -> SimpleNamespace:
     op_cls = addon.operators.job_ops.DEPTH_OT_generate
     fake = SimpleNamespace(reports=[], _applied=0)
     fake.report = lambda kind, text: fake.reports.append((set(kind), text))
-    fake._report_job = lambda job: op_cls._report_job(fake, job)
+    fake.report_job = lambda job: op_cls.report_job(fake, job)
     fake._end = lambda ctx: op_cls._end(fake, ctx)
     fake._timer = context.window_manager.event_timer_add(0.1, window=context.window)
     return fake

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from test_projection import cycles_render, srgb_to_linear
 
+from depth_addon.app import flow as app_flow
 from depth_addon.app import multiview as app_multiview
 from depth_addon.app import regenerate
 from depth_addon.blender.writeback import bake_apply, coverage, multiview, uv_bake, view_cameras
@@ -267,7 +268,10 @@ def test_regenerate_a_projection_from_its_record():
     provenance_props.attach(record, image, result.projector, *result.materials)
     before = images.array_from_image(image)
     same = regenerate.regenerate(cube, scene)
-    assert same == image and np.array_equal(images.array_from_image(image), before)  # in place, identical
+    after = images.array_from_image(image)
+    # In place and the same image: the temporary capture camera is rebuilt from the recorded float32 pose, so
+    # depth may move by ~1e-6 m, which can flip a pixel across an 8-bit rounding step, never more.
+    assert same == image and np.abs(after - before).max() <= 1 / 255 + 1e-6 and (after != before).mean() < 0.01
     regenerate.regenerate(cube, scene, seed=3)
     assert np.abs(images.array_from_image(image) - before).max() > 0.05
     assert provenance_props.read(image)["seed"] == 3 and projection.is_projected(cube)
@@ -285,7 +289,7 @@ def test_inpainting_generators_receive_the_earlier_paint(monkeypatch):
             calls.append((init_image, init_mask))
             return np.full(depth.shape + (3,), 0.2 * len(calls), np.float32)
 
-    monkeypatch.setattr(app_multiview, "get_generator", lambda name=None: Inpainter())
+    monkeypatch.setattr(app_flow, "get_generator", lambda name=None: Inpainter())
     scene = bpy.context.scene
     block_scene()
     views = [view_of(scene, d, size=48, image_fn=None) for d in ([0, -1, 0.8], [0.2, -1, 0.9])]

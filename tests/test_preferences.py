@@ -4,10 +4,14 @@ PyTorch folder and state, and persistence through ``userpref.blend`` across Blen
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import bpy
@@ -123,3 +127,40 @@ def test_preferences_persist_across_sessions(tmp_path: Path) -> None:
     assert (tmp_path / "user" / "config" / "userpref.blend").is_file()
     assert _child(tmp_path, "load") == saved == {"device": "cpu", "worker_python": "/opt/py/bin/python3",
                                                  "model_dir": "/models"}
+
+
+def _wheel(folder: Path, name: str, version: str, source: str) -> Path:
+    """A minimal pure-Python wheel (the install path is what is tested; a real PyTorch wheel is GBs)."""
+    files = {f"{name}/__init__.py": source, f"{name}-{version}.dist-info/METADATA":
+             f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+             "Tag: py3-none-any\n"}
+    record = [f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()}"
+              f",{len(text.encode())}" for path, text in files.items()]
+    files[f"{name}-{version}.dist-info/RECORD"] = "\n".join([*record, f"{name}-{version}.dist-info/RECORD,,"]) + "\n"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for rel, text in files.items():
+            zf.writestr(rel, text)
+    return path
+
+
+def test_install_from_local_wheels(addon, prefs, tmp_path: Path) -> None:
+    """Install PyTorch from a folder of wheels (``--no-index --find-links``): no network, online access not
+    needed; it lands in the extension's user folder, the state finds it there and the worker gets it."""
+    p = addon.depth_addon.app.setup
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _wheel(wheels, "torch", "0.0.1", "__version__ = '0.0.1'\n")
+    prefs.wheel_dir = str(wheels)
+    site = Path(p.site_packages_dir())
+    try:
+        assert bpy.ops.depth.install_torch() == {"FINISHED"}
+        assert (site / "torch" / "__init__.py").is_file() and not (site / "torch-0.0.1.dist-info").is_symlink()
+        state = p.torch_status()
+        assert state["found"] and Path(state["where"]) == site
+        assert str(site) in p.worker_config().paths
+    finally:
+        prefs.wheel_dir = ""
+        shutil.rmtree(site, ignore_errors=True)
+        p.torch_status(refresh=True)

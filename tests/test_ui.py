@@ -112,13 +112,18 @@ def test_missing_features_say_so(addon, capfd) -> None:
 
 
 def test_missing_torch_is_explained(addon, monkeypatch, capfd) -> None:
-    """Without PyTorch the panels explain what is missing, and Generate is disabled with the reason."""
+    """Without PyTorch the default backend still generates; a backend that needs it (diffusers) is explained in
+    the panels, and Generate is disabled with the reason."""
     build()
     monkeypatch.setattr(addon.depth_addon.app.setup, "_torch_cache", {"found": False, "where": "", "custom": False})
     log = _draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_generate, capfd)
+    assert "PyTorch is not installed" not in log.labels and "depth.generate" in log.operators
+    assert bpy.ops.depth.generate.poll()
+    bpy.context.scene.depth_addon.generator = "diffusers"
+    log = _draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_generate, capfd)
     assert "PyTorch is not installed" in log.labels and "depth.generate" not in log.operators
     assert "preferences.addon_show" in log.operators
-    with pytest.raises(RuntimeError, match="PyTorch is not installed"):
+    with pytest.raises(RuntimeError, match="needs PyTorch"):
         bpy.ops.depth.generate()
 
 

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Generation jobs inside Blender: a queue served by the worker process, polled on the main thread.
 
-Depth is rendered when a job is queued (so each job keeps the camera pose it was queued with); the
-image is generated in the worker (:mod:`..worker`); only when the result arrives does the scene
-change: the image, the projection materials and optionally the compositor group are created in
-:meth:`JobQueue.update`, which runs on Blender's main thread (a modal operator's timer). A cancelled
-or failed job therefore leaves the scene exactly as it was.
+A job runs one flow (:mod:`.flow`): texture from a camera, multi-view, regenerate. Its first step runs
+when the job is queued (depth is rendered then, so each job keeps the camera pose it was queued with);
+every image it asks for is generated in the worker (:mod:`..worker`), and the flow's next step runs in
+:meth:`JobQueue.update`, on Blender's main thread (a modal operator's timer), when the image arrives.
+Flows change the scene only after their last image, so a cancelled or failed job leaves the scene as
+it was.
 
 Job status for the UI lives on the window manager (``window_manager.depth_addon_jobs``): it is not
 saved with the file and not part of undo. Generation settings that the scene settings do not hold
@@ -15,19 +16,17 @@ yet (negative prompt, steps, strength, variations) live on ``scene.depth_addon_g
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import bpy
-import numpy as np
 
 from ..blender import images
-from ..blender.compositor import group as compositor
-from ..depthmap import DepthResult
 from ..errors import BadInput, DepthAddonError
 from ..worker.client import WorkerClient
 from ..worker.config import WorkerConfig
 from ..worker.protocol import CancelledEvent, Error, Preview, Progress, Result, read_array
-from .texture import project
+from .flow import Flow, Generated, GenerateRequest
 
 PREVIEW_IMAGE = "Depth Generation Preview"
 #: Finished jobs kept for the status panel.
@@ -36,24 +35,27 @@ HISTORY = 8
 
 @dataclass
 class Job:
-    """One generation: depth already rendered, image still to make.
+    """One flow served by the worker.
 
     :param scene: Name of the scene the result goes into.
-    :param depth: The depth render (camera pose, frame and occlusion depth).
-    :param params: :class:`~depth_addon.worker.protocol.GenerateParams` fields besides the arrays.
+    :param flow: The use case; its first step runs at :meth:`JobQueue.submit`.
+    :param params: Generator options for every request (``generator``, ``negative_prompt``, ``steps``,
+        ``strength``, ``device``, ``model_dir``).
     :param label: Short name for the UI (camera and seed).
-    :param compositor: Also set up the compositor group with the image.
-    :param objects: Names of the objects to project onto; every visible mesh when empty.
+    :param seed: The seed, for the UI.
+    :param describe: Turns the flow's result into the report line; the image name by default.
     """
 
     scene: str
-    depth: DepthResult
+    flow: Flow
     params: dict
     label: str = "job"
-    compositor: bool = True
-    objects: tuple[str, ...] = ()
+    seed: int = 0
+    describe: Callable[[object], str] | None = None
     state: str = "queued"  # queued, running, done, error, cancelled
     request: str | None = None
+    pending: GenerateRequest | None = None
+    result: object = None
     fraction: float = 0.0
     message: str = "queued"
     step: int = 0
@@ -67,6 +69,13 @@ class Job:
     def finished(self) -> bool:
         """True once the job is done, failed or cancelled."""
         return self.state in ("done", "error", "cancelled")
+
+    @property
+    def summary(self) -> str:
+        """What the job made, for the operator's report."""
+        if self.describe is not None:
+            return self.describe(self.result)
+        return f"image {self.image!r} projected" if self.image else "done"
 
 
 class JobQueue:
@@ -143,12 +152,22 @@ class JobQueue:
         return bool(self.jobs)
 
     def submit(self, job: Job) -> Job:
-        """Queue ``job``; it starts on the next :meth:`update` when the worker is free.
+        """Run the first step of ``job``'s flow now and queue its first image for the worker.
 
         :param job: The job.
+        :raises DepthAddonError: When the flow's first step fails (no camera, nothing in view …); nothing is queued.
         """
         if self.client is None:
             raise BadInput("the worker is not configured")
+        try:
+            job.pending = next(job.flow)
+        except StopIteration as stop:  # a flow that needs no image
+            job.result, job.state, job.fraction, job.message = stop.value, "done", 1.0, "done"
+            self.history = [job, *self.history][:HISTORY]
+            return job
+        except BaseException:
+            job.flow.close()
+            raise
         self.jobs.append(job)
         return job
 
@@ -162,6 +181,7 @@ class JobQueue:
         for j in [job] if job is not None else list(self.jobs):
             if j.state == "queued":
                 j.state, j.message = "cancelled", "cancelled"
+                j.flow.close()
                 self._retire(j)
                 count += 1
             elif j.state == "running" and self.client is not None and j.request is not None:
@@ -176,6 +196,7 @@ class JobQueue:
             if job.state == "running" and self.client is not None and job.request is not None:
                 self.client.cancel(job.request)
             job.state, job.message = "cancelled", "cancelled"
+            job.flow.close()
             self._retire(job)
 
     def _retire(self, job: Job) -> None:
@@ -189,17 +210,41 @@ class JobQueue:
         if self.running is not None or not self.queued or self.client is None:
             return
         job = self.queued[0]
+        job.state, job.fraction = "running", 0.0
+        self._send(job)
+
+    def _send(self, job: Job) -> None:
+        """Hand the job's pending request to the worker (a refused request fails the job)."""
+        req = job.pending
         try:
-            job.request = self.client.generate(job.depth.depth, job.depth.mask, camera=job.depth.camera.to_dict(),
-                                               **job.params)
+            job.request = self.client.generate(
+                req.depth, req.mask, camera=None if req.camera is None else req.camera.to_dict(), prompt=req.prompt,
+                seed=req.seed, init_image=req.init_image, init_mask=req.init_mask, **job.params)
         except DepthAddonError as exc:
-            job.state, job.error, job.message = "error", str(exc), "failed"
-            self._retire(job)
+            self._fail(job, str(exc))
             return
-        job.state, job.message, job.fraction = "running", "starting", 0.0
+        job.message = req.message
+
+    def _fail(self, job: Job, error: str, state: str = "error") -> None:
+        job.state, job.error, job.message = state, error, "failed" if state == "error" else state
+        job.flow.close()
+
+    def _advance(self, job: Job, event: Result) -> None:
+        """Give the flow its image and run its next step (main thread): another request, or the result."""
+        generated = Generated(self.client.take_result(event), event.generator, event.fingerprint)
+        try:
+            job.pending, job.request = job.flow.send(generated), None
+        except StopIteration as stop:
+            job.result, job.state, job.fraction, job.message = stop.value, "done", 1.0, "done"
+            job.image = getattr(getattr(stop.value, "image", None), "name", "")
+            return
+        except DepthAddonError as exc:
+            self._fail(job, str(exc))
+            return
+        self._send(job)
 
     def update(self) -> list[Job]:
-        """Advance the queue: start the next job, take in worker events, apply results (main thread only).
+        """Advance the queue: start the next job, take in worker events, run flows on (main thread only).
 
         :return: Jobs that finished during this call.
         """
@@ -214,19 +259,17 @@ class JobQueue:
             if job is None:
                 continue
             if isinstance(event, Progress):
-                job.fraction, job.message, job.step, job.eta_s = event.fraction, event.message, event.step, event.eta_s
+                req = job.pending
+                job.fraction = req.start + req.span * event.fraction
+                job.message, job.step, job.eta_s = f"{req.message}: {event.message}", event.step, event.eta_s
             elif isinstance(event, Preview):
                 self._show_preview(event.path)
             elif isinstance(event, Result):
-                try:
-                    self.apply(job, self.client.take_result(event))
-                    job.state, job.fraction, job.message = "done", 1.0, "done"
-                except DepthAddonError as exc:
-                    job.state, job.error, job.message = "error", str(exc), "failed"
+                self._advance(job, event)
             elif isinstance(event, Error):
-                job.state, job.error, job.message = "error", event.message, "failed"
+                self._fail(job, event.message)
             elif isinstance(event, CancelledEvent):
-                job.state, job.message = "cancelled", "cancelled"
+                self._fail(job, "", "cancelled")
             if job.finished:
                 self._retire(job)
                 finished.append(job)
@@ -246,43 +289,6 @@ class JobQueue:
         if image is not None and image.get(images.KEY_OWNED):
             bpy.data.images.remove(image)
         self.preview = ""
-
-    # --- results --------------------------------------------------------------------------------
-
-    def apply(self, job: Job, rgb: np.ndarray) -> bpy.types.Image:
-        """Put a generated image into the scene: image datablock, projection, compositor (main thread).
-
-        :param job: The finished job.
-        :param rgb: H×W×3 float32 sRGB image.
-        :raises BadInput: When the scene or every target object is gone.
-        """
-        scene = bpy.data.scenes.get(job.scene)
-        if scene is None:
-            raise BadInput(f"scene {job.scene!r} no longer exists; the result was dropped")
-        objects = None
-        if job.objects:
-            objects = [bpy.data.objects[n] for n in job.objects if n in bpy.data.objects]
-            if not objects:
-                raise BadInput("none of the objects chosen for this job exist any more")
-        base = f"Depth {job.label}"
-        name, n = base, 1
-        while name in bpy.data.images:
-            n += 1
-            name = f"{base} {n}"
-        image = images.image_from_array(name, rgb)
-        image.pack()  # generated pixels must survive saving the file
-        image["depth_addon"] = {"prompt": job.params.get("prompt", ""), "seed": job.params.get("seed", 0),
-                                "generator": job.params.get("generator") or "default"}
-        try:
-            project(scene, job.depth, image, objects=objects)
-            if job.compositor:
-                compositor.ensure_compositor_group(scene, image=image)
-                compositor.activate_compositor(scene)
-        except DepthAddonError:
-            bpy.data.images.remove(image)
-            raise
-        job.image = image.name
-        return image
 
     def wait(self, timeout: float = 600.0, interval: float = 0.02) -> list[Job]:
         """Run :meth:`update` until the queue is empty (scripts and tests; blocks the caller).

@@ -7,69 +7,54 @@ this module picks the generator, runs it view after view and records the provena
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import bpy
 import numpy as np
 
+from ..blender import images
 from ..blender.writeback import bake_apply, uv_bake
 from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, locked_mapping
 from ..camera import CameraModel
-from ..errors import BadInput, Cancelled
-from ..generation import get_generator
+from ..errors import BadInput
 from ..texturing import conditioning, raster
 from ..texturing import provenance as prov
 from ..texturing.fusion import View
-
-Progress = Callable[[float, str], None]
-
-
-def _reporter(progress: Progress | None, cancel: Callable[[], bool] | None) -> Progress:
-    def report(fraction: float, message: str) -> None:
-        if progress is not None:
-            progress(min(max(fraction, 0.0), 1.0), message)
-        if cancel is not None and cancel():
-            raise Cancelled("cancelled by the user")
-
-    return report
+from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local
 
 
-def generate_views(views: list[View], prompt: str, seed: int, generator: str | None, use_conditioning: bool = True,
-                   harmonise: bool = True, tolerance: float = 0.005, exponent: float = 2.0,
-                   report: Progress | None = None, cancel: Callable[[], bool] | None = None):
-    """Generate each view's image in order, each conditioned on the paint of the earlier ones.
+def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool = True, harmonise: bool = True,
+              tolerance: float = 0.005, exponent: float = 2.0, start: float = 0.1, span: float = 0.5) -> Flow:
+    """Ask for each view's image in order, each conditioned on the paint of the earlier ones (a flow).
 
-    Earlier paint is reprojected into the view first. A generator whose ``generate`` accepts
-    ``init_image`` (H×W×3 earlier paint) and ``init_mask`` (H×W bool, True where it may paint)
-    gets them; with any generator the result is then composited by the keep/refine/generate
-    trimap and harmonised with the earlier paint.
+    Earlier paint is reprojected into the view first and goes with the request (``init_image``: H×W×3
+    earlier paint, ``init_mask``: H×W bool, True where the generator may paint) for generators that
+    inpaint; with any generator the result is then composited by the keep/refine/generate trimap and
+    harmonised with the earlier paint.
 
     :param views: Views with depth; their ``image`` and ``contribution`` are set.
     :param prompt: Prompt.
     :param seed: Seed (the same for every view, so palettes agree).
-    :param generator: Generator name.
     :param use_conditioning: Keep/refine/generate trimap against earlier views.
     :param harmonise: Match each view's colours to the earlier paint on the overlap.
     :param tolerance: Relative depth slack of visibility tests.
     :param exponent: Facing exponent of the weights.
-    :param report: Progress callback.
-    :param cancel: Polled inside generation.
-    :return: The generator instance.
+    :param start: Overall progress at the first view.
+    :param span: Share of the overall progress all views cover.
+    :return: (when exhausted) the last :class:`~.flow.Generated`, which names the generator.
     """
-    gen = get_generator(generator)
-    hints = _accepts_hints(gen)
+    generated = None
     for k, view in enumerate(views):
-        if report is not None:
-            report(0.1 + 0.5 * k / len(views), f"generating view {k + 1} of {len(views)}")
         mask = np.isfinite(view.depth)
         prior = conditioning.reproject(views[:k], view, tolerance, exponent) if k else None
-        extra = {}
-        if hints and prior is not None and use_conditioning:  # generators that can inpaint get the paint
-            extra = {"init_image": prior.colour, "init_mask": (conditioning.trimap(prior) != conditioning.KEEP)}
-        rgb = np.asarray(gen.generate(view.depth, mask, prompt=prompt, seed=seed, camera=view.camera, cancel=cancel,
-                                      **extra), np.float32)[..., :3]
+        request = GenerateRequest(view.depth, mask, view.camera, prompt, seed, start=start + span * k / len(views),
+                                  span=span / len(views), message=f"generating view {k + 1} of {len(views)}")
+        if prior is not None and use_conditioning:  # generators that can inpaint get the paint
+            request.init_image, request.init_mask = prior.colour, conditioning.trimap(prior) != conditioning.KEEP
+        generated = yield request
+        rgb = generated.rgb
         if prior is not None and (use_conditioning or harmonise):
             image, share, _labels, gain_offset = conditioning.condition(rgb, prior, mask, harmonise=harmonise)
             if use_conditioning:
@@ -79,16 +64,20 @@ def generate_views(views: list[View], prompt: str, seed: int, generator: str | N
                 view.image = np.clip(rgb * gain + offset, 0.0, 1.0)
         else:
             view.image = rgb
-    return gen
+    return generated
 
 
-def _accepts_hints(gen) -> bool:
-    """True when ``gen.generate`` takes ``init_image`` and ``init_mask`` (inpainting-capable generators)."""
-    try:
-        params = inspect.signature(gen.generate).parameters
-    except (TypeError, ValueError):
-        return False
-    return "init_image" in params and "init_mask" in params
+def generate_views(views: list[View], prompt: str, seed: int, generator: str | None, use_conditioning: bool = True,
+                   harmonise: bool = True, tolerance: float = 0.005, exponent: float = 2.0,
+                   cancel: Callable[[], bool] | None = None) -> Generated | None:
+    """:func:`view_flow` in this process.
+
+    :param generator: Generator name; the default when None.
+    :param cancel: Polled inside generation.
+    The other parameters are :func:`view_flow`'s.
+    """
+    return run_local(view_flow(views, prompt, seed, use_conditioning, harmonise, tolerance, exponent), generator,
+                     cancel=cancel)
 
 
 def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, cameras=None, views: int = 4,
@@ -98,7 +87,9 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
                       exponent: float = 2.0, padding: int = 2, shading: str = "EMISSION",
                       progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
                       models: list[CameraModel] | None = None) -> MultiviewResult:
-    """Texture objects from several views and bake the fused result into their UV maps.
+    """Texture objects from several views and bake the fused result into their UV maps (in this process).
+
+    The sidebar runs the same :func:`multiview_flow` through the worker.
 
     :param scene: The scene; the context scene when None.
     :param objects: Objects to texture; every visible local mesh when None.
@@ -123,15 +114,49 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
     :param models: Exact camera models to use (reproducing a recorded run); overrides the rest.
     :raises BadInput: Bad objects, options, a user's image in the way, or views that see nothing.
     """
+    settings = MultiviewSettings(views, placement, bake_size, view_size, engine, use_conditioning, harmonise,
+                                 tolerance, exponent, padding, shading)
+    flow = multiview_flow(scene, objects, cameras, prompt, seed, negative_prompt, settings, models,
+                          reporter(progress, cancel))
+    return run_local(flow, generator, progress=progress, cancel=cancel)
+
+
+@dataclass(frozen=True)
+class MultiviewSettings:
+    """How :func:`multiview_flow` places views and bakes (see :func:`texture_multiview` for each field)."""
+
+    views: int = 4
+    placement: str = "orbit"
+    bake_size: int = 1024
+    view_size: int = 512
+    engine: str = "auto"
+    use_conditioning: bool = True
+    harmonise: bool = True
+    tolerance: float = 0.005
+    exponent: float = 2.0
+    padding: int = 2
+    shading: str = "EMISSION"
+
+
+def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str, seed: int, negative_prompt: str = "",
+                   settings: MultiviewSettings = MultiviewSettings(), models: list[CameraModel] | None = None,
+                   report: Progress | None = None) -> Flow:
+    """Multi-view texturing as a flow (:mod:`.flow`): views and depth now, one request per view, then the bake.
+
+    UV maps added for the bake are removed again when the flow fails or is closed before the bake.
+
+    :return: (when exhausted) the :class:`MultiviewResult`.
+    """
+    s, report = settings, report or (lambda _f, _m: None)
     scene = scene or bpy.context.scene
-    report = _reporter(progress, cancel)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     targets = uv_bake.bake_targets(scene, objects)
+    target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
     names = bake_apply.check_images_free(targets, "bake")
-    raster.check_size(bake_size)
-    if shading not in bake_apply.SHADINGS:
-        raise BadInput(f"unknown shading {shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
+    raster.check_size(s.bake_size)
+    if s.shading not in bake_apply.SHADINGS:
+        raise BadInput(f"unknown shading {s.shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
     uv_maps = uv_bake.ensure_uv_maps(targets)
     try:
         depsgraph = bpy.context.evaluated_depsgraph_get()
@@ -139,33 +164,48 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
         timings["prepare"] = time.perf_counter() - t
         t = time.perf_counter()
         warnings: list[str] = []
-        captured = capture_views(scene, list(tris.values()), cameras, views, placement, view_size, engine, warnings,
-                                 report, models)
+        captured = capture_views(scene, list(tris.values()), cameras, s.views, s.placement, s.view_size, s.engine,
+                                 warnings, report, models)
         mapping = locked_mapping(captured)
         timings["depth"] = time.perf_counter() - t
         t = time.perf_counter()
-        gen = generate_views(captured, prompt, seed, generator, use_conditioning, harmonise, tolerance, exponent,
-                             report, cancel)
+        gen = yield from view_flow(captured, prompt, seed, s.use_conditioning, s.harmonise, s.tolerance, s.exponent)
         timings["generate"] = time.perf_counter() - t
+        scene, targets = _still_there(scene_name, target_names)
     except BaseException:
-        for obj in targets:
-            if uv_bake.KEY_UV_ADDED in obj.data and not bake_apply.is_baked(obj):
-                uv_bake.remove_added_uv(obj.data)
+        _drop_added_uvs(target_names)
         raise
     record = prov.provenance(
-        "multiview", prompt, seed, getattr(gen, "name", generator or "default"),
-        [v.origin or v.camera for v in captured], mapping, negative_prompt, prov.generator_fingerprint(gen),
-        scene.frame_current,
-        {"objects": [o.name for o in targets], "bake_size": int(bake_size), "view_size": int(view_size),
-         "placement": "models" if models else "cameras" if cameras else placement, "views": len(captured),
-         "engine": engine,
-         "conditioning": bool(use_conditioning), "harmonise": bool(harmonise), "tolerance": float(tolerance),
-         "exponent": float(exponent), "padding": int(padding), "shading": shading})
+        "multiview", prompt, seed, gen.generator, [v.origin or v.camera for v in captured], mapping, negative_prompt,
+        gen.fingerprint, frame,
+        {"objects": target_names, "bake_size": int(s.bake_size), "view_size": int(s.view_size),
+         "placement": "models" if models else "cameras" if cameras else s.placement, "views": len(captured),
+         "engine": s.engine, "conditioning": bool(s.use_conditioning), "harmonise": bool(s.harmonise),
+         "tolerance": float(s.tolerance), "exponent": float(s.exponent), "padding": int(s.padding),
+         "shading": s.shading})
     t = time.perf_counter()
-    result = bake_views(scene, targets, captured, bake_size, tolerance, exponent, padding, shading, record, names,
-                        report, uv_maps, tris)
+    result = bake_views(scene, targets, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading, record,
+                        names, report, uv_maps, tris)
     timings["bake"] = time.perf_counter() - t
     result.mapping, result.timings = mapping, timings
     result.warnings[:0] = warnings
+    images.pack_generated(*result.images.values())  # baked pixels must survive saving the file
     report(1.0, "done")
     return result
+
+
+def _still_there(scene_name: str, names: list[str]) -> tuple[bpy.types.Scene, list[bpy.types.Object]]:
+    """The scene and objects of a flow after its images came back (the user may have deleted them)."""
+    scene = bpy.data.scenes.get(scene_name)
+    missing = [n for n in names if n not in bpy.data.objects]
+    if scene is None or missing:
+        gone = f"scene {scene_name!r}" if scene is None else ", ".join(repr(n) for n in missing)
+        raise BadInput(f"{gone} no longer exist(s); the texture was not baked")
+    return scene, [bpy.data.objects[n] for n in names]
+
+
+def _drop_added_uvs(names: list[str]) -> None:
+    """Remove the UV maps a failed or cancelled bake added (the user's own UV maps stay)."""
+    for obj in (bpy.data.objects.get(n) for n in names):
+        if obj is not None and uv_bake.KEY_UV_ADDED in obj.data and not bake_apply.is_baked(obj):
+            uv_bake.remove_added_uv(obj.data)

@@ -17,9 +17,9 @@ from ..blender.camera import camera_model
 from ..blender.writeback import multiview, projection, view_cameras
 from ..blender.writeback import provenance as provenance_props
 from ..errors import BadInput
-from ..generation import get_generator
 from ..texturing import provenance as prov
-from .multiview import texture_multiview
+from .flow import Flow, GenerateRequest, run_local
+from .multiview import MultiviewSettings, multiview_flow
 
 
 def _objects(names: list[str]) -> list[bpy.types.Object]:
@@ -46,44 +46,61 @@ def _source(scene: bpy.types.Scene, model, name: str | None):
 
 def regenerate_record(record: dict, scene: bpy.types.Scene | None = None, seed: int | None = None,
                       prompt: str | None = None, target=None) -> object:
-    """Run the generation a provenance record describes again.
+    """Run the generation a provenance record describes again, in this process.
 
     :param record: A provenance record (:mod:`depth_addon.texturing.provenance`).
     :param scene: The scene; the context scene when None.
     :param seed: New seed; the record's when None.
     :param prompt: New prompt; the record's when None.
     :param target: For ``projection`` records, the image whose projection is refreshed.
-    :return: A :class:`multiview.MultiviewResult` (multiview, bake) or the new image (projection).
+    :return: A :class:`MultiviewResult` (multiview, bake) or the new image (projection).
     :raises BadInput: For records that cannot be reproduced here.
+    """
+    return run_local(regenerate_flow(record, scene, seed, prompt, target), record.get("generator") or None)
+
+
+def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: int | None = None,
+                    prompt: str | None = None, target=None) -> Flow:
+    """:func:`regenerate_record` as a flow (:mod:`.flow`); the generator to use is ``record["generator"]``.
+
+    :return: (when exhausted) what :func:`regenerate_record` returns.
     """
     scene = scene or bpy.context.scene
     seed = record["seed"] if seed is None else int(seed)
     prompt = record["prompt"] if prompt is None else prompt
-    generator = record.get("generator") or None
     cameras = prov.cameras_of(record)
     options = record.get("options", {})
     if record["kind"] == "multiview":
-        return texture_multiview(
-            scene, objects=_objects(options.get("objects", [])), models=cameras, prompt=prompt, seed=seed,
-            generator=generator, negative_prompt=record.get("negative_prompt", ""),
+        settings = MultiviewSettings(
             bake_size=int(options.get("bake_size", 1024)), engine=options.get("engine", "auto"),
             use_conditioning=bool(options.get("conditioning", True)), harmonise=bool(options.get("harmonise", True)),
             tolerance=float(options.get("tolerance", 0.005)), exponent=float(options.get("exponent", 2.0)),
             padding=int(options.get("padding", 2)), shading=options.get("shading", "EMISSION"))
-    if generator == "external image":
+        return (yield from multiview_flow(scene, _objects(options.get("objects", [])), None, prompt, seed,
+                                          record.get("negative_prompt", ""), settings, cameras))
+    if record.get("generator") == "external image":
         raise BadInput("this texture was baked from an image that was not generated here; nothing to regenerate")
     camera = cameras[0]
     depth, rendered = view_cameras.render_view_depth(scene, _source(scene, camera, options.get("camera")),
                                                      (camera.width, camera.height), options.get("engine", "auto"))
     if not np.isfinite(depth).any():
         raise BadInput("the capture camera of this result sees no geometry any more")
-    rgb = get_generator(generator).generate(depth, np.isfinite(depth), prompt=prompt, seed=seed, camera=rendered)
+    target_name = None if target is None else target.name
+    generated = yield GenerateRequest(depth, np.isfinite(depth), rendered, prompt, seed)
     new_record = dict(record, seed=seed, prompt=prompt)
     if record["kind"] == "bake":
         view = multiview.View(rendered, depth, origin=camera)
-        view.image = np.asarray(rgb, np.float32)[..., :3]
-        return multiview.bake_views(scene, _objects(options.get("objects", [])), [view],
-                                    int(options.get("bake_size", 1024)), tolerance=0.02, record=new_record)
+        view.image = generated.rgb
+        result = multiview.bake_views(scene, _objects(options.get("objects", [])), [view],
+                                      int(options.get("bake_size", 1024)), tolerance=0.02, record=new_record)
+        images.pack_generated(*result.images.values())
+        return result
+    return _refresh_image(bpy.data.images.get(target_name) if target_name else None, generated.rgb, new_record)
+
+
+def _refresh_image(target: bpy.types.Image | None, rgb: np.ndarray, record: dict) -> bpy.types.Image:
+    """Put a regenerated projection image in place of ``target`` (ours: in place; the user's: a new image that
+    takes its place in our projection materials)."""
     if target is None or not target.get(images.KEY_OWNED):
         name = target.name if target is not None else "Depth Generated"
         image = images.image_from_array(name, rgb)
@@ -93,15 +110,19 @@ def regenerate_record(record: dict, scene: bpy.types.Scene | None = None, seed: 
                     for node in mat.node_tree.nodes:
                         if node.bl_idname == "ShaderNodeTexImage" and node.image == target:
                             node.image = image
+        images.pack_generated(image)  # a new image: its pixels must survive saving the file
     else:
+        packed = target.packed_file is not None
         image = images.image_from_array(target.name, rgb)  # ours: refreshed in place
-    provenance_props.attach(new_record, image)
+        if packed:
+            image.pack()  # the packed copy follows the new pixels
+    provenance_props.attach(record, image)
     return image
 
 
 def regenerate(obj: bpy.types.Object, scene: bpy.types.Scene | None = None, seed: int | None = None,
                prompt: str | None = None) -> object:
-    """Regenerate the result shown on ``obj`` from the provenance found on it.
+    """Regenerate the result shown on ``obj`` from the provenance found on it (in this process).
 
     :param obj: An object showing a projection, bake or multi-view texture of ours.
     :param scene: The scene; the context scene when None.
@@ -109,9 +130,17 @@ def regenerate(obj: bpy.types.Object, scene: bpy.types.Scene | None = None, seed
     :param prompt: New prompt; the recorded one when None.
     :raises BadInput: When the object carries no provenance.
     """
-    found = provenance_props.find(obj)
-    if found is None:
-        raise BadInput(f"{obj.name!r} shows nothing with a provenance record to regenerate")
-    record, holder = found
-    target = holder if isinstance(holder, bpy.types.Image) else None
+    record, target = find_record(obj)
     return regenerate_record(record, scene, seed, prompt, target)
+
+
+def find_record(obj: bpy.types.Object | None) -> tuple[dict, bpy.types.Image | None]:
+    """The provenance record of what ``obj`` shows, and the image holding it (projections), or None.
+
+    :raises BadInput: When the object carries no provenance.
+    """
+    found = provenance_props.find(obj) if obj is not None else None
+    if found is None:
+        raise BadInput(f"{getattr(obj, 'name', None)!r} shows nothing with a provenance record to regenerate")
+    record, holder = found
+    return record, holder if isinstance(holder, bpy.types.Image) else None

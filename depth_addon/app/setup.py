@@ -13,7 +13,7 @@ import os
 
 import bpy
 
-from ..generation import DEFAULT_GENERATOR
+from ..generation import DEFAULT_GENERATOR, needs_torch
 from ..worker.config import WorkerConfig
 
 #: The add-on's root package (``bl_ext.<repo>.depth_addon`` when installed): the preferences' ``bl_idname``.
@@ -99,3 +99,19 @@ def forget_torch_status() -> None:
     """Drop the cached :func:`torch_status`; the next call looks again."""
     global _torch_cache
     _torch_cache = None
+
+
+def missing_for(backend: str) -> str | None:
+    """What the backend still needs before it can generate here, or None.
+
+    The default generators run on numpy alone; learned backends (``diffusers``) need PyTorch, which
+    "Install PyTorch" puts into the extension's user folder for the worker.
+
+    :param backend: Registry name.
+    """
+    if not needs_torch(backend):
+        return None
+    status = torch_status()
+    if status["found"] or status["custom"]:
+        return None
+    return f"the {backend!r} backend needs PyTorch: Preferences › Add-ons › Depth Addon › Install PyTorch"

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Generation and write-back from one camera, the use case: depth → generator → projection (+ compositor).
 
-:func:`apply_generated` is the one write-back of a generated image into the scene.
+:func:`texture_flow` is the use case as a flow (:mod:`.flow`): in this process through :func:`texture_scene`,
+from the sidebar through the worker. :func:`apply_generated` is the one write-back of a generated image.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ from ..blender.compositor import group as comp
 from ..blender.writeback import projection
 from ..blender.writeback import provenance as provenance_props
 from ..depthmap import DepthResult
-from ..errors import BadInput, Cancelled
+from ..errors import BadInput
 from ..generation import get_generator
 from ..io.png import to_uint, write_png
 from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
+from .flow import Flow, GenerateRequest, reporter, run_local
 
 Progress = Callable[[float, str], None]
+#: Scene property naming the last generated image (the default of Project Image).
+LAST_IMAGE = "depth_addon_last_image"
 
 
 def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
@@ -85,7 +89,9 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
                   = None, resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
                   compositor: bool = True, progress: Progress | None = None,
                   cancel: Callable[[], bool] | None = None) -> TextureRun:
-    """The whole path: depth from the camera → generated image → projection materials (+ compositor).
+    """The whole path in this process: depth from the camera → generated image → projection (+ compositor).
+
+    The sidebar runs the same :func:`texture_flow` through the worker (:mod:`.jobs`).
 
     :param scene: Scene to texture; the context scene when None.
     :param camera: Camera object or name; the scene camera when None.
@@ -101,10 +107,27 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     :param progress: Called with ``(fraction, message)``.
     :param cancel: Polled between stages and inside generation.
     """
+    report = reporter(progress, cancel)
+    flow = texture_flow(scene, camera, prompt, seed, out_dir, resolution, engine, mapping, compositor, report=report)
+    return run_local(flow, generator, progress=progress, cancel=cancel)
+
+
+def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
+                 prompt: str = "", seed: int = 0, out_dir: str | os.PathLike | None = None,
+                 resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
+                 compositor: bool = True, objects: tuple[str, ...] = (), label: str = "Generated",
+                 report: Progress | None = None) -> Flow:
+    """Texture from one camera as a flow (:mod:`.flow`): depth now, one image request, then the write-back.
+
+    :param objects: Names of the objects to project onto; every visible mesh when empty.
+    :param label: Names the image (``Depth <label>``, numbered when taken).
+    :param report: Progress of the main-thread stages.
+    The other parameters are :func:`texture_scene`'s.
+    :return: (when exhausted) the :class:`TextureRun`.
+    """
+    report = report or (lambda _f, _m: None)
     scene = scene or bpy.context.scene
-    report = _reporter(progress, cancel)
-    timings: dict[str, float] = {}
-    files: dict[str, Path] = {}
+    scene_name, frame, timings, files = scene.name, scene.frame_current, {}, {}
     t = time.perf_counter()
     report(0.0, "rendering depth")
     depth = render_depth(scene, camera, resolution, engine)
@@ -115,23 +138,19 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     if out_dir is not None:
         files["depth_exr"] = save_depth(depth, Path(out_dir) / "depth.exr", depth_map)
         files["depth_png"] = save_depth(depth, Path(out_dir) / "depth.png", depth_map)
-
+    cam_name = camera if isinstance(camera, str) else (camera or scene.camera).name
     t = time.perf_counter()
-    report(0.1, "generating")
-    gen = get_generator(generator)  # built once: it generates and is fingerprinted for provenance
-    rgb = gen.generate(depth.depth, depth.mask, prompt=prompt, seed=seed, camera=depth.camera,
-                       progress=lambda f, m: report(0.1 + 0.7 * f, m), cancel=cancel)
+    generated = yield GenerateRequest(depth.depth, depth.mask, depth.camera, prompt, seed)
     timings["generate"] = time.perf_counter() - t
 
     t = time.perf_counter()
     report(0.8, "projecting")
-    cam_name = camera if isinstance(camera, str) else (camera or scene.camera).name
-    record = prov.provenance("projection", prompt, seed, gen.name, [depth.camera], depth_map,
-                             weights_hash=prov.generator_fingerprint(gen), frame=scene.frame_current,
+    scene = _scene(scene_name)
+    record = prov.provenance("projection", prompt, seed, generated.generator, [depth.camera], depth_map,
+                             weights_hash=generated.fingerprint, frame=frame,
                              options={"engine": engine, "camera": cam_name})
-    image, proj = apply_generated(scene, depth, rgb, record, out_dir, files)
+    image, proj = apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label)
     timings["project"] = time.perf_counter() - t
-
     group = None
     if compositor:
         t = time.perf_counter()
@@ -139,17 +158,27 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
         comp.activate_compositor(scene)
         timings["compositor"] = time.perf_counter() - t
     report(1.0, "done")
-    return TextureRun(depth=depth, mapping=depth_map, rgb=rgb, image=image, projection=proj, compositor=group,
-                      files=files, timings=timings)
+    return TextureRun(depth=depth, mapping=depth_map, rgb=generated.rgb, image=image, projection=proj,
+                      compositor=group, files=files, timings=timings)
+
+
+def _scene(name: str) -> bpy.types.Scene:
+    """The scene called ``name``; the user may have deleted it while the image was generated."""
+    scene = bpy.data.scenes.get(name)
+    if scene is None:
+        raise BadInput(f"scene {name!r} no longer exists; the result was dropped")
+    return scene
 
 
 def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray, record: dict,
-                    out_dir: str | os.PathLike | None = None, files: dict[str, Path] | None = None):
+                    out_dir: str | os.PathLike | None = None, files: dict[str, Path] | None = None,
+                    objects: tuple[str, ...] = (), label: str = "Generated"):
     """Write a generated image back into the scene: an image datablock projected from the capture camera.
 
-    With ``out_dir`` the image is written to ``generated.png`` (provenance in its metadata) and loaded
-    from there, so a saved .blend references it; without, it is a new "Depth Generated" image. The
-    provenance ``record`` is attached to the image, the projector and the new materials.
+    Every route that generates from one camera ends here. With ``out_dir`` the image is written to
+    ``generated.png`` (provenance in its metadata) and loaded from there, so a saved .blend references it;
+    without, its pixels are packed into the .blend. The image is called ``Depth <label>`` (numbered when
+    the name is taken); the provenance ``record`` is attached to it, the projector and the new materials.
 
     :param scene: The scene.
     :param depth: The depth render the image was generated from (camera pose and occlusion).
@@ -157,28 +186,32 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
     :param record: Provenance record (:func:`depth_addon.texturing.provenance.provenance`).
     :param out_dir: Folder for ``generated.png``; None keeps the image in the .blend only.
     :param files: Collects ``generated`` → path when given.
+    :param objects: Names of the objects to project onto; every visible mesh when empty.
+    :param label: Image name after ``Depth ``.
     :return: ``(image, projection result)``.
+    :raises BadInput: When none of ``objects`` exists any more.
     """
+    targets = None
+    if objects:
+        targets = [bpy.data.objects[n] for n in objects if n in bpy.data.objects]
+        if not targets:
+            raise BadInput("none of the objects chosen for this result exist any more")
+    name = images.free_name(f"Depth {label}")
     if out_dir is not None:
         path = Path(out_dir) / "generated.png"
         write_png(path, to_uint(rgb, 8), prov.metadata_text(record))
         image = bpy.data.images.load(str(path.resolve()), check_existing=False)
+        image.name = name
         if files is not None:
             files["generated"] = path
     else:
-        image = images.image_from_array("Depth Generated", rgb)
-    proj = project(scene, depth, image)
+        image = images.image_from_array(name, rgb)
+        image.pack()  # generated pixels must survive saving the file
+    try:
+        proj = project(scene, depth, image, objects=targets)
+    except BaseException:
+        bpy.data.images.remove(image)
+        raise
     provenance_props.attach(record, image, proj.projector, *proj.materials)
+    scene[LAST_IMAGE] = image.name
     return image, proj
-
-
-def _reporter(progress: Progress | None, cancel: Callable[[], bool] | None) -> Progress:
-    """One callback that reports progress and raises :class:`Cancelled` when ``cancel`` says so."""
-
-    def report(fraction: float, message: str) -> None:
-        if progress is not None:
-            progress(fraction, message)
-        if cancel is not None and cancel():
-            raise Cancelled("cancelled by the user")
-
-    return report

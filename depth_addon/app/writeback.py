@@ -19,20 +19,16 @@ from ..blender.writeback.projection_bake import bake_projection
 from ..errors import BadInput
 from ..texturing import provenance as prov
 from .depth import render_depth
+from .texture import LAST_IMAGE
 
 __all__ = ["BLEND_MODES", "bake_projection", "can_regenerate", "compositor_active", "coverage_preview", "has_result",
-           "is_ours", "is_projected", "pack_generated", "project_image", "remove_result", "setup_compositor"]
+           "image_record", "is_ours", "is_projected", "pack_generated", "project_image", "remove_result",
+           "setup_compositor"]
 
 BLEND_MODES = comp.BLEND_MODES
 is_projected = projection.is_projected
+pack_generated = images.pack_generated
 DEFAULT_IMAGE = "Depth Generated"
-
-
-def pack_generated(*images_: bpy.types.Image | None) -> None:
-    """Pack generated (unsaved) images so their pixels survive saving the file."""
-    for image in images_:
-        if image is not None and image.packed_file is None and image.source == "GENERATED":
-            image.pack()
 
 
 def project_image(scene: bpy.types.Scene, image_name: str = "", objects=None, occlusion: bool = True,
@@ -47,7 +43,7 @@ def project_image(scene: bpy.types.Scene, image_name: str = "", objects=None, oc
     :return: ``(image, projection result)``.
     :raises BadInput: No such image, nothing to project onto.
     """
-    image = bpy.data.images.get(image_name or DEFAULT_IMAGE)
+    image = bpy.data.images.get(image_name or scene.get(LAST_IMAGE, DEFAULT_IMAGE))
     if image is None:
         raise BadInput(f"no image named {image_name!r}" if image_name else "no image to project; pick one")
     h, w = images.array_from_image(image).shape[:2]
@@ -61,7 +57,7 @@ def project_image(scene: bpy.types.Scene, image_name: str = "", objects=None, oc
     provenance_props.attach(record, result.projector, *result.materials)
     if bake_size is not None:
         done = bake_projection(scene, result.objects, int(bake_size))
-        pack_generated(*done.images.values())
+        images.pack_generated(*done.images.values())
     return image, result
 
 
@@ -136,3 +132,8 @@ def remove_result(scene: bpy.types.Scene, objects: list | None = None) -> tuple[
 def can_regenerate(obj: bpy.types.Object | None) -> bool:
     """True when ``obj`` shows a generated result with a provenance record."""
     return obj is not None and provenance_props.find(obj) is not None
+
+
+def image_record(image: bpy.types.Image) -> dict | None:
+    """The provenance record of a generated image (prompt, seed, generator …), or None."""
+    return provenance_props.read(image)

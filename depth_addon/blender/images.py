@@ -58,6 +58,25 @@ def _store_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str
     return im
 
 
+def pack_generated(*images_: bpy.types.Image | None) -> None:
+    """Pack generated (unsaved) images so their pixels survive saving the file."""
+    for image in images_:
+        if image is not None and image.packed_file is None and image.source == "GENERATED":
+            image.pack()
+
+
+def free_name(base: str) -> str:
+    """``base``, or ``base 2``, ``base 3`` … whichever no image has yet (results never overwrite each other).
+
+    :param base: Wanted image name.
+    """
+    name, n = base, 1
+    while name in bpy.data.images:
+        n += 1
+        name = f"{base} {n}"
+    return name
+
+
 def image_from_array(name: str, rgb: np.ndarray, colorspace: str = "sRGB", float_buffer: bool = False
                      ) -> bpy.types.Image:
     """Store an H×W×3 colour array (row 0 = top) in an image datablock.

@@ -14,7 +14,7 @@ import importlib
 from ..errors import BadInput, ModelUnavailable
 from .base import Generator, validate_depth
 
-__all__ = ["DEFAULT_GENERATOR", "Generator", "available_generators", "get_generator", "validate_depth"]
+__all__ = ["DEFAULT_GENERATOR", "Generator", "available_generators", "get_generator", "needs_torch", "validate_depth"]
 
 DEFAULT_GENERATOR = "embedded"
 
@@ -34,6 +34,15 @@ _INSTALL_HINT = {
 _INSTALL_HINT["transformers"] = _INSTALL_HINT["diffusers"]
 _INSTALL_HINT["safetensors"] = ("safetensors; install it with `python -m pip install safetensors` using the Python "
                                 "that runs Blender")
+
+
+def needs_torch(name: str | None) -> bool:
+    """True when the generator ``name`` runs on PyTorch (the default ones run on numpy alone).
+
+    :param name: Registry name; None or empty is the default generator. Unknown names need nothing known.
+    """
+    key = (name or "").strip().lower() or DEFAULT_GENERATOR
+    return "torch" in _REGISTRY.get(key, ("", "", ()))[2]
 
 
 def available_generators() -> list[str]:

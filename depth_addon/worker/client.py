@@ -221,7 +221,7 @@ class WorkerClient:
         :param depth: H×W depth in metres (``inf`` background).
         :param mask: H×W bool mask, or None.
         :param params: :class:`~.protocol.GenerateParams` fields (``prompt``, ``seed``, ``generator``,
-            ``size``, ``camera`` as a dict, …).
+            ``size``, ``camera`` as a dict, …); ``init_image`` and ``init_mask`` may be arrays.
         """
         self.start()
         folder = self._tmp / f"job-{next(self._ids)}"
@@ -230,6 +230,9 @@ class WorkerClient:
                 "out_dir": str(folder)}
         if mask is not None:
             full["mask"] = str(write_array(folder / "mask.npy", np.asarray(mask, bool)))
+        for key, dtype in (("init_image", np.float32), ("init_mask", bool)):
+            if isinstance(full.get(key), np.ndarray):
+                full[key] = str(write_array(folder / f"{key}.npy", full[key].astype(dtype)))
         GenerateParams.from_dict(full)  # refuse bad parameters here, not in the worker
         return self.send("generate", full, folder)
 

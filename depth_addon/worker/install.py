@@ -77,17 +77,21 @@ def choose_build(variant: str = "auto", system: str | None = None, machine: str 
     return TorchBuild(variant, f"{TORCH_INDEX}/{CHANNELS[variant]}", f"{variant.upper()} build: {reason}")
 
 
-def pip_command(python: str, target: str, build: TorchBuild, package: str = "torch") -> list[str]:
+def pip_command(python: str, target: str, build: TorchBuild, package: str = "torch",
+                find_links: str | None = None) -> list[str]:
     """The pip command that installs ``package`` for ``build`` into ``target``.
 
     :param python: The Python whose pip runs (Blender's).
     :param target: Folder to install into (the extension's ``site-packages``).
     :param build: From :func:`choose_build`.
     :param package: Requirement to install.
+    :param find_links: A local folder of wheels: install from it alone, with no index and no network.
     """
     cmd = [python, "-m", "pip", "install", "--upgrade", "--no-input", "--disable-pip-version-check",
            "--only-binary=:all:", "--target", target]
-    if build.index_url:
+    if find_links:
+        cmd += ["--no-index", "--find-links", find_links]
+    elif build.index_url:
         cmd += ["--index-url", build.index_url]
     return [*cmd, package]
 

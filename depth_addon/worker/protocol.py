@@ -146,6 +146,8 @@ class GenerateParams:
     :param camera: :meth:`~depth_addon.camera.CameraModel.to_dict` of the depth's camera.
     :param device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
     :param model_dir: Folder with model weights (learned backends).
+    :param init_image: Path of an H×W×3 float32 ``.npy`` of paint already there (generators that inpaint).
+    :param init_mask: Path of an H×W bool ``.npy``, True where the generator may paint.
     """
 
     depth: str
@@ -161,6 +163,8 @@ class GenerateParams:
     camera: dict | None = None
     device: str = "auto"
     model_dir: str = ""
+    init_image: str = ""
+    init_mask: str = ""
 
     def to_dict(self) -> dict:
         """Plain JSON form."""
@@ -263,11 +267,15 @@ class Result(Event):
 
     :param path: The result file.
     :param seconds: Time spent inside the worker, model loading included.
+    :param generator: Registry name of the generator that made it.
+    :param fingerprint: Identity of its weights or code, for the provenance record.
     """
 
     kind: ClassVar[str] = "result"
     path: str = ""
     seconds: float = 0.0
+    generator: str = ""
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from .. import __version__
 from ..camera import CameraModel
 from ..errors import BadInput, Cancelled
 from ..generation import available_generators, get_generator, validate_depth
+from ..texturing.provenance import generator_fingerprint
 from .protocol import (
     CancelledEvent,
     Error,
@@ -306,6 +307,9 @@ class Server:
             value = getattr(p, name)
             if value not in (None, "") and _accepts(gen.generate, name):
                 kwargs[name] = value
+        for name in ("init_image", "init_mask"):
+            if getattr(p, name) and _accepts(gen.generate, name):
+                kwargs[name] = read_array(getattr(p, name))
         rgb = gen.generate(depth, mask, prompt=p.prompt, seed=p.seed, size=p.size, progress=progress,
                            cancel=lambda: self.is_cancelled(request.id), camera=camera, **kwargs)
         if self.is_cancelled(request.id):
@@ -314,7 +318,9 @@ class Server:
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise BadInput(f"generator {p.generator or 'default'!r} returned shape {rgb.shape}, expected H×W×3")
         path = write_array(out_dir / "result.npy", rgb)
-        return Result(request.id, path=str(path), seconds=round(time.perf_counter() - start, 4))
+        return Result(request.id, path=str(path), seconds=round(time.perf_counter() - start, 4),
+                      generator=str(getattr(gen, "name", p.generator or "default")),
+                      fingerprint=generator_fingerprint(gen))
 
 
 def _load_plugins(modules: list[str]) -> dict[str, Callable[[], object]]:

@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One generation path for every route: a use case is a *flow* that asks for images and gets them back.
+
+A flow is a Python generator. It does its Blender work on the main thread (render depth, reproject
+earlier views, write the result back) and, wherever it needs an image, yields a
+:class:`GenerateRequest` and receives a :class:`Generated`. Who answers decides where the generator runs:
+
+* :func:`run_local` answers in this process (the command line, scripts and :mod:`depth_addon.api`);
+* :class:`depth_addon.app.jobs.JobQueue` answers from the worker process, one request per timer tick,
+  so Blender never blocks, shows progress and cancels with Esc (every operator that generates).
+
+Both run the same flow, so both write back through the same code: the same image names, the same
+provenance, and Regenerate and Remove work on whatever either route made. Closing a flow (a cancel)
+raises ``GeneratorExit`` at its ``yield``; flows change the scene only after their last request, or
+undo what they changed in a ``finally``/``except``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..camera import CameraModel
+from ..errors import Cancelled
+from ..generation import get_generator
+from ..texturing import provenance as prov
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class GenerateRequest:
+    """One image a flow needs.
+
+    :param depth: H×W planar depth in metres (``inf`` background).
+    :param mask: H×W bool, True on geometry.
+    :param camera: The depth's camera model.
+    :param prompt: Prompt.
+    :param seed: Seed.
+    :param init_image: H×W×3 paint already there (generators that inpaint take it), or None.
+    :param init_mask: H×W bool, True where the generator may paint, or None.
+    :param start: Overall progress when this request starts, 0..1.
+    :param span: Share of the overall progress this request covers.
+    :param message: What the request is, for progress lines ("view 2 of 4").
+    """
+
+    depth: np.ndarray
+    mask: np.ndarray
+    camera: CameraModel | None
+    prompt: str = ""
+    seed: int = 0
+    init_image: np.ndarray | None = None
+    init_mask: np.ndarray | None = None
+    start: float = 0.1
+    span: float = 0.7
+    message: str = "generating"
+
+
+@dataclass
+class Generated:
+    """An image a flow asked for, and what made it (for the provenance record).
+
+    :param rgb: H×W×3 float32 sRGB in [0, 1].
+    :param generator: Registry name of the generator that made it.
+    :param fingerprint: Identity of its weights or code
+        (:func:`~depth_addon.texturing.provenance.generator_fingerprint`).
+    """
+
+    rgb: np.ndarray
+    generator: str
+    fingerprint: str = "unknown"
+
+
+#: A use case: yields requests, receives images, returns its result.
+Flow = Generator[GenerateRequest, Generated, Any]
+
+
+@dataclass
+class LocalGenerator:
+    """The generator of :func:`run_local`, built on the first request and kept for the flow's others.
+
+    :param name: Registry name; the default generator when empty.
+    :param options: Keyword arguments of ``generate`` the generator accepts (``negative_prompt``, ``steps`` …).
+    """
+
+    name: str | None = None
+    options: dict = field(default_factory=dict)
+    _instance: object | None = field(default=None, init=False, repr=False)
+
+    def __call__(self, request: GenerateRequest, progress: Progress | None,
+                 cancel: Callable[[], bool] | None) -> Generated:
+        """Generate the image ``request`` asks for, in this process."""
+        if self._instance is None:
+            self._instance = get_generator(self.name)
+        gen = self._instance
+        extra = {k: v for k, v in self.options.items() if v not in (None, "") and accepts(gen, k)}
+        for key in ("init_image", "init_mask"):
+            value = getattr(request, key)
+            if value is not None and accepts(gen, key):
+                extra[key] = value
+        rgb = gen.generate(request.depth, request.mask, prompt=request.prompt, seed=request.seed,
+                           camera=request.camera, progress=progress, cancel=cancel, **extra)
+        return Generated(np.asarray(rgb, np.float32)[..., :3], getattr(gen, "name", self.name or "default"),
+                         prov.generator_fingerprint(gen))
+
+
+def accepts(gen, name: str) -> bool:
+    """True when ``gen.generate`` takes the keyword ``name`` (or any keyword)."""
+    try:
+        params = inspect.signature(gen.generate).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def run_local(flow: Flow, generator: str | None = None, options: dict | None = None,
+              progress: Progress | None = None, cancel: Callable[[], bool] | None = None):
+    """Drive ``flow`` in this process and return its result.
+
+    :param flow: The use case (its first step has not run yet).
+    :param generator: Generator name; the default generator when None.
+    :param options: Further ``generate`` keywords (``negative_prompt``, ``steps``, ``strength`` …).
+    :param progress: Called with ``(fraction, message)`` while generating.
+    :param cancel: Polled inside generation; True closes the flow and raises :class:`Cancelled`.
+    """
+    local = LocalGenerator(generator, dict(options or {}))
+    try:
+        request = next(flow)
+        while True:
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled by the user")
+            inner = None
+            if progress is not None:
+                start, span, message = request.start, request.span, request.message
+
+                def inner(f: float, m: str, start=start, span=span, message=message) -> None:
+                    progress(start + span * f, f"{message}: {m}" if m else message)
+
+            request = flow.send(local(request, inner, cancel))
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        flow.close()
+
+
+def reporter(progress: Progress | None, cancel: Callable[[], bool] | None) -> Progress:
+    """One callback for a flow's main-thread stages: reports progress, raises :class:`Cancelled` when asked to.
+
+    :param progress: Called with ``(fraction, message)``, or None.
+    :param cancel: Polled on every report, or None.
+    """
+
+    def report(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled by the user")
+
+    return report
