@@ -177,6 +177,11 @@ def other_stages(rec: Records, runs: int, quick: bool) -> None:
 
         for stage, times, params, ref in texture_stages(measure, runs):
             rec.add(stage, times, params, vs=ref)
+    if rec.wanted("worker_first_512", "worker_warm_512", "worker_warm_1024", "ui_block_1024"):
+        from bench_worker import worker_stages
+
+        for stage, times, params, ref in worker_stages(max(3, runs // 2) if quick else runs):
+            rec.add(stage, times, params, vs=ref)
     if rec.wanted("demo_end_to_end"):
         with tempfile.TemporaryDirectory() as tmp:
             times = measure(lambda: cli_main(["demo", "--out-dir", tmp]), 1 if quick else 3, warmup=0)

@@ -10,7 +10,8 @@ earlier views, write the result back) and, wherever it needs an image, yields a
   so Blender never blocks, shows progress and cancels with Esc (every operator that generates).
 
 Both run the same flow, so both write back through the same code: the same image names, the same
-provenance, and Regenerate and Remove work on whatever either route made. Closing a flow (a cancel)
+provenance, and Regenerate and Remove work on whatever either route made. Between the steps of a long
+write-back a flow may yield :data:`PAUSE`, so the queue keeps each timer tick short. Closing a flow (a cancel)
 raises ``GeneratorExit`` at its ``yield``; flows change the scene only after their last request, or
 undo what they changed in a ``finally``/``except``.
 """
@@ -75,8 +76,16 @@ class Generated:
     fingerprint: str = "unknown"
 
 
-#: A use case: yields requests, receives images, returns its result.
-Flow = Generator[GenerateRequest, Generated, Any]
+class Pause:
+    """Yielded by a flow between main-thread steps of its write-back: the job queue runs the next step on the
+    next timer tick, so Blender redraws in between (in this process the flow simply goes on)."""
+
+
+#: The one :class:`Pause`.
+PAUSE = Pause()
+
+#: A use case: yields requests (or :data:`PAUSE`), receives images (or None), returns its result.
+Flow = Generator[GenerateRequest | Pause, Generated | None, Any]
 
 
 @dataclass
@@ -133,6 +142,9 @@ def run_local(flow: Flow, generator: str | None = None, options: dict | None = N
         while True:
             if cancel is not None and cancel():
                 raise Cancelled("cancelled by the user")
+            if request is PAUSE:
+                request = flow.send(None)
+                continue
             inner = None
             if progress is not None:
                 start, span, message = request.start, request.span, request.message

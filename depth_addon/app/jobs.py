@@ -26,7 +26,8 @@ from ..errors import BadInput, DepthAddonError
 from ..worker.client import WorkerClient
 from ..worker.config import WorkerConfig
 from ..worker.protocol import CancelledEvent, Error, Preview, Progress, Result, read_array
-from .flow import Flow, Generated, GenerateRequest
+from .flow import PAUSE, Flow, Generated, GenerateRequest
+from .texture import pack_on_save
 
 PREVIEW_IMAGE = "Depth Generation Preview"
 #: Finished jobs kept for the status panel.
@@ -211,7 +212,8 @@ class JobQueue:
             return
         job = self.queued[0]
         job.state, job.fraction = "running", 0.0
-        self._send(job)
+        if job.pending is not PAUSE:
+            self._send(job)
 
     def _send(self, job: Job) -> None:
         """Hand the job's pending request to the worker (a refused request fails the job)."""
@@ -231,9 +233,12 @@ class JobQueue:
 
     def _advance(self, job: Job, event: Result) -> None:
         """Give the flow its image and run its next step (main thread): another request, or the result."""
-        generated = Generated(self.client.take_result(event), event.generator, event.fingerprint)
+        self._step(job, Generated(self.client.take_result(event), event.generator, event.fingerprint))
+
+    def _step(self, job: Job, value: Generated | None) -> None:
+        """Run the flow's next main-thread step; a :data:`~.flow.PAUSE` waits for the next update."""
         try:
-            job.pending, job.request = job.flow.send(generated), None
+            job.pending, job.request = job.flow.send(value), None
         except StopIteration as stop:
             job.result, job.state, job.fraction, job.message = stop.value, "done", 1.0, "done"
             job.image = getattr(getattr(stop.value, "image", None), "name", "")
@@ -241,7 +246,8 @@ class JobQueue:
         except DepthAddonError as exc:
             self._fail(job, str(exc))
             return
-        self._send(job)
+        if job.pending is not PAUSE:
+            self._send(job)
 
     def update(self) -> list[Job]:
         """Advance the queue: start the next job, take in worker events, run flows on (main thread only).
@@ -253,6 +259,12 @@ class JobQueue:
         if self.client is None:
             return finished
         self._start_next()
+        paused = self.running
+        if paused is not None and paused.pending is PAUSE:  # one write-back step per update
+            self._step(paused, None)
+            if paused.finished:
+                self._retire(paused)
+                finished.append(paused)
         by_request = {j.request: j for j in self.jobs if j.request is not None}
         for event in self.client.poll():
             job = by_request.get(event.id)
@@ -357,13 +369,18 @@ def _on_load_pre(*_args) -> None:
 
 
 def register() -> None:
-    """Register the file-load handler (the settings and status groups are :mod:`depth_addon.blender.props`)."""
+    """Register the file-load and save handlers (the settings and status groups are
+    :mod:`depth_addon.blender.props`)."""
+    if pack_on_save not in bpy.app.handlers.save_pre:
+        bpy.app.handlers.save_pre.append(pack_on_save)
     if _on_load_pre not in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.append(_on_load_pre)
 
 
 def unregister() -> None:
-    """Stop the worker and remove the file-load handler."""
+    """Stop the worker and remove the handlers."""
     QUEUE.shutdown()
+    if pack_on_save in bpy.app.handlers.save_pre:
+        bpy.app.handlers.save_pre.remove(pack_on_save)
     if _on_load_pre in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_on_load_pre)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import bpy
 import numpy as np
+from bpy.app.handlers import persistent
 
 from ..blender import images
 from ..blender.compositor import group as comp
@@ -27,11 +29,13 @@ from ..io.png import to_uint, write_png
 from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
-from .flow import Flow, GenerateRequest, reporter, run_local
+from .flow import PAUSE, Flow, GenerateRequest, reporter, run_local
 
 Progress = Callable[[float, str], None]
 #: Scene property naming the last generated image (the default of Project Image).
 LAST_IMAGE = "depth_addon_last_image"
+#: One thread for numpy work that overlaps generation (it releases the GIL).
+_THREAD = ThreadPoolExecutor(1, thread_name_prefix="depth_addon")
 
 
 def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
@@ -54,7 +58,8 @@ def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = ""
                         camera=camera)
 
 
-def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image, objects=None, occlusion: bool = True):
+def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image, objects=None, occlusion: bool = True,
+            slack: np.ndarray | None = None):
     """Project ``image`` from the camera ``result`` was rendered from onto the scene's meshes.
 
     Each material slot gets a new material (the originals are kept and restored by
@@ -65,9 +70,13 @@ def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image,
     :param image: The image to project.
     :param objects: Objects to project onto; every visible mesh when None.
     :param occlusion: Test visibility against the captured depth.
+    :param slack: :func:`~depth_addon.blender.images.depth_slack` of the planar depth, when already computed.
     """
     planar = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
-    return projection.project_image(scene, result.camera, image, objects=objects, depth=planar if occlusion else None)
+    if not occlusion:
+        return projection.project_image(scene, result.camera, image, objects=objects)
+    occluder = images.occlusion_image(f"{image.name} Depth", planar, slack)
+    return projection.project_image(scene, result.camera, image, objects=objects, depth_image=occluder)
 
 
 @dataclass
@@ -139,6 +148,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
         files["depth_exr"] = save_depth(depth, Path(out_dir) / "depth.exr", depth_map)
         files["depth_png"] = save_depth(depth, Path(out_dir) / "depth.png", depth_map)
     cam_name = camera if isinstance(camera, str) else (camera or scene.camera).name
+    planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
+    slack = _THREAD.submit(images.depth_slack, planar)  # numpy, while the image is generated
     t = time.perf_counter()
     generated = yield GenerateRequest(depth.depth, depth.mask, depth.camera, prompt, seed)
     timings["generate"] = time.perf_counter() - t
@@ -149,7 +160,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     record = prov.provenance("projection", prompt, seed, generated.generator, [depth.camera], depth_map,
                              weights_hash=generated.fingerprint, frame=frame,
                              options={"engine": engine, "camera": cam_name})
-    image, proj = apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label)
+    image, proj = yield from apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label,
+                                             slack.result())
     timings["project"] = time.perf_counter() - t
     group = None
     if compositor:
@@ -172,13 +184,15 @@ def _scene(name: str) -> bpy.types.Scene:
 
 def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray, record: dict,
                     out_dir: str | os.PathLike | None = None, files: dict[str, Path] | None = None,
-                    objects: tuple[str, ...] = (), label: str = "Generated"):
+                    objects: tuple[str, ...] = (), label: str = "Generated", slack: np.ndarray | None = None) -> Flow:
     """Write a generated image back into the scene: an image datablock projected from the capture camera.
 
-    Every route that generates from one camera ends here. With ``out_dir`` the image is written to
+    Every route that generates from one camera ends here (a flow step: use it with ``yield from``; it
+    pauses between creating the image, its occlusion depth and the projection). With ``out_dir`` the image is written to
     ``generated.png`` (provenance in its metadata) and loaded from there, so a saved .blend references it;
-    without, its pixels are packed into the .blend. The image is called ``Depth <label>`` (numbered when
-    the name is taken); the provenance ``record`` is attached to it, the projector and the new materials.
+    without, its pixels are packed when the file is saved (:func:`pack_on_save`). The image is called
+    ``Depth <label>`` (numbered when the name is taken); the provenance ``record`` is attached to it, the
+    projector and the new materials.
 
     :param scene: The scene.
     :param depth: The depth render the image was generated from (camera pose and occlusion).
@@ -188,14 +202,10 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
     :param files: Collects ``generated`` → path when given.
     :param objects: Names of the objects to project onto; every visible mesh when empty.
     :param label: Image name after ``Depth ``.
-    :return: ``(image, projection result)``.
+    :param slack: The depth's occlusion slack when already computed.
+    :return: (when exhausted) ``(image, projection result)``.
     :raises BadInput: When none of ``objects`` exists any more.
     """
-    targets = None
-    if objects:
-        targets = [bpy.data.objects[n] for n in objects if n in bpy.data.objects]
-        if not targets:
-            raise BadInput("none of the objects chosen for this result exist any more")
     name = images.free_name(f"Depth {label}")
     if out_dir is not None:
         path = Path(out_dir) / "generated.png"
@@ -206,12 +216,31 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
             files["generated"] = path
     else:
         image = images.image_from_array(name, rgb)
-        image.pack()  # generated pixels must survive saving the file
+    occluder = None
     try:
-        proj = project(scene, depth, image, objects=targets)
+        yield PAUSE
+        planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
+        occluder = images.occlusion_image(f"{image.name} Depth", planar, slack)
+        yield PAUSE
+        targets = None
+        if objects:
+            targets = [bpy.data.objects[n] for n in objects if n in bpy.data.objects]
+            if not targets:
+                raise BadInput("none of the objects chosen for this result exist any more")
+        proj = projection.project_image(_scene(scene.name), depth.camera, image, objects=targets,
+                                        depth_image=occluder)
     except BaseException:
-        bpy.data.images.remove(image)
+        for made in (image, occluder):
+            if made is not None:
+                bpy.data.images.remove(made)
         raise
     provenance_props.attach(record, image, proj.projector, *proj.materials)
     scene[LAST_IMAGE] = image.name
     return image, proj
+
+
+@persistent
+def pack_on_save(*_args) -> None:
+    """Pack the generated images of ours that live only in memory, so saving keeps them (a ``save_pre``
+    handler: packing costs tens of ms per image, too much to do while the user works)."""
+    images.pack_generated(*(i for i in bpy.data.images if provenance_props.KEY_PROVENANCE in i))

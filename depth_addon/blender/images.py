@@ -12,6 +12,7 @@ import bpy
 import numpy as np
 
 from ..errors import BadInput
+from ..texturing.fusion import occlusion_slack
 
 KEY_OWNED = "depth_addon_owned"  # on images, projectors and collections we created
 FAR_DEPTH = 1.0e10  # depth written for unknown pixels: nothing occludes there
@@ -33,7 +34,8 @@ def owned_collection(scene: bpy.types.Scene, name: str) -> bpy.types.Collection:
 
 
 def _store_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str) -> bpy.types.Image:
-    """Write H×W×3 ``rgb`` (row 0 = top) into our image ``name``, reused if we made it, else a new one."""
+    """Write H×W×3 (or H×W grey) ``rgb`` (row 0 = top) into our image ``name``, reused if we made it, else a new
+    one."""
     h, w = rgb.shape[:2]
     im = bpy.data.images.get(name)
     if im is not None and im.get(KEY_OWNED) and im.library is None and im.source == "FILE":
@@ -51,9 +53,10 @@ def _store_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str
         im = bpy.data.images.new(name, w, h, alpha=True, float_buffer=float_buffer)
         im[KEY_OWNED] = True
     im.colorspace_settings.name = colorspace
-    rgba = np.ones((h, w, 4), np.float32)
-    rgba[..., :3] = rgb[..., :3]
-    im.pixels.foreach_set(rgba[::-1].ravel())  # Image.pixels is bottom-up
+    rgba = np.empty((h, w, 4), np.float32)
+    rgba[..., 3] = 1.0
+    rgba[::-1, :, :3] = rgb[..., :3] if rgb.ndim == 3 else rgb[..., None]  # Image.pixels is bottom-up
+    im.pixels.foreach_set(rgba.ravel())
     im.update()
     return im
 
@@ -110,10 +113,10 @@ def float_image_from_array(name: str, depth: np.ndarray) -> bpy.types.Image:
     if d.ndim != 2 or d.size == 0:
         raise BadInput(f"expected an H×W depth array, got shape {d.shape}")
     d = np.where(np.isfinite(d) & (d > 0), d, FAR_DEPTH).astype(np.float32)
-    return _store_image(name, np.repeat(d[..., None], 3, axis=2), True, "Non-Color")
+    return _store_image(name, d, True, "Non-Color")
 
 
-def occlusion_image(name: str, depth: np.ndarray) -> bpy.types.Image:
+def occlusion_image(name: str, depth: np.ndarray, slack: np.ndarray | None = None) -> bpy.types.Image:
     """Store planar depth plus its per-pixel slack for a projection's occlusion test.
 
     Each pixel holds ``depth + slack``, where the slack is the depth change to the neighbouring
@@ -123,14 +126,25 @@ def occlusion_image(name: str, depth: np.ndarray) -> bpy.types.Image:
 
     :param name: Wanted image name (same reuse rule as :func:`image_from_array`).
     :param depth: H×W planar camera-Z depth in metres, ``inf`` background.
+    :param slack: :func:`depth_slack` of ``depth`` when already computed (e.g. on a thread while generating).
     """
-    from ..texturing.fusion import occlusion_slack
+    d = _occluder_depth(depth)
+    return float_image_from_array(name, d + (occlusion_slack(d) if slack is None else slack))
 
+
+def depth_slack(depth: np.ndarray) -> np.ndarray:
+    """The per-pixel slack :func:`occlusion_image` adds (pure numpy: may run on a worker thread).
+
+    :param depth: H×W planar camera-Z depth in metres, ``inf`` background.
+    """
+    return occlusion_slack(_occluder_depth(depth))
+
+
+def _occluder_depth(depth: np.ndarray) -> np.ndarray:
     d = np.asarray(depth, np.float32)
     if d.ndim != 2 or d.size == 0:
         raise BadInput(f"expected an H×W depth array, got shape {d.shape}")
-    d = np.where(np.isfinite(d) & (d > 0), d, np.inf).astype(np.float32)
-    return float_image_from_array(name, d + occlusion_slack(d))
+    return np.where(np.isfinite(d) & (d > 0), d, np.inf).astype(np.float32)
 
 
 def array_from_image(image: bpy.types.Image, srgb: bool = True) -> np.ndarray:
