@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Cancelled
+from .arrays import read_array, write_request_arrays
 from .config import WorkerConfig, describe_exit
 from .protocol import (
     CancelledEvent,
@@ -48,8 +49,6 @@ from .protocol import (
     Result,
     WorkerError,
     decode_event,
-    read_array,
-    write_array,
 )
 
 
@@ -226,13 +225,7 @@ class WorkerClient:
         self.start()
         folder = self._tmp / f"job-{next(self._ids)}"
         folder.mkdir()
-        full = {**params, "depth": str(write_array(folder / "depth.npy", np.asarray(depth, np.float32))),
-                "out_dir": str(folder)}
-        if mask is not None:
-            full["mask"] = str(write_array(folder / "mask.npy", np.asarray(mask, bool)))
-        for key, dtype in (("init_image", np.float32), ("init_mask", bool)):
-            if isinstance(full.get(key), np.ndarray):
-                full[key] = str(write_array(folder / f"{key}.npy", full[key].astype(dtype)))
+        full = write_request_arrays(folder, depth, mask, params)
         GenerateParams.from_dict(full)  # refuse bad parameters here, not in the worker
         return self.send("generate", full, folder)
 
@@ -291,10 +284,8 @@ class WorkerClient:
             out.append(event)
 
     def poll(self) -> list[Event]:
-        """Everything that happened since the last call, in order; never blocks.
-
-        Also enforces cancel deadlines and turns a dead worker into ``error`` events.
-        """
+        """Everything that happened since the last call, in order; never blocks. Also enforces cancel deadlines
+        and turns a dead worker into ``error`` events."""
         out, self._backlog = self._backlog, []
         self._drain(out)
         self._enforce_cancel()

@@ -26,21 +26,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import BadInput, DepthAddonError, ModelUnavailable
-from ..io.atomic import atomic_path
+from .arrays import read_array, write_array  # noqa: F401  (re-exported: arrays are part of the protocol)
 
 PROTOCOL_VERSION = 1
 OPS = frozenset({"generate", "cancel", "ping", "release", "shutdown"})
 #: Event kinds that end a request.
 FINAL_KINDS = frozenset({"result", "error", "cancelled", "released", "pong"})
-
 
 class ProtocolError(ValueError):
     """A line that is not a valid message of this protocol."""
@@ -377,29 +374,3 @@ def error_from_exception(request_id: str, exc: BaseException, detail: str = "") 
     if isinstance(exc, ProtocolError):
         return Error(request_id, "protocol", text, detail)
     return Error(request_id, "internal", f"{type(exc).__name__}: {text}", detail)
-
-
-def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:
-    """Save ``array`` as ``.npy`` under a temporary name and rename it to ``path``.
-
-    :param path: Target file (should end in ``.npy``).
-    :param array: Any non-object numpy array.
-    """
-    arr = np.ascontiguousarray(array)
-    if arr.dtype == object:
-        raise BadInput("object arrays cannot be sent to the worker")
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.save(fh, arr, allow_pickle=False)
-    return Path(path)
-
-
-def read_array(path: str | os.PathLike) -> np.ndarray:
-    """Load an ``.npy`` written by :func:`write_array` (pickles are refused).
-
-    :param path: The file.
-    :raises BadInput: When it is missing or not a plain array file.
-    """
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"cannot read array {path}: {exc}") from exc
