@@ -15,12 +15,17 @@ def draw_dependencies(layout: bpy.types.UILayout, backend: str) -> bool:
     :param layout: Where to draw.
     :param backend: The backend that would generate.
     """
-    if missing_for(backend) is None:
+    missing = missing_for(backend)
+    if missing is None:
         return False
     col = layout.column(align=True)
-    col.label(text="PyTorch is not installed", icon="ERROR")
-    col.label(text=f"The {backend!r} backend needs it; install it once in the preferences.")
-    col.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = ADDON_ID
+    if "PyTorch" in missing:
+        col.label(text="PyTorch is not installed", icon="ERROR")
+        col.label(text=f"The {backend!r} backend needs it; install it once in the preferences.")
+        col.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = ADDON_ID
+    else:
+        col.label(text=f"The {backend!r} backend cannot run here", icon="ERROR")
+        col.label(text=missing.split(": ", 1)[-1])
     return True
 
 

@@ -9,6 +9,11 @@ headless (no event loop), so its ``modal`` method is driven with synthetic timer
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import bpy
@@ -204,3 +209,71 @@ def test_torch_build_choice_and_pip_command(addon) -> None:
     assert progress.message == "installing"
     progress.feed("Successfully installed sympy-1.14 torch-2.9.0")
     assert progress.fraction == 1.0 and "Successfully" in progress.tail()
+
+
+def test_scene_changes_while_a_job_runs(addon, jobs) -> None:
+    """Objects deleted while their image is generated: the result goes onto what still exists; with every
+    target gone, the job fails cleanly and the scene is as the user left it."""
+    build()
+    scene = bpy.context.scene
+    meshes = [o for o in scene.objects if o.type == "MESH"]
+    for obj in scene.objects:
+        obj.select_set(obj in meshes[:2])
+    first, second = meshes[0].name, meshes[1].name
+    (job,) = _queue(addon, "test-slow", only_selected=True, steps=6)
+    bpy.data.objects.remove(bpy.data.objects[first])
+    jobs.QUEUE.wait(timeout=60)
+    assert job.state == "done", job.error
+    assert addon.depth_addon.blender.writeback.projection.is_projected(bpy.data.objects[second])
+
+    for obj in scene.objects:
+        obj.select_set(obj.name == second)
+    (job,) = _queue(addon, "test-slow", only_selected=True, steps=6)
+    bpy.data.objects.remove(bpy.data.objects[second])
+    before = _state()
+    jobs.QUEUE.wait(timeout=60)
+    assert job.state == "error" and "exist any more" in job.error
+    assert _state() == before
+
+
+QUIT_CHILD = r"""
+import os, sys, time
+sys.path[:0] = sys.argv[1:3]
+import bpy
+import analytic
+import conftest
+addon = conftest.load_extension_module()
+addon.register()
+from depth_addon.worker.config import WorkerConfig
+queue = addon.jobs.QUEUE
+queue.configure(WorkerConfig(paths=(sys.argv[2],), args=("--generators", "worker_generators")))
+bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+scene = analytic.build()
+bpy.context.scene.depth_addon.generator = "test-slow"
+job = queue.submit(addon.jobs.Job(scene.name, addon.depth_addon.app.texture.texture_flow(scene, seed=1),
+                                  {"generator": "test-slow", "steps": 400}, "quit"))
+while job.step < 2:
+    queue.update()
+    time.sleep(0.02)
+print("WORKER", queue.client.pid, flush=True)
+os._exit(0)  # Blender quits (or crashes) with the job running
+"""
+
+
+def test_quitting_with_a_job_running_leaves_no_worker(tmp_path) -> None:
+    """The worker notices its Blender is gone (end of its input), cancels and exits: no orphan process."""
+    tests = Path(__file__).resolve().parent
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", QUIT_CHILD, str(tests.parent), str(tests)], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path, env=env)
+    pids = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("WORKER ")]
+    assert pids, proc.stdout[-2000:] + proc.stderr[-3000:]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pids[0], 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+    os.kill(pids[0], 9)
+    raise AssertionError("the worker outlived its Blender by 15 s")

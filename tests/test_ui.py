@@ -234,3 +234,17 @@ def test_undo_generate_compositor_and_remove(addon, jobs, worker_plugins) -> Non
     _undo_restores("setup_compositor")
     assert bpy.ops.depth.generate() == {"FINISHED"}
     _undo_restores("remove_result")
+
+
+def test_broken_bundled_runtime_is_explained(addon, monkeypatch, capfd) -> None:
+    """A bundled wheel that does not load on this platform disables the backend that needs it, with the reason
+    in the panel and the poll; the weight-free backends still generate."""
+    build()
+    monkeypatch.setitem(addon.depth_addon.app.setup._LOADS, "safetensors", False)
+    log = _draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_generate, capfd)
+    assert "The 'embedded' backend cannot run here" in log.labels and "depth.generate" not in log.operators
+    with pytest.raises(RuntimeError, match="does not load on this platform"):
+        bpy.ops.depth.generate()
+    bpy.context.scene.depth_addon.generator = "analytic"
+    assert "depth.generate" in _draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_generate, capfd).operators
+    assert bpy.ops.depth.generate.poll()

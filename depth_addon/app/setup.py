@@ -13,13 +13,14 @@ import os
 
 import bpy
 
-from ..generation import DEFAULT_GENERATOR, needs_torch
+from ..generation import DEFAULT_GENERATOR, needs
 from ..worker.config import WorkerConfig
 
 #: The add-on's root package (``bl_ext.<repo>.depth_addon`` when installed): the preferences' ``bl_idname``.
 ADDON_ID = __package__.rsplit(".", 2)[0] if __package__.count(".") >= 2 else __package__.split(".")[0]
 
 _torch_cache: dict | None = None
+_LOADS: dict[str, bool] = {}
 
 
 def addon_prefs(context: bpy.types.Context | None = None) -> bpy.types.AddonPreferences | None:
@@ -104,14 +105,30 @@ def forget_torch_status() -> None:
 def missing_for(backend: str) -> str | None:
     """What the backend still needs before it can generate here, or None.
 
-    The default generators run on numpy alone; learned backends (``diffusers``) need PyTorch, which
-    "Install PyTorch" puts into the extension's user folder for the worker.
+    The default generators run on numpy and the wheels the extension bundles; learned backends
+    (``diffusers``) need PyTorch, which "Install PyTorch" puts into the extension's user folder for the
+    worker. A bundled wheel that does not load on this platform is named, with the weight-free backends
+    that still work.
 
     :param backend: Registry name.
     """
-    if not needs_torch(backend):
-        return None
-    status = torch_status()
-    if status["found"] or status["custom"]:
-        return None
-    return f"the {backend!r} backend needs PyTorch: Preferences › Add-ons › Depth Addon › Install PyTorch"
+    for module in needs(backend):
+        if module == "torch":
+            status = torch_status()
+            if not (status["found"] or status["custom"]):
+                return f"the {backend!r} backend needs PyTorch: Preferences › Add-ons › Depth Addon › Install PyTorch"
+        elif module not in ("diffusers", "transformers") and not _loads(module):
+            return (f"the {backend!r} backend cannot run here: its bundled {module!r} package does not load on this "
+                    "platform; the 'analytic' and 'baseline' backends need nothing and still work")
+    return None
+
+
+def _loads(module: str) -> bool:
+    """Whether ``module`` imports here (cached: a wheel's state does not change while Blender runs)."""
+    if module not in _LOADS:
+        try:
+            importlib.import_module(module)
+            _LOADS[module] = True
+        except Exception:  # an ImportError, or a broken binary wheel raising anything else
+            _LOADS[module] = False
+    return _LOADS[module]

@@ -14,7 +14,8 @@ import importlib
 from ..errors import BadInput, ModelUnavailable
 from .base import Generator, validate_depth
 
-__all__ = ["DEFAULT_GENERATOR", "Generator", "available_generators", "get_generator", "needs_torch", "validate_depth"]
+__all__ = ["DEFAULT_GENERATOR", "Generator", "available_generators", "get_generator", "needs", "needs_torch",
+           "validate_depth"]
 
 DEFAULT_GENERATOR = "embedded"
 
@@ -36,13 +37,21 @@ _INSTALL_HINT["safetensors"] = ("safetensors; install it with `python -m pip ins
                                 "that runs Blender")
 
 
-def needs_torch(name: str | None) -> bool:
-    """True when the generator ``name`` runs on PyTorch (the default ones run on numpy alone).
+def needs(name: str | None) -> tuple[str, ...]:
+    """The modules the generator ``name`` imports beyond numpy (the default ones: only bundled wheels).
 
     :param name: Registry name; None or empty is the default generator. Unknown names need nothing known.
     """
     key = (name or "").strip().lower() or DEFAULT_GENERATOR
-    return "torch" in _REGISTRY.get(key, ("", "", ()))[2]
+    return _REGISTRY.get(key, ("", "", ()))[2]
+
+
+def needs_torch(name: str | None) -> bool:
+    """True when the generator ``name`` runs on PyTorch (the default ones run on numpy alone).
+
+    :param name: Registry name; None or empty is the default generator.
+    """
+    return "torch" in needs(name)
 
 
 def available_generators() -> list[str]:
