@@ -191,6 +191,15 @@ def compositor_note(group: bpy.types.NodeTree | None = None) -> str:
     return str(group.get(KEY_NOTE, "")) if group is not None else ""
 
 
+def compositor_params(group: bpy.types.NodeTree | None = None) -> dict:
+    """The options :func:`ensure_compositor_group` last built our group with (images by name); empty without.
+
+    :param group: Our group; found by name when None.
+    """
+    group = group or find_compositor_group()
+    return json.loads(group.get(KEY_PARAMS, "{}")) if group is not None else {}
+
+
 def refresh_compositor(scene: bpy.types.Scene, **changes) -> bpy.types.NodeTree | None:
     """Rebuild our group with the options it was last built with, ``changes`` applied (live settings).
 
@@ -202,7 +211,7 @@ def refresh_compositor(scene: bpy.types.Scene, **changes) -> bpy.types.NodeTree 
     group = find_compositor_group()
     if group is None:
         return None
-    params = json.loads(group.get(KEY_PARAMS, "{}"))
+    params = compositor_params(group)
     for key in ("image", "normals"):
         name = params.pop(key, None)
         params[key] = bpy.data.images.get(name) if name else None
