@@ -174,14 +174,13 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
     blend: bpy.props.EnumProperty(name="Blend", items=[(m, m.replace("_", " ").title(), "") for m in
                                                        writeback.BLEND_MODES], default="MIX")
     use_dof: bpy.props.BoolProperty(name="Depth of Field", default=True)
-    focus: bpy.props.EnumProperty(name="Focus", default="CAMERA", items=[
-        ("CAMERA", "Camera", "The camera's own focus distance"),
+    focus: bpy.props.EnumProperty(name="Focus", default="SETTINGS", items=[
+        ("SETTINGS", "Sidebar", "The sidebar's focus: the camera's own or its Focus Distance"),
         ("PIXEL", "Pixel", "The depth at a pixel of the camera view"),
         ("OBJECT", "Object", "The distance to the active object")])
     focus_x: bpy.props.FloatProperty(name="Focus X", min=0.0, max=1.0, default=0.5, subtype="FACTOR")
     focus_y: bpy.props.FloatProperty(name="Focus Y", min=0.0, max=1.0, default=0.5, subtype="FACTOR",
                                      description="From the top of the frame")
-    fstop: bpy.props.FloatProperty(name="F-Stop", min=0.01, max=128.0, default=2.8)
     fog_density: bpy.props.FloatProperty(name="Fog Density", min=0.0, max=10.0, default=0.0, precision=3)
     fog_start: bpy.props.FloatProperty(name="Fog Start", min=0.0, default=0.0, unit="LENGTH")
     relight: bpy.props.FloatProperty(name="Relight", min=0.0, max=1.0, default=0.0, subtype="FACTOR")
@@ -193,15 +192,25 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
         return camera_poll(cls, context)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.depth_addon
+        focus = settings.comp_focus if self.focus == "SETTINGS" else self.focus
         try:
             writeback.setup_compositor(
-                context.scene, focus=self.focus, focus_xy=(self.focus_x, self.focus_y),
-                focus_object=context.active_object, relight=self.relight,
-                light_direction=tuple(self.light_direction), opacity=self.opacity, blend=self.blend,
-                use_dof=self.use_dof, fstop=self.fstop, fog_density=self.fog_density, fog_start=self.fog_start)
+                context.scene, focus=focus, focus_xy=(self.focus_x, self.focus_y),
+                focus_object=context.active_object, focus_distance=settings.comp_focus_distance,
+                relight=self.relight, light_direction=tuple(self.light_direction), opacity=self.opacity,
+                blend=self.blend, use_dof=self.use_dof, fstop=settings.comp_fstop, fog_density=self.fog_density,
+                fog_start=self.fog_start)
         except DepthAddonError as exc:
+            settings.comp_message = str(exc)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        picked = writeback.compositor_settings(context.scene).get("focus_distance")
+        if focus in {"PIXEL", "OBJECT"} and picked is not None:  # the sidebar shows (and edits) the picked focus
+            settings.comp_focus, settings.comp_focus_distance = "DISTANCE", picked
+        settings.comp_message = writeback.compositor_note(context.scene)
+        if settings.comp_message:
+            self.report({"WARNING"}, settings.comp_message)
         return {"FINISHED"}
 
 

@@ -184,7 +184,8 @@ class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
 
 
 class VIEW3D_PT_depth_compositor(DepthSidebar, bpy.types.Panel):
-    """Our compositor group: the generated image over the render, depth of field from Z."""
+    """Our compositor group: the generated image over the render, then depth of field and fog on the composite;
+    focus distance and f-stop update it live."""
 
     bl_label = "Compositor"
     bl_idname = "VIEW3D_PT_depth_compositor"
@@ -196,9 +197,21 @@ class VIEW3D_PT_depth_compositor(DepthSidebar, bpy.types.Panel):
         active = compositor_active(context.scene)
         layout.label(text="Our compositor group is active" if active else "The scene uses its own compositor",
                      icon="NODE_COMPOSITING")
+        settings = context.scene.depth_addon
+        col = layout.column(align=True)
+        col.prop(settings, "comp_focus", expand=True)
+        sub = col.column(align=True)
+        sub.active = settings.comp_focus == "DISTANCE"
+        sub.prop(settings, "comp_focus_distance")
+        col.prop(settings, "comp_fstop")
+        if settings.comp_message:
+            layout.label(text=settings.comp_message, icon="ERROR")
         row = layout.row(align=True)
         row.operator(ids.SETUP_COMPOSITOR, icon="NODE_COMPOSITING")
         row.operator(ids.REMOVE_RESULT, icon="LOOP_BACK")
+        row = layout.row(align=True)
+        row.operator(ids.SETUP_COMPOSITOR, text="Focus on Active", icon="OBJECT_DATA").focus = "OBJECT"
+        row.operator(ids.SETUP_COMPOSITOR, text="Focus at Centre", icon="PIVOT_CURSOR").focus = "PIXEL"
 
 
 classes = (VIEW3D_PT_depth, VIEW3D_PT_depth_import, VIEW3D_PT_depth_generate, VIEW3D_PT_depth_texture,

@@ -255,10 +255,10 @@ def test_focus_picked_from_a_pixel_keeps_that_depth_sharp(tmp_out):
         compositor_fx.focus_from_pixel(depth, 0, 0)  # the sky
     with pytest.raises(BadInput):
         compositor_fx.focus_from_pixel(depth, 99, 0)
-    comp.ensure_compositor_group(scene, None, use_dof=True, fstop=0.05, focus_distance=focus)
+    comp.ensure_compositor_group(scene, None, use_dof=True, fstop=0.02, focus_distance=focus)
     comp.activate_compositor(scene)
     sharp_near = workbench_render(scene, tmp_out / "near.exr")[..., :3]
-    comp.ensure_compositor_group(scene, None, use_dof=True, fstop=0.05, focus_distance=30.0)
+    comp.ensure_compositor_group(scene, None, use_dof=True, fstop=0.02, focus_distance=25.0)
     sharp_far = workbench_render(scene, tmp_out / "far.exr")[..., :3]
     close = np.isfinite(depth) & (np.abs(depth - focus) < 0.15 * focus)
     far = np.isfinite(depth) & (depth > 2.5 * focus)

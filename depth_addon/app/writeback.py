@@ -22,8 +22,8 @@ from .depth import render_depth
 from .texture import LAST_IMAGE
 
 __all__ = ["BLEND_MODES", "bake_projection", "can_regenerate", "compositor_active", "coverage_preview", "has_result",
-           "image_record", "is_ours", "is_projected", "pack_generated", "project_image", "remove_result",
-           "setup_compositor"]
+           "compositor_note", "compositor_settings", "image_record", "is_ours", "is_projected", "pack_generated",
+           "project_image", "remove_result", "setup_compositor"]
 
 BLEND_MODES = comp.BLEND_MODES
 is_projected = projection.is_projected
@@ -62,44 +62,99 @@ def project_image(scene: bpy.types.Scene, image_name: str = "", objects=None, oc
 
 
 def setup_compositor(scene: bpy.types.Scene, focus: str = "CAMERA", focus_xy: tuple[float, float] = (0.5, 0.5),
-                     focus_object: bpy.types.Object | None = None, relight: float = 0.0,
-                     light_direction: tuple[float, float, float] = (0.0, 0.0, 1.0), **options) -> bpy.types.NodeTree:
+                     focus_object: bpy.types.Object | None = None, focus_distance: float | None = None,
+                     relight: float = 0.0, light_direction: tuple[float, float, float] = (0.0, 0.0, 1.0),
+                     allow_other_camera: bool = False, **options) -> bpy.types.NodeTree:
     """Build (or update) our compositor group around the last AI layer and make it the scene's compositor.
 
+    The AI layer (relit first when asked) is mixed over the render, then depth of field and fog act
+    on that composite. Depth of field and fog use the Z pass of the camera that renders; relighting
+    uses the depth of the camera the AI layer was captured from. Every check runs before anything
+    changes, so a refused call leaves the scene's compositor as it was.
+
     :param scene: The scene.
-    :param focus: ``CAMERA`` (the camera's own focus), ``PIXEL`` (depth at ``focus_xy``) or ``OBJECT``.
+    :param focus: ``CAMERA`` (the camera's own focus), ``DISTANCE`` (``focus_distance`` metres), ``PIXEL``
+        (depth at ``focus_xy``) or ``OBJECT`` (``focus_object``).
     :param focus_xy: Pixel as fractions of width and height, from the top left.
     :param focus_object: The object to focus on with ``OBJECT``.
-    :param relight: Relighting strength; above 0 the normals come from a small depth render.
+    :param focus_distance: Focus distance in metres (camera Z) with ``DISTANCE``.
+    :param relight: Relighting strength; above 0 the normals come from a small depth render of the capture camera.
     :param light_direction: World-space light direction for relighting.
-    :param options: ``opacity``, ``blend``, ``use_dof``, ``fstop``, ``fog_density``, ``fog_start`` (see
-        :func:`depth_addon.blender.compositor.group.ensure_compositor_group`).
-    :raises BadInput: ``OBJECT`` focus without an object, bad options.
+    :param allow_other_camera: Go on when the scene renders through another camera than the AI layer's capture
+        camera (the layer will not line up; depth of field and fog then follow the rendering camera).
+    :param options: ``opacity``, ``blend``, ``use_dof``, ``fstop``, ``blur_max``, ``fog_density``, ``fog_start``,
+        ``fog_color`` (see :func:`depth_addon.blender.compositor.group.ensure_compositor_group`).
+    :return: Our group; :func:`compositor_note` says when an effect was left out (orthographic camera).
+    :raises BadInput: No camera, ``OBJECT`` focus without an object, a focus in front of the lens or behind
+        every surface, an f-stop ≤ 0, another render camera than the capture camera, bad options.
     """
+    if scene.camera is None:
+        raise BadInput("the scene has no camera to composite from")
     group = comp.find_compositor_group()
-    image = None
-    if group is not None:
-        image = next((n.image for n in group.nodes if n.bl_idname == "CompositorNodeImage"
-                      and n.name == comp.N_IMAGE), None)
-    distance, normals, light = None, None, (0.0, 0.0, 1.0)
-    if focus == "OBJECT":
-        if focus_object is None:
-            raise BadInput("no active object to focus on")
-        distance = fx.focus_from_object(scene, focus_object)
-    if focus == "PIXEL" or relight > 0.0:
+    image = group.nodes[comp.N_IMAGE].image if group is not None and comp.N_IMAGE in group.nodes else None
+    capture = _capture_camera(scene, image, allow_other_camera)
+    distance = _focus_distance(scene, focus, focus_xy, focus_object, focus_distance)
+    normals, light = None, (0.0, 0.0, 1.0)
+    if relight > 0.0:
         r = scene.render
-        depth = render_depth(scene, resolution=(256, max(1, round(256 * r.resolution_y / r.resolution_x))))
-        if focus == "PIXEL":
-            h, w = depth.depth.shape
-            distance = fx.focus_from_pixel(depth.depth, min(int(focus_xy[0] * w), w - 1),
-                                           min(int(focus_xy[1] * h), h - 1))
-        if relight > 0.0:
-            normals = fx.normals_image("Depth AI Normals", depth.depth, depth.camera)
-            light = fx.light_in_camera(depth.camera, tuple(light_direction))
+        depth = render_depth(scene, capture, resolution=(256, max(1, round(256 * r.resolution_y / r.resolution_x))))
+        normals = fx.normals_image("Depth AI Normals", depth.depth, depth.camera)
+        light = fx.light_in_camera(depth.camera, tuple(light_direction))
     tree = comp.ensure_compositor_group(scene, image=image, focus_distance=distance, normals=normals,
                                         light_direction=light, relight=relight, **options)
     comp.activate_compositor(scene)
     return tree
+
+
+def _capture_camera(scene: bpy.types.Scene, image: bpy.types.Image | None, allow_other: bool) -> bpy.types.Object:
+    """The camera the AI layer was captured from (its provenance record); the scene camera when unknown.
+
+    :raises BadInput: When that is not the scene camera and ``allow_other`` is False.
+    """
+    record = provenance_props.read(image) if image is not None else None
+    name = ((record or {}).get("options") or {}).get("camera")
+    capture = bpy.data.objects.get(name) if name else None
+    if capture is None or capture.type != "CAMERA" or capture == scene.camera:
+        return scene.camera
+    if not allow_other:
+        raise BadInput(f"the AI layer was captured from camera {capture.name!r} but the scene renders through "
+                       f"{scene.camera.name!r}, so the layer would not line up; make {capture.name!r} the scene "
+                       "camera, generate again from this one, or allow another camera")
+    return capture
+
+
+def _focus_distance(scene: bpy.types.Scene, focus: str, focus_xy: tuple[float, float],
+                    focus_object: bpy.types.Object | None, focus_distance: float | None) -> float | None:
+    """The focus distance in metres the options ask for; None for the camera's own focus.
+
+    :raises BadInput: For an unknown mode, ``OBJECT`` without an object, ``DISTANCE`` without a distance.
+    """
+    if focus == "CAMERA":
+        return None
+    if focus == "DISTANCE":
+        if focus_distance is None:
+            raise BadInput("DISTANCE focus needs a focus distance in metres")
+        return float(focus_distance)
+    if focus == "OBJECT":
+        if focus_object is None:
+            raise BadInput("no active object to focus on")
+        return fx.focus_from_object(scene, focus_object)
+    if focus == "PIXEL":
+        r = scene.render
+        depth = render_depth(scene, resolution=(256, max(1, round(256 * r.resolution_y / r.resolution_x))))
+        h, w = depth.depth.shape
+        return fx.focus_from_pixel(depth.depth, min(int(focus_xy[0] * w), w - 1), min(int(focus_xy[1] * h), h - 1))
+    raise BadInput(f"unknown focus {focus!r}; use CAMERA, DISTANCE, PIXEL or OBJECT")
+
+
+def compositor_note(scene: bpy.types.Scene) -> str:
+    """Why our compositor left an asked-for effect out (e.g. depth of field through an orthographic camera)."""
+    return comp.compositor_note() if comp.is_compositor_active(scene) else ""
+
+
+def compositor_settings(scene: bpy.types.Scene) -> dict:
+    """The options our compositor group was last built with (focus distance, f-stop ...); empty without one."""
+    return comp.compositor_params() if comp.is_compositor_active(scene) else {}
 
 
 def is_ours(obj: bpy.types.Object) -> bool:

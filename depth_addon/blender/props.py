@@ -9,7 +9,9 @@ the range last seen.
 
 import bpy
 
+from ..errors import BadInput
 from . import compat
+from .compositor import group as compositor_group
 from .depth import cache as depth_cache
 from .depth import gpu as depth_gpu
 from .depth import preview as depth_preview
@@ -45,9 +47,32 @@ def _refresh(settings: bpy.types.PropertyGroup, _context: bpy.types.Context) -> 
     depth_preview.request_update(settings.id_data)
 
 
+_COMP_FOCUS_ITEMS = [
+    ("CAMERA", "Camera", "The scene camera's own focus distance (or its focus object)"),
+    ("DISTANCE", "Distance", "The focus distance below, in metres along the view"),
+]
+
+
+def _compositor_update(settings: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
+    """A compositor setting changed: rebuild our group while it is active (the user's compositor is not touched).
+
+    A refused value (focus behind every surface ...) leaves the group as it was and shows why in the panel.
+    """
+    scene = settings.id_data
+    if not compositor_group.is_compositor_active(scene):
+        return
+    focus = settings.comp_focus_distance if settings.comp_focus == "DISTANCE" else None
+    try:
+        compositor_group.refresh_compositor(scene, focus_distance=focus, fstop=settings.comp_fstop)
+        settings.comp_message = compositor_group.compositor_note()
+    except BadInput as exc:
+        settings.comp_message = str(exc)
+
+
 # Callbacks by name: a plain function would keep ``bpy`` alive past exit in 4.2 (see compat.detached_callback).
 _REFRESH = compat.detached_callback(__name__, "_refresh")
 _LIVE_PREVIEW = compat.detached_callback(__name__, "_live_preview_update")
+_COMPOSITOR = compat.detached_callback(__name__, "_compositor_update")
 
 
 class DepthAddonSettings(bpy.types.PropertyGroup):
@@ -91,6 +116,15 @@ class DepthAddonSettings(bpy.types.PropertyGroup):
     prompt: bpy.props.StringProperty(name="Prompt", description="What the generator should paint", default="")
     seed: bpy.props.IntProperty(name="Seed", description="Same seed, same image", default=0, min=0)
     generator: bpy.props.StringProperty(name="Generator", description="Generator name", default="")
+    comp_focus: bpy.props.EnumProperty(name="Focus", items=_COMP_FOCUS_ITEMS, default="CAMERA", update=_COMPOSITOR)
+    comp_focus_distance: bpy.props.FloatProperty(
+        name="Focus Distance", description="Distance in focus for our compositor's depth of field",
+        default=10.0, min=0.001, soft_max=1000.0, subtype="DISTANCE", unit="LENGTH", update=_COMPOSITOR)
+    comp_fstop: bpy.props.FloatProperty(
+        name="F-Stop", description="Aperture of our compositor's depth of field; smaller blurs more (thin lens)",
+        default=2.8, min=0.001, soft_min=0.05, max=128.0, precision=3, update=_COMPOSITOR)
+    comp_message: bpy.props.StringProperty(name="Compositor Message",
+                                           description="Why the last compositor change was refused or limited")
 
 
 class DepthAddonJobStatus(bpy.types.PropertyGroup):

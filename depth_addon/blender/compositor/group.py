@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Our compositor node group: depth-of-field from the Z pass and the generated image mixed over the render.
+"""Our compositor node group: the AI layer mixed over the render, then depth of field and fog on that composite.
 
+Order of the effects (each optional): relight the AI layer (:mod:`.fx`) → mix it over the render →
+thin-lens depth of field from the rendering camera's Z pass (:mod:`.lens`) → depth fog (:mod:`.fx`).
 The group is ours alone (``Depth AI Compositor``, tagged with a custom property); the user's own
 compositor tree is never edited. :func:`activate_compositor` switches the scene to our group and
 remembers what it replaced, :func:`restore_compositor` puts that back. Version differences live
@@ -17,6 +19,7 @@ import numpy as np
 from ...errors import BadInput
 from .. import compat
 from . import fx as compositor_fx
+from . import lens
 from .nodes import NODE_PREFIX
 from .nodes import node as _node
 
@@ -25,12 +28,13 @@ KEY_OWNED = "depth_addon_compositor"  # on our node group
 KEY_STATE = "depth_addon_compositor_state"  # on the scene while our group is active: JSON
 KEY_PREVIOUS = "depth_addon_previous_compositor"  # on the scene: keeps the user's group referenced
 
-N_RENDER, N_DEFOCUS, N_IMAGE, N_SCALE, N_MIX = (f"{NODE_PREFIX} {s}" for s in
-                                                ("Render Layers", "Defocus", "Image", "Scale", "Mix"))
+N_RENDER, N_IMAGE, N_SCALE, N_MIX = (f"{NODE_PREFIX} {s}" for s in ("Render Layers", "Image", "Scale", "Mix"))
 #: Blend modes shared by the colour mix nodes of every supported Blender.
 BLEND_MODES = ("MIX", "DARKEN", "MULTIPLY", "BURN", "LIGHTEN", "SCREEN", "DODGE", "ADD", "OVERLAY", "SOFT_LIGHT",
                "LINEAR_LIGHT", "DIFFERENCE", "EXCLUSION", "SUBTRACT", "DIVIDE", "HUE", "SATURATION", "COLOR", "VALUE")
-N_COC = tuple(f"{NODE_PREFIX} Blur Radius {i}" for i in range(4))
+KEY_PARAMS = "depth_addon_compositor_params"  # on our node group: the options it was last built with (JSON)
+KEY_NOTE = "depth_addon_compositor_note"  # on our node group: why an asked-for effect was left out
+N_DEFOCUS, N_COC = lens.N_DEFOCUS, lens.N_COC
 
 
 def find_compositor_group() -> bpy.types.NodeTree | None:
@@ -45,44 +49,31 @@ def _view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
     return layer if layer is not None and layer.name in scene.view_layers else scene.view_layers[0]
 
 
-def _radius_factor(scene: bpy.types.Scene, focus_distance: float, fstop: float) -> float:
-    """Pixels of blur radius per unit of ``|focus/z - 1|`` for the scene camera (thin lens).
-
-    A point at depth ``z`` seen by a lens of focal length ``f`` focused at ``s`` has a circle of
-    confusion of diameter ``f² / (N (s - f)) · |s/z - 1|`` on the sensor, as Blender's Defocus uses.
-    """
-    pct = scene.render.resolution_percentage / 100.0
-    w, h = scene.render.resolution_x * pct, scene.render.resolution_y * pct
-    cam = scene.camera.data if scene.camera is not None and scene.camera.type == "CAMERA" else None
-    lens = (cam.lens if cam is not None else 50.0) / 1000.0
-    if cam is None or cam.sensor_fit == "HORIZONTAL" or (cam.sensor_fit == "AUTO" and w > h):
-        ppm = w / ((cam.sensor_width if cam is not None else 36.0) / 1000.0)
-    else:
-        ppm = h / (cam.sensor_height / 1000.0)
-    s = max(float(focus_distance), lens * 1.001)
-    return lens * lens / (max(fstop, 1e-3) * (s - lens)) / 2.0 * ppm
-
-
 def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | None = None, opacity: float = 0.5,
                             blend: str = "MIX", use_dof: bool = True, focus_distance: float | None = None,
-                            fstop: float = 2.8, blur_max: float = 16.0, fog_density: float = 0.0,
+                            fstop: float = 2.8, blur_max: float = 32.0, fog_density: float = 0.0,
                             fog_start: float = 0.0, fog_color: tuple[float, float, float] = (0.7, 0.75, 0.8),
                             normals: bpy.types.Image | None = None,
                             light_direction: tuple[float, float, float] = (0.0, 0.0, 1.0), relight: float = 0.0,
                             ) -> bpy.types.NodeTree:
     """Create our compositor group, or update it in place when it exists.
 
-    Render Layers → (Defocus from the Z pass) → colour mix with ``image`` (optionally relit) →
-    (depth fog) → Group Output ``Image``.
+    The effects act on what the user sees, in this order: the AI layer (relit first when asked) is
+    mixed over the render; the composite is then blurred by depth of field; fog comes last. Depth of
+    field and fog read the *rendering* camera's Z pass, also where the AI layer was captured from
+    another camera (only relighting uses the capture's own depth, through ``normals``). Options are
+    kept on the group (:func:`refresh_compositor` rebuilds it with a few changed); an effect that
+    cannot apply (depth of field through an orthographic camera) is left out and
+    :func:`compositor_note` says why.
 
     :param scene: Scene whose render layers feed the group.
     :param image: Image mixed over the render (stretched to the render size); None mixes nothing.
     :param opacity: Mix factor of the image, 0..1.
     :param blend: Blend mode of the mix (``'MIX'``, ``'MULTIPLY'``, ``'SCREEN'``, ``'OVERLAY'`` ...).
-    :param use_dof: Blur by depth with a Defocus node (needs the Z pass; activation enables it).
-    :param focus_distance: Distance in focus in metres; None uses the scene camera's focus.
-    :param fstop: Aperture f-number; smaller blurs more.
-    :param blur_max: Largest blur radius in pixels.
+    :param use_dof: Blur by depth (needs the Z pass; :func:`activate_compositor` enables it).
+    :param focus_distance: Distance in focus in metres (camera Z); None uses the scene camera's own focus.
+    :param fstop: Aperture f-number (> 0); smaller blurs more.
+    :param blur_max: Largest blur radius in pixels (the search window is at most this).
     :param fog_density: Depth fog extinction per metre; 0 turns fog off.
     :param fog_start: Distance in metres where the fog begins.
     :param fog_color: Linear RGB colour of the fog.
@@ -92,9 +83,11 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
         (:func:`~depth_addon.blender.compositor.fx.light_in_camera` converts a world direction).
     :param relight: Relighting strength of the AI layer, 0 (off) to 1.
     :raises BadInput: For an unknown blend mode, an opacity or strength outside 0..1, negative fog,
-        or relighting without a normal image.
+        relighting without a normal image, an f-stop ≤ 0, or a focus distance in front of the lens or
+        behind every surface; nothing is changed then.
     """
     light = _validated(opacity, blend, relight, fog_density, normals, light_direction)
+    lens_plan, note = _dof_plan(scene, use_dof, focus_distance, fstop, blur_max)
     group = find_compositor_group()
     if group is None:
         group = compat.new_compositor_group(GROUP_NAME)
@@ -107,10 +100,6 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     wanted = {N_RENDER, N_IMAGE, N_SCALE, N_MIX}
     render = _node(tree, N_RENDER, lambda t: compat.new_render_source(t), -600, 200)
     picture, depth = compat.render_source_sockets(render, scene, _view_layer(scene).name)
-    if use_dof:
-        picture, used = _add_defocus(tree, scene, picture, depth, focus_distance, fstop, blur_max)
-        wanted |= used
-
     pic = _node(tree, N_IMAGE, lambda t: t.nodes.new("CompositorNodeImage"), -600, -350)
     pic.image = image
     scale = _node(tree, N_SCALE, compat.new_scale_to_render, -350, -350)
@@ -121,19 +110,29 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     tree.links.new(pic.outputs["Image"], scale.inputs["Image"])
     tree.links.new(picture, a)
     layer = scale.outputs["Image"]
-    if relight > 0.0 and image is not None:
+    if relight > 0.0 and image is not None:  # 1. relight the AI layer, 2. mix it over the render
         layer, used = compositor_fx.add_relight(tree, layer, normals, tuple(light / np.linalg.norm(light)), relight)
         wanted |= used
     tree.links.new(layer, b)
-    if fog_density > 0.0:
+    if lens_plan is not None:  # 3. depth of field on the composite
+        result, used = lens.add_defocus(tree, scene, result, depth, *lens_plan)
+        wanted |= used
+    if fog_density > 0.0:  # 4. fog
         result, used = compositor_fx.add_fog(tree, result, depth, fog_density, fog_start, fog_color)
         wanted |= used
     output = compat.group_image_output(tree, "Image")
-    output.node.location = (1300, 100)
+    output.node.location = (1600, 100)
     tree.links.new(result, output)
 
     for node in [n for n in tree.nodes if n.name.startswith(NODE_PREFIX) and n.name not in wanted]:
         tree.nodes.remove(node)
+    group[KEY_NOTE] = note
+    group[KEY_PARAMS] = json.dumps({
+        "image": image.name if image is not None else None, "opacity": float(opacity), "blend": blend,
+        "use_dof": bool(use_dof), "focus_distance": focus_distance, "fstop": float(fstop),
+        "blur_max": float(blur_max), "fog_density": float(fog_density), "fog_start": float(fog_start),
+        "fog_color": [float(c) for c in fog_color[:3]], "normals": normals.name if normals is not None else None,
+        "light_direction": [float(v) for v in light_direction], "relight": float(relight)})
     return group
 
 
@@ -157,38 +156,67 @@ def _validated(opacity: float, blend: str, relight: float, fog_density: float, n
     return light
 
 
-def _add_defocus(tree: bpy.types.NodeTree, scene: bpy.types.Scene, picture: bpy.types.NodeSocket,
-                 depth: bpy.types.NodeSocket, focus_distance: float | None, fstop: float, blur_max: float,
-                 ) -> tuple[bpy.types.NodeSocket, set[str]]:
-    """Blur ``picture`` by depth: the camera's own focus (Z buffer), or a thin-lens radius for ``focus_distance``.
+def _dof_plan(scene: bpy.types.Scene, use_dof: bool, focus_distance: float | None, fstop: float,
+              blur_max: float) -> tuple[tuple[float, float, float] | None, str]:
+    """``((focus, radius factor, search window) or None, note)`` for :func:`lens.add_defocus`.
 
-    :return: The blurred picture socket and the names of the nodes used.
+    :raises BadInput: As :func:`ensure_compositor_group` documents.
     """
-    wanted = {N_DEFOCUS}
-    dof = _node(tree, N_DEFOCUS, lambda t: t.nodes.new("CompositorNodeDefocus"), -150, 250)
-    dof.scene, dof.f_stop, dof.blur_max = scene, max(float(fstop), 1e-3), float(blur_max)
-    tree.links.new(picture, dof.inputs["Image"])
-    if focus_distance is None:
-        dof.use_zbuffer = True  # radius from the scene camera's lens and focus distance
-        tree.links.new(depth, dof.inputs["Z"])
-        return dof.outputs["Image"], wanted
-    # radius = k · |s/z - 1| computed here, so the user's camera stays untouched
-    wanted.update(N_COC)
-    ops = (("DIVIDE", float(focus_distance), None), ("SUBTRACT", None, 1.0), ("ABSOLUTE", None, None),
-           ("MULTIPLY", None, _radius_factor(scene, focus_distance, fstop)))
-    source = depth
-    for i, (op, a, b) in enumerate(ops):
-        node = _node(tree, N_COC[i], lambda t, op=op: compat.new_math(t, op), -400 + 80 * i, -150 - 40 * i)
-        node.operation = op
-        if a is not None:
-            node.inputs[0].default_value = a
-        if b is not None:
-            node.inputs[1].default_value = b
-        tree.links.new(source, node.inputs[1 if i == 0 else 0])
-        source = node.outputs[0]
-    dof.use_zbuffer, dof.z_scale = False, 1.0
-    tree.links.new(source, dof.inputs["Z"])
-    return dof.outputs["Image"], wanted
+    if not use_dof:
+        return None, ""
+    if not fstop > 0.0 or not blur_max >= 0.0:
+        raise BadInput(f"f-stop must be above 0 and the largest blur at least 0, got {fstop} and {blur_max}")
+    camera = scene.camera
+    if camera is None or camera.type != "CAMERA":
+        return None, "no depth of field: the scene has no camera"
+    if camera.data.type != "PERSP":
+        return None, f"no depth of field: camera {camera.name!r} is not a perspective camera (thin lens)"
+    if focus_distance is not None:
+        lens.check_focus(scene, camera, float(focus_distance), fstop)
+        focus = float(focus_distance)
+    else:
+        focus = lens.camera_focus(camera)
+        if focus <= camera.data.lens / 1000.0:
+            return None, f"no depth of field: camera {camera.name!r} focuses in front of its lens; set a distance"
+    factor = lens.radius_factor(focus, fstop, camera.data.lens, lens.focal_pixels(scene, camera))
+    return (focus, factor, lens.blur_window(scene, camera, factor, focus, blur_max)), ""
+
+
+def compositor_note(group: bpy.types.NodeTree | None = None) -> str:
+    """Why the last build left an asked-for effect out (empty when nothing was left out).
+
+    :param group: Our group; found by name when None.
+    """
+    group = group or find_compositor_group()
+    return str(group.get(KEY_NOTE, "")) if group is not None else ""
+
+
+def compositor_params(group: bpy.types.NodeTree | None = None) -> dict:
+    """The options :func:`ensure_compositor_group` last built our group with (images by name); empty without.
+
+    :param group: Our group; found by name when None.
+    """
+    group = group or find_compositor_group()
+    return json.loads(group.get(KEY_PARAMS, "{}")) if group is not None else {}
+
+
+def refresh_compositor(scene: bpy.types.Scene, **changes) -> bpy.types.NodeTree | None:
+    """Rebuild our group with the options it was last built with, ``changes`` applied (live settings).
+
+    :param scene: The scene.
+    :param changes: Keyword options of :func:`ensure_compositor_group` to change.
+    :return: Our group, or None when there is none yet (nothing is created).
+    :raises BadInput: As :func:`ensure_compositor_group`; the group is then left as it was.
+    """
+    group = find_compositor_group()
+    if group is None:
+        return None
+    params = compositor_params(group)
+    for key in ("image", "normals"):
+        name = params.pop(key, None)
+        params[key] = bpy.data.images.get(name) if name else None
+    params.update(changes)
+    return ensure_compositor_group(scene, **params)
 
 
 def is_compositor_active(scene: bpy.types.Scene) -> bool:
@@ -203,7 +231,8 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
     """Composite ``scene`` through our group, remembering what to restore.
 
     Stores the previous compositor (by name, and referenced so it cannot be purged), the previous
-    ``render.use_compositing`` and each view layer's ``use_pass_z`` in a scene property. Calling it
+    ``render.use_compositing`` and each view layer's ``use_pass_z`` in a scene property, then turns the Z
+    pass on (depth of field and fog need it; :func:`restore_compositor` turns it back). Calling it
     again while active keeps the first saved state.
 
     :param scene: Scene to switch.
@@ -225,6 +254,10 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
     scene.render.use_compositing = True
     for layer in scene.view_layers:
         layer.use_pass_z = True
+    for link in [lk for lk in group.links if not lk.is_valid]:  # made while the Z pass was off: link again
+        source, target = link.from_socket, link.to_socket
+        group.links.remove(link)
+        group.links.new(source, target)
     return group
 
 
