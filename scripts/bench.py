@@ -177,6 +177,12 @@ def other_stages(rec: Records, runs: int, quick: bool) -> None:
 
         for stage, times, params, ref in texture_stages(measure, runs):
             rec.add(stage, times, params, vs=ref)
+    compositor = ("render_1024", "compositor_mix_1024", "compositor_dof_1024", "compositor_all_1024")
+    if rec.wanted(*compositor):
+        from bench_compositor import compositor_stages
+
+        for stage, times, params, ref in compositor_stages(measure, runs):
+            rec.add(stage, times, params, vs=ref)
     if rec.wanted("worker_first_512", "worker_warm_512", "worker_warm_1024", "ui_block_1024"):
         from bench_worker import worker_stages
 
