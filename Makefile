@@ -20,7 +20,7 @@ BARE := $(VENV)-bare
 BARE_STAMP := $(BARE)/.installed
 OUT ?= out
 
-.PHONY: venv demo test bench extension lint clean
+.PHONY: venv demo test bench gallery extension lint clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,9 @@ test: $(STAMP) $(BARE_STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py --json $(OUT)/bench.json $(BENCH_ARGS)
+
+gallery: $(STAMP)
+	$(PY) scripts/gallery.py --out-dir $(OUT)/gallery
 
 extension: $(STAMP)
 	$(PY) scripts/build_extension.py --out-dir dist
