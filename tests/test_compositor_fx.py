@@ -4,8 +4,12 @@ against Lambert, and refused inputs that leave the user's compositor alone."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import bmesh
 import bpy
+import cv2
 import numpy as np
 import pytest
 from test_compositor import snapshot, user_group, workbench_render
@@ -22,6 +26,8 @@ from depth_addon.blender.images import image_from_array
 from depth_addon.blender.writeback import provenance as provenance_props
 from depth_addon.errors import BadInput
 from depth_addon.texturing import provenance as prov
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def checker_scene(z: float, size: int = 96) -> bpy.types.Scene:
@@ -217,3 +223,16 @@ def test_sidebar_settings_update_the_group_live(addon):
     settings.comp_focus_distance = 900.0  # behind everything: refused, the group keeps 6 m
     assert "behind every surface" in settings.comp_message
     assert comp.find_compositor_group().nodes[comp.N_COC[0]].inputs[0].default_value == pytest.approx(6.0)
+
+
+def test_gallery_script(tmp_path) -> None:
+    """``scripts/gallery.py`` renders one image per effect and a contact sheet with a labelled tile for each."""
+    spec = importlib.util.spec_from_file_location("depth_addon_gallery", ROOT / "scripts" / "gallery.py")
+    gallery = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gallery)
+    assert gallery.main(["--out-dir", str(tmp_path), "--size", "64", "48"]) == 0
+    renders = {name: cv2.imread(str(tmp_path / f"{name}.png")) for name in gallery.EFFECTS}
+    assert all(im is not None and im.shape[:2] == (48, 64) for im in renders.values())
+    assert np.abs(renders["fog"].astype(int) - renders["none"]).mean() > 5  # each effect changes the picture
+    sheet = cv2.imread(str(tmp_path / "contact_sheet.png"))
+    assert sheet.shape[1] == 64 * len(gallery.EFFECTS) and sheet.shape[0] > 48
