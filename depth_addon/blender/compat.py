@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Differences between Blender versions, each behind one small function.
 
-Supported and tested: 4.2 LTS, 4.5 LTS and 5.0 (``make test BLENDER=4.2|4.5|5.0``).
+Supported and tested: 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3 (``make test BLENDER=4.2|4.5|5.0|5.2|5.3``).
 
 Blender 5.0 renders through a compositor *node group* assigned to ``scene.compositing_node_group``
 with a Group Output node, and compositor trees use the shared ``ShaderNodeMix`` and
@@ -27,7 +27,7 @@ from collections.abc import Callable
 import bpy
 
 TAG_NODE = "depth_addon_node"  # marks nodes this add-on put into a user's tree (4.x), or into its own group
-DEPTH_HOLDER = "depth_addon_depth_holder"  # reroute that keeps a Render Layers node's Depth socket (5.1+)
+DEPTH_HOLDER = "depth_addon_depth_holder"  # reroute that keeps a Render Layers node's Depth socket (5.2+)
 
 
 def uses_compositor_groups() -> bool:
@@ -319,11 +319,12 @@ def render_source_sockets(node: bpy.types.Node, scene: bpy.types.Scene, layer: s
 def depth_output(render_layers: bpy.types.Node) -> bpy.types.NodeSocket:
     """The Z-pass output of a Render Layers node (``Depth``; ``Z`` in old versions).
 
-    Up to 5.0 the node has a (disabled) socket for every pass. From 5.1 on it has sockets only for the passes its
-    view layer renders, and keeps a *linked* socket (disabled) when the pass is switched off. So when the socket is
-    missing, the Z pass is switched on just long enough to link the socket to a reroute node kept next to it
-    (:data:`DEPTH_HOLDER`), then back off: the caller can link it, and the user's pass settings stay as they were
-    (our compositor activation switches the pass on, and restores it, itself).
+    Up to 5.0 the node has a (disabled) socket for every pass. In 5.2 and 5.3 (5.1 not checked) it has sockets only
+    for the passes its view layer renders, and keeps a *linked* socket (disabled) when the pass is switched off.
+    Detected by the missing socket, not by version. When it is missing, the Z pass is switched on just long enough
+    to link the socket to a reroute node kept next to it (:data:`DEPTH_HOLDER`), then back off: the caller can link
+    it, and the user's pass settings stay as they were (our compositor activation switches the pass on, and
+    restores it, itself).
 
     :param render_layers: A ``CompositorNodeRLayers`` node.
     """
