@@ -63,8 +63,9 @@ EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".zip", ".blend1")
 BUNDLED = ("OpenEXR", "opencv-python-headless", "safetensors")
 PINS = ROOT / "requirements" / "base.txt"
 WHEEL_CACHE = ROOT / "wheels"
-#: Python of every supported Blender (4.2 to 5.0).
-PYTHON_VERSION = "3.11"
+#: Pythons of the supported Blenders: 3.11 (4.2 to 5.0) and 3.13 (5.1 on). A wheel built for one CPython (OpenEXR)
+#: is bundled for each; Blender installs the ones for its own Python (abi3 wheels serve both).
+PYTHON_VERSIONS = ("3.11", "3.13")
 #: Blender platform → pip platform tags to download for (pip also accepts older macOS versions).
 PLATFORMS = {
     "linux-x64": ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"),
@@ -199,12 +200,15 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def _cached_wheel(folder: Path, requirement: str) -> Path | None:
-    """The wheel in ``folder`` for ``name==version``, if one was downloaded before."""
+def _cached_wheel(folder: Path, requirement: str, python: str = PYTHON_VERSIONS[0]) -> Path | None:
+    """The wheel in ``folder`` for ``name==version`` that loads in CPython ``python``, if one was downloaded before."""
     name, _, version = requirement.partition("==")
+    cp = "cp" + python.replace(".", "")
     for wheel in sorted(folder.glob("*.whl")):
         parts = wheel.name.split("-")
-        if _norm(parts[0]) == _norm(name) and parts[1] == version:
+        tags, abi = parts[-3].split("."), parts[-2]
+        fits = abi == "abi3" or cp in tags or any(t.startswith("py3") for t in tags)
+        if _norm(parts[0]) == _norm(name) and parts[1] == version and fits:
             return wheel
     return None
 
@@ -219,10 +223,12 @@ def download_wheels(platform: str, requirements: list[str], cache: Path = WHEEL_
     """
     folder = cache / platform
     folder.mkdir(parents=True, exist_ok=True)
-    missing = [r for r in requirements if _cached_wheel(folder, r) is None]
-    if missing:
+    for python in PYTHON_VERSIONS:
+        missing = [r for r in requirements if _cached_wheel(folder, r, python) is None]
+        if not missing:
+            continue
         cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
-               "--only-binary=:all:", "--no-deps", "--python-version", PYTHON_VERSION, "--implementation", "cp",
+               "--only-binary=:all:", "--no-deps", "--python-version", python, "--implementation", "cp",
                *(arg for tag in PLATFORMS[platform] for arg in ("--platform", tag)), "--dest", str(folder), *missing]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
@@ -230,10 +236,10 @@ def download_wheels(platform: str, requirements: list[str], cache: Path = WHEEL_
             why = "; ".join(lines[-2:]) or f"pip exit {proc.returncode}"
             raise BuildError(f"cannot download wheels for {platform} ({', '.join(missing)}): {why}; the build needs "
                              f"PyPI, or these wheels in {folder}")
-    wheels = [_cached_wheel(folder, r) for r in requirements]
+    wheels = [_cached_wheel(folder, r, python) for python in PYTHON_VERSIONS for r in requirements]
     if None in wheels:
         raise BuildError(f"pip reported success but wheels are missing in {folder}")
-    return wheels
+    return sorted(set(wheels))
 
 
 def _manifest_with_wheels(text: str, platforms: list[str], wheels: list[str]) -> str:

@@ -242,8 +242,13 @@ def test_zip_members(build_ext: ModuleType, built_zips: dict[str, Path]) -> None
         missing = _source_files() - set(names)
         assert not missing, f"source files missing from the {plat} zip: {sorted(missing)}"
         wheels = sorted(n for n in names if n.startswith("wheels/"))
-        assert [w.split("/")[1].split("-")[0].lower() for w in wheels] == [
+        assert sorted({w.split("/")[1].split("-")[0].lower() for w in wheels}) == [
             "opencv_python_headless", "openexr", "safetensors"], (plat, wheels)
+        for python in build_ext.PYTHON_VERSIONS:  # every supported Blender's Python finds each package
+            cp = "cp" + python.replace(".", "")
+            fitting = {w.split("/")[1].split("-")[0].lower() for w in wheels
+                       if w.split("-")[-2] == "abi3" or cp in w.split("-")[-3].split(".")}
+            assert fitting == {"opencv_python_headless", "openexr", "safetensors"}, (plat, python, wheels)
         assert manifest["build"]["generated"]["platforms"] == [plat]
         assert sorted(w.removeprefix("./") for w in manifest["build"]["generated"]["wheels"]) == wheels
         assert not any(w.split("-")[0].lower() in ("numpy", "torch") for w in wheels)
@@ -316,9 +321,15 @@ def test_script_args_after_double_dash(build_ext: ModuleType) -> None:
 
 
 def _run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run the build script as a command in a fresh process."""
+    """Run the build script as a command in a fresh process, as from a shell.
+
+    ``bpy`` exports ``OCIO`` (its colour configuration) into this process's C environment, which a child started
+    with the inherited environment gets although ``os.environ`` does not show it. Blender 5.1+ announces an ``OCIO``
+    variable on stdout at start-up ("Using OCIO=…"), so the child gets ``os.environ`` explicitly, without it.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "OCIO"}
     return subprocess.run(
-        [sys.executable, str(BUILD_SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, str(BUILD_SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
     )
 
 

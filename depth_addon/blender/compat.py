@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Differences between Blender versions, each behind one small function.
 
-Supported and tested: 4.2 LTS, 4.5 LTS and 5.0 (``make test BLENDER=4.2|4.5|5.0``).
+Supported and tested: 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3 (``make test BLENDER=4.2|4.5|5.0|5.2|5.3``).
 
 Blender 5.0 renders through a compositor *node group* assigned to ``scene.compositing_node_group``
 with a Group Output node, and compositor trees use the shared ``ShaderNodeMix`` and
@@ -26,7 +26,8 @@ from collections.abc import Callable
 
 import bpy
 
-TAG_NODE = "depth_addon_node"  # marks nodes this add-on put into a user's tree (4.x only)
+TAG_NODE = "depth_addon_node"  # marks nodes this add-on put into a user's tree (4.x), or into its own group
+DEPTH_HOLDER = "depth_addon_depth_holder"  # reroute that keeps a Render Layers node's Depth socket (5.2+)
 
 
 def uses_compositor_groups() -> bool:
@@ -318,10 +319,35 @@ def render_source_sockets(node: bpy.types.Node, scene: bpy.types.Scene, layer: s
 def depth_output(render_layers: bpy.types.Node) -> bpy.types.NodeSocket:
     """The Z-pass output of a Render Layers node (``Depth``; ``Z`` in old versions).
 
+    Up to 5.0 the node has a (disabled) socket for every pass. In 5.2 and 5.3 (5.1 not checked) it has sockets only
+    for the passes its view layer renders, and keeps a *linked* socket (disabled) when the pass is switched off.
+    Detected by the missing socket, not by version. When it is missing, the Z pass is switched on just long enough
+    to link the socket to a reroute node kept next to it (:data:`DEPTH_HOLDER`), then back off: the caller can link
+    it, and the user's pass settings stay as they were (our compositor activation switches the pass on, and
+    restores it, itself).
+
     :param render_layers: A ``CompositorNodeRLayers`` node.
     """
     # Iterate: name lookup skips the socket while the view layer's Z pass is off (5.0).
-    by_name = {o.identifier: o for o in render_layers.outputs}
+    def outputs():
+        return {o.identifier: o for o in render_layers.outputs}
+
+    by_name = outputs()
+    if "Depth" not in by_name and "Z" not in by_name:
+        scene = render_layers.scene or bpy.context.scene
+        layer = scene.view_layers.get(render_layers.layer) or scene.view_layers[0]
+        was_on = layer.use_pass_z
+        layer.use_pass_z = True
+        tree = render_layers.id_data
+        holder = tree.nodes.get(DEPTH_HOLDER)
+        if holder is None:
+            holder = tree.nodes.new("NodeReroute")
+            holder.name = holder.label = DEPTH_HOLDER
+            holder[TAG_NODE] = True
+        holder.location = render_layers.location.x + 200, render_layers.location.y - 200
+        tree.links.new(outputs()["Depth"], holder.inputs[0])
+        layer.use_pass_z = was_on
+        by_name = outputs()
     return by_name["Depth"] if "Depth" in by_name else by_name["Z"]
 
 
