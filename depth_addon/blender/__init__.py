@@ -5,7 +5,7 @@
 * :mod:`.mesh` builds camera-correct meshes from imported depth;
 * :mod:`.writeback` puts images back: projection materials, UV bakes, multi-view fusion, provenance;
 * :mod:`.compositor` owns our compositor node group;
-* :mod:`.compat` is the only module that checks the Blender version; :mod:`.props` holds every
+* :mod:`.compat` is the only package that checks the Blender version; :mod:`.props` holds every
   PropertyGroup; :mod:`.images`, :mod:`.camera`, :mod:`.render_state`, :mod:`.final_render` and
   :mod:`.demo_scene` are shared helpers.
 """

@@ -1,80 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Differences between Blender versions, each behind one small function.
-
-Supported and tested: 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3 (``make test BLENDER=4.2|4.5|5.0|5.2|5.3``).
-
-Blender 5.0 renders through a compositor *node group* assigned to ``scene.compositing_node_group``
-with a Group Output node, and compositor trees use the shared ``ShaderNodeMix`` and
-``ShaderNodeMath`` nodes. Blender 4.x keeps one tree embedded in the scene (``scene.node_tree``,
-switched on with ``scene.use_nodes``), writes through a Composite node and has the compositor-only
-``CompositorNodeMixRGB`` and ``CompositorNodeMath`` nodes. Since the embedded tree cannot be
-swapped, 4.x activation adds tagged nodes to it (Render Layers, a group node running our group and
-a Composite node), mutes the user's Composite nodes, and deactivation undoes exactly that.
-
-Smaller differences: image formats (5.0's ``media_type``, multilayer EXR), render pass names
-(``IndexOB`` → ``Object Index``), the EEVEE engine identifier, new materials and worlds without a
-node tree (4.x), the ``PATH_SUPPORTS_BLEND_RELATIVE`` property flag (4.5+), and how long 4.x
-keeps Python callbacks (:func:`detached_callback`). Features are detected where Blender exposes
-them, and nothing outside this module checks the version.
-"""
+"""Compositor differences: a node group assigned to the scene (5.0+) or the scene's embedded tree (4.x), node and
+socket names, and the Render Layers Depth socket that 5.2+ only shows while the Z pass is on."""
 
 from __future__ import annotations
 
-import sys
-import types
-from collections.abc import Callable
-
 import bpy
 
-TAG_NODE = "depth_addon_node"  # marks nodes this add-on put into a user's tree (4.x), or into its own group
+from .base import TAG_NODE, uses_compositor_groups
+
 DEPTH_HOLDER = "depth_addon_depth_holder"  # reroute that keeps a Render Layers node's Depth socket (5.2+)
-
-
-def uses_compositor_groups() -> bool:
-    """True when scenes composite through an assignable node group (Blender 5.0 and later)."""
-    return "compositing_node_group" in bpy.types.Scene.bl_rna.properties
-
-
-def detached_callback(module: str, name: str, arguments: int = 2) -> Callable:
-    """A callback for Blender to keep (property ``update``, ``bpy.app.timers``) that calls ``module.name``.
-
-    The target is looked up when the callback runs; the callback's globals hold only ``sys`` and the name.
-    bpy 4.2 keeps property callbacks until the ``bpy`` module object is freed (even after their class
-    is unregistered), and a timer stays referenced after a file load even though it is no longer
-    registered (background mode never runs timers, which is when Blender frees them). A plain
-    function holds its module's globals, which hold ``bpy``: the module is never freed, bpy's exit
-    code never runs and the process crashes (4.2) or hangs (4.5) at exit.
-
-    :param module: Module name (``__name__`` of the caller).
-    :param name: Function in that module.
-    :param arguments: 2 for ``fn(self, context)`` (property callbacks: Blender checks the count), 0 for
-        ``fn()`` (timers).
-    """
-    def call2(self, context):
-        return getattr(sys.modules[module], name)(self, context)
-
-    def call0():
-        return getattr(sys.modules[module], name)()
-
-    code = {2: call2, 0: call0}[arguments]
-    fn = types.FunctionType(code.__code__, {"sys": sys, "__name__": module}, name, None, code.__closure__)
-    fn.__qualname__ = f"detached_callback.{name}"
-    return fn
-
-
-def eevee_engine() -> str:
-    """EEVEE's ``render.engine`` identifier: ``BLENDER_EEVEE_NEXT`` in 4.2–4.5, ``BLENDER_EEVEE`` in 5.0."""
-    items = {i.identifier for i in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items}
-    return "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in items else "BLENDER_EEVEE"
-
-
-def path_property_options() -> set[str]:
-    """``options`` for a file-path ``StringProperty`` that accepts ``//`` (blend-relative) paths.
-
-    4.5 added ``PATH_SUPPORTS_BLEND_RELATIVE`` and warns about ``//`` paths without it; 4.2 lacks the flag.
-    """
-    supported = "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties
-    return {"PATH_SUPPORTS_BLEND_RELATIVE"} if supported else set()
 
 
 def scene_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
@@ -85,70 +19,6 @@ def scene_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
     if uses_compositor_groups():
         return scene.compositing_node_group
     return scene.node_tree if scene.use_nodes else None
-
-
-def ensure_node_tree(material: bpy.types.Material | bpy.types.World) -> bpy.types.NodeTree:
-    """The material's (or world's) shader node tree, switching nodes on where Blender 4.x starts without them.
-
-    New materials and worlds in 5.0 always have a node tree (``use_nodes`` is deprecated there); in
-    4.x the tree is None until ``use_nodes`` is set, and setting it adds the default Principled BSDF
-    (a world: the Background node).
-
-    :param material: Any local material or world.
-    """
-    if material.node_tree is None or (bpy.app.version < (5, 0, 0) and not material.use_nodes):
-        material.use_nodes = True
-    return material.node_tree
-
-
-def set_image_format(settings, file_format: str, color_mode: str, color_depth: str) -> None:
-    """Switch ``ImageFormatSettings`` to a single-layer image file format.
-
-    Blender 5.0 adds ``media_type`` (set first: it resets the format); 4.x has only the format.
-
-    :param settings: ``scene.render.image_settings`` or a File Output node's ``format``.
-    :param file_format: e.g. ``PNG`` or ``OPEN_EXR``.
-    :param color_mode: ``BW``, ``RGB`` or ``RGBA``.
-    :param color_depth: ``8``, ``16`` or ``32``.
-    """
-    if hasattr(settings, "media_type"):
-        settings.media_type = "IMAGE"
-    settings.file_format = file_format
-    settings.color_mode = color_mode
-    settings.color_depth = color_depth
-
-
-def set_multilayer_exr(settings) -> None:
-    """Switch ``ImageFormatSettings`` to an uncompressed 32-bit multilayer EXR (every pass in one file).
-
-    Blender 5.0 reaches ``OPEN_EXR_MULTILAYER`` only under ``media_type='MULTI_LAYER_IMAGE'`` (set
-    first; under ``IMAGE`` the format raises TypeError); 4.x has only the format. 5.0 writes one
-    part per pass unless ``use_exr_interleave`` is on, and fails to write those parts when the
-    pixel aspect is not 1 ("conflicting attributes … pixelAspectRatio"), so interleaved storage is
-    switched on: every version writes one part with every channel, the Z pass as ``<layer>.Depth.Z``.
-
-    :param settings: ``scene.render.image_settings``.
-    """
-    if hasattr(settings, "media_type"):
-        settings.media_type = "MULTI_LAYER_IMAGE"
-    settings.file_format = "OPEN_EXR_MULTILAYER"
-    settings.color_depth = "32"
-    settings.exr_codec = "NONE"
-    if hasattr(settings, "use_exr_interleave"):
-        settings.use_exr_interleave = True
-
-
-def render_pass_name(name: str) -> str:
-    """The name a render pass has in this Blender's EXR files and Render Layers sockets.
-
-    5.0 renamed ``IndexOB``/``IndexMA`` to ``Object Index``/``Material Index`` (no RNA says which,
-    so this one goes by version).
-
-    :param name: The 5.0 name, e.g. ``Material Index``.
-    """
-    if bpy.app.version >= (5, 0, 0):
-        return name
-    return {"Object Index": "IndexOB", "Material Index": "IndexMA"}.get(name, name)
 
 
 def ensure_scene_compositor(scene: bpy.types.Scene, name: str = "Compositor") -> bpy.types.NodeTree:
@@ -417,27 +287,3 @@ def deactivate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree, state: d
             if name in tree.nodes:
                 tree.nodes[name].mute = False
     scene.use_nodes = bool(state.get("use_nodes", False))
-
-
-def set_true_displacement(material: bpy.types.Material, subdivision: bpy.types.Modifier | None = None) -> bool:
-    """Let ``material``'s Displacement output move the surface ("Displacement and Bump"), and dice finely.
-
-    The method lives in ``material.cycles.displacement_method`` in 4.2 and in
-    ``material.displacement_method`` from 4.5 on. Adaptive subdivision is an option of the Subdivision
-    modifier from 5.0 on (``use_adaptive_subdivision``, diced to about one pixel); in 4.x it needs
-    Cycles' experimental feature set, which is left alone, so there the modifier's render levels apply.
-
-    :param material: The displacing material.
-    :param subdivision: The object's Subdivision modifier (the last in its stack), or None.
-    :return: True when adaptive subdivision was switched on.
-    """
-    if "displacement_method" in material.bl_rna.properties:
-        material.displacement_method = "BOTH"
-    else:
-        material.cycles.displacement_method = "BOTH"
-    if subdivision is None or "use_adaptive_subdivision" not in subdivision.bl_rna.properties:
-        return False
-    subdivision.use_adaptive_subdivision = True
-    subdivision.adaptive_space = "PIXEL"
-    subdivision.adaptive_pixel_size = 1.0
-    return True
