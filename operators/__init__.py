@@ -4,9 +4,9 @@
 
 import bpy
 
-from . import depth_ops, import_ops, job_ops, texture_ops
+from . import depth_ops, estimate_ops, import_ops, job_ops, texture_ops
 
-classes = (*depth_ops.classes, *import_ops.classes, *texture_ops.classes, *job_ops.classes)
+classes = (*depth_ops.classes, *import_ops.classes, *estimate_ops.classes, *texture_ops.classes, *job_ops.classes)
 
 
 def register() -> None:

@@ -31,14 +31,14 @@ from collections.abc import Callable
 
 from ..errors import Cancelled, DepthAddonError
 from ..io.atomic import hold_interrupt
-from . import batch, demo, generate, import_depth, info, render_depth, texture
+from . import batch, demo, estimate_depth, generate, import_depth, info, render_depth, texture
 from .common import EventSink, parse_frames, versions
 
 __all__ = ["COMMANDS", "Events", "OneLineParser", "UsageError", "build_parser", "main", "parse_frames", "versions"]
 
 PROG = "depth_cli"
 #: Command modules, in the order ``--help`` lists them.
-MODULES = (render_depth, texture, demo, import_depth, generate, batch, info)
+MODULES = (render_depth, texture, demo, import_depth, estimate_depth, generate, batch, info)
 #: Command name → ``run(args, events) -> dict``.
 COMMANDS: dict[str, Callable[[argparse.Namespace, EventSink], dict]] = {m.COMMAND: m.run for m in MODULES}
 

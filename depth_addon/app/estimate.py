@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Depth from a photo, the use case: estimate → align to metres → (optionally) import as camera-correct geometry.
+
+The estimate comes from :mod:`depth_addon.estimation.estimator` (local weights only), the alignment from
+:mod:`depth_addon.estimation` (``none``, ``points``, ``ground`` or ``scene``; ``scene`` renders the scene's
+own depth from the photo's camera with :func:`.depth.render_depth`), and the import is
+:func:`.importing.import_depth_map` with the photo as colour.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import bpy
+import numpy as np
+
+from ..depth_import.intrinsics import DEFAULT_FOV_DEG
+from ..errors import BadInput
+from ..estimation import METHODS, Alignment, fit_ground, fit_points, fit_range, fit_scene
+from ..estimation.estimator import Estimate, Estimator, estimate_photo, weights_problem
+from .depth import render_depth
+from .importing import import_depth_map
+
+__all__ = ["METHODS", "PhotoDepth", "align_estimate", "estimate_depth", "import_photo", "weights_problem"]
+
+
+@dataclass
+class PhotoDepth:
+    """A photo's depth in metres and how it was made.
+
+    :param metres: H×W float32 planar depth, ``inf`` where invalid.
+    :param estimate: The estimator's raw output.
+    :param alignment: The fit from the estimate to metres.
+    :param focal_px: The photo camera's focal length in pixels when known (scene camera, or given).
+    """
+
+    metres: np.ndarray
+    estimate: Estimate
+    alignment: Alignment
+    focal_px: float | None = None
+
+
+def scene_focal_px(camera_model) -> float | None:
+    """Focal length in pixels of a perspective camera model, None for orthographic ones.
+
+    :param camera_model: A :class:`depth_addon.camera.CameraModel`.
+    """
+    left, right, _bottom, _top = camera_model.frame
+    return None if camera_model.ortho else camera_model.width / (right - left)
+
+
+def align_estimate(estimate: Estimate, method: str = "none", points: Iterable[tuple[float, float, float]] = (),
+                   focal_px: float | None = None, height: float | None = None,
+                   scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
+                   near: float = 1.0, far: float = 10.0) -> tuple[Alignment, float | None]:
+    """Fit an estimate to metres with one of :data:`depth_addon.estimation.METHODS`.
+
+    :param estimate: The estimator's output.
+    :param method: ``none`` (metric models as given, relative ones spread over ``near``…``far``), ``points``,
+        ``ground`` or ``scene``.
+    :param points: ``(x, y, metres)`` for ``points``.
+    :param focal_px: Focal length in pixels (``ground``).
+    :param height: Camera height in metres (``ground``).
+    :param scene: Scene for ``scene`` (the context scene when None).
+    :param camera: The photo's camera for ``scene`` (the scene camera when None).
+    :param near: Nearest distance for relative estimates without alignment.
+    :param far: Farthest distance for relative estimates without alignment.
+    :return: ``(alignment, focal_px)``; the focal length is the scene camera's for ``scene``.
+    :raises BadInput: For an unknown method, missing parameters, or a failed fit.
+    """
+    values, space = estimate.values, estimate.kind
+    if method == "none":
+        if space == "depth":
+            return Alignment("depth", 1.0, 0.0, "metric"), focal_px
+        return fit_range(values, space, near, far), focal_px
+    if method == "points":
+        return fit_points(values, points, space), focal_px
+    if method == "ground":
+        if focal_px is None or height is None:
+            raise BadInput("ground alignment needs the focal length in pixels and the camera height in metres")
+        return fit_ground(values, space, focal_px, height), focal_px
+    if method == "scene":
+        h, w = values.shape
+        result = render_depth(scene, camera, resolution=(w, h))
+        return fit_scene(values, result.depth, space), scene_focal_px(result.camera)
+    raise BadInput(f"unknown alignment {method!r}; use one of {', '.join(METHODS)}")
+
+
+def estimate_depth(photo: str | os.PathLike, model: str | os.PathLike | None = None, method: str = "none",
+                   device: str = "cpu", estimator: Estimator | None = None, **align) -> PhotoDepth:
+    """Estimate a photo's depth and align it to metres.
+
+    :param photo: Photo file (PNG, JPEG, TIFF, BMP, WebP).
+    :param model: Weights folder; ``$DEPTH_ADDON_DEPTH_MODEL`` or the default folder when None.
+    :param method: Alignment (see :func:`align_estimate`).
+    :param device: torch device.
+    :param estimator: A loaded estimator to reuse.
+    :param align: Keywords of :func:`align_estimate` (``points``, ``focal_px``, ``height``, ``scene``, ``camera``,
+        ``near``, ``far``).
+    :raises BadInput: For an unusable photo or a failed alignment.
+    :raises ModelUnavailable: For missing or refused weights.
+    """
+    estimate = estimate_photo(photo, model, device, estimator)
+    alignment, focal_px = align_estimate(estimate, method, **align)
+    return PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment, focal_px)
+
+
+def import_photo(photo: str | os.PathLike, model: str | os.PathLike | None = None, method: str = "none",
+                 scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
+                 align: dict | None = None, **options):
+    """Import a photo as a camera-correct mesh: estimate → align → :func:`.importing.import_depth_map`.
+
+    :param photo: Photo file; it also colours the mesh.
+    :param model: Weights folder (see :func:`estimate_depth`).
+    :param method: Alignment (see :func:`align_estimate`).
+    :param scene: Scene to import into (and, for ``scene``, to align to); the context scene when None.
+    :param camera: The photo's camera for ``scene`` alignment.
+    :param align: Other keywords of :func:`align_estimate`.
+    :param options: Import options of :func:`.importing.import_depth_map` (``mode``, ``tear_ratio`` …).
+    :return: ``(import result, PhotoDepth)``.
+    """
+    scene = scene or bpy.context.scene
+    depth = estimate_depth(photo, model, method, scene=scene, camera=camera, **(align or {}))
+    lens = {"focal_px": depth.focal_px} if depth.focal_px else {"fov": options.pop("fov", DEFAULT_FOV_DEG)}
+    result = import_depth_map(depth.metres, str(photo), values="depth", scene=scene, **lens, **options)
+    return result, depth

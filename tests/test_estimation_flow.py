@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Depth from a photo end to end: the ``estimate-depth`` command, scene alignment and "Import Photo as Mesh"."""
+
+from __future__ import annotations
+
+import json
+
+import analytic
+import bpy
+import cv2
+import numpy as np
+import pytest
+from test_estimation_model import tiny_depth_anything
+
+from depth_addon.app.depth import render_depth
+from depth_addon.app.estimate import align_estimate
+from depth_addon.cli import main
+from depth_addon.estimation.estimator import Estimate
+from depth_addon.io.exr import read_exr
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return tiny_depth_anything(tmp_path_factory.mktemp("da"))
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "photo.png"
+    ramp = np.linspace(0, 255, 48 * 32 * 3).reshape(32, 48, 3).astype(np.uint8)
+    cv2.imwrite(str(path), ramp)
+    return path
+
+
+def test_cli_writes_float32_metres(model, photo, tmp_path, capsys):
+    out = tmp_path / "depth.exr"
+    code = main(["--json", "estimate-depth", str(photo), "--out", str(out), "--model", str(model),
+                 "--near", "2", "--far", "5"])
+    assert code == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[-1]["event"] == "done" and events[-1]["estimate"] == "disparity"
+    channels, meta = read_exr(out)
+    depth = channels["Z"]
+    assert depth.shape == (32, 48) and depth.dtype == np.float32
+    assert np.isclose(np.nanmin(depth), 2.0, rtol=1e-3) and np.isclose(depth[np.isfinite(depth)].max(), 5.0, rtol=1e-3)
+    assert json.loads(meta["alignment"])["method"] == "range"
+
+
+def test_cli_exit_codes(photo, tmp_path, model):
+    out = str(tmp_path / "depth.exr")
+    assert main(["estimate-depth", str(photo), "--out", out, "--model", str(tmp_path / "none")]) == 3
+    assert main(["estimate-depth", str(photo), "--out", str(tmp_path / "d.png"), "--model", str(model)]) == 2
+    assert main(["estimate-depth", str(photo), "--out", out, "--model", str(model), "--align", "points",
+                 "--point", "1", "1", "2"]) == 2
+    assert not (tmp_path / "depth.exr").exists()
+
+
+def test_align_to_the_scene_from_its_camera(addon):
+    scene = analytic.build(size=(32, 24))
+    metres = render_depth(scene).depth
+    estimate = Estimate(np.where(np.isfinite(metres), 0.7 / metres + 0.05, np.nan).astype(np.float32), "disparity", "x")
+    alignment, focal = align_estimate(estimate, "scene", scene=scene)
+    recovered = alignment.to_metres(estimate.values)
+    ok = np.isfinite(metres)
+    assert focal and np.allclose(recovered[ok], metres[ok], rtol=1e-3)
+
+
+def test_operator_poll_says_what_to_download(addon, monkeypatch, tmp_path):
+    monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(tmp_path / "missing"))
+    assert not bpy.ops.depth.import_photo_as_mesh.poll()
+    with pytest.raises(RuntimeError, match="Depth-Anything-V2-Small-hf"):
+        bpy.ops.depth.import_photo_as_mesh(filepath="x.png")
+
+
+def test_operator_imports_the_photo_as_a_mesh(addon, model, photo, monkeypatch):
+    monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(model))
+    before = set(bpy.data.objects)
+    assert bpy.ops.depth.import_photo_as_mesh(filepath=str(photo), align="none") == {"FINISHED"}
+    created = set(bpy.data.objects) - before
+    assert any(o.type == "MESH" and len(o.data.polygons) > 0 for o in created)
+    assert any(o.type == "CAMERA" for o in created)
