@@ -155,8 +155,12 @@ class EmbeddedGenerator:
     def _bank(self, model) -> np.ndarray:
         return model.bank.numpy() if self.active_runtime == "torch" else model.bank
 
-    def _predictor(self, model, cond: np.ndarray) -> Predict:
-        """13×h×w features → 3×h×w linear RGB with this generator's runtime."""
+    def network(self, model, cond: np.ndarray) -> Predict:
+        """13×h×w features → 3×h×w linear RGB with this generator's runtime.
+
+        :param model: The loaded network (:attr:`model`).
+        :param cond: Condition vector (:func:`~.netnp.condition`).
+        """
         if self.active_runtime != "torch":
             return predictor(model, cond)
         import torch
@@ -234,6 +238,6 @@ class EmbeddedGenerator:
         feats = features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
                          seeded_noise(seed, g.mask.shape))
         steps(0.5, "appearance network")
-        out = run_tiled(self._predictor(model, condition(STYLES.index(style), g.light)), feats)
+        out = run_tiled(self.network(model, condition(STYLES.index(style), g.light)), feats)
         out = glossy(out, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
         return np.where(g.mask, out, g.sky)  # the network's sky is capped; use the analytic one
