@@ -95,8 +95,7 @@ def quality(test_dir: Path = ROOT / "data" / "test", train_dir: Path = ROOT / "d
     gens = {"baseline": ProceduralBaseline(), "analytic": AnalyticGenerator(), "embedded": EmbeddedGenerator()}
     images: dict[str, list[np.ndarray]] = {"gt": [d["rgb"].astype(np.float32) / 255.0 for d in test]}
     for name, gen in gens.items():
-        images[name] = [gen.generate(d["depth"], prompt=STYLES[int(d["style"])], seed=0, camera=_camera(d))
-                        for d in test]
+        images[name] = _run(gen, test, [0] * len(test))
     styles = np.array([int(d["style"]) for d in test])
 
     train = load(train_dir, n_cls)
@@ -117,28 +116,7 @@ def quality(test_dir: Path = ROOT / "data" / "test", train_dir: Path = ROOT / "d
         fd0 = M.frechet_distance(gt_train_feats if name == "gt" else M.random_features(np.stack(imgs)), gt_feats)
         rows[name] = {"BCR": float(np.nanmean(bcr)), "BR": float(np.nanmean(br)), "R2": float(np.nanmean(r2)),
                       "style_acc": acc, "FD_seed0": fd0}
-    rows["gt"]["FD"] = rows["gt"]["FD_seed0"]  # renders have no seed: training renders vs held-out renders
-    for name, gen in gens.items():  # FD of the output distribution: a fresh seed per scene (seed = scene index)
-        ims = [gen.generate(d["depth"], prompt=STYLES[int(d["style"])], seed=i, camera=_camera(d))
-               for i, d in enumerate(test)]
-        rows[name]["FD"] = M.frechet_distance(M.random_features(np.stack(ims)), gt_feats)
-    for name, gen in gens.items():  # style accuracy over seeds 0-3: seed 0 alone gives every scene one sun
-        accs = [rows[name]["style_acc"]]
-        for seed in range(1, n_seeds):
-            ims = [gen.generate(d["depth"], prompt=STYLES[int(d["style"])], seed=seed, camera=_camera(d)) for d in test]
-            accs.append(float((clf.predict(ims, style_masks) == styles).mean()))
-        rows[name]["style_acc_seeds"] = float(np.mean(accs))
-    rows["gt"]["style_acc_seeds"] = rows["gt"]["style_acc"]
-    for name, gen in gens.items():
-        full, low = [], []
-        for d in test[:n_div]:
-            ims = [gen.generate(d["depth"], prompt=STYLES[int(d["style"])], seed=s, camera=_camera(d))
-                   for s in range(4)]
-            f, lo = M.seed_diversity(ims)
-            full.append(f)
-            low.append(lo)
-        rows[name]["div_full"], rows[name]["div_low"] = float(np.mean(full)), float(np.mean(low))
-    rows["gt"]["div_full"] = rows["gt"]["div_low"] = float("nan")
+    _seeded_rows(rows, gens, test, clf, gt_feats, n_seeds, n_div)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     _grid(test, images, gens["embedded"], out_dir / "quality_grid.png")
@@ -148,6 +126,43 @@ def quality(test_dir: Path = ROOT / "data" / "test", train_dir: Path = ROOT / "d
     (out_dir / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
     (out_dir / "quality.md").write_text(table(rows) + "\n")
     return result
+
+
+def _run(gen, test: list[dict], seeds: list[int]) -> list[np.ndarray]:
+    """``gen`` on every held-out scene with its style word as the prompt, scene ``i`` with ``seeds[i]``."""
+    return [gen.generate(d["depth"], prompt=STYLES[int(d["style"])], seed=s, camera=_camera(d))
+            for d, s in zip(test, seeds, strict=True)]
+
+
+def _seeded_rows(rows: dict, gens: dict, test: list[dict], clf: M.StyleClassifier, gt_feats: np.ndarray,
+                 n_seeds: int, n_div: int) -> None:
+    """Add the seed-dependent metrics to ``rows``: FD with a seed per scene, style accuracy over seeds, diversity.
+
+    :param rows: Metric rows per generator (``gt`` included); updated.
+    :param gens: Generators by name.
+    :param test: Held-out samples.
+    :param clf: Style classifier.
+    :param gt_feats: Random-CNN features of the held-out renders.
+    :param n_seeds: Seeds averaged for ``style_acc_seeds``.
+    :param n_div: Scenes used for seed diversity (4 seeds each).
+    """
+    styles = np.array([int(d["style"]) for d in test])
+    style_masks = [d["label"] == int(d["style"]) + 1 for d in test]
+    rows["gt"]["FD"] = rows["gt"]["FD_seed0"]  # renders have no seed: training renders vs held-out renders
+    for name, gen in gens.items():  # FD of the output distribution: a fresh seed per scene (seed = scene index)
+        ims = _run(gen, test, list(range(len(test))))
+        rows[name]["FD"] = M.frechet_distance(M.random_features(np.stack(ims)), gt_feats)
+    for name, gen in gens.items():  # style accuracy over seeds 0-3: seed 0 alone gives every scene one sun
+        accs = [rows[name]["style_acc"]]
+        for seed in range(1, n_seeds):
+            accs.append(float((clf.predict(_run(gen, test, [seed] * len(test)), style_masks) == styles).mean()))
+        rows[name]["style_acc_seeds"] = float(np.mean(accs))
+    rows["gt"]["style_acc_seeds"] = rows["gt"]["style_acc"]
+    for name, gen in gens.items():
+        pairs = [M.seed_diversity(_run(gen, [d] * 4, list(range(4)))) for d in test[:n_div]]
+        rows[name]["div_full"] = float(np.mean([f for f, _ in pairs]))
+        rows[name]["div_low"] = float(np.mean([lo for _, lo in pairs]))
+    rows["gt"]["div_full"] = rows["gt"]["div_low"] = float("nan")
 
 
 def _gates(rows: dict) -> dict:

@@ -1,21 +1,36 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Speed, load time and memory of the embedded model's runtimes (numpy: what ships; torch: the reference).
+"""Speed, load time and memory of the embedded model's runtimes (opencv and numpy ship; torch is the reference).
 
-Usage: ``python scripts/bench_runtime.py [--runs 5] [--runtimes numpy torch] [--json out/bench_runtime.json]``.
+Usage: ``python scripts/bench_runtime.py [--runs 5] [--runtimes opencv numpy torch] [--only STAGE ...]
+[--json out/bench_runtime.json]``.
 
-Stages per runtime: ``load`` (a fresh process imports the generator and loads the verified weights;
-median of 3 processes), ``generate_512`` and ``generate_1024`` (warm, median of ``--runs``, prompt
-"stone", seed 1, on a depth scene built here: ground plane, a wall, boxes and a sphere under a 50°
-camera) with the peak resident memory of one call. Without bpy; the numpy runtime without torch.
+Stages (records as ``scripts/bench.py``: ``{"stage", "median_s", "min_s", "runs", "params", "vs"?,
+"ratio"?}``, ``ratio`` = the reference stage's median ÷ this one's, measured in the same run):
+
+* ``load_<runtime>``: a fresh process imports the generator and loads the verified weights (OpenCV
+  builds its network); median of 3 processes.
+* ``first_512_<runtime>``: a fresh process imports, loads and generates one 512² image (what a user
+  waits for the first time); median of 3 processes.
+* ``analytic_512`` / ``analytic_1024``: layer 1 alone (the G-buffer), warm.
+* ``network_512_<runtime>`` / ``network_1024_<runtime>``: layer 2 alone on seeded features, warm.
+* ``generate_512_<runtime>`` / ``generate_1024_<runtime>``: the whole generator, warm, with the peak
+  resident memory of one call and its CPU seconds.
+
+Every stage uses prompt "stone", seed 1 and a depth scene built here (ground, wall, boxes, sphere,
+50° camera). Without bpy; torch is blocked in the fresh processes of the opencv and numpy runtimes.
+The load average before and after is recorded: the machine is shared, compare within one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +43,23 @@ from bench_common import measure, peak_memory  # noqa: E402
 
 from depth_addon.camera import CameraModel  # noqa: E402
 
-LOAD_CODE = """
+RUNTIMES = ("opencv", "numpy", "torch")
+#: Stages whose speed-up over the numpy runtime is reported.
+REFERENCE = "numpy"
+
+FRESH_CODE = """
 import sys, time
 t0 = time.perf_counter()
 {block}
+sys.path.insert(0, {scripts!r})
 from depth_addon.generation import get_generator
 gen = get_generator("embedded", runtime="{runtime}")
 gen.model
+assert gen.active_runtime == "{runtime}", gen.describe()
+if {size}:
+    from bench_runtime import bench_depth
+    depth, cam = bench_depth({size})
+    gen.generate(depth, prompt="stone", seed=1, camera=cam)
 print(time.perf_counter() - t0)
 """
 
@@ -61,14 +86,15 @@ def bench_depth(size: int) -> tuple[np.ndarray, CameraModel]:
     return depth.astype(np.float32), cam
 
 
-def load_seconds(runtime: str, processes: int = 3) -> list[float]:
-    """Import + verified weight load in fresh processes (torch blocked for the numpy runtime).
+def fresh_seconds(runtime: str, size: int = 0, processes: int = 3) -> list[float]:
+    """Import + verified weight load (+ one ``size``² generation when ``size``) in fresh processes.
 
-    :param runtime: ``numpy`` or ``torch``.
+    :param runtime: ``opencv``, ``numpy`` or ``torch``.
+    :param size: Image side of the one generation; 0 for none.
     :param processes: Number of fresh processes.
     """
-    block = "sys.modules['torch'] = None" if runtime == "numpy" else ""
-    code = LOAD_CODE.format(block=block, runtime=runtime)
+    block = "" if runtime == "torch" else "sys.modules['torch'] = None"
+    code = FRESH_CODE.format(block=block, runtime=runtime, size=size, scripts=str(Path(__file__).resolve().parent))
     out = []
     for _ in range(processes):
         proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -76,30 +102,120 @@ def load_seconds(runtime: str, processes: int = 3) -> list[float]:
     return out
 
 
-def run(runtimes: list[str], runs: int) -> list[dict]:
-    """All stages for each runtime.
+class Records:
+    """Stage records of one run, with speed-ups over the reference runtime's same stage."""
 
-    :param runtimes: Runtime names.
-    :param runs: Timed calls per generate stage.
+    def __init__(self, only: set[str] | None) -> None:
+        self.records: list[dict] = []
+        self.only = only
+
+    def wanted(self, stage: str) -> bool:
+        """True when ``stage`` is to be measured.
+
+        :param stage: Stage name.
+        """
+        return not self.only or stage in self.only
+
+    def add(self, stage: str, times: list[float], params: dict, vs: str | None = None) -> None:
+        """Record a stage's times; with ``vs``, its speed-up over that (earlier) stage of the same run.
+
+        :param stage: Stage name.
+        :param times: Wall times in seconds.
+        :param params: What was measured (sizes, memory, CPU seconds).
+        :param vs: Reference stage name.
+        """
+        rec = {"stage": stage, "median_s": statistics.median(times), "min_s": min(times), "runs": len(times),
+               "params": params}
+        ref = next((r for r in self.records if r["stage"] == vs), None)
+        if ref is not None and vs != stage:
+            rec["vs"], rec["ratio"] = vs, ref["median_s"] / rec["median_s"]
+        self.records.append(rec)
+
+
+def _warm(rec: Records, stage: str, fn: Callable[[], object], runs: int, params: dict, vs: str | None) -> None:
+    """Time ``fn`` warm (median of ``runs``), with its CPU seconds and peak memory."""
+    if not rec.wanted(stage):
+        return
+    cpu = time.process_time()
+    times = measure(fn, runs)
+    params = {**params, "cpu_s_per_call": round((time.process_time() - cpu) / (runs + 1), 3)}
+    rec.add(stage, times, {**params, **(peak_memory(fn) or {})}, vs)
+
+
+def runtime_stages(rec: Records, runtime: str, runs: int) -> None:
+    """Fresh-process and warm stages of one runtime.
+
+    :param rec: Records.
+    :param runtime: Runtime name.
+    :param runs: Timed calls per warm stage.
     """
     from depth_addon.generation import get_generator
+    from depth_addon.generation.netnp import condition
+    from depth_addon.generation.prompt import STYLES
 
-    records = []
-    for runtime in runtimes:
-        times = load_seconds(runtime)
-        records.append({"stage": f"load_{runtime}", "median_s": statistics.median(times), "runs": len(times)})
-        gen = get_generator("embedded", runtime=runtime)
-        for size in (512, 1024):
-            depth, cam = bench_depth(size)
+    for stage, size in ((f"load_{runtime}", 0), (f"first_512_{runtime}", 512)):
+        if rec.wanted(stage):
+            rec.add(stage, fresh_seconds(runtime, size), {"size": size, "processes": 3},
+                    vs=stage.replace(runtime, REFERENCE))
+    gen = get_generator("embedded", runtime=runtime)
+    model = gen.model
+    feats_rng = np.random.default_rng(0)
+    for size in (512, 1024):
+        depth, cam = bench_depth(size)
+        feats = feats_rng.random((13, size, size), dtype=np.float32)
+        predict = gen.network(model, condition(STYLES.index("stone"), np.array([0.3, 0.8, 0.5])))
+        _warm(rec, f"network_{size}_{runtime}", lambda f=feats, p=predict: p(f), runs, {"size": size},
+              vs=f"network_{size}_{REFERENCE}")
+        _warm(rec, f"generate_{size}_{runtime}",
+              lambda d=depth, c=cam: gen.generate(d, prompt="stone", seed=1, camera=c), runs, {"size": size},
+              vs=f"generate_{size}_{REFERENCE}")
 
-            def once(depth=depth, cam=cam, gen=gen) -> None:
-                gen.generate(depth, prompt="stone", seed=1, camera=cam)
 
-            times = measure(once, runs)
-            rec = {"stage": f"generate_{size}_{runtime}", "median_s": statistics.median(times), "min_s": min(times),
-                   "runs": len(times), **(peak_memory(once) or {})}
-            records.append(rec)
-    return records
+def analytic_stages(rec: Records, runs: int) -> None:
+    """Layer 1 alone at 512² and 1024².
+
+    :param rec: Records.
+    :param runs: Timed calls per stage.
+    """
+    from depth_addon.generation.analytic import gbuffer
+    from depth_addon.generation.prompt import parse_prompt
+
+    for size in (512, 1024):
+        depth, cam = bench_depth(size)
+        mask = np.isfinite(depth)
+        _warm(rec, f"analytic_{size}", lambda d=depth, m=mask, c=cam: gbuffer(d, m, c, "stone", 1,
+                                                                                parse_prompt("stone")),
+              runs, {"size": size}, None)
+
+
+def run(runtimes: list[str], runs: int, only: set[str] | None = None) -> dict:
+    """All stages; the reference runtime first so the others' speed-ups can be given.
+
+    :param runtimes: Runtime names.
+    :param runs: Timed calls per warm stage.
+    :param only: Stage names to run (all when None).
+    """
+    rec = Records(only)
+    load_before = os.getloadavg()
+    analytic_stages(rec, runs)
+    for runtime in sorted(runtimes, key=lambda r: r != REFERENCE):
+        runtime_stages(rec, runtime, runs)
+    return {"records": rec.records, "load_before": load_before, "load_after": os.getloadavg(),
+            "cpus": os.cpu_count(), "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")}}
+
+
+def table(records: list[dict]) -> str:
+    """The records as a text table.
+
+    :param records: Stage records.
+    """
+    lines = [f"{'stage':<24}{'median ms':>11}{'min ms':>9}{'runs':>6}{'cpu s':>8}{'peak MB':>9}  vs"]
+    for r in records:
+        cpu, peak = r["params"].get("cpu_s_per_call", float("nan")), r["params"].get("peak_rss_mb", float("nan"))
+        ratio = f"{r['ratio']:.2f}x vs {r['vs']}" if "ratio" in r else ""
+        lines.append(f"{r['stage']:<24}{r['median_s'] * 1e3:>11.0f}{r['min_s'] * 1e3:>9.0f}{r['runs']:>6}"
+                     f"{cpu:>8.2f}{peak:>9.0f}  {ratio}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,16 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     """
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--runtimes", nargs="*", default=["numpy", "torch"])
+    ap.add_argument("--runtimes", nargs="*", default=list(RUNTIMES), choices=RUNTIMES)
+    ap.add_argument("--only", nargs="*", help="run only these stages")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    records = run(args.runtimes, args.runs)
-    for r in records:
-        extra = f"  peak {r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else ""
-        print(f"{r['stage']:<24}{r['median_s'] * 1e3:>10.0f} ms (median of {r['runs']}){extra}")
+    result = run(args.runtimes, args.runs, set(args.only) if args.only else None)
+    print(table(result["records"]))
+    print(f"load average before {result['load_before']}, after {result['load_after']} ({result['cpus']} CPUs)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(records, indent=2) + "\n")
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
 

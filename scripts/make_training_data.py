@@ -46,6 +46,77 @@ def _hsv(rng: np.random.Generator, style: str, scale: float = 1.0) -> tuple[floa
     return (r ** 2.2, g ** 2.2, b ** 2.2, 1.0)  # linear
 
 
+def _brick(nodes, links, vec, style: str, rng: np.random.Generator, c1: tuple, c2: tuple, rough: float) -> tuple:
+    """Brick or tile courses with grey mortar; returns ``(colour socket, bump source, roughness)``."""
+    tex = nodes.new("ShaderNodeTexBrick")
+    links.new(vec, tex.inputs["Vector"])
+    tex.inputs["Color1"].default_value = c1
+    tex.inputs["Color2"].default_value = c2 if style == "brick" else c1
+    grey = float(rng.uniform(0.5, 0.9)) if style == "tiles" else float(rng.uniform(0.3, 0.6))
+    tex.inputs["Mortar"].default_value = (grey, grey, grey * 0.95, 1.0)
+    tex.inputs["Scale"].default_value = float(rng.uniform(2.0, 4.0))
+    tex.inputs["Mortar Size"].default_value = float(rng.uniform(0.015, 0.04))
+    if style == "tiles":
+        tex.offset = 0.0
+        tex.inputs["Brick Width"].default_value = 0.5
+        tex.inputs["Row Height"].default_value = 0.5
+        rough = float(rng.uniform(0.15, 0.4))
+    return tex.outputs["Color"], tex.outputs["Fac"], rough
+
+
+def _wave(nodes, links, vec, style: str, rng: np.random.Generator, c1: tuple, c2: tuple, rough: float) -> tuple:
+    """Wood rings or marble bands through a colour ramp; returns ``(colour socket, bump source, roughness)``."""
+    tex = nodes.new("ShaderNodeTexWave")
+    links.new(vec, tex.inputs["Vector"])
+    tex.wave_type = "RINGS" if style == "wood" else "BANDS"
+    tex.inputs["Scale"].default_value = float(rng.uniform(1.0, 3.0))
+    tex.inputs["Distortion"].default_value = float(rng.uniform(2.0, 8.0) if style == "wood" else rng.uniform(8, 16))
+    tex.inputs["Detail"].default_value = 3.0
+    ramp = nodes.new("ShaderNodeValToRGB")
+    links.new(tex.outputs["Fac"], ramp.inputs["Fac"])
+    if style == "marble":
+        c2 = tuple(v * 0.25 for v in c1[:3]) + (1.0,)
+        ramp.color_ramp.elements[0].position = 0.85
+        rough = float(rng.uniform(0.1, 0.3))
+    ramp.color_ramp.elements[0].color = c1
+    ramp.color_ramp.elements[1].color = c2
+    return ramp.outputs["Color"], tex.outputs["Fac"], rough
+
+
+def _mixed(nodes, links, vec, style: str, rng: np.random.Generator, c1: tuple, c2: tuple, rough: float) -> tuple:
+    """Stone (Voronoi distance) or metal, plaster, grass (noise) mixing two colours.
+
+    :return: ``(colour socket, bump source, roughness)``.
+    """
+    if style == "stone":
+        tex = nodes.new("ShaderNodeTexVoronoi")
+        links.new(vec, tex.inputs["Vector"])
+        tex.inputs["Scale"].default_value = float(rng.uniform(2.0, 6.0))
+        fac = tex.outputs["Distance"]
+    else:
+        tex = nodes.new("ShaderNodeTexNoise")
+        links.new(vec, tex.inputs["Vector"])
+        tex.inputs["Scale"].default_value = {"metal": 3.0, "plaster": 6.0, "grass": 40.0}[style] * float(
+            rng.uniform(0.6, 1.6))
+        tex.inputs["Detail"].default_value = 6.0
+        fac = tex.outputs["Fac"]
+        if style != "grass":
+            c2 = tuple(0.8 * v for v in c1[:3]) + (1.0,)
+        if style == "metal":
+            rough = float(rng.uniform(0.2, 0.45))
+    mix = nodes.new("ShaderNodeMix")
+    mix.data_type = "RGBA"
+    links.new(fac, mix.inputs["Factor"])
+    mix.inputs["A"].default_value = c1
+    mix.inputs["B"].default_value = c2
+    return mix.outputs["Result"], fac, rough
+
+
+#: Node builder per style.
+_TEXTURES = {"brick": _brick, "tiles": _brick, "wood": _wave, "marble": _wave, "stone": _mixed, "metal": _mixed,
+             "plaster": _mixed, "grass": _mixed}
+
+
 def _material(name: str, style: str, rng: np.random.Generator, index: int) -> bpy.types.Material:
     """A procedural node material of ``style`` with a random palette and scale."""
     mat = bpy.data.materials.new(name)
@@ -58,69 +129,14 @@ def _material(name: str, style: str, rng: np.random.Generator, index: int) -> bp
     links.new(coord.outputs["Object"], mapping.inputs["Vector"])
     mapping.inputs["Scale"].default_value = (float(rng.uniform(0.6, 1.6)),) * 3
     mapping.inputs["Rotation"].default_value = tuple(float(v) for v in rng.uniform(0, 0.6, 3))
-    vec = mapping.outputs["Vector"]
     c1, c2 = _hsv(rng, style), _hsv(rng, style, 0.6)
     rough = float(rng.uniform(0.5, 0.95))
-    bump_src = None
-    if style in ("brick", "tiles"):
-        tex = nodes.new("ShaderNodeTexBrick")
-        links.new(vec, tex.inputs["Vector"])
-        tex.inputs["Color1"].default_value = c1
-        tex.inputs["Color2"].default_value = c2 if style == "brick" else c1
-        grey = float(rng.uniform(0.5, 0.9)) if style == "tiles" else float(rng.uniform(0.3, 0.6))
-        tex.inputs["Mortar"].default_value = (grey, grey, grey * 0.95, 1.0)
-        tex.inputs["Scale"].default_value = float(rng.uniform(2.0, 4.0))
-        tex.inputs["Mortar Size"].default_value = float(rng.uniform(0.015, 0.04))
-        if style == "tiles":
-            tex.offset = 0.0
-            tex.inputs["Brick Width"].default_value = 0.5
-            tex.inputs["Row Height"].default_value = 0.5
-            rough = float(rng.uniform(0.15, 0.4))
-        colour, bump_src = tex.outputs["Color"], tex.outputs["Fac"]
-    elif style in ("wood", "marble"):
-        tex = nodes.new("ShaderNodeTexWave")
-        links.new(vec, tex.inputs["Vector"])
-        tex.wave_type = "RINGS" if style == "wood" else "BANDS"
-        tex.inputs["Scale"].default_value = float(rng.uniform(1.0, 3.0))
-        tex.inputs["Distortion"].default_value = float(rng.uniform(2.0, 8.0) if style == "wood" else rng.uniform(8, 16))
-        tex.inputs["Detail"].default_value = 3.0
-        ramp = nodes.new("ShaderNodeValToRGB")
-        links.new(tex.outputs["Fac"], ramp.inputs["Fac"])
-        if style == "marble":
-            c2 = tuple(v * 0.25 for v in c1[:3]) + (1.0,)
-            ramp.color_ramp.elements[0].position = 0.85
-            rough = float(rng.uniform(0.1, 0.3))
-        ramp.color_ramp.elements[0].color = c1
-        ramp.color_ramp.elements[1].color = c2
-        colour, bump_src = ramp.outputs["Color"], tex.outputs["Fac"]
-    elif style == "stone":
-        tex = nodes.new("ShaderNodeTexVoronoi")
-        links.new(vec, tex.inputs["Vector"])
-        tex.inputs["Scale"].default_value = float(rng.uniform(2.0, 6.0))
-        mix = nodes.new("ShaderNodeMix")
-        mix.data_type = "RGBA"
-        links.new(tex.outputs["Distance"], mix.inputs["Factor"])
-        mix.inputs["A"].default_value = c1
-        mix.inputs["B"].default_value = c2
-        colour, bump_src = mix.outputs["Result"], tex.outputs["Distance"]
-    else:  # metal, plaster, grass: noise-modulated colour
-        tex = nodes.new("ShaderNodeTexNoise")
-        links.new(vec, tex.inputs["Vector"])
-        tex.inputs["Scale"].default_value = {"metal": 3.0, "plaster": 6.0, "grass": 40.0}[style] * float(
-            rng.uniform(0.6, 1.6))
-        tex.inputs["Detail"].default_value = 6.0
-        mix = nodes.new("ShaderNodeMix")
-        mix.data_type = "RGBA"
-        links.new(tex.outputs["Fac"], mix.inputs["Factor"])
-        mix.inputs["A"].default_value = c1
-        mix.inputs["B"].default_value = c2 if style == "grass" else tuple(0.8 * v for v in c1[:3]) + (1.0,)
-        colour, bump_src = mix.outputs["Result"], tex.outputs["Fac"]
-        if style == "metal":
-            bsdf.inputs["Metallic"].default_value = 1.0
-            rough = float(rng.uniform(0.2, 0.45))
+    colour, bump_src, rough = _TEXTURES[style](nodes, links, mapping.outputs["Vector"], style, rng, c1, c2, rough)
+    if style == "metal":
+        bsdf.inputs["Metallic"].default_value = 1.0
     links.new(colour, bsdf.inputs["Base Color"])
     bsdf.inputs["Roughness"].default_value = rough
-    if bump_src is not None and style != "metal":
+    if style != "metal":
         bump = nodes.new("ShaderNodeBump")
         bump.inputs["Strength"].default_value = float(rng.uniform(0.1, 0.4))
         links.new(bump_src, bump.inputs["Height"])
@@ -165,14 +181,8 @@ def _add(kind: str, loc: tuple[float, float, float], size: float, rng: np.random
     return ob
 
 
-def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
-    """Clear the file and build one random scene; return its labels."""
-    _clear()
-    sc = bpy.context.scene
-    style_id = int(rng.integers(len(STYLES)))
-    style = STYLES[style_id]
-    ground_style = style if rng.uniform() < 0.5 else STYLES[int(rng.integers(len(STYLES)))]
-    index = 1
+def _ground(rng: np.random.Generator, style: str) -> None:
+    """A flat ground plane or a sine terrain (35 %) of ``style``, object index 1."""
     if rng.uniform() < 0.35:  # terrain
         bpy.ops.mesh.primitive_grid_add(x_subdivisions=48, y_subdivisions=48, size=40.0)
         ground = bpy.context.object
@@ -189,7 +199,12 @@ def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
     else:
         bpy.ops.mesh.primitive_plane_add(size=60.0)
         ground = bpy.context.object
-    _link(ground, _material("ground", ground_style, rng, STYLES.index(ground_style) + 1), index)
+    _link(ground, _material("ground", style, rng, STYLES.index(style) + 1), 1)
+
+
+def _walls_and_objects(rng: np.random.Generator, style_id: int) -> None:
+    """0–2 walls and 2–7 primitives (25 % with a smaller one stacked on top) of the scene style."""
+    style, index = STYLES[style_id], 1
     for _ in range(int(rng.integers(0, 3))):  # walls
         index += 1
         bpy.ops.mesh.primitive_cube_add(size=1.0, location=(float(rng.uniform(-6, 6)), float(rng.uniform(3, 12)), 0))
@@ -211,6 +226,9 @@ def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
             ob2 = _add(kinds[int(rng.integers(len(kinds)))], (loc[0], loc[1], top), size_o * 0.6, rng)
             _link(ob2, _material(f"obj{index}", style, rng, style_id + 1), index)
 
+
+def _camera_sun_sky(rng: np.random.Generator, sc: bpy.types.Scene) -> tuple[bpy.types.Object, Vector]:
+    """A random camera looking into the scene, a sun and a coloured sky; returns the camera and the sun direction."""
     cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
     sc.collection.objects.link(cam)
     cam.data.lens = float(rng.uniform(24, 50))
@@ -220,7 +238,6 @@ def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
     target = Vector((float(rng.uniform(-1.5, 1.5)), float(rng.uniform(1, 4)), float(rng.uniform(0.3, 1.5))))
     cam.rotation_euler = (target - cam.location).to_track_quat("-Z", "Y").to_euler()
     sc.camera = cam
-
     sun = bpy.data.objects.new("sun", bpy.data.lights.new("sun", "SUN"))
     sc.collection.objects.link(sun)
     el, saz = rng.uniform(0.35, 1.3), rng.uniform(0, 6.28)
@@ -235,7 +252,11 @@ def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
     sky = (float(rng.uniform(0.35, 0.6)), float(rng.uniform(0.5, 0.7)), float(rng.uniform(0.75, 1.0)), 1.0)
     bg.inputs["Color"].default_value = sky
     bg.inputs["Strength"].default_value = float(rng.uniform(0.5, 1.0))
+    return cam, direction
 
+
+def _render_settings(sc: bpy.types.Scene, size: int, samples: int) -> None:
+    """Cycles on the CPU, no denoising, fixed seed; depth, normal, material and object index passes."""
     r = sc.render
     r.engine = "CYCLES"
     r.resolution_x = r.resolution_y = size
@@ -251,6 +272,19 @@ def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
     vl = sc.view_layers[0]
     vl.use_pass_z = vl.use_pass_normal = vl.use_pass_material_index = vl.use_pass_object_index = True
     set_multilayer_exr(r.image_settings)
+
+
+def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
+    """Clear the file and build one random scene; return its labels."""
+    _clear()
+    sc = bpy.context.scene
+    style_id = int(rng.integers(len(STYLES)))
+    style = STYLES[style_id]
+    ground_style = style if rng.uniform() < 0.5 else STYLES[int(rng.integers(len(STYLES)))]
+    _ground(rng, ground_style)
+    _walls_and_objects(rng, style_id)
+    cam, direction = _camera_sun_sky(rng, sc)
+    _render_settings(sc, size, samples)
     bpy.context.view_layer.update()
     rot = np.array(cam.matrix_world)[:3, :3]
     frame = np.array([tuple(v) for v in cam.data.view_frame(scene=sc)])

@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -155,8 +156,8 @@ def style_maps(styles: torch.Tensor, own: torch.Tensor, n_styles: int) -> torch.
     return onehot[:, :, None, None] * own[:, None].float()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry point.
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line's options.
 
     :param argv: Arguments (default: ``sys.argv``).
     """
@@ -177,12 +178,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, help="fine-tune from this checkpoint instead of a fresh network")
     ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     ap.add_argument("--bank-only", action="store_true", help="only rebuild the palette bank of --out")
-    args = ap.parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
-    t0 = time.perf_counter()
-    files = sorted(args.data.glob("[0-9]*.npz"))[: args.count]
+    return ap.parse_args(argv)
+
+
+@dataclass
+class Samples:
+    """The training set in memory.
+
+    :param feats: N×12×H×W half-precision features (no noise channel).
+    :param conds: N×K condition vectors.
+    :param gts: N×3×H×W uint8 sRGB renders.
+    :param owns: N×H×W bool: pixels of the scene's style.
+    :param styles: N style indices.
+    :param bank: Per style, every segment's hint colour (provisional palette bank).
+    :param clean_bank: Per style, the clean hint colours (the shipped palette bank).
+    """
+
+    feats: torch.Tensor
+    conds: torch.Tensor
+    gts: torch.Tensor
+    owns: torch.Tensor
+    styles: torch.Tensor
+    bank: dict[int, list[np.ndarray]]
+    clean_bank: dict[int, list[np.ndarray]]
+
+
+def load_samples(files: list[Path]) -> Samples:
+    """Run the analytic layer on every rendered sample and collect the hint colours.
+
+    :param files: Sample files from ``make_training_data.py``.
+    """
     feats, conds, gts, owns = [], [], [], []
     bank: dict[int, list[np.ndarray]] = {k: [] for k in range(len(STYLES))}
     clean_bank: dict[int, list[np.ndarray]] = {k: [] for k in range(len(STYLES))}
@@ -195,46 +220,67 @@ def main(argv: list[str] | None = None) -> int:
         gts.append(torch.from_numpy(d["rgb"]).permute(2, 0, 1).contiguous())
         owns.append(torch.from_numpy(d["label"] == int(d["style"]) + 1))
         bank[int(d["style"])].extend(colours)
-    feats_t, conds_t, gts_t, owns_t = torch.stack(feats), torch.stack(conds), torch.stack(gts), torch.stack(owns)
-    styles_t = conds_t[:, :len(STYLES)].argmax(1)
-    print(f"prepared {len(files)} samples in {time.perf_counter() - t0:.0f} s", flush=True)
+    conds_t = torch.stack(conds)
+    return Samples(torch.stack(feats), conds_t, torch.stack(gts), torch.stack(owns), conds_t[:, :len(STYLES)].argmax(1),
+                   bank, clean_bank)
 
-    if args.bank_only:  # recompute the palette bank of an existing checkpoint (training unchanged)
-        model = load_checkpoint(args.out)
-        fill_bank(model, clean_bank, np.random.default_rng([args.seed, 99]))
-        record = json.loads(args.out.with_suffix(".json").read_text())
-        extra = {k: v for k, v in record.items() if k not in ("file", "sha256", "bytes", "config")}
-        print(f"bank rebuilt, sha256 {save_checkpoint(model, args.out, extra)}")
-        return 0
-    init_sha = None
-    if args.init is not None:
-        model = load_checkpoint(args.init)
-        init_sha = json.loads(args.init.with_suffix(".json").read_text())["sha256"]
-    else:
-        model = AppearanceNet(AppearanceConfig())
-        fill_bank(model, bank, rng)  # provisional (all hints); replaced by the clean bank at every save
-    disc = PatchD(len(STYLES) if args.style_d else 0)
-    opt_g = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.5, 0.99), weight_decay=1e-4)
-    opt_d = torch.optim.AdamW(disc.parameters(), lr=0.5 * args.lr, betas=(0.5, 0.99), weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt_g, args.lr, total_steps=args.steps, pct_start=0.05)
-    n = len(files)
-    log = []
-    t1 = time.perf_counter()
-    for step in range(args.steps):
-        idx = torch.from_numpy(rng.integers(0, n, args.batch))
-        x = feats_t[idx].float()
-        c = conds_t[idx].clone()
-        gt = gts_t[idx].float() / 255.0
-        y0, x0 = (int(v) for v in rng.integers(0, x.shape[-1] - args.crop + 1, 2))
-        x = x[..., y0:y0 + args.crop, x0:x0 + args.crop]
-        gt = gt[..., y0:y0 + args.crop, x0:x0 + args.crop]
-        smaps = style_maps(styles_t[idx], owns_t[idx][..., y0:y0 + args.crop, x0:x0 + args.crop], len(STYLES))
-        if rng.uniform() < 0.5:  # horizontal flip: mirror normals' x and the light's x
-            x, gt, smaps = x.flip(-1), gt.flip(-1), smaps.flip(-1)
-            x[:, 6] = -x[:, 6]
-            c[:, len(STYLES)] = -c[:, len(STYLES)]
-        x = torch.cat([x, torch.randn(x.shape[0], 1, *x.shape[-2:])], 1)
-        pred = lin_to_srgb(model(x, c))
+
+def random_batch(data: Samples, rng: np.random.Generator, batch: int, crop: int,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A seeded batch of random crops, half of them mirrored, with the noise channel appended.
+
+    :param data: Training set.
+    :param rng: Generator (consumed).
+    :param batch: Batch size.
+    :param crop: Crop side.
+    :return: ``(features, condition, ground truth in [0, 1], style maps)``.
+    """
+    idx = torch.from_numpy(rng.integers(0, data.feats.shape[0], batch))
+    x = data.feats[idx].float()
+    c = data.conds[idx].clone()
+    gt = data.gts[idx].float() / 255.0
+    y0, x0 = (int(v) for v in rng.integers(0, x.shape[-1] - crop + 1, 2))
+    x = x[..., y0:y0 + crop, x0:x0 + crop]
+    gt = gt[..., y0:y0 + crop, x0:x0 + crop]
+    smaps = style_maps(data.styles[idx], data.owns[idx][..., y0:y0 + crop, x0:x0 + crop], len(STYLES))
+    if rng.uniform() < 0.5:  # horizontal flip: mirror normals' x and the light's x
+        x, gt, smaps = x.flip(-1), gt.flip(-1), smaps.flip(-1)
+        x[:, 6] = -x[:, 6]
+        c[:, len(STYLES)] = -c[:, len(STYLES)]
+    return torch.cat([x, torch.randn(x.shape[0], 1, *x.shape[-2:])], 1), c, gt, smaps
+
+
+@dataclass
+class Trainer:
+    """Generator, discriminator, their optimisers and the schedule.
+
+    :param model: Appearance network.
+    :param disc: PatchGAN discriminator.
+    :param opt_g: Network optimiser.
+    :param opt_d: Discriminator optimiser.
+    :param sched: One-cycle learning-rate schedule of the network.
+    :param args: Command-line options (loss weights).
+    """
+
+    model: AppearanceNet
+    disc: PatchD
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sched: object
+    args: argparse.Namespace
+
+    def step(self, step: int, x: torch.Tensor, c: torch.Tensor, gt: torch.Tensor, smaps: torch.Tensor,
+             ) -> tuple[float, float, float]:
+        """One optimisation step of both networks; returns ``(L1, discriminator loss, output std)``.
+
+        :param step: Step index (warm-up and ramp of the adversarial weight).
+        :param x: Features with noise.
+        :param c: Condition.
+        :param gt: Ground truth, sRGB in [0, 1].
+        :param smaps: Style maps for the discriminator.
+        """
+        args, disc = self.args, self.disc
+        pred = lin_to_srgb(self.model(x, c))
         l1 = F.l1_loss(F.avg_pool2d(pred, 4), F.avg_pool2d(gt, 4)) + 0.2 * F.l1_loss(pred, gt)
         loss = l1
         if args.tex > 0:
@@ -243,31 +289,89 @@ def main(argv: list[str] | None = None) -> int:
         adv_w = args.adv * min(1.0, max(0.0, (step - args.warmup) / 500))
         if adv_w > 0:
             loss = loss - adv_w * disc(pred, x, smaps).mean()
-        opt_g.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
-        opt_g.step()
-        sched.step()
+        self.opt_g.step()
+        self.sched.step()
         d_loss = torch.tensor(0.0)
         if args.adv > 0 and step >= args.warmup - 100:
             d_loss = F.relu(1 - disc(gt, x, smaps)).mean() + F.relu(1 + disc(pred.detach(), x, smaps)).mean()
-            opt_d.zero_grad(set_to_none=True)
+            self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
-            opt_d.step()
-        log.append((float(l1.detach()), float(d_loss.detach()), float(pred.detach().std())))
+            self.opt_d.step()
+        return float(l1.detach()), float(d_loss.detach()), float(pred.detach().std())
+
+
+def make_trainer(args: argparse.Namespace, data: Samples, rng: np.random.Generator) -> tuple[Trainer, str | None]:
+    """A fresh (or ``--init``) network with its discriminator and optimisers; also the init checkpoint's sha256.
+
+    :param args: Command-line options.
+    :param data: Training set (its provisional bank seeds a fresh network's palette bank).
+    :param rng: Generator (consumed by the provisional bank).
+    """
+    init_sha = None
+    if args.init is not None:
+        model = load_checkpoint(args.init)
+        init_sha = json.loads(args.init.with_suffix(".json").read_text())["sha256"]
+    else:
+        model = AppearanceNet(AppearanceConfig())
+        fill_bank(model, data.bank, rng)  # provisional (all hints); replaced by the clean bank at every save
+    disc = PatchD(len(STYLES) if args.style_d else 0)
+    opt_g = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.5, 0.99), weight_decay=1e-4)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=0.5 * args.lr, betas=(0.5, 0.99), weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt_g, args.lr, total_steps=args.steps, pct_start=0.05)
+    return Trainer(model, disc, opt_g, opt_d, sched, args), init_sha
+
+
+def save(model: AppearanceNet, data: Samples, args: argparse.Namespace, extra: dict) -> str:
+    """Write the checkpoint with the clean palette bank and the training facts; return its sha256.
+
+    :param model: Network.
+    :param data: Training set (clean bank).
+    :param args: Command-line options (recorded).
+    :param extra: More facts (steps, minutes, final L1, init checkpoint).
+    """
+    fill_bank(model, data.clean_bank, np.random.default_rng([args.seed, 99]))
+    record = {"steps": extra.pop("steps"), "samples": data.feats.shape[0], "batch": args.batch, "crop": args.crop,
+              "adv_weight": args.adv, "tex_weight": args.tex, "style_d": args.style_d, "lr": args.lr,
+              "warmup": args.warmup, "seed": args.seed, **extra}
+    return save_checkpoint(model, args.out, record)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point.
+
+    :param argv: Arguments (default: ``sys.argv``).
+    """
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    t0 = time.perf_counter()
+    files = sorted(args.data.glob("[0-9]*.npz"))[: args.count]
+    data = load_samples(files)
+    print(f"prepared {len(files)} samples in {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.bank_only:  # recompute the palette bank of an existing checkpoint (training unchanged)
+        model = load_checkpoint(args.out)
+        fill_bank(model, data.clean_bank, np.random.default_rng([args.seed, 99]))
+        record = json.loads(args.out.with_suffix(".json").read_text())
+        extra = {k: v for k, v in record.items() if k not in ("file", "sha256", "bytes", "config")}
+        print(f"bank rebuilt, sha256 {save_checkpoint(model, args.out, extra)}")
+        return 0
+    trainer, init_sha = make_trainer(args, data, rng)
+    log = []
+    t1 = time.perf_counter()
+    for step in range(args.steps):
+        log.append(trainer.step(step, *random_batch(data, rng, args.batch, args.crop)))
         if (step + 1) % 25 == 0 or step + 1 == args.steps:
             m = np.mean(log[-25:], 0)
             secs = time.perf_counter() - t1
             print(f"step {step + 1}/{args.steps} l1 {m[0]:.4f} d {m[1]:.3f} std {m[2]:.3f} {secs:.0f} s", flush=True)
         late = (time.perf_counter() - t0) / 60 > args.max_minutes
         if (step + 1) % 500 == 0 or step + 1 == args.steps or late:
-            minutes = (time.perf_counter() - t0) / 60
-            fill_bank(model, clean_bank, np.random.default_rng([args.seed, 99]))
-            digest = save_checkpoint(model, args.out, {
-                "steps": step + 1, "samples": n, "batch": args.batch, "crop": args.crop, "adv_weight": args.adv,
-                "tex_weight": args.tex, "style_d": args.style_d, "lr": args.lr, "warmup": args.warmup,
-                "seed": args.seed,
-                "init_sha256": init_sha,
-                "train_minutes": round(minutes, 1), "final_l1": round(float(np.mean(log[-25:], 0)[0]), 4)})
+            digest = save(trainer.model, data, args, {
+                "steps": step + 1, "init_sha256": init_sha, "train_minutes": round((time.perf_counter() - t0) / 60, 1),
+                "final_l1": round(float(np.mean(log[-25:], 0)[0]), 4)})
             print(f"saved {args.out} sha256 {digest}", flush=True)
             if late:
                 print(f"stopped at step {step + 1}: time limit", flush=True)

@@ -181,7 +181,9 @@ def test_all_inf_depth_refused():
 
 def test_registry_names_and_torch_missing(monkeypatch):
     assert isinstance(get_generator("analytic"), AnalyticGenerator)
-    assert get_generator("embedded").runtime == "numpy"  # what ships, even where torch is installed
+    default = get_generator("embedded")
+    assert default.runtime == "auto" and default.active_runtime in ("opencv", "numpy")  # never torch by default
+    assert get_generator("embedded", runtime="numpy").active_runtime == "numpy"
     assert get_generator("embedded", runtime="torch").runtime == "torch"
     monkeypatch.setitem(sys.modules, "torch", None)
     assert isinstance(get_generator("embedded"), EmbeddedGenerator)

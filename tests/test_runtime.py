@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The zero-install runtime of the embedded model: numpy agrees with the torch reference, torch stays unloaded."""
+"""The zero-install runtimes of the embedded model: OpenCV and numpy agree with the torch reference; no torch import."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -15,9 +16,10 @@ import pytest
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput, ModelUnavailable
 from depth_addon.generation.checkpoint import DEFAULT_WEIGHTS, sha256_file
-from depth_addon.generation.embedded import EmbeddedGenerator
-from depth_addon.generation.netnp import load_numpy
+from depth_addon.generation.embedded import EmbeddedGenerator, run_tiled
+from depth_addon.generation.netnp import condition, load_numpy
 from depth_addon.generation.prompt import STYLES
+from depth_addon.generation.runtime import load_runtime, predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 HELD_OUT = ROOT / "data" / "test"
@@ -50,22 +52,40 @@ def real_scenes(count: int = 6) -> list[tuple[np.ndarray, CameraModel, str]]:
     return out
 
 
-def test_numpy_runtime_matches_torch_reference():
+@pytest.mark.parametrize("runtime", ["opencv", "numpy"])
+def test_runtime_matches_torch_reference(runtime):
     pytest.importorskip("torch")
-    np_gen, torch_gen = EmbeddedGenerator(), EmbeddedGenerator(runtime="torch")
+    if runtime == "opencv":
+        pytest.importorskip("cv2")
+    gen, torch_gen = EmbeddedGenerator(runtime=runtime), EmbeddedGenerator(runtime="torch")
+    assert gen.active_runtime == runtime
     worst = 0.0
     for seed, (depth, cam, style) in enumerate(real_scenes()):
-        a = np_gen.linear(depth, prompt=style, seed=seed, camera=cam)
+        a = gen.linear(depth, prompt=style, seed=seed, camera=cam)
         b = torch_gen.linear(depth, prompt=style, seed=seed, camera=cam)
         assert a.shape == b.shape and np.isfinite(a).all()
         worst = max(worst, float(np.abs(a - b).max()))
-    assert worst <= TOLERANCE, f"numpy and torch runtimes differ by {worst:.2e}"
+    assert worst <= TOLERANCE, f"{runtime} and torch runtimes differ by {worst:.2e}"
 
 
-def test_default_path_never_imports_torch(tmp_path):
+def test_tiles_and_odd_sizes_agree_across_runtimes():
+    pytest.importorskip("cv2")
+    net = load_numpy()
+    feats = np.random.default_rng(4).random((13, 97, 150), dtype=np.float32)
+    cond = condition(3, np.array([0.2, 0.9, 0.4]))
+    cv_model, active, _ = load_runtime(net, "opencv")
+    assert active == "opencv"
+    a = run_tiled(predictor(cv_model, cond), feats, tile=64, overlap=16)
+    b = run_tiled(predictor(net, cond), feats, tile=64, overlap=16)
+    assert a.shape == (3, 97, 150) and float(np.abs(a - b).max()) <= TOLERANCE
+
+
+def _run_blocked(blocked: tuple[str, ...], extra: str = "") -> str:
+    """Run the three default generators in a fresh process where importing ``blocked`` fails; return its output."""
     code = (
         "import sys\n"
-        "sys.modules['torch'] = None\n"  # any `import torch` now raises ImportError
+        f"for name in {blocked!r}:\n"
+        "    sys.modules[name] = None\n"  # any `import name` now raises ImportError
         "import numpy as np\n"
         "from depth_addon.generation import get_generator\n"
         "depth = np.full((64, 80), 6.0, np.float32)\n"
@@ -73,12 +93,31 @@ def test_default_path_never_imports_torch(tmp_path):
         "for name in ('embedded', 'analytic', 'baseline'):\n"
         "    img = get_generator(name).generate(depth, prompt='brick', seed=3)\n"
         "    assert img.shape == (64, 80, 3) and np.isfinite(img).all(), name\n"
-        "assert sys.modules['torch'] is None\n"
-        "print('ok')\n"
+        "assert all(sys.modules[name] is None for name in " + repr(blocked) + ")\n"
+        "print(get_generator('embedded').describe())\n" + extra
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok"
+    return proc.stdout
+
+
+def test_default_path_never_imports_torch():
+    out = _run_blocked(("torch",))
+    expected = "opencv" if importlib.util.find_spec("cv2") else "numpy"
+    assert out.strip().startswith(f"embedded model on the {expected} runtime")
+
+
+def test_numpy_fallback_without_opencv():
+    extra = (
+        "from depth_addon.errors import ModelUnavailable\n"
+        "try:\n"
+        "    get_generator('embedded', runtime='opencv').model\n"
+        "except ModelUnavailable as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    out = _run_blocked(("torch", "cv2"), extra).splitlines()
+    assert out[0].startswith("embedded model on the numpy runtime (OpenCV not available")
+    assert out[1].startswith("refused: the opencv runtime cannot run the embedded model")
 
 
 def _copy_weights(tmp_path: Path) -> Path:

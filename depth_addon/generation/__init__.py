@@ -3,8 +3,9 @@
 
 Importing this package is cheap: generator modules are imported only when :func:`get_generator`
 builds one. The default generators (``embedded``, ``analytic``, ``baseline``) need only numpy (and
-safetensors for the embedded model's weights), which the extension zip bundles; only ``diffusers``
-(and ``embedded`` with ``runtime="torch"``) import PyTorch.
+safetensors for the embedded model's weights; the network runs on OpenCV's ``cv2.dnn`` when it is
+there), which the extension zip bundles; only ``diffusers`` (and ``embedded`` with
+``runtime="torch"``) import PyTorch.
 """
 
 from __future__ import annotations

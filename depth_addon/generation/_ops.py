@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 INF = np.float32(np.inf)
+#: Points per chunk of the noise functions (keeps their temporaries in cache).
+CHUNK = 65536
 
 
 def _pad_along(a: np.ndarray, axis: int, before: int, after: int, value: float | bool) -> np.ndarray:
@@ -192,7 +194,8 @@ def value_noise(points: np.ndarray, table: np.ndarray, rotations: np.ndarray, of
     ``table`` is a T×T×T lattice of random values that tiles space; octave ``k`` samples it at
     ``2**k * rotations[k] @ p + offsets[k]`` (``p`` in lattice cells), with smoothstep
     interpolation between lattice values. Point component 0 indexes the table's last axis,
-    component 2 its first.
+    component 2 its first. The eight corner values of every lattice cell are stored side by side,
+    so each point reads its cell with one gather of a row, in chunks that stay in cache.
 
     :param points: 3×N points in units of the coarsest lattice cell.
     :param table: T×T×T float32 lattice values.
@@ -201,23 +204,25 @@ def value_noise(points: np.ndarray, table: np.ndarray, rotations: np.ndarray, of
     """
     t = table.shape[0]
     k, n = rotations.shape[0], points.shape[1]
-    volume = np.pad(table, ((0, 1), (0, 1), (0, 1)), mode="wrap").reshape(-1)
     t1 = t + 1
+    volume = np.pad(table, ((0, 1), (0, 1), (0, 1)), mode="wrap").reshape(-1)
     corners = np.array([dz * t1 * t1 + dy * t1 + dx for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)])
+    cell_corners = volume[np.minimum(np.arange(volume.size) + corners[:, None], volume.size - 1)]  # 8 × cells
     out = np.empty((k, n), np.float32)
     for o in range(k):
-        p = (rotations[o] * np.float32(2.0**o)) @ points + offsets[o][:, None]
-        cell = np.floor(p)
-        f = p - cell
-        f = f * f * (3.0 - 2.0 * f)  # smoothstep: trilinear sampling at these offsets interpolates smoothly
-        c = np.mod(cell, t).astype(np.int64)
-        base = (c[2] * t1 + c[1]) * t1 + c[0]
-        v = [volume[base + corner] for corner in corners]
-        fx, fy, fz = f[0], f[1], f[2]
-        x00, x01 = v[0] + (v[1] - v[0]) * fx, v[2] + (v[3] - v[2]) * fx
-        x10, x11 = v[4] + (v[5] - v[4]) * fx, v[6] + (v[7] - v[6]) * fx
-        y0, y1 = x00 + (x01 - x00) * fy, x10 + (x11 - x10) * fy
-        out[o] = y0 + (y1 - y0) * fz
+        mat = rotations[o] * np.float32(2.0**o)
+        for a in range(0, n, CHUNK):
+            p = mat @ points[:, a: a + CHUNK] + offsets[o][:, None]
+            cell = np.floor(p)
+            f = p - cell
+            f = f * f * (3.0 - 2.0 * f)  # smoothstep: trilinear sampling at these offsets interpolates smoothly
+            c = np.mod(cell, t).astype(np.int64)
+            v = np.take(cell_corners, (c[2] * t1 + c[1]) * t1 + c[0], axis=1)
+            fx, fy, fz = f[0], f[1], f[2]
+            x00, x01 = v[0] + (v[1] - v[0]) * fx, v[2] + (v[3] - v[2]) * fx
+            x10, x11 = v[4] + (v[5] - v[4]) * fx, v[6] + (v[7] - v[6]) * fx
+            y0, y1 = x00 + (x01 - x00) * fy, x10 + (x11 - x10) * fy
+            out[o, a: a + CHUNK] = y0 + (y1 - y0) * fz
     return out
 
 
@@ -239,29 +244,59 @@ def _hash3(cells: np.ndarray) -> np.ndarray:
 _HASH_KEYS = ((127.1, 311.7, 74.7), (269.5, 183.3, 246.1), (113.5, 271.9, 124.6))
 
 
+def cell_index(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct integer cells of N points (3×K, in increasing key order) and each point's index into them.
+
+    Same result as ``np.unique(keys, return_inverse=True)`` on a linear cell key, found with a dense
+    occupancy table instead of a sort when the cells' bounding box is small (it nearly always is).
+
+    :param cells: 3×N int64 cell coordinates.
+    """
+    if not cells.size:
+        return np.zeros((3, 0), np.int64), np.zeros(0, np.int64)
+    lo = cells.min(1, keepdims=True)
+    rel = cells - lo
+    span = rel.max(1) + 1
+    keys = (rel[0] * span[1] + rel[1]) * span[2] + rel[2]
+    total = int(span.prod())
+    if total <= 8 * cells.shape[1] + (1 << 20):
+        present = np.zeros(total, bool)
+        present[keys] = True
+        distinct = np.flatnonzero(present)
+        inverse = (np.cumsum(present) - 1)[keys]
+    else:
+        distinct, inverse = np.unique(keys, return_inverse=True)
+    own = np.stack([distinct // (span[1] * span[2]), distinct // span[2] % span[1], distinct % span[2]]) + lo
+    return own, inverse
+
+
 def voronoi_f1(points: np.ndarray) -> np.ndarray:
     """Distance from each point to the nearest feature point of a jittered lattice (Worley F1), N values in [0, ~1.2].
 
     One feature point per unit cell, as Blender's Voronoi texture (F1, Euclidean, randomness 1): 0 at
-    the feature points, largest on the borders between cells. Feature points are hashed once per
-    distinct cell (far fewer than points) and gathered per point.
+    the feature points, largest on the borders between cells. Feature points of the 27 cells around
+    each distinct cell are hashed once (far fewer cells than points) into one row per cell, which
+    each point gathers at once, in chunks that stay in cache.
 
     :param points: 3×N points in cell units.
     """
     cell = np.floor(points)
-    frac = (points - cell).astype(np.float32)
-    ci = cell.astype(np.int64)
-    lo = ci.min(1, keepdims=True) - 1 if ci.size else np.zeros((3, 1), np.int64)
-    rel = ci - lo  # ≥ 1, so the -1 neighbours stay non-negative
-    span = rel.max(1) + 2 if ci.size else np.ones(3, np.int64)
-    keys, inverse = np.unique((rel[0] * span[1] + rel[1]) * span[2] + rel[2], return_inverse=True)
-    own = np.stack([keys // (span[1] * span[2]), keys // span[2] % span[1], keys % span[2]]) + lo
-    best = np.full(points.shape[1:], np.inf, dtype=np.float32)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            for dz in (-1, 0, 1):
-                off = np.array([dx, dy, dz]).reshape(3, 1)
-                feature = (off + _hash3(own + off)).astype(np.float32)  # relative to the point's own cell
-                dist = sum((feature[i][inverse] - frac[i]) ** 2 for i in range(3))
-                np.minimum(best, dist, out=best)
+    frac = np.ascontiguousarray((points - cell).astype(np.float32).T)  # N×3
+    own, inverse = cell_index(cell.astype(np.int64))
+    offsets = np.array([(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)]).T  # 3×27
+    rows = np.empty((own.shape[1], 3, 27), np.float32)  # per cell: its neighbours' feature points, cell-relative
+    for j in range(27):
+        off = offsets[:, j: j + 1]
+        rows[:, :, j] = (off + _hash3(own + off)).astype(np.float32).T
+    n, step = points.shape[1], CHUNK // 8
+    best = np.empty(n, np.float32)
+    buf = np.empty((min(step, n), 3, 27), np.float32)
+    for a in range(0, n, step):
+        d = buf[: min(step, n - a)]
+        np.take(rows, inverse[a: a + step], axis=0, out=d)
+        np.subtract(d, frac[a: a + step, :, None], out=d)
+        np.multiply(d, d, out=d)
+        dist = d[:, 0] + d[:, 1]
+        dist += d[:, 2]
+        np.min(dist, axis=1, out=best[a: a + step])
     return np.sqrt(best)

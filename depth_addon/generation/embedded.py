@@ -5,10 +5,12 @@ Layer 1 (:mod:`.analytic`) turns depth into a G-buffer: normals, segments, seede
 palette hints drawn from the checkpoint's palette bank for the requested style, procedural
 textures on back-projected points, sun with screen-space shadows and sky. Layer 2 turns that
 G-buffer, a style, the light direction and seeded noise into the image, adding what it learned
-from Cycles renders. Everything runs in numpy by default (:mod:`.netnp`), so the generator works
-from what the extension zip bundles; ``runtime="torch"`` runs layer 2 with the torch reference
-(:mod:`.model`) instead, on the same inputs. Images larger than :data:`TILE` on a side are run in
-overlapping tiles blended with linear ramps (the network has no global pooling, so tiles agree).
+from Cycles renders. Nothing needs torch by default, so the generator works from what the extension
+zip bundles: layer 1 is numpy, layer 2 runs on OpenCV's ``cv2.dnn`` (:mod:`.netcv`) with the numpy
+forward (:mod:`.netnp`) as the fallback (:mod:`.runtime` chooses); ``runtime="torch"`` runs layer 2
+with the torch reference (:mod:`.model`) instead, on the same inputs. Images larger than
+:data:`TILE` on a side are run in overlapping tiles blended with linear ramps (the network has no
+global pooling, so tiles agree).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from .analytic import choose_style, gbuffer, prepare, seeded_light, surface_albe
 from .base import CancelFn, ProgressFn, Steps
 from .checkpoint import DEFAULT_WEIGHTS
 from .gloss import glossy
-from .netnp import condition, features, load_numpy, predict_numpy, seeded_noise
+from .netnp import condition, features, load_numpy, seeded_noise
 from .prompt import COLOURS, FINISHES, STYLES, PromptReport, parse_prompt
+from .runtime import load_runtime, predictor
 
 TILE = 1024
 OVERLAP = 64
-RUNTIMES = ("numpy", "torch")
+RUNTIMES = ("auto", "opencv", "numpy", "torch")
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -97,48 +100,69 @@ class EmbeddedGenerator:
     """Two-layer embedded model: analytic G-buffer + learned appearance network (the default).
 
     ``last_report`` holds the :class:`~.prompt.PromptReport` of the latest call; words outside the
-    vocabulary are listed in ``last_report.unknown`` and ``last_report.message``.
+    vocabulary are listed in ``last_report.unknown`` and ``last_report.message``. :attr:`active_runtime`
+    and :meth:`describe` say which runtime runs the network (and why OpenCV was not used, if not).
 
     :param weights: Safetensors checkpoint; the shipped one when None.
-    :param runtime: ``"numpy"`` (default: what the extension ships, no torch) or ``"torch"`` (the
+    :param runtime: ``"auto"`` (default: OpenCV's ``cv2.dnn`` when it loads the network and agrees with
+        numpy on a probe, else numpy), ``"opencv"`` (no fallback), ``"numpy"`` or ``"torch"`` (the
         training framework's reference network; needs PyTorch).
     :raises BadInput: For an unknown runtime.
     """
 
     name = "embedded"
-    _cache: dict[tuple[str, str], object] = {}
+    _cache: dict[tuple[str, str], tuple[object, str, str]] = {}
 
-    def __init__(self, weights: Path | str | None = None, runtime: str = "numpy") -> None:
+    def __init__(self, weights: Path | str | None = None, runtime: str = "auto") -> None:
         if runtime not in RUNTIMES:
-            raise BadInput(f"unknown runtime {runtime!r} for the embedded generator; use {' or '.join(RUNTIMES)}")
+            raise BadInput(f"unknown runtime {runtime!r} for the embedded generator; use one of {', '.join(RUNTIMES)}")
         self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS  # its .json holds the sha256
         self.runtime = runtime
         self.last_report: PromptReport | None = None
 
-    @property
-    def model(self):
-        """The verified network (loaded once per process, runtime and weights file).
-
-        :raises ModelUnavailable: Missing weights (or PyTorch, for ``runtime="torch"``).
-        :raises BadInput: Weights that fail verification.
-        """
+    def _loaded(self) -> tuple[object, str, str]:
+        """``(network, runtime that runs it, note)``, loaded once per process, runtime and weights file."""
         key = (self.runtime, str(self.weights))
         if key not in self._cache:
             if self.runtime == "torch":
                 from .model import load_checkpoint  # imported only when asked for: torch is optional
 
-                self._cache[key] = load_checkpoint(self.weights)
+                self._cache[key] = (load_checkpoint(self.weights), "torch", "")
             else:
-                self._cache[key] = load_numpy(self.weights)
+                self._cache[key] = load_runtime(load_numpy(self.weights), self.runtime)
         return self._cache[key]
 
-    def _bank(self, model) -> np.ndarray:
-        return model.bank.numpy() if self.runtime == "torch" else model.bank
+    @property
+    def model(self):
+        """The verified network (loaded once per process, runtime and weights file).
 
-    def _predictor(self, model, cond: np.ndarray) -> Predict:
-        """13×h×w features → 3×h×w linear RGB with this generator's runtime."""
-        if self.runtime == "numpy":
-            return lambda f: predict_numpy(model, f, cond)
+        :raises ModelUnavailable: Missing weights (or PyTorch, for ``runtime="torch"``; OpenCV, for
+            ``runtime="opencv"``).
+        :raises BadInput: Weights that fail verification.
+        """
+        return self._loaded()[0]
+
+    @property
+    def active_runtime(self) -> str:
+        """The runtime that runs the network: ``opencv``, ``numpy`` or ``torch`` (loads the weights)."""
+        return self._loaded()[1]
+
+    def describe(self) -> str:
+        """One line for logs and the UI: the generator, its runtime and why OpenCV is not used (if not)."""
+        _, active, note = self._loaded()
+        return f"embedded model on the {active} runtime" + (f" ({note})" if note else "")
+
+    def _bank(self, model) -> np.ndarray:
+        return model.bank.numpy() if self.active_runtime == "torch" else model.bank
+
+    def network(self, model, cond: np.ndarray) -> Predict:
+        """13×h×w features → 3×h×w linear RGB with this generator's runtime.
+
+        :param model: The loaded network (:attr:`model`).
+        :param cond: Condition vector (:func:`~.netnp.condition`).
+        """
+        if self.active_runtime != "torch":
+            return predictor(model, cond)
         import torch
 
         from .model import predict
@@ -214,6 +238,6 @@ class EmbeddedGenerator:
         feats = features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
                          seeded_noise(seed, g.mask.shape))
         steps(0.5, "appearance network")
-        out = run_tiled(self._predictor(model, condition(STYLES.index(style), g.light)), feats)
+        out = run_tiled(self.network(model, condition(STYLES.index(style), g.light)), feats)
         out = glossy(out, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
         return np.where(g.mask, out, g.sky)  # the network's sky is capped; use the analytic one

@@ -90,6 +90,15 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return out.reshape(h, wp, cout)[:, :w]
 
 
+def leaky_relu(x: np.ndarray) -> np.ndarray:
+    """LeakyReLU with slope 0.2 into a new contiguous array (one temporary).
+
+    :param x: Input (may be a strided view).
+    """
+    out = np.multiply(x, np.float32(0.2))
+    return np.maximum(out, x, out=out)
+
+
 def block(net: NumpyAppearanceNet, name: str, x: np.ndarray, cond: np.ndarray) -> np.ndarray:
     """Two 3×3 convolutions with FiLM (as ``model._Block``).
 
@@ -98,13 +107,25 @@ def block(net: NumpyAppearanceNet, name: str, x: np.ndarray, cond: np.ndarray) -
     :param x: H×W×Cin input.
     :param cond: K condition vector.
     """
-    x = conv3x3(x, *net.convs[name + ".c1"])
-    x = np.maximum(x, 0.2 * x)
-    fw, fb = net.films[name]
-    gamma, beta = np.split(cond @ fw + fb, 2)
+    x = leaky_relu(conv3x3(x, *net.convs[name + ".c1"]))
+    gamma, beta = film(net, name, cond)
     x = conv3x3(x, *net.convs[name + ".c2"])
-    x = x * (1.0 + gamma) + beta
-    return np.maximum(x, 0.2 * x)
+    x *= 1.0 + gamma
+    x += beta
+    return leaky_relu(x)
+
+
+def upsample_concat(x: np.ndarray, skip: np.ndarray) -> np.ndarray:
+    """Nearest 2× upsampling of ``x`` concatenated with ``skip`` along channels, written in one buffer.
+
+    :param x: H×W×C1 coarse features.
+    :param skip: 2H×2W×C2 skip features.
+    """
+    h, w, c1 = x.shape
+    out = np.empty((2 * h, 2 * w, c1 + skip.shape[2]), np.float32)
+    out.reshape(h, 2, w, 2, -1)[..., :c1] = x[:, None, :, None, :]
+    out[..., c1:] = skip
+    return out
 
 
 def unshuffle(x: np.ndarray) -> np.ndarray:
@@ -113,14 +134,58 @@ def unshuffle(x: np.ndarray) -> np.ndarray:
     return x.reshape(h // 2, 2, w // 2, 2, c).transpose(0, 2, 4, 1, 3).reshape(h // 2, w // 2, 4 * c)
 
 
-def shuffle(x: np.ndarray) -> np.ndarray:
-    """H×W×4C → 2H×2W×C, the inverse of :func:`unshuffle` (torch's ``pixel_shuffle``)."""
-    h, w, c4 = x.shape
-    return x.reshape(h, w, c4 // 4, 2, 2).transpose(0, 3, 1, 4, 2).reshape(2 * h, 2 * w, c4 // 4)
+def unshuffle_chw(x: np.ndarray) -> np.ndarray:
+    """C×H×W → 4C×H/2×W/2, torch's ``pixel_unshuffle`` on channel-first maps.
+
+    :param x: Channel-first maps, even sides.
+    """
+    c, h, w = x.shape
+    return x.reshape(c, h // 2, 2, w // 2, 2).transpose(0, 2, 4, 1, 3).reshape(4 * c, h // 2, w // 2)
+
+
+def shuffle_chw(x: np.ndarray) -> np.ndarray:
+    """4C×H×W → C×2H×2W, torch's ``pixel_shuffle`` on channel-first maps.
+
+    :param x: Channel-first maps.
+    """
+    c4, h, w = x.shape
+    return x.reshape(c4 // 4, 2, 2, h, w).transpose(0, 3, 1, 4, 2).reshape(c4 // 4, 2 * h, 2 * w)
+
+
+def film(net: NumpyAppearanceNet, name: str, cond: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FiLM ``(gamma, beta)`` of one block for a condition vector.
+
+    :param net: Weights.
+    :param name: Block name.
+    :param cond: K condition vector.
+    """
+    fw, fb = net.films[name]
+    gamma, beta = np.split(cond @ fw + fb, 2)
+    return gamma, beta
+
+
+def finish(head: np.ndarray, feats: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Linear RGB (3×h×w, clamped at 0) from the shuffled head output and the features (channel-first).
+
+    ``albedo × softplus(shading + 0.5) + 0.25 tanh(residual)``, cropped to ``h``×``w`` first.
+
+    :param head: 6×H×W head output after the pixel shuffle.
+    :param feats: 13×H×W features (the first three hold sqrt(albedo)).
+    :param h: Output height.
+    :param w: Output width.
+    """
+    out = np.ascontiguousarray(head[:, :h, :w], np.float32)
+    shading, residual = out[:3], out[3:]
+    shading += np.float32(0.5)
+    np.logaddexp(np.float32(0.0), shading, out=shading)  # softplus
+    np.tanh(residual, out=residual)
+    shading *= np.square(feats[:3, :h, :w])  # features hold sqrt(albedo)
+    shading += np.float32(0.25) * residual
+    return np.maximum(shading, 0.0, out=shading)
 
 
 def forward(net: NumpyAppearanceNet, feats: np.ndarray, cond: np.ndarray) -> np.ndarray:
-    """Linear RGB (H×W×3) from features (H×W×13, sides a multiple of the stride).
+    """The head's output before the pixel shuffle (H/2×W/2×24) from features (H×W×13, sides a multiple of the stride).
 
     :param net: Weights.
     :param feats: Features, channels last.
@@ -134,13 +199,8 @@ def forward(net: NumpyAppearanceNet, feats: np.ndarray, cond: np.ndarray) -> np.
         x = block(net, f"down.{i}", x.reshape(h // 2, 2, w // 2, 2, c).mean((1, 3)), cond)
         skips.append(x)
     for i, skip in enumerate(reversed(skips[:-1])):
-        up = np.repeat(np.repeat(x, 2, 0), 2, 1)
-        x = block(net, f"up.{i}", np.concatenate([up, skip], 2), cond)
-    out = shuffle(conv3x3(x, *net.convs["head"]))
-    shading = np.logaddexp(0.0, out[..., :3] + 0.5, dtype=np.float32)  # softplus
-    residual = 0.25 * np.tanh(out[..., 3:])
-    albedo = feats[..., :3] ** 2  # features hold sqrt(albedo)
-    return albedo * shading + residual
+        x = block(net, f"up.{i}", upsample_concat(x, skip), cond)
+    return conv3x3(x, *net.convs["head"])
 
 
 def predict_numpy(net: NumpyAppearanceNet, feats: np.ndarray, cond: np.ndarray) -> np.ndarray:
@@ -155,9 +215,9 @@ def predict_numpy(net: NumpyAppearanceNet, feats: np.ndarray, cond: np.ndarray) 
     s = net.config.stride
     ph, pw = (-h) % s, (-w) % s
     x = np.pad(feats, ((0, 0), (0, ph), (0, pw)), mode="edge") if ph or pw else feats
-    x = np.ascontiguousarray(x.transpose(1, 2, 0), dtype=np.float32)
-    out = forward(net, x, np.asarray(cond, np.float32).reshape(-1))
-    return np.ascontiguousarray(np.maximum(out[:h, :w], 0.0).transpose(2, 0, 1))
+    x = np.asarray(x, np.float32)
+    head = forward(net, np.ascontiguousarray(x.transpose(1, 2, 0)), np.asarray(cond, np.float32).reshape(-1))
+    return finish(shuffle_chw(head.transpose(2, 0, 1)), x, h, w)
 
 
 def features(albedo: np.ndarray, pattern: np.ndarray, direct: np.ndarray, ambient: np.ndarray,
