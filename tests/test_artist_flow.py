@@ -42,14 +42,21 @@ def _bare_python() -> str:
     if not BARE:
         pytest.skip("DEPTH_ADDON_BARE_PYTHON is not set: run through `make test`, which builds the bare environment")
     probe = subprocess.run([BARE, "-c", "import bpy, numpy, importlib.util as u; print(u.find_spec('torch') is None)"],
-                           capture_output=True, text=True, timeout=120)
-    assert probe.stdout.strip() == "True", f"the bare Python must have bpy and numpy but no torch: {probe.stderr}"
+                           capture_output=True, text=True, timeout=120, env=_child_env())
+    last = (probe.stdout.strip().splitlines() or [""])[-1]
+    assert last == "True", f"the bare Python must have bpy and numpy but no torch: {probe.stdout}{probe.stderr}"
     return BARE
 
 
+def _child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child Blender, less what ``bpy`` set in it here (``OCIO``: bpy 5.2+ then
+    announces the colour config on stdout) and Python's own variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "OCIO"}
+    return env | extra
+
+
 def _flow(python: str, zip_path: Path, tmp_path: Path, *extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["BLENDER_USER_RESOURCES"] = str(tmp_path / "user")
+    env = _child_env(BLENDER_USER_RESOURCES=str(tmp_path / "user"))
     (tmp_path / "out").mkdir()
     proc = subprocess.run([python, "-I", str(CHILD), str(zip_path), str(tmp_path / "out"), MARK, *extra],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
