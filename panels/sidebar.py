@@ -118,6 +118,8 @@ class VIEW3D_PT_depth_import(DepthSidebar, bpy.types.Panel):
             layout.label(text="Depth import is not available in this build", icon="INFO")
             return
         layout.operator(ids.IMPORT_DEPTH_MAP, icon="IMPORT")
+        if available(ids.IMPORT_PHOTO_AS_MESH):
+            layout.operator(ids.IMPORT_PHOTO_AS_MESH, icon="IMAGE_DATA")
 
 
 class VIEW3D_PT_depth_generate(DepthSidebar, bpy.types.Panel):

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Command line: ``render-depth``, ``import-depth``, ``generate``, ``texture``, ``batch``, ``demo``, ``info``.
+"""Command line: ``render-depth``, ``import-depth``, ``estimate-depth``, ``generate``, ``texture``, ``batch``, ``demo``,
+``info``.
 
 Runs under plain Python with the ``bpy`` module (``python scripts/depth_cli.py CMD …``) and inside
 Blender (``blender -b file.blend --python scripts/depth_cli.py -- CMD …``). Exit codes: 0 success,
@@ -9,12 +10,12 @@ With ``--json`` every step is one JSON object per line on stdout (``start``, ``p
 
 What this package owns: this module holds :func:`main`, the parser, the event stream, the exit
 codes and Ctrl+C handling; each command is one module (``render_depth``, ``import_depth``,
-``generate``, ``texture``, ``batch``, ``demo``, ``info``) with ``COMMAND``, ``add_parser(subparsers,
+``estimate_depth``, ``generate``, ``texture``, ``batch``, ``demo``, ``info``) with ``COMMAND``, ``add_parser(subparsers,
 common_parent)`` and ``run(args, events) -> dict`` (the ``done`` summary); :mod:`.common` holds what
 several commands share. Imports run one way: this module → command modules → ``common`` (``demo``
 also uses ``texture``); nothing here imports this module. What it may import: the facade
 :mod:`depth_addon.api` and the use cases of :mod:`depth_addon.app`, core modules (``errors``,
-``io``, ``mapping``, ``batch``, ``depth_import``, ``generation``, ``texturing``), and a few bridge
+``io``, ``mapping``, ``batch``, ``depth_import``, ``estimation``, ``generation``, ``texturing``), and a few bridge
 primitives where no use case exists: ``blender.demo_scene``, ``blender.final_render``,
 ``blender.images`` and ``blender.mesh.build.SHADING``.
 """
