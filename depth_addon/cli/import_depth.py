@@ -16,12 +16,13 @@ from pathlib import Path
 import bpy
 
 from .. import api
+from ..app.blendfile import save_blend
 from ..blender.mesh.build import SHADING
 from ..depth_import import DISPLACE_METHODS, KINDS, MODES, ImportOptions
 from ..depth_import.preprocess import DENOISE
 from ..errors import BadInput
 from ..io.atomic import check_writable_dir
-from .common import EventSink, check_out_file, check_range, open_blend, save_blend, warn
+from .common import EventSink, check_out_file, check_range, open_blend, warn
 
 COMMAND = "import-depth"
 

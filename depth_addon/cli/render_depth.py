@@ -18,7 +18,7 @@ from .. import api
 from ..app.depth import ENGINES, View, output_path, render_views, scene_views, sequence_range
 from ..errors import BadInput
 from ..io.atomic import check_writable_dir
-from ..io.outdir import FileSet
+from ..io.staging import FileSet
 from ..mapping import KINDS, DepthMapping
 from .common import EventSink, add_resolution, check_out_file, open_blend, parse_frames
 

@@ -27,6 +27,7 @@ import bpy
 import numpy as np
 
 from .. import api
+from ..app.blendfile import save_blend
 from ..app.depth import ENGINES
 from ..blender import images
 from ..blender.final_render import render_still
@@ -38,7 +39,7 @@ from ..io.png import to_uint, write_png
 from ..texturing.provenance import metadata_text
 from ..texturing.raster import MAX_SIZE, MIN_SIZE
 from ..texturing.views import PLACEMENTS
-from .common import EventSink, add_resolution, check_range, open_blend, save_blend, versions, warn
+from .common import EventSink, add_resolution, check_range, open_blend, versions, warn
 
 if TYPE_CHECKING:
     from ..blender.writeback.multiview import MultiviewResult

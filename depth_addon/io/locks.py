@@ -104,12 +104,12 @@ def locked(path: str | os.PathLike, what: str, wait: bool = True):
     """Hold the lock ``path`` for the block.
 
     :param path: The lock file.
-    :param what: What the holder does (shown to a run that finds it taken).
+    :param what: What is locked (shown to a run that finds it taken, and to the holder's rivals).
     :param wait: Wait for the lock; when False a taken lock is :class:`BadInput` naming its holder.
     """
     lock = FileLock(path, {"command": what})
     if not lock.acquire(wait=wait):
-        raise BadInput(f"{os.fspath(Path(path).parent)} is in use by {lock.holder()}")
+        raise BadInput(f"{what} is in use by {lock.holder()}")
     try:
         yield lock
     finally:

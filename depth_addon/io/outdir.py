@@ -23,7 +23,7 @@ import uuid
 from pathlib import Path
 
 from ..errors import BadInput
-from .atomic import check_writable_dir, fsync_path, interrupts_held, write_error, write_text_atomic
+from .atomic import check_writable_dir, interrupts_held, write_error, write_text_atomic
 from .locks import FileLock
 
 MARKER = ".depth_addon-run.json"
@@ -227,53 +227,3 @@ class OutputDir:
         if self.lock.fd is not None:
             self.abort()
 
-
-class FileSet:
-    """Files written under temporary names beside their targets and renamed into place together.
-
-    For commands whose outputs are single files (``render-depth`` over several views): a failure
-    before :meth:`commit` leaves every target as it was.
-    """
-
-    def __init__(self) -> None:
-        """Start with nothing staged."""
-        self.tag = uuid.uuid4().hex[:8]
-        self.staged: list[tuple[Path, Path]] = []
-
-    def stage(self, target: str | os.PathLike) -> Path:
-        """The temporary path to write ``target`` to (same folder, same suffix).
-
-        :param target: Final path.
-        """
-        target = Path(target)
-        tmp = target.parent / f".{target.stem}.{self.tag}.part{target.suffix}"
-        self.staged.append((tmp, target))
-        return tmp
-
-    def add(self, tmp: Path, target: Path) -> None:
-        """Also move ``tmp`` (written by a writer as a side file) to ``target`` at commit.
-
-        :param tmp: The written side file.
-        :param target: Its final path.
-        """
-        self.staged.append((tmp, target))
-
-    def commit(self) -> None:
-        """Rename every staged file over its target (Ctrl+C waits until all are in place)."""
-        with interrupts_held():
-            for tmp, target in self.staged:
-                try:
-                    os.replace(tmp, target)
-                except OSError as exc:
-                    self.abort()
-                    raise write_error(exc, target) from None
-            for folder in {target.parent for _tmp, target in self.staged}:
-                fsync_path(folder, directory=True)
-        self.staged = []
-
-    def abort(self) -> None:
-        """Remove every staged file that was not renamed yet."""
-        for tmp, _target in self.staged:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        self.staged = []
