@@ -15,7 +15,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from depth_addon.cli import main  # noqa: E402
+try:  # Ctrl+C while bpy and the add-on load: exit 130 with one line, like a cancel later on
+    from depth_addon.cli import main
+except KeyboardInterrupt:
+    print("depth_cli: error: cancelled", file=sys.stderr, flush=True)
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(main())
