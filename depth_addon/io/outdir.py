@@ -203,6 +203,7 @@ class OutputDir:
                 raise write_error(exc, self.path) from None
             (self.path / JOURNAL).unlink()
         shutil.rmtree(self.path / journal["previous"], ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
         self.cleanup()
         return [self.path / n for n in names]
 
