@@ -115,3 +115,16 @@ def test_missing_library_is_a_warning(data: Path, tmp_path: Path, capsys) -> Non
     warnings = [json.loads(line) for line in captured.out.splitlines() if '"warning"' in line]
     assert warnings and "linked library not found" in warnings[0]["message"]
     assert "depth_cli: warning: linked library not found" in captured.err
+
+
+def test_skipped_objects_are_warnings(data: Path, tmp_path: Path, capsys) -> None:
+    bpy.ops.wm.open_mainfile(filepath=str(data / "demo.blend"))
+    bpy.ops.object.text_add(location=(0.0, 0.0, 1.0))
+    shot = tmp_path / "text.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(shot), copy=True)
+    code = cli.main(["--json", "texture", "--blend", str(shot), "--out-dir", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    warnings = [json.loads(line)["message"] for line in captured.out.splitlines() if '"warning"' in line]
+    assert warnings == ["object 'Text' (font) is not a mesh: the projection leaves it untextured"]
+    assert "depth_cli: warning: object 'Text' (font)" in captured.err

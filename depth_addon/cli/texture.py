@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 COMMAND = "texture"
 #: What a run writes into its out-dir (top-level names), for folders written before markers existed.
 ARTIFACTS = ("depth.exr", "depth.png", "generated.png", "render.png", "scene.blend", "run.json", "textures")
+#: Object types that render but that projection and baking (meshes only) leave out.
+SKIPPED_TYPES = frozenset({"CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"})
 #: One staged artifact: kind, path inside the staging folder, extra event fields.
 Artifact = tuple[str, Path, dict]
 
@@ -176,6 +178,18 @@ def render_and_save(args: argparse.Namespace, scene: bpy.types.Scene, folder: Pa
     return blend
 
 
+def skipped_objects(scene: bpy.types.Scene, textured: list[bpy.types.Object]) -> list[str]:
+    """Visible renderable objects that a projection or bake left out (curves, text, volumes ... are not meshes).
+
+    :param scene: The scene.
+    :param textured: The objects that were textured.
+    """
+    done = {o.name for o in textured}
+    layer = scene.view_layers[0] if scene.view_layers else None
+    return sorted(f"{o.name!r} ({o.type.lower()})" for o in scene.objects if o.type in SKIPPED_TYPES
+                  and o.name not in done and (layer is None or o.visible_get(view_layer=layer)))
+
+
 def relative(path: str | Path, folder: Path) -> str:
     """``path`` relative to ``folder``, with forward slashes (as ``run.json`` records artifacts).
 
@@ -213,6 +227,8 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
     run = api.texture_scene(camera=getattr(args, "camera", None), prompt=args.prompt, seed=args.seed,
                             generator=args.generator, out_dir=out.staging, resolution=args.resolution,
                             engine=args.engine, progress=events.progress)
+    for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", [])):
+        warn(events, f"object {name} is not a mesh: the projection leaves it untextured")
     artifacts: list[Artifact] = [(kind, Path(path), {}) for kind, path in run.files.items()]
     timings = dict(run.timings)
     render_and_save(args, bpy.context.scene, out.staging, timings, artifacts)
