@@ -8,6 +8,7 @@ Blender per case).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import bpy
@@ -128,3 +129,23 @@ def test_skipped_objects_are_warnings(data: Path, tmp_path: Path, capsys) -> Non
     warnings = [json.loads(line)["message"] for line in captured.out.splitlines() if '"warning"' in line]
     assert warnings == ["object 'Text' (font) is not a mesh: the projection leaves it untextured"]
     assert "depth_cli: warning: object 'Text' (font)" in captured.err
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda api: api.render_depth(camera=123), "render_depth: camera must be a camera object"),
+    (lambda api: api.render_depth(resolution=[0, 3]), "resolution must be (width, height)"),
+    (lambda api: api.render_depth(scene="Scene"), "scene must be a bpy.types.Scene"),
+    (lambda api: api.save_depth(None, "d.exr"), "save_depth: result must be a DepthResult"),
+    (lambda api: api.texture_scene(out_dir=b"/tmp"), "out_dir must be a folder path (str or os.PathLike, not bytes)"),
+    (lambda api: api.texture_scene(prompt=["a"]), "prompt must be a str"),
+    (lambda api: api.import_depth_map(None), "depth must be a file path"),
+    (lambda api: api.import_depth_map(["a.png"]), "depth must be a file path"),
+    (lambda api: api.generate("d.exr"), "generate: depth must be an H×W float array"),
+])
+def test_api_wrong_types_are_bad_input(call, message: str) -> None:
+    from depth_addon import api
+    from depth_addon.errors import BadInput
+
+    with pytest.raises(BadInput, match=re.escape(message)) as info:
+        call(api)
+    assert info.value.exit_code == 2
