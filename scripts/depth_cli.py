@@ -11,11 +11,22 @@ Commands: ``render-depth``, ``import-depth``, ``generate``, ``texture``, ``batch
 """
 
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from depth_addon.cli import main  # noqa: E402
+# Ctrl+C while bpy and the add-on load is kept until they have loaded (an interrupt inside bpy's own start-up
+# prints a traceback and can crash Blender), then ends the run with exit code 130 and one line.
+_held: list[int] = []
+_previous = signal.signal(signal.SIGINT, lambda signum, _frame: _held.append(signum))
+try:
+    from depth_addon.cli import main
+finally:
+    signal.signal(signal.SIGINT, _previous)
+if _held:
+    print("depth_cli: error: cancelled", file=sys.stderr, flush=True)
+    sys.exit(130)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -211,6 +211,7 @@ def test_cli_multiview_writes_textures_with_provenance(tmp_out):
     import json
 
     from depth_addon.cli import texture as cli_texture
+    from depth_addon.io.outdir import OutputDir
     from depth_addon.io.png import read_png_text
 
     block_scene()
@@ -236,7 +237,7 @@ def test_cli_multiview_writes_textures_with_provenance(tmp_out):
             self.events.append(("progress", {"fraction": fraction}))
 
     events = Events()
-    summary = cli_texture.run_multiview(args, events, tmp_out)
+    summary = cli_texture.run_multiview(args, events, OutputDir(tmp_out, "texture").claim())
     assert summary["views"] == 2 and summary["objects"] == 2 and summary["timings"]["total"] > 0
     kinds = [d["kind"] for e, d in events.events if e == "artifact"]
     assert kinds.count("texture") == 2 and "blend" in kinds and "run" in kinds
@@ -246,8 +247,9 @@ def test_cli_multiview_writes_textures_with_provenance(tmp_out):
     run = json.loads((tmp_out / "run.json").read_text())
     assert run["bake"] == 32 and set(run["coverage"]) == {"Cube", "Ground"}
     assert bpy.data.images["Cube Depth Bake"].filepath.endswith("Cube.png")
-    with pytest.raises(BadInput, match="at least 1"):
-        cli_texture.run_multiview(parser.parse_args(["--views", "0"]), events, tmp_out)
+    with pytest.raises(BadInput, match="at least 1"), OutputDir(tmp_out, "texture", overwrite=True) as again:
+        cli_texture.run_multiview(parser.parse_args(["--views", "0"]), events, again)
+    assert run == json.loads((tmp_out / "run.json").read_text()), "a failed run leaves the previous set"
 
 
 def test_regenerate_a_projection_from_its_record():

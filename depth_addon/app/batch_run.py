@@ -1,17 +1,22 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run batch jobs inside Blender: open each task's .blend, render, generate, record, resume.
 
-Every unit (camera × frame) writes its files under ``<out_dir>/<camera>_<frame>/`` atomically and is
-then recorded in the task's manifest, so an interrupted run resumes where it stopped and a farm
-can run any frame chunk of any task on any machine. Without a locked ``range`` in the job, the
-depth range is computed once over all of the task's views (a fast depth pass) before generating.
+Every unit (camera × frame) builds its files and its entry (``unit.json``, with each file's size and
+sha256) in a staging folder, which is then renamed to ``<out_dir>/<camera>_<frame>/`` whole and
+added to the task's manifest under a file lock. An interrupted run resumes where it stopped, a unit
+whose files changed is redone, and a farm can run frame chunks of one task on several machines at
+once; a unit that another run is producing right now is refused, not done twice. Without a locked
+``range`` in the job, the depth range is computed once over all of the task's views (a fast depth
+pass) before generating.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,8 +29,12 @@ from ..blender.writeback.projection import remove_projection
 from ..depthmap import DepthResult
 from ..errors import BadInput, Cancelled
 from ..io.atomic import check_writable_dir
+from ..io.locks import locked
+from ..io.outdir import refuse_inputs_inside
 from ..io.png import to_uint, write_png
+from ..io.staging import replace_folder
 from ..mapping import DepthMapping, robust_range
+from .blendfile import save_blend
 from .depth import render_depth, save_depth
 from .texture import generate, project
 
@@ -86,37 +95,75 @@ def locked_mapping(scene: bpy.types.Scene, task: Task, units: list[Unit]) -> Dep
     return DepthMapping(task.mapping, near, far)
 
 
-def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMapping, emit: Emit) -> dict[str, Path]:
-    """Produce the unit's outputs; return artifact kind → path."""
-    folder = check_writable_dir(Path(task.out_dir) / unit.key)
+def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMapping, folder: Path) -> dict[str, Path]:
+    """Write the unit's outputs into ``folder``; return artifact kind → path.
+
+    :param scene: The task's open scene.
+    :param task: The task.
+    :param unit: The unit.
+    :param mapping: The task's locked mapping.
+    :param folder: The unit's staging folder.
+    """
     result = _depth(scene, task, unit)
     files: dict[str, Path] = {}
     if "depth" in task.outputs:
         files["depth"] = save_depth(result, folder / "depth.exr", mapping)
     if "depth_png" in task.outputs:
         files["depth_png"] = save_depth(result, folder / "depth.png", mapping)
-    if {"generated", "texture", "render"} & set(task.outputs):
-        if not result.mask.any():
-            raise BadInput(f"task {task.name!r}: camera {unit.camera!r} sees no geometry at frame {unit.frame}")
-        rgb = generate(result.depth, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
-                           camera=result.camera)
-        files["generated"] = folder / "generated.png"
-        write_png(files["generated"], to_uint(rgb, 8), {"prompt": task.prompt, "seed": str(unit.seed),
-                                                         "mapping": json.dumps(mapping.to_dict())})
-        if {"texture", "render"} & set(task.outputs):
-            image = bpy.data.images.load(str(files["generated"].resolve()), check_existing=False)
-            project(scene, result, image)
-            try:
-                if "render" in task.outputs:
-                    files["render"] = render_still(scene, folder / "render.png", resolution=task.resolution)
-                if "texture" in task.outputs:
-                    files["texture"] = folder / "scene.blend"
-                    tmp = folder / ".scene.part.blend"
-                    bpy.ops.wm.save_as_mainfile(filepath=str(tmp.resolve()), copy=True, relative_remap=True)
-                    os.replace(tmp, files["texture"])
-            finally:
-                remove_projection()
-                bpy.data.images.remove(image)
+    if not {"generated", "texture", "render"} & set(task.outputs):
+        return files
+    if not result.mask.any():
+        raise BadInput(f"task {task.name!r}: camera {unit.camera!r} sees no geometry at frame {unit.frame}")
+    rgb = generate(result.depth, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
+                   camera=result.camera)
+    files["generated"] = folder / "generated.png"
+    write_png(files["generated"], to_uint(rgb, 8), {"prompt": task.prompt, "seed": str(unit.seed),
+                                                     "mapping": json.dumps(mapping.to_dict())})
+    if {"texture", "render"} & set(task.outputs):
+        image = bpy.data.images.load(str(files["generated"].resolve()), check_existing=False)
+        project(scene, result, image)
+        try:
+            if "render" in task.outputs:
+                files["render"] = render_still(scene, folder / "render.png", resolution=task.resolution)
+            if "texture" in task.outputs:
+                files["texture"] = folder / "scene.blend"
+                save_blend(files["texture"])
+        finally:
+            remove_projection()
+            bpy.data.images.remove(image)
+    return files
+
+
+def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMapping, emit: Emit,
+             manifest: Manifest | None = None) -> dict[str, Path]:
+    """Produce the unit in a staging folder, put it in place whole, record it; return artifact kind → path.
+
+    :param scene: The task's open scene.
+    :param task: The task.
+    :param unit: The unit.
+    :param mapping: The task's locked mapping.
+    :param emit: Event sink; one ``artifact`` per file, after the unit is in place.
+    :param manifest: The task's manifest; a new one when None.
+    :raises BadInput: When another run is producing the same unit right now.
+    """
+    out = check_writable_dir(task.out_dir)
+    manifest = manifest or Manifest(out)
+    final = out / unit.key
+    with locked(out / f".{unit.key}.lock", f"unit {unit.key} of task {task.name!r}", wait=False):
+        for stale in out.glob(f".{unit.key}.staging-*"):  # left by a run that was killed
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = out / f".{unit.key}.staging-{uuid.uuid4().hex[:8]}"
+        staging.mkdir()
+        try:
+            staged = produce(scene, task, unit, mapping, staging)
+            entry = manifest.make_entry(unit, staged, staging, {"spec": unit.spec, "mapping": mapping.to_dict(),
+                                                                 "blender": bpy.app.version_string})
+            manifest.write_entry(staging, entry)
+            replace_folder(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        manifest.publish(unit, entry)
+    files = {kind: final / path.relative_to(staging) for kind, path in staged.items()}
     for kind, path in files.items():
         emit("artifact", kind=kind, path=str(path), task=task.name, camera=unit.camera, frame=unit.frame)
     return files
@@ -136,8 +183,11 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
     tasks = [t for t in job.tasks if only_task in (None, t.name)]
     if not tasks:
         raise BadInput(f"no task named {only_task!r} in the job")
+    if frames is not None and frames[1] < frames[0]:
+        raise BadInput(f"--frames {frames[0]} {frames[1]}: the end is before the start")
     start, done, skipped, total = time.perf_counter(), 0, 0, 0
     for task in tasks:
+        refuse_inputs_inside(Path(task.out_dir), [task.blend])
         check_writable_dir(task.out_dir)
         scene = open_task_file(task)
         units = job.units(task, task_cameras(task, scene), scene.frame_current)
@@ -155,9 +205,7 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
                 raise Cancelled("batch cancelled")
             emit("progress", fraction=round((done + skipped) / max(total, 1), 4),
                  message=f"{task.name} {unit.camera} frame {unit.frame}")
-            files = run_unit(scene, task, unit, mapping, emit)
-            manifest.record(unit, files, {"spec": unit.spec, "mapping": mapping.to_dict(),
-                                          "blender": bpy.app.version_string})
+            run_unit(scene, task, unit, mapping, emit, manifest)
             done += 1
     return {"done": done, "skipped": skipped, "units": total, "seconds": time.perf_counter() - start}
 

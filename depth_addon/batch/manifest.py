@@ -1,8 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The results manifest of a task: every finished unit, its spec hash, artifacts and provenance.
+"""The results of a task: one entry file per finished unit, and ``manifest.json`` gathering them.
 
-The manifest is rewritten atomically after each unit, so an interrupted batch leaves a manifest
-that lists exactly the units that finished; :meth:`Manifest.is_done` is what resume relies on.
+Each unit's folder ``<out_dir>/<key>/`` holds its files and ``unit.json``: spec hash, seed, provenance
+and, per artifact, its path (relative to the out-dir), size and sha256. The folder is built under a
+temporary name and renamed into place whole, so an entry always describes the files next to it.
+``manifest.json`` is the same entries in one file for people and tools; it is rewritten under a file
+lock, so concurrent farm chunks of one task never drop each other's units. Resume trusts only the
+unit's own entry, and only when every artifact still has the recorded size and sha256.
 """
 
 from __future__ import annotations
@@ -12,33 +16,112 @@ import os
 from pathlib import Path
 
 from ..io.atomic import write_text_atomic
+from ..io.locks import locked
+from ..io.verify import sha256_file
 from .job import Unit
 
 FILENAME = "manifest.json"
+ENTRY = "unit.json"
+LOCK = ".manifest.lock"
+
+
+def artifact_record(path: Path, rel: str) -> dict:
+    """Path (relative to the out-dir), size and sha256 of one artifact.
+
+    :param path: The file as it is now (possibly still in the unit's staging folder).
+    :param rel: Its final path relative to the out-dir.
+    """
+    return {"path": rel, "size": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 class Manifest:
-    """Finished units of one task, stored in ``<out_dir>/manifest.json``."""
+    """Finished units of one task, in ``<out_dir>/<key>/unit.json`` and ``<out_dir>/manifest.json``."""
 
     def __init__(self, out_dir: str | os.PathLike) -> None:
-        self.path = Path(out_dir) / FILENAME
-        self.units: dict[str, dict] = {}
-        if self.path.is_file():
-            try:
-                self.units = json.loads(self.path.read_text(encoding="utf-8")).get("units", {})
-            except (json.JSONDecodeError, OSError):
-                self.units = {}  # unreadable: everything is redone, nothing is trusted
+        """Read ``manifest.json`` when there is one (an unreadable one counts as empty).
+
+        :param out_dir: The task's output folder.
+        """
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / FILENAME
+        self.units: dict[str, dict] = self._read()
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            units = json.loads(self.path.read_text(encoding="utf-8")).get("units", {})
+        except (ValueError, OSError, AttributeError):
+            return {}  # unreadable: nothing in it is trusted; unit entries still are
+        return units if isinstance(units, dict) else {}
+
+    def entry(self, unit: Unit) -> dict | None:
+        """The unit's own entry file, or None when it is missing or unreadable.
+
+        :param unit: The unit.
+        """
+        try:
+            entry = json.loads((self.out_dir / unit.key / ENTRY).read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            return None
+        return entry if isinstance(entry, dict) else None
 
     def is_done(self, unit: Unit) -> bool:
-        """True when ``unit`` finished with the same spec and all its artifacts still exist."""
-        entry = self.units.get(unit.key)
-        if not entry or entry.get("spec_hash") != unit.spec_hash:
+        """True when ``unit`` finished with the same spec and every artifact has its recorded size and sha256.
+
+        :param unit: The unit.
+        """
+        entry = self.entry(unit)
+        if not entry or entry.get("spec_hash") != unit.spec_hash or not entry.get("files"):
             return False
-        return all((self.path.parent / rel).is_file() for rel in entry.get("artifacts", {}).values())
+        for record in entry["files"].values():
+            path = self.out_dir / record.get("path", "")
+            try:
+                if path.stat().st_size != record.get("size") or sha256_file(path) != record.get("sha256"):
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def make_entry(self, unit: Unit, artifacts: dict[str, Path], folder: Path, provenance: dict) -> dict:
+        """The entry of ``unit`` whose files lie in ``folder`` (its staging folder) and will move to ``<key>/``.
+
+        :param unit: The unit.
+        :param artifacts: Kind → file inside ``folder``.
+        :param folder: Where the files are now.
+        :param provenance: Spec, mapping and versions.
+        """
+        files = {k: artifact_record(Path(p), f"{unit.key}/{Path(p).relative_to(folder).as_posix()}")
+                 for k, p in artifacts.items()}
+        return {"task": unit.task, "camera": unit.camera, "frame": unit.frame, "seed": unit.seed,
+                "spec_hash": unit.spec_hash, "artifacts": {k: f["path"] for k, f in files.items()}, "files": files,
+                "provenance": provenance}
+
+    def write_entry(self, folder: Path, entry: dict) -> None:
+        """Write ``unit.json`` into the unit's (staging) folder.
+
+        :param folder: The unit's folder.
+        :param entry: From :meth:`make_entry`.
+        """
+        write_text_atomic(folder / ENTRY, json.dumps(entry, indent=2, sort_keys=True))
+
+    def publish(self, unit: Unit, entry: dict) -> None:
+        """Add ``entry`` to ``manifest.json``: read, merge and rewrite it under the task's lock.
+
+        :param unit: The unit.
+        :param entry: Its entry, as written to ``unit.json``.
+        """
+        with locked(self.out_dir / LOCK, "batch manifest"):
+            self.units = self._read()
+            self.units[unit.key] = entry
+            write_text_atomic(self.path, json.dumps({"version": 2, "units": self.units}, indent=2, sort_keys=True))
 
     def record(self, unit: Unit, artifacts: dict[str, str | os.PathLike], provenance: dict) -> None:
-        """Add ``unit`` with its artifacts (stored relative to the manifest) and save atomically."""
-        rel = {k: os.path.relpath(v, self.path.parent) for k, v in artifacts.items()}
-        self.units[unit.key] = {"task": unit.task, "camera": unit.camera, "frame": unit.frame, "seed": unit.seed,
-                                "spec_hash": unit.spec_hash, "artifacts": rel, "provenance": provenance}
-        write_text_atomic(self.path, json.dumps({"version": 1, "units": self.units}, indent=2, sort_keys=True))
+        """Record a unit whose files are already in ``<out_dir>/<key>/``: its entry file, then the manifest.
+
+        :param unit: The unit.
+        :param artifacts: Kind → file inside the unit's folder.
+        :param provenance: Spec, mapping and versions.
+        """
+        folder = self.out_dir / unit.key
+        entry = self.make_entry(unit, {k: Path(v) for k, v in artifacts.items()}, folder, provenance)
+        self.write_entry(folder, entry)
+        self.publish(unit, entry)

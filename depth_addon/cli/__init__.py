@@ -23,6 +23,7 @@ primitives where no use case exists: ``blender.demo_scene``, ``blender.final_ren
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -128,12 +129,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (never raises for user errors).
+    """Run the CLI and return its exit code (never raises for user errors, nor for Ctrl+C).
+
+    Ctrl+C at any moment (while parsing, importing torch for the versions, running, reporting) ends
+    with exit code 130 and one line, never a traceback.
 
     :param argv: Arguments after the program name; by default ``sys.argv`` (after ``--`` inside Blender).
     """
     if argv is None:
         argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:]
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # outside the command's own handling: before it started or while reporting
+        return cancelled("--json" in argv)
+
+
+def cancelled(as_json: bool) -> int:
+    """Report a cancel that arrived outside a command (no traceback; a second Ctrl+C is ignored now).
+
+    :param as_json: Also write the ``error`` event.
+    :return: 130.
+    """
+    with contextlib.suppress(ValueError):  # not the main thread: no handler to change
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if as_json:
+        Events(True).emit("error", code=130, message="cancelled")
+    print(f"{PROG}: error: cancelled", file=sys.stderr, flush=True)
+    return 130
+
+
+def _run(argv: list[str]) -> int:
+    """Parse ``argv``, run the command and report it (see :func:`main`).
+
+    :param argv: Arguments after the program name.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -144,11 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version: 0
         return int(exc.code or 0) and 2
     events = Events(args.json)
-    events.emit("start", command=args.command, versions=versions())
     interrupted = threading.Event()
     args.cancel = interrupted.is_set  # polled between batch units
     previous = _catch_sigint(interrupted)
     try:
+        events.emit("start", command=args.command, versions=versions())
         summary = COMMANDS[args.command](args, events)
         if interrupted.is_set():  # raised inside a Blender app handler, which swallowed it
             raise KeyboardInterrupt

@@ -1,17 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Helpers shared by several commands: versions, ``--frames``, ``--resolution``, opening and saving .blend files.
 
-Also :class:`EventSink`, the interface of the event writer every command's ``run`` receives.
-Imports nothing else from the ``cli`` package.
+Also :class:`EventSink`, the interface of the event writer every command's ``run`` receives, warnings
+(an event and a line on stderr), and the checks that turn what would be a silent clamp or a late
+failure into :class:`~depth_addon.errors.BadInput`. Imports nothing else from the ``cli`` package.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import re
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -51,17 +52,67 @@ def parse_frames(values: list[str] | None) -> tuple[int, int] | None:
     """``--frames``: ``START END``, ``START-END`` or a single frame; None when not given.
 
     :param values: The words given to ``--frames``.
-    :raises BadInput: For anything else.
+    :raises BadInput: For anything else, and for an end before the start.
     """
     if not values:
         return None
     text = " ".join(values).strip()
     m = re.fullmatch(r"(-?\d+)(?:\s+|\s*(?:-|\.\.|:)\s*)(-?\d+)", text) or re.fullmatch(r"(-?\d+)", text)
     if m is None:
-        raise BadInput(f"--frames wants START END or START-END, got {text!r}")
+        raise BadInput(f"--frames wants whole frame numbers, START END or START-END, got {text!r}")
     start = int(m.group(1))
     end = int(m.group(2)) if m.lastindex == 2 else start
+    if end < start:
+        raise BadInput(f"--frames {start} {end}: the end is before the start")
     return start, end
+
+
+def check_range(name: str, value: float | None, low: float, high: float | None = None) -> None:
+    """Refuse a number outside ``[low, high]`` instead of clamping it.
+
+    :param name: The option, as the user typed it (``--samples``).
+    :param value: Its value; None (not given) passes.
+    :param low: Smallest allowed value.
+    :param high: Largest allowed value; no limit when None.
+    :raises BadInput: Naming the option, the value and the allowed range.
+    """
+    if value is None:
+        return
+    if value < low or (high is not None and value > high):
+        allowed = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise BadInput(f"{name} must be {allowed}, got {value}")
+
+
+def check_out_file(out: str | os.PathLike, suffixes: tuple[str, ...], what: str) -> Path:
+    """``--out`` must name a file with one of ``suffixes``, not a folder.
+
+    :param out: The option's value.
+    :param suffixes: Allowed suffixes (lower case, with the dot).
+    :param what: What is written (for the message).
+    :raises BadInput: For a folder or another suffix.
+    """
+    path = Path(out)
+    if path.is_dir() or os.fspath(out).endswith(("/", os.sep)):
+        raise BadInput(f"--out {os.fspath(out)} is a folder; name the {what} file, e.g. "
+                       f"{os.fspath(path / ('out' + suffixes[0]))}")
+    if path.suffix.lower() not in suffixes:
+        raise BadInput(f"unsupported {what} output {path.name!r}; use one of {', '.join(suffixes)}")
+    return path
+
+
+def warn(events: EventSink, message: str) -> None:
+    """A warning: a ``warning`` event and one line on stderr (in both output modes).
+
+    :param events: The CLI's event writer.
+    :param message: What the user should know.
+    """
+    events.emit("warning", message=message)
+    print(f"depth_cli: warning: {message}", file=sys.stderr, flush=True)
+
+
+def missing_libraries() -> list[str]:
+    """Linked libraries of the open file whose .blend cannot be found (their data is missing)."""
+    return [lib.filepath for lib in bpy.data.libraries if not os.path.isfile(bpy.path.abspath(lib.filepath))]
 
 
 def add_resolution(parser: argparse.ArgumentParser, default: list[int] | None = None) -> None:
@@ -73,32 +124,19 @@ def add_resolution(parser: argparse.ArgumentParser, default: list[int] | None = 
     parser.add_argument("--resolution", nargs=2, type=int, metavar=("W", "H"), default=default)
 
 
-def open_blend(path: str | None) -> None:
+def open_blend(path: str | None, events: EventSink | None = None) -> None:
     """Open ``path`` (nothing when None); a missing or unreadable file is :class:`BadInput`.
 
     :param path: A .blend file or None.
+    :param events: When given, each missing linked library is reported as a warning.
     """
-    if path is None:
-        return
-    if not os.path.isfile(path):
-        raise BadInput(f"blend file not found: {path}")
-    try:
-        bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
-    except RuntimeError as exc:
-        raise BadInput(f"cannot open {path}: {str(exc).strip().splitlines()[-1]}") from None
-
-
-def save_blend(out: Path) -> None:
-    """Save a copy of the current file as ``out`` atomically (``.<stem>.part.blend`` in the same folder, then rename).
-
-    Relative paths are remapped to the new folder; the temporary file never stays behind.
-
-    :param out: Target ``.blend``.
-    """
-    tmp = out.parent / f".{out.stem}.part.blend"
-    try:
-        bpy.ops.wm.save_as_mainfile(filepath=str(tmp.resolve()), copy=True, relative_remap=True)
-        os.replace(tmp, out)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    if path is not None:
+        if not os.path.isfile(path):
+            raise BadInput(f"blend file not found: {path}")
+        try:
+            bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
+        except RuntimeError as exc:
+            raise BadInput(f"cannot open {path}: {str(exc).strip().splitlines()[-1]}") from None
+    if events is not None:
+        for library in missing_libraries():
+            warn(events, f"linked library not found: {library} (its objects and materials are missing)")

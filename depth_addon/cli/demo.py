@@ -12,9 +12,8 @@ import argparse
 import bpy
 
 from ..blender.demo_scene import build_demo_scene
-from ..io.atomic import check_writable_dir
 from .common import EventSink, add_resolution
-from .texture import add_generation_arguments, texture_and_save
+from .texture import add_generation_arguments, check_arguments, claim, texture_and_save
 
 COMMAND = "demo"
 PROMPT = "brick walls, wooden posts and grass"
@@ -39,9 +38,10 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     :param events: The CLI's event writer.
     :return: Summary for the ``done`` event (``timings``).
     """
-    out_dir = check_writable_dir(args.out_dir)
-    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
-    scene = build_demo_scene(bpy.context.scene, tuple(args.resolution))
-    scene.view_settings.view_transform = "Standard"  # our own scene: show generated colours as they are
-    args.render = True
-    return texture_and_save(args, events, out_dir)
+    check_arguments(args)
+    with claim(args, []) as out:
+        bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+        scene = build_demo_scene(bpy.context.scene, tuple(args.resolution))
+        scene.view_settings.view_transform = "Standard"  # our own scene: show generated colours as they are
+        args.render = True
+        return texture_and_save(args, events, out)

@@ -15,7 +15,7 @@ from ..io.atomic import check_writable_dir
 from ..io.depth_read import read_depth
 from ..io.exr import write_exr
 from ..io.png import to_uint, write_png
-from .common import EventSink
+from .common import EventSink, check_out_file, check_range
 
 COMMAND = "generate"
 
@@ -44,9 +44,10 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     :return: Summary for the ``done`` event (``timings``).
     :raises BadInput: For an unsupported output or a depth map without valid pixels.
     """
-    out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".exr"):
-        raise BadInput(f"unsupported image output {out.name!r}; use .png or .exr")
+    out = check_out_file(args.out, (".png", ".exr"), "image")
+    if args.size:
+        check_range("--size W", args.size[0], 8, 8192)
+        check_range("--size H", args.size[1], 8, 8192)
     check_writable_dir(out.parent)
     depth, camera, _meta = read_depth(args.depth)
     mask = np.isfinite(depth)

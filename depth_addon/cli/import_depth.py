@@ -10,19 +10,19 @@ the .blend is written under a temporary name and renamed, and generated images a
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import bpy
 
 from .. import api
+from ..app.blendfile import save_blend
 from ..blender.mesh.build import SHADING
 from ..depth_import import DISPLACE_METHODS, KINDS, MODES, ImportOptions
 from ..depth_import.preprocess import DENOISE
 from ..errors import BadInput
 from ..io.atomic import check_writable_dir
-from .common import EventSink, open_blend, save_blend
+from .common import EventSink, check_out_file, check_range, open_blend, warn
 
 COMMAND = "import-depth"
 
@@ -99,16 +99,17 @@ def options_from_args(args: argparse.Namespace) -> ImportOptions:
         downsample=args.downsample, tear_ratio=None if args.no_tear else args.tear_ratio)
 
 
-def _open(path: str | None) -> None:
+def _open(path: str | None, events: EventSink) -> None:
     """Open ``path``; without one keep the file Blender opened, or start from an empty one.
 
     :param path: ``--blend`` or None.
+    :param events: Reports missing linked libraries as warnings.
     """
     if path is None:
         if not bpy.data.filepath:  # nothing opened (module or `blender -b` without a file): start empty
             bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
         return
-    open_blend(path)
+    open_blend(path, events)
 
 
 def run(args: argparse.Namespace, events: EventSink) -> dict:
@@ -120,17 +121,17 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     :raises BadInput: For every input problem (exit code 2); nothing is written then.
     """
     start = time.perf_counter()
-    out = Path(args.out)
-    if out.suffix.lower() != ".blend":
-        raise BadInput(f"--out must be a .blend file, got {out.name!r}")
+    out = check_out_file(args.out, (".blend",), ".blend")
+    check_range("--downsample", args.downsample, 1)
+    check_range("--max-hole", args.max_hole, 0)
+    if args.blend and Path(args.blend).resolve() == out.resolve():
+        raise BadInput(f"--out {args.out} is the input --blend; write the result to another file")
     check_writable_dir(out.parent)
     options = options_from_args(args)
-    _open(args.blend)
+    _open(args.blend, events)
     result = api.import_depth_map(args.image, args.color, options=options, shading=args.shading.upper())
     for message in result.warnings:
-        events.emit("warning", message=message)
-        if not getattr(events, "as_json", False):
-            print(f"warning: {message}", file=sys.stderr, flush=True)
+        warn(events, message)
     t = time.perf_counter()
     for image in (result.depth_image, result.color_image):
         if image is not None and image.packed_file is None and (image.source == "GENERATED" or args.pack):

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Command line ``render-depth``: depth of one camera, a frame range or every camera to ``.exr``/``.png``/``.npy``.
 
-Several views share one mapping range, computed over all of them before anything is written.
+Several views share one mapping range, computed over all of them before anything is written. Every
+view is written under a temporary name first and all are renamed into place at the end, so a failed
+or cancelled run leaves the earlier files as they were.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from .. import api
 from ..app.depth import ENGINES, View, output_path, render_views, scene_views, sequence_range
 from ..errors import BadInput
 from ..io.atomic import check_writable_dir
+from ..io.staging import FileSet
 from ..mapping import KINDS, DepthMapping
-from .common import EventSink, add_resolution, open_blend, parse_frames
+from .common import EventSink, add_resolution, check_out_file, open_blend, parse_frames
+
+FORMATS = (".exr", ".png", ".npy")
 
 COMMAND = "render-depth"
 
@@ -63,6 +68,22 @@ def _fitted_mapping(args: argparse.Namespace, events: EventSink, scene: bpy.type
                         far if args.far is None else args.far, args.invert)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse conflicting flags, a folder or a bad placeholder as ``--out``, before anything is opened.
+
+    :param args: Parsed ``render-depth`` arguments.
+    :raises BadInput: Naming the option.
+    """
+    if args.all_cameras and args.camera:
+        raise BadInput("--all-cameras and --camera exclude each other: pick one camera or every camera")
+    try:
+        output_path(args.out, View("Camera", 1), True)
+    except (ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise BadInput(f"bad placeholder in --out {args.out!r}: {exc}; use {{camera}} and {{frame}} "
+                       "(e.g. {frame:04d})") from None
+    check_out_file(args.out, FORMATS, "depth")
+
+
 def run(args: argparse.Namespace, events: EventSink) -> dict:
     """``render-depth``: render the views, then write each with the shared mapping (or its own).
 
@@ -72,18 +93,37 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     :raises BadInput: For a bad output name, frame range, camera or a view without geometry.
     """
     frames = parse_frames(args.frames)
+    check_arguments(args)
     fixed = DepthMapping(args.mapping, args.near, args.far, args.invert) if None not in (args.near, args.far) else None
     check_writable_dir(Path(args.out).parent)
-    open_blend(args.blend)
-    scene = bpy.context.scene
+    open_blend(args.blend, events)
+    files = FileSet()
+    try:
+        return _render(args, events, bpy.context.scene, frames, fixed, files)
+    finally:
+        files.abort()
+
+
+def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene, frames: tuple[int, int] | None,
+            fixed: DepthMapping | None, files: FileSet) -> dict:
+    """Render every view and write it to its staged file; the caller commits them together.
+
+    :param args: Parsed ``render-depth`` arguments.
+    :param events: The CLI's event writer.
+    :param scene: The open scene.
+    :param frames: ``--frames`` or None.
+    :param fixed: The mapping when ``--near`` and ``--far`` are both given.
+    :param files: Receives the staged files.
+    """
     t = time.perf_counter()
     views = scene_views(scene, frames, args.all_cameras, args.camera)
     several = len(views) > 1
     first = output_path(args.out, views[0], several)
-    if first.suffix.lower() not in (".exr", ".png", ".npy"):
+    if first.suffix.lower() not in FORMATS:
         raise BadInput(f"unsupported depth output {first.name!r}; use one of .exr, .png, .npy")
     locked = _fitted_mapping(args, events, scene, views) if fixed is None and several else fixed
     used: dict = {}
+    written: list[tuple[str, View, dict]] = []
 
     def write(view: View, result: api.DepthResult) -> None:
         if not result.mask.any():
@@ -92,13 +132,18 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
                                               invert=args.invert, range=args.range, scene=scene)
         path = output_path(args.out, view, several)
         check_writable_dir(path.parent)
-        api.save_depth(result, path, mapping, bits=args.bits)
+        tmp = api.save_depth(result, files.stage(path), mapping, bits=args.bits)
+        if tmp.suffix.lower() == ".npy":
+            files.add(tmp.with_suffix(".json"), path.with_suffix(".json"))
         used.setdefault("engine", result.engine)
         used["mapping"] = mapping.to_dict()
-        events.emit("artifact", kind="depth", path=str(path), camera=view.camera, frame=view.frame,
-                    engine=result.engine, mapping=mapping.to_dict())
+        written.append((str(path), view, mapping.to_dict()))
 
     start = 0.5 if several and fixed is None else 0.0
     render_views(scene, views, write, args.engine, args.radial, args.resolution,
                  progress=lambda f, m: events.progress(start + (1.0 - start) * f, m))
+    files.commit()
+    for path, view, mapping in written:
+        events.emit("artifact", kind="depth", path=path, camera=view.camera, frame=view.frame,
+                    engine=used["engine"], mapping=mapping)
     return {"timings": {"depth": time.perf_counter() - t}, "views": len(views), **used}

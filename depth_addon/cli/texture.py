@@ -4,8 +4,13 @@
 One camera by default. ``texture --views N`` places N cameras, ``--cameras A,B`` uses named cameras,
 ``--bake SIZE`` sets the texture side (alone it bakes the scene camera's single view). Each object's
 baked texture is written to ``<out-dir>/textures/<object>.png`` with its provenance in the PNG
-metadata, and the images in the saved ``scene.blend`` point at those files. Every run writes
-``scene.blend`` and ``run.json`` (and ``render.png`` with ``--render``).
+metadata, and the images in the saved ``scene.blend`` point at those files by relative paths. Every
+run writes ``scene.blend`` and ``run.json`` (and ``render.png`` with ``--render``).
+
+The out-dir is owned by the run (:class:`~depth_addon.io.outdir.OutputDir`): one run at a time, never
+a folder holding the input .blend, and another run's results are only replaced with ``--overwrite``.
+Everything is written into a staging folder and swapped in at the end, so the folder holds the
+previous run's whole set or this run's, and ``run.json`` always lists the files next to it.
 """
 
 from __future__ import annotations
@@ -22,20 +27,30 @@ import bpy
 import numpy as np
 
 from .. import api
+from ..app.blendfile import save_blend
 from ..app.depth import ENGINES
 from ..blender import images
 from ..blender.final_render import render_still
 from ..errors import BadInput
-from ..io.atomic import check_writable_dir, write_text_atomic
+from ..generation import available_generators
+from ..io.atomic import write_text_atomic
+from ..io.outdir import OutputDir
 from ..io.png import to_uint, write_png
 from ..texturing.provenance import metadata_text
+from ..texturing.raster import MAX_SIZE, MIN_SIZE
 from ..texturing.views import PLACEMENTS
-from .common import EventSink, add_resolution, open_blend, save_blend, versions
+from .common import EventSink, add_resolution, check_range, open_blend, versions, warn
 
 if TYPE_CHECKING:
     from ..blender.writeback.multiview import MultiviewResult
 
 COMMAND = "texture"
+#: What a run writes into its out-dir (top-level names), for folders written before markers existed.
+ARTIFACTS = ("depth.exr", "depth.png", "generated.png", "render.png", "scene.blend", "run.json", "textures")
+#: Object types that render but that projection and baking (meshes only) leave out.
+SKIPPED_TYPES = frozenset({"CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"})
+#: One staged artifact: kind, path inside the staging folder, extra event fields.
+Artifact = tuple[str, Path, dict]
 
 
 def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -64,8 +79,12 @@ def add_generation_arguments(parser: argparse.ArgumentParser, prompt: str = "") 
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--generator", help="generator name (default: the embedded default)")
     parser.add_argument("--engine", choices=ENGINES, default="auto", help="depth engine")
-    parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the final render")
-    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the final render (1-65536)")
+    parser.add_argument("--out-dir", required=True, help="output folder, owned by one run at a time; it must not "
+                        "contain the input .blend")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in "
+                        "--out-dir (the whole set, at the end of a successful run); without it such a folder is "
+                        "refused")
 
 
 def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +108,35 @@ def wants_multiview(args: argparse.Namespace) -> bool:
 
     :param args: Parsed ``texture`` arguments.
     """
-    return any(getattr(args, name, None) for name in ("views", "cameras", "bake"))
+    return any(getattr(args, name, None) is not None for name in ("views", "cameras", "bake"))
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse values that would otherwise be clamped or fail late, before anything is opened or written.
+
+    :param args: Parsed ``texture`` or ``demo`` arguments.
+    :raises BadInput: Naming the option.
+    """
+    check_range("--samples", args.samples, 1, 65536)
+    if args.generator is not None and (args.generator.strip().lower() or "default") not in (
+            *available_generators(), "default"):
+        raise BadInput(f"unknown generator {args.generator!r}; known generators: {', '.join(available_generators())}")
+    if getattr(args, "views", None) is not None:
+        check_range("--views", args.views, 1, 64)
+    check_range("--bake", getattr(args, "bake", None), MIN_SIZE, MAX_SIZE)
+    check_range("--view-size", getattr(args, "view_size", None), 16, MAX_SIZE)
+    if getattr(args, "camera", None) and (args.views is not None or args.cameras):
+        raise BadInput("--camera cannot be combined with --views or --cameras (use --cameras A,B for named cameras)")
+
+
+def claim(args: argparse.Namespace, inputs: list[str | None]) -> OutputDir:
+    """Take ``--out-dir`` for this run (see :class:`~depth_addon.io.outdir.OutputDir`).
+
+    :param args: Parsed arguments (``command``, ``out_dir``, ``overwrite``).
+    :param inputs: Files the run reads, which must lie outside the folder.
+    """
+    return OutputDir(args.out_dir, args.command, inputs=inputs, overwrite=getattr(args, "overwrite", False),
+                     artifacts=ARTIFACTS).claim()
 
 
 def run(args: argparse.Namespace, events: EventSink) -> dict:
@@ -99,74 +146,101 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     :param events: The CLI's event writer.
     :return: Summary for the ``done`` event (``timings`` ...).
     """
-    out_dir = check_writable_dir(args.out_dir)
-    open_blend(args.blend)
-    if wants_multiview(args):
-        return run_multiview(args, events, out_dir)
-    return texture_and_save(args, events, out_dir)
+    check_arguments(args)
+    with claim(args, [args.blend or bpy.data.filepath or None]) as out:
+        open_blend(args.blend, events)
+        if wants_multiview(args):
+            return run_multiview(args, events, out)
+        return texture_and_save(args, events, out)
 
 
-def render_and_save(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene, out_dir: Path,
-                    timings: dict[str, float]) -> Path:
+def render_and_save(args: argparse.Namespace, scene: bpy.types.Scene, folder: Path, timings: dict[str, float],
+                    artifacts: list[Artifact]) -> Path:
     """With ``--render`` write ``render.png`` through the compositor, then save a copy as ``scene.blend``.
 
     :param args: Parsed arguments (``render``, ``samples``, ``resolution``).
-    :param events: Event writer; one ``artifact`` per file.
     :param scene: The textured scene.
-    :param out_dir: Output folder.
+    :param folder: The staging folder.
     :param timings: Receives ``render`` and ``save`` seconds.
+    :param artifacts: Receives the written files.
     :return: The saved ``.blend``.
     """
     if args.render:
         t = time.perf_counter()
-        path = render_still(scene, out_dir / "render.png", samples=args.samples, resolution=args.resolution)
+        path = render_still(scene, folder / "render.png", samples=args.samples, resolution=args.resolution)
         timings["render"] = time.perf_counter() - t
-        events.emit("artifact", kind="render", path=str(path))
+        artifacts.append(("render", Path(path), {}))
     t = time.perf_counter()
-    blend = out_dir / "scene.blend"
+    blend = folder / "scene.blend"
     save_blend(blend)
     timings["save"] = time.perf_counter() - t
-    events.emit("artifact", kind="blend", path=str(blend))
+    artifacts.append(("blend", blend, {}))
     return blend
 
 
-def write_record(out_dir: Path, record: dict, events: EventSink,
-                 default: Callable[[object], object] | None = None) -> None:
-    """Write ``run.json`` atomically and announce it.
+def skipped_objects(scene: bpy.types.Scene, textured: list[bpy.types.Object]) -> list[str]:
+    """Visible renderable objects that a projection or bake left out (curves, text, volumes ... are not meshes).
 
-    :param out_dir: Output folder.
-    :param record: What the run did and with which versions.
-    :param events: Event writer.
+    :param scene: The scene.
+    :param textured: The objects that were textured.
+    """
+    done = {o.name for o in textured}
+    layer = scene.view_layers[0] if scene.view_layers else None
+    return sorted(f"{o.name!r} ({o.type.lower()})" for o in scene.objects if o.type in SKIPPED_TYPES
+                  and o.name not in done and (layer is None or o.visible_get(view_layer=layer)))
+
+
+def relative(path: str | Path, folder: Path) -> str:
+    """``path`` relative to ``folder``, with forward slashes (as ``run.json`` records artifacts).
+
+    :param path: A file inside ``folder``.
+    :param folder: The folder the record lies in.
+    """
+    return Path(path).relative_to(folder).as_posix()
+
+
+def finish(out: OutputDir, events: EventSink, record: dict, artifacts: list[Artifact],
+           default: Callable[[object], object] | None = None) -> None:
+    """Write ``run.json`` into the staging folder, swap the whole set in, then announce every file.
+
+    :param out: The claimed output folder.
+    :param events: Event writer; one ``artifact`` per file, at its final path, after the swap.
+    :param record: What the run did and with which versions (artifacts relative to the folder).
     :param default: ``json.dumps`` fallback for values JSON does not know.
     """
-    write_text_atomic(out_dir / "run.json", json.dumps(record, indent=2, default=default))
-    events.emit("artifact", kind="run", path=str(out_dir / "run.json"))
+    write_text_atomic(out.staging / "run.json", json.dumps(record, indent=2, default=default))
+    artifacts.append(("run", out.staging / "run.json", {}))
+    out.commit({"artifacts": [relative(path, out.staging) for _kind, path, _extra in artifacts]})
+    for kind, path, extra in artifacts:
+        events.emit("artifact", kind=kind, path=str(out.final(path)), **extra)
 
 
-def texture_and_save(args: argparse.Namespace, events: EventSink, out_dir: Path) -> dict:
+def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir) -> dict:
     """Texture the context scene from one camera, optionally render it, and save ``scene.blend`` and ``run.json``.
 
     :param args: Parsed ``texture`` or ``demo`` arguments.
     :param events: Event writer.
-    :param out_dir: Existing, writable output folder.
+    :param out: The claimed output folder; files go to its staging folder and are committed at the end.
     :return: The summary for the ``done`` event (``timings``).
     """
     start = time.perf_counter()
     run = api.texture_scene(camera=getattr(args, "camera", None), prompt=args.prompt, seed=args.seed,
-                            generator=args.generator, out_dir=out_dir, resolution=args.resolution,
+                            generator=args.generator, out_dir=out.staging, resolution=args.resolution,
                             engine=args.engine, progress=events.progress)
-    for kind, path in run.files.items():
-        events.emit("artifact", kind=kind, path=str(path))
+    for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", [])):
+        warn(events, f"object {name} is not a mesh: the projection leaves it untextured")
+    artifacts: list[Artifact] = [(kind, Path(path), {}) for kind, path in run.files.items()]
     timings = dict(run.timings)
-    blend = render_and_save(args, events, bpy.context.scene, out_dir, timings)
+    render_and_save(args, bpy.context.scene, out.staging, timings, artifacts)
     timings["total"] = time.perf_counter() - start
     record = {
         "command": args.command, "prompt": args.prompt, "seed": args.seed, "generator": args.generator or "default",
         "engine": run.depth.engine, "resolution": [run.depth.camera.width, run.depth.camera.height],
         "mapping": run.mapping.to_dict(), "camera": run.depth.camera.to_dict(), "timings": timings,
-        "versions": versions(), "artifacts": {k: str(v) for k, v in run.files.items()} | {"blend": str(blend)},
+        "versions": versions(),
+        "artifacts": {k: relative(v, out.staging) for k, v in run.files.items()} | {"blend": "scene.blend"},
     }
-    write_record(out_dir, record, events)
+    finish(out, events, record, artifacts)
     return {"timings": timings}
 
 
@@ -226,47 +300,50 @@ def _views(args: argparse.Namespace, scene: bpy.types.Scene) -> tuple[list[str] 
     return cameras, count
 
 
-def _save_textures(result: MultiviewResult, events: EventSink, out_dir: Path) -> dict[str, str]:
-    """Write every baked image to ``<out_dir>/textures/<object>.png``.
+def _save_textures(result: MultiviewResult, folder: Path, artifacts: list[Artifact]) -> dict[str, str]:
+    """Write every baked image to ``<folder>/textures/<object>.png``.
 
     :param result: The multi-view run.
-    :param events: Event writer; one ``texture`` artifact per object.
-    :param out_dir: Output folder.
-    :return: Object name → written path.
+    :param folder: The staging folder.
+    :param artifacts: Receives one ``texture`` artifact per object.
+    :return: Object name → written path, relative to ``folder``.
     """
-    textures = out_dir / "textures"
+    textures = folder / "textures"
     textures.mkdir(exist_ok=True)
     files: dict[str, str] = {}
     for name, image in result.images.items():
         path = save_texture(image, textures / f"{_file_name(name)}.png", result.provenance)
-        files[name] = str(path)
-        events.emit("artifact", kind="texture", path=str(path), object=name)
+        files[name] = relative(path, folder)
+        artifacts.append(("texture", path, {"object": name}))
     return files
 
 
-def run_multiview(args: argparse.Namespace, events: EventSink, out_dir: Path) -> dict:
+def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -> dict:
     """Run ``texture`` with ``--views``/``--cameras``/``--bake`` on the open file and save the results.
 
     :param args: Parsed ``texture`` arguments (``prompt``, ``seed``, ``generator``, ``engine``,
         ``render``, ``samples``, ``resolution`` and the options of :func:`add_texture_arguments`).
-    :param events: The CLI's event writer (``emit``, ``progress``).
-    :param out_dir: Existing, writable output folder.
+    :param events: The CLI's event writer (``emit``, ``progress``, ``warning``).
+    :param out: The claimed output folder; files go to its staging folder and are committed at the end.
     :return: The summary for the ``done`` event (``timings`` ...).
     """
     start = time.perf_counter()
     scene = bpy.context.scene
     cameras, count = _views(args, scene)
-    bake = args.bake or 1024
+    bake = 1024 if args.bake is None else args.bake
     view_size = max(args.resolution) if getattr(args, "resolution", None) else args.view_size
     result = api.texture_multiview(
         scene, objects=_names(args.objects), cameras=cameras, views=count or 4, placement=args.placement,
         prompt=args.prompt, seed=args.seed, generator=args.generator, bake_size=bake, view_size=view_size,
         engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress)
+    for warning in result.warnings:
+        warn(events, warning)
     timings = dict(result.timings)
     t = time.perf_counter()
-    files = _save_textures(result, events, out_dir)
+    artifacts: list[Artifact] = []
+    files = _save_textures(result, out.staging, artifacts)
     timings["write"] = time.perf_counter() - t
-    blend = render_and_save(args, events, scene, out_dir, timings)
+    blend = render_and_save(args, scene, out.staging, timings, artifacts)
     timings["total"] = time.perf_counter() - start
     record = {
         "command": "texture", "mode": "multiview", "prompt": args.prompt, "seed": args.seed,
@@ -274,9 +351,7 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out_dir: Path) ->
         "coverage": {k: round(v, 4) for k, v in result.coverage.items()},
         "mapping": result.mapping.to_dict() if result.mapping else None, "provenance": result.provenance,
         "warnings": result.warnings, "timings": timings, "versions": versions(),
-        "artifacts": {"textures": files, "blend": str(blend)},
+        "artifacts": {"textures": files, "blend": relative(blend, out.staging)},
     }
-    write_record(out_dir, record, events, default=_json_default)
-    for warning in result.warnings:
-        events.emit("progress", fraction=1.0, message=f"warning: {warning}")
+    finish(out, events, record, artifacts, default=_json_default)
     return {"timings": timings, "views": len(result.views), "objects": len(result.objects)}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BadInput
+from ..io.exr import exr_truncated
 
 #: Memory guard, the same limit as the render side (``depth_addon.blender.camera.MAX_PIXELS``).
 MAX_PIXELS = 8192 * 8192
@@ -267,10 +268,16 @@ def probe_exr(path: str | os.PathLike) -> ImageInfo:
         windows = [p.header["dataWindow"] for p in f.parts]
         names = tuple(c.name for p in f.parts for c in p.header["channels"])
     except Exception as exc:  # the bindings raise plain exceptions for unreadable files
+        cut = exr_truncated(path)
+        if cut:
+            raise BadInput(f"EXR {display(path)} is truncated ({cut}); was it copied or written completely?") from None
         raise BadInput(f"cannot read EXR {display(path)}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     sizes = [(int(hi[0]) - int(lo[0]) + 1, int(hi[1]) - int(lo[1]) + 1) for lo, hi in windows]
     for k, (width, height) in enumerate(sizes):  # every part: a channel of any part may be decoded
         check_size(width, height, display(path) + (f" (part {k})" if k else ""))
+    cut = exr_truncated(path)
+    if cut:
+        raise BadInput(f"EXR {display(path)} is truncated ({cut}); was it copied or written completely?")
     return ImageInfo("exr", *sizes[0], len(names), 32, "float", names)
 
 

@@ -263,7 +263,8 @@ class Preprocess:
             out = stage("downsample", downsample(out, self.downsample))
         keep = face_mask(out, self.tear_ratio)
         if not keep.any():
-            raise BadInput("no grid face is left: every face has an invalid corner or was torn at a depth jump")
+            raise BadInput("no grid face is left: every face has an invalid corner or was torn at a depth jump "
+                           "(--no-tear keeps faces across depth jumps; --tear-ratio sets how large a jump tears)")
         if keep_stages and self.tear_ratio is not None:
             stages["tear"] = torn_pixels(out, self.tear_ratio).astype(np.float32)
         return Preprocessed(out, intrinsics, keep, stages)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
+from ..io.exr import exr_truncated
 from . import pfm
 from .formats import MAX_PIXELS, ImageInfo, check_size, display, pick_member, probe
 from .headers import check_image_size
@@ -134,6 +135,12 @@ def _pick_exr_channel(names: tuple[str, ...], channel: str | None, path: str | o
 
 
 def _exr_error(path: str | os.PathLike, exc: BaseException) -> BadInput:
+    try:
+        cut = exr_truncated(path)
+    except OSError:
+        cut = None
+    if cut:
+        return BadInput(f"EXR {display(path)} is truncated ({cut}); was it copied or written completely?")
     text = str(exc).strip().splitlines()
     return BadInput(f"cannot read EXR {display(path)}: {text[0] if text else type(exc).__name__}")
 
