@@ -12,9 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput, ModelUnavailable
+from depth_addon.generation import checkpoint
 from depth_addon.generation.checkpoint import DEFAULT_WEIGHTS, sha256_file
 from depth_addon.generation.embedded import EmbeddedGenerator, run_tiled
 from depth_addon.generation.netnp import condition, load_numpy
@@ -154,3 +157,48 @@ def test_corrupt_and_truncated_weights_are_refused(tmp_path):
     path.with_suffix(".json").write_text(json.dumps(record))
     with pytest.raises(BadInput, match="truncated"):
         load_numpy(path)
+
+
+def _retrained(path, _tmp_path, metadata_extra: dict | None = None, config: dict | None = None):
+    """Rewrite ``path`` with random weights (and optional metadata), its record updated to match."""
+    with safe_open(str(path), framework="np") as fh:
+        meta = dict(fh.metadata() or {})
+        tensors = {k: np.random.default_rng(0).standard_normal(fh.get_slice(k).get_shape()).astype(np.float16)
+                   for k in fh.keys()}
+    if config is not None:
+        meta["config"] = json.dumps(config)
+    save_file(tensors, str(path), metadata=meta | (metadata_extra or {}))
+    record = json.loads(path.with_suffix(".json").read_text())
+    record["sha256"] = sha256_file(path)
+    path.with_suffix(".json").write_text(json.dumps(record))
+    return path
+
+
+def test_tampered_shipped_weights_are_refused_even_with_a_matching_record(tmp_path, monkeypatch):
+    """The shipped file's hash is pinned in code: random weights with a rewritten record do not load."""
+    path = _retrained(_copy_weights(tmp_path), tmp_path)
+    monkeypatch.setattr(checkpoint, "DEFAULT_WEIGHTS", path)
+    with pytest.raises(BadInput, match="shipped weights .* this release"):
+        load_numpy(path)
+
+
+def test_format_is_recognised_by_content(tmp_path):
+    """A valid safetensors file loads whatever its header length's first byte is (0x80 included); a pickle or a
+    zip named .safetensors is refused as what it is; a config declaring huge shapes is refused before reading."""
+    for pad in range(0, 400, 7):  # header lengths with every low byte, 0x80 among them
+        path = _retrained(_copy_weights(tmp_path), tmp_path, {"note": "x" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    assert path.read_bytes()[0] == 0x80
+    assert load_numpy(path).config.channels == (32, 48, 64, 96)
+    fake = tmp_path / "pickled.safetensors"
+    fake.write_bytes(b"\x80\x04\x95" + b"\0" * 64)
+    with pytest.raises(BadInput, match="it is a pickle"):
+        load_numpy(fake)
+    fake.write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    with pytest.raises(BadInput, match="zip archive"):
+        load_numpy(fake)
+    huge = _retrained(_copy_weights(tmp_path), tmp_path, config={"channels": [4096] * 4, "n_styles": 8,
+                                                                  "bank_size": 256})
+    with pytest.raises(BadInput, match="config out of range"):
+        load_numpy(huge)
