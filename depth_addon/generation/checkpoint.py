@@ -14,7 +14,6 @@ through :func:`read_checkpoint`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput, ModelUnavailable
+from ..io.verify import sha256_file
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "appearance.safetensors"
@@ -50,18 +50,6 @@ class AppearanceConfig:
     def stride(self) -> int:
         """Input sides are padded to a multiple of this."""
         return 2 ** len(self.channels)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file.
-
-    :param path: File path.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify(path: Path | str | None = None) -> Path:

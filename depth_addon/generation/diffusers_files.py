@@ -7,7 +7,6 @@ reading the tensors, and files are compared with the sha256 the user supplied.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
@@ -15,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ModelUnavailable
+from ..io.verify import sha256_file as sha256_of
 
 #: Pickle-based weight formats: unpickling runs code, so they are refused wherever they appear.
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl", ".pickle", ".joblib")
@@ -106,18 +106,6 @@ def read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ModelUnavailable(f"{path} is not a JSON object")
     return data
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks.
-
-    :param path: File to hash.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(2**20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_hashes(expected: Mapping[str, str], base: Path | None) -> None:

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BadInput
-from .checkpoint import DEFAULT_WEIGHTS, IN_CHANNELS, AppearanceConfig, read_checkpoint, sha256_file
+from ..io.verify import sha256_file
+from .checkpoint import DEFAULT_WEIGHTS, IN_CHANNELS, AppearanceConfig, read_checkpoint
 
 __all__ = ["DEFAULT_WEIGHTS", "AppearanceConfig", "AppearanceNet", "load_checkpoint", "predict", "save_checkpoint"]
 
