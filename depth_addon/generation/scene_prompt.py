@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Prompts that name several materials: one phrase per material, each with optional target words (no bpy).
+
+**Grammar.** A scene prompt is a list of *phrases*. Phrases are separated by ``,``, ``;``, ``/``, a line
+break, or the words ``and``, ``on``, ``with``, ``plus``. A piece that names neither a style nor a target
+(``black`` in ``black and white tiles``) is not a phrase of its own: it is joined to the next piece (or
+to the previous one at the end), so colour lists stay together. Empty pieces (``"brick, , wood"``, a
+lone comma) are kept as *empty phrases*: they are reported in :attr:`ScenePrompt.empty` and paint
+nothing.
+
+**A phrase** is a material plus the parts it is meant for, e.g. ``red brick walls``:
+
+* its words in the vocabulary of :mod:`.prompt` (styles, colours, finishes) describe the material; when a
+  phrase has several style words the *last* one wins, as the head of an English noun phrase
+  (``mossy stone ground`` → stone; ``mossy`` is kept in :attr:`Phrase.modifiers`);
+* its *target words* (:data:`TARGET_WORDS`, plural ``s`` dropped) say where it goes: ``wall`` (walls,
+  facade, house, building), ``post`` (pillar, column, pole, beam, fence), ``ground`` (floor, terrain,
+  path, road), ``roof`` (rooftop, ceiling), ``door``, ``window``, ``prop`` (object, furniture), ``box``,
+  ``sphere``/``ball``, ``table``, ``stairs``. A phrase whose only style is a place (``grass``, ``lawn``,
+  ``meadow``, ``turf``) and no target word targets ``ground`` as well;
+* the words ``same``, ``matching``, ``uniform``, ``identical`` ask every part of the phrase to share one
+  palette entry (:attr:`Phrase.same`); without them neighbouring parts get different seeded entries;
+* every other word (any script: Cyrillic or CJK text never raises) is listed in :attr:`Phrase.unknown`.
+
+:func:`parse_scene_prompt` returns the phrases; :mod:`.scene_assign` routes them to the parts of a scene.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .prompt import FILLER, parse_prompt
+
+#: Target word → canonical target (plural ``s`` is dropped before the lookup).
+TARGET_WORDS: dict[str, str] = {
+    "wall": "wall", "facade": "wall", "house": "wall", "building": "wall", "fence": "post",
+    "post": "post", "pillar": "post", "column": "post", "pole": "post", "beam": "post", "trunk": "post",
+    "ground": "ground", "floor": "ground", "terrain": "ground", "path": "ground", "road": "ground",
+    "field": "ground", "earth": "ground", "yard": "ground", "plane": "ground",
+    "roof": "roof", "rooftop": "roof", "ceiling": "roof", "tower": "roof",
+    "door": "door", "window": "window", "prop": "prop", "object": "prop", "furniture": "prop",
+    "box": "box", "cube": "box", "crate": "box", "sphere": "sphere", "ball": "sphere", "globe": "sphere",
+    "table": "table", "stair": "stairs", "stairs": "stairs", "step": "stairs",
+}
+#: Style words that name a place as well as a material: a phrase with no target word goes to the ground.
+PLACE_STYLES = frozenset({"grass", "lawn", "meadow", "turf"})
+#: Words asking that every part of a phrase share one palette entry.
+SAMENESS = frozenset({"same", "matching", "uniform", "identical", "alike"})
+_SPLIT = re.compile(r"[,;/\n]|\b(?:and|on|with|plus)\b", re.IGNORECASE)
+
+
+def target_of(word: str) -> str | None:
+    """The canonical target of one word (case-insensitive, plural ``s``/``es`` dropped), or None.
+
+    :param word: One word.
+    """
+    w = word.lower()
+    for cand in (w, w[:-1] if w.endswith("s") else w, w[:-2] if w.endswith("es") else w):
+        if cand in TARGET_WORDS:
+            return TARGET_WORDS[cand]
+    return None
+
+
+@dataclass
+class Phrase:
+    """One material of a scene prompt and where it goes.
+
+    :param text: The phrase as typed (trimmed).
+    :param style: Canonical style (the last style word), or None.
+    :param colours: Canonical colour words.
+    :param finishes: Canonical finish words.
+    :param targets: Canonical targets, in order of appearance.
+    :param modifiers: Style words other than :attr:`style`.
+    :param unknown: Words in no vocabulary (lower case, any script).
+    :param same: The phrase asks its parts to share one palette entry.
+    """
+
+    text: str
+    style: str | None = None
+    colours: list[str] = field(default_factory=list)
+    finishes: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    modifiers: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    same: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """True when the phrase has no word at all."""
+        return not re.search(r"\w", self.text)
+
+    @property
+    def prompt(self) -> str:
+        """The material as a single-material prompt for a generator (colours, finishes, then the style)."""
+        words = self.colours + self.finishes + ([self.style] if self.style else []) + (["same"] if self.same else [])
+        return " ".join(words) if words else self.text
+
+
+@dataclass
+class ScenePrompt:
+    """A parsed scene prompt.
+
+    :param text: The prompt as typed.
+    :param phrases: Non-empty phrases, in order.
+    :param empty: Positions (in the split pieces) of empty phrases.
+    """
+
+    text: str
+    phrases: list[Phrase] = field(default_factory=list)
+    empty: list[int] = field(default_factory=list)
+
+    @property
+    def unknown(self) -> list[str]:
+        """Unknown words of every phrase, without repeats."""
+        return list(dict.fromkeys(w for p in self.phrases for w in p.unknown))
+
+    @property
+    def default(self) -> int | None:
+        """Index of the phrase for parts no target matches: the first without targets, else the first; None
+        without phrases."""
+        if not self.phrases:
+            return None
+        return next((i for i, p in enumerate(self.phrases) if not p.targets), 0)
+
+    @property
+    def message(self) -> str:
+        """One line per phrase for the UI, then the empty and unknown words."""
+        lines = [f"{i + 1}: {p.prompt or '-'}" + (f" -> {', '.join(p.targets)}" if p.targets else " (default)"
+                                                     if i == self.default else "") for i, p in enumerate(self.phrases)]
+        if self.empty:
+            lines.append(f"{len(self.empty)} empty phrase(s)")
+        if self.unknown:
+            lines.append(f"unknown words (no effect): {', '.join(self.unknown)}")
+        return "\n".join(lines)
+
+
+def parse_phrase(text: str) -> Phrase:
+    """Parse one phrase: material words through :func:`~.prompt.parse_prompt`, target words, unknown words.
+
+    :param text: One phrase.
+    """
+    phrase = Phrase(text.strip())
+    words = [w.lower() for w in re.findall(r"\w+", text) if not w.isdigit()]
+    material = []
+    for w in words:
+        target = target_of(w)
+        if target is not None:
+            if target not in phrase.targets:
+                phrase.targets.append(target)
+        elif w in SAMENESS:
+            phrase.same = True
+        elif w.isascii() and w.isalpha():
+            material.append(w)
+        elif w not in phrase.unknown:
+            phrase.unknown.append(w)
+    report = parse_prompt(" ".join(material), router=False)
+    if report.styles:
+        phrase.style, phrase.modifiers = report.styles[-1], report.styles[:-1]
+    phrase.colours, phrase.finishes = report.colours, report.finishes
+    phrase.unknown += [w for w in report.unknown if w not in phrase.unknown]
+    if not phrase.targets and any(w in PLACE_STYLES or w.rstrip("s") in PLACE_STYLES for w in material):
+        phrase.targets.append("ground")
+    return phrase
+
+
+def _meaningful(phrase: Phrase) -> bool:
+    return bool(phrase.style or phrase.targets)
+
+
+def parse_scene_prompt(text: str | None) -> ScenePrompt:
+    """Split a prompt into material phrases (see the module docstring for the grammar).
+
+    :param text: Free text; None or empty gives no phrases.
+    :return: The parsed prompt; never raises on any text.
+    """
+    text = text or ""
+    pieces = [p for p in _SPLIT.split(text) if p is not None]
+    result = ScenePrompt(text)
+    pending = ""
+    for pos, piece in enumerate(pieces):
+        if not re.search(r"\w", piece) or all(w.lower() in FILLER for w in re.findall(r"\w+", piece)):
+            if re.search(r"[,;/\n]", text) and not re.search(r"\w", piece):
+                result.empty.append(pos)
+            continue
+        joined = f"{pending} {piece}".strip()
+        phrase = parse_phrase(joined)
+        if _meaningful(phrase):
+            result.phrases.append(phrase)
+            pending = ""
+        else:
+            pending = joined
+    if pending:
+        if result.phrases:
+            last = result.phrases.pop()
+            result.phrases.append(parse_phrase(f"{last.text} {pending}"))
+        else:
+            result.phrases.append(parse_phrase(pending))
+    return result

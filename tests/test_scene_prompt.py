@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Scene prompts: phrases per material with targets, and their routing to the parts of a scene (no bpy)."""
+
+from __future__ import annotations
+
+from depth_addon.generation.scene_assign import ROLE_RULES, Part, SceneBox, assign, bench_assign, name_targets, role_of
+from depth_addon.generation.scene_prompt import parse_scene_prompt, target_of
+
+
+def _summary(text: str) -> list[tuple]:
+    return [(p.style, p.colours, p.targets) for p in parse_scene_prompt(text).phrases]
+
+
+def test_demo_prompt_splits_into_three_materials():
+    assert _summary("brick walls, wooden posts and grass") == [
+        ("brick", [], ["wall"]), ("wood", [], ["post"]), ("grass", [], ["ground"])]
+
+
+def test_head_noun_wins_and_prepositions_split():
+    scene = parse_scene_prompt("a red brick house on mossy stone ground, copper roof")
+    assert _summary(scene.text) == [("brick", ["red"], ["wall"]), ("stone", [], ["ground"]), ("metal", [], ["roof"])]
+    assert scene.phrases[1].modifiers == ["grass"] and scene.unknown == []
+
+
+def test_colour_lists_stay_together_and_sameness():
+    assert _summary("black and white tiles") == [("tiles", ["black", "white"], [])]
+    phrase = parse_scene_prompt("same shiny metal posts").phrases[0]
+    assert phrase.same and phrase.finishes == ["glossy"] and phrase.prompt == "glossy metal same"
+
+
+def test_empty_phrases_and_lone_comma_are_reported():
+    assert parse_scene_prompt(",").phrases == [] and parse_scene_prompt(",").empty
+    scene = parse_scene_prompt("brick, , wood")
+    assert [p.style for p in scene.phrases] == ["brick", "wood"] and scene.empty == [1]
+    assert parse_scene_prompt(None).phrases == [] and parse_scene_prompt("").default is None
+
+
+def test_other_scripts_never_crash_and_are_reported():
+    scene = parse_scene_prompt("кирпичные стены, 木の柱 and grass; zzzq")
+    assert "стены" in scene.unknown and "木の柱" in scene.unknown and "zzzq" in scene.unknown
+    assert scene.phrases[0].style == "grass"
+    assert "unknown words" in scene.message
+
+
+def test_target_words_plurals_synonyms_and_names():
+    assert [target_of(w) for w in ("Walls", "pillars", "COLUMN", "floor", "roofs", "vase")] == [
+        "wall", "post", "post", "ground", "roof", None]
+    assert name_targets("Wall.001") == ["wall"] and name_targets("StonePillar") == ["post"]
+    assert name_targets("fence_post") == ["post", "post"] and name_targets("Mesh.004") == []
+
+
+def _demo_parts() -> list[Part]:
+    return [Part("Ground", lo=(-10, -10, 0), hi=(10, 10, 0), up=1.0),
+            Part("Box", lo=(-2.5, 0, 0), hi=(-0.5, 2, 2), up=0.17, side=0.66),
+            Part("Column", lo=(-4.1, 8.4, 0), hi=(-2.9, 9.6, 5), side=0.9),
+            Part("Wall", lo=(-3, 13.75, 0), hi=(5, 14.25, 4), up=0.1, side=0.8)]
+
+
+def test_demo_assignment_by_names():
+    out = assign(parse_scene_prompt("brick walls, wooden posts and grass"), _demo_parts())
+    assert [(d.part, d.prompt, d.reason) for d in out.decisions] == [
+        ("Ground", "grass", "name"), ("Box", "brick", "default"), ("Column", "wood", "name"),
+        ("Wall", "brick", "name")]
+
+
+def test_roles_from_geometry_when_names_say_nothing():
+    parts = [Part(f"Mesh.{i}", lo=p.lo, hi=p.hi, up=p.up, side=p.side) for i, p in enumerate(_demo_parts())]
+    parts.append(Part("Mesh.9", lo=(0, 0, 4), hi=(4, 4, 6), slope=0.8))
+    box = SceneBox.of(parts)
+    assert [role_of(p, box) for p in parts] == ["ground", "prop", "post", "wall", "roof"]
+    out = assign(parse_scene_prompt("grass ground, pillars of oak, stone walls, tiled roof, marble"), parts)
+    assert [(d.prompt, d.reason, d.detail) for d in out.decisions] == [
+        ("grass", "role", "ground"), ("marble", "default", "prop"), ("wood", "role", "post"),
+        ("stone", "role", "wall"), ("tiles", "role", "roof")]
+    assert [r for r, _ in ROLE_RULES] == ["ground", "post", "wall", "roof", "prop"]
+
+
+def test_material_collection_and_explicit_prompts():
+    parts = [Part("Cube", "Roof Tiles"), Part("Cube", "Trim"), Part("Obj", collections=("Pillars",)),
+             Part("Wall")]
+    out = assign(parse_scene_prompt("copper roof, stone columns, plaster"), parts, {"Wall": "blue tiles"})
+    assert [(d.part, d.prompt, d.reason) for d in out.decisions] == [
+        ("Cube/Roof Tiles", "metal", "material"), ("Cube/Trim", "plaster", "default"),
+        ("Obj", "stone", "collection"), ("Wall", "blue tiles", "explicit")]
+    assert out.unused == [] and out.as_records()[0]["reason"] == "material"
+
+
+def test_no_phrases_falls_back_to_the_whole_text():
+    out = assign(parse_scene_prompt(","), [Part("A")])
+    assert out.decisions[0].phrase == -1 and out.decisions[0].reason == "default"
+
+
+def test_bench_assign_runs():
+    assert bench_assign(50, repeat=1) >= 0.0
