@@ -27,9 +27,10 @@ from . import _ops
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
 from .baseline import DEFAULT_FOV_DEG, fract, linear_to_srgb, random_rotation
 from .gloss import glossy, view_rays
-from .prompt import COLOURS, FINISHES, STYLE_HSV, STYLES, PromptReport, parse_prompt
+from .prompt import COLOURS, FINISHES, STYLE_HSV, PromptReport, parse_prompt
+from .segments import Region, build_regions, check_segments, resize_segments
+from .shadows import screen_shadows
 
-SHADOW_STEPS = 14
 # per style: texture contrast and coarsest-cell multiplier
 _CONTRAST = {"brick": 0.55, "wood": 0.45, "stone": 0.5, "marble": 0.6, "tiles": 0.5, "metal": 0.15,
              "plaster": 0.12, "grass": 0.6}
@@ -57,7 +58,8 @@ class GBuffer:
     :param image: 3×H×W linear shaded result (with the style's specular reflection, see :mod:`.gloss`).
     :param rays: 3×H×W unit view rays.
     :param mortar: H×W mortar weight of brick and tiles (0 elsewhere).
-    :param mortar_colour: Linear colour of the mortar (3; zero for styles without mortar).
+    :param mortar_colour: Linear colour of the mortar (3; zero for styles without mortar) of the first region.
+    :param regions: The painted regions (:mod:`.segments`), each with its style and mortar colour.
     """
 
     mask: np.ndarray
@@ -75,6 +77,7 @@ class GBuffer:
     rays: np.ndarray
     mortar: np.ndarray
     mortar_colour: np.ndarray
+    regions: list[Region] = dataclasses.field(default_factory=list)
 
 
 def seeded_light(seed: int) -> np.ndarray:
@@ -152,11 +155,11 @@ def _segments(filled: np.ndarray, mask: np.ndarray, camera: CameraModel, edge_th
 
 
 def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: np.ndarray, median: float,
-             style: str, seed: int, report: PromptReport, colours: np.ndarray | None,
+             style: str, seed: int, report: PromptReport, colours: np.ndarray | None, variant: int | None = None,
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Albedo (3×H×W), pattern (H×W), mortar weight (H×W) and mortar colour (3) of one image."""
     h, w = mask.shape
-    rng = np.random.default_rng([seed, 11])
+    rng = np.random.default_rng([seed, 11] if variant is None else [seed, 11, variant])
     n_labels = int(labels.max()) + 1
     if colours is None:
         table = palette_colours(report, style, max(n_labels, 1), rng)
@@ -184,7 +187,8 @@ def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: 
     base[:, idx] = table[lab].T
     mortar_colour = np.zeros(3, np.float32)
     if style in _MORTAR_GREY:
-        grey = np.random.default_rng([seed, 19]).uniform(*_MORTAR_GREY[style])
+        key = [seed, 19] if variant is None else [seed, 19, variant]
+        grey = np.random.default_rng(key).uniform(*_MORTAR_GREY[style])
         mortar_colour = (np.array([grey, grey, 0.95 * grey]) ** 2.2).astype(np.float32)
     pattern, mortar = pattern.reshape(h, w), mortar.reshape(h, w)
     albedo = surface_albedo(base.reshape(3, h, w), pattern, mortar, mortar_colour, style)
@@ -193,7 +197,8 @@ def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: 
 
 def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str, seed: int,
             report: PromptReport | None = None, light: np.ndarray | None = None,
-            colours: np.ndarray | None = None, edge_threshold: float = 0.05) -> GBuffer:
+            colours: np.ndarray | None = None, edge_threshold: float = 0.05,
+            regions: list[Region] | None = None) -> GBuffer:
     """Run the analytic layer on a validated depth map.
 
     :param depth: H×W float32 depth (``inf`` on background), as from :func:`~.base.validate_depth`.
@@ -206,8 +211,11 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     :param colours: Optional K×3 linear colours indexed by segment label (training hints); the
         seeded palette otherwise.
     :param edge_threshold: Relative disparity second difference that counts as a discontinuity.
+    :param regions: Regions painted with their own style and palette variant (:func:`~.segments.build_regions`);
+        ``style`` and ``report`` everywhere when None.
     """
     report = report or PromptReport()
+    regions = regions or [Region(style, report)]
     h, w = depth.shape
     m = np.asarray(mask, bool)
     z = np.where(m, depth, 1.0).astype(np.float32)
@@ -215,12 +223,16 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     valid = depth[m]
     median = float(np.median(valid[:: max(1, valid.size // 65536)]))
     disparity = np.where(m, np.float32(median) / z, np.float32(0.0))
-    albedo, pattern, mortar, mortar_colour = _texture(points, normals, m, labels, median, style, seed, report,
-                                                      colours)
+    albedo, pattern, mortar = np.zeros((3, h, w), np.float32), np.zeros((h, w), np.float32), np.zeros_like(z)
+    for r in regions:
+        where = m if r.where is None else m & r.where
+        a, p, mo, r.mortar_colour = _texture(points, normals, where, labels, median, r.style, seed, r.report, colours,
+                                             r.variant)
+        albedo, pattern, mortar = albedo + a, pattern + p, mortar + mo
     sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
     sun = (sun / max(float(np.linalg.norm(sun)), 1e-9)).astype(np.float32)
     ndl = np.maximum(np.tensordot(sun, normals, 1), 0.0)
-    direct = ndl * _shadows(z, m, points, sun, camera, median)
+    direct = ndl * screen_shadows(z, m, points, sun, camera, median)
     ambient = 0.5 + 0.5 * normals[1]
     # Sky: a seeded linear colour in the range of the training renders' world colours, slightly
     # brighter towards the zenith.
@@ -231,10 +243,13 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     sky = base.reshape(3, 1, 1) * (0.9 + 0.2 * np.clip(elev, 0, 1))
     rays = view_rays(points, camera.ortho)
     radiance = albedo * (1.1 * direct + 0.3 * ambient)
-    radiance = glossy(radiance, albedo, style, normals, rays, m, direct, sun, sky)
-    image = np.where(m, radiance, sky).astype(np.float32)
+    shaded = radiance
+    for r in regions:
+        lit = glossy(radiance, albedo, r.style, normals, rays, m, direct, sun, sky)
+        shaded = lit if r.where is None else np.where(r.where, lit, shaded)
+    image = np.where(m, shaded, sky).astype(np.float32)
     return GBuffer(m, disparity, normals, edges, labels, albedo, pattern, direct, ambient * m, sky, sun, image, rays,
-                   mortar, mortar_colour)
+                   mortar, regions[0].mortar_colour, regions)
 
 
 def surface_albedo(colours: np.ndarray, pattern: np.ndarray, mortar: np.ndarray, mortar_colour: np.ndarray,
@@ -253,55 +268,6 @@ def surface_albedo(colours: np.ndarray, pattern: np.ndarray, mortar: np.ndarray,
     return albedo.astype(np.float32)
 
 
-def _upsample(a: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Bilinear resize of an H'×W' map to ``h``×``w`` (half-pixel centres, as ``F.interpolate``)."""
-    def taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        src = np.maximum((np.arange(n_out, dtype=np.float32) + 0.5) * np.float32(n_in / n_out) - 0.5, 0.0)
-        i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-        return i0, np.minimum(i0 + 1, n_in - 1), (src - i0).astype(np.float32)
-
-    y0, y1, fy = taps(a.shape[0], h)
-    x0, x1, fx = taps(a.shape[1], w)
-    rows = a[y0] + (a[y1] - a[y0]) * fy[:, None]
-    return rows[:, x0] + (rows[:, x1] - rows[:, x0]) * fx[None, :]
-
-
-def _shadows(z: np.ndarray, m: np.ndarray, points: np.ndarray, sun: np.ndarray, camera: CameraModel,
-             median: float) -> np.ndarray:
-    """Screen-space cast shadows: 1 = lit, 0 = shadowed (H×W), computed at half resolution.
-
-    Marches from every surface point towards the sun in geometrically growing steps (all steps at
-    once), projects each step into the image and calls it occluded when the depth map holds a
-    surface in front of it (within a thickness that grows with the distance travelled).
-    """
-    h, w = z.shape
-    s = 2 if min(h, w) >= 64 else 1
-    zs, ms, ps = z[::s, ::s], m[::s, ::s], points[:, ::s, ::s]
-    hs, ws = zs.shape
-    left, right, bottom, top = camera.frame
-    zmap = np.where(ms, zs, np.float32(1e6)).reshape(-1)
-    ts = (median * 0.01 * (1.4 ** np.arange(SHADOW_STEPS, dtype=np.float32))).astype(np.float32).reshape(-1, 1)
-    p = ps.reshape(3, 1, -1)
-    q = p + sun.reshape(3, 1, 1) * ts  # 3×T×N
-    depth_q = -q[2]
-    if camera.ortho:
-        u, v = q[0], q[1]
-    else:
-        inv = 1.0 / np.maximum(depth_q, 1e-6)
-        u, v = q[0] * inv, q[1] * inv
-    gx = np.float32(2.0 / (right - left)) * (u - np.float32(left)) - 1.0
-    gy = 1.0 - np.float32(2.0 / (top - bottom)) * (v - np.float32(bottom))
-    # nearest sample with border clamping, as grid_sample(mode="nearest", align_corners=False)
-    ix = np.rint(np.clip(((gx + 1.0) * ws - 1.0) * 0.5, 0, ws - 1)).astype(np.int64)
-    iy = np.rint(np.clip(((gy + 1.0) * hs - 1.0) * 0.5, 0, hs - 1)).astype(np.int64)
-    d = zmap[iy * ws + ix]
-    inside = (np.abs(gx) < 1) & (np.abs(gy) < 1) & (depth_q > 0)
-    gap = depth_q - d
-    blocked = inside & (gap > 0.02 * ts + 0.003 * median) & (gap < 2.0 * ts + 0.05 * median)
-    lit = _ops.box3((~blocked.any(0)).astype(np.float32).reshape(hs, ws))
-    return _upsample(lit, h, w) if s > 1 else lit
-
-
 def prepare(depth: np.ndarray, mask: np.ndarray | None, size: tuple[int, int] | None, seed: int,
             camera: CameraModel | None) -> tuple[np.ndarray, np.ndarray, int, CameraModel]:
     """Validate and resize the inputs shared by the embedded generators.
@@ -317,19 +283,6 @@ def prepare(depth: np.ndarray, mask: np.ndarray | None, size: tuple[int, int] | 
     elif (camera.width, camera.height) != (width, height):
         camera = dataclasses.replace(camera, width=width, height=height)
     return d_np, m_np, seed, camera
-
-
-def choose_style(report: PromptReport, seed: int) -> str:
-    """The style a prompt asks for: its first style word, the routed style, or a seeded pick.
-
-    :param report: Parsed prompt.
-    :param seed: Seed for the fallback pick.
-    """
-    if report.styles:
-        return report.styles[0]
-    if report.routed:
-        return report.routed
-    return STYLES[int(np.random.default_rng([seed, 3]).integers(len(STYLES)))]
 
 
 def to_image(linear: np.ndarray) -> np.ndarray:
@@ -362,7 +315,8 @@ class AnalyticGenerator:
 
     def generate(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
                  size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
-                 cancel: CancelFn | None = None, camera: CameraModel | None = None) -> np.ndarray:
+                 cancel: CancelFn | None = None, camera: CameraModel | None = None,
+                 segments: np.ndarray | None = None, segment_prompts: list[str] | None = None) -> np.ndarray:
         """Generate an sRGB image for ``depth`` (see :class:`~.base.Generator` for the contract).
 
         :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
@@ -373,14 +327,19 @@ class AnalyticGenerator:
         :param progress: ``progress(fraction, message)`` callback.
         :param cancel: Cancellation poll.
         :param camera: Camera the depth was taken with.
+        :param segments: H×W integer segment map at the depth's size (:mod:`.segments`), or None.
+        :param segment_prompts: One prompt per segment id; each segment gets its own style and palette.
         :return: H×W×3 float32 sRGB in [0, 1].
         """
         steps = Steps(progress, cancel)
         steps(0.0, "checking input")
+        seg = None if segments is None else check_segments(segments, segment_prompts, np.shape(depth))[0]
         d_np, m_np, seed, camera = prepare(depth, mask, size, seed, camera)
         self.last_report = report = parse_prompt(prompt)
+        seg = None if seg is None else resize_segments(seg, (camera.width, camera.height))
+        regions = build_regions(seg, segment_prompts, report, seed, m_np)
         steps(0.2, "analytic shading")
-        g = gbuffer(d_np, m_np, camera, choose_style(report, seed), seed, report)
+        g = gbuffer(d_np, m_np, camera, regions[0].style, seed, report, regions=regions)
         out = to_image(g.image)
         steps.done()
         return out

@@ -11,6 +11,11 @@ forward (:mod:`.netnp`) as the fallback (:mod:`.runtime` chooses); ``runtime="to
 with the torch reference (:mod:`.model`) instead, on the same inputs. Images larger than
 :data:`TILE` on a side are run in overlapping tiles blended with linear ramps (the network has no
 global pooling, so tiles agree).
+
+With a segment map and per-segment prompts (:mod:`.segments`) each region gets its own style, palette hints
+and texture from layer 1; layer 2 is conditioned on one style per run, so without retraining it runs once per
+distinct style over the whole image and the outputs are composited by region (per-pixel style conditioning
+and retraining for it are future work).
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..errors import BadInput
-from .analytic import choose_style, gbuffer, prepare, seeded_light, surface_albedo, to_image
+from .analytic import GBuffer, gbuffer, prepare, seeded_light, surface_albedo, to_image
 from .base import CancelFn, ProgressFn, Steps
 from .checkpoint import DEFAULT_WEIGHTS
 from .gloss import glossy
 from .netnp import condition, features, load_numpy, seeded_noise
 from .prompt import COLOURS, FINISHES, STYLES, PromptReport, parse_prompt
 from .runtime import load_runtime, predictor
+from .segments import Region, build_regions, check_segments, resize_segments
 
 TILE = 1024
 OVERLAP = 64
@@ -37,7 +43,8 @@ RUNTIMES = ("auto", "opencv", "numpy", "torch")
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
-def hint_colours(bank: np.ndarray, report: PromptReport, style: str, n: int, seed: int) -> np.ndarray:
+def hint_colours(bank: np.ndarray, report: PromptReport, style: str, n: int, seed: int,
+                 variant: int | None = None) -> np.ndarray:
     """``n`` seeded per-segment albedo hints (n×3) from the palette bank for ``style``.
 
     :param bank: Palette bank, styles × bank size × 3 (from the checkpoint).
@@ -45,8 +52,9 @@ def hint_colours(bank: np.ndarray, report: PromptReport, style: str, n: int, see
     :param style: Style name.
     :param n: Number of segments.
     :param seed: Seed.
+    :param variant: Region variant (:class:`~.segments.Region`); another draw per variant.
     """
-    rng = np.random.default_rng([seed, 13])
+    rng = np.random.default_rng([seed, 13] if variant is None else [seed, 13, variant])
     colours = bank[STYLES.index(style)]
     table = colours[rng.integers(0, colours.shape[0], max(n, 1))].astype(np.float32)
     for f in report.finishes:
@@ -180,7 +188,8 @@ class EmbeddedGenerator:
     def generate(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
                  size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
                  cancel: CancelFn | None = None, camera: CameraModel | None = None,
-                 light: np.ndarray | None = None, preview=None) -> np.ndarray:
+                 light: np.ndarray | None = None, preview=None, segments: np.ndarray | None = None,
+                 segment_prompts: list[str] | None = None) -> np.ndarray:
         """Generate an sRGB image for ``depth`` (see :class:`~.base.Generator` for the contract).
 
         :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
@@ -194,18 +203,22 @@ class EmbeddedGenerator:
         :param light: Camera-space direction towards the sun; seeded when None.
         :param preview: ``preview(rgb, fraction)``, called once with the analytic layer's image while
             the network runs (the worker shows it as the job's preview).
+        :param segments: H×W integer segment map at the depth's size (:mod:`.segments`), or None.
+        :param segment_prompts: One prompt per segment id; each segment gets its own style and palette.
         :return: H×W×3 float32 sRGB in [0, 1].
         :raises BadInput: Unusable depth, size or seed, or weights that fail verification.
         :raises ModelUnavailable: Missing weights.
         """
         steps = Steps(progress, cancel)
-        result = to_image(self.linear(depth, mask, prompt, seed, size, steps, camera, light, preview))
+        result = to_image(self.linear(depth, mask, prompt, seed, size, steps, camera, light, preview, segments,
+                                      segment_prompts))
         steps.done()
         return result
 
     def linear(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
                size: tuple[int, int] | None = None, steps: Steps | None = None, camera: CameraModel | None = None,
-               light: np.ndarray | None = None, preview=None) -> np.ndarray:
+               light: np.ndarray | None = None, preview=None, segments: np.ndarray | None = None,
+               segment_prompts: list[str] | None = None) -> np.ndarray:
         """The image in linear RGB (3×H×W float32, before the sRGB encoding); :meth:`generate` encodes it.
 
         :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
@@ -217,27 +230,43 @@ class EmbeddedGenerator:
         :param camera: Camera the depth was taken with.
         :param light: Camera-space direction towards the sun; seeded when None.
         :param preview: ``preview(rgb, fraction)`` with the analytic layer's image.
+        :param segments: Segment map (see :meth:`generate`).
+        :param segment_prompts: One prompt per segment id.
         """
         steps = steps or Steps(None, None)
         steps(0.0, "checking input")
+        seg = None if segments is None else check_segments(segments, segment_prompts, np.shape(depth))[0]
         d_np, m_np, seed, camera = prepare(depth, mask, size, seed, camera)
         self.last_report = report = parse_prompt(prompt)
+        seg = None if seg is None else resize_segments(seg, (camera.width, camera.height))
+        regions = build_regions(seg, segment_prompts, report, seed, m_np)
         model = self.model
         steps(0.1, "analytic layer")
-        style = choose_style(report, seed)
         sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
-        g = gbuffer(d_np, m_np, camera, style, seed, report, light=sun)
+        g = gbuffer(d_np, m_np, camera, regions[0].style, seed, report, light=sun, regions=regions)
         if preview is not None:
             preview(to_image(g.image), 0.5)
-        n_labels = int(g.labels.max()) + 1
-        albedo = g.albedo
-        if n_labels > 0:
-            table = hint_colours(self._bank(model), report, style, n_labels, seed)
-            albedo = surface_albedo(table[np.maximum(g.labels, 0)].transpose(2, 0, 1), g.pattern, g.mortar,
-                                    g.mortar_colour, style) * g.mask
+        albedo = self._hinted_albedo(model, g, regions, seed)
         feats = features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
                          seeded_noise(seed, g.mask.shape))
         steps(0.5, "appearance network")
-        out = run_tiled(self.network(model, condition(STYLES.index(style), g.light)), feats)
-        out = glossy(out, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
+        out = np.zeros_like(albedo)
+        for style in dict.fromkeys(r.style for r in regions):  # one run of layer 2 per distinct style
+            pred = run_tiled(self.network(model, condition(STYLES.index(style), g.light)), feats)
+            lit = glossy(pred, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
+            for r in (r for r in regions if r.style == style):
+                out = lit if r.where is None else np.where(r.where, lit, out)
         return np.where(g.mask, out, g.sky)  # the network's sky is capped; use the analytic one
+
+    def _hinted_albedo(self, model, g: GBuffer, regions: list[Region], seed: int) -> np.ndarray:
+        """Layer 1's albedo with the palette hints of the checkpoint's bank, region by region (3×H×W)."""
+        n_labels = int(g.labels.max()) + 1
+        if n_labels <= 0:
+            return g.albedo
+        albedo = np.zeros_like(g.albedo)
+        for r in regions:
+            table = hint_colours(self._bank(model), r.report, r.style, n_labels, seed, r.variant)
+            part = surface_albedo(table[np.maximum(g.labels, 0)].transpose(2, 0, 1), g.pattern, g.mortar,
+                                  r.mortar_colour, r.style) * g.mask
+            albedo = part if r.where is None else np.where(r.where, part, albedo)
+        return albedo

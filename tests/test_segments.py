@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Per-segment prompts in the generators: each region its own style and palette, old calls unchanged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_embedded import ground_box
+
+from depth_addon.errors import BadInput
+from depth_addon.generation.analytic import AnalyticGenerator
+from depth_addon.generation.embedded import EmbeddedGenerator
+from depth_addon.generation.prompt import parse_prompt
+from depth_addon.generation.segments import build_regions, resize_segments
+
+
+def _halves(depth: np.ndarray) -> np.ndarray:
+    seg = np.zeros(depth.shape, np.int32)
+    seg[:, depth.shape[1] // 2:] = 1
+    return seg
+
+
+def _mean_rgb(img: np.ndarray, where: np.ndarray) -> np.ndarray:
+    return img[where].mean(0)
+
+
+@pytest.mark.parametrize("gen", [AnalyticGenerator(), EmbeddedGenerator(runtime="numpy")], ids=lambda g: g.name)
+def test_each_segment_gets_its_own_style(gen):
+    depth, cam = ground_box(box=False)
+    seg = _halves(depth)
+    img = gen.generate(depth, prompt="stone", seed=3, camera=cam, segments=seg, segment_prompts=["red brick", "grass"])
+    ground = np.isfinite(depth)
+    left, right = _mean_rgb(img, ground & (seg == 0)), _mean_rgb(img, ground & (seg == 1))
+    assert left[0] > left[1] and right[1] > right[0]  # brick is red, grass is green
+    assert gen.last_report.styles == ["stone"]
+
+
+@pytest.mark.parametrize("gen", [AnalyticGenerator(), EmbeddedGenerator(runtime="numpy")], ids=lambda g: g.name)
+def test_old_calls_and_segment_free_maps_are_unchanged(gen):
+    depth, cam = ground_box()
+    plain = gen.generate(depth, prompt="brick", seed=1, camera=cam)
+    none = gen.generate(depth, prompt="brick", seed=1, camera=cam, segments=None, segment_prompts=None)
+    unused = gen.generate(depth, prompt="brick", seed=1, camera=cam, segments=np.full(depth.shape, -1),
+                          segment_prompts=["grass"])
+    assert np.array_equal(plain, none) and np.array_equal(plain, unused)
+
+
+def test_neighbours_with_one_material_get_different_draws_unless_same():
+    mask = np.ones((4, 4), bool)
+    seg = np.repeat(np.arange(4), 4).reshape(4, 4) % 2
+    report = parse_prompt("")
+    regions = build_regions(seg, ["stone", "stone"], report, 0, mask)
+    assert [r.style for r in regions] == ["stone", "stone"] and regions[0].variant != regions[1].variant
+    same = build_regions(seg, ["same stone", "same stone"], report, 0, mask)
+    assert same[0].variant == same[1].variant
+    partial = build_regions(np.where(seg == 1, -1, 0), ["grass"], report, 0, mask)
+    assert [r.style for r in partial][0] == "grass" and len(partial) == 2
+
+
+def test_analytic_neighbour_palettes_differ():
+    depth, cam = ground_box(box=False)
+    seg = _halves(depth)
+    img = AnalyticGenerator().generate(depth, prompt="", seed=5, camera=cam, segments=seg,
+                                       segment_prompts=["plaster", "plaster"])
+    ground = np.isfinite(depth)
+    assert np.abs(_mean_rgb(img, ground & (seg == 0)) - _mean_rgb(img, ground & (seg == 1))).max() > 0.01
+
+
+def test_bad_segment_maps_are_refused_and_resized():
+    depth, cam = ground_box()
+    with pytest.raises(BadInput):
+        AnalyticGenerator().generate(depth, camera=cam, segments=np.zeros((3, 3), np.int32), segment_prompts=["a"])
+    with pytest.raises(BadInput):
+        AnalyticGenerator().generate(depth, camera=cam, segments=np.zeros(depth.shape), segment_prompts=["a"])
+    seg = _halves(depth)
+    img = AnalyticGenerator().generate(depth, camera=cam, size=(48, 40), segments=seg, segment_prompts=["a", "b"])
+    assert img.shape == (40, 48, 3) and resize_segments(seg, (48, 40)).shape == (40, 48)
