@@ -75,3 +75,16 @@ def test_bad_segment_maps_are_refused_and_resized():
     seg = _halves(depth)
     img = AnalyticGenerator().generate(depth, camera=cam, size=(48, 40), segments=seg, segment_prompts=["a", "b"])
     assert img.shape == (40, 48, 3) and resize_segments(seg, (48, 40)).shape == (40, 48)
+
+
+def test_local_generator_passes_segments_through():
+    from depth_addon.app.flow import GenerateRequest, LocalGenerator
+
+    depth, cam = ground_box(box=False)
+    seg = _halves(depth)
+    request = GenerateRequest(depth, np.isfinite(depth), cam, "stone", 3, segments=seg,
+                              segment_prompts=["red brick", "grass"])
+    rgb = LocalGenerator("analytic")(request, None, None).rgb
+    ground = np.isfinite(depth)
+    left, right = _mean_rgb(rgb, ground & (seg == 0)), _mean_rgb(rgb, ground & (seg == 1))
+    assert left[0] > left[1] and right[1] > right[0]

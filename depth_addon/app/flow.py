@@ -44,6 +44,8 @@ class GenerateRequest:
     :param seed: Seed.
     :param init_image: H×W×3 paint already there (generators that inpaint take it), or None.
     :param init_mask: H×W bool, True where the generator may paint, or None.
+    :param segments: H×W integer segment map (:mod:`depth_addon.generation.segments`), or None.
+    :param segment_prompts: One prompt per segment id (generators that paint regions take both).
     :param start: Overall progress when this request starts, 0..1.
     :param span: Share of the overall progress this request covers.
     :param message: What the request is, for progress lines ("view 2 of 4").
@@ -56,6 +58,8 @@ class GenerateRequest:
     seed: int = 0
     init_image: np.ndarray | None = None
     init_mask: np.ndarray | None = None
+    segments: np.ndarray | None = None
+    segment_prompts: list[str] | None = None
     start: float = 0.1
     span: float = 0.7
     message: str = "generating"
@@ -107,7 +111,7 @@ class LocalGenerator:
             self._instance = get_generator(self.name)
         gen = self._instance
         extra = {k: v for k, v in self.options.items() if v not in (None, "") and accepts(gen, k)}
-        for key in ("init_image", "init_mask"):
+        for key in ("init_image", "init_mask", "segments", "segment_prompts"):
             value = getattr(request, key)
             if value is not None and accepts(gen, key):
                 extra[key] = value
