@@ -32,6 +32,7 @@ from .app import multiview as _multiview
 from .app import texture as _texture
 from .app.depth import DepthResult
 from .app.texture import TextureRun
+from .camera import CameraModel
 from .errors import BadInput
 from .mapping import DepthMapping
 
@@ -97,6 +98,9 @@ RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "radial": (lambda v: isinstance(v, bool), "True or False"),
     "progress": (_optional(callable), "a callable(fraction, message) or None"),
     "cancel": (_optional(callable), "a callable() -> bool or None"),
+    "object_prompts": (_optional(lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, str)
+                                                                       for k, t in v.items())),
+                       "a dict of object name → prompt, or None"),
 }
 
 
@@ -132,7 +136,8 @@ render_depth = _checked(_depth_use_case.render_depth)
 save_depth = _checked(_depth_use_case.save_depth,
                       mapping=(_optional(lambda v: isinstance(v, DepthMapping)), "a DepthMapping or None"))
 depth_mapping = _checked(_depth_use_case.depth_mapping)
-generate = _checked(_texture.generate, depth=(lambda v: isinstance(v, np.ndarray), "an H×W float array in metres"))
+generate = _checked(_texture.generate, depth=(lambda v: isinstance(v, np.ndarray), "an H×W float array in metres"),
+                    camera=(_optional(lambda v: isinstance(v, CameraModel)), "the depth's CameraModel, or None"))
 project = _checked(_texture.project)
 texture_scene = _checked(_texture.texture_scene, mapping=(lambda v: isinstance(v, str), "a mapping kind (str)"))
 texture_multiview = _checked(_multiview.texture_multiview)

@@ -25,11 +25,13 @@ from ..blender.writeback import provenance as provenance_props
 from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..generation import get_generator
+from ..generation.scene_prompt import parse_scene_prompt
 from ..io.png import to_uint, write_png
 from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
 from .flow import PAUSE, Flow, GenerateRequest, reporter, run_local
+from .scene_prompts import SceneSegments, check_object_prompts, scene_segments
 
 Progress = Callable[[float, str], None]
 #: Scene property naming the last generated image (the default of Project Image).
@@ -91,13 +93,14 @@ class TextureRun:
     compositor: bpy.types.NodeTree | None
     files: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    parts: SceneSegments = field(default_factory=SceneSegments)
 
 
 def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
                   prompt: str = "", seed: int = 0, generator: str | None = None, out_dir: str | os.PathLike | None
                   = None, resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
                   compositor: bool = True, progress: Progress | None = None,
-                  cancel: Callable[[], bool] | None = None) -> TextureRun:
+                  cancel: Callable[[], bool] | None = None, object_prompts: dict[str, str] | None = None) -> TextureRun:
     """The whole path in this process: depth from the camera → generated image → projection (+ compositor).
 
     The sidebar runs the same :func:`texture_flow` through the worker (:mod:`.jobs`).
@@ -115,9 +118,11 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     :param compositor: Also set up our compositor group with the generated image as AI layer.
     :param progress: Called with ``(fraction, message)``.
     :param cancel: Polled between stages and inside generation.
+    :param object_prompts: Object name → prompt, winning over the routing of a multi-material ``prompt``.
     """
     report = reporter(progress, cancel)
-    flow = texture_flow(scene, camera, prompt, seed, out_dir, resolution, engine, mapping, compositor, report=report)
+    flow = texture_flow(scene, camera, prompt, seed, out_dir, resolution, engine, mapping, compositor, report=report,
+                        object_prompts=object_prompts)
     return run_local(flow, generator, progress=progress, cancel=cancel)
 
 
@@ -125,10 +130,14 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
                  prompt: str = "", seed: int = 0, out_dir: str | os.PathLike | None = None,
                  resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
                  compositor: bool = True, objects: tuple[str, ...] = (), label: str = "Generated",
-                 report: Progress | None = None) -> Flow:
+                 report: Progress | None = None, object_prompts: dict[str, str] | None = None) -> Flow:
     """Texture from one camera as a flow (:mod:`.flow`): depth now, one image request, then the write-back.
 
+    A prompt that names several materials, or ``object_prompts``, paints each object (or material slot)
+    with its own material (:mod:`.scene_prompts`); the assignment is recorded in the provenance.
+
     :param objects: Names of the objects to project onto; every visible mesh when empty.
+    :param object_prompts: Object name → prompt, winning over the routing of ``prompt``.
     :param label: Names the image (``Depth <label>``, numbered when taken).
     :param report: Progress of the main-thread stages.
     The other parameters are :func:`texture_scene`'s.
@@ -139,9 +148,12 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     scene_name, frame, timings, files = scene.name, scene.frame_current, {}, {}
     t = time.perf_counter()
     report(0.0, "rendering depth")
-    depth = render_depth(scene, camera, resolution, engine)
+    object_prompts = check_object_prompts(object_prompts, [o.name for o in scene.objects])
+    per_part = bool(object_prompts) or len(parse_scene_prompt(prompt).phrases) > 1
+    depth = render_depth(scene, camera, resolution, engine, ids=per_part)
     if not depth.mask.any():
         raise BadInput("the camera sees no geometry; nothing to texture")
+    parts = scene_segments(depth, prompt, object_prompts) if per_part else SceneSegments()
     depth_map = depth_mapping(depth, kind=mapping)
     timings["depth"] = time.perf_counter() - t
     if out_dir is not None:
@@ -151,7 +163,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
     slack = _THREAD.submit(images.depth_slack, planar)  # numpy, while the image is generated
     t = time.perf_counter()
-    generated = yield GenerateRequest(depth.depth, depth.mask, depth.camera, prompt, seed)
+    generated = yield GenerateRequest(depth.depth, depth.mask, depth.camera, prompt, seed, segments=parts.segments,
+                                      segment_prompts=parts.prompts if parts.segments is not None else None)
     timings["generate"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -159,7 +172,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     scene = _scene(scene_name)
     record = prov.provenance("projection", prompt, seed, generated.generator, [depth.camera], depth_map,
                              weights_hash=generated.fingerprint, frame=frame,
-                             options={"engine": engine, "camera": cam_name})
+                             options={"engine": engine, "camera": cam_name, "parts": parts.decisions,
+                                      "object_prompts": object_prompts})
     image, proj = yield from apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label,
                                              slack.result())
     timings["project"] = time.perf_counter() - t
@@ -171,7 +185,7 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
         timings["compositor"] = time.perf_counter() - t
     report(1.0, "done")
     return TextureRun(depth=depth, mapping=depth_map, rgb=generated.rgb, image=image, projection=proj,
-                      compositor=group, files=files, timings=timings)
+                      compositor=group, files=files, timings=timings, parts=parts)
 
 
 def _scene(name: str) -> bpy.types.Scene:

@@ -88,13 +88,15 @@ class Events:
     def emit(self, event: str, **data: object) -> None:
         """Write one event; human mode prints artifacts and the summary, progress goes to stderr.
 
-        :param event: ``start``, ``progress``, ``artifact``, ``warning``, ``plan``, ``done`` or ``error``.
+        :param event: ``start``, ``progress``, ``artifact``, ``part``, ``warning``, ``plan``, ``done`` or ``error``.
         :param data: The event's fields.
         """
         if self.as_json:
             print(json.dumps({"event": event, **data}, default=str), flush=True)
         elif event == "artifact":
             print(f"{data['kind']:>10}: {data['path']}", flush=True)
+        elif event == "part":
+            print(f"{data['part']}: {data['prompt']!r} ({data['reason']}: {data['detail']})", flush=True)
         elif event == "progress" and sys.stderr.isatty():
             print(f"\r[{data['fraction'] * 100:5.1f}%] {data['message']:<40}", end="", file=sys.stderr, flush=True)
         elif event == "done":

@@ -40,6 +40,7 @@ from ..texturing.provenance import metadata_text
 from ..texturing.raster import MAX_SIZE, MIN_SIZE
 from ..texturing.views import PLACEMENTS
 from .common import EventSink, add_resolution, check_range, open_blend, versions, warn
+from .parts import add_part_arguments, dry_run, object_prompts
 
 if TYPE_CHECKING:
     from ..blender.writeback.multiview import MultiviewResult
@@ -66,6 +67,7 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     add_resolution(p)
     add_texture_arguments(p)
     add_generation_arguments(p)
+    add_part_arguments(p)
     return p
 
 
@@ -147,6 +149,8 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     :return: Summary for the ``done`` event (``timings`` ...).
     """
     check_arguments(args)
+    if getattr(args, "dry_run", False):
+        return dry_run(args, events)
     with claim(args, [args.blend or bpy.data.filepath or None]) as out:
         open_blend(args.blend, events)
         if wants_multiview(args):
@@ -226,7 +230,7 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
     start = time.perf_counter()
     run = api.texture_scene(camera=getattr(args, "camera", None), prompt=args.prompt, seed=args.seed,
                             generator=args.generator, out_dir=out.staging, resolution=args.resolution,
-                            engine=args.engine, progress=events.progress)
+                            engine=args.engine, progress=events.progress, object_prompts=object_prompts(args))
     for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", [])):
         warn(events, f"object {name} is not a mesh: the projection leaves it untextured")
     artifacts: list[Artifact] = [(kind, Path(path), {}) for kind, path in run.files.items()]
@@ -236,6 +240,7 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
     record = {
         "command": args.command, "prompt": args.prompt, "seed": args.seed, "generator": args.generator or "default",
         "engine": run.depth.engine, "resolution": [run.depth.camera.width, run.depth.camera.height],
+        "parts": run.parts.decisions,
         "mapping": run.mapping.to_dict(), "camera": run.depth.camera.to_dict(), "timings": timings,
         "versions": versions(),
         "artifacts": {k: relative(v, out.staging) for k, v in run.files.items()} | {"blend": "scene.blend"},

@@ -45,13 +45,14 @@ def write_request_arrays(folder: Path, depth: np.ndarray, mask: np.ndarray | Non
     :param folder: The request's folder.
     :param depth: H×W depth in metres.
     :param mask: H×W bool mask, or None.
-    :param params: Request fields; ``init_image`` (float32) and ``init_mask`` (bool) may be arrays.
+    :param params: Request fields; ``init_image`` (float32), ``init_mask`` (bool) and ``segments`` (int32) may
+        be arrays.
     """
     full = {**params, "depth": str(write_array(folder / "depth.npy", np.asarray(depth, np.float32))),
             "out_dir": str(folder)}
     if mask is not None:
         full["mask"] = str(write_array(folder / "mask.npy", np.asarray(mask, bool)))
-    for key, dtype in (("init_image", np.float32), ("init_mask", bool)):
+    for key, dtype in (("init_image", np.float32), ("init_mask", bool), ("segments", np.int32)):
         if isinstance(full.get(key), np.ndarray):
             full[key] = str(write_array(folder / f"{key}.npy", full[key].astype(dtype)))
         elif full.get(key) is None:

@@ -145,6 +145,8 @@ class GenerateParams:
     :param model_dir: Folder with model weights (learned backends).
     :param init_image: Path of an H×W×3 float32 ``.npy`` of paint already there (generators that inpaint).
     :param init_mask: Path of an H×W bool ``.npy``, True where the generator may paint.
+    :param segments: Path of an H×W int32 ``.npy`` segment map (generators that paint regions).
+    :param segment_prompts: One prompt per segment id.
     """
 
     depth: str
@@ -162,6 +164,8 @@ class GenerateParams:
     model_dir: str = ""
     init_image: str = ""
     init_mask: str = ""
+    segments: str = ""
+    segment_prompts: list[str] | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON form."""
@@ -179,7 +183,8 @@ class GenerateParams:
         for key in ("depth", "out_dir"):
             if not isinstance(values.get(key), str) or not values[key]:
                 raise BadInput(f"generate request without {key!r}")
-        for key in ("mask", "prompt", "negative_prompt", "generator", "device", "model_dir"):
+        for key in ("mask", "prompt", "negative_prompt", "generator", "device", "model_dir", "init_image", "init_mask",
+                    "segments"):
             if not isinstance(values.get(key, ""), str):
                 raise BadInput(f"{key} must be a string, got {values[key]!r}")
         seed = values.get("seed", 0)
@@ -190,6 +195,9 @@ class GenerateParams:
             if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) for v in size)):
                 raise BadInput(f"size must be [width, height], got {size!r}")
             values["size"] = (int(size[0]), int(size[1]))
+        prompts = values.get("segment_prompts")
+        if prompts is not None and not (isinstance(prompts, list) and all(isinstance(p, str) for p in prompts)):
+            raise BadInput(f"segment_prompts must be a list of strings, got {prompts!r}")
         return cls(**values)
 
 

@@ -307,9 +307,11 @@ class Server:
             value = getattr(p, name)
             if value not in (None, "") and _accepts(gen.generate, name):
                 kwargs[name] = value
-        for name in ("init_image", "init_mask"):
+        for name in ("init_image", "init_mask", "segments"):
             if getattr(p, name) and _accepts(gen.generate, name):
                 kwargs[name] = read_array(getattr(p, name))
+        if p.segment_prompts is not None and "segments" in kwargs:
+            kwargs["segment_prompts"] = list(p.segment_prompts)
         rgb = gen.generate(depth, mask, prompt=p.prompt, seed=p.seed, size=p.size, progress=progress,
                            cancel=lambda: self.is_cancelled(request.id), camera=camera, **kwargs)
         if self.is_cancelled(request.id):

@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the prompt says about each object: phrases routed to the parts a depth render shows (the use case).
+
+A prompt that names several materials ("brick walls, wooden posts and grass") or explicit per-object
+prompts give every part (object, or material slot) its own prompt; the depth render's id passes become a
+segment map the generators paint region by region. A prompt with one material and no per-object prompts
+changes nothing: no segments are sent, and the image is what it always was.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..blender.parts import scene_parts, segment_map
+from ..depthmap import DepthResult
+from ..errors import BadInput
+from ..generation.scene_assign import assign
+from ..generation.scene_prompt import parse_scene_prompt
+
+
+@dataclass
+class SceneSegments:
+    """The per-part prompts of one view.
+
+    :param segments: H×W part index per pixel (-1 elsewhere), or None when the whole image has one prompt.
+    :param prompts: One prompt per part index.
+    :param decisions: Which material each part got and why (``part``, ``prompt``, ``reason``, ``detail``).
+    :param unused: Phrases of the prompt that no part received.
+    """
+
+    segments: np.ndarray | None = None
+    prompts: list[str] = field(default_factory=list)
+    decisions: list[dict] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+
+def check_object_prompts(object_prompts: dict[str, str] | None, names: list[str]) -> dict[str, str]:
+    """``object_prompts`` when every key names an object of ``names``.
+
+    :raises BadInput: For a missing object, with the closest names suggested.
+    """
+    object_prompts = dict(object_prompts or {})
+    for name in object_prompts:
+        if not isinstance(name, str) or name not in names:
+            close = difflib.get_close_matches(str(name), names, n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise BadInput(f"--object-prompt names {name!r}, which is no object of this scene{hint}")
+    return object_prompts
+
+
+def scene_segments(depth: DepthResult, prompt: str, object_prompts: dict[str, str] | None = None) -> SceneSegments:
+    """Route the prompt's phrases (and explicit per-object prompts) to the parts ``depth`` shows.
+
+    :param depth: A depth render with ``ids=True``.
+    :param prompt: The scene prompt.
+    :param object_prompts: Object name → prompt; these win over routing.
+    """
+    scene = parse_scene_prompt(prompt)
+    if len([p for p in scene.phrases if p.prompt.strip()]) < 2 and not object_prompts:
+        return SceneSegments()
+    parts = scene_parts(depth)
+    if not parts:
+        return SceneSegments()
+    assignment = assign(scene, parts, object_prompts)
+    return SceneSegments(segment_map(depth, parts), [d.prompt for d in assignment.decisions],
+                         assignment.as_records(), [scene.phrases[i].text for i in assignment.unused])
