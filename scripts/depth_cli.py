@@ -29,4 +29,6 @@ if _held:
     sys.exit(130)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run is over: a late Ctrl+C must not break Blender's teardown
+    sys.exit(code)

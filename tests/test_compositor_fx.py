@@ -46,9 +46,10 @@ def checker_scene(z: float, size: int = 96) -> bpy.types.Scene:
     bmesh.ops.create_grid(bm, x_segments=1, y_segments=1, size=z, calc_uvs=True)
     bm.to_mesh(mesh)
     mat = bpy.data.materials.new("Checker")
-    tex_node = mat.node_tree.nodes.new("ShaderNodeTexImage")
+    tree = compat.ensure_node_tree(mat)  # 4.x makes new materials without a node tree
+    tex_node = tree.nodes.new("ShaderNodeTexImage")
     tex_node.image, tex_node.interpolation = image, "Closest"
-    mat.node_tree.nodes.active = tex_node
+    tree.nodes.active = tex_node
     mesh.materials.append(mat)
     for name, depth in (("Checker", z), ("Far Card", 30.0)):
         obj = bpy.data.objects.new(name, mesh)

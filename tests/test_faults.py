@@ -184,7 +184,7 @@ def test_moved_result_folder_still_finds_its_images(demo_blend: Path, tmp_path: 
     shutil.move(str(out), str(moved))
     bpy.ops.wm.open_mainfile(filepath=str(moved / "scene.blend"))
     files = {i.name: i.filepath for i in bpy.data.images if i.source == "FILE"}
-    assert files.get("generated.png") == "//generated.png", files
+    assert "//generated.png" in files.values(), files
     assert all(Path(bpy.path.abspath(p)).is_file() for p in files.values())
 
 

@@ -87,6 +87,6 @@ def test_save_depth_8_bit_png(tmp_out) -> None:
     data = path.read_bytes()
     assert data[24] == 8, "IHDR bit depth"
     assert read_png_text(path)["bits"] == "8"
-    with pytest.raises(BadInput, match="bit depth"):
+    with pytest.raises(BadInput, match="bits must be 8 or 16|bit depth"):
         api.save_depth(result, tmp_out / "d4.png", DepthMapping("linear", 1.0, 10.0), bits=4)
     assert bpy.context.scene.render.engine == compat.eevee_engine()

@@ -163,6 +163,7 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
     slack = _THREAD.submit(images.depth_slack, planar)  # numpy, while the image is generated
     t = time.perf_counter()
+    report(0.1, "generating")
     generated = yield GenerateRequest(depth.depth, depth.mask, depth.camera, prompt, seed, segments=parts.segments,
                                       segment_prompts=parts.prompts if parts.segments is not None else None)
     timings["generate"] = time.perf_counter() - t
