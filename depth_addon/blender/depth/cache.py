@@ -25,20 +25,30 @@ import atexit
 import sys
 import time
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import bpy
 import gpu
 import numpy as np
 from bpy.app.handlers import persistent
 
+from ...errors import BadInput
 from .scene import is_closed, mesh_arrays
 
 _dirty: set[int] = set()
+_stamps: dict[int, int] = {}  # original object session uid → update count when its geometry last changed
+_counter = [0]
+_render_generation = [0]  # bumped like the two above, but not by the depth path's own renders (see quiet())
+_epoch = [0]  # bumped by clear(): stamps start over
+_quiet = [0]  # > 0 while our own renders run: their updates are not the user's
 _generation = [0]  # bumped by anything but a transform: visibility and viewport/render verdicts
 _walk_generation = [0]  # bumped by anything that can move, add or remove a drawn instance
 _entries: dict[tuple[int, int], MeshEntry] = {}
 _renders = [0]
+snapshots: dict = {}  # (scene, layer) → render-level geometry (see :mod:`.rendered`), dropped by clear()
 KEEP_UNUSED = 4  # renders an unused entry survives (several scenes or cameras in turn)
+MAX_UPLOAD_BYTES = 2 * 2**30  # geometry (and its work arrays) one depth render may upload
 CLASSIFY_BUDGET = 0.005  # seconds a render spends finding closed meshes among the meshes it uploaded
 _NOT_GEOMETRY = (bpy.types.Action, bpy.types.Image, bpy.types.Material, bpy.types.World, bpy.types.Text,
                  bpy.types.Camera, bpy.types.Light)
@@ -47,11 +57,12 @@ _NOT_GEOMETRY = (bpy.types.Action, bpy.types.Image, bpy.types.Material, bpy.type
 class MeshEntry:
     """One uploaded mesh: a vertex-indexed batch for depth and, on request, a corner batch for passes.
 
-    :param me: The evaluated mesh.
+    :param me: The evaluated mesh (None when ``arrays`` are given).
+    :param arrays: ``(co, tris)`` already read from a mesh that may be gone (a render depsgraph's).
     """
 
-    def __init__(self, me: bpy.types.Mesh) -> None:
-        co, tris, _faces = mesh_arrays(me)
+    def __init__(self, me: bpy.types.Mesh | None, arrays: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        co, tris = arrays if arrays is not None else mesh_arrays(me)[:2]
         self.nverts, self.ntris = len(co), len(tris)
         self.bbox = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
         self.orientation = 0  # +1 closed and outward, -1 closed and inward, 0 open or not known yet
@@ -145,16 +156,58 @@ def scene_generation() -> int:
     return _walk_generation[0]
 
 
+def render_generation() -> int:
+    """A counter that changes whenever the user updated something drawable or a setting (not our own renders)."""
+    return _render_generation[0]
+
+
+def geometry_stamp(uid: int) -> tuple[int, int]:
+    """A value that changes whenever the geometry of the original object ``uid`` was updated (or the cache cleared)."""
+    return _epoch[0], _stamps.get(uid, 0)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Inside the block (the depth path's own renders and their restores), updates still reach the viewport
+    caches (re-evaluated meshes must not be drawn stale) but not :func:`render_generation` and the stamps."""
+    _quiet[0] += 1
+    try:
+        yield
+    finally:
+        _quiet[0] -= 1
+
+
+def check_upload(nverts: int, ntris: int, what: str) -> None:
+    """Refuse geometry too large to upload, with the estimate in the message.
+
+    :param nverts: Vertices to upload.
+    :param ntris: Triangles to upload.
+    :param what: What is uploaded (for the message).
+    :raises BadInput: When the estimate exceeds :data:`MAX_UPLOAD_BYTES`.
+    """
+    estimate = nverts * 12 + ntris * 12 + ntris * 36  # positions, indices, and the numpy work arrays
+    if estimate > MAX_UPLOAD_BYTES:
+        raise BadInput(f"{what} has {ntris / 1e6:.1f} million triangles: the gpu depth path would need about "
+                       f"{estimate / 2**30:.1f} GiB (limit {MAX_UPLOAD_BYTES / 2**30:.1f} GiB); use engine 'cycles', "
+                       "lower subdivision levels or enable Simplify")
+
+
 def clear() -> None:
     """Drop every cached batch (file load, undo, add-on unregister)."""
     _entries.clear()
+    snapshots.clear()
     _dirty.clear()
+    _counter[0] += 1
+    _stamps.clear()
+    _epoch[0] += 1
+    _render_generation[0] += 1
     _generation[0] += 1
     _walk_generation[0] += 1
 
 
 def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
     settings = walk = False
+    user = not _quiet[0]  # the viewport caches count every update; render-level geometry only the user's
     for update in depsgraph.updates:
         uid = update.id
         if isinstance(uid, bpy.types.Object):
@@ -163,6 +216,9 @@ def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
             walk = True
             if update.is_updated_geometry:
                 _dirty.add(uid.original.session_uid)
+                if user:
+                    _counter[0] += 1
+                    _stamps[uid.original.session_uid] = _counter[0]
             if update.is_updated_geometry or not update.is_updated_transform:
                 settings = True
         elif isinstance(uid, bpy.types.Scene):
@@ -173,6 +229,8 @@ def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
         _generation[0] += 1
     if walk:
         _walk_generation[0] += 1
+    if user and (settings or walk):
+        _render_generation[0] += 1
 
 
 @persistent
