@@ -212,7 +212,7 @@ def main() -> None:
     stages = depth_stages(measure, args.runs)
     medians = {s: statistics.median(t) for s, t, _p, _v in stages}
     for stage, times, params, vs in stages:
-        ratio = f"  {medians[vs] / medians[stage]:6.1f}× vs {vs}" if vs else ""
+        ratio = f"  {medians[stage] / medians[vs]:6.3f}× the time of {vs}" if vs else ""
         print(f"{stage:32s} {statistics.median(times) * 1000:9.1f} ms  {params}{ratio}")
 
 

@@ -47,8 +47,10 @@ _walk_generation = [0]  # bumped by anything that can move, add or remove a draw
 _entries: dict[tuple[int, int], MeshEntry] = {}
 _renders = [0]
 snapshots: dict = {}  # (scene, layer) → render-level geometry (see :mod:`.rendered`), dropped by clear()
+merged: dict = {}  # the merged batch of small meshes (see :mod:`.merged`), dropped by clear()
 KEEP_UNUSED = 4  # renders an unused entry survives (several scenes or cameras in turn)
 MAX_UPLOAD_BYTES = 2 * 2**30  # geometry (and its work arrays) one depth render may upload
+SMALL_TRIS = 2048  # meshes up to this size, drawn once, share one merged batch (see :mod:`.merged`)
 CLASSIFY_BUDGET = 0.005  # seconds a render spends finding closed meshes among the meshes it uploaded
 _NOT_GEOMETRY = (bpy.types.Action, bpy.types.Image, bpy.types.Material, bpy.types.World, bpy.types.Text,
                  bpy.types.Camera, bpy.types.Light)
@@ -67,7 +69,8 @@ class MeshEntry:
         self.bbox = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
         self.orientation = 0  # +1 closed and outward, -1 closed and inward, 0 open or not known yet
         self._pending = (co, tris) if len(tris) else None  # solidity is found later (see classify)
-        self.batch = _batch({"pos": co}, tris) if len(tris) else None
+        self.batch = make_batch({"pos": co}, tris) if len(tris) else None
+        self.arrays = (co, tris) if 0 < len(tris) <= SMALL_TRIS else None  # small meshes are also drawn merged
         self.pass_batch: gpu.types.GPUBatch | None = None
         self.last_used = self.created = _renders[0]
 
@@ -97,11 +100,12 @@ class MeshEntry:
                 attr.data.foreach_get("value", face_slot)
             slot = np.zeros(nc, np.int32)
             slot[tris] = face_slot[faces][:, None]
-            self.pass_batch = _batch({"pos": co[corner_vert], "nor": normals.reshape(-1, 3), "slot": slot}, tris)
+            self.pass_batch = make_batch({"pos": co[corner_vert], "nor": normals.reshape(-1, 3), "slot": slot}, tris)
         return self.pass_batch
 
 
-def _batch(attrs: dict[str, np.ndarray], tris: np.ndarray) -> gpu.types.GPUBatch:
+def make_batch(attrs: dict[str, np.ndarray], tris: np.ndarray) -> gpu.types.GPUBatch:
+    """A triangle batch of float3 and int attributes (numpy arrays, one row per vertex)."""
     fmt = gpu.types.GPUVertFormat()
     for name, data in attrs.items():
         if data.dtype == np.int32:
@@ -196,6 +200,7 @@ def clear() -> None:
     """Drop every cached batch (file load, undo, add-on unregister)."""
     _entries.clear()
     snapshots.clear()
+    merged.clear()
     _dirty.clear()
     _counter[0] += 1
     _stamps.clear()
