@@ -31,7 +31,7 @@ from . import rendered
 from .engine import render_engine_depth
 from .rendered import evaluated_depsgraph
 from .scene import RenderVisibility, SceneInstances, affine_inverse, bounding_boxes, check_renderable, scene_instances
-from .viewport import render_settings, viewport_differs, viewport_hidden, watched_objects
+from .viewport import input_problems, render_settings, viewport_differs, viewport_hidden, watched_objects
 
 ENGINES = ("auto", "gpu", "workbench", "cycles")
 _verdicts: dict[tuple, tuple] = {}
@@ -55,8 +55,9 @@ def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple[Ren
         if len(_verdicts) > 8:
             _verdicts.clear()
         visibility = RenderVisibility(layer)
-        _verdicts[base] = (visibility, watched_objects(layer, visibility), {})
-    visibility, watched, verdicts = _verdicts[base]
+        watched = watched_objects(layer, visibility)
+        _verdicts[base] = (visibility, watched, {}, input_problems(layer, visibility, watched))
+    visibility, watched, verdicts, _problems = _verdicts[base]
     settings = render_settings(watched)
     settings[0] = rendered.fingerprint(scene)
     key = tuple(settings.items())
@@ -66,6 +67,23 @@ def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple[Ren
         differs = viewport_differs(scene, layer, visibility)
         verdicts[key] = (differs, differs is None or viewport_hidden(layer, visibility) is None)
     return visibility, *verdicts[key], settings
+
+
+def input_checks(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, instances: SceneInstances) -> list[str]:
+    """Refuse geometry nodes that failed to evaluate, and say why a scene draws nothing; return the warnings.
+
+    :param scene: The scene.
+    :param layer: Its view layer (after :func:`scene_state`, which finds the problems).
+    :param instances: What the viewport draws.
+    :raises BadInput: A failed geometry nodes modifier, or nothing to draw because of the warned instancers.
+    """
+    base = (scene.session_uid, layer.name, depth_cache.settings_generation(), len(layer.objects))
+    errors, warnings = _verdicts[base][3]
+    if errors:
+        raise BadInput("; ".join(errors))
+    if warnings and not len(instances) and not instances.undrawn:
+        raise BadInput(f"scene {scene.name!r} has no renderable geometry: " + "; ".join(warnings))
+    return list(warnings)
 
 
 def _id_maps(instances: SceneInstances, order: np.ndarray, ident: np.ndarray,
@@ -181,7 +199,7 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     state = scene_state(scene, layer)
     visibility = state[0]
     instances = _instances(depsgraph, scene, layer, visibility, ids)
-    used, out, warnings = engine, None, []
+    used, out, warnings = engine, None, input_checks(scene, layer, instances)
     if instances.undrawn:
         names = ", ".join(repr(n) for n in instances.undrawn[:3]) + (" …" if len(instances.undrawn) > 3 else "")
         if engine == "gpu" and not passes:

@@ -174,3 +174,28 @@ def render_settings(objects: list[bpy.types.Object]) -> dict[int, tuple]:
             row.append(data.render_resolution)
         out[ob.session_uid] = tuple(row)
     return out
+
+
+def input_problems(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility,
+                   watched: list[bpy.types.Object]) -> tuple[list[str], list[str]]:
+    """Errors (geometry nodes that failed to evaluate) and warnings (instancers that give nothing to draw).
+
+    :param view_layer: The view layer being drawn.
+    :param visibility: Render visibility of that view layer.
+    :param watched: From :func:`watched_objects`.
+    :return: ``(errors, warnings)`` as messages.
+    """
+    errors = [f"geometry nodes modifier {m.name!r} of {ob.name!r} failed to evaluate: {w.message}"
+              for ob in watched for m in ob.modifiers if m.type == "NODES" and m.show_render
+              for w in m.node_warnings if w.type == "ERROR"]
+    warnings = []
+    for ob in _drawn_members(view_layer, visibility)[0]:
+        if ob.instance_type != "COLLECTION":
+            continue
+        coll = ob.instance_collection
+        if coll is None or not coll.all_objects:
+            name = f" {coll.name!r}" if coll is not None else ""
+            warnings.append(f"{ob.name!r} instances an empty collection{name}: it draws nothing")
+        elif coll.hide_render or all(o.hide_render or not o.visible_camera for o in coll.all_objects):
+            warnings.append(f"the instances of {ob.name!r} (collection {coll.name!r}) are all hidden from render")
+    return errors, warnings
