@@ -128,3 +128,25 @@ def test_memory_guard_refuses_with_the_estimate(monkeypatch) -> None:
     assert sorted(o.name for o in scene.objects) == names and scene.render.engine != depth_gpu._DepthEngine.bl_idname
     monkeypatch.setattr(depth_cache, "MAX_UPLOAD_BYTES", 2 * 2**30)
     assert np.isfinite(render_depth(scene, engine="gpu").depth).any()
+
+
+def test_context_creation_that_reevaluates_animation_is_not_drawn_stale(monkeypatch) -> None:
+    scene = depth_scenes.modifiers()
+    bend = bpy.data.objects["Modified"].modifiers.new("Bend", "SIMPLE_DEFORM")
+    for frame, angle in ((1, 0.0), (10, 0.8)):
+        bend.angle = angle
+        bend.keyframe_insert("angle", frame=frame)
+    scene.frame_set(4)
+    original = depth_gpu.ensure_gpu
+
+    def ensure_and_reevaluate(passes: bool = False) -> None:  # as the first call's context-creating render does
+        original(passes)
+        scene.frame_set(scene.frame_current)
+
+    render_depth(scene, engine="gpu")  # the viewport walk is cached …
+    scene.frame_set(5)
+    monkeypatch.setattr(depth_gpu, "ensure_gpu", ensure_and_reevaluate)
+    depth = render_depth(scene, engine="gpu").depth  # … and must be walked again after the context render
+    monkeypatch.undo()
+    depth_cache.clear()
+    assert np.array_equal(depth, render_depth(scene, engine="gpu").depth)

@@ -127,16 +127,17 @@ def _instances(depsgraph: bpy.types.Depsgraph, scene: bpy.types.Scene, layer: bp
 
 
 def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.types.Object, cam: CameraModel,
-               instances: SceneInstances, state: tuple, passes: bool) -> dict:
+               state: tuple, passes: bool, slots: bool) -> dict:
     """Check the scene and draw it: the cached viewport geometry, or render-level geometry when they differ
     (kept between calls, see :mod:`.rendered`; normals and ids still come from a fresh render)."""
     visibility, differs, tracked, settings = state
     view = affine_inverse(cam.matrix)[0]
+    depth_gpu.ensure_gpu(passes)  # first: creating the context renders, which re-evaluates animated objects
     depsgraph = evaluated_depsgraph(scene, layer)
+    instances = _instances(depsgraph, scene, layer, visibility, slots)
     proj = np.array(cam_obj.evaluated_get(depsgraph).calc_matrix_camera(
         depsgraph, x=cam.width, y=cam.height,
         scale_x=scene.render.pixel_aspect_x, scale_y=scene.render.pixel_aspect_y))
-    depth_gpu.ensure_gpu(passes)
     modelview = view[None] @ instances.matrices
     if differs is None:
         entries = depth_cache.entries(instances)
@@ -211,7 +212,7 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
             used = "workbench"  # it renders hair and point clouds; the gpu path would leave holes
     if used in ("auto", "gpu"):
         try:
-            out = _gpu_depth(scene, layer, cam_obj, cam, instances, state, passes)
+            out = _gpu_depth(scene, layer, cam_obj, cam, state, passes, ids)
             used = "gpu"
         except depth_gpu.GPUUnavailable:
             if engine == "gpu" or passes:
