@@ -132,14 +132,14 @@ def many_objects_scene(count: int = 2_000) -> bpy.types.Scene:
 
 
 def animated_scene() -> bpy.types.Scene:
-    """A 64k-triangle tube bent by a two-bone armature animated over 100 frames."""
+    """A 205k-triangle tube bent by a two-bone armature animated over 100 frames."""
     scene = _empty_scene()
     ob = _mesh_object(scene, "Tube", lambda bm: bmesh.ops.create_cone(
-        bm, cap_ends=True, segments=128, radius1=0.6, radius2=0.6, depth=4.0), (0.0, 2.0, 2.0))
+        bm, cap_ends=True, segments=256, radius1=0.6, radius2=0.6, depth=4.0), (0.0, 2.0, 2.0))
     bm = bmesh.new()
     bm.from_mesh(ob.data)
     bmesh.ops.subdivide_edges(bm, edges=[e for e in bm.edges if abs(e.verts[0].co.z - e.verts[1].co.z) > 1],
-                              cuts=120)
+                              cuts=400)
     bmesh.ops.triangulate(bm, faces=bm.faces[:])
     bm.to_mesh(ob.data)
     bm.free()

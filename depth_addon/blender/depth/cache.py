@@ -61,11 +61,19 @@ class MeshEntry:
 
     :param me: The evaluated mesh (None when ``arrays`` are given).
     :param arrays: ``(co, tris)`` already read from a mesh that may be gone (a render depsgraph's).
+    :param previous: The entry this one replaces: when the triangles are the same (a deform, an animated
+        frame), whether the mesh is closed is known without testing it again.
     """
 
-    def __init__(self, me: bpy.types.Mesh | None, arrays: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def __init__(self, me: bpy.types.Mesh | None, arrays: tuple[np.ndarray, np.ndarray] | None = None,
+                 previous: MeshEntry | None = None) -> None:
         co, tris = arrays if arrays is not None else mesh_arrays(me)[:2]
         self.nverts, self.ntris = len(co), len(tris)
+        self.tris = tris
+        self.closed: bool | None = None
+        if previous is not None and previous.closed is not None and previous.ntris == len(tris) and np.array_equal(
+                previous.tris, tris):
+            self.closed = previous.closed
         self.bbox = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
         self.orientation = 0  # +1 closed and outward, -1 closed and inward, 0 open or not known yet
         self._pending = (co, tris) if len(tris) else None  # solidity is found later (see classify)
@@ -80,10 +88,13 @@ class MeshEntry:
             return
         co, tris = self._pending
         self._pending = None
-        if is_closed(tris):
-            v0, v1, v2 = (co[tris[:, i]].astype(np.float64) for i in range(3))
-            volume = np.einsum("ij,ij->", v0, np.cross(v1, v2))
-            self.orientation = 1 if volume > 0 else -1 if volume < 0 else 0
+        if self.closed is None:
+            self.closed = is_closed(tris)
+        if self.closed:  # signed volume: float32 per triangle, summed in float64; near zero counts as unknown
+            corners = (co - (self.bbox[0] + self.bbox[1]) / 2)[tris]
+            volume = np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])).sum(dtype=np.float64)
+            box = float(np.prod(np.maximum(self.bbox[1] - self.bbox[0], 1e-12))) * 6
+            self.orientation = 0 if abs(volume) < 1e-4 * box else 1 if volume > 0 else -1
 
     def passes(self, me: bpy.types.Mesh) -> gpu.types.GPUBatch | None:
         """The corner-indexed batch (position, corner normal, material slot), built on first use."""
@@ -129,15 +140,15 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
     _renders[0] += 1
     if not cached:
         return {k: MeshEntry(me) for k, me in instances.meshes.items()}  # one draw: culling would not pay
+    stale = {}
     if _dirty:
-        for key in [k for k in _entries if k[0] in _dirty]:
-            del _entries[key]
+        stale = {k: _entries.pop(k) for k in [k for k in _entries if k[0] in _dirty]}
         _dirty.clear()
     out = {}
     for key, me in instances.meshes.items():
         entry = _entries.get(key)
         if entry is None or entry.nverts != len(me.vertices) or entry.ntris != len(me.loop_triangle_polygons):
-            entry = _entries[key] = MeshEntry(me)
+            entry = _entries[key] = MeshEntry(me, previous=stale.get(key, entry))
         entry.last_used = _renders[0]
         out[key] = entry
     for key in [k for k, e in _entries.items() if e.last_used < _renders[0] - KEEP_UNUSED]:
