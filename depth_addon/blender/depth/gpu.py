@@ -300,12 +300,11 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
     key_list = list(entries)
     key_ids = {k: i for i, k in enumerate(key_list)}
     group_of = np.fromiter((key_ids[k] for k in instances.keys), np.int64, n)
-    small = merged.small_keys(group_of, [entries[k] for k in key_list])
-    small &= not (passes or fresh)  # passes need normals and slots; a render's own context keeps nothing
-    order, present, starts = merged.draw_order(group_of, small)
+    kind = merged.merge_kinds(group_of, [entries[k] for k in key_list])
+    kind *= not (passes or fresh)  # passes need normals and slots; a render's own context keeps nothing
+    order, present, starts = merged.draw_order(group_of, kind)
     counts = np.diff(np.append(starts, n))
-    groups = [(key_list[g], int(s), int(c)) for g, s, c in zip(present, starts, counts, strict=True)]
-    merged_from = int(starts[small[present]][0]) if small[present].any() else n
+    groups = [(key_list[g], int(s), int(c), int(kind[g])) for g, s, c in zip(present, starts, counts, strict=True)]
     modelview = modelview[order]
     modes = cull_modes([g[0] for g in groups], starts, entries, modelview, cam) if n else []
     flip = np.diag([1.0, -1.0, 1.0, 1.0]) @ np.asarray(proj, np.float64)  # row 0 of the read-back = top
@@ -319,7 +318,7 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
             gpu.state.depth_mask_set(True)
             gpu.state.front_facing_set(True)  # the vertical flip turns counter-clockwise into clockwise
             try:
-                _draw_groups(instances, entries, groups, modes, flip, tex, passes, merged_from)
+                _draw_groups(instances, entries, groups, modes, flip, tex, passes)
             finally:
                 gpu.state.face_culling_set("NONE")
                 gpu.state.front_facing_set(False)
@@ -346,26 +345,32 @@ def _bind(shader: gpu.types.GPUShader, flip: np.ndarray, tex: gpu.types.GPUTextu
 
 
 def _draw_groups(instances: SceneInstances, entries: dict, groups: list, modes: list[str], flip: np.ndarray,
-                 tex: gpu.types.GPUTexture, passes: bool, merged_from: int) -> None:
-    """Draw each group instanced, grouped by culling mode, then the merged small meshes in one call."""
+                 tex: gpu.types.GPUTexture, passes: bool) -> None:
+    """Draw each group instanced, grouped by culling mode, then each kind of merged small meshes in one call.
+
+    :param groups: ``(key, first instance, instance count, merged kind)`` per group (see :mod:`.merged`).
+    """
     shader = _state["passes" if passes else "depth"]
     _bind(shader, flip, tex)
     state = None
-    for (key, start, count), mode in sorted(zip(groups, modes, strict=True), key=lambda g: g[1]):
+    for (key, start, count, kind), mode in sorted(zip(groups, modes, strict=True), key=lambda g: g[1]):
         entry = entries[key]
         batch = entry.passes(instances.meshes[key]) if passes else entry.batch
-        if batch is None or mode == "SKIP" or start >= merged_from:
+        if batch is None or mode == "SKIP" or kind:
             continue
         if mode != state:  # grouped by culling mode: few state changes
             gpu.state.face_culling_set(mode)
             state = mode
         shader.uniform_int("base", start)
         batch.draw_instanced(shader, instance_start=0, instance_count=count)
-    batch = merged.merged_batch([entries[key] for key, start, _c in groups if start >= merged_from])
-    if batch is not None:
-        culling = {mode for (_k, start, _c), mode in zip(groups, modes, strict=True) if start >= merged_from} - {"SKIP"}
+    shader = _state["merged"]
+    for kind in (1, 2, 3):
+        members = [(g, mode) for g, mode in zip(groups, modes, strict=True) if g[3] == kind]
+        batch = merged.merged_batch(kind, [entries[g[0]] for g, _mode in members])
+        if batch is None:
+            continue
+        culling = {mode for _g, mode in members} - {"SKIP"}
         gpu.state.face_culling_set(culling.pop() if culling in ({"BACK"}, {"FRONT"}) else "NONE")
-        shader = _state["merged"]
         _bind(shader, flip, tex)
-        shader.uniform_int("base", merged_from)
+        shader.uniform_int("base", members[0][0][1])
         batch.draw(shader)
