@@ -9,7 +9,8 @@
 * Geometry: one batch per mesh (:mod:`.depth_cache`), drawn instanced; per-instance modelview
   rows, normal matrix and flags live in a float texture, so moving objects or the camera never
   re-uploads geometry. Closed meshes wholly beyond the near plane are drawn with back faces
-  culled (they cannot be seen from outside), which halves the triangles on typical scenes.
+  culled (they cannot be seen from outside), which halves the triangles on typical scenes. Small
+  meshes drawn once share merged batches (:mod:`.merged`): thousands of objects, a few draw calls.
 * Output: the projection is flipped vertically so row 0 is the top row as read; depth is planar
   camera Z, ``inf`` where nothing (or a holdout) was hit. ``gpu.types.Buffer`` exposes reversed
   strides through the buffer protocol in Blender 5.0, so pixels are re-strided, not copied
