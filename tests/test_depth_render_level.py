@@ -150,3 +150,25 @@ def test_context_creation_that_reevaluates_animation_is_not_drawn_stale(monkeypa
     monkeypatch.undo()
     depth_cache.clear()
     assert np.array_equal(depth, render_depth(scene, engine="gpu").depth)
+
+
+def test_render_only_geometry_nodes_inputs_are_watched(renders: list) -> None:
+    scene = depth_scenes.modifiers()
+    ob = bpy.data.objects["Mirrored"]
+    ng = bpy.data.node_groups.new("Lift", "GeometryNodeTree")
+    ng.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    ng.interface.new_socket("Lift", in_out="INPUT", socket_type="NodeSocketVector")
+    ng.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    gin, gout = ng.nodes.new("NodeGroupInput"), ng.nodes.new("NodeGroupOutput")
+    move = ng.nodes.new("GeometryNodeTransform")
+    ng.links.new(gin.outputs[0], move.inputs["Geometry"])
+    ng.links.new(gin.outputs[1], move.inputs["Translation"])
+    ng.links.new(move.outputs[0], gout.inputs[0])
+    mod = ob.modifiers.new("Lift", "NODES")
+    mod.node_group, mod.show_viewport = ng, False
+    socket = ng.interface.items_tree["Lift"].identifier
+    mod[socket] = (0.0, 0.3, 0.0)
+    assert_matches_cycles(scene, "render-only geometry nodes")
+    mod[socket] = (0.0, -0.3, 0.0)  # no viewport update: only the watched settings can tell
+    assert_matches_cycles(scene, "render-only geometry nodes input changed")
+    assert len(renders) == 2

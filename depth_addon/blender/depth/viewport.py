@@ -145,8 +145,11 @@ def _value(v: object) -> object:
 
 
 def _all_settings(m: bpy.types.Modifier) -> tuple:
-    return tuple(_value(getattr(m, p.identifier)) for p in m.bl_rna.properties
-                 if p.identifier != "rna_type" and p.type != "COLLECTION")
+    rna = tuple(_value(getattr(m, p.identifier)) for p in m.bl_rna.properties
+                if p.identifier != "rna_type" and p.type != "COLLECTION")
+    if m.type != "NODES":
+        return rna
+    return rna + tuple((k, _value(m[k])) for k in m.keys())  # geometry-nodes inputs are ID properties
 
 
 def render_settings(objects: list[bpy.types.Object]) -> dict[int, tuple]:
