@@ -25,20 +25,32 @@ import atexit
 import sys
 import time
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import bpy
 import gpu
 import numpy as np
 from bpy.app.handlers import persistent
 
+from ...errors import BadInput
 from .scene import is_closed, mesh_arrays
 
 _dirty: set[int] = set()
+_stamps: dict[int, int] = {}  # original object session uid → update count when its geometry last changed
+_counter = [0]
+_render_generation = [0]  # bumped like the two above, but not by the depth path's own renders (see quiet())
+_epoch = [0]  # bumped by clear(): stamps start over
+_quiet = [0]  # > 0 while our own renders run: their updates are not the user's
 _generation = [0]  # bumped by anything but a transform: visibility and viewport/render verdicts
 _walk_generation = [0]  # bumped by anything that can move, add or remove a drawn instance
 _entries: dict[tuple[int, int], MeshEntry] = {}
 _renders = [0]
+snapshots: dict = {}  # (scene, layer) → render-level geometry (see :mod:`.rendered`), dropped by clear()
+merged: dict = {}  # the merged batch of small meshes (see :mod:`.merged`), dropped by clear()
 KEEP_UNUSED = 4  # renders an unused entry survives (several scenes or cameras in turn)
+MAX_UPLOAD_BYTES = 2 * 2**30  # geometry (and its work arrays) one depth render may upload
+SMALL_TRIS = 2048  # meshes up to this size, drawn once, share one merged batch (see :mod:`.merged`)
 CLASSIFY_BUDGET = 0.005  # seconds a render spends finding closed meshes among the meshes it uploaded
 _NOT_GEOMETRY = (bpy.types.Action, bpy.types.Image, bpy.types.Material, bpy.types.World, bpy.types.Text,
                  bpy.types.Camera, bpy.types.Light)
@@ -47,16 +59,26 @@ _NOT_GEOMETRY = (bpy.types.Action, bpy.types.Image, bpy.types.Material, bpy.type
 class MeshEntry:
     """One uploaded mesh: a vertex-indexed batch for depth and, on request, a corner batch for passes.
 
-    :param me: The evaluated mesh.
+    :param me: The evaluated mesh (None when ``arrays`` are given).
+    :param arrays: ``(co, tris)`` already read from a mesh that may be gone (a render depsgraph's).
+    :param previous: The entry this one replaces: when the triangles are the same (a deform, an animated
+        frame), whether the mesh is closed is known without testing it again.
     """
 
-    def __init__(self, me: bpy.types.Mesh) -> None:
-        co, tris, _faces = mesh_arrays(me)
+    def __init__(self, me: bpy.types.Mesh | None, arrays: tuple[np.ndarray, np.ndarray] | None = None,
+                 previous: MeshEntry | None = None) -> None:
+        co, tris = arrays if arrays is not None else mesh_arrays(me)[:2]
         self.nverts, self.ntris = len(co), len(tris)
+        self.tris = tris
+        self.closed: bool | None = None
+        if previous is not None and previous.closed is not None and previous.ntris == len(tris) and np.array_equal(
+                previous.tris, tris):
+            self.closed = previous.closed
         self.bbox = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
         self.orientation = 0  # +1 closed and outward, -1 closed and inward, 0 open or not known yet
         self._pending = (co, tris) if len(tris) else None  # solidity is found later (see classify)
-        self.batch = _batch({"pos": co}, tris) if len(tris) else None
+        self.batch = make_batch({"pos": co}, tris) if len(tris) else None
+        self.arrays = (co, tris) if 0 < len(tris) <= SMALL_TRIS else None  # small meshes are also drawn merged
         self.pass_batch: gpu.types.GPUBatch | None = None
         self.last_used = self.created = _renders[0]
 
@@ -66,10 +88,13 @@ class MeshEntry:
             return
         co, tris = self._pending
         self._pending = None
-        if is_closed(tris):
-            v0, v1, v2 = (co[tris[:, i]].astype(np.float64) for i in range(3))
-            volume = np.einsum("ij,ij->", v0, np.cross(v1, v2))
-            self.orientation = 1 if volume > 0 else -1 if volume < 0 else 0
+        if self.closed is None:
+            self.closed = is_closed(tris)
+        if self.closed:  # signed volume: float32 per triangle, summed in float64; near zero counts as unknown
+            corners = (co - (self.bbox[0] + self.bbox[1]) / 2)[tris]
+            volume = np.einsum("ij,ij->i", corners[:, 0], np.cross(corners[:, 1], corners[:, 2])).sum(dtype=np.float64)
+            box = float(np.prod(np.maximum(self.bbox[1] - self.bbox[0], 1e-12))) * 6
+            self.orientation = 0 if abs(volume) < 1e-4 * box else 1 if volume > 0 else -1
 
     def passes(self, me: bpy.types.Mesh) -> gpu.types.GPUBatch | None:
         """The corner-indexed batch (position, corner normal, material slot), built on first use."""
@@ -86,11 +111,12 @@ class MeshEntry:
                 attr.data.foreach_get("value", face_slot)
             slot = np.zeros(nc, np.int32)
             slot[tris] = face_slot[faces][:, None]
-            self.pass_batch = _batch({"pos": co[corner_vert], "nor": normals.reshape(-1, 3), "slot": slot}, tris)
+            self.pass_batch = make_batch({"pos": co[corner_vert], "nor": normals.reshape(-1, 3), "slot": slot}, tris)
         return self.pass_batch
 
 
-def _batch(attrs: dict[str, np.ndarray], tris: np.ndarray) -> gpu.types.GPUBatch:
+def make_batch(attrs: dict[str, np.ndarray], tris: np.ndarray) -> gpu.types.GPUBatch:
+    """A triangle batch of float3 and int attributes (numpy arrays, one row per vertex)."""
     fmt = gpu.types.GPUVertFormat()
     for name, data in attrs.items():
         if data.dtype == np.int32:
@@ -114,15 +140,15 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
     _renders[0] += 1
     if not cached:
         return {k: MeshEntry(me) for k, me in instances.meshes.items()}  # one draw: culling would not pay
+    stale = {}
     if _dirty:
-        for key in [k for k in _entries if k[0] in _dirty]:
-            del _entries[key]
+        stale = {k: _entries.pop(k) for k in [k for k in _entries if k[0] in _dirty]}
         _dirty.clear()
     out = {}
     for key, me in instances.meshes.items():
         entry = _entries.get(key)
         if entry is None or entry.nverts != len(me.vertices) or entry.ntris != len(me.loop_triangle_polygons):
-            entry = _entries[key] = MeshEntry(me)
+            entry = _entries[key] = MeshEntry(me, previous=stale.get(key, entry))
         entry.last_used = _renders[0]
         out[key] = entry
     for key in [k for k, e in _entries.items() if e.last_used < _renders[0] - KEEP_UNUSED]:
@@ -145,16 +171,59 @@ def scene_generation() -> int:
     return _walk_generation[0]
 
 
+def render_generation() -> int:
+    """A counter that changes whenever the user updated something drawable or a setting (not our own renders)."""
+    return _render_generation[0]
+
+
+def geometry_stamp(uid: int) -> tuple[int, int]:
+    """A value that changes whenever the geometry of the original object ``uid`` was updated (or the cache cleared)."""
+    return _epoch[0], _stamps.get(uid, 0)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Inside the block (the depth path's own renders and their restores), updates still reach the viewport
+    caches (re-evaluated meshes must not be drawn stale) but not :func:`render_generation` and the stamps."""
+    _quiet[0] += 1
+    try:
+        yield
+    finally:
+        _quiet[0] -= 1
+
+
+def check_upload(nverts: int, ntris: int, what: str) -> None:
+    """Refuse geometry too large to upload, with the estimate in the message.
+
+    :param nverts: Vertices to upload.
+    :param ntris: Triangles to upload.
+    :param what: What is uploaded (for the message).
+    :raises BadInput: When the estimate exceeds :data:`MAX_UPLOAD_BYTES`.
+    """
+    estimate = nverts * 12 + ntris * 12 + ntris * 36  # positions, indices, and the numpy work arrays
+    if estimate > MAX_UPLOAD_BYTES:
+        raise BadInput(f"{what} has {ntris / 1e6:.1f} million triangles: the gpu depth path would need about "
+                       f"{estimate / 2**30:.1f} GiB (limit {MAX_UPLOAD_BYTES / 2**30:.1f} GiB); use engine 'cycles', "
+                       "lower subdivision levels or enable Simplify")
+
+
 def clear() -> None:
     """Drop every cached batch (file load, undo, add-on unregister)."""
     _entries.clear()
+    snapshots.clear()
+    merged.clear()
     _dirty.clear()
+    _counter[0] += 1
+    _stamps.clear()
+    _epoch[0] += 1
+    _render_generation[0] += 1
     _generation[0] += 1
     _walk_generation[0] += 1
 
 
 def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
     settings = walk = False
+    user = not _quiet[0]  # the viewport caches count every update; render-level geometry only the user's
     for update in depsgraph.updates:
         uid = update.id
         if isinstance(uid, bpy.types.Object):
@@ -163,6 +232,9 @@ def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
             walk = True
             if update.is_updated_geometry:
                 _dirty.add(uid.original.session_uid)
+                if user:
+                    _counter[0] += 1
+                    _stamps[uid.original.session_uid] = _counter[0]
             if update.is_updated_geometry or not update.is_updated_transform:
                 settings = True
         elif isinstance(uid, bpy.types.Scene):
@@ -173,6 +245,8 @@ def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
         _generation[0] += 1
     if walk:
         _walk_generation[0] += 1
+    if user and (settings or walk):
+        _render_generation[0] += 1
 
 
 @persistent

@@ -9,7 +9,8 @@
 * Geometry: one batch per mesh (:mod:`.depth_cache`), drawn instanced; per-instance modelview
   rows, normal matrix and flags live in a float texture, so moving objects or the camera never
   re-uploads geometry. Closed meshes wholly beyond the near plane are drawn with back faces
-  culled (they cannot be seen from outside), which halves the triangles on typical scenes.
+  culled (they cannot be seen from outside), which halves the triangles on typical scenes. Small
+  meshes drawn once share merged batches (:mod:`.merged`): thousands of objects, a few draw calls.
 * Output: the projection is flipped vertically so row 0 is the top row as read; depth is planar
   camera Z, ``inf`` where nothing (or a holdout) was hit. ``gpu.types.Buffer`` exposes reversed
   strides through the buffer protocol in Blender 5.0, so pixels are re-strided, not copied
@@ -30,7 +31,9 @@ from ...camera import CameraModel
 from ...errors import DepthAddonError
 from ..render_state import Overrides
 from . import cache as depth_cache
-from .scene import SceneInstances, affine_inverse, camera_boxes
+from . import merged
+from .culling import cull_modes
+from .scene import SceneInstances, affine_inverse
 
 ROW = 1024  # instances per row of the instance texture
 TEXELS = 8  # texels per instance: 3 modelview rows, flags, 3 normal-matrix rows, spare
@@ -171,13 +174,16 @@ void main()
 """
 
 
-def _make_shader(passes: bool) -> gpu.types.GPUShader:
+def _make_shader(passes: bool, merged: bool = False) -> gpu.types.GPUShader:
     info = gpu.types.GPUShaderCreateInfo()
     info.push_constant("MAT4", "projMat")
     info.push_constant("INT", "base")
     info.sampler(0, "FLOAT_2D", "instTex")
     info.vertex_in(0, "VEC3", "pos")
-    iface = gpu.types.GPUStageInterfaceInfo("depth_addon_passes" if passes else "depth_addon_depth")
+    if merged:  # one batch of many small meshes: the instance row comes from a vertex attribute
+        info.vertex_in(1, "INT", "iid")
+    iface = gpu.types.GPUStageInterfaceInfo(
+        "depth_addon_passes" if passes else "depth_addon_merged" if merged else "depth_addon_depth")
     iface.smooth("FLOAT", "vz")
     iface.flat("FLOAT", "hold")
     info.fragment_out(0, "VEC4", "FragColor")
@@ -189,7 +195,8 @@ def _make_shader(passes: bool) -> gpu.types.GPUShader:
         info.fragment_out(1, "VEC4", "NormalOut")
         info.fragment_out(2, "VEC4", "IdOut")
     info.vertex_out(iface)
-    info.vertex_source(_VERT_PASSES if passes else _VERT_DEPTH)
+    info.vertex_source(_VERT_PASSES if passes else _VERT_DEPTH.replace("gl_InstanceID", "iid") if merged
+                       else _VERT_DEPTH)
     info.fragment_source(_FRAG_PASSES if passes else _FRAG_DEPTH)
     return gpu.shader.create_from_info(info)
 
@@ -215,6 +222,7 @@ def ensure_gpu(passes: bool = False) -> None:
         except SystemError as exc:
             raise GPUUnavailable(f"no GPU context after an internal render: {exc}") from None
     _state["depth"] = _make_shader(False)
+    _state["merged"] = _make_shader(False, merged=True)
     if passes:
         _state["passes"] = _make_shader(True)
 
@@ -274,46 +282,6 @@ def _instance_texture(modelview: np.ndarray, holdout: np.ndarray, normals: bool)
     return gpu.types.GPUTexture((width, rows), format="RGBA32F", data=buf)
 
 
-def _frustum_planes(cam: CameraModel) -> np.ndarray:
-    """Inward camera-space planes ``(nx, ny, nz, d)`` of the view frustum: inside where ``n·p + d >= 0``."""
-    left, right, bottom, top = cam.frame
-    near, far = cam.clip
-    if cam.ortho:
-        sides = [(1, 0, 0, -left), (-1, 0, 0, right), (0, 1, 0, -bottom), (0, -1, 0, top)]
-    else:
-        sides = [(1, 0, left, 0), (-1, 0, -right, 0), (0, 1, bottom, 0), (0, -1, -top, 0)]
-    return np.array(sides + [(0, 0, -1, -near), (0, 0, 1, far)], np.float64)
-
-
-def _cull_modes(keys: list, starts: np.ndarray, entries: dict, modelview: np.ndarray, cam: CameraModel,
-                ) -> list[str]:
-    """Per group: ``SKIP`` when wholly outside the frustum, ``BACK``/``FRONT`` for closed meshes wholly
-    beyond the near plane (their hidden side cannot be seen), else ``NONE``.
-
-    :param keys: Mesh key per group.
-    :param starts: First instance of each group in ``modelview``.
-    :param entries: Key → :class:`~.depth_cache.MeshEntry`.
-    :param modelview: N×4×4 camera-from-object matrices in draw order (grouped by key).
-    :param cam: The camera (frame, clip range).
-    """
-    counts = np.diff(np.append(starts, len(modelview)))
-    lo = np.repeat(np.array([entries[k].bbox[0] for k in keys], np.float64), counts, axis=0)
-    hi = np.repeat(np.array([entries[k].bbox[1] for k in keys], np.float64), counts, axis=0)
-    orient = np.repeat(np.array([entries[k].orientation for k in keys], np.float64), counts)
-    cmin, cmax = camera_boxes(modelview, lo, hi)
-    centre, extent = (cmin + cmax) / 2, (cmax - cmin) / 2
-    planes = _frustum_planes(cam)
-    reach = centre @ planes[:, :3].T + extent @ np.abs(planes[:, :3]).T + planes[:, 3]
-    outside = np.any(reach < 0, axis=1).astype(np.int8)
-    side = np.sign(affine_inverse(modelview)[1]) * orient
-    skip = np.minimum.reduceat(outside, starts) > 0
-    far = np.maximum.reduceat(cmax[:, 2], starts) < -cam.clip[0] * 1.001
-    front = np.minimum.reduceat(side, starts) > 0
-    back = np.maximum.reduceat(side, starts) < 0
-    return ["SKIP" if s else "BACK" if f and a else "FRONT" if f and b else "NONE"
-            for s, f, a, b in zip(skip, far, front, back, strict=True)]
-
-
 def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: np.ndarray, cam: CameraModel,
          passes: bool = False, fresh: bool = False) -> dict[str, np.ndarray]:
     """Rasterise ``instances`` from a camera.
@@ -332,16 +300,16 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
     n, width, height = len(instances), cam.width, cam.height
     key_list = list(entries)
     key_ids = {k: i for i, k in enumerate(key_list)}
-    group_of = np.array([key_ids[k] for k in instances.keys], np.int64)
-    order = np.argsort(group_of, kind="stable")
-    present, starts = np.unique(group_of[order], return_index=True)
+    group_of = np.fromiter((key_ids[k] for k in instances.keys), np.int64, n)
+    kind = merged.merge_kinds(group_of, [entries[k] for k in key_list])
+    kind *= not (passes or fresh)  # passes need normals and slots; a render's own context keeps nothing
+    order, present, starts = merged.draw_order(group_of, kind)
     counts = np.diff(np.append(starts, n))
-    groups = [(key_list[g], int(s), int(c)) for g, s, c in zip(present, starts, counts, strict=True)]
+    groups = [(key_list[g], int(s), int(c), int(kind[g])) for g, s, c in zip(present, starts, counts, strict=True)]
     modelview = modelview[order]
-    modes = _cull_modes([g[0] for g in groups], starts, entries, modelview, cam) if n else []
+    modes = cull_modes([g[0] for g in groups], starts, entries, modelview, cam) if n else []
     flip = np.diag([1.0, -1.0, 1.0, 1.0]) @ np.asarray(proj, np.float64)  # row 0 of the read-back = top
     fb, colors, _depth, buf = _framebuffer(width, height, passes, fresh)
-    shader = _state["passes" if passes else "depth"]
     out: dict[str, np.ndarray] = {}
     with fb.bind():
         fb.clear(color=(float("inf"), 0.0, 0.0, 0.0), depth=1.0)  # every slot; passes are masked by depth
@@ -351,20 +319,7 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
             gpu.state.depth_mask_set(True)
             gpu.state.front_facing_set(True)  # the vertical flip turns counter-clockwise into clockwise
             try:
-                shader.bind()
-                shader.uniform_float("projMat", Matrix(flip.tolist()))
-                shader.uniform_sampler("instTex", tex)
-                state = None
-                for (key, start, count), mode in sorted(zip(groups, modes, strict=True), key=lambda g: g[1]):
-                    entry = entries[key]
-                    batch = entry.passes(instances.meshes[key]) if passes else entry.batch
-                    if batch is None or mode == "SKIP":
-                        continue
-                    if mode != state:  # grouped by culling mode: few state changes
-                        gpu.state.face_culling_set(mode)
-                        state = mode
-                    shader.uniform_int("base", start)
-                    batch.draw_instanced(shader, instance_start=0, instance_count=count)
+                _draw_groups(instances, entries, groups, modes, flip, tex, passes)
             finally:
                 gpu.state.face_culling_set("NONE")
                 gpu.state.front_facing_set(False)
@@ -382,3 +337,41 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
             ident[empty] = -1.0
             out["normal"], out["ident"], out["order"] = normal, ident, order
     return out
+
+
+def _bind(shader: gpu.types.GPUShader, flip: np.ndarray, tex: gpu.types.GPUTexture) -> None:
+    shader.bind()
+    shader.uniform_float("projMat", Matrix(flip.tolist()))
+    shader.uniform_sampler("instTex", tex)
+
+
+def _draw_groups(instances: SceneInstances, entries: dict, groups: list, modes: list[str], flip: np.ndarray,
+                 tex: gpu.types.GPUTexture, passes: bool) -> None:
+    """Draw each group instanced, grouped by culling mode, then each kind of merged small meshes in one call.
+
+    :param groups: ``(key, first instance, instance count, merged kind)`` per group (see :mod:`.merged`).
+    """
+    shader = _state["passes" if passes else "depth"]
+    _bind(shader, flip, tex)
+    state = None
+    for (key, start, count, kind), mode in sorted(zip(groups, modes, strict=True), key=lambda g: g[1]):
+        entry = entries[key]
+        batch = entry.passes(instances.meshes[key]) if passes else entry.batch
+        if batch is None or mode == "SKIP" or kind:
+            continue
+        if mode != state:  # grouped by culling mode: few state changes
+            gpu.state.face_culling_set(mode)
+            state = mode
+        shader.uniform_int("base", start)
+        batch.draw_instanced(shader, instance_start=0, instance_count=count)
+    shader = _state["merged"]
+    for kind in (1, 2, 3):
+        members = [(g, mode) for g, mode in zip(groups, modes, strict=True) if g[3] == kind]
+        batch = merged.merged_batch(kind, [entries[g[0]] for g, _mode in members])
+        if batch is None:
+            continue
+        culling = {mode for _g, mode in members} - {"SKIP"}
+        gpu.state.face_culling_set(culling.pop() if culling in ({"BACK"}, {"FRONT"}) else "NONE")
+        _bind(shader, flip, tex)
+        shader.uniform_int("base", members[0][0][1])
+        batch.draw(shader)

@@ -27,9 +27,11 @@ from ...errors import BadInput
 from ..camera import camera_model, render_size, resolve_camera
 from . import cache as depth_cache
 from . import gpu as depth_gpu
+from . import rendered
 from .engine import render_engine_depth
+from .rendered import evaluated_depsgraph
 from .scene import RenderVisibility, SceneInstances, affine_inverse, bounding_boxes, check_renderable, scene_instances
-from .viewport import viewport_differs
+from .viewport import input_problems, render_settings, viewport_differs, viewport_hidden, watched_objects
 
 ENGINES = ("auto", "gpu", "workbench", "cycles")
 _verdicts: dict[tuple, tuple] = {}
@@ -44,24 +46,44 @@ def render_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
     return scene.view_layers[0]
 
 
-def evaluated_depsgraph(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> bpy.types.Depsgraph:
-    """The evaluated viewport depsgraph of ``layer`` (the context's own when it is the context layer)."""
-    if bpy.context.scene == scene and getattr(bpy.context, "view_layer", None) == layer:
-        return bpy.context.evaluated_depsgraph_get()
-    depsgraph = layer.depsgraph
-    depsgraph.update()
-    return depsgraph
-
-
-def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple[RenderVisibility, str | None]:
-    """Render visibility and the viewport/render verdict, cached until something other than a transform changes."""
-    key = (scene.session_uid, layer.name, depth_cache.settings_generation(), len(layer.objects))
-    if key not in _verdicts:
+def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple[RenderVisibility, str | None, bool, dict]:
+    """Render visibility, the viewport/render verdict, whether the viewport reports edits of every drawn object,
+    and the render-only settings per object (:func:`.viewport.render_settings`, read on every call: editing them
+    sends no update). The rest is cached until something other than a transform changes."""
+    base = (scene.session_uid, layer.name, depth_cache.settings_generation(), len(layer.objects))
+    if base not in _verdicts:
         if len(_verdicts) > 8:
             _verdicts.clear()
         visibility = RenderVisibility(layer)
-        _verdicts[key] = (visibility, viewport_differs(scene, layer, visibility))
-    return _verdicts[key]
+        watched = watched_objects(layer, visibility)
+        _verdicts[base] = (visibility, watched, {}, input_problems(layer, visibility, watched))
+    visibility, watched, verdicts, _problems = _verdicts[base]
+    settings = render_settings(watched)
+    settings[0] = rendered.fingerprint(scene)
+    key = tuple(settings.items())
+    if key not in verdicts:
+        if len(verdicts) > 8:
+            verdicts.clear()
+        differs = viewport_differs(scene, layer, visibility)
+        verdicts[key] = (differs, differs is None or viewport_hidden(layer, visibility) is None)
+    return visibility, *verdicts[key], settings
+
+
+def input_checks(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, instances: SceneInstances) -> list[str]:
+    """Refuse geometry nodes that failed to evaluate, and say why a scene draws nothing; return the warnings.
+
+    :param scene: The scene.
+    :param layer: Its view layer (after :func:`scene_state`, which finds the problems).
+    :param instances: What the viewport draws.
+    :raises BadInput: A failed geometry nodes modifier, or nothing to draw because of the warned instancers.
+    """
+    base = (scene.session_uid, layer.name, depth_cache.settings_generation(), len(layer.objects))
+    errors, warnings = _verdicts[base][3]
+    if errors:
+        raise BadInput("; ".join(errors))
+    if warnings and not len(instances) and not instances.undrawn:
+        raise BadInput(f"scene {scene.name!r} has no renderable geometry: " + "; ".join(warnings))
+    return list(warnings)
 
 
 def _id_maps(instances: SceneInstances, order: np.ndarray, ident: np.ndarray,
@@ -105,14 +127,17 @@ def _instances(depsgraph: bpy.types.Depsgraph, scene: bpy.types.Scene, layer: bp
 
 
 def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.types.Object, cam: CameraModel,
-               instances: SceneInstances, differs: str | None, visibility: RenderVisibility, passes: bool) -> dict:
-    """Check the scene and draw it: the cached viewport geometry, or a render depsgraph when they differ."""
+               state: tuple, passes: bool, slots: bool) -> dict:
+    """Check the scene and draw it: the cached viewport geometry, or render-level geometry when they differ
+    (kept between calls, see :mod:`.rendered`; normals and ids still come from a fresh render)."""
+    visibility, differs, tracked, settings = state
     view = affine_inverse(cam.matrix)[0]
+    depth_gpu.ensure_gpu(passes)  # first: creating the context renders, which re-evaluates animated objects
     depsgraph = evaluated_depsgraph(scene, layer)
+    instances = _instances(depsgraph, scene, layer, visibility, slots)
     proj = np.array(cam_obj.evaluated_get(depsgraph).calc_matrix_camera(
         depsgraph, x=cam.width, y=cam.height,
         scale_x=scene.render.pixel_aspect_x, scale_y=scene.render.pixel_aspect_y))
-    depth_gpu.ensure_gpu(passes)
     modelview = view[None] @ instances.matrices
     if differs is None:
         entries = depth_cache.entries(instances)
@@ -120,8 +145,17 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
         out = depth_gpu.draw(instances, entries, modelview, proj, cam, passes)
         out["instances"] = instances
         return out
+    if not passes:
+        snap = rendered.snapshot(scene, layer, visibility, settings, cacheable=tracked)
+        drawn = snap.instances
+        modelview = view[None] @ drawn.matrices
+        boxes = {k: e.bbox for k, e in snap.entries.items()}
+        check_renderable(drawn, boxes, scene, modelview, cam.clip[0], snap.arrays)
+        out = depth_gpu.draw(drawn, snap.entries, modelview, proj, cam)
+        out["instances"] = drawn
+        return out
     check_renderable(instances, bounding_boxes(instances), scene, modelview, cam.clip[0])
-    out: dict = {}
+    out = {}
 
     def job(render_depsgraph: bpy.types.Depsgraph) -> None:
         drawn = scene_instances(render_depsgraph, visibility, slots=passes)
@@ -129,7 +163,9 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
         out.update(depth_gpu.draw(drawn, entries, view[None] @ drawn.matrices, proj, cam, passes, fresh=True))
         out["instances"] = drawn
 
-    depth_gpu.run_in_render(scene, layer.name, job)
+    with depth_cache.quiet():
+        depth_gpu.run_in_render(scene, layer.name, job)
+        evaluated_depsgraph(scene, layer)  # the render's own updates are not edits
     return out
 
 
@@ -161,9 +197,10 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     layer = render_layer(scene)
     depsgraph = evaluated_depsgraph(scene, layer)
     cam = camera_model(scene, cam_obj, width, height)
-    visibility, differs = scene_state(scene, layer)
+    state = scene_state(scene, layer)
+    visibility = state[0]
     instances = _instances(depsgraph, scene, layer, visibility, ids)
-    used, out, warnings = engine, None, []
+    used, out, warnings = engine, None, input_checks(scene, layer, instances)
     if instances.undrawn:
         names = ", ".join(repr(n) for n in instances.undrawn[:3]) + (" …" if len(instances.undrawn) > 3 else "")
         if engine == "gpu" and not passes:
@@ -175,7 +212,7 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
             used = "workbench"  # it renders hair and point clouds; the gpu path would leave holes
     if used in ("auto", "gpu"):
         try:
-            out = _gpu_depth(scene, layer, cam_obj, cam, instances, differs, visibility, passes)
+            out = _gpu_depth(scene, layer, cam_obj, cam, state, passes, ids)
             used = "gpu"
         except depth_gpu.GPUUnavailable:
             if engine == "gpu" or passes:
@@ -184,7 +221,9 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     if out is None:
         modelview = affine_inverse(cam.matrix)[0][None] @ instances.matrices
         check_renderable(instances, bounding_boxes(instances), scene, modelview, cam.clip[0])
-        out = {"depth": render_engine_depth(scene, layer, cam_obj, width, height, used, visibility)}
+        with depth_cache.quiet():  # the render sets and restores settings: not edits
+            out = {"depth": render_engine_depth(scene, layer, cam_obj, width, height, used, visibility)}
+            evaluated_depsgraph(scene, layer)
     depth = out["depth"]
     result = DepthResult(depth=depth, mask=np.isfinite(depth), camera=cam, engine=used, radial=radial,
                          meta={"camera_name": cam_obj.name, "frame": scene.frame_current})

@@ -307,7 +307,8 @@ def camera_boxes(modelview: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple
     return centre - extent, centre + extent
 
 
-def camera_inside(instances: SceneInstances, boxes: dict, modelview: np.ndarray, clip_start: float) -> str | None:
+def camera_inside(instances: SceneInstances, boxes: dict, modelview: np.ndarray, clip_start: float,
+                  arrays: dict | None = None) -> str | None:
     """Name of a closed mesh that contains the camera, or None.
 
     A cheap, robust test: only meshes whose bounding box contains the point where the centre ray
@@ -320,6 +321,7 @@ def camera_inside(instances: SceneInstances, boxes: dict, modelview: np.ndarray,
     :param boxes: Key → local ``(min, max)`` (see :func:`bounding_boxes`).
     :param modelview: N×4×4 camera-from-object matrices of the instances.
     :param clip_start: Camera clip start in metres.
+    :param arrays: Key → ``(co, tris)`` when ``instances`` has no meshes (render-level geometry).
     """
     if not len(instances):
         return None
@@ -332,14 +334,15 @@ def camera_inside(instances: SceneInstances, boxes: dict, modelview: np.ndarray,
         p = local[:3, :3] @ point + local[:3, 3]
         if not (np.all(p >= lo[i]) and np.all(p <= hi[i])):
             continue
-        co, tris, _ = mesh_arrays(instances.meshes[instances.keys[i]])
+        key = instances.keys[i]
+        co, tris = arrays[key] if arrays is not None else mesh_arrays(instances.meshes[key])[:2]
         if is_closed(tris) and _first_hit_is_back(co.astype(np.float64), tris, p, local[:3, :3] @ [0.0, 0.0, -1.0]):
             return instances.names[i]
     return None
 
 
 def check_renderable(instances: SceneInstances, boxes: dict, scene: bpy.types.Scene, modelview: np.ndarray,
-                     clip_start: float) -> None:
+                     clip_start: float, arrays: dict | None = None) -> None:
     """Raise :class:`BadInput` for a scene without geometry or a camera inside a solid.
 
     :param instances: What the camera can see.
@@ -347,11 +350,12 @@ def check_renderable(instances: SceneInstances, boxes: dict, scene: bpy.types.Sc
     :param scene: The scene (for the message).
     :param modelview: N×4×4 camera-from-object matrices of the instances.
     :param clip_start: Camera clip start in metres.
+    :param arrays: Key → ``(co, tris)`` when ``instances`` has no meshes (see :func:`camera_inside`).
     """
     if not len(instances) and not instances.undrawn:
         raise BadInput(f"scene {scene.name!r} has no renderable geometry (no visible mesh, curve, text, "
                        "metaball, hair or point cloud object)")
-    inside = camera_inside(instances, boxes, modelview, clip_start)
+    inside = camera_inside(instances, boxes, modelview, clip_start, arrays)
     if inside is not None:
         raise BadInput(f"the camera is inside {inside!r} (it sees the inside of a closed mesh); move the camera "
                        "out or flip the mesh's normals if it is a room")

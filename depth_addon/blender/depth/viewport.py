@@ -62,13 +62,46 @@ def _can_draw(ob: bpy.types.Object) -> bool:
         m.type in ("NODES", "PARTICLE_SYSTEM") for m in ob.modifiers)
 
 
+def _drawn_members(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility,
+                   ) -> tuple[list[bpy.types.Object], list[bpy.types.Object]]:
+    """Objects that render and can draw, and the members of the collections they instance."""
+    drawn, members = [], []
+    for ob in view_layer.objects:
+        if visibility.object_state(ob) is None or not _can_draw(ob):
+            continue
+        drawn.append(ob)
+        if ob.instance_type == "COLLECTION" and ob.instance_collection is not None:
+            members.extend(ob.instance_collection.all_objects)
+    return drawn, members
+
+
+def viewport_hidden(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility) -> str | None:
+    """Why something that renders is missing from the viewport depsgraph (so its edits are not reported), or None.
+
+    :param view_layer: The view layer being drawn.
+    :param visibility: Render visibility of that view layer.
+    """
+    drawn, members = _drawn_members(view_layer, visibility)
+    for ob in drawn:
+        if not ob.visible_get(view_layer=view_layer):
+            return f"{ob.name!r} renders but is hidden in the viewport"
+        coll = ob.instance_collection if ob.instance_type == "COLLECTION" else None
+        for c in [coll, *coll.children_recursive] if coll is not None else []:
+            if c.hide_viewport and not c.hide_render:
+                return f"collection {c.name!r} renders but is disabled in the viewport"
+    for ob in members:
+        if ob.hide_viewport and not ob.hide_render:
+            return f"{ob.name!r} renders but is disabled in the viewport"
+    return None
+
+
 def viewport_differs(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, visibility: RenderVisibility,
                      ) -> str | None:
     """Why the viewport depsgraph would not give the render's geometry, or None when it does.
 
     The fast path draws the viewport depsgraph (evaluated once, cached). It only equals what a
-    render evaluates when nothing that renders is hidden in the viewport and no modifier, curve,
-    metaball, particle or Simplify setting differs between viewport and render.
+    render evaluates when nothing that renders is hidden in the viewport (:func:`viewport_hidden`)
+    and no modifier, curve, metaball, particle or Simplify setting differs between viewport and render.
 
     :param scene: The scene.
     :param view_layer: Its view layer being drawn.
@@ -78,25 +111,94 @@ def viewport_differs(scene: bpy.types.Scene, view_layer: bpy.types.ViewLayer, vi
     if r.use_simplify and (r.simplify_subdivision != r.simplify_subdivision_render
                            or r.simplify_child_particles != r.simplify_child_particles_render):
         return "Simplify differs between viewport and render"
-    members: list[bpy.types.Object] = []
-    for ob in view_layer.objects:
-        if visibility.object_state(ob) is None or not _can_draw(ob):
-            continue
-        if not ob.visible_get(view_layer=view_layer):
-            return f"{ob.name!r} renders but is hidden in the viewport"
-        coll = ob.instance_collection if ob.instance_type == "COLLECTION" else None
-        if coll is not None:
-            for c in [coll, *coll.children_recursive]:
-                if c.hide_viewport and not c.hide_render:
-                    return f"collection {c.name!r} renders but is disabled in the viewport"
-            members.extend(coll.all_objects)
-        reason = _object_differs(ob)
-        if reason:
-            return reason
-    for ob in members:
-        if ob.hide_viewport and not ob.hide_render:
-            return f"{ob.name!r} renders but is disabled in the viewport"
+    hidden = viewport_hidden(view_layer, visibility)
+    if hidden:
+        return hidden
+    drawn, members = _drawn_members(view_layer, visibility)
+    for ob in [*drawn, *members]:
         reason = _object_differs(ob)
         if reason:
             return reason
     return None
+
+
+def watched_objects(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility) -> list[bpy.types.Object]:
+    """Drawn objects (and instanced collection members) with render-only settings: modifiers, curves, metaballs."""
+    drawn, members = _drawn_members(view_layer, visibility)
+    seen: set[int] = set()
+    out = []
+    for ob in [*drawn, *members]:
+        if ob.session_uid not in seen and (len(ob.modifiers) or ob.type in ("CURVE", "SURFACE", "FONT", "META")):
+            seen.add(ob.session_uid)
+            out.append(ob)
+    return out
+
+
+def _value(v: object) -> object:
+    if isinstance(v, (set, frozenset)):
+        return tuple(sorted(v))
+    if isinstance(v, bpy.types.ID):
+        return v.session_uid
+    if isinstance(v, bpy.types.bpy_struct) or isinstance(v, str) or not hasattr(v, "__len__"):
+        return v if not isinstance(v, bpy.types.bpy_struct) else None
+    return tuple(v)
+
+
+def _all_settings(m: bpy.types.Modifier) -> tuple:
+    rna = tuple(_value(getattr(m, p.identifier)) for p in m.bl_rna.properties
+                if p.identifier != "rna_type" and p.type != "COLLECTION")
+    if m.type != "NODES":
+        return rna
+    return rna + tuple((k, _value(m[k])) for k in m.keys())  # geometry-nodes inputs are ID properties
+
+
+def render_settings(objects: list[bpy.types.Object]) -> dict[int, tuple]:
+    """Per object (session uid): the settings a render uses that the viewport ignores, so editing them sends
+    no viewport update: every setting of a modifier hidden in the viewport, render levels, particle and curve
+    render settings.
+
+    :param objects: From :func:`watched_objects`.
+    """
+    out = {}
+    for ob in objects:
+        row: list = []
+        for m in ob.modifiers:
+            if not m.show_viewport:
+                row.append(_all_settings(m) if m.show_render else (m.name, False))
+                continue
+            row.append((m.name, m.show_render, getattr(m, "render_levels", None)))
+            if m.type == "PARTICLE_SYSTEM":
+                ps = m.particle_system.settings
+                row.append((ps.rendered_child_count, ps.render_type, ps.display_percentage))
+        data = ob.data
+        if ob.type in ("CURVE", "SURFACE", "FONT"):
+            row.append((data.render_resolution_u, getattr(data, "render_resolution_v", 0)))
+        elif ob.type == "META":
+            row.append(data.render_resolution)
+        out[ob.session_uid] = tuple(row)
+    return out
+
+
+def input_problems(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility,
+                   watched: list[bpy.types.Object]) -> tuple[list[str], list[str]]:
+    """Errors (geometry nodes that failed to evaluate) and warnings (instancers that give nothing to draw).
+
+    :param view_layer: The view layer being drawn.
+    :param visibility: Render visibility of that view layer.
+    :param watched: From :func:`watched_objects`.
+    :return: ``(errors, warnings)`` as messages.
+    """
+    errors = [f"geometry nodes modifier {m.name!r} of {ob.name!r} failed to evaluate: {w.message}"
+              for ob in watched for m in ob.modifiers if m.type == "NODES" and m.show_render
+              for w in m.node_warnings if w.type == "ERROR"]
+    warnings = []
+    for ob in _drawn_members(view_layer, visibility)[0]:
+        if ob.instance_type != "COLLECTION":
+            continue
+        coll = ob.instance_collection
+        if coll is None or not coll.all_objects:
+            name = f" {coll.name!r}" if coll is not None else ""
+            warnings.append(f"{ob.name!r} instances an empty collection{name}: it draws nothing")
+        elif coll.hide_render or all(o.hide_render or not o.visible_camera for o in coll.all_objects):
+            warnings.append(f"the instances of {ob.name!r} (collection {coll.name!r}) are all hidden from render")
+    return errors, warnings

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What the fast path need not draw, or may draw one-sided: frustum and back-face culling per mesh group.
+
+Culling only changes speed: a group is skipped when all its instances lie outside the view
+frustum, and closed meshes wholly beyond the near plane are drawn with their hidden side culled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...camera import CameraModel
+from .scene import affine_inverse, camera_boxes
+
+
+def frustum_planes(cam: CameraModel) -> np.ndarray:
+    """Inward camera-space planes ``(nx, ny, nz, d)`` of the view frustum: inside where ``n·p + d >= 0``."""
+    left, right, bottom, top = cam.frame
+    near, far = cam.clip
+    if cam.ortho:
+        sides = [(1, 0, 0, -left), (-1, 0, 0, right), (0, 1, 0, -bottom), (0, -1, 0, top)]
+    else:
+        sides = [(1, 0, left, 0), (-1, 0, -right, 0), (0, 1, bottom, 0), (0, -1, -top, 0)]
+    return np.array(sides + [(0, 0, -1, -near), (0, 0, 1, far)], np.float64)
+
+
+def cull_modes(keys: list, starts: np.ndarray, entries: dict, modelview: np.ndarray, cam: CameraModel,
+                ) -> list[str]:
+    """Per group: ``SKIP`` when wholly outside the frustum, ``BACK``/``FRONT`` for closed meshes wholly
+    beyond the near plane (their hidden side cannot be seen), else ``NONE``.
+
+    :param keys: Mesh key per group.
+    :param starts: First instance of each group in ``modelview``.
+    :param entries: Key → :class:`~.depth_cache.MeshEntry`.
+    :param modelview: N×4×4 camera-from-object matrices in draw order (grouped by key).
+    :param cam: The camera (frame, clip range).
+    """
+    counts = np.diff(np.append(starts, len(modelview)))
+    lo = np.repeat(np.array([entries[k].bbox[0] for k in keys], np.float64), counts, axis=0)
+    hi = np.repeat(np.array([entries[k].bbox[1] for k in keys], np.float64), counts, axis=0)
+    orient = np.repeat(np.array([entries[k].orientation for k in keys], np.float64), counts)
+    cmin, cmax = camera_boxes(modelview, lo, hi)
+    centre, extent = (cmin + cmax) / 2, (cmax - cmin) / 2
+    planes = frustum_planes(cam)
+    reach = centre @ planes[:, :3].T + extent @ np.abs(planes[:, :3]).T + planes[:, 3]
+    outside = np.any(reach < 0, axis=1).astype(np.int8)
+    side = np.sign(affine_inverse(modelview)[1]) * orient
+    skip = np.minimum.reduceat(outside, starts) > 0
+    far = np.maximum.reduceat(cmax[:, 2], starts) < -cam.clip[0] * 1.001
+    front = np.minimum.reduceat(side, starts) > 0
+    back = np.maximum.reduceat(side, starts) < 0
+    return ["SKIP" if s else "BACK" if f and a else "FRONT" if f and b else "NONE"
+            for s, f, a, b in zip(skip, far, front, back, strict=True)]
