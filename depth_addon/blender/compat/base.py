@@ -146,3 +146,12 @@ def set_true_displacement(material: bpy.types.Material, subdivision: bpy.types.M
     subdivision.adaptive_space = "PIXEL"
     subdivision.adaptive_pixel_size = 1.0
     return True
+
+
+def geometry_node_errors(modifier: bpy.types.Modifier) -> list[str]:
+    """Error messages a geometry-nodes modifier reported on its last evaluation (``node_warnings``, 4.3+; 4.2
+    reports none to Python, so nothing is found there).
+
+    :param modifier: A ``NODES`` modifier.
+    """
+    return [w.message for w in getattr(modifier, "node_warnings", ()) if w.type == "ERROR"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bpy
 
+from .. import compat
 from .scene import RenderVisibility
 
 
@@ -188,9 +189,9 @@ def input_problems(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility
     :param watched: From :func:`watched_objects`.
     :return: ``(errors, warnings)`` as messages.
     """
-    errors = [f"geometry nodes modifier {m.name!r} of {ob.name!r} failed to evaluate: {w.message}"
+    errors = [f"geometry nodes modifier {m.name!r} of {ob.name!r} failed to evaluate: {message}"
               for ob in watched for m in ob.modifiers if m.type == "NODES" and m.show_render
-              for w in m.node_warnings if w.type == "ERROR"]
+              for message in compat.geometry_node_errors(m)]
     warnings = []
     for ob in _drawn_members(view_layer, visibility)[0]:
         if ob.instance_type != "COLLECTION":
