@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import BadInput
+from ..io.atomic import interrupts_held
 
 
 class EventSink(Protocol):
@@ -134,7 +135,8 @@ def open_blend(path: str | None, events: EventSink | None = None) -> None:
         if not os.path.isfile(path):
             raise BadInput(f"blend file not found: {path}")
         try:
-            bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
+            with interrupts_held():  # Blender runs app handlers while loading: Ctrl+C is raised after, by us
+                bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
         except RuntimeError as exc:
             raise BadInput(f"cannot open {path}: {str(exc).strip().splitlines()[-1]}") from None
     if events is not None:
