@@ -93,7 +93,7 @@ RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "objects": (_optional(_names_or_objects), "a list of objects or names, or None"),
     "cameras": (_optional(_names_or_objects), "a list of camera objects or names, or None"),
     "views": (lambda v: _is_int(v) and v >= 1, "a positive int"),
-    "bake_size": (_is_int, "an int"),
+    "bake_size": (lambda v: _is_int(v) or v == "auto", "an int or 'auto'"),
     "view_size": (_is_int, "an int"),
     "radial": (lambda v: isinstance(v, bool), "True or False"),
     "progress": (_optional(callable), "a callable(fraction, message) or None"),

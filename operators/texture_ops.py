@@ -20,6 +20,7 @@ _PLACEMENTS = [
     ("CAMERAS", "Selected Cameras", "Your selected camera objects"),
 ]
 _SIZES = [(s, s, f"{s}×{s} texels per object") for s in ("512", "1024", "2048", "4096")]
+_AUTO_SIZES = [("AUTO", "Auto", "Per object: enough texels to keep the detail the views painted (256-2048)"), *_SIZES]
 _SHADINGS = [("EMISSION", "Emission", "Show the texture exactly as generated (lighting baked in)"),
              ("PRINCIPLED", "Principled", "Use the texture as base colour of a Principled BSDF")]
 
@@ -86,7 +87,7 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
 
     placement: bpy.props.EnumProperty(name="Views", items=_PLACEMENTS, default="ORBIT")
     views: bpy.props.IntProperty(name="Count", description="Number of placed views", default=4, min=1, max=32)
-    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_SIZES, default="1024")
+    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_AUTO_SIZES, default="AUTO")
     view_size: bpy.props.IntProperty(name="View Size", description="Pixels on the longer side of each view",
                                      default=512, min=64, max=2048)
     conditioning: bpy.props.BoolProperty(name="Condition on Earlier Views", default=True,
@@ -124,7 +125,8 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
     def make_jobs(self, context: bpy.types.Context) -> list[Job]:
         """One job: :func:`~depth_addon.app.multiview.multiview_flow` (views and depth now, images in the worker)."""
         scene, settings = context.scene, context.scene.depth_addon
-        options = MultiviewSettings(self.views, self.placement.lower(), int(self.bake_size), self.view_size,
+        size = "auto" if self.bake_size == "AUTO" else int(self.bake_size)
+        options = MultiviewSettings(self.views, self.placement.lower(), size, self.view_size,
                                     settings.engine, self.conditioning, shading=self.shading)
         flow = multiview_flow(scene, _selected_meshes(context), self._cameras(context), settings.prompt, settings.seed,
                               context.scene.depth_addon_generate.negative_prompt, options)

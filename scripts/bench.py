@@ -12,7 +12,8 @@ same run. Timings are reported, never asserted: tests check behaviour, this chec
 
 ``--quality`` also runs the generator quality bench (:mod:`bench_quality`: the held-out Cycles
 renders in ``data/test`` against every generator), which writes ``out/quality.json``,
-``out/quality.md`` and ``out/quality_grid.png``.
+``out/quality.md`` and ``out/quality_grid.png``, and the multi-view detail bench (:mod:`bench_multiview`:
+multi-view bakes against the single projected view on the yard and demo scenes), ``out/multiview_detail.json``.
 """
 
 from __future__ import annotations
@@ -239,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         result = bench_quality.quality()
         print(bench_quality.table(result["rows"]))
         print(json.dumps(result["gates"]))
+        import bench_multiview
+
+        detail = {name: bench_multiview.run(scene_name=name) for name in bench_multiview.SCENES}
+        print(bench_multiview.table(detail))
+        write_text_atomic(ROOT / "out" / "multiview_detail.json", json.dumps(detail, indent=2))
     if args.json:
         payload = {"records": records, "cpu_count": os.cpu_count(), "blender": bpy.app.version_string,
                    "time": time.strftime("%Y-%m-%dT%H:%M:%S")}

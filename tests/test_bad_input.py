@@ -29,6 +29,8 @@ CASES = [
      "--views must be from 1 to 64"),
     ("bake 0", ["texture", "--blend", "{d}/demo.blend", "--bake", "0", "--out-dir", "{o}/t"],
      "--bake must be from 8 to 8192"),
+    ("bake words", ["texture", "--blend", "{d}/demo.blend", "--bake", "huge", "--out-dir", "{o}/t"],
+     "must be 'auto' or a number of texels"),
     ("samples 0", ["texture", "--blend", "{d}/demo.blend", "--samples", "0", "--out-dir", "{o}/t"],
      "--samples must be from 1 to 65536"),
     ("frames reversed", ["render-depth", "--blend", "{d}/demo.blend", "--frames", "5", "1", "--out", "{o}/d.exr"],

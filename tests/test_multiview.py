@@ -301,3 +301,29 @@ def test_inpainting_generators_receive_the_earlier_paint(monkeypatch):
     seen = np.isfinite(views[1].depth)
     assert np.allclose(paint[seen & ~may_paint], 0.2, atol=1e-3)  # the first view's colour where it is kept
     assert (~may_paint[seen]).mean() > 0.5 and np.median(views[1].contribution[seen & ~may_paint]) < 0.1
+
+
+def test_scene_view_comes_first_and_auto_sizes_follow_texel_density():
+    scene = bpy.context.scene
+    ground, cube = block_scene()
+    cam = bpy.data.objects.new("Shot", bpy.data.cameras.new("Shot"))
+    scene.collection.objects.link(cam)
+    cam.location, cam.rotation_euler = (0.0, -4.0, 2.0), (1.1, 0.0, 0.0)
+    scene.camera = cam
+    scene.render.resolution_x, scene.render.resolution_y = 64, 48
+    kw = dict(views=2, placement="orbit", prompt="red brick", seed=3, view_size=64, engine=ENGINE)
+    result = app_multiview.texture_multiview(scene, **kw)
+    shot = view_cameras.user_views(scene, [cam], 64)[0][1]
+    assert len(result.views) == 3 and (result.views[0].camera.width, result.views[0].camera.height) == (64, 48)
+    assert np.allclose(result.views[0].camera.matrix, shot.matrix, atol=1e-5)  # the scene camera paints first
+    assert set(result.sizes) == {"Ground", "Cube"} and all(256 <= s <= 2048 for s in result.sizes.values())
+    choice = result.density["Cube"]
+    assert choice.view_density > 0 and (choice.capped or choice.texel_density >= 1.5 * choice.view_density)
+    assert choice.size == 256 or choice.texel_density / 2 < 1.5 * choice.view_density  # the smallest that does
+    assert result.provenance["options"]["bake_size"] == "auto" and result.provenance["options"]["scene_view"]
+    bake_apply.remove_bake()
+    fixed = app_multiview.texture_multiview(scene, bake_size=128, scene_view=False, **kw)
+    assert len(fixed.views) == 2 and set(fixed.sizes.values()) == {128} and not fixed.density
+    bake_apply.remove_bake()
+    with pytest.raises(BadInput, match="'auto' or a number"):
+        app_multiview.texture_multiview(scene, bake_size="huge", **kw)

@@ -9,7 +9,7 @@ import pytest
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput
 from depth_addon.mapping import DepthMapping
-from depth_addon.texturing import conditioning, coverage, fill, fusion, raster, views
+from depth_addon.texturing import conditioning, coverage, density, fill, fusion, raster, views
 from depth_addon.texturing import provenance as prov
 
 
@@ -132,14 +132,56 @@ def test_fusion_blends_by_facing_and_flips_inverted_normals():
     assert fusion.facing_votes([va, vb], pts, -nrm) == 0.0
 
 
+def test_best_view_selection_keeps_one_view_and_feathers_only_where_told():
+    pts = fusion.as_soa([[0.0, 0.0, -5.0], [0.1, 0.0, -5.0]])
+    front = facing_camera()
+    m = np.eye(4)
+    m[:3, :3] = [[np.cos(1.0), 0, np.sin(1.0)], [0, 1, 0], [-np.sin(1.0), 0, np.cos(1.0)]]
+    m[:3, 3] = np.array([0, 0, -5.0]) + 5.0 * m[:3, 2]
+    side = CameraModel.from_fov(32, 32, 60.0, matrix_world=tuple(map(tuple, m)))
+    va = fusion.View(front, np.full((32, 32), 5.0, np.float32), image=np.full((32, 32, 3), 1.0, np.float32))
+    vb = fusion.View(side, np.full((32, 32), 5.0, np.float32), image=np.zeros((32, 32, 3), np.float32))
+    nrm = fusion.as_soa([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    blend, w_blend = fusion.accumulate([va, vb], pts, nrm, select="blend")
+    best, w_best = fusion.accumulate([va, vb], pts, nrm, select="best")
+    assert 0.3 < blend[0, 0] < 0.9  # the blend mixes the two views ...
+    assert best[:, 0] == pytest.approx([1.0, 1.0], abs=1e-4)  # ... the best view (head-on) wins outright
+    assert w_best == pytest.approx(w_blend)  # the weight still says how well the point was seen
+    half, _ = fusion.accumulate([va, vb], pts, nrm, select="best", smooth=lambda share: np.full_like(share, 0.5))
+    assert half[:, 0] == pytest.approx([0.5, 0.5], abs=1e-4)  # the hand-over filter decides the mix
+    with pytest.raises(BadInput, match="view selection"):
+        fusion.accumulate([va, vb], pts, nrm, select="median")
+
+
+def test_auto_bake_size_follows_the_views_pixel_density():
+    cam = facing_camera(n=64)  # a plane 5 m in front, seen head-on
+    depth = np.full((64, 64), 5.0, np.float32)
+    view = fusion.View(cam, depth)
+    per_metre = 64 / (cam.frame[1] - cam.frame[0]) / 5.0
+    xs = np.linspace(-0.5, 0.5, 20)
+    pts = np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2)
+    xyz = fusion.as_soa(np.c_[pts, np.full(len(pts), -5.0)])
+    nrm = fusion.as_soa(np.tile([0.0, 0.0, 1.0], (len(pts), 1)))
+    assert density.view_density([view], xyz, nrm) == pytest.approx(np.full(len(pts), per_metre), rel=1e-4)
+    # 1000 m² on the whole texture: texels/m = size / 31.6, and 1.5 × 11.1 px/m needs 526 texels → 1024
+    choice = density.bake_size_for([view], xyz, nrm, probe_texels=128 * 128, probe_size=128, surface_area=1000.0)
+    assert choice.size == 1024 and choice.texel_density >= density.OVERSAMPLING * per_metre
+    assert not choice.wasteful and not choice.capped
+    small = density.bake_size_for([view], xyz, nrm, probe_texels=128 * 128 // 10, probe_size=128,
+                                  surface_area=100.0, cap=512)
+    assert small.wasteful and small.capped and small.size == 512
+    unseen = density.bake_size_for([], xyz, nrm, probe_texels=100, probe_size=128, surface_area=1.0)
+    assert unseen.size == density.AUTO_MIN and unseen.view_density == 0.0
+
+
 def test_gain_offset_fit_recovers_and_clamps():
     rng = np.random.default_rng(0)
     src = rng.uniform(0.1, 0.8, (500, 3))
-    gain, offset = fusion.fit_gain_offset(src, src * [1.2, 0.9, 1.0] + [0.05, -0.02, 0.0])
+    gain, offset = conditioning.fit_gain_offset(src, src * [1.2, 0.9, 1.0] + [0.05, -0.02, 0.0])
     assert gain == pytest.approx([1.2, 0.9, 1.0], abs=1e-3) and offset == pytest.approx([0.05, -0.02, 0.0], abs=1e-3)
-    g2, _ = fusion.fit_gain_offset(src, src * 5.0)
+    g2, _ = conditioning.fit_gain_offset(src, src * 5.0)
     assert (g2 <= 1.6 + 1e-6).all()
-    g3, o3 = fusion.fit_gain_offset(src[:3], src[:3] * 2)
+    g3, o3 = conditioning.fit_gain_offset(src[:3], src[:3] * 2)
     assert np.allclose(g3, 1.0) and np.allclose(o3, 0.0)  # too few samples: identity
 
 

@@ -16,10 +16,10 @@ import numpy as np
 
 from ..blender import images
 from ..blender.writeback import bake_apply, uv_bake
-from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, locked_mapping
+from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, check_bake_size, locked_mapping
 from ..camera import CameraModel
 from ..errors import BadInput
-from ..texturing import conditioning, raster
+from ..texturing import conditioning
 from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local
@@ -82,11 +82,12 @@ def generate_views(views: list[View], prompt: str, seed: int, generator: str | N
 
 def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, cameras=None, views: int = 4,
                       placement: str = "orbit", prompt: str = "", seed: int = 0, generator: str | None = None,
-                      negative_prompt: str = "", bake_size: int = 1024, view_size: int = 512, engine: str = "auto",
+                      negative_prompt: str = "", bake_size: int | str = "auto", view_size: int = 512,
+                      engine: str = "auto",
                       use_conditioning: bool = True, harmonise: bool = True, tolerance: float = 0.005,
                       exponent: float = 2.0, padding: int = 2, shading: str = "EMISSION",
                       progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
-                      models: list[CameraModel] | None = None) -> MultiviewResult:
+                      models: list[CameraModel] | None = None, scene_view: bool = True) -> MultiviewResult:
     """Texture objects from several views and bake the fused result into their UV maps (in this process).
 
     The sidebar runs the same :func:`multiview_flow` through the worker.
@@ -100,7 +101,7 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
     :param seed: Seed.
     :param generator: Generator name; the default when None.
     :param negative_prompt: Recorded in the provenance (for generators that take one).
-    :param bake_size: Texture side per object.
+    :param bake_size: Texture side per object, or ``"auto"``: per object, from the views' pixel density on it.
     :param view_size: Longer side of each generated view.
     :param engine: Depth engine.
     :param use_conditioning: Condition later views on earlier paint (keep/refine/generate).
@@ -112,10 +113,12 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
     :param progress: Called with ``(fraction, message)``.
     :param cancel: Polled; True raises :class:`~depth_addon.errors.Cancelled`.
     :param models: Exact camera models to use (reproducing a recorded run); overrides the rest.
+    :param scene_view: With placed views, the scene camera's view comes first (placed views frame all the
+        objects; the scene camera paints what the user looks at at the density it is seen with).
     :raises BadInput: Bad objects, options, a user's image in the way, or views that see nothing.
     """
     settings = MultiviewSettings(views, placement, bake_size, view_size, engine, use_conditioning, harmonise,
-                                 tolerance, exponent, padding, shading)
+                                 tolerance, exponent, padding, shading, scene_view)
     flow = multiview_flow(scene, objects, cameras, prompt, seed, negative_prompt, settings, models,
                           reporter(progress, cancel))
     return run_local(flow, generator, progress=progress, cancel=cancel)
@@ -127,7 +130,7 @@ class MultiviewSettings:
 
     views: int = 4
     placement: str = "orbit"
-    bake_size: int = 1024
+    bake_size: int | str = "auto"
     view_size: int = 512
     engine: str = "auto"
     use_conditioning: bool = True
@@ -136,6 +139,7 @@ class MultiviewSettings:
     exponent: float = 2.0
     padding: int = 2
     shading: str = "EMISSION"
+    scene_view: bool = True
 
 
 def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str, seed: int, negative_prompt: str = "",
@@ -154,7 +158,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     targets = uv_bake.bake_targets(scene, objects)
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
     names = bake_apply.check_images_free(targets, "bake")
-    raster.check_size(s.bake_size)
+    check_bake_size(s.bake_size)
     if s.shading not in bake_apply.SHADINGS:
         raise BadInput(f"unknown shading {s.shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
     uv_maps = uv_bake.ensure_uv_maps(targets)
@@ -165,7 +169,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         t = time.perf_counter()
         warnings: list[str] = []
         captured = capture_views(scene, list(tris.values()), cameras, s.views, s.placement, s.view_size, s.engine,
-                                 warnings, report, models)
+                                 warnings, report, models, s.scene_view and not cameras)
         mapping = locked_mapping(captured)
         timings["depth"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -178,11 +182,11 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     record = prov.provenance(
         "multiview", prompt, seed, gen.generator, [v.origin or v.camera for v in captured], mapping, negative_prompt,
         gen.fingerprint, frame,
-        {"objects": target_names, "bake_size": int(s.bake_size), "view_size": int(s.view_size),
+        {"objects": target_names, "bake_size": check_bake_size(s.bake_size), "view_size": int(s.view_size),
          "placement": "models" if models else "cameras" if cameras else s.placement, "views": len(captured),
          "engine": s.engine, "conditioning": bool(s.use_conditioning), "harmonise": bool(s.harmonise),
          "tolerance": float(s.tolerance), "exponent": float(s.exponent), "padding": int(s.padding),
-         "shading": s.shading})
+         "shading": s.shading, "scene_view": bool(s.scene_view and not cameras and not models)})
     t = time.perf_counter()
     result = bake_views(scene, targets, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading, record,
                         names, report, uv_maps, tris)

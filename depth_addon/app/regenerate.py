@@ -72,7 +72,7 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
     options = record.get("options", {})
     if record["kind"] == "multiview":
         settings = MultiviewSettings(
-            bake_size=int(options.get("bake_size", 1024)), engine=options.get("engine", "auto"),
+            bake_size=multiview.check_bake_size(options.get("bake_size", 1024)), engine=options.get("engine", "auto"),
             use_conditioning=bool(options.get("conditioning", True)), harmonise=bool(options.get("harmonise", True)),
             tolerance=float(options.get("tolerance", 0.005)), exponent=float(options.get("exponent", 2.0)),
             padding=int(options.get("padding", 2)), shading=options.get("shading", "EMISSION"))
@@ -91,8 +91,9 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
     if record["kind"] == "bake":
         view = multiview.View(rendered, depth, origin=camera)
         view.image = generated.rgb
-        result = multiview.bake_views(scene, _objects(options.get("objects", [])), [view],
-                                      int(options.get("bake_size", 1024)), tolerance=0.02, record=new_record)
+        size = multiview.check_bake_size(options.get("bake_size", 1024))
+        result = multiview.bake_views(scene, _objects(options.get("objects", [])), [view], size, tolerance=0.02,
+                                      record=new_record)
         images.pack_generated(*result.images.values())
         return result
     return _refresh_image(bpy.data.images.get(target_name) if target_name else None, generated.rgb, new_record)

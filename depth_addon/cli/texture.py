@@ -96,13 +96,27 @@ def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
     """
     group = parser.add_argument_group("multi-view texturing (bakes into each object's UV map)")
     which = group.add_mutually_exclusive_group()
-    which.add_argument("--views", type=int, metavar="N", help="texture from N placed views")
+    which.add_argument("--views", type=int, metavar="N", help="texture from the scene camera and N placed views")
     which.add_argument("--cameras", metavar="A,B", help="texture from these cameras (comma-separated names)")
-    group.add_argument("--bake", type=int, metavar="SIZE", help="texture size per object (default 1024)")
+    group.add_argument("--bake", metavar="SIZE", type=_bake_size, help="texture size per object, or 'auto' (the "
+                       "default): per object, the smallest power of two whose texel density reaches the views' "
+                       "pixel density")
+    group.add_argument("--no-scene-view", action="store_true", help="with --views, leave out the scene camera's "
+                       "view (by default it comes first, so what the camera sees keeps its detail)")
     group.add_argument("--placement", choices=PLACEMENTS, default="orbit", help="how --views are placed")
     group.add_argument("--view-size", type=int, default=512, help="pixels on the longer side of each view")
     group.add_argument("--objects", metavar="A,B", help="objects to texture (default: every visible mesh)")
     group.add_argument("--no-conditioning", action="store_true", help="do not condition views on earlier ones")
+
+
+def _bake_size(text: str) -> int | str:
+    """``--bake``: ``auto`` or a number of texels."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number of texels, got {text!r}") from None
 
 
 def wants_multiview(args: argparse.Namespace) -> bool:
@@ -125,7 +139,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise BadInput(f"unknown generator {args.generator!r}; known generators: {', '.join(available_generators())}")
     if getattr(args, "views", None) is not None:
         check_range("--views", args.views, 1, 64)
-    check_range("--bake", getattr(args, "bake", None), MIN_SIZE, MAX_SIZE)
+    if isinstance(getattr(args, "bake", None), int):
+        check_range("--bake", args.bake, MIN_SIZE, MAX_SIZE)
     check_range("--view-size", getattr(args, "view_size", None), 16, MAX_SIZE)
     if getattr(args, "camera", None) and (args.views is not None or args.cameras):
         raise BadInput("--camera cannot be combined with --views or --cameras (use --cameras A,B for named cameras)")
@@ -335,12 +350,13 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
     start = time.perf_counter()
     scene = bpy.context.scene
     cameras, count = _views(args, scene)
-    bake = 1024 if args.bake is None else args.bake
+    bake = "auto" if args.bake is None else args.bake
     view_size = max(args.resolution) if getattr(args, "resolution", None) else args.view_size
     result = api.texture_multiview(
         scene, objects=_names(args.objects), cameras=cameras, views=count or 4, placement=args.placement,
         prompt=args.prompt, seed=args.seed, generator=args.generator, bake_size=bake, view_size=view_size,
-        engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress)
+        engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress,
+        scene_view=not getattr(args, "no_scene_view", False))
     for warning in result.warnings:
         warn(events, warning)
     timings = dict(result.timings)
@@ -353,6 +369,7 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
     record = {
         "command": "texture", "mode": "multiview", "prompt": args.prompt, "seed": args.seed,
         "generator": args.generator or "default", "views": len(result.views), "bake": bake,
+        "sizes": dict(result.sizes),
         "coverage": {k: round(v, 4) for k, v in result.coverage.items()},
         "mapping": result.mapping.to_dict() if result.mapping else None, "provenance": result.provenance,
         "warnings": result.warnings, "timings": timings, "versions": versions(),

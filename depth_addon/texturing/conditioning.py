@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..camera import CameraModel
-from .fusion import View, as_soa, fit_gain_offset, sample_view
+from .fusion import View, as_soa, sample_view
 
 KEEP, REFINE, GENERATE = 0, 1, 2
 
@@ -155,3 +155,35 @@ def condition(image: np.ndarray, prior: Prior, mask: np.ndarray, harmonise: bool
     out = prior.colour * (1.0 - share[..., None]) + img * share[..., None]
     out = np.where(mask[..., None], out, img)
     return out.astype(np.float32), share, labels, np.stack([gain, offset])
+
+
+def fit_gain_offset(source: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
+                    gain_range: tuple[float, float] = (0.6, 1.6), offset_limit: float = 0.2
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``gain, offset`` so that ``source · gain + offset ≈ target`` (weighted least squares).
+
+    Used to harmonise a new view with what earlier views painted where they overlap. Too few
+    samples give the identity; results are clamped so one bad overlap cannot wreck a view.
+
+    :param source: (N, 3) colours of the new view.
+    :param target: (N, 3) colours already painted at the same points.
+    :param weight: (N,) sample weights; equal when None.
+    :param gain_range: Allowed gain interval.
+    :param offset_limit: Largest allowed absolute offset.
+    """
+    src = np.asarray(source, np.float64).reshape(-1, 3)
+    dst = np.asarray(target, np.float64).reshape(-1, 3)
+    w = np.ones(len(src)) if weight is None else np.asarray(weight, np.float64).reshape(-1)
+    gain, offset = np.ones(3), np.zeros(3)
+    if len(src) < 16 or w.sum() <= 0:
+        return gain.astype(np.float32), offset.astype(np.float32)
+    w = w / w.sum()
+    for c in range(3):
+        ms, md = (w * src[:, c]).sum(), (w * dst[:, c]).sum()
+        var = (w * (src[:, c] - ms) ** 2).sum()
+        cov = (w * (src[:, c] - ms) * (dst[:, c] - md)).sum()
+        g = cov / var if var > 1e-6 else 1.0
+        g = float(np.clip(g, *gain_range))
+        gain[c] = g
+        offset[c] = float(np.clip(md - g * ms, -offset_limit, offset_limit))
+    return gain.astype(np.float32), offset.astype(np.float32)

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import bpy
+import cv2
 import numpy as np
 
 from ...camera import CameraModel
 from ...errors import BadInput
 from ...mapping import DepthMapping, fit_mapping
-from ...texturing import fill, raster
+from ...texturing import density, fill, raster
 from ...texturing.fusion import View, accumulate
 from ...texturing.views import PLACEMENTS, place_views
 from . import bake_apply, uv_bake, view_cameras
@@ -37,6 +38,8 @@ class MultiviewResult:
     :param materials: Object name → baked material.
     :param uv_maps: Object name → UV map baked into.
     :param coverage: Object name → fraction of its texels some view saw.
+    :param sizes: Object name → texture side baked (chosen per object for ``bake_size="auto"``).
+    :param density: Object name → :class:`~depth_addon.texturing.density.DensityChoice` (``auto`` only).
     :param mapping: Depth mapping with the range locked across views (None for a single bake).
     :param provenance: The record attached to the images and materials.
     :param warnings: Things the user should know (views that saw nothing ...).
@@ -49,6 +52,8 @@ class MultiviewResult:
     materials: dict = field(default_factory=dict)
     uv_maps: dict = field(default_factory=dict)
     coverage: dict = field(default_factory=dict)
+    sizes: dict = field(default_factory=dict)
+    density: dict = field(default_factory=dict)
     mapping: DepthMapping | None = None
     provenance: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -79,10 +84,13 @@ def surface_samples(triangles: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
 
 def capture_views(scene: bpy.types.Scene, triangles: list, cameras=None, count: int = 4, placement: str = "orbit",
                   view_size: int = 512, engine: str = "auto", warnings: list[str] | None = None,
-                  report: Progress | None = None, models: list[CameraModel] | None = None) -> list[View]:
+                  report: Progress | None = None, models: list[CameraModel] | None = None,
+                  scene_view: bool = False) -> list[View]:
     """Depth of every view: the user's cameras, or ``count`` placed around the objects.
 
-    Views that see no geometry are dropped (with a warning).
+    Views that see no geometry are dropped (with a warning). Placed views frame all the objects, so
+    each object gets only part of a view's pixels; ``scene_view`` puts the scene camera's own view
+    first, so what the user looks at is painted at the density they see it with.
 
     :param scene: The scene.
     :param triangles: Per object ``(uv, position, normal)`` world triangles (for placement).
@@ -94,6 +102,7 @@ def capture_views(scene: bpy.types.Scene, triangles: list, cameras=None, count: 
     :param warnings: List that collects warnings.
     :param report: Progress callback.
     :param models: Exact views to render (a recorded run); overrides ``cameras`` and placement.
+    :param scene_view: With placed views, the scene camera's view comes first (when the scene has a camera).
     :raises BadInput: When no view sees anything.
     """
     if not 16 <= int(view_size) <= 4096:
@@ -115,6 +124,9 @@ def capture_views(scene: bpy.types.Scene, triangles: list, cameras=None, count: 
                              samples=samples)
         todo = [(m, m) for m in models]
         names = [f"{placement} view {i + 1}" for i in range(len(models))]
+        if scene_view and scene.camera is not None and scene.camera.type == "CAMERA":
+            todo[:0] = [(model, obj) for obj, model in view_cameras.user_views(scene, [scene.camera], view_size)]
+            names[:0] = [scene.camera.name]
     views: list[View] = []
     for i, ((model, source), name) in enumerate(zip(todo, names, strict=True)):
         if report is not None:
@@ -141,17 +153,66 @@ def locked_mapping(views: list[View], kind: str = "inverse") -> DepthMapping:
 
 
 
-def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_size: int = 1024,
+def _grid_smoother(geom: raster.TexelGeometry, sigma: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A function that blurs per-texel values in the texture's grid (a seam-wide hand-over between views)."""
+    def smooth(values: np.ndarray) -> np.ndarray:
+        grid = geom.to_grid(values.astype(np.float32))
+        return cv2.GaussianBlur(grid, (0, 0), sigma).reshape(-1)[geom.index]
+
+    return smooth
+
+
+def check_bake_size(bake_size: int | str) -> int | str:
+    """``"auto"`` or a texture side in the allowed range.
+
+    :param bake_size: ``"auto"`` (per object, from texel density) or a side in texels.
+    :raises BadInput: Anything else.
+    """
+    if isinstance(bake_size, str) and bake_size.strip().lower() == "auto":
+        return "auto"
+    if isinstance(bake_size, str) and not bake_size.strip().isdigit():
+        raise BadInput(f"bake size must be 'auto' or a number of texels, got {bake_size!r}")
+    return raster.check_size(int(bake_size))
+
+
+def auto_size(views: list[View], tris: tuple[np.ndarray, np.ndarray, np.ndarray], tolerance: float,
+              probe: int = 128) -> density.DensityChoice:
+    """Texture side for one object from the views' pixel density on it (:mod:`depth_addon.texturing.density`).
+
+    :param views: Views with depth.
+    :param tris: The object's ``(uv, position, normal)`` triangles.
+    :param tolerance: Relative depth slack of the visibility test.
+    :param probe: Side of the small raster whose texels sample the surface.
+    """
+    geom = raster.rasterize_uv(*tris, probe, measure_overlap=False)
+    pos = tris[1]
+    area = float(np.linalg.norm(np.cross(pos[:, 1] - pos[:, 0], pos[:, 2] - pos[:, 0]), axis=1).sum() / 2.0)
+    return density.bake_size_for(views, geom.position, geom.normal, geom.count, probe, area, tolerance=tolerance)
+
+
+def _density_warnings(name: str, choice: density.DensityChoice) -> list[str]:
+    out = []
+    if choice.wasteful:
+        out.append(f"{name!r}: its UV layout uses only {choice.uv_share:.0%} of the texture; a UV map made for the "
+                   "bake (Smart UV Project into a new UV map) gives it more detail at the same size")
+    if choice.capped:
+        out.append(f"{name!r}: keeping the views' detail ({choice.view_density:.0f} px/m) needs more than "
+                   f"{choice.size}² texels; baked at {choice.size}² ({choice.texel_density:.0f} texels/m)")
+    return out
+
+
+def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_size: int | str = "auto",
                tolerance: float = 0.005, exponent: float = 2.0, padding: int = 2, shading: str = "EMISSION",
                record: dict | None = None, image_names: dict[str, str] | None = None,
                report: Progress | None = None, uv_maps: dict[str, str] | None = None,
-               triangles: dict | None = None) -> MultiviewResult:
+               triangles: dict | None = None, select: str = "best", feather: float = 1.0) -> MultiviewResult:
     """Fuse views with images into each object's UV texture and show it on the object.
 
     :param scene: The scene.
     :param objects: Validated bake targets (:func:`uv_bake.bake_targets`).
     :param views: Views with depth and images.
-    :param bake_size: Texture side (512–4096 typical; 8–8192 accepted).
+    :param bake_size: Texture side (512–4096 typical; 8–8192 accepted), or ``"auto"``: per object, the smallest
+        power of two whose texel density reaches the views' pixel density on it (256–2048).
     :param tolerance: Relative depth slack of the visibility test.
     :param exponent: Facing exponent.
     :param padding: Island padding in texels.
@@ -161,8 +222,10 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     :param report: Progress callback.
     :param uv_maps: Object name → UV map (from :func:`uv_bake.ensure_uv_maps`); made when None.
     :param triangles: Object name → world triangles already read; read when None.
+    :param select: ``best`` (one view per texel, seams feathered) or ``blend`` (weighted mean of all views).
+    :param feather: Width (Gaussian sigma in texels) of the hand-over between views for ``best``.
     """
-    size = raster.check_size(bake_size)
+    fixed = check_bake_size(bake_size)
     names = bake_apply.check_images_free(objects, "bake", image_names)
     if shading not in bake_apply.SHADINGS:
         raise BadInput(f"unknown shading {shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
@@ -175,8 +238,16 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
             if report is not None:
                 report(0.6 + 0.4 * i / len(objects), f"baking {obj.name}")
             tris = (triangles or {}).get(obj.name) or uv_bake.surface_triangles(obj, depsgraph, uv_maps[obj.name])
+            size = fixed
+            if size == "auto":
+                choice = result.density[obj.name] = auto_size(views, tris, tolerance)
+                result.warnings.extend(_density_warnings(obj.name, choice))
+                size = choice.size
+            result.sizes[obj.name] = size
             geom = raster.rasterize_uv(*tris, size, measure_overlap=False)
-            colour, weight = accumulate(views, geom.position, geom.normal, tolerance, exponent)
+            smooth = _grid_smoother(geom, feather) if feather > 0 else None
+            colour, weight = accumulate(views, geom.position, geom.normal, tolerance, exponent, select=select,
+                                        smooth=smooth)
             seen = weight > 0
             result.coverage[obj.name] = float(seen.mean()) if seen.size else 0.0
             grid_seen = np.zeros(size * size, bool)
