@@ -93,6 +93,9 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
     conditioning: bpy.props.BoolProperty(name="Condition on Earlier Views", default=True,
                                          description="Keep what earlier views painted well (keep/refine/generate)")
     shading: bpy.props.EnumProperty(name="Shading", items=_SHADINGS, default="EMISSION")
+    scene_view: bpy.props.BoolProperty(name="Scene Camera First", default=True,
+                                       description="Paint what the scene camera sees from the camera itself, at the "
+                                       "detail it is seen with; placed views paint the rest")
     preview_only: bpy.props.BoolProperty(name="Coverage Only", default=False,
                                          description="Only show which surface the views reach (red = none)")
 
@@ -127,7 +130,8 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
         scene, settings = context.scene, context.scene.depth_addon
         size = "auto" if self.bake_size == "AUTO" else int(self.bake_size)
         options = MultiviewSettings(self.views, self.placement.lower(), size, self.view_size,
-                                    settings.engine, self.conditioning, shading=self.shading)
+                                    settings.engine, self.conditioning, shading=self.shading,
+                                    scene_view=self.scene_view)
         flow = multiview_flow(scene, _selected_meshes(context), self._cameras(context), settings.prompt, settings.seed,
                               context.scene.depth_addon_generate.negative_prompt, options)
         return [QUEUE.submit(Job(scene.name, flow, job_params(context), label=f"multi-view seed {settings.seed}",

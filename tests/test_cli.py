@@ -176,3 +176,15 @@ def test_argument_errors_are_one_line_on_stderr(tmp_out: Path) -> None:
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("depth_cli: error: argument "), proc.stderr
     assert not any(tmp_out.iterdir())
+
+
+def test_progress_lines_are_rate_limited_but_every_new_step_shows(capsys):
+    from depth_addon.cli import Events
+
+    sink = Events(as_json=True)
+    for fraction, message in ((0.6, "generating view 3 of 3: done"), (0.6, "baking Ground"), (0.601, "baking Ground"),
+                              (0.7, "baking Ground"), (0.7, "baking Cube")):
+        sink.progress(fraction, message)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["fraction"], e["message"]) for e in lines] == [
+        (0.6, "generating view 3 of 3: done"), (0.6, "baking Ground"), (0.7, "baking Ground"), (0.7, "baking Cube")]

@@ -84,6 +84,7 @@ class Events:
         """
         self.as_json = as_json
         self._last = -1.0
+        self._last_message = ""
 
     def emit(self, event: str, **data: object) -> None:
         """Write one event; human mode prints artifacts and the summary, progress goes to stderr.
@@ -106,13 +107,14 @@ class Events:
                 print(f"{stage:>10}: {seconds:.3f} s", flush=True)
 
     def progress(self, fraction: float, message: str) -> None:
-        """Progress callback for long steps (rate-limited to 1 % steps).
+        """Progress callback for long steps (rate-limited to 1 % steps; a new message always shows, so every
+        view and every object of a multi-view bake gets its line).
 
         :param fraction: 0 to 1.
         :param message: What is being done.
         """
-        if fraction - self._last >= 0.01 or fraction >= 1.0:
-            self._last = fraction
+        if fraction - self._last >= 0.01 or fraction >= 1.0 or message != self._last_message:
+            self._last, self._last_message = fraction, message
             self.emit("progress", fraction=round(fraction, 4), message=message)
 
 
