@@ -8,6 +8,7 @@ import depth_scenes
 import numpy as np
 import pytest
 
+from depth_addon.blender import compat
 from depth_addon.blender.depth import cache as depth_cache
 from depth_addon.blender.depth import gpu as depth_gpu
 from depth_addon.blender.depth.render import render_depth
@@ -167,8 +168,9 @@ def test_render_only_geometry_nodes_inputs_are_watched(renders: list) -> None:
     mod = ob.modifiers.new("Lift", "NODES")
     mod.node_group, mod.show_viewport = ng, False
     socket = ng.interface.items_tree["Lift"].identifier
-    mod[socket] = (0.0, 0.3, 0.0)
+    compat.set_node_modifier_input(mod, socket, (0.0, 0.3, 0.0))
     assert_matches_cycles(scene, "render-only geometry nodes")
-    mod[socket] = (0.0, -0.3, 0.0)  # no viewport update: only the watched settings can tell
+    # no viewport update follows: only the watched settings can tell
+    compat.set_node_modifier_input(mod, socket, (0.0, -0.3, 0.0))
     assert_matches_cycles(scene, "render-only geometry nodes input changed")
     assert len(renders) == 2

@@ -148,6 +148,41 @@ def set_true_displacement(material: bpy.types.Material, subdivision: bpy.types.M
     return True
 
 
+def node_modifier_inputs(modifier: bpy.types.Modifier) -> tuple:
+    """``(identifier, value)`` of every input of a geometry-nodes modifier, for change detection.
+
+    Up to 5.1 the inputs are ID properties on the modifier (``modifier[identifier]``); from 5.2 they are
+    RNA structs under ``modifier.properties.inputs`` with ``value``, ``type`` and ``attribute_name`` (a geometry
+    input has none of them).
+
+    :param modifier: A ``NODES`` modifier.
+    """
+    holder = getattr(getattr(modifier, "properties", None), "inputs", None)
+    if holder is None:
+        return tuple((key, modifier[key]) for key in modifier.keys())
+    out = []
+    for prop in holder.bl_rna.properties:
+        if prop.identifier in ("rna_type", "name"):
+            continue
+        item = getattr(holder, prop.identifier)
+        out.append((prop.identifier, *(getattr(item, k, None) for k in ("value", "type", "attribute_name"))))
+    return tuple(out)
+
+
+def set_node_modifier_input(modifier: bpy.types.Modifier, identifier: str, value: object) -> None:
+    """Set one input of a geometry-nodes modifier (ID property up to 5.1, ``properties.inputs`` from 5.2).
+
+    :param modifier: A ``NODES`` modifier.
+    :param identifier: The interface socket's identifier (``Socket_1`` ...).
+    :param value: The new value.
+    """
+    holder = getattr(getattr(modifier, "properties", None), "inputs", None)
+    if holder is None:
+        modifier[identifier] = value
+    else:
+        getattr(holder, identifier).value = value
+
+
 def geometry_node_errors(modifier: bpy.types.Modifier) -> list[str]:
     """Error messages a geometry-nodes modifier reported on its last evaluation (``node_warnings``, 4.3+; 4.2
     reports none to Python, so nothing is found there).

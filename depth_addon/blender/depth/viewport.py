@@ -150,7 +150,7 @@ def _all_settings(m: bpy.types.Modifier) -> tuple:
                 if p.identifier != "rna_type" and p.type != "COLLECTION")
     if m.type != "NODES":
         return rna
-    return rna + tuple((k, _value(m[k])) for k in m.keys())  # geometry-nodes inputs are ID properties
+    return rna + tuple(tuple(_value(v) for v in item) for item in compat.node_modifier_inputs(m))
 
 
 def render_settings(objects: list[bpy.types.Object]) -> dict[int, tuple]:
