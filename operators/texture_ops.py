@@ -23,6 +23,10 @@ _SIZES = [(s, s, f"{s}×{s} texels per object") for s in ("512", "1024", "2048",
 _AUTO_SIZES = [("AUTO", "Auto", "Per object: enough texels to keep the detail the views painted (256-2048)"), *_SIZES]
 _SHADINGS = [("EMISSION", "Emission", "Show the texture exactly as generated (lighting baked in)"),
              ("PRINCIPLED", "Principled", "Use the texture as base colour of a Principled BSDF")]
+_MV_SHADINGS = [("EMISSION", "Lit (as Generated)", "Show the texture exactly as generated (lighting baked in)"),
+                ("PBR", "Relightable (PBR)", "Albedo, roughness, metallic and normal maps in a Principled BSDF, "
+                 "lit by the scene's own lights"),
+                _SHADINGS[1]]
 
 
 def _progress(context: bpy.types.Context):
@@ -92,7 +96,10 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
                                      default=512, min=64, max=2048)
     conditioning: bpy.props.BoolProperty(name="Condition on Earlier Views", default=True,
                                          description="Keep what earlier views painted well (keep/refine/generate)")
-    shading: bpy.props.EnumProperty(name="Shading", items=_SHADINGS, default="EMISSION")
+    shading: bpy.props.EnumProperty(name="Shading", items=_MV_SHADINGS, default="EMISSION")
+    maps: bpy.props.BoolProperty(name="Material Maps", default=False,
+                                 description="Also bake albedo, roughness, metallic, normal and height maps "
+                                 "(always on for Relightable shading)")
     scene_view: bpy.props.BoolProperty(name="Scene Camera First", default=True,
                                        description="Paint what the scene camera sees from the camera itself, at the "
                                        "detail it is seen with; placed views paint the rest")
@@ -131,7 +138,7 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
         size = "auto" if self.bake_size == "AUTO" else int(self.bake_size)
         options = MultiviewSettings(self.views, self.placement.lower(), size, self.view_size,
                                     settings.engine, self.conditioning, shading=self.shading,
-                                    scene_view=self.scene_view)
+                                    scene_view=self.scene_view, maps=self.maps or self.shading == "PBR")
         flow = multiview_flow(scene, _selected_meshes(context), self._cameras(context), settings.prompt, settings.seed,
                               context.scene.depth_addon_generate.negative_prompt, options)
         return [QUEUE.submit(Job(scene.name, flow, job_params(context), label=f"multi-view seed {settings.seed}",

@@ -174,6 +174,15 @@ def test_operators(addon, tmp_out):
         assert bpy.ops.depth.regenerate(seed=9) == {"FINISHED"}
     assert bpy.ops.depth.remove_result() == {"FINISHED"}
     assert snapshot() == before
+    assert bpy.ops.depth.texture_multiview(placement="ORBIT", views=1, bake_size="512", view_size=48,
+                                           shading="PBR") == {"FINISHED"}  # relightable: maps are implied
+    pbr = cube.material_slots[0].material.node_tree.nodes
+    assert any(n.bl_idname == "ShaderNodeNormalMap" for n in pbr) and bpy.data.images.get("Cube Depth Albedo")
+    with bpy.context.temp_override(active_object=cube, object=cube):
+        assert bpy.ops.depth.regenerate(seed=4) == {"FINISHED"}  # the record keeps the maps
+    assert any(n.bl_idname == "ShaderNodeNormalMap" for n in cube.material_slots[0].material.node_tree.nodes)
+    assert bpy.ops.depth.remove_result() == {"FINISHED"}
+    assert snapshot() == before and not bpy.data.images.get("Cube Depth Albedo")
     img = images.image_from_array("Photo", blue(np.zeros((24, 24, 3))))
     assert bpy.ops.depth.project_image(image=img.name, follow=True, bake_size="512") == {"FINISHED"}
     assert bake_apply.is_baked(cube) and not projection.is_projected(cube)

@@ -28,6 +28,7 @@ import numpy as np
 from ..camera import CameraModel
 from ..errors import Cancelled
 from ..generation import get_generator
+from ..generation.maps import maps_of
 from ..texturing import provenance as prov
 
 Progress = Callable[[float, str], None]
@@ -49,6 +50,8 @@ class GenerateRequest:
     :param start: Overall progress when this request starts, 0..1.
     :param span: Share of the overall progress this request covers.
     :param message: What the request is, for progress lines ("view 2 of 4").
+    :param maps: Also ask for the material maps (:mod:`depth_addon.generation.maps`); generators without
+        them are refused with a message naming the ones that have them.
     """
 
     depth: np.ndarray
@@ -63,6 +66,7 @@ class GenerateRequest:
     start: float = 0.1
     span: float = 0.7
     message: str = "generating"
+    maps: bool = False
 
 
 @dataclass
@@ -73,11 +77,13 @@ class Generated:
     :param generator: Registry name of the generator that made it.
     :param fingerprint: Identity of its weights or code
         (:func:`~depth_addon.texturing.provenance.generator_fingerprint`).
+    :param maps: Material maps (:mod:`depth_addon.generation.maps`) when the request asked for them.
     """
 
     rgb: np.ndarray
     generator: str
     fingerprint: str = "unknown"
+    maps: dict | None = None
 
 
 class Pause:
@@ -115,10 +121,17 @@ class LocalGenerator:
             value = getattr(request, key)
             if value is not None and accepts(gen, key):
                 extra[key] = value
-        rgb = gen.generate(request.depth, request.mask, prompt=request.prompt, seed=request.seed,
-                           camera=request.camera, progress=progress, cancel=cancel, **extra)
+        maps = None
+        if request.maps:
+            layers = maps_of(gen).generate_maps(request.depth, request.mask, prompt=request.prompt,
+                                                seed=request.seed, camera=request.camera, progress=progress,
+                                                cancel=cancel, **extra)
+            rgb, maps = layers.rgb, layers.maps
+        else:
+            rgb = gen.generate(request.depth, request.mask, prompt=request.prompt, seed=request.seed,
+                               camera=request.camera, progress=progress, cancel=cancel, **extra)
         return Generated(np.asarray(rgb, np.float32)[..., :3], getattr(gen, "name", self.name or "default"),
-                         prov.generator_fingerprint(gen))
+                         prov.generator_fingerprint(gen), maps)
 
 
 def accepts(gen, name: str) -> bool:

@@ -222,7 +222,7 @@ class JobQueue:
             job.request = self.client.generate(
                 req.depth, req.mask, camera=None if req.camera is None else req.camera.to_dict(), prompt=req.prompt,
                 seed=req.seed, init_image=req.init_image, init_mask=req.init_mask, segments=req.segments,
-                segment_prompts=req.segment_prompts, **job.params)
+                segment_prompts=req.segment_prompts, **({"maps": True} if req.maps else {}), **job.params)
         except DepthAddonError as exc:
             self._fail(job, str(exc))
             return
@@ -234,7 +234,8 @@ class JobQueue:
 
     def _advance(self, job: Job, event: Result) -> None:
         """Give the flow its image and run its next step (main thread): another request, or the result."""
-        self._step(job, Generated(self.client.take_result(event), event.generator, event.fingerprint))
+        maps = {name: read_array(path) for name, path in event.maps.items()} or None
+        self._step(job, Generated(self.client.take_result(event), event.generator, event.fingerprint, maps))
 
     def _step(self, job: Job, value: Generated | None) -> None:
         """Run the flow's next main-thread step; a :data:`~.flow.PAUSE` waits for the next update."""

@@ -26,7 +26,8 @@ from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_loca
 
 
 def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool = True, harmonise: bool = True,
-              tolerance: float = 0.005, exponent: float = 2.0, start: float = 0.1, span: float = 0.5) -> Flow:
+              tolerance: float = 0.005, exponent: float = 2.0, start: float = 0.1, span: float = 0.5,
+              maps: bool = False) -> Flow:
     """Ask for each view's image in order, each conditioned on the paint of the earlier ones (a flow).
 
     Earlier paint is reprojected into the view first and goes with the request (``init_image``: H×W×3
@@ -43,6 +44,7 @@ def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool 
     :param exponent: Facing exponent of the weights.
     :param start: Overall progress at the first view.
     :param span: Share of the overall progress all views cover.
+    :param maps: Ask for the material maps too (they go to each view's ``maps``).
     :return: (when exhausted) the last :class:`~.flow.Generated`, which names the generator.
     """
     generated = None
@@ -50,11 +52,12 @@ def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool 
         mask = np.isfinite(view.depth)
         prior = conditioning.reproject(views[:k], view, tolerance, exponent) if k else None
         request = GenerateRequest(view.depth, mask, view.camera, prompt, seed, start=start + span * k / len(views),
-                                  span=span / len(views), message=f"generating view {k + 1} of {len(views)}")
+                                  span=span / len(views), message=f"generating view {k + 1} of {len(views)}",
+                                  maps=maps)
         if prior is not None and use_conditioning:  # generators that can inpaint get the paint
             request.init_image, request.init_mask = prior.colour, conditioning.trimap(prior) != conditioning.KEEP
         generated = yield request
-        rgb = generated.rgb
+        rgb, view.maps = generated.rgb, generated.maps
         if prior is not None and (use_conditioning or harmonise):
             image, share, _labels, gain_offset = conditioning.condition(rgb, prior, mask, harmonise=harmonise)
             if use_conditioning:
@@ -87,7 +90,8 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
                       use_conditioning: bool = True, harmonise: bool = True, tolerance: float = 0.005,
                       exponent: float = 2.0, padding: int = 2, shading: str = "EMISSION",
                       progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
-                      models: list[CameraModel] | None = None, scene_view: bool = True) -> MultiviewResult:
+                      models: list[CameraModel] | None = None, scene_view: bool = True,
+                      maps: bool = False) -> MultiviewResult:
     """Texture objects from several views and bake the fused result into their UV maps (in this process).
 
     The sidebar runs the same :func:`multiview_flow` through the worker.
@@ -115,10 +119,12 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
     :param models: Exact camera models to use (reproducing a recorded run); overrides the rest.
     :param scene_view: With placed views, the scene camera's view comes first (placed views frame all the
         objects; the scene camera paints what the user looks at at the density it is seen with).
+    :param maps: Also bake albedo, roughness, metallic, normal and height maps (``shading="PBR"`` wires them
+        into a Principled BSDF, relightable by the scene's lights).
     :raises BadInput: Bad objects, options, a user's image in the way, or views that see nothing.
     """
     settings = MultiviewSettings(views, placement, bake_size, view_size, engine, use_conditioning, harmonise,
-                                 tolerance, exponent, padding, shading, scene_view)
+                                 tolerance, exponent, padding, shading, scene_view, maps)
     flow = multiview_flow(scene, objects, cameras, prompt, seed, negative_prompt, settings, models,
                           reporter(progress, cancel))
     return run_local(flow, generator, progress=progress, cancel=cancel)
@@ -140,6 +146,7 @@ class MultiviewSettings:
     padding: int = 2
     shading: str = "EMISSION"
     scene_view: bool = True
+    maps: bool = False
 
 
 def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str, seed: int, negative_prompt: str = "",
@@ -161,6 +168,8 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     check_bake_size(s.bake_size)
     if s.shading not in bake_apply.SHADINGS:
         raise BadInput(f"unknown shading {s.shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
+    if s.shading == "PBR" and not s.maps:
+        raise BadInput("PBR shading needs the material maps; ask for them (maps=True, --maps)")
     uv_maps = uv_bake.ensure_uv_maps(targets)
     try:
         depsgraph = bpy.context.evaluated_depsgraph_get()
@@ -173,7 +182,8 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         mapping = locked_mapping(captured)
         timings["depth"] = time.perf_counter() - t
         t = time.perf_counter()
-        gen = yield from view_flow(captured, prompt, seed, s.use_conditioning, s.harmonise, s.tolerance, s.exponent)
+        gen = yield from view_flow(captured, prompt, seed, s.use_conditioning, s.harmonise, s.tolerance, s.exponent,
+                                   maps=s.maps)
         timings["generate"] = time.perf_counter() - t
         scene, targets = _still_there(scene_name, target_names)
     except BaseException:
@@ -186,14 +196,16 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
          "placement": "models" if models else "cameras" if cameras else s.placement, "views": len(captured),
          "engine": s.engine, "conditioning": bool(s.use_conditioning), "harmonise": bool(s.harmonise),
          "tolerance": float(s.tolerance), "exponent": float(s.exponent), "padding": int(s.padding),
-         "shading": s.shading, "scene_view": bool(s.scene_view and not cameras and not models)})
+         "shading": s.shading, "scene_view": bool(s.scene_view and not cameras and not models),
+         "maps": bool(s.maps)})
     t = time.perf_counter()
     result = bake_views(scene, targets, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading, record,
                         names, report, uv_maps, tris)
     timings["bake"] = time.perf_counter() - t
     result.mapping, result.timings = mapping, timings
     result.warnings[:0] = warnings
-    images.pack_generated(*result.images.values())  # baked pixels must survive saving the file
+    # baked pixels must survive saving the file
+    images.pack_generated(*result.images.values(), *(i for m in result.maps.values() for i in m.values()))
     report(1.0, "done")
     return result
 

@@ -75,7 +75,8 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
             bake_size=multiview.check_bake_size(options.get("bake_size", 1024)), engine=options.get("engine", "auto"),
             use_conditioning=bool(options.get("conditioning", True)), harmonise=bool(options.get("harmonise", True)),
             tolerance=float(options.get("tolerance", 0.005)), exponent=float(options.get("exponent", 2.0)),
-            padding=int(options.get("padding", 2)), shading=options.get("shading", "EMISSION"))
+            padding=int(options.get("padding", 2)), shading=options.get("shading", "EMISSION"),
+            maps=bool(options.get("maps", False)))
         return (yield from multiview_flow(scene, _objects(options.get("objects", [])), None, prompt, seed,
                                           record.get("negative_prompt", ""), settings, cameras))
     if record.get("generator") == "external image":

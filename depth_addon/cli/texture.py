@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,29 +28,25 @@ import numpy as np
 from .. import api
 from ..app.blendfile import save_blend
 from ..app.depth import ENGINES
-from ..blender import images
 from ..blender.final_render import render_still
 from ..errors import BadInput
 from ..generation import available_generators
 from ..io.atomic import write_text_atomic
 from ..io.outdir import OutputDir
-from ..io.png import to_uint, write_png
-from ..texturing.provenance import metadata_text
 from ..texturing.raster import MAX_SIZE, MIN_SIZE
 from ..texturing.views import PLACEMENTS
 from .common import EventSink, add_resolution, check_range, open_blend, versions, warn
 from .parts import add_part_arguments, dry_run, object_prompts
+from .texture_files import Artifact, relative, save_textures
 
 if TYPE_CHECKING:
-    from ..blender.writeback.multiview import MultiviewResult
+    pass
 
 COMMAND = "texture"
 #: What a run writes into its out-dir (top-level names), for folders written before markers existed.
 ARTIFACTS = ("depth.exr", "depth.png", "generated.png", "render.png", "scene.blend", "run.json", "textures")
 #: Object types that render but that projection and baking (meshes only) leave out.
 SKIPPED_TYPES = frozenset({"CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME", "GREASEPENCIL"})
-#: One staged artifact: kind, path inside the staging folder, extra event fields.
-Artifact = tuple[str, Path, dict]
 
 
 def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -101,6 +96,9 @@ def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bake", metavar="SIZE", type=_bake_size, help="texture size per object, or 'auto' (the "
                        "default): per object, the smallest power of two whose texel density reaches the views' "
                        "pixel density")
+    group.add_argument("--maps", action="store_true", help="also bake albedo, roughness, metallic, normal and "
+                       "height maps (textures/<object>_<map>.png, height as .exr) and show a relightable Principled "
+                       "material")
     group.add_argument("--no-scene-view", action="store_true", help="with --views, leave out the scene camera's "
                        "view (by default it comes first, so what the camera sees keeps its detail)")
     group.add_argument("--placement", choices=PLACEMENTS, default="orbit", help="how --views are placed")
@@ -209,15 +207,6 @@ def skipped_objects(scene: bpy.types.Scene, textured: list[bpy.types.Object]) ->
                   and o.name not in done and (layer is None or o.visible_get(view_layer=layer)))
 
 
-def relative(path: str | Path, folder: Path) -> str:
-    """``path`` relative to ``folder``, with forward slashes (as ``run.json`` records artifacts).
-
-    :param path: A file inside ``folder``.
-    :param folder: The folder the record lies in.
-    """
-    return Path(path).relative_to(folder).as_posix()
-
-
 def finish(out: OutputDir, events: EventSink, record: dict, artifacts: list[Artifact],
            default: Callable[[object], object] | None = None) -> None:
     """Write ``run.json`` into the staging folder, swap the whole set in, then announce every file.
@@ -276,29 +265,12 @@ def _names(text: str | None) -> list[str] | None:
     return names
 
 
-def _file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "object"
-
 
 def _json_default(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
 
-
-def save_texture(image: bpy.types.Image, path: Path, record: dict) -> Path:
-    """Write ``image`` as an 8-bit PNG with provenance metadata and point the image at the file.
-
-    :param image: Our baked image.
-    :param path: Target ``.png``.
-    :param record: Provenance record for the metadata.
-    """
-    rgb = images.array_from_image(image)[..., :3]
-    write_png(path, to_uint(rgb, 8), metadata_text(record))
-    image.filepath = str(path.resolve())
-    image.source = "FILE"
-    image.reload()
-    return path
 
 
 def _views(args: argparse.Namespace, scene: bpy.types.Scene) -> tuple[list[str] | None, int | None]:
@@ -320,22 +292,6 @@ def _views(args: argparse.Namespace, scene: bpy.types.Scene) -> tuple[list[str] 
     return cameras, count
 
 
-def _save_textures(result: MultiviewResult, folder: Path, artifacts: list[Artifact]) -> dict[str, str]:
-    """Write every baked image to ``<folder>/textures/<object>.png``.
-
-    :param result: The multi-view run.
-    :param folder: The staging folder.
-    :param artifacts: Receives one ``texture`` artifact per object.
-    :return: Object name → written path, relative to ``folder``.
-    """
-    textures = folder / "textures"
-    textures.mkdir(exist_ok=True)
-    files: dict[str, str] = {}
-    for name, image in result.images.items():
-        path = save_texture(image, textures / f"{_file_name(name)}.png", result.provenance)
-        files[name] = relative(path, folder)
-        artifacts.append(("texture", path, {"object": name}))
-    return files
 
 
 def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -> dict:
@@ -356,13 +312,14 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
         scene, objects=_names(args.objects), cameras=cameras, views=count or 4, placement=args.placement,
         prompt=args.prompt, seed=args.seed, generator=args.generator, bake_size=bake, view_size=view_size,
         engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress,
-        scene_view=not getattr(args, "no_scene_view", False))
+        scene_view=not getattr(args, "no_scene_view", False), maps=getattr(args, "maps", False),
+        shading="PBR" if getattr(args, "maps", False) else "EMISSION")
     for warning in result.warnings:
         warn(events, warning)
     timings = dict(result.timings)
     t = time.perf_counter()
     artifacts: list[Artifact] = []
-    files = _save_textures(result, out.staging, artifacts)
+    files = save_textures(result, out.staging, artifacts)
     timings["write"] = time.perf_counter() - t
     blend = render_and_save(args, scene, out.staging, timings, artifacts)
     timings["total"] = time.perf_counter() - start

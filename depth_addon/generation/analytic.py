@@ -27,6 +27,7 @@ from . import _ops
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
 from .baseline import DEFAULT_FOV_DEG, fract, linear_to_srgb, random_rotation
 from .gloss import glossy, view_rays
+from .maps import MAPS, Layers, surface_maps
 from .prompt import COLOURS, FINISHES, STYLE_HSV, PromptReport, parse_prompt
 from .segments import Region, build_regions, check_segments, resize_segments
 from .shadows import screen_shadows
@@ -302,6 +303,8 @@ class AnalyticGenerator:
     """
 
     name = "analytic"
+    #: The material maps :meth:`generate_maps` gives.
+    maps = MAPS
 
     def __init__(self) -> None:
         self.last_report: PromptReport | None = None
@@ -331,6 +334,18 @@ class AnalyticGenerator:
         :param segment_prompts: One prompt per segment id; each segment gets its own style and palette.
         :return: H×W×3 float32 sRGB in [0, 1].
         """
+        return self.generate_maps(depth, mask, prompt, seed, size, progress, cancel, camera, segments,
+                                  segment_prompts, maps=False).rgb
+
+    def generate_maps(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
+                      size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
+                      cancel: CancelFn | None = None, camera: CameraModel | None = None,
+                      segments: np.ndarray | None = None, segment_prompts: list[str] | None = None,
+                      maps: bool = True) -> Layers:
+        """The lit image and its material maps (:mod:`.maps`); the parameters are :meth:`generate`'s.
+
+        :param maps: Compute the maps (False: the lit image only, as :meth:`generate`).
+        """
         steps = Steps(progress, cancel)
         steps(0.0, "checking input")
         seg = None if segments is None else check_segments(segments, segment_prompts, np.shape(depth))[0]
@@ -341,5 +356,6 @@ class AnalyticGenerator:
         steps(0.2, "analytic shading")
         g = gbuffer(d_np, m_np, camera, regions[0].style, seed, report, regions=regions)
         out = to_image(g.image)
+        layers = surface_maps(g.albedo, g.pattern, g.mortar, g.normals, g.mask, g.regions) if maps else {}
         steps.done()
-        return out
+        return Layers(out, layers)

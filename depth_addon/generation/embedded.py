@@ -31,6 +31,7 @@ from .analytic import GBuffer, gbuffer, prepare, seeded_light, surface_albedo, t
 from .base import CancelFn, ProgressFn, Steps
 from .checkpoint import DEFAULT_WEIGHTS
 from .gloss import glossy
+from .maps import MAPS, Layers, surface_maps
 from .netnp import condition, features, load_numpy, seeded_noise
 from .prompt import COLOURS, FINISHES, STYLES, PromptReport, parse_prompt
 from .runtime import load_runtime, predictor
@@ -119,6 +120,8 @@ class EmbeddedGenerator:
     """
 
     name = "embedded"
+    #: The material maps :meth:`generate_maps` gives.
+    maps = MAPS
     _cache: dict[tuple[str, str], tuple[object, str, str]] = {}
 
     def __init__(self, weights: Path | str | None = None, runtime: str = "auto") -> None:
@@ -209,11 +212,26 @@ class EmbeddedGenerator:
         :raises BadInput: Unusable depth, size or seed, or weights that fail verification.
         :raises ModelUnavailable: Missing weights.
         """
+        return self.generate_maps(depth, mask, prompt, seed, size, progress, cancel, camera, light, preview, segments,
+                                  segment_prompts, maps=False).rgb
+
+    def generate_maps(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
+                      size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
+                      cancel: CancelFn | None = None, camera: CameraModel | None = None,
+                      light: np.ndarray | None = None, preview=None, segments: np.ndarray | None = None,
+                      segment_prompts: list[str] | None = None, maps: bool = True) -> Layers:
+        """The lit image and the material maps it was shaded from (:mod:`.maps`); parameters as :meth:`generate`.
+
+        The albedo is the hinted albedo the appearance network is conditioned on: unlit, with no shadow.
+
+        :param maps: Compute the maps (False: the lit image only, as :meth:`generate`).
+        """
         steps = Steps(progress, cancel)
-        result = to_image(self.linear(depth, mask, prompt, seed, size, steps, camera, light, preview, segments,
-                                      segment_prompts))
+        lit, g, albedo = self._render(depth, mask, prompt, seed, size, steps, camera, light, preview, segments,
+                                      segment_prompts)
+        layers = surface_maps(albedo, g.pattern, g.mortar, g.normals, g.mask, g.regions) if maps else {}
         steps.done()
-        return result
+        return Layers(to_image(lit), layers)
 
     def linear(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
                size: tuple[int, int] | None = None, steps: Steps | None = None, camera: CameraModel | None = None,
@@ -233,6 +251,14 @@ class EmbeddedGenerator:
         :param segments: Segment map (see :meth:`generate`).
         :param segment_prompts: One prompt per segment id.
         """
+        return self._render(depth, mask, prompt, seed, size, steps, camera, light, preview, segments,
+                            segment_prompts)[0]
+
+    def _render(self, depth: np.ndarray, mask: np.ndarray | None, prompt: str, seed: int,
+                size: tuple[int, int] | None, steps: Steps | None, camera: CameraModel | None,
+                light: np.ndarray | None, preview, segments: np.ndarray | None,
+                segment_prompts: list[str] | None) -> tuple[np.ndarray, GBuffer, np.ndarray]:
+        """``(linear image, the analytic layer's GBuffer, the hinted albedo)`` (see :meth:`linear`)."""
         steps = steps or Steps(None, None)
         steps(0.0, "checking input")
         seg = None if segments is None else check_segments(segments, segment_prompts, np.shape(depth))[0]
@@ -256,7 +282,7 @@ class EmbeddedGenerator:
             lit = glossy(pred, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
             for r in (r for r in regions if r.style == style):
                 out = lit if r.where is None else np.where(r.where, lit, out)
-        return np.where(g.mask, out, g.sky)  # the network's sky is capped; use the analytic one
+        return np.where(g.mask, out, g.sky), g, albedo  # the network's sky is capped; use the analytic one
 
     def _hinted_albedo(self, model, g: GBuffer, regions: list[Region], seed: int) -> np.ndarray:
         """Layer 1's albedo with the palette hints of the checkpoint's bank, region by region (3×H×W)."""

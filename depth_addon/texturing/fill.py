@@ -18,14 +18,17 @@ import numpy as np
 
 from ..errors import BadInput
 
+#: Most channels the fills take at once (colours plus material maps).
+MAX_CHANNELS = 16
+
 
 def _check(rgb: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a = np.ascontiguousarray(rgb, np.float32)
     m = np.asarray(valid, bool)
     if a.ndim == 2:
         a = a[..., None]
-    if a.ndim != 3 or m.shape != a.shape[:2] or not 1 <= a.shape[2] <= 3:
-        raise BadInput(f"expected an H×W×C (C ≤ 3) array and an H×W mask, got {a.shape} and {m.shape}")
+    if a.ndim != 3 or m.shape != a.shape[:2] or not 1 <= a.shape[2] <= MAX_CHANNELS:
+        raise BadInput(f"expected an H×W×C (C ≤ {MAX_CHANNELS}) array and an H×W mask, got {a.shape} and {m.shape}")
     return a, m
 
 
@@ -59,7 +62,7 @@ def _dilate_planes(planes: list[np.ndarray], mask: np.ndarray, iterations: int) 
 def dilate(rgb: np.ndarray, valid: np.ndarray, iterations: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Grow the valid region by ``iterations`` texels, each new texel the mean of its valid neighbours.
 
-    :param rgb: H×W×C float values (C ≤ 3); invalid texels are ignored.
+    :param rgb: H×W×C float values (C ≤ 16); invalid texels are ignored.
     :param valid: H×W bool, True where ``rgb`` holds data.
     :param iterations: Rings to add (the padding width in texels).
     :return: ``(values, valid)`` after growing; valid texels keep their values exactly.
@@ -99,7 +102,7 @@ def _push_pull_planes(planes: list[np.ndarray], mask: np.ndarray) -> list[np.nda
 def push_pull(rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Fill every invalid texel smoothly from the valid ones (pyramid push-pull).
 
-    :param rgb: H×W×C float values (C ≤ 3).
+    :param rgb: H×W×C float values (C ≤ 16).
     :param valid: H×W bool marking known texels.
     :return: H×W×C float32; known texels are unchanged. All zeros when nothing is known.
     """
@@ -116,13 +119,13 @@ def push_pull(rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def fill_texture(rgb: np.ndarray, seen: np.ndarray, inside: np.ndarray, padding: int = 2) -> np.ndarray:
     """Finish a fused texture: inpaint unseen texels inside the islands, pad the islands, fill the rest.
 
-    :param rgb: H×W×3 fused colours (meaningful where ``seen``).
+    :param rgb: H×W×C fused colours or colours plus maps (meaningful where ``seen``).
     :param seen: H×W bool, texels some view painted.
     :param inside: H×W bool, texels covered by the object's UV islands (kept for callers that
         distinguish them; every texel is filled).
     :param padding: Border width in texels grown from each island's own colours before the
         smooth fill takes over the empty space between islands.
-    :return: H×W×3 float32 with every texel set; painted texels are unchanged.
+    :return: H×W×C float32 with every texel set; painted texels are unchanged.
     """
     a, seen = _check(rgb, seen)
     m8 = seen.astype(np.uint8)

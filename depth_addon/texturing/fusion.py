@@ -36,6 +36,7 @@ class View:
         conditioning sets it to 0 where earlier views' paint is kept.
     :param origin: The camera model the view was asked for, when the depth renderer returned a
         slightly different one (recorded so the same view can be requested again).
+    :param maps: Material maps of the image (:mod:`depth_addon.generation.maps`), or None.
     """
 
     camera: CameraModel
@@ -43,6 +44,7 @@ class View:
     image: np.ndarray | None = None
     contribution: np.ndarray | None = None
     origin: CameraModel | None = None
+    maps: dict | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +72,8 @@ class View:
         """
         if self.image is None:
             raise BadInput("the view has no image yet")
-        img = np.asarray(self.image, np.float32)[..., :3]
+        img = np.asarray(self.image, np.float32)
+        img = img[..., :3] if img.ndim == 3 and img.shape[2] == 4 else img  # alpha is not a colour
         sx, sy = img.shape[1] / self.camera.width, img.shape[0] / self.camera.height
         if sx != 1.0 or sy != 1.0:
             col, row = col * np.float32(sx), row * np.float32(sy)
@@ -213,7 +216,7 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def bilinear(image: np.ndarray, col: np.ndarray, row: np.ndarray, cubic: bool = False) -> np.ndarray:
-    """Sample an H×W×C image (C ≤ 4) at continuous pixel coordinates (edge-clamped), with OpenCV.
+    """Sample an H×W×C image at continuous pixel coordinates (edge-clamped), with OpenCV.
 
     :param image: H×W×C float array.
     :param col: (N,) continuous column coordinates (pixel centres at ``c + 0.5``).
@@ -225,6 +228,8 @@ def bilinear(image: np.ndarray, col: np.ndarray, row: np.ndarray, cubic: bool = 
     channels = 1 if img.ndim == 2 else img.shape[2]
     if n == 0:
         return np.zeros((0, channels), np.float32)
+    if channels > 4:  # OpenCV remaps at most four channels at once
+        return np.concatenate([bilinear(img[..., k:k + 4], col, row, cubic) for k in range(0, channels, 4)], 1)
     width = 1024  # OpenCV maps are images: lay the points out in rows
     rows = -(-n // width)
     mx = np.zeros(rows * width, np.float32)
@@ -357,8 +362,8 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
     :param distance_power: See :func:`sample_view`.
     :param select: :data:`SELECTIONS`: ``blend`` (weighted mean) or ``best`` (winning view, seam hand-over).
     :param smooth: Hand-over filter for ``best``; a hard switch between views when None.
-    :return: ``(colour (N, 3), weight (N,))``; colour is 0 where the weight is 0. The weight is the summed
-        fusion weight of the views that see the point (also for ``best``).
+    :return: ``(colour (N, C), weight (N,))`` (C: the images' channels); colour is 0 where the weight is 0.
+        The weight is the summed fusion weight of the views that see the point (also for ``best``).
     """
     if select not in SELECTIONS:
         raise BadInput(f"unknown view selection {select!r}; use one of {', '.join(SELECTIONS)}")
@@ -384,10 +389,10 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
         for s, _c in found:
             win = s.dense((s.weight >= best[s.index]).astype(np.float32))
             shares.append((smooth(win) if smooth is not None else win)[s.index] + 1e-6)
-    total = np.zeros((3, n), np.float32)
+    total = np.zeros((found[0][1].shape[1] if found else 3, n), np.float32)
     norm = np.zeros(n, np.float32)
     for (s, colour), share in zip(found, shares, strict=True):
-        for k in range(3):
+        for k in range(total.shape[0]):
             total[k, s.index] += colour[:, k] * share
         norm[s.index] += share
     inv = np.where(norm > 0, 1.0 / np.maximum(norm, 1e-30), 0.0).astype(np.float32)

@@ -147,6 +147,7 @@ class GenerateParams:
     :param init_mask: Path of an H×W bool ``.npy``, True where the generator may paint.
     :param segments: Path of an H×W int32 ``.npy`` segment map (generators that paint regions).
     :param segment_prompts: One prompt per segment id.
+    :param maps: Also return the material maps (generators with ``generate_maps``).
     """
 
     depth: str
@@ -166,6 +167,7 @@ class GenerateParams:
     init_mask: str = ""
     segments: str = ""
     segment_prompts: list[str] | None = None
+    maps: bool = False
 
     def to_dict(self) -> dict:
         """Plain JSON form."""
@@ -195,6 +197,8 @@ class GenerateParams:
             if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) for v in size)):
                 raise BadInput(f"size must be [width, height], got {size!r}")
             values["size"] = (int(size[0]), int(size[1]))
+        if not isinstance(values.get("maps", False), bool):
+            raise BadInput(f"maps must be true or false, got {values['maps']!r}")
         prompts = values.get("segment_prompts")
         if prompts is not None and not (isinstance(prompts, list) and all(isinstance(p, str) for p in prompts)):
             raise BadInput(f"segment_prompts must be a list of strings, got {prompts!r}")
@@ -274,6 +278,7 @@ class Result(Event):
     :param seconds: Time spent inside the worker, model loading included.
     :param generator: Registry name of the generator that made it.
     :param fingerprint: Identity of its weights or code, for the provenance record.
+    :param maps: Map name → ``.npy`` path of each material map, when the request asked for them.
     """
 
     kind: ClassVar[str] = "result"
@@ -281,6 +286,7 @@ class Result(Event):
     seconds: float = 0.0
     generator: str = ""
     fingerprint: str = ""
+    maps: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from .. import __version__
 from ..camera import CameraModel
 from ..errors import BadInput, Cancelled
 from ..generation import available_generators, get_generator, validate_depth
+from ..generation.maps import maps_of
 from ..texturing.provenance import generator_fingerprint
 from .protocol import (
     CancelledEvent,
@@ -312,8 +313,14 @@ class Server:
                 kwargs[name] = read_array(getattr(p, name))
         if p.segment_prompts is not None and "segments" in kwargs:
             kwargs["segment_prompts"] = list(p.segment_prompts)
-        rgb = gen.generate(depth, mask, prompt=p.prompt, seed=p.seed, size=p.size, progress=progress,
-                           cancel=lambda: self.is_cancelled(request.id), camera=camera, **kwargs)
+        call = maps_of(gen).generate_maps if p.maps else gen.generate
+        rgb = call(depth, mask, prompt=p.prompt, seed=p.seed, size=p.size, progress=progress,
+                   cancel=lambda: self.is_cancelled(request.id), camera=camera, **kwargs)
+        maps = {}
+        if p.maps:
+            maps = {name: str(write_array(out_dir / f"map-{name}.npy", np.asarray(value, np.float32)))
+                    for name, value in rgb.maps.items()}
+            rgb = rgb.rgb
         if self.is_cancelled(request.id):
             raise Cancelled("cancelled")
         rgb = np.asarray(rgb, dtype=np.float32)
@@ -322,7 +329,7 @@ class Server:
         path = write_array(out_dir / "result.npy", rgb)
         return Result(request.id, path=str(path), seconds=round(time.perf_counter() - start, 4),
                       generator=str(getattr(gen, "name", p.generator or "default")),
-                      fingerprint=generator_fingerprint(gen))
+                      fingerprint=generator_fingerprint(gen), maps=maps)
 
 
 def _load_plugins(modules: list[str]) -> dict[str, Callable[[], object]]:

@@ -23,7 +23,10 @@ from .uv_bake import KEY_UV_ADDED, remove_added_uv
 KEY_BAKE_STATE = "depth_addon_bake"  # on an object: JSON of what to restore
 KEY_BAKE_MATERIAL = "depth_addon_bake_material"  # on our bake / coverage materials: the kind
 KINDS = {"bake": ("Depth Bake", "[Depth Bake]"), "coverage": ("Depth Coverage", "[Depth Coverage]")}
-SHADINGS = ("EMISSION", "PRINCIPLED")
+SHADINGS = ("EMISSION", "PRINCIPLED", "PBR")
+#: Image name suffix per material map (:mod:`depth_addon.texturing.map_fusion`).
+MAP_SUFFIX = {"albedo": "Albedo", "roughness": "Roughness", "metallic": "Metallic", "normal": "Normal",
+              "height": "Height"}
 
 
 def image_name(obj: bpy.types.Object, kind: str = "bake") -> str:
@@ -65,8 +68,57 @@ def store_texture(name: str, texture: np.ndarray) -> bpy.types.Image:
     return images.image_from_array(name, np.ascontiguousarray(np.asarray(texture)[::-1]))
 
 
-def _material(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind: str, shading: str
-              ) -> bpy.types.Material:
+def map_image_name(obj_name: str, name: str) -> str:
+    """Name of the image a bake writes the material map ``name`` of object ``obj_name`` to.
+
+    :param obj_name: Object name.
+    :param name: Map name (a key of :data:`MAP_SUFFIX`).
+    """
+    return f"{obj_name} Depth {MAP_SUFFIX[name]}"
+
+
+def store_maps(obj_name: str, maps: dict) -> dict:
+    """Our images holding an object's baked material maps (row 0 = ``v = 0``).
+
+    Albedo is sRGB colour; roughness, metallic and the tangent-space normal map are Non-Color; height is a
+    Non-Color float image in metres. Names are checked with :func:`check_images_free` beforehand.
+
+    :param obj_name: The object's name.
+    :param maps: Map name → size×size(×3) array.
+    :return: Map name → image.
+    """
+    out = {}
+    for name, texture in maps.items():
+        arr = np.ascontiguousarray(np.asarray(texture, np.float32)[::-1])
+        out[name] = images.image_from_array(map_image_name(obj_name, name), arr,
+                                            "sRGB" if name == "albedo" else "Non-Color", name == "height")
+    return out
+
+
+def _pbr(tree: bpy.types.NodeTree, uv: bpy.types.Node, lit: bpy.types.Node, maps: dict) -> bpy.types.Node:
+    """A Principled BSDF fed by the maps; the lit image stays in the tree, unconnected, for the user to switch."""
+    shader = tree.nodes.new("ShaderNodeBsdfPrincipled")
+    lit.label = "Lit (as generated)"
+    sockets = {"albedo": "Base Color", "roughness": "Roughness", "metallic": "Metallic"}
+    for i, name in enumerate(("albedo", "roughness", "metallic", "normal", "height")):
+        if name not in maps:
+            continue
+        tex = tree.nodes.new("ShaderNodeTexImage")
+        tex.image, tex.interpolation, tex.extension = maps[name], "Linear", "EXTEND"
+        tex.label, tex.location = MAP_SUFFIX[name], (-450, -300 * (i + 1))
+        tree.links.new(uv.outputs["UV"], tex.inputs["Vector"])
+        if name in sockets:
+            tree.links.new(tex.outputs["Color"], shader.inputs[sockets[name]])
+        elif name == "normal":
+            nmap = tree.nodes.new("ShaderNodeNormalMap")
+            nmap.space, nmap.uv_map, nmap.location = "TANGENT", uv.uv_map, (-200, -1200)
+            tree.links.new(tex.outputs["Color"], nmap.inputs["Color"])
+            tree.links.new(nmap.outputs["Normal"], shader.inputs["Normal"])
+    return shader
+
+
+def _material(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind: str, shading: str,
+              maps: dict | None = None) -> bpy.types.Material:
     name = f"{obj.name} {KINDS[kind][1]}"
     mat = bpy.data.materials.get(name)
     if mat is None or mat.get(KEY_BAKE_MATERIAL) != kind or mat.library is not None:
@@ -82,6 +134,8 @@ def _material(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind:
     if shading == "EMISSION":
         shader = tree.nodes.new("ShaderNodeEmission")
         tree.links.new(tex.outputs["Color"], shader.inputs["Color"])
+    elif shading == "PBR":
+        shader = _pbr(tree, uv, tex, maps or {})
     else:
         shader = tree.nodes.new("ShaderNodeBsdfPrincipled")
         tree.links.new(tex.outputs["Color"], shader.inputs["Base Color"])
@@ -101,7 +155,7 @@ def is_baked(obj: bpy.types.Object) -> bool:
 
 
 def apply_bake(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind: str = "bake",
-               shading: str = "EMISSION") -> bpy.types.Material:
+               shading: str = "EMISSION", maps: dict | None = None) -> bpy.types.Material:
     """Show ``image`` (mapped through ``uv_name``) on every slot of ``obj``; originals are kept.
 
     An earlier bake, coverage preview or projection on the object is removed first.
@@ -110,19 +164,24 @@ def apply_bake(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind
     :param image: The texture.
     :param uv_name: UV map of the object's mesh the texture was baked into.
     :param kind: ``bake`` or ``coverage``.
-    :param shading: ``EMISSION`` (shows the texture as it is) or ``PRINCIPLED`` (texture as base colour).
+    :param shading: ``EMISSION`` (shows the texture as it is), ``PRINCIPLED`` (texture as base colour) or
+        ``PBR`` (relightable: the maps feed a Principled BSDF; the lit texture stays in the material, unconnected).
+    :param maps: Map name → image (:func:`store_maps`); needed for ``PBR``, kept with the bake for the others.
     :return: The material.
     """
     if kind not in KINDS or shading not in SHADINGS:
         raise BadInput(f"unknown bake kind {kind!r} or shading {shading!r}; shading is one of {', '.join(SHADINGS)}")
+    if shading == "PBR" and not maps:
+        raise BadInput("PBR shading needs material maps; bake with maps (a generator that gives them) or use "
+                       "EMISSION / PRINCIPLED")
     replaced = None
     if is_baked(obj):
         state = json.loads(obj[KEY_BAKE_STATE])
-        replaced = (state.get("material"), state.get("image"))
+        replaced = (state.get("material"), state.get("image"), list(state.get("maps", {}).values()))
         remove_bake([obj], keep_uv=True, purge=False)  # our material and image may be reused below
     if projection.is_projected(obj):
         projection.remove_projection([obj])
-    mat = _material(obj, image, uv_name, kind, shading)
+    mat = _material(obj, image, uv_name, kind, shading, maps)
     added = 0
     if not obj.material_slots:
         obj.data.materials.append(None)
@@ -135,10 +194,12 @@ def apply_bake(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind
         slots.append([link, None if previous is None else previous.name])
         slot.material = mat
     obj[KEY_BAKE_STATE] = json.dumps({"kind": kind, "slots": slots, "added": added, "material": mat.name,
-                                      "image": image.name, "uv": uv_name})
+                                      "image": image.name, "uv": uv_name,
+                                      "maps": {k: v.name for k, v in (maps or {}).items()}})
     if replaced is not None:  # e.g. a coverage preview replaced by the bake: drop its unused leftovers
+        kept = {image.name, *(m.name for m in (maps or {}).values())}
         _purge(*((("material", replaced[0]),) if replaced[0] != mat.name else ()),
-               *((("image", replaced[1]),) if replaced[1] != image.name else ()))
+               *(("image", name) for name in (replaced[1], *replaced[2]) if name not in kept))
     return mat
 
 
@@ -156,7 +217,7 @@ def _purge(*items: tuple[str, str | None]) -> None:
                 bpy.data.images.remove(img)
 
 
-def _restore(obj: bpy.types.Object) -> tuple[str | None, str | None]:
+def _restore(obj: bpy.types.Object) -> tuple[str | None, str | None, list[str]]:
     state = json.loads(obj[KEY_BAKE_STATE])
     for slot, (link, name) in zip(obj.material_slots, state["slots"], strict=False):
         slot.link = "OBJECT"
@@ -169,7 +230,7 @@ def _restore(obj: bpy.types.Object) -> tuple[str | None, str | None]:
         for _ in range(added):
             obj.data.materials.pop()
     del obj[KEY_BAKE_STATE]
-    return state.get("material"), state.get("image")
+    return state.get("material"), state.get("image"), list(state.get("maps", {}).values())
 
 
 def remove_bake(objects=None, keep_uv: bool = False, purge: bool = True) -> int:
@@ -187,7 +248,8 @@ def remove_bake(objects=None, keep_uv: bool = False, purge: bool = True) -> int:
     leftovers: set[tuple[str, str]] = set()
     meshes = set()
     for obj in targets:
-        mat_name, image_name_ = _restore(obj)
+        mat_name, image_name_, map_names = _restore(obj)
+        leftovers.update(("image", name) for name in map_names)
         meshes.add(obj.data.name)
         if mat_name:
             leftovers.add(("material", mat_name))

@@ -19,7 +19,7 @@ import numpy as np
 from ...camera import CameraModel
 from ...errors import BadInput
 from ...mapping import DepthMapping, fit_mapping
-from ...texturing import density, fill, raster
+from ...texturing import density, fill, map_fusion, raster
 from ...texturing.fusion import View, accumulate
 from ...texturing.views import PLACEMENTS, place_views
 from . import bake_apply, uv_bake, view_cameras
@@ -40,6 +40,7 @@ class MultiviewResult:
     :param coverage: Object name → fraction of its texels some view saw.
     :param sizes: Object name → texture side baked (chosen per object for ``bake_size="auto"``).
     :param density: Object name → :class:`~depth_addon.texturing.density.DensityChoice` (``auto`` only).
+    :param maps: Object name → {map name → image} when the views carried material maps.
     :param mapping: Depth mapping with the range locked across views (None for a single bake).
     :param provenance: The record attached to the images and materials.
     :param warnings: Things the user should know (views that saw nothing ...).
@@ -54,6 +55,7 @@ class MultiviewResult:
     coverage: dict = field(default_factory=dict)
     sizes: dict = field(default_factory=dict)
     density: dict = field(default_factory=dict)
+    maps: dict = field(default_factory=dict)
     mapping: DepthMapping | None = None
     provenance: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -201,6 +203,28 @@ def _density_warnings(name: str, choice: density.DensityChoice) -> list[str]:
     return out
 
 
+def _fuse_object(name: str, tris: tuple, views: list[View], size: int, tolerance: float, exponent: float,
+                 padding: int, select: str, feather: float, with_maps: bool, result: MultiviewResult) -> np.ndarray:
+    """Fuse the views into one object's texture (and, ``with_maps``, its map images, kept in ``result.maps``).
+
+    :return: The filled size×size×3 lit texture (row 0 = ``v = 0``); coverage goes to ``result.coverage``.
+    """
+    geom = raster.rasterize_uv(*tris, size, measure_overlap=False)
+    smooth = _grid_smoother(geom, feather) if feather > 0 else None
+    colour, weight = accumulate(views, geom.position, geom.normal, tolerance, exponent, select=select, smooth=smooth)
+    seen = weight > 0
+    result.coverage[name] = float(seen.mean()) if seen.size else 0.0
+    grid_seen = np.zeros(size * size, bool)
+    grid_seen[geom.index[seen]] = True
+    grid_seen = grid_seen.reshape(size, size)
+    if not with_maps:
+        return fill.fill_texture(geom.to_grid(colour), grid_seen, geom.mask(), padding)
+    stack = fill.fill_texture(geom.to_grid(colour), grid_seen, geom.mask(), padding)
+    texture, maps = map_fusion.split(stack, map_fusion.texel_metres(tris[1], geom.count))
+    result.maps[name] = bake_apply.store_maps(name, maps)
+    return texture
+
+
 def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_size: int | str = "auto",
                tolerance: float = 0.005, exponent: float = 2.0, padding: int = 2, shading: str = "EMISSION",
                record: dict | None = None, image_names: dict[str, str] | None = None,
@@ -229,6 +253,13 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     names = bake_apply.check_images_free(objects, "bake", image_names)
     if shading not in bake_apply.SHADINGS:
         raise BadInput(f"unknown shading {shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
+    with_maps = map_fusion.has_maps(views)
+    if shading == "PBR" and not with_maps:
+        raise BadInput("PBR shading needs material maps: ask the generator for them (--maps), or use EMISSION")
+    for name in map_fusion.BAKED if with_maps else ():
+        bake_apply.check_images_free(objects, "bake", {o.name: bake_apply.map_image_name(o.name, name)
+                                                       for o in objects})
+    fused_views = [map_fusion.stacked(v) for v in views] if with_maps else views
     uv_maps = uv_maps or uv_bake.ensure_uv_maps(objects)
     depsgraph = bpy.context.evaluated_depsgraph_get()
     result = MultiviewResult(objects=list(objects), views=views, uv_maps=uv_maps, provenance=record or {})
@@ -244,21 +275,15 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
                 result.warnings.extend(_density_warnings(obj.name, choice))
                 size = choice.size
             result.sizes[obj.name] = size
-            geom = raster.rasterize_uv(*tris, size, measure_overlap=False)
-            smooth = _grid_smoother(geom, feather) if feather > 0 else None
-            colour, weight = accumulate(views, geom.position, geom.normal, tolerance, exponent, select=select,
-                                        smooth=smooth)
-            seen = weight > 0
-            result.coverage[obj.name] = float(seen.mean()) if seen.size else 0.0
-            grid_seen = np.zeros(size * size, bool)
-            grid_seen[geom.index[seen]] = True
-            texture = fill.fill_texture(geom.to_grid(colour), grid_seen.reshape(size, size), geom.mask(), padding)
+            texture = _fuse_object(obj.name, tris, fused_views, size, tolerance, exponent, padding, select, feather,
+                                   with_maps, result)
+            made.extend(result.maps.get(obj.name, {}).values())
             image = bake_apply.store_texture(names[obj.name], texture)
             made.append(image)
             result.images[obj.name] = image
         for obj in objects:
             result.materials[obj.name] = bake_apply.apply_bake(obj, result.images[obj.name], uv_maps[obj.name],
-                                                               "bake", shading)
+                                                               "bake", shading, result.maps.get(obj.name))
     except BaseException:
         for image in made:
             if image.users == 0:

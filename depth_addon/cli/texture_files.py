@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Files of a ``texture`` run's bakes: each object's texture and material maps under ``<out-dir>/textures``.
+
+Textures are 8-bit PNG with the provenance record in the metadata; material maps are PNG (the normal map
+16-bit, roughness and metallic grey) and height a float EXR in metres. The images in the saved ``.blend``
+are pointed at these files.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import bpy
+import numpy as np
+
+from ..blender import images
+from ..io.exr import write_exr
+from ..io.png import to_uint, write_png
+from ..texturing.provenance import metadata_text
+
+if TYPE_CHECKING:
+    from ..blender.writeback.multiview import MultiviewResult
+
+#: One staged artifact: kind, path inside the staging folder, extra event fields.
+Artifact = tuple[str, Path, dict]
+
+
+def relative(path: str | Path, folder: Path) -> str:
+    """``path`` relative to ``folder``, with forward slashes (as ``run.json`` records artifacts).
+
+    :param path: A file inside ``folder``.
+    :param folder: The folder the record lies in.
+    """
+    return Path(path).relative_to(folder).as_posix()
+
+
+def file_name(name: str) -> str:
+    """A safe file name for an object name (letters, digits, ``._-``; ``object`` when nothing is left).
+
+    :param name: Object name.
+    """
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "object"
+
+
+def save_texture(image: bpy.types.Image, path: Path, record: dict) -> Path:
+    """Write ``image`` as an 8-bit PNG with provenance metadata and point the image at the file.
+
+    :param image: Our baked image.
+    :param path: Target ``.png``.
+    :param record: Provenance record for the metadata.
+    """
+    rgb = images.array_from_image(image)[..., :3]
+    write_png(path, to_uint(rgb, 8), metadata_text(record))
+    image.filepath = str(path.resolve())
+    image.source = "FILE"
+    image.reload()
+    return path
+
+
+def save_textures(result: MultiviewResult, folder: Path, artifacts: list[Artifact]) -> dict[str, str]:
+    """Write every baked image to ``<folder>/textures/<object>.png``.
+
+    :param result: The multi-view run.
+    :param folder: The staging folder.
+    :param artifacts: Receives one ``texture`` artifact per object.
+    :return: Object name → written path, relative to ``folder``.
+    """
+    textures = folder / "textures"
+    textures.mkdir(exist_ok=True)
+    files: dict[str, str] = {}
+    for name, image in result.images.items():
+        path = save_texture(image, textures / f"{file_name(name)}.png", result.provenance)
+        files[name] = relative(path, folder)
+        artifacts.append(("texture", path, {"object": name}))
+        for map_name, map_image in result.maps.get(name, {}).items():
+            path = save_map(map_image, textures / f"{file_name(name)}_{map_name}", map_name, result.provenance)
+            files[f"{name}:{map_name}"] = relative(path, folder)
+            artifacts.append(("map", path, {"object": name, "map": map_name}))
+    return files
+
+
+def save_map(image: bpy.types.Image, stem: Path, name: str, record: dict) -> Path:
+    """Write one baked material map next to the textures and point the image at the file.
+
+    Colour maps and the normal map are PNG (the normal map 16-bit), roughness and metallic 8-bit grey PNG,
+    height a float EXR in metres.
+
+    :param image: Our map image.
+    :param stem: Target path without suffix.
+    :param name: Map name (``albedo``, ``roughness``, ``metallic``, ``normal``, ``height``).
+    :param record: Provenance record for the metadata.
+    """
+    pixels = images.array_from_image(image)
+    if name == "height":
+        path = stem.with_suffix(".exr")
+        write_exr(path, {"Y": np.ascontiguousarray(pixels[..., 0])}, {"units": "metres", "map": "height"})
+    else:
+        path = stem.with_suffix(".png")
+        data = pixels[..., :3] if name in ("albedo", "normal") else pixels[..., 0]
+        write_png(path, to_uint(data, 16 if name == "normal" else 8), metadata_text(record))
+    image.filepath = str(path.resolve())
+    image.source = "FILE"
+    image.reload()
+    return path

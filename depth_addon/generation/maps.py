@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Material maps next to the lit image: albedo, roughness, metallic, normal and height (numpy, no bpy).
+
+The embedded generators build every image from an unlit surface description before they shade it: a
+palette colour per segment, the style's pattern, mortar joints and normals from depth. These maps hand
+that description out, so a result can be relit by the scene's own lights instead of carrying the
+generator's sun and shadows:
+
+* ``albedo`` — H×W×3 sRGB base colour, the same albedo the shading starts from (no light, no shadow);
+* ``roughness`` — H×W in [0, 1], per style (:data:`ROUGHNESS`), rougher in mortar joints, finish words
+  move it (``glossy``/``polished`` smoother, ``matte``/``rough`` rougher);
+* ``metallic`` — H×W in [0, 1] (:data:`METALLIC`: 1 for ``metal``);
+* ``height`` — H×W relief in metres around the surface (:data:`HEIGHT`: mortar joints sink, bricks,
+  planks and stones stand out by their pattern);
+* ``normal`` — H×W×3 camera-space unit normals from depth, encoded ``0.5 + 0.5 n`` (+X right, +Y up, +Z
+  towards the camera). Bakes turn ``height`` into a tangent-space normal map in the object's UV space
+  (:func:`normal_from_height`), which is what materials and glTF use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import BadInput
+from .baseline import linear_to_srgb
+
+#: The maps a generator that gives maps returns (see :class:`Layers`).
+MAPS = ("albedo", "roughness", "metallic", "normal", "height")
+#: Base roughness per style.
+ROUGHNESS = {"brick": 0.85, "wood": 0.6, "stone": 0.8, "marble": 0.15, "tiles": 0.3, "metal": 0.35,
+             "plaster": 0.9, "grass": 0.95}
+#: Metalness per style (others are dielectric).
+METALLIC = {"metal": 1.0}
+#: Relief amplitude per style in metres (pattern ±1 maps to ± this; mortar sinks by twice it).
+HEIGHT = {"brick": 0.006, "wood": 0.0015, "stone": 0.01, "marble": 0.0005, "tiles": 0.003, "metal": 0.0005,
+          "plaster": 0.001, "grass": 0.008}
+#: Roughness change per finish word.
+FINISH_ROUGHNESS = {"glossy": -0.3, "matte": 0.15, "dull": 0.1}
+
+
+@dataclass
+class Layers:
+    """What ``generate_maps`` returns: the lit image and the maps it was shaded from.
+
+    :param rgb: H×W×3 float32 sRGB lit image (what ``generate`` returns).
+    :param maps: Map name (:data:`MAPS`) → H×W×3 or H×W float32 array.
+    """
+
+    rgb: np.ndarray
+    maps: dict
+
+
+def surface_maps(albedo: np.ndarray, pattern: np.ndarray, mortar: np.ndarray, normals: np.ndarray,
+                 mask: np.ndarray, regions: list) -> dict:
+    """The maps of one image from the analytic layer's surface description.
+
+    :param albedo: 3×H×W linear albedo the shading started from.
+    :param pattern: H×W style pattern in about [-1, 1].
+    :param mortar: H×W mortar weight in [0, 1].
+    :param normals: 3×H×W camera-space unit normals.
+    :param mask: H×W bool geometry.
+    :param regions: :class:`~.segments.Region` list (style, report and pixels of each region).
+    """
+    h, w = mask.shape
+    rough = np.zeros((h, w), np.float32)
+    metal = np.zeros((h, w), np.float32)
+    height = np.zeros((h, w), np.float32)
+    pat = np.clip(np.nan_to_num(pattern), -1.0, 1.0)
+    for r in regions:
+        where = mask if r.where is None else mask & r.where
+        base = ROUGHNESS.get(r.style, 0.7) + sum(FINISH_ROUGHNESS.get(f, 0.0) for f in r.report.finishes)
+        amp = HEIGHT.get(r.style, 0.002)
+        rough = np.where(where, np.clip(base + 0.05 * pat + 0.1 * mortar, 0.02, 1.0), rough)
+        metal = np.where(where, METALLIC.get(r.style, 0.0) * (1.0 - mortar), metal)
+        height = np.where(where, amp * (pat * (1.0 - mortar) - 2.0 * mortar), height)
+    encoded = 0.5 + 0.5 * np.moveaxis(np.nan_to_num(normals), 0, -1)
+    encoded = np.where(mask[..., None], encoded, np.float32(0.5) * np.array([1, 1, 2], np.float32))
+    return {"albedo": linear_to_srgb(np.moveaxis(albedo * mask, 0, -1)),
+            "roughness": rough.astype(np.float32), "metallic": metal.astype(np.float32),
+            "normal": encoded.astype(np.float32), "height": height.astype(np.float32)}
+
+
+def normal_from_height(height: np.ndarray, texel_metres: float) -> np.ndarray:
+    """Tangent-space normal map (H×W×3, encoded ``0.5 + 0.5 n``, OpenGL convention: +Y is +V) of a height
+    texture whose row 0 is ``v = 0``.
+
+    Tangents follow the UV axes (+X along U, +Y along V), which is how Blender's Normal Map node and glTF
+    read a map on a UV layout that is not mirrored.
+
+    :param height: H×W relief in metres, in texture space.
+    :param texel_metres: Size of one texel on the surface in metres.
+    """
+    h = np.asarray(height, np.float32)
+    scale = np.float32(-0.5 / max(float(texel_metres), 1e-6))  # central differences, edge rows one-sided
+    pad = np.pad(h, 1, mode="edge")
+    du = (pad[1:-1, 2:] - pad[1:-1, :-2]) * scale
+    dv = (pad[2:, 1:-1] - pad[:-2, 1:-1]) * scale
+    inv = np.float32(0.5) / np.sqrt(du * du + dv * dv + np.float32(1.0))
+    return np.stack([0.5 + du * inv, 0.5 + dv * inv, 0.5 + inv], -1).astype(np.float32)
+
+
+def shadow_correlation(image: np.ndarray, shading: np.ndarray, mask: np.ndarray,
+                       labels: np.ndarray | None = None) -> float:
+    """|Pearson correlation| between an image's luminance and a shading term over ``mask`` (0 when flat).
+
+    With ``labels`` (the generator's surface segments) both are compared within each segment (per-segment
+    means removed): surfaces differ in palette colour and in sun angle, and that is not baked lighting; a
+    shadow falling across one surface is. Used to check that an albedo carries no baked lighting.
+
+    :param image: H×W×3 colours.
+    :param shading: H×W shading term (the generator's sun × shadow).
+    :param mask: H×W bool pixels to compare.
+    :param labels: H×W integer segment labels, or None to compare over the whole mask.
+    """
+    lum = (np.asarray(image, np.float64)[..., :3] @ [0.2126, 0.7152, 0.0722])[mask]
+    s = np.asarray(shading, np.float64)[mask]
+    if labels is not None:
+        lab = np.asarray(labels)[mask]
+        _, inverse, counts = np.unique(lab, return_inverse=True, return_counts=True)
+        lum = lum - (np.bincount(inverse, lum) / counts)[inverse]
+        s = s - (np.bincount(inverse, s) / counts)[inverse]
+    if lum.size < 2 or lum.std() < 1e-9 or s.std() < 1e-9:
+        return 0.0
+    return float(abs(np.corrcoef(lum, s)[0, 1]))
+
+
+def maps_of(gen):
+    """``gen`` when it gives material maps (``generate_maps``); otherwise a clear refusal.
+
+    :param gen: A generator instance.
+    :raises BadInput: Naming the generators that give maps.
+    """
+    if not callable(getattr(gen, "generate_maps", None)):
+        raise BadInput(f"the {getattr(gen, 'name', 'chosen')!r} generator gives no material maps "
+                       f"({', '.join(MAPS)}); the embedded and analytic generators do, or leave the maps off")
+    return gen

@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Material maps (issue #19): is the albedo free of baked lighting, and what do the maps cost?
+
+* **Shadow correlation** — on the demo, the yard and six seeded box scenes, each with six prompts, the
+  embedded generator's albedo and lit image are compared with its own sun × shadow term within each surface
+  segment (:func:`depth_addon.generation.maps.shadow_correlation`); the worst albedo and the mean lit figure
+  are reported.
+* **Cost** — ``generate`` against ``generate_maps`` at 512² on the demo scene (medians of 5), and a one-view
+  multi-view bake at 1024² with and without maps (medians of 3).
+
+``python scripts/bench_maps.py [--json out.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+from pathlib import Path
+
+import bpy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_common import measure  # noqa: E402
+from bench_multiview import demo_scene, yard_scene  # noqa: E402
+
+from depth_addon import api  # noqa: E402
+from depth_addon.app import multiview as app_multiview  # noqa: E402
+from depth_addon.blender.writeback import bake_apply  # noqa: E402
+from depth_addon.generation import get_generator  # noqa: E402
+from depth_addon.generation.analytic import gbuffer, prepare  # noqa: E402
+from depth_addon.generation.maps import shadow_correlation  # noqa: E402
+from depth_addon.generation.prompt import parse_prompt  # noqa: E402
+
+PROMPTS = ("red brick", "oak wood", "grey stone", "polished metal", "green grass", "white tiles")
+
+
+def box_scene(seed: int) -> bpy.types.Scene:
+    """Seeded boxes of several sizes on a ground plane, seen by a camera above the front."""
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    rng = random.Random(seed)
+    bpy.ops.mesh.primitive_plane_add(size=20.0)
+    for _ in range(rng.randint(3, 7)):
+        bpy.ops.mesh.primitive_cube_add(size=1.0, location=(rng.uniform(-4, 4), rng.uniform(-3, 4), 0.0))
+        box = bpy.context.active_object
+        box.scale = (rng.uniform(0.5, 2.5), rng.uniform(0.5, 2.5), rng.uniform(0.5, 3.0))
+        box.location.z = box.scale.z / 2.0
+        box.rotation_euler.z = rng.uniform(0.0, 1.5)
+    scene = bpy.context.scene
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    scene.collection.objects.link(cam)
+    cam.location, cam.rotation_euler = (rng.uniform(-3, 3), -12.0, rng.uniform(4.0, 7.0)), (1.15, 0.0, 0.0)
+    scene.camera = cam
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 256, 256, 100
+    return scene
+
+
+def correlations(scene: bpy.types.Scene, gen) -> dict:
+    """|Correlation| with the shadow term over :data:`PROMPTS`: the worst for the albedo, the mean for the lit
+    image (beside it, to show the measure sees baked lighting where there is some)."""
+    result = api.render_depth(scene, resolution=(256, 256))
+    depth = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
+    worst = {"albedo": 0.0, "lit": 0.0}
+    for seed, prompt in enumerate(PROMPTS):
+        layers = gen.generate_maps(depth, result.mask, prompt, seed, camera=result.camera)
+        d, m, s, cam = prepare(depth, result.mask, None, seed, result.camera)
+        report = parse_prompt(prompt)
+        g = gbuffer(d, m, cam, report.styles[0], s, report)
+        worst["albedo"] = max(worst["albedo"], shadow_correlation(layers.maps["albedo"], g.direct, m, g.labels))
+        worst["lit"] += shadow_correlation(layers.rgb, g.direct, m, g.labels) / len(PROMPTS)
+    return worst
+
+
+def run() -> dict:
+    """Every figure of the module docstring."""
+    gen = get_generator("embedded")
+    scenes = {"demo": demo_scene, "yard": yard_scene} | {f"boxes {i}": (lambda i=i: box_scene(i)) for i in range(6)}
+    out: dict = {"scenes": {}}
+    for name, build in scenes.items():
+        out["scenes"][name] = correlations(build(), gen)
+    out["worst_albedo_correlation"] = max(v["albedo"] for v in out["scenes"].values())
+    out["mean_lit_correlation"] = statistics.mean(v["lit"] for v in out["scenes"].values())
+    scene = demo_scene((512, 512))
+    result = api.render_depth(scene)
+    depth = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
+    plain = measure(lambda: gen.generate(depth, result.mask, "red brick", 1, camera=result.camera), 5)
+    maps = measure(lambda: gen.generate_maps(depth, result.mask, "red brick", 1, camera=result.camera), 5)
+    out["generate_512_s"], out["generate_maps_512_s"] = statistics.median(plain), statistics.median(maps)
+    out["generate_maps_cost"] = out["generate_maps_512_s"] / out["generate_512_s"] - 1.0
+    for label, with_maps in (("bake_1024_s", False), ("bake_maps_1024_s", True)):
+        times = []
+        for _ in range(3):
+            bake_apply.remove_bake()
+            run_ = app_multiview.texture_multiview(scene, cameras=[scene.camera], prompt="red brick", seed=1,
+                                                   bake_size=1024, maps=with_maps,
+                                                   shading="PBR" if with_maps else "EMISSION")
+            times.append(run_.timings["bake"])
+        out[label] = statistics.median(times)
+    bake_apply.remove_bake()
+    out["bake_maps_cost"] = out["bake_maps_1024_s"] / out["bake_1024_s"] - 1.0
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run and print the figures."""
+    argv = argv if argv is not None else (sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args(argv)
+    figures = run()
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

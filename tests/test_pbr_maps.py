@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Relightable results: generators hand out material maps, bakes store them and wire a Principled BSDF,
+the user's material stays restorable, and the baked object exports to glTF with its textures."""
+
+from __future__ import annotations
+
+import addon_utils
+import bpy
+import numpy as np
+import pytest
+from test_multiview import block_scene, snapshot
+
+from depth_addon.app import flow as app_flow
+from depth_addon.app import multiview as app_multiview
+from depth_addon.app.jobs import Job, JobQueue
+from depth_addon.blender.writeback import bake_apply
+from depth_addon.camera import CameraModel
+from depth_addon.errors import BadInput
+from depth_addon.generation import get_generator
+from depth_addon.generation import maps as gen_maps
+from depth_addon.generation.analytic import gbuffer, prepare
+from depth_addon.worker.config import WorkerConfig
+
+ENGINE = "auto"
+
+
+def block_depth(size: int = 96) -> tuple[np.ndarray, CameraModel]:
+    """A box standing on a ground plane, seen from the front and above (strong cast shadows)."""
+    cam = CameraModel.from_fov(size, size, 50.0)
+    rows = np.arange(size, dtype=np.float32)[:, None]
+    ground = np.where(rows > size * 0.35, 3.0 + 9.0 * (size - rows) / size, np.inf)
+    depth = np.broadcast_to(ground, (size, size)).astype(np.float32).copy()
+    depth[size // 4:size * 3 // 4, size // 3:size * 2 // 3] = 5.0
+    return depth, cam
+
+
+@pytest.mark.parametrize("name", ["embedded", "analytic"])
+def test_generators_hand_out_maps_and_the_albedo_carries_no_shadow(name):
+    depth, cam = block_depth()
+    gen = get_generator(name)
+    layers = gen.generate_maps(depth, None, "red brick", 7, camera=cam)
+    assert np.array_equal(layers.rgb, gen.generate(depth, None, "red brick", 7, camera=cam))  # same lit image
+    assert set(layers.maps) == set(gen_maps.MAPS) == set(gen.maps)
+    h, w = depth.shape
+    assert layers.maps["albedo"].shape == (h, w, 3) and layers.maps["normal"].shape == (h, w, 3)
+    for key in ("roughness", "metallic", "height"):
+        assert layers.maps[key].shape == (h, w)
+    mask = np.isfinite(depth)
+    assert 0.5 < layers.maps["roughness"][mask].mean() < 1.0 and layers.maps["metallic"].max() == 0.0
+    d, m, seed, camera = prepare(depth, None, None, 7, cam)
+    g = gbuffer(d, m, camera, "brick", seed)  # the generator's own sun × shadow, and its surfaces
+    lit = gen_maps.shadow_correlation(layers.rgb, g.direct, mask, g.labels)
+    flat = gen_maps.shadow_correlation(layers.maps["albedo"], g.direct, mask, g.labels)
+    assert flat <= 0.1 < lit, (flat, lit)
+    metal = gen.generate_maps(depth, None, "polished metal", 7, camera=cam).maps
+    assert metal["metallic"][mask].mean() > 0.9 and metal["roughness"][mask].mean() < 0.3
+
+
+def test_normal_from_height_tilts_against_the_slope():
+    ramp = np.tile(np.linspace(0.0, 0.1, 11, dtype=np.float32), (11, 1))  # rises along +U by 1 cm per texel
+    n = gen_maps.normal_from_height(ramp, texel_metres=0.01) * 2.0 - 1.0
+    assert n[5, 5] == pytest.approx(np.array([-1.0, 0.0, 1.0]) / np.sqrt(2.0), abs=1e-4)
+
+
+def test_generators_without_maps_are_refused_with_the_ones_that_have_them():
+    depth, cam = block_depth(32)
+    request = app_flow.GenerateRequest(depth, np.isfinite(depth), cam, "stone", 1, maps=True)
+    with pytest.raises(BadInput, match="gives no material maps .*embedded and analytic"):
+        app_flow.LocalGenerator("baseline")(request, None, None)
+    assert app_flow.LocalGenerator("embedded")(request, None, None).maps["albedo"].shape == (32, 32, 3)
+
+
+def test_multiview_bake_with_maps_wires_a_principled_bsdf_and_restores_everything(tmp_path):
+    scene = bpy.context.scene
+    block_scene()
+    before = snapshot()
+    kw = dict(views=2, placement="orbit", prompt="red brick", seed=3, bake_size=64, view_size=64, engine=ENGINE)
+    with pytest.raises(BadInput, match="PBR shading needs"):
+        app_multiview.texture_multiview(scene, shading="PBR", **kw)
+    result = app_multiview.texture_multiview(scene, maps=True, shading="PBR", **kw)
+    maps = result.maps["Cube"]
+    assert set(maps) == {"albedo", "roughness", "metallic", "normal", "height"}
+    assert maps["albedo"].colorspace_settings.name == "sRGB"
+    assert all(maps[k].colorspace_settings.name == "Non-Color" for k in ("roughness", "metallic", "normal"))
+    assert maps["height"].is_float and all(m.packed_file is not None for m in maps.values())  # kept on save
+    tree = result.materials["Cube"].node_tree
+    bsdf = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+    linked = {s.name: s.links[0].from_node for s in bsdf.inputs if s.is_linked}
+    assert linked["Base Color"].image == maps["albedo"] and linked["Roughness"].image == maps["roughness"]
+    assert linked["Metallic"].image == maps["metallic"]
+    assert linked["Normal"].bl_idname == "ShaderNodeNormalMap" and linked["Normal"].uv_map == result.uv_maps["Cube"]
+    assert any(n.bl_idname == "ShaderNodeTexImage" and n.image == result.images["Cube"] for n in tree.nodes)  # lit
+    assert result.provenance["options"]["maps"] is True
+
+    addon_utils.enable("io_scene_gltf2", default_set=False)
+    path = tmp_path / "cube.glb"
+    bpy.ops.object.select_all(action="DESELECT")
+    bpy.data.objects["Cube"].select_set(True)
+    bpy.ops.export_scene.gltf(filepath=str(path), use_selection=True, export_format="GLB")
+    existing = {kind: set(getattr(bpy.data, kind).keys()) for kind in ("images", "objects", "meshes", "materials")}
+    bpy.ops.import_scene.gltf(filepath=str(path))
+    new = {kind: [getattr(bpy.data, kind)[n] for n in set(getattr(bpy.data, kind).keys()) - names]
+           for kind, names in existing.items()}
+    assert len(new["images"]) >= 3, [i.name for i in new["images"]]  # base colour, metallic-roughness, normal
+    imported = new["materials"][0].node_tree
+    assert any(s.is_linked for n in imported.nodes if n.bl_idname == "ShaderNodeNormalMap" for s in n.inputs)
+    for kind in ("objects", "meshes", "materials", "images"):
+        for block in new[kind]:
+            getattr(bpy.data, kind).remove(block)
+
+    assert bake_apply.remove_bake() == 2
+    assert not [i for i in bpy.data.images if " Depth " in i.name]  # maps are gone with the bake
+    assert snapshot() == before
+
+
+def test_the_worker_returns_the_same_maps_as_in_process():
+    """The sidebar route: the multi-view flow with maps through the job queue and the worker process."""
+    scene = bpy.context.scene
+    block_scene()
+    settings = app_multiview.MultiviewSettings(views=1, bake_size=32, view_size=48, engine=ENGINE, maps=True,
+                                               shading="PBR")
+    local = app_flow.run_local(app_multiview.multiview_flow(scene, None, None, "oak wood", 2, settings=settings))
+    pixels = {k: np.array(v.pixels[:]) for k, v in local.maps["Cube"].items()}
+    bake_apply.remove_bake()
+    queue = JobQueue()
+    queue.configure(WorkerConfig())
+    try:
+        job = queue.submit(Job(scene.name, app_multiview.multiview_flow(scene, None, None, "oak wood", 2,
+                                                                         settings=settings), {}, "maps"))
+        queue.wait(timeout=300)
+    finally:
+        queue.shutdown()
+    assert job.state == "done", job.error
+    for name, image in job.result.maps["Cube"].items():
+        assert np.abs(np.array(image.pixels[:]) - pixels[name]).max() < 1e-4, name
+    bake_apply.remove_bake()
+
+
+def test_cli_texture_maps_writes_every_map(tmp_path):
+    from depth_addon.cli import main as cli_main
+    from depth_addon.io.exr import read_exr
+    from depth_addon.io.png import read_png_text
+
+    block_scene()
+    blend = tmp_path / "block.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    out = tmp_path / "out"
+    assert cli_main(["texture", "--blend", str(blend), "--views", "1", "--bake", "32", "--view-size", "48",
+                     "--maps", "--prompt", "slate tiles", "--out-dir", str(out)]) == 0
+    textures = out / "textures"
+    for suffix in ("", "_albedo", "_roughness", "_metallic", "_normal"):
+        assert (textures / f"Cube{suffix}.png").is_file(), suffix
+        assert read_png_text(textures / f"Cube{suffix}.png")  # provenance in every PNG
+    channels, meta = read_exr(textures / "Cube_height.exr")
+    assert channels["Y"].shape == (32, 32) and meta.get("units") == "metres"
+    assert np.abs(channels["Y"]).max() < 0.05  # millimetres of relief, not colours
