@@ -160,6 +160,24 @@ class VIEW3D_PT_depth_generate(DepthSidebar, bpy.types.Panel):
         layout.operator(ids.GENERATE, text=text, icon="TEXTURE")
 
 
+def draw_object_prompts(layout: bpy.types.UILayout, context: bpy.types.Context, limit: int = 8) -> None:
+    """The Object Prompt of each selected mesh (what it is painted as, winning over the scene prompt).
+
+    :param layout: Where to draw.
+    :param context: The context (its selected objects).
+    :param limit: Most objects listed.
+    """
+    meshes = [o for o in context.selected_objects if o.type == "MESH" and hasattr(o, "depth_addon_prompt")]
+    if not meshes:
+        return
+    box = layout.box()
+    box.label(text="Object prompts (empty: the scene prompt decides)", icon="OBJECT_DATA")
+    for obj in meshes[:limit]:
+        box.prop(obj, "depth_addon_prompt", text=obj.name)
+    if len(meshes) > limit:
+        box.label(text=f"… and {len(meshes) - limit} more selected")
+
+
 class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
     """Texturing from one camera or from several, baking, and removing results."""
 
@@ -175,6 +193,7 @@ class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
         for idname in (ids.PROJECT_IMAGE, ids.REGENERATE):
             if available(idname):
                 box.operator(idname)
+        draw_object_prompts(layout, context)
         for title, idname, icon in TEXTURE_SECTIONS:
             box = layout.box()
             box.label(text=title, icon=icon)

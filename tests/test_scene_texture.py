@@ -90,6 +90,20 @@ def test_explicit_object_prompts_win_and_bad_names_are_refused() -> None:
         api.texture_scene(scene, prompt=PROMPT, resolution=SIZE, object_prompts={"Sphre": "gold"})
 
 
+def test_the_object_prompt_set_in_the_sidebar_wins_over_routing(addon) -> None:
+    """``Object.depth_addon_prompt`` (the sidebar's Object Prompt) is an explicit prompt; the API's beats it."""
+    scene = demo()
+    bpy.data.objects["Sphere"].depth_addon_prompt = "  gold metal "
+    run = api.texture_scene(scene, prompt=PROMPT, seed=0, resolution=SIZE, compositor=False)
+    sphere = next(d for d in run.parts.decisions if d["part"].startswith("Sphere"))
+    assert (sphere["prompt"], sphere["reason"]) == ("gold metal", "explicit")
+    run = api.texture_scene(scene, prompt=PROMPT, seed=0, resolution=SIZE, compositor=False,
+                            object_prompts={"Sphere": "white marble"})
+    assert next(d for d in run.parts.decisions if d["part"].startswith("Sphere"))["prompt"] == "white marble"
+    single = api.texture_scene(scene, prompt="mossy stone", seed=0, resolution=SIZE, compositor=False)
+    assert any(d["reason"] == "explicit" for d in single.parts.decisions)  # one object's prompt makes it per part
+
+
 def test_cli_dry_run_reports_the_assignment(tmp_path: Path) -> None:
     """``texture --dry-run --json`` prints one ``part`` event per part and writes nothing."""
     scene = demo()

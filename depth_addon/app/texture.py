@@ -18,7 +18,7 @@ import bpy
 import numpy as np
 from bpy.app.handlers import persistent
 
-from ..blender import images
+from ..blender import images, props
 from ..blender.compositor import group as comp
 from ..blender.writeback import projection
 from ..blender.writeback import provenance as provenance_props
@@ -137,7 +137,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     with its own material (:mod:`.scene_prompts`); the assignment is recorded in the provenance.
 
     :param objects: Names of the objects to project onto; every visible mesh when empty.
-    :param object_prompts: Object name → prompt, winning over the routing of ``prompt``.
+    :param object_prompts: Object name → prompt, winning over the routing of ``prompt`` and over the Object
+        Prompt set on the object in the sidebar (which wins over the routing too).
     :param label: Names the image (``Depth <label>``, numbered when taken).
     :param report: Progress of the main-thread stages.
     The other parameters are :func:`texture_scene`'s.
@@ -148,7 +149,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     scene_name, frame, timings, files = scene.name, scene.frame_current, {}, {}
     t = time.perf_counter()
     report(0.0, "rendering depth")
-    object_prompts = check_object_prompts(object_prompts, [o.name for o in scene.objects])
+    object_prompts = check_object_prompts({**props.object_prompts(scene), **(object_prompts or {})},
+                                          [o.name for o in scene.objects])
     per_part = bool(object_prompts) or len(parse_scene_prompt(prompt).phrases) > 1
     depth = render_depth(scene, camera, resolution, engine, ids=per_part)
     if not depth.mask.any():

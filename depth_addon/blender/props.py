@@ -156,6 +156,15 @@ class DepthAddonGenerateSettings(bpy.types.PropertyGroup):
 classes = (DepthAddonSettings, DepthAddonJobStatus, DepthAddonGenerateSettings)
 
 
+def object_prompts(scene: bpy.types.Scene) -> dict[str, str]:
+    """Object name → the Object Prompt set on it in the sidebar (objects without one are left out).
+
+    :param scene: The scene whose objects are read.
+    """
+    return {o.name: text.strip() for o in scene.objects
+            if (text := getattr(o, "depth_addon_prompt", "")) and text.strip()}
+
+
 def register() -> None:
     """Register the property groups: ``Scene.depth_addon``, ``Scene.depth_addon_generate`` and the window
     manager's job status ``WindowManager.depth_addon_jobs``."""
@@ -164,6 +173,9 @@ def register() -> None:
     bpy.types.Scene.depth_addon = bpy.props.PointerProperty(type=DepthAddonSettings)
     bpy.types.Scene.depth_addon_generate = bpy.props.PointerProperty(type=DepthAddonGenerateSettings)
     bpy.types.WindowManager.depth_addon_jobs = bpy.props.PointerProperty(type=DepthAddonJobStatus)
+    bpy.types.Object.depth_addon_prompt = bpy.props.StringProperty(
+        name="Object Prompt", default="", description="What this object is painted as; wins over the routing of "
+        "the scene prompt (empty: the scene prompt decides)")
     depth_preview.watch_files(True)
 
 
@@ -173,6 +185,7 @@ def unregister() -> None:
     depth_preview.set_enabled(False)
     depth_cache.remove_handlers()
     depth_gpu.release()
+    del bpy.types.Object.depth_addon_prompt
     del bpy.types.WindowManager.depth_addon_jobs
     del bpy.types.Scene.depth_addon_generate
     del bpy.types.Scene.depth_addon
