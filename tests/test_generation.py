@@ -102,7 +102,8 @@ def test_deterministic(gen: Generator) -> None:
     depth, cam = scene(96, 80)
     a = gen.generate(depth, prompt="stone wall", seed=7, camera=cam)
     b = get_generator("baseline").generate(depth.copy(), prompt="stone wall", seed=7, camera=cam)
-    assert np.array_equal(a, b)
+    # same to float rounding: numpy's SIMD sums may differ in the last bit with the arrays' memory alignment
+    assert np.abs(a - b).max() <= 1e-6
 
 
 def test_seeds_differ(gen: Generator) -> None:
@@ -136,13 +137,13 @@ def test_background_is_sky(gen: Generator) -> None:
     a, b = gen.generate(full, seed=5), gen.generate(ground_only, seed=5)
     sky_in_both = ~np.isfinite(full) & ~np.isfinite(ground_only)
     assert sky_in_both.sum() > 1000
-    assert np.array_equal(a[sky_in_both], b[sky_in_both])  # the sky does not depend on the geometry
+    assert np.abs(a[sky_in_both] - b[sky_in_both]).max() <= 1e-6  # the sky does not depend on the geometry
     box_on_sky = np.isfinite(full) & ~np.isfinite(ground_only)
     assert box_on_sky.sum() > 100
     assert np.abs(a[box_on_sky] - b[box_on_sky]).mean() > 0.02  # geometry is not painted as sky
     # Masking the ground out is the same as having no ground.
     masked = gen.generate(full, mask=np.isfinite(box_only), seed=5)
-    assert np.array_equal(masked, gen.generate(box_only, seed=5))
+    assert np.abs(masked - gen.generate(box_only, seed=5)).max() <= 1e-6
 
 
 def test_prompt_colour_words(gen: Generator) -> None:

@@ -52,6 +52,8 @@ class GenerateRequest:
     :param message: What the request is, for progress lines ("view 2 of 4").
     :param maps: Also ask for the material maps (:mod:`depth_addon.generation.maps`); generators without
         them are refused with a message naming the ones that have them.
+    :param world_cell: Paint in world space with this pattern cell in metres (generators that take it), so the
+        views of one run agree (:mod:`depth_addon.generation.anchor`).
     """
 
     depth: np.ndarray
@@ -67,6 +69,7 @@ class GenerateRequest:
     span: float = 0.7
     message: str = "generating"
     maps: bool = False
+    world_cell: float | None = None
 
 
 @dataclass
@@ -117,7 +120,7 @@ class LocalGenerator:
             self._instance = get_generator(self.name)
         gen = self._instance
         extra = {k: v for k, v in self.options.items() if v not in (None, "") and accepts(gen, k)}
-        for key in ("init_image", "init_mask", "segments", "segment_prompts"):
+        for key in ("init_image", "init_mask", "segments", "segment_prompts", "world_cell"):
             value = getattr(request, key)
             if value is not None and accepts(gen, key):
                 extra[key] = value

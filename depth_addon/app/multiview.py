@@ -19,6 +19,7 @@ from ..blender.writeback import bake_apply, uv_bake
 from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, check_bake_size, locked_mapping
 from ..camera import CameraModel
 from ..errors import BadInput
+from ..generation import anchor
 from ..texturing import conditioning
 from ..texturing import provenance as prov
 from ..texturing.fusion import View
@@ -48,12 +49,15 @@ def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool 
     :return: (when exhausted) the last :class:`~.flow.Generated`, which names the generator.
     """
     generated = None
+    # one pattern in world space, so the views agree, at the first view's scale (the scene camera's, when it
+    # comes first: the run paints what the user sees as a single projection would)
+    cell = anchor.world_cell([views[0].depth]) if views else None
     for k, view in enumerate(views):
         mask = np.isfinite(view.depth)
         prior = conditioning.reproject(views[:k], view, tolerance, exponent) if k else None
         request = GenerateRequest(view.depth, mask, view.camera, prompt, seed, start=start + span * k / len(views),
                                   span=span / len(views), message=f"generating view {k + 1} of {len(views)}",
-                                  maps=maps)
+                                  maps=maps, world_cell=cell)
         if prior is not None and use_conditioning:  # generators that can inpaint get the paint
             request.init_image, request.init_mask = prior.colour, conditioning.trimap(prior) != conditioning.KEEP
         generated = yield request

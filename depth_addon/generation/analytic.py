@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..camera import CameraModel
-from . import _ops
+from . import _ops, anchor
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
 from .baseline import DEFAULT_FOV_DEG, fract, linear_to_srgb, random_rotation
 from .gloss import glossy, view_rays
@@ -61,6 +61,7 @@ class GBuffer:
     :param mortar: H×W mortar weight of brick and tiles (0 elsewhere).
     :param mortar_colour: Linear colour of the mortar (3; zero for styles without mortar) of the first region.
     :param regions: The painted regions (:mod:`.segments`), each with its style and mortar colour.
+    :param table: Palette entries drawn (:data:`.anchor.TABLE` when world-anchored; 0: one per label).
     """
 
     mask: np.ndarray
@@ -79,6 +80,7 @@ class GBuffer:
     mortar: np.ndarray
     mortar_colour: np.ndarray
     regions: list[Region] = dataclasses.field(default_factory=list)
+    table: int = 0
 
 
 def seeded_light(seed: int) -> np.ndarray:
@@ -157,11 +159,12 @@ def _segments(filled: np.ndarray, mask: np.ndarray, camera: CameraModel, edge_th
 
 def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: np.ndarray, median: float,
              style: str, seed: int, report: PromptReport, colours: np.ndarray | None, variant: int | None = None,
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Albedo (3×H×W), pattern (H×W), mortar weight (H×W) and mortar colour (3) of one image."""
+             cell: float | None = None, table: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Albedo (3×H×W), pattern (H×W), mortar weight (H×W) and mortar colour (3) of one image (``cell`` and
+    ``table``: see :mod:`.anchor`)."""
     h, w = mask.shape
     rng = np.random.default_rng([seed, 11] if variant is None else [seed, 11, variant])
-    n_labels = int(labels.max()) + 1
+    n_labels = max(int(labels.max()) + 1, table)
     if colours is None:
         table = palette_colours(report, style, max(n_labels, 1), rng)
     else:
@@ -169,7 +172,7 @@ def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: 
         rng.random()
     idx = np.flatnonzero(mask)
     lab = np.clip(labels.reshape(-1)[idx], 0, table.shape[0] - 1)
-    cell = np.float32(2.0 ** round(np.log2(max(0.1 * median, 1e-6))))
+    cell = np.float32(cell if cell else 2.0 ** round(np.log2(max(0.1 * median, 1e-6))))
     pts = points.reshape(3, -1)[:, idx] / cell
     nt = rng.random((32, 32, 32), dtype=np.float32)
     rot = np.stack([random_rotation(rng) for _ in range(4)]).astype(np.float32)
@@ -199,7 +202,7 @@ def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: 
 def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str, seed: int,
             report: PromptReport | None = None, light: np.ndarray | None = None,
             colours: np.ndarray | None = None, edge_threshold: float = 0.05,
-            regions: list[Region] | None = None) -> GBuffer:
+            regions: list[Region] | None = None, world_cell: float | None = None) -> GBuffer:
     """Run the analytic layer on a validated depth map.
 
     :param depth: H×W float32 depth (``inf`` on background), as from :func:`~.base.validate_depth`.
@@ -214,6 +217,8 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     :param edge_threshold: Relative disparity second difference that counts as a discontinuity.
     :param regions: Regions painted with their own style and palette variant (:func:`~.segments.build_regions`);
         ``style`` and ``report`` everywhere when None.
+    :param world_cell: Paint in world space with this pattern cell (metres), so several views of a scene agree
+        (:mod:`.anchor`); the camera's own space and a cell from the median depth when None.
     """
     report = report or PromptReport()
     regions = regions or [Region(style, report)]
@@ -221,16 +226,22 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     m = np.asarray(mask, bool)
     z = np.where(m, depth, 1.0).astype(np.float32)
     points, normals, edges, labels = _segments(z, m, camera, edge_threshold)
+    pat_points, pat_normals, table = points, normals, 0
+    if world_cell:
+        pat_points, pat_normals = anchor.to_world_yup(points, normals, camera)
+        labels, table = anchor.stable_labels(labels, pat_points, pat_normals, world_cell), anchor.TABLE
     valid = depth[m]
     median = float(np.median(valid[:: max(1, valid.size // 65536)]))
     disparity = np.where(m, np.float32(median) / z, np.float32(0.0))
     albedo, pattern, mortar = np.zeros((3, h, w), np.float32), np.zeros((h, w), np.float32), np.zeros_like(z)
     for r in regions:
         where = m if r.where is None else m & r.where
-        a, p, mo, r.mortar_colour = _texture(points, normals, where, labels, median, r.style, seed, r.report, colours,
-                                             r.variant)
+        a, p, mo, r.mortar_colour = _texture(pat_points, pat_normals, where, labels, median, r.style, seed, r.report,
+                                             colours, r.variant, world_cell, table)
         albedo, pattern, mortar = albedo + a, pattern + p, mortar + mo
     sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
+    if light is None and world_cell:
+        sun = anchor.world_sun(seed, camera, sun)
     sun = (sun / max(float(np.linalg.norm(sun)), 1e-9)).astype(np.float32)
     ndl = np.maximum(np.tensordot(sun, normals, 1), 0.0)
     direct = ndl * screen_shadows(z, m, points, sun, camera, median)
@@ -250,7 +261,7 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
         shaded = lit if r.where is None else np.where(r.where, lit, shaded)
     image = np.where(m, shaded, sky).astype(np.float32)
     return GBuffer(m, disparity, normals, edges, labels, albedo, pattern, direct, ambient * m, sky, sun, image, rays,
-                   mortar, regions[0].mortar_colour, regions)
+                   mortar, regions[0].mortar_colour, regions, table)
 
 
 def surface_albedo(colours: np.ndarray, pattern: np.ndarray, mortar: np.ndarray, mortar_colour: np.ndarray,
@@ -319,7 +330,8 @@ class AnalyticGenerator:
     def generate(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
                  size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
                  cancel: CancelFn | None = None, camera: CameraModel | None = None,
-                 segments: np.ndarray | None = None, segment_prompts: list[str] | None = None) -> np.ndarray:
+                 segments: np.ndarray | None = None, segment_prompts: list[str] | None = None,
+                 world_cell: float | None = None) -> np.ndarray:
         """Generate an sRGB image for ``depth`` (see :class:`~.base.Generator` for the contract).
 
         :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
@@ -332,16 +344,17 @@ class AnalyticGenerator:
         :param camera: Camera the depth was taken with.
         :param segments: H×W integer segment map at the depth's size (:mod:`.segments`), or None.
         :param segment_prompts: One prompt per segment id; each segment gets its own style and palette.
+        :param world_cell: Paint in world space with this pattern cell (metres) so views agree (:mod:`.anchor`).
         :return: H×W×3 float32 sRGB in [0, 1].
         """
         return self.generate_maps(depth, mask, prompt, seed, size, progress, cancel, camera, segments,
-                                  segment_prompts, maps=False).rgb
+                                  segment_prompts, maps=False, world_cell=world_cell).rgb
 
     def generate_maps(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
                       size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
                       cancel: CancelFn | None = None, camera: CameraModel | None = None,
                       segments: np.ndarray | None = None, segment_prompts: list[str] | None = None,
-                      maps: bool = True) -> Layers:
+                      maps: bool = True, world_cell: float | None = None) -> Layers:
         """The lit image and its material maps (:mod:`.maps`); the parameters are :meth:`generate`'s.
 
         :param maps: Compute the maps (False: the lit image only, as :meth:`generate`).
@@ -354,7 +367,7 @@ class AnalyticGenerator:
         seg = None if seg is None else resize_segments(seg, (camera.width, camera.height))
         regions = build_regions(seg, segment_prompts, report, seed, m_np)
         steps(0.2, "analytic shading")
-        g = gbuffer(d_np, m_np, camera, regions[0].style, seed, report, regions=regions)
+        g = gbuffer(d_np, m_np, camera, regions[0].style, seed, report, regions=regions, world_cell=world_cell)
         out = to_image(g.image)
         layers = surface_maps(g.albedo, g.pattern, g.mortar, g.normals, g.mask, g.regions) if maps else {}
         steps.done()

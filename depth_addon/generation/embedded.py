@@ -27,6 +27,7 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..errors import BadInput
+from . import anchor
 from .analytic import GBuffer, gbuffer, prepare, seeded_light, surface_albedo, to_image
 from .base import CancelFn, ProgressFn, Steps
 from .checkpoint import DEFAULT_WEIGHTS
@@ -192,7 +193,7 @@ class EmbeddedGenerator:
                  size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
                  cancel: CancelFn | None = None, camera: CameraModel | None = None,
                  light: np.ndarray | None = None, preview=None, segments: np.ndarray | None = None,
-                 segment_prompts: list[str] | None = None) -> np.ndarray:
+                 segment_prompts: list[str] | None = None, world_cell: float | None = None) -> np.ndarray:
         """Generate an sRGB image for ``depth`` (see :class:`~.base.Generator` for the contract).
 
         :param depth: H×W planar camera-Z depth in metres; ``inf``/``NaN`` mark background.
@@ -208,18 +209,21 @@ class EmbeddedGenerator:
             the network runs (the worker shows it as the job's preview).
         :param segments: H×W integer segment map at the depth's size (:mod:`.segments`), or None.
         :param segment_prompts: One prompt per segment id; each segment gets its own style and palette.
+        :param world_cell: Paint in world space with this pattern cell (metres) so the views of one run agree
+            (:mod:`.anchor`); the camera's own space when None.
         :return: H×W×3 float32 sRGB in [0, 1].
         :raises BadInput: Unusable depth, size or seed, or weights that fail verification.
         :raises ModelUnavailable: Missing weights.
         """
         return self.generate_maps(depth, mask, prompt, seed, size, progress, cancel, camera, light, preview, segments,
-                                  segment_prompts, maps=False).rgb
+                                  segment_prompts, maps=False, world_cell=world_cell).rgb
 
     def generate_maps(self, depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
                       size: tuple[int, int] | None = None, progress: ProgressFn | None = None,
                       cancel: CancelFn | None = None, camera: CameraModel | None = None,
                       light: np.ndarray | None = None, preview=None, segments: np.ndarray | None = None,
-                      segment_prompts: list[str] | None = None, maps: bool = True) -> Layers:
+                      segment_prompts: list[str] | None = None, maps: bool = True,
+                      world_cell: float | None = None) -> Layers:
         """The lit image and the material maps it was shaded from (:mod:`.maps`); parameters as :meth:`generate`.
 
         The albedo is the hinted albedo the appearance network is conditioned on: unlit, with no shadow.
@@ -228,7 +232,7 @@ class EmbeddedGenerator:
         """
         steps = Steps(progress, cancel)
         lit, g, albedo = self._render(depth, mask, prompt, seed, size, steps, camera, light, preview, segments,
-                                      segment_prompts)
+                                      segment_prompts, world_cell)
         layers = surface_maps(albedo, g.pattern, g.mortar, g.normals, g.mask, g.regions) if maps else {}
         steps.done()
         return Layers(to_image(lit), layers)
@@ -257,7 +261,8 @@ class EmbeddedGenerator:
     def _render(self, depth: np.ndarray, mask: np.ndarray | None, prompt: str, seed: int,
                 size: tuple[int, int] | None, steps: Steps | None, camera: CameraModel | None,
                 light: np.ndarray | None, preview, segments: np.ndarray | None,
-                segment_prompts: list[str] | None) -> tuple[np.ndarray, GBuffer, np.ndarray]:
+                segment_prompts: list[str] | None, world_cell: float | None = None
+                ) -> tuple[np.ndarray, GBuffer, np.ndarray]:
         """``(linear image, the analytic layer's GBuffer, the hinted albedo)`` (see :meth:`linear`)."""
         steps = steps or Steps(None, None)
         steps(0.0, "checking input")
@@ -269,7 +274,10 @@ class EmbeddedGenerator:
         model = self.model
         steps(0.1, "analytic layer")
         sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
-        g = gbuffer(d_np, m_np, camera, regions[0].style, seed, report, light=sun, regions=regions)
+        if light is None and world_cell:
+            sun = anchor.world_sun(seed, camera, sun)
+        g = gbuffer(d_np, m_np, camera, regions[0].style, seed, report, light=sun, regions=regions,
+                    world_cell=world_cell)
         if preview is not None:
             preview(to_image(g.image), 0.5)
         albedo = self._hinted_albedo(model, g, regions, seed)
@@ -286,7 +294,7 @@ class EmbeddedGenerator:
 
     def _hinted_albedo(self, model, g: GBuffer, regions: list[Region], seed: int) -> np.ndarray:
         """Layer 1's albedo with the palette hints of the checkpoint's bank, region by region (3×H×W)."""
-        n_labels = int(g.labels.max()) + 1
+        n_labels = max(int(g.labels.max()) + 1, g.table)
         if n_labels <= 0:
             return g.albedo
         albedo = np.zeros_like(g.albedo)

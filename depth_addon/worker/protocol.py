@@ -148,6 +148,7 @@ class GenerateParams:
     :param segments: Path of an H×W int32 ``.npy`` segment map (generators that paint regions).
     :param segment_prompts: One prompt per segment id.
     :param maps: Also return the material maps (generators with ``generate_maps``).
+    :param world_cell: World-anchored pattern cell in metres (generators that take it), or None.
     """
 
     depth: str
@@ -168,6 +169,7 @@ class GenerateParams:
     segments: str = ""
     segment_prompts: list[str] | None = None
     maps: bool = False
+    world_cell: float | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON form."""
@@ -197,6 +199,9 @@ class GenerateParams:
             if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) for v in size)):
                 raise BadInput(f"size must be [width, height], got {size!r}")
             values["size"] = (int(size[0]), int(size[1]))
+        cell = values.get("world_cell")
+        if cell is not None and (isinstance(cell, bool) or not isinstance(cell, int | float) or not 0 < cell < 1e6):
+            raise BadInput(f"world_cell must be a positive number of metres, got {cell!r}")
         if not isinstance(values.get("maps", False), bool):
             raise BadInput(f"maps must be true or false, got {values['maps']!r}")
         prompts = values.get("segment_prompts")

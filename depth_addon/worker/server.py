@@ -311,6 +311,8 @@ class Server:
         for name in ("init_image", "init_mask", "segments"):
             if getattr(p, name) and _accepts(gen.generate, name):
                 kwargs[name] = read_array(getattr(p, name))
+        if p.world_cell is not None and _accepts(gen.generate, "world_cell"):
+            kwargs["world_cell"] = float(p.world_cell)
         if p.segment_prompts is not None and "segments" in kwargs:
             kwargs["segment_prompts"] = list(p.segment_prompts)
         call = maps_of(gen).generate_maps if p.maps else gen.generate

@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""World-anchored painting: several views of one scene paint the same pattern on the same surface (numpy).
+
+By default the analytic layer lays its pattern out in the camera's own space, with a cell size that follows
+the view's median depth, numbers its surface segments in scan order and seeds the sun in camera space: two
+views of one wall paint bricks of different size and phase, in different palette entries, lit from
+different sides. With a *world cell* (metres, the same for every view of a run) the layer instead uses
+
+* points and normals in world space (a Y-up frame, so bricks run horizontally on walls and the ground
+  reads as the floor), scaled by that one cell;
+* segment numbers from each surface's plane (its rounded normal and offset), so a wall gets the same
+  palette entry from every side, and a fixed palette size (:data:`TABLE`), so the seeded draws do not
+  depend on how many segments a view happens to see;
+* one seeded sun in world space (:func:`world_sun`), turned into each view's camera space.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..camera import CameraModel
+
+#: Palette entries drawn when anchored (segment numbers are hashed into this range).
+TABLE = 16
+
+
+def rotation(camera: CameraModel) -> tuple[np.ndarray, np.ndarray]:
+    """``(camera → world rotation with unit columns, camera location)`` as float32.
+
+    :param camera: The view.
+    """
+    m = np.asarray(camera.matrix, np.float64)
+    rot = m[:3, :3] / np.maximum(np.linalg.norm(m[:3, :3], axis=0), 1e-12)
+    return rot.astype(np.float32), m[:3, 3].astype(np.float32)
+
+
+def to_world_yup(points: np.ndarray, normals: np.ndarray, camera: CameraModel) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-space points and normals (3×H×W) in world space, as a Y-up frame ``(x, z, -y)``.
+
+    :param points: 3×H×W camera-space points.
+    :param normals: 3×H×W camera-space unit normals.
+    :param camera: The view (its ``matrix_world``).
+    """
+    rot, loc = rotation(camera)
+    h, w = points.shape[1:]
+    pts = rot @ points.reshape(3, -1) + loc[:, None]
+    nrm = rot @ normals.reshape(3, -1)
+    yup = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], np.float32)
+    return (yup @ pts).reshape(3, h, w).astype(np.float32), (yup @ nrm).reshape(3, h, w).astype(np.float32)
+
+
+def stable_labels(labels: np.ndarray, points: np.ndarray, normals: np.ndarray, cell: float) -> np.ndarray:
+    """Segment labels renumbered from each segment's plane: the same surface gets the same number in any view.
+
+    :param labels: H×W int labels (-1 background).
+    :param points: 3×H×W world (Y-up) points.
+    :param normals: 3×H×W world (Y-up) unit normals.
+    :param cell: The run's world cell in metres (plane offsets are rounded to two cells).
+    """
+    out = np.full(labels.shape, -1, np.int64)
+    flat = labels.reshape(-1)
+    pts, nrm = points.reshape(3, -1), normals.reshape(3, -1)
+    for label in np.unique(flat[flat >= 0]):
+        idx = np.flatnonzero(flat == label)
+        n = np.median(nrm[:, idx], axis=1)
+        n = n / max(float(np.linalg.norm(n)), 1e-9)
+        offset = float(np.median(n @ pts[:, idx]))
+        key = (*np.round(n * 2.0).astype(int).tolist(), int(round(offset / (2.0 * cell))))
+        out.reshape(-1)[idx] = _mix(key) % TABLE
+    return out
+
+
+def _mix(key: tuple[int, ...]) -> int:
+    """A fixed integer hash of small integers (Python's ``hash`` of tuples is stable for ints; spelled out here)."""
+    h = 1469598103934665603
+    for v in key:
+        h = ((h ^ (v & 0xFFFFFFFF)) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return int(h >> 17)
+
+
+def world_sun(seed: int, camera: CameraModel, seeded: np.ndarray) -> np.ndarray:
+    """The run's sun, seeded once in world space, as a camera-space unit vector for ``camera``.
+
+    :param seed: The run's seed (unused beyond ``seeded``; kept for the record).
+    :param camera: The view.
+    :param seeded: The seeded direction, read as Y-up world (x, up, z).
+    """
+    x, up, z = (float(v) for v in seeded)
+    world = np.array([x, -z, up], np.float32)  # Y-up (x, z, -y) back to Blender's Z-up
+    rot, _loc = rotation(camera)
+    sun = rot.T @ world
+    return (sun / max(float(np.linalg.norm(sun)), 1e-9)).astype(np.float32)
+
+
+def world_cell(depths: list[np.ndarray]) -> float:
+    """One pattern cell for a run: the power of two nearest a tenth of the views' median depth.
+
+    :param depths: The views' planar depths (``inf`` background).
+    """
+    finite = [d[np.isfinite(d)] for d in depths]
+    values = np.concatenate([f[:: max(1, f.size // 65536)] for f in finite if f.size]) if finite else np.ones(1)
+    median = float(np.median(values)) if values.size else 1.0
+    return float(2.0 ** round(np.log2(max(0.1 * median, 1e-6))))
