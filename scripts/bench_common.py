@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def measure(fn: Callable[[], object], runs: int, warmup: int = 1, setup: Callable[[], object] | None = None,
@@ -64,3 +68,27 @@ def peak_memory(fn: Callable[[], object], interval: float = 0.002) -> dict[str, 
         watcher.join()
     peak[0] = max(peak[0], _rss_bytes() or 0)
     return {"peak_rss_mb": round(peak[0] / 2**20, 1), "peak_extra_mb": round((peak[0] - before) / 2**20, 1)}
+
+
+def script_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a bench script's arguments, with ``--json``; after ``--`` when run by ``blender --python``.
+
+    :param parser: The script's parser (``--json`` is added here).
+    :param argv: Arguments; the command line when None.
+    """
+    parser.add_argument("--json", help="also write the figures here")
+    if argv is None:
+        argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+    return parser.parse_args(argv)
+
+
+def report_figures(figures: dict, path: str | None) -> None:
+    """Print ``figures`` as JSON and, when ``path`` is given, write them there too.
+
+    :param figures: JSON-able figures.
+    :param path: Target file, or None.
+    """
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if path:
+        Path(path).write_text(text + "\n")

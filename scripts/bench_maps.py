@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -25,7 +24,7 @@ import bpy
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import measure  # noqa: E402
+from bench_common import measure, report_figures, script_args  # noqa: E402
 from bench_multiview import demo_scene, yard_scene  # noqa: E402
 
 from depth_addon import api  # noqa: E402
@@ -107,15 +106,8 @@ def run() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Run and print the figures."""
-    argv = argv if argv is not None else (sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:])
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", help="also write the figures here")
-    args = parser.parse_args(argv)
-    figures = run()
-    text = json.dumps(figures, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    args = script_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]), argv)
+    report_figures(run(), args.json)
     return 0
 
 

@@ -22,7 +22,6 @@ measured the same way over all its objects.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -32,7 +31,10 @@ import bpy
 import cv2
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_common import report_figures, script_args  # noqa: E402
 
 from depth_addon import api  # noqa: E402
 from depth_addon.app import multiview as app_multiview  # noqa: E402
@@ -201,20 +203,15 @@ def table(figures: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run and print the figures."""
-    argv = argv if argv is not None else (sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--bake", default="auto")
     parser.add_argument("--scene", choices=sorted(SCENES), nargs="*", default=sorted(SCENES))
-    parser.add_argument("--json", help="also write the figures here")
-    args = parser.parse_args(argv)
+    args = script_args(parser, argv)
     bake = args.bake if args.bake == "auto" else int(args.bake)
     figures = {name: run(args.views, bake, scene_name=name) for name in args.scene}
     print(table(figures))
-    text = json.dumps(figures, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    report_figures(figures, args.json)
     return 0
 
 
