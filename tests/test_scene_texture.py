@@ -119,3 +119,22 @@ def test_cli_dry_run_reports_the_assignment(tmp_path: Path) -> None:
     assert parts["Ground"]["prompt"] == "grass" and parts["Box"]["reason"] == "explicit"
     assert any(e["event"] == "warning" and "copper roof" in e["message"] for e in events)
     assert not out.exists() and len(scene.objects) > 0
+
+
+def test_multiview_paints_each_object_as_routed_in_every_view() -> None:
+    """Multi-view bakes follow the prompt's routing: one part list for the run, each object the same in every view."""
+    from depth_addon.app import multiview as app_multiview
+    from depth_addon.blender.writeback import bake_apply
+
+    scene = demo()
+    result = app_multiview.texture_multiview(scene, views=2, prompt=PROMPT, seed=1, bake_size=64, view_size=96,
+                                             object_prompts={"Sphere": "gold metal"})
+    routed = {d["part"].split(" ")[0].split("/")[0]: (d["prompt"], d["reason"]) for d in result.decisions}
+    assert routed["Sphere"] == ("gold metal", "explicit")
+    assert "brick" in routed["Wall"][0] and "grass" in routed["Ground"][0], routed
+    assert result.provenance["options"]["parts"] == result.decisions
+    mean = {name: bake_apply.images.array_from_image(img)[..., :3].reshape(-1, 3).mean(0)
+            for name, img in result.images.items()}
+    assert mean["Ground"][1] > mean["Ground"][0]  # grass is green
+    assert mean["Wall"][0] > mean["Wall"][2]  # brick is red
+    bake_apply.remove_bake()

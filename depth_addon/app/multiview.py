@@ -14,21 +14,23 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from ..blender import images
+from ..blender import images, props
 from ..blender.writeback import bake_apply, uv_bake
 from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, check_bake_size, locked_mapping
 from ..camera import CameraModel
 from ..errors import BadInput
 from ..generation import anchor
+from ..generation.scene_prompt import parse_scene_prompt
 from ..texturing import conditioning
 from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local
+from .scene_prompts import SceneSegments, check_object_prompts, views_segments
 
 
 def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool = True, harmonise: bool = True,
               tolerance: float = 0.005, exponent: float = 2.0, start: float = 0.1, span: float = 0.5,
-              maps: bool = False) -> Flow:
+              maps: bool = False, segments: list | None = None, segment_prompts: list[str] | None = None) -> Flow:
     """Ask for each view's image in order, each conditioned on the paint of the earlier ones (a flow).
 
     Earlier paint is reprojected into the view first and goes with the request (``init_image``: H×W×3
@@ -46,6 +48,8 @@ def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool 
     :param start: Overall progress at the first view.
     :param span: Share of the overall progress all views cover.
     :param maps: Ask for the material maps too (they go to each view's ``maps``).
+    :param segments: Per view, a segment map in the run's part indices (or None): each object painted as routed.
+    :param segment_prompts: One prompt per part index.
     :return: (when exhausted) the last :class:`~.flow.Generated`, which names the generator.
     """
     generated = None
@@ -58,6 +62,8 @@ def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool 
         request = GenerateRequest(view.depth, mask, view.camera, prompt, seed, start=start + span * k / len(views),
                                   span=span / len(views), message=f"generating view {k + 1} of {len(views)}",
                                   maps=maps, world_cell=cell)
+        if segments is not None and segments[k] is not None and segment_prompts:
+            request.segments, request.segment_prompts = segments[k], list(segment_prompts)
         if prior is not None and use_conditioning:  # generators that can inpaint get the paint
             request.init_image, request.init_mask = prior.colour, conditioning.trimap(prior) != conditioning.KEEP
         generated = yield request
@@ -95,7 +101,7 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
                       exponent: float = 2.0, padding: int = 2, shading: str = "EMISSION",
                       progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
                       models: list[CameraModel] | None = None, scene_view: bool = True,
-                      maps: bool = False) -> MultiviewResult:
+                      maps: bool = False, object_prompts: dict[str, str] | None = None) -> MultiviewResult:
     """Texture objects from several views and bake the fused result into their UV maps (in this process).
 
     The sidebar runs the same :func:`multiview_flow` through the worker.
@@ -125,12 +131,14 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
         objects; the scene camera paints what the user looks at at the density it is seen with).
     :param maps: Also bake albedo, roughness, metallic, normal and height maps (``shading="PBR"`` wires them
         into a Principled BSDF, relightable by the scene's lights).
+    :param object_prompts: Object name → prompt, winning over the routing of ``prompt`` (and over the Object
+        Prompt set in the sidebar).
     :raises BadInput: Bad objects, options, a user's image in the way, or views that see nothing.
     """
     settings = MultiviewSettings(views, placement, bake_size, view_size, engine, use_conditioning, harmonise,
                                  tolerance, exponent, padding, shading, scene_view, maps)
     flow = multiview_flow(scene, objects, cameras, prompt, seed, negative_prompt, settings, models,
-                          reporter(progress, cancel))
+                          reporter(progress, cancel), object_prompts)
     return run_local(flow, generator, progress=progress, cancel=cancel)
 
 
@@ -155,10 +163,12 @@ class MultiviewSettings:
 
 def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str, seed: int, negative_prompt: str = "",
                    settings: MultiviewSettings = MultiviewSettings(), models: list[CameraModel] | None = None,
-                   report: Progress | None = None) -> Flow:
+                   report: Progress | None = None, object_prompts: dict[str, str] | None = None) -> Flow:
     """Multi-view texturing as a flow (:mod:`.flow`): views and depth now, one request per view, then the bake.
 
-    UV maps added for the bake are removed again when the flow fails or is closed before the bake.
+    UV maps added for the bake are removed again when the flow fails or is closed before the bake. A prompt
+    that names several materials, or objects with their own prompt (``object_prompts``, or the Object Prompt
+    set in the sidebar), paints each object as routed, the same in every view (:func:`.scene_prompts.views_segments`).
 
     :return: (when exhausted) the :class:`MultiviewResult`.
     """
@@ -169,6 +179,9 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     targets = uv_bake.bake_targets(scene, objects)
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
     names = bake_apply.check_images_free(targets, "bake")
+    object_prompts = check_object_prompts({**props.object_prompts(scene), **(object_prompts or {})},
+                                          [o.name for o in scene.objects])
+    id_renders = [] if object_prompts or len(parse_scene_prompt(prompt).phrases) > 1 else None
     check_bake_size(s.bake_size)
     if s.shading not in bake_apply.SHADINGS:
         raise BadInput(f"unknown shading {s.shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
@@ -182,12 +195,14 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         t = time.perf_counter()
         warnings: list[str] = []
         captured = capture_views(scene, list(tris.values()), cameras, s.views, s.placement, s.view_size, s.engine,
-                                 warnings, report, models, s.scene_view and not cameras)
+                                 warnings, report, models, s.scene_view and not cameras, id_renders)
+        segments, parts = views_segments(id_renders, prompt, object_prompts) if id_renders else (None, SceneSegments())
+        warnings.extend(f"no object matched {text!r}" for text in parts.unused)
         mapping = locked_mapping(captured)
         timings["depth"] = time.perf_counter() - t
         t = time.perf_counter()
         gen = yield from view_flow(captured, prompt, seed, s.use_conditioning, s.harmonise, s.tolerance, s.exponent,
-                                   maps=s.maps)
+                                   maps=s.maps, segments=segments, segment_prompts=parts.prompts)
         timings["generate"] = time.perf_counter() - t
         scene, targets = _still_there(scene_name, target_names)
     except BaseException:
@@ -195,23 +210,29 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         raise
     record = prov.provenance(
         "multiview", prompt, seed, gen.generator, [v.origin or v.camera for v in captured], mapping, negative_prompt,
-        gen.fingerprint, frame,
-        {"objects": target_names, "bake_size": check_bake_size(s.bake_size), "view_size": int(s.view_size),
-         "placement": "models" if models else "cameras" if cameras else s.placement, "views": len(captured),
-         "engine": s.engine, "conditioning": bool(s.use_conditioning), "harmonise": bool(s.harmonise),
-         "tolerance": float(s.tolerance), "exponent": float(s.exponent), "padding": int(s.padding),
-         "shading": s.shading, "scene_view": bool(s.scene_view and not cameras and not models),
-         "maps": bool(s.maps)})
+        gen.fingerprint, frame, _options(s, target_names, len(captured), "models" if models else "cameras" if cameras
+                                         else s.placement, object_prompts, parts.decisions))
     t = time.perf_counter()
     result = bake_views(scene, targets, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading, record,
                         names, report, uv_maps, tris)
     timings["bake"] = time.perf_counter() - t
-    result.mapping, result.timings = mapping, timings
+    result.mapping, result.timings, result.decisions = mapping, timings, parts.decisions
     result.warnings[:0] = warnings
     # baked pixels must survive saving the file
     images.pack_generated(*result.images.values(), *(i for m in result.maps.values() for i in m.values()))
     report(1.0, "done")
     return result
+
+
+def _options(s: MultiviewSettings, objects: list[str], views: int, placement: str, object_prompts: dict[str, str],
+             decisions: list[dict]) -> dict:
+    """The provenance options of a multi-view run (what :mod:`.regenerate` needs to run it again)."""
+    return {"objects": objects, "bake_size": check_bake_size(s.bake_size), "view_size": int(s.view_size),
+            "placement": placement, "views": views, "engine": s.engine, "conditioning": bool(s.use_conditioning),
+            "harmonise": bool(s.harmonise), "tolerance": float(s.tolerance), "exponent": float(s.exponent),
+            "padding": int(s.padding), "shading": s.shading,
+            "scene_view": bool(s.scene_view and placement not in ("models", "cameras")), "maps": bool(s.maps),
+            "object_prompts": dict(object_prompts), "parts": decisions}
 
 
 def _still_there(scene_name: str, names: list[str]) -> tuple[bpy.types.Scene, list[bpy.types.Object]]:

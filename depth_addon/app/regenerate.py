@@ -78,7 +78,8 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
             padding=int(options.get("padding", 2)), shading=options.get("shading", "EMISSION"),
             maps=bool(options.get("maps", False)))
         return (yield from multiview_flow(scene, _objects(options.get("objects", [])), None, prompt, seed,
-                                          record.get("negative_prompt", ""), settings, cameras))
+                                          record.get("negative_prompt", ""), settings, cameras,
+                                          object_prompts=options.get("object_prompts")))
     if record.get("generator") == "external image":
         raise BadInput("this texture was baked from an image that was not generated here; nothing to regenerate")
     camera = cameras[0]

@@ -67,3 +67,35 @@ def scene_segments(depth: DepthResult, prompt: str, object_prompts: dict[str, st
     assignment = assign(scene, parts, object_prompts)
     return SceneSegments(segment_map(depth, parts), [d.prompt for d in assignment.decisions],
                          assignment.as_records(), [scene.phrases[i].text for i in assignment.unused])
+
+
+def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict[str, str] | None
+                   ) -> tuple[list[np.ndarray | None], SceneSegments]:
+    """Route the prompt to the parts every view shows, once for the whole run: one part list, one prompt each.
+
+    An object keeps its material (and its palette variant, which follows the part's index) in every view,
+    so multi-view bakes, and frames of a batch, agree on what each object is.
+
+    :param results: The views' depth renders with ``ids=True``.
+    :param prompt: The scene prompt.
+    :param object_prompts: Object name → prompt; these win over routing.
+    :return: ``(per-view segment maps in the run's part indices, the run's prompts and decisions)``; the
+        maps are all None when the prompt has one phrase and no object has its own prompt.
+    """
+    scene = parse_scene_prompt(prompt)
+    if len([p for p in scene.phrases if p.prompt.strip()]) < 2 and not object_prompts:
+        return [None] * len(results), SceneSegments()
+    seen = [scene_parts(r) for r in results]
+    parts = sorted({(p.object, p.material): p for ps in seen for p in ps}.values(), key=lambda p: (p.object,
+                                                                                                p.material))
+    if not parts:
+        return [None] * len(results), SceneSegments()
+    index = {(p.object, p.material): i for i, p in enumerate(parts)}
+    maps = []
+    for result, local in zip(results, seen, strict=True):
+        lookup = np.array([index[(p.object, p.material)] for p in local] + [-1], np.int32)
+        seg = segment_map(result, local) if local else np.full(result.depth.shape, -1, np.int32)
+        maps.append(lookup[np.where(seg >= 0, seg, len(local))])
+    assignment = assign(scene, parts, object_prompts)
+    return maps, SceneSegments(None, [d.prompt for d in assignment.decisions], assignment.as_records(),
+                               [scene.phrases[i].text for i in assignment.unused])

@@ -313,6 +313,7 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
         prompt=args.prompt, seed=args.seed, generator=args.generator, bake_size=bake, view_size=view_size,
         engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress,
         scene_view=not getattr(args, "no_scene_view", False), maps=getattr(args, "maps", False),
+        object_prompts=object_prompts(args),
         shading="PBR" if getattr(args, "maps", False) else "EMISSION")
     for warning in result.warnings:
         warn(events, warning)
@@ -326,7 +327,7 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
     record = {
         "command": "texture", "mode": "multiview", "prompt": args.prompt, "seed": args.seed,
         "generator": args.generator or "default", "views": len(result.views), "bake": bake,
-        "sizes": dict(result.sizes),
+        "sizes": dict(result.sizes), "parts": result.decisions,
         "coverage": {k: round(v, 4) for k, v in result.coverage.items()},
         "mapping": result.mapping.to_dict() if result.mapping else None, "provenance": result.provenance,
         "warnings": result.warnings, "timings": timings, "versions": versions(),

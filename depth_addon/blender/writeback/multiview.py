@@ -41,6 +41,7 @@ class MultiviewResult:
     :param sizes: Object name → texture side baked (chosen per object for ``bake_size="auto"``).
     :param density: Object name → :class:`~depth_addon.texturing.density.DensityChoice` (``auto`` only).
     :param maps: Object name → {map name → image} when the views carried material maps.
+    :param decisions: Which material each part got and why (per-object prompts; empty for one prompt).
     :param mapping: Depth mapping with the range locked across views (None for a single bake).
     :param provenance: The record attached to the images and materials.
     :param warnings: Things the user should know (views that saw nothing ...).
@@ -56,6 +57,7 @@ class MultiviewResult:
     sizes: dict = field(default_factory=dict)
     density: dict = field(default_factory=dict)
     maps: dict = field(default_factory=dict)
+    decisions: list = field(default_factory=list)
     mapping: DepthMapping | None = None
     provenance: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -87,7 +89,7 @@ def surface_samples(triangles: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
 def capture_views(scene: bpy.types.Scene, triangles: list, cameras=None, count: int = 4, placement: str = "orbit",
                   view_size: int = 512, engine: str = "auto", warnings: list[str] | None = None,
                   report: Progress | None = None, models: list[CameraModel] | None = None,
-                  scene_view: bool = False) -> list[View]:
+                  scene_view: bool = False, id_renders: list | None = None) -> list[View]:
     """Depth of every view: the user's cameras, or ``count`` placed around the objects.
 
     Views that see no geometry are dropped (with a warning). Placed views frame all the objects, so
@@ -105,6 +107,8 @@ def capture_views(scene: bpy.types.Scene, triangles: list, cameras=None, count: 
     :param report: Progress callback.
     :param models: Exact views to render (a recorded run); overrides ``cameras`` and placement.
     :param scene_view: With placed views, the scene camera's view comes first (when the scene has a camera).
+    :param id_renders: When given, receives each kept view's depth render with object and material ids (for
+        per-object prompts).
     :raises BadInput: When no view sees anything.
     """
     if not 16 <= int(view_size) <= 4096:
@@ -133,12 +137,15 @@ def capture_views(scene: bpy.types.Scene, triangles: list, cameras=None, count: 
     for i, ((model, source), name) in enumerate(zip(todo, names, strict=True)):
         if report is not None:
             report(0.1 * i / len(todo), f"depth of {name}")
-        depth, rendered = view_cameras.render_view_depth(scene, source, (model.width, model.height), engine)
+        result = view_cameras.render_view(scene, source, (model.width, model.height), engine, id_renders is not None)
+        depth, rendered = view_cameras.planar(result), result.camera
         if not np.isfinite(depth).any():
             if warnings is not None:
                 warnings.append(f"{name} sees no geometry; it was left out")
             continue
         views.append(View(rendered, depth, origin=model if source is model else None))
+        if id_renders is not None:
+            id_renders.append(result)
     if not views:
         raise BadInput("none of the views sees any geometry; move the cameras or the objects")
     return views

@@ -112,6 +112,34 @@ def temporary_camera(scene: bpy.types.Scene, model: CameraModel):
         remove_camera_object(obj)
 
 
+def render_view(scene: bpy.types.Scene, camera: bpy.types.Object | CameraModel, size: tuple[int, int],
+                engine: str = "auto", ids: bool = False):
+    """The depth render of a view (a :class:`~depth_addon.depthmap.DepthResult`), with object and material ids
+    when ``ids``.
+
+    :param scene: The scene.
+    :param camera: A camera object, or a model rendered through a temporary camera.
+    :param size: ``(width, height)``.
+    :param engine: Depth engine.
+    :param ids: Also the object and material index maps (gpu path).
+    """
+    from ..depth.render import render_depth
+
+    if isinstance(camera, CameraModel):
+        with temporary_camera(scene, camera) as obj:
+            return render_depth(scene, obj, size, engine, ids=ids)
+    return render_depth(scene, camera, size, engine, ids=ids)
+
+
+def planar(result) -> np.ndarray:
+    """The planar camera-Z depth (float32 H×W) of a depth render.
+
+    :param result: A :class:`~depth_addon.depthmap.DepthResult`.
+    """
+    depth = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
+    return np.asarray(depth, np.float32)
+
+
 def render_view_depth(scene: bpy.types.Scene, camera: bpy.types.Object | CameraModel, size: tuple[int, int],
                       engine: str = "auto"):
     """Planar depth of a view: ``(depth H×W, model)``; the model is the one Blender rendered.
@@ -121,15 +149,8 @@ def render_view_depth(scene: bpy.types.Scene, camera: bpy.types.Object | CameraM
     :param size: ``(width, height)``.
     :param engine: Depth engine.
     """
-    from ..depth.render import render_depth
-
-    if isinstance(camera, CameraModel):
-        with temporary_camera(scene, camera) as obj:
-            result = render_depth(scene, obj, size, engine)
-    else:
-        result = render_depth(scene, camera, size, engine)
-    depth = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
-    return np.asarray(depth, np.float32), result.camera
+    result = render_view(scene, camera, size, engine)
+    return planar(result), result.camera
 
 
 def bounds(positions: list[np.ndarray]) -> tuple[np.ndarray, float]:
