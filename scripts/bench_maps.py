@@ -5,6 +5,9 @@
   embedded generator's albedo and lit image are compared with its own sun × shadow term within each surface
   segment (:func:`depth_addon.generation.maps.shadow_correlation`); the worst albedo and the mean lit figure
   are reported.
+* **Estimated maps** — the same when the analytic layer's image is taken as a mere picture (as a diffusers
+  result is): its albedo is de-lit from the image (:mod:`depth_addon.generation.delight`) and compared with the
+  known shading.
 * **Cost** — ``generate`` against ``generate_maps`` at 512² on the demo scene (medians of 5), and a one-view
   multi-view bake at 1024² with and without maps (medians of 3).
 
@@ -32,6 +35,7 @@ from depth_addon.app import multiview as app_multiview  # noqa: E402
 from depth_addon.blender.writeback import bake_apply  # noqa: E402
 from depth_addon.generation import get_generator  # noqa: E402
 from depth_addon.generation.analytic import gbuffer, prepare  # noqa: E402
+from depth_addon.generation.delight import generate_layers  # noqa: E402
 from depth_addon.generation.maps import shadow_correlation  # noqa: E402
 from depth_addon.generation.prompt import parse_prompt  # noqa: E402
 
@@ -58,6 +62,16 @@ def box_scene(seed: int) -> bpy.types.Scene:
     return scene
 
 
+class PictureOnly:
+    """A generator seen as one that paints pictures only (like diffusers), with a known shading to check against.
+
+    :param inner: The generator whose ``generate`` is used.
+    """
+
+    def __init__(self, inner) -> None:
+        self.generate = inner.generate
+
+
 def correlations(scene: bpy.types.Scene, gen) -> dict:
     """|Correlation| with the shadow term over :data:`PROMPTS`: the worst for the albedo, the mean for the lit
     image (beside it, to show the measure sees baked lighting where there is some)."""
@@ -65,7 +79,7 @@ def correlations(scene: bpy.types.Scene, gen) -> dict:
     depth = result.camera.radial_to_planar(result.depth) if result.radial else result.depth
     worst = {"albedo": 0.0, "lit": 0.0}
     for seed, prompt in enumerate(PROMPTS):
-        layers = gen.generate_maps(depth, result.mask, prompt, seed, camera=result.camera)
+        layers = generate_layers(gen, depth, result.mask, prompt, seed, result.camera)
         d, m, s, cam = prepare(depth, result.mask, None, seed, result.camera)
         report = parse_prompt(prompt)
         g = gbuffer(d, m, cam, report.styles[0], s, report)
@@ -77,12 +91,17 @@ def correlations(scene: bpy.types.Scene, gen) -> dict:
 def run() -> dict:
     """Every figure of the module docstring."""
     gen = get_generator("embedded")
+    painter = PictureOnly(get_generator("analytic"))  # its maps are estimated from the picture, as for diffusers
     scenes = {"demo": demo_scene, "yard": yard_scene} | {f"boxes {i}": (lambda i=i: box_scene(i)) for i in range(6)}
-    out: dict = {"scenes": {}}
+    out: dict = {"scenes": {}, "estimated": {}}
     for name, build in scenes.items():
-        out["scenes"][name] = correlations(build(), gen)
-    out["worst_albedo_correlation"] = max(v["albedo"] for v in out["scenes"].values())
-    out["mean_lit_correlation"] = statistics.mean(v["lit"] for v in out["scenes"].values())
+        scene = build()
+        out["scenes"][name] = correlations(scene, gen)
+        out["estimated"][name] = correlations(scene, painter)
+    for key in ("scenes", "estimated"):
+        prefix = "" if key == "scenes" else "estimated_"
+        out[f"{prefix}worst_albedo_correlation"] = max(v["albedo"] for v in out[key].values())
+        out[f"{prefix}mean_lit_correlation"] = statistics.mean(v["lit"] for v in out[key].values())
     scene = demo_scene((512, 512))
     result = api.render_depth(scene)
     depth = result.camera.radial_to_planar(result.depth) if result.radial else result.depth

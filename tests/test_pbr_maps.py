@@ -16,7 +16,7 @@ from depth_addon.app.jobs import Job, JobQueue
 from depth_addon.blender.writeback import bake_apply
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput
-from depth_addon.generation import get_generator
+from depth_addon.generation import delight, get_generator
 from depth_addon.generation import maps as gen_maps
 from depth_addon.generation.analytic import gbuffer, prepare
 from depth_addon.worker.config import WorkerConfig
@@ -62,12 +62,23 @@ def test_normal_from_height_tilts_against_the_slope():
     assert n[5, 5] == pytest.approx(np.array([-1.0, 0.0, 1.0]) / np.sqrt(2.0), abs=1e-4)
 
 
-def test_generators_without_maps_are_refused_with_the_ones_that_have_them():
-    depth, cam = block_depth(32)
-    request = app_flow.GenerateRequest(depth, np.isfinite(depth), cam, "stone", 1, maps=True)
-    with pytest.raises(BadInput, match="gives no material maps .*embedded and analytic"):
-        app_flow.LocalGenerator("baseline")(request, None, None)
-    assert app_flow.LocalGenerator("embedded")(request, None, None).maps["albedo"].shape == (32, 32, 3)
+def test_generators_without_maps_get_estimated_ones():
+    """Generators that only paint (baseline, diffusers) get maps estimated from their image and the depth."""
+    depth, cam = block_depth(64)
+    request = app_flow.GenerateRequest(depth, np.isfinite(depth), cam, "polished metal", 1, maps=True)
+    generated = app_flow.LocalGenerator("baseline")(request, None, None)
+    assert set(generated.maps) == set(gen_maps.MAPS) and not generated.maps["height"].any()  # no relief guessed
+    mask = np.isfinite(depth)
+    assert generated.maps["metallic"][mask].min() == 1.0 and generated.maps["roughness"][mask].max() < 0.3
+    # de-lighting an image shaded by a sun: the albedo keeps much less of the shading than the image
+    d, m, seed, camera = prepare(depth, None, None, 5, cam)
+    g = gbuffer(d, m, camera, "stone", seed)
+    lit = np.moveaxis(g.image, 0, -1) ** (1 / 2.2)
+    albedo = delight.estimate_maps(lit, depth, None, cam, "stone")["albedo"]
+    shading = np.maximum(np.tensordot(g.light, g.normals, 1), 0.0)  # the sun term without cast shadows
+    before = gen_maps.shadow_correlation(lit, shading, mask)
+    after = gen_maps.shadow_correlation(albedo, shading, mask)
+    assert after < 0.5 * before, (after, before)
 
 
 def test_multiview_bake_with_maps_wires_a_principled_bsdf_and_restores_everything(tmp_path):

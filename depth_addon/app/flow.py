@@ -28,7 +28,7 @@ import numpy as np
 from ..camera import CameraModel
 from ..errors import Cancelled
 from ..generation import get_generator
-from ..generation.maps import maps_of
+from ..generation.delight import generate_layers
 from ..texturing import provenance as prov
 
 Progress = Callable[[float, str], None]
@@ -126,9 +126,8 @@ class LocalGenerator:
                 extra[key] = value
         maps = None
         if request.maps:
-            layers = maps_of(gen).generate_maps(request.depth, request.mask, prompt=request.prompt,
-                                                seed=request.seed, camera=request.camera, progress=progress,
-                                                cancel=cancel, **extra)
+            layers = generate_layers(gen, request.depth, request.mask, request.prompt, request.seed, request.camera,
+                                     progress=progress, cancel=cancel, **extra)
             rgb, maps = layers.rgb, layers.maps
         else:
             rgb = gen.generate(request.depth, request.mask, prompt=request.prompt, seed=request.seed,

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import BadInput
 from .baseline import linear_to_srgb
 
 #: The maps a generator that gives maps returns (see :class:`Layers`).
@@ -124,15 +123,3 @@ def shadow_correlation(image: np.ndarray, shading: np.ndarray, mask: np.ndarray,
     if lum.size < 2 or lum.std() < 1e-9 or s.std() < 1e-9:
         return 0.0
     return float(abs(np.corrcoef(lum, s)[0, 1]))
-
-
-def maps_of(gen):
-    """``gen`` when it gives material maps (``generate_maps``); otherwise a clear refusal.
-
-    :param gen: A generator instance.
-    :raises BadInput: Naming the generators that give maps.
-    """
-    if not callable(getattr(gen, "generate_maps", None)):
-        raise BadInput(f"the {getattr(gen, 'name', 'chosen')!r} generator gives no material maps "
-                       f"({', '.join(MAPS)}); the embedded and analytic generators do, or leave the maps off")
-    return gen

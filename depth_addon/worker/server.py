@@ -40,7 +40,7 @@ from .. import __version__
 from ..camera import CameraModel
 from ..errors import BadInput, Cancelled
 from ..generation import available_generators, get_generator, validate_depth
-from ..generation.maps import maps_of
+from ..generation.delight import generate_layers
 from ..texturing.provenance import generator_fingerprint
 from .protocol import (
     CancelledEvent,
@@ -315,9 +315,16 @@ class Server:
             kwargs["world_cell"] = float(p.world_cell)
         if p.segment_prompts is not None and "segments" in kwargs:
             kwargs["segment_prompts"] = list(p.segment_prompts)
-        call = maps_of(gen).generate_maps if p.maps else gen.generate
-        rgb = call(depth, mask, prompt=p.prompt, seed=p.seed, size=p.size, progress=progress,
-                   cancel=lambda: self.is_cancelled(request.id), camera=camera, **kwargs)
+
+        def cancel() -> bool:
+            return self.is_cancelled(request.id)
+
+        if p.maps:
+            rgb = generate_layers(gen, depth, mask, p.prompt, p.seed, camera, size=p.size, progress=progress,
+                                  cancel=cancel, **kwargs)
+        else:
+            rgb = gen.generate(depth, mask, prompt=p.prompt, seed=p.seed, size=p.size, progress=progress,
+                               cancel=cancel, camera=camera, **kwargs)
         maps = {}
         if p.maps:
             maps = {name: str(write_array(out_dir / f"map-{name}.npy", np.asarray(value, np.float32)))
