@@ -301,20 +301,9 @@ class Server:
             path = write_array(out_dir / f"preview-{previews[0]}.npy", np.asarray(rgb, np.float32))
             self.emit(PreviewEvent(request.id, str(path), float(fraction)))
 
-        kwargs = {}
+        kwargs = _generate_kwargs(gen, p)
         if _accepts(gen.generate, "preview"):
             kwargs["preview"] = preview
-        for name in OPTIONAL_KWARGS:
-            value = getattr(p, name)
-            if value not in (None, "") and _accepts(gen.generate, name):
-                kwargs[name] = value
-        for name in ("init_image", "init_mask", "segments"):
-            if getattr(p, name) and _accepts(gen.generate, name):
-                kwargs[name] = read_array(getattr(p, name))
-        if p.world_cell is not None and _accepts(gen.generate, "world_cell"):
-            kwargs["world_cell"] = float(p.world_cell)
-        if p.segment_prompts is not None and "segments" in kwargs:
-            kwargs["segment_prompts"] = list(p.segment_prompts)
 
         def cancel() -> bool:
             return self.is_cancelled(request.id)
@@ -339,6 +328,23 @@ class Server:
         return Result(request.id, path=str(path), seconds=round(time.perf_counter() - start, 4),
                       generator=str(getattr(gen, "name", p.generator or "default")),
                       fingerprint=generator_fingerprint(gen), maps=maps)
+
+
+def _generate_kwargs(gen, p: GenerateParams) -> dict:
+    """The optional ``generate`` keywords of a request that ``gen`` takes (arrays read from their files)."""
+    kwargs = {}
+    for name in OPTIONAL_KWARGS:
+        value = getattr(p, name)
+        if value not in (None, "") and _accepts(gen.generate, name):
+            kwargs[name] = value
+    for name in ("init_image", "init_mask", "segments"):
+        if getattr(p, name) and _accepts(gen.generate, name):
+            kwargs[name] = read_array(getattr(p, name))
+    if p.world_cell is not None and _accepts(gen.generate, "world_cell"):
+        kwargs["world_cell"] = float(p.world_cell)
+    if p.segment_prompts is not None and "segments" in kwargs:
+        kwargs["segment_prompts"] = list(p.segment_prompts)
+    return kwargs
 
 
 def _load_plugins(modules: list[str]) -> dict[str, Callable[[], object]]:
