@@ -66,7 +66,8 @@ class DEPTH_OT_generate(FollowJobs, bpy.types.Operator):
             for i in range(extra.variations):
                 seed, label = settings.seed + i, f"{cam.name} seed {settings.seed + i}"
                 flow = texture_flow(scene, cam, settings.prompt, seed, engine=settings.engine, mapping=settings.mapping,
-                                    compositor=extra.use_compositor, objects=objects, label=label)
+                                    compositor=extra.use_compositor, objects=objects, label=label,
+                                    maps=extra.relightable)
                 jobs.append(QUEUE.submit(Job(scene.name, flow, job_params(context), label=label, seed=seed)))
         return jobs
 

@@ -151,6 +151,7 @@ class VIEW3D_PT_depth_generate(DepthSidebar, bpy.types.Panel):
         col.prop(extra, "all_cameras")
         col.prop(extra, "only_selected")
         col.prop(extra, "use_compositor")
+        col.prop(extra, "relightable")
         if draw_dependencies(layout, backend):
             return
         count = extra.variations

@@ -165,3 +165,37 @@ def test_cli_texture_maps_writes_every_map(tmp_path):
     channels, meta = read_exr(textures / "Cube_height.exr")
     assert channels["Y"].shape == (32, 32) and meta.get("units") == "metres"
     assert np.abs(channels["Y"]).max() < 0.05  # millimetres of relief, not colours
+
+
+def test_single_projection_can_be_relightable(tmp_path):
+    """``texture_scene(maps=True)``: a Principled material fed by the projected maps, files next to the image."""
+    from depth_addon import api
+    from depth_addon.blender.demo_scene import build_demo_scene
+    from depth_addon.blender.writeback import projection
+
+    scene = build_demo_scene(bpy.context.scene, (64, 64))
+    run = api.texture_scene(scene, prompt="red brick", seed=2, out_dir=tmp_path, compositor=False, maps=True)
+    assert {"albedo", "roughness", "metallic", "height"} <= set(run.files)
+    assert (tmp_path / "albedo.png").is_file() and (tmp_path / "height.exr").is_file()
+    mat = run.projection.materials[0]
+    bsdf = next(n for n in mat.node_tree.nodes if n.name.endswith("Relightable"))
+    linked = {s.name: s.links[0].from_node for s in bsdf.inputs if s.is_linked}
+    assert linked["Base Color"].image.name.endswith("Albedo") and linked["Normal"].bl_idname == "ShaderNodeBump"
+    assert linked["Base Color"].image.colorspace_settings.name == "sRGB"
+    assert linked["Roughness"].image.colorspace_settings.name == "Non-Color"
+    assert projection.remove_projection() > 0
+
+
+def test_regenerating_a_relightable_projection_refreshes_its_maps():
+    from depth_addon import api
+    from depth_addon.app import regenerate
+    from depth_addon.blender.demo_scene import build_demo_scene
+
+    scene = build_demo_scene(bpy.context.scene, (48, 48))
+    run = api.texture_scene(scene, prompt="red brick", seed=2, compositor=False, maps=True)
+    albedo = bpy.data.images[f"{run.image.name} Albedo"]
+    before = np.array(albedo.pixels[:])
+    count = len(bpy.data.images)
+    regenerate.regenerate(run.projection.objects[0], scene, seed=9)
+    assert len(bpy.data.images) == count  # refreshed in place, nothing added
+    assert np.abs(np.array(albedo.pixels[:]) - before).max() > 0.05

@@ -20,6 +20,7 @@ from ..errors import BadInput
 from ..texturing import provenance as prov
 from .flow import Flow, GenerateRequest, run_local
 from .multiview import MultiviewSettings, multiview_flow
+from .texture import PROJECTED_MAPS
 
 
 def _objects(names: list[str]) -> list[bpy.types.Object]:
@@ -88,7 +89,8 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
     if not np.isfinite(depth).any():
         raise BadInput("the capture camera of this result sees no geometry any more")
     target_name = None if target is None else target.name
-    generated = yield GenerateRequest(depth, np.isfinite(depth), rendered, prompt, seed)
+    relightable = record["kind"] == "projection" and bool(options.get("maps"))
+    generated = yield GenerateRequest(depth, np.isfinite(depth), rendered, prompt, seed, maps=relightable)
     new_record = dict(record, seed=seed, prompt=prompt)
     if record["kind"] == "bake":
         view = multiview.View(rendered, depth, origin=camera)
@@ -98,7 +100,17 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
                                       record=new_record)
         images.pack_generated(*result.images.values())
         return result
-    return _refresh_image(bpy.data.images.get(target_name) if target_name else None, generated.rgb, new_record)
+    image = _refresh_image(bpy.data.images.get(target_name) if target_name else None, generated.rgb, new_record)
+    for key, suffix in PROJECTED_MAPS.items() if relightable and generated.maps else ():
+        old = bpy.data.images.get(f"{image.name} {suffix}")
+        if old is not None and old.get(images.KEY_OWNED) and key in generated.maps:
+            packed = old.packed_file is not None
+            new = images.image_from_array(old.name, generated.maps[key], "sRGB" if key == "albedo" else "Non-Color",
+                                          key == "height")  # ours: refreshed in place
+            if packed:
+                new.pack()
+            provenance_props.attach(new_record, new)
+    return image
 
 
 def _refresh_image(target: bpy.types.Image | None, rgb: np.ndarray, record: dict) -> bpy.types.Image:

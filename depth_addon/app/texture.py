@@ -26,6 +26,7 @@ from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..generation import get_generator
 from ..generation.scene_prompt import parse_scene_prompt
+from ..io.exr import write_exr
 from ..io.png import to_uint, write_png
 from ..mapping import DepthMapping
 from ..texturing import provenance as prov
@@ -100,7 +101,8 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
                   prompt: str = "", seed: int = 0, generator: str | None = None, out_dir: str | os.PathLike | None
                   = None, resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
                   compositor: bool = True, progress: Progress | None = None,
-                  cancel: Callable[[], bool] | None = None, object_prompts: dict[str, str] | None = None) -> TextureRun:
+                  cancel: Callable[[], bool] | None = None, object_prompts: dict[str, str] | None = None,
+                  maps: bool = False) -> TextureRun:
     """The whole path in this process: depth from the camera → generated image → projection (+ compositor).
 
     The sidebar runs the same :func:`texture_flow` through the worker (:mod:`.jobs`).
@@ -119,10 +121,12 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     :param progress: Called with ``(fraction, message)``.
     :param cancel: Polled between stages and inside generation.
     :param object_prompts: Object name → prompt, winning over the routing of a multi-material ``prompt``.
+    :param maps: Also project material maps (albedo, roughness, metallic, height): a relightable Principled
+        material instead of the lit image as emission; with ``out_dir`` they are written next to the image.
     """
     report = reporter(progress, cancel)
     flow = texture_flow(scene, camera, prompt, seed, out_dir, resolution, engine, mapping, compositor, report=report,
-                        object_prompts=object_prompts)
+                        object_prompts=object_prompts, maps=maps)
     return run_local(flow, generator, progress=progress, cancel=cancel)
 
 
@@ -130,7 +134,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
                  prompt: str = "", seed: int = 0, out_dir: str | os.PathLike | None = None,
                  resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
                  compositor: bool = True, objects: tuple[str, ...] = (), label: str = "Generated",
-                 report: Progress | None = None, object_prompts: dict[str, str] | None = None) -> Flow:
+                 report: Progress | None = None, object_prompts: dict[str, str] | None = None,
+                 maps: bool = False) -> Flow:
     """Texture from one camera as a flow (:mod:`.flow`): depth now, one image request, then the write-back.
 
     A prompt that names several materials, or ``object_prompts``, paints each object (or material slot)
@@ -167,7 +172,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     t = time.perf_counter()
     report(0.1, "generating")
     generated = yield GenerateRequest(depth.depth, depth.mask, depth.camera, prompt, seed, segments=parts.segments,
-                                      segment_prompts=parts.prompts if parts.segments is not None else None)
+                                      segment_prompts=parts.prompts if parts.segments is not None else None,
+                                      maps=maps)
     timings["generate"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -176,9 +182,9 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     record = prov.provenance("projection", prompt, seed, generated.generator, [depth.camera], depth_map,
                              weights_hash=generated.fingerprint, frame=frame,
                              options={"engine": engine, "camera": cam_name, "parts": parts.decisions,
-                                      "object_prompts": object_prompts})
+                                      "object_prompts": object_prompts, "maps": bool(maps)})
     image, proj = yield from apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label,
-                                             slack.result())
+                                             slack.result(), generated.maps if maps else None)
     timings["project"] = time.perf_counter() - t
     group = None
     if compositor:
@@ -201,7 +207,8 @@ def _scene(name: str) -> bpy.types.Scene:
 
 def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray, record: dict,
                     out_dir: str | os.PathLike | None = None, files: dict[str, Path] | None = None,
-                    objects: tuple[str, ...] = (), label: str = "Generated", slack: np.ndarray | None = None) -> Flow:
+                    objects: tuple[str, ...] = (), label: str = "Generated", slack: np.ndarray | None = None,
+                    maps: dict | None = None) -> Flow:
     """Write a generated image back into the scene: an image datablock projected from the capture camera.
 
     Every route that generates from one camera ends here (a flow step: use it with ``yield from``; it
@@ -220,6 +227,8 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
     :param objects: Names of the objects to project onto; every visible mesh when empty.
     :param label: Image name after ``Depth ``.
     :param slack: The depth's occlusion slack when already computed.
+    :param maps: Material maps of the image (:mod:`depth_addon.generation.maps`): projected as a relightable
+        material (:func:`map_images`).
     :return: (when exhausted) ``(image, projection result)``.
     :raises BadInput: When none of ``objects`` exists any more.
     """
@@ -233,7 +242,7 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
             files["generated"] = path
     else:
         image = images.image_from_array(name, rgb)
-    occluder = None
+    occluder, projected = None, map_images(image.name, maps, out_dir, files, record) if maps else {}
     try:
         yield PAUSE
         planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
@@ -245,15 +254,48 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
             if not targets:
                 raise BadInput("none of the objects chosen for this result exist any more")
         proj = projection.project_image(_scene(scene.name), depth.camera, image, objects=targets,
-                                        depth_image=occluder)
+                                        depth_image=occluder, maps=projected or None)
     except BaseException:
-        for made in (image, occluder):
+        for made in (image, occluder, *projected.values()):
             if made is not None:
                 bpy.data.images.remove(made)
         raise
-    provenance_props.attach(record, image, proj.projector, *proj.materials)
+    provenance_props.attach(record, image, proj.projector, *proj.materials, *projected.values())
     scene[LAST_IMAGE] = image.name
     return image, proj
+
+
+#: The maps a projection uses, and their image name suffixes (the normal map is a bake's: it needs UVs).
+PROJECTED_MAPS = {"albedo": "Albedo", "roughness": "Roughness", "metallic": "Metallic", "height": "Height"}
+
+
+def map_images(name: str, maps: dict, out_dir: str | os.PathLike | None, files: dict | None, record: dict) -> dict:
+    """Images ``<name> Albedo`` … of the projected maps; with ``out_dir`` also written as ``albedo.png``,
+    ``roughness.png``, ``metallic.png`` (provenance in the metadata) and ``height.exr`` (metres).
+
+    :param name: The lit image's name.
+    :param maps: Map name → H×W(×3) array at the image's size.
+    :param out_dir: Output folder, or None.
+    :param files: Collects ``<map>`` → path when given.
+    :param record: Provenance record.
+    :return: Map name → image.
+    """
+    out = {}
+    for key, suffix in PROJECTED_MAPS.items():
+        if key not in maps:
+            continue
+        value = np.asarray(maps[key], np.float32)
+        out[key] = images.image_from_array(images.free_name(f"{name} {suffix}"), value,
+                                           "sRGB" if key == "albedo" else "Non-Color", key == "height")
+        if out_dir is not None:
+            path = Path(out_dir) / (f"{key}.exr" if key == "height" else f"{key}.png")
+            if key == "height":
+                write_exr(path, {"Y": value}, {"units": "metres", "map": "height"})
+            else:
+                write_png(path, to_uint(value, 8), prov.metadata_text(record))
+            if files is not None:
+                files[key] = path
+    return out
 
 
 @persistent

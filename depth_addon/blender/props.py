@@ -151,6 +151,10 @@ class DepthAddonGenerateSettings(bpy.types.PropertyGroup):
     only_selected: bpy.props.BoolProperty(name="Selected Only", description="Project onto the selected meshes only")
     all_cameras: bpy.props.BoolProperty(name="Selected Cameras",
                                         description="Queue one job per selected camera instead of the scene camera")
+    relightable: bpy.props.BoolProperty(name="Relightable (PBR)", default=False,
+                                        description="Project albedo, roughness, metallic and relief maps into a "
+                                        "Principled material lit by the scene's own lights, instead of the lit "
+                                        "image as generated")
 
 
 classes = (DepthAddonSettings, DepthAddonJobStatus, DepthAddonGenerateSettings)

@@ -234,7 +234,8 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
     start = time.perf_counter()
     run = api.texture_scene(camera=getattr(args, "camera", None), prompt=args.prompt, seed=args.seed,
                             generator=args.generator, out_dir=out.staging, resolution=args.resolution,
-                            engine=args.engine, progress=events.progress, object_prompts=object_prompts(args))
+                            engine=args.engine, progress=events.progress, object_prompts=object_prompts(args),
+                            maps=getattr(args, "maps", False))
     for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", [])):
         warn(events, f"object {name} is not a mesh: the projection leaves it untextured")
     artifacts: list[Artifact] = [(kind, Path(path), {}) for kind, path in run.files.items()]

@@ -21,16 +21,17 @@ from mathutils import Matrix
 
 from ...camera import CameraModel
 from ...errors import BadInput
-from .. import compat
 from ..images import KEY_OWNED, owned_collection
+from .projection_nodes import KEY_SOURCE, MATERIAL_SUFFIX, NODE_PREFIX, build_material, library_of
+
+__all__ = ["KEY_PROJECTOR", "KEY_SOURCE", "KEY_STATE", "MATERIAL_SUFFIX", "NODE_PREFIX", "ProjectionResult",
+           "create_projector", "is_projected", "project_image", "projector_camera_model", "remove_projection",
+           "render_visible"]
 
 PROJECTOR_COLLECTION = "Depth Projectors"
-MATERIAL_SUFFIX = " [Depth]"
-NODE_PREFIX = "Depth Projection"
 
 KEY_PROJECTOR = "depth_addon_projector"  # on a projector: the full camera model as JSON
 KEY_STATE = "depth_addon_projection"  # on a projected object: JSON of its original slots
-KEY_SOURCE = "depth_addon_source"  # on a projection material: JSON [name, library path] or null
 KEY_SOURCE_FAKE = "depth_addon_source_fake_user"  # the source's fake-user flag before projection
 
 
@@ -84,113 +85,6 @@ def projector_camera_model(projector: bpy.types.Object) -> CameraModel:
     data["matrix_world"] = [list(r) for r in projector.matrix_world]
     return CameraModel.from_dict(data)
 
-
-
-def _math(tree, op: str, a, b=None, loc=(0, 0)):
-    node = tree.nodes.new("ShaderNodeMath")
-    node.operation = op
-    node.name = node.label = f"{NODE_PREFIX} {op.title()}"
-    node.location = loc
-    for sock, val in ((node.inputs[0], a), (node.inputs[1], b)):
-        if isinstance(val, bpy.types.NodeSocket):
-            tree.links.new(val, sock)
-        elif val is not None:
-            sock.default_value = float(val)
-    return node.outputs[0]
-
-
-def _add_projection_nodes(tree, projector, image, depth_image, tolerance: float, interpolation: str):
-    """Add the projector maths to ``tree``; return ``(factor socket, emission shader socket)``."""
-    nodes, link = tree.nodes, tree.links.new
-    frame_box = nodes.new("NodeFrame")
-    frame_box.name = frame_box.label = NODE_PREFIX
-
-    def node(idname: str, label: str, x: float, y: float):
-        n = nodes.new(idname)
-        n.name = n.label = f"{NODE_PREFIX} {label}"
-        n.location = (x, y)
-        return n
-
-    left, right, bottom, top = (float(v) for v in projector["frame"])
-    ortho = bool(projector["ortho"])
-    coord = node("ShaderNodeTexCoord", "Coordinates", -1800, 0)
-    coord.object = projector
-    sep = node("ShaderNodeSeparateXYZ", "Split", -1600, 0)
-    link(coord.outputs["Object"], sep.inputs[0])
-    zneg = _math(tree, "MULTIPLY", sep.outputs["Z"], -1.0, (-1400, -250))
-    xs, ys = sep.outputs["X"], sep.outputs["Y"]
-    if not ortho:
-        xs = _math(tree, "DIVIDE", xs, zneg, (-1400, 100))
-        ys = _math(tree, "DIVIDE", ys, zneg, (-1400, -50))
-    u = _math(tree, "MULTIPLY_ADD", xs, 1.0 / (right - left), (-1200, 100))
-    u.node.inputs[2].default_value = -left / (right - left)
-    v = _math(tree, "MULTIPLY_ADD", ys, 1.0 / (top - bottom), (-1200, -50))
-    v.node.inputs[2].default_value = -bottom / (top - bottom)
-    uv = node("ShaderNodeCombineXYZ", "UV", -1000, 0)
-    link(u, uv.inputs["X"])
-    link(v, uv.inputs["Y"])
-
-    tex = node("ShaderNodeTexImage", "Image", -800, 250)
-    tex.image, tex.extension, tex.interpolation = image, "CLIP", interpolation
-    link(uv.outputs[0], tex.inputs["Vector"])
-    emit = node("ShaderNodeEmission", "Emission", -500, 250)
-    link(tex.outputs["Color"], emit.inputs["Color"])
-
-    # inside the frame: max(|u - 0.5|, |v - 0.5|) < 0.5; in front: -Z > 0
-    du = _math(tree, "ABSOLUTE", _math(tree, "SUBTRACT", u, 0.5, (-1000, -200)), None, (-850, -200))
-    dv = _math(tree, "ABSOLUTE", _math(tree, "SUBTRACT", v, 0.5, (-1000, -350)), None, (-850, -350))
-    inside = _math(tree, "LESS_THAN", _math(tree, "MAXIMUM", du, dv, (-700, -250)), 0.5, (-550, -250))
-    front = _math(tree, "GREATER_THAN", zneg, 0.0, (-550, -400))
-    factor = _math(tree, "MULTIPLY", inside, front, (-350, -300))
-    if depth_image is not None:
-        dtex = node("ShaderNodeTexImage", "Depth", -800, -550)
-        dtex.image, dtex.extension, dtex.interpolation = depth_image, "CLIP", "Closest"
-        link(uv.outputs[0], dtex.inputs["Vector"])
-        split = node("ShaderNodeSeparateColor", "Depth Value", -550, -550)
-        link(dtex.outputs["Color"], split.inputs[0])
-        limit = _math(tree, "MULTIPLY", split.outputs["Red"], 1.0 + float(tolerance), (-400, -550))
-        visible = _math(tree, "LESS_THAN", zneg, limit, (-250, -550))
-        factor = _math(tree, "MULTIPLY", factor, visible, (-150, -350))
-    for n in nodes:
-        if n.name.startswith(NODE_PREFIX) and n != frame_box and n.parent is None:
-            n.parent = frame_box
-    return factor, emit.outputs[0]
-
-
-def _build_material(source, projector, image, depth_image, tolerance: float, interpolation: str):
-    """A new material: ``source`` (or plain grey) with the projection mixed over its surface."""
-    if source is None:
-        mat = bpy.data.materials.new(f"{NODE_PREFIX}{MATERIAL_SUFFIX}")
-        mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
-    else:
-        mat = source.copy()
-        mat.name = f"{source.name}{MATERIAL_SUFFIX}"
-        mat.use_fake_user = False
-    tree = compat.ensure_node_tree(mat)
-    outputs = {tree.get_output_node(t) for t in ("ALL", "CYCLES", "EEVEE")} - {None}
-    if not outputs:
-        out = tree.nodes.new("ShaderNodeOutputMaterial")
-        out.location = (300, 0)
-        outputs = {out}
-    factor, emission = _add_projection_nodes(tree, projector, image, depth_image, tolerance, interpolation)
-    for out in outputs:
-        surface = out.inputs["Surface"]
-        original = surface.links[0].from_socket if surface.is_linked else None
-        mix = tree.nodes.new("ShaderNodeMixShader")
-        mix.name = mix.label = f"{NODE_PREFIX} Mix"
-        mix.location = (out.location.x - 200, out.location.y + 150)
-        tree.links.new(factor, mix.inputs[0])
-        if original is not None:
-            tree.links.new(original, mix.inputs[1])
-        tree.links.new(emission, mix.inputs[2])
-        tree.links.new(mix.outputs[0], surface)
-    mat[KEY_SOURCE] = json.dumps(None if source is None else [source.name, _lib(source)])
-    return mat
-
-
-
-def _lib(idb) -> str | None:
-    return idb.library.filepath if idb.library is not None else None
 
 
 def _lookup_material(key) -> bpy.types.Material | None:
@@ -299,7 +193,7 @@ def _targets(scene: bpy.types.Scene, objects) -> list[bpy.types.Object]:
 def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.types.Image, objects=None,
                   depth_image: bpy.types.Image | None = None, tolerance: float = 0.02,
                   name: str = "Depth Projection", interpolation: str = "Linear", depth: np.ndarray | None = None,
-                  ) -> ProjectionResult:
+                  maps: dict | None = None) -> ProjectionResult:
     """Project ``image`` from a frozen copy of the capture camera onto mesh objects.
 
     Objects already carrying a projection are restored first, so the new one replaces it.
@@ -315,6 +209,8 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
     :param depth: H×W planar depth of the capture (metres, ``inf`` background) instead of
         ``depth_image``: stored with its per-pixel slack (:func:`.images.occlusion_image`), so
         grazing surfaces show no occlusion acne.
+    :param maps: Map name → projected image (``albedo``, ``roughness``, ``metallic``, ``height``): the material
+        is then relightable, a Principled BSDF fed by them (the lit image stays in it, unconnected).
     :raises BadInput: For a non-mesh or library-linked object in ``objects``, or bad options.
     """
     if interpolation not in ("Linear", "Closest", "Cubic", "Smart") or not tolerance >= 0.0:
@@ -336,9 +232,9 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
     made: dict[tuple | None, bpy.types.Material] = {}
 
     def projection_for(source: bpy.types.Material | None) -> bpy.types.Material:
-        key = None if source is None else (source.name, _lib(source))
+        key = None if source is None else (source.name, library_of(source))
         if key not in made:
-            made[key] = _build_material(source, projector, image, depth_image, tolerance, interpolation)
+            made[key] = build_material(source, projector, image, depth_image, tolerance, interpolation, maps)
             _protect_source(source, made[key])
             result.materials.append(made[key])
         return made[key]
@@ -352,7 +248,7 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
         for slot in obj.material_slots:
             current = slot.material
             source = _source_of(current) if current is not None and KEY_SOURCE in current else current
-            originals.append(None if source is None else [source.name, _lib(source)])
+            originals.append(None if source is None else [source.name, library_of(source)])
             slot.material = projection_for(source)
         obj[KEY_STATE] = json.dumps({"projector": projector.name, "slots": originals, "added": added})
         result.objects.append(obj)
