@@ -100,6 +100,9 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
     maps: bpy.props.BoolProperty(name="Material Maps", default=False,
                                  description="Also bake albedo, roughness, metallic, normal and height maps "
                                  "(always on for Relightable shading)")
+    new_uv: bpy.props.BoolProperty(name="Own UV Map", default=False,
+                                   description="Bake into a UV map made for the bake, added next to the objects' own "
+                                   "UV maps (kept), even where their active map could be used")
     scene_view: bpy.props.BoolProperty(name="Scene Camera First", default=True,
                                        description="Paint what the scene camera sees from the camera itself, at the "
                                        "detail it is seen with; placed views paint the rest")
@@ -138,7 +141,8 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
         size = "auto" if self.bake_size == "AUTO" else int(self.bake_size)
         options = MultiviewSettings(self.views, self.placement.lower(), size, self.view_size,
                                     settings.engine, self.conditioning, shading=self.shading,
-                                    scene_view=self.scene_view, maps=self.maps or self.shading == "PBR")
+                                    scene_view=self.scene_view, maps=self.maps or self.shading == "PBR",
+                                    new_uv=self.new_uv)
         flow = multiview_flow(scene, _selected_meshes(context), self._cameras(context), settings.prompt, settings.seed,
                               context.scene.depth_addon_generate.negative_prompt, options)
         return [QUEUE.submit(Job(scene.name, flow, job_params(context), label=f"multi-view seed {settings.seed}",

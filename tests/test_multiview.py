@@ -327,3 +327,20 @@ def test_scene_view_comes_first_and_auto_sizes_follow_texel_density():
     bake_apply.remove_bake()
     with pytest.raises(BadInput, match="'auto' or a number"):
         app_multiview.texture_multiview(scene, bake_size="huge", **kw)
+
+
+def test_new_uv_bakes_into_our_own_map_and_keeps_the_users():
+    scene = bpy.context.scene
+    bpy.ops.mesh.primitive_cube_add(size=1.0, location=(0.0, 0.0, 0.5))
+    cube = bpy.context.active_object
+    assert [uv.name for uv in cube.data.uv_layers] == ["UVMap"]
+    kw = dict(views=1, placement="orbit", prompt="red brick", seed=3, bake_size=32, view_size=48, engine=ENGINE,
+              objects=[cube])
+    kept = app_multiview.texture_multiview(scene, **kw)
+    assert kept.uv_maps[cube.name] == "UVMap"  # the user's map is used when it can be
+    bake_apply.remove_bake()
+    own = app_multiview.texture_multiview(scene, new_uv=True, **kw)
+    assert own.uv_maps[cube.name] == uv_bake.UV_NAME and own.provenance["options"]["new_uv"] is True
+    assert cube.data.uv_layers.active.name == "UVMap" and "UVMap" in cube.data.uv_layers  # theirs stays active
+    bake_apply.remove_bake()
+    assert [uv.name for uv in cube.data.uv_layers] == ["UVMap"]  # ours is gone with the bake

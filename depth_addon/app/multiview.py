@@ -101,7 +101,8 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
                       exponent: float = 2.0, padding: int = 2, shading: str = "EMISSION",
                       progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
                       models: list[CameraModel] | None = None, scene_view: bool = True,
-                      maps: bool = False, object_prompts: dict[str, str] | None = None) -> MultiviewResult:
+                      maps: bool = False, object_prompts: dict[str, str] | None = None,
+                      new_uv: bool = False) -> MultiviewResult:
     """Texture objects from several views and bake the fused result into their UV maps (in this process).
 
     The sidebar runs the same :func:`multiview_flow` through the worker.
@@ -133,10 +134,12 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
         into a Principled BSDF, relightable by the scene's lights).
     :param object_prompts: Object name → prompt, winning over the routing of ``prompt`` (and over the Object
         Prompt set in the sidebar).
+    :param new_uv: Bake into a UV map made for the bake (Smart UV Project, added next to the user's maps) even
+        where the user's active map could be used.
     :raises BadInput: Bad objects, options, a user's image in the way, or views that see nothing.
     """
     settings = MultiviewSettings(views, placement, bake_size, view_size, engine, use_conditioning, harmonise,
-                                 tolerance, exponent, padding, shading, scene_view, maps)
+                                 tolerance, exponent, padding, shading, scene_view, maps, new_uv)
     flow = multiview_flow(scene, objects, cameras, prompt, seed, negative_prompt, settings, models,
                           reporter(progress, cancel), object_prompts)
     return run_local(flow, generator, progress=progress, cancel=cancel)
@@ -159,6 +162,7 @@ class MultiviewSettings:
     shading: str = "EMISSION"
     scene_view: bool = True
     maps: bool = False
+    new_uv: bool = False
 
 
 def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str, seed: int, negative_prompt: str = "",
@@ -187,7 +191,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         raise BadInput(f"unknown shading {s.shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
     if s.shading == "PBR" and not s.maps:
         raise BadInput("PBR shading needs the material maps; ask for them (maps=True, --maps)")
-    uv_maps = uv_bake.ensure_uv_maps(targets)
+    uv_maps = uv_bake.ensure_uv_maps(targets, new=s.new_uv)
     try:
         depsgraph = bpy.context.evaluated_depsgraph_get()
         tris = {o.name: uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name]) for o in targets}
@@ -232,6 +236,7 @@ def _options(s: MultiviewSettings, objects: list[str], views: int, placement: st
             "harmonise": bool(s.harmonise), "tolerance": float(s.tolerance), "exponent": float(s.exponent),
             "padding": int(s.padding), "shading": s.shading,
             "scene_view": bool(s.scene_view and placement not in ("models", "cameras")), "maps": bool(s.maps),
+            "new_uv": bool(s.new_uv),
             "object_prompts": dict(object_prompts), "parts": decisions}
 
 

@@ -77,7 +77,7 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
             use_conditioning=bool(options.get("conditioning", True)), harmonise=bool(options.get("harmonise", True)),
             tolerance=float(options.get("tolerance", 0.005)), exponent=float(options.get("exponent", 2.0)),
             padding=int(options.get("padding", 2)), shading=options.get("shading", "EMISSION"),
-            maps=bool(options.get("maps", False)))
+            maps=bool(options.get("maps", False)), new_uv=bool(options.get("new_uv", False)))
         return (yield from multiview_flow(scene, _objects(options.get("objects", [])), None, prompt, seed,
                                           record.get("negative_prompt", ""), settings, cameras,
                                           object_prompts=options.get("object_prompts")))

@@ -99,6 +99,8 @@ def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--maps", action="store_true", help="also bake albedo, roughness, metallic, normal and "
                        "height maps (textures/<object>_<map>.png, height as .exr) and show a relightable Principled "
                        "material")
+    group.add_argument("--new-uv", action="store_true", help="bake into a UV map made for the bake (added next "
+                       "to the objects' own UV maps, which are kept) even where their active map could be used")
     group.add_argument("--no-scene-view", action="store_true", help="with --views, leave out the scene camera's "
                        "view (by default it comes first, so what the camera sees keeps its detail)")
     group.add_argument("--placement", choices=PLACEMENTS, default="orbit", help="how --views are placed")
@@ -314,7 +316,7 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
         prompt=args.prompt, seed=args.seed, generator=args.generator, bake_size=bake, view_size=view_size,
         engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress,
         scene_view=not getattr(args, "no_scene_view", False), maps=getattr(args, "maps", False),
-        object_prompts=object_prompts(args),
+        object_prompts=object_prompts(args), new_uv=getattr(args, "new_uv", False),
         shading="PBR" if getattr(args, "maps", False) else "EMISSION")
     for warning in result.warnings:
         warn(events, warning)

@@ -203,7 +203,8 @@ def _density_warnings(name: str, choice: density.DensityChoice) -> list[str]:
     out = []
     if choice.wasteful:
         out.append(f"{name!r}: its UV layout uses only {choice.uv_share:.0%} of the texture; a UV map made for the "
-                   "bake (Smart UV Project into a new UV map) gives it more detail at the same size")
+                   "bake gives it more detail at the same size (--new-uv, or Own UV Map in the sidebar; your UV "
+                   "maps are kept)")
     if choice.capped:
         out.append(f"{name!r}: keeping the views' detail ({choice.view_density:.0f} px/m) needs more than "
                    f"{choice.size}² texels; baked at {choice.size}² ({choice.texel_density:.0f} texels/m)")

@@ -175,15 +175,18 @@ def _smart_project(objects: list[bpy.types.Object], uv_name: str) -> None:
             bpy.ops.object.mode_set(mode=previous_mode)
 
 
-def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERLAP_LIMIT) -> dict[str, str]:
+def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERLAP_LIMIT,
+                   new: bool = False) -> dict[str, str]:
     """The UV map to bake each object into, adding ``Depth UV`` where needed.
 
     A mesh without UV maps, or whose active map has overlapping islands, gets a new map (made
     with Smart UV Project, never made active, so the user's own maps and their order stay as
-    they were). Meshes shared by several objects are handled once.
+    they were); with ``new`` every mesh does (a layout made for the bake, when the user's wastes the
+    texture). Meshes shared by several objects are handled once.
 
     :param objects: Validated bake targets.
     :param overlap_limit: Share of overlapping texels above which the active map is not used.
+    :param new: Bake into our own map even where the user's active map could be used.
     :return: Object name → UV map name.
     """
     result: dict[str, str] = {}
@@ -194,7 +197,7 @@ def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERL
             result[obj.name] = mesh[KEY_UV_ADDED]
             continue
         active = mesh.uv_layers.active
-        if active is not None and _overlap(mesh, active.name) <= overlap_limit:
+        if not new and active is not None and _overlap(mesh, active.name) <= overlap_limit:
             result[obj.name] = active.name
             continue
         if mesh.name not in todo:
