@@ -13,7 +13,8 @@ same run. Timings are reported, never asserted: tests check behaviour, this chec
 ``--quality`` also runs the generator quality bench (:mod:`bench_quality`: the held-out Cycles
 renders in ``data/test`` against every generator), which writes ``out/quality.json``,
 ``out/quality.md`` and ``out/quality_grid.png``, and the multi-view detail bench (:mod:`bench_multiview`:
-multi-view bakes against the single projected view on the yard and demo scenes), ``out/multiview_detail.json``.
+multi-view bakes against the single projected view on the yard and demo scenes), ``out/multiview_detail.json``,
+and the material-map benches (:mod:`bench_maps`, :mod:`bench_relight`), ``out/maps.json``.
 """
 
 from __future__ import annotations
@@ -245,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         detail = {name: bench_multiview.run(scene_name=name) for name in bench_multiview.SCENES}
         print(bench_multiview.table(detail))
         write_text_atomic(ROOT / "out" / "multiview_detail.json", json.dumps(detail, indent=2))
+        import bench_maps
+        import bench_relight
+
+        maps = {"maps": bench_maps.run(), "relight": bench_relight.run()}
+        print(json.dumps(maps, indent=2))
+        write_text_atomic(ROOT / "out" / "maps.json", json.dumps(maps, indent=2))
     if args.json:
         payload = {"records": records, "cpu_count": os.cpu_count(), "blender": bpy.app.version_string,
                    "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
