@@ -138,3 +138,15 @@ def test_multiview_paints_each_object_as_routed_in_every_view() -> None:
     assert mean["Ground"][1] > mean["Ground"][0]  # grass is green
     assert mean["Wall"][0] > mean["Wall"][2]  # brick is red
     bake_apply.remove_bake()
+
+
+def test_regenerating_a_per_object_projection_routes_it_again() -> None:
+    """Regenerate with the recorded seed: the same per-object image, not the whole prompt on every object."""
+    from depth_addon.app import regenerate
+
+    scene = demo()
+    run = api.texture_scene(scene, prompt=PROMPT, seed=4, resolution=SIZE, compositor=False,
+                            object_prompts={"Sphere": "gold metal"})
+    before = np.array(run.image.pixels[:])
+    image = regenerate.regenerate(bpy.data.objects["Wall"], scene)
+    assert image == run.image and np.abs(np.array(image.pixels[:]) - before).max() < 1e-4

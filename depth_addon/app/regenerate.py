@@ -17,9 +17,11 @@ from ..blender.camera import camera_model
 from ..blender.writeback import multiview, projection, view_cameras
 from ..blender.writeback import provenance as provenance_props
 from ..errors import BadInput
+from ..generation.scene_prompt import parse_scene_prompt
 from ..texturing import provenance as prov
 from .flow import Flow, GenerateRequest, run_local
 from .multiview import MultiviewSettings, multiview_flow
+from .scene_prompts import SceneSegments, check_object_prompts, scene_segments
 from .texture import PROJECTED_MAPS
 
 
@@ -83,14 +85,30 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
                                           object_prompts=options.get("object_prompts")))
     if record.get("generator") == "external image":
         raise BadInput("this texture was baked from an image that was not generated here; nothing to regenerate")
-    camera = cameras[0]
-    depth, rendered = view_cameras.render_view_depth(scene, _source(scene, camera, options.get("camera")),
-                                                     (camera.width, camera.height), options.get("engine", "auto"))
+    return (yield from _single_view_flow(record, scene, seed, prompt, target, cameras[0], options))
+
+
+def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: str, target, camera,
+                      options: dict) -> Flow:
+    """Regenerate a projection or a single-view bake from its capture camera (see :func:`regenerate_flow`).
+
+    A projection painted per object (a prompt that names several materials, or object prompts) is routed
+    again from a fresh id render, so every object keeps what the prompt says about it.
+    """
+    object_prompts = check_object_prompts(options.get("object_prompts"), [o.name for o in scene.objects])
+    per_part = record["kind"] == "projection" and (bool(object_prompts)
+                                                    or len(parse_scene_prompt(prompt).phrases) > 1)
+    result = view_cameras.render_view(scene, _source(scene, camera, options.get("camera")),
+                                      (camera.width, camera.height), options.get("engine", "auto"), ids=per_part)
+    depth, rendered = view_cameras.planar(result), result.camera
     if not np.isfinite(depth).any():
         raise BadInput("the capture camera of this result sees no geometry any more")
+    parts = scene_segments(result, prompt, object_prompts) if per_part else SceneSegments()
     target_name = None if target is None else target.name
     relightable = record["kind"] == "projection" and bool(options.get("maps"))
-    generated = yield GenerateRequest(depth, np.isfinite(depth), rendered, prompt, seed, maps=relightable)
+    generated = yield GenerateRequest(depth, np.isfinite(depth), rendered, prompt, seed, maps=relightable,
+                                      segments=parts.segments,
+                                      segment_prompts=parts.prompts if parts.segments is not None else None)
     new_record = dict(record, seed=seed, prompt=prompt)
     if record["kind"] == "bake":
         view = multiview.View(rendered, depth, origin=camera)
