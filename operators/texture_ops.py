@@ -266,6 +266,9 @@ class DEPTH_OT_regenerate(FollowJobs, bpy.types.Operator):
 
     seed: bpy.props.IntProperty(name="Seed", description="New seed; -1 keeps the recorded one", default=-1, min=-1)
     prompt: bpy.props.StringProperty(name="Prompt", description="New prompt; empty keeps the recorded one")
+    only_this: bpy.props.BoolProperty(name="This Object Only", default=False,
+                                      description="Repaint only the active object (a projection: the prompt becomes "
+                                      "its own; the rest of the image stays as it is)")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -278,7 +281,8 @@ class DEPTH_OT_regenerate(FollowJobs, bpy.types.Operator):
         """One job: :func:`~depth_addon.app.regenerate.regenerate_flow` of the active object's record."""
         record, target = find_record(context.active_object)
         seed = record["seed"] if self.seed < 0 else self.seed
-        flow = regenerate_flow(record, context.scene, seed, self.prompt or None, target)
+        only = context.active_object.name if self.only_this else None
+        flow = regenerate_flow(record, context.scene, seed, self.prompt or None, target, only)
         params = dict(job_params(context), generator=record.get("generator") or "")
         return [QUEUE.submit(Job(context.scene.name, flow, params, label=f"regenerate seed {seed}", seed=seed,
                                  describe=lambda _result: "regenerated"))]

@@ -150,3 +150,31 @@ def test_regenerating_a_per_object_projection_routes_it_again() -> None:
     before = np.array(run.image.pixels[:])
     image = regenerate.regenerate(bpy.data.objects["Wall"], scene)
     assert image == run.image and np.abs(np.array(image.pixels[:]) - before).max() < 1e-4
+
+
+def test_one_object_repainted_with_a_new_prompt_is_a_local_edit() -> None:
+    """``only_this``: the object gets the new prompt as its own; every other pixel stays as it was."""
+    from depth_addon.app import regenerate
+    from depth_addon.blender.writeback import provenance as provenance_props
+
+    scene = demo()
+    run = api.texture_scene(scene, prompt=PROMPT, seed=4, resolution=SIZE, compositor=False)
+    before = bpy_pixels(run.image)
+    sphere = api.render_depth(scene, resolution=SIZE, ids=True)
+    inside = sphere.object_ids == sphere.objects.index("Sphere")
+    regenerate.regenerate(bpy.data.objects["Sphere"], scene, prompt="gold metal", only_this=True)
+    after = bpy_pixels(run.image)
+    assert np.abs(after[~inside] - before[~inside]).max() < 1e-4  # nothing else changed
+    assert np.abs(after[inside] - before[inside]).mean() > 0.05  # the sphere did
+    record, _holder = provenance_props.find(bpy.data.objects["Sphere"])
+    assert record["options"]["object_prompts"]["Sphere"] == "gold metal" and record["prompt"] == PROMPT
+    with pytest.raises(BadInput, match="not in the capture camera's view"):
+        bpy.data.objects["Sphere"].location.x += 1000.0
+        bpy.context.view_layer.update()
+        regenerate.regenerate(bpy.data.objects["Sphere"], scene, prompt="gold", only_this=True)
+
+
+def bpy_pixels(image: bpy.types.Image) -> np.ndarray:
+    """H×W×3 pixels, row 0 = top (as the depth's id maps)."""
+    w, h = image.size
+    return np.array(image.pixels[:], np.float32).reshape(h, w, 4)[::-1, :, :3]

@@ -48,7 +48,7 @@ def _source(scene: bpy.types.Scene, model, name: str | None):
 
 
 def regenerate_record(record: dict, scene: bpy.types.Scene | None = None, seed: int | None = None,
-                      prompt: str | None = None, target=None) -> object:
+                      prompt: str | None = None, target=None, only: str | None = None) -> object:
     """Run the generation a provenance record describes again, in this process.
 
     :param record: A provenance record (:mod:`depth_addon.texturing.provenance`).
@@ -56,20 +56,29 @@ def regenerate_record(record: dict, scene: bpy.types.Scene | None = None, seed: 
     :param seed: New seed; the record's when None.
     :param prompt: New prompt; the record's when None.
     :param target: For ``projection`` records, the image whose projection is refreshed.
+    :param only: For ``projection`` records, an object name: only that object is repainted (with ``prompt``
+        as its own prompt), a masked local edit; the rest of the image stays as it was.
     :return: A :class:`MultiviewResult` (multiview, bake) or the new image (projection).
     :raises BadInput: For records that cannot be reproduced here.
     """
-    return run_local(regenerate_flow(record, scene, seed, prompt, target), record.get("generator") or None)
+    return run_local(regenerate_flow(record, scene, seed, prompt, target, only), record.get("generator") or None)
 
 
 def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: int | None = None,
-                    prompt: str | None = None, target=None) -> Flow:
+                    prompt: str | None = None, target=None, only: str | None = None) -> Flow:
     """:func:`regenerate_record` as a flow (:mod:`.flow`); the generator to use is ``record["generator"]``.
 
     :return: (when exhausted) what :func:`regenerate_record` returns.
     """
     scene = scene or bpy.context.scene
     seed = record["seed"] if seed is None else int(seed)
+    options = dict(record.get("options", {}))
+    if only is not None:  # one object's own prompt changes; the scene prompt stays
+        if record["kind"] != "projection":
+            raise BadInput("only a projection can repaint one object; regenerate the whole bake instead")
+        options["object_prompts"] = {**(options.get("object_prompts") or {}),
+                                     only: prompt if prompt is not None else _prompt_of(record, only)}
+        record, prompt = dict(record, options=options), record["prompt"]
     prompt = record["prompt"] if prompt is None else prompt
     cameras = prov.cameras_of(record)
     options = record.get("options", {})
@@ -85,11 +94,19 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
                                           object_prompts=options.get("object_prompts")))
     if record.get("generator") == "external image":
         raise BadInput("this texture was baked from an image that was not generated here; nothing to regenerate")
-    return (yield from _single_view_flow(record, scene, seed, prompt, target, cameras[0], options))
+    return (yield from _single_view_flow(record, scene, seed, prompt, target, cameras[0], options, only))
+
+
+def _prompt_of(record: dict, name: str) -> str:
+    """The prompt object ``name`` was painted with in a per-object record (the scene prompt otherwise)."""
+    for d in record.get("options", {}).get("parts") or []:
+        if d["part"] == name or d["part"].startswith(f"{name}/"):
+            return d["prompt"]
+    return record["prompt"]
 
 
 def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: str, target, camera,
-                      options: dict) -> Flow:
+                      options: dict, only: str | None = None) -> Flow:
     """Regenerate a projection or a single-view bake from its capture camera (see :func:`regenerate_flow`).
 
     A projection painted per object (a prompt that names several materials, or object prompts) is routed
@@ -110,6 +127,10 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
                                       segments=parts.segments,
                                       segment_prompts=parts.prompts if parts.segments is not None else None)
     new_record = dict(record, seed=seed, prompt=prompt)
+    rgb = generated.rgb
+    if only is not None and target is not None and parts.segments is not None:
+        rgb = _local_edit(target, rgb, parts, only)
+        new_record["options"] = dict(options, parts=parts.decisions)
     if record["kind"] == "bake":
         view = multiview.View(rendered, depth, origin=camera)
         view.image = generated.rgb
@@ -118,7 +139,8 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
                                       record=new_record)
         images.pack_generated(*result.images.values())
         return result
-    image = _refresh_image(bpy.data.images.get(target_name) if target_name else None, generated.rgb, new_record)
+    image = _refresh_image(bpy.data.images.get(target_name) if target_name else None, rgb, new_record)
+    provenance_props.attach(new_record, *_projection_holders(image))  # the next regenerate starts from here
     for key, suffix in PROJECTED_MAPS.items() if relightable and generated.maps else ():
         old = bpy.data.images.get(f"{image.name} {suffix}")
         if old is not None and old.get(images.KEY_OWNED) and key in generated.maps:
@@ -129,6 +151,18 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
                 new.pack()
             provenance_props.attach(new_record, new)
     return image
+
+
+def _local_edit(target: bpy.types.Image, rgb: np.ndarray, parts: SceneSegments, name: str) -> np.ndarray:
+    """``rgb`` where object ``name`` is (its parts in ``parts.segments``), the old image everywhere else."""
+    ids = [i for i, d in enumerate(parts.decisions) if d["part"] == name or d["part"].startswith(f"{name}/")]
+    inside = np.isin(parts.segments, ids)
+    if not inside.any():
+        raise BadInput(f"{name!r} is not in the capture camera's view; nothing of it to repaint")
+    old = images.array_from_image(target)[..., :3]
+    if old.shape != rgb.shape:
+        raise BadInput("the projected image changed size since it was made; regenerate the whole image")
+    return np.where(inside[..., None], rgb, old).astype(np.float32)
 
 
 def _refresh_image(target: bpy.types.Image | None, rgb: np.ndarray, record: dict) -> bpy.types.Image:
@@ -154,17 +188,18 @@ def _refresh_image(target: bpy.types.Image | None, rgb: np.ndarray, record: dict
 
 
 def regenerate(obj: bpy.types.Object, scene: bpy.types.Scene | None = None, seed: int | None = None,
-               prompt: str | None = None) -> object:
+               prompt: str | None = None, only_this: bool = False) -> object:
     """Regenerate the result shown on ``obj`` from the provenance found on it (in this process).
 
     :param obj: An object showing a projection, bake or multi-view texture of ours.
     :param scene: The scene; the context scene when None.
     :param seed: New seed; the recorded one when None.
     :param prompt: New prompt; the recorded one when None.
+    :param only_this: Repaint only ``obj`` (a projection: a masked local edit, ``prompt`` as its own prompt).
     :raises BadInput: When the object carries no provenance.
     """
     record, target = find_record(obj)
-    return regenerate_record(record, scene, seed, prompt, target)
+    return regenerate_record(record, scene, seed, prompt, target, obj.name if only_this else None)
 
 
 def find_record(obj: bpy.types.Object | None) -> tuple[dict, bpy.types.Image | None]:
@@ -176,4 +211,30 @@ def find_record(obj: bpy.types.Object | None) -> tuple[dict, bpy.types.Image | N
     if found is None:
         raise BadInput(f"{getattr(obj, 'name', None)!r} shows nothing with a provenance record to regenerate")
     record, holder = found
+    if not isinstance(holder, bpy.types.Image) and record.get("kind") == "projection":
+        holder = _projected_image(obj)
     return record, holder if isinstance(holder, bpy.types.Image) else None
+
+
+def _projection_holders(image: bpy.types.Image) -> list:
+    """Our projection materials showing ``image``, and their projectors."""
+    holders: list = []
+    for mat in bpy.data.materials:
+        tree = mat.node_tree if projection.KEY_SOURCE in mat else None
+        node = tree.nodes.get(f"{projection.NODE_PREFIX} Image") if tree is not None else None
+        if node is not None and node.image == image:
+            holders.append(mat)
+            coord = tree.nodes.get(f"{projection.NODE_PREFIX} Coordinates")
+            if coord is not None and coord.object is not None and coord.object not in holders:
+                holders.append(coord.object)
+    return holders
+
+
+def _projected_image(obj: bpy.types.Object) -> bpy.types.Image | None:
+    """The image our projection material shows on ``obj`` (its projector's image node), or None."""
+    for slot in obj.material_slots:
+        tree = getattr(slot.material, "node_tree", None)
+        node = tree.nodes.get(f"{projection.NODE_PREFIX} Image") if tree is not None else None
+        if node is not None and node.image is not None:
+            return node.image
+    return None
