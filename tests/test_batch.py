@@ -115,3 +115,25 @@ def test_farm_split(tmp_path: Path) -> None:
     with pytest.raises(BadInput):
         split_units(locked, chunk_size=0)
     json.dumps(chunks)  # plain data: a farm manager can take it as is
+
+
+def test_batch_tasks_paint_each_object_as_routed(tmp_path: Path) -> None:
+    """``object_prompts`` in a task (and a multi-material prompt) paint per object, as the texture command does."""
+    import bpy
+
+    from depth_addon.app.batch_run import run_job
+    from depth_addon.blender.demo_scene import build_demo_scene
+    from depth_addon.io.png import read_png_text
+
+    build_demo_scene(bpy.context.scene, (64, 64))
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    data = {"tasks": [{"name": "parts", "blend": str(blend), "prompt": "brick walls, wooden posts and grass",
+                       "object_prompts": {"Sphere": "gold metal"}, "resolution": [64, 64]}]}
+    run_job(parse_job(data, tmp_path), lambda *_a, **_k: None)
+    generated = next(tmp_path.rglob("generated.png"))
+    parts = {d["part"].split("/")[0]: d for d in json.loads(read_png_text(generated)["parts"])}
+    assert (parts["Sphere"]["prompt"], parts["Sphere"]["reason"]) == ("gold metal", "explicit")
+    assert "brick" in parts["Wall"]["prompt"]
+    with pytest.raises(BadInput, match="'object_prompts'"):
+        parse_job({"tasks": [{"name": "x", "blend": str(blend), "object_prompts": {"Sphere": 3}}]}, tmp_path)

@@ -28,6 +28,7 @@ from ..blender.final_render import render_still
 from ..blender.writeback.projection import remove_projection
 from ..depthmap import DepthResult
 from ..errors import BadInput, Cancelled
+from ..generation.scene_prompt import parse_scene_prompt
 from ..io.atomic import check_writable_dir
 from ..io.locks import locked
 from ..io.outdir import refuse_inputs_inside
@@ -36,6 +37,7 @@ from ..io.staging import replace_folder
 from ..mapping import DepthMapping, robust_range
 from .blendfile import save_blend
 from .depth import render_depth, save_depth
+from .scene_prompts import SceneSegments, check_object_prompts, scene_segments
 from .texture import generate, project
 
 Emit = Callable[..., None]
@@ -75,9 +77,9 @@ def task_cameras(task: Task, scene: bpy.types.Scene) -> list[str]:
     return list(task.cameras)
 
 
-def _depth(scene: bpy.types.Scene, task: Task, unit: Unit) -> DepthResult:
+def _depth(scene: bpy.types.Scene, task: Task, unit: Unit, ids: bool = False) -> DepthResult:
     scene.frame_set(unit.frame)
-    return render_depth(scene, unit.camera, task.resolution, task.engine)
+    return render_depth(scene, unit.camera, task.resolution, task.engine, ids=ids)
 
 
 def locked_mapping(scene: bpy.types.Scene, task: Task, units: list[Unit]) -> DepthMapping:
@@ -104,7 +106,10 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     :param mapping: The task's locked mapping.
     :param folder: The unit's staging folder.
     """
-    result = _depth(scene, task, unit)
+    object_prompts = check_object_prompts(dict(task.object_prompts), [o.name for o in scene.objects])
+    per_part = bool(object_prompts) or len(parse_scene_prompt(task.prompt).phrases) > 1
+    wants_image = bool({"generated", "texture", "render"} & set(task.outputs))
+    result = _depth(scene, task, unit, ids=per_part and wants_image)
     files: dict[str, Path] = {}
     if "depth" in task.outputs:
         files["depth"] = save_depth(result, folder / "depth.exr", mapping)
@@ -114,11 +119,14 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
         return files
     if not result.mask.any():
         raise BadInput(f"task {task.name!r}: camera {unit.camera!r} sees no geometry at frame {unit.frame}")
+    parts = scene_segments(result, task.prompt, object_prompts) if per_part else SceneSegments()
     rgb = generate(result.depth, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
-                   camera=result.camera)
+                   camera=result.camera, segments=parts.segments,
+                   segment_prompts=parts.prompts if parts.segments is not None else None)
     files["generated"] = folder / "generated.png"
     write_png(files["generated"], to_uint(rgb, 8), {"prompt": task.prompt, "seed": str(unit.seed),
-                                                     "mapping": json.dumps(mapping.to_dict())})
+                                                     "mapping": json.dumps(mapping.to_dict()),
+                                                     "parts": json.dumps(parts.decisions)})
     if {"texture", "render"} & set(task.outputs):
         image = bpy.data.images.load(str(files["generated"].resolve()), check_existing=False)
         project(scene, result, image)

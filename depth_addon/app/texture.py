@@ -43,7 +43,8 @@ _THREAD = ThreadPoolExecutor(1, thread_name_prefix="depth_addon")
 
 def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
              generator: str | None = None, size: tuple[int, int] | None = None, camera=None,
-             progress: Progress | None = None, cancel: Callable[[], bool] | None = None) -> np.ndarray:
+             progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
+             segments: np.ndarray | None = None, segment_prompts: list[str] | None = None) -> np.ndarray:
     """Generate an RGB image (H×W×3 float32, sRGB values in [0, 1]) from depth in metres.
 
     :param depth: H×W planar depth, ``inf`` background.
@@ -55,10 +56,14 @@ def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = ""
     :param camera: :class:`~depth_addon.camera.CameraModel` of the depth (for normals).
     :param progress: Called with ``(fraction, message)``.
     :param cancel: Polled; returning True raises :class:`~depth_addon.errors.Cancelled`.
+    :param segments: H×W part index per pixel, painted per part with ``segment_prompts`` (generators that
+        paint regions; :mod:`.scene_prompts`).
+    :param segment_prompts: One prompt per part index.
     """
     gen = get_generator(generator)
+    extra = {"segments": segments, "segment_prompts": segment_prompts} if segments is not None else {}
     return gen.generate(depth, mask, prompt=prompt, seed=seed, size=size, progress=progress, cancel=cancel,
-                        camera=camera)
+                        camera=camera, **extra)
 
 
 def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image, objects=None, occlusion: bool = True,

@@ -33,7 +33,7 @@ from ..mapping import KINDS
 OUTPUTS = ("depth", "depth_png", "generated", "texture", "render")
 SEED_MODES = ("fixed", "increment")
 _TASK_KEYS = {"name", "blend", "cameras", "frames", "prompt", "negative_prompt", "seed", "seed_mode", "generator",
-              "resolution", "engine", "mapping", "range", "outputs", "out_dir"}
+              "resolution", "engine", "mapping", "range", "outputs", "out_dir", "object_prompts"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Task:
     range: tuple[float, float] | None = None
     outputs: tuple[str, ...] = ("depth", "generated")
     out_dir: str = ""
+    object_prompts: tuple[tuple[str, str], ...] = ()
 
     def frame_list(self, current: int = 1) -> list[int]:
         """Frames of the task (``current`` when no range is given)."""
@@ -102,6 +103,8 @@ class Job:
     def units(self, task: Task, cameras: list[str], current_frame: int = 1) -> list[Unit]:
         """Expand ``task`` into units for the resolved camera names."""
         spec = {k: v for k, v in asdict(task).items() if k not in ("name", "out_dir", "cameras", "frames")}
+        if not task.object_prompts:  # absent before object prompts existed: earlier runs keep their hashes
+            del spec["object_prompts"]
         return [Unit(task.name, cam, f, task.seed_for(f), spec | {"camera": cam, "frame": f, "seed": task.seed_for(f)})
                 for cam in cameras for f in task.frame_list(current_frame)]
 
@@ -162,12 +165,16 @@ def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
     outputs = tuple(data.get("outputs", ("depth", "generated")))
     if not outputs or set(outputs) - set(OUTPUTS):
         raise _fail(where, f"'outputs' must be a non-empty subset of {OUTPUTS}")
+    prompts = data.get("object_prompts") or {}
+    if not isinstance(prompts, dict) or not all(isinstance(k, str) and k and isinstance(v, str)
+                                                for k, v in prompts.items()):
+        raise _fail(where, "'object_prompts' must map object names to prompts (strings)")
     out_dir = base / str(data.get("out_dir") or Path("out") / name)
     return Task(name=name, blend=os.fspath(blend), cameras=cameras, frames=frames, prompt=str(data.get("prompt", "")),
                 negative_prompt=str(data.get("negative_prompt", "")), seed=seed,
                 seed_mode=data.get("seed_mode", "fixed"), generator=data.get("generator"), resolution=res,
                 engine=str(data.get("engine", "auto")), mapping=data.get("mapping", "inverse"), range=rng,
-                outputs=outputs, out_dir=os.fspath(out_dir))
+                outputs=outputs, out_dir=os.fspath(out_dir), object_prompts=tuple(sorted(prompts.items())))
 
 
 def parse_job(data: dict, base_dir: str | os.PathLike = ".") -> Job:
