@@ -92,3 +92,15 @@ def report_figures(figures: dict, path: str | None) -> None:
     print(text)
     if path:
         Path(path).write_text(text + "\n")
+
+
+def main_for(doc: str, run: Callable[[], dict], argv: list[str] | None = None) -> int:
+    """A bench script's ``main``: parse ``--json``, run, print the figures and write them when asked.
+
+    :param doc: The script's docstring (its first line describes the parser).
+    :param run: Computes the figures.
+    :param argv: Arguments; the command line when None.
+    """
+    args = script_args(argparse.ArgumentParser(description=doc.splitlines()[0]), argv)
+    report_figures(run(), args.json)
+    return 0

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import sys
@@ -27,7 +26,7 @@ import bpy
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import measure, report_figures, script_args  # noqa: E402
+from bench_common import main_for, measure  # noqa: E402
 from bench_multiview import demo_scene, yard_scene  # noqa: E402
 
 from depth_addon import api  # noqa: E402
@@ -125,9 +124,7 @@ def run() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Run and print the figures."""
-    args = script_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]), argv)
-    report_figures(run(), args.json)
-    return 0
+    return main_for(__doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ the albedo, so it compares how the shading moves with the light whatever colours
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import tempfile
@@ -29,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import report_figures, script_args  # noqa: E402
+from bench_common import main_for  # noqa: E402
 
 from depth_addon.app import multiview as app_multiview  # noqa: E402
 from depth_addon.blender import compat  # noqa: E402
@@ -114,9 +113,7 @@ def run() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Run and print the figures."""
-    args = script_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]), argv)
-    report_figures(run(), args.json)
-    return 0
+    return main_for(__doc__, run, argv)
 
 
 if __name__ == "__main__":
