@@ -9,14 +9,17 @@ Example ``job.json``::
       "tasks": [
         {"name": "shot010", "blend": "shots/010.blend", "cameras": ["CamA", "CamB"], "frames": [1, 24],
          "seed": 7, "seed_mode": "increment", "range": [0.5, 40.0]},
-        {"name": "still", "blend": "still.blend", "cameras": "all", "prompt": "red brick"}
+        {"name": "still", "blend": "still.blend", "cameras": "all", "prompt": "brick walls and grass",
+         "object_prompts": {"Gate": "rusty metal"}}
       ]
     }
 
 Paths are relative to the job file. ``cameras`` is a list, ``"scene"`` (the scene camera, the
 default) or ``"all"`` (every camera, resolved when the .blend is opened). ``frames`` is
 ``[start, end]`` inclusive or absent (the current frame). ``range`` locks the depth mapping's
-near/far in metres; without it the range is computed once over all of the task's views.
+near/far in metres; without it the range is computed once over all of the task's views. A prompt that
+names several materials paints each object as routed, and ``object_prompts`` (object name → prompt) win over
+the routing, as in the ``texture`` command.
 """
 
 from __future__ import annotations
