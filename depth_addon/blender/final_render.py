@@ -8,7 +8,7 @@ from pathlib import Path
 
 import bpy
 
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, interrupts_held
 from .render_state import Overrides
 
 
@@ -38,5 +38,6 @@ def render_still(scene: bpy.types.Scene, path: str | os.PathLike, engine: str = 
         ov.set(r, "filepath", str(tmp))
         ov.set(r, "use_file_extension", False)
         ov.image_format(r.image_settings, "PNG", "RGB", "8")
-        bpy.ops.render.render(write_still=True, scene=scene.name)
+        with interrupts_held():  # Blender calls Python during a render: Ctrl+C is raised after it, by us
+            bpy.ops.render.render(write_still=True, scene=scene.name)
     return path

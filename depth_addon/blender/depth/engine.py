@@ -26,6 +26,7 @@ import bpy
 import numpy as np
 
 from ...io import exr_plain
+from ...io.atomic import interrupts_held
 from ..compat import ensure_node_tree
 from ..render_state import Overrides
 from .scene import RenderVisibility
@@ -116,7 +117,8 @@ def _render_once(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, camera: bpy
                 nodes.clear()
                 nodes.new("ShaderNodeOutputMaterial")
                 ov.set(layer, "material_override", override_mat)
-            bpy.ops.render.render(write_still=True, scene=scene.name, layer=layer.name)
+            with interrupts_held():  # Blender calls Python during a render: Ctrl+C is raised after it, by us
+                bpy.ops.render.render(write_still=True, scene=scene.name, layer=layer.name)
         files = sorted(glob.glob(os.path.join(tmpdir, "*.exr")))
         if not files:
             raise RuntimeError(f"the {engine} render wrote no depth file")
