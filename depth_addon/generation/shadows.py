@@ -38,23 +38,26 @@ def screen_shadows(z: np.ndarray, m: np.ndarray, points: np.ndarray, sun: np.nda
     hs, ws = zs.shape
     left, right, bottom, top = camera.frame
     zmap = np.where(ms, zs, np.float32(1e6)).reshape(-1)
-    ts = (median * 0.01 * (1.4 ** np.arange(SHADOW_STEPS, dtype=np.float32))).astype(np.float32).reshape(-1, 1)
-    p = ps.reshape(3, 1, -1)
-    q = p + sun.reshape(3, 1, 1) * ts  # 3×T×N
-    depth_q = -q[2]
-    if camera.ortho:
-        u, v = q[0], q[1]
-    else:
-        inv = 1.0 / np.maximum(depth_q, 1e-6)
-        u, v = q[0] * inv, q[1] * inv
-    gx = np.float32(2.0 / (right - left)) * (u - np.float32(left)) - 1.0
-    gy = 1.0 - np.float32(2.0 / (top - bottom)) * (v - np.float32(bottom))
-    # nearest sample with border clamping, as grid_sample(mode="nearest", align_corners=False)
-    ix = np.rint(np.clip(((gx + 1.0) * ws - 1.0) * 0.5, 0, ws - 1)).astype(np.int64)
-    iy = np.rint(np.clip(((gy + 1.0) * hs - 1.0) * 0.5, 0, hs - 1)).astype(np.int64)
-    d = zmap[iy * ws + ix]
-    inside = (np.abs(gx) < 1) & (np.abs(gy) < 1) & (depth_q > 0)
-    gap = depth_q - d
-    blocked = inside & (gap > 0.02 * ts + 0.003 * median) & (gap < 2.0 * ts + 0.05 * median)
-    lit = _ops.box3((~blocked.any(0)).astype(np.float32).reshape(hs, ws))
+    ts = (median * 0.01 * (1.4 ** np.arange(SHADOW_STEPS, dtype=np.float32))).astype(np.float32)
+    p = ps.reshape(3, -1)
+    sx, sy, sz = (np.float32(c) for c in sun)
+    ax, bx = np.float32(2.0 / (right - left)), np.float32(left)
+    ay, by = np.float32(2.0 / (top - bottom)), np.float32(bottom)
+    blocked = np.zeros(p.shape[1], bool)
+    for t in ts:  # one step at a time: arrays of one image, not T of them
+        qx, qy, depth_q = p[0] + sx * t, p[1] + sy * t, -(p[2] + sz * t)
+        if camera.ortho:
+            u, v = qx, qy
+        else:
+            inv = 1.0 / np.maximum(depth_q, 1e-6)
+            u, v = qx * inv, qy * inv
+        gx = ax * (u - bx) - 1.0
+        gy = 1.0 - ay * (v - by)
+        # nearest sample with border clamping, as grid_sample(mode="nearest", align_corners=False)
+        ix = np.rint(np.clip(((gx + 1.0) * ws - 1.0) * 0.5, 0, ws - 1)).astype(np.intp)
+        iy = np.rint(np.clip(((gy + 1.0) * hs - 1.0) * 0.5, 0, hs - 1)).astype(np.intp)
+        gap = depth_q - zmap[iy * ws + ix]
+        blocked |= (np.abs(gx) < 1) & (np.abs(gy) < 1) & (depth_q > 0) & (gap > 0.02 * t + 0.003 * median) & (
+            gap < 2.0 * t + 0.05 * median)
+    lit = _ops.box3((~blocked).astype(np.float32).reshape(hs, ws))
     return upsample(lit, h, w) if s > 1 else lit
