@@ -145,8 +145,7 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
         old = bpy.data.images.get(f"{image.name} {suffix}")
         if old is not None and old.get(images.KEY_OWNED) and key in generated.maps:
             packed = old.packed_file is not None
-            new = images.image_from_array(old.name, generated.maps[key], "sRGB" if key == "albedo" else "Non-Color",
-                                          key == "height")  # ours: refreshed in place
+            new = images.map_image(old.name, key, generated.maps[key])  # ours: refreshed in place
             if packed:
                 new.pack()
             provenance_props.attach(new_record, new)

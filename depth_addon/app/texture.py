@@ -290,8 +290,7 @@ def map_images(name: str, maps: dict, out_dir: str | os.PathLike | None, files: 
         if key not in maps:
             continue
         value = np.asarray(maps[key], np.float32)
-        out[key] = images.image_from_array(images.free_name(f"{name} {suffix}"), value,
-                                           "sRGB" if key == "albedo" else "Non-Color", key == "height")
+        out[key] = images.map_image(images.free_name(f"{name} {suffix}"), key, value)
         if out_dir is not None:
             path = Path(out_dir) / (f"{key}.exr" if key == "height" else f"{key}.png")
             if key == "height":

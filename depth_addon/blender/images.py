@@ -12,7 +12,7 @@ import bpy
 import numpy as np
 
 from ..errors import BadInput
-from ..texturing.fusion import occlusion_slack
+from ..texturing.depth_edges import occlusion_slack
 
 KEY_OWNED = "depth_addon_owned"  # on images, projectors and collections we created
 FAR_DEPTH = 1.0e10  # depth written for unknown pixels: nothing occludes there
@@ -101,6 +101,19 @@ def image_from_array(name: str, rgb: np.ndarray, colorspace: str = "sRGB", float
     return _store_image(name, arr, float_buffer, colorspace)
 
 
+def map_image(name: str, key: str, value: np.ndarray) -> bpy.types.Image:
+    """Store one material map the way every route stores it (same reuse rule as :func:`image_from_array`).
+
+    Albedo is sRGB colour; roughness, metallic and the tangent-space normal map are Non-Color; height is a
+    Non-Color float image in metres.
+
+    :param name: Wanted image name.
+    :param key: Map name (:data:`~depth_addon.generation.maps.MAPS`).
+    :param value: H×W(×3) array, row 0 = top.
+    """
+    return image_from_array(name, value, "sRGB" if key == "albedo" else "Non-Color", key == "height")
+
+
 def float_image_from_array(name: str, depth: np.ndarray) -> bpy.types.Image:
     """Store an H×W camera-Z depth map (metres, row 0 = top) as a Non-Color float image.
 
@@ -120,7 +133,7 @@ def occlusion_image(name: str, depth: np.ndarray, slack: np.ndarray | None = Non
     """Store planar depth plus its per-pixel slack for a projection's occlusion test.
 
     Each pixel holds ``depth + slack``, where the slack is the depth change to the neighbouring
-    pixels on the same surface (:func:`~depth_addon.texturing.fusion.occlusion_slack`): points a
+    pixels on the same surface (:func:`~depth_addon.texturing.depth_edges.occlusion_slack`): points a
     fraction of a pixel away on a grazing plane still count as visible, so the projection shows no
     acne there, while silhouettes keep their exact depth.
 

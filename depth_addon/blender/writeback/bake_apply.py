@@ -80,8 +80,8 @@ def map_image_name(obj_name: str, name: str) -> str:
 def store_maps(obj_name: str, maps: dict) -> dict:
     """Our images holding an object's baked material maps (row 0 = ``v = 0``).
 
-    Albedo is sRGB colour; roughness, metallic and the tangent-space normal map are Non-Color; height is a
-    Non-Color float image in metres. Names are checked with :func:`check_images_free` beforehand.
+    Stored as :func:`~depth_addon.blender.images.map_image` says; names are checked with
+    :func:`check_images_free` beforehand.
 
     :param obj_name: The object's name.
     :param maps: Map name → size×size(×3) array.
@@ -90,8 +90,7 @@ def store_maps(obj_name: str, maps: dict) -> dict:
     out = {}
     for name, texture in maps.items():
         arr = np.ascontiguousarray(np.asarray(texture, np.float32)[::-1])
-        out[name] = images.image_from_array(map_image_name(obj_name, name), arr,
-                                            "sRGB" if name == "albedo" else "Non-Color", name == "height")
+        out[name] = images.map_image(map_image_name(obj_name, name), name, arr)
     return out
 
 
