@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import BadInput
 from ..generation.maps import normal_from_height
 from .fusion import View
+from .raster import triangle_areas
 
 #: Maps fused with the colours, and their channel counts (``normal`` is derived from ``height`` after the bake).
 FUSED = (("albedo", 3), ("roughness", 1), ("metallic", 1), ("height", 1))
@@ -80,6 +81,5 @@ def texel_metres(position: np.ndarray, texels: int) -> float:
     :param position: (T, 3, 3) world corners of the object's triangles.
     :param texels: Texels the UV islands cover at the bake size.
     """
-    area = float(np.linalg.norm(np.cross(position[:, 1] - position[:, 0], position[:, 2] - position[:, 0]),
-                                axis=1).sum() / 2.0)
+    area = float(triangle_areas(position)[0].sum())
     return float(np.sqrt(area / max(texels, 1)))

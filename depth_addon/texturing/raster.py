@@ -64,6 +64,17 @@ class TexelGeometry:
         return grid.reshape((self.size, self.size) + v.shape[1:])
 
 
+def triangle_areas(position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Areas and unit normals of triangles given by their corners.
+
+    :param position: (T, 3, 3) corners.
+    :return: ``(area (T,), unit normal (T, 3))``; degenerate triangles get a zero normal.
+    """
+    cross = np.cross(position[:, 1] - position[:, 0], position[:, 2] - position[:, 0])
+    twice = np.linalg.norm(cross, axis=1)
+    return twice / 2.0, cross / np.maximum(twice, 1e-12)[:, None]
+
+
 def check_size(size: int) -> int:
     """A texture side as int, refused outside :data:`MIN_SIZE`..:data:`MAX_SIZE`.
 

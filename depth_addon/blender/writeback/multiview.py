@@ -73,10 +73,7 @@ def surface_samples(triangles: list[tuple[np.ndarray, np.ndarray, np.ndarray]], 
     :param limit: Largest number of samples.
     """
     pos = np.concatenate([t[1] for t in triangles])
-    edge1, edge2 = pos[:, 1] - pos[:, 0], pos[:, 2] - pos[:, 0]
-    cross = np.cross(edge1, edge2)
-    area = np.linalg.norm(cross, axis=1) / 2.0
-    normal = cross / np.maximum(2.0 * area, 1e-12)[:, None]
+    area, normal = raster.triangle_areas(pos)
     centre = pos.mean(axis=1)
     if len(area) > limit:
         rng = np.random.default_rng(0)
@@ -194,8 +191,7 @@ def auto_size(views: list[View], tris: tuple[np.ndarray, np.ndarray, np.ndarray]
     :param probe: Side of the small raster whose texels sample the surface.
     """
     geom = raster.rasterize_uv(*tris, probe, measure_overlap=False)
-    pos = tris[1]
-    area = float(np.linalg.norm(np.cross(pos[:, 1] - pos[:, 0], pos[:, 2] - pos[:, 0]), axis=1).sum() / 2.0)
+    area = float(raster.triangle_areas(tris[1])[0].sum())
     return density.bake_size_for(views, geom.position, geom.normal, geom.count, probe, area, tolerance=tolerance)
 
 
