@@ -147,8 +147,13 @@ def test_best_view_selection_keeps_one_view_and_feathers_only_where_told():
     assert 0.3 < blend[0, 0] < 0.9  # the blend mixes the two views ...
     assert best[:, 0] == pytest.approx([1.0, 1.0], abs=1e-4)  # ... the best view (head-on) wins outright
     assert w_best == pytest.approx(w_blend)  # the weight still says how well the point was seen
-    half, _ = fusion.accumulate([va, vb], pts, nrm, select="best", smooth=lambda share: np.full_like(share, 0.5))
-    assert half[:, 0] == pytest.approx([0.5, 0.5], abs=1e-4)  # the hand-over filter decides the mix
+    towards_side = fusion.as_soa([[0.0, 0.0, 1.0], m[:3, 2]])  # the second point faces the side view
+    hard, _ = fusion.accumulate([va, vb], pts, towards_side, select="best")
+    assert hard[:, 0] == pytest.approx([1.0, 0.0], abs=1e-4)  # each point keeps its own best view
+    # the hand-over filter decides the mix: here a "blur" over all points, so both views count half everywhere
+    half, _ = fusion.accumulate([va, vb], pts, towards_side, select="best",
+                                smooth=lambda share: np.full_like(share, share.mean()))
+    assert half[:, 0] == pytest.approx([0.5, 0.5], abs=1e-4)
     with pytest.raises(BadInput, match="view selection"):
         fusion.accumulate([va, vb], pts, nrm, select="median")
 

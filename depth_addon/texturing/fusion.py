@@ -151,6 +151,26 @@ def view_directions(camera: CameraModel, xyz: np.ndarray) -> tuple[np.ndarray, n
     return np.stack([c * inv for c in v]), dist
 
 
+def facing_distance(camera: CameraModel, xyz: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``n·v`` towards the camera and the distance to it, per point (both (N,)).
+
+    :param camera: The view (orthographic views: one direction, distance = camera Z).
+    :param xyz: (3, N) world points.
+    :param normal: (3, N) unit normals.
+    """
+    rot, loc = _pose(camera)
+    if camera.ortho:
+        axis = rot[:, 2]
+        dist = np.abs(sum((xyz[k] - loc[k]) * -axis[k] for k in range(3)))
+        return normal[0] * axis[0] + normal[1] * axis[1] + normal[2] * axis[2], dist
+    v = [loc[k] - xyz[k] for k in range(3)]
+    dist = np.sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+    with np.errstate(invalid="ignore"):  # degenerate triangles' NaN normals face nowhere
+        facing = normal[0] * v[0] + normal[1] * v[1] + normal[2] * v[2]
+        facing /= np.maximum(dist, np.float32(1e-9))
+    return facing, dist
+
+
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 
@@ -234,18 +254,14 @@ def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: floa
     col, row, z = project_points(cam, xyz)
     with np.errstate(invalid="ignore"):
         inside = (col >= 0) & (col < cam.width) & (row >= 0) & (row < cam.height) & (z > 0)
-    idx = np.flatnonzero(inside)
-    col, row, z = col[idx], row[idx], z[idx]
-    flat = row.astype(np.int64) * cam.width + col.astype(np.int64)
-    keep = z <= np.take(view.threshold(tolerance).reshape(-1), flat)
-    idx, flat, col, row = idx[keep], flat[keep], col[keep], row[keep]
-    pts = np.take(xyz, idx, axis=1)
-    vdir, dist = view_directions(cam, pts)
-    facing = _dot(np.take(normal, idx, axis=1), vdir)
+        # full-length arrays, masked, and one gather at the end: most points of an object are usually in view
+        flat = np.where(inside, row.astype(np.int32) * np.int32(cam.width) + col.astype(np.int32), 0)
+    visible = inside & (z <= np.take(view.threshold(tolerance).reshape(-1), flat))
+    facing, dist = facing_distance(cam, xyz, normal)
     if two_sided:
-        facing = np.abs(facing)
-    keep = facing > 0
-    idx, flat, facing, dist, col, row = idx[keep], flat[keep], facing[keep], dist[keep], col[keep], row[keep]
+        np.abs(facing, out=facing)
+    idx = np.flatnonzero(visible & (facing > 0))
+    flat, facing, dist, col, row = flat[idx], facing[idx], dist[idx], col[idx], row[idx]
     weight = facing ** exponent if exponent != 1 else facing.copy()
     if distance_power:
         weight /= np.maximum(dist, 1e-3) ** distance_power
@@ -301,7 +317,8 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
     :param exponent: See :func:`sample_view`.
     :param distance_power: See :func:`sample_view`.
     :param select: :data:`SELECTIONS`: ``blend`` (weighted mean) or ``best`` (winning view, seam hand-over).
-    :param smooth: Hand-over filter for ``best``; a hard switch between views when None.
+    :param smooth: Hand-over filter for ``best``, linear (a blur: zeros stay zeros); a hard switch between
+        views when None.
     :return: ``(colour (N, C), weight (N,))`` (C: the images' channels); colour is 0 where the weight is 0.
         The weight is the summed fusion weight of the views that see the point (also for ``best``).
     """
@@ -310,30 +327,54 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
     n = xyz.shape[1]
     if facing_votes(views, xyz, normal, tolerance) < 0.5:
         normal = -np.asarray(normal, np.float32)
-    found: list[tuple[Samples, np.ndarray]] = []
+    found: list[tuple[View, Samples]] = []
     for view in views:
         if view.image is None:
             raise BadInput("every view needs an image before fusion")
         s = sample_view(view, xyz, normal, tolerance, exponent, distance_power)
         if s.index.size:
-            found.append((s, view.colour_at(s.col, s.row)))
+            found.append((view, s))
     weight = np.zeros(n, np.float32)
-    for s, _colour in found:
+    for _view, s in found:
         weight[s.index] += s.weight
-    shares = [s.weight for s, _c in found]
+    shares = [(slice(None), s.weight) for _v, s in found]
     if select == "best" and found:
-        best = np.zeros(n, np.float32)
-        for s, _c in found:
-            best[s.index] = np.maximum(best[s.index], s.weight)
-        shares = []
-        for s, _c in found:
-            win = s.dense((s.weight >= best[s.index]).astype(np.float32))
-            shares.append((smooth(win) if smooth is not None else win)[s.index] + 1e-6)
-    total = np.zeros((found[0][1].shape[1] if found else 3, n), np.float32)
-    norm = np.zeros(n, np.float32)
-    for (s, colour), share in zip(found, shares, strict=True):
-        for k in range(total.shape[0]):
-            total[k, s.index] += colour[:, k] * share
-        norm[s.index] += share
+        shares = _best_shares([s for _v, s in found], n, smooth)
+    total, norm = None, np.zeros(n, np.float32)
+    for (view, s), (where, share) in zip(found, shares, strict=True):
+        index = s.index[where]
+        colour = view.colour_at(s.col[where], s.row[where])
+        total = np.zeros((colour.shape[1], n), np.float32) if total is None else total
+        total[:, index] += (colour * share[:, None]).T
+        norm[index] += share
+    total = np.zeros((3, n), np.float32) if total is None else total
     inv = np.where(norm > 0, 1.0 / np.maximum(norm, 1e-30), 0.0).astype(np.float32)
     return (total * inv).T, weight
+
+
+def _best_shares(found: list[Samples], n: int, smooth: Callable[[np.ndarray], np.ndarray] | None
+                 ) -> list[tuple[np.ndarray | slice, np.ndarray]]:
+    """Per view, the points whose colour counts and their share: 1 for the winning view, hand-over near seams.
+
+    A view's colour is sampled only where its share is at least a thousandth of the largest share at that
+    point (elsewhere it would change the colour by less than that fraction): away from seams one view per
+    point, not all of them.
+    """
+    best = np.zeros(n, np.float32)
+    for s in found:
+        best[s.index] = np.maximum(best[s.index], s.weight)
+    raw = []
+    for s in found:
+        wins = s.weight >= best[s.index]
+        if smooth is None or not wins.any():  # a view that wins nowhere hands over nowhere: no blur needed
+            raw.append(wins.astype(np.float32) + np.float32(1e-6))
+            continue
+        raw.append(smooth(s.dense(wins.astype(np.float32)))[s.index] + np.float32(1e-6))
+    top = np.zeros(n, np.float32)
+    for s, share in zip(found, raw, strict=True):
+        top[s.index] = np.maximum(top[s.index], share)
+    out = []
+    for s, share in zip(found, raw, strict=True):
+        where = np.flatnonzero(share >= np.float32(1e-3) * top[s.index])
+        out.append((where, share[where]))
+    return out
