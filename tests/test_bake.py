@@ -168,7 +168,10 @@ def test_operators(addon, tmp_out):
     assert bake_apply.is_baked(cube)
     assert bpy.ops.depth.texture_multiview(placement="ORBIT", views=2, bake_size="512", view_size=64) == {"FINISHED"}
     assert cube.material_slots[0].material.get(bake_apply.KEY_BAKE_MATERIAL) == "bake"
-    assert all(i.packed_file is not None for i in bpy.data.images if i.get(images.KEY_OWNED) and i.users)
+    owned = [i for i in bpy.data.images if i.get(images.KEY_OWNED) and i.users]
+    assert owned and not any(i.packed_file for i in owned)  # packing waits for the save
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_out / "baked.blend"), copy=True)
+    assert all(i.packed_file is not None for i in owned)
     with bpy.context.temp_override(active_object=cube, object=cube):
         assert bpy.ops.depth.regenerate.poll()
         assert bpy.ops.depth.regenerate(seed=9) == {"FINISHED"}

@@ -27,7 +27,7 @@ from ..worker.client import WorkerClient
 from ..worker.config import WorkerConfig
 from ..worker.protocol import CancelledEvent, Error, Preview, Progress, Result, read_array
 from .flow import PAUSE, Flow, Generated, GenerateRequest
-from .texture import pack_on_save
+from .texture import keep_on_save, pack_on_save
 
 PREVIEW_IMAGE = "Depth Generation Preview"
 #: Finished jobs kept for the status panel.
@@ -374,8 +374,7 @@ def _on_load_pre(*_args) -> None:
 def register() -> None:
     """Register the file-load and save handlers (the settings and status groups are
     :mod:`depth_addon.blender.props`)."""
-    if pack_on_save not in bpy.app.handlers.save_pre:
-        bpy.app.handlers.save_pre.append(pack_on_save)
+    keep_on_save()
     if _on_load_pre not in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.append(_on_load_pre)
 
@@ -383,6 +382,7 @@ def register() -> None:
 def unregister() -> None:
     """Stop the worker and remove the handlers."""
     QUEUE.shutdown()
+    pack_on_save()  # without the handler a later save would drop the pixels of our unpacked images
     if pack_on_save in bpy.app.handlers.save_pre:
         bpy.app.handlers.save_pre.remove(pack_on_save)
     if _on_load_pre in bpy.app.handlers.load_pre:

@@ -306,4 +306,15 @@ def map_images(name: str, maps: dict, out_dir: str | os.PathLike | None, files: 
 def pack_on_save(*_args) -> None:
     """Pack the generated images of ours that live only in memory, so saving keeps them (a ``save_pre``
     handler: packing costs tens of ms per image, too much to do while the user works)."""
-    images.pack_generated(*(i for i in bpy.data.images if provenance_props.KEY_PROVENANCE in i))
+    images.pack_generated(*(i for i in bpy.data.images
+                            if provenance_props.KEY_PROVENANCE in i or (i.get(images.KEY_OWNED) and i.users)))
+
+
+def keep_on_save() -> None:
+    """Make sure saving the file packs our in-memory images (:func:`pack_on_save` in ``save_pre``).
+
+    The add-on installs the handler when it registers; scripts that use the API with the ``bpy`` module get
+    it on their first result, so every route defers the packing to the save.
+    """
+    if pack_on_save not in bpy.app.handlers.save_pre:
+        bpy.app.handlers.save_pre.append(pack_on_save)
