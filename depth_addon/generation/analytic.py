@@ -245,7 +245,7 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     sun = (sun / max(float(np.linalg.norm(sun)), 1e-9)).astype(np.float32)
     ndl = np.maximum(np.tensordot(sun, normals, 1), 0.0)
     direct = ndl * screen_shadows(z, m, points, sun, camera, median)
-    ambient = 0.5 + 0.5 * normals[1]
+    ambient = 0.5 + 0.5 * pat_normals[1]  # sky light from above: the world's up when painting world-anchored
     # Sky: a seeded linear colour in the range of the training renders' world colours, slightly
     # brighter towards the zenith.
     sky_rng = np.random.default_rng([seed, 17])
