@@ -174,7 +174,8 @@ def other_stages(rec: Records, runs: int, quick: bool) -> None:
 
         for stage, times, params, vs in import_stages(measure, runs):
             rec.add(stage, times, params, vs)
-    if rec.wanted("project_1m_faces", "project_1m_faces_loop_uv", "multiview_4x_bake_1024"):
+    if rec.wanted("project_1m_faces", "project_1m_faces_loop_uv", "multiview_4x_bake_1024",
+                  "multiview_4x_bake_1024_placed_only"):
         from bench_texture import texture_stages
 
         for stage, times, params, ref in texture_stages(measure, runs):

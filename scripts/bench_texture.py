@@ -12,8 +12,9 @@ Stages:
 * ``project_1m_faces_loop_uv`` — reference: per-corner projector UVs written with numpy (the
   route a shader-less projection needs);
 * ``project_1m_faces`` — :func:`projection.project_image` with occlusion depth (shader route);
-* ``multiview_4x_bake_1024`` — 4 placed views, 20 objects, embedded generator, 1024² bake each:
-  UV unwrap, depth, generation, fusion, padding, images and materials, end to end.
+* ``multiview_4x_bake_1024`` — the scene camera's view and 4 placed views (the default), 20 objects, embedded
+  generator, 1024² bake each: UV unwrap, depth, generation, fusion, padding, images and materials, end to end;
+* ``multiview_4x_bake_1024_placed_only`` — the same with the 4 placed views only.
 """
 
 from __future__ import annotations
@@ -137,13 +138,17 @@ def texture_stages(measure, runs: int) -> list[tuple[str, list[float], dict, str
     scene = multiview_scene()
     count = sum(1 for o in scene.objects if o.type == "MESH")
 
-    def texture() -> None:
+    def texture(scene_view: bool) -> None:
         app_multiview.texture_multiview(scene, views=4, placement="orbit", prompt="weathered stone", seed=1,
-                                    bake_size=1024, view_size=512)
+                                        bake_size=1024, view_size=512, scene_view=scene_view)
 
-    times = measure(texture, runs, setup=bake_apply.remove_bake)
-    out.append(("multiview_4x_bake_1024", times, {"objects": count, "views": 4, "bake": 1024, "view_size": 512,
-                                                   "generator": "default"}, None))
+    params = {"objects": count, "views": 4, "bake": 1024, "view_size": 512, "generator": "default"}
+    times = measure(lambda: texture(True), runs, setup=bake_apply.remove_bake)
+    out.append(("multiview_4x_bake_1024", times, params | {"note": "the scene camera's view first, then 4 placed"},
+                None))
+    times = measure(lambda: texture(False), runs, setup=bake_apply.remove_bake)
+    out.append(("multiview_4x_bake_1024_placed_only", times, params | {"note": "4 placed views, no scene view"},
+                None))
     bake_apply.remove_bake()
     return out
 

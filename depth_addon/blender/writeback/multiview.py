@@ -10,22 +10,24 @@ Blender bakes, so it needs no render engine beyond the depth renders.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import bpy
-import cv2
 import numpy as np
 
 from ...camera import CameraModel
 from ...errors import BadInput
 from ...mapping import DepthMapping, fit_mapping
-from ...texturing import density, fill, map_fusion, raster
-from ...texturing.fusion import View, accumulate
+from ...texturing import bake, density, map_fusion, raster
+from ...texturing.fusion import View
 from ...texturing.views import PLACEMENTS, place_views
 from . import bake_apply, uv_bake, view_cameras
 from . import provenance as provenance_props
 
 Progress = Callable[[float, str], None]
+#: Objects fused at once (numpy and OpenCV release the GIL; the machines this runs on have 2 cores or more).
+FUSION_THREADS = 2
 
 
 @dataclass
@@ -159,15 +161,6 @@ def locked_mapping(views: list[View], kind: str = "inverse") -> DepthMapping:
 
 
 
-def _grid_smoother(geom: raster.TexelGeometry, sigma: float) -> Callable[[np.ndarray], np.ndarray]:
-    """A function that blurs per-texel values in the texture's grid (a seam-wide hand-over between views)."""
-    def smooth(values: np.ndarray) -> np.ndarray:
-        grid = geom.to_grid(values.astype(np.float32))
-        return cv2.GaussianBlur(grid, (0, 0), sigma).reshape(-1)[geom.index]
-
-    return smooth
-
-
 def check_bake_size(bake_size: int | str) -> int | str:
     """``"auto"`` or a texture side in the allowed range.
 
@@ -207,26 +200,31 @@ def _density_warnings(name: str, choice: density.DensityChoice) -> list[str]:
     return out
 
 
-def _fuse_object(name: str, tris: tuple, views: list[View], size: int, tolerance: float, exponent: float,
-                 padding: int, select: str, feather: float, with_maps: bool, result: MultiviewResult) -> np.ndarray:
-    """Fuse the views into one object's texture (and, ``with_maps``, its map images, kept in ``result.maps``).
+def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewResult, report: Progress | None,
+              made: list, names: dict[str, str], options: tuple) -> None:
+    """Fuse every object's texture on worker threads, two at a time, and store each on this (the main) thread.
 
-    :return: The filled size×size×3 lit texture (row 0 = ``v = 0``); coverage goes to ``result.coverage``.
+    Objects are independent: while one is stored as Blender images (bpy, main thread only), the next ones fuse.
     """
-    geom = raster.rasterize_uv(*tris, size, measure_overlap=False)
-    smooth = _grid_smoother(geom, feather) if feather > 0 else None
-    colour, weight = accumulate(views, geom.position, geom.normal, tolerance, exponent, select=select, smooth=smooth)
-    seen = weight > 0
-    result.coverage[name] = float(seen.mean()) if seen.size else 0.0
-    grid_seen = np.zeros(size * size, bool)
-    grid_seen[geom.index[seen]] = True
-    grid_seen = grid_seen.reshape(size, size)
-    if not with_maps:
-        return fill.fill_texture(geom.to_grid(colour), grid_seen, geom.mask(), padding)
-    stack = fill.fill_texture(geom.to_grid(colour), grid_seen, geom.mask(), padding)
-    texture, maps = map_fusion.split(stack, map_fusion.texel_metres(tris[1], geom.count))
-    result.maps[name] = bake_apply.store_maps(name, maps)
-    return texture
+    tolerance, with_maps = options[0], options[-1]
+    bake.warm(views, tolerance)
+    with ThreadPoolExecutor(max_workers=FUSION_THREADS) as pool:
+        jobs = [pool.submit(bake.fuse_texture, tris[o.name], views, result.sizes[o.name], *options) for o in objects]
+        try:
+            for i, (obj, job) in enumerate(zip(objects, jobs, strict=True)):
+                if report is not None:
+                    report(0.6 + 0.4 * i / len(objects), f"baking {obj.name}")
+                fused = job.result()
+                result.coverage[obj.name] = fused.coverage
+                if with_maps:
+                    result.maps[obj.name] = bake_apply.store_maps(obj.name, fused.maps)
+                    made.extend(result.maps[obj.name].values())
+                image = bake_apply.store_texture(names[obj.name], fused.texture)
+                made.append(image)
+                result.images[obj.name] = image
+        finally:
+            for job in jobs:
+                job.cancel()
 
 
 def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_size: int | str = "auto",
@@ -269,22 +267,17 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     result = MultiviewResult(objects=list(objects), views=views, uv_maps=uv_maps, provenance=record or {})
     made: list = []
     try:
-        for i, obj in enumerate(objects):
-            if report is not None:
-                report(0.6 + 0.4 * i / len(objects), f"baking {obj.name}")
-            tris = (triangles or {}).get(obj.name) or uv_bake.surface_triangles(obj, depsgraph, uv_maps[obj.name])
+        tris = {o.name: (triangles or {}).get(o.name) or uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name])
+                for o in objects}
+        for obj in objects:
             size = fixed
             if size == "auto":
-                choice = result.density[obj.name] = auto_size(views, tris, tolerance)
+                choice = result.density[obj.name] = auto_size(views, tris[obj.name], tolerance)
                 result.warnings.extend(_density_warnings(obj.name, choice))
                 size = choice.size
             result.sizes[obj.name] = size
-            texture = _fuse_object(obj.name, tris, fused_views, size, tolerance, exponent, padding, select, feather,
-                                   with_maps, result)
-            made.extend(result.maps.get(obj.name, {}).values())
-            image = bake_apply.store_texture(names[obj.name], texture)
-            made.append(image)
-            result.images[obj.name] = image
+        _fuse_all(objects, tris, fused_views, result, report, made, names, (tolerance, exponent, padding, select,
+                                                                           feather, with_maps))
         for obj in objects:
             result.materials[obj.name] = bake_apply.apply_bake(obj, result.images[obj.name], uv_maps[obj.name],
                                                                "bake", shading, result.maps.get(obj.name))

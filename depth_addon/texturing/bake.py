@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One object's texture from painted views, in its UV space (numpy and OpenCV, no bpy).
+
+:func:`fuse_texture` rasterises the object's triangles into texels, fuses the views' colours there
+(:func:`~.fusion.accumulate`), fills the texels no view sees and pads the islands; with material maps in the
+views it splits the fused stack into the lit texture and the maps (:mod:`.map_fusion`). Objects are
+independent, so several can be fused at once on threads (numpy and OpenCV release the GIL in their loops).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from . import fill, map_fusion, raster
+from .fusion import View, accumulate
+
+
+@dataclass
+class FusedTexture:
+    """One object's fused texture.
+
+    :param texture: size×size×3 lit texture (row 0 = ``v = 0``), filled and padded.
+    :param coverage: Share of the object's texels that some view sees.
+    :param maps: Map name → size×size(×3) array when the views carried maps, else empty.
+    """
+
+    texture: np.ndarray
+    coverage: float
+    maps: dict = field(default_factory=dict)
+
+
+def grid_smoother(geom: raster.TexelGeometry, sigma: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A function that blurs per-texel values in the texture's grid (a seam-wide hand-over between views).
+
+    :param geom: The object's texels.
+    :param sigma: Gaussian sigma in texels.
+    """
+    def smooth(values: np.ndarray) -> np.ndarray:
+        grid = geom.to_grid(values.astype(np.float32))
+        return cv2.GaussianBlur(grid, (0, 0), sigma).reshape(-1)[geom.index]
+
+    return smooth
+
+
+def warm(views: list[View], tolerance: float) -> None:
+    """Compute the views' cached per-pixel tables once, before threads share the views.
+
+    :param views: The views.
+    :param tolerance: Relative depth slack the fusion will use.
+    """
+    for view in views:
+        view.threshold(tolerance)
+        view.edges()
+
+
+def fuse_texture(tris: tuple, views: list[View], size: int, tolerance: float, exponent: float, padding: int,
+                 select: str, feather: float, with_maps: bool) -> FusedTexture:
+    """Fuse the views into one object's texture.
+
+    :param tris: The object's ``(uv, position, normal)`` triangles.
+    :param views: Views with images (stacked with their maps when ``with_maps``: :func:`.map_fusion.stacked`).
+    :param size: Texture side in texels.
+    :param tolerance: Relative depth slack of the visibility test.
+    :param exponent: Facing exponent of the weights.
+    :param padding: Island padding in texels.
+    :param select: ``best`` or ``blend`` (:data:`.fusion.SELECTIONS`).
+    :param feather: Hand-over width (Gaussian sigma in texels) for ``best``; 0 for a hard switch.
+    :param with_maps: The views carry material maps: split them out of the fused stack.
+    """
+    geom = raster.rasterize_uv(*tris, size, measure_overlap=False)
+    smooth = grid_smoother(geom, feather) if feather > 0 else None
+    colour, weight = accumulate(views, geom.position, geom.normal, tolerance, exponent, select=select, smooth=smooth)
+    seen = weight > 0
+    coverage = float(seen.mean()) if seen.size else 0.0
+    grid_seen = np.zeros(size * size, bool)
+    grid_seen[geom.index[seen]] = True
+    stack = fill.fill_texture(geom.to_grid(colour), grid_seen.reshape(size, size), geom.mask(), padding)
+    if not with_maps:
+        return FusedTexture(stack, coverage)
+    texture, maps = map_fusion.split(stack, map_fusion.texel_metres(tris[1], geom.count))
+    return FusedTexture(texture, coverage, maps)
