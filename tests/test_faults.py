@@ -183,9 +183,11 @@ def test_moved_result_folder_still_finds_its_images(demo_blend: Path, tmp_path: 
     moved.parent.mkdir()
     shutil.move(str(out), str(moved))
     bpy.ops.wm.open_mainfile(filepath=str(moved / "scene.blend"))
-    files = {i.name: i.filepath for i in bpy.data.images if i.source == "FILE"}
+    files = {i.name: i.filepath for i in bpy.data.images if i.source == "FILE" and not i.packed_file}
     assert "//generated.png" in files.values(), files
-    assert all(Path(bpy.path.abspath(p)).is_file() for p in files.values())
+    assert all(Path(bpy.path.abspath(p)).is_file() for p in files.values()), files
+    occluder = bpy.data.images["Depth Generated Depth"]  # in-memory images were packed into the saved file
+    assert occluder.packed_file is not None and occluder.size[0] > 0 and occluder.is_float
 
 
 def test_interrupted_rerun_keeps_the_previous_set(demo_blend: Path, tmp_path: Path) -> None:

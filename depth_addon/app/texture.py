@@ -219,9 +219,9 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
     Every route that generates from one camera ends here (a flow step: use it with ``yield from``; it
     pauses between creating the image, its occlusion depth and the projection). With ``out_dir`` the image is written to
     ``generated.png`` (provenance in its metadata) and loaded from there, so a saved .blend references it;
-    without, its pixels are packed when the file is saved (:func:`pack_on_save`). The image is called
-    ``Depth <label>`` (numbered when the name is taken); the provenance ``record`` is attached to it, the
-    projector and the new materials.
+    without, its pixels are packed when the file is saved (:func:`pack_on_save`, as is the occlusion depth).
+    The image is called ``Depth <label>`` (numbered when the name is taken); the provenance ``record`` is
+    attached to it, the projector and the new materials.
 
     :param scene: The scene.
     :param depth: The depth render the image was generated from (camera pose and occlusion).
@@ -267,6 +267,7 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
         raise
     provenance_props.attach(record, image, proj.projector, *proj.materials, *projected.values())
     scene[LAST_IMAGE] = image.name
+    keep_on_save()  # the occlusion depth (and the image, without out_dir) live in memory until the save packs them
     return image, proj
 
 
