@@ -83,9 +83,9 @@ def predict(model: AppearanceNet, feats: torch.Tensor, cond: torch.Tensor) -> to
     """Run the network on one image of any size: pad to the stride, run, crop.
 
     :param model: Loaded network.
-    :param feats: 13×H×W features.
+    :param feats: 13×H×W features (any device: they are moved to the network's).
     :param cond: 1×K condition.
-    :return: 3×H×W linear RGB.
+    :return: 3×H×W linear RGB, on the features' device.
     """
     h, w = feats.shape[-2:]
     s = model.config.stride
@@ -93,11 +93,11 @@ def predict(model: AppearanceNet, feats: torch.Tensor, cond: torch.Tensor) -> to
     x = feats.unsqueeze(0)
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    dtype = next(model.parameters()).dtype
+    param = next(model.parameters())  # the network's device and dtype; the result goes back to the features'
     with torch.inference_mode():
-        x = x.to(dtype).contiguous(memory_format=torch.channels_last)
-        out = model(x, cond.to(dtype)).float().clamp_min(0.0)
-    return out[0, :, :h, :w]
+        x = x.to(param.device, param.dtype).contiguous(memory_format=torch.channels_last)
+        out = model(x, cond.to(param.device, param.dtype)).float().clamp_min(0.0)
+    return out[0, :, :h, :w].to(feats.device)
 
 
 def save_checkpoint(model: AppearanceNet, path: Path, extra: dict | None = None) -> str:
