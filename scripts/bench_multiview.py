@@ -14,7 +14,8 @@ silhouettes do not count) measures the detail. Stages, each against the single p
 * ``views_N_no_conditioning`` — without conditioning and harmonisation;
 * per view: the detail of the generated image over the walls in that view's own pixels.
 
-Also the agreement of two views where they overlap (median CIELAB ΔE before fusion). The demo scene is
+Also the agreement of two views where they overlap (median CIELAB ΔE before fusion), and the gradient across
+UV seams against the surfaces' interior in each bake's render (:mod:`bench_seams`). The demo scene is
 measured the same way over all its objects.
 ``python scripts/bench_multiview.py [--scene yard demo] [--json out.json]``; ``bench.py --quality`` runs it too.
 """
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_common import report_figures, script_args  # noqa: E402
+from bench_seams import gradient_ratio, seam_masks  # noqa: E402
 
 from depth_addon import api  # noqa: E402
 from depth_addon.app import multiview as app_multiview  # noqa: E402
@@ -165,7 +167,8 @@ def run(views: int = 4, bake: int | str = "auto", prompt: str = "red brick", see
     mask = wall_mask(scene, names)
     out: dict = {"scene": scene_name, "views": views, "bake": bake, "prompt": prompt, "wall_pixels": int(mask.sum())}
     api.texture_scene(scene, prompt=prompt, seed=seed, compositor=False)
-    out["single_projection"] = ref = detail(render(scene, folder, "single_projection"), mask)
+    ref_image = render(scene, folder, "single_projection")
+    out["single_projection"] = ref = detail(ref_image, mask)
     projection.remove_projection()
     runs = {"single_bake": dict(cameras=[scene.camera]),
             f"views_{views}": dict(views=views),
@@ -175,7 +178,12 @@ def run(views: int = 4, bake: int | str = "auto", prompt: str = "red brick", see
         t = time.perf_counter()
         result = app_multiview.texture_multiview(scene, prompt=prompt, seed=seed, bake_size=bake, **kw)
         out[f"{label}_s"] = time.perf_counter() - t
-        out[label] = detail(render(scene, folder, label), mask)
+        image = render(scene, folder, label)
+        out[label] = detail(image, mask)
+        seams = seam_masks(scene, result.uv_maps)
+        out[f"{label}_seam_pixels"] = {name: int(m[0].sum()) for name, m in seams.items()}
+        out[f"{label}_seam_gradient"] = gradient_ratio(image, seams)
+        out[f"{label}_seam_gradient_projection"] = gradient_ratio(ref_image, seams)  # the surfaces' own
         out[f"{label}_ratio"] = out[label] / ref if ref > 0 else float("nan")
         out[f"{label}_sizes"] = dict(result.sizes)
         if len(result.views) > 1:
@@ -190,14 +198,15 @@ def run(views: int = 4, bake: int | str = "auto", prompt: str = "red brick", see
 
 
 def table(figures: dict[str, dict]) -> str:
-    """Detail ratios (against the single projected view) and timings per scene and stage."""
-    lines = [f"{'scene':<6}{'stage':<30}{'detail':>9}{'ratio':>7}{'seconds':>9}"]
+    """Detail ratios (against the single projected view), timings and seam gradients per scene and stage."""
+    lines = [f"{'scene':<6}{'stage':<30}{'detail':>9}{'ratio':>7}{'seconds':>9}{'seams':>7}{'(proj.)':>8}"]
     for name, fig in figures.items():
         lines.append(f"{name:<6}{'single_projection':<30}{fig['single_projection']:>9.4f}{1.0:>7.2f}{'':>9}")
         for key in fig:
             if key.endswith("_ratio"):
                 stage = key[:-6]
-                lines.append(f"{name:<6}{stage:<30}{fig[stage]:>9.4f}{fig[key]:>7.2f}{fig[stage + '_s']:>9.2f}")
+                lines.append(f"{name:<6}{stage:<30}{fig[stage]:>9.4f}{fig[key]:>7.2f}{fig[stage + '_s']:>9.2f}"
+                             f"{fig[stage + '_seam_gradient']:>7.2f}{fig[stage + '_seam_gradient_projection']:>8.2f}")
     return "\n".join(lines)
 
 
