@@ -58,3 +58,18 @@ def test_stable_labels_follow_planes_not_scan_order():
     assert len(np.unique(out)) == 1 and 0 <= out.min() < anchor.TABLE
     swapped = anchor.stable_labels(1 - labels, pts, nrm, cell=0.5)
     assert np.array_equal(out, swapped)  # numbering does not matter, the plane does
+
+
+def test_a_segment_spanning_several_planes_takes_the_largest_ones_number():
+    pts = np.zeros((3, 1, 10), np.float32)
+    nrm = np.zeros((3, 1, 10), np.float32)
+    nrm[2, 0, :4], pts[2, 0, :4] = 1.0, 0.3  # four pixels of a wall facing +Z ...
+    nrm[1, 0, 4:7] = 1.0  # ... three of the floor and three of a side wall, all in one segment (a far view
+    nrm[0, 0, 7:] = 1.0  # merged them): an average normal belongs to none of them
+    merged = anchor.stable_labels(np.zeros((1, 10), int), pts, nrm, cell=0.5)
+    wall_only = anchor.stable_labels(np.zeros((1, 4), int), pts[:, :, :4], nrm[:, :, :4], cell=0.5)
+    floor_only = anchor.stable_labels(np.zeros((1, 3), int), pts[:, :, 4:7], nrm[:, :, 4:7], cell=0.5)
+    assert len(np.unique(merged)) == 1 and merged[0, 0] == wall_only[0, 0]
+    assert wall_only[0, 0] != floor_only[0, 0]  # the planes do have different numbers
+    background = anchor.stable_labels(np.full((1, 10), -1), pts, nrm, cell=0.5)
+    assert (background == -1).all()

@@ -52,22 +52,32 @@ def to_world_yup(points: np.ndarray, normals: np.ndarray, camera: CameraModel) -
 def stable_labels(labels: np.ndarray, points: np.ndarray, normals: np.ndarray, cell: float) -> np.ndarray:
     """Segment labels renumbered from each segment's plane: the same surface gets the same number in any view.
 
+    Every pixel votes for its plane (its normal rounded to halves, its offset along the normal rounded to two
+    cells); a segment takes the plane most of its pixels vote for. Where a distant view merges two surfaces into
+    one segment, the larger one's plane wins instead of an average that belongs to neither.
+
     :param labels: H×W int labels (-1 background).
     :param points: 3×H×W world (Y-up) points.
     :param normals: 3×H×W world (Y-up) unit normals.
     :param cell: The run's world cell in metres (plane offsets are rounded to two cells).
     """
-    out = np.full(labels.shape, -1, np.int64)
     flat = labels.reshape(-1)
-    pts, nrm = points.reshape(3, -1), normals.reshape(3, -1)
-    for label in np.unique(flat[flat >= 0]):
-        idx = np.flatnonzero(flat == label)
-        n = np.median(nrm[:, idx], axis=1)
-        n = n / max(float(np.linalg.norm(n)), 1e-9)
-        offset = float(np.median(n @ pts[:, idx]))
-        key = (*np.round(n * 2.0).astype(int).tolist(), int(round(offset / (2.0 * cell))))
-        out.reshape(-1)[idx] = _mix(key) % TABLE
-    return out
+    inside = np.flatnonzero(flat >= 0)
+    out = np.full(flat.shape, -1, np.int64)
+    if inside.size == 0:
+        return out.reshape(labels.shape)
+    pts, nrm = points.reshape(3, -1)[:, inside], normals.reshape(3, -1)[:, inside]
+    with np.errstate(invalid="ignore"):
+        offset = np.nan_to_num((nrm * pts).sum(axis=0) / np.float32(2.0 * cell))
+    votes = np.stack([*np.rint(np.nan_to_num(nrm) * 2.0), np.rint(offset)]).astype(np.int64)  # 4×N plane keys
+    planes, plane_of = np.unique(votes, axis=1, return_inverse=True)
+    segs, seg_of = np.unique(flat[inside], return_inverse=True)
+    counts = np.zeros((segs.size, planes.shape[1]), np.int64)
+    np.add.at(counts, (seg_of.reshape(-1), plane_of.reshape(-1)), 1)
+    winner = counts.argmax(axis=1)
+    table = np.array([_mix(tuple(planes[:, p].tolist())) % TABLE for p in winner], np.int64)
+    out[inside] = table[seg_of.reshape(-1)]
+    return out.reshape(labels.shape)
 
 
 def _mix(key: tuple[int, ...]) -> int:
