@@ -44,7 +44,8 @@ def test_world_anchored_views_agree_where_camera_anchored_ones_do_not():
     assert analytic["rgb"] < 0.02 < 0.1 < analytic_free["rgb"], (analytic, analytic_free)
     embedded, embedded_free = disagreement("embedded", cell), disagreement("embedded", None)
     assert embedded["albedo"] < 0.01 < 0.05 < embedded_free["albedo"], (embedded, embedded_free)
-    # the appearance network still sees camera-space normals and light: its shading differs between views
+    # the network shades from world-frame normals and sun, but glossy highlights and screen-space inputs (disparity,
+    # shadows) still differ between views
     assert embedded["rgb"] < 0.9 * embedded_free["rgb"], (embedded, embedded_free)
 
 

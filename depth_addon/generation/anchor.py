@@ -11,7 +11,9 @@ different sides. With a *world cell* (metres, the same for every view of a run) 
 * segment numbers from each surface's plane (its rounded normal and offset), so a wall gets the same
   palette entry from every side, and a fixed palette size (:data:`TABLE`), so the seeded draws do not
   depend on how many segments a view happens to see;
-* one seeded sun in world space (:func:`world_sun`), turned into each view's camera space.
+* one seeded sun in world space (:func:`world_sun`), turned into each view's camera space;
+* the appearance network given normals and sun in that world frame (:func:`world_directions`), so it shades a
+  surface alike from every side.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from ..camera import CameraModel
 
 #: Palette entries drawn when anchored (segment numbers are hashed into this range).
 TABLE = 16
+#: Blender's Z-up world to the Y-up frame the pattern code expects: ``(x, y, z) → (x, z, -y)``.
+_YUP = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], np.float32)
 
 
 def rotation(camera: CameraModel) -> tuple[np.ndarray, np.ndarray]:
@@ -43,10 +47,19 @@ def to_world_yup(points: np.ndarray, normals: np.ndarray, camera: CameraModel) -
     """
     rot, loc = rotation(camera)
     h, w = points.shape[1:]
-    pts = rot @ points.reshape(3, -1) + loc[:, None]
-    nrm = rot @ normals.reshape(3, -1)
-    yup = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], np.float32)
-    return (yup @ pts).reshape(3, h, w).astype(np.float32), (yup @ nrm).reshape(3, h, w).astype(np.float32)
+    pts = _YUP @ (rot @ points.reshape(3, -1) + loc[:, None])
+    return pts.reshape(3, h, w).astype(np.float32), world_directions(normals, camera)
+
+
+def world_directions(vectors: np.ndarray, camera: CameraModel) -> np.ndarray:
+    """Camera-space directions (3 or 3×H×W) in the world's Y-up frame ``(x, z, -y)``.
+
+    :param vectors: Directions in the camera's space.
+    :param camera: The view.
+    """
+    rot, _loc = rotation(camera)
+    v = np.asarray(vectors, np.float32)
+    return ((_YUP @ rot) @ v.reshape(3, -1)).reshape(v.shape).astype(np.float32)
 
 
 def stable_labels(labels: np.ndarray, points: np.ndarray, normals: np.ndarray, cell: float) -> np.ndarray:

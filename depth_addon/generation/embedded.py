@@ -281,12 +281,15 @@ class EmbeddedGenerator:
         if preview is not None:
             preview(to_image(g.image), 0.5)
         albedo = self._hinted_albedo(model, g, regions, seed)
-        feats = features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
+        net_normals, net_light = g.normals, g.light
+        if world_cell:  # the network shades in the run's one frame, so every view of a surface is shaded alike
+            net_normals, net_light = (anchor.world_directions(v, camera) for v in (g.normals, g.light))
+        feats = features(albedo, g.pattern, g.direct, g.ambient, net_normals, g.disparity, g.edges, g.mask,
                          seeded_noise(seed, g.mask.shape))
         steps(0.5, "appearance network")
         out = np.zeros_like(albedo)
         for style in dict.fromkeys(r.style for r in regions):  # one run of layer 2 per distinct style
-            pred = run_tiled(self.network(model, condition(STYLES.index(style), g.light)), feats)
+            pred = run_tiled(self.network(model, condition(STYLES.index(style), net_light)), feats)
             lit = glossy(pred, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
             for r in (r for r in regions if r.style == style):
                 out = lit if r.where is None else np.where(r.where, lit, out)
