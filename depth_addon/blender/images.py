@@ -15,6 +15,7 @@ from ..errors import BadInput
 from ..texturing.depth_edges import occlusion_slack
 
 KEY_OWNED = "depth_addon_owned"  # on images, projectors and collections we created
+KEY_TRANSIENT = "depth_addon_transient"  # on our previews: redrawn on demand, never packed into the file
 FAR_DEPTH = 1.0e10  # depth written for unknown pixels: nothing occludes there
 
 
@@ -61,11 +62,23 @@ def _store_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str
     return im
 
 
-def pack_generated(*images_: bpy.types.Image | None) -> None:
-    """Pack generated (unsaved) images so their pixels survive saving the file."""
+def pack_generated(*images_: bpy.types.Image | None) -> list[str]:
+    """Pack generated (unsaved) images so their pixels survive saving the file.
+
+    Linked images and our transient previews are skipped; an image Blender cannot pack does not stop the others.
+
+    :return: ``"name: reason"`` for each image that could not be packed.
+    """
+    failed = []
     for image in images_:
-        if image is not None and image.packed_file is None and image.source == "GENERATED":
+        if (image is None or image.packed_file is not None or image.source != "GENERATED" or image.library is not None
+                or image.get(KEY_TRANSIENT)):
+            continue
+        try:
             image.pack()
+        except RuntimeError as exc:
+            failed.append(f"{image.name}: {str(exc).strip()}")
+    return failed
 
 
 def free_name(base: str) -> str:

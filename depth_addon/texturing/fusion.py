@@ -81,7 +81,7 @@ class View:
                        float(img.max(initial=1.0)))
 
     def edges(self) -> np.ndarray:
-        """H×W weight factor: :data:`EDGE_WEIGHT` next to depth discontinuities, 1 elsewhere."""
+        """H×W weight factor: :data:`~.depth_edges.EDGE_WEIGHT` next to depth discontinuities, 1 elsewhere."""
         if "edges" not in self._cache:
             self._cache["edges"] = edge_factor(self.depth)
         return self._cache["edges"]
@@ -347,9 +347,16 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
         total = np.zeros((colour.shape[1], n), np.float32) if total is None else total
         total[:, index] += (colour * share[:, None]).T
         norm[index] += share
-    total = np.zeros((3, n), np.float32) if total is None else total
+    total = np.zeros((_channels(views), n), np.float32) if total is None else total  # no view sees any point
     inv = np.where(norm > 0, 1.0 / np.maximum(norm, 1e-30), 0.0).astype(np.float32)
     return (total * inv).T, weight
+
+
+def _channels(views: list[View]) -> int:
+    """Channels :meth:`View.colour_at` returns for these views' images (alpha dropped; 3 without views)."""
+    shape = np.shape(views[0].image) if views else (0, 0, 3)
+    channels = shape[2] if len(shape) == 3 else 1
+    return 3 if channels == 4 else channels
 
 
 def _best_shares(found: list[Samples], n: int, smooth: Callable[[np.ndarray], np.ndarray] | None

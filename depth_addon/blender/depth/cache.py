@@ -289,9 +289,14 @@ def remove_handlers() -> None:
     clear()
 
 
+def package_prefix() -> str:
+    """``…depth_addon.``: the prefix of every module of this package (this one is ``….blender.depth.cache``)."""
+    return __name__.rsplit(".", 3)[0] + "."
+
+
 def _at_exit() -> None:
     """Remove every app handler and timer of this package (any module) and drop the batches, at process exit."""
-    package = __name__.rsplit(".", 2)[0] + "."  # ``…depth_addon.``: also the preview's and the jobs' handlers
+    package = package_prefix()
     for name in dir(bpy.app.handlers):
         handlers = getattr(bpy.app.handlers, name)
         if isinstance(handlers, list):
