@@ -102,6 +102,11 @@ def test_live_preview_toggle_and_update(scene) -> None:
     assert tuple(image.size) == (64, 48) and image.name == "Depth Preview"
     values = _image("Depth Preview")
     assert values[24, 32] > values[2, 32] > 0.0, "inverse mapping: the box is brighter than the far plane"
+    from depth_addon_ext.depth_addon.app.texture import pack_on_save
+
+    pack_on_save()  # what saving the file does: the preview is redrawn on demand, never packed ...
+    assert image.packed_file is None and depth_preview.update_preview(scene).name == "Depth Preview"
+    assert [i.name for i in bpy.data.images if i.name.startswith("Depth Preview")] == ["Depth Preview"]  # one image
     scene.camera.location.z = -3.5  # inside the box
     assert depth_preview.update_preview(scene) is None and "inside" in depth_preview.last_error()
     assert bpy.ops.depth.toggle_live_preview() == {"FINISHED"} and not scene.depth_addon.live_preview

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -270,3 +272,15 @@ def test_provenance_round_trip(tmp_path):
     (tmp_path / "net.json").write_text('{"sha256": "ab12"}')
     assert prov.generator_fingerprint(FromFile()) == "sha256:ab12"
     assert prov.generator_fingerprint(object()).startswith("code:")
+
+
+def test_fusion_keeps_the_channel_count_when_no_view_sees_the_points():
+    cam = facing_camera()
+    stack = fusion.View(cam, np.full((32, 32), 5.0, np.float32), image=np.ones((32, 32, 9), np.float32))
+    behind = fusion.as_soa([[0.0, 0.0, 5.0], [0.1, 0.0, 6.0]])  # behind the camera
+    nrm = fusion.as_soa([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    for select in fusion.SELECTIONS:
+        colour, weight = fusion.accumulate([stack], behind, nrm, select=select)
+        assert colour.shape == (2, 9) and not colour.any() and not weight.any()
+    rgba = dataclasses.replace(stack, image=np.ones((32, 32, 4), np.float32))
+    assert fusion.accumulate([rgba], behind, nrm)[0].shape == (2, 3)  # alpha is not a colour

@@ -296,7 +296,9 @@ class JobQueue:
             rgb = read_array(path)
         except BadInput:
             return  # a preview superseded before it was read
-        self.preview = images.image_from_array(PREVIEW_IMAGE, rgb).name
+        image = images.image_from_array(PREVIEW_IMAGE, rgb)
+        image[images.KEY_TRANSIENT] = True  # removed when the job ends: never packed into the file
+        self.preview = image.name
 
     def _drop_preview(self) -> None:
         """Remove the preview image once its job ended: a cancelled job leaves nothing behind."""

@@ -26,7 +26,7 @@ from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local
 from .scene_prompts import SceneSegments, check_object_prompts, views_segments
-from .texture import keep_on_save
+from .texture import pack_now
 
 
 def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool = True, harmonise: bool = True,
@@ -223,7 +223,9 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     timings["bake"] = time.perf_counter() - t
     result.mapping, result.timings, result.decisions = mapping, timings, parts.decisions
     result.warnings[:0] = warnings
-    keep_on_save()  # baked pixels are packed when the file is saved (packing 20 textures of 1024² takes about 1 s)
+    # baked pixels must survive saving: packed now in the UI (autosave), at the save headless (20 textures of 1024²
+    # take about 1 s to pack)
+    pack_now(*result.images.values(), *(i for m in result.maps.values() for i in m.values()))
     report(1.0, "done")
     return result
 

@@ -8,6 +8,7 @@ from the sidebar through the worker. :func:`apply_generated` is the one write-ba
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -307,15 +308,28 @@ def map_images(name: str, maps: dict, out_dir: str | os.PathLike | None, files: 
 def pack_on_save(*_args) -> None:
     """Pack the generated images of ours that live only in memory, so saving keeps them (a ``save_pre``
     handler: packing costs tens of ms per image, too much to do while the user works)."""
-    images.pack_generated(*(i for i in bpy.data.images
-                            if provenance_props.KEY_PROVENANCE in i or (i.get(images.KEY_OWNED) and i.users)))
+    failed = images.pack_generated(*(i for i in bpy.data.images
+                                     if provenance_props.KEY_PROVENANCE in i or (i.get(images.KEY_OWNED) and i.users)))
+    for line in failed:
+        print(f"depth_addon: could not pack {line}; its pixels are not saved", file=sys.stderr)
+
+
+def pack_now(*images_: bpy.types.Image | None) -> None:
+    """Pack a result's images at once in the UI, where autosave must find them; headless, at the save.
+
+    :param images_: The result's images.
+    """
+    keep_on_save()
+    if not bpy.app.background:
+        images.pack_generated(*images_)
 
 
 def keep_on_save() -> None:
     """Make sure saving the file packs our in-memory images (:func:`pack_on_save` in ``save_pre``).
 
     The add-on installs the handler when it registers; scripts that use the API with the ``bpy`` module get
-    it on their first result, so every route defers the packing to the save.
+    it on their first result. Autosave and ``quit.blend`` run no ``save_pre`` handler: results made in the UI are
+    also packed where they are made (:func:`pack_now`).
     """
     if pack_on_save not in bpy.app.handlers.save_pre:
         bpy.app.handlers.save_pre.append(pack_on_save)

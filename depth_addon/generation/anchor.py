@@ -82,13 +82,17 @@ def stable_labels(labels: np.ndarray, points: np.ndarray, normals: np.ndarray, c
     pts, nrm = points.reshape(3, -1)[:, inside], normals.reshape(3, -1)[:, inside]
     with np.errstate(invalid="ignore"):
         offset = np.nan_to_num((nrm * pts).sum(axis=0) / np.float32(2.0 * cell))
-    votes = np.stack([*np.rint(np.nan_to_num(nrm) * 2.0), np.rint(offset)]).astype(np.int64)  # 4×N plane keys
-    planes, plane_of = np.unique(votes, axis=1, return_inverse=True)
+    q = np.clip(np.rint(np.nan_to_num(nrm) * 2.0), -2, 2).astype(np.int64) + 2  # 0..4 per component
+    votes = (q[0] * 5 + q[1]) * 5 + q[2] + 125 * np.rint(offset).astype(np.int64)  # one int per plane
+    planes, plane_of = np.unique(votes, return_inverse=True)
     segs, seg_of = np.unique(flat[inside], return_inverse=True)
-    counts = np.zeros((segs.size, planes.shape[1]), np.int64)
-    np.add.at(counts, (seg_of.reshape(-1), plane_of.reshape(-1)), 1)
-    winner = counts.argmax(axis=1)
-    table = np.array([_mix(tuple(planes[:, p].tolist())) % TABLE for p in winner], np.int64)
+    pairs, counts = np.unique(seg_of.reshape(-1) * planes.size + plane_of.reshape(-1), return_counts=True)
+    seg_p, plane_p = np.divmod(pairs, planes.size)
+    order = np.lexsort((plane_p, -counts, seg_p))  # per segment: most votes first, then the lowest plane
+    first = order[np.r_[True, seg_p[order][1:] != seg_p[order][:-1]]]
+    code, off = np.mod(planes[plane_p[first]], 125), np.floor_divide(planes[plane_p[first]], 125)
+    keys = np.stack([code // 25 - 2, (code // 5) % 5 - 2, code % 5 - 2, off], axis=1)
+    table = np.array([_mix(tuple(k.tolist())) % TABLE for k in keys], np.int64)
     out[inside] = table[seg_of.reshape(-1)]
     return out.reshape(labels.shape)
 

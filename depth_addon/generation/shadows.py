@@ -28,8 +28,8 @@ def screen_shadows(z: np.ndarray, m: np.ndarray, points: np.ndarray, sun: np.nda
              median: float) -> np.ndarray:
     """Screen-space cast shadows: 1 = lit, 0 = shadowed (H×W), computed at half resolution.
 
-    Marches from every surface point towards the sun in geometrically growing steps (all steps at
-    once), projects each step into the image and calls it occluded when the depth map holds a
+    Marches from every surface point towards the sun in geometrically growing steps (one step at a
+    time over all points), projects each step into the image and calls it occluded when the depth map holds a
     surface in front of it (within a thickness that grows with the distance travelled).
     """
     h, w = z.shape
@@ -57,7 +57,7 @@ def screen_shadows(z: np.ndarray, m: np.ndarray, points: np.ndarray, sun: np.nda
         ix = np.rint(np.clip(((gx + 1.0) * ws - 1.0) * 0.5, 0, ws - 1)).astype(np.intp)
         iy = np.rint(np.clip(((gy + 1.0) * hs - 1.0) * 0.5, 0, hs - 1)).astype(np.intp)
         gap = depth_q - zmap[iy * ws + ix]
-        blocked |= (np.abs(gx) < 1) & (np.abs(gy) < 1) & (depth_q > 0) & (gap > 0.02 * t + 0.003 * median) & (
-            gap < 2.0 * t + 0.05 * median)
+        near, far = np.float32(0.02) * t + np.float32(0.003 * median), np.float32(2.0) * t + np.float32(0.05 * median)
+        blocked |= (np.abs(gx) < 1) & (np.abs(gy) < 1) & (depth_q > 0) & (gap > near) & (gap < far)
     lit = _ops.box3((~blocked).astype(np.float32).reshape(hs, ws))
     return upsample(lit, h, w) if s > 1 else lit

@@ -19,7 +19,7 @@ from ...errors import DepthAddonError
 from ...io.png import to_uint
 from ...mapping import DepthMapping
 from .. import compat
-from ..images import KEY_OWNED
+from ..images import KEY_OWNED, KEY_TRANSIENT
 from .ranges import settings_mapping
 from .render import render_depth
 
@@ -58,7 +58,7 @@ def write_preview_image(name: str, values: np.ndarray) -> bpy.types.Image:
     im = bpy.data.images.get(name)
     if im is None or not im.get(KEY_OWNED) or im.library is not None or im.source != "GENERATED":
         im = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True)
-        im[KEY_OWNED] = True
+        im[KEY_OWNED] = im[KEY_TRANSIENT] = True  # redrawn on demand: never packed into the file
         im.colorspace_settings.name = "Non-Color"
     elif tuple(im.size) != (w, h):
         im.generated_width, im.generated_height = w, h
