@@ -14,7 +14,8 @@ silhouettes do not count) measures the detail. Stages, each against the single p
 * ``views_N_no_conditioning`` — without conditioning and harmonisation;
 * per view: the detail of the generated image over the walls in that view's own pixels.
 
-Also the agreement of two views where they overlap (median CIELAB ΔE before fusion), and the gradient across
+Also the agreement of two views where they overlap (median CIELAB ΔE before fusion; also at the coarser view's
+footprint, the finer view's image blurred to it), and the gradient across
 UV seams against the surfaces' interior in each bake's render (:mod:`bench_seams`). The demo scene is
 measured the same way over all its objects.
 ``python scripts/bench_multiview.py [--scene yard demo] [--json out.json]``; ``bench.py --quality`` runs it too.
@@ -23,6 +24,7 @@ measured the same way over all its objects.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -139,20 +141,46 @@ def view_details(views: list[View], names: tuple[str, ...] | None = WALLS) -> li
     return out
 
 
-def overlap_delta_e(views: list[View], tolerance: float = 0.005) -> float:
-    """Median CIELAB ΔE between pairs of views where both see the same wall point (before fusion)."""
+def _pixel_metres(camera, z: np.ndarray) -> np.ndarray:
+    """Size of one pixel on a surface at planar depth ``z`` (fronto-parallel), in metres."""
+    left, right, _bottom, _top = camera.frame
+    scale = (right - left) / camera.width
+    return np.full_like(z, scale) if camera.ortho else z * scale
+
+
+def _matched(a: View, b: View, s, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two views' images with the finer one blurred to the coarser one's footprint on the shared points."""
+    z_b = np.take(b.depth.reshape(-1), s.row.astype(np.int64) * b.camera.width + s.col.astype(np.int64))
+    ratio = float(np.median(_pixel_metres(b.camera, z_b) / _pixel_metres(a.camera, a.depth[valid][s.index])))
+    mine, theirs = np.asarray(a.image, np.float32), np.asarray(b.image, np.float32)
+    if ratio > 1.0:
+        mine = cv2.GaussianBlur(mine, (0, 0), 0.5 * ratio)
+    elif ratio < 1.0:
+        theirs = cv2.GaussianBlur(theirs, (0, 0), 0.5 / ratio)
+    return mine, theirs
+
+
+def overlap_delta_e(views: list[View], tolerance: float = 0.005, matched: bool = False) -> float:
+    """Median CIELAB ΔE between pairs of views where both see the same point (before fusion).
+
+    :param views: The run's views, with images.
+    :param tolerance: Relative depth slack of the visibility test.
+    :param matched: Compare at the coarser view's footprint: the finer view's image is blurred first (Gaussian,
+        sigma half the median ratio of the two views' pixel sizes on the shared points), so a brick one view
+        resolves and another sees as one or two pixels counts as agreeing when the colours agree.
+    """
     values = []
     for i, a in enumerate(views):
         valid = np.isfinite(a.depth)
         pts = as_soa(a.camera.unproject(a.depth, world=True)[valid])
         nrm = as_soa(normals_from_depth(a.depth, a.camera)[valid])
-        mine = a.image[valid]
         for b in views[i + 1:]:
             s = sample_view(b, pts, nrm, tolerance, two_sided=True)
             if s.index.size < 100:
                 continue
-            other = b.colour_at(s.col, s.row)
-            lab_a = cv2.cvtColor(mine[s.index][None].astype(np.float32), cv2.COLOR_RGB2Lab)[0]
+            mine, theirs = _matched(a, b, s, valid) if matched else (a.image, b.image)
+            other = dataclasses.replace(b, image=theirs).colour_at(s.col, s.row)
+            lab_a = cv2.cvtColor(np.clip(mine[valid][s.index], 0, 1)[None].astype(np.float32), cv2.COLOR_RGB2Lab)[0]
             lab_b = cv2.cvtColor(np.clip(other, 0, 1)[None].astype(np.float32), cv2.COLOR_RGB2Lab)[0]
             values.append(np.linalg.norm(lab_a - lab_b, axis=1))
     return float(np.median(np.concatenate(values))) if values else float("nan")
@@ -189,6 +217,7 @@ def run(views: int = 4, bake: int | str = "auto", prompt: str = "red brick", see
         if len(result.views) > 1:
             out[f"{label}_per_view"] = view_details(result.views, names)
             out[f"{label}_overlap_delta_e"] = overlap_delta_e(result.views)
+            out[f"{label}_overlap_delta_e_matched"] = overlap_delta_e(result.views, matched=True)
         for i, view in enumerate(result.views):
             bgr = (np.clip(view.image[..., 2::-1], 0, 1) * 255).astype(np.uint8)
             cv2.imwrite(str(folder / f"{label}_view{i + 1}.png"), bgr)
