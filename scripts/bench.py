@@ -192,6 +192,12 @@ def other_stages(rec: Records, runs: int, quick: bool) -> None:
 
         for stage, times, params, ref in compositor_stages(measure, runs):
             rec.add(stage, times, params, vs=ref)
+    scene_prompt = ("scene_assign_1000", "texture_512_10_objects_1_phrase", "texture_512_10_objects_3_phrases")
+    if rec.wanted(*scene_prompt):
+        from bench_scene_prompt import scene_prompt_stages
+
+        for stage, times, params, ref in scene_prompt_stages(measure, runs):
+            rec.add(stage, times, params, vs=ref)
     if rec.wanted("worker_first_512", "worker_warm_512", "worker_warm_1024", "ui_block_1024"):
         from bench_worker import worker_stages
 

@@ -89,3 +89,23 @@ def test_local_generator_passes_segments_through():
     ground = np.isfinite(depth)
     left, right = _mean_rgb(rgb, ground & (seg == 0)), _mean_rgb(rgb, ground & (seg == 1))
     assert left[0] > left[1] and right[1] > right[0]
+
+
+def test_a_small_region_runs_the_network_on_its_box_only(monkeypatch):
+    from depth_addon.generation import embedded
+
+    depth, cam = ground_box(320, 256, box=False)
+    h, w = depth.shape
+    seg = np.zeros(depth.shape, np.int32)
+    seg[h - 60: h - 40, 100:130] = 1  # a small patch of brick in the grass
+    regions = build_regions(seg, ["grass", "red brick"], parse_prompt("grass"), 3, np.isfinite(depth))
+    brick = embedded.style_window(regions, "brick")
+    assert embedded.style_window(regions, "grass") is None  # the grass needs the whole image
+    assert brick is not None and brick[0].start % embedded.WINDOW_ALIGN == 0 == brick[1].start % embedded.WINDOW_ALIGN
+    assert brick[0].start <= h - 60 - 64 and brick[0].stop == h and brick[1] == slice(32, 130 + 64)
+    gen = EmbeddedGenerator()
+    kw = dict(prompt="grass", seed=3, camera=cam, segments=seg, segment_prompts=["grass", "red brick"])
+    windowed = gen.generate(depth, **kw)
+    monkeypatch.setattr(embedded, "style_window", lambda *_a, **_k: None)
+    whole = gen.generate(depth, **kw)
+    assert np.abs(windowed - whole).max() < 1e-3  # the box's margin gives the network all the context it uses

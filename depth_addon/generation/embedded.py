@@ -40,6 +40,10 @@ from .segments import Region, build_regions, check_segments, resize_segments
 
 TILE = 1024
 OVERLAP = 64
+#: Context (pixels) kept around a style's regions when the network runs on their box only.
+WINDOW_MARGIN = 64
+#: Grid of such a box's corner: a multiple of the network's stride, so its pooling grid matches the whole image's.
+WINDOW_ALIGN = 32
 RUNTIMES = ("auto", "opencv", "numpy", "torch")
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -80,6 +84,29 @@ def _ramp(n: int, lo: int, hi: int, full: int, overlap: int) -> np.ndarray:
     if hi < full:
         r[-overlap:] = ramp[::-1]
     return r
+
+
+def style_window(regions: list[Region], style: str, margin: int = WINDOW_MARGIN, align: int = WINDOW_ALIGN
+                 ) -> tuple[slice, slice] | None:
+    """The part of the image one style's network run needs: the box of its regions grown by ``margin`` pixels
+    (context for the network), its corner on the ``align`` grid (the network's pooling grid); None for all of it.
+
+    :param regions: The run's regions.
+    :param style: The style whose regions count.
+    :param margin: Context around the regions in pixels.
+    :param align: Grid of the box's top-left corner.
+    """
+    wheres = [r.where for r in regions if r.style == style]
+    if not wheres or any(w is None for w in wheres):
+        return None
+    union = np.logical_or.reduce(wheres)
+    h, w = union.shape
+    rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    y0, x0 = (max(0, int(v) - margin) // align * align for v in (rows[0], cols[0]))
+    y1, x1 = min(h, int(rows[-1]) + 1 + margin), min(w, int(cols[-1]) + 1 + margin)
+    return None if (y1 - y0) * (x1 - x0) > 0.8 * h * w else (slice(y0, y1), slice(x0, x1))
 
 
 def run_tiled(predict: Predict, feats: np.ndarray, tile: int = TILE, overlap: int = OVERLAP) -> np.ndarray:
@@ -288,8 +315,13 @@ class EmbeddedGenerator:
                          seeded_noise(seed, g.mask.shape))
         steps(0.5, "appearance network")
         out = np.zeros_like(albedo)
-        for style in dict.fromkeys(r.style for r in regions):  # one run of layer 2 per distinct style
-            pred = run_tiled(self.network(model, condition(STYLES.index(style), net_light)), feats)
+        for style in dict.fromkeys(r.style for r in regions):  # one run of layer 2 per distinct style ...
+            net, win = self.network(model, condition(STYLES.index(style), net_light)), style_window(regions, style)
+            if win is None:
+                pred = run_tiled(net, feats)
+            else:  # ... over the box its regions need
+                pred = np.zeros_like(albedo)
+                pred[:, win[0], win[1]] = run_tiled(net, np.ascontiguousarray(feats[:, win[0], win[1]]))
             lit = glossy(pred, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
             for r in (r for r in regions if r.style == style):
                 out = lit if r.where is None else np.where(r.where, lit, out)

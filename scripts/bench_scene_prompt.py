@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Benchmark stages of scene prompts: every object its own material.
+
+Stages:
+
+* ``scene_assign_1000`` — assigning the phrases of one prompt to 1,000 synthetic objects (names, materials,
+  collections, roles from geometry), the sentence encoder not loaded (goal ≤ 20 ms);
+* ``texture_512_10_objects_3_phrases`` — ``texture_scene`` on the demo set plus five primitives (10 meshes),
+  prompt "red brick walls, wooden posts and mossy stone ground", 512²: depth with object ids, routing, one
+  generation with a segment per object, projection (goal ≤ 0.5 s); the record also holds the generation alone;
+* ``texture_512_10_objects_1_phrase`` — the same with a one-phrase prompt (the reference of the pair).
+
+Run alone: ``python scripts/bench_scene_prompt.py [--runs N]``; ``scripts/bench.py`` runs it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import bpy  # noqa: E402, I001  (bmesh is importable only after bpy)
+import bmesh  # noqa: E402
+from bench_common import measure  # noqa: E402
+
+from depth_addon import api  # noqa: E402
+from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
+from depth_addon.blender.writeback import projection  # noqa: E402
+from depth_addon.generation.scene_assign import bench_assign  # noqa: E402
+
+PROMPT = "red brick walls, wooden posts and mossy stone ground"
+Stage = tuple[str, list[float], dict, str | None]
+
+
+def ten_objects() -> bpy.types.Scene:
+    """The demo set (ground, box, sphere, column, wall) plus five posts: 10 meshes."""
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = build_demo_scene(bpy.context.scene, (512, 512))
+    coll = bpy.data.collections["Depth Demo"]
+    for i in range(5):
+        bm = bmesh.new()
+        bmesh.ops.create_cube(bm, size=1.0)
+        me = bpy.data.meshes.new(f"Post {i + 1}")
+        bm.to_mesh(me)
+        bm.free()
+        ob = bpy.data.objects.new(f"Post {i + 1}", me)
+        ob.location, ob.scale = (-4.0 + 2.0 * i, 6.0, 1.0), (0.25, 0.25, 2.0)
+        coll.objects.link(ob)
+    return scene
+
+
+def scene_prompt_stages(measure, runs: int) -> list[Stage]:
+    """Measure the stages above.
+
+    :param measure: ``measure(fn, runs, warmup=1, setup=None) -> list[float]`` (as in ``bench.py``).
+    :param runs: Timed runs per stage.
+    """
+    out: list[Stage] = []
+    assign = [bench_assign(1000, repeat=1) / 1000.0 for _ in range(runs)]
+    out.append(("scene_assign_1000", assign, {"objects": 1000, "phrases": 5}, None))
+    scene = ten_objects()
+    meshes = sum(1 for o in scene.objects if o.type == "MESH")
+    for stage, prompt in (("texture_512_10_objects_1_phrase", "mossy stone"),
+                          ("texture_512_10_objects_3_phrases", PROMPT)):
+        generate: list[float] = []
+
+        def texture(prompt: str = prompt, generate: list[float] = generate) -> None:
+            run = api.texture_scene(scene, prompt=prompt, seed=1, resolution=(512, 512), compositor=False)
+            generate.append(run.timings["generate"])
+
+        times = measure(texture, runs, setup=projection.remove_projection)
+        out.append((stage, times, {"size": 512, "objects": meshes, "prompt": prompt,
+                                   "generate_median_s": statistics.median(generate[1:])},
+                    None if stage.endswith("1_phrase") else "texture_512_10_objects_1_phrase"))
+    projection.remove_projection()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stages alone and print medians."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    for stage, times, params, ref in scene_prompt_stages(measure, args.runs):
+        print(f"{stage:<36}{statistics.median(times) * 1e3:>10.1f} ms  (min {min(times) * 1e3:.1f}) {params}"
+              + (f" vs {ref}" if ref else ""), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
