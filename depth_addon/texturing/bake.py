@@ -57,13 +57,10 @@ def warm(views: list[View], tolerance: float) -> None:
         view.edges()
 
 
-def fuse_texture(tris: tuple, views: list[View], size: int, tolerance: float, exponent: float, padding: int,
-                 select: str, feather: float, with_maps: bool) -> FusedTexture:
-    """Fuse the views into one object's texture.
+@dataclass(frozen=True)
+class FuseOptions:
+    """How views are fused into a texture.
 
-    :param tris: The object's ``(uv, position, normal)`` triangles.
-    :param views: Views with images (stacked with their maps when ``with_maps``: :func:`.map_fusion.stacked`).
-    :param size: Texture side in texels.
     :param tolerance: Relative depth slack of the visibility test.
     :param exponent: Facing exponent of the weights.
     :param padding: Island padding in texels.
@@ -71,15 +68,35 @@ def fuse_texture(tris: tuple, views: list[View], size: int, tolerance: float, ex
     :param feather: Hand-over width (Gaussian sigma in texels) for ``best``; 0 for a hard switch.
     :param with_maps: The views carry material maps: split them out of the fused stack.
     """
+
+    tolerance: float = 0.005
+    exponent: float = 2.0
+    padding: int = 2
+    select: str = "best"
+    feather: float = 1.0
+    with_maps: bool = False
+
+
+def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions) -> FusedTexture:
+    """Fuse the views into one object's texture.
+
+    :param tris: The object's ``(uv, position, normal)`` triangles.
+    :param views: Views with images (stacked with their maps when ``options.with_maps``:
+        :func:`.map_fusion.stacked`).
+    :param size: Texture side in texels.
+    :param options: How to fuse.
+    """
+    o = options
     geom = raster.rasterize_uv(*tris, size, measure_overlap=False)
-    smooth = grid_smoother(geom, feather) if feather > 0 else None
-    colour, weight = accumulate(views, geom.position, geom.normal, tolerance, exponent, select=select, smooth=smooth)
+    smooth = grid_smoother(geom, o.feather) if o.feather > 0 else None
+    colour, weight = accumulate(views, geom.position, geom.normal, o.tolerance, o.exponent, select=o.select,
+                                smooth=smooth)
     seen = weight > 0
     coverage = float(seen.mean()) if seen.size else 0.0
     grid_seen = np.zeros(size * size, bool)
     grid_seen[geom.index[seen]] = True
-    stack = fill.fill_texture(geom.to_grid(colour), grid_seen.reshape(size, size), geom.mask(), padding)
-    if not with_maps:
+    stack = fill.fill_texture(geom.to_grid(colour), grid_seen.reshape(size, size), geom.mask(), o.padding)
+    if not o.with_maps:
         return FusedTexture(stack, coverage)
     texture, maps = map_fusion.split(stack, map_fusion.texel_metres(tris[1], geom.count))
     return FusedTexture(texture, coverage, maps)

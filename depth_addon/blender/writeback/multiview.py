@@ -201,22 +201,30 @@ def _density_warnings(name: str, choice: density.DensityChoice) -> list[str]:
 
 
 def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewResult, report: Progress | None,
-              made: list, names: dict[str, str], options: tuple) -> None:
+              made: list, names: dict[str, str], options: bake.FuseOptions) -> None:
     """Fuse every object's texture on worker threads, two at a time, and store each on this (the main) thread.
 
     Objects are independent: while one is stored as Blender images (bpy, main thread only), the next ones fuse.
+
+    :param objects: The bake targets.
+    :param tris: Object name → its ``(uv, position, normal)`` triangles.
+    :param views: Views with images (stacked with their maps when the options say so).
+    :param result: Gets the coverage, images and maps; its ``sizes`` give each texture's side.
+    :param report: Progress callback, or None.
+    :param made: Collects every image made (removed again when the bake fails).
+    :param names: Object name → image name.
+    :param options: How to fuse.
     """
-    tolerance, with_maps = options[0], options[-1]
-    bake.warm(views, tolerance)
+    bake.warm(views, options.tolerance)
     with ThreadPoolExecutor(max_workers=FUSION_THREADS) as pool:
-        jobs = [pool.submit(bake.fuse_texture, tris[o.name], views, result.sizes[o.name], *options) for o in objects]
+        jobs = [pool.submit(bake.fuse_texture, tris[o.name], views, result.sizes[o.name], options) for o in objects]
         try:
             for i, (obj, job) in enumerate(zip(objects, jobs, strict=True)):
                 if report is not None:
                     report(0.6 + 0.4 * i / len(objects), f"baking {obj.name}")
                 fused = job.result()
                 result.coverage[obj.name] = fused.coverage
-                if with_maps:
+                if options.with_maps:
                     result.maps[obj.name] = bake_apply.store_maps(obj.name, fused.maps)
                     made.extend(result.maps[obj.name].values())
                 image = bake_apply.store_texture(names[obj.name], fused.texture)
@@ -276,8 +284,8 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
                 result.warnings.extend(_density_warnings(obj.name, choice))
                 size = choice.size
             result.sizes[obj.name] = size
-        _fuse_all(objects, tris, fused_views, result, report, made, names, (tolerance, exponent, padding, select,
-                                                                           feather, with_maps))
+        options = bake.FuseOptions(tolerance, exponent, padding, select, feather, with_maps)
+        _fuse_all(objects, tris, fused_views, result, report, made, names, options)
         for obj in objects:
             result.materials[obj.name] = bake_apply.apply_bake(obj, result.images[obj.name], uv_maps[obj.name],
                                                                "bake", shading, result.maps.get(obj.name))
