@@ -104,3 +104,22 @@ def main_for(doc: str, run: Callable[[], dict], argv: list[str] | None = None) -
     args = script_args(argparse.ArgumentParser(description=doc.splitlines()[0]), argv)
     report_figures(run(), args.json)
     return 0
+
+
+def stages_main(doc: str, stages: Callable[[Callable, int], list], runs: int, argv: list[str] | None = None) -> int:
+    """A stage module's ``main``: parse ``--runs``, run the stages alone and print their medians.
+
+    :param doc: The script's docstring (its first line describes the parser).
+    :param stages: ``stages(measure, runs)`` → ``(stage, times, params, reference stage or None)`` rows.
+    :param runs: Default number of timed runs.
+    :param argv: Arguments; the command line when None.
+    """
+    import statistics
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=runs)
+    args = parser.parse_args(argv)
+    for stage, times, params, ref in stages(measure, args.runs):
+        print(f"{stage:<36}{statistics.median(times) * 1e3:>10.1f} ms  (min {min(times) * 1e3:.1f}, "
+              f"{len(times)} runs) {params}" + (f" vs {ref}" if ref else ""), flush=True)
+    return 0

@@ -15,7 +15,6 @@ Run alone: ``python scripts/bench_scene_prompt.py [--runs N]``; ``scripts/bench.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 import bpy  # noqa: E402, I001  (bmesh is importable only after bpy)
 import bmesh  # noqa: E402
-from bench_common import measure  # noqa: E402
+from bench_common import stages_main  # noqa: E402
 
 from depth_addon import api  # noqa: E402
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
@@ -83,13 +82,7 @@ def scene_prompt_stages(measure, runs: int) -> list[Stage]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the stages alone and print medians."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args(argv)
-    for stage, times, params, ref in scene_prompt_stages(measure, args.runs):
-        print(f"{stage:<36}{statistics.median(times) * 1e3:>10.1f} ms  (min {min(times) * 1e3:.1f}) {params}"
-              + (f" vs {ref}" if ref else ""), flush=True)
-    return 0
+    return stages_main(__doc__, scene_prompt_stages, 5, argv)
 
 
 if __name__ == "__main__":

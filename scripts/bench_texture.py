@@ -19,9 +19,7 @@ Stages:
 
 from __future__ import annotations
 
-import argparse
 import random
-import statistics
 import sys
 from pathlib import Path
 
@@ -33,7 +31,7 @@ import bpy  # noqa: E402, I001  (bpy first: it makes bmesh importable)
 import bmesh  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench_common import measure  # noqa: E402
+from bench_common import stages_main  # noqa: E402
 from depth_addon import api  # noqa: E402
 from depth_addon.app import multiview as app_multiview
 from depth_addon.blender.writeback import bake_apply, projection
@@ -155,13 +153,7 @@ def texture_stages(measure, runs: int) -> list[tuple[str, list[float], dict, str
 
 def main(argv: list[str] | None = None) -> int:
     """Run the stages alone and print medians."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args(argv)
-    for stage, times, params, ref in texture_stages(measure, args.runs):
-        print(f"{stage:<28}{statistics.median(times) * 1e3:>10.1f} ms  (min {min(times) * 1e3:.1f}, "
-              f"{len(times)} runs) {params}" + (f" vs {ref}" if ref else ""), flush=True)
-    return 0
+    return stages_main(__doc__, texture_stages, 3, argv)
 
 
 if __name__ == "__main__":
