@@ -102,8 +102,8 @@ def style_window(regions: list[Region], style: str, margin: int = WINDOW_MARGIN,
     union = np.logical_or.reduce(wheres)
     h, w = union.shape
     rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
-    if rows.size == 0:
-        return slice(0, 0), slice(0, 0)
+    if rows.size == 0:  # regions are never empty (segments.build_regions); no box to take otherwise
+        return None
     y0, x0 = (max(0, int(v) - margin) // align * align for v in (rows[0], cols[0]))
     y1, x1 = min(h, int(rows[-1]) + 1 + margin), min(w, int(cols[-1]) + 1 + margin)
     return None if (y1 - y0) * (x1 - x0) > 0.8 * h * w else (slice(y0, y1), slice(x0, x1))

@@ -171,10 +171,6 @@ def facing_distance(camera: CameraModel, xyz: np.ndarray, normal: np.ndarray) ->
     return facing, dist
 
 
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-
-
 def bilinear(image: np.ndarray, col: np.ndarray, row: np.ndarray, cubic: bool = False) -> np.ndarray:
     """Sample an H×W×C image at continuous pixel coordinates (edge-clamped), with OpenCV.
 
@@ -291,8 +287,8 @@ def facing_votes(views: list[View], xyz: np.ndarray, normal: np.ndarray, toleran
     for view in views:
         s = sample_view(view, xyz, normal, tolerance, two_sided=True, distance_power=0.0)
         if s.index.size:
-            vdir, _ = view_directions(view.camera, np.take(xyz, s.index, axis=1))
-            front += int((_dot(np.take(normal, s.index, axis=1), vdir) > 0).sum())
+            pts, nrm = np.take(xyz, s.index, axis=1), np.take(normal, s.index, axis=1)
+            front += int((facing_distance(view.camera, pts, nrm)[0] > 0).sum())
             seen += s.index.size
     return front / seen if seen else 1.0
 
