@@ -8,8 +8,8 @@ from pathlib import Path
 
 import bpy
 
-from ..io.atomic import atomic_path, interrupts_held
-from .render_state import Overrides
+from ..io.atomic import atomic_path
+from .render_state import Overrides, render_held
 
 
 def render_still(scene: bpy.types.Scene, path: str | os.PathLike, engine: str = "CYCLES", samples: int = 16,
@@ -38,6 +38,5 @@ def render_still(scene: bpy.types.Scene, path: str | os.PathLike, engine: str = 
         ov.set(r, "filepath", str(tmp))
         ov.set(r, "use_file_extension", False)
         ov.image_format(r.image_settings, "PNG", "RGB", "8")
-        with interrupts_held():  # Blender calls Python during a render: Ctrl+C is raised after it, by us
-            bpy.ops.render.render(write_still=True, scene=scene.name)
+        render_held(write_still=True, scene=scene.name)
     return path

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import bpy
+
+from ..io.atomic import interrupts_held
 from .compat import set_image_format, set_multilayer_exr
 
 _FORMAT = ("media_type", "file_format", "color_mode", "color_depth", "exr_codec", "use_exr_interleave")  # in order
@@ -94,3 +97,15 @@ class Overrides:
 
     def __exit__(self, *exc) -> None:
         self.restore()
+
+
+def render_held(**kwargs: Any) -> None:
+    """``bpy.ops.render.render(**kwargs)`` with Ctrl+C held until it returns, then raised.
+
+    Blender calls Python during a render; a KeyboardInterrupt raised there would print a traceback inside
+    Blender instead of ending the command cleanly.
+
+    :param kwargs: The render operator's arguments.
+    """
+    with interrupts_held():
+        bpy.ops.render.render(**kwargs)

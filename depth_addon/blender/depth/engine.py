@@ -26,9 +26,8 @@ import bpy
 import numpy as np
 
 from ...io import exr_plain
-from ...io.atomic import interrupts_held
 from ..compat import ensure_node_tree
-from ..render_state import Overrides
+from ..render_state import Overrides, render_held
 from .scene import RenderVisibility
 
 BACKGROUND_Z = 1e9  # Cycles and Workbench write 1e10 where nothing was hit
@@ -117,8 +116,7 @@ def _render_once(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, camera: bpy
                 nodes.clear()
                 nodes.new("ShaderNodeOutputMaterial")
                 ov.set(layer, "material_override", override_mat)
-            with interrupts_held():  # Blender calls Python during a render: Ctrl+C is raised after it, by us
-                bpy.ops.render.render(write_still=True, scene=scene.name, layer=layer.name)
+            render_held(write_still=True, scene=scene.name, layer=layer.name)
         files = sorted(glob.glob(os.path.join(tmpdir, "*.exr")))
         if not files:
             raise RuntimeError(f"the {engine} render wrote no depth file")

@@ -29,8 +29,7 @@ from mathutils import Matrix
 
 from ...camera import CameraModel
 from ...errors import DepthAddonError
-from ...io.atomic import interrupts_held
-from ..render_state import Overrides
+from ..render_state import Overrides, render_held
 from . import cache as depth_cache
 from . import merged
 from .culling import cull_modes
@@ -88,8 +87,7 @@ def run_in_render(scene: bpy.types.Scene, layer: str, job: Callable[[bpy.types.D
                                 ("resolution_percentage", 100), ("use_compositing", False),
                                 ("use_sequencer", False), ("use_border", False), ("use_single_layer", True)):
                 ov.set(r, attr, value)
-            with interrupts_held():  # Blender calls Python during a render: Ctrl+C is raised after it, by us
-                bpy.ops.render.render(scene=scene.name, layer=layer)
+            render_held(scene=scene.name, layer=layer)
     finally:
         _DepthEngine.job = None
         if not registered:
