@@ -308,9 +308,13 @@ def map_images(name: str, maps: dict, out_dir: str | os.PathLike | None, files: 
 def pack_on_save(*_args) -> None:
     """Pack the generated images of ours that live only in memory, so saving keeps them (a ``save_pre``
     handler: packing costs tens of ms per image, too much to do while the user works)."""
-    failed = images.pack_generated(*(i for i in bpy.data.images
-                                     if provenance_props.KEY_PROVENANCE in i or (i.get(images.KEY_OWNED) and i.users)))
-    for line in failed:
+    _pack(*(i for i in bpy.data.images
+            if provenance_props.KEY_PROVENANCE in i or (i.get(images.KEY_OWNED) and i.users)))
+
+
+def _pack(*images_: bpy.types.Image | None) -> None:
+    """:func:`~depth_addon.blender.images.pack_generated`, saying on stderr which images could not be packed."""
+    for line in images.pack_generated(*images_):
         print(f"depth_addon: could not pack {line}; its pixels are not saved", file=sys.stderr)
 
 
@@ -321,7 +325,7 @@ def pack_now(*images_: bpy.types.Image | None) -> None:
     """
     keep_on_save()
     if not bpy.app.background:
-        images.pack_generated(*images_)
+        _pack(*images_)
 
 
 def keep_on_save() -> None:
