@@ -110,6 +110,30 @@ def test_progress_and_cancel(generators) -> None:
     assert gen.generate(scene(), seed=0).shape == (H, W, 3)
 
 
+@pytest.mark.parametrize("family", ["sd15-controlnet", "flux-depth"])
+def test_regional_prompts_paint_each_segment_with_its_own_pass(generators, family: str) -> None:
+    """One masked pass per distinct prompt: each segment equals its prompt's own full-frame image there, the
+    rest follows the main prompt; progress names the passes and still rises to 1.0."""
+    gen, depth = generators[family], scene()
+    seg = np.full(depth.shape, -1, np.int32)
+    seg[:, : W // 2], seg[H // 2:, W // 3: 2 * W // 3] = 0, 2
+    prompts = ["red brick wall", "", "wooden box"]
+    seen: list[tuple[float, str]] = []
+    out = gen.generate(depth, prompt="grass", seed=5, segments=seg, segment_prompts=prompts,
+                       progress=lambda f, m: seen.append((f, m)))
+    alone = {p: gen.generate(depth, prompt=p, seed=5) for p in ("grass", "red brick wall", "wooden box")}
+    for where, text in ((seg == 0, "red brick wall"), (seg == 2, "wooden box"), (seg < 0, "grass")):
+        assert np.array_equal(out[where], alone[text][where])
+    assert not np.array_equal(out, alone["grass"])
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {m.split(":")[0] for _, m in seen if m.startswith("prompt")} == {"prompt 1/3", "prompt 2/3", "prompt 3/3"}
+    one = gen.generate(depth, prompt="grass", seed=5, segments=np.zeros_like(seg), segment_prompts=["grass"])
+    assert np.array_equal(one, alone["grass"])
+    with pytest.raises(BadInput, match="segments"):
+        gen.generate(depth, seed=5, segments=seg[:-1], segment_prompts=prompts)
+
+
 def test_depth_reaches_the_controlnet(generators) -> None:
     """With strength 0 the depth map has no effect; at full strength another depth gives another image."""
     gen = generators["sd15-controlnet"]

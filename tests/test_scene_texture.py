@@ -38,10 +38,12 @@ def region_colours(scene: bpy.types.Scene, rgb: np.ndarray) -> dict[str, np.ndar
     return {name: rgb[ids.object_ids == i].mean(0) for i, name in enumerate(ids.objects)}
 
 
-def test_the_demo_prompt_lands_on_its_objects() -> None:
-    """Walls brick, the column wood, the ground grass: by their names, reported and recorded."""
+@pytest.mark.parametrize("generator", [None, "baseline"])
+def test_the_demo_prompt_lands_on_its_objects(generator: str | None) -> None:
+    """Walls brick, the column wood, the ground grass: by their names, reported and recorded; the default generator
+    conditions per pixel, the baseline paints masked passes."""
     scene = demo()
-    run = api.texture_scene(scene, prompt=PROMPT, seed=0, resolution=SIZE, compositor=False)
+    run = api.texture_scene(scene, prompt=PROMPT, seed=0, resolution=SIZE, compositor=False, generator=generator)
     got = {d["part"].split("/")[0]: (d["prompt"], d["reason"]) for d in run.parts.decisions}
     assert got["Ground"] == ("grass", "name") and got["Column"] == ("wood", "name")
     assert got["Wall"] == ("brick", "name") and got["Box"][0] == "brick"

@@ -10,8 +10,10 @@ from test_embedded import ground_box
 
 from depth_addon.errors import BadInput
 from depth_addon.generation.analytic import AnalyticGenerator
+from depth_addon.generation.baseline import ProceduralBaseline
 from depth_addon.generation.embedded import EmbeddedGenerator
 from depth_addon.generation.prompt import parse_prompt
+from depth_addon.generation.regional import prompt_masks
 from depth_addon.generation.segments import build_regions, resize_segments
 
 
@@ -56,6 +58,33 @@ def test_neighbours_with_one_material_get_different_draws_unless_same():
     assert same[0].variant == same[1].variant
     partial = build_regions(np.where(seg == 1, -1, 0), ["grass"], report, 0, mask)
     assert [r.style for r in partial][0] == "grass" and len(partial) == 2
+
+
+def test_baseline_paints_each_segment_from_its_own_prompt_pass():
+    """The baseline paints regions by masked passes: each segment matches its prompt's full-frame image there."""
+    depth, cam = ground_box(box=False)
+    seg = _halves(depth)
+    gen = ProceduralBaseline()
+    img = gen.generate(depth, prompt="stone", seed=3, camera=cam, segments=seg, segment_prompts=["red brick", "grass"])
+    ground = np.isfinite(depth)
+    left, right = _mean_rgb(img, ground & (seg == 0)), _mean_rgb(img, ground & (seg == 1))
+    assert left[0] > left[1] and right[1] > right[0]  # brick is red, grass is green
+    brick = gen.generate(depth, prompt="red brick", seed=3, camera=cam)
+    assert np.array_equal(img[seg == 0], brick[seg == 0])
+    same = gen.generate(depth, prompt="stone", seed=3, camera=cam, segments=seg, segment_prompts=["stone", "stone"])
+    assert np.array_equal(same, gen.generate(depth, prompt="stone", seed=3, camera=cam))  # one prompt, one pass
+
+
+def test_prompt_masks_group_pixels_by_prompt():
+    seg = np.array([[0, 1, 2, -1], [3, 3, 0, 9]])
+    groups = prompt_masks(seg, ["brick", " ", "wood", "brick "], "grass", seg.shape, (4, 2))
+    assert [t for t, _ in groups] == ["grass", "brick", "wood"]
+    where = {t: w for t, w in groups}
+    assert where["brick"].tolist() == [[True, False, False, False], [True, True, True, False]]
+    assert where["grass"].tolist() == [[False, True, False, True], [False, False, False, True]]
+    assert (np.sum([w for _, w in groups], axis=0) == 1).all()  # every pixel in exactly one group
+    assert prompt_masks(np.full((2, 4), 7), ["brick"], "grass", (2, 4), (4, 2)) == [("grass", None)]
+    assert prompt_masks(None, None, "grass", (2, 4), (4, 2)) == [("grass", None)]
 
 
 def test_analytic_neighbour_palettes_differ():

@@ -18,6 +18,7 @@ from . import _ops
 from ._ops import box3
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
 from .palette import STYLES, build_palette, sky_colours
+from .regional import masked_passes, prompt_masks
 
 DEFAULT_FOV_DEG = 50.0
 NOISE_TABLE = 32
@@ -100,6 +101,8 @@ class ProceduralBaseline:
         progress: ProgressFn | None = None,
         cancel: CancelFn | None = None,
         camera: CameraModel | None = None,
+        segments: np.ndarray | None = None,
+        segment_prompts: list[str] | None = None,
     ) -> np.ndarray:
         """Generate an sRGB image for ``depth`` (see :class:`~.base.Generator` for the contract).
 
@@ -111,6 +114,9 @@ class ProceduralBaseline:
         :param progress: ``progress(fraction, message)`` callback.
         :param cancel: Cancellation poll.
         :param camera: Camera the depth was taken with.
+        :param segments: H×W integer segment map; with ``segment_prompts``, each segment follows its own
+            prompt (one pass per distinct prompt, see :mod:`.regional`).
+        :param segment_prompts: One prompt per segment id.
         :return: H×W×3 float32 sRGB in [0, 1], row 0 = top.
         """
         steps = Steps(progress, cancel)
@@ -119,6 +125,7 @@ class ProceduralBaseline:
         width, height = validate_size(size, d_np.shape)
         seed = validate_seed(seed)
         prompt = "" if prompt is None else str(prompt)
+        groups = prompt_masks(segments, segment_prompts, prompt, d_np.shape, (width, height))
         d_np, m_np = resize_depth(d_np, m_np, (width, height))
         if camera is None:
             camera = CameraModel.from_fov(width, height, DEFAULT_FOV_DEG)
@@ -126,7 +133,9 @@ class ProceduralBaseline:
             camera = dataclasses.replace(camera, width=width, height=height)
 
         steps(0.1, "geometry")
-        return self._run(d_np, m_np, camera, prompt, seed, steps)
+        if len(groups) == 1:
+            return self._run(d_np, m_np, camera, groups[0][0], seed, steps)
+        return masked_passes(lambda text, sub: self._run(d_np, m_np, camera, text, seed, sub), groups, steps, 0.1)
 
     def _run(self, d_np: np.ndarray, m_np: np.ndarray, camera: CameraModel, prompt: str, seed: int,
              steps: Steps) -> np.ndarray:

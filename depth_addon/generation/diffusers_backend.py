@@ -40,6 +40,7 @@ from .diffusers_load import (
     pick_device,
     plan_offload,
 )
+from .regional import masked_passes, prompt_masks
 
 __all__ = ["BackendConfig", "DiffusersGenerator", "config_from_env", "control_image", "estimate_memory",
            "import_diffusers", "sha256_of", "verify_hashes"]
@@ -330,6 +331,8 @@ class DiffusersGenerator:
         device: str | None = None,
         model_dir: str | None = None,
         options: Mapping | None = None,
+        segments: np.ndarray | None = None,
+        segment_prompts: list[str] | None = None,
     ) -> np.ndarray:
         """Generate an image for ``depth`` (see :class:`~.base.Generator`); the camera is not used.
 
@@ -339,6 +342,9 @@ class DiffusersGenerator:
         :param device: ``cuda``, ``mps`` or ``cpu`` overrides the config; ``auto`` keeps the config's choice.
         :param model_dir: Base model folder; overrides the config.
         :param options: Further :class:`BackendConfig` fields.
+        :param segments: H×W integer segment map; with ``segment_prompts``, regional prompting: one pipeline
+            pass per distinct prompt, each kept on its own segments (see :mod:`.regional`).
+        :param segment_prompts: One prompt per segment id.
         :return: H×W×3 float32 sRGB in [0, 1].
         :raises BadInput: For unusable depth, size, seed or options.
         :raises ModelUnavailable: When the model cannot be loaded (see :meth:`load`).
@@ -347,6 +353,7 @@ class DiffusersGenerator:
         seed = validate_seed(seed)
         depth, mask = validate_depth(depth, mask)
         w, h = validate_size(size, depth.shape)
+        groups = prompt_masks(segments, segment_prompts, prompt or "", depth.shape, (w, h))
         depth, mask = resize_depth(depth, mask, (w, h))
         cfg = self.resolve(options, model=model_dir, device=None if device == "auto" else device, steps=steps,
                            control_scale=strength, negative_prompt=negative_prompt)
@@ -361,15 +368,21 @@ class DiffusersGenerator:
         stride = pipe.vae_scale_factor * (2 if family == "flux-depth" else 1)
         control = torch.from_numpy(control_image(depth, mask, stride))
         self._memory_options(cfg, control.shape[3] * control.shape[2])
-        args = self._call_args(cfg, family, control, prompt, seed, report, cancel, torch)
-        try:
-            result = pipe(**args)
-        except Cancelled:
-            pipe.maybe_free_model_hooks()
-            raise
-        if any(getattr(result, "nsfw_content_detected", None) or []):
-            report(0.97, "the model's safety checker blanked the image")
-        image = np.asarray(result.images[0], dtype=np.float32)[:h, :w]
+
+        def one_pass(text: str, steps: Steps) -> np.ndarray:
+            try:
+                result = pipe(**self._call_args(cfg, family, control, text, seed, steps, cancel, torch))
+            except Cancelled:
+                pipe.maybe_free_model_hooks()
+                raise
+            if any(getattr(result, "nsfw_content_detected", None) or []):
+                steps(0.97, "the model's safety checker blanked the image")
+            return np.asarray(result.images[0], dtype=np.float32)[:h, :w]
+
+        if len(groups) == 1:
+            image = one_pass(groups[0][0], report)
+        else:
+            image = masked_passes(one_pass, groups, report, 0.02)
         report.done()
         return np.ascontiguousarray(np.clip(image, 0.0, 1.0))
 
