@@ -74,6 +74,13 @@ def test_generators_without_maps_get_estimated_ones():
     assert set(generated.maps) == set(gen_maps.MAPS) and not generated.maps["height"].any()  # no relief guessed
     mask = np.isfinite(depth)
     assert generated.maps["metallic"][mask].min() == 1.0 and generated.maps["roughness"][mask].max() < 0.3
+    seg = np.zeros(depth.shape, np.int32)
+    seg[:, 32:] = 1  # per-object materials: each region's maps follow its own prompt
+    parts = app_flow.GenerateRequest(depth, mask, cam, "stone", 1, maps=True, segments=seg,
+                                     segment_prompts=["polished metal", "wood"])
+    split = app_flow.LocalGenerator("baseline")(parts, None, None).maps
+    assert split["metallic"][mask & (seg == 0)].min() == 1.0 and split["metallic"][mask & (seg == 1)].max() == 0.0
+    assert split["roughness"][mask & (seg == 1)].min() == pytest.approx(gen_maps.ROUGHNESS["wood"])
     # de-lighting an image shaded by a sun: the albedo keeps much less of the shading than the image
     d, m, seed, camera = prepare(depth, None, None, 5, cam)
     g = gbuffer(d, m, camera, "stone", seed)

@@ -27,6 +27,7 @@ from .base import resize_depth, validate_depth
 from .baseline import DEFAULT_FOV_DEG, linear_to_srgb, srgb_to_linear
 from .maps import FINISH_ROUGHNESS, METALLIC, ROUGHNESS, Layers
 from .prompt import parse_prompt
+from .regional import prompt_masks
 from .segments import choose_style
 from .shadows import screen_shadows
 
@@ -98,14 +99,24 @@ def estimate_maps(rgb: np.ndarray, depth: np.ndarray, mask: np.ndarray | None, c
     shading = np.maximum(shading, floor)
     scale = float(shading[m].mean()) if m.any() else 1.0
     albedo = np.where(m[..., None], lin / (shading / scale)[..., None], 0.0)
+    rough, metal = material_values(prompt, seed)
+    encoded = np.where(m[..., None], 0.5 + 0.5 * np.moveaxis(normals, 0, -1), np.array([0.5, 0.5, 1.0]))
+    return {"albedo": linear_to_srgb(albedo),
+            "roughness": np.where(m, rough, 0.0).astype(np.float32),
+            "metallic": np.where(m, metal, 0.0).astype(np.float32),
+            "normal": encoded.astype(np.float32), "height": np.zeros(m.shape, np.float32)}
+
+
+def material_values(prompt: str, seed: int = 0) -> tuple[float, float]:
+    """``(roughness, metallic)`` of a prompt's material: its style's values, roughness shifted by its finishes.
+
+    :param prompt: Prompt.
+    :param seed: Seed (the style picked for a prompt without a style word).
+    """
     report = parse_prompt(prompt)
     style = choose_style(report, seed)
     rough = ROUGHNESS.get(style, 0.7) + sum(FINISH_ROUGHNESS.get(f, 0.0) for f in report.finishes)
-    encoded = np.where(m[..., None], 0.5 + 0.5 * np.moveaxis(normals, 0, -1), np.array([0.5, 0.5, 1.0]))
-    return {"albedo": linear_to_srgb(albedo),
-            "roughness": np.where(m, np.clip(rough, 0.02, 1.0), 0.0).astype(np.float32),
-            "metallic": np.where(m, METALLIC.get(style, 0.0), 0.0).astype(np.float32),
-            "normal": encoded.astype(np.float32), "height": np.zeros(m.shape, np.float32)}
+    return float(np.clip(rough, 0.02, 1.0)), float(METALLIC.get(style, 0.0))
 
 
 def generate_layers(gen, depth: np.ndarray, mask: np.ndarray | None, prompt: str, seed: int,
@@ -131,4 +142,10 @@ def generate_layers(gen, depth: np.ndarray, mask: np.ndarray | None, prompt: str
     cam = camera or CameraModel.from_fov(w, h, DEFAULT_FOV_DEG)
     if (cam.width, cam.height) != (w, h):
         cam = dataclasses.replace(cam, width=w, height=h)
-    return Layers(rgb, estimate_maps(rgb, d, m, cam, prompt, seed))
+    maps = estimate_maps(rgb, d, m, cam, prompt, seed)
+    segments, prompts = kwargs.get("segments"), kwargs.get("segment_prompts")
+    groups = prompt_masks(segments, prompts, prompt, np.shape(depth), (w, h)) if segments is not None else []
+    for text, where in groups if len(groups) > 1 else ():  # each region's material gives its own values
+        rough, metal = material_values(text, seed)
+        maps["roughness"][where & m], maps["metallic"][where & m] = rough, metal
+    return Layers(rgb, maps)
