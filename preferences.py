@@ -41,7 +41,7 @@ def _backends(_self, _context) -> list[tuple[str, str, str]]:
 
 
 class DepthAddonPreferences(bpy.types.AddonPreferences):
-    """Machine settings: backend, model folder, device, worker Python and the PyTorch installation."""
+    """Machine settings: backend, model folders, device, worker Python and the PyTorch installation."""
 
     bl_idname = ADDON_ID
 
@@ -49,6 +49,10 @@ class DepthAddonPreferences(bpy.types.AddonPreferences):
                                     description="Backend used when the scene's Generator field is empty")
     model_dir: bpy.props.StringProperty(name="Model Folder", subtype="DIR_PATH",
                                         description="Folder with model weights for learned backends")
+    depth_model_dir: bpy.props.StringProperty(
+        name="Depth Estimator", subtype="DIR_PATH",
+        description="Folder with config.json and model.safetensors of a depth estimator (Depth Anything V2 or DPT) "
+                    "for Import Photo as Mesh; empty uses ~/depth_addon_models/Depth-Anything-V2-Small-hf")
     device: bpy.props.EnumProperty(name="Device", items=_DEVICE_ITEMS, default="auto")
     worker_python: bpy.props.StringProperty(
         name="Worker Python", subtype="FILE_PATH",
@@ -74,6 +78,7 @@ def draw_preferences(prefs: DepthAddonPreferences, layout: bpy.types.UILayout, c
     col = layout.column()
     col.prop(prefs, "backend")
     col.prop(prefs, "model_dir")
+    col.prop(prefs, "depth_model_dir")
     col.prop(prefs, "device")
     col.prop(prefs, "worker_python", placeholder="Blender's Python")
     draw_torch_box(layout.box(), context)

@@ -2,8 +2,10 @@
 """Photo import: ``depth.import_photo_as_mesh`` estimates a photo's depth with local weights, aligns it to metres
 and imports it as a camera-correct mesh coloured by the photo.
 
-Without weights in the default folder the operator is disabled and its poll message says what to download
-and where to put it; nothing else depends on the weights.
+The weights folder is the operator's own Model Folder, else Preferences › Depth Estimator, else
+``$DEPTH_ADDON_DEPTH_MODEL`` or ``~/depth_addon_models/Depth-Anything-V2-Small-hf``. Without weights there the
+operator is disabled and its poll message says what to download and where to put it; nothing else depends on
+the weights.
 """
 
 import os
@@ -12,6 +14,7 @@ import traceback
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
+from ..depth_addon.app import setup
 from ..depth_addon.app.estimate import import_photo, weights_problem
 from ..depth_addon.errors import DepthAddonError
 from . import ids
@@ -50,9 +53,9 @@ class DEPTH_OT_import_photo_as_mesh(bpy.types.Operator, ImportHelper):
         if context.scene is None:
             cls.poll_message_set("No scene to import into")
             return False
-        problem = weights_problem()
+        problem = weights_problem(setup.depth_model_dir(context))
         if problem:
-            cls.poll_message_set(problem)
+            cls.poll_message_set(f"{problem}, then choose it in Preferences › Add-ons › Depth Addon › Depth Estimator")
             return False
         return True
 
@@ -64,7 +67,11 @@ class DEPTH_OT_import_photo_as_mesh(bpy.types.Operator, ImportHelper):
                 "near": self.near, "far": self.far}
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        model = bpy.path.abspath(self.model_dir) if self.model_dir else None
+        model = setup.depth_model_dir(context, self.model_dir)
+        problem = weights_problem(model)
+        if problem:
+            self.report({"ERROR"}, problem)
+            return {"CANCELLED"}
         try:
             result, depth = import_photo(self.filepath, model, self.align, scene=context.scene,
                                          align=self.align_options())

@@ -5,10 +5,13 @@ Drawing only: every action is an operator, named by its ``bl_idname`` constant (
 a section whose operators are not registered says so instead of failing.
 """
 
+import textwrap
+
 import bpy
 
-from ..depth_addon.app.setup import generator_name
+from ..depth_addon.app.setup import depth_model_dir, generator_name
 from ..depth_addon.app.writeback import compositor_active
+from ..depth_addon.estimation.estimator import weights_problem
 from ..operators import ids
 from .status import draw_dependencies
 
@@ -120,6 +123,12 @@ class VIEW3D_PT_depth_import(DepthSidebar, bpy.types.Panel):
         layout.operator(ids.IMPORT_DEPTH_MAP, icon="IMPORT")
         if available(ids.IMPORT_PHOTO_AS_MESH):
             layout.operator(ids.IMPORT_PHOTO_AS_MESH, icon="IMAGE_DATA")
+            problem = weights_problem(depth_model_dir(context))
+            if problem:  # what to download and where to put it, wrapped to the panel's width
+                col = layout.column(align=True)
+                col.scale_y = 0.8
+                for k, line in enumerate(textwrap.wrap(f"{problem}; or set Preferences › Depth Estimator", 40)):
+                    col.label(text=line, icon="INFO" if k == 0 else "BLANK1")
 
 
 class VIEW3D_PT_depth_generate(DepthSidebar, bpy.types.Panel):

@@ -72,6 +72,18 @@ def test_operator_poll_says_what_to_download(addon, monkeypatch, tmp_path):
         bpy.ops.depth.import_photo_as_mesh(filepath="x.png")
 
 
+def test_the_preferences_folder_is_used_when_the_operator_has_none(addon, prefs, model, photo, monkeypatch, tmp_path):
+    """Operator folder, then Preferences › Depth Estimator, then the environment or home default."""
+    monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(tmp_path / "missing"))
+    prefs.depth_model_dir = ""
+    assert not bpy.ops.depth.import_photo_as_mesh.poll()
+    prefs.depth_model_dir = str(model)
+    assert bpy.ops.depth.import_photo_as_mesh.poll()
+    assert bpy.ops.depth.import_photo_as_mesh(filepath=str(photo), align="none") == {"FINISHED"}
+    with pytest.raises(RuntimeError, match="No depth estimator weights in .*elsewhere"):
+        bpy.ops.depth.import_photo_as_mesh(filepath=str(photo), model_dir=str(tmp_path / "elsewhere"))
+
+
 def test_operator_imports_the_photo_as_a_mesh(addon, model, photo, monkeypatch):
     monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(model))
     before = set(bpy.data.objects)

@@ -111,6 +111,19 @@ def test_missing_features_say_so(addon, capfd) -> None:
                                                                              capfd).labels
 
 
+def test_missing_estimator_weights_are_explained(addon, monkeypatch, capfd, tmp_path) -> None:
+    """Without depth estimator weights the Import panel says what to download and where to put it."""
+    monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(tmp_path / "missing"))
+    text = " ".join(_draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_import, capfd).labels)
+    assert "Depth-Anything-V2-Small-hf" in text and str(tmp_path / "missing")[-20:] in text.replace(" ", "")
+    assert "Preferences › Depth Estimator" in text
+    (tmp_path / "missing").mkdir()
+    (tmp_path / "missing" / "config.json").write_text("{}")
+    (tmp_path / "missing" / "model.safetensors").write_bytes(b"")
+    assert "Depth-Anything-V2-Small-hf" not in " ".join(
+        _draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_import, capfd).labels)
+
+
 def test_missing_torch_is_explained(addon, monkeypatch, capfd) -> None:
     """Without PyTorch the default backend still generates; a backend that needs it (diffusers) is explained in
     the panels, and Generate is disabled with the reason."""

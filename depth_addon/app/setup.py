@@ -61,6 +61,19 @@ def worker_config(context: bpy.types.Context | None = None) -> WorkerConfig:
     return WorkerConfig(python=python, paths=paths, env=env)
 
 
+def depth_model_dir(context: bpy.types.Context | None = None, folder: str = "") -> str | None:
+    """The depth estimator's weights folder: ``folder`` when set, else the preferences' Depth Estimator folder,
+    else None (the estimator's own default: ``$DEPTH_ADDON_DEPTH_MODEL`` or the home folder).
+
+    :param context: Context; ``bpy.context`` when None.
+    :param folder: A folder chosen for this run (an operator's own setting), Blender-relative paths allowed.
+    """
+    if not folder:
+        prefs = addon_prefs(context)
+        folder = prefs.depth_model_dir if prefs is not None else ""
+    return bpy.path.abspath(folder) if folder else None
+
+
 def generator_name(context: bpy.types.Context) -> str:
     """The backend for this scene: its own Generator field, else the preferences' default.
 
