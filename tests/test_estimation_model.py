@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from depth_addon.errors import BadInput, ModelUnavailable
-from depth_addon.estimation.estimator import Estimator, estimate_photo, inspect_folder, weights_problem
+from depth_addon.estimation.estimator import Estimator, estimate_photo, input_shape, inspect_folder, weights_problem
 
 
 def tiny_depth_anything(folder, metric: bool = False):
@@ -31,6 +31,19 @@ def tiny_depth_anything(folder, metric: bool = False):
     torch.manual_seed(0)
     DepthAnythingForDepthEstimation(config).save_pretrained(folder, safe_serialization=True)
     (folder / "preprocessor_config.json").write_text(json.dumps({"size": {"height": 56, "width": 56}}))
+    return folder
+
+
+def tiny_dpt(folder):
+    """Save a random-weight DPTForDepthEstimation (its own ViT, which takes square inputs only) into ``folder``."""
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation
+
+    config = DPTConfig(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
+                       image_size=32, patch_size=8, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 8, 16, 16],
+                       reassemble_factors=[4, 2, 1, 0.5], fusion_hidden_size=8, head_in_index=-1)
+    torch.manual_seed(0)
+    DPTForDepthEstimation(config).save_pretrained(folder, safe_serialization=True)
     return folder
 
 
@@ -59,6 +72,23 @@ def test_relative_model_gives_disparity_at_the_photo_size(relative_model, photo)
     assert estimate.kind == "disparity" and estimate.intrinsics is None
     assert estimate.values.shape == (40, 60) and estimate.values.dtype == np.float32
     assert np.isfinite(estimate.values).all()
+
+
+def test_dpt_gives_disparity_at_the_photo_size_through_a_square_input(tmp_path, photo, relative_model):
+    """DPT reshapes its tokens to a square grid: a 60×40 photo goes in stretched to the trained 32², comes back
+    at 60×40; Depth Anything keeps the aspect."""
+    folder = tiny_dpt(tmp_path / "dpt")
+    info = inspect_folder(folder)
+    assert (info.architecture, info.kind, info.input_size, info.patch, info.square) == (
+        "DPTForDepthEstimation", "disparity", 32, 8, True)
+    assert input_shape(60, 40, info) == (32, 32)
+    estimate = estimate_photo(photo, folder)
+    assert estimate.values.shape == (40, 60) and estimate.kind == "disparity" and np.isfinite(estimate.values).all()
+    da = inspect_folder(relative_model)
+    assert not da.square and input_shape(60, 40, da) == (84, 56)
+    (folder / "config.json").write_text((folder / "config.json").read_text().replace('"dpt"', '"depth_anything"'))
+    with pytest.raises(ModelUnavailable, match="refusing"):  # DPT weights under a Depth Anything config
+        estimate_photo(photo, folder)
 
 
 def test_metric_model_gives_depth(tmp_path, photo):

@@ -65,6 +65,8 @@ class ModelInfo:
     :param patch: Patch size; both sides of the input are multiples of it.
     :param mean: Normalisation mean per channel.
     :param std: Normalisation standard deviation per channel.
+    :param square: The network takes square inputs only (DPT on its own ViT, plain or hybrid, reshapes its
+        tokens to a square grid): the photo is stretched to ``input_size``² and the output back to its size.
     """
 
     folder: Path
@@ -74,6 +76,7 @@ class ModelInfo:
     patch: int
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    square: bool = False
 
 
 def inspect_folder(folder: str | os.PathLike) -> ModelInfo:
@@ -102,10 +105,12 @@ def inspect_folder(folder: str | os.PathLike) -> ModelInfo:
     patch = int(config.get("patch_size") or backbone.get("patch_size") or 14)
     pre = read_json(folder / "preprocessor_config.json") if (folder / "preprocessor_config.json").is_file() else {}
     size = pre.get("size") or {}
-    side = int(min(size.get("height", 518), size.get("width", 518))) if isinstance(size, dict) else 518
+    trained = config.get("image_size") if isinstance(config.get("image_size"), int) else 518  # DPT: 384
+    side = int(min(size.get("height", trained), size.get("width", trained))) if isinstance(size, dict) else trained
     mean = tuple(pre.get("image_mean") or IMAGENET_MEAN)
     std = tuple(pre.get("image_std") or IMAGENET_STD)
-    return ModelInfo(folder, architecture, kind, max(patch, side // patch * patch), patch, mean, std)
+    square = model_type == "dpt" and not config.get("backbone_config")
+    return ModelInfo(folder, architecture, kind, max(patch, side // patch * patch), patch, mean, std, square)
 
 
 def check_photo(path: str | os.PathLike) -> tuple[int, int]:
@@ -141,12 +146,15 @@ class Estimate:
 
 
 def input_shape(width: int, height: int, info: ModelInfo) -> tuple[int, int]:
-    """``(width, height)`` of the network input: shorter side ``input_size``, aspect kept, multiples of the patch.
+    """``(width, height)`` of the network input: shorter side ``input_size``, aspect kept, multiples of the patch
+    (``input_size``² for square-only networks).
 
     :param width: Photo width.
     :param height: Photo height.
     :param info: The model.
     """
+    if info.square:
+        return info.input_size, info.input_size
     factor = info.input_size / min(width, height)
     return tuple(max(info.patch, int(round(s * factor / info.patch)) * info.patch) for s in (width, height))
 
