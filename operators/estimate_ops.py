@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Photo import: ``depth.import_photo_as_mesh`` estimates a photo's depth with local weights, aligns it to metres
-and imports it as a camera-correct mesh coloured by the photo.
+"""Photo import: ``depth.import_photo_as_mesh`` estimates a photo's depth with local weights in the worker (where
+PyTorch is), aligns it to metres and imports it as a camera-correct mesh coloured by the photo.
 
 The weights folder is the operator's own Model Folder, else Preferences › Depth Estimator, else
 ``$DEPTH_ADDON_DEPTH_MODEL`` or ``~/depth_addon_models/Depth-Anything-V2-Small-hf``. Without weights there the
@@ -9,15 +9,17 @@ the weights.
 """
 
 import os
-import traceback
 
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
 from ..depth_addon.app import setup
-from ..depth_addon.app.estimate import import_photo, weights_problem
-from ..depth_addon.errors import DepthAddonError
+from ..depth_addon.app.estimate import import_photo_flow, weights_problem
+from ..depth_addon.app.jobs import QUEUE, Job
+from ..depth_addon.errors import ModelUnavailable
+from ..depth_addon.estimation.estimator import default_folder
 from . import ids
+from .follow import FollowJobs
 from .import_ops import known_points
 
 _ALIGN = [
@@ -28,9 +30,9 @@ _ALIGN = [
 ]
 
 
-class DEPTH_OT_import_photo_as_mesh(bpy.types.Operator, ImportHelper):
-    """Estimate a photo's depth with a local Depth Anything V2 model, align it to metres and import it as a mesh
-    with a matching camera"""
+class DEPTH_OT_import_photo_as_mesh(FollowJobs, bpy.types.Operator, ImportHelper):
+    """Estimate a photo's depth with a local Depth Anything V2 model in the background worker, align it to metres
+    and import it as a mesh with a matching camera. Blender stays usable meanwhile; Esc cancels"""
 
     bl_idname = ids.IMPORT_PHOTO_AS_MESH
     bl_label = "Import Photo as Mesh"
@@ -39,7 +41,8 @@ class DEPTH_OT_import_photo_as_mesh(bpy.types.Operator, ImportHelper):
     filter_glob: bpy.props.StringProperty(default="*.png;*.jpg;*.jpeg;*.tif;*.tiff;*.bmp;*.webp",
                                           options={"HIDDEN"})
     model_dir: bpy.props.StringProperty(name="Model Folder", subtype="DIR_PATH",
-                                        description="Folder with config.json and .safetensors (empty: the default)")
+                                        description="Folder with config.json and .safetensors (empty: the one set in "
+                                                    "the preferences, else the default)")
     align: bpy.props.EnumProperty(name="Align", items=_ALIGN, default="none")
     known: bpy.props.StringProperty(name="Known Points",
                                     description="'row col metres' triples separated by ';' (Known Points)")
@@ -53,7 +56,7 @@ class DEPTH_OT_import_photo_as_mesh(bpy.types.Operator, ImportHelper):
         if context.scene is None:
             cls.poll_message_set("No scene to import into")
             return False
-        problem = weights_problem(setup.depth_model_dir(context))
+        problem = setup.depth_model_problem(context)
         if problem:
             cls.poll_message_set(f"{problem}, then choose it in Preferences › Add-ons › Depth Addon › Depth Estimator")
             return False
@@ -66,28 +69,27 @@ class DEPTH_OT_import_photo_as_mesh(bpy.types.Operator, ImportHelper):
         return {"points": points, "focal_px": self.focal_px or None, "height": self.height,
                 "near": self.near, "far": self.far}
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        model = setup.depth_model_dir(context, self.model_dir)
+    def make_jobs(self, context: bpy.types.Context) -> list[Job]:
+        """One job: the photo's depth estimated in the worker, then aligned and imported on the main thread."""
+        model = setup.depth_model_dir(context, self.model_dir) or str(default_folder())  # the worker uses this one
         problem = weights_problem(model)
         if problem:
-            self.report({"ERROR"}, problem)
-            return {"CANCELLED"}
-        try:
-            result, depth = import_photo(self.filepath, model, self.align, scene=context.scene,
-                                         align=self.align_options())
-        except DepthAddonError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        except Exception as exc:  # a bug, not bad input: the traceback goes to the console
-            traceback.print_exc()
-            self.report({"ERROR"}, f"Photo import of {os.path.basename(self.filepath)} failed: "
-                                   f"{type(exc).__name__}: {exc} (traceback in the system console)")
-            return {"CANCELLED"}
-        for message in result.warnings:
-            self.report({"WARNING"}, message)
-        self.report({"INFO"}, f"Imported {result.object.name} ({depth.estimate.kind}, aligned by "
-                              f"{depth.alignment.method})")
-        return {"FINISHED"}
+            raise ModelUnavailable(problem)
+        prefs = setup.addon_prefs(context)
+        flow = import_photo_flow(self.filepath, model, self.align, scene=context.scene, align=self.align_options(),
+                                 device=prefs.device if prefs is not None else "cpu")
+        return [QUEUE.submit(Job(context.scene.name, flow, {}, label=os.path.basename(self.filepath),
+                                 describe=lambda done: done.summary))]
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        """Open the file browser; choosing a photo runs :meth:`execute`."""
+        return ImportHelper.invoke(self, context, event)
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        """From the file browser: queue the job and follow it modally. From a script: queue it and wait."""
+        if self.options.is_invoke and context.window is not None:
+            return FollowJobs.invoke(self, context, None)
+        return FollowJobs.execute(self, context)
 
 
 classes = (DEPTH_OT_import_photo_as_mesh,)

@@ -9,9 +9,8 @@ import textwrap
 
 import bpy
 
-from ..depth_addon.app.setup import depth_model_dir, generator_name
+from ..depth_addon.app.setup import depth_model_problem, generator_name
 from ..depth_addon.app.writeback import compositor_active
-from ..depth_addon.estimation.estimator import weights_problem
 from ..operators import ids
 from .status import draw_dependencies
 
@@ -123,7 +122,7 @@ class VIEW3D_PT_depth_import(DepthSidebar, bpy.types.Panel):
         layout.operator(ids.IMPORT_DEPTH_MAP, icon="IMPORT")
         if available(ids.IMPORT_PHOTO_AS_MESH):
             layout.operator(ids.IMPORT_PHOTO_AS_MESH, icon="IMAGE_DATA")
-            problem = weights_problem(depth_model_dir(context))
+            problem = depth_model_problem(context)
             if problem:  # what to download and where to put it, wrapped to the panel's width
                 col = layout.column(align=True)
                 col.scale_y = 0.8

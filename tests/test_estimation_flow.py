@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import analytic
 import bpy
@@ -91,3 +92,48 @@ def test_operator_imports_the_photo_as_a_mesh(addon, model, photo, monkeypatch):
     created = set(bpy.data.objects) - before
     assert any(o.type == "MESH" and len(o.data.polygons) > 0 for o in created)
     assert any(o.type == "CAMERA" for o in created)
+
+
+def test_the_worker_estimates_and_blender_does_not(addon, model, photo, monkeypatch, tmp_path):
+    """The operator's estimate runs in the worker, where PyTorch lives (Blender's own Python has none); bad photos
+    and missing weights come back as clear errors, and the worker keeps serving."""
+    from depth_addon.worker.client import WorkerClient
+    from depth_addon.worker.protocol import Error, Estimated
+
+    def no_torch_here(self):
+        raise AssertionError("estimated inside Blender")
+
+    monkeypatch.setattr(addon.depth_addon.estimation.estimator.Estimator, "load", no_torch_here)
+    monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(model))
+    before = set(bpy.data.objects)
+    assert bpy.ops.depth.import_photo_as_mesh(filepath=str(photo), align="none") == {"FINISHED"}
+    assert any(o.type == "MESH" for o in set(bpy.data.objects) - before)
+    client = WorkerClient()
+    try:
+        done = client.wait(client.estimate(photo, model), timeout=120)
+        assert isinstance(done, Estimated) and done.values_kind == "disparity" and done.seconds > 0
+        estimate = client.take_estimate(done)
+        assert estimate.values.shape == (32, 48) and not Path(done.path).parent.exists()
+        missing = client.wait(client.estimate(photo, tmp_path / "none"), timeout=60)
+        assert isinstance(missing, Error) and missing.code == "model_unavailable"
+        assert "Depth-Anything" in missing.message
+        tiny = tmp_path / "tiny.png"
+        cv2.imwrite(str(tiny), np.zeros((4, 4, 3), np.uint8))
+        small = client.wait(client.estimate(tiny, model), timeout=60)
+        assert isinstance(small, Error) and small.code == "bad_input" and "16×16" in small.message
+        assert isinstance(client.wait(client.estimate(photo, model), timeout=60), Estimated)  # still serving
+    finally:
+        client.stop()
+
+
+def test_cancelling_the_estimate_leaves_the_scene_as_it_was(addon, model, photo):
+    app = addon.depth_addon.app
+    import_photo_flow, QUEUE, Job = app.estimate.import_photo_flow, app.jobs.QUEUE, app.jobs.Job
+    QUEUE.configure(app.setup.worker_config())
+    before = set(bpy.data.objects)
+    job = QUEUE.submit(Job(bpy.context.scene.name, import_photo_flow(photo, model), {}, label="photo"))
+    QUEUE.cancel()
+    QUEUE.wait(timeout=60)
+    assert job.state == "cancelled" and set(bpy.data.objects) == before
+    with pytest.raises(addon.depth_addon.errors.BadInput, match="unknown alignment"):
+        import_photo_flow(photo, model, "sideways").send(None)

@@ -70,6 +70,7 @@ def test_request_round_trip_and_rejects() -> None:
     P.Progress("j", 0.0, "start", 1, 0.0, None),
     P.Preview("j", "/tmp/p.npy", 0.3),
     P.Result("j", "/tmp/r.npy", 0.8),
+    P.Estimated("e", "/tmp/e.npy", "depth", "Depth-Anything-V2-Metric", 0.4),
     P.Error("j", "bad_input", "no depth", "trace"),
     P.CancelledEvent("j", forced=True),
     P.Released("r", rss_mb=None),

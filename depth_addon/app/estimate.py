@@ -19,11 +19,13 @@ import numpy as np
 from ..depth_import.intrinsics import DEFAULT_FOV_DEG
 from ..errors import BadInput
 from ..estimation import METHODS, Alignment, fit_ground, fit_points, fit_range, fit_scene
-from ..estimation.estimator import Estimate, Estimator, estimate_photo, weights_problem
+from ..estimation.estimator import Estimate, Estimator, check_photo, estimate_photo, weights_problem
 from .depth import render_depth
+from .flow import EstimateRequest, Flow, run_local
 from .importing import import_depth_map
 
-__all__ = ["METHODS", "PhotoDepth", "align_estimate", "estimate_depth", "import_photo", "weights_problem"]
+__all__ = ["METHODS", "PhotoDepth", "PhotoImport", "align_estimate", "estimate_depth", "import_photo",
+           "import_photo_flow", "weights_problem"]
 
 
 @dataclass
@@ -107,10 +109,35 @@ def estimate_depth(photo: str | os.PathLike, model: str | os.PathLike | None = N
     return PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment, focal_px)
 
 
-def import_photo(photo: str | os.PathLike, model: str | os.PathLike | None = None, method: str = "none",
-                 scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
-                 align: dict | None = None, **options):
-    """Import a photo as a camera-correct mesh: estimate → align → :func:`.importing.import_depth_map`.
+@dataclass
+class PhotoImport:
+    """What "Import Photo as Mesh" made.
+
+    :param imported: The import result (:func:`.importing.import_depth_map`): object, camera, warnings.
+    :param depth: The photo's depth in metres and how it was made.
+    """
+
+    imported: object
+    depth: PhotoDepth
+
+    @property
+    def warnings(self) -> list[str]:
+        """The import's warnings (reported by the operator)."""
+        return list(getattr(self.imported, "warnings", ()))
+
+    @property
+    def summary(self) -> str:
+        """One line for the operator's report."""
+        return (f"imported {self.imported.object.name} ({self.depth.estimate.kind}, aligned by "
+                f"{self.depth.alignment.method})")
+
+
+def import_photo_flow(photo: str | os.PathLike, model: str | os.PathLike | None = None, method: str = "none",
+                      scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
+                      align: dict | None = None, device: str = "cpu", **options) -> Flow:
+    """Import a photo as a camera-correct mesh, as a flow: estimate (in the worker or here) → align → import.
+
+    The photo is checked before anything is queued; the scene changes only in the last step, on the main thread.
 
     :param photo: Photo file; it also colours the mesh.
     :param model: Weights folder (see :func:`estimate_depth`).
@@ -118,11 +145,32 @@ def import_photo(photo: str | os.PathLike, model: str | os.PathLike | None = Non
     :param scene: Scene to import into (and, for ``scene``, to align to); the context scene when None.
     :param camera: The photo's camera for ``scene`` alignment.
     :param align: Other keywords of :func:`align_estimate`.
+    :param device: Estimator device (``auto``, ``cpu``, ``cuda``, ``mps``).
     :param options: Import options of :func:`.importing.import_depth_map` (``mode``, ``tear_ratio`` …).
-    :return: ``(import result, PhotoDepth)``.
+    :return: A flow whose result is a :class:`PhotoImport`.
     """
     scene = scene or bpy.context.scene
-    depth = estimate_depth(photo, model, method, scene=scene, camera=camera, **(align or {}))
+    check_photo(photo)
+    if method not in METHODS:
+        raise BadInput(f"unknown alignment {method!r}; use one of {', '.join(METHODS)}")
+    scene_name = scene.name
+    estimate = yield EstimateRequest(os.fspath(photo), os.fspath(model or ""), device)
+    scene = bpy.data.scenes.get(scene_name)
+    if scene is None:
+        raise BadInput(f"scene {scene_name!r} was removed while the photo's depth was estimated")
+    alignment, focal_px = align_estimate(estimate, method, scene=scene, camera=camera, **(align or {}))
+    depth = PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment, focal_px)
     lens = {"focal_px": depth.focal_px} if depth.focal_px else {"fov": options.pop("fov", DEFAULT_FOV_DEG)}
     result = import_depth_map(depth.metres, str(photo), values="depth", scene=scene, **lens, **options)
-    return result, depth
+    return PhotoImport(result, depth)
+
+
+def import_photo(photo: str | os.PathLike, model: str | os.PathLike | None = None, method: str = "none",
+                 scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
+                 align: dict | None = None, **options):
+    """Import a photo as a camera-correct mesh in this process (scripts, the CLI): see :func:`import_photo_flow`.
+
+    :return: ``(import result, PhotoDepth)``.
+    """
+    done = run_local(import_photo_flow(photo, model, method, scene, camera, align, **options))
+    return done.imported, done.depth

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..errors import Cancelled
+from ..estimation.estimator import Estimate, estimate_photo
 from ..generation import get_generator
 from ..generation.delight import generate_layers
 from ..texturing import provenance as prov
@@ -73,6 +74,26 @@ class GenerateRequest:
 
 
 @dataclass
+class EstimateRequest:
+    """A photo's depth a flow needs (answered with an :class:`~depth_addon.estimation.estimator.Estimate`).
+
+    :param photo: Photo file.
+    :param model: Estimator weights folder; the default folder when empty.
+    :param device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+    :param start: Overall progress when this request starts, 0..1.
+    :param span: Share of the overall progress this request covers.
+    :param message: What the request is, for progress lines.
+    """
+
+    photo: str
+    model: str = ""
+    device: str = "cpu"
+    start: float = 0.0
+    span: float = 0.6
+    message: str = "estimating depth"
+
+
+@dataclass
 class Generated:
     """An image a flow asked for, and what made it (for the provenance record).
 
@@ -97,8 +118,8 @@ class Pause:
 #: The one :class:`Pause`.
 PAUSE = Pause()
 
-#: A use case: yields requests (or :data:`PAUSE`), receives images (or None), returns its result.
-Flow = Generator[GenerateRequest | Pause, Generated | None, Any]
+#: A use case: yields requests (or :data:`PAUSE`), receives images or estimates (or None), returns its result.
+Flow = Generator[GenerateRequest | EstimateRequest | Pause, Generated | Estimate | None, Any]
 
 
 @dataclass
@@ -171,6 +192,9 @@ def run_local(flow: Flow, generator: str | None = None, options: dict | None = N
                 def inner(f: float, m: str, start=start, span=span, message=message) -> None:
                     progress(start + span * f, f"{message}: {m}" if m else message)
 
+            if isinstance(request, EstimateRequest):
+                request = flow.send(estimate_photo(request.photo, request.model or None, request.device))
+                continue
             request = flow.send(local(request, inner, cancel))
     except StopIteration as stop:
         return stop.value

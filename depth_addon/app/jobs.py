@@ -25,8 +25,8 @@ from ..blender import images
 from ..errors import BadInput, DepthAddonError
 from ..worker.client import WorkerClient
 from ..worker.config import WorkerConfig
-from ..worker.protocol import CancelledEvent, Error, Preview, Progress, Result, read_array
-from .flow import PAUSE, Flow, Generated, GenerateRequest
+from ..worker.protocol import CancelledEvent, Error, Estimated, Preview, Progress, Result, read_array
+from .flow import PAUSE, EstimateRequest, Flow, Generated, GenerateRequest
 from .texture import keep_on_save, pack_on_save
 
 PREVIEW_IMAGE = "Depth Generation Preview"
@@ -55,7 +55,7 @@ class Job:
     describe: Callable[[object], str] | None = None
     state: str = "queued"  # queued, running, done, error, cancelled
     request: str | None = None
-    pending: GenerateRequest | None = None
+    pending: GenerateRequest | EstimateRequest | None = None
     result: object = None
     fraction: float = 0.0
     message: str = "queued"
@@ -218,6 +218,9 @@ class JobQueue:
     def _send(self, job: Job) -> None:
         """Hand the job's pending request to the worker (a refused request fails the job)."""
         req = job.pending
+        if isinstance(req, EstimateRequest):
+            job.request, job.message = self.client.estimate(req.photo, req.model, req.device), req.message
+            return
         try:
             job.request = self.client.generate(
                 req.depth, req.mask, camera=None if req.camera is None else req.camera.to_dict(), prompt=req.prompt,
@@ -281,6 +284,8 @@ class JobQueue:
                 self._show_preview(event.path)
             elif isinstance(event, Result):
                 self._advance(job, event)
+            elif isinstance(event, Estimated):
+                self._step(job, self.client.take_estimate(event))
             elif isinstance(event, Error):
                 self._fail(job, event.message)
             elif isinstance(event, CancelledEvent):

@@ -13,6 +13,7 @@ import os
 
 import bpy
 
+from ..estimation.estimator import weights_problem
 from ..generation import DEFAULT_GENERATOR, needs
 from ..worker.config import WorkerConfig
 
@@ -72,6 +73,15 @@ def depth_model_dir(context: bpy.types.Context | None = None, folder: str = "") 
         prefs = addon_prefs(context)
         folder = prefs.depth_model_dir if prefs is not None else ""
     return bpy.path.abspath(folder) if folder else None
+
+
+def depth_model_problem(context: bpy.types.Context | None = None, folder: str = "") -> str | None:
+    """Why the depth estimator cannot run (no weights where :func:`depth_model_dir` points), or None.
+
+    :param context: Context; ``bpy.context`` when None.
+    :param folder: A folder chosen for this run.
+    """
+    return weights_problem(depth_model_dir(context, folder))
 
 
 def generator_name(context: bpy.types.Context) -> str:

@@ -113,6 +113,21 @@ def inspect_folder(folder: str | os.PathLike) -> ModelInfo:
     return ModelInfo(folder, architecture, kind, max(patch, side // patch * patch), patch, mean, std, square)
 
 
+def resolve_device(device: str) -> str:
+    """A torch device for ``device``: ``auto`` (or empty) is CUDA/ROCm, then Apple MPS, then the CPU.
+
+    :param device: ``auto``, ``cpu``, ``cuda``, ``mps`` or any torch device string.
+    """
+    if device not in ("", "auto"):
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
 def check_photo(path: str | os.PathLike) -> tuple[int, int]:
     """The memory guard: a photo's size from its header, refused when too small or too large, before decoding.
 
@@ -182,6 +197,7 @@ class Estimator:
             import transformers
         except ImportError as exc:
             raise ModelUnavailable(f"depth estimation needs torch and transformers ({exc})") from exc
+        self.device = resolve_device(self.device)
         cls = getattr(transformers, self.info.architecture)
         model, loading = cls.from_pretrained(str(self.info.folder), local_files_only=True, use_safetensors=True,
                                              output_loading_info=True)

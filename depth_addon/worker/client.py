@@ -29,18 +29,19 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import Cancelled
-from .arrays import read_array, write_request_arrays
+from .arrays import write_request_arrays
 from .config import WorkerConfig, describe_exit
+from .finished import FinishedRequests
 from .protocol import (
     CancelledEvent,
     Error,
+    Estimated,
     Event,
     GenerateParams,
     ProtocolError,
@@ -62,8 +63,8 @@ class _Pending:
     cancel_deadline: float | None = None
 
 
-class WorkerClient:
-    """One worker process and the requests sent to it.
+class WorkerClient(FinishedRequests):
+    """One worker process and the requests sent to it (taking and waiting for results: :class:`FinishedRequests`).
 
     :param config: How to start the worker.
     """
@@ -201,7 +202,8 @@ class WorkerClient:
     def send(self, op: str, params: dict | None = None, folder: Path | None = None) -> str:
         """Send a request (starting the worker if needed) and return its id.
 
-        :param op: ``generate``, ``ping`` or ``release`` (use :meth:`cancel` and :meth:`stop` for the others).
+        :param op: ``generate``, ``estimate``, ``ping`` or ``release`` (use :meth:`cancel` and :meth:`stop` for the
+            others).
         :param params: Request parameters.
         :param folder: Job folder to delete once the request ended.
         """
@@ -228,6 +230,19 @@ class WorkerClient:
         full = write_request_arrays(folder, depth, mask, params)
         GenerateParams.from_dict(full)  # refuse bad parameters here, not in the worker
         return self.send("generate", full, folder)
+
+    def estimate(self, photo: str | os.PathLike, model: str | os.PathLike | None = None, device: str = "cpu") -> str:
+        """Queue a photo's depth estimation in the worker and return its request id (answered by ``estimated``).
+
+        :param photo: Photo file.
+        :param model: Estimator weights folder; the worker's default folder when None or empty.
+        :param device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+        """
+        self.start()
+        folder = self._tmp / f"job-{next(self._ids)}"
+        folder.mkdir()
+        params = {"photo": os.fspath(photo), "model": os.fspath(model or ""), "device": device, "out_dir": str(folder)}
+        return self.send("estimate", params, folder)
 
     def ping(self, deep: bool = False) -> str:
         """Ask for versions (``deep``: also torch and the device); the answer is a ``pong`` event.
@@ -279,7 +294,7 @@ class WorkerClient:
                 continue  # late news of a request already closed (e.g. cancelled by killing the worker)
             elif event.final:
                 pending = self._pending.pop(event.id)
-                if pending.folder is not None and not isinstance(event, Result):
+                if pending.folder is not None and not isinstance(event, Result | Estimated):
                     shutil.rmtree(pending.folder, ignore_errors=True)
             out.append(event)
 
@@ -336,63 +351,6 @@ class WorkerClient:
                     self._write(p.request)
                 except (OSError, ValueError):
                     break  # the new worker died at once: the next poll reports it
-
-    def take_result(self, event: Result) -> np.ndarray:
-        """Load a result's image and delete its job folder.
-
-        :param event: A ``result`` event from :meth:`poll`.
-        """
-        try:
-            return read_array(event.path)
-        finally:
-            shutil.rmtree(Path(event.path).parent, ignore_errors=True)
-
-    def wait(self, request_id: str, timeout: float = 600.0, on_event: Callable[[Event], None] | None = None,
-             interval: float = 0.02) -> Event:
-        """Block until ``request_id`` ends and return its final event (scripts, tests, the CLI).
-
-        :param request_id: The request.
-        :param timeout: Seconds before TimeoutError (the request keeps running).
-        :param on_event: Called with every event of this request as it arrives.
-        :param interval: Seconds between polls.
-        :raises TimeoutError: When the request did not end in time.
-        """
-        end = time.perf_counter() + timeout
-        while True:
-            events = self.poll()
-            for i, event in enumerate(events):
-                if event.id != request_id:
-                    self._backlog.append(event)
-                    continue
-                if on_event is not None:
-                    on_event(event)
-                if event.final:
-                    self._backlog.extend(events[i + 1:])
-                    return event
-            if time.perf_counter() > end:
-                raise TimeoutError(f"the worker did not answer {request_id} within {timeout:.0f} s")
-            time.sleep(interval)
-
-    def generate_blocking(self, depth: np.ndarray, mask: np.ndarray | None = None, timeout: float = 600.0,
-                          on_event: Callable[[Event], None] | None = None, **params) -> np.ndarray:
-        """Generate in the worker and wait: the image, or the error as an exception.
-
-        :param depth: H×W depth in metres.
-        :param mask: H×W bool mask, or None.
-        :param timeout: Seconds to wait.
-        :param on_event: Called with each event (progress, preview) of the request.
-        :param params: :class:`~.protocol.GenerateParams` fields.
-        :raises DepthAddonError: :class:`~depth_addon.errors.BadInput`, ``ModelUnavailable``,
-            :class:`~depth_addon.errors.Cancelled` or :class:`~.protocol.WorkerError`.
-        """
-        final = self.wait(self.generate(depth, mask, **params), timeout, on_event)
-        if isinstance(final, Result):
-            return self.take_result(final)
-        if isinstance(final, CancelledEvent):
-            raise Cancelled("cancelled by the user")
-        if isinstance(final, Error):
-            raise final.to_exception()
-        raise WorkerError(f"unexpected answer {final.kind!r} to a generate request")
 
     def outstanding(self) -> Iterable[str]:
         """Ids of the requests still owed a final event."""

@@ -8,14 +8,15 @@ Requests (client → worker, stdin)::
     {"v": 1, "id": "j3", "op": "generate", "params": {...GenerateParams...}}
     {"v": 1, "id": "c1", "op": "cancel", "params": {"target": "j3"}}
 
-``op`` is one of :data:`OPS`. ``generate`` takes :class:`GenerateParams`; ``cancel`` names the request
+``op`` is one of :data:`OPS`. ``generate`` takes :class:`GenerateParams`; ``estimate`` takes
+``{"photo", "model", "device", "out_dir"}`` (a photo's depth from local estimator weights); ``cancel`` names the request
 to stop (``"*"`` for whatever runs); ``ping`` (``{"deep": true}`` also imports torch and reports the
 device); ``release`` drops cached models; ``shutdown`` ends the worker.
 
 Events (worker → client, stdout) carry the request ``id`` and a ``kind`` (:data:`EVENT_TYPES`):
-``ready`` (once, at start, id ``""``), ``progress``, ``preview``, ``result``, ``error``, ``cancelled``,
-``released`` and ``pong``. A request ends with exactly one of ``result``, ``error``, ``cancelled``,
-``released`` or ``pong``.
+``ready`` (once, at start, id ``""``), ``progress``, ``preview``, ``result``, ``estimated``, ``error``,
+``cancelled``, ``released`` and ``pong``. A request ends with exactly one of ``result``, ``estimated``,
+``error``, ``cancelled``, ``released`` or ``pong``.
 
 Arrays never go through the pipe: the client writes ``depth.npy`` (and ``mask.npy``) into a job
 folder, the worker writes ``result.npy`` and ``preview-N.npy`` there, each under a temporary name
@@ -33,11 +34,12 @@ import numpy as np
 
 from ..errors import BadInput, DepthAddonError, ModelUnavailable
 from .arrays import read_array, write_array  # noqa: F401  (re-exported: arrays are part of the protocol)
+from .params import GenerateParams  # noqa: F401  (re-exported: the generate request's parameters)
 
 PROTOCOL_VERSION = 1
-OPS = frozenset({"generate", "cancel", "ping", "release", "shutdown"})
+OPS = frozenset({"generate", "estimate", "cancel", "ping", "release", "shutdown"})
 #: Event kinds that end a request.
-FINAL_KINDS = frozenset({"result", "error", "cancelled", "released", "pong"})
+FINAL_KINDS = frozenset({"result", "estimated", "error", "cancelled", "released", "pong"})
 
 class ProtocolError(ValueError):
     """A line that is not a valid message of this protocol."""
@@ -127,90 +129,6 @@ class Request:
 
 
 @dataclass(frozen=True)
-class GenerateParams:
-    """Parameters of a ``generate`` request.
-
-    :param depth: Path of the H×W float32 depth ``.npy`` (metres, ``inf`` background).
-    :param out_dir: Job folder for ``result.npy`` and previews.
-    :param mask: Path of the H×W bool mask ``.npy``; ``isfinite(depth)`` when empty.
-    :param prompt: What to paint.
-    :param negative_prompt: What to avoid (backends that support it).
-    :param seed: Random seed.
-    :param generator: Registry name; the default generator when empty.
-    :param size: Output ``(width, height)``; the depth's size when None.
-    :param steps: Sampling steps (backends that have them).
-    :param strength: Conditioning strength 0..1 (backends that have it).
-    :param camera: :meth:`~depth_addon.camera.CameraModel.to_dict` of the depth's camera.
-    :param device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
-    :param model_dir: Folder with model weights (learned backends).
-    :param init_image: Path of an H×W×3 float32 ``.npy`` of paint already there (generators that inpaint).
-    :param init_mask: Path of an H×W bool ``.npy``, True where the generator may paint.
-    :param segments: Path of an H×W int32 ``.npy`` segment map (generators that paint regions).
-    :param segment_prompts: One prompt per segment id.
-    :param maps: Also return the material maps (generators with ``generate_maps``).
-    :param world_cell: World-anchored pattern cell in metres (generators that take it), or None.
-    """
-
-    depth: str
-    out_dir: str
-    mask: str = ""
-    prompt: str = ""
-    negative_prompt: str = ""
-    seed: int = 0
-    generator: str = ""
-    size: tuple[int, int] | None = None
-    steps: int | None = None
-    strength: float | None = None
-    camera: dict | None = None
-    device: str = "auto"
-    model_dir: str = ""
-    init_image: str = ""
-    init_mask: str = ""
-    segments: str = ""
-    segment_prompts: list[str] | None = None
-    maps: bool = False
-    world_cell: float | None = None
-
-    def to_dict(self) -> dict:
-        """Plain JSON form."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> GenerateParams:
-        """Checked inverse of :meth:`to_dict`; unknown keys are ignored.
-
-        :param data: Request params.
-        :raises BadInput: For a missing path or a value of the wrong type.
-        """
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        for key in ("depth", "out_dir"):
-            if not isinstance(values.get(key), str) or not values[key]:
-                raise BadInput(f"generate request without {key!r}")
-        for key in ("mask", "prompt", "negative_prompt", "generator", "device", "model_dir", "init_image", "init_mask",
-                    "segments"):
-            if not isinstance(values.get(key, ""), str):
-                raise BadInput(f"{key} must be a string, got {values[key]!r}")
-        seed = values.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise BadInput(f"seed must be an integer, got {seed!r}")
-        size = values.get("size")
-        if size is not None:
-            if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) for v in size)):
-                raise BadInput(f"size must be [width, height], got {size!r}")
-            values["size"] = (int(size[0]), int(size[1]))
-        cell = values.get("world_cell")
-        if cell is not None and (isinstance(cell, bool) or not isinstance(cell, int | float) or not 0 < cell < 1e6):
-            raise BadInput(f"world_cell must be a positive number of metres, got {cell!r}")
-        if not isinstance(values.get("maps", False), bool):
-            raise BadInput(f"maps must be true or false, got {values['maps']!r}")
-        prompts = values.get("segment_prompts")
-        if prompts is not None and not (isinstance(prompts, list) and all(isinstance(p, str) for p in prompts)):
-            raise BadInput(f"segment_prompts must be a list of strings, got {prompts!r}")
-        return cls(**values)
-
-
-@dataclass(frozen=True)
 class Event:
     """Base of every worker event; ``kind`` names the subclass on the wire.
 
@@ -295,6 +213,23 @@ class Result(Event):
 
 
 @dataclass(frozen=True)
+class Estimated(Event):
+    """A photo's estimated depth: H×W float32 at the photo's size in ``path``.
+
+    :param path: The values file.
+    :param values_kind: ``disparity`` (relative) or ``depth`` (metres).
+    :param model: The weights folder's name.
+    :param seconds: Time spent inside the worker, model loading included.
+    """
+
+    kind: ClassVar[str] = "estimated"
+    path: str = ""
+    values_kind: str = "disparity"
+    model: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Error(Event):
     """A request failed.
 
@@ -354,7 +289,7 @@ class Pong(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (Ready, Progress, Preview, Result, Error, CancelledEvent, Released, Pong)
+    cls.kind: cls for cls in (Ready, Progress, Preview, Result, Estimated, Error, CancelledEvent, Released, Pong)
 }
 
 

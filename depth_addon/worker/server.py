@@ -227,6 +227,11 @@ class Server:
         try:
             if request.op == "generate":
                 self.emit(self.generate(request))
+            elif request.op == "estimate":
+                from .estimate import serve_estimate  # the estimator's imports only when a photo comes
+
+                self.emit(serve_estimate(request, self._models, self._progress(request.id),
+                                         lambda: self.is_cancelled(request.id)))
             elif request.op == "ping":
                 info = {**self.versions(), "generators": sorted({*available_generators(), *self._extra}),
                         "rss_mb": resident_mb()}
@@ -272,6 +277,22 @@ class Server:
                 pass
         return resident_mb()
 
+    def _progress(self, request_id: str) -> Callable[[float, str], None]:
+        """A ``progress(fraction, message)`` that emits numbered progress events with the elapsed time and ETA.
+
+        :param request_id: The request the events belong to.
+        """
+        start, step = time.perf_counter(), [0]
+
+        def progress(fraction: float, message: str) -> None:
+            step[0] += 1
+            elapsed = time.perf_counter() - start
+            eta = elapsed * (1.0 - fraction) / fraction if 0.02 <= fraction < 1.0 else (0.0 if fraction >= 1 else None)
+            self.emit(ProgressEvent(request_id, float(fraction), str(message), step[0], round(elapsed, 3),
+                                    None if eta is None else round(eta, 2)))
+
+        return progress
+
     def generate(self, request: Request) -> Event:
         """Serve one ``generate`` request and return its final event.
 
@@ -286,15 +307,8 @@ class Server:
         camera = CameraModel.from_dict(p.camera) if p.camera else None
         out_dir = Path(p.out_dir)
         gen = self.model(p.generator)
-        step = [0]
+        progress = self._progress(request.id)
         previews = [0]
-
-        def progress(fraction: float, message: str) -> None:
-            step[0] += 1
-            elapsed = time.perf_counter() - start
-            eta = elapsed * (1.0 - fraction) / fraction if 0.02 <= fraction < 1.0 else (0.0 if fraction >= 1 else None)
-            self.emit(ProgressEvent(request.id, float(fraction), str(message), step[0], round(elapsed, 3),
-                                    None if eta is None else round(eta, 2)))
 
         def preview(rgb: np.ndarray, fraction: float = 0.0) -> None:
             previews[0] += 1
