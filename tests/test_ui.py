@@ -122,6 +122,9 @@ def test_missing_estimator_weights_are_explained(addon, monkeypatch, capfd, tmp_
     (tmp_path / "missing" / "model.safetensors").write_bytes(b"")
     assert "Depth-Anything-V2-Small-hf" not in " ".join(
         _draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_import, capfd).labels)
+    monkeypatch.setattr(addon.depth_addon.app.setup, "_torch_cache", {"found": False, "where": "", "custom": False})
+    assert "Install PyTorch" in " ".join(_draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_import, capfd).labels)
+    assert not bpy.ops.depth.import_photo_as_mesh.poll()
 
 
 def test_missing_torch_is_explained(addon, monkeypatch, capfd) -> None:

@@ -76,12 +76,17 @@ def depth_model_dir(context: bpy.types.Context | None = None, folder: str = "") 
 
 
 def depth_model_problem(context: bpy.types.Context | None = None, folder: str = "") -> str | None:
-    """Why the depth estimator cannot run (no weights where :func:`depth_model_dir` points), or None.
+    """Why the depth estimator cannot run (no weights where :func:`depth_model_dir` points, or no PyTorch for the
+    worker), or None.
 
     :param context: Context; ``bpy.context`` when None.
     :param folder: A folder chosen for this run.
     """
-    return weights_problem(depth_model_dir(context, folder))
+    problem = weights_problem(depth_model_dir(context, folder))
+    status = torch_status()
+    if problem is None and not (status["found"] or status["custom"]):
+        return "Depth estimation needs PyTorch in the worker: Preferences › Add-ons › Depth Addon › Install PyTorch"
+    return problem
 
 
 def generator_name(context: bpy.types.Context) -> str:

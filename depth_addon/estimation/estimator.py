@@ -196,7 +196,9 @@ class Estimator:
         try:
             import transformers
         except ImportError as exc:
-            raise ModelUnavailable(f"depth estimation needs torch and transformers ({exc})") from exc
+            raise ModelUnavailable(f"depth estimation needs torch and transformers where it runs ({exc}): "
+                                   "pip install torch transformers, or in Blender: Install PyTorch in the preferences "
+                                   "and pick a Worker Python that has transformers") from exc
         self.device = resolve_device(self.device)
         cls = getattr(transformers, self.info.architecture)
         model, loading = cls.from_pretrained(str(self.info.folder), local_files_only=True, use_safetensors=True,
