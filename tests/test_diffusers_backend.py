@@ -134,6 +134,27 @@ def test_regional_prompts_paint_each_segment_with_its_own_pass(generators, famil
         gen.generate(depth, seed=5, segments=seg[:-1], segment_prompts=prompts)
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_paint_already_there_is_restyled_or_kept(generators, family: str) -> None:
+    """``init_image`` alone restyles it (image-to-image under the depth control); with ``init_mask`` the kept pixels
+    are exactly the paint and the rest is painted anew; bad paint is refused before any step."""
+    gen, depth = generators[family], scene()
+    photo = np.random.default_rng(0).random((H, W, 3)).astype(np.float32)
+    styled = gen.generate(depth, prompt="marble", seed=1, init_image=photo, denoise=0.5)
+    assert np.array_equal(styled, gen.generate(depth, prompt="marble", seed=1, init_image=photo, denoise=0.5))
+    assert not np.array_equal(styled, gen.generate(depth, prompt="marble", seed=1, init_image=photo[::-1].copy(),
+                                                   denoise=0.5))  # the photo reaches the model
+    assert not np.array_equal(styled, gen.generate(depth, prompt="marble", seed=1))
+    paint = np.zeros((H, W), bool)
+    paint[:, W // 2:] = True
+    inpainted = gen.generate(depth, prompt="marble", seed=1, init_image=photo, init_mask=paint)
+    assert np.array_equal(inpainted[~paint], photo[~paint]) and np.abs(inpainted[paint] - photo[paint]).mean() > 0.05
+    for bad, match in (({"init_mask": paint}, "needs an init_image"), ({"init_image": photo[:-1]}, "H×W×3"),
+                       ({"init_image": photo, "denoise": 0.0}, "denoise")):
+        with pytest.raises(BadInput, match=match):
+            gen.generate(depth, seed=1, **bad)
+
+
 def test_depth_reaches_the_controlnet(generators) -> None:
     """With strength 0 the depth map has no effect; at full strength another depth gives another image."""
     gen = generators["sd15-controlnet"]

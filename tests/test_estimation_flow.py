@@ -14,7 +14,8 @@ import pytest
 from test_estimation_model import tiny_depth_anything
 
 from depth_addon.app.depth import render_depth
-from depth_addon.app.estimate import align_estimate
+from depth_addon.app.estimate import align_estimate, restyle_flow
+from depth_addon.app.flow import EstimateRequest
 from depth_addon.cli import main
 from depth_addon.estimation.estimator import Estimate
 from depth_addon.io.exr import read_exr
@@ -137,3 +138,38 @@ def test_cancelling_the_estimate_leaves_the_scene_as_it_was(addon, model, photo)
     assert job.state == "cancelled" and set(bpy.data.objects) == before
     with pytest.raises(addon.depth_addon.errors.BadInput, match="unknown alignment"):
         import_photo_flow(photo, model, "sideways").send(None)
+
+
+def test_restyle_repaints_the_photo_with_diffusers_and_its_depth_with_the_others(model, photo, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """``restyle``: the photo's depth drives the generator; diffusers also repaints the photo itself (its pixels
+    reach the model), the default generators say they paint the depth alone; bad options write nothing."""
+    from tiny_pipelines import build_sd15
+
+    out = tmp_path / "styled.png"
+    assert main(["--json", "restyle", str(photo), "--prompt", "marble", "--out", str(out), "--model", str(model),
+                 "--generator", "baseline", "--depth-out", str(tmp_path / "d.exr")]) == 0
+    captured = capsys.readouterr()
+    done = json.loads(captured.out.splitlines()[-1])
+    assert done["event"] == "done" and done["restyled_photo"] is False and "depth alone" in captured.err
+    assert cv2.imread(str(out)).shape[:2] == (32, 48) and (tmp_path / "d.exr").exists()
+    folder = tmp_path / "sd15"
+    build_sd15().save_pretrained(folder, safe_serialization=True)
+    monkeypatch.setenv("DEPTH_ADDON_DIFFUSERS", json.dumps({"model": str(folder), "steps": 2}))
+    target = tmp_path / "diffusers.png"
+    assert main(["--json", "restyle", str(photo), "--prompt", "marble", "--out", str(target), "--model", str(model),
+                 "--generator", "diffusers", "--denoise", "0.5"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["restyled_photo"] is True
+    assert cv2.imread(str(target)).shape[:2] == (32, 48)
+    flow = restyle_flow(photo, "marble")  # the photo's own pixels go with its depth to the generator
+    assert isinstance(next(flow), EstimateRequest)
+    request = flow.send(Estimate(np.linspace(1, 2, 32 * 48, dtype=np.float32).reshape(32, 48), "disparity", "x"))
+    assert request.init_image.shape == (32, 48, 3) and request.init_mask is None
+    assert np.allclose(request.init_image, cv2.imread(str(photo))[..., ::-1] / 255.0, atol=1e-6)
+    assert np.isfinite(request.depth).all() and request.depth.min() >= 1.0 - 1e-4 and request.depth.max() <= 10.0 + 1e-3
+    flow.close()
+    bad = tmp_path / "bad.png"
+    base = ["restyle", str(photo), "--prompt", "x", "--out", str(bad)]
+    assert main([*base, "--model", str(model), "--denoise", "2"]) == 2
+    assert main([*base, "--model", str(tmp_path / "none")]) == 3
+    assert not bad.exists()

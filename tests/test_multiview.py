@@ -344,3 +344,36 @@ def test_new_uv_bakes_into_our_own_map_and_keeps_the_users():
     assert cube.data.uv_layers.active.name == "UVMap" and "UVMap" in cube.data.uv_layers  # theirs stays active
     bake_apply.remove_bake()
     assert [uv.name for uv in cube.data.uv_layers] == ["UVMap"]  # ours is gone with the bake
+
+
+def test_diffusers_views_are_inpainted_around_the_earlier_paint(tmp_path, monkeypatch):
+    """With diffusers, every view after the first is generated as an inpainting of the earlier views' paint
+    reprojected into it: the paint it must keep comes back unchanged."""
+    import functools
+    import json
+
+    from tiny_pipelines import build_sd15
+
+    from depth_addon.generation import diffusers_backend
+
+    folder = tmp_path / "sd15"
+    build_sd15().save_pretrained(folder, safe_serialization=True)
+    monkeypatch.setenv("DEPTH_ADDON_DIFFUSERS", json.dumps({"model": str(folder), "steps": 2}))
+    calls = []
+    original = diffusers_backend.DiffusersGenerator.generate
+
+    @functools.wraps(original)  # the flow passes the keywords the real signature takes
+    def spy(self, depth, *args, **kwargs):
+        out = original(self, depth, *args, **kwargs)
+        calls.append((kwargs.get("init_image"), kwargs.get("init_mask"), out))
+        return out
+
+    monkeypatch.setattr(diffusers_backend.DiffusersGenerator, "generate", spy)
+    block_scene()
+    app_multiview.texture_multiview(bpy.context.scene, views=2, prompt="red brick", seed=3, bake_size=64,
+                                    view_size=64, engine=ENGINE, generator="diffusers", scene_view=False)
+    assert len(calls) == 2 and calls[0][0] is None
+    paint, may_paint, out = calls[1]
+    assert paint.shape == out.shape and (~may_paint).any() and may_paint.any()
+    assert np.array_equal(out[~may_paint], np.clip(paint, 0, 1)[~may_paint])
+

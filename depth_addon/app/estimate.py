@@ -16,16 +16,19 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
+from ..camera import CameraModel
 from ..depth_import.intrinsics import DEFAULT_FOV_DEG
+from ..depth_import.readers import read_color
 from ..errors import BadInput
 from ..estimation import METHODS, Alignment, fit_ground, fit_points, fit_range, fit_scene
 from ..estimation.estimator import Estimate, Estimator, check_photo, estimate_photo, weights_problem
+from ..generation import get_generator
 from .depth import render_depth
-from .flow import EstimateRequest, Flow, run_local
+from .flow import EstimateRequest, Flow, GenerateRequest, accepts, run_local
 from .importing import import_depth_map
 
-__all__ = ["METHODS", "PhotoDepth", "PhotoImport", "align_estimate", "estimate_depth", "import_photo",
-           "import_photo_flow", "weights_problem"]
+__all__ = ["METHODS", "PhotoDepth", "PhotoImport", "Restyled", "align_estimate", "estimate_depth", "import_photo",
+           "import_photo_flow", "restyle_flow", "restyle_photo", "weights_problem"]
 
 
 @dataclass
@@ -174,3 +177,62 @@ def import_photo(photo: str | os.PathLike, model: str | os.PathLike | None = Non
     """
     done = run_local(import_photo_flow(photo, model, method, scene, camera, align, **options))
     return done.imported, done.depth
+
+
+@dataclass
+class Restyled:
+    """A photo painted anew on its own estimated depth.
+
+    :param rgb: H×W×3 float32 sRGB in [0, 1] at the photo's size.
+    :param depth: The photo's depth in metres and how it was made.
+    :param generator: The generator that painted it.
+    :param used_photo: True when the generator restyled the photo's pixels (``diffusers``: image-to-image); the
+        others paint from its depth alone.
+    """
+
+    rgb: np.ndarray
+    depth: PhotoDepth
+    generator: str
+    used_photo: bool
+
+
+def restyle_flow(photo: str | os.PathLike, prompt: str, seed: int = 0, model: str | os.PathLike | None = None,
+                 device: str = "cpu", near: float = 1.0, far: float = 10.0) -> Flow:
+    """Restyle a photo, as a flow: estimate its depth, then generate on that depth with the photo as paint.
+
+    :param photo: Photo file.
+    :param prompt: What to paint ("same room in marble").
+    :param seed: Seed.
+    :param model: Estimator weights folder (see :func:`estimate_depth`).
+    :param device: Estimator device.
+    :param near: Nearest distance a relative estimate is spread from (metres).
+    :param far: Farthest distance.
+    :return: A flow whose result is ``(rgb, PhotoDepth, generator name)``.
+    """
+    check_photo(photo)
+    estimate = yield EstimateRequest(os.fspath(photo), os.fspath(model or ""), device)
+    alignment, _ = align_estimate(estimate, "none", near=near, far=far)
+    depth = PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment)
+    rgb, _linear = read_color(photo)
+    h, w = depth.metres.shape
+    camera = CameraModel.from_fov(w, h, DEFAULT_FOV_DEG)
+    generated = yield GenerateRequest(depth.metres, np.isfinite(depth.metres), camera, prompt, seed,
+                                      init_image=np.asarray(rgb, np.float32)[..., :3], start=0.6, span=0.4,
+                                      message="restyling")
+    return generated.rgb, depth, generated.generator
+
+
+def restyle_photo(photo: str | os.PathLike, prompt: str, seed: int = 0, generator: str | None = None,
+                  model: str | os.PathLike | None = None, device: str = "cpu", denoise: float | None = None,
+                  near: float = 1.0, far: float = 10.0, progress=None) -> Restyled:
+    """Restyle a photo in this process (the CLI ``restyle``, scripts): see :func:`restyle_flow`.
+
+    :param generator: Generator name; the default when None. Generators that take ``init_image`` (``diffusers``)
+        restyle the photo's pixels; the others paint its depth alone.
+    :param denoise: How much of the photo is repainted, (0, 1] (generators that restyle; 0.75 when None).
+    :param progress: Called with ``(fraction, message)``.
+    The other parameters are :func:`restyle_flow`'s.
+    """
+    rgb, depth, name = run_local(restyle_flow(photo, prompt, seed, model, device, near, far), generator,
+                                 {"denoise": denoise}, progress=progress)
+    return Restyled(rgb, depth, name, accepts(get_generator(generator), "init_image"))

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Command line: ``render-depth``, ``import-depth``, ``estimate-depth``, ``generate``, ``texture``, ``batch``, ``demo``,
-``info``.
+"""Command line: ``render-depth``, ``import-depth``, ``estimate-depth``, ``restyle``, ``generate``, ``texture``,
+``batch``, ``demo``, ``info``.
 
 Runs under plain Python with the ``bpy`` module (``python scripts/depth_cli.py CMD …``) and inside
 Blender (``blender -b file.blend --python scripts/depth_cli.py -- CMD …``). Exit codes: 0 success,
@@ -10,9 +10,9 @@ With ``--json`` every step is one JSON object per line on stdout (``start``, ``p
 
 What this package owns: this module holds :func:`main`, the parser, the event stream, the exit
 codes and Ctrl+C handling; each command is one module (``render_depth``, ``import_depth``,
-``estimate_depth``, ``generate``, ``texture``, ``batch``, ``demo``, ``info``) with ``COMMAND``, ``add_parser(subparsers,
-common_parent)`` and ``run(args, events) -> dict`` (the ``done`` summary); :mod:`.common` holds what
-several commands share. Imports run one way: this module → command modules → ``common`` (``demo``
+``estimate_depth``, ``restyle``, ``generate``, ``texture``, ``batch``, ``demo``, ``info``) with ``COMMAND``,
+``add_parser(subparsers, common_parent)`` and ``run(args, events) -> dict`` (the ``done`` summary); :mod:`.common`
+holds what several commands share. Imports run one way: this module → command modules → ``common`` (``demo``
 also uses ``texture``); nothing here imports this module. What it may import: the facade
 :mod:`depth_addon.api` and the use cases of :mod:`depth_addon.app`, core modules (``errors``,
 ``io``, ``mapping``, ``batch``, ``depth_import``, ``estimation``, ``generation``, ``texturing``), and a few bridge
@@ -33,14 +33,14 @@ from collections.abc import Callable
 
 from ..errors import Cancelled, DepthAddonError
 from ..io.atomic import hold_interrupt
-from . import batch, demo, estimate_depth, generate, import_depth, info, render_depth, texture
+from . import batch, demo, estimate_depth, generate, import_depth, info, render_depth, restyle, texture
 from .common import EventSink, parse_frames, versions
 
 __all__ = ["COMMANDS", "Events", "OneLineParser", "UsageError", "build_parser", "main", "parse_frames", "versions"]
 
 PROG = "depth_cli"
 #: Command modules, in the order ``--help`` lists them.
-MODULES = (render_depth, texture, demo, import_depth, estimate_depth, generate, batch, info)
+MODULES = (render_depth, texture, demo, import_depth, estimate_depth, restyle, generate, batch, info)
 #: Command name → ``run(args, events) -> dict``.
 COMMANDS: dict[str, Callable[[argparse.Namespace, EventSink], dict]] = {m.COMMAND: m.run for m in MODULES}
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,18 +24,18 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..errors import BadInput, Cancelled, ModelUnavailable
-from ..mapping import fit_mapping
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
 from .diffusers_files import read_json, safetensors_header, scan_folder, sha256_of, verify_hashes
+from .diffusers_inputs import check_init, control_image, init_args, init_tensors, keep_painted, variant
 from .diffusers_load import (
     FAMILY_DEFAULTS,
     INSTALL_COMMAND,
     BackendConfig,
     components,
+    config_from_env,
     detect_family,
     estimate_memory,
     is_hub_id,
-    padded_size,
     pick_device,
     plan_offload,
 )
@@ -80,40 +79,6 @@ def import_diffusers(offline: bool = True) -> tuple:
     return torch, diffusers
 
 
-def config_from_env(environ: Mapping[str, str] | None = None) -> BackendConfig:
-    """The configuration a worker starts with: ``DEPTH_ADDON_DIFFUSERS`` (a JSON object of
-    :class:`BackendConfig` fields) and, unless that sets a device, ``DEPTH_ADDON_DEVICE``.
-
-    :param environ: Environment to read; ``os.environ`` when None.
-    :raises BadInput: When the variable is not a JSON object of known, valid fields.
-    """
-    env = os.environ if environ is None else environ
-    raw = env.get("DEPTH_ADDON_DIFFUSERS", "").strip()
-    try:
-        data = json.loads(raw) if raw else {}
-    except ValueError as exc:
-        raise BadInput(f"DEPTH_ADDON_DIFFUSERS is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise BadInput("DEPTH_ADDON_DIFFUSERS must be a JSON object of diffusers options")
-    if env.get("DEPTH_ADDON_DEVICE") and "device" not in data:
-        data["device"] = env["DEPTH_ADDON_DEVICE"]
-    return BackendConfig.from_dict(data)
-
-
-def control_image(depth: np.ndarray, mask: np.ndarray, stride: int) -> np.ndarray:
-    """The ControlNet input: inverse depth in [0, 1] (near = 1), edge-padded to ``stride``, 1×3×H×W float32.
-
-    :param depth: H×W validated depth in metres (``inf`` background).
-    :param mask: H×W bool mask of valid pixels.
-    :param stride: Pixel multiple the model needs.
-    """
-    mapped = fit_mapping(depth, mask, "inverse").apply(depth)
-    h, w = mapped.shape
-    wp, hp = padded_size((w, h), stride)
-    padded = np.pad(mapped, ((0, hp - h), (0, wp - w)), mode="edge")
-    return np.ascontiguousarray(np.broadcast_to(padded, (1, 3, hp, wp)), dtype=np.float32)
-
-
 def _load_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean "these weights cannot be loaded" (diffusers wraps most in OSError)."""
     from safetensors import SafetensorError
@@ -145,12 +110,14 @@ class DiffusersGenerator:
         self._loaded: BackendConfig | None = None
         self._planned_pixels = 0
         self._slicing = False
+        self._variants: dict = {}  # image-to-image and inpainting pipelines sharing :attr:`pipe`'s weights
 
     # --- loading ---------------------------------------------------------------------------------------
 
     def release(self) -> None:
         """Drop the loaded pipeline (the memory is freed once nothing else refers to it)."""
         self.pipe, self._loaded, self._planned_pixels, self._slicing = None, None, 0, False
+        self._variants = {}
 
     def load(self, config: BackendConfig | None = None, size: tuple[int, int] = (512, 512)) -> None:
         """Check the files, plan memory for ``size`` and load the pipeline onto its device.
@@ -220,6 +187,7 @@ class DiffusersGenerator:
         pipe.set_progress_bar_config(disable=True)
         self._place(pipe, device, offload)
         self.pipe, self.family, self.device, self.dtype, self.offload = pipe, family, device, dtype, offload
+        self._variants = {}
         self._loaded, self._planned_pixels = cfg, size[0] * size[1]
 
     @staticmethod
@@ -333,6 +301,9 @@ class DiffusersGenerator:
         options: Mapping | None = None,
         segments: np.ndarray | None = None,
         segment_prompts: list[str] | None = None,
+        init_image: np.ndarray | None = None,
+        init_mask: np.ndarray | None = None,
+        denoise: float | None = None,
     ) -> np.ndarray:
         """Generate an image for ``depth`` (see :class:`~.base.Generator`); the camera is not used.
 
@@ -345,6 +316,10 @@ class DiffusersGenerator:
         :param segments: H×W integer segment map; with ``segment_prompts``, regional prompting: one pipeline
             pass per distinct prompt, each kept on its own segments (see :mod:`.regional`).
         :param segment_prompts: One prompt per segment id.
+        :param init_image: H×W×3 paint already there (sRGB in [0, 1], the depth's size): restyled alone, kept outside
+            ``init_mask`` with it (see :mod:`.diffusers_inputs`).
+        :param init_mask: H×W bool, True where the generator may paint (inpainting), or None.
+        :param denoise: How much of ``init_image`` is repainted, (0, 1]: 0.75 for image-to-image, 1 for inpainting.
         :return: H×W×3 float32 sRGB in [0, 1].
         :raises BadInput: For unusable depth, size, seed or options.
         :raises ModelUnavailable: When the model cannot be loaded (see :meth:`load`).
@@ -354,6 +329,7 @@ class DiffusersGenerator:
         depth, mask = validate_depth(depth, mask)
         w, h = validate_size(size, depth.shape)
         groups = prompt_masks(segments, segment_prompts, prompt or "", depth.shape, (w, h))
+        paint, keep = check_init(init_image, init_mask, depth.shape)
         depth, mask = resize_depth(depth, mask, (w, h))
         cfg = self.resolve(options, model=model_dir, device=None if device == "auto" else device, steps=steps,
                            control_scale=strength, negative_prompt=negative_prompt)
@@ -368,10 +344,14 @@ class DiffusersGenerator:
         stride = pipe.vae_scale_factor * (2 if family == "flux-depth" else 1)
         control = torch.from_numpy(control_image(depth, mask, stride))
         self._memory_options(cfg, control.shape[3] * control.shape[2])
+        if paint is not None:  # restyle or inpaint with the pipeline sharing the loaded weights
+            tensors = init_tensors(paint, keep, (w, h), stride, torch)
+            pipe = variant(self.pipe, "img2img" if keep is None else "inpaint", self._variants)
 
         def one_pass(text: str, steps: Steps) -> np.ndarray:
+            args = self._call_args(cfg, family, control, text, seed, steps, cancel, torch)
             try:
-                result = pipe(**self._call_args(cfg, family, control, text, seed, steps, cancel, torch))
+                result = pipe(**(args if paint is None else init_args(args, family, *tensors, denoise)))
             except Cancelled:
                 pipe.maybe_free_model_hooks()
                 raise
@@ -384,7 +364,7 @@ class DiffusersGenerator:
         else:
             image = masked_passes(one_pass, groups, report, 0.02)
         report.done()
-        return np.ascontiguousarray(np.clip(image, 0.0, 1.0))
+        return np.ascontiguousarray(np.clip(image if paint is None else keep_painted(image, paint, keep), 0.0, 1.0))
 
     def _memory_options(self, cfg: BackendConfig, pixels: int) -> None:
         """Attention slicing (on for MPS unless set) and VAE tiling (on above 1024² unless set) for one call."""

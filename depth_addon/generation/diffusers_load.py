@@ -9,6 +9,8 @@ torch is imported only by the functions that pick a device.
 
 from __future__ import annotations
 
+import json
+import os
 import string
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -308,3 +310,23 @@ def estimate_memory(config: BackendConfig, size: tuple[int, int] = (512, 512)) -
     return {"family": family, "device": device, "dtype": dtype, "size": (w, h), "components": parts,
             "weights_bytes": sum(parts.values()), "activation_bytes": act, "peak_bytes": peaks,
             "free_bytes": free, "offload": offload, "fits": None if free is None else offload is not None}
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> BackendConfig:
+    """The configuration a worker starts with: ``DEPTH_ADDON_DIFFUSERS`` (a JSON object of
+    :class:`BackendConfig` fields) and, unless that sets a device, ``DEPTH_ADDON_DEVICE``.
+
+    :param environ: Environment to read; ``os.environ`` when None.
+    :raises BadInput: When the variable is not a JSON object of known, valid fields.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("DEPTH_ADDON_DIFFUSERS", "").strip()
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise BadInput(f"DEPTH_ADDON_DIFFUSERS is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BadInput("DEPTH_ADDON_DIFFUSERS must be a JSON object of diffusers options")
+    if env.get("DEPTH_ADDON_DEVICE") and "device" not in data:
+        data["device"] = env["DEPTH_ADDON_DEVICE"]
+    return BackendConfig.from_dict(data)
