@@ -187,7 +187,6 @@ class DiffusersGenerator:
         pipe.set_progress_bar_config(disable=True)
         self._place(pipe, device, offload)
         self.pipe, self.family, self.device, self.dtype, self.offload = pipe, family, device, dtype, offload
-        self._variants = {}
         self._loaded, self._planned_pixels = cfg, size[0] * size[1]
 
     @staticmethod
@@ -345,8 +344,7 @@ class DiffusersGenerator:
         control = torch.from_numpy(control_image(depth, mask, stride))
         self._memory_options(cfg, control.shape[3] * control.shape[2])
         if paint is not None:  # restyle or inpaint with the pipeline sharing the loaded weights
-            tensors = init_tensors(paint, keep, (w, h), stride, torch)
-            pipe = variant(self.pipe, "img2img" if keep is None else "inpaint", self._variants)
+            tensors, pipe = init_tensors(paint, keep, (w, h), stride, torch), variant(pipe, keep, self._variants)
 
         def one_pass(text: str, steps: Steps) -> np.ndarray:
             args = self._call_args(cfg, family, control, text, seed, steps, cancel, torch)
@@ -359,10 +357,7 @@ class DiffusersGenerator:
                 steps(0.97, "the model's safety checker blanked the image")
             return np.asarray(result.images[0], dtype=np.float32)[:h, :w]
 
-        if len(groups) == 1:
-            image = one_pass(groups[0][0], report)
-        else:
-            image = masked_passes(one_pass, groups, report, 0.02)
+        image = one_pass(groups[0][0], report) if len(groups) == 1 else masked_passes(one_pass, groups, report, 0.02)
         report.done()
         return np.ascontiguousarray(np.clip(image if paint is None else keep_painted(image, paint, keep), 0.0, 1.0))
 

@@ -101,13 +101,17 @@ def init_tensors(image: np.ndarray, mask: np.ndarray | None, size: tuple[int, in
     return paint, torch.from_numpy(np.ascontiguousarray(m[None, None]))
 
 
-def variant(pipe, mode: str, cache: dict):
-    """The image-to-image or inpainting pipeline sharing ``pipe``'s components (built once per pipeline).
+def variant(pipe, mask, cache: dict):
+    """The image-to-image (no ``mask``) or inpainting pipeline sharing ``pipe``'s components, built once per pipeline.
 
     :param pipe: The loaded text-to-image pipeline.
-    :param mode: ``img2img`` or ``inpaint``.
-    :param cache: Where the variants of ``pipe`` are kept (cleared when the pipeline is released).
+    :param mask: The inpainting mask, or None for image-to-image.
+    :param cache: Where the variants are kept; emptied when ``pipe`` is another pipeline than the one they share.
     """
+    if cache.get("of") is not pipe:
+        cache.clear()
+        cache["of"] = pipe
+    mode = "img2img" if mask is None else "inpaint"
     if mode not in cache:
         import diffusers
 
