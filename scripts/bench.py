@@ -14,7 +14,9 @@ same run. Timings are reported, never asserted: tests check behaviour, this chec
 renders in ``data/test`` against every generator), which writes ``out/quality.json``,
 ``out/quality.md`` and ``out/quality_grid.png``, and the multi-view detail bench (:mod:`bench_multiview`:
 multi-view bakes against the single projected view on the yard and demo scenes), ``out/multiview_detail.json``,
-and the material-map benches (:mod:`bench_maps`, :mod:`bench_relight`), ``out/maps.json``.
+the material-map benches (:mod:`bench_maps`, :mod:`bench_relight`), ``out/maps.json``, and, when
+``data/multi`` holds multi-material scenes, the scene-prompt quality bench (:mod:`bench_scene_quality`),
+``out/scene_quality.json``.
 """
 
 from __future__ import annotations
@@ -248,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
         result = bench_quality.quality()
         print(bench_quality.table(result["rows"]))
         print(json.dumps(result["gates"]))
+        import bench_scene_quality
+
+        if (ROOT / "data" / "multi").is_dir():  # per-object materials on held-out multi-material scenes
+            scene_quality = bench_scene_quality.run(ROOT / "data" / "multi", ROOT / "data" / "train", ROOT / "out",
+                                                    100, 400, 2, ROOT / "data" / "multi_train")
+            print(bench_scene_quality.table(scene_quality["rows"]))
         import bench_multiview
 
         detail = {name: bench_multiview.run(scene_name=name) for name in bench_multiview.SCENES}

@@ -13,7 +13,8 @@ Written per sample, as ``<out>/<index:06d>.npz``: ``depth`` (H×W float32 planar
 ``rgb`` (H×W×3 uint8 display sRGB from the linear Cycles render), ``style`` (int), ``light``
 (camera-space unit sun direction), ``frame`` (camera view frame on ``z = -1``).
 
-Run: ``python scripts/make_training_data.py --out data/train --count 2000 --size 128``.
+Run: ``python scripts/make_training_data.py --out data/train --count 2000 --size 128``. With ``--multi`` every
+wall and object gets its own random style (the held-out multi-material scenes of the scene-prompt bench).
 """
 
 from __future__ import annotations
@@ -202,9 +203,14 @@ def _ground(rng: np.random.Generator, style: str) -> None:
     _link(ground, _material("ground", style, rng, STYLES.index(style) + 1), 1)
 
 
-def _walls_and_objects(rng: np.random.Generator, style_id: int) -> None:
-    """0–2 walls and 2–7 primitives (25 % with a smaller one stacked on top) of the scene style."""
-    style, index = STYLES[style_id], 1
+def _walls_and_objects(rng: np.random.Generator, style_id: int, multi: bool = False) -> None:
+    """0–2 walls and 2–7 primitives (25 % with a smaller one stacked on top) of the scene style, or with ``multi``
+    each of its own random style."""
+    index = 1
+
+    def pick() -> int:  # draws nothing more from ``rng`` for single-style scenes, so they render as before
+        return int(rng.integers(len(STYLES))) if multi else style_id
+
     for _ in range(int(rng.integers(0, 3))):  # walls
         index += 1
         bpy.ops.mesh.primitive_cube_add(size=1.0, location=(float(rng.uniform(-6, 6)), float(rng.uniform(3, 12)), 0))
@@ -212,19 +218,22 @@ def _walls_and_objects(rng: np.random.Generator, style_id: int) -> None:
         wall.scale = (float(rng.uniform(3, 10)), float(rng.uniform(0.2, 0.6)), float(rng.uniform(2, 5)))
         wall.location.z = wall.scale.z / 2
         wall.rotation_euler.z = float(rng.uniform(-0.8, 0.8))
-        _link(wall, _material("wall", style, rng, style_id + 1), index)
+        k = pick()
+        _link(wall, _material("wall", STYLES[k], rng, k + 1), index)
     kinds = ("box", "sphere", "cylinder", "cone", "torus")
     for _ in range(int(rng.integers(2, 8))):
         index += 1
         loc = (float(rng.uniform(-4, 4)), float(rng.uniform(-2, 6)), 0.0)
         size_o = float(rng.uniform(0.7, 2.2))
         ob = _add(kinds[int(rng.integers(len(kinds)))], loc, size_o, rng)
-        _link(ob, _material(f"obj{index}", style, rng, style_id + 1), index)
+        k = pick()
+        _link(ob, _material(f"obj{index}", STYLES[k], rng, k + 1), index)
         if rng.uniform() < 0.25:  # stacked
             index += 1
             top = max((ob.matrix_world @ Vector(c)).z for c in ob.bound_box)
             ob2 = _add(kinds[int(rng.integers(len(kinds)))], (loc[0], loc[1], top), size_o * 0.6, rng)
-            _link(ob2, _material(f"obj{index}", style, rng, style_id + 1), index)
+            k = pick()
+            _link(ob2, _material(f"obj{index}", STYLES[k], rng, k + 1), index)
 
 
 def _camera_sun_sky(rng: np.random.Generator, sc: bpy.types.Scene) -> tuple[bpy.types.Object, Vector]:
@@ -274,7 +283,7 @@ def _render_settings(sc: bpy.types.Scene, size: int, samples: int) -> None:
     set_multilayer_exr(r.image_settings)
 
 
-def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
+def build_scene(rng: np.random.Generator, size: int, samples: int, multi: bool = False) -> dict:
     """Clear the file and build one random scene; return its labels."""
     _clear()
     sc = bpy.context.scene
@@ -282,7 +291,7 @@ def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
     style = STYLES[style_id]
     ground_style = style if rng.uniform() < 0.5 else STYLES[int(rng.integers(len(STYLES)))]
     _ground(rng, ground_style)
-    _walls_and_objects(rng, style_id)
+    _walls_and_objects(rng, style_id, multi)
     cam, direction = _camera_sun_sky(rng, sc)
     _render_settings(sc, size, samples)
     bpy.context.view_layer.update()
@@ -295,9 +304,10 @@ def build_scene(rng: np.random.Generator, size: int, samples: int) -> dict:
                               np.float32)}
 
 
-def render_sample(rng: np.random.Generator, size: int, samples: int, tmp: str) -> dict[str, np.ndarray]:
-    """Build, render and read back one sample."""
-    info = build_scene(rng, size, samples)
+def render_sample(rng: np.random.Generator, size: int, samples: int, tmp: str, multi: bool = False
+                  ) -> dict[str, np.ndarray]:
+    """Build, render and read back one sample (``multi``: every object its own style)."""
+    info = build_scene(rng, size, samples, multi)
     sc = bpy.context.scene
     sc.render.filepath = os.path.join(tmp, "s.exr")
     bpy.ops.render.render(write_still=True)
@@ -332,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--multi", action="store_true", help="every wall and object its own random style")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -344,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             path = args.out / f"{i:06d}.npz"
             if path.exists():
                 continue
-            sample = render_sample(np.random.default_rng([args.seed, i]), args.size, args.samples, tmp)
+            sample = render_sample(np.random.default_rng([args.seed, i]), args.size, args.samples, tmp, args.multi)
             np.savez(path.with_suffix(".tmp.npz"), **sample)
             path.with_suffix(".tmp.npz").replace(path)
             done = i - args.start + 1

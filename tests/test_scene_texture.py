@@ -56,6 +56,25 @@ def test_the_demo_prompt_lands_on_its_objects(generator: str | None) -> None:
     assert {d["part"] for d in record["options"]["parts"]} == {d["part"] for d in run.parts.decisions}
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_style_classifier_names_each_demo_object_as_its_prompt_asked(seed: int) -> None:
+    """The style classifier, trained on Cycles renders of each material (``scripts/train_style_classifier.py``),
+    names the demo's walls brick, its column wood and its ground grass in the default generator's image."""
+    from depth_addon.generation.metrics import StyleClassifier
+    from depth_addon.generation.prompt import STYLES
+
+    clf = StyleClassifier.load(ROOT / "tests" / "data" / "style_classifier.safetensors")
+    scene, size = demo(), (256, 256)
+    run = api.texture_scene(scene, prompt=PROMPT, seed=seed, resolution=size, compositor=False)
+    ids = api.render_depth(scene, resolution=size, ids=True)
+    wanted = {"Wall": "brick", "Column": "wood", "Ground": "grass"}
+    regions = {name.split("/")[0]: ids.object_ids == i for i, name in enumerate(ids.objects)}
+    got = {name: STYLES[int(clf.predict([run.rgb], [regions[name]])[0])] for name in wanted}
+    assert got == wanted
+    single = api.texture_scene(scene, prompt="red brick", seed=seed, resolution=size, compositor=False)
+    assert STYLES[int(clf.predict([single.rgb], [regions["Ground"]])[0])] == "brick"  # it reads the paint, not places
+
+
 def test_one_material_prompts_are_unchanged() -> None:
     """A single-material prompt sends no segments: the image is the whole-image generator's."""
     scene = demo()

@@ -338,3 +338,39 @@ class StyleClassifier:
         x = torch.from_numpy((self.features(images, masks) - self.mean) / self.std)
         with torch.inference_mode():
             return self.net(x).argmax(1).numpy()
+
+    def save(self, path) -> None:
+        """Write the trained classifier as safetensors (standardisation and MLP weights), atomically.
+
+        :param path: Target ``.safetensors`` file.
+        """
+        from safetensors.numpy import save
+
+        from ..io.atomic import write_bytes_atomic
+
+        lin1, lin2 = self.net[0], self.net[3]
+        tensors = {"mean": self.mean, "std": self.std, "w1": lin1.weight, "b1": lin1.bias, "w2": lin2.weight,
+                   "b2": lin2.bias}
+        arrays = {k: np.ascontiguousarray(v.detach().numpy() if hasattr(v, "detach") else v, np.float32)
+                  for k, v in tensors.items()}
+        write_bytes_atomic(path, save(arrays))
+
+    @classmethod
+    def load(cls, path) -> StyleClassifier:
+        """A classifier written by :meth:`save` (safetensors only).
+
+        :param path: The ``.safetensors`` file.
+        """
+        from safetensors.numpy import load_file
+
+        t = load_file(str(path))
+        clf = cls(int(t["w2"].shape[0]), hidden=int(t["w1"].shape[0]))
+        torch = _torch()
+        with torch.no_grad():
+            for layer, w, b in ((clf.net[0], "w1", "b1"), (clf.net[3], "w2", "b2")):
+                layer.weight.copy_(torch.from_numpy(t[w]))
+                layer.bias.copy_(torch.from_numpy(t[b]))
+        clf.mean, clf.std = t["mean"], t["std"]
+        clf.net.eval()
+        return clf
+
