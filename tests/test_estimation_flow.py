@@ -173,3 +173,24 @@ def test_restyle_repaints_the_photo_with_diffusers_and_its_depth_with_the_others
     assert main([*base, "--model", str(model), "--denoise", "2"]) == 2
     assert main([*base, "--model", str(tmp_path / "none")]) == 3
     assert not bad.exists()
+
+
+def test_depth_pro_intrinsics_reach_the_import_through_the_worker(addon, photo, tmp_path):
+    """Depth Pro's focal length comes back from the worker with its metres and sets the imported camera."""
+    from test_estimation_model import tiny_depth_pro
+
+    from depth_addon.worker.client import WorkerClient
+
+    folder = tiny_depth_pro(tmp_path / "dp", fov_deg=50.0)
+    focal = 48 / (2 * np.tan(np.radians(25.0)))
+    client = WorkerClient()
+    try:
+        done = client.wait(client.estimate(photo, folder), timeout=120)
+        assert done.values_kind == "depth" and done.focal_px == pytest.approx(focal, rel=1e-4)
+        estimate = client.take_estimate(done)
+        assert estimate.intrinsics.fx == pytest.approx(focal, rel=1e-4) and estimate.values.shape == (32, 48)
+    finally:
+        client.stop()
+    alignment, focal_px = align_estimate(estimate, "none")
+    assert alignment.method == "metric" and focal_px == pytest.approx(focal, rel=1e-4)
+

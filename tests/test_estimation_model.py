@@ -47,6 +47,34 @@ def tiny_dpt(folder):
     return folder
 
 
+def tiny_depth_pro(folder, fov_deg: float = 60.0):
+    """Save a random-weight DepthProForDepthEstimation with its field-of-view head into ``folder``; the head's last
+    layer is set to answer ``fov_deg`` whatever the photo."""
+    import torch
+    from transformers import DepthProConfig, DepthProForDepthEstimation
+
+    config = DepthProConfig(
+        patch_size=16, fusion_hidden_size=16, intermediate_hook_ids=[1, 0], intermediate_feature_dims=[10, 8],
+        scaled_images_ratios=[0.5, 1.0], scaled_images_overlap_ratios=[0.0, 0.2], scaled_images_feature_dims=[12, 12],
+        use_fov_model=True,
+        image_model_config={"model_type": "dinov2", "num_hidden_layers": 2, "hidden_size": 16,
+                            "num_attention_heads": 1, "patch_size": 4},
+        patch_model_config={"model_type": "vit", "num_hidden_layers": 2, "hidden_size": 24, "num_attention_heads": 2,
+                            "patch_size": 6},
+        fov_model_config={"model_type": "vit", "num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2,
+                          "patch_size": 6})
+    torch.manual_seed(0)
+    model = DepthProForDepthEstimation(config)
+    last = model.fov_model.head.layers[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(fov_deg)
+    model.save_pretrained(folder, safe_serialization=True)
+    (folder / "preprocessor_config.json").write_text(json.dumps({"size": {"height": 32, "width": 32},
+                                                                 "image_mean": [0.5] * 3, "image_std": [0.5] * 3}))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def relative_model(tmp_path_factory):
     return tiny_depth_anything(tmp_path_factory.mktemp("da_relative"))
@@ -89,6 +117,25 @@ def test_dpt_gives_disparity_at_the_photo_size_through_a_square_input(tmp_path, 
     (folder / "config.json").write_text((folder / "config.json").read_text().replace('"dpt"', '"depth_anything"'))
     with pytest.raises(ModelUnavailable, match="refusing"):  # DPT weights under a Depth Anything config
         estimate_photo(photo, folder)
+
+
+def test_depth_pro_gives_metres_and_intrinsics(tmp_path, photo):
+    """Depth Pro's field of view makes its canonical inverse depth metres and gives the photo's focal length."""
+    from depth_addon.estimation.estimator import depth_pro_metres
+
+    folder = tiny_depth_pro(tmp_path / "dp", fov_deg=60.0)
+    info = inspect_folder(folder)
+    assert (info.architecture, info.kind, info.input_size, info.square) == ("DepthProForDepthEstimation", "depth",
+                                                                             32, True)
+    estimate = estimate_photo(photo, folder)
+    assert estimate.kind == "depth" and estimate.values.shape == (40, 60) and (estimate.values > 0).all()
+    assert estimate.intrinsics is not None and estimate.intrinsics.width == 60
+    assert estimate.intrinsics.fx == pytest.approx(60 / (2 * np.tan(np.radians(30.0))), rel=1e-4)
+    inverse = np.array([[0.5, 2.0]], np.float32)
+    metres, kind, lens = depth_pro_metres(inverse, np.array([90.0]))
+    assert kind == "depth" and np.allclose(metres, [[1.0, 0.25]]) and lens.fx == pytest.approx(1.0)
+    relative, kind, lens = depth_pro_metres(inverse, np.array([-3.0]))  # a field of view no lens has
+    assert kind == "disparity" and lens is None and np.array_equal(relative, inverse)
 
 
 def test_metric_model_gives_depth(tmp_path, photo):

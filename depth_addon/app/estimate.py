@@ -9,6 +9,7 @@ own depth from the photo's camera with :func:`.depth.render_depth`), and the imp
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ def align_estimate(estimate: Estimate, method: str = "none", points: Iterable[tu
     :param method: ``none`` (metric models as given, relative ones spread over ``near``…``far``), ``points``,
         ``ground`` or ``scene``.
     :param points: ``(x, y, metres)`` for ``points``.
-    :param focal_px: Focal length in pixels (``ground``).
+    :param focal_px: Focal length in pixels (``ground``); the estimate's own when it has intrinsics.
     :param height: Camera height in metres (``ground``).
     :param scene: Scene for ``scene`` (the context scene when None).
     :param camera: The photo's camera for ``scene`` (the scene camera when None).
@@ -76,6 +77,8 @@ def align_estimate(estimate: Estimate, method: str = "none", points: Iterable[tu
     :raises BadInput: For an unknown method, missing parameters, or a failed fit.
     """
     values, space = estimate.values, estimate.kind
+    if focal_px is None and estimate.intrinsics is not None:  # the model's own (Depth Pro)
+        focal_px = estimate.intrinsics.fx
     if method == "none":
         if space == "depth":
             return Alignment("depth", 1.0, 0.0, "metric"), focal_px
@@ -215,7 +218,8 @@ def restyle_flow(photo: str | os.PathLike, prompt: str, seed: int = 0, model: st
     depth = PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment)
     rgb, _linear = read_color(photo)
     h, w = depth.metres.shape
-    camera = CameraModel.from_fov(w, h, DEFAULT_FOV_DEG)
+    fov = math.degrees(estimate.intrinsics.fov_x) if estimate.intrinsics is not None else DEFAULT_FOV_DEG
+    camera = CameraModel.from_fov(w, h, fov)
     generated = yield GenerateRequest(depth.metres, np.isfinite(depth.metres), camera, prompt, seed,
                                       init_image=np.asarray(rgb, np.float32)[..., :3], start=0.6, span=0.4,
                                       message="restyling")

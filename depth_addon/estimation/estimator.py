@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The estimator backend: Depth Anything V2 (or DPT) from a local safetensors folder, never a hub (no bpy).
+"""The estimator backend: Depth Anything V2, DPT or Depth Pro from a local safetensors folder, never a hub (no bpy).
 
 The folder is checked before anything is loaded (:func:`inspect_folder`): pickle-based weights are
 refused, safetensors headers must be complete, and ``config.json`` must name a depth-estimation class
-(``DepthAnythingForDepthEstimation`` or ``DPTForDepthEstimation``); weights saved from another class are
-refused after loading when any parameter is missing or left over. The output says what it is: relative
-*disparity* for Depth Anything V2's relative models and DPT, metric *depth* for metric ones (read from
-``depth_estimation_type`` in the config). torch and transformers are imported only by :meth:`Estimator.load`.
+(``DepthAnythingForDepthEstimation``, ``DPTForDepthEstimation`` or ``DepthProForDepthEstimation``); weights
+saved from another class are refused after loading when any parameter is missing or left over. The output says
+what it is: relative *disparity* for Depth Anything V2's relative models and DPT, metric *depth* for metric ones
+(``depth_estimation_type`` in the config), and metric depth **with intrinsics** for Depth Pro with its
+field-of-view head (:func:`depth_pro_metres`). torch and transformers are imported only by :meth:`Estimator.load`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from ..errors import BadInput, ModelUnavailable
 from ..generation.diffusers_files import read_json, scan_folder
 
 #: ``model_type`` in ``config.json`` → the transformers class that loads it.
-ARCHITECTURES = {"depth_anything": "DepthAnythingForDepthEstimation", "dpt": "DPTForDepthEstimation"}
+ARCHITECTURES = {"depth_anything": "DepthAnythingForDepthEstimation", "dpt": "DPTForDepthEstimation",
+                 "depth_pro": "DepthProForDepthEstimation"}
+#: The metric model that also gives intrinsics: Depth Pro with its field-of-view head.
+DEPTH_PRO = "DepthProForDepthEstimation"
 #: Where to get weights, for messages.
 DOWNLOAD_HINT = ("download config.json and model.safetensors of depth-anything/Depth-Anything-V2-Small-hf "
                  "(Hugging Face) into one folder")
@@ -100,16 +104,19 @@ def inspect_folder(folder: str | os.PathLike) -> ModelInfo:
     named = config.get("architectures") or [architecture]
     if architecture not in named:
         raise ModelUnavailable(f"refusing {folder}: weights saved from {', '.join(named)}, not {architecture}")
-    kind = "depth" if config.get("depth_estimation_type") == "metric" else "disparity"
+    fov_head = model_type == "depth_pro" and bool(config.get("use_fov_model"))
+    kind = "depth" if config.get("depth_estimation_type") == "metric" or fov_head else "disparity"
     backbone = config.get("backbone_config") or {}
     patch = int(config.get("patch_size") or backbone.get("patch_size") or 14)
     pre = read_json(folder / "preprocessor_config.json") if (folder / "preprocessor_config.json").is_file() else {}
     size = pre.get("size") or {}
     trained = config.get("image_size") if isinstance(config.get("image_size"), int) else 518  # DPT: 384
+    if model_type == "depth_pro":  # the finest patch scale sees the whole image: 384 / 0.25 = 1536
+        trained = round(patch / min(config.get("scaled_images_ratios") or [0.25]))
     side = int(min(size.get("height", trained), size.get("width", trained))) if isinstance(size, dict) else trained
     mean = tuple(pre.get("image_mean") or IMAGENET_MEAN)
     std = tuple(pre.get("image_std") or IMAGENET_STD)
-    square = model_type == "dpt" and not config.get("backbone_config")
+    square = model_type == "depth_pro" or (model_type == "dpt" and not config.get("backbone_config"))
     return ModelInfo(folder, architecture, kind, max(patch, side // patch * patch), patch, mean, std, square)
 
 
@@ -227,10 +234,33 @@ class Estimator:
             x = torch.from_numpy(np.ascontiguousarray(rgb[..., :3], np.float32)).permute(2, 0, 1)[None]
             x = F.interpolate(x, size=size[::-1], mode="bicubic", align_corners=False).clamp(0, 1)
             x = (x - torch.tensor(self.info.mean).view(1, 3, 1, 1)) / torch.tensor(self.info.std).view(1, 3, 1, 1)
-            out = self.model(pixel_values=x.to(self.device)).predicted_depth
-            out = F.interpolate(out[:, None].float().cpu(), size=(h, w), mode="bilinear", align_corners=False)
-        values = out[0, 0].numpy().astype(np.float32)
-        return Estimate(values, self.info.kind, self.info.folder.name, None, time.perf_counter() - start)
+            result = self.model(pixel_values=x.to(self.device))
+            out = F.interpolate(result.predicted_depth[:, None].float().cpu(), size=(h, w), mode="bilinear",
+                                align_corners=False)
+        values, kind, intrinsics = out[0, 0].numpy().astype(np.float32), self.info.kind, None
+        if self.info.architecture == DEPTH_PRO:
+            values, kind, intrinsics = depth_pro_metres(values, getattr(result, "field_of_view", None))
+        return Estimate(values, kind, self.info.folder.name, intrinsics, time.perf_counter() - start)
+
+
+def depth_pro_metres(inverse: np.ndarray, fov) -> tuple[np.ndarray, str, Intrinsics | None]:
+    """Depth Pro's canonical inverse depth as metres, with the intrinsics of its predicted field of view.
+
+    Depth Pro predicts inverse depth for a canonical focal length of one image width; with the horizontal field
+    of view θ from its FOV head the depth in metres is ``1 / (2 tan(θ/2) · inverse)``. Without a usable field of
+    view (no FOV head, or a value outside 1–170°) it stays relative disparity.
+
+    :param inverse: H×W canonical inverse depth at the photo's size.
+    :param fov: The predicted horizontal field of view in degrees (a 1-element tensor), or None.
+    :return: ``(values, kind, intrinsics)``.
+    """
+    h, w = inverse.shape
+    inverse = np.clip(inverse, 1e-4, 1e4).astype(np.float32)
+    theta = float(fov.reshape(-1)[0]) if fov is not None else float("nan")
+    if not 1.0 <= theta <= 170.0:
+        return inverse, "disparity", None
+    metres = 1.0 / (2.0 * np.tan(np.radians(theta) / 2.0) * inverse)
+    return metres.astype(np.float32), "depth", Intrinsics.from_fov(w, h, theta)
 
 
 def estimate_photo(photo: str | os.PathLike, folder: str | os.PathLike | None = None, device: str = "cpu",

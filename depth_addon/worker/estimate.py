@@ -50,4 +50,5 @@ def serve_estimate(request: Request, models: dict, progress: Callable[[float, st
         raise Cancelled("depth estimation cancelled")
     path = write_array(Path(params["out_dir"]) / "result.npy", estimate.values)
     progress(1.0, "done")
-    return Estimated(request.id, str(path), estimate.kind, estimate.model, round(time.perf_counter() - start, 4))
+    focal = estimate.intrinsics.fx if estimate.intrinsics is not None else None
+    return Estimated(request.id, str(path), estimate.kind, estimate.model, round(time.perf_counter() - start, 4), focal)

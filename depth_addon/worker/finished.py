@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..depth_import.intrinsics import Intrinsics
 from ..errors import Cancelled
 from ..estimation.estimator import Estimate
 from .protocol import CancelledEvent, Error, Estimated, Event, Result, WorkerError, read_array
@@ -41,7 +42,10 @@ class FinishedRequests:
         :param event: An ``estimated`` event from :meth:`poll`.
         """
         try:
-            return Estimate(read_array(event.path), event.values_kind, event.model, None, event.seconds)
+            values = read_array(event.path)
+            h, w = values.shape[:2]
+            lens = Intrinsics.from_focal_px(w, h, event.focal_px) if event.focal_px else None
+            return Estimate(values, event.values_kind, event.model, lens, event.seconds)
         finally:
             shutil.rmtree(Path(event.path).parent, ignore_errors=True)
 

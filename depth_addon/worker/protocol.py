@@ -220,6 +220,7 @@ class Estimated(Event):
     :param values_kind: ``disparity`` (relative) or ``depth`` (metres).
     :param model: The weights folder's name.
     :param seconds: Time spent inside the worker, model loading included.
+    :param focal_px: Horizontal focal length in pixels when the model predicts it (Depth Pro), else None.
     """
 
     kind: ClassVar[str] = "estimated"
@@ -227,6 +228,7 @@ class Estimated(Event):
     values_kind: str = "disparity"
     model: str = ""
     seconds: float = 0.0
+    focal_px: float | None = None
 
 
 @dataclass(frozen=True)
