@@ -15,7 +15,8 @@ silhouettes do not count) measures the detail. Stages, each against the single p
 * per view: the detail of the generated image over the walls in that view's own pixels.
 
 Also the agreement of two views where they overlap (median CIELAB ΔE before fusion; also at the coarser view's
-footprint, the finer view's image blurred to it), and the gradient across
+footprint, the finer view's image blurred to it; and the floor of both: the same measures when every later view
+copies the first view's paint, i.e. what resampling the texture alone gives), and the gradient across
 UV seams against the surfaces' interior in each bake's render (:mod:`bench_seams`). The demo scene is
 measured the same way over all its objects.
 ``python scripts/bench_multiview.py [--scene yard demo] [--json out.json]``; ``bench.py --quality`` runs it too.
@@ -45,6 +46,7 @@ from depth_addon.app import multiview as app_multiview  # noqa: E402
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
 from depth_addon.blender.final_render import render_still  # noqa: E402
 from depth_addon.blender.writeback import bake_apply, projection  # noqa: E402
+from depth_addon.texturing import conditioning  # noqa: E402
 from depth_addon.texturing.conditioning import normals_from_depth  # noqa: E402
 from depth_addon.texturing.fusion import View, as_soa, sample_view  # noqa: E402
 
@@ -186,6 +188,21 @@ def overlap_delta_e(views: list[View], tolerance: float = 0.005, matched: bool =
     return float(np.median(np.concatenate(values))) if values else float("nan")
 
 
+def copied_views(views: list[View], tolerance: float = 0.005) -> list[View]:
+    """The views as if every later one had copied the first one's paint wherever it sees it: perfectly consistent
+    paint, so :func:`overlap_delta_e` of these is the floor that resampling the texture between two footprints
+    alone gives (the instrument's resolution for this texture and these views).
+
+    :param views: The run's views, with images.
+    :param tolerance: Relative depth slack of the visibility test.
+    """
+    out = views[:1]
+    for view in views[1:]:
+        prior = conditioning.reproject(views[:1], view, tolerance)
+        out.append(dataclasses.replace(view, image=np.where((prior.weight > 0)[..., None], prior.colour, view.image)))
+    return out
+
+
 def run(views: int = 4, bake: int | str = "auto", prompt: str = "red brick", seed: int = 0,
         scene_name: str = "yard") -> dict:
     """Every stage on one scene of :data:`SCENES`; figures in a dict."""
@@ -218,6 +235,9 @@ def run(views: int = 4, bake: int | str = "auto", prompt: str = "red brick", see
             out[f"{label}_per_view"] = view_details(result.views, names)
             out[f"{label}_overlap_delta_e"] = overlap_delta_e(result.views)
             out[f"{label}_overlap_delta_e_matched"] = overlap_delta_e(result.views, matched=True)
+            copies = copied_views(result.views)
+            out[f"{label}_overlap_delta_e_floor"] = overlap_delta_e(copies)
+            out[f"{label}_overlap_delta_e_matched_floor"] = overlap_delta_e(copies, matched=True)
         for i, view in enumerate(result.views):
             bgr = (np.clip(view.image[..., 2::-1], 0, 1) * 255).astype(np.uint8)
             cv2.imwrite(str(folder / f"{label}_view{i + 1}.png"), bgr)
