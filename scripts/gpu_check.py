@@ -9,7 +9,10 @@ safetensors (no ``bpy``: the Blender side has no CUDA path of its own). It check
 * the ``diffusers`` backend on the three tiny offline pipelines of ``tests/tiny_pipelines.py`` (SD 1.5 and SDXL
   with a depth ControlNet, FLUX depth): ``device="auto"`` must pick CUDA and bfloat16, outputs must be finite
   images in range, the same seed must repeat and another seed must differ, and the model/sequential CPU
-  offloads must give the same image as the plain placement; times and peak CUDA memory per call.
+  offloads must give the same image as the plain placement; times and peak CUDA memory per call;
+* the paths that take paint already there and regional prompts (:func:`paint_paths`): restyle (image-to-image)
+  repeats with its seed, inpainting keeps the kept pixels exactly (also under both offloads), regional prompts
+  give a finite image.
 
 Usage::
 
@@ -87,16 +90,56 @@ def diffusers_backend() -> dict:
             rec["same_seed_max_diff"] = float(np.abs(a - gen.generate(depth, prompt="red brick wall", seed=1)).max())
             rec["other_seed_mean_diff"] = float(np.abs(a - gen.generate(depth, prompt="red brick wall",
                                                                         seed=2)).mean())
+            photo, paint = paint_inputs(depth)
+            figures, inpainted = paint_paths(gen, depth, photo, paint)
+            rec.update(figures)
             for offload in ("model", "sequential"):
                 other = DiffusersGenerator(BackendConfig(model=str(folder), steps=4, cpu_offload=offload))
                 b = other.generate(depth, prompt="red brick wall", seed=1)
                 rec[f"offload_{offload}"] = other.offload
                 rec[f"offload_{offload}_max_diff"] = float(np.abs(a - b).max())
+                again = other.generate(depth, prompt="marble", seed=1, init_image=photo, init_mask=paint)
+                rec[f"offload_{offload}_inpaint_max_diff"] = float(np.abs(again - inpainted).max())
                 del other
             out[family] = rec
             del gen
             torch.cuda.empty_cache()
     return out
+
+
+def paint_inputs(depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded photo the size of ``depth`` and a mask (True = may paint) over its right half."""
+    h, w = depth.shape
+    mask = np.zeros((h, w), bool)
+    mask[:, w // 2:] = True
+    return np.random.default_rng(7).random((h, w, 3)).astype(np.float32), mask
+
+
+def paint_paths(gen, depth: np.ndarray, photo: np.ndarray, mask: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Restyle (image-to-image), inpainting and regional prompts on ``gen``'s device: finite, in range, repeatable,
+    the kept pixels exact; times per call.
+
+    :param gen: A loaded :class:`~depth_addon.generation.diffusers_backend.DiffusersGenerator`.
+    :param depth: H×W depth.
+    :param photo: H×W×3 paint.
+    :param mask: H×W bool, True where inpainting may paint.
+    :return: ``(figures, the inpainted image)``.
+    """
+    t = time.perf_counter()
+    styled = gen.generate(depth, prompt="marble", seed=1, init_image=photo, denoise=0.5)
+    rec = {"restyle_s": time.perf_counter() - t, "restyle_ok": bool(np.isfinite(styled).all() and styled.std() > 0),
+           "restyle_same_seed_max_diff": float(np.abs(styled - gen.generate(depth, prompt="marble", seed=1,
+                                                                             init_image=photo, denoise=0.5)).max())}
+    t = time.perf_counter()
+    inpainted = gen.generate(depth, prompt="marble", seed=1, init_image=photo, init_mask=mask)
+    rec["inpaint_s"] = time.perf_counter() - t
+    rec["inpaint_kept_exact"] = bool(np.array_equal(inpainted[~mask], photo[~mask]))
+    segments = np.where(mask, 1, 0).astype(np.int32)
+    t = time.perf_counter()
+    regional = gen.generate(depth, prompt="grass", seed=1, segments=segments, segment_prompts=["brick", "wood"])
+    rec["regional_s"] = time.perf_counter() - t
+    rec["regional_ok"] = bool(np.isfinite(regional).all() and regional.shape == photo.shape)
+    return rec, inpainted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{family}: device {rec['device']}, finite and in range {rec['finite_in_range']}")
         if rec["same_seed_max_diff"] > 1e-2 or rec["other_seed_mean_diff"] <= 1e-3:
             failures.append(f"{family}: seeds do not repeat or do not differ")
+        if not (rec["restyle_ok"] and rec["inpaint_kept_exact"] and rec["regional_ok"]):
+            failures.append(f"{family}: restyle {rec['restyle_ok']}, inpaint kept {rec['inpaint_kept_exact']}, "
+                            f"regional {rec['regional_ok']}")
     figures["failures"] = failures
     text = json.dumps(figures, indent=2)
     print(text)
