@@ -110,6 +110,31 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_out):
     assert list(mine.pixels) == mine_pixels and tuple(mine.size) == (4, 4) and images.KEY_OWNED not in mine
 
 
+def test_an_object_no_view_sees_is_reported_and_left_as_it_was():
+    """A box hidden inside another is not baked: no image, no material change, no UV map added; a run where no
+    view sees any object is refused and changes nothing."""
+    scene = bpy.context.scene
+    _ground, cube = block_scene()
+    inner = mesh_object("Inner", lambda bm: bmesh.ops.create_cube(bm, size=0.2), (0.0, 0.0, 0.5))
+    bpy.context.view_layer.update()
+    inner_before = ([m.name for m in inner.data.materials], list(inner.data.uv_layers.keys()))
+    kw = dict(views=2, bake_size=64, view_size=48, scene_view=False, prompt="red brick")
+    result = app_multiview.texture_multiview(scene, objects=[cube, inner], **kw)
+    assert set(result.images) == {"Cube"} and result.coverage["Inner"] == 0.0
+    assert any("Inner" in w and "left as it was" in w for w in result.warnings)
+    assert ([m.name for m in inner.data.materials], list(inner.data.uv_layers.keys())) == inner_before
+    assert not any(i.name.startswith("Inner") for i in bpy.data.images) and bake_apply.is_baked(cube)
+    bake_apply.remove_bake()
+    outside = bpy.data.objects.new("Outside", bpy.data.cameras.new("Outside"))
+    outside.location, outside.rotation_euler = (0.0, -6.0, 3.0), (1.1, 0.0, 0.0)
+    scene.collection.objects.link(outside)
+    bpy.context.view_layer.update()
+    before = snapshot()
+    with pytest.raises(BadInput, match="'Inner' from any side: nothing was baked"):
+        app_multiview.texture_multiview(scene, objects=[inner], cameras=[outside], **kw)
+    assert snapshot() == before
+
+
 def test_camera_that_sees_nothing_is_left_out_with_a_warning():
     scene = bpy.context.scene
     ground, _cube = block_scene()

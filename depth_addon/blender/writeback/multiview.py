@@ -242,6 +242,8 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
                triangles: dict | None = None, select: str = "best", feather: float = 1.0) -> MultiviewResult:
     """Fuse views with images into each object's UV texture and show it on the object.
 
+    An object no view sees from any side is reported in the warnings and left as it was.
+
     :param scene: The scene.
     :param objects: Validated bake targets (:func:`uv_bake.bake_targets`).
     :param views: Views with depth and images.
@@ -286,6 +288,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
             result.sizes[obj.name] = size
         options = bake.FuseOptions(tolerance, exponent, padding, select, feather, with_maps)
         _fuse_all(objects, tris, fused_views, result, report, made, names, options)
+        objects = _drop_unseen(objects, result, made)
         for obj in objects:
             result.materials[obj.name] = bake_apply.apply_bake(obj, result.images[obj.name], uv_maps[obj.name],
                                                                "bake", shading, result.maps.get(obj.name))
@@ -300,7 +303,24 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     if record:
         for obj in objects:
             provenance_props.attach(record, result.images[obj.name], result.materials[obj.name])
-    for obj in objects:
-        if result.coverage[obj.name] == 0.0:
-            result.warnings.append(f"no view sees {obj.name!r}; its texture is a guess from nothing")
     return result
+
+
+def _drop_unseen(objects: list, result: MultiviewResult, made: list) -> list:
+    """The objects some view sees; the others are reported and left as they were (their images removed, the UV
+    map added for the bake taken off again).
+
+    :raises BadInput: When no view sees any of the objects.
+    """
+    unseen = [o for o in objects if result.coverage.get(o.name, 0.0) == 0.0]
+    if len(unseen) == len(objects):
+        raise BadInput(f"no view sees {', '.join(repr(o.name) for o in objects)} from any side: nothing was baked")
+    for obj in unseen:
+        for image in (result.images.pop(obj.name), *result.maps.pop(obj.name, {}).values()):
+            made.remove(image)
+            bpy.data.images.remove(image)
+        if uv_bake.KEY_UV_ADDED in obj.data:
+            uv_bake.remove_added_uv(obj.data)
+        result.objects.remove(obj)
+        result.warnings.append(f"no view sees {obj.name!r} from any side: it was left as it was")
+    return [o for o in objects if o not in unseen]
