@@ -135,6 +135,24 @@ def test_an_object_no_view_sees_is_reported_and_left_as_it_was():
     assert snapshot() == before
 
 
+def test_a_bake_above_the_free_memory_is_refused_before_anything_is_made(monkeypatch):
+    from depth_addon.texturing import bake
+
+    scene = bpy.context.scene
+    _ground, cube = block_scene()
+    before = snapshot()
+    monkeypatch.setattr(bake, "available_bytes", lambda: 64 * 2**20)
+    expected = r"'Cube' at 1024×1024 texels \(3 channels\) needs about 0\.1 GiB.*0\.1 GiB is free"
+    with pytest.raises(BadInput, match=expected):
+        app_multiview.texture_multiview(scene, objects=[cube], views=1, bake_size=1024, view_size=32)
+    assert snapshot() == before
+    with pytest.raises(BadInput, match="choose a smaller bake size"):
+        bake.check_memory({"a": 8192, "b": 4096}, 12, available=24 * 2**30)  # 8192² with maps: about 22 GiB
+    bake.check_memory({"a": 8192}, 3, available=24 * 2**30)
+    monkeypatch.setattr(bake, "available_bytes", lambda: None)  # unknown: no check
+    bake.check_memory({"a": 8192}, 12)
+
+
 def test_camera_that_sees_nothing_is_left_out_with_a_warning():
     scene = bpy.context.scene
     ground, _cube = block_scene()

@@ -286,6 +286,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
                 result.warnings.extend(_density_warnings(obj.name, choice))
                 size = choice.size
             result.sizes[obj.name] = size
+        bake.check_memory(result.sizes, int(np.shape(fused_views[0].image)[-1]) if fused_views else 3)
         options = bake.FuseOptions(tolerance, exponent, padding, select, feather, with_maps)
         _fuse_all(objects, tris, fused_views, result, report, made, names, options)
         objects = _drop_unseen(objects, result, made)
