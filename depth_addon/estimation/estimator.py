@@ -25,6 +25,7 @@ from ..depth_import.intrinsics import Intrinsics
 from ..depth_import.readers import read_color
 from ..errors import BadInput, ModelUnavailable
 from ..generation.diffusers_files import read_json, scan_folder
+from ..generation.diffusers_load import pick_device
 
 #: ``model_type`` in ``config.json`` → the transformers class that loads it.
 ARCHITECTURES = {"depth_anything": "DepthAnythingForDepthEstimation", "dpt": "DPTForDepthEstimation",
@@ -120,21 +121,6 @@ def inspect_folder(folder: str | os.PathLike) -> ModelInfo:
     return ModelInfo(folder, architecture, kind, max(patch, side // patch * patch), patch, mean, std, square)
 
 
-def resolve_device(device: str) -> str:
-    """A torch device for ``device``: ``auto`` (or empty) is CUDA/ROCm, then Apple MPS, then the CPU.
-
-    :param device: ``auto``, ``cpu``, ``cuda``, ``mps`` or any torch device string.
-    """
-    if device not in ("", "auto"):
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    return "mps" if mps is not None and mps.is_available() else "cpu"
-
-
 def check_photo(path: str | os.PathLike) -> tuple[int, int]:
     """The memory guard: a photo's size from its header, refused when too small or too large, before decoding.
 
@@ -206,7 +192,7 @@ class Estimator:
             raise ModelUnavailable(f"depth estimation needs torch and transformers where it runs ({exc}): "
                                    "pip install torch transformers, or in Blender: Install PyTorch in the preferences "
                                    "and pick a Worker Python that has transformers") from exc
-        self.device = resolve_device(self.device)
+        self.device = pick_device(self.device or "auto", "float32")[0]  # auto: CUDA/ROCm, then MPS, then CPU
         cls = getattr(transformers, self.info.architecture)
         model, loading = cls.from_pretrained(str(self.info.folder), local_files_only=True, use_safetensors=True,
                                              output_loading_info=True)

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import BadInput
 from ..mapping import fit_mapping
 from .diffusers_load import padded_size
+from .segments import resize_segments
 
 #: Denoising strength of image-to-image when none is given.
 DEFAULT_DENOISE = 0.75
@@ -67,20 +68,6 @@ def check_init(init_image, init_mask, shape: tuple[int, int]) -> tuple[np.ndarra
     return np.clip(image[..., :3], 0.0, 1.0), mask
 
 
-def resize_nearest(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of an H×W(×C) array to ``(width, height)`` (the taps of ``resize_depth``).
-
-    :param array: The array.
-    :param size: Output ``(width, height)``.
-    """
-    h, w = array.shape[:2]
-    if (w, h) == tuple(size):
-        return array
-    iy = np.minimum(((np.arange(size[1]) + 0.5) * h / size[1]).astype(np.int64), h - 1)
-    ix = np.minimum(((np.arange(size[0]) + 0.5) * w / size[0]).astype(np.int64), w - 1)
-    return np.ascontiguousarray(array[iy][:, ix])
-
-
 def init_tensors(image: np.ndarray, mask: np.ndarray | None, size: tuple[int, int], stride: int, torch):
     """The pipeline inputs: 1×3×H×W paint in [0, 1] and 1×1×H×W mask (1 = paint), edge-padded to ``stride``.
 
@@ -93,11 +80,11 @@ def init_tensors(image: np.ndarray, mask: np.ndarray | None, size: tuple[int, in
     w, h = size
     wp, hp = padded_size(size, stride)
     pad = ((0, hp - h), (0, wp - w))
-    rgb = np.pad(resize_nearest(image, size), (*pad, (0, 0)), mode="edge")
+    rgb = np.pad(resize_segments(image, size), (*pad, (0, 0)), mode="edge")
     paint = torch.from_numpy(np.ascontiguousarray(np.moveaxis(rgb, -1, 0)[None], dtype=np.float32))
     if mask is None:
         return paint, None
-    m = np.pad(resize_nearest(mask, size).astype(np.float32), pad, mode="edge")
+    m = np.pad(resize_segments(mask, size).astype(np.float32), pad, mode="edge")
     return paint, torch.from_numpy(np.ascontiguousarray(m[None, None]))
 
 
@@ -152,7 +139,7 @@ def keep_painted(image: np.ndarray, paint: np.ndarray, mask: np.ndarray | None) 
     if mask is None:
         return image
     h, w = image.shape[:2]
-    keep = ~resize_nearest(mask, (w, h))
+    keep = ~resize_segments(mask, (w, h))
     out = image.copy()
-    out[keep] = resize_nearest(paint, (w, h))[keep]
+    out[keep] = resize_segments(paint, (w, h))[keep]
     return out

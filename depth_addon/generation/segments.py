@@ -71,12 +71,13 @@ def check_segments(segments: np.ndarray | None, prompts, shape: tuple[int, int])
 
 
 def resize_segments(segments: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of a segment map to ``(width, height)`` (the taps of ``resize_depth``).
+    """Nearest-neighbour resize of a segment map (or any H×W(×C) array) to ``(width, height)``, with the taps of
+    ``resize_depth``.
 
-    :param segments: H×W integer map.
+    :param segments: H×W integer map, or any H×W(×C) array.
     :param size: Output ``(width, height)``.
     """
-    h, w = segments.shape
+    h, w = segments.shape[:2]
     w2, h2 = size
     if (w2, h2) == (w, h):
         return segments

@@ -216,6 +216,13 @@ class WorkerClient(FinishedRequests):
             pass  # the worker died: poll() reports it for this request with the reason
         return request.id
 
+    def _job_folder(self) -> Path:
+        """A new folder for one request's arrays, in the worker's temporary folder (the worker starts if needed)."""
+        self.start()
+        folder = self._tmp / f"job-{next(self._ids)}"
+        folder.mkdir()
+        return folder
+
     def generate(self, depth: np.ndarray, mask: np.ndarray | None = None, **params) -> str:
         """Queue a generation in the worker and return its request id.
 
@@ -224,9 +231,7 @@ class WorkerClient(FinishedRequests):
         :param params: :class:`~.protocol.GenerateParams` fields (``prompt``, ``seed``, ``generator``,
             ``size``, ``camera`` as a dict, …); ``init_image`` and ``init_mask`` may be arrays.
         """
-        self.start()
-        folder = self._tmp / f"job-{next(self._ids)}"
-        folder.mkdir()
+        folder = self._job_folder()
         full = write_request_arrays(folder, depth, mask, params)
         GenerateParams.from_dict(full)  # refuse bad parameters here, not in the worker
         return self.send("generate", full, folder)
@@ -238,9 +243,7 @@ class WorkerClient(FinishedRequests):
         :param model: Estimator weights folder; the worker's default folder when None or empty.
         :param device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
         """
-        self.start()
-        folder = self._tmp / f"job-{next(self._ids)}"
-        folder.mkdir()
+        folder = self._job_folder()
         params = {"photo": os.fspath(photo), "model": os.fspath(model or ""), "device": device, "out_dir": str(folder)}
         return self.send("estimate", params, folder)
 
