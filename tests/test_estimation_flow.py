@@ -112,7 +112,7 @@ def test_the_worker_estimates_and_blender_does_not(addon, model, photo, monkeypa
     client = WorkerClient()
     try:
         done = client.wait(client.estimate(photo, model), timeout=120)
-        assert isinstance(done, Estimated) and done.values_kind == "disparity" and done.seconds > 0
+        assert isinstance(done, Estimated) and done.values_kind == "disparity" and isinstance(done.seconds, float)
         estimate = client.take_estimate(done)
         assert estimate.values.shape == (32, 48) and not Path(done.path).parent.exists()
         missing = client.wait(client.estimate(photo, tmp_path / "none"), timeout=60)

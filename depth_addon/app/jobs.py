@@ -218,15 +218,15 @@ class JobQueue:
     def _send(self, job: Job) -> None:
         """Hand the job's pending request to the worker (a refused request fails the job)."""
         req = job.pending
-        if isinstance(req, EstimateRequest):
-            job.request, job.message = self.client.estimate(req.photo, req.model, req.device), req.message
-            return
         try:
-            job.request = self.client.generate(
-                req.depth, req.mask, camera=None if req.camera is None else req.camera.to_dict(), prompt=req.prompt,
-                seed=req.seed, init_image=req.init_image, init_mask=req.init_mask, segments=req.segments,
-                segment_prompts=req.segment_prompts, world_cell=req.world_cell,
-                **({"maps": True} if req.maps else {}), **job.params)
+            if isinstance(req, EstimateRequest):
+                job.request = self.client.estimate(req.photo, req.model, req.device)
+            else:
+                job.request = self.client.generate(
+                    req.depth, req.mask, camera=None if req.camera is None else req.camera.to_dict(),
+                    prompt=req.prompt, seed=req.seed, init_image=req.init_image, init_mask=req.init_mask,
+                    segments=req.segments, segment_prompts=req.segment_prompts, world_cell=req.world_cell,
+                    **({"maps": True} if req.maps else {}), **job.params)
         except DepthAddonError as exc:
             self._fail(job, str(exc))
             return

@@ -143,9 +143,9 @@ def generate_layers(gen, depth: np.ndarray, mask: np.ndarray | None, prompt: str
     if (cam.width, cam.height) != (w, h):
         cam = dataclasses.replace(cam, width=w, height=h)
     maps = estimate_maps(rgb, d, m, cam, prompt, seed)
-    segments, prompts = kwargs.get("segments"), kwargs.get("segment_prompts")
-    groups = prompt_masks(segments, prompts, prompt, np.shape(depth), (w, h)) if segments is not None else []
-    for text, where in groups if len(groups) > 1 else ():  # each region's material gives its own values
-        rough, metal = material_values(text, seed)
-        maps["roughness"][where & m], maps["metallic"][where & m] = rough, metal
+    groups = prompt_masks(kwargs.get("segments"), kwargs.get("segment_prompts"), prompt, np.shape(depth), (w, h))
+    for text, where in groups:  # each region's material gives its own values (one group: the whole frame, done)
+        if where is not None:
+            rough, metal = material_values(text, seed)
+            maps["roughness"][where & m], maps["metallic"][where & m] = rough, metal
     return Layers(rgb, maps)

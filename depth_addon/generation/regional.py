@@ -50,10 +50,8 @@ def prompt_masks(segments: np.ndarray | None, prompts: list[str] | None, prompt:
     texts = np.array([p.strip() or "\0" for p in prompts] + ["\0"], dtype=object)
     lookup = np.where((seg >= 0) & (seg < len(prompts)), seg, len(prompts))
     order = list(dict.fromkeys(t for t in texts[np.unique(lookup)] if t != "\0"))
-    owner = np.full(seg.shape, -1, np.int64)
-    for k, text in enumerate(order):
-        ids = [i for i, p in enumerate(prompts) if p.strip() == text]
-        owner[np.isin(seg, ids)] = k
+    group = {text: k for k, text in enumerate(order)}
+    owner = np.array([group.get(t, -1) for t in texts], np.int64)[lookup]  # segment id → its prompt's group
     groups = [(text, owner == k) for k, text in enumerate(order)]
     rest = owner < 0
     if rest.any():
