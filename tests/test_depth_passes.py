@@ -83,6 +83,24 @@ def test_room_with_inward_normals_and_open_meshes_are_fine() -> None:
     render_depth(scene, engine="gpu")
 
 
+def test_signed_volume_of_a_cube_and_its_mirror() -> None:
+    import bmesh
+
+    from depth_addon.blender.depth.cache import signed_volume
+    from depth_addon.blender.depth.scene import mesh_arrays
+
+    me = bpy.data.meshes.new("VolumeCube")
+    bm = bmesh.new()
+    bmesh.ops.create_cube(bm, size=2.0)  # normals point outwards
+    bm.to_mesh(me)
+    bm.free()
+    co, tris = mesh_arrays(me)[:2]
+    outward = signed_volume(co, tris)
+    assert outward == pytest.approx(6 * 8)  # six times the volume of a cube of side 2, positive: outward
+    assert signed_volume(co * np.array([-1, 1, 1], np.float32), tris) == pytest.approx(-outward)  # mirrored: inward
+    bpy.data.meshes.remove(me)
+
+
 def test_scene_without_geometry_is_bad_input() -> None:
     scene = analytic.build()
     for name in ("Box", "Plane"):
