@@ -159,10 +159,10 @@ def _segments(filled: np.ndarray, mask: np.ndarray, camera: CameraModel, edge_th
 
 def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: np.ndarray, median: float,
              style: str, seed: int, report: PromptReport, colours: np.ndarray | None, variant: int | None = None,
-             cell: float | None = None, table: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Albedo (3×H×W), pattern (H×W), mortar weight (H×W) and mortar colour (3) of one image (``cell`` and
-    ``table``: see :mod:`.anchor`)."""
-    h, w = mask.shape
+             cell: float | None = None, table: int = 0
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels of ``mask`` (flat indices), their albedo (3×N), pattern (N) and mortar weight (N), and the
+    mortar colour (3) (``cell`` and ``table``: see :mod:`.anchor`)."""
     rng = np.random.default_rng([seed, 11] if variant is None else [seed, 11, variant])
     n_labels = max(int(labels.max()) + 1, table)
     if colours is None:
@@ -183,20 +183,15 @@ def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: 
     amp = np.array([1.0, 0.6, 0.36, 0.22], np.float32)[:, None]
     fbm = ((noise - 0.5) * amp).sum(0) * np.float32(4.0 / float(amp.sum()))
     pat, joints = _pattern(style, pts, normals.reshape(3, -1)[:, idx], fbm, frame)
-    pattern, mortar = np.zeros(h * w, np.float32), np.zeros(h * w, np.float32)
-    base = np.zeros((3, h * w), np.float32)
-    pattern[idx] = np.clip(pat, -1.0, 1.0)
-    if joints is not None:
-        mortar[idx] = joints
-    base[:, idx] = table[lab].T
+    pattern = np.clip(pat, -1.0, 1.0).astype(np.float32, copy=False)
+    mortar = np.zeros(idx.size, np.float32) if joints is None else np.asarray(joints, np.float32)
     mortar_colour = np.zeros(3, np.float32)
     if style in _MORTAR_GREY:
         key = [seed, 19] if variant is None else [seed, 19, variant]
         grey = np.random.default_rng(key).uniform(*_MORTAR_GREY[style])
         mortar_colour = (np.array([grey, grey, 0.95 * grey]) ** 2.2).astype(np.float32)
-    pattern, mortar = pattern.reshape(h, w), mortar.reshape(h, w)
-    albedo = surface_albedo(base.reshape(3, h, w), pattern, mortar, mortar_colour, style)
-    return albedo, pattern, mortar, mortar_colour
+    albedo = surface_albedo(table[lab].T[:, None, :], pattern[None], mortar[None], mortar_colour, style)[:, 0]
+    return idx, albedo, pattern, mortar, mortar_colour
 
 
 def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str, seed: int,
@@ -234,11 +229,11 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     median = float(np.median(valid[:: max(1, valid.size // 65536)]))
     disparity = np.where(m, np.float32(median) / z, np.float32(0.0))
     albedo, pattern, mortar = np.zeros((3, h, w), np.float32), np.zeros((h, w), np.float32), np.zeros_like(z)
-    for r in regions:
+    for r in regions:  # regions do not overlap: each writes its own pixels
         where = m if r.where is None else m & r.where
-        a, p, mo, r.mortar_colour = _texture(pat_points, pat_normals, where, labels, median, r.style, seed, r.report,
-                                             colours, r.variant, world_cell, table)
-        albedo, pattern, mortar = albedo + a, pattern + p, mortar + mo
+        idx, a, p, mo, r.mortar_colour = _texture(pat_points, pat_normals, where, labels, median, r.style, seed,
+                                                  r.report, colours, r.variant, world_cell, table)
+        albedo.reshape(3, -1)[:, idx], pattern.reshape(-1)[idx], mortar.reshape(-1)[idx] = a, p, mo
     sun = seeded_light(seed) if light is None else np.asarray(light, np.float32)
     if light is None and world_cell:
         sun = anchor.world_sun(seed, camera, sun)
