@@ -1,21 +1,25 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Train the embedded appearance network on Cycles renders from ``make_training_data.py`` (CPU, seeded).
 
-For every rendered sample the analytic layer is run on the depth with the sample's style and sun
-direction; the palette hint of each segment is the mean Cycles colour of that segment divided by
-the analytic shading (an albedo estimate), so the network learns lighting, GI, contact shadows and
-material detail rather than guessing colours. Objective: L1 on a 4× low-pass plus a conditional
-PatchGAN hinge loss (spectral-norm discriminator over image + normals + disparity + edges), so the
-output is a sample rather than an average. The per-style hint colours form the palette bank stored
-in the checkpoint and drawn from, with the user's seed, at inference.
+For every rendered sample the analytic layer is run on the depth with the sun direction, each style of the
+sample's material labels painted on its own pixels; the palette hint of each segment is the mean Cycles colour
+of that segment divided by the analytic shading (an albedo estimate), so the network learns lighting, GI,
+contact shadows and material detail rather than guessing colours. The network is conditioned per pixel: its
+condition map gives every pixel its rendered material's style (:func:`style_map`), so single-style renders
+and ``--multi`` renders (every object its own style) train it alike. Objective: L1 on a 4× low-pass plus a
+conditional PatchGAN hinge loss (spectral-norm discriminator over image + normals + disparity + edges), so
+the output is a sample rather than an average. The per-style hint colours form the palette bank stored in
+the checkpoint and drawn from, with the user's seed, at inference.
 
 A phase-free texture-energy loss (:func:`band_energy`, ``--tex``, weight 2 by default) asks for texture
 of the rendered strength without asking for it at the rendered positions, which the network cannot
-know (L1 alone answers that with blur). Experimental options, off by default (see MODEL.md for what
-they gave): ``--style-d`` makes the discriminator style-conditional (:class:`PatchD`), ``--init CKPT``
-fine-tunes from a checkpoint (its sha256 is recorded).
+know (L1 alone answers that with blur). ``--init CKPT`` fine-tunes from a checkpoint (its sha256 is
+recorded). Experimental, off by default (see MODEL.md for what it gave): ``--style-d`` makes the
+discriminator style-conditional (:class:`PatchD`).
 
-Run: ``python scripts/train_embedded.py --data data/train --steps 3500`` (the shipped weights).
+The shipped weights are two stages (MODEL.md, Training): the per-image network of the earlier script,
+then ``python scripts/train_embedded.py --data data/train --data data/multi_train --init STAGE1 --steps 1500
+--lr 1e-4 --adv 0``.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from depth_addon.generation.model import (  # noqa: E402
     save_checkpoint,
 )
 from depth_addon.generation.netnp import features  # noqa: E402
-from depth_addon.generation.prompt import STYLES  # noqa: E402
+from depth_addon.generation.prompt import STYLES, parse_prompt  # noqa: E402
+from depth_addon.generation.segments import Region  # noqa: E402
 
 
 def lin_to_srgb(x: torch.Tensor) -> torch.Tensor:
@@ -53,12 +58,26 @@ def lin_to_srgb(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x <= 0.0031308, x * 12.92, torch.where(x > 1.0, 1.0 + (x - 1.0) * 0.4, curve))
 
 
-def sample_inputs(d: dict, index: int, hints: bool = True,
-                  ) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray], list[np.ndarray]]:
-    """Features (12×H×W without noise), condition, hint colours and clean hint colours of one sample.
+def style_map(d: dict) -> np.ndarray:
+    """H×W style index of every pixel: its rendered material's style; background and unlabelled pixels take the
+    scene's most common style (so a single-style scene has one constant map, as at inference).
 
-    Clean colours come from segments of at least 64 px that are mostly sunlit (mean sun term ≥ 0.3)
-    and mostly made of the scene's style (≥ 80 % of their pixels): they form the palette bank.
+    :param d: Loaded ``.npz`` sample (``label``: 0 background, style + 1 elsewhere).
+    """
+    label = d["label"].astype(np.int64)
+    counts = np.bincount(label[label > 0] - 1, minlength=len(STYLES))
+    main = int(counts.argmax()) if counts.any() else int(d["style"])
+    return np.where(label > 0, label - 1, main).astype(np.uint8)
+
+
+def sample_inputs(d: dict, index: int, hints: bool = True,
+                  ) -> tuple[torch.Tensor, np.ndarray, dict[int, list[np.ndarray]], dict[int, list[np.ndarray]]]:
+    """Features (12×H×W without noise), style map, hint colours and clean hint colours (per style) of one sample.
+
+    Every style in the sample's label map is painted by the analytic layer on its own pixels (a region), as the
+    generator paints per-object prompts. Clean colours come from segments of at least 64 px that are mostly
+    sunlit (mean sun term ≥ 0.3) and mostly (≥ 80 % of their pixels) of the sample's scene style: they form the
+    palette bank (large, well-lit surfaces: the other styles' small objects give noisier colours).
 
     :param d: Loaded ``.npz`` sample.
     :param index: Sample index (texture seed).
@@ -68,10 +87,13 @@ def sample_inputs(d: dict, index: int, hints: bool = True,
     mask = np.isfinite(depth)
     h, w = depth.shape
     cam = CameraModel(w, h, tuple(float(v) for v in d["frame"]))
-    style = STYLES[int(d["style"])]
-    g = gbuffer(depth, mask, cam, style, index, light=d["light"])
-    colours: list[np.ndarray] = []
-    clean: list[np.ndarray] = []
+    smap = style_map(d)
+    present = [int(k) for k in np.unique(smap[mask])] or [int(smap.flat[0])]
+    regions = [Region(STYLES[k], parse_prompt(STYLES[k]), None if len(present) == 1 else smap == k)
+               for k in present]
+    g = gbuffer(depth, mask, cam, regions[0].style, index, light=d["light"], regions=regions)
+    colours: dict[int, list[np.ndarray]] = {}
+    clean: dict[int, list[np.ndarray]] = {}
     if hints:
         rgb = d["rgb"].astype(np.float32).transpose(2, 0, 1) / 255.0
         gt = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
@@ -83,21 +105,26 @@ def sample_inputs(d: dict, index: int, hints: bool = True,
         counts = np.bincount(lab[keep], minlength=n).astype(np.float32)
         sums = np.stack([np.bincount(lab[keep], est[c], minlength=n) for c in range(3)], 1)
         table = np.clip(sums / np.maximum(counts, 1)[:, None], 0.0, 1.0).astype(np.float32)
-        albedo = surface_albedo(table[np.maximum(g.labels, 0)].transpose(2, 0, 1), g.pattern, g.mortar,
-                                g.mortar_colour, style) * g.mask
-        colours = [table[k] for k in range(n) if counts[k] >= 30]
+        base = table[np.maximum(g.labels, 0)].transpose(2, 0, 1)
+        albedo = np.zeros((3, h, w), np.float32)
+        for r in regions:
+            part = surface_albedo(base, g.pattern, g.mortar, r.mortar_colour, r.style) * g.mask
+            albedo = part if r.where is None else np.where(r.where, part, albedo)
         lit = np.bincount(lab[keep], g.direct.reshape(-1)[keep], minlength=n) / np.maximum(counts, 1)
-        own = (d["label"].reshape(-1) == int(d["style"]) + 1)[keep].astype(np.float32)
-        own = np.bincount(lab[keep], own, minlength=n) / np.maximum(counts, 1)
-        clean = [table[k] for k in range(n) if counts[k] >= 64 and lit[k] >= 0.3 and own[k] >= 0.8]
+        styles = smap.reshape(-1)[keep].astype(np.int64)
+        votes = np.zeros((n, len(STYLES)), np.float32)
+        np.add.at(votes, (lab[keep], styles), 1.0)
+        major, own = votes.argmax(1), votes.max(1) / np.maximum(counts, 1)
+        for k in range(n):
+            if counts[k] >= 30:
+                colours.setdefault(int(major[k]), []).append(table[k])
+            if counts[k] >= 64 and lit[k] >= 0.3 and own[k] >= 0.8 and major[k] == int(d["style"]):
+                clean.setdefault(int(major[k]), []).append(table[k])
     else:
         albedo = g.albedo
     f = torch.from_numpy(features(albedo, g.pattern, g.direct, g.ambient, g.normals, g.disparity, g.edges, g.mask,
                                   np.zeros((h, w), np.float32))[:-1])
-    onehot = torch.zeros(len(STYLES))
-    onehot[int(d["style"])] = 1.0
-    cond = torch.cat([onehot, torch.from_numpy(g.light)])
-    return f, cond, colours, clean
+    return f, smap, colours, clean
 
 
 def band_energy(img: torch.Tensor, scales: int = 2) -> list[torch.Tensor]:
@@ -150,10 +177,16 @@ class PatchD(nn.Module):
         return self.net(torch.cat(parts, 1))
 
 
-def style_maps(styles: torch.Tensor, own: torch.Tensor, n_styles: int) -> torch.Tensor:
-    """N×S×H×W: the one-hot of each sample's style where ``own`` (N×H×W bool) is set, zero elsewhere."""
-    onehot = F.one_hot(styles, n_styles).float()
-    return onehot[:, :, None, None] * own[:, None].float()
+def style_maps(labels: torch.Tensor, n_styles: int) -> torch.Tensor:
+    """N×S×H×W: the one-hot of each pixel's rendered style (``labels``: N×H×W, style + 1), zero on background."""
+    onehot = F.one_hot((labels.long() - 1).clamp_min(0), n_styles).permute(0, 3, 1, 2).float()
+    return onehot * (labels > 0)[:, None].float()
+
+
+def condition_maps(smaps: torch.Tensor, lights: torch.Tensor, n_styles: int) -> torch.Tensor:
+    """N×(S+3)×H×W network condition: every pixel its style's one-hot (``smaps``: N×H×W), and the light."""
+    onehot = F.one_hot(smaps.long(), n_styles).permute(0, 3, 1, 2).float()
+    return torch.cat([onehot, lights[:, :, None, None].expand(-1, -1, *smaps.shape[-2:])], 1)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -162,8 +195,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     :param argv: Arguments (default: ``sys.argv``).
     """
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path("data/train"))
-    ap.add_argument("--count", type=int, default=700, help="use the first N samples")
+    ap.add_argument("--data", type=Path, action="append", help="rendered samples (repeatable; default data/train)")
+    ap.add_argument("--count", type=int, default=700, help="use the first N samples of each --data folder")
     ap.add_argument("--steps", type=int, default=3500)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=64, help="random square crop side (multiple of 32)")
@@ -186,19 +219,19 @@ class Samples:
     """The training set in memory.
 
     :param feats: N×12×H×W half-precision features (no noise channel).
-    :param conds: N×K condition vectors.
+    :param smaps: N×H×W uint8 style index of every pixel (:func:`style_map`): the network's condition map.
+    :param lights: N×3 camera-space light directions.
     :param gts: N×3×H×W uint8 sRGB renders.
-    :param owns: N×H×W bool: pixels of the scene's style.
-    :param styles: N style indices.
+    :param labels: N×H×W uint8 rendered labels (0 background, style + 1).
     :param bank: Per style, every segment's hint colour (provisional palette bank).
     :param clean_bank: Per style, the clean hint colours (the shipped palette bank).
     """
 
     feats: torch.Tensor
-    conds: torch.Tensor
+    smaps: torch.Tensor
+    lights: torch.Tensor
     gts: torch.Tensor
-    owns: torch.Tensor
-    styles: torch.Tensor
+    labels: torch.Tensor
     bank: dict[int, list[np.ndarray]]
     clean_bank: dict[int, list[np.ndarray]]
 
@@ -206,22 +239,24 @@ class Samples:
 def load_samples(files: list[Path]) -> Samples:
     """Run the analytic layer on every rendered sample and collect the hint colours.
 
-    :param files: Sample files from ``make_training_data.py``.
+    :param files: Sample files from ``make_training_data.py`` (single-style and ``--multi`` alike).
     """
-    feats, conds, gts, owns = [], [], [], []
+    feats, smaps, lights, gts, labels = [], [], [], [], []
     bank: dict[int, list[np.ndarray]] = {k: [] for k in range(len(STYLES))}
     clean_bank: dict[int, list[np.ndarray]] = {k: [] for k in range(len(STYLES))}
     for i, path in enumerate(files):
         d = dict(np.load(path))
-        f, c, colours, clean = sample_inputs(d, i)
-        clean_bank[int(d["style"])].extend(clean)
+        f, smap, colours, clean = sample_inputs(d, i)
+        for k, cols in colours.items():
+            bank[k].extend(cols)
+        for k, cols in clean.items():
+            clean_bank[k].extend(cols)
         feats.append(f.half())
-        conds.append(c)
+        smaps.append(torch.from_numpy(smap))
+        lights.append(torch.from_numpy(np.asarray(d["light"], np.float32)))
         gts.append(torch.from_numpy(d["rgb"]).permute(2, 0, 1).contiguous())
-        owns.append(torch.from_numpy(d["label"] == int(d["style"]) + 1))
-        bank[int(d["style"])].extend(colours)
-    conds_t = torch.stack(conds)
-    return Samples(torch.stack(feats), conds_t, torch.stack(gts), torch.stack(owns), conds_t[:, :len(STYLES)].argmax(1),
+        labels.append(torch.from_numpy(d["label"]))
+    return Samples(torch.stack(feats), torch.stack(smaps), torch.stack(lights), torch.stack(gts), torch.stack(labels),
                    bank, clean_bank)
 
 
@@ -233,21 +268,21 @@ def random_batch(data: Samples, rng: np.random.Generator, batch: int, crop: int,
     :param rng: Generator (consumed).
     :param batch: Batch size.
     :param crop: Crop side.
-    :return: ``(features, condition, ground truth in [0, 1], style maps)``.
+    :return: ``(features, condition map, ground truth in [0, 1], style maps for the discriminator)``.
     """
     idx = torch.from_numpy(rng.integers(0, data.feats.shape[0], batch))
-    x = data.feats[idx].float()
-    c = data.conds[idx].clone()
-    gt = data.gts[idx].float() / 255.0
-    y0, x0 = (int(v) for v in rng.integers(0, x.shape[-1] - crop + 1, 2))
-    x = x[..., y0:y0 + crop, x0:x0 + crop]
-    gt = gt[..., y0:y0 + crop, x0:x0 + crop]
-    smaps = style_maps(data.styles[idx], data.owns[idx][..., y0:y0 + crop, x0:x0 + crop], len(STYLES))
+    y0, x0 = (int(v) for v in rng.integers(0, data.feats.shape[-1] - crop + 1, 2))
+    window = (..., slice(y0, y0 + crop), slice(x0, x0 + crop))
+    x = data.feats[idx].float()[window]
+    gt = data.gts[idx].float()[window] / 255.0
+    light = data.lights[idx].clone()
+    smaps, cmaps = data.labels[idx][window], data.smaps[idx][window]
     if rng.uniform() < 0.5:  # horizontal flip: mirror normals' x and the light's x
-        x, gt, smaps = x.flip(-1), gt.flip(-1), smaps.flip(-1)
+        x, gt, smaps, cmaps = x.flip(-1), gt.flip(-1), smaps.flip(-1), cmaps.flip(-1)
         x[:, 6] = -x[:, 6]
-        c[:, len(STYLES)] = -c[:, len(STYLES)]
-    return torch.cat([x, torch.randn(x.shape[0], 1, *x.shape[-2:])], 1), c, gt, smaps
+        light[:, 0] = -light[:, 0]
+    cond = condition_maps(cmaps, light, len(STYLES))
+    return torch.cat([x, torch.randn(x.shape[0], 1, *x.shape[-2:])], 1), cond, gt, style_maps(smaps, len(STYLES))
 
 
 @dataclass
@@ -324,15 +359,20 @@ def make_trainer(args: argparse.Namespace, data: Samples, rng: np.random.Generat
 
 
 def save(model: AppearanceNet, data: Samples, args: argparse.Namespace, extra: dict) -> str:
-    """Write the checkpoint with the clean palette bank and the training facts; return its sha256.
+    """Write the checkpoint with the clean palette bank (a fresh network's) and the training facts; return its
+    sha256.
 
     :param model: Network.
     :param data: Training set (clean bank).
     :param args: Command-line options (recorded).
     :param extra: More facts (steps, minutes, final L1, init checkpoint).
     """
-    fill_bank(model, data.clean_bank, np.random.default_rng([args.seed, 99]))
-    record = {"steps": extra.pop("steps"), "samples": data.feats.shape[0], "batch": args.batch, "crop": args.crop,
+    if args.init is None:  # a fine-tune keeps its starting point's palette bank: only the network changes
+        fill_bank(model, data.clean_bank, np.random.default_rng([args.seed, 99]))
+    record = {"steps": extra.pop("steps"), "samples": data.feats.shape[0], "data": [str(d) for d in args.data],
+              "conditioning": "per-pixel style map",
+              "bank": "kept from the init checkpoint" if args.init else "clean colours of the training renders",
+              "batch": args.batch, "crop": args.crop,
               "adv_weight": args.adv, "tex_weight": args.tex, "style_d": args.style_d, "lr": args.lr,
               "warmup": args.warmup, "seed": args.seed, **extra}
     return save_checkpoint(model, args.out, record)
@@ -348,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
-    files = sorted(args.data.glob("[0-9]*.npz"))[: args.count]
+    args.data = args.data or [Path("data/train")]
+    files = [f for folder in args.data for f in sorted(folder.glob("[0-9]*.npz"))[: args.count]]
     data = load_samples(files)
     print(f"prepared {len(files)} samples in {time.perf_counter() - t0:.0f} s", flush=True)
     if args.bank_only:  # recompute the palette bank of an existing checkpoint (training unchanged)

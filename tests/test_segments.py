@@ -120,21 +120,51 @@ def test_local_generator_passes_segments_through():
     assert left[0] > left[1] and right[1] > right[0]
 
 
-def test_a_small_region_runs_the_network_on_its_box_only(monkeypatch):
+def test_a_small_object_runs_the_network_once_on_its_box(monkeypatch):
     from depth_addon.generation import embedded
 
-    depth, cam = ground_box(320, 256, box=False)
-    h, w = depth.shape
+    _plane, cam = ground_box(320, 256)
+    h, w = 256, 320
+    depth = np.full((h, w), np.inf, np.float32)
+    depth[100:170, 120:220] = 4.0  # a box face alone, in an empty frame
     seg = np.zeros(depth.shape, np.int32)
-    seg[h - 60: h - 40, 100:130] = 1  # a small patch of brick in the grass
-    regions = build_regions(seg, ["grass", "red brick"], parse_prompt("grass"), 3, np.isfinite(depth))
-    brick = embedded.style_window(regions, "brick")
-    assert embedded.style_window(regions, "grass") is None  # the grass needs the whole image
-    assert brick is not None and brick[0].start % embedded.WINDOW_ALIGN == 0 == brick[1].start % embedded.WINDOW_ALIGN
-    assert brick[0].start <= h - 60 - 64 and brick[0].stop == h and brick[1] == slice(32, 130 + 64)
+    seg[:, w // 2:] = 1  # its left half brick, its right half grass
+    win = embedded.network_window(np.isfinite(depth))
+    assert win is not None and win[0].start % embedded.WINDOW_ALIGN == 0 == win[1].start % embedded.WINDOW_ALIGN
+    rows, cols = np.flatnonzero(np.isfinite(depth).any(1)), np.flatnonzero(np.isfinite(depth).any(0))
+    assert win[0].start <= rows[0] - 64 + 31 and win[0].stop == min(h, rows[-1] + 65) and win[1].stop == cols[-1] + 65
     gen = EmbeddedGenerator()
-    kw = dict(prompt="grass", seed=3, camera=cam, segments=seg, segment_prompts=["grass", "red brick"])
+    calls = []
+    real = gen.network
+    monkeypatch.setattr(gen, "network", lambda *a, **k: calls.append(a) or real(*a, **k))
+    kw = dict(prompt="grass", seed=3, camera=cam, segments=seg, segment_prompts=["red brick", "grass"])
     windowed = gen.generate(depth, **kw)
-    monkeypatch.setattr(embedded, "style_window", lambda *_a, **_k: None)
+    assert len(calls) == 1  # one run for both styles: the network is conditioned per pixel
+    monkeypatch.setattr(embedded, "network_window", lambda *_a, **_k: None)
     whole = gen.generate(depth, **kw)
     assert np.abs(windowed - whole).max() < 1e-3  # the box's margin gives the network all the context it uses
+    box = np.isfinite(depth)
+    left, right = _mean_rgb(whole, box & (seg == 0)), _mean_rgb(whole, box & (seg == 1))
+    assert left[0] > left[1] and right[1] > right[0]
+
+
+def test_condition_map_runtimes_agree_and_a_constant_map_is_the_vector():
+    from depth_addon.generation.netnp import condition, condition_map, load_numpy, predict_numpy
+    from depth_addon.generation.runtime import load_runtime, predictor
+
+    net = load_numpy()
+    cv_model, active, _note = load_runtime(net, "auto")
+    rng = np.random.default_rng(5)
+    feats = rng.random((13, 70, 90), dtype=np.float32)  # odd sizes: the map is padded with the features
+    light = np.array([0.3, 0.8, 0.5], np.float32)
+    styles = np.where(np.arange(90)[None, :] < 40, 0, 3).repeat(70, 0)
+    cmap = condition_map(styles, light)
+    assert cmap.shape == (11, 70, 90)
+    vec = predict_numpy(net, feats, condition(3, light))
+    const = predict_numpy(net, feats, condition_map(np.full((70, 90), 3), light))
+    assert np.array_equal(vec, const)
+    mixed = predict_numpy(net, feats, cmap)
+    assert np.abs(mixed[:, :, 70:] - vec[:, :, 70:]).max() < 0.05 < np.abs(mixed[:, :, :20] - vec[:, :, :20]).max()
+    other = predictor(cv_model)(feats, cmap)
+    assert np.abs(other - mixed).max() < 1e-3, active
+

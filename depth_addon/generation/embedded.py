@@ -13,9 +13,9 @@ with the torch reference (:mod:`.model`) instead, on the same inputs. Images lar
 global pooling, so tiles agree).
 
 With a segment map and per-segment prompts (:mod:`.segments`) each region gets its own style, palette hints
-and texture from layer 1; layer 2 is conditioned on one style per run, so without retraining it runs once per
-distinct style over the whole image and the outputs are composited by region (per-pixel style conditioning
-and retraining for it are future work).
+and texture from layer 1, and layer 2 runs once, conditioned per pixel: every pixel carries its region's style in
+a condition map (:func:`~.netnp.condition_map`; the network was trained on multi-material renders with such
+maps). Geometry that covers only part of the frame is run on its box, with a margin of context.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from .base import CancelFn, ProgressFn, Steps
 from .checkpoint import DEFAULT_WEIGHTS
 from .gloss import glossy
 from .maps import MAPS, Layers, surface_maps
-from .netnp import condition, features, load_numpy, seeded_noise
+from .netnp import condition, condition_map, features, load_numpy, seeded_noise
 from .prompt import COLOURS, FINISHES, STYLES, PromptReport, parse_prompt
 from .runtime import load_runtime, predictor
 from .segments import Region, build_regions, check_segments, resize_segments
@@ -46,7 +46,8 @@ WINDOW_MARGIN = 64
 WINDOW_ALIGN = 32
 RUNTIMES = ("auto", "opencv", "numpy", "torch")
 
-Predict = Callable[[np.ndarray], np.ndarray]
+#: Network on one tile: ``predict(features, condition map tile or None)`` → 3×h×w linear RGB.
+Predict = Callable[..., np.ndarray]
 
 
 def hint_colours(bank: np.ndarray, report: PromptReport, style: str, n: int, seed: int,
@@ -86,47 +87,61 @@ def _ramp(n: int, lo: int, hi: int, full: int, overlap: int) -> np.ndarray:
     return r
 
 
-def style_window(regions: list[Region], style: str, margin: int = WINDOW_MARGIN, align: int = WINDOW_ALIGN
-                 ) -> tuple[slice, slice] | None:
-    """The part of the image one style's network run needs: the box of its regions grown by ``margin`` pixels
-    (context for the network), its corner on the ``align`` grid (the network's pooling grid); None for all of it.
+def network_window(mask: np.ndarray, margin: int = WINDOW_MARGIN, align: int = WINDOW_ALIGN
+                   ) -> tuple[slice, slice] | None:
+    """The part of the image the network run needs: the box of the geometry grown by ``margin`` pixels (context
+    for the network), its corner on the ``align`` grid (the network's pooling grid); None for all of it.
 
-    :param regions: The run's regions.
-    :param style: The style whose regions count.
-    :param margin: Context around the regions in pixels.
+    :param mask: H×W geometry mask.
+    :param margin: Context around the geometry in pixels.
     :param align: Grid of the box's top-left corner.
     """
-    wheres = [r.where for r in regions if r.style == style]
-    if not wheres or any(w is None for w in wheres):
-        return None
-    union = np.logical_or.reduce(wheres)
-    h, w = union.shape
-    rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
-    if rows.size == 0:  # regions are never empty (segments.build_regions); no box to take otherwise
+    h, w = mask.shape
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
         return None
     y0, x0 = (max(0, int(v) - margin) // align * align for v in (rows[0], cols[0]))
     y1, x1 = min(h, int(rows[-1]) + 1 + margin), min(w, int(cols[-1]) + 1 + margin)
     return None if (y1 - y0) * (x1 - x0) > 0.8 * h * w else (slice(y0, y1), slice(x0, x1))
 
 
-def run_tiled(predict: Predict, feats: np.ndarray, tile: int = TILE, overlap: int = OVERLAP) -> np.ndarray:
+def style_indices(regions: list[Region], shape: tuple[int, int]) -> np.ndarray:
+    """H×W style index of every pixel: its region's style; pixels outside every region (the background) take the
+    style of the largest region, as in training.
+
+    :param regions: The run's regions (:func:`~.segments.build_regions`).
+    :param shape: ``(height, width)``.
+    """
+    sizes = [np.inf if r.where is None else int(r.where.sum()) for r in regions]
+    out = np.full(shape, STYLES.index(regions[int(np.argmax(sizes))].style), np.int64)
+    for r in regions:
+        if r.where is not None:
+            out[r.where] = STYLES.index(r.style)
+    return out
+
+
+def run_tiled(predict: Predict, feats: np.ndarray, tile: int = TILE, overlap: int = OVERLAP,
+              cond: np.ndarray | None = None) -> np.ndarray:
     """``predict`` over overlapping tiles blended with linear ramps (3×H×W).
 
-    :param predict: Network on one tile: 13×h×w features → 3×h×w linear RGB.
+    :param predict: Network on one tile: 13×h×w features (and the condition map's tile, when given) → 3×h×w
+        linear RGB.
     :param feats: 13×H×W features.
     :param tile: Tile side.
     :param overlap: Overlap between neighbouring tiles.
+    :param cond: K×H×W condition map, cut into the same tiles; None when ``predict`` holds a condition vector.
     """
     h, w = feats.shape[-2:]
     if h <= tile and w <= tile:
-        return predict(feats)
+        return predict(feats) if cond is None else predict(feats, cond)
     out = np.zeros((3, h, w), np.float32)
     weight = np.zeros((1, h, w), np.float32)
     step = tile - overlap
     for y0 in range(0, max(h - overlap, 1), step):
         for x0 in range(0, max(w - overlap, 1), step):
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            part = predict(np.ascontiguousarray(feats[:, y0:y1, x0:x1]))
+            part = np.ascontiguousarray(feats[:, y0:y1, x0:x1])
+            part = predict(part) if cond is None else predict(part, np.ascontiguousarray(cond[:, y0:y1, x0:x1]))
             wgt = _ramp(y1 - y0, y0, y1, h, overlap)[:, None] * _ramp(x1 - x0, x0, x1, w, overlap)[None, :]
             out[:, y0:y1, x0:x1] += part * wgt
             weight[:, y0:y1, x0:x1] += wgt
@@ -194,11 +209,12 @@ class EmbeddedGenerator:
     def _bank(self, model) -> np.ndarray:
         return model.bank.numpy() if self.active_runtime == "torch" else model.bank
 
-    def network(self, model, cond: np.ndarray) -> Predict:
-        """13×h×w features → 3×h×w linear RGB with this generator's runtime.
+    def network(self, model, cond: np.ndarray | None = None) -> Predict:
+        """``predict(features, condition map=None)``: 13×h×w features → 3×h×w linear RGB with this generator's
+        runtime.
 
         :param model: The loaded network (:attr:`model`).
-        :param cond: Condition vector (:func:`~.netnp.condition`).
+        :param cond: Condition vector (:func:`~.netnp.condition`) used when no condition map is passed.
         """
         if self.active_runtime != "torch":
             return predictor(model, cond)
@@ -206,8 +222,11 @@ class EmbeddedGenerator:
 
         from .model import predict
 
-        cond_t = torch.from_numpy(cond).view(1, -1)
-        return lambda f: predict(model, torch.from_numpy(f), cond_t).numpy()
+        def run(f: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+            c_t = torch.from_numpy(cond).view(1, -1) if c is None else torch.from_numpy(c)
+            return predict(model, torch.from_numpy(f), c_t).numpy()
+
+        return run
 
     def describe_prompt(self, prompt: str) -> PromptReport:
         """Parse ``prompt`` without generating anything.
@@ -314,14 +333,20 @@ class EmbeddedGenerator:
         feats = features(albedo, g.pattern, g.direct, g.ambient, net_normals, g.disparity, g.edges, g.mask,
                          seeded_noise(seed, g.mask.shape))
         steps(0.5, "appearance network")
+        styles = list(dict.fromkeys(r.style for r in regions))
+        if len(styles) == 1:  # one condition vector ...
+            net, cond = self.network(model, condition(STYLES.index(styles[0]), net_light)), None
+        else:  # ... or every pixel its region's style: one run of layer 2 for all of them
+            net, cond = self.network(model), condition_map(style_indices(regions, g.mask.shape), net_light)
+        win = network_window(g.mask)
+        if win is None:
+            pred = run_tiled(net, feats, cond=cond)
+        else:  # the box the geometry needs
+            pred = np.zeros_like(albedo)
+            part = None if cond is None else np.ascontiguousarray(cond[:, win[0], win[1]])
+            pred[:, win[0], win[1]] = run_tiled(net, np.ascontiguousarray(feats[:, win[0], win[1]]), cond=part)
         out = np.zeros_like(albedo)
-        for style in dict.fromkeys(r.style for r in regions):  # one run of layer 2 per distinct style ...
-            net, win = self.network(model, condition(STYLES.index(style), net_light)), style_window(regions, style)
-            if win is None:
-                pred = run_tiled(net, feats)
-            else:  # ... over the box its regions need
-                pred = np.zeros_like(albedo)
-                pred[:, win[0], win[1]] = run_tiled(net, np.ascontiguousarray(feats[:, win[0], win[1]]))
+        for style in styles:
             lit = glossy(pred, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
             for r in (r for r in regions if r.style == style):
                 out = lit if r.where is None else np.where(r.where, lit, out)
@@ -333,9 +358,15 @@ class EmbeddedGenerator:
         if n_labels <= 0:
             return g.albedo
         albedo = np.zeros_like(g.albedo)
+        labels = np.maximum(g.labels, 0)
         for r in regions:
             table = hint_colours(self._bank(model), r.report, r.style, n_labels, seed, r.variant)
-            part = surface_albedo(table[np.maximum(g.labels, 0)].transpose(2, 0, 1), g.pattern, g.mortar,
-                                  r.mortar_colour, r.style) * g.mask
-            albedo = part if r.where is None else np.where(r.where, part, albedo)
+            if r.where is None:
+                albedo = surface_albedo(table[labels].transpose(2, 0, 1), g.pattern, g.mortar, r.mortar_colour,
+                                        r.style) * g.mask
+                continue
+            idx = np.flatnonzero(r.where & g.mask)  # a region paints its own pixels only
+            flat = (labels.reshape(-1)[idx], g.pattern.reshape(-1)[idx], g.mortar.reshape(-1)[idx])
+            part = surface_albedo(table[flat[0]].T[:, None, :], flat[1][None], flat[2][None], r.mortar_colour, r.style)
+            albedo.reshape(3, -1)[:, idx] = part[:, 0]
         return albedo

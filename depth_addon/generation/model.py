@@ -4,10 +4,11 @@
 A small U-Net that reads the analytic layer's G-buffer (albedo with the seeded per-segment palette
 hint and procedural texture, sun term with screen-space shadows, sky term, normals, disparity,
 discontinuities) plus a seeded noise channel, conditioned by FiLM on the style and the light
-direction. It predicts a per-pixel RGB shading that multiplies the hint albedo plus a radiance
-residual, so it learns what depth alone cannot give: global illumination, contact shadows,
-material detail. Weights load only from safetensors whose sha256 matches the JSON next to them;
-pickle files are never opened.
+direction: one condition vector for the image, or a condition map that gives every pixel its own style
+(each block reads the map averaged down to its resolution, so FiLM is a 1×1 convolution of it). It
+predicts a per-pixel RGB shading that multiplies the hint albedo plus a radiance residual, so it learns
+what depth alone cannot give: global illumination, contact shadows, material detail. Weights load only
+from safetensors whose sha256 matches the JSON next to them; pickle files are never opened.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = ["DEFAULT_WEIGHTS", "AppearanceConfig", "AppearanceNet", "load_checkpo
 
 
 class _Block(nn.Module):
-    """Two 3×3 convolutions with FiLM from the condition vector."""
+    """Two 3×3 convolutions with FiLM from the condition (a vector, or a map at the block's resolution)."""
 
     def __init__(self, cin: int, cout: int, ncond: int) -> None:
         super().__init__()
@@ -37,9 +38,13 @@ class _Block(nn.Module):
         self.film = nn.Linear(ncond, 2 * cout)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """:param x: N×C×H×W features. :param cond: N×K condition."""
+        """:param x: N×C×H×W features. :param cond: N×K condition, or an N×K×H×W condition map."""
         x = F.leaky_relu(self.c1(x), 0.2)
-        gamma, beta = self.film(cond).unsqueeze(-1).unsqueeze(-1).chunk(2, 1)
+        if cond.dim() == 2:
+            film = self.film(cond).unsqueeze(-1).unsqueeze(-1)
+        else:  # per pixel: the same linear map, as a 1×1 convolution
+            film = F.conv2d(cond, self.film.weight[..., None, None], self.film.bias)
+        gamma, beta = film.chunk(2, 1)
         return F.leaky_relu(self.c2(x) * (1.0 + gamma) + beta, 0.2)
 
 
@@ -63,15 +68,22 @@ class AppearanceNet(nn.Module):
         """Linear RGB (N×3×H×W) from features (N×13×H×W, sides a multiple of the stride).
 
         :param feats: Features from :func:`~.netnp.features`.
-        :param cond: N×(styles+3) condition: style one-hot and light direction.
+        :param cond: N×(styles+3) condition (style one-hot and light direction), or an N×(styles+3)×H×W
+            condition map at the features' resolution (:func:`~.netnp.condition_map`).
         """
-        x = self.stem(F.pixel_unshuffle(feats, 2), cond)
+        levels = [cond] * (len(self.down) + 1)
+        if cond.dim() == 4:  # each level reads the map averaged to its resolution
+            levels = [F.avg_pool2d(cond, 2)]
+            for _ in self.down:
+                levels.append(F.avg_pool2d(levels[-1], 2))
+        x = self.stem(F.pixel_unshuffle(feats, 2), levels[0])
         skips = [x]
-        for block in self.down:
-            x = block(F.avg_pool2d(x, 2), cond)
+        for i, block in enumerate(self.down):
+            x = block(F.avg_pool2d(x, 2), levels[i + 1])
             skips.append(x)
-        for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
-            x = block(torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skip], 1), cond)
+        for i, (block, skip) in enumerate(zip(self.up, reversed(skips[:-1]), strict=True)):
+            x = block(torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skip], 1),
+                      levels[len(self.down) - 1 - i])
         out = F.pixel_shuffle(self.head(x), 2)
         shading = F.softplus(out[:, :3] + 0.5)
         residual = 0.25 * torch.tanh(out[:, 3:])
@@ -84,18 +96,24 @@ def predict(model: AppearanceNet, feats: torch.Tensor, cond: torch.Tensor) -> to
 
     :param model: Loaded network.
     :param feats: 13×H×W features (any device: they are moved to the network's).
-    :param cond: 1×K condition.
+    :param cond: 1×K condition, or a K×H×W condition map.
     :return: 3×H×W linear RGB, on the features' device.
     """
     h, w = feats.shape[-2:]
     s = model.config.stride
     ph, pw = (-h) % s, (-w) % s
     x = feats.unsqueeze(0)
+    if cond.dim() == 3:
+        cond = cond.unsqueeze(0)
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        if cond.dim() == 4:
+            cond = F.pad(cond, (0, pw, 0, ph), mode="replicate")
     param = next(model.parameters())  # the network's device and dtype; the result goes back to the features'
     with torch.inference_mode():
         x = x.to(param.device, param.dtype).contiguous(memory_format=torch.channels_last)
+        if cond.dim() == 4:
+            cond = cond.contiguous(memory_format=torch.channels_last)
         out = model(x, cond.to(param.device, param.dtype)).float().clamp_min(0.0)
     return out[0, :, :h, :w].to(feats.device)
 

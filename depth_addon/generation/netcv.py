@@ -5,7 +5,8 @@ At load time the network's graph is written in memory as ONNX (:mod:`.onnxgraph`
 safetensors weights (:func:`~.netnp.load_numpy`) and read by ``cv2.dnn.readNetFromONNX``; no ONNX
 file is shipped or written. ``cv2.dnn`` runs the convolutions, pooling, upsampling and concatenation
 with its own threaded kernels. The FiLM scale and shift of every block depend on the style and the
-light direction, so they are graph inputs set per call (1×C×1×1 each). The pixel (un)shuffle and
+light direction, so they are graph inputs set per call: 1×C×1×1 each for one style, 1×C×H×W maps at the
+block's resolution when every pixel has its own style (a condition map). The pixel (un)shuffle and
 the output activations stay in numpy (:func:`~.netnp.unshuffle_chw`, :func:`~.netnp.finish`).
 """
 
@@ -15,7 +16,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .netnp import NumpyAppearanceNet, film, finish, shuffle_chw, unshuffle_chw
+from .netnp import (
+    NumpyAppearanceNet,
+    block_levels,
+    condition_levels,
+    film,
+    finish,
+    pad_inputs,
+    shuffle_chw,
+    unshuffle_chw,
+)
 from .onnxgraph import Graph, value_info
 
 #: Name of the graph input holding the unshuffled features.
@@ -112,20 +122,20 @@ def predict_cv(model: CvAppearanceNet, feats: np.ndarray, cond: np.ndarray) -> n
 
     :param model: Loaded network.
     :param feats: 13×H×W features (:func:`~.netnp.features`).
-    :param cond: Condition vector (:func:`~.netnp.condition`).
+    :param cond: Condition vector (:func:`~.netnp.condition`) or K×H×W map (:func:`~.netnp.condition_map`).
     :return: 3×H×W linear RGB.
     """
     h, w = feats.shape[-2:]
-    s = model.weights.config.stride
-    ph, pw = (-h) % s, (-w) % s
-    x = np.pad(feats, ((0, 0), (0, ph), (0, pw)), mode="edge") if ph or pw else feats
-    x = np.asarray(x, np.float32)
-    cond = np.asarray(cond, np.float32).reshape(-1)
+    x, cond = pad_inputs(feats, cond, model.weights.config.stride)
+    n_levels = len(model.weights.config.channels)
+    conds, at = condition_levels(cond, n_levels), block_levels(n_levels)
     net = model.net
     net.setInput(unshuffle_chw(x)[None], INPUT)
     for name in model.blocks:
-        scale, shift = film(model.weights, name, cond)
-        net.setInput((1.0 + scale).reshape(1, -1, 1, 1), f"{name}.scale")
-        net.setInput(shift.reshape(1, -1, 1, 1), f"{name}.shift")
+        scale, shift = film(model.weights, name, conds[at[name]])
+        scale += 1.0
+        for part, value in (("scale", scale), ("shift", shift)):
+            blob = value.reshape(1, -1, 1, 1) if value.ndim == 1 else value.transpose(2, 0, 1)[None]
+            net.setInput(np.ascontiguousarray(blob), f"{name}.{part}")
     head = net.forward("head")[0]
     return finish(shuffle_chw(head), x, h, w)

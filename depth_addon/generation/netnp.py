@@ -7,6 +7,10 @@ nine matrix products over a zero-padded copy of its input flattened to rows: tap
 every output pixel is one row offset away, so each product reads a contiguous block and no im2col
 matrix is built. Rows are processed in bands of :data:`BAND_ROWS`, which bounds the temporary
 memory of a convolution to a few MB whatever the image size.
+
+The condition is a vector (one style for the image) or a map (:func:`condition_map`: every pixel its own
+style); a map is averaged down to each block's resolution (:func:`condition_levels`), where FiLM turns it
+into per-pixel scales and shifts.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ def block(net: NumpyAppearanceNet, name: str, x: np.ndarray, cond: np.ndarray) -
     :param net: Weights.
     :param name: Block name (``stem``, ``down.0``…).
     :param x: H×W×Cin input.
-    :param cond: K condition vector.
+    :param cond: K condition vector, or an H×W×K condition map at the block's resolution.
     """
     x = leaky_relu(conv3x3(x, *net.convs[name + ".c1"]))
     gamma, beta = film(net, name, cond)
@@ -153,15 +157,40 @@ def shuffle_chw(x: np.ndarray) -> np.ndarray:
 
 
 def film(net: NumpyAppearanceNet, name: str, cond: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """FiLM ``(gamma, beta)`` of one block for a condition vector.
+    """FiLM ``(gamma, beta)`` of one block: C each for a condition vector, H×W×C each for a map.
 
     :param net: Weights.
     :param name: Block name.
-    :param cond: K condition vector.
+    :param cond: K condition vector, or an H×W×K condition map.
     """
     fw, fb = net.films[name]
-    gamma, beta = np.split(cond @ fw + fb, 2)
+    gamma, beta = np.split(cond @ fw + fb, 2, axis=-1)
     return gamma, beta
+
+
+def condition_levels(cond: np.ndarray, n_levels: int) -> list[np.ndarray]:
+    """The condition each resolution level reads: a vector for all of them, or a map averaged over 2×2 cells down
+    to each level (level 0 is half the input's resolution, as the stem).
+
+    :param cond: K condition vector, or an H×W×K map at the input's resolution (sides a multiple of the stride).
+    :param n_levels: Number of levels.
+    """
+    if cond.ndim == 1:
+        return [cond] * n_levels
+    levels = []
+    for _ in range(n_levels):
+        h, w, k = cond.shape
+        cond = np.ascontiguousarray(cond.reshape(h // 2, 2, w // 2, 2, k).mean((1, 3), dtype=np.float32))
+        levels.append(cond)
+    return levels
+
+
+def block_levels(n_levels: int) -> dict[str, int]:
+    """The resolution level of every block (``stem``, ``down.i``, ``up.i``) of a network with ``n_levels``."""
+    out = {"stem": 0}
+    out.update({f"down.{i}": i + 1 for i in range(n_levels - 1)})
+    out.update({f"up.{i}": n_levels - 2 - i for i in range(n_levels - 1)})
+    return out
 
 
 def finish(head: np.ndarray, feats: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -189,17 +218,18 @@ def forward(net: NumpyAppearanceNet, feats: np.ndarray, cond: np.ndarray) -> np.
 
     :param net: Weights.
     :param feats: Features, channels last.
-    :param cond: K condition vector (style one-hot and light direction).
+    :param cond: K condition vector (style one-hot and light direction), or an H×W×K condition map.
     """
     n_levels = len(net.config.channels)
-    x = block(net, "stem", unshuffle(feats), cond)
+    conds, at = condition_levels(cond, n_levels), block_levels(n_levels)
+    x = block(net, "stem", unshuffle(feats), conds[0])
     skips = [x]
     for i in range(n_levels - 1):
         h, w, c = x.shape
-        x = block(net, f"down.{i}", x.reshape(h // 2, 2, w // 2, 2, c).mean((1, 3)), cond)
+        x = block(net, f"down.{i}", x.reshape(h // 2, 2, w // 2, 2, c).mean((1, 3)), conds[at[f"down.{i}"]])
         skips.append(x)
     for i, skip in enumerate(reversed(skips[:-1])):
-        x = block(net, f"up.{i}", upsample_concat(x, skip), cond)
+        x = block(net, f"up.{i}", upsample_concat(x, skip), conds[at[f"up.{i}"]])
     return conv3x3(x, *net.convs["head"])
 
 
@@ -208,16 +238,32 @@ def predict_numpy(net: NumpyAppearanceNet, feats: np.ndarray, cond: np.ndarray) 
 
     :param net: Weights.
     :param feats: 13×H×W features (:func:`features`).
-    :param cond: Condition vector (:func:`condition`).
+    :param cond: Condition vector (:func:`condition`) or K×H×W condition map (:func:`condition_map`).
     :return: 3×H×W linear RGB.
     """
+    x, c = pad_inputs(feats, cond, net.config.stride)
+    head = forward(net, np.ascontiguousarray(x.transpose(1, 2, 0)), c)
     h, w = feats.shape[-2:]
-    s = net.config.stride
-    ph, pw = (-h) % s, (-w) % s
-    x = np.pad(feats, ((0, 0), (0, ph), (0, pw)), mode="edge") if ph or pw else feats
-    x = np.asarray(x, np.float32)
-    head = forward(net, np.ascontiguousarray(x.transpose(1, 2, 0)), np.asarray(cond, np.float32).reshape(-1))
     return finish(shuffle_chw(head.transpose(2, 0, 1)), x, h, w)
+
+
+def pad_inputs(feats: np.ndarray, cond: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features (C×H×W) and condition padded (replicated edges) to a multiple of ``stride``; the condition as a
+    vector or as an H×W×K map, channels last.
+
+    :param feats: Features.
+    :param cond: Condition vector, or K×H×W condition map.
+    :param stride: The network's stride.
+    """
+    h, w = feats.shape[-2:]
+    ph, pw = (-h) % stride, (-w) % stride
+    pad = ((0, 0), (0, ph), (0, pw))
+    x = np.asarray(np.pad(feats, pad, mode="edge") if ph or pw else feats, np.float32)
+    cond = np.asarray(cond, np.float32)
+    if cond.ndim == 1:
+        return x, cond
+    cond = np.pad(cond, pad, mode="edge") if ph or pw else cond
+    return x, np.ascontiguousarray(cond.transpose(1, 2, 0))
 
 
 def features(albedo: np.ndarray, pattern: np.ndarray, direct: np.ndarray, ambient: np.ndarray,
@@ -250,6 +296,19 @@ def condition(style: int, light: np.ndarray, n_styles: int = 8) -> np.ndarray:
     onehot = np.zeros(n_styles, np.float32)
     onehot[style] = 1.0
     return np.concatenate([onehot, np.asarray(light, np.float32).reshape(3)])
+
+
+def condition_map(styles: np.ndarray, light: np.ndarray, n_styles: int = 8) -> np.ndarray:
+    """The per-pixel condition map ((styles + 3)×H×W): every pixel its style's one-hot, and the light direction.
+
+    :param styles: H×W style index per pixel.
+    :param light: Camera-space unit light direction (3).
+    :param n_styles: Number of styles.
+    """
+    eye = np.eye(n_styles, dtype=np.float32)
+    onehot = eye[np.clip(styles, 0, n_styles - 1)].transpose(2, 0, 1)
+    light = np.broadcast_to(np.asarray(light, np.float32).reshape(3, 1, 1), (3, *styles.shape))
+    return np.ascontiguousarray(np.concatenate([onehot, light], 0))
 
 
 def seeded_noise(seed: int, shape: tuple[int, int]) -> np.ndarray:

@@ -73,18 +73,19 @@ def load_runtime(weights: NumpyAppearanceNet, runtime: str = "auto") -> tuple[ob
     return weights, "numpy", note
 
 
-def predictor(model: object, cond: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """13×h×w features → 3×h×w linear RGB with the loaded network (OpenCV or numpy).
+def predictor(model: object, cond: np.ndarray | None = None) -> Callable[..., np.ndarray]:
+    """``predict(features, condition map=None)``: 13×h×w features → 3×h×w linear RGB with the loaded network
+    (OpenCV or numpy).
 
     :param model: From :func:`load_runtime`.
-    :param cond: Condition vector (:func:`~.netnp.condition`).
+    :param cond: Condition vector (:func:`~.netnp.condition`) used when no K×h×w condition map is passed.
     """
     if isinstance(model, NumpyAppearanceNet):
-        return lambda f: predict_numpy(model, f, cond)
+        return lambda f, c=None: predict_numpy(model, f, cond if c is None else c)
     from .netcv import predict_cv
 
-    def run(f: np.ndarray) -> np.ndarray:
+    def run(f: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
         with _LOCK:
-            return predict_cv(model, f, cond)
+            return predict_cv(model, f, cond if c is None else c)
 
     return run
