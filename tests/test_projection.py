@@ -222,6 +222,30 @@ def test_image_helpers_never_overwrite_user_images():
         images.image_from_array("Bad", np.ones((3, 4, 2)))
 
 
+def test_pixels_are_stored_bottom_up_with_or_without_opencv(monkeypatch):
+    """Row 0 of an array is the image's top unless ``bottom_up``; grey arrays fill three channels; alpha is 1.
+    The numpy route (a Python without OpenCV) stores exactly what the OpenCV route stores."""
+    rgb = np.random.default_rng(3).random((5, 7, 3), dtype=np.float32)
+    grey = rgb[..., 1].copy()
+
+    def stored() -> list[np.ndarray]:
+        out = []
+        for i, (arr, up) in enumerate(((rgb, False), (rgb, True), (grey, False), (rgb[:, :, ::-1][..., ::-1], True))):
+            im = images.image_from_array(f"Rows{i}", arr, colorspace="Non-Color", float_buffer=True, bottom_up=up)
+            px = np.empty(len(im.pixels), np.float32)
+            im.pixels.foreach_get(px)
+            out.append(px.reshape(5, 7, 4))
+        return out
+
+    with_cv = stored()
+    assert np.array_equal(with_cv[0][::-1, :, :3], rgb) and np.array_equal(with_cv[1][..., :3], rgb)
+    assert np.array_equal(with_cv[2][::-1], np.concatenate([np.repeat(grey[..., None], 3, 2), np.ones((5, 7, 1))], 2))
+    assert np.array_equal(with_cv[3], with_cv[1]) and (with_cv[0][..., 3] == 1.0).all()
+    monkeypatch.setitem(__import__("sys").modules, "cv2", None)  # import cv2 now fails: the numpy route
+    for a, b in zip(stored(), with_cv, strict=True):
+        assert np.array_equal(a, b)
+
+
 def test_linked_objects_are_skipped_or_refused(tmp_out):
     scene = bpy.context.scene
     source = bpy.data.objects.new("Linked", bpy.data.meshes.new("Linked"))

@@ -18,7 +18,8 @@ from ..generation.maps import normal_from_height
 from .fusion import View
 from .raster import triangle_areas
 
-#: Maps fused with the colours, and their channel counts (``normal`` is derived from ``height`` after the bake).
+#: Maps fused with the colours, and their channel counts (``normal`` is derived from ``height`` after the bake;
+#: ``height`` comes last).
 FUSED = (("albedo", 3), ("roughness", 1), ("metallic", 1), ("height", 1))
 #: Every baked map, in the order they are stored.
 BAKED = ("albedo", "roughness", "metallic", "normal", "height")
@@ -52,27 +53,22 @@ def stacked(view: View) -> View:
 def split(texture: np.ndarray, texel_metres: float) -> tuple[np.ndarray, dict]:
     """``(lit colours, maps)`` of a filled stack; ``normal`` is made from the baked height.
 
-    :param texture: size×size×9 filled stack, row 0 = ``v = 0``.
+    The colours, albedo, roughness and metallic are clipped to [0, 1] in place (height stays in metres) and
+    returned as views into the stack: the images they are stored in copy them anyway.
+
+    :param texture: size×size×9 filled stack, row 0 = ``v = 0`` (modified).
     :param texel_metres: Size of one texel on the surface (for the normal map's slopes).
     """
+    height = np.ascontiguousarray(texture[..., -1])  # the last channel, in metres: kept unclipped
+    np.maximum(texture, 0.0, out=texture)  # the whole stack at once: a contiguous pass is several times faster
+    np.minimum(texture, 1.0, out=texture)
     out, k = {}, 3
-    for name, channels in FUSED:
+    for name, channels in FUSED[:-1]:
         out[name] = texture[..., k] if channels == 1 else texture[..., k:k + channels]
         k += channels
-    for name in ("albedo", "roughness", "metallic"):
-        out[name] = _unit(out[name])
-    out["normal"] = normal_from_height(out["height"], texel_metres)
-    return _unit(texture[..., :3]), out
-
-
-def _unit(values: np.ndarray) -> np.ndarray:
-    """A contiguous copy clipped to [0, 1] (``np.clip`` is several times slower on large arrays)."""
-    out = np.ascontiguousarray(values, np.float32)
-    if not out.flags.owndata or out.base is not None:
-        out = out.copy()
-    np.maximum(out, 0.0, out=out)
-    np.minimum(out, 1.0, out=out)
-    return out
+    out["height"] = height
+    out["normal"] = normal_from_height(height, texel_metres)
+    return texture[..., :3], out
 
 
 def texel_metres(position: np.ndarray, texels: int) -> float:

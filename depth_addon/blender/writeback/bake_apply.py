@@ -65,7 +65,7 @@ def store_texture(name: str, texture: np.ndarray) -> bpy.types.Image:
     :param name: Image name (checked with :func:`check_images_free` beforehand).
     :param texture: Colours, sRGB display values in [0, 1].
     """
-    return images.image_from_array(name, np.ascontiguousarray(np.asarray(texture)[::-1]))
+    return images.image_from_array(name, texture, bottom_up=True)
 
 
 def map_image_name(obj_name: str, name: str) -> str:
@@ -89,8 +89,7 @@ def store_maps(obj_name: str, maps: dict) -> dict:
     """
     out = {}
     for name, texture in maps.items():
-        arr = np.ascontiguousarray(np.asarray(texture, np.float32)[::-1])
-        out[name] = images.map_image(map_image_name(obj_name, name), name, arr)
+        out[name] = images.map_image(map_image_name(obj_name, name), name, texture, bottom_up=True)
     return out
 
 
