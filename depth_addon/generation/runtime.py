@@ -2,9 +2,10 @@
 """Choosing the runtime of the appearance network: OpenCV's ``cv2.dnn`` when it works, numpy otherwise.
 
 Both run the same verified safetensors weights with no torch. ``auto`` builds the ``cv2.dnn`` network
-(:mod:`.netcv`) and checks it on a small seeded probe against the numpy forward (:mod:`.netnp`); if
-OpenCV is missing, cannot import the graph, raises, or disagrees by more than :data:`PROBE_TOLERANCE`,
-the numpy network is used and the reason is kept as a note (shown by the generator's ``describe``).
+(:mod:`.netcv`) and checks it on a small seeded probe (one style, and one per pixel) against the numpy forward
+(:mod:`.netnp`); if OpenCV is missing, cannot import the graph, raises, or disagrees by more than
+:data:`PROBE_TOLERANCE`, the numpy network is used and the reason is kept as a note (shown by the generator's
+``describe``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import ModelUnavailable
-from .netnp import NumpyAppearanceNet, predict_numpy
+from .netnp import NumpyAppearanceNet, condition_map, predict_numpy
 
 #: Largest difference (linear RGB) allowed between OpenCV and numpy on the load-time probe.
 PROBE_TOLERANCE = 1e-3
@@ -25,15 +26,18 @@ PROBE_SIZE = 32
 _LOCK = threading.Lock()  # one cv2.dnn.Net holds per-call inputs: calls on it are serialised
 
 
-def probe_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded features (13×:data:`PROBE_SIZE`²) and condition vector for the load-time check.
+def probe_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded features (13×:data:`PROBE_SIZE`²), condition vector and condition map (two styles, one per half)
+    for the load-time check.
 
     :param seed: Seed.
     """
     rng = np.random.default_rng([seed, 29])
     feats = rng.random((13, PROBE_SIZE, PROBE_SIZE), dtype=np.float32)
-    cond = np.concatenate([np.eye(8, dtype=np.float32)[seed % 8], np.array([0.3, 0.8, 0.5], np.float32)])
-    return feats, cond
+    light = np.array([0.3, 0.8, 0.5], np.float32)
+    cond = np.concatenate([np.eye(8, dtype=np.float32)[seed % 8], light])
+    halves = np.where(np.arange(PROBE_SIZE) < PROBE_SIZE // 2, seed % 8, (seed + 3) % 8)
+    return feats, cond, condition_map(np.broadcast_to(halves, (PROBE_SIZE, PROBE_SIZE)), light)
 
 
 def _opencv(weights: NumpyAppearanceNet) -> tuple[object | None, str]:
@@ -46,8 +50,9 @@ def _opencv(weights: NumpyAppearanceNet) -> tuple[object | None, str]:
 
     try:
         net = load_cv(weights)
-        feats, cond = probe_inputs()
-        diff = float(np.abs(predict_cv(net, feats, cond) - predict_numpy(weights, feats, cond)).max())
+        feats, cond, cmap = probe_inputs()  # one style for the image, and one per pixel
+        diff = max(float(np.abs(predict_cv(net, feats, c) - predict_numpy(weights, feats, c)).max())
+                   for c in (cond, cmap))
     except Exception as exc:  # noqa: BLE001 - any OpenCV failure means: use numpy
         return None, f"OpenCV could not run the network: {exc}".splitlines()[0]
     if not diff <= PROBE_TOLERANCE:
