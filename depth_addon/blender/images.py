@@ -134,7 +134,7 @@ def image_from_array(name: str, rgb: np.ndarray, colorspace: str = "sRGB", float
     """
     arr = np.asarray(rgb, dtype=np.float32)
     grey = arr.ndim == 2  # grey: previews, masks, material maps
-    if not grey and (arr.ndim != 3 or arr.shape[2] not in (3, 4)) or arr.shape[0] < 1 or arr.shape[1] < 1:
+    if (not grey and (arr.ndim != 3 or arr.shape[2] not in (3, 4))) or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise BadInput(f"expected an H×W×3 colour array, got shape {arr.shape}")
     return _store_image(name, arr, float_buffer, colorspace, bottom_up)
 

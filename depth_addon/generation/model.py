@@ -24,6 +24,7 @@ from torch import nn
 from ..errors import BadInput
 from ..io.verify import sha256_file
 from .checkpoint import DEFAULT_WEIGHTS, IN_CHANNELS, AppearanceConfig, read_checkpoint
+from .netnp import block_levels
 
 __all__ = ["DEFAULT_WEIGHTS", "AppearanceConfig", "AppearanceNet", "load_checkpoint", "predict", "save_checkpoint"]
 
@@ -71,7 +72,7 @@ class AppearanceNet(nn.Module):
         :param cond: N×(styles+3) condition (style one-hot and light direction), or an N×(styles+3)×H×W
             condition map at the features' resolution (:func:`~.netnp.condition_map`).
         """
-        levels = [cond] * (len(self.down) + 1)
+        levels, at = [cond] * (len(self.down) + 1), block_levels(len(self.down) + 1)
         if cond.dim() == 4:  # each level reads the map averaged to its resolution
             levels = [F.avg_pool2d(cond, 2)]
             for _ in self.down:
@@ -79,11 +80,10 @@ class AppearanceNet(nn.Module):
         x = self.stem(F.pixel_unshuffle(feats, 2), levels[0])
         skips = [x]
         for i, block in enumerate(self.down):
-            x = block(F.avg_pool2d(x, 2), levels[i + 1])
+            x = block(F.avg_pool2d(x, 2), levels[at[f"down.{i}"]])
             skips.append(x)
         for i, (block, skip) in enumerate(zip(self.up, reversed(skips[:-1]), strict=True)):
-            x = block(torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skip], 1),
-                      levels[len(self.down) - 1 - i])
+            x = block(torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skip], 1), levels[at[f"up.{i}"]])
         out = F.pixel_shuffle(self.head(x), 2)
         shading = F.softplus(out[:, :3] + 0.5)
         residual = 0.25 * torch.tanh(out[:, 3:])

@@ -180,7 +180,7 @@ def condition_levels(cond: np.ndarray, n_levels: int) -> list[np.ndarray]:
     levels = []
     for _ in range(n_levels):
         h, w, k = cond.shape
-        cond = np.ascontiguousarray(cond.reshape(h // 2, 2, w // 2, 2, k).mean((1, 3), dtype=np.float32))
+        cond = cond.reshape(h // 2, 2, w // 2, 2, k).mean((1, 3), dtype=np.float32)
         levels.append(cond)
     return levels
 
