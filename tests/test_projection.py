@@ -241,6 +241,14 @@ def test_pixels_are_stored_bottom_up_with_or_without_opencv(monkeypatch):
     assert np.array_equal(with_cv[0][::-1, :, :3], rgb) and np.array_equal(with_cv[1][..., :3], rgb)
     assert np.array_equal(with_cv[2][::-1], np.concatenate([np.repeat(grey[..., None], 3, 2), np.ones((5, 7, 1))], 2))
     assert np.array_equal(with_cv[3], with_cv[1]) and (with_cv[0][..., 3] == 1.0).all()
+    for i, (arr, up) in enumerate(((rgb, False), (rgb, True), (grey, False))):  # prepared on a worker: the same
+        im = images.image_from_array(f"Ready{i}", images.pixels(arr, bottom_up=up), colorspace="Non-Color",
+                                     float_buffer=True)
+        px = np.empty(len(im.pixels), np.float32)
+        im.pixels.foreach_get(px)
+        assert tuple(im.size) == (7, 5) and np.array_equal(px.reshape(5, 7, 4), with_cv[i])
+    with pytest.raises(BadInput, match="H×W×3"):
+        images.pixels(np.zeros((5, 7, 2), np.float32))
     monkeypatch.setitem(__import__("sys").modules, "cv2", None)  # import cv2 now fails: the numpy route
     for a, b in zip(stored(), with_cv, strict=True):
         assert np.array_equal(a, b)

@@ -69,6 +69,22 @@ def test_fill_keeps_known_texels_and_leaves_no_background():
     assert np.allclose(fill.push_pull(rgb, np.zeros((64, 64), bool)), 0.0)
 
 
+def test_nearest_fill_takes_the_closest_painted_texel_in_every_channel():
+    values = np.zeros((32, 48, 6), np.float32)
+    seen = np.zeros((32, 48), bool)
+    seen[4:10, 2:8], seen[20:28, 36:44] = True, True
+    values[4:10, 2:8] = np.arange(6, dtype=np.float32) / 10.0  # one material ...
+    values[20:28, 36:44] = 1.0 - np.arange(6, dtype=np.float32) / 10.0  # ... and another
+    out = fill.nearest_fill(values, seen)
+    assert np.array_equal(out[seen], values[seen])  # painted texels keep their values
+    assert np.array_equal(out[0, 0], values[4, 2]) and np.array_equal(out[31, 47], values[27, 43])
+    assert np.array_equal(out[14, 20], values[4, 2])  # nearer the first island: its values, never a mix
+    assert set(np.unique(out[..., 0])) == {0.0, 1.0}
+    assert not fill.nearest_fill(values, np.zeros((32, 48), bool)).any()
+    with pytest.raises(BadInput):
+        fill.nearest_fill(values[..., 0], seen)
+
+
 def facing_camera(z_eye=0.0, fov=60.0, n=32) -> CameraModel:
     """A camera at (0, 0, z_eye) looking down -Z."""
     m = np.eye(4)
@@ -284,3 +300,20 @@ def test_fusion_keeps_the_channel_count_when_no_view_sees_the_points():
         assert colour.shape == (2, 9) and not colour.any() and not weight.any()
     rgba = dataclasses.replace(stack, image=np.ones((32, 32, 4), np.float32))
     assert fusion.accumulate([rgba], behind, nrm)[0].shape == (2, 3)  # alpha is not a colour
+
+
+def test_one_view_fusion_gives_the_views_colours_in_every_channel():
+    cam = facing_camera()
+    rng = np.random.default_rng(3)
+    image = rng.random((32, 32, 9)).astype(np.float32)
+    view = fusion.View(cam, np.full((32, 32), 5.0, np.float32), image=image)
+    pts = fusion.as_soa(np.c_[rng.uniform(-2, 2, (50, 2)), np.full(50, -5.0)])
+    nrm = fusion.as_soa(np.tile([0.0, 0.0, 1.0], (50, 1)))
+    s = fusion.sample_view(view, pts, nrm)
+    assert s.index.size == 50
+    want = view.colour_at(s.col, s.row)
+    for select in fusion.SELECTIONS:
+        colour, _weight = fusion.accumulate([view], pts, nrm, select=select)
+        assert np.allclose(colour, want, atol=1e-6)
+    per_channel = np.concatenate([fusion.bilinear(image[..., k], s.col, s.row, cubic=True) for k in range(9)], 1)
+    assert np.allclose(fusion.bilinear(image, s.col, s.row, cubic=True), per_channel, atol=1e-6)

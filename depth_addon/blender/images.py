@@ -9,6 +9,8 @@ space already have row 0 = ``v = 0``, the bottom: ``bottom_up=True`` stores them
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import bpy
 import numpy as np
 
@@ -61,10 +63,46 @@ def _rgba(values: np.ndarray, flip: bool) -> np.ndarray:
     return rgba
 
 
-def _store_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str, bottom_up: bool = False
+@dataclass(frozen=True)
+class Pixels:
+    """An image's pixels ready for ``Image.pixels``: H×W×4 float32 RGBA, rows bottom-up, alpha 1.
+
+    Made by :func:`pixels`, which touches no Blender data: worker threads prepare them while the main thread
+    stores earlier ones, so the main thread only copies them in.
+
+    :param rgba: The contiguous H×W×4 array.
+    """
+
+    rgba: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The image's ``(H, W)``."""
+        return self.rgba.shape[:2]
+
+
+def _colour_array(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` as float32, checked: H×W×3, H×W×4 (alpha ignored) or H×W grey."""
+    arr = np.asarray(rgb, dtype=np.float32)
+    grey = arr.ndim == 2  # grey: previews, masks, material maps
+    if (not grey and (arr.ndim != 3 or arr.shape[2] not in (3, 4))) or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise BadInput(f"expected an H×W×3 colour array, got shape {arr.shape}")
+    return arr
+
+
+def pixels(rgb: np.ndarray, bottom_up: bool = False) -> Pixels:
+    """Prepare colours for :func:`image_from_array` or :func:`map_image` (no bpy: safe on a worker thread).
+
+    :param rgb: H×W×3 (or ×4, alpha ignored; or H×W grey) float array.
+    :param bottom_up: Row 0 is the bottom (a texture in UV space), as ``Image.pixels`` has it.
+    """
+    return Pixels(_rgba(_colour_array(rgb), not bottom_up))
+
+
+def _store_image(name: str, rgb: np.ndarray | Pixels, float_buffer: bool, colorspace: str, bottom_up: bool = False
                  ) -> bpy.types.Image:
-    """Write H×W×3 (or H×W grey) ``rgb`` (row 0 = top, or bottom with ``bottom_up``) into our image ``name``,
-    reused if we made it, else a new one."""
+    """Write H×W×3 (or H×W grey) ``rgb`` (row 0 = top, or bottom with ``bottom_up``) or prepared pixels into
+    our image ``name``, reused if we made it, else a new one."""
     h, w = rgb.shape[:2]
     im = bpy.data.images.get(name)
     if im is not None and im.get(KEY_OWNED) and im.library is None and im.source == "FILE":
@@ -82,7 +120,8 @@ def _store_image(name: str, rgb: np.ndarray, float_buffer: bool, colorspace: str
         im = bpy.data.images.new(name, w, h, alpha=True, float_buffer=float_buffer)
         im[KEY_OWNED] = True
     im.colorspace_settings.name = colorspace
-    im.pixels.foreach_set(_rgba(rgb, not bottom_up).ravel())  # Image.pixels is bottom-up
+    rgba = rgb.rgba if isinstance(rgb, Pixels) else _rgba(rgb, not bottom_up)  # Image.pixels is bottom-up
+    im.pixels.foreach_set(rgba.ravel())
     im.update()
     return im
 
@@ -118,7 +157,7 @@ def free_name(base: str) -> str:
     return name
 
 
-def image_from_array(name: str, rgb: np.ndarray, colorspace: str = "sRGB", float_buffer: bool = False,
+def image_from_array(name: str, rgb: np.ndarray | Pixels, colorspace: str = "sRGB", float_buffer: bool = False,
                      bottom_up: bool = False) -> bpy.types.Image:
     """Store an H×W×3 colour array (row 0 = top) in an image datablock.
 
@@ -126,16 +165,14 @@ def image_from_array(name: str, rgb: np.ndarray, colorspace: str = "sRGB", float
     new image gets a unique name and the user's image stays as it is.
 
     :param name: Wanted image name.
-    :param rgb: H×W×3 (or ×4, alpha ignored; or H×W grey) float array of display values in ``[0, 1]``.
+    :param rgb: H×W×3 (or ×4, alpha ignored; or H×W grey) float array of display values in ``[0, 1]``, or
+        :class:`Pixels` made by :func:`pixels` (``bottom_up`` is then already applied).
     :param colorspace: Colour space the values are in (``'sRGB'`` for generated pictures).
     :param float_buffer: Keep full float precision instead of 8 bits per channel.
     :param bottom_up: Row 0 is the bottom (a texture in UV space, ``v = 0``), as ``Image.pixels`` has it.
     :return: The image (not packed; pack it before saving the file if it must be kept).
     """
-    arr = np.asarray(rgb, dtype=np.float32)
-    grey = arr.ndim == 2  # grey: previews, masks, material maps
-    if (not grey and (arr.ndim != 3 or arr.shape[2] not in (3, 4))) or arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise BadInput(f"expected an H×W×3 colour array, got shape {arr.shape}")
+    arr = rgb if isinstance(rgb, Pixels) else _colour_array(rgb)
     return _store_image(name, arr, float_buffer, colorspace, bottom_up)
 
 

@@ -105,10 +105,12 @@ def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions
     coverage = float(seen.mean()) if seen.size else 0.0
     grid_seen = np.zeros(size * size, bool)
     grid_seen[geom.index[seen]] = True
-    stack = fill.fill_texture(geom.to_grid(colour), grid_seen.reshape(size, size), geom.mask(), o.padding)
+    grid, grid_seen = geom.to_grid(colour), grid_seen.reshape(size, size)
     if not o.with_maps:
-        return FusedTexture(stack, coverage)
-    texture, maps = map_fusion.split(stack, map_fusion.texel_metres(tris[1], geom.count))
+        return FusedTexture(fill.fill_texture(grid, grid_seen, geom.mask(), o.padding), coverage)
+    lit = fill.fill_texture(grid[..., :3], grid_seen, geom.mask(), o.padding)  # colours: smooth fill
+    stack = fill.nearest_fill(grid[..., 3:], grid_seen)  # materials: never averaged across a gap
+    texture, maps = map_fusion.split(lit, stack, map_fusion.texel_metres(tris[1], geom.count))
     return FusedTexture(texture, coverage, maps)
 
 

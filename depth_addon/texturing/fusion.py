@@ -77,8 +77,8 @@ class View:
         sx, sy = img.shape[1] / self.camera.width, img.shape[0] / self.camera.height
         if sx != 1.0 or sy != 1.0:
             col, row = col * np.float32(sx), row * np.float32(sy)
-        return np.clip(bilinear(img, col, row, cubic=True), float(img.min(initial=0.0)),
-                       float(img.max(initial=1.0)))
+        out = bilinear(img, col, row, cubic=True)
+        return np.clip(out, float(img.min(initial=0.0)), float(img.max(initial=1.0)), out=out)
 
     def edges(self) -> np.ndarray:
         """H×W weight factor: :data:`~.depth_edges.EDGE_WEIGHT` next to depth discontinuities, 1 elsewhere."""
@@ -184,18 +184,21 @@ def bilinear(image: np.ndarray, col: np.ndarray, row: np.ndarray, cubic: bool = 
     channels = 1 if img.ndim == 2 else img.shape[2]
     if n == 0:
         return np.zeros((0, channels), np.float32)
-    if channels > 4:  # OpenCV remaps at most four channels at once
-        return np.concatenate([bilinear(img[..., k:k + 4], col, row, cubic) for k in range(0, channels, 4)], 1)
     width = 1024  # OpenCV maps are images: lay the points out in rows
     rows = -(-n // width)
-    mx = np.zeros(rows * width, np.float32)
-    my = np.zeros(rows * width, np.float32)
-    mx[:n] = col - 0.5
-    my[:n] = row - 0.5
+    mx = np.zeros((rows, width), np.float32)
+    my = np.zeros((rows, width), np.float32)
+    mx.reshape(-1)[:n] = col - 0.5
+    my.reshape(-1)[:n] = row - 0.5
     flag = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
-    out = cv2.remap(img, mx.reshape(rows, width), my.reshape(rows, width), flag,
-                    borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(rows * width, channels)[:n]
+    if channels <= 4:
+        out = cv2.remap(img, mx, my, flag, borderMode=cv2.BORDER_REPLICATE)
+        return out.reshape(rows * width, channels)[:n]
+    out = np.empty((rows * width, channels), np.float32)  # OpenCV remaps at most four channels at once
+    for k in range(0, channels, 4):
+        part = cv2.remap(np.ascontiguousarray(img[..., k:k + 4]), mx, my, flag, borderMode=cv2.BORDER_REPLICATE)
+        out[:, k:k + 4] = part.reshape(rows * width, -1)
+    return out[:n]
 
 
 @dataclass
@@ -336,16 +339,20 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
     shares = [(slice(None), s.weight) for _v, s in found]
     if select == "best" and found:
         shares = _best_shares([s for _v, s in found], n, smooth)
-    total, norm = None, np.zeros(n, np.float32)
+    total = np.zeros((n, _channels(views)), np.float32)  # point-major rows: one gather per point, not per channel
+    if len(found) == 1:  # one view: its colours as they are (a share divided by itself is 1)
+        (view, s), (where, _share) = found[0], shares[0]
+        total[s.index[where]] = view.colour_at(s.col[where], s.row[where])
+        return total, weight
+    norm = np.zeros(n, np.float32)
     for (view, s), (where, share) in zip(found, shares, strict=True):
-        index = s.index[where]
+        index = s.index[where]  # unique within a view: fancy-indexed += adds each point once
         colour = view.colour_at(s.col[where], s.row[where])
-        total = np.zeros((colour.shape[1], n), np.float32) if total is None else total
-        total[:, index] += (colour * share[:, None]).T
+        colour *= share[:, None]
+        total[index] += colour
         norm[index] += share
-    total = np.zeros((_channels(views), n), np.float32) if total is None else total  # no view sees any point
-    inv = np.where(norm > 0, 1.0 / np.maximum(norm, 1e-30), 0.0).astype(np.float32)
-    return (total * inv).T, weight
+    total *= np.where(norm > 0, 1.0 / np.maximum(norm, 1e-30), 0.0).astype(np.float32)[:, None]
+    return total, weight
 
 
 def _channels(views: list[View]) -> int:

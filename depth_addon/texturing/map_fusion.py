@@ -3,8 +3,9 @@
 
 Each view's lit image and its maps (:mod:`depth_addon.generation.maps`) are stacked into one
 many-channel image, so visibility, the winning view and the seam hand-over are computed once and every
-map follows the same choice as the colours. After fusion the stack is split again and the baked height
-becomes a tangent-space normal map in the object's own UV space.
+map follows the same choice as the colours. After fusion the stack is split again (the colours are filled
+smoothly, the maps from their nearest painted texel: :func:`.fill.nearest_fill`) and the baked height becomes a
+tangent-space normal map in the object's own UV space.
 """
 
 from __future__ import annotations
@@ -50,25 +51,26 @@ def stacked(view: View) -> View:
     return dataclasses.replace(view, image=np.concatenate(parts, -1))
 
 
-def split(texture: np.ndarray, texel_metres: float) -> tuple[np.ndarray, dict]:
-    """``(lit colours, maps)`` of a filled stack; ``normal`` is made from the baked height.
+def split(texture: np.ndarray, maps: np.ndarray, texel_metres: float) -> tuple[np.ndarray, dict]:
+    """``(lit colours, maps)`` of a filled texture and its filled maps; ``normal`` is made from the baked height.
 
     The colours, albedo, roughness and metallic are clipped to [0, 1] in place (height stays in metres) and
-    returned as views into the stack: the images they are stored in copy them anyway.
+    the maps are returned as views into ``maps``: the images they are stored in copy them anyway.
 
-    :param texture: size×size×9 filled stack, row 0 = ``v = 0`` (modified).
+    :param texture: size×size×3 filled lit colours, row 0 = ``v = 0`` (modified).
+    :param maps: size×size×6 filled maps in :data:`FUSED` order (modified).
     :param texel_metres: Size of one texel on the surface (for the normal map's slopes).
     """
-    height = np.ascontiguousarray(texture[..., -1])  # the last channel, in metres: kept unclipped
-    np.maximum(texture, 0.0, out=texture)  # the whole stack at once: a contiguous pass is several times faster
-    np.minimum(texture, 1.0, out=texture)
-    out, k = {}, 3
+    np.clip(texture, 0.0, 1.0, out=texture)
+    height = np.ascontiguousarray(maps[..., -1])  # the last channel, in metres: kept unclipped
+    np.clip(maps, 0.0, 1.0, out=maps)
+    out, k = {}, 0
     for name, channels in FUSED[:-1]:
-        out[name] = texture[..., k] if channels == 1 else texture[..., k:k + channels]
+        out[name] = maps[..., k] if channels == 1 else maps[..., k:k + channels]
         k += channels
     out["height"] = height
     out["normal"] = normal_from_height(height, texel_metres)
-    return texture[..., :3], out
+    return texture, out
 
 
 def texel_metres(position: np.ndarray, texels: int) -> float:

@@ -59,11 +59,12 @@ def check_images_free(objects: list[bpy.types.Object], kind: str = "bake", names
     return wanted
 
 
-def store_texture(name: str, texture: np.ndarray) -> bpy.types.Image:
+def store_texture(name: str, texture: np.ndarray | images.Pixels) -> bpy.types.Image:
     """Our image ``name`` holding a ``size×size×3`` texture whose row 0 is ``v = 0`` (bottom).
 
     :param name: Image name (checked with :func:`check_images_free` beforehand).
-    :param texture: Colours, sRGB display values in [0, 1].
+    :param texture: Colours, sRGB display values in [0, 1], or the same already prepared by
+        :func:`images.pixels <depth_addon.blender.images.pixels>` with ``bottom_up=True``.
     """
     return images.image_from_array(name, texture, bottom_up=True)
 
@@ -84,7 +85,8 @@ def store_maps(obj_name: str, maps: dict) -> dict:
     :func:`check_images_free` beforehand.
 
     :param obj_name: The object's name.
-    :param maps: Map name → size×size(×3) array.
+    :param maps: Map name → size×size(×3) array, or the same prepared by
+        :func:`images.pixels <depth_addon.blender.images.pixels>` with ``bottom_up=True``.
     :return: Map name → image.
     """
     out = {}

@@ -9,6 +9,7 @@ Blender bakes, so it needs no render engine beyond the depth renders.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from ...mapping import DepthMapping, fit_mapping
 from ...texturing import bake, density, map_fusion, raster
 from ...texturing.fusion import View
 from ...texturing.views import PLACEMENTS, place_views
+from .. import images
 from . import bake_apply, uv_bake, view_cameras
 from . import provenance as provenance_props
 
@@ -200,11 +202,24 @@ def _density_warnings(name: str, choice: density.DensityChoice) -> list[str]:
     return out
 
 
+def _fuse_and_prepare(tris: tuple, views: list[View], size: int, options: bake.FuseOptions
+                      ) -> tuple[float, images.Pixels, dict[str, images.Pixels]]:
+    """Fuse one object's texture and prepare its images' pixels (a worker thread: no bpy data is touched).
+
+    :return: ``(coverage, lit texture pixels, map name → pixels)``.
+    """
+    fused = bake.fuse_texture(tris, views, size, options)
+    maps = {name: images.pixels(value, bottom_up=True) for name, value in fused.maps.items()}
+    return fused.coverage, images.pixels(fused.texture, bottom_up=True), maps
+
+
 def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewResult, report: Progress | None,
               made: list, names: dict[str, str], options: bake.FuseOptions) -> None:
     """Fuse every object's texture on worker threads, two at a time, and store each on this (the main) thread.
 
-    Objects are independent: while one is stored as Blender images (bpy, main thread only), the next ones fuse.
+    Objects are independent: while one is stored as Blender images (bpy, main thread only), the next ones fuse
+    and their pixels are prepared. At most :data:`FUSION_THREADS` + 1 objects are fused ahead of the one being
+    stored, so the memory held does not grow with the number of objects.
 
     :param objects: The bake targets.
     :param tris: Object name → its ``(uv, position, normal)`` triangles.
@@ -216,22 +231,33 @@ def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewRes
     :param options: How to fuse.
     """
     bake.warm(views, options.tolerance)
+    waiting = iter(objects)
     with ThreadPoolExecutor(max_workers=FUSION_THREADS) as pool:
-        jobs = [pool.submit(bake.fuse_texture, tris[o.name], views, result.sizes[o.name], options) for o in objects]
+        jobs: deque = deque()
+
+        def submit_next() -> None:
+            obj = next(waiting, None)
+            if obj is not None:
+                jobs.append((obj, pool.submit(_fuse_and_prepare, tris[obj.name], views, result.sizes[obj.name],
+                                              options)))
+
+        for _ in range(FUSION_THREADS + 1):
+            submit_next()
         try:
-            for i, (obj, job) in enumerate(zip(objects, jobs, strict=True)):
+            for i in range(len(objects)):
+                obj, job = jobs.popleft()
                 if report is not None:
                     report(0.6 + 0.4 * i / len(objects), f"baking {obj.name}")
-                fused = job.result()
-                result.coverage[obj.name] = fused.coverage
+                result.coverage[obj.name], lit, maps = job.result()
+                submit_next()
                 if options.with_maps:
-                    result.maps[obj.name] = bake_apply.store_maps(obj.name, fused.maps)
+                    result.maps[obj.name] = bake_apply.store_maps(obj.name, maps)
                     made.extend(result.maps[obj.name].values())
-                image = bake_apply.store_texture(names[obj.name], fused.texture)
+                image = bake_apply.store_texture(names[obj.name], lit)
                 made.append(image)
                 result.images[obj.name] = image
         finally:
-            for job in jobs:
+            for _obj, job in jobs:
                 job.cancel()
 
 
