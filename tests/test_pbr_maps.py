@@ -64,6 +64,10 @@ def test_normal_from_height_tilts_against_the_slope():
     ramp = np.tile(np.linspace(0.0, 0.1, 11, dtype=np.float32), (11, 1))  # rises along +U by 1 cm per texel
     n = gen_maps.normal_from_height(ramp, texel_metres=0.01) * 2.0 - 1.0
     assert n[5, 5] == pytest.approx(np.array([-1.0, 0.0, 1.0]) / np.sqrt(2.0), abs=1e-4)
+    for edge in (0, -1):  # the edge columns and rows: one-sided differences, the same slope
+        assert n[5, edge] == pytest.approx(n[5, 5], abs=1e-4) and n[edge, 5] == pytest.approx(n[5, 5], abs=1e-4)
+        plain = gen_maps.normal_from_height(ramp, 0.01, use_cv2=False) * 2.0 - 1.0
+        assert plain[5, edge] == pytest.approx(n[5, 5], abs=1e-4)
     bumps = np.random.default_rng(0).random((40, 30)).astype(np.float32) * 0.02
     fast, plain = gen_maps.normal_from_height(bumps, 0.005), gen_maps.normal_from_height(bumps, 0.005, use_cv2=False)
     assert fast.shape == plain.shape == (40, 30, 3) and fast.dtype == np.float32

@@ -104,18 +104,26 @@ def normal_from_height(height: np.ndarray, texel_metres: float, use_cv2: bool = 
     :param use_cv2: Use OpenCV when it can be imported (False: the numpy route, which gives the same map).
     """
     h = np.ascontiguousarray(height, np.float32)
-    scale = np.float32(-0.5 / max(float(texel_metres), 1e-6))  # central differences, edge rows one-sided
+    scale = np.float32(-0.5 / max(float(texel_metres), 1e-6))  # central differences ...
     cv2 = _cv2() if use_cv2 else None
     if cv2 is not None:
-        kernel = np.array([[-scale, 0.0, scale]], np.float32)  # replicated border = the one-sided edge rows
+        kernel = np.array([[-scale, 0.0, scale]], np.float32)
         du = cv2.filter2D(h, -1, kernel, borderType=cv2.BORDER_REPLICATE)
         dv = cv2.filter2D(h, -1, kernel.T, borderType=cv2.BORDER_REPLICATE)
+    else:
+        pad = np.pad(h, 1, mode="edge")
+        du = (pad[1:-1, 2:] - pad[1:-1, :-2]) * scale
+        dv = (pad[2:, 1:-1] - pad[:-2, 1:-1]) * scale
+    for d, axis in ((du, 1), (dv, 0)):  # ... and one-sided on the edges: a replicated border halves them there
+        if h.shape[axis] > 1:
+            edge = [slice(None)] * 2
+            for i in (0, -1):
+                edge[axis] = i
+                d[tuple(edge)] *= np.float32(2.0)
+    if cv2 is not None:
         inv = cv2.divide(0.5, cv2.sqrt(cv2.add(cv2.add(cv2.multiply(du, du), cv2.multiply(dv, dv)), 1.0)))
         return cv2.merge([cv2.add(cv2.multiply(du, inv), 0.5), cv2.add(cv2.multiply(dv, inv), 0.5),
                           cv2.add(inv, 0.5)])
-    pad = np.pad(h, 1, mode="edge")
-    du = (pad[1:-1, 2:] - pad[1:-1, :-2]) * scale
-    dv = (pad[2:, 1:-1] - pad[:-2, 1:-1]) * scale
     inv = np.float32(0.5) / np.sqrt(du * du + dv * dv + np.float32(1.0))
     return np.stack([0.5 + du * inv, 0.5 + dv * inv, 0.5 + inv], -1).astype(np.float32)
 
