@@ -65,6 +65,8 @@ def warm(views: list[View], tolerance: float) -> None:
     for view in views:
         view.threshold(tolerance)
         view.edges()
+        if view.image is not None:
+            view.sampled()
 
 
 @dataclass(frozen=True)

@@ -70,15 +70,28 @@ class View:
         :param col: Continuous column in camera pixels.
         :param row: Continuous row in camera pixels.
         """
-        if self.image is None:
-            raise BadInput("the view has no image yet")
-        img = np.asarray(self.image, np.float32)
-        img = img[..., :3] if img.ndim == 3 and img.shape[2] == 4 else img  # alpha is not a colour
-        sx, sy = img.shape[1] / self.camera.width, img.shape[0] / self.camera.height
+        pieces, (h, w), lo, hi = self.sampled()
+        sx, sy = w / self.camera.width, h / self.camera.height
         if sx != 1.0 or sy != 1.0:
             col, row = col * np.float32(sx), row * np.float32(sy)
-        out = bilinear(img, col, row, cubic=True)
-        return np.clip(out, float(img.min(initial=0.0)), float(img.max(initial=1.0)), out=out)
+        out = bilinear(pieces, col, row, cubic=True)
+        return np.clip(out, lo, hi, out=out)
+
+    def sampled(self) -> tuple[list[np.ndarray], tuple[int, int], float, float]:
+        """The image as :func:`planes` (alpha dropped), its size and value range, made once per image.
+
+        :return: ``(pieces, (height, width), lowest value, highest value)``; the range includes [0, 1].
+        :raises BadInput: When the view has no image yet.
+        """
+        if self.image is None:
+            raise BadInput("the view has no image yet")
+        cached = self._cache.get("image")
+        if cached is None or cached[0] is not self.image:  # a new image was assigned since
+            img = np.asarray(self.image, np.float32)
+            img = img[..., :3] if img.ndim == 3 and img.shape[2] == 4 else img  # alpha is not a colour
+            cached = self._cache["image"] = (self.image, planes(img), img.shape[:2], float(img.min(initial=0.0)),
+                                             float(img.max(initial=1.0)))
+        return cached[1:]
 
     def edges(self) -> np.ndarray:
         """H×W weight factor: :data:`~.depth_edges.EDGE_WEIGHT` next to depth discontinuities, 1 elsewhere."""
@@ -171,19 +184,31 @@ def facing_distance(camera: CameraModel, xyz: np.ndarray, normal: np.ndarray) ->
     return facing, dist
 
 
-def bilinear(image: np.ndarray, col: np.ndarray, row: np.ndarray, cubic: bool = False) -> np.ndarray:
+def planes(image: np.ndarray) -> list[np.ndarray]:
+    """An H×W(×C) image as contiguous float32 pieces of at most four channels, the most OpenCV's remap takes.
+
+    :param image: H×W or H×W×C array.
+    """
+    img = np.asarray(image, np.float32)
+    if img.ndim == 2 or img.shape[2] <= 4:
+        return [np.ascontiguousarray(img)]
+    return [np.ascontiguousarray(img[..., k:k + 4]) for k in range(0, img.shape[2], 4)]
+
+
+def bilinear(image: np.ndarray | list[np.ndarray], col: np.ndarray, row: np.ndarray, cubic: bool = False
+             ) -> np.ndarray:
     """Sample an H×W×C image at continuous pixel coordinates (edge-clamped), with OpenCV.
 
-    :param image: H×W×C float array.
+    :param image: H×W×C float array, or the same as :func:`planes` (made once for many calls).
     :param col: (N,) continuous column coordinates (pixel centres at ``c + 0.5``).
     :param row: (N,) continuous row coordinates.
     :param cubic: Bicubic instead of bilinear interpolation (may overshoot the input's range).
     """
-    img = np.ascontiguousarray(image, np.float32)
+    pieces = image if isinstance(image, list) else planes(image)
+    widths = [1 if p.ndim == 2 else p.shape[2] for p in pieces]
     n = int(np.size(col))
-    channels = 1 if img.ndim == 2 else img.shape[2]
     if n == 0:
-        return np.zeros((0, channels), np.float32)
+        return np.zeros((0, sum(widths)), np.float32)
     width = 1024  # OpenCV maps are images: lay the points out in rows
     rows = -(-n // width)
     mx = np.zeros((rows, width), np.float32)
@@ -191,13 +216,14 @@ def bilinear(image: np.ndarray, col: np.ndarray, row: np.ndarray, cubic: bool = 
     mx.reshape(-1)[:n] = col - 0.5
     my.reshape(-1)[:n] = row - 0.5
     flag = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
-    if channels <= 4:
-        out = cv2.remap(img, mx, my, flag, borderMode=cv2.BORDER_REPLICATE)
-        return out.reshape(rows * width, channels)[:n]
-    out = np.empty((rows * width, channels), np.float32)  # OpenCV remaps at most four channels at once
-    for k in range(0, channels, 4):
-        part = cv2.remap(np.ascontiguousarray(img[..., k:k + 4]), mx, my, flag, borderMode=cv2.BORDER_REPLICATE)
-        out[:, k:k + 4] = part.reshape(rows * width, -1)
+    if len(pieces) == 1:
+        out = cv2.remap(pieces[0], mx, my, flag, borderMode=cv2.BORDER_REPLICATE)
+        return out.reshape(rows * width, widths[0])[:n]
+    out = np.empty((rows * width, sum(widths)), np.float32)
+    k = 0
+    for piece, c in zip(pieces, widths, strict=True):
+        out[:, k:k + c] = cv2.remap(piece, mx, my, flag, borderMode=cv2.BORDER_REPLICATE).reshape(rows * width, c)
+        k += c
     return out[:n]
 
 
@@ -336,22 +362,29 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
     weight = np.zeros(n, np.float32)
     for _view, s in found:
         weight[s.index] += s.weight
-    shares = [(slice(None), s.weight) for _v, s in found]
     if select == "best" and found:
         shares = _best_shares([s for _v, s in found], n, smooth)
+    else:  # a blend: every view that sees a point with some weight
+        shares = [(where, s.weight[where]) for s, where in ((s, np.flatnonzero(s.weight > 0)) for _v, s in found)]
     total = np.zeros((n, _channels(views)), np.float32)  # point-major rows: one gather per point, not per channel
-    if len(found) == 1:  # one view: its colours as they are (a share divided by itself is 1)
-        (view, s), (where, _share) = found[0], shares[0]
-        total[s.index[where]] = view.colour_at(s.col[where], s.row[where])
-        return total, weight
+    painters = np.zeros(n, np.uint8 if len(found) < 255 else np.int32)
+    for (_view, s), (where, _share) in zip(found, shares, strict=True):
+        painters[s.index[where]] += 1  # unique within a view: fancy-indexed += adds each point once
     norm = np.zeros(n, np.float32)
     for (view, s), (where, share) in zip(found, shares, strict=True):
-        index = s.index[where]  # unique within a view: fancy-indexed += adds each point once
+        index = s.index[where]
         colour = view.colour_at(s.col[where], s.row[where])
-        colour *= share[:, None]
-        total[index] += colour
+        alone = painters[index] == 1  # the only view with a share here: its colours as they are (share / share)
+        if alone.all():
+            total[index] = colour
+            continue
+        total[index[alone]] = colour[alone]
+        mixed = ~alone
+        index, share = index[mixed], share[mixed]
+        total[index] += colour[mixed] * share[:, None]
         norm[index] += share
-    total *= np.where(norm > 0, 1.0 / np.maximum(norm, 1e-30), 0.0).astype(np.float32)[:, None]
+    mixed = np.flatnonzero(norm > 0)
+    total[mixed] *= (1.0 / norm[mixed])[:, None]
     return total, weight
 
 
