@@ -7,7 +7,7 @@ import numpy as np
 
 from depth_addon.camera import CameraModel
 from depth_addon.generation import anchor, get_generator
-from depth_addon.texturing import fusion
+from depth_addon.texturing import fusion, sampling
 from depth_addon.texturing.views import look_at
 
 
@@ -33,7 +33,7 @@ def disagreement(name: str, world_cell: float | None) -> dict[str, float]:
     inside = (col >= 2) & (col < cam_b.width - 2) & (row >= 2) & (row < cam_b.height - 2)
     out = {}
     for key, mine, theirs in (("rgb", a.rgb, b.rgb), ("albedo", a.maps["albedo"], b.maps["albedo"])):
-        other = fusion.bilinear(theirs, col[inside], row[inside])
+        other = sampling.bilinear(theirs, col[inside], row[inside])
         out[key] = float(np.median(np.abs(mine[valid][inside] - other).sum(1)))
     return out
 

@@ -11,7 +11,7 @@ import pytest
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput
 from depth_addon.mapping import DepthMapping
-from depth_addon.texturing import conditioning, coverage, density, fill, fusion, raster, views
+from depth_addon.texturing import conditioning, coverage, density, fill, fusion, raster, sampling, views
 from depth_addon.texturing import provenance as prov
 
 
@@ -315,5 +315,5 @@ def test_one_view_fusion_gives_the_views_colours_in_every_channel():
     for select in fusion.SELECTIONS:
         colour, _weight = fusion.accumulate([view], pts, nrm, select=select)
         assert np.allclose(colour, want, atol=1e-6)
-    per_channel = np.concatenate([fusion.bilinear(image[..., k], s.col, s.row, cubic=True) for k in range(9)], 1)
-    assert np.allclose(fusion.bilinear(image, s.col, s.row, cubic=True), per_channel, atol=1e-6)
+    per_channel = np.concatenate([sampling.bilinear(image[..., k], s.col, s.row, cubic=True) for k in range(9)], 1)
+    assert np.allclose(sampling.bilinear(image, s.col, s.row, cubic=True), per_channel, atol=1e-6)

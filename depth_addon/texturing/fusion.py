@@ -6,7 +6,7 @@ of the camera and not occluded: its camera Z is at most the view's depth there t
 plus a per-pixel *slack* (the depth step to the neighbouring pixels on continuous surfaces), so
 grazing planes are not speckled with false occlusion while silhouettes stay sharp. Its weight is
 ``|n·v|^k / d^p`` (two-sided, so flipped normals work) times a small factor near depth
-discontinuities, where a view's colours are least reliable. Colours are sampled bilinearly.
+discontinuities, where a view's colours are least reliable. Colours are sampled bicubically (:mod:`.sampling`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from ..camera import CameraModel
 from ..errors import BadInput
 from .depth_edges import edge_factor, occlusion_slack
+from .sampling import bilinear, planes
 
 #: How :func:`accumulate` fuses views: weighted mean, or the best view per point.
 SELECTIONS = ("blend", "best")
@@ -78,7 +78,7 @@ class View:
         return np.clip(out, lo, hi, out=out)
 
     def sampled(self) -> tuple[list[np.ndarray], tuple[int, int], float, float]:
-        """The image as :func:`planes` (alpha dropped), its size and value range, made once per image.
+        """The image as :func:`.sampling.planes` (alpha dropped), its size and value range, made once per image.
 
         :return: ``(pieces, (height, width), lowest value, highest value)``; the range includes [0, 1].
         :raises BadInput: When the view has no image yet.
@@ -182,49 +182,6 @@ def facing_distance(camera: CameraModel, xyz: np.ndarray, normal: np.ndarray) ->
         facing = normal[0] * v[0] + normal[1] * v[1] + normal[2] * v[2]
         facing /= np.maximum(dist, np.float32(1e-9))
     return facing, dist
-
-
-def planes(image: np.ndarray) -> list[np.ndarray]:
-    """An H×W(×C) image as contiguous float32 pieces of at most four channels, the most OpenCV's remap takes.
-
-    :param image: H×W or H×W×C array.
-    """
-    img = np.asarray(image, np.float32)
-    if img.ndim == 2 or img.shape[2] <= 4:
-        return [np.ascontiguousarray(img)]
-    return [np.ascontiguousarray(img[..., k:k + 4]) for k in range(0, img.shape[2], 4)]
-
-
-def bilinear(image: np.ndarray | list[np.ndarray], col: np.ndarray, row: np.ndarray, cubic: bool = False
-             ) -> np.ndarray:
-    """Sample an H×W×C image at continuous pixel coordinates (edge-clamped), with OpenCV.
-
-    :param image: H×W×C float array, or the same as :func:`planes` (made once for many calls).
-    :param col: (N,) continuous column coordinates (pixel centres at ``c + 0.5``).
-    :param row: (N,) continuous row coordinates.
-    :param cubic: Bicubic instead of bilinear interpolation (may overshoot the input's range).
-    """
-    pieces = image if isinstance(image, list) else planes(image)
-    widths = [1 if p.ndim == 2 else p.shape[2] for p in pieces]
-    n = int(np.size(col))
-    if n == 0:
-        return np.zeros((0, sum(widths)), np.float32)
-    width = 1024  # OpenCV maps are images: lay the points out in rows
-    rows = -(-n // width)
-    mx = np.zeros((rows, width), np.float32)
-    my = np.zeros((rows, width), np.float32)
-    mx.reshape(-1)[:n] = col - 0.5
-    my.reshape(-1)[:n] = row - 0.5
-    flag = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
-    if len(pieces) == 1:
-        out = cv2.remap(pieces[0], mx, my, flag, borderMode=cv2.BORDER_REPLICATE)
-        return out.reshape(rows * width, widths[0])[:n]
-    out = np.empty((rows * width, sum(widths)), np.float32)
-    k = 0
-    for piece, c in zip(pieces, widths, strict=True):
-        out[:, k:k + c] = cv2.remap(piece, mx, my, flag, borderMode=cv2.BORDER_REPLICATE).reshape(rows * width, c)
-        k += c
-    return out[:n]
 
 
 @dataclass
