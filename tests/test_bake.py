@@ -147,10 +147,12 @@ def test_a_bake_above_the_free_memory_is_refused_before_anything_is_made(monkeyp
         app_multiview.texture_multiview(scene, objects=[cube], views=1, bake_size=1024, view_size=32)
     assert snapshot() == before
     with pytest.raises(BadInput, match="choose a smaller bake size"):
-        bake.check_memory({"a": 8192, "b": 4096}, 12, available=24 * 2**30)  # 8192² with maps: about 22 GiB
-    bake.check_memory({"a": 8192}, 3, available=24 * 2**30)
+        bake.check_memory({"a": 8192, "b": 4096}, 9, available=24 * 2**30)  # 8192² with maps: about 24 GiB
+    bake.check_memory({"a": 8192}, 3, available=24 * 2**30)  # without: about 7 GiB
+    with pytest.raises(BadInput, match="needs about 7.0 GiB"):  # the finished images' pixels count too
+        bake.check_memory({"a": 8192}, 3, available=8 * 2**30)
     monkeypatch.setattr(bake, "available_bytes", lambda: None)  # unknown: no check
-    bake.check_memory({"a": 8192}, 12)
+    bake.check_memory({"a": 8192}, 9)
 
 
 def test_camera_that_sees_nothing_is_left_out_with_a_warning():

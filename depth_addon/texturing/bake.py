@@ -25,7 +25,9 @@ from .fusion import View, accumulate
 #: fused colours and weights, the texture grid and the fill's working copies. Measured at 2048² on the demo
 #: (peak traced memory of two objects fusing at once): 209 bytes a texel for 3 channels, 537 for 12.
 TEXEL_BYTES, CHANNEL_BYTES = 36, 20
-#: Objects fused at the same time.
+#: Bytes per texel of one finished image's pixels (RGBA float32), prepared while earlier objects are stored.
+IMAGE_BYTES = 16
+#: Objects fused at the same time; at most one more is held finished (its images' pixels) beside the one stored.
 CONCURRENT = 2
 
 
@@ -132,16 +134,20 @@ def available_bytes() -> int | None:
 
 
 def check_memory(sizes: dict[str, int], channels: int, available: int | None = None) -> None:
-    """Refuse a bake whose fusion would not fit in the memory left (the largest objects fuse at once).
+    """Refuse a bake whose fusion would not fit in the memory left: the largest objects fuse at once, and the
+    finished images of as many more wait for the main thread.
 
     :param sizes: Object name → texture side.
-    :param channels: Channels fused per texel (3, or 12 with material maps).
+    :param channels: Channels fused per texel (3, or 9 with material maps, which store six images).
     :param available: Free bytes; :func:`available_bytes` when None (no check when that is unknown).
     :raises BadInput: With the estimate, what is free, and what to change.
     """
     free = available_bytes() if available is None else available
-    largest = sorted(sizes.items(), key=lambda item: -item[1])[:CONCURRENT]
+    ordered = sorted(sizes.items(), key=lambda item: -item[1])
+    largest = ordered[:CONCURRENT]
+    images = 1 if channels <= 4 else 1 + len(map_fusion.BAKED)
     need = sum(size * size * (TEXEL_BYTES + CHANNEL_BYTES * channels) for _name, size in largest)
+    need += sum(size * size * IMAGE_BYTES * images for _name, size in ordered[:CONCURRENT + 1])
     if free is None or not largest or need <= 0.8 * free:
         return
     name, size = largest[0]
