@@ -8,8 +8,9 @@
 * **Estimated maps** — the same when the analytic layer's image is taken as a mere picture (as a diffusers
   result is): its albedo is de-lit from the image (:mod:`depth_addon.generation.delight`) and compared with the
   known shading.
-* **Cost** — ``generate`` against ``generate_maps`` at 512² on the demo scene (medians of 5), and a one-view
-  multi-view bake at 1024² with and without maps (medians of 7, taken in turn).
+* **Cost** — ``generate`` against ``generate_maps`` at 512² on the demo scene (medians of 5), and multi-view bakes
+  at 1024² with and without maps, taken in turn: from the scene camera alone (medians of 7) and from four placed
+  views (``views4_…``, medians of 5).
 
 ``python scripts/bench_maps.py [--json out.json]``.
 """
@@ -108,17 +109,19 @@ def run() -> dict:
     maps = measure(lambda: gen.generate_maps(depth, result.mask, "red brick", 1, camera=result.camera), 5)
     out["generate_512_s"], out["generate_maps_512_s"] = statistics.median(plain), statistics.median(maps)
     out["generate_maps_cost"] = out["generate_maps_512_s"] / out["generate_512_s"] - 1.0
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(7):  # alternating, so that a slow spell of the machine hits both alike
-        for with_maps in (False, True):
-            bake_apply.remove_bake()
-            run_ = app_multiview.texture_multiview(scene, cameras=[scene.camera], prompt="red brick", seed=1,
-                                                   bake_size=1024, maps=with_maps,
-                                                   shading="PBR" if with_maps else "EMISSION")
-            times[with_maps].append(run_.timings["bake"])
-    out["bake_1024_s"], out["bake_maps_1024_s"] = statistics.median(times[False]), statistics.median(times[True])
+    for prefix, cameras, runs in (("", [scene.camera], 7), ("views4_", None, 5)):  # the scene view; four placed
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(runs):  # alternating, so that a slow spell of the machine hits both alike
+            for with_maps in (False, True):
+                bake_apply.remove_bake()
+                run_ = app_multiview.texture_multiview(scene, cameras=cameras, views=4, prompt="red brick", seed=1,
+                                                       bake_size=1024, maps=with_maps,
+                                                       shading="PBR" if with_maps else "EMISSION")
+                times[with_maps].append(run_.timings["bake"])
+        plain, mapped = statistics.median(times[False]), statistics.median(times[True])
+        out[f"{prefix}bake_1024_s"], out[f"{prefix}bake_maps_1024_s"] = plain, mapped
+        out[f"{prefix}bake_maps_cost"] = mapped / plain - 1.0
     bake_apply.remove_bake()
-    out["bake_maps_cost"] = out["bake_maps_1024_s"] / out["bake_1024_s"] - 1.0
     return out
 
 

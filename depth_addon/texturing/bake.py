@@ -27,7 +27,7 @@ from .fusion import View, accumulate
 TEXEL_BYTES, CHANNEL_BYTES = 36, 20
 #: Bytes per texel of one finished image's pixels (RGBA float32), prepared while earlier objects are stored.
 IMAGE_BYTES = 16
-#: Objects fused at the same time; at most one more is held finished (its images' pixels) beside the one stored.
+#: Objects fused at the same time (one more waits queued); finished ones wait with their images' pixels.
 CONCURRENT = 2
 
 
@@ -134,8 +134,9 @@ def available_bytes() -> int | None:
 
 
 def check_memory(sizes: dict[str, int], channels: int, available: int | None = None) -> None:
-    """Refuse a bake whose fusion would not fit in the memory left: the largest objects fuse at once, and the
-    finished images of as many more wait for the main thread.
+    """Refuse a bake whose fusion would not fit in the memory left: the largest objects fuse at once while the
+    finished images of others wait for the main thread (two fusing and two finished is the costliest state of
+    the three in flight and the one being stored; counted here as two fusing and three finished).
 
     :param sizes: Object name → texture side.
     :param channels: Channels fused per texel (3, or 9 with material maps, which store six images).

@@ -218,8 +218,8 @@ def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewRes
     """Fuse every object's texture on worker threads, two at a time, and store each on this (the main) thread.
 
     Objects are independent: while one is stored as Blender images (bpy, main thread only), the next ones fuse
-    and their pixels are prepared. At most :data:`FUSION_THREADS` objects are fused ahead of the one being stored,
-    so the memory held does not grow with the number of objects (:func:`.bake.check_memory` counts it).
+    and their pixels are prepared. At most :data:`FUSION_THREADS` + 1 objects are fused ahead of the one being
+    stored, so the memory held does not grow with the number of objects (:func:`.bake.check_memory` counts it).
 
     :param objects: The bake targets.
     :param tris: Object name → its ``(uv, position, normal)`` triangles.
@@ -241,7 +241,7 @@ def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewRes
                 jobs.append((obj, pool.submit(_fuse_and_prepare, tris[obj.name], views, result.sizes[obj.name],
                                               options)))
 
-        for _ in range(FUSION_THREADS):
+        for _ in range(FUSION_THREADS + 1):  # one queued: a worker that finishes starts the next at once
             submit_next()
         try:
             for i in range(len(objects)):
