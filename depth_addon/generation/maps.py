@@ -114,12 +114,10 @@ def normal_from_height(height: np.ndarray, texel_metres: float, use_cv2: bool = 
         pad = np.pad(h, 1, mode="edge")
         du = (pad[1:-1, 2:] - pad[1:-1, :-2]) * scale
         dv = (pad[2:, 1:-1] - pad[:-2, 1:-1]) * scale
-    for d, axis in ((du, 1), (dv, 0)):  # ... and one-sided on the edges: a replicated border halves them there
-        if h.shape[axis] > 1:
-            edge = [slice(None)] * 2
-            for i in (0, -1):
-                edge[axis] = i
-                d[tuple(edge)] *= np.float32(2.0)
+    if h.shape[1] > 1:  # ... and one-sided on the edges: a replicated border halves them there
+        du[:, [0, -1]] *= np.float32(2.0)
+    if h.shape[0] > 1:
+        dv[[0, -1]] *= np.float32(2.0)
     if cv2 is not None:
         inv = cv2.divide(0.5, cv2.sqrt(cv2.add(cv2.add(cv2.multiply(du, du), cv2.multiply(dv, dv)), 1.0)))
         return cv2.merge([cv2.add(cv2.multiply(du, inv), 0.5), cv2.add(cv2.multiply(dv, inv), 0.5),

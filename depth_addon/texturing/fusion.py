@@ -324,7 +324,7 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
     else:  # a blend: every view that sees a point with some weight
         shares = [(where, s.weight[where]) for s, where in ((s, np.flatnonzero(s.weight > 0)) for _v, s in found)]
     total = np.zeros((n, _channels(views)), np.float32)  # point-major rows: one gather per point, not per channel
-    painters = np.zeros(n, np.uint8 if len(found) < 255 else np.int32)
+    painters = np.zeros(n, np.int32)
     for (_view, s), (where, _share) in zip(found, shares, strict=True):
         painters[s.index[where]] += 1  # unique within a view: fancy-indexed += adds each point once
     norm = np.zeros(n, np.float32)
