@@ -11,7 +11,7 @@ import pytest
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput
 from depth_addon.mapping import DepthMapping
-from depth_addon.texturing import conditioning, coverage, density, fill, fusion, raster, sampling, views
+from depth_addon.texturing import conditioning, coverage, density, fill, fusion, map_fusion, raster, sampling, views
 from depth_addon.texturing import provenance as prov
 
 
@@ -83,6 +83,29 @@ def test_nearest_fill_takes_the_closest_painted_texel_in_every_channel():
     assert not fill.nearest_fill(values, np.zeros((32, 48), bool)).any()
     with pytest.raises(BadInput):
         fill.nearest_fill(values[..., 0], seen)
+
+
+def test_filled_maps_gather_each_texel_from_its_nearest_painted_texel_into_separate_maps():
+    size, rng = 32, np.random.default_rng(3)
+    texels = rng.permutation(size * size)[:700]  # covered texels, in no particular order
+    values = rng.uniform(-0.5, 1.5, (texels.size, 6)).astype(np.float32)
+    seen = rng.random(texels.size) < 0.8
+    grid = np.zeros((size * size, 6), np.float32)
+    grid[texels] = values
+    painted = np.zeros(size * size, bool)
+    painted[texels[seen]] = True
+    expected = fill.nearest_fill(grid.reshape(size, size, 6), painted.reshape(size, size))
+    out = map_fusion.filled_maps(values.copy(), texels, seen, size, 0.01)
+    assert np.array_equal(out["albedo"], np.clip(expected[..., :3], 0, 1))
+    assert np.array_equal(out["roughness"], np.clip(expected[..., 3], 0, 1))
+    assert np.array_equal(out["metallic"], np.clip(expected[..., 4], 0, 1))
+    assert np.array_equal(out["height"], expected[..., 5]) and out["height"].min() < 0  # metres: not clipped
+    assert out["normal"].shape == (size, size, 3)
+    assert all(m.flags.c_contiguous and m.dtype == np.float32 for m in out.values())  # images read them row by row
+    empty = map_fusion.empty_maps(size)
+    assert not empty["albedo"].any() and np.allclose(empty["normal"], (0.5, 0.5, 1.0))
+    with pytest.raises(BadInput):
+        map_fusion.filled_maps(values, texels, np.zeros(texels.size, bool), size, 0.01)
 
 
 def facing_camera(z_eye=0.0, fov=60.0, n=32) -> CameraModel:

@@ -109,13 +109,16 @@ def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions
     coverage = float(seen.mean()) if seen.size else 0.0
     grid_seen = np.zeros(size * size, bool)
     grid_seen[geom.index[seen]] = True
-    grid, grid_seen = geom.to_grid(colour), grid_seen.reshape(size, size)
+    grid_seen = grid_seen.reshape(size, size)
     if not o.with_maps:
-        return FusedTexture(fill.fill_texture(grid, grid_seen, geom.mask(), o.padding), coverage)
-    lit = fill.fill_texture(grid[..., :3], grid_seen, geom.mask(), o.padding)  # colours: smooth fill
-    stack = fill.nearest_fill(grid[..., 3:], grid_seen)  # materials: never averaged across a gap
-    texture, maps = map_fusion.split(lit, stack, map_fusion.texel_metres(tris[1], geom.count))
-    return FusedTexture(texture, coverage, maps)
+        return FusedTexture(fill.fill_texture(geom.to_grid(colour), grid_seen, geom.mask(), o.padding), coverage)
+    lit = fill.fill_texture(geom.to_grid(colour[:, :3]), grid_seen, geom.mask(), o.padding)  # colours: smooth fill
+    np.clip(lit, 0.0, 1.0, out=lit)
+    if not seen.any():  # nothing to take materials from
+        return FusedTexture(lit, coverage, map_fusion.empty_maps(size))
+    maps = map_fusion.filled_maps(colour[:, 3:], geom.index, seen, size,  # materials: never averaged across a gap
+                                  map_fusion.texel_metres(tris[1], geom.count))
+    return FusedTexture(lit, coverage, maps)
 
 
 def available_bytes() -> int | None:

@@ -4,7 +4,7 @@
 Each view's lit image and its maps (:mod:`depth_addon.generation.maps`) are stacked into one
 many-channel image, so visibility, the winning view and the seam hand-over are computed once and every
 map follows the same choice as the colours. After fusion the stack is split again (the colours are filled
-smoothly, the maps from their nearest painted texel: :func:`.fill.nearest_fill`) and the baked height becomes a
+smoothly, the maps from their nearest painted texel: :func:`filled_maps`) and the baked height becomes a
 tangent-space normal map in the object's own UV space.
 """
 
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import cv2
 import numpy as np
 
 from ..errors import BadInput
 from ..generation.maps import normal_from_height
+from . import fill
 from .fusion import View
 from .raster import triangle_areas
 
@@ -51,26 +53,46 @@ def stacked(view: View) -> View:
     return dataclasses.replace(view, image=np.concatenate(parts, -1))
 
 
-def split(texture: np.ndarray, maps: np.ndarray, texel_metres: float) -> tuple[np.ndarray, dict]:
-    """``(lit colours, maps)`` of a filled texture and its filled maps; ``normal`` is made from the baked height.
+def filled_maps(values: np.ndarray, texels: np.ndarray, seen: np.ndarray, size: int, texel_metres: float) -> dict:
+    """The object's maps from its fused texels, each texel filled from its nearest seen texel; ``normal`` is made
+    from the baked height.
 
-    The colours, albedo, roughness and metallic are clipped to [0, 1] in place (height stays in metres) and
-    the maps are returned as views into ``maps``: the images they are stored in copy them anyway.
+    One distance transform finds each texel's source and one gather fills every channel; the maps are then
+    split into one contiguous array each (the images they are stored in read them row by row). Albedo, roughness and
+    metallic are clipped to [0, 1]; height stays in metres.
 
-    :param texture: size×size×3 filled lit colours, row 0 = ``v = 0`` (modified).
-    :param maps: size×size×6 filled maps in :data:`FUSED` order (modified).
+    :param values: (N, 6) fused map values of the object's texels, in :data:`FUSED` order.
+    :param texels: (N,) flat texel index of each value (:attr:`.raster.TexelGeometry.index`).
+    :param seen: (N,) bool, texels some view paints (at least one).
+    :param size: Texture side in texels.
     :param texel_metres: Size of one texel on the surface (for the normal map's slopes).
+    :raises BadInput: When no texel is seen.
     """
-    np.clip(texture, 0.0, 1.0, out=texture)
-    height = np.ascontiguousarray(maps[..., -1])  # the last channel, in metres: kept unclipped
-    np.clip(maps, 0.0, 1.0, out=maps)
+    grid = np.zeros((size * size, values.shape[1]), np.float32)
+    grid[texels] = values
+    seen_grid = np.zeros(size * size, bool)
+    seen_grid[texels[seen]] = True
+    source = fill.nearest_source(seen_grid.reshape(size, size))  # nearby texels: a gather that stays in cache
+    planes = cv2.split(np.take(grid, source, axis=0).reshape(size, size, values.shape[1]))
+    for plane in planes[:-1]:
+        np.clip(plane, 0.0, 1.0, out=plane)
     out, k = {}, 0
-    for name, channels in FUSED[:-1]:
-        out[name] = maps[..., k] if channels == 1 else maps[..., k:k + channels]
+    for name, channels in FUSED:
+        out[name] = planes[k] if channels == 1 else cv2.merge(planes[k:k + channels])
         k += channels
-    out["height"] = height
-    out["normal"] = normal_from_height(height, texel_metres)
-    return texture, out
+    out["normal"] = normal_from_height(out["height"], texel_metres)
+    return out
+
+
+def empty_maps(size: int) -> dict:
+    """Maps of an object no view paints: zeros, and a flat normal map.
+
+    :param size: Texture side in texels.
+    """
+    out = {name: np.zeros((size, size, channels) if channels > 1 else (size, size), np.float32)
+           for name, channels in FUSED}
+    out["normal"] = normal_from_height(out["height"], 1.0)
+    return out
 
 
 def texel_metres(position: np.ndarray, texels: int) -> float:
