@@ -10,7 +10,8 @@
   known shading.
 * **Cost** — ``generate`` against ``generate_maps`` at 512² on the demo scene (medians of 5), and multi-view bakes
   at 1024² with and without maps, taken in turn: from the scene camera alone (medians of 7) and from four placed
-  views (``views4_…``, medians of 5).
+  views (``views4_…``, medians of 5). ``…_packed_…`` adds what follows a bake in the sidebar (and a save
+  headless): packing its images into the file.
 
 ``python scripts/bench_maps.py [--json out.json]``.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import random
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import bpy
@@ -32,6 +34,7 @@ from bench_multiview import demo_scene, yard_scene  # noqa: E402
 
 from depth_addon import api  # noqa: E402
 from depth_addon.app import multiview as app_multiview  # noqa: E402
+from depth_addon.blender import images  # noqa: E402
 from depth_addon.blender.writeback import bake_apply  # noqa: E402
 from depth_addon.generation import get_generator  # noqa: E402
 from depth_addon.generation.analytic import gbuffer, prepare  # noqa: E402
@@ -111,6 +114,7 @@ def run() -> dict:
     out["generate_maps_cost"] = out["generate_maps_512_s"] / out["generate_512_s"] - 1.0
     for prefix, cameras, runs in (("", [scene.camera], 7), ("views4_", None, 5)):  # the scene view; four placed
         times: dict[bool, list[float]] = {False: [], True: []}
+        packed: dict[bool, list[float]] = {False: [], True: []}
         for _ in range(runs):  # alternating, so that a slow spell of the machine hits both alike
             for with_maps in (False, True):
                 bake_apply.remove_bake()
@@ -118,9 +122,15 @@ def run() -> dict:
                                                        bake_size=1024, maps=with_maps,
                                                        shading="PBR" if with_maps else "EMISSION")
                 times[with_maps].append(run_.timings["bake"])
+                start = time.perf_counter()  # what the sidebar does next, and a save headless: pack the images
+                images.pack_generated(*run_.images.values(), *(m for ms in run_.maps.values() for m in ms.values()))
+                packed[with_maps].append(times[with_maps][-1] + time.perf_counter() - start)
         plain, mapped = statistics.median(times[False]), statistics.median(times[True])
         out[f"{prefix}bake_1024_s"], out[f"{prefix}bake_maps_1024_s"] = plain, mapped
         out[f"{prefix}bake_maps_cost"] = mapped / plain - 1.0
+        plain, mapped = statistics.median(packed[False]), statistics.median(packed[True])
+        out[f"{prefix}bake_packed_1024_s"], out[f"{prefix}bake_maps_packed_1024_s"] = plain, mapped
+        out[f"{prefix}bake_maps_packed_cost"] = mapped / plain - 1.0
     bake_apply.remove_bake()
     return out
 

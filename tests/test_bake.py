@@ -214,7 +214,7 @@ def test_operators(addon, tmp_out):
     assert bpy.ops.depth.texture_multiview(placement="ORBIT", views=2, bake_size="512", view_size=64) == {"FINISHED"}
     assert cube.material_slots[0].material.get(bake_apply.KEY_BAKE_MATERIAL) == "bake"
     owned = [i for i in bpy.data.images if i.get(images.KEY_OWNED) and i.users]
-    assert owned and not any(i.packed_file for i in owned)  # packing waits for the save
+    assert owned and all(i.packed_file is not None for i in owned)  # baked as PNG files: nothing left to encode
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_out / "baked.blend"), copy=True)
     assert all(i.packed_file is not None for i in owned)
     with bpy.context.temp_override(active_object=cube, object=cube):

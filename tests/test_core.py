@@ -14,7 +14,7 @@ from depth_addon.errors import BadInput
 from depth_addon.io.atomic import atomic_path
 from depth_addon.io.depth_files import write_depth
 from depth_addon.io.exr import read_exr
-from depth_addon.io.png import encode_png, read_png_text, to_uint, write_png
+from depth_addon.io.png import encode_png, read_png_text, to_uint, with_text, write_png
 from depth_addon.mapping import DepthMapping, fit_mapping, robust_range
 
 
@@ -89,6 +89,12 @@ def test_png_16_bit_is_readable_and_keeps_metadata(tmp_path) -> None:
                           rgb)
     with pytest.raises(BadInput):
         encode_png(np.zeros((2, 2), np.float32))
+    tagged = with_text(encode_png(rgb, {"a": "1"}, level=1), {"note": "baked"})  # pixels as they were, text added
+    (tmp_path / "t.png").write_bytes(tagged)
+    assert read_png_text(tmp_path / "t.png") == {"a": "1", "note": "baked"}
+    assert np.array_equal(cv2.imdecode(np.frombuffer(tagged, np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1], rgb)
+    with pytest.raises(BadInput):
+        with_text(b"GIF89a", {"note": "x"})
 
 
 def test_depth_files_exr_npy_png(tmp_path) -> None:

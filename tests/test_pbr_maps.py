@@ -141,7 +141,8 @@ def test_multiview_bake_with_maps_wires_a_principled_bsdf_and_restores_everythin
     assert set(maps) == {"albedo", "roughness", "metallic", "normal", "height"}
     assert maps["albedo"].colorspace_settings.name == "sRGB"
     assert all(maps[k].colorspace_settings.name == "Non-Color" for k in ("roughness", "metallic", "normal"))
-    assert maps["height"].is_float and not any(m.packed_file for m in maps.values())  # packed when saved:
+    assert maps["height"].is_float and maps["height"].packed_file is None  # float: packed when saved
+    assert all(maps[k].packed_file is not None for k in ("albedo", "roughness", "metallic", "normal"))  # 8-bit: PNG
     bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "maps.blend"), copy=True)
     assert all(m.packed_file is not None for m in maps.values())
     tree = result.materials["Cube"].node_tree

@@ -254,6 +254,38 @@ def test_pixels_are_stored_bottom_up_with_or_without_opencv(monkeypatch):
         assert np.array_equal(a, b)
 
 
+def test_encoded_pixels_store_what_a_byte_image_stores_packed_and_in_place(tmp_out):
+    """PNG-prepared pixels (a bake's 8-bit images) read back exactly as the float route stores them in a byte
+    image, rows included; they arrive packed, replace our image in place, never a user's, and survive a save."""
+    rgb = np.random.default_rng(5).uniform(-0.2, 1.2, (6, 9, 3)).astype(np.float32)
+    rgb[0, :3, 0] = (0.5 / 255, 1.5 / 255, 254.5 / 255)  # rounding: half up
+    grey = np.ascontiguousarray(rgb[..., 2])
+
+    def read(im) -> np.ndarray:
+        px = np.empty(len(im.pixels), np.float32)
+        im.pixels.foreach_get(px)
+        return px.reshape(im.size[1], im.size[0], 4)
+
+    for i, (arr, up) in enumerate(((rgb, False), (rgb, True), (grey, True))):
+        plain = images.image_from_array(f"Byte{i}", arr, colorspace="Non-Color", bottom_up=up)
+        png = images.image_from_array(f"Png{i}", images.pixels(arr, bottom_up=up, encode=True), colorspace="Non-Color")
+        assert png.packed_file is not None and png.source == "FILE" and png.colorspace_settings.name == "Non-Color"
+        assert tuple(png.size) == (9, 6) and np.array_equal(read(png), read(plain)), i
+    user = bpy.data.images.new("Png0 user", 2, 2)
+    assert images.image_from_array("Png0 user", images.pixels(rgb, encode=True)) != user  # a user's: a new image
+    ours = bpy.data.images["Png0"]
+    again = images.image_from_array("Png0", images.pixels(rgb[:4, :5] * 0.5, encode=True))
+    assert again == ours and tuple(again.size) == (5, 4)  # ours: the same datablock, the new pixels
+    assert np.allclose(read(again)[::-1, :, :3], np.clip(rgb[:4, :5] * 0.5, 0, 1), atol=0.5 / 255 + 1e-6)
+    with pytest.raises(ValueError, match="float"):
+        images.image_from_array("Png0", images.pixels(rgb, encode=True), float_buffer=True)
+    expected = read(again)
+    again.use_fake_user = True
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_out / "png.blend"))
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_out / "png.blend"))
+    assert np.array_equal(read(bpy.data.images["Png0"]), expected)
+
+
 def test_linked_objects_are_skipped_or_refused(tmp_out):
     scene = bpy.context.scene
     source = bpy.data.objects.new("Linked", bpy.data.meshes.new("Linked"))

@@ -9,17 +9,24 @@ space already have row 0 = ``v = 0``, the bottom: ``bottom_up=True`` stores them
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import bpy
 import numpy as np
 
 from ..errors import BadInput
+from ..io.png import encode_png
 from ..texturing.depth_edges import occlusion_slack
 
 KEY_OWNED = "depth_addon_owned"  # on images, projectors and collections we created
 KEY_TRANSIENT = "depth_addon_transient"  # on our previews: redrawn on demand, never packed into the file
 FAR_DEPTH = 1.0e10  # depth written for unknown pixels: nothing occludes there
+FLOAT_MAPS = ("height",)  # material maps stored as float images (:func:`map_image`); the others are 8-bit
 
 
 def owned_collection(scene: bpy.types.Scene, name: str) -> bpy.types.Collection:
@@ -65,20 +72,25 @@ def _rgba(values: np.ndarray, flip: bool) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Pixels:
-    """An image's pixels ready for ``Image.pixels``: H×W×4 float32 RGBA, rows bottom-up, alpha 1.
+    """An image's pixels made ready off the main thread, in one of two forms.
+
+    * ``rgba``: H×W×4 float32 RGBA, rows bottom-up, alpha 1, for ``Image.pixels``;
+    * ``png``: an 8-bit PNG file, which the image keeps as its packed data. Blender decodes it when the image is
+      first shown or rendered, so storing costs the main thread about a millisecond instead of the float to byte
+      copy into ``Image.pixels`` (about 16 ms at 1024²) and, when the file is saved, the PNG encoding of
+      ``Image.pack`` (about 180 ms at 1024²).
 
     Made by :func:`pixels`, which touches no Blender data: worker threads prepare them while the main thread
-    stores earlier ones, so the main thread only copies them in.
+    stores earlier ones.
 
-    :param rgba: The contiguous H×W×4 array.
+    :param shape: The image's ``(H, W)``.
+    :param rgba: The contiguous H×W×4 array, or None.
+    :param png: The PNG file's bytes, or None.
     """
 
-    rgba: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """The image's ``(H, W)``."""
-        return self.rgba.shape[:2]
+    shape: tuple[int, int]
+    rgba: np.ndarray | None = None
+    png: bytes | None = None
 
 
 def _colour_array(rgb: np.ndarray) -> np.ndarray:
@@ -90,13 +102,22 @@ def _colour_array(rgb: np.ndarray) -> np.ndarray:
     return arr
 
 
-def pixels(rgb: np.ndarray, bottom_up: bool = False) -> Pixels:
+def pixels(rgb: np.ndarray, bottom_up: bool = False, encode: bool = False) -> Pixels:
     """Prepare colours for :func:`image_from_array` or :func:`map_image` (no bpy: safe on a worker thread).
 
     :param rgb: H×W×3 (or ×4, alpha ignored; or H×W grey) float array.
     :param bottom_up: Row 0 is the bottom (a texture in UV space), as ``Image.pixels`` has it.
+    :param encode: Make an 8-bit PNG (for images that are not float; grey stays one channel). Values are clipped
+        to [0, 1] and rounded half up, as Blender rounds floats into a byte image.
     """
-    return Pixels(_rgba(_colour_array(rgb), not bottom_up))
+    arr = _colour_array(rgb)
+    if not encode:
+        return Pixels(arr.shape[:2], rgba=_rgba(arr, not bottom_up))
+    scaled = np.clip(arr if arr.ndim == 2 else arr[..., :3], 0.0, 1.0)
+    scaled *= np.float32(255.0)
+    scaled += np.float32(0.5)
+    byte = scaled.astype(np.uint8)  # truncation after + 0.5: round half up
+    return Pixels(arr.shape[:2], png=encode_png(byte[::-1] if bottom_up else byte, level=1))  # PNG rows: top first
 
 
 def _store_image(name: str, rgb: np.ndarray | Pixels, float_buffer: bool, colorspace: str, bottom_up: bool = False
@@ -105,6 +126,10 @@ def _store_image(name: str, rgb: np.ndarray | Pixels, float_buffer: bool, colors
     our image ``name``, reused if we made it, else a new one."""
     h, w = rgb.shape[:2]
     im = bpy.data.images.get(name)
+    if isinstance(rgb, Pixels) and rgb.png is not None:
+        if float_buffer:
+            raise ValueError(f"{name!r} is a float image: prepare its pixels without encode")
+        return _store_png(im, name, rgb.png, colorspace)
     if im is not None and im.get(KEY_OWNED) and im.library is None and im.source == "FILE":
         # ours, but packed or saved to a file since: back to pixels in memory, written below
         if im.packed_file is not None:
@@ -124,6 +149,54 @@ def _store_image(name: str, rgb: np.ndarray | Pixels, float_buffer: bool, colors
     im.pixels.foreach_set(rgba.ravel())
     im.update()
     return im
+
+
+def _store_png(im: bpy.types.Image | None, name: str, png: bytes, colorspace: str) -> bpy.types.Image:
+    """Our image ``name`` (``im``, when it is ours) holding the PNG file ``png`` as its packed data."""
+    if im is None or not im.get(KEY_OWNED) or im.library is not None:
+        im = bpy.data.images.new(name, 1, 1)  # a placeholder until the packed file is read
+        im[KEY_OWNED] = True
+    elif im.source == "FILE" and im.packed_file is None:
+        im.filepath = ""  # ours, saved to a file since: the new result lives in the .blend, the file is left as is
+    im.pack(data=png, data_len=len(png))
+    if im.source != "FILE":
+        im.source = "FILE"
+    im.buffers_free()  # pixels read from now on come from the new file
+    im.colorspace_settings.name = colorspace
+    return im
+
+
+def point_at_file(image: bpy.types.Image, path: str | os.PathLike) -> None:
+    """Make ``image`` read the file just written at ``path``: packed data, if any, is dropped (the .blend then
+    refers to the file, as it does for any texture on disk).
+
+    :param image: Our image.
+    :param path: The image file.
+    """
+    image.filepath_raw = str(Path(path).resolve())  # ``filepath`` would reload a packed image from "" at once
+    image.source = "FILE"
+    if image.packed_file is not None:
+        with _stdout_to_stderr():  # Blender prints the file names it unpacks: stdout carries the CLI's events
+            image.unpack(method="REMOVE")
+    image.reload()
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what C code prints to standard output to standard error instead (as is, where there are no such
+    descriptors)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def pack_generated(*images_: bpy.types.Image | None) -> list[str]:
@@ -187,7 +260,7 @@ def map_image(name: str, key: str, value: np.ndarray, bottom_up: bool = False) -
     :param value: H×W(×3) array, row 0 = top (the bottom with ``bottom_up``).
     :param bottom_up: Row 0 is the bottom (a baked map in UV space).
     """
-    return image_from_array(name, value, "sRGB" if key == "albedo" else "Non-Color", key == "height", bottom_up)
+    return image_from_array(name, value, "sRGB" if key == "albedo" else "Non-Color", key in FLOAT_MAPS, bottom_up)
 
 
 def float_image_from_array(name: str, depth: np.ndarray) -> bpy.types.Image:

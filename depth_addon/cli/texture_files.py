@@ -16,8 +16,9 @@ import bpy
 import numpy as np
 
 from ..blender import images
+from ..io.atomic import write_bytes_atomic
 from ..io.exr import write_exr
-from ..io.png import to_uint, write_png
+from ..io.png import PNG_SIGNATURE, to_uint, with_text, write_png
 from ..texturing.provenance import metadata_text
 
 if TYPE_CHECKING:
@@ -51,12 +52,22 @@ def save_texture(image: bpy.types.Image, path: Path, record: dict) -> Path:
     :param path: Target ``.png``.
     :param record: Provenance record for the metadata.
     """
-    rgb = images.array_from_image(image)[..., :3]
-    write_png(path, to_uint(rgb, 8), metadata_text(record))
-    image.filepath = str(path.resolve())
-    image.source = "FILE"
-    image.reload()
+    if not _write_packed(image, path, record):
+        write_png(path, to_uint(images.array_from_image(image)[..., :3], 8), metadata_text(record))
+    images.point_at_file(image, path)
     return path
+
+
+def _write_packed(image: bpy.types.Image, path: Path, record: dict) -> bool:
+    """Write the 8-bit PNG ``image`` holds as packed data (a bake's) with the metadata added: nothing decoded or
+    encoded again. False when it holds none.
+    """
+    packed = image.packed_file
+    data = bytes(packed.data) if packed is not None and not image.is_float else b""
+    if not data.startswith(PNG_SIGNATURE):
+        return False
+    write_bytes_atomic(path, with_text(data, metadata_text(record)))
+    return True
 
 
 def save_textures(result: MultiviewResult, folder: Path, artifacts: list[Artifact]) -> dict[str, str]:
@@ -92,15 +103,15 @@ def save_map(image: bpy.types.Image, stem: Path, name: str, record: dict) -> Pat
     :param name: Map name (``albedo``, ``roughness``, ``metallic``, ``normal``, ``height``).
     :param record: Provenance record for the metadata.
     """
-    pixels = images.array_from_image(image)
     if name == "height":
         path = stem.with_suffix(".exr")
+        pixels = images.array_from_image(image)
         write_exr(path, {"Y": np.ascontiguousarray(pixels[..., 0])}, {"units": "metres", "map": "height"})
     else:
         path = stem.with_suffix(".png")
-        data = pixels[..., :3] if name in ("albedo", "normal") else pixels[..., 0]
-        write_png(path, to_uint(data, 16 if name == "normal" else 8), metadata_text(record))
-    image.filepath = str(path.resolve())
-    image.source = "FILE"
-    image.reload()
+        if name == "normal" or not _write_packed(image, path, record):
+            pixels = images.array_from_image(image)
+            data = pixels[..., :3] if name in ("albedo", "normal") else pixels[..., 0]
+            write_png(path, to_uint(data, 16 if name == "normal" else 8), metadata_text(record))
+    images.point_at_file(image, path)
     return path

@@ -17,12 +17,31 @@ import numpy as np
 from ..errors import BadInput
 from .atomic import write_bytes_atomic
 
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, grey+alpha, RGB, RGBA)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _text_chunks(text: dict[str, str] | None) -> list[bytes]:
+    """Uncompressed ``iTXt`` chunks (UTF-8) of key/value pairs."""
+    return [_chunk(b"iTXt", key.encode("latin-1")[:79] + b"\x00\x00\x00\x00\x00" + str(value).encode("utf-8"))
+            for key, value in (text or {}).items()]
+
+
+def with_text(png: bytes, text: dict[str, str]) -> bytes:
+    """A PNG file with ``text`` added as ``iTXt`` chunks after its header, pixel data left as it is.
+
+    :param png: A PNG file's bytes.
+    :param text: Metadata to add.
+    :raises BadInput: When ``png`` is not a PNG file.
+    """
+    if not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise BadInput("not a PNG file")
+    end = 8 + 12 + struct.unpack(">I", png[8:12])[0]  # length, type, data, CRC of IHDR
+    return png[:end] + b"".join(_text_chunks(text)) + png[end:]
 
 
 def encode_png(image: np.ndarray, text: dict[str, str] | None = None, level: int = 6) -> bytes:
@@ -43,9 +62,8 @@ def encode_png(image: np.ndarray, text: dict[str, str] | None = None, level: int
     depth = 16 if a.dtype == np.uint16 else 8
     raw = a.astype(">u2" if depth == 16 else np.uint8).reshape(h, -1).view(np.uint8)
     rows = np.concatenate([np.zeros((h, 1), np.uint8), raw], axis=1)  # filter type 0 per row
-    out = [_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, _COLOR_TYPES[c], 0, 0, 0))]
-    for key, value in (text or {}).items():
-        out.append(_chunk(b"iTXt", key.encode("latin-1")[:79] + b"\x00\x00\x00\x00\x00" + str(value).encode("utf-8")))
+    out = [PNG_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, _COLOR_TYPES[c], 0, 0, 0))]
+    out.extend(_text_chunks(text))
     out.append(_chunk(b"IDAT", zlib.compress(rows.tobytes(), level)))
     out.append(_chunk(b"IEND", b""))
     return b"".join(out)
@@ -59,7 +77,7 @@ def write_png(path: str | os.PathLike, image: np.ndarray, text: dict[str, str] |
 def read_png_text(path: str | os.PathLike) -> dict[str, str]:
     """Return the ``tEXt``/``iTXt`` metadata of a PNG file (uncompressed text only)."""
     data = open(path, "rb").read()
-    if not data.startswith(_SIGNATURE):
+    if not data.startswith(PNG_SIGNATURE):
         raise BadInput(f"{os.fspath(path)!r} is not a PNG file")
     pos, text = 8, {}
     while pos + 8 <= len(data):

@@ -206,11 +206,15 @@ def _fuse_and_prepare(tris: tuple, views: list[View], size: int, options: bake.F
                       ) -> tuple[float, images.Pixels, dict[str, images.Pixels]]:
     """Fuse one object's texture and prepare its images' pixels (a worker thread: no bpy data is touched).
 
+    The 8-bit images arrive as PNG files (:class:`images.Pixels <depth_addon.blender.images.Pixels>`), so the
+    main thread only hands them to Blender, and saving the file or packing them later encodes nothing.
+
     :return: ``(coverage, lit texture pixels, map name → pixels)``.
     """
     fused = bake.fuse_texture(tris, views, size, options)
-    maps = {name: images.pixels(value, bottom_up=True) for name, value in fused.maps.items()}
-    return fused.coverage, images.pixels(fused.texture, bottom_up=True), maps
+    maps = {name: images.pixels(value, bottom_up=True, encode=name not in images.FLOAT_MAPS)
+            for name, value in fused.maps.items()}
+    return fused.coverage, images.pixels(fused.texture, bottom_up=True, encode=True), maps
 
 
 def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewResult, report: Progress | None,
