@@ -133,7 +133,8 @@ def _store_image(name: str, rgb: np.ndarray | Pixels, float_buffer: bool, colors
     if im is not None and im.get(KEY_OWNED) and im.library is None and im.source == "FILE":
         # ours, but packed or saved to a file since: back to pixels in memory, written below
         if im.packed_file is not None:
-            im.unpack(method="REMOVE")
+            with _stdout_to_stderr():
+                im.unpack(method="REMOVE")
         im.source = "GENERATED"
         im.filepath = ""
     if im is not None and im.get(KEY_OWNED) and im.library is None and im.source == "GENERATED":
