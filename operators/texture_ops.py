@@ -26,6 +26,8 @@ _SHADINGS = [("EMISSION", "Emission", "Show the texture exactly as generated (li
 _MV_SHADINGS = [("EMISSION", "Lit (as Generated)", "Show the texture exactly as generated (lighting baked in)"),
                 ("PBR", "Relightable (PBR)", "Albedo, roughness, metallic and normal maps in a Principled BSDF, "
                  "lit by the scene's own lights"),
+                ("PBR_DISPLACEMENT", "Relightable + Displacement", "Relightable, and the height map moves the "
+                 "surface at render time (add a Subdivision Surface modifier for the relief's detail)"),
                 _SHADINGS[1]]
 
 
@@ -141,7 +143,7 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
         size = "auto" if self.bake_size == "AUTO" else int(self.bake_size)
         options = MultiviewSettings(self.views, self.placement.lower(), size, self.view_size,
                                     settings.engine, self.conditioning, shading=self.shading,
-                                    scene_view=self.scene_view, maps=self.maps or self.shading == "PBR",
+                                    scene_view=self.scene_view, maps=self.maps or self.shading.startswith("PBR"),
                                     new_uv=self.new_uv)
         flow = multiview_flow(scene, _selected_meshes(context), self._cameras(context), settings.prompt, settings.seed,
                               context.scene.depth_addon_generate.negative_prompt, options)

@@ -165,6 +165,59 @@ def test_multiview_bake_with_maps_wires_a_principled_bsdf_and_restores_everythin
     assert snapshot() == before
 
 
+def cycles_depth(scene: bpy.types.Scene, path) -> np.ndarray:
+    """Cycles' Z pass of a 1-sample render with the scene's own materials (H×W, row 0 = top)."""
+    from depth_addon.blender.compat import set_multilayer_exr
+    from depth_addon.blender.depth.engine import read_depth_pass
+
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples, scene.cycles.use_denoising, scene.cycles.max_bounces = 1, False, 0
+    scene.cycles.pixel_filter_type, scene.cycles.filter_width = "BOX", 0.01
+    scene.view_layers[0].use_pass_z = True
+    set_multilayer_exr(scene.render.image_settings)
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+    return read_depth_pass(str(path), scene.view_layers[0].name)
+
+
+def test_displacement_shading_lets_the_height_map_move_the_surface_in_cycles(tmp_path):
+    scene = bpy.context.scene
+    _ground, cube = block_scene()
+    sub = cube.modifiers.new("Subdivision", "SUBSURF")
+    sub.subdivision_type, sub.levels, sub.render_levels = "SIMPLE", 2, 5
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    scene.collection.objects.link(cam)
+    cam.location, cam.rotation_euler, scene.camera = (0.0, -3.0, 1.6), (1.2, 0.0, 0.0), cam
+    scene.render.resolution_x = scene.render.resolution_y = 48
+    before = snapshot()
+    kw = dict(views=2, placement="orbit", prompt="red brick", seed=3, bake_size=128, view_size=96, engine=ENGINE)
+    result = app_multiview.texture_multiview(scene, maps=True, shading="PBR_DISPLACEMENT", **kw)
+    assert any(w.startswith("'Ground' has no Subdivision") for w in result.warnings)
+    assert not any("'Cube'" in w for w in result.warnings)
+    mat = result.materials["Cube"]
+    out = next(n for n in mat.node_tree.nodes if n.bl_idname == "ShaderNodeOutputMaterial")
+    disp = out.inputs["Displacement"].links[0].from_node
+    assert disp.bl_idname == "ShaderNodeDisplacement" and disp.space == "WORLD"
+    assert disp.inputs["Height"].links[0].from_node.image == result.maps["Cube"]["height"]
+    method = "displacement_method" if "displacement_method" in mat.bl_rna.properties else None
+    assert (getattr(mat, method) if method else mat.cycles.displacement_method) == "DISPLACEMENT"
+    height = np.array(result.maps["Cube"]["height"].pixels[:]).reshape(128, 128, 4)[..., 0]
+    relief = float(np.abs(height).max())
+    assert 1e-3 < relief < 0.05  # millimetres of brick relief
+    moved = cycles_depth(scene, tmp_path / "displaced.exr")
+    from depth_addon.blender.compat import set_displacement_method
+    set_displacement_method(mat, "BUMP")  # the same material, the surface left in place
+    still = cycles_depth(scene, tmp_path / "bump.exr")
+    shift = np.abs(moved - still)[(moved < 1e9) & (still < 1e9)]
+    shift = shift[shift < 0.05]  # the same surface in both renders (silhouettes move onto what lies behind)
+    moved_by = shift[shift > 2e-4]
+    assert moved_by.size > 0.05 * shift.size  # moved: by about the relief, more where it is seen at a grazing angle
+    assert np.median(moved_by) < relief and np.percentile(moved_by, 90) < 3.0 * relief
+    assert bake_apply.remove_bake() == 2 and snapshot() == before
+    with pytest.raises(BadInput, match="PBR_DISPLACEMENT shading needs"):
+        app_multiview.texture_multiview(scene, shading="PBR_DISPLACEMENT", **kw)
+
+
 def test_the_worker_returns_the_same_maps_as_in_process():
     """The sidebar route: the multi-view flow with maps through the job queue and the worker process."""
     scene = bpy.context.scene
@@ -206,6 +259,14 @@ def test_cli_texture_maps_writes_every_map(tmp_path):
     channels, meta = read_exr(textures / "Cube_height.exr")
     assert channels["Y"].shape == (32, 32) and meta.get("units") == "metres"
     assert np.abs(channels["Y"]).max() < 0.05  # millimetres of relief, not colours
+    assert cli_main(["texture", "--blend", str(blend), "--displacement", "--out-dir", str(tmp_path / "x")]) == 2
+    assert cli_main(["texture", "--blend", str(blend), "--views", "1", "--bake", "32", "--view-size", "48",
+                     "--displacement", "--prompt", "slate tiles", "--out-dir", str(tmp_path / "displaced")]) == 0
+    assert (tmp_path / "displaced" / "textures" / "Cube_height.exr").is_file()  # the maps come with it
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "displaced" / "scene.blend"))
+    out = next(n for n in bpy.data.materials["Cube [Depth Bake]"].node_tree.nodes
+               if n.bl_idname == "ShaderNodeOutputMaterial")
+    assert out.inputs["Displacement"].links[0].from_node.bl_idname == "ShaderNodeDisplacement"
 
 
 def test_single_projection_can_be_relightable(tmp_path):

@@ -125,7 +125,7 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
     :param tolerance: Relative depth slack of visibility.
     :param exponent: Facing exponent of the fusion weights.
     :param padding: Island padding in texels.
-    :param shading: ``EMISSION`` or ``PRINCIPLED``.
+    :param shading: ``EMISSION``, ``PRINCIPLED``, ``PBR`` or ``PBR_DISPLACEMENT`` (the last two need ``maps``).
     :param progress: Called with ``(fraction, message)``.
     :param cancel: Polled; True raises :class:`~depth_addon.errors.Cancelled`.
     :param models: Exact camera models to use (reproducing a recorded run); overrides the rest.
@@ -190,8 +190,8 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     check_bake_size(s.bake_size)
     if s.shading not in bake_apply.SHADINGS:
         raise BadInput(f"unknown shading {s.shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
-    if s.shading == "PBR" and not s.maps:
-        raise BadInput("PBR shading needs the material maps; ask for them (maps=True, --maps)")
+    if s.shading in bake_apply.RELIGHTABLE and not s.maps:
+        raise BadInput(f"{s.shading} shading needs the material maps; ask for them (maps=True, --maps)")
     uv_maps = uv_bake.ensure_uv_maps(targets, new=s.new_uv)
     try:
         depsgraph = bpy.context.evaluated_depsgraph_get()

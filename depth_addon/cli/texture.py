@@ -99,6 +99,9 @@ def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--maps", action="store_true", help="also bake albedo, roughness, metallic, normal and "
                        "height maps (textures/<object>_<map>.png, height as .exr) and show a relightable Principled "
                        "material")
+    group.add_argument("--displacement", action="store_true", help="bake the maps (as --maps), and let the height map "
+                       "displace the surface at render time (true displacement; the objects need a Subdivision Surface "
+                       "modifier for the relief's detail)")
     group.add_argument("--new-uv", action="store_true", help="bake into a UV map made for the bake (added next "
                        "to the objects' own UV maps, which are kept) even where their active map could be used")
     group.add_argument("--no-scene-view", action="store_true", help="with --views, leave out the scene camera's "
@@ -144,6 +147,9 @@ def check_arguments(args: argparse.Namespace) -> None:
     check_range("--view-size", getattr(args, "view_size", None), 16, MAX_SIZE)
     if getattr(args, "camera", None) and (args.views is not None or args.cameras):
         raise BadInput("--camera cannot be combined with --views or --cameras (use --cameras A,B for named cameras)")
+    if getattr(args, "displacement", False) and not wants_multiview(args):
+        raise BadInput("--displacement moves baked surfaces: use it with --bake, --views or --cameras (a single "
+                       "projection shows its height map as bump relief with --maps)")
 
 
 def claim(args: argparse.Namespace, inputs: list[str | None]) -> OutputDir:
@@ -297,6 +303,13 @@ def _views(args: argparse.Namespace, scene: bpy.types.Scene) -> tuple[list[str] 
 
 
 
+def _shading(args: argparse.Namespace) -> str:
+    """The bake's shading: relightable with ``--maps``, displaced too with ``--displacement`` (which implies maps)."""
+    if getattr(args, "displacement", False):
+        return "PBR_DISPLACEMENT"
+    return "PBR" if getattr(args, "maps", False) else "EMISSION"
+
+
 def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -> dict:
     """Run ``texture`` with ``--views``/``--cameras``/``--bake`` on the open file and save the results.
 
@@ -315,9 +328,9 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
         scene, objects=_names(args.objects), cameras=cameras, views=count or 4, placement=args.placement,
         prompt=args.prompt, seed=args.seed, generator=args.generator, bake_size=bake, view_size=view_size,
         engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress,
-        scene_view=not getattr(args, "no_scene_view", False), maps=getattr(args, "maps", False),
+        scene_view=not getattr(args, "no_scene_view", False), maps=_shading(args) != "EMISSION",
         object_prompts=object_prompts(args), new_uv=getattr(args, "new_uv", False),
-        shading="PBR" if getattr(args, "maps", False) else "EMISSION")
+        shading=_shading(args))
     for warning in result.warnings:
         warn(events, warning)
     timings = dict(result.timings)

@@ -28,6 +28,7 @@ from .base import (
     node_modifier_inputs,
     path_property_options,
     render_pass_name,
+    set_displacement_method,
     set_image_format,
     set_multilayer_exr,
     set_node_modifier_input,
@@ -83,6 +84,7 @@ __all__ = [
     "scene_compositor",
     "set_image_format",
     "set_multilayer_exr",
+    "set_displacement_method",
     "set_true_displacement",
     "uses_compositor_groups",
 ]

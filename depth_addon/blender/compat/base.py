@@ -136,16 +136,26 @@ def set_true_displacement(material: bpy.types.Material, subdivision: bpy.types.M
     :param subdivision: The object's Subdivision modifier (the last in its stack), or None.
     :return: True when adaptive subdivision was switched on.
     """
-    if "displacement_method" in material.bl_rna.properties:
-        material.displacement_method = "BOTH"
-    else:
-        material.cycles.displacement_method = "BOTH"
+    set_displacement_method(material, "BOTH")
     if subdivision is None or "use_adaptive_subdivision" not in subdivision.bl_rna.properties:
         return False
     subdivision.use_adaptive_subdivision = True
     subdivision.adaptive_space = "PIXEL"
     subdivision.adaptive_pixel_size = 1.0
     return True
+
+
+def set_displacement_method(material: bpy.types.Material, method: str) -> None:
+    """Set how ``material``'s Displacement output is used: ``BUMP``, ``DISPLACEMENT`` or ``BOTH``.
+
+    :param material: The material.
+    :param method: The method (``material.cycles.displacement_method`` in 4.2, ``material.displacement_method``
+        from 4.5 on).
+    """
+    if "displacement_method" in material.bl_rna.properties:
+        material.displacement_method = method
+    else:
+        material.cycles.displacement_method = method
 
 
 def node_modifier_inputs(modifier: bpy.types.Modifier) -> tuple:

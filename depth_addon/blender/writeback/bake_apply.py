@@ -23,7 +23,9 @@ from .uv_bake import KEY_UV_ADDED, remove_added_uv
 KEY_BAKE_STATE = "depth_addon_bake"  # on an object: JSON of what to restore
 KEY_BAKE_MATERIAL = "depth_addon_bake_material"  # on our bake / coverage materials: the kind
 KINDS = {"bake": ("Depth Bake", "[Depth Bake]"), "coverage": ("Depth Coverage", "[Depth Coverage]")}
-SHADINGS = ("EMISSION", "PRINCIPLED", "PBR")
+SHADINGS = ("EMISSION", "PRINCIPLED", "PBR", "PBR_DISPLACEMENT")
+#: Shadings fed by the material maps; ``PBR_DISPLACEMENT`` also lets the height map move the surface at render time.
+RELIGHTABLE = ("PBR", "PBR_DISPLACEMENT")
 #: Image name suffix per material map (:mod:`depth_addon.texturing.map_fusion`).
 MAP_SUFFIX = {"albedo": "Albedo", "roughness": "Roughness", "metallic": "Metallic", "normal": "Normal",
               "height": "Height"}
@@ -134,7 +136,7 @@ def _material(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind:
     if shading == "EMISSION":
         shader = tree.nodes.new("ShaderNodeEmission")
         tree.links.new(tex.outputs["Color"], shader.inputs["Color"])
-    elif shading == "PBR":
+    elif shading in RELIGHTABLE:
         shader = _pbr(tree, uv, tex, maps or {})
     else:
         shader = tree.nodes.new("ShaderNodeBsdfPrincipled")
@@ -143,7 +145,22 @@ def _material(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind:
     out = tree.nodes.new("ShaderNodeOutputMaterial")
     out.location = (150, 0)
     tree.links.new(shader.outputs[0], out.inputs["Surface"])
+    if shading == "PBR_DISPLACEMENT" and maps and "height" in maps:
+        _displace(mat, tree, out)
     return mat
+
+
+def _displace(mat: bpy.types.Material, tree: bpy.types.NodeTree, out: bpy.types.Node) -> None:
+    """The height map (metres along the normal) moves the surface: true displacement, no bump on top of it (the
+    normal map already carries the relief's slopes). How finely depends on the object's subdivision."""
+    height = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeTexImage" and n.label == MAP_SUFFIX["height"])
+    disp = tree.nodes.new("ShaderNodeDisplacement")
+    disp.space, disp.location = "WORLD", (-150, -600)  # metres, whatever the object's scale
+    disp.inputs["Midlevel"].default_value = 0.0
+    disp.inputs["Scale"].default_value = 1.0
+    tree.links.new(height.outputs["Color"], disp.inputs["Height"])
+    tree.links.new(disp.outputs["Displacement"], out.inputs["Displacement"])
+    compat.set_displacement_method(mat, "DISPLACEMENT")
 
 
 def is_baked(obj: bpy.types.Object) -> bool:
@@ -164,15 +181,17 @@ def apply_bake(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind
     :param image: The texture.
     :param uv_name: UV map of the object's mesh the texture was baked into.
     :param kind: ``bake`` or ``coverage``.
-    :param shading: ``EMISSION`` (shows the texture as it is), ``PRINCIPLED`` (texture as base colour) or
-        ``PBR`` (relightable: the maps feed a Principled BSDF; the lit texture stays in the material, unconnected).
-    :param maps: Map name → image (:func:`store_maps`); needed for ``PBR``, kept with the bake for the others.
+    :param shading: ``EMISSION`` (shows the texture as it is), ``PRINCIPLED`` (texture as base colour),
+        ``PBR`` (relightable: the maps feed a Principled BSDF; the lit texture stays in the material, unconnected)
+        or ``PBR_DISPLACEMENT`` (the same, and the height map displaces the surface at render time).
+    :param maps: Map name → image (:func:`store_maps`); needed for :data:`RELIGHTABLE` shadings, kept with the bake
+        for the others.
     :return: The material.
     """
     if kind not in KINDS or shading not in SHADINGS:
         raise BadInput(f"unknown bake kind {kind!r} or shading {shading!r}; shading is one of {', '.join(SHADINGS)}")
-    if shading == "PBR" and not maps:
-        raise BadInput("PBR shading needs material maps; bake with maps (a generator that gives them) or use "
+    if shading in RELIGHTABLE and not maps:
+        raise BadInput(f"{shading} shading needs material maps; bake with maps (a generator that gives them) or use "
                        "EMISSION / PRINCIPLED")
     replaced = None
     if is_baked(obj):

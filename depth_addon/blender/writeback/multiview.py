@@ -282,7 +282,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     :param tolerance: Relative depth slack of the visibility test.
     :param exponent: Facing exponent.
     :param padding: Island padding in texels.
-    :param shading: ``EMISSION`` or ``PRINCIPLED``.
+    :param shading: :data:`.bake_apply.SHADINGS`.
     :param record: Provenance attached to images and materials.
     :param image_names: Object name → image name (checked: never a user's image).
     :param report: Progress callback.
@@ -296,8 +296,8 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     if shading not in bake_apply.SHADINGS:
         raise BadInput(f"unknown shading {shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
     with_maps = map_fusion.has_maps(views)
-    if shading == "PBR" and not with_maps:
-        raise BadInput("PBR shading needs material maps: ask the generator for them (--maps), or use EMISSION")
+    if shading in bake_apply.RELIGHTABLE and not with_maps:
+        raise BadInput(f"{shading} shading needs material maps: ask the generator for them (--maps), or use EMISSION")
     for name in map_fusion.BAKED if with_maps else ():
         bake_apply.check_images_free(objects, "bake", {o.name: bake_apply.map_image_name(o.name, name)
                                                        for o in objects})
@@ -334,6 +334,10 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     if record:
         for obj in objects:
             provenance_props.attach(record, result.images[obj.name], result.materials[obj.name])
+    if shading == "PBR_DISPLACEMENT":
+        result.warnings.extend(f"{o.name!r} has no Subdivision Surface modifier: its height map moves only its "
+                               "vertices; add one (adaptive from Blender 5.0) to render the relief"
+                               for o in objects if not any(m.type == "SUBSURF" for m in o.modifiers))
     return result
 
 
