@@ -162,7 +162,7 @@ def test_condition_map_runtimes_agree_and_a_constant_map_is_the_vector():
     assert cmap.shape == (11, 70, 90)
     vec = predict_numpy(net, feats, condition(3, light))
     const = predict_numpy(net, feats, condition_map(np.full((70, 90), 3), light))
-    assert np.array_equal(vec, const)
+    assert np.abs(vec - const).max() < 1e-6  # the same sums, up to float rounding (the order may differ by CPU)
     mixed = predict_numpy(net, feats, cmap)
     assert np.abs(mixed[:, :, 70:] - vec[:, :, 70:]).max() < 0.05 < np.abs(mixed[:, :, :20] - vec[:, :, :20]).max()
     other = predictor(cv_model)(feats, cmap)
