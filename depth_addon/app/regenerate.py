@@ -145,8 +145,10 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
         old = bpy.data.images.get(f"{image.name} {suffix}")
         if old is not None and old.get(images.KEY_OWNED) and key in generated.maps:
             packed = old.packed_file is not None
-            new = images.map_image(old.name, key, generated.maps[key])  # ours: refreshed in place
-            if packed:
+            value = generated.maps[key]
+            stored = value if key in images.FLOAT_MAPS else images.pixels(value, encode=True)
+            new = images.map_image(old.name, key, stored)
+            if packed and new.packed_file is None:  # ours: refreshed in place; 8-bit maps come packed
                 new.pack()
             provenance_props.attach(new_record, new)
     return image
@@ -169,19 +171,15 @@ def _refresh_image(target: bpy.types.Image | None, rgb: np.ndarray, record: dict
     takes its place in our projection materials)."""
     if target is None or not target.get(images.KEY_OWNED):
         name = target.name if target is not None else "Depth Generated"
-        image = images.image_from_array(name, rgb)
+        image = images.image_from_array(name, images.pixels(rgb, encode=True))  # packed: the file keeps it
         if target is not None:
             for mat in bpy.data.materials:
                 if projection.KEY_SOURCE in mat and mat.node_tree is not None:
                     for node in mat.node_tree.nodes:
                         if node.bl_idname == "ShaderNodeTexImage" and node.image == target:
                             node.image = image
-        images.pack_generated(image)  # a new image: its pixels must survive saving the file
-    else:
-        packed = target.packed_file is not None
-        image = images.image_from_array(target.name, rgb)  # ours: refreshed in place
-        if packed:
-            image.pack()  # the packed copy follows the new pixels
+    else:  # ours: refreshed in place, packed
+        image = images.image_from_array(target.name, images.pixels(rgb, encode=True))
     provenance_props.attach(record, image)
     return image
 

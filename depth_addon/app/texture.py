@@ -27,8 +27,9 @@ from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..generation import get_generator
 from ..generation.scene_prompt import parse_scene_prompt
+from ..io.atomic import write_bytes_atomic
 from ..io.exr import write_exr
-from ..io.png import to_uint, write_png
+from ..io.png import to_uint, with_text, write_png
 from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
@@ -220,7 +221,9 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
     Every route that generates from one camera ends here (a flow step: use it with ``yield from``; it
     pauses between creating the image, its occlusion depth and the projection). With ``out_dir`` the image is written to
     ``generated.png`` (provenance in its metadata) and loaded from there, so a saved .blend references it;
-    without, its pixels are packed when the file is saved (:func:`pack_on_save`, as is the occlusion depth).
+    without, the image holds its pixels as a packed PNG file from the start (8-bit maps too), so the save and
+    autosave keep them and nothing is encoded later; the float occlusion depth is packed at the save
+    (:func:`pack_on_save`).
     The image is called ``Depth <label>`` (numbered when the name is taken); the provenance ``record`` is
     attached to it, the projector and the new materials.
 
@@ -246,8 +249,8 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
         image.name = name
         if files is not None:
             files["generated"] = path
-    else:
-        image = images.image_from_array(name, rgb)
+    else:  # packed from the start: autosave and the save keep it, and packing encodes nothing later
+        image = images.image_from_array(name, images.pixels(rgb, encode=True))
     occluder, projected = None, map_images(image.name, maps, out_dir, files, record) if maps else {}
     try:
         yield PAUSE
@@ -292,13 +295,14 @@ def map_images(name: str, maps: dict, out_dir: str | os.PathLike | None, files: 
         if key not in maps:
             continue
         value = np.asarray(maps[key], np.float32)
-        out[key] = images.map_image(images.free_name(f"{name} {suffix}"), key, value)
+        stored = value if key in images.FLOAT_MAPS else images.pixels(value, encode=True)  # 8-bit: packed PNG
+        out[key] = images.map_image(images.free_name(f"{name} {suffix}"), key, stored)
         if out_dir is not None:
             path = Path(out_dir) / (f"{key}.exr" if key == "height" else f"{key}.png")
             if key == "height":
                 write_exr(path, {"Y": value}, {"units": "metres", "map": "height"})
-            else:
-                write_png(path, to_uint(value, 8), prov.metadata_text(record))
+            else:  # the same file as the image holds, with the provenance
+                write_bytes_atomic(path, with_text(stored.png, prov.metadata_text(record)))
             if files is not None:
                 files[key] = path
     return out

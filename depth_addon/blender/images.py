@@ -108,12 +108,13 @@ def pixels(rgb: np.ndarray, bottom_up: bool = False, encode: bool = False) -> Pi
     :param rgb: H×W×3 (or ×4, alpha ignored; or H×W grey) float array.
     :param bottom_up: Row 0 is the bottom (a texture in UV space), as ``Image.pixels`` has it.
     :param encode: Make an 8-bit PNG (for images that are not float; grey stays one channel). Values are clipped
-        to [0, 1] and rounded half up, as Blender rounds floats into a byte image.
+        to [0, 1] (NaN becomes 0) and rounded half up, as Blender rounds floats into a byte image.
     """
     arr = _colour_array(rgb)
     if not encode:
         return Pixels(arr.shape[:2], rgba=_rgba(arr, not bottom_up))
     scaled = np.clip(arr if arr.ndim == 2 else arr[..., :3], 0.0, 1.0)
+    scaled[np.isnan(scaled)] = 0.0
     scaled *= np.float32(255.0)
     scaled += np.float32(0.5)
     byte = scaled.astype(np.uint8)  # truncation after + 0.5: round half up
