@@ -61,9 +61,8 @@ def test_queue_applies_every_result(addon, jobs) -> None:
     done = jobs.QUEUE.wait()
     assert [j.state for j in done] == ["done"] * 4, [j.error for j in done]
     images = {j.image for j in done}
-    assert len(images) == 4 and not any(bpy.data.images[name].packed_file for name in images)
-    addon.depth_addon.app.texture.pack_on_save()  # what saving the file does
-    assert all(bpy.data.images[name].packed_file for name in images)
+    assert len(images) == 4 and all(bpy.data.images[name].packed_file for name in images)  # packed PNG: autosave
+    assert all(bpy.data.images[name].source == "FILE" for name in images)  # and saving keeps them without encoding
     record = addon.depth_addon.app.writeback.image_record(bpy.data.images[done[0].image])
     assert record["generator"] == "test-echo" and record["seed"] in (0, 1) and record["kind"] == "projection"
     assert any(addon.depth_addon.blender.writeback.projection.is_projected(o) for o in scene.objects)
