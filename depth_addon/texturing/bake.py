@@ -25,7 +25,9 @@ from .fusion import View, accumulate
 #: fused colours and weights, the texture grid and the fill's working copies. Measured at 2048² on the demo
 #: (peak traced memory of two objects fusing at once): 209 bytes a texel for 3 channels, 537 for 12.
 TEXEL_BYTES, CHANNEL_BYTES = 36, 20
-#: Bytes per texel of one finished image's pixels (RGBA float32), prepared while earlier objects are stored.
+#: Bytes per texel of one finished image, prepared while earlier objects are stored: RGBA float32 for a float
+#: image (the height map); an 8-bit image is a PNG file by then, far smaller, but its encoding briefly holds
+#: float copies, so every image is counted alike.
 IMAGE_BYTES = 16
 #: Objects fused at the same time (one more waits queued); finished ones wait with their images' pixels.
 CONCURRENT = 2
