@@ -223,12 +223,14 @@ def test_operators(addon, tmp_out):
     assert bpy.ops.depth.remove_result() == {"FINISHED"}
     assert snapshot() == before
     assert bpy.ops.depth.texture_multiview(placement="ORBIT", views=1, bake_size="512", view_size=48,
-                                           shading="PBR") == {"FINISHED"}  # relightable: maps are implied
+                                           shading="PBR_DISPLACEMENT") == {"FINISHED"}  # relightable: maps implied
     pbr = cube.material_slots[0].material.node_tree.nodes
     assert any(n.bl_idname == "ShaderNodeNormalMap" for n in pbr) and bpy.data.images.get("Cube Depth Albedo")
+    assert any(n.bl_idname == "ShaderNodeDisplacement" for n in pbr)
     with bpy.context.temp_override(active_object=cube, object=cube):
-        assert bpy.ops.depth.regenerate(seed=4) == {"FINISHED"}  # the record keeps the maps
-    assert any(n.bl_idname == "ShaderNodeNormalMap" for n in cube.material_slots[0].material.node_tree.nodes)
+        assert bpy.ops.depth.regenerate(seed=4) == {"FINISHED"}  # the record keeps the maps and the shading
+    pbr = cube.material_slots[0].material.node_tree.nodes
+    assert {"ShaderNodeNormalMap", "ShaderNodeDisplacement"} <= {n.bl_idname for n in pbr}
     assert bpy.ops.depth.remove_result() == {"FINISHED"}
     assert snapshot() == before and not bpy.data.images.get("Cube Depth Albedo")
     img = images.image_from_array("Photo", blue(np.zeros((24, 24, 3))))
