@@ -46,7 +46,7 @@ def run_scene(bpy, name: str) -> dict:
     r["projected"] = ours(bpy)
     images = [i for i in bpy.data.images if i.name.startswith("Depth ") and i.get("depth_addon_provenance")]
     r["images"] = sorted(i.name for i in images)
-    r["packed_before_save"] = any(i.packed_file is not None for i in images)
+    r["packed_before_save"] = all(i.packed_file is not None for i in images)
     step(f"{name}: compositor")
     r["compositor"] = sorted(bpy.ops.depth.setup_compositor())
     step(f"{name}: save")

@@ -70,7 +70,7 @@ def _flow(python: str, zip_path: Path, tmp_path: Path, *extra: str) -> dict:
 def _check_scene(r: dict, objects: set[str]) -> None:
     assert r["render_depth"] == r["generate"] == r["compositor"] == r["save"] == ["FINISHED"], r
     assert set(r["projected"]) == objects and len(r["images"]) == 1, r
-    assert r["packed"] and not r["packed_before_save"], "generated pixels are packed when the file is saved"
+    assert r["packed"] and r["packed_before_save"], "generated pixels arrive packed (autosave keeps them) and stay so"
     assert r["saved_bytes"] > 10_000
     assert r["regenerate"] == r["remove"] == ["FINISHED"] and r["left_after_remove"] == [], r
 
