@@ -159,7 +159,7 @@ def _store_png(im: bpy.types.Image | None, name: str, png: bytes, colorspace: st
         im = bpy.data.images.new(name, 1, 1)  # a placeholder until the packed file is read
         im[KEY_OWNED] = True
     elif im.source == "FILE" and im.packed_file is None:
-        im.filepath = ""  # ours, saved to a file since: the new result lives in the .blend, the file is left as is
+        im.filepath_raw = ""  # ours, saved to a file since: the new result lives in the .blend, the file stays
     im.pack(data=png, data_len=len(png))
     if im.source != "FILE":
         im.source = "FILE"
@@ -190,11 +190,11 @@ def _stdout_to_stderr() -> Iterator[None]:
     try:
         sys.stdout.flush()
         saved = os.dup(1)
-        os.dup2(2, 1)
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError):  # no standard output to redirect
         yield
         return
     try:
+        os.dup2(2, 1)
         yield
     finally:
         os.dup2(saved, 1)
@@ -251,7 +251,7 @@ def image_from_array(name: str, rgb: np.ndarray | Pixels, colorspace: str = "sRG
     return _store_image(name, arr, float_buffer, colorspace, bottom_up)
 
 
-def map_image(name: str, key: str, value: np.ndarray, bottom_up: bool = False) -> bpy.types.Image:
+def map_image(name: str, key: str, value: np.ndarray | Pixels, bottom_up: bool = False) -> bpy.types.Image:
     """Store one material map the way every route stores it (same reuse rule as :func:`image_from_array`).
 
     Albedo is sRGB colour; roughness, metallic and the tangent-space normal map are Non-Color; height is a
@@ -259,7 +259,8 @@ def map_image(name: str, key: str, value: np.ndarray, bottom_up: bool = False) -
 
     :param name: Wanted image name.
     :param key: Map name (:data:`~depth_addon.generation.maps.MAPS`).
-    :param value: H×W(×3) array, row 0 = top (the bottom with ``bottom_up``).
+    :param value: H×W(×3) array, row 0 = top (the bottom with ``bottom_up``), or :class:`Pixels` (8-bit maps may
+        come as PNG; :data:`FLOAT_MAPS` may not).
     :param bottom_up: Row 0 is the bottom (a baked map in UV space).
     """
     return image_from_array(name, value, "sRGB" if key == "albedo" else "Non-Color", key in FLOAT_MAPS, bottom_up)
