@@ -85,14 +85,15 @@ def check_size(size: int) -> int:
     return int(size)
 
 
-def _interpolate(attr: np.ndarray, tris: np.ndarray, w0: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
-    """Barycentric mix of per-corner (T, 3, 3) ``attr`` for the texels of triangles ``tris``, as (3, N)."""
-    corners = np.ascontiguousarray(attr.reshape(-1, 9).T)  # row 3·corner + component
-    out = np.empty((3, tris.size), np.float32)
-    for c in range(3):
-        out[c] = (np.take(corners[c], tris) * w0 + np.take(corners[3 + c], tris) * w1
-                  + np.take(corners[6 + c], tris) * w2)
-    return out
+def _affine(edges: tuple, position: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per drawable triangle, its position and normal as affine functions of the texel coordinates.
+
+    :return: ``(A, B, C)``, each (6, T') float64 (x, y, z of the position, then of the normal): the value at texel
+        centre ``(x, y)`` is ``A x + B y + C``, the barycentric mix of the corners.
+    """
+    ids, ea, eb, ec = edges[:4]
+    corners = np.concatenate([position, normal], axis=2)[ids].astype(np.float64)  # (T', corner, 6)
+    return tuple(corners[:, 0].T * ea[j] + corners[:, 1].T * eb[j] + corners[:, 2].T * ec[j] for j in range(3))
 
 
 def _spans(tri: np.ndarray, y: np.ndarray, ea: np.ndarray, eb: np.ndarray, ec: np.ndarray, xmin: np.ndarray,
@@ -136,20 +137,19 @@ def rasterize_uv(uv: np.ndarray, position: np.ndarray, normal: np.ndarray, size:
                        f"{normal.shape}")
     p = uv * size - 0.5  # texel (i, j) has its centre at integer coordinates (j, i)
     edges = _edge_functions(p, size)
-    idx, tris, w0, w1, strict_idx = _scan(edges, size, measure_overlap)
-    winner = np.full(size * size, -1, np.int64)
-    winner[idx] = np.arange(idx.size)  # one hit per texel (any of the candidates on a shared edge)
+    idx, tris, values, strict_idx = _scan(edges, _affine(edges, position, normal), size, measure_overlap)
+    winner = np.full(size * size, -1, np.int32)
+    winner[idx] = np.arange(idx.size, dtype=np.int32)  # one hit per texel (any of the candidates on a shared edge)
     pick = winner[winner >= 0]
-    idx, tris, w0, w1 = idx[pick], tris[pick], w0[pick], w1[pick]
-    w2 = 1.0 - w0 - w1
-    pos, nrm = (_interpolate(attr, tris, w0, w1, w2) for attr in (position, normal))
+    idx, tris, values = idx[pick], tris[pick], np.take(values, pick, axis=1)
+    pos, nrm = values[:3], values[3:]
     length = np.sqrt(nrm[0] * nrm[0] + nrm[1] * nrm[1] + nrm[2] * nrm[2])
     nrm *= np.where(length > 1e-12, 1.0 / np.maximum(length, 1e-12), 0.0).astype(np.float32)
     overlap = 0.0
     if measure_overlap and strict_idx:
         counts = np.bincount(np.concatenate(strict_idx), minlength=size * size)
         overlap = float((counts > 1).sum()) / max(idx.size, 1)
-    return TexelGeometry(size=size, index=idx, position=pos.astype(np.float32), normal=nrm,
+    return TexelGeometry(size=size, index=idx, position=np.ascontiguousarray(pos), normal=np.ascontiguousarray(nrm),
                          triangle=tris.astype(np.int32), overlap=overlap)
 
 
@@ -182,13 +182,27 @@ def _edge_functions(p: np.ndarray, size: int) -> tuple:
     return ids, ea, eb, ec, xmin, xmax, ymin, rows
 
 
-def _scan(edges: tuple, size: int, measure_overlap: bool) -> tuple:
-    """Every covered texel of every triangle, in chunks of (triangle, row) pairs.
+def _along(e: tuple, tri: np.ndarray, lo: np.ndarray, y: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """One barycentric weight ``A x + B y + C`` for every texel of the spans: the span's value at its first texel
+    ``lo`` plus ``A`` per texel ``k`` after it (float32)."""
+    a = e[0][tri]
+    start = a * lo + e[1][tri] * y + e[2][tri]
+    return (np.repeat(start, n) + np.repeat(a, n) * k).astype(np.float32)
 
-    :return: ``(flat texel index, triangle, w0, w1, texels strictly inside, per chunk)``.
+
+def _scan(edges: tuple, affine: tuple, size: int, measure_overlap: bool) -> tuple:
+    """Every covered texel of every triangle, in chunks of (triangle, row) pairs, with its position and normal.
+
+    Along a row the values are affine in x, so each span's value at its first texel is computed once and every
+    texel after it adds one step per texel.
+
+    :param edges: :func:`_edge_functions`.
+    :param affine: :func:`_affine`.
+    :return: ``(flat texel index, triangle, (6, N) float32 position and normal, texels strictly inside per chunk)``.
     """
     ids, ea, eb, ec, xmin, xmax, ymin, rows = edges
-    hit_idx, hit_tri, hit_w0, hit_w1, strict_idx = [], [], [], [], []
+    ax, bx, cx = affine
+    hit_idx, hit_tri, hit_values, strict_idx = [], [], [], []
     cum = np.cumsum(rows * (xmax - xmin + 1))
     start = 0
     while start < ids.size:
@@ -197,24 +211,26 @@ def _scan(edges: tuple, size: int, measure_overlap: bool) -> tuple:
         r = rows[start:end]
         tri = np.repeat(np.arange(start, end, dtype=np.int64), r)
         y = ymin[tri] + np.arange(tri.size, dtype=np.int64) - np.repeat(np.cumsum(r) - r, r)
-        lo, hi = _spans(tri, y.astype(np.float64), ea, eb, ec, xmin, xmax)
+        yf = y.astype(np.float64)
+        lo, hi = _spans(tri, yf, ea, eb, ec, xmin, xmax)
         n = np.maximum(hi - lo + 1, 0)
-        tt = np.repeat(tri, n)
-        x = np.repeat(lo, n) + np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
-        yy = np.repeat(y, n)
-        w0 = (ea[0][tt] * x + ea[1][tt] * yy + ea[2][tt]).astype(np.float32)
-        w1 = (eb[0][tt] * x + eb[1][tt] * yy + eb[2][tt]).astype(np.float32)
-        flat = yy * size + x
+        keep = n > 0
+        tri, y, yf, lo, n = tri[keep], y[keep], yf[keep], lo[keep], n[keep]
+        k = np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)  # texels after the span's first
+        step = ax[:, tri]
+        first = (step * lo + bx[:, tri] * yf + cx[:, tri]).astype(np.float32)
+        values = np.repeat(first, n, axis=1)
+        values += np.repeat(step.astype(np.float32), n, axis=1) * k.astype(np.float32)
+        flat = np.repeat(y * size + lo, n) + k
         if measure_overlap:
+            w0, w1 = _along(ea, tri, lo, yf, n, k), _along(eb, tri, lo, yf, n, k)
             w2 = 1.0 - w0 - w1
             strict_idx.append(flat[(w0 > _INTERIOR_EPS) & (w1 > _INTERIOR_EPS) & (w2 > _INTERIOR_EPS)])
         hit_idx.append(flat)
-        hit_tri.append(ids[tt])
-        hit_w0.append(w0)
-        hit_w1.append(w1)
+        hit_tri.append(np.repeat(ids[tri], n))
+        hit_values.append(values)
         start = end
     if not hit_idx:
         empty = np.zeros(0, np.int64)
-        return empty, empty, np.zeros(0, np.float32), np.zeros(0, np.float32), strict_idx
-    return (np.concatenate(hit_idx), np.concatenate(hit_tri), np.concatenate(hit_w0), np.concatenate(hit_w1),
-            strict_idx)
+        return empty, empty, np.zeros((6, 0), np.float32), strict_idx
+    return np.concatenate(hit_idx), np.concatenate(hit_tri), np.concatenate(hit_values, axis=1), strict_idx
