@@ -361,5 +361,12 @@ def test_one_view_fusion_gives_the_views_colours_in_every_channel():
     for select in fusion.SELECTIONS:
         colour, _weight = fusion.accumulate([view], pts, nrm, select=select)
         assert np.allclose(colour, want, atol=1e-6)
+    kept = np.ones((32, 32), np.float32)
+    kept[:, :16] = 0.0  # conditioning keeps earlier paint on the left: this view adds nothing there
+    left = s.col < 16
+    for select in fusion.SELECTIONS:
+        colour, weight = fusion.accumulate([dataclasses.replace(view, contribution=kept)], pts, nrm, select=select)
+        assert not weight[left].any() and not colour[left].any()  # no weight, no colour
+        assert (weight[~left] > 0).all() and np.allclose(colour[~left], want[~left], atol=1e-6)
     per_channel = np.concatenate([sampling.bilinear(image[..., k], s.col, s.row, cubic=True) for k in range(9)], 1)
     assert np.allclose(sampling.bilinear(image, s.col, s.row, cubic=True), per_channel, atol=1e-6)

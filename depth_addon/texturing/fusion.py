@@ -319,7 +319,10 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
     weight = np.zeros(n, np.float32)
     for _view, s in found:
         weight[s.index] += s.weight
-    if select == "best" and found:
+    if len(found) == 1:  # one view paints every point it sees with some weight, as it is: no shares to weigh
+        positive = found[0][1].weight > 0
+        shares = [(slice(None) if positive.all() else np.flatnonzero(positive), None)]
+    elif select == "best" and found:
         shares = _best_shares([s for _v, s in found], n, smooth)
     else:  # a blend: every view that sees a point with some weight
         shares = [(where, s.weight[where]) for s, where in ((s, np.flatnonzero(s.weight > 0)) for _v, s in found)]
