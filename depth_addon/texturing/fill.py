@@ -140,26 +140,8 @@ def fill_texture(rgb: np.ndarray, seen: np.ndarray, inside: np.ndarray, padding:
     return cv2.merge(out).reshape(a.shape)
 
 
-def nearest_source(seen: np.ndarray) -> np.ndarray:
-    """For every texel, the flat index (``row * width + col``) of the nearest ``seen`` texel (Euclidean distance,
-    OpenCV's 5×5 estimate); seen texels are their own source.
-
-    :param seen: H×W bool, texels that hold data (at least one).
-    :raises BadInput: When no texel is seen.
-    """
-    m = np.asarray(seen, bool)
-    if not m.any():
-        raise BadInput("no texel holds data to fill from")
-    # labels number the zero pixels of the source (the seen texels) in row-major order, from 1
-    _distance, labels = cv2.distanceTransformWithLabels((~m).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
-                                                        labelType=cv2.DIST_LABEL_PIXEL)
-    labels = labels.reshape(-1)
-    labels -= 1
-    return np.take(np.flatnonzero(m).astype(np.int32), labels)
-
-
 def nearest_fill(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """Every texel set to the values of the nearest ``seen`` texel (:func:`nearest_source`).
+    """Every texel set to the values of the nearest ``seen`` texel (Euclidean distance, OpenCV's 5×5 estimate).
 
     One distance transform with labels and one row gather for all channels: about 11 ms for six channels at
     1024², against about 75 ms for :func:`fill_texture` on the same channels.
@@ -174,4 +156,10 @@ def nearest_fill(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
         raise BadInput(f"expected an H×W×C array and an H×W mask, got {a.shape} and {m.shape}")
     if not m.any():
         return np.zeros(a.shape, np.float32)
-    return np.take(a.reshape(-1, a.shape[2]), nearest_source(m), axis=0).reshape(a.shape)
+    # labels number the zero pixels of the source (the seen texels) in row-major order, from 1
+    _distance, labels = cv2.distanceTransformWithLabels((~m).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                        labelType=cv2.DIST_LABEL_PIXEL)
+    labels = labels.reshape(-1)
+    labels -= 1
+    source = np.take(np.flatnonzero(m).astype(np.int32), labels)
+    return np.take(a.reshape(-1, a.shape[2]), source, axis=0).reshape(a.shape)

@@ -57,23 +57,22 @@ def filled_maps(values: np.ndarray, texels: np.ndarray, seen: np.ndarray, size: 
     """The object's maps from its fused texels, each texel filled from its nearest seen texel; ``normal`` is made
     from the baked height.
 
-    One distance transform finds each texel's source and one gather fills every channel; the maps are then
-    split into one contiguous array each (the images they are stored in read them row by row). Albedo, roughness and
-    metallic are clipped to [0, 1]; height stays in metres.
+    The texels are filled once for all channels (:func:`.fill.nearest_fill`), then split into one contiguous array
+    per map (the images they are stored in read them row by row). Albedo, roughness and metallic are clipped to
+    [0, 1]; height stays in metres. With no texel seen the maps are zeros and the normal map flat.
 
     :param values: (N, 6) fused map values of the object's texels, in :data:`FUSED` order.
     :param texels: (N,) flat texel index of each value (:attr:`.raster.TexelGeometry.index`).
-    :param seen: (N,) bool, texels some view paints (at least one).
+    :param seen: (N,) bool, texels some view paints.
     :param size: Texture side in texels.
     :param texel_metres: Size of one texel on the surface (for the normal map's slopes).
-    :raises BadInput: When no texel is seen.
     """
     grid = np.zeros((size * size, values.shape[1]), np.float32)
     grid[texels] = values
     seen_grid = np.zeros(size * size, bool)
     seen_grid[texels[seen]] = True
-    source = fill.nearest_source(seen_grid.reshape(size, size))  # nearby texels: a gather that stays in cache
-    planes = cv2.split(np.take(grid, source, axis=0).reshape(size, size, values.shape[1]))
+    filled = fill.nearest_fill(grid.reshape(size, size, values.shape[1]), seen_grid.reshape(size, size))
+    planes = cv2.split(filled)
     for plane in planes[:-1]:
         np.clip(plane, 0.0, 1.0, out=plane)
     out, k = {}, 0
@@ -81,17 +80,6 @@ def filled_maps(values: np.ndarray, texels: np.ndarray, seen: np.ndarray, size: 
         out[name] = planes[k] if channels == 1 else cv2.merge(planes[k:k + channels])
         k += channels
     out["normal"] = normal_from_height(out["height"], texel_metres)
-    return out
-
-
-def empty_maps(size: int) -> dict:
-    """Maps of an object no view paints: zeros, and a flat normal map.
-
-    :param size: Texture side in texels.
-    """
-    out = {name: np.zeros((size, size, channels) if channels > 1 else (size, size), np.float32)
-           for name, channels in FUSED}
-    out["normal"] = normal_from_height(out["height"], 1.0)
     return out
 
 
