@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import bpy
+import cv2
 import numpy as np
 import pytest
 from images import same_image
@@ -256,6 +257,9 @@ def test_cli_texture_maps_writes_every_map(tmp_path):
     for suffix in ("", "_albedo", "_roughness", "_metallic", "_normal"):
         assert (textures / f"Cube{suffix}.png").is_file(), suffix
         assert read_png_text(textures / f"Cube{suffix}.png")  # provenance in every PNG
+    normal = cv2.imread(str(textures / "Cube_normal.png"), cv2.IMREAD_UNCHANGED)
+    assert normal.dtype == np.uint8 and normal.shape == (32, 32, 3)  # the baked bytes, not widened to 16 bits
+    assert normal[..., 0].mean() > 200  # tangent space: mostly along the surface normal (blue; OpenCV reads BGR)
     channels, meta = read_exr(textures / "Cube_height.exr")
     assert channels["Y"].shape == (32, 32) and meta.get("units") == "metres"
     assert np.abs(channels["Y"]).max() < 0.05  # millimetres of relief, not colours

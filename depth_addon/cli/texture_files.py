@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Files of a ``texture`` run's bakes: each object's texture and material maps under ``<out-dir>/textures``.
 
-Textures are 8-bit PNG with the provenance record in the metadata; material maps are PNG (the normal map
-16-bit, roughness and metallic grey) and height a float EXR in metres. The images in the saved ``.blend``
+Textures are 8-bit PNG with the provenance record in the metadata; material maps are PNG (roughness and metallic
+grey) and height a float EXR in metres. Images a bake packed as PNG are written as they are, with the metadata
+added. The images in the saved ``.blend``
 are pointed at these files.
 """
 
@@ -61,10 +62,12 @@ def save_texture(image: bpy.types.Image, path: Path, record: dict) -> Path:
 def _write_packed(image: bpy.types.Image, path: Path, record: dict) -> bool:
     """Write the 8-bit PNG ``image`` holds as packed data (a bake's) with the metadata added: nothing decoded or
     encoded again. False when it holds none.
+
+    The bit depth is read from the file's header: asking Blender (``Image.is_float``) would decode the image.
     """
     packed = image.packed_file
-    data = bytes(packed.data) if packed is not None and not image.is_float else b""
-    if not data.startswith(PNG_SIGNATURE):
+    data = bytes(packed.data) if packed is not None else b""
+    if not data.startswith(PNG_SIGNATURE) or data[24:25] != b"\x08":  # IHDR: width, height, then the bit depth
         return False
     write_bytes_atomic(path, with_text(data, metadata_text(record)))
     return True
@@ -95,8 +98,9 @@ def save_textures(result: MultiviewResult, folder: Path, artifacts: list[Artifac
 def save_map(image: bpy.types.Image, stem: Path, name: str, record: dict) -> Path:
     """Write one baked material map next to the textures and point the image at the file.
 
-    Colour maps and the normal map are PNG (the normal map 16-bit), roughness and metallic 8-bit grey PNG,
-    height a float EXR in metres.
+    Colour maps and the normal map are PNG, roughness and metallic grey PNG, height a float EXR in metres. A map
+    packed as PNG (a bake's 8-bit maps) is written as it is; one held as pixels is encoded, 8-bit, or 16-bit for a
+    float normal map.
 
     :param image: Our map image.
     :param stem: Target path without suffix.
@@ -109,9 +113,10 @@ def save_map(image: bpy.types.Image, stem: Path, name: str, record: dict) -> Pat
         write_exr(path, {"Y": np.ascontiguousarray(pixels[..., 0])}, {"units": "metres", "map": "height"})
     else:
         path = stem.with_suffix(".png")
-        if name == "normal" or not _write_packed(image, path, record):
+        if not _write_packed(image, path, record):
             pixels = images.array_from_image(image)
             data = pixels[..., :3] if name in ("albedo", "normal") else pixels[..., 0]
-            write_png(path, to_uint(data, 16 if name == "normal" else 8), metadata_text(record))
+            bits = 16 if name == "normal" and image.is_float else 8
+            write_png(path, to_uint(data, bits), metadata_text(record))
     images.point_at_file(image, path)
     return path
