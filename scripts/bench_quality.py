@@ -67,7 +67,7 @@ def style_classifier(train: list[dict]) -> tuple[M.StyleClassifier, int]:
 
 def quality(test_dir: Path = ROOT / "data" / "test", train_dir: Path = ROOT / "data" / "train",
             out_dir: Path = ROOT / "out", n_test: int = 100, n_div: int = 20, n_cls: int = 800,
-            n_seeds: int = 4) -> dict:
+            n_seeds: int = 4, weights: Path | None = None) -> dict:
     """Run the quality bench and write the table, JSON and picture grid; return the results.
 
     :param test_dir: Held-out samples.
@@ -77,6 +77,7 @@ def quality(test_dir: Path = ROOT / "data" / "test", train_dir: Path = ROOT / "d
     :param n_div: Scenes used for seed diversity (4 seeds each).
     :param n_cls: Training renders used for the style classifier.
     :param n_seeds: Seeds averaged for ``style_acc_seeds`` (``style_acc`` is seed 0 alone).
+    :param weights: The embedded generator's checkpoint (default: the shipped one).
 
     Fréchet distance: the generators' outputs with a fresh seed per scene (seed = scene index), i.e. a
     sample of each generator's output distribution, against the held-out renders; ``FD_seed0`` is the
@@ -92,7 +93,7 @@ def quality(test_dir: Path = ROOT / "data" / "test", train_dir: Path = ROOT / "d
     test = load(test_dir, n_test)
     if not test:
         raise SystemExit(f"no held-out samples in {test_dir}; render them with scripts/make_training_data.py")
-    gens = {"baseline": ProceduralBaseline(), "analytic": AnalyticGenerator(), "embedded": EmbeddedGenerator()}
+    gens = {"baseline": ProceduralBaseline(), "analytic": AnalyticGenerator(), "embedded": EmbeddedGenerator(weights)}
     images: dict[str, list[np.ndarray]] = {"gt": [d["rgb"].astype(np.float32) / 255.0 for d in test]}
     for name, gen in gens.items():
         images[name] = _run(gen, test, [0] * len(test))
@@ -229,11 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "out")
     ap.add_argument("--n-test", type=int, default=100)
     ap.add_argument("--speed", action="store_true", help="also time generate_512/1024")
+    ap.add_argument("--weights", type=Path, help="the embedded generator's checkpoint (default: the shipped one)")
     args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(2)
-    res = quality(args.test, args.train, args.out, args.n_test)
+    res = quality(args.test, args.train, args.out, args.n_test, weights=args.weights)
     print(table(res["rows"]))
     print(json.dumps(res["gates"]))
     if args.speed:

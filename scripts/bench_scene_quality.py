@@ -88,7 +88,7 @@ def object_classifier(train: list[dict], multi_train: list[dict]) -> tuple[M.Sty
 
 
 def run(test_dir: Path, train_dir: Path, out_dir: Path, n_test: int, n_cls: int, n_seeds: int,
-        multi_train_dir: Path | None = None) -> dict:
+        multi_train_dir: Path | None = None, weights: Path | None = None) -> dict:
     """Measure every generator on the held-out multi-material scenes; write and return the table.
 
     :param test_dir: Held-out ``--multi`` scenes.
@@ -98,6 +98,7 @@ def run(test_dir: Path, train_dir: Path, out_dir: Path, n_test: int, n_cls: int,
     :param n_test: Scenes used.
     :param n_cls: Training renders used for the classifier.
     :param n_seeds: Seeds averaged (seed ``s`` for every scene).
+    :param weights: The embedded generator's checkpoint (default: the shipped one).
     """
     t0 = time.perf_counter()
     test = load(test_dir, n_test)
@@ -113,7 +114,7 @@ def run(test_dir: Path, train_dir: Path, out_dir: Path, n_test: int, n_cls: int,
             masks.append((seg == o) & (d["label"] == k + 1))
             truth.append(k)
     truth = np.array(truth)
-    gens = {"baseline": ProceduralBaseline(), "analytic": AnalyticGenerator(), "embedded": EmbeddedGenerator()}
+    gens = {"baseline": ProceduralBaseline(), "analytic": AnalyticGenerator(), "embedded": EmbeddedGenerator(weights)}
     runs = {"gt": [[d["rgb"].astype(np.float32) / 255.0 for d in test]]}
     for name, gen in gens.items():
         runs[name] = [[gen.generate(d["depth"], prompt=p[int(seg[seg >= 0][0])] if (seg >= 0).any() else "",
@@ -166,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-test", type=int, default=100)
     ap.add_argument("--n-cls", type=int, default=400)
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--weights", type=Path, help="the embedded generator's checkpoint (default: the shipped one)")
     args = ap.parse_args(argv)
-    result = run(args.test, args.train, args.out, args.n_test, args.n_cls, args.seeds, args.multi_train)
+    result = run(args.test, args.train, args.out, args.n_test, args.n_cls, args.seeds, args.multi_train,
+                 args.weights)
     print(table(result["rows"]))
     print(json.dumps({"gates": result["gates"], "n_objects": result["n_objects"],
                       "seconds": round(result["seconds"], 1)}))

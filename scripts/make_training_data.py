@@ -14,7 +14,10 @@ Written per sample, as ``<out>/<index:06d>.npz``: ``depth`` (H×W float32 planar
 (camera-space unit sun direction), ``frame`` (camera view frame on ``z = -1``).
 
 Run: ``python scripts/make_training_data.py --out data/train --count 2000 --size 128``. With ``--multi`` every
-wall and object gets its own random style (the held-out multi-material scenes of the scene-prompt bench).
+wall and object gets its own random style (the held-out multi-material scenes of the scene-prompt bench). Walls
+and boxes take their size from their object scale, so their Object-coordinate patterns stretch with it (3–10× along
+a wall), as in every data set the shipped weights were trained and measured on; ``--metric`` sizes them in their
+meshes instead, so every pattern keeps its size in metres (MODEL.md: tried for issue #17, no gain).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 import OpenEXR
-from mathutils import Vector
+from mathutils import Matrix, Vector
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from depth_addon.blender.compat import ensure_node_tree, render_pass_name, set_multilayer_exr  # noqa: E402
@@ -158,12 +161,22 @@ def _link(ob: bpy.types.Object, mat: bpy.types.Material, index: int) -> None:
     ob.pass_index = index
 
 
-def _add(kind: str, loc: tuple[float, float, float], size: float, rng: np.random.Generator) -> bpy.types.Object:
+def _stretch(ob: bpy.types.Object, scale: tuple[float, float, float], metric: bool) -> None:
+    """Give ``ob`` the size ``scale``: as its object scale, or (``metric``) in its mesh, so that its Object texture
+    coordinates stay in metres and its material's pattern keeps the size it has on every other object."""
+    if metric:
+        ob.data.transform(Matrix.Diagonal((*scale, 1.0)))
+    else:
+        ob.scale = scale
+
+
+def _add(kind: str, loc: tuple[float, float, float], size: float, rng: np.random.Generator, metric: bool = False
+         ) -> bpy.types.Object:
     ops = bpy.ops.mesh
     if kind == "box":
         ops.primitive_cube_add(size=size, location=loc)
         ob = bpy.context.object
-        ob.scale = tuple(float(v) for v in rng.uniform(0.6, 1.5, 3))
+        _stretch(ob, tuple(float(v) for v in rng.uniform(0.6, 1.5, 3)), metric)
     elif kind == "sphere":
         ops.primitive_uv_sphere_add(radius=size * 0.55, location=loc, segments=32, ring_count=16)
     elif kind == "cylinder":
@@ -203,9 +216,9 @@ def _ground(rng: np.random.Generator, style: str) -> None:
     _link(ground, _material("ground", style, rng, STYLES.index(style) + 1), 1)
 
 
-def _walls_and_objects(rng: np.random.Generator, style_id: int, multi: bool = False) -> None:
+def _walls_and_objects(rng: np.random.Generator, style_id: int, multi: bool = False, metric: bool = False) -> None:
     """0–2 walls and 2–7 primitives (25 % with a smaller one stacked on top) of the scene style, or with ``multi``
-    each of its own random style."""
+    each of its own random style; ``metric``: walls and boxes sized in their meshes (:func:`_stretch`)."""
     index = 1
 
     def pick() -> int:  # draws nothing more from ``rng`` for single-style scenes, so they render as before
@@ -215,8 +228,9 @@ def _walls_and_objects(rng: np.random.Generator, style_id: int, multi: bool = Fa
         index += 1
         bpy.ops.mesh.primitive_cube_add(size=1.0, location=(float(rng.uniform(-6, 6)), float(rng.uniform(3, 12)), 0))
         wall = bpy.context.object
-        wall.scale = (float(rng.uniform(3, 10)), float(rng.uniform(0.2, 0.6)), float(rng.uniform(2, 5)))
-        wall.location.z = wall.scale.z / 2
+        size_w = (float(rng.uniform(3, 10)), float(rng.uniform(0.2, 0.6)), float(rng.uniform(2, 5)))
+        _stretch(wall, size_w, metric)
+        wall.location.z = size_w[2] / 2
         wall.rotation_euler.z = float(rng.uniform(-0.8, 0.8))
         k = pick()
         _link(wall, _material("wall", STYLES[k], rng, k + 1), index)
@@ -225,13 +239,13 @@ def _walls_and_objects(rng: np.random.Generator, style_id: int, multi: bool = Fa
         index += 1
         loc = (float(rng.uniform(-4, 4)), float(rng.uniform(-2, 6)), 0.0)
         size_o = float(rng.uniform(0.7, 2.2))
-        ob = _add(kinds[int(rng.integers(len(kinds)))], loc, size_o, rng)
+        ob = _add(kinds[int(rng.integers(len(kinds)))], loc, size_o, rng, metric)
         k = pick()
         _link(ob, _material(f"obj{index}", STYLES[k], rng, k + 1), index)
         if rng.uniform() < 0.25:  # stacked
             index += 1
             top = max((ob.matrix_world @ Vector(c)).z for c in ob.bound_box)
-            ob2 = _add(kinds[int(rng.integers(len(kinds)))], (loc[0], loc[1], top), size_o * 0.6, rng)
+            ob2 = _add(kinds[int(rng.integers(len(kinds)))], (loc[0], loc[1], top), size_o * 0.6, rng, metric)
             k = pick()
             _link(ob2, _material(f"obj{index}", STYLES[k], rng, k + 1), index)
 
@@ -283,7 +297,8 @@ def _render_settings(sc: bpy.types.Scene, size: int, samples: int) -> None:
     set_multilayer_exr(r.image_settings)
 
 
-def build_scene(rng: np.random.Generator, size: int, samples: int, multi: bool = False) -> dict:
+def build_scene(rng: np.random.Generator, size: int, samples: int, multi: bool = False, metric: bool = False
+                ) -> dict:
     """Clear the file and build one random scene; return its labels."""
     _clear()
     sc = bpy.context.scene
@@ -291,7 +306,7 @@ def build_scene(rng: np.random.Generator, size: int, samples: int, multi: bool =
     style = STYLES[style_id]
     ground_style = style if rng.uniform() < 0.5 else STYLES[int(rng.integers(len(STYLES)))]
     _ground(rng, ground_style)
-    _walls_and_objects(rng, style_id, multi)
+    _walls_and_objects(rng, style_id, multi, metric)
     cam, direction = _camera_sun_sky(rng, sc)
     _render_settings(sc, size, samples)
     bpy.context.view_layer.update()
@@ -304,10 +319,11 @@ def build_scene(rng: np.random.Generator, size: int, samples: int, multi: bool =
                               np.float32)}
 
 
-def render_sample(rng: np.random.Generator, size: int, samples: int, tmp: str, multi: bool = False
-                  ) -> dict[str, np.ndarray]:
-    """Build, render and read back one sample (``multi``: every object its own style)."""
-    info = build_scene(rng, size, samples, multi)
+def render_sample(rng: np.random.Generator, size: int, samples: int, tmp: str, multi: bool = False,
+                  metric: bool = False) -> dict[str, np.ndarray]:
+    """Build, render and read back one sample (``multi``: every object its own style; ``metric``: patterns sized
+    in metres on walls and boxes too)."""
+    info = build_scene(rng, size, samples, multi, metric)
     sc = bpy.context.scene
     sc.render.filepath = os.path.join(tmp, "s.exr")
     bpy.ops.render.render(write_still=True)
@@ -343,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--multi", action="store_true", help="every wall and object its own random style")
+    ap.add_argument("--metric", action="store_true", help="walls and boxes sized in their meshes: their patterns "
+                    "keep their size in metres instead of stretching with the object's scale")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -355,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             path = args.out / f"{i:06d}.npz"
             if path.exists():
                 continue
-            sample = render_sample(np.random.default_rng([args.seed, i]), args.size, args.samples, tmp, args.multi)
+            sample = render_sample(np.random.default_rng([args.seed, i]), args.size, args.samples, tmp, args.multi,
+                                   args.metric)
             np.savez(path.with_suffix(".tmp.npz"), **sample)
             path.with_suffix(".tmp.npz").replace(path)
             done = i - args.start + 1
