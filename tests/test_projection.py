@@ -355,3 +355,15 @@ def test_grazing_ground_shows_no_occlusion_acne(tmp_out):
 
     assert fallback(depth=planar) < 0.005  # slack stored with the depth: clean
     assert fallback(depth_image=images.float_image_from_array("Plain", planar)) > 0.02  # plain depth: acne bands
+
+
+def test_projecting_an_image_whose_file_is_missing_is_refused(tmp_out):
+    from depth_addon.app import writeback
+
+    scene = build_demo_scene(bpy.context.scene, (32, 24))
+    missing = bpy.data.images.new("Missing", 4, 4)
+    missing.source, missing.filepath = "FILE", str(tmp_out / "gone.png")
+    before = sorted(o.name for o in bpy.data.objects)
+    with pytest.raises(BadInput, match="has no pixels"):
+        writeback.project_image(scene, "Missing")
+    assert sorted(o.name for o in bpy.data.objects) == before  # no projector left behind

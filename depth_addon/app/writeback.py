@@ -46,7 +46,7 @@ def project_image(scene: bpy.types.Scene, image_name: str = "", objects=None, oc
     image = bpy.data.images.get(image_name or scene.get(LAST_IMAGE, DEFAULT_IMAGE))
     if image is None:
         raise BadInput(f"no image named {image_name!r}" if image_name else "no image to project; pick one")
-    h, w = images.array_from_image(image).shape[:2]
+    w, h = images.image_size(image)
     depth = render_depth(scene, resolution=(w, h))
     planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
     result = projection.project_image(scene, depth.camera, image, objects=objects,

@@ -312,6 +312,18 @@ def _occluder_depth(depth: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(d) & (d > 0), d, np.inf).astype(np.float32)
 
 
+def image_size(image: bpy.types.Image) -> tuple[int, int]:
+    """``(width, height)`` of an image that has pixels.
+
+    :param image: Any image.
+    :raises BadInput: When the image has no pixels (missing file ...).
+    """
+    w, h = image.size
+    if w == 0 or h == 0:
+        raise BadInput(f"image {image.name!r} has no pixels (is its file missing?)")
+    return int(w), int(h)
+
+
 def array_from_image(image: bpy.types.Image, srgb: bool = True) -> np.ndarray:
     """An image's pixels as H×W×4 float32 (row 0 = top).
 
@@ -320,9 +332,7 @@ def array_from_image(image: bpy.types.Image, srgb: bool = True) -> np.ndarray:
         images already hold display values).
     :raises BadInput: When the image has no pixels (missing file ...).
     """
-    w, h = image.size
-    if w == 0 or h == 0:
-        raise BadInput(f"image {image.name!r} has no pixels (is its file missing?)")
+    w, h = image_size(image)
     px = np.empty(w * h * image.channels, np.float32)
     image.pixels.foreach_get(px)
     px = px.reshape(h, w, image.channels)[::-1]
