@@ -12,16 +12,23 @@
   at 1024² with and without maps, taken in turn: from the scene camera alone (medians of 7) and from four placed
   views (``views4_…``, medians of 5). ``…_packed_…`` adds what follows a bake in the sidebar (and a save
   headless): packing its images into the file.
+* **The whole run** — ``depth_cli texture --views 4 --bake 1024`` on the demo with and without ``--maps``, taken
+  in turn (medians of 3, in this process): what a pipeline TD waits for, from opening the file to the saved
+  ``.blend`` and the texture files (``cli_…``, with the ``bake`` and ``write`` stages beside the total).
 
 ``python scripts/bench_maps.py [--json out.json]``.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import random
 import statistics
 import sys
+import tempfile
 import time
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import bpy
@@ -36,6 +43,7 @@ from depth_addon import api  # noqa: E402
 from depth_addon.app import multiview as app_multiview  # noqa: E402
 from depth_addon.blender import images  # noqa: E402
 from depth_addon.blender.writeback import bake_apply  # noqa: E402
+from depth_addon.cli import main as cli_main  # noqa: E402
 from depth_addon.generation import get_generator  # noqa: E402
 from depth_addon.generation.analytic import gbuffer, prepare  # noqa: E402
 from depth_addon.generation.delight import generate_layers  # noqa: E402
@@ -132,6 +140,34 @@ def run() -> dict:
         out[f"{prefix}bake_packed_1024_s"], out[f"{prefix}bake_maps_packed_1024_s"] = plain, mapped
         out[f"{prefix}bake_maps_packed_cost"] = mapped / plain - 1.0
     bake_apply.remove_bake()
+    out.update(cli_bake())
+    return out
+
+
+def cli_bake(runs: int = 3) -> dict:
+    """The whole ``texture --bake`` run of the module docstring (it opens its own file: run it last)."""
+    times: dict[bool, list[dict]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        demo_scene((512, 512))
+        blend = Path(tmp) / "demo.blend"
+        bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+        for _ in range(runs):
+            for with_maps in (False, True):
+                events = io.StringIO()
+                with redirect_stdout(events):
+                    code = cli_main(["texture", "--json", "--blend", str(blend), "--views", "4", "--bake", "1024",
+                                     *(["--maps"] if with_maps else []), "--prompt", "red brick", "--seed", "1",
+                                     "--out-dir", str(Path(tmp) / "out"), "--overwrite"])
+                if code != 0:
+                    raise RuntimeError(f"texture --bake exited with {code}")
+                done = [e for e in map(json.loads, (x for x in events.getvalue().splitlines() if x.startswith("{")))
+                        if e.get("event") == "done"]
+                times[with_maps].append(done[-1]["timings"])
+    out = {}
+    for stage in ("total", "bake", "write"):
+        plain, mapped = (statistics.median(t[stage] for t in times[m]) for m in (False, True))
+        out[f"cli_{stage}_s"], out[f"cli_{stage}_maps_s"] = plain, mapped
+    out["cli_maps_cost"] = out["cli_total_maps_s"] / out["cli_total_s"] - 1.0
     return out
 
 
