@@ -3,8 +3,7 @@
 
 Textures are 8-bit PNG with the provenance record in the metadata; material maps are PNG (roughness and metallic
 grey) and height a float EXR in metres. Images a bake packed as PNG are written as they are, with the metadata
-added. The images in the saved ``.blend``
-are pointed at these files.
+added. The images in the saved ``.blend`` are pointed at these files.
 """
 
 from __future__ import annotations
