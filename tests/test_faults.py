@@ -311,6 +311,24 @@ def test_a_unit_in_progress_elsewhere_is_refused(demo_blend: Path, tmp_path: Pat
 # --- Ctrl+C -----------------------------------------------------------------------------------------------
 
 
+def test_ctrl_c_that_python_wraps_in_another_error_is_still_a_cancel(monkeypatch, capsys) -> None:
+    """Ctrl+C inside a class body's ``__set_name__`` (as while torch imports) reaches Python 3.11 code as a
+    RuntimeError: the run still ends as cancelled (130), not as an internal error."""
+
+    class Interrupts:
+        def __set_name__(self, _owner: type, _name: str) -> None:
+            os.kill(os.getpid(), signal.SIGINT)  # the CLI's handler raises KeyboardInterrupt here
+            time.sleep(1.0)  # the handler runs before this returns
+
+    def command(_args, _events) -> dict:
+        type("Importing", (), {"attribute": Interrupts()})
+        return {}
+
+    monkeypatch.setitem(cli.COMMANDS, "info", command)
+    assert cli.main(["info"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "depth_cli: error: cancelled"
+
+
 @pytest.mark.parametrize("delay", [0.05, 0.4, 1.2, 2.5])
 def test_ctrl_c_at_any_moment_is_130_without_traceback(demo_blend: Path, tmp_path: Path, delay: float) -> None:
     proc = subprocess.Popen([*CLI, "texture", "--blend", str(demo_blend), "--out-dir", str(tmp_path / "o")],

@@ -187,10 +187,12 @@ def _run(argv: list[str]) -> int:
             raise KeyboardInterrupt
     except (KeyboardInterrupt, Cancelled):
         return _fail(events, 130, "cancelled")
-    except DepthAddonError as exc:
-        return _fail(events, exc.exit_code, str(exc))
-    except Exception as exc:  # last resort: one line, non-zero, details only on request
-        if os.environ.get("DEPTH_ADDON_DEBUG"):
+    except Exception as exc:
+        if interrupted.is_set():  # Ctrl+C that arrived as another error (Python 3.11 wraps it, in an import's
+            return _fail(events, 130, "cancelled")  # ``__set_name__`` say, into a RuntimeError)
+        if isinstance(exc, DepthAddonError):
+            return _fail(events, exc.exit_code, str(exc))
+        if os.environ.get("DEPTH_ADDON_DEBUG"):  # last resort: one line, non-zero, details only on request
             raise
         return _fail(events, 1, f"internal error: {type(exc).__name__}: {exc}")
     finally:
