@@ -45,3 +45,22 @@ def test_small_objects_are_merged_and_exact() -> None:
     me.update()
     render_depth(scene, engine="gpu")
     assert any(depth_cache.merged[k][1] is not b for k, b in batches.items()), "an edited mesh rebuilds its batch"
+
+
+def test_an_unchanged_scene_reuses_its_draw_plan() -> None:
+    scene = small_cubes(60)
+    for _ in range(2):  # the second render finds which meshes are closed (their merged kind)
+        render_depth(scene, engine="gpu")
+    render_depth(scene, engine="gpu")
+    plan = depth_cache.plans[True][2]
+    assert len(plan.order) == 61 and sum(len(m) for m, _e in plan.members.values()) == 61, "cubes and plane merged"
+    scene.camera.location.x += 0.05  # a camera move: same walk, same entries, same plan
+    render_depth(scene, engine="gpu")
+    assert depth_cache.plans[True][2] is plan
+    me = bpy.data.objects["Small7"].data  # an edit makes a new walk, entries and plan
+    me.vertices[0].co.x += 0.5
+    me.update()
+    edited = render_depth(scene, engine="gpu").depth
+    assert depth_cache.plans[True][2] is not plan
+    depth_cache.clear()
+    assert np.array_equal(edited, render_depth(scene, engine="gpu").depth), "a stale plan or batch was drawn"

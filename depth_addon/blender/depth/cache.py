@@ -3,8 +3,9 @@
 
 One entry per drawn mesh (see :class:`~.depth_scene.SceneInstances` keys). Entries live in a
 process-wide cache; a ``depsgraph_update_post`` / ``frame_change_post`` handler marks the objects
-whose geometry changed (``is_updated_geometry``), and every render also compares vertex and
-triangle counts, so a stale batch is never drawn. Object and camera transforms are uniforms, not
+whose geometry changed (``is_updated_geometry``), and every render with a new instance walk also compares
+vertex and triangle counts, so a stale batch is never drawn (the walk is reused only while nothing drawable
+was updated, and then the entries are too). Object and camera transforms are uniforms, not
 geometry: moving things never re-uploads. Any update other than a pure transform bumps
 :func:`settings_generation` (cached visibility decisions), and any update of something drawable
 bumps :func:`scene_generation` (the cached instance walk): moving only the camera reuses both.
@@ -48,6 +49,8 @@ _entries: dict[tuple[int, int], MeshEntry] = {}
 _renders = [0]
 snapshots: dict = {}  # (scene, layer) → render-level geometry (see :mod:`.rendered`), dropped by clear()
 merged: dict = {}  # the merged batch of small meshes (see :mod:`.merged`), dropped by clear()
+plans: dict = {}  # draw plans of the last walks (see :mod:`.plan`), dropped by clear()
+_last: dict = {}  # the last cached call of entries(): its walk, its result, and whether any entry is unclassified
 KEEP_UNUSED = 4  # renders an unused entry survives (several scenes or cameras in turn)
 MAX_UPLOAD_BYTES = 2 * 2**30  # geometry (and its work arrays) one depth render may upload
 SMALL_TRIS = 2048  # meshes up to this size, drawn once, share one merged batch (see :mod:`.merged`)
@@ -156,6 +159,12 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
     _renders[0] += 1
     if not cached:
         return {k: MeshEntry(me) for k, me in instances.meshes.items()}  # one draw: culling would not pay
+    if not _dirty and _last.get("instances") is instances and not _last["pending"]:
+        for entry in _last["entries"].values():  # the same walk, nothing updated since: the same entries
+            entry.last_used = _renders[0]
+        if len(_entries) > len(_last["entries"]):
+            _evict()
+        return _last["entries"]
     stale = {}
     if _dirty:
         stale = {k: _entries.pop(k) for k in [k for k in _entries if k[0] in _dirty]}
@@ -167,13 +176,19 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
             entry = _entries[key] = MeshEntry(me, previous=stale.get(key, entry))
         entry.last_used = _renders[0]
         out[key] = entry
-    for key in [k for k, e in _entries.items() if e.last_used < _renders[0] - KEEP_UNUSED]:
-        del _entries[key]
+    _evict()
     deadline = time.perf_counter() + CLASSIFY_BUDGET
     for entry in out.values():  # new meshes get a small budget (a first render stays fast), older ones all
         if entry._pending is not None and (entry.created < _renders[0] or time.perf_counter() < deadline):
             entry.classify()
+    _last.update(instances=instances, entries=out, pending=any(e._pending is not None for e in out.values()))
     return out
+
+
+def _evict() -> None:
+    """Drop the entries no render has used for :data:`KEEP_UNUSED` renders."""
+    for key in [k for k, e in _entries.items() if e.last_used < _renders[0] - KEEP_UNUSED]:
+        del _entries[key]
 
 
 def settings_generation() -> int:
@@ -228,6 +243,8 @@ def clear() -> None:
     _entries.clear()
     snapshots.clear()
     merged.clear()
+    plans.clear()
+    _last.clear()
     _dirty.clear()
     _counter[0] += 1
     _stamps.clear()

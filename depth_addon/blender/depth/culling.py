@@ -24,21 +24,18 @@ def frustum_planes(cam: CameraModel) -> np.ndarray:
     return np.array(sides + [(0, 0, -1, -near), (0, 0, 1, far)], np.float64)
 
 
-def cull_modes(keys: list, starts: np.ndarray, entries: dict, modelview: np.ndarray, cam: CameraModel,
-                ) -> list[str]:
+def cull_modes(lo: np.ndarray, hi: np.ndarray, orient: np.ndarray, starts: np.ndarray, modelview: np.ndarray,
+               cam: CameraModel) -> list[str]:
     """Per group: ``SKIP`` when wholly outside the frustum, ``BACK``/``FRONT`` for closed meshes wholly
     beyond the near plane (their hidden side cannot be seen), else ``NONE``.
 
-    :param keys: Mesh key per group.
+    :param lo: N×3 local minimum corner of each instance's mesh, in draw order (grouped by mesh).
+    :param hi: N×3 local maximum corner, in draw order.
+    :param orient: N orientation of each instance's mesh (:attr:`~.cache.MeshEntry.orientation`), in draw order.
     :param starts: First instance of each group in ``modelview``.
-    :param entries: Key → :class:`~.depth_cache.MeshEntry`.
-    :param modelview: N×4×4 camera-from-object matrices in draw order (grouped by key).
+    :param modelview: N×4×4 camera-from-object matrices in draw order.
     :param cam: The camera (frame, clip range).
     """
-    counts = np.diff(np.append(starts, len(modelview)))
-    lo = np.repeat(np.array([entries[k].bbox[0] for k in keys], np.float64), counts, axis=0)
-    hi = np.repeat(np.array([entries[k].bbox[1] for k in keys], np.float64), counts, axis=0)
-    orient = np.repeat(np.array([entries[k].orientation for k in keys], np.float64), counts)
     cmin, cmax = camera_boxes(modelview, lo, hi)
     centre, extent = (cmin + cmax) / 2, (cmax - cmin) / 2
     planes = frustum_planes(cam)

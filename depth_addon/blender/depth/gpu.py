@@ -33,6 +33,7 @@ from ..render_state import Overrides, render_held
 from . import cache as depth_cache
 from . import merged
 from .culling import cull_modes
+from .plan import DrawPlan, draw_plan
 from .scene import SceneInstances, affine_inverse
 
 ROW = 1024  # instances per row of the instance texture
@@ -283,7 +284,7 @@ def _instance_texture(modelview: np.ndarray, holdout: np.ndarray, normals: bool)
 
 
 def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: np.ndarray, cam: CameraModel,
-         passes: bool = False, fresh: bool = False) -> dict[str, np.ndarray]:
+         passes: bool = False, fresh: bool = False, plan: DrawPlan | None = None) -> dict[str, np.ndarray]:
     """Rasterise ``instances`` from a camera.
 
     :param instances: What the camera sees (from :func:`.depth_scene.scene_instances`).
@@ -293,21 +294,18 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
     :param cam: The camera (size, frame and clip range decide what is skipped or culled).
     :param passes: Also draw camera-space normals and instance/material-slot ids.
     :param fresh: Use a throw-away framebuffer (inside another GPU context, e.g. a render).
+    :param plan: The walk's :func:`.plan.draw_plan` (made here when None); it must have been made with
+        ``merge=not (passes or fresh)``.
     :return: ``depth`` (H×W float32, row 0 = top) and with ``passes`` also ``normal`` (H×W×3) and
         ``ident`` (H×W×2: instance index and material slot, -1 background).
     """
     ensure_gpu(passes)
     n, width, height = len(instances), cam.width, cam.height
-    key_list = list(entries)
-    key_ids = {k: i for i, k in enumerate(key_list)}
-    group_of = np.fromiter((key_ids[k] for k in instances.keys), np.int64, n)
-    kind = merged.merge_kinds(group_of, [entries[k] for k in key_list])
-    kind *= not (passes or fresh)  # passes need normals and slots; a render's own context keeps nothing
-    order, present, starts = merged.draw_order(group_of, kind)
-    counts = np.diff(np.append(starts, n))
-    groups = [(key_list[g], int(s), int(c), int(kind[g])) for g, s, c in zip(present, starts, counts, strict=True)]
+    if plan is None:  # passes need normals and slots; a render's own context keeps nothing: neither merges
+        plan = draw_plan(instances, entries, merge=not (passes or fresh), keep=not fresh)
+    order = plan.order
     modelview = modelview[order]
-    modes = cull_modes([g[0] for g in groups], starts, entries, modelview, cam) if n else []
+    modes = cull_modes(plan.lo[order], plan.hi[order], plan.orient[order], plan.starts, modelview, cam) if n else []
     flip = np.diag([1.0, -1.0, 1.0, 1.0]) @ np.asarray(proj, np.float64)  # row 0 of the read-back = top
     fb, colors, _depth, buf = _framebuffer(width, height, passes, fresh)
     out: dict[str, np.ndarray] = {}
@@ -319,7 +317,7 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
             gpu.state.depth_mask_set(True)
             gpu.state.front_facing_set(True)  # the vertical flip turns counter-clockwise into clockwise
             try:
-                _draw_groups(instances, entries, groups, modes, flip, tex, passes)
+                _draw_groups(instances, entries, plan, modes, flip, tex, passes)
             finally:
                 gpu.state.face_culling_set("NONE")
                 gpu.state.front_facing_set(False)
@@ -345,19 +343,24 @@ def _bind(shader: gpu.types.GPUShader, flip: np.ndarray, tex: gpu.types.GPUTextu
     shader.uniform_sampler("instTex", tex)
 
 
-def _draw_groups(instances: SceneInstances, entries: dict, groups: list, modes: list[str], flip: np.ndarray,
+def _draw_groups(instances: SceneInstances, entries: dict, plan: DrawPlan, modes: list[str], flip: np.ndarray,
                  tex: gpu.types.GPUTexture, passes: bool) -> None:
     """Draw each group instanced, grouped by culling mode, then each kind of merged small meshes in one call.
 
-    :param groups: ``(key, first instance, instance count, merged kind)`` per group (see :mod:`.merged`).
+    :param plan: The walk's groups and merged members (:class:`.plan.DrawPlan`).
+    :param modes: The culling mode of each group (:func:`.culling.cull_modes`).
     """
     shader = _state["passes" if passes else "depth"]
     _bind(shader, flip, tex)
     state = None
-    for (key, start, count, kind), mode in sorted(zip(groups, modes, strict=True), key=lambda g: g[1]):
+    for g in sorted(plan.solo, key=modes.__getitem__):
+        key, start, count, _kind = plan.groups[g]
+        mode = modes[g]
+        if mode == "SKIP":
+            continue
         entry = entries[key]
         batch = entry.passes(instances.meshes[key]) if passes else entry.batch
-        if batch is None or mode == "SKIP" or kind:
+        if batch is None:
             continue
         if mode != state:  # grouped by culling mode: few state changes
             gpu.state.face_culling_set(mode)
@@ -365,13 +368,10 @@ def _draw_groups(instances: SceneInstances, entries: dict, groups: list, modes: 
         shader.uniform_int("base", start)
         batch.draw_instanced(shader, instance_start=0, instance_count=count)
     shader = _state["merged"]
-    for kind in (1, 2, 3):
-        members = [(g, mode) for g, mode in zip(groups, modes, strict=True) if g[3] == kind]
-        batch = merged.merged_batch(kind, [entries[g[0]] for g, _mode in members])
-        if batch is None:
-            continue
-        culling = {mode for _g, mode in members} - {"SKIP"}
+    for kind, (members, member_entries) in plan.members.items():
+        batch = merged.merged_batch(kind, member_entries)
+        culling = {modes[g] for g in members} - {"SKIP"}
         gpu.state.face_culling_set(culling.pop() if culling in ({"BACK"}, {"FRONT"}) else "NONE")
         _bind(shader, flip, tex)
-        shader.uniform_int("base", members[0][0][1])
+        shader.uniform_int("base", plan.groups[members[0]][1])
         batch.draw(shader)

@@ -52,18 +52,19 @@ def merged_batch(kind: int, entries: list) -> gpu.types.GPUBatch | None:
     """The batch of ``entries`` (small meshes of one kind, in draw order), reused while they are the same entries.
 
     :param kind: The merged kind (:func:`merge_kinds`); each kind keeps its own batch.
-    :param entries: :class:`~.cache.MeshEntry` objects with ``arrays``; vertex ``iid`` = position in this list.
+    :param entries: :class:`~.cache.MeshEntry` objects with ``arrays``; vertex ``iid`` = position in this list
+        (kept for the next call: not changed afterwards).
     """
     if not entries:
         return None
     old, batch = depth_cache.merged.get(kind, ((), None))
-    if len(old) == len(entries) and all(a is b for a, b in zip(old, entries, strict=True)):
-        return batch
+    if old is entries or (len(old) == len(entries) and all(a is b for a, b in zip(old, entries, strict=True))):
+        return batch  # the same list (an unchanged draw plan) or the same entries
     sizes = np.array([len(e.arrays[0]) for e in entries], np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     co = np.concatenate([e.arrays[0] for e in entries])
     tris = np.concatenate([e.arrays[1] + int(o) for e, o in zip(entries, offsets, strict=True)])
     iid = np.repeat(np.arange(len(entries), dtype=np.int32), sizes)
     batch = depth_cache.make_batch({"pos": co, "iid": iid}, tris.astype(np.int32))
-    depth_cache.merged[kind] = (list(entries), batch)
+    depth_cache.merged[kind] = (entries, batch)
     return batch

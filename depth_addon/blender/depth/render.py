@@ -29,6 +29,7 @@ from . import cache as depth_cache
 from . import gpu as depth_gpu
 from . import rendered
 from .engine import render_engine_depth
+from .plan import draw_plan
 from .rendered import evaluated_depsgraph
 from .scene import RenderVisibility, SceneInstances, affine_inverse, bounding_boxes, check_renderable, scene_instances
 from .viewport import input_problems, render_settings, viewport_differs, viewport_hidden, watched_objects
@@ -141,8 +142,9 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
     modelview = view[None] @ instances.matrices
     if differs is None:
         entries = depth_cache.entries(instances)
-        check_renderable(instances, {k: e.bbox for k, e in entries.items()}, scene, modelview, cam.clip[0])
-        out = depth_gpu.draw(instances, entries, modelview, proj, cam, passes)
+        plan = draw_plan(instances, entries, merge=not passes)
+        check_renderable(instances, (plan.lo, plan.hi), scene, modelview, cam.clip[0])
+        out = depth_gpu.draw(instances, entries, modelview, proj, cam, passes, plan=plan)
         out["instances"] = instances
         return out
     if not passes:

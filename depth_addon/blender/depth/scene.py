@@ -307,8 +307,8 @@ def camera_boxes(modelview: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple
     return centre - extent, centre + extent
 
 
-def camera_inside(instances: SceneInstances, boxes: dict, modelview: np.ndarray, clip_start: float,
-                  arrays: dict | None = None) -> str | None:
+def camera_inside(instances: SceneInstances, boxes: dict | tuple[np.ndarray, np.ndarray], modelview: np.ndarray,
+                  clip_start: float, arrays: dict | None = None) -> str | None:
     """Name of a closed mesh that contains the camera, or None.
 
     A cheap, robust test: only meshes whose bounding box contains the point where the centre ray
@@ -318,7 +318,8 @@ def camera_inside(instances: SceneInstances, boxes: dict, modelview: np.ndarray,
     fine, and open meshes (planes, terrain) never count.
 
     :param instances: What the camera can see.
-    :param boxes: Key → local ``(min, max)`` (see :func:`bounding_boxes`).
+    :param boxes: Key → local ``(min, max)`` (see :func:`bounding_boxes`), or already the N×3 ``(min, max)``
+        corners of every instance (:attr:`.plan.DrawPlan.lo` and ``hi``).
     :param modelview: N×4×4 camera-from-object matrices of the instances.
     :param clip_start: Camera clip start in metres.
     :param arrays: Key → ``(co, tris)`` when ``instances`` has no meshes (render-level geometry).
@@ -326,8 +327,11 @@ def camera_inside(instances: SceneInstances, boxes: dict, modelview: np.ndarray,
     if not len(instances):
         return None
     point = np.array([0.0, 0.0, -clip_start])
-    lo = np.array([boxes[k][0] for k in instances.keys], np.float64)
-    hi = np.array([boxes[k][1] for k in instances.keys], np.float64)
+    if isinstance(boxes, tuple):
+        lo, hi = boxes
+    else:
+        lo = np.array([boxes[k][0] for k in instances.keys], np.float64)
+        hi = np.array([boxes[k][1] for k in instances.keys], np.float64)
     cmin, cmax = camera_boxes(modelview, lo, hi)
     for i in np.flatnonzero(np.all((cmin <= point) & (point <= cmax), axis=1)):
         local = affine_inverse(modelview[i])[0]
@@ -341,12 +345,12 @@ def camera_inside(instances: SceneInstances, boxes: dict, modelview: np.ndarray,
     return None
 
 
-def check_renderable(instances: SceneInstances, boxes: dict, scene: bpy.types.Scene, modelview: np.ndarray,
-                     clip_start: float, arrays: dict | None = None) -> None:
+def check_renderable(instances: SceneInstances, boxes: dict | tuple[np.ndarray, np.ndarray], scene: bpy.types.Scene,
+                     modelview: np.ndarray, clip_start: float, arrays: dict | None = None) -> None:
     """Raise :class:`BadInput` for a scene without geometry or a camera inside a solid.
 
     :param instances: What the camera can see.
-    :param boxes: Key → local ``(min, max)``.
+    :param boxes: Key → local ``(min, max)``, or the instances' corners (see :func:`camera_inside`).
     :param scene: The scene (for the message).
     :param modelview: N×4×4 camera-from-object matrices of the instances.
     :param clip_start: Camera clip start in metres.
