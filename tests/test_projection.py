@@ -367,3 +367,14 @@ def test_projecting_an_image_whose_file_is_missing_is_refused(tmp_out):
     with pytest.raises(BadInput, match="has no pixels"):
         writeback.project_image(scene, "Missing")
     assert sorted(o.name for o in bpy.data.objects) == before  # no projector left behind
+
+
+def test_encoded_pixels_clip_to_bytes_and_turn_nan_into_zero():
+    import cv2
+
+    arr = np.array([[[np.nan, -1.0, 2.0], [0.5 / 255, 1.5 / 255, np.inf]]], np.float32)
+    png = images.pixels(arr, encode=True).png
+    assert cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1].tolist() == [
+        [[0, 0, 255], [1, 2, 255]]]
+    grey = images.pixels(np.array([[np.nan, -np.inf, 0.2]], np.float32), encode=True).png
+    assert cv2.imdecode(np.frombuffer(grey, np.uint8), cv2.IMREAD_UNCHANGED).tolist() == [[0, 0, 51]]

@@ -140,8 +140,24 @@ def fill_texture(rgb: np.ndarray, seen: np.ndarray, inside: np.ndarray, padding:
     return cv2.merge(out).reshape(a.shape)
 
 
+def nearest_source(seen: np.ndarray) -> np.ndarray:
+    """For every texel (row-major), the flat index of the nearest ``seen`` texel (Euclidean distance, OpenCV's
+    5×5 estimate): one distance transform with labels.
+
+    :param seen: H×W bool, texels that hold data; at least one.
+    :return: H·W int32 flat indices; a seen texel is its own source.
+    """
+    m = np.asarray(seen, bool)
+    # labels number the zero pixels of the source (the seen texels) in row-major order, from 1
+    _distance, labels = cv2.distanceTransformWithLabels((~m).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                        labelType=cv2.DIST_LABEL_PIXEL)
+    labels = labels.reshape(-1)
+    labels -= 1
+    return np.take(np.flatnonzero(m).astype(np.int32), labels)
+
+
 def nearest_fill(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """Every texel set to the values of the nearest ``seen`` texel (Euclidean distance, OpenCV's 5×5 estimate).
+    """Every texel set to the values of the nearest ``seen`` texel (:func:`nearest_source`).
 
     One distance transform with labels and one row gather for all channels: about 11 ms for six channels at
     1024², against about 75 ms for :func:`fill_texture` on the same channels.
@@ -156,10 +172,15 @@ def nearest_fill(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
         raise BadInput(f"expected an H×W×C array and an H×W mask, got {a.shape} and {m.shape}")
     if not m.any():
         return np.zeros(a.shape, np.float32)
-    # labels number the zero pixels of the source (the seen texels) in row-major order, from 1
-    _distance, labels = cv2.distanceTransformWithLabels((~m).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
-                                                        labelType=cv2.DIST_LABEL_PIXEL)
-    labels = labels.reshape(-1)
-    labels -= 1
-    source = np.take(np.flatnonzero(m).astype(np.int32), labels)
-    return np.take(a.reshape(-1, a.shape[2]), source, axis=0).reshape(a.shape)
+    return np.take(a.reshape(-1, a.shape[2]), nearest_source(m), axis=0).reshape(a.shape)
+
+
+def clip_unit(values: np.ndarray) -> np.ndarray:
+    """Clip float ``values`` to [0, 1] in place (NaN stays NaN, as with ``np.clip``), about three times faster
+    than ``np.clip``; returns them.
+
+    :param values: A writable float array.
+    """
+    np.minimum(values, 1.0, out=values)
+    np.maximum(values, 0.0, out=values)
+    return values

@@ -4,7 +4,7 @@
 Each view's lit image and its maps (:mod:`depth_addon.generation.maps`) are stacked into one
 many-channel image, so visibility, the winning view and the seam hand-over are computed once and every
 map follows the same choice as the colours. After fusion the stack is split again (the colours are filled
-smoothly, the maps from their nearest painted texel: :func:`filled_maps`) and the baked height becomes a
+smoothly, each map gathered from its nearest painted texel: :func:`filled_maps`) and the baked height becomes a
 tangent-space normal map in the object's own UV space.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 
 from ..errors import BadInput
@@ -57,27 +56,37 @@ def filled_maps(values: np.ndarray, texels: np.ndarray, seen: np.ndarray, size: 
     """The object's maps from its fused texels, each texel filled from its nearest seen texel; ``normal`` is made
     from the baked height.
 
-    The texels are filled once for all channels (:func:`.fill.nearest_fill`), then split into one contiguous array
-    per map (the images they are stored in read them row by row). Albedo, roughness and metallic are clipped to
-    [0, 1]; height stays in metres. With no texel seen the maps are zeros and the normal map flat.
+    One distance transform finds, for every texel of the texture, the value row of its nearest seen texel
+    (:func:`.fill.nearest_source`); each map is then one gather of its own columns, so every map comes out as its
+    own contiguous array (the images they are stored in read them row by row) with no grid of all channels to
+    split. Albedo, roughness and metallic are clipped to [0, 1] (on the rows, before the gather); height stays
+    in metres. With no texel seen the maps are zeros and the normal map flat.
 
     :param values: (N, 6) fused map values of the object's texels, in :data:`FUSED` order.
-    :param texels: (N,) flat texel index of each value (:attr:`.raster.TexelGeometry.index`).
+    :param texels: (N,) flat texel index of each value (:attr:`.raster.TexelGeometry.index`), each texel once.
     :param seen: (N,) bool, texels some view paints.
     :param size: Texture side in texels.
     :param texel_metres: Size of one texel on the surface (for the normal map's slopes).
     """
-    grid = np.zeros((size * size, values.shape[1]), np.float32)
-    grid[texels] = values
-    seen_grid = np.zeros(size * size, bool)
-    seen_grid[texels[seen]] = True
-    filled = fill.nearest_fill(grid.reshape(size, size, values.shape[1]), seen_grid.reshape(size, size))
-    planes = cv2.split(filled)
-    for plane in planes[:-1]:
-        np.clip(plane, 0.0, 1.0, out=plane)
+    seen_rows = np.flatnonzero(seen)
+    rows = None
+    if len(seen_rows):
+        seen_texels = texels[seen_rows]
+        row_at = np.zeros(size * size, np.int32)
+        row_at[seen_texels] = seen_rows
+        seen_grid = np.zeros(size * size, bool)
+        seen_grid[seen_texels] = True
+        rows = row_at.take(fill.nearest_source(seen_grid.reshape(size, size)))
     out, k = {}, 0
     for name, channels in FUSED:
-        out[name] = planes[k] if channels == 1 else cv2.merge(planes[k:k + channels])
+        shape = (size, size) if channels == 1 else (size, size, channels)
+        if rows is None:
+            out[name] = np.zeros(shape, np.float32)
+        else:
+            columns = np.ascontiguousarray(values[:, k:k + channels], np.float32)
+            if name != "height":
+                fill.clip_unit(columns)
+            out[name] = columns.take(rows, axis=0).reshape(shape)
         k += channels
     out["normal"] = normal_from_height(out["height"], texel_metres)
     return out
