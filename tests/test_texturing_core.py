@@ -127,6 +127,10 @@ def test_filled_maps_gather_each_texel_from_its_nearest_painted_texel_into_separ
     assert all(m.flags.c_contiguous and m.dtype == np.float32 for m in out.values())  # images read them row by row
     empty = map_fusion.filled_maps(values, texels, np.zeros(texels.size, bool), size, 0.01)  # no view paints it
     assert not empty["albedo"].any() and np.allclose(empty["normal"], (0.5, 0.5, 1.0))
+    one = np.array([[2.0, 0.5, -1.0, 3.0, 0.25, 7.0]], np.float32)  # one texel: its columns are contiguous views
+    single = map_fusion.filled_maps(one, np.array([0]), np.array([True]), 1, 0.01)
+    assert one.tolist() == [[2.0, 0.5, -1.0, 3.0, 0.25, 7.0]], "the caller's values are never clipped in place"
+    assert single["albedo"].tolist() == [[[1.0, 0.5, 0.0]]] and single["height"].tolist() == [[7.0]]
 
 
 def facing_camera(z_eye=0.0, fov=60.0, n=32) -> CameraModel:

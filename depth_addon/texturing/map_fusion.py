@@ -83,7 +83,7 @@ def filled_maps(values: np.ndarray, texels: np.ndarray, seen: np.ndarray, size: 
         if rows is None:
             out[name] = np.zeros(shape, np.float32)
         else:
-            columns = np.ascontiguousarray(values[:, k:k + channels], np.float32)
+            columns = np.array(values[:, k:k + channels], np.float32)  # a copy: the caller's values stay as they are
             if name != "height":
                 fill.clip_unit(columns)
             out[name] = columns.take(rows, axis=0).reshape(shape)

@@ -37,13 +37,13 @@ class DrawPlan:
     """
 
     order: np.ndarray
-    groups: list[tuple]
+    groups: list[tuple[tuple[int, int], int, int, int]]
     starts: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
     orient: np.ndarray
     solo: list[int]
-    members: dict[int, tuple[np.ndarray, list]]
+    members: dict[int, tuple[np.ndarray, list[depth_cache.MeshEntry]]]
 
 
 def draw_plan(instances: SceneInstances, entries: dict, merge: bool = True, keep: bool = True) -> DrawPlan:
@@ -60,10 +60,14 @@ def draw_plan(instances: SceneInstances, entries: dict, merge: bool = True, keep
     plan = _make_plan(instances, entries, merge)
     if keep:
         depth_cache.plans[merge] = (instances, entries, plan)
+        other = depth_cache.plans.get(not merge)
+        if other is not None and other[0] is not instances:  # another walk's: its batches need not outlive it
+            del depth_cache.plans[not merge]
     return plan
 
 
 def _make_plan(instances: SceneInstances, entries: dict, merge: bool) -> DrawPlan:
+    """Work out the plan (see :func:`draw_plan` for the parameters)."""
     n = len(instances)
     key_list = list(entries)
     key_ids = {k: i for i, k in enumerate(key_list)}
