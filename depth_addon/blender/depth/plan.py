@@ -79,7 +79,7 @@ def _make_plan(instances: SceneInstances, entries: dict, merge: bool) -> DrawPla
     groups = [(key_list[g], int(s), int(c), int(kind[g])) for g, s, c in zip(present, starts, counts, strict=True)]
     lo = np.array([e.bbox[0] for e in listed], np.float64).reshape(-1, 3)[group_of]
     hi = np.array([e.bbox[1] for e in listed], np.float64).reshape(-1, 3)[group_of]
-    orient = np.array([e.orientation for e in listed], np.float64)[group_of] if listed else np.zeros(0)
+    orient = np.array([e.orientation for e in listed], np.float64)[group_of]
     group_kind = kind[present]
     solo = np.flatnonzero(group_kind == 0).tolist()
     members = {}

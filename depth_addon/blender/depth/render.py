@@ -151,9 +151,9 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
         snap = rendered.snapshot(scene, layer, visibility, settings, cacheable=tracked)
         drawn = snap.instances
         modelview = view[None] @ drawn.matrices
-        boxes = {k: e.bbox for k, e in snap.entries.items()}
-        check_renderable(drawn, boxes, scene, modelview, cam.clip[0], snap.arrays)
-        out = depth_gpu.draw(drawn, snap.entries, modelview, proj, cam)
+        plan = draw_plan(drawn, snap.entries)
+        check_renderable(drawn, (plan.lo, plan.hi), scene, modelview, cam.clip[0], snap.arrays)
+        out = depth_gpu.draw(drawn, snap.entries, modelview, proj, cam, plan=plan)
         out["instances"] = drawn
         return out
     check_renderable(instances, bounding_boxes(instances), scene, modelview, cam.clip[0])

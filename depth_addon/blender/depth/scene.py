@@ -261,15 +261,17 @@ def _first_hit_is_back(co: np.ndarray, tris: np.ndarray, origin: np.ndarray, dir
     return bool(det[first] < 0)  # det = -dot(direction, normal): negative when the ray meets the face's back
 
 
-def bounding_boxes(instances: SceneInstances) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-    """Local ``(min, max)`` corners of every mesh of ``instances``."""
+def bounding_boxes(instances: SceneInstances) -> tuple[np.ndarray, np.ndarray]:
+    """Local ``(min, max)`` corners of every instance's mesh (each mesh read once), N×3 each in instance order."""
     boxes = {}
     for key, me in instances.meshes.items():
         co = np.empty(len(me.vertices) * 3, np.float32)
         me.attributes["position"].data.foreach_get("vector", co)
         co = co.reshape(-1, 3)
         boxes[key] = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
-    return boxes
+    lo = np.array([boxes[k][0] for k in instances.keys], np.float64).reshape(-1, 3)
+    hi = np.array([boxes[k][1] for k in instances.keys], np.float64).reshape(-1, 3)
+    return lo, hi
 
 
 def affine_inverse(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -307,7 +309,7 @@ def camera_boxes(modelview: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple
     return centre - extent, centre + extent
 
 
-def camera_inside(instances: SceneInstances, boxes: dict | tuple[np.ndarray, np.ndarray], modelview: np.ndarray,
+def camera_inside(instances: SceneInstances, corners: tuple[np.ndarray, np.ndarray], modelview: np.ndarray,
                   clip_start: float, arrays: dict | None = None) -> str | None:
     """Name of a closed mesh that contains the camera, or None.
 
@@ -318,8 +320,8 @@ def camera_inside(instances: SceneInstances, boxes: dict | tuple[np.ndarray, np.
     fine, and open meshes (planes, terrain) never count.
 
     :param instances: What the camera can see.
-    :param boxes: Key → local ``(min, max)`` (see :func:`bounding_boxes`), or already the N×3 ``(min, max)``
-        corners of every instance (:attr:`.plan.DrawPlan.lo` and ``hi``).
+    :param corners: Local ``(min, max)`` corners of every instance's mesh, N×3 each (:func:`bounding_boxes`, or
+        :attr:`.plan.DrawPlan.lo` and ``hi``).
     :param modelview: N×4×4 camera-from-object matrices of the instances.
     :param clip_start: Camera clip start in metres.
     :param arrays: Key → ``(co, tris)`` when ``instances`` has no meshes (render-level geometry).
@@ -327,11 +329,7 @@ def camera_inside(instances: SceneInstances, boxes: dict | tuple[np.ndarray, np.
     if not len(instances):
         return None
     point = np.array([0.0, 0.0, -clip_start])
-    if isinstance(boxes, tuple):
-        lo, hi = boxes
-    else:
-        lo = np.array([boxes[k][0] for k in instances.keys], np.float64)
-        hi = np.array([boxes[k][1] for k in instances.keys], np.float64)
+    lo, hi = corners
     cmin, cmax = camera_boxes(modelview, lo, hi)
     for i in np.flatnonzero(np.all((cmin <= point) & (point <= cmax), axis=1)):
         local = affine_inverse(modelview[i])[0]
@@ -345,12 +343,12 @@ def camera_inside(instances: SceneInstances, boxes: dict | tuple[np.ndarray, np.
     return None
 
 
-def check_renderable(instances: SceneInstances, boxes: dict | tuple[np.ndarray, np.ndarray], scene: bpy.types.Scene,
+def check_renderable(instances: SceneInstances, corners: tuple[np.ndarray, np.ndarray], scene: bpy.types.Scene,
                      modelview: np.ndarray, clip_start: float, arrays: dict | None = None) -> None:
     """Raise :class:`BadInput` for a scene without geometry or a camera inside a solid.
 
     :param instances: What the camera can see.
-    :param boxes: Key → local ``(min, max)``, or the instances' corners (see :func:`camera_inside`).
+    :param corners: The instances' local corners (see :func:`camera_inside`).
     :param scene: The scene (for the message).
     :param modelview: N×4×4 camera-from-object matrices of the instances.
     :param clip_start: Camera clip start in metres.
@@ -359,7 +357,7 @@ def check_renderable(instances: SceneInstances, boxes: dict | tuple[np.ndarray, 
     if not len(instances) and not instances.undrawn:
         raise BadInput(f"scene {scene.name!r} has no renderable geometry (no visible mesh, curve, text, "
                        "metaball, hair or point cloud object)")
-    inside = camera_inside(instances, boxes, modelview, clip_start, arrays)
+    inside = camera_inside(instances, corners, modelview, clip_start, arrays)
     if inside is not None:
         raise BadInput(f"the camera is inside {inside!r} (it sees the inside of a closed mesh); move the camera "
                        "out or flip the mesh's normals if it is a room")
