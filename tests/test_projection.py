@@ -15,6 +15,7 @@ from depth_addon.blender.demo_scene import build_demo_scene
 from depth_addon.blender.writeback import projection as proj
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput
+from depth_addon.io.png import to_byte
 
 
 def srgb_to_linear(v: np.ndarray) -> np.ndarray:
@@ -271,6 +272,10 @@ def test_encoded_pixels_store_what_a_byte_image_stores_packed_and_in_place(tmp_o
         png = images.image_from_array(f"Png{i}", images.pixels(arr, bottom_up=up, encode=True), colorspace="Non-Color")
         assert png.packed_file is not None and png.source == "FILE" and png.colorspace_settings.name == "Non-Color"
         assert tuple(png.size) == (9, 6) and np.array_equal(read(png), read(plain)), i
+        rounded = images.pixels(to_byte(arr), bottom_up=up, encode=True)  # bytes rounded beforehand (bakes' maps)
+        assert rounded.png == images.pixels(arr, bottom_up=up, encode=True).png, i
+    with pytest.raises(BadInput, match="H×W×3"):
+        images.pixels(np.zeros((5, 7, 2), np.uint8), encode=True)
     user = bpy.data.images.new("Png0 user", 2, 2)
     assert images.image_from_array("Png0 user", images.pixels(rgb, encode=True)) != user  # a user's: a new image
     ours = bpy.data.images["Png0"]

@@ -10,6 +10,7 @@ import pytest
 
 from depth_addon.camera import CameraModel
 from depth_addon.errors import BadInput
+from depth_addon.generation.maps import normal_from_height
 from depth_addon.mapping import DepthMapping
 from depth_addon.texturing import conditioning, coverage, density, fill, fusion, map_fusion, raster, sampling, views
 from depth_addon.texturing import provenance as prov
@@ -117,19 +118,30 @@ def test_filled_maps_gather_each_texel_from_its_nearest_painted_texel_into_separ
     painted = np.zeros(size * size, bool)
     painted[texels[seen]] = True
     expected = grid[fill.nearest_source(painted.reshape(size, size))].reshape(size, size, 6)
-    out = map_fusion.filled_maps(values.copy(), texels, seen, size, 0.01)
-    assert np.array_equal(out["albedo"], np.clip(expected[..., :3], 0, 1))
-    assert np.array_equal(out["roughness"], np.clip(expected[..., 3], 0, 1))
-    assert np.array_equal(out["metallic"], np.clip(expected[..., 4], 0, 1))
+    kept = values.copy()
+    out = map_fusion.filled_maps(values, texels, seen, size, 0.01)
+    assert np.array_equal(values, kept), "the caller's values are never clipped in place"
+    as_bytes = images_bytes(expected)
+    assert np.array_equal(out["albedo"], as_bytes[..., :3])  # rounded as Blender stores floats in a byte image
+    assert np.array_equal(out["roughness"], as_bytes[..., 3]) and np.array_equal(out["metallic"], as_bytes[..., 4])
     assert np.array_equal(out["height"], expected[..., 5]) and out["height"].min() < 0  # metres: not clipped
     assert out["normal"].shape == (size, size, 3)
-    assert all(m.flags.c_contiguous and m.dtype == np.float32 for m in out.values())  # images read them row by row
+    assert {k: m.dtype for k, m in out.items()} == {"albedo": np.uint8, "roughness": np.uint8, "metallic": np.uint8,
+                                                    "normal": np.uint8, "height": np.float32}
+    assert all(m.flags.c_contiguous for m in out.values())  # images read them row by row
+    flat = np.array([[[0.5, 0.5, 1.0]]], np.float32)
+    assert np.array_equal(out["normal"], images_bytes(normal_from_height(out["height"], 0.01)))
     empty = map_fusion.filled_maps(values, texels, np.zeros(texels.size, bool), size, 0.01)  # no view paints it
-    assert not empty["albedo"].any() and np.allclose(empty["normal"], (0.5, 0.5, 1.0))
-    one = np.array([[2.0, 0.5, -1.0, 3.0, 0.25, 7.0]], np.float32)  # one texel: its columns are contiguous views
+    assert not empty["albedo"].any() and (empty["normal"] == images_bytes(flat)).all()
+    one = np.array([[2.0, 0.5, -1.0, 3.0, np.nan, 7.0]], np.float32)
     single = map_fusion.filled_maps(one, np.array([0]), np.array([True]), 1, 0.01)
-    assert one.tolist() == [[2.0, 0.5, -1.0, 3.0, 0.25, 7.0]], "the caller's values are never clipped in place"
-    assert single["albedo"].tolist() == [[[1.0, 0.5, 0.0]]] and single["height"].tolist() == [[7.0]]
+    assert single["albedo"].tolist() == [[[255, 128, 0]]] and single["roughness"].tolist() == [[255]]
+    assert single["metallic"].tolist() == [[0]] and single["height"].tolist() == [[7.0]]  # NaN: 0
+
+
+def images_bytes(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to bytes half up, clipped to [0, 1], as Blender stores floats in a byte image."""
+    return np.floor(np.clip(values, 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8)
 
 
 def facing_camera(z_eye=0.0, fov=60.0, n=32) -> CameraModel:

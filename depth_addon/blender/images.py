@@ -20,7 +20,7 @@ import bpy
 import numpy as np
 
 from ..errors import BadInput
-from ..io.png import encode_png
+from ..io.png import encode_png, to_byte
 from ..texturing.depth_edges import occlusion_slack
 
 KEY_OWNED = "depth_addon_owned"  # on images, projectors and collections we created
@@ -105,19 +105,22 @@ def _colour_array(rgb: np.ndarray) -> np.ndarray:
 def pixels(rgb: np.ndarray, bottom_up: bool = False, encode: bool = False) -> Pixels:
     """Prepare colours for :func:`image_from_array` or :func:`map_image` (no bpy: safe on a worker thread).
 
-    :param rgb: H×W×3 (or ×4, alpha ignored; or H×W grey) float array.
+    :param rgb: H×W×3 (or ×4, alpha ignored; or H×W grey) float array, or with ``encode`` the same as ``uint8``
+        bytes already rounded (:func:`~depth_addon.io.png.to_byte`).
     :param bottom_up: Row 0 is the bottom (a texture in UV space), as ``Image.pixels`` has it.
-    :param encode: Make an 8-bit PNG (for images that are not float; grey stays one channel). Values are clipped
-        to [0, 1] (NaN becomes 0) and rounded half up, as Blender rounds floats into a byte image.
+    :param encode: Make an 8-bit PNG (for images that are not float; grey stays one channel). Float values are
+        clipped to [0, 1] (NaN becomes 0) and rounded half up, as Blender rounds floats into a byte image.
     """
-    arr = _colour_array(rgb)
-    if not encode:
-        return Pixels(arr.shape[:2], rgba=_rgba(arr, not bottom_up))
-    scaled = np.fmax(arr if arr.ndim == 2 else arr[..., :3], np.float32(0.0))  # NaN and below 0 become 0 ...
-    np.minimum(scaled, np.float32(1.0), out=scaled)  # ... above 1 becomes 1: np.clip and a NaN pass, 3× faster
-    scaled *= np.float32(255.0)
-    scaled += np.float32(0.5)
-    byte = scaled.astype(np.uint8)  # truncation after + 0.5: round half up
+    if encode and isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8:
+        arr = rgb
+        if (arr.ndim != 2 and (arr.ndim != 3 or arr.shape[2] not in (3, 4))) or 0 in arr.shape[:2]:
+            raise BadInput(f"expected an H×W×3 colour array, got shape {arr.shape}")
+        byte = arr if arr.ndim == 2 else arr[..., :3]
+    else:
+        arr = _colour_array(rgb)
+        if not encode:
+            return Pixels(arr.shape[:2], rgba=_rgba(arr, not bottom_up))
+        byte = to_byte(arr if arr.ndim == 2 else arr[..., :3])
     return Pixels(arr.shape[:2], png=encode_png(byte[::-1] if bottom_up else byte, level=1))  # PNG rows: top first
 
 

@@ -39,7 +39,8 @@ class FusedTexture:
 
     :param texture: size×size×3 lit texture (row 0 = ``v = 0``), filled and padded.
     :param coverage: Share of the object's texels that some view sees.
-    :param maps: Map name → size×size(×3) array when the views carried maps, else empty.
+    :param maps: Map name → size×size(×3) array when the views carried maps, else empty (the 8-bit maps as
+        ``uint8``: :func:`.map_fusion.filled_maps`).
     """
 
     texture: np.ndarray

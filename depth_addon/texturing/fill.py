@@ -10,7 +10,7 @@ Two tools, both linear in the number of texels:
   resolution summing colour×weight and weight; pull: fill holes from the coarser level upsampled),
   which gives smooth, seam-free values in holes of any size.
 
-Material maps are filled from :func:`nearest_source` instead: each empty texel takes the values of the nearest
+Material maps are filled from :func:`nearest_seen` instead: each empty texel takes the values of the nearest
 painted one, so materials are never averaged across a gap (a roughness or metallic halfway between two
 materials belongs to neither), at the cost of one distance transform for all channels.
 """
@@ -140,12 +140,12 @@ def fill_texture(rgb: np.ndarray, seen: np.ndarray, inside: np.ndarray, padding:
     return cv2.merge(out).reshape(a.shape)
 
 
-def nearest_source(seen: np.ndarray) -> np.ndarray:
-    """For every texel (row-major), the flat index of the nearest ``seen`` texel (Euclidean distance, OpenCV's
-    5×5 estimate): one distance transform with labels.
+def nearest_seen(seen: np.ndarray) -> np.ndarray:
+    """For every texel (row-major), which ``seen`` texel is nearest, counted among the seen texels in row-major
+    order from 0 (Euclidean distance, OpenCV's 5×5 estimate): one distance transform with labels.
 
     :param seen: H×W bool, texels that hold data; at least one.
-    :return: H·W int32 flat indices; a seen texel is its own source.
+    :return: H·W int32 ranks; the k-th seen texel is its own source, ``k``.
     """
     m = np.asarray(seen, bool)
     # labels number the zero pixels of the source (the seen texels) in row-major order, from 1
@@ -153,7 +153,17 @@ def nearest_source(seen: np.ndarray) -> np.ndarray:
                                                         labelType=cv2.DIST_LABEL_PIXEL)
     labels = labels.reshape(-1)
     labels -= 1
-    return np.take(np.flatnonzero(m).astype(np.int32), labels)
+    return labels
+
+
+def nearest_source(seen: np.ndarray) -> np.ndarray:
+    """For every texel (row-major), the flat index of the nearest ``seen`` texel (:func:`nearest_seen`).
+
+    :param seen: H×W bool, texels that hold data; at least one.
+    :return: H·W int32 flat indices; a seen texel is its own source.
+    """
+    m = np.asarray(seen, bool)
+    return np.take(np.flatnonzero(m).astype(np.int32), nearest_seen(m))
 
 
 def clip_unit(values: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import BadInput
 from ..generation.maps import normal_from_height
+from ..io.png import to_byte
 from . import fill
 from .fusion import View
 from .raster import triangle_areas
@@ -54,41 +55,44 @@ def stacked(view: View) -> View:
 
 def filled_maps(values: np.ndarray, texels: np.ndarray, seen: np.ndarray, size: int, texel_metres: float) -> dict:
     """The object's maps from its fused texels, each texel filled from its nearest seen texel; ``normal`` is made
-    from the baked height.
+    from the baked height. The 8-bit maps come as the bytes their images store.
 
-    One distance transform finds, for every texel of the texture, the value row of its nearest seen texel
-    (:func:`.fill.nearest_source`); each map is then one gather of its own columns, so every map comes out as its
-    own contiguous array (the images they are stored in read them row by row) with no grid of all channels to
-    split. Albedo, roughness and metallic are clipped to [0, 1] (on the rows, before the gather); height stays
-    in metres. With no texel seen the maps are zeros and the normal map flat.
+    One distance transform finds, for every texel of the texture, its nearest seen texel (:func:`.fill.nearest_seen`).
+    The seen texels' values are gathered once, in that order, and the 8-bit maps are rounded there
+    (:func:`~depth_addon.io.png.to_byte`: clipped to [0, 1], as Blender stores floats in a byte image), where there
+    are fewer values than texels; each map is then one gather of its own bytes, a contiguous array (the images
+    they are stored in read them row by row) with no grid of all channels to split. Height stays float, in metres.
+    With no texel seen the maps are zeros and the normal map flat.
 
-    :param values: (N, 6) fused map values of the object's texels, in :data:`FUSED` order.
+    :param values: (N, 6) fused map values of the object's texels, in :data:`FUSED` order (not changed).
     :param texels: (N,) flat texel index of each value (:attr:`.raster.TexelGeometry.index`), each texel once.
     :param seen: (N,) bool, texels some view paints.
     :param size: Texture side in texels.
     :param texel_metres: Size of one texel on the surface (for the normal map's slopes).
+    :return: ``albedo`` (size×size×3), ``roughness``, ``metallic`` (size×size) and ``normal`` (size×size×3) as
+        ``uint8``; ``height`` (size×size) as ``float32``.
     """
     seen_rows = np.flatnonzero(seen)
-    rows = None
+    source = ordered = None
     if len(seen_rows):
-        seen_texels = texels[seen_rows]
         row_at = np.zeros(size * size, np.int32)
-        row_at[seen_texels] = seen_rows
+        row_at[texels[seen_rows]] = seen_rows
         seen_grid = np.zeros(size * size, bool)
-        seen_grid[seen_texels] = True
-        rows = row_at.take(fill.nearest_source(seen_grid.reshape(size, size)))
+        seen_grid[texels[seen_rows]] = True
+        ordered = np.asarray(values).take(row_at[np.flatnonzero(seen_grid)], axis=0)  # seen texels, row-major
+        source = fill.nearest_seen(seen_grid.reshape(size, size))
     out, k = {}, 0
     for name, channels in FUSED:
         shape = (size, size) if channels == 1 else (size, size, channels)
-        if rows is None:
-            out[name] = np.zeros(shape, np.float32)
+        if name == "height":
+            out[name] = (np.zeros(shape, np.float32) if source is None else
+                         np.ascontiguousarray(ordered[:, k], np.float32).take(source).reshape(shape))
         else:
-            columns = np.array(values[:, k:k + channels], np.float32)  # a copy: the caller's values stay as they are
-            if name != "height":
-                fill.clip_unit(columns)
-            out[name] = columns.take(rows, axis=0).reshape(shape)
+            out[name] = (np.zeros(shape, np.uint8) if source is None else
+                         to_byte(ordered[:, k] if channels == 1 else ordered[:, k:k + channels]).take(
+                             source, axis=0).reshape(shape))
         k += channels
-    out["normal"] = normal_from_height(out["height"], texel_metres)
+    out["normal"] = to_byte(normal_from_height(out["height"], texel_metres))
     return out
 
 
