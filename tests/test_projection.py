@@ -103,10 +103,10 @@ def test_remove_projection_restores_everything_exactly():
     assert all(s.material.name.endswith("[Depth]") for o in result.objects for s in o.material_slots)
     assert len(result.materials) == 6  # 5 demo materials + 1 grey base (empty slots share it)
     bpy.data.orphans_purge(do_recursive=True)  # unused originals must survive a purge
-    for name, (n_nodes, n_links, _fake) in originals.items():
+    for name, (n_nodes, n_links, fake) in originals.items():
         mat = bpy.data.materials[name]
         assert (len(mat.node_tree.nodes), len(mat.node_tree.links)) == (n_nodes, n_links)
-        assert mat.use_fake_user
+        assert mat.use_fake_user == fake  # the user's flags are never touched
     assert result.projector.users_collection[0].name == proj.PROJECTOR_COLLECTION
     projector_name = result.projector.name
 

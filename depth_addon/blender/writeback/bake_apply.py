@@ -3,9 +3,9 @@
 
 The baked material goes into every material slot of the object with the slot's link switched to
 *Object*, so the mesh's own material list (which other objects may share) is never edited. The
-object remembers each slot's link and object-level material, whether a slot was added and whether
-its mesh got a UV map from us; :func:`remove_bake` puts all of it back and deletes our material,
-and our image when nothing else uses it. The same mechanism shows coverage heat-maps.
+object remembers each slot's link and object-level material (a reference: :mod:`.kept`), whether a
+slot was added and whether its mesh got a UV map from us; :func:`remove_bake` puts all of it back
+and deletes our material, and our image when nothing else uses it. The same mechanism shows coverage heat-maps.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import numpy as np
 
 from ...errors import BadInput
 from .. import compat, images
-from . import projection
+from . import kept, projection
 from .uv_bake import KEY_UV_ADDED, remove_added_uv
 
 KEY_BAKE_STATE = "depth_addon_bake"  # on an object: JSON of what to restore
+KEY_BAKE_KEPT = "depth_addon_bake_kept"  # on an object: its slots' own materials (:mod:`.kept`)
 KEY_BAKE_MATERIAL = "depth_addon_bake_material"  # on our bake / coverage materials: the kind
 KINDS = {"bake": ("Depth Bake", "[Depth Bake]"), "coverage": ("Depth Coverage", "[Depth Coverage]")}
 SHADINGS = ("EMISSION", "PRINCIPLED", "PBR", "PBR_DISPLACEMENT")
@@ -59,6 +60,17 @@ def check_images_free(objects: list[bpy.types.Object], kind: str = "bake", names
             raise BadInput(f"an image named {name!r} already exists and is not one of ours; rename or remove it "
                            f"(or choose another image name) before baking {obj_name!r}")
     return wanted
+
+
+def check_maps_free(objects: list[bpy.types.Object], maps: tuple[str, ...]) -> None:
+    """Refuse when an image a bake's material maps would write already exists and belongs to the user.
+
+    :param objects: Bake targets.
+    :param maps: Map names (keys of :data:`MAP_SUFFIX`).
+    :raises BadInput: Naming the first image that is the user's.
+    """
+    for name in maps:
+        check_images_free(objects, "bake", {o.name: map_image_name(o.name, name) for o in objects})
 
 
 def store_texture(name: str, texture: np.ndarray | images.Pixels) -> bpy.types.Image:
@@ -205,20 +217,22 @@ def apply_bake(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind
     if not obj.material_slots:
         obj.data.materials.append(None)
         added = 1
-    slots = []
+    slots, own = [], []
     for slot in obj.material_slots:
         link = slot.link
         slot.link = "OBJECT"
         previous = slot.material
         slots.append([link, None if previous is None else previous.name])
+        own.append(previous)
         slot.material = mat
+    kept.keep(obj, KEY_BAKE_KEPT, own)  # a material only this slot used would be dropped at the next save
     obj[KEY_BAKE_STATE] = json.dumps({"kind": kind, "slots": slots, "added": added, "material": mat.name,
                                       "image": image.name, "uv": uv_name,
                                       "maps": {k: v.name for k, v in (maps or {}).items()}})
     if replaced is not None:  # e.g. a coverage preview replaced by the bake: drop its unused leftovers
-        kept = {image.name, *(m.name for m in (maps or {}).values())}
+        in_use = {image.name, *(m.name for m in (maps or {}).values())}
         _purge(*((("material", replaced[0]),) if replaced[0] != mat.name else ()),
-               *(("image", name) for name in (replaced[1], *replaced[2]) if name not in kept))
+               *(("image", name) for name in (replaced[1], *replaced[2]) if name not in in_use))
     return mat
 
 
@@ -238,9 +252,10 @@ def _purge(*items: tuple[str, str | None]) -> None:
 
 def _restore(obj: bpy.types.Object) -> tuple[str | None, str | None, list[str]]:
     state = json.loads(obj[KEY_BAKE_STATE])
-    for slot, (link, name) in zip(obj.material_slots, state["slots"], strict=False):
+    own = kept.materials(obj, KEY_BAKE_KEPT, [name for _link, name in state["slots"]], bpy.data.materials.get)
+    for slot, (link, _name), material in zip(obj.material_slots, state["slots"], own, strict=False):
         slot.link = "OBJECT"
-        slot.material = bpy.data.materials.get(name) if name else None
+        slot.material = material
         slot.link = link
     added = int(state.get("added", 0))
     if added and len(obj.data.materials) <= added:
@@ -249,6 +264,7 @@ def _restore(obj: bpy.types.Object) -> tuple[str | None, str | None, list[str]]:
         for _ in range(added):
             obj.data.materials.pop()
     del obj[KEY_BAKE_STATE]
+    kept.forget(obj, KEY_BAKE_KEPT)
     return state.get("material"), state.get("image"), list(state.get("maps", {}).values())
 
 

@@ -6,8 +6,10 @@ custom properties, so the projection stays put when the camera moves and survive
 file. Each material slot gets a *new* material (a copy of the original) whose shader maps the
 projector-space position to image UV (divide by ``-Z`` for perspective) and mixes the image, as
 emission, over the original surface where the point is in the frame, in front of the projector
-and not occluded (with a depth image). Originals stay untouched, protected by a fake user while
-unused, and :func:`remove_projection` restores every slot exactly.
+and not occluded (with a depth image). Slots are switched to an *Object* link, so the mesh's own material list
+(which other objects may share) is never edited. Originals stay untouched: each projection material refers to its
+original and each object to its slots' own materials (references count as users and follow renames: :mod:`.kept`),
+and :func:`remove_projection` restores every slot exactly.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mathutils import Matrix
 from ...camera import CameraModel
 from ...errors import BadInput
 from ..images import KEY_OWNED, owned_collection
+from . import kept
 from .projection_nodes import KEY_SOURCE, MATERIAL_SUFFIX, NODE_PREFIX, build_material, library_of
 
 __all__ = ["KEY_PROJECTOR", "KEY_SOURCE", "KEY_STATE", "MATERIAL_SUFFIX", "NODE_PREFIX", "ProjectionResult",
@@ -32,7 +35,10 @@ PROJECTOR_COLLECTION = "Depth Projectors"
 
 KEY_PROJECTOR = "depth_addon_projector"  # on a projector: the full camera model as JSON
 KEY_STATE = "depth_addon_projection"  # on a projected object: JSON of its original slots
-KEY_SOURCE_FAKE = "depth_addon_source_fake_user"  # the source's fake-user flag before projection
+KEY_KEPT = "depth_addon_projection_kept"  # on a projected object: its slots' own materials (:mod:`.kept`)
+KEY_SOURCE_MATERIAL = "depth_addon_source_material"  # on a projection material: its original, as a reference
+#: On projection materials made before originals were referred to: the original's fake-user flag before it was set.
+KEY_SOURCE_FAKE = "depth_addon_source_fake_user"
 
 
 @dataclass
@@ -98,21 +104,16 @@ def _projection_materials() -> list[bpy.types.Material]:
 
 
 def _source_of(mat: bpy.types.Material) -> bpy.types.Material | None:
+    if KEY_SOURCE_MATERIAL in mat:
+        return mat[KEY_SOURCE_MATERIAL]
     return _lookup_material(json.loads(mat[KEY_SOURCE]))
 
 
 def _protect_source(source: bpy.types.Material | None, mat: bpy.types.Material) -> None:
-    """Remember the source's fake-user flag on ``mat`` and keep the source from being purged."""
-    if source is None:
-        return
-    previous = source.use_fake_user
-    for other in _projection_materials():
-        if other != mat and KEY_SOURCE_FAKE in other and _source_of(other) == source:
-            previous = bool(other[KEY_SOURCE_FAKE])  # already protected by an earlier projection
-            break
-    mat[KEY_SOURCE_FAKE] = previous
-    if source.library is None:
-        source.use_fake_user = True
+    """Refer to the source from ``mat``: a user, so unused originals survive a purge or a save, whatever their
+    name becomes meanwhile."""
+    if source is not None:
+        mat[KEY_SOURCE_MATERIAL] = source
 
 
 def _projectors_of(mats) -> set[str]:
@@ -133,8 +134,8 @@ def _discard_materials(mats: list[bpy.types.Material]) -> None:
             if mat.users:
                 mat.user_remap(source)
             still_used = any(o.name not in doomed and _source_of(o) == source for o in _projection_materials())
-            if not still_used and source.library is None:
-                source.use_fake_user = bool(mat.get(KEY_SOURCE_FAKE, source.use_fake_user))
+            if KEY_SOURCE_FAKE in mat and not still_used and source.library is None:  # made by an earlier version
+                source.use_fake_user = bool(mat[KEY_SOURCE_FAKE])
         bpy.data.materials.remove(mat)
     for name in projectors - _projectors_of(_projection_materials()):
         bpy.data.objects.remove(bpy.data.objects[name])
@@ -145,15 +146,23 @@ def _discard_materials(mats: list[bpy.types.Material]) -> None:
 
 def _restore_object(obj: bpy.types.Object) -> None:
     state = json.loads(obj[KEY_STATE])
+    if "links" in state:  # before the slots added for the projection go: they hold the projection too
+        own = kept.materials(obj, KEY_KEPT, state["links"], lambda _link: None)
+        for slot, link, material in zip(obj.material_slots, state["links"], own, strict=False):
+            slot.link = "OBJECT"
+            slot.material = material
+            slot.link = link
     added = int(state.get("added", 0))
     if added and len(obj.data.materials) <= added:
         obj.data.materials.clear()  # pop() of the last slot leaves the object's slot count stale
     else:
         for _ in range(added):
             obj.data.materials.pop()
-    for slot, key in zip(obj.material_slots, state["slots"], strict=False):
-        slot.material = _lookup_material(key)
+    if "links" not in state:  # projected by an earlier version: the mesh's slots held the projection
+        for slot, key in zip(obj.material_slots, state["slots"], strict=False):
+            slot.material = _lookup_material(key)
     del obj[KEY_STATE]
+    kept.forget(obj, KEY_KEPT)
 
 
 def render_visible(scene: bpy.types.Scene) -> set[str]:
@@ -244,13 +253,18 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
         if not obj.material_slots:
             obj.data.materials.append(None)
             added = 1
-        originals = []
+        originals, links, own = [], [], []
         for slot in obj.material_slots:
             current = slot.material
             source = _source_of(current) if current is not None and KEY_SOURCE in current else current
             originals.append(None if source is None else [source.name, library_of(source)])
+            links.append(slot.link)
+            slot.link = "OBJECT"  # the object's own slot: a mesh other objects share stays as it is
+            own.append(slot.material)
             slot.material = projection_for(source)
-        obj[KEY_STATE] = json.dumps({"projector": projector.name, "slots": originals, "added": added})
+        kept.keep(obj, KEY_KEPT, own)
+        obj[KEY_STATE] = json.dumps({"projector": projector.name, "slots": originals, "links": links,
+                                     "added": added})
         result.objects.append(obj)
     return result
 
