@@ -87,6 +87,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_out):
     mine = bpy.data.images.new("Cube Depth Bake", 4, 4)  # the user's image with the name a bake would use
     mine.pixels.foreach_set(np.full(64, 0.25, np.float32))
     mine_pixels = list(mine.pixels)
+    bpy.data.images.new("Ground Depth Albedo", 4, 4)  # the user's image with the name a map would use
     away = bpy.data.objects.new("Away", bpy.data.cameras.new("Away"))
     away.location, away.rotation_euler = (0.0, 0.0, 20.0), (np.pi, 0.0, 0.0)  # looks up into the sky
     scene.collection.objects.link(away)
@@ -98,6 +99,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_out):
         "no faces": dict(objects=[empty_mesh]),
         "library": dict(objects=[dst.objects[0]]),
         "already exists": dict(objects=[cube]),
+        "'Ground Depth Albedo' already exists": dict(objects=[ground], maps=True, shading="PBR"),  # no UV added
         "texture size": dict(objects=[ground], bake_size=3),
         "sees any geometry": dict(objects=[ground], cameras=[away]),
         "placement": dict(objects=[ground], placement="spiral"),

@@ -20,6 +20,20 @@ def test_plain_depth_has_no_passes() -> None:
     assert result.normals is None and result.object_ids is None and result.material_ids is None
 
 
+def test_passes_draw_what_renders_when_the_viewport_hides_it() -> None:
+    """Objects hidden with the eye icon still render: their depth, normals and ids come from the render."""
+    scene = analytic.build()
+    plain = render_depth(scene, engine="gpu")
+    for obj in scene.objects:
+        if obj.type == "MESH":
+            obj.hide_set(True)
+    result = render_depth(scene, engine="gpu", normals=True, ids=True)
+    assert np.array_equal(result.mask, plain.mask) and result.mask.any()
+    np.testing.assert_allclose(result.depth[result.mask], plain.depth[plain.mask], rtol=1e-5)
+    assert set(np.array(result.objects)[result.object_ids[result.mask]]) == {"Box", "Plane"}
+    assert all(o.hide_get() for o in scene.objects if o.type == "MESH")
+
+
 def test_normals_and_ids_on_the_analytic_scene() -> None:
     scene = analytic.build()
     red = bpy.data.materials.new("Red")

@@ -21,7 +21,7 @@ from ..camera import CameraModel
 from ..errors import BadInput
 from ..generation import anchor
 from ..generation.scene_prompt import parse_scene_prompt
-from ..texturing import conditioning
+from ..texturing import conditioning, map_fusion
 from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local
@@ -184,6 +184,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     targets = uv_bake.bake_targets(scene, objects)
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
     names = bake_apply.check_images_free(targets, "bake")
+    bake_apply.check_maps_free(targets, map_fusion.BAKED if s.maps else ())  # before a UV map or a view is made
     object_prompts = check_object_prompts({**props.object_prompts(scene), **(object_prompts or {})},
                                           [o.name for o in scene.objects])
     id_renders = [] if object_prompts or len(parse_scene_prompt(prompt).phrases) > 1 else None
@@ -218,8 +219,12 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         gen.fingerprint, frame, _options(s, target_names, len(captured), "models" if models else "cameras" if cameras
                                          else s.placement, object_prompts, parts.decisions))
     t = time.perf_counter()
-    result = bake_views(scene, targets, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading, record,
-                        names, report, uv_maps, tris)
+    try:
+        result = bake_views(scene, targets, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading,
+                            record, names, report, uv_maps, tris)
+    except BaseException:  # e.g. an image of the user's named as ours since the start: UV maps added go again
+        _drop_added_uvs(target_names)
+        raise
     timings["bake"] = time.perf_counter() - t
     result.mapping, result.timings, result.decisions = mapping, timings, parts.decisions
     result.warnings[:0] = warnings

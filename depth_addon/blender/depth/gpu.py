@@ -59,7 +59,8 @@ class _DepthEngine(bpy.types.RenderEngine):
             _DepthEngine.job(depsgraph)
 
 
-def run_in_render(scene: bpy.types.Scene, layer: str, job: Callable[[bpy.types.Depsgraph], None]) -> None:
+def run_in_render(scene: bpy.types.Scene, layer: str, job: Callable[[bpy.types.Depsgraph], None],
+                  camera: bpy.types.Object | None = None) -> None:
     """Render ``scene`` with the internal engine at 1×1 and call ``job`` with the render depsgraph.
 
     The engine class is registered only for this call, and every render setting changed for it is
@@ -68,6 +69,8 @@ def run_in_render(scene: bpy.types.Scene, layer: str, job: Callable[[bpy.types.D
     :param scene: Scene to evaluate.
     :param layer: View layer name.
     :param job: Called once inside the render, with a GPU context bound.
+    :param camera: The scene camera during the render when the scene has none (Blender renders nothing without
+        one; which camera does not matter to the job).
     """
     errors: list[BaseException] = []
 
@@ -88,6 +91,8 @@ def run_in_render(scene: bpy.types.Scene, layer: str, job: Callable[[bpy.types.D
                                 ("resolution_percentage", 100), ("use_compositing", False),
                                 ("use_sequencer", False), ("use_border", False), ("use_single_layer", True)):
                 ov.set(r, attr, value)
+            if scene.camera is None and camera is not None:
+                ov.set(scene, "camera", camera)
             render_held(scene=scene.name, layer=layer)
     finally:
         _DepthEngine.job = None

@@ -148,7 +148,7 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
         out["instances"] = instances
         return out
     if not passes:
-        snap = rendered.snapshot(scene, layer, visibility, settings, cacheable=tracked)
+        snap = rendered.snapshot(scene, layer, visibility, settings, cacheable=tracked, camera=cam_obj)
         drawn = snap.instances
         modelview = view[None] @ drawn.matrices
         plan = draw_plan(drawn, snap.entries)
@@ -156,17 +156,18 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
         out = depth_gpu.draw(drawn, snap.entries, modelview, proj, cam, plan=plan)
         out["instances"] = drawn
         return out
-    check_renderable(instances, bounding_boxes(instances), scene, modelview, cam.clip[0])
     out = {}
 
     def job(render_depsgraph: bpy.types.Depsgraph) -> None:
         drawn = scene_instances(render_depsgraph, visibility, slots=passes)
+        # checked on what the render draws: the viewport may hide what renders (the eye icon, a viewport modifier)
+        check_renderable(drawn, bounding_boxes(drawn), scene, view[None] @ drawn.matrices, cam.clip[0])
         entries = depth_cache.entries(drawn, cached=False)
         out.update(depth_gpu.draw(drawn, entries, view[None] @ drawn.matrices, proj, cam, passes, fresh=True))
         out["instances"] = drawn
 
     with depth_cache.quiet():
-        depth_gpu.run_in_render(scene, layer.name, job)
+        depth_gpu.run_in_render(scene, layer.name, job, cam_obj)
         evaluated_depsgraph(scene, layer)  # the render's own updates are not edits
     return out
 

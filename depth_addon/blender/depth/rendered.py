@@ -109,7 +109,7 @@ def _read(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility, old: Sna
 
 
 def snapshot(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibility: RenderVisibility, settings: dict,
-             cacheable: bool = True) -> Snapshot:
+             cacheable: bool = True, camera: bpy.types.Object | None = None) -> Snapshot:
     """The render-level geometry of ``layer``, rendering only when something drawable changed.
 
     :param scene: The scene.
@@ -117,6 +117,7 @@ def snapshot(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibility: Ren
     :param visibility: Render visibility of ``layer``.
     :param settings: Render-only settings per owner and of the scene (see :class:`Snapshot`).
     :param cacheable: False when the viewport cannot report every change (then this always renders).
+    :param camera: The camera asked for, rendered from when the scene has none (:func:`.gpu.run_in_render`).
     :raises BadInput: Geometry too large to upload (:func:`.cache.check_upload`).
     """
     slot = (scene.session_uid, layer.name)
@@ -127,7 +128,7 @@ def snapshot(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibility: Ren
     result: list = []
     with depth_cache.quiet():
         depth_gpu.run_in_render(scene, layer.name, lambda dg: result.append(
-            _read(dg, visibility, old, key, settings)))
+            _read(dg, visibility, old, key, settings)), camera)
         evaluated_depsgraph(scene, layer)  # takes in the render's own updates while they are ignored
     snap, fresh = result[0]
     for k, arrays in fresh.items():

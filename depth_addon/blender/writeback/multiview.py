@@ -298,9 +298,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     with_maps = map_fusion.has_maps(views)
     if shading in bake_apply.RELIGHTABLE and not with_maps:
         raise BadInput(f"{shading} shading needs material maps: ask the generator for them (--maps), or use EMISSION")
-    for name in map_fusion.BAKED if with_maps else ():
-        bake_apply.check_images_free(objects, "bake", {o.name: bake_apply.map_image_name(o.name, name)
-                                                       for o in objects})
+    bake_apply.check_maps_free(objects, map_fusion.BAKED if with_maps else ())
     fused_views = [map_fusion.stacked(v) for v in views] if with_maps else views
     uv_maps = uv_maps or uv_bake.ensure_uv_maps(objects)
     depsgraph = bpy.context.evaluated_depsgraph_get()

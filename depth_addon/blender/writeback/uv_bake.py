@@ -148,9 +148,13 @@ def _smart_project(objects: list[bpy.types.Object], uv_name: str) -> None:
             obj.data.uv_layers.active = obj.data.uv_layers[uv_name]
             for other in view_layer.objects:
                 other.select_set(False)
-            obj.select_set(True)
-            view_layer.objects.active = obj
+            hidden = None
             try:
+                hidden = (obj.hide_get(), obj.hide_viewport)  # edit mode skips hidden objects: shown to unwrap
+                obj.hide_set(False)
+                obj.hide_viewport = False
+                obj.select_set(True)
+                view_layer.objects.active = obj
                 with ctx.temp_override(active_object=obj, object=obj, selected_objects=[obj],
                                        selected_editable_objects=[obj]):
                     bpy.ops.object.mode_set(mode="EDIT")
@@ -162,11 +166,14 @@ def _smart_project(objects: list[bpy.types.Object], uv_name: str) -> None:
                     finally:
                         bpy.ops.object.mode_set(mode="OBJECT")
             except RuntimeError as exc:
-                raise BadInput(f"cannot unwrap {obj.name!r} (is it hidden or excluded?): "
+                raise BadInput(f"cannot unwrap {obj.name!r} (is its collection excluded from the view layer?): "
                                f"{str(exc).strip().splitlines()[-1]}") from None
             finally:
                 obj.data.uv_layers.active_index = active_index
                 _restore_flags(obj.data, flags)
+                if hidden is not None:
+                    obj.hide_viewport = hidden[1]
+                    obj.hide_set(hidden[0])
     finally:
         for other in view_layer.objects:
             other.select_set(other in previous_selection)
