@@ -64,6 +64,12 @@ CASES = [
      "resolution must be at least 1"),
     ("generate size 0", ["generate", "{d}/ramp.npy", "--size", "0", "4", "--out", "{o}/g.png"],
      "--size W must be from 8 to 8192"),
+    ("generate over its depth", ["generate", "{d}/two.exr", "--out", "{d}/two.exr"], "is an input of this command"),
+    ("objects missing", ["texture", "--blend", "{d}/demo.blend", "--objects", "Bx", "--out-dir", "{o}/t"],
+     "include 'Bx', which is no object of this scene; did you mean 'Box'"),
+    ("views option without views", ["texture", "--blend", "{d}/demo.blend", "--new-uv", "--out-dir", "{o}/t"],
+     "--new-uv set(s) how several views"),
+    ("texture without out-dir", ["texture", "--blend", "{d}/demo.blend"], "--out-dir is needed"),
 ]
 
 

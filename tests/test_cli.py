@@ -104,9 +104,10 @@ def test_texture_json_events_and_artifacts(tmp_path: Path, tmp_out: Path) -> Non
     proc = run_cli("--json", "texture", "--blend", str(blend), "--out-dir", str(tmp_out), "--prompt", "red brick",
                    "--seed", "7", "--render", "--samples", "1")
     assert proc.returncode == 0, proc.stderr
-    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    events = [json.loads(line) for line in proc.stdout.splitlines()]  # every line: Blender's own go to stderr
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and "error" not in kinds
+    assert "Saved" in proc.stderr or "Read blend" in proc.stderr  # Blender's log lines are there instead
     fractions = [e["fraction"] for e in events if e["event"] == "progress"]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     artifacts = {e["kind"]: Path(e["path"]) for e in events if e["event"] == "artifact"}
@@ -114,6 +115,7 @@ def test_texture_json_events_and_artifacts(tmp_path: Path, tmp_out: Path) -> Non
         assert artifacts[kind].is_file(), kind
     run = json.loads((tmp_out / "run.json").read_text())
     assert run["seed"] == 7 and run["prompt"] == "red brick" and run["resolution"] == [48, 32]
+    assert run["artifacts"]["render"] == "render.png" and run["warnings"] == []
     assert set(run["timings"]) >= {"depth", "generate", "project", "render", "save"}
     assert not [p for p in tmp_out.iterdir() if ".part" in p.name]
 

@@ -108,7 +108,7 @@ def test_parse_frames() -> None:
     (["import-depth", "x.png", "--out", "o.blend", "--values", "metres"], "invalid choice: 'metres'"),
     (["render-depth", "--out", "d.exr", "--engine", "nope"], "argument --engine: invalid choice"),
     (["texture", "--seed", "x", "--out-dir", "o"], "argument --seed: invalid int value"),
-    (["demo"], "required: --out-dir"),
+    (["demo"], "--out-dir is needed"),
     (["generate", "d.exr", "--out", "g.png", "--unknown"], "unrecognized arguments: --unknown"),
     (["generate"], "required: depth, --out"),
     (["batch"], "required: job"),

@@ -120,14 +120,15 @@ def test_files_colour_resize_pack_preview_and_unicode(tmp_path: Path) -> None:
     write_png(folder / "farbe.png", RNG.integers(0, 255, (48, 64, 3)).astype(np.uint8))
     result = import_depth_map(folder / "глубина.png", folder / "farbe.png", scale=0.001, pack=True, preview=True,
                               fill_holes=True, denoise="bilateral")
-    assert "resized" in result.warnings[0] and tuple(result.color_image.size) == (32, 24)
+    assert any("resized" in w for w in result.warnings) and tuple(result.color_image.size) == (32, 24)
+    assert any("no lens given: a 39.6°" in w for w in result.warnings)  # the default lens is said
     assert result.depth_image.packed_file is not None and result.color_image.packed_file is not None
     assert {"input", "fill", "denoise", "tear"} <= {i.name.split(" ")[-1] for i in bpy.data.images}
     assert np.allclose(result.prepared.depth[10:14, 12:18], 1.5, rtol=1e-3)  # millimetres → metres
     write_pfm(folder / "d.pfm", scene_depth())
     write_png(folder / "same.png", np.zeros((24, 32, 3), np.uint8))
-    same = import_depth_map(folder / "d.pfm", folder / "same.png")
-    assert same.color_image.filepath == str(folder / "same.png") and not same.warnings
+    same = import_depth_map(folder / "d.pfm", folder / "same.png", fov=50.0)
+    assert same.color_image.filepath == str(folder / "same.png") and not same.warnings  # a lens given: no warning
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple]:

@@ -12,6 +12,7 @@ pass) before generating.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ from ..io.staging import replace_folder
 from ..mapping import DepthMapping, robust_range
 from .blendfile import save_blend
 from .depth import render_depth, save_depth
-from .scene_prompts import SceneSegments, check_object_prompts, scene_segments
+from .scene_prompts import SceneSegments, check_object_prompts, prompt_warnings, scene_segments
 from .texture import generate, project
 
 Emit = Callable[..., None]
@@ -177,6 +178,18 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
     return files
 
 
+def _missing_folders(path: Path) -> list[Path]:
+    """The folders of ``path`` that do not exist yet, deepest first.
+
+    :param path: A folder about to be made.
+    """
+    made, folder = [], path.absolute()
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    return made
+
+
 def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[int, int] | None = None,
             cancel: Callable[[], bool] | None = None) -> dict:
     """Run every unit of ``job`` (or of one task / frame chunk) that is not done yet.
@@ -196,25 +209,34 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
     start, done, skipped, total = time.perf_counter(), 0, 0, 0
     for task in tasks:
         refuse_inputs_inside(Path(task.out_dir), [task.blend])
+        made = _missing_folders(Path(task.out_dir))
         check_writable_dir(task.out_dir)
-        scene = open_task_file(task)
-        units = job.units(task, task_cameras(task, scene), scene.frame_current)
-        if frames is not None:
-            units = [u for u in units if frames[0] <= u.frame <= frames[1]]
-        manifest = Manifest(task.out_dir)
-        todo = [u for u in units if not manifest.is_done(u)]
-        total += len(units)
-        skipped += len(units) - len(todo)
-        if not todo:
-            continue
-        mapping = locked_mapping(scene, task, units)
-        for unit in todo:
-            if cancel is not None and cancel():
-                raise Cancelled("batch cancelled")
-            emit("progress", fraction=round((done + skipped) / max(total, 1), 4),
-                 message=f"{task.name} {unit.camera} frame {unit.frame}")
-            run_unit(scene, task, unit, mapping, emit, manifest)
-            done += 1
+        try:
+            for line in prompt_warnings(task.prompt, dict(task.object_prompts)):
+                emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
+            scene = open_task_file(task)
+            units = job.units(task, task_cameras(task, scene), scene.frame_current)
+            if frames is not None:
+                units = [u for u in units if frames[0] <= u.frame <= frames[1]]
+            manifest = Manifest(task.out_dir)
+            todo = [u for u in units if not manifest.is_done(u)]
+            total += len(units)
+            skipped += len(units) - len(todo)
+            if not todo:
+                continue
+            mapping = locked_mapping(scene, task, units)
+            for unit in todo:
+                if cancel is not None and cancel():
+                    raise Cancelled("batch cancelled")
+                emit("progress", fraction=round((done + skipped) / max(total, 1), 4),
+                     message=f"{task.name} {unit.camera} frame {unit.frame}")
+                run_unit(scene, task, unit, mapping, emit, manifest)
+                done += 1
+        except BaseException:
+            for folder in made:  # the folders made for this task, deepest first, while nothing is in them
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
     return {"done": done, "skipped": skipped, "units": total, "seconds": time.perf_counter() - start}
 
 

@@ -37,6 +37,13 @@ class SceneSegments:
     unused: list[str] = field(default_factory=list)
 
 
+def _missing(name: object, names: list[str]) -> str:
+    """``name`` and the closest of ``names``, for a message about an object that is not there."""
+    close = difflib.get_close_matches(str(name), names, n=3)
+    return f"{name!r}, which is no object of this scene" + (
+        f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "")
+
+
 def check_object_prompts(object_prompts: dict[str, str] | None, names: list[str]) -> dict[str, str]:
     """``object_prompts`` when every key names an object of ``names``.
 
@@ -45,10 +52,35 @@ def check_object_prompts(object_prompts: dict[str, str] | None, names: list[str]
     object_prompts = dict(object_prompts or {})
     for name in object_prompts:
         if not isinstance(name, str) or name not in names:
-            close = difflib.get_close_matches(str(name), names, n=3)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise BadInput(f"--object-prompt names {name!r}, which is no object of this scene{hint}")
+            raise BadInput(f"an object prompt (--object-prompt, object_prompts) names {_missing(name, names)}")
     return object_prompts
+
+
+def check_objects(objects: tuple[str, ...] | list[str], names: list[str]) -> None:
+    """Refuse object names that are not in ``names``.
+
+    :param objects: Names asked for.
+    :param names: The scene's object names.
+    :raises BadInput: For the first missing object, with the closest names suggested.
+    """
+    for name in objects:
+        if name not in names:
+            raise BadInput(f"the objects to texture include {_missing(name, names)}")
+
+
+def prompt_warnings(prompt: str, prompts: dict[str, str] | None = None) -> list[str]:
+    """What a prompt and the per-object prompts hold that paints nothing: unknown words and empty phrases.
+
+    :param prompt: The scene prompt.
+    :param prompts: Object name → its own prompt.
+    """
+    parsed = parse_scene_prompt(prompt)
+    out = [f"unknown word {word!r} in the prompt" for word in parsed.unknown]
+    if parsed.empty:
+        out.append(f"{len(parsed.empty)} empty phrase(s) in the prompt (a lone comma, or nothing between commas)")
+    for name, text in (prompts or {}).items():
+        out += [f"unknown word {word!r} in the prompt of {name!r}" for word in parse_scene_prompt(text).unknown]
+    return out
 
 
 def scene_segments(depth: DepthResult, prompt: str, object_prompts: dict[str, str] | None = None) -> SceneSegments:

@@ -34,7 +34,7 @@ from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
 from .flow import PAUSE, Flow, GenerateRequest, reporter, run_local
-from .scene_prompts import SceneSegments, check_object_prompts, scene_segments
+from .scene_prompts import SceneSegments, check_object_prompts, check_objects, scene_segments
 
 Progress = Callable[[float, str], None]
 #: Scene property naming the last generated image (the default of Project Image).
@@ -109,7 +109,7 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
                   = None, resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
                   compositor: bool = True, progress: Progress | None = None,
                   cancel: Callable[[], bool] | None = None, object_prompts: dict[str, str] | None = None,
-                  maps: bool = False) -> TextureRun:
+                  maps: bool = False, objects: list | tuple | None = None) -> TextureRun:
     """The whole path in this process: depth from the camera → generated image → projection (+ compositor).
 
     The sidebar runs the same :func:`texture_flow` through the worker (:mod:`.jobs`).
@@ -130,10 +130,12 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     :param object_prompts: Object name → prompt, winning over the routing of a multi-material ``prompt``.
     :param maps: Also project material maps (albedo, roughness, metallic, height): a relightable Principled
         material instead of the lit image as emission; with ``out_dir`` they are written next to the image.
+    :param objects: Mesh objects (or their names) to project onto; every visible mesh when None or empty.
     """
     report = reporter(progress, cancel)
-    flow = texture_flow(scene, camera, prompt, seed, out_dir, resolution, engine, mapping, compositor, report=report,
-                        object_prompts=object_prompts, maps=maps)
+    names = tuple(o if isinstance(o, str) else o.name for o in objects or ())
+    flow = texture_flow(scene, camera, prompt, seed, out_dir, resolution, engine, mapping, compositor, names,
+                        report=report, object_prompts=object_prompts, maps=maps)
     return run_local(flow, generator, progress=progress, cancel=cancel)
 
 
@@ -161,6 +163,7 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     scene_name, frame, timings, files = scene.name, scene.frame_current, {}, {}
     t = time.perf_counter()
     report(0.0, "rendering depth")
+    check_objects(objects, [o.name for o in scene.objects])
     object_prompts = check_object_prompts({**props.object_prompts(scene), **(object_prompts or {})},
                                           [o.name for o in scene.objects])
     per_part = bool(object_prompts) or len(parse_scene_prompt(prompt).phrases) > 1

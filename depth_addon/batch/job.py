@@ -137,6 +137,9 @@ def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
         raise _fail(where, "needs a 'blend' file")
     name = str(data.get("name") or f"task{index + 1:03d}")
     where = f"task {name!r}"
+    if name in (".", "..") or any(c in name for c in "/\\\0:") or name != name.strip():
+        raise _fail(where, "'name' names the task's folder (out/<name>): one folder name, without /, \\, : or "
+                           "surrounding spaces, and not . or ..")
     blend = base / str(data["blend"])
     cameras = data.get("cameras", "scene")
     if isinstance(cameras, list):

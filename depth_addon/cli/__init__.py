@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..errors import Cancelled, DepthAddonError
 from ..io.atomic import hold_interrupt
@@ -83,17 +84,21 @@ class Events:
         :param as_json: One JSON object per event on stdout instead of human-readable lines.
         """
         self.as_json = as_json
+        self.stream = None  # where JSON events go: sys.stdout when None (see _json_stdout)
         self._last = -1.0
         self._last_message = ""
 
     def emit(self, event: str, **data: object) -> None:
-        """Write one event; human mode prints artifacts and the summary, progress goes to stderr.
+        """Write one event; human mode prints artifacts and the summary, progress goes to stderr, and a warning is
+        one line on stderr in both modes.
 
         :param event: ``start``, ``progress``, ``artifact``, ``part``, ``warning``, ``plan``, ``done`` or ``error``.
         :param data: The event's fields.
         """
+        if event == "warning":  # one line on stderr in both modes
+            print(f"{PROG}: warning: {data.get('message', '')}", file=sys.stderr, flush=True)
         if self.as_json:
-            print(json.dumps({"event": event, **data}, default=str), flush=True)
+            print(json.dumps({"event": event, **data}, default=str), file=self.stream or sys.stdout, flush=True)
         elif event == "artifact":
             print(f"{data['kind']:>10}: {data['path']}", flush=True)
         elif event == "part":
@@ -124,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="one JSON event per line on stdout")
-    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog=PROG, description="Depth out of a Blender scene, depth into it, and AI textures "
+                           "from it (see each command's --help).")
     parser.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in MODULES:
@@ -177,6 +183,16 @@ def _run(argv: list[str]) -> int:
     except SystemExit as exc:  # --help and --version: 0
         return int(exc.code or 0) and 2
     events = Events(args.json)
+    with _json_stdout(events) if args.json else contextlib.nullcontext():
+        return _run_command(args, events)
+
+
+def _run_command(args: argparse.Namespace, events: Events) -> int:
+    """Run the parsed command and report it (see :func:`main`).
+
+    :param args: The parsed command line.
+    :param events: The event writer.
+    """
     interrupted = threading.Event()
     args.cancel = interrupted.is_set  # polled between batch units
     previous = _catch_sigint(interrupted)
@@ -200,6 +216,41 @@ def _run(argv: list[str]) -> int:
             signal.signal(signal.SIGINT, previous)
     events.emit("done", **summary)
     return 0
+
+
+@contextlib.contextmanager
+def _json_stdout(events: Events) -> Iterator[None]:
+    """Keep stdout for the JSON events while a command runs: Blender writes its own log lines (files read, saved
+    and rendered) to file descriptor 1 and its reports to ``sys.stdout``; both point at stderr meanwhile, and the
+    events go to a copy of the real stdout (or to the stream a caller put in ``sys.stdout``).
+
+    :param events: The event writer (its stream is set for the duration).
+    """
+    original = sys.stdout
+    try:
+        fd = original.fileno()
+    except (AttributeError, OSError, ValueError):  # a Python-level stream (a caller capturing it)
+        fd = None
+    saved = None
+    if fd is None:
+        events.stream = original
+    else:
+        original.flush()
+        saved = os.dup(fd)
+        events.stream = io.TextIOWrapper(os.fdopen(os.dup(saved), "wb"), encoding="utf-8", newline="\n",
+                                         line_buffering=True)
+        os.dup2(2, fd)
+    sys.stdout = sys.stderr
+    try:
+        yield
+    finally:
+        sys.stdout = original
+        events.stream.flush()
+        if saved is not None:
+            os.dup2(saved, fd)
+            os.close(saved)
+            events.stream.close()
+        events.stream = None
 
 
 def _catch_sigint(interrupted: threading.Event) -> Callable | int | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..app.batch_run import plan_job, run_job
 from ..batch import load_job, split_units
 from ..io.atomic import write_text_atomic
-from .common import EventSink
+from .common import EventSink, warn
 
 COMMAND = "batch"
 
@@ -54,6 +54,9 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
         return {"tasks": len(planned["tasks"])}
     summary = run_job(job, events.emit, only_task=args.task, frames=tuple(args.frames) if args.frames else None,
                       cancel=getattr(args, "cancel", None))
+    if not summary["units"]:
+        warn(events, "no unit to run: " + (f"--frames {args.frames[0]} {args.frames[1]} holds none of the tasks' "
+                                           "frames" if args.frames else "the job's tasks have no cameras or frames"))
     if not events.as_json:
         print(f"{summary['done']} units done, {summary['skipped']} already done, {summary['units']} in all")
     return summary

@@ -12,7 +12,6 @@ import argparse
 import os
 import platform
 import re
-import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -101,14 +100,26 @@ def check_out_file(out: str | os.PathLike, suffixes: tuple[str, ...], what: str)
     return path
 
 
+def check_not_input(out: Path, *inputs: str | os.PathLike | None, option: str = "--out") -> None:
+    """An output must not be one of the command's inputs: it would be replaced before it is read, or after.
+
+    :param out: The output file.
+    :param inputs: The input files (None is skipped).
+    :param option: The output's option (for the message).
+    :raises BadInput: When ``out`` is one of ``inputs``.
+    """
+    for source in inputs:
+        if source is not None and Path(source).resolve() == out.resolve():
+            raise BadInput(f"{option} {os.fspath(out)} is an input of this command; write the result to another file")
+
+
 def warn(events: EventSink, message: str) -> None:
     """A warning: a ``warning`` event and one line on stderr (in both output modes).
 
     :param events: The CLI's event writer.
     :param message: What the user should know.
     """
-    events.emit("warning", message=message)
-    print(f"depth_cli: warning: {message}", file=sys.stderr, flush=True)
+    events.emit("warning", message=message)  # the event writer also prints it on stderr
 
 
 def missing_libraries() -> list[str]:

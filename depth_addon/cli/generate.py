@@ -15,7 +15,7 @@ from ..io.atomic import check_writable_dir
 from ..io.depth_read import read_depth
 from ..io.exr import write_exr
 from ..io.png import to_uint, write_png
-from .common import EventSink, check_out_file, check_range
+from .common import EventSink, check_not_input, check_out_file, check_range
 
 COMMAND = "generate"
 
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     :raises BadInput: For an unsupported output or a depth map without valid pixels.
     """
     out = check_out_file(args.out, (".png", ".exr"), "image")
+    check_not_input(out, args.depth)
     if args.size:
         check_range("--size W", args.size[0], 8, 8192)
         check_range("--size H", args.size[1], 8, 8192)

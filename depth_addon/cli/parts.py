@@ -12,7 +12,7 @@ import argparse
 import bpy
 
 from .. import api
-from ..app.scene_prompts import check_object_prompts, scene_segments
+from ..app.scene_prompts import check_object_prompts, prompt_warnings, scene_segments
 from ..errors import BadInput
 from ..generation.scene_prompt import parse_scene_prompt
 from .common import EventSink, open_blend, warn
@@ -56,8 +56,8 @@ def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
     depth = api.render_depth(scene, getattr(args, "camera", None), args.resolution, args.engine, ids=True)
     parts = scene_segments(depth, args.prompt, prompts)
     parsed = parse_scene_prompt(args.prompt)
-    for word in parsed.unknown:
-        warn(events, f"unknown word {word!r} in the prompt")
+    for line in prompt_warnings(args.prompt, prompts):
+        warn(events, line)
     for text in parts.unused:
         warn(events, f"no object matches the phrase {text!r}")
     if not parts.decisions:
@@ -65,3 +65,4 @@ def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
     for decision in parts.decisions:
         events.emit("part", **{k: decision[k] for k in ("part", "prompt", "reason", "detail")})
     return {"parts": parts.decisions, "unused": parts.unused, "unknown": parsed.unknown}
+

@@ -17,7 +17,7 @@ from ..app.estimate import restyle_photo
 from ..io.atomic import check_writable_dir
 from ..io.depth_files import write_depth
 from ..io.png import to_uint, write_png
-from .common import EventSink, check_out_file, check_range, warn
+from .common import EventSink, check_not_input, check_out_file, check_range, warn
 
 COMMAND = "restyle"
 
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     depth_out = check_out_file(args.depth_out, (".exr", ".npy"), "depth") if args.depth_out else None
     if args.denoise is not None:
         check_range("--denoise", args.denoise, 0.01, 1.0)
-    for path in (out, depth_out):
+    for path, option in ((out, "--out"), (depth_out, "--depth-out")):
         if path is not None:
+            check_not_input(path, args.photo, option=option)
             check_writable_dir(path.parent)
     t = time.perf_counter()
     done = restyle_photo(args.photo, args.prompt, args.seed, args.generator, args.model, args.device, args.denoise,

@@ -36,7 +36,7 @@ from ..io.outdir import OutputDir
 from ..texturing.raster import MAX_SIZE, MIN_SIZE
 from ..texturing.views import PLACEMENTS
 from .common import EventSink, add_resolution, check_range, open_blend, versions, warn
-from .parts import add_part_arguments, dry_run, object_prompts
+from .parts import add_part_arguments, dry_run, object_prompts, prompt_warnings
 from .texture_files import Artifact, relative, save_textures
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ def add_generation_arguments(parser: argparse.ArgumentParser, prompt: str = "") 
     parser.add_argument("--generator", help="generator name (default: the embedded default)")
     parser.add_argument("--engine", choices=ENGINES, default="auto", help="depth engine")
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the final render (1-65536)")
-    parser.add_argument("--out-dir", required=True, help="output folder, owned by one run at a time; it must not "
-                        "contain the input .blend")
+    parser.add_argument("--out-dir", help="output folder, owned by one run at a time; it must not contain the input "
+                        ".blend (needed by every run but texture --dry-run)")
     parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in "
                         "--out-dir (the whole set, at the end of a successful run); without it such a folder is "
                         "refused")
@@ -150,6 +150,14 @@ def check_arguments(args: argparse.Namespace) -> None:
     if getattr(args, "displacement", False) and not wants_multiview(args):
         raise BadInput("--displacement moves baked surfaces: use it with --bake, --views or --cameras (a single "
                        "projection shows its height map as bump relief with --maps)")
+    single = [flag for flag, used in (("--new-uv", getattr(args, "new_uv", False)),
+                                      ("--no-scene-view", getattr(args, "no_scene_view", False)),
+                                      ("--no-conditioning", getattr(args, "no_conditioning", False)),
+                                      ("--placement", getattr(args, "placement", "orbit") != "orbit"),
+                                      ("--view-size", getattr(args, "view_size", 512) != 512)) if used]
+    if single and not wants_multiview(args):
+        raise BadInput(f"{', '.join(single)} set(s) how several views are placed and baked: use it with --views, "
+                       "--cameras or --bake")
 
 
 def claim(args: argparse.Namespace, inputs: list[str | None]) -> OutputDir:
@@ -158,6 +166,8 @@ def claim(args: argparse.Namespace, inputs: list[str | None]) -> OutputDir:
     :param args: Parsed arguments (``command``, ``out_dir``, ``overwrite``).
     :param inputs: Files the run reads, which must lie outside the folder.
     """
+    if not args.out_dir:
+        raise BadInput(f"--out-dir is needed: the folder the results go to (see depth_cli {args.command} --help)")
     return OutputDir(args.out_dir, args.command, inputs=inputs, overwrite=getattr(args, "overwrite", False),
                      artifacts=ARTIFACTS).claim()
 
@@ -203,6 +213,11 @@ def render_and_save(args: argparse.Namespace, scene: bpy.types.Scene, folder: Pa
     return blend
 
 
+def _rendered(artifacts: list[Artifact], out: OutputDir) -> dict[str, str]:
+    """``{"render": path}`` when ``--render`` wrote one, for ``run.json``'s artifacts; else empty."""
+    return {kind: relative(path, out.staging) for kind, path, _extra in artifacts if kind == "render"}
+
+
 def skipped_objects(scene: bpy.types.Scene, textured: list[bpy.types.Object]) -> list[str]:
     """Visible renderable objects that a projection or bake left out (curves, text, volumes ... are not meshes).
 
@@ -243,9 +258,13 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
     run = api.texture_scene(camera=getattr(args, "camera", None), prompt=args.prompt, seed=args.seed,
                             generator=args.generator, out_dir=out.staging, resolution=args.resolution,
                             engine=args.engine, progress=events.progress, object_prompts=object_prompts(args),
-                            maps=getattr(args, "maps", False))
-    for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", [])):
-        warn(events, f"object {name} is not a mesh: the projection leaves it untextured")
+                            maps=getattr(args, "maps", False), objects=_names(getattr(args, "objects", None)) or ())
+    warnings = prompt_warnings(args.prompt, object_prompts(args))
+    if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot take it
+        warnings += [f"object {name} is not a mesh: the projection leaves it untextured"
+                     for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", []))]
+    for warning in warnings:
+        warn(events, warning)
     artifacts: list[Artifact] = [(kind, Path(path), {}) for kind, path in run.files.items()]
     timings = dict(run.timings)
     render_and_save(args, bpy.context.scene, out.staging, timings, artifacts)
@@ -254,9 +273,10 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
         "command": args.command, "prompt": args.prompt, "seed": args.seed, "generator": args.generator or "default",
         "engine": run.depth.engine, "resolution": [run.depth.camera.width, run.depth.camera.height],
         "parts": run.parts.decisions,
-        "mapping": run.mapping.to_dict(), "camera": run.depth.camera.to_dict(), "timings": timings,
-        "versions": versions(),
-        "artifacts": {k: relative(v, out.staging) for k, v in run.files.items()} | {"blend": "scene.blend"},
+        "mapping": run.mapping.to_dict(), "camera": run.depth.camera.to_dict(), "warnings": warnings,
+        "timings": timings, "versions": versions(),
+        "artifacts": {k: relative(v, out.staging) for k, v in run.files.items()} | _rendered(artifacts, out)
+        | {"blend": "scene.blend"},
     }
     finish(out, events, record, artifacts)
     return {"timings": timings}
@@ -331,6 +351,10 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
         scene_view=not getattr(args, "no_scene_view", False), maps=_shading(args) != "EMISSION",
         object_prompts=object_prompts(args), new_uv=getattr(args, "new_uv", False),
         shading=_shading(args))
+    result.warnings[:0] = prompt_warnings(args.prompt, object_prompts(args))
+    if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot be baked
+        result.warnings += [f"object {name} is not a mesh: the bake leaves it untextured"
+                            for name in skipped_objects(scene, result.objects)]
     for warning in result.warnings:
         warn(events, warning)
     timings = dict(result.timings)
@@ -347,7 +371,7 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
         "coverage": {k: round(v, 4) for k, v in result.coverage.items()},
         "mapping": result.mapping.to_dict() if result.mapping else None, "provenance": result.provenance,
         "warnings": result.warnings, "timings": timings, "versions": versions(),
-        "artifacts": {"textures": files, "blend": relative(blend, out.staging)},
+        "artifacts": {"textures": files, **_rendered(artifacts, out), "blend": relative(blend, out.staging)},
     }
     finish(out, events, record, artifacts, default=_json_default)
     return {"timings": timings, "views": len(result.views), "objects": len(result.objects)}

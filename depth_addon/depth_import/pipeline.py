@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BadInput
+from ..io.depth_read import stored_info
 from . import intrinsics as intr
 from .formats import MAX_PIXELS, check_size, display
 from .grid import GridMesh, build_grid, plan_grid, plane_grid, plane_step, worker
@@ -211,6 +212,8 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     cam, explicit = intr.resolve(w, h, options.fov, options.focal_px, options.fy, options.focal_mm,
                                  options.sensor_mm, options.cx, options.cy)
     warnings: list[str] = []
+    values, integer_max, cam, explicit = _stored(depth_source, values, integer_max, options, cam, explicit, source,
+                                                 warnings)
     color, color_path, linear = None, None, False
     need = options.preprocess.denoise == "guided"
     color_job = None  # the colour image decodes on the worker thread while the depth is converted and cleaned up
@@ -259,6 +262,35 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
         render_size=(pre.intrinsics.width * f, pre.intrinsics.height * f),
         displace_depth=displace_depth, color=color, color_path=color_path, color_linear=linear,
         warnings=warnings, stages=pre.stages, info=info, timings=timings)
+
+
+def _stored(path, values: np.ndarray, integer_max: float, options: ImportOptions, cam: intr.Intrinsics,
+            explicit: bool, source: dict, warnings: list[str]) -> tuple[np.ndarray, float, intr.Intrinsics, bool]:
+    """Take in what this project's own depth files carry, where the options leave it open: the camera they were
+    rendered from, and a PNG's mapping of metres to values (its far end is the background, as written).
+
+    :return: ``(values, integer_max, intrinsics, explicit)``, the values in metres when a mapping was used.
+    """
+    camera, mapping = (None, None) if isinstance(path, np.ndarray) else stored_info(path)
+    if mapping is not None and options.values == ValueSpec() and integer_max > 0:
+        coded = values * np.float32(1.0 / integer_max)
+        values = mapping.unapply(coded)
+        values[coded == np.float32(1.0 if mapping.invert else 0.0)] = np.nan  # background (or beyond far)
+        integer_max = 0.0
+        source["stored_mapping"] = mapping.to_dict()
+    elif options.values == ValueSpec() and integer_max > 0:
+        finite = values[np.isfinite(values)]
+        if finite.size:
+            warnings.append(f"the integer values ({finite.min():.0f}–{finite.max():.0f}) are taken as metres; say "
+                            "what they are with values (inverse, disparity), scale or normalise")
+    if not explicit and camera is not None and not camera.ortho and (camera.width, camera.height) == (
+            cam.width, cam.height):
+        cam, explicit = intr.Intrinsics.from_camera_model(camera), True
+        source["stored_camera"] = True
+    elif not explicit:
+        warnings.append(f"no lens given: a {np.degrees(cam.fov_x):.1f}° horizontal field of view is assumed (set "
+                        "the field of view or the focal length)")
+    return values, integer_max, cam, explicit
 
 
 def _read_source(depth_source, channel: str | None) -> tuple[np.ndarray, float, str, str, dict]:

@@ -18,7 +18,7 @@ import numpy as np
 from ..camera import CameraModel
 from ..errors import BadInput
 from ..mapping import DepthMapping
-from .exr import read_exr
+from .exr import read_exr, read_exr_meta
 from .png import read_png_text
 
 
@@ -80,3 +80,32 @@ def read_depth(path: str | os.PathLike) -> tuple[np.ndarray, CameraModel | None,
         except (KeyError, TypeError, ValueError):
             camera = None
     return depth, camera, meta
+
+
+def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMapping | None]:
+    """What this project stores with the depth files it writes, read without their pixels: the camera (PNG text,
+    EXR header, NPY sidecar) and, for a PNG, the mapping of its values; None for what a file does not carry.
+
+    :param path: A depth file.
+    """
+    path = Path(path)
+    suffix, meta = path.suffix.lower(), {}
+    try:
+        if suffix == ".png":
+            meta = read_png_text(path)
+        elif suffix == ".exr":
+            meta = read_exr_meta(path)
+        elif suffix == ".npy" and path.with_suffix(".json").is_file():
+            meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, BadInput):
+        return None, None
+    camera = mapping = None
+    try:
+        if "camera" in meta:
+            camera = CameraModel.from_dict(json.loads(meta["camera"]) if isinstance(meta["camera"], str)
+                                           else meta["camera"])
+        if suffix == ".png" and "mapping" in meta:
+            mapping = DepthMapping.from_dict(json.loads(meta["mapping"]))
+    except (KeyError, TypeError, ValueError, BadInput):
+        pass
+    return camera, mapping

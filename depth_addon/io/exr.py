@@ -95,6 +95,21 @@ def exr_truncated(path: str | os.PathLike) -> str | None:
     return None
 
 
+def read_exr_meta(path: str | os.PathLike) -> dict[str, str]:
+    """The ``depth_addon.*`` header attributes of an EXR file (prefix removed), reading no pixels; empty when
+    the file has none, cannot be read, or OpenEXR is not installed.
+
+    :param path: The EXR file.
+    """
+    try:
+        exr = _openexr()
+        f = exr.File(str(path), header_only=True)
+    except Exception:  # noqa: BLE001 - missing bindings and unreadable files alike: no metadata
+        return {}
+    return {k[len("depth_addon.") :]: v if isinstance(v, str) else str(v) for part in f.parts
+            for k, v in part.header.items() if isinstance(k, str) and k.startswith("depth_addon.")}
+
+
 def read_exr(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read every channel of every part and the ``depth_addon.*`` header attributes.
 

@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a pipeline TD hands the CLI and gets back: our own depth files read back as written, the objects asked
+for and no others, inputs never overwritten, batch folders inside the job's, warnings for what paints nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import analytic
+import bpy
+import numpy as np
+
+from depth_addon import api
+from depth_addon.blender.demo_scene import build_demo_scene
+from depth_addon.cli import main as cli_main
+from depth_addon.depth_import import Intrinsics
+from depth_addon.io.png import encode_png
+
+
+def run(*argv: str) -> tuple[int, list[dict]]:
+    """The CLI in this process with ``--json``: exit code and events."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = cli_main(["--json", *argv])
+    return code, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_import_reads_our_own_depth_png_with_its_mapping_and_camera(tmp_path: Path) -> None:
+    """A depth PNG written by this project holds mapped values, not metres: the import maps them back with the
+    mapping in its metadata, takes the background (the far end) as missing, and builds the render's lens."""
+    scene = analytic.build(size=(64, 48))
+    scene.camera.data.angle = 0.9  # not Blender's default lens
+    result = api.render_depth(scene)
+    png, exr = api.save_depth(result, tmp_path / "d.png"), api.save_depth(result, tmp_path / "d.exr")
+    from_png, from_exr = api.import_depth_map(str(png)), api.import_depth_map(str(exr))
+    expected = Intrinsics.from_camera_model(result.camera)
+    for imported in (from_png, from_exr):
+        assert imported.prepared.intrinsics.fx == expected.fx and imported.prepared.intrinsics.cx == expected.cx
+        assert not any("no lens" in w or "taken as metres" in w for w in imported.warnings)
+    a, b = from_png.prepared.depth, from_exr.prepared.depth
+    both = np.isfinite(a) & np.isfinite(b)
+    assert both.sum() > 0.9 * np.isfinite(b).sum()
+    np.testing.assert_allclose(a[both], b[both], rtol=2e-3)  # 16-bit inverse depth against float metres
+    plain = tmp_path / "plain.png"  # someone else's 16-bit PNG, no metadata: read as metres, and said so
+    plain.write_bytes(encode_png(np.full((48, 64), 3000, np.uint16) + np.arange(64, dtype=np.uint16)))
+    other = api.import_depth_map(str(plain))
+    assert any("taken as metres" in w for w in other.warnings) and any("no lens given" in w for w in other.warnings)
+
+
+def test_texture_single_view_projects_onto_the_objects_asked_for(tmp_path: Path) -> None:
+    build_demo_scene(bpy.context.scene, (48, 32))
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    code, events = run("texture", "--blend", str(blend), "--objects", "Box", "--prompt", "red brick, zzyzx",
+                       "--out-dir", str(tmp_path / "out"), "--resolution", "48", "32")
+    assert code == 0
+    assert any(e["event"] == "warning" and "zzyzx" in e["message"] for e in events)
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert any("zzyzx" in w for w in record["warnings"])
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out" / "scene.blend"))
+    shown = {o.name: o.material_slots[0].material.name for o in bpy.data.objects
+             if o.type == "MESH" and o.material_slots and o.material_slots[0].material}
+    assert shown["Box"].endswith("[Depth]") and not any(v.endswith("[Depth]") for k, v in shown.items() if k != "Box")
+    code, events = run("texture", "--blend", str(blend), "--objects", "Bax", "--prompt", "red brick",
+                       "--out-dir", str(tmp_path / "out2"))
+    assert code == 2 and "'Bax'" in events[-1]["message"] and "'Box'" in events[-1]["message"]
+    assert not (tmp_path / "out2").exists() or not any((tmp_path / "out2").iterdir())
+    code, events = run("texture", "--blend", str(blend), "--placement", "hemisphere", "--prompt", "red brick",
+                       "--out-dir", str(tmp_path / "out3"))
+    assert code == 2 and "--placement" in events[-1]["message"]
+
+
+def test_generate_refuses_to_write_over_its_depth(tmp_path: Path) -> None:
+    depth = tmp_path / "d.npy"
+    np.save(depth, np.full((16, 16), 4.0, np.float32))
+    before = depth.read_bytes()
+    code, events = run("generate", str(depth).replace(".npy", ".png"), "--out", str(depth).replace(".npy", ".png"))
+    assert code == 2  # the PNG does not exist: refused as an input anyway, before anything is read
+    np.save(tmp_path / "e.npy", np.full((16, 16), 4.0, np.float32))
+    png = tmp_path / "e.png"
+    png.write_bytes(b"")
+    code, events = run("generate", str(png), "--out", str(png))
+    assert code == 2 and "input" in events[-1]["message"] and png.read_bytes() == b""
+    assert depth.read_bytes() == before
+
+
+def test_batch_task_names_stay_inside_the_job_and_failed_tasks_leave_no_folder(tmp_path: Path) -> None:
+    build_demo_scene(bpy.context.scene, (16, 16))
+    blend = tmp_path / "scene.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"version": 1, "tasks": [{"name": "../escaped", "blend": "scene.blend"}]}))
+    code, events = run("batch", str(job))
+    assert code == 2 and "one folder name" in events[-1]["message"] and not (tmp_path / "escaped").exists()
+    job.write_text(json.dumps({"version": 1, "tasks": [{"name": "op", "blend": "scene.blend", "resolution": [16, 16],
+                                                        "prompt": "brick, glorpy",
+                                                        "object_prompts": {"Nope": "gold"}}]}))
+    code, events = run("batch", str(job))
+    assert code == 2 and "object_prompts" in events[-1]["message"] and "'Nope'" in events[-1]["message"]
+    assert any(e["event"] == "warning" and "glorpy" in e["message"] for e in events)
+    assert not (tmp_path / "out").exists()  # nothing was written, not even the task's folder
