@@ -9,7 +9,7 @@ look down their local ``-Z`` axis with ``+Y`` up; row 0 of every image here is t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -139,6 +139,18 @@ class CameraModel:
             with np.errstate(invalid="ignore"):  # inf (background) stays non-finite, without a warning
                 pts = pts @ m[:3, :3].T + m[:3, 3]
         return pts
+
+    def scaled(self, factor: float) -> CameraModel:
+        """The same camera in a world ``factor`` times larger (its position, clip distances and, orthographic,
+        its frame): e.g. scene units to metres.
+
+        :param factor: Length factor, positive.
+        """
+        m = np.array(self.matrix_world, np.float64)
+        m[:3, 3] *= factor
+        frame = tuple(v * factor for v in self.frame) if self.ortho else self.frame
+        return replace(self, frame=frame, matrix_world=tuple(tuple(float(v) for v in row) for row in m),
+                       clip=(self.clip[0] * factor, self.clip[1] * factor))
 
     def to_dict(self) -> dict:
         """Plain-JSON form for metadata and provenance."""

@@ -27,6 +27,8 @@ class DepthResult:
     :param objects: Object names for :attr:`object_ids` (an instance counts as its instancer).
     :param material_ids: H×W int32 index into :attr:`materials`, -1 on background or an empty slot.
     :param materials: Material names for :attr:`material_ids`.
+    :param unit_scale: Metres per scene unit (the scene's Unit Scale; 1 unless it is set). :attr:`depth` and the
+        camera's pose are in scene units, as the scene's own geometry is: :meth:`metric` turns them into metres.
     """
 
     depth: np.ndarray
@@ -41,3 +43,11 @@ class DepthResult:
     objects: list[str] = field(default_factory=list)
     material_ids: np.ndarray | None = None
     materials: list[str] = field(default_factory=list)
+    unit_scale: float = 1.0
+
+    def metric(self) -> tuple[np.ndarray, CameraModel]:
+        """``(depth, camera)`` in metres: what files record and generators paint at (their patterns have sizes in
+        metres). The same arrays when the unit scale is 1."""
+        if self.unit_scale == 1.0:
+            return self.depth, self.camera
+        return self.depth * np.float32(self.unit_scale), self.camera.scaled(self.unit_scale)

@@ -7,6 +7,7 @@ bridge's (:mod:`depth_addon.blender.depth`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -33,7 +34,10 @@ PREVIEW_IMAGE = preview.PREVIEW_IMAGE
 def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
                  resolution: tuple[int, int] | None = None, engine: str = "auto", radial: bool = False,
                  normals: bool = False, ids: bool = False) -> DepthResult:
-    """Render float32 metres from a camera; background is ``inf`` and ``.mask`` marks geometry.
+    """Render float32 depth from a camera; background is ``inf`` and ``.mask`` marks geometry.
+
+    Depth is in the scene's units, as its geometry and camera are: metres, unless the scene's Unit Scale is set
+    (then ``.unit_scale`` metres each; ``.metric()`` converts, and saved files hold metres).
 
     :param scene: Scene to render; the context scene when None.
     :param camera: Camera object or name; the scene camera when None.
@@ -46,15 +50,36 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     return _render(scene, camera, resolution, engine, radial, normals=normals, ids=ids)
 
 
+def unit_scale(scene: bpy.types.Scene) -> float:
+    """Metres per scene unit: the scene's Unit Scale (1 with no unit system).
+
+    :param scene: The scene.
+    """
+    units = scene.unit_settings
+    return float(units.scale_length) if units.system != "NONE" else 1.0
+
+
+def scaled_mapping(mapping: DepthMapping, factor: float) -> DepthMapping:
+    """``mapping`` for depth ``factor`` times larger (its values stay the same): e.g. scene units to metres.
+
+    :param mapping: A mapping.
+    :param factor: Length factor.
+    """
+    return mapping if factor == 1.0 else dataclasses.replace(mapping, near=mapping.near * factor,
+                                                             far=mapping.far * factor)
+
+
 def save_depth(result: DepthResult, path: str | os.PathLike, mapping: DepthMapping | None = None,
                bits: int = 16) -> Path:
     """Write ``result`` to ``.exr`` / ``.npy`` (metres) or ``.png`` (mapped, 8 or 16-bit), atomically.
 
-    The mapping, the camera model, the engine and whether depth is radial go into the metadata.
+    The mapping, the camera model, the engine and whether depth is radial go into the metadata. Files hold
+    metres: in a scene whose Unit Scale is set, depth, camera and mapping are converted (:meth:`DepthResult.metric`).
 
     :param result: A depth render.
     :param path: Target file; the suffix picks the format.
-    :param mapping: Mapping to apply (PNG) and record; :func:`depth_mapping` of the result when None.
+    :param mapping: Mapping to apply (PNG) and record, in the result's units; :func:`depth_mapping` of the result
+        when None.
     :param bits: PNG bit depth, 8 or 16.
     :raises BadInput: A PNG of a depth map with nothing in view and no mapping, bad bits or suffix.
     """
@@ -63,12 +88,16 @@ def save_depth(result: DepthResult, path: str | os.PathLike, mapping: DepthMappi
     if mapping is None and Path(path).suffix.lower() == ".png":
         raise BadInput("the depth map has no valid pixels (nothing in view): a PNG needs an explicit mapping "
                        "with near and far")
-    extra = {"camera": result.camera.to_dict(), "engine": result.engine, "depth": "radial" if result.radial
+    depth, camera = result.metric()  # files hold metres (a PNG's values are the same: mappings scale along)
+    mapping = None if mapping is None else scaled_mapping(mapping, result.unit_scale)
+    extra = {"camera": camera.to_dict(), "engine": result.engine, "depth": "radial" if result.radial
              else "planar"}
+    if result.unit_scale != 1.0:
+        extra["unit_scale"] = result.unit_scale  # metres per scene unit of the scene it came from
     view = {k: v for k, v in result.meta.items() if isinstance(v, str | int | float)}
     if view:
         extra["view"] = view  # camera name and frame, for sequences
-    return write_depth(path, result.depth, mapping, extra, bits=bits)
+    return write_depth(path, depth, mapping, extra, bits=bits)
 
 
 def scene_mapping(scene: bpy.types.Scene, result: DepthResult) -> DepthMapping:

@@ -24,6 +24,7 @@ from ..generation.scene_prompt import parse_scene_prompt
 from ..texturing import conditioning, map_fusion
 from ..texturing import provenance as prov
 from ..texturing.fusion import View
+from .depth import unit_scale
 from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local
 from .scene_prompts import SceneSegments, check_object_prompts, views_segments
 from .texture import pack_now
@@ -31,7 +32,8 @@ from .texture import pack_now
 
 def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool = True, harmonise: bool = True,
               tolerance: float = 0.005, exponent: float = 2.0, start: float = 0.1, span: float = 0.5,
-              maps: bool = False, segments: list | None = None, segment_prompts: list[str] | None = None) -> Flow:
+              maps: bool = False, segments: list | None = None, segment_prompts: list[str] | None = None,
+              unit: float = 1.0) -> Flow:
     """Ask for each view's image in order, each conditioned on the paint of the earlier ones (a flow).
 
     Earlier paint is reprojected into the view first and goes with the request (``init_image``: H×W×3
@@ -51,16 +53,19 @@ def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool 
     :param maps: Ask for the material maps too (they go to each view's ``maps``).
     :param segments: Per view, a segment map in the run's part indices (or None): each object painted as routed.
     :param segment_prompts: One prompt per part index.
+    :param unit: Metres per scene unit: generators are handed metres (their relief and patterns have sizes).
     :return: (when exhausted) the last :class:`~.flow.Generated`, which names the generator.
     """
     generated = None
     # one pattern in world space, so the views agree, at the first view's scale (the scene camera's, when it
     # comes first: the run paints what the user sees as a single projection would)
-    cell = anchor.world_cell([views[0].depth]) if views else None
+    cell = anchor.world_cell([views[0].depth * np.float32(unit)]) if views else None
     for k, view in enumerate(views):
         mask = np.isfinite(view.depth)
         prior = conditioning.reproject(views[:k], view, tolerance, exponent) if k else None
-        request = GenerateRequest(view.depth, mask, view.camera, prompt, seed, start=start + span * k / len(views),
+        depth, camera = (view.depth, view.camera) if unit == 1.0 else (view.depth * np.float32(unit),
+                                                                       view.camera.scaled(unit))
+        request = GenerateRequest(depth, mask, camera, prompt, seed, start=start + span * k / len(views),
                                   span=span / len(views), message=f"generating view {k + 1} of {len(views)}",
                                   maps=maps, world_cell=cell)
         if segments is not None and segments[k] is not None and segment_prompts:
@@ -208,7 +213,8 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         timings["depth"] = time.perf_counter() - t
         t = time.perf_counter()
         gen = yield from view_flow(captured, prompt, seed, s.use_conditioning, s.harmonise, s.tolerance, s.exponent,
-                                   maps=s.maps, segments=segments, segment_prompts=parts.prompts)
+                                   maps=s.maps, segments=segments, segment_prompts=parts.prompts,
+                                   unit=unit_scale(scene))
         timings["generate"] = time.perf_counter() - t
         scene, targets = _still_there(scene_name, target_names)
     except BaseException:

@@ -123,7 +123,9 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
     parts = scene_segments(result, prompt, object_prompts) if per_part else SceneSegments()
     target_name = None if target is None else target.name
     relightable = record["kind"] == "projection" and bool(options.get("maps"))
-    generated = yield GenerateRequest(depth, np.isfinite(depth), rendered, prompt, seed, maps=relightable,
+    unit = result.unit_scale  # generators are handed metres
+    generated = yield GenerateRequest(depth * np.float32(unit), np.isfinite(depth), rendered.scaled(unit), prompt,
+                                      seed, maps=relightable,
                                       segments=parts.segments,
                                       segment_prompts=parts.prompts if parts.segments is not None else None)
     new_record = dict(record, seed=seed, prompt=prompt)

@@ -181,7 +181,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     slack = _THREAD.submit(images.depth_slack, planar)  # numpy, while the image is generated
     t = time.perf_counter()
     report(0.1, "generating")
-    generated = yield GenerateRequest(depth.depth, depth.mask, depth.camera, prompt, seed, segments=parts.segments,
+    metres, metric_camera = depth.metric()  # generators paint relief and patterns of sizes in metres
+    generated = yield GenerateRequest(metres, depth.mask, metric_camera, prompt, seed, segments=parts.segments,
                                       segment_prompts=parts.prompts if parts.segments is not None else None,
                                       maps=maps)
     timings["generate"] = time.perf_counter() - t

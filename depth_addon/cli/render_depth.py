@@ -13,14 +13,24 @@ import time
 from pathlib import Path
 
 import bpy
+import numpy as np
 
 from .. import api
-from ..app.depth import ENGINES, View, output_path, render_views, scene_views, sequence_range
+from ..app.depth import (
+    ENGINES,
+    View,
+    output_path,
+    render_views,
+    scaled_mapping,
+    scene_views,
+    sequence_range,
+    unit_scale,
+)
 from ..errors import BadInput
 from ..io.atomic import check_writable_dir
 from ..io.staging import FileSet
 from ..mapping import KINDS, DepthMapping
-from .common import EventSink, add_resolution, check_out_file, open_blend, parse_frames
+from .common import EventSink, add_resolution, check_out_file, open_blend, parse_frames, warn
 
 FORMATS = (".exr", ".png", ".npy")
 
@@ -64,8 +74,9 @@ def _fitted_mapping(args: argparse.Namespace, events: EventSink, scene: bpy.type
     """
     near, far = sequence_range(scene, views, args.range, args.engine, args.radial, args.resolution,
                                progress=lambda f, m: events.progress(0.5 * f, m))
-    return DepthMapping(args.mapping, near if args.near is None else args.near,
-                        far if args.far is None else args.far, args.invert)
+    scale = unit_scale(scene)  # --near and --far are metres, the fitted range is in scene units
+    return DepthMapping(args.mapping, near if args.near is None else args.near / scale,
+                        far if args.far is None else args.far / scale, args.invert)
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -116,6 +127,8 @@ def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
     :param files: Receives the staged files.
     """
     t = time.perf_counter()
+    scale = unit_scale(scene)  # --near and --far are metres; depth comes in scene units
+    fixed = None if fixed is None else scaled_mapping(fixed, 1.0 / scale)
     views = scene_views(scene, frames, args.all_cameras, args.camera)
     several = len(views) > 1
     first = output_path(args.out, views[0], several)
@@ -128,16 +141,19 @@ def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
     def write(view: View, result: api.DepthResult) -> None:
         if not result.mask.any():
             raise BadInput(f"camera {view.camera!r} sees no geometry at frame {view.frame} (nothing in view)")
-        mapping = locked or api.depth_mapping(result, kind=args.mapping, near=args.near, far=args.far,
-                                              invert=args.invert, range=args.range, scene=scene)
+        mapping = locked or api.depth_mapping(result, kind=args.mapping, invert=args.invert, range=args.range,
+                                              near=None if args.near is None else args.near / scale,
+                                              far=None if args.far is None else args.far / scale, scene=scene)
         path = output_path(args.out, view, several)
         check_writable_dir(path.parent)
+        if path.suffix.lower() == ".png":
+            _check_range(events, view, result, mapping)
         tmp = api.save_depth(result, files.stage(path), mapping, bits=args.bits)
         if tmp.suffix.lower() == ".npy":
             files.add(tmp.with_suffix(".json"), path.with_suffix(".json"))
         used.setdefault("engine", result.engine)
-        used["mapping"] = mapping.to_dict()
-        written.append((str(path), view, mapping.to_dict()))
+        used["mapping"] = scaled_mapping(mapping, scale).to_dict()  # in metres, as the file records it
+        written.append((str(path), view, used["mapping"]))
 
     start = 0.5 if several and fixed is None else 0.0
     render_views(scene, views, write, args.engine, args.radial, args.resolution,
@@ -147,3 +163,14 @@ def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
         events.emit("artifact", kind="depth", path=path, camera=view.camera, frame=view.frame,
                     engine=used["engine"], mapping=mapping)
     return {"timings": {"depth": time.perf_counter() - t}, "views": len(views), **used}
+
+
+def _check_range(events: EventSink, view: View, result: api.DepthResult, mapping: DepthMapping) -> None:
+    """Warn when a PNG's near/far leave out most of what the camera sees: those pixels all get the end codes."""
+    seen = result.depth[result.mask]  # what the mapping is applied to (radial distance with --radial)
+    outside = float(np.mean((seen < mapping.near) | (seen > mapping.far)))
+    mapping, seen = scaled_mapping(mapping, result.unit_scale), seen * result.unit_scale  # metres in the message
+    if outside > 0.5:
+        warn(events, f"camera {view.camera!r} frame {view.frame}: {outside:.0%} of the depth in view lies outside "
+                     f"near {mapping.near:g} – far {mapping.far:g} m ({seen.min():.3g}–{seen.max():.3g} m in view): "
+                     "those pixels are clipped to the ends of the PNG's range")

@@ -228,8 +228,10 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
             out = {"depth": render_engine_depth(scene, layer, cam_obj, width, height, used, visibility)}
             evaluated_depsgraph(scene, layer)
     depth = out["depth"]
+    units = scene.unit_settings  # depth is in scene units, as the camera and the geometry are
     result = DepthResult(depth=depth, mask=np.isfinite(depth), camera=cam, engine=used, radial=radial,
-                         meta={"camera_name": cam_obj.name, "frame": scene.frame_current})
+                         meta={"camera_name": cam_obj.name, "frame": scene.frame_current},
+                         unit_scale=float(units.scale_length) if units.system != "NONE" else 1.0)
     if warnings:
         result.meta["warnings"] = warnings
     if normals:

@@ -131,19 +131,22 @@ def mesh_from_grid(name: str, grid: GridMesh) -> bpy.types.Mesh:
     return me
 
 
-def camera_data(name: str, prepared: PreparedImport) -> bpy.types.Camera:
-    """Camera datablock whose view is exactly the depth image (perspective, or orthographic for displace)."""
+def camera_data(name: str, prepared: PreparedImport, unit: float = 1.0) -> bpy.types.Camera:
+    """Camera datablock whose view is exactly the depth image (perspective, or orthographic for displace).
+
+    :param unit: Metres per scene unit (the depth is in metres, the camera's distances are in scene units).
+    """
     intr = prepared.intrinsics
     params = intr.blender_camera()
     cam = bpy.data.cameras.new(name)
     cam.sensor_fit, cam.sensor_width = params["sensor_fit"], params["sensor_width"]
     cam.shift_x, cam.shift_y = params["shift_x"], params["shift_y"]
     near, far = prepared.depth_range
-    cam.clip_start = min(0.1, 0.5 * near)
-    cam.clip_end = max(100.0, 2.0 * far)
+    cam.clip_start = min(0.1, 0.5 * near) / unit
+    cam.clip_end = max(100.0, 2.0 * far) / unit
     if prepared.mode == "displace":
         left, right, _bottom, _top = intr.frame
-        cam.type, cam.ortho_scale = "ORTHO", (right - left) * prepared.displace_depth
+        cam.type, cam.ortho_scale = "ORTHO", (right - left) * prepared.displace_depth / unit
     else:
         cam.lens = params["lens"]
     return cam
@@ -184,8 +187,8 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
             me = _keep(created, new_quad_mesh(f"Depth {name}", *prepared.grid_size))
         coll = _keep(created, bpy.data.collections.new(f"Depth {name}"))
         coll[KEY_OWNED] = True
-        cam_ob = _keep(created, bpy.data.objects.new(f"Depth {name} Camera",
-                                                     _keep(created, camera_data(f"Depth {name} Camera", prepared))))
+        cam_ob = _keep(created, bpy.data.objects.new(f"Depth {name} Camera", _keep(
+            created, camera_data(f"Depth {name} Camera", prepared, _unit(scene)))))
         d_image = _keep(created, materials.depth_image(f"{name} Depth", prepared.depth, pixels.result()))
         c_image, material = _colour(prepared, shading, created)
         for stage, values in prepared.stages.items() if preview else ():
@@ -201,7 +204,8 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
         else:
             fill_quad_mesh(me, grid)
         ob = _keep(created, bpy.data.objects.new(f"Depth {name}", me))
-        cam_ob.matrix_world = ob.matrix_world = CAMERA_POSE
+        cam_ob.matrix_world = CAMERA_POSE  # the mesh is in metres: scaled into a scene whose Unit Scale is set
+        ob.matrix_world = CAMERA_POSE @ Matrix.Scale(1.0 / _unit(scene), 4)
         info = dict(prepared.info, warnings=prepared.warnings)
         material, texture = _displacement(prepared, ob, d_image, material, info, created)
         if material is not None:
@@ -226,6 +230,12 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
     return DepthImport(collection=coll, object=ob, camera=cam_ob, depth_image=d_image, color_image=c_image,
                        material=material, texture=texture, prepared=prepared, warnings=list(prepared.warnings),
                        timings=timings)
+
+
+def _unit(scene: bpy.types.Scene) -> float:
+    """Metres per scene unit: the scene's Unit Scale (1 with no unit system)."""
+    units = scene.unit_settings
+    return float(units.scale_length) if units.system != "NONE" else 1.0
 
 
 def _keep(created: list, datablock):

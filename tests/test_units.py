@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A scene modelled in centimetres (Unit Scale 0.01): depth files hold metres, as for a scene in metres, and
+metres imported into it come in at its scale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import analytic
+import bpy
+import numpy as np
+
+from depth_addon import api
+from depth_addon.io.depth_read import read_depth
+from depth_addon.io.png import read_png_text
+
+
+def in_centimetres(scene: bpy.types.Scene) -> None:
+    """The same scene 100 times larger in scene units, with a Unit Scale of 0.01: the same size in metres."""
+    for obj in scene.objects:
+        obj.location = obj.location * 100.0
+        if obj.type != "CAMERA":
+            obj.scale = obj.scale * 100.0
+    scene.camera.data.clip_start *= 100.0
+    scene.camera.data.clip_end *= 100.0
+    scene.unit_settings.system, scene.unit_settings.scale_length = "METRIC", 0.01
+    bpy.context.view_layer.update()
+
+
+def test_depth_files_hold_metres_whatever_the_unit_scale(tmp_path: Path) -> None:
+    scene = analytic.build(size=(64, 48))
+    metre = api.render_depth(scene)
+    files = {f"m{s}": api.save_depth(metre, tmp_path / f"m{s}") for s in (".exr", ".png")}
+    in_centimetres(scene)
+    centi = api.render_depth(scene)
+    assert centi.unit_scale == np.float32(0.01) and np.nanmedian(centi.depth[centi.mask]) > 100.0  # scene units
+    files |= {f"c{s}": api.save_depth(centi, tmp_path / f"c{s}") for s in (".exr", ".png")}
+    (a, cam_a, _), (b, cam_b, meta) = read_depth(files["m.exr"]), read_depth(files["c.exr"])
+    both = np.isfinite(a) & np.isfinite(b)
+    assert both.sum() > 1000
+    np.testing.assert_allclose(b[both], a[both], rtol=1e-5)
+    np.testing.assert_allclose(cam_b.matrix, cam_a.matrix, atol=1e-4)
+    assert float(meta["unit_scale"]) == np.float32(0.01)
+    png_a, png_b = read_png_text(files["m.png"]), read_png_text(files["c.png"])
+    near_a, near_b = json.loads(png_a["mapping"])["near"], json.loads(png_b["mapping"])["near"]
+    assert abs(near_b - near_a) < 1e-4 * near_a  # the mapping is in metres too, so the PNG values agree
+    imported = api.import_depth_map(str(files["c.exr"]))  # metres into the centimetre scene: ×100 in its units
+    np.testing.assert_allclose(imported.object.scale, 100.0, rtol=1e-5)  # the mesh in metres, the object scaled
+    assert imported.camera.data.clip_end > 100.0 * imported.prepared.depth_range[1]
