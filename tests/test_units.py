@@ -12,6 +12,7 @@ import bpy
 import numpy as np
 
 from depth_addon import api
+from depth_addon.cli import main as cli_main
 from depth_addon.io.depth_read import read_depth
 from depth_addon.io.png import read_png_text
 
@@ -48,3 +49,21 @@ def test_depth_files_hold_metres_whatever_the_unit_scale(tmp_path: Path) -> None
     imported = api.import_depth_map(str(files["c.exr"]))  # metres into the centimetre scene: ×100 in its units
     np.testing.assert_allclose(imported.object.scale, 100.0, rtol=1e-5)  # the mesh in metres, the object scaled
     assert imported.camera.data.clip_end > 100.0 * imported.prepared.depth_range[1]
+
+
+def test_near_and_far_are_metres_in_a_centimetre_scene(tmp_path: Path) -> None:
+    """``--near``/``--far`` and a batch's ``range`` are metres whatever the scene's units; a planned job
+    records its fitted range in metres."""
+    scene = analytic.build(size=(32, 24))
+    in_centimetres(scene)
+    blend = tmp_path / "cm.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    assert cli_main(["render-depth", "--blend", str(blend), "--near", "2", "--far", "40", "--out",
+                     str(tmp_path / "d.png")]) == 0
+    mapping = json.loads(read_png_text(tmp_path / "d.png")["mapping"])
+    assert (mapping["near"], mapping["far"]) == (2.0, 40.0)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"version": 1, "tasks": [{"name": "t", "blend": "cm.blend", "resolution": [32, 24]}]}))
+    assert cli_main(["batch", str(job), "--plan"]) == 0
+    near, far = json.loads((tmp_path / "job.planned.json").read_text())["tasks"][0]["range"]
+    assert 2.0 < near < far < 40.0  # the analytic set lies 3–9 m from its camera

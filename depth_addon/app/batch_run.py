@@ -37,7 +37,7 @@ from ..io.png import to_uint, write_png
 from ..io.staging import replace_folder
 from ..mapping import DepthMapping, robust_range
 from .blendfile import save_blend
-from .depth import render_depth, save_depth
+from .depth import render_depth, save_depth, scaled_mapping, unit_scale
 from .scene_prompts import SceneSegments, check_object_prompts, prompt_warnings, scene_segments
 from .texture import generate, project
 
@@ -84,9 +84,10 @@ def _depth(scene: bpy.types.Scene, task: Task, unit: Unit, ids: bool = False) ->
 
 
 def locked_mapping(scene: bpy.types.Scene, task: Task, units: list[Unit]) -> DepthMapping:
-    """The task's mapping: its locked ``range``, or the robust range over all of its views."""
+    """The task's mapping, in scene units: its locked ``range`` (metres), or the robust range over all of its
+    views."""
     if task.range is not None:
-        return DepthMapping(task.mapping, *task.range)
+        return scaled_mapping(DepthMapping(task.mapping, *task.range), 1.0 / unit_scale(scene))
     samples = []
     for unit in units:
         d = _depth(scene, task, unit)
@@ -253,8 +254,9 @@ def plan_job(job: Job, raw: dict, emit: Emit) -> dict:
         scene = open_task_file(task)
         cameras = task_cameras(task, scene)
         mapping = locked_mapping(scene, task, job.units(task, cameras, scene.frame_current))
-        entry.update(cameras=cameras, range=[mapping.near, mapping.far], blend=task.blend, out_dir=task.out_dir)
+        metres = scaled_mapping(mapping, unit_scale(scene))  # job files hold metres
+        entry.update(cameras=cameras, range=[metres.near, metres.far], blend=task.blend, out_dir=task.out_dir)
         if task.frames is None:
             entry["frames"] = [scene.frame_current, scene.frame_current]
-        emit("progress", fraction=1.0, message=f"planned {task.name}: range {mapping.near:.3f}–{mapping.far:.3f} m")
+        emit("progress", fraction=1.0, message=f"planned {task.name}: range {metres.near:.3f}–{metres.far:.3f} m")
     return planned
