@@ -152,21 +152,6 @@ def test_padding_leaves_no_background_at_island_borders(tmp_out):
     assert np.abs(out[..., :3][hit] - srgb_to_linear(np.array(orange))).max() < 0.01
 
 
-def test_an_object_hidden_in_the_viewport_is_unwrapped_and_baked():
-    """The eye icon hides an object from the viewport, not from the render: a UV-less one is unwrapped all the
-    same (edit mode skips hidden objects), baked, and hidden again."""
-    scene = bpy.context.scene
-    _ground, cube = block_scene()
-    cube.hide_set(True)
-    result = app_multiview.texture_multiview(scene, objects=[cube], views=1, bake_size=32, view_size=48,
-                                             prompt="red brick", scene_view=False)
-    assert result.coverage["Cube"] > 0.1 and set(result.images) == {"Cube"}
-    uv = np.empty(len(cube.data.loops) * 2, np.float32)
-    cube.data.uv_layers[uv_bake.UV_NAME].data.foreach_get("uv", uv)
-    assert np.ptp(uv) > 0.5  # unwrapped, not left at the origin
-    assert cube.hide_get() and not cube.hide_viewport
-
-
 def test_coverage_heat_map_marks_the_hidden_face():
     scene = bpy.context.scene
     _ground, cube = block_scene()

@@ -83,3 +83,50 @@ def test_user_materials_survive_a_save_a_rename_and_a_shared_mesh(kind, tmp_out)
     bpy.data.orphans_purge(do_recursive=True)  # nothing of ours holds a user any more, nothing of theirs is lost
     assert {"Brick Red", "Leaf Green", "Blue"} <= set(bpy.data.materials.keys())
     assert not any(proj.KEY_SOURCE in m or m.get(bake_apply.KEY_BAKE_MATERIAL) for m in bpy.data.materials)
+
+
+@pytest.mark.parametrize("kind", ["projection", "bake"])
+def test_linked_duplicates_without_slots_are_restored_whole(kind):
+    """Two objects share a mesh with no material slot: the slot a result adds is taken off by whichever result
+    goes last, so nothing of ours is left in a slot the mesh no longer has."""
+    bpy.ops.mesh.primitive_cube_add()
+    cube = bpy.context.object
+    twin = cube.copy()
+    bpy.context.scene.collection.objects.link(twin)
+    bpy.ops.object.camera_add(location=(0.0, -8.0, 1.0), rotation=(1.45, 0.0, 0.0))
+    scene = bpy.context.scene
+    scene.camera = bpy.context.object
+    image = images.image_from_array("Result", np.full((8, 8, 3), 0.5, np.float32))
+    if kind == "projection":
+        proj.project_image(scene, camera_model(scene, scene.camera, 16, 12), image, objects=[cube, twin])
+        remove = proj.remove_projection
+    else:
+        for obj in (cube, twin):
+            bake_apply.apply_bake(obj, image, obj.data.uv_layers[0].name)
+        remove = bake_apply.remove_bake
+    assert len(cube.data.materials) == 1
+    remove([cube])
+    assert len(twin.material_slots) == 1 and twin.material_slots[0].material is not None  # still shown whole
+    remove()
+    assert len(cube.data.materials) == 0 and not any(k.startswith("depth_addon") for k in twin.keys())
+    ours = [m.name for m in bpy.data.materials if proj.KEY_SOURCE in m or m.get(bake_apply.KEY_BAKE_MATERIAL)]
+    assert ours == [], ours
+
+
+def test_a_replaced_projection_leaves_no_image_of_ours_behind():
+    """Projecting again replaces the result: the images of the one replaced (the picture, its occlusion depth)
+    go with it when nothing else shows them; a user's image is never removed, nor one still in use."""
+    cube, twin = user_scene()
+    scene = bpy.context.scene
+    camera = camera_model(scene, scene.camera, 16, 12)
+    mine = bpy.data.images.new("Mine", 8, 8)  # the user's own picture, projected first
+    proj.project_image(scene, camera, mine, depth=np.full((12, 16), 10.0, np.float32))
+    first = images.image_from_array("First", np.full((12, 16, 3), 0.5, np.float32))
+    proj.project_image(scene, camera, first, depth=np.full((12, 16), 10.0, np.float32))
+    assert "Mine" in bpy.data.images and bpy.data.images["Mine"].users == 0  # the user's: never removed
+    second = images.image_from_array("Second", np.full((12, 16, 3), 0.2, np.float32))
+    proj.project_image(scene, camera, second, depth=np.full((12, 16), 10.0, np.float32))
+    left = sorted(i.name for i in bpy.data.images if i.get(images.KEY_OWNED))
+    assert "First" not in left and "Second" in left and len(left) == 2, left  # Second and its occlusion depth
+    proj.project_image(scene, camera, second, depth=np.full((12, 16), 10.0, np.float32))  # the same picture again
+    assert "Second" in bpy.data.images

@@ -257,13 +257,8 @@ def _restore(obj: bpy.types.Object) -> tuple[str | None, str | None, list[str]]:
         slot.link = "OBJECT"
         slot.material = material
         slot.link = link
-    added = int(state.get("added", 0))
-    if added and len(obj.data.materials) <= added:
-        obj.data.materials.clear()
-    else:
-        for _ in range(added):
-            obj.data.materials.pop()
     del obj[KEY_BAKE_STATE]
+    kept.drop_added_slots(obj, int(state.get("added", 0)))
     kept.forget(obj, KEY_BAKE_KEPT)
     return state.get("material"), state.get("image"), list(state.get("maps", {}).values())
 

@@ -9,9 +9,13 @@ read (:func:`materials`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 import bpy
+
+#: Custom properties of an object showing a result, holding its JSON state (bake or coverage; projection).
+RESULT_KEYS = ("depth_addon_bake", "depth_addon_projection")
 
 
 def keep(obj: bpy.types.Object, key: str, materials: Sequence[bpy.types.Material | None]) -> None:
@@ -48,3 +52,30 @@ def forget(obj: bpy.types.Object, key: str) -> None:
     """
     if key in obj:
         del obj[key]
+
+
+def drop_added_slots(obj: bpy.types.Object, added: int, keys: Sequence[str] = RESULT_KEYS) -> None:
+    """Take off the ``added`` material slots a result appended to ``obj``'s mesh (it had none).
+
+    When another object that shares the mesh still shows a result (a JSON state under one of ``keys``), the slots
+    stay, and that object takes them over: they go when its result goes. Otherwise its material would be left in
+    a slot the mesh no longer has, out of reach and never freed.
+
+    :param obj: The object whose result is being taken off.
+    :param added: Slots its result added.
+    :param keys: Custom properties holding the results' JSON states (with an ``added`` count).
+    """
+    if not added:
+        return
+    heir = next((o for o in bpy.data.objects if o is not obj and o.data is obj.data and any(k in o for k in keys)),
+                None)
+    if heir is not None:
+        key = next(k for k in keys if k in heir)
+        state = json.loads(heir[key])
+        state["added"] = int(state.get("added", 0)) + added
+        heir[key] = json.dumps(state)
+    elif len(obj.data.materials) <= added:
+        obj.data.materials.clear()  # pop() of the last slot leaves the object's slot count stale
+    else:
+        for _ in range(added):
+            obj.data.materials.pop()

@@ -144,6 +144,12 @@ def _discard_materials(mats: list[bpy.types.Material]) -> None:
         bpy.data.collections.remove(coll)
 
 
+def _owned_images(mats: list[bpy.types.Material]) -> set[bpy.types.Image]:
+    """Our images (generated, occlusion depth, maps) that the image nodes of ``mats`` show."""
+    return {n.image for m in mats if m.node_tree is not None for n in m.node_tree.nodes
+            if n.bl_idname == "ShaderNodeTexImage" and n.image is not None and n.image.get(KEY_OWNED)}
+
+
 def _restore_object(obj: bpy.types.Object) -> None:
     state = json.loads(obj[KEY_STATE])
     if "links" in state:  # before the slots added for the projection go: they hold the projection too
@@ -152,16 +158,11 @@ def _restore_object(obj: bpy.types.Object) -> None:
             slot.link = "OBJECT"
             slot.material = material
             slot.link = link
-    added = int(state.get("added", 0))
-    if added and len(obj.data.materials) <= added:
-        obj.data.materials.clear()  # pop() of the last slot leaves the object's slot count stale
-    else:
-        for _ in range(added):
-            obj.data.materials.pop()
+    del obj[KEY_STATE]
+    kept.drop_added_slots(obj, int(state.get("added", 0)))
     if "links" not in state:  # projected by an earlier version: the mesh's slots held the projection
         for slot, key in zip(obj.material_slots, state["slots"], strict=False):
             slot.material = _lookup_material(key)
-    del obj[KEY_STATE]
     kept.forget(obj, KEY_KEPT)
 
 
@@ -235,7 +236,12 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
     for obj in previous:
         _restore_object(obj)
     if previous:
-        _discard_materials([m for m in _projection_materials() if m.users == 0])
+        replaced = [m for m in _projection_materials() if m.users == 0]
+        stale = _owned_images(replaced) - {image, depth_image, *(maps or {}).values()}
+        _discard_materials(replaced)
+        for old in stale:  # the replaced result's images, which nothing shows any more: not kept in memory
+            if old.users == 0:
+                bpy.data.images.remove(old)
     projector = create_projector(scene, camera_model, name)
     result = ProjectionResult(projector)
     made: dict[tuple | None, bpy.types.Material] = {}

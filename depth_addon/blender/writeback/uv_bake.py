@@ -128,8 +128,9 @@ def _restore_flags(mesh: bpy.types.Mesh, flags: dict) -> None:
         getattr(mesh, domain).foreach_set(flag, values)
 
 
-def _smart_project(objects: list[bpy.types.Object], uv_name: str) -> None:
-    """Unwrap ``uv_name`` of each object's mesh with Smart UV Project (edit mode, all faces).
+def _smart_project(objects: list[bpy.types.Object]) -> None:
+    """Unwrap the UV map we added to each object's mesh (:data:`KEY_UV_ADDED`: ``Depth UV``, or ``Depth UV.001``
+    when the user has a map of that name, which is never touched) with Smart UV Project (edit mode, all faces).
 
     Selection, active object, each mesh's active UV map and the mode are restored afterwards.
     """
@@ -145,7 +146,7 @@ def _smart_project(objects: list[bpy.types.Object], uv_name: str) -> None:
         for obj in objects:
             active_index = obj.data.uv_layers.active_index
             flags = _element_flags(obj.data)
-            obj.data.uv_layers.active = obj.data.uv_layers[uv_name]
+            obj.data.uv_layers.active = obj.data.uv_layers[obj.data[KEY_UV_ADDED]]
             for other in view_layer.objects:
                 other.select_set(False)
             hidden = None
@@ -228,7 +229,7 @@ def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERL
             if o.data == mesh:
                 result[o.name] = layer.name
     if added:
-        _smart_project(added, UV_NAME)
+        _smart_project(added)
     return result
 
 
