@@ -86,6 +86,8 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
 
     def _prepare(self, context: bpy.types.Context) -> None:
         scene = context.scene
+        if not (self.write_png or self.write_exr):
+            raise BadInput("nothing to write: choose PNG, EXR or both")
         folder = output_dir(context)
         if folder is None:
             raise BadInput("save the file first or set an absolute output folder")

@@ -90,6 +90,10 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
     doffs: bpy.props.FloatProperty(name="doffs", default=0.0, description="Principal-point x-offset (px)")
 
     camera: bpy.props.EnumProperty(name="Camera", items=_CAMERA, default="FOV")
+    from_file: bpy.props.BoolProperty(
+        name="As Recorded", default=True,
+        description="Depth files this add-on wrote record their camera and, in a PNG, the mapping of its values: "
+                    "use them instead of the settings below (other files are read with the settings)")
     fov: bpy.props.FloatProperty(name="Field of View", default=DEFAULT_FOV_DEG, min=1.0, max=170.0)
     focal_mm: bpy.props.FloatProperty(name="Focal Length", default=50.0, min=1.0, subtype="DISTANCE_CAMERA")
     sensor_mm: bpy.props.FloatProperty(name="Sensor", default=36.0, min=1.0, subtype="DISTANCE_CAMERA")
@@ -172,7 +176,8 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
                 "denoise": self.denoise, "denoise_sigma": self.denoise_sigma, "denoise_radius": self.denoise_radius,
                 "downsample": self.downsample, "tear_ratio": self.tear_ratio if self.use_tear else None,
                 "clip": (self.clip_low, self.clip_high) if self.use_clip else None,
-                "normalise_range": (self.range_near, self.range_far) if self.use_normalise_range else None}
+                "normalise_range": (self.range_near, self.range_far) if self.use_normalise_range else None,
+                "from_file": self.from_file}
         known = known_points(self.known) if self.values == "inverse" else ()
         if known:
             opts["known"] = known
@@ -231,6 +236,7 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         if self.color_path:
             layout.prop(self, "color_mismatch")
         layout.prop(self, "channel")
+        layout.prop(self, "from_file")
         col = layout.column(heading="Values")
         col.prop(self, "values", text="")
         if self.values == "inverse":

@@ -193,13 +193,14 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
     blend: bpy.props.EnumProperty(name="Blend", items=[(m, m.replace("_", " ").title(), "") for m in
                                                        writeback.BLEND_MODES], default="MIX")
     use_dof: bpy.props.BoolProperty(name="Depth of Field", default=True)
-    focus: bpy.props.EnumProperty(name="Focus", default="SETTINGS", items=[
+    focus: bpy.props.EnumProperty(name="Focus", default="SETTINGS", options={"SKIP_SAVE"}, items=[
         ("SETTINGS", "Sidebar", "The sidebar's focus: the camera's own or its Focus Distance"),
         ("PIXEL", "Pixel", "The depth at a pixel of the camera view"),
-        ("OBJECT", "Object", "The distance to the active object")])
-    focus_x: bpy.props.FloatProperty(name="Focus X", min=0.0, max=1.0, default=0.5, subtype="FACTOR")
+        ("OBJECT", "Object", "The distance to the active object")])  # one button's choice, not the next one's
+    focus_x: bpy.props.FloatProperty(name="Focus X", min=0.0, max=1.0, default=0.5, subtype="FACTOR",
+                                     options={"SKIP_SAVE"})
     focus_y: bpy.props.FloatProperty(name="Focus Y", min=0.0, max=1.0, default=0.5, subtype="FACTOR",
-                                     description="From the top of the frame")
+                                     options={"SKIP_SAVE"}, description="From the top of the frame")
     fog_density: bpy.props.FloatProperty(name="Fog Density", min=0.0, max=10.0, default=0.0, precision=3)
     fog_start: bpy.props.FloatProperty(name="Fog Start", min=0.0, default=0.0, unit="LENGTH")
     relight: bpy.props.FloatProperty(name="Relight", min=0.0, max=1.0, default=0.0, subtype="FACTOR")
@@ -253,6 +254,9 @@ class DEPTH_OT_remove_result(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         ours = [o for o in context.selected_objects if writeback.is_ours(o)]
+        if context.selected_objects and not ours and not writeback.compositor_active(context.scene):
+            self.report({"INFO"}, "None of the selected objects shows a result: nothing was removed")
+            return {"CANCELLED"}  # no undo step for nothing
         count, restored = writeback.remove_result(context.scene, ours if context.selected_objects else None)
         self.report({"INFO"}, f"Restored {count} objects" + (" and the compositor" if restored else ""))
         return {"FINISHED"}
@@ -266,9 +270,12 @@ class DEPTH_OT_regenerate(FollowJobs, bpy.types.Operator):
     bl_label = "Regenerate"
     bl_options = {"REGISTER", "UNDO"}
 
-    seed: bpy.props.IntProperty(name="Seed", description="New seed; -1 keeps the recorded one", default=-1, min=-1)
-    prompt: bpy.props.StringProperty(name="Prompt", description="New prompt; empty keeps the recorded one")
-    only_this: bpy.props.BoolProperty(name="This Object Only", default=False,
+    # one click's choices: a plain Regenerate keeps the recorded seed and prompt, whatever the last one asked
+    seed: bpy.props.IntProperty(name="Seed", description="New seed; -1 keeps the recorded one", default=-1, min=-1,
+                                options={"SKIP_SAVE"})
+    prompt: bpy.props.StringProperty(name="Prompt", description="New prompt; empty keeps the recorded one",
+                                     options={"SKIP_SAVE"})
+    only_this: bpy.props.BoolProperty(name="This Object Only", default=False, options={"SKIP_SAVE"},
                                       description="Repaint only the active object (a projection: the prompt becomes "
                                       "its own; the rest of the image stays as it is)")
 

@@ -9,6 +9,7 @@ import textwrap
 
 import bpy
 
+from ..depth_addon.app.depth import shown_image
 from ..depth_addon.app.setup import depth_model_problem, generator_name
 from ..depth_addon.app.writeback import compositor_active
 from ..operators import ids
@@ -103,7 +104,7 @@ class VIEW3D_PT_depth(DepthSidebar, bpy.types.Panel):
         col = layout.column(heading="Preview")
         draw_props(col, settings, "live_preview", "preview_size")
         live = "live_preview" in settings.bl_rna.properties and settings.live_preview
-        draw_thumbnail(layout, bpy.data.images.get("Depth Preview" if live else "Depth Map"))
+        draw_thumbnail(layout, shown_image(live))
 
 
 class VIEW3D_PT_depth_import(DepthSidebar, bpy.types.Panel):

@@ -40,6 +40,9 @@ def test_import_reads_our_own_depth_png_with_its_mapping_and_camera(tmp_path: Pa
     for imported in (from_png, from_exr):
         assert imported.prepared.intrinsics.fx == expected.fx and imported.prepared.intrinsics.cx == expected.cx
         assert not any("no lens" in w or "taken as metres" in w for w in imported.warnings)
+    as_recorded = api.import_depth_map(str(png), fov=60.0, scale=1.0, from_file=True)  # the sidebar's default
+    assert as_recorded.prepared.intrinsics.fx == expected.fx
+    np.testing.assert_array_equal(as_recorded.prepared.depth, from_png.prepared.depth)
     a, b = from_png.prepared.depth, from_exr.prepared.depth
     both = np.isfinite(a) & np.isfinite(b)
     assert both.sum() > 0.9 * np.isfinite(b).sum()

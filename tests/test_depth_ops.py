@@ -90,6 +90,9 @@ def test_sequence_needs_a_writable_output_folder(scene, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="cannot create output folder"):
         bpy.ops.depth.render_depth_sequence(frames=False)
     assert scene.frame_current == 1
+    scene.depth_addon.output_dir = str(tmp_path / "out")
+    with pytest.raises(RuntimeError, match="nothing to write: choose PNG, EXR or both"):
+        bpy.ops.depth.render_depth_sequence(frames=False, write_png=False, write_exr=False)
 
 
 def test_live_preview_toggle_and_update(scene) -> None:

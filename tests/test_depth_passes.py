@@ -150,3 +150,17 @@ def test_linked_objects_render(tmp_path) -> None:
     for engine in ("gpu", "workbench"):
         result = render_depth(scene, engine=engine)
         assert abs(result.depth[24, 32] - 3.0) < 1e-4, engine
+
+
+def test_a_users_image_named_depth_map_is_left_alone_and_ours_is_reused() -> None:
+    from depth_addon.app import depth as depth_use_case
+
+    scene = analytic.build()
+    mine = bpy.data.images.new("Depth Map", 4, 4)
+    result = render_depth(scene, engine="gpu")
+    mapping = depth_use_case.depth_mapping(result)
+    first = depth_use_case.show_model_image(result, mapping, 16)
+    again = depth_use_case.show_model_image(result, mapping, 16)
+    assert first == again != mine and tuple(mine.size) == (4, 4)  # one image of ours, however often it is shown
+    assert depth_use_case.shown_image(live=False) == first
+    assert len([i for i in bpy.data.images if i.name.startswith("Depth Map")]) == 2

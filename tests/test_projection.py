@@ -362,7 +362,7 @@ def test_grazing_ground_shows_no_occlusion_acne(tmp_out):
     assert fallback(depth_image=images.float_image_from_array("Plain", planar)) > 0.02  # plain depth: acne bands
 
 
-def test_projecting_an_image_whose_file_is_missing_is_refused(tmp_out):
+def test_projecting_a_missing_file_or_into_an_empty_view_is_refused(tmp_out):
     from depth_addon.app import writeback
 
     scene = build_demo_scene(bpy.context.scene, (32, 24))
@@ -372,6 +372,13 @@ def test_projecting_an_image_whose_file_is_missing_is_refused(tmp_out):
     with pytest.raises(BadInput, match="has no pixels"):
         writeback.project_image(scene, "Missing")
     assert sorted(o.name for o in bpy.data.objects) == before  # no projector left behind
+    images.image_from_array("Photo", np.full((24, 32, 3), 0.5, np.float32))
+    scene.camera.rotation_euler.x += np.pi  # looking up into the sky
+    materials = [s.material for o in scene.objects for s in o.material_slots]
+    with pytest.raises(BadInput, match="sees no geometry"):
+        writeback.project_image(scene, "Photo")
+    assert sorted(o.name for o in bpy.data.objects) == before
+    assert [s.material for o in scene.objects for s in o.material_slots] == materials
 
 
 def test_encoded_pixels_clip_to_bytes_and_turn_nan_into_zero():

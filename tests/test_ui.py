@@ -264,3 +264,17 @@ def test_broken_bundled_runtime_is_explained(addon, monkeypatch, capfd) -> None:
     bpy.context.scene.depth_addon.generator = "analytic"
     assert "depth.generate" in _draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_generate, capfd).operators
     assert bpy.ops.depth.generate.poll()
+
+
+def test_one_click_choices_are_not_remembered_by_the_next_click(addon):
+    """Blender offers an operator's last-used values to its next run: a focus picked for one click (Focus on
+    Active) must not turn the plain Set Up Compositor button into one that needs an active object."""
+    build()
+    bpy.context.view_layer.objects.active = bpy.data.objects["Box"]
+    assert bpy.ops.depth.setup_compositor("EXEC_DEFAULT", True, focus="OBJECT") == {"FINISHED"}
+    bpy.context.view_layer.objects.active = None
+    assert bpy.ops.depth.setup_compositor("EXEC_DEFAULT", True) == {"FINISHED"}  # the sidebar's focus
+    for name in ("focus", "focus_x", "focus_y"):
+        assert bpy.ops.depth.setup_compositor.get_rna_type().properties[name].is_skip_save, name
+    for name in ("seed", "prompt", "only_this"):
+        assert bpy.ops.depth.regenerate.get_rna_type().properties[name].is_skip_save, name

@@ -116,6 +116,15 @@ def scene_mapping(scene: bpy.types.Scene, result: DepthResult) -> DepthMapping:
     return mapping
 
 
+def shown_image(live: bool) -> bpy.types.Image | None:
+    """The depth image the sidebar shows: the live preview, or the "Depth Map" of the last render (ours, whatever
+    name Blender gave it beside a user's image of that name).
+
+    :param live: The live preview is on.
+    """
+    return preview.preview_image(PREVIEW_IMAGE if live else MODEL_IMAGE)
+
+
 def show_model_image(result: DepthResult, mapping: DepthMapping, bits: int) -> bpy.types.Image:
     """Write the "Depth Map" image: exactly the values the PNG (and so the model) gets.
 

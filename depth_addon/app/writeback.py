@@ -41,13 +41,15 @@ def project_image(scene: bpy.types.Scene, image_name: str = "", objects=None, oc
     :param occlusion: Keep the image off surfaces the camera does not see.
     :param bake_size: Also bake into UV maps at this size, so the texture follows the objects.
     :return: ``(image, projection result)``.
-    :raises BadInput: No such image, nothing to project onto.
+    :raises BadInput: No such image, nothing to project onto, nothing in the camera's view.
     """
     image = bpy.data.images.get(image_name or scene.get(LAST_IMAGE, DEFAULT_IMAGE))
     if image is None:
         raise BadInput(f"no image named {image_name!r}" if image_name else "no image to project; pick one")
     w, h = images.image_size(image)
     depth = render_depth(scene, resolution=(w, h))
+    if not depth.mask.any():
+        raise BadInput("the camera sees no geometry; nothing to project onto")
     planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
     result = projection.project_image(scene, depth.camera, image, objects=objects,
                                       depth=planar if occlusion else None)

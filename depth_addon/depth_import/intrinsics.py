@@ -61,7 +61,7 @@ class Intrinsics:
             raise BadInput(f"principal point must be finite, got ({self.cx}, {self.cy})")
         if not (-self.width <= self.cx <= 2 * self.width and -self.height <= self.cy <= 2 * self.height):
             raise BadInput(f"principal point ({self.cx:g}, {self.cy:g}) px is far outside the "
-                           f"{self.width}×{self.height} image; --cx/--cy are pixels from the top-left corner "
+                           f"{self.width}×{self.height} image; cx and cy are pixels from the top-left corner "
                            f"(the centre is {self.width / 2:g}, {self.height / 2:g}) and may lie at most one image "
                            "size outside it")
         if self.fov_x >= math.radians(175.0) or 2 * math.atan(self.height / (2 * self.fy)) >= math.radians(175.0):

@@ -50,6 +50,8 @@ class ImportOptions:
     :param displace_method: ``modifier`` (Displace modifier, a vertex per pixel) or ``material`` (material
         displacement on a coarse plane with a Subdivision modifier); ``displace`` mode only.
     :param color_mismatch: ``resize`` (with a warning) or ``refuse`` a colour image of another size.
+    :param from_file: What this project's own depth files record wins over the options above: their camera, and a
+        PNG's mapping (the sidebar's default). Without it they fill in only what the options leave open.
     """
 
     values: ValueSpec = field(default_factory=ValueSpec)
@@ -65,6 +67,7 @@ class ImportOptions:
     mode: str = "reconstruct"
     displace_method: str = "modifier"
     color_mismatch: str = "resize"
+    from_file: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -272,7 +275,7 @@ def _stored(path, values: np.ndarray, integer_max: float, options: ImportOptions
     :return: ``(values, integer_max, intrinsics, explicit)``, the values in metres when a mapping was used.
     """
     camera, mapping = (None, None) if isinstance(path, np.ndarray) else stored_info(path)
-    if mapping is not None and options.values == ValueSpec() and integer_max > 0:
+    if mapping is not None and (options.values == ValueSpec() or options.from_file) and integer_max > 0:
         coded = values * np.float32(1.0 / integer_max)
         values = mapping.unapply(coded)
         values[coded == np.float32(1.0 if mapping.invert else 0.0)] = np.nan  # background (or beyond far)
@@ -283,8 +286,8 @@ def _stored(path, values: np.ndarray, integer_max: float, options: ImportOptions
         if finite.size:
             warnings.append(f"the integer values ({finite.min():.0f}–{finite.max():.0f}) are taken as metres; say "
                             "what they are with values (inverse, disparity), scale or normalise")
-    if not explicit and camera is not None and not camera.ortho and (camera.width, camera.height) == (
-            cam.width, cam.height):
+    if (not explicit or options.from_file) and camera is not None and not camera.ortho and (
+            camera.width, camera.height) == (cam.width, cam.height):
         cam, explicit = intr.Intrinsics.from_camera_model(camera), True
         source["stored_camera"] = True
     elif not explicit:

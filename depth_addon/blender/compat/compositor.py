@@ -72,12 +72,23 @@ def new_compositor_group(name: str) -> bpy.types.NodeTree:
 
 
 def _new_node(tree: bpy.types.NodeTree, *idnames: str) -> bpy.types.Node:
-    """Create the first node type of ``idnames`` that this Blender has for ``tree``."""
+    """Create the first node type of ``idnames`` that this Blender has for ``tree``.
+
+    Types whose ``poll`` accepts the tree come first: a refused ``nodes.new`` prints an error line on the console
+    (Blender 4.2 refuses ``ShaderNodeMix`` in a compositor tree). Types that poll refuses are still tried last:
+    from Blender 5.0 the compositor takes them although their ``poll`` says no.
+    """
+    def accepted(idname: str) -> bool:
+        cls = getattr(bpy.types, idname, None)
+        return cls is not None and bool(cls.poll(tree))
+
+    order = [i for i in idnames if accepted(i)] + [i for i in idnames if not accepted(i)
+                                                  and getattr(bpy.types, i, None) is not None]
     error: Exception | None = None
-    for idname in idnames:
+    for idname in order:
         try:
             return tree.nodes.new(idname)
-        except RuntimeError as exc:  # unknown type, or poll refused it in this tree type
+        except RuntimeError as exc:  # poll refused it in this tree type after all
             error = exc
     raise RuntimeError(f"none of {idnames} can be added to {tree.bl_idname}: {error}")
 

@@ -162,6 +162,8 @@ def focus_from_object(scene: bpy.types.Scene, obj: bpy.types.Object, camera: bpy
     cam = camera or scene.camera
     if cam is None:
         raise BadInput("the scene has no camera to focus")
+    if obj == cam:
+        raise BadInput(f"the object to focus on is the camera {cam.name!r} itself; make another object active")
     corners = np.array([list(obj.matrix_world @ Vector(tuple(c))) for c in obj.bound_box])
     centre = corners.mean(axis=0)
     m = np.array(cam.matrix_world, np.float64)

@@ -24,6 +24,7 @@ from .ranges import settings_mapping
 from .render import render_depth
 
 PREVIEW_IMAGE = "Depth Preview"
+KEY_PREVIEW = "depth_addon_preview"  # on our preview images: the name they were written as
 _RELEVANT = (bpy.types.Object, bpy.types.Mesh, bpy.types.Curve, bpy.types.MetaBall, bpy.types.Camera,
              bpy.types.Collection, bpy.types.Lattice, bpy.types.Armature, bpy.types.Key, bpy.types.GeometryNodeTree)
 _state: dict = {"scheduled": False, "error": None, "buffer": None, "key": None}
@@ -48,6 +49,20 @@ def model_values(depth: np.ndarray, mapping: DepthMapping, bits: int) -> np.ndar
     return to_uint(mapping.apply(depth), bits).astype(np.float32) / float((1 << bits) - 1)
 
 
+def preview_image(name: str) -> bpy.types.Image | None:
+    """Our preview image written as ``name`` (:func:`write_preview_image`), whatever name Blender gave it.
+
+    :param name: The name it was written as (``Depth Map``, ``Depth Preview``).
+    """
+    def ours(im: bpy.types.Image | None) -> bool:
+        return im is not None and bool(im.get(KEY_OWNED)) and im.library is None and im.source == "GENERATED"
+
+    im = bpy.data.images.get(name)
+    if ours(im) and im.get(KEY_PREVIEW, name) == name:
+        return im
+    return next((i for i in bpy.data.images if i.get(KEY_PREVIEW) == name and ours(i)), None)
+
+
 def write_preview_image(name: str, values: np.ndarray) -> bpy.types.Image:
     """Write H×W grey ``values`` (row 0 = top) into our float image ``name`` (a user's image is never touched).
 
@@ -55,10 +70,11 @@ def write_preview_image(name: str, values: np.ndarray) -> bpy.types.Image:
     :param values: Grey values, usually in [0, 1].
     """
     h, w = values.shape
-    im = bpy.data.images.get(name)
-    if im is None or not im.get(KEY_OWNED) or im.library is not None or im.source != "GENERATED":
+    im = preview_image(name)
+    if im is None:  # a user's image of that name is never touched: ours gets a free name, and is found by its tag
         im = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True)
         im[KEY_OWNED] = im[KEY_TRANSIENT] = True  # redrawn on demand: never packed into the file
+        im[KEY_PREVIEW] = name
         im.colorspace_settings.name = "Non-Color"
     elif tuple(im.size) != (w, h):
         im.generated_width, im.generated_height = w, h
