@@ -61,8 +61,9 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         where = f", files in {folder}" if folder else ""
+        metres = depth.scaled_mapping(mapping, result.unit_scale)
         self.report({"INFO"}, f"Depth {result.camera.width}×{result.camera.height} via {result.engine} "
-                              f"in {result.seconds * 1000:.0f} ms, range {mapping.near:.3g}–{mapping.far:.3g} m{where}")
+                              f"in {result.seconds * 1000:.0f} ms, range {metres.near:.3g}–{metres.far:.3g} m{where}")
         return {"FINISHED"}
 
 
@@ -132,9 +133,10 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
             wm.event_timer_remove(self.timer)
             self.timer = None
         state = "cancelled after" if cancelled else "wrote"
+        metres = depth.scaled_mapping(self.mapping, depth.unit_scale(context.scene))
         self.report({"WARNING" if cancelled else "INFO"},
-                    f"Depth sequence {state} {len(self.written)} files, range {self.mapping.near:.3g}–"
-                    f"{self.mapping.far:.3g} m, in {self.folder}")
+                    f"Depth sequence {state} {len(self.written)} files, range {metres.near:.3g}–"
+                    f"{metres.far:.3g} m, in {self.folder}")
         return {"CANCELLED" if cancelled else "FINISHED"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:

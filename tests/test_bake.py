@@ -103,7 +103,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_out):
         "texture size": dict(objects=[ground], bake_size=3),
         "sees any geometry": dict(objects=[ground], cameras=[away]),
         "placement": dict(objects=[ground], placement="spiral"),
-        "no object named": dict(objects=["Missing"]),
+        "which is no object of this scene": dict(objects=["Missing"]),
     }
     for expected, kw in cases.items():
         with pytest.raises(BadInput, match=expected):

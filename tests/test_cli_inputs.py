@@ -17,6 +17,7 @@ from depth_addon import api
 from depth_addon.blender.demo_scene import build_demo_scene
 from depth_addon.cli import main as cli_main
 from depth_addon.depth_import import Intrinsics
+from depth_addon.io.depth_files import write_depth
 from depth_addon.io.png import encode_png
 
 
@@ -40,13 +41,16 @@ def test_import_reads_our_own_depth_png_with_its_mapping_and_camera(tmp_path: Pa
     for imported in (from_png, from_exr):
         assert imported.prepared.intrinsics.fx == expected.fx and imported.prepared.intrinsics.cx == expected.cx
         assert not any("no lens" in w or "taken as metres" in w for w in imported.warnings)
-    as_recorded = api.import_depth_map(str(png), fov=60.0, scale=1.0, from_file=True)  # the sidebar's default
+    # the sidebar's default: what the file records wins over settings left from another import
+    as_recorded = api.import_depth_map(str(png), fov=60.0, values="inverse", near=1.0, far=5.0, from_file=True)
     assert as_recorded.prepared.intrinsics.fx == expected.fx
     np.testing.assert_array_equal(as_recorded.prepared.depth, from_png.prepared.depth)
-    a, b = from_png.prepared.depth, from_exr.prepared.depth
-    both = np.isfinite(a) & np.isfinite(b)
-    assert both.sum() > 0.9 * np.isfinite(b).sum()
-    np.testing.assert_allclose(a[both], b[both], rtol=2e-3)  # 16-bit inverse depth against float metres
+    linear = api.save_depth(result, tmp_path / "lin.png", api.depth_mapping(result, kind="linear"))
+    b = from_exr.prepared.depth
+    for a in (from_png.prepared.depth, api.import_depth_map(str(linear)).prepared.depth):
+        both = np.isfinite(a) & np.isfinite(b)
+        assert both.sum() > 0.9 * np.isfinite(b).sum() and np.isfinite(a).sum() <= 1.01 * np.isfinite(b).sum()
+        np.testing.assert_allclose(a[both], b[both], rtol=2e-3)  # 16-bit codes against float metres; no sky wall
     plain = tmp_path / "plain.png"  # someone else's 16-bit PNG, no metadata: read as metres, and said so
     plain.write_bytes(encode_png(np.full((48, 64), 3000, np.uint16) + np.arange(64, dtype=np.uint16)))
     other = api.import_depth_map(str(plain))
@@ -77,16 +81,10 @@ def test_texture_single_view_projects_onto_the_objects_asked_for(tmp_path: Path)
 
 
 def test_generate_refuses_to_write_over_its_depth(tmp_path: Path) -> None:
-    depth = tmp_path / "d.npy"
-    np.save(depth, np.full((16, 16), 4.0, np.float32))
+    depth = write_depth(tmp_path / "d.exr", np.full((16, 16), 4.0, np.float32), None, {})
     before = depth.read_bytes()
-    code, events = run("generate", str(depth).replace(".npy", ".png"), "--out", str(depth).replace(".npy", ".png"))
-    assert code == 2  # the PNG does not exist: refused as an input anyway, before anything is read
-    np.save(tmp_path / "e.npy", np.full((16, 16), 4.0, np.float32))
-    png = tmp_path / "e.png"
-    png.write_bytes(b"")
-    code, events = run("generate", str(png), "--out", str(png))
-    assert code == 2 and "input" in events[-1]["message"] and png.read_bytes() == b""
+    code, events = run("generate", str(depth), "--out", str(tmp_path / "." / "d.exr"))  # the same file
+    assert code == 2 and "is an input of this command" in events[-1]["message"]
     assert depth.read_bytes() == before
 
 

@@ -67,3 +67,30 @@ def test_near_and_far_are_metres_in_a_centimetre_scene(tmp_path: Path) -> None:
     assert cli_main(["batch", str(job), "--plan"]) == 0
     near, far = json.loads((tmp_path / "job.planned.json").read_text())["tasks"][0]["range"]
     assert 2.0 < near < far < 40.0  # the analytic set lies 3–9 m from its camera
+
+
+def test_height_maps_in_metres_move_surfaces_in_scene_units() -> None:
+    """The height map holds metres: a displacement or bump in a centimetre scene is scaled to its units."""
+    from depth_addon.blender import images
+    from depth_addon.blender.camera import camera_model
+    from depth_addon.blender.writeback import bake_apply
+    from depth_addon.blender.writeback import projection as proj
+
+    scene = analytic.build(size=(32, 24))
+    in_centimetres(scene)
+    box = bpy.data.objects["Box"]
+    box.data.uv_layers.new(name="UVMap")
+    def maps() -> dict:
+        return {name: images.image_from_array(f"M {name}", np.full((4, 4, 3), 0.5, np.float32))
+                for name in ("albedo", "roughness", "metallic", "normal", "height")}
+
+    baked = maps()
+    mat = bake_apply.apply_bake(box, baked["albedo"], "UVMap", shading="PBR_DISPLACEMENT", maps=baked)
+    disp = next(n for n in mat.node_tree.nodes if n.bl_idname == "ShaderNodeDisplacement")
+    assert disp.inputs["Scale"].default_value == np.float32(100.0)
+    bake_apply.remove_bake()
+    maps = maps()
+    result = proj.project_image(scene, camera_model(scene, scene.camera, 32, 24), maps["albedo"], objects=[box],
+                                maps=maps)
+    bump = next(n for m in result.materials for n in m.node_tree.nodes if n.bl_idname == "ShaderNodeBump")
+    assert bump.inputs["Distance"].default_value == np.float32(100.0)

@@ -122,12 +122,14 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     if not result.mask.any():
         raise BadInput(f"task {task.name!r}: camera {unit.camera!r} sees no geometry at frame {unit.frame}")
     parts = scene_segments(result, task.prompt, object_prompts) if per_part else SceneSegments()
-    rgb = generate(result.depth, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
-                   camera=result.camera, segments=parts.segments,
+    metres, camera = result.metric()  # generators, and the records beside the depth files, are in metres
+    rgb = generate(metres, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
+                   camera=camera, segments=parts.segments,
                    segment_prompts=parts.prompts if parts.segments is not None else None)
     files["generated"] = folder / "generated.png"
     write_png(files["generated"], to_uint(rgb, 8), {"prompt": task.prompt, "seed": str(unit.seed),
-                                                     "mapping": json.dumps(mapping.to_dict()),
+                                                     "mapping": json.dumps(scaled_mapping(mapping,
+                                                                                          result.unit_scale).to_dict()),
                                                      "parts": json.dumps(parts.decisions)})
     if {"texture", "render"} & set(task.outputs):
         image = bpy.data.images.load(str(files["generated"].resolve()), check_existing=False)
@@ -166,7 +168,8 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
         staging.mkdir()
         try:
             staged = produce(scene, task, unit, mapping, staging)
-            entry = manifest.make_entry(unit, staged, staging, {"spec": unit.spec, "mapping": mapping.to_dict(),
+            metric = scaled_mapping(mapping, unit_scale(scene)).to_dict()  # as the unit's depth files record it
+            entry = manifest.make_entry(unit, staged, staging, {"spec": unit.spec, "mapping": metric,
                                                                  "blender": bpy.app.version_string})
             manifest.write_entry(staging, entry)
             replace_folder(staging, final)
@@ -211,8 +214,8 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
     for task in tasks:
         refuse_inputs_inside(Path(task.out_dir), [task.blend])
         made = _missing_folders(Path(task.out_dir))
-        check_writable_dir(task.out_dir)
         try:
+            check_writable_dir(task.out_dir)
             for line in prompt_warnings(task.prompt, dict(task.object_prompts)):
                 emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
             scene = open_task_file(task)

@@ -18,6 +18,7 @@ from ..blender.depth.ranges import depth_mapping, settings_mapping
 from ..blender.depth.render import ENGINES
 from ..blender.depth.render import render_depth as _render
 from ..blender.depth.sequence import View, output_path, render_views, scene_views, sequence_range
+from ..blender.units import unit_scale
 from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..io.depth_files import write_depth
@@ -25,7 +26,7 @@ from ..mapping import DepthMapping
 
 __all__ = ["ENGINES", "PREVIEW_IMAGE", "DepthResult", "View", "depth_mapping", "output_path", "render_depth",
            "render_views", "save_depth", "scene_mapping", "scene_views", "sequence_mapping", "sequence_range",
-           "show_model_image"]
+           "scaled_mapping", "show_model_image", "shown_image", "unit_scale"]
 
 MODEL_IMAGE = "Depth Map"
 PREVIEW_IMAGE = preview.PREVIEW_IMAGE
@@ -48,15 +49,6 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     :param ids: Also return ``.object_ids``/``.objects`` and ``.material_ids``/``.materials``.
     """
     return _render(scene, camera, resolution, engine, radial, normals=normals, ids=ids)
-
-
-def unit_scale(scene: bpy.types.Scene) -> float:
-    """Metres per scene unit: the scene's Unit Scale (1 with no unit system).
-
-    :param scene: The scene.
-    """
-    units = scene.unit_settings
-    return float(units.scale_length) if units.system != "NONE" else 1.0
 
 
 def scaled_mapping(mapping: DepthMapping, factor: float) -> DepthMapping:

@@ -26,7 +26,7 @@ from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .depth import unit_scale
 from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local
-from .scene_prompts import SceneSegments, check_object_prompts, views_segments
+from .scene_prompts import SceneSegments, check_object_prompts, check_objects, views_segments
 from .texture import pack_now
 
 
@@ -171,6 +171,27 @@ class MultiviewSettings:
     new_uv: bool = False
 
 
+def _checked(scene: bpy.types.Scene, objects, s: MultiviewSettings, object_prompts: dict[str, str] | None
+             ) -> tuple[list, dict[str, str], dict[str, str]]:
+    """The bake targets, their images' names and the object prompts, every input checked before a UV map is added
+    or a view rendered.
+
+    :raises BadInput: For the first input that cannot be used.
+    """
+    check_objects([o for o in objects or () if isinstance(o, str)], [o.name for o in scene.objects])
+    targets = uv_bake.bake_targets(scene, objects)
+    names = bake_apply.check_images_free(targets, "bake")
+    bake_apply.check_maps_free(targets, map_fusion.BAKED if s.maps else ())
+    object_prompts = check_object_prompts({**props.object_prompts(scene), **(object_prompts or {})},
+                                          [o.name for o in scene.objects])
+    check_bake_size(s.bake_size)
+    if s.shading not in bake_apply.SHADINGS:
+        raise BadInput(f"unknown shading {s.shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
+    if s.shading in bake_apply.RELIGHTABLE and not s.maps:
+        raise BadInput(f"{s.shading} shading needs the material maps; ask for them (maps=True, --maps)")
+    return targets, names, object_prompts
+
+
 def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str, seed: int, negative_prompt: str = "",
                    settings: MultiviewSettings = MultiviewSettings(), models: list[CameraModel] | None = None,
                    report: Progress | None = None, object_prompts: dict[str, str] | None = None) -> Flow:
@@ -186,18 +207,9 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     scene = scene or bpy.context.scene
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    targets = uv_bake.bake_targets(scene, objects)
+    targets, names, object_prompts = _checked(scene, objects, s, object_prompts)
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
-    names = bake_apply.check_images_free(targets, "bake")
-    bake_apply.check_maps_free(targets, map_fusion.BAKED if s.maps else ())  # before a UV map or a view is made
-    object_prompts = check_object_prompts({**props.object_prompts(scene), **(object_prompts or {})},
-                                          [o.name for o in scene.objects])
     id_renders = [] if object_prompts or len(parse_scene_prompt(prompt).phrases) > 1 else None
-    check_bake_size(s.bake_size)
-    if s.shading not in bake_apply.SHADINGS:
-        raise BadInput(f"unknown shading {s.shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")
-    if s.shading in bake_apply.RELIGHTABLE and not s.maps:
-        raise BadInput(f"{s.shading} shading needs the material maps; ask for them (maps=True, --maps)")
     uv_maps = uv_bake.ensure_uv_maps(targets, new=s.new_uv)
     try:
         depsgraph = bpy.context.evaluated_depsgraph_get()
@@ -223,7 +235,8 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     record = prov.provenance(
         "multiview", prompt, seed, gen.generator, [v.origin or v.camera for v in captured], mapping, negative_prompt,
         gen.fingerprint, frame, _options(s, target_names, len(captured), "models" if models else "cameras" if cameras
-                                         else s.placement, object_prompts, parts.decisions))
+                                         else s.placement, object_prompts, parts.decisions)
+        | {"unit_scale": unit_scale(scene)})  # cameras and range: scene units
     t = time.perf_counter()
     try:
         result = bake_views(scene, targets, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading,
@@ -264,7 +277,9 @@ def _still_there(scene_name: str, names: list[str]) -> tuple[bpy.types.Scene, li
 
 
 def _drop_added_uvs(names: list[str]) -> None:
-    """Remove the UV maps a failed or cancelled bake added (the user's own UV maps stay)."""
+    """Remove the UV maps a failed or cancelled bake added (the user's own UV maps stay, and so does a map that a
+    baked object sharing the mesh shows its bake through)."""
+    baked = {o.data for o in bpy.data.objects if o.type == "MESH" and bake_apply.is_baked(o)}
     for obj in (bpy.data.objects.get(n) for n in names):
-        if obj is not None and uv_bake.KEY_UV_ADDED in obj.data and not bake_apply.is_baked(obj):
+        if obj is not None and uv_bake.KEY_UV_ADDED in obj.data and obj.data not in baked:
             uv_bake.remove_added_uv(obj.data)

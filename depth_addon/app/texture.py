@@ -164,6 +164,10 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     t = time.perf_counter()
     report(0.0, "rendering depth")
     check_objects(objects, [o.name for o in scene.objects])
+    not_meshes = [n for n in objects if scene.objects[n].type != "MESH"]
+    if not_meshes:
+        raise BadInput(f"{not_meshes[0]!r} is a {scene.objects[not_meshes[0]].type.lower()} object; only meshes take "
+                       "a projection")
     object_prompts = check_object_prompts({**props.object_prompts(scene), **(object_prompts or {})},
                                           [o.name for o in scene.objects])
     per_part = bool(object_prompts) or len(parse_scene_prompt(prompt).phrases) > 1
@@ -193,7 +197,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     record = prov.provenance("projection", prompt, seed, generated.generator, [depth.camera], depth_map,
                              weights_hash=generated.fingerprint, frame=frame,
                              options={"engine": engine, "camera": cam_name, "parts": parts.decisions,
-                                      "object_prompts": object_prompts, "maps": bool(maps)})
+                                      "object_prompts": object_prompts, "maps": bool(maps),
+                                      "unit_scale": depth.unit_scale})  # cameras and range: scene units
     image, proj = yield from apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label,
                                              slack.result(), generated.maps if maps else None)
     timings["project"] = time.perf_counter() - t

@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import api
 from ..app.blendfile import save_blend
-from ..app.depth import ENGINES
+from ..app.depth import ENGINES, scaled_mapping, unit_scale
 from ..blender.final_render import render_still
 from ..errors import BadInput
 from ..generation import available_generators
@@ -273,7 +273,8 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
         "command": args.command, "prompt": args.prompt, "seed": args.seed, "generator": args.generator or "default",
         "engine": run.depth.engine, "resolution": [run.depth.camera.width, run.depth.camera.height],
         "parts": run.parts.decisions,
-        "mapping": run.mapping.to_dict(), "camera": run.depth.camera.to_dict(), "warnings": warnings,
+        "mapping": scaled_mapping(run.mapping, run.depth.unit_scale).to_dict(),  # metres, as depth.png records it
+        "camera": run.depth.metric()[1].to_dict(), "warnings": warnings,
         "timings": timings, "versions": versions(),
         "artifacts": {k: relative(v, out.staging) for k, v in run.files.items()} | _rendered(artifacts, out)
         | {"blend": "scene.blend"},
@@ -369,7 +370,8 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
         "generator": args.generator or "default", "views": len(result.views), "bake": bake,
         "sizes": dict(result.sizes), "parts": result.decisions,
         "coverage": {k: round(v, 4) for k, v in result.coverage.items()},
-        "mapping": result.mapping.to_dict() if result.mapping else None, "provenance": result.provenance,
+        "mapping": scaled_mapping(result.mapping, unit_scale(scene)).to_dict() if result.mapping else None,
+        "provenance": result.provenance,
         "warnings": result.warnings, "timings": timings, "versions": versions(),
         "artifacts": {"textures": files, **_rendered(artifacts, out), "blend": relative(blend, out.staging)},
     }

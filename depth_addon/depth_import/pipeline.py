@@ -212,11 +212,8 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     t = time.perf_counter()
     values, integer_max, name, where, source = _read_source(depth_source, options.channel)
     h, w = values.shape
-    cam, explicit = intr.resolve(w, h, options.fov, options.focal_px, options.fy, options.focal_mm,
-                                 options.sensor_mm, options.cx, options.cy)
     warnings: list[str] = []
-    values, integer_max, cam, explicit = _stored(depth_source, values, integer_max, options, cam, explicit, source,
-                                                 warnings)
+    values, integer_max, cam, explicit = _lens_and_values(depth_source, values, integer_max, options, source, warnings)
     color, color_path, linear = None, None, False
     need = options.preprocess.denoise == "guided"
     color_job = None  # the colour image decodes on the worker thread while the depth is converted and cleaned up
@@ -226,7 +223,8 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
 
     t = time.perf_counter()
     try:
-        depth, conversion = to_metres(values, options.values, integer_max, cam.fx if explicit else None, where,
+        depth, conversion = to_metres(values, ValueSpec() if "stored_mapping" in source else options.values,
+                                      integer_max, cam.fx if explicit else None, where,
                                       copy=False)  # ``values`` is ours: read from the file or copied from the array
     except BaseException:
         if color_job is not None:
@@ -267,18 +265,23 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
         warnings=warnings, stages=pre.stages, info=info, timings=timings)
 
 
-def _stored(path, values: np.ndarray, integer_max: float, options: ImportOptions, cam: intr.Intrinsics,
-            explicit: bool, source: dict, warnings: list[str]) -> tuple[np.ndarray, float, intr.Intrinsics, bool]:
-    """Take in what this project's own depth files carry, where the options leave it open: the camera they were
-    rendered from, and a PNG's mapping of metres to values (its far end is the background, as written).
+def _lens_and_values(path, values: np.ndarray, integer_max: float, options: ImportOptions, source: dict,
+                     warnings: list[str]) -> tuple[np.ndarray, float, intr.Intrinsics, bool]:
+    """The camera the options describe, and what this project's own depth files carry where the options leave it
+    open (or with ``from_file``): the camera they were rendered from, and a PNG's mapping of metres to values (the
+    code of its far end is the background, as written).
 
-    :return: ``(values, integer_max, intrinsics, explicit)``, the values in metres when a mapping was used.
+    :return: ``(values, integer_max, intrinsics, explicit)``, the values in metres when a mapping was used;
+        ``explicit`` is False when the default field of view was taken.
     """
+    cam, explicit = intr.resolve(values.shape[1], values.shape[0], options.fov, options.focal_px, options.fy,
+                                 options.focal_mm, options.sensor_mm, options.cx, options.cy)
     camera, mapping = (None, None) if isinstance(path, np.ndarray) else stored_info(path)
     if mapping is not None and (options.values == ValueSpec() or options.from_file) and integer_max > 0:
         coded = values * np.float32(1.0 / integer_max)
         values = mapping.unapply(coded)
-        values[coded == np.float32(1.0 if mapping.invert else 0.0)] = np.nan  # background (or beyond far)
+        background = np.float32(mapping.apply(np.array([np.inf]))[0])  # the code the far end and the sky get
+        values[coded == background] = np.nan
         integer_max = 0.0
         source["stored_mapping"] = mapping.to_dict()
     elif options.values == ValueSpec() and integer_max > 0:

@@ -84,6 +84,7 @@ class FuseOptions:
     :param select: ``best`` or ``blend`` (:data:`.fusion.SELECTIONS`).
     :param feather: Hand-over width (Gaussian sigma in texels) for ``best``; 0 for a hard switch.
     :param with_maps: The views carry material maps: split them out of the fused stack.
+    :param unit: Metres per scene unit (the triangles are in scene units, the height map in metres).
     """
 
     tolerance: float = 0.005
@@ -92,6 +93,7 @@ class FuseOptions:
     select: str = "best"
     feather: float = 1.0
     with_maps: bool = False
+    unit: float = 1.0
 
 
 def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions) -> FusedTexture:
@@ -118,7 +120,7 @@ def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions
     lit = fill.fill_texture(geom.to_grid(colour[:, :3]), grid_seen, geom.mask(), o.padding)  # colours: smooth fill
     fill.clip_unit(lit)
     maps = map_fusion.filled_maps(colour[:, 3:], geom.index, seen, size,  # materials: never averaged across a gap
-                                  map_fusion.texel_metres(tris[1], geom.count))
+                                  map_fusion.texel_metres(tris[1], geom.count) * o.unit)
     return FusedTexture(lit, coverage, maps)
 
 

@@ -78,8 +78,8 @@ def depth_mapping(result: DepthResult, kind: str = "inverse", near: float | None
 
     :param result: A depth render.
     :param kind: ``inverse`` (disparity), ``linear`` or ``log``.
-    :param near: Fixed near distance in metres (overrides the computed one).
-    :param far: Fixed far distance in metres (overrides the computed one).
+    :param near: Fixed near distance in the result's units (scene units; overrides the computed one).
+    :param far: Fixed far distance in the result's units (overrides the computed one).
     :param invert: Flip the mapped values.
     :param range: ``percentile`` (robust 1st/99th of this render), ``frustum`` (geometry inside the
         camera frustum), ``manual`` (``near`` and ``far`` required) or ``locked`` (the range locked

@@ -25,6 +25,7 @@ from ...camera import CameraModel
 from ...depthmap import DepthResult
 from ...errors import BadInput
 from ..camera import camera_model, render_size, resolve_camera
+from ..units import unit_scale
 from . import cache as depth_cache
 from . import gpu as depth_gpu
 from . import rendered
@@ -228,10 +229,9 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
             out = {"depth": render_engine_depth(scene, layer, cam_obj, width, height, used, visibility)}
             evaluated_depsgraph(scene, layer)
     depth = out["depth"]
-    units = scene.unit_settings  # depth is in scene units, as the camera and the geometry are
     result = DepthResult(depth=depth, mask=np.isfinite(depth), camera=cam, engine=used, radial=radial,
                          meta={"camera_name": cam_obj.name, "frame": scene.frame_current},
-                         unit_scale=float(units.scale_length) if units.system != "NONE" else 1.0)
+                         unit_scale=unit_scale(scene))  # depth is in scene units, as the camera and geometry are
     if warnings:
         result.meta["warnings"] = warnings
     if normals:

@@ -38,6 +38,7 @@ from ...depth_import import ImportOptions, PreparedImport, prepare
 from ...depth_import.grid import GridMesh, worker
 from ...errors import BadInput
 from ..images import KEY_OWNED
+from ..units import unit_scale
 from . import materials
 
 SHADING = ("PRINCIPLED", "EMISSION")
@@ -188,7 +189,7 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
         coll = _keep(created, bpy.data.collections.new(f"Depth {name}"))
         coll[KEY_OWNED] = True
         cam_ob = _keep(created, bpy.data.objects.new(f"Depth {name} Camera", _keep(
-            created, camera_data(f"Depth {name} Camera", prepared, _unit(scene)))))
+            created, camera_data(f"Depth {name} Camera", prepared, unit_scale(scene)))))
         d_image = _keep(created, materials.depth_image(f"{name} Depth", prepared.depth, pixels.result()))
         c_image, material = _colour(prepared, shading, created)
         for stage, values in prepared.stages.items() if preview else ():
@@ -205,7 +206,7 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
             fill_quad_mesh(me, grid)
         ob = _keep(created, bpy.data.objects.new(f"Depth {name}", me))
         cam_ob.matrix_world = CAMERA_POSE  # the mesh is in metres: scaled into a scene whose Unit Scale is set
-        ob.matrix_world = CAMERA_POSE @ Matrix.Scale(1.0 / _unit(scene), 4)
+        ob.matrix_world = CAMERA_POSE @ Matrix.Scale(1.0 / unit_scale(scene), 4)
         info = dict(prepared.info, warnings=prepared.warnings)
         material, texture = _displacement(prepared, ob, d_image, material, info, created)
         if material is not None:
@@ -230,12 +231,6 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
     return DepthImport(collection=coll, object=ob, camera=cam_ob, depth_image=d_image, color_image=c_image,
                        material=material, texture=texture, prepared=prepared, warnings=list(prepared.warnings),
                        timings=timings)
-
-
-def _unit(scene: bpy.types.Scene) -> float:
-    """Metres per scene unit: the scene's Unit Scale (1 with no unit system)."""
-    units = scene.unit_settings
-    return float(units.scale_length) if units.system != "NONE" else 1.0
 
 
 def _keep(created: list, datablock):

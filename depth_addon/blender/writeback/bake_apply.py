@@ -17,6 +17,7 @@ import numpy as np
 
 from ...errors import BadInput
 from .. import compat, images
+from ..units import unit_scale
 from . import kept, projection
 from .uv_bake import KEY_UV_ADDED, remove_added_uv
 
@@ -158,18 +159,18 @@ def _material(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind:
     out.location = (150, 0)
     tree.links.new(shader.outputs[0], out.inputs["Surface"])
     if shading == "PBR_DISPLACEMENT" and maps and "height" in maps:
-        _displace(mat, tree, out)
+        _displace(mat, tree, out, unit_scale(obj.users_scene[0] if obj.users_scene else bpy.context.scene))
     return mat
 
 
-def _displace(mat: bpy.types.Material, tree: bpy.types.NodeTree, out: bpy.types.Node) -> None:
+def _displace(mat: bpy.types.Material, tree: bpy.types.NodeTree, out: bpy.types.Node, unit: float = 1.0) -> None:
     """The height map (metres along the normal) moves the surface: true displacement, no bump on top of it (the
     normal map already carries the relief's slopes). How finely depends on the object's subdivision."""
     height = next(n for n in tree.nodes if n.bl_idname == "ShaderNodeTexImage" and n.label == MAP_SUFFIX["height"])
     disp = tree.nodes.new("ShaderNodeDisplacement")
     disp.space, disp.location = "WORLD", (-150, -600)  # metres, whatever the object's scale
     disp.inputs["Midlevel"].default_value = 0.0
-    disp.inputs["Scale"].default_value = 1.0
+    disp.inputs["Scale"].default_value = 1.0 / unit  # the height map is in metres, world space in scene units
     tree.links.new(height.outputs["Color"], disp.inputs["Height"])
     tree.links.new(disp.outputs["Displacement"], out.inputs["Displacement"])
     compat.set_displacement_method(mat, "DISPLACEMENT")

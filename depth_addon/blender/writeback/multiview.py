@@ -24,6 +24,7 @@ from ...texturing import bake, density, map_fusion, raster
 from ...texturing.fusion import View
 from ...texturing.views import PLACEMENTS, place_views
 from .. import images
+from ..units import unit_scale
 from . import bake_apply, uv_bake, view_cameras
 from . import provenance as provenance_props
 
@@ -315,7 +316,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
                 size = choice.size
             result.sizes[obj.name] = size
         bake.check_memory(result.sizes, int(np.shape(fused_views[0].image)[-1]) if fused_views else 3)
-        options = bake.FuseOptions(tolerance, exponent, padding, select, feather, with_maps)
+        options = bake.FuseOptions(tolerance, exponent, padding, select, feather, with_maps, unit_scale(scene))
         _fuse_all(objects, tris, fused_views, result, report, made, names, options)
         objects = _drop_unseen(objects, result, made)
         for obj in objects:

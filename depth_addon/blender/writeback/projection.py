@@ -24,6 +24,7 @@ from mathutils import Matrix
 from ...camera import CameraModel
 from ...errors import BadInput
 from ..images import KEY_OWNED, owned_collection
+from ..units import unit_scale
 from . import kept
 from .projection_nodes import KEY_SOURCE, MATERIAL_SUFFIX, NODE_PREFIX, build_material, library_of
 
@@ -133,9 +134,12 @@ def _discard_materials(mats: list[bpy.types.Material]) -> None:
         if source is not None:
             if mat.users:
                 mat.user_remap(source)
-            still_used = any(o.name not in doomed and _source_of(o) == source for o in _projection_materials())
-            if KEY_SOURCE_FAKE in mat and not still_used and source.library is None:  # made by an earlier version
-                source.use_fake_user = bool(mat[KEY_SOURCE_FAKE])
+            heirs = [o for o in _projection_materials() if o.name not in doomed and _source_of(o) == source]
+            if KEY_SOURCE_FAKE in mat and source.library is None:  # made by an earlier version, which set the flag
+                if heirs:  # put back when the last material of that source goes
+                    heirs[0][KEY_SOURCE_FAKE] = mat[KEY_SOURCE_FAKE]
+                else:
+                    source.use_fake_user = bool(mat[KEY_SOURCE_FAKE])
         bpy.data.materials.remove(mat)
     for name in projectors - _projectors_of(_projection_materials()):
         bpy.data.objects.remove(bpy.data.objects[name])
@@ -249,7 +253,8 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
     def projection_for(source: bpy.types.Material | None) -> bpy.types.Material:
         key = None if source is None else (source.name, library_of(source))
         if key not in made:
-            made[key] = build_material(source, projector, image, depth_image, tolerance, interpolation, maps)
+            made[key] = build_material(source, projector, image, depth_image, tolerance, interpolation, maps,
+                                       unit_scale(scene))
             _protect_source(source, made[key])
             result.materials.append(made[key])
         return made[key]

@@ -37,7 +37,7 @@ def math_node(tree, op: str, a, b=None, loc=(0, 0)):
 
 
 def add_projection_nodes(tree, projector, image, depth_image, tolerance: float, interpolation: str,
-                         maps: dict | None = None):
+                         maps: dict | None = None, unit: float = 1.0):
     """Add the projector maths to ``tree``; return ``(factor socket, shader socket)``: the image as emission
     (lit, as generated), or with ``maps`` a Principled BSDF fed by the projected maps (relightable)."""
     nodes, link = tree.nodes, tree.links.new
@@ -74,7 +74,7 @@ def add_projection_nodes(tree, projector, image, depth_image, tolerance: float, 
     link(uv.outputs[0], tex.inputs["Vector"])
     emit = node("ShaderNodeEmission", "Emission", -500, 250)
     link(tex.outputs["Color"], emit.inputs["Color"])
-    shader = emit.outputs[0] if not maps else _pbr(node, link, uv.outputs[0], maps, interpolation)
+    shader = emit.outputs[0] if not maps else _pbr(node, link, uv.outputs[0], maps, interpolation, unit)
 
     # inside the frame: max(|u - 0.5|, |v - 0.5|) < 0.5; in front: -Z > 0
     du = math_node(tree, "ABSOLUTE", math_node(tree, "SUBTRACT", u, 0.5, (-1000, -200)), None, (-850, -200))
@@ -97,8 +97,11 @@ def add_projection_nodes(tree, projector, image, depth_image, tolerance: float, 
     return factor, shader
 
 
-def _pbr(node, link, vector, maps: dict, interpolation: str):
-    """A Principled BSDF fed by projected maps (height through a Bump node); returns its shader socket."""
+def _pbr(node, link, vector, maps: dict, interpolation: str, unit: float = 1.0):
+    """A Principled BSDF fed by projected maps (height through a Bump node); returns its shader socket.
+
+    ``unit`` is metres per scene unit: the height map is in metres, the bump's distance in scene units.
+    """
     bsdf = node("ShaderNodeBsdfPrincipled", "Relightable", -500, 800)
     for i, (name, socket) in enumerate((("albedo", "Base Color"), ("roughness", "Roughness"),
                                         ("metallic", "Metallic"), ("height", None))):
@@ -111,15 +114,16 @@ def _pbr(node, link, vector, maps: dict, interpolation: str):
             link(tex.outputs["Color"], bsdf.inputs[socket])
         else:
             bump = node("ShaderNodeBump", "Relief", -650, 500)
-            bump.inputs["Distance"].default_value = 1.0  # the height map is in metres
+            bump.inputs["Distance"].default_value = 1.0 / unit  # the height map is in metres
             link(tex.outputs["Color"], bump.inputs["Height"])
             link(bump.outputs["Normal"], bsdf.inputs["Normal"])
     return bsdf.outputs[0]
 
 
 def build_material(source, projector, image, depth_image, tolerance: float, interpolation: str,
-                   maps: dict | None = None):
-    """A new material: ``source`` (or plain grey) with the projection mixed over its surface."""
+                   maps: dict | None = None, unit: float = 1.0):
+    """A new material: ``source`` (or plain grey) with the projection mixed over its surface (``unit``: metres per
+    scene unit, for the height map)."""
     if source is None:
         mat = bpy.data.materials.new(f"{NODE_PREFIX}{MATERIAL_SUFFIX}")
         mat.diffuse_color = (0.8, 0.8, 0.8, 1.0)
@@ -133,7 +137,8 @@ def build_material(source, projector, image, depth_image, tolerance: float, inte
         out = tree.nodes.new("ShaderNodeOutputMaterial")
         out.location = (300, 0)
         outputs = {out}
-    factor, emission = add_projection_nodes(tree, projector, image, depth_image, tolerance, interpolation, maps)
+    factor, emission = add_projection_nodes(tree, projector, image, depth_image, tolerance, interpolation, maps,
+                                            unit)
     for out in outputs:
         surface = out.inputs["Surface"]
         original = surface.links[0].from_socket if surface.is_linked else None

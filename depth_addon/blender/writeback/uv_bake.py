@@ -151,8 +151,9 @@ def _smart_project(objects: list[bpy.types.Object]) -> None:
                 other.select_set(False)
             hidden = None
             try:
-                hidden = (obj.hide_get(), obj.hide_viewport)  # edit mode skips hidden objects: shown to unwrap
-                obj.hide_set(False)
+                shown = (obj.hide_get(), obj.hide_viewport)  # edit mode skips hidden objects: shown to unwrap
+                obj.hide_set(False)  # raises for an object outside the view layer: nothing to put back then
+                hidden = shown
                 obj.hide_viewport = False
                 obj.select_set(True)
                 view_layer.objects.active = obj
