@@ -4,6 +4,7 @@ for and no others, inputs never overwritten, batch folders inside the job's, war
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from contextlib import redirect_stdout
@@ -12,11 +13,14 @@ from pathlib import Path
 import analytic
 import bpy
 import numpy as np
+import pytest
 
 from depth_addon import api
 from depth_addon.blender.demo_scene import build_demo_scene
 from depth_addon.cli import main as cli_main
+from depth_addon.cli.parts import object_prompts
 from depth_addon.depth_import import Intrinsics
+from depth_addon.errors import BadInput
 from depth_addon.io.depth_files import write_depth
 from depth_addon.io.png import encode_png
 
@@ -65,6 +69,7 @@ def test_texture_single_view_projects_onto_the_objects_asked_for(tmp_path: Path)
                        "--out-dir", str(tmp_path / "out"), "--resolution", "48", "32")
     assert code == 0
     assert any(e["event"] == "warning" and "zzyzx" in e["message"] for e in events)
+    assert any(e["event"] == "part" for e in events)  # what each part got, in a real run too
     record = json.loads((tmp_path / "out" / "run.json").read_text())
     assert any("zzyzx" in w for w in record["warnings"])
     bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "out" / "scene.blend"))
@@ -103,3 +108,22 @@ def test_batch_task_names_stay_inside_the_job_and_failed_tasks_leave_no_folder(t
     assert code == 2 and "object_prompts" in events[-1]["message"] and "'Nope'" in events[-1]["message"]
     assert any(e["event"] == "warning" and "glorpy" in e["message"] for e in events)
     assert not (tmp_path / "out").exists()  # nothing was written, not even the task's folder
+
+
+def test_texture_files_are_one_per_object_whatever_their_names() -> None:
+    """Names in other scripts keep their letters; names that clean up alike (or differ in case only, or match
+    another object's map file) get their own file."""
+    from depth_addon.cli.texture_files import file_name
+
+    taken: set[str] = set()
+    stems = [file_name(n, taken, ("albedo", "height")) for n in ("Стена", "屋根", "Wall", "wall", "Wall_albedo",
+                                                                  "a b", "a_b", "...")]
+    assert stems == ["Стена", "屋根", "Wall", "wall_2", "Wall_albedo_2", "a_b", "a_b_2", "object"]
+
+
+def test_object_prompts_find_names_holding_an_equals_sign_and_refuse_empty_text() -> None:
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("a=b", None))
+    given = argparse.Namespace(object_prompt=["a=b=gold metal", "Cube=red=x"])
+    assert object_prompts(given) == {"a=b": "gold metal", "Cube": "red=x"}
+    with pytest.raises(BadInput, match="gives 'Post.001' no text"):
+        object_prompts(argparse.Namespace(object_prompt=["Post.001="]))

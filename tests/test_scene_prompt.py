@@ -18,7 +18,8 @@ def test_demo_prompt_splits_into_three_materials():
 
 def test_head_noun_wins_and_prepositions_split():
     scene = parse_scene_prompt("a red brick house on mossy stone ground, copper roof")
-    assert _summary(scene.text) == [("brick", ["red"], ["wall"]), ("stone", [], ["ground"]), ("metal", [], ["roof"])]
+    assert _summary(scene.text) == [("brick", ["red"], ["wall"]), ("stone", [], ["ground"]),
+                                    ("metal", ["copper"], ["roof"])]  # copper: the metal, and its colour
     assert scene.phrases[1].modifiers == ["grass"] and scene.unknown == []
 
 
@@ -80,7 +81,7 @@ def test_material_collection_and_explicit_prompts():
              Part("Wall")]
     out = assign(parse_scene_prompt("copper roof, stone columns, plaster"), parts, {"Wall": "blue tiles"})
     assert [(d.part, d.prompt, d.reason) for d in out.decisions] == [
-        ("Cube/Roof Tiles", "metal", "material"), ("Cube/Trim", "plaster", "default"),
+        ("Cube/Roof Tiles", "copper metal", "material"), ("Cube/Trim", "plaster", "default"),
         ("Obj", "stone", "collection"), ("Wall", "blue tiles", "explicit")]
     assert out.unused == [] and out.as_records()[0]["reason"] == "material"
 

@@ -172,6 +172,10 @@ def test_regenerating_a_per_object_projection_routes_it_again() -> None:
     before = np.array(run.image.pixels[:])
     image = regenerate.regenerate(bpy.data.objects["Wall"], scene)
     assert image == run.image and np.abs(np.array(image.pixels[:]) - before).max() < 1e-4
+    regenerate.regenerate(bpy.data.objects["Wall"], scene, prompt="marble walls, gold posts and sand")
+    parts = provenance_props.read(run.image)["options"]["parts"]  # what each part got for the new prompt
+    wall = next(d for d in parts if d["part"].startswith("Wall"))
+    assert "marble" in wall["prompt"] and not any("brick" in d["prompt"] for d in parts)
 
 
 def test_one_object_repainted_with_a_new_prompt_is_a_local_edit() -> None:
@@ -200,3 +204,23 @@ def bpy_pixels(image: bpy.types.Image) -> np.ndarray:
     """H×W×3 pixels, row 0 = top (as the depth's id maps)."""
     w, h = image.size
     return np.array(image.pixels[:], np.float32).reshape(h, w, 4)[::-1, :, :3]
+
+
+def test_an_object_hidden_behind_others_takes_no_phrase() -> None:
+    """A door behind the wall is drawn but shows no pixel: it is no part, so 'red door' is reported as matching
+    nothing instead of being listed as painted."""
+    from depth_addon.app.scene_prompts import scene_segments
+
+    scene = demo()
+    wall = bpy.data.objects["Wall"]
+    door = wall.copy()
+    door.data = wall.data.copy()
+    door.name = "Door"
+    door.location.y += 1.0  # behind the wall, seen from the demo camera
+    door.scale = (0.3, 0.3, 0.3)
+    scene.collection.objects.link(door)
+    depth = api.render_depth(scene, resolution=SIZE, ids=True)
+    assert "Door" in depth.objects and not (depth.object_ids == depth.objects.index("Door")).any()
+    parts = scene_segments(depth, "brick walls and grass, red door")
+    assert not any(d["part"].startswith("Door") for d in parts.decisions)
+    assert parts.unused == ["red door"]

@@ -38,7 +38,7 @@ from ..io.staging import replace_folder
 from ..mapping import DepthMapping, robust_range
 from .blendfile import save_blend
 from .depth import render_depth, save_depth, scaled_mapping, unit_scale
-from .scene_prompts import SceneSegments, check_object_prompts, prompt_warnings, scene_segments
+from .scene_prompts import SceneSegments, prompt_warnings, run_object_prompts, scene_segments
 from .texture import generate, project
 
 Emit = Callable[..., None]
@@ -108,7 +108,7 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     :param mapping: The task's locked mapping.
     :param folder: The unit's staging folder.
     """
-    object_prompts = check_object_prompts(dict(task.object_prompts), [o.name for o in scene.objects])
+    object_prompts = run_object_prompts(scene, dict(task.object_prompts))  # the sidebar's, then the job's
     per_part = bool(object_prompts) or len(parse_scene_prompt(task.prompt).phrases) > 1
     wants_image = bool({"generated", "texture", "render"} & set(task.outputs))
     result = _depth(scene, task, unit, ids=per_part and wants_image)

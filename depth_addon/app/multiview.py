@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from ..blender import props
 from ..blender.writeback import bake_apply, uv_bake
 from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, check_bake_size, locked_mapping
 from ..camera import CameraModel
@@ -26,7 +25,7 @@ from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .depth import unit_scale
 from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local
-from .scene_prompts import SceneSegments, check_object_prompts, check_objects, views_segments
+from .scene_prompts import SceneSegments, check_objects, run_object_prompts, views_segments
 from .texture import pack_now
 
 
@@ -182,8 +181,7 @@ def _checked(scene: bpy.types.Scene, objects, s: MultiviewSettings, object_promp
     targets = uv_bake.bake_targets(scene, objects)
     names = bake_apply.check_images_free(targets, "bake")
     bake_apply.check_maps_free(targets, map_fusion.BAKED if s.maps else ())
-    object_prompts = check_object_prompts({**props.object_prompts(scene), **(object_prompts or {})},
-                                          [o.name for o in scene.objects])
+    object_prompts = run_object_prompts(scene, object_prompts)
     check_bake_size(s.bake_size)
     if s.shading not in bake_apply.SHADINGS:
         raise BadInput(f"unknown shading {s.shading!r}; use one of {', '.join(bake_apply.SHADINGS)}")

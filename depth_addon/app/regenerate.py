@@ -129,10 +129,11 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
                                       segments=parts.segments,
                                       segment_prompts=parts.prompts if parts.segments is not None else None)
     new_record = dict(record, seed=seed, prompt=prompt)
+    if per_part:  # routed again for this prompt: the record says what each part got now
+        new_record["options"] = dict(options, parts=parts.decisions)
     rgb = generated.rgb
     if only is not None and target is not None and parts.segments is not None:
         rgb = _local_edit(target, rgb, parts, only)
-        new_record["options"] = dict(options, parts=parts.decisions)
     if record["kind"] == "bake":
         view = multiview.View(rendered, depth, origin=camera)
         view.image = generated.rgb

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..blender import props
 from ..blender.parts import scene_parts, segment_map
 from ..depthmap import DepthResult
 from ..errors import BadInput
@@ -54,6 +55,17 @@ def check_object_prompts(object_prompts: dict[str, str] | None, names: list[str]
         if not isinstance(name, str) or name not in names:
             raise BadInput(f"an object prompt (--object-prompt, object_prompts) names {_missing(name, names)}")
     return object_prompts
+
+
+def run_object_prompts(scene, explicit: dict[str, str] | None) -> dict[str, str]:
+    """The object prompts of a run: the Object Prompts set on the scene's objects in the sidebar, with ``explicit``
+    ones (``--object-prompt``, ``object_prompts=``) winning, every name checked.
+
+    :param scene: The scene.
+    :param explicit: Object name → prompt given for this run.
+    :raises BadInput: For a name that is no object of the scene (see :func:`check_object_prompts`).
+    """
+    return check_object_prompts({**props.object_prompts(scene), **(explicit or {})}, [o.name for o in scene.objects])
 
 
 def check_objects(objects: tuple[str, ...] | list[str], names: list[str]) -> None:

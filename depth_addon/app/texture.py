@@ -19,7 +19,7 @@ import bpy
 import numpy as np
 from bpy.app.handlers import persistent
 
-from ..blender import images, props
+from ..blender import images
 from ..blender.compositor import group as comp
 from ..blender.writeback import projection
 from ..blender.writeback import provenance as provenance_props
@@ -34,7 +34,7 @@ from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
 from .flow import PAUSE, Flow, GenerateRequest, reporter, run_local
-from .scene_prompts import SceneSegments, check_object_prompts, check_objects, scene_segments
+from .scene_prompts import SceneSegments, check_objects, run_object_prompts, scene_segments
 
 Progress = Callable[[float, str], None]
 #: Scene property naming the last generated image (the default of Project Image).
@@ -168,8 +168,7 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     if not_meshes:
         raise BadInput(f"{not_meshes[0]!r} is a {scene.objects[not_meshes[0]].type.lower()} object; only meshes take "
                        "a projection")
-    object_prompts = check_object_prompts({**props.object_prompts(scene), **(object_prompts or {})},
-                                          [o.name for o in scene.objects])
+    object_prompts = run_object_prompts(scene, object_prompts)
     per_part = bool(object_prompts) or len(parse_scene_prompt(prompt).phrases) > 1
     depth = render_depth(scene, camera, resolution, engine, ids=per_part)
     if not depth.mask.any():

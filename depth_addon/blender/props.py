@@ -165,8 +165,9 @@ def object_prompts(scene: bpy.types.Scene) -> dict[str, str]:
 
     :param scene: The scene whose objects are read.
     """
-    return {o.name: text.strip() for o in scene.objects
-            if (text := getattr(o, "depth_addon_prompt", "")) and text.strip()}
+    return {o.name: text.strip() for o in scene.objects  # the add-on's property, or without it the value stored
+            if isinstance(text := getattr(o, "depth_addon_prompt", None) or o.get("depth_addon_prompt"), str)
+            and text.strip()}
 
 
 def register() -> None:

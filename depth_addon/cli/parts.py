@@ -12,7 +12,7 @@ import argparse
 import bpy
 
 from .. import api
-from ..app.scene_prompts import check_object_prompts, prompt_warnings, scene_segments
+from ..app.scene_prompts import prompt_warnings, run_object_prompts, scene_segments
 from ..errors import BadInput
 from ..generation.scene_prompt import parse_scene_prompt
 from .common import EventSink, open_blend, warn
@@ -30,16 +30,23 @@ def add_part_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def object_prompts(args: argparse.Namespace) -> dict[str, str]:
-    """``--object-prompt`` values as a mapping.
+    """``--object-prompt`` values as a mapping, read after the file is open: a name that holds ``=`` itself is
+    found when an object of the open scene has it (the longest such name wins).
 
-    :raises BadInput: For a value without ``=`` or with an empty name.
+    :raises BadInput: For a value without ``=``, with an empty name, or with no text.
     """
+    names = {o.name for o in bpy.context.scene.objects} if bpy.context.scene is not None else set()
     out = {}
     for item in getattr(args, "object_prompt", None) or []:
-        name, sep, text = item.partition("=")
-        if not sep or not name.strip():
+        splits = [i for i, c in enumerate(item) if c == "="]
+        if not splits or not item[:splits[0]].strip():
             raise BadInput(f"--object-prompt takes NAME=TEXT, got {item!r}")
-        out[name.strip()] = text.strip()
+        at = next((i for i in reversed(splits) if item[:i].strip() in names), splits[0])
+        name, text = item[:at].strip(), item[at + 1:].strip()
+        if not text:
+            raise BadInput(f"--object-prompt {item!r} gives {name!r} no text; leave it out to let the scene prompt "
+                           "paint it")
+        out[name] = text
     return out
 
 
@@ -52,7 +59,7 @@ def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
     """
     open_blend(args.blend, events)
     scene = bpy.context.scene
-    prompts = check_object_prompts(object_prompts(args), [o.name for o in scene.objects])
+    prompts = run_object_prompts(scene, object_prompts(args))  # as a run merges them
     depth = api.render_depth(scene, getattr(args, "camera", None), args.resolution, args.engine, ids=True)
     parts = scene_segments(depth, args.prompt, prompts)
     parsed = parse_scene_prompt(args.prompt)
@@ -60,9 +67,19 @@ def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
         warn(events, line)
     for text in parts.unused:
         warn(events, f"no object matches the phrase {text!r}")
-    if not parts.decisions:
-        events.emit("part", part="(every object)", prompt=args.prompt, reason="one material", detail="")
-    for decision in parts.decisions:
-        events.emit("part", **{k: decision[k] for k in ("part", "prompt", "reason", "detail")})
+    report_parts(events, args.prompt, parts.decisions)
     return {"parts": parts.decisions, "unused": parts.unused, "unknown": parsed.unknown}
+
+
+def report_parts(events: EventSink, prompt: str, decisions: list[dict]) -> None:
+    """One ``part`` event per part: which material it got, and why (a dry run and a real run alike).
+
+    :param events: The CLI's event writer.
+    :param prompt: The scene prompt (the one material of every object when there are no decisions).
+    :param decisions: The run's routing decisions (:attr:`~depth_addon.app.scene_prompts.SceneSegments.decisions`).
+    """
+    if not decisions:
+        events.emit("part", part="(every object)", prompt=prompt, reason="one material", detail="the whole prompt")
+    for decision in decisions:
+        events.emit("part", **{k: decision[k] for k in ("part", "prompt", "reason", "detail")})
 

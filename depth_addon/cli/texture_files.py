@@ -37,12 +37,25 @@ def relative(path: str | Path, folder: Path) -> str:
     return Path(path).relative_to(folder).as_posix()
 
 
-def file_name(name: str) -> str:
-    """A safe file name for an object name (letters, digits, ``._-``; ``object`` when nothing is left).
+def file_name(name: str, taken: set[str] | None = None, suffixes: tuple[str, ...] = ()) -> str:
+    """A safe file name for an object name: letters and digits of any script, ``._-``; ``object`` when nothing is
+    left. With ``taken``, a stem that another object's files already use (compared without case, as some file
+    systems do), alone or with one of ``suffixes``, gets ``_2``, ``_3`` …; what it uses is added to ``taken``.
 
     :param name: Object name.
+    :param taken: Stems used so far (lower case), updated.
+    :param suffixes: The object's other files, ``<stem>_<suffix>`` (its maps).
     """
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "object"
+    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    stem = re.sub(r"_+", "_", stem).strip("._") or "object"
+    if taken is None:
+        return stem
+    unique, n = stem, 1
+    while {unique.lower(), *(f"{unique}_{s}".lower() for s in suffixes)} & taken:
+        n += 1
+        unique = f"{stem}_{n}"
+    taken.update({unique.lower(), *(f"{unique}_{s}".lower() for s in suffixes)})
+    return unique
 
 
 def save_texture(image: bpy.types.Image, path: Path, record: dict) -> Path:
@@ -83,12 +96,14 @@ def save_textures(result: MultiviewResult, folder: Path, artifacts: list[Artifac
     textures = folder / "textures"
     textures.mkdir(exist_ok=True)
     files: dict[str, str] = {}
+    taken: set[str] = set()
     for name, image in result.images.items():
-        path = save_texture(image, textures / f"{file_name(name)}.png", result.provenance)
+        stem = file_name(name, taken, tuple(result.maps.get(name, {})))  # one file each, whatever the names share
+        path = save_texture(image, textures / f"{stem}.png", result.provenance)
         files[name] = relative(path, folder)
         artifacts.append(("texture", path, {"object": name}))
         for map_name, map_image in result.maps.get(name, {}).items():
-            path = save_map(map_image, textures / f"{file_name(name)}_{map_name}", map_name, result.provenance)
+            path = save_map(map_image, textures / f"{stem}_{map_name}", map_name, result.provenance)
             files[f"{name}:{map_name}"] = relative(path, folder)
             artifacts.append(("map", path, {"object": name, "map": map_name}))
     return files

@@ -55,7 +55,7 @@ STYLE_SYNONYMS: dict[str, str] = {
     "marbled": "marble", "carrara": "marble",
     "tile": "tiles", "tiled": "tiles", "ceramic": "tiles", "checker": "tiles",
     "steel": "metal", "iron": "metal", "metallic": "metal", "chrome": "metal", "aluminium": "metal",
-    "aluminum": "metal", "copper": "metal", "bronze": "metal",
+    "aluminum": "metal", "copper": "metal", "bronze": "metal", "brass": "metal",
     "stucco": "plaster", "concrete": "plaster", "cement": "plaster", "render": "plaster", "clay": "plaster",
     "grassy": "grass", "lawn": "grass", "meadow": "grass", "moss": "grass", "mossy": "grass", "turf": "grass",
 }
@@ -66,6 +66,8 @@ COLOURS: dict[str, tuple[float, float, float]] = {
     "teal": (0.10, 0.50, 0.50), "blue": (0.14, 0.28, 0.80), "purple": (0.50, 0.22, 0.68),
     "pink": (0.93, 0.52, 0.68), "brown": (0.46, 0.30, 0.17), "white": (0.92, 0.92, 0.90),
     "gray": (0.52, 0.52, 0.52), "black": (0.08, 0.08, 0.09),
+    # metals named by their colour: the word is the style (metal) and this colour both (see parse_prompt)
+    "copper": (0.72, 0.42, 0.24), "bronze": (0.55, 0.40, 0.20), "brass": (0.78, 0.64, 0.30),
 }
 COLOUR_SYNONYMS: dict[str, str] = {
     "grey": "gray", "violet": "purple", "crimson": "red", "scarlet": "red", "azure": "blue", "navy": "blue",
@@ -150,6 +152,8 @@ def parse_prompt(prompt: str | None, router: bool = True) -> PromptReport:
         target = {"style": report.styles, "colour": report.colours, "finish": report.finishes}[kind]
         if canon not in target:
             target.append(canon)
+        if kind == "style" and word in COLOURS and word not in report.colours:  # "copper": metal, and its colour
+            report.colours.append(word)
     if router and not report.styles and report.unknown:
         routed = route_free_text(prompt or "")
         if routed is not None:
