@@ -127,3 +127,20 @@ def test_object_prompts_find_names_holding_an_equals_sign_and_refuse_empty_text(
     assert object_prompts(given) == {"a=b": "gold metal", "Cube": "red=x"}
     with pytest.raises(BadInput, match="gives 'Post.001' no text"):
         object_prompts(argparse.Namespace(object_prompt=["Post.001="]))
+
+
+def test_an_estimates_recorded_focal_length_sets_the_imported_lens(tmp_path: Path) -> None:
+    """``estimate-depth`` records the focal length it used (a metric model's, or the scene camera's)."""
+    path = write_depth(tmp_path / "photo_depth.exr", np.linspace(2.0, 6.0, 48 * 64, dtype=np.float32).reshape(48, 64),
+                       None, {"focal_px": 110.85})
+    imported = api.import_depth_map(str(path))
+    assert imported.prepared.intrinsics.fx == pytest.approx(110.85)
+    assert not any("no lens" in w for w in imported.warnings)
+
+
+def test_unknown_devices_are_bad_input() -> None:
+    from depth_addon.generation.diffusers_load import pick_device
+
+    with pytest.raises(BadInput, match="unknown device 'nosuch'"):
+        pick_device("nosuch")
+    assert pick_device("cpu")[0] == "cpu"

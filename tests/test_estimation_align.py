@@ -107,3 +107,15 @@ def test_ground_refusals(view):
         fit_ground(view.estimate, "disparity", 0.0, HEIGHT)
     with pytest.raises(BadInput, match="below the horizon"):
         fit_ground(view.estimate, "disparity", view.focal_px, HEIGHT, cy=view.metres.shape[0])
+
+
+def test_known_points_report_how_many_fit_and_refuse_non_finite_pixels():
+    """Three points, one 20 % off the others' fit: two of three within the inlier threshold."""
+    values = np.full((10, 10), 0.5, np.float32)
+    values[0, 0], values[0, 1], values[0, 2] = 0.25, 0.5, 1.0  # disparity: metres 4, 2, 1 on one line ...
+    fit = fit_points(values, [(0, 0, 4.0), (1, 0, 2.0), (2, 0, 1.0 * 1.2)], "disparity")  # ... but 1.2 measured
+    assert fit.inliers < 1.0 and fit.samples == 3
+    exact = fit_points(values, [(0, 0, 4.0), (1, 0, 2.0), (2, 0, 1.0)], "disparity")
+    assert exact.inliers == 1.0
+    with pytest.raises(BadInput, match="finite pixel"):
+        fit_points(values, [(float("nan"), 0, 4.0), (1, 0, 2.0)], "disparity")

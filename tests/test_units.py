@@ -94,3 +94,19 @@ def test_height_maps_in_metres_move_surfaces_in_scene_units() -> None:
                                 maps=maps)
     bump = next(n for m in result.materials for n in m.node_tree.nodes if n.bl_idname == "ShaderNodeBump")
     assert bump.inputs["Distance"].default_value == np.float32(100.0)
+
+
+def test_a_photo_is_aligned_to_a_centimetre_scene_in_metres() -> None:
+    """Scene alignment fits the estimate to the scene's depth in metres, whatever its Unit Scale."""
+    from depth_addon.app.estimate import align_estimate
+    from depth_addon.estimation.estimator import Estimate
+
+    scene = analytic.build(size=(32, 24))
+    metres = api.render_depth(scene, resolution=(32, 24)).depth
+    in_centimetres(scene)
+    estimate = Estimate(np.where(np.isfinite(metres), 3.0 / metres + 0.2, np.nan).astype(np.float32), "disparity",
+                        "perfect")
+    alignment, _focal = align_estimate(estimate, "scene", scene=scene)
+    got = alignment.to_metres(estimate.values)
+    ok = np.isfinite(metres)
+    np.testing.assert_allclose(got[ok], metres[ok], rtol=1e-3)  # metres, not the scene's centimetre units

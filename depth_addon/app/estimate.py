@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import bpy
 import numpy as np
@@ -92,7 +93,7 @@ def align_estimate(estimate: Estimate, method: str = "none", points: Iterable[tu
     if method == "scene":
         h, w = values.shape
         result = render_depth(scene, camera, resolution=(w, h))
-        return fit_scene(values, result.depth, space), scene_focal_px(result.camera)
+        return fit_scene(values, result.metric()[0], space), scene_focal_px(result.camera)  # fitted in metres
     raise BadInput(f"unknown alignment {method!r}; use one of {', '.join(METHODS)}")
 
 
@@ -167,7 +168,8 @@ def import_photo_flow(photo: str | os.PathLike, model: str | os.PathLike | None 
     alignment, focal_px = align_estimate(estimate, method, scene=scene, camera=camera, **(align or {}))
     depth = PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment, focal_px)
     lens = {"focal_px": depth.focal_px} if depth.focal_px else {"fov": options.pop("fov", DEFAULT_FOV_DEG)}
-    result = import_depth_map(depth.metres, str(photo), values="depth", scene=scene, **lens, **options)
+    result = import_depth_map(depth.metres, str(photo), values="depth", scene=scene, name=Path(photo).stem, **lens,
+                              **options)
     return PhotoImport(result, depth)
 
 

@@ -83,17 +83,18 @@ def check_range(name: str, value: float | None, low: float, high: float | None =
         raise BadInput(f"{name} must be {allowed}, got {value}")
 
 
-def check_out_file(out: str | os.PathLike, suffixes: tuple[str, ...], what: str) -> Path:
-    """``--out`` must name a file with one of ``suffixes``, not a folder.
+def check_out_file(out: str | os.PathLike, suffixes: tuple[str, ...], what: str, option: str = "--out") -> Path:
+    """``--out`` (or ``option``) must name a file with one of ``suffixes``, not a folder.
 
     :param out: The option's value.
     :param suffixes: Allowed suffixes (lower case, with the dot).
     :param what: What is written (for the message).
+    :param option: The option's name (for the message).
     :raises BadInput: For a folder or another suffix.
     """
     path = Path(out)
     if path.is_dir() or os.fspath(out).endswith(("/", os.sep)):
-        raise BadInput(f"--out {os.fspath(out)} is a folder; name the {what} file, e.g. "
+        raise BadInput(f"{option} {os.fspath(out)} is a folder; name the {what} file, e.g. "
                        f"{os.fspath(path / ('out' + suffixes[0]))}")
     if path.suffix.lower() not in suffixes:
         raise BadInput(f"unsupported {what} output {path.name!r}; use one of {', '.join(suffixes)}")

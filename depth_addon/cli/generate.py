@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import api
+from ..app.scene_prompts import prompt_warnings
 from ..errors import BadInput
 from ..io.atomic import check_writable_dir
 from ..io.depth_read import read_depth
 from ..io.exr import write_exr
 from ..io.png import to_uint, write_png
-from .common import EventSink, check_not_input, check_out_file, check_range
+from .common import EventSink, check_not_input, check_out_file, check_range, warn
 
 COMMAND = "generate"
 
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
         check_range("--size W", args.size[0], 8, 8192)
         check_range("--size H", args.size[1], 8, 8192)
     check_writable_dir(out.parent)
+    for line in prompt_warnings(args.prompt):
+        warn(events, line)
     depth, camera, _meta = read_depth(args.depth)
     mask = np.isfinite(depth)
     if not mask.any():

@@ -14,6 +14,7 @@ import argparse
 import time
 
 from ..app.estimate import restyle_photo
+from ..app.scene_prompts import prompt_warnings
 from ..io.atomic import check_writable_dir
 from ..io.depth_files import write_depth
 from ..io.png import to_uint, write_png
@@ -54,7 +55,9 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     :raises ModelUnavailable: For missing or refused weights.
     """
     out = check_out_file(args.out, (".png",), "image")
-    depth_out = check_out_file(args.depth_out, (".exr", ".npy"), "depth") if args.depth_out else None
+    depth_out = check_out_file(args.depth_out, (".exr", ".npy"), "depth", "--depth-out") if args.depth_out else None
+    for line in prompt_warnings(args.prompt):
+        warn(events, line)
     if args.denoise is not None:
         check_range("--denoise", args.denoise, 0.01, 1.0)
     for path, option in ((out, "--out"), (depth_out, "--depth-out")):

@@ -276,7 +276,7 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
     """
     cam, explicit = intr.resolve(values.shape[1], values.shape[0], options.fov, options.focal_px, options.fy,
                                  options.focal_mm, options.sensor_mm, options.cx, options.cy)
-    camera, mapping = (None, None) if isinstance(path, np.ndarray) else stored_info(path)
+    camera, mapping, focal = (None, None, None) if isinstance(path, np.ndarray) else stored_info(path)
     if mapping is not None and (options.values == ValueSpec() or options.from_file) and integer_max > 0:
         coded = values * np.float32(1.0 / integer_max)
         values = mapping.unapply(coded)
@@ -293,6 +293,9 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
             camera.width, camera.height) == (cam.width, cam.height):
         cam, explicit = intr.Intrinsics.from_camera_model(camera), True
         source["stored_camera"] = True
+    elif (not explicit or options.from_file) and focal is not None:  # an estimate's lens (Depth Pro, a scene)
+        cam, explicit = intr.Intrinsics.from_focal_px(cam.width, cam.height, focal), True
+        source["stored_focal_px"] = focal
     elif not explicit:
         warnings.append(f"no lens given: a {np.degrees(cam.fov_x):.1f}° horizontal field of view is assumed (set "
                         "the field of view or the focal length)")

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import BadInput
-from .robust import fit_affine, robust_affine
+from .robust import INLIER_THRESHOLD, fit_affine, robust_affine
 
 SPACES = ("disparity", "depth")
 #: Alignment methods, as the command line and the operator name them.
@@ -111,6 +111,8 @@ def fit_points(values: np.ndarray, points: Iterable[tuple[float, float, float]],
     h, w = values.shape
     raw, metres = [], []
     for x, y, z in points:
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise BadInput(f"known point ({x:g}, {y:g}) needs a finite pixel column and row")
         col, row = int(round(x)), int(round(y))
         if not (0 <= col < w and 0 <= row < h):
             raise BadInput(f"known point ({x:g}, {y:g}) is outside the {w}×{h} image")
@@ -120,8 +122,11 @@ def fit_points(values: np.ndarray, points: Iterable[tuple[float, float, float]],
             raise BadInput(f"the estimate has no value at known point ({x:g}, {y:g})")
         raw.append(float(values[row, col]))
         metres.append(z)
-    scale, shift = fit_affine(np.array(raw), target_of(np.array(metres), space))
-    return Alignment(space, scale, shift, "points", samples=len(points))
+    raw, target = np.array(raw), target_of(np.array(metres), space)
+    scale, shift = fit_affine(raw, target)
+    residual = np.abs((scale * raw + shift) / target - 1.0)  # as the scene fit counts them
+    return Alignment(space, scale, shift, "points", samples=len(points),
+                     inliers=float(np.mean(residual < INLIER_THRESHOLD)))
 
 
 def fit_scene(values: np.ndarray, scene_depth: np.ndarray, space: str) -> Alignment:

@@ -94,6 +94,8 @@ def inspect_folder(folder: str | os.PathLike) -> ModelInfo:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ModelUnavailable(f"depth estimator folder not found: {folder}; {DOWNLOAD_HINT}")
+    if not (folder / "config.json").is_file():
+        raise ModelUnavailable(f"{folder} holds no depth estimator (no config.json); {DOWNLOAD_HINT}")
     scan_folder(folder, "config.json")
     config = read_json(folder / "config.json")
     model_type = config.get("model_type")

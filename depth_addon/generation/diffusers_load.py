@@ -171,16 +171,19 @@ def pick_device(device: str = "auto", dtype: str = "auto") -> tuple[str, str]:
     :raises ModelUnavailable: When the requested device is not available.
     :raises BadInput: For float16 on the CPU.
     """
+    kind, _, index = str(device).partition(":")
+    if kind not in DEVICES or (index and not (kind == "cuda" and index.isdigit())):
+        raise BadInput(f"unknown device {device!r}; use one of {', '.join(DEVICES)} (or cuda:N)")
     import torch
 
     cuda = torch.cuda.is_available()
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if device == "auto":
         device = "cuda" if cuda else "mps" if mps else "cpu"
-    elif (device == "cuda" and not cuda) or (device == "mps" and not mps):
+    elif (kind == "cuda" and not cuda) or (device == "mps" and not mps):
         raise ModelUnavailable(f"device {device!r} requested but this PyTorch ({torch.__version__}) does not offer it")
     if dtype == "auto":
-        if device == "cuda":
+        if device.startswith("cuda"):
             dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
         else:
             dtype = "float16" if device == "mps" else "float32"

@@ -82,9 +82,10 @@ def read_depth(path: str | os.PathLike) -> tuple[np.ndarray, CameraModel | None,
     return depth, camera, meta
 
 
-def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMapping | None]:
+def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMapping | None, float | None]:
     """What this project stores with the depth files it writes, read without their pixels: the camera (PNG text,
-    EXR header, NPY sidecar) and, for a PNG, the mapping of its values; None for what a file does not carry.
+    EXR header, NPY sidecar), for a PNG the mapping of its values, and the focal length in pixels an estimate from a
+    photo records (``estimate-depth``); None for what a file does not carry.
 
     :param path: A depth file.
     """
@@ -98,14 +99,16 @@ def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMappi
         elif suffix == ".npy" and path.with_suffix(".json").is_file():
             meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     except (OSError, ValueError, BadInput):
-        return None, None
-    camera = mapping = None
+        return None, None, None
+    camera = mapping = focal = None
     try:
         if "camera" in meta:
             camera = CameraModel.from_dict(json.loads(meta["camera"]) if isinstance(meta["camera"], str)
                                            else meta["camera"])
         if suffix == ".png" and "mapping" in meta:
             mapping = DepthMapping.from_dict(json.loads(meta["mapping"]))
+        if "focal_px" in meta and float(meta["focal_px"]) > 0:
+            focal = float(meta["focal_px"])
     except (KeyError, TypeError, ValueError, BadInput):
         pass
-    return camera, mapping
+    return camera, mapping, focal

@@ -278,7 +278,7 @@ def _displacement(prepared: PreparedImport, ob: bpy.types.Object, d_image: bpy.t
 def import_depth_map(depth, color=None, options: ImportOptions | None = None, *,
                      scene: bpy.types.Scene | None = None, set_scene_camera: bool = True, set_resolution: bool = True,
                      shading: str = "PRINCIPLED", pack: bool = False, preview: bool = False,
-                     **flat_options) -> DepthImport:
+                     name: str | None = None, **flat_options) -> DepthImport:
     """Import a depth map as a mesh with a matching camera (the facade behind ``api.import_depth_map``).
 
     :param depth: Depth file (``.png``, ``.tif``, ``.exr``, ``.npy``, ``.npz``, ``.pfm``) or an H×W array.
@@ -291,6 +291,7 @@ def import_depth_map(depth, color=None, options: ImportOptions | None = None, *,
     :param shading: ``PRINCIPLED`` or ``EMISSION`` colour material.
     :param pack: Pack the images into the .blend.
     :param preview: Keep each pre-processing stage as an image.
+    :param name: Base name of what is made (``Depth <name>``); the file's stem, or ``Depth`` for an array, when None.
     :raises BadInput: For any input problem; nothing is created then.
     """
     if flat_options:
@@ -298,4 +299,6 @@ def import_depth_map(depth, color=None, options: ImportOptions | None = None, *,
             raise BadInput("give either options or flat keyword options, not both")
         options = ImportOptions.from_flat(**flat_options)
     prepared = prepare(depth, color, options, keep_stages=preview)
+    if name:
+        prepared.name = name
     return build(prepared, scene, set_scene_camera, set_resolution, shading, pack, preview)
