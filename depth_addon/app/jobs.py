@@ -26,6 +26,7 @@ from ..errors import BadInput, DepthAddonError
 from ..worker.client import WorkerClient
 from ..worker.config import WorkerConfig
 from ..worker.protocol import CancelledEvent, Error, Estimated, Preview, Progress, Result, read_array
+from . import texture
 from .flow import PAUSE, EstimateRequest, Flow, Generated, GenerateRequest
 from .texture import keep_on_save, pack_on_save
 
@@ -387,8 +388,9 @@ def register() -> None:
 
 
 def unregister() -> None:
-    """Stop the worker and remove the handlers."""
+    """Stop the worker and the texture flow's helper thread, and remove the handlers."""
     QUEUE.shutdown()
+    texture.shutdown()
     pack_on_save()  # without the handler a later save would drop the pixels of our unpacked images
     if pack_on_save in bpy.app.handlers.save_pre:
         bpy.app.handlers.save_pre.remove(pack_on_save)

@@ -40,7 +40,21 @@ Progress = Callable[[float, str], None]
 #: Scene property naming the last generated image (the default of Project Image).
 LAST_IMAGE = "depth_addon_last_image"
 #: One thread for numpy work that overlaps generation (it releases the GIL).
-_THREAD = ThreadPoolExecutor(1, thread_name_prefix="depth_addon")
+_THREAD: dict = {}  # "pool": the helper thread, made on first use and shut down when the add-on is disabled
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The helper thread for numpy work that overlaps generation."""
+    if "pool" not in _THREAD:
+        _THREAD["pool"] = ThreadPoolExecutor(1, thread_name_prefix="depth_addon")
+    return _THREAD["pool"]
+
+
+def shutdown() -> None:
+    """Stop the helper thread (add-on unregister); the next run makes a new one."""
+    pool = _THREAD.pop("pool", None)
+    if pool is not None:
+        pool.shutdown(wait=True)
 
 
 def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
@@ -181,7 +195,7 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
         files["depth_png"] = save_depth(depth, Path(out_dir) / "depth.png", depth_map)
     cam_name = camera if isinstance(camera, str) else (camera or scene.camera).name
     planar = depth.camera.radial_to_planar(depth.depth) if depth.radial else depth.depth
-    slack = _THREAD.submit(images.depth_slack, planar)  # numpy, while the image is generated
+    slack = _pool().submit(images.depth_slack, planar)  # numpy, while the image is generated
     t = time.perf_counter()
     report(0.1, "generating")
     metres, metric_camera = depth.metric()  # generators paint relief and patterns of sizes in metres
