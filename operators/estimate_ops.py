@@ -14,6 +14,7 @@ import bpy
 from bpy_extras.io_utils import ImportHelper
 
 from ..depth_addon.app import setup
+from ..depth_addon.app.depth import unit_scale
 from ..depth_addon.app.estimate import import_photo_flow, weights_problem
 from ..depth_addon.app.jobs import QUEUE, Job
 from ..depth_addon.errors import ModelUnavailable
@@ -62,12 +63,12 @@ class DEPTH_OT_import_photo_as_mesh(FollowJobs, bpy.types.Operator, ImportHelper
             return False
         return True
 
-    def align_options(self) -> dict:
+    def align_options(self, unit: float = 1.0) -> dict:
         """Keywords of ``align_estimate`` for these settings (known points are ``row col metres``, as in
-        Import Depth Map)."""
+        Import Depth Map; lengths typed here are in scene units, ``unit`` metres each)."""
         points = [(col, row, metres) for row, col, metres in known_points(self.known)]
-        return {"points": points, "focal_px": self.focal_px or None, "height": self.height,
-                "near": self.near, "far": self.far}
+        return {"points": points, "focal_px": self.focal_px or None, "height": self.height * unit,
+                "near": self.near * unit, "far": self.far * unit}
 
     def make_jobs(self, context: bpy.types.Context) -> list[Job]:
         """One job: the photo's depth estimated in the worker, then aligned and imported on the main thread."""
@@ -76,7 +77,8 @@ class DEPTH_OT_import_photo_as_mesh(FollowJobs, bpy.types.Operator, ImportHelper
         if problem:
             raise ModelUnavailable(problem)
         prefs = setup.addon_prefs(context)
-        flow = import_photo_flow(self.filepath, model, self.align, scene=context.scene, align=self.align_options(),
+        flow = import_photo_flow(self.filepath, model, self.align, scene=context.scene,
+                                 align=self.align_options(unit_scale(context.scene)),
                                  device=prefs.device if prefs is not None else "cpu")
         return [QUEUE.submit(Job(context.scene.name, flow, {}, label=os.path.basename(self.filepath),
                                  describe=lambda done: done.summary))]

@@ -13,6 +13,7 @@ import traceback
 import bpy
 from bpy_extras.io_utils import ImportHelper
 
+from ..depth_addon.app.depth import unit_scale
 from ..depth_addon.app.importing import import_depth_map
 from ..depth_addon.depth_import.intrinsics import DEFAULT_FOV_DEG
 from ..depth_addon.errors import BadInput, DepthAddonError
@@ -161,8 +162,9 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
             return "Camera Intrinsics needs fx, the focal length in pixels"
         return None
 
-    def import_options(self) -> dict:
-        """The import options these properties describe (flat keywords of ``ImportOptions``).
+    def import_options(self, unit: float = 1.0) -> dict:
+        """The import options these properties describe (flat keywords of ``ImportOptions``); lengths typed here
+        are in scene units, ``unit`` metres each.
 
         :raises BadInput: For unusable settings (see :meth:`camera_problem`, malformed known points).
         """
@@ -170,13 +172,14 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         if problem:
             raise BadInput(problem)
         opts = {"values": self.values, "channel": self.channel or None, "normalise": self.normalise_values,
-                "near": self.near, "far": self.far, "doffs": self.doffs, "mode": self.mode,
+                "near": self.near * unit, "far": self.far * unit, "doffs": self.doffs, "mode": self.mode,
                 "displace_method": self.displace_method, "color_mismatch": self.color_mismatch,
-                "baseline": self.baseline or None, "fill_holes": self.fill_holes, "max_hole": self.max_hole,
+                "baseline": self.baseline * unit or None, "fill_holes": self.fill_holes, "max_hole": self.max_hole,
                 "denoise": self.denoise, "denoise_sigma": self.denoise_sigma, "denoise_radius": self.denoise_radius,
                 "downsample": self.downsample, "tear_ratio": self.tear_ratio if self.use_tear else None,
                 "clip": (self.clip_low, self.clip_high) if self.use_clip else None,
-                "normalise_range": (self.range_near, self.range_far) if self.use_normalise_range else None,
+                "normalise_range": ((self.range_near * unit, self.range_far * unit) if self.use_normalise_range
+                                    else None),
                 "from_file": self.from_file}
         known = known_points(self.known) if self.values == "inverse" else ()
         if known:
@@ -199,7 +202,7 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
             self.report({"ERROR"}, "No depth file chosen")
             return {"CANCELLED"}
         try:
-            options = self.import_options()
+            options = self.import_options(unit_scale(context.scene))
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

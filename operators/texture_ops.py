@@ -254,7 +254,10 @@ class DEPTH_OT_remove_result(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         ours = [o for o in context.selected_objects if writeback.is_ours(o)]
-        if context.selected_objects and not ours and not writeback.compositor_active(context.scene):
+        if context.selected_objects and not ours:  # no result selected: the compositor is what is left to remove
+            if writeback.restore_compositor(context.scene):
+                self.report({"INFO"}, "Gave the scene its own compositor back (no selected object shows a result)")
+                return {"FINISHED"}
             self.report({"INFO"}, "None of the selected objects shows a result: nothing was removed")
             return {"CANCELLED"}  # no undo step for nothing
         count, restored = writeback.remove_result(context.scene, ours if context.selected_objects else None)

@@ -88,7 +88,7 @@ def test_texture_single_view_projects_onto_the_objects_asked_for(tmp_path: Path)
 def test_generate_refuses_to_write_over_its_depth(tmp_path: Path) -> None:
     depth = write_depth(tmp_path / "d.exr", np.full((16, 16), 4.0, np.float32), None, {})
     before = depth.read_bytes()
-    code, events = run("generate", str(depth), "--out", str(tmp_path / "." / "d.exr"))  # the same file
+    code, events = run("generate", str(depth), "--out", f"{tmp_path}/./d.exr")  # the same file, spelt otherwise
     assert code == 2 and "is an input of this command" in events[-1]["message"]
     assert depth.read_bytes() == before
 
@@ -144,3 +144,24 @@ def test_unknown_devices_are_bad_input() -> None:
     with pytest.raises(BadInput, match="unknown device 'nosuch'"):
         pick_device("nosuch")
     assert pick_device("cpu")[0] == "cpu"
+
+
+def test_map_files_of_dotted_object_names_keep_their_own_names(tmp_path: Path) -> None:
+    """``Cube.001``'s maps are ``Cube.001_albedo.png`` … (a suffix swap would have made them ``Cube.png``)."""
+    from depth_addon.blender import images
+    from depth_addon.cli.texture_files import save_map
+
+    albedo = images.image_from_array("a", images.pixels(np.full((4, 4, 3), 0.5, np.float32), encode=True))
+    height = images.map_image("h", "height", np.zeros((4, 4), np.float32))
+    assert save_map(albedo, tmp_path / "Cube.001_albedo", "albedo", {}).name == "Cube.001_albedo.png"
+    assert save_map(height, tmp_path / "Cube.001_height", "height", {}).name == "Cube.001_height.exr"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Cube.001_albedo.png", "Cube.001_height.exr"]
+
+
+def test_cameras_whose_names_clean_up_alike_are_refused_before_anything_is_written() -> None:
+    from depth_addon.batch.job import parse_job
+
+    job = parse_job({"version": 1, "tasks": [{"name": "t", "blend": "x.blend"}]})
+    with pytest.raises(BadInput, match="'Cam A' and 'Cam_A' would write to the same unit folders"):
+        job.units(job.tasks[0], ["Cam A", "Cam_A"])
+    assert len(job.units(job.tasks[0], ["Cam A", "Cam B"])) == 2

@@ -176,6 +176,9 @@ def test_regenerating_a_per_object_projection_routes_it_again() -> None:
     parts = provenance_props.read(run.image)["options"]["parts"]  # what each part got for the new prompt
     wall = next(d for d in parts if d["part"].startswith("Wall"))
     assert "marble" in wall["prompt"] and not any("brick" in d["prompt"] for d in parts)
+    regenerate.regenerate(bpy.data.objects["Wall"], scene, prompt="white marble")  # one material (and the sphere's)
+    parts = provenance_props.read(run.image)["options"]["parts"]
+    assert {d["prompt"] for d in parts} == {"white marble", "gold metal"}
 
 
 def test_one_object_repainted_with_a_new_prompt_is_a_local_edit() -> None:

@@ -278,3 +278,27 @@ def test_one_click_choices_are_not_remembered_by_the_next_click(addon):
         assert bpy.ops.depth.setup_compositor.get_rna_type().properties[name].is_skip_save, name
     for name in ("seed", "prompt", "only_this"):
         assert bpy.ops.depth.regenerate.get_rna_type().properties[name].is_skip_save, name
+
+
+def test_remove_with_only_other_objects_selected_gives_the_compositor_back(addon):
+    from depth_addon.app import writeback
+
+    scene = build()
+    assert bpy.ops.depth.setup_compositor() == {"FINISHED"} and writeback.compositor_active(scene)
+    bpy.data.objects["Box"].select_set(True)  # an object of the user's, showing no result
+    assert bpy.ops.depth.remove_result() == {"FINISHED"}
+    assert not writeback.compositor_active(scene)
+    assert bpy.ops.depth.remove_result.poll() is False  # nothing of ours left
+
+
+def test_the_live_preview_stays_on_while_another_scene_has_it(addon, monkeypatch):
+    preview = __import__("sys").modules[addon.__name__ + ".depth_addon.blender.depth.preview"]  # the add-on's copy
+    monkeypatch.setattr(preview, "set_enabled", lambda on: calls.append(on))
+    calls: list[bool] = []
+    first, second = bpy.context.scene, bpy.data.scenes.new("Second")
+    first.depth_addon.live_preview = True
+    second.depth_addon.live_preview = True
+    second.depth_addon.live_preview = False
+    assert calls[-1] is True  # the first scene still previews
+    first.depth_addon.live_preview = False
+    assert calls[-1] is False

@@ -10,6 +10,7 @@ from pathlib import Path
 import analytic
 import bpy
 import numpy as np
+import pytest
 
 from depth_addon import api
 from depth_addon.cli import main as cli_main
@@ -110,3 +111,15 @@ def test_a_photo_is_aligned_to_a_centimetre_scene_in_metres() -> None:
     got = alignment.to_metres(estimate.values)
     ok = np.isfinite(metres)
     np.testing.assert_allclose(got[ok], metres[ok], rtol=1e-3)  # metres, not the scene's centimetre units
+
+
+def test_depth_of_field_blurs_the_same_scene_alike_in_any_unit() -> None:
+    """The lens is in millimetres, the focus and the Z pass in scene units: the blur's radius factor is the same
+    for a scene in metres and the same scene in centimetres."""
+    from depth_addon.blender.compositor import group
+
+    scene = analytic.build(size=(64, 48))
+    metre, _note = group._dof_plan(scene, True, 4.0, 1.4, 32.0)
+    in_centimetres(scene)
+    centi, _note = group._dof_plan(scene, True, 400.0, 1.4, 32.0)
+    assert centi[1] == pytest.approx(metre[1], rel=1e-6) and centi[0] == pytest.approx(100.0 * metre[0])

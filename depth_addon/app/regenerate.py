@@ -129,7 +129,7 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
                                       segments=parts.segments,
                                       segment_prompts=parts.prompts if parts.segments is not None else None)
     new_record = dict(record, seed=seed, prompt=prompt)
-    if per_part:  # routed again for this prompt: the record says what each part got now
+    if record["kind"] == "projection":  # routed again for this prompt (or one material): what each part got now
         new_record["options"] = dict(options, parts=parts.decisions)
     rgb = generated.rgb
     if only is not None and target is not None and parts.segments is not None:
@@ -159,7 +159,7 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
 
 def _local_edit(target: bpy.types.Image, rgb: np.ndarray, parts: SceneSegments, name: str) -> np.ndarray:
     """``rgb`` where object ``name`` is (its parts in ``parts.segments``), the old image everywhere else."""
-    ids = [i for i, d in enumerate(parts.decisions) if d["part"] == name or d["part"].startswith(f"{name}/")]
+    ids = [d["segment"] for d in parts.decisions if d["part"] == name or d["part"].startswith(f"{name}/")]
     inside = np.isin(parts.segments, ids)
     if not inside.any():
         raise BadInput(f"{name!r} is not in the capture camera's view; nothing of it to repaint")

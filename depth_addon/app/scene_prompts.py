@@ -28,8 +28,9 @@ class SceneSegments:
 
     :param segments: H×W part index per pixel (-1 elsewhere), or None when the whole image has one prompt.
     :param prompts: One prompt per part index.
-    :param decisions: Which material each part got and why (``part``, ``prompt``, ``reason``, ``detail``).
-    :param unused: Phrases of the prompt that no part received.
+    :param decisions: Which material each part the view shows got and why (``part``, ``prompt``, ``reason``,
+        ``detail``, and ``segment``: its index in ``segments``); parts hidden behind others are left out.
+    :param unused: Phrases of the prompt that no part the view shows received.
     """
 
     segments: np.ndarray | None = None
@@ -109,8 +110,12 @@ def scene_segments(depth: DepthResult, prompt: str, object_prompts: dict[str, st
     if not parts:
         return SceneSegments()
     assignment = assign(scene, parts, object_prompts)
-    return SceneSegments(segment_map(depth, parts), [d.prompt for d in assignment.decisions],
-                         assignment.as_records(), [scene.phrases[i].text for i in assignment.unused])
+    segments = segment_map(depth, parts)
+    shown = set(np.unique(segments[segments >= 0]).tolist())  # what the view paints: the decisions it reports
+    records = [dict(r, segment=i) for i, r in enumerate(assignment.as_records()) if i in shown]
+    painted = {r["phrase"] for r in records}
+    unused = [p.text for i, p in enumerate(scene.phrases) if i not in painted]
+    return SceneSegments(segments, [d.prompt for d in assignment.decisions], records, unused)
 
 
 def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict[str, str] | None
@@ -141,5 +146,8 @@ def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict
         seg = segment_map(result, local) if local else np.full(result.depth.shape, -1, np.int32)
         maps.append(lookup[np.where(seg >= 0, seg, len(local))])
     assignment = assign(scene, parts, object_prompts)
-    return maps, SceneSegments(None, [d.prompt for d in assignment.decisions], assignment.as_records(),
-                               [scene.phrases[i].text for i in assignment.unused])
+    shown = set(np.unique(np.concatenate([m[m >= 0].ravel() for m in maps])).tolist())  # painted in some view
+    records = [dict(r, segment=i) for i, r in enumerate(assignment.as_records()) if i in shown]
+    painted = {r["phrase"] for r in records}
+    return maps, SceneSegments(None, [d.prompt for d in assignment.decisions], records,
+                               [p.text for i, p in enumerate(scene.phrases) if i not in painted])

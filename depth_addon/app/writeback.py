@@ -186,6 +186,11 @@ def remove_result(scene: bpy.types.Scene, objects: list | None = None) -> tuple[
     return count, restored
 
 
+def restore_compositor(scene: bpy.types.Scene) -> bool:
+    """Give the scene its own compositor back (the results on objects stay); True when ours was active."""
+    return comp.restore_compositor(scene)
+
+
 def can_regenerate(obj: bpy.types.Object | None) -> bool:
     """True when ``obj`` shows a generated result with a provenance record."""
     return obj is not None and provenance_props.find(obj) is not None

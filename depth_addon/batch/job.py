@@ -108,6 +108,12 @@ class Job:
         spec = {k: v for k, v in asdict(task).items() if k not in ("name", "out_dir", "cameras", "frames")}
         if not task.object_prompts:  # absent before object prompts existed: earlier runs keep their hashes
             del spec["object_prompts"]
+        folders: dict[str, str] = {}
+        for cam in cameras:  # a unit's folder is named after its camera: two must not share one
+            other = folders.setdefault(_safe(cam).lower(), cam)
+            if other != cam:
+                raise _fail(f"task {task.name!r}", f"cameras {other!r} and {cam!r} would write to the same unit "
+                                                   f"folders ({_safe(cam)}_…); rename one of them")
         return [Unit(task.name, cam, f, task.seed_for(f), spec | {"camera": cam, "frame": f, "seed": task.seed_for(f)})
                 for cam in cameras for f in task.frame_list(current_frame)]
 

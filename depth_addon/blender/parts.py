@@ -48,18 +48,18 @@ def _surface_shares(obj: bpy.types.Object, slot: int | None) -> tuple[float, flo
 
 
 def scene_parts(result: DepthResult) -> list[Part]:
-    """The parts a depth render with ``ids=True`` shows: one per object with pixels in it, or per material slot
-    when an object shows several materials.
+    """The parts a depth render with ``ids=True`` draws: one per object, or per material slot when an object
+    shows several materials. Objects hidden behind others are parts too, so the list (and each part's palette
+    variant, which follows its index) does not depend on what one camera happens to see.
 
     :param result: A depth render with ``object_ids`` and ``material_ids``.
     """
     parts = []
     for index, name in enumerate(result.objects):
         obj = bpy.data.objects.get(name)
-        on = result.object_ids == index
-        if obj is None or obj.type != "MESH" or not on.any():  # drawn but hidden behind others: nothing to paint
+        if obj is None or obj.type != "MESH":
             continue
-        seen = np.unique(result.material_ids[on])
+        seen = np.unique(result.material_ids[result.object_ids == index])
         names = [result.materials[m] for m in seen if m >= 0]
         slots = [(i, s.material.name) for i, s in enumerate(obj.material_slots)
                  if s.material is not None and s.material.name in names] if len(names) > 1 else [(None, "")]

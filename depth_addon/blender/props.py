@@ -41,7 +41,9 @@ _RANGE_ITEMS = [
 
 
 def _live_preview_update(settings: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:
-    depth_preview.set_enabled(settings.live_preview)
+    """The preview's handler is shared: it stays while any scene still has its preview on."""
+    depth_preview.set_enabled(settings.live_preview or any(
+        getattr(getattr(sc, "depth_addon", None), "live_preview", False) for sc in bpy.data.scenes))
 
 
 def _refresh(settings: bpy.types.PropertyGroup, _context: bpy.types.Context) -> None:

@@ -131,6 +131,12 @@ def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
     fixed = None if fixed is None else scaled_mapping(fixed, 1.0 / scale)
     views = scene_views(scene, frames, args.all_cameras, args.camera)
     several = len(views) > 1
+    paths: dict[str, View] = {}
+    for view in views:  # cameras whose names clean up alike would write over each other
+        other = paths.setdefault(str(output_path(args.out, view, several)).lower(), view)
+        if other is not view:
+            raise BadInput(f"cameras {other.camera!r} and {view.camera!r} would both write "
+                           f"{output_path(args.out, view, several)}; rename one of them")
     first = output_path(args.out, views[0], several)
     if first.suffix.lower() not in FORMATS:
         raise BadInput(f"unsupported depth output {first.name!r}; use one of .exr, .png, .npy")

@@ -122,11 +122,11 @@ def save_map(image: bpy.types.Image, stem: Path, name: str, record: dict) -> Pat
     :param record: Provenance record for the metadata.
     """
     if name == "height":
-        path = stem.with_suffix(".exr")
+        path = stem.with_name(f"{stem.name}.exr")  # not with_suffix: "Cube.001_albedo" has a dot
         pixels = images.array_from_image(image)
         write_exr(path, {"Y": np.ascontiguousarray(pixels[..., 0])}, {"units": "metres", "map": "height"})
     else:
-        path = stem.with_suffix(".png")
+        path = stem.with_name(f"{stem.name}.png")
         if not _write_packed(image, path, record):
             pixels = images.array_from_image(image)
             data = pixels[..., :3] if name in ("albedo", "normal") else pixels[..., 0]

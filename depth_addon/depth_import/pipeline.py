@@ -223,7 +223,8 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
 
     t = time.perf_counter()
     try:
-        depth, conversion = to_metres(values, ValueSpec() if "stored_mapping" in source else options.values,
+        ours = "stored_mapping" in source or (options.from_file and "stored_camera" in source)  # metres already
+        depth, conversion = to_metres(values, ValueSpec() if ours else options.values,
                                       integer_max, cam.fx if explicit else None, where,
                                       copy=False)  # ``values`` is ours: read from the file or copied from the array
     except BaseException:
@@ -294,7 +295,7 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
         cam, explicit = intr.Intrinsics.from_camera_model(camera), True
         source["stored_camera"] = True
     elif (not explicit or options.from_file) and focal is not None:  # an estimate's lens (Depth Pro, a scene)
-        cam, explicit = intr.Intrinsics.from_focal_px(cam.width, cam.height, focal), True
+        cam, explicit = intr.Intrinsics.from_focal_px(cam.width, cam.height, focal, None, options.cx, options.cy), True
         source["stored_focal_px"] = focal
     elif not explicit:
         warnings.append(f"no lens given: a {np.degrees(cam.fov_x):.1f}° horizontal field of view is assumed (set "

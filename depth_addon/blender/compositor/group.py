@@ -18,6 +18,7 @@ import numpy as np
 
 from ...errors import BadInput
 from .. import compat
+from ..units import unit_scale
 from . import fx as compositor_fx
 from . import lens
 from .nodes import NODE_PREFIX
@@ -176,9 +177,10 @@ def _dof_plan(scene: bpy.types.Scene, use_dof: bool, focus_distance: float | Non
         focus = float(focus_distance)
     else:
         focus = lens.camera_focus(camera)
-        if focus <= camera.data.lens / 1000.0:
+        if focus * unit_scale(scene) <= camera.data.lens / 1000.0:
             return None, f"no depth of field: camera {camera.name!r} focuses in front of its lens; set a distance"
-    factor = lens.radius_factor(focus, fstop, camera.data.lens, lens.focal_pixels(scene, camera))
+    # the lens is in millimetres, the focus and the Z pass in scene units: the blur's size is in metres
+    factor = lens.radius_factor(focus * unit_scale(scene), fstop, camera.data.lens, lens.focal_pixels(scene, camera))
     return (focus, factor, lens.blur_window(scene, camera, factor, focus, blur_max)), ""
 
 

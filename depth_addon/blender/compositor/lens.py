@@ -25,6 +25,7 @@ from mathutils import Vector
 from ...errors import BadInput
 from .. import compat
 from ..camera import camera_model, render_size
+from ..units import unit_scale
 from .nodes import NODE_PREFIX
 from .nodes import node as _node
 
@@ -113,13 +114,13 @@ def check_focus(scene: bpy.types.Scene, camera: bpy.types.Object, focus: float, 
 
     :param scene: The scene.
     :param camera: The render camera.
-    :param focus: Focus distance in metres.
+    :param focus: Focus distance in scene units (metres unless the scene's Unit Scale is set).
     :param fstop: Aperture f-number.
     :raises BadInput: With the reason and the valid range.
     """
     if not fstop > 0.0:
         raise BadInput(f"f-stop must be above 0, got {fstop}")
-    lens = camera.data.lens / 1000.0
+    lens = camera.data.lens / 1000.0 / unit_scale(scene)  # in scene units, as the focus is
     if not focus > lens:
         raise BadInput(f"focus distance {focus:.3g} m is in front of the camera's lens (focal length {lens:.3g} m); "
                        "focus on something in view")
