@@ -165,3 +165,13 @@ def test_cameras_whose_names_clean_up_alike_are_refused_before_anything_is_writt
     with pytest.raises(BadInput, match="'Cam A' and 'Cam_A' would write to the same unit folders"):
         job.units(job.tasks[0], ["Cam A", "Cam_A"])
     assert len(job.units(job.tasks[0], ["Cam A", "Cam B"])) == 2
+
+
+def test_free_text_generators_get_no_unknown_word_warnings() -> None:
+    from depth_addon.app.scene_prompts import prompt_warnings
+
+    assert prompt_warnings("lush grass, zzyzx") == ["unknown word 'lush' in the prompt",
+                                                    "unknown word 'zzyzx' in the prompt"]
+    assert prompt_warnings("lush grass, zzyzx", {"Box": "glorp"}, generator="diffusers") == []
+    assert prompt_warnings("grass,, stone", generator="diffusers") == [
+        "1 empty phrase(s) in the prompt (a lone comma, or nothing between commas)"]

@@ -359,3 +359,15 @@ def test_offload_plan() -> None:
         plan_offload(peaks, 8 * 2**30, "none")
     with pytest.raises(ModelUnavailable, match="not enough accelerator memory"):
         plan_offload(peaks, 2**30)
+
+
+def test_a_record_names_the_model_and_settings_and_one_gpu_of_several_can_be_chosen(tmp_path) -> None:
+    from depth_addon.generation.diffusers_backend import DiffusersGenerator
+    from depth_addon.generation.diffusers_load import BackendConfig
+    from depth_addon.texturing.provenance import generator_fingerprint
+
+    two = DiffusersGenerator(BackendConfig(model=str(tmp_path / "sd15"), steps=2))
+    three = DiffusersGenerator(BackendConfig(model=str(tmp_path / "sd15"), steps=3))
+    assert generator_fingerprint(two).startswith("diffusers:sd15:")
+    assert generator_fingerprint(two) != generator_fingerprint(three)
+    assert BackendConfig(model=str(tmp_path / "sd15"), device="cuda:1").device == "cuda:1"

@@ -216,7 +216,7 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
         made = _missing_folders(Path(task.out_dir))
         try:
             check_writable_dir(task.out_dir)
-            for line in prompt_warnings(task.prompt, dict(task.object_prompts)):
+            for line in prompt_warnings(task.prompt, dict(task.object_prompts), task.generator):
                 emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
             scene = open_task_file(task)
             units = job.units(task, task_cameras(task, scene), scene.frame_current)

@@ -81,17 +81,19 @@ def check_objects(objects: tuple[str, ...] | list[str], names: list[str]) -> Non
             raise BadInput(f"the objects to texture include {_missing(name, names)}")
 
 
-def prompt_warnings(prompt: str, prompts: dict[str, str] | None = None) -> list[str]:
+def prompt_warnings(prompt: str, prompts: dict[str, str] | None = None, generator: str | None = None) -> list[str]:
     """What a prompt and the per-object prompts hold that paints nothing: unknown words and empty phrases.
 
     :param prompt: The scene prompt.
     :param prompts: Object name → its own prompt.
+    :param generator: The generator's name: ``diffusers`` reads free text, so no word of it is unknown there.
     """
     parsed = parse_scene_prompt(prompt)
-    out = [f"unknown word {word!r} in the prompt" for word in parsed.unknown]
+    free_text = (generator or "").strip().lower() == "diffusers"
+    out = [] if free_text else [f"unknown word {word!r} in the prompt" for word in parsed.unknown]
     if parsed.empty:
         out.append(f"{len(parsed.empty)} empty phrase(s) in the prompt (a lone comma, or nothing between commas)")
-    for name, text in (prompts or {}).items():
+    for name, text in (prompts or {}).items() if not free_text else ():
         out += [f"unknown word {word!r} in the prompt of {name!r}" for word in parse_scene_prompt(text).unknown]
     return out
 

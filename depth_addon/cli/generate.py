@@ -51,7 +51,7 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
         check_range("--size W", args.size[0], 8, 8192)
         check_range("--size H", args.size[1], 8, 8192)
     check_writable_dir(out.parent)
-    for line in prompt_warnings(args.prompt):
+    for line in prompt_warnings(args.prompt, generator=args.generator):
         warn(events, line)
     depth, camera, _meta = read_depth(args.depth)
     mask = np.isfinite(depth)

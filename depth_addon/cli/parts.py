@@ -63,7 +63,7 @@ def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
     depth = api.render_depth(scene, getattr(args, "camera", None), args.resolution, args.engine, ids=True)
     parts = scene_segments(depth, args.prompt, prompts)
     parsed = parse_scene_prompt(args.prompt)
-    for line in prompt_warnings(args.prompt, prompts):
+    for line in prompt_warnings(args.prompt, prompts, getattr(args, "generator", None)):
         warn(events, line)
     for text in parts.unused:
         warn(events, f"no object matches the phrase {text!r}")

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     """
     out = check_out_file(args.out, (".png",), "image")
     depth_out = check_out_file(args.depth_out, (".exr", ".npy"), "depth", "--depth-out") if args.depth_out else None
-    for line in prompt_warnings(args.prompt):
+    for line in prompt_warnings(args.prompt, generator=args.generator):
         warn(events, line)
     if args.denoise is not None:
         check_range("--denoise", args.denoise, 0.01, 1.0)

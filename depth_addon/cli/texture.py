@@ -260,7 +260,7 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
                             engine=args.engine, progress=events.progress, object_prompts=object_prompts(args),
                             maps=getattr(args, "maps", False), objects=_names(getattr(args, "objects", None)) or ())
     report_parts(events, args.prompt, run.parts.decisions)
-    warnings = prompt_warnings(args.prompt, object_prompts(args))
+    warnings = prompt_warnings(args.prompt, object_prompts(args), args.generator)
     if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot take it
         warnings += [f"object {name} is not a mesh: the projection leaves it untextured"
                      for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", []))]
@@ -354,7 +354,7 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
         object_prompts=object_prompts(args), new_uv=getattr(args, "new_uv", False),
         shading=_shading(args))
     report_parts(events, args.prompt, result.decisions)
-    result.warnings[:0] = prompt_warnings(args.prompt, object_prompts(args))
+    result.warnings[:0] = prompt_warnings(args.prompt, object_prompts(args), args.generator)
     if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot be baked
         result.warnings += [f"object {name} is not a mesh: the bake leaves it untextured"
                             for name in skipped_objects(scene, result.objects)]

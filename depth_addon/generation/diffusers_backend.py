@@ -14,8 +14,10 @@ robust per-image range, handed to the pipeline as a float tensor replicated to t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import importlib.util
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,6 +113,13 @@ class DiffusersGenerator:
         self._planned_pixels = 0
         self._slicing = False
         self._variants: dict = {}  # image-to-image and inpainting pipelines sharing :attr:`pipe`'s weights
+
+    @property
+    def weights_hash(self) -> str:
+        """What a provenance record names as this generator's weights: the model folder's name and a hash of every
+        setting (model and ControlNet paths, family, steps, guidance, dtype …), so a record tells which ran."""
+        settings = json.dumps(dataclasses.asdict(self.config), sort_keys=True, default=str)
+        return f"diffusers:{Path(str(self.config.model)).name}:{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
 
     # --- loading ---------------------------------------------------------------------------------------
 

@@ -104,6 +104,7 @@ def variant(pipe, mask, cache: dict):
 
         auto = diffusers.AutoPipelineForInpainting if mode == "inpaint" else diffusers.AutoPipelineForImage2Image
         cache[mode] = auto.from_pipe(pipe)
+        cache[mode].set_progress_bar_config(disable=True)  # progress goes through our own events, not tqdm bars
     return cache[mode]
 
 

@@ -83,7 +83,10 @@ class BackendConfig:
     def __post_init__(self) -> None:
         for name, allowed in (("family", FAMILIES), ("device", DEVICES), ("dtype", DTYPES),
                               ("cpu_offload", OFFLOADS)):
-            if getattr(self, name) not in allowed:
+            value = getattr(self, name)
+            if name == "device" and isinstance(value, str) and value.startswith("cuda:") and value[5:].isdigit():
+                continue  # one GPU of several (pick_device checks it is there)
+            if value not in allowed:
                 raise BadInput(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
         if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
                                        or not 1 <= self.steps <= 1000):
