@@ -7,8 +7,6 @@ the range last seen.
 """
 
 
-import atexit
-
 import bpy
 
 from ..errors import BadInput
@@ -176,11 +174,7 @@ def object_prompts(scene: bpy.types.Scene) -> dict[str, str]:
 
 def register() -> None:
     """Register the property groups: ``Scene.depth_addon``, ``Scene.depth_addon_generate`` and the window
-    manager's job status ``WindowManager.depth_addon_jobs``; and the depth caches' exit hooks, once each (the
-    modules register them on import, for scripts that never register the add-on)."""
-    for hook in (depth_cache.at_exit, depth_gpu.release):
-        atexit.unregister(hook)
-        atexit.register(hook)
+    manager's job status ``WindowManager.depth_addon_jobs``."""
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.Scene.depth_addon = bpy.props.PointerProperty(type=DepthAddonSettings)
@@ -198,8 +192,6 @@ def unregister() -> None:
     depth_preview.set_enabled(False)
     depth_cache.remove_handlers()
     depth_gpu.release()
-    atexit.unregister(depth_cache.at_exit)  # the exit hooks would keep this copy of the modules alive until exit
-    atexit.unregister(depth_gpu.release)
     del bpy.types.Object.depth_addon_prompt
     del bpy.types.WindowManager.depth_addon_jobs
     del bpy.types.Scene.depth_addon_generate

@@ -10,7 +10,7 @@ geometry: moving things never re-uploads. Any update other than a pure transform
 :func:`settings_generation` (cached visibility decisions), and any update of something drawable
 bumps :func:`scene_generation` (the cached instance walk): moving only the camera reuses both.
 
-At interpreter exit (:func:`at_exit`, an ``atexit`` hook registered after ``bpy`` was imported,
+At interpreter exit (:func:`_at_exit`, an ``atexit`` hook registered after ``bpy`` was imported,
 so it runs before bpy's own exit code) every app handler and timer of this package is removed and
 the GPU batches are dropped. The ``bpy`` module runs Blender's exit code only when the module
 object is freed, and a function left in ``bpy.app.handlers`` or ``bpy.app.timers`` (timers never
@@ -327,7 +327,7 @@ def package_prefix() -> str:
     return __name__.rsplit(".", 3)[0] + "."
 
 
-def at_exit() -> None:
+def _at_exit() -> None:
     """Remove every app handler and timer of this package (any module) and drop the batches, at process exit."""
     package = package_prefix()
     for name in dir(bpy.app.handlers):
@@ -343,4 +343,4 @@ def at_exit() -> None:
     clear()
 
 
-atexit.register(at_exit)
+atexit.register(_at_exit)
