@@ -113,11 +113,7 @@ def scene_segments(depth: DepthResult, prompt: str, object_prompts: dict[str, st
         return SceneSegments()
     assignment = assign(scene, parts, object_prompts)
     segments = segment_map(depth, parts)
-    shown = set(np.unique(segments[segments >= 0]).tolist())  # what the view paints: the decisions it reports
-    records = [dict(r, segment=i) for i, r in enumerate(assignment.as_records()) if i in shown]
-    painted = {r["phrase"] for r in records}
-    unused = [p.text for i, p in enumerate(scene.phrases) if i not in painted]
-    return SceneSegments(segments, [d.prompt for d in assignment.decisions], records, unused)
+    return _reported(scene, assignment, [segments], segments)
 
 
 def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict[str, str] | None
@@ -148,8 +144,20 @@ def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict
         seg = segment_map(result, local) if local else np.full(result.depth.shape, -1, np.int32)
         maps.append(lookup[np.where(seg >= 0, seg, len(local))])
     assignment = assign(scene, parts, object_prompts)
-    shown = set(np.unique(np.concatenate([m[m >= 0].ravel() for m in maps])).tolist())  # painted in some view
+    return maps, _reported(scene, assignment, maps)
+
+
+def _reported(scene, assignment, maps: list[np.ndarray], segments: np.ndarray | None = None) -> SceneSegments:
+    """The run's prompts (every part, so indices and palette variants do not depend on the view), with the decisions
+    and unused phrases of the parts that ``maps`` paint (parts hidden behind others are left out).
+
+    :param scene: The parsed scene prompt.
+    :param assignment: Its :func:`~depth_addon.generation.scene_assign.assign` result.
+    :param maps: Segment maps in the parts' indices.
+    :param segments: The segment map to keep in the result (single view), or None.
+    """
+    shown = set(np.unique(np.concatenate([m[m >= 0].ravel() for m in maps])).tolist())
     records = [dict(r, segment=i) for i, r in enumerate(assignment.as_records()) if i in shown]
     painted = {r["phrase"] for r in records}
-    return maps, SceneSegments(None, [d.prompt for d in assignment.decisions], records,
-                               [p.text for i, p in enumerate(scene.phrases) if i not in painted])
+    return SceneSegments(segments, [d.prompt for d in assignment.decisions], records,
+                         [p.text for i, p in enumerate(scene.phrases) if i not in painted])

@@ -255,12 +255,13 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
     :return: The summary for the ``done`` event (``timings``).
     """
     start = time.perf_counter()
+    prompts = object_prompts(args)
     run = api.texture_scene(camera=getattr(args, "camera", None), prompt=args.prompt, seed=args.seed,
                             generator=args.generator, out_dir=out.staging, resolution=args.resolution,
-                            engine=args.engine, progress=events.progress, object_prompts=object_prompts(args),
+                            engine=args.engine, progress=events.progress, object_prompts=prompts,
                             maps=getattr(args, "maps", False), objects=_names(getattr(args, "objects", None)) or ())
     report_parts(events, args.prompt, run.parts.decisions)
-    warnings = prompt_warnings(args.prompt, object_prompts(args), args.generator)
+    warnings = prompt_warnings(args.prompt, prompts, args.generator)
     if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot take it
         warnings += [f"object {name} is not a mesh: the projection leaves it untextured"
                      for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", []))]
@@ -346,15 +347,16 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
     cameras, count = _views(args, scene)
     bake = "auto" if args.bake is None else args.bake
     view_size = max(args.resolution) if getattr(args, "resolution", None) else args.view_size
+    prompts = object_prompts(args)
     result = api.texture_multiview(
         scene, objects=_names(args.objects), cameras=cameras, views=count or 4, placement=args.placement,
         prompt=args.prompt, seed=args.seed, generator=args.generator, bake_size=bake, view_size=view_size,
         engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress,
         scene_view=not getattr(args, "no_scene_view", False), maps=_shading(args) != "EMISSION",
-        object_prompts=object_prompts(args), new_uv=getattr(args, "new_uv", False),
+        object_prompts=prompts, new_uv=getattr(args, "new_uv", False),
         shading=_shading(args))
     report_parts(events, args.prompt, result.decisions)
-    result.warnings[:0] = prompt_warnings(args.prompt, object_prompts(args), args.generator)
+    result.warnings[:0] = prompt_warnings(args.prompt, prompts, args.generator)
     if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot be baked
         result.warnings += [f"object {name} is not a mesh: the bake leaves it untextured"
                             for name in skipped_objects(scene, result.objects)]

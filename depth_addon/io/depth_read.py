@@ -72,14 +72,16 @@ def read_depth(path: str | os.PathLike) -> tuple[np.ndarray, CameraModel | None,
     if depth.ndim != 2 or min(depth.shape) < 1:
         raise BadInput(f"{path.name}: expected an H×W depth map, got shape {depth.shape}")
     depth = np.where(np.isfinite(depth) & (depth > 0) & (depth < 1e9), depth, np.inf).astype(np.float32)
-    camera = None
-    if "camera" in meta:
-        try:
-            camera = CameraModel.from_dict(json.loads(meta["camera"]) if isinstance(meta["camera"], str)
-                                           else meta["camera"])
-        except (KeyError, TypeError, ValueError):
-            camera = None
-    return depth, camera, meta
+    return depth, _camera_of(meta), meta
+
+
+def _camera_of(meta: dict) -> CameraModel | None:
+    """The camera model recorded in a depth file's metadata (JSON text, or a dict in an NPY sidecar), or None."""
+    try:
+        value = meta["camera"]
+        return CameraModel.from_dict(json.loads(value) if isinstance(value, str) else value)
+    except (KeyError, TypeError, ValueError, BadInput):
+        return None
 
 
 def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMapping | None, float | None]:
@@ -100,11 +102,8 @@ def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMappi
             meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     except (OSError, ValueError, BadInput):
         return None, None, None
-    camera = mapping = focal = None
+    camera, mapping, focal = _camera_of(meta), None, None
     try:
-        if "camera" in meta:
-            camera = CameraModel.from_dict(json.loads(meta["camera"]) if isinstance(meta["camera"], str)
-                                           else meta["camera"])
         if suffix == ".png" and "mapping" in meta:
             mapping = DepthMapping.from_dict(json.loads(meta["mapping"]))
         if "focal_px" in meta and float(meta["focal_px"]) > 0:
