@@ -137,3 +137,28 @@ def test_batch_tasks_paint_each_object_as_routed(tmp_path: Path) -> None:
     assert "brick" in parts["Wall"]["prompt"]
     with pytest.raises(BadInput, match="'object_prompts'"):
         parse_job({"tasks": [{"name": "x", "blend": str(blend), "object_prompts": {"Sphere": 3}}]}, tmp_path)
+
+
+def test_a_bad_later_task_stops_the_job_before_the_first_unit(tmp_path: Path) -> None:
+    """Every task's object prompts and cameras are checked before any unit runs: a misspelt object in the
+    last task refuses the job with nothing made, instead of after the tasks before it have run."""
+    import bpy
+
+    from depth_addon.app.batch_run import run_job
+    from depth_addon.blender.demo_scene import build_demo_scene
+
+    build_demo_scene(bpy.context.scene, (32, 32))
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    good = {"name": "good", "blend": str(blend), "prompt": "red brick", "resolution": [32, 32],
+            "outputs": ["depth", "generated"]}
+    data = {"tasks": [good, {**good, "name": "bad", "object_prompts": {"Spehre": "gold metal"}}]}
+    events = []
+    with pytest.raises(BadInput, match=r"task 'bad'.*'Spehre'.*Sphere"):
+        run_job(parse_job(data, tmp_path), lambda event, **kw: events.append(event))
+    assert not list(tmp_path.rglob("*.exr")) and not list(tmp_path.rglob("generated.png"))
+    assert "artifact" not in events
+    data["tasks"][1] = {**good, "name": "bad", "cameras": ["Nope"]}
+    with pytest.raises(BadInput, match="task 'bad': no camera named Nope"):
+        run_job(parse_job(data, tmp_path), lambda *_a, **_k: None)
+    assert not list(tmp_path.rglob("*.exr"))

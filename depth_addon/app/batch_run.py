@@ -108,7 +108,7 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     :param mapping: The task's locked mapping.
     :param folder: The unit's staging folder.
     """
-    object_prompts = run_object_prompts(scene, dict(task.object_prompts))  # the sidebar's, then the job's
+    object_prompts = task_object_prompts(task, scene)
     per_part = bool(object_prompts) or len(parse_scene_prompt(task.prompt).phrases) > 1
     wants_image = bool({"generated", "texture", "render"} & set(task.outputs))
     result = _depth(scene, task, unit, ids=per_part and wants_image)
@@ -194,6 +194,31 @@ def _missing_folders(path: Path) -> list[Path]:
     return made
 
 
+def check_tasks(tasks: list[Task]) -> None:
+    """Open every task's file and check what would refuse the task later: its cameras and its object prompts.
+
+    A bad task then stops the job before any unit is made, not once the tasks before it have run for hours.
+
+    :param tasks: The tasks about to run.
+    :raises BadInput: For the first task that would be refused, naming it.
+    """
+    for task in tasks:
+        scene = open_task_file(task)
+        task_cameras(task, scene)
+        task_object_prompts(task, scene)
+
+
+def task_object_prompts(task: Task, scene: bpy.types.Scene) -> dict[str, str]:
+    """The object prompts of ``task``: its scene's Object Prompts (sidebar), with the job's ``object_prompts`` winning.
+
+    :raises BadInput: For a name that is no object of the scene, naming the task.
+    """
+    try:
+        return run_object_prompts(scene, dict(task.object_prompts))
+    except BadInput as exc:
+        raise BadInput(f"task {task.name!r}: {exc}") from None
+
+
 def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[int, int] | None = None,
             cancel: Callable[[], bool] | None = None) -> dict:
     """Run every unit of ``job`` (or of one task / frame chunk) that is not done yet.
@@ -203,6 +228,8 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
     :param only_task: Run only the task of this name.
     :param frames: Restrict to this inclusive frame range (a farm chunk).
     :param cancel: Polled between units; True raises :class:`~depth_addon.errors.Cancelled`.
+    :raises BadInput: For a bad task; with several tasks, every task's cameras and object prompts are checked
+        (:func:`check_tasks`) before the first unit runs.
     :return: Counts of done, skipped and total units, and the seconds taken.
     """
     tasks = [t for t in job.tasks if only_task in (None, t.name)]
@@ -210,6 +237,8 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
         raise BadInput(f"no task named {only_task!r} in the job")
     if frames is not None and frames[1] < frames[0]:
         raise BadInput(f"--frames {frames[0]} {frames[1]}: the end is before the start")
+    if len(tasks) > 1:
+        check_tasks(tasks)
     start, done, skipped, total = time.perf_counter(), 0, 0, 0
     for task in tasks:
         refuse_inputs_inside(Path(task.out_dir), [task.blend])
