@@ -74,7 +74,7 @@ def compositor_stages(measure: Callable[..., list[float]], runs: int) -> list[St
     for stage, options in variants:
         comp.ensure_compositor_group(scene, layer, opacity=0.5, **options)
         comp.activate_compositor(scene)
-        window = comp.find_compositor_group().nodes.get(comp.N_DEFOCUS)
+        window = comp.find_compositor_group(scene).nodes.get(comp.N_DEFOCUS)
         shown = {k: v for k, v in options.items() if k != "normals"}
         stages.append((stage, measure(render, runs, warmup=1), params | shown | {
             "blur_window_px": window.blur_max if window is not None else 0}, "render_1024"))

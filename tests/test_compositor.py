@@ -18,7 +18,8 @@ from depth_addon.errors import BadInput
 
 
 def workbench_render(scene: bpy.types.Scene, path) -> np.ndarray:
-    """Workbench, AA off, linear float EXR of the composited result; H×W×4, row 0 = top."""
+    """Workbench, AA off, linear float EXR of the composited result of ``scene`` (any scene of the file);
+    H×W×4, row 0 = top."""
     scene.render.engine = "BLENDER_WORKBENCH"
     scene.display.render_aa = "OFF"
     scene.view_settings.view_transform = "Standard"
@@ -26,7 +27,7 @@ def workbench_render(scene: bpy.types.Scene, path) -> np.ndarray:
     set_image_format(ims, "OPEN_EXR", "RGBA", "32")
     ims.exr_codec = "NONE"
     scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
+    bpy.ops.render.render(write_still=True, scene=scene.name)
     return np.asarray(OpenEXR.File(str(path)).parts[0].channels["RGBA"].pixels, np.float32)
 
 
@@ -89,7 +90,7 @@ def test_group_is_made_once_and_updated_in_place():
     second = comp.ensure_compositor_group(scene, red_image(), opacity=0.75, blend="SCREEN", use_dof=False)
     assert first == second and len(bpy.data.node_groups) == count == 2
     assert len(impostor.nodes) == 1 and comp.KEY_OWNED not in impostor
-    assert comp.find_compositor_group() == second
+    assert comp.find_compositor_group(scene) == second
     names = {n.name for n in second.nodes}
     assert comp.N_DEFOCUS not in names and {comp.N_RENDER, comp.N_IMAGE, comp.N_MIX} <= names
     mix = second.nodes[comp.N_MIX]
@@ -134,7 +135,7 @@ def test_restore_to_no_compositor():
     scene = scene_32()
     assert compat.scene_compositor(scene) is None
     comp.activate_compositor(scene)  # makes the group with defaults
-    assert compat.is_group_active(scene, comp.find_compositor_group())
+    assert compat.is_group_active(scene, comp.find_compositor_group(scene))
     comp.restore_compositor(scene)
     assert compat.scene_compositor(scene) is None
 
@@ -153,6 +154,46 @@ def test_render_through_group_mixes_the_image(tmp_out):
     comp.restore_compositor(scene)
     again = workbench_render(scene, tmp_out / "again.exr")[..., :3]
     assert np.allclose(again, raw, atol=1e-5) and not np.allclose(raw, red, atol=0.1)
+
+
+def test_each_scene_composites_through_its_own_group(tmp_out):
+    a = scene_32()
+    b = build_demo_scene(bpy.data.scenes.new("Other"), (32, 32))
+    b.camera.location.x += 1.0  # another view of the same kind of scene
+    raw_a, raw_b = (workbench_render(s, tmp_out / f"raw_{s.name}.exr")[..., :3] for s in (a, b))
+    blue = image_from_array("Blue", np.tile(np.array([0.0, 0.0, 1.0], np.float32), (16, 16, 1)))
+    comp.ensure_compositor_group(a, red_image(), opacity=1.0, use_dof=False)
+    comp.activate_compositor(a)
+    comp.ensure_compositor_group(b, blue, opacity=0.5, use_dof=False)
+    comp.activate_compositor(b)
+    assert comp.find_compositor_group(a) != comp.find_compositor_group(b)
+    assert comp.find_compositor_group(a).name == comp.GROUP_NAME
+    out_a, out_b = (workbench_render(s, tmp_out / f"ours_{s.name}.exr")[..., :3] for s in (a, b))
+    assert np.allclose(out_a[1:-1, 1:-1], [1.0, 0.0, 0.0], atol=1e-3)  # its own layer, not the other scene's
+    assert np.allclose(out_b[1:-1, 1:-1], (0.5 * raw_b + [0.0, 0.0, 0.5])[1:-1, 1:-1], atol=1e-3)  # its own render
+    assert not np.allclose(raw_a, raw_b, atol=0.05)
+    assert comp.compositor_params(a)["image"] == "Red" and comp.compositor_params(b)["image"] == "Blue"
+    comp.restore_compositor(b)
+    assert np.allclose(workbench_render(b, tmp_out / "back.exr")[..., :3], raw_b, atol=1e-5)
+    assert np.allclose(workbench_render(a, tmp_out / "still.exr")[1:-1, 1:-1, :3], [1.0, 0.0, 0.0], atol=1e-3)
+
+
+def test_a_group_saved_for_every_scene_is_taken_over_by_the_scene_using_it(tmp_out):
+    """Files of earlier versions have one group, not pointing at any scene: the scene composited through it
+    keeps it, another scene gets its own, and restoring either leaves the other working."""
+    a = scene_32()
+    raw_a = workbench_render(a, tmp_out / "raw.exr")[..., :3]
+    comp.ensure_compositor_group(a, red_image(), opacity=1.0, use_dof=False)
+    shared = comp.activate_compositor(a)
+    del shared[comp.KEY_SCENE]  # as saved before groups had a scene
+    b = build_demo_scene(bpy.data.scenes.new("Other"), (32, 32))
+    assert comp.find_compositor_group(b) is None  # a composites through it: not b's to take
+    own = comp.activate_compositor(b)
+    assert own != shared and comp.find_compositor_group(a) == shared and comp.find_compositor_group(b) == own
+    assert own.name == f"{comp.GROUP_NAME} (Other)"
+    comp.restore_compositor(a)
+    assert compat.is_group_active(b, own) and not compat.is_group_active(a, shared)
+    assert np.allclose(workbench_render(a, tmp_out / "a.exr")[..., :3], raw_a, atol=1e-5)
 
 
 def test_depth_of_field_blurs_by_depth(tmp_out):
@@ -203,9 +244,9 @@ def test_depth_fog_thickens_with_distance(tmp_out):
     late = workbench_render(scene, tmp_out / "late.exr")[..., :3]
     assert np.allclose(late[16, 16], raw[16, 16], atol=1e-3)  # nearer than the start: clear
     assert not np.allclose(late[2, 2], raw[2, 2], atol=0.05)
-    names = {n.name for n in comp.find_compositor_group().nodes}
+    names = {n.name for n in comp.find_compositor_group(scene).nodes}
     comp.ensure_compositor_group(scene, None, use_dof=False)
-    assert not any("Fog" in n.name for n in comp.find_compositor_group().nodes) and any("Fog" in n for n in names)
+    assert not any("Fog" in n.name for n in comp.find_compositor_group(scene).nodes) and any("Fog" in n for n in names)
     assert len([g for g in bpy.data.node_groups if g.get(comp.KEY_OWNED)]) == 1  # never duplicated
 
 

@@ -198,12 +198,12 @@ def test_bad_input_leaves_the_user_compositor_alone(tmp_out):
 
     # DoF with the Z pass off: turned on while ours is active, back off afterwards
     writeback.setup_compositor(scene, allow_other_camera=True, focus="DISTANCE", focus_distance=8.0, fstop=0.5)
-    assert scene.view_layers[0].use_pass_z and all(lk.is_valid for lk in comp.find_compositor_group().links)
+    assert scene.view_layers[0].use_pass_z and all(lk.is_valid for lk in comp.find_compositor_group(scene).links)
     assert writeback.compositor_settings(scene)["focus_distance"] == 8.0
     scene.camera.data.type = "ORTHO"
     writeback.setup_compositor(scene, allow_other_camera=True, fstop=0.5)
     assert "not a perspective camera" in writeback.compositor_note(scene)
-    assert comp.N_DEFOCUS not in comp.find_compositor_group().nodes
+    assert comp.N_DEFOCUS not in comp.find_compositor_group(scene).nodes
     writeback.remove_result(scene)
     assert compat.scene_compositor(scene) == mine and snapshot(mine) == before
     assert scene.view_layers[0].use_pass_z is False
@@ -213,17 +213,17 @@ def test_sidebar_settings_update_the_group_live(addon):
     scene = build_demo_scene(bpy.context.scene, (32, 32))
     settings = scene.depth_addon
     settings.comp_fstop = 0.5  # nothing of ours yet: nothing is made
-    assert comp.find_compositor_group() is None
+    assert comp.find_compositor_group(scene) is None
     writeback.setup_compositor(scene, fstop=settings.comp_fstop)
-    radius = lambda: comp.find_compositor_group().nodes[comp.N_COC[3]].inputs[1].default_value  # noqa: E731
+    radius = lambda: comp.find_compositor_group(scene).nodes[comp.N_COC[3]].inputs[1].default_value  # noqa: E731
     first = radius()
     settings.comp_fstop = 0.25
     assert radius() == pytest.approx(2.0 * first, rel=0.02)
     settings.comp_focus, settings.comp_focus_distance = "DISTANCE", 6.0
-    assert comp.find_compositor_group().nodes[comp.N_COC[0]].inputs[0].default_value == pytest.approx(6.0)
+    assert comp.find_compositor_group(scene).nodes[comp.N_COC[0]].inputs[0].default_value == pytest.approx(6.0)
     settings.comp_focus_distance = 900.0  # behind everything: refused, the group keeps 6 m
     assert "behind every surface" in settings.comp_message
-    assert comp.find_compositor_group().nodes[comp.N_COC[0]].inputs[0].default_value == pytest.approx(6.0)
+    assert comp.find_compositor_group(scene).nodes[comp.N_COC[0]].inputs[0].default_value == pytest.approx(6.0)
 
 
 def test_gallery_script(tmp_path) -> None:

@@ -92,7 +92,7 @@ def setup_compositor(scene: bpy.types.Scene, focus: str = "CAMERA", focus_xy: tu
     """
     if scene.camera is None:
         raise BadInput("the scene has no camera to composite from")
-    group = comp.find_compositor_group()
+    group = comp.find_compositor_group(scene)
     image = group.nodes[comp.N_IMAGE].image if group is not None and comp.N_IMAGE in group.nodes else None
     capture = _capture_camera(scene, image, allow_other_camera)
     distance = _focus_distance(scene, focus, focus_xy, focus_object, focus_distance)
@@ -151,12 +151,12 @@ def _focus_distance(scene: bpy.types.Scene, focus: str, focus_xy: tuple[float, f
 
 def compositor_note(scene: bpy.types.Scene) -> str:
     """Why our compositor left an asked-for effect out (e.g. depth of field through an orthographic camera)."""
-    return comp.compositor_note() if comp.is_compositor_active(scene) else ""
+    return comp.compositor_note(scene) if comp.is_compositor_active(scene) else ""
 
 
 def compositor_settings(scene: bpy.types.Scene) -> dict:
     """The options our compositor group was last built with (focus distance, f-stop ...); empty without one."""
-    return comp.compositor_params() if comp.is_compositor_active(scene) else {}
+    return comp.compositor_params(scene) if comp.is_compositor_active(scene) else {}
 
 
 def is_ours(obj: bpy.types.Object) -> bool:

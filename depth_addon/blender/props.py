@@ -66,7 +66,7 @@ def _compositor_update(settings: bpy.types.PropertyGroup, _context: bpy.types.Co
     focus = settings.comp_focus_distance if settings.comp_focus == "DISTANCE" else None
     try:
         compositor_group.refresh_compositor(scene, focus_distance=focus, fstop=settings.comp_fstop)
-        settings.comp_message = compositor_group.compositor_note()
+        settings.comp_message = compositor_group.compositor_note(scene)
     except BadInput as exc:
         settings.comp_message = str(exc)
 

@@ -268,13 +268,18 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
 
 def reselect_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:
     """Point an already activated scene at ``group`` again (5.0: the user may have picked another group;
-    4.x: the group node wired by :func:`activate_group` stays in place).
+    4.x: the group node wired by :func:`activate_group` stays in place and runs ``group``; a scene copied with
+    its compositor ran the original scene's).
 
     :param scene: The scene.
     :param group: Our group.
     """
     if uses_compositor_groups():
         scene.compositing_node_group = group
+    elif scene.node_tree is not None:
+        for node in scene.node_tree.nodes:
+            if TAG_NODE in node and node.bl_idname == "CompositorNodeGroup" and node.node_tree != group:
+                node.node_tree = group
 
 
 def deactivate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree, state: dict,

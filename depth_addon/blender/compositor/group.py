@@ -3,10 +3,11 @@
 
 Order of the effects (each optional): relight the AI layer (:mod:`.fx`) → mix it over the render →
 thin-lens depth of field from the rendering camera's Z pass (:mod:`.lens`) → depth fog (:mod:`.fx`).
-The group is ours alone (``Depth AI Compositor``, tagged with a custom property); the user's own
-compositor tree is never edited. :func:`activate_compositor` switches the scene to our group and
-remembers what it replaced, :func:`restore_compositor` puts that back. Version differences live
-in :mod:`.compat`.
+Each scene has a group of its own (the first ``Depth AI Compositor``, others named after their scene;
+tagged with custom properties, one of which points at the scene), so two scenes of a file never composite
+each other's render or AI layer; the user's own compositor tree is never edited. :func:`activate_compositor`
+switches the scene to its group and remembers what it replaced, :func:`restore_compositor` puts that back.
+Version differences live in :mod:`.compat`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ GROUP_NAME = "Depth AI Compositor"
 KEY_OWNED = "depth_addon_compositor"  # on our node group
 KEY_STATE = "depth_addon_compositor_state"  # on the scene while our group is active: JSON
 KEY_PREVIOUS = "depth_addon_previous_compositor"  # on the scene: keeps the user's group referenced
+KEY_SCENE = "depth_addon_compositor_scene"  # on our node group: the scene it composites (an ID pointer)
 
 N_RENDER, N_IMAGE, N_SCALE, N_MIX = (f"{NODE_PREFIX} {s}" for s in ("Render Layers", "Image", "Scale", "Mix"))
 #: Blend modes shared by the colour mix nodes of every supported Blender.
@@ -38,11 +40,46 @@ KEY_NOTE = "depth_addon_compositor_note"  # on our node group: why an asked-for 
 N_DEFOCUS, N_COC = lens.N_DEFOCUS, lens.N_COC
 
 
-def find_compositor_group() -> bpy.types.NodeTree | None:
-    """Our compositor group, or None before :func:`ensure_compositor_group` made it."""
-    groups = [g for g in bpy.data.node_groups if g.get(KEY_OWNED) and g.library is None
-              and g.bl_idname == "CompositorNodeTree"]
-    return next((g for g in groups if g.name == GROUP_NAME), groups[0] if groups else None)
+def _our_groups() -> list[bpy.types.NodeTree]:
+    return [g for g in bpy.data.node_groups if g.get(KEY_OWNED) and g.library is None
+            and g.bl_idname == "CompositorNodeTree"]
+
+
+def find_compositor_group(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
+    """Our compositor group of ``scene``, or None before :func:`ensure_compositor_group` made it.
+
+    A group saved by an older version belongs to no scene: a scene that composites through it, or else any
+    scene when no other one does, takes it over (:func:`ensure_compositor_group` records that); any other scene
+    gets a new one.
+
+    :param scene: The scene the group composites.
+    """
+    groups = _our_groups()
+    mine = [g for g in groups if g.get(KEY_SCENE) == scene]
+    if mine:
+        return mine[0]
+    unclaimed = [g for g in groups if g.get(KEY_SCENE) is None]
+    in_use = [g for g in unclaimed if compat.is_group_active(scene, g)]
+    others = [s for s in bpy.data.scenes if s != scene]
+    free = [g for g in unclaimed if not any(compat.is_group_active(s, g) for s in others)]
+    return next(iter(in_use), next((g for g in free if g.name == GROUP_NAME), free[0] if free else None))
+
+
+def _group_in_use(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
+    """The group of ours ``scene`` composites through (its own, or another scene's in a file of an older version)."""
+    own = find_compositor_group(scene)
+    if own is not None and compat.is_group_active(scene, own):
+        return own
+    return next((g for g in _our_groups() if compat.is_group_active(scene, g)), own)
+
+
+def _new_group(scene: bpy.types.Scene) -> bpy.types.NodeTree:
+    """A new group of ours for ``scene``: ``Depth AI Compositor`` when no group has that name, else named after the
+    scene."""
+    taken = GROUP_NAME in bpy.data.node_groups
+    group = compat.new_compositor_group(f"{GROUP_NAME} ({scene.name})" if taken else GROUP_NAME)
+    group[KEY_OWNED] = True
+    return group
 
 
 def _view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
@@ -89,10 +126,8 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     """
     light = _validated(opacity, blend, relight, fog_density, normals, light_direction)
     lens_plan, note = _dof_plan(scene, use_dof, focus_distance, fstop, blur_max)
-    group = find_compositor_group()
-    if group is None:
-        group = compat.new_compositor_group(GROUP_NAME)
-        group[KEY_OWNED] = True
+    group = find_compositor_group(scene) or _new_group(scene)
+    group[KEY_SCENE] = scene
     tree = group
     for link in [lk for lk in tree.links if lk.from_node.name.startswith(NODE_PREFIX)
                  or lk.to_node.name.startswith(NODE_PREFIX)]:
@@ -184,21 +219,22 @@ def _dof_plan(scene: bpy.types.Scene, use_dof: bool, focus_distance: float | Non
     return (focus, factor, lens.blur_window(scene, camera, factor, focus, blur_max)), ""
 
 
-def compositor_note(group: bpy.types.NodeTree | None = None) -> str:
-    """Why the last build left an asked-for effect out (empty when nothing was left out).
+def compositor_note(scene: bpy.types.Scene) -> str:
+    """Why the last build of the scene's group left an asked-for effect out (empty when nothing was left out).
 
-    :param group: Our group; found by name when None.
+    :param scene: The scene.
     """
-    group = group or find_compositor_group()
+    group = find_compositor_group(scene)
     return str(group.get(KEY_NOTE, "")) if group is not None else ""
 
 
-def compositor_params(group: bpy.types.NodeTree | None = None) -> dict:
-    """The options :func:`ensure_compositor_group` last built our group with (images by name); empty without.
+def compositor_params(scene: bpy.types.Scene) -> dict:
+    """The options :func:`ensure_compositor_group` last built the scene's group with (images by name); empty
+    without one.
 
-    :param group: Our group; found by name when None.
+    :param scene: The scene.
     """
-    group = group or find_compositor_group()
+    group = find_compositor_group(scene)
     return json.loads(group.get(KEY_PARAMS, "{}")) if group is not None else {}
 
 
@@ -210,15 +246,23 @@ def refresh_compositor(scene: bpy.types.Scene, **changes) -> bpy.types.NodeTree 
     :return: Our group, or None when there is none yet (nothing is created).
     :raises BadInput: As :func:`ensure_compositor_group`; the group is then left as it was.
     """
-    group = find_compositor_group()
+    group = find_compositor_group(scene)
     if group is None:
         return None
-    params = compositor_params(group)
+    params = _params_of(group)
+    params.update(changes)
+    return ensure_compositor_group(scene, **params)
+
+
+def _params_of(group: bpy.types.NodeTree | None) -> dict:
+    """The options a group was last built with, as :func:`ensure_compositor_group` keywords (images found)."""
+    if group is None:
+        return {}
+    params = json.loads(group.get(KEY_PARAMS, "{}"))
     for key in ("image", "normals"):
         name = params.pop(key, None)
         params[key] = bpy.data.images.get(name) if name else None
-    params.update(changes)
-    return ensure_compositor_group(scene, **params)
+    return params
 
 
 def is_compositor_active(scene: bpy.types.Scene) -> bool:
@@ -240,7 +284,9 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
     :param scene: Scene to switch.
     :return: Our group (created with defaults when missing).
     """
-    group = find_compositor_group() or ensure_compositor_group(scene)
+    group = find_compositor_group(scene)
+    if group is None or group.get(KEY_SCENE) != scene:
+        group = ensure_compositor_group(scene, **_params_of(group))
     if KEY_STATE not in scene:
         previous = compat.scene_compositor(scene)
         state = {
@@ -248,7 +294,7 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
             "use_pass_z": {vl.name: bool(vl.use_pass_z) for vl in scene.view_layers},
         }
         state.update(compat.activate_group(scene, group))
-        if compat.uses_compositor_groups() and previous is not None and previous != group:
+        if compat.uses_compositor_groups() and previous is not None and not previous.get(KEY_OWNED):
             scene[KEY_PREVIOUS] = previous
         scene[KEY_STATE] = json.dumps(state)
     else:
@@ -275,7 +321,9 @@ def restore_compositor(scene: bpy.types.Scene) -> bool:
     previous = scene.get(KEY_PREVIOUS)
     if previous is None and state.get("group"):
         previous = bpy.data.node_groups.get(state["group"])
-    group = find_compositor_group()
+    if previous is not None and previous.get(KEY_OWNED):  # another scene's group of ours: never given back
+        previous = None
+    group = _group_in_use(scene)
     if group is not None:
         compat.deactivate_group(scene, group, state, previous)
     scene.render.use_compositing = bool(state.get("use_compositing", False))
