@@ -17,6 +17,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import bpy
+import numpy as np
 import pytest
 from analytic import build
 
@@ -239,6 +240,7 @@ QUIT_CHILD = r"""
 import os, sys, time
 sys.path[:0] = sys.argv[1:3]
 import bpy
+import numpy as np
 import analytic
 import conftest
 addon = conftest.load_extension_module()
@@ -276,3 +278,31 @@ def test_quitting_with_a_job_running_leaves_no_worker(tmp_path) -> None:
         time.sleep(0.1)
     os.kill(pids[0], 9)
     raise AssertionError("the worker outlived its Blender by 15 s")
+
+
+def test_a_free_text_generator_gets_each_phrase_as_typed(addon, jobs) -> None:
+    """A generator that reads free text (``reads_free_text``, as diffusers) is handed each region's phrase as the
+    user typed it, through the worker; generators with a vocabulary get the parsed material (in-process here)."""
+    from depth_addon.app.flow import GenerateRequest, LocalGenerator
+    from depth_addon.blender.demo_scene import build_demo_scene
+    from worker_generators import Regions
+
+    build_demo_scene(bpy.context.scene, (64, 64))
+    bpy.context.scene.depth_addon.prompt = "brick walls, wooden posts and grass"
+    done = jobs.QUEUE.wait() if _queue(addon, "test-regions") else []
+    assert [j.state for j in done] == ["done"], [j.error for j in done]
+    red = np.asarray(bpy.data.images[done[0].image].pixels[:], np.float32).reshape(-1, 4)[:, 0]
+    lengths = set(np.unique(np.round(red * 255)).astype(int).tolist())
+    # typed: "brick walls", "wooden posts", "grass"; parsed they would be "brick", "wood", "grass"
+    assert lengths - {0} == {len("brick walls"), len("wooden posts"), len("grass")}, lengths
+
+    seg = np.zeros((4, 4), np.int32)
+    seg[2:] = 1
+    request = GenerateRequest(np.ones((4, 4), np.float32), np.ones((4, 4), bool), None, "x", 0, segments=seg,
+                              segment_prompts=["brick", "grass"], segment_texts=["brick walls", "grass"])
+    for reads_free_text, expected in ((True, len("brick walls")), (False, len("brick"))):
+        runner = LocalGenerator("test-regions")
+        runner._instance = Regions()
+        runner._instance.reads_free_text = reads_free_text
+        rgb = runner(request, None, None).rgb
+        assert round(float(rgb[0, 0, 0]) * 255) == expected

@@ -113,4 +113,19 @@ class ImportsBpy:
         return _image(depth)
 
 
-GENERATORS = {cls.name: cls for cls in (Slow, Echo, Stuck, Crash, Killed, Oom, ImportsBpy)}
+class Regions:
+    """Paints regions, and reads free text as diffusers does: each segment's red is the length of its prompt / 255."""
+
+    name = "test-regions"
+    reads_free_text = True
+
+    def generate(self, depth, mask=None, prompt="", seed=0, size=None, progress=None, cancel=None, camera=None,
+                 segments=None, segment_prompts=None):
+        out = _image(depth, 0.0)
+        if segments is not None:
+            lengths = np.array([len(p) for p in segment_prompts] + [0], np.float32) / 255.0
+            out[..., 0] = lengths[np.where(segments >= 0, segments, len(segment_prompts))]
+        return out
+
+
+GENERATORS = {cls.name: cls for cls in (Slow, Echo, Stuck, Crash, Killed, Oom, ImportsBpy, Regions)}

@@ -125,7 +125,8 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     metres, camera = result.metric()  # generators, and the records beside the depth files, are in metres
     rgb = generate(metres, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
                    camera=camera, segments=parts.segments,
-                   segment_prompts=parts.prompts if parts.segments is not None else None)
+                   segment_prompts=parts.prompts if parts.segments is not None else None,
+                   segment_texts=parts.texts if parts.segments is not None else None)
     files["generated"] = folder / "generated.png"
     write_png(files["generated"], to_uint(rgb, 8), {"prompt": task.prompt, "seed": str(unit.seed),
                                                      "mapping": json.dumps(scaled_mapping(mapping,

@@ -29,6 +29,7 @@ from ..camera import CameraModel
 from ..errors import Cancelled
 from ..estimation.estimator import Estimate, estimate_photo
 from ..generation import get_generator
+from ..generation.base import region_prompts
 from ..generation.delight import generate_layers
 from ..texturing import provenance as prov
 
@@ -48,6 +49,7 @@ class GenerateRequest:
     :param init_mask: H×W bool, True where the generator may paint, or None.
     :param segments: H×W integer segment map (:mod:`depth_addon.generation.segments`), or None.
     :param segment_prompts: One prompt per segment id (generators that paint regions take both).
+    :param segment_texts: The same as typed (free-text generators read these instead), or None.
     :param start: Overall progress when this request starts, 0..1.
     :param span: Share of the overall progress this request covers.
     :param message: What the request is, for progress lines ("view 2 of 4").
@@ -66,6 +68,7 @@ class GenerateRequest:
     init_mask: np.ndarray | None = None
     segments: np.ndarray | None = None
     segment_prompts: list[str] | None = None
+    segment_texts: list[str] | None = None
     start: float = 0.1
     span: float = 0.7
     message: str = "generating"
@@ -143,6 +146,8 @@ class LocalGenerator:
         extra = {k: v for k, v in self.options.items() if v not in (None, "") and accepts(gen, k)}
         for key in ("init_image", "init_mask", "segments", "segment_prompts", "world_cell"):
             value = getattr(request, key)
+            if key == "segment_prompts":
+                value = region_prompts(gen, value, request.segment_texts)
             if value is not None and accepts(gen, key):
                 extra[key] = value
         maps = None

@@ -226,7 +226,8 @@ class JobQueue:
                 job.request = self.client.generate(
                     req.depth, req.mask, camera=None if req.camera is None else req.camera.to_dict(),
                     prompt=req.prompt, seed=req.seed, init_image=req.init_image, init_mask=req.init_mask,
-                    segments=req.segments, segment_prompts=req.segment_prompts, world_cell=req.world_cell,
+                    segments=req.segments, segment_prompts=req.segment_prompts, segment_texts=req.segment_texts,
+                    world_cell=req.world_cell,
                     **({"maps": True} if req.maps else {}), **job.params)
         except DepthAddonError as exc:
             self._fail(job, str(exc))

@@ -32,7 +32,7 @@ from .texture import pack_now
 def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool = True, harmonise: bool = True,
               tolerance: float = 0.005, exponent: float = 2.0, start: float = 0.1, span: float = 0.5,
               maps: bool = False, segments: list | None = None, segment_prompts: list[str] | None = None,
-              unit: float = 1.0) -> Flow:
+              unit: float = 1.0, segment_texts: list[str] | None = None) -> Flow:
     """Ask for each view's image in order, each conditioned on the paint of the earlier ones (a flow).
 
     Earlier paint is reprojected into the view first and goes with the request (``init_image``: H×W×3
@@ -53,6 +53,7 @@ def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool 
     :param segments: Per view, a segment map in the run's part indices (or None): each object painted as routed.
     :param segment_prompts: One prompt per part index.
     :param unit: Metres per scene unit: generators are handed metres (their relief and patterns have sizes).
+    :param segment_texts: The part prompts as typed (free-text generators read these instead).
     :return: (when exhausted) the last :class:`~.flow.Generated`, which names the generator.
     """
     generated = None
@@ -69,6 +70,7 @@ def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool 
                                   maps=maps, world_cell=cell)
         if segments is not None and segments[k] is not None and segment_prompts:
             request.segments, request.segment_prompts = segments[k], list(segment_prompts)
+            request.segment_texts = list(segment_texts) if segment_texts else None
         if prior is not None and use_conditioning:  # generators that can inpaint get the paint
             request.init_image, request.init_mask = prior.colour, conditioning.trimap(prior) != conditioning.KEEP
         generated = yield request
@@ -224,7 +226,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         t = time.perf_counter()
         gen = yield from view_flow(captured, prompt, seed, s.use_conditioning, s.harmonise, s.tolerance, s.exponent,
                                    maps=s.maps, segments=segments, segment_prompts=parts.prompts,
-                                   unit=unit_scale(scene))
+                                   unit=unit_scale(scene), segment_texts=parts.texts)
         timings["generate"] = time.perf_counter() - t
         scene, targets = _still_there(scene_name, target_names)
     except BaseException:

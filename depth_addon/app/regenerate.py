@@ -127,7 +127,8 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
     generated = yield GenerateRequest(depth * np.float32(unit), np.isfinite(depth), rendered.scaled(unit), prompt,
                                       seed, maps=relightable,
                                       segments=parts.segments,
-                                      segment_prompts=parts.prompts if parts.segments is not None else None)
+                                      segment_prompts=parts.prompts if parts.segments is not None else None,
+                                      segment_texts=parts.texts if parts.segments is not None else None)
     new_record = dict(record, seed=seed, prompt=prompt)
     if record["kind"] == "projection":  # routed again for this prompt (or one material): what each part got now
         new_record["options"] = dict(options, parts=parts.decisions)

@@ -31,12 +31,15 @@ class SceneSegments:
     :param decisions: Which material each part the view shows got and why (``part``, ``prompt``, ``reason``,
         ``detail``, and ``segment``: its index in ``segments``); parts hidden behind others are left out.
     :param unused: Phrases of the prompt that no part the view shows received.
+    :param texts: One text per part index, as the user typed it: the part's phrase of the scene prompt, or its
+        object prompt (what a free-text generator reads; :func:`~depth_addon.generation.base.region_prompts`).
     """
 
     segments: np.ndarray | None = None
     prompts: list[str] = field(default_factory=list)
     decisions: list[dict] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
 
 
 def _missing(name: object, names: list[str]) -> str:
@@ -159,5 +162,6 @@ def _reported(scene, assignment, maps: list[np.ndarray], segments: np.ndarray | 
     shown = set(np.unique(np.concatenate([m[m >= 0].ravel() for m in maps])).tolist())
     records = [dict(r, segment=i) for i, r in enumerate(assignment.as_records()) if i in shown]
     painted = {r["phrase"] for r in records}
+    texts = [scene.phrases[d.phrase].text if d.phrase >= 0 else d.prompt for d in assignment.decisions]
     return SceneSegments(segments, [d.prompt for d in assignment.decisions], records,
-                         [p.text for i, p in enumerate(scene.phrases) if i not in painted])
+                         [p.text for i, p in enumerate(scene.phrases) if i not in painted], texts)

@@ -26,6 +26,7 @@ from ..blender.writeback import provenance as provenance_props
 from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..generation import get_generator
+from ..generation.base import region_prompts
 from ..generation.scene_prompt import parse_scene_prompt
 from ..io.atomic import write_bytes_atomic
 from ..io.exr import write_exr
@@ -60,7 +61,8 @@ def shutdown() -> None:
 def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = "", seed: int = 0,
              generator: str | None = None, size: tuple[int, int] | None = None, camera=None,
              progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
-             segments: np.ndarray | None = None, segment_prompts: list[str] | None = None) -> np.ndarray:
+             segments: np.ndarray | None = None, segment_prompts: list[str] | None = None,
+             segment_texts: list[str] | None = None) -> np.ndarray:
     """Generate an RGB image (H×W×3 float32, sRGB values in [0, 1]) from depth in metres.
 
     :param depth: H×W planar depth, ``inf`` background.
@@ -75,9 +77,11 @@ def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = ""
     :param segments: H×W part index per pixel, painted per part with ``segment_prompts`` (generators that
         paint regions; :mod:`.scene_prompts`).
     :param segment_prompts: One prompt per part index.
+    :param segment_texts: The same as typed (free-text generators read these instead).
     """
     gen = get_generator(generator)
-    extra = {"segments": segments, "segment_prompts": segment_prompts} if segments is not None else {}
+    extra = ({"segments": segments, "segment_prompts": region_prompts(gen, segment_prompts, segment_texts)}
+             if segments is not None else {})
     return gen.generate(depth, mask, prompt=prompt, seed=seed, size=size, progress=progress, cancel=cancel,
                         camera=camera, **extra)
 
@@ -201,7 +205,7 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     metres, metric_camera = depth.metric()  # generators paint relief and patterns of sizes in metres
     generated = yield GenerateRequest(metres, depth.mask, metric_camera, prompt, seed, segments=parts.segments,
                                       segment_prompts=parts.prompts if parts.segments is not None else None,
-                                      maps=maps)
+                                      segment_texts=parts.texts if parts.segments is not None else None, maps=maps)
     timings["generate"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -61,6 +61,18 @@ class Generator(Protocol):
         ...
 
 
+def region_prompts(gen: object, prompts: list[str] | None, texts: list[str] | None) -> list[str] | None:
+    """The per-segment prompts ``gen`` is handed: for a generator that reads free text (``reads_free_text``:
+    diffusers), each scene-prompt phrase as the user typed it ("weathered oak beams"); for the others, the
+    single-material prompt the scene-prompt parser made of it ("oak wood"), which is what their vocabulary reads.
+
+    :param gen: A generator.
+    :param prompts: One parsed prompt per segment.
+    :param texts: One typed phrase per segment, or None (then ``prompts`` serve every generator).
+    """
+    return texts if texts is not None and getattr(gen, "reads_free_text", False) else prompts
+
+
 def validate_depth(depth: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Check a depth map and its mask and return them in canonical form.
 

@@ -100,6 +100,8 @@ class DiffusersGenerator:
     """
 
     name = "diffusers"
+    #: Regions get the scene prompt's phrases as typed (:func:`~depth_addon.generation.base.region_prompts`).
+    reads_free_text = True
 
     def __init__(self, config: BackendConfig | None = None) -> None:
         self.config = config if config is not None else config_from_env()

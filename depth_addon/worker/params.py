@@ -33,6 +33,7 @@ class GenerateParams:
     :param init_mask: Path of an H×W bool ``.npy``, True where the generator may paint.
     :param segments: Path of an H×W int32 ``.npy`` segment map (generators that paint regions).
     :param segment_prompts: One prompt per segment id.
+    :param segment_texts: The same as typed, for generators that read free text (or None).
     :param maps: Also return the material maps (generators with ``generate_maps``).
     :param world_cell: World-anchored pattern cell in metres (generators that take it), or None.
     """
@@ -54,6 +55,7 @@ class GenerateParams:
     init_mask: str = ""
     segments: str = ""
     segment_prompts: list[str] | None = None
+    segment_texts: list[str] | None = None
     maps: bool = False
     world_cell: float | None = None
 
@@ -90,7 +92,8 @@ class GenerateParams:
             raise BadInput(f"world_cell must be a positive number of metres, got {cell!r}")
         if not isinstance(values.get("maps", False), bool):
             raise BadInput(f"maps must be true or false, got {values['maps']!r}")
-        prompts = values.get("segment_prompts")
-        if prompts is not None and not (isinstance(prompts, list) and all(isinstance(p, str) for p in prompts)):
-            raise BadInput(f"segment_prompts must be a list of strings, got {prompts!r}")
+        for key in ("segment_prompts", "segment_texts"):
+            prompts = values.get(key)
+            if prompts is not None and not (isinstance(prompts, list) and all(isinstance(p, str) for p in prompts)):
+                raise BadInput(f"{key} must be a list of strings, got {prompts!r}")
         return cls(**values)

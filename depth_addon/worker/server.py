@@ -40,6 +40,7 @@ from .. import __version__
 from ..camera import CameraModel
 from ..errors import BadInput, Cancelled
 from ..generation import available_generators, get_generator, validate_depth
+from ..generation.base import region_prompts
 from ..generation.delight import generate_layers
 from ..texturing.provenance import generator_fingerprint
 from .protocol import (
@@ -357,7 +358,7 @@ def _generate_kwargs(gen, p: GenerateParams) -> dict:
     if p.world_cell is not None and _accepts(gen.generate, "world_cell"):
         kwargs["world_cell"] = float(p.world_cell)
     if p.segment_prompts is not None and "segments" in kwargs:
-        kwargs["segment_prompts"] = list(p.segment_prompts)
+        kwargs["segment_prompts"] = list(region_prompts(gen, p.segment_prompts, p.segment_texts))
     return kwargs
 
 
