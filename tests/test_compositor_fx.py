@@ -185,6 +185,10 @@ def test_bad_input_leaves_the_user_compositor_alone(tmp_out):
         writeback.setup_compositor(scene, focus="DISTANCE", focus_distance=500.0)
     with pytest.raises(BadInput, match="in front of the camera"):
         writeback.setup_compositor(scene, focus="DISTANCE", focus_distance=0.01)
+    scene.unit_settings.scale_length = 0.01  # distances are given in scene units, messages speak metres
+    with pytest.raises(BadInput, match=r"focus distance 5 m is behind every surface \(the farthest is 0\.\d+ m"):
+        writeback.setup_compositor(scene, focus="DISTANCE", focus_distance=500.0)
+    scene.unit_settings.scale_length = 1.0
     other = bpy.data.objects.new("Other Camera", bpy.data.cameras.new("Other Camera"))
     scene.collection.objects.link(other)
     layer = image_from_array("AI", np.ones((8, 8, 3), np.float32))

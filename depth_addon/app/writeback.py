@@ -75,11 +75,11 @@ def setup_compositor(scene: bpy.types.Scene, focus: str = "CAMERA", focus_xy: tu
     changes, so a refused call leaves the scene's compositor as it was.
 
     :param scene: The scene.
-    :param focus: ``CAMERA`` (the camera's own focus), ``DISTANCE`` (``focus_distance`` metres), ``PIXEL``
+    :param focus: ``CAMERA`` (the camera's own focus), ``DISTANCE`` (``focus_distance``), ``PIXEL``
         (depth at ``focus_xy``) or ``OBJECT`` (``focus_object``).
     :param focus_xy: Pixel as fractions of width and height, from the top left.
     :param focus_object: The object to focus on with ``OBJECT``.
-    :param focus_distance: Focus distance in metres (camera Z) with ``DISTANCE``.
+    :param focus_distance: Focus distance (camera Z) in scene units with ``DISTANCE``: metres at Unit Scale 1.
     :param relight: Relighting strength; above 0 the normals come from a small depth render of the capture camera.
     :param light_direction: World-space light direction for relighting.
     :param allow_other_camera: Go on when the scene renders through another camera than the AI layer's capture
@@ -127,7 +127,7 @@ def _capture_camera(scene: bpy.types.Scene, image: bpy.types.Image | None, allow
 
 def _focus_distance(scene: bpy.types.Scene, focus: str, focus_xy: tuple[float, float],
                     focus_object: bpy.types.Object | None, focus_distance: float | None) -> float | None:
-    """The focus distance in metres the options ask for; None for the camera's own focus.
+    """The focus distance in scene units the options ask for; None for the camera's own focus.
 
     :raises BadInput: For an unknown mode, ``OBJECT`` without an object, ``DISTANCE`` without a distance.
     """
@@ -135,7 +135,7 @@ def _focus_distance(scene: bpy.types.Scene, focus: str, focus_xy: tuple[float, f
         return None
     if focus == "DISTANCE":
         if focus_distance is None:
-            raise BadInput("DISTANCE focus needs a focus distance in metres")
+            raise BadInput("DISTANCE focus needs a focus distance")
         return float(focus_distance)
     if focus == "OBJECT":
         if focus_object is None:

@@ -109,7 +109,8 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     :param opacity: Mix factor of the image, 0..1.
     :param blend: Blend mode of the mix (``'MIX'``, ``'MULTIPLY'``, ``'SCREEN'``, ``'OVERLAY'`` ...).
     :param use_dof: Blur by depth (needs the Z pass; :func:`activate_compositor` enables it).
-    :param focus_distance: Distance in focus in metres (camera Z); None uses the scene camera's own focus.
+    :param focus_distance: Distance in focus (camera Z) in scene units, metres at Unit Scale 1; None uses the scene
+        camera's own focus.
     :param fstop: Aperture f-number (> 0); smaller blurs more.
     :param blur_max: Largest blur radius in pixels (the search window is at most this).
     :param fog_density: Depth fog extinction per metre; 0 turns fog off.

@@ -120,14 +120,15 @@ def check_focus(scene: bpy.types.Scene, camera: bpy.types.Object, focus: float, 
     """
     if not fstop > 0.0:
         raise BadInput(f"f-stop must be above 0, got {fstop}")
-    lens = camera.data.lens / 1000.0 / unit_scale(scene)  # in scene units, as the focus is
+    unit = unit_scale(scene)  # metres per scene unit: messages speak metres
+    lens = camera.data.lens / 1000.0 / unit  # in scene units, as the focus is
     if not focus > lens:
-        raise BadInput(f"focus distance {focus:.3g} m is in front of the camera's lens (focal length {lens:.3g} m); "
-                       "focus on something in view")
+        raise BadInput(f"focus distance {focus * unit:.3g} m is in front of the camera's lens (focal length "
+                       f"{lens * unit:.3g} m); focus on something in view")
     _near, far = depth_span(scene, camera)
     if far > 0.0 and focus > far:
-        raise BadInput(f"focus distance {focus:.3g} m is behind every surface (the farthest is {far:.3g} m away); "
-                       "focus on something in view")
+        raise BadInput(f"focus distance {focus * unit:.3g} m is behind every surface (the farthest is "
+                       f"{far * unit:.3g} m away); focus on something in view")
 
 
 def visible_near(scene: bpy.types.Scene, camera: bpy.types.Object, grid: int = 24) -> tuple[float, bool]:
