@@ -283,9 +283,10 @@ def test_quitting_with_a_job_running_leaves_no_worker(tmp_path) -> None:
 def test_a_free_text_generator_gets_each_phrase_as_typed(addon, jobs) -> None:
     """A generator that reads free text (``reads_free_text``, as diffusers) is handed each region's phrase as the
     user typed it, through the worker; generators with a vocabulary get the parsed material (in-process here)."""
+    from worker_generators import Regions
+
     from depth_addon.app.flow import GenerateRequest, LocalGenerator
     from depth_addon.blender.demo_scene import build_demo_scene
-    from worker_generators import Regions
 
     build_demo_scene(bpy.context.scene, (64, 64))
     bpy.context.scene.depth_addon.prompt = "brick walls, wooden posts and grass"
