@@ -201,8 +201,11 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
                                      options={"SKIP_SAVE"})
     focus_y: bpy.props.FloatProperty(name="Focus Y", min=0.0, max=1.0, default=0.5, subtype="FACTOR",
                                      options={"SKIP_SAVE"}, description="From the top of the frame")
-    fog_density: bpy.props.FloatProperty(name="Fog Density", min=0.0, max=10.0, default=0.0, precision=3)
-    fog_start: bpy.props.FloatProperty(name="Fog Start", min=0.0, default=0.0, unit="LENGTH")
+    fog_density: bpy.props.FloatProperty(name="Fog Density", min=0.0, max=10.0, default=0.0, precision=3,
+                                         description="Extinction per metre, whatever the scene's Unit Scale "
+                                                     "(0: no fog)")
+    fog_start: bpy.props.FloatProperty(name="Fog Start", min=0.0, default=0.0, unit="LENGTH",
+                                       description="Distance from the camera where the fog begins")
     relight: bpy.props.FloatProperty(name="Relight", min=0.0, max=1.0, default=0.0, subtype="FACTOR")
     light_direction: bpy.props.FloatVectorProperty(name="Light Direction", size=3, default=(0.3, -0.5, 0.8),
                                                    subtype="DIRECTION")

@@ -244,6 +244,12 @@ def test_depth_fog_thickens_with_distance(tmp_out):
     late = workbench_render(scene, tmp_out / "late.exr")[..., :3]
     assert np.allclose(late[16, 16], raw[16, 16], atol=1e-3)  # nearer than the start: clear
     assert not np.allclose(late[2, 2], raw[2, 2], atol=0.05)
+    scene.unit_settings.scale_length = 0.01  # the same planes in centimetres: the density stays per metre
+    comp.ensure_compositor_group(scene, None, use_dof=False, fog_density=0.2, fog_color=(1.0, 0.0, 1.0))
+    thin = workbench_render(scene, tmp_out / "thin.exr")[..., :3]
+    f = 1.0 - np.exp(-0.2 * 6.0 * 0.01)  # the wall is 6 units = 6 cm away
+    assert np.allclose(thin[2, 2], raw[2, 2] * (1 - f) + magenta * f, atol=2e-3), thin[2, 2]
+    scene.unit_settings.scale_length = 1.0
     names = {n.name for n in comp.find_compositor_group(scene).nodes}
     comp.ensure_compositor_group(scene, None, use_dof=False)
     assert not any("Fog" in n.name for n in comp.find_compositor_group(scene).nodes) and any("Fog" in n for n in names)

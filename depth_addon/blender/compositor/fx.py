@@ -50,9 +50,9 @@ def add_fog(tree: bpy.types.NodeTree, picture: bpy.types.NodeSocket, depth: bpy.
 
     :param tree: Our compositor group.
     :param picture: Image socket to fog.
-    :param depth: Z socket (metres).
-    :param density: Extinction per metre (> 0).
-    :param start: Distance where the fog begins.
+    :param depth: Z socket (scene units).
+    :param density: Extinction per scene unit (> 0).
+    :param start: Distance where the fog begins (scene units).
     :param colour: Linear RGB fog colour.
     :return: ``(fogged image socket, names of the nodes used)``.
     """

@@ -113,8 +113,8 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
         camera's own focus.
     :param fstop: Aperture f-number (> 0); smaller blurs more.
     :param blur_max: Largest blur radius in pixels (the search window is at most this).
-    :param fog_density: Depth fog extinction per metre; 0 turns fog off.
-    :param fog_start: Distance in metres where the fog begins.
+    :param fog_density: Depth fog extinction per metre, whatever the scene's Unit Scale; 0 turns fog off.
+    :param fog_start: Distance where the fog begins, in scene units (as the Z pass; metres at Unit Scale 1).
     :param fog_color: Linear RGB colour of the fog.
     :param normals: Camera-space normal image of the AI layer's capture
         (:func:`~depth_addon.blender.compositor.fx.normals_image`); needed for relighting.
@@ -155,7 +155,8 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
         result, used = lens.add_defocus(tree, scene, result, depth, *lens_plan)
         wanted |= used
     if fog_density > 0.0:  # 4. fog
-        result, used = compositor_fx.add_fog(tree, result, depth, fog_density, fog_start, fog_color)
+        per_unit = fog_density * unit_scale(scene)  # the Z pass is in scene units
+        result, used = compositor_fx.add_fog(tree, result, depth, per_unit, fog_start, fog_color)
         wanted |= used
     output = compat.group_image_output(tree, "Image")
     output.node.location = (1600, 100)
