@@ -213,6 +213,19 @@ def test_bad_input_leaves_the_user_compositor_alone(tmp_out):
     assert scene.view_layers[0].use_pass_z is False
 
 
+def test_set_up_compositor_layers_the_scene_s_last_result(tmp_out):
+    """A result generated without the compositor is what Set Up Compositor layers over the render afterwards,
+    also when an earlier result is in the scene's group already."""
+    from depth_addon import api
+
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    first = api.texture_scene(scene, prompt="red brick", seed=1, compositor=True).image
+    assert comp.find_compositor_group(scene).nodes[comp.N_IMAGE].image == first
+    second = api.texture_scene(scene, prompt="green grass", seed=2, compositor=False).image
+    writeback.setup_compositor(scene, use_dof=False, opacity=1.0)
+    assert comp.find_compositor_group(scene).nodes[comp.N_IMAGE].image == second != first
+
+
 def test_sidebar_settings_update_the_group_live(addon):
     scene = build_demo_scene(bpy.context.scene, (32, 32))
     settings = scene.depth_addon

@@ -93,7 +93,9 @@ def setup_compositor(scene: bpy.types.Scene, focus: str = "CAMERA", focus_xy: tu
     if scene.camera is None:
         raise BadInput("the scene has no camera to composite from")
     group = comp.find_compositor_group(scene)
-    image = group.nodes[comp.N_IMAGE].image if group is not None and comp.N_IMAGE in group.nodes else None
+    image = bpy.data.images.get(scene.get(LAST_IMAGE, ""))  # the scene's last result, composited or not yet
+    if image is None and group is not None and comp.N_IMAGE in group.nodes:
+        image = group.nodes[comp.N_IMAGE].image
     capture = _capture_camera(scene, image, allow_other_camera)
     distance = _focus_distance(scene, focus, focus_xy, focus_object, focus_distance)
     normals, light = None, (0.0, 0.0, 1.0)
