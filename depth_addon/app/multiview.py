@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
+from ..blender.evaluation import scene_depsgraph
 from ..blender.writeback import bake_apply, uv_bake
 from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, check_bake_size, locked_mapping
 from ..camera import CameraModel
@@ -212,7 +213,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     id_renders = [] if object_prompts or len(parse_scene_prompt(prompt).phrases) > 1 else None
     uv_maps = uv_bake.ensure_uv_maps(targets, new=s.new_uv)
     try:
-        depsgraph = bpy.context.evaluated_depsgraph_get()
+        depsgraph = scene_depsgraph(scene)
         tris = {o.name: uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name]) for o in targets}
         timings["prepare"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -179,13 +179,18 @@ def has_result(scene: bpy.types.Scene) -> bool:
 def remove_result(scene: bpy.types.Scene, objects: list | None = None) -> tuple[int, bool]:
     """Remove projections, bakes and coverage maps; with every object, also give the scene its compositor back.
 
+    A projection made over a bake goes first (its slots keep the bake), then the bake: the user's own materials
+    come back whatever the order the results were made in.
+
     :param scene: The scene.
-    :param objects: Objects to restore; every object of ours when None.
+    :param objects: Objects to restore; every object of the scene's (not of other scenes) when None.
     :return: ``(objects restored, whether the compositor was restored)``.
     """
-    count = bake_apply.remove_bake(objects) + projection.remove_projection(objects)
+    targets = [o for o in (scene.objects if objects is None else objects) if is_ours(o)]
+    projection.remove_projection(targets)
+    bake_apply.remove_bake(targets)
     restored = comp.restore_compositor(scene) if objects is None else False
-    return count, restored
+    return len(targets), restored
 
 
 def restore_compositor(scene: bpy.types.Scene) -> bool:

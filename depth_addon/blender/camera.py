@@ -8,6 +8,7 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..errors import BadInput
+from .evaluation import scene_depsgraph
 
 MAX_PIXELS = 8192 * 8192  # memory guard: 64 Mpx of float32 RGBA is already 1 GiB
 
@@ -52,7 +53,7 @@ def projection_matrix(scene: bpy.types.Scene, camera: bpy.types.Object, width: i
 
     Blender computes it with sensor fit, shift, pixel aspect and clipping applied.
     """
-    depsgraph = bpy.context.evaluated_depsgraph_get()
+    depsgraph = scene_depsgraph(scene)
     m = camera.evaluated_get(depsgraph).calc_matrix_camera(
         depsgraph, x=width, y=height, scale_x=scene.render.pixel_aspect_x, scale_y=scene.render.pixel_aspect_y
     )
@@ -63,7 +64,7 @@ def camera_model(scene: bpy.types.Scene, camera: bpy.types.Object, width: int, h
     """Describe ``camera`` for a ``width``×``height`` image of ``scene`` (panoramic cameras refused)."""
     if camera.data.type == "PANO":
         raise BadInput(f"camera {camera.name!r} is panoramic; depth needs a perspective or orthographic camera")
-    depsgraph = bpy.context.evaluated_depsgraph_get()
+    depsgraph = scene_depsgraph(scene)
     evaluated = camera.evaluated_get(depsgraph)
     return CameraModel.from_projection(
         projection_matrix(scene, camera, width, height),

@@ -25,6 +25,7 @@ from mathutils import Vector
 from ...errors import BadInput
 from .. import compat
 from ..camera import camera_model, render_size
+from ..evaluation import scene_depsgraph, scene_layer
 from ..units import unit_scale
 from .nodes import NODE_PREFIX
 from .nodes import node as _node
@@ -100,8 +101,9 @@ def depth_span(scene: bpy.types.Scene, camera: bpy.types.Object) -> tuple[float,
     :param camera: The render camera.
     """
     near, far = math.inf, 0.0
+    layer = scene_layer(scene)
     for obj in scene.objects:
-        if obj.type != "MESH" or not obj.visible_get():
+        if obj.type != "MESH" or not obj.visible_get(view_layer=layer):
             continue
         z = view_depths(camera, [obj.matrix_world @ Vector(c) for c in obj.bound_box])
         if max(z) > 0.0:
@@ -147,7 +149,7 @@ def visible_near(scene: bpy.types.Scene, camera: bpy.types.Object, grid: int = 2
     m = np.array(camera.matrix_world, np.float64)
     rot = m[:3, :3] / np.linalg.norm(m[:3, :3], axis=0)
     origin = Vector(m[:3, 3])
-    depsgraph = bpy.context.evaluated_depsgraph_get()
+    depsgraph = scene_depsgraph(scene)
     near, sky = math.inf, False
     for u in np.linspace(left, right, grid):
         for v in np.linspace(bottom, top, grid):

@@ -25,6 +25,7 @@ from ...camera import CameraModel
 from ...depthmap import DepthResult
 from ...errors import BadInput
 from ..camera import camera_model, render_size, resolve_camera
+from ..evaluation import scene_layer
 from ..units import unit_scale
 from . import cache as depth_cache
 from . import gpu as depth_gpu
@@ -41,11 +42,8 @@ _walks: dict = {}
 
 
 def render_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
-    """The view layer depth is rendered for: the context's when ``scene`` is the context scene, else the first."""
-    ctx_layer = getattr(bpy.context, "view_layer", None)
-    if bpy.context.scene == scene and ctx_layer is not None:
-        return ctx_layer
-    return scene.view_layers[0]
+    """The view layer depth is rendered for (:func:`~depth_addon.blender.evaluation.scene_layer`)."""
+    return scene_layer(scene)
 
 
 def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple[RenderVisibility, str | None, bool, dict]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import bpy
 
+from ..evaluation import scene_depsgraph
 from . import cache as depth_cache
 from . import gpu as depth_gpu
 from .scene import RenderVisibility, SceneInstances, mesh_arrays, scene_instances
@@ -50,12 +51,8 @@ class Snapshot:
 
 
 def evaluated_depsgraph(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> bpy.types.Depsgraph:
-    """The evaluated viewport depsgraph of ``layer`` (the context's own when it is the context layer)."""
-    if bpy.context.scene == scene and getattr(bpy.context, "view_layer", None) == layer:
-        return bpy.context.evaluated_depsgraph_get()
-    depsgraph = layer.depsgraph
-    depsgraph.update()
-    return depsgraph
+    """The evaluated viewport depsgraph of ``layer`` (:func:`~depth_addon.blender.evaluation.scene_depsgraph`)."""
+    return scene_depsgraph(scene, layer)
 
 
 def fingerprint(scene: bpy.types.Scene) -> tuple:

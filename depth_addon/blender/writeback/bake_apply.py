@@ -207,12 +207,12 @@ def apply_bake(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind
         raise BadInput(f"{shading} shading needs material maps; bake with maps (a generator that gives them) or use "
                        "EMISSION / PRINCIPLED")
     replaced = None
+    if projection.is_projected(obj):  # first: a projection made over a bake keeps the bake as its slots' own
+        projection.remove_projection([obj])
     if is_baked(obj):
         state = json.loads(obj[KEY_BAKE_STATE])
         replaced = (state.get("material"), state.get("image"), list(state.get("maps", {}).values()))
         remove_bake([obj], keep_uv=True, purge=False)  # our material and image may be reused below
-    if projection.is_projected(obj):
-        projection.remove_projection([obj])
     mat = _material(obj, image, uv_name, kind, shading, maps)
     added = 0
     if not obj.material_slots:

@@ -16,6 +16,7 @@ import numpy as np
 from ...texturing import fill, raster
 from ...texturing.coverage import coverage_counts, heat_colours
 from ...texturing.fusion import View
+from ..evaluation import scene_depsgraph
 from . import bake_apply, multiview, uv_bake
 
 
@@ -64,7 +65,7 @@ def coverage_preview(scene: bpy.types.Scene | None = None, objects=None, cameras
     names = bake_apply.check_images_free(targets, "coverage") if show else {}
     raster.check_size(size)
     uv_maps = uv_bake.ensure_uv_maps(targets)
-    depsgraph = bpy.context.evaluated_depsgraph_get()
+    depsgraph = scene_depsgraph(scene)
     tris = {o.name: uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name]) for o in targets}
     warnings: list[str] = []
     try:

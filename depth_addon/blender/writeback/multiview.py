@@ -24,6 +24,7 @@ from ...texturing import bake, density, map_fusion, raster
 from ...texturing.fusion import View
 from ...texturing.views import PLACEMENTS, place_views
 from .. import images
+from ..evaluation import scene_depsgraph
 from ..units import unit_scale
 from . import bake_apply, uv_bake, view_cameras
 from . import provenance as provenance_props
@@ -302,7 +303,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     bake_apply.check_maps_free(objects, map_fusion.BAKED if with_maps else ())
     fused_views = [map_fusion.stacked(v) for v in views] if with_maps else views
     uv_maps = uv_maps or uv_bake.ensure_uv_maps(objects)
-    depsgraph = bpy.context.evaluated_depsgraph_get()
+    depsgraph = scene_depsgraph(scene)
     result = MultiviewResult(objects=list(objects), views=views, uv_maps=uv_maps, provenance=record or {})
     made: list = []
     try:

@@ -23,6 +23,7 @@ from mathutils import Matrix
 
 from ...camera import CameraModel
 from ...errors import BadInput
+from ..evaluation import scene_layer
 from ..images import KEY_OWNED, owned_collection
 from ..units import unit_scale
 from . import kept
@@ -173,9 +174,7 @@ def _restore_object(obj: bpy.types.Object) -> None:
 def render_visible(scene: bpy.types.Scene) -> set[str]:
     """Names of objects a render of ``scene`` shows (view layer, collection and object flags)."""
     names: set[str] = set()
-    view_layer = bpy.context.view_layer
-    if view_layer is None or view_layer.name not in scene.view_layers:
-        view_layer = scene.view_layers[0]
+    view_layer = scene_layer(scene)
 
     def walk(layer_coll) -> None:
         if layer_coll.exclude or layer_coll.collection.hide_render:

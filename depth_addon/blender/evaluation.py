@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The view layer and evaluated depsgraph of any scene of the file, not only of the context's scene.
+
+A script may work on a scene no window shows (a pipeline looping over ``bpy.data.scenes``). The context's view
+layer is then another scene's, and that scene's own layers have no depsgraph until one is asked for.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+
+def scene_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+    """The view layer ``scene`` is seen through: the context's when ``scene`` is the context scene, else its first.
+
+    :param scene: Any scene of the file.
+    """
+    layer = getattr(bpy.context, "view_layer", None)
+    if bpy.context.scene == scene and layer is not None:
+        return layer
+    return scene.view_layers[0]
+
+
+def scene_depsgraph(scene: bpy.types.Scene, layer: bpy.types.ViewLayer | None = None) -> bpy.types.Depsgraph:
+    """The evaluated viewport depsgraph of ``scene`` (of ``layer``, or of :func:`scene_layer`).
+
+    The context's own when that is the context's layer; another scene's is made and evaluated through a context
+    that names that scene and layer.
+
+    :param scene: Any scene of the file.
+    :param layer: One of its view layers; :func:`scene_layer` when None.
+    """
+    layer = layer or scene_layer(scene)
+    if bpy.context.scene == scene and getattr(bpy.context, "view_layer", None) == layer:
+        return bpy.context.evaluated_depsgraph_get()
+    with bpy.context.temp_override(scene=scene, view_layer=layer):
+        return bpy.context.evaluated_depsgraph_get()

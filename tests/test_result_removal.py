@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Removing results gives back exactly what the user had: results made on top of each other (a projection over a
+bake, a bake over that) and results of other scenes of the same file."""
+
+from __future__ import annotations
+
+import bpy
+
+from depth_addon import api
+from depth_addon.app import multiview as app_multiview
+from depth_addon.app import writeback
+from depth_addon.blender.demo_scene import build_demo_scene
+
+
+def _user_materials(scene: bpy.types.Scene) -> dict[str, list[tuple[str, str | None]]]:
+    """Every mesh's slots: the user's materials, some linked to the object and some to the mesh."""
+    slots = {}
+    for i, obj in enumerate(o for o in scene.objects if o.type == "MESH"):
+        if not obj.material_slots:
+            obj.data.materials.append(bpy.data.materials.new(f"Mine {obj.name}"))
+        if i % 2:  # an object-linked slot of the user's own
+            obj.material_slots[0].link = "OBJECT"
+            obj.material_slots[0].material = bpy.data.materials.new(f"Object's {obj.name}")
+        slots[obj.name] = [(s.link, getattr(s.material, "name", None)) for s in obj.material_slots]
+    return slots
+
+
+def _slots(scene: bpy.types.Scene) -> dict[str, list[tuple[str, str | None]]]:
+    return {o.name: [(s.link, getattr(s.material, "name", None)) for s in o.material_slots]
+            for o in scene.objects if o.type == "MESH"}
+
+
+def test_a_projection_over_a_bake_and_a_bake_over_that_come_off_to_the_user_s_materials() -> None:
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    before = _user_materials(scene)
+    kw = {"views": 1, "bake_size": 32, "view_size": 32, "prompt": "red brick"}
+    app_multiview.texture_multiview(scene, **kw)
+    api.texture_scene(scene, prompt="green grass", seed=1, compositor=False)  # projected over the bake
+    assert all(writeback.is_ours(o) for o in scene.objects if o.type == "MESH")
+    count, _ = writeback.remove_result(scene)
+    assert count == len(before) and _slots(scene) == before
+    assert not any(writeback.is_ours(o) for o in scene.objects)
+
+    app_multiview.texture_multiview(scene, **kw)
+    api.texture_scene(scene, prompt="green grass", seed=1, compositor=False)
+    app_multiview.texture_multiview(scene, **kw)  # a new bake replaces both
+    writeback.remove_result(scene)
+    assert _slots(scene) == before
+    assert not [m for m in bpy.data.materials if m.users == 0 and m.name.endswith("]")]  # none of ours left over
+
+
+def test_removing_one_scene_s_results_leaves_the_other_scene_s() -> None:
+    a = build_demo_scene(bpy.context.scene, (32, 32))
+    b = bpy.data.scenes.new("Other")
+    for obj in [o for o in a.objects if o.name in ("Ground", "Sphere", "Camera")]:
+        b.collection.objects.link(obj)  # shared by both scenes
+    b.camera = a.camera
+    api.texture_scene(a, prompt="red brick", seed=1, compositor=False)
+    only_a = [o for o in a.objects if o.type == "MESH" and o.name not in b.objects]
+    assert only_a and all(writeback.is_ours(o) for o in only_a)
+    api.texture_scene(b, prompt="green grass", seed=2, compositor=False)
+    count, _ = writeback.remove_result(b)
+    assert count == len([o for o in b.objects if o.type == "MESH"])
+    assert all(writeback.is_ours(o) for o in only_a)  # scene A's result is still there
+    assert not any(writeback.is_ours(o) for o in b.objects)
+
+
+def test_a_scene_no_window_shows_renders_and_textures_its_own_objects() -> None:
+    """A script looping over ``bpy.data.scenes``: the other scene has never been evaluated, its view layer is named
+    like the context's, and its objects are in no other scene."""
+    a = build_demo_scene(bpy.context.scene, (32, 32))
+    b = build_demo_scene(bpy.data.scenes.new("Other"), (32, 32))  # its own copies of the demo objects
+    assert bpy.context.scene == a and b.view_layers[0].name == bpy.context.view_layer.name
+    depth = api.render_depth(scene=b, engine="workbench")
+    reference = api.render_depth(scene=a, engine="workbench")
+    assert depth.mask.mean() == reference.mask.mean() > 0.3  # the same set, seen the same way
+    assert abs(api.render_depth(scene=b).mask.mean() - depth.mask.mean()) < 0.01  # the default (GPU) path too
+    run = api.texture_scene(b, prompt="red brick", seed=1, compositor=False)
+    mine = {o.name for o in b.objects if o.type == "MESH"}
+    assert {o.name for o in run.projection.objects} == mine and not mine & {o.name for o in a.objects}
+    assert not any(writeback.is_ours(o) for o in a.objects)
+
+
+def test_an_image_from_another_camera_leaves_the_compositor_alone() -> None:
+    """Generated from a camera the scene does not render through, the image would not line up with the render:
+    the compositor stays as it was and the run says why (Set Up Compositor refuses the same)."""
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    other = scene.camera.copy()
+    other.name = "Side Camera"
+    other.location.x += 1.0
+    scene.collection.objects.link(other)
+    run = api.texture_scene(scene, camera=other, prompt="red brick", seed=1)
+    assert run.compositor is None and not writeback.compositor_active(scene)
+    assert "'Side Camera'" in run.notes[0] and "would not line up" in run.notes[0]
+    assert api.texture_scene(scene, prompt="red brick", seed=1).compositor is not None  # the scene camera: set up
