@@ -134,10 +134,13 @@ def test_user_compositor_untouched_and_restored(tmp_out):
 def test_restore_to_no_compositor():
     scene = scene_32()
     assert compat.scene_compositor(scene) is None
+    users = scene.users
     comp.activate_compositor(scene)  # makes the group with defaults
     assert compat.is_group_active(scene, comp.find_compositor_group(scene))
     comp.restore_compositor(scene)
     assert compat.scene_compositor(scene) is None
+    # nothing of ours is left to keep the scene referenced: the group is made again by the next set-up
+    assert not [g for g in bpy.data.node_groups if g.get(comp.KEY_OWNED)] and scene.users == users
 
 
 def test_render_through_group_mixes_the_image(tmp_out):

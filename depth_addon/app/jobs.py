@@ -77,7 +77,8 @@ class Job:
         """What the job made, for the operator's report."""
         if self.describe is not None:
             return self.describe(self.result)
-        return f"image {self.image!r} projected" if self.image else "done"
+        notes = "".join(f"; {note}" for note in getattr(self.result, "notes", ()))
+        return (f"image {self.image!r} projected" if self.image else "done") + notes
 
 
 class JobQueue:

@@ -109,7 +109,8 @@ def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image,
 
 @dataclass
 class TextureRun:
-    """What :func:`texture_scene` produced: arrays, datablocks, files and stage timings."""
+    """What :func:`texture_scene` produced: arrays, datablocks, files and stage timings; ``notes`` say what was left
+    out and why."""
 
     depth: DepthResult
     mapping: DepthMapping
@@ -120,6 +121,7 @@ class TextureRun:
     files: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     parts: SceneSegments = field(default_factory=SceneSegments)
+    notes: list[str] = field(default_factory=list)
 
 
 def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
@@ -142,7 +144,8 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     :param resolution: ``(width, height)`` of depth and image; the scene's when None.
     :param engine: Depth engine (see :func:`render_depth`).
     :param mapping: Mapping kind recorded with the depth PNG.
-    :param compositor: Also set up our compositor group with the generated image as AI layer.
+    :param compositor: Also set up our compositor group with the generated image as AI layer (when the image is
+        seen from the scene camera; :attr:`TextureRun.notes` says when it was left out).
     :param progress: Called with ``(fraction, message)``.
     :param cancel: Polled between stages and inside generation.
     :param object_prompts: Object name → prompt, winning over the routing of a multi-material ``prompt``.
@@ -219,15 +222,18 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     image, proj = yield from apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label,
                                              slack.result(), generated.maps if maps else None)
     timings["project"] = time.perf_counter() - t
-    group = None
-    if compositor:
+    group, notes = None, []
+    if compositor and scene.camera is not None and scene.camera.name != cam_name:
+        notes.append(f"the compositor was left as it was: the image is seen from {cam_name!r}, the render from "
+                     f"{scene.camera.name!r}, so it would not line up")
+    elif compositor:
         t = time.perf_counter()
         group = comp.ensure_compositor_group(scene, image=image)
         comp.activate_compositor(scene)
         timings["compositor"] = time.perf_counter() - t
     report(1.0, "done")
     return TextureRun(depth=depth, mapping=depth_map, rgb=generated.rgb, image=image, projection=proj,
-                      compositor=group, files=files, timings=timings, parts=parts)
+                      compositor=group, files=files, timings=timings, parts=parts, notes=notes)
 
 
 def _scene(name: str) -> bpy.types.Scene:

@@ -261,7 +261,7 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
                             engine=args.engine, progress=events.progress, object_prompts=prompts,
                             maps=getattr(args, "maps", False), objects=_names(getattr(args, "objects", None)) or ())
     report_parts(events, args.prompt, run.parts.decisions)
-    warnings = prompt_warnings(args.prompt, prompts, args.generator)
+    warnings = prompt_warnings(args.prompt, prompts, args.generator) + list(run.notes)
     if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot take it
         warnings += [f"object {name} is not a mesh: the projection leaves it untextured"
                      for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", []))]

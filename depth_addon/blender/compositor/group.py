@@ -18,7 +18,8 @@ import bpy
 import numpy as np
 
 from ...errors import BadInput
-from .. import compat
+from .. import compat, images
+from ..evaluation import scene_layer
 from ..units import unit_scale
 from . import fx as compositor_fx
 from . import lens
@@ -82,11 +83,6 @@ def _new_group(scene: bpy.types.Scene) -> bpy.types.NodeTree:
     return group
 
 
-def _view_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
-    layer = bpy.context.view_layer
-    return layer if layer is not None and layer.name in scene.view_layers else scene.view_layers[0]
-
-
 def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | None = None, opacity: float = 0.5,
                             blend: str = "MIX", use_dof: bool = True, focus_distance: float | None = None,
                             fstop: float = 2.8, blur_max: float = 32.0, fog_density: float = 0.0,
@@ -136,7 +132,7 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
 
     wanted = {N_RENDER, N_IMAGE, N_SCALE, N_MIX}
     render = _node(tree, N_RENDER, lambda t: compat.new_render_source(t), -600, 200)
-    picture, depth = compat.render_source_sockets(render, scene, _view_layer(scene).name)
+    picture, depth = compat.render_source_sockets(render, scene, scene_layer(scene).name)
     pic = _node(tree, N_IMAGE, lambda t: t.nodes.new("CompositorNodeImage"), -600, -350)
     pic.image = image
     scale = _node(tree, N_SCALE, compat.new_scale_to_render, -350, -350)
@@ -311,6 +307,19 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
     return group
 
 
+def _drop_if_unused(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:
+    """Delete the scene's own group once no scene composites through it (it points at the scene, which would stay
+    referenced), with the normal image of its relighting when nothing else uses that; Set Up Compositor builds
+    the group again from the sidebar's settings."""
+    if group.get(KEY_SCENE) != scene or any(compat.is_group_active(s, group) for s in bpy.data.scenes):
+        return
+    normals = group.nodes.get(compositor_fx.N_RELIGHT[0])
+    image = getattr(normals, "image", None)
+    bpy.data.node_groups.remove(group)
+    if image is not None and image.users == 0 and image.get(images.KEY_OWNED):
+        bpy.data.images.remove(image)
+
+
 def restore_compositor(scene: bpy.types.Scene) -> bool:
     """Undo :func:`activate_compositor`: previous compositor, ``use_compositing`` and Z-pass flags.
 
@@ -328,6 +337,7 @@ def restore_compositor(scene: bpy.types.Scene) -> bool:
     group = _group_in_use(scene)
     if group is not None:
         compat.deactivate_group(scene, group, state, previous)
+        _drop_if_unused(scene, group)
     scene.render.use_compositing = bool(state.get("use_compositing", False))
     for name, value in state.get("use_pass_z", {}).items():
         if name in scene.view_layers:
