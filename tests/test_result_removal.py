@@ -58,7 +58,8 @@ def test_removing_one_scene_s_results_leaves_the_other_scene_s() -> None:
     api.texture_scene(a, prompt="red brick", seed=1, compositor=False)
     only_a = [o for o in a.objects if o.type == "MESH" and o.name not in b.objects]
     assert only_a and all(writeback.is_ours(o) for o in only_a)
-    api.texture_scene(b, prompt="green grass", seed=2, compositor=False)
+    run = api.texture_scene(b, prompt="green grass", seed=2, compositor=False)
+    assert sorted(run.projection.replaced) == ["Ground", "Sphere"] and "another scene's result" in run.notes[0]
     count, _ = writeback.remove_result(b)
     assert count == len([o for o in b.objects if o.type == "MESH"])
     assert all(writeback.is_ours(o) for o in only_a)  # scene A's result is still there

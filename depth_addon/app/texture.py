@@ -223,6 +223,9 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
                                              slack.result(), generated.maps if maps else None)
     timings["project"] = time.perf_counter() - t
     group, notes = None, []
+    if proj.replaced:
+        notes.append(f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an "
+                     "object shows one projection, in every scene it is in)")
     if compositor and scene.camera is not None and scene.camera.name != cam_name:
         notes.append(f"the compositor was left as it was: the image is seen from {cam_name!r}, the render from "
                      f"{scene.camera.name!r}, so it would not line up")

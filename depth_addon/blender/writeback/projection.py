@@ -50,11 +50,14 @@ class ProjectionResult:
     :param projector: The frozen projector Empty.
     :param materials: The new projection materials (one per original material).
     :param objects: The objects whose slots now use them.
+    :param replaced: Objects (also in other scenes) that showed another scene's projection, which this one
+        replaced: an object shows one projection, in every scene it is in.
     """
 
     projector: bpy.types.Object
     materials: list[bpy.types.Material] = field(default_factory=list)
     objects: list[bpy.types.Object] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
 
 
 def _projector_collection(scene: bpy.types.Scene) -> bpy.types.Collection:
@@ -236,6 +239,7 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
 
         depth_image = occlusion_image(f"{image.name} Depth", depth)
     previous = [o for o in targets if KEY_STATE in o]
+    elsewhere = [o.name for o in previous if json.loads(o[KEY_STATE]).get("projector") not in scene.objects]
     for obj in previous:
         _restore_object(obj)
     if previous:
@@ -246,7 +250,7 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
             if old.users == 0:
                 bpy.data.images.remove(old)
     projector = create_projector(scene, camera_model, name)
-    result = ProjectionResult(projector)
+    result = ProjectionResult(projector, replaced=elsewhere)
     made: dict[tuple | None, bpy.types.Material] = {}
 
     def projection_for(source: bpy.types.Material | None) -> bpy.types.Material:
