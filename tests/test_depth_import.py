@@ -203,12 +203,24 @@ def test_unicode_path(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("values, match", [
     (np.full((4, 4), np.nan), "no finite"), (np.full((4, 4), np.inf), "no finite"),
-    (np.zeros((4, 4)), "all zero"), (np.full((4, 4), 2.0), "constant"), (np.ones((1, 1)), "at least 2×2"),
-    (np.where(np.arange(100).reshape(10, 10) == 42, 0.0, 5.0), "constant on its valid"),  # 5 with one 0
+    (np.zeros((4, 4)), "all zero"), (np.ones((1, 1)), "at least 2×2"),
 ])
 def test_raw_values_without_depth_are_refused(values: np.ndarray, match: str) -> None:
     with pytest.raises(BadInput, match=match):
         to_metres(values.astype(np.float32), ValueSpec())
+
+
+def test_a_constant_map_is_a_plane_in_metres_and_no_shape_as_relative_inverse_depth() -> None:
+    """A wall rendered head-on is constant: as metres it is a plane; relative inverse depth is spread between near
+    and far by its own range, which a constant map does not have."""
+    holed = np.where(np.arange(100).reshape(10, 10) == 42, np.nan, 5.0).astype(np.float32)
+    z, _info = to_metres(holed, ValueSpec())
+    assert np.all(z[np.isfinite(holed)] == 5.0) and np.isnan(z.flat[42])
+    for values in (np.full((4, 4), 2.0, np.float32), holed):
+        with pytest.raises(BadInput, match="constant .* no shape; give its scale and shift"):
+            to_metres(values, ValueSpec(kind="inverse"))
+    z, _info = to_metres(np.full((4, 4), 0.5, np.float32), ValueSpec(kind="inverse", scale=1.0))
+    assert np.allclose(z, 2.0)  # absolute inverse depth: a plane at 2 m
 
 
 def test_metric_depth_scale_and_invalid_pixels() -> None:

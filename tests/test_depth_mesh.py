@@ -101,6 +101,24 @@ def test_round_trip_through_a_depth_render(tmp_path: Path, mode: str) -> None:
     assert rel.max() <= 1e-3, f"{mode}: max relative error {rel.max():.2e}"
 
 
+@pytest.mark.parametrize("suffix", [".exr", ".png"])
+def test_radial_depth_files_come_back_where_they_were(tmp_path: Path, suffix: str) -> None:
+    """A file of distances along the rays (``render_depth(radial=True)``) says so; import makes camera Z of them."""
+    from depth_addon import api
+
+    scene = analytic.build(size=(64, 48))
+    planar, radial = (api.render_depth(scene, engine="gpu", radial=r) for r in (False, True))
+    assert np.abs(radial.depth - planar.depth)[planar.mask].max() > 0.05  # the rays' length differs from Z
+    api.save_depth(radial, tmp_path / f"radial{suffix}")
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    result = import_depth_map(tmp_path / f"radial{suffix}")
+    assert result.prepared.info["conversion"]["radial_to_planar"]
+    seen = planar.mask & np.isfinite(result.prepared.depth)  # a PNG codes its far end as the background
+    assert seen.sum() > 0.9 * planar.mask.sum()
+    error = np.abs(result.prepared.depth - planar.depth)[seen] / planar.depth[seen]
+    assert error.max() < (1e-5 if suffix == ".exr" else 5e-3), error.max()  # 16-bit PNG: its quantisation
+
+
 def test_displace_mode() -> None:
     result = import_depth_map(scene_depth(), RNG.random((24, 32, 3)), mode="displace", fov=40.0)
     mod = result.object.modifiers["Depth Displace"]
@@ -141,15 +159,14 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple]:
     (tmp / "huge.pfm").write_bytes(b"Pf\n16384 16384\n-1.0\n")
     np.save(tmp / "five.npy", np.ones((24, 32, 5), np.float32))
     (tmp / "one.pfm").write_bytes(b"Pf\n1 1\n-1.0\n" + np.float32(2).tobytes())
-    holed = np.full((10, 10), 5, np.uint16)
-    holed[3, 4] = 0  # constant on the valid pixels: a flat plane is no shape
-    write_png(tmp / "holed.png", holed)
+    holed = np.full((10, 10), 5.0)
+    holed[3, 4] = np.nan  # constant on the valid pixels: no shape as relative inverse depth
     return {
         "truncated": (tmp / "cut.png",), "corrupt": (tmp / "garbage.exr",), "bit depth": (tmp / "bits4.png",),
         "channels": (tmp / "five.npy",), "16k": (tmp / "huge.pfm",), "1x1": (tmp / "one.pfm",),
         "all nan": (np.full((8, 8), np.nan),), "all inf": (np.full((8, 8), np.inf),),
-        "constant": (np.full((8, 8), 3.0),), "all zero": (np.zeros((8, 8)),),
-        "constant with a hole": (tmp / "holed.png",),
+        "constant": (np.full((8, 8), 3.0), None, {"values": "inverse"}), "all zero": (np.zeros((8, 8)),),
+        "constant with a hole": (holed, None, {"values": "inverse"}),
         "negative": (d - 4.0,), "colour size": (d, np.zeros((10, 10, 3)), {"color_mismatch": "refuse"}),
         "disparity": (d, None, {"values": "disparity", "focal_px": 100.0}),
         "no colour file": (d, tmp / "missing.png"), "missing": (tmp / "nope.exr",),
@@ -207,8 +224,10 @@ def test_operator_and_file_handler(import_operator, tmp_path: Path) -> None:
     before = counts()
     np.save(tmp_path / "flat.npy", np.ones((8, 8), np.float32))
     with pytest.raises(RuntimeError, match="constant"):
-        bpy.ops.depth.import_depth_map(filepath=str(tmp_path / "flat.npy"))
+        bpy.ops.depth.import_depth_map(filepath=str(tmp_path / "flat.npy"), values="inverse")
     assert counts() == before
+    assert bpy.ops.depth.import_depth_map(filepath=str(tmp_path / "flat.npy")) == {"FINISHED"}  # a wall 1 m away
+    assert counts() != before
     handler = bpy.types.FileHandler.bl_rna_get_subclass_py("DEPTH_FH_depth_map")
     assert handler.bl_import_operator == "depth.import_depth_map" and ".pfm" in handler.bl_file_extensions
 

@@ -227,6 +227,9 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
         depth, conversion = to_metres(values, ValueSpec() if ours else options.values,
                                       integer_max, cam.fx if explicit else None, where,
                                       copy=False)  # ``values`` is ours: read from the file or copied from the array
+        if source.get("stored_radial"):  # the camera's Z, as the grid unprojects it
+            depth = cam.camera_model().radial_to_planar(depth).astype(np.float32)
+            conversion["radial_to_planar"] = True
     except BaseException:
         if color_job is not None:
             color_job.cancel()
@@ -277,7 +280,9 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
     """
     cam, explicit = intr.resolve(values.shape[1], values.shape[0], options.fov, options.focal_px, options.fy,
                                  options.focal_mm, options.sensor_mm, options.cx, options.cy)
-    camera, mapping, focal = (None, None, None) if isinstance(path, np.ndarray) else stored_info(path)
+    camera, mapping, focal, radial = (None, None, None, False) if isinstance(path, np.ndarray) else stored_info(path)
+    if radial:
+        source["stored_radial"] = True  # distances along the rays: made planar once in metres
     if mapping is not None and (options.values == ValueSpec() or options.from_file) and integer_max > 0:
         coded = values * np.float32(1.0 / integer_max)
         values = mapping.unapply(coded)

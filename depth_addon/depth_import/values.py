@@ -70,7 +70,8 @@ def check_raw(values: np.ndarray, where: str) -> np.ndarray | None:
 
     :param values: H×W raw values.
     :param where: Name of the source for messages.
-    :raises BadInput: Smaller than 2×2, no finite value, all zero, or constant.
+    :raises BadInput: Smaller than 2×2, no finite value, or all zero (a constant map is a plane facing the camera:
+        metric values import; :func:`to_metres` refuses it as relative inverse depth, which it leaves no shape).
     """
     if values.ndim != 2 or values.shape[0] < 2 or values.shape[1] < 2:
         raise BadInput(f"{where} is {'×'.join(map(str, values.shape[::-1]))}; a depth map needs at least 2×2 pixels")
@@ -84,8 +85,6 @@ def check_raw(values: np.ndarray, where: str) -> np.ndarray | None:
         hi = float(values.max(where=finite, initial=-np.inf))
     if lo == 0.0 and hi == 0.0:
         raise BadInput(f"{where} is all zero: no depth to import")
-    if lo == hi:
-        raise BadInput(f"{where} is constant ({lo:g} everywhere): no shape to import")
     return finite
 
 
@@ -138,8 +137,8 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
     :param copy: False lets the conversion reuse (and change) ``values`` when it is float32 already.
     :return: ``(depth, info)``; ``info`` records the scale and shift actually used.
     :raises BadInput: Inputs without depth (see :func:`check_raw`), negative metric depth, disparity
-        without baseline or focal length, a conversion that leaves no valid pixel, or one whose valid
-        pixels all have the same depth.
+        without baseline or focal length, a conversion that leaves no valid pixel, or relative inverse depth
+        that is constant on its valid pixels.
     """
     finite = check_raw(values, where)
     v = values.astype(np.float32, copy=copy)
@@ -171,6 +170,9 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
             else:  # left relative: spread the valid values between 1/far and 1/near
                 lo = float(v.min() if finite is None else v.min(where=finite, initial=np.inf))
                 hi = float(v.max() if finite is None else v.max(where=finite, initial=-np.inf))
+                if not lo < hi:
+                    raise BadInput(f"{where} is constant ({lo:g} on every valid pixel): as relative inverse depth it "
+                                   "has no shape; give its scale and shift, known points, or import it as metres")
                 scale = (1.0 / spec.near - 1.0 / spec.far) / (hi - lo)
                 shift = 1.0 / spec.far - lo * scale
                 info["fit"] = f"relative, spread over {spec.near:g}–{spec.far:g} m"
@@ -192,9 +194,5 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
     if not ok.any():
         raise BadInput(f"{where}: no pixel has a positive, finite depth after conversion ({spec.kind})")
     if not ok.all():
-        z[~ok] = np.nan  # a varying input can still be constant on the pixels left valid (e.g. 5 with zero holes)
-        lo, hi = float(z.min(where=ok, initial=np.inf)), float(z.max(where=ok, initial=-np.inf))
-        if lo == hi:
-            raise BadInput(f"{where} is constant on its valid pixels ({lo:g} m; the others are zero or invalid): "
-                           "no shape to import")
+        z[~ok] = np.nan
     return z, info

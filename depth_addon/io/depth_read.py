@@ -84,10 +84,11 @@ def _camera_of(meta: dict) -> CameraModel | None:
         return None
 
 
-def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMapping | None, float | None]:
+def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMapping | None, float | None, bool]:
     """What this project stores with the depth files it writes, read without their pixels: the camera (PNG text,
-    EXR header, NPY sidecar), for a PNG the mapping of its values, and the focal length in pixels an estimate from a
-    photo records (``estimate-depth``); None for what a file does not carry.
+    EXR header, NPY sidecar), for a PNG the mapping of its values, the focal length in pixels an estimate from a
+    photo records (``estimate-depth``), and whether the values are radial distances (``render-depth --radial``);
+    None (False) for what a file does not carry.
 
     :param path: A depth file.
     """
@@ -101,7 +102,7 @@ def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMappi
         elif suffix == ".npy" and path.with_suffix(".json").is_file():
             meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     except (OSError, ValueError, BadInput):
-        return None, None, None
+        return None, None, None, False
     camera, mapping, focal = _camera_of(meta), None, None
     try:
         if suffix == ".png" and "mapping" in meta:
@@ -110,4 +111,4 @@ def stored_info(path: str | os.PathLike) -> tuple[CameraModel | None, DepthMappi
             focal = float(meta["focal_px"])
     except (KeyError, TypeError, ValueError, BadInput):
         pass
-    return camera, mapping, focal
+    return camera, mapping, focal, meta.get("depth") == "radial"
