@@ -119,7 +119,9 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
     use_clip: bpy.props.BoolProperty(name="Clip Outliers", default=False)
     clip_low: bpy.props.FloatProperty(name="Low %", default=1.0, min=0.0, max=100.0)
     clip_high: bpy.props.FloatProperty(name="High %", default=99.0, min=0.0, max=100.0)
-    fill_holes: bpy.props.BoolProperty(name="Fill Holes", default=False)
+    fill_holes: bpy.props.BoolProperty(name="Fill Holes", default=False,
+                                       description="Inpaint invalid pixels (the background a file marks as seeing "
+                                                   "nothing stays empty)")
     max_hole: bpy.props.IntProperty(name="Largest Hole", default=0, min=0, description="Pixels; 0: all")
     denoise: bpy.props.EnumProperty(name="Denoise", default="none", items=[
         ("none", "None", ""), ("bilateral", "Bilateral", "Edge-preserving"),

@@ -119,6 +119,24 @@ def test_radial_depth_files_come_back_where_they_were(tmp_path: Path, suffix: st
     assert error.max() < (1e-5 if suffix == ".exr" else 5e-3), error.max()  # 16-bit PNG: its quantisation
 
 
+def test_the_sky_of_a_depth_file_stays_empty_and_only_holes_are_filled(tmp_path: Path) -> None:
+    """Renderers mark where nothing was hit: this project with inf, Blender's Z pass with 1e10. That is neither
+    geometry 10 billion metres away nor a hole to fill; a NaN (or zero) pixel is a hole."""
+    d = scene_depth()
+    d[:6] = np.inf  # sky above the floor
+    d[20, 5] = np.nan  # a hole in the floor
+    blender = np.where(np.isinf(d), np.float32(1e10), d)
+    for name, values in (("ours", d), ("blender", blender)):
+        np.save(tmp_path / f"{name}.npy", values)
+        plain = import_depth_map(tmp_path / f"{name}.npy", fov=50.0)
+        filled = import_depth_map(tmp_path / f"{name}.npy", fov=50.0, fill_holes=True)
+        for result in (plain, filled):
+            assert np.isnan(result.prepared.depth[:6]).all(), name  # the sky: no surface, filled or not
+            far = max(abs(c) for v in result.object.data.vertices for c in v.co)
+            assert far < 10.0 and result.camera.data.clip_end <= 100.0, (name, far)
+        assert np.isnan(plain.prepared.depth[20, 5]) and 3.0 < filled.prepared.depth[20, 5] < 6.0, name
+
+
 def test_displace_mode() -> None:
     result = import_depth_map(scene_depth(), RNG.random((24, 32, 3)), mode="displace", fov=40.0)
     mod = result.object.modifiers["Depth Displace"]

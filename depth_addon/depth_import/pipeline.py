@@ -23,7 +23,7 @@ from .formats import MAX_PIXELS, check_size, display
 from .grid import GridMesh, build_grid, plan_grid, plane_grid, plane_step, worker
 from .preprocess import Preprocess, valid_mask
 from .readers import color_to_float, read_color, read_depth
-from .values import ValueSpec, to_metres
+from .values import ValueSpec, background_mask, to_metres
 
 MODES = ("reconstruct", "displace")
 #: How ``displace`` mode moves the plane: a Displace modifier on a plane with a vertex per pixel, or a
@@ -224,9 +224,13 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     t = time.perf_counter()
     try:
         ours = "stored_mapping" in source or (options.from_file and "stored_camera" in source)  # metres already
-        depth, conversion = to_metres(values, ValueSpec() if ours else options.values,
-                                      integer_max, cam.fx if explicit else None, where,
+        spec = ValueSpec() if ours else options.values
+        background = background_mask(values, spec)  # before the conversion, which may reuse ``values``
+        depth, conversion = to_metres(values, spec, integer_max, cam.fx if explicit else None, where,
                                       copy=False)  # ``values`` is ours: read from the file or copied from the array
+        if background is not None:
+            depth[background] = np.nan
+            conversion["background_pixels"] = int(np.count_nonzero(background))
         if source.get("stored_radial"):  # the camera's Z, as the grid unprojects it
             depth = cam.camera_model().radial_to_planar(depth).astype(np.float32)
             conversion["radial_to_planar"] = True
@@ -239,7 +243,7 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     timings["convert"] = time.perf_counter() - t
     t = time.perf_counter()
     try:
-        pre = options.preprocess.run(depth, cam, color if need else None, keep_stages)
+        pre = options.preprocess.run(depth, cam, color if need else None, keep_stages, background)
     finally:  # otherwise joined after the clean-up (which overlaps the decode) but before any grid work
         if color_job is not None and not need:
             color, color_path, linear = color_job.result()
@@ -287,7 +291,7 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
         coded = values * np.float32(1.0 / integer_max)
         values = mapping.unapply(coded)
         background = np.float32(mapping.apply(np.array([np.inf]))[0])  # the code the far end and the sky get
-        values[coded == background] = np.nan
+        values[coded == background] = np.inf  # the sky, or beyond the far end: kept empty where holes are filled
         integer_max = 0.0
         source["stored_mapping"] = mapping.to_dict()
     elif options.values == ValueSpec() and integer_max > 0:

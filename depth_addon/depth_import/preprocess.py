@@ -67,16 +67,20 @@ def clip_percentiles(depth: np.ndarray, low: float = 1.0, high: float = 99.0) ->
     return out
 
 
-def fill_holes(depth: np.ndarray, max_hole: int = 0, radius: int = 3) -> np.ndarray:
+def fill_holes(depth: np.ndarray, max_hole: int = 0, radius: int = 3, background: np.ndarray | None = None
+               ) -> np.ndarray:
     """Inpaint invalid pixels (NaN, inf, zero, negative) from their surroundings (OpenCV Navier–Stokes).
 
     :param depth: H×W metres.
     :param max_hole: Fill only connected holes up to this many pixels (0: every hole, including an
-        open background).
+        open background the file does not mark as such).
     :param radius: Inpainting neighbourhood in pixels.
+    :param background: H×W bool, pixels the file marks as seeing nothing (sky): never filled.
     """
     cv2 = _cv2()
     holes = ~valid_mask(depth)
+    if background is not None:
+        holes &= ~background
     if max_hole > 0 and holes.any():
         count, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
         small = np.zeros(count, bool)
@@ -228,13 +232,14 @@ class Preprocess:
             raise BadInput(f"tear ratio must be above 1, got {self.tear_ratio}")
 
     def run(self, depth: np.ndarray, intrinsics: Intrinsics, color: np.ndarray | None = None,
-            keep_stages: bool = False) -> Preprocessed:
+            keep_stages: bool = False, background: np.ndarray | None = None) -> Preprocessed:
         """Apply the enabled steps.
 
         :param depth: H×W metres, NaN invalid.
         :param intrinsics: Intrinsics of ``depth`` (scaled along when downsampling).
         :param color: H×W×3 colour of the same size (the guide for ``guided``).
         :param keep_stages: Keep a copy of the depth after each step (previews).
+        :param background: H×W bool, pixels the file marks as seeing nothing: holes to keep, not to fill.
         """
         stages: dict[str, np.ndarray] = {"input": depth} if keep_stages else {}
         out = depth
@@ -251,7 +256,7 @@ class Preprocess:
         if self.clip is not None:
             out = stage("clip", clip_percentiles(out, *self.clip))
         if self.fill_holes:
-            out = stage("fill", fill_holes(out, self.max_hole))
+            out = stage("fill", fill_holes(out, self.max_hole, background=background))
         if self.denoise == "bilateral":
             out = stage("denoise", denoise_bilateral(out, self.denoise_sigma, self.denoise_radius))
         elif self.denoise == "guided":

@@ -65,6 +65,25 @@ class ValueSpec:
             raise BadInput(f"need 0 < near < far, got near={self.near}, far={self.far}")
 
 
+#: Depth at and beyond this many metres is no surface: what renderers write where a ray hits nothing (Blender's Z
+#: pass: 1e10; this project's files: inf).
+FAR_M = 1e9
+
+
+def background_mask(values: np.ndarray, spec: ValueSpec) -> np.ndarray | None:
+    """Pixels a file of metric depth marks as seeing nothing (``+inf``, or Blender's 1e10), or None: import keeps
+    them empty where it fills holes.
+
+    :param values: H×W raw values.
+    :param spec: What the values mean; only metric depth has a value for "nothing".
+    """
+    if spec.kind != "depth":
+        return None
+    with np.errstate(invalid="ignore"):
+        far = values >= FAR_M
+    return far if far.any() else None
+
+
 def check_raw(values: np.ndarray, where: str) -> np.ndarray | None:
     """Refuse raw values that hold no depth; return the mask of finite pixels (None when all are finite).
 
@@ -190,7 +209,7 @@ def to_metres(values: np.ndarray, spec: ValueSpec, integer_max: float = 0.0, foc
     info.update(scale=float(scale), shift=float(shift))
     with np.errstate(invalid="ignore"):
         ok = z > 0
-        ok &= z < np.inf  # NaN fails both comparisons
+        ok &= z < FAR_M  # NaN fails both comparisons; Blender's Z pass writes 1e10 where nothing was hit
     if not ok.any():
         raise BadInput(f"{where}: no pixel has a positive, finite depth after conversion ({spec.kind})")
     if not ok.all():
