@@ -69,8 +69,8 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     g.add_argument("--normalise-range", nargs=2, type=float, metavar=("NEAR", "FAR"),
                    help="map valid depth linearly onto NEAR..FAR metres")
     g.add_argument("--clip", nargs=2, type=float, metavar=("LOW", "HIGH"), help="clamp to these percentiles")
-    g.add_argument("--fill-holes", action="store_true", help="inpaint invalid pixels (not the background a file marks: inf, "
-                   "Blender's 1e10)")
+    g.add_argument("--fill-holes", action="store_true",
+                   help="inpaint invalid pixels (not the background a file marks: inf, Blender's 1e10)")
     g.add_argument("--max-hole", type=int, default=0, help="fill only holes up to this many pixels")
     g.add_argument("--denoise", choices=DENOISE, default="none")
     g.add_argument("--denoise-sigma", type=float, default=0.03)
