@@ -89,6 +89,9 @@ def test_pfm_round_trip_both_endiannesses(tmp_path: Path, little: bool) -> None:
     assert np.array_equal(back, values)
     raw = read_depth(tmp_path / "d.pfm")
     assert np.isinf(raw.values[0, 0]) and np.array_equal(raw.values[1:], values[1:])
+    (tmp_path / "crlf.pfm").write_bytes(data[:data.index(b"2.5\n") + 3].replace(b"\n", b"\r\n") + b"\r\n"
+                                        + data[data.index(b"2.5\n") + 4:])  # a text-mode writer on Windows
+    assert np.array_equal(read_pfm(tmp_path / "crlf.pfm"), values)
 
 
 def test_pfm_colour_needs_a_channel(tmp_path: Path) -> None:

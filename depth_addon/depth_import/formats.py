@@ -285,7 +285,8 @@ def parse_pfm_header(head: bytes, path: str | os.PathLike) -> tuple[int, int, in
     """Return ``(width, height, channels, scale, data offset)`` of a PFM header.
 
     The header is three whitespace-separated tokens after the type (``PF`` colour, ``Pf`` grey):
-    width, height and the scale, whose sign gives the byte order (negative: little-endian).
+    width, height and the scale, whose sign gives the byte order (negative: little-endian). One line end follows
+    the scale: ``\n``, or ``\r\n`` as text-mode writers on Windows end their lines.
     """
     tokens: list[bytes] = []
     pos = 0
@@ -306,7 +307,8 @@ def parse_pfm_header(head: bytes, path: str | os.PathLike) -> tuple[int, int, in
         raise BadInput(f"{display(path)}: corrupt PFM header") from None
     if scale == 0.0 or scale != scale:
         raise BadInput(f"{display(path)}: PFM scale must be non-zero")
-    return width, height, 3 if tokens[0] == b"PF" else 1, scale, pos + 1
+    end = 2 if head[pos: pos + 2] == b"\r\n" else 1
+    return width, height, 3 if tokens[0] == b"PF" else 1, scale, pos + end
 
 
 def probe(path: str | os.PathLike, member: str | None = None) -> ImageInfo:
