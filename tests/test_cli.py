@@ -85,6 +85,14 @@ def test_unwritable_output_is_exit_2(analytic_blend: Path, tmp_path: Path) -> No
     assert proc.returncode == 2 and "cannot create output folder" in proc.stderr
     proc = run_cli("texture", "--blend", str(analytic_blend), "--out-dir", str(blocker))
     assert proc.returncode == 2
+    too_long = tmp_path / ("d" * 300 + ".exr")  # longer than a file name may be
+    for command in ("render-depth", "import-depth"):
+        args = ["--blend", str(analytic_blend)] if command == "render-depth" else [str(analytic_blend)]
+        proc = run_cli(command, *args, "--out", str(too_long if command == "render-depth" else
+                                                    too_long.with_suffix(".blend")))
+        assert proc.returncode == 2 and "File name too long" in proc.stderr, proc.stderr
+        assert "internal error" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "analytic.blend"]
 
 
 def test_bad_arguments_are_exit_2(analytic_blend: Path, tmp_out: Path) -> None:

@@ -208,6 +208,8 @@ def _run_command(args: argparse.Namespace, events: Events) -> int:
             return _fail(events, 130, "cancelled")  # ``__set_name__`` say, into a RuntimeError)
         if isinstance(exc, DepthAddonError):
             return _fail(events, exc.exit_code, str(exc))
+        if isinstance(exc, OSError) and exc.filename is not None:  # a path the file system refuses: bad input
+            return _fail(events, 2, f"cannot use {exc.filename}: {exc.strerror or exc}")
         if os.environ.get("DEPTH_ADDON_DEBUG"):  # last resort: one line, non-zero, details only on request
             raise
         return _fail(events, 1, f"internal error: {type(exc).__name__}: {exc}")

@@ -92,7 +92,11 @@ def check_out_file(out: str | os.PathLike, suffixes: tuple[str, ...], what: str,
     :raises BadInput: For a folder or another suffix.
     """
     path = Path(out)
-    if path.is_dir() or os.fspath(out).endswith(("/", os.sep)):
+    try:
+        folder = path.is_dir()
+    except OSError as exc:  # a name longer than the file system allows ...
+        raise BadInput(f"cannot write {os.fspath(out)}: {exc.strerror or exc}") from None
+    if folder or os.fspath(out).endswith(("/", os.sep)):
         raise BadInput(f"{option} {os.fspath(out)} is a folder; name the {what} file, e.g. "
                        f"{os.fspath(path / ('out' + suffixes[0]))}")
     if path.suffix.lower() not in suffixes:
