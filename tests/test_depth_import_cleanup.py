@@ -60,6 +60,19 @@ def test_denoise_reduces_noise_keeps_the_step(method: str) -> None:
     assert abs(out[:, 22].mean() - 2.0) < 0.03 and abs(out[:, 25].mean() - 4.0) < 0.06  # edge kept
 
 
+@pytest.mark.parametrize("method", ["bilateral", "guided"])
+def test_denoise_leaves_a_clean_sloped_plane_on_its_plane_up_to_the_border(method: str) -> None:
+    """The filters see the surface go on past the image border: a plane's border pixels stay on it."""
+    h, w, f = 48, 64, 60.0
+    v, u = np.mgrid[0:h, 0:w] + 0.5
+    n = np.array([0.3, -0.4, 1.0]) / np.linalg.norm([0.3, -0.4, 1.0])
+    plane = (3.0 / (n[0] * (u - w / 2) / f + n[1] * (v - h / 2) / f + n[2])).astype(np.float32)
+    guide = np.full((h, w, 3), 0.5, np.float32)
+    out = pp.denoise_bilateral(plane) if method == "bilateral" else pp.denoise_guided(plane, guide)
+    error = np.abs(out / plane - 1.0)
+    assert error[4:-4, 4:-4].max() < 1e-3 and error.max() < 2e-3, (error[4:-4, 4:-4].max(), error.max())
+
+
 def test_clip_normalise_downsample_and_pipeline() -> None:
     d = np.linspace(1, 2, 100, dtype=np.float32).reshape(10, 10)
     d[0, 0] = 500.0

@@ -113,8 +113,16 @@ def denoise_bilateral(depth: np.ndarray, sigma: float = 0.03, radius: int = 3) -
     """
     cv2 = _cv2()
     ok = valid_mask(depth)
-    smoothed = cv2.bilateralFilter(_log_filled(depth, ok), 2 * int(radius) + 1, float(sigma), float(radius))
+    r = int(radius)
+    padded = _extended(_log_filled(depth, ok), r)
+    smoothed = cv2.bilateralFilter(padded, 2 * r + 1, float(sigma), float(radius))[r:-r, r:-r]
     return np.where(ok, np.exp(smoothed), np.nan).astype(np.float32)
+
+
+def _extended(values: np.ndarray, pad: int) -> np.ndarray:
+    """``values`` with ``pad`` pixels on every side that continue its slope at the border (odd reflection), so a
+    filter sees a sloped surface go on instead of folding back, which bent the border of smoothed planes."""
+    return np.pad(values, pad, mode="reflect", reflect_type="odd").astype(np.float32)
 
 
 def denoise_guided(depth: np.ndarray, guide: np.ndarray, radius: int = 4, eps: float = 1e-3) -> np.ndarray:
@@ -133,8 +141,10 @@ def denoise_guided(depth: np.ndarray, guide: np.ndarray, radius: int = 4, eps: f
                        f"{depth.shape[1]}×{depth.shape[0]}")
     g = (guide @ np.array([0.2126, 0.7152, 0.0722], np.float32) if guide.ndim == 3 else guide).astype(np.float32)
     ok = valid_mask(depth)
-    p = _log_filled(depth, ok)
-    k = (2 * int(radius) + 1,) * 2
+    r = int(radius)
+    p = _extended(_log_filled(depth, ok), 2 * r)  # two box passes: the second reads the first's border values
+    g = np.pad(g, 2 * r, mode="reflect")
+    k = (2 * r + 1,) * 2
 
     def box(a: np.ndarray) -> np.ndarray:
         return cv2.boxFilter(a, cv2.CV_32F, k, borderType=cv2.BORDER_REFLECT)
@@ -142,7 +152,7 @@ def denoise_guided(depth: np.ndarray, guide: np.ndarray, radius: int = 4, eps: f
     mean_g, mean_p = box(g), box(p)
     a = (box(g * p) - mean_g * mean_p) / (box(g * g) - mean_g * mean_g + np.float32(eps))
     b = mean_p - a * mean_g
-    q = box(a) * g + box(b)
+    q = (box(a) * g + box(b))[2 * r:-2 * r, 2 * r:-2 * r]
     return np.where(ok, np.exp(q), np.nan).astype(np.float32)
 
 
