@@ -60,6 +60,16 @@ def projection_matrix(scene: bpy.types.Scene, camera: bpy.types.Object, width: i
     return np.array(m, dtype=np.float64)
 
 
+def _unscaled(matrix) -> np.ndarray:
+    """A camera object's matrix without its scale: Blender's view ignores it (a camera scaled up to be seen in the
+    viewport renders as it would unscaled)."""
+    m = np.array(matrix, dtype=np.float64)
+    norms = np.linalg.norm(m[:3, :3], axis=0)
+    if np.any(np.abs(norms - 1.0) > 1e-6):  # else exactly as Blender has it
+        m[:3, :3] /= norms
+    return m
+
+
 def camera_model(scene: bpy.types.Scene, camera: bpy.types.Object, width: int, height: int) -> CameraModel:
     """Describe ``camera`` for a ``width``×``height`` image of ``scene`` (panoramic cameras refused)."""
     if camera.data.type == "PANO":
@@ -70,6 +80,6 @@ def camera_model(scene: bpy.types.Scene, camera: bpy.types.Object, width: int, h
         projection_matrix(scene, camera, width, height),
         width,
         height,
-        matrix_world=np.array(evaluated.matrix_world, dtype=np.float64),
+        matrix_world=_unscaled(evaluated.matrix_world),
         clip=(camera.data.clip_start, camera.data.clip_end),
     )
