@@ -303,6 +303,7 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
             camera.width, camera.height) == (cam.width, cam.height):
         cam, explicit = intr.Intrinsics.from_camera_model(camera), True
         source["stored_camera"] = True
+        source["stored_pose"] = camera.matrix.tolist()  # camera to world, metres: the import is placed there
     elif (not explicit or options.from_file) and focal is not None:  # an estimate's lens (Depth Pro, a scene)
         cam, explicit = intr.Intrinsics.from_focal_px(cam.width, cam.height, focal, None, options.cx, options.cy), True
         source["stored_focal_px"] = focal

@@ -205,8 +205,9 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
         else:
             fill_quad_mesh(me, grid)
         ob = _keep(created, bpy.data.objects.new(f"Depth {name}", me))
-        cam_ob.matrix_world = CAMERA_POSE  # the mesh is in metres: scaled into a scene whose Unit Scale is set
-        ob.matrix_world = CAMERA_POSE @ Matrix.Scale(1.0 / unit_scale(scene), 4)
+        pose = _pose(prepared, unit_scale(scene))
+        cam_ob.matrix_world = pose  # the mesh is in metres: scaled into a scene whose Unit Scale is set
+        ob.matrix_world = pose @ Matrix.Scale(1.0 / unit_scale(scene), 4)
         info = dict(prepared.info, warnings=prepared.warnings)
         material, texture = _displacement(prepared, ob, d_image, material, info, created)
         if material is not None:
@@ -231,6 +232,16 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
     return DepthImport(collection=coll, object=ob, camera=cam_ob, depth_image=d_image, color_image=c_image,
                        material=material, texture=texture, prepared=prepared, warnings=list(prepared.warnings),
                        timings=timings)
+
+
+def _pose(prepared: PreparedImport, unit: float) -> Matrix:
+    """Where the camera goes: where the depth file records its camera was (in scene units, without the camera
+    object's scale), so a depth render imported back lines up with its scene; else :data:`CAMERA_POSE`."""
+    stored = prepared.info.get("stored_pose")
+    if stored is None:
+        return CAMERA_POSE.copy()
+    loc, rot, _scale = Matrix(stored).decompose()
+    return Matrix.LocRotScale(loc / unit, rot, None)
 
 
 def _keep(created: list, datablock):
