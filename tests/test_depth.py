@@ -25,7 +25,10 @@ ENGINES = ("gpu", "workbench", "cycles")
 @pytest.mark.parametrize("engine", ENGINES)
 def test_analytic_depth_is_exact(engine: str, ortho: bool) -> None:
     scene = analytic.build(ortho=ortho)
+    dof = scene.camera.data.dof  # a thin lens on: depth is still the pinhole's, and the setting stays the user's
+    dof.use_dof, dof.aperture_fstop, dof.focus_distance = True, 0.5, 3.0
     result = render_depth(scene, engine=engine)
+    assert dof.use_dof
     assert result.engine == engine
     assert result.depth.dtype == np.float32 and result.depth.shape == (48, 64)
     expected, interior = analytic.expected_depth(result.camera)

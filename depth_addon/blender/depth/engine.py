@@ -95,6 +95,8 @@ def _render_once(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, camera: bpy
             ov.set(r, "filepath", os.path.join(tmpdir, "depth.exr"))
             ov.multilayer_exr(r.image_settings)
             ov.set(layer, "use_pass_z", True)
+            if camera.type == "CAMERA":  # a thin lens jitters the rays: depth is the pinhole's
+                ov.set(camera.data.dof, "use_dof", False)
             for ob in hide:
                 ov.set(ob, "hide_render", True)
             if engine == "workbench":
