@@ -124,8 +124,23 @@ def camera_settings() -> bpy.types.Scene:
     return scene
 
 
+def folded() -> bpy.types.Scene:
+    """A closed cube whose shape key folds half its front face back through its rear face: the rear face, seen
+    from behind, is then the first surface there (no back face may be culled)."""
+    scene = _base()
+    ob = _cube("Folded", 1.2, (-0.4, 0.2, -4.5))
+    ob.rotation_euler = (0.3, 0.4, 0.0)
+    ob.shape_key_add(name="Basis")
+    fold = ob.shape_key_add(name="Fold")
+    for point in fold.data:
+        if point.co.z > 0 and point.co.x < 0:
+            point.co.z = -1.2
+    fold.value = 1.0
+    return scene
+
+
 BUILDERS = {f.__name__: f for f in (modifiers, collection_instance, geometry_nodes, curve_text_metaball,
-                                    visibility, camera_settings)}
+                                    visibility, camera_settings, folded)}
 
 
 def interior(reference: np.ndarray) -> np.ndarray:

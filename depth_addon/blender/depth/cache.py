@@ -78,7 +78,8 @@ class MeshEntry:
                 previous.tris, tris):
             self.closed = previous.closed
         self.bbox = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
-        self.orientation = 0  # +1 closed and outward, -1 closed and inward, 0 open or not known yet
+        self.solid = 0  # +1 closed and outward, -1 closed and inward, 0 open or not known yet
+        self.may_fold = False  # a deformation may fold it through itself (:func:`.scene.may_fold`)
         self._pending = (co, tris) if len(tris) else None  # solidity is found later (see classify)
         self.batch = make_batch({"pos": co}, tris) if len(tris) else None
         self.arrays = (co, tris) if 0 < len(tris) <= SMALL_TRIS else None  # small meshes are also drawn merged
@@ -96,7 +97,13 @@ class MeshEntry:
         if self.closed:  # signed volume: float32 per triangle, summed in float64; near zero counts as unknown
             volume = signed_volume(co - (self.bbox[0] + self.bbox[1]) / 2, tris)
             box = float(np.prod(np.maximum(self.bbox[1] - self.bbox[0], 1e-12))) * 6
-            self.orientation = 0 if abs(volume) < 1e-4 * box else 1 if volume > 0 else -1
+            self.solid = 0 if abs(volume) < 1e-4 * box else 1 if volume > 0 else -1
+
+    @property
+    def orientation(self) -> int:
+        """+1 closed and outward, -1 closed and inward (one side may be culled), 0 open, not known yet, or a mesh
+        that may be folded through itself (its back faces can face the camera)."""
+        return 0 if self.may_fold else self.solid
 
     def passes(self, me: bpy.types.Mesh) -> gpu.types.GPUBatch | None:
         """The corner-indexed batch (position, corner normal, material slot), built on first use."""
@@ -158,7 +165,7 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
     """
     _renders[0] += 1
     if not cached:
-        return {k: MeshEntry(me) for k, me in instances.meshes.items()}  # one draw: culling would not pay
+        return {k: MeshEntry(me) for k, me in instances.meshes.items()}  # one draw: culling would not pay (open)
     if not _dirty and _last.get("instances") is instances and not _last["pending"]:
         for entry in _last["entries"].values():  # the same walk, nothing updated since: the same entries
             entry.last_used = _renders[0]
@@ -175,6 +182,7 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
         if entry is None or entry.nverts != len(me.vertices) or entry.ntris != len(me.loop_triangle_polygons):
             entry = _entries[key] = MeshEntry(me, previous=stale.get(key, entry))
         entry.last_used = _renders[0]
+        entry.may_fold = key in instances.folding
         out[key] = entry
     _evict()
     deadline = time.perf_counter() + CLASSIFY_BUDGET

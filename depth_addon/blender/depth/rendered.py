@@ -101,6 +101,7 @@ def _read(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility, old: Sna
         fresh[k] = mesh_arrays(me)[:2]
     drawn.keys = [stable[k] for k in drawn.keys]
     drawn.owners = {stable[k]: v for k, v in drawn.owners.items()}
+    drawn.folding = {stable[k] for k in drawn.folding}
     drawn.meshes = {}
     return snap, fresh
 
@@ -132,6 +133,8 @@ def snapshot(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibility: Ren
         entry = depth_cache.MeshEntry(None, arrays)
         entry.classify()
         snap.entries[k], snap.arrays[k] = entry, arrays
+    for k, entry in snap.entries.items():
+        entry.may_fold = k in snap.instances.folding
     if cacheable:
         if len(depth_cache.snapshots) > 4:
             depth_cache.snapshots.clear()

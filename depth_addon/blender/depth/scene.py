@@ -101,6 +101,7 @@ class SceneInstances:
     :param owners: Key → session uid of the original object whose edits change that mesh.
     :param slots: Key → material names per slot (filled when asked for).
     :param undrawn: Names of visible hair-curve and point-cloud objects, which the gpu path cannot draw.
+    :param folding: Keys whose mesh a deformation may fold through itself (:func:`may_fold`): drawn two-sided.
     """
 
     keys: list[tuple[int, int]] = field(default_factory=list)
@@ -111,6 +112,7 @@ class SceneInstances:
     owners: dict[tuple[int, int], int] = field(default_factory=dict)
     slots: dict[tuple[int, int], list[str | None]] = field(default_factory=dict)
     undrawn: list[str] = field(default_factory=list)
+    folding: set[tuple[int, int]] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -126,6 +128,23 @@ def material_slots(obj: bpy.types.Object, generated: bool) -> list[str | None]:
     if not generated and len(obj.material_slots):
         return [s.material.name if s.material else None for s in obj.material_slots]
     return [m.name if m else None for m in obj.data.materials]
+
+
+#: Modifiers that move vertices by a deformation, which can fold a closed mesh through itself (an elbow bent by an
+#: armature, a shape key): the gpu path then cannot cull its back faces, which face the camera inside the fold.
+FOLDING_MODIFIERS = frozenset({
+    "ARMATURE", "CAST", "CLOTH", "CORRECTIVE_SMOOTH", "CURVE", "DISPLACE", "EXPLODE", "HOOK", "LAPLACIANDEFORM",
+    "LAPLACIANSMOOTH", "LATTICE", "MESH_CACHE", "MESH_DEFORM", "MESH_SEQUENCE_CACHE", "OCEAN", "SHRINKWRAP",
+    "SIMPLE_DEFORM", "SMOOTH", "SOFT_BODY", "SURFACE_DEFORM", "WARP", "WAVE"})
+
+
+def may_fold(obj: bpy.types.Object) -> bool:
+    """True when a deformation of ``obj`` (shape keys, a deforming modifier) may fold its mesh through itself.
+
+    :param obj: An original mesh object.
+    """
+    data = obj.data
+    return bool(getattr(data, "shape_keys", None)) or any(m.type in FOLDING_MODIFIERS for m in obj.modifiers)
 
 
 def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility, slots: bool = False,
@@ -156,6 +175,8 @@ def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility
         if key not in out.meshes:
             out.meshes[key] = obj.data
             out.owners[key] = orig.session_uid
+            if may_fold(orig):
+                out.folding.add(key)
             if slots:
                 out.slots[key] = material_slots(obj, generated)
         out.keys.append(key)
