@@ -222,21 +222,27 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     image, proj = yield from apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label,
                                              slack.result(), generated.maps if maps else None)
     timings["project"] = time.perf_counter() - t
-    group, notes = None, []
-    if proj.replaced:
-        notes.append(f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an "
-                     "object shows one projection, in every scene it is in)")
-    if compositor and scene.camera is not None and scene.camera.name != cam_name:
-        notes.append(f"the compositor was left as it was: the image is seen from {cam_name!r}, the render from "
-                     f"{scene.camera.name!r}, so it would not line up")
-    elif compositor:
-        t = time.perf_counter()
-        group = comp.ensure_compositor_group(scene, image=image)
-        comp.activate_compositor(scene)
-        timings["compositor"] = time.perf_counter() - t
+    notes = [f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an object "
+             "shows one projection, in every scene it is in)"] if proj.replaced else []
+    group = _composite(scene, image, cam_name, timings, notes) if compositor else None
     report(1.0, "done")
     return TextureRun(depth=depth, mapping=depth_map, rgb=generated.rgb, image=image, projection=proj,
                       compositor=group, files=files, timings=timings, parts=parts, notes=notes)
+
+
+def _composite(scene: bpy.types.Scene, image: bpy.types.Image, camera: str, timings: dict, notes: list[str]
+               ) -> bpy.types.NodeTree | None:
+    """Layer ``image`` over the scene's render with our compositor group, when it is seen from the scene camera;
+    else say why not in ``notes`` (it would not line up) and leave the compositor as it was."""
+    if scene.camera is not None and scene.camera.name != camera:
+        notes.append(f"the compositor was left as it was: the image is seen from {camera!r}, the render from "
+                     f"{scene.camera.name!r}, so it would not line up")
+        return None
+    t = time.perf_counter()
+    group = comp.ensure_compositor_group(scene, image=image)
+    comp.activate_compositor(scene)
+    timings["compositor"] = time.perf_counter() - t
+    return group
 
 
 def _scene(name: str) -> bpy.types.Scene:

@@ -223,14 +223,8 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
 
     t = time.perf_counter()
     try:
-        ours = "stored_mapping" in source or (options.from_file and "stored_camera" in source)  # metres already
-        spec = ValueSpec() if ours else options.values
-        background = background_mask(values, spec)  # before the conversion, which may reuse ``values``
-        depth, conversion = to_metres(values, spec, integer_max, cam.fx if explicit else None, where,
-                                      copy=False)  # ``values`` is ours: read from the file or copied from the array
-        if background is not None:
-            depth[background] = np.nan
-            conversion["background_pixels"] = int(np.count_nonzero(background))
+        depth, conversion, background = _converted(values, integer_max, options, source, cam if explicit else None,
+                                                   where)
         if source.get("stored_radial"):  # the camera's Z, as the grid unprojects it
             depth = cam.camera_model().radial_to_planar(depth).astype(np.float32)
             conversion["radial_to_planar"] = True
@@ -271,6 +265,23 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
         render_size=(pre.intrinsics.width * f, pre.intrinsics.height * f),
         displace_depth=displace_depth, color=color, color_path=color_path, color_linear=linear,
         warnings=warnings, stages=pre.stages, info=info, timings=timings)
+
+
+def _converted(values: np.ndarray, integer_max: float, options: ImportOptions, source: dict,
+               cam: intr.Intrinsics | None, where: str) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    """``(metres with NaN where invalid, the conversion's record, the background mask or None)``; this project's
+    own files (a PNG's mapping, or read as recorded) are in metres already. ``values`` may be reused.
+
+    :param cam: The camera when one was given or recorded (its focal length for disparity), else None.
+    """
+    ours = "stored_mapping" in source or (options.from_file and "stored_camera" in source)
+    spec = ValueSpec() if ours else options.values
+    background = background_mask(values, spec)  # before the conversion, which may reuse ``values``
+    depth, conversion = to_metres(values, spec, integer_max, None if cam is None else cam.fx, where, copy=False)
+    if background is not None:
+        depth[background] = np.nan
+        conversion["background_pixels"] = int(np.count_nonzero(background))
+    return depth, conversion, background
 
 
 def _lens_and_values(path, values: np.ndarray, integer_max: float, options: ImportOptions, source: dict,

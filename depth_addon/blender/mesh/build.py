@@ -192,10 +192,8 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
             created, camera_data(f"Depth {name} Camera", prepared, unit_scale(scene)))))
         d_image = _keep(created, materials.depth_image(f"{name} Depth", prepared.depth, pixels.result()))
         c_image, material = _colour(prepared, shading, created)
-        for stage, values in prepared.stages.items() if preview else ():
-            image = _keep(created, materials.new_image(
-                f"{name} {stage}", np.repeat(materials.stage_display(values)[..., None], 3, 2), False, "Non-Color"))
-            image.use_fake_user = True
+        if preview:
+            _stage_images(prepared, created)
         timings["datablocks"] = time.perf_counter() - t
         t = time.perf_counter()
         grid, timings["grid_wait"] = prepared.grid, time.perf_counter() - t
@@ -242,6 +240,14 @@ def _pose(prepared: PreparedImport, unit: float) -> Matrix:
         return CAMERA_POSE.copy()
     loc, rot, _scale = Matrix(stored).decompose()
     return Matrix.LocRotScale(loc / unit, rot, None)
+
+
+def _stage_images(prepared: PreparedImport, created: list) -> None:
+    """One image per pre-processing stage (kept with a fake user: nothing shows them)."""
+    for stage, values in prepared.stages.items():
+        image = _keep(created, materials.new_image(f"{prepared.name} {stage}", np.repeat(
+            materials.stage_display(values)[..., None], 3, 2), False, "Non-Color"))
+        image.use_fake_user = True
 
 
 def _keep(created: list, datablock):

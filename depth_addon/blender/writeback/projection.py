@@ -28,6 +28,7 @@ from ..images import KEY_OWNED, owned_collection
 from ..units import unit_scale
 from . import kept
 from .projection_nodes import KEY_SOURCE, MATERIAL_SUFFIX, NODE_PREFIX, build_material, library_of
+from .provenance import KEY_PROVENANCE
 
 __all__ = ["KEY_PROJECTOR", "KEY_SOURCE", "KEY_STATE", "MATERIAL_SUFFIX", "NODE_PREFIX", "ProjectionResult",
            "create_projector", "is_projected", "project_image", "projector_camera_model", "remove_projection",
@@ -246,8 +247,8 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
         replaced = [m for m in _projection_materials() if m.users == 0]
         stale = _owned_images(replaced) - {image, depth_image, *(maps or {}).values()}
         _discard_materials(replaced)
-        for old in stale:  # the replaced result's images, which nothing shows any more: not kept in memory
-            if old.users == 0:
+        for old in stale:  # the replaced result's occlusion images, which nothing shows any more: not kept in
+            if old.users == 0 and KEY_PROVENANCE not in old:  # memory; generated images stay (variations to pick)
                 bpy.data.images.remove(old)
     projector = create_projector(scene, camera_model, name)
     result = ProjectionResult(projector, replaced=elsewhere)
