@@ -44,11 +44,32 @@ def test_gpu_refuses_what_it_cannot_draw_and_passes_warn(addon) -> None:
     from depth_addon_ext.depth_addon.errors import BadInput
 
     scene = _hair_scene()
-    with pytest.raises(BadInput, match="hair curves.*'Strands'"):
+    with pytest.raises(BadInput, match="does not draw hair.*'Strands'"):
         render_depth(scene, engine="gpu")
     result = render_depth(scene, engine="auto", normals=True)
     assert result.engine == "gpu"
     assert "Strands" in result.meta["warnings"][0]
+
+
+def test_particle_hair_is_drawn_by_an_engine_too(addon) -> None:
+    """Particle hair (a mesh's hair particle system, Blender's usual hair) is strands the gpu path does not draw:
+    auto renders it through an engine, gpu refuses, and hair hidden from render keeps the fast path."""
+    from depth_addon_ext.depth_addon.blender.depth.render import render_depth
+    from depth_addon_ext.depth_addon.errors import BadInput
+
+    scene = depth_scenes._base()
+    furry = depth_scenes._cube("Furry", 1.5, (0.0, 0.0, -4.0))
+    furry.modifiers.new("Hair", "PARTICLE_SYSTEM")
+    settings = furry.particle_systems[0].settings
+    settings.type, settings.count, settings.hair_length, settings.radius_scale = "HAIR", 300, 1.0, 0.05
+    result = render_depth(scene, engine="auto")
+    assert result.engine == "workbench"
+    with pytest.raises(BadInput, match="does not draw hair.*'Furry'"):
+        render_depth(scene, engine="gpu")
+    furry.modifiers["Hair"].show_render = False
+    bare = render_depth(scene, engine="auto")
+    assert bare.engine == "gpu"
+    assert (result.depth < bare.depth - 0.05).sum() > 20  # strands in front of the cube and the plane
 
 
 def test_hidden_hair_keeps_the_fast_path(addon) -> None:

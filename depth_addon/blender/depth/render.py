@@ -8,7 +8,7 @@ Three paths give the same planar camera-Z depth (they agree to about 1e-5 relati
 * ``workbench`` — Workbench Z pass, saved as a temporary multilayer EXR (no compositor; :mod:`.depth_engine`);
 * ``cycles`` — Cycles Z pass, one sample, with a depth-only material override (always works).
 
-``auto`` tries ``gpu`` and falls back to ``workbench`` (also for scenes with visible hair curves or point
+``auto`` tries ``gpu`` and falls back to ``workbench`` (also for scenes with visible hair, curves or particles, or point
 clouds, which only the engines draw). Every path sees the same geometry (:mod:`.depth_scene`):
 render visibility, camera ray visibility, holdouts, instances, modifiers, curves, text and
 metaballs. Before rendering, scenes without geometry and cameras inside a closed mesh are refused.
@@ -206,7 +206,7 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     if instances.undrawn:
         names = ", ".join(repr(n) for n in instances.undrawn[:3]) + (" …" if len(instances.undrawn) > 3 else "")
         if engine == "gpu" and not passes:
-            raise BadInput(f"the gpu depth path does not draw hair curves or point clouds ({names}); use engine "
+            raise BadInput(f"the gpu depth path does not draw hair or point clouds ({names}); use engine "
                            "'auto', 'workbench' or 'cycles'")
         if passes:
             warnings.append(f"normals and ids come from the gpu path, which leaves out {names}")

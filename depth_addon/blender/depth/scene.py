@@ -100,7 +100,8 @@ class SceneInstances:
         depsgraph iterates, so the mesh (owned by the evaluated geometry) is kept, not the object.
     :param owners: Key → session uid of the original object whose edits change that mesh.
     :param slots: Key → material names per slot (filled when asked for).
-    :param undrawn: Names of visible hair-curve and point-cloud objects, which the gpu path cannot draw.
+    :param undrawn: Names of visible hair-curve and point-cloud objects, and of meshes with particle hair, which the
+        gpu path cannot draw.
     :param folding: Keys whose mesh a deformation may fold through itself (:func:`may_fold`): drawn two-sided.
     """
 
@@ -136,6 +137,15 @@ FOLDING_MODIFIERS = frozenset({
     "ARMATURE", "CAST", "CLOTH", "CORRECTIVE_SMOOTH", "CURVE", "DISPLACE", "EXPLODE", "HOOK", "LAPLACIANDEFORM",
     "LAPLACIANSMOOTH", "LATTICE", "MESH_CACHE", "MESH_DEFORM", "MESH_SEQUENCE_CACHE", "OCEAN", "SHRINKWRAP",
     "SIMPLE_DEFORM", "SMOOTH", "SOFT_BODY", "SURFACE_DEFORM", "WARP", "WAVE"})
+
+
+def _has_hair(obj: bpy.types.Object) -> bool:
+    """True when the evaluated mesh object renders particle hair as strands (the gpu path draws only the mesh)."""
+    systems = obj.particle_systems
+    if not len(systems):
+        return False
+    shown = {m.particle_system.name for m in obj.modifiers if m.type == "PARTICLE_SYSTEM" and m.show_render}
+    return any(p.name in shown and p.settings.type == "HAIR" and p.settings.render_type == "PATH" for p in systems)
 
 
 def may_fold(obj: bpy.types.Object) -> bool:
@@ -175,6 +185,8 @@ def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility
         if key not in out.meshes:
             out.meshes[key] = obj.data
             out.owners[key] = orig.session_uid
+            if _has_hair(obj) and top.name not in out.undrawn:  # particle hair strands: not in the mesh drawn
+                out.undrawn.append(top.name)
             if may_fold(orig):
                 out.folding.add(key)
             if slots:
