@@ -65,6 +65,20 @@ def test_all_cameras_with_placeholders(animated_blend: Path, tmp_out: Path, caps
     assert json.loads(metas[0]["camera"])["width"] == 32
 
 
+def test_outputs_that_would_overwrite_each_other_say_which_placeholder_is_missing(animated_blend: Path,
+                                                                                   tmp_out: Path, capsys) -> None:
+    frames = ["render-depth", "--blend", str(animated_blend), "--out", str(tmp_out / "{camera}.exr"), "--frames", "1",
+              "3", "--camera", "Cam"]
+    assert main(frames) == 2
+    err = capsys.readouterr().err
+    assert "frames 1 and 2 of camera 'Cam' would both write" in err and "put {frame} in --out" in err
+    cameras = ["render-depth", "--blend", str(animated_blend), "--out", str(tmp_out / "z_{frame}.exr"), "--all-cameras"]
+    assert main(cameras) == 2
+    err = capsys.readouterr().err
+    assert "cameras 'Cam' and 'Side' would both write" in err and "{camera}" in err
+    assert not any(tmp_out.iterdir())
+
+
 def test_single_view_keeps_the_plain_name(animated_blend: Path, tmp_out: Path) -> None:
     assert main(["render-depth", "--blend", str(animated_blend), "--out", str(tmp_out / "one.npy")]) == 0
     assert sorted(p.name for p in tmp_out.iterdir()) == ["one.json", "one.npy"]

@@ -134,9 +134,12 @@ def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
     paths: dict[str, View] = {}
     for view in views:  # cameras whose names clean up alike would write over each other
         other = paths.setdefault(str(output_path(args.out, view, several)).lower(), view)
+        if other is not view and other.camera == view.camera:
+            raise BadInput(f"frames {other.frame} and {view.frame} of camera {view.camera!r} would both write "
+                           f"{output_path(args.out, view, several)}; put {{frame}} in --out")
         if other is not view:
             raise BadInput(f"cameras {other.camera!r} and {view.camera!r} would both write "
-                           f"{output_path(args.out, view, several)}; rename one of them")
+                           f"{output_path(args.out, view, several)}; rename one of them, or put {{camera}} in --out")
     first = output_path(args.out, views[0], several)
     if first.suffix.lower() not in FORMATS:
         raise BadInput(f"unsupported depth output {first.name!r}; use one of .exr, .png, .npy")
