@@ -94,3 +94,12 @@ def test_an_image_from_another_camera_leaves_the_compositor_alone() -> None:
     assert run.compositor is None and not writeback.compositor_active(scene)
     assert "'Side Camera'" in run.notes[0] and "would not line up" in run.notes[0]
     assert api.texture_scene(scene, prompt="red brick", seed=1).compositor is not None  # the scene camera: set up
+
+
+def test_a_scene_no_window_shows_gets_its_multiview_bake() -> None:
+    """Its meshes need a new UV map: the unwrap runs in that scene's view layer, not the window's."""
+    a = build_demo_scene(bpy.context.scene, (32, 32))
+    b = build_demo_scene(bpy.data.scenes.new("Other"), (32, 32))
+    result = app_multiview.texture_multiview(b, views=2, bake_size=32, view_size=32, prompt="red brick")
+    assert {o.name for o in result.objects} == {o.name for o in b.objects if o.type == "MESH"}
+    assert min(result.coverage.values()) > 0.5 and not any(writeback.is_ours(o) for o in a.objects)

@@ -18,7 +18,10 @@ def scene_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
     layer = getattr(bpy.context, "view_layer", None)
     if bpy.context.scene == scene and layer is not None:
         return layer
-    return scene.view_layers[0]
+    layer = scene.view_layers[0]
+    if layer.layer_collection is None or not len(layer.objects):  # never synced (5.3: no layer collection yet)
+        layer.update()
+    return layer
 
 
 def scene_depsgraph(scene: bpy.types.Scene, layer: bpy.types.ViewLayer | None = None) -> bpy.types.Depsgraph:

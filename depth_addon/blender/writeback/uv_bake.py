@@ -132,10 +132,23 @@ def _smart_project(objects: list[bpy.types.Object]) -> None:
     """Unwrap the UV map we added to each object's mesh (:data:`KEY_UV_ADDED`: ``Depth UV``, or ``Depth UV.001``
     when the user has a map of that name, which is never touched) with Smart UV Project (edit mode, all faces).
 
-    Selection, active object, each mesh's active UV map and the mode are restored afterwards.
+    Selection, active object, each mesh's active UV map and the mode are restored afterwards. Objects of a scene no
+    window shows (a script working on another scene) are unwrapped in a context that names their scene and layer.
     """
     ctx = bpy.context
-    view_layer = ctx.view_layer
+    layer = ctx.view_layer
+    if layer is not None and all(o.name in layer.objects for o in objects):
+        _unwrap_in(objects, layer)
+        return
+    scene = next((s for s in bpy.data.scenes if objects[0].name in s.objects), ctx.scene)
+    layer = next((vl for vl in scene.view_layers if all(o.name in vl.objects for o in objects)), scene.view_layers[0])
+    with ctx.temp_override(scene=scene, view_layer=layer):
+        _unwrap_in(objects, layer)
+
+
+def _unwrap_in(objects: list[bpy.types.Object], view_layer: bpy.types.ViewLayer) -> None:
+    """:func:`_smart_project` in ``view_layer`` (the context's, or the one a context override names)."""
+    ctx = bpy.context
     previous_active = view_layer.objects.active
     previous_selection = [o for o in view_layer.objects if o.select_get()]
     was_editing = ctx.mode != "OBJECT" and previous_active is not None
@@ -161,10 +174,11 @@ def _smart_project(objects: list[bpy.types.Object]) -> None:
                                        selected_editable_objects=[obj]):
                     bpy.ops.object.mode_set(mode="EDIT")
                     try:
-                        bpy.ops.mesh.reveal()
-                        bpy.ops.mesh.select_all(action="SELECT")
-                        bpy.ops.uv.smart_project(angle_limit=1.15, island_margin=0.01, area_weight=0.0,
-                                                 scale_to_bounds=False)
+                        with ctx.temp_override(edit_object=obj):  # another scene's: not the window's edit object
+                            bpy.ops.mesh.reveal()
+                            bpy.ops.mesh.select_all(action="SELECT")
+                            bpy.ops.uv.smart_project(angle_limit=1.15, island_margin=0.01, area_weight=0.0,
+                                                     scale_to_bounds=False)
                     finally:
                         bpy.ops.object.mode_set(mode="OBJECT")
             except RuntimeError as exc:
