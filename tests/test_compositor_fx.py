@@ -226,6 +226,38 @@ def test_set_up_compositor_layers_the_scene_s_last_result(tmp_out):
     assert comp.find_compositor_group(scene).nodes[comp.N_IMAGE].image == second != first
 
 
+def test_set_up_compositor_keeps_the_layer_when_the_last_result_is_another_camera_s(tmp_out):
+    """A result from a camera the scene does not render through leaves the compositor alone; a later Set Up (for
+    fog, say) keeps the layer it has instead of refusing the other camera's."""
+    from depth_addon import api
+
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    side = scene.camera.copy()
+    side.name = "Side Camera"
+    side.location.x += 1.0
+    scene.collection.objects.link(side)
+    main = api.texture_scene(scene, prompt="red brick", seed=1).image
+    api.texture_scene(scene, camera=side, prompt="green grass", seed=2)
+    writeback.setup_compositor(scene, fog_density=0.1)
+    assert comp.find_compositor_group(scene).nodes[comp.N_IMAGE].image == main
+
+
+def test_relighting_normals_are_each_scene_s_own(tmp_out):
+    from depth_addon import api
+
+    a = build_demo_scene(bpy.context.scene, (32, 32))
+    b = build_demo_scene(bpy.data.scenes.new("Other"), (32, 32))
+    b.camera.rotation_euler.z += 0.6  # another view: other normals
+    for scene in (a, b):
+        api.texture_scene(scene, prompt="red brick", seed=1, compositor=False)
+    writeback.setup_compositor(a, relight=0.5, use_dof=False)
+    normals = comp.find_compositor_group(a).nodes[compositor_fx.N_RELIGHT[0]].image
+    before = np.array(normals.pixels[:])
+    writeback.setup_compositor(b, relight=0.5, use_dof=False)
+    assert comp.find_compositor_group(b).nodes[compositor_fx.N_RELIGHT[0]].image != normals
+    assert np.array_equal(np.array(normals.pixels[:]), before)
+
+
 def test_sidebar_settings_update_the_group_live(addon):
     scene = build_demo_scene(bpy.context.scene, (32, 32))
     settings = scene.depth_addon

@@ -73,3 +73,19 @@ def test_the_sky_of_a_depth_file_stays_empty_and_only_holes_are_filled(tmp_path:
             far = max(abs(c) for v in result.object.data.vertices for c in v.co)
             assert far < 10.0 and result.camera.data.clip_end <= 100.0, (name, far)
         assert np.isnan(plain.prepared.depth[20, 5]) and 3.0 < filled.prepared.depth[20, 5] < 6.0, name
+
+
+@pytest.mark.parametrize("bits", [16, 8])
+def test_the_far_end_of_a_png_is_a_hole_that_fill_holes_repairs(tmp_path: Path, bits: int) -> None:
+    """A PNG gives the sky and the surfaces at or beyond its mapping's far end one code (the robust range leaves
+    the farthest percent out): in a closed room that code is the back wall, which Fill Holes must repair."""
+    from depth_addon import api
+
+    scene = analytic.build(size=(32, 24))  # the tilted plane fills the frame: no sky
+    result = api.render_depth(scene, engine="gpu")
+    assert result.mask.all()
+    api.save_depth(result, tmp_path / "room.png", bits=bits)
+    plain = import_depth_map(tmp_path / "room.png")
+    assert np.isnan(plain.prepared.depth).any()  # the far end is a hole ...
+    filled = import_depth_map(tmp_path / "room.png", fill_holes=True)
+    assert np.isfinite(filled.prepared.depth).all()  # ... which is filled

@@ -92,17 +92,14 @@ def setup_compositor(scene: bpy.types.Scene, focus: str = "CAMERA", focus_xy: tu
     """
     if scene.camera is None:
         raise BadInput("the scene has no camera to composite from")
-    group = comp.find_compositor_group(scene)
-    image = bpy.data.images.get(scene.get(LAST_IMAGE, ""))  # the scene's last result, composited or not yet
-    if image is None and group is not None and comp.N_IMAGE in group.nodes:
-        image = group.nodes[comp.N_IMAGE].image
+    image = _ai_layer(scene)
     capture = _capture_camera(scene, image, allow_other_camera)
     distance = _focus_distance(scene, focus, focus_xy, focus_object, focus_distance)
     normals, light = None, (0.0, 0.0, 1.0)
     if relight > 0.0:
         r = scene.render
         depth = render_depth(scene, capture, resolution=(256, max(1, round(256 * r.resolution_y / r.resolution_x))))
-        normals = fx.normals_image("Depth AI Normals", depth.depth, depth.camera)
+        normals = fx.normals_image(f"Depth AI Normals {scene.name}", depth.depth, depth.camera)  # a scene's own
         light = fx.light_in_camera(depth.camera, tuple(light_direction))
     tree = comp.ensure_compositor_group(scene, image=image, focus_distance=distance, normals=normals,
                                         light_direction=light, relight=relight, **options)
@@ -110,13 +107,30 @@ def setup_compositor(scene: bpy.types.Scene, focus: str = "CAMERA", focus_xy: tu
     return tree
 
 
+def _ai_layer(scene: bpy.types.Scene) -> bpy.types.Image | None:
+    """The image to layer over the render: the scene's last result when it is seen from the scene camera (also one
+    generated with the compositor left off), else the layer the scene's group has, else that last result (which
+    :func:`_capture_camera` then refuses or allows)."""
+    group = comp.find_compositor_group(scene)
+    layer = group.nodes[comp.N_IMAGE].image if group is not None and comp.N_IMAGE in group.nodes else None
+    last = bpy.data.images.get(scene.get(LAST_IMAGE, ""))
+    if last is not None and (layer is None or _seen_from(last) in (None, getattr(scene.camera, "name", None))):
+        return last
+    return layer or last
+
+
+def _seen_from(image: bpy.types.Image) -> str | None:
+    """The camera an image of ours was generated from (its provenance record), or None when unknown."""
+    record = provenance_props.read(image)
+    return ((record or {}).get("options") or {}).get("camera")
+
+
 def _capture_camera(scene: bpy.types.Scene, image: bpy.types.Image | None, allow_other: bool) -> bpy.types.Object:
     """The camera the AI layer was captured from (its provenance record); the scene camera when unknown.
 
     :raises BadInput: When that is not the scene camera and ``allow_other`` is False.
     """
-    record = provenance_props.read(image) if image is not None else None
-    name = ((record or {}).get("options") or {}).get("camera")
+    name = _seen_from(image) if image is not None else None
     capture = bpy.data.objects.get(name) if name else None
     if capture is None or capture.type != "CAMERA" or capture == scene.camera:
         return scene.camera

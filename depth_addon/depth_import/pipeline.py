@@ -302,7 +302,7 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
         coded = values * np.float32(1.0 / integer_max)
         values = mapping.unapply(coded)
         background = np.float32(mapping.apply(np.array([np.inf]))[0])  # the code the far end and the sky get
-        values[coded == background] = np.inf  # the sky, or beyond the far end: kept empty where holes are filled
+        values[coded == background] = np.nan  # the sky or a surface at or beyond the far end: one code, so a hole
         integer_max = 0.0
         source["stored_mapping"] = mapping.to_dict()
     elif options.values == ValueSpec() and integer_max > 0:
