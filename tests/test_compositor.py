@@ -199,6 +199,34 @@ def test_a_group_saved_for_every_scene_is_taken_over_by_the_scene_using_it(tmp_o
     assert np.allclose(workbench_render(a, tmp_out / "a.exr")[..., :3], raw_a, atol=1e-5)
 
 
+def test_a_copied_scene_edits_a_group_of_its_own():
+    """A scene copied with its compositor (Full Copy; in 4.x its node tree runs the original's group) shows the
+    original's settings, and its first edit gives it its own group: the original's stays as it was."""
+    a = scene_32()
+    comp.ensure_compositor_group(a, red_image(), opacity=1.0, use_dof=False)
+    comp.activate_compositor(a)
+    b = a.copy()
+    assert comp.is_compositor_active(b) and comp.compositor_params(b)["opacity"] == 1.0
+    own = comp.refresh_compositor(b, opacity=0.25)
+    assert own != comp.find_compositor_group(a) and compat.is_group_active(b, own)
+    assert comp.compositor_params(a)["opacity"] == 1.0 and comp.compositor_params(b)["opacity"] == 0.25
+    comp.restore_compositor(a)
+    comp.restore_compositor(b)
+    assert not [g for g in bpy.data.node_groups if g.get(comp.KEY_OWNED)]
+
+
+def test_the_user_s_compositor_comes_back_after_our_group_was_deleted():
+    scene = scene_32()
+    mine = user_group(scene)
+    comp.activate_compositor(scene)
+    bpy.data.node_groups.remove(comp.find_compositor_group(scene))  # the user deleted ours (Outliner)
+    assert comp.restore_compositor(scene)
+    assert compat.scene_compositor(scene) == mine
+    if not compat.uses_compositor_groups():  # 4.x: our nodes are gone and the user's output is on again
+        assert not [n for n in scene.node_tree.nodes if compat.TAG_NODE in n]
+        assert not any(n.mute for n in scene.node_tree.nodes if n.bl_idname == "CompositorNodeComposite")
+
+
 def test_depth_of_field_blurs_by_depth(tmp_out):
     scene = scene_32()
     raw = workbench_render(scene, tmp_out / "raw.exr")[..., :3]

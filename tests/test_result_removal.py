@@ -60,6 +60,10 @@ def test_removing_one_scene_s_results_leaves_the_other_scene_s() -> None:
     assert only_a and all(writeback.is_ours(o) for o in only_a)
     run = api.texture_scene(b, prompt="green grass", seed=2, compositor=False)
     assert sorted(run.projection.replaced) == ["Ground", "Sphere"] and "another scene's result" in run.notes[0]
+    again = api.texture_scene(a, prompt="red brick", seed=3, compositor=False)  # takes the shared objects back
+    assert sorted(again.projection.replaced) == ["Ground", "Sphere"]
+    assert not api.texture_scene(a, prompt="red brick", seed=4, compositor=False).projection.replaced  # its own
+    api.texture_scene(b, prompt="green grass", seed=2, compositor=False)
     count, _ = writeback.remove_result(b)
     assert count == len([o for o in b.objects if o.type == "MESH"])
     assert all(writeback.is_ours(o) for o in only_a)  # scene A's result is still there

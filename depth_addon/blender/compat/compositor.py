@@ -282,12 +282,13 @@ def reselect_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:
                 node.node_tree = group
 
 
-def deactivate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree, state: dict,
+def deactivate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree | None, state: dict,
                      previous: bpy.types.NodeTree | None) -> None:
     """Undo :func:`activate_group` with the state it returned.
 
     :param scene: The scene.
-    :param group: Our group.
+    :param group: Our group; None when the user deleted it (5.x: the scene then composites through nothing, and
+        gets ``previous`` back).
     :param state: What :func:`activate_group` returned.
     :param previous: The tree that composited before (5.0: the user's group or None).
     """

@@ -74,6 +74,15 @@ def _group_in_use(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
     return next((g for g in _our_groups() if compat.is_group_active(scene, g)), own)
 
 
+def _shown_group(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
+    """The scene's own group, or while it composites through another scene's (a copy of a scene in 4.x runs its
+    original's group) that one: what the sidebar shows and edits."""
+    own = find_compositor_group(scene)
+    if own is None and is_compositor_active(scene):
+        return _group_in_use(scene)
+    return own
+
+
 def _new_group(scene: bpy.types.Scene) -> bpy.types.NodeTree:
     """A new group of ours for ``scene``: ``Depth AI Compositor`` when no group has that name, else named after the
     scene."""
@@ -222,7 +231,7 @@ def compositor_note(scene: bpy.types.Scene) -> str:
 
     :param scene: The scene.
     """
-    group = find_compositor_group(scene)
+    group = _shown_group(scene)
     return str(group.get(KEY_NOTE, "")) if group is not None else ""
 
 
@@ -232,7 +241,7 @@ def compositor_params(scene: bpy.types.Scene) -> dict:
 
     :param scene: The scene.
     """
-    group = find_compositor_group(scene)
+    group = _shown_group(scene)
     return json.loads(group.get(KEY_PARAMS, "{}")) if group is not None else {}
 
 
@@ -244,12 +253,15 @@ def refresh_compositor(scene: bpy.types.Scene, **changes) -> bpy.types.NodeTree 
     :return: Our group, or None when there is none yet (nothing is created).
     :raises BadInput: As :func:`ensure_compositor_group`; the group is then left as it was.
     """
-    group = find_compositor_group(scene)
+    group = _shown_group(scene)
     if group is None:
         return None
     params = _params_of(group)
     params.update(changes)
-    return ensure_compositor_group(scene, **params)
+    own = ensure_compositor_group(scene, **params)  # a copied scene (4.x) ran its original's: it gets its own now
+    if own != group:
+        compat.reselect_group(scene, own)
+    return own
 
 
 def _params_of(group: bpy.types.NodeTree | None) -> dict:
@@ -307,11 +319,11 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
     return group
 
 
-def _drop_if_unused(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:
-    """Delete the scene's own group once no scene composites through it (it points at the scene, which would stay
+def _drop_if_unused(group: bpy.types.NodeTree) -> None:
+    """Delete a group of ours once no scene composites through it (it points at its scene, which would stay
     referenced), with the normal image of its relighting when nothing else uses that; Set Up Compositor builds
     the group again from the sidebar's settings."""
-    if group.get(KEY_SCENE) != scene or any(compat.is_group_active(s, group) for s in bpy.data.scenes):
+    if any(compat.is_group_active(s, group) for s in bpy.data.scenes):
         return
     normals = group.nodes.get(compositor_fx.N_RELIGHT[0])
     image = getattr(normals, "image", None)
@@ -335,9 +347,9 @@ def restore_compositor(scene: bpy.types.Scene) -> bool:
     if previous is not None and previous.get(KEY_OWNED):  # another scene's group of ours: never given back
         previous = None
     group = _group_in_use(scene)
+    compat.deactivate_group(scene, group, state, previous)  # also when the user deleted our group
     if group is not None:
-        compat.deactivate_group(scene, group, state, previous)
-        _drop_if_unused(scene, group)
+        _drop_if_unused(group)
     scene.render.use_compositing = bool(state.get("use_compositing", False))
     for name, value in state.get("use_pass_z", {}).items():
         if name in scene.view_layers:

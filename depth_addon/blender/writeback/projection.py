@@ -240,7 +240,7 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
 
         depth_image = occlusion_image(f"{image.name} Depth", depth)
     previous = [o for o in targets if KEY_STATE in o]
-    elsewhere = [o.name for o in previous if json.loads(o[KEY_STATE]).get("projector") not in scene.objects]
+    elsewhere = [o.name for o in previous if json.loads(o[KEY_STATE]).get("scene", scene.name) != scene.name]
     for obj in previous:
         _restore_object(obj)
     if previous:
@@ -279,7 +279,7 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
             slot.material = projection_for(source)
         kept.keep(obj, KEY_KEPT, own)
         obj[KEY_STATE] = json.dumps({"projector": projector.name, "slots": originals, "links": links,
-                                     "added": added})
+                                     "added": added, "scene": scene.name})
         result.objects.append(obj)
     return result
 
