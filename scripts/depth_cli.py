@@ -22,6 +22,11 @@ _held: list[int] = []
 _previous = signal.signal(signal.SIGINT, lambda signum, _frame: _held.append(signum))
 try:
     from depth_addon.cli import main
+except ModuleNotFoundError as exc:  # a Blender's own Python without the extension: its bundled packages are missing
+    print(f"depth_cli: error: this Python has no {exc.name!r} module, which the extension bundles; install the "
+          "extension in this Blender (Preferences > Get Extensions > Install from Disk) or the package with pip",
+          file=sys.stderr, flush=True)
+    sys.exit(3)
 finally:
     signal.signal(signal.SIGINT, _previous)
 if _held:

@@ -94,3 +94,13 @@ def test_artist_flow_with_a_torch_worker(host_zip: Path, tmp_path: Path) -> None
     assert not r["torch_in_blender_after"]
     _check_scene(r["factory"], {"Cube"})
     assert Path(r["worker_versions"]["executable"]).resolve() == Path(sys.executable).resolve()
+
+
+def test_the_cli_in_a_blender_without_the_extension_says_what_is_missing(tmp_path: Path) -> None:
+    """``blender -b --python scripts/depth_cli.py`` in a Blender whose Python lacks what the extension bundles: one
+    line naming the module and how to get it, exit 3; no traceback."""
+    proc = subprocess.run([_bare_python(), str(ROOT / "scripts" / "depth_cli.py"), "info"], capture_output=True,
+                          text=True, timeout=300, env=_child_env(BLENDER_USER_RESOURCES=str(tmp_path / "user")))
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("depth_cli")]
+    assert proc.returncode == 3 and len(lines) == 1 and "Install from Disk" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
