@@ -42,7 +42,16 @@ def _describe_multiview(result) -> str:
 
 
 def _selected_meshes(context: bpy.types.Context):
-    meshes = [o for o in context.selected_objects if o.type == "MESH"]
+    """The selected meshes; None (every visible mesh) when nothing but cameras and lights is selected.
+
+    :raises BadInput: When other objects are selected but no mesh: they cannot be textured, and texturing every
+        mesh instead would not be what was asked.
+    """
+    chosen = [o for o in context.selected_objects if o.type not in ("CAMERA", "LIGHT")]
+    meshes = [o for o in chosen if o.type == "MESH"]
+    if chosen and not meshes:
+        names = ", ".join(f"{o.name!r} ({o.type.lower()})" for o in chosen[:3])
+        raise BadInput(f"{names}: only meshes can be textured; select meshes, or nothing for every visible mesh")
     return meshes or None
 
 

@@ -244,3 +244,12 @@ def test_operators(addon, tmp_out):
     assert bpy.ops.depth.remove_result() == {"FINISHED"}
     assert not bpy.ops.depth.bake_textures.poll()
     assert not any(o.get(bake_apply.KEY_BAKE_STATE) for o in bpy.data.objects)
+    curve = bpy.data.objects.new("Path", bpy.data.curves.new("Path", "CURVE"))
+    scene.collection.objects.link(curve)
+    for obj in scene.objects:
+        obj.select_set(obj in (curve, cam))  # no mesh among them: refused, not every mesh textured instead
+    with pytest.raises(RuntimeError, match="'Path' \\(curve\\): only meshes can be textured"):
+        bpy.ops.depth.texture_multiview(placement="ORBIT", views=1, bake_size="512", view_size=48)
+    with pytest.raises(RuntimeError, match="only meshes"):
+        bpy.ops.depth.project_image(image=img.name)
+    assert snapshot() == before
