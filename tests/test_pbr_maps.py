@@ -59,6 +59,9 @@ def test_generators_hand_out_maps_and_the_albedo_carries_no_shadow(name):
     assert flat <= 0.1 < lit, (flat, lit)
     metal = gen.generate_maps(depth, None, "polished metal", 7, camera=cam).maps
     assert metal["metallic"][mask].mean() > 0.9 and metal["roughness"][mask].mean() < 0.3
+    for prompt, seed in (("gold", 1), ("polished silver", 1), ("silver", 11)):  # metals named by their colour alone
+        assert gen.generate_maps(depth, None, prompt, seed, camera=cam).maps["metallic"][mask].mean() > 0.9, prompt
+    assert gen.generate_maps(depth, None, "golden grass", 7, camera=cam).maps["metallic"].max() == 0.0
 
 
 def test_normal_from_height_tilts_against_the_slope():

@@ -68,10 +68,13 @@ COLOURS: dict[str, tuple[float, float, float]] = {
     "gray": (0.52, 0.52, 0.52), "black": (0.08, 0.08, 0.09),
     # metals named by their colour: the word is the style (metal) and this colour both (see parse_prompt)
     "copper": (0.72, 0.42, 0.24), "bronze": (0.55, 0.40, 0.20), "brass": (0.78, 0.64, 0.30),
+    "silver": (0.78, 0.78, 0.80),
 }
+#: Colour words that are metals when nothing else names the material ("gold"; but "gold grass" is grass).
+PRECIOUS_WORDS = frozenset({"gold", "silver"})
 COLOUR_SYNONYMS: dict[str, str] = {
     "grey": "gray", "violet": "purple", "crimson": "red", "scarlet": "red", "azure": "blue", "navy": "blue",
-    "beige": "white", "cream": "white", "golden": "gold", "silver": "gray",
+    "beige": "white", "cream": "white", "golden": "gold",
 }
 
 # finish word -> (value scale, saturation scale)
@@ -140,7 +143,8 @@ def parse_prompt(prompt: str | None, router: bool = True) -> PromptReport:
     :return: The report; ``unknown`` keeps the words as typed (lower case), without repeats.
     """
     report = PromptReport()
-    for word in re.findall(r"[a-z]+", (prompt or "").lower()):
+    words = re.findall(r"[a-z]+", (prompt or "").lower())
+    for word in words:
         if word in FILLER:
             continue
         hit = _canonical(word)
@@ -154,6 +158,8 @@ def parse_prompt(prompt: str | None, router: bool = True) -> PromptReport:
             target.append(canon)
         if kind == "style" and word in COLOURS and word not in report.colours:  # "copper": metal, and its colour
             report.colours.append(word)
+    if not report.styles and PRECIOUS_WORDS & set(words):
+        report.styles.append("metal")  # "gold", "polished silver": the metal itself ("golden" stays a colour)
     if router and not report.styles and report.unknown:
         routed = route_free_text(prompt or "")
         if routed is not None:
