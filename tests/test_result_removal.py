@@ -107,3 +107,12 @@ def test_a_scene_no_window_shows_gets_its_multiview_bake() -> None:
     result = app_multiview.texture_multiview(b, views=2, bake_size=32, view_size=32, prompt="red brick")
     assert {o.name for o in result.objects} == {o.name for o in b.objects if o.type == "MESH"}
     assert min(result.coverage.values()) > 0.5 and not any(writeback.is_ours(o) for o in a.objects)
+
+
+def test_removing_a_relightable_projection_leaves_only_the_generated_image() -> None:
+    """Its maps and occlusion image go with it; the generated image stays (a result to pick from, until saved)."""
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    before = {i.name for i in bpy.data.images}
+    run = api.texture_scene(scene, prompt="red brick", seed=2, compositor=False, maps=True)
+    writeback.remove_result(scene)
+    assert {i.name for i in bpy.data.images} - before - {"Render Result"} == {run.image.name}

@@ -28,7 +28,6 @@ from ..images import KEY_OWNED, owned_collection
 from ..units import unit_scale
 from . import kept
 from .projection_nodes import KEY_SOURCE, MATERIAL_SUFFIX, NODE_PREFIX, build_material, library_of
-from .provenance import KEY_PROVENANCE
 
 __all__ = ["KEY_PROJECTOR", "KEY_SOURCE", "KEY_STATE", "MATERIAL_SUFFIX", "NODE_PREFIX", "ProjectionResult",
            "create_projector", "is_projected", "project_image", "projector_camera_model", "remove_projection",
@@ -154,9 +153,17 @@ def _discard_materials(mats: list[bpy.types.Material]) -> None:
 
 
 def _owned_images(mats: list[bpy.types.Material]) -> set[bpy.types.Image]:
-    """Our images (generated, occlusion depth, maps) that the image nodes of ``mats`` show."""
+    """Our images that the image nodes of ``mats`` show, but the generated images they project (which stay, as
+    results to pick from): their occlusion depth and their material maps."""
     return {n.image for m in mats if m.node_tree is not None for n in m.node_tree.nodes
-            if n.bl_idname == "ShaderNodeTexImage" and n.image is not None and n.image.get(KEY_OWNED)}
+            if n.bl_idname == "ShaderNodeTexImage" and n.image is not None and n.image.get(KEY_OWNED)
+            and n.name != f"{NODE_PREFIX} Image"}
+
+
+def _drop_unused(images: set[bpy.types.Image]) -> None:
+    for image in images:
+        if image.users == 0:
+            bpy.data.images.remove(image)
 
 
 def _restore_object(obj: bpy.types.Object) -> None:
@@ -247,9 +254,7 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
         replaced = [m for m in _projection_materials() if m.users == 0]
         stale = _owned_images(replaced) - {image, depth_image, *(maps or {}).values()}
         _discard_materials(replaced)
-        for old in stale:  # the replaced result's occlusion images, which nothing shows any more: not kept in
-            if old.users == 0 and KEY_PROVENANCE not in old:  # memory; generated images stay (variations to pick)
-                bpy.data.images.remove(old)
+        _drop_unused(stale)  # the replaced result's occlusion images and maps: nothing shows them any more
     projector = create_projector(scene, camera_model, name)
     result = ProjectionResult(projector, replaced=elsewhere)
     made: dict[tuple | None, bpy.types.Material] = {}
@@ -294,7 +299,10 @@ def remove_projection(objects=None) -> int:
     for obj in targets:
         _restore_object(obj)
     mats = _projection_materials()
-    _discard_materials(mats if objects is None else [m for m in mats if m.users == 0])
+    doomed = mats if objects is None else [m for m in mats if m.users == 0]
+    leftovers = _owned_images(doomed)
+    _discard_materials(doomed)
+    _drop_unused(leftovers)  # occlusion images and maps; the generated images stay (results to pick from)
     return len(targets)
 
 
