@@ -218,6 +218,10 @@ def test_displacement_shading_lets_the_height_map_move_the_surface_in_cycles(tmp
     assert moved_by.size > 0.05 * shift.size  # moved: by about the relief, more where it is seen at a grazing angle
     assert np.median(moved_by) < relief and np.percentile(moved_by, 90) < 3.0 * relief
     assert bake_apply.remove_bake() == 2 and snapshot() == before
+    flat = app_multiview.texture_multiview(scene, maps=True, shading="PBR_DISPLACEMENT", generator="baseline", **kw)
+    assert any("'baseline' generator gives no relief" in w for w in flat.warnings)  # its maps are estimated
+    assert not any("Subdivision" in w for w in flat.warnings)
+    assert bake_apply.remove_bake() == 2 and snapshot() == before
     with pytest.raises(BadInput, match="PBR_DISPLACEMENT shading needs"):
         app_multiview.texture_multiview(scene, shading="PBR_DISPLACEMENT", **kw)
 
