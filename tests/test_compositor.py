@@ -227,6 +227,19 @@ def test_the_user_s_compositor_comes_back_after_our_group_was_deleted():
         assert not any(n.mute for n in scene.node_tree.nodes if n.bl_idname == "CompositorNodeComposite")
 
 
+def test_a_transparent_film_stays_transparent_under_the_ai_layer(tmp_out):
+    """The AI layer changes colour only: where the render is transparent (Film Transparent), it stays so."""
+    scene = scene_32()
+    scene.render.film_transparent = True
+    raw = workbench_render(scene, tmp_out / "raw.exr")
+    assert (raw[..., 3] < 0.01).any() and (raw[..., 3] > 0.99).any()  # sky and objects
+    comp.ensure_compositor_group(scene, red_image(), opacity=0.5, use_dof=False, fog_density=0.1)
+    comp.activate_compositor(scene)
+    ours = workbench_render(scene, tmp_out / "ours.exr")
+    assert np.allclose(ours[1:-1, 1:-1, 3], raw[1:-1, 1:-1, 3], atol=1e-3)
+    assert not np.allclose(ours[..., :3], raw[..., :3], atol=0.05)
+
+
 def test_depth_of_field_blurs_by_depth(tmp_out):
     scene = scene_32()
     raw = workbench_render(scene, tmp_out / "raw.exr")[..., :3]

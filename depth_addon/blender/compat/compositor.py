@@ -146,6 +146,19 @@ def new_math(tree: bpy.types.NodeTree, operation: str) -> bpy.types.Node:
     return node
 
 
+def new_replace_alpha(tree: bpy.types.NodeTree) -> bpy.types.Node:
+    """A Set Alpha node that replaces its image's alpha (5.x: a menu socket; 4.x: ``mode``).
+
+    :param tree: A compositor node tree.
+    """
+    node = tree.nodes.new("CompositorNodeSetAlpha")
+    if "Type" in node.inputs:
+        node.inputs["Type"].default_value = "Replace Alpha"
+    else:
+        node.mode = "REPLACE_ALPHA"
+    return node
+
+
 def new_scale_to_render(tree: bpy.types.NodeTree) -> bpy.types.Node:
     """A Scale node that stretches its input to the render size.
 

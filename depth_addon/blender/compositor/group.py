@@ -33,6 +33,7 @@ KEY_PREVIOUS = "depth_addon_previous_compositor"  # on the scene: keeps the user
 KEY_SCENE = "depth_addon_compositor_scene"  # on our node group: the scene it composites (an ID pointer)
 
 N_RENDER, N_IMAGE, N_SCALE, N_MIX = (f"{NODE_PREFIX} {s}" for s in ("Render Layers", "Image", "Scale", "Mix"))
+N_ALPHA, N_SET_ALPHA = f"{NODE_PREFIX} Render Alpha", f"{NODE_PREFIX} Keep Alpha"
 #: Blend modes shared by the colour mix nodes of every supported Blender.
 BLEND_MODES = ("MIX", "DARKEN", "MULTIPLY", "BURN", "LIGHTEN", "SCREEN", "DODGE", "ADD", "OVERLAY", "SOFT_LIGHT",
                "LINEAR_LIGHT", "DIFFERENCE", "EXCLUSION", "SUBTRACT", "DIVIDE", "HUE", "SATURATION", "COLOR", "VALUE")
@@ -163,8 +164,10 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
         per_unit = fog_density * unit_scale(scene)  # the Z pass is in scene units
         result, used = compositor_fx.add_fog(tree, result, depth, per_unit, fog_start, fog_color)
         wanted |= used
+    result = _render_alpha(tree, picture, result)  # 5.3's colour mixes mix alpha too: the render's stays
+    wanted |= {N_ALPHA, N_SET_ALPHA}
     output = compat.group_image_output(tree, "Image")
-    output.node.location = (1600, 100)
+    output.node.location = (1800, 100)
     tree.links.new(result, output)
 
     for node in [n for n in tree.nodes if n.name.startswith(NODE_PREFIX) and n.name not in wanted]:
@@ -177,6 +180,17 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
         "fog_color": [float(c) for c in fog_color[:3]], "normals": normals.name if normals is not None else None,
         "light_direction": [float(v) for v in light_direction], "relight": float(relight)})
     return group
+
+
+def _render_alpha(tree: bpy.types.NodeTree, picture: bpy.types.NodeSocket, result: bpy.types.NodeSocket
+                  ) -> bpy.types.NodeSocket:
+    """``result`` with the render's own alpha (a transparent film stays transparent where the AI layer is mixed)."""
+    split = _node(tree, N_ALPHA, lambda t: t.nodes.new("CompositorNodeSeparateColor"), 1300, -200)
+    keep = _node(tree, N_SET_ALPHA, compat.new_replace_alpha, 1550, 100)
+    tree.links.new(picture, split.inputs["Image"])
+    tree.links.new(result, keep.inputs["Image"])
+    tree.links.new(split.outputs["Alpha"], keep.inputs["Alpha"])
+    return keep.outputs["Image"]
 
 
 def _validated(opacity: float, blend: str, relight: float, fog_density: float, normals: bpy.types.Image | None,
