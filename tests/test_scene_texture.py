@@ -227,3 +227,23 @@ def test_an_object_hidden_behind_others_takes_no_phrase() -> None:
     parts = scene_segments(depth, "brick walls and grass, red door")
     assert not any(d["part"].startswith("Door") for d in parts.decisions)
     assert parts.unused == ["red door"]
+
+
+def test_a_bake_takes_each_object_only_from_its_own_pixels() -> None:
+    """A polished-metal box on brick ground, two views: the box's rim pixels in the views mix in the ground, and
+    its unseen faces are filled from what it was painted with, so every face must come out metal, not brick."""
+    from test_multiview import block_scene
+
+    from depth_addon.app import multiview as app_multiview
+
+    _ground, cube = block_scene()
+    run = app_multiview.texture_multiview(bpy.context.scene, views=2, placement="orbit", seed=3, bake_size=64,
+                                          view_size=64, maps=True, shading="PBR",
+                                          prompt="polished metal box on red brick ground")
+    image = run.maps["Cube"]["metallic"]
+    metallic = np.array(image.pixels[:], np.float32).reshape(image.size[1], image.size[0], 4)[..., 0]
+    uv = cube.data.uv_layers[run.uv_maps["Cube"]]
+    for face in cube.data.polygons:  # the middle of each face's island
+        corners = np.array([uv.data[i].uv[:] for i in face.loop_indices])
+        x, y = (corners.mean(0) * 64).astype(int)
+        assert metallic[y, x] > 0.9, (tuple(face.normal), metallic[y, x])

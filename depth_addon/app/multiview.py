@@ -221,6 +221,8 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         captured = capture_views(scene, list(tris.values()), cameras, s.views, s.placement, s.view_size, s.engine,
                                  warnings, report, models, s.scene_view and not cameras, id_renders)
         segments, parts = views_segments(id_renders, prompt, object_prompts) if id_renders else (None, SceneSegments())
+        for view, labels in zip(captured, segments or (), strict=False):
+            view.labels = labels  # each object is baked from its own pixels of each view
         warnings.extend(f"no object matched {text!r}" for text in parts.unused)
         mapping = locked_mapping(captured)
         timings["depth"] = time.perf_counter() - t
@@ -241,7 +243,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     t = time.perf_counter()
     try:
         result = bake_views(scene, targets, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading,
-                            record, names, report, uv_maps, tris)
+                            record, names, report, uv_maps, tris, owners=parts.owners(target_names))
     except BaseException:  # e.g. an image of the user's named as ours since the start: UV maps added go again
         _drop_added_uvs(target_names)
         raise

@@ -33,6 +33,7 @@ class SceneSegments:
     :param unused: Phrases of the prompt that no part the view shows received.
     :param texts: One text per part index, as the user typed it: the part's phrase of the scene prompt, or its
         object prompt (what a free-text generator reads; :func:`~depth_addon.generation.base.region_prompts`).
+    :param objects: The object of each part index.
     """
 
     segments: np.ndarray | None = None
@@ -40,6 +41,15 @@ class SceneSegments:
     decisions: list[dict] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
+    objects: list[str] = field(default_factory=list)
+
+    def owners(self, names: list[str]) -> dict[str, np.ndarray]:
+        """Object name → the indices of its parts (for the objects ``names`` that have any).
+
+        :param names: Object names.
+        """
+        of = np.array(self.objects, dtype=object)
+        return {n: idx for n in names if len(idx := np.flatnonzero(of == n))} if self.objects else {}
 
 
 def _missing(name: object, names: list[str]) -> str:
@@ -116,7 +126,7 @@ def scene_segments(depth: DepthResult, prompt: str, object_prompts: dict[str, st
         return SceneSegments()
     assignment = assign(scene, parts, object_prompts)
     segments = segment_map(depth, parts)
-    return _reported(scene, assignment, [segments], segments)
+    return _reported(scene, assignment, [segments], parts, segments)
 
 
 def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict[str, str] | None
@@ -147,16 +157,18 @@ def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict
         seg = segment_map(result, local) if local else np.full(result.depth.shape, -1, np.int32)
         maps.append(lookup[np.where(seg >= 0, seg, len(local))])
     assignment = assign(scene, parts, object_prompts)
-    return maps, _reported(scene, assignment, maps)
+    return maps, _reported(scene, assignment, maps, parts)
 
 
-def _reported(scene, assignment, maps: list[np.ndarray], segments: np.ndarray | None = None) -> SceneSegments:
+def _reported(scene, assignment, maps: list[np.ndarray], parts: list, segments: np.ndarray | None = None
+              ) -> SceneSegments:
     """The run's prompts (every part, so indices and palette variants do not depend on the view), with the decisions
     and unused phrases of the parts that ``maps`` paint (parts hidden behind others are left out).
 
     :param scene: The parsed scene prompt.
     :param assignment: Its :func:`~depth_addon.generation.scene_assign.assign` result.
     :param maps: Segment maps in the parts' indices.
+    :param parts: The parts (:class:`~depth_addon.generation.scene_assign.Part`), in index order.
     :param segments: The segment map to keep in the result (single view), or None.
     """
     shown = set(np.unique(np.concatenate([m[m >= 0].ravel() for m in maps])).tolist())
@@ -164,4 +176,5 @@ def _reported(scene, assignment, maps: list[np.ndarray], segments: np.ndarray | 
     painted = {r["phrase"] for r in records}
     texts = [scene.phrases[d.phrase].text if d.phrase >= 0 else d.prompt for d in assignment.decisions]
     return SceneSegments(segments, [d.prompt for d in assignment.decisions], records,
-                         [p.text for i, p in enumerate(scene.phrases) if i not in painted], texts)
+                         [p.text for i, p in enumerate(scene.phrases) if i not in painted], texts,
+                         [p.object for p in parts])

@@ -96,9 +96,11 @@ class FuseOptions:
     unit: float = 1.0
 
 
-def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions) -> FusedTexture:
+def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions, owner: np.ndarray | None = None
+                 ) -> FusedTexture:
     """Fuse the views into one object's texture.
 
+    :param owner: The object's part indices in the views' labels (:attr:`.fusion.View.labels`), or None.
     :param tris: The object's ``(uv, position, normal)`` triangles.
     :param views: Views with images (stacked with their maps when ``options.with_maps``:
         :func:`.map_fusion.stacked`).
@@ -109,7 +111,7 @@ def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions
     geom = raster.rasterize_uv(*tris, size, measure_overlap=False)
     smooth = grid_smoother(geom, o.feather) if o.feather > 0 else None
     colour, weight = accumulate(views, geom.position, geom.normal, o.tolerance, o.exponent, select=o.select,
-                                smooth=smooth)
+                                smooth=smooth, owner=owner)
     seen = weight > 0
     coverage = float(seen.mean()) if seen.size else 0.0
     grid_seen = np.zeros(size * size, bool)

@@ -37,6 +37,8 @@ class View:
     :param origin: The camera model the view was asked for, when the depth renderer returned a
         slightly different one (recorded so the same view can be requested again).
     :param maps: Material maps of the image (:mod:`depth_addon.generation.maps`), or None.
+    :param labels: H×W int part index of each pixel (-1: none), from the view's id pass, or None: an object then
+        takes only its own pixels (:func:`sample_view`'s ``owner``), never a neighbour's seen at its edge.
     """
 
     camera: CameraModel
@@ -45,6 +47,7 @@ class View:
     contribution: np.ndarray | None = None
     origin: CameraModel | None = None
     maps: dict | None = None
+    labels: np.ndarray | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -59,6 +62,19 @@ class View:
         if key not in self._cache:
             self._cache[key] = self.depth * (1.0 + tolerance) + occlusion_slack(self.depth)
         return self._cache[key]
+
+    def settled_labels(self) -> np.ndarray:
+        """:attr:`labels` where the bicubic footprint (5×5 pixels) holds one part, else -2: a sample there would
+        mix a neighbour's colour and material into the part's (a box's rim taking the ground's brick)."""
+        if "settled" not in self._cache:
+            import cv2
+
+            lab = np.asarray(self.labels, np.float32)
+            box = np.ones((5, 5), np.uint8)
+            same = cv2.erode(lab, box, borderType=cv2.BORDER_REPLICATE) == cv2.dilate(
+                lab, box, borderType=cv2.BORDER_REPLICATE)
+            self._cache["settled"] = np.where(same, np.asarray(self.labels), -2).astype(np.int32)
+        return self._cache["settled"]
 
     def colour_at(self, col: np.ndarray, row: np.ndarray) -> np.ndarray:
         """Colours (M, 3) of the image at camera pixel coordinates (any image size), bicubic.
@@ -221,7 +237,8 @@ class Samples:
 
 
 def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: float = 0.005,
-                exponent: float = 2.0, distance_power: float = 2.0, two_sided: bool = False) -> Samples:
+                exponent: float = 2.0, distance_power: float = 2.0, two_sided: bool = False,
+                owner: np.ndarray | None = None) -> Samples:
     """Visibility and weight of surface points in one view.
 
     :param view: The view (camera and depth).
@@ -231,6 +248,8 @@ def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: floa
     :param exponent: Power of the facing term ``n·v``.
     :param distance_power: Power of the distance fall-off ``1/d^p``.
     :param two_sided: Count back faces too (``|n·v|``); otherwise points facing away are hidden.
+    :param owner: Part indices of the points' object: with the view's :attr:`View.labels`, a pixel of another part,
+        or near one (:meth:`View.settled_labels`), does not paint the point: it is then filled from its own part.
     """
     cam = view.camera
     col, row, z = project_points(cam, xyz)
@@ -243,6 +262,10 @@ def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: floa
     if two_sided:
         np.abs(facing, out=facing)
     idx = np.flatnonzero(visible & (facing > 0))
+    if owner is not None and view.labels is not None:  # another part's pixel: not seen, as if hidden
+        settled = idx[np.isin(np.take(view.settled_labels().reshape(-1), flat[idx]), owner)]
+        idx = settled if settled.size else idx[np.isin(np.take(np.asarray(view.labels).reshape(-1), flat[idx]), owner)]
+        # (a part a few pixels wide has no settled pixel: its own pixels, rim and all, still paint it)
     flat, facing, dist, col, row = flat[idx], facing[idx], dist[idx], col[idx], row[idx]
     weight = facing ** exponent if exponent != 1 else facing.copy()
     if distance_power:
@@ -281,7 +304,8 @@ def facing_votes(views: list[View], xyz: np.ndarray, normal: np.ndarray, toleran
 
 def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance: float = 0.005,
                exponent: float = 2.0, distance_power: float = 2.0, select: str = "blend",
-               smooth: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+               smooth: Callable[[np.ndarray], np.ndarray] | None = None, owner: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Fuse every view's colour at the points: a weighted blend, or the best view per point.
 
     Normals are reversed first when most visible points face away from the views
@@ -301,6 +325,7 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
     :param select: :data:`SELECTIONS`: ``blend`` (weighted mean) or ``best`` (winning view, seam hand-over).
     :param smooth: Hand-over filter for ``best``, linear (a blur: zeros stay zeros); a hard switch between
         views when None.
+    :param owner: See :func:`sample_view`.
     :return: ``(colour (N, C), weight (N,))`` (C: the images' channels); colour is 0 where the weight is 0.
         The weight is the summed fusion weight of the views that see the point (also for ``best``).
     """
@@ -313,7 +338,7 @@ def accumulate(views: list[View], xyz: np.ndarray, normal: np.ndarray, tolerance
     for view in views:
         if view.image is None:
             raise BadInput("every view needs an image before fusion")
-        s = sample_view(view, xyz, normal, tolerance, exponent, distance_power)
+        s = sample_view(view, xyz, normal, tolerance, exponent, distance_power, owner=owner)
         if s.index.size:
             found.append((view, s))
     weight = np.zeros(n, np.float32)

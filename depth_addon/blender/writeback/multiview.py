@@ -204,8 +204,8 @@ def _density_warnings(name: str, choice: density.DensityChoice) -> list[str]:
     return out
 
 
-def _fuse_and_prepare(tris: tuple, views: list[View], size: int, options: bake.FuseOptions
-                      ) -> tuple[float, images.Pixels, dict[str, images.Pixels]]:
+def _fuse_and_prepare(tris: tuple, views: list[View], size: int, options: bake.FuseOptions,
+                      owner: np.ndarray | None = None) -> tuple[float, images.Pixels, dict[str, images.Pixels]]:
     """Fuse one object's texture and prepare its images' pixels (a worker thread: no bpy data is touched).
 
     The 8-bit images arrive as PNG files (:class:`images.Pixels <depth_addon.blender.images.Pixels>`), so the
@@ -213,14 +213,14 @@ def _fuse_and_prepare(tris: tuple, views: list[View], size: int, options: bake.F
 
     :return: ``(coverage, lit texture pixels, map name → pixels)``.
     """
-    fused = bake.fuse_texture(tris, views, size, options)
+    fused = bake.fuse_texture(tris, views, size, options, owner)
     maps = {name: images.pixels(value, bottom_up=True, encode=name not in images.FLOAT_MAPS)
             for name, value in fused.maps.items()}
     return fused.coverage, images.pixels(fused.texture, bottom_up=True, encode=True), maps
 
 
 def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewResult, report: Progress | None,
-              made: list, names: dict[str, str], options: bake.FuseOptions) -> None:
+              made: list, names: dict[str, str], options: bake.FuseOptions, owners: dict[str, np.ndarray]) -> None:
     """Fuse every object's texture on worker threads, two at a time, and store each on this (the main) thread.
 
     Objects are independent: while one is stored as Blender images (bpy, main thread only), the next ones fuse
@@ -235,6 +235,7 @@ def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewRes
     :param made: Collects every image made (removed again when the bake fails).
     :param names: Object name → image name.
     :param options: How to fuse.
+    :param owners: Object name → its part indices in the views' labels (objects not named take every pixel).
     """
     bake.warm(views, options.tolerance)
     waiting = iter(objects)
@@ -245,7 +246,7 @@ def _fuse_all(objects: list, tris: dict, views: list[View], result: MultiviewRes
             obj = next(waiting, None)
             if obj is not None:
                 jobs.append((obj, pool.submit(_fuse_and_prepare, tris[obj.name], views, result.sizes[obj.name],
-                                              options)))
+                                              options, owners.get(obj.name))))
 
         for _ in range(FUSION_THREADS + 1):  # one queued: a worker that finishes starts the next at once
             submit_next()
@@ -271,7 +272,8 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
                tolerance: float = 0.005, exponent: float = 2.0, padding: int = 2, shading: str = "EMISSION",
                record: dict | None = None, image_names: dict[str, str] | None = None,
                report: Progress | None = None, uv_maps: dict[str, str] | None = None,
-               triangles: dict | None = None, select: str = "best", feather: float = 1.0) -> MultiviewResult:
+               triangles: dict | None = None, select: str = "best", feather: float = 1.0,
+               owners: dict[str, np.ndarray] | None = None) -> MultiviewResult:
     """Fuse views with images into each object's UV texture and show it on the object.
 
     An object no view sees from any side is reported in the warnings and left as it was.
@@ -292,6 +294,8 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     :param triangles: Object name → world triangles already read; read when None.
     :param select: ``best`` (one view per texel, seams feathered) or ``blend`` (weighted mean of all views).
     :param feather: Width (Gaussian sigma in texels) of the hand-over between views for ``best``.
+    :param owners: Object name → its part indices in the views' labels
+        (:attr:`~depth_addon.texturing.fusion.View.labels`): each object then takes only its own pixels of each view.
     """
     fixed = check_bake_size(bake_size)
     names = bake_apply.check_images_free(objects, "bake", image_names)
@@ -318,7 +322,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
             result.sizes[obj.name] = size
         bake.check_memory(result.sizes, int(np.shape(fused_views[0].image)[-1]) if fused_views else 3)
         options = bake.FuseOptions(tolerance, exponent, padding, select, feather, with_maps, unit_scale(scene))
-        _fuse_all(objects, tris, fused_views, result, report, made, names, options)
+        _fuse_all(objects, tris, fused_views, result, report, made, names, options, owners or {})
         objects = _drop_unseen(objects, result, made)
         for obj in objects:
             result.materials[obj.name] = bake_apply.apply_bake(obj, result.images[obj.name], uv_maps[obj.name],
