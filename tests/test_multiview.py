@@ -201,6 +201,12 @@ def test_texture_multiview_end_to_end_restore_and_regenerate(tmp_out):
     other = regenerate.regenerate(bpy.data.objects["Cube"], scene, seed=4)
     assert np.abs(bake_apply.images.array_from_image(other.images["Cube"]) - pixels["Cube"]).max() > 0.05
     assert provenance_props.find(bpy.data.objects["Cube"])[0]["seed"] == 4
+    bpy.data.objects["Cube"].name = "Brick Pillar"  # renamed since: the objects showing the result are the run's
+    renamed = regenerate.regenerate(bpy.data.objects["Brick Pillar"], scene, seed=5)
+    assert set(renamed.images) == {"Brick Pillar", "Ground"}
+    assert sorted(provenance_props.find(bpy.data.objects["Brick Pillar"])[0]["options"]["objects"]) == [
+        "Brick Pillar", "Ground"]
+    bpy.data.objects["Brick Pillar"].name = "Cube"
 
     assert bake_apply.remove_bake() == 2
     assert snapshot() == before  # every object exactly as before; our images and materials are gone

@@ -25,12 +25,19 @@ from .scene_prompts import SceneSegments, check_object_prompts, scene_segments
 from .texture import PROJECTED_MAPS
 
 
-def _objects(names: list[str]) -> list[bpy.types.Object]:
+def _objects(names: list[str], record: dict) -> list[bpy.types.Object]:
+    """The objects of a bake run: by their recorded names, or (renamed since) the objects that show its result.
+
+    :raises BadInput: When some are gone.
+    """
     found = [bpy.data.objects.get(n) for n in names]
     missing = [n for n, o in zip(names, found, strict=True) if o is None]
-    if missing:
-        raise BadInput(f"objects of the original run are gone: {', '.join(missing)}")
-    return found
+    if not missing:
+        return found
+    showing = [o for o in bpy.data.objects if o.type == "MESH" and (provenance_props.find(o) or (None,))[0] == record]
+    if len(showing) == len(names):  # every object of the run still shows it, under other names
+        return showing
+    raise BadInput(f"objects of the original run are gone: {', '.join(missing)}")
 
 
 def _source(scene: bpy.types.Scene, model, name: str | None):
@@ -89,7 +96,7 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
             tolerance=float(options.get("tolerance", 0.005)), exponent=float(options.get("exponent", 2.0)),
             padding=int(options.get("padding", 2)), shading=options.get("shading", "EMISSION"),
             maps=bool(options.get("maps", False)), new_uv=bool(options.get("new_uv", False)))
-        return (yield from multiview_flow(scene, _objects(options.get("objects", [])), None, prompt, seed,
+        return (yield from multiview_flow(scene, _objects(options.get("objects", []), record), None, prompt, seed,
                                           record.get("negative_prompt", ""), settings, cameras,
                                           object_prompts=options.get("object_prompts")))
     if record.get("generator") == "external image":
