@@ -255,13 +255,16 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
         previous = scene.compositing_node_group
         scene.compositing_node_group = group
         return {"group": None if previous is None else previous.name}
-    state = {"use_nodes": bool(scene.use_nodes), "muted": []}
+    state = {"use_nodes": bool(scene.use_nodes), "muted": [], "fed_by": {}}
     scene.use_nodes = True
     tree = scene.node_tree
     for node in tree.nodes:
         if node.bl_idname == "CompositorNodeComposite" and not node.mute and TAG_NODE not in node:
             node.mute = True
             state["muted"].append(node.name)
+            links = node.inputs["Image"].links  # what feeds it: a file opened in 5.x has no Composite node
+            if links:  # (Blender makes ours a Group Output there, drops the muted one), so it is linked again
+                state["fed_by"][node.name] = [links[0].from_node.name, links[0].from_socket.identifier]
     layers = tree.nodes.new("CompositorNodeRLayers")
     layers.scene = scene
     runner = tree.nodes.new("CompositorNodeGroup")
@@ -277,6 +280,37 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
     tree.links.new(runner.outputs["Image"], output.inputs["Image"])
     tree.nodes.active = output
     return state
+
+
+def migrate_4x_state(scene: bpy.types.Scene, state: dict) -> tuple[dict, bpy.types.NodeTree | None]:
+    """A file our compositor was set up in by 4.x, opened in 5.x: Blender made the scene's node tree a compositor
+    group with our nodes in it, ours output through its Group Output and the user's muted Composite gone. Take our
+    nodes out, give the user's chain its output back, and return the state as 5.x keeps it with the user's tree
+    (None when the scene did not use the compositor).
+
+    :param scene: The scene (5.x).
+    :param state: The 4.x state (``use_nodes``, ``muted``, ``fed_by``).
+    :return: ``(5.x state, the user's compositor to give back)``.
+    """
+    tree = scene.compositing_node_group
+    kept = {k: v for k, v in state.items() if k not in ("use_nodes", "muted", "fed_by")}
+    if tree is None or TAG_NODE in tree:
+        return kept | {"group": None}, None
+    for node in [n for n in tree.nodes if TAG_NODE in n]:
+        tree.nodes.remove(node)
+    output = next((n for n in tree.nodes if n.bl_idname == "NodeGroupOutput"), None)
+    sources = [tuple(v) for v in state.get("fed_by", {}).values()]
+    if not sources:  # saved before this was recorded: the user's one image output that feeds nothing
+        sinks = [n for n in tree.nodes if n.bl_idname != "NodeGroupOutput" and "Image" in n.outputs
+                 and not any(s.links for s in n.outputs)]
+        sources = [(sinks[0].name, sinks[0].outputs["Image"].identifier)] if len(sinks) == 1 else []
+    if output is not None and sources and sources[0][0] in tree.nodes and output.inputs and not output.inputs[0].links:
+        source = next((s for s in tree.nodes[sources[0][0]].outputs if s.identifier == sources[0][1]), None)
+        if source is not None:
+            tree.links.new(source, output.inputs[0])
+    if not state.get("use_nodes", False):
+        return kept | {"group": None}, None
+    return kept | {"group": tree.name}, tree
 
 
 def reselect_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:

@@ -141,6 +141,9 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
         tree.links.remove(link)
 
     wanted = {N_RENDER, N_IMAGE, N_SCALE, N_MIX}
+    old = tree.nodes.get(N_RENDER)
+    if old is not None and (old.bl_idname == "NodeGroupInput") == compat.uses_compositor_groups():
+        tree.nodes.remove(old)  # a group made by 4.x (Group Input) opened in 5.x, or the other way: made anew
     render = _node(tree, N_RENDER, lambda t: compat.new_render_source(t), -600, 200)
     picture, depth = compat.render_source_sockets(render, scene, scene_layer(scene).name)
     pic = _node(tree, N_IMAGE, lambda t: t.nodes.new("CompositorNodeImage"), -600, -350)
@@ -311,6 +314,7 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
     group = find_compositor_group(scene)
     if group is None or group.get(KEY_SCENE) != scene:
         group = ensure_compositor_group(scene, **_params_of(group))
+    _migrate(scene)
     if KEY_STATE not in scene:
         previous = compat.scene_compositor(scene)
         state = {
@@ -331,6 +335,19 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
         group.links.remove(link)
         group.links.new(source, target)
     return group
+
+
+def _migrate(scene: bpy.types.Scene) -> None:
+    """Bring a state that 4.x saved to what 5.x keeps (:func:`~depth_addon.blender.compat.migrate_4x_state`)."""
+    if KEY_STATE not in scene or not compat.uses_compositor_groups():
+        return
+    state = json.loads(scene[KEY_STATE])
+    if "muted" not in state:
+        return
+    state, previous = compat.migrate_4x_state(scene, state)
+    if previous is not None:
+        scene[KEY_PREVIOUS] = previous
+    scene[KEY_STATE] = json.dumps(state)
 
 
 def _drop_if_unused(group: bpy.types.NodeTree) -> None:
@@ -354,6 +371,7 @@ def restore_compositor(scene: bpy.types.Scene) -> bool:
     """
     if KEY_STATE not in scene:
         return False
+    _migrate(scene)
     state = json.loads(scene[KEY_STATE])
     previous = scene.get(KEY_PREVIOUS)
     if previous is None and state.get("group"):
