@@ -29,6 +29,8 @@ _MV_SHADINGS = [("EMISSION", "Lit (as Generated)", "Show the texture exactly as 
                 ("PBR_DISPLACEMENT", "Relightable + Displacement", "Relightable, and the height map moves the "
                  "surface at render time (add a Subdivision Surface modifier for the relief's detail)"),
                 _SHADINGS[1]]
+_BAKE_SHADINGS = [("AUTO", "As Projected", "A relightable projection stays relightable (its maps are baked too); a "
+                   "lit one shows the texture as generated"), *_MV_SHADINGS]
 
 
 def _progress(context: bpy.types.Context):
@@ -169,7 +171,7 @@ class DEPTH_OT_bake_textures(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     bake_size: bpy.props.EnumProperty(name="Texture Size", items=_SIZES, default="1024")
-    shading: bpy.props.EnumProperty(name="Shading", items=_SHADINGS, default="EMISSION")
+    shading: bpy.props.EnumProperty(name="Shading", items=_BAKE_SHADINGS, default="AUTO")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

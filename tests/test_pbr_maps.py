@@ -312,3 +312,25 @@ def test_regenerating_a_relightable_projection_refreshes_its_maps():
     regenerate.regenerate(run.projection.objects[0], scene, seed=9)
     assert len(bpy.data.images) == count  # refreshed in place, nothing added
     assert np.abs(np.array(albedo.pixels[:]) - before).max() > 0.05
+
+
+def test_a_relightable_projection_bakes_relightable_and_exports_its_maps(tmp_path):
+    """Bake Projection of a relightable projection ("As Projected") bakes its maps too: the object stays
+    relightable after the bake, and its glTF export carries them."""
+    from depth_addon import api
+    from depth_addon.app import writeback
+    from depth_addon.blender.demo_scene import build_demo_scene
+
+    scene = build_demo_scene(bpy.context.scene, (64, 64))
+    api.texture_scene(scene, prompt="polished metal", seed=2, compositor=False, maps=True)
+    box = bpy.data.objects["Box"]
+    result = writeback.bake_projection(scene, [box], 64)
+    maps = result.maps["Box"]
+    assert set(maps) == {"albedo", "roughness", "metallic", "normal", "height"}
+    metallic = np.array(maps["metallic"].pixels[:], np.float32).reshape(64, 64, 4)[..., 0]
+    assert np.median(metallic) > 0.9  # the projected maps, not a default
+    bsdf = next(n for n in result.materials["Box"].node_tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+    assert bsdf.inputs["Metallic"].links[0].from_node.image == maps["metallic"]
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "baked.blend"), copy=True)
+    found = gltf_round_trip(tmp_path / "baked.blend", "Box", tmp_path / "box.glb")
+    assert found["images"] >= 3 and found["normal_map_linked"], found

@@ -13,6 +13,7 @@ import bpy
 import numpy as np
 
 from ...errors import BadInput
+from ...texturing import map_fusion
 from ...texturing import provenance as prov
 from ...texturing.fusion import View
 from .. import images
@@ -45,13 +46,29 @@ def projection_parts(obj: bpy.types.Object) -> tuple[bpy.types.Object, bpy.types
     raise BadInput(f"{obj.name!r} has a projection material without projector or image")
 
 
-def projection_view(projector: bpy.types.Object, image: bpy.types.Image, depth_image: bpy.types.Image | None
-                    ) -> View:
+def projection_maps(obj: bpy.types.Object) -> dict[str, bpy.types.Image]:
+    """The material maps a relightable projection on ``obj`` shows (``albedo``, ``roughness``, ``metallic``,
+    ``height``); empty for a lit one.
+
+    :param obj: A projected object.
+    """
+    for slot in obj.material_slots:
+        nodes = slot.material.node_tree.nodes if slot.material is not None and slot.material.node_tree else None
+        found = {name: nodes.get(f"{projection.NODE_PREFIX} {name.title()}") for name, _c in map_fusion.FUSED} \
+            if nodes is not None else {}
+        if found and all(n is not None and n.image is not None for n in found.values()):
+            return {name: node.image for name, node in found.items()}
+    return {}
+
+
+def projection_view(projector: bpy.types.Object, image: bpy.types.Image, depth_image: bpy.types.Image | None,
+                    maps: dict[str, bpy.types.Image] | None = None) -> View:
     """The single view a projection represents (depth ``inf`` everywhere without occlusion).
 
     :param projector: The frozen projector.
     :param image: The projected image.
     :param depth_image: The occlusion depth image or None.
+    :param maps: The projection's material maps (:func:`projection_maps`), carried by the view when given.
     """
     camera = projection.projector_camera_model(projector)
     if depth_image is not None and tuple(depth_image.size) == (camera.width, camera.height):
@@ -61,11 +78,14 @@ def projection_view(projector: bpy.types.Object, image: bpy.types.Image, depth_i
         depth = np.full((camera.height, camera.width), np.inf, np.float32)
     view = View(camera, depth)
     view.image = images.array_from_image(image)[..., :3]
+    if maps:  # as the generator handed them out: albedo as display values, the others as stored
+        view.maps = {name: images.array_from_image(img, srgb=name == "albedo")[..., :3 if name == "albedo" else 1]
+                     .squeeze() for name, img in maps.items()}
     return view
 
 
 def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_size: int = 1024, padding: int = 2,
-                    shading: str = "EMISSION") -> multiview.MultiviewResult:
+                    shading: str = "AUTO") -> multiview.MultiviewResult:
     """Bake the projection shown on ``objects`` (every projected object when None) into their UV maps.
 
     Objects sharing one projector are baked from one view. The provenance of the projected image
@@ -75,7 +95,8 @@ def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_siz
     :param objects: Projected objects.
     :param bake_size: Texture side.
     :param padding: Island padding in texels.
-    :param shading: ``EMISSION`` or ``PRINCIPLED``.
+    :param shading: ``EMISSION`` or ``PRINCIPLED``; ``AUTO``: ``PBR`` for a relightable projection (its maps are
+        baked too, and stay relightable), else ``EMISSION``; ``PBR`` or ``PBR_DISPLACEMENT`` need one.
     :raises BadInput: When an object shows no projection, or for the usual bake refusals.
     """
     scene = scene or bpy.context.scene
@@ -93,7 +114,9 @@ def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_siz
     result = None
     for key, objs in groups.items():
         projector, image, depth_image = parts[key]
-        view = projection_view(projector, image, depth_image)
+        maps = projection_maps(objs[0])
+        view = projection_view(projector, image, depth_image, maps)
+        how = ("PBR" if maps else "EMISSION") if shading == "AUTO" else shading
         source = provenance_props.read(image)
         record = None
         if source is not None:
@@ -104,7 +127,7 @@ def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_siz
             record = prov.provenance("bake", "", 0, "external image", [view.camera],
                                      options={"objects": [o.name for o in objs], "bake_size": int(bake_size),
                                               "image": image.name})
-        done = multiview.bake_views(scene, objs, [view], bake_size, tolerance=0.02, padding=padding, shading=shading,
+        done = multiview.bake_views(scene, objs, [view], bake_size, tolerance=0.02, padding=padding, shading=how,
                                     record=record)
         if result is None:
             result = done
