@@ -101,6 +101,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_out):
         "already exists": dict(objects=[cube]),
         "'Ground Depth Albedo' already exists": dict(objects=[ground], maps=True, shading="PBR"),  # no UV added
         "texture size": dict(objects=[ground], bake_size=3),
+        "whole number of texels, got 7.5": dict(objects=[ground], bake_size=7.5),
         "sees any geometry": dict(objects=[ground], cameras=[away]),
         "placement": dict(objects=[ground], placement="spiral"),
         "which is no object of this scene": dict(objects=["Missing"]),

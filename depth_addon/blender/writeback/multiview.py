@@ -175,6 +175,8 @@ def check_bake_size(bake_size: int | str) -> int | str:
         return "auto"
     if isinstance(bake_size, str) and not bake_size.strip().isdigit():
         raise BadInput(f"bake size must be 'auto' or a number of texels, got {bake_size!r}")
+    if isinstance(bake_size, bool) or (isinstance(bake_size, float) and not bake_size.is_integer()):
+        raise BadInput(f"bake size must be a whole number of texels, got {bake_size!r}")
     return raster.check_size(int(bake_size))
 
 
