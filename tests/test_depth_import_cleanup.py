@@ -140,6 +140,13 @@ def test_prepare_colour_mismatch_and_options(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="unknown import option"):
         ImportOptions.from_flat(colour="x")
     assert ImportOptions.from_flat(values="inverse", focal_px=50, tear_ratio=None).values.kind == "inverse"
+    bytes_as_floats = np.full((10, 16, 3), 200.0, np.float32)  # 0-255 values in a float array
+    p = prepare(d, bytes_as_floats, ImportOptions(fov=60.0))
+    assert np.allclose(p.color, 200.0 / 255.0) and any("divided by 255" in w for w in p.warnings)
+    with pytest.raises(BadInput, match="no finite value"):
+        prepare(d, np.full((10, 16, 3), np.nan, np.float32))
+    with pytest.raises(BadInput, match="at least 0"):
+        ImportOptions.from_flat(fill_holes=True, max_hole=-1)
 
 
 def test_plane_grid_for_material_displacement() -> None:

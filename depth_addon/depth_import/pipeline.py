@@ -179,6 +179,13 @@ def _load_color(color, size: tuple[int, int], policy: str, warnings: list[str], 
             raise BadInput(f"colour array must be H×W×3 or H×W×4 numbers, got {image.dtype} {image.shape}")
         check_size(image.shape[1], image.shape[0], "colour array")
         image, linear, path = image[..., :3], False, None
+        if image.dtype.kind == "f":
+            top = float(np.nanmax(image)) if np.isfinite(image).any() else np.nan
+            if not np.isfinite(top):
+                raise BadInput("the colour array has no finite value")
+            if 1.5 < top <= 255.0:  # 0-255 values in a float array: as a uint8 image means them
+                image = image / np.float32(255.0)
+                warnings.append(f"the colour array's values reach {top:g}: taken as 0-255 and divided by 255")
     else:
         image, linear = read_color(color, as_float=False)
         path = os.fspath(color)

@@ -238,6 +238,8 @@ class Preprocess:
             raise BadInput(f"unknown denoise method {self.denoise!r}; use one of {', '.join(DENOISE)}")
         if not (self.denoise_sigma > 0 and self.denoise_radius >= 1):
             raise BadInput("denoise sigma must be positive and the radius at least 1")
+        if self.max_hole < 0:
+            raise BadInput(f"the largest hole to fill is a number of pixels, at least 0 (all), got {self.max_hole}")
         if self.tear_ratio is not None and not self.tear_ratio > 1:
             raise BadInput(f"tear ratio must be above 1, got {self.tear_ratio}")
 
