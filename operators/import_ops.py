@@ -209,25 +209,30 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         color = bpy.path.abspath(self.color_path) if self.color_path else None
-        done = []
-        for path in paths:
+        done, failed = [], []
+        for path in paths:  # each file on its own: one that fails leaves nothing, and the others still come in
             try:
                 result = import_depth_map(path, color, scene=context.scene, set_scene_camera=self.set_camera,
                                           set_resolution=self.set_resolution, shading=self.shading,
                                           pack=self.pack, preview=self.preview, **options)
             except DepthAddonError as exc:
-                self.report({"ERROR"}, str(exc))
-                return {"CANCELLED"} if not done else {"FINISHED"}
+                failed.append(f"{os.path.basename(path)}: {exc}" if len(paths) > 1 else str(exc))
+                continue
             except Exception as exc:  # a bug, not bad input: the traceback goes to the console, nothing is left
                 traceback.print_exc()
-                self.report({"ERROR"}, f"Depth import of {os.path.basename(path)} failed: {type(exc).__name__}: "
-                                       f"{exc} (traceback in the system console)")
-                return {"CANCELLED"} if not done else {"FINISHED"}
+                failed.append(f"depth import of {os.path.basename(path)} failed: {type(exc).__name__}: {exc} "
+                              "(traceback in the system console)")
+                continue
             for message in result.warnings:
                 self.report({"WARNING"}, message)
             done.append(result)
+        if not done:
+            self.report({"ERROR"}, "; ".join(failed))
+            return {"CANCELLED"}
+        for message in failed:
+            self.report({"WARNING"}, f"Not imported: {message}")
         last = done[-1]
-        self.report({"INFO"}, f"Imported {len(done)} depth map(s); {last.object.name}: "
+        self.report({"INFO"}, f"Imported {len(done)} of {len(paths)} depth map(s); {last.object.name}: "
                               f"{len(last.object.data.polygons)} faces in {sum(last.timings.values()):.2f} s")
         return {"FINISHED"}
 

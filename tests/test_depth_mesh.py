@@ -210,6 +210,11 @@ def test_operator_and_file_handler(import_operator, tmp_path: Path) -> None:
     assert counts() == before
     assert bpy.ops.depth.import_depth_map(filepath=str(tmp_path / "flat.npy")) == {"FINISHED"}  # a wall 1 m away
     assert counts() != before
+    (tmp_path / "broken.npy").write_bytes(b"not an array")
+    several = counts()
+    files = [{"name": n} for n in ("broken.npy", "d.npy")]  # one bad file among several: the others come in
+    assert bpy.ops.depth.import_depth_map(directory=str(tmp_path), files=files) == {"FINISHED"}
+    assert counts() != several and bpy.data.objects.get("Depth d.001") is not None
     handler = bpy.types.FileHandler.bl_rna_get_subclass_py("DEPTH_FH_depth_map")
     assert handler.bl_import_operator == "depth.import_depth_map" and ".pfm" in handler.bl_file_extensions
 
