@@ -69,3 +69,17 @@ def edge_factor(depth: np.ndarray, jump: float = 0.05, radius: int = 1) -> np.nd
     if radius > 0:
         edge = cv2.dilate(edge.astype(np.uint8), np.ones((2 * radius + 1,) * 2, np.uint8)) > 0
     return np.where(edge, EDGE_WEIGHT, 1.0).astype(np.float32)
+
+
+def settled_labels(labels: np.ndarray, size: int) -> np.ndarray:
+    """``labels`` where the ``size``×``size`` neighbourhood holds one label, else -2: a filter reading there (a
+    bicubic sample: 5×5) would mix a neighbouring part's colour and material in (a box's rim, the ground's brick).
+
+    :param labels: H×W int part per pixel.
+    :param size: Side of the neighbourhood in pixels (odd).
+    """
+    lab = np.asarray(labels, np.float32)
+    box = np.ones((size, size), np.uint8)
+    same = cv2.erode(lab, box, borderType=cv2.BORDER_REPLICATE) == cv2.dilate(lab, box,
+                                                                             borderType=cv2.BORDER_REPLICATE)
+    return np.where(same, np.asarray(labels), -2).astype(np.int32)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..errors import BadInput
-from .depth_edges import edge_factor, occlusion_slack
+from .depth_edges import edge_factor, occlusion_slack, settled_labels
 from .sampling import bilinear, planes
 
 #: How :func:`accumulate` fuses views: weighted mean, or the best view per point.
@@ -37,8 +37,7 @@ class View:
     :param origin: The camera model the view was asked for, when the depth renderer returned a
         slightly different one (recorded so the same view can be requested again).
     :param maps: Material maps of the image (:mod:`depth_addon.generation.maps`), or None.
-    :param labels: H×W int part index of each pixel (-1: none), from the view's id pass, or None: an object then
-        takes only its own pixels (:func:`sample_view`'s ``owner``), never a neighbour's seen at its edge.
+    :param labels: H×W int part index per pixel (-1: none) from the view's id pass, or None (see ``owner``).
     """
 
     camera: CameraModel
@@ -64,16 +63,9 @@ class View:
         return self._cache[key]
 
     def settled_labels(self) -> np.ndarray:
-        """:attr:`labels` where the bicubic footprint (5×5 pixels) holds one part, else -2: a sample there would
-        mix a neighbour's colour and material into the part's (a box's rim taking the ground's brick)."""
+        """:attr:`labels` away from other parts (:func:`.depth_edges.settled_labels`, the bicubic footprint)."""
         if "settled" not in self._cache:
-            import cv2
-
-            lab = np.asarray(self.labels, np.float32)
-            box = np.ones((5, 5), np.uint8)
-            same = cv2.erode(lab, box, borderType=cv2.BORDER_REPLICATE) == cv2.dilate(
-                lab, box, borderType=cv2.BORDER_REPLICATE)
-            self._cache["settled"] = np.where(same, np.asarray(self.labels), -2).astype(np.int32)
+            self._cache["settled"] = settled_labels(np.asarray(self.labels), 5)
         return self._cache["settled"]
 
     def colour_at(self, col: np.ndarray, row: np.ndarray) -> np.ndarray:
@@ -264,8 +256,8 @@ def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: floa
     idx = np.flatnonzero(visible & (facing > 0))
     if owner is not None and view.labels is not None:  # another part's pixel: not seen, as if hidden
         settled = idx[np.isin(np.take(view.settled_labels().reshape(-1), flat[idx]), owner)]
+        # a part a few pixels wide has no settled pixel: its own pixels, rim and all, still paint it
         idx = settled if settled.size else idx[np.isin(np.take(np.asarray(view.labels).reshape(-1), flat[idx]), owner)]
-        # (a part a few pixels wide has no settled pixel: its own pixels, rim and all, still paint it)
     flat, facing, dist, col, row = flat[idx], facing[idx], dist[idx], col[idx], row[idx]
     weight = facing ** exponent if exponent != 1 else facing.copy()
     if distance_power:

@@ -27,6 +27,7 @@ from ..evaluation import scene_layer
 from ..images import KEY_OWNED, owned_collection
 from ..units import unit_scale
 from . import kept
+from . import provenance as provenance_props
 from .projection_nodes import KEY_SOURCE, MATERIAL_SUFFIX, NODE_PREFIX, build_material, library_of
 
 __all__ = ["KEY_PROJECTOR", "KEY_SOURCE", "KEY_STATE", "MATERIAL_SUFFIX", "NODE_PREFIX", "ProjectionResult",
@@ -154,10 +155,11 @@ def _discard_materials(mats: list[bpy.types.Material]) -> None:
 
 def _owned_images(mats: list[bpy.types.Material]) -> set[bpy.types.Image]:
     """Our images that the image nodes of ``mats`` show, but the generated images they project (which stay, as
-    results to pick from): their occlusion depth and their material maps."""
+    results to pick from; they carry their provenance): their occlusion depth, their material maps, and pictures
+    of ours made for the projection alone."""
     return {n.image for m in mats if m.node_tree is not None for n in m.node_tree.nodes
             if n.bl_idname == "ShaderNodeTexImage" and n.image is not None and n.image.get(KEY_OWNED)
-            and n.name != f"{NODE_PREFIX} Image"}
+            and not (n.name == f"{NODE_PREFIX} Image" and provenance_props.KEY_PROVENANCE in n.image)}
 
 
 def _drop_unused(images: set[bpy.types.Image]) -> None:
