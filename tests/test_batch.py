@@ -162,3 +162,37 @@ def test_a_bad_later_task_stops_the_job_before_the_first_unit(tmp_path: Path) ->
     with pytest.raises(BadInput, match="task 'bad': no camera named Nope"):
         run_job(parse_job(data, tmp_path), lambda *_a, **_k: None)
     assert not list(tmp_path.rglob("*.exr"))
+
+
+def test_frame_chunks_resume_and_rival_runs_keep_one_consistent_result(tmp_path: Path) -> None:
+    """A frame chunk of a task without a locked range is refused (it would map depth with its own range); a cut
+    manifest gets its finished units back; a unit another run is making is left to it, and one it finished meanwhile
+    is not made again."""
+    import bpy
+
+    from depth_addon.app import batch_run
+    from depth_addon.blender.demo_scene import build_demo_scene
+    from depth_addon.io.locks import FileLock
+
+    build_demo_scene(bpy.context.scene, (16, 16))
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    data = {"tasks": [{"name": "t", "blend": str(blend), "frames": [1, 3], "outputs": ["depth"],
+                       "resolution": [16, 16]}]}
+    with pytest.raises(BadInput, match="no locked depth range.*batch --plan"):
+        batch_run.run_job(parse_job(data, tmp_path), lambda *_a, **_k: None, frames=(1, 2))
+    parsed = parse_job(data, tmp_path)
+    out = Path(parsed.tasks[0].out_dir)
+    out.mkdir(parents=True)
+    second = parsed.units(parsed.tasks[0], [bpy.context.scene.camera.name])[1].key
+    rival = FileLock(out / f".{second}.lock", {"command": "a batch run"})
+    assert rival.acquire()  # another run is making frame 2
+    events = []
+    counts = batch_run.run_job(parsed, lambda event, **kw: events.append((event, kw)))
+    rival.release()
+    assert counts["done"] == 2 and any("is being made by" in kw["message"] for e, kw in events if e == "warning")
+    assert not (out / second).exists()
+    assert batch_run.run_job(parsed, lambda *_a, **_k: None)["done"] == 1  # frame 2, now free
+    (out / "manifest.json").write_text('{"version": 2, "units": {}}')  # cut by hand
+    assert batch_run.run_job(parsed, lambda *_a, **_k: None)["skipped"] == 3
+    assert len(json.loads((out / "manifest.json").read_text())["units"]) == 3

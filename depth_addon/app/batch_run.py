@@ -147,6 +147,10 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     return files
 
 
+class Busy(BadInput):
+    """A unit another run is producing right now (that run makes it: this one goes on with the others)."""
+
+
 def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMapping, emit: Emit,
              manifest: Manifest | None = None) -> dict[str, Path]:
     """Produce the unit in a staging folder, put it in place whole, record it; return artifact kind → path.
@@ -157,12 +161,20 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
     :param mapping: The task's locked mapping.
     :param emit: Event sink; one ``artifact`` per file, after the unit is in place.
     :param manifest: The task's manifest; a new one when None.
-    :raises BadInput: When another run is producing the same unit right now.
+    :raises Busy: When another run is producing the same unit right now.
+    :return: Artifact kind → path; empty when another run finished the unit meanwhile.
     """
     out = check_writable_dir(task.out_dir)
     manifest = manifest or Manifest(out)
     final = out / unit.key
-    with locked(out / f".{unit.key}.lock", f"unit {unit.key} of task {task.name!r}", wait=False):
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(locked(out / f".{unit.key}.lock", "a batch run", wait=False))
+        except BadInput as exc:
+            holder = str(exc).split(" is in use by ")[-1]
+            raise Busy(f"unit {unit.key} of task {task.name!r} is being made by {holder}") from None
+        if manifest.is_done(unit):  # another run finished it since this one listed its units
+            return {}
         for stale in out.glob(f".{unit.key}.staging-*"):  # left by a run that was killed
             shutil.rmtree(stale, ignore_errors=True)
         staging = out / f".{unit.key}.staging-{uuid.uuid4().hex[:8]}"
@@ -220,6 +232,21 @@ def task_object_prompts(task: Task, scene: bpy.types.Scene) -> dict[str, str]:
         raise BadInput(f"task {task.name!r}: {exc}") from None
 
 
+def _chunk(task: Task, units: list[Unit], frames: tuple[int, int] | None) -> list[Unit]:
+    """The task's units within ``frames`` (a farm chunk; every unit when None).
+
+    :raises BadInput: For a chunk of a task whose depth range is not locked: each chunk would map depth with a
+        range of its own frames (``batch --plan`` locks it, as ``--split`` asks).
+    """
+    if frames is None:
+        return units
+    chunk = [u for u in units if frames[0] <= u.frame <= frames[1]]
+    if task.range is None and len(chunk) < len(units):
+        raise BadInput(f"task {task.name!r} has no locked depth range: frames {frames[0]}-{frames[1]} alone would "
+                       "get a range of their own; plan the job first (batch --plan) or give the task a 'range'")
+    return chunk
+
+
 def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[int, int] | None = None,
             cancel: Callable[[], bool] | None = None) -> dict:
     """Run every unit of ``job`` (or of one task / frame chunk) that is not done yet.
@@ -249,11 +276,10 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
             for line in prompt_warnings(task.prompt, dict(task.object_prompts), task.generator):
                 emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
             scene = open_task_file(task)
-            units = job.units(task, task_cameras(task, scene), scene.frame_current)
-            if frames is not None:
-                units = [u for u in units if frames[0] <= u.frame <= frames[1]]
+            units = _chunk(task, job.units(task, task_cameras(task, scene), scene.frame_current), frames)
             manifest = Manifest(task.out_dir)
             todo = [u for u in units if not manifest.is_done(u)]
+            manifest.gather([u for u in units if u not in todo])  # a manifest edited or cut short gets them back
             total += len(units)
             skipped += len(units) - len(todo)
             if not todo:
@@ -264,8 +290,12 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
                     raise Cancelled("batch cancelled")
                 emit("progress", fraction=round((done + skipped) / max(total, 1), 4),
                      message=f"{task.name} {unit.camera} frame {unit.frame}")
-                run_unit(scene, task, unit, mapping, emit, manifest)
-                done += 1
+                try:
+                    made_now = run_unit(scene, task, unit, mapping, emit, manifest)
+                except Busy as exc:  # that run makes it; this one goes on with the others
+                    emit("warning", message=f"{exc}; left to it", task=task.name)
+                    made_now = {}
+                done, skipped = (done + 1, skipped) if made_now else (done, skipped + 1)
         except BaseException:
             for folder in made:  # the folders made for this task, deepest first, while nothing is in them
                 with contextlib.suppress(OSError):

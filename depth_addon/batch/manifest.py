@@ -114,6 +114,22 @@ class Manifest:
             self.units[unit.key] = entry
             write_text_atomic(self.path, json.dumps({"version": 2, "units": self.units}, indent=2, sort_keys=True))
 
+    def gather(self, units: list[Unit]) -> None:
+        """Put the entries of finished ``units`` that ``manifest.json`` lacks (edited, cut short) back into it.
+
+        :param units: Units whose own entries are trusted (:meth:`is_done`).
+        """
+        missing = [u for u in units if u.key not in self.units]
+        if not missing:
+            return
+        with locked(self.out_dir / LOCK, "batch manifest"):
+            self.units = self._read()
+            for unit in missing:
+                entry = self.entry(unit)
+                if entry is not None:
+                    self.units[unit.key] = entry
+            write_text_atomic(self.path, json.dumps({"version": 2, "units": self.units}, indent=2, sort_keys=True))
+
     def record(self, unit: Unit, artifacts: dict[str, str | os.PathLike], provenance: dict) -> None:
         """Record a unit whose files are already in ``<out_dir>/<key>/``: its entry file, then the manifest.
 
