@@ -293,7 +293,7 @@ def test_two_farm_chunks_at_once_lose_no_unit(demo_blend: Path, tmp_path: Path) 
     assert summary["done"] == 1 and summary["skipped"] == 3, "a changed artifact is redone, the rest is trusted"
 
 
-def test_a_unit_in_progress_elsewhere_is_refused(demo_blend: Path, tmp_path: Path) -> None:
+def test_a_unit_in_progress_elsewhere_is_left_to_that_run(demo_blend: Path, tmp_path: Path) -> None:
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"tasks": [{"name": "shot", "blend": str(demo_blend), "frames": [1, 1],
                                           "range": [0.5, 40.0], "outputs": ["depth"], "resolution": [16, 12],
@@ -305,7 +305,9 @@ def test_a_unit_in_progress_elsewhere_is_refused(demo_blend: Path, tmp_path: Pat
         proc = run("batch", str(job))
     finally:
         lock.release()
-    assert proc.returncode == 2 and "unit Demo_Camera_0001 of task 'shot' is in use by another run" in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    assert "unit Demo_Camera_0001 of task 'shot' is being made by another run" in proc.stderr
+    assert "left to it" in proc.stderr and not (tmp_path / "o" / "Demo_Camera_0001").exists()
 
 
 # --- Ctrl+C -----------------------------------------------------------------------------------------------

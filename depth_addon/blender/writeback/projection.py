@@ -153,13 +153,13 @@ def _discard_materials(mats: list[bpy.types.Material]) -> None:
         bpy.data.collections.remove(coll)
 
 
-def _owned_images(mats: list[bpy.types.Material]) -> set[bpy.types.Image]:
-    """Our images that the image nodes of ``mats`` show, but the generated images they project (which stay, as
-    results to pick from; they carry their provenance): their occlusion depth, their material maps, and pictures
-    of ours made for the projection alone."""
+def _owned_images(mats: list[bpy.types.Material], pictures: bool = False) -> set[bpy.types.Image]:
+    """Our images that the image nodes of ``mats`` show: their occlusion depth and material maps; with
+    ``pictures`` also the pictures they project that are ours and no generated result (those carry their
+    provenance and stay, results to pick from)."""
     return {n.image for m in mats if m.node_tree is not None for n in m.node_tree.nodes
             if n.bl_idname == "ShaderNodeTexImage" and n.image is not None and n.image.get(KEY_OWNED)
-            and not (n.name == f"{NODE_PREFIX} Image" and provenance_props.KEY_PROVENANCE in n.image)}
+            and (n.name != f"{NODE_PREFIX} Image" or pictures and provenance_props.KEY_PROVENANCE not in n.image)}
 
 
 def _drop_unused(images: set[bpy.types.Image]) -> None:
@@ -254,7 +254,7 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
         _restore_object(obj)
     if previous:
         replaced = [m for m in _projection_materials() if m.users == 0]
-        stale = _owned_images(replaced) - {image, depth_image, *(maps or {}).values()}
+        stale = _owned_images(replaced, pictures=True) - {image, depth_image, *(maps or {}).values()}
         _discard_materials(replaced)
         _drop_unused(stale)  # the replaced result's occlusion images and maps: nothing shows them any more
     projector = create_projector(scene, camera_model, name)
