@@ -194,3 +194,53 @@ def test_depth_pro_intrinsics_reach_the_import_through_the_worker(addon, photo, 
     alignment, focal_px = align_estimate(estimate, "none")
     assert alignment.method == "metric" and focal_px == pytest.approx(focal, rel=1e-4)
 
+
+
+def _run_import(flow, estimate):
+    """Drive :func:`import_photo_flow` with ``estimate`` as what the estimator gave."""
+    request = next(flow)
+    assert isinstance(request, EstimateRequest)
+    with pytest.raises(StopIteration) as stop:
+        flow.send(estimate)
+    return stop.value.value
+
+
+def test_a_photo_aligned_to_the_scene_lands_on_its_surfaces(addon, tmp_path):
+    """Import Photo as Mesh, aligned to the scene: the mesh lies on the scene's surfaces, seen from its camera,
+    and the user's camera and resolution stay; a photo that does not fit the scene is refused."""
+    from depth_addon.app.estimate import import_photo_flow
+
+    scene = analytic.build(size=(32, 24))
+    scene.camera.location, scene.camera.rotation_euler = (0.4, -0.3, 0.6), (0.1, 0.05, 0.2)
+    scene.render.resolution_x, scene.render.resolution_y = 320, 240  # the user's; the photo is smaller
+    bpy.context.view_layer.update()
+    camera, size = scene.camera, (scene.render.resolution_x, scene.render.resolution_y)
+    truth = render_depth(scene, resolution=(32, 24))
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((24, 32, 3), 128, np.uint8))
+    fits = Estimate(np.where(truth.mask, 0.7 / truth.depth + 0.05, np.nan).astype(np.float32), "disparity", "x")
+    done = _run_import(import_photo_flow(photo, method="scene", scene=scene), fits)
+    assert scene.camera == camera and (scene.render.resolution_x, scene.render.resolution_y) == size
+    mesh = done.imported.object
+    world = np.array([mesh.matrix_world @ v.co for v in mesh.data.vertices])
+    points = truth.camera.unproject(truth.depth, world=True)[truth.mask]
+    nearest = np.sqrt(((world[:, None, :] - points[None, :, :]) ** 2).sum(-1)).min(1)
+    assert nearest.max() < 1e-3, nearest.max()
+    other = fits.values.copy()  # another view's depth in most of the frame: most pixels do not fit
+    rng = np.random.default_rng(0)
+    moved = rng.random(other.shape) < 0.7
+    other[moved] = rng.permutation(other[moved])
+    with pytest.raises(Exception, match="of the photo's pixels fit the scene's depth"):
+        _run_import(import_photo_flow(photo, method="scene", scene=scene), Estimate(other, "disparity", "x"))
+
+
+def test_cli_alignment_options_need_their_alignment(model, photo, tmp_path, capsys):
+    out = str(tmp_path / "d.exr")
+    base = ["estimate-depth", str(photo), "--out", out, "--model", str(model)]
+    assert main([*base, "--point", "1", "1", "2", "--point", "5", "5", "3"]) == 2
+    assert "--point is for --align points" in capsys.readouterr().err
+    assert main([*base, "--height", "1.5"]) == 2
+    bpy.ops.wm.read_homefile(use_empty=True)  # no file open: nothing to align to
+    assert main([*base, "--align", "scene"]) == 2
+    assert "needs the scene: give --blend" in capsys.readouterr().err
+    assert not (tmp_path / "d.exr").exists()

@@ -25,12 +25,12 @@ from ..errors import BadInput
 from ..estimation import METHODS, Alignment, fit_ground, fit_points, fit_range, fit_scene
 from ..estimation.estimator import Estimate, Estimator, check_photo, estimate_photo, weights_problem
 from ..generation import get_generator
-from .depth import render_depth
+from .depth import render_depth, unit_scale
 from .flow import EstimateRequest, Flow, GenerateRequest, accepts, run_local
-from .importing import import_depth_map
+from .importing import import_depth_map, place_import
 
 __all__ = ["METHODS", "PhotoDepth", "PhotoImport", "Restyled", "align_estimate", "estimate_depth", "import_photo",
-           "import_photo_flow", "restyle_flow", "restyle_photo", "weights_problem"]
+           "import_photo_flow", "photo_depth", "restyle_flow", "restyle_photo", "weights_problem"]
 
 
 @dataclass
@@ -41,12 +41,19 @@ class PhotoDepth:
     :param estimate: The estimator's raw output.
     :param alignment: The fit from the estimate to metres.
     :param focal_px: The photo camera's focal length in pixels when known (scene camera, or given).
+    :param camera: Aligned to a scene: the camera the photo is taken to be from, at its size, in metres (the import
+        places the mesh there, on the scene's surfaces).
     """
 
     metres: np.ndarray
     estimate: Estimate
     alignment: Alignment
     focal_px: float | None = None
+    camera: CameraModel | None = None
+
+
+#: Fewest inliers a scene fit may have: below, the photo is not of the scene seen from its camera.
+MIN_SCENE_FIT = 0.5
 
 
 def scene_focal_px(camera_model) -> float | None:
@@ -77,23 +84,46 @@ def align_estimate(estimate: Estimate, method: str = "none", points: Iterable[tu
     :return: ``(alignment, focal_px)``; the focal length is the scene camera's for ``scene``.
     :raises BadInput: For an unknown method, missing parameters, or a failed fit.
     """
+    return _aligned(estimate, method, points, focal_px, height, scene, camera, near, far)[:2]
+
+
+def photo_depth(estimate: Estimate, method: str = "none", **align) -> PhotoDepth:
+    """The estimate in metres (:func:`align_estimate`), with the scene camera when aligned to a scene.
+
+    :param estimate: The estimator's output.
+    :param method: Alignment.
+    :param align: Other keywords of :func:`align_estimate`.
+    """
+    alignment, focal_px, camera = _aligned(estimate, method, **align)
+    return PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment, focal_px, camera)
+
+
+def _aligned(estimate: Estimate, method: str = "none", points: Iterable[tuple[float, float, float]] = (),
+             focal_px: float | None = None, height: float | None = None, scene: bpy.types.Scene | None = None,
+             camera: bpy.types.Object | str | None = None, near: float = 1.0, far: float = 10.0
+             ) -> tuple[Alignment, float | None, CameraModel | None]:
+    """:func:`align_estimate`, and for ``scene`` the scene camera (metres, at the photo's size)."""
     values, space = estimate.values, estimate.kind
     if focal_px is None and estimate.intrinsics is not None:  # the model's own (Depth Pro)
         focal_px = estimate.intrinsics.fx
     if method == "none":
         if space == "depth":
-            return Alignment("depth", 1.0, 0.0, "metric"), focal_px
-        return fit_range(values, space, near, far), focal_px
+            return Alignment("depth", 1.0, 0.0, "metric"), focal_px, None
+        return fit_range(values, space, near, far), focal_px, None
     if method == "points":
-        return fit_points(values, points, space), focal_px
+        return fit_points(values, points, space), focal_px, None
     if method == "ground":
         if focal_px is None or height is None:
             raise BadInput("ground alignment needs the focal length in pixels and the camera height in metres")
-        return fit_ground(values, space, focal_px, height), focal_px
+        return fit_ground(values, space, focal_px, height), focal_px, None
     if method == "scene":
         h, w = values.shape
-        result = render_depth(scene, camera, resolution=(w, h))
-        return fit_scene(values, result.metric()[0], space), scene_focal_px(result.camera)  # fitted in metres
+        metres, model = render_depth(scene, camera, resolution=(w, h)).metric()
+        fitted = fit_scene(values, metres, space)  # in metres
+        if fitted.inliers < MIN_SCENE_FIT:
+            raise BadInput(f"only {fitted.inliers:.0%} of the photo's pixels fit the scene's depth: is it a photo of "
+                           "this scene, taken from its camera? (align by points or ground otherwise)")
+        return fitted, scene_focal_px(model), model
     raise BadInput(f"unknown alignment {method!r}; use one of {', '.join(METHODS)}")
 
 
@@ -111,9 +141,7 @@ def estimate_depth(photo: str | os.PathLike, model: str | os.PathLike | None = N
     :raises BadInput: For an unusable photo or a failed alignment.
     :raises ModelUnavailable: For missing or refused weights.
     """
-    estimate = estimate_photo(photo, model, device, estimator)
-    alignment, focal_px = align_estimate(estimate, method, **align)
-    return PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment, focal_px)
+    return photo_depth(estimate_photo(photo, model, device, estimator), method, **align)
 
 
 @dataclass
@@ -165,11 +193,14 @@ def import_photo_flow(photo: str | os.PathLike, model: str | os.PathLike | None 
     scene = bpy.data.scenes.get(scene_name)
     if scene is None:
         raise BadInput(f"scene {scene_name!r} was removed while the photo's depth was estimated")
-    alignment, focal_px = align_estimate(estimate, method, scene=scene, camera=camera, **(align or {}))
-    depth = PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment, focal_px)
+    depth = photo_depth(estimate, method, scene=scene, camera=camera, **(align or {}))
     lens = {"focal_px": depth.focal_px} if depth.focal_px else {"fov": options.pop("fov", DEFAULT_FOV_DEG)}
+    if depth.camera is not None:  # on the scene's surfaces, seen through its own camera: nothing of its changes
+        options = {"set_scene_camera": False, "set_resolution": False} | options
     result = import_depth_map(depth.metres, str(photo), values="depth", scene=scene, name=Path(photo).stem, **lens,
                               **options)
+    if depth.camera is not None:
+        place_import(result, depth.camera.matrix, unit_scale(scene))
     return PhotoImport(result, depth)
 
 

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 from ..blender.mesh.build import import_depth_map as _import_depth_map
+from ..blender.mesh.build import place_import
+
+__all__ = ["import_depth_map", "place_import"]
 
 
 def import_depth_map(depth, color=None, **options):

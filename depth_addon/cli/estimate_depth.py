@@ -51,6 +51,20 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     return p
 
 
+def _check_alignment_options(args: argparse.Namespace) -> None:
+    """Refuse alignment options the chosen alignment would ignore, and a scene alignment with no scene.
+
+    :raises BadInput: ``--point`` without ``--align points``, ``--height`` without ``--align ground``, ``--align
+        scene`` with no ``--blend`` where no file is open.
+    """
+    if args.point and args.align != "points":
+        raise BadInput(f"--point is for --align points (the alignment is {args.align!r}); add --align points")
+    if args.height is not None and args.align != "ground":
+        raise BadInput(f"--height is for --align ground (the alignment is {args.align!r}); add --align ground")
+    if args.align == "scene" and not args.blend and not bpy.data.filepath:
+        raise BadInput("--align scene needs the scene: give --blend FILE (no file is open)")
+
+
 def run(args: argparse.Namespace, events: EventSink) -> dict:
     """``estimate-depth``: estimate, align, write metres.
 
@@ -64,6 +78,7 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     if out.suffix.lower() not in (".exr", ".npy"):
         raise BadInput(f"unsupported output {out.name!r}; estimate-depth writes metres to .exr or .npy")
     check_writable_dir(out.parent)
+    _check_alignment_options(args)
     scene = None
     if args.align == "scene":
         open_blend(args.blend)
@@ -75,6 +90,8 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     extra = {"estimate": depth.estimate.kind, "model": depth.estimate.model, "alignment": depth.alignment.to_dict()}
     if depth.focal_px:
         extra["focal_px"] = depth.focal_px
+    if depth.camera is not None:  # aligned to a scene: its camera, so import-depth puts the mesh on its surfaces
+        extra["camera"] = depth.camera.to_dict()
     write_depth(out, depth.metres, None, extra)
     events.emit("artifact", kind="depth", path=str(out), alignment=depth.alignment.to_dict())
     return {"timings": {"estimate": depth.estimate.seconds, "total": time.perf_counter() - t},

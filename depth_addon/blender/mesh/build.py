@@ -236,10 +236,24 @@ def _pose(prepared: PreparedImport, unit: float) -> Matrix:
     """Where the camera goes: where the depth file records its camera was (in scene units, without the camera
     object's scale), so a depth render imported back lines up with its scene; else :data:`CAMERA_POSE`."""
     stored = prepared.info.get("stored_pose")
-    if stored is None:
-        return CAMERA_POSE.copy()
-    loc, rot, _scale = Matrix(stored).decompose()
+    return CAMERA_POSE.copy() if stored is None else _in_scene_units(stored, unit)
+
+
+def _in_scene_units(matrix, unit: float) -> Matrix:
+    loc, rot, _scale = Matrix(matrix).decompose()
     return Matrix.LocRotScale(loc / unit, rot, None)
+
+
+def place_import(result: DepthImport, matrix, unit: float) -> None:
+    """Move an import's camera to ``matrix`` and its mesh along (the depth's camera pose when it is known).
+
+    :param result: What :func:`import_depth_map` made.
+    :param matrix: 4×4 camera-to-world matrix in metres.
+    :param unit: Metres per scene unit.
+    """
+    pose = _in_scene_units([list(row) for row in matrix], unit)
+    result.camera.matrix_world = pose
+    result.object.matrix_world = pose @ Matrix.Scale(1.0 / unit, 4)
 
 
 def _stage_images(prepared: PreparedImport, created: list) -> None:
