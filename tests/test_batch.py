@@ -181,6 +181,9 @@ def test_frame_chunks_resume_and_rival_runs_keep_one_consistent_result(tmp_path:
                        "resolution": [16, 16]}]}
     with pytest.raises(BadInput, match="no locked depth range.*batch --plan"):
         batch_run.run_job(parse_job(data, tmp_path), lambda *_a, **_k: None, frames=(1, 2))
+    still = parse_job({"tasks": [{"name": "s", "blend": str(blend), "frames": [50, 50]}]}, tmp_path)
+    units = still.units(still.tasks[0], ["Cam"])
+    assert batch_run._chunk(still.tasks[0], units, (1, 3)) == []  # nothing of it in the chunk: nothing to lock
     parsed = parse_job(data, tmp_path)
     out = Path(parsed.tasks[0].out_dir)
     out.mkdir(parents=True)

@@ -143,6 +143,9 @@ def test_prepare_colour_mismatch_and_options(tmp_path: Path) -> None:
     bytes_as_floats = np.full((10, 16, 3), 200.0, np.float32)  # 0-255 values in a float array
     p = prepare(d, bytes_as_floats, ImportOptions(fov=60.0))
     assert np.allclose(p.color, 200.0 / 255.0) and any("divided by 255" in w for w in p.warnings)
+    highlights = np.full((10, 16, 3), 0.5, np.float32)
+    highlights[2, 3] = 7.25  # a render's float colour with a specular highlight: not bytes
+    assert not any("divided by 255" in w for w in prepare(d, highlights, ImportOptions(fov=60.0)).warnings)
     with pytest.raises(BadInput, match="no finite value"):
         prepare(d, np.full((10, 16, 3), np.nan, np.float32))
     with pytest.raises(BadInput, match="at least 0"):

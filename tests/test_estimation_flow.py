@@ -212,6 +212,7 @@ def test_a_photo_aligned_to_the_scene_lands_on_its_surfaces(addon, tmp_path):
 
     scene = analytic.build(size=(32, 24))
     scene.camera.location, scene.camera.rotation_euler = (0.4, -0.3, 0.6), (0.1, 0.05, 0.2)
+    scene.camera.data.shift_x = 0.2  # an off-centre lens: the photo's principal point follows
     scene.render.resolution_x, scene.render.resolution_y = 320, 240  # the user's; the photo is smaller
     bpy.context.view_layer.update()
     camera, size = scene.camera, (scene.render.resolution_x, scene.render.resolution_y)
@@ -232,6 +233,9 @@ def test_a_photo_aligned_to_the_scene_lands_on_its_surfaces(addon, tmp_path):
     other[moved] = rng.permutation(other[moved])
     with pytest.raises(Exception, match="of the photo's pixels fit the scene's depth"):
         _run_import(import_photo_flow(photo, method="scene", scene=scene), Estimate(other, "disparity", "x"))
+    scene.camera.data.type = "ORTHO"
+    with pytest.raises(Exception, match="orthographic camera"):
+        _run_import(import_photo_flow(photo, method="scene", scene=scene), fits)
 
 
 def test_cli_alignment_options_need_their_alignment(model, photo, tmp_path, capsys):

@@ -241,7 +241,7 @@ def _chunk(task: Task, units: list[Unit], frames: tuple[int, int] | None) -> lis
     if frames is None:
         return units
     chunk = [u for u in units if frames[0] <= u.frame <= frames[1]]
-    if task.range is None and len(chunk) < len(units):
+    if task.range is None and 0 < len(chunk) < len(units):
         raise BadInput(f"task {task.name!r} has no locked depth range: frames {frames[0]}-{frames[1]} alone would "
                        "get a range of their own; plan the job first (batch --plan) or give the task a 'range'")
     return chunk
@@ -279,7 +279,8 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
             units = _chunk(task, job.units(task, task_cameras(task, scene), scene.frame_current), frames)
             manifest = Manifest(task.out_dir)
             todo = [u for u in units if not manifest.is_done(u)]
-            manifest.gather([u for u in units if u not in todo])  # a manifest edited or cut short gets them back
+            waiting = {u.key for u in todo}
+            manifest.gather([u for u in units if u.key not in waiting])  # an edited or cut manifest gets them back
             total += len(units)
             skipped += len(units) - len(todo)
             if not todo:

@@ -19,7 +19,7 @@ import bpy
 import numpy as np
 
 from ..camera import CameraModel
-from ..depth_import.intrinsics import DEFAULT_FOV_DEG
+from ..depth_import.intrinsics import DEFAULT_FOV_DEG, Intrinsics
 from ..depth_import.readers import read_color
 from ..errors import BadInput
 from ..estimation import METHODS, Alignment, fit_ground, fit_points, fit_range, fit_scene
@@ -119,6 +119,9 @@ def _aligned(estimate: Estimate, method: str = "none", points: Iterable[tuple[fl
     if method == "scene":
         h, w = values.shape
         metres, model = render_depth(scene, camera, resolution=(w, h)).metric()
+        if model.ortho:
+            raise BadInput("a photo cannot be aligned to an orthographic camera: it was taken through a lens; "
+                           "align it to a perspective camera, or by points or ground")
         fitted = fit_scene(values, metres, space)  # in metres
         if fitted.inliers < MIN_SCENE_FIT:
             raise BadInput(f"only {fitted.inliers:.0%} of the photo's pixels fit the scene's depth: is it a photo of "
@@ -196,6 +199,8 @@ def import_photo_flow(photo: str | os.PathLike, model: str | os.PathLike | None 
     depth = photo_depth(estimate, method, scene=scene, camera=camera, **(align or {}))
     lens = {"focal_px": depth.focal_px} if depth.focal_px else {"fov": options.pop("fov", DEFAULT_FOV_DEG)}
     if depth.camera is not None:  # on the scene's surfaces, seen through its own camera: nothing of its changes
+        intr = Intrinsics.from_camera_model(depth.camera)  # its shift too
+        lens = {"focal_px": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy}
         options = {"set_scene_camera": False, "set_resolution": False} | options
     result = import_depth_map(depth.metres, str(photo), values="depth", scene=scene, name=Path(photo).stem, **lens,
                               **options)

@@ -183,7 +183,8 @@ def _load_color(color, size: tuple[int, int], policy: str, warnings: list[str], 
             top = float(np.nanmax(image)) if np.isfinite(image).any() else np.nan
             if not np.isfinite(top):
                 raise BadInput("the colour array has no finite value")
-            if 1.5 < top <= 255.0:  # 0-255 values in a float array: as a uint8 image means them
+            finite = image[np.isfinite(image)]
+            if 1.5 < top <= 255.0 and np.array_equal(finite, np.round(finite)):  # 0-255 bytes held as floats
                 image = image / np.float32(255.0)
                 warnings.append(f"the colour array's values reach {top:g}: taken as 0-255 and divided by 255")
     else:

@@ -71,15 +71,12 @@ def edge_factor(depth: np.ndarray, jump: float = 0.05, radius: int = 1) -> np.nd
     return np.where(edge, EDGE_WEIGHT, 1.0).astype(np.float32)
 
 
-def settled_labels(labels: np.ndarray, size: int) -> np.ndarray:
-    """``labels`` where the ``size``×``size`` neighbourhood holds one label, else -2: a filter reading there (a
-    bicubic sample: 5×5) would mix a neighbouring part's colour and material in (a box's rim, the ground's brick).
+def settled_mask(mine: np.ndarray, size: int) -> np.ndarray:
+    """``mine`` where its whole ``size``×``size`` neighbourhood is too: a filter reading there (a bicubic sample:
+    5×5) mixes in nothing of another object's colour and material (a box's rim, the ground's brick).
 
-    :param labels: H×W int part per pixel.
+    :param mine: H×W bool pixels of one object.
     :param size: Side of the neighbourhood in pixels (odd).
     """
-    lab = np.asarray(labels, np.float32)
     box = np.ones((size, size), np.uint8)
-    same = cv2.erode(lab, box, borderType=cv2.BORDER_REPLICATE) == cv2.dilate(lab, box,
-                                                                             borderType=cv2.BORDER_REPLICATE)
-    return np.where(same, np.asarray(labels), -2).astype(np.int32)
+    return cv2.erode(mine.astype(np.uint8), box, borderType=cv2.BORDER_REPLICATE).astype(bool)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..errors import BadInput
-from .depth_edges import edge_factor, occlusion_slack, settled_labels
+from .depth_edges import edge_factor, occlusion_slack, settled_mask
 from .sampling import bilinear, planes
 
 #: How :func:`accumulate` fuses views: weighted mean, or the best view per point.
@@ -62,11 +62,12 @@ class View:
             self._cache[key] = self.depth * (1.0 + tolerance) + occlusion_slack(self.depth)
         return self._cache[key]
 
-    def settled_labels(self) -> np.ndarray:
-        """:attr:`labels` away from other parts (:func:`.depth_edges.settled_labels`, the bicubic footprint)."""
-        if "settled" not in self._cache:
-            self._cache["settled"] = settled_labels(np.asarray(self.labels), 5)
-        return self._cache["settled"]
+    def settled(self, owner: np.ndarray) -> np.ndarray:
+        """H×W bool: ``owner``'s pixels away from other objects' (:func:`.depth_edges.settled_mask`)."""
+        key = ("settled", tuple(int(p) for p in owner))
+        if key not in self._cache:
+            self._cache[key] = settled_mask(np.isin(np.asarray(self.labels), owner), 5)
+        return self._cache[key]
 
     def colour_at(self, col: np.ndarray, row: np.ndarray) -> np.ndarray:
         """Colours (M, 3) of the image at camera pixel coordinates (any image size), bicubic.
@@ -240,8 +241,7 @@ def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: floa
     :param exponent: Power of the facing term ``n·v``.
     :param distance_power: Power of the distance fall-off ``1/d^p``.
     :param two_sided: Count back faces too (``|n·v|``); otherwise points facing away are hidden.
-    :param owner: Part indices of the points' object: with the view's :attr:`View.labels`, a pixel of another part,
-        or near one (:meth:`View.settled_labels`), does not paint the point: it is then filled from its own part.
+    :param owner: The points' object's part indices: with :attr:`View.labels`, no other object's pixel paints it.
     """
     cam = view.camera
     col, row, z = project_points(cam, xyz)
@@ -254,10 +254,11 @@ def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: floa
     if two_sided:
         np.abs(facing, out=facing)
     idx = np.flatnonzero(visible & (facing > 0))
-    if owner is not None and view.labels is not None:  # another part's pixel: not seen, as if hidden
-        settled = idx[np.isin(np.take(view.settled_labels().reshape(-1), flat[idx]), owner)]
-        # a part a few pixels wide has no settled pixel: its own pixels, rim and all, still paint it
-        idx = settled if settled.size else idx[np.isin(np.take(np.asarray(view.labels).reshape(-1), flat[idx]), owner)]
+    if owner is not None and view.labels is not None:  # another object's pixel: not seen, as if hidden
+        labels = np.take(np.asarray(view.labels).reshape(-1), flat[idx])
+        settled = np.take(view.settled(owner).reshape(-1), flat[idx])
+        thin = np.setdiff1d(np.intersect1d(labels, owner), labels[settled])  # a few pixels wide: rim and all
+        idx = idx[settled | np.isin(labels, thin)]
     flat, facing, dist, col, row = flat[idx], facing[idx], dist[idx], col[idx], row[idx]
     weight = facing ** exponent if exponent != 1 else facing.copy()
     if distance_power:
