@@ -1,12 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Multi-view fusion: project surface points into each view, test visibility, weight and blend.
 
-A surface point ``p`` with normal ``n`` seen by a view counts when it is inside the frame, in front
-of the camera and not occluded: its camera Z is at most the view's depth there times ``1 + tol``
-plus a per-pixel *slack* (the depth step to the neighbouring pixels on continuous surfaces), so
-grazing planes are not speckled with false occlusion while silhouettes stay sharp. Its weight is
-``|n·v|^k / d^p`` (two-sided, so flipped normals work) times a small factor near depth
-discontinuities, where a view's colours are least reliable. Colours are sampled bicubically (:mod:`.sampling`).
+A surface point ``p`` with normal ``n`` seen by a view counts when it is inside the frame, in front of the camera
+and not occluded: its camera Z is at most the view's depth there times ``1 + tol`` plus a per-pixel *slack* (the
+depth step to the neighbouring pixels on continuous surfaces), so grazing planes are not speckled with false
+occlusion while silhouettes stay sharp. Its weight is ``|n·v|^k / d^p`` (two-sided: flipped normals work) times a
+small factor near depth discontinuities, where a view's colours are least reliable; colours are sampled bicubically.
 """
 
 from __future__ import annotations
