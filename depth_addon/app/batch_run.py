@@ -31,7 +31,7 @@ from ..depthmap import DepthResult
 from ..errors import BadInput, Cancelled
 from ..generation.scene_prompt import parse_scene_prompt
 from ..io.atomic import check_writable_dir
-from ..io.locks import locked
+from ..io.locks import FileLock
 from ..io.outdir import refuse_inputs_inside
 from ..io.png import to_uint, write_png
 from ..io.staging import replace_folder
@@ -167,12 +167,10 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
     out = check_writable_dir(task.out_dir)
     manifest = manifest or Manifest(out)
     final = out / unit.key
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(locked(out / f".{unit.key}.lock", "a batch run", wait=False))
-        except BadInput as exc:
-            holder = str(exc).split(" is in use by ")[-1]
-            raise Busy(f"unit {unit.key} of task {task.name!r} is being made by {holder}") from None
+    lock = FileLock(out / f".{unit.key}.lock", {"command": "batch"})
+    if not lock.acquire(wait=False):
+        raise Busy(f"unit {unit.key} of task {task.name!r} is being made by {lock.holder()}")
+    try:
         if manifest.is_done(unit):  # another run finished it since this one listed its units
             return {}
         for stale in out.glob(f".{unit.key}.staging-*"):  # left by a run that was killed
@@ -189,6 +187,8 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         manifest.publish(unit, entry)
+    finally:
+        lock.release()
     files = {kind: final / path.relative_to(staging) for kind, path in staged.items()}
     for kind, path in files.items():
         emit("artifact", kind=kind, path=str(path), task=task.name, camera=unit.camera, frame=unit.frame)

@@ -250,7 +250,6 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     timings["bake"] = time.perf_counter() - t
     result.mapping, result.timings, result.decisions = mapping, timings, parts.decisions
     if s.shading == "PBR_DISPLACEMENT" and not any(np.any(v.maps["height"]) for v in captured if v.maps):
-        result.warnings = [w for w in result.warnings if "Subdivision Surface" not in w]  # nothing to subdivide for
         warnings.append(f"the {gen.generator!r} generator gives no relief (its height map, estimated from its "
                         "picture, is flat): displacement moves nothing; the embedded and analytic generators paint one")
     result.warnings[:0] = warnings

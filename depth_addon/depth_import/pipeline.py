@@ -180,10 +180,10 @@ def _load_color(color, size: tuple[int, int], policy: str, warnings: list[str], 
         check_size(image.shape[1], image.shape[0], "colour array")
         image, linear, path = image[..., :3], False, None
         if image.dtype.kind == "f":
-            top = float(np.nanmax(image)) if np.isfinite(image).any() else np.nan
-            if not np.isfinite(top):
-                raise BadInput("the colour array has no finite value")
             finite = image[np.isfinite(image)]
+            if not finite.size:
+                raise BadInput("the colour array has no finite value")
+            top = float(finite.max())
             if 1.5 < top <= 255.0 and np.array_equal(finite, np.round(finite)):  # 0-255 bytes held as floats
                 image = image / np.float32(255.0)
                 warnings.append(f"the colour array's values reach {top:g}: taken as 0-255 and divided by 255")

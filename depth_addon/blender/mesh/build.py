@@ -203,9 +203,7 @@ def build(prepared: PreparedImport, scene: bpy.types.Scene | None = None, set_sc
         else:
             fill_quad_mesh(me, grid)
         ob = _keep(created, bpy.data.objects.new(f"Depth {name}", me))
-        pose = _pose(prepared, unit_scale(scene))
-        cam_ob.matrix_world = pose  # the mesh is in metres: scaled into a scene whose Unit Scale is set
-        ob.matrix_world = pose @ Matrix.Scale(1.0 / unit_scale(scene), 4)
+        _place(cam_ob, ob, _pose(prepared, unit_scale(scene)), unit_scale(scene))
         info = dict(prepared.info, warnings=prepared.warnings)
         material, texture = _displacement(prepared, ob, d_image, material, info, created)
         if material is not None:
@@ -251,9 +249,13 @@ def place_import(result: DepthImport, matrix, unit: float) -> None:
     :param matrix: 4×4 camera-to-world matrix in metres.
     :param unit: Metres per scene unit.
     """
-    pose = _in_scene_units([list(row) for row in matrix], unit)
-    result.camera.matrix_world = pose
-    result.object.matrix_world = pose @ Matrix.Scale(1.0 / unit, 4)
+    _place(result.camera, result.object, _in_scene_units([list(row) for row in matrix], unit), unit)
+
+
+def _place(camera: bpy.types.Object, mesh: bpy.types.Object, pose: Matrix, unit: float) -> None:
+    """Put the camera at ``pose`` and the mesh (in metres, camera space) along, scaled into scene units."""
+    camera.matrix_world = pose
+    mesh.matrix_world = pose @ Matrix.Scale(1.0 / unit, 4)
 
 
 def _stage_images(prepared: PreparedImport, created: list) -> None:

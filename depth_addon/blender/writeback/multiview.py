@@ -340,7 +340,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     if record:
         for obj in objects:
             provenance_props.attach(record, result.images[obj.name], result.materials[obj.name])
-    if shading == "PBR_DISPLACEMENT":
+    if shading == "PBR_DISPLACEMENT" and any(np.any(v.maps["height"]) for v in views if v.maps):  # some relief
         result.warnings.extend(f"{o.name!r} has no Subdivision Surface modifier: its height map moves only its "
                                "vertices; add one (adaptive from Blender 5.0) to render the relief"
                                for o in objects if not any(m.type == "SUBSURF" for m in o.modifiers))

@@ -53,10 +53,11 @@ def projection_maps(obj: bpy.types.Object) -> dict[str, bpy.types.Image]:
     :param obj: A projected object.
     """
     for slot in obj.material_slots:
-        nodes = slot.material.node_tree.nodes if slot.material is not None and slot.material.node_tree else None
-        found = {name: nodes.get(f"{projection.NODE_PREFIX} {name.title()}") for name, _c in map_fusion.FUSED} \
-            if nodes is not None else {}
-        if found and all(n is not None and n.image is not None for n in found.values()):
+        tree = slot.material.node_tree if slot.material is not None else None
+        if tree is None:
+            continue
+        found = {name: tree.nodes.get(f"{projection.NODE_PREFIX} {name.title()}") for name, _c in map_fusion.FUSED}
+        if all(n is not None and n.image is not None for n in found.values()):
             return {name: node.image for name, node in found.items()}
     return {}
 
@@ -79,8 +80,8 @@ def projection_view(projector: bpy.types.Object, image: bpy.types.Image, depth_i
     view = View(camera, depth)
     view.image = images.array_from_image(image)[..., :3]
     if maps:  # as the generator handed them out: albedo as display values, the others as stored
-        view.maps = {name: images.array_from_image(img, srgb=name == "albedo")[..., :3 if name == "albedo" else 1]
-                     .squeeze() for name, img in maps.items()}
+        arrays = {name: images.array_from_image(img, srgb=name == "albedo") for name, img in maps.items()}
+        view.maps = {name: a[..., :3] if name == "albedo" else a[..., 0] for name, a in arrays.items()}
     return view
 
 
