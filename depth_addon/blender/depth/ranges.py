@@ -14,7 +14,8 @@ from ...camera import CameraModel
 from ...depthmap import DepthResult
 from ...errors import BadInput
 from ...mapping import RANGES, DepthMapping, frustum_range, robust_range, union_range
-from .render import evaluated_depsgraph, render_layer, scene_state
+from ..evaluation import scene_depsgraph, scene_layer
+from .render import scene_state
 from .scene import affine_inverse, mesh_arrays, scene_instances
 
 MAX_FRUSTUM_POINTS = 2_000_000
@@ -26,8 +27,8 @@ def frustum_points(scene: bpy.types.Scene, camera: CameraModel) -> np.ndarray:
     :param scene: The scene (its current frame and view layer).
     :param camera: The camera the points are expressed in.
     """
-    layer = render_layer(scene)
-    instances = scene_instances(evaluated_depsgraph(scene, layer), scene_state(scene, layer)[0])
+    layer = scene_layer(scene)
+    instances = scene_instances(scene_depsgraph(scene, layer), scene_state(scene, layer)[0])
     view = affine_inverse(camera.matrix)[0]
     local = {k: mesh_arrays(me)[0].astype(np.float64) for k, me in instances.meshes.items()}
     total = sum(len(local[k]) for k in instances.keys)

@@ -25,25 +25,19 @@ from ...camera import CameraModel
 from ...depthmap import DepthResult
 from ...errors import BadInput
 from ..camera import camera_model, render_size, resolve_camera
-from ..evaluation import scene_layer
+from ..evaluation import scene_depsgraph, scene_layer
 from ..units import unit_scale
 from . import cache as depth_cache
 from . import gpu as depth_gpu
 from . import rendered
 from .engine import render_engine_depth
 from .plan import draw_plan
-from .rendered import evaluated_depsgraph
 from .scene import RenderVisibility, SceneInstances, affine_inverse, bounding_boxes, check_renderable, scene_instances
 from .viewport import input_problems, render_settings, viewport_differs, viewport_hidden, watched_objects
 
 ENGINES = ("auto", "gpu", "workbench", "cycles")
 _verdicts: dict[tuple, tuple] = {}
 _walks: dict = {}
-
-
-def render_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
-    """The view layer depth is rendered for (:func:`~depth_addon.blender.evaluation.scene_layer`)."""
-    return scene_layer(scene)
 
 
 def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple[RenderVisibility, str | None, bool, dict]:
@@ -133,7 +127,7 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
     visibility, differs, tracked, settings = state
     view = affine_inverse(cam.matrix)[0]
     depth_gpu.ensure_gpu(passes)  # first: creating the context renders, which re-evaluates animated objects
-    depsgraph = evaluated_depsgraph(scene, layer)
+    depsgraph = scene_depsgraph(scene, layer)
     instances = _instances(depsgraph, scene, layer, visibility, slots)
     proj = np.array(cam_obj.evaluated_get(depsgraph).calc_matrix_camera(
         depsgraph, x=cam.width, y=cam.height,
@@ -167,7 +161,7 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
 
     with depth_cache.quiet():
         depth_gpu.run_in_render(scene, layer.name, job, cam_obj)
-        evaluated_depsgraph(scene, layer)  # the render's own updates are not edits
+        scene_depsgraph(scene, layer)  # the render's own updates are not edits
     return out
 
 
@@ -196,8 +190,8 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     width, height = render_size(scene, resolution)
     start = time.perf_counter()
     depth_cache.install_handlers()
-    layer = render_layer(scene)
-    depsgraph = evaluated_depsgraph(scene, layer)
+    layer = scene_layer(scene)
+    depsgraph = scene_depsgraph(scene, layer)
     cam = camera_model(scene, cam_obj, width, height)
     state = scene_state(scene, layer)
     visibility = state[0]
@@ -225,7 +219,7 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
         check_renderable(instances, bounding_boxes(instances), scene, modelview, cam.clip[0])
         with depth_cache.quiet():  # the render sets and restores settings: not edits
             out = {"depth": render_engine_depth(scene, layer, cam_obj, width, height, used, visibility)}
-            evaluated_depsgraph(scene, layer)
+            scene_depsgraph(scene, layer)
     depth = out["depth"]
     result = DepthResult(depth=depth, mask=np.isfinite(depth), camera=cam, engine=used, radial=radial,
                          meta={"camera_name": cam_obj.name, "frame": scene.frame_current},

@@ -50,11 +50,6 @@ class Snapshot:
     settings: dict = field(default_factory=dict)
 
 
-def evaluated_depsgraph(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> bpy.types.Depsgraph:
-    """The evaluated viewport depsgraph of ``layer`` (:func:`~depth_addon.blender.evaluation.scene_depsgraph`)."""
-    return scene_depsgraph(scene, layer)
-
-
 def fingerprint(scene: bpy.types.Scene) -> tuple:
     """The render settings that change every render-level mesh at once."""
     r = scene.render
@@ -127,7 +122,7 @@ def snapshot(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibility: Ren
     with depth_cache.quiet():
         depth_gpu.run_in_render(scene, layer.name, lambda dg: result.append(
             _read(dg, visibility, old, key, settings)), camera)
-        evaluated_depsgraph(scene, layer)  # takes in the render's own updates while they are ignored
+        scene_depsgraph(scene, layer)  # takes in the render's own updates while they are ignored
     snap, fresh = result[0]
     for k, arrays in fresh.items():
         entry = depth_cache.MeshEntry(None, arrays)

@@ -21,8 +21,9 @@ import bpy
 from ...errors import BadInput, Cancelled
 from ...mapping import union_range
 from ..camera import render_size, resolve_camera
+from ..evaluation import scene_layer
 from .ranges import view_range
-from .render import render_depth, render_layer
+from .render import render_depth
 
 RANGE_PASS_SIZE = 512
 
@@ -46,7 +47,7 @@ def scene_views(scene: bpy.types.Scene, frames: tuple[int, int] | None = None, a
     :raises BadInput: No camera, an empty or reversed frame range.
     """
     if all_cameras:
-        names = sorted(o.name for o in render_layer(scene).objects if o.type == "CAMERA")
+        names = sorted(o.name for o in scene_layer(scene).objects if o.type == "CAMERA")
         if not names:
             raise BadInput(f"scene {scene.name!r} has no camera objects")
     else:
