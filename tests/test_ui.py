@@ -176,6 +176,17 @@ def test_disabled_operators_say_why(addon, call, message: str) -> None:
         call()
 
 
+def test_generate_refuses_an_unknown_generator(addon) -> None:
+    """A misspelt Generator field disables Generate with the names that exist, instead of failing in the worker."""
+    build()
+    bpy.context.scene.depth_addon.generator = "embeded"
+    try:
+        with pytest.raises(RuntimeError, match="no generator called 'embeded' \\(known: analytic, baseline"):
+            bpy.ops.depth.generate()
+    finally:
+        bpy.context.scene.depth_addon.generator = ""
+
+
 def test_install_refused_offline(addon) -> None:
     """With online access off, Install PyTorch is refused with the reason and the manual route; nothing runs."""
     if bpy.app.online_access:

@@ -14,7 +14,7 @@ import os
 import bpy
 
 from ..estimation.estimator import weights_problem
-from ..generation import DEFAULT_GENERATOR, needs
+from ..generation import DEFAULT_GENERATOR, available_generators, needs
 from ..worker.config import WorkerConfig
 
 #: The add-on's root package (``bl_ext.<repo>.depth_addon`` when installed): the preferences' ``bl_idname``.
@@ -140,6 +140,9 @@ def missing_for(backend: str) -> str | None:
 
     :param backend: Registry name.
     """
+    known = available_generators()
+    if backend.strip() and backend.strip().lower() not in known:
+        return f"there is no generator called {backend!r} (known: {', '.join(known)})"
     for module in needs(backend):
         if module == "torch":
             status = torch_status()
