@@ -4,8 +4,8 @@ PyTorch is), aligns it to metres and imports it as a camera-correct mesh coloure
 
 The weights folder is the operator's own Model Folder, else Preferences › Depth Estimator, else
 ``$DEPTH_ADDON_DEPTH_MODEL`` or ``~/depth_addon_models/Depth-Anything-V2-Small-hf``. Without weights there the
-operator is disabled and its poll message says what to download and where to put it; nothing else depends on
-the weights.
+sidebar says what to download and where to put it, and so does the operator when it runs (a script may name its
+own Model Folder, so the weights do not disable it); nothing else depends on the weights.
 """
 
 import os
@@ -57,9 +57,9 @@ class DEPTH_OT_import_photo_as_mesh(FollowJobs, bpy.types.Operator, ImportHelper
         if context.scene is None:
             cls.poll_message_set("No scene to import into")
             return False
-        problem = setup.depth_model_problem(context)
+        problem = setup.estimator_torch_problem()  # weights: the run's own Model Folder may name them
         if problem:
-            cls.poll_message_set(f"{problem}, then choose it in Preferences › Add-ons › Depth Addon › Depth Estimator")
+            cls.poll_message_set(problem)
             return False
         return True
 

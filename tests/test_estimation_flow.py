@@ -67,20 +67,30 @@ def test_align_to_the_scene_from_its_camera(addon):
     assert focal and np.allclose(recovered[ok], metres[ok], rtol=1e-3)
 
 
-def test_operator_poll_says_what_to_download(addon, monkeypatch, tmp_path):
+def test_operator_says_what_to_download(addon, monkeypatch, tmp_path):
+    """Without weights anywhere, the run stops at once and says what to download; nothing is imported."""
     monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(tmp_path / "missing"))
-    assert not bpy.ops.depth.import_photo_as_mesh.poll()
+    before = set(bpy.data.objects)
     with pytest.raises(RuntimeError, match="Depth-Anything-V2-Small-hf"):
         bpy.ops.depth.import_photo_as_mesh(filepath="x.png")
+    assert set(bpy.data.objects) == before
+
+
+def test_the_operators_own_folder_needs_nothing_else(addon, prefs, model, photo, monkeypatch, tmp_path):
+    """A script naming its Model Folder runs with no weights in the preferences or the default place."""
+    monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(tmp_path / "missing"))
+    prefs.depth_model_dir = ""
+    assert bpy.ops.depth.import_photo_as_mesh.poll()
+    assert bpy.ops.depth.import_photo_as_mesh(filepath=str(photo), model_dir=str(model), align="none") == {"FINISHED"}
 
 
 def test_the_preferences_folder_is_used_when_the_operator_has_none(addon, prefs, model, photo, monkeypatch, tmp_path):
     """Operator folder, then Preferences › Depth Estimator, then the environment or home default."""
     monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(tmp_path / "missing"))
     prefs.depth_model_dir = ""
-    assert not bpy.ops.depth.import_photo_as_mesh.poll()
+    with pytest.raises(RuntimeError, match="No depth estimator weights in .*missing"):
+        bpy.ops.depth.import_photo_as_mesh(filepath=str(photo), align="none")
     prefs.depth_model_dir = str(model)
-    assert bpy.ops.depth.import_photo_as_mesh.poll()
     assert bpy.ops.depth.import_photo_as_mesh(filepath=str(photo), align="none") == {"FINISHED"}
     with pytest.raises(RuntimeError, match="No depth estimator weights in .*elsewhere"):
         bpy.ops.depth.import_photo_as_mesh(filepath=str(photo), model_dir=str(tmp_path / "elsewhere"))

@@ -82,11 +82,15 @@ def depth_model_problem(context: bpy.types.Context | None = None, folder: str = 
     :param context: Context; ``bpy.context`` when None.
     :param folder: A folder chosen for this run.
     """
-    problem = weights_problem(depth_model_dir(context, folder))
+    return weights_problem(depth_model_dir(context, folder)) or estimator_torch_problem()
+
+
+def estimator_torch_problem() -> str | None:
+    """Why the worker cannot run the depth estimator whatever its weights (no PyTorch for it), or None."""
     status = torch_status()
-    if problem is None and not (status["found"] or status["custom"]):
-        return "Depth estimation needs PyTorch in the worker: Preferences › Add-ons › Depth Addon › Install PyTorch"
-    return problem
+    if status["found"] or status["custom"]:
+        return None
+    return "Depth estimation needs PyTorch in the worker: Preferences › Add-ons › Depth Addon › Install PyTorch"
 
 
 def generator_name(context: bpy.types.Context) -> str:
