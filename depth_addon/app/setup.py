@@ -145,7 +145,8 @@ def missing_for(backend: str) -> str | None:
     :param backend: Registry name.
     """
     known = available_generators()
-    if backend.strip() and backend.strip().lower() not in known:
+    plugins = "--generators" in worker_config().args  # a worker set up with extra generator modules
+    if backend.strip() and backend.strip().lower() not in known and not plugins:
         return f"there is no generator called {backend!r} (known: {', '.join(known)})"
     for module in needs(backend):
         if module == "torch":
