@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Memory guard of depth import: sizes from headers (colour JPEG/PNG/BMP/WebP/TIFF, BigTIFF and EXR depth),
-refused above the limit before anything is decoded, and EXR reads that decode only the channel asked for."""
+refused above the limit before anything is decoded, EXR reads that decode only the channel asked for, and photos
+turned upright by their EXIF Orientation."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 
 from depth_addon.depth_import import prepare, read_color, read_depth
 from depth_addon.depth_import import readers as readers_module
-from depth_addon.depth_import.headers import image_size
+from depth_addon.depth_import.headers import exif_orientation, image_size
+from depth_addon.depth_import.readers import read_photo
 from depth_addon.errors import BadInput
 
 RNG = np.random.default_rng(11)
@@ -211,3 +213,41 @@ def test_exr_channel_of_a_later_part(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(BadInput, match="decodes every part"):
         read_depth(path, channel="Z")
     assert np.array_equal(read_depth(path, channel="R").values, r)  # first part: one channel, no budget
+
+
+def _oriented_jpeg(path: Path, image: np.ndarray, orientation: int) -> Path:
+    """A JPEG of ``image`` as stored, with an EXIF Orientation tag (written by Pillow, as cameras do)."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(image).save(path, exif=exif, quality=100)
+    return path
+
+
+def test_exif_orientation_turns_photos_upright_as_decoders_do(tmp_path: Path) -> None:
+    """Every EXIF Orientation (1 to 8) turns the stored pixels as OpenCV's own upright decode does; files without
+    the tag (or not JPEG) are as stored."""
+    image = np.kron(RNG.integers(0, 255, (6, 10, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
+    for orientation in range(1, 9):
+        path = _oriented_jpeg(tmp_path / f"o{orientation}.jpg", image, orientation)
+        assert exif_orientation(path) == orientation
+        shown = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        turned = read_photo(path)
+        assert turned.shape == shown.shape, orientation
+        assert np.abs(turned * 255 - shown).max() < 1.0, orientation
+    (tmp_path / "plain.png").write_bytes(encoded(".png", image))
+    assert exif_orientation(tmp_path / "plain.png") == 1
+    assert exif_orientation(tmp_path / "missing.jpg") == 1
+
+
+def test_an_oriented_colour_jpeg_is_imported_upright(tmp_path: Path) -> None:
+    """A phone photo stored sideways colours its upright depth map upright (as an array: Blender would show the
+    stored pixels), with a warning saying so and no resize."""
+    image = np.kron(RNG.integers(0, 255, (6, 10, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
+    path = _oriented_jpeg(tmp_path / "phone.jpg", image, 6)  # stored 80×48, shown 48×80
+    prepared = prepare(np.full((80, 48), 2.0, np.float32), path)
+    assert prepared.color_path is None and prepared.color.shape == (80, 48, 3)
+    assert np.abs(prepared.color - read_photo(path)).max() < 1e-6
+    assert any("EXIF Orientation (6)" in w for w in prepared.warnings)
+    assert not any("resized" in w for w in prepared.warnings)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..depth_import.intrinsics import DEFAULT_FOV_DEG, Intrinsics
-from ..depth_import.readers import read_color
+from ..depth_import.readers import read_photo
 from ..errors import BadInput
 from ..estimation import METHODS, Alignment, fit_ground, fit_points, fit_range, fit_scene
 from ..estimation.estimator import Estimate, Estimator, check_photo, estimate_photo, weights_problem
@@ -254,7 +254,7 @@ def restyle_flow(photo: str | os.PathLike, prompt: str, seed: int = 0, model: st
     estimate = yield EstimateRequest(os.fspath(photo), os.fspath(model or ""), device)
     alignment, _ = align_estimate(estimate, "none", near=near, far=far)
     depth = PhotoDepth(alignment.to_metres(estimate.values), estimate, alignment)
-    rgb, _linear = read_color(photo)
+    rgb = read_photo(photo)
     h, w = depth.metres.shape
     fov = math.degrees(estimate.intrinsics.fov_x) if estimate.intrinsics is not None else DEFAULT_FOV_DEG
     camera = CameraModel.from_fov(w, h, fov)

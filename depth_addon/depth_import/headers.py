@@ -21,26 +21,35 @@ _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_MAX_SEGMENTS = 4096
 
 
-def _jpeg_size(fh, path: str | os.PathLike) -> tuple[int, int]:
-    """Walk the JPEG segments up to the frame header; return ``(width, height)``."""
+def _jpeg_segments(fh):
+    """Yield ``(marker, length)`` of each JPEG segment up to the scan, the file at the segment's payload (skipped
+    with a seek when the caller reads nothing)."""
     fh.seek(2)
     for _ in range(_JPEG_MAX_SEGMENTS):
         byte = fh.read(1)
         if byte != b"\xff":  # every segment starts with a marker
-            break
+            return
         while byte == b"\xff":  # fill bytes before the marker code
             byte = fh.read(1)
         if not byte:
-            break
+            return
         marker = byte[0]
         if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
             continue
-        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
-            break
+        if marker in (0xD9, 0xDA):  # end of image / start of scan
+            return
         raw = fh.read(2)
         if len(raw) < 2:
-            break
+            return
         (length,) = struct.unpack(">H", raw)
+        start = fh.tell()
+        yield marker, length
+        fh.seek(start + length - 2)
+
+
+def _jpeg_size(fh, path: str | os.PathLike) -> tuple[int, int]:
+    """Walk the JPEG segments up to the frame header; return ``(width, height)``."""
+    for marker, length in _jpeg_segments(fh):
         if marker in _SOF:
             frame = fh.read(5)
             if len(frame) < 5 or length < 7:
@@ -49,8 +58,47 @@ def _jpeg_size(fh, path: str | os.PathLike) -> tuple[int, int]:
             if height == 0:  # height given later by a DNL segment, which decoders do not support
                 raise BadInput(f"{display(path)}: JPEG without its height in the frame header is not supported")
             return width, height
-        fh.seek(length - 2, os.SEEK_CUR)
     raise BadInput(f"{display(path)}: truncated or corrupt JPEG (no frame header)")
+
+
+def exif_orientation(path: str | os.PathLike) -> int:
+    """A JPEG's EXIF Orientation (1 to 8; 1 is upright as stored), or 1 when it has none or is not a JPEG.
+
+    Cameras and phones store the sensor's pixels and record how to turn them; Blender shows the pixels as stored.
+
+    :param path: The image file.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) != b"\xff\xd8":
+                return 1
+            for marker, length in _jpeg_segments(fh):
+                if marker == 0xE1 and length > 16:
+                    payload = fh.read(length - 2)
+                    if payload.startswith(b"Exif\x00\x00"):
+                        return _tiff_orientation(payload[6:])
+                if marker in _SOF:
+                    break
+    except OSError:
+        return 1
+    return 1
+
+
+def _tiff_orientation(tiff: bytes) -> int:
+    """Tag 0x0112 of the first IFD of an EXIF block's TIFF structure (1 when absent or corrupt)."""
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if order is None or len(tiff) < 8:
+        return 1
+    (ifd,) = struct.unpack(order + "I", tiff[4:8])
+    if ifd + 2 > len(tiff):
+        return 1
+    (count,) = struct.unpack(order + "H", tiff[ifd:ifd + 2])
+    for k in range(min(count, (len(tiff) - ifd - 2) // 12)):
+        tag, kind, _n, value = struct.unpack(order + "HHI4s", tiff[ifd + 2 + 12 * k: ifd + 14 + 12 * k])
+        if tag == 0x0112 and kind == 3:  # SHORT, inline
+            (orientation,) = struct.unpack(order + "H", value[:2])
+            return orientation if 1 <= orientation <= 8 else 1
+    return 1
 
 
 def _bmp_size(head: bytes, path: str | os.PathLike) -> tuple[int, int]:

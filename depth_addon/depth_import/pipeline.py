@@ -21,8 +21,9 @@ from ..io.depth_read import stored_info
 from . import intrinsics as intr
 from .formats import MAX_PIXELS, check_size, display
 from .grid import GridMesh, build_grid, plan_grid, plane_grid, plane_step, worker
+from .headers import exif_orientation
 from .preprocess import Preprocess, valid_mask
-from .readers import color_to_float, read_color, read_depth
+from .readers import color_to_float, read_color, read_depth, upright
 from .values import ValueSpec, background_mask, to_metres
 
 MODES = ("reconstruct", "displace")
@@ -190,6 +191,11 @@ def _load_color(color, size: tuple[int, int], policy: str, warnings: list[str], 
     else:
         image, linear = read_color(color, as_float=False)
         path = os.fspath(color)
+        orientation = exif_orientation(color)
+        if orientation != 1:  # Blender would show the pixels as stored: the material gets them turned upright
+            image, path = upright(image, orientation), None
+            warnings.append(f"colour image {display(color)} turned upright, as its EXIF Orientation "
+                            f"({orientation}) says")
     ch, cw = image.shape[:2]
     if (cw, ch) != (w, h):
         what = display(path) if path else "the colour array"

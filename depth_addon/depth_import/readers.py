@@ -26,7 +26,7 @@ from ..errors import BadInput
 from ..io.exr import exr_truncated
 from . import pfm
 from .formats import MAX_PIXELS, ImageInfo, check_size, display, pick_member, probe
-from .headers import check_image_size
+from .headers import check_image_size, exif_orientation
 
 #: Colour-image suffixes read through OpenCV (EXR colour goes through OpenEXR).
 COLOR_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr")
@@ -299,6 +299,28 @@ def read_color(path: str | os.PathLike, as_float: bool = True) -> tuple[np.ndarr
     return (color_to_float(image) if as_float else image), linear
 
 
+def read_photo(path: str | os.PathLike) -> np.ndarray:
+    """A photo as seen in a photo viewer: :func:`read_color` turned upright by its EXIF Orientation.
+
+    :param path: Photo file.
+    :return: H×W×3 float32 in [0, 1] (H and W of the upright photo).
+    """
+    rgb, _linear = read_color(path)
+    return upright(rgb, exif_orientation(path))
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Pixels as stored → as shown, for an EXIF Orientation (1 to 8; anything else is left as is).
+
+    :param image: H×W or H×W×C.
+    :param orientation: The EXIF tag's value.
+    """
+    if orientation in (2, 4, 5, 7):  # mirrored: flipped left-right, then turned
+        image = image[:, ::-1]
+    turns = {3: 2, 4: 2, 5: 1, 6: -1, 7: -1, 8: 1}.get(orientation, 0)  # quarter turns counter-clockwise
+    return np.ascontiguousarray(np.rot90(image, turns))
+
+
 def color_to_float(image: np.ndarray) -> np.ndarray:
     """Integer RGB → float32 in [0, 1] (scaled by the type's maximum); float images pass through as float32."""
     if image.dtype.kind == "f":
@@ -306,4 +328,5 @@ def color_to_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) * np.float32(1.0 / float(np.iinfo(image.dtype).max))
 
 
-__all__ = ["RawDepth", "color_to_float", "decode_image", "pick_member", "read_color", "read_depth"]
+__all__ = ["RawDepth", "color_to_float", "decode_image", "pick_member", "read_color", "read_depth", "read_photo",
+           "upright"]

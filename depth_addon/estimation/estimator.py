@@ -22,7 +22,7 @@ import numpy as np
 from ..depth_import.formats import display
 from ..depth_import.headers import check_image_size
 from ..depth_import.intrinsics import Intrinsics
-from ..depth_import.readers import read_color
+from ..depth_import.readers import read_photo
 from ..errors import BadInput, ModelUnavailable
 from ..generation.diffusers_files import read_json, scan_folder
 from ..generation.diffusers_load import pick_device
@@ -264,5 +264,4 @@ def estimate_photo(photo: str | os.PathLike, folder: str | os.PathLike | None = 
     """
     check_photo(photo)
     estimator = estimator or Estimator(folder or default_folder(), device)
-    rgb, _linear = read_color(photo)
-    return estimator.predict(rgb)
+    return estimator.predict(read_photo(photo))  # upright, as its EXIF Orientation says
