@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -166,8 +167,8 @@ def test_a_bad_later_task_stops_the_job_before_the_first_unit(tmp_path: Path) ->
 
 def test_frame_chunks_resume_and_rival_runs_keep_one_consistent_result(tmp_path: Path) -> None:
     """A frame chunk of a task without a locked range is refused (it would map depth with its own range); a cut
-    manifest gets its finished units back; a unit another run is making is left to it, and one it finished meanwhile
-    is not made again."""
+    manifest gets its finished units back; a unit another run is making is waited for after the others, and made
+    here when that run stops without it."""
     import bpy
 
     from depth_addon.app import batch_run
@@ -189,13 +190,22 @@ def test_frame_chunks_resume_and_rival_runs_keep_one_consistent_result(tmp_path:
     out.mkdir(parents=True)
     second = parsed.units(parsed.tasks[0], [bpy.context.scene.camera.name])[1].key
     rival = FileLock(out / f".{second}.lock", {"command": "a batch run"})
-    assert rival.acquire()  # another run is making frame 2
+    assert rival.acquire()  # another run is making frame 2 ...
     events = []
-    counts = batch_run.run_job(parsed, lambda event, **kw: events.append((event, kw)))
-    rival.release()
-    assert counts["done"] == 2 and any("is being made by" in kw["message"] for e, kw in events if e == "warning")
-    assert not (out / second).exists()
-    assert batch_run.run_job(parsed, lambda *_a, **_k: None)["done"] == 1  # frame 2, now free
+
+    def emit(event: str, **kw) -> None:
+        events.append((event, kw))
+        if event == "warning" and "is being made by" in kw["message"]:
+            threading.Timer(0.5, rival.release).start()  # ... and stops without it while this run goes on
+
+    counts = batch_run.run_job(parsed, emit)
+    kinds = [e for e, _kw in events]
+    assert counts["done"] == 3 and (out / second).is_dir()  # waited for, then made here: the run ends complete
+    assert kinds.index("warning") < kinds.index("progress", kinds.index("warning"))  # the others went on meanwhile
+    assert [kw["frame"] for e, kw in events if e == "artifact" and kw["kind"] == "depth"][-1] == 2
     (out / "manifest.json").write_text('{"version": 2, "units": {}}')  # cut by hand
     assert batch_run.run_job(parsed, lambda *_a, **_k: None)["skipped"] == 3
+    rival.acquire()
+    assert batch_run.run_job(parsed, lambda *_a, **_k: None)["skipped"] == 3  # all done: nothing to wait for
+    rival.release()
     assert len(json.loads((out / "manifest.json").read_text())["units"]) == 3

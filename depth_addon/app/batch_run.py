@@ -5,7 +5,8 @@ Every unit (camera × frame) builds its files and its entry (``unit.json``, with
 sha256) in a staging folder, which is then renamed to ``<out_dir>/<camera>_<frame>/`` whole and
 added to the task's manifest under a file lock. An interrupted run resumes where it stopped, a unit
 whose files changed is redone, and a farm can run frame chunks of one task on several machines at
-once; a unit that another run is producing right now is refused, not done twice. Without a locked
+once; a unit that another run is producing right now is not done twice: this run waits for it after its other
+units, and makes it should that run stop without it. Without a locked
 ``range`` in the job, the depth range is computed once over all of the task's views (a fast depth
 pass) before generating.
 """
@@ -148,7 +149,7 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
 
 
 class Busy(BadInput):
-    """A unit another run is producing right now (that run makes it: this one goes on with the others)."""
+    """A unit another run is producing right now (this one goes on with the others, then waits for it)."""
 
 
 def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMapping, emit: Emit,
@@ -267,7 +268,7 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
         raise BadInput(f"--frames {frames[0]} {frames[1]}: the end is before the start")
     if len(tasks) > 1:
         check_tasks(tasks)
-    start, done, skipped, total = time.perf_counter(), 0, 0, 0
+    start, counts = time.perf_counter(), {"done": 0, "skipped": 0, "units": 0}
     for task in tasks:
         refuse_inputs_inside(Path(task.out_dir), [task.blend])
         made = _missing_folders(Path(task.out_dir))
@@ -281,28 +282,45 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
             todo = [u for u in units if not manifest.is_done(u)]
             waiting = {u.key for u in todo}
             manifest.gather([u for u in units if u.key not in waiting])  # an edited or cut manifest gets them back
-            total += len(units)
-            skipped += len(units) - len(todo)
-            if not todo:
-                continue
-            mapping = locked_mapping(scene, task, units)
-            for unit in todo:
-                if cancel is not None and cancel():
-                    raise Cancelled("batch cancelled")
-                emit("progress", fraction=round((done + skipped) / max(total, 1), 4),
-                     message=f"{task.name} {unit.camera} frame {unit.frame}")
-                try:
-                    made_now = run_unit(scene, task, unit, mapping, emit, manifest)
-                except Busy as exc:  # that run makes it; this one goes on with the others
-                    emit("warning", message=f"{exc}; left to it", task=task.name)
-                    made_now = {}
-                done, skipped = (done + 1, skipped) if made_now else (done, skipped + 1)
+            counts["units"] += len(units)
+            counts["skipped"] += len(units) - len(todo)
+            if todo:
+                _make_units(scene, task, todo, locked_mapping(scene, task, units), manifest, emit, cancel, counts)
         except BaseException:
             for folder in made:  # the folders made for this task, deepest first, while nothing is in them
                 with contextlib.suppress(OSError):
                     folder.rmdir()
             raise
-    return {"done": done, "skipped": skipped, "units": total, "seconds": time.perf_counter() - start}
+    return {**counts, "seconds": time.perf_counter() - start}
+
+
+def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: DepthMapping, manifest: Manifest,
+                emit: Emit, cancel: Callable[[], bool] | None, counts: dict) -> None:
+    """Make a task's units, counted into ``counts``. A unit another run is making is tried again after the others
+    until that run finishes it, or stops without it (its lock dies with it) and this run makes it: when the run
+    ends, every unit exists.
+
+    :param cancel: Polled before each try; True raises :class:`~depth_addon.errors.Cancelled`.
+    """
+    queue, waiting = list(todo), set()
+    while queue:
+        if cancel is not None and cancel():
+            raise Cancelled("batch cancelled")
+        unit = queue.pop(0)
+        if unit.key not in waiting:
+            emit("progress", fraction=round((counts["done"] + counts["skipped"]) / max(counts["units"], 1), 4),
+                 message=f"{task.name} {unit.camera} frame {unit.frame}")
+        try:
+            made_now = run_unit(scene, task, unit, mapping, emit, manifest)
+        except Busy as exc:
+            if unit.key not in waiting:
+                emit("warning", message=f"{exc}; waiting for it after the other units", task=task.name)
+            waiting.add(unit.key)
+            queue.append(unit)
+            if all(u.key in waiting for u in queue):  # only units of other runs left: let them work
+                time.sleep(0.25)
+            continue
+        counts["done" if made_now else "skipped"] += 1
 
 
 def plan_job(job: Job, raw: dict, emit: Emit) -> dict:
