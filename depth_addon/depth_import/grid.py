@@ -95,17 +95,23 @@ def worker() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="depth_addon_import")
 
 
-def _positions(depth: np.ndarray, x: np.ndarray, y: np.ndarray, flat_depth: float | None) -> np.ndarray:
-    """``(H·W, 3)`` camera-space positions of every pixel centre (``x``/``y`` on the plane z = -1)."""
-    h, w = depth.shape
-    out = np.empty((h, w, 3), np.float32)
-    if flat_depth is None:
-        np.multiply(x[None, :], depth, out=out[..., 0])
-        np.multiply(y[:, None], depth, out=out[..., 1])
-        np.negative(depth, out=out[..., 2])
+def _positions(out: np.ndarray, depth: np.ndarray | None, x: np.ndarray, y: np.ndarray, follow: bool) -> None:
+    """Write camera-space positions into ``out[..., 0:3]`` (column writes; ``x``, ``y`` broadcast against ``depth``).
+
+    :param depth: Planar depth of each position, or None for a flat grid at ``z = 0``.
+    :param x: ``x`` of each position: on the plane ``z = -1`` when ``follow``, else in metres.
+    :param y: ``y`` likewise.
+    :param follow: Scale ``x`` and ``y`` by the depth (perspective rays); else they stay (orthographic, flat).
+    """
+    if follow:
+        np.multiply(x, depth, out=out[..., 0])
+        np.multiply(y, depth, out=out[..., 1])
     else:
-        out[..., 0], out[..., 1], out[..., 2] = x[None, :], y[:, None], 0.0
-    return out.reshape(-1, 3)
+        out[..., 0], out[..., 1] = x, y
+    if depth is None:
+        out[..., 2] = 0.0
+    else:
+        np.negative(depth, out=out[..., 2])
 
 
 def _edge_ends(edges: np.ndarray, mask: np.ndarray, step: int, vmap: np.ndarray | None) -> None:
@@ -212,19 +218,21 @@ def _edges(plan: GridPlan, base: np.ndarray, vmap: np.ndarray | None) -> tuple[n
 
 def build_grid(depth: np.ndarray, frame: tuple[float, float, float, float], keep: np.ndarray,
                flat_depth: float | None = None, uv_extent: tuple[float, float] | None = None,
-               plan: GridPlan | None = None) -> GridMesh:
+               plan: GridPlan | None = None, ortho: bool = False) -> GridMesh:
     """Unproject pixel centres and connect the kept faces.
 
     The edges are built on a second thread while this one builds corners, UVs and positions (numpy
     releases the GIL, so the halves run side by side).
 
     :param depth: H×W planar depth in metres (kept faces must have finite corners).
-    :param frame: ``(left, right, bottom, top)`` of the image on the plane ``z = -1``.
+    :param frame: ``(left, right, bottom, top)`` of the image on the plane ``z = -1`` (``ortho``: in metres).
     :param keep: ``(H-1) × (W-1)`` faces to build (see :func:`.preprocess.face_mask`).
-    :param flat_depth: Build a flat grid at ``z = 0`` scaled as if at this depth (for displacement).
+    :param flat_depth: Build a flat grid at ``z = 0`` with the frame scaled by this (for displacement: the depth
+        at which a perspective frame is taken, 1 for an orthographic one, see ``Intrinsics.flat_scale``).
     :param uv_extent: Width and height in pixels that span UV 0..1 (default: the depth's size; larger
         when the depth was cropped by downsampling so UVs still address the full colour image).
     :param plan: ``plan_grid(keep)`` when already known.
+    :param ortho: Orthographic: parallel rays, so ``x`` and ``y`` are the frame's at every depth.
     """
     h, w = depth.shape
     plan = plan_grid(keep) if plan is None else plan
@@ -247,21 +255,17 @@ def build_grid(depth: np.ndarray, frame: tuple[float, float, float, float], keep
     for k, off in enumerate((0, w, w + 1, 1)):  # column writes: long inner loops, far faster than broadcasts
         np.add(base, off, out=corners[:, k])
     uvs = _corner_uvs(corners, h, w, uv_extent)
+    flat, follow = flat_depth is not None, flat_depth is None and not ortho
     if identity:
         pixel_index = None
-        vertices = _positions(depth, x, y, flat_depth)
+        vertices = np.empty((h * w, 3), np.float32)
+        _positions(vertices.reshape(h, w, 3), None if flat else depth, x[None, :], y[:, None], follow)
         corner_verts = corners.reshape(-1)
     else:
         pixel_index = _where(used)
         rows, cols = np.divmod(pixel_index, np.int32(w))
         vertices = np.empty((pixel_index.size, 3), np.float32)  # gathers + column writes beat row selection
-        if flat_depth is None:
-            d = depth.ravel()[pixel_index]
-            np.multiply(x[cols], d, out=vertices[:, 0])
-            np.multiply(y[rows], d, out=vertices[:, 1])
-            np.negative(d, out=vertices[:, 2])
-        else:
-            vertices[:, 0], vertices[:, 1], vertices[:, 2] = x[cols], y[rows], 0.0
+        _positions(vertices, None if flat else depth.ravel()[pixel_index], x[cols], y[rows], follow)
         corner_verts = np.empty((base.size, 4), np.int32)  # compacted vertex ids, by boolean selections
         sel, n = padded.reshape(-1), padded.size
         corner_verts[:, 0] = vmap[:n][sel]
@@ -295,10 +299,10 @@ def plane_grid(shape: tuple[int, int], frame: tuple[float, float, float, float],
     that drop every face, ``step`` is halved until some remain.
 
     :param shape: ``(H, W)`` of the depth map.
-    :param frame: ``(left, right, bottom, top)`` of the image on the plane ``z = -1``.
+    :param frame: ``(left, right, bottom, top)`` of the image on the plane ``z = -1`` (orthographic: in metres).
     :param keep: ``(H-1) × (W-1)`` pixel faces (see :func:`.preprocess.face_mask`).
     :param step: Pixels between neighbouring vertices (a power of two, see :func:`plane_step`).
-    :param flat_depth: Scale the plane as if at this depth (as :func:`build_grid`).
+    :param flat_depth: Scale the frame by this (as :func:`build_grid`).
     :param uv_extent: Width and height in pixels that span UV 0..1 (default: ``shape``'s).
     """
     h, w = shape

@@ -8,6 +8,9 @@ so the centre of pixel (row ``i``, column ``j``) is at ``(j + 0.5, i + 0.5)``. A
 ``v = cy - fy·y/(-z)``. OpenCV-style calibrations put pixel centres at integers; convert with
 :meth:`Intrinsics.from_opencv` (adds 0.5 to ``cx`` and ``cy``).
 
+Orthographic cameras (``ortho``) have parallel rays: ``u = cx + fx·x``, ``v = cy - fy·y`` at every depth, with
+``fx``/``fy`` in pixels per metre, so the frame is in metres and the view is ``width / fx`` metres wide.
+
 Stereo (Middlebury ``calib.txt``): ``doffs`` is the x-difference of the two principal points,
 ``cx1 - cx0``, in pixels; depth is ``Z = baseline · f / (d + doffs)``.
 """
@@ -35,7 +38,8 @@ def _positive(name: str, value: float) -> float:
 
 @dataclass(frozen=True)
 class Intrinsics:
-    """Focal lengths and principal point in pixels for a ``width`` × ``height`` image.
+    """Focal lengths and principal point in pixels for a ``width`` × ``height`` image (or, orthographic, its
+    scale in pixels per metre and principal point).
 
     :param width: Image width in pixels.
     :param height: Image height in pixels.
@@ -43,6 +47,7 @@ class Intrinsics:
     :param fy: Vertical focal length in pixels.
     :param cx: Principal point ``u`` (0 = left edge of the first pixel).
     :param cy: Principal point ``v`` (0 = top edge of the first row).
+    :param ortho: Orthographic: ``fx``/``fy`` are pixels per metre and :attr:`frame` is in metres.
     """
 
     width: int
@@ -51,6 +56,7 @@ class Intrinsics:
     fy: float
     cx: float
     cy: float
+    ortho: bool = False
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.height < 1:
@@ -64,7 +70,8 @@ class Intrinsics:
                            f"{self.width}×{self.height} image; cx and cy are pixels from the top-left corner "
                            f"(the centre is {self.width / 2:g}, {self.height / 2:g}) and may lie at most one image "
                            "size outside it")
-        if self.fov_x >= math.radians(175.0) or 2 * math.atan(self.height / (2 * self.fy)) >= math.radians(175.0):
+        fov_y = 2 * math.atan(self.height / (2 * self.fy))
+        if not self.ortho and max(self.fov_x, fov_y) >= math.radians(175.0):  # an orthographic view has none
             raise BadInput(f"field of view above 175° (fx={self.fx:g}, fy={self.fy:g} px); check the focal length")
 
     @classmethod
@@ -93,24 +100,46 @@ class Intrinsics:
         return cls.from_focal_px(width, height, f, None, cx, cy)
 
     @classmethod
+    def from_ortho_width(cls, width: int, height: int, ortho_width: float, cx: float | None = None,
+                         cy: float | None = None) -> Intrinsics:
+        """Orthographic, square pixels, a view ``ortho_width`` metres wide (Blender's Orthographic Scale with
+        horizontal fit); principal point centred unless given."""
+        f = width / _positive("orthographic width (m)", ortho_width)
+        return cls(int(width), int(height), f, f, width / 2.0 if cx is None else float(cx),
+                   height / 2.0 if cy is None else float(cy), ortho=True)
+
+    @classmethod
     def from_opencv(cls, width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> Intrinsics:
         """From an OpenCV-style calibration where pixel centres sit at integer coordinates."""
         return cls(int(width), int(height), float(fx), float(fy), float(cx) + 0.5, float(cy) + 0.5)
 
     @classmethod
     def from_camera_model(cls, cam: CameraModel) -> Intrinsics:
-        """The intrinsics of a perspective :class:`CameraModel` (e.g. of a depth render)."""
-        if cam.ortho:
-            raise BadInput("an orthographic camera has no focal length")
+        """The intrinsics of a :class:`CameraModel` (e.g. of a depth render), perspective or orthographic."""
         left, right, bottom, top = cam.frame
         fx, fy = cam.width / (right - left), cam.height / (top - bottom)
-        return cls(cam.width, cam.height, fx, fy, -left * fx, top * fy)
+        return cls(cam.width, cam.height, fx, fy, -left * fx, top * fy, cam.ortho)
 
     @property
     def frame(self) -> tuple[float, float, float, float]:
-        """``(left, right, bottom, top)`` of the image on the camera-space plane ``z = -1``."""
+        """``(left, right, bottom, top)`` of the image on the camera-space plane ``z = -1`` (orthographic: in
+        metres, at every depth)."""
         return (-self.cx / self.fx, (self.width - self.cx) / self.fx,
                 -(self.height - self.cy) / self.fy, self.cy / self.fy)
+
+    @property
+    def ortho_width(self) -> float:
+        """Width of an orthographic view in metres (Blender's Orthographic Scale with horizontal fit); 0 for a
+        perspective one."""
+        return self.width / self.fx if self.ortho else 0.0
+
+    def flat_scale(self, depth: float) -> float:
+        """Metres per unit of :attr:`frame` on a flat grid the depth displaces: ``depth`` (perspective: the frame
+        at that depth), 1 for an orthographic camera (its frame is in metres).
+
+        :param depth: Depth in metres at which a perspective frame is taken.
+        """
+        return 1.0 if self.ortho else depth
 
     @property
     def fov_x(self) -> float:
@@ -121,7 +150,8 @@ class Intrinsics:
         """The :class:`CameraModel` with this frame (identity pose unless ``matrix_world`` is given)."""
         kwargs = {} if matrix_world is None else {"matrix_world": tuple(tuple(float(v) for v in r)
                                                                          for r in matrix_world)}
-        return CameraModel(width=self.width, height=self.height, frame=self.frame, clip=clip, **kwargs)
+        return CameraModel(width=self.width, height=self.height, frame=self.frame, ortho=self.ortho, clip=clip,
+                           **kwargs)
 
     def scaled(self, factor: int) -> Intrinsics:
         """Intrinsics after keeping every ``factor``-th block: size ``(W // f, H // f)``, same left/top edges."""
@@ -137,6 +167,8 @@ class Intrinsics:
         Blender's view plane for horizontal fit, in pixels: ``x ∈ [-W/2, W/2] + shift_x·W`` and
         ``y ∈ [-ycor·H/2, ycor·H/2] + shift_y·W`` with ``ycor = aspect_y / aspect_x``, scaled by
         ``sensor / (lens · W)`` on the plane ``z = -1``. Matching it to :attr:`frame` gives the values.
+        An orthographic view scales by ``ortho_scale / W`` instead, so its shifts and aspect are the same
+        and its ``ortho_scale`` is :attr:`ortho_width` (``lens`` does not apply).
 
         :return: ``lens``, ``sensor_width``, ``sensor_fit``, ``shift_x``, ``shift_y``,
             ``pixel_aspect_x``, ``pixel_aspect_y`` (the render resolution must be ``W × H``).
@@ -154,9 +186,11 @@ class Intrinsics:
         }
 
     def to_dict(self) -> dict:
-        """Plain-JSON form for metadata."""
+        """Plain-JSON form for metadata (an orthographic camera's has ``ortho_width``, and ``fx``/``fy`` in pixels per
+        metre)."""
         return {"width": self.width, "height": self.height, "fx": self.fx, "fy": self.fy, "cx": self.cx,
-                "cy": self.cy, "convention": "pixel edges: (0, 0) = top-left corner of the first pixel"}
+                "cy": self.cy, "convention": "pixel edges: (0, 0) = top-left corner of the first pixel",
+                **({"ortho_width": self.ortho_width} if self.ortho else {})}
 
 
 def resolve(width: int, height: int, fov: float | None = None, focal_px: float | None = None,

@@ -47,7 +47,7 @@ class ImportOptions:
     :param cx: Principal point ``u`` in pixels, 0 = left edge (default: centre).
     :param cy: Principal point ``v`` in pixels, 0 = top edge (default: centre).
     :param preprocess: Clean-up steps.
-    :param mode: ``reconstruct`` (perspective unprojection) or ``displace`` (relief plane).
+    :param mode: ``reconstruct`` (unprojection) or ``displace`` (relief plane).
     :param displace_method: ``modifier`` (Displace modifier, a vertex per pixel) or ``material`` (material
         displacement on a coarse plane with a Subdivision modifier); ``displace`` mode only.
     :param color_mismatch: ``resize`` (with a warning) or ``refuse`` a colour image of another size.
@@ -290,6 +290,8 @@ def _converted(values: np.ndarray, integer_max: float, options: ImportOptions, s
     """
     ours = "stored_mapping" in source or (options.from_file and "stored_camera" in source)
     spec = ValueSpec() if ours else options.values
+    if spec.kind == "disparity" and cam is not None and cam.ortho:
+        raise BadInput("stereo disparity needs a perspective camera: an orthographic one has no focal length")
     background = background_mask(values, spec)  # before the conversion, which may reuse ``values``
     depth, conversion = to_metres(values, spec, integer_max, None if cam is None else cam.fx, where, copy=False)
     if background is not None:
@@ -324,8 +326,8 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
         if finite.size:
             warnings.append(f"the integer values ({finite.min():.0f}–{finite.max():.0f}) are taken as metres; say "
                             "what they are with values (inverse, disparity), scale or normalise")
-    if (not explicit or options.from_file) and camera is not None and not camera.ortho and (
-            camera.width, camera.height) == (cam.width, cam.height):
+    if (not explicit or options.from_file) and camera is not None and (camera.width, camera.height) == (
+            cam.width, cam.height):
         cam, explicit = intr.Intrinsics.from_camera_model(camera), True
         source["stored_camera"] = True
         source["stored_pose"] = camera.matrix.tolist()  # camera to world, metres: the import is placed there
@@ -364,11 +366,12 @@ def _valid_range(depth: np.ndarray) -> tuple[float, float, np.ndarray | None]:
 def _grid(pre, plan, displace_depth: float, uv_extent: tuple[float, float] | None, timings: dict) -> GridMesh:
     """The mesh arrays (pure numpy on valid input: runs on worker threads while the caller goes on)."""
     t = time.perf_counter()
+    intr = pre.intrinsics
+    flat = intr.flat_scale(displace_depth) if displace_depth else None
     if plan is None:  # a coarse plane to subdivide and displace at render time
         shape = pre.depth.shape
-        mesh = plane_grid(shape, pre.intrinsics.frame, pre.keep, plane_step(shape[1], shape[0]), displace_depth,
-                          uv_extent)
+        mesh = plane_grid(shape, intr.frame, pre.keep, plane_step(shape[1], shape[0]), flat, uv_extent)
     else:
-        mesh = build_grid(pre.depth, pre.intrinsics.frame, pre.keep, displace_depth or None, uv_extent, plan)
+        mesh = build_grid(pre.depth, intr.frame, pre.keep, flat, uv_extent, plan, intr.ortho)
     timings["grid"] = time.perf_counter() - t
     return mesh

@@ -133,7 +133,8 @@ def mesh_from_grid(name: str, grid: GridMesh) -> bpy.types.Mesh:
 
 
 def camera_data(name: str, prepared: PreparedImport, unit: float = 1.0) -> bpy.types.Camera:
-    """Camera datablock whose view is exactly the depth image (perspective, or orthographic for displace).
+    """Camera datablock whose view is exactly the depth image (perspective; orthographic for displace, or when the
+    depth's camera was).
 
     :param unit: Metres per scene unit (the depth is in metres, the camera's distances are in scene units).
     """
@@ -145,9 +146,9 @@ def camera_data(name: str, prepared: PreparedImport, unit: float = 1.0) -> bpy.t
     near, far = prepared.depth_range
     cam.clip_start = min(0.1, 0.5 * near) / unit
     cam.clip_end = max(100.0, 2.0 * far) / unit
-    if prepared.mode == "displace":
+    if prepared.mode == "displace" or intr.ortho:
         left, right, _bottom, _top = intr.frame
-        cam.type, cam.ortho_scale = "ORTHO", (right - left) * prepared.displace_depth / unit
+        cam.type, cam.ortho_scale = "ORTHO", (right - left) * intr.flat_scale(prepared.displace_depth) / unit
     else:
         cam.lens = params["lens"]
     return cam
