@@ -34,6 +34,7 @@ _CAMERA = [
     ("FOV", "Field of View", "Horizontal field of view, centred principal point"),
     ("LENS", "Focal Length", "Focal length and sensor size in millimetres"),
     ("PIXELS", "Intrinsics", "fx, fy, cx, cy in pixels (0 = left/top edge of the first pixel)"),
+    ("ORTHO", "Orthographic", "Parallel rays: the view's width (an orthographic camera's Orthographic Scale)"),
 ]
 
 
@@ -101,6 +102,8 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
     fx: bpy.props.FloatProperty(name="fx", default=0.0, min=0.0,
                                 description="Focal length in pixels (required; stereo disparity needs it)")
     fy: bpy.props.FloatProperty(name="fy", default=0.0, min=0.0, description="0: same as fx")
+    ortho_width: bpy.props.FloatProperty(name="Width", default=10.0, min=1e-4, unit="LENGTH",
+                                         description="Width of the orthographic view")
     use_principal: bpy.props.BoolProperty(name="Principal Point", default=False)
     cx: bpy.props.FloatProperty(name="cx", default=0.0)
     cy: bpy.props.FloatProperty(name="cy", default=0.0)
@@ -192,6 +195,8 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
             opts["fov"] = self.fov
         elif self.camera == "LENS":
             opts.update(focal_mm=self.focal_mm, sensor_mm=self.sensor_mm)
+        elif self.camera == "ORTHO":
+            opts["ortho_width"] = self.ortho_width * unit
         else:
             opts.update(focal_px=self.fx, fy=self.fy or None)
         if self.use_principal:
@@ -265,7 +270,8 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         col.prop(self, "normalise_values")
         col = layout.column(heading="Camera")
         col.prop(self, "camera", text="")
-        props = {"FOV": ("fov",), "LENS": ("focal_mm", "sensor_mm"), "PIXELS": ("fx", "fy")}[self.camera]
+        props = {"FOV": ("fov",), "LENS": ("focal_mm", "sensor_mm"), "PIXELS": ("fx", "fy"),
+                 "ORTHO": ("ortho_width",)}[self.camera]
         for name in props:
             col.prop(self, name)
         col.prop(self, "use_principal")

@@ -4,6 +4,7 @@ pixel's place on the view frame at every depth, and the imported camera is ortho
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import analytic
@@ -14,7 +15,9 @@ from mathutils import Matrix
 
 from depth_addon.blender.mesh.build import import_depth_map
 from depth_addon.camera import CameraModel
-from depth_addon.depth_import import Intrinsics
+from depth_addon.cli import import_depth as cli_import
+from depth_addon.depth_import import ImportOptions, Intrinsics, prepare
+from depth_addon.errors import BadInput
 from depth_addon.mapping import DepthMapping
 
 
@@ -91,6 +94,21 @@ def test_material_displacement_of_an_orthographic_render_spans_its_frame(tmp_pat
     assert np.all(co[:, 2] == 0.0)
 
 
+def test_an_orthographic_width_given_for_an_array() -> None:
+    """Arrays and foreign files take an orthographic width (metres): vertices a width / W apart at every depth."""
+    depth = np.linspace(2.0, 5.0, 12 * 16, dtype=np.float32).reshape(12, 16)
+    imported = import_depth_map(depth, ortho_width=4.0, tear_ratio=None)
+    assert imported.camera.data.type == "ORTHO" and imported.camera.data.ortho_scale == pytest.approx(4.0)
+    co = np.array([v.co for v in imported.object.data.vertices]).reshape(12, 16, 3)
+    assert np.allclose(np.diff(co[..., 0], axis=1), 0.25) and np.allclose(np.diff(co[..., 1], axis=0), -0.25)
+    assert np.allclose(co[0, 0, :2], (-2.0 + 0.125, 1.5 - 0.125)) and np.allclose(-co[..., 2], depth)
+    assert not imported.warnings  # no field of view assumed
+    with pytest.raises(BadInput, match="one camera description"):
+        prepare(depth, options=ImportOptions(ortho_width=4.0, fov=50.0))
+    with pytest.raises(BadInput, match="orthographic"):
+        prepare(depth, options=ImportOptions.from_flat(ortho_width=4.0, values="disparity", baseline=0.1))
+
+
 def test_orthographic_intrinsics() -> None:
     """Orthographic intrinsics: fx, fy in pixels per metre, the frame in metres; a camera model and back."""
     model = CameraModel(width=40, height=30, frame=(-3.0, 5.0, -2.0, 4.0), ortho=True,
@@ -105,3 +123,13 @@ def test_orthographic_intrinsics() -> None:
     assert wide.ortho_width == pytest.approx(500.0)
     radial = np.full((30, 40), 3.0, np.float32)
     assert np.array_equal(intr.camera_model().radial_to_planar(radial), radial)  # parallel rays: radial = planar
+
+
+def test_the_cli_takes_an_orthographic_width() -> None:
+    """``--ortho-width`` describes the camera instead of a lens (and not beside one)."""
+    parser = argparse.ArgumentParser()
+    cli_import.add_parser(parser.add_subparsers(), argparse.ArgumentParser(add_help=False))
+    args = parser.parse_args(["import-depth", "d.npy", "--out", "x.blend", "--ortho-width", "4"])
+    assert cli_import.options_from_args(args).ortho_width == 4.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["import-depth", "d.npy", "--out", "x.blend", "--ortho-width", "4", "--fov", "50"])

@@ -219,6 +219,17 @@ def test_operator_and_file_handler(import_operator, tmp_path: Path) -> None:
     assert handler.bl_import_operator == "depth.import_depth_map" and ".pfm" in handler.bl_file_extensions
 
 
+def test_operator_orthographic_camera(import_operator, tmp_path: Path) -> None:
+    """The Orthographic camera takes the view's width, in scene units."""
+    np.save(tmp_path / "d.npy", scene_depth())
+    bpy.context.scene.unit_settings.scale_length = 0.01
+    assert _op_import(tmp_path / "d.npy", camera="ORTHO", ortho_width=400.0) == {"FINISHED"}
+    camera = bpy.data.objects["Depth d Camera"].data
+    assert camera.type == "ORTHO" and camera.ortho_scale == pytest.approx(400.0)
+    info = json.loads(bpy.data.objects["Depth d"]["depth_addon_import"])
+    assert info["intrinsics"]["ortho_width"] == pytest.approx(4.0)  # metres
+
+
 def _op_import(path: Path, **kwargs) -> set[str]:
     """The import operator on one file (options not given keep their defaults in Python calls)."""
     return bpy.ops.depth.import_depth_map(filepath=str(path), **kwargs)

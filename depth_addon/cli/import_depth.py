@@ -2,9 +2,10 @@
 """Command line ``import-depth``: a depth map (and colour image) into a .blend as mesh + camera.
 
 ``depth_cli import-depth IMAGE [--color IMG] [--values depth|inverse|disparity] [--baseline M]
-[--focal-px F | --fov DEG | --focal-mm MM] [--cx PX --cy PX] [--doffs PX] [--mode reconstruct|displace]
-[--displace-method modifier|material] --out FILE.blend``. Bad input exits with 2 and writes nothing;
-the .blend is written under a temporary name and renamed, and generated images are packed into it.
+[--focal-px F | --fov DEG | --focal-mm MM | --ortho-width M] [--cx PX --cy PX] [--doffs PX]
+[--mode reconstruct|displace] [--displace-method modifier|material] --out FILE.blend``. Bad input exits with 2
+and writes nothing; the .blend is written under a temporary name and renamed, and generated images are packed
+into it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     lens.add_argument("--focal-px", type=float, help="focal length fx in pixels")
     lens.add_argument("--fov", type=float, help="horizontal field of view in degrees")
     lens.add_argument("--focal-mm", type=float, help="focal length in mm (with --sensor-mm)")
+    lens.add_argument("--ortho-width", type=float, metavar="METRES",
+                      help="orthographic camera: the view's width in metres (parallel rays, no lens)")
     c.add_argument("--fy", type=float, help="vertical focal length in pixels (default fx)")
     c.add_argument("--sensor-mm", type=float, default=36.0, help="sensor size along the larger side (mm)")
     c.add_argument("--cx", type=float, help="principal point x in pixels (default: centre)")
@@ -93,8 +96,8 @@ def options_from_args(args: argparse.Namespace) -> ImportOptions:
         values=args.values, scale=args.scale, shift=args.shift, normalise=args.normalise_values,
         known=args.known or (), near=args.near, far=args.far, baseline=args.baseline, doffs=args.doffs,
         channel=args.channel, fov=args.fov, focal_px=args.focal_px, fy=args.fy, focal_mm=args.focal_mm,
-        sensor_mm=args.sensor_mm, cx=args.cx, cy=args.cy, mode=args.mode, displace_method=args.displace_method,
-        color_mismatch=args.color_mismatch,
+        sensor_mm=args.sensor_mm, cx=args.cx, cy=args.cy, ortho_width=args.ortho_width, mode=args.mode,
+        displace_method=args.displace_method, color_mismatch=args.color_mismatch,
         normalise_range=args.normalise_range, clip=args.clip, fill_holes=args.fill_holes, max_hole=args.max_hole,
         denoise=args.denoise, denoise_sigma=args.denoise_sigma, denoise_radius=args.denoise_radius,
         downsample=args.downsample, tear_ratio=None if args.no_tear else args.tear_ratio)

@@ -195,20 +195,24 @@ class Intrinsics:
 
 def resolve(width: int, height: int, fov: float | None = None, focal_px: float | None = None,
             fy: float | None = None, focal_mm: float | None = None, sensor_mm: float = SENSOR_MM,
-            cx: float | None = None, cy: float | None = None) -> tuple[Intrinsics, bool]:
-    """Intrinsics from whichever camera description was given (at most one of fov, focal_px, focal_mm).
+            cx: float | None = None, cy: float | None = None, ortho_width: float | None = None
+            ) -> tuple[Intrinsics, bool]:
+    """Intrinsics from whichever camera description was given (at most one of fov, focal_px, focal_mm and, for an
+    orthographic camera, its width in metres).
 
     :return: ``(intrinsics, explicit)``; ``explicit`` is False when the default field of view was used.
     :raises BadInput: When more than one description is given or a value is out of range.
     """
-    given = [n for n, v in (("fov", fov), ("focal length in pixels", focal_px), ("focal length in mm", focal_mm))
-             if v is not None]
+    given = [n for n, v in (("fov", fov), ("focal length in pixels", focal_px), ("focal length in mm", focal_mm),
+                            ("orthographic width", ortho_width)) if v is not None]
     if len(given) > 1:
         raise BadInput(f"give one camera description, not {' and '.join(given)}")
     if focal_px is not None:
         return Intrinsics.from_focal_px(width, height, focal_px, fy, cx, cy), True
     if fy is not None:
         raise BadInput("fy needs fx (the focal length in pixels)")
+    if ortho_width is not None:
+        return Intrinsics.from_ortho_width(width, height, ortho_width, cx, cy), True
     if focal_mm is not None:
         return Intrinsics.from_lens(width, height, focal_mm, sensor_mm, cx, cy), True
     if fov is not None:

@@ -46,6 +46,7 @@ class ImportOptions:
     :param sensor_mm: Sensor size along the larger image side, millimetres.
     :param cx: Principal point ``u`` in pixels, 0 = left edge (default: centre).
     :param cy: Principal point ``v`` in pixels, 0 = top edge (default: centre).
+    :param ortho_width: An orthographic camera's view width in metres, instead of a lens.
     :param preprocess: Clean-up steps.
     :param mode: ``reconstruct`` (unprojection) or ``displace`` (relief plane).
     :param displace_method: ``modifier`` (Displace modifier, a vertex per pixel) or ``material`` (material
@@ -64,6 +65,7 @@ class ImportOptions:
     sensor_mm: float = intr.SENSOR_MM
     cx: float | None = None
     cy: float | None = None
+    ortho_width: float | None = None
     preprocess: Preprocess = field(default_factory=Preprocess)
     mode: str = "reconstruct"
     displace_method: str = "modifier"
@@ -310,7 +312,7 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
         ``explicit`` is False when the default field of view was taken.
     """
     cam, explicit = intr.resolve(values.shape[1], values.shape[0], options.fov, options.focal_px, options.fy,
-                                 options.focal_mm, options.sensor_mm, options.cx, options.cy)
+                                 options.focal_mm, options.sensor_mm, options.cx, options.cy, options.ortho_width)
     camera, mapping, focal, radial = (None, None, None, False) if isinstance(path, np.ndarray) else stored_info(path)
     if radial:
         source["stored_radial"] = True  # distances along the rays: made planar once in metres
