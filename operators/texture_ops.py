@@ -293,8 +293,9 @@ class DEPTH_OT_regenerate(FollowJobs, bpy.types.Operator):
     prompt: bpy.props.StringProperty(name="Prompt", description="New prompt; empty keeps the recorded one",
                                      options={"SKIP_SAVE"})
     only_this: bpy.props.BoolProperty(name="This Object Only", default=False, options={"SKIP_SAVE"},
-                                      description="Repaint only the active object (a projection: the prompt becomes "
-                                      "its own; the rest of the image stays as it is)")
+                                      description="Repaint only the active object, the prompt as its own (a "
+                                      "projection: the rest of the image and its maps stay as they are; a bake: only "
+                                      "its textures are baked again)")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

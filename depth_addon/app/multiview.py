@@ -195,13 +195,16 @@ def _checked(scene: bpy.types.Scene, objects, s: MultiviewSettings, object_promp
 
 def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str, seed: int, negative_prompt: str = "",
                    settings: MultiviewSettings = MultiviewSettings(), models: list[CameraModel] | None = None,
-                   report: Progress | None = None, object_prompts: dict[str, str] | None = None) -> Flow:
+                   report: Progress | None = None, object_prompts: dict[str, str] | None = None,
+                   only: str | None = None) -> Flow:
     """Multi-view texturing as a flow (:mod:`.flow`): views and depth now, one request per view, then the bake.
 
     UV maps added for the bake are removed again when the flow fails or is closed before the bake. A prompt
     that names several materials, or objects with their own prompt (``object_prompts``, or the Object Prompt
     set in the sidebar), paints each object as routed, the same in every view (:func:`.scene_prompts.views_segments`).
 
+    :param only: Bake only this one of the objects (regenerating one object of a recorded run, with ``models``): the
+        views are generated for the whole run, the other objects' textures are left as they are.
     :return: (when exhausted) the :class:`MultiviewResult`.
     """
     s, report = settings, report or (lambda _f, _m: None)
@@ -210,11 +213,12 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     t = time.perf_counter()
     targets, names, object_prompts = _checked(scene, objects, s, object_prompts)
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
+    baked = only_target(targets, only)
     id_renders = [] if object_prompts or len(parse_scene_prompt(prompt).phrases) > 1 else None
-    uv_maps = uv_bake.ensure_uv_maps(targets, new=s.new_uv)
+    uv_maps = uv_bake.ensure_uv_maps(baked, new=s.new_uv)
     try:
         depsgraph = scene_depsgraph(scene)
-        tris = {o.name: uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name]) for o in targets}
+        tris = {o.name: uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name]) for o in baked}
         timings["prepare"] = time.perf_counter() - t
         t = time.perf_counter()
         warnings: list[str] = []
@@ -232,8 +236,9 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
                                    unit=unit_scale(scene), segment_texts=parts.texts)
         timings["generate"] = time.perf_counter() - t
         scene, targets = _still_there(scene_name, target_names)
+        baked = only_target(targets, only)
     except BaseException:
-        _drop_added_uvs(target_names)
+        _drop_added_uvs([o.name for o in baked])
         raise
     record = prov.provenance(
         "multiview", prompt, seed, gen.generator, [v.origin or v.camera for v in captured], mapping, negative_prompt,
@@ -242,10 +247,10 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         | {"unit_scale": unit_scale(scene)})  # cameras and range: scene units
     t = time.perf_counter()
     try:
-        result = bake_views(scene, targets, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading,
-                            record, names, report, uv_maps, tris, owners=parts.owners(target_names))
+        result = bake_views(scene, baked, captured, s.bake_size, s.tolerance, s.exponent, s.padding, s.shading,
+                            record, names, report, uv_maps, tris, owners=parts.owners([o.name for o in baked]))
     except BaseException:  # e.g. an image of the user's named as ours since the start: UV maps added go again
-        _drop_added_uvs(target_names)
+        _drop_added_uvs([o.name for o in baked])
         raise
     timings["bake"] = time.perf_counter() - t
     result.mapping, result.timings, result.decisions = mapping, timings, parts.decisions
@@ -270,6 +275,22 @@ def _options(s: MultiviewSettings, objects: list[str], views: int, placement: st
             "scene_view": bool(s.scene_view and placement not in ("models", "cameras")), "maps": bool(s.maps),
             "new_uv": bool(s.new_uv),
             "object_prompts": dict(object_prompts), "parts": decisions}
+
+
+def only_target(targets: list, name: str | None) -> list:
+    """``targets``, or only the one called ``name`` when a name is given.
+
+    :param targets: Bake targets.
+    :param name: An object name, or None.
+    :raises BadInput: When none of them is called ``name``.
+    """
+    if name is None:
+        return targets
+    found = [o for o in targets if o.name == name]
+    if not found:
+        raise BadInput(f"{name!r} is not one of the objects this bake textured "
+                       f"({', '.join(repr(o.name) for o in targets)})")
+    return found
 
 
 def _still_there(scene_name: str, names: list[str]) -> tuple[bpy.types.Scene, list[bpy.types.Object]]:

@@ -20,7 +20,7 @@ from ..errors import BadInput
 from ..generation.scene_prompt import parse_scene_prompt
 from ..texturing import provenance as prov
 from .flow import Flow, GenerateRequest, run_local
-from .multiview import MultiviewSettings, multiview_flow
+from .multiview import MultiviewSettings, multiview_flow, only_target
 from .scene_prompts import SceneSegments, check_object_prompts, scene_segments
 from .texture import PROJECTED_MAPS
 
@@ -63,8 +63,9 @@ def regenerate_record(record: dict, scene: bpy.types.Scene | None = None, seed: 
     :param seed: New seed; the record's when None.
     :param prompt: New prompt; the record's when None.
     :param target: For ``projection`` records, the image whose projection is refreshed.
-    :param only: For ``projection`` records, an object name: only that object is repainted (with ``prompt``
-        as its own prompt), a masked local edit; the rest of the image stays as it was.
+    :param only: An object name: only that object is repainted, with ``prompt`` as its own prompt. A projection's
+        image and maps change only on the object's pixels (a masked local edit); a bake (single or multi-view)
+        bakes only that object's textures again, and the other objects' baked images stay as they were.
     :return: A :class:`MultiviewResult` (multiview, bake) or the new image (projection).
     :raises BadInput: For records that cannot be reproduced here.
     """
@@ -78,11 +79,9 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
     :return: (when exhausted) what :func:`regenerate_record` returns.
     """
     scene = scene or bpy.context.scene
-    seed = record["seed"] if seed is None else int(seed)
+    original, seed = record, record["seed"] if seed is None else int(seed)
     options = dict(record.get("options", {}))
     if only is not None:  # one object's own prompt changes; the scene prompt stays
-        if record["kind"] != "projection":
-            raise BadInput("only a projection can repaint one object; regenerate the whole bake instead")
         options["object_prompts"] = {**(options.get("object_prompts") or {}),
                                      only: prompt if prompt is not None else _prompt_of(record, only)}
         record, prompt = dict(record, options=options), record["prompt"]
@@ -96,12 +95,17 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
             tolerance=float(options.get("tolerance", 0.005)), exponent=float(options.get("exponent", 2.0)),
             padding=int(options.get("padding", 2)), shading=options.get("shading", "EMISSION"),
             maps=bool(options.get("maps", False)), new_uv=bool(options.get("new_uv", False)))
-        return (yield from multiview_flow(scene, _objects(options.get("objects", []), record), None, prompt, seed,
-                                          record.get("negative_prompt", ""), settings, cameras,
-                                          object_prompts=options.get("object_prompts")))
-    if record.get("generator") == "external image":
+        result = yield from multiview_flow(scene, _objects(options.get("objects", []), original), None, prompt, seed,
+                                           record.get("negative_prompt", ""), settings, cameras,
+                                           object_prompts=options.get("object_prompts"), only=only)
+    elif record.get("generator") == "external image":
         raise BadInput("this texture was baked from an image that was not generated here; nothing to regenerate")
-    return (yield from _single_view_flow(record, scene, seed, prompt, target, cameras[0], options, only))
+    else:
+        objects = _objects(options.get("objects", []), original) if record["kind"] == "bake" else []
+        result = yield from _single_view_flow(record, scene, seed, prompt, target, cameras[0], options, only, objects)
+    if only is not None and record["kind"] != "projection":  # the run's other objects: the new record, same pixels
+        share_record(original, result.provenance)
+    return result
 
 
 def _prompt_of(record: dict, name: str) -> str:
@@ -113,15 +117,15 @@ def _prompt_of(record: dict, name: str) -> str:
 
 
 def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: str, target, camera,
-                      options: dict, only: str | None = None) -> Flow:
-    """Regenerate a projection or a single-view bake from its capture camera (see :func:`regenerate_flow`).
+                      options: dict, only: str | None = None, objects: list | None = None) -> Flow:
+    """Regenerate a projection or a single-view bake (into ``objects``) from its capture camera (see
+    :func:`regenerate_flow`).
 
-    A projection painted per object (a prompt that names several materials, or object prompts) is routed
+    A result painted per object (a prompt that names several materials, or object prompts) is routed
     again from a fresh id render, so every object keeps what the prompt says about it.
     """
     object_prompts = check_object_prompts(options.get("object_prompts"), [o.name for o in scene.objects])
-    per_part = record["kind"] == "projection" and (bool(object_prompts)
-                                                    or len(parse_scene_prompt(prompt).phrases) > 1)
+    per_part = bool(object_prompts) or len(parse_scene_prompt(prompt).phrases) > 1
     result = view_cameras.render_view(scene, _source(scene, camera, options.get("camera")),
                                       (camera.width, camera.height), options.get("engine", "auto"), ids=per_part)
     depth, rendered = view_cameras.planar(result), result.camera
@@ -129,7 +133,7 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
         raise BadInput("the capture camera of this result sees no geometry any more")
     parts = scene_segments(result, prompt, object_prompts) if per_part else SceneSegments()
     target_name = None if target is None else target.name
-    relightable = record["kind"] == "projection" and bool(options.get("maps"))
+    relightable = bool(options.get("maps"))
     unit = result.unit_scale  # generators are handed metres
     generated = yield GenerateRequest(depth * np.float32(unit), np.isfinite(depth), rendered.scaled(unit), prompt,
                                       seed, maps=relightable,
@@ -137,26 +141,22 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
                                       segment_prompts=parts.prompts if parts.segments is not None else None,
                                       segment_texts=parts.texts if parts.segments is not None else None)
     new_record = dict(record, seed=seed, prompt=prompt)
-    if record["kind"] == "projection":  # routed again for this prompt (or one material): what each part got now
-        new_record["options"] = dict(options, parts=parts.decisions)
-    rgb = generated.rgb
-    if only is not None and target is not None and parts.segments is not None:
-        rgb = _local_edit(target, rgb, parts, only)
+    new_record["options"] = dict(options, parts=parts.decisions)  # routed again: what each part got now
     if record["kind"] == "bake":
-        view = multiview.View(rendered, depth, origin=camera)
-        view.image = generated.rgb
-        size = multiview.check_bake_size(options.get("bake_size", 1024))
-        result = multiview.bake_views(scene, _objects(options.get("objects", [])), [view], size, tolerance=0.02,
-                                      record=new_record)
-        images.pack_generated(*result.images.values())
-        return result
-    image = _refresh_image(bpy.data.images.get(target_name) if target_name else None, rgb, new_record)
+        view = multiview.View(rendered, depth, image=generated.rgb, origin=camera, maps=generated.maps,
+                              labels=parts.segments)
+        return _rebake(scene, objects or [], new_record, view, parts, only)
+    inside = None
+    if only is not None and target is not None and parts.segments is not None:
+        inside = _inside(parts, only)
+    image = _refresh_image(bpy.data.images.get(target_name) if target_name else None,
+                           _local_edit(target, generated.rgb, inside), new_record)
     provenance_props.attach(new_record, *_projection_holders(image))  # the next regenerate starts from here
     for key, suffix in PROJECTED_MAPS.items() if relightable and generated.maps else ():
         old = bpy.data.images.get(f"{image.name} {suffix}")
         if old is not None and old.get(images.KEY_OWNED) and key in generated.maps:
             packed = old.packed_file is not None
-            value = generated.maps[key]
+            value = _local_edit(old, generated.maps[key], inside, key)
             stored = value if key in images.FLOAT_MAPS else images.pixels(value, encode=True)
             new = images.map_image(old.name, key, stored)
             if packed and new.packed_file is None:  # ours: refreshed in place; 8-bit maps come packed
@@ -165,16 +165,61 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
     return image
 
 
-def _local_edit(target: bpy.types.Image, rgb: np.ndarray, parts: SceneSegments, name: str) -> np.ndarray:
-    """``rgb`` where object ``name`` is (its parts in ``parts.segments``), the old image everywhere else."""
+def _rebake(scene: bpy.types.Scene, objects: list, new_record: dict, view, parts: SceneSegments,
+            only: str | None) -> multiview.MultiviewResult:
+    """Bake a regenerated view into the objects of a single-view bake (only object ``only`` when given: the other
+    objects' textures stay as they are)."""
+    options = new_record.get("options", {})
+    objects = only_target(objects, only)
+    size = multiview.check_bake_size(options.get("bake_size", 1024))
+    shading = options.get("shading") or ("PBR" if view.maps else "EMISSION")
+    result = multiview.bake_views(scene, objects, [view], size, tolerance=0.02, shading=shading, record=new_record,
+                                  owners=parts.owners([o.name for o in objects]))
+    images.pack_generated(*result.images.values(), *(i for m in result.maps.values() for i in m.values()))
+    return result
+
+
+def share_record(old: dict, new: dict) -> None:
+    """Give ``new`` to the materials and images of every object that still shows ``old``: after one object of a bake
+    was repainted, the next regenerate of any object of the run keeps that object's new prompt. Pixels are not
+    touched.
+
+    :param old: The record the objects showed.
+    :param new: The record to show instead.
+    """
+    for obj in bpy.data.objects:
+        for slot in obj.material_slots:
+            mat = slot.material
+            tree = mat.node_tree if mat is not None else None
+            nodes = tree.nodes if tree is not None else ()
+            for idb in (mat, *(n.image for n in nodes if n.bl_idname == "ShaderNodeTexImage")):
+                if idb is not None and provenance_props.read(idb) == old:
+                    provenance_props.attach(new, idb)
+
+
+def _inside(parts: SceneSegments, name: str) -> np.ndarray:
+    """H×W bool: the pixels of object ``name`` (its parts in ``parts.segments``).
+
+    :raises BadInput: When the object shows no pixel.
+    """
     ids = [d["segment"] for d in parts.decisions if d["part"] == name or d["part"].startswith(f"{name}/")]
     inside = np.isin(parts.segments, ids)
     if not inside.any():
         raise BadInput(f"{name!r} is not in the capture camera's view; nothing of it to repaint")
-    old = images.array_from_image(target)[..., :3]
-    if old.shape != rgb.shape:
+    return inside
+
+
+def _local_edit(target: bpy.types.Image, new: np.ndarray, inside: np.ndarray | None, key: str | None = None
+                ) -> np.ndarray:
+    """``new`` where ``inside`` is True, ``target``'s pixels (as ``new`` holds them) everywhere else: a masked
+    local edit of the lit image (``key`` None) or of material map ``key``; ``new`` itself when ``inside`` is None."""
+    if inside is None:
+        return new
+    old = images.array_from_image(target, srgb=key in (None, "albedo"))
+    old = old[..., :3] if np.ndim(new) == 3 else old[..., 0]
+    if old.shape != np.shape(new):
         raise BadInput("the projected image changed size since it was made; regenerate the whole image")
-    return np.where(inside[..., None], rgb, old).astype(np.float32)
+    return np.where(inside[..., None] if old.ndim == 3 else inside, new, old).astype(np.float32)
 
 
 def _refresh_image(target: bpy.types.Image | None, rgb: np.ndarray, record: dict) -> bpy.types.Image:
@@ -203,7 +248,8 @@ def regenerate(obj: bpy.types.Object, scene: bpy.types.Scene | None = None, seed
     :param scene: The scene; the context scene when None.
     :param seed: New seed; the recorded one when None.
     :param prompt: New prompt; the recorded one when None.
-    :param only_this: Repaint only ``obj`` (a projection: a masked local edit, ``prompt`` as its own prompt).
+    :param only_this: Repaint only ``obj``, ``prompt`` as its own prompt (a projection: a masked local edit of the
+        image and its maps; a bake: only ``obj``'s textures are baked again).
     :raises BadInput: When the object carries no provenance.
     """
     record, target = find_record(obj)

@@ -123,7 +123,7 @@ def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_siz
         if source is not None:
             record = dict(source, kind="bake")
             record["options"] = dict(source.get("options", {}), objects=[o.name for o in objs],
-                                     bake_size=int(bake_size))
+                                     bake_size=int(bake_size), shading=how)
         else:
             record = prov.provenance("bake", "", 0, "external image", [view.camera],
                                      options={"objects": [o.name for o in objs], "bake_size": int(bake_size),

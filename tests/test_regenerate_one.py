@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Regenerating one object (``only_this``): a relightable projection changes its image and every map on that object's
+pixels only; a multi-view or single-view bake bakes that object's textures again and leaves the others' as they were."""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+import numpy as np
+import pytest
+
+from depth_addon import api
+from depth_addon.app import regenerate
+from depth_addon.app.texture import PROJECTED_MAPS
+from depth_addon.blender import images
+from depth_addon.blender.writeback import projection_bake
+from depth_addon.blender.writeback import provenance as provenance_props
+from depth_addon.errors import BadInput
+
+PROMPT = "brick walls, wooden posts and grass"
+
+
+def small_scene(size: tuple[int, int] = (96, 72)) -> bpy.types.Scene:
+    """Ground, wall, post, sphere and a small cube (named so the prompt routes by name), a camera and a sun."""
+    scene = bpy.context.scene
+    scene.render.resolution_x, scene.render.resolution_y = size
+    scene.render.resolution_percentage = 100
+    bpy.ops.mesh.primitive_plane_add(size=10, location=(0, 0, 0))
+    bpy.context.object.name = "Ground"
+    bpy.ops.mesh.primitive_cube_add(size=1, location=(0, 2, 1.5))
+    bpy.context.object.name, bpy.context.object.scale = "Wall", (4, 0.1, 1.5)
+    bpy.ops.mesh.primitive_cylinder_add(radius=0.1, depth=2, location=(-1.5, 0.5, 1))
+    bpy.context.object.name = "Post"
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.5, location=(1, 0, 0.5), segments=16, ring_count=8)
+    bpy.context.object.name = "Sphere"
+    bpy.ops.mesh.primitive_cube_add(size=0.6, location=(0, -0.5, 0.3))
+    bpy.context.object.name = "Cube.001"
+    bpy.ops.object.camera_add(location=(0, -7, 3), rotation=(math.radians(75), 0, 0))
+    scene.camera = bpy.context.object
+    bpy.ops.object.light_add(type="SUN", location=(0, 0, 5))
+    bpy.ops.object.select_all(action="DESELECT")
+    return scene
+
+
+def test_one_object_of_a_relightable_projection_changes_every_map_only_on_its_pixels() -> None:
+    """Another object moved since: the lit image and the albedo, roughness, metallic and height maps all keep their
+    pixels outside the object (the maps stay in step with the image), and change on it."""
+    scene = small_scene()
+    run = api.texture_scene(scene, prompt=PROMPT, seed=3, maps=True, compositor=False)
+    names = {key: f"{run.image.name} {suffix}" for key, suffix in PROJECTED_MAPS.items()}
+    before = {key: images.array_from_image(bpy.data.images[n]).copy() for key, n in names.items()}
+    lit = images.array_from_image(run.image).copy()
+    bpy.data.objects["Cube.001"].location.x += 0.4  # the user nudged another object
+    bpy.context.view_layer.update()
+    ids = api.render_depth(scene, ids=True)
+    inside = ids.object_ids == ids.objects.index("Sphere")
+    image = regenerate.regenerate(bpy.data.objects["Sphere"], scene, prompt="blue marble", only_this=True)
+    assert image == run.image
+    assert np.array_equal(images.array_from_image(image)[~inside], lit[~inside])
+    for key, name in names.items():
+        after = images.array_from_image(bpy.data.images[name])
+        assert np.array_equal(after[~inside], before[key][~inside]), key  # exactly as it was
+        if key in ("albedo", "roughness"):
+            assert np.abs(after[inside] - before[key][inside]).max() > 0.05, key  # marble, not brick
+        assert provenance_props.read(bpy.data.images[name])["options"]["object_prompts"] == {"Sphere": "blue marble"}
+
+
+def baked_pixels(names: list[str]) -> dict[str, bytes]:
+    """Image name → its pixels as bytes, for every image of ours whose name starts with one of ``names``."""
+    out = {}
+    for image in bpy.data.images:
+        if image.get(images.KEY_OWNED) and any(image.name.startswith(f"{n} ") for n in names):
+            px = np.empty(len(image.pixels), np.float32)
+            image.pixels.foreach_get(px)
+            out[image.name] = px.tobytes()
+    return out
+
+
+def test_one_object_of_a_multiview_bake_is_baked_again_and_the_others_stay_byte_identical() -> None:
+    """The bake record is generated again with the object's new prompt, only its textures (lit and maps) are baked
+    again; the other objects' images keep every byte, and they take the new record, so a later regenerate of any of
+    them keeps the new prompt."""
+    scene = small_scene((64, 48))
+    result = api.texture_multiview(scene, prompt=PROMPT, views=1, bake_size=64, view_size=64, maps=True,
+                                   shading="PBR", seed=2)
+    others = [n for n in result.images if n != "Sphere"]
+    assert "Sphere" in result.images and others
+    kept, sphere = baked_pixels(others), baked_pixels(["Sphere"])
+    assert len(kept) == 6 * len(others)  # lit image and five maps each
+    again = regenerate.regenerate(bpy.data.objects["Sphere"], scene, prompt="polished gold metal", only_this=True)
+    assert [o.name for o in again.objects] == ["Sphere"]
+    assert baked_pixels(others) == kept
+    now = baked_pixels(["Sphere"])
+    assert set(now) == set(sphere) and now["Sphere Depth Bake"] != sphere["Sphere Depth Bake"]
+    metallic = np.array(bpy.data.images["Sphere Depth Metallic"].pixels[:]).reshape(64, 64, 4)[..., 0]
+    assert metallic.max() > 0.9  # gold metal now
+    for name in ("Sphere", *others):
+        record, _holder = provenance_props.find(bpy.data.objects[name])
+        assert record["options"]["object_prompts"] == {"Sphere": "polished gold metal"}, name
+        assert record["prompt"] == PROMPT
+    with pytest.raises(BadInput, match="not one of the objects this bake textured"):
+        regenerate.regenerate_record(record, scene, prompt="gold", only="Camera")
+
+
+def test_one_object_of_a_baked_projection_is_baked_again_alone() -> None:
+    """A relightable projection baked into UV maps (a single-view ``bake`` record): regenerating all of it works and
+    stays relightable, and one object is baked again alone, routed by its new prompt, while the other objects' images
+    keep every byte."""
+    scene = small_scene((64, 48))
+    api.texture_scene(scene, prompt=PROMPT, seed=5, compositor=False, maps=True)
+    projection_bake.bake_projection(scene, bake_size=64)
+    whole = regenerate.regenerate(bpy.data.objects["Wall"], scene, seed=6)
+    assert set(whole.images) == {"Ground", "Wall", "Post", "Sphere", "Cube.001"}
+    others = ["Ground", "Wall", "Post", "Cube.001"]
+    kept, before = baked_pixels(others), baked_pixels(["Sphere"])
+    again = regenerate.regenerate(bpy.data.objects["Sphere"], scene, prompt="blue marble", only_this=True)
+    assert set(again.images) == {"Sphere"} and baked_pixels(others) == kept
+    assert set(again.maps["Sphere"]) == {"albedo", "roughness", "metallic", "normal", "height"}
+    nodes = bpy.data.objects["Sphere"].material_slots[0].material.node_tree.nodes
+    assert any(n.bl_idname == "ShaderNodeBsdfPrincipled" for n in nodes)  # still relightable
+    now = baked_pixels(["Sphere"])
+    assert set(now) == set(before) and now["Sphere Depth Albedo"] != before["Sphere Depth Albedo"]
+    for name in others:
+        record, _holder = provenance_props.find(bpy.data.objects[name])
+        assert record["kind"] == "bake" and record["options"]["object_prompts"] == {"Sphere": "blue marble"}
+
+
+def test_the_regenerate_operator_repaints_one_object_of_a_bake(addon) -> None:
+    """This Object Only in the sidebar: one object of a multi-view bake, through the job queue."""
+    scene = small_scene((48, 36))
+    result = api.texture_multiview(scene, prompt="red brick", views=1, bake_size=32, view_size=48)
+    others = [n for n in result.images if n != "Sphere"]
+    kept = baked_pixels(others)
+    sphere = bpy.data.objects["Sphere"]
+    with bpy.context.temp_override(active_object=sphere, object=sphere):
+        assert bpy.ops.depth.regenerate(prompt="gold", only_this=True) == {"FINISHED"}
+    assert baked_pixels(others) == kept
+    record, _holder = provenance_props.find(sphere)
+    assert record["options"]["object_prompts"] == {"Sphere": "gold"}
