@@ -98,6 +98,8 @@ RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "radial": (lambda v: isinstance(v, bool), "True or False"),
     "progress": (_optional(callable), "a callable(fraction, message) or None"),
     "cancel": (_optional(callable), "a callable() -> bool or None"),
+    "maps": (lambda v: v is None or isinstance(v, bool | str | list | tuple | set | frozenset),
+             "True, False or a list of map names"),
     "object_prompts": (_optional(lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, str)
                                                                        for k, t in v.items())),
                        "a dict of object name → prompt, or None"),

@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from ..camera import CameraModel
-from ..errors import Cancelled
+from ..errors import BadInput, Cancelled
 from ..estimation.estimator import Estimate, estimate_photo
-from ..generation import get_generator
+from ..generation import DEFAULT_GENERATOR, generator_maps, get_generator
 from ..generation.base import region_prompts
 from ..generation.delight import generate_layers
+from ..generation.maps import check_maps, refused_maps
 from ..texturing import provenance as prov
 
 Progress = Callable[[float, str], None]
@@ -53,8 +54,9 @@ class GenerateRequest:
     :param start: Overall progress when this request starts, 0..1.
     :param span: Share of the overall progress this request covers.
     :param message: What the request is, for progress lines ("view 2 of 4").
-    :param maps: Also ask for the material maps (:mod:`depth_addon.generation.maps`); generators without
-        them are refused with a message naming the ones that have them.
+    :param maps: Also ask for the material maps (:mod:`depth_addon.generation.maps`); generators without maps of
+        their own get maps estimated from their image (:mod:`depth_addon.generation.delight`), with a flat height
+        (:func:`wanted_maps` refuses a request that names maps the generator cannot give).
     :param world_cell: Paint in world space with this pattern cell in metres (generators that take it), so the
         views of one run agree (:mod:`depth_addon.generation.anchor`).
     """
@@ -160,6 +162,25 @@ class LocalGenerator:
                                camera=request.camera, progress=progress, cancel=cancel, **extra)
         return Generated(np.asarray(rgb, np.float32)[..., :3], getattr(gen, "name", self.name or "default"),
                          prov.generator_fingerprint(gen), maps)
+
+
+def wanted_maps(maps: object, generator: str | None) -> bool:
+    """Whether a run asks for material maps, its ``maps`` argument checked.
+
+    ``True`` asks for the relightable material: a generator that only paints a picture gives it with estimated maps
+    and a flat height (the run warns). Maps asked for by name must be ones the generator gives.
+
+    :param maps: ``True``, ``False``, None, a map name or a list of map names (:func:`~.maps.check_maps`).
+    :param generator: Generator name; the default generator when None.
+    :raises BadInput: For an unknown map name (naming the maps), or a map the generator cannot give (naming the
+        ones it gives).
+    """
+    asked = check_maps(maps)
+    if maps is not None and not isinstance(maps, bool):
+        refused = refused_maps(generator or DEFAULT_GENERATOR, generator_maps(generator), asked)
+        if refused:
+            raise BadInput(refused)
+    return bool(asked)
 
 
 def accepts(gen, name: str) -> bool:

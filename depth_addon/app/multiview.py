@@ -20,12 +20,13 @@ from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_v
 from ..camera import CameraModel
 from ..errors import BadInput
 from ..generation import anchor
+from ..generation.maps import flat_maps_warning
 from ..generation.scene_prompt import parse_scene_prompt
 from ..texturing import conditioning, map_fusion
 from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .depth import unit_scale
-from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local
+from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local, wanted_maps
 from .scene_prompts import SceneSegments, check_objects, run_object_prompts, views_segments
 from .texture import pack_now
 
@@ -109,7 +110,7 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
                       exponent: float = 2.0, padding: int = 2, shading: str = "EMISSION",
                       progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
                       models: list[CameraModel] | None = None, scene_view: bool = True,
-                      maps: bool = False, object_prompts: dict[str, str] | None = None,
+                      maps: bool | str | list = False, object_prompts: dict[str, str] | None = None,
                       new_uv: bool = False) -> MultiviewResult:
     """Texture objects from several views and bake the fused result into their UV maps (in this process).
 
@@ -139,7 +140,9 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
     :param scene_view: With placed views, the scene camera's view comes first (placed views frame all the
         objects; the scene camera paints what the user looks at at the density it is seen with).
     :param maps: Also bake albedo, roughness, metallic, normal and height maps (``shading="PBR"`` wires them
-        into a Principled BSDF, relightable by the scene's lights).
+        into a Principled BSDF, relightable by the scene's lights). ``True`` or a list of map names
+        (:func:`~.flow.wanted_maps`: maps named must be ones the generator gives; with ``True`` a generator that
+        gives no relief is warned about).
     :param object_prompts: Object name → prompt, winning over the routing of ``prompt`` (and over the Object
         Prompt set in the sidebar).
     :param new_uv: Bake into a UV map made for the bake (Smart UV Project, added next to the user's maps) even
@@ -147,7 +150,8 @@ def texture_multiview(scene: bpy.types.Scene | None = None, objects=None, camera
     :raises BadInput: Bad objects, options, a user's image in the way, or views that see nothing.
     """
     settings = MultiviewSettings(views, placement, bake_size, view_size, engine, use_conditioning, harmonise,
-                                 tolerance, exponent, padding, shading, scene_view, maps, new_uv)
+                                 tolerance, exponent, padding, shading, scene_view, wanted_maps(maps, generator),
+                                 new_uv)
     flow = multiview_flow(scene, objects, cameras, prompt, seed, negative_prompt, settings, models,
                           reporter(progress, cancel), object_prompts)
     return run_local(flow, generator, progress=progress, cancel=cancel)
@@ -254,9 +258,8 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         raise
     timings["bake"] = time.perf_counter() - t
     result.mapping, result.timings, result.decisions = mapping, timings, parts.decisions
-    if s.shading == "PBR_DISPLACEMENT" and not any(np.any(v.maps["height"]) for v in captured if v.maps):
-        warnings.append(f"the {gen.generator!r} generator gives no relief (its height map, estimated from its "
-                        "picture, is flat): displacement moves nothing; the embedded and analytic generators paint one")
+    if s.maps and not any(np.any(v.maps["height"]) for v in captured if v.maps):  # estimated: no relief
+        warnings.append(flat_maps_warning(gen.generator, bake=True, displacement=s.shading == "PBR_DISPLACEMENT"))
     result.warnings[:0] = warnings
     # baked pixels must survive saving: packed now in the UI (autosave), at the save headless (20 textures of 1024²
     # take about 1 s to pack)

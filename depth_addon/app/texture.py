@@ -27,6 +27,7 @@ from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..generation import get_generator
 from ..generation.base import region_prompts
+from ..generation.maps import flat_maps_warning
 from ..generation.scene_prompt import parse_scene_prompt
 from ..io.atomic import write_bytes_atomic
 from ..io.exr import write_exr
@@ -34,7 +35,7 @@ from ..io.png import to_uint, with_text, write_png
 from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
-from .flow import PAUSE, Flow, GenerateRequest, reporter, run_local
+from .flow import PAUSE, Flow, GenerateRequest, reporter, run_local, wanted_maps
 from .scene_prompts import SceneSegments, check_objects, run_object_prompts, scene_segments
 
 Progress = Callable[[float, str], None]
@@ -129,7 +130,7 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
                   = None, resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
                   compositor: bool = True, progress: Progress | None = None,
                   cancel: Callable[[], bool] | None = None, object_prompts: dict[str, str] | None = None,
-                  maps: bool = False, objects: list | tuple | None = None) -> TextureRun:
+                  maps: bool | str | list = False, objects: list | tuple | None = None) -> TextureRun:
     """The whole path in this process: depth from the camera → generated image → projection (+ compositor).
 
     The sidebar runs the same :func:`texture_flow` through the worker (:mod:`.jobs`).
@@ -151,12 +152,14 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     :param object_prompts: Object name → prompt, winning over the routing of a multi-material ``prompt``.
     :param maps: Also project material maps (albedo, roughness, metallic, height): a relightable Principled
         material instead of the lit image as emission; with ``out_dir`` they are written next to the image.
+        ``True`` or a list of map names (:func:`~.flow.wanted_maps`: maps named must be ones the generator gives;
+        with ``True`` a generator that gives no relief is warned about in :attr:`TextureRun.notes`).
     :param objects: Mesh objects (or their names) to project onto; every visible mesh when None or empty.
     """
     report = reporter(progress, cancel)
     names = tuple(o if isinstance(o, str) else o.name for o in objects or ())
     flow = texture_flow(scene, camera, prompt, seed, out_dir, resolution, engine, mapping, compositor, names,
-                        report=report, object_prompts=object_prompts, maps=maps)
+                        report=report, object_prompts=object_prompts, maps=wanted_maps(maps, generator))
     return run_local(flow, generator, progress=progress, cancel=cancel)
 
 
@@ -224,6 +227,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     timings["project"] = time.perf_counter() - t
     notes = [f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an object "
              "shows one projection, in every scene it is in)"] if proj.replaced else []
+    if maps and generated.maps and not np.any(generated.maps.get("height")):  # estimated from a picture: no relief
+        notes.append(flat_maps_warning(generated.generator, bake=False))
     group = _composite(scene, image, cam_name, timings, notes) if compositor else None
     report(1.0, "done")
     return TextureRun(depth=depth, mapping=depth_map, rgb=generated.rgb, image=image, projection=proj,

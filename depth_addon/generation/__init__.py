@@ -15,8 +15,8 @@ import importlib
 from ..errors import BadInput, ModelUnavailable
 from .base import Generator, validate_depth
 
-__all__ = ["DEFAULT_GENERATOR", "Generator", "available_generators", "get_generator", "needs", "needs_torch",
-           "validate_depth"]
+__all__ = ["DEFAULT_GENERATOR", "Generator", "available_generators", "generator_maps", "get_generator", "needs",
+           "needs_torch", "validate_depth"]
 
 DEFAULT_GENERATOR = "embedded"
 
@@ -58,6 +58,26 @@ def needs_torch(name: str | None) -> bool:
 def available_generators() -> list[str]:
     """Names accepted by :func:`get_generator`, sorted."""
     return sorted(_REGISTRY)
+
+
+def generator_maps(name: str | None) -> tuple[str, ...] | None:
+    """The material maps the generator ``name`` gives: its own (``maps``) or, for one that only paints a picture,
+    the ones estimated from it (:data:`.maps.ESTIMATED`); None when not known here (a name the registry does not
+    know, such as a worker's extra generator, or a module that cannot be imported).
+
+    :param name: Registry name; None or empty is the default generator.
+    """
+    from .maps import ESTIMATED
+
+    key = (name or "").strip().lower() or DEFAULT_GENERATOR
+    if key not in _REGISTRY:
+        return None
+    module_name, class_name, _needs = _REGISTRY[key]
+    try:
+        cls = getattr(importlib.import_module(module_name, __name__), class_name)
+    except ImportError:
+        return None
+    return tuple(getattr(cls, "maps", ())) if callable(getattr(cls, "generate_maps", None)) else ESTIMATED
 
 
 def get_generator(name: str | None = None, **options) -> Generator:

@@ -23,10 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BadInput
 from .baseline import linear_to_srgb
 
 #: The maps a generator that gives maps returns (see :class:`Layers`).
 MAPS = ("albedo", "roughness", "metallic", "normal", "height")
+#: The maps estimated for a generator that only paints a picture (:mod:`.delight`): a picture gives no relief, so
+#: its height map is flat, and so is the normal map a bake makes from it.
+ESTIMATED = ("albedo", "roughness", "metallic")
 #: Base roughness per style.
 ROUGHNESS = {"brick": 0.85, "wood": 0.6, "stone": 0.8, "marble": 0.15, "tiles": 0.3, "metal": 0.35,
              "plaster": 0.9, "grass": 0.95}
@@ -49,6 +53,59 @@ class Layers:
 
     rgb: np.ndarray
     maps: dict
+
+
+def check_maps(maps: object) -> tuple[str, ...]:
+    """The maps a request asks for: ``True`` every map (the relightable material), ``False`` or None none, a map name
+    or a list of map names those.
+
+    A projection or bake makes every map whenever it makes any (the relightable material wires them together);
+    naming maps says which ones the result must really hold (:func:`refused_maps`).
+
+    :param maps: ``True``, ``False``, None, a map name or a list/tuple/set of map names.
+    :raises BadInput: For another type, or a name that is no map (the message names the maps).
+    """
+    if maps is None or isinstance(maps, bool):
+        return MAPS if maps else ()
+    names = [maps] if isinstance(maps, str) else maps
+    if not isinstance(names, list | tuple | set | frozenset) or not all(isinstance(n, str) for n in names):
+        raise BadInput(f"maps must be True, False or a list of map names ({', '.join(MAPS)}), got {maps!r}")
+    unknown = [n for n in names if n.strip().lower() not in MAPS]
+    if unknown:
+        raise BadInput(f"unknown map{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; the maps are "
+                       f"{', '.join(MAPS)}")
+    return tuple(m for m in MAPS if m in {n.strip().lower() for n in names})
+
+
+def refused_maps(generator: str, given: tuple[str, ...] | None, asked: tuple[str, ...]) -> str | None:
+    """Why ``generator`` cannot give the maps named in ``asked``, or None when it gives them all.
+
+    :param generator: Its name, for the message.
+    :param given: The maps it gives (a generator's ``maps``; :data:`ESTIMATED` for those that only paint), or None
+        when not known.
+    :param asked: The maps asked for by name.
+    """
+    missing = [m for m in asked if given is not None and m not in given]
+    if not missing:
+        return None
+    return (f"the {generator!r} generator cannot give the {' or '.join(missing)} map"
+            f"{'s' if len(missing) > 1 else ''}; it gives {', '.join(given) or 'no maps'}; the embedded and analytic "
+            f"generators give every map ({', '.join(MAPS)})")
+
+
+def flat_maps_warning(generator: str, bake: bool, displacement: bool = False) -> str:
+    """The warning for a result whose maps were estimated from a picture: which ones it holds, which are flat.
+
+    :param generator: The generator's name.
+    :param bake: A bake (its normal map is made from the flat height) rather than a projection.
+    :param displacement: The height map was asked to displace the surface.
+    """
+    flat = "height map is flat (all zero), and so is the normal map baked from it" if bake else "height map is flat " \
+        "(all zero)"
+    moves = "; displacement moves nothing" if displacement else ""
+    return (f"the {generator!r} generator gives no relief: it gives the {', '.join(ESTIMATED)} maps (estimated from "
+            f"its picture); its {flat}{moves}; the embedded and analytic generators give every map "
+            f"({', '.join(MAPS)})")
 
 
 def surface_maps(albedo: np.ndarray, pattern: np.ndarray, mortar: np.ndarray, normals: np.ndarray,
