@@ -189,6 +189,8 @@ class DEPTH_OT_bake_textures(bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Baked {len(result.objects)} objects")
+        for warning in result.warnings:  # objects unwrapped into a UV map made for the bake ...
+            self.report({"WARNING"}, warning)
         return {"FINISHED"}
 
 

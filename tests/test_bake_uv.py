@@ -42,3 +42,54 @@ def test_a_users_uv_map_named_like_ours_is_never_unwrapped():
     assert np.array_equal(after, before)
     bake_apply.remove_bake()
     assert list(cube.data.uv_layers.keys()) == [uv_bake.UV_NAME]
+
+
+def test_objects_unwrapped_for_a_bake_are_named_with_the_new_uv_map(tmp_path, capsys):
+    """An object without UVs, or whose active map overlaps, is unwrapped into a new UV map: the run says which
+    objects and which map (in the result's warnings, the CLI's events and run.json); the user's maps are kept."""
+    import json
+
+    from depth_addon.cli import main as cli_main
+
+    scene = bpy.context.scene
+    ground, cube = block_scene()
+    mine = cube.data.uv_layers.new(name="MyUV")
+    for face in cube.data.polygons:  # every face on the whole square: all islands overlap
+        for corner, uv in zip(face.loop_indices, ((0, 0), (1, 0), (1, 1), (0, 1)), strict=False):
+            mine.data[corner].uv = uv
+    result = app_multiview.texture_multiview(scene, views=1, bake_size=32, view_size=48, prompt="red brick",
+                                             scene_view=False)
+    assert "'Ground' had no UV map: unwrapped (Smart UV Project) into a new UV map 'Depth UV' for the bake" in (
+        result.warnings)
+    assert ("'Cube': the active UV map 'MyUV' has overlapping islands, so unwrapped (Smart UV Project) into a new "
+            "UV map 'Depth UV' for the bake; your UV maps are kept as they were") in result.warnings
+    assert list(cube.data.uv_layers.keys()) == ["MyUV", "Depth UV"] and ground.data.uv_layers.keys() == ["Depth UV"]
+    again = app_multiview.texture_multiview(scene, views=1, bake_size=32, view_size=48, prompt="red brick",
+                                            scene_view=False)
+    assert not any("UV map" in w for w in again.warnings)  # baked into the map added before: nothing new to say
+    bake_apply.remove_bake()
+    blend = tmp_path / "block.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    out = tmp_path / "out"
+    assert cli_main(["texture", "--blend", str(blend), "--views", "1", "--bake", "32", "--view-size", "48",
+                     "--no-scene-view", "--prompt", "red brick", "--out-dir", str(out), "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    warned = [e["message"] for e in events if e["event"] == "warning"]
+    assert any(w.startswith("'Ground' had no UV map") for w in warned), warned
+    assert any(w.startswith("'Ground' had no UV map") for w in json.loads((out / "run.json").read_text())["warnings"])
+
+
+def test_baking_a_projection_names_the_objects_it_unwrapped():
+    from depth_addon import api
+    from depth_addon.blender.writeback import projection_bake
+
+    scene = bpy.context.scene
+    scene.render.resolution_x, scene.render.resolution_y = 48, 36
+    block_scene()
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    cam.location, cam.rotation_euler = (0.0, -4.0, 2.5), (1.1, 0.0, 0.0)
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    api.texture_scene(scene, prompt="red brick", compositor=False)
+    result = projection_bake.bake_projection(scene, bake_size=32)
+    assert any("'Ground', 'Cube' had no UV map" in w for w in result.warnings), result.warnings

@@ -219,13 +219,13 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
     baked = only_target(targets, only)
     id_renders = [] if object_prompts or len(parse_scene_prompt(prompt).phrases) > 1 else None
-    uv_maps = uv_bake.ensure_uv_maps(baked, new=s.new_uv)
+    warnings: list[str] = []
+    uv_maps = uv_bake.ensure_uv_maps(baked, new=s.new_uv, notes=warnings)
     try:
         depsgraph = scene_depsgraph(scene)
         tris = {o.name: uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name]) for o in baked}
         timings["prepare"] = time.perf_counter() - t
         t = time.perf_counter()
-        warnings: list[str] = []
         captured = capture_views(scene, list(tris.values()), cameras, s.views, s.placement, s.view_size, s.engine,
                                  warnings, report, models, s.scene_view and not cameras, id_renders)
         segments, parts = views_segments(id_renders, prompt, object_prompts) if id_renders else (None, SceneSegments())

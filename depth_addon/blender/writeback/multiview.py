@@ -308,9 +308,11 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
         raise BadInput(f"{shading} shading needs material maps: ask the generator for them (--maps), or use EMISSION")
     bake_apply.check_maps_free(objects, map_fusion.BAKED if with_maps else ())
     fused_views = [map_fusion.stacked(v) for v in views] if with_maps else views
-    uv_maps = uv_maps or uv_bake.ensure_uv_maps(objects)
+    notes: list[str] = []  # objects unwrapped into a UV map made for the bake
+    uv_maps = uv_maps or uv_bake.ensure_uv_maps(objects, notes=notes)
     depsgraph = scene_depsgraph(scene)
-    result = MultiviewResult(objects=list(objects), views=views, uv_maps=uv_maps, provenance=record or {})
+    result = MultiviewResult(objects=list(objects), views=views, uv_maps=uv_maps, provenance=record or {},
+                             warnings=notes)
     made: list = []
     try:
         tris = {o.name: (triangles or {}).get(o.name) or uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name])

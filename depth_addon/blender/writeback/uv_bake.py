@@ -199,7 +199,7 @@ def _unwrap_in(objects: list[bpy.types.Object], view_layer: bpy.types.ViewLayer)
 
 
 def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERLAP_LIMIT,
-                   new: bool = False) -> dict[str, str]:
+                   new: bool = False, notes: list[str] | None = None) -> dict[str, str]:
     """The UV map to bake each object into, adding ``Depth UV`` where needed.
 
     A mesh without UV maps, or whose active map has overlapping islands, gets a new map (made
@@ -210,10 +210,13 @@ def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERL
     :param objects: Validated bake targets.
     :param overlap_limit: Share of overlapping texels above which the active map is not used.
     :param new: Bake into our own map even where the user's active map could be used.
+    :param notes: Receives one line per reason a map was added (no UV map, overlapping islands), naming the objects
+        and the new map (:func:`added_notes`).
     :return: Object name → UV map name.
     """
     result: dict[str, str] = {}
     todo: dict[str, bpy.types.Object] = {}
+    why: dict[str, str] = {}
     for obj in objects:
         mesh = obj.data
         if mesh.get(KEY_UV_ADDED) and mesh.get(KEY_UV_ADDED) in mesh.uv_layers:
@@ -226,6 +229,7 @@ def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERL
         if mesh.name not in todo:
             todo[mesh.name] = obj
         result[obj.name] = UV_NAME
+        why[obj.name] = "none" if active is None else "new" if new else f"overlap {active.name}"
     added = []
     for mesh_name, obj in todo.items():
         mesh = bpy.data.meshes[mesh_name]
@@ -245,7 +249,32 @@ def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERL
                 result[o.name] = layer.name
     if added:
         _smart_project(added)
+    if notes is not None:
+        notes.extend(added_notes({n: (why[n], result[n]) for n in why}))
     return result
+
+
+def added_notes(added: dict[str, tuple[str, str]]) -> list[str]:
+    """Lines telling the user which objects were unwrapped into a UV map made for the bake, and why.
+
+    :param added: Object name → (reason: ``none`` (it had no UV map), ``overlap <map>`` (its active map's islands
+        overlap) or ``new`` (asked for), name of the UV map added).
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, key in added.items():
+        groups.setdefault(key, []).append(repr(name))
+    lines = []
+    for (reason, uv), names in groups.items():
+        who = ", ".join(names)
+        made = f"unwrapped (Smart UV Project) into a new UV map {uv!r} for the bake"
+        if reason == "none":
+            lines.append(f"{who} had no UV map: {made}")
+        elif reason.startswith("overlap "):
+            lines.append(f"{who}: the active UV map {reason[8:]!r} has overlapping islands, so {made}; "
+                         "your UV maps are kept as they were")
+        else:
+            lines.append(f"{who}: {made} (your UV maps are kept as they were)")
+    return lines
 
 
 def remove_added_uv(mesh: bpy.types.Mesh) -> bool:
