@@ -93,3 +93,45 @@ def test_no_phrases_falls_back_to_the_whole_text():
 
 def test_bench_assign_runs():
     assert bench_assign(50, repeat=1) >= 0.0
+
+
+def test_a_literal_target_word_wins_over_a_synonym_of_another_phrase():
+    """'beam' and 'fence' are both ``post``: the object called Fence takes 'metal fence', Beam 'wooden beams'."""
+    scene = parse_scene_prompt("wooden beams, metal fence, grass")
+    parts = [Part("Ground", lo=(-5, -5, 0), hi=(5, 5, 0), up=1.0), Part("Fence", lo=(-2, 0, 0), hi=(0, 0.1, 1)),
+             Part("Beam", lo=(1, 0, 1.4), hi=(2, 0.2, 1.6)), Part("Pillar", lo=(3, 0, 0), hi=(3.2, 0.2, 2))]
+    got = {d.part: (scene.phrases[d.phrase].text, d.reason) for d in assign(scene, parts).decisions}
+    assert got["Fence"] == ("metal fence", "name") and got["Beam"] == ("wooden beams", "name")
+    assert got["Pillar"][0] == "wooden beams"  # a synonym only: the first phrase holding the target
+    assert assign(scene, parts).unused == [] and assign(scene, parts).unmatched == []
+
+
+def test_targets_that_match_nothing_are_listed_even_for_a_single_phrase():
+    parts = _demo_parts()
+    single = assign(parse_scene_prompt("red brick roof"), parts)
+    assert single.unused == [] and single.unmatched == [(0, "roof")]  # it paints everything, by default
+    two = assign(parse_scene_prompt("brick walls, marble roof"), parts)
+    assert two.unused == [1] and two.unmatched == [(1, "roof")]
+
+
+def test_a_lone_comma_is_one_empty_phrase_and_symbols_are_unknown_words():
+    from depth_addon.generation.scene_prompt import empty_message
+
+    for text in (",", " , ,", ";"):
+        scene = parse_scene_prompt(text)
+        assert scene.phrases == [] and scene.empty == [0], text
+        assert "no words" in empty_message(scene) and "phrases" not in scene.message
+    scene = parse_scene_prompt("brick walls, 🌳🌳")
+    assert scene.empty == [] and "🌳🌳" in scene.unknown and scene.phrases[0].style == "brick"
+    assert parse_scene_prompt("🙂").unknown == ["🙂"] and parse_scene_prompt("🙂").empty == []
+
+
+def test_colourful_and_sameness_are_words_of_the_grammar():
+    from depth_addon.generation.prompt import parse_prompt
+
+    for word in ("colourful", "colorful", "multicoloured"):
+        phrase = parse_scene_prompt(f"{word} plaster boxes").phrases[0]
+        assert phrase.colourful and not phrase.unknown and phrase.prompt == "plaster colourful", word
+        assert parse_prompt(phrase.prompt).colourful and not parse_prompt(phrase.prompt).unknown
+    same = parse_scene_prompt("identical plaster boxes").phrases[0]
+    assert same.same and parse_prompt(same.prompt).same and not parse_prompt(same.prompt).unknown

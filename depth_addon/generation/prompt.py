@@ -10,6 +10,10 @@ is dropped, and synonyms map to their canonical word:
 * **Colours**: :data:`COLOURS` (``red``, ``blue``, ``grey``/``gray``, …) tint the seeded palette.
 * **Finishes**: ``glossy``/``shiny``/``polished``, ``matte``/``rough``, ``dark``, ``light``/``pale``,
   ``bright``, ``dull``.
+* **Sameness** (:data:`SAMENESS`): ``same``, ``matching``, ``uniform``, ``identical``, ``alike``: every part the
+  prompt paints shares one palette entry, one base colour (neighbouring parts otherwise get different entries).
+* **Variety** (:data:`VARIETY`): ``colourful``/``colorful``, ``multicoloured``/``multicolored``, ``rainbow``,
+  ``varied``: the parts the prompt paints get clearly different hues (golden-ratio steps around the hue circle).
 * Filler words (``a``, ``the``, ``with``, ``of``, …) are accepted silently.
 
 Every other word is *reported back*: :func:`parse_prompt` returns it in
@@ -85,6 +89,10 @@ FINISHES: dict[str, tuple[float, float]] = {
 FINISH_SYNONYMS: dict[str, str] = {"shiny": "glossy", "polished": "glossy", "rough": "matte", "pale": "light",
                                    "vivid": "bright", "faded": "dull", "old": "dull", "weathered": "dull"}
 
+#: Words asking that every part a prompt paints share one palette entry.
+SAMENESS = frozenset({"same", "matching", "uniform", "identical", "alike"})
+#: Words asking that the parts a prompt paints get clearly different hues.
+VARIETY = frozenset({"colourful", "colorful", "multicoloured", "multicolored", "rainbow", "varied"})
 FILLER = frozenset("a an the of with and or in on made from some very scene style look like texture textured "
                    "surface surfaces material materials".split())
 #: Minimum cosine similarity for :func:`route_free_text` to pick a style (nonsense words score 0.15–0.35).
@@ -101,6 +109,8 @@ class PromptReport:
     :param unknown: Words that are in no vocabulary and had no effect (shown to the user).
     :param routed: Style chosen by the sentence encoder for a prompt without style words, or None.
     :param similarity: Cosine similarity of that routing.
+    :param same: A sameness word (:data:`SAMENESS`): one palette entry for every part.
+    :param colourful: A variety word (:data:`VARIETY`): clearly different hues.
     """
 
     styles: list[str] = field(default_factory=list)
@@ -109,6 +119,8 @@ class PromptReport:
     unknown: list[str] = field(default_factory=list)
     routed: str | None = None
     similarity: float = 0.0
+    same: bool = False
+    colourful: bool = False
 
     @property
     def message(self) -> str:
@@ -146,6 +158,9 @@ def parse_prompt(prompt: str | None, router: bool = True) -> PromptReport:
     words = re.findall(r"[a-z]+", (prompt or "").lower())
     for word in words:
         if word in FILLER:
+            continue
+        if word in SAMENESS or word in VARIETY:
+            report.same, report.colourful = report.same or word in SAMENESS, report.colourful or word in VARIETY
             continue
         hit = _canonical(word)
         if hit is None:

@@ -11,7 +11,8 @@ recorded in :attr:`Decision.reason`):
 
 1. ``explicit``: the part's object has an entry in ``object_prompts`` (name → text);
 2. ``name``: a word of the object's name is a target word of a phrase (:func:`~.scene_prompt.target_of`:
-   case-insensitive, plurals and the synonym table, e.g. ``Column`` → ``post``);
+   case-insensitive, plurals and the synonym table, e.g. ``Column`` → ``post``); a word the phrase holds
+   literally wins over a synonym of another phrase's (``Fence`` takes ``metal fence`` before ``wooden beams``);
 3. ``material``: the same for the material's name;
 4. ``collection``: the same for a collection's name;
 5. ``role``: the part's geometric role (:data:`ROLE_RULES`) is a target of a phrase;
@@ -27,7 +28,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from .scene_prompt import ScenePrompt, target_of
+from .scene_prompt import TARGET_WORDS, ScenePrompt, target_key
 
 #: (role, rule) in the order they are checked; the docstring of :func:`role_of` holds the thresholds.
 ROLE_RULES: tuple[tuple[str, str], ...] = (
@@ -88,6 +89,7 @@ class Decision:
     :param prompt: The single-material prompt the part is painted with.
     :param reason: One of :data:`REASONS`.
     :param detail: The word, name or role that decided.
+    :param target: The phrase's target that the part matched (by name or role); "" for explicit and default.
     """
 
     part: str
@@ -95,6 +97,7 @@ class Decision:
     prompt: str
     reason: str
     detail: str = ""
+    target: str = ""
 
 
 @dataclass
@@ -103,10 +106,12 @@ class Assignment:
 
     :param decisions: One per part.
     :param unused: Indices of phrases no part received.
+    :param unmatched: ``(phrase index, target)`` of the targets no part matched by name or role.
     """
 
     decisions: list[Decision] = field(default_factory=list)
     unused: list[int] = field(default_factory=list)
+    unmatched: list[tuple[int, str]] = field(default_factory=list)
 
     def prompts(self) -> dict[str, str]:
         """Part key → prompt."""
@@ -117,13 +122,22 @@ class Assignment:
         return [vars(d).copy() for d in self.decisions]
 
 
+def name_words(name: str) -> list[str]:
+    """The target words of :data:`~.scene_prompt.TARGET_WORDS` in ``name`` (``Wall.001``, ``fence_post``,
+    ``StonePillar``), singular and lower case, as written (``Fences`` → ``fence``).
+
+    :param name: An object, material or collection name.
+    """
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[^\W\d_]+", name)
+    return [k for k in (target_key(w) for w in words) if k]
+
+
 def name_targets(name: str) -> list[str]:
     """Canonical targets named by the words of ``name`` (``Wall.001``, ``fence_post``, ``StonePillar``).
 
     :param name: An object, material or collection name.
     """
-    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[^\W\d_]+", name)
-    return [t for t in (target_of(w) for w in words) if t]
+    return [TARGET_WORDS[k] for k in name_words(name)]
 
 
 @dataclass(frozen=True)
@@ -172,27 +186,45 @@ def role_of(part: Part, box: SceneBox) -> str:
     return "prop"
 
 
-def _by_target(scene: ScenePrompt) -> dict[str, int]:
-    out: dict[str, int] = {}
+def _by_target(scene: ScenePrompt) -> tuple[dict[str, int], dict[str, int]]:
+    """``(literal target word → phrase, canonical target → phrase)``; the first phrase naming one wins."""
+    words: dict[str, int] = {}
+    targets: dict[str, int] = {}
     for i, phrase in enumerate(scene.phrases):
+        for word in phrase.target_words:
+            words.setdefault(word, i)
         for target in phrase.targets:
-            out.setdefault(target, i)
-    return out
+            targets.setdefault(target, i)
+    return words, targets
 
 
-def _route(part: Part, scene: ScenePrompt, targets: dict[str, int], box: SceneBox) -> tuple[int, str, str]:
-    """``(phrase, reason, detail)`` for a part without an explicit prompt."""
+def _by_name(value: str, words: dict[str, int], targets: dict[str, int]) -> tuple[int, str, str] | None:
+    """``(phrase, word, target)`` a name routes to: a phrase holding one of its words literally first, then a
+    phrase holding a synonym; None when no word of the name is a target."""
+    keys = name_words(value)
+    for key in keys:
+        if key in words:
+            return words[key], key, TARGET_WORDS[key]
+    for key in keys:
+        if TARGET_WORDS[key] in targets:
+            return targets[TARGET_WORDS[key]], key, TARGET_WORDS[key]
+    return None
+
+
+def _route(part: Part, scene: ScenePrompt, lookup: tuple[dict[str, int], dict[str, int]], box: SceneBox
+           ) -> tuple[int, str, str, str]:
+    """``(phrase, reason, detail, target)`` for a part without an explicit prompt."""
     names = (("name", (part.object,)), ("material", (part.material,)), ("collection", part.collections))
     for reason, values in names:
         for value in values:
-            for target in name_targets(value):
-                if target in targets:
-                    return targets[target], reason, f"{value} -> {target}"
+            hit = _by_name(value, *lookup)
+            if hit is not None:
+                return hit[0], reason, f"{value} -> {hit[2]}", hit[2]
     role = role_of(part, box)
-    if role in targets:
-        return targets[role], "role", role
+    if role in lookup[1]:
+        return lookup[1][role], "role", role, role
     default = scene.default
-    return (-1 if default is None else default), "default", role
+    return (-1 if default is None else default), "default", role, ""
 
 
 def assign(scene: ScenePrompt, parts: list[Part], object_prompts: dict[str, str] | None = None) -> Assignment:
@@ -204,19 +236,31 @@ def assign(scene: ScenePrompt, parts: list[Part], object_prompts: dict[str, str]
     :return: One decision per part, and the phrases nobody got.
     """
     object_prompts = object_prompts or {}
-    targets, box = _by_target(scene), SceneBox.of(parts)
+    lookup, box = _by_target(scene), SceneBox.of(parts)
     out = Assignment()
-    used: set[int] = set()
     for part in parts:
         if part.object in object_prompts:
             out.decisions.append(Decision(part.key, -1, object_prompts[part.object], "explicit", part.object))
             continue
-        index, reason, detail = _route(part, scene, targets, box)
+        index, reason, detail, target = _route(part, scene, lookup, box)
         prompt = scene.phrases[index].prompt if index >= 0 else scene.text
-        out.decisions.append(Decision(part.key, index, prompt, reason, detail))
-        used.add(index)
-    out.unused = [i for i in range(len(scene.phrases)) if i not in used]
+        out.decisions.append(Decision(part.key, index, prompt, reason, detail, target))
+    out.unused, out.unmatched = unreached(scene, out.decisions)
     return out
+
+
+def unreached(scene: ScenePrompt, decisions: list[Decision] | list[dict]) -> tuple[list[int], list[tuple[int, str]]]:
+    """The phrases no decision gave out, and the ``(phrase, target)`` pairs no decision matched by name or role.
+
+    :param scene: The parsed prompt.
+    :param decisions: Decisions, or their records (:meth:`Assignment.as_records`): of the parts a view shows, say.
+    """
+    records = [d if isinstance(d, dict) else vars(d) for d in decisions]
+    used = {r["phrase"] for r in records}
+    matched = {(r["phrase"], r.get("target", "")) for r in records}
+    unused = [i for i in range(len(scene.phrases)) if i not in used]
+    unmatched = [(i, t) for i, p in enumerate(scene.phrases) for t in p.targets if (i, t) not in matched]
+    return unused, unmatched
 
 
 def bench_assign(n: int = 1000, repeat: int = 5) -> float:

@@ -18,9 +18,17 @@ nothing.
   path, road), ``roof`` (rooftop, ceiling), ``door``, ``window``, ``prop`` (object, furniture), ``box``,
   ``sphere``/``ball``, ``table``, ``stairs``. A phrase whose only style is a place (``grass``, ``lawn``,
   ``meadow``, ``turf``) and no target word targets ``ground`` as well;
-* the words ``same``, ``matching``, ``uniform``, ``identical`` ask every part of the phrase to share one
-  palette entry (:attr:`Phrase.same`); without them neighbouring parts get different seeded entries;
-* every other word (any script: Cyrillic or CJK text never raises) is listed in :attr:`Phrase.unknown`.
+* the words ``same``, ``matching``, ``uniform``, ``identical``, ``alike`` (:data:`~.prompt.SAMENESS`) ask every
+  part of the phrase to share one palette entry, one colour (:attr:`Phrase.same`); without them neighbouring
+  parts get different seeded entries of the material's palette;
+* the words ``colourful``, ``colorful``, ``multicoloured``, ``multicolored``, ``rainbow``, ``varied``
+  (:data:`~.prompt.VARIETY`) give the parts of the phrase clearly different hues (:attr:`Phrase.colourful`);
+* every other word (any script: Cyrillic or CJK text never raises; emoji and other symbols count as words) is
+  listed in :attr:`Phrase.unknown`.
+
+A target word that the name of an object (or of its material or collection) holds *literally* wins over a
+synonym: in ``wooden beams, metal fence`` an object called ``Fence`` takes ``metal fence``, though ``beam`` and
+``fence`` are both ``post`` (:attr:`Phrase.target_words`).
 
 :func:`parse_scene_prompt` returns the phrases; :mod:`.scene_assign` routes them to the parts of a scene.
 """
@@ -30,7 +38,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .prompt import FILLER, parse_prompt
+from .prompt import FILLER, SAMENESS, VARIETY, parse_prompt
 
 #: Target word → canonical target (plural ``s`` is dropped before the lookup).
 TARGET_WORDS: dict[str, str] = {
@@ -45,21 +53,33 @@ TARGET_WORDS: dict[str, str] = {
 }
 #: Style words that name a place as well as a material: a phrase with no target word goes to the ground.
 PLACE_STYLES = frozenset({"grass", "lawn", "meadow", "turf"})
-#: Words asking that every part of a phrase share one palette entry.
-SAMENESS = frozenset({"same", "matching", "uniform", "identical", "alike"})
+__all__ = ["SAMENESS", "TARGET_WORDS", "VARIETY", "Phrase", "ScenePrompt", "parse_phrase", "parse_scene_prompt",
+           "target_key", "target_of"]
+#: A word: letters and digits, or a run of symbols outside ASCII (emoji, CJK punctuation), which is an unknown word.
+WORD = re.compile(r"\w+|[^\w\s\x00-\x7f]+")
 _SPLIT = re.compile(r"[,;/\n]|\b(?:and|on|with|plus)\b", re.IGNORECASE)
 
 
-def target_of(word: str) -> str | None:
-    """The canonical target of one word (case-insensitive, plural ``s``/``es`` dropped), or None.
+def target_key(word: str) -> str | None:
+    """The target word of :data:`TARGET_WORDS` that ``word`` is (case-insensitive, plural ``s``/``es`` dropped):
+    ``Fences`` → ``fence``; None for other words.
 
     :param word: One word.
     """
     w = word.lower()
     for cand in (w, w[:-1] if w.endswith("s") else w, w[:-2] if w.endswith("es") else w):
         if cand in TARGET_WORDS:
-            return TARGET_WORDS[cand]
+            return cand
     return None
+
+
+def target_of(word: str) -> str | None:
+    """The canonical target of one word (case-insensitive, plural ``s``/``es`` dropped, synonyms), or None.
+
+    :param word: One word.
+    """
+    key = target_key(word)
+    return None if key is None else TARGET_WORDS[key]
 
 
 @dataclass
@@ -74,6 +94,8 @@ class Phrase:
     :param modifiers: Style words other than :attr:`style`.
     :param unknown: Words in no vocabulary (lower case, any script).
     :param same: The phrase asks its parts to share one palette entry.
+    :param colourful: The phrase asks its parts for clearly different hues.
+    :param target_words: The target words as typed (singular, lower case: ``beam``, ``fence``), in order.
     """
 
     text: str
@@ -84,16 +106,20 @@ class Phrase:
     modifiers: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     same: bool = False
+    colourful: bool = False
+    target_words: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
         """True when the phrase has no word at all."""
-        return not re.search(r"\w", self.text)
+        return not WORD.search(self.text)
 
     @property
     def prompt(self) -> str:
-        """The material as a single-material prompt for a generator (colours, finishes, then the style)."""
-        words = self.colours + self.finishes + ([self.style] if self.style else []) + (["same"] if self.same else [])
+        """The material as a single-material prompt for a generator (colours, finishes, the style, then ``same`` or
+        ``colourful`` when asked)."""
+        words = (self.colours + self.finishes + ([self.style] if self.style else []) + (["same"] if self.same else [])
+                 + (["colourful"] if self.colourful else []))
         return " ".join(words) if words else self.text
 
 
@@ -129,7 +155,7 @@ class ScenePrompt:
         lines = [f"{i + 1}: {p.prompt or '-'}" + (f" -> {', '.join(p.targets)}" if p.targets else " (default)"
                                                      if i == self.default else "") for i, p in enumerate(self.phrases)]
         if self.empty:
-            lines.append(f"{len(self.empty)} empty phrase(s)")
+            lines.append(empty_message(self))
         if self.unknown:
             lines.append(f"unknown words (no effect): {', '.join(self.unknown)}")
         return "\n".join(lines)
@@ -141,15 +167,19 @@ def parse_phrase(text: str) -> Phrase:
     :param text: One phrase.
     """
     phrase = Phrase(text.strip())
-    words = [w.lower() for w in re.findall(r"\w+", text) if not w.isdigit()]
+    words = [w.lower() for w in WORD.findall(text) if not w.isdigit()]
     material = []
     for w in words:
-        target = target_of(w)
-        if target is not None:
-            if target not in phrase.targets:
-                phrase.targets.append(target)
+        key = target_key(w)
+        if key is not None:
+            if TARGET_WORDS[key] not in phrase.targets:
+                phrase.targets.append(TARGET_WORDS[key])
+            if key not in phrase.target_words:
+                phrase.target_words.append(key)
         elif w in SAMENESS:
             phrase.same = True
+        elif w in VARIETY:
+            phrase.colourful = True
         elif w.isascii() and w.isalpha():
             material.append(w)
         elif w not in phrase.unknown:
@@ -177,10 +207,13 @@ def parse_scene_prompt(text: str | None) -> ScenePrompt:
     text = text or ""
     pieces = [p for p in _SPLIT.split(text) if p is not None]
     result = ScenePrompt(text)
+    if not WORD.search(text):  # nothing but separators ("," or ", ,"): one empty phrase, not one per comma
+        result.empty = [0] if re.search(r"[,;/\n]", text) else []
+        return result
     pending = ""
     for pos, piece in enumerate(pieces):
-        if not re.search(r"\w", piece) or all(w.lower() in FILLER for w in re.findall(r"\w+", piece)):
-            if re.search(r"[,;/\n]", text) and not re.search(r"\w", piece):
+        if not WORD.search(piece) or all(w.lower() in FILLER for w in WORD.findall(piece)):
+            if re.search(r"[,;/\n]", text) and not WORD.search(piece):
                 result.empty.append(pos)
             continue
         joined = f"{pending} {piece}".strip()
@@ -197,3 +230,16 @@ def parse_scene_prompt(text: str | None) -> ScenePrompt:
         else:
             result.phrases.append(parse_phrase(pending))
     return result
+
+
+def empty_message(scene: ScenePrompt, whose: str = "the prompt") -> str:
+    """One line on the empty phrases of ``scene`` (a lone comma, or nothing between commas).
+
+    :param scene: A parsed prompt with :attr:`ScenePrompt.empty` phrases.
+    :param whose: What the prompt is, for the message (``the prompt``, ``the prompt of 'Wall'``).
+    """
+    if not scene.phrases:
+        return f"{whose} {scene.text.strip()!r} has no words (an empty phrase): it names no material"
+    count = len(scene.empty)
+    return (f"{count} empty phrase{'s' if count > 1 else ''} in {whose} (a lone comma, or nothing between commas): "
+            "ignored")
