@@ -168,3 +168,114 @@ def test_condition_map_runtimes_agree_and_a_constant_map_is_the_vector():
     other = predictor(cv_model)(feats, cmap)
     assert np.abs(other - mixed).max() < 1e-3, active
 
+
+
+def _six_boxes(size: tuple[int, int] = (192, 64)) -> tuple[np.ndarray, np.ndarray, object]:
+    """Six box fronts at 8 m, 4 px apart, before a wall at 12 m, each its own segment (-1 on the wall)."""
+    from depth_addon.camera import CameraModel
+
+    w, h = size
+    depth = np.full((h, w), 12.0, np.float32)
+    seg = np.full((h, w), -1, np.int32)
+    for i in range(6):
+        cols = slice(8 + i * 30, 4 + (i + 1) * 30)
+        depth[16:48, cols] = 8.0
+        seg[16:48, cols] = i
+    return depth, seg, CameraModel.from_fov(w, h, 50.0)
+
+
+def _box_colours(gen, text: str) -> np.ndarray:
+    """Median colour (6×3) of each box: the albedo map where the generator gives one, else the lit image."""
+    depth, seg, cam = _six_boxes()
+    if hasattr(gen, "generate_maps"):
+        img = gen.generate_maps(depth, prompt="grass", seed=4, camera=cam, segments=seg,
+                                segment_prompts=[text] * 6).maps["albedo"]
+    else:
+        img = gen.generate(depth, prompt="grass", seed=4, camera=cam, segments=seg, segment_prompts=[text] * 6)
+    img = np.asarray(img, np.float32).reshape(seg.shape + (-1,))[..., :3]
+    inner = np.zeros_like(seg, bool)
+    inner[20:44] = True
+    return np.array([np.median(img[(seg == i) & inner], 0) for i in range(6)])
+
+
+def _hue_gaps(colours: np.ndarray) -> list[float]:
+    import colorsys
+
+    hues = [colorsys.rgb_to_hsv(*np.clip(c, 0, 1))[0] for c in colours]
+    return [min(abs(a - b), 1 - abs(a - b)) for a, b in zip(hues, hues[1:], strict=False)]
+
+
+GENERATORS = [AnalyticGenerator(), EmbeddedGenerator(runtime="numpy"), ProceduralBaseline()]
+
+
+@pytest.mark.parametrize("gen", GENERATORS, ids=lambda g: g.name)
+def test_same_gives_every_part_one_colour_and_neighbours_differ_without_it(gen):
+    """'plaster': neighbouring boxes differ; 'same plaster' / 'identical plaster': they share one colour (in the
+    albedo; the baseline gives no albedo map, and its lit image shades each box a little differently)."""
+    tolerance = 0.03 if hasattr(gen, "generate_maps") else 0.08
+    apart = _box_colours(gen, "plaster")
+    gaps = np.abs(np.diff(apart, axis=0)).max(1)
+    assert gaps.max() > 0.03, apart
+    for word in ("same", "identical"):
+        alike = _box_colours(gen, f"plaster {word}")
+        assert np.abs(alike - alike.mean(0)).max() < 0.5 * gaps.max() and np.abs(alike - alike[0]).max() < tolerance, (
+            word, alike)
+
+
+@pytest.mark.parametrize("gen", GENERATORS, ids=lambda g: g.name)
+def test_colourful_gives_neighbours_clearly_different_hues(gen):
+    """'colourful plaster': every pair of neighbouring boxes at least 30° of hue apart, and well saturated; brick
+    boxes keep brick's hues, colourful brick ones spread."""
+    import colorsys
+
+    for text in ("plaster colourful", "colorful plaster"):
+        colours = _box_colours(gen, text)
+        assert min(_hue_gaps(colours)) > 30 / 360, (text, colours)
+        assert min(colorsys.rgb_to_hsv(*np.clip(c, 0, 1))[1] for c in colours) > 0.25, colours
+    plain, colourful = _box_colours(gen, "brick"), _box_colours(gen, "brick colourful")
+    assert max(_hue_gaps(plain)) < min(_hue_gaps(colourful)), (plain, colourful)
+
+
+def test_region_colours_are_drawn_once_per_region_and_gloss_once_per_style(monkeypatch):
+    """Many parts: each region draws the colours of its own labels only (not a palette as large as the image's
+    label count), gloss is shaded once per style, and the image is the same as drawing whole palettes."""
+    from depth_addon.generation import analytic
+
+    calls = {"hsv": 0, "gloss": 0}
+    real_hsv, real_gloss = analytic.colorsys.hsv_to_rgb, analytic.glossy
+
+    def hsv(*args):
+        calls["hsv"] += 1
+        return real_hsv(*args)
+
+    def gloss(*args):
+        calls["gloss"] += 1
+        return real_gloss(*args)
+
+    monkeypatch.setattr(analytic.colorsys, "hsv_to_rgb", hsv)
+    monkeypatch.setattr(analytic, "glossy", gloss)
+    n, side = 100, 10
+    depth = np.full((200, 200), 20.0, np.float32)
+    seg = np.full(depth.shape, -1, np.int32)
+    for i in range(n):
+        y, x = divmod(i, side)
+        depth[y * 20 + 2:y * 20 + 18, x * 20 + 2:x * 20 + 18] = 8.0 + 0.3 * (i % 3)
+        seg[y * 20 + 2:y * 20 + 18, x * 20 + 2:x * 20 + 18] = i
+    prompts = [("brick", "stone", "wood", "red tiles")[i % 4] for i in range(n)]
+    g = analytic.gbuffer(depth, np.isfinite(depth), analytic.CameraModel.from_fov(200, 200, 50.0), "stone", 2,
+                         regions=build_regions(seg, prompts, parse_prompt("grass"), 2, np.ones(depth.shape, bool)))
+    labels = int(g.labels.max()) + 1
+    assert labels > n and calls["hsv"] < 4 * labels, (labels, calls)  # linear: was regions × labels
+    assert calls["gloss"] == 5  # brick, stone, wood, tiles and the main prompt's grass
+
+
+def test_drawing_some_rows_of_a_palette_gives_the_rows_of_the_whole_palette():
+    from depth_addon.generation.analytic import palette_colours
+
+    for text in ("stone", "red brick"):
+        report = parse_prompt(text)
+        whole_rng, some_rng = np.random.default_rng([3, 11, 7]), np.random.default_rng([3, 11, 7])
+        whole = palette_colours(report, report.styles[0], 40, whole_rng)
+        some = palette_colours(report, report.styles[0], 40, some_rng, np.array([5, 5, 17, 39]))
+        assert np.array_equal(some[[5, 17, 39]], whole[[5, 17, 39]]) and not some[[0, 6, 38]].any()
+        assert whole_rng.random() == some_rng.random()  # the generator ends where drawing every row leaves it

@@ -28,8 +28,9 @@ from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, val
 from .baseline import DEFAULT_FOV_DEG, fract, linear_to_srgb, random_rotation
 from .gloss import glossy, view_rays
 from .maps import MAPS, Layers, surface_maps
+from .palette import spread_hues
 from .prompt import COLOURS, FINISHES, STYLE_HSV, PromptReport, parse_prompt
-from .segments import Region, build_regions, check_segments, resize_segments
+from .segments import Region, build_regions, check_segments, resize_segments, style_masks
 from .shadows import screen_shadows
 
 # per style: texture contrast and coarsest-cell multiplier
@@ -94,26 +95,36 @@ def seeded_light(seed: int) -> np.ndarray:
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
-def palette_colours(report: PromptReport, style: str, n: int, rng: np.random.Generator) -> np.ndarray:
+def palette_colours(report: PromptReport, style: str, n: int, rng: np.random.Generator,
+                    rows: np.ndarray | None = None, hues: np.ndarray | None = None) -> np.ndarray:
     """``n`` seeded linear albedo colours for ``style``, tinted by the prompt's colours and finishes.
 
     :param report: Parsed prompt.
     :param style: Style name.
     :param n: Number of colours.
-    :param rng: Seeded generator (consumed).
+    :param rng: Seeded generator (consumed as for all ``n`` rows, whichever are drawn).
+    :param rows: The rows to draw (the labels a region shows), or None for all; the others stay black. A row's
+        colour does not depend on which others are drawn: the generator jumps over the rest.
+    :param hues: Hue (0-1) per row for a colourful prompt (:func:`~.palette.spread_hues`); the style's otherwise.
     """
     (h0, h1), (s0, s1), (v0, v1) = STYLE_HSV[style]
-    out = np.empty((n, 3), np.float32)
+    out = np.zeros((n, 3), np.float32)
     vs, ss = 1.0, 1.0
     for f in report.finishes:
         vs, ss = vs * FINISHES[f][0], ss * FINISHES[f][1]
-    for k in range(n):
-        rgb = np.array(colorsys.hsv_to_rgb(rng.uniform(h0, h1), min(1.0, rng.uniform(s0, s1) * ss),
-                                           min(1.0, rng.uniform(v0, v1) * vs)))
+    per, at = 3 + bool(report.colours), 0  # 64-bit draws per row: one per uniform
+    for k in range(n) if rows is None else np.unique(rows).tolist():
+        rng.bit_generator.advance((k - at) * per)
+        at = k + 1
+        hsv = [rng.uniform(h0, h1), min(1.0, rng.uniform(s0, s1) * ss), min(1.0, rng.uniform(v0, v1) * vs)]
+        if hues is not None:
+            hsv = [float(hues[k]), max(hsv[1], 0.55), float(np.clip(hsv[2], 0.45, 0.9))]
+        rgb = np.array(colorsys.hsv_to_rgb(*hsv))
         if report.colours:
             tint = np.array(COLOURS[report.colours[k % len(report.colours)]])
             rgb = 0.35 * rgb + 0.65 * tint * rng.uniform(0.8, 1.1)
         out[k] = np.clip(rgb, 0.0, 1.0) ** 2.2
+    rng.bit_generator.advance((n - at) * per)
     return out
 
 
@@ -164,14 +175,16 @@ def _texture(points: np.ndarray, normals: np.ndarray, mask: np.ndarray, labels: 
     """The pixels of ``mask`` (flat indices), their albedo (3×N), pattern (N) and mortar weight (N), and the
     mortar colour (3) (``cell`` and ``table``: see :mod:`.anchor`)."""
     rng = np.random.default_rng([seed, 11] if variant is None else [seed, 11, variant])
-    n_labels = max(int(labels.max()) + 1, table)
-    if colours is None:
-        table = palette_colours(report, style, max(n_labels, 1), rng)
+    n_labels = max(int(labels.max()) + 1, table, 1)
+    idx = np.flatnonzero(mask)
+    lab = np.zeros(idx.size, np.int64) if report.same else np.maximum(labels.reshape(-1)[idx], 0)  # same: one entry
+    if colours is None:  # only the labels the region shows: one draw per region, not one per label of the image
+        hues = spread_hues(n_labels, seed, variant) if report.colourful else None
+        table = palette_colours(report, style, n_labels, rng, lab, hues)
     else:
         table = np.asarray(colours, np.float32)
         rng.random()
-    idx = np.flatnonzero(mask)
-    lab = np.clip(labels.reshape(-1)[idx], 0, table.shape[0] - 1)
+    lab = np.clip(lab, 0, table.shape[0] - 1)
     cell = np.float32(cell if cell else 2.0 ** round(np.log2(max(0.1 * median, 1e-6))))
     pts = points.reshape(3, -1)[:, idx] / cell
     nt = rng.random((32, 32, 32), dtype=np.float32)
@@ -251,9 +264,9 @@ def gbuffer(depth: np.ndarray, mask: np.ndarray, camera: CameraModel, style: str
     rays = view_rays(points, camera.ortho)
     radiance = albedo * (1.1 * direct + 0.3 * ambient)
     shaded = radiance
-    for r in regions:
-        lit = glossy(radiance, albedo, r.style, normals, rays, m, direct, sun, sky)
-        shaded = lit if r.where is None else np.where(r.where, lit, shaded)
+    for style, where in style_masks(regions):  # one gloss pass per style, not per region
+        lit = glossy(radiance, albedo, style, normals, rays, m, direct, sun, sky)
+        shaded = lit if where is None else np.where(where, lit, shaded)
     image = np.where(m, shaded, sky).astype(np.float32)
     return GBuffer(m, disparity, normals, edges, labels, albedo, pattern, direct, ambient * m, sky, sun, image, rays,
                    mortar, regions[0].mortar_colour, regions, table)

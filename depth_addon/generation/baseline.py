@@ -17,8 +17,10 @@ from ..errors import BadInput
 from . import _ops
 from ._ops import box3
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
-from .palette import STYLES, build_palette, sky_colours
+from .palette import STYLES, build_palette, sky_colours, spread_hues, with_hues
+from .prompt import parse_prompt
 from .regional import masked_passes, prompt_masks
+from .segments import resize_segments
 
 DEFAULT_FOV_DEG = 50.0
 NOISE_TABLE = 32
@@ -60,6 +62,23 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     q, r = np.linalg.qr(rng.normal(size=(3, 3)))
     q = q * np.sign(np.diag(r))
     return q * np.sign(np.linalg.det(q))
+
+
+def _variety(prompt: str, palette: list, swatch: np.ndarray, seed: int, offset: int, parts: np.ndarray | None
+             ) -> tuple[list, np.ndarray]:
+    """The palette and each pixel's swatch (N) as the parts and the prompt ask: every part (``parts``: its index
+    per pixel, N) one swatch further on, so touching parts of one material differ; ``same`` paints them all with
+    one swatch, ``colourful`` turns the swatches to hues a golden step apart (:mod:`.palette`)."""
+    report = parse_prompt(prompt, router=False)
+    if parts is not None:
+        swatch = (swatch + np.maximum(parts, 0)) % len(palette)
+    if report.colourful:
+        hues = with_hues(np.array([s.rgb for s in palette]), spread_hues(len(palette), seed))
+        palette = [dataclasses.replace(s, rgb=tuple(float(c) for c in rgb)) for s, rgb in zip(palette, hues,
+                                                                                              strict=True)]
+    if report.same:
+        swatch = np.full_like(swatch, offset % len(palette))
+    return palette, swatch
 
 
 class ProceduralBaseline:
@@ -135,10 +154,12 @@ class ProceduralBaseline:
         steps(0.1, "geometry")
         if len(groups) == 1:
             return self._run(d_np, m_np, camera, groups[0][0], seed, steps)
-        return masked_passes(lambda text, sub: self._run(d_np, m_np, camera, text, seed, sub), groups, steps, 0.1)
+        parts = resize_segments(np.asarray(segments, np.int64), (width, height))  # checked by prompt_masks
+        return masked_passes(lambda text, sub: self._run(d_np, m_np, camera, text, seed, sub, parts), groups, steps,
+                             0.1)
 
     def _run(self, d_np: np.ndarray, m_np: np.ndarray, camera: CameraModel, prompt: str, seed: int,
-             steps: Steps) -> np.ndarray:
+             steps: Steps, part_map: np.ndarray | None = None) -> np.ndarray:
         h, w = d_np.shape
         filled = np.where(m_np, d_np, 1.0).astype(np.float32)
         depth, mask = filled, m_np
@@ -168,6 +189,8 @@ class ProceduralBaseline:
         tex = np.ascontiguousarray(tex.reshape(-1, 3)[idx].T, dtype=np.float32) / np.float32(cell)
         offset = int(rngs[2].integers(len(palette)))
         swatch = (labels.reshape(-1)[idx] + offset) % len(palette)
+        parts = None if part_map is None else part_map.reshape(-1)[idx]
+        palette, swatch = _variety(prompt, palette, swatch, seed, offset, parts)
         n_flat = normals.reshape(3, -1)[:, idx]
         n_tex = rot.astype(np.float32) @ n_flat if posed else n_flat
         pattern = self._pattern(tex, n_tex, z, camera, cell, palette, swatch, rngs[2], 2 if posed else 1)

@@ -34,9 +34,10 @@ from .checkpoint import DEFAULT_WEIGHTS
 from .gloss import glossy
 from .maps import MAPS, Layers, surface_maps
 from .netnp import condition, condition_map, features, load_numpy, seeded_noise
+from .palette import spread_hues, with_hues
 from .prompt import COLOURS, FINISHES, STYLES, PromptReport, parse_prompt
 from .runtime import load_runtime, predictor
-from .segments import Region, build_regions, check_segments, resize_segments
+from .segments import Region, build_regions, check_segments, resize_segments, style_masks
 
 TILE = 1024
 OVERLAP = 64
@@ -73,6 +74,9 @@ def hint_colours(bank: np.ndarray, report: PromptReport, style: str, n: int, see
                          np.float32) ** 2.2
         lum = table.mean(1, keepdims=True) / np.maximum(tints.mean(1, keepdims=True), 1e-3)
         table = 0.3 * table + 0.7 * tints * np.clip(lum, 0.5, 2.0)
+    if report.colourful:  # clearly different hues: one per part (variant), or per segment for a whole image
+        srgb = np.clip(table, 0.0, 1.0) ** (1 / 2.2)
+        table = with_hues(srgb, spread_hues(table.shape[0], seed, variant)) ** 2.2
     return np.clip(table, 0.0, 1.0).astype(np.float32)
 
 
@@ -346,10 +350,9 @@ class EmbeddedGenerator:
             part = None if cond is None else np.ascontiguousarray(cond[:, win[0], win[1]])
             pred[:, win[0], win[1]] = run_tiled(net, np.ascontiguousarray(feats[:, win[0], win[1]]), cond=part)
         out = np.zeros_like(albedo)
-        for style in styles:
+        for style, where in style_masks(regions):  # one pass per style, not per region
             lit = glossy(pred, albedo, style, g.normals, g.rays, g.mask, g.direct, g.light, g.sky)
-            for r in (r for r in regions if r.style == style):
-                out = lit if r.where is None else np.where(r.where, lit, out)
+            out = lit if where is None else np.where(where, lit, out)
         return np.where(g.mask, out, g.sky), g, albedo  # the network's sky is capped; use the analytic one
 
     def _hinted_albedo(self, model, g: GBuffer, regions: list[Region], seed: int) -> np.ndarray:
@@ -361,6 +364,8 @@ class EmbeddedGenerator:
         labels = np.maximum(g.labels, 0)
         for r in regions:
             table = hint_colours(self._bank(model), r.report, r.style, n_labels, seed, r.variant)
+            if r.report.same:  # one palette entry for every segment of the prompt
+                table = np.broadcast_to(table[:1], table.shape)
             if r.where is None:
                 albedo = surface_albedo(table[labels].transpose(2, 0, 1), g.pattern, g.mortar, r.mortar_colour,
                                         r.style) * g.mask

@@ -157,6 +157,44 @@ def build_palette(prompt: str, rng: np.random.Generator, size: int = 6) -> list[
     return swatches
 
 
+#: Hue step between the parts of a colourful prompt: the golden ratio's fraction keeps any two near ones apart.
+GOLDEN = 0.6180339887
+
+
+def spread_hues(n: int, seed: int, variant: int | None = None) -> np.ndarray:
+    """Hues (0-1) for a colourful prompt (``colourful``, ``varied`` ...): ``n`` rows of a palette table.
+
+    A region (one part, :class:`~.segments.Region`) takes one hue for all its rows, the next part the hue a golden
+    step further on, so neighbouring parts get clearly different hues; without a variant (the whole image is one
+    prompt) every row takes its own step.
+
+    :param n: Rows.
+    :param seed: The run's seed (the first hue).
+    :param variant: The region's variant, or None.
+    """
+    phase = float(np.random.default_rng([seed, 29]).uniform())
+    steps = np.arange(n) if variant is None else np.full(n, variant)
+    return ((phase + GOLDEN * steps) % 1.0).astype(np.float32)
+
+
+def with_hues(rgb: np.ndarray, hues: np.ndarray, saturation: float = 0.55) -> np.ndarray:
+    """``rgb`` (N×3 display sRGB) turned to ``hues``, at least ``saturation`` saturated, value kept in 0.45-0.9.
+
+    :param rgb: N×3 colours in [0, 1].
+    :param hues: N hues in [0, 1).
+    :param saturation: Lowest saturation.
+    """
+    rgb = np.clip(np.asarray(rgb, np.float64), 0.0, 1.0)
+    value = np.clip(rgb.max(1), 0.45, 0.9)
+    sat = np.maximum((rgb.max(1) - rgb.min(1)) / np.maximum(rgb.max(1), 1e-6), saturation)
+    h6 = (np.asarray(hues, np.float64) % 1.0) * 6.0
+    sector, f = np.floor(h6).astype(int) % 6, h6 - np.floor(h6)
+    p, q, t = value * (1 - sat), value * (1 - sat * f), value * (1 - sat * (1 - f))
+    table = np.stack([np.stack(c, 1) for c in ((value, t, p), (q, value, p), (p, value, t), (p, q, value),
+                                                (t, p, value), (value, p, q))])  # 6 × N × 3
+    return table[sector, np.arange(len(sector))].astype(np.float32)
+
+
 def sky_colours(rng: np.random.Generator) -> tuple[RGB, RGB, RGB]:
     """Seeded ``(zenith, horizon, below-horizon)`` sky colours, display sRGB.
 

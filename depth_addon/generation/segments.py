@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BadInput
-from .prompt import STYLES, PromptReport, parse_prompt
-from .scene_prompt import SAMENESS
+from .prompt import SAMENESS, STYLES, PromptReport, parse_prompt
 
 
 @dataclass
@@ -119,3 +118,20 @@ def build_regions(segments: np.ndarray | None, prompts: list[str] | None, report
     if rest.any():
         regions.append(Region(main.style, report, rest, 0))
     return regions
+
+
+def style_masks(regions: list[Region]) -> list[tuple[str, np.ndarray | None]]:
+    """Each style of ``regions`` once, with the pixels of its regions (None: the whole image), in order of first
+    appearance: what is shaded per style is then done once per style, not once per region.
+
+    :param regions: The regions (:func:`build_regions`).
+    """
+    out: dict[str, np.ndarray | None] = {}
+    for r in regions:
+        if r.where is None or out.get(r.style, False) is None:
+            out[r.style] = None
+        elif r.style in out:
+            out[r.style] |= r.where
+        else:
+            out[r.style] = r.where.copy()
+    return list(out.items())
