@@ -138,7 +138,8 @@ render_depth = _checked(_depth_use_case.render_depth)
 save_depth = _checked(_depth_use_case.save_depth,
                       mapping=(_optional(lambda v: isinstance(v, DepthMapping)), "a DepthMapping or None"))
 depth_mapping = _checked(_depth_use_case.depth_mapping)
-generate = _checked(_texture.generate, depth=(lambda v: isinstance(v, np.ndarray), "an H×W float array in metres"),
+generate = _checked(_texture.generate, depth=(lambda v: isinstance(v, np.ndarray | DepthResult),
+                                              "an H×W float array in metres, or a DepthResult (from render_depth)"),
                     camera=(_optional(lambda v: isinstance(v, CameraModel)), "the depth's CameraModel, or None"))
 project = _checked(_texture.project)
 texture_scene = _checked(_texture.texture_scene, mapping=(lambda v: isinstance(v, str), "a mapping kind (str)"))

@@ -209,3 +209,27 @@ def test_frame_chunks_resume_and_rival_runs_keep_one_consistent_result(tmp_path:
     assert batch_run.run_job(parsed, lambda *_a, **_k: None)["skipped"] == 3  # all done: nothing to wait for
     rival.release()
     assert len(json.loads((out / "manifest.json").read_text())["units"]) == 3
+
+
+def test_batch_reports_phrases_and_targets_that_match_nothing(tmp_path: Path) -> None:
+    """A phrase no object takes ('marble roof') and a one-phrase target ('roof') are warned about, as in
+    ``texture``: unit by unit, with the task, camera and frame; unknown words and empty phrases once per task."""
+    import bpy
+
+    from depth_addon.app.batch_run import run_job
+    from depth_addon.blender.demo_scene import build_demo_scene
+
+    build_demo_scene(bpy.context.scene, (48, 48))
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    data = {"tasks": [{"name": "warn", "blend": str(blend), "prompt": "brick walls, , marble roof, zzyzx",
+                       "resolution": [48, 48], "outputs": ["generated"], "out_dir": str(tmp_path / "a")},
+                      {"name": "one", "blend": str(blend), "prompt": "red brick roof", "resolution": [48, 48],
+                       "outputs": ["generated"], "out_dir": str(tmp_path / "b")}]}
+    events: list[tuple[str, dict]] = []
+    run_job(parse_job(data, tmp_path), lambda event, **kw: events.append((event, kw)))
+    warnings = [kw["message"] for event, kw in events if event == "warning"]
+    assert any("'warn'" in w and "no object matches the phrase 'marble roof" in w for w in warnings), warnings
+    assert any("'warn'" in w and "unknown word 'zzyzx'" in w for w in warnings)
+    assert any("'warn'" in w and "1 empty phrase" in w for w in warnings)
+    assert any("'one'" in w and "no object matches 'roof'" in w for w in warnings), warnings

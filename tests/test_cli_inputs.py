@@ -174,4 +174,4 @@ def test_free_text_generators_get_no_unknown_word_warnings() -> None:
                                                     "unknown word 'zzyzx' in the prompt"]
     assert prompt_warnings("lush grass, zzyzx", {"Box": "glorp"}, generator="diffusers") == []
     assert prompt_warnings("grass,, stone", generator="diffusers") == [
-        "1 empty phrase(s) in the prompt (a lone comma, or nothing between commas)"]
+        "1 empty phrase in the prompt (a lone comma, or nothing between commas): ignored"]

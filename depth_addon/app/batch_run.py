@@ -30,7 +30,6 @@ from ..blender.final_render import render_still
 from ..blender.writeback.projection import remove_projection
 from ..depthmap import DepthResult
 from ..errors import BadInput, Cancelled
-from ..generation.scene_prompt import parse_scene_prompt
 from ..io.atomic import check_writable_dir
 from ..io.locks import FileLock
 from ..io.outdir import refuse_inputs_inside
@@ -39,7 +38,14 @@ from ..io.staging import replace_folder
 from ..mapping import DepthMapping, robust_range
 from .blendfile import save_blend
 from .depth import render_depth, save_depth, scaled_mapping, unit_scale
-from .scene_prompts import SceneSegments, prompt_warnings, run_object_prompts, scene_segments
+from .scene_prompts import (
+    SceneSegments,
+    needs_ids,
+    part_warnings,
+    prompt_warnings,
+    run_object_prompts,
+    scene_segments,
+)
 from .texture import generate, project
 
 Emit = Callable[..., None]
@@ -100,7 +106,8 @@ def locked_mapping(scene: bpy.types.Scene, task: Task, units: list[Unit]) -> Dep
     return DepthMapping(task.mapping, near, far)
 
 
-def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMapping, folder: Path) -> dict[str, Path]:
+def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMapping, folder: Path,
+            warnings: list[str] | None = None) -> dict[str, Path]:
     """Write the unit's outputs into ``folder``; return artifact kind → path.
 
     :param scene: The task's open scene.
@@ -108,9 +115,11 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     :param unit: The unit.
     :param mapping: The task's locked mapping.
     :param folder: The unit's staging folder.
+    :param warnings: Collects what the routing of the prompts left unpainted in this view
+        (:func:`.scene_prompts.part_warnings`).
     """
     object_prompts = task_object_prompts(task, scene)
-    per_part = bool(object_prompts) or len(parse_scene_prompt(task.prompt).phrases) > 1
+    per_part = needs_ids(task.prompt, object_prompts)
     wants_image = bool({"generated", "texture", "render"} & set(task.outputs))
     result = _depth(scene, task, unit, ids=per_part and wants_image)
     files: dict[str, Path] = {}
@@ -123,6 +132,8 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     if not result.mask.any():
         raise BadInput(f"task {task.name!r}: camera {unit.camera!r} sees no geometry at frame {unit.frame}")
     parts = scene_segments(result, task.prompt, object_prompts) if per_part else SceneSegments()
+    if warnings is not None:
+        warnings += part_warnings(parts, object_prompts, scene)
     metres, camera = result.metric()  # generators, and the records beside the depth files, are in metres
     rgb = generate(metres, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
                    camera=camera, segments=parts.segments,
@@ -178,8 +189,9 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
             shutil.rmtree(stale, ignore_errors=True)
         staging = out / f".{unit.key}.staging-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
+        notes: list[str] = []
         try:
-            staged = produce(scene, task, unit, mapping, staging)
+            staged = produce(scene, task, unit, mapping, staging, notes)
             metric = scaled_mapping(mapping, unit_scale(scene)).to_dict()  # as the unit's depth files record it
             entry = manifest.make_entry(unit, staged, staging, {"spec": unit.spec, "mapping": metric,
                                                                  "blender": bpy.app.version_string})
@@ -191,6 +203,9 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
     finally:
         lock.release()
     files = {kind: final / path.relative_to(staging) for kind, path in staged.items()}
+    for note in notes:
+        emit("warning", message=f"task {task.name!r}, {unit.camera} frame {unit.frame}: {note}", task=task.name,
+             camera=unit.camera, frame=unit.frame)
     for kind, path in files.items():
         emit("artifact", kind=kind, path=str(path), task=task.name, camera=unit.camera, frame=unit.frame)
     return files

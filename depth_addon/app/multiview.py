@@ -21,13 +21,20 @@ from ..camera import CameraModel
 from ..errors import BadInput
 from ..generation import anchor
 from ..generation.maps import flat_maps_warning
-from ..generation.scene_prompt import parse_scene_prompt
 from ..texturing import conditioning, map_fusion
 from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .depth import unit_scale
 from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local, wanted_maps
-from .scene_prompts import SceneSegments, check_objects, run_object_prompts, views_segments
+from .scene_prompts import (
+    SceneSegments,
+    check_objects,
+    needs_ids,
+    record_assignment,
+    run_object_prompts,
+    run_warnings,
+    views_segments,
+)
 from .texture import pack_now
 
 
@@ -218,7 +225,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     targets, names, object_prompts = _checked(scene, objects, s, object_prompts)
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
     baked = only_target(targets, only)
-    id_renders = [] if object_prompts or len(parse_scene_prompt(prompt).phrases) > 1 else None
+    id_renders = [] if needs_ids(prompt, object_prompts) else None
     warnings: list[str] = []
     uv_maps = uv_bake.ensure_uv_maps(baked, new=s.new_uv, notes=warnings)
     try:
@@ -231,7 +238,6 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         segments, parts = views_segments(id_renders, prompt, object_prompts) if id_renders else (None, SceneSegments())
         for view, labels in zip(captured, segments or (), strict=False):
             view.labels = labels  # each object is baked from its own pixels of each view
-        warnings.extend(f"no object matched {text!r}" for text in parts.unused)
         mapping = locked_mapping(captured)
         timings["depth"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -260,7 +266,9 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     result.mapping, result.timings, result.decisions = mapping, timings, parts.decisions
     if s.maps and not any(np.any(v.maps["height"]) for v in captured if v.maps):  # estimated: no relief
         warnings.append(flat_maps_warning(gen.generator, bake=True, displacement=s.shading == "PBR_DISPLACEMENT"))
-    result.warnings[:0] = warnings
+    prompt_notes = run_warnings(prompt, object_prompts, gen.generator, parts, scene)
+    result.warnings[:0] = prompt_notes + warnings
+    record_assignment(scene, parts.decisions, prompt_notes)
     # baked pixels must survive saving: packed now in the UI (autosave), at the save headless (20 textures of 1024²
     # take about 1 s to pack)
     pack_now(*result.images.values(), *(i for m in result.maps.values() for i in m.values()))

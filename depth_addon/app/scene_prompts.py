@@ -4,7 +4,12 @@
 A prompt that names several materials ("brick walls, wooden posts and grass") or explicit per-object
 prompts give every part (object, or material slot) its own prompt; the depth render's id passes become a
 segment map the generators paint region by region. A prompt with one material and no per-object prompts
-changes nothing: no segments are sent, and the image is what it always was.
+changes nothing: no segments are sent, and the image is what it always was (its target words are still matched
+against the parts, so one that matches nothing is reported).
+
+What was decided is said everywhere in the same words: :func:`run_warnings` (unknown words, empty phrases,
+phrases and target words no part took, object prompts that paint nothing), :func:`assignment_lines` and
+:func:`assignment_summary` (which material each object got, and why).
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+import bpy
 import numpy as np
 
 from ..blender import props
 from ..blender.parts import scene_parts, segment_map
 from ..depthmap import DepthResult
 from ..errors import BadInput
-from ..generation.scene_assign import assign
-from ..generation.scene_prompt import parse_scene_prompt
+from ..generation.scene_assign import assign, unreached
+from ..generation.scene_prompt import ScenePrompt, empty_message, parse_scene_prompt
+
+#: Scene custom property holding the last run's assignment, one line per part (drawn by the sidebar).
+ASSIGNMENT = "depth_addon_assignment"
 
 
 @dataclass
@@ -34,6 +43,7 @@ class SceneSegments:
     :param texts: One text per part index, as the user typed it: the part's phrase of the scene prompt, or its
         object prompt (what a free-text generator reads; :func:`~depth_addon.generation.base.region_prompts`).
     :param objects: The object of each part index.
+    :param unmatched: ``(phrase, target word)`` of the targets no part the view shows matched, by name or role.
     """
 
     segments: np.ndarray | None = None
@@ -42,6 +52,7 @@ class SceneSegments:
     unused: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
+    unmatched: list[tuple[str, str]] = field(default_factory=list)
 
     def owners(self, names: list[str]) -> dict[str, np.ndarray]:
         """Object name → the indices of its parts (for the objects ``names`` that have any).
@@ -82,16 +93,21 @@ def run_object_prompts(scene, explicit: dict[str, str] | None) -> dict[str, str]
     return check_object_prompts({**props.object_prompts(scene), **(explicit or {})}, [o.name for o in scene.objects])
 
 
-def check_objects(objects: tuple[str, ...] | list[str], names: list[str]) -> None:
-    """Refuse object names that are not in ``names``.
+def check_objects(objects: tuple[str, ...] | list[str], names: list[str], scene=None) -> None:
+    """Refuse object names that are not in ``names``, and (with ``scene``) objects that are not meshes.
 
     :param objects: Names asked for.
     :param names: The scene's object names.
-    :raises BadInput: For the first missing object, with the closest names suggested.
+    :param scene: The scene, to refuse objects that cannot take a projection; None checks the names only.
+    :raises BadInput: For the first missing object, with the closest names suggested, or the first non-mesh.
     """
     for name in objects:
         if name not in names:
             raise BadInput(f"the objects to texture include {_missing(name, names)}")
+    not_meshes = [n for n in objects if scene is not None and scene.objects[n].type != "MESH"]
+    if not_meshes:
+        raise BadInput(f"{not_meshes[0]!r} is a {scene.objects[not_meshes[0]].type.lower()} object; only meshes take "
+                       "a projection")
 
 
 def prompt_warnings(prompt: str, prompts: dict[str, str] | None = None, generator: str | None = None) -> list[str]:
@@ -105,10 +121,109 @@ def prompt_warnings(prompt: str, prompts: dict[str, str] | None = None, generato
     free_text = (generator or "").strip().lower() == "diffusers"
     out = [] if free_text else [f"unknown word {word!r} in the prompt" for word in parsed.unknown]
     if parsed.empty:
-        out.append(f"{len(parsed.empty)} empty phrase(s) in the prompt (a lone comma, or nothing between commas)")
-    for name, text in (prompts or {}).items() if not free_text else ():
-        out += [f"unknown word {word!r} in the prompt of {name!r}" for word in parse_scene_prompt(text).unknown]
+        out.append(empty_message(parsed))
+    for name, text in (prompts or {}).items():
+        own = parse_scene_prompt(text)
+        if own.empty:
+            out.append(empty_message(own, f"the prompt of {name!r}"))
+        out += [] if free_text else [f"unknown word {word!r} in the prompt of {name!r}" for word in own.unknown]
     return out
+
+
+def part_warnings(parts: SceneSegments, object_prompts: dict[str, str] | None = None, scene=None) -> list[str]:
+    """What the routing left unpainted: phrases no part took, target words no part matched, and object prompts of
+    objects that no view shows (out of view, hidden, not meshes).
+
+    :param parts: The run's routing (:func:`scene_segments`, :func:`views_segments`).
+    :param object_prompts: The run's object prompts.
+    :param scene: The scene, to say why an object with a prompt shows nothing; None leaves the reason out.
+    """
+    out = [f"no object matches the phrase {text!r}" for text in parts.unused]
+    out += [f"no object matches {target!r} in the phrase {text!r}; it paints the objects no other phrase takes"
+            for text, target in parts.unmatched if text not in parts.unused]
+    painted = {parts.objects[d["segment"]] for d in parts.decisions if "segment" in d and parts.objects}
+    for name in object_prompts or {}:
+        if name not in painted:
+            out.append(f"the object prompt of {name!r} paints nothing: {_unseen(scene, name)}")
+    return out
+
+
+def _unseen(scene, name: str) -> str:
+    """Why the object ``name`` shows in no view of the run."""
+    obj = None if scene is None else scene.objects.get(name)
+    if obj is not None and obj.type != "MESH":
+        return f"it is a {obj.type.lower()} object, and only meshes are painted"
+    if obj is not None and (obj.hide_render or not obj.visible_get()):
+        return "it is hidden (from render, or in the view layer)"
+    return "no view of the run shows it (out of view, behind the camera, or behind other objects)"
+
+
+def run_warnings(prompt: str, object_prompts: dict[str, str] | None, generator: str | None, parts: SceneSegments,
+                 scene=None) -> list[str]:
+    """Every warning of a run about its prompts: :func:`prompt_warnings`, then :func:`part_warnings`.
+
+    :param prompt: The scene prompt.
+    :param object_prompts: The run's object prompts.
+    :param generator: The generator's name.
+    :param parts: The run's routing.
+    :param scene: The scene (for why an object prompt paints nothing).
+    """
+    return prompt_warnings(prompt, object_prompts, generator) + part_warnings(parts, object_prompts, scene)
+
+
+def needs_ids(prompt: str, object_prompts: dict[str, str] | None = None) -> bool:
+    """Whether a run renders object ids: to paint per part (several phrases, object prompts), or to check a
+    one-phrase prompt's target words against the parts.
+
+    :param prompt: The scene prompt.
+    :param object_prompts: The run's object prompts.
+    """
+    parsed = parse_scene_prompt(prompt)
+    return _per_part(parsed, object_prompts) or any(p.targets for p in parsed.phrases)
+
+
+def _per_part(scene: ScenePrompt, object_prompts: dict[str, str] | None) -> bool:
+    """Whether the image is painted part by part: several non-empty phrases, or object prompts."""
+    return len([p for p in scene.phrases if p.prompt.strip()]) >= 2 or bool(object_prompts)
+
+
+def assignment_lines(decisions: list[dict]) -> list[str]:
+    """One line per part: ``Wall: brick (name: Wall -> wall)``; one line for a run with one material everywhere.
+
+    :param decisions: The run's decisions (:attr:`SceneSegments.decisions`).
+    """
+    if not decisions:
+        return ["every object: the whole prompt (one material)"]
+    return [f"{_name(d, decisions)}: {d['prompt']} ({d['reason']}" + (f": {d['detail']})" if d.get("detail") else ")")
+            for d in decisions]
+
+
+def _name(decision: dict, decisions: list[dict]) -> str:
+    """The part's object name when the object is one part, else ``object/material``."""
+    obj = decision.get("object")
+    return obj if obj is not None and sum(d.get("object") == obj for d in decisions) == 1 else decision["part"]
+
+
+def assignment_summary(decisions: list[dict], limit: int = 6) -> str:
+    """The assignment in one line for an operator's report: ``materials: Wall brick (name), Ground grass (role)``.
+
+    :param decisions: The run's decisions.
+    :param limit: Parts named before ``… and N more``.
+    """
+    if not decisions:
+        return "one material for every object"
+    shown = ", ".join(f"{_name(d, decisions)} {d['prompt']} ({d['reason']})" for d in decisions[:limit])
+    return f"materials: {shown}" + (f" … and {len(decisions) - limit} more" if len(decisions) > limit else "")
+
+
+def record_assignment(scene, decisions: list[dict], warnings: list[str]) -> None:
+    """Keep the run's assignment and warnings on the scene (:data:`ASSIGNMENT`), for the sidebar to list.
+
+    :param scene: The scene the run textured.
+    :param decisions: The run's decisions.
+    :param warnings: The run's warnings about its prompts.
+    """
+    scene[ASSIGNMENT] = "\n".join(assignment_lines(decisions) + [f"! {w}" for w in warnings])
 
 
 def scene_segments(depth: DepthResult, prompt: str, object_prompts: dict[str, str] | None = None) -> SceneSegments:
@@ -119,14 +234,35 @@ def scene_segments(depth: DepthResult, prompt: str, object_prompts: dict[str, st
     :param object_prompts: Object name → prompt; these win over routing.
     """
     scene = parse_scene_prompt(prompt)
-    if len([p for p in scene.phrases if p.prompt.strip()]) < 2 and not object_prompts:
+    if not needs_ids(prompt, object_prompts):
         return SceneSegments()
     parts = scene_parts(depth)
     if not parts:
         return SceneSegments()
     assignment = assign(scene, parts, object_prompts)
     segments = segment_map(depth, parts)
-    return _reported(scene, assignment, [segments], parts, segments)
+    out = _reported(scene, assignment, [segments], parts, segments)
+    return out if _per_part(scene, object_prompts) else SceneSegments(unmatched=out.unmatched)
+
+
+def routed_depth(depth: DepthResult | np.ndarray, prompt: str, object_prompts: dict[str, str] | None
+                 ) -> tuple[np.ndarray, np.ndarray, object, SceneSegments]:
+    """What a generator is handed for a depth render: metric depth, mask, camera, and the parts with their prompts.
+
+    :param depth: A depth render (``render_depth(ids=True)`` to paint per object), or a depth array.
+    :param prompt: The scene prompt.
+    :param object_prompts: Object name → prompt; these win over routing (they need the render's object ids).
+    :raises BadInput: For object prompts with an array, or a render without ids, or a name that is no object.
+    :return: ``(metres, mask, camera, parts)``.
+    """
+    if not isinstance(depth, DepthResult) or (depth.object_ids is None and object_prompts):
+        raise BadInput("object_prompts needs the objects the depth shows: pass the result of render_depth(ids=True) "
+                       "as depth (not its array)")
+    names = list(dict.fromkeys([*depth.objects, *(o.name for o in bpy.context.scene.objects)]))
+    object_prompts = check_object_prompts(object_prompts, names)
+    parts = scene_segments(depth, prompt, object_prompts) if depth.object_ids is not None else SceneSegments()
+    metres, camera = depth.metric()
+    return metres, depth.mask, camera, parts
 
 
 def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict[str, str] | None
@@ -143,7 +279,7 @@ def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict
         maps are all None when the prompt has one phrase and no object has its own prompt.
     """
     scene = parse_scene_prompt(prompt)
-    if len([p for p in scene.phrases if p.prompt.strip()]) < 2 and not object_prompts:
+    if not needs_ids(prompt, object_prompts):
         return [None] * len(results), SceneSegments()
     seen = [scene_parts(r) for r in results]
     parts = sorted({(p.object, p.material): p for ps in seen for p in ps}.values(), key=lambda p: (p.object,
@@ -157,7 +293,10 @@ def views_segments(results: list[DepthResult], prompt: str, object_prompts: dict
         seg = segment_map(result, local) if local else np.full(result.depth.shape, -1, np.int32)
         maps.append(lookup[np.where(seg >= 0, seg, len(local))])
     assignment = assign(scene, parts, object_prompts)
-    return maps, _reported(scene, assignment, maps, parts)
+    out = _reported(scene, assignment, maps, parts)
+    if not _per_part(scene, object_prompts):
+        return [None] * len(results), SceneSegments(unmatched=out.unmatched)
+    return maps, out
 
 
 def _reported(scene, assignment, maps: list[np.ndarray], parts: list, segments: np.ndarray | None = None
@@ -172,9 +311,9 @@ def _reported(scene, assignment, maps: list[np.ndarray], parts: list, segments: 
     :param segments: The segment map to keep in the result (single view), or None.
     """
     shown = set(np.unique(np.concatenate([m[m >= 0].ravel() for m in maps])).tolist())
-    records = [dict(r, segment=i) for i, r in enumerate(assignment.as_records()) if i in shown]
-    painted = {r["phrase"] for r in records}
+    records = [dict(r, segment=i, object=parts[i].object) for i, r in enumerate(assignment.as_records()) if i in shown]
+    unused, unmatched = unreached(scene, records)
     texts = [scene.phrases[d.phrase].text if d.phrase >= 0 else d.prompt for d in assignment.decisions]
     return SceneSegments(segments, [d.prompt for d in assignment.decisions], records,
-                         [p.text for i, p in enumerate(scene.phrases) if i not in painted], texts,
-                         [p.object for p in parts])
+                         [scene.phrases[i].text for i in unused], texts, [p.object for p in parts],
+                         [(scene.phrases[i].text, target) for i, target in unmatched])

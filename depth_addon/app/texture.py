@@ -28,7 +28,6 @@ from ..errors import BadInput
 from ..generation import get_generator
 from ..generation.base import region_prompts
 from ..generation.maps import flat_maps_warning
-from ..generation.scene_prompt import parse_scene_prompt
 from ..io.atomic import write_bytes_atomic
 from ..io.exr import write_exr
 from ..io.png import to_uint, with_text, write_png
@@ -36,7 +35,16 @@ from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
 from .flow import PAUSE, Flow, GenerateRequest, reporter, run_local, wanted_maps
-from .scene_prompts import SceneSegments, check_objects, run_object_prompts, scene_segments
+from .scene_prompts import (
+    SceneSegments,
+    check_objects,
+    needs_ids,
+    record_assignment,
+    routed_depth,
+    run_object_prompts,
+    run_warnings,
+    scene_segments,
+)
 
 Progress = Callable[[float, str], None]
 #: Scene property naming the last generated image (the default of Project Image).
@@ -63,10 +71,12 @@ def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = ""
              generator: str | None = None, size: tuple[int, int] | None = None, camera=None,
              progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
              segments: np.ndarray | None = None, segment_prompts: list[str] | None = None,
-             segment_texts: list[str] | None = None) -> np.ndarray:
+             segment_texts: list[str] | None = None, object_prompts: dict[str, str] | None = None) -> np.ndarray:
     """Generate an RGB image (H×W×3 float32, sRGB values in [0, 1]) from depth in metres.
 
-    :param depth: H×W planar depth, ``inf`` background.
+    :param depth: H×W planar depth, ``inf`` background; or a depth render (:class:`DepthResult`): its depth in
+        metres, mask and camera are used, and with ``render_depth(ids=True)`` a prompt naming several materials, or
+        ``object_prompts``, paints each object as routed (:mod:`.scene_prompts`).
     :param mask: H×W bool of valid pixels; ``isfinite(depth)`` when None.
     :param prompt: What to paint.
     :param seed: Same seed, same image.
@@ -79,7 +89,11 @@ def generate(depth: np.ndarray, mask: np.ndarray | None = None, prompt: str = ""
         paint regions; :mod:`.scene_prompts`).
     :param segment_prompts: One prompt per part index.
     :param segment_texts: The same as typed (free-text generators read these instead).
+    :param object_prompts: Object name → prompt, winning over routing; needs ``depth`` as a render with ids.
     """
+    if isinstance(depth, DepthResult) or object_prompts:
+        depth, mask, camera, parts = routed_depth(depth, prompt, object_prompts)
+        segments, segment_prompts, segment_texts = parts.segments, parts.prompts, parts.texts
     gen = get_generator(generator)
     extra = ({"segments": segments, "segment_prompts": region_prompts(gen, segment_prompts, segment_texts)}
              if segments is not None else {})
@@ -111,7 +125,7 @@ def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image,
 @dataclass
 class TextureRun:
     """What :func:`texture_scene` produced: arrays, datablocks, files and stage timings; ``notes`` say what was left
-    out and why."""
+    out and why, ``warnings`` what in the prompts painted nothing (:func:`.scene_prompts.run_warnings`)."""
 
     depth: DepthResult
     mapping: DepthMapping
@@ -123,6 +137,7 @@ class TextureRun:
     timings: dict[str, float] = field(default_factory=dict)
     parts: SceneSegments = field(default_factory=SceneSegments)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
@@ -187,13 +202,9 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     scene_name, frame, timings, files = scene.name, scene.frame_current, {}, {}
     t = time.perf_counter()
     report(0.0, "rendering depth")
-    check_objects(objects, [o.name for o in scene.objects])
-    not_meshes = [n for n in objects if scene.objects[n].type != "MESH"]
-    if not_meshes:
-        raise BadInput(f"{not_meshes[0]!r} is a {scene.objects[not_meshes[0]].type.lower()} object; only meshes take "
-                       "a projection")
+    check_objects(objects, [o.name for o in scene.objects], scene)
     object_prompts = run_object_prompts(scene, object_prompts)
-    per_part = bool(object_prompts) or len(parse_scene_prompt(prompt).phrases) > 1
+    per_part = needs_ids(prompt, object_prompts)
     depth = render_depth(scene, camera, resolution, engine, ids=per_part)
     if not depth.mask.any():
         raise BadInput("the camera sees no geometry; nothing to texture")
@@ -230,9 +241,11 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     if maps and generated.maps and not np.any(generated.maps.get("height")):  # estimated from a picture: no relief
         notes.append(flat_maps_warning(generated.generator, bake=False))
     group = _composite(scene, image, cam_name, timings, notes) if compositor else None
+    warnings = run_warnings(prompt, object_prompts, generated.generator, parts, scene)
+    record_assignment(scene, parts.decisions, warnings)
     report(1.0, "done")
     return TextureRun(depth=depth, mapping=depth_map, rgb=generated.rgb, image=image, projection=proj,
-                      compositor=group, files=files, timings=timings, parts=parts, notes=notes)
+                      compositor=group, files=files, timings=timings, parts=parts, notes=notes, warnings=warnings)
 
 
 def _composite(scene: bpy.types.Scene, image: bpy.types.Image, camera: str, timings: dict, notes: list[str]

@@ -12,7 +12,7 @@ import argparse
 import bpy
 
 from .. import api
-from ..app.scene_prompts import prompt_warnings, run_object_prompts, scene_segments
+from ..app.scene_prompts import check_objects, run_object_prompts, run_warnings, scene_segments
 from ..errors import BadInput
 from ..generation.scene_prompt import parse_scene_prompt
 from .common import EventSink, open_blend, warn
@@ -33,7 +33,7 @@ def object_prompts(args: argparse.Namespace) -> dict[str, str]:
     """``--object-prompt`` values as a mapping, read after the file is open: a name that holds ``=`` itself is
     found when an object of the open scene has it (the longest such name wins).
 
-    :raises BadInput: For a value without ``=``, with an empty name, or with no text.
+    :raises BadInput: For a value without ``=``, with an empty name, with no text, or for a name given twice.
     """
     names = {o.name for o in bpy.context.scene.objects} if bpy.context.scene is not None else set()
     out = {}
@@ -46,6 +46,9 @@ def object_prompts(args: argparse.Namespace) -> dict[str, str]:
         if not text:
             raise BadInput(f"--object-prompt {item!r} gives {name!r} no text; leave it out to let the scene prompt "
                            "paint it")
+        if name in out:
+            raise BadInput(f"--object-prompt names {name!r} twice ({out[name]!r} and {text!r}); give each object one "
+                           "prompt")
         out[name] = text
     return out
 
@@ -59,14 +62,16 @@ def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
     """
     open_blend(args.blend, events)
     scene = bpy.context.scene
+    names = [n.strip() for n in (getattr(args, "objects", None) or "").split(",") if n.strip()]
+    if getattr(args, "objects", None) and not names:
+        raise BadInput(f"expected comma-separated names, got {args.objects!r}")
+    check_objects(names, [o.name for o in scene.objects], scene)  # as the run refuses them
     prompts = run_object_prompts(scene, object_prompts(args))  # as a run merges them
     depth = api.render_depth(scene, getattr(args, "camera", None), args.resolution, args.engine, ids=True)
     parts = scene_segments(depth, args.prompt, prompts)
     parsed = parse_scene_prompt(args.prompt)
-    for line in prompt_warnings(args.prompt, prompts, getattr(args, "generator", None)):
+    for line in run_warnings(args.prompt, prompts, getattr(args, "generator", None), parts, scene):
         warn(events, line)
-    for text in parts.unused:
-        warn(events, f"no object matches the phrase {text!r}")
     report_parts(events, args.prompt, parts.decisions)
     return {"parts": parts.decisions, "unused": parts.unused, "unknown": parsed.unknown}
 

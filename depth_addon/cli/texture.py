@@ -36,7 +36,7 @@ from ..io.outdir import OutputDir
 from ..texturing.raster import MAX_SIZE, MIN_SIZE
 from ..texturing.views import PLACEMENTS
 from .common import EventSink, add_resolution, check_range, open_blend, versions, warn
-from .parts import add_part_arguments, dry_run, object_prompts, prompt_warnings, report_parts
+from .parts import add_part_arguments, dry_run, object_prompts, report_parts
 from .texture_files import Artifact, relative, save_textures
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
                             engine=args.engine, progress=events.progress, object_prompts=prompts,
                             maps=getattr(args, "maps", False), objects=_names(getattr(args, "objects", None)) or ())
     report_parts(events, args.prompt, run.parts.decisions)
-    warnings = prompt_warnings(args.prompt, prompts, args.generator) + list(run.notes)
+    warnings = list(run.warnings) + list(run.notes)
     if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot take it
         warnings += [f"object {name} is not a mesh: the projection leaves it untextured"
                      for name in skipped_objects(bpy.context.scene, getattr(run.projection, "objects", []))]
@@ -356,7 +356,6 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
         object_prompts=prompts, new_uv=getattr(args, "new_uv", False),
         shading=_shading(args))
     report_parts(events, args.prompt, result.decisions)
-    result.warnings[:0] = prompt_warnings(args.prompt, prompts, args.generator)
     if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot be baked
         result.warnings += [f"object {name} is not a mesh: the bake leaves it untextured"
                             for name in skipped_objects(scene, result.objects)]
