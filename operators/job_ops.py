@@ -13,6 +13,7 @@ import bpy
 
 from ..depth_addon.app import setup
 from ..depth_addon.app.jobs import QUEUE, Job
+from ..depth_addon.app.scene_prompts import assignment_summary
 from ..depth_addon.app.texture import texture_flow
 from ..depth_addon.errors import BadInput, DepthAddonError
 from ..depth_addon.worker.client import WorkerClient
@@ -21,6 +22,16 @@ from ..depth_addon.worker.protocol import Error, Pong
 from . import ids
 from .depth_ops import camera_poll
 from .follow import FollowJobs, redraw
+
+
+def describe_texture(result) -> str:
+    """The report line of a texture job: the image, which material each object got (:func:`assignment_summary`),
+    and the run's notes; its warnings are reported one by one after it.
+
+    :param result: The job's :class:`~depth_addon.app.texture.TextureRun`.
+    """
+    notes = "".join(f"; {note}" for note in result.notes)
+    return f"image {result.image.name!r} projected; {assignment_summary(result.parts.decisions)}{notes}"
 
 
 def job_params(context: bpy.types.Context) -> dict:
@@ -68,7 +79,8 @@ class DEPTH_OT_generate(FollowJobs, bpy.types.Operator):
                 flow = texture_flow(scene, cam, settings.prompt, seed, engine=settings.engine, mapping=settings.mapping,
                                     compositor=extra.use_compositor, objects=objects, label=label,
                                     maps=extra.relightable)
-                jobs.append(QUEUE.submit(Job(scene.name, flow, job_params(context), label=label, seed=seed)))
+                jobs.append(QUEUE.submit(Job(scene.name, flow, job_params(context), label=label, seed=seed,
+                                             describe=describe_texture)))
         return jobs
 
 

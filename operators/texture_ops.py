@@ -7,6 +7,7 @@ from ..depth_addon.app import writeback
 from ..depth_addon.app.jobs import QUEUE, Job
 from ..depth_addon.app.multiview import MultiviewSettings, multiview_flow
 from ..depth_addon.app.regenerate import find_record, regenerate_flow
+from ..depth_addon.app.scene_prompts import assignment_summary
 from ..depth_addon.errors import BadInput, DepthAddonError
 from . import ids
 from .depth_ops import camera_poll
@@ -40,7 +41,8 @@ def _progress(context: bpy.types.Context):
 
 def _describe_multiview(result) -> str:
     seconds = sum(result.timings.values())
-    return f"textured {len(result.objects)} objects from {len(result.views)} views in {seconds:.1f} s"
+    return (f"textured {len(result.objects)} objects from {len(result.views)} views in {seconds:.1f} s; "
+            + assignment_summary(result.decisions))
 
 
 def _selected_meshes(context: bpy.types.Context):

@@ -10,6 +10,7 @@ import textwrap
 import bpy
 
 from ..depth_addon.app.depth import shown_image
+from ..depth_addon.app.scene_prompts import ASSIGNMENT
 from ..depth_addon.app.setup import depth_model_problem, generator_name
 from ..depth_addon.app.writeback import compositor_active
 from ..operators import ids
@@ -188,6 +189,29 @@ def draw_object_prompts(layout: bpy.types.UILayout, context: bpy.types.Context, 
         box.label(text=f"… and {len(meshes) - limit} more selected")
 
 
+def draw_assignment(layout: bpy.types.UILayout, scene: bpy.types.Scene, limit: int = 12) -> None:
+    """The last run's assignment: which material each object got and why, then what in the prompts painted
+    nothing (kept on the scene by the run, :data:`~depth_addon.app.scene_prompts.ASSIGNMENT`).
+
+    :param layout: Where to draw.
+    :param scene: The scene.
+    :param limit: Most lines drawn.
+    """
+    text = scene.get(ASSIGNMENT)
+    if not isinstance(text, str) or not text:
+        return
+    lines = text.split("\n")
+    box = layout.box()
+    box.label(text="Last run's materials", icon="MATERIAL")
+    col = box.column(align=True)
+    col.scale_y = 0.8
+    for line in lines[:limit]:
+        warning = line.startswith("! ")
+        col.label(text=line[2:] if warning else line, icon="ERROR" if warning else "DOT")
+    if len(lines) > limit:
+        col.label(text=f"… and {len(lines) - limit} more lines", icon="BLANK1")
+
+
 class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
     """Texturing from one camera or from several, baking, and removing results."""
 
@@ -204,6 +228,7 @@ class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
             if available(idname):
                 box.operator(idname)
         draw_object_prompts(layout, context)
+        draw_assignment(layout, context.scene)
         for title, idname, icon in TEXTURE_SECTIONS:
             box = layout.box()
             box.label(text=title, icon=icon)
