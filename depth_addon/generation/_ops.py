@@ -207,7 +207,9 @@ def value_noise(points: np.ndarray, table: np.ndarray, rotations: np.ndarray, of
     t1 = t + 1
     volume = np.pad(table, ((0, 1), (0, 1), (0, 1)), mode="wrap").reshape(-1)
     corners = np.array([dz * t1 * t1 + dy * t1 + dx for dz in (0, 1) for dy in (0, 1) for dx in (0, 1)])
-    cell_corners = volume[np.minimum(np.arange(volume.size) + corners[:, None], volume.size - 1)]  # 8 × cells
+    cell_corners = np.empty((8, volume.size), volume.dtype)  # 8 × cells: volume[min(i + corner, size - 1)]
+    for row, corner in zip(cell_corners, corners.tolist(), strict=True):
+        row[:volume.size - corner], row[volume.size - corner:] = volume[corner:], volume[-1]
     out = np.empty((k, n), np.float32)
     for o in range(k):
         mat = rotations[o] * np.float32(2.0**o)
