@@ -105,8 +105,8 @@ def project(scene: bpy.types.Scene, result: DepthResult, image: bpy.types.Image,
             slack: np.ndarray | None = None):
     """Project ``image`` from the camera ``result`` was rendered from onto the scene's meshes.
 
-    Each material slot gets a new material (the originals are kept and restored by
-    ``projection.remove_projection``); surfaces the camera did not see keep their own look.
+    Each material slot gets a new material (the originals are kept and restored by ``projection.remove_projection``);
+    surfaces the camera did not see keep their own look.
 
     :param scene: Scene whose objects receive the projection.
     :param result: The depth render (camera pose, frame and occlusion depth).
@@ -155,8 +155,8 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     :param prompt: What to paint.
     :param seed: Same seed, same image.
     :param generator: Generator name; the default generator when None.
-    :param out_dir: When given, ``depth.exr``, ``depth.png`` and ``generated.png`` are written there
-        and the projected image is loaded from ``generated.png`` (so a saved .blend references it).
+    :param out_dir: When given, ``depth.exr``, ``depth.png`` and ``generated.png`` are written there and the
+        projected image is loaded from ``generated.png`` (so a saved .blend references it).
     :param resolution: ``(width, height)`` of depth and image; the scene's when None.
     :param engine: Depth engine (see :func:`render_depth`).
     :param mapping: Mapping kind recorded with the depth PNG.
@@ -165,10 +165,9 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     :param progress: Called with ``(fraction, message)``.
     :param cancel: Polled between stages and inside generation.
     :param object_prompts: Object name → prompt, winning over the routing of a multi-material ``prompt``.
-    :param maps: Also project material maps (albedo, roughness, metallic, height): a relightable Principled
-        material instead of the lit image as emission; with ``out_dir`` they are written next to the image.
-        ``True`` or a list of map names (:func:`~.flow.wanted_maps`: maps named must be ones the generator gives;
-        with ``True`` a generator that gives no relief is warned about in :attr:`TextureRun.notes`).
+    :param maps: Also project material maps: a relightable Principled material instead of the lit image as
+        emission, the maps written next to the image with ``out_dir``. ``True`` or map names (see
+        :func:`~.flow.wanted_maps`; with ``True`` a generator without relief is noted in :attr:`TextureRun.notes`).
     :param objects: Mesh objects (or their names) to project onto; every visible mesh when None or empty.
     """
     report = reporter(progress, cancel)
@@ -197,8 +196,7 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     The other parameters are :func:`texture_scene`'s.
     :return: (when exhausted) the :class:`TextureRun`.
     """
-    report = report or (lambda _f, _m: None)
-    scene = scene or bpy.context.scene
+    report, scene = report or (lambda _f, _m: None), scene or bpy.context.scene
     scene_name, frame, timings, files = scene.name, scene.frame_current, {}, {}
     t = time.perf_counter()
     report(0.0, "rendering depth")
