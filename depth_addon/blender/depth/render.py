@@ -133,7 +133,7 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
         depsgraph, x=cam.width, y=cam.height,
         scale_x=scene.render.pixel_aspect_x, scale_y=scene.render.pixel_aspect_y))
     modelview = view[None] @ instances.matrices
-    if differs is None:
+    if differs is None and not instances.unsure:  # else only a render tells which instances it draws
         entries = depth_cache.entries(instances)
         plan = draw_plan(instances, entries, merge=not passes)
         check_renderable(instances, (plan.lo, plan.hi), scene, modelview, cam.clip[0])

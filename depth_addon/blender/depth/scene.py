@@ -5,8 +5,8 @@ The rules follow what Cycles writes into its Z pass (measured with Blender 5.0):
 
 * hidden from render (object or collection), excluded or *indirect only* collections and objects
   with camera ray visibility off are not seen; for an instance the instancer's and the instanced
-  object's flags both count, and an instanced collection that is hidden from render hides its
-  instances too;
+  object's camera visibility both count, and whether an instanced object hidden from render is
+  drawn depends on how it is instanced (:mod:`.visibility`);
 * holdout objects (object flag or holdout collection) occlude what is behind them but their pixels
   are background (``inf``); shadow catchers are ordinary surfaces;
 * curves, text, surfaces and metaballs reach the depsgraph as evaluated mesh instances, so only
@@ -27,65 +27,9 @@ import bpy
 import numpy as np
 
 from ...errors import BadInput
+from .visibility import HIDDEN, RenderVisibility
 
-_HIDDEN = None  # instance_state result for something the camera does not see
 UNDRAWN_TYPES = ("CURVES", "POINTCLOUD")  # rendered by Workbench and Cycles, not by the gpu path
-
-
-@dataclass
-class _CollectionState:
-    visible: bool
-    holdout: bool
-    indirect: bool
-
-
-class RenderVisibility:
-    """Render-time visibility and holdout of objects in one view layer (cached per object)."""
-
-    def __init__(self, view_layer: bpy.types.ViewLayer) -> None:
-        self._collections: dict[int, _CollectionState] = {}
-        self._objects: dict[int, bool | None] = {}
-        self._walk(view_layer.layer_collection, _CollectionState(True, False, False))
-
-    def _walk(self, lc: bpy.types.LayerCollection, parent: _CollectionState) -> None:
-        if lc.exclude:
-            return
-        state = _CollectionState(parent.visible and not lc.collection.hide_render, parent.holdout or lc.holdout,
-                                 parent.indirect or lc.indirect_only)
-        self._collections[lc.collection.session_uid] = state
-        for child in lc.children:
-            self._walk(child, state)
-
-    def object_state(self, ob: bpy.types.Object) -> bool | None:
-        """``None`` when the camera does not see ``ob`` (an original object), else whether it is a holdout."""
-        uid = ob.session_uid
-        if uid in self._objects:
-            return self._objects[uid]
-        state: bool | None = _HIDDEN
-        if not ob.hide_render and ob.visible_camera:
-            paths = [self._collections[c.session_uid] for c in ob.users_collection
-                     if c.session_uid in self._collections]
-            seen = [p for p in paths if p.visible and not p.indirect]
-            if seen:
-                state = ob.is_holdout or any(p.holdout for p in seen)
-        self._objects[uid] = state
-        return state
-
-    def instance_state(self, inst: bpy.types.DepsgraphObjectInstance) -> bool | None:
-        """Like :meth:`object_state` for a depsgraph instance (instancer and instanced object both count)."""
-        ob = inst.object.original
-        if not inst.is_instance or inst.parent is None:
-            return self.object_state(ob)
-        parent = inst.parent.original
-        state = self.object_state(parent)
-        if state is _HIDDEN or ob == parent:
-            return state
-        if ob.hide_render or not ob.visible_camera:
-            return _HIDDEN
-        coll = parent.instance_collection
-        if coll is not None and coll.hide_render:
-            return _HIDDEN
-        return state or ob.is_holdout
 
 
 @dataclass
@@ -103,6 +47,8 @@ class SceneInstances:
     :param undrawn: Names of visible hair-curve and point-cloud objects, and of meshes with particle hair, which the
         gpu path cannot draw.
     :param folding: Keys whose mesh a deformation may fold through itself (:func:`may_fold`): drawn two-sided.
+    :param unsure: Instancers (viewport walks only) of objects hidden from render whose instances a render may or
+        may not draw (:meth:`.visibility.RenderVisibility.instance_state`): only a render depsgraph tells.
     """
 
     keys: list[tuple[int, int]] = field(default_factory=list)
@@ -114,6 +60,7 @@ class SceneInstances:
     slots: dict[tuple[int, int], list[str | None]] = field(default_factory=dict)
     undrawn: list[str] = field(default_factory=list)
     folding: set[tuple[int, int]] = field(default_factory=set)
+    unsure: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -167,16 +114,17 @@ def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility
     """
     out = SceneInstances()
     mats, hold = [], []
+    render = depsgraph.mode == "RENDER"
     for inst in depsgraph.object_instances:
         obj = inst.object
         if obj.type != "MESH":
-            if obj.type in UNDRAWN_TYPES and visibility.instance_state(inst) is not _HIDDEN:
+            if obj.type in UNDRAWN_TYPES and visibility.instance_state(inst, render, out.unsure) is not HIDDEN:
                 top = inst.parent.original if inst.is_instance and inst.parent is not None else obj.original
                 if top.name not in out.undrawn:
                     out.undrawn.append(top.name)
             continue
-        state = visibility.instance_state(inst)
-        if state is _HIDDEN:
+        state = visibility.instance_state(inst, render, out.unsure)
+        if state is HIDDEN:
             continue
         orig = obj.original
         top = inst.parent.original if inst.is_instance and inst.parent is not None else orig
