@@ -64,6 +64,8 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
         metres = depth.scaled_mapping(mapping, result.unit_scale)
         self.report({"INFO"}, f"Depth {result.camera.width}×{result.camera.height} via {result.engine} "
                               f"in {result.seconds * 1000:.0f} ms, range {metres.near:.3g}–{metres.far:.3g} m{where}")
+        for warning in result.meta.get("warnings", ()):
+            self.report({"WARNING"}, warning)
         return {"FINISHED"}
 
 
@@ -97,12 +99,14 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
             scene, (scene.frame_start, scene.frame_end) if self.frames else None, self.all_cameras)
         self.mapping = depth.sequence_mapping(scene, self.views)
         self.written: list[Path] = []
+        self.warnings: list[str] = []  # what the depth renders found, each once
         self.index = 0
         self.frame = scene.frame_current
 
     def _write(self, scene: bpy.types.Scene, view, result) -> None:
         if not result.mask.any():
             raise BadInput(f"camera {view.camera!r} sees no geometry at frame {view.frame} (nothing in view)")
+        self.warnings += [w for w in result.meta.get("warnings", ()) if w not in self.warnings]
         bits = int(scene.depth_addon.bits)
         for suffix, wanted in ((".exr", self.write_exr), (".png", self.write_png)):
             if wanted:
@@ -137,6 +141,8 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
         self.report({"WARNING" if cancelled else "INFO"},
                     f"Depth sequence {state} {len(self.written)} files, range {metres.near:.3g}–"
                     f"{metres.far:.3g} m, in {self.folder}")
+        for warning in self.warnings:
+            self.report({"WARNING"}, warning)
         return {"CANCELLED" if cancelled else "FINISHED"}
 
     def execute(self, context: bpy.types.Context) -> set[str]:

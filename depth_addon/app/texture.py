@@ -234,8 +234,9 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     image, proj = yield from apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label,
                                              slack.result(), generated.maps if maps else None)
     timings["project"] = time.perf_counter() - t
-    notes = [f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an object "
-             "shows one projection, in every scene it is in)"] if proj.replaced else []
+    notes = list(depth.meta.get("warnings", ()))  # what the depth render found (instancers that draw nothing ...)
+    notes += [f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an object "
+              "shows one projection, in every scene it is in)"] if proj.replaced else []
     if maps and generated.maps and not np.any(generated.maps.get("height")):  # estimated from a picture: no relief
         notes.append(flat_maps_warning(generated.generator, bake=False))
     group = _composite(scene, image, cam_name, timings, notes) if compositor else None

@@ -146,10 +146,12 @@ def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
     locked = _fitted_mapping(args, events, scene, views) if fixed is None and several else fixed
     used: dict = {}
     written: list[tuple[str, View, dict]] = []
+    said: set[str] = set()
 
     def write(view: View, result: api.DepthResult) -> None:
         if not result.mask.any():
             raise BadInput(f"camera {view.camera!r} sees no geometry at frame {view.frame} (nothing in view)")
+        _say_warnings(events, result, said)
         mapping = locked or api.depth_mapping(result, kind=args.mapping, invert=args.invert, range=args.range,
                                               near=None if args.near is None else args.near / scale,
                                               far=None if args.far is None else args.far / scale, scene=scene)
@@ -172,6 +174,19 @@ def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
         events.emit("artifact", kind="depth", path=path, camera=view.camera, frame=view.frame,
                     engine=used["engine"], mapping=mapping)
     return {"timings": {"depth": time.perf_counter() - t}, "views": len(views), **used}
+
+
+def _say_warnings(events: EventSink, result: api.DepthResult, said: set[str]) -> None:
+    """Warn of what the depth render found (instancers that draw nothing ...), each message once per run.
+
+    :param events: The CLI's event writer.
+    :param result: A view's depth render.
+    :param said: Messages already given; updated.
+    """
+    for message in result.meta.get("warnings", ()):
+        if message not in said:
+            said.add(message)
+            warn(events, message)
 
 
 def _check_range(events: EventSink, view: View, result: api.DepthResult, mapping: DepthMapping) -> None:

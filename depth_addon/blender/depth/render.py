@@ -32,7 +32,15 @@ from . import gpu as depth_gpu
 from . import rendered
 from .engine import render_engine_depth
 from .plan import draw_plan
-from .scene import RenderVisibility, SceneInstances, affine_inverse, bounding_boxes, check_renderable, scene_instances
+from .scene import (
+    NoGeometry,
+    RenderVisibility,
+    SceneInstances,
+    affine_inverse,
+    bounding_boxes,
+    check_renderable,
+    scene_instances,
+)
 from .viewport import input_problems, render_settings, viewport_differs, viewport_hidden, watched_objects
 
 ENGINES = ("auto", "gpu", "workbench", "cycles")
@@ -76,8 +84,13 @@ def input_checks(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, instances: 
     if errors:
         raise BadInput("; ".join(errors))
     if warnings and not len(instances) and not instances.undrawn:
-        raise BadInput(f"scene {scene.name!r} has no renderable geometry: " + "; ".join(warnings))
+        raise _no_geometry(scene, warnings)
     return list(warnings)
+
+
+def _no_geometry(scene: bpy.types.Scene, warnings: list[str]) -> BadInput:
+    """The error for a scene that draws nothing, with the warnings that say why."""
+    return BadInput(f"scene {scene.name!r} has no renderable geometry: " + "; ".join(warnings))
 
 
 def _id_maps(instances: SceneInstances, order: np.ndarray, ident: np.ndarray,
@@ -214,6 +227,8 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
             if engine == "gpu" or passes:
                 raise
             used = "workbench"
+        except NoGeometry as exc:  # what renders has nothing to draw: say which instancers draw nothing
+            raise (_no_geometry(scene, warnings) if warnings else exc) from None
     if out is None:
         modelview = affine_inverse(cam.matrix)[0][None] @ instances.matrices
         check_renderable(instances, bounding_boxes(instances), scene, modelview, cam.clip[0])

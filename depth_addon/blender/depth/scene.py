@@ -32,6 +32,10 @@ from .visibility import HIDDEN, RenderVisibility
 UNDRAWN_TYPES = ("CURVES", "POINTCLOUD")  # rendered by Workbench and Cycles, not by the gpu path
 
 
+class NoGeometry(BadInput):
+    """The scene has nothing the camera could see (:func:`check_renderable`)."""
+
+
 @dataclass
 class SceneInstances:
     """Every mesh instance the camera can see, grouped by the mesh it draws.
@@ -326,7 +330,7 @@ def camera_inside(instances: SceneInstances, corners: tuple[np.ndarray, np.ndarr
 
 def check_renderable(instances: SceneInstances, corners: tuple[np.ndarray, np.ndarray], scene: bpy.types.Scene,
                      modelview: np.ndarray, clip_start: float, arrays: dict | None = None) -> None:
-    """Raise :class:`BadInput` for a scene without geometry or a camera inside a solid.
+    """Raise :class:`NoGeometry` for a scene without geometry, :class:`BadInput` for a camera inside a solid.
 
     :param instances: What the camera can see.
     :param corners: The instances' local corners (see :func:`camera_inside`).
@@ -336,7 +340,7 @@ def check_renderable(instances: SceneInstances, corners: tuple[np.ndarray, np.nd
     :param arrays: Key → ``(co, tris)`` when ``instances`` has no meshes (see :func:`camera_inside`).
     """
     if not len(instances) and not instances.undrawn:
-        raise BadInput(f"scene {scene.name!r} has no renderable geometry (no visible mesh, curve, text, "
+        raise NoGeometry(f"scene {scene.name!r} has no renderable geometry (no visible mesh, curve, text, "
                        "metaball, hair or point cloud object)")
     inside = camera_inside(instances, corners, modelview, clip_start, arrays)
     if inside is not None:

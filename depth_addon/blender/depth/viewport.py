@@ -15,6 +15,7 @@ from __future__ import annotations
 import bpy
 
 from .. import compat
+from .instancers import instancer_warnings
 from .scene import RenderVisibility
 
 
@@ -192,14 +193,5 @@ def input_problems(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility
     errors = [f"geometry nodes modifier {m.name!r} of {ob.name!r} failed to evaluate: {message}"
               for ob in watched for m in ob.modifiers if m.type == "NODES" and m.show_render
               for message in compat.geometry_node_errors(m)]
-    warnings = []
-    for ob in _drawn_members(view_layer, visibility)[0]:
-        if ob.instance_type != "COLLECTION":
-            continue
-        coll = ob.instance_collection
-        if coll is None or not coll.all_objects:
-            name = f" {coll.name!r}" if coll is not None else ""
-            warnings.append(f"{ob.name!r} instances an empty collection{name}: it draws nothing")
-        elif coll.hide_render or all(o.hide_render or not o.visible_camera for o in coll.all_objects):
-            warnings.append(f"the instances of {ob.name!r} (collection {coll.name!r}) are all hidden from render")
+    warnings = [w for ob in _drawn_members(view_layer, visibility)[0] for w in instancer_warnings(ob, visibility)]
     return errors, warnings

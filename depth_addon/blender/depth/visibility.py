@@ -113,6 +113,13 @@ class RenderVisibility:
             return True
         return None  # geometry nodes: Object Info keeps it, Collection Info leaves it out
 
+    def shown_members(self, coll: bpy.types.Collection) -> set[int]:
+        """Session uids of the objects of ``coll`` that a render instances (see :meth:`_collection_members`).
+
+        :param coll: An instanced collection.
+        """
+        return self._collection_members(coll)[1]
+
     def _collection_members(self, coll: bpy.types.Collection) -> tuple[set[int], set[int]]:
         """Session uids of every object of ``coll`` and of those a render instances (not hidden from render, nor
         in a child collection hidden from render)."""

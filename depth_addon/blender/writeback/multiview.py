@@ -142,6 +142,8 @@ def capture_views(scene: bpy.types.Scene, triangles: list, cameras=None, count: 
             report(0.1 * i / len(todo), f"depth of {name}")
         result = view_cameras.render_view(scene, source, (model.width, model.height), engine, id_renders is not None)
         depth, rendered = view_cameras.planar(result), result.camera
+        if warnings is not None:  # what the depth render found (instancers that draw nothing ...), once
+            warnings.extend(w for w in result.meta.get("warnings", ()) if w not in warnings)
         if not np.isfinite(depth).any():
             if warnings is not None:
                 warnings.append(f"{name} sees no geometry; it was left out")
