@@ -137,3 +137,31 @@ def test_baked_texture_warns_too(hidden_blend: Path, tmp_out: Path, capsys) -> N
     warnings, _err = _warnings(capsys)
     assert code == 0 and warnings.count(HIDDEN_ALL) == 1, "one warning for the two views"
     assert HIDDEN_ALL in json.loads((tmp_out / "run.json").read_text())["warnings"]
+
+
+def test_a_failed_or_unbound_modifier_is_named_and_drawn_as_it_renders(tmp_path: Path, tmp_out: Path,
+                                                                       capsys) -> None:
+    """Cycles renders the mesh a failed modifier leaves (here: undeformed), so depth does too, with a warning."""
+    scene = depth_scenes._base()
+    ob = depth_scenes._cube("Cached", 1.0, (0.0, 0.0, -4.5))
+    plain = render_depth(scene, engine="cycles").depth
+    cache = ob.modifiers.new("Cache", "MESH_CACHE")
+    cache.cache_format, cache.filepath = "PC2", str(tmp_path / "missing.pc2")
+    failed = "modifier 'Cache' of 'Cached' failed to evaluate: "  # Blender's own message, where it can be read
+    for engine in ("gpu", "cycles"):
+        result = render_depth(scene, engine=engine)
+        assert any(w.startswith(failed) for w in result.meta["warnings"]), engine
+        assert abs(result.depth[15, 20] - plain[15, 20]) < 1e-4 * plain[15, 20], "the mesh as the render shows it"
+    cache.show_viewport = False  # the viewport does not evaluate it: the missing file is found all the same
+    warnings = render_depth(scene, engine="gpu").meta["warnings"]
+    assert any("'Cache' of 'Cached' failed to evaluate: cache file" in w for w in warnings)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "cache.blend"), copy=True)
+    ob.modifiers.remove(cache)
+    assert "warnings" not in render_depth(scene, engine="gpu").meta
+    ob.modifiers.new("Surface", "SURFACE_DEFORM").target = bpy.data.objects["Plane"]
+    assert render_depth(scene, engine="gpu").meta["warnings"] == [
+        "modifier 'Surface' of 'Cached' is not bound, so it leaves the mesh as it is (press Bind); the depth shows "
+        "the mesh as a render does"]
+    assert main(["--json", "render-depth", "--blend", str(tmp_path / "cache.blend"), "--out",
+                 str(tmp_out / "d.exr")]) == 0
+    assert any("'Cache' of 'Cached' failed to evaluate" in w for w in _warnings(capsys)[0])

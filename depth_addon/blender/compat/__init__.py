@@ -11,12 +11,12 @@ switched on with ``scene.use_nodes``), writes through a Composite node and has t
 swapped, 4.x activation adds tagged nodes to it (Render Layers, a group node running our group and
 a Composite node), mutes the user's Composite nodes, and deactivation undoes exactly that.
 
-Smaller differences: image formats (5.0's ``media_type``, multilayer EXR), render pass names
-(``IndexOB`` → ``Object Index``), the EEVEE engine identifier, new materials and worlds without a
-node tree (4.x), the ``PATH_SUPPORTS_BLEND_RELATIVE`` property flag (4.5+), and how long 4.x
-keeps Python callbacks (:func:`detached_callback`). Features are detected where Blender exposes
-them, and nothing outside this package checks the version: :mod:`.base` holds the general differences,
-:mod:`.compositor` the compositor's.
+Smaller differences: image formats (5.0's ``media_type``, multilayer EXR), render pass names (``IndexOB`` →
+``Object Index``), the EEVEE engine identifier, new materials and worlds without a node tree (4.x), the
+``PATH_SUPPORTS_BLEND_RELATIVE`` property flag (4.5+), and how long 4.x keeps Python callbacks
+(:func:`detached_callback`); :mod:`.modifiers` reads the modifier errors Python does not expose. Features are detected
+where Blender exposes them, and nothing outside this package checks the version: :mod:`.base` holds the general
+differences, :mod:`.compositor` the compositor's.
 """
 
 from .base import (
@@ -56,6 +56,7 @@ from .compositor import (
     reselect_group,
     scene_compositor,
 )
+from .modifiers import modifier_error
 
 __all__ = [
     "DEPTH_HOLDER",
@@ -69,6 +70,7 @@ __all__ = [
     "eevee_engine",
     "ensure_node_tree",
     "geometry_node_errors",
+    "modifier_error",
     "node_modifier_inputs",
     "set_node_modifier_input",
     "ensure_scene_compositor",

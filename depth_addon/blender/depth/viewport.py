@@ -183,7 +183,8 @@ def render_settings(objects: list[bpy.types.Object]) -> dict[int, tuple]:
 
 def input_problems(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility,
                    watched: list[bpy.types.Object]) -> tuple[list[str], list[str]]:
-    """Errors (geometry nodes that failed to evaluate) and warnings (instancers that give nothing to draw).
+    """Errors (geometry nodes that failed to evaluate) and warnings (instancers that give nothing to draw, other
+    modifiers that failed or are not bound).
 
     :param view_layer: The view layer being drawn.
     :param visibility: Render visibility of that view layer.
@@ -194,4 +195,10 @@ def input_problems(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility
               for ob in watched for m in ob.modifiers if m.type == "NODES" and m.show_render
               for message in compat.geometry_node_errors(m)]
     warnings = [w for ob in _drawn_members(view_layer, visibility)[0] for w in instancer_warnings(ob, visibility)]
+    for ob in watched:  # a failed modifier gives a render the same mesh: warned about, drawn as it renders
+        for m in ob.modifiers:
+            message = compat.modifier_error(m) if m.show_render and m.type != "NODES" else None
+            if message:
+                warnings.append(f"modifier {m.name!r} of {ob.name!r} {message}; the depth shows the mesh as a "
+                                "render does")
     return errors, warnings
