@@ -11,6 +11,7 @@ import pytest
 from depth_addon.blender.depth import cache as depth_cache
 from depth_addon.blender.depth.render import render_depth
 from depth_addon.blender.depth.scene import mesh_arrays
+from depth_addon.errors import BadInput
 
 ENGINES = ("gpu", "workbench", "cycles")
 
@@ -124,3 +125,17 @@ def test_many_instances_fill_several_texture_rows() -> None:
     assert np.array_equal(np.isfinite(gpu_depth)[inner], np.isfinite(wb)[inner])
     ok = inner & np.isfinite(wb)
     assert np.max(np.abs(gpu_depth[ok] - wb[ok]) / wb[ok]) < 1e-4
+
+
+def test_memory_guard_covers_plain_meshes(monkeypatch) -> None:
+    scene = depth_scenes.modifiers()
+    for ob in list(scene.objects):
+        ob.modifiers.clear()  # plain meshes: the viewport's geometry is the render's
+    monkeypatch.setattr(depth_cache, "MAX_UPLOAD_BYTES", 1000)
+    names = sorted(o.name for o in scene.objects)
+    for engine, ids in (("gpu", False), ("auto", False), ("auto", True)):
+        with pytest.raises(BadInput, match=r"geometry to draw has 0\.0 million triangles.*GiB.*engine 'cycles'"):
+            render_depth(scene, engine=engine, ids=ids)
+    assert sorted(o.name for o in scene.objects) == names
+    monkeypatch.setattr(depth_cache, "MAX_UPLOAD_BYTES", 2 * 2**30)
+    assert render_depth(scene, engine="gpu").mask.any()

@@ -165,6 +165,7 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
     """
     _renders[0] += 1
     if not cached:
+        _check_new(instances, fresh=True)
         return {k: MeshEntry(me) for k, me in instances.meshes.items()}  # one draw: culling would not pay (open)
     if not _dirty and _last.get("instances") is instances and not _last["pending"]:
         for entry in _last["entries"].values():  # the same walk, nothing updated since: the same entries
@@ -176,6 +177,7 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
     if _dirty:
         stale = {k: _entries.pop(k) for k in [k for k in _entries if k[0] in _dirty]}
         _dirty.clear()
+    _check_new(instances)
     out = {}
     for key, me in instances.meshes.items():
         entry = _entries.get(key)
@@ -191,6 +193,21 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
             entry.classify()
     _last.update(instances=instances, entries=out, pending=any(e._pending is not None for e in out.values()))
     return out
+
+
+def _check_new(instances, fresh: bool = False) -> None:
+    """Refuse, before anything is uploaded, meshes whose new batches would be too large (:func:`check_upload`).
+
+    :param instances: What to draw (a :class:`~.depth_scene.SceneInstances`).
+    :param fresh: Every mesh is uploaded (no cache).
+    """
+    nverts = ntris = 0
+    for key, me in instances.meshes.items():
+        entry = None if fresh else _entries.get(key)
+        nv, nt = len(me.vertices), len(me.loop_triangle_polygons)
+        if entry is None or entry.nverts != nv or entry.ntris != nt:
+            nverts, ntris = nverts + nv, ntris + nt
+    check_upload(nverts, ntris, "the geometry to draw")
 
 
 def _evict() -> None:
