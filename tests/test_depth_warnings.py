@@ -121,6 +121,8 @@ def test_texture_command_warns_and_records(hidden_blend: Path, tmp_out: Path, ca
     warnings, err = _warnings(capsys)
     assert code == 0 and HIDDEN_ALL in warnings and f"warning: {HIDDEN_ALL}" in err
     assert HIDDEN_ALL in json.loads((tmp_out / "run.json").read_text())["warnings"]
+    code = main(["--json", "texture", "--blend", str(hidden_blend), "--prompt", "brick", "--dry-run"])
+    assert code == 0 and _warnings(capsys)[0] == [HIDDEN_ALL], "a dry run says what the run will"
 
 
 def test_render_depth_operator_reports_the_warnings(addon, hidden_blend: Path) -> None:

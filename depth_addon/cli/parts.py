@@ -72,6 +72,8 @@ def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
     parsed = parse_scene_prompt(args.prompt)
     for line in run_warnings(args.prompt, prompts, getattr(args, "generator", None), parts, scene):
         warn(events, line)
+    for line in depth.meta.get("warnings", ()):  # as the run will say (instancers that draw nothing ...)
+        warn(events, line)
     report_parts(events, args.prompt, parts.decisions)
     return {"parts": parts.decisions, "unused": parts.unused, "unknown": parsed.unknown}
 
