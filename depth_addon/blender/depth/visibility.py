@@ -83,7 +83,7 @@ class RenderVisibility:
         if not ob.visible_camera:
             return HIDDEN
         if not render:
-            coll = parent.instance_collection
+            coll = parent.instance_collection if parent.instance_type == "COLLECTION" else None
             if coll is not None and coll.hide_render and inst.particle_system is None:
                 return HIDDEN
             if self._render_hidden(ob):
