@@ -294,8 +294,7 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
     :param objects: Names of the objects to project onto; every visible mesh when empty.
     :param label: Image name after ``Depth ``.
     :param slack: The depth's occlusion slack when already computed.
-    :param maps: Material maps of the image (:mod:`depth_addon.generation.maps`): projected as a relightable
-        material (:func:`map_images`).
+    :param maps: Material maps of the image (:mod:`depth_addon.generation.maps`), projected as a relightable one.
     :return: (when exhausted) ``(image, projection result)``.
     :raises BadInput: When none of ``objects`` exists any more.
     """
