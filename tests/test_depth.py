@@ -180,7 +180,7 @@ bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)  # drops it b
 properties.unregister()
 bpy.app.timers.register(depth_preview._timer, first_interval=60.0)  # background mode never runs timers
 bpy.app.timers.register(depth_preview._timer, first_interval=60.0)
-from depth_addon.app.texture import keep_on_save
+from depth_addon.app.packing import keep_on_save
 keep_on_save()  # a use case's save handler, as any API result installs it
 print("rendered", flush=True)
 sys.exit(0)
@@ -198,7 +198,7 @@ def test_process_exits_after_the_gpu_path() -> None:
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"the process did not exit after rendering: {(exc.stdout or b'')[-300:]!r}")
     assert proc.returncode == 0 and "rendered" in proc.stdout, proc.stderr[-2000:]
-    from depth_addon.app.texture import pack_on_save
+    from depth_addon.app.packing import pack_on_save
     from depth_addon.blender.depth import cache
 
     assert pack_on_save.__module__.startswith(cache.package_prefix())  # removed at exit like the bridge's

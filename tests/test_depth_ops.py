@@ -105,7 +105,7 @@ def test_live_preview_toggle_and_update(scene) -> None:
     assert tuple(image.size) == (64, 48) and image.name == "Depth Preview"
     values = _image("Depth Preview")
     assert values[24, 32] > values[2, 32] > 0.0, "inverse mapping: the box is brighter than the far plane"
-    from depth_addon_ext.depth_addon.app.texture import pack_on_save
+    from depth_addon_ext.depth_addon.app.packing import pack_on_save
 
     pack_on_save()  # what saving the file does: the preview is redrawn on demand, never packed ...
     assert image.packed_file is None and depth_preview.update_preview(scene).name == "Depth Preview"

@@ -28,7 +28,7 @@ from ..worker.config import WorkerConfig
 from ..worker.protocol import CancelledEvent, Error, Estimated, Preview, Progress, Result, read_array
 from . import texture
 from .flow import PAUSE, EstimateRequest, Flow, Generated, GenerateRequest
-from .texture import keep_on_save, pack_on_save
+from .packing import keep_on_save, pack_on_save
 
 PREVIEW_IMAGE = "Depth Generation Preview"
 #: Finished jobs kept for the status panel.

@@ -26,6 +26,7 @@ from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .depth import unit_scale
 from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local, wanted_maps
+from .packing import pack_now
 from .scene_prompts import (
     SceneSegments,
     check_objects,
@@ -35,7 +36,6 @@ from .scene_prompts import (
     run_warnings,
     views_segments,
 )
-from .texture import pack_now
 
 
 def view_flow(views: list[View], prompt: str, seed: int, use_conditioning: bool = True, harmonise: bool = True,

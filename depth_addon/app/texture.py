@@ -8,7 +8,6 @@ from the sidebar through the worker. :func:`apply_generated` is the one write-ba
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import bpy
 import numpy as np
-from bpy.app.handlers import persistent
 
 from ..blender import images
 from ..blender.compositor import group as comp
@@ -35,6 +33,7 @@ from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
 from .flow import PAUSE, Flow, GenerateRequest, reporter, run_local, wanted_maps
+from .packing import keep_on_save
 from .scene_prompts import (
     SceneSegments,
     check_objects,
@@ -363,38 +362,3 @@ def map_images(name: str, maps: dict, out_dir: str | os.PathLike | None, files: 
             if files is not None:
                 files[key] = path
     return out
-
-
-@persistent
-def pack_on_save(*_args) -> None:
-    """Pack the generated images of ours that live only in memory, so saving keeps them (a ``save_pre``
-    handler: packing costs tens of ms per image, too much to do while the user works)."""
-    _pack(*(i for i in bpy.data.images
-            if provenance_props.KEY_PROVENANCE in i or (i.get(images.KEY_OWNED) and i.users)))
-
-
-def _pack(*images_: bpy.types.Image | None) -> None:
-    """:func:`~depth_addon.blender.images.pack_generated`, saying on stderr which images could not be packed."""
-    for line in images.pack_generated(*images_):
-        print(f"depth_addon: could not pack {line}; its pixels are not saved", file=sys.stderr)
-
-
-def pack_now(*images_: bpy.types.Image | None) -> None:
-    """Pack a result's images at once in the UI, where autosave must find them; headless, at the save.
-
-    :param images_: The result's images.
-    """
-    keep_on_save()
-    if not bpy.app.background:
-        _pack(*images_)
-
-
-def keep_on_save() -> None:
-    """Make sure saving the file packs our in-memory images (:func:`pack_on_save` in ``save_pre``).
-
-    The add-on installs the handler when it registers; scripts that use the API with the ``bpy`` module get
-    it on their first result. Autosave and ``quit.blend`` run no ``save_pre`` handler: results made in the UI are
-    also packed where they are made (:func:`pack_now`).
-    """
-    if pack_on_save not in bpy.app.handlers.save_pre:
-        bpy.app.handlers.save_pre.append(pack_on_save)
