@@ -101,7 +101,7 @@ def test_signed_volume_of_a_cube_and_its_mirror() -> None:
     import bmesh
 
     from depth_addon.blender.depth.cache import signed_volume
-    from depth_addon.blender.depth.scene import mesh_arrays
+    from depth_addon.blender.depth.meshdata import mesh_arrays
 
     me = bpy.data.meshes.new("VolumeCube")
     bm = bmesh.new()

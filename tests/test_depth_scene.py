@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from depth_addon.blender.depth import cache as depth_cache
+from depth_addon.blender.depth.meshdata import mesh_arrays
 from depth_addon.blender.depth.render import render_depth
-from depth_addon.blender.depth.scene import mesh_arrays
 from depth_addon.errors import BadInput
 
 ENGINES = ("gpu", "workbench", "cycles")
@@ -65,6 +65,14 @@ def test_quads_are_split_like_blender() -> None:
     ngon_free.loop_triangles.foreach_get("vertices", loops[: len(tris) * 3])
     assert np.array_equal(tris, loops[: len(tris) * 3].reshape(-1, 3)), "the fast split must match Blender's"
     assert list(faces) == [0, 0, 1, 1, 2]
+    triangles = bpy.data.meshes.new("Triangles")  # triangles only: read as the corner array
+    triangles.from_pydata(verts[:5], [], [(0, 1, 2), (3, 2, 4), (0, 3, 4)])
+    _co, tris, faces = mesh_arrays(triangles)
+    triangles.loop_triangles.foreach_get("vertices", loops[:9])
+    assert np.array_equal(tris, loops[:9].reshape(-1, 3)) and list(faces) == [0, 1, 2]
+    corners = mesh_arrays(triangles, corners=True)[1]
+    triangles.loop_triangles.foreach_get("loops", loops[:9])
+    assert np.array_equal(corners, loops[:9].reshape(-1, 3))
 
 
 def test_cache_rebuilds_only_changed_geometry() -> None:

@@ -35,7 +35,7 @@ import numpy as np
 from bpy.app.handlers import persistent
 
 from ...errors import BadInput
-from .scene import is_closed, mesh_arrays
+from .meshdata import bounds, is_closed, mesh_arrays
 
 _dirty: set[int] = set()
 _stamps: dict[int, int] = {}  # original object session uid → update count when its geometry last changed
@@ -77,7 +77,7 @@ class MeshEntry:
         if previous is not None and previous.closed is not None and previous.ntris == len(tris) and np.array_equal(
                 previous.tris, tris):
             self.closed = previous.closed
-        self.bbox = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
+        self.bbox = bounds(co)
         self.solid = 0  # +1 closed and outward, -1 closed and inward, 0 open or not known yet
         self.may_fold = False  # a deformation may fold it through itself (:func:`.scene.may_fold`)
         self._pending = (co, tris) if len(tris) else None  # solidity is found later (see classify)

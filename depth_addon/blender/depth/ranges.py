@@ -15,8 +15,9 @@ from ...depthmap import DepthResult
 from ...errors import BadInput
 from ...mapping import RANGES, DepthMapping, frustum_range, robust_range, union_range
 from ..evaluation import scene_depsgraph, scene_layer
+from .meshdata import mesh_arrays
 from .render import scene_state
-from .scene import affine_inverse, mesh_arrays, scene_instances
+from .scene import affine_inverse, scene_instances
 
 MAX_FRUSTUM_POINTS = 2_000_000
 

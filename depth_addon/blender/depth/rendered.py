@@ -25,7 +25,8 @@ import bpy
 from ..evaluation import scene_depsgraph
 from . import cache as depth_cache
 from . import gpu as depth_gpu
-from .scene import RenderVisibility, SceneInstances, mesh_arrays, scene_instances
+from .meshdata import mesh_arrays
+from .scene import RenderVisibility, SceneInstances, scene_instances
 
 
 @dataclass

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What the depth paths see: render visibility, holdouts, instances and the evaluated triangles.
+"""What the depth paths see: render visibility, holdouts, instances, and whether the camera is inside a solid.
 
 The rules follow what Cycles writes into its Z pass (measured with Blender 5.0):
 
@@ -27,6 +27,7 @@ import bpy
 import numpy as np
 
 from ...errors import BadInput
+from .meshdata import bounds, is_closed, mesh_arrays
 from .visibility import HIDDEN, RenderVisibility
 
 UNDRAWN_TYPES = ("CURVES", "POINTCLOUD")  # rendered by Workbench and Cycles, not by the gpu path
@@ -153,79 +154,6 @@ def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility
     return out
 
 
-def _quad_flip(co: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Blender's ``is_quad_flip_v3_first_third_fast`` for quads ``q`` (Q×4 vertex indices)."""
-    v1, v2, v3, v4 = (co[q[:, i]] for i in range(4))
-    d13 = v3 - v1
-    return np.einsum("ij,ij->i", np.cross(v2 - v1, d13), np.cross(v4 - v1, d13)) > 0.0
-
-
-def mesh_arrays(me: bpy.types.Mesh, corners: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vertex positions, triangles and their faces, exactly as Blender triangulates the mesh.
-
-    Triangles and quads are triangulated here from the corner and face arrays (the same rule as
-    Blender's tessellation, 20× faster than reading ``loop_triangles``); meshes with n-gons read
-    ``loop_triangles``.
-
-    :param me: An evaluated mesh.
-    :param corners: Return corner indices (into the face corners) instead of vertex indices.
-    :return: ``(co N×3 float32, tris T×3 int32, face index per triangle T int32)``.
-    """
-    nv, nc = len(me.vertices), len(me.loops)
-    if nv == 0 or len(me.polygons) == 0:  # empty meshes have no "position" attribute at all
-        empty = np.zeros((0, 3), np.int32)
-        return np.zeros((0, 3), np.float32), empty, np.zeros(0, np.int32)
-    co = np.empty(nv * 3, np.float32)
-    me.attributes["position"].data.foreach_get("vector", co)
-    co = co.reshape(-1, 3)
-    corner_vert = np.empty(nc, np.int32)
-    me.attributes[".corner_vert"].data.foreach_get("value", corner_vert)
-    tri_face = np.empty(len(me.loop_triangle_polygons), np.int32)
-    me.loop_triangle_polygons.foreach_get("value", tri_face)
-    sizes = np.bincount(tri_face, minlength=len(me.polygons)) + 2
-    if len(sizes) and sizes.max() > 4:
-        loops = np.empty(len(tri_face) * 3, np.int32)
-        me.loop_triangles.foreach_get("loops", loops)
-        loops = loops.reshape(-1, 3)
-    else:
-        start = np.zeros(len(sizes), np.int64)
-        np.cumsum(sizes[:-1], out=start[1:])
-        first = start[tri_face]
-        loops = first[:, None] + np.array([0, 1, 2])
-        quad = sizes[tri_face] == 4
-        second = quad & np.concatenate([[False], tri_face[1:] == tri_face[:-1]])
-        loops[second] = first[second, None] + np.array([0, 2, 3])
-        qa = np.flatnonzero(quad & ~second)  # first triangle of each quad; the second follows it
-        if len(qa):
-            qs = start[tri_face[qa]]
-            flip = _quad_flip(co, corner_vert[qs[:, None] + np.arange(4)])
-            a, b = qa[flip], qa[flip] + 1
-            loops[a] = first[a, None] + np.array([0, 1, 3])
-            loops[b] = first[b, None] + np.array([1, 2, 3])
-        loops = loops.astype(np.int32)
-    tris = loops if corners else corner_vert[loops]
-    return co, np.ascontiguousarray(tris, np.int32), tri_face
-
-
-def is_closed(tris: np.ndarray) -> bool:
-    """True when every edge joins exactly two triangles with opposite directions (a consistent solid).
-
-    One sort: each edge is keyed ``(min, max, direction)``; in a closed, consistently oriented
-    mesh the sorted keys come in pairs ``2k, 2k + 1`` with strictly increasing ``k``.
-
-    :param tris: T×3 vertex indices.
-    """
-    if len(tris) < 4:
-        return False
-    a = tris.astype(np.int64)
-    b = a[:, [1, 2, 0]]
-    n = int(a.max()) + 1
-    keys = np.sort(((np.minimum(a, b) * n + np.maximum(a, b)) * 2 + (a < b)).ravel())
-    first, second = keys[0::2], keys[1::2]
-    return bool(len(keys) % 2 == 0 and np.all(first % 2 == 0) and np.all(second == first + 1)
-                and np.all(first[1:] > second[:-1]))
-
-
 def _first_hit_is_back(co: np.ndarray, tris: np.ndarray, origin: np.ndarray, direction: np.ndarray) -> bool:
     """Cast one ray against the triangles (Möller–Trumbore) and say whether its first hit is a back face."""
     v0, v1, v2 = co[tris[:, 0]], co[tris[:, 1]], co[tris[:, 2]]
@@ -252,8 +180,7 @@ def bounding_boxes(instances: SceneInstances) -> tuple[np.ndarray, np.ndarray]:
     for key, me in instances.meshes.items():
         co = np.empty(len(me.vertices) * 3, np.float32)
         me.attributes["position"].data.foreach_get("vector", co)
-        co = co.reshape(-1, 3)
-        boxes[key] = (co.min(0), co.max(0)) if len(co) else (np.zeros(3), np.zeros(3))
+        boxes[key] = bounds(co.reshape(-1, 3))
     lo = np.array([boxes[k][0] for k in instances.keys], np.float64).reshape(-1, 3)
     hi = np.array([boxes[k][1] for k in instances.keys], np.float64).reshape(-1, 3)
     return lo, hi
