@@ -6,7 +6,8 @@ process-wide cache; a ``depsgraph_update_post`` / ``frame_change_post`` handler 
 whose geometry changed (``is_updated_geometry``), and every render with a new instance walk also compares
 vertex and triangle counts, so a stale batch is never drawn (the walk is reused only while nothing drawable
 was updated, and then the entries are too). Object and camera transforms are uniforms, not
-geometry: moving things never re-uploads. Any update other than a pure transform bumps
+geometry: moving things never re-uploads, and a deformed mesh whose triangles are unchanged (an animated
+frame) uploads only its positions. Any update other than a pure transform bumps
 :func:`settings_generation` (cached visibility decisions), and any update of something drawable
 bumps :func:`scene_generation` (the cached instance walk): moving only the camera reuses both.
 
@@ -65,23 +66,23 @@ class MeshEntry:
     :param me: The evaluated mesh (None when ``arrays`` are given).
     :param arrays: ``(co, tris)`` already read from a mesh that may be gone (a render depsgraph's).
     :param previous: The entry this one replaces: when the triangles are the same (a deform, an animated
-        frame), whether the mesh is closed is known without testing it again.
+        frame), its index buffer is drawn again (only the positions are uploaded) and whether the mesh is closed
+        is known without testing it again.
     """
 
     def __init__(self, me: bpy.types.Mesh | None, arrays: tuple[np.ndarray, np.ndarray] | None = None,
                  previous: MeshEntry | None = None) -> None:
         co, tris = arrays if arrays is not None else mesh_arrays(me)[:2]
         self.nverts, self.ntris = len(co), len(tris)
-        self.tris = tris
-        self.closed: bool | None = None
-        if previous is not None and previous.closed is not None and previous.ntris == len(tris) and np.array_equal(
-                previous.tris, tris):
-            self.closed = previous.closed
+        same = previous is not None and previous.ntris == len(tris) and np.array_equal(previous.tris, tris)
+        self.tris = previous.tris if same else tris
+        self.closed: bool | None = previous.closed if same else None
+        self.index = previous.index if same else gpu.types.GPUIndexBuf(type="TRIS", seq=tris) if len(tris) else None
         self.bbox = bounds(co)
         self.solid = 0  # +1 closed and outward, -1 closed and inward, 0 open or not known yet
         self.may_fold = False  # a deformation may fold it through itself (:func:`.scene.may_fold`)
         self._pending = (co, tris) if len(tris) else None  # solidity is found later (see classify)
-        self.batch = make_batch({"pos": co}, tris) if len(tris) else None
+        self.batch = make_batch({"pos": co}, self.index) if len(tris) else None
         self.arrays = (co, tris) if 0 < len(tris) <= SMALL_TRIS else None  # small meshes are also drawn merged
         self.pass_batch: gpu.types.GPUBatch | None = None
         self.last_used = self.created = _renders[0]
@@ -92,6 +93,8 @@ class MeshEntry:
             return
         co, tris = self._pending
         self._pending = None
+        if self.may_fold:  # drawn two-sided whatever it is (see orientation): nothing to find, every frame
+            return
         if self.closed is None:
             self.closed = is_closed(tris)
         if self.closed:  # signed volume: float32 per triangle, summed in float64; near zero counts as unknown
@@ -141,8 +144,12 @@ def signed_volume(co: np.ndarray, tris: np.ndarray) -> float:
     return float(per_tri.sum(dtype=np.float64))
 
 
-def make_batch(attrs: dict[str, np.ndarray], tris: np.ndarray) -> gpu.types.GPUBatch:
-    """A triangle batch of float3 and int attributes (numpy arrays, one row per vertex)."""
+def make_batch(attrs: dict[str, np.ndarray], tris: np.ndarray | gpu.types.GPUIndexBuf) -> gpu.types.GPUBatch:
+    """A triangle batch of float3 and int attributes (numpy arrays, one row per vertex).
+
+    :param attrs: Attribute name → array.
+    :param tris: T×3 vertex indices, or an index buffer of them (shared with other batches).
+    """
     fmt = gpu.types.GPUVertFormat()
     for name, data in attrs.items():
         if data.dtype == np.int32:
@@ -153,7 +160,8 @@ def make_batch(attrs: dict[str, np.ndarray], tris: np.ndarray) -> gpu.types.GPUB
     vbo = gpu.types.GPUVertBuf(len=n, format=fmt)
     for name, data in attrs.items():
         vbo.attr_fill(id=name, data=np.ascontiguousarray(data))
-    return gpu.types.GPUBatch(type="TRIS", buf=vbo, elem=gpu.types.GPUIndexBuf(type="TRIS", seq=tris))
+    elem = tris if isinstance(tris, gpu.types.GPUIndexBuf) else gpu.types.GPUIndexBuf(type="TRIS", seq=tris)
+    return gpu.types.GPUBatch(type="TRIS", buf=vbo, elem=elem)
 
 
 def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:

@@ -126,11 +126,11 @@ def snapshot(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibility: Ren
         scene_depsgraph(scene, layer)  # takes in the render's own updates while they are ignored
     snap, fresh = result[0]
     for k, arrays in fresh.items():
-        entry = depth_cache.MeshEntry(None, arrays)
-        entry.classify()
-        snap.entries[k], snap.arrays[k] = entry, arrays
+        previous = old.entries.get(k) if old is not None else None
+        snap.entries[k], snap.arrays[k] = depth_cache.MeshEntry(None, arrays, previous), arrays
     for k, entry in snap.entries.items():
         entry.may_fold = k in snap.instances.folding
+        entry.classify()
     if cacheable:
         if len(depth_cache.snapshots) > 4:
             depth_cache.snapshots.clear()
