@@ -244,13 +244,14 @@ atexit.register(release)  # before Blender's own exit checks, which report GPU m
 
 
 def buffer_to_numpy(buf: gpu.types.Buffer) -> np.ndarray:
-    """Copy a ``gpu.types.Buffer`` into a C-ordered numpy array (fixes the reversed strides)."""
+    """A C-ordered numpy view of a ``gpu.types.Buffer`` (fixes the reversed strides; the view keeps the buffer
+    alive, so a buffer read for one call is handed out without a copy)."""
     dims = tuple(buf.dimensions)
     a = np.asarray(buf)
     strides = [a.itemsize]
     for d in reversed(dims[1:]):
         strides.insert(0, strides[0] * d)
-    return np.lib.stride_tricks.as_strided(a, shape=dims, strides=tuple(strides)).copy()
+    return np.lib.stride_tricks.as_strided(a, shape=dims, strides=tuple(strides))
 
 
 def _framebuffer(width: int, height: int, passes: bool, fresh: bool = False) -> tuple:
@@ -264,7 +265,7 @@ def _framebuffer(width: int, height: int, passes: bool, fresh: bool = False) -> 
                        gpu.types.GPUTexture((width, height), format="RG32F")]
         depth = gpu.types.GPUTexture((width, height), format="DEPTH_COMPONENT32F")
         fb = gpu.types.GPUFrameBuffer(depth_slot=depth, color_slots=tuple(colors))
-        target = (fb, colors, depth, gpu.types.Buffer("FLOAT", (height, width)))
+        target = (fb, colors, depth)
         if fresh:
             return target
         _framebuffers[key] = target
@@ -312,7 +313,7 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
     modelview = modelview[order]
     modes = cull_modes(plan.lo[order], plan.hi[order], plan.orient[order], plan.starts, modelview, cam) if n else []
     flip = np.diag([1.0, -1.0, 1.0, 1.0]) @ np.asarray(proj, np.float64)  # row 0 of the read-back = top
-    fb, colors, _depth, buf = _framebuffer(width, height, passes, fresh)
+    fb, _colors, _depth = _framebuffer(width, height, passes, fresh)
     out: dict[str, np.ndarray] = {}
     with fb.bind():
         fb.clear(color=(float("inf"), 0.0, 0.0, 0.0), depth=1.0)  # every slot; passes are masked by depth
@@ -328,6 +329,7 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
                 gpu.state.front_facing_set(False)
                 gpu.state.depth_test_set("NONE")
                 gpu.state.depth_mask_set(False)
+        buf = gpu.types.Buffer("FLOAT", (height, width))  # a new one per call: handed out as a numpy view
         fb.read_color(0, 0, width, height, 1, 0, "FLOAT", data=buf)
         out["depth"] = buffer_to_numpy(buf)
         if passes:
