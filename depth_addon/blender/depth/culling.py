@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...camera import CameraModel
-from .scene import affine_inverse, camera_boxes
+from .scene import camera_boxes
+
+_MODES = np.array(["NONE", "BACK", "FRONT", "SKIP"])
 
 
 def frustum_planes(cam: CameraModel) -> np.ndarray:
@@ -31,7 +33,7 @@ def cull_modes(lo: np.ndarray, hi: np.ndarray, orient: np.ndarray, starts: np.nd
 
     :param lo: N×3 local minimum corner of each instance's mesh, in draw order (grouped by mesh).
     :param hi: N×3 local maximum corner, in draw order.
-    :param orient: N orientation of each instance's mesh (:attr:`~.cache.MeshEntry.orientation`), in draw order.
+    :param orient: N orientation of each instance as placed (:attr:`.plan.DrawPlan.orient`), in draw order.
     :param starts: First instance of each group in ``modelview``.
     :param modelview: N×4×4 camera-from-object matrices in draw order.
     :param cam: The camera (frame, clip range).
@@ -41,10 +43,9 @@ def cull_modes(lo: np.ndarray, hi: np.ndarray, orient: np.ndarray, starts: np.nd
     planes = frustum_planes(cam)
     reach = centre @ planes[:, :3].T + extent @ np.abs(planes[:, :3]).T + planes[:, 3]
     outside = np.any(reach < 0, axis=1).astype(np.int8)
-    side = np.sign(affine_inverse(modelview)[1]) * orient
+    side = orient * np.sign(np.linalg.det(cam.matrix[:3, :3]))  # a mirroring camera flips every side
     skip = np.minimum.reduceat(outside, starts) > 0
     far = np.maximum.reduceat(cmax[:, 2], starts) < -cam.clip[0] * 1.001
     front = np.minimum.reduceat(side, starts) > 0
     back = np.maximum.reduceat(side, starts) < 0
-    return ["SKIP" if s else "BACK" if f and a else "FRONT" if f and b else "NONE"
-            for s, f, a, b in zip(skip, far, front, back, strict=True)]
+    return _MODES[np.where(skip, 3, np.where(far & front, 1, np.where(far & back, 2, 0)))].tolist()

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import cache as depth_cache
 from . import merged
-from .scene import SceneInstances
+from .scene import SceneInstances, affine_inverse
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class DrawPlan:
     :param starts: First position in ``order`` of each group.
     :param lo: N×3 local minimum corner of each instance's mesh, in instance order.
     :param hi: N×3 local maximum corner, in instance order.
-    :param orient: N mesh orientation per instance (+1 closed outward, -1 closed inward, 0 open), in instance order.
+    :param orient: N orientation per instance as placed in the world: its mesh's (+1 closed outward, -1 closed
+        inward, 0 open), negated where the instance's matrix mirrors; in instance order.
     :param solo: Indices into ``groups`` of the groups drawn on their own (merged kind 0).
     :param members: Per merged kind (1, 2, 3) that has members: the indices into ``groups`` that join its batch,
         and their mesh entries in that order.
@@ -79,7 +80,8 @@ def _make_plan(instances: SceneInstances, entries: dict, merge: bool) -> DrawPla
     groups = [(key_list[g], int(s), int(c), int(kind[g])) for g, s, c in zip(present, starts, counts, strict=True)]
     lo = np.array([e.bbox[0] for e in listed], np.float64).reshape(-1, 3)[group_of]
     hi = np.array([e.bbox[1] for e in listed], np.float64).reshape(-1, 3)[group_of]
-    orient = np.array([e.orientation for e in listed], np.float64)[group_of]
+    mirror = np.sign(affine_inverse(instances.matrices)[1])  # per walk, not per call: the camera cannot change it
+    orient = np.array([e.orientation for e in listed], np.float64)[group_of] * mirror
     group_kind = kind[present]
     solo = np.flatnonzero(group_kind == 0).tolist()
     members = {}
