@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Thousands of small objects: drawn as one merged batch, exactly as Cycles sees them."""
+"""Many objects and instances: small meshes share merged batches, instances out of view are left out, all exact."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import depth_scenes
 import numpy as np
 
 from depth_addon.blender.depth import cache as depth_cache
+from depth_addon.blender.depth import gpu as depth_gpu
 from depth_addon.blender.depth.render import render_depth
 
 
@@ -64,3 +65,27 @@ def test_an_unchanged_scene_reuses_its_draw_plan() -> None:
     assert depth_cache.plans[True][2] is not plan
     depth_cache.clear()
     assert np.array_equal(edited, render_depth(scene, engine="gpu").depth), "a stale plan or batch was drawn"
+
+
+def test_instances_out_of_view_are_left_out_and_the_rest_is_exact(monkeypatch) -> None:
+    scene = depth_scenes.geometry_nodes()
+    me = bpy.data.objects["Scatter"].data
+    me.vertices.add(20)  # twenty more points, every one far beside the view
+    far = [(30.0 if i % 2 else -30.0, float(i), 0.0) for i in range(20)]
+    me.vertices.foreach_set("co", np.array([v.co[:] for v in me.vertices[:3]] + far, np.float32).ravel())
+    me.update()
+    for i, x in enumerate((-30.0, -1.5, 30.0, 1.5)):  # small cubes, in view or not, interleaved
+        depth_scenes._cube(f"Small{i}", 0.3, (x, -1.0, -4.0))
+    kept = []
+    original = depth_gpu.visible
+    monkeypatch.setattr(depth_gpu, "visible", lambda *a: kept.append(original(*a)[0]) or original(*a))
+    fast = render_depth(scene, engine="gpu").depth
+    assert kept[-1].sum() == len(kept[-1]) - 20, "the instances out of view are left out, merged cubes are not"
+    ref = render_depth(scene, engine="cycles").depth
+    inner = depth_scenes.interior(ref)
+    assert np.array_equal(np.isfinite(fast)[inner], np.isfinite(ref)[inner])
+    ok = inner & np.isfinite(ref)
+    assert np.max(np.abs(fast[ok] - ref[ok]) / ref[ok]) < 1e-4
+    ids = render_depth(scene, engine="gpu", ids=True)  # nothing merged: the two cubes out of view are left out too
+    assert kept[-1].sum() == len(kept[-1]) - 22 and np.array_equal(ids.depth, fast)
+    assert set(np.array(ids.objects)[ids.object_ids[ids.mask]]) == {"Scatter", "Plane", "Small1", "Small3"}

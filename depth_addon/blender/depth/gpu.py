@@ -8,8 +8,9 @@
   viewport one would differ (see :func:`.depth_scene.viewport_differs`).
 * Geometry: one batch per mesh (:mod:`.depth_cache`), drawn instanced; per-instance modelview
   rows, normal matrix and flags live in a float texture, so moving objects or the camera never
-  re-uploads geometry. Closed meshes wholly beyond the near plane are drawn with back faces
-  culled (they cannot be seen from outside), which halves the triangles on typical scenes. Small
+  re-uploads geometry. Instances wholly outside the view frustum are left out of their draw, and
+  closed meshes wholly beyond the near plane are drawn with back faces culled (they cannot be seen
+  from outside), which halves the triangles on typical scenes. Small
   meshes drawn once share merged batches (:mod:`.merged`): thousands of objects, a few draw calls.
 * Output: the projection is flipped vertically so row 0 is the top row as read; depth is planar
   camera Z, ``inf`` where nothing (or a holdout) was hit. ``gpu.types.Buffer`` exposes reversed
@@ -32,7 +33,7 @@ from ...errors import DepthAddonError
 from ..render_state import Overrides, render_held
 from . import cache as depth_cache
 from . import merged
-from .culling import cull_modes
+from .culling import cull_modes, visible
 from .plan import DrawPlan, draw_plan
 from .scene import SceneInstances, affine_inverse
 
@@ -309,9 +310,12 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
     n, width, height = len(instances), cam.width, cam.height
     if plan is None:  # passes need normals and slots; a render's own context keeps nothing: neither merges
         plan = draw_plan(instances, entries, merge=not (passes or fresh), keep=not fresh)
-    order = plan.order
+    order, modes, starts, counts = plan.order, [], plan.starts, np.zeros(0, np.int64)
     modelview = modelview[order]
-    modes = cull_modes(plan.lo[order], plan.hi[order], plan.orient[order], plan.starts, modelview, cam) if n else []
+    if n:  # instances wholly outside the frustum are left out of the draw order (and the instance texture)
+        modes, outside = cull_modes(plan.lo[order], plan.hi[order], plan.orient[order], starts, modelview, cam)
+        kept, starts, counts = visible(starts, outside, plan.pinned)
+        order, modelview = order[kept], modelview[kept]
     flip = np.diag([1.0, -1.0, 1.0, 1.0]) @ np.asarray(proj, np.float64)  # row 0 of the read-back = top
     fb, _colors, _depth = _framebuffer(width, height, passes, fresh)
     out: dict[str, np.ndarray] = {}
@@ -323,7 +327,7 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
             gpu.state.depth_mask_set(True)
             gpu.state.front_facing_set(True)  # the vertical flip turns counter-clockwise into clockwise
             try:
-                _draw_groups(instances, entries, plan, modes, flip, tex, passes)
+                _draw_groups(instances, entries, plan, (modes, starts, counts), flip, tex, passes)
             finally:
                 gpu.state.face_culling_set("NONE")
                 gpu.state.front_facing_set(False)
@@ -350,20 +354,22 @@ def _bind(shader: gpu.types.GPUShader, flip: np.ndarray, tex: gpu.types.GPUTextu
     shader.uniform_sampler("instTex", tex)
 
 
-def _draw_groups(instances: SceneInstances, entries: dict, plan: DrawPlan, modes: list[str], flip: np.ndarray,
-                 tex: gpu.types.GPUTexture, passes: bool) -> None:
+def _draw_groups(instances: SceneInstances, entries: dict, plan: DrawPlan,
+                 culled: tuple[list[str], np.ndarray, np.ndarray], flip: np.ndarray, tex: gpu.types.GPUTexture,
+                 passes: bool) -> None:
     """Draw each group instanced, grouped by culling mode, then each kind of merged small meshes in one call.
 
     :param plan: The walk's groups and merged members (:class:`.plan.DrawPlan`).
-    :param modes: The culling mode of each group (:func:`.culling.cull_modes`).
+    :param culled: ``(modes, starts, counts)``: the culling mode of each group (:func:`.culling.cull_modes`),
+        and where its instances start in the instance texture and how many are drawn (:func:`.culling.visible`).
     """
+    modes, starts, counts = culled
     shader = _state["passes" if passes else "depth"]
     _bind(shader, flip, tex)
     state = None
     for g in sorted(plan.solo, key=modes.__getitem__):
-        key, start, count, _kind = plan.groups[g]
-        mode = modes[g]
-        if mode == "SKIP":
+        key, mode, count = plan.groups[g][0], modes[g], int(counts[g])
+        if mode == "SKIP" or not count:
             continue
         entry = entries[key]
         batch = entry.passes(instances.meshes[key]) if passes else entry.batch
@@ -372,7 +378,7 @@ def _draw_groups(instances: SceneInstances, entries: dict, plan: DrawPlan, modes
         if mode != state:  # grouped by culling mode: few state changes
             gpu.state.face_culling_set(mode)
             state = mode
-        shader.uniform_int("base", start)
+        shader.uniform_int("base", int(starts[g]))
         batch.draw_instanced(shader, instance_start=0, instance_count=count)
     shader = _state["merged"]
     for kind, (members, member_entries) in plan.members.items():
@@ -380,5 +386,5 @@ def _draw_groups(instances: SceneInstances, entries: dict, plan: DrawPlan, modes
         culling = {modes[g] for g in members} - {"SKIP"}
         gpu.state.face_culling_set(culling.pop() if culling in ({"BACK"}, {"FRONT"}) else "NONE")
         _bind(shader, flip, tex)
-        shader.uniform_int("base", plan.groups[members[0]][1])
+        shader.uniform_int("base", int(starts[members[0]]))
         batch.draw(shader)

@@ -32,6 +32,8 @@ class DrawPlan:
     :param hi: N×3 local maximum corner, in instance order.
     :param orient: N orientation per instance as placed in the world: its mesh's (+1 closed outward, -1 closed
         inward, 0 open), negated where the instance's matrix mirrors; in instance order.
+    :param pinned: N bools in draw order: the instance is drawn by a merged batch (always kept, see
+        :func:`.culling.visible`).
     :param solo: Indices into ``groups`` of the groups drawn on their own (merged kind 0).
     :param members: Per merged kind (1, 2, 3) that has members: the indices into ``groups`` that join its batch,
         and their mesh entries in that order.
@@ -43,6 +45,7 @@ class DrawPlan:
     lo: np.ndarray
     hi: np.ndarray
     orient: np.ndarray
+    pinned: np.ndarray
     solo: list[int]
     members: dict[int, tuple[np.ndarray, list[depth_cache.MeshEntry]]]
 
@@ -89,4 +92,4 @@ def _make_plan(instances: SceneInstances, entries: dict, merge: bool) -> DrawPla
         joined = np.flatnonzero(group_kind == k)
         if len(joined):
             members[k] = (joined, [entries[groups[g][0]] for g in joined])
-    return DrawPlan(order, groups, starts, lo, hi, orient, solo, members)
+    return DrawPlan(order, groups, starts, lo, hi, orient, kind[group_of][order] > 0, solo, members)
