@@ -136,8 +136,7 @@ void main()
   instance_rows(r0, r1, r2, info);
   vec4 p = vec4(pos, 1.0);
   vec4 v = vec4(dot(r0, p), dot(r1, p), dot(r2, p), 1.0);
-  vz = -v.z;
-  hold = info.y;
+  vz = info.y > 0.5 ? v.z : -v.z;  // a holdout's depth is negated: no flat varying to set up per triangle
   gl_Position = projMat * v;
 }
 """
@@ -163,7 +162,8 @@ void main()
 """.replace("ROW", str(ROW)).replace("TEXELS", str(TEXELS))
 
 _INF = "uintBitsToFloat(0x7F800000u)"
-_FRAG_DEPTH = f"void main() {{ FragColor = vec4(hold > 0.5 ? {_INF} : vz, 0.0, 0.0, 1.0); }}"
+# vz is at least the clip start wherever something is drawn: a negative one is a holdout's
+_FRAG_DEPTH = f"void main() {{ FragColor = vec4(vz < 0.0 ? {_INF} : vz, 0.0, 0.0, 1.0); }}"
 _FRAG_PASSES = f"""
 void main()
 {{
@@ -192,9 +192,9 @@ def _make_shader(passes: bool, merged: bool = False) -> gpu.types.GPUShader:
     iface = gpu.types.GPUStageInterfaceInfo(
         "depth_addon_passes" if passes else "depth_addon_merged" if merged else "depth_addon_depth")
     iface.smooth("FLOAT", "vz")
-    iface.flat("FLOAT", "hold")
     info.fragment_out(0, "VEC4", "FragColor")
     if passes:
+        iface.flat("FLOAT", "hold")
         info.vertex_in(1, "VEC3", "nor")
         info.vertex_in(2, "INT", "slot")
         iface.smooth("VEC3", "vnor")
