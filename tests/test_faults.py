@@ -293,7 +293,8 @@ def test_two_farm_chunks_at_once_lose_no_unit(demo_blend: Path, tmp_path: Path) 
     assert summary["done"] == 1 and summary["skipped"] == 3, "a changed artifact is redone, the rest is trusted"
 
 
-def test_a_unit_in_progress_elsewhere_is_left_to_that_run(demo_blend: Path, tmp_path: Path) -> None:
+def test_a_unit_in_progress_elsewhere_is_waited_for(demo_blend: Path, tmp_path: Path) -> None:
+    """A unit another run holds is waited for; when that run stops without it, this run makes it and exits 0."""
     job = tmp_path / "job.json"
     job.write_text(json.dumps({"tasks": [{"name": "shot", "blend": str(demo_blend), "frames": [1, 1],
                                           "range": [0.5, 40.0], "outputs": ["depth"], "resolution": [16, 12],
@@ -301,13 +302,21 @@ def test_a_unit_in_progress_elsewhere_is_left_to_that_run(demo_blend: Path, tmp_
     (tmp_path / "o").mkdir()
     lock = FileLock(tmp_path / "o" / ".Demo_Camera_0001.lock", {"command": "batch"})
     assert lock.acquire()
+    proc = subprocess.Popen([*CLI, "batch", str(job)], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
     try:
-        proc = run("batch", str(job))
+        lines = []
+        for line in proc.stderr:  # the run goes on until it meets the held unit
+            lines.append(line)
+            if "is being made by another run" in line:
+                break
+        assert not (tmp_path / "o" / "Demo_Camera_0001").exists()
     finally:
-        lock.release()
-    assert proc.returncode == 0, proc.stderr
-    assert "unit Demo_Camera_0001 of task 'shot' is being made by another run" in proc.stderr
-    assert "left to it" in proc.stderr and not (tmp_path / "o" / "Demo_Camera_0001").exists()
+        lock.release()  # the other run stops without the unit
+    rest = proc.communicate(timeout=300)[1]
+    assert proc.returncode == 0, "".join(lines) + rest
+    assert "waiting for it after the other units" in lines[-1]
+    assert (tmp_path / "o" / "Demo_Camera_0001" / "unit.json").is_file()
 
 
 # --- Ctrl+C -----------------------------------------------------------------------------------------------
