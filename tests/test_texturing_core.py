@@ -121,6 +121,8 @@ def test_filled_maps_gather_each_texel_from_its_nearest_painted_texel_into_separ
     kept = values.copy()
     out = map_fusion.filled_maps(values, texels, seen, size, 0.01)
     assert np.array_equal(values, kept), "the caller's values are never clipped in place"
+    lit = np.concatenate([rng.random((texels.size, 3), np.float32), values], 1)  # lit colours first: not read
+    assert all(np.array_equal(m, out[k]) for k, m in map_fusion.filled_maps(lit, texels, seen, size, 0.01).items())
     as_bytes = images_bytes(expected)
     assert np.array_equal(out["albedo"], as_bytes[..., :3])  # rounded as Blender stores floats in a byte image
     assert np.array_equal(out["roughness"], as_bytes[..., 3]) and np.array_equal(out["metallic"], as_bytes[..., 4])
@@ -128,7 +130,7 @@ def test_filled_maps_gather_each_texel_from_its_nearest_painted_texel_into_separ
     assert out["normal"].shape == (size, size, 3)
     assert {k: m.dtype for k, m in out.items()} == {"albedo": np.uint8, "roughness": np.uint8, "metallic": np.uint8,
                                                     "normal": np.uint8, "height": np.float32}
-    assert all(m.flags.c_contiguous for m in out.values())  # images read them row by row
+    assert out["height"].flags.c_contiguous and out["normal"].flags.c_contiguous  # the 8-bit maps may be views
     flat = np.array([[[0.5, 0.5, 1.0]]], np.float32)
     assert np.array_equal(out["normal"], images_bytes(normal_from_height(out["height"], 0.01)))
     empty = map_fusion.filled_maps(values, texels, np.zeros(texels.size, bool), size, 0.01)  # no view paints it

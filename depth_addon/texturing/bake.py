@@ -121,7 +121,7 @@ def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions
         return FusedTexture(fill.fill_texture(geom.to_grid(colour), grid_seen, geom.mask(), o.padding), coverage)
     lit = fill.fill_texture(geom.to_grid(colour[:, :3]), grid_seen, geom.mask(), o.padding)  # colours: smooth fill
     fill.clip_unit(lit)
-    maps = map_fusion.filled_maps(colour[:, 3:], geom.index, seen, size,  # materials: never averaged across a gap
+    maps = map_fusion.filled_maps(colour, geom.index, seen, size,  # materials: never averaged across a gap
                                   map_fusion.texel_metres(tris[1], geom.count) * o.unit)
     return FusedTexture(lit, coverage, maps)
 
