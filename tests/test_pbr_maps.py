@@ -24,6 +24,7 @@ from depth_addon.errors import BadInput
 from depth_addon.generation import delight, get_generator
 from depth_addon.generation import maps as gen_maps
 from depth_addon.generation.analytic import gbuffer, prepare
+from depth_addon.io.png import to_byte
 from depth_addon.worker.config import WorkerConfig
 
 ENGINE = "auto"
@@ -76,6 +77,29 @@ def test_normal_from_height_tilts_against_the_slope():
     fast, plain = gen_maps.normal_from_height(bumps, 0.005), gen_maps.normal_from_height(bumps, 0.005, use_cv2=False)
     assert fast.shape == plain.shape == (40, 30, 3) and fast.dtype == np.float32
     assert np.abs(fast - plain).max() < 1e-5  # OpenCV and numpy make the same map
+
+
+def test_normal_bytes_are_the_rounded_normal_map():
+    """The bakes' in-place normal map gives the bytes of :func:`normal_from_height` rounded as Blender rounds."""
+    rng = np.random.default_rng(5)
+    for height in (rng.random((40, 30)).astype(np.float32) * 0.02, rng.standard_normal((17, 64)).astype(np.float32),
+                   np.zeros((8, 8), np.float32), np.ones((1, 1), np.float32), rng.random((1, 9)).astype(np.float32)):
+        for texel in (0.005, 0.01, 1e-9, 3.0):
+            fast = gen_maps.normal_bytes(height, texel)
+            assert fast.dtype == np.uint8 and fast.shape == height.shape + (3,)
+            assert np.array_equal(fast, to_byte(gen_maps.normal_from_height(height, texel))), (height.shape, texel)
+
+
+def test_to_byte_writes_into_a_channel_and_may_reuse_its_input():
+    values = np.array([[-1.0, 0.0, 0.5 / 255, 0.5, 1.0, 7.0, np.nan]], np.float32)
+    expected = to_byte(values)
+    assert expected.tolist() == [[0, 0, 1, 128, 255, 255, 0]]
+    image = np.zeros((1, 7, 3), np.uint8)
+    scratch = values.copy()
+    assert to_byte(scratch, out=image[..., 1], scratch=True) is not None
+    assert np.array_equal(image[..., 1], expected) and not image[..., ::2].any()
+    assert not np.array_equal(scratch, values, equal_nan=True)  # worked on in place
+    assert np.array_equal(to_byte(values, out=np.empty((1, 7), np.uint8)), expected)
 
 
 def test_generators_without_maps_get_estimated_ones():

@@ -102,17 +102,24 @@ def read_png_text(path: str | os.PathLike) -> dict[str, str]:
     return text
 
 
-def to_byte(values: np.ndarray) -> np.ndarray:
+def to_byte(values: np.ndarray, out: np.ndarray | None = None, scratch: bool = False) -> np.ndarray:
     """``uint8`` values of float ``values`` as Blender rounds floats into a byte image: clipped to [0, 1] (NaN
     becomes 0), times 255, rounded half up (:func:`to_uint` rounds half to even).
 
-    :param values: Float values of any shape (not changed).
+    :param values: Float values of any shape (not changed, unless ``scratch``).
+    :param out: A ``uint8`` array of the same shape (any strides, e.g. one channel of an image) to write to.
+    :param scratch: ``values`` is a ``float32`` array the caller no longer needs: it is worked on in place.
+    :return: ``out``, or a new array.
     """
-    scaled = np.fmax(np.asarray(values, np.float32), np.float32(0.0))  # NaN and below 0 become 0 ...
+    values = np.asarray(values, np.float32)
+    scaled = np.fmax(values, np.float32(0.0), out=values if scratch else None)  # NaN and below 0 become 0 ...
     np.minimum(scaled, np.float32(1.0), out=scaled)  # ... above 1 becomes 1: np.clip and a NaN pass, 3× faster
     scaled *= np.float32(255.0)
     scaled += np.float32(0.5)
-    return scaled.astype(np.uint8)  # truncation after + 0.5: round half up
+    if out is None:
+        return scaled.astype(np.uint8)  # truncation after + 0.5: round half up
+    out[...] = scaled  # the same truncating cast
+    return out
 
 
 def to_uint(image: np.ndarray, bits: int) -> np.ndarray:

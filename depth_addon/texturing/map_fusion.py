@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import BadInput
-from ..generation.maps import normal_from_height
+from ..generation.maps import normal_bytes
 from ..io.png import to_byte
 from . import fill
 from .fusion import View
@@ -86,7 +86,7 @@ def filled_maps(values: np.ndarray, texels: np.ndarray, seen: np.ndarray, size: 
         seen_grid[texels[seen_rows]] = True
         rows = np.asarray(values, np.float32).take(row_at[np.flatnonzero(seen_grid)], axis=0)  # seen, row-major
         out = _spread(rows[:, rows.shape[1] - MAP_CHANNELS:], fill.nearest_seen(seen_grid.reshape(size, size)), size)
-    out["normal"] = to_byte(normal_from_height(out["height"], texel_metres))
+    out["normal"] = normal_bytes(out["height"], texel_metres)
     return out
 
 
