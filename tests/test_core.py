@@ -97,6 +97,18 @@ def test_png_16_bit_is_readable_and_keeps_metadata(tmp_path) -> None:
         with_text(b"GIF89a", {"note": "x"})
 
 
+def test_png_of_a_view_is_the_png_of_its_copy() -> None:
+    """Channels of a wider image, rows reversed, and 16-bit images are read where they lie: the same file."""
+    grid = np.random.default_rng(2).integers(0, 256, (9, 6, 8), dtype=np.uint8)
+    wide = np.random.default_rng(3).integers(0, 65536, (4, 5, 3), dtype=np.uint16)
+    for view in (grid[..., :3], grid[::-1, :, 3], grid[:1, :, 4:8], wide[::-1], wide[..., 1]):
+        png = encode_png(view, level=1)
+        assert png == encode_png(np.ascontiguousarray(view), level=1)
+        back = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(back if view.ndim == 2 else back[..., ::-1] if view.shape[2] == 3 else
+                              cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA), view)
+
+
 def test_depth_files_exr_npy_png(tmp_path) -> None:
     d = np.array([[1.0, 2.0], [np.inf, 4.0]], np.float32)
     m = DepthMapping("inverse", 1.0, 4.0)
