@@ -61,12 +61,11 @@ def encode_png(image: np.ndarray, text: dict[str, str] | None = None, level: int
         raise BadInput(f"PNG needs an H×W×(1..4) image, got shape {np.asarray(image).shape}")
     h, w, c = a.shape
     depth = 16 if a.dtype == np.uint16 else 8
-    raw = a.astype(">u2").view(np.uint8) if depth == 16 else a  # any strides: read where it lies
-    rows = np.empty((h, raw.shape[1] * raw.shape[2] + 1), np.uint8)  # filter type 2 (Up) per row: each byte ...
+    raw = (a.astype(">u2").view(np.uint8) if depth == 16 else a).reshape(h, -1)  # a view where rows lie in one piece
+    rows = np.empty((h, raw.shape[1] + 1), np.uint8)  # filter type 2 (Up) per row: each byte minus the one above
     rows[:, 0] = 2
-    body = rows[:, 1:].reshape(raw.shape)
-    body[0] = raw[0]
-    np.subtract(raw[1:], raw[:-1], out=body[1:])  # ... minus the one above, modulo 256: smaller, faster to compress
+    rows[0, 1:] = raw[0]
+    np.subtract(raw[1:], raw[:-1], out=rows[1:, 1:])  # modulo 256: smaller and faster to compress than raw bytes
     out = [PNG_SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, _COLOR_TYPES[c], 0, 0, 0))]
     out.extend(_text_chunks(text))
     out.append(_chunk(b"IDAT", zlib.compress(rows, level)))
