@@ -150,12 +150,15 @@ def test_map_files_of_dotted_object_names_keep_their_own_names(tmp_path: Path) -
     """``Cube.001``'s maps are ``Cube.001_albedo.png`` … (a suffix swap would have made them ``Cube.png``)."""
     from depth_addon.blender import images
     from depth_addon.cli.texture_files import save_map
+    from depth_addon.io.exr import read_exr
 
     albedo = images.image_from_array("a", images.pixels(np.full((4, 4, 3), 0.5, np.float32), encode=True))
-    height = images.map_image("h", "height", np.zeros((4, 4), np.float32))
+    relief = (np.arange(12, dtype=np.float32).reshape(3, 4) - 5.0) * 0.001  # metres, row 0 = top, some below 0
+    height = images.map_image("h", "height", relief)
     assert save_map(albedo, tmp_path / "Cube.001_albedo", "albedo", {}).name == "Cube.001_albedo.png"
     assert save_map(height, tmp_path / "Cube.001_height", "height", {}).name == "Cube.001_height.exr"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Cube.001_albedo.png", "Cube.001_height.exr"]
+    assert np.array_equal(read_exr(tmp_path / "Cube.001_height.exr")[0]["Y"], relief)  # the stored values, as they are
 
 
 def test_cameras_whose_names_clean_up_alike_are_refused_before_anything_is_written() -> None:

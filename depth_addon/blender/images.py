@@ -327,6 +327,19 @@ def image_size(image: bpy.types.Image) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def grey_from_image(image: bpy.types.Image) -> np.ndarray:
+    """An image's first channel as H×W float32 (row 0 = top), as stored: a float data map's values (depth, height),
+    without making the H×W×4 copy of :func:`array_from_image`.
+
+    :param image: Any image with pixels.
+    :raises BadInput: When the image has no pixels (missing file ...).
+    """
+    w, h = image_size(image)
+    px = np.empty(w * h * image.channels, np.float32)
+    image.pixels.foreach_get(px)
+    return np.ascontiguousarray(px.reshape(h, w, image.channels)[::-1, :, 0])
+
+
 def array_from_image(image: bpy.types.Image, srgb: bool = True) -> np.ndarray:
     """An image's pixels as H×W×4 float32 (row 0 = top).
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import bpy
-import numpy as np
 
 from ..blender import images
 from ..io.atomic import write_bytes_atomic
@@ -123,8 +122,7 @@ def save_map(image: bpy.types.Image, stem: Path, name: str, record: dict) -> Pat
     """
     if name == "height":
         path = stem.with_name(f"{stem.name}.exr")  # not with_suffix: "Cube.001_albedo" has a dot
-        pixels = images.array_from_image(image)
-        write_exr(path, {"Y": np.ascontiguousarray(pixels[..., 0])}, {"units": "metres", "map": "height"})
+        write_exr(path, {"Y": images.grey_from_image(image)}, {"units": "metres", "map": "height"})
     else:
         path = stem.with_name(f"{stem.name}.png")
         if not _write_packed(image, path, record):

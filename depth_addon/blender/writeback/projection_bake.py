@@ -73,7 +73,7 @@ def projection_view(projector: bpy.types.Object, image: bpy.types.Image, depth_i
     """
     camera = projection.projector_camera_model(projector)
     if depth_image is not None and tuple(depth_image.size) == (camera.width, camera.height):
-        depth = images.array_from_image(depth_image, srgb=False)[..., 0]
+        depth = images.grey_from_image(depth_image)
         depth = np.where(depth >= images.FAR_DEPTH * 0.5, np.inf, depth)
     else:
         depth = np.full((camera.height, camera.width), np.inf, np.float32)
