@@ -173,7 +173,7 @@ def normal_from_height(height: np.ndarray, texel_metres: float, use_cv2: bool = 
 
 def normal_bytes(height: np.ndarray, texel_metres: float) -> np.ndarray:
     """:func:`normal_from_height` as the bytes an 8-bit image stores (:func:`~depth_addon.io.png.to_byte` of it):
-    the same bytes, made in place one channel at a time (about half the time at 1024², with a third of the
+    the same bytes, made in place one channel at a time (about half the time at 1024², and less than half the
     temporary memory).
 
     :param height: H×W relief in metres, in texture space.

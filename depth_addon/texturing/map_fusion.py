@@ -80,10 +80,11 @@ def filled_maps(values: np.ndarray, texels: np.ndarray, seen: np.ndarray, size: 
         out = {name: np.zeros((size, size) if c == 1 else (size, size, c), np.float32 if name == "height" else np.uint8)
                for name, c in FUSED}
     else:
+        where = texels[seen_rows]
         row_at = np.zeros(size * size, np.int32)
-        row_at[texels[seen_rows]] = seen_rows
+        row_at[where] = seen_rows
         seen_grid = np.zeros(size * size, bool)
-        seen_grid[texels[seen_rows]] = True
+        seen_grid[where] = True
         rows = np.asarray(values, np.float32).take(row_at[np.flatnonzero(seen_grid)], axis=0)  # seen, row-major
         out = _spread(rows, fill.nearest_seen(seen_grid.reshape(size, size)), size)
     out["normal"] = normal_bytes(out["height"], texel_metres)
