@@ -73,7 +73,7 @@ class View:
 
         Bicubic, not bilinear: a view's pixels are resampled into texels and the texels again when the
         result is rendered, and two bilinear steps lose about a third of the fine detail (measured in
-        ``scripts/bench_multiview.py``); values are clipped to the image's range.
+        ``scripts/bench_multiview.py``); values are clipped to each channel's range in the image.
 
         :param col: Continuous column in camera pixels.
         :param row: Continuous row in camera pixels.
@@ -83,12 +83,13 @@ class View:
         if sx != 1.0 or sy != 1.0:
             col, row = col * np.float32(sx), row * np.float32(sy)
         out = bilinear(pieces, col, row, cubic=True)
-        return np.minimum(np.maximum(out, np.float32(lo), out=out), np.float32(hi), out=out)  # np.clip, 4× faster
+        return np.minimum(np.maximum(out, lo, out=out), hi, out=out)  # np.clip, 4× faster
 
-    def sampled(self) -> tuple[list[np.ndarray], tuple[int, int], float, float]:
+    def sampled(self) -> tuple[list[np.ndarray], tuple[int, int], np.ndarray, np.ndarray]:
         """The image as :func:`.sampling.planes` (alpha dropped), its size and value range, made once per image.
 
-        :return: ``(pieces, (height, width), lowest value, highest value)``; the range includes [0, 1].
+        :return: ``(pieces, (height, width), lowest values, highest values)``; each channel's own range (a lit
+            image stacked with its maps is clipped as the image alone), including [0, 1].
         :raises BadInput: When the view has no image yet.
         """
         if self.image is None:
@@ -97,8 +98,9 @@ class View:
         if cached is None or cached[0] is not self.image:  # a new image was assigned since
             img = np.asarray(self.image, np.float32)
             img = img[..., :3] if img.ndim == 3 and img.shape[2] == 4 else img  # alpha is not a colour
-            cached = self._cache["image"] = (self.image, planes(img), img.shape[:2], float(img.min(initial=0.0)),
-                                             float(img.max(initial=1.0)))
+            axes = tuple(range(img.ndim - 1)) if img.ndim == 3 else None
+            cached = self._cache["image"] = (self.image, planes(img), img.shape[:2], img.min(axes, initial=0.0),
+                                             img.max(axes, initial=1.0))
         return cached[1:]
 
     def edges(self) -> np.ndarray:
