@@ -13,7 +13,8 @@ the checkpoint and drawn from, with the user's seed, at inference.
 
 A phase-free texture-energy loss (:func:`band_energy`, ``--tex``, weight 2 by default) asks for texture
 of the rendered strength without asking for it at the rendered positions, which the network cannot
-know (L1 alone answers that with blur). ``--init CKPT`` fine-tunes from a checkpoint (its sha256 is
+know (L1 alone answers that with blur); it matches the luma and the chroma apart, so grey texture is not
+answered with colour grain. ``--init CKPT`` fine-tunes from a checkpoint (its sha256 is
 recorded). Experimental, off by default (see MODEL.md for what it gave): ``--style-d`` makes the
 discriminator style-conditional (:class:`PatchD`).
 
@@ -58,16 +59,20 @@ def lin_to_srgb(x: torch.Tensor) -> torch.Tensor:
 
 
 def band_energy(img: torch.Tensor, scales: int = 2) -> list[torch.Tensor]:
-    """Local texture energy per scale: mean |image − 3×3 box blur| over 8×8 cells, at full and halved resolutions.
+    """Local texture energy per scale: mean |image − 3×3 box blur| over 8×8 cells, at full and halved resolutions,
+    of the luma and, apart, of the chroma (each channel minus the luma).
 
     Phase-free, so matching it asks for texture of the right strength without asking for texture at the
-    exact Cycles positions (which the network cannot know; L1 alone answers that with blur).
+    exact Cycles positions (which the network cannot know; L1 alone answers that with blur). Luma and chroma
+    are matched apart so that a render's grey texture (stone, plaster) is not answered by colour grain, which
+    per-channel energies would let the network give.
 
     :param img: N×3×H×W sRGB.
     :param scales: Number of resolutions.
     """
     out = []
-    x = img
+    luma = (img * img.new_tensor([0.2126, 0.7152, 0.0722]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    x = torch.cat([luma, img - luma], 1)
     for _ in range(scales):
         high = x - F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1)
         out.append(F.avg_pool2d(high.abs(), 8 if x.shape[-1] >= 32 else 4))
