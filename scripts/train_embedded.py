@@ -18,9 +18,10 @@ answered with colour grain. ``--init CKPT`` fine-tunes from a checkpoint (its sh
 recorded). Experimental, off by default (see MODEL.md for what it gave): ``--style-d`` makes the
 discriminator style-conditional (:class:`PatchD`).
 
-The shipped weights are two stages (MODEL.md, Training): the per-image network of the earlier script,
+The shipped weights are three stages (MODEL.md, Training): the per-image network of the earlier script,
 then ``python scripts/train_embedded.py --data data/train --data data/multi_train --init STAGE1 --steps 1500
---lr 1e-4 --adv 0``.
+--lr 1e-4 --adv 0`` with the texture energy of R, G and B, then the same with ``--init STAGE2 --steps 2000``
+and this script's luma and chroma energy.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "appearance.safetensors"
 IN_CHANNELS = 13  # albedo 3, pattern, direct, ambient, normals 3, disparity, edges, mask, noise
 #: sha256 of the weights this release ships (``weights/appearance.safetensors``).
-SHIPPED_SHA256 = "b64ef426d826903c9141112ef12343f7320cf56c189f6a74495557ac98c460bc"
+SHIPPED_SHA256 = "fb299f35abecc46734bb88308a256f3a6d956973695bcaad24831e1ae964e7cd"
 #: Largest shapes a checkpoint may declare, checked before anything is allocated.
 LIMITS = {"channels": 1024, "levels": 6, "n_styles": 256, "bank_size": 65536, "header_bytes": 16 * 2**20,
           "parameters": 64 * 2**20}
