@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -338,6 +339,26 @@ def test_ctrl_c_that_python_wraps_in_another_error_is_still_a_cancel(monkeypatch
     monkeypatch.setitem(cli.COMMANDS, "info", command)
     assert cli.main(["info"]) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == "depth_cli: error: cancelled"
+
+
+def test_ctrl_c_inside_a_blender_callback_is_signalled_again_after_it() -> None:
+    """Blender prints and drops an exception raised in an app handler: Ctrl+C arriving in one of ours is kept until
+    the handler has returned, then signalled again, and the command ends as cancelled without a traceback."""
+    from depth_addon.io.atomic import blender_callback
+
+    interrupted = threading.Event()
+    previous = cli._catch_sigint(interrupted)
+    try:
+        @blender_callback
+        def handler() -> str:
+            signal.raise_signal(signal.SIGINT)  # the Python handler runs at the next bytecode: in here
+            return "finished"
+
+        assert handler() == "finished" and interrupted.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            time.sleep(5.0)  # delivered again, to the command
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.4, 1.2, 2.5])

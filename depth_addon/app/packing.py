@@ -11,9 +11,11 @@ from bpy.app.handlers import persistent
 
 from ..blender import images
 from ..blender.writeback import provenance as provenance_props
+from ..io.atomic import blender_callback
 
 
 @persistent
+@blender_callback
 def pack_on_save(*_args) -> None:
     """Pack the generated images of ours that live only in memory, so saving keeps them (a ``save_pre``
     handler: packing costs tens of ms per image, too much to do while the user works)."""

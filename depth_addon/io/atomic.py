@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import shutil
+import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -123,6 +126,8 @@ def commit_file(tmp: Path, target: Path, mode: int, size: int | None = None,
 
 _WRITING = [0]  # atomic writes in progress (main thread: where signal handlers run)
 _HELD = [False]  # a Ctrl+C arrived during one
+_CALLBACKS = [0]  # functions Blender called (app handlers) running now
+_PENDING = [False]  # a Ctrl+C arrived during one: delivered again once Blender has returned
 
 
 @contextlib.contextmanager
@@ -173,15 +178,42 @@ def atomic_path(target: str | os.PathLike, size: int | None = None,
 
 
 def hold_interrupt() -> bool:
-    """For a SIGINT handler: while an atomic write runs, keep Ctrl+C until it has finished or cleaned up.
+    """For a SIGINT handler: while an atomic write runs, keep Ctrl+C until it has finished or cleaned up; inside a
+    :func:`blender_callback`, until Blender has returned from it.
 
-    :return: True when the interrupt was held (it is raised as ``KeyboardInterrupt`` when the write ends);
-        False when no write runs and the handler should raise now.
+    :return: True when the interrupt was held (it is raised as ``KeyboardInterrupt`` when the write ends, or
+        signalled again after the callback); False when the handler should raise now.
     """
+    if _CALLBACKS[0]:
+        _PENDING[0] = True
+        return True
     if _WRITING[0]:
         _HELD[0] = True
         return True
     return False
+
+
+def blender_callback(function: Callable) -> Callable:
+    """Decorate a function Blender calls (an app handler): a Ctrl+C that arrives inside is not raised there, where
+    Blender would print it as a traceback and drop it, but signalled again once the function has returned.
+
+    :param function: The handler.
+    """
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        _CALLBACKS[0] += 1
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _CALLBACKS[0] -= 1
+            if not _CALLBACKS[0] and _PENDING[0]:
+                _PENDING[0] = False  # from another thread, so it reaches Python after Blender's call has returned
+                timer = threading.Timer(0.01, signal.raise_signal, (signal.SIGINT,))
+                timer.daemon = True
+                timer.start()
+
+    return run
 
 
 def write_all(path: Path, data: bytes) -> None:

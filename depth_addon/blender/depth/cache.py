@@ -36,6 +36,7 @@ import numpy as np
 from bpy.app.handlers import persistent
 
 from ...errors import BadInput
+from ...io.atomic import blender_callback
 from .meshdata import bounds, is_closed, mesh_arrays
 
 _dirty: set[int] = set()
@@ -316,18 +317,21 @@ def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
 
 
 @persistent
+@blender_callback
 def _on_depsgraph_update(_scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
     if depsgraph.mode != "RENDER":
         _note_updates(depsgraph)
 
 
 @persistent
+@blender_callback
 def _on_frame_change(_scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
     if depsgraph is not None and depsgraph.mode != "RENDER":  # renders evaluate their own depsgraph
         _note_updates(depsgraph)
 
 
 @persistent
+@blender_callback
 def _on_reset(*_args) -> None:
     clear()
 

@@ -16,6 +16,7 @@ import numpy as np
 from bpy.app.handlers import persistent
 
 from ...errors import DepthAddonError
+from ...io.atomic import blender_callback
 from ...io.png import to_uint
 from ...mapping import DepthMapping
 from .. import compat
@@ -155,6 +156,7 @@ def request_update(scene: bpy.types.Scene) -> None:
 
 
 @persistent
+@blender_callback
 def _on_update(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
     if _state["scheduled"] or not getattr(scene, "depth_addon", None) or not scene.depth_addon.live_preview:
         return
@@ -170,6 +172,7 @@ def _on_update(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
 
 
 @persistent
+@blender_callback
 def _on_load(*_args) -> None:
     """After a file loads, run the live preview if one of its scenes has it switched on."""
     set_enabled(any(getattr(s, "depth_addon", None) and s.depth_addon.live_preview for s in bpy.data.scenes))
