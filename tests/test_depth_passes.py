@@ -100,8 +100,7 @@ def test_room_with_inward_normals_and_open_meshes_are_fine() -> None:
 def test_signed_volume_of_a_cube_and_its_mirror() -> None:
     import bmesh
 
-    from depth_addon.blender.depth.cache import signed_volume
-    from depth_addon.blender.depth.meshdata import mesh_arrays
+    from depth_addon.blender.depth.meshdata import mesh_arrays, signed_volume
 
     me = bpy.data.meshes.new("VolumeCube")
     bm = bmesh.new()

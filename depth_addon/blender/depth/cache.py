@@ -37,7 +37,7 @@ from bpy.app.handlers import persistent
 
 from ...errors import BadInput
 from ...io.atomic import blender_callback
-from .meshdata import bounds, is_closed, mesh_arrays
+from .meshdata import bounds, is_closed, mesh_arrays, signed_volume
 
 _dirty: set[int] = set()
 _stamps: dict[int, int] = {}  # original object session uid → update count when its geometry last changed
@@ -126,23 +126,6 @@ class MeshEntry:
             slot[tris] = face_slot[faces][:, None]
             self.pass_batch = make_batch({"pos": co[corner_vert], "nor": normals.reshape(-1, 3), "slot": slot}, tris)
         return self.pass_batch
-
-
-def signed_volume(co: np.ndarray, tris: np.ndarray) -> float:
-    """Six times the signed volume of a closed triangle mesh: the sum over triangles of ``a · (b × c)``.
-
-    Written per coordinate on gathered float32 rows (about four times faster than gathering the corners and
-    using ``np.cross`` on a 200k-triangle mesh, which an animated mesh pays every frame).
-
-    :param co: V×3 float32 positions (centred, for precision).
-    :param tris: T×3 vertex indices.
-    """
-    x, y, z = np.ascontiguousarray(co.T, np.float32)
-    i, j, k = tris[:, 0], tris[:, 1], tris[:, 2]
-    yj, zj, yk, zk = y[j], z[j], y[k], z[k]
-    xj, xk = x[j], x[k]
-    per_tri = x[i] * (yj * zk - zj * yk) + y[i] * (zj * xk - xj * zk) + z[i] * (xj * yk - yj * xk)
-    return float(per_tri.sum(dtype=np.float64))
 
 
 def make_batch(attrs: dict[str, np.ndarray], tris: np.ndarray | gpu.types.GPUIndexBuf) -> gpu.types.GPUBatch:
