@@ -15,12 +15,6 @@ def _entry(name: str) -> depth_cache.MeshEntry:
     return depth_cache._entries[(bpy.data.objects[name].session_uid, 0)]
 
 
-def _fresh(scene: bpy.types.Scene) -> np.ndarray:
-    """The depth of ``scene`` with every cached batch dropped first."""
-    depth_cache.clear()
-    return render_depth(scene, engine="gpu").depth
-
-
 def test_an_animated_deform_keeps_its_triangles_and_draws_each_frame() -> None:
     scene = depth_scenes.modifiers()
     bend = bpy.data.objects["Modified"].modifiers.new("Bend", "SIMPLE_DEFORM")
@@ -37,7 +31,7 @@ def test_an_animated_deform_keeps_its_triangles_and_draws_each_frame() -> None:
     assert after is not before and after.batch is not before.batch, "new positions were uploaded"
     assert after.index is before.index, "the unchanged triangles were not uploaded again"
     assert not np.array_equal(at_1, at_10)
-    assert np.array_equal(at_10, _fresh(scene)), "a stale batch was drawn"
+    assert np.array_equal(at_10, depth_scenes.fresh_depth(scene)), "a stale batch was drawn"
 
 
 def test_new_triangles_with_the_same_counts_are_uploaded(monkeypatch) -> None:
@@ -54,4 +48,4 @@ def test_new_triangles_with_the_same_counts_are_uploaded(monkeypatch) -> None:
     me.update()
     edited = render_depth(scene, engine="gpu").depth
     assert _entry("Strip").index is not before.index, "new triangles, new index buffer"
-    assert np.array_equal(edited, _fresh(scene)), "the old triangles were drawn"
+    assert np.array_equal(edited, depth_scenes.fresh_depth(scene)), "the old triangles were drawn"

@@ -30,19 +30,6 @@ def renders(monkeypatch) -> list:
     return calls
 
 
-def assert_matches_cycles(scene: bpy.types.Scene, label: str) -> np.ndarray:
-    """Render with the fast path and with Cycles; they agree to 1e-4 relative away from edges."""
-    fast = render_depth(scene, engine="gpu").depth
-    ref = render_depth(scene, engine="cycles").depth
-    inner = depth_scenes.interior(ref)
-    assert (inner & (ref < 5.5)).sum() > 20, f"{label}: the feature is barely visible"
-    assert np.array_equal(np.isfinite(fast)[inner], np.isfinite(ref)[inner]), f"{label}: coverage"
-    ok = inner & np.isfinite(ref)
-    rel = np.abs(fast[ok] - ref[ok]) / ref[ok]
-    assert rel.max() < 1e-4, f"{label}: max relative difference {rel.max():.2e}"
-    return fast
-
-
 def subsurf_scene() -> bpy.types.Scene:
     """A cube with Subdivision Surface viewport 0 / render 2, and an Array hidden in the viewport."""
     scene = depth_scenes.modifiers()
@@ -55,7 +42,7 @@ def subsurf_scene() -> bpy.types.Scene:
 
 def test_render_levels_are_exact_and_evaluated_once(renders: list) -> None:
     scene = subsurf_scene()
-    first = assert_matches_cycles(scene, "subsurf render 2, array render only")
+    first = depth_scenes.assert_matches_cycles(scene, "subsurf render 2, array render only")
     assert len(renders) == 1
     scene.camera.location.x += 0.02
     moved = render_depth(scene, engine="gpu").depth
@@ -67,12 +54,12 @@ def test_render_levels_are_exact_and_evaluated_once(renders: list) -> None:
     snap = next(iter(depth_cache.snapshots.values()))
     kept = {k: e for k, e in snap.entries.items() if k[0] != bpy.data.objects["Modified"].session_uid}
     bpy.data.objects["Modified"].modifiers["Subsurf"].render_levels = 1  # no viewport update is sent for this
-    assert_matches_cycles(scene, "render level 1")
+    depth_scenes.assert_matches_cycles(scene, "render level 1")
     assert len(renders) == 2
     snap = next(iter(depth_cache.snapshots.values()))
     assert all(snap.entries[k] is e for k, e in kept.items()), "unchanged objects are not read again"
     bpy.data.objects["Mirrored"].modifiers["Array"].count = 3  # a modifier hidden in the viewport
-    assert_matches_cycles(scene, "hidden array count 3")
+    depth_scenes.assert_matches_cycles(scene, "hidden array count 3")
     assert len(renders) == 3
 
 
@@ -86,9 +73,9 @@ def test_shape_keys_and_collection_instances_at_render_level(renders: list) -> N
     for i in range(len(key.data)):
         key.data[i].co.z += 0.25
     key.value = 0.5
-    assert_matches_cycles(scene, "collection instances of a shape-keyed subsurf member")
+    depth_scenes.assert_matches_cycles(scene, "collection instances of a shape-keyed subsurf member")
     key.value = 1.0
-    assert_matches_cycles(scene, "shape key value changed")
+    depth_scenes.assert_matches_cycles(scene, "shape key value changed")
     assert len(renders) == 2
 
 
@@ -98,9 +85,9 @@ def test_geometry_nodes_instances_at_render_level(renders: list) -> None:
     sub = ob.modifiers.new("Subsurf", "SUBSURF")  # after the instancing: subdivides nothing, but differs
     sub.levels, sub.render_levels = 0, 1
     ng = bpy.data.node_groups["Scatter"]
-    assert_matches_cycles(scene, "geometry-nodes instances")
+    depth_scenes.assert_matches_cycles(scene, "geometry-nodes instances")
     ng.nodes["Cube"].inputs["Size"].default_value = (0.5, 0.5, 0.5)
-    assert_matches_cycles(scene, "instanced cube resized")
+    depth_scenes.assert_matches_cycles(scene, "instanced cube resized")
     assert len(renders) == 2
 
 
@@ -113,9 +100,9 @@ def test_animated_deform_at_two_frames(renders: list) -> None:
         bend.angle = angle
         bend.keyframe_insert("angle", frame=frame)
     scene.frame_set(1)
-    at_1 = assert_matches_cycles(scene, "frame 1")
+    at_1 = depth_scenes.assert_matches_cycles(scene, "frame 1")
     scene.frame_set(10)
-    at_10 = assert_matches_cycles(scene, "frame 10")
+    at_10 = depth_scenes.assert_matches_cycles(scene, "frame 10")
     assert not np.array_equal(at_1, at_10)
     assert len(renders) == 2
 
@@ -169,8 +156,8 @@ def test_render_only_geometry_nodes_inputs_are_watched(renders: list) -> None:
     mod.node_group, mod.show_viewport = ng, False
     socket = ng.interface.items_tree["Lift"].identifier
     compat.set_node_modifier_input(mod, socket, (0.0, 0.3, 0.0))
-    assert_matches_cycles(scene, "render-only geometry nodes")
+    depth_scenes.assert_matches_cycles(scene, "render-only geometry nodes")
     # no viewport update follows: only the watched settings can tell
     compat.set_node_modifier_input(mod, socket, (0.0, -0.3, 0.0))
-    assert_matches_cycles(scene, "render-only geometry nodes input changed")
+    depth_scenes.assert_matches_cycles(scene, "render-only geometry nodes input changed")
     assert len(renders) == 2

@@ -10,6 +10,9 @@ geometry: moving things never re-uploads, and a deformed mesh whose triangles ar
 frame) uploads only its positions. Any update other than a pure transform bumps
 :func:`settings_generation` (cached visibility decisions), and any update of something drawable
 bumps :func:`scene_generation` (the cached instance walk): moving only the camera reuses both.
+The user's updates other than pure transforms bump :func:`render_generation` (render-level geometry,
+:mod:`.rendered`); the objects the user only moved are listed by :func:`moved_since`, so that
+render-level geometry patches their matrices instead of rendering again.
 
 At interpreter exit (:func:`_at_exit`, an ``atexit`` hook registered after ``bpy`` was imported,
 so it runs before bpy's own exit code) every app handler and timer of this package is removed and
@@ -41,14 +44,16 @@ from .meshdata import bounds, is_closed, mesh_arrays, signed_volume
 
 _dirty: set[int] = set()
 _stamps: dict[int, int] = {}  # original object session uid → update count when its geometry last changed
+_moves: dict[int, int] = {}  # original object session uid → update count when the user last moved it (and only that)
 _counter = [0]
-_render_generation = [0]  # bumped like the two above, but not by the depth path's own renders (see quiet())
+_render_generation = [0]  # bumped like _generation, but not by the depth path's own renders (see quiet())
 _epoch = [0]  # bumped by clear(): stamps start over
 _quiet = [0]  # > 0 while our own renders run: their updates are not the user's
 _generation = [0]  # bumped by anything but a transform: visibility and viewport/render verdicts
 _walk_generation = [0]  # bumped by anything that can move, add or remove a drawn instance
 _entries: dict[tuple[int, int], MeshEntry] = {}
 _renders = [0]
+evaluations = [0]  # whole-scene render-level evaluations (renders of :func:`.rendered.snapshot`), counted for tests
 snapshots: dict = {}  # (scene, layer) → render-level geometry (see :mod:`.rendered`), dropped by clear()
 merged: dict = {}  # the merged batch of small meshes (see :mod:`.merged`), dropped by clear()
 plans: dict = {}  # draw plans of the last walks (see :mod:`.plan`), dropped by clear()
@@ -220,8 +225,23 @@ def scene_generation() -> int:
 
 
 def render_generation() -> int:
-    """A counter that changes whenever the user updated something drawable or a setting (not our own renders)."""
+    """A counter that changes whenever the user updated something drawable or a setting, other than by only moving
+    objects (see :func:`moved_since`), and not by our own renders."""
     return _render_generation[0]
+
+
+def move_stamp() -> int:
+    """A value to pass to :func:`moved_since` later (it grows with every update the user made)."""
+    return _counter[0]
+
+
+def moved_since(stamp: int) -> set[int]:
+    """Session uids of the original objects the user moved (a transform-only update) after :func:`move_stamp`
+    gave ``stamp``; the moves of one update are reported together.
+
+    :param stamp: From :func:`move_stamp`.
+    """
+    return {uid for uid, at in _moves.items() if at > stamp}
 
 
 def geometry_stamp(uid: int) -> tuple[int, int]:
@@ -232,7 +252,8 @@ def geometry_stamp(uid: int) -> tuple[int, int]:
 @contextmanager
 def quiet() -> Iterator[None]:
     """Inside the block (the depth path's own renders and their restores), updates still reach the viewport
-    caches (re-evaluated meshes must not be drawn stale) but not :func:`render_generation` and the stamps."""
+    caches (re-evaluated meshes must not be drawn stale) but not :func:`render_generation`, the stamps and the
+    moves."""
     _quiet[0] += 1
     try:
         yield
@@ -265,6 +286,7 @@ def clear() -> None:
     _dirty.clear()
     _counter[0] += 1
     _stamps.clear()
+    _moves.clear()
     _epoch[0] += 1
     _render_generation[0] += 1
     _generation[0] += 1
@@ -274,6 +296,7 @@ def clear() -> None:
 def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
     settings = walk = False
     user = not _quiet[0]  # the viewport caches count every update; render-level geometry only the user's
+    moved = []
     for update in depsgraph.updates:
         uid = update.id
         if isinstance(uid, bpy.types.Object):
@@ -287,6 +310,8 @@ def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
                     _stamps[uid.original.session_uid] = _counter[0]
             if update.is_updated_geometry or not update.is_updated_transform:
                 settings = True
+            else:
+                moved.append(uid.original.session_uid)
         elif isinstance(uid, bpy.types.Scene):
             settings = True  # render settings (Simplify, …): drawn objects re-evaluate and report themselves
         elif not isinstance(uid, _NOT_GEOMETRY):
@@ -295,8 +320,11 @@ def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
         _generation[0] += 1
     if walk:
         _walk_generation[0] += 1
-    if user and (settings or walk):
+    if user and settings:
         _render_generation[0] += 1
+    if user and moved:
+        _counter[0] += 1
+        _moves.update(dict.fromkeys(moved, _counter[0]))
 
 
 @persistent

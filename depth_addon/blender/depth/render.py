@@ -41,34 +41,44 @@ from .scene import (
     check_renderable,
     scene_instances,
 )
-from .viewport import input_problems, render_settings, viewport_differs, viewport_hidden, watched_objects
+from .viewport import (
+    input_problems,
+    render_settings,
+    untracked,
+    untracked_settings,
+    viewport_differs,
+    watched_objects,
+)
 
 ENGINES = ("auto", "gpu", "workbench", "cycles")
 _verdicts: dict[tuple, tuple] = {}
 _walks: dict = {}
 
 
-def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple[RenderVisibility, str | None, bool, dict]:
-    """Render visibility, the viewport/render verdict, whether the viewport reports edits of every drawn object,
-    and the render-only settings per object (:func:`.viewport.render_settings`, read on every call: editing them
-    sends no update). The rest is cached until something other than a transform changes."""
+def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer,
+                ) -> tuple[RenderVisibility, str | None, frozenset[int], dict]:
+    """Render visibility, the viewport/render verdict, the objects that render but that the viewport does not
+    evaluate (:func:`.viewport.untracked`), and the render-only settings per object (:func:`.viewport.render_settings`,
+    and :func:`.viewport.untracked_settings` for those objects; read on every call: editing them sends no update).
+    The rest is cached until something other than a transform changes."""
     base = (scene.session_uid, layer.name, depth_cache.settings_generation(), len(layer.objects))
     if base not in _verdicts:
         if len(_verdicts) > 8:
             _verdicts.clear()
         visibility = RenderVisibility(layer)
         watched = watched_objects(layer, visibility)
-        _verdicts[base] = (visibility, watched, {}, input_problems(layer, visibility, watched))
-    visibility, watched, verdicts, _problems = _verdicts[base]
+        hidden = untracked(layer, visibility, scene_depsgraph(scene, layer))
+        _verdicts[base] = (visibility, watched, {}, input_problems(layer, visibility, watched), hidden)
+    visibility, watched, verdicts, _problems, hidden = _verdicts[base]
     settings = render_settings(watched)
+    settings.update(untracked_settings(hidden, scene.frame_current))
     settings[0] = rendered.fingerprint(scene)
     key = tuple(settings.items())
     if key not in verdicts:
         if len(verdicts) > 8:
             verdicts.clear()
-        differs = viewport_differs(scene, layer, visibility)
-        verdicts[key] = (differs, differs is None or viewport_hidden(layer, visibility) is None)
-    return visibility, *verdicts[key], settings
+        verdicts[key] = viewport_differs(scene, layer, visibility)
+    return visibility, verdicts[key], frozenset(ob.session_uid for ob in hidden), settings
 
 
 def input_checks(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, instances: SceneInstances) -> list[str]:
@@ -137,7 +147,7 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
                state: tuple, passes: bool, slots: bool) -> dict:
     """Check the scene and draw it: the cached viewport geometry, or render-level geometry when they differ
     (kept between calls, see :mod:`.rendered`; normals and ids still come from a fresh render)."""
-    visibility, differs, tracked, settings = state
+    visibility, differs, hidden, settings = state
     view = affine_inverse(cam.matrix)[0]
     depth_gpu.ensure_gpu(passes)  # first: creating the context renders, which re-evaluates animated objects
     depsgraph = scene_depsgraph(scene, layer)
@@ -154,7 +164,7 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
         out["instances"] = instances
         return out
     if not passes:
-        snap = rendered.snapshot(scene, layer, visibility, settings, cacheable=tracked, camera=cam_obj)
+        snap = rendered.snapshot(scene, layer, visibility, settings, hidden, camera=cam_obj)
         drawn = snap.instances
         modelview = view[None] @ drawn.matrices
         plan = draw_plan(drawn, snap.entries)

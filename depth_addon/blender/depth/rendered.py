@@ -8,17 +8,25 @@ render gave: the instances (matrices, holdouts, names) and one :class:`~.cache.M
 mesh, read into numpy inside the render and uploaded after it, in the caller's GPU context.
 
 The next depth render reuses it without rendering while the update counters of :mod:`.cache` are
-unchanged (camera moves, frame changes that animate nothing). After an update, one render
-evaluates the scene again; only meshes whose object reported a geometry update, whose vertex or
-triangle counts differ, or all of them when render-level Simplify changed, are read and uploaded
-again. The internal render's own updates (it sets and restores render settings and the frame) are
-ignored (:func:`.cache.quiet`). Objects hidden in the viewport report no updates, so scenes with
-such objects are not cached (:func:`.viewport.viewport_hidden`): every call renders.
+unchanged (camera moves, frame changes that animate nothing). Updates that only moved objects (a
+transform, also an animated one) do not count: the matrices of the moved objects are read from the
+viewport depsgraph into the kept instances (:func:`.scene.moved`), unless a moved object instances or
+is instanced (only a render places those instances). After any other update, one render evaluates the
+scene again; only meshes whose object reported a geometry update, whose vertex or triangle counts
+differ, or all of them when render-level Simplify changed, are read and uploaded again. The internal
+render's own updates (it sets and restores render settings and the frame) are ignored
+(:func:`.cache.quiet`).
+
+Objects hidden in the viewport with the eye icon are still evaluated there and report their edits.
+Objects disabled in viewports (or in a collection that is) are not (:func:`.viewport.untracked`): what
+an update would report about them is read on every call instead (:func:`.viewport.untracked_settings`,
+part of the key), any move renders again (such an object may follow the moved one), and every render
+reads their meshes again (their modifiers may depend on objects that changed).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import bpy
 
@@ -26,7 +34,7 @@ from ..evaluation import scene_depsgraph
 from . import cache as depth_cache
 from . import gpu as depth_gpu
 from .meshdata import mesh_arrays
-from .scene import RenderVisibility, SceneInstances, scene_instances
+from .scene import RenderVisibility, SceneInstances, moved, scene_instances
 
 
 @dataclass
@@ -41,6 +49,9 @@ class Snapshot:
     :param stamps: Key → :func:`.cache.geometry_stamp` of its owner when it was read.
     :param settings: Owner session uid → render-only settings (:func:`.viewport.render_settings`); key 0:
         the scene's (:func:`fingerprint`), which change every mesh.
+    :param untracked: Session uids of the objects the viewport does not evaluate (:func:`.viewport.untracked`):
+        their meshes are read again by every render, and any move renders again.
+    :param moves: :func:`.cache.move_stamp` when its matrices were read.
     """
 
     key: tuple
@@ -49,6 +60,8 @@ class Snapshot:
     arrays: dict = field(default_factory=dict)
     stamps: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    untracked: frozenset[int] = frozenset()
+    moves: int = 0
 
 
 def fingerprint(scene: bpy.types.Scene) -> tuple:
@@ -72,18 +85,18 @@ def _stable_keys(drawn: SceneInstances) -> dict[tuple[int, int], tuple[int, int]
 
 
 def _read(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility, old: Snapshot | None, key: tuple,
-          settings: dict) -> tuple[Snapshot, dict]:
+          settings: dict, untracked: frozenset[int]) -> tuple[Snapshot, dict]:
     """Inside the render: walk the instances, reuse unchanged meshes of ``old``, read the others into numpy."""
     drawn = scene_instances(depsgraph, visibility)
     stable = _stable_keys(drawn)
-    snap = Snapshot(key, drawn, settings=settings)
+    snap = Snapshot(key, drawn, settings=settings, untracked=untracked, moves=depth_cache.move_stamp())
     fresh: dict = {}
     reuse = old is not None and old.settings.get(0) == settings.get(0)
     todo = []
     for walk_key, me in drawn.meshes.items():
         k, owner = stable[walk_key], drawn.owners[walk_key]
         stamp = depth_cache.geometry_stamp(owner)
-        entry = old.entries.get(k) if reuse else None
+        entry = old.entries.get(k) if reuse and owner not in untracked else None
         if (entry is not None and old.stamps.get(k) == stamp and old.settings.get(owner) == settings.get(owner)
                 and entry.nverts == len(me.vertices)
                 and entry.ntris == len(me.loop_triangle_polygons)):
@@ -103,26 +116,30 @@ def _read(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility, old: Sna
 
 
 def snapshot(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibility: RenderVisibility, settings: dict,
-             cacheable: bool = True, camera: bpy.types.Object | None = None) -> Snapshot:
+             untracked: frozenset[int] = frozenset(), camera: bpy.types.Object | None = None) -> Snapshot:
     """The render-level geometry of ``layer``, rendering only when something drawable changed.
 
     :param scene: The scene.
     :param layer: Its view layer.
     :param visibility: Render visibility of ``layer``.
-    :param settings: Render-only settings per owner and of the scene (see :class:`Snapshot`).
-    :param cacheable: False when the viewport cannot report every change (then this always renders).
+    :param settings: Render-only settings per owner and of the scene (see :class:`Snapshot`); those of ``untracked``
+        objects also hold what the viewport would report (:func:`.viewport.untracked_settings`).
+    :param untracked: Session uids of the objects that render but that the viewport does not evaluate.
     :param camera: The camera asked for, rendered from when the scene has none (:func:`.gpu.run_in_render`).
     :raises BadInput: Geometry too large to upload (:func:`.cache.check_upload`).
     """
     slot = (scene.session_uid, layer.name)
     key = (*slot, depth_cache.render_generation(), tuple(settings.items()))
-    old = depth_cache.snapshots.get(slot) if cacheable else None
+    old = depth_cache.snapshots.get(slot)
     if old is not None and old.key == key:
-        return old
+        kept = _moved(old, layer, scene)
+        if kept is not None:
+            return kept
+    depth_cache.evaluations[0] += 1
     result: list = []
     with depth_cache.quiet():
         depth_gpu.run_in_render(scene, layer.name, lambda dg: result.append(
-            _read(dg, visibility, old, key, settings)), camera)
+            _read(dg, visibility, old, key, settings, untracked)), camera)
         scene_depsgraph(scene, layer)  # takes in the render's own updates while they are ignored
     snap, fresh = result[0]
     for k, arrays in fresh.items():
@@ -131,10 +148,28 @@ def snapshot(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, visibility: Ren
     for k, entry in snap.entries.items():
         entry.may_fold = k in snap.instances.folding
         entry.classify()
-    if cacheable:
-        if len(depth_cache.snapshots) > 4:
-            depth_cache.snapshots.clear()
-        depth_cache.snapshots[slot] = snap
-    else:
-        depth_cache.snapshots.pop(slot, None)
+    _keep(slot, snap)
+    return snap
+
+
+def _keep(slot: tuple, snap: Snapshot) -> None:
+    """Keep ``snap`` as the render-level geometry of ``slot`` (scene, layer); a few slots at most."""
+    if slot not in depth_cache.snapshots and len(depth_cache.snapshots) > 4:
+        depth_cache.snapshots.clear()
+    depth_cache.snapshots[slot] = snap
+
+
+def _moved(old: Snapshot, layer: bpy.types.ViewLayer, scene: bpy.types.Scene) -> Snapshot | None:
+    """``old`` after the objects moved since it was read, without a render; None when only a render places them
+    (they instance or are instanced, or an object the viewport does not evaluate may follow them)."""
+    uids = depth_cache.moved_since(old.moves)
+    if not uids:
+        return old
+    if old.untracked:
+        return None
+    instances = moved(old.instances, uids, layer, scene_depsgraph(scene, layer))
+    if instances is None:
+        return None
+    snap = replace(old, instances=instances, moves=depth_cache.move_stamp())
+    _keep((old.key[0], old.key[1]), snap)
     return snap

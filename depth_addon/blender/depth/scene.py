@@ -21,7 +21,7 @@ Refusing linked data is left to operations that would change it, such as project
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import bpy
 import numpy as np
@@ -54,6 +54,9 @@ class SceneInstances:
     :param folding: Keys whose mesh a deformation may fold through itself (:func:`may_fold`): drawn two-sided.
     :param unsure: Instancers (viewport walks only) of objects hidden from render whose instances a render may or
         may not draw (:meth:`.visibility.RenderVisibility.instance_state`): only a render depsgraph tells.
+    :param placed: Session uid of an object drawn as itself (not instanced) → its index: its matrix is its own.
+    :param instancing: Session uids of the instancers and instanced objects of the instances drawn: moving one of
+        them moves instances in ways only a new walk tells.
     """
 
     keys: list[tuple[int, int]] = field(default_factory=list)
@@ -66,6 +69,8 @@ class SceneInstances:
     undrawn: list[str] = field(default_factory=list)
     folding: set[tuple[int, int]] = field(default_factory=set)
     unsure: list[str] = field(default_factory=list)
+    placed: dict[int, int] = field(default_factory=dict)
+    instancing: set[int] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -144,6 +149,10 @@ def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility
                 out.folding.add(key)
             if slots:
                 out.slots[key] = material_slots(obj, generated)
+        if inst.is_instance:
+            out.instancing.update((orig.session_uid, top.session_uid))
+        else:
+            out.placed[orig.session_uid] = len(out.keys)
         out.keys.append(key)
         mats.append(np.array(inst.matrix_world, np.float64))
         hold.append(bool(state))
@@ -152,6 +161,30 @@ def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility
         out.matrices = np.stack(mats)
         out.holdout = np.array(hold, bool)
     return out
+
+
+def moved(instances: SceneInstances, uids: set[int], layer: bpy.types.ViewLayer, depsgraph: bpy.types.Depsgraph,
+          ) -> SceneInstances | None:
+    """``instances`` with the matrices of the objects ``uids`` read again, after updates that only moved them;
+    None when that is not enough (one of them instances or is instanced: only a new walk places its instances).
+
+    :param instances: A walk taken before the moves (of a viewport or a render depsgraph: their matrices agree).
+    :param uids: Session uids of the original objects moved since (:func:`.cache.moved_since`).
+    :param layer: The view layer walked.
+    :param depsgraph: Its evaluated viewport depsgraph, which holds the new matrices (also of objects hidden there).
+    """
+    if uids & instances.instancing:
+        return None
+    drawn = [(uid, instances.placed[uid]) for uid in uids if uid in instances.placed]
+    if not drawn:
+        return instances
+    matrices = instances.matrices.copy()
+    for uid, i in drawn:
+        ob = layer.objects.get(instances.names[i])
+        if ob is None or ob.session_uid != uid:
+            return None
+        matrices[i] = np.array(ob.evaluated_get(depsgraph).matrix_world, np.float64)
+    return replace(instances, matrices=matrices)
 
 
 def _first_hit_is_back(co: np.ndarray, tris: np.ndarray, origin: np.ndarray, direction: np.ndarray) -> bool:

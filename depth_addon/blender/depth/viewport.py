@@ -7,7 +7,9 @@ depsgraph with render settings. The two give the same geometry unless something 
 hidden in the viewport, or a modifier, curve, metaball, particle or Simplify setting differs
 between viewport and render; :func:`viewport_differs` finds those cases (then the depth path
 asks a render for its depsgraph instead). Geometry nodes that branch on *Is Viewport* are found
-by scanning the node groups the modifiers use.
+by scanning the node groups the modifiers use. Edits of render-only settings, and of objects the
+viewport does not evaluate at all (:func:`untracked`), send no update: they are read on every call
+(:func:`render_settings`, :func:`untracked_settings`).
 """
 
 from __future__ import annotations
@@ -136,6 +138,43 @@ def watched_objects(view_layer: bpy.types.ViewLayer, visibility: RenderVisibilit
     return out
 
 
+def untracked(view_layer: bpy.types.ViewLayer, visibility: RenderVisibility, depsgraph: bpy.types.Depsgraph,
+              ) -> list[bpy.types.Object]:
+    """Objects that render (and instanced collection members) that the viewport depsgraph does not evaluate
+    (disabled in viewports, or in a collection that is), so that it reports none of their edits. Objects only
+    hidden in the viewport (the eye icon) are still evaluated there and report their edits.
+
+    :param view_layer: The view layer being drawn.
+    :param visibility: Render visibility of that view layer.
+    :param depsgraph: Its evaluated viewport depsgraph.
+    """
+    drawn, members = _drawn_members(view_layer, visibility)
+    out = {ob.session_uid: ob for ob in [*drawn, *members] if not ob.evaluated_get(depsgraph).is_evaluated}
+    return list(out.values())
+
+
+def untracked_settings(objects: list[bpy.types.Object], frame: int) -> dict[int, tuple]:
+    """Per object (session uid): what a viewport update would report about an :func:`untracked` object, read
+    instead: the frame (it may be animated), its transform and parent, every modifier and constraint setting, its
+    data, the size of its mesh and its shape key values. In-place edits of its vertices that keep their count are
+    not seen (the viewport does not evaluate the object, and Blender keeps no edit counter).
+
+    :param objects: From :func:`untracked`.
+    :param frame: The scene's current frame.
+    """
+    out = {}
+    for ob in objects:
+        data = ob.data
+        keys = getattr(data, "shape_keys", None)
+        size = (len(data.vertices), len(data.polygons), len(data.loops)) if isinstance(data, bpy.types.Mesh) else ()
+        out[ob.session_uid] = (
+            frame, tuple(map(tuple, ob.matrix_basis)), tuple(map(tuple, ob.matrix_parent_inverse)),
+            _value(ob.parent), ob.parent_type, ob.parent_bone, _value(data), size,
+            tuple(_all_settings(m) for m in ob.modifiers), tuple(_all_settings(c) for c in ob.constraints),
+            tuple((k.value, k.mute, k.slider_min, k.slider_max) for k in keys.key_blocks) if keys else ())
+    return out
+
+
 def _value(v: object) -> object:
     if isinstance(v, (set, frozenset)):
         return tuple(sorted(v))
@@ -146,10 +185,10 @@ def _value(v: object) -> object:
     return tuple(v)
 
 
-def _all_settings(m: bpy.types.Modifier) -> tuple:
+def _all_settings(m: bpy.types.Modifier | bpy.types.Constraint) -> tuple:
     rna = tuple(_value(getattr(m, p.identifier)) for p in m.bl_rna.properties
                 if p.identifier != "rna_type" and p.type != "COLLECTION")
-    if m.type != "NODES":
+    if not isinstance(m, bpy.types.NodesModifier):
         return rna
     return rna + tuple(tuple(_value(v) for v in item) for item in compat.node_modifier_inputs(m))
 

@@ -1,0 +1,102 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Render-level geometry kept between calls: moves patch matrices, objects hidden in the viewport stay cached, and
+every edit still gives the depth of a render with every cache dropped."""
+
+from __future__ import annotations
+
+import bpy
+import depth_scenes
+import numpy as np
+import pytest
+
+from depth_addon.blender.depth import cache as depth_cache
+from depth_addon.blender.depth.render import render_depth
+
+
+def render_level_scene() -> bpy.types.Scene:
+    """:func:`depth_scenes.modifiers` with Subdivision viewport 0 / render 2 (render-level geometry) and a small
+    cube that does not move."""
+    scene = depth_scenes.modifiers()
+    sub = bpy.data.objects["Modified"].modifiers["Subsurf"]
+    sub.levels, sub.render_levels = 0, 2
+    depth_scenes._cube("Helper", 0.3, (1.4, 1.0, -4.0))
+    return scene
+
+
+def evaluations() -> int:
+    """How many times the render-level geometry was evaluated (a whole-scene render)."""
+    return depth_cache.evaluations[0]
+
+
+def assert_fresh(scene: bpy.types.Scene, label: str) -> int:
+    """The cached depth equals the depth of a render with every cache dropped (bit for bit); returns how many
+    evaluations the cached call made."""
+    before = evaluations()
+    cached = render_depth(scene, engine="gpu").depth
+    made = evaluations() - before
+    assert np.array_equal(cached, depth_scenes.fresh_depth(scene), equal_nan=True), f"{label}: stale depth"
+    return made
+
+
+@pytest.mark.parametrize("hide", ["hide_set", "hide_viewport"])
+def test_an_object_hidden_in_the_viewport_keeps_the_scene_cached(hide: str) -> None:
+    scene = render_level_scene()
+    helper = bpy.data.objects["Helper"]
+    helper.hide_set(True) if hide == "hide_set" else setattr(helper, "hide_viewport", True)
+    first = render_depth(scene, engine="gpu").depth
+    before = evaluations()
+    for _ in range(3):
+        assert np.array_equal(render_depth(scene, engine="gpu").depth, first)
+    assert evaluations() == before, "an unchanged scene was evaluated again"
+    assert_fresh(scene, f"{hide}: unchanged")
+
+
+def test_moving_an_object_patches_its_matrix_without_evaluating() -> None:
+    scene = render_level_scene()
+    render_depth(scene, engine="gpu")
+    modified, mirrored = bpy.data.objects["Modified"], bpy.data.objects["Mirrored"]
+    modified.location.x += 0.2
+    assert assert_fresh(scene, "a subdivided object moved") == 0, "a move evaluated the scene again"
+    mirrored.scale.x = 1.0  # no longer mirrored: its faces turn the other way
+    mirrored.location.y += 0.1
+    modified.rotation_euler.z += 0.3
+    assert assert_fresh(scene, "two objects moved, one unmirrored") == 0
+    depth_scenes.assert_matches_cycles(scene, "after the moves")
+
+
+def test_moving_an_instancer_or_editing_geometry_evaluates_again() -> None:
+    scene = depth_scenes.collection_instance()
+    sub = bpy.data.objects["Member"].modifiers.new("Subsurf", "SUBSURF")
+    sub.levels, sub.render_levels = 0, 2
+    render_depth(scene, engine="gpu")
+    bpy.data.objects["Instancer0"].location.y += 0.2
+    assert assert_fresh(scene, "an instancer moved") == 1
+    bpy.data.objects["Member"].location.x += 0.1  # an instanced object moved: every instance moves with it
+    assert_fresh(scene, "an instanced object moved")
+    sub.render_levels = 1
+    assert_fresh(scene, "render level changed")
+
+
+@pytest.mark.parametrize("hide", ["hide_set", "hide_viewport"])
+def test_edits_of_an_object_hidden_in_the_viewport_are_drawn(hide: str) -> None:
+    scene = render_level_scene()
+    modified = bpy.data.objects["Modified"]
+    parent = bpy.data.objects.new("Parent", None)
+    scene.collection.objects.link(parent)
+    modified.parent = parent
+    render_depth(scene, engine="gpu")
+    modified.hide_set(True) if hide == "hide_set" else setattr(modified, "hide_viewport", True)
+    assert_fresh(scene, f"{hide}: hidden")
+    modified.modifiers["Subsurf"].render_levels = 1
+    assert_fresh(scene, f"{hide}: render level changed")
+    modified.modifiers["Subsurf"].levels = 1
+    modified.modifiers["Array"].count = 3
+    assert_fresh(scene, f"{hide}: modifiers changed")
+    modified.location.y -= 0.3
+    assert_fresh(scene, f"{hide}: moved")
+    parent.location.x += 0.3
+    assert_fresh(scene, f"{hide}: its parent moved")
+    modified.hide_set(False) if hide == "hide_set" else setattr(modified, "hide_viewport", False)
+    assert_fresh(scene, f"{hide}: shown again")
+    modified.hide_render = True
+    assert_fresh(scene, f"{hide}: hidden from render")
