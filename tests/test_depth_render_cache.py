@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from depth_addon.blender.depth import cache as depth_cache
+from depth_addon.blender.depth import render as render_module
 from depth_addon.blender.depth.render import render_depth
 
 
@@ -64,6 +65,18 @@ def test_moving_an_object_patches_its_matrix_without_evaluating() -> None:
     depth_scenes.assert_matches_cycles(scene, "after the moves")
 
 
+def test_a_frame_that_only_moves_an_object_does_not_evaluate() -> None:
+    scene = render_level_scene()
+    modified = bpy.data.objects["Modified"]
+    for frame, x in ((1, -1.0), (10, -0.4)):
+        modified.location.x = x
+        modified.keyframe_insert("location", index=0, frame=frame)
+    scene.frame_set(1)
+    render_depth(scene, engine="gpu")
+    scene.frame_set(10)
+    assert assert_fresh(scene, "an animated move") == 0
+
+
 def test_moving_an_instancer_or_editing_geometry_evaluates_again() -> None:
     scene = depth_scenes.collection_instance()
     sub = bpy.data.objects["Member"].modifiers.new("Subsurf", "SUBSURF")
@@ -100,3 +113,21 @@ def test_edits_of_an_object_hidden_in_the_viewport_are_drawn(hide: str) -> None:
     assert_fresh(scene, f"{hide}: shown again")
     modified.hide_render = True
     assert_fresh(scene, f"{hide}: hidden from render")
+
+
+def test_moves_on_the_viewport_path_patch_the_kept_walk(monkeypatch) -> None:
+    monkeypatch.setattr(depth_cache, "SMALL_TRIS", 0)  # every mesh drawn on its own, culled by its orientation
+    scene = depth_scenes.modifiers()  # the same levels in viewport and render: the viewport walk is drawn
+    for i in range(3):
+        depth_scenes._cube(f"Small{i}", 0.3, (-1.5 + 1.5 * i, 1.0, -4.0))
+    render_depth(scene, engine="gpu")
+    walks: list = []
+    walk = render_module.scene_instances
+    monkeypatch.setattr(render_module, "scene_instances", lambda *args: walks.append(1) or walk(*args))
+    bpy.data.objects["Small1"].location.y -= 0.2
+    bpy.data.objects["Mirrored"].scale.x = 1.0  # no longer mirrored: its faces turn the other way
+    bpy.data.objects["Modified"].rotation_euler.z += 0.3
+    cached = render_depth(scene, engine="gpu").depth
+    assert not walks, "a move walked the scene again"
+    assert np.array_equal(cached, depth_scenes.fresh_depth(scene)), "stale depth after moves"
+    depth_scenes.assert_matches_cycles(scene, "after the moves")

@@ -8,11 +8,11 @@ vertex and triangle counts, so a stale batch is never drawn (the walk is reused 
 was updated, and then the entries are too). Object and camera transforms are uniforms, not
 geometry: moving things never re-uploads, and a deformed mesh whose triangles are unchanged (an animated
 frame) uploads only its positions. Any update other than a pure transform bumps
-:func:`settings_generation` (cached visibility decisions), and any update of something drawable
-bumps :func:`scene_generation` (the cached instance walk): moving only the camera reuses both.
-The user's updates other than pure transforms bump :func:`render_generation` (render-level geometry,
-:mod:`.rendered`); the objects the user only moved are listed by :func:`moved_since`, so that
-render-level geometry patches their matrices instead of rendering again.
+:func:`settings_generation` (cached visibility decisions) and :func:`scene_generation` (the cached
+instance walk), and the user's bump :func:`render_generation` (render-level geometry, :mod:`.rendered`).
+The objects that only moved (a transform, also an animated one) are listed by :func:`moved_since`
+instead: the walks kept patch their matrices (:func:`.scene.moved`), and moving only the camera
+reuses everything.
 
 At interpreter exit (:func:`_at_exit`, an ``atexit`` hook registered after ``bpy`` was imported,
 so it runs before bpy's own exit code) every app handler and timer of this package is removed and
@@ -44,20 +44,20 @@ from .meshdata import bounds, is_closed, mesh_arrays, signed_volume
 
 _dirty: set[int] = set()
 _stamps: dict[int, int] = {}  # original object session uid → update count when its geometry last changed
-_moves: dict[int, int] = {}  # original object session uid → update count when the user last moved it (and only that)
+_moves: dict[int, int] = {}  # original object session uid → update count when it was last moved (and only that)
 _counter = [0]
 _render_generation = [0]  # bumped like _generation, but not by the depth path's own renders (see quiet())
 _epoch = [0]  # bumped by clear(): stamps start over
 _quiet = [0]  # > 0 while our own renders run: their updates are not the user's
 _generation = [0]  # bumped by anything but a transform: visibility and viewport/render verdicts
-_walk_generation = [0]  # bumped by anything that can move, add or remove a drawn instance
+_walk_generation = [0]  # bumped by anything that can add or remove a drawn instance, or move it other than _moves
 _entries: dict[tuple[int, int], MeshEntry] = {}
 _renders = [0]
 evaluations = [0]  # whole-scene render-level evaluations (renders of :func:`.rendered.snapshot`), counted for tests
 snapshots: dict = {}  # (scene, layer) → render-level geometry (see :mod:`.rendered`), dropped by clear()
 merged: dict = {}  # the merged batch of small meshes (see :mod:`.merged`), dropped by clear()
 plans: dict = {}  # draw plans of the last walks (see :mod:`.plan`), dropped by clear()
-_last: dict = {}  # the last cached call of entries(): its walk, its result, and whether any entry is unclassified
+_last: dict = {}  # the last cached call of entries(): its walk's meshes, its result, whether any entry is unclassified
 KEEP_UNUSED = 4  # renders an unused entry survives (several scenes or cameras in turn)
 MAX_UPLOAD_BYTES = 2 * 2**30  # geometry (and its work arrays) one depth render may upload
 SMALL_TRIS = 2048  # meshes up to this size, drawn once, share one merged batch (see :mod:`.merged`)
@@ -164,8 +164,8 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
     if not cached:
         _check_new(instances, fresh=True)
         return {k: MeshEntry(me) for k, me in instances.meshes.items()}  # one draw: culling would not pay (open)
-    if not _dirty and _last.get("instances") is instances and not _last["pending"]:
-        for entry in _last["entries"].values():  # the same walk, nothing updated since: the same entries
+    if not _dirty and _last.get("meshes") is instances.meshes and not _last["pending"]:
+        for entry in _last["entries"].values():  # the same walk (maybe moved), nothing updated since: the same entries
             entry.last_used = _renders[0]
         if len(_entries) > len(_last["entries"]):
             _evict()
@@ -188,7 +188,7 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
     for entry in out.values():  # new meshes get a small budget (a first render stays fast), older ones all
         if entry._pending is not None and (entry.created < _renders[0] or time.perf_counter() < deadline):
             entry.classify()
-    _last.update(instances=instances, entries=out, pending=any(e._pending is not None for e in out.values()))
+    _last.update(meshes=instances.meshes, entries=out, pending=any(e._pending is not None for e in out.values()))
     return out
 
 
@@ -219,8 +219,9 @@ def settings_generation() -> int:
 
 
 def scene_generation() -> int:
-    """A counter that changes whenever a drawable object, its data or the scene was updated
-    (camera and light updates do not count: they cannot change what is drawn)."""
+    """A counter that changes whenever a drawable object, its data or the scene was updated, other than by only
+    moving objects (see :func:`moved_since`; camera and light updates do not count: they cannot change what is
+    drawn)."""
     return _walk_generation[0]
 
 
@@ -231,13 +232,13 @@ def render_generation() -> int:
 
 
 def move_stamp() -> int:
-    """A value to pass to :func:`moved_since` later (it grows with every update the user made)."""
+    """A value to pass to :func:`moved_since` later (it grows with every move and every edit of the user)."""
     return _counter[0]
 
 
 def moved_since(stamp: int) -> set[int]:
-    """Session uids of the original objects the user moved (a transform-only update) after :func:`move_stamp`
-    gave ``stamp``; the moves of one update are reported together.
+    """Session uids of the original objects moved (a transform-only update) after :func:`move_stamp` gave
+    ``stamp``.
 
     :param stamp: From :func:`move_stamp`.
     """
@@ -252,8 +253,7 @@ def geometry_stamp(uid: int) -> tuple[int, int]:
 @contextmanager
 def quiet() -> Iterator[None]:
     """Inside the block (the depth path's own renders and their restores), updates still reach the viewport
-    caches (re-evaluated meshes must not be drawn stale) but not :func:`render_generation`, the stamps and the
-    moves."""
+    caches (re-evaluated meshes must not be drawn stale) but not :func:`render_generation` and the stamps."""
     _quiet[0] += 1
     try:
         yield
@@ -302,14 +302,13 @@ def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
         if isinstance(uid, bpy.types.Object):
             if uid.type in ("CAMERA", "LIGHT"):
                 continue
-            walk = True
             if update.is_updated_geometry:
                 _dirty.add(uid.original.session_uid)
                 if user:
                     _counter[0] += 1
                     _stamps[uid.original.session_uid] = _counter[0]
             if update.is_updated_geometry or not update.is_updated_transform:
-                settings = True
+                settings = walk = True
             else:
                 moved.append(uid.original.session_uid)
         elif isinstance(uid, bpy.types.Scene):
@@ -322,7 +321,7 @@ def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
         _walk_generation[0] += 1
     if user and settings:
         _render_generation[0] += 1
-    if user and moved:
+    if moved:  # our own renders' too: patching reads the current matrices, right whoever moved them
         _counter[0] += 1
         _moves.update(dict.fromkeys(moved, _counter[0]))
 

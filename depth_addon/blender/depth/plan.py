@@ -7,12 +7,13 @@ once: the mesh of each instance, which meshes join a merged batch (:mod:`.merged
 and groups, and each instance's local bounding box and orientation for culling and the camera test.
 Per call only the camera-dependent work is left (culling, the instance texture, the draws), so that
 thousands of objects do not cost thousands of Python steps per call. A plan is recognised by the
-identity of its walk and entries; :func:`.cache.clear` drops it with the batches.
+identity of its walk and entries; a walk whose objects only moved (:func:`.scene.moved`, the same keys) keeps it,
+with the orientations of mirrored instances worked out again. :func:`.cache.clear` drops it with the batches.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,8 +31,10 @@ class DrawPlan:
     :param starts: First position in ``order`` of each group.
     :param lo: N×3 local minimum corner of each instance's mesh, in instance order.
     :param hi: N×3 local maximum corner, in instance order.
-    :param orient: N orientation per instance as placed in the world: its mesh's (+1 closed outward, -1 closed
-        inward, 0 open), negated where the instance's matrix mirrors; in instance order.
+    :param facing: N orientation of each instance's mesh (+1 closed outward, -1 closed inward, 0 open), in
+        instance order.
+    :param orient: N orientation per instance as placed in the world: ``facing``, negated where the instance's
+        matrix mirrors.
     :param pinned: N bools in draw order: the instance is drawn by a merged batch (always kept, see
         :func:`.culling.visible`).
     :param solo: Indices into ``groups`` of the groups drawn on their own (merged kind 0).
@@ -44,6 +47,7 @@ class DrawPlan:
     starts: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
+    facing: np.ndarray
     orient: np.ndarray
     pinned: np.ndarray
     solo: list[int]
@@ -61,7 +65,10 @@ def draw_plan(instances: SceneInstances, entries: dict, merge: bool = True, keep
     kept = depth_cache.plans.get(merge)
     if kept is not None and kept[0] is instances and kept[1] is entries:
         return kept[2]
-    plan = _make_plan(instances, entries, merge)
+    if kept is not None and kept[0].keys is instances.keys and kept[1] is entries:  # moved (:func:`.scene.moved`)
+        plan = replace(kept[2], orient=kept[2].facing * _mirror(instances))
+    else:
+        plan = _make_plan(instances, entries, merge)
     if keep:
         depth_cache.plans[merge] = (instances, entries, plan)
         other = depth_cache.plans.get(not merge)
@@ -83,8 +90,7 @@ def _make_plan(instances: SceneInstances, entries: dict, merge: bool) -> DrawPla
     groups = [(key_list[g], int(s), int(c), int(kind[g])) for g, s, c in zip(present, starts, counts, strict=True)]
     lo = np.array([e.bbox[0] for e in listed], np.float64).reshape(-1, 3)[group_of]
     hi = np.array([e.bbox[1] for e in listed], np.float64).reshape(-1, 3)[group_of]
-    mirror = np.sign(affine_inverse(instances.matrices)[1])  # per walk, not per call: the camera cannot change it
-    orient = np.array([e.orientation for e in listed], np.float64)[group_of] * mirror
+    facing = np.array([e.orientation for e in listed], np.float64)[group_of]
     group_kind = kind[present]
     solo = np.flatnonzero(group_kind == 0).tolist()
     members = {}
@@ -92,4 +98,10 @@ def _make_plan(instances: SceneInstances, entries: dict, merge: bool) -> DrawPla
         joined = np.flatnonzero(group_kind == k)
         if len(joined):
             members[k] = (joined, [entries[groups[g][0]] for g in joined])
-    return DrawPlan(order, groups, starts, lo, hi, orient, kind[group_of][order] > 0, solo, members)
+    return DrawPlan(order, groups, starts, lo, hi, facing, facing * _mirror(instances), kind[group_of][order] > 0,
+                    solo, members)
+
+
+def _mirror(instances: SceneInstances) -> np.ndarray:
+    """-1 where an instance's matrix mirrors, else +1 (per walk, not per call: the camera cannot change it)."""
+    return np.sign(affine_inverse(instances.matrices)[1])

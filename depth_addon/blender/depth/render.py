@@ -39,6 +39,7 @@ from .scene import (
     affine_inverse,
     bounding_boxes,
     check_renderable,
+    moved,
     scene_instances,
 )
 from .viewport import (
@@ -134,12 +135,18 @@ def _id_maps(instances: SceneInstances, order: np.ndarray, ident: np.ndarray,
 
 def _instances(depsgraph: bpy.types.Depsgraph, scene: bpy.types.Scene, layer: bpy.types.ViewLayer,
                visibility: RenderVisibility, slots: bool) -> SceneInstances:
-    """The viewport instance walk, reused until something drawable changes (moving the camera does not)."""
+    """The viewport instance walk, reused until something drawable changes (moving the camera does not; moving
+    objects patches their matrices, see :func:`.scene.moved`)."""
     key = (depsgraph.as_pointer(), scene.session_uid, layer.name, scene.frame_current, slots,
            depth_cache.scene_generation(), depth_cache.settings_generation())
-    cached = _walks.get("key")
-    if cached != key:
-        _walks["key"], _walks["instances"] = key, scene_instances(depsgraph, visibility, slots)
+    stamp = depth_cache.move_stamp()
+    if _walks.get("key") == key:
+        uids = depth_cache.moved_since(_walks["moves"])
+        kept = moved(_walks["instances"], uids, layer, depsgraph) if uids else _walks["instances"]
+        if kept is not None:
+            _walks["instances"], _walks["moves"] = kept, stamp
+            return kept
+    _walks.update(key=key, instances=scene_instances(depsgraph, visibility, slots), moves=stamp)
     return _walks["instances"]
 
 
