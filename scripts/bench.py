@@ -182,7 +182,8 @@ def other_stages(rec: Records, runs: int, quick: bool) -> None:
 
         for stage, times, params, ref in texture_stages(measure, runs):
             rec.add(stage, times, params, vs=ref)
-    scene_depth = ("depth_modifiers_1024", "depth_instances_1024", "depth_many_objects_1024", "depth_animated_1024")
+    scene_depth = ("depth_modifiers_1024", "depth_modifiers_move_1024", "depth_instances_1024",
+                   "depth_many_objects_1024", "depth_animated_1024")
     if rec.wanted(*scene_depth):
         from bench_depth import depth_stages as scene_depth_stages
 

@@ -5,6 +5,8 @@ Stages (1024², medians over ``runs`` after two warm-up calls; the scene is buil
 
 * ``depth_modifiers_1024`` — about 100k viewport triangles (spheres, tori, Suzannes on a plane), half
   of the objects with Subdivision Surface viewport 1 / render 2, so depth needs render-level geometry;
+* ``depth_modifiers_move_1024`` — the same scene with one subdivided object moved before every call (the move is
+  applied during the timed call: its matrix is patched, nothing is evaluated again), against the warm stage;
 * ``depth_instances_1024`` — 10,000 geometry-nodes instances of one 500-triangle sphere;
 * ``depth_many_objects_1024`` — 2,000 objects of 48 triangles, each with its own mesh;
 * ``depth_animated_1024`` — an armature-deformed mesh, a new frame before every call (``frame_set``
@@ -181,9 +183,25 @@ def _pair(name: str, scene: bpy.types.Scene, measure: Callable, runs: int) -> li
             (f"depth_{name}_1024", fast, params | {"engine": "auto"}, f"depth_{name}_cycles_1024")]
 
 
+def _moving(name: str, scene: bpy.types.Scene, measure: Callable, runs: int) -> Stage:
+    """The warm stage of ``name`` with one object with modifiers moved (untimed) before every call."""
+    ob = next(o for o in scene.objects if o.modifiers)
+    step = [0.01]
+
+    def move() -> None:
+        step[0] = -step[0]
+        ob.location.x += step[0]
+
+    params = {"size": SIZE, "triangles": int(scene["bench_triangles"]), "note": "one object moved per call"}
+    times = measure(lambda: render_depth(scene, resolution=(SIZE, SIZE)), max(runs, 5), warmup=2, setup=move)
+    return (f"depth_{name}_move_1024", times, params, f"depth_{name}_1024")
+
+
 def depth_stages(measure: Callable, runs: int) -> list[Stage]:
     """Every stage of this script as ``(stage, times, params, reference stage or None)``."""
-    out = _pair("modifiers", modifiers_scene(), measure, runs)
+    scene = modifiers_scene()
+    out = _pair("modifiers", scene, measure, runs)
+    out.append(_moving("modifiers", scene, measure, runs))
     out += _pair("instances", instances_scene(), measure, runs)
     out += _pair("many_objects", many_objects_scene(), measure, runs)
     scene = animated_scene()
