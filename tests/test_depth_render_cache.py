@@ -11,7 +11,9 @@ import pytest
 
 from depth_addon.blender.depth import cache as depth_cache
 from depth_addon.blender.depth import render as render_module
+from depth_addon.blender.depth import rendered
 from depth_addon.blender.depth.render import render_depth
+from depth_addon.blender.depth.scene import SceneInstances
 
 
 def render_level_scene() -> bpy.types.Scene:
@@ -75,6 +77,24 @@ def test_a_frame_that_only_moves_an_object_does_not_evaluate() -> None:
     render_depth(scene, engine="gpu")
     scene.frame_set(10)
     assert assert_fresh(scene, "an animated move") == 0
+
+
+def test_an_edit_of_one_object_reads_only_its_mesh(monkeypatch) -> None:
+    scene = render_level_scene()
+    render_depth(scene, engine="gpu")
+    read: list = []
+    walk = rendered.scene_instances
+
+    def walk_and_note(*args, **kwargs) -> SceneInstances:
+        drawn = walk(*args, **kwargs)
+        read.append({k[0] for k, me in drawn.meshes.items() if me is not None})
+        return drawn
+
+    monkeypatch.setattr(rendered, "scene_instances", walk_and_note)
+    bpy.data.objects["Modified"].modifiers["Subsurf"].render_levels = 1
+    assert assert_fresh(scene, "one render level changed") == 1
+    assert read[0] == {bpy.data.objects["Modified"].session_uid}, "the render read (evaluated) unchanged meshes"
+    depth_scenes.assert_matches_cycles(scene, "one render level changed")
 
 
 def test_moving_an_instancer_or_editing_geometry_evaluates_again() -> None:

@@ -3,7 +3,7 @@
 
 When the viewport depsgraph does not give the render's geometry (render subdivision levels, *Is
 Viewport* node groups, …; see :func:`.viewport.viewport_differs`), only a render evaluates what
-Cycles sees (:func:`.gpu.run_in_render`, a whole-scene evaluation). This module keeps what that
+Cycles sees (:func:`.gpu.run_in_render`). This module keeps what that
 render gave: the instances (matrices, holdouts, names) and one :class:`~.cache.MeshEntry` per
 mesh, read into numpy inside the render and uploaded after it, in the caller's GPU context.
 
@@ -11,10 +11,13 @@ The next depth render reuses it without rendering while the update counters of :
 unchanged (camera moves, frame changes that animate nothing). Updates that only moved objects (a
 transform, also an animated one) do not count: the matrices of the moved objects are read from the
 viewport depsgraph into the kept instances (:func:`.scene.moved`), unless a moved object instances or
-is instanced (only a render places those instances). After any other update, one render evaluates the
-scene again; only meshes whose object reported a geometry update, whose vertex or triangle counts
-differ, or all of them when render-level Simplify changed, are read and uploaded again. The internal
-render's own updates (it sets and restores render settings and the frame) are ignored
+is instanced (only a render places those instances). After any other update, one render walks the
+scene again, but reads only the meshes whose object reported a geometry update or changed a render-only
+setting (all of them when render-level Simplify changed), and generated meshes whose vertex or triangle
+counts differ; the others are reused without being looked at. A render depsgraph evaluates every
+modifier stack, but subdivides with a last Subdivision Surface modifier only the meshes that are read,
+and that is most of its cost: after an edit of one object, only that object is subdivided.
+The internal render's own updates (it sets and restores render settings and the frame) are ignored
 (:func:`.cache.quiet`).
 
 Objects hidden in the viewport with the eye icon are still evaluated there and report their edits.
@@ -84,22 +87,33 @@ def _stable_keys(drawn: SceneInstances) -> dict[tuple[int, int], tuple[int, int]
     return out
 
 
+def _unchanged(old: Snapshot | None, settings: dict, untracked: frozenset[int]) -> frozenset[int]:
+    """Session uids of the owners of meshes of ``old`` whose geometry nothing changed since: no geometry update,
+    the same render-only settings, not :func:`.viewport.untracked`."""
+    if old is None or old.settings.get(0) != settings.get(0):
+        return frozenset()
+    return frozenset(k[0] for k, stamp in old.stamps.items() if k[0] not in untracked
+                     and stamp == depth_cache.geometry_stamp(k[0]) and old.settings.get(k[0]) == settings.get(k[0]))
+
+
 def _read(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility, old: Snapshot | None, key: tuple,
           settings: dict, untracked: frozenset[int]) -> tuple[Snapshot, dict]:
-    """Inside the render: walk the instances, reuse unchanged meshes of ``old``, read the others into numpy."""
-    drawn = scene_instances(depsgraph, visibility)
+    """Inside the render: walk the instances, reuse unchanged meshes of ``old``, read the others into numpy.
+
+    The meshes of unchanged objects are not even looked at: a render evaluates subdivision surfaces only when their
+    mesh is asked for, so a render after one object's edit evaluates that object, not the scene."""
+    unchanged = _unchanged(old, settings, untracked)
+    drawn = scene_instances(depsgraph, visibility, unread=frozenset(u for u in unchanged if (u, 0) in old.entries))
     stable = _stable_keys(drawn)
     snap = Snapshot(key, drawn, settings=settings, untracked=untracked, moves=depth_cache.move_stamp())
     fresh: dict = {}
-    reuse = old is not None and old.settings.get(0) == settings.get(0)
     todo = []
     for walk_key, me in drawn.meshes.items():
         k, owner = stable[walk_key], drawn.owners[walk_key]
         stamp = depth_cache.geometry_stamp(owner)
-        entry = old.entries.get(k) if reuse and owner not in untracked else None
-        if (entry is not None and old.stamps.get(k) == stamp and old.settings.get(owner) == settings.get(owner)
-                and entry.nverts == len(me.vertices)
-                and entry.ntris == len(me.loop_triangle_polygons)):
+        entry = old.entries.get(k) if old is not None and owner in unchanged else None
+        if entry is not None and (me is None or (old.stamps.get(k) == stamp and entry.nverts == len(me.vertices)
+                                                 and entry.ntris == len(me.loop_triangle_polygons))):
             snap.entries[k], snap.arrays[k] = entry, old.arrays[k]
         else:
             todo.append((k, me))

@@ -115,12 +115,14 @@ def may_fold(obj: bpy.types.Object) -> bool:
 
 
 def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility, slots: bool = False,
-                    ) -> SceneInstances:
+                    unread: frozenset[int] = frozenset()) -> SceneInstances:
     """Walk ``depsgraph.object_instances`` and keep the mesh instances the camera sees.
 
     :param depsgraph: Evaluated depsgraph (viewport or render).
     :param visibility: Render visibility of the same view layer.
     :param slots: Also record material slot names per mesh.
+    :param unread: Session uids of objects whose own mesh is not read: ``meshes`` holds None for them (a render
+        depsgraph evaluates a subdivision surface only when its mesh is read).
     """
     out = SceneInstances()
     mats, hold = [], []
@@ -141,7 +143,7 @@ def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility
         generated = inst.is_instance and top == orig  # geometry-nodes instances, curve/text/metaball meshes
         key = (orig.session_uid, obj.data.as_pointer() if generated else 0)
         if key not in out.meshes:
-            out.meshes[key] = obj.data
+            out.meshes[key] = None if key[1] == 0 and key[0] in unread else obj.data
             out.owners[key] = orig.session_uid
             if _has_hair(obj) and top.name not in out.undrawn:  # particle hair strands: not in the mesh drawn
                 out.undrawn.append(top.name)
