@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Fusion with the views' part labels: an object takes only its own pixels, all of its parts included."""
+"""Fusion with the views' part labels (an object takes only its own pixels, all of its parts included), and the
+clipping of sampled colours."""
 
 from __future__ import annotations
 
@@ -38,3 +39,19 @@ def test_an_object_s_thin_part_paints_itself_and_another_object_s_pixels_paint_n
     assert weight[3] == 0 and weight[4] == 0  # near B (its colour mixes in) and on B: not A's paint
     colour, weight = accumulate([_plane_view(labels, image)], xyz, normal)
     assert np.all(weight > 0)  # without labels every visible point is painted
+
+
+def test_stacked_maps_leave_the_colours_as_the_image_alone_gives_them():
+    """Each channel is clipped to its own range after the bicubic overshoot: a lit image stacked with maps whose
+    values reach far outside [0, 1] (a height in metres) gives exactly the colours the image alone gives."""
+    cam = CameraModel.from_fov(32, 32, 60.0)
+    rng = np.random.default_rng(5)
+    rgb = (rng.random((32, 32, 3)) > 0.5).astype(np.float32)  # hard edges: bicubic overshoots both ends
+    height = rng.uniform(-3.0, 4.0, (32, 32, 2)).astype(np.float32)
+    alone = View(cam, np.full((32, 32), 5.0, np.float32), image=rgb)
+    stacked = View(cam, np.full((32, 32), 5.0, np.float32), image=np.concatenate([rgb, height], -1))
+    col, row = rng.uniform(0, 32, 500).astype(np.float32), rng.uniform(0, 32, 500).astype(np.float32)
+    colours, both = alone.colour_at(col, row), stacked.colour_at(col, row)
+    assert colours.min() == 0.0 and colours.max() == 1.0  # the overshoot was clipped
+    assert np.array_equal(both[:, :3], colours)
+    assert both[:, 3:].min() < -1.0 and both[:, 3:].max() > 2.0  # the maps keep their own range

@@ -386,18 +386,3 @@ def test_one_view_fusion_gives_the_views_colours_in_every_channel():
     per_channel = np.concatenate([sampling.bilinear(image[..., k], s.col, s.row, cubic=True) for k in range(9)], 1)
     assert np.allclose(sampling.bilinear(image, s.col, s.row, cubic=True), per_channel, atol=1e-6)
 
-
-def test_stacked_maps_leave_the_colours_as_the_image_alone_gives_them():
-    """Each channel is clipped to its own range after the bicubic overshoot: a lit image stacked with maps whose
-    values reach far outside [0, 1] (a height in metres) gives exactly the colours the image alone gives."""
-    cam = facing_camera()
-    rng = np.random.default_rng(5)
-    rgb = (rng.random((32, 32, 3)) > 0.5).astype(np.float32)  # hard edges: bicubic overshoots both ends
-    height = rng.uniform(-3.0, 4.0, (32, 32, 2)).astype(np.float32)
-    alone = fusion.View(cam, np.full((32, 32), 5.0, np.float32), image=rgb)
-    stacked = fusion.View(cam, np.full((32, 32), 5.0, np.float32), image=np.concatenate([rgb, height], -1))
-    col, row = rng.uniform(0, 32, 500).astype(np.float32), rng.uniform(0, 32, 500).astype(np.float32)
-    colours, both = alone.colour_at(col, row), stacked.colour_at(col, row)
-    assert colours.min() == 0.0 and colours.max() == 1.0  # the overshoot was clipped
-    assert np.array_equal(both[:, :3], colours)
-    assert both[:, 3:].min() < -1.0 and both[:, 3:].max() > 2.0  # the maps keep their own range

@@ -33,8 +33,8 @@ class View:
     :param image: H×W×3 float colours (sRGB display values) or None before generation.
     :param contribution: H×W factor in [0, 1] on this view's fusion weight (1 everywhere when None);
         conditioning sets it to 0 where earlier views' paint is kept.
-    :param origin: The camera model the view was asked for, when the depth renderer returned a
-        slightly different one (recorded so the same view can be requested again).
+    :param origin: The camera model the view was asked for, when the depth renderer returned a slightly different
+        one (recorded so the same view can be requested again).
     :param maps: Material maps of the image (:mod:`depth_addon.generation.maps`), or None.
     :param labels: H×W int part index per pixel (-1: none) from the view's id pass, or None (see ``owner``).
     """
@@ -71,9 +71,9 @@ class View:
     def colour_at(self, col: np.ndarray, row: np.ndarray) -> np.ndarray:
         """Colours (M, 3) of the image at camera pixel coordinates (any image size), bicubic.
 
-        Bicubic, not bilinear: a view's pixels are resampled into texels and the texels again when the
-        result is rendered, and two bilinear steps lose about a third of the fine detail (measured in
-        ``scripts/bench_multiview.py``); values are clipped to each channel's range in the image.
+        Bicubic, not bilinear: a view's pixels are resampled into texels and the texels again when the result is
+        rendered, and two bilinear steps lose about a third of the fine detail (``scripts/bench_multiview.py``);
+        values are clipped to each channel's range in the image.
 
         :param col: Continuous column in camera pixels.
         :param row: Continuous row in camera pixels.
@@ -88,8 +88,7 @@ class View:
     def sampled(self) -> tuple[list[np.ndarray], tuple[int, int], np.ndarray, np.ndarray]:
         """The image as :func:`.sampling.planes` (alpha dropped), its size and value range, made once per image.
 
-        :return: ``(pieces, (height, width), lowest values, highest values)``; each channel's own range (a lit
-            image stacked with its maps is clipped as the image alone), including [0, 1].
+        :return: ``(pieces, (height, width), lowest values, highest values)``: each channel's range and [0, 1].
         :raises BadInput: When the view has no image yet.
         """
         if self.image is None:
@@ -98,7 +97,7 @@ class View:
         if cached is None or cached[0] is not self.image:  # a new image was assigned since
             img = np.asarray(self.image, np.float32)
             img = img[..., :3] if img.ndim == 3 and img.shape[2] == 4 else img  # alpha is not a colour
-            axes = tuple(range(img.ndim - 1)) if img.ndim == 3 else None
+            axes = (0, 1) if img.ndim == 3 else None  # per channel: maps stacked on a lit image leave its colours
             cached = self._cache["image"] = (self.image, planes(img), img.shape[:2], img.min(axes, initial=0.0),
                                              img.max(axes, initial=1.0))
         return cached[1:]
@@ -230,9 +229,8 @@ class Samples:
         return out
 
 
-def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: float = 0.005,
-                exponent: float = 2.0, distance_power: float = 2.0, two_sided: bool = False,
-                owner: np.ndarray | None = None) -> Samples:
+def sample_view(view: View, xyz: np.ndarray, normal: np.ndarray, tolerance: float = 0.005, exponent: float = 2.0,
+                distance_power: float = 2.0, two_sided: bool = False, owner: np.ndarray | None = None) -> Samples:
     """Visibility and weight of surface points in one view.
 
     :param view: The view (camera and depth).
