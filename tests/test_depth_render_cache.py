@@ -67,6 +67,18 @@ def test_moving_an_object_patches_its_matrix_without_evaluating() -> None:
     depth_scenes.assert_matches_cycles(scene, "after the moves")
 
 
+def test_a_move_of_an_object_that_follows_a_surface_renders_again() -> None:
+    """A cube held on a subdivided surface by a constraint sits on the render's finer surface, which the viewport
+    does not have: its move is not patched from the viewport's matrix."""
+    scene = render_level_scene()
+    stuck = depth_scenes._cube("Stuck", 0.2, (0.0, 0.0, -3.0))
+    constraint = stuck.constraints.new("SHRINKWRAP")
+    constraint.target = bpy.data.objects["Modified"]
+    render_depth(scene, engine="gpu")
+    stuck.location.x += 0.15
+    assert assert_fresh(scene, "a shrinkwrapped cube moved") == 1
+
+
 def test_a_frame_that_only_moves_an_object_does_not_evaluate() -> None:
     scene = render_level_scene()
     modified = bpy.data.objects["Modified"]

@@ -168,9 +168,12 @@ def scene_instances(depsgraph: bpy.types.Depsgraph, visibility: RenderVisibility
 def moved(instances: SceneInstances, uids: set[int], layer: bpy.types.ViewLayer, depsgraph: bpy.types.Depsgraph,
           ) -> SceneInstances | None:
     """``instances`` with the matrices of the objects ``uids`` read again, after updates that only moved them;
-    None when that is not enough (one of them instances or is instanced: only a new walk places its instances).
+    None when that is not enough: one of them instances or is instanced (only a new walk places its instances), or
+    its place follows geometry (a constraint or vertex parent, on it or up its parents, may follow a surface that a
+    render subdivides further than the viewport).
 
-    :param instances: A walk taken before the moves (of a viewport or a render depsgraph: their matrices agree).
+    :param instances: A walk taken before the moves (of a viewport or a render depsgraph: their matrices agree for
+        objects placed by their parents and animation alone).
     :param uids: Session uids of the original objects moved since (:func:`.cache.moved_since`).
     :param layer: The view layer walked.
     :param depsgraph: Its evaluated viewport depsgraph, which holds the new matrices (also of objects hidden there).
@@ -183,10 +186,19 @@ def moved(instances: SceneInstances, uids: set[int], layer: bpy.types.ViewLayer,
     matrices = instances.matrices.copy()
     for uid, i in drawn:
         ob = layer.objects.get(instances.names[i])
-        if ob is None or ob.session_uid != uid:
+        if ob is None or ob.session_uid != uid or _follows_geometry(ob):
             return None
         matrices[i] = np.array(ob.evaluated_get(depsgraph).matrix_world, np.float64)
     return replace(instances, matrices=matrices)
+
+
+def _follows_geometry(ob: bpy.types.Object | None) -> bool:
+    """Whether the object's place may depend on evaluated geometry: constraints or vertex parenting, up its parents."""
+    while ob is not None:
+        if len(ob.constraints) or ob.parent_type in {"VERTEX", "VERTEX_3"}:
+            return True
+        ob = ob.parent
+    return False
 
 
 def _first_hit_is_back(co: np.ndarray, tris: np.ndarray, origin: np.ndarray, direction: np.ndarray) -> bool:
