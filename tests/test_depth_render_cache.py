@@ -79,6 +79,20 @@ def test_a_move_of_an_object_that_follows_a_surface_renders_again() -> None:
     assert assert_fresh(scene, "a shrinkwrapped cube moved") == 1
 
 
+def test_edits_of_a_disabled_text_object_are_seen() -> None:
+    """A text object disabled in the viewport reports nothing and its edits cannot be read from its settings: every
+    call reads it again, so a new extrusion is in the depth."""
+    scene = render_level_scene()
+    text = bpy.data.objects.new("Label", bpy.data.curves.new("Label", "FONT"))
+    text.data.body, text.data.size = "DEPTH", 0.6
+    text.location, text.rotation_euler.x = (-0.8, -0.6, -3.5), 0.3
+    scene.collection.objects.link(text)
+    text.hide_viewport = True
+    render_depth(scene, engine="gpu")
+    text.data.extrude = 0.2
+    assert_fresh(scene, "a disabled text object extruded")
+
+
 def test_a_frame_that_only_moves_an_object_does_not_evaluate() -> None:
     scene = render_level_scene()
     modified = bpy.data.objects["Modified"]

@@ -157,7 +157,9 @@ def untracked_settings(objects: list[bpy.types.Object], frame: int) -> dict[int,
     """Per object (session uid): what a viewport update would report about an :func:`untracked` object, read
     instead: the frame (it may be animated), its transform and parent, every modifier and constraint setting, its
     data, the size of its mesh and its shape key values. In-place edits of its vertices that keep their count are
-    not seen (the viewport does not evaluate the object, and Blender keeps no edit counter).
+    not seen (the viewport does not evaluate the object, and Blender keeps no edit counter). An object whose edits
+    cannot be read so (curve, text or metaball data; a modifier using a texture, node group or other datablock)
+    gets a value that never compares equal: it is read again on every call.
 
     :param objects: From :func:`untracked`.
     :param frame: The scene's current frame.
@@ -165,6 +167,9 @@ def untracked_settings(objects: list[bpy.types.Object], frame: int) -> dict[int,
     out = {}
     for ob in objects:
         data = ob.data
+        if _unreadable(ob):
+            out[ob.session_uid] = (object(),)
+            continue
         keys = getattr(data, "shape_keys", None)
         size = (len(data.vertices), len(data.polygons), len(data.loops)) if isinstance(data, bpy.types.Mesh) else ()
         out[ob.session_uid] = (
@@ -173,6 +178,16 @@ def untracked_settings(objects: list[bpy.types.Object], frame: int) -> dict[int,
             tuple(_all_settings(m) for m in ob.modifiers), tuple(_all_settings(c) for c in ob.constraints),
             tuple((k.value, k.mute, k.slider_min, k.slider_max) for k in keys.key_blocks) if keys else ())
     return out
+
+
+def _unreadable(ob: bpy.types.Object) -> bool:
+    """Whether edits of the object cannot be told from its settings: data other than a mesh, or a modifier that
+    uses another datablock than an object or a collection (a texture, a node group …)."""
+    if not isinstance(ob.data, bpy.types.Mesh):
+        return True
+    return any(isinstance(v, bpy.types.ID) and not isinstance(v, (bpy.types.Object, bpy.types.Collection))
+               for m in ob.modifiers for v in (getattr(m, p.identifier) for p in m.bl_rna.properties
+                                               if p.type == "POINTER"))
 
 
 def _value(v: object) -> object:
