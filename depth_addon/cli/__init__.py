@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from ..errors import Cancelled, DepthAddonError
-from ..io.atomic import hold_interrupt
+from ..io.atomic import drop_pending_interrupt, hold_interrupt
 from . import batch, demo, estimate_depth, generate, import_depth, info, render_depth, restyle, texture
 from .common import EventSink, parse_frames, versions
 
@@ -214,6 +214,7 @@ def _run_command(args: argparse.Namespace, events: Events) -> int:
             raise
         return _fail(events, 1, f"internal error: {type(exc).__name__}: {exc}")
     finally:
+        drop_pending_interrupt()  # the run has ended: a Ctrl+C held in a Blender handler is not raised after it
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     events.emit("done", **summary)

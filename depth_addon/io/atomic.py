@@ -126,8 +126,9 @@ def commit_file(tmp: Path, target: Path, mode: int, size: int | None = None,
 
 _WRITING = [0]  # atomic writes in progress (main thread: where signal handlers run)
 _HELD = [False]  # a Ctrl+C arrived during one
-_CALLBACKS = [0]  # functions Blender called (app handlers) running now
+_CALLBACKS = [0]  # functions Blender called (app handlers) running now on the main thread
 _PENDING = [False]  # a Ctrl+C arrived during one: delivered again once Blender has returned
+_AGAIN: list[threading.Timer] = []  # that delivery, until it fires or the command ends
 
 
 @contextlib.contextmanager
@@ -202,6 +203,8 @@ def blender_callback(function: Callable) -> Callable:
 
     @functools.wraps(function)
     def run(*args, **kwargs):
+        if threading.current_thread() is not threading.main_thread():  # signals are handled on the main thread
+            return function(*args, **kwargs)
         _CALLBACKS[0] += 1
         try:
             return function(*args, **kwargs)
@@ -209,11 +212,18 @@ def blender_callback(function: Callable) -> Callable:
             _CALLBACKS[0] -= 1
             if not _CALLBACKS[0] and _PENDING[0]:
                 _PENDING[0] = False  # from another thread, so it reaches Python after Blender's call has returned
-                timer = threading.Timer(0.01, signal.raise_signal, (signal.SIGINT,))
-                timer.daemon = True
-                timer.start()
+                _AGAIN.append(threading.Timer(0.01, signal.raise_signal, (signal.SIGINT,)))
+                _AGAIN[-1].daemon = True
+                _AGAIN[-1].start()
 
     return run
+
+
+def drop_pending_interrupt() -> None:
+    """Forget a Ctrl+C still to be signalled again (see :func:`blender_callback`): the command has ended."""
+    _PENDING[0] = False
+    while _AGAIN:
+        _AGAIN.pop().cancel()
 
 
 def write_all(path: Path, data: bytes) -> None:
