@@ -30,8 +30,8 @@ _BIND_FLAGS = {"SURFACE_DEFORM": "is_bound", "MESH_DEFORM": "is_bound", "LAPLACI
 def _stored_error(modifier: bpy.types.Modifier) -> tuple[bool, str | None]:
     """``(readable, message)``: whether the struct has the known layout, and the error stored in it."""
     uid = getattr(modifier, "persistent_uid", None)
-    if uid is None or ctypes.sizeof(ctypes.c_void_p) != 8:
-        return False, None
+    if uid is None or ctypes.sizeof(ctypes.c_void_p) != 8 or modifier.bl_rna.properties["name"].length_max != 64:
+        return False, None  # another layout (a longer name would move the error pointer)
     raw = ctypes.string_at(modifier.as_pointer(), _ERROR_OFFSET + 8)
     name = modifier.name.encode()
     if (int.from_bytes(raw[_UID_OFFSET:_NAME_OFFSET], sys.byteorder, signed=True) != uid
