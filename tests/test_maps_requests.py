@@ -83,3 +83,17 @@ def test_cli_bake_maps_with_baseline_warns_with_the_maps_it_gives(tmp_path, caps
     assert any("it gives the albedo, roughness, metallic maps" in w for w in warned), warned
     assert any("it gives the albedo, roughness, metallic maps" in w for w in json.loads(
         (out / "run.json").read_text())["warnings"])
+
+
+def test_no_relief_is_told_by_what_the_generator_gives_not_by_a_flat_result() -> None:
+    """A generator that gives a height map is not said to give no relief when one result is flat (a flat material);
+    one that gives none is, and one not known here is judged by its maps (a missing map is no crash)."""
+    import numpy as np
+
+    from depth_addon.app.flow import relief_notes
+
+    flat, raised = np.zeros((4, 4), np.float32), np.full((4, 4), 0.01, np.float32)
+    assert relief_notes("embedded", [flat], bake=False) == []
+    assert "'baseline' generator gives no relief" in relief_notes("baseline", [raised], bake=True)[0]
+    assert relief_notes("a-worker-plugin", [flat, None], bake=False)
+    assert relief_notes("a-worker-plugin", [None, raised], bake=False) == []

@@ -31,7 +31,7 @@ from ..estimation.estimator import Estimate, estimate_photo
 from ..generation import DEFAULT_GENERATOR, generator_maps, get_generator
 from ..generation.base import region_prompts
 from ..generation.delight import generate_layers
-from ..generation.maps import check_maps, refused_maps
+from ..generation.maps import check_maps, flat_maps_warning, refused_maps
 from ..texturing import provenance as prov
 
 Progress = Callable[[float, str], None]
@@ -181,6 +181,21 @@ def wanted_maps(maps: object, generator: str | None) -> bool:
         if refused:
             raise BadInput(refused)
     return bool(asked)
+
+
+def relief_notes(generator: str, heights: list, bake: bool, displacement: bool = False) -> list[str]:
+    """The warning for maps estimated from a picture (:func:`~.maps.flat_maps_warning`) when the generator gives no
+    height map, by what it declares (:func:`~depth_addon.generation.generator_maps`), or, for one not known here,
+    by its height maps all being flat; else none.
+
+    :param generator: The generator's name.
+    :param heights: The run's height maps (None where a view has none).
+    :param bake: A bake rather than a projection.
+    :param displacement: The height map was asked to displace the surface.
+    """
+    given = generator_maps(generator)
+    flat = "height" not in given if given is not None else not any(h is not None and np.any(h) for h in heights)
+    return [flat_maps_warning(generator, bake, displacement)] if flat else []
 
 
 def accepts(gen, name: str) -> bool:

@@ -20,12 +20,11 @@ from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_v
 from ..camera import CameraModel
 from ..errors import BadInput
 from ..generation import anchor
-from ..generation.maps import flat_maps_warning
 from ..texturing import conditioning, map_fusion
 from ..texturing import provenance as prov
 from ..texturing.fusion import View
 from .depth import unit_scale
-from .flow import Flow, Generated, GenerateRequest, Progress, reporter, run_local, wanted_maps
+from .flow import Flow, Generated, GenerateRequest, Progress, relief_notes, reporter, run_local, wanted_maps
 from .packing import pack_now
 from .scene_prompts import (
     SceneSegments,
@@ -218,8 +217,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         views are generated for the whole run, the other objects' textures are left as they are.
     :return: (when exhausted) the :class:`MultiviewResult`.
     """
-    s, report = settings, report or (lambda _f, _m: None)
-    scene = scene or bpy.context.scene
+    s, report, scene = settings, report or (lambda _f, _m: None), scene or bpy.context.scene
     timings: dict[str, float] = {}
     t = time.perf_counter()
     targets, names, object_prompts = _checked(scene, objects, s, object_prompts)
@@ -264,8 +262,9 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         raise
     timings["bake"] = time.perf_counter() - t
     result.mapping, result.timings, result.decisions = mapping, timings, parts.decisions
-    if s.maps and not any(np.any(v.maps["height"]) for v in captured if v.maps):  # estimated: no relief
-        warnings.append(flat_maps_warning(gen.generator, bake=True, displacement=s.shading == "PBR_DISPLACEMENT"))
+    if s.maps:
+        warnings += relief_notes(gen.generator, [(v.maps or {}).get("height") for v in captured], bake=True,
+                                 displacement=s.shading == "PBR_DISPLACEMENT")
     prompt_notes = run_warnings(prompt, object_prompts, gen.generator, parts, scene)
     result.warnings[:0] = prompt_notes + warnings
     record_assignment(scene, parts.decisions, prompt_notes)

@@ -25,14 +25,13 @@ from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..generation import get_generator
 from ..generation.base import region_prompts
-from ..generation.maps import flat_maps_warning
 from ..io.atomic import write_bytes_atomic
 from ..io.exr import write_exr
 from ..io.png import to_uint, with_text, write_png
 from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
-from .flow import PAUSE, Flow, GenerateRequest, reporter, run_local, wanted_maps
+from .flow import PAUSE, Flow, GenerateRequest, relief_notes, reporter, run_local, wanted_maps
 from .packing import keep_on_save
 from .scene_prompts import (
     SceneSegments,
@@ -236,8 +235,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     notes = list(depth.meta.get("warnings", ()))  # what the depth render found (instancers that draw nothing ...)
     notes += [f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an object "
               "shows one projection, in every scene it is in)"] if proj.replaced else []
-    if maps and generated.maps and not np.any(generated.maps.get("height")):  # estimated from a picture: no relief
-        notes.append(flat_maps_warning(generated.generator, bake=False))
+    if maps and generated.maps:
+        notes += relief_notes(generated.generator, [generated.maps.get("height")], bake=False)
     group = _composite(scene, image, cam_name, timings, notes) if compositor else None
     warnings = run_warnings(prompt, object_prompts, generated.generator, parts, scene)
     record_assignment(scene, parts.decisions, warnings)

@@ -300,7 +300,8 @@ def read_color(path: str | os.PathLike, as_float: bool = True) -> tuple[np.ndarr
 
 
 def read_photo(path: str | os.PathLike) -> np.ndarray:
-    """A photo as seen in a photo viewer: :func:`read_color` turned upright by its EXIF Orientation.
+    """A photo as a photo viewer shows it: :func:`read_color`, a JPEG turned upright by its EXIF Orientation (other
+    formats as stored).
 
     :param path: Photo file.
     :return: H×W×3 float32 in [0, 1] (H and W of the upright photo).
