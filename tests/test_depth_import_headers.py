@@ -13,7 +13,7 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from depth_addon.depth_import import prepare, read_color, read_depth
+from depth_addon.depth_import import ImportOptions, prepare, read_color, read_depth
 from depth_addon.depth_import import readers as readers_module
 from depth_addon.depth_import.headers import exif_orientation, image_size
 from depth_addon.depth_import.readers import read_photo
@@ -251,3 +251,5 @@ def test_an_oriented_colour_jpeg_is_imported_upright(tmp_path: Path) -> None:
     assert np.abs(prepared.color - read_photo(path)).max() < 1e-6
     assert any("EXIF Orientation (6)" in w for w in prepared.warnings)
     assert not any("resized" in w for w in prepared.warnings)
+    with pytest.raises(BadInput, match=r"colour image .*phone\.jpg' is 48×80 but the depth is 80×48"):
+        prepare(np.full((48, 80), 2.0, np.float32), path, ImportOptions(color_mismatch="refuse"))

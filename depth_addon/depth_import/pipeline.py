@@ -200,7 +200,7 @@ def _load_color(color, size: tuple[int, int], policy: str, warnings: list[str], 
                             f"({orientation}) says")
     ch, cw = image.shape[:2]
     if (cw, ch) != (w, h):
-        what = display(path) if path else "the colour array"
+        what = "the colour array" if isinstance(color, np.ndarray) else display(color)
         if policy == "refuse":
             raise BadInput(f"colour image {what} is {cw}×{ch} but the depth is {w}×{h}")
         import cv2
