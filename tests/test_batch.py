@@ -165,7 +165,7 @@ def test_a_bad_later_task_stops_the_job_before_the_first_unit(tmp_path: Path) ->
     assert not list(tmp_path.rglob("*.exr"))
 
 
-def test_frame_chunks_resume_and_rival_runs_keep_one_consistent_result(tmp_path: Path) -> None:
+def test_frame_chunks_resume_and_rival_runs_keep_one_consistent_result(tmp_path: Path, monkeypatch) -> None:
     """A frame chunk of a task without a locked range is refused (it would map depth with its own range); a cut
     manifest gets its finished units back; a unit another run is making is waited for after the others, and made
     here when that run stops without it."""
@@ -198,8 +198,10 @@ def test_frame_chunks_resume_and_rival_runs_keep_one_consistent_result(tmp_path:
         if event == "warning" and "is being made by" in kw["message"]:
             threading.Timer(0.5, rival.release).start()  # ... and stops without it while this run goes on
 
+    monkeypatch.setattr(batch_run, "WAIT_NOTE_S", 0.2)  # a long wait is said again
     counts = batch_run.run_job(parsed, emit)
     kinds = [e for e, _kw in events]
+    assert sum("is being made by" in kw.get("message", "") for _e, kw in events) >= 2
     assert counts["done"] == 3 and (out / second).is_dir()  # waited for, then made here: the run ends complete
     assert kinds.index("warning") < kinds.index("progress", kinds.index("warning"))  # the others went on meanwhile
     assert [kw["frame"] for e, kw in events if e == "artifact" and kw["kind"] == "depth"][-1] == 2

@@ -159,6 +159,10 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     return files
 
 
+#: Seconds between the warnings that a run still waits for a unit another run holds (a hung run is then seen).
+WAIT_NOTE_S = 60.0
+
+
 class Busy(BadInput):
     """A unit another run is producing right now (this one goes on with the others, then waits for it)."""
 
@@ -317,7 +321,7 @@ def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: D
 
     :param cancel: Polled before each try; True raises :class:`~depth_addon.errors.Cancelled`.
     """
-    queue, waiting = list(todo), set()
+    queue, waiting = list(todo), {}  # unit key → when this run last said it waits for it
     while queue:
         if cancel is not None and cancel():
             raise Cancelled("batch cancelled")
@@ -328,9 +332,9 @@ def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: D
         try:
             made_now = run_unit(scene, task, unit, mapping, emit, manifest)
         except Busy as exc:
-            if unit.key not in waiting:
+            if time.monotonic() - waiting.get(unit.key, -WAIT_NOTE_S) >= WAIT_NOTE_S:  # said again every minute
                 emit("warning", message=f"{exc}; waiting for it after the other units", task=task.name)
-            waiting.add(unit.key)
+                waiting[unit.key] = time.monotonic()
             queue.append(unit)
             if all(u.key in waiting for u in queue):  # only units of other runs left: let them work
                 time.sleep(0.25)
