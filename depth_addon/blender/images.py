@@ -328,8 +328,8 @@ def image_size(image: bpy.types.Image) -> tuple[int, int]:
 
 
 def grey_from_image(image: bpy.types.Image) -> np.ndarray:
-    """An image's first channel as H×W float32 (row 0 = top), as stored: a float data map's values (depth, height),
-    without making the H×W×4 copy of :func:`array_from_image`.
+    """An image's first channel as H×W float32 (row 0 = top), as stored: a float data map's values (depth, height).
+    Every channel is read, but only this one is copied out (:func:`array_from_image` also flips and copies all).
 
     :param image: Any image with pixels.
     :raises BadInput: When the image has no pixels (missing file ...).
