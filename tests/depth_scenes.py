@@ -70,17 +70,24 @@ def geometry_nodes() -> bpy.types.Scene:
     ob = bpy.data.objects.new("Scatter", me)
     ob.location = (0.0, 0.0, -5.0)
     scene.collection.objects.link(ob)
+    ng, cube = scatter_group("GeometryNodeMeshCube")
+    cube.inputs["Size"].default_value = (0.8, 0.8, 0.8)
+    ob.modifiers.new("Scatter", "NODES").node_group = ng
+    return scene
+
+
+def scatter_group(source: str) -> tuple[bpy.types.NodeTree, bpy.types.Node]:
+    """A geometry-nodes group instancing the output of a new ``source`` node on its input's points; returns the
+    group and that node (to set its inputs)."""
     ng = bpy.data.node_groups.new("Scatter", "GeometryNodeTree")
     ng.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
     ng.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
     gin, gout = ng.nodes.new("NodeGroupInput"), ng.nodes.new("NodeGroupOutput")
-    iop, cube = ng.nodes.new("GeometryNodeInstanceOnPoints"), ng.nodes.new("GeometryNodeMeshCube")
-    cube.inputs["Size"].default_value = (0.8, 0.8, 0.8)
+    node, iop = ng.nodes.new(source), ng.nodes.new("GeometryNodeInstanceOnPoints")
     ng.links.new(gin.outputs[0], iop.inputs["Points"])
-    ng.links.new(cube.outputs[0], iop.inputs["Instance"])
+    ng.links.new(node.outputs.get("Geometry") or node.outputs[0], iop.inputs["Instance"])
     ng.links.new(iop.outputs[0], gout.inputs[0])
-    ob.modifiers.new("Scatter", "NODES").node_group = ng
-    return scene
+    return ng, node
 
 
 def curve_text_metaball() -> bpy.types.Scene:
@@ -161,9 +168,9 @@ def interior(reference: np.ndarray) -> np.ndarray:
     return inner
 
 
-def assert_matches_cycles(scene: bpy.types.Scene, label: str) -> np.ndarray:
-    """Render with the fast path and with Cycles; they agree to 1e-4 relative away from edges."""
-    fast = render_depth(scene, engine="gpu").depth
+def assert_matches_cycles(scene: bpy.types.Scene, label: str, engine: str = "gpu") -> np.ndarray:
+    """Render with the fast path (``engine``) and with Cycles; they agree to 1e-4 relative away from edges."""
+    fast = render_depth(scene, engine=engine).depth
     ref = render_depth(scene, engine="cycles").depth
     inner = interior(ref)
     assert (inner & (ref < 5.5)).sum() > 20, f"{label}: the feature is barely visible"

@@ -14,19 +14,6 @@ import numpy as np
 from depth_addon.blender.depth.render import render_depth
 
 
-def assert_matches_cycles(scene: bpy.types.Scene, label: str, engine: str = "gpu") -> np.ndarray:
-    """The fast path and Cycles agree to 1e-4 relative away from edges, and the instances are in view."""
-    fast = render_depth(scene, engine=engine).depth
-    ref = render_depth(scene, engine="cycles").depth
-    inner = depth_scenes.interior(ref)
-    assert (inner & (ref < 5.5)).sum() > 20, f"{label}: the instances are barely visible"
-    assert np.array_equal(np.isfinite(fast)[inner], np.isfinite(ref)[inner]), f"{label}: coverage"
-    ok = inner & np.isfinite(ref)
-    rel = np.abs(fast[ok] - ref[ok]) / ref[ok]
-    assert rel.max() < 1e-4, f"{label}: max relative difference {rel.max():.2e}"
-    return ref
-
-
 def _points(name: str = "Points") -> bpy.types.Object:
     me = bpy.data.meshes.new(name)
     me.from_pydata([(-1.2, 0.0, 0.0), (0.0, 0.6, -0.5), (1.2, -0.4, 0.3)], [], [])
@@ -38,17 +25,10 @@ def _points(name: str = "Points") -> bpy.types.Object:
 
 def _instance_on_points(ob: bpy.types.Object, info: str, target: bpy.types.ID, **inputs: bool) -> None:
     """Geometry nodes on ``ob``: ``info`` (Object Info or Collection Info of ``target``) instanced on its points."""
-    ng = bpy.data.node_groups.new("Scatter", "GeometryNodeTree")
-    ng.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    ng.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
-    gin, gout = ng.nodes.new("NodeGroupInput"), ng.nodes.new("NodeGroupOutput")
-    source, iop = ng.nodes.new(info), ng.nodes.new("GeometryNodeInstanceOnPoints")
+    ng, source = depth_scenes.scatter_group(info)
     source.inputs["Object" if info == "GeometryNodeObjectInfo" else "Collection"].default_value = target
     for name, value in inputs.items():
         source.inputs[name].default_value = value
-    ng.links.new(gin.outputs[0], iop.inputs["Points"])
-    ng.links.new(source.outputs["Geometry" if info == "GeometryNodeObjectInfo" else 0], iop.inputs["Instance"])
-    ng.links.new(iop.outputs[0], gout.inputs[0])
     ob.modifiers.new("Scatter", "NODES").node_group = ng
 
 
@@ -67,17 +47,17 @@ def test_geometry_nodes_object_info_of_a_hidden_object() -> None:
     source = depth_scenes._cube("Source", 0.6, (0.0, 0.0, 50.0))  # behind the camera
     source.hide_render = True
     _instance_on_points(_points(), "GeometryNodeObjectInfo", source, **{"As Instance": True})
-    assert_matches_cycles(scene, "Object Info instances of a hidden object")
-    assert_matches_cycles(scene, "Object Info instances of a hidden object (auto)", "auto")
+    depth_scenes.assert_matches_cycles(scene, "Object Info instances of a hidden object")
+    depth_scenes.assert_matches_cycles(scene, "Object Info instances of a hidden object (auto)", "auto")
 
 
 def test_geometry_nodes_collection_info_of_hidden_members() -> None:
     scene = depth_scenes._base()
     coll = _unlinked_collection("Members", hidden=1)
     _instance_on_points(_points(), "GeometryNodeCollectionInfo", coll)
-    assert_matches_cycles(scene, "Collection Info leaves the hidden member out")
+    depth_scenes.assert_matches_cycles(scene, "Collection Info leaves the hidden member out")
     bpy.data.node_groups["Scatter"].nodes["Collection Info"].inputs["Separate Children"].default_value = True
-    assert_matches_cycles(scene, "Collection Info with Separate Children keeps it")
+    depth_scenes.assert_matches_cycles(scene, "Collection Info with Separate Children keeps it")
 
 
 def test_particles_of_a_hidden_object() -> None:
@@ -89,9 +69,9 @@ def test_particles_of_a_hidden_object() -> None:
     emitter.show_instancer_for_render = emitter.show_instancer_for_viewport = False
     ps = emitter.modifiers.new("Hair", "PARTICLE_SYSTEM").particle_system.settings
     ps.type, ps.count, ps.render_type, ps.instance_object, ps.particle_size = "HAIR", 12, "OBJECT", source, 1.0
-    assert_matches_cycles(scene, "particles of a hidden object")
+    depth_scenes.assert_matches_cycles(scene, "particles of a hidden object")
     ps.render_type, ps.instance_collection = "COLLECTION", _unlinked_collection("Picked", hidden=1)
-    assert_matches_cycles(scene, "particles picking from a collection with a hidden member")
+    depth_scenes.assert_matches_cycles(scene, "particles picking from a collection with a hidden member")
 
 
 def test_collection_instance_leaves_out_a_hidden_child_collection() -> None:
@@ -105,5 +85,6 @@ def test_collection_instance_leaves_out_a_hidden_child_collection() -> None:
     empty = bpy.data.objects.new("Instancer", None)
     empty.instance_type, empty.instance_collection, empty.location = "COLLECTION", coll, (0.0, 0.0, -4.5)
     scene.collection.objects.link(empty)
-    ref = assert_matches_cycles(scene, "a collection instance whose child collection is hidden from render")
+    depth_scenes.assert_matches_cycles(scene, "a collection instance whose child collection is hidden from render")
+    ref = render_depth(scene, engine="cycles").depth
     assert np.isfinite(ref).all() and ref[15, 30] > 5.5, "the hidden child collection's cube is not rendered"

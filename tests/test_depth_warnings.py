@@ -49,15 +49,8 @@ def _instancers_scene() -> bpy.types.Scene:
     points = bpy.data.objects.new("Scatter", bpy.data.meshes.new("Scatter"))
     points.data.from_pydata([(0.0, 0.0, -5.0)], [], [])
     scene.collection.objects.link(points)
-    ng = bpy.data.node_groups.new("Scatter", "GeometryNodeTree")
-    ng.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    ng.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
-    gin, gout = ng.nodes.new("NodeGroupInput"), ng.nodes.new("NodeGroupOutput")
-    info, iop = ng.nodes.new("GeometryNodeCollectionInfo"), ng.nodes.new("GeometryNodeInstanceOnPoints")
+    ng, info = depth_scenes.scatter_group("GeometryNodeCollectionInfo")
     info.inputs["Collection"].default_value = _hidden_collection("NodeSource")
-    ng.links.new(gin.outputs[0], iop.inputs["Points"])
-    ng.links.new(info.outputs[0], iop.inputs["Instance"])
-    ng.links.new(iop.outputs[0], gout.inputs[0])
     points.modifiers.new("GN", "NODES").node_group = ng
     bpy.ops.mesh.primitive_plane_add(size=1.0, location=(1.0, 0.0, -5.0))
     emitter = bpy.context.object
