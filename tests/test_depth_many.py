@@ -89,3 +89,17 @@ def test_instances_out_of_view_are_left_out_and_the_rest_is_exact(monkeypatch) -
     ids = render_depth(scene, engine="gpu", ids=True)  # nothing merged: the two cubes out of view are left out too
     assert kept[-1].sum() == len(kept[-1]) - 22 and np.array_equal(ids.depth, fast)
     assert set(np.array(ids.objects)[ids.object_ids[ids.mask]]) == {"Scatter", "Plane", "Small1", "Small3"}
+
+
+def test_a_camera_that_sees_no_mesh_gives_background_in_every_pass() -> None:
+    """Every instance outside the view (behind the camera, beside it): depth, normals and ids are all background,
+    as Cycles renders it, with nothing left to draw."""
+    scene = depth_scenes._base()
+    for ob in [o for o in scene.objects if o.type == "MESH"]:
+        bpy.data.objects.remove(ob)
+    depth_scenes._cube("Behind", 1.0, (0.0, 0.0, 5.0))
+    depth_scenes._cube("Beside", 1.0, (30.0, 0.0, -5.0))
+    for passes in ({}, {"ids": True}, {"normals": True}):
+        result = render_depth(scene, engine="gpu", **passes)
+        assert not np.isfinite(result.depth).any(), passes
+    assert not np.isfinite(render_depth(scene, engine="cycles").depth).any()

@@ -321,7 +321,7 @@ def draw(instances: SceneInstances, entries: dict, modelview: np.ndarray, proj: 
     out: dict[str, np.ndarray] = {}
     with fb.bind():
         fb.clear(color=(float("inf"), 0.0, 0.0, 0.0), depth=1.0)  # every slot; passes are masked by depth
-        if n:
+        if len(order):  # every instance may be outside the view
             tex = _instance_texture(modelview, instances.holdout[order], passes)
             gpu.state.depth_test_set("LESS")
             gpu.state.depth_mask_set(True)
