@@ -120,6 +120,30 @@ def test_object_prompts_that_paint_nothing_are_reported() -> None:
     assert "'Wall' paints nothing" not in said  # it is painted: with the whole (empty) prompt
 
 
+def test_a_run_on_some_objects_reports_only_those(tmp_path: Path) -> None:
+    """Texturing some objects: only they are listed (the image is still routed for all it shows), and an object
+    prompt of another object is said to paint nothing; the same from one camera, from views and in a dry run."""
+    scene = demo()
+    prompts = {"Sphere": "gold", "Column": "oak"}
+    run = api.texture_scene(scene, prompt=PROMPT, seed=0, resolution=SIZE, compositor=False, objects=["Sphere"],
+                            object_prompts=prompts)
+    assert {d["part"].split("/")[0] for d in run.parts.decisions} == {"Sphere"}  # its parts: object or slot
+    assert "the object prompt of 'Column' paints nothing: it is not among the objects this run textures" in run.warnings
+    assert {line.split("/")[0].split(":")[0] for line in scene["depth_addon_assignment"].splitlines()
+            if line[0] != "!"} == {"Sphere"}
+    baked = api.texture_multiview(scene, objects=["Sphere"], views=1, prompt=PROMPT, bake_size=64, view_size=64,
+                                  object_prompts=prompts)
+    assert {d["part"].split("/")[0] for d in baked.decisions} == {"Sphere"}
+    assert any("'Column' paints nothing" in w for w in baked.warnings)
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    proc = cli("--blend", str(blend), "--prompt", PROMPT, "--objects", "Sphere", "--object-prompt", "Column=oak",
+               "--resolution", "64", "64", "--dry-run", "--json")
+    parts = [e for e in map(json.loads, proc.stdout.splitlines()) if e.get("event") == "part"]
+    assert proc.returncode == 0 and {p["part"].split("/")[0] for p in parts} == {"Sphere"}, proc.stdout + proc.stderr
+    assert "'Column' paints nothing" in proc.stderr
+
+
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "depth_cli.py"), "texture", *args],
                           capture_output=True, text=True, timeout=300)

@@ -261,18 +261,31 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         _drop_added_uvs([o.name for o in baked])
         raise
     timings["bake"] = time.perf_counter() - t
-    result.mapping, result.timings, result.decisions = mapping, timings, parts.decisions
+    result.mapping, result.timings = mapping, timings
     if s.maps:
         warnings += relief_notes(gen.generator, [(v.maps or {}).get("height") for v in captured], bake=True,
                                  displacement=s.shading == "PBR_DISPLACEMENT")
-    prompt_notes = run_warnings(prompt, object_prompts, gen.generator, parts, scene)
-    result.warnings[:0] = prompt_notes + warnings
-    record_assignment(scene, parts.decisions, prompt_notes)
+    _tell(result, scene, parts, (prompt, object_prompts, gen.generator), target_names if objects else None, warnings)
     # baked pixels must survive saving: packed now in the UI (autosave), at the save headless (20 textures of 1024²
     # take about 1 s to pack)
     pack_now(*result.images.values(), *(i for m in result.maps.values() for i in m.values()))
     report(1.0, "done")
     return result
+
+
+def _tell(result: MultiviewResult, scene: bpy.types.Scene, parts: SceneSegments, asked: tuple, textured: list | None,
+          warnings: list[str]) -> None:
+    """Put a run's decisions and warnings on ``result`` and its assignment on the scene (for the sidebar).
+
+    :param parts: The views' routing, for every object they show; the objects baked are told (``textured``).
+    :param asked: ``(prompt, object prompts, generator name)`` of the run.
+    :param textured: The objects the run was asked to bake (None: every one it sees).
+    :param warnings: The run's other warnings, after those of the prompts.
+    """
+    shown = parts.only(textured)
+    notes = run_warnings(*asked, shown, scene, textured)
+    result.decisions, result.warnings[:0] = shown.decisions, notes + warnings
+    record_assignment(scene, shown.decisions, notes)
 
 
 def _options(s: MultiviewSettings, objects: list[str], views: int, placement: str, object_prompts: dict[str, str],

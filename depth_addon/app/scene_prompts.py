@@ -15,7 +15,7 @@ phrases and target words no part took, object prompts that paint nothing), :func
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import bpy
 import numpy as np
@@ -61,6 +61,18 @@ class SceneSegments:
         """
         of = np.array(self.objects, dtype=object)
         return {n: idx for n in names if len(idx := np.flatnonzero(of == n))} if self.objects else {}
+
+    def only(self, names) -> SceneSegments:
+        """The same routing with the decisions of the objects ``names`` alone (those a run textures, of all it
+        routed for the image); itself when ``names`` is empty.
+
+        :param names: Object names, or None.
+        """
+        keep = set(names or ())
+        if not keep or not self.objects:
+            return self
+        return replace(self, decisions=[d for d in self.decisions
+                                        if "segment" not in d or self.objects[d["segment"]] in keep])
 
 
 def _missing(name: object, names: list[str]) -> str:
@@ -130,13 +142,16 @@ def prompt_warnings(prompt: str, prompts: dict[str, str] | None = None, generato
     return out
 
 
-def part_warnings(parts: SceneSegments, object_prompts: dict[str, str] | None = None, scene=None) -> list[str]:
+def part_warnings(parts: SceneSegments, object_prompts: dict[str, str] | None = None, scene=None,
+                  textured=None) -> list[str]:
     """What the routing left unpainted: phrases no part took, target words no part matched, and object prompts of
-    objects that no view shows (out of view, hidden, not meshes).
+    objects that no view shows (out of view, hidden, not meshes) or that the run does not texture.
 
-    :param parts: The run's routing (:func:`scene_segments`, :func:`views_segments`).
+    :param parts: The run's routing (:func:`scene_segments`, :func:`views_segments`), its decisions those of the
+        objects the run textures (:meth:`SceneSegments.only`).
     :param object_prompts: The run's object prompts.
     :param scene: The scene, to say why an object with a prompt shows nothing; None leaves the reason out.
+    :param textured: The objects the run was asked to texture (None or empty: every one it sees).
     """
     out = [f"no object matches the phrase {text!r}" for text in parts.unused]
     out += [f"no object matches {target!r} in the phrase {text!r}; it paints the objects no other phrase takes"
@@ -144,12 +159,14 @@ def part_warnings(parts: SceneSegments, object_prompts: dict[str, str] | None = 
     painted = {parts.objects[d["segment"]] for d in parts.decisions if "segment" in d and parts.objects}
     for name in object_prompts or {}:
         if name not in painted:
-            out.append(f"the object prompt of {name!r} paints nothing: {_unseen(scene, name)}")
+            out.append(f"the object prompt of {name!r} paints nothing: {_unseen(scene, name, textured)}")
     return out
 
 
-def _unseen(scene, name: str) -> str:
-    """Why the object ``name`` shows in no view of the run."""
+def _unseen(scene, name: str, textured=None) -> str:
+    """Why the object ``name`` shows in no view of the run, or is not painted by it."""
+    if textured and name not in textured:
+        return "it is not among the objects this run textures"
     obj = None if scene is None else scene.objects.get(name)
     if obj is not None and obj.type != "MESH":
         return f"it is a {obj.type.lower()} object, and only meshes are painted"
@@ -159,7 +176,7 @@ def _unseen(scene, name: str) -> str:
 
 
 def run_warnings(prompt: str, object_prompts: dict[str, str] | None, generator: str | None, parts: SceneSegments,
-                 scene=None) -> list[str]:
+                 scene=None, textured=None) -> list[str]:
     """Every warning of a run about its prompts: :func:`prompt_warnings`, then :func:`part_warnings`.
 
     :param prompt: The scene prompt.
@@ -167,8 +184,10 @@ def run_warnings(prompt: str, object_prompts: dict[str, str] | None, generator: 
     :param generator: The generator's name.
     :param parts: The run's routing.
     :param scene: The scene (for why an object prompt paints nothing).
+    :param textured: The objects the run was asked to texture (None or empty: every one it sees).
     """
-    return prompt_warnings(prompt, object_prompts, generator) + part_warnings(parts, object_prompts, scene)
+    return prompt_warnings(prompt, object_prompts, generator) + part_warnings(parts, object_prompts, scene,
+                                                                              textured)
 
 
 def needs_ids(prompt: str, object_prompts: dict[str, str] | None = None) -> bool:

@@ -238,11 +238,12 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     if maps and generated.maps:
         notes += relief_notes(generated.generator, [generated.maps.get("height")], bake=False)
     group = _composite(scene, image, cam_name, timings, notes) if compositor else None
-    warnings = run_warnings(prompt, object_prompts, generated.generator, parts, scene)
-    record_assignment(scene, parts.decisions, warnings)
+    shown = parts.only(objects)  # the image is routed for all it shows; the objects textured are reported
+    warnings = run_warnings(prompt, object_prompts, generated.generator, shown, scene, objects)
+    record_assignment(scene, shown.decisions, warnings)
     report(1.0, "done")
     return TextureRun(depth=depth, mapping=depth_map, rgb=generated.rgb, image=image, projection=proj,
-                      compositor=group, files=files, timings=timings, parts=parts, notes=notes, warnings=warnings)
+                      compositor=group, files=files, timings=timings, parts=shown, notes=notes, warnings=warnings)
 
 
 def _composite(scene: bpy.types.Scene, image: bpy.types.Image, camera: str, timings: dict, notes: list[str]

@@ -68,9 +68,9 @@ def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
     check_objects(names, [o.name for o in scene.objects], scene)  # as the run refuses them
     prompts = run_object_prompts(scene, object_prompts(args))  # as a run merges them
     depth = api.render_depth(scene, getattr(args, "camera", None), args.resolution, args.engine, ids=True)
-    parts = scene_segments(depth, args.prompt, prompts)
+    parts = scene_segments(depth, args.prompt, prompts).only(names)  # as the run reports the objects it textures
     parsed = parse_scene_prompt(args.prompt)
-    for line in run_warnings(args.prompt, prompts, getattr(args, "generator", None), parts, scene):
+    for line in run_warnings(args.prompt, prompts, getattr(args, "generator", None), parts, scene, names):
         warn(events, line)
     for line in depth.meta.get("warnings", ()):  # as the run will say (instancers that draw nothing ...)
         warn(events, line)
