@@ -133,3 +133,21 @@ def test_the_cli_takes_an_orthographic_width() -> None:
     assert cli_import.options_from_args(args).ortho_width == 4.0
     with pytest.raises(SystemExit):
         parser.parse_args(["import-depth", "d.npy", "--out", "x.blend", "--ortho-width", "4", "--fov", "50"])
+
+
+@pytest.mark.parametrize("factor", [3, 5, 11])
+def test_displace_after_a_downsampling_that_crops_lies_where_reconstruct_does(factor: int) -> None:
+    """Downsampling crops the remainder of a size that is no multiple of the factor, while the UVs span the whole
+    colour image: the depth image is read where each vertex's own block is, in both displacement methods."""
+    i, j = np.mgrid[0:64, 0:96].astype(np.float32)
+    depth = 3.0 + 0.05 * i + 0.01 * j
+    built = import_depth_map(depth, ortho_width=4.0, tear_ratio=None, downsample=factor)
+    shifted = import_depth_map(depth, ortho_width=4.0, tear_ratio=None, downsample=factor, mode="displace")
+    assert np.abs(evaluated_world_vertices(shifted.object) - evaluated_world_vertices(built.object)).max() < 1e-4
+    material = import_depth_map(depth, ortho_width=4.0, tear_ratio=None, downsample=factor, mode="displace",
+                                displace_method="material").material
+    mapping = next(n for n in material.node_tree.nodes if n.bl_idname == "ShaderNodeMapping")
+    h, w = 64 // factor, 96 // factor
+    scale, location = mapping.inputs["Scale"].default_value, mapping.inputs["Location"].default_value
+    assert tuple(scale)[:2] == pytest.approx((96 / factor / w, 64 / factor / h))  # UV 1 is past the kept pixels
+    assert location[1] == pytest.approx(1.0 - 64 / factor / h)  # the cropped rows are the bottom ones

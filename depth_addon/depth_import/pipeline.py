@@ -138,6 +138,8 @@ class PreparedImport:
     :param stages: Pre-processing previews (when asked for).
     :param info: Provenance: source file, channel, conversion, options.
     :param timings: Seconds per phase.
+    :param uv_extent: Grid pixels that span UV 0..1 when downsampling cropped a remainder (see ``grid.build_grid``),
+        else None: the depth image then spans less than the UVs (:meth:`depth_crop`).
     """
 
     name: str
@@ -157,6 +159,15 @@ class PreparedImport:
     stages: dict[str, np.ndarray] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    uv_extent: tuple[float, float] | None = None
+
+    def depth_crop(self) -> tuple[float, float]:
+        """``(right, bottom)`` in the depth image's own 0..1 coordinates (bottom up) at UV ``(1, 0)``: where the UVs
+        that span the colour image reach in the depth image, which downsampling cropped; ``(1, 0)`` uncropped."""
+        if self.uv_extent is None:
+            return 1.0, 0.0
+        h, w = self.depth.shape
+        return self.uv_extent[0] / w, 1.0 - self.uv_extent[1] / h
 
     @property
     def grid(self) -> GridMesh:
@@ -268,7 +279,8 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
 
     coarse = options.mode == "displace" and options.displace_method == "material"
     plan = None if coarse else plan_grid(pre.keep)  # the sizes now: Blender allocates while the arrays are built
-    grid_job = worker().submit(_grid, pre, plan, displace_depth, (w / f, h / f) if f > 1 else None, timings)
+    uv_extent = (w / f, h / f) if f > 1 else None
+    grid_job = worker().submit(_grid, pre, plan, displace_depth, uv_extent, timings)
     if color is not None and color_path is not None:
         color = None  # guided filtering needed the array; Blender loads the file itself
     info = {**source, "conversion": conversion, "intrinsics": pre.intrinsics.to_dict(), "mode": options.mode,
@@ -280,7 +292,7 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
         displace_method=options.displace_method, depth_range=(lo, hi),
         render_size=(pre.intrinsics.width * f, pre.intrinsics.height * f),
         displace_depth=displace_depth, color=color, color_path=color_path, color_linear=linear,
-        warnings=warnings, stages=pre.stages, info=info, timings=timings)
+        warnings=warnings, stages=pre.stages, info=info, timings=timings, uv_extent=uv_extent)
 
 
 def _converted(values: np.ndarray, integer_max: float, options: ImportOptions, source: dict,

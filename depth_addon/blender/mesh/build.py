@@ -300,11 +300,13 @@ def _displacement(prepared: PreparedImport, ob: bpy.types.Object, d_image: bpy.t
         return material, None
     name = prepared.name
     if prepared.displace_method != "material":
-        return material, _keep(created, materials.displace_modifier(ob, f"{name} Displace", d_image))
+        return material, _keep(created, materials.displace_modifier(ob, f"{name} Displace", d_image,
+                                                                    prepared.depth_crop()))
     if material is None:
-        material = _keep(created, materials.displacement_material(f"Depth {name}", d_image))
+        material = _keep(created, materials.displacement_material(f"Depth {name}", d_image,
+                                                                  crop=prepared.depth_crop()))
     else:
-        materials.displacement_material(material.name, d_image, material)
+        materials.displacement_material(material.name, d_image, material, prepared.depth_crop())
     info["subdivision_levels"] = materials.subdivide_for_displacement(ob, prepared.grid.step, material).render_levels
     return material, None
 

@@ -84,10 +84,16 @@ def color_material(name: str, image: bpy.types.Image, shading: str = "PRINCIPLED
     return mat
 
 
-def displace_modifier(ob: bpy.types.Object, name: str, image: bpy.types.Image) -> bpy.types.Texture:
+def displace_modifier(ob: bpy.types.Object, name: str, image: bpy.types.Image,
+                      crop: tuple[float, float] = (1.0, 0.0)) -> bpy.types.Texture:
+    """A Displace modifier on ``ob`` moving each vertex to local z = -depth, read at its UV from ``image``.
+
+    :param crop: ``(right, bottom)`` of the image at UV ``(1, 0)`` (``PreparedImport.depth_crop``).
+    """
     tex = bpy.data.textures.new(name, "IMAGE")
     tex[KEY_OWNED] = True
     tex.image, tex.extension = image, "EXTEND"
+    tex.crop_max_x, tex.crop_min_y = crop  # UVs that span more than the image (a downsampling's cropped remainder)
     tex.use_interpolation = False  # exact texel values at the pixel-centre UVs
     mod = ob.modifiers.new("Depth Displace", "DISPLACE")
     mod.texture, mod.texture_coords, mod.uv_layer = tex, "UV", "UVMap"
@@ -96,7 +102,7 @@ def displace_modifier(ob: bpy.types.Object, name: str, image: bpy.types.Image) -
 
 
 def displacement_material(name: str, image: bpy.types.Image, material: bpy.types.Material | None = None,
-                          ) -> bpy.types.Material:
+                          crop: tuple[float, float] = (1.0, 0.0)) -> bpy.types.Material:
     """Add depth displacement to ``material`` (or to a new one with a Principled surface): local z = -depth.
 
     ``UVMap`` → Image Texture (the depth image, linear, extended) → Displacement (height = depth,
@@ -105,6 +111,7 @@ def displacement_material(name: str, image: bpy.types.Image, material: bpy.types
     :param name: Name of a new material.
     :param image: The depth image (:func:`depth_image`).
     :param material: Material to extend (the colour material), or None for a new one.
+    :param crop: ``(right, bottom)`` of the image at UV ``(1, 0)`` (``PreparedImport.depth_crop``).
     """
     mat = material
     if mat is None:
@@ -123,7 +130,11 @@ def displacement_material(name: str, image: bpy.types.Image, material: bpy.types
     disp = nodes.new("ShaderNodeDisplacement")
     disp.space = "OBJECT"
     disp.inputs["Midlevel"].default_value, disp.inputs["Scale"].default_value = 0.0, -1.0
-    links.new(uv.outputs["UV"], tex.inputs["Vector"])
+    mapping = nodes.new("ShaderNodeMapping")  # UVs that span more than the image: its cropped remainder
+    mapping.inputs["Scale"].default_value = (crop[0], 1.0 - crop[1], 1.0)
+    mapping.inputs["Location"].default_value = (0.0, crop[1], 0.0)
+    links.new(uv.outputs["UV"], mapping.inputs["Vector"])
+    links.new(mapping.outputs["Vector"], tex.inputs["Vector"])
     links.new(tex.outputs["Color"], disp.inputs["Height"])  # grey (R = G = B): the depth itself
     links.new(disp.outputs["Displacement"], out.inputs["Displacement"])
     x, y = out.location
