@@ -57,7 +57,10 @@ def test_material_displacement_graph_and_plane(monkeypatch: pytest.MonkeyPatch) 
     assert disp.inputs["Midlevel"].default_value == 0.0 and disp.inputs["Scale"].default_value == -1.0
     tex = linked_from(disp.inputs["Height"])
     assert tex.bl_idname == "ShaderNodeTexImage" and tex.image == result.depth_image
-    assert linked_from(tex.inputs["Vector"]).uv_map == "UVMap"
+    mapping = linked_from(tex.inputs["Vector"])  # identity: nothing was cropped
+    assert tuple(mapping.inputs["Scale"].default_value) == (1, 1, 1)
+    assert not any(mapping.inputs["Location"].default_value)
+    assert linked_from(mapping.inputs["Vector"]).uv_map == "UVMap"
     colour = linked_from(linked_from(out.inputs["Surface"]).inputs["Base Color"])
     assert colour.image == result.color_image  # the photo still colours the surface
     me = ob.data

@@ -273,9 +273,7 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     f = options.preprocess.downsample
     lo, hi, ok = _valid_range(pre.depth)
     valid_fraction = 1.0 if ok is None else np.count_nonzero(ok) / ok.size
-    displace_depth = 0.0
-    if options.mode == "displace":
-        displace_depth = float(np.median(pre.depth if ok is None else pre.depth[ok]))
+    displace_depth = float(np.median(pre.depth if ok is None else pre.depth[ok])) if options.mode == "displace" else 0.0
 
     coarse = options.mode == "displace" and options.displace_method == "material"
     plan = None if coarse else plan_grid(pre.keep)  # the sizes now: Blender allocates while the arrays are built
