@@ -20,7 +20,7 @@ from .netnp import (
     NumpyAppearanceNet,
     block_levels,
     condition_levels,
-    film,
+    film_chw,
     finish,
     pad_inputs,
     shuffle_chw,
@@ -132,10 +132,9 @@ def predict_cv(model: CvAppearanceNet, feats: np.ndarray, cond: np.ndarray) -> n
     net = model.net
     net.setInput(unshuffle_chw(x)[None], INPUT)
     for name in model.blocks:
-        scale, shift = film(model.weights, name, conds[at[name]])
+        scale, shift = film_chw(model.weights, name, conds[at[name]])
         scale += 1.0
         for part, value in (("scale", scale), ("shift", shift)):
-            blob = value.reshape(1, -1, 1, 1) if value.ndim == 1 else value.transpose(2, 0, 1)[None]
-            net.setInput(np.ascontiguousarray(blob), f"{name}.{part}")
+            net.setInput(value.reshape(1, -1, 1, 1) if value.ndim == 1 else value[None], f"{name}.{part}")
     head = net.forward("head")[0]
     return finish(shuffle_chw(head), x, h, w)

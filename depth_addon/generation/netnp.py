@@ -168,6 +168,24 @@ def film(net: NumpyAppearanceNet, name: str, cond: np.ndarray) -> tuple[np.ndarr
     return gamma, beta
 
 
+def film_chw(net: NumpyAppearanceNet, name: str, cond: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`film` laid out channel first: C each for a condition vector, C×H×W each (contiguous) for a map, made
+    so by the product itself rather than by copying a transposed H×W×C result.
+
+    :param net: Weights.
+    :param name: Block name.
+    :param cond: K condition vector, or an H×W×K condition map.
+    """
+    if cond.ndim == 1:
+        return film(net, name, cond)
+    fw, fb = net.films[name]
+    h, w, k = cond.shape
+    out = (fw.T @ cond.reshape(-1, k).T).reshape(-1, h, w)  # 2C × H × W
+    out += fb[:, None, None]
+    half = len(out) // 2
+    return out[:half], out[half:]
+
+
 def condition_levels(cond: np.ndarray, n_levels: int) -> list[np.ndarray]:
     """The condition each resolution level reads: a vector for all of them, or a map averaged over 2×2 cells down
     to each level (level 0 is half the input's resolution, as the stem).
