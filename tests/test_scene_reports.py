@@ -139,7 +139,8 @@ def test_a_run_on_some_objects_reports_only_those(tmp_path: Path) -> None:
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
     proc = cli("--blend", str(blend), "--prompt", PROMPT, "--objects", "Sphere", "--object-prompt", "Column=oak",
                "--resolution", "64", "64", "--dry-run", "--json")
-    parts = [e for e in map(json.loads, proc.stdout.splitlines()) if e.get("event") == "part"]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]  # Blender logs too
+    parts = [e for e in events if e.get("event") == "part"]
     assert proc.returncode == 0 and {p["part"].split("/")[0] for p in parts} == {"Sphere"}, proc.stdout + proc.stderr
     assert "'Column' paints nothing" in proc.stderr
 
