@@ -138,3 +138,35 @@ def test_the_regenerate_operator_repaints_one_object_of_a_bake(addon) -> None:
     assert baked_pixels(others) == kept
     record, _holder = provenance_props.find(sphere)
     assert record["options"]["object_prompts"] == {"Sphere": "gold"}
+
+
+def records_of(name: str) -> list[dict]:
+    """The provenance records on object ``name``'s materials and their images."""
+    out = []
+    for slot in bpy.data.objects[name].material_slots:
+        nodes = slot.material.node_tree.nodes
+        out += [provenance_props.read(idb) for idb in (slot.material, *(n.image for n in nodes if n.bl_idname ==
+                                                                        "ShaderNodeTexImage" and n.image))]
+    return [r for r in out if r is not None]
+
+
+@pytest.mark.parametrize("kind", ["multiview", "bake"])
+def test_a_new_seed_for_one_object_stays_out_of_the_other_objects_records(kind: str) -> None:
+    """Only the repainted object's material and images take the new seed and prompt; the others were not repainted,
+    so they keep the seed they were painted with (and learn the object's new prompt for a later regenerate)."""
+    scene = small_scene((48, 36))
+    if kind == "multiview":
+        api.texture_multiview(scene, prompt=PROMPT, views=1, bake_size=32, view_size=48, seed=2)
+    else:
+        api.texture_scene(scene, prompt=PROMPT, seed=2, compositor=False)
+        projection_bake.bake_projection(scene, bake_size=32)
+    regenerate.regenerate(bpy.data.objects["Sphere"], scene, seed=99, prompt="gold", only_this=True)
+    for name in ("Ground", "Wall", "Post", "Cube.001", "Sphere"):
+        records = records_of(name)
+        assert len(records) >= 2, name  # the material and its image
+        assert {r["seed"] for r in records} == {99 if name == "Sphere" else 2}, name
+        assert all(r["prompt"] == PROMPT and r["options"]["object_prompts"] == {"Sphere": "gold"} for r in records)
+    sphere, _holder = provenance_props.find(bpy.data.objects["Sphere"])
+    wall, _holder = provenance_props.find(bpy.data.objects["Wall"])
+    assert regenerate._prompt_of(sphere, "Sphere") == "gold"
+    assert regenerate._prompt_of(wall, "Wall") == regenerate._prompt_of(sphere, "Wall")  # what it was painted with

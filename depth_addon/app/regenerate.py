@@ -103,9 +103,22 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
     else:
         objects = _objects(options.get("objects", []), original) if record["kind"] == "bake" else []
         result = yield from _single_view_flow(record, scene, seed, prompt, target, cameras[0], options, only, objects)
-    if only is not None and record["kind"] != "projection":  # the run's other objects: the new record, same pixels
-        share_record(original, result.provenance)
+    if only is not None and record["kind"] != "projection":  # the run's other objects keep their pixels and seed
+        share_record(original, _others_record(original, result.provenance))
     return result
+
+
+def _others_record(original: dict, new: dict) -> dict:
+    """The record of the objects of a run that were not repainted when one of them was: their own (seed, prompt and
+    what they were painted with), with the run's object prompts as the repainted object left them, so a later
+    regenerate of any of them keeps that object's new prompt.
+
+    :param original: The record the run's objects showed.
+    :param new: The record of the repainted object.
+    """
+    options = dict(original.get("options", {}))
+    options["object_prompts"] = dict(new.get("options", {}).get("object_prompts") or {})
+    return dict(original, options=options)
 
 
 def _prompt_of(record: dict, name: str) -> str:
@@ -180,9 +193,8 @@ def _rebake(scene: bpy.types.Scene, objects: list, new_record: dict, view, parts
 
 
 def share_record(old: dict, new: dict) -> None:
-    """Give ``new`` to the materials and images of every object that still shows ``old``: after one object of a bake
-    was repainted, the next regenerate of any object of the run keeps that object's new prompt. Pixels are not
-    touched.
+    """Give ``new`` to the materials and images of every object that still shows ``old`` (after one object of a bake
+    was repainted: :func:`_others_record`). Pixels are not touched.
 
     :param old: The record the objects showed.
     :param new: The record to show instead.
