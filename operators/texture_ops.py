@@ -6,7 +6,7 @@ import bpy
 from ..depth_addon.app import writeback
 from ..depth_addon.app.jobs import QUEUE, Job
 from ..depth_addon.app.multiview import MultiviewSettings, multiview_flow
-from ..depth_addon.app.regenerate import find_record, regenerate_flow
+from ..depth_addon.app.regenerate import find_record, regenerate_run_flow
 from ..depth_addon.app.scene_prompts import assignment_summary
 from ..depth_addon.errors import BadInput, DepthAddonError
 from . import ids
@@ -309,14 +309,15 @@ class DEPTH_OT_regenerate(FollowJobs, bpy.types.Operator):
         return False
 
     def make_jobs(self, context: bpy.types.Context) -> list[Job]:
-        """One job: :func:`~depth_addon.app.regenerate.regenerate_flow` of the active object's record."""
+        """One job: :func:`~depth_addon.app.regenerate.regenerate_run_flow` of the active object's record, reported
+        with which material each object got (and its warnings, one by one), as Generate & Project reports it."""
         record, target = find_record(context.active_object)
         seed = record["seed"] if self.seed < 0 else self.seed
         only = context.active_object.name if self.only_this else None
-        flow = regenerate_flow(record, context.scene, seed, self.prompt or None, target, only)
+        flow = regenerate_run_flow(record, context.scene, seed, self.prompt or None, target, only)
         params = dict(job_params(context), generator=record.get("generator") or "")
         return [QUEUE.submit(Job(context.scene.name, flow, params, label=f"regenerate seed {seed}", seed=seed,
-                                 describe=lambda _result: "regenerated"))]
+                                 describe=lambda run: f"regenerated; {assignment_summary(run.decisions)}"))]
 
 
 classes = (DEPTH_OT_project_image, DEPTH_OT_texture_multiview, DEPTH_OT_bake_textures,

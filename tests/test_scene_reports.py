@@ -70,6 +70,29 @@ def test_texture_from_views_reports_each_objects_material(addon, capfd) -> None:
     assert "Ground: grass (name: Ground -> ground)" in log.labels, log.labels
 
 
+@pytest.mark.parametrize("kind", ["projection", "multiview"])
+def test_regenerate_reports_each_objects_material_like_the_other_runs(addon, capfd, kind: str) -> None:
+    """Regenerate (one object, with its own prompt): the assignment in its report line, the prompts' problems as
+    warnings, and the sidebar lists the new assignment, as after Generate & Project and Texture from Views."""
+    scene = demo()
+    if kind == "projection":
+        api.texture_scene(scene, prompt="brick walls, marble roof, grass", seed=1, compositor=False)
+    else:
+        api.texture_multiview(scene, prompt="brick walls, marble roof, grass", views=1, bake_size=32, view_size=64)
+    scene["depth_addon_assignment"] = "left by an older run"
+    sphere = bpy.data.objects["Sphere"]
+    capfd.readouterr()
+    with bpy.context.temp_override(active_object=sphere, object=sphere):
+        assert bpy.ops.depth.regenerate(prompt="gold", only_this=True) == {"FINISHED"}
+    lines = reports(capfd)
+    info = next(line for line in lines if "regenerated" in line)
+    assert "materials:" in info and "Sphere gold (explicit)" in info and "Wall brick (name)" in info, info
+    assert any(line.startswith("Warning:") and "'marble roof'" in line for line in lines), lines
+    log = draw(addon.panels.sidebar.VIEW3D_PT_depth_texture.draw)
+    assert "Sphere: gold (explicit: Sphere)" in log.labels and "Ground: grass (name: Ground -> ground)" in log.labels
+    assert "left by an older run" not in scene["depth_addon_assignment"]
+
+
 def test_a_one_phrase_target_that_matches_nothing_is_reported() -> None:
     """'red brick roof' on a scene without a roof: said, though the one phrase paints everything; 'red brick walls'
     is quiet, and the image is painted as one material either way."""

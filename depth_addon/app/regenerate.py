@@ -9,6 +9,8 @@ variation made the same way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import bpy
 import numpy as np
 
@@ -21,8 +23,22 @@ from ..generation.scene_prompt import parse_scene_prompt
 from ..texturing import provenance as prov
 from .flow import Flow, GenerateRequest, run_local
 from .multiview import MultiviewSettings, multiview_flow, only_target
-from .scene_prompts import SceneSegments, check_object_prompts, scene_segments
+from .scene_prompts import SceneSegments, check_object_prompts, record_assignment, run_warnings, scene_segments
 from .texture import PROJECTED_MAPS
+
+
+@dataclass
+class RegenerateRun:
+    """What a regenerate made and what it tells, as the other texturing runs do.
+
+    :param result: What :func:`regenerate_record` returns.
+    :param decisions: Which material each object of the run got and why (empty: one prompt for every object).
+    :param warnings: What in the prompts painted nothing, then what the bake found.
+    """
+
+    result: object
+    decisions: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _objects(names: list[str], record: dict) -> list[bpy.types.Object]:
@@ -78,6 +94,17 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
 
     :return: (when exhausted) what :func:`regenerate_record` returns.
     """
+    run = yield from regenerate_run_flow(record, scene, seed, prompt, target, only)
+    return run.result
+
+
+def regenerate_run_flow(record: dict, scene: bpy.types.Scene | None = None, seed: int | None = None,
+                        prompt: str | None = None, target=None, only: str | None = None) -> Flow:
+    """:func:`regenerate_flow` that also tells which material each object got and what painted nothing (and keeps
+    that on the scene for the sidebar, :func:`~.scene_prompts.record_assignment`), as the other texturing runs do.
+
+    :return: (when exhausted) a :class:`RegenerateRun`.
+    """
     scene = scene or bpy.context.scene
     original, seed = record, record["seed"] if seed is None else int(seed)
     options = dict(record.get("options", {}))
@@ -98,14 +125,15 @@ def regenerate_flow(record: dict, scene: bpy.types.Scene | None = None, seed: in
         result = yield from multiview_flow(scene, _objects(options.get("objects", []), original), None, prompt, seed,
                                            record.get("negative_prompt", ""), settings, cameras,
                                            object_prompts=options.get("object_prompts"), only=only)
+        run = RegenerateRun(result, result.decisions, result.warnings)  # multiview_flow told the scene
     elif record.get("generator") == "external image":
         raise BadInput("this texture was baked from an image that was not generated here; nothing to regenerate")
     else:
         objects = _objects(options.get("objects", []), original) if record["kind"] == "bake" else []
-        result = yield from _single_view_flow(record, scene, seed, prompt, target, cameras[0], options, only, objects)
+        run = yield from _single_view_flow(record, scene, seed, prompt, target, cameras[0], options, only, objects)
     if only is not None and record["kind"] != "projection":  # the run's other objects keep their pixels and seed
-        share_record(original, _others_record(original, result.provenance))
-    return result
+        share_record(original, _others_record(original, run.result.provenance))
+    return run
 
 
 def _others_record(original: dict, new: dict) -> dict:
@@ -132,7 +160,7 @@ def _prompt_of(record: dict, name: str) -> str:
 def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: str, target, camera,
                       options: dict, only: str | None = None, objects: list | None = None) -> Flow:
     """Regenerate a projection or a single-view bake (into ``objects``) from its capture camera (see
-    :func:`regenerate_flow`).
+    :func:`regenerate_run_flow`).
 
     A result painted per object (a prompt that names several materials, or object prompts) is routed
     again from a fresh id render, so every object keeps what the prompt says about it.
@@ -155,10 +183,16 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
                                       segment_texts=parts.texts if parts.segments is not None else None)
     new_record = dict(record, seed=seed, prompt=prompt)
     new_record["options"] = dict(options, parts=parts.decisions)  # routed again: what each part got now
+    textured = [o.name for o in objects or ()] if record["kind"] == "bake" else None
+    shown = parts.only(textured)  # the image is routed for all it shows; the run's objects are told
+    warnings = run_warnings(prompt, object_prompts, generated.generator, shown, scene, textured)
+    record_assignment(scene, shown.decisions, warnings)
     if record["kind"] == "bake":
         view = multiview.View(rendered, depth, image=generated.rgb, origin=camera, maps=generated.maps,
                               labels=parts.segments)
-        return _rebake(scene, objects or [], new_record, view, parts, only)
+        baked = _rebake(scene, objects or [], new_record, view, parts, only)
+        baked.decisions, baked.warnings[:0] = shown.decisions, warnings
+        return RegenerateRun(baked, shown.decisions, baked.warnings)
     inside = None
     if only is not None and target is not None and parts.segments is not None:
         inside = _inside(parts, only)
@@ -175,7 +209,7 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
             if packed and new.packed_file is None:  # ours: refreshed in place; 8-bit maps come packed
                 new.pack()
             provenance_props.attach(new_record, new)
-    return image
+    return RegenerateRun(image, shown.decisions, warnings)
 
 
 def _rebake(scene: bpy.types.Scene, objects: list, new_record: dict, view, parts: SceneSegments,
