@@ -235,3 +235,34 @@ def test_batch_reports_phrases_and_targets_that_match_nothing(tmp_path: Path) ->
     assert any("'warn'" in w and "unknown word 'zzyzx'" in w for w in warnings)
     assert any("'warn'" in w and "1 empty phrase" in w for w in warnings)
     assert any("'one'" in w and "no object matches 'roof'" in w for w in warnings), warnings
+
+
+def test_an_object_prompt_that_paints_nothing_is_said_once_a_run(tmp_path: Path) -> None:
+    """An object prompt of an object no view sees (behind the camera) is warned about once for the task, not once
+    per frame; an object only one frame shows paints something, so nothing is said about it."""
+    import bpy
+
+    from depth_addon.app.batch_run import run_job
+    from depth_addon.blender.demo_scene import build_demo_scene
+
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    behind = bpy.data.objects.new("Behind", bpy.data.objects["Box"].data)
+    behind.location = (0.0, -40.0, 1.0)
+    scene.collection.objects.link(behind)
+    sphere = bpy.data.objects["Sphere"]
+    sphere.location.z = -50.0  # under the ground on frame 1, back in view on frame 2
+    sphere.keyframe_insert("location", frame=1)
+    sphere.location.z = 1.2
+    sphere.keyframe_insert("location", frame=2)
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    data = {"tasks": [{"name": "shot", "blend": str(blend), "prompt": "red brick", "resolution": [32, 32],
+                       "frames": [1, 3], "outputs": ["generated"],
+                       "object_prompts": {"Behind": "gold metal", "Sphere": "blue marble"}}]}
+    warnings = []
+    run_job(parse_job(data, tmp_path), lambda event, **kw: warnings.append(kw["message"]) if event == "warning"
+            else None)
+    nothing = [w for w in warnings if "paints nothing" in w]
+    assert nothing == ["task 'shot': the object prompt of 'Behind' paints nothing: no view of the run shows it (out of "
+                       "view, behind the camera, or behind other objects)"], warnings
+    assert len(list(tmp_path.rglob("generated.png"))) == 3

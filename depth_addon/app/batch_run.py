@@ -41,6 +41,8 @@ from .depth import render_depth, save_depth, scaled_mapping, unit_scale
 from .scene_prompts import (
     SceneSegments,
     needs_ids,
+    object_prompt_warnings,
+    painted_objects,
     part_warnings,
     prompt_warnings,
     run_object_prompts,
@@ -107,7 +109,7 @@ def locked_mapping(scene: bpy.types.Scene, task: Task, units: list[Unit]) -> Dep
 
 
 def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMapping, folder: Path,
-            warnings: list[str] | None = None) -> dict[str, Path]:
+            warnings: list[str] | None = None, painted: set[str] | None = None) -> dict[str, Path]:
     """Write the unit's outputs into ``folder``; return artifact kind → path.
 
     :param scene: The task's open scene.
@@ -116,7 +118,9 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     :param mapping: The task's locked mapping.
     :param folder: The unit's staging folder.
     :param warnings: Collects what the routing of the prompts left unpainted in this view
-        (:func:`.scene_prompts.part_warnings`).
+        (:func:`.scene_prompts.part_warnings`), but for object prompts: an object one view does not show may be in
+        the next, so the run says once, at its end, which ones painted nothing (:func:`_make_units`).
+    :param painted: Collects the objects this view painted.
     """
     object_prompts = task_object_prompts(task, scene)
     per_part = needs_ids(task.prompt, object_prompts)
@@ -133,7 +137,9 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
         raise BadInput(f"task {task.name!r}: camera {unit.camera!r} sees no geometry at frame {unit.frame}")
     parts = scene_segments(result, task.prompt, object_prompts) if per_part else SceneSegments()
     if warnings is not None:
-        warnings += part_warnings(parts, object_prompts, scene)
+        warnings += part_warnings(parts, None, scene)
+    if painted is not None:
+        painted |= painted_objects(parts)
     metres, camera = result.metric()  # generators, and the records beside the depth files, are in metres
     rgb = generate(metres, result.mask, prompt=task.prompt, seed=unit.seed, generator=task.generator,
                    camera=camera, segments=parts.segments,
@@ -168,7 +174,7 @@ class Busy(BadInput):
 
 
 def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMapping, emit: Emit,
-             manifest: Manifest | None = None) -> dict[str, Path]:
+             manifest: Manifest | None = None, painted: set[str] | None = None) -> dict[str, Path]:
     """Produce the unit in a staging folder, put it in place whole, record it; return artifact kind → path.
 
     :param scene: The task's open scene.
@@ -177,6 +183,7 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
     :param mapping: The task's locked mapping.
     :param emit: Event sink; one ``artifact`` per file, after the unit is in place.
     :param manifest: The task's manifest; a new one when None.
+    :param painted: Collects the objects the unit painted (:func:`produce`).
     :raises Busy: When another run is producing the same unit right now.
     :return: Artifact kind → path; empty when another run finished the unit meanwhile.
     """
@@ -195,7 +202,7 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
         staging.mkdir()
         notes: list[str] = []
         try:
-            staged = produce(scene, task, unit, mapping, staging, notes)
+            staged = produce(scene, task, unit, mapping, staging, notes, painted)
             metric = scaled_mapping(mapping, unit_scale(scene)).to_dict()  # as the unit's depth files record it
             entry = manifest.make_entry(unit, staged, staging, {"spec": unit.spec, "mapping": metric,
                                                                  "blender": bpy.app.version_string})
@@ -321,7 +328,8 @@ def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: D
 
     :param cancel: Polled before each try; True raises :class:`~depth_addon.errors.Cancelled`.
     """
-    queue, waiting = list(todo), {}  # unit key → when this run last said it waits for it
+    queue, waiting, painted = list(todo), {}, set()  # unit key → when this run last said it waits for it
+    made_any = False
     while queue:
         if cancel is not None and cancel():
             raise Cancelled("batch cancelled")
@@ -330,7 +338,7 @@ def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: D
             emit("progress", fraction=round((counts["done"] + counts["skipped"]) / max(counts["units"], 1), 4),
                  message=f"{task.name} {unit.camera} frame {unit.frame}")
         try:
-            made_now = run_unit(scene, task, unit, mapping, emit, manifest)
+            made_now = run_unit(scene, task, unit, mapping, emit, manifest, painted)
         except Busy as exc:
             if time.monotonic() - waiting.get(unit.key, -WAIT_NOTE_S) >= WAIT_NOTE_S:  # said again every minute
                 emit("warning", message=f"{exc}; waiting for it after the other units", task=task.name)
@@ -340,6 +348,10 @@ def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: D
                 time.sleep(0.25)
             continue
         counts["done" if made_now else "skipped"] += 1
+        made_any = made_any or bool(made_now)
+    if made_any and {"generated", "texture", "render"} & set(task.outputs):  # once a run, not once a unit
+        for line in object_prompt_warnings(painted, task_object_prompts(task, scene), scene):
+            emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
 
 
 def plan_job(job: Job, raw: dict, emit: Emit) -> dict:

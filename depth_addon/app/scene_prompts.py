@@ -156,11 +156,28 @@ def part_warnings(parts: SceneSegments, object_prompts: dict[str, str] | None = 
     out = [f"no object matches the phrase {text!r}" for text in parts.unused]
     out += [f"no object matches {target!r} in the phrase {text!r}; it paints the objects no other phrase takes"
             for text, target in parts.unmatched if text not in parts.unused]
-    painted = {parts.objects[d["segment"]] for d in parts.decisions if "segment" in d and parts.objects}
-    for name in object_prompts or {}:
-        if name not in painted:
-            out.append(f"the object prompt of {name!r} paints nothing: {_unseen(scene, name, textured)}")
-    return out
+    return out + object_prompt_warnings(painted_objects(parts), object_prompts, scene, textured)
+
+
+def painted_objects(parts: SceneSegments) -> set[str]:
+    """The objects that some part of ``parts.decisions`` paints.
+
+    :param parts: A routing (:func:`scene_segments`, :func:`views_segments`).
+    """
+    return {d["object"] for d in parts.decisions if "object" in d}
+
+
+def object_prompt_warnings(painted: set[str], object_prompts: dict[str, str] | None, scene=None,
+                           textured=None) -> list[str]:
+    """One warning per object prompt whose object is not in ``painted``: it paints nothing.
+
+    :param painted: The objects the run painted (:func:`painted_objects`; a batch gathers them over its units).
+    :param object_prompts: The run's object prompts.
+    :param scene: The scene, to say why; None leaves the reason out.
+    :param textured: The objects the run was asked to texture (None or empty: every one it sees).
+    """
+    return [f"the object prompt of {name!r} paints nothing: {_unseen(scene, name, textured)}"
+            for name in object_prompts or {} if name not in painted]
 
 
 def _unseen(scene, name: str, textured=None) -> str:
