@@ -15,6 +15,7 @@ phrases and target words no part took, object prompts that paint nothing), :func
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 import bpy
@@ -59,8 +60,11 @@ class SceneSegments:
 
         :param names: Object names.
         """
-        of = np.array(self.objects, dtype=object)
-        return {n: idx for n in names if len(idx := np.flatnonzero(of == n))} if self.objects else {}
+        wanted, found = set(names), {}
+        for i, obj in enumerate(self.objects):  # one pass: a scene of thousands of objects stays fast
+            if obj in wanted:
+                found.setdefault(obj, []).append(i)
+        return {n: np.array(found[n], np.intp) for n in names if n in found}
 
     def only(self, names) -> SceneSegments:
         """The same routing with the decisions of the objects ``names`` alone (those a run textures, of all it
@@ -230,14 +234,24 @@ def assignment_lines(decisions: list[dict]) -> list[str]:
     """
     if not decisions:
         return ["every object: the whole prompt (one material)"]
-    return [f"{_name(d, decisions)}: {d['prompt']} ({d['reason']}" + (f": {d['detail']})" if d.get("detail") else ")")
+    parts = _parts_per_object(decisions)
+    return [f"{_name(d, parts)}: {d['prompt']} ({d['reason']}" + (f": {d['detail']})" if d.get("detail") else ")")
             for d in decisions]
 
 
-def _name(decision: dict, decisions: list[dict]) -> str:
-    """The part's object name when the object is one part, else ``object/material``."""
+def _parts_per_object(decisions: list[dict]) -> Counter:
+    """Object name → how many of ``decisions`` are its parts (counted once, so naming every part stays linear)."""
+    return Counter(d.get("object") for d in decisions)
+
+
+def _name(decision: dict, parts: Counter) -> str:
+    """The part's object name when the object is one part, else ``object/material``.
+
+    :param decision: One decision.
+    :param parts: :func:`_parts_per_object` of the run's decisions.
+    """
     obj = decision.get("object")
-    return obj if obj is not None and sum(d.get("object") == obj for d in decisions) == 1 else decision["part"]
+    return obj if obj is not None and parts[obj] == 1 else decision["part"]
 
 
 def assignment_summary(decisions: list[dict], limit: int = 6) -> str:
@@ -248,7 +262,8 @@ def assignment_summary(decisions: list[dict], limit: int = 6) -> str:
     """
     if not decisions:
         return "one material for every object"
-    shown = ", ".join(f"{_name(d, decisions)} {d['prompt']} ({d['reason']})" for d in decisions[:limit])
+    parts = _parts_per_object(decisions)
+    shown = ", ".join(f"{_name(d, parts)} {d['prompt']} ({d['reason']})" for d in decisions[:limit])
     return f"materials: {shown}" + (f" … and {len(decisions) - limit} more" if len(decisions) > limit else "")
 
 
