@@ -39,7 +39,8 @@ class SceneSegments:
     :param segments: H×W part index per pixel (-1 elsewhere), or None when the whole image has one prompt.
     :param prompts: One prompt per part index.
     :param decisions: Which material each part the view shows got and why (``part``, ``prompt``, ``reason``,
-        ``detail``, and ``segment``: its index in ``segments``); parts hidden behind others are left out.
+        ``detail``, ``segment``: its index in ``segments``, and ``object``: its object, ``objects[segment]``); parts
+        hidden behind others are left out.
     :param unused: Phrases of the prompt that no part the view shows received.
     :param texts: One text per part index, as the user typed it: the part's phrase of the scene prompt, or its
         object prompt (what a free-text generator reads; :func:`~depth_addon.generation.base.region_prompts`).
@@ -73,10 +74,9 @@ class SceneSegments:
         :param names: Object names, or None.
         """
         keep = set(names or ())
-        if not keep or not self.objects:
+        if not keep:
             return self
-        return replace(self, decisions=[d for d in self.decisions
-                                        if "segment" not in d or self.objects[d["segment"]] in keep])
+        return replace(self, decisions=[d for d in self.decisions if "object" not in d or d["object"] in keep])
 
 
 def _missing(name: object, names: list[str]) -> str:
