@@ -178,3 +178,17 @@ def test_free_text_generators_get_no_unknown_word_warnings() -> None:
     assert prompt_warnings("lush grass, zzyzx", {"Box": "glorp"}, generator="diffusers") == []
     assert prompt_warnings("grass,, stone", generator="diffusers") == [
         "1 empty phrase in the prompt (a lone comma, or nothing between commas): ignored"]
+
+
+def test_objects_find_names_holding_a_comma() -> None:
+    """``--objects`` (and ``--cameras``) split at commas, but an object whose name holds one is found as the scene
+    has it; a name that is no object is still refused."""
+    build_demo_scene(bpy.context.scene, (32, 32))
+    bpy.data.objects["Column"].name = "Col, umn"
+    code, events = run("texture", "--dry-run", "--prompt", "stone", "--objects", "Col, umn,Box", "--object-prompt",
+                       "Col, umn=gold metal")
+    assert code == 0, events
+    parts = {e["part"].split("/")[0]: e for e in events if e["event"] == "part"}
+    assert set(parts) == {"Col, umn", "Box"} and parts["Col, umn"]["prompt"] == "gold metal"
+    code, events = run("texture", "--dry-run", "--prompt", "stone", "--objects", "Col,Box")
+    assert code != 0 and any("'Col', which is no object" in e.get("message", "") for e in events), events

@@ -53,6 +53,28 @@ def object_prompts(args: argparse.Namespace) -> dict[str, str]:
     return out
 
 
+def scene_names(text: str | None) -> list[str] | None:
+    """Comma-separated object names (``--objects``, ``--cameras``), read after the file is open: a name that holds
+    a comma itself is found when an object of the open scene has it (the longest such name wins).
+
+    :param text: The option's value.
+    :return: The names, or None when ``text`` is empty or None.
+    :raises BadInput: For text that names nothing (only commas and spaces).
+    """
+    if not text:
+        return None
+    known = {o.name for o in bpy.context.scene.objects} if bpy.context.scene is not None else set()
+    pieces, names, i = text.split(","), [], 0
+    while i < len(pieces):
+        end = next((j for j in range(len(pieces), i + 1, -1) if ",".join(pieces[i:j]).strip() in known), i + 1)
+        if name := ",".join(pieces[i:end]).strip():
+            names.append(name)
+        i = end
+    if not names:
+        raise BadInput(f"expected comma-separated names, got {text!r}")
+    return names
+
+
 def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
     """``texture --dry-run``: the assignment of materials to parts, printed, nothing generated or written.
 
@@ -62,9 +84,7 @@ def dry_run(args: argparse.Namespace, events: EventSink) -> dict:
     """
     open_blend(args.blend, events)
     scene = bpy.context.scene
-    names = [n.strip() for n in (getattr(args, "objects", None) or "").split(",") if n.strip()]
-    if getattr(args, "objects", None) and not names:
-        raise BadInput(f"expected comma-separated names, got {args.objects!r}")
+    names = scene_names(getattr(args, "objects", None)) or []
     check_objects(names, [o.name for o in scene.objects], scene)  # as the run refuses them
     prompts = run_object_prompts(scene, object_prompts(args))  # as a run merges them
     depth = api.render_depth(scene, getattr(args, "camera", None), args.resolution, args.engine, ids=True)

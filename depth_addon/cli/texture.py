@@ -36,7 +36,7 @@ from ..io.outdir import OutputDir
 from ..texturing.raster import MAX_SIZE, MIN_SIZE
 from ..texturing.views import PLACEMENTS
 from .common import EventSink, add_resolution, check_range, open_blend, versions, warn
-from .parts import add_part_arguments, dry_run, object_prompts, report_parts
+from .parts import add_part_arguments, dry_run, object_prompts, report_parts, scene_names
 from .texture_files import Artifact, relative, save_textures
 
 if TYPE_CHECKING:
@@ -108,7 +108,8 @@ def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
                        "view (by default it comes first, so what the camera sees keeps its detail)")
     group.add_argument("--placement", choices=PLACEMENTS, default="orbit", help="how --views are placed")
     group.add_argument("--view-size", type=int, default=512, help="pixels on the longer side of each view")
-    group.add_argument("--objects", metavar="A,B", help="objects to texture (default: every visible mesh)")
+    group.add_argument("--objects", metavar="A,B", help="objects to texture (default: every visible mesh); a name "
+                       "with a comma is found as the scene has it")
     group.add_argument("--no-conditioning", action="store_true", help="do not condition views on earlier ones")
 
 
@@ -255,11 +256,11 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
     :return: The summary for the ``done`` event (``timings``).
     """
     start = time.perf_counter()
-    prompts = object_prompts(args)
+    prompts, objects = object_prompts(args), scene_names(getattr(args, "objects", None)) or ()
     run = api.texture_scene(camera=getattr(args, "camera", None), prompt=args.prompt, seed=args.seed,
                             generator=args.generator, out_dir=out.staging, resolution=args.resolution,
                             engine=args.engine, progress=events.progress, object_prompts=prompts,
-                            maps=getattr(args, "maps", False), objects=_names(getattr(args, "objects", None)) or ())
+                            maps=getattr(args, "maps", False), objects=objects)
     report_parts(events, args.prompt, run.parts.decisions)
     warnings = list(run.warnings) + list(run.notes)
     if not getattr(args, "objects", None):  # every object was asked for: say which ones cannot take it
@@ -288,15 +289,6 @@ def texture_and_save(args: argparse.Namespace, events: EventSink, out: OutputDir
 # --- multi-view and bake -------------------------------------------------------------------------------
 
 
-def _names(text: str | None) -> list[str] | None:
-    if not text:
-        return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise BadInput(f"expected comma-separated names, got {text!r}")
-    return names
-
-
 
 def _json_default(value: object) -> object:
     if isinstance(value, np.generic):
@@ -313,7 +305,7 @@ def _views(args: argparse.Namespace, scene: bpy.types.Scene) -> tuple[list[str] 
     :return: ``(cameras, count)``; one of them is None unless both were left out.
     :raises BadInput: For ``--views`` below 1, or ``--bake`` alone without a scene camera.
     """
-    cameras = _names(args.cameras)
+    cameras = scene_names(args.cameras)
     count = args.views
     if count is None and cameras is None:  # --bake alone: the scene camera's single view
         if scene.camera is None:
@@ -349,7 +341,7 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
     view_size = max(args.resolution) if getattr(args, "resolution", None) else args.view_size
     prompts = object_prompts(args)
     result = api.texture_multiview(
-        scene, objects=_names(args.objects), cameras=cameras, views=count or 4, placement=args.placement,
+        scene, objects=scene_names(args.objects), cameras=cameras, views=count or 4, placement=args.placement,
         prompt=args.prompt, seed=args.seed, generator=args.generator, bake_size=bake, view_size=view_size,
         engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress,
         scene_view=not getattr(args, "no_scene_view", False), maps=_shading(args) != "EMISSION",
