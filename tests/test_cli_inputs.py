@@ -192,3 +192,22 @@ def test_objects_find_names_holding_a_comma() -> None:
     assert set(parts) == {"Col, umn", "Box"} and parts["Col, umn"]["prompt"] == "gold metal"
     code, events = run("texture", "--dry-run", "--prompt", "stone", "--objects", "Col,Box")
     assert code != 0 and any("'Col', which is no object" in e.get("message", "") for e in events), events
+
+
+def test_a_blank_object_prompt_is_refused_everywhere(tmp_path: Path) -> None:
+    """An object prompt with no text is refused by the API and by a job file, as ``--object-prompt NAME=`` is (it
+    painted the object with an empty prompt, and said nothing); nothing is written."""
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    for text in ("", "   "):
+        with pytest.raises(BadInput, match="the object prompt of 'Sphere' is empty"):
+            api.texture_scene(scene, prompt="stone", object_prompts={"Sphere": text}, compositor=False)
+    assert not any(i.name.startswith("Depth Generated") for i in bpy.data.images)
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"tasks": [{"name": "shot", "blend": str(blend), "prompt": "stone",
+                                          "resolution": [32, 32], "object_prompts": {"Sphere": " "}}]}))
+    code, events = run("batch", str(job))
+    assert code != 0 and any("task 'shot'" in e.get("message", "") and "is empty" in e.get("message", "")
+                             for e in events), events
+    assert not (tmp_path / "out").exists()

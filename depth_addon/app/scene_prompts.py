@@ -87,14 +87,19 @@ def _missing(name: object, names: list[str]) -> str:
 
 
 def check_object_prompts(object_prompts: dict[str, str] | None, names: list[str]) -> dict[str, str]:
-    """``object_prompts`` when every key names an object of ``names``.
+    """``object_prompts`` when every key names an object of ``names`` and every prompt says something.
 
-    :raises BadInput: For a missing object, with the closest names suggested.
+    :raises BadInput: For a missing object, with the closest names suggested, or a prompt that is not text or is
+        blank (it would paint the object with no prompt at all; the sidebar and ``--object-prompt`` leave such an
+        object to the scene prompt, or refuse it).
     """
     object_prompts = dict(object_prompts or {})
-    for name in object_prompts:
+    for name, text in object_prompts.items():
         if not isinstance(name, str) or name not in names:
             raise BadInput(f"an object prompt (--object-prompt, object_prompts) names {_missing(name, names)}")
+        if not isinstance(text, str) or not text.strip():
+            raise BadInput(f"the object prompt of {name!r} is {'empty' if isinstance(text, str) else repr(text)}: "
+                           "give it a text, or leave the object out to let the scene prompt paint it")
     return object_prompts
 
 
