@@ -170,3 +170,20 @@ def test_a_new_seed_for_one_object_stays_out_of_the_other_objects_records(kind: 
     wall, _holder = provenance_props.find(bpy.data.objects["Wall"])
     assert regenerate._prompt_of(sphere, "Sphere") == "gold"
     assert regenerate._prompt_of(wall, "Wall") == regenerate._prompt_of(sphere, "Wall")  # what it was painted with
+
+
+def test_one_object_leaves_an_object_named_after_it_with_a_slash_alone() -> None:
+    """Regenerating "Sphere" alone repaints no pixel of an object called "Sphere/2" (a part of "Sphere" used to be
+    any part whose name started with "Sphere/"), and takes only Sphere's own prompt."""
+    scene = small_scene()
+    bpy.data.objects["Cube.001"].name = "Sphere/2"
+    run = api.texture_scene(scene, prompt=PROMPT, seed=3, compositor=False,
+                            object_prompts={"Sphere/2": "polished gold metal"})
+    lit = images.array_from_image(run.image).copy()
+    ids = api.render_depth(scene, ids=True)
+    other = ids.object_ids == ids.objects.index("Sphere/2")
+    assert other.any()
+    record, _image = regenerate.find_record(bpy.data.objects["Sphere"])
+    assert regenerate._prompt_of(record, "Sphere") == "brick"
+    regenerate.regenerate(bpy.data.objects["Sphere"], scene, seed=4, only_this=True)
+    assert np.array_equal(images.array_from_image(run.image)[other], lit[other])

@@ -152,9 +152,17 @@ def _others_record(original: dict, new: dict) -> dict:
 def _prompt_of(record: dict, name: str) -> str:
     """The prompt object ``name`` was painted with in a per-object record (the scene prompt otherwise)."""
     for d in record.get("options", {}).get("parts") or []:
-        if d["part"] == name or d["part"].startswith(f"{name}/"):
+        if _of_object(d, name):
             return d["prompt"]
     return record["prompt"]
+
+
+def _of_object(decision: dict, name: str) -> bool:
+    """Whether ``decision`` is a part of object ``name``: its ``object`` (an object called ``name/x`` is another
+    object); in records made before decisions named their object, its part is ``name`` or ``name/material``."""
+    if "object" in decision:
+        return decision["object"] == name
+    return decision["part"] == name or decision["part"].startswith(f"{name}/")
 
 
 def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: str, target, camera,
@@ -248,7 +256,7 @@ def _inside(parts: SceneSegments, name: str) -> np.ndarray:
 
     :raises BadInput: When the object shows no pixel.
     """
-    ids = [d["segment"] for d in parts.decisions if d["part"] == name or d["part"].startswith(f"{name}/")]
+    ids = [d["segment"] for d in parts.decisions if _of_object(d, name)]
     inside = np.isin(parts.segments, ids)
     if not inside.any():
         raise BadInput(f"{name!r} is not in the capture camera's view; nothing of it to repaint")
