@@ -17,7 +17,7 @@ from ...texturing import map_fusion
 from ...texturing import provenance as prov
 from ...texturing.fusion import View
 from .. import images
-from . import multiview, projection, uv_bake
+from . import bake_apply, multiview, projection, uv_bake
 from . import provenance as provenance_props
 
 N_IMAGE = f"{projection.NODE_PREFIX} Image"
@@ -97,25 +97,22 @@ def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_siz
     :param bake_size: Texture side.
     :param padding: Island padding in texels.
     :param shading: ``EMISSION`` or ``PRINCIPLED``; ``AUTO``: ``PBR`` for a relightable projection (its maps are
-        baked too, and stay relightable), else ``EMISSION``; ``PBR`` or ``PBR_DISPLACEMENT`` need one.
-    :raises BadInput: When an object shows no projection, or for the usual bake refusals.
+        baked too, and stay relightable), else ``EMISSION``; ``PBR`` or ``PBR_DISPLACEMENT`` need every chosen
+        projection to be relightable.
+    :raises BadInput: When an object shows no projection, a lit one is asked to bake relightable, or for the usual
+        bake refusals; the checks that concern every group run before any is baked.
     """
     scene = scene or bpy.context.scene
     chosen = [o for o in scene.objects if projection.is_projected(o)] if objects is None else list(objects)
     if not chosen:
         raise BadInput("no projected objects to bake")
-    targets = uv_bake.bake_targets(scene, chosen)
-    groups: dict[tuple[str, str], list] = {}
-    parts = {}
-    for obj in targets:
-        projector, image, depth_image = projection_parts(obj)
-        key = (projector.name, image.name)
-        groups.setdefault(key, []).append(obj)
-        parts[key] = (projector, image, depth_image)
+    groups, parts = _groups(uv_bake.bake_targets(scene, chosen))
+    found = {key: projection_maps(objs[0]) for key, objs in groups.items()}
+    _check_groups(groups, found, shading)
     result = None
     for key, objs in groups.items():
         projector, image, depth_image = parts[key]
-        maps = projection_maps(objs[0])
+        maps = found[key]
         view = projection_view(projector, image, depth_image, maps)
         how = ("PBR" if maps else "EMISSION") if shading == "AUTO" else shading
         source = provenance_props.read(image)
@@ -138,3 +135,34 @@ def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_siz
             result.objects += done.objects
             result.warnings += done.warnings
     return result
+
+
+def _groups(targets: list) -> tuple[dict[tuple[str, str], list], dict[tuple[str, str], tuple]]:
+    """The targets grouped by the projection they show (projector and image), and each group's parts
+    (:func:`projection_parts`)."""
+    groups: dict[tuple[str, str], list] = {}
+    parts = {}
+    for obj in targets:
+        projector, image, depth_image = projection_parts(obj)
+        key = (projector.name, image.name)
+        groups.setdefault(key, []).append(obj)
+        parts[key] = (projector, image, depth_image)
+    return groups, parts
+
+
+def _check_groups(groups: dict[tuple[str, str], list], found: dict[tuple[str, str], dict], shading: str) -> None:
+    """Refuse the whole bake before any group is baked: a lit projection asked to bake relightable, or an image
+    a group would write that is the user's (a refusal half-way would leave some objects baked).
+
+    :raises BadInput: Naming the objects.
+    """
+    if shading in bake_apply.RELIGHTABLE:
+        lit = [o.name for key, objs in groups.items() if not found[key] for o in objs]
+        if lit:
+            many = len(lit) > 1
+            raise BadInput(f"{', '.join(map(repr, lit))} show{'' if many else 's'} a lit projection (no material "
+                           f"maps): {shading} shading bakes relightable projections only; project "
+                           f"{'them' if many else 'it'} again with Relightable (PBR) on, or bake As Projected")
+    for key, objs in groups.items():
+        bake_apply.check_images_free(objs, "bake")
+        bake_apply.check_maps_free(objs, map_fusion.BAKED if found[key] else ())

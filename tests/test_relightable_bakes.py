@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Baking relightable projections as a look-dev artist does: several projections baked at once, relightable and
+lit ones side by side; a refusal changes nothing, and the result names every object's maps."""
+
+from __future__ import annotations
+
+import bpy
+import pytest
+from test_multiview import snapshot
+
+from depth_addon import api
+from depth_addon.app import writeback
+from depth_addon.blender.demo_scene import build_demo_scene
+from depth_addon.blender.writeback import bake_apply, projection
+from depth_addon.errors import BadInput
+
+
+def two_projections(second_maps: bool) -> tuple[bpy.types.Scene, bpy.types.Object, bpy.types.Object]:
+    """The demo scene with a relightable projection on the box and another one (relightable when ``second_maps``,
+    else lit) from a second camera on the sphere."""
+    scene = build_demo_scene(bpy.context.scene, (48, 48))
+    box, sphere = bpy.data.objects["Box"], bpy.data.objects["Sphere"]
+    api.texture_scene(scene, prompt="polished metal", seed=2, compositor=False, maps=True, objects=[box])
+    other = scene.camera.copy()
+    scene.collection.objects.link(other)
+    other.location.x += 0.3
+    api.texture_scene(scene, camera=other, prompt="oak wood", seed=2, compositor=False, maps=second_maps,
+                      objects=[sphere])
+    return scene, box, sphere
+
+
+@pytest.mark.parametrize("shading", ["PBR", "PBR_DISPLACEMENT"])
+def test_baking_a_lit_projection_as_relightable_is_refused_before_anything_is_baked(shading) -> None:
+    """One of the chosen projections is lit: nothing is baked (the relightable one is not baked alone first), and the
+    message names the lit object and says what to do in the sidebar, not a command-line flag."""
+    scene, box, sphere = two_projections(second_maps=False)
+    before = snapshot()
+    with pytest.raises(BadInput, match="'Sphere' shows a lit projection") as refused:
+        writeback.bake_projection(scene, [box, sphere], 32, shading=shading)
+    assert "--maps" not in str(refused.value) and "Relightable (PBR)" in str(refused.value)
+    assert snapshot() == before
+    assert projection.is_projected(box) and not bake_apply.is_baked(box)
+
+
+def test_the_bake_operator_refuses_a_lit_projection_for_relightable_shading(addon) -> None:
+    scene, box, sphere = two_projections(second_maps=False)
+    before = snapshot()
+    with pytest.raises(RuntimeError, match="'Sphere' shows a lit projection") as refused:
+        bpy.ops.depth.bake_textures(bake_size="512", shading="PBR")
+    assert "--maps" not in str(refused.value)
+    assert snapshot() == before and projection.is_projected(box)
+    assert bpy.ops.depth.bake_textures(bake_size="512") == {"FINISHED"}  # As Projected: each as it is
+    assert bake_apply.is_baked(box) and bake_apply.is_baked(sphere)
+
