@@ -52,3 +52,15 @@ def test_the_bake_operator_refuses_a_lit_projection_for_relightable_shading(addo
     assert bpy.ops.depth.bake_textures(bake_size="512") == {"FINISHED"}  # As Projected: each as it is
     assert bake_apply.is_baked(box) and bake_apply.is_baked(sphere)
 
+
+def test_baking_two_relightable_projections_names_the_maps_of_both() -> None:
+    """Objects of two projectors are baked from two views; the result holds every object's maps and sizes."""
+    scene, box, sphere = two_projections(second_maps=True)
+    result = writeback.bake_projection(scene, None, 32)
+    assert set(result.images) == {"Box", "Sphere"}
+    assert set(result.maps) == {"Box", "Sphere"}, set(result.maps)
+    assert all(set(maps) == set(bake_apply.MAP_SUFFIX) for maps in result.maps.values())
+    assert result.sizes == {"Box": 32, "Sphere": 32}
+    for name in ("Box", "Sphere"):
+        bsdf = next(n for n in result.materials[name].node_tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+        assert bsdf.inputs["Metallic"].links[0].from_node.image == result.maps[name]["metallic"]

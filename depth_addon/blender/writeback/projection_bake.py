@@ -99,6 +99,7 @@ def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_siz
     :param shading: ``EMISSION`` or ``PRINCIPLED``; ``AUTO``: ``PBR`` for a relightable projection (its maps are
         baked too, and stay relightable), else ``EMISSION``; ``PBR`` or ``PBR_DISPLACEMENT`` need every chosen
         projection to be relightable.
+    :return: Every group's result in one: each object's image, material, maps and size.
     :raises BadInput: When an object shows no projection, a lit one is asked to bake relightable, or for the usual
         bake refusals; the checks that concern every group run before any is baked.
     """
@@ -130,9 +131,10 @@ def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_siz
         if result is None:
             result = done
         else:
-            for attr in ("images", "materials", "uv_maps", "coverage"):
+            for attr in ("images", "materials", "uv_maps", "coverage", "maps", "sizes", "density"):
                 getattr(result, attr).update(getattr(done, attr))
             result.objects += done.objects
+            result.views += done.views
             result.warnings += done.warnings
     return result
 
