@@ -25,7 +25,7 @@ from ..camera import CameraModel
 from . import _ops
 from .base import resize_depth, validate_depth
 from .baseline import DEFAULT_FOV_DEG, linear_to_srgb, srgb_to_linear
-from .maps import FINISH_ROUGHNESS, METALLIC, ROUGHNESS, Layers
+from .maps import FINISH_ROUGHNESS, MAPS, METALLIC, ROUGHNESS, Layers
 from .prompt import parse_prompt
 from .regional import prompt_masks
 from .segments import choose_style
@@ -123,6 +123,9 @@ def generate_layers(gen, depth: np.ndarray, mask: np.ndarray | None, prompt: str
                     camera: CameraModel | None, **kwargs) -> Layers:
     """The lit image and its maps from any generator: its own (``generate_maps``) or estimated from its image.
 
+    Every map of :data:`~.maps.MAPS` is returned: those a generator's ``generate_maps`` leaves out (a plug-in that
+    gives only some) are estimated from its image, its own kept as they are.
+
     :param gen: A generator.
     :param depth: H×W planar depth (``inf`` background).
     :param mask: H×W bool geometry, or None.
@@ -131,10 +134,15 @@ def generate_layers(gen, depth: np.ndarray, mask: np.ndarray | None, prompt: str
     :param camera: The depth's camera (a default one when None).
     :param kwargs: Further ``generate`` keywords (``progress``, ``cancel``, ``size`` …).
     """
+    own: dict = {}
     if callable(getattr(gen, "generate_maps", None)):
-        return gen.generate_maps(depth, mask, prompt=prompt, seed=seed, camera=camera, **kwargs)
-    rgb = np.asarray(gen.generate(depth, mask, prompt=prompt, seed=seed, camera=camera, **kwargs), np.float32)
-    rgb = rgb[..., :3]
+        layers = gen.generate_maps(depth, mask, prompt=prompt, seed=seed, camera=camera, **kwargs)
+        if all(name in layers.maps for name in MAPS):
+            return layers
+        rgb, own = layers.rgb, dict(layers.maps)
+    else:
+        rgb = gen.generate(depth, mask, prompt=prompt, seed=seed, camera=camera, **kwargs)
+    rgb = np.asarray(rgb, np.float32)[..., :3]
     d, m = validate_depth(depth, mask)
     h, w = rgb.shape[:2]
     if d.shape != (h, w):
@@ -148,4 +156,5 @@ def generate_layers(gen, depth: np.ndarray, mask: np.ndarray | None, prompt: str
         if where is not None:
             rough, metal = material_values(text, seed)
             maps["roughness"][where & m], maps["metallic"][where & m] = rough, metal
+    maps.update(own)
     return Layers(rgb, maps)
