@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The UV maps a bake unwraps: objects hidden in the viewport, and a user's map that has our map's name."""
+"""The UV maps a bake unwraps: objects hidden in the viewport, a user's map that has our map's name, and one that
+has no area."""
 
 from __future__ import annotations
 
@@ -93,3 +94,28 @@ def test_baking_a_projection_names_the_objects_it_unwrapped():
     api.texture_scene(scene, prompt="red brick", compositor=False)
     result = projection_bake.bake_projection(scene, bake_size=32)
     assert any("'Ground', 'Cube' had no UV map" in w for w in result.warnings), result.warnings
+
+
+def test_a_users_uv_map_without_area_is_kept_and_the_object_unwrapped():
+    """A UV map whose faces all sit on one point (an import that wrote zeros) or outside the 0-1 square holds no
+    texel: the object is unwrapped into a new map and baked with its maps, not left as "seen by no view"; the
+    user's map stays as it was and stays active."""
+    for where in ((0.0, 0.0), (1.6, 2.3)):
+        bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+        scene = bpy.context.scene
+        _ground, cube = block_scene()
+        mine = cube.data.uv_layers.new(name="Imported")
+        for corner in mine.data:
+            corner.uv = where
+        before = np.empty(len(cube.data.loops) * 2, np.float32)
+        mine.data.foreach_get("uv", before)
+        result = app_multiview.texture_multiview(scene, objects=[cube], views=2, bake_size=32, view_size=48,
+                                                 prompt="red brick", maps=True, shading="PBR")
+        assert bake_apply.is_baked(cube) and result.uv_maps["Cube"] == uv_bake.UV_NAME, result.warnings
+        assert result.coverage["Cube"] > 0.3 and set(result.maps["Cube"]) == set(bake_apply.MAP_SUFFIX)
+        assert any("'Imported'" in w and "no area" in w for w in result.warnings), result.warnings
+        after = np.empty_like(before)
+        cube.data.uv_layers["Imported"].data.foreach_get("uv", after)
+        assert np.array_equal(after, before) and cube.data.uv_layers.active.name == "Imported"
+        bake_apply.remove_bake()
+        assert list(cube.data.uv_layers.keys()) == ["Imported"]

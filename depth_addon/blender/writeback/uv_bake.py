@@ -4,7 +4,7 @@
 * :func:`bake_targets` validates the objects (meshes with faces, local data) and refuses bad ones
   with a message before anything changes.
 * :func:`ensure_uv_maps` gives every target a usable UV map: its active one, or a new ``Depth UV``
-  map made with Smart UV Project when it has none or its islands overlap (the user's maps are
+  map made with Smart UV Project when it has none, its islands overlap or it has no area (the user's maps are
   never edited; added maps are recorded so :func:`remove_added_uv` takes them away again).
 * :func:`surface_triangles` reads the evaluated mesh (modifiers applied) as world-space corner
   positions, normals and UVs for :func:`~depth_addon.texturing.raster.rasterize_uv`.
@@ -103,12 +103,17 @@ def surface_triangles(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, uv_
     return uv[tris], world[corner_vert[tris]], nrm[tris]
 
 
-def _overlap(mesh: bpy.types.Mesh, uv_name: str) -> float:
+def _unusable(mesh: bpy.types.Mesh, uv_name: str, overlap_limit: float) -> str | None:
+    """Why the UV map cannot take a bake: ``overlap`` (islands claim the same texels), ``empty`` (its faces cover no
+    texel of the 0-1 square: all on one point, or outside it), or None when it can."""
     tris, co, corner_vert, uv = _corner_data(mesh, uv_name)
     if len(tris) == 0:
-        return 0.0
+        return None
     dummy = np.zeros((len(tris), 3, 3), np.float32)
-    return rasterize_uv(uv[tris], dummy, dummy, _OVERLAP_PROBE).overlap
+    probe = rasterize_uv(uv[tris], dummy, dummy, _OVERLAP_PROBE)
+    if probe.count == 0:
+        return "empty"
+    return "overlap" if probe.overlap > overlap_limit else None
 
 
 def _element_flags(mesh: bpy.types.Mesh) -> dict:
@@ -202,8 +207,8 @@ def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERL
                    new: bool = False, notes: list[str] | None = None) -> dict[str, str]:
     """The UV map to bake each object into, adding ``Depth UV`` where needed.
 
-    A mesh without UV maps, or whose active map has overlapping islands, gets a new map (made
-    with Smart UV Project, never made active, so the user's own maps and their order stay as
+    A mesh without UV maps, or whose active map has overlapping islands or no area in the 0-1 square, gets a new map
+    (made with Smart UV Project, never made active, so the user's own maps and their order stay as
     they were); with ``new`` every mesh does (a layout made for the bake, when the user's wastes the
     texture). Meshes shared by several objects are handled once.
 
@@ -223,13 +228,14 @@ def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERL
             result[obj.name] = mesh[KEY_UV_ADDED]
             continue
         active = mesh.uv_layers.active
-        if not new and active is not None and _overlap(mesh, active.name) <= overlap_limit:
+        unusable = _unusable(mesh, active.name, overlap_limit) if not new and active is not None else None
+        if not new and active is not None and unusable is None:
             result[obj.name] = active.name
             continue
         if mesh.name not in todo:
             todo[mesh.name] = obj
         result[obj.name] = UV_NAME
-        why[obj.name] = "none" if active is None else "new" if new else f"overlap {active.name}"
+        why[obj.name] = "none" if active is None else "new" if new else f"{unusable} {active.name}"
     added = []
     for mesh_name, obj in todo.items():
         mesh = bpy.data.meshes[mesh_name]
@@ -258,7 +264,7 @@ def added_notes(added: dict[str, tuple[str, str]]) -> list[str]:
     """Lines telling the user which objects were unwrapped into a UV map made for the bake, and why.
 
     :param added: Object name → (reason: ``none`` (it had no UV map), ``overlap <map>`` (its active map's islands
-        overlap) or ``new`` (asked for), name of the UV map added).
+        overlap), ``empty <map>`` (its active map covers no texel) or ``new`` (asked for), name of the UV map added).
     """
     groups: dict[tuple[str, str], list[str]] = {}
     for name, key in added.items():
@@ -272,6 +278,9 @@ def added_notes(added: dict[str, tuple[str, str]]) -> list[str]:
         elif reason.startswith("overlap "):
             lines.append(f"{who}: the active UV map {reason[8:]!r} has overlapping islands, so {made}; "
                          "your UV maps are kept as they were")
+        elif reason.startswith("empty "):
+            lines.append(f"{who}: the active UV map {reason[6:]!r} has no area in the 0-1 UV square (its faces lie "
+                         f"on one point or outside it), so {made}; your UV maps are kept as they were")
         else:
             lines.append(f"{who}: {made} (your UV maps are kept as they were)")
     return lines
