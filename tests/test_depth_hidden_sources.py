@@ -10,6 +10,7 @@ from __future__ import annotations
 import bpy
 import depth_scenes
 import numpy as np
+import pytest
 
 from depth_addon.blender.depth.render import render_depth
 
@@ -88,3 +89,20 @@ def test_collection_instance_leaves_out_a_hidden_child_collection() -> None:
     depth_scenes.assert_matches_cycles(scene, "a collection instance whose child collection is hidden from render")
     ref = render_depth(scene, engine="cycles").depth
     assert np.isfinite(ref).all() and ref[15, 30] > 5.5, "the hidden child collection's cube is not rendered"
+
+
+@pytest.mark.parametrize("kind", ["VERTS", "FACES"])
+def test_the_child_a_mesh_instances_is_drawn_only_as_its_instances(kind: str) -> None:
+    """A render draws the child of a vertex or face instancer only on the vertices or faces, never where the child
+    itself is (here the instancer's origin, where no vertex or face lies), though the viewport shows it there."""
+    scene = depth_scenes._base()
+    instancer = _points()
+    if kind == "FACES":
+        instancer.data.clear_geometry()
+        instancer.data.from_pydata([(-1.4, -0.2, 0.0), (-1.0, -0.2, 0.0), (-1.0, 0.2, 0.0), (-1.4, 0.2, 0.0)], [],
+                                   [(0, 1, 2, 3)])
+    instancer.instance_type = kind
+    depth_scenes._cube("Child", 0.4, (0.0, 0.0, 0.0)).parent = instancer
+    depth_scenes.assert_matches_cycles(scene, f"the child of a {kind} instancer")
+    ref = render_depth(scene, engine="cycles").depth
+    assert ref[15, 20] > 5.0, "no instance is at the instancer's origin: the plane is seen there"

@@ -2,7 +2,9 @@
 """Render visibility of objects and instances in one view layer, as Cycles writes them into its Z pass.
 
 Hidden from render (object or collection), excluded or *indirect only* collections and camera ray visibility off
-hide an object; for an instance the instancer's and the instanced object's camera visibility both count.
+hide an object; for an instance the instancer's and the instanced object's camera visibility both count. The child
+of a mesh that instances on its vertices or faces renders only as those instances, not where it is itself (the
+viewport depsgraph shows it there too).
 
 Whether an instanced object that is itself hidden from render is drawn depends on how it is instanced (measured
 with Blender 5.0): a render drops it from collection instances (empties, particles set to a collection, geometry
@@ -74,11 +76,13 @@ class RenderVisibility:
             or may not render (it is then kept).
         """
         ob = inst.object.original
-        if not inst.is_instance or inst.parent is None:
+        if not inst.is_instance or inst.parent is None or inst.parent.original == ob:  # itself, or its own geometry
+            if not render and ob.parent is not None and ob.parent.instance_type in ("VERTS", "FACES"):
+                return HIDDEN  # drawn only as its parent's instances: a render leaves out the object itself
             return self.object_state(ob)
         parent = inst.parent.original
         state = self.object_state(parent)
-        if state is HIDDEN or ob == parent:
+        if state is HIDDEN:
             return state
         if not ob.visible_camera:
             return HIDDEN
