@@ -105,6 +105,35 @@ def test_a_frame_that_only_moves_an_object_does_not_evaluate() -> None:
     assert assert_fresh(scene, "an animated move") == 0
 
 
+def test_a_frame_that_animates_only_a_material_does_not_evaluate() -> None:
+    scene = render_level_scene()
+    mirrored = bpy.data.objects["Mirrored"]
+    mat = bpy.data.materials.new("Animated")
+    mirrored.data.materials.append(mat)
+    for frame, value in ((1, 0.1), (10, 0.9)):
+        mat.roughness = value
+        mat.keyframe_insert("roughness", frame=frame)
+    scene.frame_set(1)
+    render_depth(scene, engine="gpu")
+    geometry: list[bool] = []  # Blender 5.3 reports a geometry update for a material change: that one renders
+
+    def note(_scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
+        geometry.extend(u.is_updated_geometry for u in depsgraph.updates if u.id.original == mirrored)
+
+    bpy.app.handlers.frame_change_post.append(note)
+    try:
+        scene.frame_set(10)
+    finally:
+        bpy.app.handlers.frame_change_post.remove(note)
+    made = assert_fresh(scene, "an animated material")
+    assert made == any(geometry), "a frame that changes no geometry evaluated it"
+    mirrored.visible_camera = False  # a shading update too, which changes what is drawn
+    assert assert_fresh(scene, "camera visibility off") == 1
+    depth_scenes.assert_matches_cycles(scene, "camera visibility off")
+    mirrored.visible_camera = True
+    assert assert_fresh(scene, "camera visibility on") == 1
+
+
 def test_an_edit_of_one_object_reads_only_its_mesh(monkeypatch) -> None:
     scene = render_level_scene()
     render_depth(scene, engine="gpu")

@@ -2,17 +2,13 @@
 """GPU batches of evaluated meshes, kept between depth renders and rebuilt only when geometry changes.
 
 One entry per drawn mesh (see :class:`~.depth_scene.SceneInstances` keys). Entries live in a
-process-wide cache; a ``depsgraph_update_post`` / ``frame_change_post`` handler marks the objects
-whose geometry changed (``is_updated_geometry``), and every render with a new instance walk also compares
-vertex and triangle counts, so a stale batch is never drawn (the walk is reused only while nothing drawable
-was updated, and then the entries are too). Object and camera transforms are uniforms, not
+process-wide cache; a ``depsgraph_update_post`` / ``frame_change_post`` handler feeds :mod:`.updates`, which
+marks the objects whose geometry changed (``is_updated_geometry``), and every render with a new instance walk
+also compares vertex and triangle counts, so a stale batch is never drawn (the walk is reused only while nothing
+drawable was updated, and then the entries are too). Object and camera transforms are uniforms, not
 geometry: moving things never re-uploads, and a deformed mesh whose triangles are unchanged (an animated
-frame) uploads only its positions. Any update other than a pure transform bumps
-:func:`settings_generation` (cached visibility decisions) and :func:`scene_generation` (the cached
-instance walk), and the user's bump :func:`render_generation` (render-level geometry, :mod:`.rendered`).
-The objects that only moved (a transform, also an animated one) are listed by :func:`moved_since`
-instead: the walks kept patch their matrices (:func:`.scene.moved`), and moving only the camera
-reuses everything.
+frame) uploads only its positions. The update counters (:func:`settings_generation`, :func:`scene_generation`,
+:func:`render_generation`, :func:`moved_since`, …) are those of :mod:`.updates`, read through this module.
 
 At interpreter exit (:func:`_at_exit`, an ``atexit`` hook registered after ``bpy`` was imported,
 so it runs before bpy's own exit code) every app handler and timer of this package is removed and
@@ -30,8 +26,6 @@ import atexit
 import sys
 import time
 import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import bpy
 import gpu
@@ -40,17 +34,20 @@ from bpy.app.handlers import persistent
 
 from ...errors import BadInput
 from ...io.atomic import blender_callback
+from . import updates
 from .meshdata import bounds, is_closed, mesh_arrays, signed_volume
+from .updates import (  # noqa: F401  (the update counters are read through this module)
+    geometry_stamp,
+    move_stamp,
+    moved_since,
+    note_camera_visibility,
+    quiet,
+    render_generation,
+    scene_generation,
+    settings_generation,
+    shading_generation,
+)
 
-_dirty: set[int] = set()
-_stamps: dict[int, int] = {}  # original object session uid → update count when its geometry last changed
-_moves: dict[int, int] = {}  # original object session uid → update count when it was last moved (and only that)
-_counter = [0]
-_render_generation = [0]  # bumped like _generation, but not by the depth path's own renders (see quiet())
-_epoch = [0]  # bumped by clear(): stamps start over
-_quiet = [0]  # > 0 while our own renders run: their updates are not the user's
-_generation = [0]  # bumped by anything but a transform: visibility and viewport/render verdicts
-_walk_generation = [0]  # bumped by anything that can add or remove a drawn instance, or move it other than _moves
 _entries: dict[tuple[int, int], MeshEntry] = {}
 _renders = [0]
 evaluations = [0]  # whole-scene render-level evaluations (renders of :func:`.rendered.snapshot`), counted for tests
@@ -62,8 +59,6 @@ KEEP_UNUSED = 4  # renders an unused entry survives (several scenes or cameras i
 MAX_UPLOAD_BYTES = 2 * 2**30  # geometry (and its work arrays) one depth render may upload
 SMALL_TRIS = 2048  # meshes up to this size, drawn once, share one merged batch (see :mod:`.merged`)
 CLASSIFY_BUDGET = 0.005  # seconds a render spends finding closed meshes among the meshes it uploaded
-_NOT_GEOMETRY = (bpy.types.Action, bpy.types.Image, bpy.types.Material, bpy.types.World, bpy.types.Text,
-                 bpy.types.Camera, bpy.types.Light)
 
 
 class MeshEntry:
@@ -164,16 +159,16 @@ def entries(instances, cached: bool = True) -> dict[tuple[int, int], MeshEntry]:
     if not cached:
         _check_new(instances, fresh=True)
         return {k: MeshEntry(me) for k, me in instances.meshes.items()}  # one draw: culling would not pay (open)
-    if not _dirty and _last.get("meshes") is instances.meshes and not _last["pending"]:
+    if not updates.dirty and _last.get("meshes") is instances.meshes and not _last["pending"]:
         for entry in _last["entries"].values():  # the same walk (maybe moved), nothing updated since: the same entries
             entry.last_used = _renders[0]
         if len(_entries) > len(_last["entries"]):
             _evict()
         return _last["entries"]
     stale = {}
-    if _dirty:
-        stale = {k: _entries.pop(k) for k in [k for k in _entries if k[0] in _dirty]}
-        _dirty.clear()
+    if updates.dirty:
+        stale = {k: _entries.pop(k) for k in [k for k in _entries if k[0] in updates.dirty]}
+        updates.dirty.clear()
     _check_new(instances)
     out = {}
     for key, me in instances.meshes.items():
@@ -213,54 +208,6 @@ def _evict() -> None:
         del _entries[key]
 
 
-def settings_generation() -> int:
-    """A counter that changes whenever something other than a transform was updated."""
-    return _generation[0]
-
-
-def scene_generation() -> int:
-    """A counter that changes whenever a drawable object, its data or the scene was updated, other than by only
-    moving objects (see :func:`moved_since`; camera and light updates do not count: they cannot change what is
-    drawn)."""
-    return _walk_generation[0]
-
-
-def render_generation() -> int:
-    """A counter that changes whenever the user updated something drawable or a setting, other than by only moving
-    objects (see :func:`moved_since`), and not by our own renders."""
-    return _render_generation[0]
-
-
-def move_stamp() -> int:
-    """A value to pass to :func:`moved_since` later (it grows with every move and every edit of the user)."""
-    return _counter[0]
-
-
-def moved_since(stamp: int) -> set[int]:
-    """Session uids of the original objects moved (a transform-only update) after :func:`move_stamp` gave
-    ``stamp``.
-
-    :param stamp: From :func:`move_stamp`.
-    """
-    return {uid for uid, at in _moves.items() if at > stamp}
-
-
-def geometry_stamp(uid: int) -> tuple[int, int]:
-    """A value that changes whenever the geometry of the original object ``uid`` was updated (or the cache cleared)."""
-    return _epoch[0], _stamps.get(uid, 0)
-
-
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Inside the block (the depth path's own renders and their restores), updates still reach the viewport
-    caches (re-evaluated meshes must not be drawn stale) but not :func:`render_generation` and the stamps."""
-    _quiet[0] += 1
-    try:
-        yield
-    finally:
-        _quiet[0] -= 1
-
-
 def check_upload(nverts: int, ntris: int, what: str) -> None:
     """Refuse geometry too large to upload, with the estimate in the message.
 
@@ -283,61 +230,21 @@ def clear() -> None:
     merged.clear()
     plans.clear()
     _last.clear()
-    _dirty.clear()
-    _counter[0] += 1
-    _stamps.clear()
-    _moves.clear()
-    _epoch[0] += 1
-    _render_generation[0] += 1
-    _generation[0] += 1
-    _walk_generation[0] += 1
-
-
-def _note_updates(depsgraph: bpy.types.Depsgraph) -> None:
-    settings = walk = False
-    user = not _quiet[0]  # the viewport caches count every update; render-level geometry only the user's
-    moved = []
-    for update in depsgraph.updates:
-        uid = update.id
-        if isinstance(uid, bpy.types.Object):
-            if uid.type in ("CAMERA", "LIGHT"):
-                continue
-            if update.is_updated_geometry:
-                _dirty.add(uid.original.session_uid)
-                if user:
-                    _counter[0] += 1
-                    _stamps[uid.original.session_uid] = _counter[0]
-            if update.is_updated_geometry or not update.is_updated_transform:
-                settings = walk = True
-            else:
-                moved.append(uid.original.session_uid)
-        elif isinstance(uid, bpy.types.Scene):
-            settings = True  # render settings (Simplify, …): drawn objects re-evaluate and report themselves
-        elif not isinstance(uid, _NOT_GEOMETRY):
-            settings = walk = True
-    if settings:
-        _generation[0] += 1
-    if walk:
-        _walk_generation[0] += 1
-    if user and settings:
-        _render_generation[0] += 1
-    if moved:  # our own renders' too: patching reads the current matrices, right whoever moved them
-        _counter[0] += 1
-        _moves.update(dict.fromkeys(moved, _counter[0]))
+    updates.reset()
 
 
 @persistent
 @blender_callback
 def _on_depsgraph_update(_scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
     if depsgraph.mode != "RENDER":
-        _note_updates(depsgraph)
+        updates.note(depsgraph)
 
 
 @persistent
 @blender_callback
 def _on_frame_change(_scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
     if depsgraph is not None and depsgraph.mode != "RENDER":  # renders evaluate their own depsgraph
-        _note_updates(depsgraph)
+        updates.note(depsgraph)
 
 
 @persistent

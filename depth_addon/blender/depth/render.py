@@ -67,6 +67,7 @@ def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer,
         if len(_verdicts) > 8:
             _verdicts.clear()
         visibility = RenderVisibility(layer)
+        depth_cache.note_camera_visibility(layer.objects)
         watched = watched_objects(layer, visibility)
         hidden = untracked(layer, visibility, scene_depsgraph(scene, layer))
         _verdicts[base] = (visibility, watched, {}, input_problems(layer, visibility, watched), hidden)
@@ -138,7 +139,8 @@ def _instances(depsgraph: bpy.types.Depsgraph, scene: bpy.types.Scene, layer: bp
     """The viewport instance walk, reused until something drawable changes (moving the camera does not; moving
     objects patches their matrices, see :func:`.scene.moved`)."""
     key = (depsgraph.as_pointer(), scene.session_uid, layer.name, scene.frame_current, slots,
-           depth_cache.scene_generation(), depth_cache.settings_generation())
+           depth_cache.scene_generation(), depth_cache.settings_generation(),
+           depth_cache.shading_generation() if slots else 0)  # material slot names follow shading updates
     stamp = depth_cache.move_stamp()
     if _walks.get("key") == key:
         uids = depth_cache.moved_since(_walks["moves"])
