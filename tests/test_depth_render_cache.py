@@ -9,6 +9,7 @@ import depth_scenes
 import numpy as np
 import pytest
 
+from depth_addon.blender import compat
 from depth_addon.blender.depth import cache as depth_cache
 from depth_addon.blender.depth import render as render_module
 from depth_addon.blender.depth import rendered
@@ -206,3 +207,27 @@ def test_moves_on_the_viewport_path_patch_the_kept_walk(monkeypatch) -> None:
     assert not walks, "a move walked the scene again"
     assert np.array_equal(cached, depth_scenes.fresh_depth(scene)), "stale depth after moves"
     depth_scenes.assert_matches_cycles(scene, "after the moves")
+
+
+@pytest.mark.parametrize("level", ["viewport", "render"])
+def test_a_geometry_nodes_input_set_by_a_script_is_drawn(level: str) -> None:
+    """Up to Blender 5.1 a script sets a geometry-nodes input as an ID property, which sends no update."""
+    scene = render_level_scene() if level == "render" else depth_scenes.modifiers()
+    group = bpy.data.node_groups.new("Lift", "GeometryNodeTree")
+    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    lift = group.interface.new_socket("Lift", in_out="INPUT", socket_type="NodeSocketFloat")
+    gin, gout = group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
+    move, offset = group.nodes.new("GeometryNodeSetPosition"), group.nodes.new("ShaderNodeCombineXYZ")
+    group.links.new(gin.outputs[0], move.inputs["Geometry"])
+    group.links.new(gin.outputs[1], offset.inputs["Z"])
+    group.links.new(offset.outputs[0], move.inputs["Offset"])
+    group.links.new(move.outputs[0], gout.inputs[0])
+    modifier = bpy.data.objects["Mirrored"].modifiers.new("Lift", "NODES")
+    modifier.node_group = group
+    first = render_depth(scene, engine="gpu").depth
+    compat.set_node_modifier_input(modifier, lift.identifier, 1.0)
+    lifted = render_depth(scene, engine="gpu").depth
+    assert not np.array_equal(lifted, first), "the new input was not drawn"
+    assert np.array_equal(lifted, depth_scenes.fresh_depth(scene))
+    depth_scenes.assert_matches_cycles(scene, "a geometry-nodes input set by a script")

@@ -44,6 +44,7 @@ from .scene import (
 )
 from .viewport import (
     input_problems,
+    node_inputs,
     render_settings,
     untracked,
     untracked_settings,
@@ -54,6 +55,7 @@ from .viewport import (
 ENGINES = ("auto", "gpu", "workbench", "cycles")
 _verdicts: dict[tuple, tuple] = {}
 _walks: dict = {}
+_inputs: dict[tuple, dict] = {}  # (scene, layer) → geometry-nodes input values of the watched objects (last call)
 
 
 def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer,
@@ -72,6 +74,8 @@ def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer,
         hidden = untracked(layer, visibility, scene_depsgraph(scene, layer))
         _verdicts[base] = (visibility, watched, {}, input_problems(layer, visibility, watched), hidden)
     visibility, watched, verdicts, _problems, hidden = _verdicts[base]
+    if _tag_input_edits(scene, layer, watched):
+        return scene_state(scene, layer)  # worked out again after their updates
     settings = render_settings(watched)
     settings.update(untracked_settings(hidden, scene.frame_current))
     settings[0] = rendered.fingerprint(scene)
@@ -81,6 +85,29 @@ def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer,
             verdicts.clear()
         verdicts[key] = viewport_differs(scene, layer, visibility)
     return visibility, verdicts[key], frozenset(ob.session_uid for ob in hidden), settings
+
+
+def _tag_input_edits(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, watched: list[bpy.types.Object]) -> bool:
+    """Evaluate again the objects whose geometry-nodes inputs a script set since the last call without an update
+    (:func:`.viewport.node_inputs`): their update then reaches every cache, as an edit in the interface would.
+
+    :param scene: The scene.
+    :param layer: Its view layer.
+    :param watched: The objects with modifiers that render (:func:`.viewport.watched_objects`).
+    :return: Whether any was evaluated again.
+    """
+    now = node_inputs(watched)
+    before = _inputs.get((scene.session_uid, layer.name))
+    if before is None and len(_inputs) > 8:
+        _inputs.clear()
+    _inputs[(scene.session_uid, layer.name)] = now
+    edited = [ob for ob in watched if before and before.get(ob.session_uid, now.get(ob.session_uid))
+              != now.get(ob.session_uid)]
+    for ob in edited:
+        ob.update_tag()
+    if edited:
+        scene_depsgraph(scene, layer)  # evaluates them now: the handlers see a geometry update
+    return bool(edited)
 
 
 def input_checks(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, instances: SceneInstances) -> list[str]:

@@ -208,6 +208,22 @@ def _all_settings(m: bpy.types.Modifier | bpy.types.Constraint) -> tuple:
     return rna + tuple(tuple(_value(v) for v in item) for item in compat.node_modifier_inputs(m))
 
 
+def node_inputs(objects: list[bpy.types.Object]) -> dict[int, tuple]:
+    """Per object with geometry nodes (session uid): the input values of its geometry-nodes modifiers. Up to Blender
+    5.1 they are ID properties, and a script that sets one (``modifier[identifier] = value``) sends no update: the
+    viewport keeps the old geometry, and so would the cached render-level geometry, where a render would not.
+
+    :param objects: From :func:`watched_objects`.
+    """
+    out = {}
+    for ob in objects:
+        row = tuple(tuple(tuple(_value(v) for v in item) for item in compat.node_modifier_inputs(m))
+                    for m in ob.modifiers if m.type == "NODES")
+        if row:
+            out[ob.session_uid] = row
+    return out
+
+
 def render_settings(objects: list[bpy.types.Object]) -> dict[int, tuple]:
     """Per object (session uid): the settings a render uses that the viewport ignores, so editing them sends
     no viewport update: every setting of a modifier hidden in the viewport, render levels, particle and curve
