@@ -7,7 +7,11 @@ first notes the state it finds and puts it back at the end.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import bpy
@@ -90,3 +94,25 @@ def test_register_unregister_twice() -> None:
     finally:
         if was_registered and SCENE_SETTINGS not in bpy.types.Scene.bl_rna.properties:
             module.register()
+
+
+def test_reloading_leaves_one_of_each_hook_and_unregister_none(tmp_path) -> None:
+    """Unregister/register, ``importlib.reload``, a fresh import and a reload while registered (in a child
+    process): each time exactly one of each app handler and exit hook of ours, and none left after unregister
+    (handlers and exit hooks used to pile up: an earlier import's copy was not recognised as ours)."""
+    mark = "RELOAD-RESULT "
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "OCIO"}
+    env["BLENDER_USER_RESOURCES"] = str(tmp_path / "user")
+    child = Path(__file__).with_name("reload_child.py")
+    proc = subprocess.run([sys.executable, "-I", str(child), str(Path(__file__).resolve().parents[1]), mark],
+                          capture_output=True, text=True, timeout=300, env=env)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(mark)]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(lines[-1][len(mark):])
+    first = result["cycles"][0]
+    assert len(first["handlers"]) == len(set(first["handlers"])) >= 7, first
+    for cycle in result["cycles"]:
+        assert cycle["handlers"] == first["handlers"], cycle
+    depth = "depth_addon_reload.depth_addon.blender.depth."
+    assert result["left"] == {"handlers": [], "timers": 0,
+                              "exit hooks run": {depth + "cache._at_exit": 1, depth + "gpu.release": 1}}

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from ..blender import images
+from ..blender import hooks, images
 from ..errors import BadInput, DepthAddonError
 from ..worker.client import WorkerClient
 from ..worker.config import WorkerConfig
@@ -385,8 +385,7 @@ def register() -> None:
     """Register the file-load and save handlers (the settings and status groups are
     :mod:`depth_addon.blender.props`)."""
     keep_on_save()
-    if _on_load_pre not in bpy.app.handlers.load_pre:
-        bpy.app.handlers.load_pre.append(_on_load_pre)
+    hooks.add_handler(bpy.app.handlers.load_pre, _on_load_pre)
 
 
 def unregister() -> None:
@@ -394,7 +393,5 @@ def unregister() -> None:
     QUEUE.shutdown()
     texture.shutdown()
     pack_on_save()  # without the handler a later save would drop the pixels of our unpacked images
-    if pack_on_save in bpy.app.handlers.save_pre:
-        bpy.app.handlers.save_pre.remove(pack_on_save)
-    if _on_load_pre in bpy.app.handlers.load_pre:
-        bpy.app.handlers.load_pre.remove(_on_load_pre)
+    hooks.remove_handler(bpy.app.handlers.save_pre, pack_on_save)
+    hooks.remove_handler(bpy.app.handlers.load_pre, _on_load_pre)

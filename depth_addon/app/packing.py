@@ -9,7 +9,7 @@ import sys
 import bpy
 from bpy.app.handlers import persistent
 
-from ..blender import images
+from ..blender import hooks, images
 from ..blender.writeback import provenance as provenance_props
 from ..io.atomic import blender_callback
 
@@ -46,5 +46,4 @@ def keep_on_save() -> None:
     it on their first result. Autosave and ``quit.blend`` run no ``save_pre`` handler: results made in the UI are
     also packed where they are made (:func:`pack_now`).
     """
-    if pack_on_save not in bpy.app.handlers.save_pre:
-        bpy.app.handlers.save_pre.append(pack_on_save)
+    hooks.add_handler(bpy.app.handlers.save_pre, pack_on_save)

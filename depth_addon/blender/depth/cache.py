@@ -10,7 +10,7 @@ geometry: moving things never re-uploads, and a deformed mesh whose triangles ar
 frame) uploads only its positions. The update counters (:func:`settings_generation`, :func:`scene_generation`,
 :func:`render_generation`, :func:`moved_since`, …) are those of :mod:`.updates`, read through this module.
 
-At interpreter exit (:func:`_at_exit`, an ``atexit`` hook registered after ``bpy`` was imported,
+At interpreter exit (:func:`_at_exit`, an ``atexit`` hook registered after ``bpy`` was imported (once: :mod:`..hooks`),
 so it runs before bpy's own exit code) every app handler and timer of this package is removed and
 the GPU batches are dropped. The ``bpy`` module runs Blender's exit code only when the module
 object is freed, and a function left in ``bpy.app.handlers`` or ``bpy.app.timers`` (timers never
@@ -22,7 +22,6 @@ there; bpy 5.0 is not affected. (Property callbacks pin it in 4.2 as well: see
 
 from __future__ import annotations
 
-import atexit
 import sys
 import time
 import types
@@ -34,6 +33,7 @@ from bpy.app.handlers import persistent
 
 from ...errors import BadInput
 from ...io.atomic import blender_callback
+from .. import hooks
 from . import updates
 from .meshdata import bounds, is_closed, mesh_arrays, signed_volume
 from .updates import (  # noqa: F401  (the update counters are read through this module)
@@ -260,19 +260,13 @@ _HANDLERS = (("depsgraph_update_post", _on_depsgraph_update), ("frame_change_pos
 def install_handlers() -> None:
     """Watch depsgraph updates (idempotent; the depth path calls it before its first render)."""
     for name, fn in _HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        if not any(getattr(h, "__name__", "") == fn.__name__ and getattr(h, "__module__", "") == fn.__module__
-                   for h in handlers):
-            handlers.append(fn)
+        hooks.add_handler(getattr(bpy.app.handlers, name), fn)
 
 
 def remove_handlers() -> None:
     """Stop watching and drop the cache (add-on unregister)."""
     for name, fn in _HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        for h in [h for h in handlers if getattr(h, "__name__", "") == fn.__name__
-                  and getattr(h, "__module__", "") == fn.__module__]:
-            handlers.remove(h)
+        hooks.remove_handler(getattr(bpy.app.handlers, name), fn)
     clear()
 
 
@@ -297,4 +291,4 @@ def _at_exit() -> None:
     clear()
 
 
-atexit.register(_at_exit)
+hooks.at_exit(_at_exit)  # once, however often this module is imported

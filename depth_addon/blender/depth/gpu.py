@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import atexit
 from collections.abc import Callable
 
 import bpy
@@ -30,6 +29,7 @@ from mathutils import Matrix
 
 from ...camera import CameraModel
 from ...errors import DepthAddonError
+from .. import hooks
 from ..render_state import Overrides, render_held
 from . import cache as depth_cache
 from . import merged
@@ -241,7 +241,7 @@ def release() -> None:
     _state.clear()
 
 
-atexit.register(release)  # before Blender's own exit checks, which report GPU memory still held
+hooks.at_exit(release)  # once per process; before Blender's own exit checks, which report GPU memory still held
 
 
 def buffer_to_numpy(buf: gpu.types.Buffer) -> np.ndarray:

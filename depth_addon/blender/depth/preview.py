@@ -19,7 +19,7 @@ from ...errors import DepthAddonError
 from ...io.atomic import blender_callback
 from ...io.png import to_uint
 from ...mapping import DepthMapping
-from .. import compat
+from .. import compat, hooks
 from ..images import KEY_OWNED, KEY_TRANSIENT
 from .ranges import settings_mapping
 from .render import render_depth
@@ -141,8 +141,15 @@ def _timer() -> None:
     return None
 
 
-# What the timers hold: a plain function would keep ``bpy`` alive past exit (see compat.detached_callback).
-_TIMER = compat.detached_callback(__name__, "_timer", arguments=0)
+# What the timers hold: a plain function would keep ``bpy`` alive past exit (see compat.detached_callback). A reload
+# keeps the one made before (timers cannot be listed: only this object can take a registered timer off again).
+_TIMER = globals().get("_TIMER") or compat.detached_callback(__name__, "_timer", arguments=0)
+
+
+def _schedule(interval: float) -> None:
+    """Register the preview timer unless it is (registering it again would run it twice)."""
+    if not bpy.app.timers.is_registered(_TIMER):
+        bpy.app.timers.register(_TIMER, first_interval=interval)
 
 
 def request_update(scene: bpy.types.Scene) -> None:
@@ -151,8 +158,7 @@ def request_update(scene: bpy.types.Scene) -> None:
     if settings is None or not settings.live_preview or _state["scheduled"]:
         return
     _state["scheduled"] = True
-    if not bpy.app.timers.is_registered(_TIMER):
-        bpy.app.timers.register(_TIMER, first_interval=0.05)
+    _schedule(0.05)
 
 
 @persistent
@@ -168,7 +174,7 @@ def _on_update(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
         relevant = _scene_key(scene) != _state["key"]
     if relevant:
         _state["scheduled"] = True
-        bpy.app.timers.register(_TIMER, first_interval=0.05)
+        _schedule(0.05)
 
 
 @persistent
@@ -183,17 +189,15 @@ def watch_files(on: bool) -> None:
 
     :param on: Add when True.
     """
-    handlers = bpy.app.handlers.load_post
-    if on and _on_load not in handlers:
-        handlers.append(_on_load)
-    elif not on:
-        while _on_load in handlers:
-            handlers.remove(_on_load)
+    if on:
+        hooks.add_handler(bpy.app.handlers.load_post, _on_load)
+    else:
+        hooks.remove_handler(bpy.app.handlers.load_post, _on_load)
 
 
 def enabled() -> bool:
     """Whether the live preview handler is installed."""
-    return _on_update in bpy.app.handlers.depsgraph_update_post
+    return bool(hooks.copies(bpy.app.handlers.depsgraph_update_post, _on_update))
 
 
 def set_enabled(on: bool) -> None:
@@ -202,13 +206,12 @@ def set_enabled(on: bool) -> None:
     :param on: Install when True.
     """
     handlers = bpy.app.handlers.depsgraph_update_post
-    if on and not bpy.app.background and _on_update not in handlers:
-        handlers.append(_on_update)
+    if on and not bpy.app.background and hooks.copies(handlers, _on_update) != [_on_update]:
+        hooks.add_handler(handlers, _on_update)
         _state["scheduled"] = True
-        bpy.app.timers.register(_TIMER, first_interval=0.0)
+        _schedule(0.0)
     elif not on:
-        while _on_update in handlers:
-            handlers.remove(_on_update)
+        hooks.remove_handler(handlers, _on_update)
         if bpy.app.timers.is_registered(_TIMER):
             bpy.app.timers.unregister(_TIMER)
         _state["scheduled"] = False
