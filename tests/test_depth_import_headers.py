@@ -15,6 +15,7 @@ import pytest
 
 from depth_addon.depth_import import ImportOptions, prepare, read_color, read_depth
 from depth_addon.depth_import import readers as readers_module
+from depth_addon.depth_import.formats import TiffError, ifd_tags, tiff_tags
 from depth_addon.depth_import.headers import exif_orientation, image_size
 from depth_addon.depth_import.readers import read_photo
 from depth_addon.errors import BadInput
@@ -239,6 +240,28 @@ def test_exif_orientation_turns_photos_upright_as_decoders_do(tmp_path: Path) ->
     (tmp_path / "plain.png").write_bytes(encoded(".png", image))
     assert exif_orientation(tmp_path / "plain.png") == 1
     assert exif_orientation(tmp_path / "missing.jpg") == 1
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_one_ifd_walker_reads_exif_blocks_and_tiff_files(tmp_path: Path, endian: str) -> None:
+    """The TIFF block of a photo's EXIF and the same bytes as a TIFF file give the same tags (one walker serves
+    the orientation and the sizes); a corrupt block is no orientation."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif.endian = endian
+    exif[0x0112], exif[0x0100], exif[0x010F] = 8, 70000, "Camera maker"  # SHORT, LONG, an ASCII string
+    block = exif.tobytes()[6:]  # after "Exif\0\0"
+    assert ifd_tags(block) == {0x0112: 8, 0x0100: 70000}
+    (tmp_path / "block.tif").write_bytes(block)
+    assert tiff_tags(tmp_path / "block.tif") == ifd_tags(block)
+    image = np.zeros((8, 8, 3), np.uint8)
+    Image.fromarray(image).save(tmp_path / "p.jpg", exif=exif)
+    assert exif_orientation(tmp_path / "p.jpg") == 8
+    with pytest.raises(TiffError, match="truncated"):
+        ifd_tags(block[:20])
+    Image.fromarray(image).save(tmp_path / "cut.jpg", exif=b"Exif\0\0" + block[:20])
+    assert exif_orientation(tmp_path / "cut.jpg") == 1
 
 
 def test_an_oriented_colour_jpeg_is_imported_upright(tmp_path: Path) -> None:

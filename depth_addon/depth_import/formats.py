@@ -10,6 +10,7 @@ classic TIFF and BigTIFF; every part of a multi-part EXR is checked.
 from __future__ import annotations
 
 import ast
+import mmap
 import os
 import struct
 import zipfile
@@ -113,56 +114,79 @@ _TIFF_TYPES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
 _TIFF_MAX_ENTRIES = 4096
 
 
-def tiff_tags(head: bytes, path: str | os.PathLike) -> dict[int, int]:
-    """The first value of every integer tag of the first IFD of a classic TIFF or a BigTIFF.
+class TiffError(ValueError):
+    """Not a TIFF, or a corrupt one; ``str()`` continues a sentence that starts with the file's name."""
 
-    Only the header, the first IFD and (for multi-valued tags) their first value are read.
 
-    :param head: The first bytes of the file (at least 16).
-    :param path: The file.
-    :raises BadInput: Not a TIFF, or a truncated or corrupt header.
+def ifd_tags(data: bytes | mmap.mmap) -> dict[int, int]:
+    """The first value of every integer tag (SHORT, LONG, LONG8) of the first IFD of a classic TIFF or a BigTIFF.
+
+    The one walker of TIFF structures: a TIFF file (mapped, so only the pages touched are read) and the TIFF block
+    of a JPEG's EXIF segment. Offsets are from the start of ``data``.
+
+    :param data: The TIFF structure from its byte-order mark on.
+    :raises TiffError: Not a TIFF, or a truncated or corrupt header.
     """
-    order = {b"II": "<", b"MM": ">"}.get(head[:2])
-    if order is None or len(head) < 16:
-        raise BadInput(f"{display(path)} is not a TIFF file (bad byte-order mark)")
-    magic = struct.unpack(order + "H", head[2:4])[0]
+    order = {b"II": "<", b"MM": ">"}.get(bytes(data[:2]))
+    if order is None or len(data) < 16:
+        raise TiffError(" is not a TIFF file (bad byte-order mark)")
+    magic = struct.unpack(order + "H", data[2:4])[0]
     if magic == 42:
-        (ifd,) = struct.unpack(order + "I", head[4:8])
+        (ifd,) = struct.unpack(order + "I", data[4:8])
         count_fmt, entry_fmt, inline = "H", "HHI4s", 4
     elif magic == 43:  # BigTIFF: 8-byte offsets and counts, 20-byte entries
-        if struct.unpack(order + "HH", head[4:8]) != (8, 0):
-            raise BadInput(f"{display(path)}: corrupt BigTIFF header")
-        (ifd,) = struct.unpack(order + "Q", head[8:16])
+        if struct.unpack(order + "HH", data[4:8]) != (8, 0):
+            raise TiffError(": corrupt BigTIFF header")
+        (ifd,) = struct.unpack(order + "Q", data[8:16])
         count_fmt, entry_fmt, inline = "Q", "HHQ8s", 8
     else:
-        raise BadInput(f"{display(path)} is not a TIFF file (magic {magic})")
-    entry_size = struct.calcsize(order + entry_fmt)
+        raise TiffError(f" is not a TIFF file (magic {magic})")
+    entry_size, count_size = struct.calcsize(order + entry_fmt), struct.calcsize(order + count_fmt)
     offset_fmt = order + ("I" if inline == 4 else "Q")
     try:
-        with open(path, "rb") as fh:
-            fh.seek(ifd)
-            (count,) = struct.unpack(order + count_fmt, fh.read(struct.calcsize(count_fmt)))
-            if count > _TIFF_MAX_ENTRIES:
-                raise BadInput(f"{display(path)}: corrupt TIFF header ({count} tags)")
-            entries = fh.read(entry_size * count)
-            tags: dict[int, int] = {}
-            for k in range(count):
-                tag, kind, n, raw = struct.unpack(order + entry_fmt, entries[entry_size * k: entry_size * (k + 1)])
-                if kind not in _TIFF_TYPES or n < 1:
-                    continue
-                code, size = _TIFF_TYPES[kind]
-                if n * size > inline:  # the values sit at an offset: read the first
-                    fh.seek(struct.unpack(offset_fmt, raw)[0])
-                    raw = fh.read(size)
-                tags[tag] = struct.unpack(order + code, raw[:size])[0]
-    except (OSError, struct.error):
-        raise BadInput(f"{display(path)}: truncated or corrupt TIFF header") from None
+        (count,) = struct.unpack(order + count_fmt, data[ifd:ifd + count_size])
+        if count > _TIFF_MAX_ENTRIES:
+            raise TiffError(f": corrupt TIFF header ({count} tags)")
+        entries = data[ifd + count_size:ifd + count_size + entry_size * count]
+        tags: dict[int, int] = {}
+        for k in range(count):
+            tag, kind, n, raw = struct.unpack(order + entry_fmt, entries[entry_size * k: entry_size * (k + 1)])
+            if kind not in _TIFF_TYPES or n < 1:
+                continue
+            code, size = _TIFF_TYPES[kind]
+            if n * size > inline:  # the values sit at an offset: read the first
+                (at,) = struct.unpack(offset_fmt, raw)
+                raw = data[at:at + size]
+            tags[tag] = struct.unpack(order + code, raw[:size])[0]
+    except struct.error:
+        raise TiffError(": truncated or corrupt TIFF header") from None
     return tags
+
+
+def tiff_tags(path: str | os.PathLike) -> dict[int, int]:
+    """:func:`ifd_tags` of a TIFF or BigTIFF file (only the header, the first IFD and the first value of
+    multi-valued tags are read).
+
+    :param path: The file.
+    :raises BadInput: Missing or unreadable, not a TIFF, or a truncated or corrupt header.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size < 16:
+                raise TiffError(" is not a TIFF file (bad byte-order mark)")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return ifd_tags(data)
+    except FileNotFoundError:
+        raise BadInput(f"file not found: {display(path)}") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {display(path)}: {exc.strerror or exc}") from None
+    except TiffError as exc:
+        raise BadInput(f"{display(path)}{exc}") from None
 
 
 def probe_tiff(head: bytes, size: int, path: str | os.PathLike) -> ImageInfo:
     """Parse the first IFD of a classic TIFF or BigTIFF (width, height, samples, bits, sample format)."""
-    tags = tiff_tags(head, path)
+    tags = tiff_tags(path)
     width, height = tags.get(256, 0), tags.get(257, 0)
     check_size(width, height, display(path))
     sample = {1: "uint", 2: "int", 3: "float"}.get(tags.get(339, 1), "unknown")

@@ -4,7 +4,8 @@
 :func:`image_size` recognises the file by its first bytes (as the decoder does, whatever the suffix):
 PNG (``IHDR``), JPEG (the ``SOFn`` frame header), BMP (the DIB header), WebP (the ``VP8``,
 ``VP8L`` or ``VP8X`` chunk) and TIFF/BigTIFF (the first IFD, see :func:`.formats.tiff_tags`).
-Only a few bytes are read; JPEG segments before the frame header are skipped with seeks.
+Only a few bytes are read; JPEG segments before the frame header are skipped with seeks. A JPEG's EXIF
+Orientation (:func:`exif_orientation`) is read by the same IFD walker, :func:`.formats.ifd_tags`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import struct
 
 from ..errors import BadInput
-from .formats import check_size, display, tiff_tags
+from .formats import TiffError, check_size, display, ifd_tags, tiff_tags
 
 #: JPEG start-of-frame markers (every SOFn except DHT 0xC4, JPG 0xC8 and DAC 0xCC).
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -85,20 +86,12 @@ def exif_orientation(path: str | os.PathLike) -> int:
 
 
 def _tiff_orientation(tiff: bytes) -> int:
-    """Tag 0x0112 of the first IFD of an EXIF block's TIFF structure (1 when absent or corrupt)."""
-    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
-    if order is None or len(tiff) < 8:
+    """Tag 0x0112 of the first IFD of an EXIF block's TIFF structure (1 when absent, out of range or corrupt)."""
+    try:
+        orientation = ifd_tags(tiff).get(0x0112, 1)
+    except TiffError:
         return 1
-    (ifd,) = struct.unpack(order + "I", tiff[4:8])
-    if ifd + 2 > len(tiff):
-        return 1
-    (count,) = struct.unpack(order + "H", tiff[ifd:ifd + 2])
-    for k in range(min(count, (len(tiff) - ifd - 2) // 12)):
-        tag, kind, _n, value = struct.unpack(order + "HHI4s", tiff[ifd + 2 + 12 * k: ifd + 14 + 12 * k])
-        if tag == 0x0112 and kind == 3:  # SHORT, inline
-            (orientation,) = struct.unpack(order + "H", value[:2])
-            return orientation if 1 <= orientation <= 8 else 1
-    return 1
+    return orientation if 1 <= orientation <= 8 else 1
 
 
 def _bmp_size(head: bytes, path: str | os.PathLike) -> tuple[int, int]:
@@ -145,7 +138,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return _webp_size(head, path)
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        tags = tiff_tags(head, path)
+        tags = tiff_tags(path)
         return tags.get(256, 0), tags.get(257, 0)
     if not head:
         raise BadInput(f"{display(path)} is empty")
