@@ -4,6 +4,7 @@ like a user's folder."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -345,6 +346,29 @@ def test_memory_plan_drives_loading(folders, monkeypatch) -> None:
     with pytest.raises(ModelUnavailable, match="not enough accelerator memory"):
         DiffusersGenerator(cfg).load()
     assert len(placed) == 1
+
+
+def test_weights_that_do_not_fit_in_ram_are_refused_before_loading(folders, monkeypatch) -> None:
+    """Loading needs the weight files' size times the dtype factor in RAM; with less available (forced here) the
+    load is refused with the estimate and what is free, before any weight is read."""
+    import diffusers
+
+    cfg = BackendConfig(model=str(folders["sd15-controlnet"]))
+    full, half = estimate_memory(cfg), estimate_memory(dataclasses.replace(cfg, dtype="bfloat16"))
+    assert full["load_bytes"] == full["disk_bytes"] > full["weights_bytes"] > 0  # float32 files, loaded as float32
+    assert half["disk_bytes"] == full["disk_bytes"]
+    assert half["load_bytes"] == pytest.approx(full["disk_bytes"] / 2, rel=0.01)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("weights read before the memory check")
+
+    monkeypatch.setattr(diffusers.StableDiffusionControlNetPipeline, "from_pretrained", refuse)
+    monkeypatch.setattr(loader, "available_bytes", lambda: full["load_bytes"] // 2)
+    gen = DiffusersGenerator(cfg)
+    with pytest.raises(ModelUnavailable, match=r"not enough memory to load .*sd15.*: its weights need about "
+                       r"[\d.]+ MiB in float32 \([\d.]+ MiB of files\), only [\d.]+ MiB of RAM is available"):
+        gen.load()
+    assert gen.pipe is None
 
 
 def test_offload_plan() -> None:

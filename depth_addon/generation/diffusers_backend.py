@@ -33,6 +33,7 @@ from .diffusers_load import (
     FAMILY_DEFAULTS,
     INSTALL_COMMAND,
     BackendConfig,
+    check_ram,
     components,
     config_from_env,
     detect_family,
@@ -169,19 +170,12 @@ class DiffusersGenerator:
                 if tcfg.get("in_channels") != 2 * (tcfg.get("out_channels") or tcfg.get("in_channels")):
                     raise BadInput(f"{base} is not a FLUX depth-control model (FLUX.1-Depth-dev): its transformer "
                                    f"takes {tcfg.get('in_channels')} channels")
-        elif cfg.controlnet:
-            kwargs["controlnet"] = self._load_controlnet(cfg, diffusers, tdtype, base if local else None)
-        elif index is not None and "controlnet" not in components(index):
+        elif not cfg.controlnet and index is not None and "controlnet" not in components(index):
             raise ModelUnavailable(f"the {family} family needs a depth ControlNet: set controlnet to its folder "
                                    "or .safetensors file")
-        side = NATIVE_SIDE[family]
-        size = (max(size[0], side), max(size[1], side)) if size[0] * size[1] < side * side else size
-        if local:
-            self.last_estimate = estimate_memory(dataclasses.replace(cfg, family=family), size)
-            offload = "none" if device == "cpu" else plan_offload(
-                self.last_estimate["peak_bytes"], self.last_estimate["free_bytes"], cfg.cpu_offload)
-        else:
-            offload = "none" if device == "cpu" or cfg.cpu_offload == "auto" else cfg.cpu_offload
+        offload, size = self._plan(cfg, family, device, size, local)  # before any weight is read
+        if family != "flux-depth" and cfg.controlnet:
+            kwargs["controlnet"] = self._load_controlnet(cfg, diffusers, tdtype, base if local else None)
         if offload != "none" and importlib.util.find_spec("accelerate") is None:
             raise ModelUnavailable(f"cpu_offload={offload!r} needs the accelerate package; install it with: "
                                    f"{INSTALL_COMMAND}")
@@ -199,6 +193,24 @@ class DiffusersGenerator:
         self._place(pipe, device, offload)
         self.pipe, self.family, self.device, self.dtype, self.offload = pipe, family, device, dtype, offload
         self._loaded, self._planned_pixels = cfg, size[0] * size[1]
+
+    def _plan(self, cfg: BackendConfig, family: str, device: str, size: tuple[int, int],
+              local: bool) -> tuple[str, tuple[int, int]]:
+        """Plan memory for ``size`` (at least the family's native size): refuse weights that would not fit in RAM
+        (:func:`~.diffusers_load.check_ram`) or on the accelerator, and pick the offload mode.
+
+        :return: ``(offload mode, planned size)``.
+        :raises ModelUnavailable: With the estimate and what is free, when the model does not fit.
+        """
+        side = NATIVE_SIDE[family]
+        size = (max(size[0], side), max(size[1], side)) if size[0] * size[1] < side * side else size
+        if not local:  # a hub model: nothing on disk to estimate from
+            return ("none" if device == "cpu" or cfg.cpu_offload == "auto" else cfg.cpu_offload), size
+        self.last_estimate = estimate_memory(dataclasses.replace(cfg, family=family), size)
+        check_ram(self.last_estimate, cfg.model)
+        if device == "cpu":
+            return "none", size
+        return plan_offload(self.last_estimate["peak_bytes"], self.last_estimate["free_bytes"], cfg.cpu_offload), size
 
     @staticmethod
     def _load_controlnet(cfg: BackendConfig, diffusers, tdtype, base: Path | None):

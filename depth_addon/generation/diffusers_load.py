@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BadInput, ModelUnavailable
+from ..memory import available_bytes, size_text
 from .diffusers_files import read_json, safetensors_header, weight_files
 
 FAMILIES = ("auto", "sd15-controlnet", "sdxl-controlnet", "flux-depth")
@@ -31,6 +32,9 @@ DENOISER_ELEMS_PER_PIXEL = 1024
 VAE_ELEMS_PER_PIXEL = 2048
 VAE_TILE_PIXELS = 512 * 512
 MARGIN = 1.1
+#: Bytes per element of the safetensors dtypes; the floating ones (``F``, ``BF``) load at the target dtype.
+STORED_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I64": 8, "I32": 4, "I16": 2,
+                "I8": 1, "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 
 
 @dataclass(frozen=True)
@@ -232,6 +236,43 @@ def component_params(path: Path, variant: str | None = None) -> tuple[int, int]:
     return total, largest
 
 
+def loaded_size(path: Path, nbytes: int) -> int:
+    """Bytes a ``.safetensors`` file takes in memory once loaded: its size on disk times the dtype factor (the
+    target dtype's bytes over the stored ones, for its floating tensors).
+
+    :param path: A weight file.
+    :param nbytes: Bytes per element of the target dtype.
+    """
+    stored = loaded = 0
+    for key, info in safetensors_header(path).items():
+        if key == "__metadata__":
+            continue
+        n = 1
+        for dim in info["shape"]:
+            n *= int(dim)
+        size = STORED_BYTES.get(info["dtype"], 4)
+        stored += n * size
+        loaded += n * (nbytes if info["dtype"].startswith(("F", "BF")) else size)
+    return round(path.stat().st_size * loaded / stored) if stored else path.stat().st_size
+
+
+def check_ram(estimate: Mapping, model: str) -> None:
+    """Refuse to load weights that would not fit in the memory this process has left: loading materialises them
+    in RAM (on every device, as the weights pass through it to the GPU, and with offload they stay there).
+
+    :param estimate: :func:`estimate_memory`'s result (``load_bytes``, ``disk_bytes``, ``ram_free_bytes``).
+    :param model: The model, for the message.
+    :raises ModelUnavailable: With the estimate and what is free (nothing is checked when that is unknown).
+    """
+    need, free = estimate["load_bytes"], estimate["ram_free_bytes"]
+    if free is None or need * MARGIN <= free:
+        return
+    raise ModelUnavailable(f"not enough memory to load {model}: its weights need about {size_text(need)} in "
+                           f"{estimate['dtype']} ({size_text(estimate['disk_bytes'])} of files), only "
+                           f"{size_text(free)} of RAM is available; close other programs, or use a smaller model or "
+                           "float16/bfloat16")
+
+
 def plan_offload(peaks: Mapping[str, int], free: int | None, requested: str = "auto") -> str:
     """Choose an offload mode from peak memory estimates.
 
@@ -273,7 +314,8 @@ def estimate_memory(config: BackendConfig, size: tuple[int, int] = (512, 512)) -
     :return: ``family``, ``device``, ``dtype``, ``size`` (padded), ``components`` (bytes each),
         ``weights_bytes``, ``activation_bytes`` (``denoiser``/``vae``), ``peak_bytes`` per offload
         mode, ``free_bytes`` (None on the CPU), ``offload`` (the mode the backend would use, None
-        when nothing fits) and ``fits``.
+        when nothing fits), ``fits``, and for loading: ``disk_bytes`` (the weight files), ``load_bytes`` (those in
+        memory at the dtype, :func:`loaded_size`) and ``ram_free_bytes`` (None when unknown).
     :raises ModelUnavailable: When the model folder is missing or unreadable.
     """
     base = Path(config.model).expanduser()
@@ -284,7 +326,7 @@ def estimate_memory(config: BackendConfig, size: tuple[int, int] = (512, 512)) -
     device, dtype = pick_device(config.device, config.dtype)
     nbytes = 4 if dtype == "float32" else 2
     parts: dict[str, int] = {}
-    largest = 0
+    largest = disk = load = 0
     sources = {name: base / name for name in components(index)}
     if config.controlnet and family != "flux-depth":
         sources["controlnet"] = Path(config.controlnet).expanduser()
@@ -293,6 +335,9 @@ def estimate_memory(config: BackendConfig, size: tuple[int, int] = (512, 512)) -
             count, big = component_params(path, config.variant)
             parts[name] = count * nbytes
             largest = max(largest, big)
+            files = [path] if path.is_file() else weight_files(path, config.variant)
+            disk += sum(f.stat().st_size for f in files)
+            load += sum(loaded_size(f, nbytes) for f in files)
     w, h = padded_size(size, 16 if family == "flux-depth" else 8)
     pixels = w * h
     guidance = config.guidance if config.guidance is not None else FAMILY_DEFAULTS[family][1]
@@ -315,7 +360,8 @@ def estimate_memory(config: BackendConfig, size: tuple[int, int] = (512, 512)) -
         offload = None
     return {"family": family, "device": device, "dtype": dtype, "size": (w, h), "components": parts,
             "weights_bytes": sum(parts.values()), "activation_bytes": act, "peak_bytes": peaks,
-            "free_bytes": free, "offload": offload, "fits": None if free is None else offload is not None}
+            "free_bytes": free, "offload": offload, "fits": None if free is None else offload is not None,
+            "disk_bytes": disk, "load_bytes": load, "ram_free_bytes": available_bytes()}
 
 
 def config_from_env(environ: Mapping[str, str] | None = None) -> BackendConfig:

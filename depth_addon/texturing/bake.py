@@ -10,7 +10,6 @@ independent, so several can be fused at once on threads (numpy and OpenCV releas
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import BadInput
+from ..memory import available_bytes
 from . import fill, map_fusion, raster
 from .fusion import View, accumulate
 
@@ -124,21 +124,6 @@ def fuse_texture(tris: tuple, views: list[View], size: int, options: FuseOptions
     maps = map_fusion.filled_maps(colour, geom.index, seen, size,  # materials: never averaged across a gap
                                   map_fusion.texel_metres(tris[1], geom.count) * o.unit)
     return FusedTexture(lit, coverage, maps)
-
-
-def available_bytes() -> int | None:
-    """Memory still free for this process: ``MemAvailable`` on Linux, else the physical memory; None when unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
 
 
 def check_memory(sizes: dict[str, int], channels: int, available: int | None = None) -> None:
