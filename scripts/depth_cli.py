@@ -10,16 +10,22 @@ Commands: ``render-depth``, ``import-depth``, ``generate``, ``texture``, ``batch
 ``CMD --help`` lists the options. The commands live in :mod:`depth_addon.cli`, one module each.
 """
 
-import os
-import signal
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 # Ctrl+C while bpy and the add-on load is kept until they have loaded (an interrupt inside bpy's own start-up
-# prints a traceback and can crash Blender), then ends the run with exit code 130 and one line.
-_held: list[int] = []
-_previous = signal.signal(signal.SIGINT, lambda signum, _frame: _held.append(signum))
+# prints a traceback and can crash Blender), then ends the run with exit code 130 and one line. One that comes
+# before that handler is in place, on the first lines, arrives as KeyboardInterrupt and ends the run the same way.
+try:
+    import os
+    import signal
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    _held: list[int] = []
+    _previous = signal.signal(signal.SIGINT, lambda signum, _frame: _held.append(signum))
+except KeyboardInterrupt:
+    import sys
+
+    print("depth_cli: error: cancelled", file=sys.stderr, flush=True)
+    raise SystemExit(130) from None
 try:
     from depth_addon.cli import main
 except ModuleNotFoundError as exc:  # a Blender's own Python without the extension: its bundled packages are missing
