@@ -143,17 +143,6 @@ def test_restore_to_no_compositor():
     assert not [g for g in bpy.data.node_groups if g.get(comp.KEY_OWNED)] and scene.users == users
 
 
-def test_removing_leaves_no_compositor_nodes_in_a_scene_that_had_none():
-    """4.x: switching the scene's nodes on made its tree with Blender's default nodes, which Remove left behind."""
-    scene = scene_32()
-    for _ in range(2):  # the second time, 4.x has the (empty) tree the first left
-        assert compat.is_group_active(scene, comp.activate_compositor(scene))
-        assert comp.restore_compositor(scene)
-        tree = getattr(scene, "node_tree", None)  # 4.x: once made, a scene's tree cannot be deleted
-        assert tree is None or len(tree.nodes) == 0
-        assert compat.scene_compositor(scene) is None and not list(bpy.data.node_groups)
-
-
 def test_render_through_group_mixes_the_image(tmp_out):
     scene = scene_32()
     raw = workbench_render(scene, tmp_out / "raw.exr")[..., :3]

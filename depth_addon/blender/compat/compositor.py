@@ -256,11 +256,8 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
         scene.compositing_node_group = group
         return {"group": None if previous is None else previous.name}
     state = {"use_nodes": bool(scene.use_nodes), "muted": [], "fed_by": {}}
-    made = scene.node_tree is None
     scene.use_nodes = True
     tree = scene.node_tree
-    if made:  # Blender just made the scene's tree with its default Render Layers and Composite: take them out, so
-        tree.nodes.clear()  # that Remove leaves no nodes the scene did not have (4.x cannot delete a scene's tree)
     for node in tree.nodes:
         if node.bl_idname == "CompositorNodeComposite" and not node.mute and TAG_NODE not in node:
             node.mute = True
