@@ -26,7 +26,8 @@ class DepthResult:
     :param object_ids: H×W int32 index into :attr:`objects`, -1 on background; only when requested.
     :param objects: Object names for :attr:`object_ids` (an instance counts as its instancer).
     :param material_ids: H×W int32 index into :attr:`materials`, -1 on background or an empty slot.
-    :param materials: Material names for :attr:`material_ids`.
+    :param materials: Material names for :attr:`material_ids`: the user's own, where a bake or projection of ours
+        shows in a slot (the material the slot gets back when the result is removed).
     :param unit_scale: Metres per scene unit (the scene's Unit Scale; 1 unless it is set). :attr:`depth` and the
         camera's pose are in scene units, as the scene's own geometry is: :meth:`metric` turns them into metres.
     """

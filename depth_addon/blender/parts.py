@@ -16,6 +16,7 @@ from mathutils import Vector
 
 from ..depthmap import DepthResult
 from ..generation.scene_assign import Part
+from .writeback.own_materials import slot_materials
 
 
 def _surface_shares(obj: bpy.types.Object, slot: int | None) -> tuple[float, float, float, np.ndarray]:
@@ -61,8 +62,8 @@ def scene_parts(result: DepthResult) -> list[Part]:
             continue
         seen = np.unique(result.material_ids[result.object_ids == index])
         names = [result.materials[m] for m in seen if m >= 0]
-        slots = [(i, s.material.name) for i, s in enumerate(obj.material_slots)
-                 if s.material is not None and s.material.name in names] if len(names) > 1 else [(None, "")]
+        slots = [(i, m.name) for i, m in enumerate(slot_materials(obj))
+                 if m is not None and m.name in names] if len(names) > 1 else [(None, "")]
         for slot, material in slots:
             up, side, slope, corners = _surface_shares(obj, slot)
             lo = tuple(corners.min(0)) if len(corners) else (0.0, 0.0, 0.0)

@@ -27,6 +27,7 @@ import bpy
 import numpy as np
 
 from ...errors import BadInput
+from ..writeback.own_materials import own_material
 from .meshdata import bounds, is_closed, mesh_arrays
 from .visibility import HIDDEN, RenderVisibility
 
@@ -77,14 +78,17 @@ class SceneInstances:
 
 
 def material_slots(obj: bpy.types.Object, generated: bool) -> list[str | None]:
-    """Material names per slot of an evaluated object.
+    """Material names per slot of an evaluated object: the user's, where a bake or projection of ours shows
+    (:func:`~depth_addon.blender.writeback.own_materials.own_material`), so a re-run names its parts as the first run.
 
     :param obj: The evaluated object.
     :param generated: The object is a temporary instance (geometry nodes, curve/text/metaball mesh):
         only its mesh's materials are meaningful.
     """
-    if not generated and len(obj.material_slots):
-        return [s.material.name if s.material else None for s in obj.material_slots]
+    if not generated and len(obj.material_slots):  # the user's materials, where a result of ours shows
+        own = [own_material(obj.original, i, s.material and s.material.original)
+               for i, s in enumerate(obj.material_slots)]
+        return [m.name if m else None for m in own]
     return [m.name if m else None for m in obj.data.materials]
 
 

@@ -109,7 +109,11 @@ def _projection_materials() -> list[bpy.types.Material]:
     return [m for m in bpy.data.materials if KEY_SOURCE in m]
 
 
-def _source_of(mat: bpy.types.Material) -> bpy.types.Material | None:
+def source_of(mat: bpy.types.Material) -> bpy.types.Material | None:
+    """The material a projection material ``mat`` stands in for (what its slot showed before), or None.
+
+    :param mat: A projection material (one with :data:`.projection_nodes.KEY_SOURCE`).
+    """
     if KEY_SOURCE_MATERIAL in mat:
         return mat[KEY_SOURCE_MATERIAL]
     return _lookup_material(json.loads(mat[KEY_SOURCE]))
@@ -135,11 +139,11 @@ def _discard_materials(mats: list[bpy.types.Material]) -> None:
     doomed = {m.name for m in mats}
     projectors = _projectors_of(mats)
     for mat in mats:
-        source = _source_of(mat)
+        source = source_of(mat)
         if source is not None:
             if mat.users:
                 mat.user_remap(source)
-            heirs = [o for o in _projection_materials() if o.name not in doomed and _source_of(o) == source]
+            heirs = [o for o in _projection_materials() if o.name not in doomed and source_of(o) == source]
             if KEY_SOURCE_FAKE in mat and source.library is None:  # made by an earlier version, which set the flag
                 if heirs:  # put back when the last material of that source goes
                     heirs[0][KEY_SOURCE_FAKE] = mat[KEY_SOURCE_FAKE]
@@ -278,7 +282,7 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
         originals, links, own = [], [], []
         for slot in obj.material_slots:
             current = slot.material
-            source = _source_of(current) if current is not None and KEY_SOURCE in current else current
+            source = source_of(current) if current is not None and KEY_SOURCE in current else current
             originals.append(None if source is None else [source.name, library_of(source)])
             links.append(slot.link)
             slot.link = "OBJECT"  # the object's own slot: a mesh other objects share stays as it is
