@@ -187,3 +187,18 @@ def test_one_object_leaves_an_object_named_after_it_with_a_slash_alone() -> None
     assert regenerate._prompt_of(record, "Sphere") == "brick"
     regenerate.regenerate(bpy.data.objects["Sphere"], scene, seed=4, only_this=True)
     assert np.array_equal(images.array_from_image(run.image)[other], lit[other])
+
+
+def test_a_whole_regenerate_keeps_every_object_repainted_alone_before() -> None:
+    """The sphere repainted alone, then the wall: the sphere's record never learnt the wall's new prompt, yet a
+    regenerate of the whole bake from the sphere paints the wall with it (and the sphere with its own)."""
+    scene = small_scene((48, 36))
+    api.texture_multiview(scene, prompt=PROMPT, views=1, bake_size=32, view_size=48, seed=2)
+    regenerate.regenerate(bpy.data.objects["Sphere"], scene, prompt="polished gold metal", only_this=True)
+    regenerate.regenerate(bpy.data.objects["Wall"], scene, prompt="blue marble", only_this=True)
+    whole = regenerate.regenerate(bpy.data.objects["Sphere"], scene)
+    got = {d["object"]: (d["prompt"], d["reason"]) for d in whole.decisions}
+    assert got["Wall"] == ("blue marble", "explicit") and got["Sphere"] == ("polished gold metal", "explicit"), got
+    for name in ("Ground", "Wall", "Post", "Cube.001", "Sphere"):
+        record, _holder = provenance_props.find(bpy.data.objects[name])
+        assert record["options"]["object_prompts"] == {"Sphere": "polished gold metal", "Wall": "blue marble"}, name

@@ -108,10 +108,14 @@ def regenerate_run_flow(record: dict, scene: bpy.types.Scene | None = None, seed
     scene = scene or bpy.context.scene
     original, seed = record, record["seed"] if seed is None else int(seed)
     options = dict(record.get("options", {}))
+    latest = _latest_object_prompts(record) if record["kind"] != "projection" else {}
+    if latest:  # every object with the prompt it was last painted with
+        options["object_prompts"] = latest
     if only is not None:  # one object's own prompt changes; the scene prompt stays
         options["object_prompts"] = {**(options.get("object_prompts") or {}),
                                      only: prompt if prompt is not None else _prompt_of(record, only)}
-        record, prompt = dict(record, options=options), record["prompt"]
+        prompt = record["prompt"]
+    record = dict(record, options=options)
     prompt = record["prompt"] if prompt is None else prompt
     cameras = prov.cameras_of(record)
     options = record.get("options", {})
@@ -147,6 +151,35 @@ def _others_record(original: dict, new: dict) -> dict:
     options = dict(original.get("options", {}))
     options["object_prompts"] = dict(new.get("options", {}).get("object_prompts") or {})
     return dict(original, options=options)
+
+
+def _latest_object_prompts(record: dict) -> dict[str, str]:
+    """The object prompts of a bake run as its objects now show them: ``record``'s, and each object's own prompt as
+    the record on that object holds it (when it is a record of the same run).
+
+    Repainting one object alone writes its new prompt into its own record and into the records of the objects that
+    still showed the run's record; an object repainted alone earlier shows a record of its own, which does not learn
+    the later ones. The record on each object is the newest word on that object's prompt, so a regenerate from any of
+    them paints every object with its latest prompt.
+
+    :param record: A ``multiview`` or ``bake`` record.
+    """
+    options = record.get("options", {})
+    prompts = dict(options.get("object_prompts") or {})
+    for name in options.get("objects") or []:
+        obj = bpy.data.objects.get(name)
+        found = provenance_props.find(obj) if obj is not None else None
+        own = found[0] if found is not None else {}
+        if _same_run(own, record) and name in (own["options"].get("object_prompts") or {}):
+            prompts[name] = own["options"]["object_prompts"][name]
+    return prompts
+
+
+def _same_run(a: dict, b: dict) -> bool:
+    """Whether records ``a`` and ``b`` were made by one run (the same kind, cameras and objects), repainted alone or
+    regenerated since."""
+    return bool(a) and a.get("kind") == b.get("kind") and a.get("cameras") == b.get("cameras") and (
+        a.get("options", {}).get("objects") == b.get("options", {}).get("objects"))
 
 
 def _prompt_of(record: dict, name: str) -> str:
