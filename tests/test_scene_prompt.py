@@ -135,3 +135,14 @@ def test_colourful_and_sameness_are_words_of_the_grammar():
         assert parse_prompt(phrase.prompt).colourful and not parse_prompt(phrase.prompt).unknown
     same = parse_scene_prompt("identical plaster boxes").phrases[0]
     assert same.same and parse_prompt(same.prompt).same and not parse_prompt(same.prompt).unknown
+
+
+def test_a_target_only_explicit_objects_match_is_told_apart() -> None:
+    """A target whose only matches have their own prompt is unmatched (the phrase paints none of them), and
+    :attr:`Assignment.shadowed` names those objects; a target nothing matches is not in it."""
+    scene = parse_scene_prompt("brick walls, marble roof")
+    parts = [Part("Wall"), Part("Wall.001", "Brick"), Part("Cube")]
+    out = assign(scene, parts, {"Wall": "gold", "Wall.001": "tiles"})
+    assert out.unmatched == [(0, "wall"), (1, "roof")]
+    assert out.shadowed == {(0, "wall"): ["Wall", "Wall.001"]}
+    assert [d["routed"] for d in out.as_records()] == [0, 0, -1]

@@ -217,3 +217,27 @@ def test_reporting_thousands_of_objects_is_linear() -> None:
     assert lines[:3] == ["Obj 0/Mat0: brick (name)", "Obj 0/Mat1: brick (name)", "Obj 1: brick (name)"], lines[:3]
     assert summary.startswith("materials: Obj 0/Mat0 brick (name), Obj 0/Mat1 brick (name), Obj 1 brick (name)")
     assert owners["Obj 0"].tolist() == [0, 1] and owners["Obj 1"].tolist() == [2] and len(owners) == 5000
+
+
+def test_a_target_only_objects_with_their_own_prompt_match_is_said_so(tmp_path: Path) -> None:
+    """'brick walls' with Wall's own prompt: Wall does match 'wall', but its own prompt wins; the warning names it
+    (in ``texture`` and the API), instead of saying that no object matches, and a phrase left with nothing to paint
+    says so; a target that matches nothing at all keeps the plain warning."""
+    demo()
+    blend = tmp_path / "walls.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    proc = cli("--blend", str(blend), "--resolution", "48", "48", "--dry-run", "--prompt", "brick walls",
+               "--object-prompt", "Wall=gold")
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    said = [line for line in proc.stderr.splitlines() if "warning:" in line]
+    assert said == ["depth_cli: warning: 'wall' in the phrase 'brick walls' names only 'Wall', which has its own "
+                    "prompt (it wins); the phrase paints the objects no other phrase takes"], said
+    scene = bpy.context.scene
+    run = api.texture_scene(scene, prompt="grass, brick walls", seed=0, resolution=SIZE, compositor=False,
+                            object_prompts={"Wall": "gold"})
+    assert "the phrase 'brick walls' paints nothing: 'wall' names only 'Wall', which has its own prompt (it wins)" \
+        in run.warnings, run.warnings
+    assert not any("no object matches" in w for w in run.warnings), run.warnings
+    plain = api.texture_scene(scene, prompt="grass, marble roof", seed=0, resolution=SIZE, compositor=False,
+                              object_prompts={"Wall": "gold"})
+    assert any(w.startswith("no object matches the phrase 'marble roof'") for w in plain.warnings), plain.warnings

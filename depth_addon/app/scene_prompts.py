@@ -25,7 +25,7 @@ from ..blender import props
 from ..blender.parts import scene_parts, segment_map
 from ..depthmap import DepthResult
 from ..errors import BadInput
-from ..generation.scene_assign import assign, unreached
+from ..generation.scene_assign import assign, shadowed, unreached
 from ..generation.scene_prompt import ScenePrompt, empty_message, parse_scene_prompt
 
 #: Scene custom property holding the last run's assignment, one line per part (drawn by the sidebar).
@@ -46,6 +46,8 @@ class SceneSegments:
         object prompt (what a free-text generator reads; :func:`~depth_addon.generation.base.region_prompts`).
     :param objects: The object of each part index.
     :param unmatched: ``(phrase, target word)`` of the targets no part the view shows matched, by name or role.
+    :param shadowed: ``(phrase, target word)`` → the objects with their own prompt that match it (their prompt wins,
+        so the phrase paints none of them), for the targets and phrases only such objects match.
     """
 
     segments: np.ndarray | None = None
@@ -55,6 +57,7 @@ class SceneSegments:
     texts: list[str] = field(default_factory=list)
     objects: list[str] = field(default_factory=list)
     unmatched: list[tuple[str, str]] = field(default_factory=list)
+    shadowed: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     def owners(self, names: list[str]) -> dict[str, np.ndarray]:
         """Object name → the indices of its parts (for the objects ``names`` that have any).
@@ -162,10 +165,30 @@ def part_warnings(parts: SceneSegments, object_prompts: dict[str, str] | None = 
     :param scene: The scene, to say why an object with a prompt shows nothing; None leaves the reason out.
     :param textured: The objects the run was asked to texture (None or empty: every one it sees).
     """
-    out = [f"no object matches the phrase {text!r}" for text in parts.unused]
-    out += [f"no object matches {target!r} in the phrase {text!r}; it paints the objects no other phrase takes"
-            for text, target in parts.unmatched if text not in parts.unused]
+    out = [_unused_warning(text, parts.shadowed) for text in parts.unused]
+    for text, target in [(text, target) for text, target in parts.unmatched if text not in parts.unused]:
+        owners = parts.shadowed.get((text, target))
+        out.append(f"{target!r} in the phrase {text!r} names only {_own_prompts(owners)}; the phrase paints "
+                   "the objects no other phrase takes" if owners else
+                   f"no object matches {target!r} in the phrase {text!r}; it paints the objects no other phrase takes")
     return out + object_prompt_warnings(painted_objects(parts), object_prompts, scene, textured)
+
+
+def _unused_warning(text: str, shadowed: dict[tuple[str, str], list[str]]) -> str:
+    """What to say about a phrase no part took: that it matches no object, or only objects with their own prompt."""
+    found = [(target, owners) for (phrase, target), owners in shadowed.items() if phrase == text]
+    if not found:
+        return f"no object matches the phrase {text!r}"
+    said = "; ".join(f"{target!r} names only {_own_prompts(owners)}" for target, owners in found)
+    return f"the phrase {text!r} paints nothing: {said}"
+
+
+def _own_prompts(names: list[str] | None, limit: int = 5) -> str:
+    """``'Wall', which has its own prompt (it wins)`` (the first ``limit`` names, then how many more)."""
+    names, more = list(names or ()), max(0, len(names or ()) - limit)
+    shown = ", ".join(repr(n) for n in names[:limit]) + (f" and {more} more" if more else "")
+    return f"{shown}, which " + ("has its own prompt (it wins)" if len(names) == 1 else
+                                 "have their own prompts (they win)")
 
 
 def painted_objects(parts: SceneSegments) -> set[str]:
@@ -370,6 +393,7 @@ def _reported(scene, assignment, maps: list[np.ndarray], parts: list, segments: 
     records = [dict(r, segment=i, object=parts[i].object) for i, r in enumerate(assignment.as_records()) if i in shown]
     unused, unmatched = unreached(scene, records)
     texts = [scene.phrases[d.phrase].text if d.phrase >= 0 else d.prompt for d in assignment.decisions]
+    hidden = {(scene.phrases[i].text, target): names for (i, target), names in shadowed(records, unmatched).items()}
     return SceneSegments(segments, [d.prompt for d in assignment.decisions], records,
                          [scene.phrases[i].text for i in unused], texts, [p.object for p in parts],
-                         [(scene.phrases[i].text, target) for i, target in unmatched])
+                         [(scene.phrases[i].text, target) for i, target in unmatched], hidden)

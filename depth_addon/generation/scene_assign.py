@@ -89,7 +89,10 @@ class Decision:
     :param prompt: The single-material prompt the part is painted with.
     :param reason: One of :data:`REASONS`.
     :param detail: The word, name or role that decided.
-    :param target: The phrase's target that the part matched (by name or role); "" for explicit and default.
+    :param target: The phrase's target that the part matched (by name or role); "" for default. For an explicit
+        prompt, the target its name or role would have matched without it ("" for none).
+    :param routed: For an explicit prompt, the phrase its name or role would have given the part without it (with
+        ``target``), else -1: a target only such parts match paints nothing (:func:`shadowed`).
     """
 
     part: str
@@ -98,6 +101,7 @@ class Decision:
     reason: str
     detail: str = ""
     target: str = ""
+    routed: int = -1
 
 
 @dataclass
@@ -107,11 +111,14 @@ class Assignment:
     :param decisions: One per part.
     :param unused: Indices of phrases no part received.
     :param unmatched: ``(phrase index, target)`` of the targets no part matched by name or role.
+    :param shadowed: ``(phrase index, target)`` → the objects with their own prompt that alone match it
+        (:func:`shadowed`).
     """
 
     decisions: list[Decision] = field(default_factory=list)
     unused: list[int] = field(default_factory=list)
     unmatched: list[tuple[int, str]] = field(default_factory=list)
+    shadowed: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
     def prompts(self) -> dict[str, str]:
         """Part key → prompt."""
@@ -239,13 +246,15 @@ def assign(scene: ScenePrompt, parts: list[Part], object_prompts: dict[str, str]
     lookup, box = _by_target(scene), SceneBox.of(parts)
     out = Assignment()
     for part in parts:
-        if part.object in object_prompts:
-            out.decisions.append(Decision(part.key, -1, object_prompts[part.object], "explicit", part.object))
-            continue
         index, reason, detail, target = _route(part, scene, lookup, box)
+        if part.object in object_prompts:  # its prompt wins; what it would have matched is kept for the warnings
+            out.decisions.append(Decision(part.key, -1, object_prompts[part.object], "explicit", part.object,
+                                          target, index if target else -1))
+            continue
         prompt = scene.phrases[index].prompt if index >= 0 else scene.text
         out.decisions.append(Decision(part.key, index, prompt, reason, detail, target))
     out.unused, out.unmatched = unreached(scene, out.decisions)
+    out.shadowed = shadowed(out.decisions, out.unmatched)
     return out
 
 
@@ -261,6 +270,24 @@ def unreached(scene: ScenePrompt, decisions: list[Decision] | list[dict]) -> tup
     unused = [i for i in range(len(scene.phrases)) if i not in used]
     unmatched = [(i, t) for i, p in enumerate(scene.phrases) for t in p.targets if (i, t) not in matched]
     return unused, unmatched
+
+
+def shadowed(decisions: list[Decision] | list[dict], unmatched: list[tuple[int, str]]
+             ) -> dict[tuple[int, str], list[str]]:
+    """The unmatched targets that objects with their own prompt match (by name or role): their prompts win, so
+    the phrase paints none of them; ``(phrase, target)`` → those objects' names, in the order of ``decisions``.
+
+    :param decisions: Decisions, or their records (:meth:`Assignment.as_records`).
+    :param unmatched: ``(phrase, target)`` pairs no decision matched (:func:`unreached`).
+    """
+    wanted, out = set(unmatched), {}
+    for record in (d if isinstance(d, dict) else vars(d) for d in decisions):
+        key = (record.get("routed", -1), record.get("target", ""))
+        if record["reason"] == "explicit" and key in wanted:
+            names = out.setdefault(key, [])
+            if record["detail"] not in names:
+                names.append(record["detail"])
+    return out
 
 
 def bench_assign(n: int = 1000, repeat: int = 5) -> float:
