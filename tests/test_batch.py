@@ -266,3 +266,52 @@ def test_an_object_prompt_that_paints_nothing_is_said_once_a_run(tmp_path: Path)
     assert nothing == ["task 'shot': the object prompt of 'Behind' paints nothing: no view of the run shows it (out of "
                        "view, behind the camera, or behind other objects)"], warnings
     assert len(list(tmp_path.rglob("generated.png"))) == 3
+
+
+def test_a_resumed_run_counts_what_the_finished_units_painted(tmp_path: Path) -> None:
+    """A run that resumes a task (frames 1 and 3 made again, frame 2 finished before) does not say that the object
+    prompt of an object only frame 2 shows paints nothing: each unit records what it painted, and the resumed run
+    reads it back (a unit made before that was recorded: the parts its generated.png lists). An object no frame
+    shows is still warned about."""
+    import shutil
+
+    import bpy
+
+    from depth_addon.app.batch_run import run_job
+    from depth_addon.blender.demo_scene import build_demo_scene
+
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    behind = bpy.data.objects.new("Behind", bpy.data.objects["Box"].data)
+    behind.location = (0.0, -40.0, 1.0)
+    scene.collection.objects.link(behind)
+    sphere = bpy.data.objects["Sphere"]
+    for frame, z in ((1, -50.0), (2, 1.2), (3, -50.0)):  # under the ground but on frame 2
+        sphere.location.z = z
+        sphere.keyframe_insert("location", frame=frame)
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    parsed = parse_job({"tasks": [{"name": "shot", "blend": str(blend), "prompt": "red brick", "resolution": [32, 32],
+                                   "frames": [1, 3], "outputs": ["generated"],
+                                   "object_prompts": {"Behind": "gold metal", "Sphere": "blue marble"}}]}, tmp_path)
+    out = Path(parsed.tasks[0].out_dir)
+    first, second, third = (u.key for u in parsed.units(parsed.tasks[0], [scene.camera.name]))
+
+    def resume() -> list[str]:
+        for key in (first, third):  # lost: made again, while frame 2 stays done
+            shutil.rmtree(out / key)
+        warnings = []
+        counts = run_job(parsed, lambda event, **kw: warnings.append(kw["message"]) if event == "warning" else None)
+        assert (counts["done"], counts["skipped"]) == (2, 1), counts
+        return [w for w in warnings if "paints nothing" in w]
+
+    assert run_job(parsed, lambda *_a, **_k: None)["done"] == 3
+    said = resume()
+    assert said == ["task 'shot': the object prompt of 'Behind' paints nothing: no view of the run shows it (out of "
+                    "view, behind the camera, or behind other objects)"], said
+    painted = {key: json.loads((out / key / "unit.json").read_text())["provenance"]["painted"] for key in
+               (first, second, third)}
+    assert "Sphere" in painted[second] and "Sphere" not in painted[first] + painted[third], painted
+    entry = json.loads((out / second / "unit.json").read_text())
+    del entry["provenance"]["painted"]  # as a unit made by an earlier version
+    (out / second / "unit.json").write_text(json.dumps(entry))
+    assert resume() == said

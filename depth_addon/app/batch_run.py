@@ -183,29 +183,32 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
     :param mapping: The task's locked mapping.
     :param emit: Event sink; one ``artifact`` per file, after the unit is in place.
     :param manifest: The task's manifest; a new one when None.
-    :param painted: Collects the objects the unit painted (:func:`produce`).
+    :param painted: Collects the objects the unit painted (:func:`produce`; also recorded in its entry, as
+        ``painted``), or that another run's painted, when it finished the unit meanwhile.
     :raises Busy: When another run is producing the same unit right now.
     :return: Artifact kind → path; empty when another run finished the unit meanwhile.
     """
     out = check_writable_dir(task.out_dir)
-    manifest = manifest or Manifest(out)
+    manifest, painted = manifest or Manifest(out), set() if painted is None else painted
     final = out / unit.key
     lock = FileLock(out / f".{unit.key}.lock", {"command": "batch"})
     if not lock.acquire(wait=False):
         raise Busy(f"unit {unit.key} of task {task.name!r} is being made by {lock.holder()}")
     try:
         if manifest.is_done(unit):  # another run finished it since this one listed its units
+            painted.update(manifest.painted(unit) or ())
             return {}
         for stale in out.glob(f".{unit.key}.staging-*"):  # left by a run that was killed
             shutil.rmtree(stale, ignore_errors=True)
         staging = out / f".{unit.key}.staging-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
-        notes: list[str] = []
+        notes, mine = [], set()
         try:
-            staged = produce(scene, task, unit, mapping, staging, notes, painted)
+            staged = produce(scene, task, unit, mapping, staging, notes, mine)
             metric = scaled_mapping(mapping, unit_scale(scene)).to_dict()  # as the unit's depth files record it
             entry = manifest.make_entry(unit, staged, staging, {"spec": unit.spec, "mapping": metric,
-                                                                 "blender": bpy.app.version_string})
+                                                                 "blender": bpy.app.version_string,
+                                                                 "painted": sorted(mine)})
             manifest.write_entry(staging, entry)
             replace_folder(staging, final)
         finally:
@@ -213,6 +216,7 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
         manifest.publish(unit, entry)
     finally:
         lock.release()
+    painted.update(mine)
     files = {kind: final / path.relative_to(staging) for kind, path in staged.items()}
     for note in notes:
         emit("warning", message=f"task {task.name!r}, {unit.camera} frame {unit.frame}: {note}", task=task.name,
@@ -311,7 +315,9 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
             counts["units"] += len(units)
             counts["skipped"] += len(units) - len(todo)
             if todo:
-                _make_units(scene, task, todo, locked_mapping(scene, task, units), manifest, emit, cancel, counts)
+                before = _painted_before(manifest, [u for u in units if u.key not in waiting])
+                _make_units(scene, task, todo, locked_mapping(scene, task, units), manifest, emit, cancel, counts,
+                            before)
         except BaseException:
             for folder in made:  # the folders made for this task, deepest first, while nothing is in them
                 with contextlib.suppress(OSError):
@@ -320,15 +326,33 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
     return {**counts, "seconds": time.perf_counter() - start}
 
 
+def _painted_before(manifest: Manifest, done: list[Unit]) -> set[str] | None:
+    """The objects the task's finished units painted (:meth:`~depth_addon.batch.Manifest.painted`), or None when
+    one of them does not say.
+
+    :param manifest: The task's manifest.
+    :param done: Its units finished by earlier runs.
+    """
+    painted: set[str] = set()
+    for unit in done:
+        theirs = manifest.painted(unit)
+        if theirs is None:
+            return None
+        painted |= theirs
+    return painted
+
+
 def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: DepthMapping, manifest: Manifest,
-                emit: Emit, cancel: Callable[[], bool] | None, counts: dict) -> None:
+                emit: Emit, cancel: Callable[[], bool] | None, counts: dict, before: set[str] | None = None) -> None:
     """Make a task's units, counted into ``counts``. A unit another run is making is tried again after the others
     until that run finishes it, or stops without it (its lock dies with it) and this run makes it: when the run
     ends, every unit exists.
 
     :param cancel: Polled before each try; True raises :class:`~depth_addon.errors.Cancelled`.
+    :param before: The objects the task's units finished by earlier runs painted (a resumed run), or None when
+        that is not known: then no object prompt is said to paint nothing.
     """
-    queue, waiting, painted = list(todo), {}, set()  # unit key → when this run last said it waits for it
+    queue, waiting, painted = list(todo), {}, set(before or ())  # unit key → when this run last said it waits
     made_any = False
     while queue:
         if cancel is not None and cancel():
@@ -349,7 +373,7 @@ def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: D
             continue
         counts["done" if made_now else "skipped"] += 1
         made_any = made_any or bool(made_now)
-    if made_any and {"generated", "texture", "render"} & set(task.outputs):  # once a run, not once a unit
+    if made_any and before is not None and {"generated", "texture", "render"} & set(task.outputs):  # once a run
         for line in object_prompt_warnings(painted, task_object_prompts(task, scene), scene):
             emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
 

@@ -15,8 +15,10 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import BadInput
 from ..io.atomic import write_text_atomic
 from ..io.locks import locked
+from ..io.png import read_png_text
 from ..io.verify import sha256_file
 from .job import Unit
 
@@ -80,6 +82,25 @@ class Manifest:
             except OSError:
                 return False
         return True
+
+    def painted(self, unit: Unit) -> set[str] | None:
+        """The objects the finished ``unit`` painted: ``painted`` in its entry's provenance, or, for a unit made
+        before that was recorded, the objects of the parts its ``generated.png`` lists; None when neither says.
+
+        :param unit: A finished unit (:meth:`is_done`).
+        """
+        entry = self.entry(unit) or {}
+        recorded = (entry.get("provenance") or {}).get("painted")
+        if isinstance(recorded, list):
+            return {str(name) for name in recorded}
+        image = (entry.get("artifacts") or {}).get("generated")
+        try:
+            parts = json.loads(read_png_text(self.out_dir / image)["parts"]) if isinstance(image, str) else None
+        except (OSError, ValueError, KeyError, BadInput):
+            return None
+        if not isinstance(parts, list):
+            return None
+        return {d["object"] for d in parts if isinstance(d, dict) and isinstance(d.get("object"), str)}
 
     def make_entry(self, unit: Unit, artifacts: dict[str, Path], folder: Path, provenance: dict) -> dict:
         """The entry of ``unit`` whose files lie in ``folder`` (its staging folder) and will move to ``<key>/``.
