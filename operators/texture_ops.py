@@ -254,7 +254,8 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
 
 class DEPTH_OT_remove_result(bpy.types.Operator):
     """Remove projections, bakes and coverage maps from the selected objects (all objects when none is
-    selected) and give the scene its own compositor back"""
+    selected) and give the scene its own compositor back; the generated images stay in the file (fake user), to
+    project again"""
 
     bl_idname = ids.REMOVE_RESULT
     bl_label = "Remove Result"

@@ -110,9 +110,32 @@ def test_a_scene_no_window_shows_gets_its_multiview_bake() -> None:
 
 
 def test_removing_a_relightable_projection_leaves_only_the_generated_image() -> None:
-    """Its maps and occlusion image go with it; the generated image stays (a result to pick from, until saved)."""
+    """Its maps and occlusion image go with it; the generated image stays (a result to pick from)."""
     scene = build_demo_scene(bpy.context.scene, (32, 32))
     before = {i.name for i in bpy.data.images}
     run = api.texture_scene(scene, prompt="red brick", seed=2, compositor=False, maps=True)
     writeback.remove_result(scene)
     assert {i.name for i in bpy.data.images} - before - {"Render Result"} == {run.image.name}
+
+
+def test_a_generated_image_a_result_no_longer_shows_survives_save_and_reopen(tmp_path) -> None:
+    """Remove Result, a new result over a projection and a bake made from one keep the generated image (a result
+    to pick from): it keeps a fake user, so the saved file still has it, with its pixels and provenance, and
+    Project Image projects it again after reopening; the occlusion image goes."""
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    first = api.texture_scene(scene, prompt="red brick", seed=1, compositor=False).image.name
+    writeback.remove_result(scene)
+    second = api.texture_scene(scene, prompt="green grass", seed=2, compositor=False).image.name
+    third = api.texture_scene(scene, prompt="blue tiles", seed=3, compositor=False).image.name  # replaces it
+    writeback.bake_projection(scene, None, 32)  # the bake replaces the projection on every object
+    path = tmp_path / "kept.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    scene = bpy.context.scene
+    for name, prompt in ((first, "red brick"), (second, "green grass"), (third, "blue tiles")):
+        image = bpy.data.images.get(name)
+        assert image is not None and image.use_fake_user and image.users == 1, name
+        assert tuple(image.size) == (32, 32) and writeback.image_record(image)["prompt"] == prompt
+    assert f"{first} Depth" not in bpy.data.images
+    image, projected = writeback.project_image(scene, first)
+    assert image.name == first and projected.objects

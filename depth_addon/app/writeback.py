@@ -194,7 +194,8 @@ def remove_result(scene: bpy.types.Scene, objects: list | None = None) -> tuple[
     """Remove projections, bakes and coverage maps; with every object, also give the scene its compositor back.
 
     A projection made over a bake goes first (its slots keep the bake), then the bake: the user's own materials
-    come back whatever the order the results were made in.
+    come back whatever the order the results were made in. The generated images the projections showed stay, with
+    a fake user, so the saved file keeps them (results to pick from); the baked textures go.
 
     :param scene: The scene.
     :param objects: Objects to restore; every object of the scene's (not of other scenes) when None.

@@ -172,6 +172,22 @@ def _drop_unused(images: set[bpy.types.Image]) -> None:
             bpy.data.images.remove(image)
 
 
+def _results(mats: list[bpy.types.Material]) -> set[bpy.types.Image]:
+    """The generated results (pictures with a provenance record) that the projection materials ``mats`` show."""
+    return {n.image for m in mats if m.node_tree is not None for n in m.node_tree.nodes
+            if n.bl_idname == "ShaderNodeTexImage" and n.name == f"{NODE_PREFIX} Image" and n.image is not None
+            and provenance_props.KEY_PROVENANCE in n.image}
+
+
+def _keep_results(images: set[bpy.types.Image]) -> None:
+    """Give the results of ``images`` that nothing shows any more a fake user: they stay in the file as results to
+    pick from (Project Image, the compositor's AI layer), where Blender would drop them at the next save. Clearing
+    the fake user (the shield in the image browser) lets them go."""
+    for image in images:
+        if image.users == 0 and image.library is None:
+            image.use_fake_user = True
+
+
 def _restore_object(obj: bpy.types.Object) -> None:
     state = json.loads(obj[KEY_STATE])
     if "links" in state:  # before the slots added for the projection go: they hold the projection too
@@ -259,8 +275,10 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
     if previous:
         replaced = [m for m in _projection_materials() if m.users == 0]
         stale = _owned_images(replaced, pictures=True) - {image, depth_image, *(maps or {}).values()}
+        results = _results(replaced) - {image}
         _discard_materials(replaced)
         _drop_unused(stale)  # the replaced result's occlusion images and maps: nothing shows them any more
+        _keep_results(results)  # its picture stays, a result to pick from, also once the file is saved
     projector = create_projector(scene, camera_model, name)
     result = ProjectionResult(projector, replaced=elsewhere)
     made: dict[tuple | None, bpy.types.Material] = {}
@@ -296,7 +314,8 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
 
 
 def remove_projection(objects=None) -> int:
-    """Undo :func:`project_image`: restore every slot, delete the projection materials and projectors.
+    """Undo :func:`project_image`: restore every slot, delete the projection materials and projectors, and their
+    occlusion images and maps; the generated images they showed stay, with a fake user (:func:`_keep_results`).
 
     :param objects: Objects to restore; default: every projected object in the file.
     :return: Number of objects restored.
@@ -306,9 +325,10 @@ def remove_projection(objects=None) -> int:
         _restore_object(obj)
     mats = _projection_materials()
     doomed = mats if objects is None else [m for m in mats if m.users == 0]
-    leftovers = _owned_images(doomed)
+    leftovers, results = _owned_images(doomed), _results(doomed)
     _discard_materials(doomed)
-    _drop_unused(leftovers)  # occlusion images and maps; the generated images stay (results to pick from)
+    _drop_unused(leftovers)  # occlusion images and maps
+    _keep_results(results)  # the generated images stay, results to pick from, also once the file is saved
     return len(targets)
 
 
