@@ -158,6 +158,12 @@ def set_displacement_method(material: bpy.types.Material, method: str) -> None:
         material.cycles.displacement_method = method
 
 
+def node_inputs_notify() -> bool:
+    """Whether setting a geometry-nodes modifier's input from a script sends a depsgraph update (from 5.2, where
+    the inputs are RNA structs; up to 5.1 they are ID properties, whose writes send none)."""
+    return bpy.app.version >= (5, 2, 0)
+
+
 def node_modifier_inputs(modifier: bpy.types.Modifier) -> tuple:
     """``(identifier, value)`` of every input of a geometry-nodes modifier, for change detection.
 
@@ -169,7 +175,7 @@ def node_modifier_inputs(modifier: bpy.types.Modifier) -> tuple:
     """
     holder = getattr(getattr(modifier, "properties", None), "inputs", None)
     if holder is None:
-        return tuple((key, modifier[key]) for key in modifier.keys())
+        return tuple(modifier.items())
     out = []
     for prop in holder.bl_rna.properties:
         if prop.identifier in ("rna_type", "name"):

@@ -190,7 +190,12 @@ def _unreadable(ob: bpy.types.Object) -> bool:
                                                if p.type == "POINTER"))
 
 
+_PLAIN = frozenset((float, int, bool, str))
+
+
 def _value(v: object) -> object:
+    if type(v) in _PLAIN:  # most inputs: a number or a name, as they are
+        return v
     if isinstance(v, (set, frozenset)):
         return tuple(sorted(v))
     if isinstance(v, bpy.types.ID):
@@ -213,9 +218,14 @@ def node_inputs(objects: list[bpy.types.Object]) -> dict[int, tuple]:
     5.1 they are ID properties, and a script that sets one (``modifier[identifier] = value``) sends no update: the
     viewport keeps the old geometry, and so would the cached render-level geometry, where a render would not.
 
+    From Blender 5.2 such a write sends an update like any other edit, and nothing is read (reading them costs
+    about 10 µs an object: 20 ms a call for 2,000 scattered objects with geometry nodes).
+
     :param objects: From :func:`watched_objects`.
     """
-    out = {}
+    out: dict[int, tuple] = {}
+    if compat.node_inputs_notify():
+        return out
     for ob in objects:
         row = tuple(tuple(tuple(_value(v) for v in item) for item in compat.node_modifier_inputs(m))
                     for m in ob.modifiers if m.type == "NODES")
