@@ -55,7 +55,8 @@ def object_prompts(args: argparse.Namespace) -> dict[str, str]:
 
 def scene_names(text: str | None) -> list[str] | None:
     """Comma-separated object names (``--objects``, ``--cameras``), read after the file is open: a name that holds
-    a comma itself is found when an object of the open scene has it (the longest such name wins).
+    a comma itself is found when an object of the open scene has it (the longest such name wins). A name is tried
+    only as far as the most commas a scene name holds, so thousands of names resolve in linear time.
 
     :param text: The option's value.
     :return: The names, or None when ``text`` is empty or None.
@@ -65,8 +66,10 @@ def scene_names(text: str | None) -> list[str] | None:
         return None
     known = {o.name for o in bpy.context.scene.objects} if bpy.context.scene is not None else set()
     pieces, names, i = text.split(","), [], 0
+    widest = max((name.count(",") for name in known), default=0)  # a known name spans at most widest + 1 pieces
     while i < len(pieces):
-        end = next((j for j in range(len(pieces), i + 1, -1) if ",".join(pieces[i:j]).strip() in known), i + 1)
+        last = min(len(pieces), i + 1 + widest)
+        end = next((j for j in range(last, i + 1, -1) if ",".join(pieces[i:j]).strip() in known), i + 1)
         if name := ",".join(pieces[i:end]).strip():
             names.append(name)
         i = end
