@@ -184,7 +184,7 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
     :param emit: Event sink; one ``artifact`` per file, after the unit is in place.
     :param manifest: The task's manifest; a new one when None.
     :param painted: Collects the objects the unit painted (:func:`produce`; also recorded in its entry, as
-        ``painted``), or that another run's painted, when it finished the unit meanwhile.
+        ``painted``); nothing when another run finished the unit meanwhile (its entry says what it painted).
     :raises Busy: When another run is producing the same unit right now.
     :return: Artifact kind → path; empty when another run finished the unit meanwhile.
     """
@@ -196,7 +196,6 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
         raise Busy(f"unit {unit.key} of task {task.name!r} is being made by {lock.holder()}")
     try:
         if manifest.is_done(unit):  # another run finished it since this one listed its units
-            painted.update(manifest.painted(unit) or ())
             return {}
         for stale in out.glob(f".{unit.key}.staging-*"):  # left by a run that was killed
             shutil.rmtree(stale, ignore_errors=True)
@@ -307,7 +306,8 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
             for line in prompt_warnings(task.prompt, dict(task.object_prompts), task.generator):
                 emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
             scene = open_task_file(task)
-            units = _chunk(task, job.units(task, task_cameras(task, scene), scene.frame_current), frames)
+            every = job.units(task, task_cameras(task, scene), scene.frame_current)
+            units = _chunk(task, every, frames)
             manifest = Manifest(task.out_dir)
             todo = [u for u in units if not manifest.is_done(u)]
             waiting = {u.key for u in todo}
@@ -315,9 +315,8 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
             counts["units"] += len(units)
             counts["skipped"] += len(units) - len(todo)
             if todo:
-                before = _painted_before(manifest, [u for u in units if u.key not in waiting])
                 _make_units(scene, task, todo, locked_mapping(scene, task, units), manifest, emit, cancel, counts,
-                            before)
+                            every)
         except BaseException:
             for folder in made:  # the folders made for this task, deepest first, while nothing is in them
                 with contextlib.suppress(OSError):
@@ -326,16 +325,16 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
     return {**counts, "seconds": time.perf_counter() - start}
 
 
-def _painted_before(manifest: Manifest, done: list[Unit]) -> set[str] | None:
-    """The objects the task's finished units painted (:meth:`~depth_addon.batch.Manifest.painted`), or None when
-    one of them does not say.
+def _painted_by(manifest: Manifest, units: list[Unit]) -> set[str] | None:
+    """What ``units``, made by other runs (earlier ones, other farm chunks), painted (:meth:`.Manifest.painted`);
+    None when that is not known: one of them is not made yet (with the task's spec), or its entry does not say.
 
     :param manifest: The task's manifest.
-    :param done: Its units finished by earlier runs.
+    :param units: Units of the task this run did not make.
     """
     painted: set[str] = set()
-    for unit in done:
-        theirs = manifest.painted(unit)
+    for unit in units:
+        theirs = manifest.painted(unit) if (manifest.entry(unit) or {}).get("spec_hash") == unit.spec_hash else None
         if theirs is None:
             return None
         painted |= theirs
@@ -343,17 +342,18 @@ def _painted_before(manifest: Manifest, done: list[Unit]) -> set[str] | None:
 
 
 def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: DepthMapping, manifest: Manifest,
-                emit: Emit, cancel: Callable[[], bool] | None, counts: dict, before: set[str] | None = None) -> None:
+                emit: Emit, cancel: Callable[[], bool] | None, counts: dict, every: list[Unit]) -> None:
     """Make a task's units, counted into ``counts``. A unit another run is making is tried again after the others
     until that run finishes it, or stops without it (its lock dies with it) and this run makes it: when the run
     ends, every unit exists.
 
     :param cancel: Polled before each try; True raises :class:`~depth_addon.errors.Cancelled`.
-    :param before: The objects the task's units finished by earlier runs painted (a resumed run), or None when
-        that is not known: then no object prompt is said to paint nothing.
+    :param every: All of the task's units, outside a farm chunk too: an object prompt is said to paint nothing
+        only when none of them painted its object, so only when what each unit this run did not make painted is
+        known (:func:`_painted_by`).
     """
-    queue, waiting, painted = list(todo), {}, set(before or ())  # unit key → when this run last said it waits
-    made_any = False
+    queue, waiting, painted = list(todo), {}, set()  # unit key → when this run last said it waits
+    made: set[str] = set()
     while queue:
         if cancel is not None and cancel():
             raise Cancelled("batch cancelled")
@@ -372,9 +372,10 @@ def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: D
                 time.sleep(0.25)
             continue
         counts["done" if made_now else "skipped"] += 1
-        made_any = made_any or bool(made_now)
-    if made_any and before is not None and {"generated", "texture", "render"} & set(task.outputs):  # once a run
-        for line in object_prompt_warnings(painted, task_object_prompts(task, scene), scene):
+        made |= {unit.key} if made_now else set()
+    others = _painted_by(manifest, [u for u in every if u.key not in made]) if made else None
+    if others is not None and {"generated", "texture", "render"} & set(task.outputs):  # once a run
+        for line in object_prompt_warnings(painted | others, task_object_prompts(task, scene), scene):
             emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
 
 

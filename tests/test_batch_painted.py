@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A batch says that an object prompt paints nothing only when no unit of the task painted its object: units made by
+other runs count, farm chunks included, and a unit whose entry does not say what it painted leaves it unknown."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from depth_addon.batch import Job, parse_job
+
+BEHIND = ("task 'shot': the object prompt of 'Behind' paints nothing: no view of the run shows it (out of view, "
+          "behind the camera, or behind other objects)")
+
+
+def sphere_on_frame_two(tmp_path: Path) -> tuple[Job, Path, list[str]]:
+    """A job of three frames whose 'Sphere' only frame 2 shows, and whose 'Behind' no frame shows, both with an
+    object prompt; its depth range is locked, so it may run in frame chunks.
+
+    :return: The job, its task's output folder and its units' keys (frames 1 to 3).
+    """
+    import bpy
+
+    from depth_addon.blender.demo_scene import build_demo_scene
+
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    behind = bpy.data.objects.new("Behind", bpy.data.objects["Box"].data)
+    behind.location = (0.0, -40.0, 1.0)
+    scene.collection.objects.link(behind)
+    sphere = bpy.data.objects["Sphere"]
+    for frame, z in ((1, -50.0), (2, 1.2), (3, -50.0)):  # under the ground but on frame 2
+        sphere.location.z = z
+        sphere.keyframe_insert("location", frame=frame)
+    blend = tmp_path / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    job = parse_job({"tasks": [{"name": "shot", "blend": str(blend), "prompt": "red brick", "resolution": [32, 32],
+                                "frames": [1, 3], "range": [0.5, 60.0], "outputs": ["generated"],
+                                "object_prompts": {"Behind": "gold metal", "Sphere": "blue marble"}}]}, tmp_path)
+    keys = [u.key for u in job.units(job.tasks[0], [scene.camera.name])]
+    return job, Path(job.tasks[0].out_dir), keys
+
+
+def said_nothing(job: Job, frames: tuple[int, int] | None = None, emit=None) -> list[str]:
+    """Run ``job`` (a frame chunk of it when ``frames`` is given); return its 'paints nothing' warnings."""
+    from depth_addon.app.batch_run import run_job
+
+    warnings = []
+
+    def collect(event: str, **kw) -> None:
+        if event == "warning":
+            warnings.append(kw["message"])
+        if emit is not None:
+            emit(event, **kw)
+
+    run_job(job, collect, frames=frames)
+    return [w for w in warnings if "paints nothing" in w]
+
+
+def test_a_farm_chunk_counts_the_other_chunks_units(tmp_path: Path) -> None:
+    """A chunk whose frames do not show 'Sphere' does not say its prompt paints nothing while the chunk that shows
+    it is to come (not known yet), nor once it is done; the chunk that ends the task says it of 'Behind', which no
+    chunk showed."""
+    job, out, keys = sphere_on_frame_two(tmp_path)
+    assert said_nothing(job, (2, 2)) == []  # frames 1 and 3 are not made yet: not known
+    assert said_nothing(job, (1, 1)) == []  # frame 3 is not made yet
+    assert said_nothing(job, (3, 3)) == [BEHIND]  # the task is complete: frame 2 painted 'Sphere'
+    assert all((out / key / "generated.png").is_file() for key in keys)
+
+
+def test_a_unit_finished_meanwhile_without_a_record_leaves_it_unknown(tmp_path: Path) -> None:
+    """A unit another run finishes while this one waits for it, whose entry does not say what it painted (nor names
+    a generated image that would), leaves unknown what the task painted: no object prompt is said to paint nothing
+    (it was said of 'Sphere', which that unit painted)."""
+    from depth_addon.io.locks import FileLock
+
+    job, out, (first, second, third) = sphere_on_frame_two(tmp_path)
+    assert said_nothing(job) == [BEHIND]
+    entry = json.loads((out / second / "unit.json").read_text())
+    del entry["provenance"]["painted"], entry["artifacts"]["generated"]  # an entry that does not say
+    (out / second / "unit.json").write_text(json.dumps(entry))
+    shutil.move(out / second, tmp_path / "theirs")
+    for key in (first, third):
+        shutil.rmtree(out / key)
+    rival = FileLock(out / f".{second}.lock", {"command": "another batch run"})
+    assert rival.acquire()  # another run is making frame 2 ...
+
+    def finish(event: str, **kw) -> None:
+        if event == "warning" and "is being made by" in kw["message"]:  # ... and finishes it while this one waits
+            shutil.move(tmp_path / "theirs", out / second)
+            rival.release()
+
+    assert said_nothing(job, emit=finish) == []
+    assert all((out / key / "generated.png").is_file() for key in (first, second, third))
