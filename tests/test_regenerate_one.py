@@ -202,3 +202,39 @@ def test_a_whole_regenerate_keeps_every_object_repainted_alone_before() -> None:
     for name in ("Ground", "Wall", "Post", "Cube.001", "Sphere"):
         record, _holder = provenance_props.find(bpy.data.objects[name])
         assert record["options"]["object_prompts"] == {"Sphere": "polished gold metal", "Wall": "blue marble"}, name
+
+
+def blank_sphere_prompt() -> None:
+    """Rewrite every record of ours as a run made before a blank object prompt was refused wrote it, given
+    'Sphere': '' (it painted the sphere with an empty prompt)."""
+    for holder in (*bpy.data.objects, *bpy.data.materials, *bpy.data.images):
+        record = provenance_props.read(holder)
+        if record is not None:
+            record["options"]["object_prompts"]["Sphere"] = ""
+            for decision in record["options"]["parts"]:
+                decision["prompt"] = "" if decision.get("object") == "Sphere" else decision["prompt"]
+            provenance_props.attach(record, holder)
+
+
+@pytest.mark.parametrize("kind", ["projection", "multiview"])
+def test_a_record_holding_a_blank_object_prompt_regenerates(kind: str) -> None:
+    """Regenerating a record that holds a blank object prompt, whole or the sphere alone, is not refused (the user
+    could not give it a text from Regenerate): the scene prompt paints the sphere, and the other object prompts still
+    win."""
+    scene = small_scene((48, 36))
+    prompts = {"Sphere": "polished gold metal", "Wall": "blue marble"}
+    if kind == "projection":
+        api.texture_scene(scene, prompt=PROMPT, seed=2, compositor=False, object_prompts=prompts)
+    else:
+        api.texture_multiview(scene, prompt=PROMPT, views=1, bake_size=32, view_size=48, seed=2, object_prompts=prompts)
+    sphere = bpy.data.objects["Sphere"]
+    blank_sphere_prompt()
+    regenerate.regenerate(sphere, scene)
+    record, _holder = regenerate.find_record(sphere)
+    got = {d["object"]: (d["prompt"], d["reason"]) for d in record["options"]["parts"]}
+    assert got["Wall"] == ("blue marble", "explicit") and got["Sphere"][1] != "explicit" and got["Sphere"][0], got
+    assert record["options"]["object_prompts"] == {"Wall": "blue marble"}
+    blank_sphere_prompt()
+    regenerate.regenerate(sphere, scene, seed=3, only_this=True)
+    record, _holder = regenerate.find_record(sphere)
+    assert record["options"]["object_prompts"] == {"Wall": "blue marble", "Sphere": PROMPT}

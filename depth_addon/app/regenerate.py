@@ -108,7 +108,9 @@ def regenerate_run_flow(record: dict, scene: bpy.types.Scene | None = None, seed
     scene = scene or bpy.context.scene
     original, seed = record, record["seed"] if seed is None else int(seed)
     options = dict(record.get("options", {}))
-    latest = _latest_object_prompts(record) if record["kind"] != "projection" else {}
+    if "object_prompts" in options:
+        options["object_prompts"] = _said(options["object_prompts"])
+    latest = _said(_latest_object_prompts(record)) if record["kind"] != "projection" else {}
     if latest:  # every object with the prompt it was last painted with
         options["object_prompts"] = latest
     if only is not None:  # one object's own prompt changes; the scene prompt stays
@@ -153,6 +155,15 @@ def _others_record(original: dict, new: dict) -> dict:
     return dict(original, options=options)
 
 
+def _said(object_prompts: dict | None) -> dict:
+    """Recorded ``object_prompts`` less the blank ones: a run made before a blank object prompt was refused stored
+    it, and regenerating lets the scene prompt paint that object (the user cannot give it a text from here).
+
+    :param object_prompts: Object name → prompt, as a record holds them.
+    """
+    return {name: text for name, text in (object_prompts or {}).items() if not isinstance(text, str) or text.strip()}
+
+
 def _latest_object_prompts(record: dict) -> dict[str, str]:
     """The object prompts of a bake run as its objects now show them: ``record``'s, and each object's own prompt as
     the record on that object holds it (when it is a record of the same run).
@@ -183,9 +194,10 @@ def _same_run(a: dict, b: dict) -> bool:
 
 
 def _prompt_of(record: dict, name: str) -> str:
-    """The prompt object ``name`` was painted with in a per-object record (the scene prompt otherwise)."""
+    """The prompt object ``name`` was painted with in a per-object record (the scene prompt otherwise, and for a
+    blank one that a run made before it was refused recorded)."""
     for d in record.get("options", {}).get("parts") or []:
-        if _of_object(d, name):
+        if _of_object(d, name) and str(d.get("prompt") or "").strip():
             return d["prompt"]
     return record["prompt"]
 
