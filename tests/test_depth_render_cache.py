@@ -4,6 +4,9 @@ every edit still gives the depth of a render with every cache dropped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import bpy
 import depth_scenes
 import numpy as np
@@ -209,25 +212,65 @@ def test_moves_on_the_viewport_path_patch_the_kept_walk(monkeypatch) -> None:
     depth_scenes.assert_matches_cycles(scene, "after the moves")
 
 
+def lift_modifier(ob: bpy.types.Object, socket_type: str = "NodeSocketFloat",
+                  linked: bool = True) -> tuple[bpy.types.Modifier, str]:
+    """Give ``ob`` a geometry-nodes modifier with one input (of ``socket_type``) that lifts it by that many units
+    when ``linked``; returns the modifier and the input's identifier."""
+    group = bpy.data.node_groups.new("Lift", "GeometryNodeTree")
+    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    lift = group.interface.new_socket("Lift", in_out="INPUT", socket_type=socket_type)
+    gin, gout = group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
+    move, offset = group.nodes.new("GeometryNodeSetPosition"), group.nodes.new("ShaderNodeCombineXYZ")
+    group.links.new(gin.outputs[0], move.inputs["Geometry"])
+    if linked:
+        group.links.new(gin.outputs[1], offset.inputs["Z"])
+    group.links.new(offset.outputs[0], move.inputs["Offset"])
+    group.links.new(move.outputs[0], gout.inputs[0])
+    modifier = ob.modifiers.new("Lift", "NODES")
+    modifier.node_group = group
+    return modifier, lift.identifier
+
+
+@contextmanager
+def geometry_updates(name: str) -> Iterator[list[int]]:
+    """Inside the block, count the viewport geometry updates of object ``name`` (``[count]``)."""
+    count = [0]
+
+    def counted(_scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
+        count[0] += sum(1 for u in depsgraph.updates if isinstance(u.id, bpy.types.Object)
+                        and u.id.original.name == name and u.is_updated_geometry)
+
+    bpy.app.handlers.depsgraph_update_post.append(counted)
+    try:
+        yield count
+    finally:
+        bpy.app.handlers.depsgraph_update_post.remove(counted)
+
+
 @pytest.mark.parametrize("level", ["viewport", "render"])
 def test_a_geometry_nodes_input_set_by_a_script_is_drawn(level: str) -> None:
     """Up to Blender 5.1 a script sets a geometry-nodes input as an ID property, which sends no update."""
     scene = render_level_scene() if level == "render" else depth_scenes.modifiers()
-    group = bpy.data.node_groups.new("Lift", "GeometryNodeTree")
-    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
-    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
-    lift = group.interface.new_socket("Lift", in_out="INPUT", socket_type="NodeSocketFloat")
-    gin, gout = group.nodes.new("NodeGroupInput"), group.nodes.new("NodeGroupOutput")
-    move, offset = group.nodes.new("GeometryNodeSetPosition"), group.nodes.new("ShaderNodeCombineXYZ")
-    group.links.new(gin.outputs[0], move.inputs["Geometry"])
-    group.links.new(gin.outputs[1], offset.inputs["Z"])
-    group.links.new(offset.outputs[0], move.inputs["Offset"])
-    group.links.new(move.outputs[0], gout.inputs[0])
-    modifier = bpy.data.objects["Mirrored"].modifiers.new("Lift", "NODES")
-    modifier.node_group = group
+    modifier, identifier = lift_modifier(bpy.data.objects["Mirrored"])
     first = render_depth(scene, engine="gpu").depth
-    compat.set_node_modifier_input(modifier, lift.identifier, 1.0)
+    compat.set_node_modifier_input(modifier, identifier, 1.0)
     lifted = render_depth(scene, engine="gpu").depth
     assert not np.array_equal(lifted, first), "the new input was not drawn"
     assert np.array_equal(lifted, depth_scenes.fresh_depth(scene))
     depth_scenes.assert_matches_cycles(scene, "a geometry-nodes input set by a script")
+
+
+@pytest.mark.parametrize("socket_type", ["NodeSocketFloat", "NodeSocketVector"])
+def test_a_nan_geometry_nodes_input_renders(socket_type: str) -> None:
+    """NaN != NaN: a NaN input used to look set by a script on every call, which worked the scene out again and
+    again until Python gave up (RecursionError on every depth render)."""
+    scene = depth_scenes.modifiers()
+    modifier, identifier = lift_modifier(bpy.data.objects["Mirrored"], socket_type, linked=False)
+    first = render_depth(scene, engine="gpu").depth
+    nan = float("nan")
+    compat.set_node_modifier_input(modifier, identifier, nan if socket_type == "NodeSocketFloat" else (nan, 0, 0))
+    assert np.array_equal(render_depth(scene, engine="gpu").depth, first)
+    with geometry_updates("Mirrored") as updates:
+        assert np.array_equal(render_depth(scene, engine="gpu").depth, first)
+    assert updates == [0], "an unchanged NaN input was evaluated again"

@@ -64,18 +64,9 @@ def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer,
     evaluate (:func:`.viewport.untracked`), and the render-only settings per object (:func:`.viewport.render_settings`,
     and :func:`.viewport.untracked_settings` for those objects; read on every call: editing them sends no update).
     The rest is cached until something other than a transform changes."""
-    base = (scene.session_uid, layer.name, depth_cache.settings_generation(), len(layer.objects))
-    if base not in _verdicts:
-        if len(_verdicts) > 8:
-            _verdicts.clear()
-        visibility = RenderVisibility(layer)
-        depth_cache.note_camera_visibility(layer.objects)
-        watched = watched_objects(layer, visibility)
-        hidden = untracked(layer, visibility, scene_depsgraph(scene, layer))
-        _verdicts[base] = (visibility, watched, {}, input_problems(layer, visibility, watched), hidden)
-    visibility, watched, verdicts, _problems, hidden = _verdicts[base]
-    if _tag_input_edits(scene, layer, watched):
-        return scene_state(scene, layer)  # worked out again after their updates
+    visibility, watched, verdicts, _problems, hidden = _cached_state(scene, layer)
+    if _tag_input_edits(scene, layer, watched):  # worked out again after their updates (once: their values are kept)
+        visibility, watched, verdicts, _problems, hidden = _cached_state(scene, layer)
     settings = render_settings(watched)
     settings.update(untracked_settings(hidden, scene.frame_current))
     settings[0] = rendered.fingerprint(scene)
@@ -85,6 +76,21 @@ def scene_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer,
             verdicts.clear()
         verdicts[key] = viewport_differs(scene, layer, visibility)
     return visibility, verdicts[key], frozenset(ob.session_uid for ob in hidden), settings
+
+
+def _cached_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple:
+    """``(visibility, watched objects, verdicts by settings, input problems, untracked objects)`` of the layer, kept
+    until something other than a transform changes."""
+    base = (scene.session_uid, layer.name, depth_cache.settings_generation(), len(layer.objects))
+    if base not in _verdicts:
+        if len(_verdicts) > 8:
+            _verdicts.clear()
+        visibility = RenderVisibility(layer)
+        depth_cache.note_camera_visibility(layer.objects)
+        watched = watched_objects(layer, visibility)
+        hidden = untracked(layer, visibility, scene_depsgraph(scene, layer))
+        _verdicts[base] = (visibility, watched, {}, input_problems(layer, visibility, watched), hidden)
+    return _verdicts[base]
 
 
 def _tag_input_edits(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, watched: list[bpy.types.Object]) -> bool:

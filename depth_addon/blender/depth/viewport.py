@@ -191,18 +191,20 @@ def _unreadable(ob: bpy.types.Object) -> bool:
 
 
 _PLAIN = frozenset((float, int, bool, str))
+_NAN = ("NaN",)  # what a NaN reads as: NaN != NaN, so a setting holding one would look edited on every call
 
 
 def _value(v: object) -> object:
     if type(v) in _PLAIN:  # most inputs: a number or a name, as they are
-        return v
+        return v if v == v else _NAN
     if isinstance(v, (set, frozenset)):
         return tuple(sorted(v))
     if isinstance(v, bpy.types.ID):
         return v.session_uid
     if isinstance(v, bpy.types.bpy_struct) or isinstance(v, str) or not hasattr(v, "__len__"):
         return v if not isinstance(v, bpy.types.bpy_struct) else None
-    return tuple(v)
+    out = tuple(v)
+    return out if all(x == x for x in out) else tuple(x if x == x else _NAN for x in out)
 
 
 def _all_settings(m: bpy.types.Modifier | bpy.types.Constraint) -> tuple:
