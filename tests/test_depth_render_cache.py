@@ -274,3 +274,31 @@ def test_a_nan_geometry_nodes_input_renders(socket_type: str) -> None:
     with geometry_updates("Mirrored") as updates:
         assert np.array_equal(render_depth(scene, engine="gpu").depth, first)
     assert updates == [0], "an unchanged NaN input was evaluated again"
+
+
+@pytest.mark.parametrize("level", ["viewport", "render"])
+def test_an_animated_geometry_nodes_input_is_evaluated_once_a_frame(level: str) -> None:
+    """Blender writes a keyframed input back to the object when a frame is evaluated; the depth path took that for a
+    script's edit and evaluated the object a second time on every frame. A script's edit of another input between
+    that evaluation and the next depth render is still drawn."""
+    scene = render_level_scene() if level == "render" else depth_scenes.modifiers()
+    ob = bpy.data.objects["Mirrored"]
+    modifier, identifier = lift_modifier(ob)
+    other, other_identifier = lift_modifier(ob)  # not animated (a keyframe would set it again on evaluation)
+    path = (f'modifiers["Lift"]["{identifier}"]' if not compat.node_inputs_notify()
+            else f'modifiers["Lift"].properties.inputs.{identifier}.value')
+    for frame, value in ((1, 0.0), (10, 0.5)):
+        compat.set_node_modifier_input(modifier, identifier, value)
+        ob.keyframe_insert(path, frame=frame)
+    scene.frame_set(1)
+    render_depth(scene, engine="gpu")
+    for frame in (2, 3, 4):
+        scene.frame_set(frame)
+        with geometry_updates("Mirrored") as updates:
+            render_depth(scene, engine="gpu")
+        assert updates == [0], f"frame {frame}: the animated object was evaluated again"
+    scene.frame_set(5)
+    compat.set_node_modifier_input(other, other_identifier, 2.0)  # after the frame's evaluation, without an update
+    lifted = render_depth(scene, engine="gpu").depth
+    ob.update_tag()  # what an edit in the interface sends
+    assert np.array_equal(lifted, depth_scenes.fresh_depth(scene)), "the script's input was not drawn"

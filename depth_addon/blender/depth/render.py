@@ -44,6 +44,7 @@ from .scene import (
 )
 from .viewport import (
     input_problems,
+    inputs_not_evaluated,
     node_inputs,
     render_settings,
     untracked,
@@ -96,6 +97,8 @@ def _cached_state(scene: bpy.types.Scene, layer: bpy.types.ViewLayer) -> tuple:
 def _tag_input_edits(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, watched: list[bpy.types.Object]) -> bool:
     """Evaluate again the objects whose geometry-nodes inputs a script set since the last call without an update
     (:func:`.viewport.node_inputs`): their update then reaches every cache, as an edit in the interface would.
+    Inputs that changed because their frame was evaluated (keyframed or driven: Blender writes the values back to
+    the object) are taken as they are: that evaluation used them (:func:`.viewport.inputs_not_evaluated`).
 
     :param scene: The scene.
     :param layer: Its view layer.
@@ -107,8 +110,12 @@ def _tag_input_edits(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, watched
     if before is None and len(_inputs) > 8:
         _inputs.clear()
     _inputs[(scene.session_uid, layer.name)] = now
-    edited = [ob for ob in watched if before and before.get(ob.session_uid, now.get(ob.session_uid))
-              != now.get(ob.session_uid)]
+    changed = [ob for ob in watched if before and before.get(ob.session_uid, now.get(ob.session_uid))
+               != now.get(ob.session_uid)]
+    if not changed:
+        return False
+    depsgraph = scene_depsgraph(scene, layer)
+    edited = [ob for ob in changed if inputs_not_evaluated(ob, depsgraph)]
     for ob in edited:
         ob.update_tag()
     if edited:

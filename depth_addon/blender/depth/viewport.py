@@ -229,11 +229,29 @@ def node_inputs(objects: list[bpy.types.Object]) -> dict[int, tuple]:
     if compat.node_inputs_notify():
         return out
     for ob in objects:
-        row = tuple(tuple(tuple(_value(v) for v in item) for item in compat.node_modifier_inputs(m))
-                    for m in ob.modifiers if m.type == "NODES")
+        row = _node_row(ob)
         if row:
             out[ob.session_uid] = row
     return out
+
+
+def _node_row(ob: bpy.types.Object) -> tuple:
+    """The input values of the geometry-nodes modifiers of ``ob`` (original or evaluated), comparable."""
+    return tuple(tuple(tuple(_value(v) for v in item) for item in compat.node_modifier_inputs(m))
+                 for m in ob.modifiers if m.type == "NODES")
+
+
+def inputs_not_evaluated(ob: bpy.types.Object, depsgraph: bpy.types.Depsgraph) -> bool:
+    """Whether the viewport evaluated ``ob`` with other geometry-nodes input values than it has now: a script set
+    one since (it sends no update up to Blender 5.1). An animated or driven input is written back to the original
+    when its frame is evaluated, and the evaluated copy then has the same values. An object the viewport does not
+    evaluate counts as not evaluated.
+
+    :param ob: An original object, one of :func:`node_inputs`.
+    :param depsgraph: The evaluated viewport depsgraph.
+    """
+    evaluated = ob.evaluated_get(depsgraph)
+    return not evaluated.is_evaluated or _node_row(evaluated) != _node_row(ob)
 
 
 def render_settings(objects: list[bpy.types.Object]) -> dict[int, tuple]:
