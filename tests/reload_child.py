@@ -5,9 +5,10 @@ process: the reloads must not touch the test process's modules).
 Each cycle registers the extension, installs the depth handlers (as a first depth render does) and schedules a
 live-preview refresh (a timer), then takes it down another way: unregister and register; unregister, reload
 every module and register; unregister, import every module afresh and register; reload the modules that own
-handlers and timers while registered, then unregister. Prints one JSON line (after ``MARK``): per cycle our
-handlers while registered; at the end what is left after the last unregister, and which exit hooks of ours ran
-how often when the exit functions are run (``atexit`` cannot list them).
+handlers and timers while registered, then unregister; import those afresh while registered, then unregister.
+Prints one JSON line (after ``MARK``): per cycle our handlers while registered; at the end what is left after the
+last unregister, and which exit hooks of ours ran how often when the exit functions are run (``atexit`` cannot
+list them).
 
 Usage: ``python reload_child.py ROOT MARK``
 """
@@ -63,13 +64,19 @@ def use(module) -> None:
 
 ext = load()
 cycles = []
-for way in ("unregister", "reload", "fresh import", "reload while registered", "unregister"):
+for way in ("unregister", "reload", "fresh import", "reload while registered", "fresh import while registered",
+            "unregister"):
     ext.register()
     use(ext)
     cycles.append({"way": way, "handlers": ours()})
     if way == "reload while registered":
         for name in HOOKED:
             importlib.reload(sub(name))
+        use(ext)
+    elif way == "fresh import while registered":
+        for name in HOOKED:
+            del sys.modules[f"{NAME}.depth_addon.{name}"]
+            importlib.import_module(f"{NAME}.depth_addon.{name}")
         use(ext)
     ext.unregister()
     if way == "reload":

@@ -97,9 +97,10 @@ def test_register_unregister_twice() -> None:
 
 
 def test_reloading_leaves_one_of_each_hook_and_unregister_none(tmp_path) -> None:
-    """Unregister/register, ``importlib.reload``, a fresh import and a reload while registered (in a child
-    process): each time exactly one of each app handler and exit hook of ours, and none left after unregister
-    (handlers and exit hooks used to pile up: an earlier import's copy was not recognised as ours)."""
+    """Unregister/register, ``importlib.reload``, a fresh import, and a reload and a fresh import while registered
+    (in a child process): each time exactly one of each app handler and exit hook of ours, and none left after
+    unregister (handlers and exit hooks used to pile up: an earlier import's copy was not recognised as ours; a
+    fresh import while registered made a second preview timer, which unregistering left)."""
     mark = "RELOAD-RESULT "
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k != "OCIO"}
     env["BLENDER_USER_RESOURCES"] = str(tmp_path / "user")

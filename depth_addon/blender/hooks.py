@@ -6,7 +6,9 @@ import after the module was dropped from ``sys.modules``) makes a new one, and a
 (``fn in handlers``) no longer finds the one added before. The earlier copy then runs as well (twice per file
 load, twice at exit) and stays after the add-on is unregistered. Here a handler is recognised by its module and
 qualified name, so the copy of an earlier import is replaced or removed with it; exit hooks are kept in one
-process-wide table (on the ``atexit`` module, which no reload touches) under the same key.
+process-wide table (on the ``atexit`` module, which no reload touches) under the same key. Timers cannot be listed
+at all: only the object registered can be found or taken off again, so their callbacks are made once per process
+and kept in another such table (:func:`kept_callback`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable
 
 #: Attribute of the ``atexit`` module holding ``{module.qualname: the function registered}``.
 _EXIT_TABLE = "_depth_addon_exit_hooks"
+#: Attribute of the ``atexit`` module holding ``{module.name: the callback made for it}`` (:func:`kept_callback`).
+_CALLBACK_TABLE = "_depth_addon_callbacks"
 
 
 def key(fn: Callable) -> str:
@@ -70,3 +74,18 @@ def at_exit(fn: Callable) -> None:
         atexit.unregister(previous)
     table[key(fn)] = fn
     atexit.register(fn)
+
+
+def kept_callback(module: str, name: str, make: Callable[[], Callable]) -> Callable:
+    """The callback for ``module.name`` that the first import of ``module`` in this process made with ``make`` (made
+    now if none did): what Blender holds, such as a timer, stays the one object every later import (a reload, or a
+    fresh import after the module was dropped from ``sys.modules``) tests with ``is_registered`` and unregisters.
+
+    :param module: ``__name__`` of the caller.
+    :param name: What the callback is for, unique in that module.
+    :param make: Makes the callback (it must not hold the module's globals: the table keeps it until exit).
+    """
+    table = atexit.__dict__.setdefault(_CALLBACK_TABLE, {})
+    if f"{module}.{name}" not in table:
+        table[f"{module}.{name}"] = make()
+    return table[f"{module}.{name}"]

@@ -141,9 +141,9 @@ def _timer() -> None:
     return None
 
 
-# What the timers hold: a plain function would keep ``bpy`` alive past exit (see compat.detached_callback). A reload
-# keeps the one made before (timers cannot be listed: only this object can take a registered timer off again).
-_TIMER = globals().get("_TIMER") or compat.detached_callback(__name__, "_timer", arguments=0)
+# What the timers hold: a plain function would keep ``bpy`` alive past exit (see compat.detached_callback). Every
+# import of this module uses the one made first (timers cannot be listed: only it can take a registered timer off).
+_TIMER = hooks.kept_callback(__name__, "_timer", lambda: compat.detached_callback(__name__, "_timer", arguments=0))
 
 
 def _schedule(interval: float) -> None:
