@@ -38,6 +38,7 @@ from .diffusers_load import (
     config_from_env,
     detect_family,
     estimate_memory,
+    free_released,
     is_hub_id,
     pick_device,
     plan_offload,
@@ -127,9 +128,12 @@ class DiffusersGenerator:
     # --- loading ---------------------------------------------------------------------------------------
 
     def release(self) -> None:
-        """Drop the loaded pipeline (the memory is freed once nothing else refers to it)."""
+        """Drop the loaded pipeline and free it now (:func:`.free_released`): a reload's RAM check must not count it."""
+        held = self.pipe is not None or bool(self._variants)
         self.pipe, self._loaded, self._planned_pixels, self._slicing = None, None, 0, False
         self._variants = {}
+        if held:
+            free_released()
 
     def load(self, config: BackendConfig | None = None, size: tuple[int, int] = (512, 512)) -> None:
         """Check the files, plan memory for ``size`` and load the pipeline onto its device.

@@ -9,9 +9,11 @@ torch is imported only by the functions that pick a device.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import string
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -214,6 +216,16 @@ def free_memory(device: str) -> int | None:
     except (RuntimeError, AttributeError, AssertionError):  # torch without that backend asserts
         return None
     return None
+
+
+def free_released() -> None:
+    """Free the memory of weights just let go of: a garbage collection (weights that only reference cycles still
+    reach, such as an error's traceback, otherwise stay until Python next collects) and, with CUDA, its cached
+    blocks. What something else still refers to stays taken."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def component_params(path: Path, variant: str | None = None) -> tuple[int, int]:
