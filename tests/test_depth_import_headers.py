@@ -258,10 +258,72 @@ def test_one_ifd_walker_reads_exif_blocks_and_tiff_files(tmp_path: Path, endian:
     image = np.zeros((8, 8, 3), np.uint8)
     Image.fromarray(image).save(tmp_path / "p.jpg", exif=exif)
     assert exif_orientation(tmp_path / "p.jpg") == 8
+    assert ifd_tags(block[:20]) == {}  # entries cut off: none read
     with pytest.raises(TiffError, match="truncated"):
-        ifd_tags(block[:20])
+        ifd_tags(block[:20], needed={0x0100})
     Image.fromarray(image).save(tmp_path / "cut.jpg", exif=b"Exif\0\0" + block[:20])
     assert exif_orientation(tmp_path / "cut.jpg") == 1
+
+
+def classic_ifd(order: str, entries: list[tuple[int, int, int, bytes]], count: int | None = None) -> bytes:
+    """A classic TIFF structure by hand: header and first IFD (``count`` claimed, ``entries`` written as
+    ``(tag, type, number of values, 4 value or offset bytes)``), nothing after it."""
+    head = (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, 8)
+    ifd = struct.pack(order + "H", len(entries) if count is None else count)
+    return head + ifd + b"".join(struct.pack(order + "HHI", tag, kind, n) + value for tag, kind, n, value in entries)
+
+
+def jpeg_with_exif(tiff: bytes) -> bytes:
+    """The start of a JPEG whose APP1 segment holds the EXIF TIFF block ``tiff``."""
+    payload = b"Exif\0\0" + tiff
+    return b"\xff\xd8\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_damaged_exif_keeps_its_orientation(tmp_path: Path, order: str) -> None:
+    """An IFD that claims more entries than the block holds, or a multi-valued tag whose values point past the
+    block, loses only what is missing: the Orientation still turns the photo."""
+    def short(value: int) -> bytes:
+        return struct.pack(order + "H", value) + b"\0\0"
+
+    def offset(at: int) -> bytes:
+        return struct.pack(order + "I", at)
+
+    cut = classic_ifd(order, [(0x0112, 3, 1, short(6)), (0x0100, 4, 1, offset(64))], count=3)
+    stray = classic_ifd(order, [(0x0102, 3, 3, offset(9999)), (0x0112, 3, 1, short(6)),
+                                (0x0111, 4, 2, offset(9999))]) + b"\0" * 4
+    assert ifd_tags(cut) == {0x0112: 6, 0x0100: 64} and ifd_tags(stray) == {0x0112: 6}
+    for name, block in (("cut", cut), ("stray", stray)):
+        (tmp_path / f"{name}.jpg").write_bytes(jpeg_with_exif(block))
+        assert exif_orientation(tmp_path / f"{name}.jpg") == 6, name
+
+
+def test_a_tiff_file_is_refused_only_for_damage_to_what_is_read(tmp_path: Path) -> None:
+    """A TIFF depth map decodes past a damaged tag nothing here reads (as OpenCV does), and is refused, naming the
+    damage, when its IFD is cut or its size, sample or pixel-data tags point past the end of the file."""
+    pixels = np.arange(48, dtype=np.uint8).reshape(6, 8)
+
+    def tiff(bits: tuple[int, int, int, bytes], extra: list, count: int | None = None) -> Path:
+        def short(value: int) -> bytes:
+            return struct.pack("<HH", value, 0)
+
+        data_at = 8 + 2 + 12 * (8 + len(extra)) + 4
+        entries = [(256, 3, 1, short(8)), (257, 3, 1, short(6)), bits, (259, 3, 1, short(1)), (262, 3, 1, short(1)),
+                   (273, 4, 1, struct.pack("<I", data_at)), (277, 3, 1, short(1)), (279, 4, 1, struct.pack("<I", 48)),
+                   *extra]
+        path = tmp_path / f"t{len(list(tmp_path.iterdir()))}.tif"
+        path.write_bytes(classic_ifd("<", entries, count) + b"\0" * 4 + pixels.tobytes())
+        return path
+
+    eight = (258, 3, 1, struct.pack("<HH", 8, 0))
+    private = (0xC350, 3, 3, struct.pack("<I", 9999))  # a tag no reader here uses, its values past the end
+    readable = tiff(eight, [private])
+    assert image_size(readable) == (8, 6) and 0xC350 not in tiff_tags(readable)
+    assert np.array_equal(read_depth(readable).values, pixels)
+    with pytest.raises(BadInput, match="tag 258 points past the end"):
+        read_depth(tiff((258, 3, 3, struct.pack("<I", 9999)), []))
+    with pytest.raises(BadInput, match="truncated or corrupt TIFF header"):
+        read_depth(tiff(eight, [], count=20))
 
 
 def test_an_oriented_colour_jpeg_is_imported_upright(tmp_path: Path) -> None:

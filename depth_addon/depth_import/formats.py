@@ -14,6 +14,7 @@ import mmap
 import os
 import struct
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,60 +113,80 @@ def probe_png(head: bytes, size: int, path: str | os.PathLike) -> ImageInfo:
 _TIFF_TYPES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
 #: Entries read from one IFD at most (a corrupt count must not allocate gigabytes).
 _TIFF_MAX_ENTRIES = 4096
+#: Tags a TIFF file cannot be read without: size, bits, samples, sample format, strip and tile offsets and sizes.
+_TIFF_FILE_TAGS = frozenset({256, 257, 258, 273, 277, 279, 324, 325, 339})
 
 
 class TiffError(ValueError):
     """Not a TIFF, or a corrupt one; ``str()`` continues a sentence that starts with the file's name."""
 
 
-def ifd_tags(data: bytes | mmap.mmap) -> dict[int, int]:
-    """The first value of every integer tag (SHORT, LONG, LONG8) of the first IFD of a classic TIFF or a BigTIFF.
+def _ifd_layout(data: bytes | mmap.mmap) -> tuple[str, int, str, str, int]:
+    """``(byte order, first IFD offset, count format, entry format, inline value bytes)`` of a TIFF or BigTIFF.
 
-    The one walker of TIFF structures: a TIFF file (mapped, so only the pages touched are read) and the TIFF block
-    of a JPEG's EXIF segment. Offsets are from the start of ``data``.
-
-    :param data: The TIFF structure from its byte-order mark on.
-    :raises TiffError: Not a TIFF, or a truncated or corrupt header.
+    :raises TiffError: Not a TIFF, or a corrupt header.
     """
     order = {b"II": "<", b"MM": ">"}.get(bytes(data[:2]))
     if order is None or len(data) < 16:
         raise TiffError(" is not a TIFF file (bad byte-order mark)")
     magic = struct.unpack(order + "H", data[2:4])[0]
     if magic == 42:
-        (ifd,) = struct.unpack(order + "I", data[4:8])
-        count_fmt, entry_fmt, inline = "H", "HHI4s", 4
-    elif magic == 43:  # BigTIFF: 8-byte offsets and counts, 20-byte entries
+        return order, struct.unpack(order + "I", data[4:8])[0], "H", "HHI4s", 4
+    if magic == 43:  # BigTIFF: 8-byte offsets and counts, 20-byte entries
         if struct.unpack(order + "HH", data[4:8]) != (8, 0):
             raise TiffError(": corrupt BigTIFF header")
-        (ifd,) = struct.unpack(order + "Q", data[8:16])
-        count_fmt, entry_fmt, inline = "Q", "HHQ8s", 8
-    else:
-        raise TiffError(f" is not a TIFF file (magic {magic})")
+        return order, struct.unpack(order + "Q", data[8:16])[0], "Q", "HHQ8s", 8
+    raise TiffError(f" is not a TIFF file (magic {magic})")
+
+
+def ifd_tags(data: bytes | mmap.mmap, needed: Collection[int] = ()) -> dict[int, int]:
+    """The first value of every integer tag (SHORT, LONG, LONG8) of the first IFD of a classic TIFF or a BigTIFF.
+
+    The one walker of TIFF structures: a TIFF file (mapped, so only the pages touched are read) and the TIFF block
+    of a JPEG's EXIF segment. Offsets are from the start of ``data``. A damaged IFD gives what it holds: entries
+    its count claims past the end of ``data`` are not read, and a tag whose value lies outside ``data`` is left
+    out, so one bad tag of a photo's EXIF does not lose its Orientation. A reader that
+    cannot do without some tags names them in ``needed``: then a cut IFD, or one of those tags with its value
+    outside ``data``, is an error.
+
+    :param data: The TIFF structure from its byte-order mark on.
+    :param needed: Tags the caller needs (a TIFF file's size, sample layout and pixel data).
+    :raises TiffError: Not a TIFF, a truncated or corrupt header or, with ``needed``, a damaged IFD or needed tag.
+    """
+    order, ifd, count_fmt, entry_fmt, inline = _ifd_layout(data)
     entry_size, count_size = struct.calcsize(order + entry_fmt), struct.calcsize(order + count_fmt)
     offset_fmt = order + ("I" if inline == 4 else "Q")
     try:
         (count,) = struct.unpack(order + count_fmt, data[ifd:ifd + count_size])
-        if count > _TIFF_MAX_ENTRIES:
-            raise TiffError(f": corrupt TIFF header ({count} tags)")
-        entries = data[ifd + count_size:ifd + count_size + entry_size * count]
-        tags: dict[int, int] = {}
-        for k in range(count):
-            tag, kind, n, raw = struct.unpack(order + entry_fmt, entries[entry_size * k: entry_size * (k + 1)])
-            if kind not in _TIFF_TYPES or n < 1:
-                continue
-            code, size = _TIFF_TYPES[kind]
-            if n * size > inline:  # the values sit at an offset: read the first
-                (at,) = struct.unpack(offset_fmt, raw)
-                raw = data[at:at + size]
-            tags[tag] = struct.unpack(order + code, raw[:size])[0]
     except struct.error:
         raise TiffError(": truncated or corrupt TIFF header") from None
+    present = min(count, _TIFF_MAX_ENTRIES, (len(data) - ifd - count_size) // entry_size)
+    if needed and count > _TIFF_MAX_ENTRIES:
+        raise TiffError(f": corrupt TIFF header ({count} tags)")
+    if needed and present < count:
+        raise TiffError(": truncated or corrupt TIFF header")
+    entries = data[ifd + count_size:ifd + count_size + entry_size * present]
+    tags: dict[int, int] = {}
+    for k in range(present):
+        tag, kind, n, raw = struct.unpack(order + entry_fmt, entries[entry_size * k: entry_size * (k + 1)])
+        if kind not in _TIFF_TYPES or n < 1:
+            continue
+        code, size = _TIFF_TYPES[kind]
+        if n * size > inline:  # the values sit at an offset: read the first
+            (at,) = struct.unpack(offset_fmt, raw)
+            if at + size > len(data):
+                if tag in needed:
+                    raise TiffError(f": corrupt TIFF header (tag {tag} points past the end of the file)")
+                continue
+            raw = data[at:at + size]
+        tags[tag] = struct.unpack(order + code, raw[:size])[0]
     return tags
 
 
 def tiff_tags(path: str | os.PathLike) -> dict[int, int]:
     """:func:`ifd_tags` of a TIFF or BigTIFF file (only the header, the first IFD and the first value of
-    multi-valued tags are read).
+    multi-valued tags are read). A damaged tag the reader does not use is left out; a cut IFD or a damaged size,
+    layout or pixel-data tag (:data:`_TIFF_FILE_TAGS`) is refused.
 
     :param path: The file.
     :raises BadInput: Missing or unreadable, not a TIFF, or a truncated or corrupt header.
@@ -175,7 +196,7 @@ def tiff_tags(path: str | os.PathLike) -> dict[int, int]:
             if os.fstat(fh.fileno()).st_size < 16:
                 raise TiffError(" is not a TIFF file (bad byte-order mark)")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return ifd_tags(data)
+                return ifd_tags(data, _TIFF_FILE_TAGS)
     except FileNotFoundError:
         raise BadInput(f"file not found: {display(path)}") from None
     except OSError as exc:
