@@ -1,15 +1,17 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The UV maps a bake unwraps: objects hidden in the viewport, a user's map that has our map's name, and one that
-has no area."""
+has no area (measured exactly, so a small island still has some)."""
 
 from __future__ import annotations
 
 import bpy
 import numpy as np
+import pytest
 from test_multiview import block_scene
 
 from depth_addon.app import multiview as app_multiview
 from depth_addon.blender.writeback import bake_apply, uv_bake
+from depth_addon.texturing.raster import area_in_square
 
 
 def test_an_object_hidden_in_the_viewport_is_unwrapped_and_baked():
@@ -119,3 +121,44 @@ def test_a_users_uv_map_without_area_is_kept_and_the_object_unwrapped():
         assert np.array_equal(after, before) and cube.data.uv_layers.active.name == "Imported"
         bake_apply.remove_bake()
         assert list(cube.data.uv_layers.keys()) == ["Imported"]
+
+
+def test_a_small_uv_island_is_baked_into_the_users_map():
+    """A UV map whose only island is tiny (a prop in a corner of an atlas: 1/300 of the square's side, between the
+    texel centres of a coarse grid) has area: the bake goes into that map, nothing is unwrapped and no note says
+    its faces lie on one point."""
+    scene = bpy.context.scene
+    _ground, cube = block_scene()
+    atlas = cube.data.uv_layers.new(name="Atlas")
+    side, start = 1.0 / 300.0, 0.3175  # between the centres 40.5/128 and 41.5/128 of a 128² grid
+    for k, face in enumerate(cube.data.polygons):  # each face in its own cell of a 3×2 grid inside the island
+        u0, v0 = start + (k % 3) * side / 3, start + (k // 3) * side / 2
+        for corner, (du, dv) in zip(face.loop_indices, ((0.1, 0.1), (0.9, 0.1), (0.9, 0.9), (0.1, 0.9)), strict=True):
+            atlas.data[corner].uv = (u0 + du * side / 3, v0 + dv * side / 2)
+    notes: list[str] = []
+    assert uv_bake.ensure_uv_maps([cube], notes=notes) == {"Cube": "Atlas"} and notes == []
+    assert list(cube.data.uv_layers.keys()) == ["Atlas"]
+    result = app_multiview.texture_multiview(scene, objects=[cube], views=1, bake_size=1024, view_size=48,
+                                             prompt="red brick", scene_view=False)
+    assert result.uv_maps["Cube"] == "Atlas" and not any("UV map" in w for w in result.warnings), result.warnings
+    assert result.coverage["Cube"] > 0 and bake_apply.is_baked(cube) and list(cube.data.uv_layers.keys()) == ["Atlas"]
+
+
+def test_uv_area_is_measured_inside_the_square_only():
+    """Each triangle counts with its part inside the 0-1 square, exactly: one around the square counts 1, one
+    outside it (even next to a corner, where clamping its corners into the square would make up area) counts 0."""
+    rng = np.random.default_rng(3)
+    cases = {((0, 0), (1, 0), (0, 1)): 0.5, ((-1, -1), (3, -1), (-1, 3)): 1.0,
+             ((-0.5, 0.5), (0.5, -0.5), (-1, -1)): 0.0, ((-1, 0.5), (2, 0.5), (0.5, 2)): 0.5,
+             ((0.5, 0.5), (1.5, 0.5), (0.5, 1.5)): 0.25,
+             ((0, 1), (1, 1), (0.5, 1.5)): 0.0, ((1.6, 2.3),) * 3: 0.0, ((0.2, 0.2), (0.3, 0.3), (0.4, 0.4)): 0.0}
+    for corners, area in cases.items():
+        assert area_in_square(np.array([corners], float)) == pytest.approx(area, abs=1e-12), corners
+    many = rng.uniform(-1.0, 2.0, (3000, 3, 2))
+    centres = (np.stack(np.meshgrid(np.arange(800), np.arange(800)), -1).reshape(-1, 2) + 0.5) / 800
+    for tri in many[:20]:  # against counting the centres of a fine grid inside the triangle
+        edge, to = [tri[(k + 1) % 3] - tri[k] for k in range(3)], [centres - tri[k] for k in range(3)]
+        d = np.array([edge[k][0] * to[k][:, 1] - edge[k][1] * to[k][:, 0] for k in range(3)])
+        inside = np.all(d >= 0, axis=0) | np.all(d <= 0, axis=0)
+        assert area_in_square(tri[None]) == pytest.approx(inside.mean(), abs=2e-3)
+    assert area_in_square(many, chunk=64) == pytest.approx(sum(area_in_square(t[None]) for t in many))

@@ -75,6 +75,54 @@ def triangle_areas(position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return twice / 2.0, cross / np.maximum(twice, 1e-12)[:, None]
 
 
+def _shoelace(poly: np.ndarray) -> np.ndarray:
+    """Signed areas of closed polygons (N, K, 2) (positive counter-clockwise; repeated corners add nothing)."""
+    x, y = poly[..., 0], poly[..., 1]
+    return 0.5 * (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
+
+
+def _clip_to_square(poly: np.ndarray) -> np.ndarray:
+    """Convex polygons (N, K, 2) clipped to the 0-1 square (Sutherland-Hodgman on its four sides, all at once): each
+    row lists its corners in order, padded by repeating the last (a row wholly outside is one point repeated)."""
+    for axis, flip in ((0, False), (0, True), (1, False), (1, True)):
+        inside = 1.0 - poly[..., axis] if flip else poly[..., axis]  # >= 0 on the square's side
+        nxt, inside_next = np.roll(poly, -1, axis=1), np.roll(inside, -1, axis=1)
+        crosses = (inside >= 0) != (inside_next >= 0)
+        t = np.where(crosses, inside / np.where(crosses, inside - inside_next, 1.0), 0.0)
+        points = np.stack([poly, poly + t[..., None] * (nxt - poly)], axis=2).reshape(len(poly), -1, 2)
+        kept = (inside >= 0) & np.any(poly != nxt, axis=-1)  # a corner repeated by the padding is kept once
+        valid = np.stack([kept, crosses], axis=2).reshape(len(poly), -1)
+        points = np.take_along_axis(points, np.argsort(~valid, axis=1, kind="stable")[..., None], axis=1)
+        count = valid.sum(axis=1)
+        width = max(int(count.max(initial=1)), 1)
+        last = np.minimum(np.arange(width)[None], np.maximum(count - 1, 0)[:, None])
+        poly = np.take_along_axis(points, last[..., None], axis=1)
+    return poly
+
+
+def area_in_square(uv: np.ndarray, chunk: int = 1 << 15, enough: float = np.inf) -> float:
+    """Total area of UV triangles inside the 0-1 square, each clipped to it (overlapping triangles count twice).
+
+    Unlike a count of covered texel centres, this sees islands of any size: a small prop in an atlas has area even
+    where it covers no texel of a coarse grid.
+
+    :param uv: (T, 3, 2) triangle corners.
+    :param chunk: Triangles that cross the square's sides clipped at a time (bounds the temporary memory).
+    :param enough: Stop once the total is above this (a caller that only asks "is there any area?").
+    """
+    tri = np.asarray(uv, np.float64).reshape(-1, 3, 2)
+    lo, hi = tri.min(axis=1), tri.max(axis=1)
+    within = np.all((lo >= 0.0) & (hi <= 1.0), axis=1)
+    ab, ac = tri[within, 1] - tri[within, 0], tri[within, 2] - tri[within, 0]
+    total = 0.5 * float(np.abs(ab[:, 0] * ac[:, 1] - ab[:, 1] * ac[:, 0]).sum())
+    crossing = tri[~within & np.all((lo < 1.0) & (hi > 0.0), axis=1)]
+    for start in range(0, len(crossing), chunk):
+        if total > enough:
+            break
+        total += float(np.abs(_shoelace(_clip_to_square(crossing[start:start + chunk]))).sum())
+    return total
+
+
 def check_size(size: int) -> int:
     """A texture side as int, refused outside :data:`MIN_SIZE`..:data:`MAX_SIZE`.
 

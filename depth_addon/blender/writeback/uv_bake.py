@@ -16,13 +16,14 @@ import bpy
 import numpy as np
 
 from ...errors import BadInput
-from ...texturing.raster import rasterize_uv
+from ...texturing.raster import area_in_square, rasterize_uv
 from .projection import render_visible
 
 UV_NAME = "Depth UV"
 KEY_UV_ADDED = "depth_addon_uv_added"  # on a mesh: name of the UV map we added
 OVERLAP_LIMIT = 0.02  # share of texels claimed by two islands above which a UV map counts as overlapping
 _OVERLAP_PROBE = 128  # texture side used to measure overlap
+_MIN_AREA = 1e-10  # UV area in the 0-1 square at or below which a map has none (a texel of 8192² is 1.5e-8)
 
 
 def _describe(obj: bpy.types.Object) -> str:
@@ -104,15 +105,16 @@ def surface_triangles(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, uv_
 
 
 def _unusable(mesh: bpy.types.Mesh, uv_name: str, overlap_limit: float) -> str | None:
-    """Why the UV map cannot take a bake: ``overlap`` (islands claim the same texels), ``empty`` (its faces cover no
-    texel of the 0-1 square: all on one point, or outside it), or None when it can."""
+    """Why the UV map cannot take a bake: ``overlap`` (islands claim the same texels), ``empty`` (its faces have no
+    area in the 0-1 square: all on one point, or outside it; measured exactly, so an island smaller than a texel of
+    the overlap probe still counts), or None when it can."""
     tris, co, corner_vert, uv = _corner_data(mesh, uv_name)
     if len(tris) == 0:
         return None
+    if area_in_square(uv[tris], enough=_MIN_AREA) <= _MIN_AREA:
+        return "empty"
     dummy = np.zeros((len(tris), 3, 3), np.float32)
     probe = rasterize_uv(uv[tris], dummy, dummy, _OVERLAP_PROBE)
-    if probe.count == 0:
-        return "empty"
     return "overlap" if probe.overlap > overlap_limit else None
 
 
@@ -264,7 +266,8 @@ def added_notes(added: dict[str, tuple[str, str]]) -> list[str]:
     """Lines telling the user which objects were unwrapped into a UV map made for the bake, and why.
 
     :param added: Object name → (reason: ``none`` (it had no UV map), ``overlap <map>`` (its active map's islands
-        overlap), ``empty <map>`` (its active map covers no texel) or ``new`` (asked for), name of the UV map added).
+        overlap), ``empty <map>`` (its active map has no area in the 0-1 square) or ``new`` (asked for), name of the
+        UV map added).
     """
     groups: dict[tuple[str, str], list[str]] = {}
     for name, key in added.items():
