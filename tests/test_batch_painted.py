@@ -92,3 +92,31 @@ def test_a_unit_finished_meanwhile_without_a_record_leaves_it_unknown(tmp_path: 
 
     assert said_nothing(job, emit=finish) == []
     assert all((out / key / "generated.png").is_file() for key in (first, second, third))
+
+
+def test_a_resumed_run_counts_what_the_finished_units_painted(tmp_path: Path) -> None:
+    """A run that resumes a task (frames 1 and 3 made again, frame 2 finished before) does not say that the object
+    prompt of an object only frame 2 shows paints nothing: each unit records what it painted, and the resumed run
+    reads it back (a unit made before that was recorded: the parts its generated.png lists). An object no frame
+    shows is still warned about."""
+    job, out, (first, second, third) = sphere_on_frame_two(tmp_path)
+
+    def resume() -> list[str]:
+        for key in (first, third):  # lost: made again, while frame 2 stays done
+            shutil.rmtree(out / key)
+        kept = (out / second / "generated.png").stat().st_mtime_ns
+        said = said_nothing(job)
+        assert (out / second / "generated.png").stat().st_mtime_ns == kept  # skipped, not made again
+        assert all((out / key / "generated.png").is_file() for key in (first, third))
+        return said
+
+    assert said_nothing(job) == [BEHIND]
+    said = resume()
+    assert said == [BEHIND], said
+    painted = {key: json.loads((out / key / "unit.json").read_text())["provenance"]["painted"] for key in
+               (first, second, third)}
+    assert "Sphere" in painted[second] and "Sphere" not in painted[first] + painted[third], painted
+    entry = json.loads((out / second / "unit.json").read_text())
+    del entry["provenance"]["painted"]  # as a unit made by an earlier version
+    (out / second / "unit.json").write_text(json.dumps(entry))
+    assert resume() == said

@@ -237,15 +237,23 @@ def component_params(path: Path, variant: str | None = None) -> tuple[int, int]:
     files = [path] if path.is_file() else weight_files(path, variant)
     total = largest = 0
     for f in files:
-        for key, info in safetensors_header(f).items():
-            if key == "__metadata__":
-                continue
-            n = 1
-            for dim in info["shape"]:
-                n *= int(dim)
+        for _dtype, n in _tensors(f):
             total += n
             largest = max(largest, n)
     return total, largest
+
+
+def _tensors(path: Path) -> list[tuple[str, int]]:
+    """``(dtype, element count)`` of every tensor a ``.safetensors`` file's header lists."""
+    out = []
+    for key, info in safetensors_header(path).items():
+        if key == "__metadata__":
+            continue
+        n = 1
+        for dim in info["shape"]:
+            n *= int(dim)
+        out.append((info["dtype"], n))
+    return out
 
 
 def loaded_size(path: Path, nbytes: int) -> int:
@@ -256,15 +264,10 @@ def loaded_size(path: Path, nbytes: int) -> int:
     :param nbytes: Bytes per element of the target dtype.
     """
     stored = loaded = 0
-    for key, info in safetensors_header(path).items():
-        if key == "__metadata__":
-            continue
-        n = 1
-        for dim in info["shape"]:
-            n *= int(dim)
-        size = STORED_BYTES.get(info["dtype"], 4)
+    for dtype, n in _tensors(path):
+        size = STORED_BYTES.get(dtype, 4)
         stored += n * size
-        loaded += n * (nbytes if info["dtype"].startswith(("F", "BF")) else size)
+        loaded += n * (nbytes if dtype.startswith(("F", "BF")) else size)
     return round(path.stat().st_size * loaded / stored) if stored else path.stat().st_size
 
 
