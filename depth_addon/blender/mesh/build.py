@@ -42,6 +42,9 @@ from ..units import unit_scale
 from . import materials
 
 SHADING = ("PRINCIPLED", "EMISSION")
+#: Blender's smallest render resolution per side: a smaller image is set at a multiple of its size and the
+#: percentage brings the render back to it (a resolution of 3 would be raised to 4, and the view with it).
+MIN_RESOLUTION = 4
 #: Camera pose of an import: at the origin, looking along +Y with +Z up.
 CAMERA_POSE = Matrix.Rotation(math.pi / 2.0, 4, "X")
 
@@ -157,8 +160,10 @@ def camera_data(name: str, prepared: PreparedImport, unit: float = 1.0) -> bpy.t
 def _set_render(scene: bpy.types.Scene, prepared: PreparedImport) -> None:
     params = prepared.intrinsics.blender_camera()
     r = scene.render
-    r.resolution_x, r.resolution_y = prepared.render_size
-    r.resolution_percentage = 100
+    w, h = prepared.render_size
+    factor = 1 if min(w, h) >= MIN_RESOLUTION else 2 if 2 * min(w, h) >= MIN_RESOLUTION else MIN_RESOLUTION
+    r.resolution_x, r.resolution_y = w * factor, h * factor
+    r.resolution_percentage = 100 // factor
     r.pixel_aspect_x, r.pixel_aspect_y = params["pixel_aspect_x"], params["pixel_aspect_y"]
 
 
