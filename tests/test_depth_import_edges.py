@@ -21,3 +21,12 @@ def test_an_image_under_four_pixels_a_side_keeps_its_view(shape: tuple[int, int]
     assert render_size(scene) == (w, h)
     model = camera_model(scene, result.camera, w, h)
     np.testing.assert_allclose(model.frame, result.prepared.intrinsics.frame, rtol=1e-5, atol=1e-7)
+
+
+def test_a_view_wider_than_blenders_shortest_lens_keeps_its_frame() -> None:
+    """174.5° across needs a lens under 1 mm on a 36 mm sensor, which Blender raises to 1 mm (a narrower view):
+    the sensor is made smaller instead."""
+    fx = 20.0 / np.tan(np.radians(174.5 / 2.0))
+    result = import_depth_map(np.full((30, 40), 2.0, np.float32), focal_px=fx)
+    model = camera_model(bpy.context.scene, result.camera, 40, 30)
+    np.testing.assert_allclose(model.frame, result.prepared.intrinsics.frame, rtol=1e-5)

@@ -25,6 +25,8 @@ from ..errors import BadInput
 
 #: Sensor width given to Blender cameras made from intrinsics (any value works; lens follows it).
 SENSOR_MM = 36.0
+#: Blender's shortest lens (mm): a wider view gets a narrower sensor instead of a lens Blender would lengthen.
+MIN_LENS_MM = 1.0
 #: Field of view used when no camera is given (Blender's default 50 mm lens on a 36 mm sensor).
 DEFAULT_FOV_DEG = math.degrees(2.0 * math.atan(18.0 / 50.0))
 
@@ -163,6 +165,8 @@ class Intrinsics:
 
     def blender_camera(self) -> dict[str, float | str]:
         """Settings of a Blender camera (sensor fit ``HORIZONTAL``) and render pixel aspect matching this frame.
+        The sensor is :data:`SENSOR_MM` wide unless the lens would be shorter than Blender allows
+        (:data:`MIN_LENS_MM`).
 
         Blender's view plane for horizontal fit, in pixels: ``x ∈ [-W/2, W/2] + shift_x·W`` and
         ``y ∈ [-ycor·H/2, ycor·H/2] + shift_y·W`` with ``ycor = aspect_y / aspect_x``, scaled by
@@ -175,9 +179,10 @@ class Intrinsics:
         """
         w, h = self.width, self.height
         ycor = self.fx / self.fy
+        lens = max(self.fx * SENSOR_MM / w, MIN_LENS_MM)  # views over ~173.6° wide: a 1 mm lens, a smaller sensor
         return {
-            "lens": self.fx * SENSOR_MM / w,
-            "sensor_width": SENSOR_MM,
+            "lens": lens,
+            "sensor_width": lens * w / self.fx,
             "sensor_fit": "HORIZONTAL",
             "shift_x": (w / 2.0 - self.cx) / w,
             "shift_y": (self.cy - h / 2.0) * ycor / w,
