@@ -69,7 +69,8 @@ def check_size(width: int, height: int, what: str) -> None:
         raise BadInput(f"{what} has no pixels ({width}×{height})")
     if width * height > MAX_PIXELS:
         raise BadInput(f"{what} is {width}×{height}, above the {MAX_PIXELS // 1_000_000} Mpx limit "
-                       "(8192×8192); downsample it first")
+                       "(8192×8192); make it smaller in an image editor first (the import's Downsample works on "
+                       "what was read)")
 
 
 def format_of(path: str | os.PathLike) -> str:
