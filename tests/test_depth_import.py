@@ -293,3 +293,18 @@ def test_intrinsics_conventions() -> None:
         Intrinsics.from_focal_px(40, 30, -1.0)
     with pytest.raises(BadInput, match="one camera description"):
         prepare(np.ones((4, 4)) + np.eye(4), options=ImportOptions(fov=50, focal_px=100))
+
+
+def test_integer_values_mapped_onto_a_range_are_not_said_to_be_metres() -> None:
+    """Integer values normalised onto a near–far range are not "taken as metres", and the warning says so only
+    when nothing says what they are."""
+    from depth_addon.depth_import import Preprocess
+
+    codes = np.arange(64, dtype=np.uint16).reshape(8, 8) * 100 + 1000
+    plain = prepare(codes, options=ImportOptions(fov=60.0, preprocess=Preprocess(tear_ratio=None)))
+    assert any("taken as metres" in w for w in plain.warnings), plain.warnings
+    ranged = prepare(codes, options=ImportOptions(fov=60.0, preprocess=Preprocess(normalise=(1.0, 5.0),
+                                                                                 tear_ratio=None)))
+    assert not any("taken as metres" in w for w in ranged.warnings), ranged.warnings
+    finite = ranged.depth[np.isfinite(ranged.depth)]
+    assert abs(float(finite.min()) - 1.0) < 1e-4 and abs(float(finite.max()) - 5.0) < 1e-4

@@ -333,7 +333,7 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
         values[coded == background] = np.nan  # the sky or a surface at or beyond the far end: one code, so a hole
         integer_max = 0.0
         source["stored_mapping"] = mapping.to_dict()
-    elif options.values == ValueSpec() and integer_max > 0:
+    elif options.values == ValueSpec() and integer_max > 0 and options.preprocess.normalise is None:
         finite = values[np.isfinite(values)]
         if finite.size:
             warnings.append(f"the integer values ({finite.min():.0f}–{finite.max():.0f}) are taken as metres; say "
