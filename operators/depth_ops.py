@@ -50,14 +50,17 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
         scene = context.scene
         settings = scene.depth_addon
         folder = output_dir(context) if self.write_files else None
-        try:
+        fitted = settings.near, settings.far
+        try:  # the files first: a render that cannot be written shows nothing and keeps the last one
+            folder = None if folder is None else str(check_writable_dir(folder))
             result = api.render_depth(scene, engine=self.engine, radial=settings.radial)
             mapping = depth.scene_mapping(scene, result)
-            depth.show_model_image(result, mapping, int(settings.bits))
             if folder is not None:
                 api.save_depth(result, os.path.join(folder, "depth.exr"), mapping)
                 api.save_depth(result, os.path.join(folder, "depth.png"), mapping, bits=int(settings.bits))
+            depth.show_model_image(result, mapping, int(settings.bits))
         except DepthAddonError as exc:
+            settings.near, settings.far = fitted  # a cancelled operator pushes no undo step to take them back
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         where = f", files in {folder}" if folder else ""

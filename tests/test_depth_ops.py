@@ -60,6 +60,21 @@ def test_nothing_in_view_is_refused(scene, tmp_out: Path) -> None:
     assert not any(tmp_out.iterdir())
 
 
+def test_an_output_folder_that_cannot_be_written_leaves_the_last_render(scene, tmp_out: Path) -> None:
+    """Render Depth that cannot write its files is refused before it shows anything: the last "Depth Map" and the
+    fitted Near/Far stay as they were (a cancelled operator pushes no undo step to take them back)."""
+    assert bpy.ops.depth.render_depth(engine="gpu") == {"FINISHED"}
+    settings, shown = scene.depth_addon, _image("Depth Map")
+    fitted = (settings.near, settings.far)
+    (tmp_out / "taken").write_text("a file, not a folder")
+    settings.output_dir = str(tmp_out / "taken")
+    scene.camera.location.z += 1.0  # another view: another range and other pixels
+    with pytest.raises(RuntimeError, match="cannot create output folder"):
+        bpy.ops.depth.render_depth(engine="gpu")
+    np.testing.assert_array_equal(_image("Depth Map"), shown)
+    assert (settings.near, settings.far) == fitted
+
+
 def test_sequence_over_frames_and_cameras(scene, tmp_out: Path) -> None:
     cam = scene.camera
     for frame, z in ((1, 0.0), (2, 1.5)):
