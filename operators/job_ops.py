@@ -42,6 +42,19 @@ def job_params(context: bpy.types.Context) -> dict:
             "model_dir": bpy.path.abspath(prefs.model_dir) if prefs is not None and prefs.model_dir else ""}
 
 
+def backend_poll(cls, backend: str) -> bool:
+    """Shared poll of the operators that generate: the backend can run here (else the reason, e.g. it needs
+    PyTorch, is the poll message).
+
+    :param backend: Registry name (empty: the default generator).
+    """
+    missing = setup.missing_for(backend)
+    if missing:
+        cls.poll_message_set(missing[0].upper() + missing[1:])
+        return False
+    return True
+
+
 class DEPTH_OT_generate(FollowJobs, bpy.types.Operator):
     """Render depth from the camera, generate an image in the background worker and project it onto the
     visible meshes. Blender stays usable meanwhile; Esc cancels and leaves the scene as it was"""
@@ -52,13 +65,7 @@ class DEPTH_OT_generate(FollowJobs, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if not camera_poll(cls, context):
-            return False
-        missing = setup.missing_for(setup.generator_name(context))
-        if missing:
-            cls.poll_message_set(missing[0].upper() + missing[1:])
-            return False
-        return True
+        return camera_poll(cls, context) and backend_poll(cls, setup.generator_name(context))
 
     def make_jobs(self, context: bpy.types.Context) -> list[Job]:
         """One job per camera and variation (depth rendered now), each a

@@ -3,7 +3,7 @@
 
 import bpy
 
-from ..depth_addon.app import writeback
+from ..depth_addon.app import setup, writeback
 from ..depth_addon.app.jobs import QUEUE, Job
 from ..depth_addon.app.multiview import MultiviewSettings, multiview_flow
 from ..depth_addon.app.regenerate import find_record, regenerate_run_flow
@@ -12,7 +12,7 @@ from ..depth_addon.errors import BadInput, DepthAddonError
 from . import ids
 from .depth_ops import camera_poll
 from .follow import FollowJobs
-from .job_ops import job_params
+from .job_ops import backend_poll, job_params
 
 _PLACEMENTS = [
     ("ORBIT", "Orbit", "Cameras evenly around the objects at one elevation"),
@@ -123,6 +123,13 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
                                        "detail it is seen with; placed views paint the rest")
     preview_only: bpy.props.BoolProperty(name="Coverage Only", default=False,
                                          description="Only show which surface the views reach (red = none)")
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        if context.scene is None:
+            cls.poll_message_set("No scene to texture")
+            return False
+        return backend_poll(cls, setup.generator_name(context))
 
     def _coverage(self, context: bpy.types.Context) -> set[str]:
         settings = context.scene.depth_addon
@@ -304,10 +311,11 @@ class DEPTH_OT_regenerate(FollowJobs, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        if writeback.can_regenerate(context.active_object):
-            return True
-        cls.poll_message_set("The active object shows no generated result with a provenance record")
-        return False
+        if not writeback.can_regenerate(context.active_object):
+            cls.poll_message_set("The active object shows no generated result with a provenance record")
+            return False
+        record, _image = find_record(context.active_object)
+        return backend_poll(cls, record.get("generator") or "")  # the record's backend generates again
 
     def make_jobs(self, context: bpy.types.Context) -> list[Job]:
         """One job: :func:`~depth_addon.app.regenerate.regenerate_run_flow` of the active object's record, reported

@@ -143,6 +143,27 @@ def test_missing_torch_is_explained(addon, monkeypatch, capfd) -> None:
         bpy.ops.depth.generate()
 
 
+def test_every_generating_operator_is_disabled_when_its_backend_cannot_run(addon, jobs, worker_plugins,
+                                                                             monkeypatch) -> None:
+    """Texture from Views and Regenerate generate too: like Generate, they are disabled with the reason when their
+    backend needs PyTorch that is not installed, instead of rendering every view and failing in the worker."""
+    build()
+    bpy.context.scene.depth_addon.generator = "test-echo"
+    assert bpy.ops.depth.generate() == {"FINISHED"}
+    provenance = addon.depth_addon.blender.writeback.provenance
+    for idb in (*bpy.data.images, *bpy.data.materials):  # the result was made by a backend that needs PyTorch
+        if (record := provenance.read(idb)) is not None:
+            provenance.attach(dict(record, generator="diffusers"), idb)
+    bpy.context.view_layer.objects.active = bpy.data.objects["Box"]
+    bpy.context.scene.depth_addon.generator = "diffusers"
+    monkeypatch.setattr(addon.depth_addon.app.setup, "_torch_cache", {"found": False, "where": "", "custom": False})
+    for call in (bpy.ops.depth.generate, bpy.ops.depth.texture_multiview, bpy.ops.depth.regenerate):
+        with pytest.raises(RuntimeError, match="'diffusers' backend needs PyTorch"):
+            call()
+    bpy.context.scene.depth_addon.generator = "test-echo"  # Regenerate asks the backend of the record
+    assert bpy.ops.depth.texture_multiview.poll() and not bpy.ops.depth.regenerate.poll()
+
+
 def test_preferences_draw(addon, prefs, capfd) -> None:
     """The preferences page draws its settings, the PyTorch state and the install/check buttons."""
     log = draw(lambda host, context: addon.preferences.draw_preferences(prefs, host.layout, context), "VIEW_3D")
