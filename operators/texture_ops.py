@@ -240,7 +240,7 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
         settings = context.scene.depth_addon
         focus = settings.comp_focus if self.focus == "SETTINGS" else self.focus
         try:
-            writeback.setup_compositor(
+            group = writeback.setup_compositor(
                 context.scene, focus=focus, focus_xy=(self.focus_x, self.focus_y),
                 focus_object=context.active_object, focus_distance=settings.comp_focus_distance,
                 relight=self.relight, light_direction=tuple(self.light_direction), opacity=self.opacity,
@@ -254,6 +254,8 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
         if focus in {"PIXEL", "OBJECT"} and picked is not None:  # the sidebar shows (and edits) the picked focus
             settings.comp_focus, settings.comp_focus_distance = "DISTANCE", picked
         settings.comp_message = writeback.compositor_note(context.scene)
+        picked = f", focus picked at {picked:.3g}" if focus in {"PIXEL", "OBJECT"} and picked is not None else ""
+        self.report({"INFO"}, f"The scene renders through our compositor group {group.name!r}{picked}")
         if settings.comp_message:
             self.report({"WARNING"}, settings.comp_message)
         return {"FINISHED"}

@@ -312,6 +312,17 @@ def test_one_click_choices_are_not_remembered_by_the_next_click(addon):
         assert bpy.ops.depth.regenerate.get_rna_type().properties[name].is_skip_save, name
 
 
+def test_set_up_compositor_says_what_it_made(addon, capfd):
+    """Set Up Compositor reports the group the scene now renders through, and the focus it picked."""
+    build()
+    bpy.context.view_layer.objects.active = bpy.data.objects["Box"]
+    capfd.readouterr()
+    assert bpy.ops.depth.setup_compositor(focus="OBJECT") == {"FINISHED"}
+    out = capfd.readouterr()
+    info = [line for line in (out.out + out.err).splitlines() if line.startswith("Info:")]
+    assert info == ["Info: The scene renders through our compositor group 'Depth AI Compositor', focus picked at 4"]
+
+
 def test_remove_with_only_other_objects_selected_gives_the_compositor_back(addon):
     from depth_addon.app import writeback
 
