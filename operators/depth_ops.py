@@ -207,8 +207,8 @@ class DEPTH_OT_toggle_live_preview(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     @classmethod
-    def poll(cls, context: bpy.types.Context) -> bool:
-        return camera_poll(cls, context)
+    def poll(cls, context: bpy.types.Context) -> bool:  # switching it off needs no camera
+        return context.scene is not None and context.scene.depth_addon.live_preview or camera_poll(cls, context)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         settings = context.scene.depth_addon

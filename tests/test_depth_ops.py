@@ -130,6 +130,15 @@ def test_live_preview_toggle_and_update(scene) -> None:
     assert bpy.ops.depth.toggle_live_preview() == {"FINISHED"} and not scene.depth_addon.live_preview
 
 
+def test_live_preview_can_be_switched_off_without_a_camera(scene) -> None:
+    """The preview needs a camera to be switched on, not off: deleting the camera does not leave it stuck on."""
+    assert bpy.ops.depth.toggle_live_preview() == {"FINISHED"}
+    scene.camera = None
+    assert bpy.ops.depth.toggle_live_preview() == {"FINISHED"} and not scene.depth_addon.live_preview
+    with pytest.raises(RuntimeError, match="no active camera"):
+        bpy.ops.depth.toggle_live_preview()
+
+
 def test_live_preview_reacts_only_to_relevant_updates(scene) -> None:
     from depth_addon_ext.depth_addon.blender.depth import preview as depth_preview
 
