@@ -190,9 +190,16 @@ class DEPTH_OT_bake_textures(bpy.types.Operator):
         return False
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        chosen = [o for o in context.selected_objects if writeback.is_projected(o)] or None
+        selected = [o for o in context.selected_objects if o.type not in ("CAMERA", "LIGHT")]
+        chosen = [o for o in selected if writeback.is_projected(o)]
+        if selected and not chosen:  # baking every projection instead would not be what was asked
+            names = ", ".join(repr(o.name) for o in selected[:3]) + (" …" if len(selected) > 3 else "")
+            self.report({"ERROR"}, f"{names} show{'s' if len(selected) == 1 else ''} no projection to bake; select "
+                                   "projected objects, or nothing to bake every projection")
+            return {"CANCELLED"}
         try:
-            result = writeback.bake_projection(context.scene, chosen, int(self.bake_size), shading=self.shading)
+            result = writeback.bake_projection(context.scene, chosen or None, int(self.bake_size),
+                                               shading=self.shading)
             writeback.pack_generated(*result.images.values())
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))

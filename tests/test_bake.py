@@ -254,3 +254,24 @@ def test_operators(addon, tmp_out):
     with pytest.raises(RuntimeError, match="only meshes"):
         bpy.ops.depth.project_image(image=img.name)
     assert snapshot() == before
+
+
+def test_bake_with_only_unprojected_objects_selected_bakes_nothing(addon) -> None:
+    """Bake Projection bakes the selected projected objects, or all of them when none is selected (cameras and
+    lights aside): a selection showing no projection is refused, not taken as "bake everything"."""
+    from analytic import build
+
+    build()
+    img = images.image_from_array("Photo", blue(np.zeros((24, 24, 3))))
+    assert bpy.ops.depth.project_image(image=img.name) == {"FINISHED"}
+    box, plane = bpy.data.objects["Box"], bpy.data.objects["Plane"]
+    mine = mesh_object("Mine", lambda bm: bmesh.ops.create_cube(bm, size=1.0), (50.0, 0.0, 0.0))  # out of view
+    for obj in bpy.context.scene.objects:
+        obj.select_set(obj is mine)
+    with pytest.raises(RuntimeError, match="'Mine' shows no projection to bake"):
+        bpy.ops.depth.bake_textures(bake_size="512")
+    assert projection.is_projected(box) and projection.is_projected(plane) and not bake_apply.is_baked(box)
+    for obj in bpy.context.scene.objects:
+        obj.select_set(obj.type == "CAMERA")
+    assert bpy.ops.depth.bake_textures(bake_size="512") == {"FINISHED"}
+    assert bake_apply.is_baked(box) and bake_apply.is_baked(plane)
