@@ -172,8 +172,8 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
 
 
 class DEPTH_OT_bake_textures(bpy.types.Operator):
-    """Bake the projection on the selected objects (all projected objects when none is selected) into their UV
-    maps, so the texture follows them when they move"""
+    """Bake the projection on the selected objects (all projected objects when none but cameras and lights is
+    selected) into their UV maps, so the texture follows them when they move"""
 
     bl_idname = ids.BAKE_TEXTURES
     bl_label = "Bake Projection"
@@ -269,9 +269,9 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
 
 
 class DEPTH_OT_remove_result(bpy.types.Operator):
-    """Remove projections, bakes and coverage maps from the selected objects (all objects when none is
-    selected) and give the scene its own compositor back; the generated images stay in the file (fake user), to
-    project again"""
+    """Remove projections, bakes and coverage maps from the selected objects (all objects when none but cameras
+    and lights is selected) and give the scene its own compositor back; the generated images stay in the file
+    (fake user), to project again"""
 
     bl_idname = ids.REMOVE_RESULT
     bl_label = "Remove Result"
@@ -288,14 +288,15 @@ class DEPTH_OT_remove_result(bpy.types.Operator):
         return False
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        ours = [o for o in context.selected_objects if writeback.is_ours(o)]
-        if context.selected_objects and not ours:  # no result selected: the compositor is what is left to remove
+        selected = [o for o in context.selected_objects if o.type not in ("CAMERA", "LIGHT")]  # as texturing has it
+        ours = [o for o in selected if writeback.is_ours(o)]
+        if selected and not ours:  # no result selected: the compositor is what is left to remove
             if writeback.restore_compositor(context.scene):
                 self.report({"INFO"}, "Gave the scene its own compositor back (no selected object shows a result)")
                 return {"FINISHED"}
             self.report({"INFO"}, "None of the selected objects shows a result: nothing was removed")
             return {"CANCELLED"}  # no undo step for nothing
-        count, restored = writeback.remove_result(context.scene, ours if context.selected_objects else None)
+        count, restored = writeback.remove_result(context.scene, ours or None)
         self.report({"INFO"}, f"Restored {count} objects" + (" and the compositor" if restored else ""))
         return {"FINISHED"}
 

@@ -139,3 +139,19 @@ def test_a_generated_image_a_result_no_longer_shows_survives_save_and_reopen(tmp
     assert f"{first} Depth" not in bpy.data.images
     image, projected = writeback.project_image(scene, first)
     assert image.name == first and projected.objects
+
+
+def test_remove_result_with_only_the_camera_selected_removes_every_result(addon) -> None:
+    """A selected camera or light counts as nothing selected, as it does for texturing and baking: Remove Result
+    then takes off every result instead of saying that no selected object shows one."""
+    from analytic import build
+
+    from depth_addon.blender.images import image_from_array
+
+    scene = build()
+    image = image_from_array("Photo", [[[0.2, 0.4, 0.8]] * 8] * 8)
+    assert bpy.ops.depth.project_image(image=image.name) == {"FINISHED"}
+    for obj in scene.objects:
+        obj.select_set(obj.type == "CAMERA")
+    assert bpy.ops.depth.remove_result() == {"FINISHED"}
+    assert not writeback.has_result(scene) and not any(writeback.is_ours(o) for o in scene.objects)
