@@ -145,3 +145,11 @@ def test_argument_error_with_json_is_an_event(capsys) -> None:
     event = json.loads(captured.out)
     assert event["event"] == "error" and event["code"] == 2 and "--fov" in event["message"]
     assert captured.err.count("\n") == 1
+
+
+def test_placeholders_in_folders_make_no_literal_folder(animated_blend: Path, tmp_out: Path, capsys) -> None:
+    """``--out DIR/{camera}/d_{frame}.exr`` makes the cameras' folders, never one named ``{camera}``."""
+    code = main(["render-depth", "--blend", str(animated_blend), "--all-cameras", "--engine", "gpu",
+                 "--out", str(tmp_out / "shot" / "{camera}" / "d_{frame:04d}.exr")])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_out / "shot").iterdir()) == ["Cam", "Side"]

@@ -9,6 +9,7 @@ or cancelled run leaves the earlier files as they were.
 from __future__ import annotations
 
 import argparse
+import string
 import time
 from pathlib import Path
 
@@ -95,6 +96,19 @@ def check_arguments(args: argparse.Namespace) -> None:
     check_out_file(args.out, FORMATS, "depth")
 
 
+def _fixed_folder(out: str) -> Path:
+    """The deepest folder of ``--out`` without a placeholder: the one that can be checked (and made) before the
+    views are known; ``{camera}`` and ``{frame}`` folders are made as their files are written.
+
+    :param out: The ``--out`` pattern.
+    """
+    folder = Path(out).parent
+    for parent in (folder, *folder.parents):
+        if not any(field for _, field, _, _ in string.Formatter().parse(str(parent))):
+            return parent
+    return Path(".")
+
+
 def run(args: argparse.Namespace, events: EventSink) -> dict:
     """``render-depth``: render the views, then write each with the shared mapping (or its own).
 
@@ -106,7 +120,7 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     frames = parse_frames(args.frames)
     check_arguments(args)
     fixed = DepthMapping(args.mapping, args.near, args.far, args.invert) if None not in (args.near, args.far) else None
-    check_writable_dir(Path(args.out).parent)
+    check_writable_dir(_fixed_folder(args.out))
     open_blend(args.blend, events)
     files = FileSet()
     try:
