@@ -153,3 +153,25 @@ def test_placeholders_in_folders_make_no_literal_folder(animated_blend: Path, tm
                  "--out", str(tmp_out / "shot" / "{camera}" / "d_{frame:04d}.exr")])
     assert code == 0, capsys.readouterr().err
     assert sorted(p.name for p in (tmp_out / "shot").iterdir()) == ["Cam", "Side"]
+
+
+@pytest.mark.parametrize("percent", [29, 115, 200])
+def test_resolution_percentage_gives_blenders_size(tmp_out: Path, percent: int) -> None:
+    """The depth map has the size a render of the scene has: Blender's whole-pixel rounding of size × percentage
+    (100 px at 29 % is 29 px, where 100 × 0.29 in floating point is 28.999…)."""
+    scene = analytic.build(size=(100, 57))
+    scene.render.resolution_percentage = percent
+    blend = tmp_out.parent / "pct.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    assert main(["render-depth", "--blend", str(blend), "--engine", "gpu", "--out", str(tmp_out / "d.exr")]) == 0
+    depth = read_exr(tmp_out / "d.exr")[0]["Z"]
+    assert depth.shape == (57 * percent // 100, 100 * percent // 100)
+
+
+def test_resolution_percentage_too_small_names_the_scene_setting(tmp_out: Path, capsys) -> None:
+    scene = analytic.build(size=(64, 48))
+    scene.render.resolution_percentage = 1
+    blend = tmp_out.parent / "pct.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    assert main(["render-depth", "--blend", str(blend), "--out", str(tmp_out / "d.exr")]) == 2
+    assert "64×48 at 1 % is 0×0 pixels" in capsys.readouterr().err

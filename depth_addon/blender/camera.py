@@ -37,9 +37,14 @@ def render_size(scene: bpy.types.Scene, resolution: tuple[int, int] | None = Non
 
     :raises BadInput: For a zero or negative size, or one above :data:`MAX_PIXELS`.
     """
-    if resolution is None:
-        pct = scene.render.resolution_percentage / 100.0
-        resolution = (int(scene.render.resolution_x * pct), int(scene.render.resolution_y * pct))
+    if resolution is None:  # whole pixels as Blender rounds them, so the depth has the size of the scene's render
+        r = scene.render
+        pct = r.resolution_percentage
+        w, h = r.resolution_x * pct // 100, r.resolution_y * pct // 100
+        if w < 1 or h < 1:
+            raise BadInput(f"the scene's resolution {r.resolution_x}×{r.resolution_y} at {pct} % is {w}×{h} "
+                           "pixels; raise its resolution percentage or pass a resolution")
+        resolution = (w, h)
     w, h = (int(v) for v in resolution)
     if w < 1 or h < 1:
         raise BadInput(f"resolution must be at least 1×1, got {w}×{h}")
