@@ -175,3 +175,22 @@ def test_resolution_percentage_too_small_names_the_scene_setting(tmp_out: Path, 
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
     assert main(["render-depth", "--blend", str(blend), "--out", str(tmp_out / "d.exr")]) == 2
     assert "64×48 at 1 % is 0×0 pixels" in capsys.readouterr().err
+
+
+def test_camera_of_a_missing_library_says_so(tmp_path: Path, tmp_out: Path, capsys) -> None:
+    """A scene camera linked from a .blend that is gone is named as such, not as 'a empty object'."""
+    bpy.context.scene.collection.objects.link(bpy.data.objects.new("LibCam", bpy.data.cameras.new("LibCam")))
+    library = tmp_path / "cams.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(library))
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = analytic.build(size=(32, 24))
+    with bpy.data.libraries.load(str(library), link=True) as (_src, dst):
+        dst.objects = ["LibCam"]
+    scene.collection.objects.link(dst.objects[0])
+    scene.camera = dst.objects[0]
+    blend = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    library.unlink()
+    assert main(["render-depth", "--blend", str(blend), "--out", str(tmp_out / "d.exr")]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == f"depth_cli: error: camera 'LibCam' is linked from {library}, which is missing", err

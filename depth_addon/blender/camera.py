@@ -27,9 +27,17 @@ def resolve_camera(scene: bpy.types.Scene, camera: bpy.types.Object | str | None
         camera = scene.camera
         if camera is None:
             raise BadInput(f"scene {scene.name!r} has no active camera; add one or pass a camera name")
+    if camera.type != "CAMERA" and camera.library is not None and camera.is_missing:  # a placeholder left by
+        raise BadInput(f"camera {camera.name!r} is linked from "  # Blender for a linked camera it did not find
+                       f"{bpy.path.abspath(camera.library.filepath)}, which is missing")
     if camera.type != "CAMERA":
-        raise BadInput(f"{camera.name!r} is a {camera.type.lower()} object, not a camera")
+        raise BadInput(f"{camera.name!r} is {_article(camera.type)} {camera.type.lower()} object, not a camera")
     return camera
+
+
+def _article(word: str) -> str:
+    """``a`` or ``an`` before ``word``."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def render_size(scene: bpy.types.Scene, resolution: tuple[int, int] | None = None) -> tuple[int, int]:
