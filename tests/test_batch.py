@@ -80,6 +80,24 @@ def test_bad_job_files(tmp_path: Path) -> None:
         parse_job({"tasks": [{"name": "a", "blend": "x"}, {"name": "a", "blend": "y"}]})
 
 
+@pytest.mark.parametrize("data, message", [
+    ({"version": 1, "defualts": {"prompt": "x"}, "tasks": [{"blend": "a.blend"}]},
+     r"^job: unknown keys \['defualts'\] \(did you mean 'defualts' → 'defaults'\?\)"),
+    ({"defaults": {"promt": "x"}, "tasks": [{"blend": "a.blend"}]},
+     r"^job defaults: unknown keys \['promt'\] \(did you mean 'promt' → 'prompt'\?\)"),
+    (job(frame=[1, 3]), r"^job task 1: unknown keys \['frame'\] \(did you mean 'frame' → 'frames'\?\)"),
+    (job(frames=[1.5, 3]), r"^job task 'a' 'frames': must be two whole numbers, got \[1.5, 3\]"),
+    (job(resolution=[512.5, 512]), r"'resolution': must be two whole numbers"),
+    ({"tasks": [{"name": "a", "blend": None}]}, r"^job task 1: needs a 'blend' file"),
+])
+def test_job_typos_are_refused_where_they_are(tmp_path: Path, data: dict, message: str) -> None:
+    """A misspelt key is named where it is (top level, defaults or task), never dropped or blamed on a task, and
+    frame numbers are not rounded down."""
+    with pytest.raises(BadInput, match=message):
+        parse_job(data, tmp_path)
+    assert parse_job(job(frames=[1.0, 3]), tmp_path).tasks[0].frames == (1, 3)
+
+
 def test_manifest_resume(tmp_path: Path) -> None:
     parsed = parse_job(job(frames=[1, 2], out_dir=str(tmp_path / "o")), tmp_path)
     task = parsed.tasks[0]

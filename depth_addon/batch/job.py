@@ -24,6 +24,7 @@ the routing, as in the ``texture`` command.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ OUTPUTS = ("depth", "depth_png", "generated", "texture", "render")
 SEED_MODES = ("fixed", "increment")
 _TASK_KEYS = {"name", "blend", "cameras", "frames", "prompt", "negative_prompt", "seed", "seed_mode", "generator",
               "resolution", "engine", "mapping", "range", "outputs", "out_dir", "object_prompts"}
+_JOB_KEYS = {"version", "defaults", "tasks"}
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,23 @@ def _fail(where: str, message: str) -> BadInput:
     return BadInput(f"job {where}: {message}")
 
 
+def _unknown(keys: set[str], allowed: set[str]) -> str:
+    """The message for ``keys`` that a job part does not have, with the close matches of typos.
+
+    :param keys: The unknown keys.
+    :param allowed: The keys that part has.
+    """
+    guesses = {k: difflib.get_close_matches(k, allowed, n=1) for k in sorted(keys)}
+    hints = [f"{k!r} → {g[0]!r}" for k, g in guesses.items() if g]
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    return f"unknown keys {sorted(keys)}{hint}; allowed: {sorted(allowed)}"
+
+
 def _pair(value, where: str, kind: type, positive: bool = False) -> tuple:
     if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
         raise _fail(where, f"must be a list of two numbers, got {value!r}")
+    if kind is int and not all(isinstance(v, int) or float(v).is_integer() for v in value):
+        raise _fail(where, f"must be two whole numbers, got {value!r}")
     pair = tuple(kind(v) for v in value)
     if positive and min(pair) <= 0:
         raise _fail(where, f"must be positive, got {value!r}")
@@ -136,11 +152,11 @@ def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
     if not isinstance(raw, dict):
         raise _fail(where, "must be an object")
     data = defaults | raw
-    unknown = set(data) - _TASK_KEYS
+    unknown = set(raw) - _TASK_KEYS  # the defaults' own keys were checked where they are
     if unknown:
-        raise _fail(where, f"unknown keys {sorted(unknown)}; allowed: {sorted(_TASK_KEYS)}")
-    if "blend" not in data:
-        raise _fail(where, "needs a 'blend' file")
+        raise _fail(where, _unknown(unknown, _TASK_KEYS))
+    if not isinstance(data.get("blend"), str) or not data["blend"].strip():
+        raise _fail(where, "needs a 'blend' file (its path, relative to the job file)")
     name = str(data.get("name") or f"task{index + 1:03d}")
     where = f"task {name!r}"
     if name in (".", "..") or any(c in name for c in "/\\\0:") or name != name.strip():
@@ -202,8 +218,13 @@ def parse_job(data: dict, base_dir: str | os.PathLike = ".") -> Job:
         raise BadInput(f"job: unsupported version {data.get('version')!r} (this release reads version 1)")
     defaults = data.get("defaults", {})
     tasks = data.get("tasks")
+    unknown = set(data) - _JOB_KEYS  # a misspelt 'defaults' would otherwise be dropped without a word
+    if unknown:
+        raise BadInput(f"job: {_unknown(unknown, _JOB_KEYS)}")
     if not isinstance(defaults, dict):
         raise BadInput("job: 'defaults' must be an object")
+    if set(defaults) - _TASK_KEYS:
+        raise BadInput(f"job defaults: {_unknown(set(defaults) - _TASK_KEYS, _TASK_KEYS)}")
     if not isinstance(tasks, list) or not tasks:
         raise BadInput("job: 'tasks' must be a non-empty list")
     base = Path(base_dir).resolve()
