@@ -194,3 +194,21 @@ def test_camera_of_a_missing_library_says_so(tmp_path: Path, tmp_out: Path, caps
     assert main(["render-depth", "--blend", str(blend), "--out", str(tmp_out / "d.exr")]) == 2
     err = capsys.readouterr().err.splitlines()[-1]
     assert err == f"depth_cli: error: camera 'LibCam' is linked from {library}, which is missing", err
+
+
+def test_scene_picks_a_scene_other_than_the_one_shown(tmp_path: Path, tmp_out: Path, capsys) -> None:
+    """A file saved showing another scene: ``--scene`` renders the one named, and a wrong name lists the scenes."""
+    analytic.build(size=(32, 24))
+    other = bpy.data.scenes.new("Layout")
+    other.collection.objects.link(bpy.data.objects.new("LayoutCam", bpy.data.cameras.new("LayoutCam")))
+    other.camera = other.collection.objects["LayoutCam"]
+    bpy.context.window.scene = other
+    blend = tmp_path / "two scenes.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+    out = tmp_out / "d_{frame}.exr"
+    base = ["render-depth", "--blend", str(blend), "--out", str(out)]
+    assert main([*base, "--scene", "Scene", "--frames", "1", "2"]) == 0
+    assert sorted(p.name for p in tmp_out.iterdir()) == ["d_1.exr", "d_2.exr"]
+    assert json.loads(read_exr(tmp_out / "d_1.exr")[1]["view"])["camera_name"] == "Cam"
+    assert main([*base, "--scene", "Shot"]) == 2
+    assert "no scene named 'Shot' in this file; its scenes are 'Layout', 'Scene'" in capsys.readouterr().err

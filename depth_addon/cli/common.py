@@ -157,3 +157,18 @@ def open_blend(path: str | None, events: EventSink | None = None) -> None:
     if events is not None:
         for library in missing_libraries():
             warn(events, f"linked library not found: {library} (its objects and materials are missing)")
+
+
+def pick_scene(name: str | None) -> bpy.types.Scene:
+    """The scene ``--scene`` names, or the context scene (the one the file was saved showing) when None.
+
+    :param name: A scene name or None.
+    :raises BadInput: When the file has no scene of that name (the message lists its scenes).
+    """
+    if name is None:
+        return bpy.context.scene
+    scene = bpy.data.scenes.get(name)
+    if scene is None:
+        names = ", ".join(repr(s.name) for s in bpy.data.scenes)
+        raise BadInput(f"no scene named {name!r} in this file; its scenes are {names}")
+    return scene

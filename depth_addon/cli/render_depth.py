@@ -31,7 +31,7 @@ from ..errors import BadInput
 from ..io.atomic import check_writable_dir
 from ..io.staging import FileSet
 from ..mapping import KINDS, DepthMapping
-from .common import EventSink, add_resolution, check_out_file, open_blend, parse_frames, warn
+from .common import EventSink, add_resolution, check_out_file, open_blend, parse_frames, pick_scene, warn
 
 FORMATS = (".exr", ".png", ".npy")
 
@@ -46,6 +46,7 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     """
     p = subparsers.add_parser(COMMAND, parents=[common_parent], help="depth from a camera to a file")
     p.add_argument("--blend", help="file to open (omit when Blender already opened one)")
+    p.add_argument("--scene", help="scene to render (default: the one the file was saved showing)")
     p.add_argument("--camera", help="camera object name (default: the scene camera)")
     add_resolution(p)
     p.add_argument("--out", required=True, help="output .exr (metres), .npy (metres) or .png (mapped); "
@@ -124,7 +125,7 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     open_blend(args.blend, events)
     files = FileSet()
     try:
-        return _render(args, events, bpy.context.scene, frames, fixed, files)
+        return _render(args, events, pick_scene(args.scene), frames, fixed, files)
     finally:
         files.abort()
 
