@@ -4,7 +4,8 @@
 Data goes to a temporary name in the target folder; when the writer finished, the temporary file is
 checked (:func:`depth_addon.io.verify.verify_file`: size, format header, JSON parses), given the
 target's permissions (an existing file's mode, else what the umask allows), flushed to disk and only
-then renamed over the target. A crash, a full disk or a cancel leaves either the old file or nothing.
+then renamed over the target. A crash, a full disk or a cancel leaves either the old file or nothing (a
+process killed outright leaves its temporary file, which the next writer there removes: :mod:`.leftovers`).
 Write errors are :class:`~depth_addon.errors.BadInput` (exit code 2) with the reason: ``no space left
 on device for PATH, N MB needed`` for a full disk or quota, else the operating system's message.
 """
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import BadInput
+from . import leftovers
 from .verify import verify_file
 
 #: Errors that mean "the disk (or the user's quota) is full".
@@ -162,7 +164,9 @@ def atomic_path(target: str | os.PathLike, size: int | None = None,
     mode = output_mode(target)
     with interrupts_held():
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent)
+            leftovers.sweep(target.parent)  # what a killed writer left here
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{leftovers.owner()}.", suffix=f".part{target.suffix}",
+                                       dir=target.parent)
         except OSError as exc:
             raise write_error(exc, target, size or 0) from None
         tmp_path = Path(tmp)

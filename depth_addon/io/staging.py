@@ -15,6 +15,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from . import leftovers
 from .atomic import fsync_path, interrupts_held, write_error
 
 
@@ -36,7 +37,8 @@ class FileSet:
         :param target: Final path.
         """
         target = Path(target)
-        tmp = target.parent / f".{target.stem}.{self.tag}.part{target.suffix}"
+        leftovers.sweep(target.parent)  # what a killed run left here
+        tmp = target.parent / f".{target.stem}.{leftovers.owner()}.{self.tag}.part{target.suffix}"
         self.staged.append((tmp, target))
         return tmp
 
