@@ -107,9 +107,10 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
         self.frame = scene.frame_current
 
     def _write(self, scene: bpy.types.Scene, view, result) -> None:
-        if not result.mask.any():
-            raise BadInput(f"camera {view.camera!r} sees no geometry at frame {view.frame} (nothing in view)")
-        self.warnings += [w for w in result.meta.get("warnings", ()) if w not in self.warnings]
+        found = list(result.meta.get("warnings", ()))
+        if not result.mask.any():  # a frame that looks away: background, in the range the views share
+            found.append(f"camera {view.camera!r} sees no geometry at frame {view.frame}: written as background")
+        self.warnings += [w for w in found if w not in self.warnings]
         bits = int(scene.depth_addon.bits)
         for suffix, wanted in ((".exr", self.write_exr), (".png", self.write_png)):
             if wanted:

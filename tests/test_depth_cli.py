@@ -8,6 +8,7 @@ from pathlib import Path
 
 import analytic
 import bpy
+import numpy as np
 import pytest
 
 from depth_addon.cli import main, parse_frames
@@ -92,6 +93,33 @@ def test_nothing_in_view_is_exit_2(animated_blend: Path, tmp_out: Path, capsys) 
     code = main(["render-depth", "--blend", str(blend), "--out", str(tmp_out / "d.exr"), "--camera", "Cam"])
     assert code == 2 and "nothing in view" in capsys.readouterr().err
     assert not any(tmp_out.iterdir())
+
+
+def test_a_frame_that_looks_away_is_background_in_a_sequence(animated_blend: Path, tmp_out: Path, capsys) -> None:
+    """A shot whose camera turns away on one frame writes that frame as background, in the range the frames
+    share, with a warning naming it; the frame alone (no range to map it in) is still refused."""
+    bpy.ops.wm.open_mainfile(filepath=str(animated_blend))
+    cam = bpy.context.scene.camera
+    for frame, x in ((1, 0.0), (2, 3.14159), (3, 0.0)):
+        cam.rotation_euler.x = x
+        cam.keyframe_insert("rotation_euler", index=0, frame=frame)  # frame 2: turned to the sky
+    blend = animated_blend.with_name("away2.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    for suffix in (".png", ".exr"):
+        code = main(["--json", "render-depth", "--blend", str(blend), "--out", str(tmp_out / f"d{suffix}"),
+                     "--camera", "Cam", "--frames", "1-3", "--engine", "gpu"])
+        events = _events(capsys)
+        assert code == 0, events[-1]
+        warnings = [e["message"] for e in events if e["event"] == "warning"]
+        assert "camera 'Cam' sees no geometry at frame 2: written as background" in warnings, warnings
+    names = sorted(p.name for p in tmp_out.iterdir())
+    assert names == sorted(f"d_Cam_000{f}{s}" for s in (".exr", ".png") for f in (1, 2, 3)), names
+    channels, meta = read_exr(tmp_out / "d_Cam_0002.exr")
+    assert channels and not any(np.isfinite(c).any() for c in channels.values())
+    assert json.loads(meta["mapping"]) == json.loads(read_exr(tmp_out / "d_Cam_0001.exr")[1]["mapping"])
+    assert main(["render-depth", "--blend", str(blend), "--out", str(tmp_out / "alone.exr"), "--camera", "Cam",
+                 "--frames", "2"]) == 2
+    assert "nothing in view" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args", [["--frames", "5-2"], ["--frames", "x"], ["--out-pattern"], ["--bits", "12"]])

@@ -95,6 +95,20 @@ def test_sequence_over_frames_and_cameras(scene, tmp_out: Path) -> None:
     assert scene.frame_current == 2
 
 
+def test_sequence_writes_a_frame_that_looks_away_as_background(scene, tmp_out: Path) -> None:
+    """A shot whose camera turns to the sky on frame 2 is rendered whole: that frame is background in the shared
+    range, and a warning names it (it stopped the whole sequence)."""
+    cam = scene.camera
+    for frame, x in ((1, cam.rotation_euler.x), (2, cam.rotation_euler.x + 3.14159), (3, cam.rotation_euler.x)):
+        cam.rotation_euler.x = x
+        cam.keyframe_insert("rotation_euler", index=0, frame=frame)
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.frame_set(1)
+    assert bpy.ops.depth.render_depth_sequence(frames=True, write_png=False) == {"FINISHED"}
+    assert sorted(p.name for p in tmp_out.iterdir()) == [f"depth_Cam_{f:04d}.exr" for f in (1, 2, 3)]
+    assert scene.frame_current == 1
+
+
 def test_sequence_needs_a_writable_output_folder(scene, tmp_path: Path) -> None:
     scene.depth_addon.output_dir = "//depth/"
     with pytest.raises(RuntimeError, match="output folder"):

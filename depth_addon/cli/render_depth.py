@@ -164,15 +164,17 @@ def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
     said: set[str] = set()
 
     def write(view: View, result: api.DepthResult) -> None:
-        if not result.mask.any():
+        if not result.mask.any() and locked is None:  # one view, no range given: nothing to map
             raise BadInput(f"camera {view.camera!r} sees no geometry at frame {view.frame} (nothing in view)")
+        if not result.mask.any():  # a frame of a shot that looks away: background, in the range the views share
+            warn(events, f"camera {view.camera!r} sees no geometry at frame {view.frame}: written as background")
         _say_warnings(events, result, said)
         mapping = locked or api.depth_mapping(result, kind=args.mapping, invert=args.invert, range=args.range,
                                               near=None if args.near is None else args.near / scale,
                                               far=None if args.far is None else args.far / scale, scene=scene)
         path = output_path(args.out, view, several)
         check_writable_dir(path.parent)
-        if path.suffix.lower() == ".png":
+        if path.suffix.lower() == ".png" and result.mask.any():
             _check_range(events, view, result, mapping)
         tmp = api.save_depth(result, files.stage(path), mapping, bits=args.bits)
         if tmp.suffix.lower() == ".npy":
