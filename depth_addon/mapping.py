@@ -22,6 +22,8 @@ from .camera import CameraModel
 from .errors import BadInput
 
 KINDS = ("linear", "inverse", "log")
+#: Depth engines (:func:`depth_addon.api.render_depth`): the fast rasteriser when it can (``auto``), or one by name.
+ENGINES = ("auto", "gpu", "workbench", "cycles")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ def test_spec_hash_follows_what_changes_the_result(tmp_path: Path) -> None:
     ({"seed": "x"}, "'seed'"),
     ({"seed_mode": "random"}, "'seed_mode'"),
     ({"mapping": "sqrt"}, "'mapping'"),
+    ({"engine": "nope"}, r"task 'a': 'engine' must be one of \('auto', 'gpu', 'workbench', 'cycles'\)"),
     ({"range": [5, 1]}, "smaller than far"),
     ({"range": [0, 1]}, "positive"),
     ({"outputs": ["video"]}, "'outputs'"),

@@ -122,6 +122,20 @@ def test_a_frame_that_looks_away_is_background_in_a_sequence(animated_blend: Pat
     assert "nothing in view" in capsys.readouterr().err
 
 
+def test_frames_outside_the_scene_range_are_rendered_with_a_warning(animated_blend: Path, tmp_out: Path,
+                                                                    capsys) -> None:
+    bpy.ops.wm.open_mainfile(filepath=str(animated_blend))
+    bpy.context.scene.frame_start, bpy.context.scene.frame_end = 1, 3
+    blend = animated_blend.with_name("range.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    for frames, warned in ((["2", "3"], False), (["3", "5"], True)):
+        code = main(["--json", "render-depth", "--blend", str(blend), "--out", str(tmp_out / "d.exr"),
+                     "--camera", "Cam", "--frames", *frames])
+        warnings = [e["message"] for e in _events(capsys) if e["event"] == "warning"]
+        assert code == 0
+        assert ("frames 3–5 reach outside the scene's frame range 1–3" in warnings) == warned, warnings
+
+
 @pytest.mark.parametrize("args", [["--frames", "5-2"], ["--frames", "x"], ["--out-pattern"], ["--bits", "12"]])
 def test_bad_sequence_arguments(animated_blend: Path, tmp_out: Path, args: list[str]) -> None:
     base = ["render-depth", "--blend", str(animated_blend), "--out", str(tmp_out / "d.png")]

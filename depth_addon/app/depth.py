@@ -15,14 +15,13 @@ import bpy
 
 from ..blender.depth import preview
 from ..blender.depth.ranges import depth_mapping, settings_mapping
-from ..blender.depth.render import ENGINES
 from ..blender.depth.render import render_depth as _render
 from ..blender.depth.sequence import View, output_path, render_views, scene_views, sequence_range
 from ..blender.units import unit_scale
 from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..io.depth_files import write_depth
-from ..mapping import DepthMapping
+from ..mapping import ENGINES, DepthMapping
 
 __all__ = ["ENGINES", "PREVIEW_IMAGE", "DepthResult", "View", "depth_mapping", "output_path", "render_depth",
            "render_views", "save_depth", "scene_mapping", "scene_views", "sequence_mapping", "sequence_range",

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import BadInput
-from ..mapping import KINDS
+from ..mapping import ENGINES, KINDS
 
 OUTPUTS = ("depth", "depth_png", "generated", "texture", "render")
 SEED_MODES = ("fixed", "increment")
@@ -182,6 +182,8 @@ def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
         raise _fail(where, f"'seed_mode' must be one of {SEED_MODES}")
     if data.get("mapping", "inverse") not in KINDS:
         raise _fail(where, f"'mapping' must be one of {KINDS}")
+    if data.get("engine", "auto") not in ENGINES:
+        raise _fail(where, f"'engine' must be one of {ENGINES}")
     rng = data.get("range")
     if rng is not None:
         rng = _pair(rng, f"{where} 'range'", float, positive=True)

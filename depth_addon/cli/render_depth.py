@@ -145,6 +145,9 @@ def _render(args: argparse.Namespace, events: EventSink, scene: bpy.types.Scene,
     scale = unit_scale(scene)  # --near and --far are metres; depth comes in scene units
     fixed = None if fixed is None else scaled_mapping(fixed, 1.0 / scale)
     views = scene_views(scene, frames, args.all_cameras, args.camera)
+    if frames is not None and (frames[0] < scene.frame_start or frames[1] > scene.frame_end):
+        warn(events, f"frames {frames[0]}–{frames[1]} reach outside the scene's frame range {scene.frame_start}–"
+                     f"{scene.frame_end}")
     several = len(views) > 1
     paths: dict[str, View] = {}
     for view in views:  # cameras whose names clean up alike would write over each other

@@ -24,6 +24,7 @@ import numpy as np
 from ...camera import CameraModel
 from ...depthmap import DepthResult
 from ...errors import BadInput
+from ...mapping import ENGINES
 from ..camera import camera_model, render_size, resolve_camera
 from ..evaluation import scene_depsgraph, scene_layer
 from ..units import unit_scale
@@ -53,7 +54,6 @@ from .viewport import (
     watched_objects,
 )
 
-ENGINES = ("auto", "gpu", "workbench", "cycles")
 _verdicts: dict[tuple, tuple] = {}
 _walks: dict = {}
 _inputs: dict[tuple, dict] = {}  # (scene, layer) → geometry-nodes input values of the watched objects (last call)
