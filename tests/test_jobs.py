@@ -159,6 +159,25 @@ def test_modal_loop_applies_results_and_esc_cancels(addon, jobs) -> None:
     assert any("cancelled" in text for _kind, text in fake.reports)
 
 
+def test_esc_while_the_result_is_written_back_cancels(addon, jobs) -> None:
+    """Esc between the write-back's steps (the image made, not projected yet) cancels the job: the image goes and
+    the scene is as it was, instead of the job finishing as if Esc had not been pressed."""
+    build()
+    op_cls = addon.operators.job_ops.DEPTH_OT_generate
+    timer, esc = SimpleNamespace(type="TIMER", value="NOTHING"), SimpleNamespace(type="ESC", value="PRESS")
+    before = _state()
+    (job,) = _queue(addon, "test-echo")
+    fake = _fake_operator(addon, bpy.context)
+    jobs.QUEUE.modal_running = True
+    while job.pending is not jobs.PAUSE and op_cls.modal(fake, bpy.context, timer) == {"PASS_THROUGH"}:
+        time.sleep(0.01)
+    assert job.pending is jobs.PAUSE and any(i.name.startswith("Depth ") for i in bpy.data.images)
+    assert op_cls.modal(fake, bpy.context, esc) == {"RUNNING_MODAL"}
+    while (result := op_cls.modal(fake, bpy.context, timer)) == {"PASS_THROUGH"}:
+        pass
+    assert result == {"CANCELLED"} and job.state == "cancelled" and _state() == before
+
+
 def test_release_model(addon, jobs) -> None:
     """Release Model stops the worker after a job; it refuses while a job runs."""
     build()

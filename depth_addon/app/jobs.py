@@ -177,12 +177,15 @@ class JobQueue:
     def cancel(self, job: Job | None = None) -> int:
         """Cancel ``job`` (default: all); queued jobs end at once, the running one within a second.
 
+        A job whose result is being written back (its flow paused between write-back steps) ends at once too: its
+        flow is closed, which removes what the write-back made so far.
+
         :param job: The job, or None for every job.
         :return: Number of jobs affected.
         """
         count = 0
         for j in [job] if job is not None else list(self.jobs):
-            if j.state == "queued":
+            if j.state == "queued" or (j.state == "running" and j.pending is PAUSE):
                 j.state, j.message = "cancelled", "cancelled"
                 j.flow.close()
                 self._retire(j)
