@@ -124,6 +124,23 @@ def test_loading_a_file_drops_the_jobs(addon, jobs) -> None:
     assert {j.state for j in jobs.QUEUE.history} == {"cancelled"}
 
 
+def test_a_result_for_a_dropped_job_leaves_no_files(addon, jobs) -> None:
+    """A result the worker finished just as its job was dropped (a file opened) is deleted when it arrives, not kept
+    in the temporary folder (a float image per job) until Blender quits."""
+    build()
+    (job,) = _queue(addon, "test-echo")
+    jobs.QUEUE.update()
+    folder = jobs.QUEUE.client._tmp
+    deadline = time.monotonic() + 60
+    while not list(folder.glob("job-*/result.npy")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    assert job.state == "cancelled"
+    while jobs.QUEUE.client.busy and time.monotonic() < deadline:
+        jobs.QUEUE.update()
+    assert not jobs.QUEUE.client.busy and not list(folder.glob("job-*")), list(folder.iterdir())
+
+
 def _fake_operator(addon, context) -> SimpleNamespace:
     """Stand-in ``self`` for the Generate operator's methods (operators cannot be instantiated)."""
     op_cls = addon.operators.job_ops.DEPTH_OT_generate

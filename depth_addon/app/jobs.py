@@ -280,7 +280,8 @@ class JobQueue:
         by_request = {j.request: j for j in self.jobs if j.request is not None}
         for event in self.client.poll():
             job = by_request.get(event.id)
-            if job is None:
+            if job is None:  # its job was dropped (a file opened): its result's files go now
+                self.client.discard(event)
                 continue
             if isinstance(event, Progress):
                 req = job.pending

@@ -49,6 +49,15 @@ class FinishedRequests:
         finally:
             shutil.rmtree(Path(event.path).parent, ignore_errors=True)
 
+    def discard(self, event: Event) -> None:
+        """Delete the job folder of a ``result`` or ``estimated`` event nobody will take (its job was dropped);
+        other events hold no files.
+
+        :param event: An event from :meth:`poll`.
+        """
+        if isinstance(event, Result | Estimated) and event.path:
+            shutil.rmtree(Path(event.path).parent, ignore_errors=True)
+
     def wait(self, request_id: str, timeout: float = 600.0, on_event: Callable[[Event], None] | None = None,
              interval: float = 0.02) -> Event:
         """Block until ``request_id`` ends and return its final event (scripts, tests, the CLI).
