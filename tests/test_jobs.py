@@ -272,6 +272,21 @@ def test_scene_changes_while_a_job_runs(addon, jobs) -> None:
     assert _state() == before
 
 
+def test_scene_and_objects_renamed_while_a_job_runs(addon, jobs) -> None:
+    """A scene and a selected object renamed while their image is generated still get it: the result is not dropped
+    as if they had been deleted."""
+    build()
+    scene = bpy.context.scene
+    mesh = next(o for o in scene.objects if o.type == "MESH")
+    for obj in scene.objects:
+        obj.select_set(obj is mesh)
+    (job,) = _queue(addon, "test-slow", only_selected=True, steps=6)
+    scene.name, mesh.name = "Shot 1", "Hero"
+    jobs.QUEUE.wait(timeout=60)
+    assert job.state == "done", job.error
+    assert addon.depth_addon.blender.writeback.projection.is_projected(bpy.data.objects["Hero"])
+
+
 QUIT_CHILD = r"""
 import os, sys, time
 sys.path[:0] = sys.argv[1:3]

@@ -17,7 +17,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..blender import images
+from ..blender import idref, images
 from ..blender.compositor import group as comp
 from ..blender.writeback import projection
 from ..blender.writeback import provenance as provenance_props
@@ -195,10 +195,11 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     :return: (when exhausted) the :class:`TextureRun`.
     """
     report, scene = report or (lambda _f, _m: None), scene or bpy.context.scene
-    scene_name, frame, timings, files = scene.name, scene.frame_current, {}, {}
+    frame, timings, files = scene.frame_current, {}, {}
     t = time.perf_counter()
     report(0.0, "rendering depth")
     check_objects(objects, [o.name for o in scene.objects], scene)
+    (scene_ref,), object_refs = idref.remember([scene]), idref.remember(scene.objects[n] for n in objects)
     object_prompts = run_object_prompts(scene, object_prompts)
     per_part = needs_ids(prompt, object_prompts)
     depth = render_depth(scene, camera, resolution, engine, ids=per_part)
@@ -223,7 +224,10 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
 
     t = time.perf_counter()
     report(0.8, "projecting")
-    scene = _scene(scene_name)
+    scene = _scene(*scene_ref)  # renamed meanwhile: found by its session id
+    objects = tuple(o.name for o in (idref.find(bpy.data.objects, *ref) for ref in object_refs) if o is not None)
+    if object_refs and not objects:
+        raise BadInput("none of the objects chosen for this result exist any more")
     record = prov.provenance("projection", prompt, seed, generated.generator, [depth.camera], depth_map,
                              weights_hash=generated.fingerprint, frame=frame,
                              options={"engine": engine, "camera": cam_name, "parts": parts.decisions,
@@ -261,9 +265,10 @@ def _composite(scene: bpy.types.Scene, image: bpy.types.Image, camera: str, timi
     return group
 
 
-def _scene(name: str) -> bpy.types.Scene:
-    """The scene called ``name``; the user may have deleted it while the image was generated."""
-    scene = bpy.data.scenes.get(name)
+def _scene(name: str, uid: int | None = None) -> bpy.types.Scene:
+    """The scene called ``name`` (with ``uid``: the one of that session id, renamed or not); the user may have deleted
+    it while the image was generated."""
+    scene = bpy.data.scenes.get(name) if uid is None else idref.find(bpy.data.scenes, name, uid)
     if scene is None:
         raise BadInput(f"scene {name!r} no longer exists; the result was dropped")
     return scene
