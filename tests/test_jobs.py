@@ -141,6 +141,20 @@ def test_a_result_for_a_dropped_job_leaves_no_files(addon, jobs) -> None:
     assert not jobs.QUEUE.client.busy and not list(folder.glob("job-*")), list(folder.iterdir())
 
 
+def test_new_worker_settings_apply_after_a_file_was_opened_mid_job(addon, jobs) -> None:
+    """Worker settings changed after a file was opened during a job are used by the next job: the dropped job's
+    unanswered request no longer keeps the old worker."""
+    import dataclasses
+
+    build()
+    _queue(addon, "test-slow")
+    while not jobs.QUEUE.worker_alive:
+        jobs.QUEUE.update()
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    changed = dataclasses.replace(jobs.QUEUE.client.config, env={"DEPTH_ADDON_TEST": "1"})
+    assert jobs.QUEUE.configure(changed).config == changed
+
+
 def _fake_operator(addon, context) -> SimpleNamespace:
     """Stand-in ``self`` for the Generate operator's methods (operators cannot be instantiated)."""
     op_cls = addon.operators.job_ops.DEPTH_OT_generate

@@ -95,12 +95,12 @@ class JobQueue:
     # --- worker ---------------------------------------------------------------------------------
 
     def configure(self, config: WorkerConfig) -> WorkerClient:
-        """Use ``config`` for the worker; a running idle worker with another config is stopped.
+        """Use ``config`` for the worker; a worker with another config is stopped while no job needs it.
 
         :param config: How to start the worker.
         :return: The client.
         """
-        if self.client is not None and self.client.config != config and not self.client.busy:
+        if self.client is not None and self.client.config != config and not self.jobs:
             self.client.stop()
             self.client = None
         if self.client is None:
@@ -177,8 +177,7 @@ class JobQueue:
     def cancel(self, job: Job | None = None) -> int:
         """Cancel ``job`` (default: all); queued jobs end at once, the running one within a second.
 
-        A job whose result is being written back (its flow paused between write-back steps) ends at once too: its
-        flow is closed, which removes what the write-back made so far.
+        A job whose result is being written back ends at once too: closing its flow removes what it made so far.
 
         :param job: The job, or None for every job.
         :return: Number of jobs affected.
