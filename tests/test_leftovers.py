@@ -59,3 +59,28 @@ def test_the_next_run_removes_what_a_killed_run_left(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([running.name, elsewhere.name, "depth_Camera_0001.png"]), names
+
+
+def test_a_crashed_blenders_worker_folders_go_when_the_next_worker_starts(tmp_path: Path, monkeypatch) -> None:
+    """The worker's folder is named after the Blender that made it; a Blender that crashed left its folder, and the
+    next worker started on this host removes it. Folders of running processes, other hosts and unnamed ones stay."""
+    import tempfile
+
+    from depth_addon.worker.client import WorkerClient
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    host = leftovers.owner()[1:].rsplit("-", 1)[0]
+    crashed = tmp_path / f"depth_addon_worker_~{host}-{killed_pid(tmp_path)}_ab12"
+    kept = [tmp_path / f"depth_addon_worker_~{host}-{os.getppid()}_cd34", tmp_path / "depth_addon_worker_ef56",
+            tmp_path / f"depth_addon_worker_~otherhost-{killed_pid(tmp_path)}_gh78"]
+    for folder in (crashed, *kept):
+        (folder / "job-1").mkdir(parents=True)
+        (folder / "job-1" / "image.npy").write_bytes(b"left")
+    client = WorkerClient()
+    try:
+        client.start()
+        mine = [p for p in tmp_path.iterdir() if p.name.startswith(f"depth_addon_worker_{leftovers.owner()}_")]
+        assert len(mine) == 1 and mine[0].is_dir()
+    finally:
+        client.stop()
+    assert not crashed.exists() and all(folder.exists() for folder in kept)

@@ -5,7 +5,9 @@ An atomic write (:func:`.atomic.atomic_path`) and a staged set of files (:class:
 hidden temporary name beside the target and rename it into place. A process killed outright (``kill -9``, a farm's
 pre-emption, a power cut) cannot remove its temporary files, and on a long shot they add up. So each temporary name
 carries its owner, ``~HOST-PID`` (:func:`owner`), and the first write of a process into a folder removes the
-temporary files there whose owner ran on this host and is no longer running (:func:`sweep`). Files of other hosts
+temporary files there whose owner ran on this host and is no longer running (:func:`sweep`); working folders in the
+system's temporary folder are named and swept alike (:func:`sweep_folders`: a crashed Blender's worker). Files of
+other hosts
 (a shared farm disk) and of running processes are never touched, nor anything on Windows, where a
 process cannot be probed without being signalled.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -68,4 +71,33 @@ def sweep(folder: str | os.PathLike) -> list[Path]:
                 removed.append(Path(entry.path))
         except OSError:
             continue
+    return removed
+
+
+def sweep_folders(parent: str | os.PathLike, prefix: str) -> list[Path]:
+    """Remove the folders ``PREFIX~HOST-PID_…`` in ``parent`` whose owner ran on this host and has ended (once per
+    prefix and process; what cannot be removed is left).
+
+    :param parent: Where such folders are made (the system's temporary folder).
+    :param prefix: Their name's start, before :func:`owner`.
+    :return: The folders removed.
+    """
+    key = os.path.join(os.path.realpath(parent), prefix)
+    if key in _SWEPT:
+        return []
+    _SWEPT.add(key)
+    pattern = re.compile(re.escape(prefix) + r"~(?P<host>[A-Za-z0-9-]{1,32})-(?P<pid>\d{1,10})_")
+    host, removed = _host(), []
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return []
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None or match["host"] != host or _running(int(match["pid"])):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            if not os.path.exists(entry.path):
+                removed.append(Path(entry.path))
     return removed

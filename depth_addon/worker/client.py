@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import leftovers
 from .arrays import write_request_arrays
 from .config import WorkerConfig, describe_exit
 from .finished import FinishedRequests
@@ -109,7 +110,8 @@ class WorkerClient(FinishedRequests):
         if self._proc is not None:
             self._handle_death(self._backlog)  # what a worker that died unseen owed fails now, not never
         if self._tmp is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="depth_addon_worker_"))
+            leftovers.sweep_folders(tempfile.gettempdir(), "depth_addon_worker_")  # a crashed Blender's
+            self._tmp = Path(tempfile.mkdtemp(prefix=f"depth_addon_worker_{leftovers.owner()}_"))
             # removed by stop(), or when the client is dropped or Python exits without a stop()
             self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
         env = {**os.environ, **self.config.env}
