@@ -258,6 +258,7 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
     state = {"use_nodes": bool(scene.use_nodes), "muted": [], "fed_by": {}}
     scene.use_nodes = True
     tree = scene.node_tree
+    state["active"] = getattr(tree.nodes.active, "name", None)  # the node the user was editing
     for node in tree.nodes:
         if node.bl_idname == "CompositorNodeComposite" and not node.mute and TAG_NODE not in node:
             node.mute = True
@@ -293,7 +294,7 @@ def migrate_4x_state(scene: bpy.types.Scene, state: dict) -> tuple[dict, bpy.typ
     :return: ``(5.x state, the user's compositor to give back)``.
     """
     tree = scene.compositing_node_group
-    kept = {k: v for k, v in state.items() if k not in ("use_nodes", "muted", "fed_by")}
+    kept = {k: v for k, v in state.items() if k not in ("use_nodes", "muted", "fed_by", "active")}
     if tree is None or TAG_NODE in tree:
         return kept | {"group": None}, None
     for node in [n for n in tree.nodes if TAG_NODE in n]:
@@ -350,4 +351,5 @@ def deactivate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree | None, s
         for name in state.get("muted", []):
             if name in tree.nodes:
                 tree.nodes[name].mute = False
+        tree.nodes.active = tree.nodes.get(state.get("active") or "")
     scene.use_nodes = bool(state.get("use_nodes", False))
