@@ -47,3 +47,33 @@ def test_set_up_and_remove_in_5_x_keep_the_user_s_compositor(tmp_path: Path, rec
     links = {(lk.from_node.name, lk.to_node.bl_idname) for lk in user.links}
     assert ("My Blur", "NodeGroupOutput") in links
     assert not [g for g in bpy.data.node_groups if g.get(comp.KEY_OWNED)]
+
+
+BALANCE_FILE = FILE.with_name("compositor_color_balance_set_up_in_4_2.blend")
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "older"])
+def test_remove_in_5_x_gives_back_the_output_the_upgrade_made_for_the_user(tmp_path: Path, recorded: bool) -> None:
+    """``data/compositor_color_balance_set_up_in_4_2.blend`` (8² render, no objects): the user's Render Layers →
+    ``My Balance`` (Color Balance, Lift/Gamma/Gain, at (123, 45), the active node) → ``My Composite`` (at (400, 60)),
+    ours set up over it (``ensure_compositor_group(scene, None, use_dof=False, fog_density=0.1)``,
+    ``activate_compositor``) and saved by bpy 4.2. The upgrade passes the Color Balance's output through a Gamma
+    node of its own: the user's output reads that one (as it does when the file is opened without ours), not the
+    Color Balance itself, and the node the user was editing is active again. ``older``: a state saved before the
+    user's node names were recorded."""
+    shutil.copy(BALANCE_FILE, tmp_path / "file.blend")
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "file.blend"))
+    scene = bpy.context.scene
+    if not recorded:
+        state = json.loads(scene[comp.KEY_STATE])
+        for key in ("nodes", "active", "output_at"):
+            del state[key]
+        scene[comp.KEY_STATE] = json.dumps(state)
+    user = scene.compositing_node_group
+    assert comp.restore_compositor(scene) and scene.compositing_node_group == user
+    output = next(n for n in user.nodes if n.bl_idname == "NodeGroupOutput")
+    source = output.inputs[0].links[0].from_node
+    assert source.bl_idname == "ShaderNodeGamma" and source.inputs[0].links[0].from_node.name == "My Balance"
+    assert source.inputs["Gamma"].default_value == pytest.approx(2.2)  # back from the balance's linear working
+    if recorded:
+        assert user.nodes.active.name == "My Balance" and tuple(output.location) == (400.0, 60.0)

@@ -258,6 +258,7 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
     state = {"use_nodes": bool(scene.use_nodes), "muted": [], "fed_by": {}}
     scene.use_nodes = True
     tree = scene.node_tree
+    state["nodes"] = [n.name for n in tree.nodes]  # the user's (5.x's upgrade adds nodes; :func:`migrate_4x_state`)
     state["active"] = getattr(tree.nodes.active, "name", None)  # the node the user was editing
     for node in tree.nodes:
         if node.bl_idname == "CompositorNodeComposite" and not node.mute and TAG_NODE not in node:
@@ -266,6 +267,7 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
             links = node.inputs["Image"].links  # what feeds it: a file opened in 5.x has no Composite node
             if links:  # (Blender makes ours a Group Output there, drops the muted one), so it is linked again
                 state["fed_by"][node.name] = [links[0].from_node.name, links[0].from_socket.identifier]
+                state["output_at"] = list(node.location)
     layers = tree.nodes.new("CompositorNodeRLayers")
     layers.scene = scene
     runner = tree.nodes.new("CompositorNodeGroup")
@@ -294,7 +296,8 @@ def migrate_4x_state(scene: bpy.types.Scene, state: dict) -> tuple[dict, bpy.typ
     :return: ``(5.x state, the user's compositor to give back)``.
     """
     tree = scene.compositing_node_group
-    kept = {k: v for k, v in state.items() if k not in ("use_nodes", "muted", "fed_by", "active")}
+    kept = {k: v for k, v in state.items() if k not in ("use_nodes", "muted", "fed_by", "nodes",
+                                                         "active", "output_at")}
     if tree is None or TAG_NODE in tree:
         return kept | {"group": None}, None
     for node in [n for n in tree.nodes if TAG_NODE in n]:
@@ -308,10 +311,34 @@ def migrate_4x_state(scene: bpy.types.Scene, state: dict) -> tuple[dict, bpy.typ
     if output is not None and sources and sources[0][0] in tree.nodes and output.inputs and not output.inputs[0].links:
         source = next((s for s in tree.nodes[sources[0][0]].outputs if s.identifier == sources[0][1]), None)
         if source is not None:
-            tree.links.new(source, output.inputs[0])
+            tree.links.new(_past_upgrade_nodes(source, state.get("nodes")), output.inputs[0])
+            output.location = state.get("output_at", output.location)
+    tree.nodes.active = tree.nodes.get(state.get("active") or "")
     if not state.get("use_nodes", False):
         return kept | {"group": None}, None
     return kept | {"group": tree.name}, tree
+
+
+def _past_upgrade_nodes(socket: bpy.types.NodeSocket, user_nodes: list[str] | None) -> bpy.types.NodeSocket:
+    """``socket``, or the output of the node(s) 5.x's upgrade put after it: the upgrade passes a node's whole output
+    through nodes of its own (a Lift/Gamma/Gain Color Balance gets a Gamma node that takes all its links), and the
+    user's output must read what the user's other nodes read.
+
+    :param socket: The output that fed the user's Composite in 4.x.
+    :param user_nodes: Names of the user's nodes in 4.x (None in files saved before they were recorded: a Gamma
+        node placed exactly on the node it follows, as the upgrade places its own, is then taken as the upgrade's).
+    """
+    def added(node: bpy.types.Node, after: bpy.types.Node) -> bool:
+        if user_nodes is not None:
+            return node.name not in user_nodes
+        return node.bl_idname == "ShaderNodeGamma" and tuple(node.location) == tuple(after.location)
+
+    for _ in range(8):
+        targets = {link.to_node for link in socket.links}
+        if len(targets) != 1 or not added(node := targets.pop(), socket.node) or not node.outputs:
+            break
+        socket = node.outputs[0]
+    return socket
 
 
 def reselect_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:
