@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Our compositor over an artist's own: Glare, a muted Blur, a node group of theirs, Color Balance and a File
-Output; Remove gives it back exactly."""
+Output; Remove gives it back exactly, also where the artist made use of our group in their own tree."""
 
 from __future__ import annotations
 
@@ -65,3 +65,15 @@ def test_remove_gives_an_artist_s_compositor_back_exactly(tmp_out):
     assert (snapshot(mine), active, scene.use_nodes, scene.view_settings.view_transform) == before
     assert scene.view_settings.exposure == 0.5
 
+
+def test_remove_keeps_our_group_where_the_artist_uses_it_in_their_own_tree():
+    """The artist added our group as a node of their compositor: Remove stops compositing through it but does not
+    delete it (their node would be left empty)."""
+    scene = scene_32()
+    mine = compat.ensure_scene_compositor(scene, "My Look")
+    ours = comp.activate_compositor(scene)
+    node = mine.nodes.new("CompositorNodeGroup")
+    node.node_tree = ours
+    assert comp.restore_compositor(scene)
+    assert node.node_tree == ours and not compat.is_group_active(scene, ours)
+    assert comp.find_compositor_group(scene) == ours  # the next Set Up updates it

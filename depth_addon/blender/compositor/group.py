@@ -353,8 +353,11 @@ def _migrate(scene: bpy.types.Scene) -> None:
 def _drop_if_unused(group: bpy.types.NodeTree) -> None:
     """Delete a group of ours once no scene composites through it (it points at its scene, which would stay
     referenced), with the normal image of its relighting when nothing else uses that; Set Up Compositor builds
-    the group again from the sidebar's settings."""
+    the group again from the sidebar's settings. A group the user put into a compositor of their own (a group
+    node) stays: deleting it would empty their node."""
     if any(compat.is_group_active(s, group) for s in bpy.data.scenes):
+        return
+    if bpy.data.user_map(subset=[group])[group] - {group}:
         return
     normals = group.nodes.get(compositor_fx.N_RELIGHT[0])
     image = getattr(normals, "image", None)
