@@ -45,6 +45,21 @@ def _running(pid: int) -> bool:
     return True
 
 
+def _orphans(folder: str, key: str, pattern: re.Pattern) -> list[os.DirEntry]:
+    """The entries of ``folder`` whose name ``pattern`` matches and whose owner ran on this host and has ended;
+    none when ``key`` was swept by this process already, or the folder cannot be listed."""
+    if key in _SWEPT:
+        return []
+    _SWEPT.add(key)
+    host = _host()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    return [e for e in entries if (m := pattern.match(e.name)) is not None and m["host"] == host
+            and not _running(int(m["pid"]))]
+
+
 def sweep(folder: str | os.PathLike) -> list[Path]:
     """Remove the temporary files in ``folder`` that a killed process of this host left (once per folder and
     process; a folder that cannot be listed is left alone).
@@ -53,18 +68,8 @@ def sweep(folder: str | os.PathLike) -> list[Path]:
     :return: The files removed.
     """
     key = os.path.realpath(folder)
-    if key in _SWEPT:
-        return []
-    _SWEPT.add(key)
-    host, removed = _host(), []
-    try:
-        entries = list(os.scandir(key))
-    except OSError:
-        return []
-    for entry in entries:
-        match = _NAME.match(entry.name)
-        if match is None or match["host"] != host or _running(int(match["pid"])):
-            continue
+    removed = []
+    for entry in _orphans(key, key, _NAME):
         try:
             if entry.is_file(follow_symlinks=False):
                 os.unlink(entry.path)
@@ -82,20 +87,9 @@ def sweep_folders(parent: str | os.PathLike, prefix: str) -> list[Path]:
     :param prefix: Their name's start, before :func:`owner`.
     :return: The folders removed.
     """
-    key = os.path.join(os.path.realpath(parent), prefix)
-    if key in _SWEPT:
-        return []
-    _SWEPT.add(key)
     pattern = re.compile(re.escape(prefix) + r"~(?P<host>[A-Za-z0-9-]{1,32})-(?P<pid>\d{1,10})_")
-    host, removed = _host(), []
-    try:
-        entries = list(os.scandir(parent))
-    except OSError:
-        return []
-    for entry in entries:
-        match = pattern.match(entry.name)
-        if match is None or match["host"] != host or _running(int(match["pid"])):
-            continue
+    removed = []
+    for entry in _orphans(os.fspath(parent), os.path.join(os.path.realpath(parent), prefix), pattern):
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)
             if not os.path.exists(entry.path):
