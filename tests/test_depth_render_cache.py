@@ -285,8 +285,8 @@ def test_an_animated_geometry_nodes_input_is_evaluated_once_a_frame(level: str) 
     ob = bpy.data.objects["Mirrored"]
     modifier, identifier = lift_modifier(ob)
     other, other_identifier = lift_modifier(ob)  # not animated (a keyframe would set it again on evaluation)
-    path = (f'modifiers["Lift"]["{identifier}"]' if not compat.node_inputs_notify()
-            else f'modifiers["Lift"].properties.inputs.{identifier}.value')
+    path = (f'modifiers["Lift"]["{identifier}"]' if getattr(modifier, "properties", None) is None  # ID properties
+            else f'modifiers["Lift"].properties.inputs.{identifier}.value')  # RNA, from 5.2
     for frame, value in ((1, 0.0), (10, 0.5)):
         compat.set_node_modifier_input(modifier, identifier, value)
         ob.keyframe_insert(path, frame=frame)

@@ -159,9 +159,9 @@ def set_displacement_method(material: bpy.types.Material, method: str) -> None:
 
 
 def node_inputs_notify() -> bool:
-    """Whether setting a geometry-nodes modifier's input from a script sends a depsgraph update (from 5.2, where
-    the inputs are RNA structs; up to 5.1 they are ID properties, whose writes send none)."""
-    return bpy.app.version >= (5, 2, 0)
+    """Whether setting a geometry-nodes modifier's input from a script sends a depsgraph update (from 5.3; up to 5.1
+    the inputs are ID properties, whose writes send none, and 5.2's RNA inputs send none either)."""
+    return bpy.app.version >= (5, 3, 0)
 
 
 def node_modifier_inputs(modifier: bpy.types.Modifier) -> tuple:

@@ -217,10 +217,11 @@ def _all_settings(m: bpy.types.Modifier | bpy.types.Constraint) -> tuple:
 
 def node_inputs(objects: list[bpy.types.Object]) -> dict[int, tuple]:
     """Per object with geometry nodes (session uid): the input values of its geometry-nodes modifiers. Up to Blender
-    5.1 they are ID properties, and a script that sets one (``modifier[identifier] = value``) sends no update: the
-    viewport keeps the old geometry, and so would the cached render-level geometry, where a render would not.
+    5.2 a script that sets one (``modifier[identifier] = value`` up to 5.1, ``properties.inputs`` in 5.2) sends no
+    update: the viewport keeps the old geometry, and so would the cached render-level geometry, where a render would
+    not.
 
-    From Blender 5.2 such a write sends an update like any other edit, and nothing is read (reading them costs
+    From Blender 5.3 such a write sends an update like any other edit, and nothing is read (reading them costs
     about 10 µs an object: 20 ms a call for 2,000 scattered objects with geometry nodes).
 
     :param objects: From :func:`watched_objects`.
