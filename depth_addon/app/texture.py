@@ -225,7 +225,7 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     t = time.perf_counter()
     report(0.8, "projecting")
     scene = _scene(*scene_ref)  # renamed meanwhile: found by its session id
-    objects = tuple(o.name for o in (idref.find(bpy.data.objects, *ref) for ref in object_refs) if o is not None)
+    objects = tuple(o.name for o in idref.find_all(bpy.data.objects, object_refs) if o is not None)
     if object_refs and not objects:
         raise BadInput("none of the objects chosen for this result exist any more")
     record = prov.provenance("projection", prompt, seed, generated.generator, [depth.camera], depth_map,

@@ -27,3 +27,17 @@ def find(collection: bpy.types.bpy_prop_collection, name: str, uid: int) -> bpy.
     """
     found = next((item for item in collection if item.session_uid == uid), None)
     return found if found is not None else collection.get(name)
+
+
+def find_all(collection: bpy.types.bpy_prop_collection, refs: Iterable[tuple[str, int]]) -> list[bpy.types.ID | None]:
+    """:func:`find` for each of ``refs`` (from :func:`remember`), with one pass over ``collection`` for them all.
+
+    :param collection: Where they live.
+    :param refs: ``(name, session id)`` of each.
+    """
+    by_uid = {item.session_uid: item for item in collection}
+    out = []
+    for name, uid in refs:
+        found = by_uid.get(uid)
+        out.append(found if found is not None else collection.get(name))
+    return out
