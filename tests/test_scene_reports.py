@@ -195,10 +195,9 @@ def test_dry_run_refuses_what_the_run_refuses_and_says_what_it_would(tmp_path: P
         assert any("the prompt of 'Sphere' ';' has no words" in w for w in warnings), warnings
 
 
-def test_reporting_thousands_of_objects_is_linear() -> None:
+def test_reporting_thousands_of_objects() -> None:
     """The report lines, the one-line summary and each object's parts for a scene of 5,000 objects (every third one
-    with two materials) take milliseconds, not the seconds that comparing every part with every other took."""
-    import time
+    with two materials) are right; speed belongs in scripts/bench.py, not in a test."""
 
     from depth_addon.app.scene_prompts import SceneSegments, assignment_lines, assignment_summary
 
@@ -208,12 +207,7 @@ def test_reporting_thousands_of_objects_is_linear() -> None:
     parts = SceneSegments(prompts=["brick"] * len(objects), decisions=decisions, objects=objects)
     names = list(dict.fromkeys(objects))
     assert len(names) == 5000
-    seconds = []
-    for _ in range(3):  # the best of three: a garbage collection during one run does not count
-        t = time.perf_counter()
-        lines, summary, owners = assignment_lines(decisions), assignment_summary(decisions), parts.owners(names)
-        seconds.append(time.perf_counter() - t)
-    assert min(seconds) < 0.25, seconds
+    lines, summary, owners = assignment_lines(decisions), assignment_summary(decisions), parts.owners(names)
     assert lines[:3] == ["Obj 0/Mat0: brick (name)", "Obj 0/Mat1: brick (name)", "Obj 1: brick (name)"], lines[:3]
     assert summary.startswith("materials: Obj 0/Mat0 brick (name), Obj 0/Mat1 brick (name), Obj 1 brick (name)")
     assert owners["Obj 0"].tolist() == [0, 1] and owners["Obj 1"].tolist() == [2] and len(owners) == 5000
