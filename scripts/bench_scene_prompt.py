@@ -8,7 +8,11 @@ Stages:
 * ``texture_512_10_objects_3_phrases`` — ``texture_scene`` on the demo set plus five primitives (10 meshes),
   prompt "red brick walls, wooden posts and mossy stone ground", 512²: depth with object ids, routing, one
   generation with a segment per object, projection (goal ≤ 0.5 s); the record also holds the generation alone;
-* ``texture_512_10_objects_1_phrase`` — the same with a one-phrase prompt (the reference of the pair).
+* ``texture_512_10_objects_1_phrase`` — the same with a one-phrase prompt (the reference of the pair);
+* ``scene_report_5000`` — the report of 5,000 objects' materials (every third one with two slots): its lines, its
+  one-line summary and each object's parts (once quadratic: about 1 s);
+* ``cli_names_5000`` — resolving 5,000 ``--objects`` names given on the command line, two of them holding commas
+  (once cubic: 12 s for 2,000).
 
 Run alone: ``python scripts/bench_scene_prompt.py [--runs N]``; ``scripts/bench.py`` runs it too.
 """
@@ -28,8 +32,10 @@ import bmesh  # noqa: E402
 from bench_common import stages_main  # noqa: E402
 
 from depth_addon import api  # noqa: E402
+from depth_addon.app.scene_prompts import SceneSegments, assignment_lines, assignment_summary  # noqa: E402
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
 from depth_addon.blender.writeback import projection  # noqa: E402
+from depth_addon.cli.parts import scene_names  # noqa: E402
 from depth_addon.generation.scene_assign import bench_assign  # noqa: E402
 
 PROMPT = "red brick walls, wooden posts and mossy stone ground"
@@ -77,6 +83,32 @@ def scene_prompt_stages(measure, runs: int) -> list[Stage]:
                                    "generate_median_s": statistics.median(generate[1:])},
                     None if stage.endswith("1_phrase") else "texture_512_10_objects_1_phrase"))
     projection.remove_projection()
+    return out + report_stages(measure, runs)
+
+
+def report_stages(measure, runs: int) -> list[Stage]:
+    """The report of 5,000 objects' materials and the resolution of 5,000 command-line names.
+
+    :param measure: As for :func:`scene_prompt_stages`.
+    :param runs: Timed runs per stage.
+    """
+    objects = [f"Obj {k}" for k in range(5000) for _material in range(2 if k % 3 == 0 else 1)]
+    decisions = [{"part": f"{o}/Mat{i}", "object": o, "prompt": "brick", "reason": "name", "segment": i}
+                 for i, o in enumerate(objects)]
+    parts = SceneSegments(prompts=["brick"] * len(objects), decisions=decisions, objects=objects)
+    names = list(dict.fromkeys(objects))
+
+    def report() -> None:
+        assignment_lines(decisions), assignment_summary(decisions), parts.owners(names)
+
+    out: list[Stage] = [("scene_report_5000", measure(report, runs), {"objects": 5000, "parts": len(objects)}, None)]
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    given = [f"Rock.{i:04d}" for i in range(5000)]
+    given[10], given[4000] = "Col, umn", "a, b, c"
+    for name in given:
+        bpy.context.scene.collection.objects.link(bpy.data.objects.new(name, None))
+    joined = ",".join(given)
+    out.append(("cli_names_5000", measure(lambda: scene_names(joined), runs), {"names": 5000}, None))
     return out
 
 
