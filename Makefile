@@ -2,8 +2,8 @@
 # depth_addon developer entry points. Every target creates the virtual environment on first use
 # and never reinstalls afterwards (a stamp file tracks the requirements). `make test` also builds <venv>-bare,
 # a Python with only bpy and numpy (as Blender ships), where the built zip is installed and used.
-# BLENDER=5.0 (default), 4.5, 4.2, 5.2 or 5.3 picks the bpy version and its own venv (.venv, .venv-4.5, ...).
-# 5.2 and 5.3 bundle Python 3.13: scripts/python313.sh finds a CPython 3.13 or builds one into .python313/ once.
+# BLENDER=5.0 (default), 4.5, 4.2, 5.1, 5.2 or 5.3 picks the bpy version and its own venv (.venv, .venv-4.5, ...).
+# 5.1, 5.2 and 5.3 bundle Python 3.13: scripts/python313.sh finds a CPython 3.13 or builds one into .python313/ once.
 
 PYTHON ?= python3.11
 BLENDER ?= 5.0
@@ -14,7 +14,7 @@ else
 VENV ?= .venv-$(BLENDER)
 REQUIREMENTS := requirements-$(BLENDER).txt
 endif
-ifneq ($(filter $(BLENDER),5.2 5.3),)
+ifneq ($(filter $(BLENDER),5.1 5.2 5.3),)
 BASE := requirements/base-py313.txt
 NEW_VENV = py=$$(scripts/python313.sh) && nice $$py -m venv $(VENV)
 # PyPI's cp313 torch is the CUDA build, which pulls triton (torch.compile for GPUs, unused here). libtriton.so
@@ -38,7 +38,7 @@ OUT ?= out
 venv: $(STAMP)
 
 $(STAMP): $(REQUIREMENTS) $(BASE) requirements/optional-nodeps.txt
-	@test -f $(REQUIREMENTS) || { echo "unsupported BLENDER=$(BLENDER) (use 5.0, 4.5, 4.2, 5.2 or 5.3)" >&2; exit 2; }
+	@test -f $(REQUIREMENTS) || { echo "unsupported BLENDER=$(BLENDER) (use 5.0, 4.5, 4.2, 5.1, 5.2 or 5.3)" >&2; exit 2; }
 	@test -x $(PY) || { $(NEW_VENV); }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/optional-nodeps.txt
