@@ -118,29 +118,38 @@ def _unusable(mesh: bpy.types.Mesh, uv_name: str, overlap_limit: float) -> str |
     return "overlap" if probe.overlap > overlap_limit else None
 
 
-def _element_flags(mesh: bpy.types.Mesh) -> dict:
-    """Selection and hide flags of every vertex, edge and face (edit mode rewrites them)."""
+def _element_flags(mesh: bpy.types.Mesh) -> dict[str, tuple[str, np.ndarray]]:
+    """The mesh's hidden boolean attributes (selection and hide of vertices, edges and faces, UV selection and pins),
+    by name: domain and values. Edit mode rewrites them and adds those the mesh did not have."""
     flags = {}
-    for domain in ("vertices", "edges", "polygons"):
-        items = getattr(mesh, domain)
-        for flag in ("select", "hide"):
-            values = np.empty(len(items), bool)
-            items.foreach_get(flag, values)
-            flags[(domain, flag)] = values
+    for attr in mesh.attributes:
+        if attr.name.startswith(".") and attr.data_type == "BOOLEAN":
+            values = np.empty(len(attr.data), bool)
+            attr.data.foreach_get("value", values)
+            flags[attr.name] = (attr.domain, values)
     return flags
 
 
-def _restore_flags(mesh: bpy.types.Mesh, flags: dict) -> None:
-    for (domain, flag), values in flags.items():
-        getattr(mesh, domain).foreach_set(flag, values)
+def _restore_flags(mesh: bpy.types.Mesh, flags: dict[str, tuple[str, np.ndarray]]) -> None:
+    """Put back the attributes :func:`_element_flags` read, and remove the hidden ones added since (a mesh without
+    one reads as all False: nothing selected, hidden or pinned), so no selection marks are left behind."""
+    for name in [a.name for a in mesh.attributes if a.name.startswith(".") and a.data_type == "BOOLEAN"]:
+        if name not in flags:
+            mesh.attributes.remove(mesh.attributes[name])
+    for name, (domain, values) in flags.items():
+        attr = mesh.attributes.get(name) or mesh.attributes.new(name, "BOOLEAN", domain)
+        if len(attr.data) == len(values):
+            attr.data.foreach_set("value", values)
 
 
 def _smart_project(objects: list[bpy.types.Object]) -> None:
     """Unwrap the UV map we added to each object's mesh (:data:`KEY_UV_ADDED`: ``Depth UV``, or ``Depth UV.001``
     when the user has a map of that name, which is never touched) with Smart UV Project (edit mode, all faces).
 
-    Selection, active object, each mesh's active UV map and the mode are restored afterwards. Objects of a scene no
-    window shows (a script working on another scene) are unwrapped in a context that names their scene and layer.
+    Selection, active object, each mesh's active UV map and the mode are restored afterwards, and the meshes keep no
+    selection or hide attribute that edit mode added (hidden, it would stay in the file, after a cancel too). Objects
+    of a scene no window shows (a script working on another scene) are unwrapped in a context that names their scene
+    and layer.
     """
     ctx = bpy.context
     layer = ctx.view_layer
