@@ -74,7 +74,7 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
 
 class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
     """Render depth for the scene's frame range and/or every camera with one shared range, into
-    depth_<camera>_<frame>.exr/.png files in the output folder (Esc cancels)"""
+    depth_<camera>_<frame>.exr/.png files in the output folder (Esc cancels; files written are kept)"""
 
     bl_idname = ids.RENDER_DEPTH_SEQUENCE
     bl_label = "Render Depth Sequence"
@@ -98,6 +98,7 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
         if folder is None:
             raise BadInput("save the file first or set an absolute output folder")
         self.folder = check_writable_dir(folder)
+        self.fitted = scene.depth_addon.near, scene.depth_addon.far  # given back when the sequence does not finish
         self.views = depth.scene_views(
             scene, (scene.frame_start, scene.frame_end) if self.frames else None, self.all_cameras)
         self.mapping = depth.sequence_mapping(scene, self.views)
@@ -112,12 +113,15 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
             found.append(f"camera {view.camera!r} sees no geometry at frame {view.frame}: written as background")
         self.warnings += [w for w in found if w not in self.warnings]
         bits = int(scene.depth_addon.bits)
-        for suffix, wanted in ((".exr", self.write_exr), (".png", self.write_png)):
-            if wanted:
-                path = depth.output_path(self.folder / f"depth_{{camera}}_{{frame:04d}}{suffix}", view, True)
-                self.written.append(api.save_depth(result, path, self.mapping, bits=bits))
+        for path in self._paths(view):
+            self.written.append(api.save_depth(result, path, self.mapping, bits=bits))
         if view == self.views[-1]:
             depth.show_model_image(result, self.mapping, bits)
+
+    def _paths(self, view) -> list[Path]:
+        """The files of one view, EXR first."""
+        wanted = [s for s, on in ((".exr", self.write_exr), (".png", self.write_png)) if on]
+        return [depth.output_path(self.folder / f"depth_{{camera}}_{{frame:04d}}{s}", view, True) for s in wanted]
 
     def _step(self, context: bpy.types.Context) -> bool:
         """Render the next view; False when every view is done."""
@@ -132,22 +136,45 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
         context.window_manager.progress_update(self.index)
         return self.index < len(self.views)
 
-    def _finish(self, context: bpy.types.Context, cancelled: bool = False) -> set[str]:
+    def _finish(self, context: bpy.types.Context, cancelled: bool = False, error: Exception | None = None
+                ) -> set[str]:
+        """End the sequence: frame, timer and progress back; Near/Far back too unless it finished (a cancelled
+        operator pushes no undo step to take them back). One report says what was written, kept and why it stopped.
+        """
         wm = context.window_manager
         wm.progress_end()
-        if context.scene.frame_current != self.frame:
-            context.scene.frame_set(self.frame)
+        scene = context.scene
+        if scene.frame_current != self.frame:
+            scene.frame_set(self.frame)
         if self.timer is not None:
             wm.event_timer_remove(self.timer)
             self.timer = None
-        state = "cancelled after" if cancelled else "wrote"
-        metres = depth.scaled_mapping(self.mapping, depth.unit_scale(context.scene))
-        self.report({"WARNING" if cancelled else "INFO"},
-                    f"Depth sequence {state} {len(self.written)} files, range {metres.near:.3g}–"
-                    f"{metres.far:.3g} m, in {self.folder}")
+        stopped = cancelled or error is not None
+        if stopped:
+            scene.depth_addon.near, scene.depth_addon.far = self.fitted
+        metres = depth.scaled_mapping(self.mapping, depth.unit_scale(scene))
+        span = f"range {metres.near:.3g}–{metres.far:.3g} m"
+        if error is not None:
+            self.report({"ERROR"}, self._failure(error, span))
+        else:
+            state, back = ("cancelled after", "; Near/Far are as before") if cancelled else ("wrote", "")
+            self.report({"WARNING" if cancelled else "INFO"},
+                        f"Depth sequence {state} {len(self.written)} files, {span}, in {self.folder}{back}")
         for warning in self.warnings:
             self.report({"WARNING"}, warning)
-        return {"CANCELLED" if cancelled else "FINISHED"}
+        return {"CANCELLED" if stopped else "FINISHED"}
+
+    def _failure(self, error: Exception, span: str) -> str:
+        """The error of a sequence that failed at view ``self.index``: where, why, and what was kept on disk."""
+        view = self.views[self.index]
+        kept = (f"the {len(self.written)} files written before it are kept in {self.folder} (written with {span})"
+                if self.written else "no file was written")
+        written = {p.name for p in self.written}
+        stale = [p for v in self.views[self.index:] for p in self._paths(v) if p.is_file() and p.name not in written]
+        earlier = (f"; {len(stale)} file{'s' if len(stale) > 1 else ''} of the frames after it there "
+                   f"{'are' if len(stale) > 1 else 'is'} from an earlier run") if stale else ""
+        return (f"Depth sequence stopped at camera {view.camera!r} frame {view.frame}: {error}; {kept}{earlier}; "
+                "Near/Far are as before")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         self.timer = None
@@ -160,17 +187,16 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
         try:
             while self._guarded_step(context):
                 pass
-        except DepthAddonError as exc:
-            self.report({"ERROR"}, str(exc))
+        except DepthAddonError:  # reported with what was kept
             return {"CANCELLED"}
         return self._finish(context)
 
     def _guarded_step(self, context: bpy.types.Context) -> bool:
-        """One view/frame; on any error the sequence is finished as cancelled and the error re-raised."""
+        """One view/frame; on any error the sequence is finished as failed (reported) and the error re-raised."""
         try:
             return self._step(context)
-        except Exception:
-            self._finish(context, cancelled=True)
+        except Exception as exc:
+            self._finish(context, error=exc)
             raise
 
     def invoke(self, context: bpy.types.Context, _event: bpy.types.Event) -> set[str]:
@@ -193,8 +219,7 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
             return {"PASS_THROUGH"}
         try:
             more = self._guarded_step(context)
-        except DepthAddonError as exc:
-            self.report({"ERROR"}, str(exc))
+        except DepthAddonError:  # reported with what was kept
             return {"CANCELLED"}
         return {"RUNNING_MODAL"} if more else self._finish(context)
 

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
+from types import MethodType, SimpleNamespace
 
 import analytic
 import bpy
@@ -184,3 +186,52 @@ def test_live_preview_reacts_only_to_relevant_updates(scene) -> None:
     finally:
         bpy.app.handlers.depsgraph_update_post.remove(spy)
         depth_preview.set_enabled(False)
+
+
+def test_a_frame_that_cannot_be_written_stops_the_sequence_and_gives_the_range_back(scene, tmp_out: Path) -> None:
+    """A later frame whose file cannot be written (a folder stands where it goes) fails the sequence: Near/Far and
+    the current frame are as before (a cancelled operator pushes no undo step to take them back), the "Depth Map"
+    is not replaced, and the error names the frames already written, which are kept."""
+    cam = scene.camera
+    for frame, z in ((1, 0.0), (2, 1.5), (3, 3.0)):
+        cam.location.z = z
+        cam.keyframe_insert("location", index=2, frame=frame)
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.frame_set(3)
+    settings = scene.depth_addon
+    settings.near, settings.far = 0.5, 80.0
+    before = {p.identifier: getattr(settings, p.identifier) for p in settings.bl_rna.properties
+              if p.identifier != "rna_type" and p.type not in {"POINTER", "COLLECTION"}}
+    (tmp_out / "depth_Cam_0002.png").mkdir()
+    (tmp_out / "depth_Cam_0003.exr").write_bytes(b"an earlier run's")
+    with pytest.raises(RuntimeError) as failed:
+        bpy.ops.depth.render_depth_sequence(frames=True)
+    after = {name: getattr(settings, name) for name in before}
+    assert after == before and scene.frame_current == 3
+    assert "Depth Map" not in bpy.data.images
+    kept = sorted(p.name for p in tmp_out.iterdir() if p.is_file())
+    assert kept == ["depth_Cam_0001.exr", "depth_Cam_0001.png", "depth_Cam_0002.exr", "depth_Cam_0003.exr"]
+    message = str(failed.value)
+    assert "depth_Cam_0002.png" in message and "frame 2" in message and "3 files" in message, message
+    assert "1 file of the frames after it there is from an earlier run" in message, message
+
+
+def test_esc_keeps_the_frames_written_and_gives_the_range_back(addon, scene, tmp_out: Path) -> None:
+    """Esc after the first frame keeps its files, says so, and puts Near/Far and the current frame back."""
+    op_cls = addon.operators.depth_ops.DEPTH_OT_render_depth_sequence
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.frame_set(2)
+    settings = scene.depth_addon
+    settings.near, settings.far = 0.5, 80.0
+    op = SimpleNamespace(frames=True, all_cameras=False, write_png=True, write_exr=True, reports=[])
+    op.report = lambda kind, text: op.reports.append((set(kind), text))
+    for name, function in vars(op_cls).items():  # the operator's own methods, on a stand-in for its instance
+        if inspect.isfunction(function):
+            setattr(op, name, MethodType(function, op))
+    op._prepare(bpy.context)
+    op.timer = None
+    assert op.modal(bpy.context, SimpleNamespace(type="TIMER", value="NOTHING")) == {"RUNNING_MODAL"}
+    assert op.modal(bpy.context, SimpleNamespace(type="ESC", value="PRESS")) == {"CANCELLED"}
+    assert (settings.near, settings.far, scene.frame_current) == (0.5, 80.0, 2)
+    assert sorted(p.name for p in tmp_out.iterdir()) == ["depth_Cam_0001.exr", "depth_Cam_0001.png"]
+    assert any("cancelled after 2 files" in text and "Near/Far are as before" in text for _k, text in op.reports)
