@@ -13,6 +13,28 @@ import bpy
 TAG_NODE = "depth_addon_node"  # marks nodes this add-on put into a user's tree (4.x), or into its own group
 
 
+def tag_node(node: bpy.types.Node) -> None:
+    """Mark ``node`` as ours: :data:`TAG_NODE` records the node's own name.
+
+    The node editor's Duplicate and copy-paste copy custom properties, so a copy the user makes of our node carries
+    the tag too; its name differs (names are unique in a tree), which tells it from ours (:func:`is_tagged_node`).
+
+    :param node: A node this add-on added.
+    """
+    node[TAG_NODE] = node.name
+
+
+def is_tagged_node(node: bpy.types.Node) -> bool:
+    """True for a node :func:`tag_node` marked, not for a user's copy of one.
+
+    A tag that is not a name (``True``, saved by earlier versions) cannot tell a copy apart and counts as ours.
+
+    :param node: Any node.
+    """
+    tag = node.get(TAG_NODE)
+    return tag is not None and (not isinstance(tag, str) or tag == node.name)
+
+
 def uses_compositor_groups() -> bool:
     """True when scenes composite through an assignable node group (Blender 5.0 and later)."""
     return "compositing_node_group" in bpy.types.Scene.bl_rna.properties

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bpy
 
-from .base import TAG_NODE, uses_compositor_groups
+from .base import TAG_NODE, is_tagged_node, tag_node, uses_compositor_groups
 
 DEPTH_HOLDER = "depth_addon_depth_holder"  # reroute that keeps a Render Layers node's Depth socket (5.2+)
 
@@ -237,7 +237,7 @@ def depth_output(render_layers: bpy.types.Node) -> bpy.types.NodeSocket:
         if holder is None:
             holder = tree.nodes.new("NodeReroute")
             holder.name = holder.label = DEPTH_HOLDER
-            holder[TAG_NODE] = True
+            tag_node(holder)
         holder.location = render_layers.location.x + 200, render_layers.location.y - 200
         tree.links.new(outputs()["Depth"], holder.inputs[0])
         layer.use_pass_z = was_on
@@ -261,7 +261,7 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
     state["nodes"] = [n.name for n in tree.nodes]  # the user's (5.x's upgrade adds nodes; :func:`migrate_4x_state`)
     state["active"] = getattr(tree.nodes.active, "name", None)  # the node the user was editing
     for node in tree.nodes:
-        if node.bl_idname == "CompositorNodeComposite" and not node.mute and TAG_NODE not in node:
+        if node.bl_idname == "CompositorNodeComposite" and not node.mute and not is_tagged_node(node):
             node.mute = True
             state["muted"].append(node.name)
             links = node.inputs["Image"].links  # what feeds it: a file opened in 5.x has no Composite node
@@ -274,7 +274,7 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
     runner.node_tree = group
     output = tree.nodes.new("CompositorNodeComposite")
     for node in (layers, runner, output):
-        node[TAG_NODE] = True
+        tag_node(node)
         node.label = "Depth AI"
     layers.location, runner.location, output.location = (-300, -400), (0, -400), (300, -400)
     scene.view_layers[layers.layer].use_pass_z = True  # the Depth socket exists only with the pass
@@ -300,7 +300,7 @@ def migrate_4x_state(scene: bpy.types.Scene, state: dict) -> tuple[dict, bpy.typ
                                                          "active", "output_at")}
     if tree is None or TAG_NODE in tree:
         return kept | {"group": None}, None
-    for node in [n for n in tree.nodes if TAG_NODE in n]:
+    for node in [n for n in tree.nodes if is_tagged_node(n)]:
         tree.nodes.remove(node)
     output = next((n for n in tree.nodes if n.bl_idname == "NodeGroupOutput"), None)
     sources = [tuple(v) for v in state.get("fed_by", {}).values()]
@@ -353,7 +353,7 @@ def reselect_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:
         scene.compositing_node_group = group
     elif scene.node_tree is not None:
         for node in scene.node_tree.nodes:
-            if TAG_NODE in node and node.bl_idname == "CompositorNodeGroup" and node.node_tree != group:
+            if is_tagged_node(node) and node.bl_idname == "CompositorNodeGroup" and node.node_tree != group:
                 node.node_tree = group
 
 
@@ -373,7 +373,7 @@ def deactivate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree | None, s
         return
     tree = scene.node_tree
     if tree is not None:
-        for node in [n for n in tree.nodes if TAG_NODE in n]:
+        for node in [n for n in tree.nodes if is_tagged_node(n)]:
             tree.nodes.remove(node)
         for name in state.get("muted", []):
             if name in tree.nodes:
