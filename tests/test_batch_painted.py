@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from depth_addon.batch import Job, parse_job
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BEHIND = ("task 'shot': the object prompt of 'Behind' paints nothing: no view of the run shows it (out of view, "
           "behind the camera, or behind other objects)")
@@ -16,7 +22,8 @@ BEHIND = ("task 'shot': the object prompt of 'Behind' paints nothing: no view of
 
 def sphere_on_frame_two(tmp_path: Path) -> tuple[Job, Path, list[str]]:
     """A job of three frames whose 'Sphere' only frame 2 shows, and whose 'Behind' no frame shows, both with an
-    object prompt; its depth range is locked, so it may run in frame chunks.
+    object prompt; its depth range is locked, so it may run in frame chunks. The job is also written to
+    ``job.json`` in ``tmp_path``, for a farm's run in another process (:func:`run_chunk`).
 
     :return: The job, its task's output folder and its units' keys (frames 1 to 3).
     """
@@ -34,9 +41,11 @@ def sphere_on_frame_two(tmp_path: Path) -> tuple[Job, Path, list[str]]:
         sphere.keyframe_insert("location", frame=frame)
     blend = tmp_path / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
-    job = parse_job({"tasks": [{"name": "shot", "blend": str(blend), "prompt": "red brick", "resolution": [32, 32],
-                                "frames": [1, 3], "range": [0.5, 60.0], "outputs": ["generated"],
-                                "object_prompts": {"Behind": "gold metal", "Sphere": "blue marble"}}]}, tmp_path)
+    raw = {"tasks": [{"name": "shot", "blend": str(blend), "prompt": "red brick", "resolution": [32, 32],
+                      "frames": [1, 3], "range": [0.5, 60.0], "outputs": ["generated"],
+                      "object_prompts": {"Behind": "gold metal", "Sphere": "blue marble"}}]}
+    (tmp_path / "job.json").write_text(json.dumps(raw))
+    job = parse_job(raw, tmp_path)
     keys = [u.key for u in job.units(job.tasks[0], [scene.camera.name])]
     return job, Path(job.tasks[0].out_dir), keys
 
@@ -55,6 +64,34 @@ def said_nothing(job: Job, frames: tuple[int, int] | None = None, emit=None) -> 
 
     run_job(job, collect, frames=frames)
     return [w for w in warnings if "paints nothing" in w]
+
+
+def run_chunk(job_file: Path, first: int, last: int) -> list[str]:
+    """Run frames ``first`` to ``last`` of the job's task in another process, as a farm does; return its 'paints
+    nothing' warnings."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "depth_cli.py"), "batch", str(job_file), "--task",
+                           "shot", "--frames", str(first), str(last)], capture_output=True, text=True, timeout=300,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return [line.split("warning: ", 1)[1] for line in proc.stderr.splitlines() if "paints nothing" in line]
+
+
+@pytest.mark.parametrize("frame", [1, 2])
+def test_two_chunks_ending_together_say_it_once(tmp_path: Path, frame: int) -> None:
+    """Chunk A (frames 1-2) and chunk B (frame 3, another process) of one task, B run whole once A has put frame
+    ``frame`` in place. After frame 1, B cannot know what frame 2 paints and says nothing: A says it at its end.
+    After frame 2, A's last, but before A weighs what the task painted, both find the task complete: the first to
+    record it (B) says it, and A does not say it again."""
+    job, out, keys = sphere_on_frame_two(tmp_path)
+    theirs: list[list[str]] = []
+
+    def chunk_b(event: str, **kw) -> None:
+        if event == "artifact" and kw["frame"] == frame and not theirs:
+            theirs.append(run_chunk(tmp_path / "job.json", 3, 3))
+
+    ours = said_nothing(job, (1, 2), emit=chunk_b)
+    assert (ours, theirs) == (([BEHIND], [[]]) if frame == 1 else ([], [[BEHIND]]))
+    assert all((out / key / "generated.png").is_file() for key in keys)
 
 
 def test_a_farm_chunk_counts_the_other_chunks_units(tmp_path: Path) -> None:

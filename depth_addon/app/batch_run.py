@@ -199,7 +199,8 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
             return {}
         for stale in out.glob(f".{unit.key}.staging-*"):  # left by a run that was killed
             shutil.rmtree(stale, ignore_errors=True)
-        staging = out / f".{unit.key}.staging-{uuid.uuid4().hex[:8]}"
+        made = uuid.uuid4().hex  # this making of the unit: its entry differs from any earlier one's
+        staging = out / f".{unit.key}.staging-{made[:8]}"
         staging.mkdir()
         notes, mine = [], set()
         try:
@@ -207,7 +208,7 @@ def run_unit(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappi
             metric = scaled_mapping(mapping, unit_scale(scene)).to_dict()  # as the unit's depth files record it
             entry = manifest.make_entry(unit, staged, staging, {"spec": unit.spec, "mapping": metric,
                                                                  "blender": bpy.app.version_string,
-                                                                 "painted": sorted(mine)})
+                                                                 "painted": sorted(mine), "made": made})
             manifest.write_entry(staging, entry)
             replace_folder(staging, final)
         finally:
@@ -325,22 +326,6 @@ def run_job(job: Job, emit: Emit, only_task: str | None = None, frames: tuple[in
     return {**counts, "seconds": time.perf_counter() - start}
 
 
-def _painted_by(manifest: Manifest, units: list[Unit]) -> set[str] | None:
-    """What ``units``, made by other runs (earlier ones, other farm chunks), painted (:meth:`.Manifest.painted`);
-    None when that is not known: one of them is not made yet (with the task's spec), or its entry does not say.
-
-    :param manifest: The task's manifest.
-    :param units: Units of the task this run did not make.
-    """
-    painted: set[str] = set()
-    for unit in units:
-        theirs = manifest.painted(unit) if (manifest.entry(unit) or {}).get("spec_hash") == unit.spec_hash else None
-        if theirs is None:
-            return None
-        painted |= theirs
-    return painted
-
-
 def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: DepthMapping, manifest: Manifest,
                 emit: Emit, cancel: Callable[[], bool] | None, counts: dict, every: list[Unit]) -> None:
     """Make a task's units, counted into ``counts``. A unit another run is making is tried again after the others
@@ -350,7 +335,8 @@ def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: D
     :param cancel: Polled before each try; True raises :class:`~depth_addon.errors.Cancelled`.
     :param every: All of the task's units, outside a farm chunk too: an object prompt is said to paint nothing
         only when none of them painted its object, so only when what each unit this run did not make painted is
-        known (:func:`_painted_by`).
+        known (:meth:`.Manifest.painted_by`). Farm chunks that end together may each know it: the first to record
+        it says it (:meth:`.Manifest.say_once`).
     """
     queue, waiting, painted = list(todo), {}, set()  # unit key → when this run last said it waits
     made: set[str] = set()
@@ -373,10 +359,12 @@ def _make_units(scene: bpy.types.Scene, task: Task, todo: list[Unit], mapping: D
             continue
         counts["done" if made_now else "skipped"] += 1
         made |= {unit.key} if made_now else set()
-    others = _painted_by(manifest, [u for u in every if u.key not in made]) if made else None
-    if others is not None and {"generated", "texture", "render"} & set(task.outputs):  # once a run
-        for line in object_prompt_warnings(painted | others, task_object_prompts(task, scene), scene):
-            emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
+    others = manifest.painted_by([u for u in every if u.key not in made]) if made else None
+    if others is not None and {"generated", "texture", "render"} & set(task.outputs):  # once a task
+        lines = object_prompt_warnings(painted | others, task_object_prompts(task, scene), scene)
+        if lines and manifest.say_once("paints nothing", every, lines):
+            for line in lines:
+                emit("warning", message=f"task {task.name!r}: {line}", task=task.name)
 
 
 def plan_job(job: Job, raw: dict, emit: Emit) -> dict:

@@ -6,11 +6,13 @@ and, per artifact, its path (relative to the out-dir), size and sha256. The fold
 temporary name and renamed into place whole, so an entry always describes the files next to it.
 ``manifest.json`` is the same entries in one file for people and tools; it is rewritten under a file
 lock, so concurrent farm chunks of one task never drop each other's units. Resume trusts only the
-unit's own entry, and only when every artifact still has the recorded size and sha256.
+unit's own entry, and only when every artifact still has the recorded size and sha256. What a task's runs said
+once for the whole task (:meth:`Manifest.say_once`) is kept in ``manifest.json`` too, under ``said``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -49,11 +51,21 @@ class Manifest:
         self.units: dict[str, dict] = self._read()
 
     def _read(self) -> dict[str, dict]:
+        return self._read_all()[0]
+
+    def _read_all(self) -> tuple[dict[str, dict], dict[str, str]]:
+        """``(units, said)`` of ``manifest.json``; empty when it is missing or unreadable."""
         try:
-            units = json.loads(self.path.read_text(encoding="utf-8")).get("units", {})
+            document = json.loads(self.path.read_text(encoding="utf-8"))
+            units, said = document.get("units", {}), document.get("said", {})
         except (ValueError, OSError, AttributeError):
-            return {}  # unreadable: nothing in it is trusted; unit entries still are
-        return units if isinstance(units, dict) else {}
+            return {}, {}  # unreadable: nothing in it is trusted; unit entries still are
+        return (units if isinstance(units, dict) else {}), (said if isinstance(said, dict) else {})
+
+    def _write(self, said: dict[str, str]) -> None:
+        """Rewrite ``manifest.json`` with :attr:`units` and ``said`` (under the task's lock)."""
+        document = {"version": 2, "units": self.units, **({"said": said} if said else {})}
+        write_text_atomic(self.path, json.dumps(document, indent=2, sort_keys=True))
 
     def entry(self, unit: Unit) -> dict | None:
         """The unit's own entry file, or None when it is missing or unreadable.
@@ -131,9 +143,9 @@ class Manifest:
         :param entry: Its entry, as written to ``unit.json``.
         """
         with locked(self.out_dir / LOCK, "batch manifest"):
-            self.units = self._read()
+            self.units, said = self._read_all()
             self.units[unit.key] = entry
-            write_text_atomic(self.path, json.dumps({"version": 2, "units": self.units}, indent=2, sort_keys=True))
+            self._write(said)
 
     def gather(self, units: list[Unit]) -> None:
         """Put the entries of finished ``units`` that ``manifest.json`` lacks (edited, cut short) back into it.
@@ -144,12 +156,52 @@ class Manifest:
         if not missing:
             return
         with locked(self.out_dir / LOCK, "batch manifest"):
-            self.units = self._read()
+            self.units, said = self._read_all()
             for unit in missing:
                 entry = self.entry(unit)
                 if entry is not None:
                     self.units[unit.key] = entry
-            write_text_atomic(self.path, json.dumps({"version": 2, "units": self.units}, indent=2, sort_keys=True))
+            self._write(said)
+
+    def painted_by(self, units: list[Unit]) -> set[str] | None:
+        """What ``units``, made by other runs (earlier ones, other farm chunks), painted (:meth:`painted`); None when
+        that is not known: one of them is not made yet (with the task's spec), or its entry does not say.
+
+        Entries are read from disk at each call: a unit another run put in place since is seen.
+
+        :param units: Units of the task.
+        """
+        painted: set[str] = set()
+        for unit in units:
+            theirs = self.painted(unit) if (self.entry(unit) or {}).get("spec_hash") == unit.spec_hash else None
+            if theirs is None:
+                return None
+            painted |= theirs
+        return painted
+
+    def say_once(self, topic: str, units: list[Unit], lines: list[str]) -> bool:
+        """True for the one run that is to say ``lines`` about the task made of ``units``, as they are now.
+
+        Farm chunks that end together may each find the task complete; the first to record it (``said`` in
+        ``manifest.json``, under the task's lock) says it, the others do not. What is recorded is a digest of the
+        units' entries (each making of a unit has an entry of its own) and of the lines: a later run that makes a
+        unit again, or has other lines to say, says them again.
+
+        :param topic: What is said (one record per topic).
+        :param units: Every unit of the task.
+        :param lines: What would be said.
+        """
+        digest = hashlib.sha256()
+        for unit in sorted(units, key=lambda u: u.key):
+            digest.update(json.dumps([unit.key, self.entry(unit)], sort_keys=True).encode())
+        digest.update(json.dumps(lines).encode())
+        with locked(self.out_dir / LOCK, "batch manifest"):
+            self.units, said = self._read_all()
+            if said.get(topic) == digest.hexdigest():
+                return False
+            said[topic] = digest.hexdigest()
+            self._write(said)
+        return True
 
     def record(self, unit: Unit, artifacts: dict[str, str | os.PathLike], provenance: dict) -> None:
         """Record a unit whose files are already in ``<out_dir>/<key>/``: its entry file, then the manifest.
