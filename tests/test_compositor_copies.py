@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Copies the artist makes of our compositor nodes (Shift+D in the node editor) are theirs: Set Up and Remove
-update or delete only the nodes we put there ourselves."""
+"""Copies the artist makes of our compositor nodes (Shift+D in the node editor) or of our group are theirs: Set Up,
+the sidebar and Remove update or delete only what we made ourselves."""
 
 from __future__ import annotations
 
@@ -84,3 +84,25 @@ def test_remove_takes_out_our_nodes_tagged_by_earlier_versions():
     comp.activate_compositor(scene)
     assert comp.restore_compositor(scene)
     assert snapshot(mine) == before and name not in bpy.data.node_groups
+
+
+def test_a_copy_of_our_group_is_the_artist_s():
+    """The artist copies our group (the group selector's copy, which carries our custom properties) and names it
+    so that it sorts first; in 5.x they composite through it. Set Up and the sidebar update ours, and Remove deletes
+    ours but leaves their copy as it was (in 5.x, still compositing)."""
+    scene = scene_32()
+    user_group(scene)
+    ours = comp.activate_compositor(scene)
+    name, copy = ours.name, ours.copy()
+    copy.name = "A look"
+    assert copy[comp.KEY_SCENE] == scene and copy[comp.KEY_OWNED]
+    before = snapshot(copy)
+    comp.activate_compositor(scene)
+    comp.refresh_compositor(scene, opacity=0.25)
+    assert comp.find_compositor_group(scene) == ours and comp.compositor_params(scene)["opacity"] == 0.25
+    assert snapshot(copy) == before
+    if compat.uses_compositor_groups():
+        scene.compositing_node_group = copy
+    assert comp.restore_compositor(scene)
+    assert name not in bpy.data.node_groups and snapshot(bpy.data.node_groups["A look"]) == before
+    assert not compat.uses_compositor_groups() or scene.compositing_node_group == copy

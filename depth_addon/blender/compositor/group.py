@@ -3,10 +3,11 @@
 
 Order of the effects (each optional): relight the AI layer (:mod:`.fx`) → mix it over the render →
 thin-lens depth of field from the rendering camera's Z pass (:mod:`.lens`) → depth fog (:mod:`.fx`).
-Each scene has a group of its own (the first ``Depth AI Compositor``, others named after their scene;
-tagged with custom properties, one of which points at the scene), so two scenes of a file never composite
-each other's render or AI layer; the user's own compositor tree is never edited. :func:`activate_compositor`
-switches the scene to its group and remembers what it replaced, :func:`restore_compositor` puts that back.
+Each scene has a group of its own (the first ``Depth AI Compositor``, others named after their scene; tagged
+with custom properties, and the group and its scene point at each other: :mod:`.ownership`), so two scenes of a
+file never composite each other's render or AI layer; the user's own compositor tree is never edited.
+:func:`activate_compositor` switches the scene to its group and remembers what it replaced, :func:`restore_compositor`
+puts that back.
 Version differences live in :mod:`.compat`.
 """
 
@@ -25,12 +26,11 @@ from . import fx as compositor_fx
 from . import lens
 from .nodes import NODE_PREFIX
 from .nodes import node as _node
+from .ownership import KEY_OWNED, KEY_SCENE, claim, is_ours, our_groups, release, used_elsewhere
 
 GROUP_NAME = "Depth AI Compositor"
-KEY_OWNED = "depth_addon_compositor"  # on our node group
 KEY_STATE = "depth_addon_compositor_state"  # on the scene while our group is active: JSON
 KEY_PREVIOUS = "depth_addon_previous_compositor"  # on the scene: keeps the user's group referenced
-KEY_SCENE = "depth_addon_compositor_scene"  # on our node group: the scene it composites (an ID pointer)
 
 N_RENDER, N_IMAGE, N_SCALE, N_MIX = (f"{NODE_PREFIX} {s}" for s in ("Render Layers", "Image", "Scale", "Mix"))
 N_ALPHA, N_SET_ALPHA = f"{NODE_PREFIX} Render Alpha", f"{NODE_PREFIX} Keep Alpha"
@@ -42,11 +42,6 @@ KEY_NOTE = "depth_addon_compositor_note"  # on our node group: why an asked-for 
 N_DEFOCUS, N_COC = lens.N_DEFOCUS, lens.N_COC
 
 
-def _our_groups() -> list[bpy.types.NodeTree]:
-    return [g for g in bpy.data.node_groups if g.get(KEY_OWNED) and g.library is None
-            and g.bl_idname == "CompositorNodeTree"]
-
-
 def find_compositor_group(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
     """Our compositor group of ``scene``, or None before :func:`ensure_compositor_group` made it.
 
@@ -56,7 +51,7 @@ def find_compositor_group(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
 
     :param scene: The scene the group composites.
     """
-    groups = _our_groups()
+    groups = our_groups()
     mine = [g for g in groups if g.get(KEY_SCENE) == scene]
     if mine:
         return mine[0]
@@ -72,7 +67,7 @@ def _group_in_use(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
     own = find_compositor_group(scene)
     if own is not None and compat.is_group_active(scene, own):
         return own
-    return next((g for g in _our_groups() if compat.is_group_active(scene, g)), own)
+    return next((g for g in our_groups() if compat.is_group_active(scene, g)), own)
 
 
 def _shown_group(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
@@ -134,7 +129,7 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     light = _validated(opacity, blend, relight, fog_density, normals, light_direction)
     lens_plan, note = _dof_plan(scene, use_dof, focus_distance, fstop, blur_max)
     group = find_compositor_group(scene) or _new_group(scene)
-    group[KEY_SCENE] = scene
+    claim(scene, group)
     tree = group
     for link in [lk for lk in tree.links if lk.from_node.name.startswith(NODE_PREFIX)
                  or lk.to_node.name.startswith(NODE_PREFIX)]:
@@ -322,7 +317,7 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
             "use_pass_z": {vl.name: bool(vl.use_pass_z) for vl in scene.view_layers},
         }
         state.update(compat.activate_group(scene, group))
-        if compat.uses_compositor_groups() and previous is not None and not previous.get(KEY_OWNED):
+        if compat.uses_compositor_groups() and previous is not None and not is_ours(previous):
             scene[KEY_PREVIOUS] = previous
         scene[KEY_STATE] = json.dumps(state)
     else:
@@ -357,10 +352,11 @@ def _drop_if_unused(group: bpy.types.NodeTree) -> None:
     node) stays: deleting it would empty their node."""
     if any(compat.is_group_active(s, group) for s in bpy.data.scenes):
         return
-    if bpy.data.user_map(subset=[group])[group] - {group}:
+    if used_elsewhere(group):
         return
     normals = group.nodes.get(compositor_fx.N_RELIGHT[0])
     image = getattr(normals, "image", None)
+    release(group)
     bpy.data.node_groups.remove(group)
     if image is not None and image.users == 0 and image.get(images.KEY_OWNED):
         bpy.data.images.remove(image)
@@ -379,7 +375,7 @@ def restore_compositor(scene: bpy.types.Scene) -> bool:
     previous = scene.get(KEY_PREVIOUS)
     if previous is None and state.get("group"):
         previous = bpy.data.node_groups.get(state["group"])
-    if previous is not None and previous.get(KEY_OWNED):  # another scene's group of ours: never given back
+    if previous is not None and is_ours(previous):  # another scene's group of ours: never given back
         previous = None
     group = _group_in_use(scene)
     compat.deactivate_group(scene, group, state, previous)  # also when the user deleted our group

@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which compositor groups are ours, and whose: each group of ours points at its scene, and the scene points back.
+
+A copy the user makes of one of our groups (the group selector's copy, ``Duplicate`` in the Outliner, a script's
+``copy()``) carries our custom properties, its scene pointer included; the scene does not point back at it, so the
+copy is the user's: never updated, switched or deleted by us. Groups saved before scenes pointed back belong to the
+scene they point at, as before.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+KEY_OWNED = "depth_addon_compositor"  # on our node group
+KEY_SCENE = "depth_addon_compositor_scene"  # on our node group: the scene it composites (an ID pointer)
+KEY_GROUP = "depth_addon_compositor_group"  # on the scene: its group of ours (an ID pointer)
+
+
+def is_copy(group: bpy.types.NodeTree) -> bool:
+    """True for a copy of a group of ours: its scene points at another group of ours.
+
+    :param group: A node group carrying :data:`KEY_OWNED`.
+    """
+    scene = group.get(KEY_SCENE)
+    own = scene.get(KEY_GROUP) if isinstance(scene, bpy.types.Scene) else None
+    return own is not None and own != group
+
+
+def is_ours(tree: bpy.types.NodeTree) -> bool:
+    """True for a group of ours, not for a user's copy of one or any other tree.
+
+    :param tree: Any node tree.
+    """
+    return bool(tree.get(KEY_OWNED)) and not is_copy(tree)
+
+
+def our_groups() -> list[bpy.types.NodeTree]:
+    """Our compositor groups of this file (not linked from a library, not a user's copy of one)."""
+    return [g for g in bpy.data.node_groups if is_ours(g) and g.library is None
+            and g.bl_idname == "CompositorNodeTree"]
+
+
+def claim(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:
+    """Make ``group`` the group of ``scene``: it points at the scene, the scene back at it.
+
+    :param scene: The scene the group composites.
+    :param group: Our group.
+    """
+    group[KEY_SCENE] = scene
+    scene[KEY_GROUP] = group
+
+
+def used_elsewhere(group: bpy.types.NodeTree) -> bool:
+    """True when anything but our own pointers uses ``group`` (a group node in a tree of the user's).
+
+    The scenes' pointers back at it are left out of the count; they stay as they were.
+
+    :param group: Our group.
+    """
+    holders = [s for s in bpy.data.scenes if s.get(KEY_GROUP) == group]
+    for scene in holders:
+        del scene[KEY_GROUP]
+    try:
+        return bool(bpy.data.user_map(subset=[group])[group] - {group})
+    finally:
+        for scene in holders:
+            scene[KEY_GROUP] = group
+
+
+def release(group: bpy.types.NodeTree) -> None:
+    """Take the scenes' pointers back at ``group`` away, before it is deleted.
+
+    :param group: Our group.
+    """
+    for scene in bpy.data.scenes:
+        if scene.get(KEY_GROUP) == group:
+            del scene[KEY_GROUP]
