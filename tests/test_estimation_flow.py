@@ -258,3 +258,19 @@ def test_cli_alignment_options_need_their_alignment(model, photo, tmp_path, caps
     assert main([*base, "--align", "scene"]) == 2
     assert "needs the scene: give --blend" in capsys.readouterr().err
     assert not (tmp_path / "d.exr").exists()
+
+
+def test_cli_bad_out_and_range_are_refused_before_the_estimator_loads(model, photo, tmp_path, capsys):
+    """A folder as ``--out`` and ``--near``/``--far`` out of order say so at once (exit 2), whatever the weights:
+    with a missing weights folder the answer is still the bad option, not the missing model (exit 3)."""
+    folder = tmp_path / "depth.exr"
+    folder.mkdir()
+    assert main(["estimate-depth", str(photo), "--out", str(folder), "--model", str(model)]) == 2
+    assert f"--out {folder} is a folder; name the depth file" in capsys.readouterr().err
+    missing = str(tmp_path / "none")
+    for command in (["estimate-depth", str(photo), "--out", str(tmp_path / "d.exr")],
+                    ["restyle", str(photo), "--prompt", "marble", "--out", str(tmp_path / "s.png")]):
+        assert main([*command, "--model", missing, "--near", "5", "--far", "2"]) == 2
+        assert capsys.readouterr().err.strip() == ("depth_cli: error: --near and --far need 0 < near < far (metres), "
+                                                   "got --near 5 --far 2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["depth.exr", "photo.png"] and not any(folder.iterdir())

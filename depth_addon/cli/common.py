@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import math
 import os
 import platform
 import re
@@ -80,6 +81,18 @@ def check_range(name: str, value: float | None, low: float, high: float | None =
     if value < low or (high is not None and value > high):
         allowed = f"from {low} to {high}" if high is not None else f"at least {low}"
         raise BadInput(f"{name} must be {allowed}, got {value}")
+
+
+def check_near_far(near: float, far: float) -> None:
+    """``--near`` and ``--far`` (metres a relative estimate is spread over) must satisfy ``0 < near < far``, checked
+    before the estimator loads.
+
+    :param near: ``--near``.
+    :param far: ``--far``.
+    :raises BadInput: Naming both values.
+    """
+    if not (0 < near < far < math.inf):
+        raise BadInput(f"--near and --far need 0 < near < far (metres), got --near {near:g} --far {far:g}")
 
 
 def check_out_file(out: str | os.PathLike, suffixes: tuple[str, ...], what: str, option: str = "--out") -> Path:

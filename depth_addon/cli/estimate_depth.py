@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import bpy
 
@@ -21,7 +20,7 @@ from ..errors import BadInput
 from ..estimation import METHODS
 from ..io.atomic import check_writable_dir
 from ..io.depth_files import write_depth
-from .common import EventSink, open_blend
+from .common import EventSink, check_near_far, check_out_file, open_blend
 
 COMMAND = "estimate-depth"
 
@@ -74,11 +73,10 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     :raises BadInput: For a bad output name, photo or alignment.
     :raises ModelUnavailable: For missing or refused weights.
     """
-    out = Path(args.out)
-    if out.suffix.lower() not in (".exr", ".npy"):
-        raise BadInput(f"unsupported output {out.name!r}; estimate-depth writes metres to .exr or .npy")
+    out = check_out_file(args.out, (".exr", ".npy"), "depth")  # all checked before the estimator loads
     check_writable_dir(out.parent)
     _check_alignment_options(args)
+    check_near_far(args.near, args.far)
     scene = None
     if args.align == "scene":
         open_blend(args.blend)

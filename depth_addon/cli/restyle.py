@@ -18,7 +18,7 @@ from ..app.scene_prompts import prompt_warnings
 from ..io.atomic import check_writable_dir
 from ..io.depth_files import write_depth
 from ..io.png import to_uint, write_png
-from .common import EventSink, check_not_input, check_out_file, check_range, warn
+from .common import EventSink, check_near_far, check_not_input, check_out_file, check_range, warn
 
 COMMAND = "restyle"
 
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
         warn(events, line)
     if args.denoise is not None:
         check_range("--denoise", args.denoise, 0.01, 1.0)
+    check_near_far(args.near, args.far)
     for path, option in ((out, "--out"), (depth_out, "--depth-out")):
         if path is not None:
             check_not_input(path, args.photo, option=option)
