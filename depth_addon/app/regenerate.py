@@ -327,12 +327,8 @@ def _refresh_image(target: bpy.types.Image | None, rgb: np.ndarray, record: dict
     if target is None or not target.get(images.KEY_OWNED):
         name = target.name if target is not None else "Depth Generated"
         image = images.image_from_array(name, images.pixels(rgb, encode=True))  # packed: the file keeps it
-        if target is not None:
-            for mat in bpy.data.materials:
-                if projection.KEY_SOURCE in mat and mat.node_tree is not None:
-                    for node in mat.node_tree.nodes:
-                        if node.bl_idname == "ShaderNodeTexImage" and node.image == target:
-                            node.image = image
+        for node in projection.image_nodes(target, record):  # the user's image, or where the deleted one was
+            node.image = image
     else:  # ours: refreshed in place, packed
         image = images.image_from_array(target.name, images.pixels(rgb, encode=True))
     provenance_props.attach(record, image)

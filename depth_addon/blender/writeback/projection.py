@@ -109,6 +109,26 @@ def _projection_materials() -> list[bpy.types.Material]:
     return [m for m in bpy.data.materials if KEY_SOURCE in m]
 
 
+def image_nodes(image: bpy.types.Image | None, record: dict) -> list[bpy.types.ShaderNodeTexImage]:
+    """The image nodes of our projection materials that show ``image``; for None, the picture nodes left empty (its
+    image deleted) of the materials of the run ``record`` describes (the same kind and cameras).
+
+    :param image: An image, or None.
+    :param record: The provenance record of the run.
+    """
+    nodes = []
+    for mat in _projection_materials():
+        tree = mat.node_tree
+        if image is not None:
+            nodes += [n for n in tree.nodes if n.bl_idname == "ShaderNodeTexImage" and n.image == image] if tree else []
+            continue
+        node = tree.nodes.get(f"{NODE_PREFIX} Image") if tree is not None else None
+        own = provenance_props.read(mat) or {}
+        if node is not None and node.image is None and all(own.get(k) == record.get(k) for k in ("kind", "cameras")):
+            nodes.append(node)
+    return nodes
+
+
 def source_of(mat: bpy.types.Material) -> bpy.types.Material | None:
     """The material a projection material ``mat`` stands in for (what its slot showed before), or None.
 
