@@ -274,3 +274,11 @@ def test_cli_bad_out_and_range_are_refused_before_the_estimator_loads(model, pho
         assert capsys.readouterr().err.strip() == ("depth_cli: error: --near and --far need 0 < near < far (metres), "
                                                    "got --near 5 --far 2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["depth.exr", "photo.png"] and not any(folder.iterdir())
+
+
+def test_a_failure_after_the_estimate_is_one_line_on_stderr(model, photo, tmp_path, capsys):
+    """Loading the weights prints no progress bar: an error after the estimate is the one line on stderr."""
+    assert main(["estimate-depth", str(photo), "--out", str(tmp_path / "d.exr"), "--model", str(model),
+                 "--align", "points", "--point", "1", "1", "2"]) == 2
+    error = "depth_cli: error: alignment by known points needs at least 2 points (x y metres), got 1\n"
+    assert capsys.readouterr().err == error
