@@ -97,6 +97,14 @@ def test_no_overlap_is_refused(view):
         fit_scene(estimate, scene, "disparity")
 
 
+def test_a_constant_estimate_is_refused_as_such_by_the_scene_fit(view):
+    """A photo whose estimate holds one value over the scene (a blank or overexposed photo) is named as such; the
+    message does not send the user to known points."""
+    with pytest.raises(BadInput, match="the photo's estimate holds one value where the scene is seen") as refused:
+        fit_scene(np.full_like(view.estimate, 0.4), view.metres, "disparity")
+    assert "points" not in str(refused.value)
+
+
 def test_scene_of_another_size_is_refused(view):
     with pytest.raises(BadInput, match="render the scene at the photo's size"):
         fit_scene(view.estimate, view.metres[:, :-1], "disparity")

@@ -135,7 +135,8 @@ def fit_scene(values: np.ndarray, scene_depth: np.ndarray, space: str) -> Alignm
     :param values: H×W estimate.
     :param scene_depth: H×W planar metres rendered from the photo's camera (``inf`` where nothing is hit).
     :param space: The estimate's space.
-    :raises BadInput: Different sizes, an empty scene depth, too little overlap, or a contradicting fit.
+    :raises BadInput: Different sizes, an empty scene depth, too little overlap, a constant estimate, or a
+        contradicting fit.
     """
     if values.shape != scene_depth.shape:
         raise BadInput(f"the scene depth is {scene_depth.shape[1]}×{scene_depth.shape[0]} but the estimate is "
@@ -151,6 +152,9 @@ def fit_scene(values: np.ndarray, scene_depth: np.ndarray, space: str) -> Alignm
                        f"valid (need {MIN_OVERLAP})")
     picked = both[:: max(1, both.size // MAX_SAMPLES)]
     raw = values.reshape(-1)[picked]
+    if float(raw.min()) == float(raw.max()):
+        raise BadInput("the photo's estimate holds one value where the scene is seen (a blank or overexposed photo?), "
+                       "so its scale and shift cannot be fitted")
     scale, shift, inliers = robust_affine(raw, target_of(scene_depth.reshape(-1)[picked], space))
     return Alignment(space, scale, shift, "scene", samples=int(picked.size), inliers=inliers,
                      overlap=both.size / values.size)
