@@ -32,7 +32,7 @@ def test_failed_geometry_nodes_are_refused() -> None:
     ng.links.new(switch.outputs[0], gout.inputs[0])
     bpy.context.evaluated_depsgraph_get().update()
     if not bpy.data.objects["Scatter"].modifiers["Scatter"].node_warnings:
-        pytest.skip("this Blender does not log geometry-node warnings in background mode (5.2 and later; the "
+        pytest.skip("this Blender does not log geometry-node warnings in background mode (5.1 and later; the "
                     "check still works where Blender logs them: in the UI and on 4.3-5.0)")
     before = scene_snapshot(scene)
     for engine in ("auto", "cycles"):

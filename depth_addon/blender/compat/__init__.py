@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Differences between Blender versions, each behind one small function.
 
-Supported and tested: 4.2 LTS, 4.5 LTS, 5.0, 5.2 LTS and 5.3 (``make test BLENDER=4.2|4.5|5.0|5.2|5.3``).
+Supported and tested: 4.2 LTS, 4.5 LTS, 5.0, 5.1, 5.2 LTS and 5.3 (``make test BLENDER=4.2|4.5|5.0|5.1|5.2|5.3``).
 
 Blender 5.0 renders through a compositor *node group* assigned to ``scene.compositing_node_group``
 with a Group Output node, and compositor trees use the shared ``ShaderNodeMix`` and

@@ -213,7 +213,7 @@ def render_source_sockets(node: bpy.types.Node, scene: bpy.types.Scene, layer: s
 def depth_output(render_layers: bpy.types.Node) -> bpy.types.NodeSocket:
     """The Z-pass output of a Render Layers node (``Depth``; ``Z`` in old versions).
 
-    Up to 5.0 the node has a (disabled) socket for every pass. In 5.2 and 5.3 (5.1 not checked) it has sockets only
+    Up to 5.0 the node has a (disabled) socket for every pass. From 5.1 on (checked: 5.1, 5.2, 5.3) it has sockets only
     for the passes its view layer renders, and keeps a *linked* socket (disabled) when the pass is switched off.
     Detected by the missing socket, not by version. When it is missing, the Z pass is switched on just long enough
     to link the socket to a reroute node kept next to it (:data:`DEPTH_HOLDER`), then back off: the caller can link
