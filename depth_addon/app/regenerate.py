@@ -16,15 +16,15 @@ import numpy as np
 
 from ..blender import images
 from ..blender.camera import camera_model
-from ..blender.writeback import multiview, projection, view_cameras
+from ..blender.writeback import multiview, view_cameras
 from ..blender.writeback import provenance as provenance_props
 from ..errors import BadInput
 from ..generation.scene_prompt import parse_scene_prompt
 from ..texturing import provenance as prov
 from .flow import Flow, GenerateRequest, run_local
 from .multiview import MultiviewSettings, multiview_flow, only_target
+from .regenerate_projection import give_records, local_edit, projected_image, refresh_image, refresh_maps, showing
 from .scene_prompts import SceneSegments, check_object_prompts, record_assignment, run_warnings, scene_segments
-from .texture import PROJECTED_MAPS
 
 
 @dataclass
@@ -110,7 +110,7 @@ def regenerate_run_flow(record: dict, scene: bpy.types.Scene | None = None, seed
     options = dict(record.get("options", {}))
     if "object_prompts" in options:
         options["object_prompts"] = _said(options["object_prompts"])
-    latest = _said(_latest_object_prompts(record)) if record["kind"] != "projection" else {}
+    latest = _said(_latest_object_prompts(record, target))
     if latest:  # every object with the prompt it was last painted with
         options["object_prompts"] = latest
     if only is not None:  # one object's own prompt changes; the scene prompt stays
@@ -164,25 +164,29 @@ def _said(object_prompts: dict | None) -> dict:
     return {name: text for name, text in (object_prompts or {}).items() if not isinstance(text, str) or text.strip()}
 
 
-def _latest_object_prompts(record: dict) -> dict[str, str]:
-    """The object prompts of a bake run as its objects now show them: ``record``'s, and each object's own prompt as
-    the record on that object holds it (when it is a record of the same run).
+def _latest_object_prompts(record: dict, image: bpy.types.Image | None = None) -> dict[str, str]:
+    """The object prompts of a run as its objects now show them: ``record``'s, and each object's own prompt as the
+    record it shows holds it (when it is a record of the same run).
 
     Repainting one object alone writes its new prompt into its own record and into the records of the objects that
     still showed the run's record; an object repainted alone earlier shows a record of its own, which does not learn
     the later ones. The record on each object is the newest word on that object's prompt, so a regenerate from any of
     them paints every object with its latest prompt.
 
-    :param record: A ``multiview`` or ``bake`` record.
+    :param record: A record.
+    :param image: For a ``projection`` record: the projected image, whose objects are the run's.
     """
     options = record.get("options", {})
     prompts = dict(options.get("object_prompts") or {})
-    for name in options.get("objects") or []:
-        obj = bpy.data.objects.get(name)
-        found = provenance_props.find(obj) if obj is not None else None
+    if record["kind"] == "projection":
+        objects = showing(image)
+    else:
+        objects = [o for o in map(bpy.data.objects.get, options.get("objects") or []) if o is not None]
+    for obj in objects:
+        found = provenance_props.find(obj)
         own = found[0] if found is not None else {}
-        if _same_run(own, record) and name in (own["options"].get("object_prompts") or {}):
-            prompts[name] = own["options"]["object_prompts"][name]
+        if _same_run(own, record) and obj.name in (own["options"].get("object_prompts") or {}):
+            prompts[obj.name] = own["options"]["object_prompts"][obj.name]
     return prompts
 
 
@@ -249,19 +253,11 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
     inside = None
     if only is not None and target is not None and parts.segments is not None:
         inside = _inside(parts, only)
-    image = _refresh_image(bpy.data.images.get(target_name) if target_name else None,
-                           _local_edit(target, generated.rgb, inside), new_record)
-    provenance_props.attach(new_record, *_projection_holders(image))  # the next regenerate starts from here
-    for key, suffix in PROJECTED_MAPS.items() if relightable and generated.maps else ():
-        old = bpy.data.images.get(f"{image.name} {suffix}")
-        if old is not None and old.get(images.KEY_OWNED) and key in generated.maps:
-            packed = old.packed_file is not None
-            value = _local_edit(old, generated.maps[key], inside, key)
-            stored = value if key in images.FLOAT_MAPS else images.pixels(value, encode=True)
-            new = images.map_image(old.name, key, stored)
-            if packed and new.packed_file is None:  # ours: refreshed in place; 8-bit maps come packed
-                new.pack()
-            provenance_props.attach(new_record, new)
+    target = bpy.data.images.get(target_name) if target_name else None
+    shared = provenance_props.read(target) or record  # how the objects not repainted alone were painted
+    image = refresh_image(target, local_edit(target, generated.rgb, inside), record)
+    maps = refresh_maps(image, generated.maps, inside) if relightable and generated.maps else []
+    give_records(image, maps, new_record, _others_record(shared, new_record), only)
     return RegenerateRun(image, shown.decisions, warnings)
 
 
@@ -308,33 +304,6 @@ def _inside(parts: SceneSegments, name: str) -> np.ndarray:
     return inside
 
 
-def _local_edit(target: bpy.types.Image, new: np.ndarray, inside: np.ndarray | None, key: str | None = None
-                ) -> np.ndarray:
-    """``new`` where ``inside`` is True, ``target``'s pixels (as ``new`` holds them) everywhere else: a masked
-    local edit of the lit image (``key`` None) or of material map ``key``; ``new`` itself when ``inside`` is None."""
-    if inside is None:
-        return new
-    old = images.array_from_image(target, srgb=key in (None, "albedo"))
-    old = old[..., :3] if np.ndim(new) == 3 else old[..., 0]
-    if old.shape != np.shape(new):
-        raise BadInput("the projected image changed size since it was made; regenerate the whole image")
-    return np.where(inside[..., None] if old.ndim == 3 else inside, new, old).astype(np.float32)
-
-
-def _refresh_image(target: bpy.types.Image | None, rgb: np.ndarray, record: dict) -> bpy.types.Image:
-    """Put a regenerated projection image in place of ``target`` (ours: in place; the user's: a new image that
-    takes its place in our projection materials)."""
-    if target is None or not target.get(images.KEY_OWNED):
-        name = target.name if target is not None else "Depth Generated"
-        image = images.image_from_array(name, images.pixels(rgb, encode=True))  # packed: the file keeps it
-        for node in projection.image_nodes(target, record):  # the user's image, or where the deleted one was
-            node.image = image
-    else:  # ours: refreshed in place, packed
-        image = images.image_from_array(target.name, images.pixels(rgb, encode=True))
-    provenance_props.attach(record, image)
-    return image
-
-
 def regenerate(obj: bpy.types.Object, scene: bpy.types.Scene | None = None, seed: int | None = None,
                prompt: str | None = None, only_this: bool = False) -> object:
     """Regenerate the result shown on ``obj`` from the provenance found on it (in this process).
@@ -361,29 +330,5 @@ def find_record(obj: bpy.types.Object | None) -> tuple[dict, bpy.types.Image | N
         raise BadInput(f"{getattr(obj, 'name', None)!r} shows nothing with a provenance record to regenerate")
     record, holder = found
     if not isinstance(holder, bpy.types.Image) and record.get("kind") == "projection":
-        holder = _projected_image(obj)
+        holder = projected_image(obj)
     return record, holder if isinstance(holder, bpy.types.Image) else None
-
-
-def _projection_holders(image: bpy.types.Image) -> list:
-    """Our projection materials showing ``image``, and their projectors."""
-    holders: list = []
-    for mat in bpy.data.materials:
-        tree = mat.node_tree if projection.KEY_SOURCE in mat else None
-        node = tree.nodes.get(f"{projection.NODE_PREFIX} Image") if tree is not None else None
-        if node is not None and node.image == image:
-            holders.append(mat)
-            coord = tree.nodes.get(f"{projection.NODE_PREFIX} Coordinates")
-            if coord is not None and coord.object is not None and coord.object not in holders:
-                holders.append(coord.object)
-    return holders
-
-
-def _projected_image(obj: bpy.types.Object) -> bpy.types.Image | None:
-    """The image our projection material shows on ``obj`` (its projector's image node), or None."""
-    for slot in obj.material_slots:
-        tree = getattr(slot.material, "node_tree", None)
-        node = tree.nodes.get(f"{projection.NODE_PREFIX} Image") if tree is not None else None
-        if node is not None and node.image is not None:
-            return node.image
-    return None

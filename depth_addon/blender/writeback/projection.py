@@ -217,6 +217,7 @@ def _restore_object(obj: bpy.types.Object) -> None:
             slot.material = material
             slot.link = link
     del obj[KEY_STATE]
+    provenance_props.detach(obj)  # a record of its own (it was repainted alone) goes with its projection
     kept.drop_added_slots(obj, int(state.get("added", 0)))
     if "links" not in state:  # projected by an earlier version: the mesh's slots held the projection
         for slot, key in zip(obj.material_slots, state["slots"], strict=False):

@@ -27,6 +27,15 @@ def attach(record: dict, *datablocks) -> None:
             idb[KEY_PROVENANCE] = text
 
 
+def detach(idb) -> None:
+    """Take the provenance record off ``idb`` (nothing when it has none).
+
+    :param idb: Any datablock.
+    """
+    if idb is not None and KEY_PROVENANCE in idb:
+        del idb[KEY_PROVENANCE]
+
+
 def read(idb) -> dict | None:
     """The provenance record on ``idb``, or None.
 
