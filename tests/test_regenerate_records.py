@@ -1,16 +1,21 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The records Regenerate reads for each object: an object of a projection repainted alone keeps its own seed and
-prompt (the objects share one image, not one record)."""
+prompt (the objects share one image, not one record), and a renamed object keeps its latest prompt (records find
+their objects by a stable id, also in a file saved and opened again)."""
 
 from __future__ import annotations
 
 import bpy
 import numpy as np
+import pytest
 from test_regenerate_one import PROMPT, small_scene
 
 from depth_addon import api
 from depth_addon.app import regenerate, writeback
-from depth_addon.blender import images
+from depth_addon.app.flow import run_local
+from depth_addon.app.scene_prompts import assignment_summary
+from depth_addon.blender import idref, images
+from depth_addon.blender.writeback import projection_bake
 from depth_addon.blender.writeback import provenance as provenance_props
 
 PROMPTS = {"Sphere": "polished gold metal", "Wall": "blue marble"}
@@ -25,8 +30,8 @@ def own(name: str) -> tuple[int, str]:
 def test_objects_of_a_projection_keep_their_own_seed_and_prompt_when_one_is_repainted() -> None:
     """The sphere repainted alone (seed 7), then the wall (seed 9): each shows its own seed and prompt, the others
     the seed they were painted with, and all of them every object's latest prompt. Removing the wall's result leaves
-    the sphere's; the sphere regenerated alone from its record paints exactly what it showed; a whole regenerate
-    gives every object the new record."""
+    the sphere's (and the wall as it was, without our id); the sphere regenerated alone from its record paints exactly
+    what it showed; a whole regenerate gives every object the new record."""
     scene = small_scene((48, 36))
     run = api.texture_scene(scene, prompt=PROMPT, seed=2, compositor=False, object_prompts=PROMPTS)
     ids = api.render_depth(scene, ids=True)
@@ -40,7 +45,7 @@ def test_objects_of_a_projection_keep_their_own_seed_and_prompt_when_one_is_repa
     record, image = regenerate.find_record(bpy.data.objects["Ground"])
     assert image == run.image and record["options"]["object_prompts"] == {"Sphere": "red velvet", "Wall": "green moss"}
     writeback.remove_result(scene, [bpy.data.objects["Wall"]])
-    assert not writeback.can_regenerate(bpy.data.objects["Wall"])
+    assert not writeback.can_regenerate(bpy.data.objects["Wall"]) and idref.KEY_UID not in bpy.data.objects["Wall"]
     assert own("Sphere") == (7, "red velvet") and regenerate.find_record(bpy.data.objects["Sphere"])[1] == run.image
     regenerate.regenerate(bpy.data.objects["Sphere"], scene, only_this=True)  # its own seed and prompt again
     assert np.array_equal(images.array_from_image(run.image)[sphere], painted)
@@ -50,3 +55,43 @@ def test_objects_of_a_projection_keep_their_own_seed_and_prompt_when_one_is_repa
         record, image = regenerate.find_record(bpy.data.objects[name])
         assert image == whole and record["seed"] == 4 and record["options"]["object_prompts"]["Sphere"] == "red velvet"
 
+
+def repaint(obj: bpy.types.Object, scene: bpy.types.Scene, only: bool) -> regenerate.RegenerateRun:
+    """What Regenerate does for ``obj`` (its report is made from the run's decisions)."""
+    record, target = regenerate.find_record(obj)
+    return run_local(regenerate.regenerate_run_flow(record, scene, None, None, target, obj.name if only else None),
+                     record.get("generator"))
+
+
+def got(run: regenerate.RegenerateRun) -> dict[str, tuple[str, str]]:
+    """Object → (prompt, reason) of a run's decisions."""
+    return {d["object"]: (d["prompt"], d["reason"]) for d in run.decisions}
+
+
+@pytest.mark.parametrize("kind", ["projection", "bake", "multiview"])
+def test_a_renamed_object_keeps_its_latest_prompt(kind: str, tmp_path) -> None:
+    """Objects painted with their own prompts (the wall's repainted alone since), saved, opened again and renamed:
+    Regenerate repaints the renamed wall alone, and the whole result, with each object's latest prompt, and its report
+    names the objects by their new names."""
+    scene = small_scene((48, 36))
+    if kind == "multiview":
+        api.texture_multiview(scene, prompt=PROMPT, views=1, bake_size=32, view_size=48, seed=2, object_prompts=PROMPTS)
+    else:
+        api.texture_scene(scene, prompt=PROMPT, seed=2, compositor=False, object_prompts=PROMPTS)
+    if kind == "bake":
+        projection_bake.bake_projection(scene, bake_size=32)
+    regenerate.regenerate(bpy.data.objects["Wall"], scene, prompt="green moss", only_this=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "renamed.blend"))
+    bpy.ops.wm.open_mainfile(filepath=str(tmp_path / "renamed.blend"))
+    scene = bpy.context.scene
+    bpy.data.objects["Sphere"].name, bpy.data.objects["Wall"].name = "Ball", "Fence"
+    bpy.data.objects["Post"].name = "Sphere"  # the old name now another object's
+    alone = repaint(bpy.data.objects["Fence"], scene, only=True)
+    assert got(alone)["Fence"] == ("green moss", "explicit") and got(alone)["Ball"][0] == "polished gold metal"
+    assert "Fence green moss (explicit)" in assignment_summary(alone.decisions)
+    if kind != "projection":
+        assert [o.name for o in alone.result.objects] == ["Fence"]
+    whole = repaint(bpy.data.objects["Ball"], scene, only=False)
+    assert got(whole)["Ball"] == ("polished gold metal", "explicit") and got(whole)["Fence"][0] == "green moss"
+    assert got(whole)["Sphere"][1] != "explicit", got(whole)  # the post, not the sphere it is named after now
+    assert "Ball polished gold metal (explicit)" in assignment_summary(whole.decisions)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import bpy
 import numpy as np
 
-from ..blender import images
+from ..blender import idref, images
 from ..blender.camera import camera_model
 from ..blender.writeback import multiview, view_cameras
 from ..blender.writeback import provenance as provenance_props
@@ -107,17 +107,18 @@ def regenerate_run_flow(record: dict, scene: bpy.types.Scene | None = None, seed
     """
     scene = scene or bpy.context.scene
     original, seed = record, record["seed"] if seed is None else int(seed)
-    options = dict(record.get("options", {}))
+    named = provenance_props.current(record)  # its objects as they are called now (renamed: found by their ids)
+    options = dict(named.get("options", {}))
     if "object_prompts" in options:
         options["object_prompts"] = _said(options["object_prompts"])
-    latest = _said(_latest_object_prompts(record, target))
+    latest = _said(_latest_object_prompts(named, target))
     if latest:  # every object with the prompt it was last painted with
         options["object_prompts"] = latest
     if only is not None:  # one object's own prompt changes; the scene prompt stays
         options["object_prompts"] = {**(options.get("object_prompts") or {}),
-                                     only: prompt if prompt is not None else _prompt_of(record, only)}
+                                     only: prompt if prompt is not None else _prompt_of(named, only)}
         prompt = record["prompt"]
-    record = dict(record, options=options)
+    record = dict(named, options=options)
     prompt = record["prompt"] if prompt is None else prompt
     cameras = prov.cameras_of(record)
     options = record.get("options", {})
@@ -138,7 +139,7 @@ def regenerate_run_flow(record: dict, scene: bpy.types.Scene | None = None, seed
         objects = _objects(options.get("objects", []), original) if record["kind"] == "bake" else []
         run = yield from _single_view_flow(record, scene, seed, prompt, target, cameras[0], options, only, objects)
     if only is not None and record["kind"] != "projection":  # the run's other objects keep their pixels and seed
-        share_record(original, _others_record(original, run.result.provenance))
+        share_record(original, _others_record(named, run.result.provenance))
     return run
 
 
@@ -173,7 +174,7 @@ def _latest_object_prompts(record: dict, image: bpy.types.Image | None = None) -
     the later ones. The record on each object is the newest word on that object's prompt, so a regenerate from any of
     them paints every object with its latest prompt.
 
-    :param record: A record.
+    :param record: A record, its objects called as they are now (:func:`.provenance.current`).
     :param image: For a ``projection`` record: the projected image, whose objects are the run's.
     """
     options = record.get("options", {})
@@ -182,9 +183,10 @@ def _latest_object_prompts(record: dict, image: bpy.types.Image | None = None) -
         objects = showing(image)
     else:
         objects = [o for o in map(bpy.data.objects.get, options.get("objects") or []) if o is not None]
+    index = idref.stable_index(bpy.data.objects) if objects else {}
     for obj in objects:
         found = provenance_props.find(obj)
-        own = found[0] if found is not None else {}
+        own = provenance_props.current(found[0], index) if found is not None else {}
         if _same_run(own, record) and obj.name in (own["options"].get("object_prompts") or {}):
             prompts[obj.name] = own["options"]["object_prompts"][obj.name]
     return prompts
@@ -257,7 +259,7 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
     shared = provenance_props.read(target) or record  # how the objects not repainted alone were painted
     image = refresh_image(target, local_edit(target, generated.rgb, inside), record)
     maps = refresh_maps(image, generated.maps, inside) if relightable and generated.maps else []
-    give_records(image, maps, new_record, _others_record(shared, new_record), only)
+    give_records(image, maps, new_record, _others_record(provenance_props.current(shared), new_record), only)
     return RegenerateRun(image, shown.decisions, warnings)
 
 

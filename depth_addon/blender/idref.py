@@ -1,12 +1,20 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Finding a scene or object again after a wait, such as a generation in the worker: the user may have renamed or
-deleted it meanwhile, and a Python reference held across the wait is not safe to use."""
+deleted it meanwhile, and a Python reference held across the wait is not safe to use.
+
+Across sessions (a record saved in the file), an object is found again by the stable id :func:`stable_id` stores on
+it: a session id changes when the file is opened again, a name when the user renames the object.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
 import bpy
+
+#: On an object named by a record of ours: its stable id, which a rename keeps (a duplicate copies it too).
+KEY_UID = "depth_addon_uid"
 
 
 def remember(ids: Iterable[bpy.types.ID]) -> list[tuple[str, int]]:
@@ -41,3 +49,59 @@ def find_all(collection: bpy.types.bpy_prop_collection, refs: Iterable[tuple[str
         found = by_uid.get(uid)
         out.append(found if found is not None else collection.get(name))
     return out
+
+
+def stable_id(idb: bpy.types.ID) -> str | None:
+    """The stable id of ``idb``, given one now if it has none; None for a data-block that cannot be edited here
+    (linked from a library), which is found by its name.
+
+    :param idb: An object (any local data-block).
+    """
+    uid = idb.get(KEY_UID)
+    if isinstance(uid, str):
+        return uid
+    if not idb.is_editable or idb.library is not None:
+        return None
+    idb[KEY_UID] = uid = uuid.uuid4().hex
+    return uid
+
+
+def forget(idb: bpy.types.ID) -> None:
+    """Take the stable id off ``idb`` (nothing when it has none).
+
+    :param idb: Any data-block.
+    """
+    if KEY_UID in idb:
+        del idb[KEY_UID]
+
+
+def stable_index(collection: bpy.types.bpy_prop_collection) -> dict[str, list[bpy.types.ID]]:
+    """Stable id → the data-blocks of ``collection`` holding it (several after a duplicate), in one pass.
+
+    :param collection: Where they live (``bpy.data.objects``).
+    """
+    index: dict[str, list[bpy.types.ID]] = {}
+    for item in collection:
+        uid = item.get(KEY_UID)
+        if isinstance(uid, str):
+            index.setdefault(uid, []).append(item)
+    return index
+
+
+def find_stable(collection: bpy.types.bpy_prop_collection, name: str, uid: str | None,
+                index: dict[str, list[bpy.types.ID]] | None = None) -> bpy.types.ID | None:
+    """The data-block that was called ``name`` and had stable id ``uid``: the one holding ``uid`` (renamed since or
+    not; of several holding it, a duplicate's, the one still called ``name``), else the one called ``name``.
+
+    :param collection: Where it lives.
+    :param name: Its name then.
+    :param uid: Its stable id then (None: found by name).
+    :param index: :func:`stable_index` of ``collection``, when several are looked up.
+    """
+    item = collection.get(name)
+    if uid is None or item is not None and item.get(KEY_UID) == uid:
+        return item
+    holders = (stable_index(collection) if index is None else index).get(uid, [])
+    if len(holders) == 1:
+        return holders[0]
+    return item

@@ -208,7 +208,7 @@ def apply_bake(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind
                        "EMISSION / PRINCIPLED")
     replaced = None
     if projection.is_projected(obj):  # first: a projection made over a bake keeps the bake as its slots' own
-        projection.remove_projection([obj])
+        projection.remove_projection([obj], replaced=True)
     if is_baked(obj):
         state = json.loads(obj[KEY_BAKE_STATE])
         replaced = (state.get("material"), state.get("image"), list(state.get("maps", {}).values()))
@@ -272,7 +272,8 @@ def remove_bake(objects=None, keep_uv: bool = False, purge: bool = True) -> int:
 
     :param objects: Objects to restore.
     :param keep_uv: Keep UV maps we added (used when a bake is replaced right away).
-    :param purge: Delete our materials and images nothing uses any more.
+    :param purge: Delete our materials and images nothing uses any more (False: a new result replaces the bake, so
+        the objects also keep their stable ids, :func:`.kept.release`).
     :return: Number of objects restored.
     """
     targets = [o for o in (bpy.data.objects if objects is None else objects) if is_baked(o)]
@@ -280,6 +281,8 @@ def remove_bake(objects=None, keep_uv: bool = False, purge: bool = True) -> int:
     meshes = set()
     for obj in targets:
         mat_name, image_name_, map_names = _restore(obj)
+        if purge:
+            kept.release(obj)
         leftovers.update(("image", name) for name in map_names)
         meshes.add(obj.data.name)
         if mat_name:

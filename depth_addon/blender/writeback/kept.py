@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 
 import bpy
 
+from .. import idref
+
 #: Custom properties of an object showing a result, holding its JSON state (bake or coverage; projection).
 RESULT_KEYS = ("depth_addon_bake", "depth_addon_projection")
 
@@ -52,6 +54,16 @@ def forget(obj: bpy.types.Object, key: str) -> None:
     """
     if key in obj:
         del obj[key]
+
+
+def release(obj: bpy.types.Object) -> None:
+    """Take our stable id (:func:`~depth_addon.blender.idref.stable_id`) off ``obj`` once it shows no result of ours:
+    the object is left as it was before.
+
+    :param obj: An object a result was just taken off.
+    """
+    if not any(key in obj for key in RESULT_KEYS):
+        idref.forget(obj)
 
 
 def drop_added_slots(obj: bpy.types.Object, added: int, keys: Sequence[str] = RESULT_KEYS) -> None:

@@ -4,6 +4,10 @@
 Images, materials and projectors we make carry the record of how they were made (see
 :mod:`depth_addon.texturing.provenance`), so ``depth.regenerate`` can reproduce them from the
 file alone.
+
+Records name the objects they concern (a run's objects, its object prompts, what each part was painted with); each
+record also keeps those objects' stable ids (``options["object_ids"]``, :func:`~depth_addon.blender.idref.stable_id`),
+so :func:`current` finds them again under the names they have now, after the user renamed them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import bpy
 
 from ...texturing.provenance import dumps, loads
+from .. import idref
 
 KEY_PROVENANCE = "depth_addon_provenance"
 
@@ -21,7 +26,7 @@ def attach(record: dict, *datablocks) -> None:
     :param record: A provenance record.
     :param datablocks: Images, materials, objects ...
     """
-    text = dumps(record)
+    text = dumps(_with_ids(record))
     for idb in datablocks:
         if idb is not None:
             idb[KEY_PROVENANCE] = text
@@ -34,6 +39,73 @@ def detach(idb) -> None:
     """
     if idb is not None and KEY_PROVENANCE in idb:
         del idb[KEY_PROVENANCE]
+
+
+def _named(options: dict) -> list[str]:
+    """The object names a record's options hold: its objects, object prompts and parts' objects."""
+    parts = [d.get("object") for d in options.get("parts") or () if isinstance(d, dict)]
+    return [n for n in (*(options.get("objects") or ()), *(options.get("object_prompts") or {}), *parts)
+            if isinstance(n, str)]
+
+
+def _with_ids(record: dict) -> dict:
+    """``record`` with the stable id of every object it names (ids it holds already stay: the name may be another
+    object's now)."""
+    options = record.get("options")
+    if not isinstance(options, dict):
+        return record
+    ids = dict(options.get("object_ids") or {})
+    for name in dict.fromkeys(_named(options)):
+        obj = bpy.data.objects.get(name) if name not in ids else None
+        uid = idref.stable_id(obj) if obj is not None else None
+        if uid is not None:
+            ids[name] = uid
+    return dict(record, options=dict(options, object_ids=ids)) if ids != options.get("object_ids", {}) else record
+
+
+def current(record: dict, index: dict | None = None) -> dict:
+    """``record`` with each object it names called as it is now: found by its stable id when it was renamed since
+    (by its name when the record holds no id for it, or it is gone).
+
+    :param record: A provenance record.
+    :param index: :func:`~depth_addon.blender.idref.stable_index` of the file's objects, when many records are read.
+    """
+    options = record.get("options") if isinstance(record.get("options"), dict) else {}
+    renamed = {}
+    for name, uid in (options.get("object_ids") or {}).items():
+        obj = bpy.data.objects.get(name)
+        if obj is None or obj.get(idref.KEY_UID) != uid:
+            found = idref.find_stable(bpy.data.objects, name, uid, index)
+            if found is not None and found.name != name:
+                renamed[name] = found.name
+    if not renamed:
+        return record
+
+    def now(name):
+        return renamed.get(name, name) if isinstance(name, str) else name
+
+    options = dict(options)
+    for key in ("objects", "object_prompts", "object_ids"):
+        if isinstance(options.get(key), list):
+            options[key] = [now(n) for n in options[key]]
+        elif isinstance(options.get(key), dict):
+            options[key] = {now(n): v for n, v in options[key].items()}
+    if isinstance(options.get("parts"), list):
+        options["parts"] = [_part_now(d, renamed) for d in options["parts"]]
+    return dict(record, options=options)
+
+
+def _part_now(decision: dict, renamed: dict[str, str]) -> dict:
+    """A part's decision with its object (and the object's name in its part's name) called as it is now."""
+    old = decision.get("object") if isinstance(decision, dict) else None
+    if old not in renamed:
+        return decision
+    new, part = renamed[old], str(decision.get("part", ""))
+    now = {**decision, "object": new, "part": new + part[len(old):] if part == old or part.startswith(f"{old}/")
+           else part}
+    if decision.get("reason") == "explicit" and decision.get("detail") == old:  # named by its own prompt
+        now["detail"] = new
+    return now
 
 
 def read(idb) -> dict | None:
