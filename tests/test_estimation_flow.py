@@ -279,6 +279,41 @@ def test_cli_bad_out_and_range_are_refused_before_the_estimator_loads(model, pho
 def test_a_failure_after_the_estimate_is_one_line_on_stderr(model, photo, tmp_path, capsys):
     """Loading the weights prints no progress bar: an error after the estimate is the one line on stderr."""
     assert main(["estimate-depth", str(photo), "--out", str(tmp_path / "d.exr"), "--model", str(model),
-                 "--align", "points", "--point", "1", "1", "2"]) == 2
-    error = "depth_cli: error: alignment by known points needs at least 2 points (x y metres), got 1\n"
+                 "--align", "points", "--point", "1", "1", "2", "--point", "1", "1", "3"]) == 2  # one pixel: one value
+    error = ("depth_cli: error: the samples all have the same estimated value, so scale and shift cannot be fitted; "
+             "use points at different distances\n")
     assert capsys.readouterr().err == error
+
+
+@pytest.mark.parametrize(("options", "error"), [
+    (["--align", "points", "--point", "1", "1", "2"], "alignment by known points needs at least 2 points (x y metres), "
+                                                      "got 1"),
+    (["--align", "points", "--point", "1", "1", "2", "--point", "48", "3", "4"], "known point (48, 3) is outside the "
+                                                                                 "48×32 image"),
+    (["--align", "points", "--point", "1", "1", "2", "--point", "4", "3", "0"], "known point (4, 3) needs a positive "
+                                                                                "distance in metres, got 0"),
+    (["--align", "ground", "--focal-px", "40"], "ground alignment needs the camera's height above the ground: a "
+                                                "positive number of metres"),
+    (["--align", "ground", "--height", "-1"], "ground alignment needs the camera's height above the ground: a positive "
+                                              "number of metres, got -1"),
+])
+def test_alignments_that_cannot_be_made_are_refused_before_the_estimator_loads(photo, tmp_path, capsys, options,
+                                                                               error):
+    """Known points that cannot be used and a ground alignment without a height say so at once (exit 2), not after
+    the weights load and the estimate runs: with a missing weights folder the answer is still the alignment."""
+    out = tmp_path / "d.exr"
+    assert main(["estimate-depth", str(photo), "--out", str(out), "--model", str(tmp_path / "none"), *options]) == 2
+    assert capsys.readouterr().err == f"depth_cli: error: {error}\n"
+    assert not out.exists()
+
+
+def test_import_photo_refuses_an_alignment_that_cannot_be_made_before_queueing(photo):
+    """The sidebar's Import Photo as Mesh (its flow) refuses a ground alignment without a height before the
+    estimator is asked for anything: the flow stops at its first step."""
+    from depth_addon.app.estimate import import_photo_flow
+    from depth_addon.errors import BadInput
+
+    with pytest.raises(BadInput, match="ground alignment needs the camera's height"):
+        import_photo_flow(photo, "no model", "ground", align={"focal_px": 40.0}).send(None)
+    with pytest.raises(BadInput, match="needs at least 2 points"):
+        import_photo_flow(photo, "no model", "points", align={"points": [(1, 1, 2.0)]}).send(None)

@@ -23,14 +23,15 @@ from ..depth_import.intrinsics import DEFAULT_FOV_DEG, Intrinsics
 from ..depth_import.readers import read_photo
 from ..errors import BadInput
 from ..estimation import METHODS, Alignment, fit_ground, fit_points, fit_range, fit_scene
+from ..estimation.align import check_points
 from ..estimation.estimator import Estimate, Estimator, check_photo, estimate_photo, weights_problem
 from ..generation import get_generator
 from .depth import render_depth, unit_scale
 from .flow import EstimateRequest, Flow, GenerateRequest, accepts, run_local
 from .importing import import_depth_map, place_import
 
-__all__ = ["METHODS", "PhotoDepth", "PhotoImport", "Restyled", "align_estimate", "estimate_depth", "import_photo",
-           "import_photo_flow", "photo_depth", "restyle_flow", "restyle_photo", "weights_problem"]
+__all__ = ["METHODS", "PhotoDepth", "PhotoImport", "Restyled", "align_estimate", "check_alignment", "estimate_depth",
+           "import_photo", "import_photo_flow", "photo_depth", "restyle_flow", "restyle_photo", "weights_problem"]
 
 
 @dataclass
@@ -87,6 +88,26 @@ def align_estimate(estimate: Estimate, method: str = "none", points: Iterable[tu
     return _aligned(estimate, method, points, focal_px, height, scene, camera, near, far)[:2]
 
 
+def check_alignment(method: str, size: tuple[int, int], points: Iterable[tuple[float, float, float]] = (),
+                    height: float | None = None) -> None:
+    """Refuse, before the estimator loads, an alignment that could never be made.
+
+    :param method: Alignment (see :func:`align_estimate`).
+    :param size: ``(width, height)`` of the photo.
+    :param points: Known points (``points``).
+    :param height: Camera height in metres (``ground``).
+    :raises BadInput: An unknown method, known points that cannot be used (:func:`.align.check_points`), or a
+        ground alignment without a positive camera height.
+    """
+    if method not in METHODS:
+        raise BadInput(f"unknown alignment {method!r}; use one of {', '.join(METHODS)}")
+    if method == "points":
+        check_points(points, size)
+    if method == "ground" and not (height is not None and math.isfinite(height) and height > 0):
+        raise BadInput("ground alignment needs the camera's height above the ground: a positive number of metres"
+                       + ("" if height is None else f", got {height:g}"))
+
+
 def photo_depth(estimate: Estimate, method: str = "none", **align) -> PhotoDepth:
     """The estimate in metres (:func:`align_estimate`), with the scene camera when aligned to a scene.
 
@@ -114,7 +135,8 @@ def _aligned(estimate: Estimate, method: str = "none", points: Iterable[tuple[fl
         return fit_points(values, points, space), focal_px, None
     if method == "ground":
         if focal_px is None or height is None:
-            raise BadInput("ground alignment needs the focal length in pixels and the camera height in metres")
+            raise BadInput("ground alignment needs the camera height in metres and the photo's focal length in pixels"
+                           + (f": {estimate.model!r} does not estimate the focal length; give it" if height else ""))
         return fit_ground(values, space, focal_px, height), focal_px, None
     if method == "scene":
         h, w = values.shape
@@ -144,6 +166,7 @@ def estimate_depth(photo: str | os.PathLike, model: str | os.PathLike | None = N
     :raises BadInput: For an unusable photo or a failed alignment.
     :raises ModelUnavailable: For missing or refused weights.
     """
+    check_alignment(method, check_photo(photo), align.get("points", ()), align.get("height"))
     return photo_depth(estimate_photo(photo, model, device, estimator), method, **align)
 
 
@@ -188,9 +211,7 @@ def import_photo_flow(photo: str | os.PathLike, model: str | os.PathLike | None 
     :return: A flow whose result is a :class:`PhotoImport`.
     """
     scene = scene or bpy.context.scene
-    check_photo(photo)
-    if method not in METHODS:
-        raise BadInput(f"unknown alignment {method!r}; use one of {', '.join(METHODS)}")
+    check_alignment(method, check_photo(photo), (align or {}).get("points", ()), (align or {}).get("height"))
     scene_name = scene.name
     estimate = yield EstimateRequest(os.fspath(photo), os.fspath(model or ""), device)
     scene = bpy.data.scenes.get(scene_name)

@@ -95,21 +95,20 @@ def target_of(metres: np.ndarray, space: str) -> np.ndarray:
     return 1.0 / metres if space == "disparity" else metres
 
 
-def fit_points(values: np.ndarray, points: Iterable[tuple[float, float, float]], space: str) -> Alignment:
-    """Known points: fit scale and shift to two or more pixels of known distance.
+def check_points(points: Iterable[tuple[float, float, float]], size: tuple[int, int]) -> list[tuple[int, int, float]]:
+    """Known points as pixels of an image of ``size``, checked (before an estimate is made, too).
 
-    :param values: H×W estimate.
-    :param points: ``(x, y, metres)`` each: pixel column and row (0 = left/top pixel; fractions round to the
-        nearest pixel) and the planar distance there.
-    :param space: The estimate's space (``disparity`` or ``depth``).
-    :raises BadInput: Fewer than 2 points, a point outside the image, on an invalid pixel or at a
-        non-positive distance, points with equal estimates, or a fit that contradicts the estimate.
+    :param points: ``(x, y, metres)`` each: pixel column and row (fractions round to the nearest pixel) and the
+        planar distance there.
+    :param size: ``(width, height)`` of the photo.
+    :return: ``(column, row, metres)`` of each point.
+    :raises BadInput: Fewer than 2 points, a point outside the image, or at a non-positive distance.
     """
     points = [tuple(float(c) for c in p) for p in points]
     if len(points) < 2:
         raise BadInput(f"alignment by known points needs at least 2 points (x y metres), got {len(points)}")
-    h, w = values.shape
-    raw, metres = [], []
+    w, h = size
+    out = []
     for x, y, z in points:
         if not (math.isfinite(x) and math.isfinite(y)):
             raise BadInput(f"known point ({x:g}, {y:g}) needs a finite pixel column and row")
@@ -118,8 +117,25 @@ def fit_points(values: np.ndarray, points: Iterable[tuple[float, float, float]],
             raise BadInput(f"known point ({x:g}, {y:g}) is outside the {w}×{h} image")
         if not (math.isfinite(z) and z > 0):
             raise BadInput(f"known point ({x:g}, {y:g}) needs a positive distance in metres, got {z:g}")
+        out.append((col, row, z))
+    return out
+
+
+def fit_points(values: np.ndarray, points: Iterable[tuple[float, float, float]], space: str) -> Alignment:
+    """Known points: fit scale and shift to two or more pixels of known distance.
+
+    :param values: H×W estimate.
+    :param points: ``(x, y, metres)`` each: pixel column and row (0 = left/top pixel; fractions round to the
+        nearest pixel) and the planar distance there.
+    :param space: The estimate's space (``disparity`` or ``depth``).
+    :raises BadInput: As :func:`check_points`, a point on an invalid pixel, points with equal estimates, or a fit
+        that contradicts the estimate.
+    """
+    points = list(points)
+    raw, metres = [], []
+    for (col, row, z), (x, y, _z) in zip(check_points(points, values.shape[::-1]), points, strict=True):
         if not math.isfinite(float(values[row, col])):
-            raise BadInput(f"the estimate has no value at known point ({x:g}, {y:g})")
+            raise BadInput(f"the estimate has no value at known point ({float(x):g}, {float(y):g})")
         raw.append(float(values[row, col]))
         metres.append(z)
     raw, target = np.array(raw), target_of(np.array(metres), space)
