@@ -93,7 +93,8 @@ def test_no_overlap_is_refused(view):
     scene[:, :40] = view.metres[:, :40]
     estimate = view.estimate.copy()
     estimate[:, :40] = np.nan  # the estimator has nothing where the scene has geometry
-    with pytest.raises(BadInput, match="no overlap"):
+    with pytest.raises(BadInput, match=r"too little overlap between the photo.s estimate and the scene: 0 pixels "
+                                        r"where both are valid \(at least \d+ are needed\)"):
         fit_scene(estimate, scene, "disparity")
 
 

@@ -164,8 +164,9 @@ def fit_scene(values: np.ndarray, scene_depth: np.ndarray, space: str) -> Alignm
                        "the geometry the photo shows, or align by points or ground")
     both = np.flatnonzero(scene_ok & np.isfinite(values))
     if both.size < MIN_OVERLAP:
-        raise BadInput(f"no overlap between the photo's estimate and the scene: {both.size} pixels where both are "
-                       f"valid (need {MIN_OVERLAP})")
+        raise BadInput(f"too little overlap between the photo's estimate and the scene: {both.size} pixels where "
+                       f"both are valid (at least {MIN_OVERLAP} are needed); aim the camera at the geometry the photo "
+                       "shows, or align by points or ground")
     picked = both[:: max(1, both.size // MAX_SAMPLES)]
     raw = values.reshape(-1)[picked]
     if float(raw.min()) == float(raw.max()):
