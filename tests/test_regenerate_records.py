@@ -95,3 +95,20 @@ def test_a_renamed_object_keeps_its_latest_prompt(kind: str, tmp_path) -> None:
     assert got(whole)["Ball"] == ("polished gold metal", "explicit") and got(whole)["Fence"][0] == "green moss"
     assert got(whole)["Sphere"][1] != "explicit", got(whole)  # the post, not the sphere it is named after now
     assert "Ball polished gold metal (explicit)" in assignment_summary(whole.decisions)
+
+
+def test_a_projection_baked_after_one_object_was_repainted_keeps_that_object_s_seed_and_prompt() -> None:
+    """The sphere repainted alone (seed 7, "red velvet"), then the projection baked: the sphere's bake holds its own
+    seed and prompt, the others the projection's, so a regenerate of the bake paints each as it was painted."""
+    scene = small_scene((48, 36))
+    api.texture_scene(scene, prompt=PROMPT, seed=2, compositor=False, object_prompts=PROMPTS)
+    regenerate.regenerate(bpy.data.objects["Sphere"], scene, seed=7, prompt="red velvet", only_this=True)
+    baked = projection_bake.bake_projection(scene, bake_size=32)
+    assert own("Sphere") == (7, "red velvet") and own("Wall") == (2, "blue marble") and own("Ground")[0] == 2
+    for name in ("Sphere", "Wall"):
+        record, _image = regenerate.find_record(bpy.data.objects[name])
+        assert record["kind"] == "bake" and record["options"]["objects"] == [o.name for o in baked.objects], name
+    assert provenance_props.read(baked.maps.get("Sphere", {}).get("albedo")) in (None, provenance_props.read(
+        baked.images["Sphere"]))
+    regenerate.regenerate(bpy.data.objects["Sphere"], scene, only_this=True)  # from its own record
+    assert own("Sphere") == (7, "red velvet") and own("Wall") == (2, "blue marble")

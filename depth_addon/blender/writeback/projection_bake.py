@@ -85,6 +85,25 @@ def projection_view(projector: bpy.types.Object, image: bpy.types.Image, depth_i
     return view
 
 
+def _bake_record(source: dict | None, objs: list, bake_size: int, how: str, view, image: bpy.types.Image) -> dict:
+    """The record of a projection's bake: the projection's own (``source``) with kind ``bake``, or one for an external
+    image.
+
+    :param source: The record the projection (or one object repainted alone) holds, or None.
+    :param objs: The objects baked from the view.
+    :param bake_size: Texture side.
+    :param how: The bake's shading.
+    :param view: The projector's view.
+    :param image: The projected image.
+    """
+    names = [o.name for o in objs]
+    if source is None:
+        return prov.provenance("bake", "", 0, "external image", [view.camera],
+                               options={"objects": names, "bake_size": int(bake_size), "image": image.name})
+    return dict(source, kind="bake", options=dict(source.get("options", {}), objects=names, bake_size=int(bake_size),
+                                                  shading=how))
+
+
 def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_size: int = 1024, padding: int = 2,
                     shading: str = "AUTO") -> multiview.MultiviewResult:
     """Bake the projection shown on ``objects`` (every projected object when None) into their UV maps.
@@ -116,18 +135,13 @@ def bake_projection(scene: bpy.types.Scene | None = None, objects=None, bake_siz
         maps = found[key]
         view = projection_view(projector, image, depth_image, maps)
         how = ("PBR" if maps else "EMISSION") if shading == "AUTO" else shading
-        source = provenance_props.read(image)
-        record = None
-        if source is not None:
-            record = dict(source, kind="bake")
-            record["options"] = dict(source.get("options", {}), objects=[o.name for o in objs],
-                                     bake_size=int(bake_size), shading=how)
-        else:
-            record = prov.provenance("bake", "", 0, "external image", [view.camera],
-                                     options={"objects": [o.name for o in objs], "bake_size": int(bake_size),
-                                              "image": image.name})
+        own = {o.name: provenance_props.read(o) for o in objs if provenance_props.KEY_PROVENANCE in o}
+        record = _bake_record(provenance_props.read(image), objs, bake_size, how, view, image)
         done = multiview.bake_views(scene, objs, [view], bake_size, tolerance=0.02, padding=padding, shading=how,
                                     record=record)
+        for name, repainted in own.items():  # repainted alone: its pixels came from its own seed and prompt
+            provenance_props.attach(_bake_record(repainted, objs, bake_size, how, view, image), done.images.get(name),
+                                    done.materials.get(name), *done.maps.get(name, {}).values())
         if result is None:
             result = done
         else:
