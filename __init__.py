@@ -3,12 +3,14 @@
 
 This file only registers and unregisters; the work lives in ``depth_addon/`` (the bpy-free core, the
 ``blender`` bridge, the ``app`` use cases, the ``cli`` and the generation ``worker``), ``preferences.py``,
-``operators/`` and ``panels/``.
+``operators/`` and ``panels/``. Blender's glTF exporter finds :class:`glTF2ExportUserExtension` here (projected
+objects export without their projection, with a warning).
 """
 
 from . import operators, panels, preferences
 from .depth_addon.app import jobs
 from .depth_addon.blender import props
+from .depth_addon.blender.writeback.gltf_export import glTF2ExportUserExtension as glTF2ExportUserExtension
 
 _modules = (props, jobs, preferences, operators, panels)
 
