@@ -175,6 +175,18 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     return run_local(flow, generator, progress=progress, cancel=cancel)
 
 
+def _notes(scene: bpy.types.Scene, depth: DepthResult, proj, objects: tuple[str, ...], generated, maps) -> list[str]:
+    """What a projection run tells besides the prompts: what the depth render found (instancers that draw nothing
+    ...), meshes in view left out (linked from a library), results of other scenes replaced, flat relief."""
+    notes = list(depth.meta.get("warnings", ()))
+    notes += [] if objects else projection.linked_note(projection.meshes_in_view(scene)[1])
+    notes += [f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an object "
+              "shows one projection, in every scene it is in)"] if proj.replaced else []
+    if maps and generated.maps:
+        notes += relief_notes(generated.generator, [generated.maps.get("height")], bake=False)
+    return notes
+
+
 def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
                  prompt: str = "", seed: int = 0, out_dir: str | os.PathLike | None = None,
                  resolution: tuple[int, int] | None = None, engine: str = "auto", mapping: str = "inverse",
@@ -236,11 +248,7 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     image, proj = yield from apply_generated(scene, depth, generated.rgb, record, out_dir, files, objects, label,
                                              slack.result(), generated.maps if maps else None)
     timings["project"] = time.perf_counter() - t
-    notes = list(depth.meta.get("warnings", ()))  # what the depth render found (instancers that draw nothing ...)
-    notes += [f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an object "
-              "shows one projection, in every scene it is in)"] if proj.replaced else []
-    if maps and generated.maps:
-        notes += relief_notes(generated.generator, [generated.maps.get("height")], bake=False)
+    notes = _notes(scene, depth, proj, objects, generated, maps)
     group = _composite(scene, image, cam_name, timings, notes) if compositor else None
     shown = parts.only(objects)  # the image is routed for all it shows; the objects textured are reported
     warnings = run_warnings(prompt, object_prompts, generated.generator, shown, scene, objects)

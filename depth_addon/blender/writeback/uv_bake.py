@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import BadInput
 from ...texturing.raster import area_in_square, rasterize_uv
-from .projection import render_visible
+from .projection import meshes_in_view
 
 UV_NAME = "Depth UV"
 KEY_UV_ADDED = "depth_addon_uv_added"  # on a mesh: name of the UV map we added
@@ -39,9 +39,7 @@ def bake_targets(scene: bpy.types.Scene, objects=None) -> list[bpy.types.Object]
         nothing is left to texture.
     """
     if objects is None:
-        visible = render_visible(scene)
-        found = [o for o in scene.objects if o.type == "MESH" and o.name in visible and o.library is None
-                 and o.data.library is None and len(o.data.polygons) > 0]
+        found = [o for o in meshes_in_view(scene)[0] if len(o.data.polygons) > 0]
         if not found:
             raise BadInput("no visible local mesh objects with faces to texture")
         return found
