@@ -27,7 +27,7 @@ import numpy as np
 from ..camera import CameraModel
 from ..errors import BadInput, Cancelled, ModelUnavailable
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
-from .diffusers_files import read_json, safetensors_header, scan_folder, sha256_of, verify_hashes
+from .diffusers_files import check_controlnet, read_json, scan_folder, sha256_of, verify_hashes
 from .diffusers_inputs import check_init, control_image, init_args, init_tensors, keep_painted, variant
 from .diffusers_load import (
     FAMILY_DEFAULTS,
@@ -148,7 +148,8 @@ class DiffusersGenerator:
         cfg = config if config is not None else self.config
         if not cfg.model:
             raise ModelUnavailable("no diffusers model configured: choose the folder of a diffusers model "
-                                   "(with model_index.json) in the add-on preferences")
+                                   "(with model_index.json) as Model Folder in the add-on preferences, or headless "
+                                   "in DEPTH_ADDON_DIFFUSERS='{\"model\": \"/path/to/folder\"}'")
         torch, diffusers = import_diffusers(offline=not cfg.allow_online)
         self.release()
         base = Path(cfg.model).expanduser()
@@ -177,6 +178,9 @@ class DiffusersGenerator:
         elif not cfg.controlnet and index is not None and "controlnet" not in components(index):
             raise ModelUnavailable(f"the {family} family needs a depth ControlNet: set controlnet to its folder "
                                    "or .safetensors file")
+        if family != "flux-depth" and cfg.controlnet and (Path(cfg.controlnet).expanduser().exists()
+                                                          or not (cfg.allow_online and is_hub_id(cfg.controlnet))):
+            check_controlnet(Path(cfg.controlnet).expanduser())
         offload, size = self._plan(cfg, family, device, size, local)  # before any weight is read
         if family != "flux-depth" and cfg.controlnet:
             kwargs["controlnet"] = self._load_controlnet(cfg, diffusers, tdtype, base if local else None)
@@ -229,10 +233,7 @@ class DiffusersGenerator:
                                f"{have}, the base model has {want})")
         common = {"dtype": tdtype, "local_files_only": not cfg.allow_online}
         try:
-            if path.is_file():
-                if path.suffix != ".safetensors":
-                    raise ModelUnavailable(f"refusing {path}: only .safetensors ControlNet files are accepted")
-                safetensors_header(path)
+            if path.is_file():  # checked by check_controlnet, as a folder is
                 has_config = (folder / "config.json").is_file()
                 if not has_config and not cfg.allow_online:
                     raise ModelUnavailable(f"{path} needs its config.json in the same folder (or allow online access "
@@ -240,7 +241,6 @@ class DiffusersGenerator:
                 return diffusers.ControlNetModel.from_single_file(
                     str(path), config=str(folder) if has_config else None, **common)
             if path.is_dir() or not (cfg.allow_online and is_hub_id(cfg.controlnet)):
-                scan_folder(path, "config.json")
                 variant = cfg.variant if cfg.variant and any(path.glob(f"*.{cfg.variant}*.safetensors")) else None
                 return diffusers.ControlNetModel.from_pretrained(str(path), use_safetensors=True, variant=variant,
                                                                  **common)

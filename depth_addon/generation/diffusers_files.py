@@ -63,28 +63,61 @@ def weight_files(folder: Path, variant: str | None = None) -> list[Path]:
     return chosen or files
 
 
+def _pickle(path: Path) -> ModelUnavailable:
+    return ModelUnavailable(f"refusing {path}: pickle-based weights ({path.suffix}) can run code when loaded; only "
+                            ".safetensors is accepted. Delete the file or download the safetensors files only")
+
+
+def _not_a_folder(path: Path, marker: str) -> ModelUnavailable:
+    """Why the file ``path`` is not the model folder that was expected."""
+    if path.name.lower().endswith(PICKLE_SUFFIXES):
+        return _pickle(path)
+    if marker == "model_index.json" and path.suffix.lower() == ".safetensors":
+        return ModelUnavailable(f"{path} is a single-file checkpoint; the diffusers backend loads a diffusers model "
+                                "folder (model_index.json with unet, vae, text_encoder … subfolders): download the "
+                                "model in the diffusers layout, or convert the file with diffusers' from_single_file "
+                                "and save_pretrained")
+    return ModelUnavailable(f"{path} is a file, not a diffusers model folder (a folder with {marker})")
+
+
+def _wrong_folder(folder: Path, marker: str) -> ModelUnavailable:
+    """Why ``folder``, which lacks ``marker``, is not the model folder that was expected."""
+    if marker == "model_index.json" and (folder / "config.json").is_file():
+        kind = str(read_json(folder / "config.json").get("_class_name", ""))
+        if "ControlNet" in kind:
+            return ModelUnavailable(f"{folder} holds a ControlNet ({kind}), not a base model: set it as the "
+                                    "ControlNet, and the model to an SD 1.5, SDXL or FLUX.1-Depth diffusers folder "
+                                    "(with model_index.json)")
+    if marker == "config.json" and (folder / "model_index.json").is_file():
+        inner = folder / "controlnet"
+        hint = f" (its ControlNet is {inner})" if (inner / "config.json").is_file() else ""
+        return ModelUnavailable(f"{folder} is a pipeline folder (model_index.json), not a ControlNet: set it as the "
+                                f"model, and the ControlNet to a folder with config.json or a .safetensors file{hint}")
+    return ModelUnavailable(f"{folder} has no {marker}: not a diffusers model folder "
+                            "(download the diffusers layout or save it with save_pretrained)")
+
+
 def scan_folder(folder: Path, marker: str) -> list[Path]:
     """Check a model folder before anything is loaded and return its ``.safetensors`` files.
 
     :param folder: Model folder.
     :param marker: File the folder must hold (``model_index.json`` or ``config.json``).
-    :raises ModelUnavailable: For a missing folder or marker, any pickle-based weight file, no
-        safetensors at all, or a truncated safetensors file.
+    :raises ModelUnavailable: For a missing folder or marker (naming a file, a ControlNet or a pipeline given in its
+        place), any pickle-based weight file, no safetensors at all, or a truncated safetensors file.
     """
+    if folder.is_file():
+        raise _not_a_folder(folder, marker)
     if not folder.is_dir():
         raise ModelUnavailable(f"model folder not found: {folder}")
     if not (folder / marker).is_file():
-        raise ModelUnavailable(f"{folder} has no {marker}: not a diffusers model folder "
-                               "(download the diffusers layout or save it with save_pretrained)")
+        raise _wrong_folder(folder, marker)
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if name.lower().endswith(PICKLE_SUFFIXES):
-                raise ModelUnavailable(
-                    f"refusing {path}: pickle-based weights ({path.suffix}) can run code when loaded; only "
-                    ".safetensors is accepted. Delete the file or download the safetensors files only")
+                raise _pickle(path)
             if name.endswith(".safetensors"):
                 found.append(path)
     if not found:
@@ -92,6 +125,25 @@ def scan_folder(folder: Path, marker: str) -> list[Path]:
     for path in found:
         safetensors_header(path)
     return found
+
+
+def check_controlnet(path: Path) -> None:
+    """Check a local ControlNet before anything is read for it: a folder as :func:`scan_folder` checks it, or a
+    complete ``.safetensors`` file.
+
+    :param path: ControlNet folder or file.
+    :raises ModelUnavailable: For a pickle or another file that is no ``.safetensors``, or a folder
+        :func:`scan_folder` refuses.
+    """
+    if not path.is_file():
+        scan_folder(path, "config.json")
+        return
+    if path.name.lower().endswith(PICKLE_SUFFIXES):
+        raise _pickle(path)
+    if path.suffix.lower() != ".safetensors":
+        raise ModelUnavailable(f"refusing {path}: only .safetensors ControlNet files are accepted (or a ControlNet "
+                               "folder with config.json)")
+    safetensors_header(path)
 
 
 def read_json(path: Path) -> dict:
