@@ -26,6 +26,8 @@ def draw_dependencies(layout: bpy.types.UILayout, backend: str) -> bool:
     else:
         col.label(text=f"The {backend!r} backend cannot run here", icon="ERROR")
         col.label(text=missing.split(": ", 1)[-1])
+        if "Preferences" in missing or "Model Folder" in missing:
+            col.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = ADDON_ID
     return True
 
 

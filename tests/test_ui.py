@@ -143,6 +143,30 @@ def test_missing_torch_is_explained(addon, monkeypatch, capfd) -> None:
         bpy.ops.depth.generate()
 
 
+def test_diffusers_without_weights_is_explained(addon, prefs, monkeypatch, capfd, tmp_path) -> None:
+    """With PyTorch there but no model configured, the diffusers backend's Generate is disabled with where to set
+    the weights (it started the job and failed in the worker); a Model Folder that is gone is named; a folder set in
+    the preferences or in DEPTH_ADDON_DIFFUSERS enables it."""
+    build()
+    monkeypatch.setattr(addon.depth_addon.app.setup, "_torch_cache", {"found": True, "where": "", "custom": False})
+    monkeypatch.delenv("DEPTH_ADDON_DIFFUSERS", raising=False)
+    bpy.context.scene.depth_addon.generator = "diffusers"
+    log = _draw_panel(addon.panels.sidebar.VIEW3D_PT_depth_generate, capfd)
+    assert "depth.generate" not in log.operators and "preferences.addon_show" in log.operators
+    assert any("Model Folder" in label for label in log.labels), log.labels
+    for call in (bpy.ops.depth.generate, bpy.ops.depth.texture_multiview):
+        with pytest.raises(RuntimeError, match="'diffusers' backend needs your own weights: set Model Folder"):
+            call()
+    prefs.model_dir = str(tmp_path / "gone")
+    with pytest.raises(RuntimeError, match="Model Folder .*gone of the .diffusers. backend was not found"):
+        bpy.ops.depth.generate()
+    prefs.model_dir = str(tmp_path)
+    assert bpy.ops.depth.generate.poll()
+    prefs.model_dir = ""
+    monkeypatch.setenv("DEPTH_ADDON_DIFFUSERS", '{"model": "/models/sd15"}')
+    assert bpy.ops.depth.generate.poll()
+
+
 def test_every_generating_operator_is_disabled_when_its_backend_cannot_run(addon, jobs, worker_plugins,
                                                                              monkeypatch) -> None:
     """Texture from Views and Regenerate generate too: like Generate, they are disabled with the reason when their

@@ -9,6 +9,7 @@ worker on its ``sys.path``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 
 import bpy
@@ -156,7 +157,28 @@ def missing_for(backend: str) -> str | None:
         elif module not in ("diffusers", "transformers") and not _loads(module):
             return (f"the {backend!r} backend cannot run here: its bundled {module!r} package does not load on this "
                     "platform; the 'analytic' and 'baseline' backends need nothing and still work")
-    return None
+    return weights_missing(backend) if "diffusers" in needs(backend) else None
+
+
+def weights_missing(backend: str) -> str | None:
+    """Why a backend that runs the user's own weights (``diffusers``) has none to run, or None: no Model Folder in
+    the preferences and no ``model`` in ``DEPTH_ADDON_DIFFUSERS`` (which the worker reads too), or a Model Folder
+    that is not there. What the folder holds is checked by the backend, which names what is wrong in it.
+
+    :param backend: Registry name, for the message.
+    """
+    prefs = addon_prefs()
+    folder = bpy.path.abspath(prefs.model_dir) if prefs is not None and prefs.model_dir else ""
+    if folder:
+        return None if os.path.isdir(folder) else f"the Model Folder {folder} of the {backend!r} backend was not found"
+    try:
+        options = json.loads(os.environ.get("DEPTH_ADDON_DIFFUSERS") or "{}")
+    except ValueError:
+        return None  # the worker reports what is wrong with it
+    if not isinstance(options, dict) or options.get("model"):
+        return None
+    return (f"the {backend!r} backend needs your own weights: set Model Folder in Preferences › Add-ons › Depth Addon "
+            "to a diffusers model folder (with model_index.json)")
 
 
 def _loads(module: str) -> bool:
