@@ -101,3 +101,21 @@ def test_cli_names_the_checkpoint_file_in_one_line(models, tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "DEPTH_ADDON_DIFFUSERS" in err
     assert not (tmp_path / "out.png").exists()
+
+
+def test_cli_loading_draws_no_progress_bar_on_stderr(models, tmp_path, monkeypatch, capfd) -> None:
+    """Loading the weights draws no progress bar (diffusers and transformers drew theirs on stderr on every run), so
+    stderr is kept for the one line of an error; the bars are back on for other code afterwards."""
+    import diffusers
+    import numpy as np
+    import transformers
+
+    np.save(tmp_path / "depth.npy", np.full((16, 24), 3.0, np.float32))
+    monkeypatch.setenv("DEPTH_ADDON_DIFFUSERS", json.dumps({"model": str(models["base"]), "steps": 1,
+                                                            "controlnet": str(models["controlnet"])}))
+    capfd.readouterr()
+    assert main(["generate", str(tmp_path / "depth.npy"), "--out", str(tmp_path / "out.png"), "--generator",
+                 "diffusers"]) == 0
+    err = capfd.readouterr().err
+    assert "Loading" not in err and "it/s]" not in err, err
+    assert diffusers.utils.logging.is_progress_bar_enabled() and transformers.utils.logging.is_progress_bar_enabled()

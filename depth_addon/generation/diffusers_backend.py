@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import importlib.util
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from ..camera import CameraModel
 from ..errors import BadInput, Cancelled, ModelUnavailable
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
 from .diffusers_files import check_controlnet, read_json, scan_folder, sha256_of, verify_hashes
+from .diffusers_import import fail_load, import_diffusers, load_errors, no_progress_bars
 from .diffusers_inputs import check_init, control_image, init_args, init_tensors, keep_painted, variant
 from .diffusers_load import (
     FAMILY_DEFAULTS,
@@ -58,40 +57,6 @@ NATIVE_SIDE = {"sd15-controlnet": 512, "sdxl-controlnet": 1024, "flux-depth": 10
 #: Config fields whose change needs the model loaded again.
 LOAD_FIELDS = ("family", "model", "controlnet", "device", "dtype", "cpu_offload", "allow_online", "revision",
                "variant", "sha256")
-
-
-def import_diffusers(offline: bool = True) -> tuple:
-    """Import torch and diffusers (and check transformers), offline unless told otherwise.
-
-    :param offline: Set ``HF_HUB_OFFLINE=1`` in this process before importing.
-    :return: ``(torch, diffusers)`` modules.
-    :raises ModelUnavailable: When a package is missing; the message gives the pip command.
-    """
-    if offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    try:
-        torch = importlib.import_module("torch")
-        diffusers = importlib.import_module("diffusers")
-        importlib.import_module("transformers")
-    except ImportError as exc:
-        missing = getattr(exc, "name", None) or str(exc)
-        torch_hint = " (and PyTorch built for your GPU first)" if missing == "torch" else ""
-        raise ModelUnavailable(f"the diffusers backend needs PyTorch, diffusers and transformers ({missing} is "
-                               f"missing); install them into the Python that runs it with: {INSTALL_COMMAND}"
-                               f"{torch_hint}") from exc
-    return torch, diffusers
-
-
-def _load_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean "these weights cannot be loaded" (diffusers wraps most in OSError)."""
-    from safetensors import SafetensorError
-
-    return OSError, ValueError, RuntimeError, KeyError, SafetensorError
-
-
-def _fail_load(what: object, exc: Exception) -> ModelUnavailable:
-    return ModelUnavailable(f"cannot load {what}: {type(exc).__name__}: {exc}")
 
 
 class DiffusersGenerator:
@@ -182,8 +147,9 @@ class DiffusersGenerator:
                                                           or not (cfg.allow_online and is_hub_id(cfg.controlnet))):
             check_controlnet(Path(cfg.controlnet).expanduser())
         offload, size = self._plan(cfg, family, device, size, local)  # before any weight is read
-        if family != "flux-depth" and cfg.controlnet:
-            kwargs["controlnet"] = self._load_controlnet(cfg, diffusers, tdtype, base if local else None)
+        with no_progress_bars():
+            if family != "flux-depth" and cfg.controlnet:
+                kwargs["controlnet"] = self._load_controlnet(cfg, diffusers, tdtype, base if local else None)
         if offload != "none" and importlib.util.find_spec("accelerate") is None:
             raise ModelUnavailable(f"cpu_offload={offload!r} needs the accelerate package; install it with: "
                                    f"{INSTALL_COMMAND}")
@@ -193,10 +159,12 @@ class DiffusersGenerator:
                                    f"one with: {INSTALL_COMMAND}")
         online = {"revision": cfg.revision} if not local and cfg.revision else {}
         try:
-            pipe = cls.from_pretrained(str(base) if local else cfg.model, dtype=tdtype, use_safetensors=True,
-                                       local_files_only=not cfg.allow_online, variant=cfg.variant, **online, **kwargs)
-        except _load_errors() as exc:
-            raise _fail_load(cfg.model, exc) from exc
+            with no_progress_bars():
+                pipe = cls.from_pretrained(str(base) if local else cfg.model, dtype=tdtype, use_safetensors=True,
+                                           local_files_only=not cfg.allow_online, variant=cfg.variant, **online,
+                                           **kwargs)
+        except load_errors() as exc:
+            raise fail_load(cfg.model, exc) from exc
         pipe.set_progress_bar_config(disable=True)
         self._place(pipe, device, offload)
         self.pipe, self.family, self.device, self.dtype, self.offload = pipe, family, device, dtype, offload
@@ -246,8 +214,8 @@ class DiffusersGenerator:
                                                                  **common)
             return diffusers.ControlNetModel.from_pretrained(cfg.controlnet, use_safetensors=True,
                                                              revision=cfg.revision, **common)
-        except _load_errors() as exc:
-            raise _fail_load(path, exc) from exc
+        except load_errors() as exc:
+            raise fail_load(path, exc) from exc
 
     @staticmethod
     def _place(pipe, device: str, offload: str) -> None:

@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Importing torch and diffusers for the diffusers backend, and loading weights quietly (no bpy).
+
+torch, diffusers and transformers are imported only here and only when a model is loaded: offline unless
+told otherwise, and with the install command when one is missing. Loading draws no progress bars: stderr is
+kept for the one line of an error, and progress goes through the backend's own events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+from collections.abc import Iterator
+
+from ..errors import ModelUnavailable
+from .diffusers_load import INSTALL_COMMAND
+
+
+def import_diffusers(offline: bool = True) -> tuple:
+    """Import torch and diffusers (and check transformers), offline unless told otherwise.
+
+    :param offline: Set ``HF_HUB_OFFLINE=1`` in this process before importing.
+    :return: ``(torch, diffusers)`` modules.
+    :raises ModelUnavailable: When a package is missing; the message gives the pip command.
+    """
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    try:
+        torch = importlib.import_module("torch")
+        diffusers = importlib.import_module("diffusers")
+        importlib.import_module("transformers")
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        torch_hint = " (and PyTorch built for your GPU first)" if missing == "torch" else ""
+        raise ModelUnavailable(f"the diffusers backend needs PyTorch, diffusers and transformers ({missing} is "
+                               f"missing); install them into the Python that runs it with: {INSTALL_COMMAND}"
+                               f"{torch_hint}") from exc
+    return torch, diffusers
+
+
+@contextlib.contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """Turn off the progress bars diffusers and transformers draw on stderr while loading; put back after."""
+    switches = [importlib.import_module(f"{name}.utils.logging") for name in ("diffusers", "transformers")]
+    were = [s.is_progress_bar_enabled() for s in switches]
+    for s in switches:
+        s.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for s, was in zip(switches, were, strict=True):
+            if was:
+                s.enable_progress_bar()
+
+
+def load_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean "these weights cannot be loaded" (diffusers wraps most in OSError)."""
+    from safetensors import SafetensorError
+
+    return OSError, ValueError, RuntimeError, KeyError, SafetensorError
+
+
+def fail_load(what: object, exc: Exception) -> ModelUnavailable:
+    """The error for weights that could not be loaded.
+
+    :param what: The model or file, for the message.
+    :param exc: What loading raised.
+    """
+    return ModelUnavailable(f"cannot load {what}: {type(exc).__name__}: {exc}")
