@@ -5,7 +5,8 @@ What this package owns: :mod:`.robust` (relative-error scale/shift fits), :mod:`
 :class:`Alignment` and the known-points, scene and range fits), :mod:`.ground` (the ground-plane fit) and
 :mod:`.estimator` (a Depth Anything V2 or DPT model from a local safetensors folder; torch and
 transformers are imported only when a model is loaded). What it may import: numpy, ``errors``,
-``depth_import`` (image headers and readers) and ``generation.diffusers_files`` (the weight-folder checks).
+``depth_import`` (image headers and readers) and ``generation.diffusers_files``, ``diffusers_load`` and
+``diffusers_import`` (the weight-folder checks, the device choice, quiet loading).
 Importing this package is cheap: it does not import :mod:`.estimator`.
 """
 

@@ -25,6 +25,7 @@ from ..depth_import.intrinsics import Intrinsics
 from ..depth_import.readers import read_photo
 from ..errors import BadInput, ModelUnavailable
 from ..generation.diffusers_files import read_json, scan_folder
+from ..generation.diffusers_import import no_progress_bars
 from ..generation.diffusers_load import pick_device
 
 #: ``model_type`` in ``config.json`` → the transformers class that loads it.
@@ -196,14 +197,9 @@ class Estimator:
                                    "and pick a Worker Python that has transformers") from exc
         self.device = pick_device(self.device or "auto", "float32")[0]  # auto: CUDA/ROCm, then MPS, then CPU
         cls = getattr(transformers, self.info.architecture)
-        bars = transformers.utils.logging.is_progress_bar_enabled()
-        transformers.utils.logging.disable_progress_bar()  # stderr is for the one line of an error
-        try:
+        with no_progress_bars("transformers"):  # stderr is for the one line of an error
             model, loading = cls.from_pretrained(str(self.info.folder), local_files_only=True, use_safetensors=True,
                                                  output_loading_info=True)
-        finally:
-            if bars:
-                transformers.utils.logging.enable_progress_bar()
         wrong = sorted(loading.get("missing_keys", ())) + sorted(loading.get("unexpected_keys", ()))
         if wrong or loading.get("mismatched_keys"):
             raise ModelUnavailable(f"refusing {self.info.folder}: its weights do not belong to "

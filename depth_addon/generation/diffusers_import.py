@@ -41,9 +41,12 @@ def import_diffusers(offline: bool = True) -> tuple:
 
 
 @contextlib.contextmanager
-def no_progress_bars() -> Iterator[None]:
-    """Turn off the progress bars diffusers and transformers draw on stderr while loading; put back after."""
-    switches = [importlib.import_module(f"{name}.utils.logging") for name in ("diffusers", "transformers")]
+def no_progress_bars(*libraries: str) -> Iterator[None]:
+    """Turn off the progress bars the Hugging Face libraries draw on stderr while loading; put back after.
+
+    :param libraries: Their module names; ``diffusers`` and ``transformers`` when none are named.
+    """
+    switches = [importlib.import_module(f"{name}.utils.logging") for name in libraries or ("diffusers", "transformers")]
     were = [s.is_progress_bar_enabled() for s in switches]
     for s in switches:
         s.disable_progress_bar()
