@@ -188,6 +188,16 @@ def test_cancel_mid_generation_keeps_worker(client: WorkerClient) -> None:
     assert isinstance(client.wait(client.ping()), P.Pong)
 
 
+def test_cancel_waits_for_a_long_step_instead_of_killing(client: WorkerClient) -> None:
+    """Steps longer than the cancel grace (a large diffusion model's): the request stops at its next step and the
+    worker, with its model loaded, stays; killing it would make the next Generate load the model again."""
+    pid = client.pid
+    rid = client.generate(DEPTH, generator="test-long-steps")
+    final = client.wait(rid, 60, lambda e: isinstance(e, P.Progress) and e.step == 2 and client.cancel(rid))
+    assert isinstance(final, P.CancelledEvent) and final.forced is False
+    assert client.pid == pid and client.alive
+
+
 def test_cancel_queued_request(client: WorkerClient) -> None:
     """A request cancelled before it started ends as cancelled without running."""
     first = client.generate(DEPTH, generator="test-slow", steps=20)

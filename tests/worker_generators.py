@@ -43,6 +43,25 @@ class Slow:
         return _image(depth)
 
 
+class LongSteps:
+    """Few steps longer than the cancel grace (as a large diffusion model's), a progress event after each; stops at
+    the next step when cancelled."""
+
+    name = "test-long-steps"
+    step_s = 1.0
+
+    def generate(self, depth, mask=None, prompt="", seed=0, size=None, progress=None, cancel=None, camera=None):
+        for i in range(20):
+            if cancel is not None and cancel():
+                from depth_addon.errors import Cancelled
+
+                raise Cancelled("cancelled")
+            time.sleep(self.step_s)
+            if progress is not None:
+                progress((i + 1) / 20, f"step {i + 1}")
+        return _image(depth)
+
+
 class Echo:
     """Returns at once; pixel values report the options it received (steps / 100, strength, prompt length)."""
 
@@ -128,4 +147,4 @@ class Regions:
         return out
 
 
-GENERATORS = {cls.name: cls for cls in (Slow, Echo, Stuck, Crash, Killed, Oom, ImportsBpy, Regions)}
+GENERATORS = {cls.name: cls for cls in (Slow, LongSteps, Echo, Stuck, Crash, Killed, Oom, ImportsBpy, Regions)}

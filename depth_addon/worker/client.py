@@ -11,7 +11,9 @@ Guarantees the Blender side relies on:
 
 * :meth:`~WorkerClient.cancel` asks the worker to stop; when it has not confirmed within
   ``cancel_grace_s`` the process is killed and a ``cancelled`` event (``forced=True``) is reported,
-  so a cancel always completes within about half a second plus one poll interval.
+  so a cancel completes within about half a second plus one poll interval. A request whose progress
+  events come further apart (a diffusion step of a large model) gets twice its longest step so far, up
+  to ``cancel_step_limit_s``, to stop at its next step: killing the worker would unload its model.
 * A worker that dies (crash, out-of-memory kill) turns every request it owed into an ``error``
   event with code ``worker_died``, the exit status in words and the last lines it printed.
 * The next request after a death or a stop starts a fresh worker.
@@ -45,6 +47,7 @@ from .protocol import (
     Estimated,
     Event,
     GenerateParams,
+    Progress,
     ProtocolError,
     Ready,
     Request,
@@ -62,6 +65,15 @@ class _Pending:
     folder: Path | None
     started: float
     cancel_deadline: float | None = None
+    heard: float | None = None  # when its last progress event came
+    longest_step: float = 0.0  # the longest time between two of its progress events
+
+    def grace(self, config: WorkerConfig) -> float:
+        """How long it may take to stop once cancelled (see the module's guarantees).
+
+        :param config: The worker's configuration.
+        """
+        return max(config.cancel_grace_s, min(config.cancel_step_limit_s, 2.0 * self.longest_step))
 
 
 class WorkerClient(FinishedRequests):
@@ -266,12 +278,12 @@ class WorkerClient(FinishedRequests):
         :param request_id: The request, or ``"*"``.
         """
         targets = list(self._pending) if request_id == "*" else [request_id]
-        deadline = time.perf_counter() + self.config.cancel_grace_s
+        now = time.perf_counter()
         for target in targets:
             pending = self._pending.get(target)
             if pending is None or pending.cancel_deadline is not None:
                 continue
-            pending.cancel_deadline = deadline
+            pending.cancel_deadline = now + pending.grace(self.config)
             if self.alive:
                 try:
                     self._write(Request(f"cancel-{next(self._ids)}", "cancel", {"target": target}))
@@ -301,6 +313,11 @@ class WorkerClient(FinishedRequests):
                 pending = self._pending.pop(event.id)
                 if pending.folder is not None and not isinstance(event, Result | Estimated):
                     shutil.rmtree(pending.folder, ignore_errors=True)
+            elif isinstance(event, Progress):
+                pending, now = self._pending[event.id], time.perf_counter()
+                if pending.heard is not None:
+                    pending.longest_step = max(pending.longest_step, now - pending.heard)
+                pending.heard = now
             out.append(event)
 
     def poll(self) -> list[Event]:
@@ -342,7 +359,7 @@ class WorkerClient(FinishedRequests):
         pending = self._pending.get(head)
         if pending is None or pending.cancel_deadline is None:
             return
-        if now < max(pending.cancel_deadline, self._head[1] + self.config.cancel_grace_s):
+        if now < max(pending.cancel_deadline, self._head[1] + pending.grace(self.config)):
             return
         self._kill()
         self._reap()

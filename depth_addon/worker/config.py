@@ -32,6 +32,8 @@ class WorkerConfig:
     :param env: Extra environment variables.
     :param args: Extra server arguments (``--generators MODULE``).
     :param cancel_grace_s: How long a cancelled request may take to stop before the process is killed.
+    :param cancel_step_limit_s: A request whose steps take longer (a diffusion step of a large model) gets twice its
+        longest step so far to stop at the next one, up to this: killing the worker would unload its model.
     """
 
     python: str = ""
@@ -40,6 +42,7 @@ class WorkerConfig:
     env: dict[str, str] = field(default_factory=dict)
     args: tuple[str, ...] = ()
     cancel_grace_s: float = 0.5
+    cancel_step_limit_s: float = 15.0
 
     def executable(self) -> str:
         """The Python the worker runs with."""
