@@ -85,6 +85,27 @@ def test_camera_inside_a_solid_is_bad_input(engine: str) -> None:
     assert len(bpy.data.node_groups) == groups and scene.render.engine == compat.eevee_engine()
 
 
+@pytest.mark.parametrize("engine", ["gpu", "workbench", "cycles"])
+def test_a_clip_start_that_cuts_into_a_solid_shows_its_inside(engine: str) -> None:
+    """A camera outside a solid whose clip start cuts into it (a cutaway through a wall) renders what Blender does:
+    the solid's inside, from the clip start on. Only a camera that is itself inside the solid is refused."""
+    scene = analytic.build()
+    scene.camera.data.clip_start = 3.5  # the box spans camera Z 3 to 5
+    depth = render_depth(scene, engine=engine).depth
+    h, w = depth.shape
+    assert depth[h // 2 - 2: h // 2 + 2, w // 2 - 2: w // 2 + 2] == pytest.approx(5.0, rel=1e-4), "the back wall"
+    assert depth.min() >= 3.5 * (1 - 1e-5)
+
+
+def test_a_solid_around_the_camera_that_the_view_starts_beyond_is_fine() -> None:
+    scene = analytic.build()
+    body = bpy.data.objects.new("Body", bpy.data.objects["Box"].data)  # a closed camera body around the lens
+    body.scale = (0.1, 0.1, 0.1)
+    scene.collection.objects.link(body)
+    scene.camera.data.clip_start = 0.5
+    assert render_depth(scene, engine="gpu").depth.min() == pytest.approx(3.0, rel=1e-4)
+
+
 def test_room_with_inward_normals_and_open_meshes_are_fine() -> None:
     scene = analytic.build()
     box = bpy.data.objects["Box"]

@@ -276,11 +276,12 @@ def camera_inside(instances: SceneInstances, corners: tuple[np.ndarray, np.ndarr
                   clip_start: float, arrays: dict | None = None) -> str | None:
     """Name of a closed mesh that contains the camera, or None.
 
-    A cheap, robust test: only meshes whose bounding box contains the point where the centre ray
-    starts (``clip_start`` in front of the camera) are candidates; for those the centre ray is
-    cast against the evaluated triangles. In a closed, consistently oriented mesh the first face a
-    ray from inside meets is seen from its back. Rooms modelled with inward normals are therefore
-    fine, and open meshes (planes, terrain) never count.
+    A cheap, robust test: only meshes whose bounding box contains both the camera and the point where the centre
+    ray starts (``clip_start`` in front of it) are candidates; for those the centre ray is cast against the evaluated
+    triangles from both points. In a closed, consistently oriented mesh the first face a ray from inside meets is
+    seen from its back. Rooms modelled with inward normals are therefore fine, and open meshes (planes, terrain)
+    never count; nor does a solid that only the clip start cuts into (a cutaway through a wall: the render shows
+    its inside) or one around the camera that the view starts beyond.
 
     :param instances: What the camera can see.
     :param corners: Local ``(min, max)`` corners of every instance's mesh, N×3 each (:func:`bounding_boxes`, or
@@ -291,17 +292,21 @@ def camera_inside(instances: SceneInstances, corners: tuple[np.ndarray, np.ndarr
     """
     if not len(instances):
         return None
-    point = np.array([0.0, 0.0, -clip_start])
+    points = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, -clip_start]])  # the camera, where its view starts
     lo, hi = corners
     cmin, cmax = camera_boxes(modelview, lo, hi)
-    for i in np.flatnonzero(np.all((cmin <= point) & (point <= cmax), axis=1)):
+    near = np.all((cmin[:, None] <= points) & (points <= cmax[:, None]), axis=(1, 2))
+    for i in np.flatnonzero(near):
         local = affine_inverse(modelview[i])[0]
-        p = local[:3, :3] @ point + local[:3, 3]
+        p = points @ local[:3, :3].T + local[:3, 3]
         if not (np.all(p >= lo[i]) and np.all(p <= hi[i])):
             continue
         key = instances.keys[i]
         co, tris = arrays[key] if arrays is not None else mesh_arrays(instances.meshes[key])[:2]
-        if is_closed(tris) and _first_hit_is_back(co.astype(np.float64), tris, p, local[:3, :3] @ [0.0, 0.0, -1.0]):
+        if not is_closed(tris):
+            continue
+        direction = local[:3, :3] @ [0.0, 0.0, -1.0]
+        if all(_first_hit_is_back(co.astype(np.float64), tris, q, direction) for q in p):
             return instances.names[i]
     return None
 
