@@ -132,6 +132,21 @@ def fit_mapping(depth: np.ndarray, mask: np.ndarray | None = None, kind: str = "
 
 RANGES = ("percentile", "frustum", "manual", "locked")
 
+#: A mapped image is said to be clipped when more of the depth in view than this lies outside its range (a range
+#: fitted to the view leaves out about 2 %: what lies below its 1st and above its 99th percentile).
+CLIPPED_SHARE = 0.05
+
+
+def clipped_share(depth: np.ndarray, mask: np.ndarray, mapping: DepthMapping) -> float:
+    """Share of the pixels in view whose depth lies outside ``mapping``'s range (clipped to its ends when mapped).
+
+    :param depth: Depth in the mapping's units.
+    :param mask: Boolean mask of the pixels in view.
+    :param mapping: The mapping.
+    """
+    seen = np.asarray(depth)[np.asarray(mask, bool)]
+    return float(np.mean((seen < mapping.near) | (seen > mapping.far))) if seen.size else 0.0
+
 
 def _non_empty(near: float, far: float) -> tuple[float, float]:
     if far <= near * (1.0 + 1e-6):

@@ -12,6 +12,8 @@ from ..depth_addon.errors import BadInput, DepthAddonError
 from ..depth_addon.io.atomic import check_writable_dir
 from . import ids
 
+CLIPPED_HINT = "widen Near/Far, or untick Lock Range to fit the range"
+
 
 def camera_poll(cls, context: bpy.types.Context) -> bool:
     """Shared poll: a scene with an active camera."""
@@ -59,6 +61,7 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
                 api.save_depth(result, os.path.join(folder, "depth.exr"), mapping)
                 api.save_depth(result, os.path.join(folder, "depth.png"), mapping, bits=int(settings.bits))
             depth.show_model_image(result, mapping, int(settings.bits))
+            found = depth.clipped(result, mapping, f"camera {result.meta['camera_name']!r} frame {scene.frame_current}")
         except DepthAddonError as exc:
             settings.near, settings.far = fitted  # a cancelled operator pushes no undo step to take them back
             self.report({"ERROR"}, str(exc))
@@ -67,6 +70,8 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
         metres = depth.scaled_mapping(mapping, result.unit_scale)
         self.report({"INFO"}, f"Depth {result.camera.width}×{result.camera.height} via {result.engine} "
                               f"in {result.seconds * 1000:.0f} ms, range {metres.near:.3g}–{metres.far:.3g} m{where}")
+        if found is not None:
+            self.report({"WARNING"}, depth.clipping_warning([found], 1, metres, CLIPPED_HINT))
         for warning in result.meta.get("warnings", ()):
             self.report({"WARNING"}, warning)
         return {"FINISHED"}
@@ -104,6 +109,7 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
         self.mapping = depth.sequence_mapping(scene, self.views)
         self.written: list[Path] = []
         self.warnings: list[str] = []  # what the depth renders found, each once
+        self.clipped: list[depth.Clipped] = []  # the views whose PNG (or "Depth Map") is clipped, said once at the end
         self.index = 0
         self.frame = scene.frame_current
 
@@ -117,6 +123,9 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
             self.written.append(api.save_depth(result, path, self.mapping, bits=bits))
         if view == self.views[-1]:
             depth.show_model_image(result, self.mapping, bits)
+        found = depth.clipped(result, self.mapping, f"camera {view.camera!r} frame {view.frame}")
+        if found is not None and (self.write_png or view == self.views[-1]):  # an EXR holds metres: nothing clipped
+            self.clipped.append(found)
 
     def _paths(self, view) -> list[Path]:
         """The files of one view, EXR first."""
@@ -160,6 +169,8 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
             state, back = ("cancelled after", "; Near/Far are as before") if cancelled else ("wrote", "")
             self.report({"WARNING" if cancelled else "INFO"},
                         f"Depth sequence {state} {len(self.written)} files, {span}, in {self.folder}{back}")
+        if self.clipped:
+            self.report({"WARNING"}, depth.clipping_warning(self.clipped, self.index, metres, CLIPPED_HINT))
         for warning in self.warnings:
             self.report({"WARNING"}, warning)
         return {"CANCELLED" if stopped else "FINISHED"}

@@ -254,3 +254,15 @@ def test_scene_picks_a_scene_other_than_the_one_shown(tmp_path: Path, tmp_out: P
     assert json.loads(read_exr(tmp_out / "d_1.exr")[1]["view"])["camera_name"] == "Cam"
     assert main([*base, "--scene", "Shot"]) == 2
     assert "no scene named 'Shot' in this file; its scenes are 'Layout', 'Scene'" in capsys.readouterr().err
+
+
+def test_a_png_whose_near_far_clip_a_quarter_of_the_view_says_so(animated_blend: Path, tmp_out: Path, capsys) -> None:
+    """--near/--far that leave a quarter of what the camera sees outside: the PNG is written, and a warning says how
+    much is clipped to its ends and the depth in view; an EXR holds metres, nothing clipped, nothing said."""
+    args = ["--json", "render-depth", "--blend", str(animated_blend), "--engine", "gpu", "--near", "2.9", "--far", "7"]
+    assert main([*args, "--out", str(tmp_out / "d.png")]) == 0
+    warnings = [e["message"] for e in _events(capsys) if e["event"] == "warning"]
+    assert len(warnings) == 1 and "camera 'Cam' frame 1: 26% of the depth in view lies outside near 2.9 – far 7 m" \
+        in warnings[0] and "clipped" in warnings[0], warnings
+    assert main([*args, "--out", str(tmp_out / "d.exr")]) == 0
+    assert [e for e in _events(capsys) if e["event"] == "warning"] == []

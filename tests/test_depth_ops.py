@@ -235,3 +235,53 @@ def test_esc_keeps_the_frames_written_and_gives_the_range_back(addon, scene, tmp
     assert (settings.near, settings.far, scene.frame_current) == (0.5, 80.0, 2)
     assert sorted(p.name for p in tmp_out.iterdir()) == ["depth_Cam_0001.exr", "depth_Cam_0001.png"]
     assert any("cancelled after 2 files" in text and "Near/Far are as before" in text for _k, text in op.reports)
+
+
+def _stand_in(op_cls, **props) -> SimpleNamespace:
+    """A stand-in for an operator instance with ``props``, its own methods, and a record of its reports."""
+    op = SimpleNamespace(reports=[], timer=None, **props)
+    op.report = lambda kind, text: op.reports.append((set(kind), text))
+    for name, function in vars(op_cls).items():
+        if inspect.isfunction(function):
+            setattr(op, name, MethodType(function, op))
+    return op
+
+
+def _warnings(op: SimpleNamespace) -> list[str]:
+    return [text for kind, text in op.reports if kind == {"WARNING"}]
+
+
+def test_a_locked_range_the_view_has_left_is_said(addon, scene) -> None:
+    """Render Depth with a locked range that the camera has dollied out of says how much of the Depth Map and PNG is
+    clipped to the ends of the range, and the depth in view to widen it to; a view inside the range says nothing."""
+    settings = scene.depth_addon
+    settings.lock_range, settings.near, settings.far = True, 2.9, 9.0
+    op = _stand_in(addon.operators.depth_ops.DEPTH_OT_render_depth, engine="gpu", write_files=True)
+    assert op.execute(bpy.context) == {"FINISHED"} and _warnings(op) == []
+    scene.camera.location.z = 2.0  # everything 2 m farther: a third of the view beyond 9 m
+    assert op.execute(bpy.context) == {"FINISHED"}
+    assert len(_warnings(op)) == 1, op.reports
+    message = _warnings(op)[0]
+    assert "33% of the depth in view lies outside near 2.9 – far 9 m (5–11.4 m in view)" in message, message
+    assert "clipped" in message and "Near/Far" in message, message
+
+
+def test_a_sequence_says_once_which_frames_leave_the_locked_range(addon, scene, tmp_out: Path) -> None:
+    """A shot whose camera dollies out of the locked range on frames 2 and 3 is written whole, and one warning names
+    those frames and how much of them is clipped (frame 1 is inside the range)."""
+    cam = scene.camera
+    for frame, z in ((1, 0.0), (2, 2.0), (3, 3.0)):
+        cam.location.z = z
+        cam.keyframe_insert("location", index=2, frame=frame)
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.frame_set(1)
+    settings = scene.depth_addon
+    settings.lock_range, settings.near, settings.far = True, 2.9, 9.0
+    op = _stand_in(addon.operators.depth_ops.DEPTH_OT_render_depth_sequence, frames=True, all_cameras=False,
+                   write_png=True, write_exr=True)
+    assert op.execute(bpy.context) == {"FINISHED"}
+    assert len(list(tmp_out.iterdir())) == 6
+    clipped = [text for text in _warnings(op) if "clipped" in text]
+    assert len(clipped) == 1, op.reports
+    assert "2 of 3 views (camera 'Cam' frame 2, camera 'Cam' frame 3)" in clipped[0], clipped[0]
+    assert "up to 46% of the depth in view lies outside near 2.9 – far 9 m (5–12.8 m in view)" in clipped[0]

@@ -21,11 +21,11 @@ from ..blender.units import unit_scale
 from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..io.depth_files import write_depth
-from ..mapping import ENGINES, DepthMapping
+from ..mapping import CLIPPED_SHARE, ENGINES, DepthMapping, clipped_share
 
-__all__ = ["ENGINES", "PREVIEW_IMAGE", "DepthResult", "View", "depth_mapping", "output_path", "render_depth",
-           "render_views", "save_depth", "scene_mapping", "scene_views", "sequence_mapping", "sequence_range",
-           "scaled_mapping", "show_model_image", "shown_image", "unit_scale"]
+__all__ = ["ENGINES", "PREVIEW_IMAGE", "Clipped", "DepthResult", "View", "clipped", "clipping_warning",
+           "depth_mapping", "output_path", "render_depth", "render_views", "save_depth", "scene_mapping", "scene_views",
+           "sequence_mapping", "sequence_range", "scaled_mapping", "show_model_image", "shown_image", "unit_scale"]
 
 MODEL_IMAGE = "Depth Map"
 PREVIEW_IMAGE = preview.PREVIEW_IMAGE
@@ -89,6 +89,46 @@ def save_depth(result: DepthResult, path: str | os.PathLike, mapping: DepthMappi
     if view:
         extra["view"] = view  # camera name and frame, for sequences
     return write_depth(path, depth, mapping, extra, bits=bits)
+
+
+@dataclasses.dataclass(frozen=True)
+class Clipped:
+    """A view whose mapped values are clipped: which, how much of it, and the depth in view in metres."""
+
+    where: str
+    share: float
+    low: float
+    high: float
+
+
+def clipped(result: DepthResult, mapping: DepthMapping, where: str) -> Clipped | None:
+    """The view, when more of its depth than :data:`~depth_addon.mapping.CLIPPED_SHARE` lies outside ``mapping``.
+
+    :param result: The view's depth render.
+    :param mapping: The mapping its PNG or image gets, in the result's units.
+    :param where: The view as a message names it (``camera 'Cam' frame 2``).
+    """
+    share = clipped_share(result.depth, result.mask, mapping)
+    if share <= CLIPPED_SHARE:
+        return None
+    seen = result.depth[result.mask] * result.unit_scale  # what the mapping is applied to (radial when radial)
+    return Clipped(where, share, float(seen.min()), float(seen.max()))
+
+
+def clipping_warning(views: list[Clipped], total: int, mapping: DepthMapping, hint: str) -> str:
+    """One warning for the views whose mapped values are clipped to the ends of the range.
+
+    :param views: The clipped views (:func:`clipped`), at least one.
+    :param total: How many views were rendered.
+    :param mapping: The mapping, in metres.
+    :param hint: What to change, appended after a semicolon.
+    """
+    names = ", ".join(v.where for v in views[:3]) + (" …" if len(views) > 3 else "")
+    where = names if total == 1 else f"{len(views)} of {total} views ({names})"
+    share = f"{'up to ' if len(views) > 1 else ''}{max(v.share for v in views):.0%}"
+    low, high = min(v.low for v in views), max(v.high for v in views)
+    return (f"{where}: {share} of the depth in view lies outside near {mapping.near:g} – far {mapping.far:g} m "
+            f"({low:.3g}–{high:.3g} m in view): those pixels are clipped to the ends of the mapped range; {hint}")
 
 
 def scene_mapping(scene: bpy.types.Scene, result: DepthResult) -> DepthMapping:

@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 
 import bpy
-import numpy as np
 
 from .. import api
 from ..app.depth import (
     ENGINES,
     View,
+    clipped,
+    clipping_warning,
     output_path,
     render_views,
     scaled_mapping,
@@ -210,11 +211,9 @@ def _say_warnings(events: EventSink, result: api.DepthResult, said: set[str]) ->
 
 
 def _check_range(events: EventSink, view: View, result: api.DepthResult, mapping: DepthMapping) -> None:
-    """Warn when a PNG's near/far leave out most of what the camera sees: those pixels all get the end codes."""
-    seen = result.depth[result.mask]  # what the mapping is applied to (radial distance with --radial)
-    outside = float(np.mean((seen < mapping.near) | (seen > mapping.far)))
-    mapping, seen = scaled_mapping(mapping, result.unit_scale), seen * result.unit_scale  # metres in the message
-    if outside > 0.5:
-        warn(events, f"camera {view.camera!r} frame {view.frame}: {outside:.0%} of the depth in view lies outside "
-                     f"near {mapping.near:g} – far {mapping.far:g} m ({seen.min():.3g}–{seen.max():.3g} m in view): "
-                     "those pixels are clipped to the ends of the PNG's range")
+    """Warn when a PNG's near/far leave out more of what the camera sees than a fitted range does: those pixels all
+    get the end codes."""
+    found = clipped(result, mapping, f"camera {view.camera!r} frame {view.frame}")
+    if found is not None:
+        warn(events, clipping_warning([found], 1, scaled_mapping(mapping, result.unit_scale),
+                                      "widen --near/--far, or leave them out to fit the range"))
