@@ -285,3 +285,15 @@ def test_a_sequence_says_once_which_frames_leave_the_locked_range(addon, scene, 
     assert len(clipped) == 1, op.reports
     assert "2 of 3 views (camera 'Cam' frame 2, camera 'Cam' frame 3)" in clipped[0], clipped[0]
     assert "up to 46% of the depth in view lies outside near 2.9 – far 9 m (5–12.8 m in view)" in clipped[0]
+
+
+def test_a_sequence_of_an_object_a_few_pixels_wide_fits_its_range(scene, tmp_out: Path) -> None:
+    """An object that covers four pixels of the 1024×768 frames (and none of the smaller pass that fits the range)
+    still gives the sequence its range, as Render Depth does; it was refused as having no geometry."""
+    bpy.data.objects.remove(bpy.data.objects["Plane"])
+    bpy.data.objects["Box"].scale = (0.0035,) * 3  # 7 mm at 4 m
+    scene.render.resolution_x, scene.render.resolution_y = 1024, 768
+    assert bpy.ops.depth.render_depth_sequence(frames=False) == {"FINISHED"}
+    mapping = json.loads(read_png_text(tmp_out / "depth_Cam_0001.png")["mapping"])
+    assert mapping["near"] == pytest.approx(4.0 - 0.0035, rel=1e-4)
+    assert (read_exr(tmp_out / "depth_Cam_0001.exr")[0]["Z"] < 5.0).sum() == 4

@@ -3,8 +3,9 @@
 
 Used by the ``depth.render_depth_sequence`` operator and the ``render-depth`` command. The range
 is computed once over every view before anything is written (a first pass that renders at most
-:data:`RANGE_PASS_SIZE` pixels on the long side, or reads mesh vertices for the frustum range),
-so every file of a sequence shares one mapping. The scene's current frame is restored afterwards.
+:data:`RANGE_PASS_SIZE` pixels on the long side, and at full size a view in which that pass sees nothing, or reads
+mesh vertices for the frustum range), so every file of a sequence shares one mapping. The scene's current frame
+is restored afterwards.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def sequence_range(scene: bpy.types.Scene, views: list[View], mode: str, engine:
                 progress(i / max(1, len(views)), f"range {view.camera} frame {view.frame}")
             _goto(scene, view)
             result = render_depth(scene, view.camera, small, engine, radial)
+            if not result.mask.any() and small != (w, h):  # what it sees may be smaller than a pixel of the pass
+                result = render_depth(scene, view.camera, (w, h), engine, radial)
             if result.mask.any() or mode == "frustum":
                 try:
                     ranges.append(view_range(scene, result, mode))
