@@ -202,3 +202,23 @@ def test_process_exits_after_the_gpu_path() -> None:
     from depth_addon.blender.depth import cache
 
     assert pack_on_save.__module__.startswith(cache.package_prefix())  # removed at exit like the bridge's
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_cropped_render_region_and_stereo_views_are_said(engine: str) -> None:
+    """Depth covers the whole frame of the scene camera: a render cropped to its region, or rendered as left and right
+    views, would not line up with it, so the result says so (and the depth is that of the uncropped centre view)."""
+    scene = analytic.build()
+    r = scene.render
+    plain = render_depth(scene, engine=engine)
+    assert "warnings" not in plain.meta
+    r.use_border = r.use_crop_to_border = True
+    r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y = 0.25, 0.75, 0.1, 0.6
+    r.use_multiview, r.views_format = True, "STEREO_3D"
+    result = render_depth(scene, engine=engine)
+    assert result.meta["warnings"] == [
+        "the scene renders cropped to its render region; depth covers the whole 64×48 frame",
+        "the scene renders several views (Stereoscopy); depth is the scene camera's own (centre) view"]
+    np.testing.assert_array_equal(result.depth, plain.depth)
+    r.use_crop_to_border = r.use_multiview = False  # the region rendered in the whole frame; one view
+    assert "warnings" not in render_depth(scene, engine=engine).meta

@@ -61,6 +61,25 @@ def render_size(scene: bpy.types.Scene, resolution: tuple[int, int] | None = Non
     return w, h
 
 
+def frame_warnings(scene: bpy.types.Scene, resolution: tuple[int, int] | None, width: int, height: int) -> list[str]:
+    """What a depth map of the whole ``width``×``height`` frame of the scene camera would not line up with: a render
+    cropped to its render region, or rendered as several (stereo) views.
+
+    :param scene: The scene.
+    :param resolution: The size the caller asked for; None for the scene's own (only that is compared).
+    :param width: The depth map's width.
+    :param height: The depth map's height.
+    """
+    if resolution is not None:
+        return []
+    r, found = scene.render, []
+    if r.use_border and r.use_crop_to_border:
+        found.append(f"the scene renders cropped to its render region; depth covers the whole {width}×{height} frame")
+    if r.use_multiview:
+        found.append("the scene renders several views (Stereoscopy); depth is the scene camera's own (centre) view")
+    return found
+
+
 def projection_matrix(scene: bpy.types.Scene, camera: bpy.types.Object, width: int, height: int) -> np.ndarray:
     """OpenGL projection matrix of ``camera`` for a ``width``×``height`` image.
 

@@ -25,7 +25,7 @@ from ...camera import CameraModel
 from ...depthmap import DepthResult
 from ...errors import BadInput
 from ...mapping import ENGINES
-from ..camera import camera_model, render_size, resolve_camera
+from ..camera import camera_model, frame_warnings, render_size, resolve_camera
 from ..evaluation import scene_depsgraph, scene_layer
 from ..units import unit_scale
 from . import cache as depth_cache
@@ -298,7 +298,7 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     result = DepthResult(depth=depth, mask=np.isfinite(depth), camera=cam, engine=used, radial=radial,
                          meta={"camera_name": cam_obj.name, "frame": scene.frame_current},
                          unit_scale=unit_scale(scene))  # depth is in scene units, as the camera and geometry are
-    if warnings:
+    if warnings := warnings + frame_warnings(scene, resolution, width, height):  # and what its render does apart
         result.meta["warnings"] = warnings
     if normals:
         result.normals = out["normal"]
