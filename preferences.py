@@ -49,6 +49,11 @@ class DepthAddonPreferences(bpy.types.AddonPreferences):
                                     description="Backend used when the scene's Generator field is empty")
     model_dir: bpy.props.StringProperty(name="Model Folder", subtype="DIR_PATH",
                                         description="Folder with model weights for learned backends")
+    controlnet_dir: bpy.props.StringProperty(
+        name="Depth ControlNet", subtype="DIR_PATH",
+        description="The diffusers backend's depth ControlNet for SD 1.5 or SDXL: a folder with config.json, or a "
+                    ".safetensors file with its config.json beside it; empty when the Model Folder holds a controlnet "
+                    "component (FLUX Depth needs none)")
     depth_model_dir: bpy.props.StringProperty(
         name="Depth Estimator", subtype="DIR_PATH",
         description="Folder with config.json and model.safetensors of a depth estimator (Depth Anything V2 or DPT) "
@@ -78,6 +83,7 @@ def draw_preferences(prefs: DepthAddonPreferences, layout: bpy.types.UILayout, c
     col = layout.column()
     col.prop(prefs, "backend")
     col.prop(prefs, "model_dir")
+    col.prop(prefs, "controlnet_dir")
     col.prop(prefs, "depth_model_dir")
     col.prop(prefs, "device")
     col.prop(prefs, "worker_python", placeholder="Blender's Python")

@@ -35,11 +35,17 @@ def describe_texture(result) -> str:
 
 
 def job_params(context: bpy.types.Context) -> dict:
-    """Generator options every request of a job carries: backend, negative prompt, steps, strength, device."""
+    """Generator options every request of a job carries: backend, negative prompt, steps, strength, device, the
+    weights folders of the preferences."""
     extra, prefs = context.scene.depth_addon_generate, setup.addon_prefs(context)
+
+    def folder(name: str) -> str:
+        value = getattr(prefs, name, "") if prefs is not None else ""
+        return bpy.path.abspath(value) if value else ""
+
     return {"generator": setup.generator_name(context), "negative_prompt": extra.negative_prompt,
             "steps": extra.steps, "strength": extra.strength, "device": prefs.device if prefs is not None else "auto",
-            "model_dir": bpy.path.abspath(prefs.model_dir) if prefs is not None and prefs.model_dir else ""}
+            "model_dir": folder("model_dir"), "controlnet_dir": folder("controlnet_dir")}
 
 
 def backend_poll(cls, backend: str) -> bool:

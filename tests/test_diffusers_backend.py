@@ -207,6 +207,9 @@ def test_separate_and_single_file_controlnet(folders, generators, tmp_path) -> N
     for net in (src / "controlnet", src / "controlnet" / "diffusion_pytorch_model.safetensors"):
         gen = DiffusersGenerator(BackendConfig(model=str(base), controlnet=str(net), steps=2))
         assert np.array_equal(gen.generate(scene(), seed=5), ref)
+    gen = DiffusersGenerator(BackendConfig(steps=2))  # as a worker request gives them: the preferences' folders
+    assert np.array_equal(gen.generate(scene(), seed=5, model_dir=str(base), controlnet_dir=str(src / "controlnet")),
+                          ref)
     xl_net = folders["sdxl-controlnet"] / "controlnet"
     with pytest.raises(BadInput, match="another base model"):
         DiffusersGenerator(BackendConfig(model=str(base), controlnet=str(xl_net))).load()

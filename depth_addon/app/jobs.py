@@ -175,8 +175,7 @@ class JobQueue:
         return job
 
     def cancel(self, job: Job | None = None) -> int:
-        """Cancel ``job`` (default: all); queued jobs end at once, the running one within a second, or at its next
-        step when its steps take longer (a large diffusion model's: the worker keeps it loaded).
+        """Cancel ``job`` (default: all); queued jobs end at once, the running one at its next step (see the worker).
 
         A job whose result is being written back ends at once too: closing its flow removes what it made so far.
 

@@ -163,12 +163,16 @@ def missing_for(backend: str) -> str | None:
 def weights_missing(backend: str) -> str | None:
     """Why a backend that runs the user's own weights (``diffusers``) has none to run, or None: no Model Folder in
     the preferences and no ``model`` in ``DEPTH_ADDON_DIFFUSERS`` (which the worker reads too), or a Model Folder
-    that is not there. What the folder holds is checked by the backend, which names what is wrong in it.
+    or Depth ControlNet that is not there. What the folder holds is checked by the backend, which names what is
+    wrong in it.
 
     :param backend: Registry name, for the message.
     """
     prefs = addon_prefs()
     folder = bpy.path.abspath(prefs.model_dir) if prefs is not None and prefs.model_dir else ""
+    net = bpy.path.abspath(prefs.controlnet_dir) if prefs is not None and prefs.controlnet_dir else ""
+    if net and not os.path.exists(net):
+        return f"the Depth ControlNet {net} of the {backend!r} backend was not found"
     if folder:
         return None if os.path.isdir(folder) else f"the Model Folder {folder} of the {backend!r} backend was not found"
     try:

@@ -233,7 +233,7 @@ class DiffusersGenerator:
         """:attr:`config` with ``options`` (any :class:`BackendConfig` fields) and non-empty overrides applied.
 
         :param options: Field values, for instance from the UI or a worker request.
-        :param overrides: ``model``, ``device``, ``steps``, ``control_scale``, ``negative_prompt``;
+        :param overrides: ``model``, ``controlnet``, ``device``, ``steps``, ``control_scale``, ``negative_prompt``;
             None and empty values are skipped.
         :raises BadInput: For unknown or invalid options.
         """
@@ -292,6 +292,7 @@ class DiffusersGenerator:
         strength: float | None = None,
         device: str | None = None,
         model_dir: str | None = None,
+        controlnet_dir: str | None = None,
         options: Mapping | None = None,
         segments: np.ndarray | None = None,
         segment_prompts: list[str] | None = None,
@@ -306,6 +307,7 @@ class DiffusersGenerator:
         :param strength: ControlNet conditioning scale; overrides the config.
         :param device: ``cuda``, ``mps`` or ``cpu`` overrides the config; ``auto`` keeps the config's choice.
         :param model_dir: Base model folder; overrides the config.
+        :param controlnet_dir: Depth ControlNet folder or ``.safetensors`` file; overrides the config.
         :param options: Further :class:`BackendConfig` fields.
         :param segments: H×W integer segment map; with ``segment_prompts``, regional prompting: one pipeline
             pass per distinct prompt, each kept on its own segments (see :mod:`.regional`).
@@ -325,8 +327,9 @@ class DiffusersGenerator:
         groups = prompt_masks(segments, segment_prompts, prompt or "", depth.shape, (w, h))
         paint, keep = check_init(init_image, init_mask, depth.shape)
         depth, mask = resize_depth(depth, mask, (w, h))
-        cfg = self.resolve(options, model=model_dir, device=None if device == "auto" else device, steps=steps,
-                           control_scale=strength, negative_prompt=negative_prompt)
+        cfg = self.resolve(options, model=model_dir, controlnet=controlnet_dir,
+                           device=None if device == "auto" else device, steps=steps, control_scale=strength,
+                           negative_prompt=negative_prompt)
         report = Steps(progress, cancel)
         if self.pipe is None or self._loaded is None or any(
                 getattr(cfg, f) != getattr(self._loaded, f) for f in LOAD_FIELDS) or w * h > self._planned_pixels:

@@ -29,6 +29,7 @@ class GenerateParams:
     :param camera: :meth:`~depth_addon.camera.CameraModel.to_dict` of the depth's camera.
     :param device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
     :param model_dir: Folder with model weights (learned backends).
+    :param controlnet_dir: Depth ControlNet folder or file (backends that take one).
     :param init_image: Path of an H×W×3 float32 ``.npy`` of paint already there (generators that inpaint).
     :param init_mask: Path of an H×W bool ``.npy``, True where the generator may paint.
     :param segments: Path of an H×W int32 ``.npy`` segment map (generators that paint regions).
@@ -51,6 +52,7 @@ class GenerateParams:
     camera: dict | None = None
     device: str = "auto"
     model_dir: str = ""
+    controlnet_dir: str = ""
     init_image: str = ""
     init_mask: str = ""
     segments: str = ""
@@ -75,8 +77,8 @@ class GenerateParams:
         for key in ("depth", "out_dir"):
             if not isinstance(values.get(key), str) or not values[key]:
                 raise BadInput(f"generate request without {key!r}")
-        for key in ("mask", "prompt", "negative_prompt", "generator", "device", "model_dir", "init_image", "init_mask",
-                    "segments"):
+        for key in ("mask", "prompt", "negative_prompt", "generator", "device", "model_dir", "controlnet_dir",
+                    "init_image", "init_mask", "segments"):
             if not isinstance(values.get(key, ""), str):
                 raise BadInput(f"{key} must be a string, got {values[key]!r}")
         seed = values.get("seed", 0)

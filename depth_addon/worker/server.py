@@ -64,7 +64,7 @@ from .protocol import Progress as ProgressEvent
 #: Modules that exist only inside Blender; the worker must never load them.
 BLENDER_MODULES = ("bpy", "bmesh", "mathutils", "gpu", "gpu_extras", "bl_math", "idprop", "addon_utils", "bl_ui")
 #: Optional ``generate`` keywords passed only to generators whose signature accepts them.
-OPTIONAL_KWARGS = ("negative_prompt", "steps", "strength", "device", "model_dir")
+OPTIONAL_KWARGS = ("negative_prompt", "steps", "strength", "device", "model_dir", "controlnet_dir")
 
 
 def block_blender_modules() -> None:
