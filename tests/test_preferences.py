@@ -58,13 +58,14 @@ def test_round_trip_through_blender(addon, prefs) -> None:
 
 
 def test_preferences_reach_the_worker(addon, prefs) -> None:
-    """Worker Python, device and model folder go into the worker configuration; empty Python means Blender's."""
+    """Worker Python and device go into the worker configuration (the weights folders go with each request:
+    ``test_ui.py``); empty Python means Blender's."""
     p = addon.depth_addon.app.setup
     assert p.worker_config().python == ""
     prefs.device, prefs.worker_python, prefs.model_dir = "mps", "/opt/py/bin/python3", "/models"
     config = p.worker_config()
     assert config.python == "/opt/py/bin/python3" and config.executable() == "/opt/py/bin/python3"
-    assert config.env == {"DEPTH_ADDON_DEVICE": "mps", "DEPTH_ADDON_MODELS": "/models"}
+    assert config.env == {"DEPTH_ADDON_DEVICE": "mps"}
     assert config.command()[:2] == ["/opt/py/bin/python3", "-I"]
 
 

@@ -57,9 +57,7 @@ def worker_config(context: bpy.types.Context | None = None) -> WorkerConfig:
     site = site_packages_dir()
     paths = (site,) if os.path.isdir(site) else ()
     python = bpy.path.abspath(prefs.worker_python) if prefs is not None and prefs.worker_python else ""
-    env = {"DEPTH_ADDON_DEVICE": prefs.device if prefs is not None else "auto"}
-    if prefs is not None and prefs.model_dir:
-        env["DEPTH_ADDON_MODELS"] = bpy.path.abspath(prefs.model_dir)
+    env = {"DEPTH_ADDON_DEVICE": prefs.device if prefs is not None else "auto"}  # weights folders go with each request
     return WorkerConfig(python=python, paths=paths, env=env)
 
 
