@@ -391,3 +391,23 @@ def test_the_live_preview_stays_on_while_another_scene_has_it(addon, monkeypatch
     assert calls[-1] is True  # the first scene still previews
     first.depth_addon.live_preview = False
     assert calls[-1] is False
+
+
+def test_undo_and_redo_of_the_live_preview_switch_run_the_preview_as_shown(addon, monkeypatch):
+    """Ctrl+Z of switching the live preview off shows it on again: the preview runs again too (undo restores the
+    setting without its update, which left the checkbox on and the preview stopped), and redo stops it again."""
+    preview = __import__("sys").modules[addon.__name__ + ".depth_addon.blender.depth.preview"]  # the add-on's copy
+    monkeypatch.setattr(preview, "set_enabled", lambda on: calls.append(on))
+    calls: list[bool] = []
+    build()
+    settings = bpy.context.scene.depth_addon
+    settings.live_preview = True
+    bpy.ops.ed.undo_push(message="Live Preview on")
+    settings.live_preview = False
+    bpy.ops.ed.undo_push(message="Live Preview off")
+    _undo()
+    assert bpy.context.scene.depth_addon.live_preview and calls[-1] is True
+    area = next(a for a in bpy.context.screen.areas if a.type == "VIEW_3D")
+    with bpy.context.temp_override(window=bpy.context.window, area=area):
+        assert bpy.ops.ed.redo() == {"FINISHED"}
+    assert not bpy.context.scene.depth_addon.live_preview and calls[-1] is False

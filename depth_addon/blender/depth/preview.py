@@ -180,19 +180,26 @@ def _on_update(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
 @persistent
 @blender_callback
 def _on_load(*_args) -> None:
-    """After a file loads, run the live preview if one of its scenes has it switched on."""
+    """After a file loads, or an undo or redo brings back other settings, run the live preview exactly while one
+    of the scenes has it switched on (undo restores the setting without calling its update)."""
     set_enabled(any(getattr(s, "depth_addon", None) and s.depth_addon.live_preview for s in bpy.data.scenes))
 
 
+#: When the stored settings change without their update callbacks: a file loaded, an undo, a redo.
+_RESTORES = ("load_post", "undo_post", "redo_post")
+
+
 def watch_files(on: bool) -> None:
-    """Add or remove the ``load_post`` handler that restores the live preview of loaded files.
+    """Add or remove the handlers that make the live preview follow settings restored by a file load, an undo or a
+    redo.
 
     :param on: Add when True.
     """
-    if on:
-        hooks.add_handler(bpy.app.handlers.load_post, _on_load)
-    else:
-        hooks.remove_handler(bpy.app.handlers.load_post, _on_load)
+    for name in _RESTORES:
+        if on:
+            hooks.add_handler(getattr(bpy.app.handlers, name), _on_load)
+        else:
+            hooks.remove_handler(getattr(bpy.app.handlers, name), _on_load)
 
 
 def enabled() -> bool:
