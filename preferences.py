@@ -58,11 +58,13 @@ class DepthAddonPreferences(bpy.types.AddonPreferences):
         name="Depth Estimator", subtype="DIR_PATH",
         description="Folder with config.json and model.safetensors of a depth estimator (Depth Anything V2 or DPT) "
                     "for Import Photo as Mesh; empty uses ~/depth_addon_models/Depth-Anything-V2-Small-hf")
-    device: bpy.props.EnumProperty(name="Device", items=_DEVICE_ITEMS, default="auto")
+    device: bpy.props.EnumProperty(name="Device", items=_DEVICE_ITEMS, default="auto",
+                                   description="Where the worker runs learned backends and the depth estimator")
     worker_python: bpy.props.StringProperty(
         name="Worker Python", subtype="FILE_PATH",
         description="Python executable that runs generation; empty uses Blender's own Python")
-    torch_build: bpy.props.EnumProperty(name="PyTorch Build", items=_INSTALL_ITEMS, default="auto")
+    torch_build: bpy.props.EnumProperty(name="PyTorch Build", items=_INSTALL_ITEMS, default="auto",
+                                        description="Which PyTorch build Install PyTorch downloads")
     wheel_dir: bpy.props.StringProperty(
         name="Local Wheels", subtype="DIR_PATH",
         description="Install PyTorch from this folder of wheel files instead of downloading (no network needed)")

@@ -80,13 +80,16 @@ _COMPOSITOR = compat.detached_callback(__name__, "_compositor_update")
 class DepthAddonSettings(bpy.types.PropertyGroup):
     """Per-scene settings of the Depth sidebar."""
 
-    engine: bpy.props.EnumProperty(name="Engine", items=_ENGINE_ITEMS, default="auto", update=_REFRESH)
-    mapping: bpy.props.EnumProperty(name="Mapping", items=_MAPPING_ITEMS, default="inverse", update=_REFRESH)
+    engine: bpy.props.EnumProperty(name="Engine", items=_ENGINE_ITEMS, default="auto", update=_REFRESH,
+                                    description="How depth is rendered (Auto: the fastest path that works here)")
+    mapping: bpy.props.EnumProperty(name="Mapping", items=_MAPPING_ITEMS, default="inverse", update=_REFRESH,
+                                     description="How distances become the grey values a model gets")
     radial: bpy.props.BoolProperty(name="Radial", description="Distance along the ray instead of camera Z",
                                    update=_REFRESH)
     invert: bpy.props.BoolProperty(name="Invert", description="Flip the mapped values (near dark instead of bright)",
                                    update=_REFRESH)
-    range_mode: bpy.props.EnumProperty(name="Range", items=_RANGE_ITEMS, default="percentile", update=_REFRESH)
+    range_mode: bpy.props.EnumProperty(name="Range", items=_RANGE_ITEMS, default="percentile", update=_REFRESH,
+                                        description="How each render fits Near/Far while the range is not locked")
     lock_range: bpy.props.BoolProperty(
         name="Lock Range", description="Use Near/Far below for every view and frame instead of fitting each render",
         update=_REFRESH,
@@ -101,7 +104,7 @@ class DepthAddonSettings(bpy.types.PropertyGroup):
     )
     bits: bpy.props.EnumProperty(
         name="PNG Bits", items=[("16", "16-bit", "65536 grey levels"), ("8", "8-bit", "256 grey levels")],
-        default="16", update=_REFRESH
+        default="16", update=_REFRESH, description="Grey levels of the depth PNG and of the Depth Map image"
     )
     live_preview: bpy.props.BoolProperty(
         name="Live Preview", description="Keep the \"Depth Preview\" image up to date with the active camera",
@@ -109,7 +112,7 @@ class DepthAddonSettings(bpy.types.PropertyGroup):
     )
     preview_size: bpy.props.IntProperty(
         name="Preview Size", description="Long side of the live preview in pixels", default=512, min=64, max=2048,
-        update=_REFRESH,
+        subtype="PIXEL", update=_REFRESH,
     )
     output_dir: bpy.props.StringProperty(
         name="Output", description="Folder for depth maps and generated images", subtype="DIR_PATH", default="//depth/",
@@ -117,8 +120,12 @@ class DepthAddonSettings(bpy.types.PropertyGroup):
     )
     prompt: bpy.props.StringProperty(name="Prompt", description="What the generator should paint", default="")
     seed: bpy.props.IntProperty(name="Seed", description="Same seed, same image", default=0, min=0)
-    generator: bpy.props.StringProperty(name="Generator", description="Generator name", default="")
-    comp_focus: bpy.props.EnumProperty(name="Focus", items=_COMP_FOCUS_ITEMS, default="CAMERA", update=_COMPOSITOR)
+    generator: bpy.props.StringProperty(
+        name="Generator", default="",
+        description="Name of the backend that paints the images; empty uses the Default Backend of the add-on's "
+                    "preferences")
+    comp_focus: bpy.props.EnumProperty(name="Focus", items=_COMP_FOCUS_ITEMS, default="CAMERA", update=_COMPOSITOR,
+                                        description="Where our compositor's depth of field is sharp")
     comp_focus_distance: bpy.props.FloatProperty(
         name="Focus Distance", description="Distance in focus for our compositor's depth of field",
         default=10.0, min=0.001, soft_max=1000.0, subtype="DISTANCE", unit="LENGTH", update=_COMPOSITOR)

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The settings an artist edits in the Depth tabs and the preferences: each has a tooltip, and lengths and pixel
+counts show their unit.
+
+The settings are found by drawing every panel and the preferences page (``ui_harness``), so a setting added to
+a panel later is checked too.
+"""
+
+from __future__ import annotations
+
+import bpy
+from analytic import build
+from ui_harness import draw
+
+
+def _drawn_settings(addon, prefs) -> dict[str, bpy.types.Property]:
+    """``Type.name`` → RNA property of every setting the panels and the preferences page draw (a scene with a
+    selected mesh, a backend that uses every generation option)."""
+    scene = build()
+    box = bpy.data.objects["Box"]
+    box.select_set(True)
+    scene.depth_addon.generator = "diffusers"
+    data = {type(d).__name__: d for d in (scene.depth_addon, scene.depth_addon_generate, box, prefs)}
+    drawn: list[str] = []
+    for cls in addon.panels.classes:
+        if issubclass(cls, bpy.types.Panel):
+            drawn += draw(cls.draw, cls.bl_space_type).props
+    drawn += draw(lambda host, context: addon.preferences.draw_preferences(prefs, host.layout, context)).props
+    found = {}
+    for entry in drawn:
+        owner, _, name = entry.partition(".")
+        found[entry] = data[owner].bl_rna.properties[name]
+    return found
+
+
+def test_every_setting_has_a_tooltip(addon, prefs) -> None:
+    """Hovering any setting of the Depth tabs or the preferences says what it does (a choice's tooltip showed only
+    the chosen item, and Device and PyTorch Build had none)."""
+    settings = _drawn_settings(addon, prefs)
+    assert {"DepthAddonSettings.engine", "DepthAddonGenerateSettings.steps", "Object.depth_addon_prompt",
+            "DepthAddonPreferences.device", "DepthAddonPreferences.torch_build"} <= set(settings)
+    missing = sorted(name for name, prop in settings.items() if len(prop.description.strip()) < 12)
+    assert not missing, f"settings without a tooltip: {missing}"
+
+
+def test_lengths_and_pixel_counts_show_their_unit(addon, prefs) -> None:
+    """Distances show the scene's length unit and sizes in pixels show px."""
+    settings = _drawn_settings(addon, prefs)
+    for name in ("DepthAddonSettings.near", "DepthAddonSettings.far", "DepthAddonSettings.comp_focus_distance"):
+        assert settings[name].unit == "LENGTH", name
+    assert settings["DepthAddonSettings.preview_size"].subtype == "PIXEL"
