@@ -23,6 +23,9 @@ from . import ids
 from .depth_ops import camera_poll
 from .follow import FollowJobs, redraw
 
+#: Why Generate & Project cannot run: it projects onto the selected meshes only, and none is.
+NO_SELECTED_MESH = "Selected Only is on, but no mesh is selected"
+
 
 def describe_texture(result) -> str:
     """The report line of a texture job: the image, which material each object got (:func:`assignment_summary`),
@@ -71,7 +74,13 @@ class DEPTH_OT_generate(FollowJobs, bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return camera_poll(cls, context) and backend_poll(cls, setup.generator_name(context))
+        if not (camera_poll(cls, context) and backend_poll(cls, setup.generator_name(context))):
+            return False
+        if context.scene.depth_addon_generate.only_selected and not any(
+                o.type == "MESH" for o in context.selected_objects):
+            cls.poll_message_set(NO_SELECTED_MESH)
+            return False
+        return True
 
     def make_jobs(self, context: bpy.types.Context) -> list[Job]:
         """One job per camera and variation (depth rendered now), each a
@@ -84,7 +93,7 @@ class DEPTH_OT_generate(FollowJobs, bpy.types.Operator):
         if extra.only_selected:
             objects = tuple(o.name for o in context.selected_objects if o.type == "MESH")
             if not objects:
-                raise BadInput("Selected Only is on, but no mesh is selected")
+                raise BadInput(NO_SELECTED_MESH)
         jobs = []
         for cam in cameras:
             for i in range(extra.variations):

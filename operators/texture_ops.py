@@ -45,18 +45,37 @@ def _describe_multiview(result) -> str:
             + assignment_summary(result.decisions))
 
 
+def selection_problem(context: bpy.types.Context) -> str | None:
+    """Why the selection cannot be textured, or None: objects other than cameras and lights are selected but no
+    mesh (texturing every mesh instead would not be what was asked).
+
+    :param context: The context (its selected objects).
+    """
+    chosen = [o for o in context.selected_objects if o.type not in ("CAMERA", "LIGHT")]
+    if not chosen or any(o.type == "MESH" for o in chosen):
+        return None
+    names = ", ".join(f"{o.name!r} ({o.type.lower()})" for o in chosen[:3])
+    return f"{names}: only meshes can be textured; select meshes, or nothing for every visible mesh"
+
+
 def _selected_meshes(context: bpy.types.Context):
     """The selected meshes; None (every visible mesh) when nothing but cameras and lights is selected.
 
-    :raises BadInput: When other objects are selected but no mesh: they cannot be textured, and texturing every
-        mesh instead would not be what was asked.
+    :raises BadInput: With :func:`selection_problem`.
     """
-    chosen = [o for o in context.selected_objects if o.type not in ("CAMERA", "LIGHT")]
-    meshes = [o for o in chosen if o.type == "MESH"]
-    if chosen and not meshes:
-        names = ", ".join(f"{o.name!r} ({o.type.lower()})" for o in chosen[:3])
-        raise BadInput(f"{names}: only meshes can be textured; select meshes, or nothing for every visible mesh")
-    return meshes or None
+    problem = selection_problem(context)
+    if problem:
+        raise BadInput(problem)
+    return [o for o in context.selected_objects if o.type == "MESH"] or None
+
+
+def selection_poll(cls, context: bpy.types.Context) -> bool:
+    """Shared poll of the operators that texture the selected meshes: :func:`selection_problem` is the message."""
+    problem = selection_problem(context)
+    if problem:
+        cls.poll_message_set(problem[0].upper() + problem[1:])
+        return False
+    return True
 
 
 class DEPTH_OT_project_image(bpy.types.Operator):
@@ -82,7 +101,7 @@ class DEPTH_OT_project_image(bpy.types.Operator):
         if not bpy.data.images:
             cls.poll_message_set("There is no image to project")
             return False
-        return True
+        return selection_poll(cls, context)
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         try:
@@ -129,7 +148,7 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
         if context.scene is None:
             cls.poll_message_set("No scene to texture")
             return False
-        return backend_poll(cls, setup.generator_name(context))
+        return selection_poll(cls, context) and backend_poll(cls, setup.generator_name(context))
 
     def _coverage(self, context: bpy.types.Context) -> set[str]:
         settings = context.scene.depth_addon
