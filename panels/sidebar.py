@@ -5,8 +5,6 @@ Drawing only: every action is an operator, named by its ``bl_idname`` constant (
 a section whose operators are not registered says so instead of failing.
 """
 
-import textwrap
-
 import bpy
 
 from ..depth_addon.app.depth import shown_image
@@ -14,7 +12,7 @@ from ..depth_addon.app.scene_prompts import ASSIGNMENT
 from ..depth_addon.app.setup import depth_model_problem, generator_name
 from ..depth_addon.app.writeback import compositor_active
 from ..operators import ids
-from .status import draw_dependencies
+from .status import draw_dependencies, draw_wrapped
 
 #: The Texture panel's boxes below "Single view": title, operator, icon.
 TEXTURE_SECTIONS = (("Multi-view", ids.TEXTURE_MULTIVIEW, "OUTLINER_OB_CAMERA"),
@@ -126,10 +124,7 @@ class VIEW3D_PT_depth_import(DepthSidebar, bpy.types.Panel):
             layout.operator(ids.IMPORT_PHOTO_AS_MESH, icon="IMAGE_DATA")
             problem = depth_model_problem(context)
             if problem:  # what to download and where to put it, wrapped to the panel's width
-                col = layout.column(align=True)
-                col.scale_y = 0.8
-                for k, line in enumerate(textwrap.wrap(f"{problem}; or set Preferences › Depth Estimator", 40)):
-                    col.label(text=line, icon="INFO" if k == 0 else "BLANK1")
+                draw_wrapped(layout, f"{problem}; or set Preferences › Depth Estimator")
 
 
 class VIEW3D_PT_depth_generate(DepthSidebar, bpy.types.Panel):

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The status line shared by the 3D View and Image Editor: missing dependencies, job progress, preview."""
 
+import textwrap
+
 import bpy
 
 from ..depth_addon.app.jobs import QUEUE
@@ -29,6 +31,21 @@ def draw_dependencies(layout: bpy.types.UILayout, backend: str) -> bool:
         if "Preferences" in missing or "Model Folder" in missing:
             col.operator("preferences.addon_show", text="Open Preferences", icon="PREFERENCES").module = ADDON_ID
     return True
+
+
+def draw_wrapped(layout: bpy.types.UILayout, text: str, icon: str = "INFO", width: int = 40) -> None:
+    """``text`` in lines that fit the sidebar's default width (a label longer than that is cut off), the icon on
+    the first.
+
+    :param layout: Where to draw.
+    :param text: The text.
+    :param icon: Icon of the first line.
+    :param width: Characters per line.
+    """
+    col = layout.column(align=True)
+    col.scale_y = 0.8
+    for k, line in enumerate(textwrap.wrap(text, width)):
+        col.label(text=line, icon=icon if k == 0 else "BLANK1")
 
 
 def _image_icon(image: bpy.types.Image | None) -> int:
@@ -61,7 +78,11 @@ def draw_job_status(layout: bpy.types.UILayout, context: bpy.types.Context, prev
     else:
         last = QUEUE.history[0] if QUEUE.history else None
         icon = {"done": "CHECKMARK", "error": "ERROR", "cancelled": "CANCEL"}.get(last.state if last else "", "INFO")
-        col.label(text=text, icon=icon)
+        if last is not None and last.state == "error":  # which job, then why, all of it
+            col.label(text=f"Failed: {last.label}", icon=icon)
+            draw_wrapped(col, last.error, "BLANK1")
+        else:
+            col.label(text=text, icon=icon)
         if QUEUE.worker_alive:
             col.operator(ids.RELEASE_MODEL, icon="TRASH")
     image = bpy.data.images.get(QUEUE.preview) if preview and QUEUE.preview else None
