@@ -40,7 +40,8 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     engine: bpy.props.EnumProperty(
-        name="Engine", items=[(e, e.title(), f"Render depth with the {e} path") for e in depth.ENGINES], default="auto"
+        name="Engine", items=[(e, e.title(), f"Render depth with the {e} path") for e in depth.ENGINES], default="auto",
+        description="How depth is rendered (Auto: the fastest path that works here)"
     )
     write_files: bpy.props.BoolProperty(name="Write Files", description="Write depth.exr and depth.png", default=True)
 

@@ -44,13 +44,18 @@ class DEPTH_OT_import_photo_as_mesh(FollowJobs, bpy.types.Operator, ImportHelper
     model_dir: bpy.props.StringProperty(name="Model Folder", subtype="DIR_PATH",
                                         description="Folder with config.json and .safetensors (empty: the one set in "
                                                     "the preferences, else the default)")
-    align: bpy.props.EnumProperty(name="Align", items=_ALIGN, default="none")
+    align: bpy.props.EnumProperty(name="Align", items=_ALIGN, default="none",
+                                  description="How the estimated depth is scaled to metres")
     known: bpy.props.StringProperty(name="Known Points",
                                     description="'row col metres' triples separated by ';' (Known Points)")
-    focal_px: bpy.props.FloatProperty(name="Focal Length (px)", default=0.0, min=0.0)
-    height: bpy.props.FloatProperty(name="Camera Height", default=1.5, min=0.0, unit="LENGTH")
-    near: bpy.props.FloatProperty(name="Near", default=1.0, min=0.001, unit="LENGTH")
-    far: bpy.props.FloatProperty(name="Far", default=10.0, min=0.002, unit="LENGTH")
+    focal_px: bpy.props.FloatProperty(name="Focal Length (px)", default=0.0, min=0.0,
+                                      description="Ground Plane: the photo's focal length in pixels (0: not known)")
+    height: bpy.props.FloatProperty(name="Camera Height", default=1.5, min=0.0, unit="LENGTH",
+                                    description="Ground Plane: height of the camera above the ground")
+    near: bpy.props.FloatProperty(name="Near", default=1.0, min=0.001, unit="LENGTH",
+                                  description="Align None: nearest distance a relative estimate is spread from")
+    far: bpy.props.FloatProperty(name="Far", default=10.0, min=0.002, unit="LENGTH",
+                                 description="Align None: farthest distance a relative estimate is spread to")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

@@ -76,7 +76,8 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
                                            description="What to do when the colour image's size differs")
     channel: bpy.props.StringProperty(name="Channel", description="EXR channel, R/G/B/A, NPZ array or NPY index "
                                       "(empty: automatic)")
-    values: bpy.props.EnumProperty(name="Values", items=_VALUES, default="depth")
+    values: bpy.props.EnumProperty(name="Values", items=_VALUES, default="depth",
+                                   description="What the numbers in the file are")
     scale: bpy.props.FloatProperty(name="Scale", default=1.0, description="Factor on the raw values")
     shift: bpy.props.FloatProperty(name="Shift", default=0.0, description="Offset after the scale")
     use_affine: bpy.props.BoolProperty(name="Given Scale/Shift", default=False,
@@ -85,58 +86,79 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
                                              description="Divide 8/16-bit values by their maximum first")
     known: bpy.props.StringProperty(name="Known Points", description="Inverse depth: fit scale and shift to "
                                     "known distances, 'row col metres' separated by ';' (pixel indices, row 0 = top)")
-    near: bpy.props.FloatProperty(name="Near", default=1.0, min=1e-4, unit="LENGTH")
-    far: bpy.props.FloatProperty(name="Far", default=10.0, min=1e-3, unit="LENGTH")
+    near: bpy.props.FloatProperty(name="Near", default=1.0, min=1e-4, unit="LENGTH",
+                                  description="Inverse depth: distance of the nearest pixel")
+    far: bpy.props.FloatProperty(name="Far", default=10.0, min=1e-3, unit="LENGTH",
+                                 description="Inverse depth: distance of the farthest pixel")
     baseline: bpy.props.FloatProperty(name="Baseline", default=0.0, min=0.0, unit="LENGTH",
                                       description="Stereo baseline (0: not set)")
     doffs: bpy.props.FloatProperty(name="doffs", default=0.0, description="Principal-point x-offset (px)")
 
-    camera: bpy.props.EnumProperty(name="Camera", items=_CAMERA, default="FOV")
+    camera: bpy.props.EnumProperty(name="Camera", items=_CAMERA, default="FOV",
+                                   description="How the camera that saw the depth is described")
     from_file: bpy.props.BoolProperty(
         name="As Recorded", default=True,
         description="Depth files this add-on wrote record their camera and, in a PNG, the mapping of its values: "
                     "use them instead of the settings below (other files are read with the settings)")
-    fov: bpy.props.FloatProperty(name="Field of View", default=DEFAULT_FOV_DEG, min=1.0, max=170.0)
-    focal_mm: bpy.props.FloatProperty(name="Focal Length", default=50.0, min=1.0, subtype="DISTANCE_CAMERA")
-    sensor_mm: bpy.props.FloatProperty(name="Sensor", default=36.0, min=1.0, subtype="DISTANCE_CAMERA")
+    fov: bpy.props.FloatProperty(name="Field of View", default=DEFAULT_FOV_DEG, min=1.0, max=170.0,
+                                description="Horizontal field of view in degrees")
+    focal_mm: bpy.props.FloatProperty(name="Focal Length", default=50.0, min=1.0, subtype="DISTANCE_CAMERA",
+                                     description="Focal length of the lens in millimetres")
+    sensor_mm: bpy.props.FloatProperty(name="Sensor", default=36.0, min=1.0, subtype="DISTANCE_CAMERA",
+                                      description="Sensor width in millimetres")
     fx: bpy.props.FloatProperty(name="fx", default=0.0, min=0.0,
                                 description="Focal length in pixels (required; stereo disparity needs it)")
     fy: bpy.props.FloatProperty(name="fy", default=0.0, min=0.0, description="0: same as fx")
     ortho_width: bpy.props.FloatProperty(name="Width", default=10.0, min=1e-4, unit="LENGTH",
                                          description="Width of the orthographic view")
-    use_principal: bpy.props.BoolProperty(name="Principal Point", default=False)
-    cx: bpy.props.FloatProperty(name="cx", default=0.0)
-    cy: bpy.props.FloatProperty(name="cy", default=0.0)
+    use_principal: bpy.props.BoolProperty(name="Principal Point", default=False,
+                                          description="Give the principal point instead of the image centre")
+    cx: bpy.props.FloatProperty(name="cx", default=0.0, description="Principal point in pixels from the left edge")
+    cy: bpy.props.FloatProperty(name="cy", default=0.0, description="Principal point in pixels from the top edge")
 
-    mode: bpy.props.EnumProperty(name="Mode", default="reconstruct", items=[
+    mode: bpy.props.EnumProperty(name="Mode", default="reconstruct", description="What the depth becomes", items=[
         ("reconstruct", "Reconstruct", "Perspective unprojection into one mesh"),
         ("displace", "Displace", "Relief: a plane moved by the depth (Displace modifier or material displacement)")])
-    displace_method: bpy.props.EnumProperty(name="Method", default="modifier", items=[
+    displace_method: bpy.props.EnumProperty(name="Method", default="modifier", description="How the plane is moved",
+                                            items=[
         ("modifier", "Modifier", "Displace modifier on a plane with a vertex per pixel: exact, shown everywhere"),
         ("material", "Material", "Material displacement on a coarse plane with a Subdivision modifier "
                                  "(adaptive where available): light, full detail at render time")])
     use_normalise_range: bpy.props.BoolProperty(name="Normalise Range", default=False,
                                                 description="Map the valid depth linearly onto Near–Far")
-    range_near: bpy.props.FloatProperty(name="Near", default=1.0, min=1e-4, unit="LENGTH")
-    range_far: bpy.props.FloatProperty(name="Far", default=10.0, min=1e-3, unit="LENGTH")
-    use_clip: bpy.props.BoolProperty(name="Clip Outliers", default=False)
-    clip_low: bpy.props.FloatProperty(name="Low %", default=1.0, min=0.0, max=100.0)
-    clip_high: bpy.props.FloatProperty(name="High %", default=99.0, min=0.0, max=100.0)
+    range_near: bpy.props.FloatProperty(name="Near", default=1.0, min=1e-4, unit="LENGTH",
+                                        description="Where the nearest valid depth goes")
+    range_far: bpy.props.FloatProperty(name="Far", default=10.0, min=1e-3, unit="LENGTH",
+                                       description="Where the farthest valid depth goes")
+    use_clip: bpy.props.BoolProperty(name="Clip Outliers", default=False,
+                                     description="Clamp depth to percentiles (flying pixels, sensor spikes)")
+    clip_low: bpy.props.FloatProperty(name="Low %", default=1.0, min=0.0, max=100.0,
+                                      description="Depth below this percentile is raised to it")
+    clip_high: bpy.props.FloatProperty(name="High %", default=99.0, min=0.0, max=100.0,
+                                       description="Depth above this percentile is lowered to it")
     fill_holes: bpy.props.BoolProperty(name="Fill Holes", default=False,
                                        description="Inpaint invalid pixels (the background a file marks as seeing "
                                                    "nothing stays empty)")
     max_hole: bpy.props.IntProperty(name="Largest Hole", default=0, min=0, description="Pixels; 0: all")
-    denoise: bpy.props.EnumProperty(name="Denoise", default="none", items=[
+    denoise: bpy.props.EnumProperty(name="Denoise", default="none", description="Smooth the depth before the mesh is "
+                                    "made", items=[
         ("none", "None", ""), ("bilateral", "Bilateral", "Edge-preserving"),
         ("guided", "Guided", "Guided by the colour image")])
-    denoise_sigma: bpy.props.FloatProperty(name="Strength", default=0.03, min=1e-4)
-    denoise_radius: bpy.props.IntProperty(name="Radius", default=3, min=1, max=64, description="Pixels")
-    downsample: bpy.props.IntProperty(name="Downsample", default=1, min=1, max=64)
-    use_tear: bpy.props.BoolProperty(name="Tear at Jumps", default=True)
-    tear_ratio: bpy.props.FloatProperty(name="Ratio", default=1.1, min=1.001)
-    shading: bpy.props.EnumProperty(name="Shading", default="PRINCIPLED", items=[
+    denoise_sigma: bpy.props.FloatProperty(name="Strength", default=0.03, min=1e-4,
+                                           description="Depth steps smaller than this part of the depth are smoothed "
+                                                       "away, larger ones kept as edges")
+    denoise_radius: bpy.props.IntProperty(name="Radius", default=3, min=1, max=64, subtype="PIXEL",
+                                          description="Pixels around each pixel that are smoothed together")
+    downsample: bpy.props.IntProperty(name="Downsample", default=1, min=1, max=64,
+                                      description="Pixels per vertex along each side (1: a vertex per pixel)")
+    use_tear: bpy.props.BoolProperty(name="Tear at Jumps", default=True,
+                                     description="Leave out faces across depth jumps instead of stretching them")
+    tear_ratio: bpy.props.FloatProperty(name="Ratio", default=1.1, min=1.001,
+                                        description="Largest depth ratio across a face that is kept")
+    shading: bpy.props.EnumProperty(name="Shading", default="PRINCIPLED", description="The mesh's material", items=[
         ("PRINCIPLED", "Principled", ""), ("EMISSION", "Shadeless", "Emission: the photo's colours exactly")])
-    set_camera: bpy.props.BoolProperty(name="Make Active Camera", default=True)
+    set_camera: bpy.props.BoolProperty(name="Make Active Camera", default=True,
+                                       description="Render the scene through the imported camera")
     set_resolution: bpy.props.BoolProperty(name="Set Resolution", default=True,
                                            description="Set the render size so the camera frames the image")
     pack: bpy.props.BoolProperty(name="Pack Images", default=True, description="Keep the images in the .blend")

@@ -92,7 +92,8 @@ class DEPTH_OT_project_image(bpy.types.Operator):
                                       default=True)
     follow: bpy.props.BoolProperty(name="Follow Objects", description="Bake into UV maps so the texture moves "
                                    "with the objects", default=False)
-    bake_size: bpy.props.EnumProperty(name="Bake Size", items=_SIZES, default="1024")
+    bake_size: bpy.props.EnumProperty(name="Bake Size", items=_SIZES, default="1024",
+                                      description="Texels per side of each baked texture (Follow Objects)")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -123,14 +124,17 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
     bl_label = "Texture from Views"
     bl_options = {"REGISTER", "UNDO"}
 
-    placement: bpy.props.EnumProperty(name="Views", items=_PLACEMENTS, default="ORBIT")
+    placement: bpy.props.EnumProperty(name="Views", items=_PLACEMENTS, default="ORBIT",
+                                      description="Where the views are placed around the objects")
     views: bpy.props.IntProperty(name="Count", description="Number of placed views", default=4, min=1, max=32)
-    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_AUTO_SIZES, default="AUTO")
+    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_AUTO_SIZES, default="AUTO",
+                                      description="Texels per side of each object's texture")
     view_size: bpy.props.IntProperty(name="View Size", description="Pixels on the longer side of each view",
                                      default=512, min=64, max=2048)
     conditioning: bpy.props.BoolProperty(name="Condition on Earlier Views", default=True,
                                          description="Keep what earlier views painted well (keep/refine/generate)")
-    shading: bpy.props.EnumProperty(name="Shading", items=_MV_SHADINGS, default="EMISSION")
+    shading: bpy.props.EnumProperty(name="Shading", items=_MV_SHADINGS, default="EMISSION",
+                                    description="How the objects show their new textures")
     maps: bpy.props.BoolProperty(name="Material Maps", default=False,
                                  description="Also bake albedo, roughness, metallic, normal and height maps "
                                  "(always on for Relightable shading)")
@@ -198,8 +202,10 @@ class DEPTH_OT_bake_textures(bpy.types.Operator):
     bl_label = "Bake Projection"
     bl_options = {"REGISTER", "UNDO"}
 
-    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_SIZES, default="1024")
-    shading: bpy.props.EnumProperty(name="Shading", items=_BAKE_SHADINGS, default="AUTO")
+    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_SIZES, default="1024",
+                                      description="Texels per side of each baked texture")
+    shading: bpy.props.EnumProperty(name="Shading", items=_BAKE_SHADINGS, default="AUTO",
+                                    description="How the objects show their baked textures")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -237,16 +243,20 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
     bl_label = "Set Up Compositor"
     bl_options = {"REGISTER", "UNDO"}
 
-    opacity: bpy.props.FloatProperty(name="Opacity", min=0.0, max=1.0, default=0.5, subtype="FACTOR")
+    opacity: bpy.props.FloatProperty(name="Opacity", min=0.0, max=1.0, default=0.5, subtype="FACTOR",
+                                     description="How much of the generated image covers the render")
     blend: bpy.props.EnumProperty(name="Blend", items=[(m, m.replace("_", " ").title(), "") for m in
-                                                       writeback.BLEND_MODES], default="MIX")
-    use_dof: bpy.props.BoolProperty(name="Depth of Field", default=True)
-    focus: bpy.props.EnumProperty(name="Focus", default="SETTINGS", options={"SKIP_SAVE"}, items=[
+                                                       writeback.BLEND_MODES], default="MIX",
+                                  description="How the generated image is mixed over the render")
+    use_dof: bpy.props.BoolProperty(name="Depth of Field", default=True,
+                                    description="Blur the composite by its distance from the focus")
+    focus: bpy.props.EnumProperty(name="Focus", default="SETTINGS", options={"SKIP_SAVE"},
+                                  description="Where the depth of field is sharp", items=[
         ("SETTINGS", "Sidebar", "The sidebar's focus: the camera's own or its Focus Distance"),
         ("PIXEL", "Pixel", "The depth at a pixel of the camera view"),
         ("OBJECT", "Object", "The distance to the active object")])  # one button's choice, not the next one's
     focus_x: bpy.props.FloatProperty(name="Focus X", min=0.0, max=1.0, default=0.5, subtype="FACTOR",
-                                     options={"SKIP_SAVE"})
+                                     options={"SKIP_SAVE"}, description="From the left of the frame")
     focus_y: bpy.props.FloatProperty(name="Focus Y", min=0.0, max=1.0, default=0.5, subtype="FACTOR",
                                      options={"SKIP_SAVE"}, description="From the top of the frame")
     fog_density: bpy.props.FloatProperty(name="Fog Density", min=0.0, max=10.0, default=0.0, precision=3,
@@ -254,9 +264,11 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
                                                      "(0: no fog)")
     fog_start: bpy.props.FloatProperty(name="Fog Start", min=0.0, default=0.0, unit="LENGTH",
                                        description="Distance from the camera where the fog begins")
-    relight: bpy.props.FloatProperty(name="Relight", min=0.0, max=1.0, default=0.0, subtype="FACTOR")
+    relight: bpy.props.FloatProperty(name="Relight", min=0.0, max=1.0, default=0.0, subtype="FACTOR",
+                                     description="How strongly the generated image is lit again from Light Direction")
     light_direction: bpy.props.FloatVectorProperty(name="Light Direction", size=3, default=(0.3, -0.5, 0.8),
-                                                   subtype="DIRECTION")
+                                                   subtype="DIRECTION",
+                                                   description="Towards the relighting light, in the camera's view")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
