@@ -119,3 +119,22 @@ def test_cli_loading_draws_no_progress_bar_on_stderr(models, tmp_path, monkeypat
     err = capfd.readouterr().err
     assert "Loading" not in err and "it/s]" not in err, err
     assert diffusers.utils.logging.is_progress_bar_enabled() and transformers.utils.logging.is_progress_bar_enabled()
+
+
+def test_a_fresh_run_writes_nothing_to_stderr(models, tmp_path) -> None:
+    """A whole ``generate`` run with the diffusers backend, in a fresh process as a pipeline TD starts it, leaves
+    stderr empty: no progress bars and no warnings of the libraries it loads (transformers warned once per process
+    that its image processors want torchvision), so an error would be the one line there."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    np.save(tmp_path / "depth.npy", np.full((16, 24), 3.0, np.float32))
+    env = {**os.environ, "DEPTH_ADDON_DIFFUSERS": json.dumps({"model": str(models["full"]), "steps": 1})}
+    root = Path(__file__).resolve().parents[1]
+    command = [sys.executable, str(root / "scripts" / "depth_cli.py"), "generate", str(tmp_path / "depth.npy"),
+               "--out", str(tmp_path / "out.png"), "--generator", "diffusers"]
+    proc = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out.png").is_file() and proc.stderr == "", proc.stderr

@@ -153,7 +153,8 @@ class DiffusersGenerator:
         if offload != "none" and importlib.util.find_spec("accelerate") is None:
             raise ModelUnavailable(f"cpu_offload={offload!r} needs the accelerate package; install it with: "
                                    f"{INSTALL_COMMAND}")
-        cls = getattr(diffusers, PIPELINES[family], None)
+        with no_progress_bars():  # importing the pipeline imports transformers' processors, which warn
+            cls = getattr(diffusers, PIPELINES[family], None)
         if cls is None:
             raise ModelUnavailable(f"diffusers {diffusers.__version__} has no {PIPELINES[family]}; install a newer "
                                    f"one with: {INSTALL_COMMAND}")

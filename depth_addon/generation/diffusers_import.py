@@ -42,19 +42,22 @@ def import_diffusers(offline: bool = True) -> tuple:
 
 @contextlib.contextmanager
 def no_progress_bars(*libraries: str) -> Iterator[None]:
-    """Turn off the progress bars the Hugging Face libraries draw on stderr while loading; put back after.
+    """Load quietly: no progress bars and no warnings from the Hugging Face libraries on stderr (such as
+    transformers' "requires torchvision" once per process), only errors; put back after.
 
     :param libraries: Their module names; ``diffusers`` and ``transformers`` when none are named.
     """
     switches = [importlib.import_module(f"{name}.utils.logging") for name in libraries or ("diffusers", "transformers")]
-    were = [s.is_progress_bar_enabled() for s in switches]
+    were = [(s.is_progress_bar_enabled(), s.get_verbosity()) for s in switches]
     for s in switches:
         s.disable_progress_bar()
+        s.set_verbosity_error()
     try:
         yield
     finally:
-        for s, was in zip(switches, were, strict=True):
-            if was:
+        for s, (bars, verbosity) in zip(switches, were, strict=True):
+            s.set_verbosity(verbosity)
+            if bars:
                 s.enable_progress_bar()
 
 
