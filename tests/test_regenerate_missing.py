@@ -34,3 +34,27 @@ def test_a_projection_whose_image_was_deleted_shows_the_regenerated_one(addon) -
     assert image is not None and shown("Ground") == [image] and image.users >= 1
     assert provenance_props.read(image)["prompt"] == "blue marble"
     assert shown("Sphere") == [None]  # not this run's
+
+
+def test_regenerating_a_deleted_image_never_takes_another_result_s(addon) -> None:
+    """The first run's image is called "Depth Generated": regenerating a later run whose image was deleted makes a new
+    image of its own, and the first run keeps its pixels and its objects."""
+    import numpy as np
+
+    from depth_addon.blender import images
+
+    scene = small_scene((48, 36))
+    first = api.texture_scene(scene, prompt="red brick", seed=3, objects=["Wall", "Ground"], compositor=False)
+    assert first.image.name == "Depth Generated"
+    before = images.array_from_image(first.image).copy()
+    scene.camera.location.x += 1.0
+    bpy.context.view_layer.update()
+    later = api.texture_scene(scene, prompt="gold", seed=4, objects=["Sphere"], compositor=False)
+    bpy.data.images.remove(later.image)
+    sphere = bpy.data.objects["Sphere"]
+    with bpy.context.temp_override(active_object=sphere, object=sphere):
+        assert bpy.ops.depth.regenerate(prompt="blue marble") == {"FINISHED"}
+    (image,) = set(shown("Sphere"))
+    assert image is not None and image != first.image and image.name != "Depth Generated"
+    assert np.array_equal(images.array_from_image(first.image), before)
+    assert set(shown("Wall")) == {first.image} and set(shown("Ground")) == {first.image}

@@ -232,7 +232,7 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
     if not np.isfinite(depth).any():
         raise BadInput("the capture camera of this result sees no geometry any more")
     parts = scene_segments(result, prompt, object_prompts) if per_part else SceneSegments()
-    target_name = None if target is None else target.name
+    target_ref = None if target is None else idref.remember([target])[0]  # renamed or deleted meanwhile: found again
     relightable = bool(options.get("maps"))
     unit = result.unit_scale  # generators are handed metres
     generated = yield GenerateRequest(depth * np.float32(unit), np.isfinite(depth), rendered.scaled(unit), prompt,
@@ -255,7 +255,7 @@ def _single_view_flow(record: dict, scene: bpy.types.Scene, seed: int, prompt: s
     inside = None
     if only is not None and target is not None and parts.segments is not None:
         inside = _inside(parts, only)
-    target = bpy.data.images.get(target_name) if target_name else None
+    target = idref.find(bpy.data.images, *target_ref) if target_ref else None
     shared = provenance_props.read(target) or record  # how the objects not repainted alone were painted
     image = refresh_image(target, local_edit(target, generated.rgb, inside), record)
     maps = refresh_maps(image, generated.maps, inside) if relightable and generated.maps else []

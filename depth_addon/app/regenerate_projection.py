@@ -61,15 +61,21 @@ def projection_holders(image: bpy.types.Image) -> list:
     return holders
 
 
-def local_edit(target: bpy.types.Image, new: np.ndarray, inside: np.ndarray | None, key: str | None = None
+def local_edit(target: bpy.types.Image | None, new: np.ndarray, inside: np.ndarray | None, key: str | None = None
                ) -> np.ndarray:
     """``new`` where ``inside`` is True, ``target``'s pixels (as ``new`` holds them) everywhere else: a masked
     local edit of the lit image (``key`` None) or of material map ``key``; ``new`` itself when ``inside`` is None.
 
-    :raises BadInput: When ``target`` changed size since it was made.
+    :param target: The image edited; None when it was deleted (then only a whole image can be made).
+    :param new: The regenerated pixels.
+    :param inside: H×W bool, the pixels of the object repainted alone, or None (the whole image).
+    :param key: The material map edited, or None for the lit image.
+    :raises BadInput: When ``target`` was deleted or changed size since it was made.
     """
     if inside is None:
         return new
+    if target is None:
+        raise BadInput("the projected image was deleted while this object was repainted; regenerate the whole image")
     old = images.array_from_image(target, srgb=key in (None, "albedo"))
     old = old[..., :3] if np.ndim(new) == 3 else old[..., 0]
     if old.shape != np.shape(new):
@@ -87,7 +93,7 @@ def refresh_image(target: bpy.types.Image | None, rgb: np.ndarray, record: dict)
         :func:`.projection.image_nodes`).
     """
     if target is None or not target.get(images.KEY_OWNED):
-        name = target.name if target is not None else "Depth Generated"
+        name = target.name if target is not None else images.free_name("Depth Generated")  # never another result
         image = images.image_from_array(name, images.pixels(rgb, encode=True))  # packed: the file keeps it
         for node in projection.image_nodes(target, record):  # the user's image, or where the deleted one was
             node.image = image
