@@ -165,3 +165,19 @@ def test_install_from_local_wheels(addon, prefs, tmp_path: Path) -> None:
         prefs.wheel_dir = ""
         shutil.rmtree(site, ignore_errors=True)
         p.torch_status(refresh=True)
+
+
+def test_the_preferences_weights_folders_reach_every_request(addon, prefs, tmp_path) -> None:
+    """Model Folder and Depth ControlNet (a base model without a controlnet component needs one) go with every
+    request to the worker, which hands them to a generator that takes them (the diffusers backend)."""
+    from depth_addon.generation.diffusers_backend import DiffusersGenerator
+    from depth_addon.worker.params import GenerateParams
+    from depth_addon.worker.server import _generate_kwargs
+
+    prefs.model_dir, prefs.controlnet_dir = str(tmp_path / "sd15"), "//controlnet"
+    params = addon.operators.job_ops.job_params(bpy.context)
+    assert params["model_dir"] == str(tmp_path / "sd15")
+    assert params["controlnet_dir"] == bpy.path.abspath("//controlnet") and params["controlnet_dir"] != "//controlnet"
+    request = GenerateParams.from_dict({"depth": "d.npy", "out_dir": str(tmp_path), **params})
+    kwargs = _generate_kwargs(DiffusersGenerator(), request)
+    assert kwargs["model_dir"] == params["model_dir"] and kwargs["controlnet_dir"] == params["controlnet_dir"]

@@ -26,7 +26,7 @@ from ..camera import CameraModel
 from ..errors import BadInput, Cancelled, ModelUnavailable
 from .base import CancelFn, ProgressFn, Steps, resize_depth, validate_depth, validate_seed, validate_size
 from .diffusers_files import check_controlnet, read_json, scan_folder, sha256_of, verify_hashes
-from .diffusers_import import fail_load, import_diffusers, load_errors, no_progress_bars
+from .diffusers_import import fail_load, import_diffusers, load_errors, no_progress_bars, pipeline_class
 from .diffusers_inputs import check_init, control_image, init_args, init_tensors, keep_painted, variant
 from .diffusers_load import (
     FAMILY_DEFAULTS,
@@ -153,11 +153,7 @@ class DiffusersGenerator:
         if offload != "none" and importlib.util.find_spec("accelerate") is None:
             raise ModelUnavailable(f"cpu_offload={offload!r} needs the accelerate package; install it with: "
                                    f"{INSTALL_COMMAND}")
-        with no_progress_bars():  # importing the pipeline imports transformers' processors, which warn
-            cls = getattr(diffusers, PIPELINES[family], None)
-        if cls is None:
-            raise ModelUnavailable(f"diffusers {diffusers.__version__} has no {PIPELINES[family]}; install a newer "
-                                   f"one with: {INSTALL_COMMAND}")
+        cls = pipeline_class(diffusers, PIPELINES[family])
         online = {"revision": cfg.revision} if not local and cfg.revision else {}
         try:
             with no_progress_bars():

@@ -61,6 +61,21 @@ def no_progress_bars(*libraries: str) -> Iterator[None]:
                 s.enable_progress_bar()
 
 
+def pipeline_class(diffusers, name: str) -> type:
+    """The diffusers pipeline class ``name``, imported quietly (it imports transformers' processors, which warn).
+
+    :param diffusers: The diffusers module.
+    :param name: The class name.
+    :raises ModelUnavailable: When this diffusers has no such pipeline.
+    """
+    with no_progress_bars():
+        cls = getattr(diffusers, name, None)
+    if cls is None:
+        raise ModelUnavailable(f"diffusers {diffusers.__version__} has no {name}; install a newer one with: "
+                               f"{INSTALL_COMMAND}")
+    return cls
+
+
 def load_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean "these weights cannot be loaded" (diffusers wraps most in OSError)."""
     from safetensors import SafetensorError
