@@ -23,7 +23,7 @@ from ..depth_import.intrinsics import DEFAULT_FOV_DEG, Intrinsics
 from ..depth_import.readers import read_photo
 from ..errors import BadInput
 from ..estimation import METHODS, Alignment, fit_ground, fit_points, fit_range, fit_scene
-from ..estimation.align import check_points
+from ..estimation.align import check_points, check_range
 from ..estimation.estimator import Estimate, Estimator, check_photo, estimate_photo, weights_problem
 from ..generation import get_generator
 from .depth import render_depth, unit_scale
@@ -88,21 +88,26 @@ def align_estimate(estimate: Estimate, method: str = "none", points: Iterable[tu
     return _aligned(estimate, method, points, focal_px, height, scene, camera, near, far)[:2]
 
 
-def check_alignment(method: str, size: tuple[int, int], points: Iterable[tuple[float, float, float]] = (),
-                    height: float | None = None) -> None:
-    """Refuse, before the estimator loads, an alignment that could never be made.
+def check_alignment(method: str, points: Iterable[tuple[float, float, float]] = (), height: float | None = None,
+                    near: float = 1.0, far: float = 10.0, **_others) -> None:
+    """Refuse, before the estimator loads, an alignment that could never be made (whether known points lie in the
+    photo is checked on the upright estimate: a photo's file may store it turned).
 
     :param method: Alignment (see :func:`align_estimate`).
-    :param size: ``(width, height)`` of the photo.
     :param points: Known points (``points``).
     :param height: Camera height in metres (``ground``).
+    :param near: Nearest distance a relative estimate is spread from (``none``).
+    :param far: Farthest distance (``none``).
+    :param _others: The other keywords of :func:`align_estimate` (checked when the estimate is aligned).
     :raises BadInput: An unknown method, known points that cannot be used (:func:`.align.check_points`), or a
         ground alignment without a positive camera height.
     """
     if method not in METHODS:
         raise BadInput(f"unknown alignment {method!r}; use one of {', '.join(METHODS)}")
     if method == "points":
-        check_points(points, size)
+        check_points(points, None)
+    if method == "none":
+        check_range(near, far)
     if method == "ground" and not (height is not None and math.isfinite(height) and height > 0):
         raise BadInput("ground alignment needs the camera's height above the ground: a positive number of metres"
                        + ("" if height is None else f", got {height:g}"))
@@ -166,7 +171,7 @@ def estimate_depth(photo: str | os.PathLike, model: str | os.PathLike | None = N
     :raises BadInput: For an unusable photo or a failed alignment.
     :raises ModelUnavailable: For missing or refused weights.
     """
-    check_alignment(method, check_photo(photo), align.get("points", ()), align.get("height"))
+    check_alignment(method, **align)
     return photo_depth(estimate_photo(photo, model, device, estimator), method, **align)
 
 
@@ -211,7 +216,8 @@ def import_photo_flow(photo: str | os.PathLike, model: str | os.PathLike | None 
     :return: A flow whose result is a :class:`PhotoImport`.
     """
     scene = scene or bpy.context.scene
-    check_alignment(method, check_photo(photo), (align or {}).get("points", ()), (align or {}).get("height"))
+    check_photo(photo)
+    check_alignment(method, **(align or {}))
     scene_name = scene.name
     estimate = yield EstimateRequest(os.fspath(photo), os.fspath(model or ""), device)
     scene = bpy.data.scenes.get(scene_name)

@@ -95,26 +95,27 @@ def target_of(metres: np.ndarray, space: str) -> np.ndarray:
     return 1.0 / metres if space == "disparity" else metres
 
 
-def check_points(points: Iterable[tuple[float, float, float]], size: tuple[int, int]) -> list[tuple[int, int, float]]:
+def check_points(points: Iterable[tuple[float, float, float]], size: tuple[int, int] | None
+                 ) -> list[tuple[int, int, float]]:
     """Known points as pixels of an image of ``size``, checked (before an estimate is made, too).
 
     :param points: ``(x, y, metres)`` each: pixel column and row (fractions round to the nearest pixel) and the
         planar distance there.
-    :param size: ``(width, height)`` of the photo.
+    :param size: ``(width, height)`` of the upright photo, or None before it is read (a photo's file may store it
+        turned: its EXIF Orientation), when only what the size does not decide is checked.
     :return: ``(column, row, metres)`` of each point.
     :raises BadInput: Fewer than 2 points, a point outside the image, or at a non-positive distance.
     """
     points = [tuple(float(c) for c in p) for p in points]
     if len(points) < 2:
         raise BadInput(f"alignment by known points needs at least 2 points (x y metres), got {len(points)}")
-    w, h = size
     out = []
     for x, y, z in points:
         if not (math.isfinite(x) and math.isfinite(y)):
             raise BadInput(f"known point ({x:g}, {y:g}) needs a finite pixel column and row")
         col, row = int(round(x)), int(round(y))
-        if not (0 <= col < w and 0 <= row < h):
-            raise BadInput(f"known point ({x:g}, {y:g}) is outside the {w}×{h} image")
+        if size is not None and not (0 <= col < size[0] and 0 <= row < size[1]):
+            raise BadInput(f"known point ({x:g}, {y:g}) is outside the {size[0]}×{size[1]} image")
         if not (math.isfinite(z) and z > 0):
             raise BadInput(f"known point ({x:g}, {y:g}) needs a positive distance in metres, got {z:g}")
         out.append((col, row, z))
@@ -177,6 +178,17 @@ def fit_scene(values: np.ndarray, scene_depth: np.ndarray, space: str) -> Alignm
                      overlap=both.size / values.size)
 
 
+def check_range(near: float, far: float) -> None:
+    """The metres a relative estimate is spread over must satisfy ``0 < near < far``.
+
+    :param near: Nearest distance (metres).
+    :param far: Farthest distance (metres).
+    :raises BadInput: Naming both.
+    """
+    if not (0 < near < far and math.isfinite(far)):
+        raise BadInput(f"near and far need 0 < near < far (metres), got near {near:g}, far {far:g}")
+
+
 def fit_range(values: np.ndarray, space: str, near: float = 1.0, far: float = 10.0) -> Alignment:
     """No reference: spread the valid values between ``near`` and ``far`` metres (a relative result).
 
@@ -186,8 +198,7 @@ def fit_range(values: np.ndarray, space: str, near: float = 1.0, far: float = 10
     :param far: Distance of the farthest value (metres).
     :raises BadInput: For a bad range or an estimate without varying values.
     """
-    if not (0 < near < far and math.isfinite(far)):
-        raise BadInput(f"need 0 < near < far, got near={near}, far={far}")
+    check_range(near, far)
     finite = values[np.isfinite(values)]
     if finite.size < 2 or float(finite.min()) == float(finite.max()):
         raise BadInput("the estimate holds no varying values")
