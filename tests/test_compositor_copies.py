@@ -86,6 +86,13 @@ def test_remove_takes_out_our_nodes_tagged_by_earlier_versions():
     assert snapshot(mine) == before and name not in bpy.data.node_groups
 
 
+def look(tree: bpy.types.NodeTree) -> dict:
+    """:func:`snapshot` of a tree without the properties that said it was ours (a copy of ours loses them)."""
+    out = snapshot(tree)
+    out["keys"] = [k for k in out["keys"] if k not in (comp.KEY_OWNED, comp.KEY_SCENE)]
+    return out
+
+
 def test_a_copy_of_our_group_is_the_artist_s():
     """The artist copies our group (the group selector's copy, which carries our custom properties) and names it
     so that it sorts first; in 5.x they composite through it. Set Up and the sidebar update ours, and Remove deletes
@@ -96,13 +103,31 @@ def test_a_copy_of_our_group_is_the_artist_s():
     name, copy = ours.name, ours.copy()
     copy.name = "A look"
     assert copy[comp.KEY_SCENE] == scene and copy[comp.KEY_OWNED]
-    before = snapshot(copy)
+    before = look(copy)
     comp.activate_compositor(scene)
     comp.refresh_compositor(scene, opacity=0.25)
     assert comp.find_compositor_group(scene) == ours and comp.compositor_params(scene)["opacity"] == 0.25
-    assert snapshot(copy) == before
+    assert look(copy) == before and comp.KEY_OWNED not in copy and comp.KEY_SCENE not in copy  # plainly theirs now
     if compat.uses_compositor_groups():
         scene.compositing_node_group = copy
     assert comp.restore_compositor(scene)
-    assert name not in bpy.data.node_groups and snapshot(bpy.data.node_groups["A look"]) == before
+    assert name not in bpy.data.node_groups and look(bpy.data.node_groups["A look"]) == before
     assert not compat.uses_compositor_groups() or scene.compositing_node_group == copy
+
+
+def test_after_remove_set_up_leaves_the_artist_s_copy_alone():
+    """The artist copies our group and rewires their copy; Remove deletes ours; Set Up then makes a group of ours
+    again, and never takes their copy for ours (it pointed at the scene as ours did, with nothing pointing back)."""
+    scene = scene_32()
+    user_group(scene)
+    ours = comp.activate_compositor(scene)
+    copy = ours.copy()
+    copy.name = "Kept Look"
+    for link in list(copy.links):  # the artist's own changes
+        copy.links.remove(link)
+    assert comp.restore_compositor(scene)
+    before = snapshot(copy)
+    again = comp.activate_compositor(scene)
+    assert again != copy and again.name != "Kept Look" and snapshot(copy) == before and not copy.links
+    assert comp.find_compositor_group(scene) == again
+    assert comp.restore_compositor(scene) and "Kept Look" in bpy.data.node_groups

@@ -40,14 +40,33 @@ def our_groups() -> list[bpy.types.NodeTree]:
             and g.bl_idname == "CompositorNodeTree"]
 
 
+def disown_copies(group: bpy.types.NodeTree) -> None:
+    """Take our properties off the user's copies of ``group`` (those pointing at its scene), so they stay the
+    user's plain groups once the scene no longer points back at ``group`` (it is removed, or another group is
+    claimed): a copy would otherwise be taken for ours and set up, switched or deleted.
+
+    :param group: Our group.
+    """
+    scene = group.get(KEY_SCENE)
+    for other in bpy.data.node_groups:
+        if other != group and other.library is None and other.get(KEY_OWNED) and other.get(KEY_SCENE) == scene:
+            for key in (KEY_OWNED, KEY_SCENE):
+                other.pop(key, None)
+
+
 def claim(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> None:
-    """Make ``group`` the group of ``scene``: it points at the scene, the scene back at it.
+    """Make ``group`` the group of ``scene``: it points at the scene, the scene back at it (the user's copies of the
+    group the scene pointed at before are theirs: :func:`disown_copies`).
 
     :param scene: The scene the group composites.
     :param group: Our group.
     """
+    before = scene.get(KEY_GROUP)
+    if isinstance(before, bpy.types.NodeTree) and before != group:
+        disown_copies(before)
     group[KEY_SCENE] = scene
     scene[KEY_GROUP] = group
+    disown_copies(group)
 
 
 def used_elsewhere(group: bpy.types.NodeTree) -> bool:
@@ -68,10 +87,12 @@ def used_elsewhere(group: bpy.types.NodeTree) -> bool:
 
 
 def release(group: bpy.types.NodeTree) -> None:
-    """Take the scenes' pointers back at ``group`` away, before it is deleted.
+    """Take the scenes' pointers back at ``group`` away, before it is deleted; the user's copies of it become their
+    plain groups (:func:`disown_copies`).
 
     :param group: Our group.
     """
+    disown_copies(group)
     for scene in bpy.data.scenes:
         if scene.get(KEY_GROUP) == group:
             del scene[KEY_GROUP]
