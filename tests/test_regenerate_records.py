@@ -112,3 +112,18 @@ def test_a_projection_baked_after_one_object_was_repainted_keeps_that_object_s_s
         baked.images["Sphere"]))
     regenerate.regenerate(bpy.data.objects["Sphere"], scene, only_this=True)  # from its own record
     assert own("Sphere") == (7, "red velvet") and own("Wall") == (2, "blue marble")
+
+
+@pytest.mark.parametrize("kind", ["projection", "multiview"])
+def test_remove_leaves_no_id_on_objects_the_result_named_without_painting(kind: str) -> None:
+    """A result of the sphere alone names every object in view (its routing) and each object prompt; once it is
+    removed no object keeps our stable id (it shows in the artist's Custom Properties and goes into exports)."""
+    scene = small_scene((48, 36))
+    if kind == "multiview":
+        api.texture_multiview(scene, prompt=PROMPT, views=1, bake_size=32, view_size=48, seed=2,
+                              object_prompts=PROMPTS, objects=["Sphere"])
+    else:
+        api.texture_scene(scene, prompt=PROMPT, seed=2, compositor=False, object_prompts=PROMPTS, objects=["Sphere"])
+    assert any(idref.KEY_UID in o for o in bpy.data.objects if o.name != "Sphere")  # named, so given an id
+    writeback.remove_result(scene)
+    assert [o.name for o in bpy.data.objects if idref.KEY_UID in o] == []

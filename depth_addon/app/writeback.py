@@ -12,7 +12,7 @@ import bpy
 from ..blender import images
 from ..blender.compositor import fx
 from ..blender.compositor import group as comp
-from ..blender.writeback import bake_apply, projection
+from ..blender.writeback import bake_apply, kept, projection
 from ..blender.writeback import provenance as provenance_props
 from ..blender.writeback.coverage import coverage_preview
 from ..blender.writeback.projection_bake import bake_projection
@@ -204,6 +204,7 @@ def remove_result(scene: bpy.types.Scene, objects: list | None = None) -> tuple[
     targets = [o for o in (scene.objects if objects is None else objects) if is_ours(o)]
     projection.remove_projection(targets)
     bake_apply.remove_bake(targets)
+    kept.release_unshown()  # objects a removed result named without painting them are left as they were too
     restored = comp.restore_compositor(scene) if objects is None else False
     return len(targets), restored
 

@@ -66,6 +66,15 @@ def release(obj: bpy.types.Object) -> None:
         idref.forget(obj)
 
 
+def release_unshown() -> None:
+    """:func:`release` every object of the file that shows no result of ours: records also name objects they did
+    not paint (every object in a view, each object prompt), which got a stable id all the same.
+    """
+    for obj in bpy.data.objects:
+        if idref.KEY_UID in obj and obj.library is None:
+            release(obj)
+
+
 def drop_added_slots(obj: bpy.types.Object, added: int, keys: Sequence[str] = RESULT_KEYS) -> None:
     """Take off the ``added`` material slots a result appended to ``obj``'s mesh (it had none).
 
