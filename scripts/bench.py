@@ -196,7 +196,7 @@ def other_stages(rec: Records, runs: int, quick: bool) -> None:
         for stage, times, params, ref in compositor_stages(measure, runs):
             rec.add(stage, times, params, vs=ref)
     scene_prompt = ("scene_assign_1000", "texture_512_10_objects_1_phrase", "texture_512_10_objects_3_phrases",
-                    "scene_report_5000", "cli_names_5000")
+                    "scene_report_5000", "cli_names_5000", "regenerate_600_objects")
     if rec.wanted(*scene_prompt):
         from bench_scene_prompt import scene_prompt_stages
 

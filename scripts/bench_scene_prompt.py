@@ -12,7 +12,9 @@ Stages:
 * ``scene_report_5000`` — the report of 5,000 objects' materials (every third one with two slots): its lines, its
   one-line summary and each object's parts (once quadratic: about 1 s);
 * ``cli_names_5000`` — resolving 5,000 ``--objects`` names given on the command line, two of them holding commas
-  (once cubic: 12 s for 2,000).
+  (once cubic: 12 s for 2,000);
+* ``regenerate_600_objects`` — Regenerate of a 128×96 projection over 600 cubes painted with a two-phrase prompt
+  (each object's latest prompt is read from the record it shows: once per object, it was quadratic).
 
 Run alone: ``python scripts/bench_scene_prompt.py [--runs N]``; ``scripts/bench.py`` runs it too.
 """
@@ -32,6 +34,7 @@ import bmesh  # noqa: E402
 from bench_common import stages_main  # noqa: E402
 
 from depth_addon import api  # noqa: E402
+from depth_addon.app import regenerate  # noqa: E402
 from depth_addon.app.scene_prompts import SceneSegments, assignment_lines, assignment_summary  # noqa: E402
 from depth_addon.blender.demo_scene import build_demo_scene  # noqa: E402
 from depth_addon.blender.writeback import projection  # noqa: E402
@@ -109,7 +112,36 @@ def report_stages(measure, runs: int) -> list[Stage]:
         bpy.context.scene.collection.objects.link(bpy.data.objects.new(name, None))
     joined = ",".join(given)
     out.append(("cli_names_5000", measure(lambda: scene_names(joined), runs), {"names": 5000}, None))
-    return out
+    return out + [regenerate_stage(measure, runs)]
+
+
+def regenerate_stage(measure, runs: int) -> Stage:
+    """Regenerate of a projection over 600 cubes (see the module docstring).
+
+    :param measure: As for :func:`scene_prompt_stages`.
+    :param runs: Timed runs.
+    """
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    scene = bpy.context.scene
+    scene.render.resolution_x, scene.render.resolution_y = 128, 96
+    bm = bmesh.new()
+    bmesh.ops.create_cube(bm, size=0.3)
+    mesh = bpy.data.meshes.new("Cube")
+    bm.to_mesh(mesh)
+    bm.free()
+    for i in range(600):
+        ob = bpy.data.objects.new(f"Cube.{i:03d}", mesh)
+        ob.location = ((i % 30) * 0.5 - 7.0, (i // 30) * 0.5, 0.0)
+        scene.collection.objects.link(ob)
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    cam.location, cam.rotation_euler = (0.0, -12.0, 8.0), (0.9, 0.0, 0.0)
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    api.texture_scene(scene, prompt="red brick cubes, gold ground", seed=1, compositor=False)
+    seeds = iter(range(2, 10_000))
+    times = measure(lambda: regenerate.regenerate(bpy.data.objects["Cube.010"], scene, seed=next(seeds)), runs)
+    projection.remove_projection()
+    return "regenerate_600_objects", times, {"objects": 600, "size": [128, 96]}, None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -179,14 +179,17 @@ def _latest_object_prompts(record: dict, image: bpy.types.Image | None = None) -
     """
     options = record.get("options", {})
     prompts = dict(options.get("object_prompts") or {})
+    index = idref.stable_index(bpy.data.objects)  # one pass: a name lookup in bpy.data walks the objects
     if record["kind"] == "projection":
         objects = showing(image)
     else:
-        objects = [o for o in map(bpy.data.objects.get, options.get("objects") or []) if o is not None]
-    index = idref.stable_index(bpy.data.objects) if objects else {}
+        objects = [o for o in map(index.by_name.get, options.get("objects") or []) if o is not None]
+    seen: dict[int, dict] = {}  # the record each holder (image, material, object) holds, read once
     for obj in objects:
         found = provenance_props.find(obj)
-        own = provenance_props.current(found[0], index) if found is not None else {}
+        if found is not None and found[1].session_uid not in seen:
+            seen[found[1].session_uid] = provenance_props.current(found[0], index)
+        own = seen[found[1].session_uid] if found is not None else {}
         if _same_run(own, record) and obj.name in (own["options"].get("object_prompts") or {}):
             prompts[obj.name] = own["options"]["object_prompts"][obj.name]
     return prompts

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import bpy
 
@@ -75,21 +76,35 @@ def forget(idb: bpy.types.ID) -> None:
         del idb[KEY_UID]
 
 
-def stable_index(collection: bpy.types.bpy_prop_collection) -> dict[str, list[bpy.types.ID]]:
-    """Stable id → the data-blocks of ``collection`` holding it (several after a duplicate), in one pass.
+@dataclass
+class Index:
+    """A collection's data-blocks by stable id (several after a duplicate) and by name, made in one pass: a name
+    lookup in a ``bpy.data`` collection walks it, so many lookups want this.
+
+    :param by_uid: Stable id → the data-blocks holding it.
+    :param by_name: Name → data-block.
+    """
+
+    by_uid: dict[str, list[bpy.types.ID]] = field(default_factory=dict)
+    by_name: dict[str, bpy.types.ID] = field(default_factory=dict)
+
+
+def stable_index(collection: bpy.types.bpy_prop_collection) -> Index:
+    """The :class:`Index` of ``collection``, in one pass.
 
     :param collection: Where they live (``bpy.data.objects``).
     """
-    index: dict[str, list[bpy.types.ID]] = {}
+    index = Index()
     for item in collection:
+        index.by_name[item.name] = item
         uid = item.get(KEY_UID)
         if isinstance(uid, str):
-            index.setdefault(uid, []).append(item)
+            index.by_uid.setdefault(uid, []).append(item)
     return index
 
 
 def find_stable(collection: bpy.types.bpy_prop_collection, name: str, uid: str | None,
-                index: dict[str, list[bpy.types.ID]] | None = None) -> bpy.types.ID | None:
+                index: Index | None = None) -> bpy.types.ID | None:
     """The data-block that was called ``name`` and had stable id ``uid``: the one holding ``uid`` (renamed since or
     not; of several holding it, a duplicate's, the one still called ``name``), else the one called ``name``.
 
@@ -98,10 +113,10 @@ def find_stable(collection: bpy.types.bpy_prop_collection, name: str, uid: str |
     :param uid: Its stable id then (None: found by name).
     :param index: :func:`stable_index` of ``collection``, when several are looked up.
     """
-    item = collection.get(name)
+    item = collection.get(name) if index is None else index.by_name.get(name)
     if uid is None or item is not None and item.get(KEY_UID) == uid:
         return item
-    holders = (stable_index(collection) if index is None else index).get(uid, [])
+    holders = (stable_index(collection) if index is None else index).by_uid.get(uid, [])
     if len(holders) == 1:
         return holders[0]
     return item

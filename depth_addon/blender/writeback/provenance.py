@@ -63,17 +63,21 @@ def _with_ids(record: dict) -> dict:
     return dict(record, options=dict(options, object_ids=ids)) if ids != options.get("object_ids", {}) else record
 
 
-def current(record: dict, index: dict | None = None) -> dict:
+def current(record: dict, index: idref.Index | None = None) -> dict:
     """``record`` with each object it names called as it is now: found by its stable id when it was renamed since
     (by its name when the record holds no id for it, or it is gone).
 
     :param record: A provenance record.
-    :param index: :func:`~depth_addon.blender.idref.stable_index` of the file's objects, when many records are read.
+    :param index: :func:`~depth_addon.blender.idref.stable_index` of the file's objects, when many records are read
+        (made here otherwise: one pass over the objects, not one per name).
     """
     options = record.get("options") if isinstance(record.get("options"), dict) else {}
+    ids = options.get("object_ids") or {}
+    if ids and index is None:
+        index = idref.stable_index(bpy.data.objects)
     renamed = {}
-    for name, uid in (options.get("object_ids") or {}).items():
-        obj = bpy.data.objects.get(name)
+    for name, uid in ids.items():
+        obj = index.by_name.get(name)
         if obj is None or obj.get(idref.KEY_UID) != uid:
             found = idref.find_stable(bpy.data.objects, name, uid, index)
             if found is not None and found.name != name:
