@@ -168,6 +168,10 @@ def test_diffusers_without_weights_is_explained(addon, prefs, monkeypatch, capfd
     prefs.controlnet_dir = str(tmp_path)
     assert bpy.ops.depth.generate.poll()
     prefs.model_dir = prefs.controlnet_dir = ""
+    monkeypatch.setenv("DEPTH_ADDON_DIFFUSERS", '{"model": "/models/sd15",}')  # not JSON: said here, not in the worker
+    assert not bpy.ops.depth.generate.poll()  # disabled, with the reason: no job is started to fail in the worker
+    with pytest.raises(RuntimeError, match="DEPTH_ADDON_DIFFUSERS is not valid JSON"):
+        bpy.ops.depth.generate()
     monkeypatch.setenv("DEPTH_ADDON_DIFFUSERS", '{"model": "/models/sd15"}')
     assert bpy.ops.depth.generate.poll()
 

@@ -9,13 +9,14 @@ worker on its ``sys.path``.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 
 import bpy
 
+from ..errors import BadInput
 from ..estimation.estimator import weights_problem
 from ..generation import DEFAULT_GENERATOR, available_generators, needs
+from ..generation.diffusers_load import config_from_env
 from ..worker.config import WorkerConfig
 
 #: The add-on's root package (``bl_ext.<repo>.depth_addon`` when installed): the preferences' ``bl_idname``.
@@ -174,10 +175,10 @@ def weights_missing(backend: str) -> str | None:
     if folder:
         return None if os.path.isdir(folder) else f"the Model Folder {folder} of the {backend!r} backend was not found"
     try:
-        options = json.loads(os.environ.get("DEPTH_ADDON_DIFFUSERS") or "{}")
-    except ValueError:
-        return None  # the worker reports what is wrong with it
-    if not isinstance(options, dict) or options.get("model"):
+        configured = config_from_env()  # as the worker reads it
+    except BadInput as exc:
+        return str(exc)
+    if configured.model:
         return None
     return (f"the {backend!r} backend needs your own weights: set Model Folder in Preferences › Add-ons › Depth Addon "
             "to a diffusers model folder (with model_index.json)")
