@@ -50,7 +50,7 @@ class DepthAddonPreferences(bpy.types.AddonPreferences):
     model_dir: bpy.props.StringProperty(name="Model Folder", subtype="DIR_PATH",
                                         description="Folder with model weights for learned backends")
     controlnet_dir: bpy.props.StringProperty(
-        name="Depth ControlNet", subtype="DIR_PATH",
+        name="Depth ControlNet", subtype="FILE_PATH",  # a file or a folder (accept the browser in it, no file picked)
         description="The diffusers backend's depth ControlNet for SD 1.5 or SDXL: a folder with config.json, or a "
                     ".safetensors file with its config.json beside it; empty when the Model Folder holds a controlnet "
                     "component (FLUX Depth needs none)")
