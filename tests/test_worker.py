@@ -198,6 +198,27 @@ def test_cancel_waits_for_a_long_step_instead_of_killing(client: WorkerClient) -
     assert client.pid == pid and client.alive
 
 
+def test_a_long_load_is_no_step_for_the_cancel_grace() -> None:
+    """After a long model load and quick steps, a request that hangs is given the short grace, not twice the load:
+    the grace follows its last step."""
+    c = make_client()
+    try:
+        rid = c.generate(DEPTH, generator="test-load-then-quick")
+        seen: list[float] = []
+
+        def on_event(event: P.Event) -> None:
+            if isinstance(event, P.Progress):
+                seen.append(event.fraction)
+                if len(seen) == 7:
+                    assert c._pending[rid].grace(c.config) == c.config.cancel_grace_s
+                    c.cancel(rid)
+
+        final = c.wait(rid, 60, on_event)
+        assert isinstance(final, P.CancelledEvent) and final.forced is True and len(seen) == 7
+    finally:
+        c.stop()
+
+
 def test_cancel_queued_request(client: WorkerClient) -> None:
     """A request cancelled before it started ends as cancelled without running."""
     first = client.generate(DEPTH, generator="test-slow", steps=20)

@@ -48,7 +48,7 @@ class LongSteps:
     the next step when cancelled."""
 
     name = "test-long-steps"
-    step_s = 1.0
+    step_s = 1.5
 
     def generate(self, depth, mask=None, prompt="", seed=0, size=None, progress=None, cancel=None, camera=None):
         for i in range(20):
@@ -59,6 +59,22 @@ class LongSteps:
             time.sleep(self.step_s)
             if progress is not None:
                 progress((i + 1) / 20, f"step {i + 1}")
+        return _image(depth)
+
+
+class LoadThenQuick:
+    """A long load (as a large model's), then quick steps, then it hangs, never looking at the cancel flag."""
+
+    name = "test-load-then-quick"
+
+    def generate(self, depth, mask=None, prompt="", seed=0, size=None, progress=None, cancel=None, camera=None):
+        progress(0.0, "loading model")
+        time.sleep(2.0)
+        progress(0.02, "preparing")
+        for i in range(5):
+            time.sleep(0.05)
+            progress(0.1 + 0.1 * i, f"step {i + 1}")
+        time.sleep(120)
         return _image(depth)
 
 
@@ -147,4 +163,5 @@ class Regions:
         return out
 
 
-GENERATORS = {cls.name: cls for cls in (Slow, LongSteps, Echo, Stuck, Crash, Killed, Oom, ImportsBpy, Regions)}
+GENERATORS = {cls.name: cls for cls in (Slow, LongSteps, LoadThenQuick, Echo, Stuck, Crash, Killed, Oom, ImportsBpy,
+                                        Regions)}

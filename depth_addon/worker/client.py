@@ -12,8 +12,8 @@ Guarantees the Blender side relies on:
 * :meth:`~WorkerClient.cancel` asks the worker to stop; when it has not confirmed within
   ``cancel_grace_s`` the process is killed and a ``cancelled`` event (``forced=True``) is reported,
   so a cancel completes within about half a second plus one poll interval. A request whose progress
-  events come further apart (a diffusion step of a large model) gets twice its longest step so far, up
-  to ``cancel_step_limit_s``, to stop at its next step: killing the worker would unload its model.
+  events come further apart (a diffusion step of a large model) gets twice the time between its last two,
+  up to ``cancel_step_limit_s``, to stop at its next step: killing the worker would unload its model.
 * A worker that dies (crash, out-of-memory kill) turns every request it owed into an ``error``
   event with code ``worker_died``, the exit status in words and the last lines it printed.
 * The next request after a death or a stop starts a fresh worker.
@@ -66,14 +66,14 @@ class _Pending:
     started: float
     cancel_deadline: float | None = None
     heard: float | None = None  # when its last progress event came
-    longest_step: float = 0.0  # the longest time between two of its progress events
+    last_step: float = 0.0  # the time between its last two progress events: how long its steps take now
 
     def grace(self, config: WorkerConfig) -> float:
         """How long it may take to stop once cancelled (see the module's guarantees).
 
         :param config: The worker's configuration.
         """
-        return max(config.cancel_grace_s, min(config.cancel_step_limit_s, 2.0 * self.longest_step))
+        return max(config.cancel_grace_s, min(config.cancel_step_limit_s, 2.0 * self.last_step))
 
 
 class WorkerClient(FinishedRequests):
@@ -315,8 +315,8 @@ class WorkerClient(FinishedRequests):
                     shutil.rmtree(pending.folder, ignore_errors=True)
             elif isinstance(event, Progress):
                 pending, now = self._pending[event.id], time.perf_counter()
-                if pending.heard is not None:
-                    pending.longest_step = max(pending.longest_step, now - pending.heard)
+                if pending.heard is not None:  # the last gap, not the longest: loading the model is no step
+                    pending.last_step = now - pending.heard
                 pending.heard = now
             out.append(event)
 

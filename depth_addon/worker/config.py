@@ -33,7 +33,7 @@ class WorkerConfig:
     :param args: Extra server arguments (``--generators MODULE``).
     :param cancel_grace_s: How long a cancelled request may take to stop before the process is killed.
     :param cancel_step_limit_s: A request whose steps take longer (a diffusion step of a large model) gets twice its
-        longest step so far to stop at the next one, up to this: killing the worker would unload its model.
+        last step to stop at the next one, up to this: killing the worker would unload its model.
     """
 
     python: str = ""
