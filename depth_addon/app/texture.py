@@ -31,7 +31,7 @@ from ..io.png import to_uint, with_text, write_png
 from ..mapping import DepthMapping
 from ..texturing import provenance as prov
 from .depth import depth_mapping, render_depth, save_depth
-from .flow import PAUSE, Flow, GenerateRequest, relief_notes, reporter, run_local, wanted_maps
+from .flow import PAUSE, Flow, Generated, GenerateRequest, relief_notes, reporter, run_local, wanted_maps
 from .packing import keep_on_save
 from .scene_prompts import (
     SceneSegments,
@@ -175,9 +175,18 @@ def texture_scene(scene: bpy.types.Scene | None = None, camera: bpy.types.Object
     return run_local(flow, generator, progress=progress, cancel=cancel)
 
 
-def _notes(scene: bpy.types.Scene, depth: DepthResult, proj, objects: tuple[str, ...], generated, maps) -> list[str]:
+def _notes(scene: bpy.types.Scene, depth: DepthResult, proj: projection.ProjectionResult, objects: tuple[str, ...],
+           generated: Generated, maps: bool | str | list) -> list[str]:
     """What a projection run tells besides the prompts: what the depth render found (instancers that draw nothing
-    ...), meshes in view left out (linked from a library), results of other scenes replaced, flat relief."""
+    ...), meshes in view left out (linked from a library), results of other scenes replaced, flat relief.
+
+    :param scene: The scene.
+    :param depth: The run's depth.
+    :param proj: What the projection did.
+    :param objects: The objects chosen for the run (none: every mesh in view).
+    :param generated: What the generator gave.
+    :param maps: The maps asked for.
+    """
     notes = list(depth.meta.get("warnings", ()))
     notes += [] if objects else projection.linked_note(projection.meshes_in_view(scene)[1])
     notes += [f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an object "
