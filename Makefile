@@ -52,7 +52,7 @@ $(BARE_STAMP): $(STAMP)
 	@touch $@
 
 demo: $(STAMP)
-	$(PY) scripts/depth_cli.py demo --out-dir $(OUT)/demo
+	$(PY) scripts/depth_cli.py demo --out-dir $(OUT)/demo --overwrite
 
 test: $(STAMP) $(BARE_STAMP)
 	DEPTH_ADDON_BARE_PYTHON=$(abspath $(BARE))/bin/python $(PY) -m pytest tests $(PYTEST_ARGS)

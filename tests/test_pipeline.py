@@ -146,3 +146,15 @@ def test_demo_command_writes_every_artifact(tmp_path: Path) -> None:
     run_json = json.loads((tmp_path / "run.json").read_text())
     assert run_json["resolution"] == [32, 24] and run_json["generator"] == "default"
     assert cv2.imread(str(tmp_path / "render.png")).shape == (24, 32, 3)
+
+
+def test_make_demo_runs_again(tmp_path: Path) -> None:
+    """The README's ``make demo``, run a second time, replaces its own earlier results (it was refused as a folder
+    holding an earlier run's results, with an --overwrite the make target did not pass)."""
+    recipe = next(line.strip() for line in (ROOT / "Makefile").read_text().splitlines()
+                  if "depth_cli.py demo" in line)
+    args = recipe.replace("$(PY) scripts/depth_cli.py ", "").replace("$(OUT)", str(tmp_path)).split()
+    for _ in range(2):
+        proc = run(*args, "--resolution", "32", "24", "--samples", "1")
+        assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "demo" / "run.json").read_text())["command"] == "demo"
