@@ -175,3 +175,20 @@ def test_plane_grid_for_material_displacement() -> None:
     sparse = np.zeros((h - 1, w - 1), bool)
     sparse[3, 4] = True  # no coarse face is fully kept: the step halves down to 1
     assert plane_grid((h, w), cam.frame, sparse, 8, 1.0).step == 1
+
+
+def test_a_hole_beside_an_edge_is_filled_from_the_surface_behind() -> None:
+    """A sensor's hole next to an object (its shadow on the wall) is wall: filling it must not ramp from the object
+    to the wall, which would join them by a sheet no tearing cuts. A hole on a steep floor still fills smoothly."""
+    wall = np.full((40, 40), 6.0, np.float32) + np.arange(40, dtype=np.float32)[None] * np.float32(0.02)
+    d = wall.copy()
+    d[8:30, 10:20] = 3.0  # a box in front of the wall
+    d[8:30, 20:24] = np.nan  # its shadow: the wall there is unseen
+    out = pp.fill_holes(d)
+    assert np.abs(out[8:30, 20:24] / wall[8:30, 20:24] - 1).max() < 0.02
+    assert pp.face_mask(out, 1.1)[8:29, 19].sum() == 0  # the box and the filled wall stay apart
+
+    floor = (2.0 * 4.0 ** (np.arange(40, dtype=np.float32) / 40))[::-1, None] * np.ones((1, 40), np.float32)
+    d = floor.copy()
+    d[15:25, 15:25] = np.nan  # its border spans a depth ratio of 1.4 without a jump
+    assert np.abs(pp.fill_holes(d)[15:25, 15:25] / floor[15:25, 15:25] - 1).max() < 0.1  # both sides: not the far one

@@ -19,6 +19,8 @@ from ..errors import BadInput
 from .intrinsics import Intrinsics
 
 DENOISE = ("none", "bilateral", "guided")
+#: Depth ratio across a hole's border that marks an edge (the default tear ratio): such a hole fills from behind.
+EDGE_RATIO = 1.1
 
 
 def _cv2():
@@ -69,7 +71,8 @@ def clip_percentiles(depth: np.ndarray, low: float = 1.0, high: float = 99.0) ->
 
 def fill_holes(depth: np.ndarray, max_hole: int = 0, radius: int = 3, background: np.ndarray | None = None
                ) -> np.ndarray:
-    """Inpaint invalid pixels (NaN, inf, zero, negative) from their surroundings (OpenCV Navier–Stokes).
+    """Inpaint invalid pixels (NaN, inf, zero, negative) from their surroundings (OpenCV Navier–Stokes); a hole
+    whose border falls apart at a depth jump is filled from its far side alone (see :func:`_fill_behind_edges`).
 
     :param depth: H×W metres.
     :param max_hole: Fill only connected holes up to this many pixels (0: every hole, including an
@@ -90,10 +93,71 @@ def fill_holes(depth: np.ndarray, max_hole: int = 0, radius: int = 3, background
         return depth.copy()
     src = np.where(holes, 0.0, depth).astype(np.float32)
     filled = cv2.inpaint(src, holes.astype(np.uint8), int(radius), cv2.INPAINT_NS)
+    _fill_behind_edges(filled, depth, holes, int(radius))
     out = depth.copy()
     out[holes] = filled[holes]
     out[holes & ~(out > 0)] = np.nan  # inpainting never invents depth at or behind the camera
     return out
+
+
+def _far_side(border: np.ndarray, ratio: float) -> float | None:
+    """The nearest depth of the far side when the depths around a hole fall apart at a jump (the largest gap between
+    them, sorted) above ``ratio``, else None: a border that only recedes, as on a floor, has no such gap.
+
+    :param border: Valid depths around one hole.
+    :param ratio: Depth ratio that counts as a jump.
+    """
+    logs = np.sort(np.log(border))
+    if logs.size < 2:
+        return None
+    gaps = np.diff(logs)
+    k = int(np.argmax(gaps))
+    return float(np.exp(logs[k + 1])) if gaps[k] > math.log(ratio) else None
+
+
+def _spanning(depth: np.ndarray, valid: np.ndarray, holes: np.ndarray, labels: np.ndarray, count: int,
+              ratio: float, square: np.ndarray) -> np.ndarray:
+    """Labels of the holes whose valid neighbours span a depth ratio above ``ratio`` (only these can hold a jump)."""
+    near = _cv2().erode(np.where(valid, depth, np.inf).astype(np.float32), square)[holes]
+    far = _cv2().dilate(np.where(valid, depth, 0.0).astype(np.float32), square)[holes]
+    lo, hi = np.full(count, np.inf, np.float32), np.zeros(count, np.float32)
+    np.minimum.at(lo, labels[holes], near)
+    np.maximum.at(hi, labels[holes], far)
+    with np.errstate(invalid="ignore"):
+        return np.flatnonzero(hi[1:] > lo[1:] * np.float32(ratio)) + 1
+
+
+def _fill_behind_edges(filled: np.ndarray, depth: np.ndarray, holes: np.ndarray, radius: int,
+                       ratio: float = EDGE_RATIO) -> None:
+    """Refill, from the far side alone, each hole whose border falls apart at a depth jump.
+
+    Such a hole is mostly the surface behind an edge that the sensor could not see (an object's shadow): inpainting
+    from both sides would ramp from the object to that surface, a sheet that no tearing cuts.
+
+    :param filled: H×W inpainted depth, changed in place at those holes.
+    :param depth: H×W metres before filling.
+    :param holes: H×W bool, the pixels being filled.
+    :param radius: Inpainting neighbourhood in pixels.
+    :param ratio: Depth ratio that counts as a jump.
+    """
+    cv2 = _cv2()
+    valid = valid_mask(depth)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+    margin, square = radius + 2, np.ones((3, 3), np.uint8)
+    for k in _spanning(depth, valid, holes, labels, count, ratio, square):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        rows = slice(max(y - margin, 0), y + h + margin)
+        cols = slice(max(x - margin, 0), x + w + margin)
+        hole, crop, seen = labels[rows, cols] == k, depth[rows, cols], valid[rows, cols]
+        border = cv2.dilate(hole.astype(np.uint8), square).astype(bool) & seen & ~hole
+        split = _far_side(crop[border], ratio)
+        if split is None:
+            continue
+        with np.errstate(invalid="ignore"):
+            known = seen & ~hole & (crop >= split)
+        patch = cv2.inpaint(np.where(known, crop, 0.0).astype(np.float32), (~known).astype(np.uint8), radius,
+                            cv2.INPAINT_NS)
+        filled[rows, cols][hole] = patch[hole]
 
 
 def _log_filled(depth: np.ndarray, ok: np.ndarray) -> np.ndarray:
