@@ -105,7 +105,11 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
     focal_mm: bpy.props.FloatProperty(name="Focal Length", default=50.0, min=1.0, subtype="DISTANCE_CAMERA",
                                      description="Focal length of the lens in millimetres")
     sensor_mm: bpy.props.FloatProperty(name="Sensor", default=36.0, min=1.0, subtype="DISTANCE_CAMERA",
-                                      description="Sensor width in millimetres")
+                                      description="Sensor size in millimetres, along the side Sensor Fit says")
+    sensor_fit: bpy.props.EnumProperty(
+        name="Sensor Fit", default="AUTO", description="Which image side the sensor spans, as a camera's Sensor Fit",
+        items=[("AUTO", "Auto", "The larger side of the image"), ("HORIZONTAL", "Horizontal", "The image's width"),
+               ("VERTICAL", "Vertical", "The image's height")])
     fx: bpy.props.FloatProperty(name="fx", default=0.0, min=0.0,
                                 description="Focal length in pixels (required; stereo disparity needs it)")
     fy: bpy.props.FloatProperty(name="fy", default=0.0, min=0.0, description="0: same as fx")
@@ -216,7 +220,7 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         if self.camera == "FOV":
             opts["fov"] = self.fov
         elif self.camera == "LENS":
-            opts.update(focal_mm=self.focal_mm, sensor_mm=self.sensor_mm)
+            opts.update(focal_mm=self.focal_mm, sensor_mm=self.sensor_mm, sensor_fit=self.sensor_fit)
         elif self.camera == "ORTHO":
             opts["ortho_width"] = self.ortho_width * unit
         else:
@@ -292,7 +296,7 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
         col.prop(self, "normalise_values")
         col = layout.column(heading="Camera")
         col.prop(self, "camera", text="")
-        props = {"FOV": ("fov",), "LENS": ("focal_mm", "sensor_mm"), "PIXELS": ("fx", "fy"),
+        props = {"FOV": ("fov",), "LENS": ("focal_mm", "sensor_mm", "sensor_fit"), "PIXELS": ("fx", "fy"),
                  "ORTHO": ("ortho_width",)}[self.camera]
         for name in props:
             col.prop(self, name)

@@ -285,6 +285,9 @@ def test_intrinsics_conventions() -> None:
     assert np.allclose(Intrinsics.from_camera_model(b.camera_model()).frame, b.frame)
     lens = Intrinsics.from_lens(36, 24, 50.0, 36.0)
     assert np.isclose(lens.fx, 50.0) and lens.blender_camera()["lens"] == pytest.approx(50.0)
+    assert np.isclose(Intrinsics.from_lens(36, 24, 50.0, 24.0, sensor_fit="VERTICAL").fx, 50.0)
+    with pytest.raises(BadInput, match="unknown sensor fit 'DIAGONAL'"):
+        Intrinsics.from_lens(36, 24, 50.0, 36.0, sensor_fit="DIAGONAL")
     half = b.scaled(2)
     assert (half.width, half.height) == (20, 15) and np.allclose(half.frame, b.frame)
     params = b.blender_camera()

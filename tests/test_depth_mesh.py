@@ -83,6 +83,27 @@ def test_camera_matches_intrinsics(kwargs: dict) -> None:
     assert np.allclose(model.matrix, np.array(result.object.matrix_world))
 
 
+@pytest.mark.parametrize("fit", ["VERTICAL", "HORIZONTAL"])
+def test_a_lens_and_sensor_of_either_fit_give_the_camera_they_describe(fit: str) -> None:
+    """A camera's focal length and sensor size with its Sensor Fit (a vertical fit on a landscape frame, a horizontal
+    one on a portrait frame): the imported camera sees what that camera sees (the sensor was always taken along the
+    larger side)."""
+    size = (64, 40) if fit == "VERTICAL" else (40, 64)
+    scene = bpy.context.scene
+    scene.render.resolution_x, scene.render.resolution_y = size
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    cam.data.lens, cam.data.sensor_fit = 30.0, fit
+    cam.data.sensor_height = cam.data.sensor_width = 24.0
+    scene.collection.objects.link(cam)
+    want = camera_model(scene, cam, *size).frame
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    depth = np.full(size[::-1], 3.0, np.float32)
+    result = import_depth_map(depth, focal_mm=30.0, sensor_mm=24.0, sensor_fit=fit)
+    np.testing.assert_allclose(result.prepared.intrinsics.frame, want, rtol=1e-6)
+    got = camera_model(bpy.context.scene, result.camera, *size).frame
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("mode", ["reconstruct", "displace"])
 def test_round_trip_through_a_depth_render(tmp_path: Path, mode: str) -> None:
     scene = analytic.build(size=(64, 48))

@@ -61,7 +61,9 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     lens.add_argument("--ortho-width", type=float, metavar="METRES",
                       help="orthographic camera: the view's width in metres (parallel rays, no lens)")
     c.add_argument("--fy", type=float, help="vertical focal length in pixels (default fx)")
-    c.add_argument("--sensor-mm", type=float, default=36.0, help="sensor size along the larger side (mm)")
+    c.add_argument("--sensor-mm", type=float, default=36.0, help="sensor size in mm, along the side --sensor-fit says")
+    c.add_argument("--sensor-fit", choices=("auto", "horizontal", "vertical"), default="auto",
+                   help="which image side the sensor spans, as a Blender camera's Sensor Fit (auto: the larger)")
     c.add_argument("--cx", type=float, help="principal point x in pixels (default: centre)")
     c.add_argument("--cy", type=float, help="principal point y in pixels (default: centre)")
     g = p.add_argument_group("pre-processing and geometry")
@@ -96,7 +98,8 @@ def options_from_args(args: argparse.Namespace) -> ImportOptions:
         values=args.values, scale=args.scale, shift=args.shift, normalise=args.normalise_values,
         known=args.known or (), near=args.near, far=args.far, baseline=args.baseline, doffs=args.doffs,
         channel=args.channel, fov=args.fov, focal_px=args.focal_px, fy=args.fy, focal_mm=args.focal_mm,
-        sensor_mm=args.sensor_mm, cx=args.cx, cy=args.cy, ortho_width=args.ortho_width, mode=args.mode,
+        sensor_mm=args.sensor_mm, sensor_fit=args.sensor_fit.upper(), cx=args.cx, cy=args.cy,
+        ortho_width=args.ortho_width, mode=args.mode,
         displace_method=args.displace_method, color_mismatch=args.color_mismatch,
         normalise_range=args.normalise_range, clip=args.clip, fill_holes=args.fill_holes, max_hole=args.max_hole,
         denoise=args.denoise, denoise_sigma=args.denoise_sigma, denoise_radius=args.denoise_radius,

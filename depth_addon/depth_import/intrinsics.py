@@ -27,6 +27,8 @@ from ..errors import BadInput
 SENSOR_MM = 36.0
 #: Blender's shortest lens (mm): a wider view gets a narrower sensor instead of a lens Blender would lengthen.
 MIN_LENS_MM = 1.0
+#: How a sensor size in millimetres spans the image, as a Blender camera's Sensor Fit.
+SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
 #: Field of view used when no camera is given (Blender's default 50 mm lens on a 36 mm sensor).
 DEFAULT_FOV_DEG = math.degrees(2.0 * math.atan(18.0 / 50.0))
 
@@ -96,9 +98,16 @@ class Intrinsics:
 
     @classmethod
     def from_lens(cls, width: int, height: int, focal_mm: float, sensor_mm: float = SENSOR_MM,
-                  cx: float | None = None, cy: float | None = None) -> Intrinsics:
-        """Focal length and sensor size in millimetres; the sensor spans the larger image side (Blender's AUTO fit)."""
-        f = _positive("focal length (mm)", focal_mm) * max(width, height) / _positive("sensor size (mm)", sensor_mm)
+                  cx: float | None = None, cy: float | None = None, sensor_fit: str = "AUTO") -> Intrinsics:
+        """Focal length and sensor size in millimetres, the sensor spanning the image side its fit says (as a Blender
+        camera's Sensor Fit: ``AUTO`` the larger side, ``HORIZONTAL`` the width, ``VERTICAL`` the height).
+
+        :raises BadInput: For an unknown fit or a value out of range.
+        """
+        if sensor_fit not in SENSOR_FITS:
+            raise BadInput(f"unknown sensor fit {sensor_fit!r}; use one of {', '.join(SENSOR_FITS)}")
+        side = {"AUTO": max(width, height), "HORIZONTAL": width, "VERTICAL": height}[sensor_fit]
+        f = _positive("focal length (mm)", focal_mm) * side / _positive("sensor size (mm)", sensor_mm)
         return cls.from_focal_px(width, height, f, None, cx, cy)
 
     @classmethod
@@ -200,8 +209,8 @@ class Intrinsics:
 
 def resolve(width: int, height: int, fov: float | None = None, focal_px: float | None = None,
             fy: float | None = None, focal_mm: float | None = None, sensor_mm: float = SENSOR_MM,
-            cx: float | None = None, cy: float | None = None, ortho_width: float | None = None
-            ) -> tuple[Intrinsics, bool]:
+            cx: float | None = None, cy: float | None = None, ortho_width: float | None = None,
+            sensor_fit: str = "AUTO") -> tuple[Intrinsics, bool]:
     """Intrinsics from whichever camera description was given (at most one of fov, focal_px, focal_mm and, for an
     orthographic camera, its width in metres).
 
@@ -219,7 +228,7 @@ def resolve(width: int, height: int, fov: float | None = None, focal_px: float |
     if ortho_width is not None:
         return Intrinsics.from_ortho_width(width, height, ortho_width, cx, cy), True
     if focal_mm is not None:
-        return Intrinsics.from_lens(width, height, focal_mm, sensor_mm, cx, cy), True
+        return Intrinsics.from_lens(width, height, focal_mm, sensor_mm, cx, cy, sensor_fit), True
     if fov is not None:
         return Intrinsics.from_fov(width, height, fov, cx, cy), True
     return Intrinsics.from_fov(width, height, DEFAULT_FOV_DEG, cx, cy), False

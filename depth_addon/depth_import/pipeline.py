@@ -43,7 +43,8 @@ class ImportOptions:
     :param focal_px: Focal length ``fx`` in pixels (also the stereo focal length).
     :param fy: Vertical focal length in pixels (default ``fx``).
     :param focal_mm: Focal length in millimetres (with ``sensor_mm``).
-    :param sensor_mm: Sensor size along the larger image side, millimetres.
+    :param sensor_mm: Sensor size in millimetres, along the side ``sensor_fit`` says.
+    :param sensor_fit: ``AUTO`` (the larger image side), ``HORIZONTAL`` or ``VERTICAL``, as a Blender camera's.
     :param cx: Principal point ``u`` in pixels, 0 = left edge (default: centre).
     :param cy: Principal point ``v`` in pixels, 0 = top edge (default: centre).
     :param ortho_width: An orthographic camera's view width in metres, instead of a lens.
@@ -63,6 +64,7 @@ class ImportOptions:
     fy: float | None = None
     focal_mm: float | None = None
     sensor_mm: float = intr.SENSOR_MM
+    sensor_fit: str = "AUTO"
     cx: float | None = None
     cy: float | None = None
     ortho_width: float | None = None
@@ -322,7 +324,8 @@ def _lens_and_values(path, values: np.ndarray, integer_max: float, options: Impo
         ``explicit`` is False when the default field of view was taken.
     """
     cam, explicit = intr.resolve(values.shape[1], values.shape[0], options.fov, options.focal_px, options.fy,
-                                 options.focal_mm, options.sensor_mm, options.cx, options.cy, options.ortho_width)
+                                 options.focal_mm, options.sensor_mm, options.cx, options.cy, options.ortho_width,
+                                 options.sensor_fit)
     camera, mapping, focal, radial = (None, None, None, False) if isinstance(path, np.ndarray) else stored_info(path)
     if radial:
         source["stored_radial"] = True  # distances along the rays: made planar once in metres
