@@ -9,6 +9,7 @@ from pathlib import Path
 
 import analytic
 import bpy
+import cv2
 import numpy as np
 import pytest
 
@@ -205,20 +206,35 @@ def test_process_exits_after_the_gpu_path() -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_cropped_render_region_and_stereo_views_are_said(engine: str) -> None:
-    """Depth covers the whole frame of the scene camera: a render cropped to its region, or rendered as left and right
-    views, would not line up with it, so the result says so (and the depth is that of the uncropped centre view)."""
+def test_a_render_cropped_to_its_region_gets_the_depth_of_that_region(engine: str, tmp_path) -> None:
+    """A scene that renders cropped to its render region gets depth of exactly the pixels its render keeps (Blender
+    crops each edge at int(fraction × side), rows from the bottom: 34×27 of 64×48 here, as a Workbench render of
+    it measures), with a camera that sees just them; stereo views are said (depth is the centre view's)."""
     scene = analytic.build()
     r = scene.render
     plain = render_depth(scene, engine=engine)
     assert "warnings" not in plain.meta
     r.use_border = r.use_crop_to_border = True
-    r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y = 0.25, 0.75, 0.1, 0.6
-    r.use_multiview, r.views_format = True, "STEREO_3D"
+    r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y = 0.1, 0.63, 0.2, 0.77
     result = render_depth(scene, engine=engine)
-    assert result.meta["warnings"] == [
-        "the scene renders cropped to its render region; depth covers the whole 64×48 frame",
+    assert result.depth.shape == (27, 34) and "warnings" not in result.meta
+    if engine == "gpu":  # the size Blender's own render of the region has
+        engine_was, r.engine, r.filepath = r.engine, "BLENDER_WORKBENCH", str(tmp_path / "region.png")
+        bpy.ops.render.render(write_still=True)
+        r.engine = engine_was
+        assert cv2.imread(str(tmp_path / "region.png")).shape[:2] == (27, 34)
+    np.testing.assert_allclose(result.depth, plain.depth[12:39, 6:40], rtol=1e-5)
+    x, y = result.camera.pixel_plane_coords()
+    fx, fy = plain.camera.pixel_plane_coords()
+    np.testing.assert_allclose(x, fx[6:40], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(y, fy[12:39], rtol=1e-6, atol=1e-9)
+    r.use_multiview, r.views_format = True, "STEREO_3D"
+    assert render_depth(scene, engine=engine).meta["warnings"] == [
         "the scene renders several views (Stereoscopy); depth is the scene camera's own (centre) view"]
-    np.testing.assert_array_equal(result.depth, plain.depth)
     r.use_crop_to_border = r.use_multiview = False  # the region rendered in the whole frame; one view
-    assert "warnings" not in render_depth(scene, engine=engine).meta
+    whole = render_depth(scene, engine=engine)
+    assert "warnings" not in whole.meta and whole.depth.shape == (48, 64)
+    assert render_depth(scene, engine=engine, resolution=(32, 24)).depth.shape == (24, 32)  # a size asked for: whole
+    r.use_crop_to_border, r.border_max_x = True, r.border_min_x
+    with pytest.raises(BadInput, match=r"the render region is 0×27 pixels of the 64×48 frame"):
+        render_depth(scene, engine=engine)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import bpy
 import numpy as np
 
@@ -61,23 +63,52 @@ def render_size(scene: bpy.types.Scene, resolution: tuple[int, int] | None = Non
     return w, h
 
 
-def frame_warnings(scene: bpy.types.Scene, resolution: tuple[int, int] | None, width: int, height: int) -> list[str]:
-    """What a depth map of the whole ``width``×``height`` frame of the scene camera would not line up with: a render
-    cropped to its render region, or rendered as several (stereo) views.
+def border_window(scene: bpy.types.Scene, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The pixels a render cropped to its render region keeps of the ``width``×``height`` frame, as Blender crops:
+    ``(first column, end column, first row, end row)``, rows from the top; None when the render is not cropped.
+
+    Blender takes each edge as ``int(fraction × side)`` in single precision, rows counted from the bottom (measured
+    on Workbench renders of several regions: the crop matches the frame's pixels exactly).
+
+    :param scene: The scene.
+    :param width: The frame's width in pixels.
+    :param height: The frame's height in pixels.
+    :raises BadInput: For a region less than a pixel wide or high.
+    """
+    r = scene.render
+    if not (r.use_border and r.use_crop_to_border):
+        return None
+    f32 = np.float32
+    x0, x1 = int(f32(r.border_min_x) * f32(width)), int(f32(r.border_max_x) * f32(width))
+    y0, y1 = int(f32(r.border_min_y) * f32(height)), int(f32(r.border_max_y) * f32(height))
+    if x1 <= x0 or y1 <= y0:
+        raise BadInput(f"the render region is {x1 - x0}×{y1 - y0} pixels of the {width}×{height} frame; widen it, or "
+                       "turn off Crop to Render Region")
+    return x0, x1, height - y1, height - y0
+
+
+def cropped_model(cam: CameraModel, window: tuple[int, int, int, int]) -> CameraModel:
+    """``cam`` seeing only ``window`` of its frame (:func:`border_window`): the same pose, the window's pixels.
+
+    :param cam: The whole frame's camera model.
+    :param window: ``(first column, end column, first row, end row)``, rows from the top.
+    """
+    c0, c1, r0, r1 = window
+    left, right, bottom, top = cam.frame
+    sx, sy = (right - left) / cam.width, (top - bottom) / cam.height
+    frame = (left + sx * c0, left + sx * c1, top - sy * r1, top - sy * r0)
+    return dataclasses.replace(cam, width=c1 - c0, height=r1 - r0, frame=frame)
+
+
+def frame_warnings(scene: bpy.types.Scene, resolution: tuple[int, int] | None) -> list[str]:
+    """What a depth map of the scene camera's view would not line up with: a render made of several (stereo) views.
 
     :param scene: The scene.
     :param resolution: The size the caller asked for; None for the scene's own (only that is compared).
-    :param width: The depth map's width.
-    :param height: The depth map's height.
     """
-    if resolution is not None:
-        return []
-    r, found = scene.render, []
-    if r.use_border and r.use_crop_to_border:
-        found.append(f"the scene renders cropped to its render region; depth covers the whole {width}×{height} frame")
-    if r.use_multiview:
-        found.append("the scene renders several views (Stereoscopy); depth is the scene camera's own (centre) view")
-    return found
+    if resolution is None and scene.render.use_multiview:
+        return ["the scene renders several views (Stereoscopy); depth is the scene camera's own (centre) view"]
+    return []
 
 
 def projection_matrix(scene: bpy.types.Scene, camera: bpy.types.Object, width: int, height: int) -> np.ndarray:

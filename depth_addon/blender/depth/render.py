@@ -25,7 +25,7 @@ from ...camera import CameraModel
 from ...depthmap import DepthResult
 from ...errors import BadInput
 from ...mapping import ENGINES
-from ..camera import camera_model, frame_warnings, render_size, resolve_camera
+from ..camera import border_window, camera_model, cropped_model, frame_warnings, render_size, resolve_camera
 from ..evaluation import scene_depsgraph, scene_layer
 from ..units import unit_scale
 from . import cache as depth_cache
@@ -237,6 +237,16 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
     return out
 
 
+def _cropped(out: dict, cam: CameraModel, window: tuple[int, int, int, int] | None) -> tuple[dict, CameraModel]:
+    """The per-pixel outputs and camera of a render cropped to its render region (:func:`.camera.border_window`):
+    the depth has the size and pixels of the render it goes with; unchanged when ``window`` is None."""
+    if window is None:
+        return out, cam
+    rows, cols = slice(window[2], window[3]), slice(window[0], window[1])
+    cut = {k: np.ascontiguousarray(v[rows, cols]) for k, v in out.items() if k in ("depth", "normal", "ident")}
+    return {**out, **cut}, cropped_model(cam, window)
+
+
 def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
                  resolution: tuple[int, int] | None = None, engine: str = "auto", radial: bool = False,
                  normals: bool = False, ids: bool = False) -> DepthResult:
@@ -294,11 +304,11 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
         with depth_cache.quiet():  # the render sets and restores settings: not edits
             out = {"depth": render_engine_depth(scene, layer, cam_obj, width, height, used, visibility)}
             scene_depsgraph(scene, layer)
-    depth = out["depth"]
-    result = DepthResult(depth=depth, mask=np.isfinite(depth), camera=cam, engine=used, radial=radial,
+    out, cam = _cropped(out, cam, border_window(scene, width, height) if resolution is None else None)
+    result = DepthResult(depth=out["depth"], mask=np.isfinite(out["depth"]), camera=cam, engine=used, radial=radial,
                          meta={"camera_name": cam_obj.name, "frame": scene.frame_current},
                          unit_scale=unit_scale(scene))  # depth is in scene units, as the camera and geometry are
-    if warnings := warnings + frame_warnings(scene, resolution, width, height):  # and what its render does apart
+    if warnings := warnings + frame_warnings(scene, resolution):  # and what its render does apart
         result.meta["warnings"] = warnings
     if normals:
         result.normals = out["normal"]
@@ -306,6 +316,6 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
         result.object_ids, result.objects, result.material_ids, result.materials = _id_maps(
             out["instances"], out["order"], out["ident"])
     if radial:
-        result.depth = cam.planar_to_radial(depth)
+        result.depth = cam.planar_to_radial(out["depth"])
     result.seconds = time.perf_counter() - start
     return result
