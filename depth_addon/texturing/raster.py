@@ -19,6 +19,7 @@ MIN_SIZE, MAX_SIZE = 8, 8192
 _CHUNK_PAIRS = 1 << 21  # (triangle, texel) candidates per chunk: bounds the temporary memory
 _EDGE_EPS = 1e-5  # texel centres this close outside an edge still count (no cracks between triangles)
 _INTERIOR_EPS = 1e-3  # for overlap counting: strictly inside, so shared edges are not overlaps
+MAX_TILE_SPAN = 4  # copies per axis of one triangle across UV tiles (a wider one overlaps itself anyway)
 
 
 @dataclass
@@ -123,6 +124,31 @@ def area_in_square(uv: np.ndarray, chunk: int = 1 << 15, enough: float = np.inf)
     return total
 
 
+def wrap_to_square(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UV triangles moved into the 0-1 square where a repeating texture shows them (Blender's image textures
+    repeat by default, and a bake's do): a triangle in another tile (UDIM 1002, negative UVs) moves by whole tiles,
+    one across a tile's side is drawn once per tile it reaches (:data:`MAX_TILE_SPAN` per axis at most), so its parts
+    meet again at the square's opposite sides.
+
+    :param uv: (T, 3, 2) triangle corners.
+    :return: ``(corners (T', 3, 2) float64, source triangle of each (T',))``; every triangle once, unmoved, when
+        all corners lie in the square.
+    """
+    uv = np.asarray(uv, np.float64).reshape(-1, 3, 2)
+    finite = np.isfinite(uv).all(axis=(1, 2))[:, None]
+    lo = np.where(finite, np.floor(uv.min(axis=1, initial=np.inf)), 0.0)
+    span = np.where(finite, np.ceil(uv.max(axis=1, initial=-np.inf)) - 1.0 - lo, 0.0)
+    span = np.clip(span, 0, MAX_TILE_SPAN - 1).astype(np.int64)  # tiles reached per axis, less one
+    if not lo.any() and not span.any():
+        return uv, np.arange(len(uv))
+    across, up = span[:, 0] + 1, span[:, 1] + 1
+    count = across * up
+    source = np.repeat(np.arange(len(uv)), count)
+    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    offset = lo[source] + np.stack([k % across[source], k // across[source]], axis=1)
+    return uv[source] - offset[:, None, :], source
+
+
 def check_size(size: int) -> int:
     """A texture side as int, refused outside :data:`MIN_SIZE`..:data:`MAX_SIZE`.
 
@@ -165,7 +191,8 @@ def rasterize_uv(uv: np.ndarray, position: np.ndarray, normal: np.ndarray, size:
     """Rasterise triangles given per corner in UV space into a ``size×size`` texel grid.
 
     Scanline order: every (triangle, row) pair gets its exact span of texel centres, so the work
-    is proportional to the covered texels, not to the triangles' bounding boxes.
+    is proportional to the covered texels, not to the triangles' bounding boxes. UVs outside the square land where
+    a repeating texture shows them (:func:`wrap_to_square`).
 
     :param uv: (T, 3, 2) UV coordinates of each triangle's corners.
     :param position: (T, 3, 3) world positions of the corners.
@@ -183,6 +210,10 @@ def rasterize_uv(uv: np.ndarray, position: np.ndarray, normal: np.ndarray, size:
     if uv.shape != (t, 3, 2) or position.shape != (t, 3, 3) or normal.shape != (t, 3, 3):
         raise BadInput(f"expected (T,3,2) UVs and (T,3,3) positions/normals, got {uv.shape}, {position.shape}, "
                        f"{normal.shape}")
+    uv, source = wrap_to_square(uv)
+    copies = len(source) != t  # triangles drawn in more than one tile
+    if copies:
+        position, normal = position[source], normal[source]
     p = uv * size - 0.5  # texel (i, j) has its centre at integer coordinates (j, i)
     edges = _edge_functions(p, size)
     idx, tris, values, strict_idx = _scan(edges, _affine(edges, position, normal), size, measure_overlap)
@@ -198,7 +229,7 @@ def rasterize_uv(uv: np.ndarray, position: np.ndarray, normal: np.ndarray, size:
         counts = np.bincount(np.concatenate(strict_idx), minlength=size * size)
         overlap = float((counts > 1).sum()) / max(idx.size, 1)
     return TexelGeometry(size=size, index=idx, position=np.ascontiguousarray(pos), normal=np.ascontiguousarray(nrm),
-                         triangle=tris.astype(np.int32), overlap=overlap)
+                         triangle=(source[tris] if copies else tris).astype(np.int32), overlap=overlap)
 
 
 def _edge_functions(p: np.ndarray, size: int) -> tuple:

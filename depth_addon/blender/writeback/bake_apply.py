@@ -119,7 +119,7 @@ def _pbr(tree: bpy.types.NodeTree, uv: bpy.types.Node, lit: bpy.types.Node, maps
         if name not in maps:
             continue
         tex = tree.nodes.new("ShaderNodeTexImage")
-        tex.image, tex.interpolation, tex.extension = maps[name], "Linear", "EXTEND"
+        tex.image, tex.interpolation, tex.extension = maps[name], "Linear", "REPEAT"
         tex.label, tex.location = MAP_SUFFIX[name], (-450, -300 * (i + 1))
         tree.links.new(uv.outputs["UV"], tex.inputs["Vector"])
         if name in sockets:
@@ -144,7 +144,7 @@ def _material(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind:
     uv = tree.nodes.new("ShaderNodeUVMap")
     uv.uv_map, uv.location = uv_name, (-700, 0)
     tex = tree.nodes.new("ShaderNodeTexImage")
-    tex.image, tex.interpolation, tex.extension, tex.location = image, "Linear", "EXTEND", (-450, 0)
+    tex.image, tex.interpolation, tex.extension, tex.location = image, "Linear", "REPEAT", (-450, 0)
     tree.links.new(uv.outputs["UV"], tex.inputs["Vector"])
     if shading == "EMISSION":
         shader = tree.nodes.new("ShaderNodeEmission")

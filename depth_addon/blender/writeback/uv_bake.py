@@ -16,7 +16,7 @@ import bpy
 import numpy as np
 
 from ...errors import BadInput
-from ...texturing.raster import area_in_square, rasterize_uv
+from ...texturing.raster import area_in_square, rasterize_uv, wrap_to_square
 from .projection import meshes_in_view
 
 UV_NAME = "Depth UV"
@@ -103,17 +103,20 @@ def surface_triangles(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, uv_
 
 
 def _unusable(mesh: bpy.types.Mesh, uv_name: str, overlap_limit: float) -> str | None:
-    """Why the UV map cannot take a bake: ``overlap`` (islands claim the same texels), ``empty`` (its faces have no
-    area in the 0-1 square: all on one point, or outside it; measured exactly, so an island smaller than a texel of
-    the overlap probe still counts), or None when it can."""
+    """Why the UV map cannot take a bake: ``overlap`` (islands claim the same texels), ``tiles`` (the same, where
+    faces in other UV tiles land on the texture as it repeats: UDIM tiles, a map scaled to repeat), ``empty`` (its
+    faces have no area: all on one point or a line; measured exactly, so an island smaller than a texel of the
+    overlap probe still counts), or None when it can."""
     tris, co, corner_vert, uv = _corner_data(mesh, uv_name)
     if len(tris) == 0:
         return None
-    if area_in_square(uv[tris], enough=_MIN_AREA) <= _MIN_AREA:
+    if area_in_square(wrap_to_square(uv[tris])[0], enough=_MIN_AREA) <= _MIN_AREA:
         return "empty"
     dummy = np.zeros((len(tris), 3, 3), np.float32)
     probe = rasterize_uv(uv[tris], dummy, dummy, _OVERLAP_PROBE)
-    return "overlap" if probe.overlap > overlap_limit else None
+    if probe.overlap <= overlap_limit:
+        return None
+    return "tiles" if np.any((uv[tris] < 0.0) | (uv[tris] > 1.0)) else "overlap"
 
 
 def _element_flags(mesh: bpy.types.Mesh) -> dict[str, tuple[str, np.ndarray]]:
@@ -216,7 +219,8 @@ def ensure_uv_maps(objects: list[bpy.types.Object], overlap_limit: float = OVERL
                    new: bool = False, notes: list[str] | None = None) -> dict[str, str]:
     """The UV map to bake each object into, adding ``Depth UV`` where needed.
 
-    A mesh without UV maps, or whose active map has overlapping islands or no area in the 0-1 square, gets a new map
+    A mesh without UV maps, or whose active map has overlapping islands (in the texture as it repeats: other UV
+    tiles land on the 0-1 square) or no area, gets a new map
     (made with Smart UV Project, never made active, so the user's own maps and their order stay as
     they were); with ``new`` every mesh does (a layout made for the bake, when the user's wastes the
     texture). Meshes shared by several objects are handled once.
@@ -273,8 +277,8 @@ def added_notes(added: dict[str, tuple[str, str]]) -> list[str]:
     """Lines telling the user which objects were unwrapped into a UV map made for the bake, and why.
 
     :param added: Object name → (reason: ``none`` (it had no UV map), ``overlap <map>`` (its active map's islands
-        overlap), ``empty <map>`` (its active map has no area in the 0-1 square) or ``new`` (asked for), name of the
-        UV map added).
+        overlap), ``tiles <map>`` (its faces in other UV tiles would share texels), ``empty <map>`` (its active map
+        has no area) or ``new`` (asked for), name of the UV map added).
     """
     groups: dict[tuple[str, str], list[str]] = {}
     for name, key in added.items():
@@ -288,9 +292,12 @@ def added_notes(added: dict[str, tuple[str, str]]) -> list[str]:
         elif reason.startswith("overlap "):
             lines.append(f"{who}: the active UV map {reason[8:]!r} has overlapping islands, so {made}; "
                          "your UV maps are kept as they were")
+        elif reason.startswith("tiles "):
+            lines.append(f"{who}: the active UV map {reason[6:]!r} reaches into other UV tiles, whose faces would "
+                         f"share texels of one texture, so {made}; your UV maps are kept as they were")
         elif reason.startswith("empty "):
-            lines.append(f"{who}: the active UV map {reason[6:]!r} has no area in the 0-1 UV square (its faces lie "
-                         f"on one point or outside it), so {made}; your UV maps are kept as they were")
+            lines.append(f"{who}: the active UV map {reason[6:]!r} has no area (its faces lie on one point or one "
+                         f"line), so {made}; your UV maps are kept as they were")
         else:
             lines.append(f"{who}: {made} (your UV maps are kept as they were)")
     return lines
