@@ -18,6 +18,7 @@ import numpy as np
 from ...errors import BadInput
 from ...texturing.raster import area_in_square, rasterize_uv, wrap_to_square
 from .projection import meshes_in_view
+from .render_geometry import as_rendered
 
 UV_NAME = "Depth UV"
 KEY_UV_ADDED = "depth_addon_uv_added"  # on a mesh: name of the UV map we added
@@ -81,20 +82,22 @@ def _corner_data(mesh: bpy.types.Mesh, uv_name: str) -> tuple[np.ndarray, np.nda
 
 def surface_triangles(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, uv_name: str
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """World-space triangles of the evaluated object: ``(uv (T,3,2), position (T,3,3), normal (T,3,3))``.
+    """World-space triangles of the evaluated object: ``(uv (T,3,2), position (T,3,3), normal (T,3,3))``, with its
+    modifiers as the render sets them (:func:`.render_geometry.as_rendered`: the views' depth is the render's).
 
     :param obj: A mesh object.
     :param depsgraph: Evaluated dependency graph (modifiers, shape keys, drivers applied).
     :param uv_name: UV map to read.
     """
-    evaluated = obj.evaluated_get(depsgraph)
-    mesh = evaluated.to_mesh()
-    try:
-        tris, co, corner_vert, uv = _corner_data(mesh, uv_name)
-        normals = np.empty(len(mesh.loops) * 3, np.float32)
-        mesh.corner_normals.foreach_get("vector", normals)
-    finally:
-        evaluated.to_mesh_clear()
+    with as_rendered(obj, depsgraph):
+        evaluated = obj.evaluated_get(depsgraph)
+        mesh = evaluated.to_mesh()
+        try:
+            tris, co, corner_vert, uv = _corner_data(mesh, uv_name)
+            normals = np.empty(len(mesh.loops) * 3, np.float32)
+            mesh.corner_normals.foreach_get("vector", normals)
+        finally:
+            evaluated.to_mesh_clear()
     m = np.array(evaluated.matrix_world, np.float64)
     world = (co.astype(np.float64) @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
     nmat = np.linalg.inv(m[:3, :3]).T if abs(np.linalg.det(m[:3, :3])) > 1e-18 else m[:3, :3]

@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The surface a render shows, for bakes: modifiers set as for the render while an object's triangles are read.
+
+The views' depth is rendered at render settings (render subdivision levels, modifiers shown only in renders), so a
+bake whose texels came from the viewport's surface would map each UV to another point than the render shows
+(a Subdivision Surface at viewport level 1 and render level 2 moves a coarse sphere's texels by about a centimetre;
+at level 0 by ten). :func:`as_rendered` sets each modifier's viewport levels and visibility to its render ones and
+puts them back afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import bpy
+
+
+def render_changes(obj: bpy.types.Object) -> list[tuple[bpy.types.Modifier, str, object, object]]:
+    """What differs between the object's viewport and render modifiers: ``(modifier, property, viewport value,
+    render value)`` for subdivision levels and for visibility.
+
+    :param obj: Any object.
+    """
+    changes = []
+    for m in obj.modifiers:
+        if m.show_viewport != m.show_render:
+            changes.append((m, "show_viewport", m.show_viewport, m.show_render))
+        if m.type in ("SUBSURF", "MULTIRES") and m.levels != m.render_levels:
+            changes.append((m, "levels", m.levels, m.render_levels))
+    return changes
+
+
+@contextmanager
+def as_rendered(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph) -> Iterator[None]:
+    """Within the block, ``depsgraph`` evaluates ``obj`` with its modifiers as the render sets them; afterwards they
+    are as they were (also after an error) and the depsgraph is evaluated again.
+
+    :param obj: A mesh object.
+    :param depsgraph: The depsgraph its triangles are read from.
+    """
+    changes = render_changes(obj)
+    if not changes:
+        yield
+        return
+    try:
+        for m, prop, _viewport, render in changes:
+            setattr(m, prop, render)
+        depsgraph.update()
+        yield
+    finally:
+        for m, prop, viewport, _render in reversed(changes):
+            setattr(m, prop, viewport)
+        depsgraph.update()

@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Bakes map the surface the render shows: render subdivision levels and modifiers shown only in renders, as the
+views' depth has them; the user's modifier settings are left as they were."""
+
+from __future__ import annotations
+
+import bmesh
+import bpy
+import numpy as np
+from test_multiview import bake_scene, field, mesh_object, render_view, view_of
+from test_projection import srgb_to_linear
+
+from depth_addon.blender.writeback import uv_bake
+from depth_addon.texturing.views import orbit_directions
+
+
+def coarse_ball() -> bpy.types.Object:
+    """A coarse UV sphere with Subdivision Surface at viewport level 0, render level 2, and a Displace modifier
+    (10 cm outwards) shown only in renders."""
+    ball = mesh_object("Ball", lambda bm: bmesh.ops.create_uvsphere(bm, u_segments=8, v_segments=4, radius=0.6),
+                       (0.0, 0.0, 0.5))
+    sub = ball.modifiers.new("Sub", "SUBSURF")
+    sub.levels, sub.render_levels = 0, 2
+    grow = ball.modifiers.new("Grow", "DISPLACE")
+    grow.strength, grow.show_viewport = 0.2, False
+    bpy.context.view_layer.update()
+    return ball
+
+
+def settings(obj: bpy.types.Object) -> list[tuple]:
+    return [(m.name, m.show_viewport, m.show_render, getattr(m, "levels", None)) for m in obj.modifiers]
+
+
+def test_the_bake_reads_the_surface_the_render_shows_and_leaves_the_modifiers(tmp_out):
+    scene = bpy.context.scene
+    ball = coarse_ball()
+    before = settings(ball)
+    uv = uv_bake.ensure_uv_maps([ball])["Ball"]
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    read = uv_bake.surface_triangles(ball, depsgraph, uv)
+    assert settings(ball) == before
+    ball.modifiers["Sub"].levels, ball.modifiers["Grow"].show_viewport = 2, True
+    rendered = uv_bake.surface_triangles(ball, bpy.context.evaluated_depsgraph_get(), uv)
+    ball.modifiers["Sub"].levels, ball.modifiers["Grow"].show_viewport = 0, False
+    assert read[1].shape == rendered[1].shape and np.allclose(read[1], rendered[1], atol=1e-5)
+
+    views = [view_of(scene, d, size=64, radius=1.2) for d in orbit_directions(4, elevation_deg=35.0)]
+    bake_scene(scene, [ball], views, 64)
+    assert settings(ball) == before
+    check = view_of(scene, [0.6, -0.7, 0.6], size=48, radius=1.2, image_fn=None)
+    out = render_view(scene, check.camera, tmp_out / "ball.exr")
+    pts = check.camera.unproject(check.depth, world=True).reshape(-1, 3)
+    good = np.isfinite(check.depth).reshape(-1) & (check.edges().reshape(-1) == 1.0)
+    assert good.sum() > 150
+    err = np.abs(out.reshape(-1, 4)[:, :3] - srgb_to_linear(field(pts)))[good].max(axis=1)
+    assert np.median(err) < 0.01 and np.percentile(err, 95) < 0.03, (np.median(err), np.percentile(err, 95))
