@@ -54,3 +54,15 @@ def test_the_bake_reads_the_surface_the_render_shows_and_leaves_the_modifiers(tm
     assert good.sum() > 150
     err = np.abs(out.reshape(-1, 4)[:, :3] - srgb_to_linear(field(pts)))[good].max(axis=1)
     assert np.median(err) < 0.01 and np.percentile(err, 95) < 0.03, (np.median(err), np.percentile(err, 95))
+
+
+def test_modifiers_that_lay_copies_on_the_same_uvs_are_named():
+    """A Mirror modifier puts both halves on the same UVs: one texture cannot paint them apart, and the bake says
+    so, naming the modifiers."""
+    scene = bpy.context.scene
+    half = mesh_object("Half", lambda bm: bmesh.ops.create_cube(bm, size=1.0), (0.8, 0.0, 0.5))
+    uv_bake.ensure_uv_maps([half])
+    half.modifiers.new("Mirror", "MIRROR")
+    bpy.context.view_layer.update()
+    result = bake_scene(scene, [half], [view_of(scene, (0.0, -1.0, 0.5), size=48)], 32)
+    assert any(w.startswith("'Half': its modifiers ('Mirror') lay copies") for w in result.warnings), result.warnings

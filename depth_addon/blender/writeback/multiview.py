@@ -319,6 +319,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     try:
         tris = {o.name: (triangles or {}).get(o.name) or uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name])
                 for o in objects}
+        result.warnings.extend(_shared_uv_warnings(objects, tris))
         for obj in objects:
             size = fixed
             if size == "auto":
@@ -349,6 +350,22 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
                                "vertices; add one (adaptive from Blender 5.0) to render the relief"
                                for o in objects if not any(m.type == "SUBSURF" for m in o.modifiers))
     return result
+
+
+def _shared_uv_warnings(objects: list, tris: dict) -> list[str]:
+    """One line per object whose modifiers (Mirror, Array ...) lay copies of its faces on the same UVs: one texel
+    then shows on every copy, painted as one of them was seen (its UV map was checked before its modifiers)."""
+    out = []
+    for obj in objects:
+        uv = tris[obj.name][0]
+        dummy = np.zeros((len(uv), 3, 3), np.float32)
+        share = raster.rasterize_uv(uv, dummy, dummy, 128).overlap
+        if share > uv_bake.OVERLAP_LIMIT:
+            mods = ", ".join(repr(m.name) for m in obj.modifiers if m.show_render)
+            out.append(f"{obj.name!r}: its modifiers ({mods}) lay copies of its faces on the same UVs ({share:.0%} of "
+                       "its texels), so every copy shows the paint of one; apply them, or offset the copies' UVs in "
+                       "the modifiers, to give each copy its own texels")
+    return out
 
 
 def _drop_unseen(objects: list, result: MultiviewResult, made: list) -> list:
