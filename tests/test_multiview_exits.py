@@ -24,6 +24,7 @@ def queue(addon, worker_plugins):
     """The job queue, with the test generators; emptied afterwards."""
     jobs = addon.depth_addon.app.jobs
     jobs.QUEUE.configure(worker_plugins())
+    jobs.QUEUE.history.clear()  # earlier tests' jobs: history[0] is this test's, not theirs
     yield jobs.QUEUE
     jobs.QUEUE.abandon()
     jobs.QUEUE.history.clear()
@@ -94,7 +95,7 @@ def test_a_cancelled_or_failed_run_leaves_every_mesh_as_it_was(addon, queue, gen
     before = _meshes()
     result, fake = _follow(addon, generator, esc)
     assert result == {"CANCELLED"}
-    assert queue.history[-1].state == how, fake.reports
+    assert queue.history[0].state == how, fake.reports
     assert _meshes() == before
 
 
