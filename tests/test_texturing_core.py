@@ -54,20 +54,27 @@ def test_rasterize_interpolates_positions_exactly_and_finds_overlap():
 
 def test_rasterized_texels_hold_the_barycentric_mix_of_their_triangle():
     """Every texel's position and normal are its own triangle's corners mixed at the texel centre (the values are
-    stepped along each row: checked here against the direct computation)."""
+    stepped along each row: checked here against the direct computation). Triangles reaching over the square's
+    sides are drawn where the repeating texture shows them: a texel lies in its triangle moved by whole tiles."""
     rng, size, t = np.random.default_rng(7), 96, 60
     uv = rng.random((t, 1, 2)) * 0.9 + 0.05 + rng.normal(scale=0.08, size=(t, 3, 2))
     pos = (rng.random((t, 3, 3)) * 20.0 - 10.0).astype(np.float32)
     nrm = rng.normal(size=(t, 3, 3)).astype(np.float32)
     g = raster.rasterize_uv(uv, pos, nrm, size)
     rows, cols = np.divmod(g.index, size)
-    p = uv[g.triangle] * size - 0.5  # corners in texel coordinates, per texel
-    (ax, ay), (bx, by), (cx, cy) = (p[:, k].T for k in range(3))
-    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-    w0 = ((bx - cols) * (cy - rows) - (by - rows) * (cx - cols)) / area
-    w1 = ((cx - cols) * (ay - rows) - (cy - rows) * (ax - cols)) / area
-    w = np.stack([w0, w1, 1.0 - w0 - w1], 1)[..., None]
-    assert (w > -1e-4).all()  # every texel centre lies in its triangle
+    best = None
+    for tile in [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)]:  # the copy of the triangle the texel is in
+        p = (uv[g.triangle] - np.array(tile, float)) * size - 0.5  # corners in texel coordinates, per texel
+        (ax, ay), (bx, by), (cx, cy) = (p[:, k].T for k in range(3))
+        area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        w0 = ((bx - cols) * (cy - rows) - (by - rows) * (cx - cols)) / area
+        w1 = ((cx - cols) * (ay - rows) - (cy - rows) * (ax - cols)) / area
+        w_tile = np.stack([w0, w1, 1.0 - w0 - w1], 1)[..., None]
+        inside = (w_tile > -1e-4).all(axis=(1, 2))
+        best = (w_tile, inside) if best is None else (np.where(inside[:, None, None] & ~best[1][:, None, None],
+                                                                w_tile, best[0]), best[1] | inside)
+    w, inside = best
+    assert inside.all()  # every texel centre lies in its triangle (or one of its copies a whole tile away)
     assert np.abs((w * pos[g.triangle]).sum(1).T - g.position).max() < 1e-4
     normal = (w * nrm[g.triangle]).sum(1).T
     normal /= np.linalg.norm(normal, axis=0)
