@@ -66,3 +66,17 @@ def test_modifiers_that_lay_copies_on_the_same_uvs_are_named():
     bpy.context.view_layer.update()
     result = bake_scene(scene, [half], [view_of(scene, (0.0, -1.0, 0.5), size=48)], 32)
     assert any(w.startswith("'Half': its modifiers ('Mirror') lay copies") for w in result.warnings), result.warnings
+
+
+def test_reading_the_render_surface_is_no_edit_for_the_depth_cache():
+    """Setting the modifiers as for the render, and back, while the triangles are read is not an edit of the scene:
+    the depth path keeps its render-level geometry (it was thrown away by every bake of such an object)."""
+    from depth_addon.blender.depth import cache, updates
+
+    cache.install_handlers()  # as after any depth render
+    ball = coarse_ball()
+    uv = uv_bake.ensure_uv_maps([ball])["Ball"]
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    before = updates.render_generation()
+    uv_bake.surface_triangles(ball, depsgraph, uv)
+    assert updates.render_generation() == before

@@ -96,7 +96,8 @@ def stable_index(collection: bpy.types.bpy_prop_collection) -> Index:
     """
     index = Index()
     for item in collection:
-        index.by_name[item.name] = item
+        if item.library is None or item.name not in index.by_name:  # a local one before a linked one, as .get has it
+            index.by_name[item.name] = item
         uid = item.get(KEY_UID)
         if isinstance(uid, str):
             index.by_uid.setdefault(uid, []).append(item)

@@ -65,7 +65,7 @@ class _Pending:
     folder: Path | None
     started: float
     cancel_deadline: float | None = None
-    heard: float | None = None  # when its last progress event came
+    heard: float | None = None  # when its last progress event was sent (seconds into the request)
     last_step: float = 0.0  # the time between its last two progress events: how long its steps take now
 
     def grace(self, config: WorkerConfig) -> float:
@@ -313,11 +313,11 @@ class WorkerClient(FinishedRequests):
                 pending = self._pending.pop(event.id)
                 if pending.folder is not None and not isinstance(event, Result | Estimated):
                     shutil.rmtree(pending.folder, ignore_errors=True)
-            elif isinstance(event, Progress):
-                pending, now = self._pending[event.id], time.perf_counter()
+            elif isinstance(event, Progress):  # timed by the worker's clock: events read together are still apart
+                pending = self._pending[event.id]
                 if pending.heard is not None:  # the last gap, not the longest: loading the model is no step
-                    pending.last_step = now - pending.heard
-                pending.heard = now
+                    pending.last_step = max(0.0, event.elapsed_s - pending.heard)
+                pending.heard = event.elapsed_s
             out.append(event)
 
     def poll(self) -> list[Event]:

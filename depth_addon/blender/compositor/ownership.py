@@ -48,6 +48,8 @@ def disown_copies(group: bpy.types.NodeTree) -> None:
     :param group: Our group.
     """
     scene = group.get(KEY_SCENE)
+    if scene is None:  # its scene is gone: other groups pointing at no scene are not its copies
+        return
     for other in bpy.data.node_groups:
         if other != group and other.library is None and other.get(KEY_OWNED) and other.get(KEY_SCENE) == scene:
             for key in (KEY_OWNED, KEY_SCENE):

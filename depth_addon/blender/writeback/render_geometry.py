@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import bpy
 
+from ..depth import cache as depth_cache
+
 
 def render_changes(obj: bpy.types.Object) -> list[tuple[bpy.types.Modifier, str, object, object]]:
     """What differs between the object's viewport and render modifiers: ``(modifier, property, viewport value,
@@ -43,12 +45,16 @@ def as_rendered(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph) -> Iterat
     if not changes:
         yield
         return
+    done: list = []  # what was set, put back (a setting that could not be set is not)
     try:
-        for m, prop, _viewport, render in changes:
-            setattr(m, prop, render)
-        depsgraph.update()
+        with depth_cache.quiet():  # not an edit: the depth path's render-level geometry stays as it was
+            for change in changes:
+                setattr(change[0], change[1], change[3])
+                done.append(change)
+            depsgraph.update()
         yield
     finally:
-        for m, prop, viewport, _render in reversed(changes):
-            setattr(m, prop, viewport)
-        depsgraph.update()
+        with depth_cache.quiet():
+            for m, prop, viewport, _render in reversed(done):
+                setattr(m, prop, viewport)
+            depsgraph.update()
