@@ -30,8 +30,8 @@ def own(name: str) -> tuple[int, str]:
 def test_objects_of_a_projection_keep_their_own_seed_and_prompt_when_one_is_repainted() -> None:
     """The sphere repainted alone (seed 7), then the wall (seed 9): each shows its own seed and prompt, the others
     the seed they were painted with, and all of them every object's latest prompt. Removing the wall's result leaves
-    the sphere's (and the wall as it was, without our id); the sphere regenerated alone from its record paints exactly
-    what it showed; a whole regenerate gives every object the new record."""
+    the sphere's (the wall keeps our id while the others' result names it); the sphere regenerated alone from its
+    record paints exactly what it showed; a whole regenerate gives every object the new record."""
     scene = small_scene((48, 36))
     run = api.texture_scene(scene, prompt=PROMPT, seed=2, compositor=False, object_prompts=PROMPTS)
     ids = api.render_depth(scene, ids=True)
@@ -45,7 +45,8 @@ def test_objects_of_a_projection_keep_their_own_seed_and_prompt_when_one_is_repa
     record, image = regenerate.find_record(bpy.data.objects["Ground"])
     assert image == run.image and record["options"]["object_prompts"] == {"Sphere": "red velvet", "Wall": "green moss"}
     writeback.remove_result(scene, [bpy.data.objects["Wall"]])
-    assert not writeback.can_regenerate(bpy.data.objects["Wall"]) and idref.KEY_UID not in bpy.data.objects["Wall"]
+    assert not writeback.can_regenerate(bpy.data.objects["Wall"])
+    assert idref.KEY_UID in bpy.data.objects["Wall"]  # the others' projection names it (in view, its own prompt)
     assert own("Sphere") == (7, "red velvet") and regenerate.find_record(bpy.data.objects["Sphere"])[1] == run.image
     regenerate.regenerate(bpy.data.objects["Sphere"], scene, only_this=True)  # its own seed and prompt again
     assert np.array_equal(images.array_from_image(run.image)[sphere], painted)
@@ -125,5 +126,22 @@ def test_remove_leaves_no_id_on_objects_the_result_named_without_painting(kind: 
     else:
         api.texture_scene(scene, prompt=PROMPT, seed=2, compositor=False, object_prompts=PROMPTS, objects=["Sphere"])
     assert any(idref.KEY_UID in o for o in bpy.data.objects if o.name != "Sphere")  # named, so given an id
+    writeback.remove_result(scene)
+    assert [o.name for o in bpy.data.objects if idref.KEY_UID in o] == []
+
+
+def test_remove_keeps_the_ids_that_results_still_shown_name() -> None:
+    """Removing one result leaves the stable id on an object another result still shown names (its Regenerate finds
+    it by that id after a rename); removing that one too takes it off."""
+    scene = small_scene((48, 36))
+    api.texture_scene(scene, prompt=PROMPT, seed=2, compositor=False, object_prompts=PROMPTS, objects=["Wall"])
+    sphere = bpy.data.objects["Sphere"]
+    uid = sphere.get(idref.KEY_UID)
+    assert uid is not None  # named by the wall's result (its object prompt, its view)
+    scene.camera.location.x += 1.0
+    bpy.context.view_layer.update()
+    api.texture_scene(scene, prompt="gold", seed=3, compositor=False, objects=["Sphere"])
+    writeback.remove_result(scene, [sphere])
+    assert sphere.get(idref.KEY_UID) == uid
     writeback.remove_result(scene)
     assert [o.name for o in bpy.data.objects if idref.KEY_UID in o] == []

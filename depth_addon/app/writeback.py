@@ -202,9 +202,12 @@ def remove_result(scene: bpy.types.Scene, objects: list | None = None) -> tuple[
     :return: ``(objects restored, whether the compositor was restored)``.
     """
     targets = [o for o in (scene.objects if objects is None else objects) if is_ours(o)]
-    projection.remove_projection(targets)
-    bake_apply.remove_bake(targets)
-    kept.release_unshown()  # objects a removed result named without painting them are left as they were too
+    named = provenance_props.named_ids(targets)
+    chosen = set(targets)
+    still = provenance_props.named_ids(o for o in bpy.data.objects if kept.shows_result(o) and o not in chosen)
+    projection.remove_projection(targets, keep_ids=still)
+    bake_apply.remove_bake(targets, keep_ids=still)
+    kept.release_unnamed(named, still)  # objects a removed result named without painting them: as they were too
     restored = comp.restore_compositor(scene) if objects is None else False
     return len(targets), restored
 

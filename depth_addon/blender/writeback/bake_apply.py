@@ -11,6 +11,7 @@ and deletes our material, and our image when nothing else uses it. The same mech
 from __future__ import annotations
 
 import json
+from collections.abc import Set
 
 import bpy
 import numpy as np
@@ -264,7 +265,7 @@ def _restore(obj: bpy.types.Object) -> tuple[str | None, str | None, list[str]]:
     return state.get("material"), state.get("image"), list(state.get("maps", {}).values())
 
 
-def remove_bake(objects=None, keep_uv: bool = False, purge: bool = True) -> int:
+def remove_bake(objects=None, keep_uv: bool = False, purge: bool = True, keep_ids: Set[str] = frozenset()) -> int:
     """Undo :func:`apply_bake` on ``objects`` (every baked object when None).
 
     Our materials and images that nothing uses any more are deleted, and a UV map we added is
@@ -274,6 +275,7 @@ def remove_bake(objects=None, keep_uv: bool = False, purge: bool = True) -> int:
     :param keep_uv: Keep UV maps we added (used when a bake is replaced right away).
     :param purge: Delete our materials and images nothing uses any more (False: a new result replaces the bake, so
         the objects also keep their stable ids, :func:`.kept.release`).
+    :param keep_ids: Stable ids that results still shown name: the objects holding them keep them.
     :return: Number of objects restored.
     """
     targets = [o for o in (bpy.data.objects if objects is None else objects) if is_baked(o)]
@@ -282,7 +284,7 @@ def remove_bake(objects=None, keep_uv: bool = False, purge: bool = True) -> int:
     for obj in targets:
         mat_name, image_name_, map_names = _restore(obj)
         if purge:
-            kept.release(obj)
+            kept.release(obj, keep_ids)
         leftovers.update(("image", name) for name in map_names)
         meshes.add(obj.data.name)
         if mat_name:

@@ -10,7 +10,7 @@ read (:func:`materials`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 
 import bpy
 
@@ -56,23 +56,36 @@ def forget(obj: bpy.types.Object, key: str) -> None:
         del obj[key]
 
 
-def release(obj: bpy.types.Object) -> None:
+def release(obj: bpy.types.Object, keep: Set[str] = frozenset()) -> None:
     """Take our stable id (:func:`~depth_addon.blender.idref.stable_id`) off ``obj`` once it shows no result of ours:
     the object is left as it was before.
 
     :param obj: An object a result was just taken off.
+    :param keep: Stable ids that results still shown name (their Regenerate finds the objects by them): kept.
     """
-    if not any(key in obj for key in RESULT_KEYS):
+    if not shows_result(obj) and obj.get(idref.KEY_UID) not in keep:
         idref.forget(obj)
 
 
-def release_unshown() -> None:
-    """:func:`release` every object of the file that shows no result of ours: records also name objects they did
-    not paint (every object in a view, each object prompt), which got a stable id all the same.
+def shows_result(obj: bpy.types.Object) -> bool:
+    """Whether ``obj`` shows a result of ours (a projection or a bake).
+
+    :param obj: Any object.
+    """
+    return any(key in obj for key in RESULT_KEYS)
+
+
+def release_unnamed(ids: set[str], still_named: set[str]) -> None:
+    """:func:`release` the objects holding one of ``ids`` (the stable ids the removed results' records named: they
+    also name objects they did not paint, every object in a view, each object prompt), unless a result still shown
+    names them too (``still_named``): its Regenerate finds them by those ids after a rename.
+
+    :param ids: Stable ids named by the records of the results just removed.
+    :param still_named: Stable ids named by the records of the results still shown.
     """
     for obj in bpy.data.objects:
-        if idref.KEY_UID in obj and obj.library is None:
-            release(obj)
+        if obj.get(idref.KEY_UID) in ids - still_named and obj.library is None:
+            release(obj, still_named)
 
 
 def drop_added_slots(obj: bpy.types.Object, added: int, keys: Sequence[str] = RESULT_KEYS) -> None:

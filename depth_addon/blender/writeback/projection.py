@@ -15,6 +15,7 @@ and :func:`remove_projection` restores every slot exactly.
 from __future__ import annotations
 
 import json
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 import bpy
@@ -358,19 +359,20 @@ def project_image(scene: bpy.types.Scene, camera_model: CameraModel, image: bpy.
     return result
 
 
-def remove_projection(objects=None, replaced: bool = False) -> int:
+def remove_projection(objects=None, replaced: bool = False, keep_ids: Set[str] = frozenset()) -> int:
     """Undo :func:`project_image`: restore every slot, delete the projection materials and projectors, and their
     occlusion images and maps; the generated images they showed stay, with a fake user (:func:`_keep_results`).
 
     :param objects: Objects to restore; default: every projected object in the file.
     :param replaced: A new result replaces the projection: the objects keep their stable ids (:func:`.kept.release`).
+    :param keep_ids: Stable ids that results still shown name: the objects holding them keep them.
     :return: Number of objects restored.
     """
     targets = [o for o in (bpy.data.objects if objects is None else objects) if KEY_STATE in o]
     for obj in targets:
         _restore_object(obj)
         if not replaced:
-            kept.release(obj)
+            kept.release(obj, keep_ids)
     mats = _projection_materials()
     doomed = mats if objects is None else [m for m in mats if m.users == 0]
     leftovers, results = _owned_images(doomed), _results(doomed)

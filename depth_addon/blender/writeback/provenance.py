@@ -140,3 +140,17 @@ def find(obj: bpy.types.Object) -> tuple[dict, object] | None:
         if record is not None:
             return record, idb
     return None
+
+
+def named_ids(objects) -> set[str]:
+    """The stable ids the records that ``objects`` show name (their objects, parts and object prompts).
+
+    :param objects: Objects.
+    """
+    ids: set[str] = set()
+    for obj in objects:
+        found = find(obj)
+        options = found[0].get("options") if found is not None else None
+        if isinstance(options, dict) and isinstance(options.get("object_ids"), dict):
+            ids.update(v for v in options["object_ids"].values() if isinstance(v, str))
+    return ids
