@@ -62,6 +62,7 @@ def test_modifiers_that_lay_copies_on_the_same_uvs_are_named():
     scene = bpy.context.scene
     half = mesh_object("Half", lambda bm: bmesh.ops.create_cube(bm, size=1.0), (0.8, 0.0, 0.5))
     uv_bake.ensure_uv_maps([half])
+    half.modifiers.new("Bevel", "BEVEL")  # lays no copies: not named
     half.modifiers.new("Mirror", "MIRROR")
     bpy.context.view_layer.update()
     result = bake_scene(scene, [half], [view_of(scene, (0.0, -1.0, 0.5), size=48)], 32)

@@ -352,6 +352,10 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
     return result
 
 
+#: Modifiers that lay copies of a mesh's faces, on the same UVs unless told otherwise.
+COPYING_MODIFIERS = frozenset({"MIRROR", "ARRAY", "SOLIDIFY", "SCREW", "NODES", "PARTICLE_INSTANCE"})
+
+
 def _shared_uv_warnings(objects: list, tris: dict) -> list[str]:
     """One line per object whose modifiers (Mirror, Array ...) lay copies of its faces on the same UVs: one texel
     then shows on every copy, painted as one of them was seen (its UV map was checked before its modifiers)."""
@@ -361,10 +365,11 @@ def _shared_uv_warnings(objects: list, tris: dict) -> list[str]:
         dummy = np.zeros((len(uv), 3, 3), np.float32)
         share = raster.rasterize_uv(uv, dummy, dummy, 128).overlap
         if share > uv_bake.OVERLAP_LIMIT:
-            mods = ", ".join(repr(m.name) for m in obj.modifiers if m.show_render)
+            copying = [m.name for m in obj.modifiers if m.show_render and m.type in COPYING_MODIFIERS]
+            mods = ", ".join(map(repr, copying or [m.name for m in obj.modifiers if m.show_render]))
             out.append(f"{obj.name!r}: its modifiers ({mods}) lay copies of its faces on the same UVs ({share:.0%} of "
-                       "its texels), so every copy shows the paint of one; apply them, or offset the copies' UVs in "
-                       "the modifiers, to give each copy its own texels")
+                       "its texels), so every copy shows the paint of one; apply them and bake with Own UV Map (a UV "
+                       "map made for the bake) to give each copy its own texels")
     return out
 
 
