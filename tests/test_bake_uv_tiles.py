@@ -33,7 +33,8 @@ def tiled_cube(corners: list[tuple[float, float]], side: tuple[float, float] = (
 def test_faces_in_other_uv_tiles_show_the_bake_where_the_texture_repeats(tmp_out):
     """Faces in tiles 1002 and 1003, at negative UVs and across the square's sides (no two sharing texels once the
     texture repeats) are baked in the user's map and render as the same faces laid out inside the square do, with
-    the views' colours, not with the texture's smeared edge."""
+    the views' colours, not with the texture's smeared edge (the texture repeats for them; a map inside the square
+    keeps the texture's edge, with nothing of its other side)."""
     inside = [(0.25 + 0.25 * (k % 2), k // 2 / 3) for k in range(6)]
     outside = [(1.25, 0.0), (2.5, 0.0), (-0.75, -2 / 3), (0.875, 1 / 3), (-0.125, 2 / 3), (-2.5, 2 / 3)]
     renders = []
@@ -45,6 +46,8 @@ def test_faces_in_other_uv_tiles_show_the_bake_where_the_texture_repeats(tmp_out
         result = bake_scene(scene, [cube], views, 64)
         assert result.uv_maps["Cube"] == "Tiles" and not any("UV map" in w for w in result.warnings), result.warnings
         assert result.coverage["Cube"] > 0.8  # five faces of six seen
+        extensions = {n.extension for n in result.materials["Cube"].node_tree.nodes if n.type == "TEX_IMAGE"}
+        assert extensions == {"EXTEND" if corners is inside else "REPEAT"}  # in the square: no bleed over its sides
         check = view_of(scene, [0.6, -0.7, 0.6], size=48, radius=1.2, image_fn=None)  # top and two sides
         renders.append(render_view(scene, check.camera, tmp_out / "tiles.exr"))
     pts = check.camera.unproject(check.depth, world=True).reshape(-1, 3)

@@ -111,6 +111,22 @@ def store_maps(obj_name: str, maps: dict) -> dict:
     return out
 
 
+def texture_extension(obj: bpy.types.Object, uv_name: str) -> str:
+    """How the bake's textures extend beyond the 0–1 square for ``obj``: ``REPEAT`` when its UV map reaches out of
+    it (UDIM tiles, negative UVs: the bake drew those faces where the repeating texture shows them), else
+    ``EXTEND`` (no texel of the square's other side bleeds into the faces along its edges).
+
+    :param obj: A mesh object.
+    :param uv_name: The UV map baked into.
+    """
+    layer = obj.data.uv_layers.get(uv_name)
+    if layer is None or not len(layer.uv):
+        return "EXTEND"
+    uv = np.empty(2 * len(layer.uv), np.float32)
+    layer.uv.foreach_get("vector", uv)
+    return "REPEAT" if float(uv.min()) < 0.0 or float(uv.max()) > 1.0 else "EXTEND"
+
+
 def _pbr(tree: bpy.types.NodeTree, uv: bpy.types.Node, lit: bpy.types.Node, maps: dict) -> bpy.types.Node:
     """A Principled BSDF fed by the maps; the lit image stays in the tree, unconnected, for the user to switch."""
     shader = tree.nodes.new("ShaderNodeBsdfPrincipled")
@@ -120,7 +136,7 @@ def _pbr(tree: bpy.types.NodeTree, uv: bpy.types.Node, lit: bpy.types.Node, maps
         if name not in maps:
             continue
         tex = tree.nodes.new("ShaderNodeTexImage")
-        tex.image, tex.interpolation, tex.extension = maps[name], "Linear", "REPEAT"
+        tex.image, tex.interpolation, tex.extension = maps[name], "Linear", lit.extension
         tex.label, tex.location = MAP_SUFFIX[name], (-450, -300 * (i + 1))
         tree.links.new(uv.outputs["UV"], tex.inputs["Vector"])
         if name in sockets:
@@ -145,7 +161,8 @@ def _material(obj: bpy.types.Object, image: bpy.types.Image, uv_name: str, kind:
     uv = tree.nodes.new("ShaderNodeUVMap")
     uv.uv_map, uv.location = uv_name, (-700, 0)
     tex = tree.nodes.new("ShaderNodeTexImage")
-    tex.image, tex.interpolation, tex.extension, tex.location = image, "Linear", "REPEAT", (-450, 0)
+    tex.image, tex.interpolation, tex.location = image, "Linear", (-450, 0)
+    tex.extension = texture_extension(obj, uv_name)
     tree.links.new(uv.outputs["UV"], tex.inputs["Vector"])
     if shading == "EMISSION":
         shader = tree.nodes.new("ShaderNodeEmission")
