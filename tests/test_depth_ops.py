@@ -188,15 +188,19 @@ def test_live_preview_reacts_only_to_relevant_updates(scene) -> None:
         depth_preview.set_enabled(False)
 
 
+def dolly(scene: bpy.types.Scene, heights: tuple[float, ...]) -> None:
+    """Key the scene camera's height on frames 1, 2, … and make them the scene's frame range."""
+    for frame, z in enumerate(heights, start=1):
+        scene.camera.location.z = z
+        scene.camera.keyframe_insert("location", index=2, frame=frame)
+    scene.frame_start, scene.frame_end = 1, len(heights)
+
+
 def test_a_frame_that_cannot_be_written_stops_the_sequence_and_gives_the_range_back(scene, tmp_out: Path) -> None:
     """A later frame whose file cannot be written (a folder stands where it goes) fails the sequence: Near/Far and
     the current frame are as before (a cancelled operator pushes no undo step to take them back), the "Depth Map"
     is not replaced, and the error names the frames already written, which are kept."""
-    cam = scene.camera
-    for frame, z in ((1, 0.0), (2, 1.5), (3, 3.0)):
-        cam.location.z = z
-        cam.keyframe_insert("location", index=2, frame=frame)
-    scene.frame_start, scene.frame_end = 1, 3
+    dolly(scene, (0.0, 1.5, 3.0))
     scene.frame_set(3)
     settings = scene.depth_addon
     settings.near, settings.far = 0.5, 80.0
@@ -269,11 +273,7 @@ def test_a_locked_range_the_view_has_left_is_said(addon, scene) -> None:
 def test_a_sequence_says_once_which_frames_leave_the_locked_range(addon, scene, tmp_out: Path) -> None:
     """A shot whose camera dollies out of the locked range on frames 2 and 3 is written whole, and one warning names
     those frames and how much of them is clipped (frame 1 is inside the range)."""
-    cam = scene.camera
-    for frame, z in ((1, 0.0), (2, 2.0), (3, 3.0)):
-        cam.location.z = z
-        cam.keyframe_insert("location", index=2, frame=frame)
-    scene.frame_start, scene.frame_end = 1, 3
+    dolly(scene, (0.0, 2.0, 3.0))
     scene.frame_set(1)
     settings = scene.depth_addon
     settings.lock_range, settings.near, settings.far = True, 2.9, 9.0
