@@ -174,10 +174,10 @@ def test_the_preferences_weights_folders_reach_every_request(addon, prefs, tmp_p
     from depth_addon.worker.params import GenerateParams
     from depth_addon.worker.server import _generate_kwargs
 
-    prefs.model_dir, prefs.controlnet_dir = str(tmp_path / "sd15"), "//controlnet"
+    prefs.model_dir, prefs.controlnet_dir = str(tmp_path / "sd15"), str(tmp_path / "depth cn" / "cn.safetensors")
     params = addon.operators.job_ops.job_params(bpy.context)
     assert params["model_dir"] == str(tmp_path / "sd15")
-    assert params["controlnet_dir"] == bpy.path.abspath("//controlnet") and params["controlnet_dir"] != "//controlnet"
+    assert params["controlnet_dir"] == str(tmp_path / "depth cn" / "cn.safetensors")
     request = GenerateParams.from_dict({"depth": "d.npy", "out_dir": str(tmp_path), **params})
     kwargs = _generate_kwargs(DiffusersGenerator(), request)
     assert kwargs["model_dir"] == params["model_dir"] and kwargs["controlnet_dir"] == params["controlnet_dir"]
