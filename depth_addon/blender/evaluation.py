@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The view layer and evaluated depsgraph of any scene of the file, not only of the context's scene.
+"""The view layer and evaluated depsgraph of any scene of the file, not only of the context's scene, and what a
+render evaluates differently from the viewport.
 
 A script may work on a scene no window shows (a pipeline looping over ``bpy.data.scenes``). The context's view
 layer is then another scene's, and that scene's own layers have no depsgraph until one is asked for.
@@ -38,3 +39,19 @@ def scene_depsgraph(scene: bpy.types.Scene, layer: bpy.types.ViewLayer | None = 
         return bpy.context.evaluated_depsgraph_get()
     with bpy.context.temp_override(scene=scene, view_layer=layer):
         return bpy.context.evaluated_depsgraph_get()
+
+
+def modifier_changes(ob: bpy.types.Object) -> list[tuple[bpy.types.Modifier, str, object, object]]:
+    """What differs between the object's modifiers in the viewport and in a render, as settings that can be set:
+    ``(modifier, property, viewport value, render value)`` for visibility and, of those that render, subdivision
+    levels (the depth path renders such objects; bakes set them as for the render while they read the surface).
+
+    :param ob: Any object.
+    """
+    changes = []
+    for m in ob.modifiers:
+        if m.show_viewport != m.show_render:
+            changes.append((m, "show_viewport", m.show_viewport, m.show_render))
+        if m.show_render and m.type in ("SUBSURF", "MULTIRES") and m.levels != m.render_levels:
+            changes.append((m, "levels", m.levels, m.render_levels))
+    return changes

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bpy
 
 from .. import compat
+from ..evaluation import modifier_changes
 from .instancers import instancer_warnings
 from .scene import RenderVisibility
 
@@ -35,13 +36,13 @@ def _uses_is_viewport(group: bpy.types.NodeTree, seen: set[int]) -> bool:
 
 
 def _object_differs(ob: bpy.types.Object) -> str | None:
-    for m in ob.modifiers:
-        if m.show_render != m.show_viewport:
+    for m, prop, _viewport, _render in modifier_changes(ob):
+        if prop == "show_viewport":
             return f"modifier {m.name!r} of {ob.name!r} is not shown the same in viewport and render"
+        return f"modifier {m.name!r} of {ob.name!r} has other render levels"
+    for m in ob.modifiers:
         if not m.show_render:
             continue
-        if m.type in ("SUBSURF", "MULTIRES") and m.levels != m.render_levels:
-            return f"modifier {m.name!r} of {ob.name!r} has other render levels"
         if m.type == "NODES" and m.node_group is not None and _uses_is_viewport(m.node_group, set()):
             return f"geometry nodes of {ob.name!r} use Is Viewport"
         if m.type == "PARTICLE_SYSTEM":

@@ -83,9 +83,10 @@ def release_unnamed(ids: set[str], still_named: set[str]) -> None:
     :param ids: Stable ids named by the records of the results just removed.
     :param still_named: Stable ids named by the records of the results still shown.
     """
+    drop = ids - still_named
     for obj in bpy.data.objects:
-        if obj.get(idref.KEY_UID) in ids - still_named and obj.library is None:
-            release(obj, still_named)
+        if obj.get(idref.KEY_UID) in drop and obj.library is None:
+            release(obj)
 
 
 def drop_added_slots(obj: bpy.types.Object, added: int, keys: Sequence[str] = RESULT_KEYS) -> None:

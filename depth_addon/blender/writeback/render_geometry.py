@@ -16,21 +16,7 @@ from contextlib import contextmanager
 import bpy
 
 from ..depth import cache as depth_cache
-
-
-def render_changes(obj: bpy.types.Object) -> list[tuple[bpy.types.Modifier, str, object, object]]:
-    """What differs between the object's viewport and render modifiers: ``(modifier, property, viewport value,
-    render value)`` for subdivision levels and for visibility.
-
-    :param obj: Any object.
-    """
-    changes = []
-    for m in obj.modifiers:
-        if m.show_viewport != m.show_render:
-            changes.append((m, "show_viewport", m.show_viewport, m.show_render))
-        if m.type in ("SUBSURF", "MULTIRES") and m.levels != m.render_levels:
-            changes.append((m, "levels", m.levels, m.render_levels))
-    return changes
+from ..evaluation import modifier_changes
 
 
 @contextmanager
@@ -41,7 +27,7 @@ def as_rendered(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph) -> Iterat
     :param obj: A mesh object.
     :param depsgraph: The depsgraph its triangles are read from.
     """
-    changes = render_changes(obj)
+    changes = modifier_changes(obj)
     if not changes:
         yield
         return
