@@ -238,3 +238,28 @@ def test_a_render_cropped_to_its_region_gets_the_depth_of_that_region(engine: st
     r.use_crop_to_border, r.border_max_x = True, r.border_min_x
     with pytest.raises(BadInput, match=r"the render region is 0×27 pixels of the 64×48 frame"):
         render_depth(scene, engine=engine)
+
+
+def test_a_sequence_of_a_cropped_render_takes_its_range_from_the_region() -> None:
+    """The shared range of a sequence is the range of the files it writes: those of a render cropped to its region
+    hold only the region, so nearer or farther surfaces outside it widen nothing (the range pass renders smaller,
+    and the region at 10× the size too)."""
+    from depth_addon.blender.depth.sequence import scene_views, sequence_range
+    from depth_addon.mapping import robust_range
+
+    scene = analytic.build()
+    r = scene.render
+    whole = render_depth(scene)
+    r.use_border = r.use_crop_to_border = True
+    r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y = 0.6, 1.0, 0.0, 0.5
+    for percent in (100, 1000):
+        r.resolution_percentage = percent
+        region = render_depth(scene)
+        near, far = robust_range(region.depth, region.mask)
+        assert far < 0.8 * robust_range(whole.depth, whole.mask)[1]  # the region holds less than the frame
+        got = sequence_range(scene, scene_views(scene), "percentile")
+        assert got[0] == pytest.approx(near, rel=0.02) and got[1] == pytest.approx(far, rel=0.02), (percent, got)
+    r.border_min_x, r.border_max_x = 0.6019, 0.6033  # no pixel of the 512-wide range pass, one of the files
+    region = render_depth(scene)
+    got = sequence_range(scene, scene_views(scene), "percentile")
+    assert got[1] == pytest.approx(robust_range(region.depth, region.mask)[1], rel=0.02)

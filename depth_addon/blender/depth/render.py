@@ -249,7 +249,7 @@ def _cropped(out: dict, cam: CameraModel, window: tuple[int, int, int, int] | No
 
 def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object | str | None = None,
                  resolution: tuple[int, int] | None = None, engine: str = "auto", radial: bool = False,
-                 normals: bool = False, ids: bool = False) -> DepthResult:
+                 normals: bool = False, ids: bool = False, crop: bool | None = None) -> DepthResult:
     """Render depth in metres from ``camera`` (default: the scene camera).
 
     :param scene: Scene to render; the context scene when None.
@@ -259,6 +259,8 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     :param radial: Return distance along each pixel's ray instead of planar camera Z.
     :param normals: Also return camera-space normals (gpu path).
     :param ids: Also return object and material index maps (gpu path).
+    :param crop: Keep only the pixels of the scene's render region when its render is cropped to it
+        (:func:`~depth_addon.blender.camera.border_window`); None: only at the scene's own size (``resolution`` None).
     :raises BadInput: No camera, bad resolution, unknown engine, no renderable geometry, camera
         inside a closed mesh, passes asked of an engine path.
     """
@@ -304,7 +306,8 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
         with depth_cache.quiet():  # the render sets and restores settings: not edits
             out = {"depth": render_engine_depth(scene, layer, cam_obj, width, height, used, visibility)}
             scene_depsgraph(scene, layer)
-    out, cam = _cropped(out, cam, border_window(scene, width, height) if resolution is None else None)
+    cropped = resolution is None if crop is None else crop
+    out, cam = _cropped(out, cam, border_window(scene, width, height) if cropped else None)
     result = DepthResult(depth=out["depth"], mask=np.isfinite(out["depth"]), camera=cam, engine=used, radial=radial,
                          meta={"camera_name": cam_obj.name, "frame": scene.frame_current},
                          unit_scale=unit_scale(scene))  # depth is in scene units, as the camera and geometry are

@@ -21,7 +21,7 @@ import bpy
 
 from ...errors import BadInput, Cancelled
 from ...mapping import union_range
-from ..camera import render_size, resolve_camera
+from ..camera import border_window, render_size, resolve_camera
 from ..evaluation import scene_layer
 from .ranges import view_range
 from .render import render_depth
@@ -96,15 +96,21 @@ def sequence_range(scene: bpy.types.Scene, views: list[View], mode: str, engine:
     w, h = render_size(scene, resolution)
     scale = min(1.0, RANGE_PASS_SIZE / max(w, h))
     small = (max(1, round(w * scale)), max(1, round(h * scale)))
+    crop = resolution is None  # the files are the render's region when it is cropped: so is the range
+    if crop and small != (w, h):
+        try:
+            border_window(scene, *small)
+        except BadInput:  # the region is less than a pixel of the pass
+            small = (w, h)
     ranges = []
     with frame_restored(scene):
         for i, view in enumerate(views):
             if progress is not None:
                 progress(i / max(1, len(views)), f"range {view.camera} frame {view.frame}")
             _goto(scene, view)
-            result = render_depth(scene, view.camera, small, engine, radial)
+            result = render_depth(scene, view.camera, small, engine, radial, crop=crop)
             if not result.mask.any() and small != (w, h):  # what it sees may be smaller than a pixel of the pass
-                result = render_depth(scene, view.camera, (w, h), engine, radial)
+                result = render_depth(scene, view.camera, (w, h), engine, radial, crop=crop)
             if result.mask.any() or mode == "frustum":
                 try:
                     ranges.append(view_range(scene, result, mode))
