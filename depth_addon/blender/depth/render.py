@@ -237,9 +237,11 @@ def _gpu_depth(scene: bpy.types.Scene, layer: bpy.types.ViewLayer, cam_obj: bpy.
     return out
 
 
-def _cropped(out: dict, cam: CameraModel, window: tuple[int, int, int, int] | None) -> tuple[dict, CameraModel]:
+def _cropped(out: dict, cam: CameraModel, scene: bpy.types.Scene, crop: bool) -> tuple[dict, CameraModel]:
     """The per-pixel outputs and camera of a render cropped to its render region (:func:`.camera.border_window`):
-    the depth has the size and pixels of the render it goes with; unchanged when ``window`` is None."""
+    the depth has the size and pixels of the render it goes with; unchanged unless ``crop`` and the scene's render
+    is cropped."""
+    window = border_window(scene, cam.width, cam.height) if crop else None
     if window is None:
         return out, cam
     rows, cols = slice(window[2], window[3]), slice(window[0], window[1])
@@ -306,8 +308,7 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
         with depth_cache.quiet():  # the render sets and restores settings: not edits
             out = {"depth": render_engine_depth(scene, layer, cam_obj, width, height, used, visibility)}
             scene_depsgraph(scene, layer)
-    cropped = resolution is None if crop is None else crop
-    out, cam = _cropped(out, cam, border_window(scene, width, height) if cropped else None)
+    out, cam = _cropped(out, cam, scene, resolution is None if crop is None else crop)
     result = DepthResult(depth=out["depth"], mask=np.isfinite(out["depth"]), camera=cam, engine=used, radial=radial,
                          meta={"camera_name": cam_obj.name, "frame": scene.frame_current},
                          unit_scale=unit_scale(scene))  # depth is in scene units, as the camera and geometry are
