@@ -81,3 +81,31 @@ def test_reading_the_render_surface_is_no_edit_for_the_depth_cache():
     before = updates.render_generation()
     uv_bake.surface_triangles(ball, depsgraph, uv)
     assert updates.render_generation() == before
+
+
+def test_the_bake_subdivides_as_far_as_the_render_does_under_simplify(tmp_out):
+    """With Simplify limiting the viewport to level 0 and renders to level 2, the bake maps the level-2 surface the
+    render shows, and the scene's Simplify setting is as it was afterwards."""
+    scene = bpy.context.scene
+    r = scene.render
+    ball = coarse_ball()
+    ball.modifiers["Sub"].levels = 2
+    ball.modifiers["Grow"].show_viewport = True
+    uv = uv_bake.ensure_uv_maps([ball])["Ball"]
+    rendered = uv_bake.surface_triangles(ball, bpy.context.evaluated_depsgraph_get(), uv)
+    r.use_simplify, r.simplify_subdivision, r.simplify_subdivision_render = True, 0, 2
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    assert len(uv_bake.surface_triangles(ball, depsgraph, uv)[1]) < len(rendered[1])  # what the viewport shows
+    read = uv_bake.surfaces([ball], depsgraph, {"Ball": uv})["Ball"]
+    assert (r.simplify_subdivision, r.simplify_subdivision_render) == (0, 2)
+    assert read[1].shape == rendered[1].shape and np.allclose(read[1], rendered[1], atol=1e-5)
+
+    views = [view_of(scene, d, size=64, radius=1.2) for d in orbit_directions(4, elevation_deg=35.0)]
+    bake_scene(scene, [ball], views, 64)
+    assert r.simplify_subdivision == 0
+    check = view_of(scene, [0.6, -0.7, 0.6], size=48, radius=1.2, image_fn=None)
+    out = render_view(scene, check.camera, tmp_out / "ball.exr")
+    pts = check.camera.unproject(check.depth, world=True).reshape(-1, 3)
+    good = np.isfinite(check.depth).reshape(-1) & (check.edges().reshape(-1) == 1.0)
+    err = np.abs(out.reshape(-1, 4)[:, :3] - srgb_to_linear(field(pts)))[good].max(axis=1)
+    assert np.median(err) < 0.01 and np.percentile(err, 95) < 0.03, (np.median(err), np.percentile(err, 95))

@@ -228,7 +228,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     uv_maps = uv_bake.ensure_uv_maps(baked, new=s.new_uv, notes=warnings)
     try:
         depsgraph = scene_depsgraph(scene)
-        tris = {o.name: uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name]) for o in baked}
+        tris = uv_bake.surfaces(baked, depsgraph, uv_maps)
         timings["prepare"] = time.perf_counter() - t
         t = time.perf_counter()
         captured = capture_views(scene, list(tris.values()), cameras, s.views, s.placement, s.view_size, s.engine,

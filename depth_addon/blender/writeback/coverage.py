@@ -66,7 +66,7 @@ def coverage_preview(scene: bpy.types.Scene | None = None, objects=None, cameras
     raster.check_size(size)
     uv_maps = uv_bake.ensure_uv_maps(targets)
     depsgraph = scene_depsgraph(scene)
-    tris = {o.name: uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name]) for o in targets}
+    tris = uv_bake.surfaces(targets, depsgraph, uv_maps)
     warnings: list[str] = []
     try:
         planned = multiview.capture_views(scene, list(tris.values()), cameras, views, placement, view_size, engine,

@@ -317,8 +317,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
                              warnings=notes)
     made: list = []
     try:
-        tris = {o.name: (triangles or {}).get(o.name) or uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name])
-                for o in objects}
+        tris = uv_bake.surfaces(objects, depsgraph, uv_maps, triangles)
         result.warnings.extend(_shared_uv_warnings(objects, tris))
         for obj in objects:
             size = fixed
