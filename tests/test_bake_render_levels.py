@@ -10,7 +10,7 @@ import numpy as np
 from test_multiview import bake_scene, field, mesh_object, render_view, view_of
 from test_projection import srgb_to_linear
 
-from depth_addon.blender.writeback import uv_bake
+from depth_addon.blender.writeback import surfaces, uv_bake
 from depth_addon.texturing.views import orbit_directions
 
 
@@ -96,7 +96,7 @@ def test_the_bake_subdivides_as_far_as_the_render_does_under_simplify(tmp_out):
     r.use_simplify, r.simplify_subdivision, r.simplify_subdivision_render = True, 0, 2
     depsgraph = bpy.context.evaluated_depsgraph_get()
     assert len(uv_bake.surface_triangles(ball, depsgraph, uv)[1]) < len(rendered[1])  # what the viewport shows
-    read = uv_bake.surfaces([ball], depsgraph, {"Ball": uv})["Ball"]
+    read = surfaces.surfaces([ball], depsgraph, {"Ball": uv})["Ball"]
     assert (r.simplify_subdivision, r.simplify_subdivision_render) == (0, 2)
     assert read[1].shape == rendered[1].shape and np.allclose(read[1], rendered[1], atol=1e-5)
 
@@ -109,3 +109,41 @@ def test_the_bake_subdivides_as_far_as_the_render_does_under_simplify(tmp_out):
     good = np.isfinite(check.depth).reshape(-1) & (check.edges().reshape(-1) == 1.0)
     err = np.abs(out.reshape(-1, 4)[:, :3] - srgb_to_linear(field(pts)))[good].max(axis=1)
     assert np.median(err) < 0.01 and np.percentile(err, 95) < 0.03, (np.median(err), np.percentile(err, 95))
+
+
+def lifted_in_renders(obj: bpy.types.Object, lift: float = 0.25) -> None:
+    """Geometry nodes on ``obj`` that move it up by ``lift`` in renders only (an *Is Viewport* switch)."""
+    group = bpy.data.node_groups.new("Lift In Renders", "GeometryNodeTree")
+    group.interface.new_socket("Geometry", in_out="INPUT", socket_type="NodeSocketGeometry")
+    group.interface.new_socket("Geometry", in_out="OUTPUT", socket_type="NodeSocketGeometry")
+    nodes, links = group.nodes, group.links
+    put, get = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    switch, move = nodes.new("GeometryNodeSwitch"), nodes.new("GeometryNodeSetPosition")
+    switch.input_type = "VECTOR"
+    switch.inputs["False"].default_value = (0.0, 0.0, lift)
+    links.new(nodes.new("GeometryNodeIsViewport").outputs[0], switch.inputs["Switch"])
+    links.new(put.outputs[0], move.inputs["Geometry"])
+    links.new(switch.outputs[0], move.inputs["Offset"])
+    links.new(move.outputs[0], get.inputs[0])
+    obj.modifiers.new("Lift", "NODES").node_group = group
+
+
+def test_geometry_nodes_that_branch_on_is_viewport_are_baked_as_rendered():
+    """Geometry nodes that lift a cube 25 cm in renders only: the bake reads the lifted cube the render (and the
+    views' depth) shows, inside a render of its own whose settings are all put back."""
+    from depth_addon.blender.writeback import view_cameras
+
+    scene = bpy.context.scene
+    cube = mesh_object("Crate", lambda bm: bmesh.ops.create_cube(bm, size=1.0), (0.0, 0.0, 0.5))
+    uv = uv_bake.ensure_uv_maps([cube])["Crate"]
+    shown = uv_bake.surface_triangles(cube, bpy.context.evaluated_depsgraph_get(), uv)
+    lifted_in_renders(cube)
+    view = view_of(scene, (0.0, -1.0, 0.0), size=48, radius=2.0, image_fn=None)
+    low = np.nanmin(view.camera.unproject(view.depth, world=True)[..., 2])
+    assert abs(low - 0.25) < 0.05  # the views' depth shows it lifted: its bottom at 25 cm
+    scene.camera = view_cameras.camera_object(scene, view.camera, "Check")
+    r = scene.render
+    before = (r.engine, r.resolution_x, r.resolution_y, r.use_border, r.use_compositing)
+    read = surfaces.surfaces([cube], bpy.context.evaluated_depsgraph_get(), {"Crate": uv})["Crate"]
+    assert (r.engine, r.resolution_x, r.resolution_y, r.use_border, r.use_compositing) == before
+    assert np.allclose(read[1], shown[1] + np.float32([0.0, 0.0, 0.25]), atol=1e-5)

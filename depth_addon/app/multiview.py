@@ -15,7 +15,7 @@ import bpy
 import numpy as np
 
 from ..blender.evaluation import scene_depsgraph
-from ..blender.writeback import bake_apply, projection, uv_bake
+from ..blender.writeback import bake_apply, projection, surfaces, uv_bake
 from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, check_bake_size, locked_mapping
 from ..camera import CameraModel
 from ..errors import BadInput
@@ -228,7 +228,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     uv_maps = uv_bake.ensure_uv_maps(baked, new=s.new_uv, notes=warnings)
     try:
         depsgraph = scene_depsgraph(scene)
-        tris = uv_bake.surfaces(baked, depsgraph, uv_maps)
+        tris = surfaces.surfaces(baked, depsgraph, uv_maps)
         timings["prepare"] = time.perf_counter() - t
         t = time.perf_counter()
         captured = capture_views(scene, list(tris.values()), cameras, s.views, s.placement, s.view_size, s.engine,

@@ -55,3 +55,22 @@ def modifier_changes(ob: bpy.types.Object) -> list[tuple[bpy.types.Modifier, str
         if m.show_render and m.type in ("SUBSURF", "MULTIRES") and m.levels != m.render_levels:
             changes.append((m, "levels", m.levels, m.render_levels))
     return changes
+
+
+def uses_is_viewport(group: bpy.types.NodeTree, seen: set[int] | None = None) -> bool:
+    """True when ``group`` or a group nested in it has an *Is Viewport* node (its result differs in renders).
+
+    :param group: A geometry node group.
+    :param seen: Session ids of the groups looked at already.
+    """
+    seen = set() if seen is None else seen
+    if group.session_uid in seen:
+        return False
+    seen.add(group.session_uid)
+    for node in group.nodes:
+        if node.bl_idname == "GeometryNodeIsViewport":
+            return True
+        sub = getattr(node, "node_tree", None)
+        if sub is not None and uses_is_viewport(sub, seen):
+            return True
+    return False

@@ -17,22 +17,9 @@ from __future__ import annotations
 import bpy
 
 from .. import compat
-from ..evaluation import modifier_changes
+from ..evaluation import modifier_changes, uses_is_viewport
 from .instancers import instancer_warnings
 from .scene import RenderVisibility
-
-
-def _uses_is_viewport(group: bpy.types.NodeTree, seen: set[int]) -> bool:
-    if group.session_uid in seen:
-        return False
-    seen.add(group.session_uid)
-    for node in group.nodes:
-        if node.bl_idname == "GeometryNodeIsViewport":
-            return True
-        sub = getattr(node, "node_tree", None)
-        if sub is not None and _uses_is_viewport(sub, seen):
-            return True
-    return False
 
 
 def _object_differs(ob: bpy.types.Object) -> str | None:
@@ -43,7 +30,7 @@ def _object_differs(ob: bpy.types.Object) -> str | None:
     for m in ob.modifiers:
         if not m.show_render:
             continue
-        if m.type == "NODES" and m.node_group is not None and _uses_is_viewport(m.node_group, set()):
+        if m.type == "NODES" and m.node_group is not None and uses_is_viewport(m.node_group):
             return f"geometry nodes of {ob.name!r} use Is Viewport"
         if m.type == "PARTICLE_SYSTEM":
             ps = m.particle_system.settings

@@ -17,7 +17,7 @@ from ...texturing import fill, raster
 from ...texturing.coverage import coverage_counts, heat_colours
 from ...texturing.fusion import View
 from ..evaluation import scene_depsgraph
-from . import bake_apply, multiview, uv_bake
+from . import bake_apply, multiview, surfaces, uv_bake
 
 
 @dataclass
@@ -66,7 +66,7 @@ def coverage_preview(scene: bpy.types.Scene | None = None, objects=None, cameras
     raster.check_size(size)
     uv_maps = uv_bake.ensure_uv_maps(targets)
     depsgraph = scene_depsgraph(scene)
-    tris = uv_bake.surfaces(targets, depsgraph, uv_maps)
+    tris = surfaces.surfaces(targets, depsgraph, uv_maps)
     warnings: list[str] = []
     try:
         planned = multiview.capture_views(scene, list(tris.values()), cameras, views, placement, view_size, engine,

@@ -26,7 +26,7 @@ from ...texturing.views import PLACEMENTS, place_views
 from .. import images
 from ..evaluation import scene_depsgraph
 from ..units import unit_scale
-from . import bake_apply, uv_bake, view_cameras
+from . import bake_apply, surfaces, uv_bake, view_cameras
 from . import provenance as provenance_props
 
 Progress = Callable[[float, str], None]
@@ -317,7 +317,7 @@ def bake_views(scene: bpy.types.Scene, objects: list, views: list[View], bake_si
                              warnings=notes)
     made: list = []
     try:
-        tris = uv_bake.surfaces(objects, depsgraph, uv_maps, triangles)
+        tris = surfaces.surfaces(objects, depsgraph, uv_maps, triangles)
         result.warnings.extend(_shared_uv_warnings(objects, tris))
         for obj in objects:
             size = fixed

@@ -6,7 +6,8 @@ bake whose texels came from the viewport's surface would map each UV to another 
 (a Subdivision Surface at viewport level 1 and render level 2 moves a coarse sphere's texels by about a centimetre;
 at level 0 by ten). :func:`as_rendered` sets each modifier's viewport levels and visibility to its render ones and
 puts them back afterwards; :func:`simplified_as_rendered` does the same for the scene's Simplify limit on subdivision,
-once for all the objects read (it re-evaluates every subdivided object of the scene).
+once for all the objects read (it re-evaluates every subdivided object of the scene). What no setting gives is read
+inside a render (:mod:`.surfaces`).
 """
 
 from __future__ import annotations
@@ -70,3 +71,4 @@ def simplified_as_rendered(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgrap
         with depth_cache.quiet():
             r.simplify_subdivision = viewport
             depsgraph.update()
+

@@ -18,7 +18,7 @@ import numpy as np
 from ...errors import BadInput
 from ...texturing.raster import area_in_square, rasterize_uv, wrap_to_square
 from .projection import meshes_in_view
-from .render_geometry import as_rendered, simplified_as_rendered
+from .render_geometry import as_rendered
 
 UV_NAME = "Depth UV"
 KEY_UV_ADDED = "depth_addon_uv_added"  # on a mesh: name of the UV map we added
@@ -90,34 +90,25 @@ def surface_triangles(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, uv_
     :param uv_name: UV map to read.
     """
     with as_rendered(obj, depsgraph):
-        evaluated = obj.evaluated_get(depsgraph)
-        mesh = evaluated.to_mesh()
-        try:
-            tris, co, corner_vert, uv = _corner_data(mesh, uv_name)
-            normals = np.empty(len(mesh.loops) * 3, np.float32)
-            mesh.corner_normals.foreach_get("vector", normals)
-        finally:
-            evaluated.to_mesh_clear()
+        return read_triangles(obj, depsgraph, uv_name)
+
+
+def read_triangles(obj: bpy.types.Object, depsgraph: bpy.types.Depsgraph, uv_name: str
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`surface_triangles` as ``depsgraph`` evaluates ``obj`` (a render's depsgraph, or the viewport's)."""
+    evaluated = obj.evaluated_get(depsgraph)
+    mesh = evaluated.to_mesh()
+    try:
+        tris, co, corner_vert, uv = _corner_data(mesh, uv_name)
+        normals = np.empty(len(mesh.loops) * 3, np.float32)
+        mesh.corner_normals.foreach_get("vector", normals)
+    finally:
+        evaluated.to_mesh_clear()
     m = np.array(evaluated.matrix_world, np.float64)
     world = (co.astype(np.float64) @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
     nmat = np.linalg.inv(m[:3, :3]).T if abs(np.linalg.det(m[:3, :3])) > 1e-18 else m[:3, :3]
     nrm = (normals.reshape(-1, 3).astype(np.float64) @ nmat.T).astype(np.float32)
     return uv[tris], world[corner_vert[tris]], nrm[tris]
-
-
-def surfaces(objects: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph, uv_maps: dict[str, str],
-             known: dict | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """:func:`surface_triangles` of each object, read with the scene's Simplify as its render has it
-    (:func:`.render_geometry.simplified_as_rendered`).
-
-    :param objects: Mesh objects of ``depsgraph``'s scene.
-    :param depsgraph: The view layer's evaluated depsgraph.
-    :param uv_maps: Object name → UV map to read.
-    :param known: Object name → triangles read already (kept as they are).
-    """
-    known = known or {}
-    with simplified_as_rendered(depsgraph.scene, depsgraph):
-        return {o.name: known.get(o.name) or surface_triangles(o, depsgraph, uv_maps[o.name]) for o in objects}
 
 
 def _unusable(mesh: bpy.types.Mesh, uv_name: str, overlap_limit: float) -> str | None:
