@@ -209,6 +209,14 @@ def read_exr_channels(path: str | os.PathLike, info: ImageInfo, names: tuple[str
 
 def _read_exr(path: str | os.PathLike, info: ImageInfo, channel: str | None) -> tuple[np.ndarray, str]:
     name = _pick_exr_channel(info.names, channel, path)
+    rgb = tuple(name[:-1] + c for c in "RGB")
+    if channel is None and name.rsplit(".", 1)[-1] == "R" and set(rgb) <= set(info.names):
+        r, g, b = read_exr_channels(path, info, rgb)  # R is depth only in grey data stored as identical R, G, B
+        if not (np.array_equal(r, g, equal_nan=True) and np.array_equal(r, b, equal_nan=True)):
+            raise BadInput(f"{display(path)} has no depth channel (Z, V or a Depth pass) and its colour channels "
+                           f"{', '.join(rgb)} differ: is it a colour render? Import the depth pass (in Blender: "
+                           "View Layer › Passes › Z), or choose a channel with the channel option")
+        return r, name
     return read_exr_channels(path, info, (name,))[0], name
 
 
