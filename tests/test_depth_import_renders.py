@@ -63,3 +63,21 @@ def test_grey_exr_stored_as_rgb_is_still_depth(tmp_path: Path) -> None:
     OpenEXR.File(header, {c: depth.copy() for c in "RGBA"}).write(str(tmp_path / "grey.exr"))
     result = import_depth_map(tmp_path / "grey.exr", fov=50.0, tear_ratio=None)
     assert result.prepared.info["channel"] == "R" and np.array_equal(result.prepared.depth, depth)
+
+
+def test_multilayer_render_gives_its_depth_and_its_colour(tmp_path: Path) -> None:
+    """One multilayer file holds both: the Z pass is the mesh, the Combined pass its material, upright."""
+    import OpenEXR
+
+    depth, fov = _render(tmp_path / "shot.exr", multilayer=True, z_pass=True)
+    parts = OpenEXR.File(str(tmp_path / "shot.exr"), separate_channels=True).parts
+    combined = next(p.channels for p in parts if "ViewLayer.Combined.R" in p.channels)
+    rgb = np.stack([combined[f"ViewLayer.Combined.{c}"].pixels for c in "RGB"], -1)
+    assert rgb.std() > 0.01  # a picture, not one flat colour
+    result = import_depth_map(tmp_path / "shot.exr", tmp_path / "shot.exr", fov=fov, tear_ratio=None)
+    image = result.color_image
+    pixels = np.empty(len(image.pixels), np.float32)
+    image.pixels.foreach_get(pixels)
+    shown = pixels.reshape(SIZE[1], SIZE[0], 4)[::-1, :, :3]  # Blender's rows run bottom-up
+    assert np.abs(shown - rgb).max() < 1e-5
+    assert result.material is not None and image.colorspace_settings.name != "Non-Color"

@@ -19,11 +19,11 @@ import numpy as np
 from ..errors import BadInput
 from ..io.depth_read import stored_info
 from . import intrinsics as intr
-from .formats import MAX_PIXELS, check_size, display
+from .formats import MAX_PIXELS, check_size, display, probe
 from .grid import GridMesh, build_grid, plan_grid, plane_grid, plane_step, worker
 from .headers import exif_orientation
 from .preprocess import Preprocess, valid_mask
-from .readers import color_to_float, read_color, read_depth, upright
+from .readers import color_to_float, exr_color_channels, read_color, read_depth, upright
 from .values import ValueSpec, background_mask, to_metres
 
 MODES = ("reconstruct", "displace")
@@ -206,6 +206,8 @@ def _load_color(color, size: tuple[int, int], policy: str, warnings: list[str], 
     else:
         image, linear = read_color(color, as_float=False)
         path = os.fspath(color)
+        if Path(path).suffix.lower() == ".exr" and exr_color_channels(probe(path).names, path) != ("R", "G", "B"):
+            path = None  # a layer of a multilayer file: Blender would show whichever pass it lists first
         orientation = exif_orientation(color)
         if orientation != 1:  # Blender would show the pixels as stored: the material gets them turned upright
             image, path = upright(image, orientation), None

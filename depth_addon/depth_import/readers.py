@@ -294,9 +294,7 @@ def read_color(path: str | os.PathLike, as_float: bool = True) -> tuple[np.ndarr
         raise BadInput(f"unsupported colour image {display(path)}; use one of {', '.join(COLOR_SUFFIXES)}")
     if suffix == ".exr":
         info = probe(path)  # every part's size checked from the header
-        if not all(c in info.names for c in "RGB"):
-            raise BadInput(f"{display(path)} has no R, G, B channels; it has {', '.join(info.names)}")
-        return np.stack(read_exr_channels(path, info, ("R", "G", "B")), axis=-1), True
+        return np.stack(read_exr_channels(path, info, exr_color_channels(info.names, path)), axis=-1), True
     check_image_size(path)  # memory guard from the header, before anything is decoded
     image = decode_image(path)
     check_size(image.shape[1], image.shape[0], display(path))
@@ -305,6 +303,25 @@ def read_color(path: str | os.PathLike, as_float: bool = True) -> tuple[np.ndarr
     image = image[..., :3]
     linear = image.dtype.kind == "f"
     return (color_to_float(image) if as_float else image), linear
+
+
+def exr_color_channels(names: tuple[str, ...], path: str | os.PathLike) -> tuple[str, str, str]:
+    """The colour channels of an EXR: ``R``, ``G``, ``B``, or those of its one colour layer (a Blender multilayer
+    render's ``ViewLayer.Combined.R`` …; of several layers, the one Combined pass).
+
+    :param names: The file's channel names.
+    :param path: The file, for messages.
+    :raises BadInput: No colour layer, or several that no Combined pass tells apart.
+    """
+    if all(c in names for c in "RGB"):
+        return "R", "G", "B"
+    layers = sorted({n[:-1] for n in names if n.endswith(".R") and {n[:-1] + "G", n[:-1] + "B"} <= set(names)})
+    combined = [p for p in layers if p.endswith(".Combined.")]
+    picked = combined if len(combined) == 1 else layers
+    if len(picked) != 1:
+        raise BadInput(f"{display(path)} has {'several colour layers' if picked else 'no R, G, B channels'}; it has "
+                       f"{', '.join(names)}")
+    return picked[0] + "R", picked[0] + "G", picked[0] + "B"
 
 
 def read_photo(path: str | os.PathLike) -> np.ndarray:
@@ -337,5 +354,5 @@ def color_to_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) * np.float32(1.0 / float(np.iinfo(image.dtype).max))
 
 
-__all__ = ["RawDepth", "color_to_float", "decode_image", "pick_member", "read_color", "read_depth", "read_photo",
-           "upright"]
+__all__ = ["RawDepth", "color_to_float", "decode_image", "exr_color_channels", "pick_member", "read_color",
+           "read_depth", "read_photo", "upright"]
