@@ -12,6 +12,7 @@ import bpy
 import numpy as np
 import pytest
 
+from depth_addon.blender import compat
 from depth_addon.blender.camera import camera_model
 from depth_addon.blender.mesh.build import import_depth_map
 from depth_addon.errors import BadInput
@@ -19,17 +20,23 @@ from depth_addon.errors import BadInput
 SIZE = (64, 48)
 
 
-def _render(path: Path, multilayer: bool, z_pass: bool) -> tuple[np.ndarray, float]:
-    """Render the analytic scene with Workbench into ``path``; return its exact depth and horizontal field of view."""
+def _render(path: Path, multilayer: bool, z_pass: bool, passes: tuple[str, ...] = ()) -> tuple[np.ndarray, float]:
+    """Render the analytic scene into ``path`` as an artist would save it (Workbench; Cycles when other ``passes``,
+    e.g. ``mist``, are on); return its exact depth and horizontal field of view."""
     scene = analytic.build(size=SIZE)
     depth, _inside = analytic.expected_depth(camera_model(scene, scene.camera, *SIZE))
     scene.render.engine, scene.display.render_aa = "BLENDER_WORKBENCH", "OFF"
-    bpy.context.view_layer.use_pass_z = z_pass
+    if passes:
+        scene.render.engine, scene.cycles.samples = "CYCLES", 1
+    for name in ("z", *passes):
+        setattr(bpy.context.view_layer, f"use_pass_{name}", z_pass if name == "z" else True)
     settings = scene.render.image_settings
-    settings.media_type = "MULTI_LAYER_IMAGE" if multilayer else "IMAGE"  # first: it resets the format
-    if not multilayer:
-        settings.file_format = "OPEN_EXR"
-    settings.color_depth = "32"
+    if multilayer:
+        if hasattr(settings, "media_type"):  # 5.0: first, it resets the format
+            settings.media_type = "MULTI_LAYER_IMAGE"
+        settings.file_format, settings.color_depth = "OPEN_EXR_MULTILAYER", "32"
+    else:
+        compat.set_image_format(settings, "OPEN_EXR", "RGBA", "32")
     scene.render.filepath = str(path)
     bpy.ops.render.render(write_still=True)
     fov = math.degrees(scene.camera.data.angle_x)
@@ -42,6 +49,22 @@ def test_multilayer_render_depth_pass_comes_in_camera_correct(tmp_path: Path) ->
     result = import_depth_map(tmp_path / "shot.exr", fov=fov, tear_ratio=None)
     assert result.prepared.info["channel"] == "ViewLayer.Depth.Z"
     assert np.abs(result.prepared.depth - depth).max() < 1e-3
+
+
+@pytest.mark.parametrize("passes", [(), ("mist", "normal", "uv")], ids=["z", "z-mist-normal-uv"])
+def test_render_passes_beside_depth_are_not_taken_for_it(tmp_path: Path, passes: tuple[str, ...]) -> None:
+    """Mist, Normal and UV passes have Z, Y and V channels too: the import takes the Depth pass, not one of those."""
+    depth, fov = _render(tmp_path / "shot.exr", multilayer=True, z_pass=True, passes=passes)
+    result = import_depth_map(tmp_path / "shot.exr", fov=fov, tear_ratio=None)
+    assert result.prepared.info["channel"] == "ViewLayer.Depth.Z"
+    assert np.abs(result.prepared.depth - depth).max() < 1e-3
+
+
+def test_passes_without_depth_are_refused(tmp_path: Path) -> None:
+    """A render saved with Normal and UV passes but no Z pass has no depth: refused, not read from Normal.Y."""
+    _render(tmp_path / "shot.exr", multilayer=True, z_pass=False, passes=("normal", "uv"))
+    with pytest.raises(BadInput, match="no depth channel|several channels"):
+        import_depth_map(tmp_path / "shot.exr", fov=50.0)
 
 
 @pytest.mark.parametrize("multilayer", [False, True], ids=["beauty-exr", "multilayer-without-z"])

@@ -117,6 +117,15 @@ def _pick_image_channel(image: np.ndarray, channel: str | None, path: str | os.P
     return picked, name
 
 
+def _depth_layer(name: str) -> bool:
+    """Whether a layered channel name (``layer.channel``, Blender's ``ViewLayer.Pass.channel``) may hold depth: the
+    channel of a depth layer or pass, or the ``R`` of a colour one (taken only when ``R = G = B``, see
+    :func:`_read_exr`). A render's Normal, Position, Vector, UV or Mist pass has X, Y, Z or V channels that are no
+    depth."""
+    layer, channel = name.rsplit(".", 1)
+    return channel in ("R", "depth", "Depth") or layer.rsplit(".", 1)[-1].lower() in ("depth", "z")
+
+
 def _pick_exr_channel(names: tuple[str, ...], channel: str | None, path: str | os.PathLike) -> str:
     if channel is not None:
         if channel in names:
@@ -128,7 +137,7 @@ def _pick_exr_channel(names: tuple[str, ...], channel: str | None, path: str | o
     if len(names) == 1:
         return names[0]
     for want in _EXR_PREFERENCE:
-        matches = [n for n in names if n == want or n.endswith("." + want)]
+        matches = [n for n in names if n == want or n.endswith("." + want) and _depth_layer(n)]
         if len(matches) == 1:
             return matches[0]
     raise BadInput(f"{display(path)} has several channels ({', '.join(names)}); choose one with the channel option")
