@@ -8,15 +8,15 @@ objects export without their projection, with a warning).
 """
 
 from . import operators, panels, preferences
-from .depth_addon.app import jobs
+from .depth_addon.app import jobs, options
 from .depth_addon.blender import props
 from .depth_addon.blender.writeback.gltf_export import glTF2ExportUserExtension as glTF2ExportUserExtension
 
-_modules = (props, jobs, preferences, operators, panels)
+_modules = (props, options, jobs, preferences, operators, panels)
 
 
 def register() -> None:
-    """Register settings, job status, preferences, operators and panels, in that order."""
+    """Register settings, the job operators' options, job status, preferences, operators and panels, in that order."""
     for module in _modules:
         module.register()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import bpy
 
 from ..depth_addon import api
-from ..depth_addon.app import depth
+from ..depth_addon.app import depth, options
 from ..depth_addon.errors import BadInput, DepthAddonError
 from ..depth_addon.io.atomic import check_writable_dir
 from . import ids
@@ -84,13 +84,9 @@ class DEPTH_OT_render_depth_sequence(bpy.types.Operator):
 
     bl_idname = ids.RENDER_DEPTH_SEQUENCE
     bl_label = "Render Depth Sequence"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"UNDO"}  # not offered to Adjust Last Operation, which would run it again frozen (options.py)
 
-    frames: bpy.props.BoolProperty(name="Frame Range", description="Every frame of the scene's range",
-                                   default=True)
-    all_cameras: bpy.props.BoolProperty(name="All Cameras", description="Every camera instead of the active one")
-    write_png: bpy.props.BoolProperty(name="PNG", description="Write mapped PNGs", default=True)
-    write_exr: bpy.props.BoolProperty(name="EXR", description="Write metric EXRs", default=True)
+    __annotations__ = dict(options.SEQUENCE)
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

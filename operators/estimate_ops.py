@@ -37,7 +37,7 @@ class DEPTH_OT_import_photo_as_mesh(FollowJobs, bpy.types.Operator, ImportHelper
 
     bl_idname = ids.IMPORT_PHOTO_AS_MESH
     bl_label = "Import Photo as Mesh"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"UNDO"}  # a job: not offered to Adjust Last Operation (see depth_addon/blender/options.py)
 
     filter_glob: bpy.props.StringProperty(default="*.png;*.jpg;*.jpeg;*.tif;*.tiff;*.bmp;*.webp",
                                           options={"HIDDEN"})

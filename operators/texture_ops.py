@@ -3,7 +3,7 @@
 
 import bpy
 
-from ..depth_addon.app import setup, writeback
+from ..depth_addon.app import options, setup, writeback
 from ..depth_addon.app.jobs import QUEUE, Job
 from ..depth_addon.app.multiview import MultiviewSettings, multiview_flow
 from ..depth_addon.app.regenerate import find_record, regenerate_run_flow
@@ -14,24 +14,8 @@ from .depth_ops import camera_poll
 from .follow import FollowJobs
 from .job_ops import backend_poll, job_params
 
-_PLACEMENTS = [
-    ("ORBIT", "Orbit", "Cameras evenly around the objects at one elevation"),
-    ("HEMISPHERE", "Hemisphere", "Cameras spread over the upper hemisphere"),
-    ("GREEDY", "Greedy Coverage", "Each next camera sees the most surface not covered yet"),
-    ("CAMERAS", "Selected Cameras", "Your selected camera objects"),
-]
-_SIZES = [(s, s, f"{s}×{s} texels per object") for s in ("512", "1024", "2048", "4096")]
-_AUTO_SIZES = [("AUTO", "Auto", "Per object: enough texels to keep the detail the views painted (256-2048)"), *_SIZES]
-_SHADINGS = [("EMISSION", "Emission", "Show the texture exactly as generated (lighting baked in)"),
-             ("PRINCIPLED", "Principled", "Use the texture as base colour of a Principled BSDF")]
-_MV_SHADINGS = [("EMISSION", "Lit (as Generated)", "Show the texture exactly as generated (lighting baked in)"),
-                ("PBR", "Relightable (PBR)", "Albedo, roughness, metallic and normal maps in a Principled BSDF, "
-                 "lit by the scene's own lights"),
-                ("PBR_DISPLACEMENT", "Relightable + Displacement", "Relightable, and the height map moves the "
-                 "surface at render time (add a Subdivision Surface modifier for the relief's detail)"),
-                _SHADINGS[1]]
 _BAKE_SHADINGS = [("AUTO", "As Projected", "A relightable projection stays relightable (its maps are baked too); a "
-                   "lit one shows the texture as generated"), *_MV_SHADINGS]
+                   "lit one shows the texture as generated"), *options.MULTIVIEW_SHADINGS]
 
 
 def _progress(context: bpy.types.Context):
@@ -92,7 +76,7 @@ class DEPTH_OT_project_image(bpy.types.Operator):
                                       default=True)
     follow: bpy.props.BoolProperty(name="Follow Objects", description="Bake into UV maps so the texture moves "
                                    "with the objects", default=False)
-    bake_size: bpy.props.EnumProperty(name="Bake Size", items=_SIZES, default="1024",
+    bake_size: bpy.props.EnumProperty(name="Bake Size", items=options.SIZES, default="1024",
                                       description="Texels per side of each baked texture (Follow Objects)")
 
     @classmethod
@@ -122,30 +106,17 @@ class DEPTH_OT_texture_multiview(FollowJobs, bpy.types.Operator):
 
     bl_idname = ids.TEXTURE_MULTIVIEW
     bl_label = "Texture from Views"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"UNDO"}  # not offered to Adjust Last Operation, which would run it again frozen (options.py)
 
-    placement: bpy.props.EnumProperty(name="Views", items=_PLACEMENTS, default="ORBIT",
-                                      description="Where the views are placed around the objects")
-    views: bpy.props.IntProperty(name="Count", description="Number of placed views", default=4, min=1, max=32)
-    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_AUTO_SIZES, default="AUTO",
-                                      description="Texels per side of each object's texture")
-    view_size: bpy.props.IntProperty(name="View Size", description="Pixels on the longer side of each view",
-                                     default=512, min=64, max=2048)
-    conditioning: bpy.props.BoolProperty(name="Condition on Earlier Views", default=True,
-                                         description="Keep what earlier views painted well (keep/refine/generate)")
-    shading: bpy.props.EnumProperty(name="Shading", items=_MV_SHADINGS, default="EMISSION",
-                                    description="How the objects show their new textures")
-    maps: bpy.props.BoolProperty(name="Material Maps", default=False,
-                                 description="Also bake albedo, roughness, metallic, normal and height maps "
-                                 "(always on for Relightable shading)")
-    new_uv: bpy.props.BoolProperty(name="Own UV Map", default=False,
-                                   description="Bake into a UV map made for the bake, added next to the objects' own "
-                                   "UV maps (kept), even where their active map could be used")
-    scene_view: bpy.props.BoolProperty(name="Scene Camera First", default=True,
-                                       description="Paint what the scene camera sees from the camera itself, at the "
-                                       "detail it is seen with; placed views paint the rest")
-    preview_only: bpy.props.BoolProperty(name="Coverage Only", default=False,
-                                         description="Only show which surface the views reach (red = none)")
+    __annotations__ = {**options.MULTIVIEW, "preview_only": bpy.props.BoolProperty(
+        name="Coverage Only", default=False, description="Only show which surface the views reach (red = none)")}
+
+    @classmethod
+    def description(cls, _context: bpy.types.Context, properties: bpy.types.OperatorProperties) -> str:
+        """The tooltip: the coverage button's own, else the class docstring."""
+        if properties.preview_only:
+            return "Show in red the surface no view reaches, with these options, without generating anything"
+        return cls.__doc__
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -202,7 +173,7 @@ class DEPTH_OT_bake_textures(bpy.types.Operator):
     bl_label = "Bake Projection"
     bl_options = {"REGISTER", "UNDO"}
 
-    bake_size: bpy.props.EnumProperty(name="Texture Size", items=_SIZES, default="1024",
+    bake_size: bpy.props.EnumProperty(name="Texture Size", items=options.SIZES, default="1024",
                                       description="Texels per side of each baked texture")
     shading: bpy.props.EnumProperty(name="Shading", items=_BAKE_SHADINGS, default="AUTO",
                                     description="How the objects show their baked textures")
@@ -338,7 +309,7 @@ class DEPTH_OT_regenerate(FollowJobs, bpy.types.Operator):
 
     bl_idname = ids.REGENERATE
     bl_label = "Regenerate"
-    bl_options = {"REGISTER", "UNDO"}
+    bl_options = {"UNDO"}  # a job: not offered to Adjust Last Operation (see options.py)
 
     # one click's choices: a plain Regenerate keeps the recorded seed and prompt, whatever the last one asked
     seed: bpy.props.IntProperty(name="Seed", description="New seed; -1 keeps the recorded one", default=-1, min=-1,

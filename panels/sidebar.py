@@ -8,6 +8,7 @@ a section whose operators are not registered says so instead of failing.
 import bpy
 
 from ..depth_addon.app.depth import shown_image
+from ..depth_addon.app.options import MULTIVIEW, SEQUENCE, hand_over
 from ..depth_addon.app.scene_prompts import ASSIGNMENT
 from ..depth_addon.app.setup import depth_model_problem, generator_name
 from ..depth_addon.app.writeback import compositor_active
@@ -96,10 +97,14 @@ class VIEW3D_PT_depth(DepthSidebar, bpy.types.Panel):
         draw_props(col, settings, "range_mode", "lock_range", "near", "far")
         col = layout.column()
         draw_props(col, settings, "bits", "output_dir")
+        sequence = getattr(context.scene, "depth_addon_sequence", None)
+        if sequence is not None and available(ids.RENDER_DEPTH_SEQUENCE):
+            col = layout.column(heading="Sequence")
+            draw_props(col, sequence, *SEQUENCE)
         row = layout.row(align=True)
         row.operator(ids.RENDER_DEPTH, icon="RENDER_STILL")
-        if available(ids.RENDER_DEPTH_SEQUENCE):
-            row.operator(ids.RENDER_DEPTH_SEQUENCE, text="Sequence", icon="RENDER_ANIMATION")
+        if sequence is not None and available(ids.RENDER_DEPTH_SEQUENCE):
+            hand_over(row.operator(ids.RENDER_DEPTH_SEQUENCE, text="Sequence", icon="RENDER_ANIMATION"), sequence)
         col = layout.column(heading="Preview")
         draw_props(col, settings, "live_preview", "preview_size")
         live = "live_preview" in settings.bl_rna.properties and settings.live_preview
@@ -207,6 +212,26 @@ def draw_assignment(layout: bpy.types.UILayout, scene: bpy.types.Scene, limit: i
         col.label(text=f"… and {len(lines) - limit} more lines", icon="BLANK1")
 
 
+def draw_multiview(layout: bpy.types.UILayout, scene: bpy.types.Scene) -> None:
+    """The scene's multi-view options and the buttons that texture with them, or show what the views reach.
+
+    :param layout: Where to draw.
+    :param scene: The scene (its ``depth_addon_texture`` options).
+    """
+    settings = getattr(scene, "depth_addon_texture", None)
+    if settings is None:
+        layout.operator(ids.TEXTURE_MULTIVIEW)
+        return
+    col = layout.column()
+    col.use_property_split = True
+    draw_props(col, settings, *(n for n in MULTIVIEW if n != "views" or settings.placement != "CAMERAS"))
+    row = layout.row(align=True)
+    hand_over(row.operator(ids.TEXTURE_MULTIVIEW), settings)
+    coverage = row.operator(ids.TEXTURE_MULTIVIEW, text="Coverage", icon="HIDE_OFF")
+    hand_over(coverage, settings)
+    coverage.preview_only = True
+
+
 class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
     """Texturing from one camera or from several, baking, and removing results."""
 
@@ -219,18 +244,23 @@ class VIEW3D_PT_depth_texture(DepthSidebar, bpy.types.Panel):
         box = layout.box()
         box.label(text="Single view", icon="CAMERA_DATA")
         box.operator(ids.GENERATE, text="From Active Camera", icon="TEXTURE")
-        for idname in (ids.PROJECT_IMAGE, ids.REGENERATE):
-            if available(idname):
-                box.operator(idname)
+        if available(ids.PROJECT_IMAGE):
+            box.operator(ids.PROJECT_IMAGE)
+        if available(ids.REGENERATE):
+            row = box.row(align=True)
+            row.operator(ids.REGENERATE)
+            row.operator(ids.REGENERATE, text="This Object Only").only_this = True
         draw_object_prompts(layout, context)
         draw_assignment(layout, context.scene)
         for title, idname, icon in TEXTURE_SECTIONS:
             box = layout.box()
             box.label(text=title, icon=icon)
-            if available(idname):
-                box.operator(idname)
-            else:
+            if not available(idname):
                 box.label(text="Not available in this build")
+            elif idname == ids.TEXTURE_MULTIVIEW:
+                draw_multiview(box, context.scene)
+            else:
+                box.operator(idname)
         layout.operator(ids.REMOVE_RESULT, icon="LOOP_BACK")
 
 

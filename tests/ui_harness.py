@@ -63,7 +63,9 @@ class CheckedLayout:
                 if not operator_registered(idname):
                     log.problems.append(f"operator {idname} is not registered")
                 log.operators.append(idname)
-                return attr(idname, *a, **k)
+                props = attr(idname, *a, **k)
+                log.buttons.append((idname, props))  # read after the draw: what the button runs with
+                return props
             return operator
         if name == "label":
             def label(*a, **k):
@@ -74,8 +76,8 @@ class CheckedLayout:
 
 
 def new_log() -> SimpleNamespace:
-    """An empty draw record."""
-    return SimpleNamespace(problems=[], props=[], operators=[], labels=[])
+    """An empty draw record (``buttons``: each operator button's idname and the properties it runs with)."""
+    return SimpleNamespace(problems=[], props=[], operators=[], labels=[], buttons=[])
 
 
 def area_context(space_type: str) -> dict:
