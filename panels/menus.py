@@ -3,6 +3,7 @@
 
 import bpy
 
+from ..depth_addon.app.options import hand_over, scene_options
 from ..operators.ids import MENU_SECTIONS
 from .sidebar import available
 
@@ -24,7 +25,10 @@ class TOPBAR_MT_depth(bpy.types.Menu):
             if i:
                 layout.separator()
             for idname in section:
-                layout.operator(idname)
+                props = layout.operator(idname)
+                settings = scene_options(context.scene, idname)
+                if settings is not None:  # the sidebar's options, also from here and F3 search
+                    hand_over(props, settings)
 
 
 def draw_render_menu(self, context: bpy.types.Context) -> None:

@@ -96,3 +96,13 @@ def test_this_object_only_is_a_button_of_its_own(addon) -> None:
     build()
     drawn = buttons(addon, "VIEW3D_PT_depth_texture")["depth.regenerate"]
     assert sorted(b.only_this for b in drawn) == [False, True]
+
+
+def test_the_depth_menu_runs_with_the_sidebars_options(addon) -> None:
+    """Render › Depth (and F3 search, which finds its items) runs the job operators with the sidebar's options."""
+    build()
+    bpy.context.scene.depth_addon_texture.views = 9
+    bpy.context.scene.depth_addon_sequence.all_cameras = True
+    log = draw(addon.panels.menus.TOPBAR_MT_depth.draw)
+    drawn = dict(log.buttons)
+    assert drawn["depth.texture_multiview"].views == 9 and drawn["depth.render_depth_sequence"].all_cameras

@@ -78,6 +78,21 @@ class DepthAddonSequenceSettings(bpy.types.PropertyGroup):
 classes = (DepthAddonTextureSettings, DepthAddonSequenceSettings)
 
 
+#: Operator idname → the scene property holding its options.
+SCENE_OPTIONS = {"depth.texture_multiview": "depth_addon_texture",
+                 "depth.render_depth_sequence": "depth_addon_sequence"}
+
+
+def scene_options(scene: bpy.types.Scene | None, idname: str) -> bpy.types.PropertyGroup | None:
+    """The scene's settings holding the options of operator ``idname``; None for other operators.
+
+    :param scene: The scene (None: no settings).
+    :param idname: ``depth.*`` operator idname.
+    """
+    prop = SCENE_OPTIONS.get(idname)
+    return getattr(scene, prop, None) if prop is not None and scene is not None else None
+
+
 def hand_over(op: bpy.types.OperatorProperties, settings: bpy.types.PropertyGroup) -> None:
     """Set a sidebar button's operator options to the scene's settings (every option both have).
 
