@@ -27,7 +27,8 @@ _VALUES = [
     ("disparity", "Stereo Disparity", "Disparity in pixels: depth = focal · baseline / (disparity + doffs)"),
 ]
 _MISMATCH = [
-    ("resize", "Resize", "Resize a colour image of another size to the depth's (with a warning)"),
+    ("resize", "Use", "Use a colour image of another size at its own resolution (the UVs span it whole; "
+     "guided denoising reads a copy at the depth's size)"),
     ("refuse", "Refuse", "Refuse a colour image whose size differs from the depth's"),
 ]
 _CAMERA = [

@@ -131,7 +131,7 @@ def test_prepare_colour_mismatch_and_options(tmp_path: Path) -> None:
     d = (2 + RNG.random((10, 16))).astype(np.float32)
     color = RNG.random((20, 32, 3)).astype(np.float32)
     p = prepare(d, color)
-    assert p.color.shape == (10, 16, 3) and any("resized" in w for w in p.warnings)
+    assert p.color.shape == (20, 32, 3) and not any("colour image" in w for w in p.warnings)  # kept at its size
     with pytest.raises(BadInput, match="colour image"):
         prepare(d, color, ImportOptions(color_mismatch="refuse"))
     write_png(tmp_path / "c.png", np.zeros((10, 16, 3), np.uint8))

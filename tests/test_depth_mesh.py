@@ -133,7 +133,7 @@ def test_displace_mode() -> None:
     assert np.allclose(z, -scene_depth()[0, :3], atol=1e-5)
 
 
-def test_files_colour_resize_pack_preview_and_unicode(tmp_path: Path) -> None:
+def test_files_colour_of_another_size_pack_preview_and_unicode(tmp_path: Path) -> None:
     folder = tmp_path / "Tiefe – 深度"
     folder.mkdir()
     mm = np.rint(scene_depth() * 1000).astype(np.uint16)
@@ -141,7 +141,8 @@ def test_files_colour_resize_pack_preview_and_unicode(tmp_path: Path) -> None:
     write_png(folder / "farbe.png", RNG.integers(0, 255, (48, 64, 3)).astype(np.uint8))
     result = import_depth_map(folder / "глубина.png", folder / "farbe.png", scale=0.001, pack=True, preview=True,
                               fill_holes=True, denoise="bilateral")
-    assert any("resized" in w for w in result.warnings) and tuple(result.color_image.size) == (32, 24)
+    assert tuple(result.color_image.size) == (64, 48)  # another size, same aspect: kept as is, without a warning
+    assert not any("colour image" in w for w in result.warnings)
     assert any("no lens given: a 39.6°" in w for w in result.warnings)  # the default lens is said
     assert result.depth_image.packed_file is not None and result.color_image.packed_file is not None
     assert {"input", "fill", "denoise", "tear"} <= {i.name.split(" ")[-1] for i in bpy.data.images}

@@ -39,7 +39,7 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     p.add_argument("image", help="depth file: .png (8/16-bit), .tif, .exr, .npy, .npz or .pfm")
     p.add_argument("--out", required=True, help="output .blend")
     p.add_argument("--blend", help="import into this .blend (default: an empty file)")
-    p.add_argument("--color", help="colour image for the material (same size, or resized)")
+    p.add_argument("--color", help="colour image for the material, at its own resolution (any size)")
     p.add_argument("--channel", help="EXR channel, image channel (R/G/B/A), NPZ array or NPY index")
     v = p.add_argument_group("values")
     v.add_argument("--values", choices=KINDS, default="depth",
@@ -83,7 +83,9 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     g.add_argument("--downsample", type=int, default=1, help="integer block size")
     g.add_argument("--tear-ratio", type=float, default=1.1, help="drop faces across depth ratios above this")
     g.add_argument("--no-tear", action="store_true", help="keep faces across depth jumps")
-    g.add_argument("--color-mismatch", choices=("resize", "refuse"), default="resize")
+    g.add_argument("--color-mismatch", choices=("resize", "refuse"), default="resize",
+                   help="a colour image of another size: use it at its own resolution (resize: guided denoising "
+                   "reads a copy at the depth's size) or refuse it")
     g.add_argument("--shading", choices=[s.lower() for s in SHADING], default="principled")
     g.add_argument("--pack", action="store_true", help="also pack the colour file into the .blend")
     return p

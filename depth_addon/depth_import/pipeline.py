@@ -19,11 +19,11 @@ import numpy as np
 from ..errors import BadInput
 from ..io.depth_read import stored_info
 from . import intrinsics as intr
-from .formats import MAX_PIXELS, check_size, display, probe
+from .color_input import NO_COLOR, load_color
+from .formats import MAX_PIXELS, check_size, display
 from .grid import GridMesh, build_grid, plan_grid, plane_grid, plane_step, worker
-from .headers import exif_orientation
 from .preprocess import Preprocess, valid_mask
-from .readers import color_to_float, exr_color_channels, read_color, read_depth, upright
+from .readers import read_depth
 from .values import ValueSpec, background_mask, to_metres
 
 MODES = ("reconstruct", "displace")
@@ -52,7 +52,8 @@ class ImportOptions:
     :param mode: ``reconstruct`` (unprojection) or ``displace`` (relief plane).
     :param displace_method: ``modifier`` (Displace modifier, a vertex per pixel) or ``material`` (material
         displacement on a coarse plane with a Subdivision modifier); ``displace`` mode only.
-    :param color_mismatch: ``resize`` (with a warning) or ``refuse`` a colour image of another size.
+    :param color_mismatch: ``resize``: use a colour image of another size at its own resolution (a copy resized to
+        the depth's size only for guided denoising; a warning if its aspect ratio differs), or ``refuse`` it.
     :param from_file: What this project's own depth files record wins over the options above: their camera, and a
         PNG's mapping (the sidebar's default). Without it they fill in only what the options leave open.
     """
@@ -133,10 +134,11 @@ class PreparedImport:
     :param displace_method: ``modifier`` or ``material`` (``displace`` mode).
     :param depth_range: Smallest and largest valid depth (metres).
     :param displace_depth: Depth at which the flat displace grid is scaled (median valid depth).
-    :param color: H×W×3 float32 colour when it must be stored from memory (resized or given as an array).
-    :param color_path: Colour file to load as is (same size as the depth), else None.
+    :param color: H×W×3 float32 colour at its own size when it must be stored from memory (given as an array,
+        turned upright, a multilayer EXR's pass), else None.
+    :param color_path: Colour file to load as is (any size: the UVs span the whole image), else None.
     :param color_linear: True when the colour values are scene-linear (EXR, float TIFF).
-    :param warnings: Messages for the user (e.g. colour resized).
+    :param warnings: Messages for the user (e.g. colour turned upright).
     :param stages: Pre-processing previews (when asked for).
     :param info: Provenance: source file, channel, conversion, options.
     :param timings: Seconds per phase.
@@ -185,49 +187,6 @@ def _raw_from_array(values: np.ndarray) -> tuple[np.ndarray, float]:
     return a.astype(np.float32), float(np.iinfo(a.dtype).max) if a.dtype.kind in "ui" else 0.0
 
 
-def _load_color(color, size: tuple[int, int], policy: str, warnings: list[str], need_array: bool
-                ) -> tuple[np.ndarray | None, str | None, bool]:
-    """Read/validate the colour input; return ``(array or None, path or None, linear)``."""
-    w, h = size
-    if isinstance(color, np.ndarray):
-        image = np.asarray(color)
-        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype.kind not in "uif":
-            raise BadInput(f"colour array must be H×W×3 or H×W×4 numbers, got {image.dtype} {image.shape}")
-        check_size(image.shape[1], image.shape[0], "colour array")
-        image, linear, path = image[..., :3], False, None
-        if image.dtype.kind == "f":
-            finite = image[np.isfinite(image)]
-            if not finite.size:
-                raise BadInput("the colour array has no finite value")
-            top = float(finite.max())
-            if 1.5 < top <= 255.0 and np.array_equal(finite, np.round(finite)):  # 0-255 bytes held as floats
-                image = image / np.float32(255.0)
-                warnings.append(f"the colour array's values reach {top:g}: taken as 0-255 and divided by 255")
-    else:
-        image, linear = read_color(color, as_float=False)
-        path = os.fspath(color)
-        if Path(path).suffix.lower() == ".exr" and exr_color_channels(probe(path).names, path) != ("R", "G", "B"):
-            path = None  # a layer of a multilayer file: Blender would show whichever pass it lists first
-        orientation = exif_orientation(color)
-        if orientation != 1:  # Blender would show the pixels as stored: the material gets them turned upright
-            image, path = upright(image, orientation), None
-            warnings.append(f"colour image {display(color)} turned upright, as its EXIF Orientation "
-                            f"({orientation}) says")
-    ch, cw = image.shape[:2]
-    if (cw, ch) != (w, h):
-        what = "the colour array" if isinstance(color, np.ndarray) else display(color)
-        if policy == "refuse":
-            raise BadInput(f"colour image {what} is {cw}×{ch} but the depth is {w}×{h}")
-        import cv2
-
-        warnings.append(f"colour image {cw}×{ch} resized to the depth's {w}×{h}"
-                        + ("" if abs(cw * h - ch * w) <= max(w, h) else " (aspect ratio differs)"))
-        image = cv2.resize(color_to_float(image), (w, h), interpolation=cv2.INTER_AREA if cw > w else
-                           cv2.INTER_LINEAR)
-        return np.clip(image, 0, None) if linear else np.clip(image, 0, 1), None, linear
-    return (color_to_float(image) if path is None or need_array else None), path, linear
-
-
 def prepare(depth_source, color_source=None, options: ImportOptions | None = None,
             keep_stages: bool = False) -> PreparedImport:
     """Read, validate, convert and pre-process a depth map and build its mesh arrays.
@@ -245,11 +204,11 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     h, w = values.shape
     warnings: list[str] = []
     values, integer_max, cam, explicit = _lens_and_values(depth_source, values, integer_max, options, source, warnings)
-    color, color_path, linear = None, None, False
+    color = NO_COLOR
     need = options.preprocess.denoise == "guided"
     color_job = None  # the colour image decodes on the worker thread while the depth is converted and cleaned up
     if color_source is not None:
-        color_job = worker().submit(_load_color, color_source, (w, h), options.color_mismatch, warnings, need)
+        color_job = worker().submit(load_color, color_source, (w, h), options.color_mismatch, warnings, need)
     timings["read"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -263,15 +222,15 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
         if color_job is not None:
             color_job.cancel()
         raise
-    if color_job is not None and need:  # guided filtering needs the colour array
-        color, color_path, linear = color_job.result()
+    if color_job is not None and need:  # guided filtering reads the colour (at the depth's size)
+        color = color_job.result()
     timings["convert"] = time.perf_counter() - t
     t = time.perf_counter()
     try:
-        pre = options.preprocess.run(depth, cam, color if need else None, keep_stages, background)
+        pre = options.preprocess.run(depth, cam, color.guide if need else None, keep_stages, background)
     finally:  # otherwise joined after the clean-up (which overlaps the decode) but before any grid work
         if color_job is not None and not need:
-            color, color_path, linear = color_job.result()
+            color = color_job.result()
     timings["preprocess"] = time.perf_counter() - t
 
     f = options.preprocess.downsample
@@ -283,8 +242,6 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
     plan = None if coarse else plan_grid(pre.keep)  # the sizes now: Blender allocates while the arrays are built
     uv_extent = (w / f, h / f) if f > 1 else None
     grid_job = worker().submit(_grid, pre, plan, displace_depth, uv_extent, timings)
-    if color is not None and color_path is not None:
-        color = None  # guided filtering needed the array; Blender loads the file itself
     info = {**source, "conversion": conversion, "intrinsics": pre.intrinsics.to_dict(), "mode": options.mode,
             **({"displace_method": options.displace_method} if options.mode == "displace" else {}),
             "camera_given": explicit, "valid_fraction": valid_fraction, "max_pixels": MAX_PIXELS}
@@ -293,7 +250,7 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
         grid_size=None if plan is None else (plan.vertex_count, plan.edge_count, plan.face_count),
         displace_method=options.displace_method, depth_range=(lo, hi),
         render_size=(pre.intrinsics.width * f, pre.intrinsics.height * f),
-        displace_depth=displace_depth, color=color, color_path=color_path, color_linear=linear,
+        displace_depth=displace_depth, color=color.array, color_path=color.path, color_linear=color.linear,
         warnings=warnings, stages=pre.stages, info=info, timings=timings, uv_extent=uv_extent)
 
 

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The colour image of a depth import: read and checked, kept at its own resolution for the material, and resized to
+the depth's size only for the clean-up steps that read it (guided denoising).
+
+The mesh's UVs span the whole colour image whatever its size, so a phone photo (4032×3024) over its LiDAR depth
+(256×192) colours the mesh at the photo's resolution.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadInput
+from .formats import check_size, display, probe
+from .headers import exif_orientation
+from .readers import color_to_float, exr_color_channels, read_color, upright
+
+
+@dataclass(frozen=True)
+class LoadedColor:
+    """A colour input, checked.
+
+    :param array: H×W×3 float32 at the colour's own size when the material must be made from memory (an array was
+        given, the photo was turned upright, or a multilayer EXR's pass), else None.
+    :param path: The file Blender loads as is, else None.
+    :param linear: True when the values are scene-linear (EXR, float TIFF).
+    :param guide: H×W×3 float32 at the depth's size for the steps that read the colour (when asked for), else None.
+    """
+
+    array: np.ndarray | None
+    path: str | None
+    linear: bool
+    guide: np.ndarray | None
+
+
+#: No colour input.
+NO_COLOR = LoadedColor(None, None, False, None)
+
+
+def _read(color, warnings: list[str]) -> tuple[np.ndarray, str | None, bool]:
+    """``(pixels as decoded, the file Blender may load as is or None, linear)`` of a colour path or array."""
+    if not isinstance(color, np.ndarray):
+        image, linear = read_color(color, as_float=False)
+        path = os.fspath(color)
+        if Path(path).suffix.lower() == ".exr" and exr_color_channels(probe(path).names, path) != ("R", "G", "B"):
+            path = None  # a layer of a multilayer file: Blender would show whichever pass it lists first
+        orientation = exif_orientation(color)
+        if orientation != 1:  # Blender would show the pixels as stored: the material gets them turned upright
+            image, path = upright(image, orientation), None
+            warnings.append(f"colour image {display(color)} turned upright, as its EXIF Orientation "
+                            f"({orientation}) says")
+        return image, path, linear
+    image = np.asarray(color)
+    if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype.kind not in "uif":
+        raise BadInput(f"colour array must be H×W×3 or H×W×4 numbers, got {image.dtype} {image.shape}")
+    check_size(image.shape[1], image.shape[0], "colour array")
+    image = image[..., :3]
+    if image.dtype.kind == "f":
+        finite = image[np.isfinite(image)]
+        if not finite.size:
+            raise BadInput("the colour array has no finite value")
+        top = float(finite.max())
+        if 1.5 < top <= 255.0 and np.array_equal(finite, np.round(finite)):  # 0-255 bytes held as floats
+            image = image / np.float32(255.0)
+            warnings.append(f"the colour array's values reach {top:g}: taken as 0-255 and divided by 255")
+    return image, None, False
+
+
+def load_color(color, size: tuple[int, int], policy: str, warnings: list[str], need_guide: bool) -> LoadedColor:
+    """Read and check the colour input of a depth import of ``size``.
+
+    A colour image of another size is used at its own size (the UVs span it whole); a copy resized to the depth's
+    size is made only for the clean-up steps that read the colour. Another aspect ratio stretches the photo over the
+    depth, and a warning says so.
+
+    :param color: Colour file path, or an H×W×3 (or ×4) array (floats in [0, 1], or 0-255).
+    :param size: The depth's ``(width, height)``.
+    :param policy: ``resize`` (use a colour image of another size, as above) or ``refuse`` it.
+    :param warnings: Messages for the user, appended to.
+    :param need_guide: Make :attr:`LoadedColor.guide` (guided denoising reads it).
+    :raises BadInput: For an unreadable colour input, or one of another size under ``refuse``.
+    """
+    w, h = size
+    image, path, linear = _read(color, warnings)
+    ch, cw = image.shape[:2]
+    full = color_to_float(image) if path is None or need_guide else None
+    if (cw, ch) == (w, h):
+        return LoadedColor(full if path is None else None, path, linear, full if need_guide else None)
+    what = "the colour array" if isinstance(color, np.ndarray) else display(color)
+    if policy == "refuse":
+        raise BadInput(f"colour image {what} is {cw}×{ch} but the depth is {w}×{h}")
+    if abs(cw * h - ch * w) > max(w, h):
+        warnings.append(f"colour image {cw}×{ch} has another aspect ratio than the depth's {w}×{h}: it is "
+                        "stretched over the mesh")
+    guide = None
+    if need_guide:
+        import cv2
+
+        guide = cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA if cw > w else cv2.INTER_LINEAR)
+        guide = np.clip(guide, 0, None) if linear else np.clip(guide, 0, 1)
+    return LoadedColor(full if path is None else None, path, linear, guide)
