@@ -102,6 +102,8 @@ def test_the_operator_keeps_the_photo_and_its_exif_orientation(addon, tmp_path: 
     image = ob.active_material.node_tree.nodes["Image Texture"].image
     assert tuple(image.size) == (COLOUR[1], COLOUR[0])
     assert np.abs(image_rgb(image).astype(int) - shown).max() <= 3  # a JPEG: nearly exact
+    # kept as a JPEG file, packed: a save stores these bytes instead of encoding 4 bytes a pixel as PNG
+    assert image.packed_file is not None and image.packed_file.data[:3] == b"\xff\xd8\xff"
     assert_lookups(ob, bpy.context.scene.camera, (DEPTH[1], DEPTH[0]), tol=3)
 
 

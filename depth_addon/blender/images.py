@@ -157,7 +157,8 @@ def _store_image(name: str, rgb: np.ndarray | Pixels, float_buffer: bool, colors
 
 
 def _store_png(im: bpy.types.Image | None, name: str, png: bytes, colorspace: str) -> bpy.types.Image:
-    """Our image ``name`` (``im``, when it is ours) holding the PNG file ``png`` as its packed data."""
+    """Our image ``name`` (``im``, when it is ours) holding the PNG file ``png`` (or any image file) as its packed
+    data."""
     if im is None or not im.get(KEY_OWNED) or im.library is not None:
         im = bpy.data.images.new(name, 1, 1)  # a placeholder until the packed file is read
         im[KEY_OWNED] = True
@@ -169,6 +170,17 @@ def _store_png(im: bpy.types.Image | None, name: str, png: bytes, colorspace: st
     im.buffers_free()  # pixels read from now on come from the new file
     im.colorspace_settings.name = colorspace
     return im
+
+
+def image_from_file_bytes(name: str, data: bytes, colorspace: str = "sRGB") -> bpy.types.Image:
+    """A new image of ours holding the image file ``data`` (PNG, JPEG …) as its packed data: saving the .blend
+    stores these bytes as they are.
+
+    :param name: Wanted image name (a new image always; Blender makes the name unique).
+    :param data: The file's bytes.
+    :param colorspace: Colour space of its values.
+    """
+    return _store_png(None, name, data, colorspace)
 
 
 def point_at_file(image: bpy.types.Image, path: str | os.PathLike) -> None:

@@ -25,35 +25,62 @@ class LoadedColor:
     """A colour input, checked.
 
     :param array: H×W×3 float32 at the colour's own size when the material must be made from memory (an array was
-        given, the photo was turned upright, or a multilayer EXR's pass), else None.
+        given, or a multilayer EXR's pass), else None.
     :param path: The file Blender loads as is, else None.
     :param linear: True when the values are scene-linear (EXR, float TIFF).
     :param guide: H×W×3 float32 at the depth's size for the steps that read the colour (when asked for), else None.
+    :param encoded: An image file of a photo turned upright (:func:`upright_file`), which the material keeps packed
+        as it is, else None.
     """
 
     array: np.ndarray | None
     path: str | None
     linear: bool
     guide: np.ndarray | None
+    encoded: bytes | None = None
 
 
 #: No colour input.
 NO_COLOR = LoadedColor(None, None, False, None)
+#: JPEG quality of a JPEG photo turned upright: its own losses stay far above the new ones.
+UPRIGHT_JPEG_QUALITY = 95
 
 
-def _read(color, warnings: list[str]) -> tuple[np.ndarray, str | None, bool]:
-    """``(pixels as decoded, the file Blender may load as is or None, linear)`` of a colour path or array."""
+def upright_file(image: np.ndarray, suffix: str) -> bytes | None:
+    """The file a photo turned upright is kept as: a JPEG again for a JPEG (a few MB for a phone photo, encoded in
+    about a tenth of a second), else a PNG; None for pixels that are not 8-bit (stored as pixels).
+
+    :param image: H×W×3 upright pixels as decoded.
+    :param suffix: The photo's file suffix.
+    """
+    if image.dtype != np.uint8:
+        return None
+    import cv2
+
+    bgr = np.ascontiguousarray(image[..., ::-1])
+    if suffix in (".jpg", ".jpeg"):
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, UPRIGHT_JPEG_QUALITY])
+    else:
+        ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return data.tobytes() if ok else None
+
+
+def _read(color, warnings: list[str]) -> tuple[np.ndarray, str | None, bool, bytes | None]:
+    """``(pixels as decoded, the file Blender may load as is or None, linear, the upright photo's file or None)`` of a
+    colour path or array."""
     if not isinstance(color, np.ndarray):
         image, linear = read_color(color, as_float=False)
         path = os.fspath(color)
         if Path(path).suffix.lower() == ".exr" and exr_color_channels(probe(path).names, path) != ("R", "G", "B"):
             path = None  # a layer of a multilayer file: Blender would show whichever pass it lists first
         orientation = exif_orientation(color)
+        encoded = None
         if orientation != 1:  # Blender would show the pixels as stored: the material gets them turned upright
             image, path = upright(image, orientation), None
+            encoded = upright_file(image, Path(os.fspath(color)).suffix.lower())
             warnings.append(f"colour image {display(color)} turned upright, as its EXIF Orientation "
                             f"({orientation}) says")
-        return image, path, linear
+        return image, path, linear, encoded
     image = np.asarray(color)
     if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype.kind not in "uif":
         raise BadInput(f"colour array must be H×W×3 or H×W×4 numbers, got {image.dtype} {image.shape}")
@@ -67,7 +94,7 @@ def _read(color, warnings: list[str]) -> tuple[np.ndarray, str | None, bool]:
         if 1.5 < top <= 255.0 and np.array_equal(finite, np.round(finite)):  # 0-255 bytes held as floats
             image = image / np.float32(255.0)
             warnings.append(f"the colour array's values reach {top:g}: taken as 0-255 and divided by 255")
-    return image, None, False
+    return image, None, False, None
 
 
 def load_color(color, size: tuple[int, int], policy: str, warnings: list[str], need_guide: bool) -> LoadedColor:
@@ -85,11 +112,12 @@ def load_color(color, size: tuple[int, int], policy: str, warnings: list[str], n
     :raises BadInput: For an unreadable colour input, or one of another size under ``refuse``.
     """
     w, h = size
-    image, path, linear = _read(color, warnings)
+    image, path, linear, encoded = _read(color, warnings)
     ch, cw = image.shape[:2]
-    full = color_to_float(image) if path is None or need_guide else None
+    stored = path is not None or encoded is not None  # the material needs no pixels from here
+    full = color_to_float(image) if not stored or need_guide else None
     if (cw, ch) == (w, h):
-        return LoadedColor(full if path is None else None, path, linear, full if need_guide else None)
+        return LoadedColor(None if stored else full, path, linear, full if need_guide else None, encoded)
     what = "the colour array" if isinstance(color, np.ndarray) else display(color)
     if policy == "refuse":
         raise BadInput(f"colour image {what} is {cw}×{ch} but the depth is {w}×{h}")
@@ -102,4 +130,4 @@ def load_color(color, size: tuple[int, int], policy: str, warnings: list[str], n
 
         guide = cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA if cw > w else cv2.INTER_LINEAR)
         guide = np.clip(guide, 0, None) if linear else np.clip(guide, 0, 1)
-    return LoadedColor(full if path is None else None, path, linear, guide)
+    return LoadedColor(None if stored else full, path, linear, guide, encoded)

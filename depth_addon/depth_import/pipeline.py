@@ -134,9 +134,10 @@ class PreparedImport:
     :param displace_method: ``modifier`` or ``material`` (``displace`` mode).
     :param depth_range: Smallest and largest valid depth (metres).
     :param displace_depth: Depth at which the flat displace grid is scaled (median valid depth).
-    :param color: H×W×3 float32 colour at its own size when it must be stored from memory (given as an array,
-        turned upright, a multilayer EXR's pass), else None.
+    :param color: H×W×3 float32 colour at its own size when it must be stored from memory (given as an array, a
+        multilayer EXR's pass, a photo turned upright whose pixels are not 8-bit), else None.
     :param color_path: Colour file to load as is (any size: the UVs span the whole image), else None.
+    :param color_file: A photo turned upright, as an image file kept packed as it is, else None.
     :param color_linear: True when the colour values are scene-linear (EXR, float TIFF).
     :param warnings: Messages for the user (e.g. colour turned upright).
     :param stages: Pre-processing previews (when asked for).
@@ -158,6 +159,7 @@ class PreparedImport:
     displace_depth: float = 0.0
     color: np.ndarray | None = None
     color_path: str | None = None
+    color_file: bytes | None = None
     color_linear: bool = False
     warnings: list[str] = field(default_factory=list)
     stages: dict[str, np.ndarray] = field(default_factory=dict)
@@ -250,7 +252,8 @@ def prepare(depth_source, color_source=None, options: ImportOptions | None = Non
         grid_size=None if plan is None else (plan.vertex_count, plan.edge_count, plan.face_count),
         displace_method=options.displace_method, depth_range=(lo, hi),
         render_size=(pre.intrinsics.width * f, pre.intrinsics.height * f),
-        displace_depth=displace_depth, color=color.array, color_path=color.path, color_linear=color.linear,
+        displace_depth=displace_depth, color=color.array, color_path=color.path, color_file=color.encoded,
+        color_linear=color.linear,
         warnings=warnings, stages=pre.stages, info=info, timings=timings, uv_extent=uv_extent)
 
 

@@ -37,6 +37,7 @@ from mathutils import Matrix
 from ...depth_import import ImportOptions, PreparedImport, prepare
 from ...depth_import.grid import GridMesh, worker
 from ...errors import BadInput
+from .. import images
 from ..images import KEY_OWNED
 from ..units import unit_scale
 from . import materials
@@ -285,6 +286,8 @@ def _colour(prepared: PreparedImport, shading: str, created: list
     if prepared.color_path is not None:
         image = _keep(created, bpy.data.images.load(os.path.abspath(prepared.color_path), check_existing=False))
         image.name = f"{name} Colour"
+    elif prepared.color_file is not None:  # a photo turned upright: packed as encoded, nothing to encode at a save
+        image = _keep(created, images.image_from_file_bytes(f"{name} Colour", prepared.color_file, "sRGB"))
     elif prepared.color is not None:
         image = _keep(created, materials.new_image(f"{name} Colour", prepared.color, prepared.color_linear,
                                                    "Linear Rec.709" if prepared.color_linear else "sRGB"))
