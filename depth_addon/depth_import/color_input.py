@@ -59,7 +59,10 @@ def upright_file(image: np.ndarray, suffix: str) -> bytes | None:
 
     bgr = np.ascontiguousarray(image[..., ::-1])
     if suffix in (".jpg", ".jpeg"):
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, UPRIGHT_JPEG_QUALITY])
+        params = [cv2.IMWRITE_JPEG_QUALITY, UPRIGHT_JPEG_QUALITY]
+        if hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR_444"):  # full-resolution colour: no second chroma loss
+            params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+        ok, data = cv2.imencode(".jpg", bgr, params)
     else:
         ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     return data.tobytes() if ok else None
