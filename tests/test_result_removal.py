@@ -155,3 +155,20 @@ def test_remove_result_with_only_the_camera_selected_removes_every_result(addon)
         obj.select_set(obj.type == "CAMERA")
     assert bpy.ops.depth.remove_result() == {"FINISHED"}
     assert not writeback.has_result(scene) and not any(writeback.is_ours(o) for o in scene.objects)
+
+
+def test_generated_images_the_compositor_showed_survive_a_new_result_remove_save_and_reopen(tmp_path) -> None:
+    """With the compositor on (the Generate operator's default), the image a new result replaces in the AI layer,
+    and the one Remove Result takes off it, keep a fake user: the saved file still has both, results to pick from."""
+    scene = build_demo_scene(bpy.context.scene, (32, 32))
+    first = api.texture_scene(scene, prompt="red brick", seed=1).image.name
+    second = api.texture_scene(scene, prompt="green grass", seed=2).image.name
+    assert writeback.compositor_active(scene)
+    writeback.remove_result(scene)
+    path = tmp_path / "kept.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    for name, prompt in ((first, "red brick"), (second, "green grass")):
+        image = bpy.data.images.get(name)
+        assert image is not None and image.use_fake_user, name
+        assert writeback.image_record(image)["prompt"] == prompt

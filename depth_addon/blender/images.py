@@ -235,6 +235,16 @@ def pack_generated(*images_: bpy.types.Image | None) -> list[str]:
     return failed
 
 
+def keep_unshown(image: bpy.types.Image | None) -> None:
+    """Give a picture of ours that nothing shows any more a fake user: a result to pick from stays in the file, where
+    Blender would drop it at the next save (clearing the fake user in the image browser lets it go).
+
+    :param image: A picture that was just taken off a node, or None.
+    """
+    if image is not None and image.users == 0 and image.library is None and image.get(KEY_OWNED):
+        image.use_fake_user = True
+
+
 def free_name(base: str) -> str:
     """``base``, or ``base 2``, ``base 3`` … whichever no image has yet (results never overwrite each other).
 

@@ -142,7 +142,8 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     render = _node(tree, N_RENDER, lambda t: compat.new_render_source(t), -600, 200)
     picture, depth = compat.render_source_sockets(render, scene, scene_layer(scene).name)
     pic = _node(tree, N_IMAGE, lambda t: t.nodes.new("CompositorNodeImage"), -600, -350)
-    pic.image = image
+    shown, pic.image = pic.image, image
+    images.keep_unshown(shown)  # the picture this replaces stays in the file, a result to pick from
     scale = _node(tree, N_SCALE, compat.new_scale_to_render, -350, -350)
     mix = _node(tree, N_MIX, compat.new_color_mix, 150, 100)
     mix.blend_type = blend
@@ -356,8 +357,10 @@ def _drop_if_unused(group: bpy.types.NodeTree) -> None:
         return
     normals = group.nodes.get(compositor_fx.N_RELIGHT[0])
     image = getattr(normals, "image", None)
+    shown = getattr(group.nodes.get(N_IMAGE), "image", None)
     release(group)
     bpy.data.node_groups.remove(group)
+    images.keep_unshown(shown)  # the AI layer's picture stays in the file, a result to pick from
     if image is not None and image.users == 0 and image.get(images.KEY_OWNED):
         bpy.data.images.remove(image)
 
