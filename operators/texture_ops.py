@@ -196,7 +196,7 @@ class DEPTH_OT_bake_textures(bpy.types.Operator):
         try:
             result = writeback.bake_projection(context.scene, chosen or None, int(self.bake_size),
                                                shading=self.shading)
-            writeback.pack_generated(*result.images.values())
+            writeback.pack_generated(*result.made_images())  # maps too: Undo/Redo keep no unpacked pixels
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}

@@ -268,7 +268,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     _tell(result, scene, parts, (prompt, object_prompts, gen.generator), target_names if objects else None, warnings)
     # baked pixels must survive saving: packed now in the UI (autosave), at the save headless (20 textures of 1024²
     # take about 1 s to pack)
-    pack_now(*result.images.values(), *(i for m in result.maps.values() for i in m.values()))
+    pack_now(*result.made_images())
     report(1.0, "done")
     return result
 

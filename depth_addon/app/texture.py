@@ -349,7 +349,7 @@ def apply_generated(scene: bpy.types.Scene, depth: DepthResult, rgb: np.ndarray,
         raise
     provenance_props.attach(record, image, proj.projector, *proj.materials, *projected.values())
     scene[LAST_IMAGE] = image.name
-    keep_on_save()  # the occlusion depth (and the image, without out_dir) live in memory until the save packs them
+    keep_on_save()  # whatever else of ours lives in memory is packed at the save
     return image, proj
 
 
@@ -375,6 +375,7 @@ def map_images(name: str, maps: dict, out_dir: str | os.PathLike | None, files: 
         value = np.asarray(maps[key], np.float32)
         stored = value if key in images.FLOAT_MAPS else images.pixels(value, encode=True)  # 8-bit: packed PNG
         out[key] = images.map_image(images.free_name(f"{name} {suffix}"), key, stored)
+        images.pack_generated(out[key])  # the float height map too: Undo/Redo and autosave keep no unpacked pixels
         if out_dir is not None:
             path = Path(out_dir) / (f"{key}.exr" if key == "height" else f"{key}.png")
             if key == "height":

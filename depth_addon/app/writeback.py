@@ -59,7 +59,7 @@ def project_image(scene: bpy.types.Scene, image_name: str = "", objects=None, oc
     provenance_props.attach(record, result.projector, *result.materials)
     if bake_size is not None:
         done = bake_projection(scene, result.objects, int(bake_size))
-        images.pack_generated(*done.images.values())
+        images.pack_generated(*done.made_images())
     return image, result
 
 

@@ -317,9 +317,12 @@ def occlusion_image(name: str, depth: np.ndarray, slack: np.ndarray | None = Non
     :param name: Wanted image name (same reuse rule as :func:`image_from_array`).
     :param depth: H×W planar camera-Z depth in metres, ``inf`` background.
     :param slack: :func:`depth_slack` of ``depth`` when already computed (e.g. on a thread while generating).
+    :return: The image, packed (an image that failed to pack is packed again at the save, which says so).
     """
     d = _occluder_depth(depth)
-    return float_image_from_array(name, d + (occlusion_slack(d) if slack is None else slack))
+    image = float_image_from_array(name, d + (occlusion_slack(d) if slack is None else slack))
+    pack_generated(image)  # now, not at the save: Undo/Redo and autosave keep no pixels that live only in memory
+    return image
 
 
 def depth_slack(depth: np.ndarray) -> np.ndarray:

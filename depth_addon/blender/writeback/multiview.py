@@ -69,6 +69,10 @@ class MultiviewResult:
     warnings: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
 
+    def made_images(self) -> list[bpy.types.Image]:
+        """Every image the bake made: each object's texture and its maps (what must be packed to be kept)."""
+        return [*self.images.values(), *(i for m in self.maps.values() for i in m.values())]
+
 
 
 def surface_samples(triangles: list[tuple[np.ndarray, np.ndarray, np.ndarray]], limit: int = 20000
