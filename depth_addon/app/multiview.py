@@ -15,7 +15,7 @@ import bpy
 import numpy as np
 
 from ..blender.evaluation import scene_depsgraph
-from ..blender.writeback import bake_apply, projection, surfaces, uv_bake
+from ..blender.writeback import bake_apply, left_out, surfaces, uv_bake
 from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, check_bake_size, locked_mapping
 from ..camera import CameraModel
 from ..errors import BadInput
@@ -224,7 +224,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
     baked = only_target(targets, only)
     id_renders = [] if needs_ids(prompt, object_prompts) else None
-    warnings: list[str] = [] if objects else projection.linked_note(projection.meshes_in_view(scene)[1])
+    warnings: list[str] = [] if objects else left_out.left_out_notes(scene)
     uv_maps = uv_bake.ensure_uv_maps(baked, new=s.new_uv, notes=warnings)
     try:
         depsgraph = scene_depsgraph(scene)

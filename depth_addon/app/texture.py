@@ -19,7 +19,7 @@ import numpy as np
 
 from ..blender import idref, images
 from ..blender.compositor import group as comp
-from ..blender.writeback import projection
+from ..blender.writeback import left_out, projection
 from ..blender.writeback import provenance as provenance_props
 from ..depthmap import DepthResult
 from ..errors import BadInput
@@ -188,7 +188,7 @@ def _notes(scene: bpy.types.Scene, depth: DepthResult, proj: projection.Projecti
     :param maps: The maps asked for.
     """
     notes = list(depth.meta.get("warnings", ()))
-    notes += [] if objects else projection.linked_note(projection.meshes_in_view(scene)[1])
+    notes += [] if objects else left_out.left_out_notes(scene)
     notes += [f"{', '.join(map(repr, proj.replaced))} showed another scene's result, replaced by this one (an object "
               "shows one projection, in every scene it is in)"] if proj.replaced else []
     if maps and generated.maps:
@@ -226,6 +226,8 @@ def texture_flow(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     depth = render_depth(scene, camera, resolution, engine, ids=per_part)
     if not depth.mask.any():
         raise BadInput("the camera sees no geometry; nothing to texture")
+    if not objects:  # before anything is generated: none of the meshes in view may take a result
+        left_out.require_meshes_in_view(scene)
     parts = scene_segments(depth, prompt, object_prompts) if per_part else SceneSegments()
     depth_map = depth_mapping(depth, kind=mapping)
     timings["depth"] = time.perf_counter() - t
