@@ -74,7 +74,6 @@ class MultiviewResult:
         return [*self.images.values(), *(i for m in self.maps.values() for i in m.values())]
 
 
-
 def surface_samples(triangles: list[tuple[np.ndarray, np.ndarray, np.ndarray]], limit: int = 20000
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Triangle centroids, unit normals and areas of all objects (at most ``limit``, area-biased).
