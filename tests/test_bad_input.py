@@ -38,6 +38,8 @@ CASES = [
     ("frames not integers", ["render-depth", "--blend", "{d}/demo.blend", "--frames", "1.5", "--out", "{o}/d.exr"],
      "whole frame numbers"),
     ("batch frames reversed", ["batch", "{d}/job.json", "--frames", "5", "1"], "the end is before the start"),
+    ("frames past Blender's last", ["render-depth", "--blend", "{d}/demo.blend", "--frames", "1048570", "1048580",
+                                    "--out", "{o}/d_{frame}.exr"], "Blender's frames run from -1048574 to 1048574"),
     ("all-cameras with camera", ["render-depth", "--blend", "{d}/demo.blend", "--all-cameras", "--camera", "X",
                                  "--out", "{o}/d.exr"], "--all-cameras and --camera exclude each other"),
     ("camera with views", ["texture", "--blend", "{d}/demo.blend", "--camera", "X", "--views", "2", "--out-dir",

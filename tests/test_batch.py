@@ -58,6 +58,12 @@ def test_spec_hash_follows_what_changes_the_result(tmp_path: Path) -> None:
     ({"range": [0, 1]}, "positive"),
     ({"outputs": ["video"]}, "'outputs'"),
     ({"colour": "red"}, "unknown keys"),
+    ({"frames": [1, 10**12]}, r"job task 'a' 'frames' 1 1000000000000: Blender's frames run from -1048574 to 1048574"),
+    ({"frames": [1048570, 1048580]}, "Blender's frames run from"),
+    ({"frames": [True, 5]}, "two numbers"),
+    ({"generator": 5}, "task 'a': 'generator' must be a string, got 5"),
+    ({"negative_prompt": ["blurry"]}, r"'negative_prompt' must be a string, got \['blurry'\]"),
+    ({"prompt": 5}, "'prompt' must be a string"),
 ])
 def test_bad_tasks_name_the_problem(tmp_path: Path, task: dict, message: str) -> None:
     data = job(**task)

@@ -39,6 +39,8 @@ SEED_MODES = ("fixed", "increment")
 _TASK_KEYS = {"name", "blend", "cameras", "frames", "prompt", "negative_prompt", "seed", "seed_mode", "generator",
               "resolution", "engine", "mapping", "range", "outputs", "out_dir", "object_prompts"}
 _JOB_KEYS = {"version", "defaults", "tasks"}
+#: Blender's frame numbers run from -FRAME_LIMIT to FRAME_LIMIT; it clamps any other frame to the nearest of them.
+FRAME_LIMIT = 1_048_574
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,8 @@ def _unknown(keys: set[str], allowed: set[str]) -> str:
 
 
 def _pair(value, where: str, kind: type, positive: bool = False) -> tuple:
-    if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
+    if not (isinstance(value, list | tuple) and len(value) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
         raise _fail(where, f"must be a list of two numbers, got {value!r}")
     if kind is int and not all(isinstance(v, int) or float(v).is_integer() for v in value):
         raise _fail(where, f"must be two whole numbers, got {value!r}")
@@ -145,6 +148,42 @@ def _pair(value, where: str, kind: type, positive: bool = False) -> tuple:
     if positive and min(pair) <= 0:
         raise _fail(where, f"must be positive, got {value!r}")
     return pair
+
+
+def check_frames(frames: tuple[int, int], what: str) -> None:
+    """Refuse frames Blender has not got: it would clamp them, and every frame past its last would be the last one.
+
+    :param frames: First and last frame, inclusive.
+    :param what: What names them in the message (``--frames``, a job task's ``'frames'``).
+    :raises BadInput: For a frame outside ``-FRAME_LIMIT`` to ``FRAME_LIMIT``.
+    """
+    if min(frames) < -FRAME_LIMIT or max(frames) > FRAME_LIMIT:
+        raise BadInput(f"{what} {frames[0]} {frames[1]}: Blender's frames run from {-FRAME_LIMIT} to {FRAME_LIMIT}")
+
+
+def _frames(value, where: str) -> tuple[int, int] | None:
+    """A task's ``frames``: None, or first and last frame within Blender's frames.
+
+    :raises BadInput: For anything else.
+    """
+    if value is None:
+        return None
+    frames = _pair(value, f"{where} 'frames'", int)
+    if frames[1] < frames[0]:
+        raise _fail(where, f"'frames' end {frames[1]} is before start {frames[0]}")
+    check_frames(frames, f"job {where} 'frames'")
+    return frames
+
+
+def _text(data: dict, key: str, where: str, default: str | None = "") -> str | None:
+    """The string ``data[key]`` (``default`` when absent).
+
+    :raises BadInput: For any other type (a number or a list would become its printed form).
+    """
+    value = data.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise _fail(where, f"{key!r} must be a string, got {value!r}")
+    return value
 
 
 def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
@@ -170,11 +209,9 @@ def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
         cameras = tuple(cameras)
     elif cameras not in ("scene", "all"):
         raise _fail(where, f"'cameras' must be a list of names, 'scene' or 'all', got {cameras!r}")
-    frames = data.get("frames")
-    if frames is not None:
-        frames = _pair(frames, f"{where} 'frames'", int)
-        if frames[1] < frames[0]:
-            raise _fail(where, f"'frames' end {frames[1]} is before start {frames[0]}")
+    frames = _frames(data.get("frames"), where)
+    texts = {key: _text(data, key, where) for key in ("prompt", "negative_prompt")}
+    generator = _text(data, "generator", where, None)
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise _fail(where, f"'seed' must be an integer, got {seed!r}")
@@ -200,9 +237,9 @@ def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
                                                 for k, v in prompts.items()):
         raise _fail(where, "'object_prompts' must map object names to prompts (strings)")
     out_dir = base / str(data.get("out_dir") or Path("out") / name)
-    return Task(name=name, blend=os.fspath(blend), cameras=cameras, frames=frames, prompt=str(data.get("prompt", "")),
-                negative_prompt=str(data.get("negative_prompt", "")), seed=seed,
-                seed_mode=data.get("seed_mode", "fixed"), generator=data.get("generator"), resolution=res,
+    return Task(name=name, blend=os.fspath(blend), cameras=cameras, frames=frames, prompt=texts["prompt"],
+                negative_prompt=texts["negative_prompt"], seed=seed,
+                seed_mode=data.get("seed_mode", "fixed"), generator=generator, resolution=res,
                 engine=str(data.get("engine", "auto")), mapping=data.get("mapping", "inverse"), range=rng,
                 outputs=outputs, out_dir=os.fspath(out_dir), object_prompts=tuple(sorted(prompts.items())))
 

@@ -21,6 +21,7 @@ import bpy
 import numpy as np
 
 from .. import __version__
+from ..batch.job import check_frames
 from ..errors import BadInput
 from ..io.atomic import interrupts_held
 
@@ -52,7 +53,7 @@ def parse_frames(values: list[str] | None) -> tuple[int, int] | None:
     """``--frames``: ``START END``, ``START-END`` or a single frame; None when not given.
 
     :param values: The words given to ``--frames``.
-    :raises BadInput: For anything else, and for an end before the start.
+    :raises BadInput: For anything else, for an end before the start, and for frames Blender has not got.
     """
     if not values:
         return None
@@ -64,6 +65,7 @@ def parse_frames(values: list[str] | None) -> tuple[int, int] | None:
     end = int(m.group(2)) if m.lastindex == 2 else start
     if end < start:
         raise BadInput(f"--frames {start} {end}: the end is before the start")
+    check_frames((start, end), "--frames")
     return start, end
 
 
