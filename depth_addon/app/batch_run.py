@@ -38,6 +38,7 @@ from ..io.staging import replace_folder
 from ..mapping import DepthMapping, robust_range
 from .blendfile import save_blend
 from .depth import render_depth, save_depth, scaled_mapping, unit_scale
+from .packing import keep_on_save
 from .scene_prompts import (
     SceneSegments,
     needs_ids,
@@ -153,6 +154,7 @@ def produce(scene: bpy.types.Scene, task: Task, unit: Unit, mapping: DepthMappin
     if {"texture", "render"} & set(task.outputs):
         image = bpy.data.images.load(str(files["generated"].resolve()), check_existing=False)
         project(scene, result, image)
+        keep_on_save()  # the projection's occlusion depth lives in memory: saving scene.blend packs it
         try:
             if "render" in task.outputs:
                 files["render"] = render_still(scene, folder / "render.png", resolution=task.resolution)
