@@ -83,6 +83,14 @@ def test_bad_job_files(tmp_path: Path) -> None:
         parse_job({"tasks": []})
     with pytest.raises(BadInput, match="unsupported version"):
         parse_job({"version": 2, "tasks": [{"blend": "x"}]})
+    shared = {"defaults": {"out_dir": "renders"}, "tasks": [{"name": "a", "blend": "a.blend"},
+                                                           {"name": "b", "blend": "b.blend"}]}
+    with pytest.raises(BadInput, match=r"tasks 'a' and 'b' both write to .*renders, where each would replace"):
+        parse_job(shared, tmp_path)  # a shared 'out_dir' in the defaults: each task's units replaced the other's
+    shared["tasks"] = [{"name": "a", "blend": "a.blend", "cameras": ["CamA"]},
+                       {"name": "b", "blend": "a.blend", "cameras": ["CamB"], "frames": [1, 4]},
+                       {"name": "c", "blend": "a.blend", "cameras": ["CamB"], "frames": [5, 9]}]
+    assert len(parse_job(shared, tmp_path).tasks) == 3  # other cameras or frames: units of their own
     with pytest.raises(BadInput, match="unique"):
         parse_job({"tasks": [{"name": "a", "blend": "x"}, {"name": "a", "blend": "y"}]})
 

@@ -244,6 +244,21 @@ def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
                 outputs=outputs, out_dir=os.fspath(out_dir), object_prompts=tuple(sorted(prompts.items())))
 
 
+def _may_share_units(a: Task, b: Task) -> bool:
+    """Whether tasks ``a`` and ``b`` may make units of one folder and name: one ``out_dir``, and cameras and frames
+    that are not known to differ (``"scene"``, ``"all"`` and a task without frames may be any).
+
+    :param a: A task.
+    :param b: Another task.
+    """
+    if os.path.normcase(a.out_dir) != os.path.normcase(b.out_dir):
+        return False
+    if isinstance(a.cameras, tuple) and isinstance(b.cameras, tuple):
+        if not {_safe(c).lower() for c in a.cameras} & {_safe(c).lower() for c in b.cameras}:
+            return False
+    return a.frames is None or b.frames is None or not (a.frames[1] < b.frames[0] or b.frames[1] < a.frames[0])
+
+
 def parse_job(data: dict, base_dir: str | os.PathLike = ".") -> Job:
     """Validate a job dict and apply defaults.
 
@@ -272,6 +287,11 @@ def parse_job(data: dict, base_dir: str | os.PathLike = ".") -> Job:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise BadInput(f"job: task names must be unique, repeated: {dupes}")
+    for i, task in enumerate(parsed):  # units are named by camera and frame: tasks in one folder replace each other's
+        other = next((t for t in parsed[:i] if _may_share_units(t, task)), None)
+        if other is not None:
+            raise BadInput(f"job: tasks {other.name!r} and {task.name!r} both write to {task.out_dir}, where each "
+                           "would replace the other's units; give each task its own 'out_dir' (by default out/<name>)")
     return Job(tasks=parsed, base_dir=os.fspath(base))
 
 
