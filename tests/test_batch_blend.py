@@ -50,3 +50,36 @@ def test_the_projection_keeps_its_occlusion_depth_in_the_saved_blend(tmp_path: P
     pixels = np.empty(len(depths[0].pixels), np.float32)
     depths[0].pixels.foreach_get(pixels)
     assert np.allclose(pixels.reshape(-1, 4)[:, 0], 10.0, atol=1e-3)  # the wall, 10 m away in every pixel
+
+
+def test_a_task_names_the_scene_of_a_file_with_several(tmp_path: Path) -> None:
+    """A task's ``scene`` picks one scene of the file: a file saved showing another (an empty layout scene here) was
+    rendered through that one, with no way to choose."""
+    import bpy
+
+    from depth_addon.io.depth_read import read_depth
+
+    job = wall_shot(tmp_path)
+    layout = bpy.data.scenes.new("Layout")
+    layout.camera = bpy.data.objects.new("Overview", bpy.data.cameras.new("Overview"))
+    layout.collection.objects.link(layout.camera)
+    bpy.context.window.scene = layout
+    bpy.ops.wm.save_as_mainfile(filepath=str(tmp_path / "shot.blend"), copy=True)
+    raw = json.loads(job.read_text())
+    raw["tasks"][0] |= {"scene": "Scene", "cameras": "all", "outputs": ["depth", "texture"]}
+    job.write_text(json.dumps(raw))
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "depth_cli.py"), "batch", str(job)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    unit = tmp_path / "out" / "shot" / "Cam_0001"
+    depth, _camera, _meta = read_depth(unit / "depth.exr")
+    assert np.allclose(depth, 10.0, atol=1e-4)  # the wall, through the scene's own camera
+    bpy.ops.wm.open_mainfile(filepath=str(unit / "scene.blend"))
+    assert bpy.context.scene.name == "Scene"  # the result opens on the scene it was made in
+    raw["tasks"][0]["scene"] = "Shot"
+    job.write_text(json.dumps(raw))
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "depth_cli.py"), "batch", str(job)],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("depth_cli:")]
+    assert proc.returncode == 2 and ours == [f"depth_cli: error: task 'shot': no scene named 'Shot' in "
+                                             f"{tmp_path.resolve() / 'shot.blend'}; its scenes are 'Layout', 'Scene'"]

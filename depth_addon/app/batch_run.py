@@ -55,9 +55,9 @@ Emit = Callable[..., None]
 
 
 def open_task_file(task: Task) -> bpy.types.Scene:
-    """Open the task's .blend and return its scene.
+    """Open the task's .blend and return its scene: the one it names, or the one the file was saved showing.
 
-    :raises BadInput: When the file is missing or unreadable.
+    :raises BadInput: When the file is missing or unreadable, or has no scene of the task's scene name.
     """
     if not os.path.isfile(task.blend):
         raise BadInput(f"task {task.name!r}: blend file not found: {task.blend}")
@@ -65,7 +65,15 @@ def open_task_file(task: Task) -> bpy.types.Scene:
         bpy.ops.wm.open_mainfile(filepath=task.blend, load_ui=False)
     except RuntimeError as exc:
         raise BadInput(f"task {task.name!r}: cannot open {task.blend}: {str(exc).strip().splitlines()[-1]}") from None
-    return bpy.context.scene
+    if task.scene is None:
+        return bpy.context.scene
+    scene = bpy.data.scenes.get(task.scene)
+    if scene is None:
+        names = ", ".join(repr(s.name) for s in bpy.data.scenes)
+        raise BadInput(f"task {task.name!r}: no scene named {task.scene!r} in {task.blend}; its scenes are {names}")
+    if bpy.context.window is not None:  # shown, as the file was saved showing it: a unit's scene.blend opens on it
+        bpy.context.window.scene = scene
+    return scene
 
 
 def task_cameras(task: Task, scene: bpy.types.Scene) -> list[str]:

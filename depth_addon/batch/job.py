@@ -15,11 +15,11 @@ Example ``job.json``::
     }
 
 Paths are relative to the job file. ``cameras`` is a list, ``"scene"`` (the scene camera, the
-default) or ``"all"`` (every camera, resolved when the .blend is opened). ``frames`` is
-``[start, end]`` inclusive or absent (the current frame). ``range`` locks the depth mapping's
-near/far in metres; without it the range is computed once over all of the task's views. A prompt that
-names several materials paints each object as routed, and ``object_prompts`` (object name → prompt) win over
-the routing, as in the ``texture`` command.
+default) or ``"all"`` (every camera, resolved when the .blend is opened), of the task's ``scene`` (a scene's name;
+by default the scene the file was saved showing). ``frames`` is ``[start, end]`` inclusive or absent (the
+current frame). ``range`` locks the depth mapping's near/far in metres; without it the range is computed once
+over all of the task's views. A prompt that names several materials paints each object as routed, and
+``object_prompts`` (object name → prompt) win over the routing, as in the ``texture`` command.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from ..mapping import ENGINES, KINDS
 OUTPUTS = ("depth", "depth_png", "generated", "texture", "render")
 SEED_MODES = ("fixed", "increment")
 _TASK_KEYS = {"name", "blend", "cameras", "frames", "prompt", "negative_prompt", "seed", "seed_mode", "generator",
-              "resolution", "engine", "mapping", "range", "outputs", "out_dir", "object_prompts"}
+              "resolution", "engine", "mapping", "range", "outputs", "out_dir", "object_prompts", "scene"}
 _JOB_KEYS = {"version", "defaults", "tasks"}
 #: Blender's frame numbers run from -FRAME_LIMIT to FRAME_LIMIT; it clamps any other frame to the nearest of them.
 FRAME_LIMIT = 1_048_574
@@ -63,6 +63,7 @@ class Task:
     outputs: tuple[str, ...] = ("depth", "generated")
     out_dir: str = ""
     object_prompts: tuple[tuple[str, str], ...] = ()
+    scene: str | None = None
 
     def frame_list(self, current: int = 1) -> list[int]:
         """Frames of the task (``current`` when no range is given)."""
@@ -110,8 +111,9 @@ class Job:
     def units(self, task: Task, cameras: list[str], current_frame: int = 1) -> list[Unit]:
         """Expand ``task`` into units for the resolved camera names."""
         spec = {k: v for k, v in asdict(task).items() if k not in ("name", "out_dir", "cameras", "frames")}
-        if not task.object_prompts:  # absent before object prompts existed: earlier runs keep their hashes
-            del spec["object_prompts"]
+        for key in ("object_prompts", "scene"):  # absent before these existed: earlier runs keep their hashes
+            if not spec[key]:
+                del spec[key]
         folders: dict[str, str] = {}
         for cam in cameras:  # a unit's folder is named after its camera: two must not share one
             other = folders.setdefault(_safe(cam).lower(), cam)
@@ -241,7 +243,8 @@ def _task(raw: dict, defaults: dict, index: int, base: Path) -> Task:
                 negative_prompt=texts["negative_prompt"], seed=seed,
                 seed_mode=data.get("seed_mode", "fixed"), generator=generator, resolution=res,
                 engine=str(data.get("engine", "auto")), mapping=data.get("mapping", "inverse"), range=rng,
-                outputs=outputs, out_dir=os.fspath(out_dir), object_prompts=tuple(sorted(prompts.items())))
+                outputs=outputs, out_dir=os.fspath(out_dir), object_prompts=tuple(sorted(prompts.items())),
+                scene=_text(data, "scene", where, None))
 
 
 def _may_share_units(a: Task, b: Task) -> bool:
