@@ -4,7 +4,8 @@
 
 Runs under plain Python with the ``bpy`` module (``python scripts/depth_cli.py CMD …``) and inside
 Blender (``blender -b file.blend --python scripts/depth_cli.py -- CMD …``). Exit codes: 0 success,
-1 internal error, 2 bad input, 3 model unavailable, 130 cancelled. Errors are one line on stderr.
+1 internal error, 2 bad input, 3 model unavailable, 130 cancelled (143 by SIGTERM). Errors are one line on
+stderr.
 With ``--json`` every step is one JSON object per line on stdout (``start``, ``progress``,
 ``artifact``, ``done``, ``error``).
 
@@ -193,19 +194,19 @@ def _run_command(args: argparse.Namespace, events: Events) -> int:
     :param args: The parsed command line.
     :param events: The event writer.
     """
-    interrupted = threading.Event()
+    interrupted, received = threading.Event(), []
     args.cancel = interrupted.is_set  # polled between batch units
-    previous = _catch_sigint(interrupted)
+    previous = {signum: _catch_sigint(interrupted, received, signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         events.emit("start", command=args.command, versions=versions())
         summary = COMMANDS[args.command](args, events)
         if interrupted.is_set():  # raised inside a Blender app handler, which swallowed it
             raise KeyboardInterrupt
     except (KeyboardInterrupt, Cancelled):
-        return _fail(events, 130, "cancelled")
+        return _stopped(events, received)
     except Exception as exc:
         if interrupted.is_set():  # Ctrl+C that arrived as another error (Python 3.11 wraps it, in an import's
-            return _fail(events, 130, "cancelled")  # ``__set_name__`` say, into a RuntimeError)
+            return _stopped(events, received)  # ``__set_name__`` say, into a RuntimeError)
         if isinstance(exc, DepthAddonError):
             return _fail(events, exc.exit_code, str(exc))
         if isinstance(exc, OSError) and exc.filename is not None:  # a path the file system refuses: bad input
@@ -215,8 +216,9 @@ def _run_command(args: argparse.Namespace, events: Events) -> int:
         return _fail(events, 1, f"internal error: {type(exc).__name__}: {exc}")
     finally:
         drop_pending_interrupt()  # the run has ended: a Ctrl+C held in a Blender handler is not raised after it
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
     events.emit("done", **summary)
     return 0
 
@@ -269,21 +271,38 @@ def _flush_c_stdio() -> None:
         pass
 
 
-def _catch_sigint(interrupted: threading.Event) -> Callable | int | None:
+def _catch_sigint(interrupted: threading.Event, received: list[int] | None = None,
+                  signum: int = signal.SIGINT) -> Callable | int | None:
     """Make Ctrl+C both raise and be remembered: Blender prints and drops exceptions raised in its app handlers.
+    The command line installs it for SIGTERM too, which a farm manager or ``kill`` sends to stop a run.
 
-    :param interrupted: Set on SIGINT.
+    :param interrupted: Set on the signal.
+    :param received: Collects the signals that arrived, in order.
+    :param signum: The signal to catch.
     :return: The previous handler to restore, or None off the main thread (no handler installed).
     """
     if threading.current_thread() is not threading.main_thread():
         return None
 
-    def on_sigint(_signum: int, _frame: object) -> None:
+    def on_sigint(number: int, _frame: object) -> None:
         interrupted.set()
+        if received is not None:
+            received.append(number)
         if not hold_interrupt():  # a file being written is finished or removed first
             raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGINT, on_sigint)
+    return signal.signal(signum, on_sigint)
+
+
+def _stopped(events: Events, received: list[int]) -> int:
+    """Report a run stopped by Ctrl+C (130) or by SIGTERM (143, as a process that SIGTERM ends outright).
+
+    :param events: The event writer.
+    :param received: The signals that arrived, in order.
+    """
+    if received and received[0] == signal.SIGTERM:
+        return _fail(events, 143, "cancelled (SIGTERM)")
+    return _fail(events, 130, "cancelled")
 
 
 def _fail(events: Events, code: int, message: str) -> int:
