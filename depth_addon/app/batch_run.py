@@ -26,6 +26,7 @@ import bpy
 import numpy as np
 
 from ..batch import Job, Manifest, Task, Unit
+from ..blender.evaluation import show_rendered_layer
 from ..blender.final_render import render_still
 from ..blender.writeback.projection import remove_projection
 from ..depthmap import DepthResult
@@ -65,14 +66,13 @@ def open_task_file(task: Task) -> bpy.types.Scene:
         bpy.ops.wm.open_mainfile(filepath=task.blend, load_ui=False)
     except RuntimeError as exc:
         raise BadInput(f"task {task.name!r}: cannot open {task.blend}: {str(exc).strip().splitlines()[-1]}") from None
-    if task.scene is None:
-        return bpy.context.scene
-    scene = bpy.data.scenes.get(task.scene)
+    scene = bpy.context.scene if task.scene is None else bpy.data.scenes.get(task.scene)
     if scene is None:
         names = ", ".join(repr(s.name) for s in bpy.data.scenes)
         raise BadInput(f"task {task.name!r}: no scene named {task.scene!r} in {task.blend}; its scenes are {names}")
     if bpy.context.window is not None:  # shown, as the file was saved showing it: a unit's scene.blend opens on it
         bpy.context.window.scene = scene
+    show_rendered_layer()
     return scene
 
 

@@ -12,17 +12,32 @@ import bpy
 
 
 def scene_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
-    """The view layer ``scene`` is seen through: the context's when ``scene`` is the context scene, else its first.
+    """The view layer ``scene`` is seen through: the context's when ``scene`` is the context scene, else its first
+    that renders (Use for Rendering), or its first.
 
     :param scene: Any scene of the file.
     """
     layer = getattr(bpy.context, "view_layer", None)
     if bpy.context.scene == scene and layer is not None:
         return layer
-    layer = scene.view_layers[0]
+    layer = next((v for v in scene.view_layers if v.use), scene.view_layers[0])  # the first that renders
     if layer.layer_collection is None or not len(layer.objects):  # never synced (5.3: no layer collection yet)
         layer.update()
     return layer
+
+
+def show_rendered_layer() -> None:
+    """After a file is opened without its UI (headless), the window shows its scene's first view layer, even one that
+    does not render (Use for Rendering off): show the first that does, so that depth is taken of what renders.
+
+    Nothing changes when the shown layer renders, when none does, or without a window.
+    """
+    window = bpy.context.window
+    if window is None or window.view_layer.use:
+        return
+    rendered = next((v for v in window.scene.view_layers if v.use), None)
+    if rendered is not None:
+        window.view_layer = rendered
 
 
 def scene_depsgraph(scene: bpy.types.Scene, layer: bpy.types.ViewLayer | None = None) -> bpy.types.Depsgraph:

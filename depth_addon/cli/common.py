@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..batch.job import check_frames
+from ..blender.evaluation import show_rendered_layer
 from ..errors import BadInput
 from ..io.atomic import interrupts_held
 
@@ -169,6 +170,7 @@ def open_blend(path: str | None, events: EventSink | None = None) -> None:
                 bpy.ops.wm.open_mainfile(filepath=os.path.abspath(path), load_ui=False)
         except RuntimeError as exc:
             raise BadInput(f"cannot open {path}: {str(exc).strip().splitlines()[-1]}") from None
+        show_rendered_layer()
     if events is not None:
         for library in missing_libraries():
             warn(events, f"linked library not found: {library} (its objects and materials are missing)")
