@@ -4,7 +4,10 @@
 import signal
 import sys
 
-from .cli import main
+from .io.stdio import stdout_to_stderr
+
+with stdout_to_stderr("--json" in sys.argv):  # what bpy logs as it loads stays out of the JSON events
+    from .cli import main
 
 if __name__ == "__main__":
     code = main()

@@ -27,7 +27,10 @@ except KeyboardInterrupt:
     print("depth_cli: error: cancelled", file=sys.stderr, flush=True)
     raise SystemExit(130) from None
 try:
-    from depth_addon.cli import main
+    from depth_addon.io.stdio import stdout_to_stderr
+
+    with stdout_to_stderr("--json" in sys.argv):  # what bpy logs as it loads stays out of the JSON events
+        from depth_addon.cli import main
 except ModuleNotFoundError as exc:  # a Blender's own Python without the extension: its bundled packages are missing
     print(f"depth_cli: error: this Python has no {exc.name!r} module, which the extension bundles; install the "
           "extension in this Blender (Preferences > Get Extensions > Install from Disk) or the package with pip",

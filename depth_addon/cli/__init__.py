@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 
 from ..errors import Cancelled, DepthAddonError
 from ..io.atomic import drop_pending_interrupt, hold_interrupt
+from ..io.stdio import flush_c_stdio
 from . import batch, demo, estimate_depth, generate, import_depth, info, render_depth, restyle, texture
 from .common import EventSink, parse_frames, versions
 
@@ -241,7 +242,7 @@ def _json_stdout(events: Events) -> Iterator[None]:
         events.stream = original
     else:
         original.flush()
-        _flush_c_stdio()
+        flush_c_stdio()
         saved = os.dup(fd)
         events.stream = io.TextIOWrapper(os.fdopen(os.dup(saved), "wb"), encoding="utf-8", newline="\n",
                                          line_buffering=True)
@@ -254,21 +255,11 @@ def _json_stdout(events: Events) -> Iterator[None]:
         events.stream.flush()
         if saved is not None:
             sys.stderr.flush()
-            _flush_c_stdio()  # Blender's own lines still in the C library's buffer go to stderr, not to the events
+            flush_c_stdio()  # Blender's own lines still in the C library's buffer go to stderr, not to the events
             os.dup2(saved, fd)
             os.close(saved)
             events.stream.close()
         events.stream = None
-
-
-def _flush_c_stdio() -> None:
-    """Flush the C library's stdio buffers (Blender's ``printf`` lines), where the platform lets Python reach it."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError, TypeError):  # no C library by that name here (Windows): nothing to flush
-        pass
 
 
 def _catch_sigint(interrupted: threading.Event, received: list[int] | None = None,
