@@ -48,3 +48,29 @@ def test_a_batch_stopped_by_sigterm_ends_cleanly_and_resumes(tmp_path: Path) -> 
     assert resumed.returncode == 0, resumed.stderr
     done = json.loads(resumed.stdout.splitlines()[-1])
     assert (done["skipped"], done["done"]) == (len(made), 40 - len(made))
+
+
+def test_a_stop_while_a_lock_is_taken_leaves_no_lock_file(tmp_path: Path, monkeypatch) -> None:
+    """A stop that arrived between creating a unit's lock file and holding it left the file behind."""
+    import threading
+
+    import pytest
+
+    from depth_addon import cli
+    from depth_addon.io import locks
+
+    real = locks._try_lock
+
+    def locked_then_stopped(fd: int, wait: bool) -> bool:
+        taken = real(fd, wait)
+        signal.raise_signal(signal.SIGTERM)  # its Python handler runs at the next bytecode: inside acquire
+        return taken
+
+    monkeypatch.setattr(locks, "_try_lock", locked_then_stopped)
+    previous = cli._catch_sigint(threading.Event(), signum=signal.SIGTERM)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            locks.FileLock(tmp_path / ".Cam_0001.lock", {"command": "batch"}).acquire(wait=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not list(tmp_path.iterdir())

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import BadInput
+from .atomic import interrupts_held
 
 try:  # POSIX
     import fcntl
@@ -68,10 +69,20 @@ class FileLock:
         """Take the lock; False when another process holds it and ``wait`` is False.
 
         The file is checked to still be the one at ``path`` after locking (a releasing holder
-        removes it), so two runs never both believe they hold it.
+        removes it), so two runs never both believe they hold it. Without ``wait``, a stop (Ctrl+C, SIGTERM) that
+        arrives meanwhile is raised once the lock is taken, and releases it: its file does not outlive the run.
 
-        :param wait: Block until the lock is free instead of returning False.
+        :param wait: Block until the lock is free instead of returning False (a stop ends the wait at once).
         """
+        try:
+            with contextlib.nullcontext() if wait else interrupts_held():
+                return self._take(wait)
+        except KeyboardInterrupt:
+            self.release()
+            raise
+
+    def _take(self, wait: bool) -> bool:
+        """:meth:`acquire`, without its care for a stop."""
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             if not _try_lock(fd, wait):
