@@ -20,7 +20,8 @@ def _drawn_settings(addon, prefs) -> dict[str, bpy.types.Property]:
     box = bpy.data.objects["Box"]
     box.select_set(True)
     scene.depth_addon.generator = "diffusers"
-    data = {type(d).__name__: d for d in (scene.depth_addon, scene.depth_addon_generate, box, prefs)}
+    data = {type(d).__name__: d for d in (scene.depth_addon, scene.depth_addon_generate, scene.depth_addon_texture,
+                                          scene.depth_addon_sequence, box, prefs)}
     drawn: list[str] = []
     for cls in addon.panels.classes:
         if issubclass(cls, bpy.types.Panel):
@@ -49,6 +50,7 @@ def test_lengths_and_pixel_counts_show_their_unit(addon, prefs) -> None:
     for name in ("DepthAddonSettings.near", "DepthAddonSettings.far", "DepthAddonSettings.comp_focus_distance"):
         assert settings[name].unit == "LENGTH", name
     assert settings["DepthAddonSettings.preview_size"].subtype == "PIXEL"
+    assert settings["DepthAddonTextureSettings.view_size"].subtype == "PIXEL"
 
 
 def test_every_operator_option_has_a_tooltip(addon) -> None:

@@ -38,7 +38,7 @@ MULTIVIEW = {
     "bake_size": bpy.props.EnumProperty(name="Texture Size", items=AUTO_SIZES, default="AUTO",
                                         description="Texels per side of each object's texture"),
     "view_size": bpy.props.IntProperty(name="View Size", description="Pixels on the longer side of each view",
-                                       default=512, min=64, max=2048),
+                                       default=512, min=64, max=2048, subtype="PIXEL"),
     "conditioning": bpy.props.BoolProperty(name="Condition on Earlier Views", default=True,
                                            description="Keep what earlier views painted well (keep/refine/generate)"),
     "shading": bpy.props.EnumProperty(name="Shading", items=MULTIVIEW_SHADINGS, default="EMISSION",
