@@ -265,11 +265,28 @@ def unreached(scene: ScenePrompt, decisions: list[Decision] | list[dict]) -> tup
     :param decisions: Decisions, or their records (:meth:`Assignment.as_records`): of the parts a view shows, say.
     """
     records = [d if isinstance(d, dict) else vars(d) for d in decisions]
-    used = {r["phrase"] for r in records}
-    matched = {(r["phrase"], r.get("target", "")) for r in records}
+    taken = [(_taken_phrase(scene, r), r.get("target", "")) for r in records]
+    used = {phrase for phrase, _target in taken}
+    matched = set(taken)
     unused = [i for i in range(len(scene.phrases)) if i not in used]
     unmatched = [(i, t) for i, p in enumerate(scene.phrases) for t in p.targets if (i, t) not in matched]
     return unused, unmatched
+
+
+def _taken_phrase(scene: ScenePrompt, record: dict) -> int:
+    """The phrase a decision paints with: its own, or for an explicit prompt that is the very material of the phrase
+    its name or role routes it to (This Object Only keeps the material its phrase gave it), that phrase.
+
+    :param scene: The parsed prompt.
+    :param record: A decision's record.
+    """
+    routed = record.get("routed", -1)
+    if record["phrase"] >= 0 or not 0 <= routed < len(scene.phrases):
+        return record["phrase"]
+    def words(text: str) -> list[str]:
+        return str(text or "").lower().split()
+
+    return routed if words(record.get("prompt", "")) == words(scene.phrases[routed].prompt) else record["phrase"]
 
 
 def shadowed(decisions: list[Decision] | list[dict], unmatched: list[tuple[int, str]]
