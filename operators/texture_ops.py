@@ -23,9 +23,17 @@ def _progress(context: bpy.types.Context):
     return lambda f, _m: wm.progress_update(int(f * 100))
 
 
-def _describe_multiview(result) -> str:
-    seconds = sum(result.timings.values())
-    return (f"textured {len(result.objects)} objects from {len(result.views)} views in {seconds:.1f} s; "
+def counted(count: int, noun: str) -> str:
+    """``1 object``, ``0 objects``, ``3 objects``.
+
+    :param count: How many.
+    :param noun: The noun in the singular.
+    """
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _describe_multiview(result) -> str:  # the report adds the job's time
+    return (f"textured {counted(len(result.objects), 'object')} from {counted(len(result.views), 'view')}; "
             + assignment_summary(result.decisions))
 
 
@@ -95,7 +103,7 @@ class DEPTH_OT_project_image(bpy.types.Operator):
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Projected {image.name!r} onto {len(result.objects)} objects"
+        self.report({"INFO"}, f"Projected {image.name!r} onto {counted(len(result.objects), 'object')}"
                     + (" and baked it" if self.follow else ""))
         return {"FINISHED"}
 
@@ -200,7 +208,7 @@ class DEPTH_OT_bake_textures(bpy.types.Operator):
         except DepthAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Baked {len(result.objects)} objects")
+        self.report({"INFO"}, f"Baked {counted(len(result.objects), 'object')}")
         for warning in result.warnings:  # objects unwrapped into a UV map made for the bake ...
             self.report({"WARNING"}, warning)
         return {"FINISHED"}
@@ -299,7 +307,10 @@ class DEPTH_OT_remove_result(bpy.types.Operator):
             self.report({"INFO"}, "None of the selected objects shows a result: nothing was removed")
             return {"CANCELLED"}  # no undo step for nothing
         count, restored = writeback.remove_result(context.scene, ours or None)
-        self.report({"INFO"}, f"Restored {count} objects" + (" and the compositor" if restored else ""))
+        if count == 0 and restored:  # only the compositor was ours
+            self.report({"INFO"}, "Gave the scene its own compositor back")
+        else:
+            self.report({"INFO"}, f"Restored {counted(count, 'object')}" + (" and the compositor" if restored else ""))
         return {"FINISHED"}
 
 
