@@ -39,9 +39,11 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
     bl_label = "Render Depth"
     bl_options = {"REGISTER", "UNDO"}
 
-    engine: bpy.props.EnumProperty(
-        name="Engine", items=[(e, e.title(), f"Render depth with the {e} path") for e in depth.ENGINES], default="auto",
-        description="How depth is rendered (Auto: the fastest path that works here)"
+    engine: bpy.props.EnumProperty(  # one call's choice: the next click renders with the sidebar's Engine again
+        name="Engine", default="settings", options={"SKIP_SAVE"},
+        items=[("settings", "Sidebar", "The Depth panel's Engine"),
+               *[(e, {"gpu": "GPU"}.get(e, e.title()), f"Render depth with the {e} path") for e in depth.ENGINES]],
+        description="How depth is rendered (Sidebar: the Depth panel's Engine; Auto: the fastest path that works here)"
     )
     write_files: bpy.props.BoolProperty(name="Write Files", description="Write depth.exr and depth.png", default=True)
 
@@ -56,7 +58,8 @@ class DEPTH_OT_render_depth(bpy.types.Operator):
         fitted = settings.near, settings.far
         try:  # the files first: a render that cannot be written shows nothing and keeps the last one
             folder = None if folder is None else str(check_writable_dir(folder))
-            result = api.render_depth(scene, engine=self.engine, radial=settings.radial)
+            engine = settings.engine if self.engine == "settings" else self.engine
+            result = api.render_depth(scene, engine=engine, radial=settings.radial)
             mapping = depth.scene_mapping(scene, result)
             if folder is not None:
                 api.save_depth(result, os.path.join(folder, "depth.exr"), mapping)
