@@ -19,6 +19,7 @@ from ..blender.writeback.projection_bake import bake_projection
 from ..errors import BadInput
 from ..texturing import provenance as prov
 from .depth import render_depth
+from .scene_prompts import ASSIGNMENT
 from .texture import LAST_IMAGE
 
 __all__ = ["BLEND_MODES", "bake_projection", "can_regenerate", "compositor_active", "coverage_preview", "has_result",
@@ -191,7 +192,8 @@ def has_result(scene: bpy.types.Scene) -> bool:
 
 
 def remove_result(scene: bpy.types.Scene, objects: list | None = None) -> tuple[int, bool]:
-    """Remove projections, bakes and coverage maps; with every object, also give the scene its compositor back.
+    """Remove projections, bakes and coverage maps; with every object, also give the scene its compositor back. Once
+    no object of the scene shows a result, the sidebar no longer lists the last run's materials.
 
     A projection made over a bake goes first (its slots keep the bake), then the bake: the user's own materials
     come back whatever the order the results were made in. The generated images the projections showed stay, with
@@ -209,6 +211,8 @@ def remove_result(scene: bpy.types.Scene, objects: list | None = None) -> tuple[
     bake_apply.remove_bake(targets, keep_ids=still)
     kept.release_unnamed(named, still)  # objects a removed result named without painting them: as they were too
     restored = comp.restore_compositor(scene) if objects is None else False
+    if ASSIGNMENT in scene and not any(is_ours(o) for o in scene.objects):  # the sidebar's list of what it painted
+        del scene[ASSIGNMENT]
     return len(targets), restored
 
 
