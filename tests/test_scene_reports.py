@@ -13,6 +13,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 import pytest
+from test_regenerate_one import small_scene
 from ui_harness import draw
 
 from depth_addon import api
@@ -235,3 +236,15 @@ def test_a_target_only_objects_with_their_own_prompt_match_is_said_so(tmp_path: 
     plain = api.texture_scene(scene, prompt="grass, marble roof", seed=0, resolution=SIZE, compositor=False,
                               object_prompts={"Wall": "gold"})
     assert any(w.startswith("no object matches the phrase 'marble roof'") for w in plain.warnings), plain.warnings
+
+
+def test_a_target_is_named_as_the_prompt_typed_it() -> None:
+    """'ball' is the sphere target: the warnings name it 'ball', as typed, not 'sphere' (no word of the prompt)."""
+    scene = small_scene((48, 36))
+    run = api.texture_scene(scene, prompt="grass, red ball", seed=0, compositor=False,
+                            object_prompts={"Sphere": "gold"})
+    assert "the phrase 'red ball' paints nothing: 'ball' names only 'Sphere', which has its own prompt (it wins)" \
+        in run.warnings, run.warnings
+    bpy.data.objects.remove(bpy.data.objects["Sphere"])
+    run = api.texture_scene(scene, prompt="red ball", seed=0, compositor=False)
+    assert any(w.startswith("no object matches 'ball' in the phrase 'red ball'") for w in run.warnings), run.warnings

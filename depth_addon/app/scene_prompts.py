@@ -26,7 +26,7 @@ from ..blender.parts import scene_parts, segment_map
 from ..depthmap import DepthResult
 from ..errors import BadInput
 from ..generation.scene_assign import assign, shadowed, unreached
-from ..generation.scene_prompt import ScenePrompt, empty_message, parse_scene_prompt
+from ..generation.scene_prompt import ScenePrompt, empty_message, parse_scene_prompt, typed_target
 
 #: Scene custom property holding the last run's assignment, one line per part (drawn by the sidebar).
 ASSIGNMENT = "depth_addon_assignment"
@@ -168,9 +168,10 @@ def part_warnings(parts: SceneSegments, object_prompts: dict[str, str] | None = 
     out = [_unused_warning(text, parts.shadowed) for text in parts.unused]
     for text, target in [(text, target) for text, target in parts.unmatched if text not in parts.unused]:
         owners = parts.shadowed.get((text, target))
-        out.append(f"{target!r} in the phrase {text!r} names only {_own_prompts(owners)}; the phrase paints "
+        word = typed_target(text, target)
+        out.append(f"{word!r} in the phrase {text!r} names only {_own_prompts(owners)}; the phrase paints "
                    "the objects no other phrase takes" if owners else
-                   f"no object matches {target!r} in the phrase {text!r}; it paints the objects no other phrase takes")
+                   f"no object matches {word!r} in the phrase {text!r}; it paints the objects no other phrase takes")
     return out + object_prompt_warnings(painted_objects(parts), object_prompts, scene, textured)
 
 
@@ -179,7 +180,7 @@ def _unused_warning(text: str, shadowed: dict[tuple[str, str], list[str]]) -> st
     found = [(target, owners) for (phrase, target), owners in shadowed.items() if phrase == text]
     if not found:
         return f"no object matches the phrase {text!r}"
-    said = "; ".join(f"{target!r} names only {_own_prompts(owners)}" for target, owners in found)
+    said = "; ".join(f"{typed_target(text, target)!r} names only {_own_prompts(owners)}" for target, owners in found)
     return f"the phrase {text!r} paints nothing: {said}"
 
 

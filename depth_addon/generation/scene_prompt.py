@@ -54,7 +54,7 @@ TARGET_WORDS: dict[str, str] = {
 #: Style words that name a place as well as a material: a phrase with no target word goes to the ground.
 PLACE_STYLES = frozenset({"grass", "lawn", "meadow", "turf"})
 __all__ = ["SAMENESS", "TARGET_WORDS", "VARIETY", "Phrase", "ScenePrompt", "parse_phrase", "parse_scene_prompt",
-           "target_key", "target_of"]
+           "target_key", "target_of", "typed_target"]
 #: A word: letters and digits, or a run of symbols outside ASCII (emoji, CJK punctuation), which is an unknown word.
 WORD = re.compile(r"\w+|[^\w\s\x00-\x7f]+")
 _SPLIT = re.compile(r"[,;/\n]|\b(?:and|on|with|plus)\b", re.IGNORECASE)
@@ -192,6 +192,16 @@ def parse_phrase(text: str) -> Phrase:
     if not phrase.targets and any(w in PLACE_STYLES or w.rstrip("s") in PLACE_STYLES for w in material):
         phrase.targets.append("ground")
     return phrase
+
+
+def typed_target(text: str, target: str) -> str:
+    """The word the phrase ``text`` names ``target`` with, as typed (singular): ``ball`` for ``sphere`` in ``red
+    ball``; ``target`` itself when no word of the phrase names it (``ground`` of ``grass``).
+
+    :param text: The phrase.
+    :param target: One of its canonical targets (:attr:`Phrase.targets`).
+    """
+    return next((w for w in parse_phrase(text).target_words if TARGET_WORDS[w] == target), target)
 
 
 def _meaningful(phrase: Phrase) -> bool:
