@@ -88,6 +88,9 @@ class DEPTH_OT_generate(FollowJobs, bpy.types.Operator):
         scene = context.scene
         settings, extra = scene.depth_addon, scene.depth_addon_generate
         cameras = [o for o in context.selected_objects if o.type == "CAMERA"] if extra.all_cameras else []
+        if extra.all_cameras and not cameras:
+            self.report({"INFO"}, f"Selected Cameras: no camera is selected, so the scene camera "
+                                  f"{scene.camera.name!r} paints")
         cameras = cameras or [scene.camera]
         objects = ()
         if extra.only_selected:

@@ -166,7 +166,10 @@ class VIEW3D_PT_depth_generate(DepthSidebar, bpy.types.Panel):
             return
         count = extra.variations
         if extra.all_cameras:
-            count *= max(1, sum(1 for o in context.selected_objects if o.type == "CAMERA"))
+            selected = sum(1 for o in context.selected_objects if o.type == "CAMERA")
+            count *= max(1, selected)
+            if not selected:
+                layout.label(text="No camera selected: the scene camera paints", icon="INFO")
         text = "Generate & Project" if count == 1 else f"Generate & Project ({count} jobs)"
         layout.operator(ids.GENERATE, text=text, icon="TEXTURE")
 

@@ -248,3 +248,19 @@ def test_a_target_is_named_as_the_prompt_typed_it() -> None:
     bpy.data.objects.remove(bpy.data.objects["Sphere"])
     run = api.texture_scene(scene, prompt="red ball", seed=0, compositor=False)
     assert any(w.startswith("no object matches 'ball' in the phrase 'red ball'") for w in run.warnings), run.warnings
+
+
+def test_selected_cameras_with_none_selected_says_the_scene_camera_paints(addon, capfd) -> None:
+    """Selected Cameras on and no camera selected: the scene camera paints, and the sidebar and the report say so."""
+    scene = demo()
+    scene.depth_addon_generate.all_cameras = True
+    for obj in scene.objects:
+        obj.select_set(False)
+    panel = addon.panels.sidebar.VIEW3D_PT_depth_generate
+    assert "No camera selected: the scene camera paints" in draw(panel.draw).labels
+    capfd.readouterr()
+    assert bpy.ops.depth.generate() == {"FINISHED"}
+    assert f"Info: Selected Cameras: no camera is selected, so the scene camera {scene.camera.name!r} paints" in (
+        reports(capfd))
+    scene.camera.select_set(True)
+    assert "No camera selected: the scene camera paints" not in draw(panel.draw).labels
