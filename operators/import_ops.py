@@ -147,7 +147,7 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
     max_hole: bpy.props.IntProperty(name="Largest Hole", default=0, min=0, description="Pixels; 0: all")
     denoise: bpy.props.EnumProperty(name="Denoise", default="none", description="Smooth the depth before the mesh is "
                                     "made", items=[
-        ("none", "None", ""), ("bilateral", "Bilateral", "Edge-preserving"),
+        ("none", "None", "The depth as read"), ("bilateral", "Bilateral", "Edge-preserving"),
         ("guided", "Guided", "Guided by the colour image")])
     denoise_sigma: bpy.props.FloatProperty(name="Strength", default=0.03, min=1e-4,
                                            description="Depth steps smaller than this part of the depth are smoothed "
@@ -161,7 +161,8 @@ class DEPTH_OT_import_depth_map(bpy.types.Operator, ImportHelper):
     tear_ratio: bpy.props.FloatProperty(name="Ratio", default=1.1, min=1.001,
                                         description="Largest depth ratio across a face that is kept")
     shading: bpy.props.EnumProperty(name="Shading", default="PRINCIPLED", description="The mesh's material", items=[
-        ("PRINCIPLED", "Principled", ""), ("EMISSION", "Shadeless", "Emission: the photo's colours exactly")])
+        ("PRINCIPLED", "Principled", "A Principled BSDF with the photo as base colour, lit by the scene"),
+        ("EMISSION", "Shadeless", "Emission: the photo's colours exactly")])
     set_camera: bpy.props.BoolProperty(name="Make Active Camera", default=True,
                                        description="Render the scene through the imported camera")
     set_resolution: bpy.props.BoolProperty(name="Set Resolution", default=True,

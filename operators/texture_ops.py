@@ -14,6 +14,22 @@ from .depth_ops import camera_poll
 from .follow import FollowJobs
 from .job_ops import backend_poll, job_params
 
+#: Tooltips of the compositor's blend modes (the colour mix node's own modes).
+_BLEND_TIPS = {
+    "MIX": "The generated image over the render, by Opacity", "DARKEN": "The darker of the two, channel by channel",
+    "MULTIPLY": "Render × generated image: darkens", "BURN": "Darkens the render by the generated image's darkness",
+    "LIGHTEN": "The lighter of the two, channel by channel", "SCREEN": "Inverse of multiplying the inverses: lightens",
+    "DODGE": "Brightens the render by the generated image", "ADD": "Render + generated image",
+    "OVERLAY": "Multiply in the render's darks, screen in its lights",
+    "SOFT_LIGHT": "A gentle overlay: the generated image tints the render's light and shade",
+    "LINEAR_LIGHT": "Burns or dodges the render by the generated image's brightness",
+    "DIFFERENCE": "How far the two differ, channel by channel", "EXCLUSION": "A softer Difference",
+    "SUBTRACT": "Render − generated image", "DIVIDE": "Render ÷ generated image",
+    "HUE": "The render with the generated image's hue",
+    "SATURATION": "The render with the generated image's saturation",
+    "COLOR": "The render's brightness with the generated image's hue and saturation",
+    "VALUE": "The render's hue and saturation with the generated image's brightness",
+}
 _BAKE_SHADINGS = [("AUTO", "As Projected", "A relightable projection stays relightable (its maps are baked too); a "
                    "lit one shows the texture as generated"), *options.MULTIVIEW_SHADINGS]
 
@@ -224,8 +240,9 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
 
     opacity: bpy.props.FloatProperty(name="Opacity", min=0.0, max=1.0, default=0.5, subtype="FACTOR",
                                      description="How much of the generated image covers the render")
-    blend: bpy.props.EnumProperty(name="Blend", items=[(m, m.replace("_", " ").title(), "") for m in
-                                                       writeback.BLEND_MODES], default="MIX",
+    blend: bpy.props.EnumProperty(name="Blend", items=[(m, m.replace("_", " ").title(), _BLEND_TIPS.get(
+                                      m, "How the generated image is mixed over the render"))
+                                      for m in writeback.BLEND_MODES], default="MIX",
                                   description="How the generated image is mixed over the render")
     use_dof: bpy.props.BoolProperty(name="Depth of Field", default=True,
                                     description="Blur the composite by its distance from the focus")

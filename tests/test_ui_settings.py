@@ -41,6 +41,8 @@ def test_every_setting_has_a_tooltip(addon, prefs) -> None:
     assert {"DepthAddonSettings.engine", "DepthAddonGenerateSettings.steps", "Object.depth_addon_prompt",
             "DepthAddonPreferences.device", "DepthAddonPreferences.torch_build"} <= set(settings)
     missing = sorted(name for name, prop in settings.items() if len(prop.description.strip()) < 12)
+    missing += sorted(f"{name}:{item.identifier}" for name, prop in settings.items() if prop.type == "ENUM"
+                      for item in prop.enum_items if len(item.description.strip()) < 8)
     assert not missing, f"settings without a tooltip: {missing}"
 
 
@@ -62,4 +64,7 @@ def test_every_operator_option_has_a_tooltip(addon) -> None:
         for prop in getattr(getattr(bpy.ops, prefix), name).get_rna_type().properties:
             if prop.identifier != "rna_type" and not prop.is_hidden and len(prop.description.strip()) < 12:
                 missing.append(f"{cls.bl_idname}.{prop.identifier}")
+            if prop.type == "ENUM" and not prop.is_hidden:  # each choice says what it does when hovered in the list
+                missing += [f"{cls.bl_idname}.{prop.identifier}:{item.identifier}" for item in prop.enum_items
+                            if len(item.description.strip()) < 8]
     assert not missing, f"operator options without a tooltip: {missing}"
