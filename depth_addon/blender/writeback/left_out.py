@@ -32,8 +32,8 @@ def instanced_note(names: list[str]) -> list[str]:
         return []
     shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     one = len(names) == 1
-    return [f"the meshes {shown} show{'s' if one else ''} as instances of a collection are left as they are; make "
-            f"the instances real (Object > Apply > Make Instances Real, or a library override) to texture them"]
+    return [f"the meshes that {shown} show{'s' if one else ''} as instances of a collection are left as they are; "
+            "make the instances real (Object > Apply > Make Instances Real, or a library override) to texture them"]
 
 
 def left_out_notes(scene: bpy.types.Scene) -> list[str]:
