@@ -254,20 +254,6 @@ def meshes_in_view(scene: bpy.types.Scene) -> tuple[list[bpy.types.Object], list
     return local, [o.name for o in shown if o.library is not None or o.data.library is not None]
 
 
-def linked_note(names: list[str]) -> list[str]:
-    """The warning for meshes in view left untextured because they are linked from a library (none for none).
-
-    :param names: Their names (:func:`meshes_in_view`).
-    """
-    if not names:
-        return []
-    shown = ", ".join(map(repr, names[:5])) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    one = len(names) == 1
-    return [f"{shown} {'is' if one else 'are'} linked from a library and left as {'it is' if one else 'they are'}; "
-            f"make {'it' if one else 'them'} local (Object > Relations > Make Local, or a library override) to "
-            f"texture {'it' if one else 'them'}"]
-
-
 def _targets(scene: bpy.types.Scene, objects) -> list[bpy.types.Object]:
     if objects is None:
         return meshes_in_view(scene)[0]
