@@ -26,6 +26,16 @@ def scene_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
     return layer
 
 
+def rendered_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
+    """The view layer whose render a compositor of ``scene`` reads: :func:`scene_layer` when it renders (Use for
+    Rendering), else the first that does (a working layer shown in the window renders nothing), else
+    :func:`scene_layer`.
+
+    :param scene: Any scene of the file.
+    """
+    layer = scene_layer(scene)
+    return layer if layer.use else next((v for v in scene.view_layers if v.use), layer)
+
 def show_rendered_layer() -> None:
     """After a file is opened without its UI (headless), the window shows its scene's first view layer, even one that
     does not render (Use for Rendering off): show the first that does, so that depth is taken of what renders.

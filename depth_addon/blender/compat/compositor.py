@@ -245,11 +245,13 @@ def depth_output(render_layers: bpy.types.Node) -> bpy.types.NodeSocket:
     return by_name["Depth"] if "Depth" in by_name else by_name["Z"]
 
 
-def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
+def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree, layer: str) -> dict:
     """Make ``group`` composite ``scene``; return what is needed to undo it (JSON-safe).
 
     :param scene: Scene to composite.
     :param group: Our compositor node group (its output socket ``Image``).
+    :param layer: The view layer whose render feeds the group (4.x; in 5.x the group's own Render Layers node reads
+        it).
     """
     if uses_compositor_groups():
         previous = scene.compositing_node_group
@@ -269,7 +271,7 @@ def activate_group(scene: bpy.types.Scene, group: bpy.types.NodeTree) -> dict:
                 state["fed_by"][node.name] = [links[0].from_node.name, links[0].from_socket.identifier]
                 state["output_at"] = list(node.location)
     layers = tree.nodes.new("CompositorNodeRLayers")
-    layers.scene = scene
+    layers.scene, layers.layer = scene, layer
     runner = tree.nodes.new("CompositorNodeGroup")
     runner.node_tree = group
     output = tree.nodes.new("CompositorNodeComposite")

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import BadInput
 from .. import compat, images
-from ..evaluation import scene_layer
+from ..evaluation import rendered_layer
 from ..units import unit_scale
 from . import fx as compositor_fx
 from . import lens
@@ -140,7 +140,7 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     if old is not None and (old.bl_idname == "NodeGroupInput") == compat.uses_compositor_groups():
         tree.nodes.remove(old)  # a group made by 4.x (Group Input) opened in 5.x, or the other way: made anew
     render = _node(tree, N_RENDER, lambda t: compat.new_render_source(t), -600, 200)
-    picture, depth = compat.render_source_sockets(render, scene, scene_layer(scene).name)
+    picture, depth = compat.render_source_sockets(render, scene, rendered_layer(scene).name)
     pic = _node(tree, N_IMAGE, lambda t: t.nodes.new("CompositorNodeImage"), -600, -350)
     shown, pic.image = pic.image, image
     images.keep_unshown(shown)  # the picture this replaces stays in the file, a result to pick from
@@ -317,7 +317,7 @@ def activate_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree:
             "use_compositing": bool(scene.render.use_compositing),
             "use_pass_z": {vl.name: bool(vl.use_pass_z) for vl in scene.view_layers},
         }
-        state.update(compat.activate_group(scene, group))
+        state.update(compat.activate_group(scene, group, rendered_layer(scene).name))
         if compat.uses_compositor_groups() and previous is not None and not is_ours(previous):
             scene[KEY_PREVIOUS] = previous
         scene[KEY_STATE] = json.dumps(state)
