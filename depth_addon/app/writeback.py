@@ -12,6 +12,7 @@ import bpy
 from ..blender import images
 from ..blender.compositor import fx
 from ..blender.compositor import group as comp
+from ..blender.depth.render import render_depth as render_view_depth
 from ..blender.writeback import bake_apply, kept, projection
 from ..blender.writeback import provenance as provenance_props
 from ..blender.writeback.coverage import coverage_preview
@@ -99,7 +100,8 @@ def setup_compositor(scene: bpy.types.Scene, focus: str = "CAMERA", focus_xy: tu
     normals, light = None, (0.0, 0.0, 1.0)
     if relight > 0.0:
         r = scene.render
-        depth = render_depth(scene, capture, resolution=(256, max(1, round(256 * r.resolution_y / r.resolution_x))))
+        size = (256, max(1, round(256 * r.resolution_y / r.resolution_x)))
+        depth = render_view_depth(scene, capture, resolution=size, crop=True)  # the pixels a cropped render keeps
         normals = fx.normals_image(f"Depth AI Normals {scene.name}", depth.depth, depth.camera)  # a scene's own
         light = fx.light_in_camera(depth.camera, tuple(light_direction))
     tree = comp.ensure_compositor_group(scene, image=image, focus_distance=distance, normals=normals,

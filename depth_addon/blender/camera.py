@@ -87,6 +87,15 @@ def border_window(scene: bpy.types.Scene, width: int, height: int) -> tuple[int,
     return x0, x1, height - y1, height - y0
 
 
+def cropped_size(scene: bpy.types.Scene) -> tuple[int, int] | None:
+    """``(width, height)`` in pixels of the scene's render cropped to its render region; None when it is not cropped.
+
+    :param scene: The scene.
+    :raises BadInput: As :func:`border_window`.
+    """
+    window = border_window(scene, *render_size(scene))
+    return None if window is None else (window[1] - window[0], window[3] - window[2])
+
 def cropped_model(cam: CameraModel, window: tuple[int, int, int, int]) -> CameraModel:
     """``cam`` seeing only ``window`` of its frame (:func:`border_window`): the same pose, the window's pixels.
 

@@ -177,6 +177,22 @@ def new_scale_to_render(tree: bpy.types.NodeTree) -> bpy.types.Node:
     return node
 
 
+def fit_scale_to_crop(node: bpy.types.Node, size: tuple[int, int] | None) -> None:
+    """Make a node of :func:`new_scale_to_render` fill a render cropped to its render region.
+
+    4.x gives the compositor a cropped render at the region's size, but the Scale node's Render Size is the whole
+    frame's: a picture of the region came out zoomed and centred. There it is stretched to the region's size in
+    pixels instead. 5.x's Render Size is the region's size already (5.0, 5.3 measured): nothing changes there.
+
+    :param node: The Scale node.
+    :param size: ``(width, height)`` of the cropped render; None when the render is not cropped.
+    """
+    if "Type" in node.inputs:  # 5.x
+        return
+    node.space = "RENDER_SIZE" if size is None else "ABSOLUTE"
+    if size is not None:
+        node.inputs["X"].default_value, node.inputs["Y"].default_value = (float(v) for v in size)
+
 def new_render_source(tree: bpy.types.NodeTree) -> bpy.types.Node:
     """The node our compositor group reads the render from.
 

@@ -20,11 +20,12 @@ import numpy as np
 
 from ...errors import BadInput
 from .. import compat, images
+from ..camera import cropped_size
 from ..evaluation import rendered_layer
 from ..units import unit_scale
 from . import fx as compositor_fx
 from . import lens
-from .nodes import NODE_PREFIX
+from .nodes import NODE_PREFIX, prune, unlink_ours
 from .nodes import node as _node
 from .ownership import KEY_OWNED, KEY_SCENE, claim, is_ours, our_groups, release, used_elsewhere
 
@@ -128,12 +129,11 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     """
     light = _validated(opacity, blend, relight, fog_density, normals, light_direction)
     lens_plan, note = _dof_plan(scene, use_dof, focus_distance, fstop, blur_max)
+    cropped = cropped_size(scene)  # 4.x: the AI layer is stretched to the region of a cropped render
     group = find_compositor_group(scene) or _new_group(scene)
     claim(scene, group)
     tree = group
-    for link in [lk for lk in tree.links if lk.from_node.name.startswith(NODE_PREFIX)
-                 or lk.to_node.name.startswith(NODE_PREFIX)]:
-        tree.links.remove(link)
+    unlink_ours(tree)
 
     wanted = {N_RENDER, N_IMAGE, N_SCALE, N_MIX}
     old = tree.nodes.get(N_RENDER)
@@ -169,8 +169,9 @@ def ensure_compositor_group(scene: bpy.types.Scene, image: bpy.types.Image | Non
     output.node.location = (1800, 100)
     tree.links.new(result, output)
 
-    for node in [n for n in tree.nodes if n.name.startswith(NODE_PREFIX) and n.name not in wanted]:
-        tree.nodes.remove(node)
+    for name in {N_SCALE, compositor_fx.N_RELIGHT[1]} & wanted:
+        compat.fit_scale_to_crop(tree.nodes[name], cropped)
+    prune(tree, wanted)
     group[KEY_NOTE] = note
     group[KEY_PARAMS] = json.dumps({
         "image": image.name if image is not None else None, "opacity": float(opacity), "blend": blend,

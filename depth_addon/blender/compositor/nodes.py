@@ -24,3 +24,23 @@ def node(tree: bpy.types.NodeTree, name: str, make, x: float, y: float) -> bpy.t
         found.name = found.label = name
     found.location = (x, y)
     return found
+
+
+def unlink_ours(tree: bpy.types.NodeTree) -> None:
+    """Remove every link to or from a node of ours in ``tree`` (a build links them again).
+
+    :param tree: Our node group.
+    """
+    for link in [lk for lk in tree.links if lk.from_node.name.startswith(NODE_PREFIX)
+                 or lk.to_node.name.startswith(NODE_PREFIX)]:
+        tree.links.remove(link)
+
+
+def prune(tree: bpy.types.NodeTree, wanted: set[str]) -> None:
+    """Delete the nodes of ours in ``tree`` that a build no longer wants.
+
+    :param tree: Our node group.
+    :param wanted: Names of the nodes this build used.
+    """
+    for node in [n for n in tree.nodes if n.name.startswith(NODE_PREFIX) and n.name not in wanted]:
+        tree.nodes.remove(node)
