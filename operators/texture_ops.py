@@ -264,7 +264,7 @@ class DEPTH_OT_setup_compositor(bpy.types.Operator):
                                      description="How strongly the generated image is lit again from Light Direction")
     light_direction: bpy.props.FloatVectorProperty(name="Light Direction", size=3, default=(0.3, -0.5, 0.8),
                                                    subtype="DIRECTION",
-                                                   description="Towards the relighting light, in the camera's view")
+                                                   description="Towards the relighting light, in world space (Z up)")
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
