@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
+import pytest
 from test_compositor import workbench_render
 
 from depth_addon import api
@@ -58,3 +59,16 @@ def test_relighting_lines_up_with_a_cropped_render(tmp_out):
     shown = np.isfinite(depth.depth) & (flat > 0.05)
     assert lit.shape == want.shape and shown.sum() > 300
     assert np.median(np.abs((lit + 1e-3) / (flat + 1e-3) - want)[shown]) < 0.02
+
+
+def test_a_layer_left_at_an_absolute_size_by_4_x_comes_back_to_the_render_size(tmp_out):
+    """5.x: our group's Scale node set to an absolute size (as a 4.x build for a cropped render leaves it) is back at
+    Render Size once the group is built again, so the layer fills the uncropped render."""
+    scene = build_demo_scene(bpy.context.scene, (48, 32))
+    group = comp.ensure_compositor_group(scene, image_from_array("Grey", np.full((8, 8, 3), 0.5, np.float32)))
+    scale = group.nodes[comp.N_SCALE]
+    if "Type" not in scale.inputs:
+        pytest.skip("4.x: the Scale node has no menu sockets")
+    scale.inputs["Type"].default_value = "Absolute"
+    comp.ensure_compositor_group(scene, group.nodes[comp.N_IMAGE].image)
+    assert scale.inputs["Type"].default_value == "Render Size"

@@ -180,14 +180,14 @@ def new_scale_to_render(tree: bpy.types.NodeTree) -> bpy.types.Node:
 def fit_scale_to_crop(node: bpy.types.Node, size: tuple[int, int] | None) -> None:
     """Make a node of :func:`new_scale_to_render` fill a render cropped to its render region.
 
-    4.x gives the compositor a cropped render at the region's size, but the Scale node's Render Size is the whole
-    frame's: a picture of the region came out zoomed and centred. There it is stretched to the region's size in
-    pixels instead. 5.x's Render Size is the region's size already (5.0, 5.3 measured): nothing changes there.
+    4.x's Render Size is the whole frame's, not the cropped render's: a picture of the region came out zoomed and
+    centred, so it gets the region's size in pixels there. 5.x's is the region's (5.0, 5.3 measured): Render Size.
 
     :param node: The Scale node.
     :param size: ``(width, height)`` of the cropped render; None when the render is not cropped.
     """
     if "Type" in node.inputs:  # 5.x
+        node.inputs["Type"].default_value = "Render Size"
         return
     node.space = "RENDER_SIZE" if size is None else "ABSOLUTE"
     if size is not None:
