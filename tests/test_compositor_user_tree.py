@@ -77,3 +77,22 @@ def test_remove_keeps_our_group_where_the_artist_uses_it_in_their_own_tree():
     assert comp.restore_compositor(scene)
     assert node.node_tree == ours and not compat.is_group_active(scene, ours)
     assert comp.find_compositor_group(scene) == ours  # the next Set Up updates it
+
+
+def test_file_outputs_set_aside_with_the_artists_compositor_are_named(tmp_out):
+    """Blender 5.x composites a scene through one node group: while ours is active, the File Output nodes of the
+    artist's compositor write nothing, and the note Set Up Compositor reports names them (4.x runs both trees: no
+    note)."""
+    from depth_addon.app import writeback
+
+    scene = scene_32()
+    artist_compositor(scene, tmp_out)
+    comp.ensure_compositor_group(scene, red_image(), use_dof=False)
+    comp.activate_compositor(scene)
+    note = writeback.compositor_note(scene)
+    if compat.uses_compositor_groups():
+        assert "your compositor's File Output node ('File Output') write" in note, note
+    else:
+        assert "File Output" not in note, note
+    comp.restore_compositor(scene)
+    assert writeback.compositor_note(scene) == ""

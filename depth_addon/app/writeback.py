@@ -12,6 +12,7 @@ import bpy
 from ..blender import images
 from ..blender.compositor import fx
 from ..blender.compositor import group as comp
+from ..blender.compositor.ownership import file_outputs
 from ..blender.depth.render import render_depth as render_view_depth
 from ..blender.writeback import bake_apply, kept, projection
 from ..blender.writeback import provenance as provenance_props
@@ -172,8 +173,19 @@ def _focus_distance(scene: bpy.types.Scene, focus: str, focus_xy: tuple[float, f
 
 
 def compositor_note(scene: bpy.types.Scene) -> str:
-    """Why our compositor left an asked-for effect out (e.g. depth of field through an orthographic camera)."""
-    return comp.compositor_note(scene) if comp.is_compositor_active(scene) else ""
+    """Why our compositor left an asked-for effect out (e.g. depth of field through an orthographic camera), and the
+    File Output nodes of the user's compositor that do not write while ours composites the scene (Blender 5.x, where
+    a scene composites one node group: theirs is set aside until Remove Result gives it back)."""
+    if not comp.is_compositor_active(scene):
+        return ""
+    notes = [comp.compositor_note(scene)]
+    aside = scene.get(comp.KEY_PREVIOUS)
+    outputs = file_outputs(aside) if isinstance(aside, bpy.types.NodeTree) else []
+    if outputs:
+        names = ", ".join(repr(n) for n in outputs[:3]) + (" …" if len(outputs) > 3 else "")
+        notes.append(f"your compositor's File Output node{'s' if len(outputs) > 1 else ''} ({names}) "
+                     "write nothing while ours composites the scene; Remove Result gives yours back")
+    return "; ".join(n for n in notes if n)
 
 
 def compositor_settings(scene: bpy.types.Scene) -> dict:

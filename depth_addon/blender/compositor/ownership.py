@@ -98,3 +98,26 @@ def release(group: bpy.types.NodeTree) -> None:
     for scene in bpy.data.scenes:
         if scene.get(KEY_GROUP) == group:
             del scene[KEY_GROUP]
+
+
+def file_outputs(tree: bpy.types.NodeTree | None) -> list[str]:
+    """The File Output nodes of ``tree`` and of the groups nested in it (their labels or names, each once).
+
+    :param tree: A compositor node tree, or None.
+    """
+    found: list[str] = []
+    seen: set[int] = set()
+
+    def walk(t: bpy.types.NodeTree) -> None:
+        if t.session_uid in seen:
+            return
+        seen.add(t.session_uid)
+        for node in t.nodes:
+            if node.bl_idname == "CompositorNodeOutputFile":
+                found.append(node.label or node.name)
+            elif getattr(node, "node_tree", None) is not None:
+                walk(node.node_tree)
+
+    if tree is not None:
+        walk(tree)
+    return found
