@@ -197,6 +197,10 @@ def test_bad_input_leaves_the_user_compositor_alone(tmp_out):
     comp.ensure_compositor_group(scene, layer, use_dof=False)
     with pytest.raises(BadInput, match="would not line up"):
         writeback.setup_compositor(scene)
+    scene.camera.data.type = "PANO"  # a perspective picture over an equirectangular render
+    with pytest.raises(BadInput, match="panoramic camera 'Demo Camera': the AI layer, a picture of a perspective view"):
+        writeback.setup_compositor(scene, allow_other_camera=True)
+    scene.camera.data.type = "PERSP"
     assert compat.scene_compositor(scene) == mine and snapshot(mine) == before
     assert not comp.is_compositor_active(scene) and scene.view_layers[0].use_pass_z is False
 

@@ -90,8 +90,9 @@ def setup_compositor(scene: bpy.types.Scene, focus: str = "CAMERA", focus_xy: tu
     :param options: ``opacity``, ``blend``, ``use_dof``, ``fstop``, ``blur_max``, ``fog_density``, ``fog_start``,
         ``fog_color`` (see :func:`depth_addon.blender.compositor.group.ensure_compositor_group`).
     :return: Our group; :func:`compositor_note` says when an effect was left out (orthographic camera).
-    :raises BadInput: No camera, a scene linked from a library, ``OBJECT`` focus without an object, a focus in front of
-        the lens or behind every surface, an f-stop ≤ 0, another render camera than the capture camera, bad options.
+    :raises BadInput: No camera, a scene linked from a library, a panoramic render camera, ``OBJECT`` focus without an
+        object, a focus in front of the lens or behind every surface, an f-stop ≤ 0, another render camera than the
+        capture camera, bad options.
     """
     if scene.camera is None:
         raise BadInput("the scene has no camera to composite from")
@@ -99,6 +100,9 @@ def setup_compositor(scene: bpy.types.Scene, focus: str = "CAMERA", focus_xy: tu
         raise BadInput(f"scene {scene.name!r} is linked from the library {scene.library.filepath}: a compositor set "
                        "up on it would not be saved; make the scene local (or set it up in the library's file)")
     image = _ai_layer(scene)
+    if image is not None and getattr(scene.camera.data, "type", "PERSP") == "PANO":
+        raise BadInput(f"the scene renders through the panoramic camera {scene.camera.name!r}: the AI layer, a picture "
+                       "of a perspective view, would not line up; render through a perspective or orthographic camera")
     capture = _capture_camera(scene, image, allow_other_camera)
     distance = _focus_distance(scene, focus, focus_xy, focus_object, focus_distance)
     normals, light = None, (0.0, 0.0, 1.0)
