@@ -96,3 +96,27 @@ def test_file_outputs_set_aside_with_the_artists_compositor_are_named(tmp_out):
         assert "File Output" not in note, note
     comp.restore_compositor(scene)
     assert writeback.compositor_note(scene) == ""
+
+
+def test_a_compositor_that_combines_view_layers_is_named(tmp_out):
+    """An artist's compositor that lays a foreground view layer over a background one: ours composites one layer,
+    and the note says which, and which the artist's combined."""
+    from depth_addon.app import writeback
+
+    scene = scene_32()
+    scene.view_layers[0].name = "BG"
+    scene.view_layers.new("FG")
+    tree = compat.ensure_scene_compositor(scene, "Layers")
+    for node in list(tree.nodes):
+        tree.nodes.remove(node)
+    back, front = tree.nodes.new("CompositorNodeRLayers"), tree.nodes.new("CompositorNodeRLayers")
+    back.layer, front.layer = "BG", "FG"
+    over = tree.nodes.new("CompositorNodeAlphaOver")
+    tree.links.new(back.outputs["Image"], over.inputs[1])
+    tree.links.new(front.outputs["Image"], over.inputs[2])
+    tree.links.new(over.outputs["Image"], compat.compositor_output(tree))
+    comp.ensure_compositor_group(scene, red_image(), use_dof=False)
+    comp.activate_compositor(scene)
+    assert "your compositor combines the view layers 'BG', 'FG'; ours composites only 'BG'" in (
+        writeback.compositor_note(scene))
+    comp.restore_compositor(scene)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import bpy
 
-from ..blender import images
+from ..blender import compat, images
 from ..blender.compositor import fx
 from ..blender.compositor import group as comp
-from ..blender.compositor.ownership import file_outputs
+from ..blender.compositor.ownership import file_outputs, layers_read
 from ..blender.depth.render import render_depth as render_view_depth
+from ..blender.evaluation import rendered_layer
 from ..blender.writeback import bake_apply, kept, projection
 from ..blender.writeback import provenance as provenance_props
 from ..blender.writeback.coverage import coverage_preview
@@ -184,12 +185,21 @@ def compositor_note(scene: bpy.types.Scene) -> str:
         return ""
     notes = [comp.compositor_note(scene)]
     aside = scene.get(comp.KEY_PREVIOUS)
-    outputs = file_outputs(aside) if isinstance(aside, bpy.types.NodeTree) else []
+    aside = aside if isinstance(aside, bpy.types.NodeTree) else None
+    outputs = file_outputs(aside)  # 4.x runs the user's tree around ours: their File Outputs still write
     if outputs:
-        names = ", ".join(repr(n) for n in outputs[:3]) + (" …" if len(outputs) > 3 else "")
-        notes.append(f"your compositor's File Output node{'s' if len(outputs) > 1 else ''} ({names}) "
+        notes.append(f"your compositor's File Output node{'s' if len(outputs) > 1 else ''} ({_listed(outputs)}) "
                      "write nothing while ours composites the scene; Remove Result gives yours back")
+    layers = layers_read(aside if compat.uses_compositor_groups() else getattr(scene, "node_tree", None), scene)
+    if len(layers) > 1:
+        notes.append(f"your compositor combines the view layers {_listed(layers)}; ours composites only "
+                     f"{rendered_layer(scene).name!r} until Remove Result gives yours back")
     return "; ".join(n for n in notes if n)
+
+
+def _listed(names: list[str], limit: int = 3) -> str:
+    """``'A', 'B', 'C' …``: the first ``limit`` names, quoted."""
+    return ", ".join(map(repr, names[:limit])) + (" …" if len(names) > limit else "")
 
 
 def compositor_settings(scene: bpy.types.Scene) -> dict:

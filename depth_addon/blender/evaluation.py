@@ -36,6 +36,7 @@ def rendered_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
     layer = scene_layer(scene)
     return layer if layer.use else next((v for v in scene.view_layers if v.use), layer)
 
+
 def show_rendered_layer() -> None:
     """After a file is opened without its UI (headless), the window shows its scene's first view layer, even one that
     does not render (Use for Rendering off): show the first that does, so that depth is taken of what renders.

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import bpy
 
+from ..compat.base import is_tagged_node
+
 KEY_OWNED = "depth_addon_compositor"  # on our node group
 KEY_SCENE = "depth_addon_compositor_scene"  # on our node group: the scene it composites (an ID pointer)
 KEY_GROUP = "depth_addon_compositor_group"  # on the scene: its group of ours (an ID pointer)
@@ -100,24 +102,48 @@ def release(group: bpy.types.NodeTree) -> None:
             del scene[KEY_GROUP]
 
 
-def file_outputs(tree: bpy.types.NodeTree | None) -> list[str]:
-    """The File Output nodes of ``tree`` and of the groups nested in it (their labels or names, each once).
+def user_nodes(tree: bpy.types.NodeTree | None) -> list[bpy.types.Node]:
+    """The nodes of a user's compositor ``tree`` and of the groups nested in it, without ours (the nodes we add to a
+    4.x tree, and our groups).
 
     :param tree: A compositor node tree, or None.
     """
-    found: list[str] = []
+    found: list[bpy.types.Node] = []
     seen: set[int] = set()
 
     def walk(t: bpy.types.NodeTree) -> None:
-        if t.session_uid in seen:
+        if t.session_uid in seen or is_ours(t):
             return
         seen.add(t.session_uid)
         for node in t.nodes:
-            if node.bl_idname == "CompositorNodeOutputFile":
-                found.append(node.label or node.name)
-            elif getattr(node, "node_tree", None) is not None:
+            if is_tagged_node(node):
+                continue
+            found.append(node)
+            if getattr(node, "node_tree", None) is not None:
                 walk(node.node_tree)
 
     if tree is not None:
         walk(tree)
     return found
+
+
+def file_outputs(tree: bpy.types.NodeTree | None) -> list[str]:
+    """The File Output nodes of a user's compositor (:func:`user_nodes`): their labels or names.
+
+    :param tree: A compositor node tree, or None.
+    """
+    return [n.label or n.name for n in user_nodes(tree) if n.bl_idname == "CompositorNodeOutputFile"]
+
+
+def layers_read(tree: bpy.types.NodeTree | None, scene: bpy.types.Scene) -> list[str]:
+    """The view layers of ``scene`` that a user's compositor reads through Render Layers nodes, each once.
+
+    :param tree: A compositor node tree, or None.
+    :param scene: The scene it composites (a Render Layers node without a scene of its own reads it).
+    """
+    names: list[str] = []
+    for node in user_nodes(tree):
+        if node.bl_idname == "CompositorNodeRLayers" and (node.scene is None or node.scene == scene):
+            if node.layer and node.layer not in names:
+                names.append(node.layer)
+    return names
