@@ -13,7 +13,9 @@ recorded in :attr:`Decision.reason`):
 2. ``name``: a word of the object's name is a target word of a phrase (:func:`~.scene_prompt.target_of`:
    case-insensitive, plurals and the synonym table, e.g. ``Column`` → ``post``); a word the phrase holds
    literally wins over a synonym of another phrase's (``Fence`` takes ``metal fence`` before ``wooden beams``);
-3. ``material``: the same for the material's name;
+3. ``material``: the same for the material's name. A material slot whose material names another phrase's target
+   than its object's name takes that phrase before the object's: it names that part alone (an imported
+   ``Building`` whose slots are ``Roof``, ``Door`` … is a wall only where no slot says otherwise);
 4. ``collection``: the same for a collection's name;
 5. ``role``: the part's geometric role (:data:`ROLE_RULES`) is a target of a phrase;
 6. ``default``: the phrase without targets, else the first phrase (:attr:`~.scene_prompt.ScenePrompt.default`).
@@ -222,6 +224,10 @@ def _route(part: Part, scene: ScenePrompt, lookup: tuple[dict[str, int], dict[st
            ) -> tuple[int, str, str, str]:
     """``(phrase, reason, detail, target)`` for a part without an explicit prompt."""
     names = (("name", (part.object,)), ("material", (part.material,)), ("collection", part.collections))
+    slot = _by_name(part.material, *lookup) if part.material else None
+    own = _by_name(part.object, *lookup)
+    if slot is not None and own is not None and slot[0] != own[0]:  # the slot's own name tells that part alone
+        return slot[0], "material", f"{part.material} -> {slot[2]}", slot[2]
     for reason, values in names:
         for value in values:
             hit = _by_name(value, *lookup)
