@@ -17,6 +17,7 @@ from ..blender.depth import preview
 from ..blender.depth.ranges import depth_mapping, settings_mapping
 from ..blender.depth.render import render_depth as _render
 from ..blender.depth.sequence import View, output_path, render_views, scene_views, sequence_range
+from ..blender.evaluation import edits_flushed
 from ..blender.units import unit_scale
 from ..depthmap import DepthResult
 from ..errors import BadInput
@@ -37,7 +38,8 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     """Render float32 depth from a camera; background is ``inf`` and ``.mask`` marks geometry.
 
     Depth is in the scene's units, as its geometry and camera are: metres, unless the scene's Unit Scale is set
-    (then ``.unit_scale`` metres each; ``.metric()`` converts, and saved files hold metres).
+    (then ``.unit_scale`` metres each; ``.metric()`` converts, and saved files hold metres). A mesh in Edit Mode is
+    rendered with its edits, as Blender's render takes them: Edit Mode is left for the render and entered again.
 
     :param scene: Scene to render; the context scene when None.
     :param camera: Camera object or name; the scene camera when None.
@@ -47,7 +49,8 @@ def render_depth(scene: bpy.types.Scene | None = None, camera: bpy.types.Object 
     :param normals: Also return ``.normals`` (H×W×3 camera space, from the same gpu draw).
     :param ids: Also return ``.object_ids``/``.objects`` and ``.material_ids``/``.materials``.
     """
-    return _render(scene, camera, resolution, engine, radial, normals=normals, ids=ids)
+    with edits_flushed(scene or bpy.context.scene):  # a mesh in Edit Mode: rendered with its edits
+        return _render(scene, camera, resolution, engine, radial, normals=normals, ids=ids)
 
 
 def scaled_mapping(mapping: DepthMapping, factor: float) -> DepthMapping:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import bpy
 import numpy as np
 
-from ..blender.evaluation import scene_depsgraph
+from ..blender.evaluation import refuse_edit_mode, scene_depsgraph
 from ..blender.writeback import bake_apply, left_out, surfaces, uv_bake
 from ..blender.writeback.multiview import MultiviewResult, bake_views, capture_views, check_bake_size, locked_mapping
 from ..camera import CameraModel
@@ -192,6 +192,7 @@ def _checked(scene: bpy.types.Scene, objects, s: MultiviewSettings, object_promp
     """
     check_objects([o for o in objects or () if isinstance(o, str)], [o.name for o in scene.objects])
     targets = uv_bake.bake_targets(scene, objects)
+    refuse_edit_mode(targets, "a bake")
     names = bake_apply.check_images_free(targets, "bake")
     bake_apply.check_maps_free(targets, map_fusion.BAKED if s.maps else ())
     object_prompts = run_object_prompts(scene, object_prompts)
@@ -245,6 +246,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
         timings["generate"] = time.perf_counter() - t
         scene, targets = _still_there(scene_name, target_names)
         baked = only_target(targets, only)
+        refuse_edit_mode(baked, "a bake")  # entered while the views were generated
     except BaseException:
         _drop_added_uvs([o.name for o in baked])
         raise

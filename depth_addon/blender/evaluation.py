@@ -8,7 +8,12 @@ layer is then another scene's, and that scene's own layers have no depsgraph unt
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import bpy
+
+from ..errors import BadInput
 
 
 def scene_layer(scene: bpy.types.Scene) -> bpy.types.ViewLayer:
@@ -49,6 +54,56 @@ def show_rendered_layer() -> None:
     rendered = next((v for v in window.scene.view_layers if v.use), None)
     if rendered is not None:
         window.view_layer = rendered
+
+
+def edited_meshes(scene: bpy.types.Scene) -> list[bpy.types.Object]:
+    """The mesh objects of ``scene`` in Edit Mode: their evaluated meshes hold no geometry (Edit Mode keeps it apart
+    until it is left), so a depth render or a bake would not see them.
+
+    :param scene: Any scene of the file.
+    """
+    if bpy.context.mode != "EDIT_MESH":
+        return []
+    return [o for o in getattr(bpy.context, "objects_in_mode", ()) if o.type == "MESH" and o.name in scene.objects]
+
+
+def refuse_edit_mode(objects: list[bpy.types.Object], what: str) -> None:
+    """Refuse ``what`` while one of ``objects`` is a mesh in Edit Mode.
+
+    :param objects: The objects ``what`` reads or writes.
+    :param what: The job, as the message names it (``a bake``).
+    :raises BadInput: Naming the objects in Edit Mode.
+    """
+    chosen = {o.name for o in objects}
+    edited = [o.name for o in edited_meshes(bpy.context.scene) if o.name in chosen]
+    if edited:
+        names = ", ".join(map(repr, edited))
+        raise BadInput(f"{names} {'is' if len(edited) == 1 else 'are'} in Edit Mode, which keeps its geometry and UV "
+                       f"maps apart from {what}; switch to Object Mode first")
+
+
+@contextlib.contextmanager
+def edits_flushed(scene: bpy.types.Scene) -> Iterator[None]:
+    """Leave Edit Mode while the body runs, when a mesh of ``scene`` is being edited, and enter it again after: the
+    geometry then holds the edits, as Blender's own render takes them.
+
+    :param scene: The scene about to be rendered.
+    :raises BadInput: When Edit Mode cannot be left here (the context has no active object to leave it with).
+    """
+    edited = edited_meshes(scene)
+    if not edited:
+        yield
+        return
+    try:
+        bpy.ops.object.mode_set(mode="OBJECT")
+    except RuntimeError:
+        names = ", ".join(repr(o.name) for o in edited)
+        raise BadInput(f"{names} {'is' if len(edited) == 1 else 'are'} in Edit Mode, whose geometry a render does "
+                       "not see; switch to Object Mode first") from None
+    try:
+        yield
+    finally:
+        bpy.ops.object.mode_set(mode="EDIT")
 
 
 def scene_depsgraph(scene: bpy.types.Scene, layer: bpy.types.ViewLayer | None = None) -> bpy.types.Depsgraph:
