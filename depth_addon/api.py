@@ -60,6 +60,15 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool) and bool(
+        np.isfinite(value))
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool | np.bool_)
+
+
 def _optional(check: Callable[[object], bool]) -> Callable[[object], bool]:
     return lambda value: value is None or check(value)
 
@@ -95,7 +104,20 @@ RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "views": (lambda v: _is_int(v) and v >= 1, "a positive int"),
     "bake_size": (lambda v: _is_int(v) or v == "auto", "an int or 'auto'"),
     "view_size": (_is_int, "an int"),
-    "radial": (lambda v: isinstance(v, bool), "True or False"),
+    "radial": (_is_bool, "True or False"),
+    "normals": (_is_bool, "True or False"),
+    "ids": (_is_bool, "True or False"),
+    "compositor": (_is_bool, "True or False"),
+    "occlusion": (_is_bool, "True or False"),
+    "use_conditioning": (_is_bool, "True or False"),
+    "harmonise": (_is_bool, "True or False"),
+    "scene_view": (_is_bool, "True or False"),
+    "new_uv": (_is_bool, "True or False"),
+    "placement": (lambda v: isinstance(v, str), "a placement name (str)"),
+    "shading": (lambda v: isinstance(v, str), "a shading name (str)"),
+    "tolerance": (lambda v: _is_number(v) and v >= 0, "a relative depth slack: a number ≥ 0"),
+    "exponent": (lambda v: _is_number(v) and v >= 0, "a facing exponent: a number ≥ 0"),
+    "padding": (lambda v: _is_int(v) and v >= 0, "a number of texels: an int ≥ 0"),
     "progress": (_optional(callable), "a callable(fraction, message) or None"),
     "cancel": (_optional(callable), "a callable() -> bool or None"),
     "maps": (lambda v: v is None or isinstance(v, bool | str | list | tuple | set | frozenset),

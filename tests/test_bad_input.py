@@ -151,6 +151,12 @@ def test_skipped_objects_are_warnings(data: Path, tmp_path: Path, capsys) -> Non
     (lambda api: api.import_depth_map(None), "depth must be a file path"),
     (lambda api: api.import_depth_map(["a.png"]), "depth must be a file path"),
     (lambda api: api.generate("d.exr"), "generate: depth must be an H×W float array"),
+    (lambda api: api.render_depth(normals="yes"), "render_depth: normals must be True or False"),
+    (lambda api: api.texture_scene(compositor="no"), "texture_scene: compositor must be True or False"),
+    (lambda api: api.texture_multiview(exponent="a"), "exponent must be a facing exponent: a number ≥ 0"),
+    (lambda api: api.texture_multiview(tolerance=-1), "tolerance must be a relative depth slack: a number ≥ 0"),
+    (lambda api: api.texture_multiview(padding=-3), "padding must be a number of texels: an int ≥ 0"),
+    (lambda api: api.texture_multiview(shading=None), "shading must be a shading name (str)"),
 ])
 def test_api_wrong_types_are_bad_input(call, message: str) -> None:
     from depth_addon import api
