@@ -165,3 +165,19 @@ def test_api_wrong_types_are_bad_input(call, message: str) -> None:
     with pytest.raises(BadInput, match=re.escape(message)) as info:
         call(api)
     assert info.value.exit_code == 2
+
+
+def test_an_empty_camera_list_is_refused_before_anything_changes() -> None:
+    """``texture_multiview(cameras=[])`` (an empty selection, most likely) is refused, not taken as "place views";
+    the mesh gets no UV map."""
+    import bpy
+
+    from depth_addon import api
+    from depth_addon.errors import BadInput
+
+    bpy.ops.mesh.primitive_cube_add()
+    cube = bpy.context.object
+    cube.data.uv_layers.remove(cube.data.uv_layers[0])
+    with pytest.raises(BadInput, match="no cameras given to texture from"):
+        api.texture_multiview(objects=[cube], cameras=[], views=1, bake_size=32, view_size=48)
+    assert len(cube.data.uv_layers) == 0

@@ -222,6 +222,8 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     timings: dict[str, float] = {}
     t = time.perf_counter()
     targets, names, object_prompts = _checked(scene, objects, s, object_prompts)
+    if cameras is not None and models is None and not list(cameras):  # an empty selection, most likely
+        raise BadInput("no cameras given to texture from: pass camera objects or names, or None to place views")
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
     baked = only_target(targets, only)
     id_renders = [] if needs_ids(prompt, object_prompts) else None
