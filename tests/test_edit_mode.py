@@ -52,3 +52,20 @@ def test_a_bake_of_a_mesh_in_edit_mode_is_refused_and_changes_nothing() -> None:
     assert [u.name for u in cube.data.uv_layers] == ["UVMap"]
     assert (len(bpy.data.materials), len(bpy.data.images)) == counts
     assert np.isfinite(api.render_depth().depth).any()
+
+
+def test_a_sequence_range_sees_a_mesh_in_edit_mode_with_its_edits(addon) -> None:
+    """The shared range of a depth sequence, taken while a mesh is in Edit Mode, holds the mesh as edited."""
+    from depth_addon.app import depth
+
+    cube = cube_in_view()
+    scene = bpy.context.scene
+    scene.depth_addon.lock_range, scene.depth_addon.range_mode = False, "percentile"
+    bpy.ops.object.mode_set(mode="EDIT")
+    mesh = bmesh.from_edit_mesh(cube.data)
+    for vert in mesh.verts:
+        vert.co.y -= 1.0
+    bmesh.update_edit_mesh(cube.data)
+    mapping = depth.sequence_mapping(scene, depth.scene_views(scene))
+    assert abs(mapping.near - 6.0) < 0.05, mapping
+    assert bpy.context.mode == "EDIT_MESH"

@@ -183,6 +183,7 @@ def sequence_mapping(scene: bpy.types.Scene, views: list[View]) -> DepthMapping:
     settings = scene.depth_addon
     if settings.lock_range:
         return DepthMapping(settings.mapping, settings.near, settings.far, settings.invert)
-    near, far = sequence_range(scene, views, settings.range_mode, settings.engine, settings.radial)
+    with edits_flushed(scene):  # a mesh in Edit Mode: its edits are in the range, as in the files
+        near, far = sequence_range(scene, views, settings.range_mode, settings.engine, settings.radial)
     settings.near, settings.far = near, far
     return DepthMapping(settings.mapping, near, far, settings.invert)
