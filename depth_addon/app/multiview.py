@@ -183,13 +183,16 @@ class MultiviewSettings:
     new_uv: bool = False
 
 
-def _checked(scene: bpy.types.Scene, objects, s: MultiviewSettings, object_prompts: dict[str, str] | None
-             ) -> tuple[list, dict[str, str], dict[str, str]]:
+def _checked(scene: bpy.types.Scene, objects, s: MultiviewSettings, object_prompts: dict[str, str] | None,
+             cameras=None) -> tuple[list, dict[str, str], dict[str, str]]:
     """The bake targets, their images' names and the object prompts, every input checked before a UV map is added
     or a view rendered.
 
+    :param cameras: The cameras asked for (None: views are placed; an empty list is refused).
     :raises BadInput: For the first input that cannot be used.
     """
+    if cameras is not None and not list(cameras):  # an empty selection, most likely
+        raise BadInput("no cameras given to texture from: pass camera objects or names, or None to place views")
     check_objects([o for o in objects or () if isinstance(o, str)], [o.name for o in scene.objects])
     targets = uv_bake.bake_targets(scene, objects)
     refuse_edit_mode(targets, "a bake")
@@ -221,9 +224,7 @@ def multiview_flow(scene: bpy.types.Scene | None, objects, cameras, prompt: str,
     s, report, scene = settings, report or (lambda _f, _m: None), scene or bpy.context.scene
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    targets, names, object_prompts = _checked(scene, objects, s, object_prompts)
-    if cameras is not None and models is None and not list(cameras):  # an empty selection, most likely
-        raise BadInput("no cameras given to texture from: pass camera objects or names, or None to place views")
+    targets, names, object_prompts = _checked(scene, objects, s, object_prompts, cameras if models is None else None)
     target_names, scene_name, frame = [o.name for o in targets], scene.name, scene.frame_current
     baked = only_target(targets, only)
     id_renders = [] if needs_ids(prompt, object_prompts) else None
