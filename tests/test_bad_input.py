@@ -71,6 +71,10 @@ CASES = [
      "include 'Bx', which is no object of this scene; did you mean 'Box'"),
     ("views option without views", ["texture", "--blend", "{d}/demo.blend", "--new-uv", "--out-dir", "{o}/t"],
      "--new-uv set(s) how several views"),
+    ("default placement without views", ["texture", "--blend", "{d}/demo.blend", "--placement", "orbit",
+                                         "--out-dir", "{o}/t"], "--placement set(s) how several views"),
+    ("default view size without views", ["texture", "--blend", "{d}/demo.blend", "--view-size", "512",
+                                         "--out-dir", "{o}/t"], "--view-size set(s) how several views"),
     ("texture without out-dir", ["texture", "--blend", "{d}/demo.blend"], "--out-dir is needed"),
 ]
 

@@ -106,8 +106,9 @@ def add_texture_arguments(parser: argparse.ArgumentParser) -> None:
                        "to the objects' own UV maps, which are kept) even where their active map could be used")
     group.add_argument("--no-scene-view", action="store_true", help="with --views, leave out the scene camera's "
                        "view (by default it comes first, so what the camera sees keeps its detail)")
-    group.add_argument("--placement", choices=PLACEMENTS, default="orbit", help="how --views are placed")
-    group.add_argument("--view-size", type=int, default=512, help="pixels on the longer side of each view")
+    group.add_argument("--placement", choices=PLACEMENTS, help="how --views are placed (default: orbit)")
+    group.add_argument("--view-size", type=int, help="pixels on the longer side of each view (default: 512; "
+                       "--resolution W H, when given, sets it to the larger of W and H)")
     group.add_argument("--objects", metavar="A,B", help="objects to texture (default: every visible mesh); a name "
                        "with a comma is found as the scene has it")
     group.add_argument("--no-conditioning", action="store_true", help="do not condition views on earlier ones")
@@ -154,8 +155,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     single = [flag for flag, used in (("--new-uv", getattr(args, "new_uv", False)),
                                       ("--no-scene-view", getattr(args, "no_scene_view", False)),
                                       ("--no-conditioning", getattr(args, "no_conditioning", False)),
-                                      ("--placement", getattr(args, "placement", "orbit") != "orbit"),
-                                      ("--view-size", getattr(args, "view_size", 512) != 512)) if used]
+                                      ("--placement", getattr(args, "placement", None) is not None),
+                                      ("--view-size", getattr(args, "view_size", None) is not None)) if used]
     if single and not wants_multiview(args):
         raise BadInput(f"{', '.join(single)} set(s) how several views are placed and baked: use it with --views, "
                        "--cameras or --bake")
@@ -338,11 +339,12 @@ def run_multiview(args: argparse.Namespace, events: EventSink, out: OutputDir) -
     scene = bpy.context.scene
     cameras, count = _views(args, scene)
     bake = "auto" if args.bake is None else args.bake
-    view_size = max(args.resolution) if getattr(args, "resolution", None) else args.view_size
+    view_size = max(args.resolution) if getattr(args, "resolution", None) else args.view_size or 512
     prompts = object_prompts(args)
     result = api.texture_multiview(
-        scene, objects=scene_names(args.objects), cameras=cameras, views=count or 4, placement=args.placement,
-        prompt=args.prompt, seed=args.seed, generator=args.generator, bake_size=bake, view_size=view_size,
+        scene, objects=scene_names(args.objects), cameras=cameras, views=count or 4,
+        placement=args.placement or "orbit", prompt=args.prompt, seed=args.seed, generator=args.generator,
+        bake_size=bake, view_size=view_size,
         engine=args.engine, use_conditioning=not args.no_conditioning, progress=events.progress,
         scene_view=not getattr(args, "no_scene_view", False), maps=_shading(args) != "EMISSION",
         object_prompts=prompts, new_uv=getattr(args, "new_uv", False),
