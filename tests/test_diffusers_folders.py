@@ -138,3 +138,22 @@ def test_a_fresh_run_writes_nothing_to_stderr(models, tmp_path) -> None:
     proc = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out.png").is_file() and proc.stderr == "", proc.stderr
+
+
+@pytest.mark.parametrize("setting, state", [
+    ("", "unavailable: no diffusers model configured"),
+    ("not json", "unavailable: DEPTH_ADDON_DIFFUSERS is not valid JSON"),
+    ('{"model": "/nowhere/sd15"}', "unavailable: model folder not found: /nowhere/sd15"),
+    ("full", "ok"),
+])
+def test_info_says_diffusers_can_run_only_with_its_model_in_place(models, monkeypatch, capsys, setting: str,
+                                                                  state: str) -> None:
+    """``info`` lists the generators that can run here: the diffusers backend needs a model as well as its packages,
+    and a bad DEPTH_ADDON_DIFFUSERS is reported on its line, with the other generators still listed."""
+    if setting == "full":
+        setting = json.dumps({"model": str(models["full"])})
+    monkeypatch.setenv("DEPTH_ADDON_DIFFUSERS", setting)
+    assert main(["--json", "info"]) == 0
+    done = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")][-1]
+    assert done["generators"]["diffusers"].startswith(state), done["generators"]
+    assert done["generators"]["embedded"] == "ok"

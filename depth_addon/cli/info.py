@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import ModelUnavailable
+from ..errors import DepthAddonError
 from ..generation import available_generators, get_generator
 from .common import EventSink, versions
 
@@ -31,7 +31,8 @@ def _device() -> str:
 
 
 def run(args: argparse.Namespace, events: EventSink) -> dict:
-    """``info``: load every generator once and report what works, with the versions and the device.
+    """``info``: build every generator once and report what works (its packages import and, for one that needs a
+    model, the model is set and in place), with the versions and the device.
 
     :param args: Parsed arguments (none of its own).
     :param events: The CLI's event writer; human mode prints the table.
@@ -40,9 +41,11 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
     generators = {}
     for name in available_generators():
         try:
-            get_generator(name)
+            check = getattr(get_generator(name), "check_configured", None)  # its model set and in place
+            if check is not None:
+                check()
             generators[name] = "ok"
-        except ModelUnavailable as exc:
+        except DepthAddonError as exc:  # a package or model missing, or its settings (DEPTH_ADDON_DIFFUSERS) bad
             generators[name] = f"unavailable: {exc}"
     device = _device()
     info = {"versions": versions(), "device": device, "generators": generators}

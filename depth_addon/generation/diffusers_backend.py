@@ -54,6 +54,9 @@ PIPELINES = {
 }
 #: Sizes the families were trained at; memory is planned for at least this many pixels.
 NATIVE_SIDE = {"sd15-controlnet": 512, "sdxl-controlnet": 1024, "flux-depth": 1024}
+#: Why nothing can load when no model is set, and where to set one.
+NO_MODEL = ("no diffusers model configured: choose the folder of a diffusers model (with model_index.json) as Model "
+            "Folder in the add-on preferences, or headless in DEPTH_ADDON_DIFFUSERS='{\"model\": \"/path/to/folder\"}'")
 #: Config fields whose change needs the model loaded again.
 LOAD_FIELDS = ("family", "model", "controlnet", "device", "dtype", "cpu_offload", "allow_online", "revision",
                "variant", "sha256")
@@ -100,6 +103,19 @@ class DiffusersGenerator:
         if held:
             free_released()
 
+    def check_configured(self) -> None:
+        """The first checks of :meth:`load`, without importing torch or reading weights (``depth_cli info``): a
+        model is set and, unless it is a hub id allowed online, its folder holds safetensors weights only.
+
+        :raises ModelUnavailable: As :meth:`load` would, naming what is missing or refused.
+        """
+        cfg = self.config
+        if not cfg.model:
+            raise ModelUnavailable(NO_MODEL)
+        base = Path(cfg.model).expanduser()
+        if base.is_dir() or not (cfg.allow_online and is_hub_id(cfg.model)):
+            scan_folder(base, "model_index.json")
+
     def load(self, config: BackendConfig | None = None, size: tuple[int, int] = (512, 512)) -> None:
         """Check the files, plan memory for ``size`` and load the pipeline onto its device.
 
@@ -112,9 +128,7 @@ class DiffusersGenerator:
         """
         cfg = config if config is not None else self.config
         if not cfg.model:
-            raise ModelUnavailable("no diffusers model configured: choose the folder of a diffusers model "
-                                   "(with model_index.json) as Model Folder in the add-on preferences, or headless "
-                                   "in DEPTH_ADDON_DIFFUSERS='{\"model\": \"/path/to/folder\"}'")
+            raise ModelUnavailable(NO_MODEL)
         torch, diffusers = import_diffusers(offline=not cfg.allow_online)
         self.release()
         base = Path(cfg.model).expanduser()
