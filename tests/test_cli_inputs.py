@@ -224,3 +224,17 @@ def test_a_blank_object_prompt_is_refused_everywhere(tmp_path: Path) -> None:
     assert code != 0 and any("task 'shot'" in e.get("message", "") and "is empty" in e.get("message", "")
                              for e in events), events
     assert not (tmp_path / "out").exists()
+
+
+def test_every_option_says_what_it_does_and_demo_names_no_input_blend() -> None:
+    """``--help`` of every command explains each option (no bare ``--near NEAR``), shows reST nowhere, and ``demo``,
+    which opens no file, does not speak of an input .blend."""
+    from depth_addon.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, parser in commands.items():
+        bare = [a.option_strings[0] for a in parser._actions if a.option_strings and not a.help]
+        assert not bare, f"{name}: {bare} have no help"
+        assert "``" not in parser.format_help(), name
+    demo = commands["demo"].format_help()
+    assert "input .blend" not in demo and "texture --dry-run" not in demo

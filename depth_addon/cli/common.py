@@ -153,7 +153,9 @@ def add_resolution(parser: argparse.ArgumentParser, default: list[int] | None = 
     :param parser: The command's sub-parser.
     :param default: ``[W, H]`` when the option is not given; None leaves the scene's resolution.
     """
-    parser.add_argument("--resolution", nargs=2, type=int, metavar=("W", "H"), default=default)
+    shown = f"{default[0]} {default[1]}" if default else "the scene's render size"
+    parser.add_argument("--resolution", nargs=2, type=int, metavar=("W", "H"), default=default,
+                        help=f"size in pixels (default: {shown})")
 
 
 def open_blend(path: str | None, events: EventSink | None = None) -> None:

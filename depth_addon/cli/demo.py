@@ -27,7 +27,7 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     """
     p = subparsers.add_parser(COMMAND, parents=[common_parent], help="run the built-in demo")
     add_resolution(p, [512, 512])
-    add_generation_arguments(p, prompt=PROMPT)
+    add_generation_arguments(p, prompt=PROMPT, reads_blend=False)
     return p
 
 

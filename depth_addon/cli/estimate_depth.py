@@ -32,21 +32,25 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     :param common_parent: Parent parser with the options every command accepts (``--json``).
     """
     p = subparsers.add_parser(COMMAND, parents=[common_parent], help="photo → depth in metres (.exr)",
-                              description=__doc__.splitlines()[0])
+                              description="A photo's depth from a local estimator, aligned to metres, as float32 EXR.")
     p.add_argument("photo", help="photo: .png, .jpg, .tif, .bmp or .webp")
     p.add_argument("--out", required=True, help="output .exr (float32 metres in Z) or .npy")
     p.add_argument("--model", help="local weights folder (config.json + .safetensors)")
-    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, mps)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, mps or auto (default: cpu)")
     p.add_argument("--align", choices=METHODS, default="none",
-                   help="none: metric as given, relative spread over --near..--far; points; ground; scene")
+                   help="none (default): a metric model's metres as given, a relative one spread from --near to --far; "
+                   "points: fitted to --point; ground: to a level camera's ground plane (--focal-px, --height); "
+                   "scene: to the scene's own depth (--blend, --camera)")
     p.add_argument("--point", nargs=3, type=float, action="append", default=[], metavar=("X", "Y", "METRES"),
                    help="a pixel (column, row from the top left) at a known planar distance (repeat, ≥ 2)")
     p.add_argument("--focal-px", type=float, help="focal length in pixels (ground)")
     p.add_argument("--height", type=float, help="camera height above the ground in metres (ground)")
     p.add_argument("--blend", help="the .blend to align to (scene; default: the open file)")
     p.add_argument("--camera", help="the photo's camera in the scene (scene; default: the scene camera)")
-    p.add_argument("--near", type=float, default=1.0, help="relative estimate without alignment: nearest (m)")
-    p.add_argument("--far", type=float, default=10.0, help="relative estimate without alignment: farthest (m)")
+    p.add_argument("--near", type=float, default=1.0, help="relative estimate without alignment: "
+                   "nearest (m, default: 1)")
+    p.add_argument("--far", type=float, default=10.0, help="relative estimate without alignment: "
+                   "farthest (m, default: 10)")
     return p
 
 

@@ -30,8 +30,8 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     p = subparsers.add_parser(COMMAND, parents=[common_parent], help="depth file in, image out (no scene needed)")
     p.add_argument("depth", help=".exr/.npy (metres) or .png with its depth mapping")
     p.add_argument("--out", required=True, help="output .png (8-bit sRGB) or .exr (float)")
-    p.add_argument("--prompt", default="")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prompt", default="", help="what to paint, e.g. 'mossy stone'")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--generator", help="generator name (default: the embedded default)")
     p.add_argument("--size", nargs=2, type=int, metavar=("W", "H"), help="output size (default: the depth's)")
     return p

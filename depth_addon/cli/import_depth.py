@@ -35,7 +35,7 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     :param common_parent: Parent parser with the options every command accepts (``--json``).
     """
     p = subparsers.add_parser(COMMAND, parents=[common_parent], help="depth map → mesh + camera in a .blend",
-                              description=__doc__.splitlines()[0])
+                              description="A depth map (and colour image) into a .blend as mesh + camera.")
     p.add_argument("image", help="depth file: .png (8/16-bit), .tif, .exr, .npy, .npz or .pfm")
     p.add_argument("--out", required=True, help="output .blend")
     p.add_argument("--blend", help="import into this .blend (default: an empty file)")
@@ -67,7 +67,8 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     c.add_argument("--cx", type=float, help="principal point x in pixels (default: centre)")
     c.add_argument("--cy", type=float, help="principal point y in pixels (default: centre)")
     g = p.add_argument_group("pre-processing and geometry")
-    g.add_argument("--mode", choices=MODES, default="reconstruct")
+    g.add_argument("--mode", choices=MODES, default="reconstruct",
+                   help="reconstruct: a mesh through the camera's rays (default); displace: a plane displaced by depth")
     g.add_argument("--displace-method", choices=DISPLACE_METHODS, default="modifier",
                    help="displace mode: Displace modifier on a plane with a vertex per pixel, or material "
                         "displacement on a coarse plane with a Subdivision modifier (render-time relief)")
@@ -77,16 +78,19 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     g.add_argument("--fill-holes", action="store_true",
                    help="inpaint invalid pixels (not the background a file marks: inf, Blender's 1e10)")
     g.add_argument("--max-hole", type=int, default=0, help="fill only holes up to this many pixels")
-    g.add_argument("--denoise", choices=DENOISE, default="none")
-    g.add_argument("--denoise-sigma", type=float, default=0.03)
-    g.add_argument("--denoise-radius", type=int, default=3)
+    g.add_argument("--denoise", choices=DENOISE, default="none",
+                   help="edge-aware denoise (default: none; guided reads --color)")
+    g.add_argument("--denoise-sigma", type=float, default=0.03, help="depth jump kept as an edge, relative to the "
+                   "depth (bilateral; guided: colour contrast kept), default: 0.03")
+    g.add_argument("--denoise-radius", type=int, default=3, help="denoise radius in pixels (default: 3)")
     g.add_argument("--downsample", type=int, default=1, help="integer block size")
     g.add_argument("--tear-ratio", type=float, default=1.1, help="drop faces across depth ratios above this")
     g.add_argument("--no-tear", action="store_true", help="keep faces across depth jumps")
     g.add_argument("--color-mismatch", choices=("resize", "refuse"), default="resize",
                    help="a colour image of another size: use it at its own resolution (resize: guided denoising "
                    "reads a copy at the depth's size) or refuse it")
-    g.add_argument("--shading", choices=[s.lower() for s in SHADING], default="principled")
+    g.add_argument("--shading", choices=[s.lower() for s in SHADING], default="principled",
+                   help="the colour material: principled (lit by the scene, default) or emission (as the image)")
     g.add_argument("--pack", action="store_true", help="also pack the colour file into the .blend")
     return p
 

@@ -52,15 +52,17 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     add_resolution(p)
     p.add_argument("--out", required=True, help="output .exr (metres), .npy (metres) or .png (mapped); "
                    "{camera} and {frame:04d} are filled in, else several views get _<camera>_<frame> suffixes")
-    p.add_argument("--engine", choices=ENGINES, default="auto")
-    p.add_argument("--mapping", choices=KINDS, default="inverse")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="depth path (default: auto, the GPU offscreen path with Workbench, then Cycles, as fallbacks)")
+    p.add_argument("--mapping", choices=KINDS, default="inverse",
+                   help="how a .png maps metres to values (default: inverse, near bright); recorded in the file")
     p.add_argument("--range", choices=("percentile", "frustum"), default="percentile",
                    help="how near/far are fitted when not given (one range for all views)")
-    p.add_argument("--near", type=float)
-    p.add_argument("--far", type=float)
-    p.add_argument("--invert", action="store_true")
+    p.add_argument("--near", type=float, help="metres at the near end of the mapping (default: fitted, see --range)")
+    p.add_argument("--far", type=float, help="metres at the far end of the mapping (default: fitted, see --range)")
+    p.add_argument("--invert", action="store_true", help="flip the mapped values (1 - v)")
     p.add_argument("--radial", action="store_true", help="distance along the ray instead of camera Z")
-    p.add_argument("--bits", type=int, choices=(8, 16), default=16, help="PNG bit depth")
+    p.add_argument("--bits", type=int, choices=(8, 16), default=16, help="PNG bit depth (default: 16)")
     p.add_argument("--frames", nargs="+", metavar="F", help="frame range: START END or START-END")
     p.add_argument("--all-cameras", action="store_true", help="every camera of the scene (sorted by name)")
     return p

@@ -30,18 +30,21 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     :param common_parent: Parent parser with the options every command accepts (``--json``).
     """
     p = subparsers.add_parser(COMMAND, parents=[common_parent], help="photo → the same scene in a new style (.png)",
-                              description=__doc__.splitlines()[0])
+                              description="A photo painted anew on its own estimated depth ('same room in marble').")
     p.add_argument("photo", help="photo: .png, .jpg, .tif, .bmp or .webp")
     p.add_argument("--prompt", required=True, help="the new style, e.g. 'same room in marble'")
     p.add_argument("--out", required=True, help="output .png (8-bit sRGB)")
     p.add_argument("--generator", help="generator name (default: the embedded default; diffusers restyles the photo)")
     p.add_argument("--denoise", type=float, help="diffusers: share of the photo repainted, 0..1 (default 0.75)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--model", help="local depth estimator folder (config.json + .safetensors)")
-    p.add_argument("--device", default="cpu", help="estimator device (cpu, cuda, mps, auto)")
+    p.add_argument("--device", default="cpu", help="estimator device: cpu, cuda, mps or auto "
+                   "(default: cpu)")
     p.add_argument("--depth-out", help="also write the photo's depth in metres (.exr or .npy)")
-    p.add_argument("--near", type=float, default=1.0, help="relative estimate: nearest distance (m)")
-    p.add_argument("--far", type=float, default=10.0, help="relative estimate: farthest distance (m)")
+    p.add_argument("--near", type=float, default=1.0, help="relative estimate: nearest distance (m, "
+                   "default: 1)")
+    p.add_argument("--far", type=float, default=10.0, help="relative estimate: farthest distance (m, "
+                   "default: 10)")
     return p
 
 

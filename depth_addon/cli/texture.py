@@ -66,19 +66,24 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     return p
 
 
-def add_generation_arguments(parser: argparse.ArgumentParser, prompt: str = "") -> None:
+def add_generation_arguments(parser: argparse.ArgumentParser, prompt: str = "", reads_blend: bool = True) -> None:
     """Add ``--prompt``, ``--seed``, ``--generator``, ``--engine``, ``--samples`` and ``--out-dir``.
 
     :param parser: The ``texture`` or ``demo`` sub-parser.
     :param prompt: Default of ``--prompt``.
+    :param reads_blend: The command opens a .blend (``texture``), which ``--out-dir`` must not contain.
     """
-    parser.add_argument("--prompt", default=prompt)
-    parser.add_argument("--seed", type=int, default=0)
+    several = "what to paint; may name several materials ('brick walls, wooden posts and grass')"
+    parser.add_argument("--prompt", default=prompt, help=f"what to paint (default: {prompt!r})" if prompt else several)
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same image "
+                        "(default: 0)")
     parser.add_argument("--generator", help="generator name (default: the embedded default)")
-    parser.add_argument("--engine", choices=ENGINES, default="auto", help="depth engine")
-    parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the final render (1-65536)")
-    parser.add_argument("--out-dir", help="output folder, owned by one run at a time; it must not contain the input "
-                        ".blend (needed by every run but texture --dry-run)")
+    parser.add_argument("--engine", choices=ENGINES, default="auto", help="depth engine (default: auto)")
+    parser.add_argument("--samples", type=int, default=16, help="Cycles samples of the final render, 1-65536 "
+                        "(default: 16)")
+    where = "; it must not contain the input .blend" if reads_blend else ""
+    parser.add_argument("--out-dir", help=f"output folder (needed{' unless --dry-run' if reads_blend else ''}), "
+                        f"owned by one run at a time{where}")
     parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier run in "
                         "--out-dir (the whole set, at the end of a successful run); without it such a folder is "
                         "refused")
