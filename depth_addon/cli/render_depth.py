@@ -50,7 +50,8 @@ def add_parser(subparsers, common_parent: argparse.ArgumentParser) -> argparse.A
     p.add_argument("--scene", help="scene to render (default: the one the file was saved showing)")
     p.add_argument("--camera", help="camera object name (default: the scene camera)")
     add_resolution(p)
-    p.add_argument("--out", required=True, help="output .exr (metres), .npy (metres) or .png (mapped); "
+    p.add_argument("--out", required=True, help="output .exr (metres), .npy (metres; camera and mapping in a "
+                   ".json of the same name beside it) or .png (mapped); "
                    "{camera} and {frame:04d} are filled in, else several views get _<camera>_<frame> suffixes")
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="depth path (default: auto, the GPU offscreen path with Workbench, then Cycles, as fallbacks)")
