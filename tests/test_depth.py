@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -120,7 +121,9 @@ def test_no_camera_is_bad_input() -> None:
 
 def test_named_camera_must_exist_and_be_a_camera() -> None:
     scene = analytic.build()
-    with pytest.raises(BadInput, match="no object named"):
+    cameras = ", ".join(repr(o.name) for o in sorted(scene.objects, key=lambda o: o.name) if o.type == "CAMERA")
+    message = f"no object named 'Nope' in this file; the scene's cameras are {cameras}"
+    with pytest.raises(BadInput, match=re.escape(message)):
         render_depth(scene, camera="Nope")
     with pytest.raises(BadInput, match="not a camera"):
         render_depth(scene, camera="Box")

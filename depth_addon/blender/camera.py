@@ -23,7 +23,9 @@ def resolve_camera(scene: bpy.types.Scene, camera: bpy.types.Object | str | None
     if isinstance(camera, str):
         obj = bpy.data.objects.get(camera)
         if obj is None:
-            raise BadInput(f"no object named {camera!r} in this file")
+            names = sorted(o.name for o in scene.objects if o.type == "CAMERA")
+            known = f"the scene's cameras are {', '.join(map(repr, names))}" if names else "the scene has no camera"
+            raise BadInput(f"no object named {camera!r} in this file; {known}")
         camera = obj
     if camera is None:
         camera = scene.camera
