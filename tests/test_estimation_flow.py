@@ -48,9 +48,14 @@ def test_cli_writes_float32_metres(model, photo, tmp_path, capsys):
     assert json.loads(meta["alignment"])["method"] == "range"
 
 
-def test_cli_exit_codes(photo, tmp_path, model):
+def test_cli_exit_codes(photo, tmp_path, model, capsys, monkeypatch):
     out = str(tmp_path / "depth.exr")
     assert main(["estimate-depth", str(photo), "--out", out, "--model", str(tmp_path / "none")]) == 3
+    assert capsys.readouterr().err.strip().endswith("into that folder")  # the folder it names is the one given
+    monkeypatch.setenv("DEPTH_ADDON_DEPTH_MODEL", str(tmp_path / "default"))
+    assert main(["estimate-depth", str(photo), "--out", out]) == 3  # the default folder: --model is named
+    assert capsys.readouterr().err.strip().endswith("into that folder, or pass --model with the folder that holds them")
+    monkeypatch.delenv("DEPTH_ADDON_DEPTH_MODEL")
     assert main(["estimate-depth", str(photo), "--out", str(tmp_path / "d.png"), "--model", str(model)]) == 2
     assert main(["estimate-depth", str(photo), "--out", out, "--model", str(model), "--align", "points",
                  "--point", "1", "1", "2"]) == 2

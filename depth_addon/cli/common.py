@@ -14,6 +14,8 @@ import math
 import os
 import platform
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +25,7 @@ import numpy as np
 from .. import __version__
 from ..batch.job import check_frames
 from ..blender.evaluation import show_rendered_layer
-from ..errors import BadInput
+from ..errors import BadInput, ModelUnavailable
 from ..io.atomic import interrupts_held
 
 
@@ -191,3 +193,18 @@ def pick_scene(name: str | None) -> bpy.types.Scene:
         names = ", ".join(repr(s.name) for s in bpy.data.scenes)
         raise BadInput(f"no scene named {name!r} in this file; its scenes are {names}")
     return scene
+
+
+@contextmanager
+def model_folder_hint(given: str | None) -> Iterator[None]:
+    """Name ``--model`` in a missing-weights message when the estimator's default folder was looked in.
+
+    :param given: The ``--model`` given (None: the default folder was used).
+    """
+    try:
+        yield
+    except ModelUnavailable as exc:
+        text = str(exc)
+        if given or "into that folder" not in text:
+            raise
+        raise ModelUnavailable(f"{text}, or pass --model with the folder that holds them") from None

@@ -20,7 +20,7 @@ from ..errors import BadInput
 from ..estimation import METHODS
 from ..io.atomic import check_writable_dir
 from ..io.depth_files import write_depth
-from .common import EventSink, check_near_far, check_out_file, open_blend
+from .common import EventSink, check_near_far, check_out_file, model_folder_hint, open_blend
 
 COMMAND = "estimate-depth"
 
@@ -86,9 +86,10 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
         open_blend(args.blend)
         scene = bpy.context.scene
     t = time.perf_counter()
-    depth = estimate_depth(args.photo, args.model, args.align, args.device, points=[tuple(p) for p in args.point],
-                           focal_px=args.focal_px, height=args.height, scene=scene, camera=args.camera,
-                           near=args.near, far=args.far)
+    with model_folder_hint(args.model):
+        depth = estimate_depth(args.photo, args.model, args.align, args.device, points=[tuple(p) for p in args.point],
+                               focal_px=args.focal_px, height=args.height, scene=scene, camera=args.camera,
+                               near=args.near, far=args.far)
     extra = {"estimate": depth.estimate.kind, "model": depth.estimate.model, "alignment": depth.alignment.to_dict()}
     if depth.focal_px:
         extra["focal_px"] = depth.focal_px

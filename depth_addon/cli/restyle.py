@@ -18,7 +18,7 @@ from ..app.scene_prompts import prompt_warnings
 from ..io.atomic import check_writable_dir
 from ..io.depth_files import write_depth
 from ..io.png import to_uint, write_png
-from .common import EventSink, check_near_far, check_not_input, check_out_file, check_range, warn
+from .common import EventSink, check_near_far, check_not_input, check_out_file, check_range, model_folder_hint, warn
 
 COMMAND = "restyle"
 
@@ -69,8 +69,9 @@ def run(args: argparse.Namespace, events: EventSink) -> dict:
             check_not_input(path, args.photo, option=option)
             check_writable_dir(path.parent)
     t = time.perf_counter()
-    done = restyle_photo(args.photo, args.prompt, args.seed, args.generator, args.model, args.device, args.denoise,
-                         args.near, args.far, progress=events.progress)
+    with model_folder_hint(args.model):
+        done = restyle_photo(args.photo, args.prompt, args.seed, args.generator, args.model, args.device,
+                             args.denoise, args.near, args.far, progress=events.progress)
     seconds = time.perf_counter() - t
     if not done.used_photo:
         warn(events, f"the {done.generator} generator paints from the photo's depth alone; "

@@ -35,7 +35,7 @@ ARCHITECTURES = {"depth_anything": "DepthAnythingForDepthEstimation", "dpt": "DP
 DEPTH_PRO = "DepthProForDepthEstimation"
 #: Where to get weights, for messages.
 DOWNLOAD_HINT = ("download config.json and model.safetensors of depth-anything/Depth-Anything-V2-Small-hf "
-                 "(Hugging Face) into one folder")
+                 "(Hugging Face) into that folder")
 #: Folder used when none is given: ``$DEPTH_ADDON_DEPTH_MODEL``, else this under the home folder.
 DEFAULT_FOLDER = Path("~/depth_addon_models/Depth-Anything-V2-Small-hf")
 #: Smallest photo side accepted (one patch of the model and some context).
