@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Live depth preview: the active camera's depth, mapped exactly as a model gets it, in an image.
 
-In the UI, :func:`set_enabled` adds a ``depsgraph_update_post`` handler that notes updates which
-can change depth (objects, geometry, cameras, collections, the scene) and schedules one redraw on
-a timer, so a burst of updates while dragging costs one render. The redraw renders the gpu depth
+In the UI, :func:`set_enabled` adds a ``depsgraph_update_post`` handler (and a ``frame_change_post`` one: a frame
+change sends no depsgraph update) that notes updates which can change depth (objects, geometry, cameras,
+collections, the scene) and schedules one redraw on a timer, so a burst of updates while dragging costs one render;
+the updates of that render itself are not the user's and schedule nothing. The redraw renders the gpu depth
 at ``preview_size`` on the long side and writes the "Depth Preview" image; image editors showing
 it are redrawn. In background mode nothing is scheduled; :func:`update_preview` can be called
-directly (that is how its cost is measured).
+directly (that is how its cost is measured). Switched off, the preview drops its pixel buffer and the cached GPU
+batches of :mod:`.cache` (the next depth render uploads again).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ...io.png import to_uint
 from ...mapping import DepthMapping
 from .. import compat, hooks
 from ..images import KEY_OWNED, KEY_TRANSIENT
+from . import cache as depth_cache
 from .ranges import settings_mapping
 from .render import render_depth
 
@@ -133,11 +136,13 @@ def _redraw_image_editors() -> None:
 
 
 def _timer() -> None:
-    _state["scheduled"] = False
     scene = bpy.context.scene
-    if scene is not None and getattr(scene, "depth_addon", None) and scene.depth_addon.live_preview:
-        update_preview(scene)
-        _redraw_image_editors()
+    try:  # still scheduled while it renders: the updates of its own render schedule nothing
+        if scene is not None and getattr(scene, "depth_addon", None) and scene.depth_addon.live_preview:
+            update_preview(scene)
+            _redraw_image_editors()
+    finally:
+        _state["scheduled"] = False
     return None
 
 
@@ -166,7 +171,7 @@ def request_update(scene: bpy.types.Scene) -> None:
 def _on_update(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
     if _state["scheduled"] or not getattr(scene, "depth_addon", None) or not scene.depth_addon.live_preview:
         return
-    if depsgraph.mode == "RENDER":
+    if depsgraph is None or depsgraph.mode == "RENDER":  # renders evaluate their own depsgraph
         return
     ids = [u.id for u in depsgraph.updates]
     relevant = any(isinstance(i, _RELEVANT) for i in ids)
@@ -202,6 +207,23 @@ def watch_files(on: bool) -> None:
             hooks.remove_handler(getattr(bpy.app.handlers, name), _on_load)
 
 
+#: The updates the preview follows: edits, and frame changes (which send no depsgraph update).
+_WATCHED = ("depsgraph_update_post", "frame_change_post")
+
+
+def _watch(on: bool) -> None:
+    """Add or remove the handlers that schedule a refresh (:func:`set_enabled`, which never adds them in background
+    mode).
+
+    :param on: Add when True.
+    """
+    for name in _WATCHED:
+        if on:
+            hooks.add_handler(getattr(bpy.app.handlers, name), _on_update)
+        else:
+            hooks.remove_handler(getattr(bpy.app.handlers, name), _on_update)
+
+
 def enabled() -> bool:
     """Whether the live preview handler is installed."""
     return bool(hooks.copies(bpy.app.handlers.depsgraph_update_post, _on_update))
@@ -214,11 +236,12 @@ def set_enabled(on: bool) -> None:
     """
     handlers = bpy.app.handlers.depsgraph_update_post
     if on and not bpy.app.background and hooks.copies(handlers, _on_update) != [_on_update]:
-        hooks.add_handler(handlers, _on_update)
+        _watch(True)
         _state["scheduled"] = True
         _schedule(0.0)
     elif not on:
-        hooks.remove_handler(handlers, _on_update)
+        _watch(False)
         if bpy.app.timers.is_registered(_TIMER):
             bpy.app.timers.unregister(_TIMER)
-        _state["scheduled"] = False
+        _state.update(scheduled=False, error=None, buffer=None, key=None)
+        depth_cache.clear()  # the GPU batches it kept warm

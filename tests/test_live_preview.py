@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The live depth preview as an artist keeps working: frames, its own renders, switching it off.
+
+Background mode never runs the preview's handlers and timer by itself, so these tests install its handlers
+(:func:`~depth_addon.blender.depth.preview._watch`) and run its timer where Blender would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import analytic
+import bpy
+import numpy as np
+import pytest
+
+from depth_addon.mapping import DepthMapping
+
+
+@pytest.fixture
+def preview(addon):
+    """The add-on's preview module, with its handlers installed as the Blender window would; removed after."""
+    from depth_addon_ext.depth_addon.blender.depth import preview as depth_preview
+
+    depth_preview._watch(True)
+    yield depth_preview
+    depth_preview.set_enabled(False)
+
+
+@pytest.fixture
+def scene(addon, tmp_out: Path) -> bpy.types.Scene:
+    scene = analytic.build(size=(64, 48))
+    scene.depth_addon.output_dir = str(tmp_out) + "/"
+    scene.depth_addon.engine = "gpu"
+    scene.depth_addon.preview_size = 64
+    return scene
+
+
+def _run_timer(preview) -> bool:
+    """Run the preview's timer when an update scheduled it (what Blender's event loop does)."""
+    scheduled = preview._state["scheduled"]
+    if scheduled:
+        preview._timer()
+    return scheduled
+
+
+def _shown(preview) -> tuple[np.ndarray, DepthMapping]:
+    im = preview.preview_image(preview.PREVIEW_IMAGE)
+    w, h = im.size
+    px = np.empty(w * h * 4, np.float32)
+    im.pixels.foreach_get(px)
+    return px.reshape(h, w, 4)[::-1, :, 0], DepthMapping.from_dict(dict(im["depth_addon_mapping"]))
+
+
+def _fresh(preview, scene: bpy.types.Scene, shape: tuple[int, int], mapping: DepthMapping) -> np.ndarray:
+    from depth_addon_ext.depth_addon.blender.depth.render import render_depth
+
+    depth = render_depth(scene, None, (shape[1], shape[0]), "workbench").depth  # another engine: no shared cache
+    return preview.model_values(depth, mapping, int(scene.depth_addon.bits))
+
+
+def test_a_frame_change_refreshes_the_preview_of_an_animated_scene(scene, preview) -> None:
+    """Stepping through an animation redraws the preview (a frame change sends no depsgraph update: the preview
+    kept showing the first frame's depth)."""
+    box = bpy.data.objects["Box"]
+    for frame, x in ((1, 0.0), (5, 2.5)):
+        box.location.x = x
+        box.keyframe_insert("location", index=0, frame=frame)
+    scene.frame_set(1)
+    scene.depth_addon.live_preview = True
+    preview._state["scheduled"] = True  # what switching it on does in the window
+    bpy.context.view_layer.update()
+    assert _run_timer(preview)
+    for frame in (5, 3, 4):
+        before = _shown(preview)[0].copy()
+        scene.frame_set(frame)
+        assert _run_timer(preview), f"the change to frame {frame} refreshes the preview"
+        values, mapping = _shown(preview)
+        assert np.abs(values - before).max() > 0.1, "the box moved"
+        np.testing.assert_allclose(values, _fresh(preview, scene, values.shape, mapping), atol=2e-3)
+
+
+def test_the_preview_does_not_render_again_when_nothing_changed(scene, preview) -> None:
+    """The preview's own render is no edit: switched on, it renders once, not twice."""
+    scene.depth_addon.live_preview = True
+    preview._state["scheduled"] = True
+    assert _run_timer(preview)
+    bpy.context.view_layer.update()
+    assert not _run_timer(preview), "nothing changed since the preview rendered"
+    bpy.data.objects["Box"].location.x = 0.5
+    bpy.context.view_layer.update()
+    assert _run_timer(preview) and not (bpy.context.view_layer.update() or _run_timer(preview))
+
+
+def test_switching_the_preview_off_frees_its_caches(scene, preview) -> None:
+    """Off, the preview keeps no GPU batches and no pixel buffer (they stayed until another file was opened)."""
+    from depth_addon_ext.depth_addon.blender.depth import cache
+
+    scene.depth_addon.preview_size = 256
+    scene.depth_addon.live_preview = True
+    preview.update_preview(scene)
+    assert cache._entries and preview._state["buffer"] is not None
+    scene.depth_addon.live_preview = False
+    assert not cache._entries and not cache.snapshots and preview._state["buffer"] is None
+    assert not preview.enabled()
