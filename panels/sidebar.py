@@ -7,7 +7,7 @@ a section whose operators are not registered says so instead of failing.
 
 import bpy
 
-from ..depth_addon.app.depth import shown_image
+from ..depth_addon.app.depth import preview_error, shown_image
 from ..depth_addon.app.options import MULTIVIEW, SEQUENCE, hand_over
 from ..depth_addon.app.scene_prompts import ASSIGNMENT
 from ..depth_addon.app.setup import depth_model_problem, generator_name
@@ -108,6 +108,9 @@ class VIEW3D_PT_depth(DepthSidebar, bpy.types.Panel):
         col = layout.column(heading="Preview")
         draw_props(col, settings, "live_preview", "preview_size")
         live = "live_preview" in settings.bl_rna.properties and settings.live_preview
+        error = preview_error() if live else None
+        if error:  # the image below is the last one that rendered
+            draw_wrapped(layout, error, icon="ERROR")
         draw_thumbnail(layout, shown_image(live))
 
 

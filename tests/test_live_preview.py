@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The live depth preview as an artist keeps working: frames, its own renders, switching it off.
+"""The live depth preview as an artist keeps working: frames, its own renders, switching it off, its errors.
 
 Background mode never runs the preview's handlers and timer by itself, so these tests install its handlers
 (:func:`~depth_addon.blender.depth.preview._watch`) and run its timer where Blender would.
@@ -13,6 +13,7 @@ import analytic
 import bpy
 import numpy as np
 import pytest
+from ui_harness import draw
 
 from depth_addon.mapping import DepthMapping
 
@@ -103,3 +104,28 @@ def test_switching_the_preview_off_frees_its_caches(scene, preview) -> None:
     scene.depth_addon.live_preview = False
     assert not cache._entries and not cache.snapshots and preview._state["buffer"] is None
     assert not preview.enabled()
+
+
+def _depth_panel_labels(addon) -> list[str]:
+    panel = next(c for c in addon.panels.classes if c.__name__ == "VIEW3D_PT_depth")
+    return draw(panel.draw).labels
+
+
+def test_the_depth_panel_shows_why_the_preview_cannot_render_until_it_is_fixed(scene, preview, addon) -> None:
+    """A camera inside a mesh or no camera shows in the Depth panel while the preview is on (the panel showed the
+    last good image and nothing else), and the message goes once it is fixed."""
+    scene.depth_addon.live_preview = True
+    cam = scene.camera
+    preview.update_preview(scene)
+    assert not any("inside" in t or "camera" in t for t in _depth_panel_labels(addon))
+    cam.location.z = -3.5  # inside the box
+    assert preview.update_preview(scene) is None
+    assert "inside" in " ".join(_depth_panel_labels(addon))
+    cam.location.z = 0.0
+    assert preview.update_preview(scene) is not None
+    assert not any("inside" in t for t in _depth_panel_labels(addon))
+    scene.camera = None
+    preview.update_preview(scene)
+    assert "no active camera" in " ".join(_depth_panel_labels(addon))
+    scene.depth_addon.live_preview = False
+    assert not any("no active camera" in t for t in _depth_panel_labels(addon)), "only while the preview is on"

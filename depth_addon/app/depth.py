@@ -25,8 +25,9 @@ from ..io.depth_files import write_depth
 from ..mapping import CLIPPED_SHARE, ENGINES, DepthMapping, clipped_share
 
 __all__ = ["ENGINES", "PREVIEW_IMAGE", "Clipped", "DepthResult", "View", "clipped", "clipping_warning",
-           "depth_mapping", "output_path", "render_depth", "render_views", "save_depth", "scene_mapping", "scene_views",
-           "sequence_mapping", "sequence_range", "scaled_mapping", "show_model_image", "shown_image", "unit_scale"]
+           "depth_mapping", "output_path", "preview_error", "render_depth", "render_views", "save_depth",
+           "scene_mapping", "scene_views", "sequence_mapping", "sequence_range", "scaled_mapping", "show_model_image",
+           "shown_image", "unit_scale"]
 
 MODEL_IMAGE = "Depth Map"
 PREVIEW_IMAGE = preview.PREVIEW_IMAGE
@@ -157,6 +158,11 @@ def shown_image(live: bool) -> bpy.types.Image | None:
     :param live: The live preview is on.
     """
     return preview.preview_image(PREVIEW_IMAGE if live else MODEL_IMAGE)
+
+
+def preview_error() -> str | None:
+    """Why the live preview's last refresh rendered nothing (no camera, the camera inside a mesh, …), or None."""
+    return preview.last_error()
 
 
 def show_model_image(result: DepthResult, mapping: DepthMapping, bits: int) -> bpy.types.Image:
