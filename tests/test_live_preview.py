@@ -129,3 +129,21 @@ def test_the_depth_panel_shows_why_the_preview_cannot_render_until_it_is_fixed(s
     assert "no active camera" in " ".join(_depth_panel_labels(addon))
     scene.depth_addon.live_preview = False
     assert not any("no active camera" in t for t in _depth_panel_labels(addon)), "only while the preview is on"
+
+
+def test_a_file_opened_while_a_refresh_was_due_keeps_refreshing(scene, preview, tmp_path: Path) -> None:
+    """Opening a file drops Blender's timers: a refresh that was due then never ran, and the preview, still waiting
+    for it, ignored every later edit of the opened file until it was switched off and on again."""
+    scene.depth_addon.live_preview = True
+    path = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    bpy.data.objects["Box"].location.x = 1.0
+    bpy.context.view_layer.update()
+    assert preview._state["scheduled"] and bpy.app.timers.is_registered(preview._TIMER), "a refresh is due"
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    bpy.data.objects["Box"].location.x = 2.0
+    bpy.context.view_layer.update()
+    assert preview._state["scheduled"] and bpy.app.timers.is_registered(preview._TIMER), "the edit is refreshed"
+    assert _run_timer(preview)
+    values, mapping = _shown(preview)
+    np.testing.assert_allclose(values, _fresh(preview, bpy.context.scene, values.shape, mapping), atol=2e-3)

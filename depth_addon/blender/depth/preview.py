@@ -187,6 +187,8 @@ def _on_update(scene: bpy.types.Scene, depsgraph: bpy.types.Depsgraph) -> None:
 def _on_load(*_args) -> None:
     """After a file loads, or an undo or redo brings back other settings, run the live preview exactly while one
     of the scenes has it switched on (undo restores the setting without calling its update)."""
+    if not bpy.app.timers.is_registered(_TIMER):  # a file load drops timers: a refresh that was due never runs
+        _state["scheduled"] = False
     set_enabled(any(getattr(s, "depth_addon", None) and s.depth_addon.live_preview for s in bpy.data.scenes))
 
 
