@@ -202,11 +202,13 @@ def watch_files(on: bool) -> None:
 
     :param on: Add when True.
     """
-    for name in _RESTORES:
-        if on:
-            hooks.add_handler(getattr(bpy.app.handlers, name), _on_load)
-        else:
-            hooks.remove_handler(getattr(bpy.app.handlers, name), _on_load)
+    _handle(_RESTORES, _on_load, on)
+
+
+def _handle(names: tuple[str, ...], handler, on: bool) -> None:
+    """Add ``handler`` to (``on``) or remove it from each of the ``bpy.app.handlers`` lists ``names``."""
+    for name in names:
+        (hooks.add_handler if on else hooks.remove_handler)(getattr(bpy.app.handlers, name), handler)
 
 
 #: The updates the preview follows: edits, and frame changes (which send no depsgraph update).
@@ -219,11 +221,7 @@ def _watch(on: bool) -> None:
 
     :param on: Add when True.
     """
-    for name in _WATCHED:
-        if on:
-            hooks.add_handler(getattr(bpy.app.handlers, name), _on_update)
-        else:
-            hooks.remove_handler(getattr(bpy.app.handlers, name), _on_update)
+    _handle(_WATCHED, _on_update, on)
 
 
 def enabled() -> bool:
