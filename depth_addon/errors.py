@@ -28,3 +28,14 @@ class Cancelled(DepthAddonError):
     """The user cancelled a running job."""
 
     exit_code = 130
+
+
+def listed(names, limit: int = 5) -> str:
+    """Names for a message: ``'A', 'B' and 3 more`` (the first ``limit``, quoted, then how many more).
+
+    :param names: The names, in the order they are to be shown.
+    :param limit: Most names shown.
+    """
+    names = list(names)
+    more = len(names) - limit
+    return ", ".join(map(repr, names[:limit])) + (f" and {more} more" if more > 0 else "")

@@ -8,7 +8,7 @@ a section whose operators are not registered says so instead of failing.
 import bpy
 
 from ..depth_addon.app.depth import preview_error, shown_image
-from ..depth_addon.app.options import MULTIVIEW, SEQUENCE, hand_over
+from ..depth_addon.app.options import MULTIVIEW, SEQUENCE, hand_over, scene_options
 from ..depth_addon.app.scene_prompts import ASSIGNMENT
 from ..depth_addon.app.setup import depth_model_problem, generator_name
 from ..depth_addon.app.writeback import compositor_active
@@ -97,14 +97,15 @@ class VIEW3D_PT_depth(DepthSidebar, bpy.types.Panel):
         draw_props(col, settings, "range_mode", "lock_range", "near", "far")
         col = layout.column()
         draw_props(col, settings, "bits", "output_dir")
-        sequence = getattr(context.scene, "depth_addon_sequence", None)
-        if sequence is not None and available(ids.RENDER_DEPTH_SEQUENCE):
+        seq = ids.RENDER_DEPTH_SEQUENCE
+        sequence = scene_options(context.scene, seq) if available(seq) else None
+        if sequence is not None:
             col = layout.column(heading="Sequence")
             draw_props(col, sequence, *SEQUENCE)
         row = layout.row(align=True)
         row.operator(ids.RENDER_DEPTH, icon="RENDER_STILL")
-        if sequence is not None and available(ids.RENDER_DEPTH_SEQUENCE):
-            hand_over(row.operator(ids.RENDER_DEPTH_SEQUENCE, text="Sequence", icon="RENDER_ANIMATION"), sequence)
+        if sequence is not None:
+            hand_over(row.operator(seq, text="Sequence", icon="RENDER_ANIMATION"), sequence)
         col = layout.column(heading="Preview")
         draw_props(col, settings, "live_preview", "preview_size")
         live = "live_preview" in settings.bl_rna.properties and settings.live_preview
@@ -224,7 +225,7 @@ def draw_multiview(layout: bpy.types.UILayout, scene: bpy.types.Scene) -> None:
     :param layout: Where to draw.
     :param scene: The scene (its ``depth_addon_texture`` options).
     """
-    settings = getattr(scene, "depth_addon_texture", None)
+    settings = scene_options(scene, ids.TEXTURE_MULTIVIEW)
     if settings is None:
         layout.operator(ids.TEXTURE_MULTIVIEW)
         return

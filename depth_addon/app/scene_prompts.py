@@ -24,7 +24,7 @@ import numpy as np
 from ..blender import props
 from ..blender.parts import scene_parts, segment_map
 from ..depthmap import DepthResult
-from ..errors import BadInput
+from ..errors import BadInput, listed
 from ..generation.scene_assign import assign, shadowed, unreached
 from ..generation.scene_prompt import ScenePrompt, empty_message, parse_scene_prompt, typed_target
 
@@ -186,10 +186,9 @@ def _unused_warning(text: str, shadowed: dict[tuple[str, str], list[str]]) -> st
 
 def _own_prompts(names: list[str] | None, limit: int = 5) -> str:
     """``'Wall', which has its own prompt (it wins)`` (the first ``limit`` names, then how many more)."""
-    names, more = list(names or ()), max(0, len(names or ()) - limit)
-    shown = ", ".join(repr(n) for n in names[:limit]) + (f" and {more} more" if more else "")
-    return f"{shown}, which " + ("has its own prompt (it wins)" if len(names) == 1 else
-                                 "have their own prompts (they win)")
+    names = list(names or ())
+    own = "has its own prompt (it wins)" if len(names) == 1 else "have their own prompts (they win)"
+    return f"{listed(names, limit)}, which {own}"
 
 
 def painted_objects(parts: SceneSegments) -> set[str]:

@@ -19,7 +19,7 @@ from ..blender.writeback import bake_apply, kept, projection
 from ..blender.writeback import provenance as provenance_props
 from ..blender.writeback.coverage import coverage_preview
 from ..blender.writeback.projection_bake import bake_projection
-from ..errors import BadInput
+from ..errors import BadInput, listed
 from ..texturing import provenance as prov
 from .depth import render_depth
 from .scene_prompts import ASSIGNMENT
@@ -188,18 +188,14 @@ def compositor_note(scene: bpy.types.Scene) -> str:
     aside = aside if isinstance(aside, bpy.types.NodeTree) else None
     outputs = file_outputs(aside)  # 4.x runs the user's tree around ours: their File Outputs still write
     if outputs:
-        notes.append(f"your compositor's File Output node{'s' if len(outputs) > 1 else ''} ({_listed(outputs)}) "
+        notes.append(f"your compositor's File Output node{'s' if len(outputs) > 1 else ''} ({listed(outputs, 3)}) "
                      "write nothing while ours composites the scene; Remove Result gives yours back")
     layers = layers_read(aside if compat.uses_compositor_groups() else getattr(scene, "node_tree", None), scene)
     if len(layers) > 1:
-        notes.append(f"your compositor combines the view layers {_listed(layers)}; ours composites only "
+        notes.append(f"your compositor combines the view layers {listed(layers, 3)}; ours composites only "
                      f"{rendered_layer(scene).name!r} until Remove Result gives yours back")
     return "; ".join(n for n in notes if n)
 
-
-def _listed(names: list[str], limit: int = 3) -> str:
-    """``'A', 'B', 'C' …``: the first ``limit`` names, quoted."""
-    return ", ".join(map(repr, names[:limit])) + (" …" if len(names) > limit else "")
 
 
 def compositor_settings(scene: bpy.types.Scene) -> dict:

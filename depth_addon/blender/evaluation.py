@@ -155,3 +155,13 @@ def uses_is_viewport(group: bpy.types.NodeTree, seen: set[int] | None = None) ->
         if sub is not None and uses_is_viewport(sub, seen):
             return True
     return False
+
+
+def branches_on_viewport(ob: bpy.types.Object) -> bool:
+    """True when geometry nodes of ``ob`` that render branch on *Is Viewport*: no viewport setting gives the surface
+    it renders (only a render evaluates it).
+
+    :param ob: Any object.
+    """
+    return any(m.type == "NODES" and m.show_render and m.node_group is not None and uses_is_viewport(m.node_group)
+               for m in ob.modifiers)

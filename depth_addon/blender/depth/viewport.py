@@ -17,7 +17,7 @@ from __future__ import annotations
 import bpy
 
 from .. import compat
-from ..evaluation import modifier_changes, uses_is_viewport
+from ..evaluation import branches_on_viewport, modifier_changes
 from .instancers import instancer_warnings
 from .scene import RenderVisibility
 
@@ -27,11 +27,11 @@ def _object_differs(ob: bpy.types.Object) -> str | None:
         if prop == "show_viewport":
             return f"modifier {m.name!r} of {ob.name!r} is not shown the same in viewport and render"
         return f"modifier {m.name!r} of {ob.name!r} has other render levels"
+    if branches_on_viewport(ob):
+        return f"geometry nodes of {ob.name!r} use Is Viewport"
     for m in ob.modifiers:
         if not m.show_render:
             continue
-        if m.type == "NODES" and m.node_group is not None and uses_is_viewport(m.node_group):
-            return f"geometry nodes of {ob.name!r} use Is Viewport"
         if m.type == "PARTICLE_SYSTEM":
             ps = m.particle_system.settings
             children_differ = ps.child_type != "NONE" and ps.child_percent != ps.rendered_child_count

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bpy
 
-from ...errors import BadInput
+from ...errors import BadInput, listed
 from .projection import meshes_in_view, render_visible
 
 
@@ -23,11 +23,6 @@ def instancers_in_view(scene: bpy.types.Scene) -> list[str]:
             and any(m.type == "MESH" and m.as_pointer() not in held for m in o.instance_collection.all_objects)]
 
 
-def _listed(names: list[str], limit: int = 5) -> str:
-    """``'A', 'B' and 3 more``: the first ``limit`` names, quoted."""
-    return ", ".join(map(repr, names[:limit])) + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
 def linked_note(names: list[str]) -> list[str]:
     """The warning for meshes in view left untextured because they are linked from a library (none for none).
 
@@ -36,7 +31,7 @@ def linked_note(names: list[str]) -> list[str]:
     if not names:
         return []
     one = len(names) == 1
-    return [f"{_listed(names)} {'is' if one else 'are'} linked from a library and left as "
+    return [f"{listed(names)} {'is' if one else 'are'} linked from a library and left as "
             f"{'it is' if one else 'they are'}; make {'it' if one else 'them'} local (Object > Relations > Make Local, "
             f"or a library override) to texture {'it' if one else 'them'}"]
 
@@ -48,7 +43,7 @@ def instanced_note(names: list[str]) -> list[str]:
     """
     if not names:
         return []
-    shown = _listed(names)
+    shown = listed(names)
     one = len(names) == 1
     return [f"the meshes that {shown} show{'s' if one else ''} as instances of a collection are left as they are; "
             "make the instances real (Object > Apply > Make Instances Real, or a library override) to texture them"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..depth import cache as depth_cache
 from ..depth import gpu as depth_gpu
-from ..evaluation import scene_depsgraph, scene_layer, uses_is_viewport
+from ..evaluation import branches_on_viewport, scene_depsgraph, scene_layer
 from . import uv_bake
 from .render_geometry import simplified_as_rendered
 
@@ -34,21 +34,12 @@ def surfaces(objects: list[bpy.types.Object], depsgraph: bpy.types.Depsgraph, uv
     """
     known = dict(known or {})
     scene = depsgraph.scene
-    in_render = [o for o in objects if o.name not in known and reads_in_render(o)]
+    in_render = [o for o in objects if o.name not in known and branches_on_viewport(o)]
     if in_render:
         known.update(read_in_render(scene, in_render, lambda o, dg: uv_bake.read_triangles(o, dg, uv_maps[o.name])))
     with simplified_as_rendered(scene, depsgraph):
         return {o.name: known.get(o.name) or uv_bake.surface_triangles(o, depsgraph, uv_maps[o.name])
                 for o in objects}
-
-
-def reads_in_render(obj: bpy.types.Object) -> bool:
-    """True when no viewport setting gives the surface ``obj`` renders: geometry nodes that branch on *Is Viewport*.
-
-    :param obj: A mesh object.
-    """
-    return any(m.type == "NODES" and m.show_render and m.node_group is not None and uses_is_viewport(m.node_group)
-               for m in obj.modifiers)
 
 
 def read_in_render(scene: bpy.types.Scene, objects: list[bpy.types.Object],
